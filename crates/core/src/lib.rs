@@ -1,0 +1,7 @@
+//! Flotilla's shared object model: the pieces every stage needs and that have
+//! no I/O (label selectors first; object references and manifests follow).
+#![deny(missing_docs)]
+
+pub mod labels;
+
+pub use labels::{Labels, Selector};

@@ -1,0 +1,3 @@
+//! Integration tests for flotilla-core, one module per public module.
+
+mod labels;

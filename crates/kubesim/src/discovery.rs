@@ -1,0 +1,472 @@
+//! API discovery: what `/api`, `/apis`, `/apis/<group>` and `/api[s]/<gv>` answer.
+//!
+//! Two shapes exist. *Aggregated* discovery (`apidiscovery.k8s.io`
+//! `APIGroupDiscoveryList`) answers everything in one request per root; clients ask
+//! for it through `Accept` parameters and fall back to the *legacy* documents
+//! (`APIVersions`, `APIGroupList`, `APIGroup`, `APIResourceList`) when the server
+//! answers with plain `application/json`. [`negotiate`] picks the shape the way the
+//! apiserver's content negotiation does, so each kubectl version gets what it asks
+//! for (1.29 only knows v2beta1; 1.30+ prefers v2).
+//!
+//! Everything here is a pure function of the [`Registry`]; the caller caches per
+//! `Registry::generation`. Field order follows the Go structs (what a real server
+//! writes on the wire), not the key-sorted golden files in kubernetes/kubernetes
+//! `api/discovery/`, whose sorting comes from `jq -S`.
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::registry::Registry;
+use crate::resources::ResourceType;
+
+/// The two versions of aggregated discovery; their documents differ only in `apiVersion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregatedVersion {
+    /// `apidiscovery.k8s.io/v2` (GA since 1.30; what kubectl ≥ 1.30 asks for first).
+    V2,
+    /// `apidiscovery.k8s.io/v2beta1` (the only one kubectl 1.29 knows; still served by 1.32).
+    V2Beta1,
+}
+
+impl AggregatedVersion {
+    fn api_version(self) -> &'static str {
+        match self {
+            AggregatedVersion::V2 => "apidiscovery.k8s.io/v2",
+            AggregatedVersion::V2Beta1 => "apidiscovery.k8s.io/v2beta1",
+        }
+    }
+
+    fn from_param(v: &str) -> Option<Self> {
+        match v {
+            "v2" => Some(AggregatedVersion::V2),
+            "v2beta1" => Some(AggregatedVersion::V2Beta1),
+            _ => None,
+        }
+    }
+}
+
+/// Which discovery document to answer `/api` or `/apis` with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscoveryFormat {
+    /// One `APIGroupDiscoveryList` holding every resource.
+    Aggregated(AggregatedVersion),
+    /// `APIVersions` (for `/api`) or `APIGroupList` (for `/apis`).
+    Legacy,
+}
+
+impl DiscoveryFormat {
+    /// The exact `Content-Type` to answer with. client-go decides between the
+    /// aggregated and legacy decoders by these parameters, so they must be present.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            DiscoveryFormat::Aggregated(AggregatedVersion::V2) => {
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+            }
+            DiscoveryFormat::Aggregated(AggregatedVersion::V2Beta1) => {
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            }
+            DiscoveryFormat::Legacy => "application/json",
+        }
+    }
+}
+
+/// Media types discovery can be written in: JSON only. The apiserver also offers
+/// YAML and protobuf, but clients asking for those list JSON as a fallback, so
+/// skipping them moves negotiation on to the JSON clause, as it should.
+const SUPPORTED: &[(&str, &str)] = &[("application", "json")];
+
+/// Chooses the discovery document for an `Accept` header, or `None` when nothing
+/// acceptable can be produced (answer 406).
+///
+/// Mirrors `NegotiateMediaTypeOptions` with the discovery endpoint restrictions:
+/// clauses are tried in preference order; a clause carrying `g`/`v`/`as` is only
+/// acceptable when it names `apidiscovery.k8s.io` `APIGroupDiscoveryList` v2 or
+/// v2beta1, and one asking for a `stream` is never acceptable here. An empty
+/// header means plain JSON.
+pub fn negotiate(accept: &str) -> Option<DiscoveryFormat> {
+    if accept.trim().is_empty() {
+        return Some(DiscoveryFormat::Legacy);
+    }
+    for clause in parse_accept(accept) {
+        let matches = SUPPORTED.iter().any(|(ty, sub)| {
+            (clause.ty == *ty && (clause.sub_type == *sub || clause.sub_type == "*"))
+                || (clause.ty == "*" && clause.sub_type == "*")
+        });
+        if !matches {
+            continue;
+        }
+        if let Some(format) = clause_format(&clause.params) {
+            return Some(format);
+        }
+    }
+    None
+}
+
+/// What a clause's parameters ask for, if discovery can serve it.
+fn clause_format(params: &[(String, String)]) -> Option<DiscoveryFormat> {
+    let param = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if param("stream").is_some_and(|s| !s.is_empty()) {
+        return None;
+    }
+    let (g, v, kind) = (param("g"), param("v"), param("as"));
+    if g.is_none() && v.is_none() && kind.is_none() {
+        return Some(DiscoveryFormat::Legacy);
+    }
+    if g == Some("apidiscovery.k8s.io") && kind == Some("APIGroupDiscoveryList") {
+        return v.and_then(AggregatedVersion::from_param).map(DiscoveryFormat::Aggregated);
+    }
+    None
+}
+
+/// One media range of an `Accept` header.
+#[derive(Debug)]
+struct AcceptClause {
+    ty: String,
+    sub_type: String,
+    q: f64,
+    params: Vec<(String, String)>,
+}
+
+/// Parses an `Accept` header like `goautoneg.ParseAccept`: split on commas, then
+/// on semicolons; `q` is taken apart from the other parameters; ranges without a
+/// `/` (other than `*`) are dropped. Clauses are ordered by that package's
+/// comparison (higher q first, then concrete types before wildcards) using Go's
+/// insertion sort, which is what `sort.Sort` runs for headers this short.
+fn parse_accept(header: &str) -> Vec<AcceptClause> {
+    let mut clauses = Vec::new();
+    for part in header.split(',') {
+        let part = part.trim_matches(' ');
+        let mut pieces = part.split(';');
+        let range = pieces.next().unwrap_or("");
+        let mut halves = range.split('/');
+        let ty = halves.next().unwrap_or("").trim_matches(' ').to_string();
+        let sub_type = match (halves.next(), halves.next()) {
+            (None, _) if ty == "*" => "*".to_string(),
+            (Some(sub), None) => sub.trim_matches(' ').to_string(),
+            _ => continue,
+        };
+        let mut clause = AcceptClause { ty, sub_type, q: 1.0, params: Vec::new() };
+        for param in pieces {
+            let Some((key, value)) = param.split_once('=') else { continue };
+            let key = key.trim_matches(' ');
+            if key == "q" {
+                // Go ignores the parse error and keeps the zero value.
+                clause.q = value.parse().unwrap_or(0.0);
+            } else {
+                clause.params.push((key.to_string(), value.trim_matches(' ').to_string()));
+            }
+        }
+        clauses.push(clause);
+    }
+    let less = |a: &AcceptClause, b: &AcceptClause| {
+        a.q > b.q || (a.ty != "*" && b.ty == "*") || (a.sub_type != "*" && b.sub_type == "*")
+    };
+    for i in 1..clauses.len() {
+        let mut j = i;
+        while j > 0 && less(&clauses[j], &clauses[j - 1]) {
+            clauses.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+    clauses
+}
+
+/// The aggregated document for `/api` (`core == true`: only the core group) or
+/// `/apis` (every other group), in the requested version.
+pub fn aggregated(registry: &Registry, core: bool, version: AggregatedVersion) -> Value {
+    let items: Vec<Value> = registry
+        .groups()
+        .into_iter()
+        .filter(|g| g.name.is_empty() == core)
+        .map(|g| {
+            let versions: Vec<Value> = g
+                .versions
+                .iter()
+                .map(|v| {
+                    let mut types = registry.group_version(&g.name, v);
+                    types.sort_by(|a, b| a.plural.cmp(&b.plural));
+                    json!({
+                        "version": v,
+                        "resources": types.iter().map(|t| aggregated_resource(t)).collect::<Vec<_>>(),
+                        "freshness": "Current",
+                    })
+                })
+                .collect();
+            let mut metadata = Map::new();
+            if !g.name.is_empty() {
+                metadata.insert("name".into(), json!(g.name));
+            }
+            metadata.insert("creationTimestamp".into(), Value::Null);
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": version.api_version(),
+        "metadata": {},
+        "items": items,
+    })
+}
+
+/// One `APIResourceDiscovery` entry.
+fn aggregated_resource(t: &ResourceType) -> Value {
+    let mut r = Map::new();
+    r.insert("resource".into(), json!(t.plural));
+    r.insert("responseKind".into(), response_kind(t, &t.kind));
+    r.insert("scope".into(), json!(if t.namespaced { "Namespaced" } else { "Cluster" }));
+    r.insert("singularResource".into(), json!(t.singular));
+    r.insert("verbs".into(), json!(verbs(t)));
+    insert_nonempty(&mut r, "shortNames", &t.short_names);
+    insert_nonempty(&mut r, "categories", &t.categories);
+    let subresources: Vec<Value> = subresources(t)
+        .into_iter()
+        .map(|s| {
+            let kind = match s.kind {
+                SubKind::Same => response_kind(t, &t.kind),
+                SubKind::Scale => json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+            };
+            json!({"subresource": s.name, "responseKind": kind, "verbs": s.verbs})
+        })
+        .collect();
+    if !subresources.is_empty() {
+        r.insert("subresources".into(), Value::Array(subresources));
+    }
+    Value::Object(r)
+}
+
+/// The `responseKind` of a resource's own kind. The built-in handlers leave group
+/// and version empty ("same as the containing group-version"); the CRD discovery
+/// controller spells them out.
+fn response_kind(t: &ResourceType, kind: &str) -> Value {
+    if t.is_custom() {
+        json!({"group": t.group, "version": t.version, "kind": kind})
+    } else {
+        json!({"group": "", "version": "", "kind": kind})
+    }
+}
+
+/// The verbs discovery lists for a resource, in the order the real handlers do.
+fn verbs(t: &ResourceType) -> Vec<&'static str> {
+    if t.is_custom() {
+        // The CRD discovery controller writes this fixed, unsorted list.
+        return vec!["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"];
+    }
+    // Namespaces are the one built-in without deletecollection (api__v1.json).
+    // TODO(lead): this belongs in `ResourceType::verbs`; drop it here once it moves.
+    let namespaces = t.group.is_empty() && t.plural == "namespaces";
+    t.verbs()
+        .iter()
+        .copied()
+        .filter(|v| !(namespaces && *v == "deletecollection"))
+        .collect()
+}
+
+fn insert_nonempty(map: &mut Map<String, Value>, key: &str, values: &[String]) {
+    if !values.is_empty() {
+        map.insert(key.into(), json!(values));
+    }
+}
+
+/// What a subresource returns.
+#[derive(Debug, Clone, Copy)]
+enum SubKind {
+    /// The parent's kind (`status`, `finalize`).
+    Same,
+    /// `autoscaling/v1` `Scale`.
+    Scale,
+}
+
+/// A subresource as discovery lists it.
+#[derive(Debug)]
+struct Subresource {
+    name: &'static str,
+    kind: SubKind,
+    verbs: &'static [&'static str],
+}
+
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+
+/// A resource's subresources, sorted by name as the apiserver lists them.
+fn subresources(t: &ResourceType) -> Vec<Subresource> {
+    let mut subs = Vec::new();
+    if t.group.is_empty() && t.plural == "namespaces" {
+        subs.push(Subresource { name: "finalize", kind: SubKind::Same, verbs: &["update"] });
+    }
+    if t.scale.is_some() {
+        subs.push(Subresource { name: "scale", kind: SubKind::Scale, verbs: GET_PATCH_UPDATE });
+    }
+    if t.status_subresource {
+        subs.push(Subresource { name: "status", kind: SubKind::Same, verbs: GET_PATCH_UPDATE });
+    }
+    subs
+}
+
+/// Legacy `/api`: the core group's versions and where to reach the server.
+/// `server_address` is `host:port` as the client should dial it.
+pub fn api_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    })
+}
+
+/// Legacy `/apis`: every non-core group.
+pub fn api_group_list(registry: &Registry) -> Value {
+    let groups: Vec<Value> = registry
+        .groups()
+        .iter()
+        .filter(|g| !g.name.is_empty())
+        .map(|g| group_body(&g.name, &g.versions))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// Legacy `/apis/<group>`, or `None` (404) when the group is not served.
+pub fn api_group(registry: &Registry, group: &str) -> Option<Value> {
+    if group.is_empty() {
+        return None;
+    }
+    let info = registry.groups().into_iter().find(|g| g.name == group)?;
+    let mut body = Map::new();
+    body.insert("kind".into(), json!("APIGroup"));
+    body.insert("apiVersion".into(), json!("v1"));
+    if let Value::Object(fields) = group_body(&info.name, &info.versions) {
+        body.extend(fields);
+    }
+    Some(Value::Object(body))
+}
+
+/// `{name, versions, preferredVersion}` of an `APIGroup`.
+fn group_body(name: &str, versions: &[String]) -> Value {
+    let gv = |v: &String| json!({"groupVersion": format!("{name}/{v}"), "version": v});
+    json!({
+        "name": name,
+        "versions": versions.iter().map(gv).collect::<Vec<_>>(),
+        "preferredVersion": versions.first().map(gv).unwrap_or(Value::Null),
+    })
+}
+
+/// Legacy `/api/v1` (group `""`) or `/apis/<group>/<version>`: an `APIResourceList`
+/// with one row per resource and one per subresource, or `None` (404).
+pub fn api_resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
+    let mut types = registry.group_version(group, version);
+    if types.is_empty() {
+        return None;
+    }
+    types.sort_by(|a, b| a.plural.cmp(&b.plural));
+    let mut rows = Vec::new();
+    for t in &types {
+        let mut r = Map::new();
+        r.insert("name".into(), json!(t.plural));
+        r.insert("singularName".into(), json!(t.singular));
+        r.insert("namespaced".into(), json!(t.namespaced));
+        r.insert("kind".into(), json!(t.kind));
+        r.insert("verbs".into(), json!(verbs(t)));
+        insert_nonempty(&mut r, "shortNames", &t.short_names);
+        insert_nonempty(&mut r, "categories", &t.categories);
+        r.insert(
+            "storageVersionHash".into(),
+            json!(storage_version_hash(&t.group, &t.storage_version, &t.kind)),
+        );
+        rows.push(Value::Object(r));
+        for s in subresources(t) {
+            let mut r = Map::new();
+            r.insert("name".into(), json!(format!("{}/{}", t.plural, s.name)));
+            // Subresource rows carry an empty singularName (the field has no omitempty).
+            r.insert("singularName".into(), json!(""));
+            r.insert("namespaced".into(), json!(t.namespaced));
+            match s.kind {
+                SubKind::Same => {
+                    r.insert("kind".into(), json!(t.kind));
+                }
+                SubKind::Scale => {
+                    r.insert("group".into(), json!("autoscaling"));
+                    r.insert("version".into(), json!("v1"));
+                    r.insert("kind".into(), json!("Scale"));
+                }
+            }
+            r.insert("verbs".into(), json!(s.verbs));
+            rows.push(Value::Object(r));
+        }
+    }
+    let mut list = Map::new();
+    list.insert("kind".into(), json!("APIResourceList"));
+    // The core list has no apiVersion on the wire (api__v1.json); group lists do.
+    if !group.is_empty() {
+        list.insert("apiVersion".into(), json!("v1"));
+    }
+    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    list.insert("groupVersion".into(), json!(group_version));
+    list.insert("resources".into(), Value::Array(rows));
+    Some(Value::Object(list))
+}
+
+/// The apiserver's `StorageVersionHash`: base64 of the first 8 bytes of
+/// SHA-256(`group/version/kind`), over the storage version. Matching it exactly lets
+/// tools that compare hashes across clusters (storage migrators) treat us as real.
+pub fn storage_version_hash(group: &str, version: &str, kind: &str) -> String {
+    let digest = sha256(format!("{group}/{version}/{kind}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(&digest[..8])
+}
+
+/// SHA-256 (FIPS 180-4). The crate has no hashing dependency and both discovery
+/// (`storageVersionHash`) and OpenAPI (`?hash=`) need a stable digest.
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+    ];
+    let mut message = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    message.push(0x80);
+    while message.len() % 64 != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&bit_len.to_be_bytes());
+    for block in message.chunks_exact(64) {
+        let mut w = [0u32; 64];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
+        for i in 0..64 {
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let maj = (a & b) ^ (a & c) ^ (b & c);
+            let t2 = s0.wrapping_add(maj);
+            hh = g;
+            g = f;
+            f = e;
+            e = d.wrapping_add(t1);
+            d = c;
+            c = b;
+            b = a;
+            a = t1.wrapping_add(t2);
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}

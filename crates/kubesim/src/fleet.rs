@@ -1,0 +1,233 @@
+//! A fleet: many isolated clusters in one process, served on one port.
+//!
+//! Each cluster lives under its own path prefix, `http://HOST:PORT/clusters/<name>`,
+//! which is the `server` of its kubeconfig context. kubectl and kube-rs both keep
+//! a server URL's path as the prefix of every request.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::cluster::{Cluster, ClusterConfig};
+
+/// The Kubernetes version a fleet reports (and so which kubectl the dispatcher picks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeVersion {
+    /// Major version, "1".
+    pub major: u32,
+    /// Minor version, e.g. 32.
+    pub minor: u32,
+    /// Patch version.
+    pub patch: u32,
+}
+
+impl Default for KubeVersion {
+    fn default() -> Self {
+        KubeVersion { major: 1, minor: 32, patch: 0 }
+    }
+}
+
+impl std::str::FromStr for KubeVersion {
+    type Err = String;
+
+    /// `1.32`, `v1.32.3`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("invalid Kubernetes version {s:?}: expected MAJOR.MINOR[.PATCH], e.g. 1.32");
+        let parts: Vec<&str> = s.trim_start_matches('v').split('.').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return Err(bad());
+        }
+        let n = |i: usize| parts.get(i).map_or(Ok(0), |p| p.parse::<u32>().map_err(|_| bad()));
+        Ok(KubeVersion { major: n(0)?, minor: n(1)?, patch: n(2)? })
+    }
+}
+
+/// Settings of a fleet.
+#[derive(Debug, Clone, Default)]
+pub struct FleetConfig {
+    /// What `/version` reports.
+    pub kube_version: KubeVersion,
+    /// Settings of every cluster.
+    pub cluster: ClusterConfig,
+}
+
+/// Many clusters, each an independent API server.
+pub struct Fleet {
+    clusters: IndexMap<String, Arc<Cluster>>,
+    config: FleetConfig,
+    address: OnceLock<SocketAddr>,
+}
+
+/// `cluster-000`, `cluster-001`, … (three digits at least).
+pub fn default_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("cluster-{i:03}")).collect()
+}
+
+impl Fleet {
+    /// A fleet with the named clusters.
+    pub fn new(names: &[String], config: FleetConfig) -> Arc<Fleet> {
+        let clusters = names
+            .iter()
+            .map(|n| (n.clone(), Cluster::new(n, &config.cluster)))
+            .collect();
+        Arc::new(Fleet {
+            clusters,
+            config,
+            address: OnceLock::new(),
+        })
+    }
+
+    /// A fleet of `n` clusters named `cluster-000` … with default settings.
+    pub fn with_clusters(n: usize) -> Arc<Fleet> {
+        Fleet::new(&default_names(n), FleetConfig::default())
+    }
+
+    /// One cluster by name.
+    pub fn cluster(&self, name: &str) -> Option<Arc<Cluster>> {
+        self.clusters.get(name).cloned()
+    }
+
+    /// Cluster names in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.clusters.keys().map(String::as_str)
+    }
+
+    /// Every cluster, in order.
+    pub fn clusters(&self) -> impl Iterator<Item = &Arc<Cluster>> {
+        self.clusters.values()
+    }
+
+    /// The `/version` document.
+    pub fn version_info(&self) -> Value {
+        let v = &self.config.kube_version;
+        json!({
+            "major": v.major.to_string(),
+            "minor": v.minor.to_string(),
+            "emulationMajor": v.major.to_string(),
+            "emulationMinor": v.minor.to_string(),
+            "gitVersion": format!("v{}.{}.{}", v.major, v.minor, v.patch),
+            "gitCommit": "0000000000000000000000000000000000000000",
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "go1.23.4",
+            "compiler": "gc",
+            "platform": "linux/amd64",
+        })
+    }
+
+    /// `host:port` the fleet is served on (for legacy discovery), once bound.
+    pub fn server_address(&self) -> String {
+        self.address.get().map(ToString::to_string).unwrap_or_else(|| "127.0.0.1:0".into())
+    }
+
+    /// A kubeconfig with one context per cluster, `base_url` being `http://host:port`.
+    /// The first cluster is the current context.
+    pub fn kubeconfig(&self, base_url: &str) -> String {
+        let mut out = String::from("apiVersion: v1\nkind: Config\npreferences: {}\nclusters:\n");
+        for name in self.names() {
+            out.push_str(&format!("- name: {name}\n  cluster:\n    server: {base_url}/clusters/{name}\n"));
+        }
+        out.push_str("users:\n");
+        for name in self.names() {
+            out.push_str(&format!("- name: {name}\n  user: {{}}\n"));
+        }
+        out.push_str("contexts:\n");
+        for name in self.names() {
+            out.push_str(&format!("- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"));
+        }
+        if let Some(first) = self.names().next() {
+            out.push_str(&format!("current-context: {first}\n"));
+        }
+        out
+    }
+}
+
+/// A fleet served over HTTP, with its controllers running.
+pub struct Server {
+    fleet: Arc<Fleet>,
+    addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Bind `listen` (port 0 picks a free one), start the controllers and serve.
+    pub async fn start(fleet: Arc<Fleet>, listen: SocketAddr) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let _ = fleet.address.set(addr);
+        let mut tasks: Vec<JoinHandle<()>> = fleet
+            .clusters()
+            .map(|c| tokio::spawn(crate::controllers::run(c.clone())))
+            .collect();
+        let app = crate::http::router(fleet.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("kubesim server stopped: {e}");
+            }
+        }));
+        Ok(Server { fleet, addr, tasks })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://host:port`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server URL of one cluster.
+    pub fn cluster_url(&self, name: &str) -> String {
+        format!("{}/clusters/{name}", self.base_url())
+    }
+
+    /// The fleet being served.
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
+    }
+
+    /// The kubeconfig for this server.
+    pub fn kubeconfig(&self) -> String {
+        self.fleet.kubeconfig(&self.base_url())
+    }
+
+    /// Write the kubeconfig to `path`.
+    pub fn write_kubeconfig(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_with_or_without_v_and_patch() {
+        assert_eq!("1.29".parse::<KubeVersion>(), Ok(KubeVersion { major: 1, minor: 29, patch: 0 }));
+        assert_eq!("v1.33.2".parse::<KubeVersion>(), Ok(KubeVersion { major: 1, minor: 33, patch: 2 }));
+        assert!("1".parse::<KubeVersion>().is_err());
+    }
+
+    #[test]
+    fn kubeconfig_has_a_context_per_cluster() {
+        let fleet = Fleet::new(&["a".into(), "b".into()], FleetConfig::default());
+        let k = fleet.kubeconfig("http://127.0.0.1:1");
+        assert!(k.contains("server: http://127.0.0.1:1/clusters/b"));
+        assert!(k.contains("- name: b\n  context:\n    cluster: b\n"));
+        assert!(k.contains("current-context: a"));
+    }
+}

@@ -1,0 +1,378 @@
+//! The HTTP face of the fleet: every cluster under `/clusters/<name>/…`.
+//!
+//! One catch-all route per cluster prefix hands the rest of the path to
+//! [`path::parse`]; the verbs map onto [`Cluster`] methods and every error
+//! becomes a `kind: Status` body.
+
+mod path;
+mod request;
+mod respond;
+mod watch;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::{Value, json};
+
+use crate::cluster::{Cluster, DeleteOptions, Deleted, Propagation, WriteOptions, Written};
+use crate::error::{ApiError, ApiResult};
+use crate::filter::Filter;
+use crate::fleet::Fleet;
+use crate::meta::Part;
+use crate::resources::ResourceType;
+use crate::{discovery, openapi, patch};
+
+pub use path::{ApiPath, ResourcePath};
+pub use request::MAX_BODY_BYTES;
+
+/// The router serving every cluster of `fleet`.
+pub fn router(fleet: Arc<Fleet>) -> Router {
+    Router::new()
+        .route("/readyz", any(|| async { "ok" }))
+        .route("/healthz", any(|| async { "ok" }))
+        .route("/livez", any(|| async { "ok" }))
+        .route("/clusters/{cluster}", any(cluster_root))
+        .route("/clusters/{cluster}/{*rest}", any(handle))
+        .fallback(|| async { ApiError::no_route() })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES + 1024))
+        .with_state(fleet)
+}
+
+async fn cluster_root(
+    State(fleet): State<Arc<Fleet>>,
+    Path(cluster): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    dispatch(&fleet, &cluster, "", method, headers, query, body).await
+}
+
+async fn handle(
+    State(fleet): State<Arc<Fleet>>,
+    Path((cluster, rest)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    dispatch(&fleet, &cluster, &rest, method, headers, query, body).await
+}
+
+async fn dispatch(
+    fleet: &Arc<Fleet>,
+    cluster: &str,
+    rest: &str,
+    method: Method,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Bytes,
+) -> Response {
+    let Some(cluster) = fleet.cluster(cluster) else {
+        return ApiError::no_route().into_response();
+    };
+    let result = async {
+        let query = request::Query::parse(query.as_deref())?;
+        let path = path::parse(rest).ok_or_else(ApiError::no_route)?;
+        route(fleet, &cluster, path, method, &headers, &query, body).await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn route(
+    fleet: &Arc<Fleet>,
+    cluster: &Arc<Cluster>,
+    path: ApiPath,
+    method: Method,
+    headers: &HeaderMap,
+    query: &request::Query,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let registry = cluster.registry();
+    match path {
+        ApiPath::Version => Ok(json_response(StatusCode::OK, &fleet.version_info())),
+        ApiPath::Health => Ok("ok".into_response()),
+        ApiPath::CoreRoot | ApiPath::GroupsRoot => {
+            let core = matches!(path, ApiPath::CoreRoot);
+            let (kind, content_type) = discovery::negotiate(headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or(""));
+            let body = match kind {
+                discovery::Negotiated::Aggregated(v) => discovery::aggregated(&registry, core, v),
+                discovery::Negotiated::Legacy if core => discovery::legacy_api_versions(&fleet.server_address()),
+                discovery::Negotiated::Legacy => discovery::legacy_group_list(&registry),
+            };
+            let mut resp = json_response(StatusCode::OK, &body);
+            if let Ok(ct) = HeaderValue::from_str(content_type) {
+                resp.headers_mut().insert("content-type", ct);
+            }
+            Ok(resp)
+        }
+        ApiPath::Group(group) => discovery::legacy_group(&registry, &group)
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(ApiError::no_route),
+        ApiPath::GroupVersion { group, version } => discovery::resource_list(&registry, &group, &version)
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(ApiError::no_route),
+        ApiPath::OpenApiV2 => {
+            let wants_proto = headers
+                .get("accept")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("protobuf"));
+            let doc = openapi::v2_json(&registry);
+            if wants_proto {
+                let bytes = openapi::v2_protobuf(&doc);
+                Ok((
+                    StatusCode::OK,
+                    [("content-type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")],
+                    bytes,
+                )
+                    .into_response())
+            } else {
+                Ok(json_response(StatusCode::OK, &doc))
+            }
+        }
+        ApiPath::OpenApiV3Root => Ok(json_response(StatusCode::OK, &openapi::v3_root(&registry))),
+        ApiPath::OpenApiV3 { group, version } => openapi::v3_group_version(&registry, &group, &version)
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(ApiError::no_route),
+        ApiPath::Admin(action) => admin(cluster, &action, &method),
+        ApiPath::Resource(p) => resource(cluster, p, method, headers, query, body).await,
+    }
+}
+
+/// The simulator's controls, for tests: compaction and forced expiry.
+fn admin(cluster: &Cluster, action: &str, method: &Method) -> ApiResult<Response> {
+    if method != Method::POST {
+        return Err(ApiError::method_not_allowed("kubesim controls take POST"));
+    }
+    match action {
+        "compact" => cluster.compact(),
+        "expire-next-watch" => cluster.expire_next_watch(),
+        _ => return Err(ApiError::no_route()),
+    }
+    Ok(json_response(StatusCode::OK, &json!({"revision": cluster.revision()})))
+}
+
+async fn resource(
+    cluster: &Arc<Cluster>,
+    p: ResourcePath,
+    method: Method,
+    headers: &HeaderMap,
+    query: &request::Query,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let registry = cluster.registry();
+    let rt = registry
+        .lookup(&p.group, &p.version, &p.resource)
+        .ok_or_else(ApiError::no_route)?;
+    // A namespaced type needs its namespace for single objects; a cluster-scoped one never has one.
+    if (!rt.namespaced && p.namespace.is_some()) || (rt.namespaced && p.name.is_some() && p.namespace.is_none()) {
+        return Err(ApiError::no_route());
+    }
+    let ns = p.namespace.as_deref();
+    let write = || -> ApiResult<WriteOptions> {
+        Ok(WriteOptions {
+            dry_run: query.dry_run()?,
+            validation: query.field_validation()?,
+        })
+    };
+    let part = match p.subresource.as_deref() {
+        None => Part::Main,
+        Some("status") if rt.status_subresource => Part::Status,
+        Some("finalize") if rt.kind == "Namespace" && rt.group.is_empty() => Part::Finalize,
+        Some("scale") if rt.scale.is_some() => return scale(cluster, &rt, ns, &p, method, headers, query, body),
+        Some(_) => return Err(ApiError::no_route()),
+    };
+    match (method, p.name.as_deref()) {
+        (Method::GET, Some(name)) => {
+            if p.legacy_watch || query.flag("watch") {
+                let filter = Filter::parse(&rt, None, Some(&format!("metadata.name={name}")))?;
+                return watch::serve(cluster.clone(), rt, ns.map(String::from), filter, query, headers);
+            }
+            let obj = cluster.get(&rt, ns, name)?;
+            respond::object(&rt, obj, headers, StatusCode::OK, &[])
+        }
+        (Method::GET, None) => {
+            let filter = Filter::parse(&rt, query.get("labelSelector"), query.get("fieldSelector"))?;
+            if p.legacy_watch || query.flag("watch") {
+                return watch::serve(cluster.clone(), rt, ns.map(String::from), filter, query, headers);
+            }
+            let limit = query.number("limit")?.filter(|l| *l > 0).map(|l| l as usize);
+            let page = cluster.list(&rt, ns, &filter, limit, query.get("continue"))?;
+            respond::list(&rt, page, headers)
+        }
+        (Method::POST, None) => {
+            if rt.namespaced && ns.is_none() {
+                return Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow this method on the requested resource"
+                )));
+            }
+            let obj = request::decode_object(headers, &body)?;
+            let written = cluster.create(&rt, ns, obj, write()?)?;
+            written_response(&rt, written, headers, StatusCode::CREATED)
+        }
+        (Method::PUT, Some(name)) => {
+            let obj = request::decode_object(headers, &body)?;
+            let written = cluster.update(&rt, ns, name, obj, part, write()?)?;
+            written_response(&rt, written, headers, StatusCode::OK)
+        }
+        (Method::PATCH, Some(name)) => {
+            let kind = patch::PatchKind::from_content_type(&request::content_type(headers), rt.is_custom())?;
+            if body.len() > MAX_BODY_BYTES {
+                return Err(ApiError::too_large(MAX_BODY_BYTES));
+            }
+            let patch_body = body.clone();
+            let rtc = rt.clone();
+            let written = cluster.modify(&rt, ns, name, part, write()?, move |current| patch::apply(&rtc, kind, current, &patch_body))?;
+            written_response(&rt, written, headers, StatusCode::OK)
+        }
+        (Method::DELETE, Some(name)) => {
+            let opts = delete_options(query, &body)?;
+            match cluster.delete(&rt, ns, name, &opts)? {
+                Deleted::Pending(obj) => respond::object(&rt, obj, headers, StatusCode::OK, &[]),
+                Deleted::Gone(obj) => {
+                    if rt.is_custom() {
+                        return respond::object(&rt, obj, headers, StatusCode::OK, &[]);
+                    }
+                    let mut details = json!({"name": name, "kind": rt.plural, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)});
+                    if !rt.group.is_empty() {
+                        details["group"] = json!(rt.group);
+                    }
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+                    ))
+                }
+            }
+        }
+        (Method::DELETE, None) => {
+            if rt.namespaced && ns.is_none() && rt.kind != "Namespace" {
+                // deletecollection across namespaces is allowed by the real server, too.
+            }
+            let opts = delete_options(query, &body)?;
+            let filter = Filter::parse(&rt, query.get("labelSelector"), query.get("fieldSelector"))?;
+            let page = cluster.list(&rt, ns, &filter, None, None)?;
+            let mut deleted = Vec::new();
+            for obj in page.items {
+                let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+                let obj_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(String::from);
+                match cluster.delete(&rt, obj_ns.as_deref(), &name, &opts) {
+                    Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let list = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": cluster.revision().to_string()}, "items": deleted});
+            Ok(json_response(StatusCode::OK, &list))
+        }
+        _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+    }
+}
+
+/// The `/scale` subresource: an autoscaling/v1 Scale view of the replicas.
+#[allow(clippy::too_many_arguments)]
+fn scale(
+    cluster: &Arc<Cluster>,
+    rt: &Arc<ResourceType>,
+    ns: Option<&str>,
+    p: &ResourcePath,
+    method: Method,
+    headers: &HeaderMap,
+    query: &request::Query,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let name = p.name.as_deref().ok_or_else(ApiError::no_route)?;
+    let paths = rt.scale.clone().ok_or_else(ApiError::no_route)?;
+    match method {
+        Method::GET => {
+            let obj = cluster.get(rt, ns, name)?;
+            Ok(json_response(StatusCode::OK, &patch::scale_of(&obj, &paths)))
+        }
+        Method::PUT | Method::PATCH => {
+            let opts = WriteOptions {
+                dry_run: query.dry_run()?,
+                validation: query.field_validation()?,
+            };
+            let kind = if method == Method::PUT {
+                None
+            } else {
+                Some(patch::PatchKind::from_content_type(&request::content_type(headers), false)?)
+            };
+            let rtc = rt.clone();
+            let written = cluster.modify(rt, ns, name, Part::Main, opts, move |current| {
+                let scale = patch::scale_of(current, &paths);
+                let new_scale = match kind {
+                    None => request::parse_json(&body)?,
+                    Some(k) => patch::apply_to_scale(k, &scale, &body)?,
+                };
+                patch::with_replicas(&rtc, current, &paths, &scale, &new_scale)
+            })?;
+            Ok(json_response(StatusCode::OK, &patch::scale_of(&written.object, &rt.scale.clone().unwrap_or(paths_default()))))
+        }
+        _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+    }
+}
+
+fn paths_default() -> crate::resources::ScalePaths {
+    crate::resources::ScalePaths {
+        spec_replicas: ".spec.replicas".into(),
+        status_replicas: ".status.replicas".into(),
+        label_selector: None,
+    }
+}
+
+fn delete_options(query: &request::Query, body: &[u8]) -> ApiResult<DeleteOptions> {
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        request::parse_json(body)?
+    };
+    let policy = query
+        .get("propagationPolicy")
+        .map(String::from)
+        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(String::from));
+    let orphan = query
+        .get("orphanDependents")
+        .map(|v| v == "true")
+        .or_else(|| body.get("orphanDependents").and_then(Value::as_bool));
+    let propagation = match (policy.as_deref(), orphan) {
+        (Some("Foreground"), _) => Some(Propagation::Foreground),
+        (Some("Background"), _) => Some(Propagation::Background),
+        (Some("Orphan"), _) => Some(Propagation::Orphan),
+        (Some(other), _) => {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy: Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+        (None, Some(true)) => Some(Propagation::Orphan),
+        (None, _) => None,
+    };
+    let dry_run = query.dry_run()?
+        || body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    Ok(DeleteOptions {
+        propagation,
+        precondition_rv: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from),
+        precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from),
+        dry_run,
+    })
+}
+
+fn written_response(rt: &ResourceType, written: Written, headers: &HeaderMap, created: StatusCode) -> ApiResult<Response> {
+    let code = if written.created { created } else { StatusCode::OK };
+    respond::object(rt, written.object, headers, code, &written.warnings)
+}
+
+/// A JSON body with a status code.
+pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (code, [("content-type", "application/json")], bytes).into_response()
+}

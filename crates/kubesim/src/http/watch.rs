@@ -1,0 +1,197 @@
+//! Watch: newline-delimited JSON events over a chunked response.
+//!
+//! The start point follows the API server's rules: no resourceVersion (or "0")
+//! sends the current state as ADDED events first; a resourceVersion sends only
+//! later changes, or 410 Expired when it was compacted. `sendInitialEvents`
+//! ends the initial state with a BOOKMARK annotated `k8s.io/initial-events-end`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::request::{Query, Representation, representation};
+use super::respond;
+use crate::cluster::{Cluster, WatchItem, as_version, watch_item};
+use crate::error::{ApiError, ApiResult, Cause};
+use crate::filter::Filter;
+use crate::resources::ResourceType;
+
+/// How often a watch that allows bookmarks gets one.
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The watch timeout when the client sets none (the real server picks 30–60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// Start a watch and answer with its event stream.
+pub fn serve(
+    cluster: Arc<Cluster>,
+    rt: Arc<ResourceType>,
+    namespace: Option<String>,
+    filter: Filter,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let as_table = representation(headers)? == Representation::Table;
+    let send_initial = match query.get("sendInitialEvents") {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => return Err(ApiError::bad_request(format!("invalid value for sendInitialEvents: {other:?}"))),
+    };
+    let bookmarks = query.flag("allowWatchBookmarks");
+    if send_initial.is_some() {
+        let mut causes = Vec::new();
+        if query.get("resourceVersionMatch") != Some("NotOlderThan") {
+            causes.push(Cause::forbidden(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if !bookmarks {
+            causes.push(Cause::forbidden(
+                "allowWatchBookmarks",
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            ));
+        }
+        if !causes.is_empty() {
+            return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", causes));
+        }
+    }
+    let rv = query.get("resourceVersion").unwrap_or("");
+    let since = match (rv, send_initial) {
+        (_, Some(true)) | ("" | "0", _) => None,
+        (n, _) => Some(n.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid resource version: {n:?}"))
+        })?),
+    };
+    let timeout = query
+        .number("timeoutSeconds")?
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let (initial, start_revision, rx) = cluster.watch(&rt, namespace.as_deref(), since, &filter)?;
+    let (tx, body_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    let watch = Watch {
+        cluster,
+        rt,
+        namespace,
+        filter,
+        as_table,
+        first_table: true,
+    };
+    tokio::spawn(watch.run(tx, initial, start_revision, rx, send_initial == Some(true), bookmarks, timeout));
+    let body = Body::from_stream(ReceiverStream::new(body_rx));
+    Ok((StatusCode::OK, [("content-type", "application/json"), ("transfer-encoding", "chunked")], body).into_response())
+}
+
+struct Watch {
+    cluster: Arc<Cluster>,
+    rt: Arc<ResourceType>,
+    namespace: Option<String>,
+    filter: Filter,
+    as_table: bool,
+    first_table: bool,
+}
+
+type Sink = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+impl Watch {
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        mut self,
+        tx: Sink,
+        initial: Vec<WatchItem>,
+        start_revision: u64,
+        mut rx: broadcast::Receiver<Arc<crate::store::Event>>,
+        end_initial_with_bookmark: bool,
+        bookmarks: bool,
+        timeout: Duration,
+    ) {
+        let resource = self.rt.storage_key();
+        let mut last = start_revision;
+        for item in &initial {
+            if !self.send(&tx, item.kind, &item.object).await {
+                return;
+            }
+        }
+        if end_initial_with_bookmark && !self.bookmark(&tx, start_revision, true).await {
+            return;
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = tx.closed() => return,
+                _ = ticker.tick(), if bookmarks => {
+                    if !self.bookmark(&tx, last, false).await {
+                        return;
+                    }
+                }
+                event = rx.recv() => match event {
+                    Ok(e) => {
+                        if e.revision <= last {
+                            continue;
+                        }
+                        last = e.revision;
+                        if let Some(item) = watch_item(&e, &resource, self.namespace.as_deref(), &self.filter)
+                            && !self.send(&tx, item.kind, &item.object).await
+                        {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // The watcher fell behind the fan-out: like the apiserver's cacher, end
+                        // it with 410 so the client relists.
+                        let status = ApiError::expired(format!(
+                            "too old resource version: {last} ({})",
+                            self.cluster.revision()
+                        ))
+                        .status();
+                        let _ = self.send_raw(&tx, "ERROR", status).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+
+    async fn send(&mut self, tx: &Sink, kind: &str, object: &Value) -> bool {
+        let obj = as_version(object, &self.rt);
+        let body = if self.as_table {
+            let mut t = respond::table_of(&self.rt, &[&obj], json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}));
+            // Like the server, only the first Table of a watch carries column definitions.
+            if !self.first_table {
+                t["columnDefinitions"] = json!([]);
+            }
+            self.first_table = false;
+            t
+        } else {
+            obj
+        };
+        self.send_raw(tx, kind, body).await
+    }
+
+    async fn bookmark(&mut self, tx: &Sink, revision: u64, initial_end: bool) -> bool {
+        let mut meta = json!({"resourceVersion": revision.to_string(), "creationTimestamp": null});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta});
+        self.send_raw(tx, "BOOKMARK", obj).await
+    }
+
+    async fn send_raw(&self, tx: &Sink, kind: &str, object: Value) -> bool {
+        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        tx.send(Ok(Bytes::from(line))).await.is_ok()
+    }
+}

@@ -1,0 +1,38 @@
+//! kubesim: a Kubernetes API server simulator hosting many isolated clusters in
+//! one process, faithful enough that kubectl and kube-rs cannot tell it from a
+//! real cluster. It is Flotilla's test fleet and the embedded hub of the demo.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let fleet = kubesim::Fleet::with_clusters(3);
+//! let server = kubesim::Server::start(fleet, "127.0.0.1:0".parse().unwrap()).await?;
+//! println!("cluster-000 is at {}", server.cluster_url("cluster-000"));
+//! # Ok(()) }
+//! ```
+//!
+//! Each cluster keeps a kine-style revision log ([`store`]); the verbs live on
+//! [`Cluster`]; [`http`] maps requests onto them; [`controllers`] play the part
+//! of kube-controller-manager (status, namespace lifecycle, garbage collection).
+#![deny(missing_docs)]
+
+pub mod cluster;
+pub mod controllers;
+pub mod discovery;
+pub mod error;
+pub mod filter;
+pub mod fleet;
+pub mod http;
+pub mod meta;
+pub mod openapi;
+pub mod patch;
+pub mod registry;
+pub mod resources;
+pub mod store;
+pub mod table;
+pub mod validation;
+pub mod workloads;
+
+pub use cluster::{Cluster, ClusterConfig};
+pub use error::ApiError;
+pub use fleet::{Fleet, FleetConfig, KubeVersion, Server, default_names};
+pub use http::router;

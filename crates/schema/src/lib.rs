@@ -1,0 +1,1 @@
+//! Kubernetes OpenAPI definitions and the semantics built on them.
