@@ -66,12 +66,8 @@ impl Filter {
     /// Whether an object passes.
     pub fn matches(&self, obj: &Value) -> bool {
         if let Some(sel) = &self.labels {
-            let empty = serde_json::Map::new();
-            let labels = obj
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object)
-                .unwrap_or(&empty);
-            if !sel.matches_json(labels) {
+            let labels = obj.pointer("/metadata/labels").unwrap_or(&Value::Null);
+            if !sel.matches(labels) {
                 return false;
             }
         }

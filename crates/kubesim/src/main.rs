@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod bench;
+
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use kubesim::{Fleet, FleetConfig, KubeVersion, Server, default_names};
@@ -19,6 +21,8 @@ struct Cli {
 enum Command {
     /// Serve N clusters on one port and write a kubeconfig with a context per cluster.
     Serve(ServeArgs),
+    /// Load an in-process fleet over HTTP and print throughput, latency and memory as JSON.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -47,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

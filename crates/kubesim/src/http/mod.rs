@@ -154,6 +154,7 @@ fn admin(cluster: &Cluster, action: &str, method: &Method) -> ApiResult<Response
     match action {
         "compact" => cluster.compact(),
         "expire-next-watch" => cluster.expire_next_watch(),
+        "drop-watches" => cluster.drop_watches(),
         _ => return Err(ApiError::no_route()),
     }
     Ok(json_response(StatusCode::OK, &json!({"revision": cluster.revision()})))

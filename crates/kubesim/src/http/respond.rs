@@ -17,7 +17,8 @@ pub fn columns(rt: &ResourceType) -> table::Columns {
     match &rt.origin {
         Origin::Builtin => table::builtin_columns(&rt.group, &rt.kind),
         Origin::Crd { printer_columns, .. } => {
-            table::crd_columns(printer_columns).unwrap_or_else(|_| table::builtin_columns(&rt.group, &rt.kind))
+            // Like the server, columns before an unparsable JSONPath are still served.
+            table::crd_columns(printer_columns).unwrap_or_else(|e| e.usable().clone())
         }
     }
 }

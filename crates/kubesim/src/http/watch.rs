@@ -122,6 +122,7 @@ impl Watch {
         if end_initial_with_bookmark && !self.bookmark(&tx, start_revision, true).await {
             return;
         }
+        let mut dropped = self.cluster.watch_epoch();
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
@@ -130,6 +131,7 @@ impl Watch {
             tokio::select! {
                 _ = &mut deadline => return,
                 _ = tx.closed() => return,
+                _ = dropped.changed() => return,
                 _ = ticker.tick(), if bookmarks => {
                     if !self.bookmark(&tx, last, false).await {
                         return;
@@ -170,7 +172,7 @@ impl Watch {
             let mut t = respond::table_of(&self.rt, &[&obj], json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}));
             // Like the server, only the first Table of a watch carries column definitions.
             if !self.first_table {
-                t["columnDefinitions"] = json!([]);
+                t["columnDefinitions"] = Value::Null;
             }
             self.first_table = false;
             t

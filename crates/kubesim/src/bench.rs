@@ -1,0 +1,234 @@
+//! `kubesim bench`: load a fleet over real HTTP and print what it sustained, as JSON.
+//!
+//! Phases: concurrent creates of small ConfigMaps across every cluster (writes/s,
+//! latency percentiles), full lists of each cluster's namespace, then one watch per
+//! cluster while every cluster receives updates (events delivered per second).
+//! Client and server share this process and its cores, as they would share a CI box.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kubesim::{Fleet, Server};
+use serde_json::json;
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+/// Benchmark settings.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Clusters in the fleet.
+    #[arg(long, default_value_t = 100)]
+    pub clusters: usize,
+    /// ConfigMaps created per cluster.
+    #[arg(long, default_value_t = 1000)]
+    pub objects: usize,
+    /// Concurrent client requests.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Updates per cluster during the watch phase.
+    #[arg(long, default_value_t = 100)]
+    pub watch_updates: usize,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+async fn send(http: &Http, method: &str, url: &str, body: Option<Vec<u8>>, content_type: &str) -> anyhow::Result<(u16, Bytes)> {
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+    let resp = http.request(req).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// Run the benchmark and print one JSON document.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let fleet = Fleet::with_clusters(args.clusters);
+    let names: Vec<String> = fleet.names().map(String::from).collect();
+    let server = Server::start(fleet, "127.0.0.1:0".parse()?).await.context("starting kubesim")?;
+    let base = server.base_url();
+    let http: Http = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.concurrency)
+        .build_http();
+    let rss_before = rss_bytes();
+
+    // Phase 1: creates.
+    let total = args.clusters * args.objects;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (http, next, names, base) = (http.clone(), next.clone(), names.clone(), base.clone());
+        let objects = args.objects;
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let cluster = &names[i % names.len()];
+                let n = i / names.len();
+                let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("cm-{n:05}"), "labels": {"bench": "yes", "shard": (n % 10).to_string()}},
+                    "data": {"index": n.to_string(), "payload": "x".repeat(64)}});
+                let url = format!("{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps");
+                let t = Instant::now();
+                let (status, resp) = send(&http, "POST", &url, Some(serde_json::to_vec(&body)?), "application/json").await?;
+                latencies.push(t.elapsed().as_micros() as u64);
+                if status != 201 {
+                    bail!("create {cluster}/{n} answered {status}: {}", String::from_utf8_lossy(&resp));
+                }
+                let _ = objects;
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for w in workers {
+        latencies.extend(w.await??);
+    }
+    let create_secs = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let rss_after_create = rss_bytes();
+
+    // Phase 2: full lists of every cluster's namespace.
+    let started = Instant::now();
+    let mut list_latencies = Vec::new();
+    let mut listed = 0usize;
+    for cluster in &names {
+        let url = format!("{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps?labelSelector=bench%3Dyes");
+        let t = Instant::now();
+        let (status, body) = send(&http, "GET", &url, None, "application/json").await?;
+        list_latencies.push(t.elapsed().as_micros() as u64);
+        if status != 200 {
+            bail!("list {cluster} answered {status}");
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        listed += v["items"].as_array().map_or(0, Vec::len);
+    }
+    let list_secs = started.elapsed().as_secs_f64();
+    list_latencies.sort_unstable();
+    if listed != total {
+        bail!("lists returned {listed} objects, expected {total}");
+    }
+
+    // Phase 3: a watch per cluster, then updates; time until every event arrived.
+    let expected = args.clusters * args.watch_updates;
+    let received = Arc::new(AtomicUsize::new(0));
+    let mut watchers = Vec::new();
+    for cluster in &names {
+        let url = format!("{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={}&labelSelector=bench%3Dyes", server.fleet().cluster(cluster).map_or(0, |c| c.revision()));
+        let req = hyper::Request::get(url).body(Full::new(Bytes::new()))?;
+        let resp = http.request(req).await?;
+        let received = received.clone();
+        let updates = args.watch_updates;
+        watchers.push(tokio::spawn(async move {
+            let mut body = resp.into_body();
+            let mut seen = 0;
+            while seen < updates {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            let n = data.iter().filter(|b| **b == b'\n').count();
+                            seen += n;
+                            received.fetch_add(n, Ordering::Relaxed);
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (http, next, names, base) = (http.clone(), next.clone(), names.clone(), base.clone());
+        writers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= expected {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let cluster = &names[i % names.len()];
+                let n = i / names.len();
+                let url = format!("{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps/cm-{n:05}");
+                let patch = json!({"data": {"update": i.to_string()}});
+                let (status, resp) = send(&http, "PATCH", &url, Some(serde_json::to_vec(&patch)?), "application/merge-patch+json").await?;
+                if status != 200 {
+                    bail!("patch answered {status}: {}", String::from_utf8_lossy(&resp));
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let watch_secs = started.elapsed().as_secs_f64();
+    let delivered = received.load(Ordering::Relaxed);
+    for w in watchers {
+        w.abort();
+    }
+
+    let report = json!({
+        "clusters": args.clusters,
+        "objects_per_cluster": args.objects,
+        "concurrency": args.concurrency,
+        "create": {
+            "writes": total,
+            "seconds": create_secs,
+            "writes_per_second": total as f64 / create_secs,
+            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99), "max": percentile(&latencies, 1.0)},
+        },
+        "list": {
+            "lists": names.len(),
+            "objects": listed,
+            "seconds": list_secs,
+            "objects_per_second": listed as f64 / list_secs,
+            "latency_ms": {"p50": percentile(&list_latencies, 0.50), "p99": percentile(&list_latencies, 0.99)},
+        },
+        "watch": {
+            "watches": names.len(),
+            "updates": expected,
+            "events_delivered": delivered,
+            "seconds": watch_secs,
+            "events_per_second": delivered as f64 / watch_secs,
+        },
+        "rss_bytes": {"before": rss_before, "after_create": rss_after_create, "end": rss_bytes()},
+        "rss_mib_after_create": rss_after_create as f64 / (1024.0 * 1024.0),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
