@@ -22,7 +22,7 @@ type Http = Client<HttpConnector, Full<Bytes>>;
 
 /// Benchmark settings.
 #[derive(clap::Args, Debug, Clone)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Clusters in the fleet.
     #[arg(long, default_value_t = 100)]
     pub clusters: usize,
@@ -70,7 +70,7 @@ async fn send(http: &Http, method: &str, url: &str, body: Option<Vec<u8>>, conte
 }
 
 /// Run the benchmark and print one JSON document.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let fleet = Fleet::with_clusters(args.clusters);
     let names: Vec<String> = fleet.names().map(String::from).collect();
     let server = Server::start(fleet, "127.0.0.1:0".parse()?).await.context("starting kubesim")?;

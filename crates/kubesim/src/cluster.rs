@@ -105,6 +105,8 @@ pub struct Cluster {
     registry: RwLock<Arc<Registry>>,
     schemas: Schemas,
     expire_next_watch: AtomicBool,
+    /// Bumped to end every open watch (clients then resume from their last resourceVersion).
+    watch_epoch: tokio::sync::watch::Sender<u64>,
 }
 
 impl Cluster {
@@ -116,6 +118,7 @@ impl Cluster {
             registry: RwLock::new(Arc::new(Registry::builtin())),
             schemas: Schemas::default(),
             expire_next_watch: AtomicBool::new(false),
+            watch_epoch: tokio::sync::watch::Sender::new(0),
         });
         let ns_type = cluster
             .registry()
@@ -158,6 +161,16 @@ impl Cluster {
     /// Make the next watch request fail with 410 Expired, whatever its resourceVersion.
     pub fn expire_next_watch(&self) {
         self.expire_next_watch.store(true, Ordering::SeqCst);
+    }
+
+    /// End every open watch now, as an API server restart or a dropped connection would.
+    pub fn drop_watches(&self) {
+        self.watch_epoch.send_modify(|e| *e += 1);
+    }
+
+    /// A receiver that changes when [`Cluster::drop_watches`] is called.
+    pub fn watch_epoch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.watch_epoch.subscribe()
     }
 
     /// Read one object.

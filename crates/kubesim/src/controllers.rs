@@ -43,6 +43,9 @@ pub fn resync(cluster: &Cluster) {
         }
     });
     for (rt, obj) in work {
+        if rt.kind == "Namespace" && rt.group.is_empty() && !meta::is_deleting(&obj) {
+            populate_namespace(cluster, meta::meta_str(&obj, "name"));
+        }
         reconcile_object(cluster, &rt, &obj);
     }
 }

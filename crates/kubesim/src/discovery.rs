@@ -104,7 +104,13 @@ pub fn negotiate(accept: &str) -> Option<DiscoveryFormat> {
 
 /// What a clause's parameters ask for, if discovery can serve it.
 fn clause_format(params: &[(String, String)]) -> Option<DiscoveryFormat> {
-    let param = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let param = |k: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
     if param("stream").is_some_and(|s| !s.is_empty()) {
         return None;
     }
@@ -113,7 +119,9 @@ fn clause_format(params: &[(String, String)]) -> Option<DiscoveryFormat> {
         return Some(DiscoveryFormat::Legacy);
     }
     if g == Some("apidiscovery.k8s.io") && kind == Some("APIGroupDiscoveryList") {
-        return v.and_then(AggregatedVersion::from_param).map(DiscoveryFormat::Aggregated);
+        return v
+            .and_then(AggregatedVersion::from_param)
+            .map(DiscoveryFormat::Aggregated);
     }
     None
 }
@@ -145,15 +153,24 @@ fn parse_accept(header: &str) -> Vec<AcceptClause> {
             (Some(sub), None) => sub.trim_matches(' ').to_string(),
             _ => continue,
         };
-        let mut clause = AcceptClause { ty, sub_type, q: 1.0, params: Vec::new() };
+        let mut clause = AcceptClause {
+            ty,
+            sub_type,
+            q: 1.0,
+            params: Vec::new(),
+        };
         for param in pieces {
-            let Some((key, value)) = param.split_once('=') else { continue };
+            let Some((key, value)) = param.split_once('=') else {
+                continue;
+            };
             let key = key.trim_matches(' ');
             if key == "q" {
                 // Go ignores the parse error and keeps the zero value.
                 clause.q = value.parse().unwrap_or(0.0);
             } else {
-                clause.params.push((key.to_string(), value.trim_matches(' ').to_string()));
+                clause
+                    .params
+                    .push((key.to_string(), value.trim_matches(' ').to_string()));
             }
         }
         clauses.push(clause);
@@ -213,9 +230,16 @@ fn aggregated_resource(t: &ResourceType) -> Value {
     let mut r = Map::new();
     r.insert("resource".into(), json!(t.plural));
     r.insert("responseKind".into(), response_kind(t, &t.kind));
-    r.insert("scope".into(), json!(if t.namespaced { "Namespaced" } else { "Cluster" }));
+    r.insert(
+        "scope".into(),
+        json!(if t.namespaced {
+            "Namespaced"
+        } else {
+            "Cluster"
+        }),
+    );
     r.insert("singularResource".into(), json!(t.singular));
-    r.insert("verbs".into(), json!(verbs(t)));
+    r.insert("verbs".into(), json!(served_verbs(t)));
     insert_nonempty(&mut r, "shortNames", &t.short_names);
     insert_nonempty(&mut r, "categories", &t.categories);
     let subresources: Vec<Value> = subresources(t)
@@ -246,10 +270,19 @@ fn response_kind(t: &ResourceType, kind: &str) -> Value {
 }
 
 /// The verbs discovery lists for a resource, in the order the real handlers do.
-fn verbs(t: &ResourceType) -> Vec<&'static str> {
+pub(crate) fn served_verbs(t: &ResourceType) -> Vec<&'static str> {
     if t.is_custom() {
         // The CRD discovery controller writes this fixed, unsorted list.
-        return vec!["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"];
+        return vec![
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "create",
+            "update",
+            "watch",
+        ];
     }
     // Namespaces are the one built-in without deletecollection (api__v1.json).
     // TODO(lead): this belongs in `ResourceType::verbs`; drop it here once it moves.
@@ -290,13 +323,25 @@ const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 fn subresources(t: &ResourceType) -> Vec<Subresource> {
     let mut subs = Vec::new();
     if t.group.is_empty() && t.plural == "namespaces" {
-        subs.push(Subresource { name: "finalize", kind: SubKind::Same, verbs: &["update"] });
+        subs.push(Subresource {
+            name: "finalize",
+            kind: SubKind::Same,
+            verbs: &["update"],
+        });
     }
     if t.scale.is_some() {
-        subs.push(Subresource { name: "scale", kind: SubKind::Scale, verbs: GET_PATCH_UPDATE });
+        subs.push(Subresource {
+            name: "scale",
+            kind: SubKind::Scale,
+            verbs: GET_PATCH_UPDATE,
+        });
     }
     if t.status_subresource {
-        subs.push(Subresource { name: "status", kind: SubKind::Same, verbs: GET_PATCH_UPDATE });
+        subs.push(Subresource {
+            name: "status",
+            kind: SubKind::Same,
+            verbs: GET_PATCH_UPDATE,
+        });
     }
     subs
 }
@@ -362,7 +407,7 @@ pub fn api_resource_list(registry: &Registry, group: &str, version: &str) -> Opt
         r.insert("singularName".into(), json!(t.singular));
         r.insert("namespaced".into(), json!(t.namespaced));
         r.insert("kind".into(), json!(t.kind));
-        r.insert("verbs".into(), json!(verbs(t)));
+        r.insert("verbs".into(), json!(served_verbs(t)));
         insert_nonempty(&mut r, "shortNames", &t.short_names);
         insert_nonempty(&mut r, "categories", &t.categories);
         r.insert(
@@ -396,7 +441,11 @@ pub fn api_resource_list(registry: &Registry, group: &str, version: &str) -> Opt
     if !group.is_empty() {
         list.insert("apiVersion".into(), json!("v1"));
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     list.insert("groupVersion".into(), json!(group_version));
     list.insert("resources".into(), Value::Array(rows));
     Some(Value::Object(list))
@@ -414,17 +463,20 @@ pub fn storage_version_hash(group: &str, version: &str, kind: &str) -> String {
 /// (`storageVersionHash`) and OpenAPI (`?hash=`) need a stable digest.
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
     ];
     let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
     ];
     let mut message = data.to_vec();
     let bit_len = (data.len() as u64).wrapping_mul(8);
@@ -441,13 +493,20 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
         for i in 16..64 {
             let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
             let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
         }
         let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
         for i in 0..64 {
             let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
             let ch = (e & f) ^ (!e & g);
-            let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+            let t1 = hh
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
             let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
             let maj = (a & b) ^ (a & c) ^ (b & c);
             let t2 = s0.wrapping_add(maj);
@@ -469,4 +528,318 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
         chunk.copy_from_slice(&word.to_be_bytes());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::crd_types;
+
+    const KUBECTL_132: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+    const KUBECTL_129: &str = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+
+    fn with_widgets() -> Registry {
+        let crd = json!({
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+              "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wg"], "categories": ["all"]},
+              "versions": [
+                {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}},
+                 "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.size"}}},
+                {"name": "v1beta1", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}}
+              ]}
+        });
+        let mut registry = Registry::builtin();
+        registry.set_crd("widgets.example.com", crd_types(&crd).expect("valid CRD"));
+        registry
+    }
+
+    #[test]
+    fn negotiation_follows_the_clients_preference() {
+        let v2 = DiscoveryFormat::Aggregated(AggregatedVersion::V2);
+        let v2beta1 = DiscoveryFormat::Aggregated(AggregatedVersion::V2Beta1);
+        assert_eq!(negotiate(KUBECTL_132), Some(v2));
+        assert_eq!(negotiate(KUBECTL_129), Some(v2beta1));
+        assert_eq!(negotiate("application/json"), Some(DiscoveryFormat::Legacy));
+        assert_eq!(negotiate(""), Some(DiscoveryFormat::Legacy));
+        assert_eq!(negotiate("*/*"), Some(DiscoveryFormat::Legacy));
+        // Protobuf clauses are skipped (we only write JSON), not answered with 406.
+        assert_eq!(
+            negotiate(
+                "application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+            ),
+            Some(v2)
+        );
+        // q-values reorder clauses.
+        assert_eq!(
+            negotiate(
+                "application/json;q=0.5,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            ),
+            Some(v2beta1)
+        );
+        // Unknown conversions are not acceptable for discovery.
+        assert_eq!(
+            negotiate("application/json;as=Table;v=v1;g=meta.k8s.io"),
+            None
+        );
+        assert_eq!(
+            negotiate("application/json;g=apidiscovery.k8s.io;v=v3;as=APIGroupDiscoveryList"),
+            None
+        );
+        assert_eq!(negotiate("application/yaml"), None);
+        assert_eq!(negotiate("application/json;stream=watch"), None);
+    }
+
+    #[test]
+    fn content_types_name_the_aggregated_kind() {
+        assert_eq!(
+            DiscoveryFormat::Aggregated(AggregatedVersion::V2).content_type(),
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        );
+        assert_eq!(DiscoveryFormat::Legacy.content_type(), "application/json");
+    }
+
+    #[test]
+    fn sha256_matches_the_standard_vectors() {
+        let hex = |d: [u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(sha256(&[b'a'; 1000])),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
+        );
+    }
+
+    #[test]
+    fn storage_version_hashes_match_a_real_apiserver() {
+        // Values from kubernetes/kubernetes api/discovery/api__v1.json and apis__apps__v1.json.
+        assert_eq!(storage_version_hash("", "v1", "ConfigMap"), "qFsyl6wFWjQ=");
+        assert_eq!(
+            storage_version_hash("apps", "v1", "Deployment"),
+            "8aSe+NMegvE="
+        );
+    }
+
+    #[test]
+    fn aggregated_deployments_match_the_golden_document() {
+        let doc = aggregated(&Registry::builtin(), false, AggregatedVersion::V2);
+        assert_eq!(doc["kind"], "APIGroupDiscoveryList");
+        assert_eq!(doc["apiVersion"], "apidiscovery.k8s.io/v2");
+        let apps = doc["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|g| g["metadata"]["name"] == "apps"))
+            .expect("apps group");
+        assert_eq!(
+            apps["metadata"],
+            json!({"name": "apps", "creationTimestamp": null})
+        );
+        let resources = &apps["versions"][0]["resources"];
+        let names: Vec<&str> = resources
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["resource"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "controllerrevisions",
+                "daemonsets",
+                "deployments",
+                "replicasets",
+                "statefulsets"
+            ]
+        );
+        // From kubernetes/kubernetes api/discovery/aggregated_v2.json.
+        let golden = json!({
+            "categories": ["all"],
+            "resource": "deployments",
+            "responseKind": {"group": "", "kind": "Deployment", "version": ""},
+            "scope": "Namespaced",
+            "shortNames": ["deploy"],
+            "singularResource": "deployment",
+            "subresources": [
+                {"responseKind": {"group": "autoscaling", "kind": "Scale", "version": "v1"},
+                 "subresource": "scale", "verbs": ["get", "patch", "update"]},
+                {"responseKind": {"group": "", "kind": "Deployment", "version": ""},
+                 "subresource": "status", "verbs": ["get", "patch", "update"]}
+            ],
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        });
+        assert_eq!(resources[2], golden);
+        assert_eq!(apps["versions"][0]["freshness"], "Current");
+    }
+
+    #[test]
+    fn aggregated_core_holds_only_the_core_group() {
+        let registry = Registry::builtin();
+        let core = aggregated(&registry, true, AggregatedVersion::V2Beta1);
+        assert_eq!(core["apiVersion"], "apidiscovery.k8s.io/v2beta1");
+        let items = core["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["metadata"], json!({"creationTimestamp": null}));
+        let namespaces = items[0]["versions"][0]["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["resource"] == "namespaces"))
+            .expect("namespaces");
+        assert_eq!(
+            namespaces["verbs"],
+            json!([
+                "create", "delete", "get", "list", "patch", "update", "watch"
+            ])
+        );
+        assert_eq!(namespaces["subresources"][0]["subresource"], "finalize");
+        assert_eq!(namespaces["subresources"][0]["verbs"], json!(["update"]));
+        let apis = aggregated(&registry, false, AggregatedVersion::V2);
+        assert!(
+            apis["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|g| g["metadata"]["name"] != json!(null))
+        );
+    }
+
+    #[test]
+    fn the_two_aggregated_versions_differ_only_in_api_version() {
+        let registry = with_widgets();
+        let mut beta = aggregated(&registry, false, AggregatedVersion::V2Beta1);
+        beta["apiVersion"] = json!("apidiscovery.k8s.io/v2");
+        assert_eq!(beta, aggregated(&registry, false, AggregatedVersion::V2));
+    }
+
+    #[test]
+    fn custom_resources_are_listed_as_the_crd_controller_lists_them() {
+        let doc = aggregated(&with_widgets(), false, AggregatedVersion::V2);
+        let group = doc["items"]
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|g| g["metadata"]["name"] == "example.com")
+            })
+            .expect("example.com");
+        let versions: Vec<&str> = group["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["version"].as_str())
+            .collect();
+        assert_eq!(versions, ["v1", "v1beta1"]);
+        let widget = &group["versions"][0]["resources"][0];
+        assert_eq!(
+            widget["responseKind"],
+            json!({"group": "example.com", "version": "v1", "kind": "Widget"})
+        );
+        assert_eq!(
+            widget["verbs"],
+            json!([
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "create",
+                "update",
+                "watch"
+            ])
+        );
+        assert_eq!(widget["shortNames"], json!(["wg"]));
+        assert_eq!(
+            widget["subresources"][1]["responseKind"],
+            json!({"group": "example.com", "version": "v1", "kind": "Widget"})
+        );
+        assert!(
+            group["versions"][1]["resources"][0]
+                .get("subresources")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn legacy_documents() {
+        let registry = with_widgets();
+        assert_eq!(
+            api_versions("127.0.0.1:6443"),
+            json!({"kind": "APIVersions", "versions": ["v1"],
+                   "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})
+        );
+        let list = api_group_list(&registry);
+        let groups = list["groups"].as_array().expect("groups");
+        assert_eq!(groups[0]["name"], "apps");
+        let widgets = groups
+            .iter()
+            .find(|g| g["name"] == "example.com")
+            .expect("crd group");
+        assert_eq!(
+            widgets["preferredVersion"],
+            json!({"groupVersion": "example.com/v1", "version": "v1"})
+        );
+        assert_eq!(
+            api_group(&registry, "autoscaling"),
+            Some(
+                json!({"kind": "APIGroup", "apiVersion": "v1", "name": "autoscaling",
+                        "versions": [{"groupVersion": "autoscaling/v2", "version": "v2"}],
+                        "preferredVersion": {"groupVersion": "autoscaling/v2", "version": "v2"}})
+            )
+        );
+        assert_eq!(api_group(&registry, "nope.example.com"), None);
+        assert_eq!(api_group(&registry, ""), None);
+        assert_eq!(api_resource_list(&registry, "apps", "v2"), None);
+    }
+
+    #[test]
+    fn legacy_resource_lists_include_subresource_rows() {
+        let registry = Registry::builtin();
+        let apps = api_resource_list(&registry, "apps", "v1").expect("apps/v1");
+        assert_eq!(apps["apiVersion"], "v1");
+        assert_eq!(apps["groupVersion"], "apps/v1");
+        let names: Vec<&str> = apps["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert_eq!(
+            &names[..6],
+            [
+                "controllerrevisions",
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status"
+            ]
+        );
+        let rows = apps["resources"].as_array().expect("rows");
+        assert_eq!(
+            rows[4],
+            json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling",
+                   "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
+        );
+        assert_eq!(rows[3]["storageVersionHash"], "8aSe+NMegvE=");
+        let core = api_resource_list(&registry, "", "v1").expect("v1");
+        assert!(core.get("apiVersion").is_none());
+        assert_eq!(core["groupVersion"], "v1");
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert!(names.contains(&"namespaces/finalize") && names.contains(&"namespaces/status"));
+    }
+
+    #[test]
+    fn custom_resource_rows_hash_the_storage_version() {
+        let list = api_resource_list(&with_widgets(), "example.com", "v1beta1").expect("served");
+        let widget = &list["resources"][0];
+        assert_eq!(
+            widget["storageVersionHash"],
+            json!(storage_version_hash("example.com", "v1", "Widget"))
+        );
+        assert_eq!(widget["categories"], json!(["all"]));
+    }
 }

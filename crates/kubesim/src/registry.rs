@@ -33,6 +33,9 @@ pub struct Registry {
     by_gvr: HashMap<(String, String, String), Arc<ResourceType>>,
     /// Bumped whenever the set of types changes (discovery and OpenAPI hashes follow it).
     pub generation: u64,
+    /// A hash of everything the served types publish: equal fingerprints mean identical
+    /// discovery and OpenAPI documents, so clusters with the same CRDs share them.
+    pub fingerprint: u64,
 }
 
 /// One API group as discovery shows it.
@@ -53,6 +56,7 @@ impl Registry {
             crds: BTreeMap::new(),
             by_gvr: HashMap::new(),
             generation: 1,
+            fingerprint: 0,
         };
         r.reindex();
         r
@@ -63,6 +67,26 @@ impl Registry {
             .all()
             .map(|t| ((t.group.clone(), t.version.clone(), t.plural.clone()), t.clone()))
             .collect();
+        self.fingerprint = self.compute_fingerprint();
+    }
+
+    fn compute_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (name, types) in &self.crds {
+            name.hash(&mut h);
+            for t in types {
+                (&t.version, &t.kind, &t.plural, &t.singular, t.namespaced).hash(&mut h);
+                (&t.short_names, &t.categories, t.status_subresource, &t.storage_version).hash(&mut h);
+                t.scale.as_ref().map(|s| (&s.spec_replicas, &s.status_replicas, &s.label_selector)).hash(&mut h);
+                if let Origin::Crd { schema, printer_columns, selectable_fields, .. } = &t.origin {
+                    schema.as_ref().map(|s| s.to_string()).hash(&mut h);
+                    printer_columns.to_string().hash(&mut h);
+                    selectable_fields.hash(&mut h);
+                }
+            }
+        }
+        h.finish()
     }
 
     /// Every served type: built-ins first, then CRD types by CRD name.

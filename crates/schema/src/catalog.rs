@@ -30,10 +30,18 @@ pub fn builtin() -> &'static Catalog {
 
 fn load_embedded() -> Result<Catalog, SchemaError> {
     let mut json = Vec::with_capacity(EMBEDDED.len() * 16);
-    flate2::read::GzDecoder::new(EMBEDDED).read_to_end(&mut json).map_err(SchemaError::Decompress)?;
+    flate2::read::GzDecoder::new(EMBEDDED)
+        .read_to_end(&mut json)
+        .map_err(SchemaError::Decompress)?;
     let doc: Value = serde_json::from_slice(&json).map_err(SchemaError::Json)?;
     let mut catalog = Catalog::from_json(&doc)?;
-    catalog.alias_group_version("autoscaling", "v2beta2", "v2", "io.k8s.api.autoscaling.v2beta2.", "io.k8s.api.autoscaling.v2.");
+    catalog.alias_group_version(
+        "autoscaling",
+        "v2beta2",
+        "v2",
+        "io.k8s.api.autoscaling.v2beta2.",
+        "io.k8s.api.autoscaling.v2.",
+    );
     Ok(catalog)
 }
 
@@ -80,7 +88,9 @@ pub struct Catalog {
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("definitions", &self.defs.len()).finish()
+        f.debug_struct("Catalog")
+            .field("definitions", &self.defs.len())
+            .finish()
     }
 }
 
@@ -88,7 +98,10 @@ impl Catalog {
     /// Builds a catalog from a document with swagger v2 `definitions` and, optionally,
     /// `resources` (`[{apiVersion, kind, definition?, scope?}]`).
     pub fn from_json(doc: &Value) -> Result<Catalog, SchemaError> {
-        let invalid = |path: &str, reason: &str| SchemaError::Invalid { path: path.to_owned(), reason: reason.to_owned() };
+        let invalid = |path: &str, reason: &str| SchemaError::Invalid {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
         let defs_json = doc
             .get("definitions")
             .and_then(Value::as_object)
@@ -101,23 +114,38 @@ impl Catalog {
         for (i, name) in defs_json.keys().enumerate() {
             by_name.insert(name.clone(), i as DefId);
         }
-        let lookup = |name: &str| by_name.get(name).copied();
-        let parser = Parser { flavor: Flavor::Builtin, names: Some(&lookup) };
+        let parser = Parser {
+            flavor: Flavor::Builtin,
+            names: Some(&by_name),
+        };
 
-        let mut catalog = Catalog { defs: Vec::with_capacity(defs_json.len()), by_name: HashMap::new(), by_gvk: HashMap::new() };
+        let mut catalog = Catalog {
+            defs: Vec::with_capacity(defs_json.len()),
+            by_name: HashMap::new(),
+            by_gvk: HashMap::new(),
+        };
         for (i, (name, def)) in defs_json.iter().enumerate() {
             let path = format!("definitions.{name}");
             let schema = parser.node(def, &path)?;
             let gvks = parse_gvks(def, &path)?;
             for gvk in &gvks {
-                catalog.entry(&gvk.group, &gvk.version, &gvk.kind).def.get_or_insert(i as DefId);
+                catalog
+                    .entry(&gvk.group, &gvk.version, &gvk.kind)
+                    .def
+                    .get_or_insert(i as DefId);
             }
-            catalog.defs.push(Definition { name: name.clone(), schema, gvks });
+            catalog.defs.push(Definition {
+                name: name.clone(),
+                schema,
+                gvks,
+            });
         }
         catalog.by_name = by_name;
 
         if let Some(resources) = doc.get("resources") {
-            let resources = resources.as_array().ok_or_else(|| invalid("resources", "not a list"))?;
+            let resources = resources
+                .as_array()
+                .ok_or_else(|| invalid("resources", "not a list"))?;
             for (i, r) in resources.iter().enumerate() {
                 let path = format!("resources[{i}]");
                 let field = |k: &str| r.get(k).and_then(Value::as_str);
@@ -126,7 +154,13 @@ impl Catalog {
                 };
                 let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
                 let def = match field("definition") {
-                    Some(d) => Some(catalog.by_name.get(d).copied().ok_or_else(|| invalid(&path, "definition names no definition"))?),
+                    Some(d) => Some(
+                        catalog
+                            .by_name
+                            .get(d)
+                            .copied()
+                            .ok_or_else(|| invalid(&path, "definition names no definition"))?,
+                    ),
                     None => None,
                 };
                 let scope = match field("scope") {
@@ -162,11 +196,21 @@ impl Catalog {
     /// Makes `group/to_version` serve every kind of `group/from_version`, and definition
     /// names starting with `to_prefix` resolve like those starting with `from_prefix`.
     /// Nothing is copied: the aliases point at the same definitions.
-    pub(crate) fn alias_group_version(&mut self, group: &str, from_version: &str, to_version: &str, from_prefix: &str, to_prefix: &str) {
+    pub(crate) fn alias_group_version(
+        &mut self,
+        group: &str,
+        from_version: &str,
+        to_version: &str,
+        from_prefix: &str,
+        to_prefix: &str,
+    ) {
         let names: Vec<(String, DefId)> = self
             .by_name
             .iter()
-            .filter_map(|(n, id)| n.strip_prefix(from_prefix).map(|rest| (format!("{to_prefix}{rest}"), *id)))
+            .filter_map(|(n, id)| {
+                n.strip_prefix(from_prefix)
+                    .map(|rest| (format!("{to_prefix}{rest}"), *id))
+            })
             .collect();
         for (name, id) in names {
             self.by_name.entry(name).or_insert(id);
@@ -210,11 +254,14 @@ impl Catalog {
     pub fn kinds(&self) -> impl Iterator<Item = GroupVersionKind> + '_ {
         self.by_gvk.iter().flat_map(|(g, versions)| {
             versions.iter().flat_map(move |(v, kinds)| {
-                kinds.iter().filter(|(_, e)| e.def.is_some()).map(move |(k, _)| GroupVersionKind {
-                    group: g.clone(),
-                    version: v.clone(),
-                    kind: k.clone(),
-                })
+                kinds
+                    .iter()
+                    .filter(|(_, e)| e.def.is_some())
+                    .map(move |(k, _)| GroupVersionKind {
+                        group: g.clone(),
+                        version: v.clone(),
+                        kind: k.clone(),
+                    })
             })
         })
     }
@@ -232,7 +279,10 @@ impl Catalog {
     }
 
     pub(crate) fn gvks(&self, id: DefId) -> &[GroupVersionKind] {
-        self.defs.get(id as usize).map(|d| d.gvks.as_slice()).unwrap_or(&[])
+        self.defs
+            .get(id as usize)
+            .map(|d| d.gvks.as_slice())
+            .unwrap_or(&[])
     }
 }
 
@@ -249,7 +299,11 @@ fn parse_gvks(def: &Value, path: &str) -> Result<Vec<GroupVersionKind>, SchemaEr
         .iter()
         .map(|g| {
             let s = |k: &str| g.get(k).and_then(Value::as_str).map(str::to_owned);
-            Some(GroupVersionKind { group: s("group")?, version: s("version")?, kind: s("kind")? })
+            Some(GroupVersionKind {
+                group: s("group")?,
+                version: s("version")?,
+                kind: s("kind")?,
+            })
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)

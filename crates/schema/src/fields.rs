@@ -28,7 +28,14 @@ const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 /// `strict decoding error: unknown field "spec.foo", unknown field "spec.bar"`.
 pub fn unknown_fields(schema: &SchemaRef<'_>, obj: &Value) -> Vec<String> {
     let mut walk = Walk::new(schema);
-    walk.visit(obj, Node::Schema { s: *schema, forced_open: false }, true);
+    walk.visit(
+        obj,
+        Node::Schema {
+            s: *schema,
+            forced_open: false,
+        },
+        true,
+    );
     walk.finish()
 }
 
@@ -37,7 +44,14 @@ pub fn unknown_fields(schema: &SchemaRef<'_>, obj: &Value) -> Vec<String> {
 /// returns their paths.
 pub fn prune_unknown(schema: &SchemaRef<'_>, obj: &mut Value) -> Vec<String> {
     let mut walk = Walk::new(schema);
-    walk.prune(obj, Node::Schema { s: *schema, forced_open: false }, true);
+    walk.prune(
+        obj,
+        Node::Schema {
+            s: *schema,
+            forced_open: false,
+        },
+        true,
+    );
     walk.finish()
 }
 
@@ -79,12 +93,22 @@ fn step<'a>(node: Node<'a>, key: &str, resource_root: bool) -> Step<'a> {
         }
     }
     if let Some(p) = s.property(key) {
-        return Step::Descend(Node::Schema { s: p, forced_open: false });
+        return Step::Descend(Node::Schema {
+            s: p,
+            forced_open: false,
+        });
     }
     if let Some(a) = s.additional_properties() {
-        return Step::Descend(Node::Schema { s: a, forced_open: false });
+        return Step::Descend(Node::Schema {
+            s: a,
+            forced_open: false,
+        });
     }
-    if forced_open || s.keeps_unknown() { Step::Keep } else { Step::Unknown }
+    if forced_open || s.keeps_unknown() {
+        Step::Keep
+    } else {
+        Step::Unknown
+    }
 }
 
 fn items<'a>(node: Node<'a>) -> Node<'a> {
@@ -95,7 +119,10 @@ fn items<'a>(node: Node<'a>) -> Node<'a> {
             let structural = s.flavor() == Flavor::Structural;
             let skip = structural && (forced_open || s.preserves_unknown_fields());
             match s.items() {
-                Some(i) => Node::Schema { s: i, forced_open: skip },
+                Some(i) => Node::Schema {
+                    s: i,
+                    forced_open: skip,
+                },
                 None if structural && !skip => Node::Nil,
                 None => Node::Open,
             }
@@ -174,16 +201,34 @@ impl<'a> Walk<'a> {
     /// Checks a resource's `metadata` against `ObjectMeta`. Returns false when there is
     /// no `ObjectMeta` to check against (the field is then kept as it is).
     fn meta<F: FnOnce(&mut Walk<'a>, Node<'a>)>(&mut self, top: bool, check: F) -> bool {
-        let Some(om) = self.object_meta else { return false };
+        let Some(om) = self.object_meta else {
+            return false;
+        };
         if !self.structural {
-            check(self, Node::Schema { s: om, forced_open: false });
+            check(
+                self,
+                Node::Schema {
+                    s: om,
+                    forced_open: false,
+                },
+            );
             return true;
         }
         // Structural: the server collects these apart from the pruned paths.
         let pruned = std::mem::take(&mut self.found);
-        check(self, Node::Schema { s: om, forced_open: false });
+        check(
+            self,
+            Node::Schema {
+                s: om,
+                forced_open: false,
+            },
+        );
         let meta = std::mem::replace(&mut self.found, pruned);
-        if top { self.root_meta.extend(meta) } else { self.embedded_meta.extend(meta) }
+        if top {
+            self.root_meta.extend(meta)
+        } else {
+            self.embedded_meta.extend(meta)
+        }
         true
     }
 

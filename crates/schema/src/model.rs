@@ -5,6 +5,8 @@
 //! additionalProperties and the `x-kubernetes-*` extensions); descriptions and value
 //! validations are dropped at parse time.
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 use serde_json::Value;
 
@@ -33,7 +35,10 @@ pub enum SchemaError {
 }
 
 fn invalid(path: &str, reason: impl Into<String>) -> SchemaError {
-    SchemaError::Invalid { path: path.to_owned(), reason: reason.into() }
+    SchemaError::Invalid {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 /// The kind of value a schema node describes.
@@ -231,7 +236,10 @@ impl Schema {
     /// allowed, and `metadata` is checked against `ObjectMeta` rather than the CRD's
     /// own `metadata` property.
     pub fn from_openapi_v3(schema: &Value) -> Result<Schema, SchemaError> {
-        let parser = Parser { flavor: Flavor::Structural, names: None };
+        let parser = Parser {
+            flavor: Flavor::Structural,
+            names: None,
+        };
         parser.node(schema, "openAPIV3Schema")
     }
 
@@ -246,7 +254,7 @@ impl Schema {
 pub(crate) struct Parser<'n> {
     pub(crate) flavor: Flavor,
     /// Definition name → id, for resolving `$ref`; `None` forbids `$ref`.
-    pub(crate) names: Option<&'n dyn Fn(&str) -> Option<DefId>>,
+    pub(crate) names: Option<&'n HashMap<String, DefId>>,
 }
 
 impl Parser<'_> {
@@ -257,17 +265,28 @@ impl Parser<'_> {
         let mut s = Schema::empty(self.flavor);
 
         if let Some(r) = m.get("$ref") {
-            let r = r.as_str().ok_or_else(|| invalid(path, "$ref must be a string"))?;
+            let r = r
+                .as_str()
+                .ok_or_else(|| invalid(path, "$ref must be a string"))?;
             let Some(names) = self.names else {
-                return Err(invalid(path, format!("$ref {r:?} is not allowed here (structural schemas are inline)")));
+                return Err(invalid(
+                    path,
+                    format!("$ref {r:?} is not allowed here (structural schemas are inline)"),
+                ));
             };
             let name = r.strip_prefix("#/definitions/").unwrap_or(r);
-            s.reference =
-                Some(names(name).ok_or_else(|| invalid(path, format!("$ref {r:?} names no definition")))?);
+            s.reference = Some(
+                names
+                    .get(name)
+                    .copied()
+                    .ok_or_else(|| invalid(path, format!("$ref {r:?} names no definition")))?,
+            );
         }
 
         if let Some(t) = m.get("type") {
-            let t = t.as_str().ok_or_else(|| invalid(path, "type must be a string"))?;
+            let t = t
+                .as_str()
+                .ok_or_else(|| invalid(path, "type must be a string"))?;
             s.declared = Some(match t {
                 "object" => Type::Object,
                 "array" => Type::Array,
@@ -278,12 +297,16 @@ impl Parser<'_> {
                 other => return Err(invalid(path, format!("unknown type {other:?}"))),
             });
         }
-        if m.get("format").and_then(Value::as_str) == Some("int-or-string") || flag(m, "x-kubernetes-int-or-string", path)? {
+        if m.get("format").and_then(Value::as_str) == Some("int-or-string")
+            || flag(m, "x-kubernetes-int-or-string", path)?
+        {
             s.declared = Some(Type::IntOrString);
         }
 
         if let Some(props) = m.get("properties") {
-            let props = props.as_object().ok_or_else(|| invalid(path, "properties must be an object"))?;
+            let props = props
+                .as_object()
+                .ok_or_else(|| invalid(path, "properties must be an object"))?;
             s.properties.reserve(props.len());
             for (name, p) in props {
                 let child = self.node(p, &format!("{path}.properties.{name}"))?;
@@ -300,22 +323,34 @@ impl Parser<'_> {
                 any.preserve_unknown = true;
                 s.additional = Some(Box::new(any));
             }
-            Some(a) => s.additional = Some(Box::new(self.node(a, &format!("{path}.additionalProperties"))?)),
+            Some(a) => {
+                s.additional = Some(Box::new(
+                    self.node(a, &format!("{path}.additionalProperties"))?,
+                ))
+            }
         }
 
         match m.get("items") {
             None => {}
-            Some(Value::Array(_)) => return Err(invalid(path, "tuple-typed items are not supported")),
+            Some(Value::Array(_)) => {
+                return Err(invalid(path, "tuple-typed items are not supported"));
+            }
             Some(i) => s.items = Some(Box::new(self.node(i, &format!("{path}.items"))?)),
         }
 
         if let Some(ps) = m.get("x-kubernetes-patch-strategy") {
-            let ps = ps.as_str().ok_or_else(|| invalid(path, "x-kubernetes-patch-strategy must be a string"))?;
-            s.patch_strategy =
-                Some(PatchStrategy::parse(ps).map_err(|e| invalid(&format!("{path}.x-kubernetes-patch-strategy"), e))?);
+            let ps = ps
+                .as_str()
+                .ok_or_else(|| invalid(path, "x-kubernetes-patch-strategy must be a string"))?;
+            s.patch_strategy = Some(
+                PatchStrategy::parse(ps)
+                    .map_err(|e| invalid(&format!("{path}.x-kubernetes-patch-strategy"), e))?,
+            );
         }
         if let Some(k) = m.get("x-kubernetes-patch-merge-key") {
-            let k = k.as_str().ok_or_else(|| invalid(path, "x-kubernetes-patch-merge-key must be a string"))?;
+            let k = k
+                .as_str()
+                .ok_or_else(|| invalid(path, "x-kubernetes-patch-merge-key must be a string"))?;
             s.merge_key = vec![k.to_owned()];
         }
         if let Some(lt) = m.get("x-kubernetes-list-type") {
@@ -323,11 +358,18 @@ impl Parser<'_> {
                 Some("atomic") => ListType::Atomic,
                 Some("set") => ListType::Set,
                 Some("map") => ListType::Map,
-                _ => return Err(invalid(path, format!("x-kubernetes-list-type must be atomic, set or map, not {lt}"))),
+                _ => {
+                    return Err(invalid(
+                        path,
+                        format!("x-kubernetes-list-type must be atomic, set or map, not {lt}"),
+                    ));
+                }
             });
         }
         if let Some(keys) = m.get("x-kubernetes-list-map-keys") {
-            let keys = keys.as_array().ok_or_else(|| invalid(path, "x-kubernetes-list-map-keys must be a list"))?;
+            let keys = keys
+                .as_array()
+                .ok_or_else(|| invalid(path, "x-kubernetes-list-map-keys must be a list"))?;
             s.list_map_keys = keys
                 .iter()
                 .map(|k| k.as_str().map(str::to_owned))
@@ -338,7 +380,12 @@ impl Parser<'_> {
             s.map_type = Some(match mt.as_str() {
                 Some("atomic") => MapType::Atomic,
                 Some("granular") => MapType::Granular,
-                _ => return Err(invalid(path, format!("x-kubernetes-map-type must be atomic or granular, not {mt}"))),
+                _ => {
+                    return Err(invalid(
+                        path,
+                        format!("x-kubernetes-map-type must be atomic or granular, not {mt}"),
+                    ));
+                }
             });
         }
         s.preserve_unknown = flag(m, "x-kubernetes-preserve-unknown-fields", path)?;
@@ -373,7 +420,10 @@ pub struct SchemaRef<'a> {
 impl std::fmt::Debug for SchemaRef<'_> {
     // The tree behind a view can be large or recursive; name it instead of dumping it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SchemaRef").field("definition", &self.definition()).field("type", &self.ty()).finish()
+        f.debug_struct("SchemaRef")
+            .field("definition", &self.definition())
+            .field("type", &self.ty())
+            .finish()
     }
 }
 
@@ -395,11 +445,20 @@ impl<'a> SchemaRef<'a> {
                 None => break,
             }
         }
-        SchemaRef { catalog, site, target, def }
+        SchemaRef {
+            catalog,
+            site,
+            target,
+            def,
+        }
     }
 
     /// A view of definition `id` itself, so that it knows its name.
-    pub(crate) fn resolve_named(catalog: &'a Catalog, node: &'a Schema, id: DefId) -> SchemaRef<'a> {
+    pub(crate) fn resolve_named(
+        catalog: &'a Catalog,
+        node: &'a Schema,
+        id: DefId,
+    ) -> SchemaRef<'a> {
         let mut view = SchemaRef::resolve(Some(catalog), node);
         view.def = view.def.or(Some(id));
         view
@@ -456,7 +515,10 @@ impl<'a> SchemaRef<'a> {
     /// The declared properties of an object node, in definition order.
     pub fn properties(&self) -> impl Iterator<Item = (&'a str, SchemaRef<'a>)> + 'a {
         let this = *self;
-        self.target.properties.iter().map(move |(k, n)| (k.as_str(), this.child(n)))
+        self.target
+            .properties
+            .iter()
+            .map(move |(k, n)| (k.as_str(), this.child(n)))
     }
 
     /// The schema of the values of a map node (`additionalProperties`).
@@ -476,7 +538,10 @@ impl<'a> SchemaRef<'a> {
 
     /// `x-kubernetes-patch-strategy`, or [`PatchStrategy::NONE`].
     pub fn patch_strategy(&self) -> PatchStrategy {
-        self.site.patch_strategy.or(self.target.patch_strategy).unwrap_or_default()
+        self.site
+            .patch_strategy
+            .or(self.target.patch_strategy)
+            .unwrap_or_default()
     }
 
     /// `x-kubernetes-patch-merge-key`.
@@ -485,7 +550,11 @@ impl<'a> SchemaRef<'a> {
     }
 
     fn merge_key_slice(&self) -> &'a [String] {
-        if self.site.merge_key.is_empty() { &self.target.merge_key } else { &self.site.merge_key }
+        if self.site.merge_key.is_empty() {
+            &self.target.merge_key
+        } else {
+            &self.site.merge_key
+        }
     }
 
     /// `x-kubernetes-list-type`, as declared.
@@ -495,7 +564,11 @@ impl<'a> SchemaRef<'a> {
 
     /// `x-kubernetes-list-map-keys`, as declared (empty when absent).
     pub fn list_map_keys(&self) -> &'a [String] {
-        if self.site.list_map_keys.is_empty() { &self.target.list_map_keys } else { &self.site.list_map_keys }
+        if self.site.list_map_keys.is_empty() {
+            &self.target.list_map_keys
+        } else {
+            &self.site.list_map_keys
+        }
     }
 
     /// The list's topology for server-side apply (see [`ListTopology`]).
@@ -503,10 +576,16 @@ impl<'a> SchemaRef<'a> {
         match self.list_type() {
             Some(ListType::Atomic) => ListTopology::Atomic,
             Some(ListType::Set) => ListTopology::Set,
-            Some(ListType::Map) => ListTopology::Map { keys: self.list_map_keys() },
+            Some(ListType::Map) => ListTopology::Map {
+                keys: self.list_map_keys(),
+            },
             None if self.patch_strategy().is_merge() => {
                 let keys = self.merge_key_slice();
-                if keys.is_empty() { ListTopology::Set } else { ListTopology::Map { keys } }
+                if keys.is_empty() {
+                    ListTopology::Set
+                } else {
+                    ListTopology::Map { keys }
+                }
             }
             None => ListTopology::Atomic,
         }

@@ -27,7 +27,7 @@ use crate::meta::Part;
 use crate::resources::ResourceType;
 use crate::{discovery, openapi, patch};
 
-pub use path::{ApiPath, ResourcePath};
+pub use path::{ApiPath, ResourcePath, parse as parse_path};
 pub use request::MAX_BODY_BYTES;
 
 /// The router serving every cluster of `fleet`.
@@ -101,46 +101,60 @@ async fn route(
         ApiPath::Health => Ok("ok".into_response()),
         ApiPath::CoreRoot | ApiPath::GroupsRoot => {
             let core = matches!(path, ApiPath::CoreRoot);
-            let (kind, content_type) = discovery::negotiate(headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or(""));
-            let body = match kind {
-                discovery::Negotiated::Aggregated(v) => discovery::aggregated(&registry, core, v),
-                discovery::Negotiated::Legacy if core => discovery::legacy_api_versions(&fleet.server_address()),
-                discovery::Negotiated::Legacy => discovery::legacy_group_list(&registry),
+            let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let format = discovery::negotiate(accept)
+                .ok_or_else(|| ApiError::not_acceptable(&["application/json"]))?;
+            let body = match format {
+                discovery::DiscoveryFormat::Aggregated(v) => discovery::aggregated(&registry, core, v),
+                discovery::DiscoveryFormat::Legacy if core => discovery::api_versions(&fleet.server_address()),
+                discovery::DiscoveryFormat::Legacy => discovery::api_group_list(&registry),
             };
             let mut resp = json_response(StatusCode::OK, &body);
-            if let Ok(ct) = HeaderValue::from_str(content_type) {
+            if let Ok(ct) = HeaderValue::from_str(format.content_type()) {
                 resp.headers_mut().insert("content-type", ct);
             }
             Ok(resp)
         }
-        ApiPath::Group(group) => discovery::legacy_group(&registry, &group)
+        ApiPath::Group(group) => discovery::api_group(&registry, &group)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(ApiError::no_route),
-        ApiPath::GroupVersion { group, version } => discovery::resource_list(&registry, &group, &version)
+        ApiPath::GroupVersion { group, version } => discovery::api_resource_list(&registry, &group, &version)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(ApiError::no_route),
         ApiPath::OpenApiV2 => {
+            let published = openapi::published(&registry);
             let wants_proto = headers
                 .get("accept")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("protobuf"));
-            let doc = openapi::v2_json(&registry);
-            if wants_proto {
-                let bytes = openapi::v2_protobuf(&doc);
-                Ok((
-                    StatusCode::OK,
-                    [("content-type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")],
-                    bytes,
-                )
-                    .into_response())
+            Ok(if wants_proto {
+                (StatusCode::OK, [("content-type", openapi::V2_PROTOBUF_CONTENT_TYPE)], published.v2_protobuf()).into_response()
             } else {
-                Ok(json_response(StatusCode::OK, &doc))
-            }
+                (StatusCode::OK, [("content-type", "application/json")], published.v2_json()).into_response()
+            })
         }
-        ApiPath::OpenApiV3Root => Ok(json_response(StatusCode::OK, &openapi::v3_root(&registry))),
-        ApiPath::OpenApiV3 { group, version } => openapi::v3_group_version(&registry, &group, &version)
-            .map(|v| json_response(StatusCode::OK, &v))
-            .ok_or_else(ApiError::no_route),
+        ApiPath::OpenApiV3Root => {
+            let published = openapi::published(&registry);
+            Ok((StatusCode::OK, [("content-type", "application/json")], published.root()).into_response())
+        }
+        ApiPath::OpenApiV3 { group, version } => {
+            let published = openapi::published(&registry);
+            let (hash, body) = published
+                .group_version(&openapi::v3_path_key(&group, &version))
+                .ok_or_else(ApiError::no_route)?;
+            // A hashed URL names immutable content: let clients cache it (as the apiserver does).
+            let cache = if query.get("hash") == Some(hash) {
+                "public, immutable"
+            } else {
+                "no-cache, private"
+            };
+            Ok((
+                StatusCode::OK,
+                [("content-type", "application/json"), ("cache-control", cache), ("etag", &format!("\"{hash}\""))],
+                body,
+            )
+                .into_response())
+        }
         ApiPath::Admin(action) => admin(cluster, &action, &method),
         ApiPath::Resource(p) => resource(cluster, p, method, headers, query, body).await,
     }

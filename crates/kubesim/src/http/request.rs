@@ -11,35 +11,35 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// Query parameters of an API request, parsed leniently like the apiserver's decoder.
 #[derive(Debug, Default, Clone)]
-pub struct Query {
+pub(crate) struct Query {
     pairs: Vec<(String, String)>,
 }
 
 impl Query {
     /// Parse a raw query string.
-    pub fn parse(raw: Option<&str>) -> ApiResult<Query> {
+    pub(crate) fn parse(raw: Option<&str>) -> ApiResult<Query> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
         Ok(Query { pairs })
     }
 
     /// The first value of a parameter.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a parameter.
-    pub fn all(&self, key: &str) -> impl Iterator<Item = &str> {
+    pub(crate) fn all(&self, key: &str) -> impl Iterator<Item = &str> {
         self.pairs.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// A boolean parameter (`true`/`1`).
-    pub fn flag(&self, key: &str) -> bool {
+    pub(crate) fn flag(&self, key: &str) -> bool {
         matches!(self.get(key), Some("true" | "1"))
     }
 
     /// `dryRun`: only `All` is valid, as on a real server.
-    pub fn dry_run(&self) -> ApiResult<bool> {
+    pub(crate) fn dry_run(&self) -> ApiResult<bool> {
         let mut dry = false;
         for v in self.all("dryRun") {
             match v {
@@ -56,12 +56,12 @@ impl Query {
     }
 
     /// `fieldValidation`.
-    pub fn field_validation(&self) -> ApiResult<FieldValidation> {
+    pub(crate) fn field_validation(&self) -> ApiResult<FieldValidation> {
         FieldValidation::parse(self.get("fieldValidation")).map_err(ApiError::bad_request)
     }
 
     /// A non-negative integer parameter.
-    pub fn number(&self, key: &str) -> ApiResult<Option<u64>> {
+    pub(crate) fn number(&self, key: &str) -> ApiResult<Option<u64>> {
         match self.get(key) {
             None | Some("") => Ok(None),
             Some(v) => v
@@ -73,7 +73,7 @@ impl Query {
 }
 
 /// The media type of a request body, without parameters.
-pub fn content_type(headers: &HeaderMap) -> String {
+pub(crate) fn content_type(headers: &HeaderMap) -> String {
     headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -82,7 +82,7 @@ pub fn content_type(headers: &HeaderMap) -> String {
 }
 
 /// Decode a create/update body (JSON or YAML). Protobuf and anything else is a 415.
-pub fn decode_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+pub(crate) fn decode_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::too_large(MAX_BODY_BYTES));
     }
@@ -95,7 +95,7 @@ pub fn decode_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
 }
 
 /// Parse JSON, with the decoder's wording for malformed input.
-pub fn parse_json(body: &[u8]) -> ApiResult<Value> {
+pub(crate) fn parse_json(body: &[u8]) -> ApiResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the body of the request is empty"));
     }
@@ -111,7 +111,7 @@ pub fn parse_json(body: &[u8]) -> ApiResult<Value> {
 }
 
 /// Parse YAML with the parser's own limits on aliases and nesting (alias bombs are refused).
-pub fn parse_yaml(body: &[u8]) -> ApiResult<Value> {
+pub(crate) fn parse_yaml(body: &[u8]) -> ApiResult<Value> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body of the request is not valid UTF-8"))?;
     let value: Value = serde_saphyr::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?;
@@ -123,7 +123,7 @@ pub fn parse_yaml(body: &[u8]) -> ApiResult<Value> {
 
 /// How the client wants a GET/list answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Representation {
+pub(crate) enum Representation {
     /// The object or list itself.
     Object,
     /// A `meta.k8s.io` Table.
@@ -133,7 +133,7 @@ pub enum Representation {
 }
 
 /// Pick the representation from `Accept` (first acceptable media range wins).
-pub fn representation(headers: &HeaderMap) -> ApiResult<Representation> {
+pub(crate) fn representation(headers: &HeaderMap) -> ApiResult<Representation> {
     let accept = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())

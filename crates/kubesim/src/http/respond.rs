@@ -13,7 +13,7 @@ use crate::resources::{Origin, ResourceType};
 use crate::table;
 
 /// The printer columns of a type.
-pub fn columns(rt: &ResourceType) -> table::Columns {
+pub(crate) fn columns(rt: &ResourceType) -> table::Columns {
     match &rt.origin {
         Origin::Builtin => table::builtin_columns(&rt.group, &rt.kind),
         Origin::Crd { printer_columns, .. } => {
@@ -24,12 +24,12 @@ pub fn columns(rt: &ResourceType) -> table::Columns {
 }
 
 /// A Table of `objects` for `rt`.
-pub fn table_of(rt: &ResourceType, objects: &[&Value], list_meta: Value) -> Value {
+pub(crate) fn table_of(rt: &ResourceType, objects: &[&Value], list_meta: Value) -> Value {
     table::table(&columns(rt), objects, table::IncludeObject::Metadata, chrono::Utc::now(), list_meta)
 }
 
 /// `PartialObjectMetadata` of an object.
-pub fn partial_metadata(obj: &Value) -> Value {
+pub(crate) fn partial_metadata(obj: &Value) -> Value {
     json!({
         "kind": "PartialObjectMetadata",
         "apiVersion": "meta.k8s.io/v1",
@@ -38,7 +38,7 @@ pub fn partial_metadata(obj: &Value) -> Value {
 }
 
 /// One object, in the representation the client asked for.
-pub fn object(rt: &ResourceType, obj: Value, headers: &HeaderMap, code: StatusCode, warnings: &[String]) -> ApiResult<Response> {
+pub(crate) fn object(rt: &ResourceType, obj: Value, headers: &HeaderMap, code: StatusCode, warnings: &[String]) -> ApiResult<Response> {
     let body = match representation(headers)? {
         Representation::Object => obj,
         Representation::Table => table_of(rt, &[&obj], json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))})),
@@ -50,7 +50,7 @@ pub fn object(rt: &ResourceType, obj: Value, headers: &HeaderMap, code: StatusCo
 }
 
 /// Add `Warning: 299 - "<text>"` headers, as the API server does.
-pub fn add_warnings(resp: &mut Response, warnings: &[String]) {
+pub(crate) fn add_warnings(resp: &mut Response, warnings: &[String]) {
     for w in warnings {
         let text = format!("299 - {:?}", w);
         if let Ok(v) = HeaderValue::from_str(&text) {
@@ -60,7 +60,7 @@ pub fn add_warnings(resp: &mut Response, warnings: &[String]) {
 }
 
 /// A list page, written straight to bytes (lists are the hot path of every client).
-pub fn list(rt: &ResourceType, page: ListPage, headers: &HeaderMap) -> ApiResult<Response> {
+pub(crate) fn list(rt: &ResourceType, page: ListPage, headers: &HeaderMap) -> ApiResult<Response> {
     let mut meta = json!({"resourceVersion": page.revision.to_string()});
     if let Some(c) = &page.continue_token {
         meta["continue"] = json!(c);

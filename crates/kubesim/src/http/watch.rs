@@ -23,13 +23,13 @@ use crate::filter::Filter;
 use crate::resources::ResourceType;
 
 /// How often a watch that allows bookmarks gets one.
-pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The watch timeout when the client sets none (the real server picks 30–60 minutes).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Start a watch and answer with its event stream.
-pub fn serve(
+pub(crate) fn serve(
     cluster: Arc<Cluster>,
     rt: Arc<ResourceType>,
     namespace: Option<String>,

@@ -24,8 +24,8 @@ fn builtin_definitions() -> &'static Map<String, Value> {
         flate2::read::GzDecoder::new(GZ)
             .read_to_end(&mut text)
             .expect("embedded OpenAPI data is valid gzip (checked by tests)");
-        let mut data: Value =
-            serde_json::from_slice(&text).expect("embedded OpenAPI data is valid JSON (checked by tests)");
+        let mut data: Value = serde_json::from_slice(&text)
+            .expect("embedded OpenAPI data is valid JSON (checked by tests)");
         match data.get_mut("definitions").map(Value::take) {
             Some(Value::Object(definitions)) => definitions,
             _ => panic!("embedded OpenAPI data has a `definitions` object (checked by tests)"),
@@ -37,7 +37,11 @@ fn builtin_definitions() -> &'static Map<String, Value> {
 /// whose definitions stand in for them (same shape, different name).
 const STAND_INS: &[(&str, &str, &str)] = &[
     // autoscaling/v2 went GA in 1.23; v2beta2 is field-for-field its predecessor.
-    ("io.k8s.api.autoscaling.v2beta2.", "io.k8s.api.autoscaling.v2.", "v2"),
+    (
+        "io.k8s.api.autoscaling.v2beta2.",
+        "io.k8s.api.autoscaling.v2.",
+        "v2",
+    ),
 ];
 
 /// The built-in definitions plus the stand-ins, by name.
@@ -48,16 +52,27 @@ fn definitions() -> &'static Map<String, Value> {
         let mut all = builtin.clone();
         for (from, to, version) in STAND_INS {
             for (name, schema) in builtin {
-                let Some(rest) = name.strip_prefix(from) else { continue };
+                let Some(rest) = name.strip_prefix(from) else {
+                    continue;
+                };
                 let target = format!("{to}{rest}");
                 if builtin.contains_key(&target) {
                     continue;
                 }
-                let text = schema
-                    .to_string()
-                    .replace(&format!("\"{V2_REF_PREFIX}{from}"), &format!("\"{V2_REF_PREFIX}{to}"));
-                let Ok(mut renamed) = serde_json::from_str::<Value>(&text) else { continue };
-                if let Some(Value::Array(gvks)) = renamed.get_mut("x-kubernetes-group-version-kind") {
+                let mut renamed = schema.clone();
+                let (old_ref, new_ref) = (
+                    format!("{V2_REF_PREFIX}{from}"),
+                    format!("{V2_REF_PREFIX}{to}"),
+                );
+                visit_schemas_mut(&mut renamed, &mut |m| {
+                    if let Some(Value::String(r)) = m.get_mut("$ref")
+                        && let Some(rest) = r.strip_prefix(&old_ref)
+                    {
+                        *r = format!("{new_ref}{rest}");
+                    }
+                });
+                if let Some(Value::Array(gvks)) = renamed.get_mut("x-kubernetes-group-version-kind")
+                {
                     for gvk in gvks {
                         gvk["version"] = json!(version);
                     }
@@ -108,6 +123,17 @@ fn gvks(schema: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Keywords (besides `properties`) whose value is a schema or a list of schemas.
+/// `additionalProperties` may also be a bool, which holds no schema.
+const SUBSCHEMA_KEYS: [&str; 6] = [
+    "items",
+    "additionalProperties",
+    "not",
+    "allOf",
+    "oneOf",
+    "anyOf",
+];
+
 /// Calls `f` on every schema nested in `schema` (itself included), following only
 /// schema positions, so a property *named* `$ref` or `items` (as in
 /// `JSONSchemaProps`) is never mistaken for a keyword.
@@ -119,45 +145,55 @@ pub(super) fn visit_schemas_mut(schema: &mut Value, f: &mut dyn FnMut(&mut Map<S
             visit_schemas_mut(p, f);
         }
     }
-    for key in ["items", "additionalProperties", "not"] {
+    for key in SUBSCHEMA_KEYS {
         match map.get_mut(key) {
             Some(Value::Array(items)) => items.iter_mut().for_each(|s| visit_schemas_mut(s, f)),
             Some(s @ Value::Object(_)) => visit_schemas_mut(s, f),
             _ => {}
         }
     }
-    for key in ["allOf", "oneOf", "anyOf"] {
-        if let Some(Value::Array(items)) = map.get_mut(key) {
-            items.iter_mut().for_each(|s| visit_schemas_mut(s, f));
-        }
-    }
 }
 
-/// Names of the definitions `schema` references directly.
-fn references(schema: &Value) -> Vec<String> {
-    let mut refs = Vec::new();
-    let mut copy = schema.clone();
-    visit_schemas_mut(&mut copy, &mut |m| {
-        if let Some(r) = m.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(V2_REF_PREFIX)) {
-            refs.push(r.to_string());
+/// Names of the definitions `schema` references, directly or through nested schemas.
+fn references(schema: &Value, out: &mut Vec<String>) {
+    let Value::Object(map) = schema else { return };
+    if let Some(r) = map
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix(V2_REF_PREFIX))
+    {
+        out.push(r.to_string());
+    }
+    if let Some(Value::Object(props)) = map.get("properties") {
+        props.values().for_each(|p| references(p, out));
+    }
+    for key in SUBSCHEMA_KEYS {
+        match map.get(key) {
+            Some(Value::Array(items)) => items.iter().for_each(|s| references(s, out)),
+            Some(s @ Value::Object(_)) => references(s, out),
+            _ => {}
         }
-    });
-    refs
+    }
 }
 
 /// `roots` and every definition they reach, by name. `local` holds definitions
 /// that are not built in (CRD schemas); they win over built-in names. Names that
 /// resolve nowhere are left out, as a dangling reference is better than a made-up
 /// schema.
-pub(super) fn closure(roots: &[String], local: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+pub(super) fn closure(
+    roots: &[String],
+    local: &BTreeMap<String, Value>,
+) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let mut pending: Vec<String> = roots.to_vec();
     while let Some(name) = pending.pop() {
         if out.contains_key(&name) {
             continue;
         }
-        let Some(schema) = local.get(&name).or_else(|| definition(&name)) else { continue };
-        pending.extend(references(schema));
+        let Some(schema) = local.get(&name).or_else(|| definition(&name)) else {
+            continue;
+        };
+        references(schema, &mut pending);
         out.insert(name, schema.clone());
     }
     out
@@ -178,19 +214,41 @@ mod tests {
         let name = name_for_kind("autoscaling", "v2", "HorizontalPodAutoscaler").expect("stand-in");
         assert_eq!(name, "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler");
         let text = definition(name).expect("present").to_string();
-        assert!(!text.contains("v2beta2"), "references and GVKs renamed: {text}");
+        assert!(
+            !text.contains("v2beta2"),
+            "references and GVKs renamed: {text}"
+        );
+        let spec =
+            definition("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec").expect("present");
+        assert_eq!(
+            spec["properties"]["metrics"]["items"]["$ref"],
+            "#/definitions/io.k8s.api.autoscaling.v2.MetricSpec"
+        );
     }
 
     #[test]
-    fn kinds_resolve_to_their_own_definition_not_meta_types() {
-        assert_eq!(name_for_kind("apps", "v1", "DeploymentList"), Some("io.k8s.api.apps.v1.DeploymentList"));
-        assert_eq!(name_for_kind("", "v1", "ConfigMap"), Some("io.k8s.api.core.v1.ConfigMap"));
-        assert_eq!(name_for_kind("apps", "v1", "DeleteOptions"), None);
+    fn kinds_resolve_through_their_group_version_kind() {
+        assert_eq!(
+            name_for_kind("apps", "v1", "DeploymentList"),
+            Some("io.k8s.api.apps.v1.DeploymentList")
+        );
+        assert_eq!(
+            name_for_kind("", "v1", "ConfigMap"),
+            Some("io.k8s.api.core.v1.ConfigMap")
+        );
+        // Meta kinds claim every group-version; they resolve to the shared definition.
+        assert_eq!(
+            name_for_kind("apps", "v1", "DeleteOptions"),
+            Some("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions")
+        );
     }
 
     #[test]
     fn closure_follows_references_transitively() {
-        let defs = closure(&["io.k8s.api.apps.v1.Deployment".to_string()], &BTreeMap::new());
+        let defs = closure(
+            &["io.k8s.api.apps.v1.Deployment".to_string()],
+            &BTreeMap::new(),
+        );
         for name in [
             "io.k8s.api.apps.v1.DeploymentSpec",
             "io.k8s.api.core.v1.Container",

@@ -2,55 +2,53 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
-
-use kubesim::{Cluster, Fleet, Server};
+use kubesim::{Fleet, Server};
 use tempfile::TempDir;
 
 /// The kubectl builds every scenario runs with.
-pub const VERSIONS: &[&str] = &["1.29", "1.32", "1.33"];
+pub(crate) const VERSIONS: &[&str] = &["1.29", "1.32", "1.33"];
 
 /// A running fleet with one cluster per kubectl version, and a scratch directory.
-pub struct Sim {
+pub(crate) struct Sim {
     runtime: tokio::runtime::Runtime,
     server: Option<Server>,
-    pub dir: TempDir,
+    pub(crate) dir: TempDir,
     kubeconfig: PathBuf,
 }
 
 /// One kubectl version bound to its own cluster.
-pub struct Kubectl<'a> {
+pub(crate) struct Kubectl<'a> {
     sim: &'a Sim,
-    pub version: &'static str,
-    pub context: String,
+    pub(crate) version: &'static str,
+    pub(crate) context: String,
 }
 
 /// What a kubectl run produced.
 #[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// Panic with the whole transcript unless the exit code is `code`.
     #[track_caller]
-    pub fn expect_code(self, code: i32) -> Run {
+    pub(crate) fn expect_code(self, code: i32) -> Run {
         assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
     /// Panic unless it succeeded.
     #[track_caller]
-    pub fn ok(self) -> Run {
+    pub(crate) fn ok(self) -> Run {
         self.expect_code(0)
     }
 }
 
 impl Sim {
     /// Start a fleet with a cluster for every kubectl version.
-    pub fn start() -> Sim {
+    pub(crate) fn start() -> Sim {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -68,20 +66,12 @@ impl Sim {
     }
 
     /// kubectl of `version`, on that version's cluster.
-    pub fn kubectl(&self, version: &'static str) -> Kubectl<'_> {
+    pub(crate) fn kubectl(&self, version: &'static str) -> Kubectl<'_> {
         Kubectl { sim: self, version, context: context_name(version) }
     }
 
-    /// The simulated cluster behind a version's context.
-    pub fn cluster(&self, version: &str) -> Arc<Cluster> {
-        self.server
-            .as_ref()
-            .and_then(|s| s.fleet().cluster(&context_name(version)))
-            .expect("cluster")
-    }
-
     /// Write a file in the scratch directory and return its path.
-    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, content: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("mkdir");
@@ -111,7 +101,7 @@ fn kubectl_bin(version: &str) -> PathBuf {
 
 impl Kubectl<'_> {
     /// A command with the kubeconfig, context and an isolated cache and home.
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(kubectl_bin(self.version));
         let home = self.sim.dir.path().join(format!("home-{}", self.version));
         cmd.env("KUBECONFIG", &self.sim.kubeconfig)
@@ -127,13 +117,13 @@ impl Kubectl<'_> {
     }
 
     /// Run kubectl and capture its output.
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output().expect("kubectl runs");
         to_run(out)
     }
 
     /// Run kubectl with extra environment variables.
-    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+    pub(crate) fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let mut cmd = self.command(args);
         for (k, v) in env {
             cmd.env(k, v);
@@ -151,7 +141,7 @@ fn to_run(out: Output) -> Run {
 }
 
 /// Run `scenario` once per kubectl version, each on its own cluster of one fleet.
-pub fn for_each_version(scenario: impl Fn(&Sim, &Kubectl<'_>)) {
+pub(crate) fn for_each_version(scenario: impl Fn(&Sim, &Kubectl<'_>)) {
     let sim = Sim::start();
     for v in VERSIONS {
         let k = sim.kubectl(v);

@@ -45,7 +45,13 @@ fn insertion_sort<T>(data: &mut [T], a: usize, b: usize, less: &mut impl FnMut(&
 }
 
 /// Merges the sorted runs `data[a..m]` and `data[m..b]`.
-fn sym_merge<T>(data: &mut [T], a: usize, m: usize, b: usize, less: &mut impl FnMut(&T, &T) -> bool) {
+fn sym_merge<T>(
+    data: &mut [T],
+    a: usize,
+    m: usize,
+    b: usize,
+    less: &mut impl FnMut(&T, &T) -> bool,
+) {
     if m - a == 1 {
         // Binary search for the first i in [m, b) with !(data[i] < data[a]), then move
         // data[a] to just before it.
