@@ -57,7 +57,13 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-async fn send(http: &Http, method: &str, url: &str, body: Option<Vec<u8>>, content_type: &str) -> anyhow::Result<(u16, Bytes)> {
+async fn send(
+    http: &Http,
+    method: &str,
+    url: &str,
+    body: Option<Vec<u8>>,
+    content_type: &str,
+) -> anyhow::Result<(u16, Bytes)> {
     let req = hyper::Request::builder()
         .method(method)
         .uri(url)
@@ -73,7 +79,9 @@ async fn send(http: &Http, method: &str, url: &str, body: Option<Vec<u8>>, conte
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let fleet = Fleet::with_clusters(args.clusters);
     let names: Vec<String> = fleet.names().map(String::from).collect();
-    let server = Server::start(fleet, "127.0.0.1:0".parse()?).await.context("starting kubesim")?;
+    let server = Server::start(fleet, "127.0.0.1:0".parse()?)
+        .await
+        .context("starting kubesim")?;
     let base = server.base_url();
     let http: Http = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.concurrency)
@@ -124,7 +132,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut list_latencies = Vec::new();
     let mut listed = 0usize;
     for cluster in &names {
-        let url = format!("{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps?labelSelector=bench%3Dyes");
+        let url = format!(
+            "{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps?labelSelector=bench%3Dyes"
+        );
         let t = Instant::now();
         let (status, body) = send(&http, "GET", &url, None, "application/json").await?;
         list_latencies.push(t.elapsed().as_micros() as u64);
@@ -145,7 +155,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let received = Arc::new(AtomicUsize::new(0));
     let mut watchers = Vec::new();
     for cluster in &names {
-        let url = format!("{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={}&labelSelector=bench%3Dyes", server.fleet().cluster(cluster).map_or(0, |c| c.revision()));
+        let url = format!(
+            "{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={}&labelSelector=bench%3Dyes",
+            server.fleet().cluster(cluster).map_or(0, |c| c.revision())
+        );
         let req = hyper::Request::get(url).body(Full::new(Bytes::new()))?;
         let resp = http.request(req).await?;
         let received = received.clone();
@@ -180,11 +193,23 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 }
                 let cluster = &names[i % names.len()];
                 let n = i / names.len();
-                let url = format!("{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps/cm-{n:05}");
+                let url = format!(
+                    "{base}/clusters/{cluster}/api/v1/namespaces/default/configmaps/cm-{n:05}"
+                );
                 let patch = json!({"data": {"update": i.to_string()}});
-                let (status, resp) = send(&http, "PATCH", &url, Some(serde_json::to_vec(&patch)?), "application/merge-patch+json").await?;
+                let (status, resp) = send(
+                    &http,
+                    "PATCH",
+                    &url,
+                    Some(serde_json::to_vec(&patch)?),
+                    "application/merge-patch+json",
+                )
+                .await?;
                 if status != 200 {
-                    bail!("patch answered {status}: {}", String::from_utf8_lossy(&resp));
+                    bail!(
+                        "patch answered {status}: {}",
+                        String::from_utf8_lossy(&resp)
+                    );
                 }
             }
         }));

@@ -251,7 +251,10 @@ impl Cluster {
     ) -> ApiResult<(Vec<WatchItem>, u64, broadcast::Receiver<Arc<Event>>)> {
         if self.expire_next_watch.swap(false, Ordering::SeqCst) {
             let rv = since.unwrap_or(0);
-            return Err(ApiError::expired(format!("too old resource version: {rv} ({})", self.revision())));
+            return Err(ApiError::expired(format!(
+                "too old resource version: {rv} ({})",
+                self.revision()
+            )));
         }
         let resource = rt.storage_key();
         self.store.with(|s| {
@@ -269,7 +272,10 @@ impl Cluster {
                     .collect(),
                 Some(rv) => {
                     let events = s.events_since(rv).ok_or_else(|| {
-                        ApiError::expired(format!("too old resource version: {rv} ({})", s.compacted()))
+                        ApiError::expired(format!(
+                            "too old resource version: {rv} ({})",
+                            s.compacted()
+                        ))
                     })?;
                     events
                         .iter()
@@ -282,7 +288,13 @@ impl Cluster {
     }
 
     /// Create an object. `namespace` is the URL's namespace (`None` for cluster-scoped types).
-    pub fn create(&self, rt: &ResourceType, namespace: Option<&str>, mut obj: Value, opts: WriteOptions) -> ApiResult<Written> {
+    pub fn create(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        mut obj: Value,
+        opts: WriteOptions,
+    ) -> ApiResult<Written> {
         meta::check_identity(rt, &mut obj, namespace)?;
         let warnings = self.admit(rt, &mut obj, opts.validation)?;
         meta::prepare_create(rt, &mut obj, &meta::now())?;
@@ -320,7 +332,15 @@ impl Cluster {
     }
 
     /// Replace an object (PUT), or its status.
-    pub fn update(&self, rt: &ResourceType, namespace: Option<&str>, name: &str, mut obj: Value, part: Part, opts: WriteOptions) -> ApiResult<Written> {
+    pub fn update(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        part: Part,
+        opts: WriteOptions,
+    ) -> ApiResult<Written> {
         meta::check_identity(rt, &mut obj, namespace)?;
         self.modify(rt, namespace, name, part, opts, |_| Ok(obj))
     }
@@ -346,7 +366,10 @@ impl Cluster {
             let mut new = change(&current)?;
             meta::check_identity(rt, &mut new, namespace)?;
             let warnings = self.admit(rt, &mut new, opts.validation)?;
-            if rt.kind == "CustomResourceDefinition" && rt.group == "apiextensions.k8s.io" && part == Part::Main {
+            if rt.kind == "CustomResourceDefinition"
+                && rt.group == "apiextensions.k8s.io"
+                && part == Part::Main
+            {
                 self.check_crd(&new)?;
             }
             let Some(new) = meta::prepare_update(rt, &current, new, part)? else {
@@ -389,7 +412,13 @@ impl Cluster {
     }
 
     /// Delete an object, honouring preconditions, finalizers and propagation.
-    pub fn delete(&self, rt: &ResourceType, namespace: Option<&str>, name: &str, opts: &DeleteOptions) -> ApiResult<Deleted> {
+    pub fn delete(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Deleted> {
         let key = object_key(namespace, name);
         let resource = rt.storage_key();
         self.store.with(|s| {
@@ -471,7 +500,12 @@ impl Cluster {
 
     /// Validate the body's fields against the type's schema per `fieldValidation`,
     /// dropping unknown fields as the server's decoder does.
-    fn admit(&self, rt: &ResourceType, obj: &mut Value, mode: FieldValidation) -> ApiResult<Vec<String>> {
+    fn admit(
+        &self,
+        rt: &ResourceType,
+        obj: &mut Value,
+        mode: FieldValidation,
+    ) -> ApiResult<Vec<String>> {
         validation::admit(&self.schemas, rt, obj, mode)
     }
 
@@ -488,7 +522,10 @@ impl Cluster {
 
     /// Bookkeeping after a stored write: CRDs change what the cluster serves.
     fn after_write(&self, rt: &ResourceType, obj: &Value) {
-        if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" && !meta::is_deleting(obj) {
+        if rt.group == "apiextensions.k8s.io"
+            && rt.kind == "CustomResourceDefinition"
+            && !meta::is_deleting(obj)
+        {
             if let Ok(types) = registry::crd_types(obj) {
                 let name = meta::meta_str(obj, "name");
                 let mut reg = self.registry.write();
@@ -515,7 +552,10 @@ impl Cluster {
     /// Remove every object of a CRD's resource (its cleanup finalizer), emitting DELETED events.
     pub fn purge(&self, resource: &StorageKey) {
         self.store.with(|s| {
-            let keys: Vec<(ObjectKey, Value)> = s.range(resource, None, None).map(|(k, o)| (k.clone(), (**o).clone())).collect();
+            let keys: Vec<(ObjectKey, Value)> = s
+                .range(resource, None, None)
+                .map(|(k, o)| (k.clone(), (**o).clone()))
+                .collect();
             for (key, mut obj) in keys {
                 let rv = s.next_revision();
                 meta::set_pointer(&mut obj, "/metadata/resourceVersion", json!(rv.to_string()));
@@ -549,7 +589,12 @@ pub struct WatchItem {
 
 /// How one store event looks to a watcher of `resource` in `namespace` with `filter`:
 /// an object that stops matching is DELETED for it, one that starts matching is ADDED.
-pub fn watch_item(e: &Event, resource: &StorageKey, namespace: Option<&str>, filter: &Filter) -> Option<WatchItem> {
+pub fn watch_item(
+    e: &Event,
+    resource: &StorageKey,
+    namespace: Option<&str>,
+    filter: &Filter,
+) -> Option<WatchItem> {
     if &e.resource != resource || namespace.is_some_and(|ns| e.key.0 != ns) {
         return None;
     }
@@ -573,7 +618,10 @@ pub fn watch_item(e: &Event, resource: &StorageKey, namespace: Option<&str>, fil
 /// Status the server itself maintains synchronously: a CRD is established as soon as it is
 /// stored (a real server takes a moment; clients wait for the condition either way).
 fn fill_server_status(rt: &ResourceType, obj: &mut Value) {
-    if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" && !meta::is_deleting(obj) {
+    if rt.group == "apiextensions.k8s.io"
+        && rt.kind == "CustomResourceDefinition"
+        && !meta::is_deleting(obj)
+    {
         let status = registry::established_status(obj, &meta::now());
         let same = obj.get("status").is_some_and(|old| {
             old.get("acceptedNames") == status.get("acceptedNames")
@@ -608,9 +656,15 @@ fn check_namespace_open(s: &State, ns: &str, rt: &ResourceType, name: &str) -> A
             &rt.group,
             &rt.plural,
             name,
-            &format!("unable to create new content in namespace {ns} because it is being terminated"),
+            &format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
         )
-        .with_cause("NamespaceTerminating", &format!("namespace {ns} is being terminated"), "metadata.namespace")),
+        .with_cause(
+            "NamespaceTerminating",
+            &format!("namespace {ns} is being terminated"),
+            "metadata.namespace",
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -659,7 +713,11 @@ fn decode_continue(token: &str) -> ApiResult<(u64, ObjectKey)> {
 }
 
 /// Objects grouped by resource, for controllers scanning a namespace.
-pub fn namespaced_objects(s: &State, registry: &Registry, ns: &str) -> Vec<(Arc<ResourceType>, String)> {
+pub fn namespaced_objects(
+    s: &State,
+    registry: &Registry,
+    ns: &str,
+) -> Vec<(Arc<ResourceType>, String)> {
     let mut by_key: HashMap<StorageKey, Arc<ResourceType>> = HashMap::new();
     for t in registry.all() {
         if t.namespaced && t.version == t.storage_version {
@@ -692,7 +750,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let t = encode_continue(42, &("ns".into(), "a".into()));
-        assert_eq!(decode_continue(&t).expect("valid"), (42, ("ns".into(), "a".into())));
+        assert_eq!(
+            decode_continue(&t).expect("valid"),
+            (42, ("ns".into(), "a".into()))
+        );
         assert_eq!(decode_continue("!!").expect_err("bad").code, 400);
     }
 }

@@ -92,7 +92,9 @@ fn reconcile_object(cluster: &Cluster, rt: &ResourceType, obj: &Value) {
         if finalizers.iter().any(|f| f == "foregroundDeletion") {
             delete_dependents_first(cluster, rt, obj);
         }
-        if finalizers.iter().any(|f| f == CRD_CLEANUP_FINALIZER) && rt.kind == "CustomResourceDefinition" {
+        if finalizers.iter().any(|f| f == CRD_CLEANUP_FINALIZER)
+            && rt.kind == "CustomResourceDefinition"
+        {
             cleanup_crd(cluster, rt, obj);
         }
         return;
@@ -103,15 +105,22 @@ fn reconcile_object(cluster: &Cluster, rt: &ResourceType, obj: &Value) {
     {
         let ns = namespace_of(obj);
         let name = meta::meta_str(obj, "name").to_string();
-        let _ = cluster.modify(rt, ns.as_deref(), &name, Part::Status, WriteOptions::default(), |current| {
-            let mut next = current.clone();
-            // Recompute from the current object: it may have moved on since the event.
-            match workloads::desired_status(&rt.group, &rt.kind, current, &meta::now()) {
-                Some(s) => next["status"] = s,
-                None => return Ok(next),
-            }
-            Ok(next)
-        });
+        let _ = cluster.modify(
+            rt,
+            ns.as_deref(),
+            &name,
+            Part::Status,
+            WriteOptions::default(),
+            |current| {
+                let mut next = current.clone();
+                // Recompute from the current object: it may have moved on since the event.
+                match workloads::desired_status(&rt.group, &rt.kind, current, &meta::now()) {
+                    Some(s) => next["status"] = s,
+                    None => return Ok(next),
+                }
+                Ok(next)
+            },
+        );
     }
 }
 
@@ -162,11 +171,18 @@ fn finish_namespace(cluster: &Cluster, ns: &str) {
     if !remaining.is_empty() {
         return;
     }
-    let _ = cluster.modify(&ns_type, None, ns, Part::Finalize, WriteOptions::default(), |current| {
-        let mut next = current.clone();
-        meta::set_pointer(&mut next, "/spec/finalizers", json!([]));
-        Ok(next)
-    });
+    let _ = cluster.modify(
+        &ns_type,
+        None,
+        ns,
+        Part::Finalize,
+        WriteOptions::default(),
+        |current| {
+            let mut next = current.clone();
+            meta::set_pointer(&mut next, "/spec/finalizers", json!([]));
+            Ok(next)
+        },
+    );
 }
 
 /// Owner references of `obj` as (apiVersion, kind, name, uid).
@@ -183,7 +199,11 @@ fn owners(obj: &Value) -> Vec<(String, String, String, String)> {
 }
 
 /// Whether an owner reference still points at a live object with that uid.
-fn owner_exists(cluster: &Cluster, dependent_ns: Option<&str>, owner: &(String, String, String, String)) -> bool {
+fn owner_exists(
+    cluster: &Cluster,
+    dependent_ns: Option<&str>,
+    owner: &(String, String, String, String),
+) -> bool {
     let (api_version, kind, name, uid) = owner;
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let registry = cluster.registry();
@@ -215,37 +235,71 @@ fn collect_dependents(cluster: &Cluster, owner_uid: &str) {
         if alive {
             let _ = drop_owner_reference(cluster, &rt, ns, &key.1, owner_uid);
         } else {
-            let _ = cluster.delete(&rt, ns, &key.1, &DeleteOptions { propagation: Some(Propagation::Background), ..Default::default() });
+            let _ = cluster.delete(
+                &rt,
+                ns,
+                &key.1,
+                &DeleteOptions {
+                    propagation: Some(Propagation::Background),
+                    ..Default::default()
+                },
+            );
         }
     }
 }
 
-fn drop_owner_reference(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str, owner_uid: &str) -> ApiResult<()> {
+fn drop_owner_reference(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    owner_uid: &str,
+) -> ApiResult<()> {
     cluster
-        .modify(rt, ns, name, Part::Main, WriteOptions::default(), |current| {
-            let mut next = current.clone();
-            if let Some(refs) = next.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
-                refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
-                if refs.is_empty()
-                    && let Some(m) = next.get_mut("metadata").and_then(Value::as_object_mut)
+        .modify(
+            rt,
+            ns,
+            name,
+            Part::Main,
+            WriteOptions::default(),
+            |current| {
+                let mut next = current.clone();
+                if let Some(refs) = next
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
                 {
-                    m.remove("ownerReferences");
+                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
+                    if refs.is_empty()
+                        && let Some(m) = next.get_mut("metadata").and_then(Value::as_object_mut)
+                    {
+                        m.remove("ownerReferences");
+                    }
                 }
-            }
-            Ok(next)
-        })
+                Ok(next)
+            },
+        )
         .map(|_| ())
 }
 
 fn remove_finalizer(cluster: &Cluster, rt: &ResourceType, obj: &Value, finalizer: &str) {
     let ns = namespace_of(obj);
     let name = meta::meta_str(obj, "name").to_string();
-    let _ = cluster.modify(rt, ns.as_deref(), &name, Part::Main, WriteOptions::default(), |current| {
-        let mut next = current.clone();
-        let kept: Vec<String> = meta::finalizers(current).into_iter().filter(|f| f != finalizer).collect();
-        meta::set_pointer(&mut next, "/metadata/finalizers", json!(kept));
-        Ok(next)
-    });
+    let _ = cluster.modify(
+        rt,
+        ns.as_deref(),
+        &name,
+        Part::Main,
+        WriteOptions::default(),
+        |current| {
+            let mut next = current.clone();
+            let kept: Vec<String> = meta::finalizers(current)
+                .into_iter()
+                .filter(|f| f != finalizer)
+                .collect();
+            meta::set_pointer(&mut next, "/metadata/finalizers", json!(kept));
+            Ok(next)
+        },
+    );
 }
 
 /// Orphan propagation: strip this owner from its dependents, then let it go.
@@ -272,7 +326,15 @@ fn delete_dependents_first(cluster: &Cluster, rt: &ResourceType, obj: &Value) {
     for (resource, key) in dependents {
         if let Some(drt) = storage_type(cluster, &resource) {
             let ns = Some(key.0.as_str()).filter(|s| !s.is_empty());
-            let _ = cluster.delete(&drt, ns, &key.1, &DeleteOptions { propagation: Some(Propagation::Foreground), ..Default::default() });
+            let _ = cluster.delete(
+                &drt,
+                ns,
+                &key.1,
+                &DeleteOptions {
+                    propagation: Some(Propagation::Foreground),
+                    ..Default::default()
+                },
+            );
         }
     }
 }
@@ -281,7 +343,9 @@ fn delete_dependents_first(cluster: &Cluster, rt: &ResourceType, obj: &Value) {
 fn release_owners(cluster: &Cluster, dependent: &Value) {
     let ns = namespace_of(dependent);
     for (api_version, kind, name, uid) in owners(dependent) {
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
+        let (group, version) = api_version
+            .split_once('/')
+            .unwrap_or(("", api_version.as_str()));
         let registry = cluster.registry();
         let Some(rt) = registry.by_kind(group, version, &kind) else {
             continue;
@@ -290,7 +354,9 @@ fn release_owners(cluster: &Cluster, dependent: &Value) {
         if let Ok(owner) = cluster.get(&rt, owner_ns, &name)
             && meta::meta_str(&owner, "uid") == uid
             && meta::is_deleting(&owner)
-            && meta::finalizers(&owner).iter().any(|f| f == "foregroundDeletion")
+            && meta::finalizers(&owner)
+                .iter()
+                .any(|f| f == "foregroundDeletion")
         {
             delete_dependents_first(cluster, &rt, &owner);
         }

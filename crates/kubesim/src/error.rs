@@ -104,15 +104,23 @@ impl ApiError {
 
     /// 404 `<resource> "<name>" not found`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, resource)))
-            .with_details(details(name, group, resource))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(group, resource)),
+        )
+        .with_details(details(name, group, resource))
     }
 
     /// 404 for a path that names no resource: the server's plain "the server could not find
     /// the requested resource".
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     /// 409 `<resource> "<name>" already exists`.
@@ -166,13 +174,28 @@ impl ApiError {
                 .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                 .collect(),
         );
-        Self::new(422, "Invalid", format!("{kind}{} \"{name}\" is invalid: {summary}", group_suffix(group)))
-            .with_details(d)
+        Self::new(
+            422,
+            "Invalid",
+            format!(
+                "{kind}{} \"{name}\" is invalid: {summary}",
+                group_suffix(group)
+            ),
+        )
+        .with_details(d)
     }
 
-    /// 422 with reason Invalid and a plain message (a patch that cannot be applied).
+    /// 422 for a patch that cannot be applied: apimachinery's `NewGenericServerResponse(422, …)`,
+    /// whose message is generic and whose cause carries the patch library's error.
     pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(422, "Invalid", message)
+        Self::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+        )
+        .with_details(
+            json!({"causes": [{"reason": "UnexpectedServerResponse", "message": message.into()}]}),
+        )
     }
 
     /// 400 with reason BadRequest.
@@ -303,9 +326,15 @@ mod tests {
     fn not_found_names_group_qualified_resource() {
         let e = ApiError::not_found("apps", "deployments", "web");
         assert_eq!(e.message, "deployments.apps \"web\" not found");
-        assert_eq!(e.status()["details"], json!({"name":"web","group":"apps","kind":"deployments"}));
+        assert_eq!(
+            e.status()["details"],
+            json!({"name":"web","group":"apps","kind":"deployments"})
+        );
         let e = ApiError::not_found("", "configmaps", "x");
-        assert_eq!(e.status()["details"], json!({"name":"x","kind":"configmaps"}));
+        assert_eq!(
+            e.status()["details"],
+            json!({"name":"x","kind":"configmaps"})
+        );
     }
 
     #[test]
@@ -316,7 +345,10 @@ mod tests {
             "A",
             vec![Cause::invalid("metadata.name", &json!("A"), "bad")],
         );
-        assert_eq!(e.message, "ConfigMap \"A\" is invalid: metadata.name: Invalid value: \"A\": bad");
+        assert_eq!(
+            e.message,
+            "ConfigMap \"A\" is invalid: metadata.name: Invalid value: \"A\": bad"
+        );
         assert_eq!(e.code, 422);
     }
 }

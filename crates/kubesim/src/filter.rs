@@ -24,11 +24,18 @@ pub struct Filter {
 
 impl Filter {
     /// Parse `labelSelector` and `fieldSelector` for a resource; unsupported fields are a 400.
-    pub fn parse(rt: &ResourceType, label_selector: Option<&str>, field_selector: Option<&str>) -> ApiResult<Filter> {
-        let labels = match label_selector.map(str::trim) {
-            None | Some("") => None,
-            Some(s) => Some(Selector::parse(s).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?),
-        };
+    pub fn parse(
+        rt: &ResourceType,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> ApiResult<Filter> {
+        let labels =
+            match label_selector.map(str::trim) {
+                None | Some("") => None,
+                Some(s) => Some(Selector::parse(s).map_err(|e| {
+                    ApiError::bad_request(format!("unable to parse requirement: {e}"))
+                })?),
+            };
         let fields = match field_selector.map(str::trim) {
             None | Some("") => vec![],
             Some(s) => parse_fields(s)?,
@@ -40,7 +47,11 @@ impl Filter {
                     format!(
                         "{:?} is not a known field selector: only {}",
                         f.field,
-                        supported.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+                        supported
+                            .iter()
+                            .map(|s| format!("{s:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 } else {
                     format!("field label not supported: {}", f.field)
@@ -79,7 +90,10 @@ impl Filter {
 }
 
 fn supported_fields(rt: &ResourceType) -> Vec<String> {
-    let mut fields = vec!["metadata.name".to_string(), "metadata.namespace".to_string()];
+    let mut fields = vec![
+        "metadata.name".to_string(),
+        "metadata.namespace".to_string(),
+    ];
     let extra: &[&str] = match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Pod") => &[
             "spec.nodeName",
@@ -113,8 +127,15 @@ fn supported_fields(rt: &ResourceType) -> Vec<String> {
         _ => &[],
     };
     fields.extend(extra.iter().map(|s| s.to_string()));
-    if let Origin::Crd { selectable_fields, .. } = &rt.origin {
-        fields.extend(selectable_fields.iter().map(|f| f.trim_start_matches('.').to_string()));
+    if let Origin::Crd {
+        selectable_fields, ..
+    } = &rt.origin
+    {
+        fields.extend(
+            selectable_fields
+                .iter()
+                .map(|f| f.trim_start_matches('.').to_string()),
+        );
     }
     fields
 }
@@ -123,7 +144,11 @@ fn supported_fields(rt: &ResourceType) -> Vec<String> {
 fn field_value(obj: &Value, field: &str) -> String {
     if field == "source" {
         // Events compare `source` against source.component.
-        return obj.pointer("/source/component").and_then(Value::as_str).unwrap_or("").to_string();
+        return obj
+            .pointer("/source/component")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
     }
     let mut cur = obj;
     for part in field.split('.') {
@@ -141,7 +166,11 @@ fn field_value(obj: &Value, field: &str) -> String {
 
 /// Parse a field selector: comma-separated `a=b`, `a==b`, `a!=b`, with `\` escapes.
 fn parse_fields(s: &str) -> ApiResult<Vec<FieldRequirement>> {
-    let invalid = |part: &str| ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{part}'"));
+    let invalid = |part: &str| {
+        ApiError::bad_request(format!(
+            "invalid selector: '{s}'; can't understand '{part}'"
+        ))
+    };
     let mut out = Vec::new();
     for part in split_unescaped(s, ',') {
         let (field, value, equal) = if let Some(i) = find_unescaped(&part, "!=") {
@@ -224,13 +253,22 @@ mod tests {
     use serde_json::json;
 
     fn rt(kind: &str) -> ResourceType {
-        builtin_types().into_iter().find(|t| t.kind == kind).map(|t| (*t).clone()).expect("builtin")
+        builtin_types()
+            .into_iter()
+            .find(|t| t.kind == kind)
+            .map(|t| (*t).clone())
+            .expect("builtin")
     }
 
     #[test]
     fn field_selectors_match_name_and_kind_specific_fields() {
         let pod = json!({"metadata": {"name": "p", "namespace": "a"}, "status": {"phase": "Running"}, "spec": {"hostNetwork": false}});
-        let f = Filter::parse(&rt("Pod"), None, Some("metadata.name=p,status.phase!=Pending")).expect("valid");
+        let f = Filter::parse(
+            &rt("Pod"),
+            None,
+            Some("metadata.name=p,status.phase!=Pending"),
+        )
+        .expect("valid");
         assert!(f.matches(&pod));
         let f = Filter::parse(&rt("Pod"), None, Some("spec.hostNetwork=false")).expect("valid");
         assert!(f.matches(&pod));
@@ -244,7 +282,10 @@ mod tests {
         assert_eq!(err.code, 400);
         assert_eq!(err.message, "field label not supported: data.x");
         let err = Filter::parse(&rt("ConfigMap"), None, Some("nonsense")).expect_err("invalid");
-        assert_eq!(err.message, "invalid selector: 'nonsense'; can't understand 'nonsense'");
+        assert_eq!(
+            err.message,
+            "invalid selector: 'nonsense'; can't understand 'nonsense'"
+        );
     }
 
     #[test]

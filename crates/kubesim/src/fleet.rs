@@ -27,7 +27,11 @@ pub struct KubeVersion {
 
 impl Default for KubeVersion {
     fn default() -> Self {
-        KubeVersion { major: 1, minor: 32, patch: 0 }
+        KubeVersion {
+            major: 1,
+            minor: 32,
+            patch: 0,
+        }
     }
 }
 
@@ -36,13 +40,22 @@ impl std::str::FromStr for KubeVersion {
 
     /// `1.32`, `v1.32.3`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("invalid Kubernetes version {s:?}: expected MAJOR.MINOR[.PATCH], e.g. 1.32");
+        let bad =
+            || format!("invalid Kubernetes version {s:?}: expected MAJOR.MINOR[.PATCH], e.g. 1.32");
         let parts: Vec<&str> = s.trim_start_matches('v').split('.').collect();
         if !(2..=3).contains(&parts.len()) {
             return Err(bad());
         }
-        let n = |i: usize| parts.get(i).map_or(Ok(0), |p| p.parse::<u32>().map_err(|_| bad()));
-        Ok(KubeVersion { major: n(0)?, minor: n(1)?, patch: n(2)? })
+        let n = |i: usize| {
+            parts
+                .get(i)
+                .map_or(Ok(0), |p| p.parse::<u32>().map_err(|_| bad()))
+        };
+        Ok(KubeVersion {
+            major: n(0)?,
+            minor: n(1)?,
+            patch: n(2)?,
+        })
     }
 }
 
@@ -121,7 +134,10 @@ impl Fleet {
 
     /// `host:port` the fleet is served on (for legacy discovery), once bound.
     pub fn server_address(&self) -> String {
-        self.address.get().map(ToString::to_string).unwrap_or_else(|| "127.0.0.1:0".into())
+        self.address
+            .get()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "127.0.0.1:0".into())
     }
 
     /// A kubeconfig with one context per cluster, `base_url` being `http://host:port`.
@@ -129,7 +145,9 @@ impl Fleet {
     pub fn kubeconfig(&self, base_url: &str) -> String {
         let mut out = String::from("apiVersion: v1\nkind: Config\npreferences: {}\nclusters:\n");
         for name in self.names() {
-            out.push_str(&format!("- name: {name}\n  cluster:\n    server: {base_url}/clusters/{name}\n"));
+            out.push_str(&format!(
+                "- name: {name}\n  cluster:\n    server: {base_url}/clusters/{name}\n"
+            ));
         }
         out.push_str("users:\n");
         for name in self.names() {
@@ -137,7 +155,9 @@ impl Fleet {
         }
         out.push_str("contexts:\n");
         for name in self.names() {
-            out.push_str(&format!("- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"));
+            out.push_str(&format!(
+                "- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"
+            ));
         }
         if let Some(first) = self.names().next() {
             out.push_str(&format!("current-context: {first}\n"));
@@ -217,8 +237,22 @@ mod tests {
 
     #[test]
     fn versions_parse_with_or_without_v_and_patch() {
-        assert_eq!("1.29".parse::<KubeVersion>(), Ok(KubeVersion { major: 1, minor: 29, patch: 0 }));
-        assert_eq!("v1.33.2".parse::<KubeVersion>(), Ok(KubeVersion { major: 1, minor: 33, patch: 2 }));
+        assert_eq!(
+            "1.29".parse::<KubeVersion>(),
+            Ok(KubeVersion {
+                major: 1,
+                minor: 29,
+                patch: 0
+            })
+        );
+        assert_eq!(
+            "v1.33.2".parse::<KubeVersion>(),
+            Ok(KubeVersion {
+                major: 1,
+                minor: 33,
+                patch: 2
+            })
+        );
         assert!("1".parse::<KubeVersion>().is_err());
     }
 

@@ -87,7 +87,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server.base_url(),
         args.kubeconfig.display()
     );
-    println!("try: KUBECONFIG={} kubectl --context {} get ns", args.kubeconfig.display(), names[0]);
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    println!(
+        "try: KUBECONFIG={} kubectl --context {} get ns",
+        args.kubeconfig.display(),
+        names[0]
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }

@@ -40,20 +40,27 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 pub fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Whether the object is being deleted.
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+    obj.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
 }
 
 fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
-    obj["metadata"].as_object_mut().expect("metadata was just made an object")
+    obj["metadata"]
+        .as_object_mut()
+        .expect("metadata was just made an object")
 }
 
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -63,7 +70,8 @@ const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanume
 fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -130,9 +138,15 @@ pub fn name_errors(rt: &ResourceType, name: &str) -> Vec<String> {
 
 /// Check the parts of a body that must agree with the URL: apiVersion, kind and namespace.
 /// `url_namespace` is `None` for cluster-scoped types.
-pub fn check_identity(rt: &ResourceType, obj: &mut Value, url_namespace: Option<&str>) -> ApiResult<()> {
+pub fn check_identity(
+    rt: &ResourceType,
+    obj: &mut Value,
+    url_namespace: Option<&str>,
+) -> ApiResult<()> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the object provided is not a JSON object"));
+        return Err(ApiError::bad_request(
+            "the object provided is not a JSON object",
+        ));
     }
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -141,7 +155,9 @@ pub fn check_identity(rt: &ResourceType, obj: &mut Value, url_namespace: Option<
         // The real decoder defaults both from the URL for JSON bodies without them.
     } else if kind != rt.kind || api_version != expected {
         if api_version.is_empty() {
-            return Err(ApiError::bad_request("Object 'apiVersion' is missing in '…'"));
+            return Err(ApiError::bad_request(
+                "Object 'apiVersion' is missing in '…'",
+            ));
         }
         if kind.is_empty() {
             return Err(ApiError::bad_request(format!(
@@ -180,7 +196,11 @@ pub fn check_identity(rt: &ResourceType, obj: &mut Value, url_namespace: Option<
 
 fn compact(obj: &Value) -> String {
     let s = obj.to_string();
-    if s.len() > 200 { format!("{}…", &s[..200]) } else { s }
+    if s.len() > 200 {
+        format!("{}…", &s[..200])
+    } else {
+        s
+    }
 }
 
 const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -189,8 +209,16 @@ const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// generation; and the name validated. Fields the client may not set are cleared.
 pub fn prepare_create(rt: &ResourceType, obj: &mut Value, now: &str) -> ApiResult<()> {
     let meta = metadata_mut(obj);
-    let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-    let generate = meta.get("generateName").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let generate = meta
+        .get("generateName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let name = if name.is_empty() && !generate.is_empty() {
         let mut rng = rand::rng();
         let suffix: String = (0..5)
@@ -207,7 +235,10 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value, now: &str) -> ApiResul
             &rt.group,
             &rt.kind,
             "",
-            vec![Cause::required("metadata.name", "name or generateName is required")],
+            vec![Cause::required(
+                "metadata.name",
+                "name or generateName is required",
+            )],
         ));
     }
     let errs = name_errors(rt, &name);
@@ -232,7 +263,9 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value, now: &str) -> ApiResul
         meta.insert("generation".into(), json!(1));
     }
     if rt.status_subresource && obj.get("status").is_some() {
-        obj.as_object_mut().expect("checked object").remove("status");
+        obj.as_object_mut()
+            .expect("checked object")
+            .remove("status");
     }
     apply_defaults(rt, obj, &name);
     Ok(())
@@ -247,7 +280,11 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
     };
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") => {
-            set_pointer(obj, "/metadata/labels/kubernetes.io~1metadata.name", json!(name));
+            set_pointer(
+                obj,
+                "/metadata/labels/kubernetes.io~1metadata.name",
+                json!(name),
+            );
             set_default(obj, "/spec/finalizers", json!(["kubernetes"]));
             set_pointer(obj, "/status", json!({"phase": "Active"}));
         }
@@ -269,7 +306,11 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
                 }
             }
         }
-        ("", "Pod") => set_pointer(obj, "/status", json!({"phase": "Pending", "qosClass": "BestEffort"})),
+        ("", "Pod") => set_pointer(
+            obj,
+            "/status",
+            json!({"phase": "Pending", "qosClass": "BestEffort"}),
+        ),
         ("", "PersistentVolumeClaim") => set_pointer(obj, "/status", json!({"phase": "Pending"})),
         ("apps", "Deployment") => {
             set_default(obj, "/spec/replicas", json!(1));
@@ -348,7 +389,12 @@ pub fn set_pointer(obj: &mut Value, pointer: &str, value: Value) {
 
 /// Build the object an update stores, from the stored `old` and the client's `new`.
 /// Returns `None` when nothing would change (the write is a no-op).
-pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, part: Part) -> ApiResult<Option<Value>> {
+pub fn prepare_update(
+    rt: &ResourceType,
+    old: &Value,
+    mut new: Value,
+    part: Part,
+) -> ApiResult<Option<Value>> {
     let name = meta_str(old, "name").to_string();
     let old_rv = meta_str(old, "resourceVersion");
     let new_rv = meta_str(&new, "resourceVersion").to_string();
@@ -375,7 +421,10 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, part: Part
     }
     if part == Part::Finalize {
         let mut merged = old.clone();
-        let finalizers = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+        let finalizers = new
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or(json!([]));
         set_pointer(&mut merged, "/spec/finalizers", finalizers);
         return Ok((merged != *old).then_some(merged));
     }
@@ -397,7 +446,13 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, part: Part
         let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
         let meta = metadata_mut(&mut new);
         meta.insert("name".into(), json!(name));
-        for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             match old_meta.get(field) {
                 Some(v) => meta.insert(field.into(), v.clone()),
                 None => meta.remove(field),
@@ -412,16 +467,25 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, part: Part
     }
     if is_deleting(old) {
         let before = finalizers(old);
-        let added: Vec<String> = finalizers(&new).into_iter().filter(|f| !before.contains(f)).collect();
+        let added: Vec<String> = finalizers(&new)
+            .into_iter()
+            .filter(|f| !before.contains(f))
+            .collect();
         if !added.is_empty() {
-            let list = added.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
+            let list = added
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(ApiError::invalid(
                 &rt.group,
                 &rt.kind,
                 &name,
                 vec![Cause::forbidden(
                     "metadata.finalizers",
-                    &format!("no new finalizers can be added if the object is being deleted, found new finalizers []string{{{list}}}"),
+                    &format!(
+                        "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{list}}}"
+                    ),
                 )],
             ));
         }
@@ -441,10 +505,17 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, mut new: Value, part: Part
         if let Some(f) = old.pointer("/spec/finalizers") {
             set_pointer(&mut new, "/spec/finalizers", f.clone());
         }
-        set_pointer(&mut new, "/metadata/labels/kubernetes.io~1metadata.name", json!(name));
+        set_pointer(
+            &mut new,
+            "/metadata/labels/kubernetes.io~1metadata.name",
+            json!(name),
+        );
     }
     if generation_changed(rt.generation, old, &new) {
-        let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        let g = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     Ok((new != *old).then_some(new))
@@ -485,10 +556,19 @@ mod tests {
     fn names_follow_the_kind_specific_rule() {
         assert!(name_errors(&rt("ConfigMap"), "a.b-c").is_empty());
         assert_eq!(name_errors(&rt("ConfigMap"), "A"), [SUBDOMAIN_MSG]);
-        assert!(!name_errors(&rt("Namespace"), "a.b").is_empty(), "namespaces are labels");
-        assert!(!name_errors(&rt("Service"), "1abc").is_empty(), "services start with a letter");
+        assert!(
+            !name_errors(&rt("Namespace"), "a.b").is_empty(),
+            "namespaces are labels"
+        );
+        assert!(
+            !name_errors(&rt("Service"), "1abc").is_empty(),
+            "services start with a letter"
+        );
         assert!(name_errors(&rt("ClusterRole"), "system:view").is_empty());
-        assert_eq!(dns_subdomain_errors(&"a".repeat(254))[0], "must be no more than 253 characters");
+        assert_eq!(
+            dns_subdomain_errors(&"a".repeat(254))[0],
+            "must be no more than 253 characters"
+        );
     }
 
     #[test]
@@ -515,12 +595,20 @@ mod tests {
     fn update_bumps_generation_on_spec_change_only() {
         let d = rt("Deployment");
         let old = json!({"metadata": {"name": "web", "generation": 1, "resourceVersion": "7", "uid": "u"}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
-        let labels_only = json!({"metadata": {"name": "web", "labels": {"a": "b"}}, "spec": {"replicas": 1}});
-        let new = prepare_update(&d, &old, labels_only, Part::Main).expect("ok").expect("changed");
+        let labels_only =
+            json!({"metadata": {"name": "web", "labels": {"a": "b"}}, "spec": {"replicas": 1}});
+        let new = prepare_update(&d, &old, labels_only, Part::Main)
+            .expect("ok")
+            .expect("changed");
         assert_eq!(new["metadata"]["generation"], 1);
-        assert_eq!(new["status"]["replicas"], 1, "main resource keeps the stored status");
+        assert_eq!(
+            new["status"]["replicas"], 1,
+            "main resource keeps the stored status"
+        );
         let spec = json!({"metadata": {"name": "web"}, "spec": {"replicas": 2}});
-        let new = prepare_update(&d, &old, spec, Part::Main).expect("ok").expect("changed");
+        let new = prepare_update(&d, &old, spec, Part::Main)
+            .expect("ok")
+            .expect("changed");
         assert_eq!(new["metadata"]["generation"], 2);
     }
 
@@ -529,9 +617,18 @@ mod tests {
         let cm = rt("ConfigMap");
         let old = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "7", "uid": "u"}, "data": {"a": "1"}});
         let stale = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "6"}, "data": {"a": "2"}});
-        assert_eq!(prepare_update(&cm, &old, stale, Part::Main).expect_err("stale").code, 409);
+        assert_eq!(
+            prepare_update(&cm, &old, stale, Part::Main)
+                .expect_err("stale")
+                .code,
+            409
+        );
         let same = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "7", "uid": "u"}, "data": {"a": "1"}});
-        assert!(prepare_update(&cm, &old, same, Part::Main).expect("ok").is_none());
+        assert!(
+            prepare_update(&cm, &old, same, Part::Main)
+                .expect("ok")
+                .is_none()
+        );
     }
 
     #[test]
@@ -540,7 +637,12 @@ mod tests {
         let old = json!({"metadata": {"name": "c", "resourceVersion": "7", "deletionTimestamp": "t", "finalizers": ["a"]}});
         let new = json!({"metadata": {"name": "c", "finalizers": ["a", "b"]}});
         let err = prepare_update(&cm, &old, new, Part::Main).expect_err("forbidden");
-        assert!(err.message.contains("no new finalizers can be added if the object is being deleted"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("no new finalizers can be added if the object is being deleted"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ impl PatchKind {
     /// The patch kind for a Content-Type; custom resources refuse strategic merge (415),
     /// and server-side apply is not served yet (415).
     pub fn from_content_type(ct: &str, custom: bool) -> ApiResult<PatchKind> {
-        let accepts = if custom { CUSTOM_ACCEPTS } else { BUILTIN_ACCEPTS };
+        let accepts = if custom {
+            CUSTOM_ACCEPTS
+        } else {
+            BUILTIN_ACCEPTS
+        };
         match ct {
             "application/json-patch+json" => Ok(PatchKind::Json),
             "application/merge-patch+json" => Ok(PatchKind::Merge),
@@ -61,7 +65,9 @@ pub fn apply(rt: &ResourceType, kind: PatchKind, current: &Value, body: &[u8]) -
         PatchKind::Strategic => {
             let patch = parse_patch(body)?;
             if !patch.is_object() {
-                return Err(ApiError::bad_request("the body of the request was in an unknown format"));
+                return Err(ApiError::bad_request(
+                    "the body of the request was in an unknown format",
+                ));
             }
             let schema = flotilla_schema::builtin().kind(&rt.group, &rt.version, &rt.kind);
             flotilla_schema::strategic_merge_patch(current, &patch, schema.as_ref())
@@ -71,7 +77,8 @@ pub fn apply(rt: &ResourceType, kind: PatchKind, current: &Value, body: &[u8]) -
 }
 
 fn parse_patch(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
 }
 
 fn json_patch_apply(current: &Value, body: &[u8]) -> ApiResult<Value> {
@@ -90,11 +97,21 @@ fn get_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// The autoscaling/v1 Scale view of an object.
 pub fn scale_of(obj: &Value, paths: &ScalePaths) -> Value {
-    let replicas = get_path(obj, &paths.spec_replicas).cloned().unwrap_or(json!(0));
-    let mut status = json!({"replicas": get_path(obj, &paths.status_replicas).cloned().unwrap_or(json!(0))});
-    if let Some(sel) = paths.label_selector.as_deref().and_then(|p| get_path(obj, p)) {
+    let replicas = get_path(obj, &paths.spec_replicas)
+        .cloned()
+        .unwrap_or(json!(0));
+    let mut status =
+        json!({"replicas": get_path(obj, &paths.status_replicas).cloned().unwrap_or(json!(0))});
+    if let Some(sel) = paths
+        .label_selector
+        .as_deref()
+        .and_then(|p| get_path(obj, p))
+    {
         status["selector"] = sel.clone();
-    } else if let Some(sel) = obj.pointer("/spec/selector/matchLabels").and_then(Value::as_object) {
+    } else if let Some(sel) = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+    {
         // Built-in workloads report their selector as a string.
         let s = sel
             .iter()
@@ -103,7 +120,11 @@ pub fn scale_of(obj: &Value, paths: &ScalePaths) -> Value {
             .join(",");
         status["selector"] = json!(s);
     }
-    let m = |f: &str| obj.pointer(&format!("/metadata/{f}")).cloned().unwrap_or(Value::Null);
+    let m = |f: &str| {
+        obj.pointer(&format!("/metadata/{f}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     let mut metadata = json!({
         "name": m("name"), "namespace": m("namespace"), "uid": m("uid"),
         "resourceVersion": m("resourceVersion"), "creationTimestamp": m("creationTimestamp"),
@@ -134,25 +155,54 @@ pub fn apply_to_scale(kind: PatchKind, scale: &Value, body: &[u8]) -> ApiResult<
 }
 
 /// The object with the replicas of a written Scale (checking its resourceVersion precondition).
-pub fn with_replicas(rt: &ResourceType, current: &Value, paths: &ScalePaths, old_scale: &Value, new_scale: &Value) -> ApiResult<Value> {
-    let rv = new_scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-    if !rv.is_empty() && Some(rv) != old_scale.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-        return Err(ApiError::stale(&rt.group, &rt.plural, meta::meta_str(current, "name")));
+pub fn with_replicas(
+    rt: &ResourceType,
+    current: &Value,
+    paths: &ScalePaths,
+    old_scale: &Value,
+    new_scale: &Value,
+) -> ApiResult<Value> {
+    let rv = new_scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !rv.is_empty()
+        && Some(rv)
+            != old_scale
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+    {
+        return Err(ApiError::stale(
+            &rt.group,
+            &rt.plural,
+            meta::meta_str(current, "name"),
+        ));
     }
-    let replicas = new_scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+    let replicas = new_scale
+        .pointer("/spec/replicas")
+        .cloned()
+        .unwrap_or(json!(0));
     if !replicas.is_i64() || replicas.as_i64().is_some_and(|r| r < 0) {
         return Err(ApiError::invalid(
             "autoscaling",
             "Scale",
             meta::meta_str(current, "name"),
-            vec![crate::error::Cause::invalid("spec.replicas", &replicas, "must be greater than or equal to 0")],
+            vec![crate::error::Cause::invalid(
+                "spec.replicas",
+                &replicas,
+                "must be greater than or equal to 0",
+            )],
         ));
     }
     let mut obj = current.clone();
     let pointer = paths.spec_replicas.replace('.', "/");
     meta::set_pointer(&mut obj, &pointer, replicas);
     // The write must not trip the main resource's own precondition check.
-    meta::set_pointer(&mut obj, "/metadata/resourceVersion", json!(meta::meta_str(current, "resourceVersion")));
+    meta::set_pointer(
+        &mut obj,
+        "/metadata/resourceVersion",
+        json!(meta::meta_str(current, "resourceVersion")),
+    );
     Ok(obj)
 }
 
@@ -162,28 +212,47 @@ mod tests {
     use crate::resources::builtin_types;
 
     fn deployment() -> ResourceType {
-        builtin_types().into_iter().find(|t| t.kind == "Deployment").map(|t| (*t).clone()).expect("builtin")
+        builtin_types()
+            .into_iter()
+            .find(|t| t.kind == "Deployment")
+            .map(|t| (*t).clone())
+            .expect("builtin")
     }
 
     #[test]
     fn json_patch_test_operation_guards_the_change() {
         let cur = json!({"data": {"a": "1"}});
         let ok = br#"[{"op":"test","path":"/data/a","value":"1"},{"op":"replace","path":"/data/a","value":"2"}]"#;
-        assert_eq!(apply(&deployment(), PatchKind::Json, &cur, ok).expect("ok")["data"]["a"], "2");
+        assert_eq!(
+            apply(&deployment(), PatchKind::Json, &cur, ok).expect("ok")["data"]["a"],
+            "2"
+        );
         let bad = br#"[{"op":"test","path":"/data/a","value":"9"},{"op":"replace","path":"/data/a","value":"2"}]"#;
-        assert_eq!(apply(&deployment(), PatchKind::Json, &cur, bad).expect_err("test fails").code, 422);
+        assert_eq!(
+            apply(&deployment(), PatchKind::Json, &cur, bad)
+                .expect_err("test fails")
+                .code,
+            422
+        );
     }
 
     #[test]
     fn merge_patch_null_deletes() {
         let cur = json!({"data": {"a": "1", "b": "2"}});
-        let out = apply(&deployment(), PatchKind::Merge, &cur, br#"{"data":{"a":null}}"#).expect("ok");
+        let out = apply(
+            &deployment(),
+            PatchKind::Merge,
+            &cur,
+            br#"{"data":{"a":null}}"#,
+        )
+        .expect("ok");
         assert_eq!(out, json!({"data": {"b": "2"}}));
     }
 
     #[test]
     fn strategic_merge_is_refused_for_custom_resources() {
-        let err = PatchKind::from_content_type("application/strategic-merge-patch+json", true).expect_err("415");
+        let err = PatchKind::from_content_type("application/strategic-merge-patch+json", true)
+            .expect_err("415");
         assert_eq!(err.code, 415);
         assert!(err.message.ends_with("application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
     }

@@ -65,7 +65,12 @@ impl Registry {
     fn reindex(&mut self) {
         self.by_gvr = self
             .all()
-            .map(|t| ((t.group.clone(), t.version.clone(), t.plural.clone()), t.clone()))
+            .map(|t| {
+                (
+                    (t.group.clone(), t.version.clone(), t.plural.clone()),
+                    t.clone(),
+                )
+            })
             .collect();
         self.fingerprint = self.compute_fingerprint();
     }
@@ -77,9 +82,24 @@ impl Registry {
             name.hash(&mut h);
             for t in types {
                 (&t.version, &t.kind, &t.plural, &t.singular, t.namespaced).hash(&mut h);
-                (&t.short_names, &t.categories, t.status_subresource, &t.storage_version).hash(&mut h);
-                t.scale.as_ref().map(|s| (&s.spec_replicas, &s.status_replicas, &s.label_selector)).hash(&mut h);
-                if let Origin::Crd { schema, printer_columns, selectable_fields, .. } = &t.origin {
+                (
+                    &t.short_names,
+                    &t.categories,
+                    t.status_subresource,
+                    &t.storage_version,
+                )
+                    .hash(&mut h);
+                t.scale
+                    .as_ref()
+                    .map(|s| (&s.spec_replicas, &s.status_replicas, &s.label_selector))
+                    .hash(&mut h);
+                if let Origin::Crd {
+                    schema,
+                    printer_columns,
+                    selectable_fields,
+                    ..
+                } = &t.origin
+                {
                     schema.as_ref().map(|s| s.to_string()).hash(&mut h);
                     printer_columns.to_string().hash(&mut h);
                     selectable_fields.hash(&mut h);
@@ -143,7 +163,11 @@ impl Registry {
                 .position(|g| *g == name)
                 .unwrap_or(BUILTIN_GROUP_ORDER.len())
         };
-        groups.sort_by(|a, b| rank(&a.name).cmp(&rank(&b.name)).then_with(|| a.name.cmp(&b.name)));
+        groups.sort_by(|a, b| {
+            rank(&a.name)
+                .cmp(&rank(&b.name))
+                .then_with(|| a.name.cmp(&b.name))
+        });
         groups
     }
 
@@ -180,8 +204,18 @@ fn same_types(a: &[Arc<ResourceType>], b: &[Arc<ResourceType>]) -> bool {
                 && x.storage_version == y.storage_version
                 && match (&x.origin, &y.origin) {
                     (
-                        Origin::Crd { schema: s1, printer_columns: p1, selectable_fields: f1, .. },
-                        Origin::Crd { schema: s2, printer_columns: p2, selectable_fields: f2, .. },
+                        Origin::Crd {
+                            schema: s1,
+                            printer_columns: p1,
+                            selectable_fields: f1,
+                            ..
+                        },
+                        Origin::Crd {
+                            schema: s2,
+                            printer_columns: p2,
+                            selectable_fields: f2,
+                            ..
+                        },
                     ) => s1 == s2 && p1 == p2 && f1 == f2,
                     _ => false,
                 }
@@ -219,9 +253,17 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
 /// (checked as `apiextensions-apiserver`'s validation does, for the fields that matter).
 pub fn crd_types(crd: &Value) -> Result<Vec<Arc<ResourceType>>, Vec<Cause>> {
     let mut causes = Vec::new();
-    let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let spec = crd.get("spec").cloned().unwrap_or(json!({}));
-    let s = |p: &str| spec.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |p: &str| {
+        spec.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let group = s("/group");
     let plural = s("/names/plural");
     let kind = s("/names/kind");
@@ -229,7 +271,11 @@ pub fn crd_types(crd: &Value) -> Result<Vec<Arc<ResourceType>>, Vec<Cause>> {
     if group.is_empty() {
         causes.push(Cause::required("spec.group", ""));
     } else if !group.contains('.') {
-        causes.push(Cause::invalid("spec.group", &json!(group), "should be a domain with at least one dot"));
+        causes.push(Cause::invalid(
+            "spec.group",
+            &json!(group),
+            "should be a domain with at least one dot",
+        ));
     }
     if plural.is_empty() {
         causes.push(Cause::required("spec.names.plural", ""));
@@ -254,15 +300,25 @@ pub fn crd_types(crd: &Value) -> Result<Vec<Arc<ResourceType>>, Vec<Cause>> {
         other => {
             causes.push(Cause {
                 reason: "FieldValueNotSupported",
-                message: format!("Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\""),
+                message: format!(
+                    "Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\""
+                ),
                 field: "spec.scope".into(),
             });
             true
         }
     };
-    let versions = spec.get("versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
-        causes.push(Cause::invalid("spec.versions", &json!(null), "must have exactly one version marked as storage version"));
+        causes.push(Cause::invalid(
+            "spec.versions",
+            &json!(null),
+            "must have exactly one version marked as storage version",
+        ));
     }
     let storage: Vec<&Value> = versions
         .iter()
@@ -282,18 +338,30 @@ pub fn crd_types(crd: &Value) -> Result<Vec<Arc<ResourceType>>, Vec<Cause>> {
                 "schemas are required",
             ));
         }
-        if v.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if v.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             causes.push(Cause::required(&format!("spec.versions[{i}].name"), ""));
         }
     }
     if !causes.is_empty() {
         return Err(causes);
     }
-    let storage_version = storage[0].get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let storage_version = storage[0]
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let strings = |p: &str| -> Vec<String> {
         spec.pointer(p)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let singular = match s("/names/singular") {
@@ -305,9 +373,20 @@ pub fn crd_types(crd: &Value) -> Result<Vec<Arc<ResourceType>>, Vec<Cause>> {
         .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
         .map(|v| {
             let scale = v.pointer("/subresources/scale").map(|sc| ScalePaths {
-                spec_replicas: sc.get("specReplicasPath").and_then(Value::as_str).unwrap_or(".spec.replicas").into(),
-                status_replicas: sc.get("statusReplicasPath").and_then(Value::as_str).unwrap_or(".status.replicas").into(),
-                label_selector: sc.get("labelSelectorPath").and_then(Value::as_str).map(String::from),
+                spec_replicas: sc
+                    .get("specReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".spec.replicas")
+                    .into(),
+                status_replicas: sc
+                    .get("statusReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".status.replicas")
+                    .into(),
+                label_selector: sc
+                    .get("labelSelectorPath")
+                    .and_then(Value::as_str)
+                    .map(String::from),
             });
             Arc::new(ResourceType {
                 group: group.clone(),
@@ -325,13 +404,19 @@ pub fn crd_types(crd: &Value) -> Result<Vec<Arc<ResourceType>>, Vec<Cause>> {
                 origin: Origin::Crd {
                     crd_name: name.to_string(),
                     schema: v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new),
-                    printer_columns: Arc::new(v.get("additionalPrinterColumns").cloned().unwrap_or(json!([]))),
+                    printer_columns: Arc::new(
+                        v.get("additionalPrinterColumns")
+                            .cloned()
+                            .unwrap_or(json!([])),
+                    ),
                     selectable_fields: v
                         .get("selectableFields")
                         .and_then(Value::as_array)
                         .map(|a| {
                             a.iter()
-                                .filter_map(|f| f.get("jsonPath").and_then(Value::as_str).map(String::from))
+                                .filter_map(|f| {
+                                    f.get("jsonPath").and_then(Value::as_str).map(String::from)
+                                })
                                 .collect()
                         })
                         .unwrap_or_default(),
@@ -393,9 +478,16 @@ mod tests {
 
     #[test]
     fn versions_sort_like_kubernetes() {
-        let mut v = vec!["v1alpha1", "v2", "foo", "v1", "v1beta2", "v1beta1", "v10", "bar"];
+        let mut v = vec![
+            "v1alpha1", "v2", "foo", "v1", "v1beta2", "v1beta1", "v10", "bar",
+        ];
         v.sort_by(|a, b| compare_versions(a, b));
-        assert_eq!(v, ["v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "bar", "foo"]);
+        assert_eq!(
+            v,
+            [
+                "v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "bar", "foo"
+            ]
+        );
     }
 
     fn crd() -> Value {
@@ -414,10 +506,16 @@ mod tests {
     #[test]
     fn crd_serves_each_served_version_over_one_storage_version() {
         let types = crd_types(&crd()).expect("valid");
-        assert_eq!(types.iter().map(|t| t.version.as_str()).collect::<Vec<_>>(), ["v1", "v1beta1"]);
+        assert_eq!(
+            types.iter().map(|t| t.version.as_str()).collect::<Vec<_>>(),
+            ["v1", "v1beta1"]
+        );
         assert!(types.iter().all(|t| t.storage_version == "v1"));
         assert!(types[0].status_subresource && !types[1].status_subresource);
-        assert_eq!(types[0].scale.as_ref().map(|s| s.spec_replicas.as_str()), Some(".spec.size"));
+        assert_eq!(
+            types[0].scale.as_ref().map(|s| s.spec_replicas.as_str()),
+            Some(".spec.size")
+        );
     }
 
     #[test]
@@ -426,7 +524,11 @@ mod tests {
         c["metadata"]["name"] = json!("widget.example.com");
         let causes = crd_types(&c).expect_err("invalid");
         assert_eq!(causes[0].field, "metadata.name");
-        assert!(causes[0].message.contains("must be spec.names.plural+\".\"+spec.group"));
+        assert!(
+            causes[0]
+                .message
+                .contains("must be spec.names.plural+\".\"+spec.group")
+        );
     }
 
     #[test]
@@ -438,7 +540,10 @@ mod tests {
         assert!(r.lookup("example.com", "v1beta1", "widgets").is_some());
         let groups = r.groups();
         assert_eq!(groups[0].name, "");
-        let g = groups.iter().find(|g| g.name == "example.com").expect("served");
+        let g = groups
+            .iter()
+            .find(|g| g.name == "example.com")
+            .expect("served");
         assert_eq!(g.versions, ["v1", "v1beta1"]);
         assert!(r.set_crd("widgets.example.com", vec![]));
         assert!(r.lookup("example.com", "v1", "widgets").is_none());

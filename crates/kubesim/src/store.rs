@@ -189,7 +189,13 @@ impl State {
     }
 
     /// Store an object whose `metadata.resourceVersion` is already `revision`, and log it.
-    pub fn put(&mut self, resource: &StorageKey, key: ObjectKey, object: Value, revision: u64) -> Arc<Value> {
+    pub fn put(
+        &mut self,
+        resource: &StorageKey,
+        key: ObjectKey,
+        object: Value,
+        revision: u64,
+    ) -> Arc<Value> {
         let object = Arc::new(object);
         let table = self.tables.entry(resource.clone()).or_default();
         let previous = table.insert(key.clone(), object.clone());
@@ -214,7 +220,13 @@ impl State {
     }
 
     /// Remove an object; `last_state` (carrying `revision`) is what watchers receive.
-    pub fn remove(&mut self, resource: &StorageKey, key: &ObjectKey, last_state: Value, revision: u64) -> Option<Arc<Value>> {
+    pub fn remove(
+        &mut self,
+        resource: &StorageKey,
+        key: &ObjectKey,
+        last_state: Value,
+        revision: u64,
+    ) -> Option<Arc<Value>> {
         let previous = self.tables.get_mut(resource)?.remove(key)?;
         self.unindex_owners(resource, key, &previous);
         let object = Arc::new(last_state);
@@ -305,7 +317,10 @@ mod tests {
             }
             assert_eq!(s.revision(), 103);
             let since = s.events_since(101).expect("not compacted");
-            assert_eq!(since.iter().map(|e| e.revision).collect::<Vec<_>>(), [102, 103]);
+            assert_eq!(
+                since.iter().map(|e| e.revision).collect::<Vec<_>>(),
+                [102, 103]
+            );
         });
     }
 
@@ -332,9 +347,15 @@ mod tests {
                 let rv = s.next_revision();
                 s.put(&cm, key(ns, n), json!({}), rv);
             }
-            let names: Vec<_> = s.range(&cm, Some("b"), None).map(|(k, _)| k.1.clone()).collect();
+            let names: Vec<_> = s
+                .range(&cm, Some("b"), None)
+                .map(|(k, _)| k.1.clone())
+                .collect();
             assert_eq!(names, ["x", "y"]);
-            let after: Vec<_> = s.range(&cm, Some("b"), Some(&key("b", "x"))).map(|(k, _)| k.1.clone()).collect();
+            let after: Vec<_> = s
+                .range(&cm, Some("b"), Some(&key("b", "x")))
+                .map(|(k, _)| k.1.clone())
+                .collect();
             assert_eq!(after, ["y"]);
             assert_eq!(s.range(&cm, None, Some(&key("b", "y"))).count(), 1);
         });
@@ -346,7 +367,12 @@ mod tests {
         let rs = StorageKey::new("apps", "replicasets");
         store.with(|s| {
             let rv = s.next_revision();
-            s.put(&rs, key("a", "r"), json!({"metadata":{"ownerReferences":[{"uid":"u1"}]}}), rv);
+            s.put(
+                &rs,
+                key("a", "r"),
+                json!({"metadata":{"ownerReferences":[{"uid":"u1"}]}}),
+                rv,
+            );
             assert_eq!(s.dependents_of("u1").len(), 1);
             let rv = s.next_revision();
             s.remove(&rs, &key("a", "r"), json!({}), rv);

@@ -62,13 +62,22 @@ impl Schemas {
 
 /// Check `obj` against `rt`'s schema and drop what it does not know: with Strict an unknown
 /// field is a 400 worded like the API server's decoder; with Warn each one becomes a warning.
-pub fn admit(schemas: &Schemas, rt: &ResourceType, obj: &mut Value, mode: FieldValidation) -> ApiResult<Vec<String>> {
+pub fn admit(
+    schemas: &Schemas,
+    rt: &ResourceType,
+    obj: &mut Value,
+    mode: FieldValidation,
+) -> ApiResult<Vec<String>> {
     let unknown = match &rt.origin {
         Origin::Builtin => match builtin().kind(&rt.group, &rt.version, &rt.kind) {
             Some(schema) => prune_unknown(&schema, obj),
             None => vec![],
         },
-        Origin::Crd { crd_name, schema: Some(doc), .. } => match schemas.crd(crd_name, &rt.version, doc) {
+        Origin::Crd {
+            crd_name,
+            schema: Some(doc),
+            ..
+        } => match schemas.crd(crd_name, &rt.version, doc) {
             Some(schema) => prune_unknown(&schema.root(), obj),
             None => vec![],
         },
@@ -77,7 +86,10 @@ pub fn admit(schemas: &Schemas, rt: &ResourceType, obj: &mut Value, mode: FieldV
     if unknown.is_empty() {
         return Ok(vec![]);
     }
-    let messages: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+    let messages: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
     match mode {
         FieldValidation::Ignore => Ok(vec![]),
         FieldValidation::Warn => Ok(messages),
@@ -97,24 +109,49 @@ mod tests {
     use serde_json::json;
 
     fn rt(kind: &str) -> ResourceType {
-        builtin_types().into_iter().find(|t| t.kind == kind).map(|t| (*t).clone()).expect("builtin")
+        builtin_types()
+            .into_iter()
+            .find(|t| t.kind == kind)
+            .map(|t| (*t).clone())
+            .expect("builtin")
     }
 
     #[test]
     fn strict_rejects_warn_warns_and_both_drop_unknown_fields() {
         let schemas = Schemas::default();
         let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}, "spec": {"x": 1}});
-        let err = admit(&schemas, &rt("ConfigMap"), &mut body.clone(), FieldValidation::Strict).expect_err("strict");
+        let err = admit(
+            &schemas,
+            &rt("ConfigMap"),
+            &mut body.clone(),
+            FieldValidation::Strict,
+        )
+        .expect_err("strict");
         assert_eq!(
             err.message,
             "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"spec\""
         );
         let mut warned = body.clone();
-        let warnings = admit(&schemas, &rt("ConfigMap"), &mut warned, FieldValidation::Warn).expect("warn");
+        let warnings = admit(
+            &schemas,
+            &rt("ConfigMap"),
+            &mut warned,
+            FieldValidation::Warn,
+        )
+        .expect("warn");
         assert_eq!(warnings, ["unknown field \"spec\""]);
         assert!(warned.get("spec").is_none());
         let mut ignored = body;
-        assert!(admit(&schemas, &rt("ConfigMap"), &mut ignored, FieldValidation::Ignore).expect("ignore").is_empty());
+        assert!(
+            admit(
+                &schemas,
+                &rt("ConfigMap"),
+                &mut ignored,
+                FieldValidation::Ignore
+            )
+            .expect("ignore")
+            .is_empty()
+        );
         assert!(ignored.get("spec").is_none());
     }
 }

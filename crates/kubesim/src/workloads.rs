@@ -11,9 +11,18 @@ use serde_json::{Value, json};
 /// The status this object should have now, or `None` when the kind has no simulated status.
 pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option<Value> {
     let old = obj.get("status").cloned().unwrap_or(json!({}));
-    let generation = obj.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-    let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let generation = obj
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let replicas = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let status = match (group, kind) {
         ("apps", "Deployment") => {
             let hash = template_hash(obj.pointer("/spec/template"));
@@ -28,7 +37,12 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                 &old,
                 now,
                 &[
-                    ("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".to_string()),
+                    (
+                        "Available",
+                        "True",
+                        "MinimumReplicasAvailable",
+                        "Deployment has minimum availability.".to_string(),
+                    ),
                     (
                         "Progressing",
                         "True",
@@ -77,16 +91,37 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
             if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
                 return None;
             }
-            let completions = obj.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
-            let start = old.get("startTime").and_then(Value::as_str).unwrap_or(now).to_string();
-            let done = old.get("completionTime").and_then(Value::as_str).unwrap_or(now).to_string();
+            let completions = obj
+                .pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let start = old
+                .get("startTime")
+                .and_then(Value::as_str)
+                .unwrap_or(now)
+                .to_string();
+            let done = old
+                .get("completionTime")
+                .and_then(Value::as_str)
+                .unwrap_or(now)
+                .to_string();
             let mut s = json!({"startTime": start, "completionTime": done, "succeeded": completions, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
             s["conditions"] = conditions(
                 &old,
                 now,
                 &[
-                    ("SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods".to_string()),
-                    ("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods".to_string()),
+                    (
+                        "SuccessCriteriaMet",
+                        "True",
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods".to_string(),
+                    ),
+                    (
+                        "Complete",
+                        "True",
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods".to_string(),
+                    ),
                 ],
                 false,
             );
@@ -120,11 +155,22 @@ fn counts(fields: &[(&str, i64)]) -> Value {
 
 /// Conditions with the given (type, status, reason, message), keeping the old timestamps of
 /// conditions whose status did not change.
-fn conditions(old: &Value, now: &str, wanted: &[(&str, &str, &str, String)], update_time: bool) -> Value {
-    let previous = old.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+fn conditions(
+    old: &Value,
+    now: &str,
+    wanted: &[(&str, &str, &str, String)],
+    update_time: bool,
+) -> Value {
+    let previous = old
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut out = Vec::new();
     for (kind, status, reason, message) in wanted {
-        let prev = previous.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(kind));
+        let prev = previous
+            .iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(kind));
         let same = prev.is_some_and(|p| {
             p.get("status").and_then(Value::as_str) == Some(status)
                 && p.get("reason").and_then(Value::as_str) == Some(reason)
@@ -178,7 +224,12 @@ mod tests {
         let d = json!({"metadata": {"name": "web", "generation": 3}, "spec": {"replicas": 2, "template": {"spec": {}}}});
         let s = desired_status("apps", "Deployment", &d, "t0").expect("simulated");
         assert_eq!(s["observedGeneration"], 3);
-        for f in ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"] {
+        for f in [
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+        ] {
             assert_eq!(s[f], 2, "{f}");
         }
         let progressing = &s["conditions"][1];
@@ -208,10 +259,19 @@ mod tests {
         let j = json!({"metadata": {"name": "j"}, "spec": {"completions": 2}});
         let s = desired_status("batch", "Job", &j, "t0").expect("simulated");
         assert_eq!(s["succeeded"], 2);
-        assert!(s["conditions"].as_array().expect("conditions").iter().any(|c| c["type"] == "Complete"));
+        assert!(
+            s["conditions"]
+                .as_array()
+                .expect("conditions")
+                .iter()
+                .any(|c| c["type"] == "Complete")
+        );
         let pvc = json!({"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
         let s = desired_status("", "PersistentVolumeClaim", &pvc, "t0").expect("simulated");
-        assert_eq!(s, json!({"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}}));
+        assert_eq!(
+            s,
+            json!({"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}})
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod watch;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,7 +39,8 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/clusters/{cluster}", any(cluster_root))
         .route("/clusters/{cluster}/{*rest}", any(handle))
         .fallback(|| async { ApiError::no_route() })
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES + 1024))
+        // Bodies are read (and limited) by `read_body`, which answers 413 as a Status.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(fleet)
 }
 
@@ -49,7 +50,7 @@ async fn cluster_root(
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     dispatch(&fleet, &cluster, "", method, headers, query, body).await
 }
@@ -60,9 +61,23 @@ async fn handle(
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     dispatch(&fleet, &cluster, &rest, method, headers, query, body).await
+}
+
+/// Read a request body, refusing more than the API server's limit without buffering it all.
+async fn read_body(body: Body) -> ApiResult<Bytes> {
+    use http_body_util::{BodyExt, Limited};
+    match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::too_large(MAX_BODY_BYTES))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
+    }
 }
 
 async fn dispatch(
@@ -72,12 +87,13 @@ async fn dispatch(
     method: Method,
     headers: HeaderMap,
     query: Option<String>,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(cluster) = fleet.cluster(cluster) else {
         return ApiError::no_route().into_response();
     };
     let result = async {
+        let body = read_body(body).await?;
         let query = request::Query::parse(query.as_deref())?;
         let path = path::parse(rest).ok_or_else(ApiError::no_route)?;
         route(fleet, &cluster, path, method, &headers, &query, body).await
@@ -101,12 +117,19 @@ async fn route(
         ApiPath::Health => Ok("ok".into_response()),
         ApiPath::CoreRoot | ApiPath::GroupsRoot => {
             let core = matches!(path, ApiPath::CoreRoot);
-            let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let accept = headers
+                .get("accept")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let format = discovery::negotiate(accept)
                 .ok_or_else(|| ApiError::not_acceptable(&["application/json"]))?;
             let body = match format {
-                discovery::DiscoveryFormat::Aggregated(v) => discovery::aggregated(&registry, core, v),
-                discovery::DiscoveryFormat::Legacy if core => discovery::api_versions(&fleet.server_address()),
+                discovery::DiscoveryFormat::Aggregated(v) => {
+                    discovery::aggregated(&registry, core, v)
+                }
+                discovery::DiscoveryFormat::Legacy if core => {
+                    discovery::api_versions(&fleet.server_address())
+                }
                 discovery::DiscoveryFormat::Legacy => discovery::api_group_list(&registry),
             };
             let mut resp = json_response(StatusCode::OK, &body);
@@ -118,9 +141,11 @@ async fn route(
         ApiPath::Group(group) => discovery::api_group(&registry, &group)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(ApiError::no_route),
-        ApiPath::GroupVersion { group, version } => discovery::api_resource_list(&registry, &group, &version)
-            .map(|v| json_response(StatusCode::OK, &v))
-            .ok_or_else(ApiError::no_route),
+        ApiPath::GroupVersion { group, version } => {
+            discovery::api_resource_list(&registry, &group, &version)
+                .map(|v| json_response(StatusCode::OK, &v))
+                .ok_or_else(ApiError::no_route)
+        }
         ApiPath::OpenApiV2 => {
             let published = openapi::published(&registry);
             let wants_proto = headers
@@ -128,14 +153,29 @@ async fn route(
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("protobuf"));
             Ok(if wants_proto {
-                (StatusCode::OK, [("content-type", openapi::V2_PROTOBUF_CONTENT_TYPE)], published.v2_protobuf()).into_response()
+                (
+                    StatusCode::OK,
+                    [("content-type", openapi::V2_PROTOBUF_CONTENT_TYPE)],
+                    published.v2_protobuf(),
+                )
+                    .into_response()
             } else {
-                (StatusCode::OK, [("content-type", "application/json")], published.v2_json()).into_response()
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    published.v2_json(),
+                )
+                    .into_response()
             })
         }
         ApiPath::OpenApiV3Root => {
             let published = openapi::published(&registry);
-            Ok((StatusCode::OK, [("content-type", "application/json")], published.root()).into_response())
+            Ok((
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                published.root(),
+            )
+                .into_response())
         }
         ApiPath::OpenApiV3 { group, version } => {
             let published = openapi::published(&registry);
@@ -150,7 +190,11 @@ async fn route(
             };
             Ok((
                 StatusCode::OK,
-                [("content-type", "application/json"), ("cache-control", cache), ("etag", &format!("\"{hash}\""))],
+                [
+                    ("content-type", "application/json"),
+                    ("cache-control", cache),
+                    ("etag", &format!("\"{hash}\"")),
+                ],
                 body,
             )
                 .into_response())
@@ -171,7 +215,10 @@ fn admin(cluster: &Cluster, action: &str, method: &Method) -> ApiResult<Response
         "drop-watches" => cluster.drop_watches(),
         _ => return Err(ApiError::no_route()),
     }
-    Ok(json_response(StatusCode::OK, &json!({"revision": cluster.revision()})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"revision": cluster.revision()}),
+    ))
 }
 
 async fn resource(
@@ -187,7 +234,9 @@ async fn resource(
         .lookup(&p.group, &p.version, &p.resource)
         .ok_or_else(ApiError::no_route)?;
     // A namespaced type needs its namespace for single objects; a cluster-scoped one never has one.
-    if (!rt.namespaced && p.namespace.is_some()) || (rt.namespaced && p.name.is_some() && p.namespace.is_none()) {
+    if (!rt.namespaced && p.namespace.is_some())
+        || (rt.namespaced && p.name.is_some() && p.namespace.is_none())
+    {
         return Err(ApiError::no_route());
     }
     let ns = p.namespace.as_deref();
@@ -201,24 +250,44 @@ async fn resource(
         None => Part::Main,
         Some("status") if rt.status_subresource => Part::Status,
         Some("finalize") if rt.kind == "Namespace" && rt.group.is_empty() => Part::Finalize,
-        Some("scale") if rt.scale.is_some() => return scale(cluster, &rt, ns, &p, method, headers, query, body),
+        Some("scale") if rt.scale.is_some() => {
+            return scale(cluster, &rt, ns, &p, method, headers, query, body);
+        }
         Some(_) => return Err(ApiError::no_route()),
     };
     match (method, p.name.as_deref()) {
         (Method::GET, Some(name)) => {
             if p.legacy_watch || query.flag("watch") {
                 let filter = Filter::parse(&rt, None, Some(&format!("metadata.name={name}")))?;
-                return watch::serve(cluster.clone(), rt, ns.map(String::from), filter, query, headers);
+                return watch::serve(
+                    cluster.clone(),
+                    rt,
+                    ns.map(String::from),
+                    filter,
+                    query,
+                    headers,
+                );
             }
             let obj = cluster.get(&rt, ns, name)?;
             respond::object(&rt, obj, headers, StatusCode::OK, &[])
         }
         (Method::GET, None) => {
-            let filter = Filter::parse(&rt, query.get("labelSelector"), query.get("fieldSelector"))?;
+            let filter =
+                Filter::parse(&rt, query.get("labelSelector"), query.get("fieldSelector"))?;
             if p.legacy_watch || query.flag("watch") {
-                return watch::serve(cluster.clone(), rt, ns.map(String::from), filter, query, headers);
+                return watch::serve(
+                    cluster.clone(),
+                    rt,
+                    ns.map(String::from),
+                    filter,
+                    query,
+                    headers,
+                );
             }
-            let limit = query.number("limit")?.filter(|l| *l > 0).map(|l| l as usize);
+            let limit = query
+                .number("limit")?
+                .filter(|l| *l > 0)
+                .map(|l| l as usize);
             let page = cluster.list(&rt, ns, &filter, limit, query.get("continue"))?;
             respond::list(&rt, page, headers)
         }
@@ -238,13 +307,18 @@ async fn resource(
             written_response(&rt, written, headers, StatusCode::OK)
         }
         (Method::PATCH, Some(name)) => {
-            let kind = patch::PatchKind::from_content_type(&request::content_type(headers), rt.is_custom())?;
+            let kind = patch::PatchKind::from_content_type(
+                &request::content_type(headers),
+                rt.is_custom(),
+            )?;
             if body.len() > MAX_BODY_BYTES {
                 return Err(ApiError::too_large(MAX_BODY_BYTES));
             }
             let patch_body = body.clone();
             let rtc = rt.clone();
-            let written = cluster.modify(&rt, ns, name, part, write()?, move |current| patch::apply(&rtc, kind, current, &patch_body))?;
+            let written = cluster.modify(&rt, ns, name, part, write()?, move |current| {
+                patch::apply(&rtc, kind, current, &patch_body)
+            })?;
             written_response(&rt, written, headers, StatusCode::OK)
         }
         (Method::DELETE, Some(name)) => {
@@ -271,12 +345,20 @@ async fn resource(
                 // deletecollection across namespaces is allowed by the real server, too.
             }
             let opts = delete_options(query, &body)?;
-            let filter = Filter::parse(&rt, query.get("labelSelector"), query.get("fieldSelector"))?;
+            let filter =
+                Filter::parse(&rt, query.get("labelSelector"), query.get("fieldSelector"))?;
             let page = cluster.list(&rt, ns, &filter, None, None)?;
             let mut deleted = Vec::new();
             for obj in page.items {
-                let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-                let obj_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(String::from);
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let obj_ns = obj
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .map(String::from);
                 match cluster.delete(&rt, obj_ns.as_deref(), &name, &opts) {
                     Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
                     Err(e) if e.code == 404 => {}
@@ -286,7 +368,9 @@ async fn resource(
             let list = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": cluster.revision().to_string()}, "items": deleted});
             Ok(json_response(StatusCode::OK, &list))
         }
-        _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+        _ => Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        )),
     }
 }
 
@@ -307,7 +391,10 @@ fn scale(
     match method {
         Method::GET => {
             let obj = cluster.get(rt, ns, name)?;
-            Ok(json_response(StatusCode::OK, &patch::scale_of(&obj, &paths)))
+            Ok(json_response(
+                StatusCode::OK,
+                &patch::scale_of(&obj, &paths),
+            ))
         }
         Method::PUT | Method::PATCH => {
             let opts = WriteOptions {
@@ -317,7 +404,10 @@ fn scale(
             let kind = if method == Method::PUT {
                 None
             } else {
-                Some(patch::PatchKind::from_content_type(&request::content_type(headers), false)?)
+                Some(patch::PatchKind::from_content_type(
+                    &request::content_type(headers),
+                    false,
+                )?)
             };
             let rtc = rt.clone();
             let written = cluster.modify(rt, ns, name, Part::Main, opts, move |current| {
@@ -328,9 +418,17 @@ fn scale(
                 };
                 patch::with_replicas(&rtc, current, &paths, &scale, &new_scale)
             })?;
-            Ok(json_response(StatusCode::OK, &patch::scale_of(&written.object, &rt.scale.clone().unwrap_or(paths_default()))))
+            Ok(json_response(
+                StatusCode::OK,
+                &patch::scale_of(
+                    &written.object,
+                    &rt.scale.clone().unwrap_or(paths_default()),
+                ),
+            ))
         }
-        _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+        _ => Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        )),
     }
 }
 
@@ -351,7 +449,11 @@ fn delete_options(query: &request::Query, body: &[u8]) -> ApiResult<DeleteOption
     let policy = query
         .get("propagationPolicy")
         .map(String::from)
-        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(String::from));
+        .or_else(|| {
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
     let orphan = query
         .get("orphanDependents")
         .map(|v| v == "true")
@@ -375,14 +477,29 @@ fn delete_options(query: &request::Query, body: &[u8]) -> ApiResult<DeleteOption
             .is_some_and(|a| a.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         propagation,
-        precondition_rv: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from),
-        precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from),
+        precondition_rv: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from),
+        precondition_uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from),
         dry_run,
     })
 }
 
-fn written_response(rt: &ResourceType, written: Written, headers: &HeaderMap, created: StatusCode) -> ApiResult<Response> {
-    let code = if written.created { created } else { StatusCode::OK };
+fn written_response(
+    rt: &ResourceType,
+    written: Written,
+    headers: &HeaderMap,
+    created: StatusCode,
+) -> ApiResult<Response> {
+    let code = if written.created {
+        created
+    } else {
+        StatusCode::OK
+    };
     respond::object(rt, written.object, headers, code, &written.warnings)
 }
 

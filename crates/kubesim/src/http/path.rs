@@ -58,7 +58,11 @@ pub struct ResourcePath {
 
 /// Parse a path (without the cluster prefix). `None` means nothing is served there.
 pub fn parse(path: &str) -> Option<ApiPath> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     match segments.as_slice() {
         ["version"] => Some(ApiPath::Version),
         ["healthz" | "readyz" | "livez", ..] => Some(ApiPath::Health),
@@ -137,16 +141,42 @@ mod tests {
     #[test]
     fn namespaced_and_cluster_scoped_paths() {
         let r = res("/apis/apps/v1/namespaces/a/deployments/web/scale");
-        assert_eq!((r.group.as_str(), r.namespace.as_deref(), r.resource.as_str()), ("apps", Some("a"), "deployments"));
-        assert_eq!((r.name.as_deref(), r.subresource.as_deref()), (Some("web"), Some("scale")));
+        assert_eq!(
+            (
+                r.group.as_str(),
+                r.namespace.as_deref(),
+                r.resource.as_str()
+            ),
+            ("apps", Some("a"), "deployments")
+        );
+        assert_eq!(
+            (r.name.as_deref(), r.subresource.as_deref()),
+            (Some("web"), Some("scale"))
+        );
         let r = res("/api/v1/namespaces");
-        assert_eq!((r.resource.as_str(), r.name.as_deref()), ("namespaces", None));
+        assert_eq!(
+            (r.resource.as_str(), r.name.as_deref()),
+            ("namespaces", None)
+        );
         let r = res("/api/v1/namespaces/kube-system");
-        assert_eq!((r.resource.as_str(), r.name.as_deref(), r.namespace.as_deref()), ("namespaces", Some("kube-system"), None));
+        assert_eq!(
+            (
+                r.resource.as_str(),
+                r.name.as_deref(),
+                r.namespace.as_deref()
+            ),
+            ("namespaces", Some("kube-system"), None)
+        );
         let r = res("/api/v1/namespaces/t/finalize");
-        assert_eq!((r.name.as_deref(), r.subresource.as_deref()), (Some("t"), Some("finalize")));
+        assert_eq!(
+            (r.name.as_deref(), r.subresource.as_deref()),
+            (Some("t"), Some("finalize"))
+        );
         let r = res("/api/v1/namespaces/t/configmaps");
-        assert_eq!((r.namespace.as_deref(), r.resource.as_str()), (Some("t"), "configmaps"));
+        assert_eq!(
+            (r.namespace.as_deref(), r.resource.as_str()),
+            (Some("t"), "configmaps")
+        );
         let r = res("/api/v1/watch/namespaces/t/configmaps");
         assert!(r.legacy_watch);
     }
@@ -155,8 +185,20 @@ mod tests {
     fn discovery_and_openapi_paths() {
         assert_eq!(parse("/api"), Some(ApiPath::CoreRoot));
         assert_eq!(parse("/apis/apps"), Some(ApiPath::Group("apps".into())));
-        assert_eq!(parse("/apis/apps/v1"), Some(ApiPath::GroupVersion { group: "apps".into(), version: "v1".into() }));
-        assert_eq!(parse("/openapi/v3/apis/apps/v1"), Some(ApiPath::OpenApiV3 { group: "apps".into(), version: "v1".into() }));
+        assert_eq!(
+            parse("/apis/apps/v1"),
+            Some(ApiPath::GroupVersion {
+                group: "apps".into(),
+                version: "v1".into()
+            })
+        );
+        assert_eq!(
+            parse("/openapi/v3/apis/apps/v1"),
+            Some(ApiPath::OpenApiV3 {
+                group: "apps".into(),
+                version: "v1".into()
+            })
+        );
         assert_eq!(parse("/nothing"), None);
         assert_eq!(parse("/api/v1/namespaces/a/b/c/d/e"), None);
     }

@@ -25,12 +25,18 @@ impl Query {
 
     /// The first value of a parameter.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a parameter.
     pub(crate) fn all(&self, key: &str) -> impl Iterator<Item = &str> {
-        self.pairs.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A boolean parameter (`true`/`1`).
@@ -77,7 +83,13 @@ pub(crate) fn content_type(headers: &HeaderMap) -> String {
     headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
@@ -90,7 +102,10 @@ pub(crate) fn decode_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value
     match ct.as_str() {
         "" | "application/json" | "*/*" => parse_json(body),
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body),
-        _ => Err(ApiError::unsupported_media_type(&["application/json", "application/yaml"])),
+        _ => Err(ApiError::unsupported_media_type(&[
+            "application/json",
+            "application/yaml",
+        ])),
     }
 }
 
@@ -112,11 +127,14 @@ pub(crate) fn parse_json(body: &[u8]) -> ApiResult<Value> {
 
 /// Parse YAML with the parser's own limits on aliases and nesting (alias bombs are refused).
 pub(crate) fn parse_yaml(body: &[u8]) -> ApiResult<Value> {
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body of the request is not valid UTF-8"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the body of the request is not valid UTF-8"))?;
     let value: Value = serde_saphyr::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?;
     if !value.is_object() {
-        return Err(ApiError::bad_request("error converting YAML to JSON: the document is not an object"));
+        return Err(ApiError::bad_request(
+            "error converting YAML to JSON: the document is not an object",
+        ));
     }
     Ok(value)
 }
@@ -143,26 +161,50 @@ pub(crate) fn representation(headers: &HeaderMap) -> ApiResult<Representation> {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
         let params: Vec<(String, String)> = parts
-            .filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .filter_map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            })
             .collect();
-        let param = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
-        if !matches!(media.as_str(), "application/json" | "*/*" | "application/*" | "application/yaml") {
+        let param = |k: &str| {
+            params
+                .iter()
+                .find(|(pk, _)| pk == k)
+                .map(|(_, v)| v.as_str())
+        };
+        if !matches!(
+            media.as_str(),
+            "application/json" | "*/*" | "application/*" | "application/yaml"
+        ) {
             continue;
         }
         saw_any = true;
         match (param("as"), param("g"), param("v")) {
             (None, _, _) => return Ok(Representation::Object),
-            (Some("Table"), Some("meta.k8s.io"), Some("v1" | "v1beta1")) => return Ok(Representation::Table),
-            (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io"), Some("v1" | "v1beta1")) => {
+            (Some("Table"), Some("meta.k8s.io"), Some("v1" | "v1beta1")) => {
+                return Ok(Representation::Table);
+            }
+            (
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList"),
+                Some("meta.k8s.io"),
+                Some("v1" | "v1beta1"),
+            ) => {
                 return Ok(Representation::Metadata);
             }
             _ => continue,
         }
     }
     if saw_any {
-        Err(ApiError::not_acceptable(&["application/json", "application/yaml"]))
+        Err(ApiError::not_acceptable(&[
+            "application/json",
+            "application/yaml",
+        ]))
     } else {
-        Err(ApiError::not_acceptable(&["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]))
+        Err(ApiError::not_acceptable(&[
+            "application/json",
+            "application/yaml",
+            "application/vnd.kubernetes.protobuf",
+        ]))
     }
 }
 
@@ -178,9 +220,14 @@ mod tests {
 
     #[test]
     fn kubectl_get_asks_for_a_table() {
-        let h = accept("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json");
+        let h = accept(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
+        );
         assert_eq!(representation(&h).expect("ok"), Representation::Table);
-        assert_eq!(representation(&accept("application/vnd.kubernetes.protobuf, */*")).expect("ok"), Representation::Object);
+        assert_eq!(
+            representation(&accept("application/vnd.kubernetes.protobuf, */*")).expect("ok"),
+            Representation::Object
+        );
         assert!(representation(&accept("application/vnd.kubernetes.protobuf")).is_err());
     }
 
@@ -190,14 +237,34 @@ mod tests {
         assert_eq!(parse_json(b"[1]").expect_err("bad").code, 400);
         assert_eq!(parse_yaml(b"a: [").expect_err("bad").code, 400);
         let mut h = HeaderMap::new();
-        h.insert("content-type", "application/vnd.kubernetes.protobuf".parse().expect("header"));
+        h.insert(
+            "content-type",
+            "application/vnd.kubernetes.protobuf"
+                .parse()
+                .expect("header"),
+        );
         assert_eq!(decode_object(&h, b"k8s\0").expect_err("415").code, 415);
-        assert_eq!(decode_object(&HeaderMap::new(), &vec![b' '; MAX_BODY_BYTES + 1]).expect_err("413").code, 413);
+        assert_eq!(
+            decode_object(&HeaderMap::new(), &vec![b' '; MAX_BODY_BYTES + 1])
+                .expect_err("413")
+                .code,
+            413
+        );
     }
 
     #[test]
     fn only_dry_run_all_is_accepted() {
-        assert!(Query::parse(Some("dryRun=All")).expect("q").dry_run().expect("ok"));
-        assert!(Query::parse(Some("dryRun=Some")).expect("q").dry_run().is_err());
+        assert!(
+            Query::parse(Some("dryRun=All"))
+                .expect("q")
+                .dry_run()
+                .expect("ok")
+        );
+        assert!(
+            Query::parse(Some("dryRun=Some"))
+                .expect("q")
+                .dry_run()
+                .is_err()
+        );
     }
 }

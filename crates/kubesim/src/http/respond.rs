@@ -16,7 +16,9 @@ use crate::table;
 pub(crate) fn columns(rt: &ResourceType) -> table::Columns {
     match &rt.origin {
         Origin::Builtin => table::builtin_columns(&rt.group, &rt.kind),
-        Origin::Crd { printer_columns, .. } => {
+        Origin::Crd {
+            printer_columns, ..
+        } => {
             // Like the server, columns before an unparsable JSONPath are still served.
             table::crd_columns(printer_columns).unwrap_or_else(|e| e.usable().clone())
         }
@@ -25,7 +27,13 @@ pub(crate) fn columns(rt: &ResourceType) -> table::Columns {
 
 /// A Table of `objects` for `rt`.
 pub(crate) fn table_of(rt: &ResourceType, objects: &[&Value], list_meta: Value) -> Value {
-    table::table(&columns(rt), objects, table::IncludeObject::Metadata, chrono::Utc::now(), list_meta)
+    table::table(
+        &columns(rt),
+        objects,
+        table::IncludeObject::Metadata,
+        chrono::Utc::now(),
+        list_meta,
+    )
 }
 
 /// `PartialObjectMetadata` of an object.
@@ -38,10 +46,20 @@ pub(crate) fn partial_metadata(obj: &Value) -> Value {
 }
 
 /// One object, in the representation the client asked for.
-pub(crate) fn object(rt: &ResourceType, obj: Value, headers: &HeaderMap, code: StatusCode, warnings: &[String]) -> ApiResult<Response> {
+pub(crate) fn object(
+    rt: &ResourceType,
+    obj: Value,
+    headers: &HeaderMap,
+    code: StatusCode,
+    warnings: &[String],
+) -> ApiResult<Response> {
     let body = match representation(headers)? {
         Representation::Object => obj,
-        Representation::Table => table_of(rt, &[&obj], json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))})),
+        Representation::Table => table_of(
+            rt,
+            &[&obj],
+            json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}),
+        ),
         Representation::Metadata => partial_metadata(&obj),
     };
     let mut resp = super::json_response(code, &body);
@@ -71,7 +89,10 @@ pub(crate) fn list(rt: &ResourceType, page: ListPage, headers: &HeaderMap) -> Ap
     match representation(headers)? {
         Representation::Table => {
             let objects: Vec<&Value> = page.items.iter().map(|o| o.as_ref()).collect();
-            Ok(super::json_response(StatusCode::OK, &table_of(rt, &objects, meta)))
+            Ok(super::json_response(
+                StatusCode::OK,
+                &table_of(rt, &objects, meta),
+            ))
         }
         Representation::Metadata => {
             let items: Vec<Value> = page.items.iter().map(|o| partial_metadata(o)).collect();
@@ -81,16 +102,19 @@ pub(crate) fn list(rt: &ResourceType, page: ListPage, headers: &HeaderMap) -> Ap
         Representation::Object => {
             let mut out = Vec::with_capacity(256 + page.items.len() * 512);
             let head = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta});
-            let head = serde_json::to_string(&head).map_err(|e| ApiError::internal(e.to_string()))?;
+            let head =
+                serde_json::to_string(&head).map_err(|e| ApiError::internal(e.to_string()))?;
             out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
             out.extend_from_slice(b",\"items\":[");
             for (i, item) in page.items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut out, item.as_ref()).map_err(|e| ApiError::internal(e.to_string()))?;
+                serde_json::to_writer(&mut out, item.as_ref())
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
             }
-            out.write_all(b"]}").map_err(|e| ApiError::internal(e.to_string()))?;
+            out.write_all(b"]}")
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             Ok((StatusCode::OK, [("content-type", "application/json")], out).into_response())
         }
     }

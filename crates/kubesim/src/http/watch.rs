@@ -42,7 +42,11 @@ pub(crate) fn serve(
         None | Some("") => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
-        Some(other) => return Err(ApiError::bad_request(format!("invalid value for sendInitialEvents: {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid value for sendInitialEvents: {other:?}"
+            )));
+        }
     };
     let bookmarks = query.flag("allowWatchBookmarks");
     if send_initial.is_some() {
@@ -66,15 +70,30 @@ pub(crate) fn serve(
     let rv = query.get("resourceVersion").unwrap_or("");
     let since = match (rv, send_initial) {
         (_, Some(true)) | ("" | "0", _) => None,
-        (n, _) => Some(n.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version: {n:?}"))
-        })?),
+        (n, _) => Some(
+            n.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {n:?}")))?,
+        ),
     };
     let timeout = query
         .number("timeoutSeconds")?
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_TIMEOUT);
-    let (initial, start_revision, rx) = cluster.watch(&rt, namespace.as_deref(), since, &filter)?;
+    let (initial, start_revision, rx) =
+        match cluster.watch(&rt, namespace.as_deref(), since, &filter) {
+            Ok(started) => started,
+            // Like the apiserver's watch cache: once the request is valid, a resourceVersion that
+            // is too old fails as an ERROR event in a 200 stream, not as an HTTP error.
+            Err(e) if e.code == 410 => {
+                let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()}))
+                    .unwrap_or_default();
+                line.push(b'\n');
+                return Ok(
+                    (StatusCode::OK, [("content-type", "application/json")], line).into_response(),
+                );
+            }
+            Err(e) => return Err(e),
+        };
     let (tx, body_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     let watch = Watch {
         cluster,
@@ -84,9 +103,25 @@ pub(crate) fn serve(
         as_table,
         first_table: true,
     };
-    tokio::spawn(watch.run(tx, initial, start_revision, rx, send_initial == Some(true), bookmarks, timeout));
+    tokio::spawn(watch.run(
+        tx,
+        initial,
+        start_revision,
+        rx,
+        send_initial == Some(true),
+        bookmarks,
+        timeout,
+    ));
     let body = Body::from_stream(ReceiverStream::new(body_rx));
-    Ok((StatusCode::OK, [("content-type", "application/json"), ("transfer-encoding", "chunked")], body).into_response())
+    Ok((
+        StatusCode::OK,
+        [
+            ("content-type", "application/json"),
+            ("transfer-encoding", "chunked"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 struct Watch {
@@ -169,7 +204,11 @@ impl Watch {
     async fn send(&mut self, tx: &Sink, kind: &str, object: &Value) -> bool {
         let obj = as_version(object, &self.rt);
         let body = if self.as_table {
-            let mut t = respond::table_of(&self.rt, &[&obj], json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}));
+            let mut t = respond::table_of(
+                &self.rt,
+                &[&obj],
+                json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}),
+            );
             // Like the server, only the first Table of a watch carries column definitions.
             if !self.first_table {
                 t["columnDefinitions"] = Value::Null;
@@ -187,12 +226,14 @@ impl Watch {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta});
+        let obj =
+            json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": meta});
         self.send_raw(tx, "BOOKMARK", obj).await
     }
 
     async fn send_raw(&self, tx: &Sink, kind: &str, object: Value) -> bool {
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         line.push(b'\n');
         tx.send(Ok(Bytes::from(line))).await.is_ok()
     }

@@ -21,7 +21,8 @@ pub struct Published {
     v2: OnceLock<(Bytes, Bytes)>,
 }
 
-static CACHE: LazyLock<Mutex<HashMap<u64, Arc<Published>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static CACHE: LazyLock<Mutex<HashMap<u64, Arc<Published>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The documents for `registry`, from the cache when another cluster already built them.
 pub fn published(registry: &Arc<Registry>) -> Arc<Published> {
@@ -47,7 +48,10 @@ pub fn published(registry: &Arc<Registry>) -> Arc<Published> {
     if cache.len() >= MAX_ENTRIES {
         cache.clear();
     }
-    cache.entry(registry.fingerprint).or_insert(published).clone()
+    cache
+        .entry(registry.fingerprint)
+        .or_insert(published)
+        .clone()
 }
 
 impl Published {

@@ -1,8 +1,8 @@
 //! A kubesim fleet in process and the real kubectl binaries pointed at it.
 
+use kubesim::{Fleet, Server};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use kubesim::{Fleet, Server};
 use tempfile::TempDir;
 
 /// The kubectl builds every scenario runs with.
@@ -35,7 +35,11 @@ impl Run {
     /// Panic with the whole transcript unless the exit code is `code`.
     #[track_caller]
     pub(crate) fn expect_code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -62,12 +66,21 @@ impl Sim {
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
         server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        Sim { runtime, server: Some(server), dir, kubeconfig }
+        Sim {
+            runtime,
+            server: Some(server),
+            dir,
+            kubeconfig,
+        }
     }
 
     /// kubectl of `version`, on that version's cluster.
     pub(crate) fn kubectl(&self, version: &'static str) -> Kubectl<'_> {
-        Kubectl { sim: self, version, context: context_name(version) }
+        Kubectl {
+            sim: self,
+            version,
+            context: context_name(version),
+        }
     }
 
     /// Write a file in the scratch directory and return its path.
@@ -93,9 +106,14 @@ fn context_name(version: &str) -> String {
 }
 
 fn kubectl_bin(version: &str) -> PathBuf {
-    let dir = std::env::var("KUBECTL_DIR").unwrap_or_else(|_| "/usr/lib/google-cloud-sdk/bin".into());
+    let dir =
+        std::env::var("KUBECTL_DIR").unwrap_or_else(|_| "/usr/lib/google-cloud-sdk/bin".into());
     let bin = Path::new(&dir).join(format!("kubectl.{version}"));
-    assert!(bin.exists(), "{} is missing: the kubectl black-box tests need it (set KUBECTL_DIR)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: the kubectl black-box tests need it (set KUBECTL_DIR)",
+        bin.display()
+    );
     bin
 }
 

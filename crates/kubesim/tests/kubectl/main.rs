@@ -95,14 +95,31 @@ fn api_resources_lists_builtin_kinds() {
                 .lines()
                 .find(|l| l.split_whitespace().next() == Some(name))
                 .map(|l| l.split_whitespace().collect::<Vec<_>>())
-                .unwrap_or_else(|| panic!("kubectl {}: no row for {name} in\n{}", k.version, out.stdout))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "kubectl {}: no row for {name} in\n{}",
+                        k.version, out.stdout
+                    )
+                })
         };
-        assert_eq!(row("deployments"), ["deployments", "deploy", "apps/v1", "true", "Deployment"]);
-        assert_eq!(row("namespaces"), ["namespaces", "ns", "v1", "false", "Namespace"]);
+        assert_eq!(
+            row("deployments"),
+            ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+        );
+        assert_eq!(
+            row("namespaces"),
+            ["namespaces", "ns", "v1", "false", "Namespace"]
+        );
         assert_eq!(row("secrets"), ["secrets", "v1", "true", "Secret"]);
         assert_eq!(
             row("customresourcedefinitions"),
-            ["customresourcedefinitions", "crd,crds", "apiextensions.k8s.io/v1", "false", "CustomResourceDefinition"]
+            [
+                "customresourcedefinitions",
+                "crd,crds",
+                "apiextensions.k8s.io/v1",
+                "false",
+                "CustomResourceDefinition"
+            ]
         );
     });
 }
@@ -117,16 +134,51 @@ fn apply_directory_created_unchanged_configured() {
         std::fs::write(dir.join("web.yaml"), DEPLOY).expect("write");
         let d = dir.to_str().expect("utf-8");
         let out = k.run(&["apply", "-f", d]).ok();
-        assert_eq!(lines(&out.stdout), ["configmap/a created", "configmap/b created", "deployment.apps/web created"]);
+        assert_eq!(
+            lines(&out.stdout),
+            [
+                "configmap/a created",
+                "configmap/b created",
+                "deployment.apps/web created"
+            ]
+        );
         let out = k.run(&["apply", "-f", d]).ok();
-        assert_eq!(lines(&out.stdout), ["configmap/a unchanged", "configmap/b unchanged", "deployment.apps/web unchanged"]);
+        assert_eq!(
+            lines(&out.stdout),
+            [
+                "configmap/a unchanged",
+                "configmap/b unchanged",
+                "deployment.apps/web unchanged"
+            ]
+        );
         std::fs::write(dir.join("a.yaml"), CM_A.replace("key: one", "key: three")).expect("write");
-        std::fs::write(dir.join("web.yaml"), DEPLOY.replace("nginx:1.27", "nginx:1.28")).expect("write");
+        std::fs::write(
+            dir.join("web.yaml"),
+            DEPLOY.replace("nginx:1.27", "nginx:1.28"),
+        )
+        .expect("write");
         let out = k.run(&["apply", "-f", d]).ok();
-        assert_eq!(lines(&out.stdout), ["configmap/a configured", "configmap/b unchanged", "deployment.apps/web configured"]);
-        let out = k.run(&["get", "cm", "a", "-o", "jsonpath={.data.key}"]).ok();
+        assert_eq!(
+            lines(&out.stdout),
+            [
+                "configmap/a configured",
+                "configmap/b unchanged",
+                "deployment.apps/web configured"
+            ]
+        );
+        let out = k
+            .run(&["get", "cm", "a", "-o", "jsonpath={.data.key}"])
+            .ok();
         assert_eq!(out.stdout, "three");
-        let out = k.run(&["get", "deploy", "web", "-o", "jsonpath={.metadata.generation} {.spec.template.spec.containers[0].image}"]).ok();
+        let out = k
+            .run(&[
+                "get",
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.metadata.generation} {.spec.template.spec.containers[0].image}",
+            ])
+            .ok();
         assert_eq!(out.stdout, "2 nginx:1.28");
     });
 }
@@ -134,11 +186,24 @@ fn apply_directory_created_unchanged_configured() {
 #[test]
 fn apply_server_dry_run_persists_nothing() {
     for_each_version(|sim, k| {
-        let f = sim.write(&format!("dry-{}.yaml", k.version), &CM_A.replace("name: a", "name: dry"));
-        let out = k.run(&["apply", "--dry-run=server", "-f", f.to_str().expect("utf-8")]).ok();
+        let f = sim.write(
+            &format!("dry-{}.yaml", k.version),
+            &CM_A.replace("name: a", "name: dry"),
+        );
+        let out = k
+            .run(&[
+                "apply",
+                "--dry-run=server",
+                "-f",
+                f.to_str().expect("utf-8"),
+            ])
+            .ok();
         assert_eq!(out.stdout.trim(), "configmap/dry created (server dry run)");
         let out = k.run(&["get", "cm", "dry"]).expect_code(1);
-        assert_eq!(out.stderr.trim(), "Error from server (NotFound): configmaps \"dry\" not found");
+        assert_eq!(
+            out.stderr.trim(),
+            "Error from server (NotFound): configmaps \"dry\" not found"
+        );
     });
 }
 
@@ -153,7 +218,11 @@ fn diff_exits_zero_when_equal_and_one_when_different() {
         assert_eq!(out.stdout, "");
         sim.write(&name, &CM_A.replace("key: one", "key: changed"));
         let out = k.run(&["diff", "-f", path]).expect_code(1);
-        assert!(out.stdout.contains("-  key: one") && out.stdout.contains("+  key: changed"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("-  key: one") && out.stdout.contains("+  key: changed"),
+            "{}",
+            out.stdout
+        );
     });
 }
 
@@ -164,9 +233,12 @@ fn create_with_an_unknown_field_is_a_strict_decoding_error() {
             &format!("unknown-{}.yaml", k.version),
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict\ndata:\n  a: b\nspec:\n  bogus: 1\n",
         );
-        let out = k.run(&["create", "-f", f.to_str().expect("utf-8")]).expect_code(1);
+        let out = k
+            .run(&["create", "-f", f.to_str().expect("utf-8")])
+            .expect_code(1);
         assert!(
-            out.stderr.contains("strict decoding error: unknown field \"spec\""),
+            out.stderr
+                .contains("strict decoding error: unknown field \"spec\""),
             "kubectl {}: {}",
             k.version,
             out.stderr
@@ -190,24 +262,54 @@ fn patch_strategic_merge_json_and_status() {
             .ok();
         assert_eq!(out.stdout, "nginx:2 80");
         // Merge patch replaces the list wholesale.
-        k.run(&["patch", "deploy", "web", "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]).ok();
+        k.run(&[
+            "patch",
+            "deploy",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":3}}"#,
+        ])
+        .ok();
         // JSON patch with a failing test changes nothing.
         let out = k
             .run(&["patch", "deploy", "web", "--type=json", "-p", r#"[{"op":"test","path":"/spec/replicas","value":9},{"op":"replace","path":"/spec/replicas","value":1}]"#])
             .expect_code(1);
-        assert!(out.stderr.contains("Error from server"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("The request is invalid"),
+            "{}",
+            out.stderr
+        );
         let out = k
             .run(&["patch", "deploy", "web", "--type=json", "-p", r#"[{"op":"test","path":"/spec/replicas","value":3},{"op":"replace","path":"/spec/replicas","value":4}]"#])
             .ok();
         assert_eq!(out.stdout.trim(), "deployment.apps/web patched");
-        let out = k.run(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]).ok();
+        let out = k
+            .run(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])
+            .ok();
         assert_eq!(out.stdout, "4");
         // Status subresource: only status changes.
         let out = k
-            .run(&["patch", "deploy", "web", "--subresource=status", "--type=merge", "-p", r#"{"status":{"collisionCount":7},"spec":{"replicas":1}}"#])
+            .run(&[
+                "patch",
+                "deploy",
+                "web",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                r#"{"status":{"collisionCount":7},"spec":{"replicas":1}}"#,
+            ])
             .ok();
         assert_eq!(out.stdout.trim(), "deployment.apps/web patched");
-        let out = k.run(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.status.collisionCount}"]).ok();
+        let out = k
+            .run(&[
+                "get",
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.spec.replicas} {.status.collisionCount}",
+            ])
+            .ok();
         assert_eq!(out.stdout, "4 7");
     });
 }
@@ -217,13 +319,23 @@ fn edit_through_an_editor_script() {
     for_each_version(|sim, k| {
         let f = sim.write(&format!("edit-{}.yaml", k.version), CM_A);
         k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
-        let editor = sim.write("editor.sh", "#!/bin/sh\nsed -i 's/key: one/key: edited/' \"$1\"\n");
+        let editor = sim.write(
+            "editor.sh",
+            "#!/bin/sh\nsed -i 's/key: one/key: edited/' \"$1\"\n",
+        );
         let mut perms = std::fs::metadata(&editor).expect("meta").permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&editor, perms).expect("chmod");
-        let out = k.run_env(&[("KUBE_EDITOR", editor.to_str().expect("utf-8"))], &["edit", "cm", "a"]).ok();
+        let out = k
+            .run_env(
+                &[("KUBE_EDITOR", editor.to_str().expect("utf-8"))],
+                &["edit", "cm", "a"],
+            )
+            .ok();
         assert_eq!(out.stdout.trim(), "configmap/a edited");
-        let out = k.run(&["get", "cm", "a", "-o", "jsonpath={.data.key}"]).ok();
+        let out = k
+            .run(&["get", "cm", "a", "-o", "jsonpath={.data.key}"])
+            .ok();
         assert_eq!(out.stdout, "edited");
     });
 }
@@ -234,8 +346,18 @@ fn seed_configmaps(k: &Kubectl<'_>) {
         for i in 0..3 {
             let name = format!("cm-{i}");
             let app = if i == 2 { "other" } else { "demo" };
-            k.run(&["create", "configmap", &name, "-n", ns, "--from-literal", "k=v"]).ok();
-            k.run(&["label", "configmap", &name, "-n", ns, &format!("app={app}")]).ok();
+            k.run(&[
+                "create",
+                "configmap",
+                &name,
+                "-n",
+                ns,
+                "--from-literal",
+                "k=v",
+            ])
+            .ok();
+            k.run(&["label", "configmap", &name, "-n", ns, &format!("app={app}")])
+                .ok();
         }
     }
 }
@@ -244,28 +366,94 @@ fn seed_configmaps(k: &Kubectl<'_>) {
 fn get_output_formats_selectors_and_chunks() {
     for_each_version(|_, k| {
         seed_configmaps(k);
-        let out = k.run(&["get", "cm", "-n", "team-a", "-l", "app=demo", "-o", "name"]).ok();
+        let out = k
+            .run(&["get", "cm", "-n", "team-a", "-l", "app=demo", "-o", "name"])
+            .ok();
         assert_eq!(lines(&out.stdout), ["configmap/cm-0", "configmap/cm-1"]);
-        let out = k.run(&["get", "cm", "-A", "-l", "app in (demo)", "--field-selector", "metadata.namespace=team-b", "-o", "name"]).ok();
+        let out = k
+            .run(&[
+                "get",
+                "cm",
+                "-A",
+                "-l",
+                "app in (demo)",
+                "--field-selector",
+                "metadata.namespace=team-b",
+                "-o",
+                "name",
+            ])
+            .ok();
         assert_eq!(lines(&out.stdout), ["configmap/cm-0", "configmap/cm-1"]);
-        let out = k.run(&["get", "cm", "-n", "team-a", "-l", "app", "--chunk-size=1", "-o", "custom-columns=NAME:.metadata.name,APP:.metadata.labels.app"]).ok();
+        let out = k
+            .run(&[
+                "get",
+                "cm",
+                "-n",
+                "team-a",
+                "-l",
+                "app",
+                "--chunk-size=1",
+                "-o",
+                "custom-columns=NAME:.metadata.name,APP:.metadata.labels.app",
+            ])
+            .ok();
         assert_eq!(
-            out.stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).collect::<Vec<_>>(),
-            [vec!["NAME", "APP"], vec!["cm-0", "demo"], vec!["cm-1", "demo"], vec!["cm-2", "other"]]
+            out.stdout
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
+            [
+                vec!["NAME", "APP"],
+                vec!["cm-0", "demo"],
+                vec!["cm-1", "demo"],
+                vec!["cm-2", "other"]
+            ]
         );
         let out = k.run(&["get", "cm", "-n", "team-a", "-l", "app=demo"]).ok();
-        let header: Vec<&str> = out.stdout.lines().next().expect("header").split_whitespace().collect();
+        let header: Vec<&str> = out
+            .stdout
+            .lines()
+            .next()
+            .expect("header")
+            .split_whitespace()
+            .collect();
         assert_eq!(header, ["NAME", "DATA", "AGE"]);
-        assert!(out.stdout.lines().nth(1).expect("row").starts_with("cm-0"), "{}", out.stdout);
-        let out = k.run(&["get", "cm", "cm-0", "-n", "team-a", "-o", "json"]).ok();
+        assert!(
+            out.stdout.lines().nth(1).expect("row").starts_with("cm-0"),
+            "{}",
+            out.stdout
+        );
+        let out = k
+            .run(&["get", "cm", "cm-0", "-n", "team-a", "-o", "json"])
+            .ok();
         let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
         assert_eq!(v["data"]["k"], "v");
-        let out = k.run(&["get", "cm", "cm-0", "-n", "team-a", "-o", "yaml"]).ok();
-        assert!(out.stdout.contains("name: cm-0") && out.stdout.contains("namespace: team-a"), "{}", out.stdout);
-        let out = k.run(&["get", "cm", "-n", "team-a", "--field-selector", "data.k=v"]).expect_code(1);
-        assert!(out.stderr.contains("field label not supported: data.k"), "{}", out.stderr);
+        let out = k
+            .run(&["get", "cm", "cm-0", "-n", "team-a", "-o", "yaml"])
+            .ok();
+        assert!(
+            out.stdout.contains("name: cm-0") && out.stdout.contains("namespace: team-a"),
+            "{}",
+            out.stdout
+        );
+        let out = k
+            .run(&["get", "cm", "-n", "team-a", "--field-selector", "data.k=v"])
+            .expect_code(1);
+        assert!(
+            out.stderr.contains("field label not supported: data.k"),
+            "{}",
+            out.stderr
+        );
         let out = k.run(&["get", "ns", "team-a", "-o", "wide"]).ok();
-        assert_eq!(out.stdout.lines().next().expect("header").split_whitespace().collect::<Vec<_>>(), ["NAME", "STATUS", "AGE"]);
+        assert_eq!(
+            out.stdout
+                .lines()
+                .next()
+                .expect("header")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["NAME", "STATUS", "AGE"]
+        );
     });
 }
 
@@ -274,10 +462,27 @@ fn get_wide_deployment_shows_wide_columns() {
     for_each_version(|sim, k| {
         let f = sim.write(&format!("wide-{}.yaml", k.version), DEPLOY);
         k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
-        k.run(&["rollout", "status", "deploy/web", "--timeout=20s"]).ok();
+        k.run(&["rollout", "status", "deploy/web", "--timeout=20s"])
+            .ok();
         let out = k.run(&["get", "deploy", "-o", "wide"]).ok();
-        let rows: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
-        assert_eq!(rows[0], ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]);
+        let rows: Vec<Vec<&str>> = out
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows[0],
+            [
+                "NAME",
+                "READY",
+                "UP-TO-DATE",
+                "AVAILABLE",
+                "AGE",
+                "CONTAINERS",
+                "IMAGES",
+                "SELECTOR"
+            ]
+        );
         assert_eq!(rows[1][..4], ["web", "2/2", "2", "2"]);
         assert_eq!(rows[1][5..], ["web", "nginx:1.27", "app=web"]);
     });
@@ -287,7 +492,14 @@ fn get_wide_deployment_shows_wide_columns() {
 fn watch_prints_events_written_by_another_process() {
     for_each_version(|_, k| {
         let mut watch = k
-            .command(&["get", "cm", "-w", "--output-watch-events", "-l", "watched=yes"])
+            .command(&[
+                "get",
+                "cm",
+                "-w",
+                "--output-watch-events",
+                "-l",
+                "watched=yes",
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .expect("watch starts");
@@ -296,7 +508,12 @@ fn watch_prints_events_written_by_another_process() {
             let mut seen = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let line = line.expect("line");
-                seen.push(line.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+                seen.push(
+                    line.split_whitespace()
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
                 if seen.len() >= 4 {
                     break;
                 }
@@ -304,9 +521,18 @@ fn watch_prints_events_written_by_another_process() {
             seen
         });
         std::thread::sleep(Duration::from_millis(800));
-        k.run(&["create", "configmap", "w1", "--from-literal=a=1"]).ok();
+        k.run(&["create", "configmap", "w1", "--from-literal=a=1"])
+            .ok();
         k.run(&["label", "configmap", "w1", "watched=yes"]).ok();
-        k.run(&["patch", "configmap", "w1", "--type=merge", "-p", r#"{"data":{"a":"2"}}"#]).ok();
+        k.run(&[
+            "patch",
+            "configmap",
+            "w1",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"a":"2"}}"#,
+        ])
+        .ok();
         k.run(&["delete", "configmap", "w1"]).ok();
         let deadline = Instant::now() + Duration::from_secs(20);
         while !reader.is_finished() && Instant::now() < deadline {
@@ -314,7 +540,12 @@ fn watch_prints_events_written_by_another_process() {
         }
         let _ = watch.kill();
         let seen = reader.join().expect("reader");
-        assert_eq!(seen, ["EVENT NAME", "ADDED w1", "MODIFIED w1", "DELETED w1"], "kubectl {}", k.version);
+        assert_eq!(
+            seen,
+            ["EVENT NAME", "ADDED w1", "MODIFIED w1", "DELETED w1"],
+            "kubectl {}",
+            k.version
+        );
     });
 }
 
@@ -323,18 +554,44 @@ fn wait_for_condition_jsonpath_and_delete() {
     for_each_version(|sim, k| {
         let f = sim.write(&format!("wait-{}.yaml", k.version), DEPLOY);
         k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
-        let out = k.run(&["wait", "--for=condition=Available", "deploy/web", "--timeout=20s"]).ok();
+        let out = k
+            .run(&[
+                "wait",
+                "--for=condition=Available",
+                "deploy/web",
+                "--timeout=20s",
+            ])
+            .ok();
         assert_eq!(out.stdout.trim(), "deployment.apps/web condition met");
-        let out = k.run(&["wait", "--for=jsonpath={.status.readyReplicas}=2", "deploy/web", "--timeout=20s"]).ok();
+        let out = k
+            .run(&[
+                "wait",
+                "--for=jsonpath={.status.readyReplicas}=2",
+                "deploy/web",
+                "--timeout=20s",
+            ])
+            .ok();
         assert_eq!(out.stdout.trim(), "deployment.apps/web condition met");
-        let out = k.run(&["rollout", "status", "deploy/web", "--timeout=20s"]).ok();
-        assert_eq!(out.stdout.trim(), "deployment \"web\" successfully rolled out");
-        let waiter = k.command(&["wait", "--for=delete", "deploy/web", "--timeout=20s"]).stdout(Stdio::piped()).spawn().expect("wait");
+        let out = k
+            .run(&["rollout", "status", "deploy/web", "--timeout=20s"])
+            .ok();
+        assert_eq!(
+            out.stdout.trim(),
+            "deployment \"web\" successfully rolled out"
+        );
+        let waiter = k
+            .command(&["wait", "--for=delete", "deploy/web", "--timeout=20s"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("wait");
         std::thread::sleep(Duration::from_millis(500));
         k.run(&["delete", "deploy", "web", "--wait=false"]).ok();
         let out = waiter.wait_with_output().expect("wait ends");
         assert!(out.status.success(), "{out:?}");
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "deployment.apps/web condition met");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "deployment.apps/web condition met"
+        );
     });
 }
 
@@ -342,16 +599,50 @@ fn wait_for_condition_jsonpath_and_delete() {
 fn delete_waits_for_finalizers_to_be_patched_away() {
     for_each_version(|_, k| {
         k.run(&["create", "configmap", "held"]).ok();
-        k.run(&["patch", "configmap", "held", "--type=merge", "-p", r#"{"metadata":{"finalizers":["example.com/hold"]}}"#]).ok();
-        let mut deleting = k.command(&["delete", "configmap", "held", "--timeout=30s"]).stdout(Stdio::piped()).spawn().expect("delete");
+        k.run(&[
+            "patch",
+            "configmap",
+            "held",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+        ])
+        .ok();
+        let mut deleting = k
+            .command(&["delete", "configmap", "held", "--timeout=30s"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("delete");
         std::thread::sleep(Duration::from_millis(1500));
-        assert!(deleting.try_wait().expect("poll").is_none(), "delete must block on the finalizer");
-        let out = k.run(&["get", "configmap", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"]).ok();
+        assert!(
+            deleting.try_wait().expect("poll").is_none(),
+            "delete must block on the finalizer"
+        );
+        let out = k
+            .run(&[
+                "get",
+                "configmap",
+                "held",
+                "-o",
+                "jsonpath={.metadata.deletionTimestamp}",
+            ])
+            .ok();
         assert!(!out.stdout.is_empty(), "deletionTimestamp is set");
-        k.run(&["patch", "configmap", "held", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).ok();
+        k.run(&[
+            "patch",
+            "configmap",
+            "held",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .ok();
         let out = deleting.wait_with_output().expect("delete ends");
         assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "configmap \"held\" deleted");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "configmap \"held\" deleted"
+        );
         k.run(&["get", "configmap", "held"]).expect_code(1);
     });
 }
@@ -361,12 +652,29 @@ fn deleting_a_namespace_deletes_its_contents() {
     for_each_version(|_, k| {
         k.run(&["create", "namespace", "doomed"]).ok();
         k.run(&["create", "configmap", "x", "-n", "doomed"]).ok();
-        k.run(&["create", "secret", "generic", "s", "-n", "doomed", "--from-literal=a=b"]).ok();
-        let out = k.run(&["delete", "namespace", "doomed", "--timeout=30s"]).ok();
+        k.run(&[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "-n",
+            "doomed",
+            "--from-literal=a=b",
+        ])
+        .ok();
+        let out = k
+            .run(&["delete", "namespace", "doomed", "--timeout=30s"])
+            .ok();
         assert_eq!(out.stdout.trim(), "namespace \"doomed\" deleted");
         let out = k.run(&["get", "namespace", "doomed"]).expect_code(1);
-        assert!(out.stderr.contains("namespaces \"doomed\" not found"), "{}", out.stderr);
-        let out = k.run(&["get", "configmap", "x", "-n", "doomed"]).expect_code(1);
+        assert!(
+            out.stderr.contains("namespaces \"doomed\" not found"),
+            "{}",
+            out.stderr
+        );
+        let out = k
+            .run(&["get", "configmap", "x", "-n", "doomed"])
+            .expect_code(1);
         assert!(out.stderr.contains("not found"), "{}", out.stderr);
     });
 }
@@ -376,27 +684,47 @@ fn creating_in_a_terminating_namespace_is_forbidden() {
     let sim = Sim::start();
     let k = sim.kubectl("1.32");
     k.run(&["create", "namespace", "closing"]).ok();
-    k.run(&["create", "configmap", "held", "-n", "closing"]).ok();
-    k.run(&["patch", "configmap", "held", "-n", "closing", "--type=merge", "-p", r#"{"metadata":{"finalizers":["example.com/hold"]}}"#]).ok();
-    k.run(&["delete", "namespace", "closing", "--wait=false"]).ok();
-    let out = k.run(&["create", "configmap", "late", "-n", "closing"]).expect_code(1);
+    k.run(&["create", "configmap", "held", "-n", "closing"])
+        .ok();
+    k.run(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "closing",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+    ])
+    .ok();
+    k.run(&["delete", "namespace", "closing", "--wait=false"])
+        .ok();
+    let out = k
+        .run(&["create", "configmap", "late", "-n", "closing"])
+        .expect_code(1);
     assert_eq!(
         out.stderr.trim(),
         "error: failed to create configmap: configmaps \"late\" is forbidden: unable to create new content in namespace closing because it is being terminated"
     );
-    let out = k.run(&["get", "ns", "closing", "-o", "jsonpath={.status.phase}"]).ok();
+    let out = k
+        .run(&["get", "ns", "closing", "-o", "jsonpath={.status.phase}"])
+        .ok();
     assert_eq!(out.stdout, "Terminating");
 }
 
 fn owner_and_dependent(k: &Kubectl<'_>, owner: &str) -> String {
     k.run(&["create", "configmap", owner]).ok();
-    let uid = k.run(&["get", "configmap", owner, "-o", "jsonpath={.metadata.uid}"]).ok().stdout;
+    let uid = k
+        .run(&["get", "configmap", owner, "-o", "jsonpath={.metadata.uid}"])
+        .ok()
+        .stdout;
     let patch = format!(
         r#"{{"metadata":{{"ownerReferences":[{{"apiVersion":"v1","kind":"ConfigMap","name":"{owner}","uid":"{uid}","blockOwnerDeletion":true}}]}}}}"#
     );
     let dep = format!("{owner}-dep");
     k.run(&["create", "configmap", &dep]).ok();
-    k.run(&["patch", "configmap", &dep, "--type=merge", "-p", &patch]).ok();
+    k.run(&["patch", "configmap", &dep, "--type=merge", "-p", &patch])
+        .ok();
     dep
 }
 
@@ -416,18 +744,50 @@ fn cascading_deletes_background_foreground_and_orphan() {
     for_each_version(|_, k| {
         let dep = owner_and_dependent(k, "bg");
         k.run(&["delete", "configmap", "bg"]).ok();
-        assert!(gone_within(k, &dep, 10), "background deletion collects the dependent");
+        assert!(
+            gone_within(k, &dep, 10),
+            "background deletion collects the dependent"
+        );
 
         let dep = owner_and_dependent(k, "fg");
-        let out = k.run(&["delete", "configmap", "fg", "--cascade=foreground", "--timeout=30s"]).ok();
+        let out = k
+            .run(&[
+                "delete",
+                "configmap",
+                "fg",
+                "--cascade=foreground",
+                "--timeout=30s",
+            ])
+            .ok();
         assert_eq!(out.stdout.trim(), "configmap \"fg\" deleted");
-        assert!(gone_within(k, &dep, 1), "foreground deletion removed the dependent first");
+        assert!(
+            gone_within(k, &dep, 1),
+            "foreground deletion removed the dependent first"
+        );
 
         let dep = owner_and_dependent(k, "or");
-        k.run(&["delete", "configmap", "or", "--cascade=orphan", "--timeout=30s"]).ok();
+        k.run(&[
+            "delete",
+            "configmap",
+            "or",
+            "--cascade=orphan",
+            "--timeout=30s",
+        ])
+        .ok();
         assert!(gone_within(k, "or", 10));
-        let out = k.run(&["get", "configmap", &dep, "-o", "jsonpath={.metadata.ownerReferences}"]).ok();
-        assert_eq!(out.stdout, "", "orphaned dependents lose the owner reference");
+        let out = k
+            .run(&[
+                "get",
+                "configmap",
+                &dep,
+                "-o",
+                "jsonpath={.metadata.ownerReferences}",
+            ])
+            .ok();
+        assert_eq!(
+            out.stdout, "",
+            "orphaned dependents lose the owner reference"
+        );
     });
 }
 
@@ -436,21 +796,61 @@ fn crd_established_then_custom_resources_with_printer_columns() {
     for_each_version(|sim, k| {
         let crd = sim.write("crd.yaml", CRD);
         let out = k.run(&["create", "-f", crd.to_str().expect("utf-8")]).ok();
-        assert_eq!(out.stdout.trim(), "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created");
-        let out = k.run(&["wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=20s"]).ok();
-        assert_eq!(out.stdout.trim(), "customresourcedefinition.apiextensions.k8s.io/widgets.example.com condition met");
+        assert_eq!(
+            out.stdout.trim(),
+            "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"
+        );
+        let out = k
+            .run(&[
+                "wait",
+                "--for=condition=Established",
+                "crd/widgets.example.com",
+                "--timeout=20s",
+            ])
+            .ok();
+        assert_eq!(
+            out.stdout.trim(),
+            "customresourcedefinition.apiextensions.k8s.io/widgets.example.com condition met"
+        );
         let cr = sim.write("cr.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: 3\n  color: blue\n");
         let out = k.run(&["apply", "-f", cr.to_str().expect("utf-8")]).ok();
         assert_eq!(out.stdout.trim(), "widget.example.com/w1 created");
         let out = k.run(&["get", "widgets"]).ok();
-        let rows: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+        let rows: Vec<Vec<&str>> = out
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
         assert_eq!(rows[0], ["NAME", "SIZE", "COLOR"]);
         assert_eq!(rows[1], ["w1", "3", "blue"]);
-        let out = k.run(&["get", "wg", "w1", "-o", "jsonpath={.spec.color}"]).ok();
+        let out = k
+            .run(&["get", "wg", "w1", "-o", "jsonpath={.spec.color}"])
+            .ok();
         assert_eq!(out.stdout, "blue");
         // Strategic merge patches are refused for custom resources.
-        let out = k.run(&["patch", "widget", "w1", "--type=strategic", "-p", r#"{"spec":{"size":4}}"#]).expect_code(1);
-        assert!(out.stderr.contains("UnsupportedMediaType") || out.stderr.contains("415") || out.stderr.contains("unknown format"), "{}", out.stderr);
-        k.run(&["delete", "-f", crd.to_str().expect("utf-8"), "--timeout=30s"]).ok();
+        let out = k
+            .run(&[
+                "patch",
+                "widget",
+                "w1",
+                "--type=strategic",
+                "-p",
+                r#"{"spec":{"size":4}}"#,
+            ])
+            .expect_code(1);
+        assert!(
+            out.stderr.contains("UnsupportedMediaType")
+                || out.stderr.contains("415")
+                || out.stderr.contains("unknown format"),
+            "{}",
+            out.stderr
+        );
+        k.run(&[
+            "delete",
+            "-f",
+            crd.to_str().expect("utf-8"),
+            "--timeout=30s",
+        ])
+        .ok();
     });
 }
