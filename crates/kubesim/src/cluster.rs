@@ -525,14 +525,13 @@ impl Cluster {
         if rt.group == "apiextensions.k8s.io"
             && rt.kind == "CustomResourceDefinition"
             && !meta::is_deleting(obj)
+            && let Ok(types) = registry::crd_types(obj)
         {
-            if let Ok(types) = registry::crd_types(obj) {
-                let name = meta::meta_str(obj, "name");
-                let mut reg = self.registry.write();
-                let mut next = (**reg).clone();
-                if next.set_crd(name, types) {
-                    *reg = Arc::new(next);
-                }
+            let name = meta::meta_str(obj, "name");
+            let mut reg = self.registry.write();
+            let mut next = (**reg).clone();
+            if next.set_crd(name, types) {
+                *reg = Arc::new(next);
             }
         }
     }

@@ -82,7 +82,9 @@ pub struct Store {
 impl Store {
     /// An empty store whose first write gets revision `first_revision + 1`.
     pub fn new(first_revision: u64, log_window: usize) -> Self {
-        let (events, _) = broadcast::channel(65_536);
+        // Sized for bursts between a watcher's reads; a watcher that falls further behind gets 410
+        // and relists. (tokio preallocates every slot: 65,536 cost ~3 MB per cluster.)
+        let (events, _) = broadcast::channel(8_192);
         Store {
             state: Mutex::new(State {
                 revision: first_revision,

@@ -41,8 +41,14 @@ impl FieldValidation {
 /// kinds use the embedded catalog.
 #[derive(Default)]
 pub struct Schemas {
-    crds: Mutex<HashMap<(String, String), (Arc<Value>, Arc<Schema>)>>,
+    crds: Mutex<HashMap<CrdVersion, Compiled>>,
 }
+
+/// A CRD's name and one of its versions.
+type CrdVersion = (String, String);
+
+/// A schema document and what it compiled to.
+type Compiled = (Arc<Value>, Arc<Schema>);
 
 impl Schemas {
     /// The compiled schema of a CRD version (compiled once per distinct schema document).

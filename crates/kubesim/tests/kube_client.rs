@@ -17,9 +17,12 @@ use kubesim::{Fleet, Server};
 use serde_json::json;
 
 async fn start() -> (Server, Client) {
-    let server = Server::start(Fleet::with_clusters(2), "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("kubesim starts");
+    let server = Server::start(
+        Fleet::with_clusters(2),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("kubesim starts");
     let url = server.cluster_url("cluster-000").parse().expect("uri");
     let client = Client::try_from(Config::new(url)).expect("client");
     (server, client)
@@ -37,14 +40,23 @@ fn configmap(name: &str, value: &str) -> ConfigMap {
 async fn typed_crud_round_trips() {
     let (_server, client) = start().await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
-    let created = cms.create(&PostParams::default(), &configmap("a", "1")).await.expect("create");
+    let created = cms
+        .create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create");
     let rv = created.metadata.resource_version.clone().expect("rv");
     assert!(created.metadata.uid.is_some());
 
     let mut changed = cms.get("a").await.expect("get");
     changed.data = Some([("key".to_string(), "2".to_string())].into());
-    let replaced = cms.replace("a", &PostParams::default(), &changed).await.expect("replace");
-    assert_ne!(replaced.metadata.resource_version.as_deref(), Some(rv.as_str()));
+    let replaced = cms
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .expect("replace");
+    assert_ne!(
+        replaced.metadata.resource_version.as_deref(),
+        Some(rv.as_str())
+    );
 
     // Replacing with the old resourceVersion is a 409 Conflict.
     let mut stale = created.clone();
@@ -55,15 +67,31 @@ async fn typed_crud_round_trips() {
     }
 
     let patched = cms
-        .patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"other": "x"}})))
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"other": "x"}})),
+        )
         .await
         .expect("merge patch");
-    assert_eq!(patched.data.as_ref().and_then(|d| d.get("other")).map(String::as_str), Some("x"));
+    assert_eq!(
+        patched
+            .data
+            .as_ref()
+            .and_then(|d| d.get("other"))
+            .map(String::as_str),
+        Some("x")
+    );
 
-    let listed = cms.list(&ListParams::default().labels("app=demo")).await.expect("list");
+    let listed = cms
+        .list(&ListParams::default().labels("app=demo"))
+        .await
+        .expect("list");
     assert_eq!(listed.items.len(), 1);
 
-    cms.delete("a", &DeleteParams::default()).await.expect("delete");
+    cms.delete("a", &DeleteParams::default())
+        .await
+        .expect("delete");
     match cms.get("a").await {
         Err(kube::Error::Api(e)) => assert_eq!((e.code, e.reason.as_str()), (404, "NotFound")),
         other => panic!("expected NotFound, got {other:?}"),
@@ -73,9 +101,14 @@ async fn typed_crud_round_trips() {
 #[tokio::test]
 async fn dynamic_objects_through_discovery_including_a_new_crd() {
     let (_server, client) = start().await;
-    let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
     let gvk = GroupVersionKind::gvk("apps", "v1", "Deployment");
-    let (ar, caps) = discovery.resolve_gvk(&gvk).expect("deployments are discoverable");
+    let (ar, caps) = discovery
+        .resolve_gvk(&gvk)
+        .expect("deployments are discoverable");
     assert_eq!(caps.scope, discovery::Scope::Namespaced);
     let deployments: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
     let obj: DynamicObject = serde_json::from_value(json!({
@@ -85,7 +118,10 @@ async fn dynamic_objects_through_discovery_including_a_new_crd() {
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
     }))
     .expect("object");
-    deployments.create(&PostParams::default(), &obj).await.expect("create");
+    deployments
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create");
     let typed: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let d = typed.get("web").await.expect("typed get");
     assert_eq!(d.metadata.generation, Some(1));
@@ -106,19 +142,37 @@ async fn dynamic_objects_through_discovery_including_a_new_crd() {
             "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
     }))
     .expect("crd");
-    crds.create(&PostParams::default(), &crd).await.expect("create crd");
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("create crd");
     let established = crds.get("widgets.example.com").await.expect("get crd");
-    let conditions = established.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    assert!(conditions.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
+    let conditions = established.data["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+    );
 
-    let discovery = Discovery::new(client.clone()).run().await.expect("discovery again");
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery again");
     let (ar, _) = discovery
         .resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"))
         .expect("the CRD's kind is discoverable");
     let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
     let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}})).expect("cr");
-    widgets.create(&PostParams::default(), &w).await.expect("create cr");
-    assert_eq!(widgets.get("w1").await.expect("get cr").data["spec"]["size"], 3);
+    widgets
+        .create(&PostParams::default(), &w)
+        .await
+        .expect("create cr");
+    assert_eq!(
+        widgets.get("w1").await.expect("get cr").data["spec"]["size"],
+        3
+    );
 }
 
 #[tokio::test]
@@ -128,16 +182,31 @@ async fn watcher_sees_every_change_in_order() {
     let mut stream = watcher(cms.clone(), watcher::Config::default().labels("app=demo")).boxed();
     // Drain the initial list (empty for this selector) before writing.
     loop {
-        match stream.try_next().await.expect("event").expect("stream open") {
+        match stream
+            .try_next()
+            .await
+            .expect("event")
+            .expect("stream open")
+        {
             watcher::Event::InitDone => break,
             _ => continue,
         }
     }
     for i in 0..20 {
-        cms.create(&PostParams::default(), &configmap(&format!("c{i:02}"), "0")).await.expect("create");
+        cms.create(&PostParams::default(), &configmap(&format!("c{i:02}"), "0"))
+            .await
+            .expect("create");
     }
-    cms.patch("c05", &PatchParams::default(), &Patch::Merge(json!({"data": {"key": "1"}}))).await.expect("patch");
-    cms.delete("c07", &DeleteParams::default()).await.expect("delete");
+    cms.patch(
+        "c05",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"key": "1"}})),
+    )
+    .await
+    .expect("patch");
+    cms.delete("c07", &DeleteParams::default())
+        .await
+        .expect("delete");
 
     let mut seen = Vec::new();
     while seen.len() < 22 {
@@ -147,8 +216,12 @@ async fn watcher_sees_every_change_in_order() {
             .expect("no error")
             .expect("stream open");
         match event {
-            watcher::Event::Apply(cm) => seen.push(format!("apply {}", cm.metadata.name.unwrap_or_default())),
-            watcher::Event::Delete(cm) => seen.push(format!("delete {}", cm.metadata.name.unwrap_or_default())),
+            watcher::Event::Apply(cm) => {
+                seen.push(format!("apply {}", cm.metadata.name.unwrap_or_default()))
+            }
+            watcher::Event::Delete(cm) => {
+                seen.push(format!("delete {}", cm.metadata.name.unwrap_or_default()))
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -164,16 +237,24 @@ async fn reflector_recovers_from_a_forced_410() {
     let cluster = server.fleet().cluster("cluster-000").expect("cluster");
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let (reader, writer) = reflector::store();
-    let stream = reflector(writer, watcher(cms.clone(), watcher::Config::default().labels("app=demo")))
-        .applied_objects()
-        .for_each(|_| async {});
+    let stream = reflector(
+        writer,
+        watcher(cms.clone(), watcher::Config::default().labels("app=demo")),
+    )
+    .applied_objects()
+    .for_each(|_| async {});
     let task = tokio::spawn(stream);
 
     let names = |r: &reflector::Store<ConfigMap>| -> BTreeSet<String> {
-        r.state().iter().filter_map(|c| c.metadata.name.clone()).collect()
+        r.state()
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect()
     };
     for i in 0..5 {
-        cms.create(&PostParams::default(), &configmap(&format!("a{i}"), "0")).await.expect("create");
+        cms.create(&PostParams::default(), &configmap(&format!("a{i}"), "0"))
+            .await
+            .expect("create");
     }
     wait_for(|| names(&reader).len() == 5).await;
 
@@ -182,10 +263,17 @@ async fn reflector_recovers_from_a_forced_410() {
     cluster.compact();
     cluster.drop_watches();
     for i in 0..5 {
-        cms.create(&PostParams::default(), &configmap(&format!("b{i}"), "0")).await.expect("create");
+        cms.create(&PostParams::default(), &configmap(&format!("b{i}"), "0"))
+            .await
+            .expect("create");
     }
-    cms.delete("a0", &DeleteParams::default()).await.expect("delete");
-    let expected: BTreeSet<String> = ["a1", "a2", "a3", "a4", "b0", "b1", "b2", "b3", "b4"].iter().map(|s| s.to_string()).collect();
+    cms.delete("a0", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let expected: BTreeSet<String> = ["a1", "a2", "a3", "a4", "b0", "b1", "b2", "b3", "b4"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     wait_for(|| names(&reader) == expected).await;
     task.abort();
 }

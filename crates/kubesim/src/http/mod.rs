@@ -293,9 +293,7 @@ async fn resource(
         }
         (Method::POST, None) => {
             if rt.namespaced && ns.is_none() {
-                return Err(ApiError::method_not_allowed(format!(
-                    "the server does not allow this method on the requested resource"
-                )));
+                return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
             }
             let obj = request::decode_object(headers, &body)?;
             let written = cluster.create(&rt, ns, obj, write()?)?;

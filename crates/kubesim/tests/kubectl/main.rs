@@ -539,6 +539,7 @@ fn watch_prints_events_written_by_another_process() {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = watch.kill();
+        let _ = watch.wait();
         let seen = reader.join().expect("reader");
         assert_eq!(
             seen,
