@@ -23,12 +23,18 @@ use crate::validation::{self, FieldValidation, Schemas};
 pub struct ClusterConfig {
     /// Number of events kept for watch resumption.
     pub log_window: usize,
+    /// How long a workload takes to get its (healthy or simulated) status.
+    pub status_delay: std::time::Duration,
 }
+
+/// The default status delay: short, but long enough that clients really wait for status.
+pub const DEFAULT_STATUS_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
             log_window: crate::store::DEFAULT_LOG_WINDOW,
+            status_delay: DEFAULT_STATUS_DELAY,
         }
     }
 }
@@ -101,6 +107,9 @@ pub struct ListPage {
 /// One simulated cluster.
 pub struct Cluster {
     name: String,
+    config: ClusterConfig,
+    /// This cluster, for controllers that schedule work on it later.
+    this: std::sync::Weak<Cluster>,
     store: Store,
     registry: RwLock<Arc<Registry>>,
     schemas: Schemas,
@@ -112,8 +121,10 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster with the default namespaces and nothing else.
     pub fn new(name: &str, config: &ClusterConfig) -> Arc<Self> {
-        let cluster = Arc::new(Cluster {
+        let cluster = Arc::new_cyclic(|this| Cluster {
             name: name.to_string(),
+            config: config.clone(),
+            this: this.clone(),
             store: Store::new(1_000, config.log_window),
             registry: RwLock::new(Arc::new(Registry::builtin())),
             schemas: Schemas::default(),
@@ -136,6 +147,16 @@ impl Cluster {
     /// The cluster's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The cluster's settings.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// A shared handle to this cluster (`None` only while it is being dropped).
+    pub fn handle(&self) -> Option<Arc<Cluster>> {
+        self.this.upgrade()
     }
 
     /// A snapshot of the types served now.

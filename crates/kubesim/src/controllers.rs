@@ -103,25 +103,32 @@ fn reconcile_object(cluster: &Cluster, rt: &ResourceType, obj: &Value) {
         && let Some(status) = workloads::desired_status(&rt.group, &rt.kind, obj, &meta::now())
         && obj.get("status") != Some(&status)
     {
+        let delay = workloads::ready_after(obj).unwrap_or(cluster.config().status_delay);
         let ns = namespace_of(obj);
         let name = meta::meta_str(obj, "name").to_string();
-        let _ = cluster.modify(
-            rt,
-            ns.as_deref(),
-            &name,
-            Part::Status,
-            WriteOptions::default(),
-            |current| {
-                let mut next = current.clone();
-                // Recompute from the current object: it may have moved on since the event.
-                match workloads::desired_status(&rt.group, &rt.kind, current, &meta::now()) {
-                    Some(s) => next["status"] = s,
-                    None => return Ok(next),
-                }
-                Ok(next)
-            },
-        );
+        if delay.is_zero() {
+            write_status(cluster, rt, ns.as_deref(), &name);
+        } else if let Some(cluster) = cluster.handle() {
+            // Like a real controller, the status follows the spec a moment later.
+            let rt = rt.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                write_status(&cluster, &rt, ns.as_deref(), &name);
+            });
+        }
     }
+}
+
+/// Write the status the object should have now (computed from its current state, which may
+/// have moved on since the event that asked for it).
+fn write_status(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str) {
+    let _ = cluster.modify(rt, ns, name, Part::Status, WriteOptions::default(), |current| {
+        let mut next = current.clone();
+        if let Some(s) = workloads::desired_status(&rt.group, &rt.kind, current, &meta::now()) {
+            next["status"] = s;
+        }
+        Ok(next)
+    });
 }
 
 fn namespace_of(obj: &Value) -> Option<String> {

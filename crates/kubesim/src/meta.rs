@@ -292,6 +292,18 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
         ("", "Service") => {
             set_default(obj, "/spec/type", json!("ClusterIP"));
             set_default(obj, "/spec/sessionAffinity", json!("None"));
+            if obj.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName") {
+                // Allocated from the service CIDR 10.96.0.0/12, stably per namespace/name.
+                let ns = meta_str(obj, "namespace").to_string();
+                let h = crate::workloads::fnv(&format!("{ns}/{name}"));
+                let ip = format!("10.96.{}.{}", (h >> 8) % 256, 1 + h % 254);
+                set_default(obj, "/spec/clusterIP", json!(ip));
+                let assigned = obj.pointer("/spec/clusterIP").cloned().unwrap_or(json!(ip));
+                set_default(obj, "/spec/clusterIPs", json!([assigned]));
+                set_default(obj, "/spec/ipFamilies", json!(["IPv4"]));
+                set_default(obj, "/spec/ipFamilyPolicy", json!("SingleStack"));
+                set_default(obj, "/spec/internalTrafficPolicy", json!("Cluster"));
+            }
             set_pointer(obj, "/status", json!({"loadBalancer": {}}));
             if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
                 for p in ports {

@@ -5,12 +5,91 @@
 //! `kubectl rollout status` / `kubectl wait`, read them as a real cluster's.
 //! Condition timestamps are kept when nothing else about the condition changed,
 //! so recomputing a status is a no-op and writes nothing.
+//!
+//! Tests make a workload misbehave with one annotation, [`SIMULATE_ANNOTATION`]:
+//!
+//! | value | Deployment / StatefulSet / ReplicaSet | Job | PVC |
+//! |---|---|---|---|
+//! | `never-ready` | no replica becomes ready; Available=False (MinimumReplicasUnavailable), Progressing=True (ReplicaSetUpdated) | never completes | stays Pending |
+//! | `progress-deadline-exceeded` | as never-ready, but Progressing=False (ProgressDeadlineExceeded) | — | — |
+//! | `crash-loop` | as never-ready (its pods would be in CrashLoopBackOff) | fails: Failed=True (BackoffLimitExceeded) | — |
+//! | `fail` | — | fails: Failed=True (BackoffLimitExceeded) | — |
+//!
+//! [`READY_AFTER_ANNOTATION`] (e.g. `"5s"`, `"250ms"`) overrides the cluster's status delay
+//! for one object.
 
 use serde_json::{Value, json};
+
+/// The annotation that makes a workload misbehave (see the module docs).
+pub const SIMULATE_ANNOTATION: &str = "kubesim.flotilla.dev/simulate";
+
+/// The annotation that sets how long one object takes to get its status.
+pub const READY_AFTER_ANNOTATION: &str = "kubesim.flotilla.dev/ready-after";
+
+/// How a workload behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    Healthy,
+    NeverReady,
+    DeadlineExceeded,
+    CrashLoop,
+    Fail,
+}
+
+fn behaviour(obj: &Value) -> Behaviour {
+    let annotation = obj
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(SIMULATE_ANNOTATION))
+        .and_then(Value::as_str);
+    match annotation {
+        Some("never-ready") => Behaviour::NeverReady,
+        Some("progress-deadline-exceeded") => Behaviour::DeadlineExceeded,
+        Some("crash-loop") => Behaviour::CrashLoop,
+        Some("fail") => Behaviour::Fail,
+        _ => Behaviour::Healthy,
+    }
+}
+
+/// The per-object delay from [`READY_AFTER_ANNOTATION`], if set and valid.
+pub fn ready_after(obj: &Value) -> Option<std::time::Duration> {
+    let text = obj
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(READY_AFTER_ANNOTATION))
+        .and_then(Value::as_str)?;
+    parse_duration(text)
+}
+
+/// `250ms`, `5s`, `2m`: the subset of Go durations tests use.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs_f64(secs))
+}
+
+/// A stable address for a simulated load balancer, from the object's namespace and name.
+fn load_balancer_ip(obj: &Value) -> String {
+    let key = format!(
+        "{}/{}",
+        obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
+        obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    );
+    let h = fnv(&key);
+    format!("172.18.{}.{}", (h >> 8) % 256, 1 + h % 254)
+}
 
 /// The status this object should have now, or `None` when the kind has no simulated status.
 pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option<Value> {
     let old = obj.get("status").cloned().unwrap_or(json!({}));
+    let behaviour = behaviour(obj);
     let generation = obj
         .pointer("/metadata/generation")
         .cloned()
@@ -26,56 +105,56 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
     let status = match (group, kind) {
         ("apps", "Deployment") => {
             let hash = template_hash(obj.pointer("/spec/template"));
+            let rs = format!("{name}-{hash}");
+            let healthy = behaviour == Behaviour::Healthy;
+            let ready = if healthy { replicas } else { 0 };
             let mut s = counts(&[
                 ("observedGeneration", generation.as_i64().unwrap_or(1)),
                 ("replicas", replicas),
                 ("updatedReplicas", replicas),
-                ("readyReplicas", replicas),
-                ("availableReplicas", replicas),
+                ("readyReplicas", ready),
+                ("availableReplicas", ready),
+                ("unavailableReplicas", replicas - ready),
             ]);
-            s["conditions"] = conditions(
-                &old,
-                now,
-                &[
-                    (
-                        "Available",
-                        "True",
-                        "MinimumReplicasAvailable",
-                        "Deployment has minimum availability.".to_string(),
-                    ),
-                    (
-                        "Progressing",
-                        "True",
-                        "NewReplicaSetAvailable",
-                        format!("ReplicaSet \"{name}-{hash}\" has successfully progressed."),
-                    ),
-                ],
-                true,
-            );
+            let available = if healthy || replicas == 0 {
+                ("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".to_string())
+            } else {
+                ("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".to_string())
+            };
+            let progressing = match behaviour {
+                Behaviour::Healthy => ("Progressing", "True", "NewReplicaSetAvailable", format!("ReplicaSet \"{rs}\" has successfully progressed.")),
+                Behaviour::DeadlineExceeded => ("Progressing", "False", "ProgressDeadlineExceeded", format!("ReplicaSet \"{rs}\" has timed out progressing.")),
+                _ => ("Progressing", "True", "ReplicaSetUpdated", format!("ReplicaSet \"{rs}\" is progressing.")),
+            };
+            s["conditions"] = conditions(&old, now, &[available, progressing], true);
             s
         }
         ("apps", "StatefulSet") => {
             let revision = format!("{name}-{}", template_hash(obj.pointer("/spec/template")));
+            let ready = if behaviour == Behaviour::Healthy { replicas } else { 0 };
             let mut s = counts(&[
                 ("observedGeneration", generation.as_i64().unwrap_or(1)),
                 ("replicas", replicas),
-                ("readyReplicas", replicas),
+                ("readyReplicas", ready),
                 ("currentReplicas", replicas),
                 ("updatedReplicas", replicas),
-                ("availableReplicas", replicas),
+                ("availableReplicas", ready),
             ]);
             s["currentRevision"] = json!(revision);
             s["updateRevision"] = json!(revision);
             s["collisionCount"] = json!(0);
             s
         }
-        ("apps", "ReplicaSet") => counts(&[
-            ("observedGeneration", generation.as_i64().unwrap_or(1)),
-            ("replicas", replicas),
-            ("fullyLabeledReplicas", replicas),
-            ("readyReplicas", replicas),
-            ("availableReplicas", replicas),
-        ]),
+        ("apps", "ReplicaSet") => {
+            let ready = if behaviour == Behaviour::Healthy { replicas } else { 0 };
+            counts(&[
+                ("observedGeneration", generation.as_i64().unwrap_or(1)),
+                ("replicas", replicas),
+                ("fullyLabeledReplicas", replicas),
+                ("readyReplicas", ready),
+                ("availableReplicas", ready),
+            ])
+        }
         ("apps", "DaemonSet") => {
             // No nodes are simulated, so a DaemonSet is complete with nothing scheduled.
             let mut s = json!({
@@ -91,43 +170,45 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
             if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
                 return None;
             }
-            let completions = obj
-                .pointer("/spec/completions")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            let start = old
-                .get("startTime")
-                .and_then(Value::as_str)
-                .unwrap_or(now)
-                .to_string();
-            let done = old
-                .get("completionTime")
-                .and_then(Value::as_str)
-                .unwrap_or(now)
-                .to_string();
-            let mut s = json!({"startTime": start, "completionTime": done, "succeeded": completions, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
-            s["conditions"] = conditions(
-                &old,
-                now,
-                &[
-                    (
-                        "SuccessCriteriaMet",
-                        "True",
-                        "CompletionsReached",
-                        "Reached expected number of succeeded pods".to_string(),
-                    ),
-                    (
-                        "Complete",
-                        "True",
-                        "CompletionsReached",
-                        "Reached expected number of succeeded pods".to_string(),
-                    ),
-                ],
-                false,
-            );
-            s
+            let start = old.get("startTime").and_then(Value::as_str).unwrap_or(now).to_string();
+            match behaviour {
+                Behaviour::NeverReady | Behaviour::DeadlineExceeded => json!({"startTime": start, "active": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}}),
+                Behaviour::Fail | Behaviour::CrashLoop => {
+                    let backoff = obj.pointer("/spec/backoffLimit").and_then(Value::as_i64).unwrap_or(6);
+                    let message = "Job has reached the specified backoff limit".to_string();
+                    let mut s = json!({"startTime": start, "failed": backoff + 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
+                    s["conditions"] = conditions(
+                        &old,
+                        now,
+                        &[
+                            ("FailureTarget", "True", "BackoffLimitExceeded", message.clone()),
+                            ("Failed", "True", "BackoffLimitExceeded", message),
+                        ],
+                        false,
+                    );
+                    s
+                }
+                Behaviour::Healthy => {
+                    let completions = obj.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
+                    let done = old.get("completionTime").and_then(Value::as_str).unwrap_or(now).to_string();
+                    let mut s = json!({"startTime": start, "completionTime": done, "succeeded": completions, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
+                    s["conditions"] = conditions(
+                        &old,
+                        now,
+                        &[
+                            ("SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods".to_string()),
+                            ("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods".to_string()),
+                        ],
+                        false,
+                    );
+                    s
+                }
+            }
         }
         ("", "PersistentVolumeClaim") => {
+            if behaviour != Behaviour::Healthy {
+                return Some(json!({"phase": "Pending"}));
+            }
             let mut s = json!({"phase": "Bound"});
             if let Some(modes) = obj.pointer("/spec/accessModes") {
                 s["accessModes"] = modes.clone();
@@ -136,6 +217,18 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                 s["capacity"] = req.clone();
             }
             s
+        }
+        ("", "Service") => {
+            if obj.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer") || behaviour != Behaviour::Healthy {
+                return Some(json!({"loadBalancer": {}}));
+            }
+            json!({"loadBalancer": {"ingress": [{"ip": load_balancer_ip(obj), "ipMode": "VIP"}]}})
+        }
+        ("networking.k8s.io", "Ingress") => {
+            if behaviour != Behaviour::Healthy {
+                return Some(json!({"loadBalancer": {}}));
+            }
+            json!({"loadBalancer": {"ingress": [{"ip": load_balancer_ip(obj)}]}})
         }
         _ => return None,
     };
@@ -196,16 +289,20 @@ fn conditions(
     Value::Array(out)
 }
 
-/// A stable 10-character hash of a pod template, in the alphabet of `pod-template-hash`.
-pub fn template_hash(template: Option<&Value>) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    // FNV-1a over the canonical JSON: stable across runs and processes.
-    let text = template.map(Value::to_string).unwrap_or_default();
+/// FNV-1a: stable across runs and processes (std's hasher is not).
+pub(crate) fn fnv(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    h
+}
+
+/// A stable 10-character hash of a pod template, in the alphabet of `pod-template-hash`.
+pub fn template_hash(template: Option<&Value>) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut h = fnv(&template.map(Value::to_string).unwrap_or_default());
     (0..10)
         .map(|_| {
             let c = ALPHABET[(h % ALPHABET.len() as u64) as usize] as char;
@@ -272,6 +369,45 @@ mod tests {
             s,
             json!({"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}})
         );
+    }
+
+    fn simulated(mut obj: Value, mode: &str) -> Value {
+        obj["metadata"]["annotations"] = json!({SIMULATE_ANNOTATION: mode});
+        obj
+    }
+
+    #[test]
+    fn annotations_make_workloads_fail_the_way_health_checks_see_it() {
+        let d = json!({"metadata": {"name": "web", "generation": 1}, "spec": {"replicas": 2}});
+        let s = desired_status("apps", "Deployment", &simulated(d.clone(), "never-ready"), "t").expect("simulated");
+        assert!(s.get("readyReplicas").is_none());
+        assert_eq!(s["unavailableReplicas"], 2);
+        assert_eq!((s["conditions"][0]["status"].as_str(), s["conditions"][0]["reason"].as_str()), (Some("False"), Some("MinimumReplicasUnavailable")));
+        let s = desired_status("apps", "Deployment", &simulated(d, "progress-deadline-exceeded"), "t").expect("simulated");
+        assert_eq!(s["conditions"][1]["reason"], "ProgressDeadlineExceeded");
+        assert_eq!(s["conditions"][1]["status"], "False");
+        let j = json!({"metadata": {"name": "j"}, "spec": {"backoffLimit": 2}});
+        let s = desired_status("batch", "Job", &simulated(j, "fail"), "t").expect("simulated");
+        assert_eq!(s["failed"], 3);
+        assert_eq!(s["conditions"][1]["type"], "Failed");
+    }
+
+    #[test]
+    fn load_balancers_get_a_stable_address() {
+        let svc = json!({"metadata": {"name": "lb", "namespace": "a"}, "spec": {"type": "LoadBalancer"}});
+        let s = desired_status("", "Service", &svc, "t").expect("simulated");
+        let ip = s["loadBalancer"]["ingress"][0]["ip"].as_str().expect("ip").to_string();
+        assert!(ip.starts_with("172.18."));
+        assert_eq!(desired_status("", "Service", &svc, "t").expect("again")["loadBalancer"]["ingress"][0]["ip"], ip.as_str());
+        let cluster_ip = json!({"metadata": {"name": "c"}, "spec": {"type": "ClusterIP"}});
+        assert_eq!(desired_status("", "Service", &cluster_ip, "t"), Some(json!({"loadBalancer": {}})));
+    }
+
+    #[test]
+    fn durations_parse_like_go_for_common_units() {
+        assert_eq!(parse_duration("250ms"), Some(std::time::Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(std::time::Duration::from_secs(120)));
+        assert_eq!(parse_duration("soon"), None);
     }
 
     #[test]
