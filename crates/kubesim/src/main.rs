@@ -42,6 +42,13 @@ struct ServeArgs {
     /// The Kubernetes version /version reports (decides which kubectl the dispatcher runs).
     #[arg(long, default_value = "1.32")]
     kube_version: KubeVersion,
+    /// How long workloads take to get their status (Go-style duration: 100ms, 2s).
+    #[arg(long, default_value = "100ms", value_parser = parse_delay)]
+    status_delay: std::time::Duration,
+}
+
+fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
+    kubesim::workloads::parse_duration(s).ok_or_else(|| format!("invalid duration {s:?}: use e.g. 100ms, 2s, 1m"))
 }
 
 #[tokio::main]
@@ -72,7 +79,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let config = FleetConfig {
         kube_version: args.kube_version,
-        ..Default::default()
+        cluster: kubesim::ClusterConfig {
+            status_delay: args.status_delay,
+            ..Default::default()
+        },
     };
     let fleet = Fleet::new(&names, config);
     let server = Server::start(fleet, args.listen)

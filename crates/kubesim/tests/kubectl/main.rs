@@ -855,3 +855,19 @@ fn crd_established_then_custom_resources_with_printer_columns() {
         .ok();
     });
 }
+
+#[test]
+fn rollout_status_reports_simulated_failures() {
+    let sim = Sim::start();
+    let k = sim.kubectl("1.32");
+    let stuck = DEPLOY.replace("  labels:\n    app: web\nspec:", "  labels:\n    app: web\n  annotations:\n    kubesim.flotilla.dev/simulate: progress-deadline-exceeded\nspec:");
+    let f = sim.write("stuck.yaml", &stuck);
+    k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
+    let out = k.run(&["rollout", "status", "deploy/web", "--timeout=20s"]).expect_code(1);
+    assert_eq!(out.stderr.trim(), "error: deployment \"web\" exceeded its progress deadline");
+    let never = stuck.replace("progress-deadline-exceeded", "never-ready").replace("name: web\n  labels", "name: slow\n  labels");
+    let f = sim.write("never.yaml", &never);
+    k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
+    let out = k.run(&["wait", "--for=condition=Available", "deploy/slow", "--timeout=2s"]).expect_code(1);
+    assert!(out.stderr.contains("timed out waiting for the condition"), "{}", out.stderr);
+}
