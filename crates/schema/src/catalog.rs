@@ -1,48 +1,29 @@
 //! The catalog of named definitions, indexed by name and by group/version/kind, and the
-//! built-in one decoded from the embedded Kubernetes OpenAPI document.
+//! built-in one decoded from the embedded Kubernetes definitions.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use crate::embedded;
 use crate::model::{DefId, Flavor, Parser, Schema, SchemaError, SchemaRef};
-
-/// Kubernetes v1.21.2's swagger definitions plus the list of served resources, gzipped.
-static EMBEDDED: &[u8] = include_bytes!("../data/kubernetes-openapi-v1.21.2.json.gz");
 
 static BUILTIN: OnceLock<Catalog> = OnceLock::new();
 
-/// The definitions of Kubernetes' built-in kinds (v1.21.2), decoded on first use.
-///
-/// `autoscaling/v2` is served by Kubernetes 1.23 and later with the shape of
-/// `autoscaling/v2beta2`; its kinds and its `io.k8s.api.autoscaling.v2.*` definition
-/// names resolve to the v2beta2 definitions.
+/// The definitions of Kubernetes' built-in kinds, decoded on first use: v1.21.2's
+/// OpenAPI document plus an embedded supplement of the fields and definitions later
+/// versions (up to 1.33) added, `autoscaling/v2` included (see
+/// [`builtin_definitions_json`](crate::builtin_definitions_json)).
 pub fn builtin() -> &'static Catalog {
-    BUILTIN.get_or_init(|| match load_embedded() {
-        Ok(catalog) => catalog,
-        // The document is compiled into the binary and decoded by this crate's tests, so
-        // failing here means the build itself is broken; there is nothing to recover.
-        Err(e) => panic!("the embedded Kubernetes OpenAPI definitions are unusable: {e}"),
+    BUILTIN.get_or_init(|| {
+        match embedded::document()
+            .and_then(|doc| Catalog::from_parts(&doc.definitions, Some(&doc.resources)))
+        {
+            Ok(catalog) => catalog,
+            Err(e) => embedded::unusable(&e),
+        }
     })
-}
-
-fn load_embedded() -> Result<Catalog, SchemaError> {
-    let mut json = Vec::with_capacity(EMBEDDED.len() * 16);
-    flate2::read::GzDecoder::new(EMBEDDED)
-        .read_to_end(&mut json)
-        .map_err(SchemaError::Decompress)?;
-    let doc: Value = serde_json::from_slice(&json).map_err(SchemaError::Json)?;
-    let mut catalog = Catalog::from_json(&doc)?;
-    catalog.alias_group_version(
-        "autoscaling",
-        "v2beta2",
-        "v2",
-        "io.k8s.api.autoscaling.v2beta2.",
-        "io.k8s.api.autoscaling.v2.",
-    );
-    Ok(catalog)
 }
 
 /// A group/version/kind, as in `x-kubernetes-group-version-kind` (core group is `""`).
@@ -98,14 +79,25 @@ impl Catalog {
     /// Builds a catalog from a document with swagger v2 `definitions` and, optionally,
     /// `resources` (`[{apiVersion, kind, definition?, scope?}]`).
     pub fn from_json(doc: &Value) -> Result<Catalog, SchemaError> {
-        let invalid = |path: &str, reason: &str| SchemaError::Invalid {
-            path: path.to_owned(),
-            reason: reason.to_owned(),
-        };
         let defs_json = doc
             .get("definitions")
             .and_then(Value::as_object)
             .ok_or_else(|| invalid("definitions", "missing or not an object"))?;
+        let resources = doc
+            .get("resources")
+            .map(|r| {
+                r.as_array()
+                    .ok_or_else(|| invalid("resources", "not a list"))
+            })
+            .transpose()?;
+        Catalog::from_parts(defs_json, resources.map(Vec::as_slice))
+    }
+
+    /// [`Catalog::from_json`] on a document already split into its two parts.
+    fn from_parts(
+        defs_json: &Map<String, Value>,
+        resources: Option<&[Value]>,
+    ) -> Result<Catalog, SchemaError> {
         if defs_json.len() > DefId::MAX as usize {
             return Err(invalid("definitions", "too many definitions"));
         }
@@ -142,10 +134,7 @@ impl Catalog {
         }
         catalog.by_name = by_name;
 
-        if let Some(resources) = doc.get("resources") {
-            let resources = resources
-                .as_array()
-                .ok_or_else(|| invalid("resources", "not a list"))?;
+        if let Some(resources) = resources {
             for (i, r) in resources.iter().enumerate() {
                 let path = format!("resources[{i}]");
                 let field = |k: &str| r.get(k).and_then(Value::as_str);
@@ -191,42 +180,6 @@ impl Catalog {
 
     fn lookup(&self, group: &str, version: &str, kind: &str) -> Option<KindEntry> {
         self.by_gvk.get(group)?.get(version)?.get(kind).copied()
-    }
-
-    /// Makes `group/to_version` serve every kind of `group/from_version`, and definition
-    /// names starting with `to_prefix` resolve like those starting with `from_prefix`.
-    /// Nothing is copied: the aliases point at the same definitions.
-    pub(crate) fn alias_group_version(
-        &mut self,
-        group: &str,
-        from_version: &str,
-        to_version: &str,
-        from_prefix: &str,
-        to_prefix: &str,
-    ) {
-        let names: Vec<(String, DefId)> = self
-            .by_name
-            .iter()
-            .filter_map(|(n, id)| {
-                n.strip_prefix(from_prefix)
-                    .map(|rest| (format!("{to_prefix}{rest}"), *id))
-            })
-            .collect();
-        for (name, id) in names {
-            self.by_name.entry(name).or_insert(id);
-        }
-        let kinds: Vec<(String, KindEntry)> = self
-            .by_gvk
-            .get(group)
-            .and_then(|versions| versions.get(from_version))
-            .map(|kinds| kinds.iter().map(|(k, e)| (k.clone(), *e)).collect())
-            .unwrap_or_default();
-        for (kind, entry) in kinds {
-            let alias = self.entry(group, to_version, &kind);
-            if alias.def.is_none() {
-                *alias = entry;
-            }
-        }
     }
 
     /// The schema of a kind, found by `x-kubernetes-group-version-kind` (core group is `""`).
@@ -307,4 +260,11 @@ fn parse_gvks(def: &Value, path: &str) -> Result<Vec<GroupVersionKind>, SchemaEr
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)
+}
+
+fn invalid(path: &str, reason: &str) -> SchemaError {
+    SchemaError::Invalid {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
 }

@@ -1,8 +1,10 @@
 //! Kubernetes schemas and the semantics built on them.
 //!
-//! * [`builtin`] — the OpenAPI definitions of Kubernetes' built-in kinds (v1.21.2, plus
-//!   `autoscaling/v2` served with the v2beta2 shape), embedded and decoded on first use.
-//!   [`Catalog::kind`] finds a kind's schema by group, version and kind.
+//! * [`builtin`] — the OpenAPI definitions of Kubernetes' built-in kinds (v1.21.2, plus a
+//!   supplement of what later versions up to 1.33 added to the kinds kubesim serves,
+//!   `autoscaling/v2` included), embedded and decoded on first use. [`Catalog::kind`]
+//!   finds a kind's schema by group, version and kind; [`builtin_definitions_json`] is
+//!   the same merged definitions as JSON.
 //! * [`Schema::from_openapi_v3`] — a custom resource's schema from its CRD.
 //! * [`SchemaRef`] — navigation: a node's [`Type`], fields, items, and the list and map
 //!   topology that strategic merge patch and server-side apply need
@@ -47,17 +49,23 @@
 //!   embedded resource's metadata under a map is reported as `.key`, not `[key]`.
 //! * Objects published as `type: object` without properties (e.g.
 //!   `CustomResourceSubresourceStatus`, an empty Go struct) accept any field.
-//! * The built-in schemas are v1.21.2's: fields added by later Kubernetes versions are
-//!   unknown to them.
+//! * The built-in schemas are v1.21.2's plus the 1.33 supplement, merged additively:
+//!   fields Kubernetes removed after 1.21 (`ServiceSpec.topologyKeys`,
+//!   `ObjectMeta.clusterName`) are still known, and where 1.33 points a field at a
+//!   renamed or narrower definition (`PersistentVolumeClaimSpec.resources`,
+//!   `IngressStatus.loadBalancer`) 1.21's definition, completed with 1.33's new fields,
+//!   is used. Kinds kubesim does not serve get no supplement.
 #![deny(missing_docs)]
 
 mod catalog;
+mod embedded;
 mod fields;
 mod model;
 mod strategic;
 
 pub use crate::{
     catalog::{Catalog, GroupVersionKind, Scope, builtin},
+    embedded::builtin_definitions_json,
     fields::{prune_unknown, unknown_fields},
     model::{ListTopology, ListType, MapType, PatchStrategy, Schema, SchemaError, SchemaRef, Type},
     strategic::{PatchError, strategic_merge_patch, strategic_merge_patch_owned},

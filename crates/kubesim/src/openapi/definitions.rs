@@ -4,7 +4,6 @@
 //! the form they are embedded in; the v3 and v2 renderers convert from it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read as _;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
@@ -12,25 +11,14 @@ use serde_json::{Map, Value, json};
 /// Where Swagger 2.0 references point.
 pub(super) const V2_REF_PREFIX: &str = "#/definitions/";
 
-/// The Kubernetes swagger definitions, decoded once from the embedded data.
+/// The Kubernetes swagger definitions: v1.21.2's plus `flotilla-schema`'s v1.33
+/// supplement (fields added since, and `autoscaling/v2` in its own shape), the same
+/// merged definitions the schema catalog validates and patches with.
 ///
-/// This is the single seam to the embedded data: it can later return the
-/// `flotilla-schema` crate's accessor instead without touching anything else.
+/// This is the single seam to the embedded data. Since the supplement defines every
+/// `io.k8s.api.autoscaling.v2.*` name, the v2beta2 stand-ins below no longer add anything.
 fn builtin_definitions() -> &'static Map<String, Value> {
-    static DEFINITIONS: OnceLock<Map<String, Value>> = OnceLock::new();
-    DEFINITIONS.get_or_init(|| {
-        const GZ: &[u8] = include_bytes!("../../../schema/data/kubernetes-openapi-v1.21.2.json.gz");
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(GZ)
-            .read_to_end(&mut text)
-            .expect("embedded OpenAPI data is valid gzip (checked by tests)");
-        let mut data: Value = serde_json::from_slice(&text)
-            .expect("embedded OpenAPI data is valid JSON (checked by tests)");
-        match data.get_mut("definitions").map(Value::take) {
-            Some(Value::Object(definitions)) => definitions,
-            _ => panic!("embedded OpenAPI data has a `definitions` object (checked by tests)"),
-        }
-    })
+    flotilla_schema::builtin_definitions_json()
 }
 
 /// Versions we serve whose definitions the embedded data lacks, and the version

@@ -1,5 +1,6 @@
 //! The embedded catalog: lookups, `$ref` resolution and the list/map topology of real
-//! Kubernetes fields, as published in the v1.21 OpenAPI document.
+//! Kubernetes fields, as published in the v1.21 OpenAPI document (and, for fields added
+//! since, the v1.33 supplement; see supplement.rs).
 
 use flotilla_schema::{
     ListTopology, ListType, MapType, PatchStrategy, Schema, SchemaError, SchemaRef, Scope, Type,
@@ -195,28 +196,41 @@ fn json_schema_props_recursion_resolves_lazily() {
 }
 
 #[test]
-fn autoscaling_v2_is_served_with_the_v2beta2_shape() {
+fn autoscaling_v2_has_its_own_definitions() {
     let hpa = kind("autoscaling", "v2", "HorizontalPodAutoscaler");
     assert_eq!(
         hpa.definition(),
-        Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscaler")
+        Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler")
     );
     assert!(at(hpa, "spec.behavior.scaleUp.policies[].periodSeconds").ty() == Type::Integer);
-    assert!(
-        builtin()
-            .kind("autoscaling", "v2", "HorizontalPodAutoscalerList")
-            .is_some()
+    // v2 only: a container resource metric's target is a MetricTarget.
+    assert_eq!(
+        at(hpa, "spec.metrics[].containerResource.target").definition(),
+        Some("io.k8s.api.autoscaling.v2.MetricTarget")
     );
-    let by_name = builtin()
-        .definition("io.k8s.api.autoscaling.v2.MetricSpec")
+    // From the Go field's tags: `+listType=atomic`, no patch strategy.
+    let metrics = at(hpa, "spec.metrics");
+    assert_eq!(metrics.list_topology(), ListTopology::Atomic);
+    assert_eq!(metrics.patch_strategy(), PatchStrategy::NONE);
+    let conditions = at(hpa, "status.conditions");
+    assert!(conditions.patch_strategy().is_merge());
+    assert_eq!(conditions.patch_merge_key(), Some("type"));
+
+    let list = builtin()
+        .kind("autoscaling", "v2", "HorizontalPodAutoscalerList")
         .unwrap();
     assert_eq!(
-        by_name.definition(),
-        Some("io.k8s.api.autoscaling.v2beta2.MetricSpec")
+        at(list, "items").items().unwrap().definition(),
+        hpa.definition()
     );
     assert_eq!(
         builtin().scope("autoscaling", "v2", "HorizontalPodAutoscaler"),
         Some(Scope::Namespaced)
+    );
+    // v2beta2 keeps its own definitions.
+    assert_eq!(
+        kind("autoscaling", "v2beta2", "HorizontalPodAutoscaler").definition(),
+        Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscaler")
     );
 }
 
@@ -245,7 +259,8 @@ fn kinds_by_group_version_kind() {
             .kinds()
             .any(|g| g.group == "batch" && g.kind == "CronJob")
     );
-    assert_eq!(builtin().definition_names().count(), 618);
+    // v1.21.2's 618 definitions and the supplement's new ones.
+    assert_eq!(builtin().definition_names().count(), 618 + 59);
 }
 
 #[test]

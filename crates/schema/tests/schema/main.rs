@@ -3,3 +3,4 @@
 mod catalog;
 mod fields;
 mod strategic;
+mod supplement;
