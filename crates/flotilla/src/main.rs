@@ -1,15 +1,33 @@
-//! The `flotilla` binary. Until the hub exists it only describes itself; the
-//! simulated fleet it will manage is served by `kubesim`.
+//! The `flotilla` binary: a thin CLI over the library crates. Each subcommand
+//! parses its arguments, then hands off to one library entry point.
 
-use clap::Parser;
+mod cmd;
+
+use clap::{Parser, Subcommand};
 
 /// GitOps for fleets: keeps many Kubernetes clusters in the state Git describes.
 #[derive(Parser)]
 #[command(name = "flotilla", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render manifests the way the upstream tools do, natively.
+    #[command(subcommand)]
+    Render(Render),
+}
+
+#[derive(Subcommand)]
+enum Render {
+    /// Build a kustomization directory and print the multi-document YAML (like `kustomize build`).
+    Kustomize(cmd::render::KustomizeArgs),
+}
 
 fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    println!("flotilla: nothing to do yet; run `flotilla --help` or start a fleet with `kubesim serve`");
-    Ok(())
+    match Cli::parse().command {
+        Command::Render(Render::Kustomize(args)) => cmd::render::run_kustomize(args),
+    }
 }

@@ -1,0 +1,3 @@
+//! One module per subcommand: clap arguments and a `run` that wires library crates.
+
+pub(crate) mod render;

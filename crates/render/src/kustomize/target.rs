@@ -1,0 +1,778 @@
+//! The build of one kustomization directory: accumulate resources (files, nested
+//! kustomizations), run generators and components, then the built-in transformers in
+//! kustomize's order. The top level then adds hash suffixes, rewires name references,
+//! resolves vars, drops local config and sorts.
+
+use serde_json::{Map, Value};
+
+use super::error::{Error, Result};
+use super::fieldspec::{FieldSpec, TransformerConfig};
+use super::generator::{self, Kind};
+use super::kustomization::{self, Kustomization, PatchArgs, PatchOptions};
+use super::resource::{ResMap, Resource};
+use super::tree::{EntryKind, Tree, is_within, join};
+use super::{nameref, patch, sort, transform, vars, yaml};
+
+/// What a kustomization hands to the one that includes it.
+#[derive(Debug, Default)]
+pub(crate) struct Accumulated {
+    pub res: ResMap,
+    pub config: TransformerConfig,
+    pub vars: Vec<vars::Var>,
+}
+
+/// Builds directory `dir` of `tree` into its final list of resources.
+pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
+    let dir = join("", dir)?;
+    let mut b = Builder {
+        tree,
+        stack: Vec::new(),
+    };
+    let (k, file) = b.load_kustomization(&dir, None)?;
+    let mut acc = b.accumulate(
+        &dir,
+        &file,
+        &k,
+        Accumulated {
+            config: TransformerConfig::defaults(),
+            ..Accumulated::default()
+        },
+    )?;
+
+    for r in &mut acc.res.list {
+        if r.needs_hash {
+            let h = generator::hash_suffix(&r.obj);
+            r.store_previous_id();
+            let name = format!("{}-{h}", r.name());
+            r.set_name(&name);
+        }
+    }
+    nameref::fix(&file, &mut acc.res, &acc.config.name_reference)?;
+    vars::resolve(&file, &mut acc.res, &acc.vars, &acc.config.var_reference)?;
+    acc.res.list.retain(|r| !r.is_local_config());
+
+    let fifo = k.sort_options.as_ref().is_some_and(|s| s.order == "fifo");
+    if !fifo {
+        let legacy = k
+            .sort_options
+            .as_ref()
+            .and_then(|s| s.legacy_sort_options.as_ref());
+        sort::legacy(
+            &mut acc.res.list,
+            legacy.map(|l| l.order_first.as_slice()),
+            legacy.map(|l| l.order_last.as_slice()),
+        );
+    }
+    let origins = k.build_metadata.iter().any(|m| m == "originAnnotations");
+    for r in &mut acc.res.list {
+        if origins && let Some(origin) = r.origin.take() {
+            let text = super::emit::to_yaml(&origin);
+            let meta = r.metadata_mut();
+            let ann = meta
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(a) = ann {
+                a.insert("config.kubernetes.io/origin".into(), Value::String(text));
+            }
+        }
+    }
+    Ok(acc.res.list)
+}
+
+struct Builder<'t> {
+    tree: &'t dyn Tree,
+    /// Directories being built, outermost first, to refuse cycles.
+    stack: Vec<String>,
+}
+
+fn is_remote(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    lower.contains("://")
+        || lower.starts_with("git@")
+        || lower.starts_with("github.com/")
+        || lower.starts_with("gitlab.com/")
+        || lower.starts_with("bitbucket.org/")
+        || lower.contains("?ref=")
+}
+
+impl Builder<'_> {
+    fn load_kustomization(
+        &mut self,
+        dir: &str,
+        from: Option<&str>,
+    ) -> Result<(Kustomization, String)> {
+        let Some(file) = kustomization::find(self.tree, dir)? else {
+            let shown = if dir.is_empty() { "." } else { dir };
+            return Err(Error::build(
+                from.unwrap_or(shown),
+                format!(
+                    "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{shown}'"
+                ),
+            ));
+        };
+        let k = kustomization::load(self.tree, &file)?;
+        refuse_unsupported(&file, &k)?;
+        Ok((k, file))
+    }
+
+    /// Reads a file named in kustomization `file` (in directory `dir`); like kustomize's
+    /// default load restrictor, only files in or below `dir` may be read.
+    fn load_file(&self, dir: &str, file: &str, rel: &str) -> Result<Vec<u8>> {
+        if is_remote(rel) {
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: "remote file",
+                detail: rel.to_string(),
+            });
+        }
+        let path = join(dir, rel).map_err(|e| Error::build(file, e.to_string()))?;
+        if !is_within(&path, dir) {
+            return Err(Error::build(
+                file,
+                format!(
+                    "security; file '{path}' is not in or below '{}'",
+                    show_dir(dir)
+                ),
+            ));
+        }
+        Ok(self.tree.read(&path)?)
+    }
+
+    fn accumulate(
+        &mut self,
+        dir: &str,
+        file: &str,
+        k: &Kustomization,
+        mut acc: Accumulated,
+    ) -> Result<Accumulated> {
+        if self.stack.iter().any(|d| d == dir) {
+            return Err(Error::build(
+                file,
+                format!("cycle detected: '{}' includes itself", show_dir(dir)),
+            ));
+        }
+        self.stack.push(dir.to_string());
+        let result = self.accumulate_inner(dir, file, k, &mut acc);
+        self.stack.pop();
+        result.map(|()| acc)
+    }
+
+    fn accumulate_inner(
+        &mut self,
+        dir: &str,
+        file: &str,
+        k: &Kustomization,
+        acc: &mut Accumulated,
+    ) -> Result<()> {
+        for entry in &k.resources {
+            self.accumulate_resource(dir, file, entry, acc)?;
+        }
+        for c in &k.configurations {
+            let bytes = self.load_file(dir, file, c)?;
+            let path = join(dir, c)?;
+            let m = yaml::parse_mapping(&path, &bytes)?;
+            acc.config.merge(&TransformerConfig::from_map(&m));
+        }
+        for c in &k.crds {
+            // Only read, to report a missing file: reference annotations in CRD schemas
+            // are not yet used.
+            self.load_file(dir, file, c)?;
+        }
+        self.run_generators(dir, file, k, acc)?;
+        for c in &k.components {
+            if is_remote(c) {
+                return Err(Error::Unsupported {
+                    file: file.to_string(),
+                    what: "remote component",
+                    detail: c.clone(),
+                });
+            }
+            let sub = join(dir, c).map_err(|e| Error::build(file, e.to_string()))?;
+            let (ck, cfile) = self.load_kustomization(&sub, Some(file))?;
+            if ck.kind != "Component" {
+                return Err(Error::build(
+                    file,
+                    format!(
+                        "expected kind 'Component' for path '{sub}' but got '{}'",
+                        ck.kind
+                    ),
+                ));
+            }
+            let taken = std::mem::take(acc);
+            *acc = self.accumulate(&sub, &cfile, &ck, taken)?;
+        }
+        self.run_transformers(dir, file, k, acc)?;
+        for v in &k.vars {
+            let var = vars::Var::from_value(file, v)?;
+            if acc.vars.iter().any(|x| x.name == var.name) {
+                return Err(Error::field(
+                    file,
+                    "vars",
+                    format!("var '{}' already encountered", var.name),
+                ));
+            }
+            acc.vars.push(var);
+        }
+        Ok(())
+    }
+
+    fn accumulate_resource(
+        &mut self,
+        dir: &str,
+        file: &str,
+        entry: &str,
+        acc: &mut Accumulated,
+    ) -> Result<()> {
+        if is_remote(entry) {
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: "remote resource",
+                detail: entry.to_string(),
+            });
+        }
+        let path = join(dir, entry).map_err(|e| Error::build(file, e.to_string()))?;
+        match self.tree.entry(&path)? {
+            Some(EntryKind::File) => {
+                if !is_within(&path, dir) {
+                    return Err(Error::build(
+                        file,
+                        format!(
+                            "security; file '{path}' is not in or below '{}'",
+                            show_dir(dir)
+                        ),
+                    ));
+                }
+                let bytes = self.tree.read(&path)?;
+                let res = resources_from(&path, &bytes)?;
+                for mut r in res {
+                    r.origin = Some(serde_json::json!({"path": entry}));
+                    acc.res.append(r).map_err(|e| {
+                        Error::build(file, format!("merging resources from '{entry}': {e}"))
+                    })?;
+                }
+                Ok(())
+            }
+            Some(EntryKind::Dir) => {
+                let (k, sub_file) = self.load_kustomization(&path, Some(file))?;
+                if k.kind == "Component" {
+                    return Err(Error::build(
+                        file,
+                        format!("expected kind != 'Component' for path '{path}'"),
+                    ));
+                }
+                let sub = self.accumulate(
+                    &path,
+                    &sub_file,
+                    &k,
+                    Accumulated {
+                        config: TransformerConfig::defaults(),
+                        ..Accumulated::default()
+                    },
+                )?;
+                acc.res.append_all(sub.res).map_err(|e| {
+                    Error::build(file, format!("recursed merging from path '{path}': {e}"))
+                })?;
+                acc.config.merge(&sub.config);
+                for v in sub.vars {
+                    if acc.vars.iter().any(|x| x.name == v.name) {
+                        return Err(Error::build(
+                            file,
+                            format!(
+                                "recursed merging from path '{path}': var '{}' already encountered",
+                                v.name
+                            ),
+                        ));
+                    }
+                    acc.vars.push(v);
+                }
+                Ok(())
+            }
+            None => Err(Error::build(
+                file,
+                format!("accumulating resources: '{path}' does not exist"),
+            )),
+        }
+    }
+
+    fn run_generators(
+        &mut self,
+        dir: &str,
+        file: &str,
+        k: &Kustomization,
+        acc: &mut Accumulated,
+    ) -> Result<()> {
+        let mut plugin_configs = Vec::new();
+        for g in &k.generators {
+            plugin_configs.push((g, self.plugin_configs(dir, file, g, "generators")?));
+        }
+        let load = |rel: &str| self.load_file(dir, file, rel);
+        let global = k.generator_options.as_ref();
+        let kustomization_name = file.rsplit('/').next().unwrap_or(file);
+        let mut generated = Vec::new();
+        for (kind, list, by) in [
+            (
+                Kind::ConfigMap,
+                &k.config_map_generator,
+                "ConfigMapGenerator",
+            ),
+            (Kind::Secret, &k.secret_generator, "SecretGenerator"),
+        ] {
+            for args in list {
+                let mut r = generator::generate(file, kind, args, global, &load)?;
+                r.origin = Some(serde_json::json!({
+                    "configuredIn": kustomization_name,
+                    "configuredBy": {"apiVersion": "builtin", "kind": by},
+                }));
+                generated.push(r);
+            }
+        }
+        for (g, configs) in plugin_configs {
+            for config in configs {
+                let kind = config
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let gen_kind = match kind.as_str() {
+                    "ConfigMapGenerator" => Kind::ConfigMap,
+                    "SecretGenerator" => Kind::Secret,
+                    _ => {
+                        return Err(Error::Unsupported {
+                            file: file.to_string(),
+                            what: "generator plugin",
+                            detail: format!(
+                                "{} {kind}",
+                                config
+                                    .get("apiVersion")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                            ),
+                        });
+                    }
+                };
+                let mut args_value = Value::Object(config.clone());
+                if let Some(meta) = config.get("metadata") {
+                    for key in ["name", "namespace"] {
+                        if let (Some(v), Value::Object(a)) = (meta.get(key), &mut args_value) {
+                            a.insert(key.to_string(), v.clone());
+                        }
+                    }
+                }
+                if let Value::Object(a) = &mut args_value {
+                    for key in ["apiVersion", "kind", "metadata"] {
+                        a.remove(key);
+                    }
+                }
+                let args: kustomization::GeneratorArgs = serde_json::from_value(args_value)
+                    .map_err(|e| Error::field(file, "generators", format!("{g}: {e}")))?;
+                generated.push(generator::generate(file, gen_kind, &args, None, &load)?);
+            }
+        }
+        for r in generated {
+            acc.res
+                .absorb(r)
+                .map_err(|e| Error::build(file, format!("merging from generator: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The builtin plugin configurations an entry of `generators`/`transformers` names:
+    /// inline YAML, a file, or a kustomization directory producing them.
+    fn plugin_configs(
+        &mut self,
+        dir: &str,
+        file: &str,
+        entry: &str,
+        field: &str,
+    ) -> Result<Vec<Map<String, Value>>> {
+        let docs = if entry.contains('\n') {
+            yaml::parse_documents(file, entry.as_bytes())?
+        } else {
+            if is_remote(entry) {
+                return Err(Error::Unsupported {
+                    file: file.to_string(),
+                    what: "remote plugin configuration",
+                    detail: entry.to_string(),
+                });
+            }
+            let path = join(dir, entry).map_err(|e| Error::build(file, e.to_string()))?;
+            match self.tree.entry(&path)? {
+                Some(EntryKind::Dir) => {
+                    let (k, sub_file) = self.load_kustomization(&path, Some(file))?;
+                    let sub = self.accumulate(
+                        &path,
+                        &sub_file,
+                        &k,
+                        Accumulated {
+                            config: TransformerConfig::defaults(),
+                            ..Accumulated::default()
+                        },
+                    )?;
+                    sub.res
+                        .list
+                        .into_iter()
+                        .map(|r| Value::Object(r.obj))
+                        .collect()
+                }
+                _ => {
+                    let bytes = self.load_file(dir, file, entry)?;
+                    yaml::parse_documents(&path, &bytes)?
+                }
+            }
+        };
+        docs.into_iter()
+            .map(|d| match d {
+                Value::Object(m) => {
+                    let api = m.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                    if api != "builtin" {
+                        return Err(Error::Unsupported {
+                            file: file.to_string(),
+                            what: "plugin (only builtin configurations are)",
+                            detail: format!("{field} entry with apiVersion {api:?}"),
+                        });
+                    }
+                    Ok(m)
+                }
+                _ => Err(Error::field(
+                    file,
+                    field,
+                    format!("{entry}: expected a mapping"),
+                )),
+            })
+            .collect()
+    }
+
+    fn run_transformers(
+        &mut self,
+        dir: &str,
+        file: &str,
+        k: &Kustomization,
+        acc: &mut Accumulated,
+    ) -> Result<()> {
+        let res = &mut acc.res;
+        let tc = &acc.config;
+        for entry in &k.patches_strategic_merge {
+            let (source, text) = self.patch_text(
+                dir,
+                file,
+                &PatchArgs {
+                    path: entry.clone(),
+                    ..PatchArgs::default()
+                },
+                true,
+            )?;
+            let p = patch::parse(file, &source, &text)?;
+            patch::apply(file, &source, res, &p, None, &PatchOptions::default())?;
+        }
+        for args in &k.patches {
+            let (source, text) = self.patch_text(dir, file, args, false)?;
+            let p = patch::parse(file, &source, &text)?;
+            patch::apply(file, &source, res, &p, args.target.as_ref(), &args.options)?;
+        }
+        if !k.namespace.is_empty() {
+            transform::namespace(file, res, &k.namespace, &tc.namespace)?;
+        }
+        if !k.name_prefix.is_empty() {
+            transform::prefix_suffix(res, &k.name_prefix, true, &tc.name_prefix)?;
+        }
+        if !k.name_suffix.is_empty() {
+            transform::prefix_suffix(res, &k.name_suffix, false, &tc.name_suffix)?;
+        }
+        for l in &k.labels {
+            let mut specs: Vec<FieldSpec> = l
+                .field_specs
+                .iter()
+                .filter_map(FieldSpec::from_value)
+                .collect();
+            extend_unique(&mut specs, &tc.labels);
+            if l.include_selectors {
+                extend_unique(&mut specs, &tc.common_labels);
+            } else {
+                if l.include_templates {
+                    extend_unique(&mut specs, &tc.template_labels);
+                }
+                extend_unique(
+                    &mut specs,
+                    &[FieldSpec::new("", "", "", "metadata/labels", true)],
+                );
+            }
+            transform::set_map_entries(file, "labels", res, &l.pairs, &specs)?;
+        }
+        transform::set_map_entries(
+            file,
+            "commonLabels",
+            res,
+            &k.common_labels,
+            &tc.common_labels,
+        )?;
+        transform::set_map_entries(
+            file,
+            "commonAnnotations",
+            res,
+            &k.common_annotations,
+            &tc.common_annotations,
+        )?;
+        for args in &k.patches_json6902 {
+            let (source, text) = self.patch_text(dir, file, args, false)?;
+            let p = patch::parse(file, &source, &text)?;
+            patch::apply(file, &source, res, &p, args.target.as_ref(), &args.options)?;
+        }
+        for r in &k.replicas {
+            transform::replicas(file, res, r, &tc.replicas)?;
+        }
+        for image in &k.images {
+            transform::image(file, res, image, &tc.images)?;
+        }
+        if !k.replacements.is_empty() {
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: "replacements",
+                detail: "not implemented yet".to_string(),
+            });
+        }
+        for t in &k.transformers {
+            for config in self.plugin_configs(dir, file, t, "transformers")? {
+                self.run_builtin_transformer(dir, file, &config, acc_parts(res, tc))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_builtin_transformer(
+        &self,
+        dir: &str,
+        file: &str,
+        c: &Map<String, Value>,
+        (res, tc): (&mut ResMap, &TransformerConfig),
+    ) -> Result<()> {
+        let kind = c.get("kind").and_then(Value::as_str).unwrap_or("");
+        let specs = |key: &str, default: &[FieldSpec]| -> Vec<FieldSpec> {
+            match c.get(key).and_then(Value::as_array) {
+                Some(a) => a.iter().filter_map(FieldSpec::from_value).collect(),
+                None => default.to_vec(),
+            }
+        };
+        let strings = |key: &str| -> std::collections::BTreeMap<String, String> {
+            c.get(key)
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let s = |key: &str| c.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+        match kind {
+            "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
+                let fs = specs("fieldSpecs", &tc.name_prefix);
+                if !s("prefix").is_empty() {
+                    transform::prefix_suffix(res, &s("prefix"), true, &fs)?;
+                }
+                if !s("suffix").is_empty() {
+                    transform::prefix_suffix(res, &s("suffix"), false, &fs)?;
+                }
+                Ok(())
+            }
+            "NamespaceTransformer" => {
+                let ns = c
+                    .get("metadata")
+                    .and_then(|m| m.get("namespace"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                transform::namespace(file, res, ns, &specs("fieldSpecs", &tc.namespace))
+            }
+            "LabelTransformer" => transform::set_map_entries(
+                file,
+                "labels",
+                res,
+                &strings("labels"),
+                &specs("fieldSpecs", &tc.common_labels),
+            ),
+            "AnnotationsTransformer" => transform::set_map_entries(
+                file,
+                "annotations",
+                res,
+                &strings("annotations"),
+                &specs("fieldSpecs", &tc.common_annotations),
+            ),
+            "ImageTagTransformer" => {
+                let image: kustomization::Image =
+                    serde_json::from_value(c.get("imageTag").cloned().unwrap_or(Value::Null))
+                        .map_err(|e| Error::field(file, "transformers", e.to_string()))?;
+                transform::image(file, res, &image, &specs("fieldSpecs", &tc.images))
+            }
+            "ReplicaCountTransformer" => {
+                let replica: kustomization::Replica =
+                    serde_json::from_value(c.get("replica").cloned().unwrap_or(Value::Null))
+                        .map_err(|e| Error::field(file, "transformers", e.to_string()))?;
+                transform::replicas(file, res, &replica, &specs("fieldSpecs", &tc.replicas))
+            }
+            "PatchTransformer" | "PatchJson6902Transformer" => {
+                let args: PatchArgs = serde_json::from_value(Value::Object(c.clone()))
+                    .map_err(|e| Error::field(file, "transformers", e.to_string()))?;
+                let args = PatchArgs {
+                    patch: if args.patch.is_empty() {
+                        s("jsonOp")
+                    } else {
+                        args.patch
+                    },
+                    ..args
+                };
+                let (source, text) = self.patch_text(dir, file, &args, false)?;
+                let p = patch::parse(file, &source, &text)?;
+                patch::apply(file, &source, res, &p, args.target.as_ref(), &args.options)
+            }
+            "PatchStrategicMergeTransformer" => {
+                let mut entries: Vec<String> = c
+                    .get("paths")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(p) = c.get("patches").and_then(Value::as_str) {
+                    entries.push(p.to_string());
+                }
+                for entry in entries {
+                    let (source, text) = self.patch_text(
+                        dir,
+                        file,
+                        &PatchArgs {
+                            path: entry,
+                            ..PatchArgs::default()
+                        },
+                        true,
+                    )?;
+                    let p = patch::parse(file, &source, &text)?;
+                    patch::apply(file, &source, res, &p, None, &PatchOptions::default())?;
+                }
+                Ok(())
+            }
+            other => Err(Error::Unsupported {
+                file: file.to_string(),
+                what: "transformer plugin",
+                detail: other.to_string(),
+            }),
+        }
+    }
+
+    /// The text of a patch and a name for it in messages. With `guess`, `path` may hold
+    /// the patch itself (as in `patchesStrategicMerge`).
+    fn patch_text(
+        &self,
+        dir: &str,
+        file: &str,
+        args: &PatchArgs,
+        guess: bool,
+    ) -> Result<(String, String)> {
+        let inline = args.patch.trim();
+        if !inline.is_empty() && !args.path.is_empty() {
+            return Err(Error::field(
+                file,
+                "patches",
+                "patch and path can't be set at the same time",
+            ));
+        }
+        if !inline.is_empty() {
+            return Ok(("(inline patch)".to_string(), inline.to_string()));
+        }
+        if args.path.is_empty() {
+            return Err(Error::field(
+                file,
+                "patches",
+                "must specify one of patch and path",
+            ));
+        }
+        if guess
+            && (args.path.contains('\n') || self.load_file(dir, file, &args.path).is_err())
+            && (args.path.contains('\n') || args.path.contains(':'))
+        {
+            return Ok(("(inline patch)".to_string(), args.path.clone()));
+        }
+        let bytes = self.load_file(dir, file, &args.path)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::field(file, "patches", format!("{}: not UTF-8", args.path)))?;
+        Ok((join(dir, &args.path)?, text))
+    }
+}
+
+fn acc_parts<'a>(
+    res: &'a mut ResMap,
+    tc: &'a TransformerConfig,
+) -> (&'a mut ResMap, &'a TransformerConfig) {
+    (res, tc)
+}
+
+fn extend_unique(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
+    for fs in from {
+        if !into.contains(fs) {
+            into.push(fs.clone());
+        }
+    }
+}
+
+fn show_dir(dir: &str) -> &str {
+    if dir.is_empty() { "." } else { dir }
+}
+
+/// Refuses what rendering must never do: run Helm, plugins or KRM functions.
+fn refuse_unsupported(file: &str, k: &Kustomization) -> Result<()> {
+    let unsupported = |what: &'static str, detail: &str| Error::Unsupported {
+        file: file.to_string(),
+        what,
+        detail: detail.to_string(),
+    };
+    if k.helm_charts.is_some()
+        || k.helm_chart_inflation_generator.is_some()
+        || k.helm_globals.is_some()
+    {
+        return Err(unsupported(
+            "helmCharts",
+            "Helm charts are rendered by Flotilla's Helm renderer, not by kustomize",
+        ));
+    }
+    if !k.validators.is_empty() {
+        return Err(unsupported(
+            "validators (KRM functions)",
+            &k.validators.join(", "),
+        ));
+    }
+    Ok(())
+}
+
+/// The resources in one file: every document, `List`s expanded.
+pub(crate) fn resources_from(path: &str, bytes: &[u8]) -> Result<Vec<Resource>> {
+    let mut out = Vec::new();
+    for doc in yaml::parse_documents(path, bytes)? {
+        let Value::Object(obj) = doc else {
+            return Err(Error::Yaml {
+                file: path.to_string(),
+                reason: "a resource must be a mapping".to_string(),
+            });
+        };
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind.ends_with("List") && obj.get("items").is_some_and(Value::is_array) {
+            if let Some(Value::Array(items)) = obj.get("items") {
+                for item in items {
+                    if let Value::Object(o) = item {
+                        out.push(Resource::new(o.clone()));
+                    }
+                }
+            }
+            continue;
+        }
+        if kind.is_empty() {
+            return Err(Error::field(path, "kind", "missing kind in resource"));
+        }
+        out.push(Resource::new(obj));
+    }
+    Ok(out)
+}
