@@ -116,6 +116,7 @@ pub struct Cluster {
     expire_next_watch: AtomicBool,
     /// Bumped to end every open watch (clients then resume from their last resourceVersion).
     watch_epoch: tokio::sync::watch::Sender<u64>,
+    faults: RwLock<crate::faults::Faults>,
 }
 
 impl Cluster {
@@ -130,6 +131,7 @@ impl Cluster {
             schemas: Schemas::default(),
             expire_next_watch: AtomicBool::new(false),
             watch_epoch: tokio::sync::watch::Sender::new(0),
+            faults: RwLock::new(crate::faults::Faults::default()),
         });
         let ns_type = cluster
             .registry()
@@ -182,6 +184,31 @@ impl Cluster {
     /// Make the next watch request fail with 410 Expired, whatever its resourceVersion.
     pub fn expire_next_watch(&self) {
         self.expire_next_watch.store(true, Ordering::SeqCst);
+    }
+
+    /// The faults active now.
+    pub fn faults(&self) -> crate::faults::Faults {
+        self.faults.read().clone()
+    }
+
+    /// Change the faults (and run the one-shot controls the change asks for).
+    pub fn change_faults(&self, change: &crate::faults::FaultChange) -> Result<crate::faults::Faults, String> {
+        let mut faults = self.faults.write();
+        let mut next = faults.clone();
+        next.apply(change)?;
+        let cut = next.unreachable && !faults.unreachable;
+        *faults = next.clone();
+        drop(faults);
+        if change.compact {
+            self.compact();
+        }
+        if change.expire_next_watch {
+            self.expire_next_watch();
+        }
+        if change.drop_watches || cut {
+            self.drop_watches();
+        }
+        Ok(next)
     }
 
     /// End every open watch now, as an API server restart or a dropped connection would.

@@ -257,6 +257,17 @@ impl ApiError {
         )
     }
 
+    /// 429 with reason TooManyRequests (clients back off and retry).
+    pub fn too_many_requests() -> Self {
+        Self::new(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later")
+            .with_details(json!({"retryAfterSeconds": 1}))
+    }
+
+    /// 503 with reason ServiceUnavailable.
+    pub fn service_unavailable() -> Self {
+        Self::new(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+    }
+
     /// 500 with reason InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
@@ -311,7 +322,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.status()).unwrap_or_default();
-        (code, [("content-type", "application/json")], body).into_response()
+        let mut resp = (code, [("content-type", "application/json")], body).into_response();
+        if self.code == 429 {
+            // client-go waits this long before it retries.
+            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        resp
     }
 }
 

@@ -66,6 +66,8 @@ pub struct FleetConfig {
     pub kube_version: KubeVersion,
     /// Settings of every cluster.
     pub cluster: ClusterConfig,
+    /// Where to append the audit log (one JSON line per API request), if anywhere.
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 /// Many clusters, each an independent API server.
@@ -73,6 +75,7 @@ pub struct Fleet {
     clusters: IndexMap<String, Arc<Cluster>>,
     config: FleetConfig,
     address: OnceLock<SocketAddr>,
+    audit: Option<crate::audit::AuditLog>,
 }
 
 /// `cluster-000`, `cluster-001`, … (three digits at least).
@@ -83,15 +86,31 @@ pub fn default_names(n: usize) -> Vec<String> {
 impl Fleet {
     /// A fleet with the named clusters.
     pub fn new(names: &[String], config: FleetConfig) -> Arc<Fleet> {
+        Fleet::try_new(names, config).expect("a fleet without an audit log cannot fail to start")
+    }
+
+    /// A fleet with the named clusters; fails only when the audit log cannot be opened.
+    pub fn try_new(names: &[String], config: FleetConfig) -> std::io::Result<Arc<Fleet>> {
+        let audit = config
+            .audit_log
+            .as_deref()
+            .map(crate::audit::AuditLog::open)
+            .transpose()?;
         let clusters = names
             .iter()
             .map(|n| (n.clone(), Cluster::new(n, &config.cluster)))
             .collect();
-        Arc::new(Fleet {
+        Ok(Arc::new(Fleet {
             clusters,
             config,
             address: OnceLock::new(),
-        })
+            audit,
+        }))
+    }
+
+    /// The audit log, when one is kept.
+    pub fn audit(&self) -> Option<&crate::audit::AuditLog> {
+        self.audit.as_ref()
     }
 
     /// A fleet of `n` clusters named `cluster-000` … with default settings.

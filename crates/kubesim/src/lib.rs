@@ -15,10 +15,12 @@
 //! of kube-controller-manager (status, namespace lifecycle, garbage collection).
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod cluster;
 pub mod controllers;
 pub mod discovery;
 pub mod error;
+pub mod faults;
 pub mod filter;
 pub mod fleet;
 pub mod http;

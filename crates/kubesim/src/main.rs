@@ -23,6 +23,44 @@ enum Command {
     Serve(ServeArgs),
     /// Load an in-process fleet over HTTP and print throughput, latency and memory as JSON.
     Bench(bench::BenchArgs),
+    /// Change the faults of one cluster of a running kubesim.
+    Fault(FaultArgs),
+}
+
+#[derive(clap::Args)]
+struct FaultArgs {
+    /// The cluster to change.
+    cluster: String,
+    /// Base URL of the running kubesim.
+    #[arg(long, default_value = "http://127.0.0.1:6443")]
+    server: String,
+    /// Latency added to every request (e.g. 200ms, 1s).
+    #[arg(long, value_parser = parse_delay)]
+    latency: Option<std::time::Duration>,
+    /// Share of requests (0–1) that fail with --error-code.
+    #[arg(long)]
+    error_rate: Option<f64>,
+    /// 500, 429 or 503.
+    #[arg(long)]
+    error_code: Option<u16>,
+    /// Make the cluster unreachable: requests hang and watches are cut.
+    #[arg(long, conflicts_with = "reachable")]
+    unreachable: bool,
+    /// Make it reachable again.
+    #[arg(long)]
+    reachable: bool,
+    /// End every open watch now.
+    #[arg(long)]
+    drop_watches: bool,
+    /// The next watch fails with 410 Expired.
+    #[arg(long)]
+    expire_next_watch: bool,
+    /// Drop the event log: watches from older resourceVersions get 410.
+    #[arg(long)]
+    compact: bool,
+    /// Clear every fault first.
+    #[arg(long)]
+    clear: bool,
 }
 
 #[derive(clap::Args)]
@@ -45,6 +83,9 @@ struct ServeArgs {
     /// How long workloads take to get their status (Go-style duration: 100ms, 2s).
     #[arg(long, default_value = "100ms", value_parser = parse_delay)]
     status_delay: std::time::Duration,
+    /// Append one JSON line per API request to this file.
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
 }
 
 fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
@@ -59,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Fault(args) => fault(args).await,
     }
 }
 
@@ -83,8 +125,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             status_delay: args.status_delay,
             ..Default::default()
         },
+        audit_log: args.audit_log.clone(),
     };
-    let fleet = Fleet::new(&names, config);
+    let fleet = Fleet::try_new(&names, config).with_context(|| {
+        format!("opening the audit log {}", args.audit_log.as_deref().unwrap_or(std::path::Path::new("")).display())
+    })?;
     let server = Server::start(fleet, args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -105,5 +150,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
+    Ok(())
+}
+
+async fn fault(args: FaultArgs) -> anyhow::Result<()> {
+    use http_body_util::BodyExt;
+    let change = kubesim::faults::FaultChange {
+        latency_ms: args.latency.map(|d| d.as_millis() as u64),
+        error_rate: args.error_rate,
+        error_code: args.error_code,
+        unreachable: if args.unreachable {
+            Some(true)
+        } else if args.reachable {
+            Some(false)
+        } else {
+            None
+        },
+        drop_watches: args.drop_watches,
+        expire_next_watch: args.expire_next_watch,
+        compact: args.compact,
+        clear: args.clear,
+    };
+    let url = format!("{}/clusters/{}/_kubesim/faults", args.server.trim_end_matches('/'), args.cluster);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let req = hyper::Request::post(&url)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(serde_json::to_vec(&change)?)))?;
+    let resp = client.request(req).await.with_context(|| format!("POST {url}"))?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
+    }
+    println!("{}", String::from_utf8_lossy(&body));
     Ok(())
 }

@@ -92,14 +92,66 @@ async fn dispatch(
     let Some(cluster) = fleet.cluster(cluster) else {
         return ApiError::no_route().into_response();
     };
+    let path = path::parse(rest);
+    if !matches!(path, Some(ApiPath::Admin(_)))
+        && let Some(injected) = inject_faults(&cluster).await
+    {
+        return injected.into_response();
+    }
+    let audit_info = match (&path, fleet.audit()) {
+        (Some(ApiPath::Resource(p)), Some(_)) => Some(p.clone()),
+        _ => None,
+    };
+    let watch = query.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let verb_method = method.clone();
     let result = async {
         let body = read_body(body).await?;
         let query = request::Query::parse(query.as_deref())?;
-        let path = path::parse(rest).ok_or_else(ApiError::no_route)?;
+        let path = path.ok_or_else(ApiError::no_route)?;
         route(fleet, &cluster, path, method, &headers, &query, body).await
     }
     .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    if let (Some(p), Some(log)) = (audit_info, fleet.audit()) {
+        log.record(&crate::audit::Entry {
+            time: crate::meta::now(),
+            cluster: cluster.name().to_string(),
+            user: "kubesim-admin".into(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+            impersonated_user: None,
+            impersonated_groups: vec![],
+            verb: crate::audit::verb(verb_method.as_str(), p.name.is_some(), watch || p.legacy_watch).into(),
+            group: p.group,
+            resource: p.resource,
+            subresource: p.subresource.unwrap_or_default(),
+            namespace: p.namespace.unwrap_or_default(),
+            name: p.name.unwrap_or_default(),
+            code: response.status().as_u16(),
+        });
+    }
+    response
+}
+
+/// Apply the cluster's injected faults: hang while unreachable, add latency, fail a share.
+async fn inject_faults(cluster: &Cluster) -> Option<ApiError> {
+    let mut faults = cluster.faults();
+    while faults.unreachable {
+        // A partition: the request goes nowhere until the cluster is reachable again
+        // (or the client gives up and drops it).
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        faults = cluster.faults();
+    }
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(faults.latency()).await;
+    }
+    if faults.fails(rand::random::<f64>()) {
+        return Some(match faults.error_code {
+            429 => ApiError::too_many_requests(),
+            503 => ApiError::service_unavailable(),
+            _ => ApiError::internal("kubesim: injected fault"),
+        });
+    }
+    None
 }
 
 async fn route(
@@ -199,13 +251,25 @@ async fn route(
             )
                 .into_response())
         }
-        ApiPath::Admin(action) => admin(cluster, &action, &method),
+        ApiPath::Admin(action) => admin(cluster, &action, &method, &body),
         ApiPath::Resource(p) => resource(cluster, p, method, headers, query, body).await,
     }
 }
 
-/// The simulator's controls, for tests: compaction and forced expiry.
-fn admin(cluster: &Cluster, action: &str, method: &Method) -> ApiResult<Response> {
+/// The simulator's controls, for tests: faults, compaction, forced expiry, dropped watches.
+fn admin(cluster: &Cluster, action: &str, method: &Method, body: &[u8]) -> ApiResult<Response> {
+    if action == "faults" {
+        if method == Method::GET {
+            return Ok(json_response(StatusCode::OK, &serde_json::to_value(cluster.faults()).unwrap_or_default()));
+        }
+        let change: crate::faults::FaultChange = if body.iter().all(u8::is_ascii_whitespace) {
+            Default::default()
+        } else {
+            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("fault change: {e}")))?
+        };
+        let faults = cluster.change_faults(&change).map_err(ApiError::bad_request)?;
+        return Ok(json_response(StatusCode::OK, &serde_json::to_value(faults).unwrap_or_default()));
+    }
     if method != Method::POST {
         return Err(ApiError::method_not_allowed("kubesim controls take POST"));
     }
@@ -215,10 +279,7 @@ fn admin(cluster: &Cluster, action: &str, method: &Method) -> ApiResult<Response
         "drop-watches" => cluster.drop_watches(),
         _ => return Err(ApiError::no_route()),
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"revision": cluster.revision()}),
-    ))
+    Ok(json_response(StatusCode::OK, &json!({"revision": cluster.revision()})))
 }
 
 async fn resource(
