@@ -51,8 +51,13 @@ pub struct AuditLog {
 impl AuditLog {
     /// Append to `path` (created if missing).
     pub fn open(path: &Path) -> std::io::Result<AuditLog> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(AuditLog { out: Mutex::new(file) })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(AuditLog {
+            out: Mutex::new(file),
+        })
     }
 
     /// Write one entry as a line; a failing disk must not fail the request.

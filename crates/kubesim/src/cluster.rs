@@ -192,7 +192,10 @@ impl Cluster {
     }
 
     /// Change the faults (and run the one-shot controls the change asks for).
-    pub fn change_faults(&self, change: &crate::faults::FaultChange) -> Result<crate::faults::Faults, String> {
+    pub fn change_faults(
+        &self,
+        change: &crate::faults::FaultChange,
+    ) -> Result<crate::faults::Faults, String> {
         let mut faults = self.faults.write();
         let mut next = faults.clone();
         next.apply(change)?;

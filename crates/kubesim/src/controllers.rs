@@ -122,13 +122,20 @@ fn reconcile_object(cluster: &Cluster, rt: &ResourceType, obj: &Value) {
 /// Write the status the object should have now (computed from its current state, which may
 /// have moved on since the event that asked for it).
 fn write_status(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str) {
-    let _ = cluster.modify(rt, ns, name, Part::Status, WriteOptions::default(), |current| {
-        let mut next = current.clone();
-        if let Some(s) = workloads::desired_status(&rt.group, &rt.kind, current, &meta::now()) {
-            next["status"] = s;
-        }
-        Ok(next)
-    });
+    let _ = cluster.modify(
+        rt,
+        ns,
+        name,
+        Part::Status,
+        WriteOptions::default(),
+        |current| {
+            let mut next = current.clone();
+            if let Some(s) = workloads::desired_status(&rt.group, &rt.kind, current, &meta::now()) {
+                next["status"] = s;
+            }
+            Ok(next)
+        },
+    );
 }
 
 fn namespace_of(obj: &Value) -> Option<String> {

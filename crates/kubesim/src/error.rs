@@ -259,13 +259,21 @@ impl ApiError {
 
     /// 429 with reason TooManyRequests (clients back off and retry).
     pub fn too_many_requests() -> Self {
-        Self::new(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later")
-            .with_details(json!({"retryAfterSeconds": 1}))
+        Self::new(
+            429,
+            "TooManyRequests",
+            "the server has received too many requests and has asked us to try again later",
+        )
+        .with_details(json!({"retryAfterSeconds": 1}))
     }
 
     /// 503 with reason ServiceUnavailable.
     pub fn service_unavailable() -> Self {
-        Self::new(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+        Self::new(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        )
     }
 
     /// 500 with reason InternalError.
@@ -325,7 +333,8 @@ impl IntoResponse for ApiError {
         let mut resp = (code, [("content-type", "application/json")], body).into_response();
         if self.code == 429 {
             // client-go waits this long before it retries.
-            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            resp.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         }
         resp
     }

@@ -92,12 +92,42 @@ mod tests {
     #[test]
     fn changes_validate_and_clear() {
         let mut f = Faults::default();
-        f.apply(&FaultChange { error_rate: Some(0.5), ..Default::default() }).expect("valid");
-        assert_eq!(f.error_code, 500, "an error share without a code fails with 500");
+        f.apply(&FaultChange {
+            error_rate: Some(0.5),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert_eq!(
+            f.error_code, 500,
+            "an error share without a code fails with 500"
+        );
         assert!(f.fails(0.1) && !f.fails(0.9));
-        assert!(f.apply(&FaultChange { error_code: Some(404), ..Default::default() }).is_err());
-        assert!(f.apply(&FaultChange { error_rate: Some(1.5), ..Default::default() }).is_err());
-        f.apply(&FaultChange { clear: true, latency_ms: Some(20), ..Default::default() }).expect("valid");
-        assert_eq!(f, Faults { latency_ms: 20, ..Default::default() });
+        assert!(
+            f.apply(&FaultChange {
+                error_code: Some(404),
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(
+            f.apply(&FaultChange {
+                error_rate: Some(1.5),
+                ..Default::default()
+            })
+            .is_err()
+        );
+        f.apply(&FaultChange {
+            clear: true,
+            latency_ms: Some(20),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert_eq!(
+            f,
+            Faults {
+                latency_ms: 20,
+                ..Default::default()
+            }
+        );
     }
 }

@@ -89,7 +89,8 @@ struct ServeArgs {
 }
 
 fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
-    kubesim::workloads::parse_duration(s).ok_or_else(|| format!("invalid duration {s:?}: use e.g. 100ms, 2s, 1m"))
+    kubesim::workloads::parse_duration(s)
+        .ok_or_else(|| format!("invalid duration {s:?}: use e.g. 100ms, 2s, 1m"))
 }
 
 #[tokio::main]
@@ -128,7 +129,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         audit_log: args.audit_log.clone(),
     };
     let fleet = Fleet::try_new(&names, config).with_context(|| {
-        format!("opening the audit log {}", args.audit_log.as_deref().unwrap_or(std::path::Path::new("")).display())
+        format!(
+            "opening the audit log {}",
+            args.audit_log
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        )
     })?;
     let server = Server::start(fleet, args.listen)
         .await
@@ -171,16 +178,29 @@ async fn fault(args: FaultArgs) -> anyhow::Result<()> {
         compact: args.compact,
         clear: args.clear,
     };
-    let url = format!("{}/clusters/{}/_kubesim/faults", args.server.trim_end_matches('/'), args.cluster);
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let url = format!(
+        "{}/clusters/{}/_kubesim/faults",
+        args.server.trim_end_matches('/'),
+        args.cluster
+    );
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
     let req = hyper::Request::post(&url)
         .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(serde_json::to_vec(&change)?)))?;
-    let resp = client.request(req).await.with_context(|| format!("POST {url}"))?;
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            serde_json::to_vec(&change)?,
+        )))?;
+    let resp = client
+        .request(req)
+        .await
+        .with_context(|| format!("POST {url}"))?;
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();
     if !status.is_success() {
-        bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
+        bail!(
+            "{url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
     println!("{}", String::from_utf8_lossy(&body));
     Ok(())

@@ -79,8 +79,12 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
 fn load_balancer_ip(obj: &Value) -> String {
     let key = format!(
         "{}/{}",
-        obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
-        obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+        obj.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        obj.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     );
     let h = fnv(&key);
     format!("172.18.{}.{}", (h >> 8) % 256, 1 + h % 254)
@@ -117,21 +121,50 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                 ("unavailableReplicas", replicas - ready),
             ]);
             let available = if healthy || replicas == 0 {
-                ("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".to_string())
+                (
+                    "Available",
+                    "True",
+                    "MinimumReplicasAvailable",
+                    "Deployment has minimum availability.".to_string(),
+                )
             } else {
-                ("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".to_string())
+                (
+                    "Available",
+                    "False",
+                    "MinimumReplicasUnavailable",
+                    "Deployment does not have minimum availability.".to_string(),
+                )
             };
             let progressing = match behaviour {
-                Behaviour::Healthy => ("Progressing", "True", "NewReplicaSetAvailable", format!("ReplicaSet \"{rs}\" has successfully progressed.")),
-                Behaviour::DeadlineExceeded => ("Progressing", "False", "ProgressDeadlineExceeded", format!("ReplicaSet \"{rs}\" has timed out progressing.")),
-                _ => ("Progressing", "True", "ReplicaSetUpdated", format!("ReplicaSet \"{rs}\" is progressing.")),
+                Behaviour::Healthy => (
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetAvailable",
+                    format!("ReplicaSet \"{rs}\" has successfully progressed."),
+                ),
+                Behaviour::DeadlineExceeded => (
+                    "Progressing",
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    format!("ReplicaSet \"{rs}\" has timed out progressing."),
+                ),
+                _ => (
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    format!("ReplicaSet \"{rs}\" is progressing."),
+                ),
             };
             s["conditions"] = conditions(&old, now, &[available, progressing], true);
             s
         }
         ("apps", "StatefulSet") => {
             let revision = format!("{name}-{}", template_hash(obj.pointer("/spec/template")));
-            let ready = if behaviour == Behaviour::Healthy { replicas } else { 0 };
+            let ready = if behaviour == Behaviour::Healthy {
+                replicas
+            } else {
+                0
+            };
             let mut s = counts(&[
                 ("observedGeneration", generation.as_i64().unwrap_or(1)),
                 ("replicas", replicas),
@@ -146,7 +179,11 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
             s
         }
         ("apps", "ReplicaSet") => {
-            let ready = if behaviour == Behaviour::Healthy { replicas } else { 0 };
+            let ready = if behaviour == Behaviour::Healthy {
+                replicas
+            } else {
+                0
+            };
             counts(&[
                 ("observedGeneration", generation.as_i64().unwrap_or(1)),
                 ("replicas", replicas),
@@ -170,18 +207,32 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
             if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
                 return None;
             }
-            let start = old.get("startTime").and_then(Value::as_str).unwrap_or(now).to_string();
+            let start = old
+                .get("startTime")
+                .and_then(Value::as_str)
+                .unwrap_or(now)
+                .to_string();
             match behaviour {
-                Behaviour::NeverReady | Behaviour::DeadlineExceeded => json!({"startTime": start, "active": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}}),
+                Behaviour::NeverReady | Behaviour::DeadlineExceeded => {
+                    json!({"startTime": start, "active": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}})
+                }
                 Behaviour::Fail | Behaviour::CrashLoop => {
-                    let backoff = obj.pointer("/spec/backoffLimit").and_then(Value::as_i64).unwrap_or(6);
+                    let backoff = obj
+                        .pointer("/spec/backoffLimit")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(6);
                     let message = "Job has reached the specified backoff limit".to_string();
                     let mut s = json!({"startTime": start, "failed": backoff + 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
                     s["conditions"] = conditions(
                         &old,
                         now,
                         &[
-                            ("FailureTarget", "True", "BackoffLimitExceeded", message.clone()),
+                            (
+                                "FailureTarget",
+                                "True",
+                                "BackoffLimitExceeded",
+                                message.clone(),
+                            ),
                             ("Failed", "True", "BackoffLimitExceeded", message),
                         ],
                         false,
@@ -189,15 +240,32 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                     s
                 }
                 Behaviour::Healthy => {
-                    let completions = obj.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
-                    let done = old.get("completionTime").and_then(Value::as_str).unwrap_or(now).to_string();
+                    let completions = obj
+                        .pointer("/spec/completions")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1);
+                    let done = old
+                        .get("completionTime")
+                        .and_then(Value::as_str)
+                        .unwrap_or(now)
+                        .to_string();
                     let mut s = json!({"startTime": start, "completionTime": done, "succeeded": completions, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
                     s["conditions"] = conditions(
                         &old,
                         now,
                         &[
-                            ("SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods".to_string()),
-                            ("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods".to_string()),
+                            (
+                                "SuccessCriteriaMet",
+                                "True",
+                                "CompletionsReached",
+                                "Reached expected number of succeeded pods".to_string(),
+                            ),
+                            (
+                                "Complete",
+                                "True",
+                                "CompletionsReached",
+                                "Reached expected number of succeeded pods".to_string(),
+                            ),
                         ],
                         false,
                     );
@@ -219,7 +287,9 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
             s
         }
         ("", "Service") => {
-            if obj.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer") || behaviour != Behaviour::Healthy {
+            if obj.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer")
+                || behaviour != Behaviour::Healthy
+            {
                 return Some(json!({"loadBalancer": {}}));
             }
             json!({"loadBalancer": {"ingress": [{"ip": load_balancer_ip(obj), "ipMode": "VIP"}]}})
@@ -379,11 +449,29 @@ mod tests {
     #[test]
     fn annotations_make_workloads_fail_the_way_health_checks_see_it() {
         let d = json!({"metadata": {"name": "web", "generation": 1}, "spec": {"replicas": 2}});
-        let s = desired_status("apps", "Deployment", &simulated(d.clone(), "never-ready"), "t").expect("simulated");
+        let s = desired_status(
+            "apps",
+            "Deployment",
+            &simulated(d.clone(), "never-ready"),
+            "t",
+        )
+        .expect("simulated");
         assert!(s.get("readyReplicas").is_none());
         assert_eq!(s["unavailableReplicas"], 2);
-        assert_eq!((s["conditions"][0]["status"].as_str(), s["conditions"][0]["reason"].as_str()), (Some("False"), Some("MinimumReplicasUnavailable")));
-        let s = desired_status("apps", "Deployment", &simulated(d, "progress-deadline-exceeded"), "t").expect("simulated");
+        assert_eq!(
+            (
+                s["conditions"][0]["status"].as_str(),
+                s["conditions"][0]["reason"].as_str()
+            ),
+            (Some("False"), Some("MinimumReplicasUnavailable"))
+        );
+        let s = desired_status(
+            "apps",
+            "Deployment",
+            &simulated(d, "progress-deadline-exceeded"),
+            "t",
+        )
+        .expect("simulated");
         assert_eq!(s["conditions"][1]["reason"], "ProgressDeadlineExceeded");
         assert_eq!(s["conditions"][1]["status"], "False");
         let j = json!({"metadata": {"name": "j"}, "spec": {"backoffLimit": 2}});
@@ -394,19 +482,36 @@ mod tests {
 
     #[test]
     fn load_balancers_get_a_stable_address() {
-        let svc = json!({"metadata": {"name": "lb", "namespace": "a"}, "spec": {"type": "LoadBalancer"}});
+        let svc =
+            json!({"metadata": {"name": "lb", "namespace": "a"}, "spec": {"type": "LoadBalancer"}});
         let s = desired_status("", "Service", &svc, "t").expect("simulated");
-        let ip = s["loadBalancer"]["ingress"][0]["ip"].as_str().expect("ip").to_string();
+        let ip = s["loadBalancer"]["ingress"][0]["ip"]
+            .as_str()
+            .expect("ip")
+            .to_string();
         assert!(ip.starts_with("172.18."));
-        assert_eq!(desired_status("", "Service", &svc, "t").expect("again")["loadBalancer"]["ingress"][0]["ip"], ip.as_str());
+        assert_eq!(
+            desired_status("", "Service", &svc, "t").expect("again")["loadBalancer"]["ingress"][0]
+                ["ip"],
+            ip.as_str()
+        );
         let cluster_ip = json!({"metadata": {"name": "c"}, "spec": {"type": "ClusterIP"}});
-        assert_eq!(desired_status("", "Service", &cluster_ip, "t"), Some(json!({"loadBalancer": {}})));
+        assert_eq!(
+            desired_status("", "Service", &cluster_ip, "t"),
+            Some(json!({"loadBalancer": {}}))
+        );
     }
 
     #[test]
     fn durations_parse_like_go_for_common_units() {
-        assert_eq!(parse_duration("250ms"), Some(std::time::Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(std::time::Duration::from_secs(120)));
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_duration("2m"),
+            Some(std::time::Duration::from_secs(120))
+        );
         assert_eq!(parse_duration("soon"), None);
     }
 

@@ -102,7 +102,9 @@ async fn dispatch(
         (Some(ApiPath::Resource(p)), Some(_)) => Some(p.clone()),
         _ => None,
     };
-    let watch = query.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let watch = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     let verb_method = method.clone();
     let result = async {
         let body = read_body(body).await?;
@@ -120,7 +122,12 @@ async fn dispatch(
             groups: vec!["system:masters".into(), "system:authenticated".into()],
             impersonated_user: None,
             impersonated_groups: vec![],
-            verb: crate::audit::verb(verb_method.as_str(), p.name.is_some(), watch || p.legacy_watch).into(),
+            verb: crate::audit::verb(
+                verb_method.as_str(),
+                p.name.is_some(),
+                watch || p.legacy_watch,
+            )
+            .into(),
             group: p.group,
             resource: p.resource,
             subresource: p.subresource.unwrap_or_default(),
@@ -260,15 +267,24 @@ async fn route(
 fn admin(cluster: &Cluster, action: &str, method: &Method, body: &[u8]) -> ApiResult<Response> {
     if action == "faults" {
         if method == Method::GET {
-            return Ok(json_response(StatusCode::OK, &serde_json::to_value(cluster.faults()).unwrap_or_default()));
+            return Ok(json_response(
+                StatusCode::OK,
+                &serde_json::to_value(cluster.faults()).unwrap_or_default(),
+            ));
         }
         let change: crate::faults::FaultChange = if body.iter().all(u8::is_ascii_whitespace) {
             Default::default()
         } else {
-            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("fault change: {e}")))?
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("fault change: {e}")))?
         };
-        let faults = cluster.change_faults(&change).map_err(ApiError::bad_request)?;
-        return Ok(json_response(StatusCode::OK, &serde_json::to_value(faults).unwrap_or_default()));
+        let faults = cluster
+            .change_faults(&change)
+            .map_err(ApiError::bad_request)?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &serde_json::to_value(faults).unwrap_or_default(),
+        ));
     }
     if method != Method::POST {
         return Err(ApiError::method_not_allowed("kubesim controls take POST"));
@@ -279,7 +295,10 @@ fn admin(cluster: &Cluster, action: &str, method: &Method, body: &[u8]) -> ApiRe
         "drop-watches" => cluster.drop_watches(),
         _ => return Err(ApiError::no_route()),
     }
-    Ok(json_response(StatusCode::OK, &json!({"revision": cluster.revision()})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"revision": cluster.revision()}),
+    ))
 }
 
 async fn resource(
@@ -354,7 +373,9 @@ async fn resource(
         }
         (Method::POST, None) => {
             if rt.namespaced && ns.is_none() {
-                return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
+                return Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                ));
             }
             let obj = request::decode_object(headers, &body)?;
             let written = cluster.create(&rt, ns, obj, write()?)?;

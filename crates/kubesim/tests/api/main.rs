@@ -456,29 +456,60 @@ async fn custom_resources_refuse_strategic_merge_and_unconditional_updates() {
 async fn injected_faults_fail_a_share_of_requests_and_clear() {
     let api = Api::new();
     let faults = "/clusters/cluster-000/_kubesim/faults";
-    let r = api.call("POST", faults, "application/json", r#"{"errorRate": 1.0, "errorCode": 429}"#).await;
+    let r = api
+        .call(
+            "POST",
+            faults,
+            "application/json",
+            r#"{"errorRate": 1.0, "errorCode": 429}"#,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = api.get(CMS).await;
     assert_status(&r, 429, "TooManyRequests");
-    assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
-    let r = api.call("POST", faults, "application/json", r#"{"errorCode": 404}"#).await;
+    assert_eq!(
+        r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let r = api
+        .call("POST", faults, "application/json", r#"{"errorCode": 404}"#)
+        .await;
     assert_status(&r, 400, "BadRequest");
-    api.call("POST", faults, "application/json", r#"{"clear": true}"#).await;
+    api.call("POST", faults, "application/json", r#"{"clear": true}"#)
+        .await;
     assert_eq!(api.get(CMS).await.status, StatusCode::OK);
 
     // Unreachable: requests hang until the cluster comes back.
-    api.call("POST", faults, "application/json", r#"{"unreachable": true}"#).await;
+    api.call(
+        "POST",
+        faults,
+        "application/json",
+        r#"{"unreachable": true}"#,
+    )
+    .await;
     let hung = tokio::time::timeout(Duration::from_millis(300), api.get(CMS)).await;
-    assert!(hung.is_err(), "a request to an unreachable cluster must not be answered");
+    assert!(
+        hung.is_err(),
+        "a request to an unreachable cluster must not be answered"
+    );
     let pending = tokio::spawn({
         let app = api.app.clone();
         async move {
-            let req = Request::builder().uri(CMS).body(Body::empty()).expect("request");
+            let req = Request::builder()
+                .uri(CMS)
+                .body(Body::empty())
+                .expect("request");
             app.oneshot(req).await.expect("response").status()
         }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    api.call("POST", faults, "application/json", r#"{"unreachable": false}"#).await;
+    api.call(
+        "POST",
+        faults,
+        "application/json",
+        r#"{"unreachable": false}"#,
+    )
+    .await;
     assert_eq!(pending.await.expect("joined"), StatusCode::OK);
 }
 
@@ -486,13 +517,25 @@ async fn injected_faults_fail_a_share_of_requests_and_clear() {
 async fn the_audit_log_records_every_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("audit.jsonl");
-    let config = kubesim::FleetConfig { audit_log: Some(log.clone()), ..Default::default() };
+    let config = kubesim::FleetConfig {
+        audit_log: Some(log.clone()),
+        ..Default::default()
+    };
     let fleet = Fleet::try_new(&["cluster-000".to_string()], config).expect("fleet");
-    let api = Api { app: kubesim::router(fleet.clone()), fleet };
+    let api = Api {
+        app: kubesim::router(fleet.clone()),
+        fleet,
+    };
     api.json("POST", CMS, &cm("a")).await;
     api.get(&format!("{CMS}/a")).await;
     api.get(&format!("{CMS}/missing")).await;
-    api.call("DELETE", &format!("{CMS}/a"), "application/json", Body::empty()).await;
+    api.call(
+        "DELETE",
+        &format!("{CMS}/a"),
+        "application/json",
+        Body::empty(),
+    )
+    .await;
     let lines: Vec<Value> = std::fs::read_to_string(&log)
         .expect("log")
         .lines()
@@ -500,11 +543,22 @@ async fn the_audit_log_records_every_request() {
         .collect();
     let summary: Vec<(String, String, u64)> = lines
         .iter()
-        .map(|l| (l["verb"].as_str().unwrap_or("").into(), l["name"].as_str().unwrap_or("").into(), l["code"].as_u64().unwrap_or(0)))
+        .map(|l| {
+            (
+                l["verb"].as_str().unwrap_or("").into(),
+                l["name"].as_str().unwrap_or("").into(),
+                l["code"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
-        [("create".into(), "".into(), 201), ("get".into(), "a".into(), 200), ("get".into(), "missing".into(), 404), ("delete".into(), "a".into(), 200)]
+        [
+            ("create".into(), "".into(), 201),
+            ("get".into(), "a".into(), 200),
+            ("get".into(), "missing".into(), 404),
+            ("delete".into(), "a".into(), 200)
+        ]
     );
     assert_eq!(lines[0]["resource"], "configmaps");
     assert_eq!(lines[0]["namespace"], "default");

@@ -863,11 +863,29 @@ fn rollout_status_reports_simulated_failures() {
     let stuck = DEPLOY.replace("  labels:\n    app: web\nspec:", "  labels:\n    app: web\n  annotations:\n    kubesim.flotilla.dev/simulate: progress-deadline-exceeded\nspec:");
     let f = sim.write("stuck.yaml", &stuck);
     k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
-    let out = k.run(&["rollout", "status", "deploy/web", "--timeout=20s"]).expect_code(1);
-    assert_eq!(out.stderr.trim(), "error: deployment \"web\" exceeded its progress deadline");
-    let never = stuck.replace("progress-deadline-exceeded", "never-ready").replace("name: web\n  labels", "name: slow\n  labels");
+    let out = k
+        .run(&["rollout", "status", "deploy/web", "--timeout=20s"])
+        .expect_code(1);
+    assert_eq!(
+        out.stderr.trim(),
+        "error: deployment \"web\" exceeded its progress deadline"
+    );
+    let never = stuck
+        .replace("progress-deadline-exceeded", "never-ready")
+        .replace("name: web\n  labels", "name: slow\n  labels");
     let f = sim.write("never.yaml", &never);
     k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
-    let out = k.run(&["wait", "--for=condition=Available", "deploy/slow", "--timeout=2s"]).expect_code(1);
-    assert!(out.stderr.contains("timed out waiting for the condition"), "{}", out.stderr);
+    let out = k
+        .run(&[
+            "wait",
+            "--for=condition=Available",
+            "deploy/slow",
+            "--timeout=2s",
+        ])
+        .expect_code(1);
+    assert!(
+        out.stderr.contains("timed out waiting for the condition"),
+        "{}",
+        out.stderr
+    );
 }
