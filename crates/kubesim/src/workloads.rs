@@ -302,7 +302,74 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
         }
         _ => return None,
     };
-    Some(status)
+    Some(keep_unmanaged(&old, status, managed_fields(group, kind)))
+}
+
+/// The status fields the simulated controller of a kind computes; anything else in the
+/// status (e.g. a Deployment's `collisionCount`, fields a test wrote through `/status`)
+/// is the controller's to carry over, as the real controllers do.
+fn managed_fields(group: &str, kind: &str) -> &'static [&'static str] {
+    match (group, kind) {
+        ("apps", "Deployment") => &[
+            "observedGeneration",
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+            "conditions",
+        ],
+        ("apps", "StatefulSet") => &[
+            "observedGeneration",
+            "replicas",
+            "readyReplicas",
+            "currentReplicas",
+            "updatedReplicas",
+            "availableReplicas",
+            "currentRevision",
+            "updateRevision",
+        ],
+        ("apps", "ReplicaSet") => &[
+            "observedGeneration",
+            "replicas",
+            "fullyLabeledReplicas",
+            "readyReplicas",
+            "availableReplicas",
+        ],
+        ("apps", "DaemonSet") => &[
+            "observedGeneration",
+            "currentNumberScheduled",
+            "desiredNumberScheduled",
+            "numberMisscheduled",
+            "numberReady",
+        ],
+        ("batch", "Job") => &[
+            "startTime",
+            "completionTime",
+            "succeeded",
+            "failed",
+            "active",
+            "ready",
+            "terminating",
+            "uncountedTerminatedPods",
+            "conditions",
+        ],
+        ("", "PersistentVolumeClaim") => &["phase", "accessModes", "capacity"],
+        ("", "Service") | ("networking.k8s.io", "Ingress") => &["loadBalancer"],
+        _ => &[],
+    }
+}
+
+/// `computed` plus the fields of `old` the controller does not manage.
+fn keep_unmanaged(old: &Value, mut computed: Value, managed: &[&str]) -> Value {
+    if let (Some(old), Some(out)) = (old.as_object(), computed.as_object_mut()) {
+        for (k, v) in old {
+            if !managed.contains(&k.as_str()) && !out.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    computed
 }
 
 /// A status object from integer fields, omitting zeros as the Go structs' `omitempty` does.
@@ -500,6 +567,14 @@ mod tests {
             desired_status("", "Service", &cluster_ip, "t"),
             Some(json!({"loadBalancer": {}}))
         );
+    }
+
+    #[test]
+    fn fields_the_controller_does_not_manage_are_kept() {
+        let d = json!({"metadata": {"name": "web", "generation": 1}, "spec": {"replicas": 1}, "status": {"collisionCount": 7, "readyReplicas": 9}});
+        let s = desired_status("apps", "Deployment", &d, "t").expect("simulated");
+        assert_eq!(s["collisionCount"], 7);
+        assert_eq!(s["readyReplicas"], 1, "managed fields are recomputed");
     }
 
     #[test]

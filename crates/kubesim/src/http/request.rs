@@ -93,7 +93,8 @@ pub(crate) fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// Decode a create/update body (JSON or YAML). Protobuf and anything else is a 415.
+/// Decode a create/update body: JSON, YAML, or Kubernetes protobuf (what client-go's typed
+/// clients, and so most `kubectl create <kind>` commands, send). Anything else is a 415.
 pub(crate) fn decode_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::too_large(MAX_BODY_BYTES));
@@ -102,11 +103,28 @@ pub(crate) fn decode_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value
     match ct.as_str() {
         "" | "application/json" | "*/*" => parse_json(body),
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body),
+        crate::protobuf::MEDIA_TYPE => parse_protobuf(body),
         _ => Err(ApiError::unsupported_media_type(&[
             "application/json",
             "application/yaml",
+            crate::protobuf::MEDIA_TYPE,
         ])),
     }
+}
+
+/// Decode a protobuf body; a body that does not decode is a 400 whose message carries the
+/// whole cause, as the API server's decode errors do.
+fn parse_protobuf(body: &[u8]) -> ApiResult<Value> {
+    crate::protobuf::decode_object(body).map_err(|err| {
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ApiError::bad_request(message)
+    })
 }
 
 /// Parse JSON, with the decoder's wording for malformed input.
@@ -243,7 +261,19 @@ mod tests {
                 .parse()
                 .expect("header"),
         );
-        assert_eq!(decode_object(&h, b"k8s\0").expect_err("415").code, 415);
+        // Protobuf is read; a body that is not a Kubernetes protobuf message is a 400.
+        assert_eq!(decode_object(&h, b"{}").expect_err("400").code, 400);
+        assert_eq!(decode_object(&h, b"k8s\0").expect_err("400").code, 400);
+        let configmap = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/protobuf/configmap.pb"),
+        )
+        .expect("recording");
+        let object = decode_object(&h, &configmap).expect("protobuf body");
+        assert_eq!(object["kind"], "ConfigMap");
+        let mut h = HeaderMap::new();
+        h.insert("content-type", "text/plain".parse().expect("header"));
+        assert_eq!(decode_object(&h, b"hello").expect_err("415").code, 415);
         assert_eq!(
             decode_object(&HeaderMap::new(), &vec![b' '; MAX_BODY_BYTES + 1])
                 .expect_err("413")
