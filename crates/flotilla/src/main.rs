@@ -18,6 +18,8 @@ enum Command {
     /// Render manifests the way the upstream tools do, natively.
     #[command(subcommand)]
     Render(Render),
+    /// Execute a Go text/template (with Sprig, Helm and Argo CD functions) and print the result.
+    Template(cmd::template::Args),
 }
 
 #[derive(Subcommand)]
@@ -29,5 +31,6 @@ enum Render {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Render(Render::Kustomize(args)) => cmd::render::run_kustomize(args),
+        Command::Template(args) => cmd::template::run(args),
     }
 }

@@ -1,0 +1,42 @@
+//! Go's `text/template` with Sprig v3, Argo CD and Helm functions, rendering byte for byte
+//! as Go does.
+//!
+//! A [`Template`] is a set of named templates: parse it once, then execute it many times
+//! (an ApplicationSet renders one template per parameter set). [`Value`] is the data model:
+//! JSON-like, keeping Go's int/float distinction. [`Functions`] holds the functions a
+//! template may call; [`Functions::argocd`] and [`Functions::helm`] are the two sets users'
+//! manifests expect, and callers can register more. [`Limits`] bounds recursion, output and
+//! execution steps so hostile templates fail with an [`Error::Limit`].
+//!
+//! ```
+//! use flotilla_template::{Functions, Template, Value};
+//! let t = Template::new("name")
+//!     .functions(Functions::argocd())
+//!     .parse("{{ .cluster.name | normalize }}-guestbook")
+//!     .expect("parses");
+//! let params = Value::from(&serde_json::json!({"cluster": {"name": "Prod_EU"}}));
+//! assert_eq!(t.execute(&params).expect("renders"), "prod-eu-guestbook");
+//! ```
+#![deny(missing_docs)]
+
+mod builtins;
+mod error;
+mod exec;
+mod extras;
+mod funcs;
+mod gofmt;
+mod gojson;
+mod lex;
+mod parse;
+mod sprig;
+mod template;
+mod value;
+mod yaml;
+
+pub use crate::{
+    error::{Error, FuncError, Limit},
+    exec::Context,
+    funcs::{Arity, FuncResult, Functions},
+    template::{Limits, MissingKey, OptionError, Options, Template},
+    value::{Map, Value},
+};
