@@ -322,7 +322,10 @@ async fn resource(
     let ns = p.namespace.as_deref();
     if rt.is_custom() && request::content_type(headers) == crate::protobuf::MEDIA_TYPE {
         // Custom resources have no protobuf encoding; the real server refuses it the same way.
-        return Err(ApiError::unsupported_media_type(&["application/json", "application/yaml"]));
+        return Err(ApiError::unsupported_media_type(&[
+            "application/json",
+            "application/yaml",
+        ]));
     }
     let write = || -> ApiResult<WriteOptions> {
         Ok(WriteOptions {
