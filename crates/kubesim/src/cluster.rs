@@ -51,12 +51,25 @@ pub struct Written {
 }
 
 /// Options common to writes.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// `dryRun=All`: do everything but persist.
     pub dry_run: bool,
     /// `fieldValidation`.
     pub validation: FieldValidation,
+    /// The field manager to record this write under (an Update entry of managedFields);
+    /// `None` records nothing (server-side apply records its own Apply entry).
+    pub manager: Option<String>,
+}
+
+impl WriteOptions {
+    /// Default options recording the write under `manager`.
+    pub fn by(manager: &str) -> Self {
+        WriteOptions {
+            manager: Some(manager.to_string()),
+            ..Default::default()
+        }
+    }
 }
 
 /// How dependents are treated when their owner is deleted.
@@ -348,9 +361,15 @@ impl Cluster {
     ) -> ApiResult<Written> {
         meta::check_identity(rt, &mut obj, namespace)?;
         let warnings = self.admit(rt, &mut obj, opts.validation)?;
-        meta::prepare_create(rt, &mut obj, &meta::now())?;
+        let now = meta::now();
+        meta::prepare_create(rt, &mut obj, &now)?;
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
             self.check_crd(&obj)?;
+        }
+        if let Some(manager) = &opts.manager {
+            obj = self.with_field_manager(rt, Part::Main, |res| {
+                flotilla_ssa::update(res, None, obj, manager, &now)
+            });
         }
         let name = meta::meta_str(&obj, "name").to_string();
         let key = object_key(namespace, &name);
@@ -423,13 +442,27 @@ impl Cluster {
             {
                 self.check_crd(&new)?;
             }
-            let Some(new) = meta::prepare_update(rt, &current, new, part)? else {
+            let Some(mut new) = meta::prepare_update(rt, &current, new, part)? else {
                 return Ok(Written {
                     object: current,
                     warnings,
                     created: false,
                 });
             };
+            if let Some(manager) = &opts.manager
+                && part != Part::Finalize
+            {
+                new = self.with_field_manager(rt, part, |res| {
+                    flotilla_ssa::update(res, Some(&current), new, manager, &meta::now())
+                });
+                if new == current {
+                    return Ok(Written {
+                        object: current,
+                        warnings,
+                        created: false,
+                    });
+                }
+            }
             if opts.dry_run {
                 return Ok(Written {
                     object: new,
@@ -549,6 +582,95 @@ impl Cluster {
         })
     }
 
+    /// Run `f` with the field manager's view of `rt` for a write to `part`: the type's schema
+    /// (built-in definitions, the CRD's structural schema, or none) and the fields that
+    /// endpoint resets (`status` on the main resource, `spec` on `/status`).
+    fn with_field_manager<R>(
+        &self,
+        rt: &ResourceType,
+        part: Part,
+        f: impl FnOnce(&flotilla_ssa::Resource<'_, flotilla_ssa::OpenApiType<'_>>) -> R,
+    ) -> R {
+        use flotilla_ssa::{FieldSet, OpenApiType, PathElement, Resource};
+        let api_version = rt.api_version();
+        let mut reset = FieldSet::new();
+        let subresource = match part {
+            Part::Status => {
+                reset.insert(&[PathElement::field("spec")]);
+                "status"
+            }
+            _ => {
+                if rt.status_subresource {
+                    reset.insert(&[PathElement::field("status")]);
+                }
+                ""
+            }
+        };
+        let run = |schema: OpenApiType<'_>| {
+            f(&Resource {
+                schema,
+                api_version: &api_version,
+                subresource,
+                reset_fields: &reset,
+                empty: None,
+            })
+        };
+        match &rt.origin {
+            Origin::Builtin => {
+                match flotilla_schema::builtin().kind(&rt.group, &rt.version, &rt.kind) {
+                    Some(schema) => run(OpenApiType::resource(schema)),
+                    None => run(OpenApiType::deduced()),
+                }
+            }
+            Origin::Crd { .. } => match self.schemas.compiled(rt) {
+                Some(schema) => run(OpenApiType::resource(schema.root())),
+                None => run(OpenApiType::deduced()),
+            },
+        }
+    }
+
+    /// Server-side apply (`PATCH` with `application/apply-patch+yaml`): merge `patch` into
+    /// the object as `manager` owns it, creating the object when it does not exist.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        patch: Value,
+        manager: &str,
+        force: bool,
+        part: Part,
+        opts: WriteOptions,
+    ) -> ApiResult<Written> {
+        let opts = WriteOptions {
+            manager: None,
+            ..opts
+        };
+        let apply_to = |live: Option<&Value>| -> ApiResult<Value> {
+            self.with_field_manager(rt, part, |res| {
+                flotilla_ssa::apply(res, live, &patch, manager, force, &meta::now())
+            })
+            .map(|r| r.object)
+            .map_err(|e| ssa_error(rt, name, e))
+        };
+        let exists = self.get(rt, namespace, name).is_ok();
+        if !exists {
+            if part != Part::Main {
+                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+            }
+            let mut obj = apply_to(None)?;
+            meta::set_pointer(&mut obj, "/metadata/name", json!(name));
+            match self.create(rt, namespace, obj, opts.clone()) {
+                Err(e) if e.code == 409 && e.reason == "AlreadyExists" => {}
+                other => return other,
+            }
+        }
+        self.modify(rt, namespace, name, part, opts, |current| {
+            apply_to(Some(current))
+        })
+    }
+
     /// Validate the body's fields against the type's schema per `fieldValidation`,
     /// dropping unknown fields as the server's decoder does.
     fn admit(
@@ -623,6 +745,29 @@ impl Cluster {
     /// Compiled schemas (shared by validation and OpenAPI).
     pub fn schemas(&self) -> &Schemas {
         &self.schemas
+    }
+}
+
+/// A server-side apply failure as the API server answers it.
+fn ssa_error(rt: &ResourceType, name: &str, e: flotilla_ssa::Error) -> ApiError {
+    match e {
+        flotilla_ssa::Error::Conflict(conflicts) => {
+            let mut err = ApiError::conflict(&rt.group, &rt.plural, name, "");
+            err.message = conflicts.message();
+            err.details = Some(json!({"causes": conflicts.causes()}));
+            err
+        }
+        other if other.status_code() == 400 => ApiError::bad_request(other.to_string()),
+        other => ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            name,
+            vec![crate::error::Cause::invalid(
+                "",
+                &json!(null),
+                &other.to_string(),
+            )],
+        ),
     }
 }
 

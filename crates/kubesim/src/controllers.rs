@@ -18,6 +18,9 @@ use crate::resources::{ResourceType, StorageKey};
 use crate::store::{Event, EventType};
 use crate::workloads;
 
+/// The field manager the simulated controllers write as (kube-controller-manager's name).
+const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+
 /// Run the controllers of one cluster until its event stream closes.
 pub async fn run(cluster: Arc<Cluster>) {
     let mut rx = cluster.subscribe();
@@ -127,7 +130,7 @@ fn write_status(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &s
         ns,
         name,
         Part::Status,
-        WriteOptions::default(),
+        WriteOptions::by(CONTROLLER_MANAGER),
         |current| {
             let mut next = current.clone();
             if let Some(s) = workloads::desired_status(&rt.group, &rt.kind, current, &meta::now()) {
@@ -145,10 +148,10 @@ fn namespace_of(obj: &Value) -> Option<String> {
 /// A new namespace gets its `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap.
 fn populate_namespace(cluster: &Cluster, ns: &str) {
     let registry = cluster.registry();
-    let opts = WriteOptions::default();
+    let opts = WriteOptions::by(CONTROLLER_MANAGER);
     if let Some(sa) = registry.lookup("", "v1", "serviceaccounts") {
         let obj = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
-        let _ = cluster.create(&sa, Some(ns), obj, opts);
+        let _ = cluster.create(&sa, Some(ns), obj, opts.clone());
     }
     if let Some(cm) = registry.lookup("", "v1", "configmaps") {
         let obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -190,7 +193,7 @@ fn finish_namespace(cluster: &Cluster, ns: &str) {
         None,
         ns,
         Part::Finalize,
-        WriteOptions::default(),
+        WriteOptions::by(CONTROLLER_MANAGER),
         |current| {
             let mut next = current.clone();
             meta::set_pointer(&mut next, "/spec/finalizers", json!([]));
@@ -275,7 +278,7 @@ fn drop_owner_reference(
             ns,
             name,
             Part::Main,
-            WriteOptions::default(),
+            WriteOptions::by(CONTROLLER_MANAGER),
             |current| {
                 let mut next = current.clone();
                 if let Some(refs) = next
@@ -303,7 +306,7 @@ fn remove_finalizer(cluster: &Cluster, rt: &ResourceType, obj: &Value, finalizer
         ns.as_deref(),
         &name,
         Part::Main,
-        WriteOptions::default(),
+        WriteOptions::by(CONTROLLER_MANAGER),
         |current| {
             let mut next = current.clone();
             let kept: Vec<String> = meta::finalizers(current)

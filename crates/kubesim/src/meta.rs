@@ -256,7 +256,6 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value, now: &str) -> ApiResul
     meta.remove("deletionGracePeriodSeconds");
     meta.remove("resourceVersion");
     meta.remove("selfLink");
-    meta.remove("managedFields");
     if rt.generation == GenerationRule::None {
         meta.remove("generation");
     } else {
@@ -472,8 +471,11 @@ pub fn prepare_update(
         }
         meta.insert("resourceVersion".into(), json!(old_rv));
         meta.remove("selfLink");
-        meta.remove("managedFields");
-        if let Some(mf) = old_meta.get("managedFields") {
+        // managedFields stay as the client sent them: server-side apply's field manager
+        // keeps the stored ones when the client sent none, and honours a rewrite.
+        if !meta.contains_key("managedFields")
+            && let Some(mf) = old_meta.get("managedFields")
+        {
             meta.insert("managedFields".into(), mf.clone());
         }
     }

@@ -51,6 +51,18 @@ type CrdVersion = (String, String);
 type Compiled = (Arc<Value>, Arc<Schema>);
 
 impl Schemas {
+    /// The compiled schema of a custom resource type, if it declares one.
+    pub fn compiled(&self, rt: &ResourceType) -> Option<Arc<Schema>> {
+        match &rt.origin {
+            Origin::Crd {
+                crd_name,
+                schema: Some(doc),
+                ..
+            } => self.crd(crd_name, &rt.version, doc),
+            _ => None,
+        }
+    }
+
     /// The compiled schema of a CRD version (compiled once per distinct schema document).
     fn crd(&self, crd_name: &str, version: &str, doc: &Arc<Value>) -> Option<Arc<Schema>> {
         let key = (crd_name.to_string(), version.to_string());

@@ -30,6 +30,9 @@ use crate::{discovery, openapi, patch};
 pub use path::{ApiPath, ResourcePath, parse as parse_path};
 pub use request::MAX_BODY_BYTES;
 
+/// The media type of server-side apply patches.
+const APPLY_PATCH: &str = "application/apply-patch+yaml";
+
 /// The router serving every cluster of `fleet`.
 pub fn router(fleet: Arc<Fleet>) -> Router {
     Router::new()
@@ -327,10 +330,15 @@ async fn resource(
             "application/yaml",
         ]));
     }
+    let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok());
     let write = || -> ApiResult<WriteOptions> {
         Ok(WriteOptions {
             dry_run: query.dry_run()?,
             validation: query.field_validation()?,
+            manager: Some(flotilla_ssa::manager_name(
+                query.get("fieldManager"),
+                user_agent,
+            )),
         })
     };
     let part = match p.subresource.as_deref() {
@@ -393,7 +401,43 @@ async fn resource(
             let written = cluster.update(&rt, ns, name, obj, part, write()?)?;
             written_response(&rt, written, headers, StatusCode::OK)
         }
+        (Method::PATCH, Some(name)) if request::content_type(headers) == APPLY_PATCH => {
+            let Some(manager) = query.get("fieldManager").filter(|m| !m.is_empty()) else {
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "PatchOptions",
+                    "",
+                    vec![crate::error::Cause::required(
+                        "fieldManager",
+                        "is required for apply patch",
+                    )],
+                ));
+            };
+            let force = match query.get("force") {
+                None | Some("" | "false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid value for force: {other:?}"
+                    )));
+                }
+            };
+            let patch = request::parse_yaml(&body)?;
+            let written = cluster.apply(&rt, ns, name, patch, manager, force, part, write()?)?;
+            written_response(&rt, written, headers, StatusCode::CREATED)
+        }
         (Method::PATCH, Some(name)) => {
+            if query.get("force").is_some_and(|f| !f.is_empty()) {
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "PatchOptions",
+                    "",
+                    vec![crate::error::Cause::forbidden(
+                        "force",
+                        "may not be specified for non-apply patch",
+                    )],
+                ));
+            }
             let kind = patch::PatchKind::from_content_type(
                 &request::content_type(headers),
                 rt.is_custom(),
@@ -487,6 +531,10 @@ fn scale(
             let opts = WriteOptions {
                 dry_run: query.dry_run()?,
                 validation: query.field_validation()?,
+                manager: Some(flotilla_ssa::manager_name(
+                    query.get("fieldManager"),
+                    headers.get("user-agent").and_then(|v| v.to_str().ok()),
+                )),
             };
             let kind = if method == Method::PUT {
                 None
