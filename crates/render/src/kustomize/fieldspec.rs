@@ -11,13 +11,16 @@ use serde_json::{Map, Value};
 use super::resource::Gvk;
 
 /// A field of objects of a kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct FieldSpec {
     pub gvk: Gvk,
     /// Path segments; a trailing `[]` on a segment is dropped (lists are walked anyway).
     pub path: Vec<String>,
     /// Create the field when missing.
     pub create: bool,
+    /// Per segment of `path`: whether it was written as a list (`name[]`). Upstream
+    /// walks through such lists but never creates one.
+    pub lists: Vec<bool>,
 }
 
 impl FieldSpec {
@@ -30,7 +33,19 @@ impl FieldSpec {
             },
             path: split_path(path),
             create,
+            lists: list_segments(path),
         }
+    }
+
+    /// [`walk`]s this field of `obj`, creating what is missing (lists excepted) when
+    /// the spec says so.
+    pub(crate) fn walk<E>(
+        &self,
+        obj: &mut Value,
+        f: &mut dyn FnMut(&mut Value) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let create = self.create.then_some(self.lists.as_slice());
+        walk_inner(obj, &self.path, create, f)
     }
 
     pub(crate) fn path_string(&self) -> String {
@@ -75,6 +90,32 @@ pub(crate) fn split_path(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// For each segment [`split_path`] returns, whether it ends in `[]`.
+fn list_segments(path: &str) -> Vec<bool> {
+    // The same segments as `split_path`, compared before their `[]` is dropped.
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars().peekable();
+    let mut push = |cur: &mut String| {
+        if !cur.is_empty() {
+            out.push(cur.ends_with("[]"));
+        }
+        cur.clear();
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'/') => {
+                cur.push('/');
+                chars.next();
+            }
+            '/' => push(&mut cur),
+            c => cur.push(c),
+        }
+    }
+    push(&mut cur);
+    out
+}
+
 /// References to objects of kind `gvk`, by name, in the fields `referrers`.
 #[derive(Debug, Clone)]
 pub(crate) struct NameBackReference {
@@ -99,8 +140,13 @@ pub(crate) struct TransformerConfig {
 }
 
 fn merge_specs(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
+    // Every nested kustomization merges the full default tables into its parent's.
+    if into.as_slice() == from {
+        return;
+    }
+    let mut seen: std::collections::HashSet<FieldSpec> = into.iter().cloned().collect();
     for fs in from {
-        if !into.contains(fs) {
+        if seen.insert(fs.clone()) {
             into.push(fs.clone());
         }
     }
@@ -289,7 +335,7 @@ impl TransformerConfig {
             "apps",
             "",
             "StatefulSet",
-            "spec/volumeClaimTemplates/metadata/labels",
+            "spec/volumeClaimTemplates[]/metadata/labels",
             true,
         );
         common_labels.push(volume_claim);
@@ -690,11 +736,22 @@ pub(crate) fn walk<E>(
     create: bool,
     f: &mut dyn FnMut(&mut Value) -> Result<(), E>,
 ) -> Result<(), E> {
+    walk_inner(node, path, create.then_some(&[][..]), f)
+}
+
+/// [`walk`], with `create` as the per-segment list marks of the path remaining (a
+/// marked segment is never created); `None` creates nothing.
+fn walk_inner<E>(
+    node: &mut Value,
+    path: &[String],
+    create: Option<&[bool]>,
+    f: &mut dyn FnMut(&mut Value) -> Result<(), E>,
+) -> Result<(), E> {
     if let Value::Array(items) = node
         && !path.is_empty()
     {
         for item in items {
-            walk(item, path, create, f)?;
+            walk_inner(item, path, create, f)?;
         }
         return Ok(());
     }
@@ -704,9 +761,16 @@ pub(crate) fn walk<E>(
     let Value::Object(map) = node else {
         return Ok(());
     };
+    let (is_list, rest_marks) = match create {
+        Some(marks) => (
+            marks.first().copied().unwrap_or(false),
+            Some(marks.get(1..).unwrap_or(&[])),
+        ),
+        None => (false, None),
+    };
     let missing = map.get(first).is_none_or(Value::is_null);
     if missing {
-        if !create {
+        if create.is_none() || is_list {
             return Ok(());
         }
         let fresh = if rest.is_empty() {
@@ -718,7 +782,7 @@ pub(crate) fn walk<E>(
     }
     match map.get_mut(first) {
         Some(child) => {
-            walk(child, rest, create, f)?;
+            walk_inner(child, rest, rest_marks, f)?;
             // A leaf created for `f` that `f` left empty was never wanted.
             if missing && rest.is_empty() && child.is_null() {
                 map.shift_remove(first);
@@ -768,5 +832,30 @@ mod tests {
         })
         .unwrap();
         assert_eq!(v, json!({"metadata": {"labels": {"x": "y"}}}));
+    }
+
+    #[test]
+    fn lists_are_walked_but_never_created() {
+        let fs = FieldSpec::new("", "", "", "spec/claims[]/metadata/labels", true);
+        let mut absent = json!({"spec": {}});
+        fs.walk::<()>(&mut absent, &mut |n| {
+            *n = json!({"a": "b"});
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(absent, json!({"spec": {}}));
+        let mut present = json!({"spec": {"claims": [{"metadata": {}}, {}]}});
+        fs.walk::<()>(&mut present, &mut |n| {
+            *n = json!({"a": "b"});
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            present,
+            json!({"spec": {"claims": [
+                {"metadata": {"labels": {"a": "b"}}},
+                {"metadata": {"labels": {"a": "b"}}}
+            ]}})
+        );
     }
 }

@@ -12,8 +12,11 @@
 //! functions and Helm charts are refused with an [`Error::Unsupported`].
 //!
 //! # Not yet supported
-//! `replacements`, `openapi` (custom schemas), reference annotations in `crds`, and the
-//! `transformerAnnotations` build metadata.
+//! `openapi` (custom schemas), reference annotations in `crds`, and builtin generator
+//! plugins other than ConfigMapGenerator and SecretGenerator (e.g. IAMPolicyGenerator).
+//! `replacements` follow kustomize v5.5.0, so target selectors match ids exactly (no
+//! regular expressions) and values are not written into structured text inside a
+//! scalar field.
 
 mod emit;
 mod error;
@@ -22,6 +25,7 @@ mod generator;
 mod kustomization;
 mod nameref;
 mod patch;
+mod replacement;
 mod resource;
 mod sha256;
 mod sort;

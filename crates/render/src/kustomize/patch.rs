@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::error::{Error, Result};
 use super::kustomization::{PatchOptions, Selector};
-use super::resource::{ResMap, Resource};
+use super::resource::{ResMap, Resource, effective_namespace};
 use super::yaml;
 
 /// A parsed patch.
@@ -88,7 +88,7 @@ pub(crate) fn apply(
                 }
                 let selected = select(file, m, target)?;
                 for i in selected {
-                    apply_smp(file, source, &mut m.list[i], &patches[0], options)?;
+                    m.update(i, |r| apply_smp(file, source, r, &patches[0], options))?;
                 }
             } else {
                 for p in patches {
@@ -114,10 +114,12 @@ pub(crate) fn apply(
                             ));
                         }
                     };
-                    apply_smp(file, source, &mut m.list[i], p, options)?;
+                    m.update(i, |r| apply_smp(file, source, r, p, options))?;
                 }
             }
-            m.list.retain(|r| !r.obj.is_empty());
+            if m.list().iter().any(|r| r.obj.is_empty()) {
+                m.retain(|r| !r.obj.is_empty());
+            }
             Ok(())
         }
         Patch::Json(ops) => {
@@ -129,24 +131,32 @@ pub(crate) fn apply(
                 ));
             };
             for i in select(file, m, target)? {
-                let r = &mut m.list[i];
-                r.store_previous_id();
-                let mut doc = Value::Object(std::mem::take(&mut r.obj));
-                json_patch::patch(&mut doc, ops).map_err(|e| {
-                    Error::build(file, format!("applying JSON patch {source}: {e}"))
-                })?;
-                match doc {
-                    Value::Object(o) => r.obj = o,
-                    _ => {
-                        return Err(Error::build(
-                            file,
-                            format!("JSON patch {source} did not leave an object"),
-                        ));
-                    }
-                }
+                m.update(i, |r| json_patch_one(file, source, r, ops))?;
             }
             Ok(())
         }
+    }
+}
+
+fn json_patch_one(
+    file: &str,
+    source: &str,
+    r: &mut Resource,
+    ops: &json_patch::Patch,
+) -> Result<()> {
+    r.store_previous_id();
+    let mut doc = Value::Object(std::mem::take(&mut r.obj));
+    json_patch::patch(&mut doc, ops)
+        .map_err(|e| Error::build(file, format!("applying JSON patch {source}: {e}")))?;
+    match doc {
+        Value::Object(o) => {
+            r.obj = o;
+            Ok(())
+        }
+        _ => Err(Error::build(
+            file,
+            format!("JSON patch {source} did not leave an object"),
+        )),
     }
 }
 
@@ -166,7 +176,13 @@ fn apply_smp(
         r.store_previous_id();
     }
     let gvk = r.gvk();
-    let schema = builtin().kind(&gvk.group, &gvk.version, &gvk.kind);
+    // Loading the built-in schema costs more than most builds; skip it when it cannot
+    // change the result.
+    let schema = if schema_matters(patch) {
+        builtin().kind(&gvk.group, &gvk.version, &gvk.kind)
+    } else {
+        None
+    };
     let mut patch = patch.clone();
     // The patch's own apiVersion and kind only identify it.
     patch.remove("apiVersion");
@@ -203,9 +219,32 @@ fn apply_smp(
     Ok(())
 }
 
+/// Map fields of built-in kinds with a patch strategy of their own (`retainKeys` on
+/// `DeploymentSpec.strategy`, `replace` on `PodDisruptionBudgetSpec.selector`). A test
+/// checks this against the schema.
+const MAP_FIELDS_WITH_STRATEGY: &[&str] = &["strategy", "selector"];
+
+/// Whether strategic merge of `patch` needs the target's schema. The schema only
+/// decides how lists merge, what `$` directives mean, and how the few map fields with
+/// a patch strategy merge; a patch of plain maps and scalars merges the same without.
+fn schema_matters(patch: &Map<String, Value>) -> bool {
+    fn walk(m: &Map<String, Value>) -> bool {
+        m.iter().any(|(k, v)| {
+            k.starts_with('$')
+                || MAP_FIELDS_WITH_STRATEGY.contains(&k.as_str())
+                || match v {
+                    Value::Array(_) => true,
+                    Value::Object(inner) => walk(inner),
+                    _ => false,
+                }
+        })
+    }
+    walk(patch)
+}
+
 /// Indices of the resources `sel` selects: name and namespace by original or current
 /// value, gvk by current value, each an anchored regular expression.
-pub(crate) fn select(file: &str, m: &ResMap, sel: &Selector) -> Result<Vec<usize>> {
+pub(crate) fn select(file: &str, m: &mut ResMap, sel: &Selector) -> Result<Vec<usize>> {
     let re = |field: &str, pattern: &str| -> Result<Option<Regex>> {
         if pattern.is_empty() {
             return Ok(None);
@@ -222,20 +261,32 @@ pub(crate) fn select(file: &str, m: &ResMap, sel: &Selector) -> Result<Vec<usize
     let labels = parse_selector(file, "labelSelector", &sel.label_selector)?;
     let annotations = parse_selector(file, "annotationSelector", &sel.annotation_selector)?;
     let ok = |re: &Option<Regex>, s: &str| re.as_ref().is_none_or(|r| r.is_match(s));
+    // A name without regular-expression syntax matches only itself: look it up instead
+    // of testing every resource (overlays patch hundreds of objects by name).
+    let literal = !sel.name.is_empty()
+        && sel
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let candidates: Vec<usize> = if literal {
+        m.named(&sel.name)
+    } else {
+        (0..m.len()).collect()
+    };
     let mut out = Vec::new();
-    for (i, r) in m.list.iter().enumerate() {
-        let cur = r.cur_id();
-        let org = r.org_id();
-        if !ok(&namespace, org.effective_namespace()) && !ok(&namespace, cur.effective_namespace())
-        {
+    for i in candidates {
+        let r = m.get(i);
+        let (cur_gvk, org) = (r.gvk(), r.org_id());
+        let cur_ns = effective_namespace(&cur_gvk, r.namespace());
+        if !ok(&namespace, org.effective_namespace()) && !ok(&namespace, cur_ns) {
             continue;
         }
-        if !ok(&name, &org.name) && !ok(&name, &cur.name) {
+        if !ok(&name, &org.name) && !ok(&name, r.name()) {
             continue;
         }
-        if !ok(&group, &cur.gvk.group)
-            || !ok(&version, &cur.gvk.version)
-            || !ok(&kind, &cur.gvk.kind)
+        if !ok(&group, &cur_gvk.group)
+            || !ok(&version, &cur_gvk.version)
+            || !ok(&kind, &cur_gvk.kind)
         {
             continue;
         }
@@ -261,4 +312,62 @@ fn parse_selector(file: &str, field: &str, s: &str) -> Result<Option<LabelSelect
     LabelSelector::parse(s)
         .map(Some)
         .map_err(|e| Error::field(file, format!("target.{field}"), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_schema::builtin_definitions_json;
+    use serde_json::json;
+
+    #[test]
+    fn map_fields_with_a_patch_strategy_are_all_known() {
+        let mut found = Vec::new();
+        for def in builtin_definitions_json().values() {
+            let Some(props) = def.get("properties").and_then(Value::as_object) else {
+                continue;
+            };
+            for (name, p) in props {
+                let scalar_or_list = matches!(
+                    p.get("type").and_then(Value::as_str),
+                    Some("array" | "string" | "integer" | "number" | "boolean")
+                );
+                if p.get("x-kubernetes-patch-strategy").is_some() && !scalar_or_list {
+                    found.push(name.clone());
+                }
+            }
+        }
+        found.sort();
+        found.dedup();
+        let mut known: Vec<String> = MAP_FIELDS_WITH_STRATEGY
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        known.sort();
+        assert_eq!(found, known);
+    }
+
+    #[test]
+    fn plain_map_patches_merge_the_same_without_the_schema() {
+        let deployment = builtin().kind("apps", "v1", "Deployment");
+        let original = json!({
+            "metadata": {"name": "web", "labels": {"a": "1"}},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}
+        });
+        let patch = json!({"metadata": {"labels": {"b": "2", "a": null}}, "spec": {"replicas": 3}});
+        let Value::Object(p) = &patch else {
+            unreachable!()
+        };
+        assert!(!schema_matters(p));
+        let with =
+            strategic_merge_patch_owned(original.clone(), patch.clone(), deployment.as_ref())
+                .unwrap();
+        let without = strategic_merge_patch_owned(original, patch, None).unwrap();
+        assert_eq!(with, without);
+        let lists = json!({"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}});
+        let Value::Object(l) = &lists else {
+            unreachable!()
+        };
+        assert!(schema_matters(l));
+    }
 }

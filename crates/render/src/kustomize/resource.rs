@@ -4,11 +4,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
-
-use flotilla_schema::{Scope, builtin};
 
 /// Group, version and kind; an empty field in a selector matches anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -41,19 +38,46 @@ impl Gvk {
     /// Whether objects of this kind live outside namespaces. Kinds the built-in schema
     /// does not know are namespaced, as kustomize assumes.
     pub(crate) fn is_cluster_scoped(&self) -> bool {
-        static SCOPES: OnceLock<HashMap<(String, String), Scope>> = OnceLock::new();
-        let scopes = SCOPES.get_or_init(|| {
-            let catalog = builtin();
-            catalog
-                .kinds()
-                .filter_map(|gvk| {
-                    let scope = catalog.scope(&gvk.group, &gvk.version, &gvk.kind)?;
-                    Some(((gvk.group, gvk.kind), scope))
-                })
-                .collect()
-        });
-        scopes.get(&(self.group.clone(), self.kind.clone())) == Some(&Scope::Cluster)
+        is_cluster_scoped(&self.group, &self.kind)
     }
+}
+
+/// The cluster-scoped kinds of the built-in schema, as (group, kind), sorted. Kept as a
+/// table because the schema takes longer to load than a small build takes to run, and
+/// most builds need only this from it; a test checks it against the schema.
+pub(crate) const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("", "ComponentStatus"),
+    ("", "Namespace"),
+    ("", "Node"),
+    ("", "PersistentVolume"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),
+    ("certificates.k8s.io", "CertificateSigningRequest"),
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+    ("networking.k8s.io", "IngressClass"),
+    ("node.k8s.io", "RuntimeClass"),
+    ("policy", "PodSecurityPolicy"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("storage.k8s.io", "CSIDriver"),
+    ("storage.k8s.io", "CSINode"),
+    ("storage.k8s.io", "StorageClass"),
+    ("storage.k8s.io", "VolumeAttachment"),
+];
+
+/// Whether kind `kind` of group `group` is cluster-scoped in the built-in schema.
+pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
+    CLUSTER_SCOPED.binary_search(&(group, kind)).is_ok()
 }
 
 impl fmt::Display for Gvk {
@@ -75,6 +99,18 @@ impl fmt::Display for Gvk {
     }
 }
 
+/// The namespace an object of kind `gvk` in `namespace` effectively lives in: `default`
+/// for an unset namespace, and one shared marker for cluster-scoped kinds.
+pub(crate) fn effective_namespace<'a>(gvk: &Gvk, namespace: &'a str) -> &'a str {
+    if gvk.is_cluster_scoped() {
+        "_non_namespaceable_"
+    } else if namespace.is_empty() {
+        "default"
+    } else {
+        namespace
+    }
+}
+
 /// A resource's identity: gvk, name and namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct ResId {
@@ -87,13 +123,7 @@ impl ResId {
     /// The namespace the id effectively lives in: `default` for an unset namespace, and
     /// one shared marker for cluster-scoped kinds.
     pub(crate) fn effective_namespace(&self) -> &str {
-        if self.gvk.is_cluster_scoped() {
-            "_non_namespaceable_"
-        } else if self.namespace.is_empty() {
-            "default"
-        } else {
-            &self.namespace
-        }
+        effective_namespace(&self.gvk, &self.namespace)
     }
 
     pub(crate) fn ns_equals(&self, other: &ResId) -> bool {
@@ -141,6 +171,11 @@ pub(crate) struct Resource {
     pub needs_hash: bool,
     /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
     pub origin: Option<Value>,
+    /// The built-in transformers that ran over it, as (kustomization file relative to
+    /// the top one, transformer kind), for `buildMetadata: [transformerAnnotations]`.
+    pub transformations: Vec<(String, &'static str)>,
+    /// The vars bound to this resource (upstream's `RefVarNames`).
+    pub ref_vars: Vec<String>,
 }
 
 impl Resource {
@@ -153,6 +188,8 @@ impl Resource {
             behavior: Behavior::Create,
             needs_hash: false,
             origin: None,
+            transformations: Vec::new(),
+            ref_vars: Vec::new(),
         }
     }
 
@@ -274,21 +311,92 @@ pub(crate) fn prefixes_suffixes_equal(a: &Resource, b: &Resource, allow_empty: b
 }
 
 /// Resources in order, with kustomize's rule that current ids are unique.
+///
+/// Lookups by id go through an index from names (current and earlier) to positions, so
+/// accumulating, patching and generating stay linear in the number of resources. The
+/// index may list positions that no longer match (every hit is checked against the
+/// resource), but never misses one: [`ResMap::update`] adds the new name a change
+/// gives, and handing out the whole list mutably ([`ResMap::list_mut`]) drops the index
+/// until the next lookup rebuilds it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ResMap {
-    pub list: Vec<Resource>,
+    list: Vec<Resource>,
+    by_name: Option<HashMap<String, Vec<usize>>>,
 }
 
 impl ResMap {
+    /// The resources, in order.
+    pub(crate) fn list(&self) -> &[Resource] {
+        &self.list
+    }
+
+    /// The resources, to change freely; drops the name index.
+    pub(crate) fn list_mut(&mut self) -> &mut Vec<Resource> {
+        self.by_name = None;
+        &mut self.list
+    }
+
+    pub(crate) fn into_list(self) -> Vec<Resource> {
+        self.list
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &Resource {
+        &self.list[i]
+    }
+
+    /// Changes resource `i` with `f`, keeping the name index valid.
+    pub(crate) fn update<T>(&mut self, i: usize, f: impl FnOnce(&mut Resource) -> T) -> T {
+        let r = &mut self.list[i];
+        let out = f(r);
+        if let Some(index) = &mut self.by_name {
+            index_names(index, i, r);
+        }
+        out
+    }
+
+    /// The name index (built now if stale) and the list it indexes.
+    fn indexed(&mut self) -> (&HashMap<String, Vec<usize>>, &[Resource]) {
+        let list = &self.list;
+        let index = self.by_name.get_or_insert_with(|| {
+            let mut index = HashMap::with_capacity(list.len());
+            for (i, r) in list.iter().enumerate() {
+                index_names(&mut index, i, r);
+            }
+            index
+        });
+        (index, list)
+    }
+
+    /// Positions, ascending, of the resources that had or have the name `name`. Some
+    /// may no longer match: callers check.
+    pub(crate) fn named(&mut self, name: &str) -> Vec<usize> {
+        let mut hits = self.indexed().0.get(name).cloned().unwrap_or_default();
+        hits.sort_unstable();
+        hits.dedup();
+        hits
+    }
+
     /// Appends `r`, refusing a second resource with the same current id.
     pub(crate) fn append(&mut self, r: Resource) -> Result<(), String> {
         let id = r.cur_id();
-        if self.list.iter().any(|x| x.cur_id().equals(&id)) {
+        let (index, list) = self.indexed();
+        let taken = index
+            .get(&id.name)
+            .is_some_and(|hits| hits.iter().any(|&j| list[j].cur_id().equals(&id)));
+        if taken {
             return Err(format!(
                 "may not add resource with an already registered id: {id}"
             ));
         }
+        let i = self.list.len();
         self.list.push(r);
+        if let Some(index) = &mut self.by_name {
+            index_names(index, i, &self.list[i]);
+        }
         Ok(())
     }
 
@@ -300,16 +408,20 @@ impl ResMap {
     }
 
     /// Indices of resources with `id` among their current and earlier ids.
-    pub(crate) fn matching_any_id(&self, id: &ResId) -> Vec<usize> {
-        self.list
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| {
+    pub(crate) fn matching_any_id(&mut self, id: &ResId) -> Vec<usize> {
+        let hits = self.named(&id.name);
+        hits.into_iter()
+            .filter(|&i| {
+                let r = &self.list[i];
                 !r.obj.is_empty()
                     && (r.cur_id().equals(id) || r.prev_ids.iter().any(|p| p.equals(id)))
             })
-            .map(|(i, _)| i)
             .collect()
+    }
+
+    /// Removes the resources `keep` refuses.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&Resource) -> bool) {
+        self.list_mut().retain(keep);
     }
 
     /// Adds a generated resource, honouring its behaviour towards an existing one.
@@ -338,7 +450,7 @@ impl ResMap {
                             }
                         }
                         r.behavior = Behavior::Create;
-                        self.list[*i] = r;
+                        self.update(*i, |slot| *slot = r);
                         Ok(())
                     }
                 }
@@ -347,6 +459,24 @@ impl ResMap {
                 "found multiple objects that could accept merge of {id}"
             )),
         }
+    }
+}
+
+/// Adds position `i` under the current and earlier names of `r`.
+fn index_names(index: &mut HashMap<String, Vec<usize>>, i: usize, r: &Resource) {
+    let mut add = |name: &str| match index.get_mut(name) {
+        Some(hits) => {
+            if !hits.contains(&i) {
+                hits.push(i);
+            }
+        }
+        None => {
+            index.insert(name.to_string(), vec![i]);
+        }
+    };
+    add(r.name());
+    for p in &r.prev_ids {
+        add(&p.name);
     }
 }
 
@@ -376,6 +506,7 @@ fn copy_merge_metadata(r: &mut Resource, old: &Resource) {
     r.prev_ids = old.prev_ids.clone();
     r.name_prefixes = old.name_prefixes.clone();
     r.name_suffixes = old.name_suffixes.clone();
+    r.ref_vars = old.ref_vars.clone();
 }
 
 fn merge_string_map(new: &mut Map<String, Value>, old: &Map<String, Value>, field: &str) {
@@ -392,5 +523,28 @@ fn merge_string_map(new: &mut Map<String, Value>, old: &Map<String, Value>, fiel
     if !merged.is_empty() {
         merged.sort_keys();
         new.insert(field.to_string(), Value::Object(merged));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CLUSTER_SCOPED;
+    use flotilla_schema::{Scope, builtin};
+
+    #[test]
+    fn cluster_scoped_table_matches_the_schema() {
+        let catalog = builtin();
+        let mut from_schema: Vec<(String, String)> = catalog
+            .kinds()
+            .filter(|g| catalog.scope(&g.group, &g.version, &g.kind) == Some(Scope::Cluster))
+            .map(|g| (g.group, g.kind))
+            .collect();
+        from_schema.sort();
+        from_schema.dedup();
+        let table: Vec<(String, String)> = CLUSTER_SCOPED
+            .iter()
+            .map(|(g, k)| (g.to_string(), k.to_string()))
+            .collect();
+        assert_eq!(table, from_schema);
     }
 }

@@ -40,7 +40,7 @@ const ORDER_LAST: &[&str] = &[
 
 /// Sorts in legacy order: by kind rank, then group/version/kind, then namespace and name.
 pub(crate) fn legacy(
-    resources: &mut [Resource],
+    resources: &mut Vec<Resource>,
     first: Option<&[String]>,
     last: Option<&[String]>,
 ) {
@@ -69,32 +69,49 @@ pub(crate) fn legacy(
             }
         }
     }
-    let mut keyed: Vec<(ResId, Resource)> =
-        resources.iter().map(|r| (r.cur_id(), r.clone())).collect();
-    keyed.sort_by(|(a, _), (b, _)| compare(a, b, &ranks));
-    for (slot, (_, r)) in resources.iter_mut().zip(keyed) {
-        *slot = r;
+    // Sort keys once per resource, and move the resources rather than clone them.
+    let mut keyed: Vec<(Key, Resource)> = std::mem::take(resources)
+        .into_iter()
+        .map(|r| (Key::new(r.cur_id(), &ranks), r))
+        .collect();
+    keyed.sort_by(|(a, _), (b, _)| compare(a, b));
+    resources.extend(keyed.into_iter().map(|(_, r)| r));
+}
+
+/// What the legacy order compares, computed once.
+struct Key {
+    id: ResId,
+    rank: i64,
+    gvk: String,
+    id_text: String,
+}
+
+impl Key {
+    fn new(id: ResId, ranks: &HashMap<&str, i64>) -> Key {
+        Key {
+            rank: ranks.get(id.gvk.kind.as_str()).copied().unwrap_or(0),
+            gvk: gvk_key(&id.gvk),
+            id_text: id_key(&id),
+            id,
+        }
     }
 }
 
-fn compare(a: &ResId, b: &ResId, ranks: &HashMap<&str, i64>) -> Ordering {
-    if a.gvk != b.gvk {
-        let ra = ranks.get(a.gvk.kind.as_str()).copied().unwrap_or(0);
-        let rb = ranks.get(b.gvk.kind.as_str()).copied().unwrap_or(0);
-        if ra != rb {
-            return ra.cmp(&rb);
+fn compare(a: &Key, b: &Key) -> Ordering {
+    if a.id.gvk != b.id.gvk {
+        if a.rank != b.rank {
+            return a.rank.cmp(&b.rank);
         }
-        let (sa, sb) = (gvk_key(&a.gvk), gvk_key(&b.gvk));
         // Upstream's quirk: a core-group Namespace sorts after other Namespace groups.
-        if a.gvk.kind == "Namespace"
-            && b.gvk.kind == "Namespace"
-            && (a.gvk.group.is_empty() || b.gvk.group.is_empty())
+        if a.id.gvk.kind == "Namespace"
+            && b.id.gvk.kind == "Namespace"
+            && (a.id.gvk.group.is_empty() || b.id.gvk.group.is_empty())
         {
-            return sb.cmp(&sa);
+            return b.gvk.cmp(&a.gvk);
         }
-        return sa.cmp(&sb);
+        return a.gvk.cmp(&b.gvk);
     }
-    id_key(a).cmp(&id_key(b))
+    a.id_text.cmp(&b.id_text)
 }
 
 fn or<'a>(s: &'a str, d: &'a str) -> &'a str {

@@ -11,7 +11,7 @@ use super::generator::{self, Kind};
 use super::kustomization::{self, Kustomization, PatchArgs, PatchOptions};
 use super::resource::{ResMap, Resource};
 use super::tree::{EntryKind, Tree, is_within, join};
-use super::{nameref, patch, sort, transform, vars, yaml};
+use super::{nameref, patch, replacement, sort, transform, vars, yaml};
 
 /// What a kustomization hands to the one that includes it.
 #[derive(Debug, Default)]
@@ -27,8 +27,15 @@ pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
     let mut b = Builder {
         tree,
         stack: Vec::new(),
+        root: dir.clone(),
+        track_transformers: false,
     };
     let (k, file) = b.load_kustomization(&dir, None)?;
+    let transformations = k
+        .build_metadata
+        .iter()
+        .any(|m| m == "transformerAnnotations");
+    b.track_transformers = transformations;
     let mut acc = b.accumulate(
         &dir,
         &file,
@@ -39,7 +46,7 @@ pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
         },
     )?;
 
-    for r in &mut acc.res.list {
+    for r in acc.res.list_mut() {
         if r.needs_hash {
             let h = generator::hash_suffix(&r.obj);
             r.store_previous_id();
@@ -49,7 +56,7 @@ pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
     }
     nameref::fix(&file, &mut acc.res, &acc.config.name_reference)?;
     vars::resolve(&file, &mut acc.res, &acc.vars, &acc.config.var_reference)?;
-    acc.res.list.retain(|r| !r.is_local_config());
+    acc.res.retain(|r| !r.is_local_config());
 
     let fifo = k.sort_options.as_ref().is_some_and(|s| s.order == "fifo");
     if !fifo {
@@ -58,15 +65,41 @@ pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
             .as_ref()
             .and_then(|s| s.legacy_sort_options.as_ref());
         sort::legacy(
-            &mut acc.res.list,
+            acc.res.list_mut(),
             legacy.map(|l| l.order_first.as_slice()),
             legacy.map(|l| l.order_last.as_slice()),
         );
     }
     let origins = k.build_metadata.iter().any(|m| m == "originAnnotations");
-    for r in &mut acc.res.list {
+    for r in acc.res.list_mut() {
+        // Upstream rewrites every object's annotations as a string map on the way out,
+        // so a number or boolean written there (by a replacement, say) prints quoted.
+        if let Some(Value::Object(a)) = r
+            .obj
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("annotations"))
+        {
+            for v in a.values_mut() {
+                if let Value::Number(_) | Value::Bool(_) = v {
+                    *v = Value::String(v.to_string());
+                }
+            }
+        }
+        if transformations && !r.transformations.is_empty() {
+            let text = transformations_text(&r.transformations);
+            let meta = r.metadata_mut();
+            let ann = meta
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(a) = ann {
+                a.insert(
+                    "alpha.config.kubernetes.io/transformations".into(),
+                    Value::String(text),
+                );
+            }
+        }
         if origins && let Some(origin) = r.origin.take() {
-            let text = super::emit::to_yaml(&origin);
+            let text = origin_text(&origin);
             let meta = r.metadata_mut();
             let ann = meta
                 .entry("annotations")
@@ -76,13 +109,67 @@ pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
             }
         }
     }
-    Ok(acc.res.list)
+    Ok(acc.res.into_list())
 }
 
 struct Builder<'t> {
     tree: &'t dyn Tree,
     /// Directories being built, outermost first, to refuse cycles.
     stack: Vec<String>,
+    /// The directory of the top kustomization: origin annotations are relative to it.
+    root: String,
+    /// Whether to record which built-in transformers ran over each resource (only when
+    /// asked for: upstream records every patch on every resource).
+    track_transformers: bool,
+}
+
+/// `path` relative to directory `from` (both normalized tree paths), with `..` where
+/// it climbs, as kustomize writes origin paths.
+fn relative(from: &str, path: &str) -> String {
+    let split = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (from, path) = (split(from), split(path));
+    let common = from.iter().zip(&path).take_while(|(a, b)| a == b).count();
+    let mut out: Vec<String> = vec!["..".to_string(); from.len() - common];
+    out.extend(path[common..].iter().cloned());
+    out.join("/")
+}
+
+/// The transformations annotation's text: a list of origins.
+fn transformations_text(records: &[(String, &'static str)]) -> String {
+    let mut out = String::new();
+    for (configured_in, kind) in records {
+        let origin = serde_json::json!({
+            "configuredIn": configured_in,
+            "configuredBy": {"apiVersion": "builtin", "kind": kind},
+        });
+        for (i, line) in origin_text(&origin).lines().enumerate() {
+            out.push_str(if i == 0 { "- " } else { "  " });
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The origin annotation's text. Keys keep upstream's field order (path, configuredIn,
+/// configuredBy), not the sorted order the rest of the output has.
+fn origin_text(origin: &Value) -> String {
+    let Value::Object(fields) = origin else {
+        return super::emit::to_yaml(origin);
+    };
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let mut one = Map::new();
+            one.insert(k.clone(), v.clone());
+            super::emit::to_yaml(&Value::Object(one))
+        })
+        .collect()
 }
 
 fn is_remote(s: &str) -> bool {
@@ -211,6 +298,7 @@ impl Builder<'_> {
                     format!("var '{}' already encountered", var.name),
                 ));
             }
+            vars::bind(&mut acc.res, &var)?;
             acc.vars.push(var);
         }
         Ok(())
@@ -245,7 +333,7 @@ impl Builder<'_> {
                 let bytes = self.tree.read(&path)?;
                 let res = resources_from(&path, &bytes)?;
                 for mut r in res {
-                    r.origin = Some(serde_json::json!({"path": entry}));
+                    r.origin = Some(serde_json::json!({"path": relative(&self.root, &path)}));
                     acc.res.append(r).map_err(|e| {
                         Error::build(file, format!("merging resources from '{entry}': {e}"))
                     })?;
@@ -307,7 +395,7 @@ impl Builder<'_> {
         }
         let load = |rel: &str| self.load_file(dir, file, rel);
         let global = k.generator_options.as_ref();
-        let kustomization_name = file.rsplit('/').next().unwrap_or(file);
+        let configured_in = relative(&self.root, file);
         let mut generated = Vec::new();
         for (kind, list, by) in [
             (
@@ -320,13 +408,19 @@ impl Builder<'_> {
             for args in list {
                 let mut r = generator::generate(file, kind, args, global, &load)?;
                 r.origin = Some(serde_json::json!({
-                    "configuredIn": kustomization_name,
+                    "configuredIn": configured_in,
                     "configuredBy": {"apiVersion": "builtin", "kind": by},
                 }));
                 generated.push(r);
             }
         }
         for (g, configs) in plugin_configs {
+            // Where the configuration was written: the kustomization for inline YAML,
+            // else the file the entry names.
+            let config_file = match join(dir, g) {
+                Ok(p) if !g.contains('\n') && self.tree.entry(&p)? == Some(EntryKind::File) => p,
+                _ => file.to_string(),
+            };
             for config in configs {
                 let kind = config
                     .get("kind")
@@ -351,10 +445,15 @@ impl Builder<'_> {
                     }
                 };
                 let mut args_value = Value::Object(config.clone());
+                // The configuration's own name and namespace win over its metadata's.
                 if let Some(meta) = config.get("metadata") {
                     for key in ["name", "namespace"] {
                         if let (Some(v), Value::Object(a)) = (meta.get(key), &mut args_value) {
-                            a.insert(key.to_string(), v.clone());
+                            let unset =
+                                a.get(key).and_then(Value::as_str).is_none_or(str::is_empty);
+                            if unset {
+                                a.insert(key.to_string(), v.clone());
+                            }
                         }
                     }
                 }
@@ -365,7 +464,25 @@ impl Builder<'_> {
                 }
                 let args: kustomization::GeneratorArgs = serde_json::from_value(args_value)
                     .map_err(|e| Error::field(file, "generators", format!("{g}: {e}")))?;
-                generated.push(generator::generate(file, gen_kind, &args, None, &load)?);
+                let mut r = generator::generate(file, gen_kind, &args, None, &load)?;
+                let mut by = Map::new();
+                by.insert("apiVersion".into(), Value::String("builtin".into()));
+                by.insert("kind".into(), Value::String(kind.clone()));
+                for key in ["name", "namespace"] {
+                    if let Some(v) = config
+                        .get("metadata")
+                        .and_then(|m| m.get(key))
+                        .and_then(Value::as_str)
+                        .filter(|v| !v.is_empty())
+                    {
+                        by.insert(key.into(), Value::String(v.to_string()));
+                    }
+                }
+                r.origin = Some(serde_json::json!({
+                    "configuredIn": relative(&self.root, &config_file),
+                    "configuredBy": by,
+                }));
+                generated.push(r);
             }
         }
         for r in generated {
@@ -409,7 +526,7 @@ impl Builder<'_> {
                         },
                     )?;
                     sub.res
-                        .list
+                        .into_list()
                         .into_iter()
                         .map(|r| Value::Object(r.obj))
                         .collect()
@@ -451,6 +568,15 @@ impl Builder<'_> {
     ) -> Result<()> {
         let res = &mut acc.res;
         let tc = &acc.config;
+        let configured_in = relative(&self.root, file);
+        let track = self.track_transformers;
+        let record = |res: &mut ResMap, kind: &'static str| {
+            if track {
+                for r in res.list_mut() {
+                    r.transformations.push((configured_in.clone(), kind));
+                }
+            }
+        };
         for entry in &k.patches_strategic_merge {
             let (source, text) = self.patch_text(
                 dir,
@@ -464,19 +590,26 @@ impl Builder<'_> {
             let p = patch::parse(file, &source, &text)?;
             patch::apply(file, &source, res, &p, None, &PatchOptions::default())?;
         }
+        if !k.patches_strategic_merge.is_empty() {
+            record(res, "PatchStrategicMergeTransformer");
+        }
         for args in &k.patches {
             let (source, text) = self.patch_text(dir, file, args, false)?;
             let p = patch::parse(file, &source, &text)?;
             patch::apply(file, &source, res, &p, args.target.as_ref(), &args.options)?;
+            record(res, "PatchTransformer");
         }
         if !k.namespace.is_empty() {
             transform::namespace(file, res, &k.namespace, &tc.namespace)?;
+            record(res, "NamespaceTransformer");
         }
         if !k.name_prefix.is_empty() {
             transform::prefix_suffix(res, &k.name_prefix, true, &tc.name_prefix)?;
+            record(res, "PrefixTransformer");
         }
         if !k.name_suffix.is_empty() {
             transform::prefix_suffix(res, &k.name_suffix, false, &tc.name_suffix)?;
+            record(res, "SuffixTransformer");
         }
         for l in &k.labels {
             let mut specs: Vec<FieldSpec> = l
@@ -497,6 +630,10 @@ impl Builder<'_> {
                 );
             }
             transform::set_map_entries(file, "labels", res, &l.pairs, &specs)?;
+            record(res, "LabelTransformer");
+        }
+        if !k.common_labels.is_empty() {
+            record(res, "LabelTransformer");
         }
         transform::set_map_entries(
             file,
@@ -512,23 +649,27 @@ impl Builder<'_> {
             &k.common_annotations,
             &tc.common_annotations,
         )?;
+        if !k.common_annotations.is_empty() {
+            record(res, "AnnotationsTransformer");
+        }
         for args in &k.patches_json6902 {
             let (source, text) = self.patch_text(dir, file, args, false)?;
             let p = patch::parse(file, &source, &text)?;
             patch::apply(file, &source, res, &p, args.target.as_ref(), &args.options)?;
+            record(res, "PatchJson6902Transformer");
         }
         for r in &k.replicas {
             transform::replicas(file, res, r, &tc.replicas)?;
+            record(res, "ReplicaCountTransformer");
         }
-        for image in &k.images {
-            transform::image(file, res, image, &tc.images)?;
+        transform::images(res, &k.images, &tc.images)?;
+        for _ in &k.images {
+            record(res, "ImageTagTransformer");
         }
         if !k.replacements.is_empty() {
-            return Err(Error::Unsupported {
-                file: file.to_string(),
-                what: "replacements",
-                detail: "not implemented yet".to_string(),
-            });
+            let list = self.load_replacements(dir, file, &k.replacements)?;
+            replacement::apply(file, res, &list)?;
+            record(res, "ReplacementTransformer");
         }
         for t in &k.transformers {
             for config in self.plugin_configs(dir, file, t, "transformers")? {
@@ -605,13 +746,22 @@ impl Builder<'_> {
                 let image: kustomization::Image =
                     serde_json::from_value(c.get("imageTag").cloned().unwrap_or(Value::Null))
                         .map_err(|e| Error::field(file, "transformers", e.to_string()))?;
-                transform::image(file, res, &image, &specs("fieldSpecs", &tc.images))
+                transform::images(res, &[image], &specs("fieldSpecs", &tc.images))
             }
             "ReplicaCountTransformer" => {
                 let replica: kustomization::Replica =
                     serde_json::from_value(c.get("replica").cloned().unwrap_or(Value::Null))
                         .map_err(|e| Error::field(file, "transformers", e.to_string()))?;
                 transform::replicas(file, res, &replica, &specs("fieldSpecs", &tc.replicas))
+            }
+            "ReplacementTransformer" => {
+                let entries = c
+                    .get("replacements")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let list = self.load_replacements(dir, file, &entries)?;
+                replacement::apply(file, res, &list)
             }
             "PatchTransformer" | "PatchJson6902Transformer" => {
                 let args: PatchArgs = serde_json::from_value(Value::Object(c.clone()))
@@ -662,6 +812,40 @@ impl Builder<'_> {
                 detail: other.to_string(),
             }),
         }
+    }
+
+    /// The entries of `replacements`: inline, or `path` naming a file that holds one
+    /// replacement or a list of them.
+    fn load_replacements(
+        &self,
+        dir: &str,
+        file: &str,
+        entries: &[Value],
+    ) -> Result<Vec<replacement::Replacement>> {
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.get("path").and_then(Value::as_str).unwrap_or("");
+            if path.is_empty() {
+                out.push(replacement::parse(file, "replacements", entry)?);
+                continue;
+            }
+            if entry.get("source").is_some() || entry.get("targets").is_some() {
+                return Err(Error::field(
+                    file,
+                    "replacements",
+                    "cannot specify both path and inline replacement",
+                ));
+            }
+            let bytes = self.load_file(dir, file, path)?;
+            let full = join(dir, path)?;
+            // Upstream decodes one YAML document: later ones are ignored.
+            let doc = yaml::parse_documents(&full, &bytes)?
+                .into_iter()
+                .next()
+                .unwrap_or(Value::Null);
+            out.extend(replacement::parse_file(file, path, &doc)?);
+        }
+        Ok(out)
     }
 
     /// The text of a patch and a name for it in messages. With `guess`, `path` may hold

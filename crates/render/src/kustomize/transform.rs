@@ -1,13 +1,13 @@
 //! The built-in transformers that walk field specs: namespace, name prefix and suffix,
 //! labels, annotations, images and replica counts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::error::{Error, Result};
-use super::fieldspec::{FieldSpec, walk};
+use super::fieldspec::FieldSpec;
 use super::kustomization::{Image, Replica};
 use super::resource::{Gvk, ResMap};
 
@@ -18,8 +18,7 @@ fn selected(gvk: &Gvk, fs: &FieldSpec) -> bool {
 /// `namespace`: sets the namespace of every namespaced object and of the fields the
 /// config names; RoleBinding subjects named `default` follow.
 pub(crate) fn namespace(file: &str, m: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<()> {
-    for i in 0..m.list.len() {
-        let r = &mut m.list[i];
+    for r in m.list_mut() {
         if r.obj.is_empty() {
             continue;
         }
@@ -42,15 +41,17 @@ pub(crate) fn namespace(file: &str, m: &mut ResMap, ns: &str, specs: &[FieldSpec
         let api_version = r.str_field("apiVersion").to_string();
         let mut obj = Value::Object(std::mem::take(&mut r.obj));
         for fs in specs {
+            if !selected(&gvk, fs) {
+                continue;
+            }
             let path = fs.path_string();
             if path == "metadata/namespace"
                 || (path == "metadata/name" && api_version != "v1")
                 || (is_binding && path == "subjects/namespace")
-                || !selected(&gvk, fs)
             {
                 continue;
             }
-            walk::<Error>(&mut obj, &fs.path, fs.create, &mut |v| {
+            fs.walk::<Error>(&mut obj, &mut |v| {
                 *v = Value::String(ns.to_string());
                 Ok(())
             })?;
@@ -58,9 +59,23 @@ pub(crate) fn namespace(file: &str, m: &mut ResMap, ns: &str, specs: &[FieldSpec
         if let Value::Object(o) = obj {
             r.obj = o;
         }
-        let id = m.list[i].cur_id();
-        let conflicts = m.list.iter().filter(|x| x.cur_id().equals(&id)).count();
-        if conflicts != 1 {
+    }
+    // Upstream checks each object, right after moving it, against all others. As the
+    // move is idempotent, a clash it finds is one left after all moves, so one pass over
+    // the final ids reports the same first clash.
+    let ids: Vec<_> = m
+        .list()
+        .iter()
+        .map(|r| (!r.obj.is_empty()).then(|| r.cur_id()))
+        .collect();
+    let mut seen: HashMap<(&str, &Gvk, &str), usize> = HashMap::new();
+    for id in ids.iter().flatten() {
+        *seen
+            .entry((&id.name, &id.gvk, id.effective_namespace()))
+            .or_default() += 1;
+    }
+    for id in ids.iter().flatten() {
+        if seen[&(id.name.as_str(), &id.gvk, id.effective_namespace())] > 1 {
             return Err(Error::build(
                 file,
                 format!("namespace transformation produces ID conflict: {id}"),
@@ -94,7 +109,7 @@ pub(crate) fn prefix_suffix(
             kind: "Namespace".into(),
         },
     ];
-    for r in &mut m.list {
+    for r in m.list_mut() {
         let org = r.org_id();
         if skip.iter().any(|s| org.gvk.is_selected(s)) {
             continue;
@@ -114,7 +129,7 @@ pub(crate) fn prefix_suffix(
                 }
             }
             let mut obj = Value::Object(std::mem::take(&mut r.obj));
-            walk::<Error>(&mut obj, &fs.path, fs.create, &mut |v| {
+            fs.walk::<Error>(&mut obj, &mut |v| {
                 if let Value::String(s) = v {
                     *s = if is_prefix {
                         format!("{affix}{s}")
@@ -143,14 +158,14 @@ pub(crate) fn set_map_entries(
     if pairs.is_empty() {
         return Ok(());
     }
-    for r in &mut m.list {
+    for r in m.list_mut() {
         let gvk = r.gvk();
         let mut obj = Value::Object(std::mem::take(&mut r.obj));
         for fs in specs {
             if !selected(&gvk, fs) {
                 continue;
             }
-            walk::<Error>(&mut obj, &fs.path, fs.create, &mut |v| {
+            fs.walk::<Error>(&mut obj, &mut |v| {
                 if v.is_null() {
                     *v = Value::Object(Map::new());
                 }
@@ -173,35 +188,48 @@ pub(crate) fn set_map_entries(
     Ok(())
 }
 
-/// One entry of `images`: first every `containers`/`initContainers` list anywhere in
-/// an object (kustomize's legacy walk), then the configured fields.
-pub(crate) fn image(file: &str, m: &mut ResMap, image: &Image, specs: &[FieldSpec]) -> Result<()> {
-    let pattern = format!(
-        "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{{}}-]*)?$",
-        image.name
-    );
-    // Upstream compiles the name as a pattern and treats a bad one as "no match".
-    let Ok(re) = Regex::new(&pattern) else {
+/// The entries of `images`, in order. For each entry upstream first updates every
+/// `containers`/`initContainers` list anywhere in an object (its legacy walk), then the
+/// configured fields. Each image string is updated on its own, so the same result comes
+/// from finding the strings once per object, counting how often the walks reach each,
+/// and applying every entry that many times to it, in entry order.
+pub(crate) fn images(m: &mut ResMap, images: &[Image], specs: &[FieldSpec]) -> Result<()> {
+    let patterns: Vec<(Regex, &Image)> = images
+        .iter()
+        .filter_map(|image| {
+            let pattern = format!(
+                "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{{}}-]*)?$",
+                image.name
+            );
+            // Upstream compiles the name as a pattern and treats a bad one as "no match".
+            Regex::new(&pattern).ok().map(|re| (re, image))
+        })
+        .collect();
+    if patterns.is_empty() {
         return Ok(());
-    };
-    let _ = file;
-    for r in &mut m.list {
+    }
+    for r in m.list_mut() {
         if r.kind() == "CustomResourceDefinition" {
             continue;
         }
         let gvk = r.gvk();
         let mut obj = Value::Object(std::mem::take(&mut r.obj));
-        legacy_containers(&mut obj, &re, image);
+        let mut visits: Vec<(Vec<Step>, usize)> = Vec::new();
+        let mut here = Vec::new();
+        legacy_containers(&obj, &mut here, &mut visits);
         for fs in specs {
-            if !selected(&gvk, fs) {
-                continue;
+            if selected(&gvk, fs) {
+                spec_strings(&obj, &fs.path, &mut here, &mut visits);
             }
-            walk::<Error>(&mut obj, &fs.path, false, &mut |v| {
-                if let Value::String(s) = v {
-                    update_image(s, &re, image);
+        }
+        for (path, times) in &visits {
+            if let Some(Value::String(s)) = resolve_mut(&mut obj, path) {
+                for (re, image) in &patterns {
+                    for _ in 0..*times {
+                        update_image(s, re, image);
+                    }
                 }
-                Ok(())
-            })?;
+            }
         }
         if let Value::Object(o) = obj {
             r.obj = o;
@@ -210,29 +238,92 @@ pub(crate) fn image(file: &str, m: &mut ResMap, image: &Image, specs: &[FieldSpe
     Ok(())
 }
 
-fn legacy_containers(v: &mut Value, re: &Regex, image: &Image) {
+/// One step of a path into an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn count_visit(visits: &mut Vec<(Vec<Step>, usize)>, path: &[Step]) {
+    match visits.iter_mut().find(|(p, _)| p == path) {
+        Some((_, n)) => *n += 1,
+        None => visits.push((path.to_vec(), 1)),
+    }
+}
+
+/// The `image` strings of every `containers`/`initContainers` list anywhere below `v`.
+fn legacy_containers(v: &Value, here: &mut Vec<Step>, visits: &mut Vec<(Vec<Step>, usize)>) {
     match v {
         Value::Object(map) => {
-            for (k, child) in map.iter_mut() {
-                legacy_containers(child, re, image);
+            for (k, child) in map {
+                here.push(Step::Key(k.clone()));
+                legacy_containers(child, here, visits);
                 if (k == "containers" || k == "initContainers")
                     && let Value::Array(items) = child
                 {
-                    for item in items {
-                        if let Some(Value::String(s)) = item.get_mut("image") {
-                            update_image(s, re, image);
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(Value::String(_)) = item.get("image") {
+                            here.push(Step::Index(i));
+                            here.push(Step::Key("image".to_string()));
+                            count_visit(visits, here);
+                            here.truncate(here.len() - 2);
                         }
                     }
                 }
+                here.pop();
             }
         }
         Value::Array(items) => {
-            for item in items {
-                legacy_containers(item, re, image);
+            for (i, item) in items.iter().enumerate() {
+                here.push(Step::Index(i));
+                legacy_containers(item, here, visits);
+                here.pop();
             }
         }
         _ => {}
     }
+}
+
+/// The strings at field path `path` below `v` (through lists, creating nothing), as
+/// [`walk`] reaches them.
+fn spec_strings(
+    v: &Value,
+    path: &[String],
+    here: &mut Vec<Step>,
+    visits: &mut Vec<(Vec<Step>, usize)>,
+) {
+    if let Value::Array(items) = v
+        && !path.is_empty()
+    {
+        for (i, item) in items.iter().enumerate() {
+            here.push(Step::Index(i));
+            spec_strings(item, path, here, visits);
+            here.pop();
+        }
+        return;
+    }
+    match path.split_first() {
+        None => {
+            if v.is_string() {
+                count_visit(visits, here);
+            }
+        }
+        Some((first, rest)) => {
+            if let Some(child) = v.get(first.as_str()).filter(|c| !c.is_null()) {
+                here.push(Step::Key(first.clone()));
+                spec_strings(child, rest, here, visits);
+                here.pop();
+            }
+        }
+    }
+}
+
+fn resolve_mut<'v>(v: &'v mut Value, path: &[Step]) -> Option<&'v mut Value> {
+    path.iter().try_fold(v, |v, step| match step {
+        Step::Key(k) => v.get_mut(k.as_str()),
+        Step::Index(i) => v.get_mut(*i),
+    })
 }
 
 fn update_image(value: &mut String, re: &Regex, image: &Image) {
@@ -303,23 +394,29 @@ pub(crate) fn replicas(
     specs: &[FieldSpec],
 ) -> Result<()> {
     let mut found = false;
+    let named = m.named(&replica.name);
     for fs in specs {
-        for r in &mut m.list {
-            let matches = std::iter::once(r.cur_id())
-                .chain(r.prev_ids.iter().cloned())
-                .any(|id| id.gvk.is_selected(&fs.gvk) && id.name == replica.name);
+        for &i in &named {
+            let r = m.get(i);
+            let matches = std::iter::once(r.gvk())
+                .chain(r.prev_ids.iter().map(|p| p.gvk.clone()))
+                .zip(std::iter::once(r.name()).chain(r.prev_ids.iter().map(|p| p.name.as_str())))
+                .any(|(gvk, name)| gvk.is_selected(&fs.gvk) && name == replica.name);
             if !matches {
                 continue;
             }
             found = true;
-            let mut obj = Value::Object(std::mem::take(&mut r.obj));
-            walk::<Error>(&mut obj, &fs.path, fs.create, &mut |v| {
-                *v = Value::from(replica.count);
-                Ok(())
+            m.update(i, |r| {
+                let mut obj = Value::Object(std::mem::take(&mut r.obj));
+                let result = fs.walk::<Error>(&mut obj, &mut |v| {
+                    *v = Value::from(replica.count);
+                    Ok(())
+                });
+                if let Value::Object(o) = obj {
+                    r.obj = o;
+                }
+                result
             })?;
-            if let Value::Object(o) = obj {
-                r.obj = o;
-            }
         }
     }
     if !found {

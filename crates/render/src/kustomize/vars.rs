@@ -46,62 +46,75 @@ impl Var {
     }
 }
 
-/// Replaces `$(VAR)` references in `specs` fields with the vars' values.
+/// Binds `v`, declared by a kustomization, to the one resource it names among those
+/// that kustomization has accumulated (upstream's `MergeVars`): later overlays may add
+/// objects of the same name elsewhere without making the var ambiguous. Naming none
+/// is not an error yet; resolving is.
+pub(crate) fn bind(m: &mut ResMap, v: &Var) -> Result<()> {
+    let matches: Vec<usize> = m
+        .list()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            std::iter::once(r.cur_id())
+                .chain(r.prev_ids.iter().cloned())
+                .any(|id| {
+                    id.gvk.is_selected(&v.gvk)
+                        && id.name == v.obj_name
+                        && (v.namespace.is_empty() || r.namespace() == v.namespace)
+                })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match matches.as_slice() {
+        [] => Ok(()),
+        [i] => {
+            m.update(*i, |r| r.ref_vars.push(v.name.clone()));
+            Ok(())
+        }
+        _ => Err(Error::field(
+            &v.file,
+            "vars",
+            format!(
+                "found {} resId matches for var '{}' (unable to disambiguate)",
+                matches.len(),
+                v.name
+            ),
+        )),
+    }
+}
+
+/// Replaces `$(VAR)` references in `specs` fields with the vars' values, each read
+/// from the resource it was bound to.
 pub(crate) fn resolve(file: &str, m: &mut ResMap, vars: &[Var], specs: &[FieldSpec]) -> Result<()> {
     if vars.is_empty() {
         return Ok(());
     }
     let mut values = Vec::new();
     for v in vars {
-        let matches: Vec<usize> = m
-            .list
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| {
-                std::iter::once(r.cur_id())
-                    .chain(r.prev_ids.iter().cloned())
-                    .any(|id| {
-                        id.gvk.is_selected(&v.gvk)
-                            && id.name == v.obj_name
-                            && (v.namespace.is_empty() || r.namespace() == v.namespace)
-                    })
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let i = match matches.as_slice() {
-            [i] => *i,
-            [] => {
-                return Err(Error::field(
-                    &v.file,
-                    "vars",
-                    format!(
-                        "var '{}' cannot be mapped to a field in the set of known resources",
-                        v.name
-                    ),
-                ));
-            }
-            _ => {
-                return Err(Error::field(
-                    &v.file,
-                    "vars",
-                    format!("var '{}' matches more than one resource", v.name),
-                ));
-            }
+        let Some(r) = m.list().iter().find(|r| r.ref_vars.contains(&v.name)) else {
+            return Err(Error::field(
+                &v.file,
+                "vars",
+                format!(
+                    "var '{}' cannot be mapped to a field in the set of known resources",
+                    v.name
+                ),
+            ));
         };
-        let value =
-            field_value(&Value::Object(m.list[i].obj.clone()), &v.field_path).ok_or_else(|| {
-                Error::field(
-                    &v.file,
-                    "vars",
-                    format!(
-                        "field {} specified in var '{}' not found",
-                        v.field_path, v.name
-                    ),
-                )
-            })?;
+        let value = field_value(&Value::Object(r.obj.clone()), &v.field_path).ok_or_else(|| {
+            Error::field(
+                &v.file,
+                "vars",
+                format!(
+                    "field {} specified in var '{}' not found",
+                    v.field_path, v.name
+                ),
+            )
+        })?;
         values.push((v.name.clone(), value));
     }
-    for r in &mut m.list {
+    for r in m.list_mut() {
         let gvk = r.gvk();
         let mut obj = Value::Object(std::mem::take(&mut r.obj));
         for fs in specs {

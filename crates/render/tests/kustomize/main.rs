@@ -5,6 +5,7 @@
 //! fail. The set of failing cases must equal `KNOWN_FAILURES` exactly, so a fix shows
 //! up as a diff to this list and a regression fails the test.
 
+mod replacements;
 mod security;
 
 use std::path::{Path, PathBuf};
@@ -14,38 +15,6 @@ use serde_json::Value;
 
 /// Cases that do not pass yet, with the reason.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    (
-        "TestAnnoOriginAndTransformerBuiltinLocal",
-        "buildMetadata: origin/transformer annotations",
-    ),
-    (
-        "TestAnnoOriginBuiltinGeneratorFromFileWithOverlay",
-        "buildMetadata: origin annotations",
-    ),
-    (
-        "TestAnnoOriginConfigMapGeneratorMerge",
-        "buildMetadata: origin annotations",
-    ),
-    (
-        "TestAnnoOriginConfigMapGeneratorReplace",
-        "buildMetadata: origin annotations",
-    ),
-    (
-        "TestAnnoOriginInlineBuiltinGenerator",
-        "buildMetadata: origin annotations",
-    ),
-    (
-        "TestAnnoOriginLocalBuiltinGenerator",
-        "buildMetadata: origin annotations",
-    ),
-    (
-        "TestAnnoOriginLocalFilesWithOverlay",
-        "buildMetadata: origin annotations",
-    ),
-    (
-        "TestAnnoTransformerLocalFilesWithOverlay",
-        "buildMetadata: transformer annotations",
-    ),
     (
         "TestCrdBase",
         "crds: reference annotations in CRD schemas not read",
@@ -61,30 +30,6 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
     (
         "TestIssue4884_UseLocalConfigAsNameRefSource",
         "name references: local-config source",
-    ),
-    (
-        "TestReplacementTransformerWithConfigMapGenerator",
-        "replacements not implemented",
-    ),
-    (
-        "TestReplacementTransformerWithNamePrefixOverlay",
-        "replacements not implemented",
-    ),
-    (
-        "TestReplacementTransformerWithNamespaceOverlay",
-        "replacements not implemented",
-    ),
-    (
-        "TestSKipLocalConfigAfterTransform",
-        "ReplacementTransformer not implemented",
-    ),
-    (
-        "TestTransformersNoCreateArrays",
-        "field specs: creation below lists differs",
-    ),
-    (
-        "TestVariablesAmbiguousWorkaround",
-        "vars: ambiguity resolved by namespace not as upstream",
     ),
 ];
 
