@@ -20,9 +20,24 @@ use serde_json::json;
 
 type Http = Client<HttpConnector, Full<Bytes>>;
 
+/// What to measure.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    /// Creates of small ConfigMaps across the fleet, then lists and watches.
+    Configmaps,
+    /// Server-side apply of Deployments into one cluster.
+    Ssa,
+}
+
 /// Benchmark settings.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct BenchArgs {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "configmaps")]
+    pub scenario: Scenario,
+    /// Deployments applied in the `ssa` scenario.
+    #[arg(long, default_value_t = 10_000)]
+    pub deployments: usize,
     /// Clusters in the fleet.
     #[arg(long, default_value_t = 100)]
     pub clusters: usize,
@@ -77,6 +92,9 @@ async fn send(
 
 /// Run the benchmark and print one JSON document.
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.scenario == Scenario::Ssa {
+        return run_ssa(args).await;
+    }
     let fleet = Fleet::with_clusters(args.clusters);
     let names: Vec<String> = fleet.names().map(String::from).collect();
     let server = Server::start(fleet, "127.0.0.1:0".parse()?)
@@ -255,5 +273,92 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "rss_mib_after_create": rss_after_create as f64 / (1024.0 * 1024.0),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Server-side apply of `args.deployments` Deployments into one cluster (each applied twice:
+/// a create, then a changed image), with the concurrency of `args.concurrency`.
+async fn run_ssa(args: BenchArgs) -> anyhow::Result<()> {
+    let fleet = Fleet::with_clusters(1);
+    let server = Server::start(fleet, "127.0.0.1:0".parse()?)
+        .await
+        .context("starting kubesim")?;
+    let base = format!(
+        "{}/clusters/cluster-000/apis/apps/v1/namespaces/default/deployments",
+        server.base_url()
+    );
+    let http: Http = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.concurrency)
+        .build_http();
+    let rss_before = rss_bytes();
+    let mut report = serde_json::Map::new();
+    for (round, image) in [("create", "nginx:1.27"), ("change", "nginx:1.28")] {
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..args.concurrency {
+            let (http, next, base) = (http.clone(), next.clone(), base.clone());
+            let total = args.deployments;
+            workers.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return Ok::<_, anyhow::Error>(latencies);
+                    }
+                    let name = format!("app-{i:05}");
+                    let body = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {"name": name, "labels": {"app": name}},
+                        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                            "template": {"metadata": {"labels": {"app": name}},
+                                "spec": {"containers": [{"name": "web", "image": image,
+                                    "ports": [{"containerPort": 80}],
+                                    "env": [{"name": "MODE", "value": "bench"}]}]}}}});
+                    let url = format!("{base}/{name}?fieldManager=bench&force=true");
+                    let t = Instant::now();
+                    let (status, resp) = send(
+                        &http,
+                        "PATCH",
+                        &url,
+                        Some(serde_json::to_vec(&body)?),
+                        "application/apply-patch+yaml",
+                    )
+                    .await?;
+                    latencies.push(t.elapsed().as_micros() as u64);
+                    if status != 200 && status != 201 {
+                        bail!(
+                            "apply {name} answered {status}: {}",
+                            String::from_utf8_lossy(&resp)
+                        );
+                    }
+                }
+            }));
+        }
+        let mut latencies = Vec::with_capacity(args.deployments);
+        for w in workers {
+            latencies.extend(w.await??);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        latencies.sort_unstable();
+        report.insert(round.into(), json!({
+            "applies": args.deployments,
+            "seconds": secs,
+            "applies_per_second": args.deployments as f64 / secs,
+            "latency_ms": {"p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99)},
+        }));
+    }
+    report.insert("concurrency".into(), json!(args.concurrency));
+    report.insert(
+        "rss_bytes".into(),
+        json!({"before": rss_before, "end": rss_bytes()}),
+    );
+    report.insert(
+        "rss_mib_end".into(),
+        json!(rss_bytes() as f64 / (1024.0 * 1024.0)),
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::Value::Object(report))?
+    );
     Ok(())
 }

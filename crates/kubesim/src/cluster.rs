@@ -654,7 +654,10 @@ impl Cluster {
             .map(|r| r.object)
             .map_err(|e| ssa_error(rt, name, e))
         };
-        let exists = self.get(rt, namespace, name).is_ok();
+        let key = object_key(namespace, name);
+        let exists = self
+            .store
+            .with(|s| s.get(&rt.storage_key(), &key).is_some());
         if !exists {
             if part != Part::Main {
                 return Err(ApiError::not_found(&rt.group, &rt.plural, name));

@@ -454,7 +454,11 @@ pub fn prepare_update(
     }
     // Server-owned metadata is carried over from the stored object.
     {
-        let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+        let empty = Map::new();
+        let old_meta = old
+            .get("metadata")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         let meta = metadata_mut(&mut new);
         meta.insert("name".into(), json!(name));
         for field in [

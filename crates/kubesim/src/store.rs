@@ -57,8 +57,10 @@ pub struct Event {
     pub previous: Option<Arc<Value>>,
 }
 
-/// The default number of events kept for watch resumption.
-pub const DEFAULT_LOG_WINDOW: usize = 20_000;
+/// The default number of events kept for watch resumption per cluster. (The apiserver's
+/// watch cache keeps far fewer per resource; older resourceVersions answer 410 and clients
+/// relist.)
+pub const DEFAULT_LOG_WINDOW: usize = 10_000;
 
 /// Objects and the log, guarded together so a watch can start exactly where a list ended.
 pub struct State {

@@ -145,6 +145,13 @@ pub(crate) fn parse_json(body: &[u8]) -> ApiResult<Value> {
 
 /// Parse YAML with the parser's own limits on aliases and nesting (alias bombs are refused).
 pub(crate) fn parse_yaml(body: &[u8]) -> ApiResult<Value> {
+    // JSON is YAML; most clients (kubectl included) send apply patches as JSON, and the JSON
+    // parser is several times faster.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        && let Ok(value) = serde_json::from_slice::<Value>(body)
+    {
+        return Ok(value);
+    }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("the body of the request is not valid UTF-8"))?;
     let value: Value = serde_saphyr::from_str(text)
