@@ -76,6 +76,10 @@ pub struct Fleet {
     config: FleetConfig,
     address: OnceLock<SocketAddr>,
     audit: Option<crate::audit::AuditLog>,
+    /// Tokens and RBAC cache of each cluster, by name.
+    auth: std::collections::HashMap<String, Arc<crate::auth::ClusterAuth>>,
+    /// Set when served over TLS; unset means plain-HTTP mode (see [`crate::auth`]).
+    tls: OnceLock<Arc<crate::tls::Authority>>,
 }
 
 /// `cluster-000`, `cluster-001`, … (three digits at least).
@@ -96,16 +100,45 @@ impl Fleet {
             .as_deref()
             .map(crate::audit::AuditLog::open)
             .transpose()?;
-        let clusters = names
+        let clusters: IndexMap<String, Arc<Cluster>> = names
             .iter()
             .map(|n| (n.clone(), Cluster::new(n, &config.cluster)))
+            .collect();
+        for c in clusters.values() {
+            crate::auth::bootstrap::install(c);
+        }
+        let auth = names
+            .iter()
+            .map(|n| (n.clone(), Arc::new(crate::auth::ClusterAuth::new())))
             .collect();
         Ok(Arc::new(Fleet {
             clusters,
             config,
             address: OnceLock::new(),
             audit,
+            auth,
+            tls: OnceLock::new(),
         }))
+    }
+
+    /// Tokens and RBAC of one cluster.
+    pub fn auth(&self, cluster: &str) -> Option<&Arc<crate::auth::ClusterAuth>> {
+        self.auth.get(cluster)
+    }
+
+    /// The admin token of one cluster (also in the kubeconfig).
+    pub fn admin_token(&self, cluster: &str) -> Option<&str> {
+        self.auth.get(cluster).map(|a| a.tokens().admin())
+    }
+
+    /// Whether the fleet is in plain-HTTP mode, where a request without a token is the admin.
+    pub fn plain_http(&self) -> bool {
+        self.tls.get().is_none()
+    }
+
+    /// The CA, when the fleet is served over TLS.
+    pub fn tls(&self) -> Option<&Arc<crate::tls::Authority>> {
+        self.tls.get()
     }
 
     /// The audit log, when one is kept.
@@ -159,18 +192,29 @@ impl Fleet {
             .unwrap_or_else(|| "127.0.0.1:0".into())
     }
 
-    /// A kubeconfig with one context per cluster, `base_url` being `http://host:port`.
-    /// The first cluster is the current context.
+    /// A kubeconfig with one context per cluster, `base_url` being `http(s)://host:port`.
+    /// Each context's user carries that cluster's admin token; over TLS each cluster carries
+    /// the CA. The first cluster is the current context.
     pub fn kubeconfig(&self, base_url: &str) -> String {
         let mut out = String::from("apiVersion: v1\nkind: Config\npreferences: {}\nclusters:\n");
+        let ca = self
+            .tls
+            .get()
+            .map(|t| format!("    certificate-authority-data: {}\n", t.ca_data()))
+            .unwrap_or_default();
         for name in self.names() {
             out.push_str(&format!(
-                "- name: {name}\n  cluster:\n    server: {base_url}/clusters/{name}\n"
+                "- name: {name}\n  cluster:\n{ca}    server: {base_url}/clusters/{name}\n"
             ));
         }
         out.push_str("users:\n");
         for name in self.names() {
-            out.push_str(&format!("- name: {name}\n  user: {{}}\n"));
+            match self.admin_token(name) {
+                Some(token) => {
+                    out.push_str(&format!("- name: {name}\n  user:\n    token: {token}\n"))
+                }
+                None => out.push_str(&format!("- name: {name}\n  user: {{}}\n")),
+            }
         }
         out.push_str("contexts:\n");
         for name in self.names() {
@@ -185,30 +229,78 @@ impl Fleet {
     }
 }
 
-/// A fleet served over HTTP, with its controllers running.
+/// A fleet served over HTTP or HTTPS, with its controllers running.
 pub struct Server {
     fleet: Arc<Fleet>,
     addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    tls: bool,
 }
 
 impl Server {
-    /// Bind `listen` (port 0 picks a free one), start the controllers and serve.
+    /// Bind `listen` (port 0 picks a free one), start the controllers and serve plain HTTP.
+    /// Requests without a token act as the admin (see [`crate::auth`]).
     pub async fn start(fleet: Arc<Fleet>, listen: SocketAddr) -> std::io::Result<Server> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let _ = fleet.address.set(addr);
-        let mut tasks: Vec<JoinHandle<()>> = fleet
-            .clusters()
-            .map(|c| tokio::spawn(crate::controllers::run(c.clone())))
-            .collect();
+        let mut tasks = Server::controllers(&fleet);
         let app = crate::http::router(fleet.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("kubesim server stopped: {e}");
             }
         }));
-        Ok(Server { fleet, addr, tasks })
+        Ok(Server {
+            fleet,
+            addr,
+            tasks,
+            tls: false,
+        })
+    }
+
+    /// Like [`Server::start`], but over TLS with a CA generated for this server (written into
+    /// the kubeconfig); requests need a token or are `system:anonymous`. A fleet can be
+    /// served over TLS once.
+    pub async fn start_tls(fleet: Arc<Fleet>, listen: SocketAddr) -> std::io::Result<Server> {
+        let authority = Arc::new(
+            crate::tls::Authority::generate(Some(listen.ip())).map_err(std::io::Error::other)?,
+        );
+        if fleet.tls.set(authority.clone()).is_err() {
+            return Err(std::io::Error::other(
+                "this fleet is already served over TLS",
+            ));
+        }
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let _ = fleet.address.set(addr);
+        let mut tasks = Server::controllers(&fleet);
+        let (listener, accept) = crate::tls::TlsListener::new(listener, authority.acceptor())?;
+        tasks.push(accept);
+        let app = crate::http::router(fleet.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("kubesim server stopped: {e}");
+            }
+        }));
+        Ok(Server {
+            fleet,
+            addr,
+            tasks,
+            tls: true,
+        })
+    }
+
+    fn controllers(fleet: &Fleet) -> Vec<JoinHandle<()>> {
+        fleet
+            .clusters()
+            .flat_map(|c| {
+                [
+                    tokio::spawn(crate::controllers::run(c.clone())),
+                    tokio::spawn(crate::auth::aggregation::run(c.clone())),
+                ]
+            })
+            .collect()
     }
 
     /// The bound address.
@@ -216,9 +308,10 @@ impl Server {
         self.addr
     }
 
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://…` over TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The server URL of one cluster.

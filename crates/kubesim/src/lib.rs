@@ -10,12 +10,18 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`Server::start`] serves plain HTTP, where a request without a token acts as the admin;
+//! [`Server::start_tls`] (what `kubesim serve` does unless `--insecure-http`) generates a CA,
+//! writes it and each cluster's admin token into the kubeconfig, and holds every request to
+//! [`auth`]: tokens, impersonation and RBAC from the cluster's own objects.
+//!
 //! Each cluster keeps a kine-style revision log ([`store`]); the verbs live on
 //! [`Cluster`]; [`http`] maps requests onto them; [`controllers`] play the part
 //! of kube-controller-manager (status, namespace lifecycle, garbage collection).
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod auth;
 pub mod cluster;
 pub mod controllers;
 pub mod discovery;
@@ -32,6 +38,7 @@ pub mod registry;
 pub mod resources;
 pub mod store;
 pub mod table;
+pub mod tls;
 pub mod validation;
 pub mod workloads;
 

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod admin_client;
 mod bench;
 
 // The simulator allocates and frees JSON trees on every request from many threads; glibc's
@@ -36,9 +37,12 @@ enum Command {
 struct FaultArgs {
     /// The cluster to change.
     cluster: String,
-    /// Base URL of the running kubesim.
-    #[arg(long, default_value = "http://127.0.0.1:6443")]
+    /// Base URL of the running kubesim (http://… when it was started with --insecure-http).
+    #[arg(long, default_value = "https://127.0.0.1:6443")]
     server: String,
+    /// The kubeconfig `kubesim serve` wrote; over https its CA is the one trusted.
+    #[arg(long, default_value = "kubesim.kubeconfig")]
+    kubeconfig: PathBuf,
     /// Latency added to every request (e.g. 200ms, 1s).
     #[arg(long, value_parser = parse_delay)]
     latency: Option<std::time::Duration>,
@@ -91,6 +95,9 @@ struct ServeArgs {
     /// Append one JSON line per API request to this file.
     #[arg(long)]
     audit_log: Option<PathBuf>,
+    /// Serve plain HTTP instead of TLS; requests without a token then act as the admin.
+    #[arg(long)]
+    insecure_http: bool,
 }
 
 fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
@@ -142,9 +149,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .display()
         )
     })?;
-    let server = Server::start(fleet, args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let server = if args.insecure_http {
+        Server::start(fleet, args.listen).await
+    } else {
+        Server::start_tls(fleet, args.listen).await
+    }
+    .with_context(|| format!("listening on {}", args.listen))?;
     server
         .write_kubeconfig(&args.kubeconfig)
         .with_context(|| format!("writing kubeconfig {}", args.kubeconfig.display()))?;
@@ -166,7 +176,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn fault(args: FaultArgs) -> anyhow::Result<()> {
-    use http_body_util::BodyExt;
     let change = kubesim::faults::FaultChange {
         latency_ms: args.latency.map(|d| d.as_millis() as u64),
         error_rate: args.error_rate,
@@ -188,19 +197,10 @@ async fn fault(args: FaultArgs) -> anyhow::Result<()> {
         args.server.trim_end_matches('/'),
         args.cluster
     );
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http();
-    let req = hyper::Request::post(&url)
-        .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            serde_json::to_vec(&change)?,
-        )))?;
-    let resp = client
-        .request(req)
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let status = resp.status();
-    let body = resp.into_body().collect().await?.to_bytes();
+    let (status, body) =
+        admin_client::post_json(&url, serde_json::to_vec(&change)?, &args.kubeconfig)
+            .await
+            .with_context(|| format!("POST {url}"))?;
     if !status.is_success() {
         bail!(
             "{url} answered {status}: {}",

@@ -153,7 +153,21 @@ impl ResourceType {
 
     /// The verbs discovery advertises.
     pub fn verbs(&self) -> &'static [&'static str] {
-        STANDARD_VERBS
+        if self.is_create_only() {
+            &["create"]
+        } else {
+            STANDARD_VERBS
+        }
+    }
+
+    /// Whether the type only answers POST and stores nothing (TokenReview, the access and
+    /// rules reviews, SelfSubjectReview).
+    pub fn is_create_only(&self) -> bool {
+        matches!(self.origin, Origin::Builtin)
+            && matches!(
+                self.group.as_str(),
+                "authorization.k8s.io" | "authentication.k8s.io"
+            )
     }
 }
 
@@ -421,6 +435,72 @@ const BUILTINS: &[Builtin] = &[
         true,
         true,
         Spec,
+    ),
+    row(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        false,
+        &[],
+        false,
+        false,
+        NoGen,
+    ),
+    row(
+        "authentication.k8s.io",
+        "v1",
+        "TokenReview",
+        "tokenreviews",
+        false,
+        &[],
+        false,
+        false,
+        NoGen,
+    ),
+    row(
+        "authorization.k8s.io",
+        "v1",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        true,
+        &[],
+        false,
+        false,
+        NoGen,
+    ),
+    row(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        false,
+        &[],
+        false,
+        false,
+        NoGen,
+    ),
+    row(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        false,
+        &[],
+        false,
+        false,
+        NoGen,
+    ),
+    row(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        false,
+        &[],
+        false,
+        false,
+        NoGen,
     ),
     row(
         "autoscaling",

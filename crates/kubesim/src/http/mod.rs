@@ -4,6 +4,7 @@
 //! [`path::parse`]; the verbs map onto [`Cluster`] methods and every error
 //! becomes a `kind: Status` body.
 
+mod auth;
 mod path;
 mod request;
 mod respond;
@@ -109,10 +110,33 @@ async fn dispatch(
         .as_deref()
         .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     let verb_method = method.clone();
+    let (identity, denied) = auth::admit(
+        fleet,
+        &cluster,
+        rest,
+        path.as_ref(),
+        &method,
+        &headers,
+        query.as_deref(),
+    );
     let result = async {
+        if let Some(denied) = denied {
+            return Err(denied);
+        }
         let body = read_body(body).await?;
         let query = request::Query::parse(query.as_deref())?;
         let path = path.ok_or_else(ApiError::no_route)?;
+        if let Some(served) = auth::serve(
+            fleet,
+            &cluster,
+            identity.as_ref(),
+            &path,
+            &method,
+            &headers,
+            &body,
+        ) {
+            return served;
+        }
         route(fleet, &cluster, path, method, &headers, &query, body).await
     }
     .await;
@@ -121,10 +145,23 @@ async fn dispatch(
         log.record(&crate::audit::Entry {
             time: crate::meta::now(),
             cluster: cluster.name().to_string(),
-            user: "kubesim-admin".into(),
-            groups: vec!["system:masters".into(), "system:authenticated".into()],
-            impersonated_user: None,
-            impersonated_groups: vec![],
+            user: identity
+                .as_ref()
+                .map(|i| i.authenticated.name.clone())
+                .unwrap_or_default(),
+            groups: identity
+                .as_ref()
+                .map(|i| i.authenticated.groups.clone())
+                .unwrap_or_default(),
+            impersonated_user: identity
+                .as_ref()
+                .and_then(|i| i.impersonated.as_ref())
+                .map(|u| u.name.clone()),
+            impersonated_groups: identity
+                .as_ref()
+                .and_then(|i| i.impersonated.as_ref())
+                .map(|u| u.groups.clone())
+                .unwrap_or_default(),
             verb: crate::audit::verb(
                 verb_method.as_str(),
                 p.name.is_some(),

@@ -221,7 +221,10 @@ fn gather<'a>(registry: &Registry, group: &'a str, version: &'a str) -> Option<G
     for t in types {
         let builtin = match (&t.origin, name_for_kind(group, version, &t.kind)) {
             (Origin::Builtin, Some(object)) => {
-                name_for_kind(group, version, &format!("{}List", t.kind)).map(|list| (object, list))
+                name_for_kind(group, version, &format!("{}List", t.kind))
+                    // Create-only kinds (the reviews) have no list type.
+                    .or(t.is_create_only().then_some(object))
+                    .map(|list| (object, list))
             }
             _ => None,
         };

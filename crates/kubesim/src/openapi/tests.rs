@@ -56,6 +56,10 @@ fn content_types(op: &Value) -> Vec<&str> {
 fn every_builtin_kind_has_its_upstream_definition() {
     let registry = Registry::builtin();
     for t in registry.all() {
+        if t.kind == "SelfSubjectReview" {
+            // GA in 1.28, newer than the embedded 1.21 data: served with a generated schema.
+            continue;
+        }
         assert!(
             name_for_kind(&t.group, &t.version, &t.kind).is_some(),
             "{}/{} {}",
@@ -65,7 +69,7 @@ fn every_builtin_kind_has_its_upstream_definition() {
         );
         let list = format!("{}List", t.kind);
         assert!(
-            name_for_kind(&t.group, &t.version, &list).is_some(),
+            t.is_create_only() || name_for_kind(&t.group, &t.version, &list).is_some(),
             "{}/{} {list}",
             t.group,
             t.version

@@ -51,8 +51,17 @@ impl Run {
 }
 
 impl Sim {
-    /// Start a fleet with a cluster for every kubectl version.
+    /// Start a fleet with a cluster for every kubectl version, over plain HTTP.
     pub(crate) fn start() -> Sim {
+        Sim::start_with(false)
+    }
+
+    /// Start the fleet over TLS: the kubeconfig carries the CA and each cluster's admin token.
+    pub(crate) fn start_tls() -> Sim {
+        Sim::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Sim {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -60,8 +69,15 @@ impl Sim {
             .expect("runtime");
         let names: Vec<String> = VERSIONS.iter().map(|v| context_name(v)).collect();
         let fleet = Fleet::new(&names, kubesim::FleetConfig::default());
+        let listen = "127.0.0.1:0".parse().expect("addr");
         let server = runtime
-            .block_on(Server::start(fleet, "127.0.0.1:0".parse().expect("addr")))
+            .block_on(async {
+                if tls {
+                    Server::start_tls(fleet, listen).await
+                } else {
+                    Server::start(fleet, listen).await
+                }
+            })
             .expect("kubesim starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");

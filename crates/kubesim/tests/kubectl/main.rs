@@ -1,6 +1,7 @@
 //! Black-box: the real kubectl (1.29, 1.32, 1.33) against kubesim, asserting
 //! output and exit codes as a real 1.32 API server would produce them.
 
+mod auth;
 mod harness;
 mod ssa;
 
