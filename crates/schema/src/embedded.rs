@@ -7,6 +7,12 @@
 //! for definitions 1.21.2 has, only the properties it lacks. The merge is additive:
 //! nothing 1.21.2 says is replaced, so its patch strategies and merge keys stay
 //! authoritative.
+//!
+//! The merge is done twice from the same code (`src/merge.rs`): at build time, where
+//! `build.rs` turns the merged definitions without descriptions into the
+//! [`DEFINITIONS`] and [`RESOURCES`] tables that [`builtin`](crate::builtin) reads
+//! cheaply, and at run time for [`builtin_definitions_json`], which needs the full
+//! documents.
 
 use std::io::Read;
 use std::sync::OnceLock;
@@ -20,6 +26,30 @@ static BASE: &[u8] = include_bytes!("../data/kubernetes-openapi-v1.21.2.json.gz"
 
 /// What Kubernetes 1.33 adds to [`BASE`] for the kinds kubesim serves, gzipped.
 static SUPPLEMENT: &[u8] = include_bytes!("../data/kubernetes-supplement-v1.33.json.gz");
+
+/// One definition of [`BASE`] and [`SUPPLEMENT`] merged by `build.rs`, descriptions
+/// left out: what [`builtin`](crate::builtin) reads, parsed only when first reached.
+pub(crate) struct CompactDefinition {
+    /// E.g. `io.k8s.api.apps.v1.Deployment`.
+    pub(crate) name: &'static str,
+    /// The definition's JSON.
+    pub(crate) json: &'static str,
+    /// Its `x-kubernetes-group-version-kind`, as (group, version, kind).
+    pub(crate) gvks: &'static [(&'static str, &'static str, &'static str)],
+}
+
+/// One entry of the merged `resources` list; see [`CompactDefinition`].
+pub(crate) struct CompactResource {
+    pub(crate) api_version: &'static str,
+    pub(crate) kind: &'static str,
+    /// `None` also where the entry's value is not a string, as the JSON path reads it.
+    pub(crate) definition: Option<&'static str>,
+    pub(crate) scope: Option<&'static str>,
+}
+
+// `DEFINITIONS: &[CompactDefinition]` and `RESOURCES: &[CompactResource]`, in document
+// order.
+include!(concat!(env!("OUT_DIR"), "/builtin_catalog.rs"));
 
 /// The supplement format this code merges.
 const SUPPLEMENT_FORMAT: u64 = 1;
@@ -104,54 +134,14 @@ fn invalid(path: &str, reason: &str) -> SchemaError {
     }
 }
 
-/// Adds `supplement`'s definitions and resources to `base` without replacing anything:
-/// a definition `base` lacks is inserted whole; for one it has, only properties (and
-/// other top-level keys) it lacks are added; a resource entry is added unless `base`
-/// has one for the same apiVersion and kind.
+/// Adds `supplement`'s definitions and resources to `base` without replacing anything
+/// (see [`merge_definitions`](crate::merge::merge_definitions)); a resource entry is
+/// added unless `base` has one for the same apiVersion and kind.
 pub(crate) fn merge(base: &mut Document, supplement: Document) -> Result<(), SchemaError> {
-    for (name, addition) in supplement.definitions {
-        let Value::Object(addition) = addition else {
-            return Err(invalid(
-                &format!("supplement.definitions.{name}"),
-                "not an object",
-            ));
-        };
-        match base.definitions.get_mut(&name) {
-            None => {
-                base.definitions.insert(name, Value::Object(addition));
-            }
-            Some(Value::Object(existing)) => add_missing(existing, addition),
-            Some(_) => return Err(invalid(&format!("definitions.{name}"), "not an object")),
-        }
-    }
-    let key = |r: &Value| {
-        let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_owned);
-        (field("apiVersion"), field("kind"))
-    };
-    for resource in supplement.resources {
-        if !base.resources.iter().any(|r| key(r) == key(&resource)) {
-            base.resources.push(resource);
-        }
-    }
+    crate::merge::merge_definitions(&mut base.definitions, supplement.definitions)
+        .map_err(|(path, reason)| invalid(&path, reason))?;
+    crate::merge::merge_resources(&mut base.resources, supplement.resources);
     Ok(())
-}
-
-/// Adds what `existing` lacks: missing top-level keys, and missing entries of
-/// `properties`. Keys present on both sides keep `existing`'s value.
-fn add_missing(existing: &mut Map<String, Value>, addition: Map<String, Value>) {
-    for (key, value) in addition {
-        match (existing.get_mut(&key), value) {
-            (None, value) => {
-                existing.insert(key, value);
-            }
-            (Some(Value::Object(props)), Value::Object(added)) if key == "properties" => {
-                for (prop, schema) in added {
-                    props.entry(prop).or_insert(schema);
-                }
-            }
-            (Some(_), _) => {}
-        }
-    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@
 mod catalog;
 mod embedded;
 mod fields;
+mod merge;
 mod model;
 mod strategic;
 
