@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
-use k8s_openapi::{ClusterResourceScope, ListableResource, NamespaceResourceScope};
+use k8s_openapi::{ClusterResourceScope, ListableResource, NamespaceResourceScope, Resource};
 
 use crate::Error;
 
@@ -16,7 +16,8 @@ pub(crate) struct Root {
     pub(crate) version: &'static str,
     pub(crate) api_version: &'static str,
     pub(crate) kind: &'static str,
-    pub(crate) list_kind: &'static str,
+    /// `None` for create-only kinds (the access and token reviews), which have no list.
+    pub(crate) list_kind: Option<&'static str>,
     /// `Namespaced` or `Cluster`, as the catalog's `resources` entries spell it.
     pub(crate) scope: &'static str,
     /// The definition name, e.g. `io.k8s.api.apps.v1.Deployment`.
@@ -41,6 +42,18 @@ where
     K: ListableResource + JsonSchema,
     K::Scope: ScopeName,
 {
+    Root {
+        list_kind: Some(K::LIST_KIND),
+        ..create_only_kind::<K>(generator)
+    }
+}
+
+/// A kind that can only be created (no list, get, or watch), e.g. `TokenReview`.
+fn create_only_kind<K>(generator: &mut SchemaGenerator) -> Root
+where
+    K: Resource + JsonSchema,
+    K::Scope: ScopeName,
+{
     // Registers K and everything it references under generator's definitions.
     generator.subschema_for::<K>();
     Root {
@@ -48,7 +61,7 @@ where
         version: K::VERSION,
         api_version: K::API_VERSION,
         kind: K::KIND,
-        list_kind: K::LIST_KIND,
+        list_kind: None,
         scope: <K::Scope as ScopeName>::NAME,
         definition: K::schema_name().into_owned(),
     }
@@ -57,8 +70,8 @@ where
 /// Registers the 1.33 schemas of every root with `generator` and describes the kinds.
 pub(crate) fn register(generator: &mut SchemaGenerator) -> Vec<Root> {
     use k8s_openapi::api::{
-        admissionregistration, apps, autoscaling, batch, coordination, core, networking, policy,
-        rbac, scheduling, storage,
+        admissionregistration, apps, authentication, authorization, autoscaling, batch,
+        coordination, core, networking, policy, rbac, scheduling, storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 
@@ -103,6 +116,12 @@ pub(crate) fn register(generator: &mut SchemaGenerator) -> Vec<Root> {
         kind::<rbac::v1::Role>(generator),
         kind::<scheduling::v1::PriorityClass>(generator),
         kind::<storage::v1::StorageClass>(generator),
+        create_only_kind::<authentication::v1::SelfSubjectReview>(generator),
+        create_only_kind::<authentication::v1::TokenReview>(generator),
+        create_only_kind::<authorization::v1::LocalSubjectAccessReview>(generator),
+        create_only_kind::<authorization::v1::SelfSubjectAccessReview>(generator),
+        create_only_kind::<authorization::v1::SelfSubjectRulesReview>(generator),
+        create_only_kind::<authorization::v1::SubjectAccessReview>(generator),
     ]
 }
 

@@ -300,34 +300,37 @@ fn served_kinds(
             .rsplit_once('.')
             .map(|(package, _)| package)
             .ok_or_else(|| Error::Schema(format!("{}: not a dotted name", root.definition)))?;
-        let list = format!("{package}.{}", root.list_kind);
-        if !base_defs.contains_key(&list) && !out.contains_key(&list) {
-            // k8s-openapi models lists as one generic `List<T>` without a schema; every
-            // Kubernetes list definition has this shape.
-            if let Value::Object(list_def) = json!({
-                "type": "object",
-                "required": ["items"],
-                "properties": {
-                    "apiVersion": {"type": "string"},
-                    "items": {"type": "array", "items": {"$ref": format!("{REF_PREFIX}{}", root.definition)}},
-                    "kind": {"type": "string"},
-                    "metadata": {"$ref": format!("{REF_PREFIX}{LIST_META}")},
-                },
-                "x-kubernetes-group-version-kind": gvk(root.list_kind),
-            }) {
-                out.insert(list.clone(), list_def);
-                whole.insert(list.clone());
-            }
-        }
         resources.push(json!({
             "apiVersion": root.api_version,
             "kind": root.kind,
             "definition": root.definition,
             "scope": root.scope,
         }));
-        resources.push(
-            json!({"apiVersion": root.api_version, "kind": root.list_kind, "definition": list}),
-        );
+        // Create-only kinds (the reviews) have no list, so no List definition either.
+        if let Some(list_kind) = root.list_kind {
+            let list = format!("{package}.{list_kind}");
+            if !base_defs.contains_key(&list) && !out.contains_key(&list) {
+                // k8s-openapi models lists as one generic `List<T>` without a schema; every
+                // Kubernetes list definition has this shape.
+                if let Value::Object(list_def) = json!({
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "items": {"type": "array", "items": {"$ref": format!("{REF_PREFIX}{}", root.definition)}},
+                        "kind": {"type": "string"},
+                        "metadata": {"$ref": format!("{REF_PREFIX}{LIST_META}")},
+                    },
+                    "x-kubernetes-group-version-kind": gvk(list_kind),
+                }) {
+                    out.insert(list.clone(), list_def);
+                    whole.insert(list.clone());
+                }
+            }
+            resources.push(
+                json!({"apiVersion": root.api_version, "kind": list_kind, "definition": list}),
+            );
+        }
         if !served_api_versions.contains(root.api_version) {
             new_api_versions.insert(root.api_version);
         }
