@@ -42,8 +42,8 @@ impl Default for ClusterConfig {
 /// The result of a successful write: the object and the warnings to send back.
 #[derive(Debug, Clone)]
 pub struct Written {
-    /// The stored (or, in a dry run, would-be-stored) object.
-    pub object: Value,
+    /// The stored (or, in a dry run, would-be-stored) object, shared with the store.
+    pub object: Arc<Value>,
     /// `Warning` header texts (unknown fields under fieldValidation=Warn).
     pub warnings: Vec<String>,
     /// Whether the write created the object.
@@ -374,7 +374,7 @@ impl Cluster {
         let name = meta::meta_str(&obj, "name").to_string();
         let key = object_key(namespace, &name);
         let resource = rt.storage_key();
-        let stored = self.store.with(|s| -> ApiResult<Value> {
+        let stored = self.store.with(|s| -> ApiResult<Arc<Value>> {
             if let Some(ns) = namespace {
                 check_namespace_open(s, ns, rt, &name)?;
             }
@@ -385,14 +385,14 @@ impl Cluster {
             if opts.dry_run {
                 // A dry-run create answers with an empty resourceVersion (Flux relies on it).
                 meta::set_pointer(&mut obj, "/metadata/resourceVersion", json!(""));
-                return Ok(obj);
+                return Ok(Arc::new(obj));
             }
             let mut obj = to_storage(obj, rt);
             fill_server_status(rt, &mut obj);
             let rv = s.next_revision();
             meta::set_pointer(&mut obj, "/metadata/resourceVersion", json!(rv.to_string()));
             self.after_write(rt, &obj);
-            Ok(as_version(&s.put(&resource, key, obj, rv), rt))
+            Ok(versioned(s.put(&resource, key, obj, rv), rt))
         })?;
         Ok(Written {
             object: stored,
@@ -431,7 +431,8 @@ impl Cluster {
         self.store.with(|s| {
             let current = s
                 .get(&resource, &key)
-                .map(|o| as_version(o, rt))
+                .cloned()
+                .map(|o| versioned(o, rt))
                 .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
             let mut new = change(&current)?;
             meta::check_identity(rt, &mut new, namespace)?;
@@ -455,7 +456,7 @@ impl Cluster {
                 new = self.with_field_manager(rt, part, |res| {
                     flotilla_ssa::update(res, Some(&current), new, manager, &meta::now())
                 });
-                if new == current {
+                if new == *current {
                     return Ok(Written {
                         object: current,
                         warnings,
@@ -465,7 +466,7 @@ impl Cluster {
             }
             if opts.dry_run {
                 return Ok(Written {
-                    object: new,
+                    object: Arc::new(new),
                     warnings,
                     created: false,
                 });
@@ -480,7 +481,13 @@ impl Cluster {
     }
 
     /// Store an updated object; if it is being deleted and nothing holds it any more, remove it.
-    fn commit_update(&self, s: &mut State, rt: &ResourceType, key: ObjectKey, new: Value) -> Value {
+    fn commit_update(
+        &self,
+        s: &mut State,
+        rt: &ResourceType,
+        key: ObjectKey,
+        new: Value,
+    ) -> Arc<Value> {
         let resource = rt.storage_key();
         let mut new = to_storage(new, rt);
         fill_server_status(rt, &mut new);
@@ -489,10 +496,10 @@ impl Cluster {
         if meta::is_deleting(&new) && !holds_deletion(rt, &new) {
             s.remove(&resource, &key, new.clone(), rv);
             self.after_delete(rt, &new);
-            return as_version(&new, rt);
+            return versioned(Arc::new(new), rt);
         }
         self.after_write(rt, &new);
-        as_version(&s.put(&resource, key, new, rv), rt)
+        versioned(s.put(&resource, key, new, rv), rt)
     }
 
     /// Delete an object, honouring preconditions, finalizers and propagation.
@@ -870,6 +877,15 @@ fn check_namespace_open(s: &State, ns: &str, rt: &ResourceType, name: &str) -> A
 /// The key an object is stored under.
 pub fn object_key(namespace: Option<&str>, name: &str) -> ObjectKey {
     (namespace.unwrap_or("").to_string(), name.to_string())
+}
+
+/// A stored object as served at `rt`'s version, without copying it when the versions agree.
+fn versioned(obj: Arc<Value>, rt: &ResourceType) -> Arc<Value> {
+    if rt.version == rt.storage_version {
+        obj
+    } else {
+        Arc::new(as_version(&obj, rt))
+    }
 }
 
 /// The object as served at `rt`'s version (custom resources are stored in their

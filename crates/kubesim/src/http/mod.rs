@@ -401,7 +401,7 @@ async fn resource(
                 );
             }
             let obj = cluster.get(&rt, ns, name)?;
-            respond::object(&rt, obj, headers, StatusCode::OK, &[])
+            respond::object(&rt, &obj, headers, StatusCode::OK, &[])
         }
         (Method::GET, None) => {
             let filter =
@@ -492,10 +492,10 @@ async fn resource(
         (Method::DELETE, Some(name)) => {
             let opts = delete_options(query, &body)?;
             match cluster.delete(&rt, ns, name, &opts)? {
-                Deleted::Pending(obj) => respond::object(&rt, obj, headers, StatusCode::OK, &[]),
+                Deleted::Pending(obj) => respond::object(&rt, &obj, headers, StatusCode::OK, &[]),
                 Deleted::Gone(obj) => {
                     if rt.is_custom() {
-                        return respond::object(&rt, obj, headers, StatusCode::OK, &[]);
+                        return respond::object(&rt, &obj, headers, StatusCode::OK, &[]);
                     }
                     let mut details = json!({"name": name, "kind": rt.plural, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)});
                     if !rt.group.is_empty() {
@@ -672,7 +672,7 @@ fn written_response(
     } else {
         StatusCode::OK
     };
-    respond::object(rt, written.object, headers, code, &written.warnings)
+    respond::object(rt, &written.object, headers, code, &written.warnings)
 }
 
 /// A JSON body with a status code.

@@ -48,21 +48,23 @@ pub(crate) fn partial_metadata(obj: &Value) -> Value {
 /// One object, in the representation the client asked for.
 pub(crate) fn object(
     rt: &ResourceType,
-    obj: Value,
+    obj: &Value,
     headers: &HeaderMap,
     code: StatusCode,
     warnings: &[String],
 ) -> ApiResult<Response> {
-    let body = match representation(headers)? {
-        Representation::Object => obj,
-        Representation::Table => table_of(
-            rt,
-            &[&obj],
-            json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}),
+    let mut resp = match representation(headers)? {
+        Representation::Object => super::json_response(code, obj),
+        Representation::Table => super::json_response(
+            code,
+            &table_of(
+                rt,
+                &[obj],
+                json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}),
+            ),
         ),
-        Representation::Metadata => partial_metadata(&obj),
+        Representation::Metadata => super::json_response(code, &partial_metadata(obj)),
     };
-    let mut resp = super::json_response(code, &body);
     add_warnings(&mut resp, warnings);
     Ok(resp)
 }
