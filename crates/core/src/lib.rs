@@ -2,6 +2,7 @@
 //! no I/O (label selectors first; object references and manifests follow).
 #![deny(missing_docs)]
 
+pub mod gofmt;
 pub mod labels;
 
 pub use labels::{Labels, Selector};

@@ -295,7 +295,7 @@ pub(crate) fn hash_suffix(obj: &Map<String, Value>) -> String {
             if let Some(b @ Value::Object(_)) = obj.get("binaryData") {
                 m.insert("binaryData", b.clone());
             }
-            go_json(&json!(m))
+            flotilla_core::gofmt::marshal(&json!(m))
         }
         "Secret" => {
             m.insert("data", field("data"));
@@ -305,9 +305,9 @@ pub(crate) fn hash_suffix(obj: &Map<String, Value>) -> String {
             if let Some(s @ Value::Object(_)) = obj.get("stringData") {
                 m.insert("stringData", s.clone());
             }
-            go_json(&json!(m))
+            flotilla_core::gofmt::marshal(&json!(m))
         }
-        _ => go_json(&Value::Object(obj.clone())),
+        _ => flotilla_core::gofmt::marshal(&Value::Object(obj.clone())),
     };
     let hex = sha256::hex_digest(encoded.as_bytes());
     hex[..10]
@@ -321,63 +321,6 @@ pub(crate) fn hash_suffix(obj: &Map<String, Value>) -> String {
             c => c,
         })
         .collect()
-}
-
-/// JSON as Go's `encoding/json` writes it: map keys sorted, `<`, `>` and `&` escaped.
-fn go_json(v: &Value) -> String {
-    let mut out = String::new();
-    write_go_json(&mut out, v);
-    out
-}
-
-fn write_go_json(out: &mut String, v: &Value) {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_string(out, k);
-                out.push(':');
-                write_go_json(out, &m[k]);
-            }
-            out.push('}');
-        }
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(out, x);
-            }
-            out.push(']');
-        }
-        Value::String(s) => write_go_string(out, s),
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-fn write_go_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
