@@ -20,17 +20,36 @@ enum Command {
     Render(Render),
     /// Execute a Go text/template (with Sprig, Helm and Argo CD functions) and print the result.
     Template(cmd::template::Args),
+    /// Fetch and read Git sources through the shared mirror cache.
+    #[command(subcommand)]
+    Source(Source),
+    /// Render PATH and show how one cluster differs from it (exit status 1 when it does).
+    Diff(cmd::sync::DiffArgs),
+    /// Render PATH and make one cluster match it (server-side apply, optional prune).
+    Sync(cmd::sync::SyncArgs),
+}
+
+#[derive(Subcommand)]
+enum Source {
+    /// Fetch URL at a ref; print the revision and the tree id of a path.
+    Get(cmd::source::GetArgs),
 }
 
 #[derive(Subcommand)]
 enum Render {
     /// Build a kustomization directory and print the multi-document YAML (like `kustomize build`).
     Kustomize(cmd::render::KustomizeArgs),
+    /// Render a Helm chart and print the manifests (like `helm template`, same flags).
+    Helm(cmd::helm::HelmArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Render(Render::Kustomize(args)) => cmd::render::run_kustomize(args),
+        Command::Render(Render::Helm(args)) => cmd::helm::run(args),
         Command::Template(args) => cmd::template::run(args),
+        Command::Source(Source::Get(args)) => cmd::source::run_get(args),
+        Command::Diff(args) => cmd::sync::run_diff(args),
+        Command::Sync(args) => cmd::sync::run_sync(args),
     }
 }

@@ -1,4 +1,7 @@
 //! One module per subcommand: clap arguments and a `run` that wires library crates.
 
+pub(crate) mod helm;
 pub(crate) mod render;
+pub(crate) mod source;
+pub(crate) mod sync;
 pub(crate) mod template;

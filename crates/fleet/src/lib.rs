@@ -1,0 +1,2 @@
+//! The fleet hub: the Argo CD and Flux resources a platform team already writes, turned into
+//! converged clusters.

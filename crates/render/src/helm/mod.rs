@@ -1,0 +1,2 @@
+//! Native `helm template`: charts from a directory or an archive, values, and Helm's
+//! output order and format.
