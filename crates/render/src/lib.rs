@@ -16,5 +16,6 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod flux;
 pub mod helm;
 pub mod kustomize;
