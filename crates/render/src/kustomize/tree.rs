@@ -57,7 +57,7 @@ pub enum TreeError {
 }
 
 /// What is at a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EntryKind {
     /// A regular file (or a symlink to one inside the tree).
     File,
@@ -72,6 +72,9 @@ pub trait Tree {
     fn entry(&self, path: &str) -> Result<Option<EntryKind>, TreeError>;
     /// The bytes of the file at `path`.
     fn read(&self, path: &str) -> Result<Vec<u8>, TreeError>;
+    /// The names and kinds of the entries directly inside the directory `path`, sorted by
+    /// name. A symlink that leads out of the tree is an error, not an entry.
+    fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, TreeError>;
 }
 
 /// `base` joined with `rel` and normalized. `rel` must be relative; `..` may climb
@@ -226,6 +229,31 @@ impl Tree for DirTree {
         }
         Ok(bytes)
     }
+
+    fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, TreeError> {
+        let io = |source| TreeError::Io {
+            path: path.to_string(),
+            source,
+        };
+        let real = self.resolve(path)?.ok_or_else(|| TreeError::NotFound {
+            path: path.to_string(),
+        })?;
+        let mut entries = Vec::new();
+        for dirent in std::fs::read_dir(&real).map_err(io)? {
+            let name = dirent.map_err(io)?.file_name();
+            let Some(name) = name.to_str() else {
+                continue; // not addressable by a `/`-separated UTF-8 path
+            };
+            let child = join(path, name)?;
+            // `entry` follows symlinks and refuses those leading out; a dangling one is
+            // nothing.
+            if let Some(kind) = self.entry(&child)? {
+                entries.push((name.to_string(), kind));
+            }
+        }
+        entries.sort();
+        Ok(entries)
+    }
 }
 
 /// Files held in memory (for example a git tree's blobs). Directories exist implicitly
@@ -291,6 +319,41 @@ impl Tree for MemTree {
             }),
         }
     }
+
+    fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, TreeError> {
+        match self.entry(path)? {
+            Some(EntryKind::Dir) => {}
+            Some(EntryKind::File) => {
+                return Err(TreeError::Io {
+                    path: path.to_string(),
+                    source: std::io::Error::other("not a directory"),
+                });
+            }
+            None => {
+                return Err(TreeError::NotFound {
+                    path: path.to_string(),
+                });
+            }
+        }
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        // `a-b` sorts between `a` and `a/x`: gather by name, not by adjacency.
+        let mut entries: BTreeMap<String, EntryKind> = BTreeMap::new();
+        for key in self.files.range(prefix.clone()..).map(|(k, _)| k) {
+            let Some(rest) = key.strip_prefix(&prefix) else {
+                break;
+            };
+            let (name, kind) = match rest.split_once('/') {
+                Some((dir, _)) => (dir, EntryKind::Dir),
+                None => (rest, EntryKind::File),
+            };
+            entries.entry(name.to_string()).or_insert(kind);
+        }
+        Ok(entries.into_iter().collect())
+    }
 }
 
 #[cfg(test)]
@@ -312,6 +375,58 @@ mod tests {
         assert_eq!(t.entry("a/b/c.yaml").unwrap(), Some(EntryKind::File));
         assert_eq!(t.entry("a/bc").unwrap(), None);
         assert!(matches!(t.read("a"), Err(TreeError::IsDirectory { .. })));
+    }
+
+    #[test]
+    fn mem_tree_lists_direct_children() {
+        let tree = MemTree::from_files([
+            ("a/x.yaml", ""),
+            ("a/b/y.yaml", ""),
+            ("a/b/z.yaml", ""),
+            ("a-b", ""),
+            ("top", ""),
+        ]);
+        let names = |p| tree.list(p).unwrap();
+        assert_eq!(
+            names(""),
+            [
+                ("a".to_string(), EntryKind::Dir),
+                ("a-b".to_string(), EntryKind::File),
+                ("top".to_string(), EntryKind::File)
+            ]
+        );
+        assert_eq!(
+            names("a"),
+            [
+                ("b".to_string(), EntryKind::Dir),
+                ("x.yaml".to_string(), EntryKind::File)
+            ]
+        );
+        assert!(matches!(tree.list("nope"), Err(TreeError::NotFound { .. })));
+        assert!(tree.list("top").is_err());
+    }
+
+    #[test]
+    fn dir_tree_lists_and_refuses_symlinks_out() {
+        let dir = std::env::temp_dir().join(format!("flotilla-tree-list-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/sub")).unwrap();
+        std::fs::write(dir.join("root/f.yaml"), "").unwrap();
+        std::fs::write(dir.join("outside"), "secret").unwrap();
+        let tree = DirTree::new(dir.join("root")).unwrap();
+        assert_eq!(
+            tree.list("").unwrap(),
+            [
+                ("f.yaml".to_string(), EntryKind::File),
+                ("sub".to_string(), EntryKind::Dir)
+            ]
+        );
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.join("outside"), dir.join("root/sub/link")).unwrap();
+            assert!(matches!(tree.list("sub"), Err(TreeError::Escapes { .. })));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
