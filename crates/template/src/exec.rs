@@ -394,7 +394,7 @@ impl<'s> Frame<'_, 's> {
         match first {
             Arg::Field(_, fields) => {
                 self.at = At::Arg(first);
-                return self.eval_field_chain(dot, fields, &cmd.args, &final_);
+                return self.eval_field_chain(dot, dot, fields, &cmd.args, &final_);
             }
             Arg::Variable(_, name, fields) => {
                 self.at = At::Arg(first);
@@ -403,7 +403,7 @@ impl<'s> Frame<'_, 's> {
                     self.not_a_function(&cmd.args, &final_)?;
                     return Ok(v);
                 }
-                return self.eval_field_chain(&v, fields, &cmd.args, &final_);
+                return self.eval_field_chain(dot, &v, fields, &cmd.args, &final_);
             }
             Arg::Pipe(_, pipe) => {
                 self.at = At::Arg(first);
@@ -413,7 +413,7 @@ impl<'s> Frame<'_, 's> {
             Arg::Chain(_, inner, fields) => {
                 let v = self.eval_arg(dot, inner)?;
                 self.at = At::Arg(first);
-                return self.eval_field_chain(&v, fields, &cmd.args, &final_);
+                return self.eval_field_chain(dot, &v, fields, &cmd.args, &final_);
             }
             Arg::Ident(_, name) => {
                 return self.eval_function(dot, first, name, &cmd.args[1..], final_);
@@ -444,25 +444,72 @@ impl<'s> Frame<'_, 's> {
     /// nil is an error to step into.
     fn eval_field_chain(
         &mut self,
+        dot: &Value,
         receiver: &Value,
         fields: &[Arc<str>],
-        args: &[Arg],
+        args: &'s [Arg],
         final_: &Option<Value>,
     ) -> Result<Value> {
         let has_args = args.len() > 1 || final_.is_some();
-        let Some((first, rest)) = fields.split_first() else {
-            return Ok(receiver.clone());
-        };
         // A nil that starts a chain (the data, a variable, a pipeline result) is Go's invalid
         // value, because Go unwraps interface results of pipelines: its fields are missing.
         // A nil met inside the chain is a nil interface: stepping into it is an error.
-        let start = (!matches!(receiver, Value::Nil)).then_some(receiver);
-        let mut cur = self.eval_field(start, first, has_args && rest.is_empty())?;
-        for (i, f) in rest.iter().enumerate() {
-            let last = i + 1 == rest.len();
-            cur = self.eval_field(cur.as_ref(), f, has_args && last)?;
+        let mut cur = (!matches!(receiver, Value::Nil)).then(|| receiver.clone());
+        for (i, field) in fields.iter().enumerate() {
+            let with_args = has_args && i + 1 == fields.len();
+            // Go looks for a method before a map key.
+            let method = match &cur {
+                Some(Value::Map(m)) => m.method(field).cloned().map(|f| (m.clone(), f)),
+                _ => None,
+            };
+            cur = match method {
+                Some((m, method)) => {
+                    Some(self.call_method(dot, &m, field, &method, with_args, args, final_)?)
+                }
+                None => self.eval_field(cur.as_ref(), field, with_args)?,
+            };
         }
         Ok(cur.unwrap_or_default())
+    }
+
+    /// Calls a method of a typed map with the command's remaining arguments.
+    #[allow(clippy::too_many_arguments)]
+    fn call_method(
+        &mut self,
+        dot: &Value,
+        receiver: &crate::value::Map,
+        name: &str,
+        method: &crate::value::Method,
+        with_args: bool,
+        args: &'s [Arg],
+        final_: &Option<Value>,
+    ) -> Result<Value> {
+        let at = self.at;
+        let mut argv = Vec::new();
+        if with_args {
+            for a in &args[1..] {
+                argv.push(self.eval_arg(dot, a)?);
+            }
+            if let Some(f) = final_ {
+                argv.push(f.clone());
+            }
+        }
+        self.at = at;
+        let n_in = argv.len();
+        match method.arity {
+            Arity::Exact(n) if n != n_in => {
+                return self.err(format!(
+                    "wrong number of args for {name}: want {n} got {n_in}"
+                ));
+            }
+            Arity::AtLeast(n) if n_in < n => {
+                return self.err(format!(
+                    "wrong number of args for {name}: want at least {n} got {n_in}"
+                ));
+            }
+            _ => {}
+        }
+        (method.body)(receiver, &argv).or_else(|e| self.err(format!("error calling {name}: {e}")))
     }
 
     fn eval_field(
@@ -587,20 +634,20 @@ impl<'s> Frame<'_, 's> {
             Arg::Number(_, n) => n.value.clone().or_else(|m| self.err(m)),
             Arg::String(_, s, _) => Ok(Value::String(s.clone())),
             Arg::Field(_, fields) => {
-                self.eval_field_chain(dot, fields, std::slice::from_ref(arg), &None)
+                self.eval_field_chain(dot, dot, fields, std::slice::from_ref(arg), &None)
             }
             Arg::Variable(_, name, fields) => {
                 let v = self.variable(name)?;
                 if fields.is_empty() {
                     return Ok(v);
                 }
-                self.eval_field_chain(&v, fields, std::slice::from_ref(arg), &None)
+                self.eval_field_chain(dot, &v, fields, std::slice::from_ref(arg), &None)
             }
             Arg::Pipe(_, pipe) => self.eval_pipeline(dot, pipe),
             Arg::Chain(_, inner, fields) => {
                 let v = self.eval_arg(dot, inner)?;
                 self.at = At::Arg(arg);
-                self.eval_field_chain(&v, fields, std::slice::from_ref(arg), &None)
+                self.eval_field_chain(dot, &v, fields, std::slice::from_ref(arg), &None)
             }
             Arg::Ident(_, name) => self.eval_function(dot, arg, name, &[], None),
         }

@@ -25,6 +25,16 @@ pub(crate) fn write_value(out: &mut String, v: &Value) {
             out.push(']');
         }
         Value::Time(t) => out.push_str(&time_string(t)),
+        Value::Map(m)
+            if m.method("String")
+                .is_some_and(|s| s.arity == crate::Arity::Exact(0)) =>
+        {
+            match m.method("String").map(|s| (s.body)(m, &[])) {
+                Some(Ok(Value::String(s))) => out.push_str(&s),
+                Some(Ok(other)) => write_value(out, &other),
+                _ => out.push_str("%!v(PANIC=String method)"),
+            }
+        }
         Value::Map(m) => {
             out.push_str("map[");
             for (i, (k, item)) in m.read().iter().enumerate() {

@@ -38,5 +38,5 @@ pub use crate::{
     exec::Context,
     funcs::{Arity, FuncResult, Functions},
     template::{Limits, MissingKey, OptionError, Options, Template},
-    value::{Map, Value},
+    value::{Map, Methods, Value},
 };

@@ -1,18 +1,32 @@
 //! The data model templates run on: JSON-like, but keeping Go's int/float distinction.
 
+use crate::funcs::{Arity, FuncResult};
 use parking_lot::{RwLock, RwLockReadGuard};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A Go map: shared by reference, so Sprig's `set`, `unset` and `merge` change it for every
 /// holder, as they do in Go (Helm charts rely on `$_ := set $ctx "k" v`). Keys iterate sorted.
+///
+/// A map may also carry Go methods ([`Methods`]): Helm's `.Files` is a `map[string][]byte`
+/// with `Get` and `Glob`, and templates call them as `.Files.Get "path"`.
 #[derive(Clone, Default)]
-pub struct Map(Arc<RwLock<BTreeMap<String, Value>>>);
+pub struct Map(Arc<RwLock<BTreeMap<String, Value>>>, Option<Arc<Methods>>);
 
 impl Map {
     /// Wraps entries into a new map.
     pub fn new(entries: BTreeMap<String, Value>) -> Self {
-        Map(Arc::new(RwLock::new(entries)))
+        Map(Arc::new(RwLock::new(entries)), None)
+    }
+
+    /// Wraps entries into a new map of a Go type with methods.
+    pub fn with_methods(entries: BTreeMap<String, Value>, methods: Arc<Methods>) -> Self {
+        Map(Arc::new(RwLock::new(entries)), Some(methods))
+    }
+
+    /// The method `name` of the map's type, if it has one.
+    pub(crate) fn method(&self, name: &str) -> Option<&Method> {
+        self.1.as_ref()?.map.get(name)
     }
 
     /// Reads the entries. Recursive read locking keeps nested reads of one map (a map
@@ -62,6 +76,55 @@ impl Map {
     /// Whether both handles are the same map.
     pub fn ptr_eq(&self, other: &Map) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+type MethodBody = dyn Fn(&Map, &[Value]) -> FuncResult + Send + Sync;
+
+/// One method: its arity and body (which receives the map it is called on).
+#[derive(Clone)]
+pub(crate) struct Method {
+    pub(crate) arity: Arity,
+    pub(crate) body: Arc<MethodBody>,
+}
+
+/// The methods of a Go map type, looked up before map keys as Go's `evalField` does, and
+/// called with the arguments that follow them in a command (`.Files.Get "a.txt"`). A
+/// method `String` taking no arguments is used when the map is printed (Go's `Stringer`).
+#[derive(Clone, Default)]
+pub struct Methods {
+    map: std::collections::HashMap<String, Method>,
+}
+
+impl Methods {
+    /// An empty method set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the method `name`.
+    pub fn register(
+        &mut self,
+        name: &str,
+        arity: Arity,
+        body: impl Fn(&Map, &[Value]) -> FuncResult + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.map.insert(
+            name.to_string(),
+            Method {
+                arity,
+                body: Arc::new(body),
+            },
+        );
+        self
+    }
+}
+
+impl std::fmt::Debug for Methods {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.map.keys().collect();
+        names.sort();
+        f.debug_struct("Methods").field("names", &names).finish()
     }
 }
 

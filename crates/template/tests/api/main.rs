@@ -5,6 +5,7 @@
 mod errors;
 mod extras;
 mod limits;
+mod methods;
 mod random;
 
 use flotilla_template::{Functions, Template, Value};
