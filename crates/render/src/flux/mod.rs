@@ -1,4 +1,11 @@
-//! What Flux's kustomize-controller does around a kustomize build: the post-build
-//! variable substitution language ([`envsubst`]).
+//! What Flux's kustomize-controller does around a kustomize build: the kustomization
+//! found or generated in `spec.path` with the spec's overlay ([`build`]), and the
+//! post-build variable substitution language ([`envsubst`]).
 
+mod build;
 pub mod envsubst;
+
+pub use self::build::{
+    BuildSpec, CommonMetadata, FluxBuildError, Image, Owner, Patch, PostBuild, Selector,
+    Strictness, SubstituteReference, Variables, build, variables,
+};
