@@ -1,2 +1,43 @@
-//! Git sources: one shared bare mirror per repository URL, Flux GitRepository semantics,
-//! webhook receivers, and reading files and tree ids at a commit.
+//! Git sources: one shared bare mirror per repository URL, Flux GitRepository
+//! semantics, webhook receivers, and reading files and tree ids at a commit.
+//!
+//! - [`MirrorCache`] owns the mirrors: [`MirrorCache::checkout`] resolves a
+//!   [`Reference`] (one remote check per URL per interval, shared by every consumer;
+//!   one fetch per URL at a time) and returns a [`Checkout`] with a [`Snapshot`].
+//! - [`Snapshot`] reads a commit without a work tree: [`Snapshot::files`] under a
+//!   path (symlinks never followed out, size limits), [`Snapshot::tree_id`] of any
+//!   path, [`Snapshot::changed_paths`] between two commits.
+//! - [`GitRepository`] reconciles a Flux `GitRepository` spec into an [`Artifact`]
+//!   and Flux's status conditions, keeping the last good artifact on failure.
+//! - [`webhook::router`] receives GitHub, GitLab, Gitea, Bitbucket and generic pushes
+//!   and triggers an immediate check of the repository.
+//!
+//! Network I/O runs the git CLI (async, with a hard timeout); objects are read with
+//! gix (blocking: call [`Snapshot`] methods from `spawn_blocking` in async code).
+#![deny(missing_docs)]
+
+mod credentials;
+mod git;
+mod ignore;
+mod mirror;
+mod refs;
+mod repository;
+mod semver;
+mod snapshot;
+mod url;
+pub mod webhook;
+
+pub use crate::credentials::{Credentials, SecretError};
+pub use crate::git::GitError;
+pub use crate::ignore::{IGNORE_FILE, IgnoreError, IgnoreRules};
+pub use crate::mirror::{CacheOptions, Checkout, Error, MirrorCache, Request, Stats};
+pub use crate::refs::{
+    AdvertisedRef, GitRef, RefError, Reference, Resolved, parse_ls_remote, resolve, revision,
+};
+pub use crate::repository::{
+    Action, Artifact, Condition, GitRepository, GitRepositorySpec, GitRepositoryStatus, SecretRef,
+    parse_duration,
+};
+pub use crate::semver::{Constraint, ConstraintError, Version};
+pub use crate::snapshot::{Entry, EntryKind, File, ReadLimits, Snapshot, SnapshotError};
+pub use crate::url::{GitUrl, Rewrite, Scheme, UrlError, redact_str, rewrite};

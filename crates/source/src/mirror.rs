@@ -1,0 +1,663 @@
+//! The shared mirror cache: one bare repository per (normalised URL, credentials) in a
+//! cache directory, one remote check per URL per interval however many consumers ask,
+//! one fetch per URL at a time, and a fetch only when the wanted commit is missing.
+//!
+//! # Guarantees
+//! - Consumers asking for the same URL within `interval` of the last check share its
+//!   result: the remote sees one `ls-remote` (one HTTP request) per interval.
+//! - While one consumer checks or fetches a URL, the others wait for its result
+//!   instead of starting their own (single flight).
+//! - A mirror whose objects cannot be read is deleted and cloned again once.
+//! - Credentials never appear in errors, logs or the mirror's configuration.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::credentials::Credentials;
+use crate::git::{self, GitError, Remote};
+use crate::refs::{self, AdvertisedRef, RefError, Reference, Resolved};
+use crate::snapshot::{ReadLimits, Snapshot, SnapshotError};
+use crate::url::{GitUrl, Rewrite, UrlError, rewrite};
+
+/// Settings of a [`MirrorCache`].
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// Where the mirrors live.
+    pub dir: PathBuf,
+    /// `insteadOf` rules applied to every URL before anything else.
+    pub rewrites: Vec<Rewrite>,
+    /// Limits on reading snapshots.
+    pub read_limits: ReadLimits,
+    /// Largest mirror (bytes of objects on disk) accepted after a fetch.
+    pub max_repo_bytes: u64,
+    /// Fetch with `--depth=1` (only the wanted commits, no history).
+    pub shallow: bool,
+}
+
+impl CacheOptions {
+    /// Defaults for a cache in `dir`: shallow fetches, 1 GiB per mirror.
+    pub fn new(dir: impl Into<PathBuf>) -> CacheOptions {
+        CacheOptions {
+            dir: dir.into(),
+            rewrites: Vec::new(),
+            read_limits: ReadLimits::default(),
+            max_repo_bytes: 1024 * 1024 * 1024,
+            shallow: true,
+        }
+    }
+}
+
+/// Why a checkout failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The URL does not parse.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// The remote could not be read.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The reference names nothing (Flux's wording).
+    #[error("unable to clone '{url}': {source}")]
+    Ref {
+        /// The URL, without secrets.
+        url: String,
+        /// What is missing.
+        #[source]
+        source: RefError,
+    },
+    /// The commit could not be fetched or read.
+    #[error("unable to fetch commit {commit} from '{url}': {detail}")]
+    MissingCommit {
+        /// The URL, without secrets.
+        url: String,
+        /// The commit.
+        commit: String,
+        /// Why.
+        detail: String,
+    },
+    /// The mirror is over the size limit; it was removed.
+    #[error("repository '{url}' is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// The URL, without secrets.
+        url: String,
+        /// Size of its objects.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The mirror stayed unreadable after being cloned again.
+    #[error("mirror of '{url}' is corrupt: {detail}")]
+    Corrupt {
+        /// The URL, without secrets.
+        url: String,
+        /// What could not be read.
+        detail: String,
+    },
+    /// Disk trouble in the cache directory.
+    #[error("cache directory {path}: {detail}")]
+    Cache {
+        /// The path.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// Whether the failure is about credentials.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::Git(e) if e.is_auth())
+    }
+}
+
+/// What a consumer asks for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The URL as the consumer wrote it (rewrites apply).
+    pub url: String,
+    /// What to resolve.
+    pub reference: Reference,
+    /// Credentials (from `secretRef`, or embedded in the URL).
+    pub credentials: Credentials,
+    /// A remote check younger than this is reused.
+    pub interval: Duration,
+    /// Limit for each git operation.
+    pub timeout: Duration,
+}
+
+impl Request {
+    /// A request with Flux's default timeout (60 s) and a 1 minute interval.
+    pub fn new(url: impl Into<String>, reference: Reference) -> Request {
+        Request {
+            url: url.into(),
+            reference,
+            credentials: Credentials::None,
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A resolved, fetched and readable commit.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    /// The URL the consumer named, without secrets.
+    pub url: String,
+    /// Flux's revision string (`main@sha1:…`).
+    pub revision: String,
+    /// The commit id.
+    pub commit: String,
+    /// The full ref name, when a ref was resolved.
+    pub refname: Option<String>,
+    /// The commit's files.
+    pub snapshot: Snapshot,
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `ls-remote` runs.
+    pub remote_checks: u64,
+    /// `fetch` runs.
+    pub fetches: u64,
+    /// Mirrors deleted and cloned again.
+    pub reclones: u64,
+}
+
+/// The cache. Cheap to clone; all clones share mirrors and state.
+#[derive(Clone)]
+pub struct MirrorCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: CacheOptions,
+    repos: parking_lot::Mutex<HashMap<String, Arc<Repo>>>,
+    remote_checks: AtomicU64,
+    fetches: AtomicU64,
+    reclones: AtomicU64,
+    triggers: tokio::sync::broadcast::Sender<String>,
+}
+
+/// One mirror.
+struct Repo {
+    /// Where it is fetched from (after rewrites).
+    fetch_url: GitUrl,
+    /// How it is shown.
+    shown: String,
+    dir: PathBuf,
+    /// Held while checking or fetching (single flight).
+    flight: tokio::sync::Mutex<()>,
+    state: parking_lot::Mutex<RepoState>,
+}
+
+#[derive(Default)]
+struct RepoState {
+    /// The last remote check: its result and when.
+    check: Option<(Result<Vec<AdvertisedRef>, GitError>, Instant)>,
+    /// Set by a webhook: the next request checks the remote whatever its interval.
+    stale: bool,
+    /// Commits known present and readable.
+    have: HashSet<String>,
+    /// The open repository (gix), shared by snapshots.
+    handle: Option<gix::ThreadSafeRepository>,
+}
+
+impl MirrorCache {
+    /// A cache in `opts.dir` (created if missing).
+    pub fn new(opts: CacheOptions) -> Result<MirrorCache, Error> {
+        std::fs::create_dir_all(opts.dir.join("tmp")).map_err(|e| Error::Cache {
+            path: opts.dir.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let (triggers, _) = tokio::sync::broadcast::channel(1024);
+        Ok(MirrorCache {
+            inner: Arc::new(Inner {
+                opts,
+                repos: Default::default(),
+                remote_checks: AtomicU64::new(0),
+                fetches: AtomicU64::new(0),
+                reclones: AtomicU64::new(0),
+                triggers,
+            }),
+        })
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            remote_checks: self.inner.remote_checks.load(Ordering::Relaxed),
+            fetches: self.inner.fetches.load(Ordering::Relaxed),
+            reclones: self.inner.reclones.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &CacheOptions {
+        &self.inner.opts
+    }
+
+    /// Marks every mirror of a repository stale so the next request checks the remote
+    /// now, and tells subscribers. `identity` is [`GitUrl::identity`] (host/path), so
+    /// a push seen for the https URL also refreshes the ssh one. Returns how many
+    /// known mirrors matched.
+    pub fn trigger(&self, identity: &str) -> usize {
+        let mut n = 0;
+        for repo in self.inner.repos.lock().values() {
+            if repo_identity(repo) == identity {
+                repo.state.lock().stale = true;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            let _ = self.inner.triggers.send(identity.to_string());
+        }
+        n
+    }
+
+    /// Whether any known mirror serves this repository identity.
+    pub fn knows(&self, identity: &str) -> bool {
+        self.inner
+            .repos
+            .lock()
+            .values()
+            .any(|r| repo_identity(r) == identity)
+    }
+
+    /// Identities of repositories that a webhook marked stale, as they happen.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.inner.triggers.subscribe()
+    }
+
+    fn repo_for(&self, url: &str, creds: &Credentials) -> Result<(Arc<Repo>, Credentials), Error> {
+        let named = GitUrl::parse(url)?;
+        let fetch_url = GitUrl::parse(&rewrite(url, &self.inner.opts.rewrites))?;
+        let creds = match (
+            creds,
+            fetch_url
+                .embedded_credentials()
+                .or(named.embedded_credentials()),
+        ) {
+            (Credentials::None, Some(embedded)) => embedded,
+            (c, _) => c.clone(),
+        };
+        let fingerprint = credential_fingerprint(&creds);
+        let key = format!("{}#{fingerprint}", fetch_url.key());
+        let mut repos = self.inner.repos.lock();
+        let repo = repos
+            .entry(key)
+            .or_insert_with(|| {
+                let mut name = fetch_url.mirror_dir_name();
+                if !fingerprint.is_empty() {
+                    name = format!("{}-{fingerprint}.git", name.trim_end_matches(".git"));
+                }
+                Arc::new(Repo {
+                    dir: self.inner.opts.dir.join(name),
+                    shown: named.redacted(),
+                    fetch_url,
+                    flight: tokio::sync::Mutex::new(()),
+                    state: Default::default(),
+                })
+            })
+            .clone();
+        Ok((repo, creds))
+    }
+
+    /// Resolves `req.reference`, fetches the commit if the mirror lacks it, and
+    /// returns a readable snapshot of it.
+    pub async fn checkout(&self, req: &Request) -> Result<Checkout, Error> {
+        let (repo, creds) = self.repo_for(&req.url, &req.credentials)?;
+        if let Some(found) = self.cached_checkout(&repo, req)? {
+            return Ok(found);
+        }
+        let _flight = repo.flight.lock().await;
+        // Whoever held the flight may have done the work for us.
+        if let Some(found) = self.cached_checkout(&repo, req)? {
+            return Ok(found);
+        }
+        let resolved = match &req.reference {
+            Reference::Commit { .. } => {
+                refs::resolve(&req.reference, &[]).map_err(|source| Error::Ref {
+                    url: repo.shown.clone(),
+                    source,
+                })?
+            }
+            reference => {
+                let advertised = self.advertisement(&repo, req, &creds).await?;
+                refs::resolve(reference, &advertised).map_err(|source| Error::Ref {
+                    url: repo.shown.clone(),
+                    source,
+                })?
+            }
+        };
+        let remote = Remote {
+            url: &repo.fetch_url,
+            credentials: &creds,
+            timeout: req.timeout,
+        };
+        let by_commit = matches!(req.reference, Reference::Commit { .. });
+        let commit = self
+            .ensure_commit(&repo, &remote, &resolved, by_commit)
+            .await?;
+        let mut resolved = resolved;
+        resolved.commit = commit;
+        self.finish(&repo, &resolved)
+    }
+
+    /// The cached advertisement when fresh, else a new remote check (caller holds
+    /// the flight).
+    async fn advertisement(
+        &self,
+        repo: &Repo,
+        req: &Request,
+        creds: &Credentials,
+    ) -> Result<Vec<AdvertisedRef>, Error> {
+        {
+            let state = repo.state.lock();
+            if let Some((result, at)) = &state.check
+                && !state.stale
+                && at.elapsed() < req.interval
+            {
+                return result.clone().map_err(Error::Git);
+            }
+        }
+        let remote = Remote {
+            url: &repo.fetch_url,
+            credentials: creds,
+            timeout: req.timeout,
+        };
+        self.inner.remote_checks.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(url = %repo.shown, "remote check");
+        let result = git::ls_remote(&remote, &self.scratch()).await;
+        let mut state = repo.state.lock();
+        state.check = Some((result.clone(), Instant::now()));
+        state.stale = false;
+        result.map_err(Error::Git)
+    }
+
+    /// Answers from the last check and the commits already present, or `None` when
+    /// the remote or a fetch is needed.
+    fn cached_checkout(&self, repo: &Repo, req: &Request) -> Result<Option<Checkout>, Error> {
+        let resolved = {
+            let state = repo.state.lock();
+            match &req.reference {
+                Reference::Commit { id, .. } if state.have.contains(id) => {
+                    refs::resolve(&req.reference, &[]).ok()
+                }
+                Reference::Commit { .. } => None,
+                reference => match &state.check {
+                    Some((result, at)) if !state.stale && at.elapsed() < req.interval => {
+                        match result {
+                            Ok(ads) => {
+                                let resolved =
+                                    refs::resolve(reference, ads).map_err(|source| Error::Ref {
+                                        url: repo.shown.clone(),
+                                        source,
+                                    })?;
+                                state.have.contains(&resolved.commit).then_some(resolved)
+                            }
+                            // A failed check is shared too: no retry storm.
+                            Err(e) => return Err(Error::Git(e.clone())),
+                        }
+                    }
+                    _ => None,
+                },
+            }
+        };
+        resolved.map(|r| self.finish(repo, &r)).transpose()
+    }
+
+    fn finish(&self, repo: &Repo, resolved: &Resolved) -> Result<Checkout, Error> {
+        let handle = repo
+            .state
+            .lock()
+            .handle
+            .clone()
+            .ok_or_else(|| Error::Corrupt {
+                url: repo.shown.clone(),
+                detail: "mirror is not open".into(),
+            })?;
+        let snapshot = Snapshot::from_repo(handle, &resolved.commit, self.inner.opts.read_limits)
+            .map_err(|e| Error::Corrupt {
+            url: repo.shown.clone(),
+            detail: e.to_string(),
+        })?;
+        Ok(Checkout {
+            url: repo.shown.clone(),
+            revision: resolved.revision(),
+            commit: resolved.commit.clone(),
+            refname: resolved.refname.clone(),
+            snapshot,
+        })
+    }
+
+    fn scratch(&self) -> PathBuf {
+        self.inner.opts.dir.join("tmp")
+    }
+
+    /// Makes `resolved.commit` present and readable; returns the commit actually
+    /// obtained (the ref may have moved between the check and the fetch).
+    async fn ensure_commit(
+        &self,
+        repo: &Repo,
+        remote: &Remote<'_>,
+        resolved: &Resolved,
+        by_commit: bool,
+    ) -> Result<String, Error> {
+        if repo.state.lock().have.contains(&resolved.commit) {
+            return Ok(resolved.commit.clone());
+        }
+        let mut recloned = false;
+        loop {
+            match self.try_ensure(repo, remote, resolved, by_commit).await {
+                Ok(commit) => {
+                    repo.state.lock().have.insert(commit.clone());
+                    return Ok(commit);
+                }
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Corrupt(detail)) if recloned => {
+                    return Err(Error::Corrupt {
+                        url: repo.shown.clone(),
+                        detail,
+                    });
+                }
+                Err(Attempt::Corrupt(detail)) => {
+                    tracing::warn!(url = %repo.shown, %detail, "mirror unreadable; cloning it again");
+                    self.inner.reclones.fetch_add(1, Ordering::Relaxed);
+                    self.wipe(repo)?;
+                    recloned = true;
+                }
+            }
+        }
+    }
+
+    async fn try_ensure(
+        &self,
+        repo: &Repo,
+        remote: &Remote<'_>,
+        resolved: &Resolved,
+        by_commit: bool,
+    ) -> Result<String, Attempt> {
+        let handle = self.open_or_init(repo).await?;
+        let limits = self.inner.opts.read_limits;
+        // Present already (fetched by an earlier process, or another ref)?
+        if Snapshot::from_repo(handle.clone(), &resolved.commit, limits).is_ok() {
+            return Ok(resolved.commit.clone());
+        }
+        let (refspec, local) = match &resolved.refname {
+            Some(name) if !by_commit => (format!("+{name}:{name}"), name.clone()),
+            _ => {
+                let local = format!("refs/flotilla/commits/{}", resolved.commit);
+                (format!("{}:{local}", resolved.commit), local)
+            }
+        };
+        let depth = self.inner.opts.shallow.then_some(1);
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(url = %repo.shown, %refspec, "fetch");
+        if let Err(e) = git::fetch(remote, &repo.dir, &self.scratch(), &[refspec], depth).await {
+            return Err(match e {
+                // Local trouble (bad objects, broken refs) shows as a plain failure.
+                GitError::Failed { ref detail, .. } if looks_corrupt(detail) => {
+                    Attempt::Corrupt(e.to_string())
+                }
+                e => Attempt::Fatal(Error::Git(e)),
+            });
+        }
+        let size = dir_size(&repo.dir.join("objects"));
+        if size > self.inner.opts.max_repo_bytes {
+            let _ = std::fs::remove_dir_all(&repo.dir);
+            repo.state.lock().handle = None;
+            return Err(Attempt::Fatal(Error::TooLarge {
+                url: repo.shown.clone(),
+                size,
+                limit: self.inner.opts.max_repo_bytes,
+            }));
+        }
+        // Reopen: the fetch added packs the open handle has not seen.
+        let handle = self.reopen(repo)?;
+        let got = {
+            let local_repo = handle.to_thread_local();
+            let mut reference = local_repo
+                .find_reference(local.as_str())
+                .map_err(|e| Attempt::Corrupt(format!("{local}: {e}")))?;
+            let id = reference
+                .peel_to_id()
+                .map_err(|e| Attempt::Corrupt(format!("{local}: {e}")))?;
+            id.detach().to_string()
+        };
+        if by_commit && got != resolved.commit {
+            return Err(Attempt::Fatal(Error::MissingCommit {
+                url: repo.shown.clone(),
+                commit: resolved.commit.clone(),
+                detail: format!("the remote sent {got}"),
+            }));
+        }
+        match Snapshot::from_repo(handle, &got, limits) {
+            Ok(_) => Ok(got),
+            Err(e @ SnapshotError::Object { .. }) => Err(Attempt::Corrupt(e.to_string())),
+            Err(e) => Err(Attempt::Fatal(Error::Corrupt {
+                url: repo.shown.clone(),
+                detail: e.to_string(),
+            })),
+        }
+    }
+
+    async fn open_or_init(&self, repo: &Repo) -> Result<gix::ThreadSafeRepository, Attempt> {
+        if let Some(h) = repo.state.lock().handle.clone() {
+            return Ok(h);
+        }
+        if !repo.dir.join("HEAD").exists() {
+            if repo.dir.exists() {
+                // Something that is not a repository: start over.
+                self.inner.reclones.fetch_add(1, Ordering::Relaxed);
+                std::fs::remove_dir_all(&repo.dir)
+                    .map_err(|e| Attempt::Fatal(self.cache_err(&repo.dir, e)))?;
+            }
+            git::init_bare(&repo.dir)
+                .await
+                .map_err(|e| Attempt::Fatal(Error::Git(e)))?;
+        }
+        self.reopen(repo)
+    }
+
+    fn reopen(&self, repo: &Repo) -> Result<gix::ThreadSafeRepository, Attempt> {
+        let handle = gix::open_opts(&repo.dir, gix::open::Options::isolated())
+            .map_err(|e| Attempt::Corrupt(format!("opening mirror: {e}")))?
+            .into_sync();
+        repo.state.lock().handle = Some(handle.clone());
+        Ok(handle)
+    }
+
+    fn wipe(&self, repo: &Repo) -> Result<(), Error> {
+        {
+            let mut state = repo.state.lock();
+            state.handle = None;
+            state.have.clear();
+        }
+        if repo.dir.exists() {
+            std::fs::remove_dir_all(&repo.dir).map_err(|e| self.cache_err(&repo.dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn cache_err(&self, path: &Path, e: std::io::Error) -> Error {
+        Error::Cache {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// The directory of the mirror that serves `url` (for tests and tools).
+    pub fn mirror_dir(&self, url: &str, credentials: &Credentials) -> Result<PathBuf, Error> {
+        Ok(self.repo_for(url, credentials)?.0.dir.clone())
+    }
+}
+
+enum Attempt {
+    /// Worth one re-clone.
+    Corrupt(String),
+    /// Not helped by re-cloning.
+    Fatal(Error),
+}
+
+fn repo_identity(repo: &Repo) -> String {
+    GitUrl::parse(&repo.shown)
+        .map(|u| u.identity())
+        .unwrap_or_default()
+}
+
+fn looks_corrupt(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    [
+        "bad object",
+        "corrupt",
+        "unable to read",
+        "did not send all necessary objects",
+        "invalid",
+        "not a git repository",
+        "packfile",
+        "loose object",
+        "fatal: bad",
+    ]
+    .iter()
+    .any(|n| d.contains(n))
+}
+
+/// A short digest of the credentials, so consumers with different credentials never
+/// share a mirror (and so never read what only the other may see).
+fn credential_fingerprint(c: &Credentials) -> String {
+    let material = match c {
+        Credentials::None => return String::new(),
+        Credentials::Basic { username, password } => format!("basic\0{username}\0{password}"),
+        Credentials::Bearer { token } => format!("bearer\0{token}"),
+        Credentials::Ssh {
+            identity,
+            known_hosts,
+        } => format!("ssh\0{identity}\0{known_hosts}"),
+    };
+    let d = Sha256::digest(material.as_bytes());
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}

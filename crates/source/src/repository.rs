@@ -1,0 +1,331 @@
+//! Flux's `GitRepository` (source.toolkit.fluxcd.io/v1): the spec as users write it,
+//! and a reconcile that turns it into an artifact revision and Flux's conditions.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::credentials::Credentials;
+use crate::ignore::IgnoreRules;
+use crate::mirror::{Checkout, MirrorCache, Request};
+use crate::refs::GitRef;
+
+/// Reference to a Secret in the object's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    /// The Secret's name.
+    pub name: String,
+}
+
+/// `spec` of a GitRepository, with Flux's field names. Fields Flotilla does not act
+/// on (`verify`, `include`, `provider`, …) are accepted and ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositorySpec {
+    /// Repository URL.
+    pub url: String,
+    /// Secret with `username`/`password`, `bearerToken`, or `identity`/`known_hosts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+    /// How often to check the remote (Go duration, e.g. `5m`).
+    pub interval: String,
+    /// Limit for git operations (Go duration, default `60s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// What to check out (default: branch `master`).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<GitRef>,
+    /// gitignore-syntax exclusions; replaces Flux's default list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<String>,
+    /// Stop reconciling.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// The artifact of a successful reconcile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// Flux's revision string (`main@sha1:…`).
+    pub revision: String,
+    /// The commit id.
+    pub commit: String,
+    /// Tree id of the repository root at that commit (Flotilla's change key).
+    pub tree: String,
+}
+
+/// A Kubernetes condition (metav1.Condition, without the transition time, which the
+/// controller that writes the object stamps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready`, `Reconciling`, `Stalled`, `FetchFailed`, `ArtifactInStorage`, …
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// CamelCase reason (`Succeeded`, `GitOperationFailed`, `AuthenticationFailed`, …).
+    pub reason: String,
+    /// Human-readable message.
+    pub message: String,
+    /// The generation this condition describes.
+    pub observed_generation: i64,
+}
+
+/// `status` of a GitRepository.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryStatus {
+    /// Last generation reconciled.
+    pub observed_generation: i64,
+    /// Conditions.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The last good artifact; kept when a later reconcile fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
+    /// `spec.ignore` as of the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_ignore: Option<String>,
+}
+
+/// A GitRepository object: identity, spec and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitRepository {
+    /// `metadata.namespace/metadata.name`, for messages.
+    pub name: String,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// The spec.
+    pub spec: GitRepositorySpec,
+    /// The status.
+    pub status: GitRepositoryStatus,
+}
+
+/// What to do after a reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action {
+    /// Reconcile again after this long; `None` waits for a change (suspended, or a
+    /// spec error that only an edit can fix).
+    pub requeue_after: Option<Duration>,
+}
+
+/// Parses a Go duration (`1h30m`, `90s`, `1.5m`, `300ms`).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_end..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// Flux's default `spec.timeout`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl GitRepository {
+    /// The request this spec makes of the cache.
+    fn request(&self, credentials: Credentials) -> Result<Request, String> {
+        let interval = parse_duration(&self.spec.interval)
+            .ok_or_else(|| format!("spec.interval: invalid duration {:?}", self.spec.interval))?;
+        let timeout = match &self.spec.timeout {
+            Some(t) => {
+                parse_duration(t).ok_or_else(|| format!("spec.timeout: invalid duration {t:?}"))?
+            }
+            None => DEFAULT_TIMEOUT,
+        };
+        Ok(Request {
+            url: self.spec.url.clone(),
+            reference: self.spec.reference.clone().unwrap_or_default().effective(),
+            credentials,
+            interval,
+            timeout,
+        })
+    }
+
+    /// Checks the remote and updates the status. `credentials` are what `secretRef`
+    /// resolved to (the caller reads the Secret). On failure the previous artifact is
+    /// kept and the conditions say why. Returns the checkout when one succeeded.
+    pub async fn reconcile(
+        &mut self,
+        cache: &MirrorCache,
+        credentials: Credentials,
+    ) -> (Action, Option<Checkout>) {
+        if self.spec.suspend {
+            return (
+                Action {
+                    requeue_after: None,
+                },
+                None,
+            );
+        }
+        let request = match self.request(credentials) {
+            Ok(r) => r,
+            Err(message) => {
+                self.stalled("InvalidSpec", message);
+                return (
+                    Action {
+                        requeue_after: None,
+                    },
+                    None,
+                );
+            }
+        };
+        if let Err(e) = crate::url::GitUrl::parse(&request.url) {
+            self.stalled("URLInvalid", e.to_string());
+            return (
+                Action {
+                    requeue_after: None,
+                },
+                None,
+            );
+        }
+        if let Err(e) = IgnoreRules::flux(self.spec.ignore.as_deref()) {
+            self.stalled("InvalidSpec", e.to_string());
+            return (
+                Action {
+                    requeue_after: None,
+                },
+                None,
+            );
+        }
+        let requeue = Action {
+            requeue_after: Some(request.interval),
+        };
+        match cache.checkout(&request).await {
+            Ok(checkout) => {
+                let tree = match checkout.snapshot.tree_id("") {
+                    Ok(Some(t)) => t,
+                    Ok(None) | Err(_) => String::new(),
+                };
+                self.succeeded(&checkout, tree);
+                (requeue, Some(checkout))
+            }
+            Err(e) => {
+                let reason = if e.is_auth() {
+                    "AuthenticationFailed"
+                } else {
+                    "GitOperationFailed"
+                };
+                self.failed(
+                    reason,
+                    format!("failed to checkout and determine revision: {e}"),
+                );
+                (requeue, None)
+            }
+        }
+    }
+
+    fn set(&mut self, type_: &str, status: &str, reason: &str, message: &str) {
+        let condition = Condition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            reason: reason.to_string(),
+            message: message.to_string(),
+            observed_generation: self.generation,
+        };
+        match self.status.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => *c = condition,
+            None => self.status.conditions.push(condition),
+        }
+    }
+
+    fn remove(&mut self, type_: &str) {
+        self.status.conditions.retain(|c| c.type_ != type_);
+    }
+
+    fn succeeded(&mut self, checkout: &Checkout, tree: String) {
+        let message = format!("stored artifact for revision '{}'", checkout.revision);
+        for negative in ["FetchFailed", "Reconciling", "Stalled", "ArtifactOutdated"] {
+            self.remove(negative);
+        }
+        self.set("Ready", "True", "Succeeded", &message);
+        self.set("ArtifactInStorage", "True", "Succeeded", &message);
+        self.status.artifact = Some(Artifact {
+            revision: checkout.revision.clone(),
+            commit: checkout.commit.clone(),
+            tree,
+        });
+        self.status.observed_ignore = self.spec.ignore.clone();
+        self.status.observed_generation = self.generation;
+    }
+
+    fn failed(&mut self, reason: &str, message: String) {
+        self.remove("Stalled");
+        self.set("FetchFailed", "True", reason, &message);
+        self.set("Ready", "False", reason, &message);
+        self.set(
+            "Reconciling",
+            "True",
+            "ProgressingWithRetry",
+            &format!("processing object: new generation {}", self.generation),
+        );
+    }
+
+    fn stalled(&mut self, reason: &str, message: String) {
+        self.remove("Reconciling");
+        self.set("Stalled", "True", reason, &message);
+        self.set("Ready", "False", reason, &message);
+        self.status.observed_generation = self.generation;
+    }
+
+    /// The `Ready` condition, if any.
+    pub fn ready(&self) -> Option<&Condition> {
+        self.status.conditions.iter().find(|c| c.type_ == "Ready")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("5 minutes"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn spec_reads_flux_yaml_field_names() {
+        let spec: GitRepositorySpec = serde_json::from_value(serde_json::json!({
+            "url": "https://github.com/stefanprodan/podinfo",
+            "interval": "5m",
+            "ref": {"semver": ">=6.0.0"},
+            "secretRef": {"name": "auth"},
+            "ignore": "/*\n!/deploy\n",
+            "recurseSubmodules": false
+        }))
+        .unwrap();
+        assert_eq!(spec.secret_ref.unwrap().name, "auth");
+        assert_eq!(spec.reference.unwrap().semver, ">=6.0.0");
+        assert!(!spec.suspend);
+    }
+}

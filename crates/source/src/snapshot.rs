@@ -1,0 +1,678 @@
+//! Reading a commit without checking it out: files under a path, the id of any path,
+//! and the paths two commits differ in. Blocking (gix); async callers use
+//! `spawn_blocking`.
+//!
+//! Symlinks are resolved lexically inside the git tree, never on a file system; a
+//! link whose target leaves the exported directory is an error, never followed.
+
+use gix::ObjectId;
+use gix::objs::tree::EntryKind as GitKind;
+
+use crate::ignore::{IGNORE_FILE, IgnoreRules};
+
+/// Size limits on what a snapshot hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest single file (default 16 MiB, the render crate's limit).
+    pub max_file_bytes: u64,
+    /// Largest sum of file sizes in one export (default 256 MiB).
+    pub max_total_bytes: u64,
+    /// Most files in one export (default 100,000).
+    pub max_files: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_file_bytes: 16 * 1024 * 1024,
+            max_total_bytes: 256 * 1024 * 1024,
+            max_files: 100_000,
+        }
+    }
+}
+
+/// Most symlinks followed while resolving one path (Linux's MAXSYMLINKS).
+const MAX_SYMLINK_HOPS: u32 = 40;
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// An object could not be read: missing or corrupt repository data.
+    #[error("commit {commit}: reading {what}: {detail}")]
+    Object {
+        /// The snapshot's commit.
+        commit: String,
+        /// What was being read.
+        what: String,
+        /// gix's reason.
+        detail: String,
+    },
+    /// Nothing at the path.
+    #[error("{path}: no such file or directory at commit {commit}")]
+    NotFound {
+        /// The path.
+        path: String,
+        /// The commit.
+        commit: String,
+    },
+    /// A file where a directory was expected.
+    #[error("{path}: not a directory")]
+    NotADirectory {
+        /// The path.
+        path: String,
+    },
+    /// A directory where a file was expected.
+    #[error("{path}: is a directory, not a file")]
+    IsDirectory {
+        /// The path.
+        path: String,
+    },
+    /// The path is not a clean relative path.
+    #[error("{path:?}: invalid path ({reason})")]
+    BadPath {
+        /// The path as given.
+        path: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A symlink points outside the exported tree.
+    #[error("{path}: symlink to {target:?} points outside {root:?}; it is not followed")]
+    SymlinkEscapes {
+        /// The link.
+        path: String,
+        /// Its target as stored.
+        target: String,
+        /// The directory it must stay in (`""` is the repository root).
+        root: String,
+    },
+    /// Too many symlinks on one path.
+    #[error("{path}: too many levels of symbolic links")]
+    SymlinkLoop {
+        /// The path.
+        path: String,
+    },
+    /// A file is over the size limit.
+    #[error("{path}: file of {size} bytes is over the limit of {limit} bytes")]
+    FileTooLarge {
+        /// The file.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The export holds too many files or bytes.
+    #[error("{path}: export is over the limit of {limit} {unit}")]
+    ExportTooLarge {
+        /// The exported directory.
+        path: String,
+        /// The limit.
+        limit: u64,
+        /// `files` or `bytes`.
+        unit: &'static str,
+    },
+    /// A `.sourceignore` does not parse.
+    #[error(transparent)]
+    Ignore(#[from] crate::ignore::IgnoreError),
+}
+
+type Result<T, E = SnapshotError> = std::result::Result<T, E>;
+
+/// The kind of an entry in a tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// An executable file.
+    Executable,
+    /// A symbolic link (its blob is the target).
+    Symlink,
+    /// A directory.
+    Dir,
+    /// A submodule (a commit of another repository).
+    Submodule,
+}
+
+impl From<GitKind> for EntryKind {
+    fn from(k: GitKind) -> Self {
+        match k {
+            GitKind::Tree => EntryKind::Dir,
+            GitKind::Blob => EntryKind::File,
+            GitKind::BlobExecutable => EntryKind::Executable,
+            GitKind::Link => EntryKind::Symlink,
+            GitKind::Commit => EntryKind::Submodule,
+        }
+    }
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the repository root.
+    pub path: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Its object id (blob, tree or commit), 40 hex.
+    pub id: String,
+}
+
+/// A file of an export, with its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// Path relative to the exported directory.
+    pub path: String,
+    /// Contents (a symlink inside the export is replaced by its target's bytes).
+    pub contents: Vec<u8>,
+    /// Whether git records it as executable.
+    pub executable: bool,
+}
+
+/// One commit of a mirror, readable by path.
+#[derive(Clone)]
+pub struct Snapshot {
+    repo: gix::ThreadSafeRepository,
+    commit: ObjectId,
+    limits: ReadLimits,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Snapshot({})", self.commit)
+    }
+}
+
+/// Splits a path into clean components; refuses `..`, absolute paths and NUL.
+pub(crate) fn components(path: &str) -> Result<Vec<String>> {
+    if path.starts_with('/') || path.contains('\0') || path.contains('\\') {
+        return Err(SnapshotError::BadPath {
+            path: path.to_string(),
+            reason: "must be relative, with `/` separators",
+        });
+    }
+    let mut out = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(SnapshotError::BadPath {
+                    path: path.to_string(),
+                    reason: "`..` is not allowed",
+                });
+            }
+            p => out.push(p.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+impl Snapshot {
+    /// A snapshot of `commit` in the repository at `git_dir`.
+    pub fn open(git_dir: &std::path::Path, commit: &str, limits: ReadLimits) -> Result<Snapshot> {
+        let repo = gix::open_opts(git_dir, gix::open::Options::isolated()).map_err(|e| {
+            SnapshotError::Object {
+                commit: commit.to_string(),
+                what: format!("repository {}", git_dir.display()),
+                detail: e.to_string(),
+            }
+        })?;
+        Snapshot::from_repo(repo.into_sync(), commit, limits)
+    }
+
+    pub(crate) fn from_repo(
+        repo: gix::ThreadSafeRepository,
+        commit: &str,
+        limits: ReadLimits,
+    ) -> Result<Snapshot> {
+        let id = ObjectId::from_hex(commit.as_bytes()).map_err(|e| SnapshotError::Object {
+            commit: commit.to_string(),
+            what: "commit id".into(),
+            detail: e.to_string(),
+        })?;
+        let snap = Snapshot {
+            repo,
+            commit: id,
+            limits,
+        };
+        // Fail now, not on the first read, when the commit or its tree is unreadable.
+        let repo = snap.repo.to_thread_local();
+        let tree = snap.root_tree(&repo)?;
+        snap.tree_entries(&repo, tree, "")?;
+        Ok(snap)
+    }
+
+    /// The commit id (40 hex).
+    pub fn commit(&self) -> String {
+        self.commit.to_string()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> ReadLimits {
+        self.limits
+    }
+
+    fn err(&self, what: impl Into<String>, e: impl std::fmt::Display) -> SnapshotError {
+        SnapshotError::Object {
+            commit: self.commit.to_string(),
+            what: what.into(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn root_tree(&self, repo: &gix::Repository) -> Result<ObjectId> {
+        let commit = repo
+            .find_commit(self.commit)
+            .map_err(|e| self.err("commit", e))?;
+        commit
+            .tree_id()
+            .map(|id| id.detach())
+            .map_err(|e| self.err("commit", e))
+    }
+
+    /// Entries of the tree `id` (name, kind, id).
+    fn tree_entries(
+        &self,
+        repo: &gix::Repository,
+        id: ObjectId,
+        path: &str,
+    ) -> Result<Vec<(String, GitKind, ObjectId)>> {
+        let what = || format!("tree of {:?}", if path.is_empty() { "/" } else { path });
+        let tree = repo.find_tree(id).map_err(|e| self.err(what(), e))?;
+        let decoded = tree.decode().map_err(|e| self.err(what(), e))?;
+        Ok(decoded
+            .entries
+            .iter()
+            .map(|e| (e.filename.to_string(), e.mode.kind(), e.oid.to_owned()))
+            .collect())
+    }
+
+    fn blob(&self, repo: &gix::Repository, id: ObjectId, path: &str) -> Result<Vec<u8>> {
+        let header = repo.find_header(id).map_err(|e| self.err(path, e))?;
+        if header.size() > self.limits.max_file_bytes {
+            return Err(SnapshotError::FileTooLarge {
+                path: path.to_string(),
+                size: header.size(),
+                limit: self.limits.max_file_bytes,
+            });
+        }
+        let mut blob = repo.find_blob(id).map_err(|e| self.err(path, e))?;
+        Ok(blob.take_data())
+    }
+
+    /// Finds `path`, following symlinks on the way (and the last component when
+    /// `follow_last`), refusing any that leave `within`.
+    fn lookup(
+        &self,
+        repo: &gix::Repository,
+        path: &[String],
+        within: &[String],
+        follow_last: bool,
+        hops: &mut u32,
+    ) -> Result<Option<(GitKind, ObjectId, Vec<String>)>> {
+        let mut tree = self.root_tree(repo)?;
+        let mut here: Vec<String> = Vec::new();
+        for (i, name) in path.iter().enumerate() {
+            let last = i + 1 == path.len();
+            let shown = here.join("/");
+            let Some((_, kind, id)) = self
+                .tree_entries(repo, tree, &shown)?
+                .into_iter()
+                .find(|(n, _, _)| n == name)
+            else {
+                return Ok(None);
+            };
+            here.push(name.clone());
+            match kind {
+                GitKind::Link if !last || follow_last => {
+                    let link = here.join("/");
+                    *hops += 1;
+                    if *hops > MAX_SYMLINK_HOPS {
+                        return Err(SnapshotError::SymlinkLoop { path: link });
+                    }
+                    let target = String::from_utf8_lossy(&self.blob(repo, id, &link)?).into_owned();
+                    let resolved = resolve_link(&here[..here.len() - 1], &target)
+                        .filter(|p| p.starts_with(within))
+                        .ok_or_else(|| SnapshotError::SymlinkEscapes {
+                            path: link.clone(),
+                            target: target.clone(),
+                            root: within.join("/"),
+                        })?;
+                    let mut rest = resolved;
+                    rest.extend_from_slice(&path[i + 1..]);
+                    return self.lookup(repo, &rest, within, follow_last, hops);
+                }
+                GitKind::Tree => tree = id,
+                _ if last => {}
+                _ => return Ok(None),
+            }
+            if last {
+                return Ok(Some((kind, id, here)));
+            }
+        }
+        Ok(Some((GitKind::Tree, tree, here)))
+    }
+
+    /// The object id of what is at `path` (a tree for a directory, `""` for the root),
+    /// without following a final symlink. `None` when nothing is there. An unchanged
+    /// id means unchanged content.
+    pub fn tree_id(&self, path: &str) -> Result<Option<String>> {
+        let parts = components(path)?;
+        let repo = self.repo.to_thread_local();
+        let mut hops = 0;
+        Ok(self
+            .lookup(&repo, &parts, &[], false, &mut hops)?
+            .map(|(_, id, _)| id.to_string()))
+    }
+
+    /// What is at `path`, following symlinks that stay in the repository.
+    pub fn entry(&self, path: &str) -> Result<Option<EntryKind>> {
+        let parts = components(path)?;
+        let repo = self.repo.to_thread_local();
+        let mut hops = 0;
+        Ok(self
+            .lookup(&repo, &parts, &[], true, &mut hops)?
+            .map(|(k, _, _)| k.into()))
+    }
+
+    /// The contents of the file at `path`; symlinks are followed while they stay in
+    /// the repository.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let parts = components(path)?;
+        let repo = self.repo.to_thread_local();
+        let mut hops = 0;
+        match self.lookup(&repo, &parts, &[], true, &mut hops)? {
+            None => Err(SnapshotError::NotFound {
+                path: path.to_string(),
+                commit: self.commit(),
+            }),
+            Some((GitKind::Tree, _, _)) => Err(SnapshotError::IsDirectory {
+                path: path.to_string(),
+            }),
+            Some((GitKind::Commit, _, _)) => Err(SnapshotError::NotFound {
+                path: format!("{path} (a submodule)"),
+                commit: self.commit(),
+            }),
+            Some((_, id, _)) => self.blob(&repo, id, path),
+        }
+    }
+
+    /// Every entry below `path`, recursively, in tree order; symlinks are listed as
+    /// such, not followed.
+    pub fn list(&self, path: &str) -> Result<Vec<Entry>> {
+        let parts = components(path)?;
+        let repo = self.repo.to_thread_local();
+        let tree = self.dir_tree(&repo, &parts, path)?;
+        let mut out = Vec::new();
+        let mut stack = vec![(tree, parts.join("/"))];
+        while let Some((tree, dir)) = stack.pop() {
+            for (name, kind, id) in self.tree_entries(&repo, tree, &dir)? {
+                let p = join(&dir, &name);
+                if out.len() >= self.limits.max_files {
+                    return Err(SnapshotError::ExportTooLarge {
+                        path: path.to_string(),
+                        limit: self.limits.max_files as u64,
+                        unit: "files",
+                    });
+                }
+                if kind == GitKind::Tree {
+                    stack.push((id, p.clone()));
+                }
+                out.push(Entry {
+                    path: p,
+                    kind: kind.into(),
+                    id: id.to_string(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    fn dir_tree(&self, repo: &gix::Repository, parts: &[String], path: &str) -> Result<ObjectId> {
+        let mut hops = 0;
+        match self.lookup(repo, parts, &[], true, &mut hops)? {
+            None => Err(SnapshotError::NotFound {
+                path: path.to_string(),
+                commit: self.commit(),
+            }),
+            Some((GitKind::Tree, id, _)) => Ok(id),
+            Some(_) => Err(SnapshotError::NotADirectory {
+                path: path.to_string(),
+            }),
+        }
+    }
+
+    /// The files under directory `path`, with paths relative to it, minus what
+    /// `ignore` excludes (matched on repository-relative paths; `.sourceignore` files
+    /// in `path` and its parents are read as Flux does). A symlink is replaced by the
+    /// file it points to when that stays under `path`; one that leaves is an error;
+    /// links to directories, dangling links and submodules are left out.
+    pub fn files(&self, path: &str, ignore: &IgnoreRules) -> Result<Vec<File>> {
+        let parts = components(path)?;
+        let repo = self.repo.to_thread_local();
+        let root_tree = self.dir_tree(&repo, &parts, path)?;
+        let mut ignore = ignore.clone();
+        // `.sourceignore` files of the parent directories apply too.
+        for depth in 0..parts.len() {
+            let dir = parts[..depth].join("/");
+            let mut hops = 0;
+            let file: Vec<String> = components(&join(&dir, IGNORE_FILE))?;
+            if let Some((GitKind::Blob | GitKind::BlobExecutable, id, _)) =
+                self.lookup(&repo, &file, &[], false, &mut hops)?
+            {
+                let text = self.blob(&repo, id, &file.join("/"))?;
+                ignore.add_sourceignore(&dir, &String::from_utf8_lossy(&text))?;
+            }
+        }
+        let base = parts.join("/");
+        let mut out = Vec::new();
+        let mut total = 0u64;
+        self.export_dir(
+            &repo,
+            root_tree,
+            &base,
+            &parts,
+            &mut ignore,
+            &mut out,
+            &mut total,
+        )?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn export_dir(
+        &self,
+        repo: &gix::Repository,
+        tree: ObjectId,
+        dir: &str,
+        root: &[String],
+        ignore: &mut IgnoreRules,
+        out: &mut Vec<File>,
+        total: &mut u64,
+    ) -> Result<()> {
+        let entries = self.tree_entries(repo, tree, dir)?;
+        // This directory's own `.sourceignore` applies to its contents.
+        if let Some((_, _, id)) = entries.iter().find(|(n, k, _)| {
+            n == IGNORE_FILE && matches!(k, GitKind::Blob | GitKind::BlobExecutable)
+        }) {
+            let text = self.blob(repo, *id, &join(dir, IGNORE_FILE))?;
+            ignore.add_sourceignore(dir, &String::from_utf8_lossy(&text))?;
+        }
+        let base = root.join("/");
+        let relative = |p: &str| -> String {
+            if base.is_empty() {
+                p.to_string()
+            } else {
+                p[base.len() + 1..].to_string()
+            }
+        };
+        for (name, kind, id) in entries {
+            let p = join(dir, &name);
+            let is_dir = kind == GitKind::Tree;
+            if ignore.is_ignored(&p, is_dir) {
+                continue;
+            }
+            let (contents, executable) = match kind {
+                GitKind::Tree => {
+                    self.export_dir(repo, id, &p, root, ignore, out, total)?;
+                    continue;
+                }
+                GitKind::Commit => continue,
+                GitKind::Blob | GitKind::BlobExecutable => {
+                    (self.blob(repo, id, &p)?, kind == GitKind::BlobExecutable)
+                }
+                GitKind::Link => {
+                    let mut hops = 0;
+                    let link = components(&p)?;
+                    match self.lookup(repo, &link, root, true, &mut hops)? {
+                        Some((k @ (GitKind::Blob | GitKind::BlobExecutable), target, _)) => {
+                            (self.blob(repo, target, &p)?, k == GitKind::BlobExecutable)
+                        }
+                        // Directories behind links are not expanded (no cycles), and
+                        // dangling links have nothing to export.
+                        _ => continue,
+                    }
+                }
+            };
+            *total += contents.len() as u64;
+            if *total > self.limits.max_total_bytes {
+                return Err(SnapshotError::ExportTooLarge {
+                    path: base.clone(),
+                    limit: self.limits.max_total_bytes,
+                    unit: "bytes",
+                });
+            }
+            if out.len() >= self.limits.max_files {
+                return Err(SnapshotError::ExportTooLarge {
+                    path: base.clone(),
+                    limit: self.limits.max_files as u64,
+                    unit: "files",
+                });
+            }
+            out.push(File {
+                path: relative(&p),
+                contents,
+                executable,
+            });
+        }
+        Ok(())
+    }
+
+    /// The paths (files, links and submodules, repository-relative) whose content
+    /// differs between commit `base` and this snapshot: added, removed or changed.
+    /// Subtrees with equal ids are skipped without being read.
+    pub fn changed_paths(&self, base: &str) -> Result<Vec<String>> {
+        let repo = self.repo.to_thread_local();
+        let other = Snapshot {
+            repo: self.repo.clone(),
+            commit: ObjectId::from_hex(base.as_bytes())
+                .map_err(|e| self.err("base commit id", e))?,
+            limits: self.limits,
+        };
+        let a = other.root_tree(&repo)?;
+        let b = self.root_tree(&repo)?;
+        let mut out = Vec::new();
+        self.diff_trees(&repo, Some(a), Some(b), "", &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn diff_trees(
+        &self,
+        repo: &gix::Repository,
+        a: Option<ObjectId>,
+        b: Option<ObjectId>,
+        dir: &str,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
+        if a == b {
+            return Ok(());
+        }
+        let load = |t: Option<ObjectId>| -> Result<Vec<(String, GitKind, ObjectId)>> {
+            t.map(|t| self.tree_entries(repo, t, dir))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        let (ea, eb) = (load(a)?, load(b)?);
+        let mut names: Vec<&String> = ea.iter().chain(eb.iter()).map(|(n, _, _)| n).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let p = join(dir, name);
+            let x = ea
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, k, i)| (*k, *i));
+            let y = eb
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, k, i)| (*k, *i));
+            if x == y {
+                continue;
+            }
+            let tree = |e: Option<(GitKind, ObjectId)>| {
+                e.filter(|(k, _)| *k == GitKind::Tree).map(|(_, i)| i)
+            };
+            let (ta, tb) = (tree(x), tree(y));
+            if ta.is_some() || tb.is_some() {
+                self.diff_trees(repo, ta, tb, &p, out)?;
+            }
+            // A non-tree on either side is itself a changed path.
+            let blobish = |e: Option<(GitKind, ObjectId)>| e.filter(|(k, _)| *k != GitKind::Tree);
+            if blobish(x) != blobish(y) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Where a link in directory `dir` with `target` points, lexically; `None` when it
+/// is absolute or climbs above the repository root.
+fn resolve_link(dir: &[String], target: &str) -> Option<Vec<String>> {
+    if target.starts_with('/') || target.contains('\0') {
+        return None;
+    }
+    let mut parts = dir.to_vec();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c.to_string()),
+        }
+    }
+    Some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_resolution_is_lexical_and_bounded() {
+        let dir = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            resolve_link(&dir, "../c"),
+            Some(vec!["a".into(), "c".into()])
+        );
+        assert_eq!(resolve_link(&dir, "../../../etc/passwd"), None);
+        assert_eq!(resolve_link(&dir, "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn paths_must_be_clean() {
+        assert!(components("../x").is_err());
+        assert!(components("/x").is_err());
+        assert_eq!(components("./a//b/").unwrap(), vec!["a", "b"]);
+    }
+}

@@ -1,0 +1,1 @@
+//! Webhook receivers (stub replaced below).
