@@ -599,6 +599,13 @@ impl<'s> Frame<'_, 's> {
             argv.push(f);
         }
         self.at = At::Arg(node);
+        if func
+            .string_params
+            .iter()
+            .any(|&i| matches!(argv.get(i), Some(Value::Nil)))
+        {
+            return self.err("invalid value; expected string");
+        }
         let result = match &func.body {
             Body::Plain(f) => f(&argv),
             Body::Context(f) => {

@@ -33,6 +33,9 @@ pub(crate) enum Body {
 pub(crate) struct Func {
     pub(crate) arity: Arity,
     pub(crate) body: Body,
+    /// Positions of parameters that are Go `string`s: a nil argument there is Go's
+    /// `invalid value; expected string` rather than an empty string.
+    pub(crate) string_params: &'static [usize],
 }
 
 /// A set of template functions. Parsing checks names against it, as Go does.
@@ -95,6 +98,7 @@ impl Functions {
             Func {
                 arity,
                 body: Body::Plain(Arc::new(f)),
+                string_params: &[],
             },
         );
         self
@@ -113,8 +117,19 @@ impl Functions {
             Func {
                 arity,
                 body: Body::Context(Arc::new(f)),
+                string_params: &[],
             },
         );
+        self
+    }
+
+    /// Declares which parameters of `name` are Go `string`s (0-based): Go refuses a nil
+    /// argument there with `invalid value; expected string`, as when a chart pipes a
+    /// missing value into `b64enc`. Unknown names are ignored.
+    pub fn string_params(&mut self, name: &str, positions: &'static [usize]) -> &mut Self {
+        if let Some(f) = self.map.get_mut(name) {
+            f.string_params = positions;
+        }
         self
     }
 
@@ -139,6 +154,7 @@ impl Functions {
             Func {
                 arity: Arity::AtLeast(1),
                 body: Body::ShortCircuit,
+                string_params: &[],
             },
         );
     }

@@ -40,3 +40,9 @@ pub use crate::{
     template::{Limits, MissingKey, OptionError, Options, Template},
     value::{Map, Methods, Value},
 };
+
+/// `yaml.Marshal` as `sigs.k8s.io/yaml` writes it (what Helm's `toYaml` prints, with the
+/// final newline kept): sorted keys, go-yaml v2 layout and quoting.
+pub fn to_yaml(v: &Value) -> String {
+    yaml::to_yaml(v)
+}

@@ -24,7 +24,68 @@ pub(crate) fn register(f: &mut Functions) {
     crypto::register(f);
     certs::register(f);
     misc::register(f);
+    for (name, positions) in STRING_PARAMS {
+        f.string_params(name, positions);
+    }
 }
+
+/// Sprig functions whose Go signatures take `string` parameters, by position.
+const STRING_PARAMS: &[(&str, &[usize])] = &[
+    ("upper", &[0]),
+    ("lower", &[0]),
+    ("title", &[0]),
+    ("untitle", &[0]),
+    ("trim", &[0]),
+    ("trimAll", &[0, 1]),
+    ("trimPrefix", &[0, 1]),
+    ("trimSuffix", &[0, 1]),
+    ("nospace", &[0]),
+    ("abbrev", &[1]),
+    ("abbrevboth", &[2]),
+    ("initials", &[0]),
+    ("wrap", &[1]),
+    ("wrapWith", &[1, 2]),
+    ("contains", &[0, 1]),
+    ("hasPrefix", &[0, 1]),
+    ("hasSuffix", &[0, 1]),
+    ("indent", &[1]),
+    ("nindent", &[1]),
+    ("replace", &[0, 1, 2]),
+    ("plural", &[0, 1]),
+    ("sha1sum", &[0]),
+    ("sha256sum", &[0]),
+    ("sha512sum", &[0]),
+    ("adler32sum", &[0]),
+    ("snakecase", &[0]),
+    ("camelcase", &[0]),
+    ("kebabcase", &[0]),
+    ("swapcase", &[0]),
+    ("shuffle", &[0]),
+    ("substr", &[2]),
+    ("trunc", &[1]),
+    ("repeat", &[1]),
+    ("b64enc", &[0]),
+    ("b64dec", &[0]),
+    ("b32enc", &[0]),
+    ("b32dec", &[0]),
+    ("base", &[0]),
+    ("dir", &[0]),
+    ("clean", &[0]),
+    ("ext", &[0]),
+    ("isAbs", &[0]),
+    ("regexMatch", &[0, 1]),
+    ("regexFind", &[0, 1]),
+    ("regexFindAll", &[0, 1]),
+    ("regexReplaceAll", &[0, 1, 2]),
+    ("regexReplaceAllLiteral", &[0, 1, 2]),
+    ("regexSplit", &[0, 1]),
+    ("split", &[0, 1]),
+    ("splitList", &[0, 1]),
+    ("splitn", &[0, 2]),
+    ("join", &[0]),
+    ("semver", &[0]),
+    ("semverCompare", &[0, 1]),
+];
 
 /// Sprig's `strval`: strings as they are, everything else as `fmt.Sprintf("%v")`.
 pub(crate) fn strval(v: &Value) -> String {

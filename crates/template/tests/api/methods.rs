@@ -61,3 +61,28 @@ fn method_errors_and_arity_are_reported() {
         "{e}"
     );
 }
+
+/// Go refuses a nil argument for a `string` parameter (Helm's
+/// `template-with-invalid-template-expr` golden case); interface parameters accept it.
+#[test]
+fn nil_into_a_string_parameter_is_an_invalid_value() {
+    let t = |text: &str| {
+        Template::new("t")
+            .functions(Functions::helm())
+            .option("missingkey=zero")
+            .unwrap()
+            .parse(text)
+            .unwrap()
+            .execute(&Value::from(&serde_json::json!({"a": null})))
+    };
+    let e = t("{{ .missing | b64enc }}").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "template: t:1:14: executing \"t\" at <b64enc>: invalid value; expected string"
+    );
+    assert!(t("{{ .a | indent 2 }}").is_err());
+    assert_eq!(
+        t("{{ .missing | quote }}|{{ .a | default \"x\" }}").unwrap(),
+        "\"\"|x"
+    );
+}
