@@ -83,6 +83,6 @@ fn nil_into_a_string_parameter_is_an_invalid_value() {
     assert!(t("{{ .a | indent 2 }}").is_err());
     assert_eq!(
         t("{{ .missing | quote }}|{{ .a | default \"x\" }}").unwrap(),
-        "\"\"|x"
+        "|x"
     );
 }
