@@ -1,2 +1,543 @@
 //! Native `helm template`: charts from a directory or an archive, values, and Helm's
 //! output order and format.
+//!
+//! * [`render`] — loads the chart at a path of a [`Tree`] and renders it with
+//!   [`RenderOptions`] (values files, `--set` family, release, Kubernetes version and API
+//!   versions, hooks/tests/CRDs/show-only), returning [`Rendered`]: the text `helm template`
+//!   prints and the parsed objects in install order with hooks identified.
+//! * [`render_chart`] — the same for an already loaded [`Chart`] ([`load`],
+//!   [`load_archive`]).
+//! * [`argo`] — Argo CD's `source.helm` mapped onto [`RenderOptions`].
+//!
+//! Nothing here touches the network, spawns a process or writes: charts come from a
+//! [`Tree`] (a directory, or files held in memory such as git blobs) or archive bytes, and
+//! dependencies must already be in `charts/`. Templates run under [`Limits`] so recursive
+//! `include`s and runaway output stop with an error.
+//!
+//! ```
+//! use flotilla_render::helm::{self, RenderOptions};
+//! use flotilla_render::kustomize::MemTree;
+//!
+//! let tree = MemTree::from_files([
+//!     ("deploy/Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n"),
+//!     ("deploy/values.yaml", "replicas: 1\n"),
+//!     ("deploy/templates/cm.yaml",
+//!      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  replicas: \"{{ .Values.replicas }}\"\n"),
+//! ]);
+//! let mut opts = RenderOptions::default();
+//! opts.values.set.push("replicas=3".into());
+//! let out = helm::render(&tree, "deploy", &opts).unwrap();
+//! assert_eq!(out.objects()[0]["data"]["replicas"], "3");
+//! assert!(out.text.starts_with("---\n# Source: web/templates/cm.yaml\n"));
+//! ```
+
+mod archive;
+pub mod argo;
+mod chart;
+mod deps;
+mod engine;
+mod error;
+mod glob;
+mod manifest;
+mod schema;
+mod semver;
+mod strvals;
+mod values;
+
+pub use self::archive::{MAX_ARCHIVE_BYTES, MAX_FILE_BYTES};
+pub use self::chart::{Chart, Dependency, File, Metadata, load, load_archive, load_dir};
+pub use self::error::Error;
+pub use self::manifest::{Hook, Manifest};
+pub use self::values::Table;
+pub use flotilla_template::Limits;
+
+use crate::kustomize::Tree;
+use std::sync::Arc;
+
+/// The Helm version whose `helm template` output is reproduced (`.Capabilities.HelmVersion`).
+pub const HELM_VERSION: &str = "v4.2.4";
+
+/// The Kubernetes version `helm template` assumes without `--kube-version`: Helm v4.2 takes
+/// it from the client-go it is built with (v0.35 → v1.35.0).
+pub const DEFAULT_KUBE_VERSION: &str = "v1.35.0";
+
+/// The largest values file accepted (values are configuration; anything bigger is a
+/// mistake or an attack). Checked before parsing.
+pub const MAX_VALUES_BYTES: usize = 5 * 1024 * 1024;
+
+/// Which Helm's output to reproduce where they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// Helm 4.2: each document keeps its trailing newline (a blank line before `---`).
+    #[default]
+    HelmV4,
+    /// Helm 3.21: documents trimmed.
+    HelmV3,
+}
+
+/// Reads a `--set-file` path (the CLI reads the disk; Argo CD's `fileParameters` read the
+/// repository tree).
+pub type FileReader = Arc<dyn Fn(&str) -> Result<Vec<u8>, String> + Send + Sync>;
+
+/// A values file given by the user (`-f`), already read.
+#[derive(Debug, Clone)]
+pub struct ValuesFile {
+    /// Its name, for error messages.
+    pub name: String,
+    /// Its contents.
+    pub data: Vec<u8>,
+}
+
+/// User-supplied values, combined as Helm's `values.Options.MergeValues` does: values
+/// files in order, then `--set-json`, `--set`, `--set-string`, `--set-file`,
+/// `--set-literal` (each group in order).
+#[derive(Clone, Default)]
+pub struct ValueOptions {
+    /// `-f/--values`.
+    pub files: Vec<ValuesFile>,
+    /// `--set-json`.
+    pub set_json: Vec<String>,
+    /// `--set`.
+    pub set: Vec<String>,
+    /// `--set-string`.
+    pub set_string: Vec<String>,
+    /// `--set-file` (`key=path`); paths are read with [`ValueOptions::file_reader`].
+    pub set_file: Vec<String>,
+    /// `--set-literal`.
+    pub set_literal: Vec<String>,
+    /// Reads `--set-file` paths; without one, `--set-file` is an error.
+    pub file_reader: Option<FileReader>,
+}
+
+impl std::fmt::Debug for ValueOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueOptions")
+            .field(
+                "files",
+                &self.files.iter().map(|v| &v.name).collect::<Vec<_>>(),
+            )
+            .field("set_json", &self.set_json.len())
+            .field("set", &self.set.len())
+            .field("set_string", &self.set_string.len())
+            .field("set_file", &self.set_file)
+            .field("set_literal", &self.set_literal.len())
+            .finish()
+    }
+}
+
+impl ValueOptions {
+    /// The merged user values (Helm's `MergeValues`).
+    pub fn merge(&self) -> Result<Table, Error> {
+        let mut base = Table::new();
+        for f in &self.files {
+            if f.data.len() > MAX_VALUES_BYTES {
+                return Err(Error::Parse {
+                    file: f.name.clone(),
+                    reason: format!(
+                        "values file is larger than the limit of {MAX_VALUES_BYTES} bytes"
+                    ),
+                });
+            }
+            let text = String::from_utf8_lossy(&f.data);
+            let m = values::parse_values(&text).map_err(|reason| Error::Parse {
+                file: f.name.clone(),
+                reason: format!("failed to parse {}: {reason}", f.name),
+            })?;
+            base = values::merge_maps(base, m);
+        }
+        for v in &self.set_json {
+            let t = v.trim();
+            if t.starts_with('{') {
+                let m: Table = serde_json::from_str(t).map_err(|_| Error::SetValue {
+                    flag: "--set-json",
+                    reason: format!("JSON: {v}"),
+                })?;
+                base = values::merge_maps(base, m);
+            } else {
+                strvals::parse_into(v, &mut base, strvals::Kind::Json).map_err(|_| {
+                    Error::SetValue {
+                        flag: "--set-json",
+                        reason: v.clone(),
+                    }
+                })?;
+            }
+        }
+        let set =
+            |list: &[String], kind: strvals::Kind<'_>, flag: &'static str, base: &mut Table| {
+                for v in list {
+                    strvals::parse_into(v, base, kind)
+                        .map_err(|reason| Error::SetValue { flag, reason })?;
+                }
+                Ok::<(), Error>(())
+            };
+        set(&self.set, strvals::Kind::Typed, "--set", &mut base)?;
+        set(
+            &self.set_string,
+            strvals::Kind::String,
+            "--set-string",
+            &mut base,
+        )?;
+        if !self.set_file.is_empty() {
+            let reader = self.file_reader.clone().ok_or_else(|| Error::SetValue {
+                flag: "--set-file",
+                reason: "no file reader configured".into(),
+            })?;
+            let read = move |p: &str| -> Result<String, String> {
+                let bytes = reader(p)?;
+                if bytes.len() > MAX_VALUES_BYTES {
+                    return Err(format!(
+                        "{p}: larger than the limit of {MAX_VALUES_BYTES} bytes"
+                    ));
+                }
+                Ok(String::from_utf8_lossy(&bytes).into_owned())
+            };
+            set(
+                &self.set_file,
+                strvals::Kind::File(&read),
+                "--set-file",
+                &mut base,
+            )?;
+        }
+        set(
+            &self.set_literal,
+            strvals::Kind::Literal,
+            "--set-literal",
+            &mut base,
+        )?;
+        Ok(base)
+    }
+}
+
+/// Everything `helm template` takes besides the chart.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    /// `.Release.Name` (`release-name` when `helm template` is given none).
+    pub release_name: String,
+    /// `.Release.Namespace`.
+    pub namespace: String,
+    /// `--is-upgrade`: `.Release.IsUpgrade` instead of `.Release.IsInstall`.
+    pub is_upgrade: bool,
+    /// User values.
+    pub values: ValueOptions,
+    /// `--kube-version` (default [`DEFAULT_KUBE_VERSION`]).
+    pub kube_version: Option<String>,
+    /// `--api-versions`, added to the built-in set.
+    pub api_versions: Vec<String>,
+    /// `--include-crds`: print `crds/` files first.
+    pub include_crds: bool,
+    /// `--no-hooks`: leave hooks out of the output.
+    pub no_hooks: bool,
+    /// `--skip-tests`: leave `test` hooks out of the output.
+    pub skip_tests: bool,
+    /// `--show-only`: only the manifests from templates matching these paths/globs.
+    pub show_only: Vec<String>,
+    /// `--skip-schema-validation`.
+    pub skip_schema_validation: bool,
+    /// Which Helm's output format.
+    pub flavor: Flavor,
+    /// Template safety limits.
+    pub limits: Limits,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            release_name: "release-name".into(),
+            namespace: "default".into(),
+            is_upgrade: false,
+            values: ValueOptions::default(),
+            kube_version: None,
+            api_versions: Vec::new(),
+            include_crds: false,
+            no_hooks: false,
+            skip_tests: false,
+            show_only: Vec::new(),
+            skip_schema_validation: false,
+            flavor: Flavor::HelmV4,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The result of a render.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// What `helm template` prints.
+    pub text: String,
+    /// CRDs from `crds/` (printed only with `include_crds`).
+    pub crds: Vec<Manifest>,
+    /// Manifests in Helm's install order.
+    pub manifests: Vec<Manifest>,
+    /// Hooks in Helm's order (all of them, whatever `no_hooks`/`skip_tests` say).
+    pub hooks: Vec<Hook>,
+    /// The rendered NOTES.txt of the top chart.
+    pub notes: String,
+}
+
+impl Rendered {
+    /// The objects `helm template` prints, in its order: CRDs (when included), manifests,
+    /// then hooks (unless left out). Comment-only documents are skipped.
+    pub fn objects(&self) -> Vec<&serde_json::Value> {
+        self.printed().filter(|o| !o.is_null()).collect()
+    }
+
+    fn printed(&self) -> impl Iterator<Item = &serde_json::Value> {
+        self.crds
+            .iter()
+            .chain(self.manifests.iter())
+            .map(|m| &m.object)
+            .chain(self.hooks.iter().map(|h| &h.manifest.object))
+    }
+}
+
+/// Helm's release-name rule (DNS-1123 subdomain, at most 53 characters).
+fn validate_release_name(name: &str) -> Result<(), Error> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 53 || !name.split('.').all(label_ok) {
+        return Err(Error::Options(format!(
+            "release name {name:?}: invalid release name, must match regex ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53"
+        )));
+    }
+    Ok(())
+}
+
+/// Loads the chart at `chart_path` of `tree` (a directory or a `.tgz`) and renders it.
+pub fn render(tree: &dyn Tree, chart_path: &str, opts: &RenderOptions) -> Result<Rendered, Error> {
+    let chart = load(tree, chart_path)?;
+    render_chart(chart, opts)
+}
+
+/// Renders a loaded chart as `helm template` does.
+pub fn render_chart(mut chart: Chart, opts: &RenderOptions) -> Result<Rendered, Error> {
+    validate_release_name(&opts.release_name)?;
+    if !matches!(chart.metadata.chart_type.as_str(), "" | "application") {
+        return Err(Error::NotInstallable(chart.metadata.chart_type.clone()));
+    }
+    deps::check(&chart)?;
+    let user = opts.values.merge()?;
+    let kube =
+        engine::KubeVersion::parse(opts.kube_version.as_deref().unwrap_or(DEFAULT_KUBE_VERSION))
+            .map_err(Error::Options)?;
+    deps::process(&mut chart, &user)?;
+    if !chart.metadata.kube_version.is_empty()
+        && !semver::satisfies(&chart.metadata.kube_version, &kube.normalized)
+    {
+        return Err(Error::KubeVersion {
+            constraint: chart.metadata.kube_version.clone(),
+            version: kube.version.clone(),
+        });
+    }
+    let vals = deps::coalesce(&chart, &user, false)?;
+    if !opts.skip_schema_validation {
+        schema::validate_chart(&chart, &vals)?;
+    }
+    let mut apis: Vec<String> = DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect();
+    apis.extend(
+        opts.api_versions
+            .iter()
+            .flat_map(|a| a.split(','))
+            .map(str::to_string),
+    );
+    let top = engine::Top {
+        release: release_object(opts),
+        capabilities: engine::capabilities(&kube, &apis),
+    };
+    let mut files = engine::render(&chart, &vals, &top, opts.limits)?;
+    let notes_key = format!("{}/templates/NOTES.txt", chart.name());
+    let notes = files.get(&notes_key).cloned().unwrap_or_default();
+    files.retain(|k, _| !k.ends_with("NOTES.txt"));
+    let trim_end = opts.flavor == Flavor::HelmV3;
+    let (hooks, manifests) = manifest::sort(&files, trim_end)?;
+    let crds = crd_manifests(&chart)?;
+    let mut rendered = Rendered {
+        text: String::new(),
+        crds: if opts.include_crds { crds } else { Vec::new() },
+        manifests,
+        hooks,
+        notes,
+    };
+    if opts.no_hooks {
+        rendered.hooks.clear();
+    } else if opts.skip_tests {
+        rendered.hooks.retain(|h| !h.is_test());
+    }
+    rendered.text = print(&rendered);
+    if !opts.show_only.is_empty() {
+        rendered.text = show_only(&rendered.text, &opts.show_only)?;
+        let keep = |source: &str| {
+            let path = source.split_once('/').map_or(source, |(_, p)| p);
+            opts.show_only.iter().any(|f| glob::path_match(f, path))
+        };
+        rendered.crds.retain(|m| keep(&m.source));
+        rendered.manifests.retain(|m| keep(&m.source));
+        rendered.hooks.retain(|h| keep(&h.manifest.source));
+    }
+    Ok(rendered)
+}
+
+fn release_object(opts: &RenderOptions) -> flotilla_template::Value {
+    use flotilla_template::Value;
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("Name".to_string(), Value::from(opts.release_name.as_str()));
+    m.insert(
+        "Namespace".to_string(),
+        Value::from(opts.namespace.as_str()),
+    );
+    m.insert("IsUpgrade".to_string(), Value::Bool(opts.is_upgrade));
+    m.insert("IsInstall".to_string(), Value::Bool(!opts.is_upgrade));
+    m.insert("Revision".to_string(), Value::Int(1));
+    m.insert("Service".to_string(), Value::from("Helm"));
+    Value::map(m)
+}
+
+fn crd_manifests(chart: &Chart) -> Result<Vec<Manifest>, Error> {
+    let name = chart.name().to_string();
+    chart
+        .crd_files(&name)
+        .into_iter()
+        .map(|(source, f)| {
+            let content = String::from_utf8_lossy(&f.data).into_owned();
+            let object = serde_saphyr::from_multiple::<serde_json::Value>(&content)
+                .ok()
+                .and_then(|docs| docs.into_iter().find(|d| !d.is_null()))
+                .unwrap_or(serde_json::Value::Null);
+            let kind = object
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or("")
+                .to_string();
+            Ok(Manifest {
+                source,
+                content,
+                object,
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// `helm template`'s text: CRDs and manifests (trimmed as a whole), then hooks.
+fn print(r: &Rendered) -> String {
+    let mut body = String::new();
+    for m in r.crds.iter().chain(r.manifests.iter()) {
+        body.push_str(&format!("---\n# Source: {}\n{}\n", m.source, m.content));
+    }
+    let mut out = String::with_capacity(body.len() + 64);
+    out.push_str(body.trim());
+    out.push('\n');
+    for h in &r.hooks {
+        out.push_str(&format!(
+            "---\n# Source: {}\n{}\n",
+            h.manifest.source, h.manifest.content
+        ));
+    }
+    out
+}
+
+/// `--show-only`: the documents whose `# Source:` path (without the chart name) matches
+/// one of the patterns, pattern by pattern.
+fn show_only(text: &str, patterns: &[String]) -> Result<String, Error> {
+    let docs = manifest::split(text, false);
+    let mut out = String::new();
+    for f in patterns {
+        let f = f.replace('\\', "/");
+        let mut found = false;
+        for d in &docs {
+            let Some(path) = source_path(d) else { continue };
+            if glob::path_match(&f, path) {
+                out.push_str(&format!("---\n{d}\n"));
+                found = true;
+            }
+        }
+        if !found {
+            return Err(Error::ShowOnly(f));
+        }
+    }
+    Ok(out)
+}
+
+/// The path after `# Source: <chart>/` in a document, as Helm's regex
+/// `# Source: [^/]+/(.+)` finds it.
+fn source_path(doc: &str) -> Option<&str> {
+    let mut rest = doc;
+    while let Some(i) = rest.find("# Source: ") {
+        let after = &rest[i + "# Source: ".len()..];
+        let line = after.split('\n').next().unwrap_or(after);
+        if let Some(slash) = line.find('/')
+            && slash > 0
+            && slash + 1 < line.len()
+        {
+            return Some(&line[slash + 1..]);
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The API versions `helm template` reports without a cluster: those of client-go's
+/// scheme (Kubernetes 1.35) plus apiextensions, as Helm's `DefaultVersionSet`.
+pub const DEFAULT_API_VERSIONS: &[&str] = &[
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1",
+    "internal.apiserver.k8s.io/v1alpha1",
+    "apps/v1",
+    "apps/v1beta1",
+    "apps/v1beta2",
+    "authentication.k8s.io/v1",
+    "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1",
+    "authorization.k8s.io/v1",
+    "authorization.k8s.io/v1beta1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "autoscaling/v2beta1",
+    "autoscaling/v2beta2",
+    "batch/v1",
+    "batch/v1beta1",
+    "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1alpha1",
+    "certificates.k8s.io/v1beta1",
+    "coordination.k8s.io/v1",
+    "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1",
+    "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "events.k8s.io/v1",
+    "events.k8s.io/v1beta1",
+    "extensions/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2",
+    "flowcontrol.apiserver.k8s.io/v1beta3",
+    "networking.k8s.io/v1",
+    "networking.k8s.io/v1beta1",
+    "node.k8s.io/v1",
+    "node.k8s.io/v1alpha1",
+    "node.k8s.io/v1beta1",
+    "policy/v1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1alpha1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "resource.k8s.io/v1",
+    "resource.k8s.io/v1alpha3",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1beta2",
+    "scheduling.k8s.io/v1",
+    "scheduling.k8s.io/v1alpha1",
+    "scheduling.k8s.io/v1beta1",
+    "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1",
+    "storage.k8s.io/v1beta1",
+    "storagemigration.k8s.io/v1alpha1",
+    "apiextensions.k8s.io/v1",
+    "apiextensions.k8s.io/v1beta1",
+];

@@ -1,0 +1,254 @@
+//! Reading a packaged chart (`.tgz`) from bytes: gzip, then a minimal tar reader that
+//! accepts regular files and directories (with ustar prefixes, GNU long names and PAX
+//! paths) and refuses links, devices, absolute paths, `..` and oversized content — the
+//! limits Helm applies, written so that nothing is ever written to disk.
+
+use super::error::Error;
+use std::io::Read;
+
+/// Helm's `MaxDecompressedChartSize`: all files of one archive together.
+pub const MAX_ARCHIVE_BYTES: u64 = 100 * 1024 * 1024;
+/// Helm's `MaxDecompressedFileSize`: one file.
+pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// The files of a chart archive, with the top directory (the chart's name) stripped, as
+/// Helm's `LoadArchiveFiles` returns them.
+pub(crate) fn read_tgz(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let bad = |reason: String| Error::Archive {
+        archive: name.to_string(),
+        reason,
+    };
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(MAX_ARCHIVE_BYTES + 1024 * 1024)
+        .read_to_end(&mut tar)
+        .map_err(|e| bad(format!("not a gzip archive: {e}")))?;
+    if tar.len() as u64 > MAX_ARCHIVE_BYTES + 1024 * 512 {
+        return Err(bad(format!(
+            "decompressed chart is larger than the maximum size {MAX_ARCHIVE_BYTES}"
+        )));
+    }
+    let mut files = Vec::new();
+    let mut pos = 0usize;
+    let mut long_name: Option<String> = None;
+    let mut total: u64 = 0;
+    while pos + 512 <= tar.len() {
+        let h = &tar[pos..pos + 512];
+        if h.iter().all(|&b| b == 0) {
+            break;
+        }
+        let size =
+            parse_size(&h[124..136]).ok_or_else(|| bad("corrupt tar header (size)".into()))?;
+        let typeflag = h[156];
+        let data_start = pos + 512;
+        let data_end = data_start
+            .checked_add(usize::try_from(size).map_err(|_| bad("entry too large".into()))?)
+            .filter(|&e| e <= tar.len())
+            .ok_or_else(|| bad("truncated tar archive".into()))?;
+        pos = data_start + (size as usize).div_ceil(512) * 512;
+        let data = &tar[data_start..data_end];
+        let header_name = || {
+            let name = cstr(&h[0..100]);
+            let prefix = if &h[257..262] == b"ustar" {
+                cstr(&h[345..500])
+            } else {
+                String::new()
+            };
+            if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            }
+        };
+        match typeflag {
+            b'L' => {
+                long_name = Some(cstr(data));
+                continue;
+            }
+            b'x' => {
+                if let Some(p) = pax_path(data) {
+                    long_name = Some(p);
+                }
+                continue;
+            }
+            b'g' => continue,
+            b'5' => {
+                long_name = None;
+                continue;
+            }
+            b'0' | 0 | b'7' => {}
+            other => {
+                let entry = long_name.take().unwrap_or_else(header_name);
+                let kind = match other {
+                    b'1' => "a hard link",
+                    b'2' => "a symlink",
+                    _ => "not a regular file",
+                };
+                return Err(bad(format!(
+                    "entry {entry:?} is {kind}; charts may hold only regular files"
+                )));
+            }
+        }
+        let entry = long_name.take().unwrap_or_else(header_name);
+        if entry.ends_with('/') {
+            continue;
+        }
+        let rel = strip_top(&entry).map_err(|reason| bad(format!("entry {entry:?}: {reason}")))?;
+        if size > MAX_FILE_BYTES {
+            return Err(bad(format!(
+                "decompressed chart file {entry:?} is larger than the maximum file size {MAX_FILE_BYTES}"
+            )));
+        }
+        total += size;
+        if total > MAX_ARCHIVE_BYTES {
+            return Err(bad(format!(
+                "decompressed chart is larger than the maximum size {MAX_ARCHIVE_BYTES}"
+            )));
+        }
+        let data = data
+            .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+            .unwrap_or(data);
+        files.push((rel, data.to_vec()));
+    }
+    if files.is_empty() {
+        return Err(bad("no files in chart archive".into()));
+    }
+    Ok(files)
+}
+
+/// Drops the first path component and refuses anything that would leave the chart.
+fn strip_top(entry: &str) -> Result<String, String> {
+    let entry = entry.replace('\\', "/");
+    if entry.starts_with('/') {
+        return Err("chart illegally contains absolute paths".into());
+    }
+    let mut parts = entry.split('/');
+    let top = parts.next().unwrap_or_default();
+    if top == "Chart.yaml" {
+        return Err("chart yaml not in base directory".into());
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for p in parts {
+        match p {
+            "" | "." => {}
+            ".." => {
+                if out.pop().is_none() {
+                    return Err("chart illegally references parent directory".into());
+                }
+            }
+            p if p.len() == 2 && p.ends_with(':') => {
+                return Err("chart contains illegally named files".into());
+            }
+            p => out.push(p),
+        }
+    }
+    if top == ".." {
+        return Err("chart illegally references parent directory".into());
+    }
+    if out.is_empty() {
+        return Err("chart illegally contains content outside the base directory".into());
+    }
+    Ok(out.join("/"))
+}
+
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// Octal, or GNU base-256 when the high bit is set.
+fn parse_size(b: &[u8]) -> Option<u64> {
+    if b[0] & 0x80 != 0 {
+        let mut v: u64 = u64::from(b[0] & 0x7f);
+        for &c in &b[1..] {
+            v = v.checked_mul(256)?.checked_add(u64::from(c))?;
+        }
+        return Some(v);
+    }
+    let s = cstr(b);
+    let s = s.trim_matches(|c: char| c == ' ' || c == '\0');
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+/// The `path` record of a PAX extended header (`"<len> path=<value>\n"` records).
+fn pax_path(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    let mut rest: &str = &text;
+    let mut found = None;
+    while !rest.is_empty() {
+        let (len, _) = rest.split_once(' ')?;
+        let n: usize = len.parse().ok()?;
+        let record = rest.get(..n)?;
+        rest = &rest[n..];
+        let body = record.split_once(' ')?.1.strip_suffix('\n')?;
+        if let Some(p) = body.strip_prefix("path=") {
+            found = Some(p.to_string());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds a ustar header + data for tests (the format written by `tar`).
+    pub(crate) fn entry(name: &str, typeflag: u8, data: &[u8]) -> Vec<u8> {
+        let mut h = vec![0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..107].copy_from_slice(b"0000644");
+        let size = format!("{:011o}", data.len());
+        h[124..135].copy_from_slice(size.as_bytes());
+        h[136..147].copy_from_slice(b"00000000000");
+        h[156] = typeflag;
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        let mut out = h;
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        out
+    }
+
+    pub(crate) fn tgz(entries: &[Vec<u8>]) -> Vec<u8> {
+        use std::io::Write;
+        let mut tar: Vec<u8> = entries.concat();
+        tar.extend_from_slice(&[0u8; 1024]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn reads_regular_files_and_strips_the_top_directory() {
+        let t = tgz(&[
+            entry("c/Chart.yaml", b'0', b"name: c\n"),
+            entry("c/templates/", b'5', b""),
+            entry("c/templates/a.yaml", b'0', b"a"),
+        ]);
+        let files = read_tgz("c.tgz", &t).unwrap();
+        assert_eq!(
+            files,
+            vec![
+                ("Chart.yaml".to_string(), b"name: c\n".to_vec()),
+                ("templates/a.yaml".to_string(), b"a".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_escapes_links_and_garbage() {
+        let up = read_tgz("x.tgz", &tgz(&[entry("c/../../etc/passwd", b'0', b"x")])).unwrap_err();
+        assert!(up.to_string().contains("parent directory"), "{up}");
+        let abs = read_tgz("x.tgz", &tgz(&[entry("/etc/passwd", b'0', b"x")])).unwrap_err();
+        assert!(abs.to_string().contains("absolute"), "{abs}");
+        let link = read_tgz("x.tgz", &tgz(&[entry("c/values.yaml", b'2', b"")])).unwrap_err();
+        assert!(link.to_string().contains("symlink"), "{link}");
+        assert!(read_tgz("x.tgz", b"not gzip").is_err());
+    }
+}

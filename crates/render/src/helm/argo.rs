@@ -1,0 +1,249 @@
+//! Argo CD's Application `spec.source.helm` mapped onto [`RenderOptions`], as Argo CD's
+//! repo-server turns it into a `helm template` command line:
+//!
+//! * `releaseName` (default: the Application's name), `namespace` (default: the
+//!   destination namespace), `kubeVersion`/`apiVersions` (default: the cluster's);
+//! * `valueFiles` in order — relative to the chart's directory, may climb to anywhere in
+//!   the repository (`../../envs/prod.yaml`), absolute paths are taken from the repository
+//!   root, never outside it; `ignoreMissingValueFiles` skips absent ones;
+//! * then `valuesObject` (or, without it, `values`) as one more values file;
+//! * `parameters` as `--set` (or `--set-string` with `forceString`), commas escaped as
+//!   Argo CD does; `fileParameters` as `--set-file` read from the repository;
+//! * `skipCrds` (Argo CD passes `--include-crds` otherwise), `skipTests`,
+//!   `skipSchemaValidation`.
+//!
+//! Remote value files (URLs) and `$ref` sources of multi-source Applications need a
+//! fetcher and are refused here.
+
+use super::{Error, FileReader, RenderOptions, Rendered, ValuesFile};
+use crate::kustomize::{Tree, TreeError, join};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// `spec.source.helm` of an Argo CD Application (the fields that affect rendering).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HelmSource {
+    /// Values files, relative to the chart directory.
+    pub value_files: Vec<String>,
+    /// Inline values (YAML text).
+    pub values: String,
+    /// Inline values as an object; wins over `values`.
+    pub values_object: Option<serde_json::Value>,
+    /// `--set` parameters.
+    pub parameters: Vec<Parameter>,
+    /// `--set-file` parameters.
+    pub file_parameters: Vec<FileParameter>,
+    /// Release name.
+    pub release_name: String,
+    /// Leave CRDs out.
+    pub skip_crds: bool,
+    /// Leave test hooks out.
+    pub skip_tests: bool,
+    /// Do not validate values against `values.schema.json`.
+    pub skip_schema_validation: bool,
+    /// Skip value files that do not exist.
+    pub ignore_missing_value_files: bool,
+    /// Kubernetes version to render for.
+    pub kube_version: String,
+    /// Extra API versions.
+    pub api_versions: Vec<String>,
+    /// Namespace to render into.
+    pub namespace: String,
+}
+
+/// One `parameters` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Parameter {
+    /// Values path (`image.tag`).
+    pub name: String,
+    /// Value.
+    pub value: String,
+    /// Pass with `--set-string`.
+    pub force_string: bool,
+}
+
+/// One `fileParameters` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FileParameter {
+    /// Values path.
+    pub name: String,
+    /// File, relative to the chart directory.
+    pub path: String,
+}
+
+/// What the Application says besides `source.helm`.
+#[derive(Debug, Clone, Default)]
+pub struct AppContext {
+    /// `metadata.name` (the default release name).
+    pub app_name: String,
+    /// `spec.destination.namespace`.
+    pub namespace: String,
+    /// The destination cluster's Kubernetes version, if known.
+    pub kube_version: Option<String>,
+    /// The destination cluster's API versions, if known.
+    pub api_versions: Vec<String>,
+}
+
+/// Parses `spec.source.helm` from JSON.
+pub fn parse_source(helm: &serde_json::Value) -> Result<HelmSource, Error> {
+    HelmSource::deserialize(helm).map_err(|e| Error::Options(format!("spec.source.helm: {e}")))
+}
+
+/// Resolves a file named by the Application: relative to the chart directory, absolute
+/// from the repository root, never outside the repository; URLs and `$ref` refused.
+fn resolve(chart_path: &str, file: &str) -> Result<String, Error> {
+    if file.contains("://") {
+        return Err(Error::Options(format!(
+            "value file {file:?}: remote value files are not supported (no network access while rendering)"
+        )));
+    }
+    if file.starts_with('$') {
+        return Err(Error::Options(format!(
+            "value file {file:?}: `$ref` sources of multi-source Applications are not supported"
+        )));
+    }
+    Ok(match file.strip_prefix('/') {
+        Some(abs) => join("", abs)?,
+        None => join(chart_path, file)?,
+    })
+}
+
+/// Argo CD's `cleanSetParameters`: commas in a value are escaped unless the value is a
+/// `{a,b}` list.
+fn escape_commas(v: &str) -> String {
+    if v.starts_with('{') && v.ends_with('}') {
+        return v.to_string();
+    }
+    let mut out = String::with_capacity(v.len());
+    let mut prev_backslash = false;
+    for c in v.chars() {
+        if c == ',' && !prev_backslash {
+            out.push('\\');
+        }
+        prev_backslash = c == '\\';
+        out.push(c);
+    }
+    out
+}
+
+/// Maps `source.helm` onto render options, reading value files from `tree` (the whole
+/// repository; `chart_path` is the chart's directory in it).
+pub fn options(
+    tree: &dyn Tree,
+    chart_path: &str,
+    helm: &HelmSource,
+    app: &AppContext,
+) -> Result<RenderOptions, Error> {
+    let mut o = RenderOptions {
+        release_name: if helm.release_name.is_empty() {
+            app.app_name.clone()
+        } else {
+            helm.release_name.clone()
+        },
+        ..RenderOptions::default()
+    };
+    if !helm.namespace.is_empty() {
+        o.namespace = helm.namespace.clone();
+    } else if !app.namespace.is_empty() {
+        o.namespace = app.namespace.clone();
+    }
+    o.kube_version = if helm.kube_version.is_empty() {
+        app.kube_version.clone()
+    } else {
+        Some(helm.kube_version.clone())
+    };
+    o.api_versions = if helm.api_versions.is_empty() {
+        app.api_versions.clone()
+    } else {
+        helm.api_versions.clone()
+    };
+    o.include_crds = !helm.skip_crds;
+    o.skip_tests = helm.skip_tests;
+    o.skip_schema_validation = helm.skip_schema_validation;
+    for f in &helm.value_files {
+        let path = resolve(chart_path, f)?;
+        match tree.read(&path) {
+            Ok(data) => o.values.files.push(ValuesFile { name: path, data }),
+            Err(TreeError::NotFound { .. }) if helm.ignore_missing_value_files => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let inline = match &helm.values_object {
+        Some(obj) if !obj.is_null() => Some(serde_json::to_string(obj).unwrap_or_default()),
+        _ if !helm.values.trim().is_empty() => Some(helm.values.clone()),
+        _ => None,
+    };
+    if let Some(text) = inline {
+        o.values.files.push(ValuesFile {
+            name: "spec.source.helm.values".into(),
+            data: text.into_bytes(),
+        });
+    }
+    for p in &helm.parameters {
+        let arg = format!("{}={}", p.name, escape_commas(&p.value));
+        if p.force_string {
+            o.values.set_string.push(arg);
+        } else {
+            o.values.set.push(arg);
+        }
+    }
+    if !helm.file_parameters.is_empty() {
+        let mut contents = std::collections::HashMap::new();
+        for fp in &helm.file_parameters {
+            let path = resolve(chart_path, &fp.path)?;
+            let data = tree.read(&path)?;
+            contents.insert(path.clone(), data);
+            o.values.set_file.push(format!("{}={}", fp.name, path));
+        }
+        let contents = Arc::new(contents);
+        let reader: FileReader = Arc::new(move |p: &str| {
+            contents
+                .get(p)
+                .cloned()
+                .ok_or_else(|| format!("{p}: not found"))
+        });
+        o.values.file_reader = Some(reader);
+    }
+    Ok(o)
+}
+
+/// Renders the chart at `chart_path` of the repository `tree` as Argo CD would for an
+/// Application with this `source.helm`.
+pub fn render(
+    tree: &dyn Tree,
+    chart_path: &str,
+    helm: &HelmSource,
+    app: &AppContext,
+) -> Result<Rendered, Error> {
+    let opts = options(tree, chart_path, helm, app)?;
+    super::render(tree, chart_path, &opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commas_are_escaped_except_in_lists() {
+        assert_eq!(escape_commas("a,b"), "a\\,b");
+        assert_eq!(escape_commas("a\\,b"), "a\\,b");
+        assert_eq!(escape_commas("{a,b}"), "{a,b}");
+    }
+
+    #[test]
+    fn value_files_resolve_inside_the_repository_only() {
+        assert_eq!(
+            resolve("apps/web", "../../envs/prod.yaml").unwrap(),
+            "envs/prod.yaml"
+        );
+        assert_eq!(
+            resolve("apps/web", "/envs/prod.yaml").unwrap(),
+            "envs/prod.yaml"
+        );
+        assert!(resolve("apps/web", "../../../etc/passwd").is_err());
+        assert!(resolve("apps/web", "https://example.com/v.yaml").is_err());
+    }
+}

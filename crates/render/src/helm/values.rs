@@ -1,0 +1,174 @@
+//! Values: reading YAML as Helm does (through JSON, so every number is a float64), and
+//! Helm's three ways of combining tables — `MergeMaps` for values files, `coalesce` for a
+//! chart's defaults under the user's values (where `null` deletes a key), and `merge`
+//! (coalescing without deleting) for import-values.
+
+use serde_json::{Map, Value};
+
+/// A values table (Go's `map[string]interface{}`).
+pub type Table = Map<String, Value>;
+
+/// Parses a values file as Helm's `LoadValues`: one table per YAML document, later
+/// documents merged over earlier ones; numbers become floats as `sigs.k8s.io/yaml` makes
+/// them.
+pub(crate) fn parse_values(text: &str) -> Result<Table, String> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+    let mut out = Table::new();
+    for doc in docs {
+        match doc {
+            Value::Null => {}
+            Value::Object(m) => {
+                let Value::Object(m) = floats(Value::Object(m)) else {
+                    unreachable!("floats keeps the shape")
+                };
+                out = merge_maps(out, m);
+            }
+            other => {
+                return Err(format!(
+                    "error unmarshaling JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                    json_kind(&other)
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        _ => "object",
+    }
+}
+
+/// Every number as a float64, as Go's JSON decoding into `interface{}` gives.
+pub(crate) fn floats(v: Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64().and_then(serde_json::Number::from_f64) {
+            Some(f) => Value::Number(f),
+            None => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(floats).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, floats(v))).collect()),
+        other => other,
+    }
+}
+
+/// Helm's `loader.MergeMaps`: `b` over `a`, recursing where both sides are tables.
+pub(crate) fn merge_maps(mut a: Table, b: Table) -> Table {
+    for (k, v) in b {
+        match (a.get_mut(&k), v) {
+            (Some(Value::Object(av)), Value::Object(bv)) => {
+                let merged = merge_maps(std::mem::take(av), bv);
+                *av = merged;
+            }
+            (_, v) => {
+                a.insert(k, v);
+            }
+        }
+    }
+    a
+}
+
+/// Helm's `coalesceTablesFullKey`: fills `dst` with what `src` has and `dst` lacks.
+/// Without `merge`, a `null` in `dst` deletes the key.
+pub(crate) fn coalesce_tables(dst: &mut Table, src: &Table, merge: bool) {
+    let mut src = src.clone();
+    let src_non_nil: Vec<String> = src
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (k, v) in dst.iter() {
+        if v.is_null() {
+            src.insert(k.clone(), Value::Null);
+        }
+    }
+    for (k, v) in src {
+        let dv = dst.get_mut(&k);
+        match dv {
+            Some(Value::Null) if !merge && src_non_nil.contains(&k) => {
+                dst.remove(&k);
+            }
+            None => {
+                dst.insert(k, v);
+            }
+            Some(Value::Object(d)) => {
+                if let Value::Object(s) = &v {
+                    coalesce_tables(d, s, merge);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Helm's `cleanNilValues`.
+pub(crate) fn clean_nil(m: &mut Table) {
+    m.retain(|_, v| !v.is_null());
+    for v in m.values_mut() {
+        if let Value::Object(sub) = v {
+            clean_nil(sub);
+        }
+    }
+}
+
+/// The table at a dotted path (`a.b.c`), as Go's `Values.Table`.
+pub(crate) fn table_at<'a>(v: &'a Table, path: &str) -> Option<&'a Table> {
+    let mut cur = v;
+    for part in path.split('.') {
+        match cur.get(part) {
+            Some(Value::Object(m)) => cur = m,
+            _ => return None,
+        }
+    }
+    Some(cur)
+}
+
+/// The value at a dotted path, as Go's `Values.PathValue` (the last element must be a
+/// plain key of a table).
+pub(crate) fn path_value<'a>(v: &'a Table, path: &str) -> Option<&'a Value> {
+    let (table, key) = match path.rsplit_once('.') {
+        Some((t, k)) => (table_at(v, t)?, k),
+        None => (v, path),
+    };
+    table.get(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t(v: Value) -> Table {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not a table"),
+        }
+    }
+
+    #[test]
+    fn numbers_become_floats_and_documents_merge() {
+        let v = parse_values("a: 1\nb: {c: 2}\n---\nb: {d: x}\n").unwrap();
+        assert!(v["a"].as_f64().is_some() && v["a"].as_i64().is_none());
+        assert_eq!(v["b"]["d"], "x");
+        assert!(parse_values("- a\n").is_err());
+    }
+
+    #[test]
+    fn coalesce_deletes_nulls_but_merge_keeps_them() {
+        let src = t(json!({"a": 1, "b": {"c": 2, "d": 3}}));
+        let mut dst = t(json!({"b": {"c": null}, "e": 5}));
+        coalesce_tables(&mut dst, &src, false);
+        assert_eq!(Value::Object(dst), json!({"a": 1, "b": {"d": 3}, "e": 5}));
+        let mut dst = t(json!({"b": {"c": null}}));
+        coalesce_tables(&mut dst, &src, true);
+        assert_eq!(
+            Value::Object(dst),
+            json!({"a": 1, "b": {"c": null, "d": 3}})
+        );
+    }
+}
