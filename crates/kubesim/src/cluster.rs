@@ -130,33 +130,79 @@ pub struct Cluster {
     /// Bumped to end every open watch (clients then resume from their last resourceVersion).
     watch_epoch: tokio::sync::watch::Sender<u64>,
     faults: RwLock<crate::faults::Faults>,
+    /// Connections that carried requests for this cluster, cut when it becomes unreachable.
+    connections: crate::listen::Connections,
+    /// Whether the cluster is unreachable now, for listeners that close while it is.
+    unreachable: tokio::sync::watch::Sender<bool>,
 }
 
 impl Cluster {
     /// A cluster with the default namespaces and nothing else.
     pub fn new(name: &str, config: &ClusterConfig) -> Arc<Self> {
+        Cluster::with_storage(name, config, None, None)
+    }
+
+    /// A cluster holding what `snapshot` saved (or only the default namespaces), persisting
+    /// every write through `persist` when given.
+    pub fn with_storage(
+        name: &str,
+        config: &ClusterConfig,
+        snapshot: Option<crate::persist::Snapshot>,
+        persist: Option<crate::persist::Sink>,
+    ) -> Arc<Self> {
+        let restored = snapshot.is_some();
+        let store = match snapshot {
+            Some(s) => Store::restore(s, config.log_window, persist),
+            None => Store::with_persistence(1_000, config.log_window, persist),
+        };
         let cluster = Arc::new_cyclic(|this| Cluster {
             name: name.to_string(),
             config: config.clone(),
             this: this.clone(),
-            store: Store::new(1_000, config.log_window),
+            store,
             registry: RwLock::new(Arc::new(Registry::builtin())),
             schemas: Schemas::default(),
             expire_next_watch: AtomicBool::new(false),
             watch_epoch: tokio::sync::watch::Sender::new(0),
             faults: RwLock::new(crate::faults::Faults::default()),
+            connections: crate::listen::Connections::default(),
+            unreachable: tokio::sync::watch::Sender::new(false),
         });
+        if restored {
+            cluster.serve_restored_crds();
+        }
         let ns_type = cluster
             .registry()
             .lookup("", "v1", "namespaces")
             .expect("namespaces are built in");
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            if restored && cluster.get(&ns_type, None, ns).is_ok() {
+                continue;
+            }
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             cluster
                 .create(&ns_type, None, obj, WriteOptions::default())
                 .expect("default namespaces are valid");
         }
         cluster
+    }
+
+    /// Serve the types of every stored CRD again (after a restore).
+    fn serve_restored_crds(&self) {
+        let Some(crd_type) =
+            self.registry()
+                .lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        else {
+            return;
+        };
+        let crds: Vec<Arc<Value>> = self.store.with(|s| {
+            s.range(&crd_type.storage_key(), None, None)
+                .map(|(_, o)| o.clone())
+                .collect()
+        });
+        for crd in crds {
+            self.after_write(&crd_type, &crd);
+        }
     }
 
     /// The cluster's name.
@@ -224,7 +270,26 @@ impl Cluster {
         if change.drop_watches || cut {
             self.drop_watches();
         }
+        if cut {
+            self.connections.cut_all();
+        }
+        self.unreachable.send_if_modified(|u| {
+            let changed = *u != next.unreachable;
+            *u = next.unreachable;
+            changed
+        });
         Ok(next)
+    }
+
+    /// Remember a connection that carries requests for this cluster (to cut it when the
+    /// cluster becomes unreachable).
+    pub fn track_connection(&self, conn: &crate::listen::Connection) {
+        self.connections.track(conn);
+    }
+
+    /// Follows whether the cluster is unreachable.
+    pub fn unreachable_changes(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.unreachable.subscribe()
     }
 
     /// End every open watch now, as an API server restart or a dropped connection would.

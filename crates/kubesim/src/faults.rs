@@ -1,6 +1,7 @@
 //! Faults a test can switch on per cluster at run time: added latency, a share of
-//! requests failing with 500/429/503, the cluster unreachable (requests hang, as in a
-//! network partition, and watches are cut), plus the watch controls of [`Cluster`].
+//! requests failing with 500/429/503, the cluster unreachable (its connections are closed
+//! without an answer, and a per-cluster listener refuses new ones; see [`crate::listen`]),
+//! plus the watch controls of [`Cluster`].
 //!
 //! [`Cluster`]: crate::Cluster
 
@@ -18,7 +19,8 @@ pub struct Faults {
     pub error_rate: f64,
     /// 500, 429 or 503.
     pub error_code: u16,
-    /// Requests hang until the cluster is reachable again; open watches are cut.
+    /// Connections to the cluster are closed without an answer (and its own listener, if it
+    /// has one, refuses connections) until it is reachable again.
     pub unreachable: bool,
 }
 

@@ -68,6 +68,8 @@ pub struct FleetConfig {
     pub cluster: ClusterConfig,
     /// Where to append the audit log (one JSON line per API request), if anywhere.
     pub audit_log: Option<std::path::PathBuf>,
+    /// Where to persist every cluster (see [`crate::persist`]); in memory only when unset.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Many clusters, each an independent API server.
@@ -80,6 +82,8 @@ pub struct Fleet {
     auth: std::collections::HashMap<String, Arc<crate::auth::ClusterAuth>>,
     /// Set when served over TLS; unset means plain-HTTP mode (see [`crate::auth`]).
     tls: OnceLock<Arc<crate::tls::Authority>>,
+    /// The database, with a data directory.
+    persistence: Option<crate::persist::Persistence>,
 }
 
 /// `cluster-000`, `cluster-001`, … (three digits at least).
@@ -93,19 +97,31 @@ impl Fleet {
         Fleet::try_new(names, config).expect("a fleet without an audit log cannot fail to start")
     }
 
-    /// A fleet with the named clusters; fails only when the audit log cannot be opened.
+    /// A fleet with the named clusters, restored from the data directory when one is
+    /// configured; fails when the audit log or the data directory cannot be opened.
     pub fn try_new(names: &[String], config: FleetConfig) -> std::io::Result<Arc<Fleet>> {
         let audit = config
             .audit_log
             .as_deref()
             .map(crate::audit::AuditLog::open)
             .transpose()?;
-        let clusters: IndexMap<String, Arc<Cluster>> = names
-            .iter()
-            .map(|n| (n.clone(), Cluster::new(n, &config.cluster)))
-            .collect();
-        for c in clusters.values() {
-            crate::auth::bootstrap::install(c);
+        let persistence = config
+            .data_dir
+            .as_deref()
+            .map(|dir| crate::persist::Persistence::open(dir, names, config.cluster.log_window))
+            .transpose()
+            .map_err(std::io::Error::other)?;
+        let mut clusters: IndexMap<String, Arc<Cluster>> = IndexMap::new();
+        for n in names {
+            let snapshot = persistence.as_ref().and_then(|p| p.take_snapshot(n));
+            let fresh = snapshot.is_none();
+            let sink = persistence.as_ref().and_then(|p| p.sink(n));
+            let cluster = Cluster::with_storage(n, &config.cluster, snapshot, sink);
+            if fresh {
+                // A restored cluster has its default roles already (and maybe changed ones).
+                crate::auth::bootstrap::install(&cluster);
+            }
+            clusters.insert(n.clone(), cluster);
         }
         let auth = names
             .iter()
@@ -118,7 +134,23 @@ impl Fleet {
             audit,
             auth,
             tls: OnceLock::new(),
+            persistence,
         }))
+    }
+
+    /// Wait until every write so far is on disk (a no-op without a data directory).
+    pub fn flush(&self) {
+        if let Some(p) = &self.persistence {
+            p.flush();
+        }
+    }
+
+    /// Commit every write, mark the data directory clean and release it, so that another
+    /// fleet may open it. Writes after this stay in memory.
+    pub fn close(&self) {
+        if let Some(p) = &self.persistence {
+            p.close();
+        }
     }
 
     /// Tokens and RBAC of one cluster.
@@ -196,6 +228,11 @@ impl Fleet {
     /// Each context's user carries that cluster's admin token; over TLS each cluster carries
     /// the CA. The first cluster is the current context.
     pub fn kubeconfig(&self, base_url: &str) -> String {
+        self.kubeconfig_with(|name| format!("{base_url}/clusters/{name}"))
+    }
+
+    /// Like [`Fleet::kubeconfig`], with each cluster's server URL given by `server_of`.
+    pub fn kubeconfig_with(&self, server_of: impl Fn(&str) -> String) -> String {
         let mut out = String::from("apiVersion: v1\nkind: Config\npreferences: {}\nclusters:\n");
         let ca = self
             .tls
@@ -204,7 +241,8 @@ impl Fleet {
             .unwrap_or_default();
         for name in self.names() {
             out.push_str(&format!(
-                "- name: {name}\n  cluster:\n{ca}    server: {base_url}/clusters/{name}\n"
+                "- name: {name}\n  cluster:\n{ca}    server: {}\n",
+                server_of(name)
             ));
         }
         out.push_str("users:\n");
@@ -229,10 +267,26 @@ impl Fleet {
     }
 }
 
+/// How to serve a fleet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// TLS with a CA generated for this server (otherwise plain HTTP, where requests
+    /// without a token act as the admin; see [`crate::auth`]).
+    pub tls: bool,
+    /// Also give every cluster a listener of its own, the `server` of its kubeconfig
+    /// context: cluster *i* on this port + *i*, or free ports when it is 0. While a cluster
+    /// is unreachable its listener is closed, so connecting to it is refused as with a
+    /// stopped API server. The shared listener keeps serving every cluster (and the
+    /// `/_kubesim` controls, which is how such a cluster is made reachable again).
+    pub cluster_ports: Option<u16>,
+}
+
 /// A fleet served over HTTP or HTTPS, with its controllers running.
 pub struct Server {
     fleet: Arc<Fleet>,
     addr: SocketAddr,
+    /// Each cluster's own listener, in per-cluster-port mode.
+    cluster_addrs: std::collections::HashMap<String, SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
     tls: bool,
 }
@@ -241,53 +295,85 @@ impl Server {
     /// Bind `listen` (port 0 picks a free one), start the controllers and serve plain HTTP.
     /// Requests without a token act as the admin (see [`crate::auth`]).
     pub async fn start(fleet: Arc<Fleet>, listen: SocketAddr) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        let _ = fleet.address.set(addr);
-        let mut tasks = Server::controllers(&fleet);
-        let app = crate::http::router(fleet.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("kubesim server stopped: {e}");
-            }
-        }));
-        Ok(Server {
-            fleet,
-            addr,
-            tasks,
-            tls: false,
-        })
+        Server::start_with(fleet, listen, ServeOptions::default()).await
     }
 
     /// Like [`Server::start`], but over TLS with a CA generated for this server (written into
     /// the kubeconfig); requests need a token or are `system:anonymous`. A fleet can be
     /// served over TLS once.
     pub async fn start_tls(fleet: Arc<Fleet>, listen: SocketAddr) -> std::io::Result<Server> {
-        let authority = Arc::new(
-            crate::tls::Authority::generate(Some(listen.ip())).map_err(std::io::Error::other)?,
-        );
-        if fleet.tls.set(authority.clone()).is_err() {
-            return Err(std::io::Error::other(
-                "this fleet is already served over TLS",
-            ));
-        }
+        let options = ServeOptions {
+            tls: true,
+            ..Default::default()
+        };
+        Server::start_with(fleet, listen, options).await
+    }
+
+    /// Serve `fleet` on `listen` as `options` say, with its controllers running.
+    pub async fn start_with(
+        fleet: Arc<Fleet>,
+        listen: SocketAddr,
+        options: ServeOptions,
+    ) -> std::io::Result<Server> {
+        let acceptor = if options.tls {
+            let authority = Arc::new(
+                crate::tls::Authority::generate(Some(listen.ip()))
+                    .map_err(std::io::Error::other)?,
+            );
+            if fleet.tls.set(authority.clone()).is_err() {
+                return Err(std::io::Error::other(
+                    "this fleet is already served over TLS",
+                ));
+            }
+            Some(authority.acceptor())
+        } else {
+            None
+        };
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let _ = fleet.address.set(addr);
-        let mut tasks = Server::controllers(&fleet);
-        let (listener, accept) = crate::tls::TlsListener::new(listener, authority.acceptor())?;
-        tasks.push(accept);
         let app = crate::http::router(fleet.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("kubesim server stopped: {e}");
+        let mut cluster_listeners = Vec::new();
+        if let Some(first) = options.cluster_ports {
+            for (i, cluster) in fleet.clusters().enumerate() {
+                let port = if first == 0 {
+                    0
+                } else {
+                    u16::try_from(usize::from(first) + i).map_err(|_| {
+                        std::io::Error::other(format!("cluster port {first} + {i} is beyond 65535"))
+                    })?
+                };
+                let l = TcpListener::bind(SocketAddr::new(listen.ip(), port)).await?;
+                cluster_listeners.push((cluster.clone(), l));
             }
+        }
+        let mut cluster_addrs = std::collections::HashMap::new();
+        let mut tasks = Server::controllers(&fleet);
+        for (cluster, l) in cluster_listeners {
+            cluster_addrs.insert(cluster.name().to_string(), l.local_addr()?);
+            tasks.push(tokio::spawn(serve_cluster_port(
+                cluster,
+                l,
+                acceptor.clone(),
+                app.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(async move {
+            crate::listen::accept(
+                &listener,
+                acceptor.as_ref(),
+                &app,
+                None,
+                std::future::pending(),
+            )
+            .await;
         }));
         Ok(Server {
             fleet,
             addr,
+            cluster_addrs,
             tasks,
-            tls: true,
+            tls: options.tls,
         })
     }
 
@@ -314,9 +400,15 @@ impl Server {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// The server URL of one cluster.
+    /// The server URL of one cluster (on its own port in per-cluster-port mode).
     pub fn cluster_url(&self, name: &str) -> String {
-        format!("{}/clusters/{name}", self.base_url())
+        match self.cluster_addrs.get(name) {
+            Some(addr) => {
+                let scheme = if self.tls { "https" } else { "http" };
+                format!("{scheme}://{addr}/clusters/{name}")
+            }
+            None => format!("{}/clusters/{name}", self.base_url()),
+        }
     }
 
     /// The fleet being served.
@@ -326,12 +418,52 @@ impl Server {
 
     /// The kubeconfig for this server.
     pub fn kubeconfig(&self) -> String {
-        self.fleet.kubeconfig(&self.base_url())
+        self.fleet.kubeconfig_with(|name| self.cluster_url(name))
     }
 
     /// Write the kubeconfig to `path`.
     pub fn write_kubeconfig(&self, path: &std::path::Path) -> std::io::Result<()> {
         std::fs::write(path, self.kubeconfig())
+    }
+}
+
+/// A cluster's own listener: closed while the cluster is unreachable, bound again (same port)
+/// when it is back. Closing it drops every connection it accepted.
+async fn serve_cluster_port(
+    cluster: Arc<Cluster>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: axum::Router,
+) {
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    let mut unreachable = cluster.unreachable_changes();
+    let name = cluster.name().to_string();
+    drop(cluster);
+    let mut listener = Some(listener);
+    loop {
+        match listener.take() {
+            Some(l) => {
+                let down = async {
+                    let _ = unreachable.wait_for(|u| *u).await;
+                };
+                crate::listen::accept(&l, tls.as_ref(), &app, Some(&name), down).await;
+                tracing::info!("cluster {name}: unreachable, {addr} closed");
+            }
+            None => {
+                if unreachable.wait_for(|u| !*u).await.is_err() {
+                    return;
+                }
+                match crate::listen::rebind(addr).await {
+                    Ok(l) => listener = Some(l),
+                    Err(e) => {
+                        tracing::error!("cluster {name}: binding {addr} again: {e}");
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 

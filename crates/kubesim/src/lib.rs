@@ -30,9 +30,11 @@ pub mod faults;
 pub mod filter;
 pub mod fleet;
 pub mod http;
+pub mod listen;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod persist;
 pub mod protobuf;
 pub mod registry;
 pub mod resources;
@@ -44,5 +46,5 @@ pub mod workloads;
 
 pub use cluster::{Cluster, ClusterConfig};
 pub use error::ApiError;
-pub use fleet::{Fleet, FleetConfig, KubeVersion, Server, default_names};
+pub use fleet::{Fleet, FleetConfig, KubeVersion, ServeOptions, Server, default_names};
 pub use http::router;

@@ -52,7 +52,8 @@ struct FaultArgs {
     /// 500, 429 or 503.
     #[arg(long)]
     error_code: Option<u16>,
-    /// Make the cluster unreachable: requests hang and watches are cut.
+    /// Make the cluster unreachable: its connections close without an answer, and with
+    /// --cluster-ports its own port refuses connections.
     #[arg(long, conflicts_with = "reachable")]
     unreachable: bool,
     /// Make it reachable again.
@@ -98,6 +99,15 @@ struct ServeArgs {
     /// Serve plain HTTP instead of TLS; requests without a token then act as the admin.
     #[arg(long)]
     insecure_http: bool,
+    /// Give every cluster its own port too (cluster i on FIRST+i; 0 picks free ports) and
+    /// point the kubeconfig at them, so an unreachable cluster refuses connections. The
+    /// --listen port keeps serving every cluster and the fault controls.
+    #[arg(long, value_name = "FIRST")]
+    cluster_ports: Option<u16>,
+    /// Keep every cluster in DIR/kubesim.redb: a restart with the same DIR restores objects,
+    /// CRDs and resourceVersions. Without it everything lives in memory.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
@@ -139,22 +149,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
         audit_log: args.audit_log.clone(),
+        data_dir: args.data_dir.clone(),
     };
     let fleet = Fleet::try_new(&names, config).with_context(|| {
-        format!(
-            "opening the audit log {}",
-            args.audit_log
-                .as_deref()
-                .unwrap_or(std::path::Path::new(""))
-                .display()
-        )
+        let mut what = Vec::new();
+        if let Some(log) = &args.audit_log {
+            what.push(format!("the audit log {}", log.display()));
+        }
+        if let Some(dir) = &args.data_dir {
+            what.push(format!("the data directory {}", dir.display()));
+        }
+        format!("opening {}", what.join(" and "))
     })?;
-    let server = if args.insecure_http {
-        Server::start(fleet, args.listen).await
-    } else {
-        Server::start_tls(fleet, args.listen).await
-    }
-    .with_context(|| format!("listening on {}", args.listen))?;
+    let options = kubesim::ServeOptions {
+        tls: !args.insecure_http,
+        cluster_ports: args.cluster_ports,
+    };
+    let server = Server::start_with(fleet.clone(), args.listen, options)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
     server
         .write_kubeconfig(&args.kubeconfig)
         .with_context(|| format!("writing kubeconfig {}", args.kubeconfig.display()))?;
@@ -169,9 +182,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.kubeconfig.display(),
         names[0]
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    // Stop serving, then commit what is queued and mark the data directory clean.
+    drop(server);
+    fleet.close();
     Ok(())
 }
 

@@ -73,6 +73,8 @@ pub struct State {
     /// Owner uid → dependents, for garbage collection.
     dependents: HashMap<String, BTreeSet<(StorageKey, ObjectKey)>>,
     events: broadcast::Sender<Arc<Event>>,
+    /// Where committed events are persisted, with `--data-dir`.
+    persist: Option<crate::persist::Sink>,
 }
 
 /// A cluster's storage: state behind one lock, and the event fan-out.
@@ -84,6 +86,15 @@ pub struct Store {
 impl Store {
     /// An empty store whose first write gets revision `first_revision + 1`.
     pub fn new(first_revision: u64, log_window: usize) -> Self {
+        Store::with_persistence(first_revision, log_window, None)
+    }
+
+    /// Like [`Store::new`], persisting every committed event through `persist`.
+    pub fn with_persistence(
+        first_revision: u64,
+        log_window: usize,
+        persist: Option<crate::persist::Sink>,
+    ) -> Self {
         // Sized for bursts between a watcher's reads; a watcher that falls further behind gets 410
         // and relists. (tokio preallocates every slot: 65,536 cost ~3 MB per cluster.)
         let (events, _) = broadcast::channel(8_192);
@@ -96,9 +107,36 @@ impl Store {
                 compacted: first_revision,
                 dependents: HashMap::new(),
                 events: events.clone(),
+                persist,
             }),
             events,
         }
+    }
+
+    /// A store holding what `snapshot` saved, persisting on through `persist`. The saved
+    /// events are the log again, so watches resume across the restart.
+    pub fn restore(
+        snapshot: crate::persist::Snapshot,
+        log_window: usize,
+        persist: Option<crate::persist::Sink>,
+    ) -> Self {
+        let store = Store::with_persistence(snapshot.revision, log_window, persist);
+        store.with(|s| {
+            for (resource, key, object) in snapshot.objects {
+                let object = Arc::new(object);
+                s.index_owners(&resource, &key, &object);
+                s.tables.entry(resource).or_default().insert(key, object);
+            }
+            let keep = snapshot.events.len().min(s.log_window);
+            let skip = snapshot.events.len() - keep;
+            s.compacted = snapshot.compacted;
+            let mut dropped = snapshot.events.into_iter();
+            for event in dropped.by_ref().take(skip) {
+                s.compacted = s.compacted.max(event.revision);
+            }
+            s.log.extend(dropped.map(Arc::new));
+        });
+        store
     }
 
     /// Run `f` with the state locked. Writes inside are atomic with respect to every reader.
@@ -127,6 +165,9 @@ impl State {
     pub fn compact(&mut self) {
         self.log.clear();
         self.compacted = self.revision;
+        if let Some(p) = &self.persist {
+            p.compact(self.revision);
+        }
     }
 
     /// A receiver of every event committed after this call; taken under the lock together
@@ -267,6 +308,9 @@ impl State {
             self.compacted = old.revision;
         }
         self.log.push_back(event.clone());
+        if let Some(p) = &self.persist {
+            p.event(&event);
+        }
         // Nobody listening is fine: watches subscribe when they start.
         let _ = self.events.send(event);
     }

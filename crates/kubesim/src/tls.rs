@@ -1,12 +1,11 @@
 //! TLS for a kubesim instance: a private CA generated at start-up, a server certificate it
-//! signs for the loopback names, and an accept loop that hands finished handshakes to axum.
+//! signs for the loopback names; [`crate::listen`] does the handshakes.
 //!
 //! The CA lives only in memory and in the kubeconfig (`certificate-authority-data`), so
 //! every kubesim run has its own trust root and nothing outside the run trusts it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use rcgen::{
@@ -14,10 +13,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 /// Why the TLS material could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -119,69 +115,5 @@ impl Authority {
     /// The server side of the handshake.
     pub fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.config.clone())
-    }
-}
-
-/// How long a client may take to finish its handshake before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A listener that yields connections whose TLS handshake is done. Handshakes run in their
-/// own tasks so that one slow client does not hold up the accept loop.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    addr: SocketAddr,
-}
-
-impl TlsListener {
-    /// Wrap `listener`; the returned task accepts and handshakes until it is aborted.
-    pub fn new(
-        listener: TcpListener,
-        acceptor: TlsAcceptor,
-    ) -> std::io::Result<(TlsListener, tokio::task::JoinHandle<()>)> {
-        let addr = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(256);
-        let task = tokio::spawn(async move {
-            loop {
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!("kubesim accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
-                        Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
-                    }
-                });
-            }
-        });
-        Ok((TlsListener { ready, addr }, task))
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The accept task is gone (the server is stopping): nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.addr)
     }
 }

@@ -12,18 +12,19 @@ mod watch;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use axum::{Extension, Router};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, DeleteOptions, Deleted, Propagation, WriteOptions, Written};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::Filter;
 use crate::fleet::Fleet;
+use crate::listen::Connection;
 use crate::meta::Part;
 use crate::resources::ResourceType;
 use crate::{discovery, openapi, patch};
@@ -48,26 +49,32 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .with_state(fleet)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn cluster_root(
     State(fleet): State<Arc<Fleet>>,
     Path(cluster): Path<String>,
+    conn: Option<Extension<Connection>>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    dispatch(&fleet, &cluster, "", method, headers, query, body).await
+    let conn = conn.map(|Extension(c)| c);
+    dispatch(&fleet, &cluster, "", conn, method, headers, query, body).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     State(fleet): State<Arc<Fleet>>,
     Path((cluster, rest)): Path<(String, String)>,
+    conn: Option<Extension<Connection>>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    dispatch(&fleet, &cluster, &rest, method, headers, query, body).await
+    let conn = conn.map(|Extension(c)| c);
+    dispatch(&fleet, &cluster, &rest, conn, method, headers, query, body).await
 }
 
 /// Read a request body, refusing more than the API server's limit without buffering it all.
@@ -84,21 +91,29 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     fleet: &Arc<Fleet>,
     cluster: &str,
     rest: &str,
+    conn: Option<Connection>,
     method: Method,
     headers: HeaderMap,
     query: Option<String>,
     body: Body,
 ) -> Response {
-    let Some(cluster) = fleet.cluster(cluster) else {
+    let Some(cluster) = fleet
+        .cluster(cluster)
+        .filter(|_| conn.as_ref().is_none_or(|c| c.serves(cluster)))
+    else {
         return ApiError::no_route().into_response();
     };
     let path = path::parse(rest);
+    if let Some(conn) = &conn {
+        cluster.track_connection(conn);
+    }
     if !matches!(path, Some(ApiPath::Admin(_)))
-        && let Some(injected) = inject_faults(&cluster).await
+        && let Some(injected) = inject_faults(&cluster, conn.as_ref()).await
     {
         return injected.into_response();
     }
@@ -179,12 +194,20 @@ async fn dispatch(
     response
 }
 
-/// Apply the cluster's injected faults: hang while unreachable, add latency, fail a share.
-async fn inject_faults(cluster: &Cluster) -> Option<ApiError> {
+/// Apply the cluster's injected faults: cut the connection while unreachable, add latency,
+/// fail a share.
+async fn inject_faults(cluster: &Cluster, conn: Option<&Connection>) -> Option<ApiError> {
     let mut faults = cluster.faults();
+    if faults.unreachable
+        && let Some(conn) = conn
+    {
+        // The peer vanished: the connection closes with no answer (see `crate::listen`).
+        conn.cut();
+        return std::future::pending().await;
+    }
     while faults.unreachable {
-        // A partition: the request goes nowhere until the cluster is reachable again
-        // (or the client gives up and drops it).
+        // Served in process, without a connection to cut: the request goes nowhere until the
+        // cluster is reachable again (or the caller gives up and drops it).
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         faults = cluster.faults();
     }

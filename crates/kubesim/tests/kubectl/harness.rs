@@ -53,15 +53,19 @@ impl Run {
 impl Sim {
     /// Start a fleet with a cluster for every kubectl version, over plain HTTP.
     pub(crate) fn start() -> Sim {
-        Sim::start_with(false)
+        Sim::start_with(kubesim::ServeOptions::default())
     }
 
     /// Start the fleet over TLS: the kubeconfig carries the CA and each cluster's admin token.
     pub(crate) fn start_tls() -> Sim {
-        Sim::start_with(true)
+        Sim::start_with(kubesim::ServeOptions {
+            tls: true,
+            ..Default::default()
+        })
     }
 
-    fn start_with(tls: bool) -> Sim {
+    /// Start the fleet as `options` say.
+    pub(crate) fn start_with(options: kubesim::ServeOptions) -> Sim {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -71,13 +75,7 @@ impl Sim {
         let fleet = Fleet::new(&names, kubesim::FleetConfig::default());
         let listen = "127.0.0.1:0".parse().expect("addr");
         let server = runtime
-            .block_on(async {
-                if tls {
-                    Server::start_tls(fleet, listen).await
-                } else {
-                    Server::start(fleet, listen).await
-                }
-            })
+            .block_on(Server::start_with(fleet, listen, options))
             .expect("kubesim starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
@@ -97,6 +95,19 @@ impl Sim {
             version,
             context: context_name(version),
         }
+    }
+
+    /// The simulated fleet, for changes made behind kubectl's back.
+    pub(crate) fn fleet(&self) -> &std::sync::Arc<kubesim::Fleet> {
+        self.server.as_ref().expect("running").fleet()
+    }
+
+    /// The served URL of one kubectl version's cluster.
+    pub(crate) fn cluster_url(&self, version: &str) -> String {
+        self.server
+            .as_ref()
+            .expect("running")
+            .cluster_url(&context_name(version))
     }
 
     /// Write a file in the scratch directory and return its path.

@@ -2,6 +2,7 @@
 //! output and exit codes as a real 1.32 API server would produce them.
 
 mod auth;
+mod faults;
 mod harness;
 mod ssa;
 
