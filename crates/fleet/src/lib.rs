@@ -1,2 +1,24 @@
 //! The fleet hub: the Argo CD and Flux resources a platform team already writes, turned into
 //! converged clusters.
+//!
+//! This crate holds the parts that need no I/O:
+//!
+//! * [`argocd`]: Application, AppProject (with the project permission check), ApplicationSet
+//!   models that read upstream YAML unchanged;
+//! * [`cluster`]: Argo CD cluster Secrets;
+//! * [`flux`]: Flux `Kustomization` and `GitRepository` specs with their validation;
+//! * [`appset`]: the ApplicationSet engine (generators, templates, the reconcile plan).
+#![deny(missing_docs)]
+
+pub mod appset;
+pub mod argocd;
+pub mod cluster;
+pub mod flux;
+pub mod glob;
+pub mod meta;
+mod serde_path;
+pub mod yaml;
+
+pub use argocd::application::{Application, FieldError};
+pub use argocd::applicationset::ApplicationSet;
+pub use argocd::project::AppProject;
