@@ -522,6 +522,8 @@ impl Parser<'_> {
         let Some(term) = self.term()? else {
             return Ok(None);
         };
+        // Go gives the extended node the position of the first chained field.
+        let chain_pos = self.peek().pos;
         let mut chain = Vec::new();
         while let Tok::Field(f) = &self.peek().tok {
             chain.push(Arc::from(&f[1..]));
@@ -531,17 +533,17 @@ impl Parser<'_> {
             return Ok(Some(term));
         }
         Ok(Some(match term {
-            Arg::Field(pos, mut fields) => {
+            Arg::Field(_, mut fields) => {
                 fields.extend(chain);
-                Arg::Field(pos, fields)
+                Arg::Field(chain_pos, fields)
             }
-            Arg::Variable(pos, name, mut fields) => {
+            Arg::Variable(_, name, mut fields) => {
                 fields.extend(chain);
-                Arg::Variable(pos, name, fields)
+                Arg::Variable(chain_pos, name, fields)
             }
-            Arg::Chain(pos, inner, mut fields) => {
+            Arg::Chain(_, inner, mut fields) => {
                 fields.extend(chain);
-                Arg::Chain(pos, inner, fields)
+                Arg::Chain(chain_pos, inner, fields)
             }
             Arg::Bool(..) | Arg::String(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
                 return self.err_at(
@@ -549,9 +551,7 @@ impl Parser<'_> {
                     format!("unexpected . after term {:?}", arg_string(&term)),
                 );
             }
-            inner @ (Arg::Ident(..) | Arg::Pipe(..)) => {
-                Arg::Chain(inner.pos(), Box::new(inner), chain)
-            }
+            inner @ (Arg::Ident(..) | Arg::Pipe(..)) => Arg::Chain(chain_pos, Box::new(inner), chain),
         }))
     }
 

@@ -36,7 +36,7 @@ fn execution_errors_carry_line_column_and_node_like_go() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        r#"template: test:2:4: executing "test" at <.a.b.c>: can't evaluate field c in type int"#
+        r#"template: test:2:6: executing "test" at <.a.b.c>: can't evaluate field c in type int"#
     );
 }
 
