@@ -16,9 +16,16 @@ pub fn parse_first(text: &str) -> Result<Value, String> {
             text.len()
         ));
     }
-    let options = serde_saphyr::options! {
+    // Generator inputs are small configuration files: a tenth of saphyr's default budget
+    // still leaves room for 100,000 nodes and stops alias bombs ten times sooner.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 100_000;
+    budget.max_events = 200_000;
+    let mut options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        budget: Some(budget),
     };
+    options.alias_limits.max_total_replayed_events = 100_000;
     let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)
         .map_err(|e| first_line(&e.to_string()))?;
     Ok(docs.into_iter().next().unwrap_or(Value::Null))

@@ -647,6 +647,21 @@ fn template_patch_applies_and_cannot_change_project() {
 }
 
 #[test]
+fn git_generator_needs_the_project() {
+    let set = appset(SEED);
+    let projects = vec!["other".to_string()];
+    let repos = registry(&["web"]);
+    let clusters = fleet();
+    let mut context = ctx(&repos, &clusters);
+    context.projects = Some(&projects);
+    let generated = generate_applications(&set, context);
+    assert_eq!(
+        generated.error.unwrap().message,
+        "error failed to get params for first generator in matrix generator: child generator returned an error on parameter generation: error getting project default: appprojects.argoproj.io \"default\" not found"
+    );
+}
+
+#[test]
 fn unsupported_generators_are_reported() {
     let set = appset(&SEED.replace(
         "      - clusters:\n",

@@ -50,6 +50,10 @@ pub struct GeneratorContext<'a> {
     /// Argo CD's `applicationsetcontroller.enable.new.git.file.globbing`: doublestar globs
     /// instead of `git ls-files` pathspecs for git `files`.
     pub new_git_file_globbing: bool,
+    /// Names of the AppProjects in the controller's namespace. The git generator refuses to
+    /// run when the template's (untemplated) project is not among them, as Argo CD does;
+    /// `None` skips the check.
+    pub projects: Option<&'a [String]>,
 }
 
 impl std::fmt::Debug for GeneratorContext<'_> {
@@ -81,6 +85,8 @@ pub(crate) struct TransformResult {
 pub(crate) struct Engine<'a> {
     pub(crate) ctx: GeneratorContext<'a>,
     pub(crate) renderer: Renderer,
+    /// `spec.template.spec.project` of the ApplicationSet.
+    pub(crate) project: String,
 }
 
 impl Engine<'_> {
@@ -447,6 +453,15 @@ impl Engine<'_> {
     }
 
     fn git(&self, spec: &Value) -> Result<Vec<Params>, String> {
+        if !self.project.contains("{{")
+            && let Some(projects) = self.ctx.projects
+            && !projects.contains(&self.project)
+        {
+            let project = &self.project;
+            return Err(format!(
+                "error getting project {project}: appprojects.argoproj.io {project:?} not found"
+            ));
+        }
         let repo_url = spec
             .get("repoURL")
             .and_then(Value::as_str)

@@ -86,6 +86,7 @@ pub fn generate_applications(appset: &ApplicationSet, ctx: GeneratorContext<'_>)
     let engine = Engine {
         ctx,
         renderer: Renderer::new(appset.spec.go_template, &appset.spec.go_template_options),
+        project: template_project(appset),
     };
     let mut applications = Vec::new();
     for requested in &appset.spec.generators {
@@ -133,9 +134,20 @@ pub fn generate_params(
     let engine = Engine {
         ctx,
         renderer: Renderer::new(appset.spec.go_template, &appset.spec.go_template_options),
+        project: template_project(appset),
     };
     let results = engine.transform(generator, &appset.spec.template, &Params::new(), Depth::Top)?;
     Ok(results.into_iter().flat_map(|r| r.params).collect())
+}
+
+fn template_project(appset: &ApplicationSet) -> String {
+    appset
+        .spec
+        .template
+        .pointer("/spec/project")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// `CheckInvalidGenerators`: an entry naming no generator Argo CD knows.

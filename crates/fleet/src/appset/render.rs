@@ -264,7 +264,14 @@ mod tests {
         assert_eq!(render("{{num}}"), "{{num}}");
         assert_eq!(render("{{}}"), "{{}}");
         assert_eq!(render("a {{one"), "a {{one");
-        assert!(fasttemplate("{{one}} {{two", &p).is_err());
+        assert_eq!(render("{{ {{one}} }}"), "{{ {{one}} }}");
+        assert_eq!(render("{{one}}}}"), "two}}");
+        // Outputs above and this error text were checked against valyala/fasttemplate with
+        // Argo CD's tag function.
+        assert_eq!(
+            fasttemplate("{{one}} {{two", &p).unwrap_err().to_string(),
+            r#"invalid template: Cannot find end tag="}}" in the template="{{one}} {{two" starting from "two""#
+        );
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub(crate) fn ctx<'a>(
         repos,
         cluster_secrets: clusters,
         new_git_file_globbing: false,
+        projects: None,
     }
 }
 
