@@ -1,0 +1,183 @@
+//! One target cluster: a kube client and a cache of the resources its API serves, found
+//! through discovery one group-version at a time (cheap enough to do per app and per
+//! kind, and refreshed when a kind is missing, e.g. right after its CRD was applied).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::discovery::Scope;
+use kube::{Client, core::GroupVersionKind};
+use serde_json::Value;
+use std::sync::Mutex;
+
+use crate::options::Retry;
+
+/// A resource as the cluster serves it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Group, version, kind and plural.
+    pub resource: ApiResource,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+}
+
+/// Group, version and kind.
+type GvkKey = (String, String, String);
+
+/// A cluster to sync into. Cheap to clone; clones share the discovery cache.
+#[derive(Clone)]
+pub struct Cluster {
+    client: Client,
+    cache: Arc<Mutex<HashMap<GvkKey, Resolved>>>,
+}
+
+/// Discovery failures.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// The cluster does not serve this apiVersion and kind.
+    #[error("the server has no resource for apiVersion {api_version:?}, kind {kind:?}")]
+    UnknownKind {
+        /// The apiVersion asked for.
+        api_version: String,
+        /// The kind asked for.
+        kind: String,
+    },
+    /// Discovery itself failed.
+    #[error("discovering apiVersion {api_version:?}: {source}")]
+    Failed {
+        /// The apiVersion asked for.
+        api_version: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Cluster {
+    /// A cluster reached through `client`.
+    pub fn new(client: Client) -> Cluster {
+        Cluster {
+            client,
+            cache: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The resource serving `api_version` and `kind`, from the cache or discovery.
+    pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<Resolved, DiscoveryError> {
+        let (group, version) = match api_version.rsplit_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.to_string()),
+        };
+        let key = (group.clone(), version.clone(), kind.to_string());
+        if let Some(r) = lock(&self.cache).get(&key) {
+            return Ok(r.clone());
+        }
+        let gvk = GroupVersionKind::gvk(&group, &version, kind);
+        match kube::discovery::pinned_kind(&self.client, &gvk).await {
+            Ok((resource, caps)) => {
+                let r = Resolved {
+                    resource,
+                    namespaced: caps.scope == Scope::Namespaced,
+                };
+                lock(&self.cache).insert(key, r.clone());
+                Ok(r)
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => Err(DiscoveryError::UnknownKind {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+            }),
+            Err(kube::Error::Discovery(_)) => Err(DiscoveryError::UnknownKind {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+            }),
+            Err(source) => Err(DiscoveryError::Failed {
+                api_version: api_version.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// The API for objects of `r` in `namespace` (all namespaces / cluster scope if `None`).
+    pub fn api(&self, r: &Resolved, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) if r.namespaced && !ns.is_empty() => {
+                Api::namespaced_with(self.client.clone(), ns, &r.resource)
+            }
+            _ => Api::all_with(self.client.clone(), &r.resource),
+        }
+    }
+}
+
+/// Whether a client error is worth retrying (server trouble, throttling, the network).
+pub(crate) fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `call` again after an exponential backoff while it fails transiently.
+pub(crate) async fn with_retry<T, F, Fut>(retry: &Retry, mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = retry.initial;
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if transient(&e) && attempt < retry.limit => {
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(retry.max);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A `DynamicObject` as JSON.
+pub(crate) fn to_value(obj: DynamicObject) -> Value {
+    serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+/// The HTTP status and message of an API error.
+pub(crate) fn api_status(e: &kube::Error) -> Option<(u16, &str)> {
+    match e {
+        kube::Error::Api(s) => Some((s.code, s.message.as_str())),
+        _ => None,
+    }
+}
+
+/// Waits up to `timeout` for `cond` on the object, polling every `every`.
+pub(crate) async fn poll_until<F>(
+    api: &Api<DynamicObject>,
+    name: &str,
+    every: Duration,
+    timeout: Duration,
+    mut cond: F,
+) -> Result<Option<Value>, kube::Error>
+where
+    F: FnMut(Option<&Value>) -> bool,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let current = api.get_opt(name).await?.map(to_value);
+        if cond(current.as_ref()) || tokio::time::Instant::now() >= deadline {
+            return Ok(current);
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,1241 @@
+//! The engine's I/O: prepare desired objects against a cluster, read what is live, plan,
+//! apply in order with server-side apply, wait for health, run hooks and prune.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    ValidationDirective,
+};
+use serde_json::Value;
+
+use crate::cluster::{
+    Cluster, DiscoveryError, Resolved, api_status, poll_until, to_value, with_retry,
+};
+use crate::diff::{diff_name, mask_secrets, normalize, unified};
+use crate::health::{Health, HealthStatus, assess, worst};
+use crate::ignore;
+use crate::model::*;
+use crate::options::{ObjectOptions, Propagation, PruneMode, SsaPolicy, SyncOptions};
+use crate::order::{self, DeletePolicy, HookInfo, Ordered, Phase};
+use crate::tracking::{AppId, ObjectKey, group_of, is_tracked_by, stamp};
+
+/// The field manager every apply uses.
+pub const FIELD_MANAGER: &str = "flotilla";
+
+/// Why a sync or plan stopped before changing anything (per-object failures are results,
+/// not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// A desired object is malformed.
+    #[error("desired object #{index} ({name}): {reason}")]
+    InvalidObject {
+        /// Position in the desired list.
+        index: usize,
+        /// What it says it is.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two desired objects have the same identity.
+    #[error("desired objects #{first} and #{second} are both {key}")]
+    Duplicate {
+        /// The shared identity.
+        key: ObjectKey,
+        /// First position.
+        first: usize,
+        /// Second position.
+        second: usize,
+    },
+    /// The render was empty and pruning would delete everything the app has.
+    #[error(
+        "the render is empty and would prune all {tracked} objects of app {app}; refusing (set allowEmpty to allow it)"
+    )]
+    EmptyRender {
+        /// The app.
+        app: AppId,
+        /// How many objects it tracks.
+        tracked: usize,
+    },
+    /// Discovery failed or a kind is not served (and no CRD in the sync defines it).
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The render failed: nothing was applied or pruned.
+    #[error("render failed, nothing applied or pruned: {0}")]
+    RenderFailed(String),
+    /// Reading the cluster failed.
+    #[error("{context}: {source}")]
+    Api {
+        /// What was being done.
+        context: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// A desired object made ready for one cluster.
+#[derive(Debug, Clone)]
+struct Prepared {
+    key: ObjectKey,
+    api_version: String,
+    obj: Value,
+    /// `None` while its CRD is part of the same sync and not applied yet.
+    resolved: Option<Resolved>,
+    opts: ObjectOptions,
+    hook: Option<HookInfo>,
+}
+
+impl Prepared {
+    fn name(&self) -> &str {
+        &self.key.name
+    }
+}
+
+/// Checks, defaults, resolves and stamps the desired objects.
+async fn prepare(
+    cluster: &Cluster,
+    app: &AppId,
+    desired: Vec<Value>,
+    opts: &SyncOptions,
+) -> Result<Vec<Prepared>, SyncError> {
+    // Kinds the sync itself defines through CRDs.
+    let crd_kinds: HashSet<(String, String)> = desired
+        .iter()
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+        .filter_map(|o| {
+            Some((
+                o.pointer("/spec/group")?.as_str()?.to_string(),
+                o.pointer("/spec/names/kind")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(desired.len());
+    let mut seen: HashMap<ObjectKey, usize> = HashMap::new();
+    for (index, mut obj) in desired.into_iter().enumerate() {
+        let label = ObjectKey::of(&obj).to_string();
+        let invalid = |reason: &str| SyncError::InvalidObject {
+            index,
+            name: label.clone(),
+            reason: reason.to_string(),
+        };
+        if !obj.is_object() {
+            return Err(invalid("not a mapping"));
+        }
+        let api_version = match obj.get("apiVersion").and_then(Value::as_str) {
+            Some(v) if !v.is_empty() => v.to_string(),
+            _ => return Err(invalid("apiVersion is missing")),
+        };
+        let kind = match obj.get("kind").and_then(Value::as_str) {
+            Some(k) if !k.is_empty() => k.to_string(),
+            _ => return Err(invalid("kind is missing")),
+        };
+        let hook = order::hook_info(&obj);
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let generate = obj
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if name.is_empty() && (hook.is_none() || generate.is_empty()) {
+            return Err(invalid("metadata.name is missing"));
+        }
+        let resolved = match cluster.resolve(&api_version, &kind).await {
+            Ok(r) => Some(r),
+            Err(DiscoveryError::UnknownKind { .. })
+                if crd_kinds.contains(&(group_of(&api_version).to_string(), kind.clone())) =>
+            {
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta = obj
+            .as_object_mut()
+            .and_then(|o| o.get_mut("metadata"))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| invalid("metadata is not a mapping"))?;
+        // Without discovery (CRD pending) the CRD's scope decides; assume namespaced unless
+        // it says Cluster, as the CRD's default is.
+        let namespaced = resolved.as_ref().map(|r| r.namespaced).unwrap_or(true);
+        if namespaced {
+            let ns = meta.get("namespace").and_then(Value::as_str).unwrap_or("");
+            if ns.is_empty() {
+                meta.insert(
+                    "namespace".into(),
+                    Value::String(opts.destination_namespace.clone()),
+                );
+            }
+        } else {
+            meta.remove("namespace");
+        }
+        stamp(&mut obj, app);
+        let key = ObjectKey::of(&obj);
+        if !key.name.is_empty()
+            && hook.is_none()
+            && let Some(first) = seen.insert(key.clone(), index)
+        {
+            return Err(SyncError::Duplicate {
+                key,
+                first,
+                second: index,
+            });
+        }
+        let object_opts = ObjectOptions::of(&obj, opts);
+        out.push(Prepared {
+            key,
+            api_version,
+            obj,
+            resolved,
+            opts: object_opts,
+            hook,
+        });
+    }
+    Ok(out)
+}
+
+/// Live objects keyed by identity: everything labelled for the app among the kinds it
+/// uses or used, and every desired object that exists unlabelled.
+async fn read_live(
+    cluster: &Cluster,
+    app: &AppId,
+    prepared: &[Prepared],
+    inventory: Option<&Inventory>,
+    opts: &SyncOptions,
+    fetch_unlisted: bool,
+) -> Result<HashMap<ObjectKey, Value>, SyncError> {
+    let mut kinds: BTreeSet<(String, String)> = prepared
+        .iter()
+        .filter(|p| p.resolved.is_some())
+        .map(|p| (p.api_version.clone(), p.key.kind.clone()))
+        .collect();
+    let mut resolved: Vec<Resolved> = Vec::new();
+    match inventory {
+        Some(inv) => {
+            kinds.extend(
+                inv.entries
+                    .iter()
+                    .map(|e| (e.api_version.clone(), e.kind.clone())),
+            );
+            for (api_version, kind) in &kinds {
+                match cluster.resolve(api_version, kind).await {
+                    Ok(r) => resolved.push(r),
+                    // A kind gone from the cluster (its CRD deleted) has nothing to prune.
+                    Err(DiscoveryError::UnknownKind { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        None => resolved = scan_kinds(cluster).await?,
+    }
+    let selector = app.selector();
+    let lists = stream::iter(resolved.into_iter().map(|r| {
+        let api = cluster.api(&r, None);
+        let lp = ListParams::default().labels(&selector);
+        let retry = opts.retry;
+        async move {
+            with_retry(&retry, || api.list(&lp))
+                .await
+                .map(|l| l.items)
+                .map_err(|source| SyncError::Api {
+                    context: format!("listing {} of app {app}", r.resource.plural),
+                    source,
+                })
+        }
+    }))
+    .buffer_unordered(8)
+    .try_collect::<Vec<_>>()
+    .await?;
+    let mut live: HashMap<ObjectKey, Value> = HashMap::new();
+    for obj in lists.into_iter().flatten() {
+        let v = to_value(obj);
+        live.insert(ObjectKey::of(&v), v);
+    }
+    let missing: Vec<&Prepared> = prepared
+        .iter()
+        .filter(|p| {
+            fetch_unlisted
+                && p.resolved.is_some()
+                && !p.key.name.is_empty()
+                && !live.contains_key(&p.key)
+        })
+        .collect();
+    let found = stream::iter(missing.into_iter().map(|p| {
+        let r = p.resolved.clone().expect("filtered on resolved");
+        let api = cluster.api(&r, Some(&p.key.namespace));
+        let retry = opts.retry;
+        async move {
+            with_retry(&retry, || api.get_opt(p.name()))
+                .await
+                .map(|o| o.map(to_value))
+                .map_err(|source| SyncError::Api {
+                    context: format!("reading {}", p.key),
+                    source,
+                })
+        }
+    }))
+    .buffer_unordered(opts.concurrency.max(1))
+    .try_collect::<Vec<_>>()
+    .await?;
+    for v in found.into_iter().flatten() {
+        live.insert(ObjectKey::of(&v), v);
+    }
+    Ok(live)
+}
+
+/// Every listable resource the cluster serves (the CLI's way to find extras when no
+/// inventory was kept).
+async fn scan_kinds(cluster: &Cluster) -> Result<Vec<Resolved>, SyncError> {
+    let discovery = kube::Discovery::new(cluster.client().clone())
+        .run()
+        .await
+        .map_err(|source| SyncError::Api {
+            context: "discovering the cluster's resources".into(),
+            source,
+        })?;
+    let mut out = Vec::new();
+    for group in discovery.groups() {
+        for (resource, caps) in group.recommended_resources() {
+            if !caps.supports_operation(kube::discovery::verbs::LIST)
+                || !caps.supports_operation(kube::discovery::verbs::DELETE)
+                || (resource.group.is_empty() && resource.kind == "Event")
+                || resource.group == "events.k8s.io"
+            {
+                continue;
+            }
+            out.push(Resolved {
+                namespaced: caps.scope == kube::discovery::Scope::Namespaced,
+                resource,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The desired object as it will be applied: with RespectIgnoreDifferences, the ignored
+/// fields of an existing object are left out, so the live values stay.
+fn body_for_apply(p: &Prepared, live: Option<&Value>, opts: &SyncOptions) -> Value {
+    let mut body = p.obj.clone();
+    if opts.respect_ignore_differences
+        && let Some(live) = live
+    {
+        ignore::strip(&mut body, &p.key, &opts.ignore_differences, Some(live));
+    }
+    body
+}
+
+fn patch_params(p: &Prepared, opts: &SyncOptions, dry_run: bool) -> PatchParams {
+    let mut pp = PatchParams::apply(FIELD_MANAGER);
+    pp.force = opts.force_conflicts;
+    pp.dry_run = dry_run;
+    pp.field_validation = Some(if p.opts.validate {
+        ValidationDirective::Strict
+    } else {
+        ValidationDirective::Ignore
+    });
+    pp
+}
+
+/// The message of a client error, as the server worded it.
+fn error_text(e: &kube::Error) -> String {
+    match api_status(e) {
+        Some((_, message)) => message.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Compares one desired object with the cluster through a server-side dry-run apply.
+async fn plan_item(
+    cluster: &Cluster,
+    p: &Prepared,
+    live: Option<&Value>,
+    opts: &SyncOptions,
+) -> PlanItem {
+    let mut message = None;
+    let predicted = match &p.resolved {
+        Some(r)
+            if p.opts.ssa != SsaPolicy::Ignore
+                && !(p.opts.ssa == SsaPolicy::IfNotPresent && live.is_some()) =>
+        {
+            let api = cluster.api(r, Some(&p.key.namespace));
+            let body = body_for_apply(p, live, opts);
+            let pp = patch_params(p, opts, true);
+            let patch = Patch::Apply(&body);
+            match with_retry(&opts.retry, || api.patch(p.name(), &pp, &patch)).await {
+                Ok(o) => Some(to_value(o)),
+                Err(e) => {
+                    message = Some(error_text(&e));
+                    Some(p.obj.clone())
+                }
+            }
+        }
+        Some(_) => live.cloned(),
+        None => {
+            message = Some("the kind is defined by a CRD in this sync; not dry-run".into());
+            Some(p.obj.clone())
+        }
+    };
+    let state = match live {
+        None => ObjectState::Missing,
+        Some(_) => ObjectState::Synced, // refined below
+    };
+    let mut l = live.map(normalize);
+    let mut d = predicted.as_ref().map(normalize);
+    for v in [l.as_mut(), d.as_mut()].into_iter().flatten() {
+        ignore::strip(v, &p.key, &opts.ignore_differences, live);
+    }
+    mask_secrets(&mut [l.as_mut(), d.as_mut()]);
+    let name = diff_name(&p.obj, &p.key);
+    let diff = unified(&name, l.as_ref(), d.as_ref());
+    let state = match state {
+        ObjectState::Synced if !diff.is_empty() || message.is_some() => ObjectState::OutOfSync,
+        s => s,
+    };
+    PlanItem {
+        key: p.key.clone(),
+        api_version: p.api_version.clone(),
+        state,
+        diff,
+        message,
+        health: Some(
+            live.map(assess)
+                .unwrap_or(Health::new(HealthStatus::Missing, "")),
+        ),
+    }
+}
+
+fn extra_item(obj: &Value) -> PlanItem {
+    let key = ObjectKey::of(obj);
+    let mut l = normalize(obj);
+    mask_secrets(&mut [Some(&mut l)]);
+    PlanItem {
+        api_version: obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        diff: unified(&diff_name(obj, &key), Some(&l), None),
+        key,
+        state: ObjectState::Extra,
+        message: None,
+        health: Some(assess(obj)),
+    }
+}
+
+/// Live objects tracked by `app` that are no longer desired (never hooks).
+fn extras<'a>(
+    app: &AppId,
+    prepared: &[Prepared],
+    live: &'a HashMap<ObjectKey, Value>,
+) -> Vec<&'a Value> {
+    let desired: HashSet<&ObjectKey> = prepared.iter().map(|p| &p.key).collect();
+    let mut out: Vec<&Value> = live
+        .iter()
+        .filter(|(k, v)| {
+            !desired.contains(k) && is_tracked_by(v, app) && order::hook_info(v).is_none()
+        })
+        .map(|(_, v)| v)
+        .collect();
+    out.sort_by_key(|v| ObjectKey::of(v));
+    out
+}
+
+/// The plan for `desired` against the cluster: per object Synced, OutOfSync (with its
+/// diff), Missing or Extra. Hooks are not part of a plan. Changes nothing.
+pub async fn plan(
+    cluster: &Cluster,
+    app: &AppId,
+    desired: Vec<Value>,
+    opts: &SyncOptions,
+    inventory: Option<&Inventory>,
+) -> Result<Plan, SyncError> {
+    let prepared = prepare(cluster, app, desired, opts).await?;
+    let live = read_live(cluster, app, &prepared, inventory, opts, true).await?;
+    Ok(plan_from(cluster, app, &prepared, &live, opts).await)
+}
+
+async fn plan_from(
+    cluster: &Cluster,
+    app: &AppId,
+    prepared: &[Prepared],
+    live: &HashMap<ObjectKey, Value>,
+    opts: &SyncOptions,
+) -> Plan {
+    let mut ordered: Vec<Ordered<usize>> = prepared
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.hook.is_none())
+        .map(|(i, p)| Ordered {
+            obj: p.obj.clone(),
+            phase: Phase::Sync,
+            wave: order::wave(&p.obj),
+            item: i,
+        })
+        .collect();
+    order::sort(&mut ordered);
+    let mut items: Vec<PlanItem> = stream::iter(ordered.iter().map(|o| {
+        let p = &prepared[o.item];
+        plan_item(cluster, p, live.get(&p.key), opts)
+    }))
+    .buffered(opts.concurrency.max(1))
+    .collect()
+    .await;
+    items.extend(extras(app, prepared, live).into_iter().map(extra_item));
+    Plan { items }
+}
+
+/// One unit of work in the sync order.
+#[derive(Debug, Clone)]
+enum Task {
+    Apply(usize),
+    Hook(usize),
+    Prune(Value),
+}
+
+/// [`sync`] of a render's outcome: a failed render touches nothing (above all, prunes
+/// nothing) and is reported as [`SyncError::RenderFailed`].
+pub async fn sync_rendered<E: std::fmt::Display>(
+    cluster: &Cluster,
+    app: &AppId,
+    rendered: Result<Vec<Value>, E>,
+    opts: &SyncOptions,
+    inventory: Option<&Inventory>,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<SyncReport, SyncError> {
+    match rendered {
+        Ok(desired) => sync(cluster, app, desired, opts, inventory, progress).await,
+        Err(e) => Err(SyncError::RenderFailed(e.to_string())),
+    }
+}
+
+/// Makes the cluster match `desired` for `app`: ensures the destination namespace
+/// (CreateNamespace), applies in Argo CD's order with server-side apply, waits for health
+/// between waves, runs hooks, prunes (when asked) what the app tracks but no longer
+/// wants, and reports per object.
+///
+/// Safety: a render failure never reaches this function (callers pass only a rendered
+/// set); an empty set with tracked objects is refused unless `allow_empty`; only objects
+/// whose tracking annotation names this app and themselves are pruned.
+pub async fn sync(
+    cluster: &Cluster,
+    app: &AppId,
+    desired: Vec<Value>,
+    opts: &SyncOptions,
+    inventory: Option<&Inventory>,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<SyncReport, SyncError> {
+    let prepared = prepare(cluster, app, desired, opts).await?;
+    if opts.create_namespace && !opts.dry_run {
+        ensure_namespace(cluster, &opts.destination_namespace, opts).await?;
+    }
+    // Objects not labelled for the app are read one by one only when a plan needs them;
+    // otherwise the apply's answer tells whether it created them.
+    let planning = opts.apply_out_of_sync_only || opts.dry_run;
+    let live = read_live(cluster, app, &prepared, inventory, opts, planning).await?;
+    let extra: Vec<Value> = extras(app, &prepared, &live).into_iter().cloned().collect();
+    let desired_count = prepared.iter().filter(|p| p.hook.is_none()).count();
+    if desired_count == 0 && !extra.is_empty() && !opts.allow_empty {
+        return Err(SyncError::EmptyRender {
+            app: app.clone(),
+            tracked: extra.len(),
+        });
+    }
+    let plan = if opts.apply_out_of_sync_only || opts.dry_run {
+        Some(plan_from(cluster, app, &prepared, &live, opts).await)
+    } else {
+        None
+    };
+    let synced: HashSet<ObjectKey> = plan
+        .iter()
+        .flat_map(|p| p.items.iter())
+        .filter(|i| i.state == ObjectState::Synced)
+        .map(|i| i.key.clone())
+        .collect();
+
+    // The task list in Argo CD's order.
+    let mut ordered: Vec<Ordered<Task>> = Vec::new();
+    let mut sync_fail: Vec<usize> = Vec::new();
+    for (i, p) in prepared.iter().enumerate() {
+        let wave = order::wave(&p.obj);
+        match &p.hook {
+            None => ordered.push(Ordered {
+                obj: p.obj.clone(),
+                phase: Phase::Sync,
+                wave,
+                item: Task::Apply(i),
+            }),
+            Some(h) => {
+                for phase in &h.phases {
+                    if *phase == Phase::SyncFail {
+                        sync_fail.push(i);
+                    } else {
+                        ordered.push(Ordered {
+                            obj: p.obj.clone(),
+                            phase: *phase,
+                            wave,
+                            item: Task::Hook(i),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    order::sort(&mut ordered);
+    let last_wave = ordered
+        .iter()
+        .filter(|o| o.phase == Phase::Sync)
+        .map(|o| o.wave)
+        .max()
+        .unwrap_or(0);
+    let mut results: Vec<ObjectResult> = Vec::new();
+    let mut prune_tasks: Vec<Ordered<Task>> = Vec::new();
+    for obj in &extra {
+        let wave = if opts.prune_last {
+            last_wave.saturating_add(1)
+        } else {
+            order::wave(obj)
+        };
+        prune_tasks.push(Ordered {
+            obj: obj.clone(),
+            phase: Phase::Sync,
+            wave,
+            item: Task::Prune(obj.clone()),
+        });
+    }
+    // Prunes run first within their wave, in reverse kind order (dependents first).
+    prune_tasks.sort_by_key(|o| {
+        std::cmp::Reverse(order::kind_rank(
+            o.obj.get("kind").and_then(Value::as_str).unwrap_or(""),
+        ))
+    });
+    for t in prune_tasks {
+        let pos = ordered
+            .iter()
+            .position(|o| (o.phase, o.wave) >= (t.phase, t.wave))
+            .unwrap_or(ordered.len());
+        ordered.insert(pos, t);
+    }
+
+    let mut failure: Option<String> = None;
+    let mut i = 0;
+    while i < ordered.len() {
+        let (phase, wave) = (ordered[i].phase, ordered[i].wave);
+        let end = ordered[i..]
+            .iter()
+            .position(|o| (o.phase, o.wave) != (phase, wave))
+            .map(|p| p + i)
+            .unwrap_or(ordered.len());
+        let group = &ordered[i..end];
+        progress(Progress::Wave {
+            phase,
+            wave,
+            objects: group.len(),
+        });
+        let mut wave_results = Vec::new();
+        // Within a wave: runs of the same kind rank go together, in order, so that
+        // Namespaces and CRDs are in place before what depends on them.
+        let mut j = 0;
+        while j < group.len() {
+            let rank = rank_of(&group[j]);
+            let run_end = group[j..]
+                .iter()
+                .position(|o| rank_of(o) != rank)
+                .map(|p| p + j)
+                .unwrap_or(group.len());
+            let run: Vec<ObjectResult> = stream::iter(
+                group[j..run_end]
+                    .iter()
+                    .map(|o| run_task(cluster, app, &prepared, &live, &synced, o, opts)),
+            )
+            .buffered(opts.concurrency.max(1))
+            .collect()
+            .await;
+            for r in &run {
+                progress(Progress::Object(Box::new(r.clone())));
+            }
+            let failed = run
+                .iter()
+                .find(|r| matches!(r.action, Action::Failed | Action::HookFailed));
+            if let Some(f) = failed {
+                failure = Some(format!("{}: {}", f.key, f.message));
+            }
+            wave_results.extend(run);
+            if failure.is_some() {
+                break;
+            }
+            j = run_end;
+        }
+        // Wait for the wave's objects to be healthy before the next wave or phase.
+        if failure.is_none()
+            && end < ordered.len()
+            && !opts.dry_run
+            && let Err(message) =
+                wait_healthy(cluster, &prepared, &mut wave_results, opts, progress).await
+        {
+            failure = Some(message);
+        }
+        results.extend(wave_results);
+        if failure.is_some() {
+            break;
+        }
+        i = end;
+    }
+
+    if failure.is_some() && !sync_fail.is_empty() {
+        for idx in sync_fail {
+            let task = Ordered {
+                obj: prepared[idx].obj.clone(),
+                phase: Phase::SyncFail,
+                wave: order::wave(&prepared[idx].obj),
+                item: Task::Hook(idx),
+            };
+            let r = run_task(cluster, app, &prepared, &live, &synced, &task, opts).await;
+            progress(Progress::Object(Box::new(r.clone())));
+            results.push(r);
+        }
+    }
+
+    let mut inventory = Inventory::default();
+    for r in &results {
+        let keep = match r.action {
+            Action::Pruned | Action::HookSucceeded | Action::HookFailed => false,
+            Action::Failed => live.contains_key(&r.key),
+            _ => !r.hook,
+        };
+        if keep {
+            inventory.entries.insert(InventoryEntry {
+                api_version: r.api_version.clone(),
+                kind: r.key.kind.clone(),
+                namespace: r.key.namespace.clone(),
+                name: r.key.name.clone(),
+            });
+        }
+    }
+    // Objects not reached because the sync stopped stay tracked.
+    for p in prepared
+        .iter()
+        .filter(|p| p.hook.is_none() && live.contains_key(&p.key))
+    {
+        inventory.entries.insert(InventoryEntry::of(&p.obj));
+    }
+    for obj in &extra {
+        if !results
+            .iter()
+            .any(|r| r.key == ObjectKey::of(obj) && r.action == Action::Pruned)
+        {
+            inventory.entries.insert(InventoryEntry::of(obj));
+        }
+    }
+    let health = worst(
+        results
+            .iter()
+            .filter(|r| !r.hook && r.action != Action::Pruned)
+            .filter_map(|r| r.health.as_ref().map(|h| &h.status))
+            .collect::<Vec<_>>(),
+    );
+    Ok(SyncReport {
+        phase: if failure.is_some() {
+            OperationPhase::Failed
+        } else {
+            OperationPhase::Succeeded
+        },
+        message: failure.unwrap_or_default(),
+        dry_run: opts.dry_run,
+        results,
+        health,
+        inventory,
+        plan,
+    })
+}
+
+fn rank_of(o: &Ordered<Task>) -> (bool, usize) {
+    (
+        !matches!(o.item, Task::Prune(_)),
+        order::kind_rank(o.obj.get("kind").and_then(Value::as_str).unwrap_or("")),
+    )
+}
+
+async fn ensure_namespace(
+    cluster: &Cluster,
+    name: &str,
+    opts: &SyncOptions,
+) -> Result<(), SyncError> {
+    let r = cluster.resolve("v1", "Namespace").await?;
+    let api = cluster.api(&r, None);
+    if with_retry(&opts.retry, || api.get_opt(name))
+        .await
+        .map_err(|source| SyncError::Api {
+            context: format!("reading namespace {name}"),
+            source,
+        })?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let body =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let pp = PatchParams::apply(FIELD_MANAGER);
+    let patch = Patch::Apply(&body);
+    with_retry(&opts.retry, || api.patch(name, &pp, &patch))
+        .await
+        .map_err(|source| SyncError::Api {
+            context: format!("creating namespace {name} (CreateNamespace=true)"),
+            source,
+        })?;
+    Ok(())
+}
+
+fn result(p: &Prepared, action: Action, message: impl Into<String>, phase: Phase) -> ObjectResult {
+    ObjectResult {
+        key: p.key.clone(),
+        api_version: p.api_version.clone(),
+        action,
+        message: message.into(),
+        phase,
+        wave: order::wave(&p.obj),
+        health: None,
+        hook: p.hook.is_some(),
+        live: None,
+        applied: None,
+    }
+}
+
+async fn run_task(
+    cluster: &Cluster,
+    app: &AppId,
+    prepared: &[Prepared],
+    live: &HashMap<ObjectKey, Value>,
+    synced: &HashSet<ObjectKey>,
+    task: &Ordered<Task>,
+    opts: &SyncOptions,
+) -> ObjectResult {
+    match &task.item {
+        Task::Apply(i) => {
+            let p = &prepared[*i];
+            let mut r = if opts.apply_out_of_sync_only && synced.contains(&p.key) {
+                let mut r = result(
+                    p,
+                    Action::Skipped,
+                    "in sync (ApplyOutOfSyncOnly)",
+                    task.phase,
+                );
+                r.health = live.get(&p.key).map(assess);
+                r.live = live.get(&p.key).cloned();
+                r
+            } else {
+                apply(cluster, p, live.get(&p.key), opts, task.phase).await
+            };
+            r.wave = task.wave;
+            r
+        }
+        Task::Hook(i) => run_hook(cluster, &prepared[*i], opts, task.phase).await,
+        Task::Prune(obj) => prune(cluster, app, obj, opts, task.wave).await,
+    }
+}
+
+/// Server-side applies one object; recreates it on an immutable-field error when allowed.
+async fn apply(
+    cluster: &Cluster,
+    p: &Prepared,
+    live: Option<&Value>,
+    opts: &SyncOptions,
+    phase: Phase,
+) -> ObjectResult {
+    match p.opts.ssa {
+        SsaPolicy::Ignore => {
+            return result(
+                p,
+                Action::Skipped,
+                "kustomize.toolkit.fluxcd.io/ssa: Ignore",
+                phase,
+            );
+        }
+        SsaPolicy::IfNotPresent if live.is_some() => {
+            let mut r = result(
+                p,
+                Action::Skipped,
+                "kustomize.toolkit.fluxcd.io/ssa: IfNotPresent",
+                phase,
+            );
+            r.health = live.map(assess);
+            r.live = live.cloned();
+            return r;
+        }
+        _ => {}
+    }
+    let resolved = match &p.resolved {
+        Some(r) => r.clone(),
+        None => match cluster.resolve(&p.api_version, &p.key.kind).await {
+            Ok(r) => r,
+            Err(e) => return result(p, Action::Failed, e.to_string(), phase),
+        },
+    };
+    let api = cluster.api(&resolved, Some(&p.key.namespace));
+    let body = body_for_apply(p, live, opts);
+    let pp = patch_params(p, opts, opts.dry_run);
+    let patch = Patch::Apply(&body);
+    let outcome = with_retry(&opts.retry, || api.patch(p.name(), &pp, &patch)).await;
+    let (action, obj) = match outcome {
+        Ok(o) => {
+            let o = to_value(o);
+            let before = live.and_then(|l| l.pointer("/metadata/resourceVersion"));
+            let action = match before {
+                // Not seen before: created, unless other managers already own fields
+                // (an existing object adopted without a prior read).
+                None if other_managers(&o) => Action::Configured,
+                None => Action::Created,
+                Some(rv) if Some(rv) == o.pointer("/metadata/resourceVersion") => Action::Unchanged,
+                Some(_) => Action::Configured,
+            };
+            (action, o)
+        }
+        Err(e) if is_immutable(&e) && p.opts.recreate && live.is_some() && !opts.dry_run => {
+            match recreate(&api, p, &body, &pp, opts).await {
+                Ok(o) => (Action::Replaced, o),
+                Err(e2) => return result(p, Action::Failed, error_text(&e2), phase),
+            }
+        }
+        Err(e) => return result(p, Action::Failed, error_text(&e), phase),
+    };
+    if p.key.kind == "CustomResourceDefinition" && !opts.dry_run {
+        wait_established(&api, p.name(), opts).await;
+    }
+    let mut r = result(p, action, "", phase);
+    r.health = Some(assess(&obj));
+    r.live = Some(obj);
+    r.applied = Some(body);
+    r
+}
+
+fn other_managers(obj: &Value) -> bool {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|m| {
+            m.iter()
+                .any(|e| e.get("manager").and_then(Value::as_str) != Some(FIELD_MANAGER))
+        })
+}
+
+fn is_immutable(e: &kube::Error) -> bool {
+    matches!(api_status(e), Some((422, m)) if m.contains("immutable"))
+}
+
+async fn recreate(
+    api: &Api<DynamicObject>,
+    p: &Prepared,
+    body: &Value,
+    pp: &PatchParams,
+    opts: &SyncOptions,
+) -> Result<Value, kube::Error> {
+    let dp = DeleteParams::foreground();
+    match api.delete(p.name(), &dp).await {
+        Ok(_) => {}
+        Err(e) if matches!(api_status(&e), Some((404, _))) => {}
+        Err(e) => return Err(e),
+    }
+    poll_until(api, p.name(), opts.health_poll, opts.health_timeout, |o| {
+        o.is_none()
+    })
+    .await?;
+    let patch = Patch::Apply(body);
+    with_retry(&opts.retry, || api.patch(p.name(), pp, &patch))
+        .await
+        .map(to_value)
+}
+
+async fn wait_established(api: &Api<DynamicObject>, name: &str, opts: &SyncOptions) {
+    let _ = poll_until(
+        api,
+        name,
+        Duration::from_millis(50),
+        opts.health_timeout,
+        |o| {
+            o.is_some_and(|o| {
+                o.pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| {
+                        cs.iter().any(|c| {
+                            c.get("type").and_then(Value::as_str) == Some("Established")
+                                && c.get("status").and_then(Value::as_str) == Some("True")
+                        })
+                    })
+            })
+        },
+    )
+    .await;
+}
+
+/// Runs a hook: deletes the previous one (BeforeHookCreation), creates it, waits for it
+/// to finish (its health), and deletes it as its policy says.
+async fn run_hook(
+    cluster: &Cluster,
+    p: &Prepared,
+    opts: &SyncOptions,
+    phase: Phase,
+) -> ObjectResult {
+    let hook = p.hook.as_ref().expect("a hook task");
+    if opts.dry_run {
+        return result(p, Action::Skipped, "hooks do not run in a dry run", phase);
+    }
+    let resolved = match &p.resolved {
+        Some(r) => r.clone(),
+        None => match cluster.resolve(&p.api_version, &p.key.kind).await {
+            Ok(r) => r,
+            Err(e) => return result(p, Action::HookFailed, e.to_string(), phase),
+        },
+    };
+    let api = cluster.api(&resolved, Some(&p.key.namespace));
+    let policies = &hook.delete_policies;
+    let created = if p.key.name.is_empty() {
+        // generateName: a fresh object each time.
+        let obj: DynamicObject = match serde_json::from_value(p.obj.clone()) {
+            Ok(o) => o,
+            Err(e) => return result(p, Action::HookFailed, e.to_string(), phase),
+        };
+        api.create(&PostParams::default(), &obj).await.map(to_value)
+    } else {
+        if policies.contains(&DeletePolicy::BeforeHookCreation) {
+            let _ = api.delete(p.name(), &DeleteParams::background()).await;
+            let _ = poll_until(&api, p.name(), opts.health_poll, opts.health_timeout, |o| {
+                o.is_none()
+            })
+            .await;
+        }
+        let pp = patch_params(p, opts, false);
+        let patch = Patch::Apply(&p.obj);
+        with_retry(&opts.retry, || api.patch(p.name(), &pp, &patch))
+            .await
+            .map(to_value)
+    };
+    let created = match created {
+        Ok(o) => o,
+        Err(e) => return result(p, Action::HookFailed, error_text(&e), phase),
+    };
+    let name = created
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut last = assess(&created);
+    let finished = poll_until(&api, &name, opts.health_poll, opts.health_timeout, |o| {
+        if let Some(o) = o {
+            last = assess(o);
+        }
+        matches!(last.status, HealthStatus::Healthy | HealthStatus::Degraded)
+    })
+    .await;
+    let (action, message) = match (&finished, last.status) {
+        (Err(e), _) => (Action::HookFailed, error_text(e)),
+        (_, HealthStatus::Healthy) => (Action::HookSucceeded, last.message.clone()),
+        (_, HealthStatus::Degraded) => (Action::HookFailed, last.message.clone()),
+        _ => (
+            Action::HookFailed,
+            format!("hook did not finish within {:?}", opts.health_timeout),
+        ),
+    };
+    let delete = (action == Action::HookSucceeded
+        && policies.contains(&DeletePolicy::HookSucceeded))
+        || (action == Action::HookFailed && policies.contains(&DeletePolicy::HookFailed));
+    if delete {
+        let _ = api.delete(&name, &DeleteParams::background()).await;
+    }
+    let mut r = result(p, action, message, phase);
+    r.key.name = name;
+    r.health = Some(last);
+    r.live = finished.ok().flatten();
+    r
+}
+
+/// Deletes an object the app no longer wants, if its options allow and it is ours.
+async fn prune(
+    cluster: &Cluster,
+    app: &AppId,
+    obj: &Value,
+    opts: &SyncOptions,
+    wave: i64,
+) -> ObjectResult {
+    let key = ObjectKey::of(obj);
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let object_opts = ObjectOptions::of(obj, opts);
+    let mut r = ObjectResult {
+        key: key.clone(),
+        api_version: api_version.clone(),
+        action: Action::PruneSkipped,
+        message: String::new(),
+        phase: Phase::Sync,
+        wave,
+        health: Some(assess(obj)),
+        hook: false,
+        live: Some(obj.clone()),
+        applied: None,
+    };
+    if !is_tracked_by(obj, app) {
+        r.message = "not tracked by this app".into();
+        return r;
+    }
+    if !opts.prune {
+        r.message = "prune is off".into();
+        return r;
+    }
+    match object_opts.prune {
+        PruneMode::Disabled => {
+            r.message = "pruning disabled for this object".into();
+            return r;
+        }
+        PruneMode::Confirm => {
+            r.message = "pruning needs confirmation (Prune=confirm)".into();
+            return r;
+        }
+        PruneMode::Allow => {}
+    }
+    if object_opts.ssa == SsaPolicy::Ignore {
+        r.message = "kustomize.toolkit.fluxcd.io/ssa: Ignore".into();
+        return r;
+    }
+    let resolved = match cluster.resolve(&api_version, &key.kind).await {
+        Ok(x) => x,
+        Err(e) => {
+            r.action = Action::Failed;
+            r.message = e.to_string();
+            return r;
+        }
+    };
+    let api = cluster.api(&resolved, Some(&key.namespace));
+    let mut dp = match opts.prune_propagation {
+        Propagation::Foreground => DeleteParams::foreground(),
+        Propagation::Background => DeleteParams::background(),
+        Propagation::Orphan => DeleteParams::orphan(),
+    };
+    dp.dry_run = opts.dry_run;
+    // Only the object we saw: a same-named object created since is not ours to delete.
+    if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
+        dp.preconditions = Some(kube::api::Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        });
+    }
+    match with_retry(&opts.retry, || api.delete(&key.name, &dp)).await {
+        Ok(_) => r.action = Action::Pruned,
+        Err(e) if matches!(api_status(&e), Some((404, _))) => r.action = Action::Pruned,
+        Err(e) => {
+            r.action = Action::Failed;
+            r.message = error_text(&e);
+        }
+    }
+    r.health = None;
+    r
+}
+
+/// Polls the wave's applied objects until each is Healthy or Suspended (or has no health
+/// to wait for); fails on Degraded or timeout.
+async fn wait_healthy(
+    cluster: &Cluster,
+    prepared: &[Prepared],
+    results: &mut [ObjectResult],
+    opts: &SyncOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + opts.health_timeout;
+    let by_key: HashMap<&ObjectKey, &Prepared> = prepared.iter().map(|p| (&p.key, p)).collect();
+    loop {
+        let mut pending = Vec::new();
+        for r in results.iter_mut() {
+            if r.hook
+                || matches!(
+                    r.action,
+                    Action::Pruned | Action::PruneSkipped | Action::Skipped
+                )
+            {
+                continue;
+            }
+            match r.health.as_ref().map(|h| h.status) {
+                Some(HealthStatus::Degraded) => {
+                    return Err(format!(
+                        "{} is Degraded: {}",
+                        r.key,
+                        r.health.as_ref().map(|h| h.message.as_str()).unwrap_or("")
+                    ));
+                }
+                Some(HealthStatus::Progressing | HealthStatus::Unknown | HealthStatus::Missing) => {
+                    pending.push(r.key.clone())
+                }
+                _ => {}
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{} objects not healthy after {:?}: {}",
+                pending.len(),
+                opts.health_timeout,
+                pending
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        progress(Progress::Waiting {
+            pending: pending.clone(),
+        });
+        tokio::time::sleep(opts.health_poll).await;
+        let pending: HashSet<ObjectKey> = pending.into_iter().collect();
+        for r in results.iter_mut().filter(|r| pending.contains(&r.key)) {
+            let Some(p) = by_key.get(&r.key) else {
+                continue;
+            };
+            let Ok(resolved) = cluster.resolve(&p.api_version, &p.key.kind).await else {
+                continue;
+            };
+            let api = cluster.api(&resolved, Some(&p.key.namespace));
+            match api.get_opt(p.name()).await {
+                Ok(Some(o)) => {
+                    let o = to_value(o);
+                    r.health = Some(assess(&o));
+                    r.live = Some(o);
+                }
+                Ok(None) => r.health = Some(Health::new(HealthStatus::Missing, "")),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// The health of every object in `inventory` now: per object, and the worst of them.
+pub async fn app_health(
+    cluster: &Cluster,
+    inventory: &Inventory,
+) -> Result<(HealthStatus, Vec<(ObjectKey, Health)>), SyncError> {
+    let mut out = Vec::new();
+    for e in &inventory.entries {
+        let health = match cluster.resolve(&e.api_version, &e.kind).await {
+            Ok(r) => {
+                let api = cluster.api(&r, Some(&e.namespace));
+                match api.get_opt(&e.name).await {
+                    Ok(Some(o)) => assess(&to_value(o)),
+                    Ok(None) => Health::new(HealthStatus::Missing, ""),
+                    Err(source) => {
+                        return Err(SyncError::Api {
+                            context: format!("reading {}", e.key()),
+                            source,
+                        });
+                    }
+                }
+            }
+            Err(DiscoveryError::UnknownKind { .. }) => Health::new(HealthStatus::Missing, ""),
+            Err(err) => return Err(err.into()),
+        };
+        out.push((e.key(), health));
+    }
+    let status = worst(out.iter().map(|(_, h)| &h.status).collect::<Vec<_>>());
+    Ok((status, out))
+}

@@ -1,0 +1,296 @@
+//! Sync options: the app-wide set (Argo CD `syncPolicy.syncOptions` and the sync
+//! operation's flags) and the per-object ones from annotations (Argo CD
+//! `argocd.argoproj.io/sync-options`, Flux `kustomize.toolkit.fluxcd.io/*`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::ignore::IgnoreRule;
+
+/// Argo CD's per-object options annotation (comma-separated `Key=value`).
+pub const SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
+/// Flux's server-side apply policy annotation.
+pub const FLUX_SSA_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/ssa";
+/// Flux's prune opt-out annotation (`disabled`).
+pub const FLUX_PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+/// Flux's recreate-on-immutable-change annotation (`enabled`).
+pub const FLUX_FORCE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/force";
+
+/// How pruned objects' dependents are deleted (Argo CD `PrunePropagationPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Dependents first (Argo CD's default).
+    Foreground,
+    /// The garbage collector deletes dependents afterwards.
+    Background,
+    /// Dependents are kept.
+    Orphan,
+}
+
+/// Retries of one API call that failed for a transient reason (5xx, 429, network).
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Attempts after the first.
+    pub limit: u32,
+    /// First delay.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry {
+            limit: 4,
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Options of one sync (or plan) of an app.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Delete tracked objects no longer desired.
+    pub prune: bool,
+    /// Ask the server to validate and answer, but change nothing.
+    pub dry_run: bool,
+    /// Allow a sync whose render is empty to prune everything (`allowEmpty`).
+    pub allow_empty: bool,
+    /// `CreateNamespace=true`: create the destination namespace.
+    pub create_namespace: bool,
+    /// `PruneLast=true`: prune after every wave, not in the pruned object's wave.
+    pub prune_last: bool,
+    /// `ApplyOutOfSyncOnly=true`: apply only objects the plan finds out of sync or missing.
+    pub apply_out_of_sync_only: bool,
+    /// `Replace=true`: an immutable-field error recreates the object.
+    pub replace: bool,
+    /// `Force=true`: as `replace` (kubectl `--force` deletes and recreates).
+    pub force: bool,
+    /// Take fields over from other managers (server-side apply `force`); on by default as
+    /// Argo CD and Flux do, so Git wins over hand edits.
+    pub force_conflicts: bool,
+    /// `PrunePropagationPolicy=…`.
+    pub prune_propagation: Propagation,
+    /// `Validate=false` turns the server's field validation off.
+    pub validate: bool,
+    /// `RespectIgnoreDifferences=true`: leave ignored fields as the cluster has them.
+    pub respect_ignore_differences: bool,
+    /// Fields left out of diffs (Argo CD `ignoreDifferences`).
+    pub ignore_differences: Vec<IgnoreRule>,
+    /// Namespace for namespaced objects that have none (the app's destination).
+    pub destination_namespace: String,
+    /// How long a wave may take to become healthy before the sync fails.
+    pub health_timeout: Duration,
+    /// How often health is polled between waves.
+    pub health_poll: Duration,
+    /// Transient API failures.
+    pub retry: Retry,
+    /// Objects applied at once within a wave and kind.
+    pub concurrency: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> SyncOptions {
+        SyncOptions {
+            prune: false,
+            dry_run: false,
+            allow_empty: false,
+            create_namespace: false,
+            prune_last: false,
+            apply_out_of_sync_only: false,
+            replace: false,
+            force: false,
+            force_conflicts: true,
+            prune_propagation: Propagation::Foreground,
+            validate: true,
+            respect_ignore_differences: false,
+            ignore_differences: Vec::new(),
+            destination_namespace: "default".to_string(),
+            health_timeout: Duration::from_secs(300),
+            health_poll: Duration::from_millis(100),
+            retry: Retry::default(),
+            concurrency: 32,
+        }
+    }
+}
+
+/// A `syncOptions` entry that is not understood.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("sync option {option:?}: {reason}")]
+pub struct OptionError {
+    /// The entry as given.
+    pub option: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl SyncOptions {
+    /// Applies Argo CD `syncOptions` entries (`CreateNamespace=true`, `PruneLast=true`, …).
+    /// Options Flotilla always behaves as set (`ServerSideApply=true`) are accepted; unknown
+    /// keys and values are errors naming the entry.
+    pub fn apply_argo(&mut self, entries: &[&str]) -> Result<(), OptionError> {
+        for entry in entries {
+            let err = |reason: &str| OptionError {
+                option: entry.to_string(),
+                reason: reason.to_string(),
+            };
+            let (key, value) = entry
+                .split_once('=')
+                .ok_or_else(|| err("expected Key=value"))?;
+            let flag = || match value {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(err("expected true or false")),
+            };
+            match key.trim() {
+                "CreateNamespace" => self.create_namespace = flag()?,
+                "PruneLast" => self.prune_last = flag()?,
+                "ApplyOutOfSyncOnly" => self.apply_out_of_sync_only = flag()?,
+                "Replace" => self.replace = flag()?,
+                "Force" => self.force = flag()?,
+                "Validate" => self.validate = flag()?,
+                "RespectIgnoreDifferences" => self.respect_ignore_differences = flag()?,
+                "PrunePropagationPolicy" => {
+                    self.prune_propagation = match value {
+                        "foreground" => Propagation::Foreground,
+                        "background" => Propagation::Background,
+                        "orphan" => Propagation::Orphan,
+                        _ => return Err(err("expected foreground, background or orphan")),
+                    }
+                }
+                // Always on: every apply is server-side.
+                "ServerSideApply" | "SkipDryRunOnMissingResource" | "FailOnSharedResource" => {
+                    flag()?;
+                }
+                _ => return Err(err("unknown option")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether and how an object may be pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneMode {
+    /// Pruned when prune is on.
+    Allow,
+    /// Never pruned (`Prune=false`, Flux `prune: disabled`).
+    Disabled,
+    /// Pruned only with explicit confirmation (`Prune=confirm`); reported, not deleted.
+    Confirm,
+}
+
+/// Flux's server-side apply policy for one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsaPolicy {
+    /// Apply with force: Git wins (the default).
+    Override,
+    /// Apply, keeping fields other managers set (with server-side apply this is what
+    /// Override does too: fields we do not send are never touched).
+    Merge,
+    /// Create when absent, never update.
+    IfNotPresent,
+    /// Never apply.
+    Ignore,
+}
+
+/// The options one object's annotations select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectOptions {
+    /// Pruning.
+    pub prune: PruneMode,
+    /// Recreate on an immutable-field error.
+    pub recreate: bool,
+    /// Server-side field validation.
+    pub validate: bool,
+    /// Flux's apply policy.
+    pub ssa: SsaPolicy,
+    /// Skip the dry run when the kind does not exist yet (its CRD is in the same sync).
+    pub skip_dry_run_on_missing: bool,
+}
+
+impl ObjectOptions {
+    /// The options of `obj` given the app's.
+    pub fn of(obj: &Value, app: &SyncOptions) -> ObjectOptions {
+        let mut o = ObjectOptions {
+            prune: PruneMode::Allow,
+            recreate: app.replace || app.force,
+            validate: app.validate,
+            ssa: SsaPolicy::Override,
+            skip_dry_run_on_missing: false,
+        };
+        let annotations = obj.pointer("/metadata/annotations");
+        let get = |k: &str| annotations.and_then(|a| a.get(k)).and_then(Value::as_str);
+        for entry in get(SYNC_OPTIONS_ANNOTATION)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+        {
+            match entry {
+                "Prune=false" => o.prune = PruneMode::Disabled,
+                "Prune=confirm" => o.prune = PruneMode::Confirm,
+                "Replace=true" | "Force=true" => o.recreate = true,
+                "Validate=false" => o.validate = false,
+                "SkipDryRunOnMissingResource=true" => o.skip_dry_run_on_missing = true,
+                _ => {}
+            }
+        }
+        if get(FLUX_PRUNE_ANNOTATION) == Some("disabled") {
+            o.prune = PruneMode::Disabled;
+        }
+        if get(FLUX_FORCE_ANNOTATION) == Some("enabled") {
+            o.recreate = true;
+        }
+        o.ssa = match get(FLUX_SSA_ANNOTATION)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("merge") => SsaPolicy::Merge,
+            Some("ifnotpresent") => SsaPolicy::IfNotPresent,
+            Some("ignore") => SsaPolicy::Ignore,
+            _ => SsaPolicy::Override,
+        };
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn argo_sync_options_parse_and_unknown_ones_are_named() {
+        let mut o = SyncOptions::default();
+        o.apply_argo(&[
+            "CreateNamespace=true",
+            "PruneLast=true",
+            "PrunePropagationPolicy=orphan",
+            "ServerSideApply=true",
+        ])
+        .unwrap();
+        assert!(o.create_namespace && o.prune_last);
+        assert_eq!(o.prune_propagation, Propagation::Orphan);
+        let e = o.apply_argo(&["Bogus=true"]).unwrap_err();
+        assert_eq!(e.to_string(), "sync option \"Bogus=true\": unknown option");
+        assert!(o.apply_argo(&["PruneLast=yes"]).is_err());
+    }
+
+    #[test]
+    fn per_object_annotations_from_argo_and_flux() {
+        let app = SyncOptions::default();
+        let obj = json!({"metadata": {"annotations": {
+            SYNC_OPTIONS_ANNOTATION: "Prune=false, Replace=true",
+            FLUX_SSA_ANNOTATION: "IfNotPresent"}}});
+        let o = ObjectOptions::of(&obj, &app);
+        assert_eq!(o.prune, PruneMode::Disabled);
+        assert!(o.recreate);
+        assert_eq!(o.ssa, SsaPolicy::IfNotPresent);
+        let flux = json!({"metadata": {"annotations": {
+            FLUX_PRUNE_ANNOTATION: "disabled", FLUX_FORCE_ANNOTATION: "enabled"}}});
+        let o = ObjectOptions::of(&flux, &app);
+        assert_eq!((o.prune, o.recreate), (PruneMode::Disabled, true));
+    }
+}

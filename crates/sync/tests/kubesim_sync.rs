@@ -1,0 +1,763 @@
+//! The sync engine against kubesim: create, update, prune and its safety, waves and
+//! hooks, CRDs with their custom resources, CreateNamespace, health, conflicts and
+//! ignoreDifferences.
+
+use std::time::Duration;
+
+use flotilla_sync::health::HealthStatus;
+use flotilla_sync::ignore::IgnoreRule;
+use flotilla_sync::options::{Propagation, SyncOptions};
+use flotilla_sync::order::Phase;
+use flotilla_sync::tracking::{INSTANCE_LABEL, TRACKING_ANNOTATION};
+use flotilla_sync::{
+    Action, AppId, Cluster, Inventory, ObjectState, OperationPhase, Progress, SyncError,
+    app_health, plan, sync, sync_rendered,
+};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use kube::{Client, Config};
+use kubesim::{Fleet, Server};
+use serde_json::{Value, json};
+
+async fn start() -> (Server, Cluster) {
+    let server = Server::start(
+        Fleet::with_clusters(1),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("kubesim starts");
+    let url = server.cluster_url("cluster-000").parse().expect("uri");
+    let client = Client::try_from(Config::new(url)).expect("client");
+    (server, Cluster::new(client))
+}
+
+fn app() -> AppId {
+    AppId::new("hub", "web")
+}
+
+fn quiet() -> impl Fn(Progress) + Send + Sync {
+    |_| {}
+}
+
+fn cm(name: &str, value: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"key": value}})
+}
+
+fn deployment(name: &str, annotations: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}}}})
+}
+
+fn opts() -> SyncOptions {
+    SyncOptions {
+        prune: true,
+        health_timeout: Duration::from_secs(10),
+        ..SyncOptions::default()
+    }
+}
+
+fn api(
+    cluster: &Cluster,
+    api_version: &str,
+    kind: &str,
+    plural: &str,
+    ns: Option<&str>,
+) -> Api<DynamicObject> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let ar = ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    match ns {
+        Some(ns) => Api::namespaced_with(cluster.client().clone(), ns, &ar),
+        None => Api::all_with(cluster.client().clone(), &ar),
+    }
+}
+
+fn cms(cluster: &Cluster) -> Api<DynamicObject> {
+    api(cluster, "v1", "ConfigMap", "configmaps", Some("default"))
+}
+
+async fn get(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
+    api.get_opt(name)
+        .await
+        .expect("get")
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+fn action_of(report: &flotilla_sync::SyncReport, kind: &str, name: &str) -> Action {
+    report
+        .results
+        .iter()
+        .find(|r| r.key.kind == kind && r.key.name == name)
+        .unwrap_or_else(|| panic!("no result for {kind} {name}: {:#?}", report.results))
+        .action
+}
+
+#[tokio::test]
+async fn create_update_and_prune_with_tracking() {
+    let (_server, cluster) = start().await;
+    let o = opts();
+    let desired = vec![cm("a", "1"), cm("b", "1"), deployment("web", json!({}))];
+    let report = sync(&cluster, &app(), desired, &o, None, &quiet())
+        .await
+        .expect("sync");
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    assert_eq!(action_of(&report, "ConfigMap", "a"), Action::Created);
+    assert_eq!(report.inventory.entries.len(), 3);
+    let a = get(&cms(&cluster), "a").await.expect("created");
+    assert_eq!(
+        a["metadata"]["annotations"][TRACKING_ANNOTATION],
+        "hub_web:/ConfigMap:default/a"
+    );
+    assert_eq!(a["metadata"]["labels"][INSTANCE_LABEL], "hub_web");
+    assert_eq!(a["metadata"]["managedFields"][0]["manager"], "flotilla");
+
+    // Unchanged: in sync, and a second sync changes nothing.
+    let desired = vec![cm("a", "1"), cm("b", "1"), deployment("web", json!({}))];
+    let p = plan(
+        &cluster,
+        &app(),
+        desired.clone(),
+        &o,
+        Some(&report.inventory),
+    )
+    .await
+    .expect("plan");
+    assert!(p.in_sync(), "{}", p.diff());
+    let again = sync(
+        &cluster,
+        &app(),
+        desired,
+        &o,
+        Some(&report.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(action_of(&again, "ConfigMap", "a"), Action::Unchanged);
+
+    // Update a, drop b.
+    let desired = vec![cm("a", "2"), deployment("web", json!({}))];
+    let p = plan(
+        &cluster,
+        &app(),
+        desired.clone(),
+        &o,
+        Some(&again.inventory),
+    )
+    .await
+    .expect("plan");
+    let a_item = p.items.iter().find(|i| i.key.name == "a").unwrap();
+    assert_eq!(a_item.state, ObjectState::OutOfSync);
+    assert!(
+        a_item.diff.contains("-  key: '1'") || a_item.diff.contains("-  key: \"1\""),
+        "{}",
+        a_item.diff
+    );
+    let b_item = p.items.iter().find(|i| i.key.name == "b").unwrap();
+    assert_eq!(b_item.state, ObjectState::Extra);
+    let report = sync(
+        &cluster,
+        &app(),
+        desired,
+        &o,
+        Some(&again.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(action_of(&report, "ConfigMap", "a"), Action::Configured);
+    assert_eq!(action_of(&report, "ConfigMap", "b"), Action::Pruned);
+    assert!(get(&cms(&cluster), "b").await.is_none());
+    assert_eq!(report.inventory.entries.len(), 2);
+}
+
+#[tokio::test]
+async fn prune_only_touches_objects_tracked_by_this_app() {
+    let (_server, cluster) = start().await;
+    let o = opts();
+    sync(&cluster, &app(), vec![cm("ours", "1")], &o, None, &quiet())
+        .await
+        .expect("sync");
+    // Same label, but the tracking id names another app; and a copy of ours under another name.
+    let pp = PatchParams::apply("someone");
+    let mut other = cm("theirs", "1");
+    other["metadata"]["labels"] = json!({INSTANCE_LABEL: "hub_web"});
+    other["metadata"]["annotations"] =
+        json!({TRACKING_ANNOTATION: "hub_other:/ConfigMap:default/theirs"});
+    cms(&cluster)
+        .patch("theirs", &pp, &Patch::Apply(&other))
+        .await
+        .expect("apply");
+    let mut copy = cm("copy", "1");
+    copy["metadata"]["labels"] = json!({INSTANCE_LABEL: "hub_web"});
+    copy["metadata"]["annotations"] =
+        json!({TRACKING_ANNOTATION: "hub_web:/ConfigMap:default/ours"});
+    cms(&cluster)
+        .patch("copy", &pp, &Patch::Apply(&copy))
+        .await
+        .expect("apply");
+    // Prune=false keeps an object.
+    let mut keep = cm("keep", "1");
+    keep["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-options": "Prune=false"});
+    let r = sync(
+        &cluster,
+        &app(),
+        vec![cm("ours", "1"), keep],
+        &o,
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    let r = sync(
+        &cluster,
+        &app(),
+        vec![cm("new", "1")],
+        &o,
+        Some(&r.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(action_of(&r, "ConfigMap", "ours"), Action::Pruned);
+    assert_eq!(action_of(&r, "ConfigMap", "keep"), Action::PruneSkipped);
+    assert!(get(&cms(&cluster), "theirs").await.is_some());
+    assert!(get(&cms(&cluster), "copy").await.is_some());
+    assert!(get(&cms(&cluster), "keep").await.is_some());
+    assert!(r.inventory.entries.iter().any(|e| e.name == "keep"));
+}
+
+#[tokio::test]
+async fn failed_and_empty_renders_prune_nothing() {
+    let (_server, cluster) = start().await;
+    let o = opts();
+    let first = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "1"), cm("b", "1")],
+        &o,
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    let failed: Result<Vec<Value>, String> = Err("kustomization.yaml: bad".into());
+    let err = sync_rendered(
+        &cluster,
+        &app(),
+        failed,
+        &o,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, SyncError::RenderFailed(_)), "{err}");
+    let err = sync(
+        &cluster,
+        &app(),
+        vec![],
+        &o,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, SyncError::EmptyRender { tracked: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the render is empty and would prune all 2 objects of app hub/web; refusing (set allowEmpty to allow it)"
+    );
+    assert!(get(&cms(&cluster), "a").await.is_some() && get(&cms(&cluster), "b").await.is_some());
+    let allow = SyncOptions {
+        allow_empty: true,
+        ..opts()
+    };
+    let r = sync(
+        &cluster,
+        &app(),
+        vec![],
+        &allow,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(
+        r.results
+            .iter()
+            .filter(|r| r.action == Action::Pruned)
+            .count(),
+        2
+    );
+    assert!(r.inventory.entries.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_objects_are_named() {
+    let (_server, cluster) = start().await;
+    let bad = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}});
+    let err = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "1"), bad],
+        &opts(),
+        None,
+        &quiet(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "desired object #1 (ConfigMap ): metadata.name is missing"
+    );
+    let unknown =
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}});
+    let err = sync(&cluster, &app(), vec![unknown], &opts(), None, &quiet())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the server has no resource for apiVersion \"example.com/v1\", kind \"Widget\""
+    );
+    let err = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "1"), cm("a", "2")],
+        &opts(),
+        None,
+        &quiet(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::Duplicate {
+                first: 0,
+                second: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn waves_and_hooks_run_in_argo_cd_order() {
+    let (_server, cluster) = start().await;
+    let job = |name: &str, hook: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "annotations": {
+                "argocd.argoproj.io/hook": hook,
+                "argocd.argoproj.io/hook-delete-policy": "HookSucceeded"}},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "x", "image": "busybox"}]}}}})
+    };
+    let mut late = cm("late", "1");
+    late["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": "2"});
+    let mut early = cm("early", "1");
+    early["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": "-1"});
+    let desired = vec![
+        late,
+        job("post", "PostSync"),
+        deployment("web", json!({"argocd.argoproj.io/sync-wave": "1"})),
+        job("pre", "PreSync"),
+        early,
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+    ];
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let progress = move |p: Progress| {
+        if let Progress::Wave { phase, wave, .. } = p {
+            sink.lock().unwrap().push((phase, wave));
+        }
+    };
+    let r = sync(&cluster, &app(), desired, &opts(), None, &progress)
+        .await
+        .expect("sync");
+    assert_eq!(r.phase, OperationPhase::Succeeded, "{}", r.message);
+    let order: Vec<String> = r
+        .results
+        .iter()
+        .map(|r| format!("{}/{}", r.key.kind, r.key.name))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "Job/pre",
+            "ConfigMap/early",
+            "Service/web",
+            "Deployment/web",
+            "ConfigMap/late",
+            "Job/post"
+        ]
+    );
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            (Phase::PreSync, 0),
+            (Phase::Sync, -1),
+            (Phase::Sync, 0),
+            (Phase::Sync, 1),
+            (Phase::Sync, 2),
+            (Phase::PostSync, 0)
+        ]
+    );
+    assert_eq!(action_of(&r, "Job", "pre"), Action::HookSucceeded);
+    assert_eq!(action_of(&r, "Job", "post"), Action::HookSucceeded);
+    // The Deployment (wave 1) was healthy before wave 2 started.
+    let d = r
+        .results
+        .iter()
+        .find(|r| r.key.kind == "Deployment")
+        .unwrap();
+    assert_eq!(
+        d.health.as_ref().map(|h| h.status),
+        Some(HealthStatus::Healthy)
+    );
+    // HookSucceeded: the hooks are gone; hooks are not in the inventory.
+    let jobs = api(&cluster, "batch/v1", "Job", "jobs", Some("default"));
+    assert!(get(&jobs, "pre").await.is_none());
+    assert!(r.inventory.entries.iter().all(|e| e.kind != "Job"));
+}
+
+#[tokio::test]
+async fn a_failing_wave_stops_the_sync_and_runs_sync_fail_hooks() {
+    let (_server, cluster) = start().await;
+    let fail_hook = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "on-fail", "annotations": {"argocd.argoproj.io/hook": "SyncFail"}},
+        "data": {"k": "v"}});
+    let mut after = cm("after", "1");
+    after["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": "5"});
+    let desired = vec![
+        deployment(
+            "broken",
+            json!({"kubesim.flotilla.dev/simulate": "progress-deadline-exceeded"}),
+        ),
+        after,
+        fail_hook,
+    ];
+    let r = sync(&cluster, &app(), desired, &opts(), None, &quiet())
+        .await
+        .expect("sync");
+    assert_eq!(r.phase, OperationPhase::Failed);
+    assert!(
+        r.message
+            .contains("apps/Deployment default/broken is Degraded"),
+        "{}",
+        r.message
+    );
+    assert!(
+        r.results.iter().all(|x| x.key.name != "after"),
+        "wave 5 must not run"
+    );
+    assert_eq!(action_of(&r, "ConfigMap", "on-fail"), Action::HookSucceeded);
+}
+
+#[tokio::test]
+async fn crd_and_custom_resource_in_one_sync_and_create_namespace() {
+    let (_server, cluster) = start().await;
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"size": 3}});
+    let o = SyncOptions {
+        create_namespace: true,
+        destination_namespace: "team-a".into(),
+        ..opts()
+    };
+    // The custom resource comes first in the input; the CRD must still go first.
+    let r = sync(
+        &cluster,
+        &app(),
+        vec![widget, crd, cm("conf", "1")],
+        &o,
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(r.phase, OperationPhase::Succeeded, "{}", r.message);
+    let order: Vec<&str> = r.results.iter().map(|r| r.key.kind.as_str()).collect();
+    assert_eq!(order, ["ConfigMap", "CustomResourceDefinition", "Widget"]);
+    let widgets = api(
+        &cluster,
+        "example.com/v1",
+        "Widget",
+        "widgets",
+        Some("team-a"),
+    );
+    let w = get(&widgets, "w").await.expect("widget");
+    assert_eq!(w["spec"]["size"], 3);
+    let ns = api(&cluster, "v1", "Namespace", "namespaces", None);
+    assert!(get(&ns, "team-a").await.is_some());
+    let p = plan(&cluster, &app(), vec![], &o, Some(&r.inventory))
+        .await
+        .expect("plan");
+    assert_eq!(
+        p.items
+            .iter()
+            .filter(|i| i.state == ObjectState::Extra)
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn health_moves_from_progressing_to_healthy_or_degraded() {
+    let (_server, cluster) = start().await;
+    let desired = vec![deployment(
+        "slow",
+        json!({"kubesim.flotilla.dev/ready-after": "400ms"}),
+    )];
+    let r = sync(&cluster, &app(), desired, &opts(), None, &quiet())
+        .await
+        .expect("sync");
+    assert_eq!(r.health, HealthStatus::Progressing);
+    let mut seen = r.health;
+    for _ in 0..40 {
+        seen = app_health(&cluster, &r.inventory).await.expect("health").0;
+        if seen == HealthStatus::Healthy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, HealthStatus::Healthy);
+
+    let desired = vec![deployment(
+        "bad",
+        json!({"kubesim.flotilla.dev/simulate": "progress-deadline-exceeded"}),
+    )];
+    let app2 = AppId::new("hub", "bad");
+    let r = sync(&cluster, &app2, desired, &opts(), None, &quiet())
+        .await
+        .expect("sync");
+    let mut seen = r.health;
+    for _ in 0..40 {
+        seen = app_health(&cluster, &r.inventory).await.expect("health").0;
+        if seen == HealthStatus::Degraded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, HealthStatus::Degraded);
+    let missing = Inventory {
+        entries: [flotilla_sync::InventoryEntry {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "default".into(),
+            name: "nope".into(),
+        }]
+        .into(),
+    };
+    assert_eq!(
+        app_health(&cluster, &missing).await.unwrap().0,
+        HealthStatus::Missing
+    );
+}
+
+#[tokio::test]
+async fn conflicts_name_the_other_manager_unless_forced() {
+    let (_server, cluster) = start().await;
+    let r = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "1")],
+        &opts(),
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    // A hand edit through another manager takes the field over.
+    cms(&cluster)
+        .patch(
+            "a",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"data": {"key": "hand"}})),
+        )
+        .await
+        .expect("edit");
+    let no_force = SyncOptions {
+        force_conflicts: false,
+        ..opts()
+    };
+    let r2 = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "2")],
+        &no_force,
+        Some(&r.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(r2.phase, OperationPhase::Failed);
+    let a = r2.results.iter().find(|x| x.key.name == "a").unwrap();
+    assert_eq!(a.action, Action::Failed);
+    assert!(
+        a.message.contains("conflict with \"kubectl-edit\""),
+        "{}",
+        a.message
+    );
+    assert!(a.message.contains(".data.key"), "{}", a.message);
+    // Default: force, Git wins.
+    let r3 = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "2")],
+        &opts(),
+        Some(&r.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(action_of(&r3, "ConfigMap", "a"), Action::Configured);
+    assert_eq!(get(&cms(&cluster), "a").await.unwrap()["data"]["key"], "2");
+}
+
+#[tokio::test]
+async fn ignored_fields_owned_by_another_manager_are_left_alone() {
+    let (_server, cluster) = start().await;
+    let o = SyncOptions {
+        respect_ignore_differences: true,
+        ignore_differences: vec![IgnoreRule {
+            group: Some("apps".into()),
+            kind: "Deployment".into(),
+            json_pointers: vec!["/spec/replicas".into()],
+            ..Default::default()
+        }],
+        ..opts()
+    };
+    let r = sync(
+        &cluster,
+        &app(),
+        vec![deployment("web", json!({}))],
+        &o,
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    // An autoscaler scales through /scale.
+    let deployments = api(
+        &cluster,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        Some("default"),
+    );
+    deployments
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("hpa-controller".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .expect("scale");
+    let p = plan(
+        &cluster,
+        &app(),
+        vec![deployment("web", json!({}))],
+        &o,
+        Some(&r.inventory),
+    )
+    .await
+    .expect("plan");
+    assert!(p.in_sync(), "{}", p.diff());
+    let r2 = sync(
+        &cluster,
+        &app(),
+        vec![deployment("web", json!({}))],
+        &o,
+        Some(&r.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(r2.phase, OperationPhase::Succeeded, "{}", r2.message);
+    assert_eq!(
+        get(&deployments, "web").await.unwrap()["spec"]["replicas"],
+        5
+    );
+    // Without the rule, Git wins.
+    let r3 = sync(
+        &cluster,
+        &app(),
+        vec![deployment("web", json!({}))],
+        &opts(),
+        Some(&r.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(action_of(&r3, "Deployment", "web"), Action::Configured);
+    assert_eq!(
+        get(&deployments, "web").await.unwrap()["spec"]["replicas"],
+        2
+    );
+}
+
+#[tokio::test]
+async fn secret_values_never_appear_in_diffs() {
+    let (_server, cluster) = start().await;
+    let secret = |v: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "stringData": {"password": v}})
+    };
+    let r = sync(
+        &cluster,
+        &app(),
+        vec![secret("hunter2")],
+        &opts(),
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    let p = plan(
+        &cluster,
+        &app(),
+        vec![secret("swordfish")],
+        &opts(),
+        Some(&r.inventory),
+    )
+    .await
+    .expect("plan");
+    let diff = p.diff();
+    assert_eq!(p.items[0].state, ObjectState::OutOfSync, "{diff}");
+    for needle in ["hunter2", "swordfish", "aHVudGVyMg", "c3dvcmRmaXNo"] {
+        assert!(!diff.contains(needle), "{needle} leaked:\n{diff}");
+    }
+    assert!(diff.contains("++++++++"), "{diff}");
+    let _ = Propagation::Background;
+}
