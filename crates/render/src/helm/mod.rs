@@ -369,7 +369,7 @@ pub fn render_chart(mut chart: Chart, opts: &RenderOptions) -> Result<Rendered, 
     }
     rendered.text = print(&rendered);
     if !opts.show_only.is_empty() {
-        rendered.text = show_only(&rendered.text, &opts.show_only)?;
+        rendered.text = show_only(&rendered.text, &opts.show_only, trim_end)?;
         let keep = |source: &str| {
             let path = source.split_once('/').map_or(source, |(_, p)| p);
             opts.show_only.iter().any(|f| glob::path_match(f, path))
@@ -442,8 +442,8 @@ fn print(r: &Rendered) -> String {
 
 /// `--show-only`: the documents whose `# Source:` path (without the chart name) matches
 /// one of the patterns, pattern by pattern.
-fn show_only(text: &str, patterns: &[String]) -> Result<String, Error> {
-    let docs = manifest::split(text, false);
+fn show_only(text: &str, patterns: &[String], trim_end: bool) -> Result<String, Error> {
+    let docs = manifest::split(text, trim_end);
     let mut out = String::new();
     for f in patterns {
         let f = f.replace('\\', "/");

@@ -236,7 +236,7 @@ impl Parser<'_> {
     fn key_index(&mut self) -> Res<usize> {
         let (v, last) = self.until(&[']']);
         if last.is_none() {
-            return Err(Stop::Eof);
+            return Err("error parsing index: EOF".to_string().into());
         }
         let i: i64 = v.parse().map_err(|_| {
             format!("error parsing index: strconv.Atoi: parsing {v:?}: invalid syntax")
@@ -410,6 +410,7 @@ mod tests {
         assert!(typed("list[-1]=x").is_err());
         assert!(typed("list[65537]=x").is_err());
         assert!(typed("list[0]x=y").is_err());
+        assert!(typed("a[0").is_err());
     }
 
     #[test]
