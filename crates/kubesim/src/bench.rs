@@ -50,6 +50,14 @@ pub(crate) struct BenchArgs {
     /// Updates per cluster during the watch phase.
     #[arg(long, default_value_t = 100)]
     pub watch_updates: usize,
+    /// `configmaps` only: run the scenario twice, in memory and with a fresh `--data-dir`
+    /// (under the system temp directory), and report both side by side.
+    #[arg(long)]
+    pub compare_data_dir: bool,
+    /// `ssa` only: run the scenario twice, with every update holding the store lock
+    /// throughout (the reference) and with optimistic updates, and report both side by side.
+    #[arg(long)]
+    pub compare_locked: bool,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -95,9 +103,32 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.scenario == Scenario::Ssa {
         return run_ssa(args).await;
     }
-    let fleet = Fleet::with_clusters(args.clusters);
+    let report = if args.compare_data_dir {
+        let dir = std::env::temp_dir().join(format!("kubesim-bench-{}", std::process::id()));
+        let memory = configmaps(&args, None).await?;
+        let persisted = configmaps(&args, Some(&dir)).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        json!({"memory": memory, "data_dir": persisted?})
+    } else {
+        configmaps(&args, None).await?
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// The `configmaps` scenario, optionally persisting into `data_dir`.
+async fn configmaps(
+    args: &BenchArgs,
+    data_dir: Option<&std::path::Path>,
+) -> anyhow::Result<serde_json::Value> {
+    let config = kubesim::FleetConfig {
+        data_dir: data_dir.map(std::path::Path::to_path_buf),
+        ..Default::default()
+    };
+    let fleet = Fleet::try_new(&kubesim::default_names(args.clusters), config)
+        .context("opening the bench fleet")?;
     let names: Vec<String> = fleet.names().map(String::from).collect();
-    let server = Server::start(fleet, "127.0.0.1:0".parse()?)
+    let server = Server::start(fleet.clone(), "127.0.0.1:0".parse()?)
         .await
         .context("starting kubesim")?;
     let base = server.base_url();
@@ -144,6 +175,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let create_secs = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
     let rss_after_create = rss_bytes();
+    // How far the disk was behind when the last create was answered.
+    let flush_started = Instant::now();
+    fleet.flush();
+    let flush_ms = flush_started.elapsed().as_secs_f64() * 1000.0;
 
     // Phase 2: full lists of every cluster's namespace.
     let started = Instant::now();
@@ -271,15 +306,38 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         },
         "rss_bytes": {"before": rss_before, "after_create": rss_after_create, "end": rss_bytes()},
         "rss_mib_after_create": rss_after_create as f64 / (1024.0 * 1024.0),
+        "data_dir": data_dir.map(|d| d.display().to_string()),
+        "flush_after_create_ms": flush_ms,
     });
+    drop(server);
+    fleet.close();
+    Ok(report)
+}
+
+/// The `ssa` scenario, or both variants of it with `--compare-locked`.
+async fn run_ssa(args: BenchArgs) -> anyhow::Result<()> {
+    let report = if args.compare_locked {
+        let locked = ssa(&args, false).await?;
+        let optimistic = ssa(&args, true).await?;
+        json!({"locked": locked, "optimistic": optimistic})
+    } else {
+        ssa(&args, true).await?
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
 /// Server-side apply of `args.deployments` Deployments into one cluster (each applied twice:
 /// a create, then a changed image), with the concurrency of `args.concurrency`.
-async fn run_ssa(args: BenchArgs) -> anyhow::Result<()> {
-    let fleet = Fleet::with_clusters(1);
+async fn ssa(args: &BenchArgs, optimistic_writes: bool) -> anyhow::Result<serde_json::Value> {
+    let config = kubesim::FleetConfig {
+        cluster: kubesim::ClusterConfig {
+            optimistic_writes,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let fleet = Fleet::new(&kubesim::default_names(1), config);
     let server = Server::start(fleet, "127.0.0.1:0".parse()?)
         .await
         .context("starting kubesim")?;
@@ -356,9 +414,6 @@ async fn run_ssa(args: BenchArgs) -> anyhow::Result<()> {
         "rss_mib_end".into(),
         json!(rss_bytes() as f64 / (1024.0 * 1024.0)),
     );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&serde_json::Value::Object(report))?
-    );
-    Ok(())
+    report.insert("optimistic_writes".into(), json!(optimistic_writes));
+    Ok(serde_json::Value::Object(report))
 }

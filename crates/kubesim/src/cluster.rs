@@ -25,6 +25,10 @@ pub struct ClusterConfig {
     pub log_window: usize,
     /// How long a workload takes to get its (healthy or simulated) status.
     pub status_delay: std::time::Duration,
+    /// Run apply, patch and controller status changes outside the store lock and commit
+    /// them if the object is unchanged ([`Cluster::modify_retrying`]); off, they hold the
+    /// lock throughout (the benchmark's reference).
+    pub optimistic_writes: bool,
 }
 
 /// The default status delay: short, but long enough that clients really wait for status.
@@ -35,6 +39,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             log_window: crate::store::DEFAULT_LOG_WINDOW,
             status_delay: DEFAULT_STATUS_DELAY,
+            optimistic_writes: true,
         }
     }
 }
@@ -103,6 +108,14 @@ pub enum Deleted {
     Gone(Value),
     /// The object is marked for deletion and waits for finalizers.
     Pending(Value),
+}
+
+/// What an update comes to before it is stored.
+enum Prepared {
+    /// Nothing to store; answer this.
+    Done(Written),
+    /// Store this object; answer with these warnings.
+    Commit(Value, Vec<String>),
 }
 
 /// A page of a list.
@@ -499,50 +512,116 @@ impl Cluster {
                 .cloned()
                 .map(|o| versioned(o, rt))
                 .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
-            let mut new = change(&current)?;
-            meta::check_identity(rt, &mut new, namespace)?;
-            let warnings = self.admit(rt, &mut new, opts.validation)?;
-            if rt.kind == "CustomResourceDefinition"
-                && rt.group == "apiextensions.k8s.io"
-                && part == Part::Main
-            {
-                self.check_crd(&new)?;
+            match self.prepare_update(rt, namespace, part, &opts, current, change)? {
+                Prepared::Done(written) => Ok(written),
+                Prepared::Commit(new, warnings) => Ok(Written {
+                    object: self.commit_update(s, rt, key, new),
+                    warnings,
+                    created: false,
+                }),
             }
-            let Some(mut new) = meta::prepare_update(rt, &current, new, part)? else {
+        })
+    }
+
+    /// Like [`Cluster::modify`], but `change` and the bookkeeping around it (validation,
+    /// generation, managedFields) run outside the lock, against a snapshot of the object;
+    /// the write commits only if the object is still that snapshot, and is retried
+    /// otherwise (optimistic concurrency, as the API server's own update loop does). Other
+    /// writers of the cluster are not held up while an expensive merge runs.
+    pub fn modify_retrying(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        part: Part,
+        opts: WriteOptions,
+        mut change: impl FnMut(&Value) -> ApiResult<Value>,
+    ) -> ApiResult<Written> {
+        const ATTEMPTS: usize = 8;
+        if !self.config.optimistic_writes {
+            return self.modify(rt, namespace, name, part, opts, change);
+        }
+        let key = object_key(namespace, name);
+        let resource = rt.storage_key();
+        for _ in 0..ATTEMPTS {
+            let stored = self
+                .store
+                .with(|s| s.get(&resource, &key).cloned())
+                .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+            let current = versioned(stored.clone(), rt);
+            let (new, warnings) =
+                match self.prepare_update(rt, namespace, part, &opts, current, &mut change)? {
+                    Prepared::Done(written) => return Ok(written),
+                    Prepared::Commit(new, warnings) => (new, warnings),
+                };
+            let committed = self.store.with(|s| {
+                let unchanged = s
+                    .get(&resource, &key)
+                    .is_some_and(|now| Arc::ptr_eq(now, &stored));
+                unchanged.then(|| self.commit_update(s, rt, key.clone(), new))
+            });
+            if let Some(object) = committed {
                 return Ok(Written {
+                    object,
+                    warnings,
+                    created: false,
+                });
+            }
+        }
+        // Heavily contended: take the lock for the whole change.
+        self.modify(rt, namespace, name, part, opts, change)
+    }
+
+    /// Everything an update does short of storing: the change, identity and field checks,
+    /// generation and managedFields. `Done` when nothing is to be stored (a no-op or a dry
+    /// run), with what to answer.
+    fn prepare_update(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        part: Part,
+        opts: &WriteOptions,
+        current: Arc<Value>,
+        change: impl FnOnce(&Value) -> ApiResult<Value>,
+    ) -> ApiResult<Prepared> {
+        let mut new = change(&current)?;
+        meta::check_identity(rt, &mut new, namespace)?;
+        let warnings = self.admit(rt, &mut new, opts.validation)?;
+        if rt.kind == "CustomResourceDefinition"
+            && rt.group == "apiextensions.k8s.io"
+            && part == Part::Main
+        {
+            self.check_crd(&new)?;
+        }
+        let Some(mut new) = meta::prepare_update(rt, &current, new, part)? else {
+            return Ok(Prepared::Done(Written {
+                object: current,
+                warnings,
+                created: false,
+            }));
+        };
+        if let Some(manager) = &opts.manager
+            && part != Part::Finalize
+        {
+            new = self.with_field_manager(rt, part, |res| {
+                flotilla_ssa::update(res, Some(&current), new, manager, &meta::now())
+            });
+            if new == *current {
+                return Ok(Prepared::Done(Written {
                     object: current,
                     warnings,
                     created: false,
-                });
-            };
-            if let Some(manager) = &opts.manager
-                && part != Part::Finalize
-            {
-                new = self.with_field_manager(rt, part, |res| {
-                    flotilla_ssa::update(res, Some(&current), new, manager, &meta::now())
-                });
-                if new == *current {
-                    return Ok(Written {
-                        object: current,
-                        warnings,
-                        created: false,
-                    });
-                }
+                }));
             }
-            if opts.dry_run {
-                return Ok(Written {
-                    object: Arc::new(new),
-                    warnings,
-                    created: false,
-                });
-            }
-            let object = self.commit_update(s, rt, key, new);
-            Ok(Written {
-                object,
+        }
+        if opts.dry_run {
+            return Ok(Prepared::Done(Written {
+                object: Arc::new(new),
                 warnings,
                 created: false,
-            })
-        })
+            }));
+        }
+        Ok(Prepared::Commit(new, warnings))
     }
 
     /// Store an updated object; if it is being deleted and nothing holds it any more, remove it.
@@ -741,7 +820,7 @@ impl Cluster {
                 other => return other,
             }
         }
-        self.modify(rt, namespace, name, part, opts, |current| {
+        self.modify_retrying(rt, namespace, name, part, opts, |current| {
             apply_to(Some(current))
         })
     }
@@ -1025,6 +1104,55 @@ pub fn crd_name(rt: &ResourceType) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_optimistic_update_retries_on_a_concurrent_write_and_keeps_both() {
+        let cluster = Cluster::new("c", &ClusterConfig::default());
+        let cms = cluster
+            .registry()
+            .lookup("", "v1", "configmaps")
+            .expect("configmaps");
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "x"}, "data": {"a": "0"}});
+        cluster
+            .create(&cms, Some("default"), cm, WriteOptions::default())
+            .expect("create");
+        let mut calls = 0;
+        let written = cluster
+            .modify_retrying(
+                &cms,
+                Some("default"),
+                "x",
+                Part::Main,
+                WriteOptions::default(),
+                |current| {
+                    calls += 1;
+                    if calls == 1 {
+                        // Another writer gets in between the snapshot and the commit.
+                        cluster
+                            .modify(
+                                &cms,
+                                Some("default"),
+                                "x",
+                                Part::Main,
+                                WriteOptions::default(),
+                                |c| {
+                                    let mut c = c.clone();
+                                    c["data"]["a"] = json!("other");
+                                    Ok(c)
+                                },
+                            )
+                            .expect("concurrent write");
+                    }
+                    let mut next = current.clone();
+                    next["data"]["b"] = json!("mine");
+                    Ok(next)
+                },
+            )
+            .expect("update");
+        assert_eq!(calls, 2, "the first attempt lost the race and was redone");
+        assert_eq!(written.object["data"], json!({"a": "other", "b": "mine"}));
+    }
 
     #[test]
     fn continue_tokens_round_trip() {

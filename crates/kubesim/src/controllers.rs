@@ -125,7 +125,7 @@ fn reconcile_object(cluster: &Cluster, rt: &ResourceType, obj: &Value) {
 /// Write the status the object should have now (computed from its current state, which may
 /// have moved on since the event that asked for it).
 fn write_status(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &str) {
-    let _ = cluster.modify(
+    let _ = cluster.modify_retrying(
         rt,
         ns,
         name,

@@ -507,9 +507,10 @@ async fn resource(
             }
             let patch_body = body.clone();
             let rtc = rt.clone();
-            let written = cluster.modify(&rt, ns, name, part, write()?, move |current| {
-                patch::apply(&rtc, kind, current, &patch_body)
-            })?;
+            let written =
+                cluster.modify_retrying(&rt, ns, name, part, write()?, move |current| {
+                    patch::apply(&rtc, kind, current, &patch_body)
+                })?;
             written_response(&rt, written, headers, StatusCode::OK)
         }
         (Method::DELETE, Some(name)) => {
