@@ -6,7 +6,7 @@ mod support;
 use flotilla_fleet::Application;
 use flotilla_fleet::appset::{
     ConditionStatus, Generated, MemoryRepos, Plan, ReconcileInput, generate_applications,
-    plan_reconcile,
+    plan_reconcile, updated_status,
 };
 use flotilla_fleet::argocd::applicationset::{
     ApplicationSet, ApplicationsSyncPolicy, ControllerPolicy,
@@ -736,4 +736,59 @@ spec:
     )
     .unwrap_err();
     assert_eq!(err.field, "spec.destination.server");
+}
+
+#[test]
+fn status_conditions_keep_transition_times_and_derive_health() {
+    let set = appset(SEED);
+    let clusters = fleet();
+    let generated = generate(&set, &registry(&["web"]), &clusters);
+    let p = plan(&set, &generated, &[], &clusters);
+    let previous = json!({"conditions": [
+        {"type": "ParametersGenerated", "status": "True", "reason": "ParametersGenerated",
+         "message": "Successfully generated parameters for all Applications", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+        {"type": "ErrorOccurred", "status": "True", "reason": "ApplicationValidationError", "message": "old", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+        {"type": "SomethingElse", "status": "True", "reason": "X", "message": "kept", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    ]});
+    let (conditions, health) =
+        updated_status(Some(&previous), &p.conditions, "2026-11-26T16:00:00Z");
+    let summary: Vec<(String, String, String)> = conditions
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap().into(),
+                c["status"].as_str().unwrap().into(),
+                c["lastTransitionTime"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "ErrorOccurred".into(),
+                "False".into(),
+                "2026-11-26T16:00:00Z".into()
+            ),
+            (
+                "ParametersGenerated".into(),
+                "True".into(),
+                "2026-01-01T00:00:00Z".into()
+            ),
+            (
+                "ResourcesUpToDate".into(),
+                "True".into(),
+                "2026-11-26T16:00:00Z".into()
+            ),
+            (
+                "SomethingElse".into(),
+                "True".into(),
+                "2026-01-01T00:00:00Z".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        health,
+        json!({"status": "Healthy", "message": "All applications have been generated successfully"})
+    );
 }

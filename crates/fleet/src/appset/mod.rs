@@ -10,6 +10,7 @@ pub mod params;
 mod render;
 mod repo;
 mod selector;
+mod status;
 mod sync;
 
 use serde_json::Value;
@@ -17,6 +18,7 @@ use serde_json::Value;
 pub use generators::GeneratorContext;
 pub use render::{RenderError, RenderParams, Renderer};
 pub use repo::{MemoryRepos, RepoError, RepoFiles};
+pub use status::updated_status;
 pub use sync::{Condition, ConditionStatus, Deletion, Plan, ReconcileInput, plan_reconcile};
 
 use crate::argocd::application::{Application, RESOURCES_FINALIZER};

@@ -161,6 +161,67 @@ mod tests {
         assert_eq!(keys, ["a.b", "a.c.0", "a.c.1", "e"]);
     }
 
+    /// The matrix combination `tmp ← b ← a` (mergo `WithOverride`); expected values printed
+    /// by dario.cat/mergo for the same inputs.
+    #[test]
+    fn matrix_combination_matches_mergo() {
+        let cases = [
+            (
+                json!({"m": {"from": "first", "a": 1}}),
+                json!({"m": {"from": "second", "b": 2}}),
+                json!({"m": {"a": 1, "b": 2, "from": "first"}}),
+            ),
+            (
+                json!({"x": "", "y": null, "z": 0, "l": []}),
+                json!({"x": "b", "y": "b", "z": 5, "l": [1]}),
+                json!({"l": [], "x": "", "y": null, "z": 0}),
+            ),
+            (
+                json!({"m": {}}),
+                json!({"m": {"k": "v"}}),
+                json!({"m": {"k": "v"}}),
+            ),
+            (
+                json!({"m": "str"}),
+                json!({"m": {"k": "v"}}),
+                json!({"m": "str"}),
+            ),
+            (
+                json!({"m": {"k": "v"}}),
+                json!({"m": "str"}),
+                json!({"m": {"k": "v"}}),
+            ),
+            (
+                json!({"m": {"n": {"deep": 1}}}),
+                json!({"m": {"n": {"other": 2}, "o": 3}}),
+                json!({"m": {"n": {"deep": 1, "other": 2}, "o": 3}}),
+            ),
+            (
+                json!({"l": [1, 2]}),
+                json!({"l": [3]}),
+                json!({"l": [1, 2]}),
+            ),
+        ];
+        for (a, b, want) in cases {
+            let mut tmp = Params::new();
+            merge_override(&mut tmp, b.as_object().unwrap());
+            merge_override(&mut tmp, a.as_object().unwrap());
+            assert_eq!(Value::Object(tmp), want, "{a} + {b}");
+        }
+    }
+
+    #[test]
+    fn flatten_matches_jeremywohl_flatten() {
+        let params = json!({"a": {"b": 1, "c": [true, "x"]}, "d": {}, "e": "f", "g": [], "h": null, "i": [{"k": "v"}]});
+        let flat: BTreeMap<String, Value> =
+            flatten(params.as_object().unwrap()).into_iter().collect();
+        let want: BTreeMap<String, Value> = serde_json::from_value(
+            json!({"a.b": 1, "a.c.0": true, "a.c.1": "x", "e": "f", "h": null, "i.0.k": "v"}),
+        )
+        .unwrap();
+        assert_eq!(flat, want);
+    }
+
     #[test]
     fn merge_override_merges_nested_maps() {
         let mut dst = json!({"a": {"x": 1, "y": 2}, "b": "keep"})
