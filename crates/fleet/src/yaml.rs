@@ -60,6 +60,14 @@ mod tests {
     }
 
     #[test]
+    fn oversized_and_deep_input_fail() {
+        let big = "a: b\n".repeat(MAX_YAML_BYTES / 5 + 1);
+        assert!(parse_first(&big).unwrap_err().contains("exceeds the limit"));
+        let deep = format!("{}1{}", "[".repeat(1000), "]".repeat(1000));
+        assert!(parse_first(&deep).is_err());
+    }
+
+    #[test]
     fn alias_bombs_fail() {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {

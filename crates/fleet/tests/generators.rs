@@ -571,3 +571,18 @@ fn post_generation_selector() {
         "{err}"
     );
 }
+
+// Not in Argo CD: a matrix that would multiply into more than 100,000 parameter sets stops.
+#[test]
+fn matrix_explosion_is_bounded() {
+    let repos = MemoryRepos::new();
+    let many: Vec<Value> = (0..320).map(|i| json!({"i": i})).collect();
+    let many_j: Vec<Value> = (0..320).map(|j| json!({"j": j})).collect();
+    let generator =
+        json!({"matrix": {"generators": [nested_list(json!(many)), nested_list(json!(many_j))]}});
+    let err = generate_params(&generator, &shell(true), ctx(&repos, &[])).unwrap_err();
+    assert_eq!(
+        err,
+        "the matrix generator yields more than 100000 parameter sets"
+    );
+}

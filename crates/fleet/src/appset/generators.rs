@@ -39,6 +39,10 @@ const UNSUPPORTED: [&str; 4] = [
 
 const EMPTY_GENERATOR: &str = "ApplicationSet is empty";
 
+/// Most parameter sets one matrix may yield. Argo CD has no bound; a matrix of two large
+/// generators multiplies, so we stop before it exhausts memory.
+pub const MAX_MATRIX_PARAMS: usize = 100_000;
+
 /// The inputs generators read besides the ApplicationSet itself.
 #[derive(Clone, Copy)]
 pub struct GeneratorContext<'a> {
@@ -742,6 +746,11 @@ impl Engine<'_> {
             let second = self.child_params(&children[1], a, depth).map_err(|e| {
                 format!("failed to get params for second generator in the matrix generator: {e}")
             })?;
+            if out.len() + second.len() > MAX_MATRIX_PARAMS {
+                return Err(format!(
+                    "the matrix generator yields more than {MAX_MATRIX_PARAMS} parameter sets"
+                ));
+            }
             for b in second {
                 if self.go_template() {
                     let mut combined = Params::new();

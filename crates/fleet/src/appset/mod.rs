@@ -15,7 +15,7 @@ mod sync;
 
 use serde_json::Value;
 
-pub use generators::GeneratorContext;
+pub use generators::{GeneratorContext, MAX_MATRIX_PARAMS};
 pub use render::{RenderError, RenderParams, Renderer};
 pub use repo::{MemoryRepos, RepoError, RepoFiles};
 pub use status::updated_status;
