@@ -516,6 +516,61 @@ impl Kustomization {
         Ok(())
     }
 
+    /// The Kustomizations this one depends on, as `(namespace, name)`; an empty namespace
+    /// means this Kustomization's own.
+    pub fn dependencies(&self) -> Vec<(String, String)> {
+        self.spec
+            .depends_on
+            .iter()
+            .map(|d| {
+                let namespace = if d.namespace.is_empty() {
+                    self.metadata.namespace.clone()
+                } else {
+                    d.namespace.clone()
+                };
+                (namespace, d.name.clone())
+            })
+            .collect()
+    }
+
+    /// kustomize-controller's `checkDependencies`: every dependency must exist, have observed
+    /// its latest generation and be `Ready=True`. `lookup` returns a dependency object by
+    /// namespace and name. The error is Flux's message (condition reason
+    /// `DependencyNotReady`).
+    pub fn check_dependencies(
+        &self,
+        lookup: &dyn Fn(&str, &str) -> Option<Value>,
+    ) -> Result<(), String> {
+        for (namespace, name) in self.dependencies() {
+            let Some(dependency) = lookup(&namespace, &name) else {
+                return Err(format!(
+                    "unable to get '{namespace}/{name}' dependency: kustomizations.kustomize.toolkit.fluxcd.io {name:?} not found"
+                ));
+            };
+            let conditions = dependency
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let generation = dependency
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let observed = dependency
+                .pointer("/status/observedGeneration")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let ready = conditions.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Ready")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            });
+            if conditions.is_empty() || generation != observed || !ready {
+                return Err(format!("dependency '{namespace}/{name}' is not ready"));
+            }
+        }
+        Ok(())
+    }
+
     /// The reconcile interval.
     pub fn interval(&self) -> Option<Duration> {
         parse_duration(&self.spec.interval, true)
@@ -659,6 +714,36 @@ spec:
             GitRepository::from_yaml(&ok.replace("interval: 1m, ", "timeout: 1h, interval: 1m, "))
                 .unwrap_err();
         assert_eq!(err.field, "spec.timeout");
+    }
+
+    #[test]
+    fn dependencies_must_be_ready() {
+        let text = TENANTS.replace("  prune: true\n", "  prune: true\n  dependsOn:\n  - name: infra\n    namespace: flux-system\n  - name: crds\n");
+        let k = Kustomization::from_yaml(&text).unwrap();
+        assert_eq!(
+            k.dependencies(),
+            [
+                ("flux-system".to_string(), "infra".to_string()),
+                ("team-payments".to_string(), "crds".to_string())
+            ]
+        );
+        let ready = serde_json::json!({"metadata": {"generation": 2},
+            "status": {"observedGeneration": 2, "conditions": [{"type": "Ready", "status": "True"}]}});
+        let stale = serde_json::json!({"metadata": {"generation": 3},
+            "status": {"observedGeneration": 2, "conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(k.check_dependencies(&|_, _| Some(ready.clone())), Ok(()));
+        assert_eq!(
+            k.check_dependencies(&|_, name| if name == "crds" {
+                Some(stale.clone())
+            } else {
+                Some(ready.clone())
+            }),
+            Err("dependency 'team-payments/crds' is not ready".to_string())
+        );
+        assert_eq!(
+            k.check_dependencies(&|_, _| None),
+            Err("unable to get 'flux-system/infra' dependency: kustomizations.kustomize.toolkit.fluxcd.io \"infra\" not found".to_string())
+        );
     }
 
     #[test]
