@@ -278,11 +278,25 @@ impl Snapshot {
         let what = || format!("tree of {:?}", if path.is_empty() { "/" } else { path });
         let tree = repo.find_tree(id).map_err(|e| self.err(what(), e))?;
         let decoded = tree.decode().map_err(|e| self.err(what(), e))?;
-        Ok(decoded
+        decoded
             .entries
             .iter()
-            .map(|e| (e.filename.to_string(), e.mode.kind(), e.oid.to_owned()))
-            .collect())
+            .map(|e| {
+                let name = e.filename.to_string();
+                // git itself refuses such names; a crafted tree object may not.
+                if name.is_empty()
+                    || name == "."
+                    || name == ".."
+                    || name.contains(['/', '\\', '\0'])
+                {
+                    return Err(SnapshotError::BadPath {
+                        path: join(path, &name),
+                        reason: "tree entry name is not a plain file name",
+                    });
+                }
+                Ok((name, e.mode.kind(), e.oid.to_owned()))
+            })
+            .collect()
     }
 
     fn blob(&self, repo: &gix::Repository, id: ObjectId, path: &str) -> Result<Vec<u8>> {

@@ -1,1 +1,82 @@
-//! todo
+//! 1,000 consumers of 10 repositories: exactly 10 remote checks per interval, counted
+//! at the server; an unchanged remote costs one request and no fetch.
+
+use std::time::{Duration, Instant};
+
+use flotilla_source::Reference;
+
+use crate::support::{GitServer, WorkRepo};
+use crate::{cache, request};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_consumers_of_ten_repositories_cost_ten_checks_per_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    let mut commits = Vec::new();
+    for r in 0..10 {
+        let work = WorkRepo::new(&tmp.path().join(format!("work-{r}")));
+        commits.push(work.commit(&[("app/cm.yaml", &format!("repo: {r}\n"))], "c"));
+        work.publish(&served.join(format!("r{r}.git")));
+    }
+    let server = GitServer::start(&served, None).await;
+    let cache = cache(tmp.path());
+    let round = |cache: flotilla_source::MirrorCache, interval: Duration| {
+        let urls: Vec<String> = (0..10).map(|r| server.url(&format!("r{r}.git"))).collect();
+        async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for consumer in 0..1000 {
+                let mut req = request(&urls[consumer % 10], Reference::Branch("main".into()));
+                req.interval = interval;
+                let cache = cache.clone();
+                tasks.spawn(async move { cache.checkout(&req).await.map(|c| c.commit) });
+            }
+            let mut got = Vec::new();
+            while let Some(r) = tasks.join_next().await {
+                got.push(r.unwrap().unwrap());
+            }
+            got
+        }
+    };
+
+    let long = Duration::from_secs(3600);
+    let got = round(cache.clone(), long).await;
+    let checked = Instant::now();
+    assert_eq!(got.len(), 1000);
+    assert!(got.iter().all(|c| commits.contains(c)));
+    assert_eq!(
+        server.counters.kind("info/refs"),
+        10,
+        "one remote check per repository"
+    );
+    assert_eq!(cache.stats().remote_checks, 10);
+    assert_eq!(cache.stats().fetches, 10, "one fetch per repository");
+    for r in 0..10 {
+        assert_eq!(server.counters.get(&format!("/r{r}.git"), "info/refs"), 1);
+    }
+
+    // Same interval: nothing reaches the server.
+    let before = server.counters.total();
+    let start = Instant::now();
+    round(cache.clone(), long).await;
+    assert_eq!(server.counters.total(), before);
+
+    // Next interval, unchanged remotes: one request per repository, no fetch. The
+    // interval is longer than a round takes (so each repository is checked once in
+    // it) and shorter than the age of the first checks (so they are due).
+    let interval = (start.elapsed() * 3).max(Duration::from_millis(300));
+    tokio::time::sleep((interval + Duration::from_millis(50)).saturating_sub(checked.elapsed()))
+        .await;
+    let before = server.counters.total();
+    round(cache.clone(), interval).await;
+    assert_eq!(
+        server.counters.total() - before,
+        10,
+        "one request per repository"
+    );
+    assert_eq!(server.counters.kind("info/refs"), 20);
+    assert_eq!(
+        cache.stats().fetches,
+        10,
+        "unchanged remotes are not fetched"
+    );
+}

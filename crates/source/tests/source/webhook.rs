@@ -1,1 +1,243 @@
-//! todo
+//! Webhooks: a valid push makes the next request check the remote at once; a bad
+//! signature gets 401 and changes nothing.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request as HttpRequest, StatusCode};
+use flotilla_source::webhook::{Provider, Receiver, router};
+use flotilla_source::{MirrorCache, Reference, Request};
+use hmac::{Hmac, Mac};
+use http_body_util::BodyExt as _;
+use sha2::Sha256;
+use tower::ServiceExt as _;
+
+use crate::support::{GitServer, WorkRepo};
+use crate::{cache, request};
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn receiver(provider: Provider, repositories: Vec<String>) -> Receiver {
+    Receiver {
+        name: "push".into(),
+        provider,
+        secret: "hook-secret".into(),
+        repositories,
+    }
+}
+
+async fn post(
+    app: &axum::Router,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String) {
+    let mut req = HttpRequest::post(path).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+type Headers<'a> = Vec<(&'a str, String)>;
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    work: WorkRepo,
+    bare: std::path::PathBuf,
+    server: GitServer,
+    cache: MirrorCache,
+    req: Request,
+}
+
+async fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    work.commit(&[("a.yaml", "a: 1\n")], "one");
+    let served = tmp.path().join("served");
+    let bare = served.join("team/app.git");
+    work.publish(&bare);
+    let server = GitServer::start(&served, None).await;
+    let cache = cache(tmp.path());
+    let mut req = request(
+        &server.url("team/app.git"),
+        Reference::Branch("main".into()),
+    );
+    req.interval = Duration::from_secs(3600);
+    cache.checkout(&req).await.unwrap();
+    Fixture {
+        _tmp: tmp,
+        work,
+        bare,
+        server,
+        cache,
+        req,
+    }
+}
+
+#[tokio::test]
+async fn github_push_triggers_an_immediate_check_and_bad_signatures_get_401() {
+    let f = fixture().await;
+    let second = f.work.commit(&[("a.yaml", "a: 2\n")], "two");
+    f.work.publish(&f.bare);
+    let mut events = f.cache.subscribe();
+    let hook = receiver(Provider::GitHub, vec![]);
+    let app = router(f.cache.clone(), vec![hook.clone()]);
+    let payload = serde_json::json!({
+        "ref": "refs/heads/main",
+        "repository": {"clone_url": f.req.url, "ssh_url": "git@127.0.0.1:team/app.git"}
+    })
+    .to_string();
+    let checks = f.cache.stats().remote_checks;
+
+    // Bad signature, missing signature, unknown receiver: nothing happens.
+    let bad = format!("sha256={}", sign("wrong", payload.as_bytes()));
+    let (status, _) = post(
+        &app,
+        &hook.path(),
+        &[("x-hub-signature-256", &bad), ("x-github-event", "push")],
+        &payload,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post(&app, &hook.path(), &[("x-github-event", "push")], &payload).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post(&app, "/hook/0000", &[], &payload).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let co = f.cache.checkout(&f.req).await.unwrap();
+    assert_ne!(co.commit, second, "still the cached commit");
+    assert_eq!(f.cache.stats().remote_checks, checks);
+
+    // Valid: the next request checks the remote and sees the push.
+    let good = format!("sha256={}", sign("hook-secret", payload.as_bytes()));
+    let (status, body) = post(
+        &app,
+        &hook.path(),
+        &[("x-hub-signature-256", &good), ("x-github-event", "push")],
+        &payload,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("127.0.0.1/team/app"), "{body}");
+    assert_eq!(events.try_recv().unwrap(), "127.0.0.1/team/app");
+    let co = f.cache.checkout(&f.req).await.unwrap();
+    assert_eq!(co.commit, second);
+    assert_eq!(f.cache.stats().remote_checks, checks + 1);
+    let requests = f.server.counters.total();
+    f.cache.checkout(&f.req).await.unwrap();
+    assert_eq!(f.server.counters.total(), requests, "back to the interval");
+
+    // A GitHub ping is answered and triggers nothing.
+    let (status, body) = post(
+        &app,
+        &hook.path(),
+        &[("x-hub-signature-256", &good), ("x-github-event", "ping")],
+        &payload,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "pong\n"));
+}
+
+#[tokio::test]
+async fn gitlab_gitea_bitbucket_and_generic_receivers() {
+    let f = fixture().await;
+    let gitlab_payload = serde_json::json!({"project": {"git_http_url": f.req.url}}).to_string();
+    let gitea_payload = serde_json::json!({"repository": {"clone_url": f.req.url}}).to_string();
+    let bb_payload =
+        serde_json::json!({"repository": {"links": {"clone": [{"href": f.req.url}]}}}).to_string();
+    let generic = receiver(Provider::Generic, vec![f.req.url.clone()]);
+    let generic_hmac = Receiver {
+        name: "hmac".into(),
+        ..receiver(Provider::GenericHmac, vec![f.req.url.clone()])
+    };
+    let gitlab = Receiver {
+        name: "gl".into(),
+        ..receiver(Provider::GitLab, vec![])
+    };
+    let gitea = Receiver {
+        name: "gt".into(),
+        ..receiver(Provider::Gitea, vec![])
+    };
+    let bitbucket = Receiver {
+        name: "bb".into(),
+        ..receiver(Provider::Bitbucket, vec![])
+    };
+    let app = router(
+        f.cache.clone(),
+        vec![
+            generic.clone(),
+            generic_hmac.clone(),
+            gitlab.clone(),
+            gitea.clone(),
+            bitbucket.clone(),
+        ],
+    );
+    /// Receiver, good headers, bad headers, body.
+    type Case<'a> = (&'a Receiver, Headers<'a>, Headers<'a>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            &gitlab,
+            vec![("x-gitlab-token", "hook-secret".into())],
+            vec![("x-gitlab-token", "nope".into())],
+            &gitlab_payload,
+        ),
+        (
+            &gitea,
+            vec![(
+                "x-gitea-signature",
+                sign("hook-secret", gitea_payload.as_bytes()),
+            )],
+            vec![("x-gitea-signature", sign("nope", gitea_payload.as_bytes()))],
+            &gitea_payload,
+        ),
+        (
+            &bitbucket,
+            vec![(
+                "x-hub-signature",
+                format!("sha256={}", sign("hook-secret", bb_payload.as_bytes())),
+            )],
+            vec![("x-hub-signature", "sha256=zz".into())],
+            &bb_payload,
+        ),
+        (
+            &generic_hmac,
+            vec![(
+                "x-signature",
+                format!("sha256={}", sign("hook-secret", b"{}")),
+            )],
+            vec![(
+                "x-signature",
+                format!("sha256={}", sign("hook-secret", b"{ }")),
+            )],
+            "{}",
+        ),
+    ];
+    for (hook, good, bad, body) in cases {
+        let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _) = post(&app, &hook.path(), &bad, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{hook:?}");
+        let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, text) = post(&app, &hook.path(), &good, body).await;
+        assert_eq!(status, StatusCode::OK, "{hook:?}: {text}");
+        assert!(text.contains("127.0.0.1/team/app"), "{hook:?}: {text}");
+    }
+    // The generic receiver's proof is its path.
+    let (status, text) = post(&app, &generic.path(), &[], "").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("127.0.0.1/team/app"), "{text}");
+}

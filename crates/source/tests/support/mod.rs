@@ -106,7 +106,8 @@ impl WorkRepo {
 pub struct Counters {
     /// Every request received (including refused ones).
     pub total: AtomicUsize,
-    /// Per `<repo path> <kind>` where kind is `info/refs`, `upload-pack`, or `other`.
+    /// Per `<repo path> <kind>` where kind is `info/refs` (protocol v0: a remote
+    /// check), `info/refs-v2` (the start of a fetch), `upload-pack`, or `other`.
     pub by_kind: parking_lot::Mutex<HashMap<String, usize>>,
     /// Requests answered 401.
     pub unauthorized: AtomicUsize,
@@ -201,8 +202,12 @@ async fn cgi(
 ) -> Response {
     state.counters.total.fetch_add(1, Ordering::SeqCst);
     let path = uri.path().to_string();
+    let v2 = headers
+        .get("git-protocol")
+        .is_some_and(|v| v.as_bytes().starts_with(b"version=2"));
     let (repo, kind) = if let Some(r) = path.strip_suffix("/info/refs") {
-        (r.to_string(), "info/refs")
+        // A v0 advertisement is a remote check; a v2 one opens a fetch.
+        (r.to_string(), if v2 { "info/refs-v2" } else { "info/refs" })
     } else if let Some(r) = path.strip_suffix("/git-upload-pack") {
         (r.to_string(), "upload-pack")
     } else {
