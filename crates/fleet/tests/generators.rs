@@ -586,3 +586,36 @@ fn matrix_explosion_is_bounded() {
         "the matrix generator yields more than 100000 parameter sets"
     );
 }
+
+// utils_test.go TestRenderGeneratorParams_ValuesInterpolation, seen through a matrix: a
+// sibling's key resolves, the generator's own keys are left for it (legacy mode too), and a
+// malformed value is an error.
+#[test]
+fn matrix_values_interpolation() {
+    let repos = MemoryRepos::new();
+    let clusters = vec![cluster_secret(
+        "c1",
+        "https://c1",
+        &[("env", "dev")],
+        &[],
+        None,
+    )];
+    let legacy = json!({"matrix": {"generators": [
+        {"list": {"elements": [{"path.basename": "guestbook"}]}},
+        {"clusters": {"selector": {"matchLabels": {"env": "dev"}},
+                      "values": {"env": "{{path.basename}}", "clusterName": "{{name}}", "static": "x"}}}
+    ]}});
+    let got = generate_params(&legacy, &shell(false), ctx(&repos, &clusters)).unwrap();
+    assert_eq!(got[0]["values.env"], "guestbook");
+    assert_eq!(got[0]["values.clusterName"], "c1");
+    assert_eq!(got[0]["values.static"], "x");
+    let malformed = json!({"matrix": {"generators": [
+        {"list": {"elements": [{"path": {"basename": "guestbook"}}]}},
+        {"clusters": {"values": {"bad": "{{.path.basename"}}}
+    ]}});
+    let err = generate_params(&malformed, &shell(true), ctx(&repos, &clusters)).unwrap_err();
+    assert!(
+        err.starts_with("failed to get params for second generator in the matrix generator: child generator returned an error on parameter generation: failed to replace parameters in generator: failed to pre-resolve Values key \"bad\": failed to parse template {{.path.basename: template: base:1: "),
+        "{err}"
+    );
+}

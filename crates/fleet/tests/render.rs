@@ -228,3 +228,27 @@ fn finalizers_follow_preserve_resources_on_deletion() {
         assert_eq!(generated.applications[0].metadata.finalizers, want);
     }
 }
+
+// TestRenderHelmValuesObjectJson/Yaml: strings inside helm.valuesObject are rendered too.
+#[test]
+fn helm_values_object_is_rendered() {
+    let repos = MemoryRepos::new();
+    let mut set = shell(true);
+    set.spec.template = json!({"metadata": {"name": "app"}, "spec": {
+        "source": {"repoURL": "r", "helm": {"valuesObject": {"some": {"string": "{{.test}}"}}}},
+        "destination": {"server": "s"}}});
+    set.spec.generators = vec![json!({"list": {"elements": [{"test": "Hello world"}]}})];
+    let generated = generate_applications(&set, ctx(&repos, &[]));
+    let helm = generated.applications[0]
+        .spec
+        .source
+        .as_ref()
+        .unwrap()
+        .helm
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        helm.values_object,
+        Some(json!({"some": {"string": "Hello world"}}))
+    );
+}
