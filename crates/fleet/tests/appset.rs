@@ -792,3 +792,20 @@ fn status_conditions_keep_transition_times_and_derive_health() {
         json!({"status": "Healthy", "message": "All applications have been generated successfully"})
     );
 }
+
+#[test]
+fn unknown_destination_is_a_validation_error() {
+    let set = appset(&SEED.replace("server: '{{.server}}'", "server: 'https://gone.example'"));
+    let clusters = fleet();
+    let generated = generate(&set, &registry(&["web"]), &clusters);
+    let p = plan(&set, &generated, &[], &clusters);
+    assert!(p.create.is_empty());
+    assert_eq!(
+        p.conditions
+            .iter()
+            .find(|c| c.kind == "ErrorOccurred")
+            .unwrap()
+            .message,
+        "application destination spec is invalid: error getting cluster by server \"https://gone.example\": rpc error: code = NotFound desc = cluster \"https://gone.example\" not found (and 1 more)"
+    );
+}

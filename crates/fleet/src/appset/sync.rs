@@ -260,7 +260,10 @@ fn destination_cluster(
     let dest = &app.spec.destination;
     let known = crate::cluster::known_clusters(clusters);
     if !dest.name.is_empty() && !dest.server.is_empty() {
-        return Err("application destination can't have both name and server defined".to_string());
+        return Err(format!(
+            "application destination can't have both name and server defined: {} {}",
+            dest.name, dest.server
+        ));
     }
     if !dest.name.is_empty() {
         let matching: Vec<&(String, String)> =
@@ -285,14 +288,15 @@ fn destination_cluster(
     if dest.server.is_empty() {
         return Err("Destination server missing from app spec".to_string());
     }
+    let server = dest.server.trim_end_matches('/');
     known
         .iter()
-        .find(|(_, s)| *s == dest.server)
+        .find(|(_, s)| s.trim_end_matches('/') == server)
         .cloned()
         .ok_or_else(|| {
             format!(
-                "error getting cluster by server {:?}: cluster {:?} not found",
-                dest.server, dest.server
+                "error getting cluster by server {:?}: rpc error: code = NotFound desc = cluster {server:?} not found",
+                dest.server
             )
         })
 }

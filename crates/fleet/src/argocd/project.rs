@@ -229,8 +229,9 @@ impl AppProject {
         let Some((cluster_name, cluster_server)) = resolve_cluster(dest, clusters) else {
             let message = if dest.name.is_empty() {
                 format!(
-                    "error getting cluster by server {:?}: cluster {:?} not found",
-                    dest.server, dest.server
+                    "error getting cluster by server {:?}: rpc error: code = NotFound desc = cluster {:?} not found",
+                    dest.server,
+                    dest.server.trim_end_matches('/')
                 )
             } else {
                 format!("there are no clusters with this name: {}", dest.name)
@@ -314,7 +315,10 @@ fn resolve_cluster(
             Some(first)
         };
     }
-    known.into_iter().find(|(_, s)| *s == dest.server)
+    let server = dest.server.trim_end_matches('/');
+    known
+        .into_iter()
+        .find(|(_, s)| s.trim_end_matches('/') == server)
 }
 
 /// `globMatch`: `!` negates, `*` alone matches everything.
@@ -437,7 +441,7 @@ mod tests {
         let unknown = app("https://git/x", "https://nowhere", "team-a");
         assert_eq!(
             p.check(&unknown, &[], &[], &kube_scope)[0].message(),
-            "error getting cluster by server \"https://nowhere\": cluster \"https://nowhere\" not found"
+            "error getting cluster by server \"https://nowhere\": rpc error: code = NotFound desc = cluster \"https://nowhere\" not found"
         );
     }
 
