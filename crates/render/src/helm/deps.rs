@@ -11,17 +11,29 @@ use serde_json::Value;
 /// Helm's `CoalesceValues` (`merge = false`: a `null` from the user deletes a default) or
 /// `MergeValues` (`merge = true`: nulls are kept).
 pub(crate) fn coalesce(chart: &Chart, vals: &Table, merge: bool) -> Result<Table, Error> {
+    coalesce_as(chart, vals, merge, false)
+}
+
+/// [`coalesce`], optionally as Helm 3.21 does it: a subchart's section is coalesced
+/// without merge semantics (a user's `null` deletes the subchart's default too) and
+/// nulls in the chart's own defaults are kept.
+pub(crate) fn coalesce_as(
+    chart: &Chart,
+    vals: &Table,
+    merge: bool,
+    helm3: bool,
+) -> Result<Table, Error> {
     let mut dest = vals.clone();
-    coalesce_into(chart, &mut dest, merge)?;
+    coalesce_into(chart, &mut dest, merge, helm3)?;
     Ok(dest)
 }
 
-fn coalesce_into(chart: &Chart, dest: &mut Table, merge: bool) -> Result<(), Error> {
-    coalesce_values(chart, dest, merge);
-    coalesce_deps(chart, dest, merge)
+fn coalesce_into(chart: &Chart, dest: &mut Table, merge: bool, helm3: bool) -> Result<(), Error> {
+    coalesce_values(chart, dest, merge, helm3);
+    coalesce_deps(chart, dest, merge, helm3)
 }
 
-fn coalesce_deps(chart: &Chart, dest: &mut Table, merge: bool) -> Result<(), Error> {
+fn coalesce_deps(chart: &Chart, dest: &mut Table, merge: bool, helm3: bool) -> Result<(), Error> {
     for sub in &chart.dependencies {
         let name = sub.name().to_string();
         match dest.get(&name) {
@@ -40,7 +52,7 @@ fn coalesce_deps(chart: &Chart, dest: &mut Table, merge: bool) -> Result<(), Err
             unreachable!("ensured above")
         };
         coalesce_globals(sub_vals, parent_globals.as_ref());
-        coalesce_into(sub, sub_vals, merge)?;
+        coalesce_into(sub, sub_vals, merge, helm3)?;
     }
     Ok(())
 }
@@ -82,7 +94,7 @@ fn coalesce_globals(dest: &mut Table, src_global: Option<&Value>) {
     dest.insert("global".into(), Value::Object(dg));
 }
 
-fn coalesce_values(chart: &Chart, v: &mut Table, merge: bool) {
+fn coalesce_values(chart: &Chart, v: &mut Table, merge: bool, helm3: bool) {
     for (key, val) in &chart.values {
         match v.get_mut(key) {
             Some(Value::Null) if !merge => {
@@ -90,7 +102,8 @@ fn coalesce_values(chart: &Chart, v: &mut Table, merge: bool) {
             }
             Some(Value::Object(dest)) => {
                 if let Value::Object(src) = val {
-                    let merge = merge || chart.dependencies.iter().any(|d| d.name() == key);
+                    let merge =
+                        merge || (!helm3 && chart.dependencies.iter().any(|d| d.name() == key));
                     let mut src = src.clone();
                     if !merge {
                         clean_nil(&mut src);
@@ -100,7 +113,7 @@ fn coalesce_values(chart: &Chart, v: &mut Table, merge: bool) {
             }
             Some(_) => {}
             None => {
-                if !merge {
+                if !merge && !helm3 {
                     if val.is_null() {
                         continue;
                     }

@@ -333,7 +333,7 @@ pub fn render_chart(mut chart: Chart, opts: &RenderOptions) -> Result<Rendered, 
             version: kube.version.clone(),
         });
     }
-    let vals = deps::coalesce(&chart, &user, false)?;
+    let vals = deps::coalesce_as(&chart, &user, false, opts.flavor == Flavor::HelmV3)?;
     if !opts.skip_schema_validation {
         schema::validate_chart(&chart, &vals)?;
     }
