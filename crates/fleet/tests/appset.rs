@@ -6,7 +6,7 @@ mod support;
 use flotilla_fleet::Application;
 use flotilla_fleet::appset::{
     ConditionStatus, Generated, MemoryRepos, Plan, ReconcileInput, generate_applications,
-    plan_reconcile, updated_status,
+    plan_reconcile, requeue_after, updated_status,
 };
 use flotilla_fleet::argocd::applicationset::{
     ApplicationSet, ApplicationsSyncPolicy, ControllerPolicy,
@@ -808,4 +808,23 @@ fn unknown_destination_is_a_validation_error() {
             .message,
         "application destination spec is invalid: error getting cluster by server \"https://gone.example\": rpc error: code = NotFound desc = cluster \"https://gone.example\" not found (and 1 more)"
     );
+}
+
+// matrix_test.go TestMatrixGetRequeueAfter and getMinRequeueAfter: git polls every 3 minutes
+// unless requeueAfterSeconds says otherwise; list and clusters do not poll.
+#[test]
+fn requeue_periods() {
+    use std::time::Duration;
+    assert_eq!(requeue_after(&appset(SEED)), Some(Duration::from_secs(180)));
+    let faster = SEED.replace(
+        "          revision: HEAD\n",
+        "          revision: HEAD\n          requeueAfterSeconds: 30\n",
+    );
+    assert_eq!(
+        requeue_after(&appset(&faster)),
+        Some(Duration::from_secs(30))
+    );
+    let mut set = shell(false);
+    set.spec.generators = vec![json!({"list": {"elements": []}}), json!({"clusters": {}})];
+    assert_eq!(requeue_after(&set), None);
 }

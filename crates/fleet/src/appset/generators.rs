@@ -830,6 +830,48 @@ fn relevant_generators(requested: &Value, depth: Depth) -> Vec<&'static str> {
         .collect()
 }
 
+/// Argo CD's default requeue period for generators that poll (git):
+/// `ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER`, 3 minutes.
+pub const DEFAULT_REQUEUE_AFTER: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// `GetRequeueAfter` of the generators in one entry: the shortest non-zero period, or zero.
+pub(crate) fn entry_requeue_after(requested: &Value, depth: Depth) -> std::time::Duration {
+    let zero = std::time::Duration::ZERO;
+    let mut shortest: Option<std::time::Duration> = None;
+    for kind in relevant_generators(requested, depth) {
+        let spec = &requested[kind];
+        let period = match kind {
+            "git" => match spec.get("requeueAfterSeconds").and_then(Value::as_u64) {
+                Some(seconds) => std::time::Duration::from_secs(seconds),
+                None => DEFAULT_REQUEUE_AFTER,
+            },
+            "matrix" | "merge" => {
+                let child_depth = if depth == Depth::Top {
+                    Depth::Nested
+                } else {
+                    Depth::Terminal
+                };
+                spec.get("generators")
+                    .and_then(Value::as_array)
+                    .map(|children| {
+                        children
+                            .iter()
+                            .map(|c| entry_requeue_after(c, child_depth))
+                            .filter(|d| *d != zero)
+                            .min()
+                            .unwrap_or(zero)
+                    })
+                    .unwrap_or(zero)
+            }
+            _ => zero,
+        };
+        if period != zero {
+            shortest = Some(shortest.map_or(period, |s| s.min(period)));
+        }
+    }
+    shortest.unwrap_or(zero)
+}
+
 /// Keys of a `generators[]` entry that name no generator Argo CD knows.
 pub(crate) fn unrecognized_generators(requested: &Value) -> Vec<String> {
     match requested {

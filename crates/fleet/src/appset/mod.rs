@@ -15,7 +15,7 @@ mod sync;
 
 use serde_json::Value;
 
-pub use generators::{GeneratorContext, MAX_MATRIX_PARAMS};
+pub use generators::{DEFAULT_REQUEUE_AFTER, GeneratorContext, MAX_MATRIX_PARAMS};
 pub use render::{RenderError, RenderParams, Renderer};
 pub use repo::{MemoryRepos, RepoError, RepoFiles};
 pub use status::updated_status;
@@ -150,6 +150,19 @@ fn template_project(appset: &ApplicationSet) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
+}
+
+/// `getMinRequeueAfter`: how long until Argo CD would reconcile this ApplicationSet again
+/// without an event — the shortest period of its polling generators (git: 3 minutes or
+/// `requeueAfterSeconds`); `None` when only event-driven generators are used.
+pub fn requeue_after(appset: &ApplicationSet) -> Option<std::time::Duration> {
+    appset
+        .spec
+        .generators
+        .iter()
+        .map(|g| generators::entry_requeue_after(g, Depth::Top))
+        .filter(|d| !d.is_zero())
+        .min()
 }
 
 /// `CheckInvalidGenerators`: an entry naming no generator Argo CD knows.
