@@ -225,6 +225,8 @@ async fn run(
         && matches!(remote.url.scheme(), Scheme::Https | Scheme::Http)
     {
         config.push(("http.extraHeader".into(), format!("Authorization: {auth}")));
+        // The header would follow a redirect to another host; refuse redirects instead.
+        config.push(("http.followRedirects".into(), "false".into()));
     }
     // Key files live only for this command.
     let _key_dir = match remote.credentials {

@@ -328,7 +328,24 @@ impl MirrorCache {
                 })?
             }
             reference => {
-                let advertised = self.advertisement(&repo, req, &creds).await?;
+                let advertised = match direct_refspec(reference).filter(|_| self.is_cold(&repo)) {
+                    // A new mirror needs a fetch whatever the check says: run both at
+                    // once, so the check costs no extra round trip.
+                    Some(refspec) => {
+                        let remote = Remote {
+                            url: &repo.fetch_url,
+                            credentials: &creds,
+                            timeout: req.timeout,
+                        };
+                        let (advertised, fetched) = tokio::join!(
+                            self.advertisement(&repo, req, &creds),
+                            self.prefetch(&repo, &remote, refspec)
+                        );
+                        fetched?;
+                        advertised?
+                    }
+                    None => self.advertisement(&repo, req, &creds).await?,
+                };
                 refs::resolve(reference, &advertised).map_err(|source| Error::Ref {
                     url: repo.shown.clone(),
                     source,
@@ -347,6 +364,49 @@ impl MirrorCache {
         let mut resolved = resolved;
         resolved.commit = commit;
         self.finish(&repo, &resolved)
+    }
+
+    /// Whether the mirror has never been fetched in this process nor exists on disk.
+    fn is_cold(&self, repo: &Repo) -> bool {
+        repo.state.lock().handle.is_none() && !repo.dir.join("HEAD").exists()
+    }
+
+    /// Creates the mirror and fetches `refspec` into it. Only a size-limit breach is
+    /// reported; other failures are left to the regular path (it fetches again when
+    /// the commit is still missing, and says why).
+    async fn prefetch(
+        &self,
+        repo: &Repo,
+        remote: &Remote<'_>,
+        refspec: String,
+    ) -> Result<(), Error> {
+        if self.open_or_init(repo).await.is_err() {
+            return Ok(());
+        }
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let depth = self.inner.opts.shallow.then_some(1);
+        if let Err(e) = git::fetch(remote, &repo.dir, &self.scratch(), &[refspec], depth).await {
+            tracing::debug!(url = %repo.shown, error = %e, "first fetch failed");
+            return Ok(());
+        }
+        self.check_size(repo)?;
+        let _ = self.reopen(repo);
+        Ok(())
+    }
+
+    /// Removes the mirror and fails when its objects exceed the limit.
+    fn check_size(&self, repo: &Repo) -> Result<(), Error> {
+        let size = dir_size(&repo.dir.join("objects"));
+        if size <= self.inner.opts.max_repo_bytes {
+            return Ok(());
+        }
+        let _ = std::fs::remove_dir_all(&repo.dir);
+        repo.state.lock().handle = None;
+        Err(Error::TooLarge {
+            url: repo.shown.clone(),
+            size,
+            limit: self.inner.opts.max_repo_bytes,
+        })
     }
 
     /// The cached advertisement when fresh, else a new remote check (caller holds
@@ -508,16 +568,7 @@ impl MirrorCache {
                 e => Attempt::Fatal(Error::Git(e)),
             });
         }
-        let size = dir_size(&repo.dir.join("objects"));
-        if size > self.inner.opts.max_repo_bytes {
-            let _ = std::fs::remove_dir_all(&repo.dir);
-            repo.state.lock().handle = None;
-            return Err(Attempt::Fatal(Error::TooLarge {
-                url: repo.shown.clone(),
-                size,
-                limit: self.inner.opts.max_repo_bytes,
-            }));
-        }
+        self.check_size(repo).map_err(Attempt::Fatal)?;
         // Reopen: the fetch added packs the open handle has not seen.
         let handle = self.reopen(repo)?;
         let got = {
@@ -596,6 +647,18 @@ impl MirrorCache {
     pub fn mirror_dir(&self, url: &str, credentials: &Credentials) -> Result<PathBuf, Error> {
         Ok(self.repo_for(url, credentials)?.0.dir.clone())
     }
+}
+
+/// The refspec that fetches `reference` by name without knowing the remote's refs.
+fn direct_refspec(reference: &Reference) -> Option<String> {
+    let name = match reference {
+        Reference::Head => return Some("+HEAD:refs/flotilla/head".to_string()),
+        Reference::Branch(b) => format!("refs/heads/{b}"),
+        Reference::Tag(t) => format!("refs/tags/{t}"),
+        Reference::Name(n) if n.starts_with("refs/") => n.clone(),
+        _ => return None,
+    };
+    Some(format!("+{name}:{name}"))
 }
 
 enum Attempt {
