@@ -146,20 +146,42 @@ fn process_enabled(chart: &mut Chart, vals: &Table, path: &str) -> Result<(), Er
         c.name() == d.name
             && (d.version.is_empty() || semver::satisfies(&d.version, &c.metadata.version))
     };
-    // Subcharts no dependency entry claims stay as they are.
-    let mut deps: Vec<Chart> = existing
+    // Which loaded subchart each entry uses (two aliases may share one), and how often.
+    let picks: Vec<Option<usize>> = chart
+        .metadata
+        .dependencies
         .iter()
-        .filter(|c| !chart.metadata.dependencies.iter().any(|d| compatible(c, d)))
-        .cloned()
+        .map(|d| existing.iter().position(|c| compatible(c, d)))
         .collect();
-    for req in &mut chart.metadata.dependencies {
-        // A subchart of an incompatible version is dropped, as Helm drops it.
-        if let Some(c) = existing.iter().find(|c| compatible(c, req)) {
-            let mut c = c.clone();
-            if !req.alias.is_empty() {
-                c.metadata.name = req.alias.clone();
-            }
+    let mut uses = vec![0usize; existing.len()];
+    for i in picks.iter().flatten() {
+        uses[*i] += 1;
+    }
+    let mut pool: Vec<Option<Chart>> = existing.into_iter().map(Some).collect();
+    // Subcharts no dependency entry claims stay as they are.
+    let mut deps: Vec<Chart> = Vec::new();
+    for (i, slot) in pool.iter_mut().enumerate() {
+        if uses[i] == 0
+            && let Some(c) = slot.take()
+        {
             deps.push(c);
+        }
+    }
+    for (req, pick) in chart.metadata.dependencies.iter_mut().zip(picks) {
+        // A subchart of an incompatible version is dropped, as Helm drops it.
+        if let Some(i) = pick {
+            uses[i] -= 1;
+            let c = if uses[i] == 0 {
+                pool[i].take()
+            } else {
+                pool[i].clone()
+            };
+            if let Some(mut c) = c {
+                if !req.alias.is_empty() {
+                    c.metadata.name = req.alias.clone();
+                }
+                deps.push(c);
+            }
         }
         if !req.alias.is_empty() {
             req.name = req.alias.clone();

@@ -66,7 +66,12 @@ pub(crate) fn render(
     limits: Limits,
 ) -> Result<BTreeMap<String, String>, Error> {
     let mut tpls: BTreeMap<String, Renderable> = BTreeMap::new();
-    let root_values = Value::from_json(&serde_json::Value::Object(values.clone()));
+    let root_values = Value::map(
+        values
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from_json(v)))
+            .collect(),
+    );
     collect(
         chart,
         &chart.metadata.name,

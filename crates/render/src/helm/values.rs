@@ -76,28 +76,20 @@ pub(crate) fn merge_maps(mut a: Table, b: Table) -> Table {
 /// Helm's `coalesceTablesFullKey`: fills `dst` with what `src` has and `dst` lacks.
 /// Without `merge`, a `null` in `dst` deletes the key.
 pub(crate) fn coalesce_tables(dst: &mut Table, src: &Table, merge: bool) {
-    let mut src = src.clone();
-    let src_non_nil: Vec<String> = src
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, _)| k.clone())
-        .collect();
-    for (k, v) in dst.iter() {
-        if v.is_null() {
-            src.insert(k.clone(), Value::Null);
-        }
-    }
+    // Helm first copies `dst`'s nulls into `src`; the only effect is that a `dst` null
+    // meets the `src` value below, so nothing is cloned for it.
     for (k, v) in src {
-        let dv = dst.get_mut(&k);
-        match dv {
-            Some(Value::Null) if !merge && src_non_nil.contains(&k) => {
-                dst.remove(&k);
+        match dst.get_mut(k) {
+            Some(Value::Null) => {
+                if !merge && !v.is_null() {
+                    dst.remove(k);
+                }
             }
             None => {
-                dst.insert(k, v);
+                dst.insert(k.clone(), v.clone());
             }
             Some(Value::Object(d)) => {
-                if let Value::Object(s) = &v {
+                if let Value::Object(s) = v {
                     coalesce_tables(d, s, merge);
                 }
             }
