@@ -2,14 +2,14 @@
 //! Applications the ApplicationSet owns, what to create, update and delete, and the status
 //! conditions Argo CD would write (`ApplicationSetReconciler.Reconcile`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use super::{Generated, reason};
 use crate::argocd::application::{Application, RESOURCES_FINALIZER};
 use crate::argocd::applicationset::{ApplicationSet, ControllerPolicy};
-use crate::cluster::{ClusterSecret, IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
+use crate::cluster::ClusterSecret;
 
 /// Annotations the ApplicationSet controller never overwrites on a live Application.
 const PRESERVED_ANNOTATIONS: [&str; 3] = [
@@ -103,7 +103,8 @@ pub fn plan_reconcile(input: ReconcileInput<'_>) -> Plan {
         return plan;
     }
     let generated = &input.generated.applications;
-    let validation = validate(generated, appset, input.projects, input.clusters);
+    let known = KnownClusters::new(input.clusters);
+    let validation = validate(generated, appset, input.projects, &known);
     let mut final_conditions = None;
     if !validation.is_empty() {
         // Upstream keeps the message of the last failing Application (sorted by name).
@@ -175,7 +176,9 @@ pub fn plan_reconcile(input: ReconcileInput<'_>) -> Plan {
             if wanted.contains(live.metadata.name.as_str()) {
                 continue;
             }
-            let strip = !destination_exists(live, input.clusters)
+            // `removeFinalizerOnInvalidDestination`: the destination must resolve to a cluster
+            // Argo CD still knows.
+            let strip = known.destination(live).is_err()
                 && live
                     .metadata
                     .finalizers
@@ -205,7 +208,7 @@ fn validate(
     generated: &[Application],
     appset: &ApplicationSet,
     projects: Option<&[String]>,
-    clusters: &[ClusterSecret],
+    known: &KnownClusters,
 ) -> BTreeMap<String, String> {
     let mut errors = BTreeMap::new();
     let mut names = BTreeSet::new();
@@ -242,7 +245,7 @@ fn validate(
             );
             continue;
         }
-        if let Err(e) = destination_cluster(app, clusters) {
+        if let Err(e) = known.destination(app) {
             errors.insert(
                 name.clone(),
                 format!("application destination spec is invalid: {e}"),
@@ -252,67 +255,71 @@ fn validate(
     errors
 }
 
-/// `GetDestinationCluster`: the cluster an Application's destination names.
-fn destination_cluster(
-    app: &Application,
-    clusters: &[ClusterSecret],
-) -> Result<(String, String), String> {
-    let dest = &app.spec.destination;
-    let known = crate::cluster::known_clusters(clusters);
-    if !dest.name.is_empty() && !dest.server.is_empty() {
-        return Err(format!(
-            "application destination can't have both name and server defined: {} {}",
-            dest.name, dest.server
-        ));
-    }
-    if !dest.name.is_empty() {
-        let matching: Vec<&(String, String)> =
-            known.iter().filter(|(n, _)| *n == dest.name).collect();
-        return match matching.as_slice() {
-            [] => Err(format!(
-                "there are no clusters with this name: {}",
-                dest.name
-            )),
-            [one] => Ok((*one).clone()),
-            _ => Err(format!(
-                "there are {} clusters with the same name: [{}]",
-                matching.len(),
-                matching
-                    .iter()
-                    .map(|(_, s)| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )),
-        };
-    }
-    if dest.server.is_empty() {
-        return Err("Destination server missing from app spec".to_string());
-    }
-    let server = dest.server.trim_end_matches('/');
-    known
-        .iter()
-        .find(|(_, s)| s.trim_end_matches('/') == server)
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "error getting cluster by server {:?}: rpc error: code = NotFound desc = cluster {server:?} not found",
-                dest.server
-            )
-        })
+/// The clusters Argo CD knows, indexed for destination lookups.
+struct KnownClusters {
+    /// Cluster name → servers with that name.
+    by_name: HashMap<String, Vec<String>>,
+    /// Server URL (trailing `/` trimmed) → cluster name.
+    by_server: HashMap<String, String>,
 }
 
-/// `removeFinalizerOnInvalidDestination`'s test.
-fn destination_exists(app: &Application, clusters: &[ClusterSecret]) -> bool {
-    let Ok((name, server)) = destination_cluster(app, clusters) else {
-        return false;
-    };
-    crate::cluster::known_clusters(clusters)
-        .iter()
-        .any(|(n, s)| {
-            *s == server
-                || (!name.is_empty() && !n.is_empty() && *n == name)
-                || (server == IN_CLUSTER_SERVER && n == IN_CLUSTER_NAME)
-        })
+impl KnownClusters {
+    fn new(clusters: &[ClusterSecret]) -> Self {
+        let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
+        let mut by_server = HashMap::new();
+        for (name, server) in crate::cluster::known_clusters(clusters) {
+            by_name
+                .entry(name.clone())
+                .or_default()
+                .push(server.clone());
+            by_server.insert(server.trim_end_matches('/').to_string(), name);
+        }
+        KnownClusters { by_name, by_server }
+    }
+
+    /// `GetDestinationCluster`: the cluster (name, server) an Application's destination
+    /// names, or Argo CD's error.
+    fn destination(&self, app: &Application) -> Result<(String, String), String> {
+        let dest = &app.spec.destination;
+        if !dest.name.is_empty() && !dest.server.is_empty() {
+            return Err(format!(
+                "application destination can't have both name and server defined: {} {}",
+                dest.name, dest.server
+            ));
+        }
+        if !dest.name.is_empty() {
+            let servers = self
+                .by_name
+                .get(&dest.name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            return match servers {
+                [] => Err(format!(
+                    "there are no clusters with this name: {}",
+                    dest.name
+                )),
+                [one] => Ok((dest.name.clone(), one.clone())),
+                _ => Err(format!(
+                    "there are {} clusters with the same name: [{}]",
+                    servers.len(),
+                    servers.join(" ")
+                )),
+            };
+        }
+        if dest.server.is_empty() {
+            return Err("Destination server missing from app spec".to_string());
+        }
+        let server = dest.server.trim_end_matches('/');
+        self.by_server
+            .get(server)
+            .map(|name| (name.clone(), server.to_string()))
+            .ok_or_else(|| {
+                format!(
+                    "error getting cluster by server {:?}: rpc error: code = NotFound desc = cluster {server:?} not found",
+                    dest.server
+                )
+            })
+    }
 }
 
 /// A new Application as created: the desired one, owned by the ApplicationSet.
