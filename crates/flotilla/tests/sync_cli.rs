@@ -108,6 +108,39 @@ fn diff_then_sync_then_prune_on_a_kubeconfig_context() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+    // A kustomize overlay over a base next to it, run from their parent directory.
+    std::fs::create_dir_all(dir.path().join("kust/base")).unwrap();
+    std::fs::create_dir_all(dir.path().join("kust/prod")).unwrap();
+    std::fs::write(
+        dir.path().join("kust/base/kustomization.yaml"),
+        "resources: [cm.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("kust/base/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("kust/prod/kustomization.yaml"),
+        "namePrefix: prod-\nresources: [../base]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .current_dir(dir.path().join("kust"))
+        .args(["sync", "prod", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--context", "cluster-001"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.contains("prod-conf") && l.contains("created")),
+        "{}",
+        text(&out.stdout)
+    );
     let _guard = runtime.enter();
     drop(server);
 }

@@ -269,12 +269,21 @@ pub(crate) fn render(path: &Path) -> anyhow::Result<Vec<Value>> {
         .iter()
         .any(|f| path.join(f).is_file())
     {
+        // As `flotilla render kustomize`: the tree is the current directory when PATH lies
+        // inside it (so overlays may use `../base`), else PATH itself.
         let dir = path
             .canonicalize()
             .with_context(|| format!("{}: no such directory", path.display()))?;
-        let tree = flotilla_render::kustomize::DirTree::new(&dir)
-            .with_context(|| format!("opening {}", dir.display()))?;
-        return flotilla_render::kustomize::build(&tree, "")
+        let cwd = std::env::current_dir()
+            .and_then(|c| c.canonicalize())
+            .context("reading the current directory")?;
+        let (root, rel) = match dir.strip_prefix(&cwd) {
+            Ok(rel) => (cwd.clone(), rel.to_string_lossy().replace('\\', "/")),
+            Err(_) => (dir.clone(), String::new()),
+        };
+        let tree = flotilla_render::kustomize::DirTree::new(&root)
+            .with_context(|| format!("opening {}", root.display()))?;
+        return flotilla_render::kustomize::build(&tree, &rel)
             .with_context(|| format!("kustomize build {}", path.display()));
     }
     if path.join("Chart.yaml").is_file() {
