@@ -761,3 +761,53 @@ async fn secret_values_never_appear_in_diffs() {
     assert!(diff.contains("++++++++"), "{diff}");
     let _ = Propagation::Background;
 }
+
+#[tokio::test]
+async fn dry_run_changes_nothing_and_apply_out_of_sync_only_skips_synced_objects() {
+    let (_server, cluster) = start().await;
+    let dry = SyncOptions {
+        dry_run: true,
+        ..opts()
+    };
+    let r = sync(&cluster, &app(), vec![cm("a", "1")], &dry, None, &quiet())
+        .await
+        .expect("sync");
+    assert!(r.dry_run);
+    assert_eq!(action_of(&r, "ConfigMap", "a"), Action::Created);
+    assert_eq!(
+        r.plan.as_ref().unwrap().items[0].state,
+        ObjectState::Missing
+    );
+    assert!(
+        get(&cms(&cluster), "a").await.is_none(),
+        "a dry run creates nothing"
+    );
+
+    let first = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "1"), cm("b", "1")],
+        &opts(),
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    let only = SyncOptions {
+        apply_out_of_sync_only: true,
+        ..opts()
+    };
+    let r = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "1"), cm("b", "2")],
+        &only,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(action_of(&r, "ConfigMap", "a"), Action::Skipped);
+    assert_eq!(action_of(&r, "ConfigMap", "b"), Action::Configured);
+    assert_eq!(get(&cms(&cluster), "b").await.unwrap()["data"]["key"], "2");
+}
