@@ -1,0 +1,559 @@
+//! The Application reconciler: source → render → sync (or compare) → status, written
+//! where Argo CD writes it (`status.sync`, `status.health`, `status.resources`,
+//! `status.operationState`, `status.conditions`, `status.reconciledAt`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use flotilla_fleet::Application;
+use flotilla_source::Request;
+use flotilla_sync::health::HealthStatus;
+use flotilla_sync::{AppId, Inventory, InventoryEntry, ObjectState, SyncOptions};
+use serde_json::{Value, json};
+
+use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
+use crate::render::{self, AppContext, SourceType};
+use crate::sources::{Sources, argo_reference};
+
+/// What the reconciler shares across applications.
+pub struct AppReconciler {
+    /// The hub itself (also the in-cluster destination).
+    pub hub: kube::Client,
+    /// The registered clusters.
+    pub clusters: Arc<RwLock<ClusterRegistry>>,
+    /// Repositories.
+    pub sources: Sources,
+    /// How long a remote check of a repository is reused.
+    pub source_interval: Duration,
+    /// Per destination server: the sync engine's view (keeps discovery cached).
+    sync_clusters: Mutex<HashMap<String, flotilla_sync::Cluster>>,
+    /// Per application key: what it applied last, for pruning.
+    inventories: Mutex<HashMap<String, Inventory>>,
+}
+
+/// The outcome of one reconcile: the status to write and what the app read.
+#[derive(Debug, Clone)]
+pub struct Reconciled {
+    /// The new `status`.
+    pub status: Value,
+    /// The repository URL the app read (for webhook-triggered refreshes).
+    pub repo_url: Option<String>,
+    /// Whether it ended in an error worth retrying soon.
+    pub failed: bool,
+}
+
+impl AppReconciler {
+    /// A reconciler over the hub, its clusters and the repositories.
+    pub fn new(
+        hub: kube::Client,
+        clusters: Arc<RwLock<ClusterRegistry>>,
+        sources: Sources,
+        source_interval: Duration,
+    ) -> AppReconciler {
+        AppReconciler {
+            hub,
+            clusters,
+            sources,
+            source_interval,
+            sync_clusters: Mutex::default(),
+            inventories: Mutex::default(),
+        }
+    }
+
+    /// `namespace/name` of an Application object.
+    pub fn key_of(app: &Value) -> String {
+        let s = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or("");
+        format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
+    }
+
+    /// Reconciles one Application (as read from the hub) and returns its new status.
+    pub async fn reconcile(&self, object: &Value, now: &str) -> Reconciled {
+        let key = Self::key_of(object);
+        let previous = object.get("status").cloned().unwrap_or_else(|| json!({}));
+        let app: Application = match serde_json::from_value(object.clone()) {
+            Ok(app) => app,
+            Err(e) => {
+                return failed(
+                    &previous,
+                    "InvalidSpecError",
+                    format!("invalid Application: {e}"),
+                    now,
+                    None,
+                );
+            }
+        };
+        let Some(source) = app
+            .spec
+            .source
+            .clone()
+            .or_else(|| app.spec.sources.first().cloned())
+        else {
+            return failed(
+                &previous,
+                "InvalidSpecError",
+                "spec.source or spec.sources is required".into(),
+                now,
+                None,
+            );
+        };
+        let repo_url = Some(source.repo_url.clone());
+        let destination = &app.spec.destination;
+        let Some(cluster) = self.destination(&destination.server, &destination.name) else {
+            let message = if destination.server.is_empty() {
+                format!("there are no clusters with this name: {}", destination.name)
+            } else {
+                format!(
+                    "there are no clusters with this URL: {}",
+                    destination.server
+                )
+            };
+            return failed(&previous, "InvalidSpecError", message, now, repo_url);
+        };
+
+        // Source.
+        let mut request = Request::new(&source.repo_url, argo_reference(&source.target_revision));
+        request.interval = self.source_interval;
+        let tree = match self.sources.tree(&request).await {
+            Ok(tree) => tree,
+            Err(e) => {
+                return failed(
+                    &previous,
+                    "ComparisonError",
+                    format!("Failed to load target state: {e}"),
+                    now,
+                    repo_url,
+                );
+            }
+        };
+
+        // Render (CPU work off the async workers).
+        let namespace = destination.namespace.clone();
+        let context = AppContext {
+            app_name: app.metadata.name.clone(),
+            namespace: namespace.clone(),
+            kube_version: None,
+            api_versions: Vec::new(),
+        };
+        let render_tree = tree.tree.clone();
+        let render_source = source.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            let kind = render::source_type(
+                render_tree.as_ref(),
+                render_source.path.trim_start_matches('/'),
+                &render_source,
+            );
+            render::render_source(render_tree.as_ref(), &render_source, &context)
+                .map(|objects| (objects, kind.ok()))
+        })
+        .await;
+        let (desired, source_type) = match rendered {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                return failed(
+                    &previous,
+                    "ComparisonError",
+                    format!(
+                        "Failed to load target state: failed to generate manifest for source 1 of 1: {e}"
+                    ),
+                    now,
+                    repo_url,
+                );
+            }
+            Err(e) => {
+                return failed(
+                    &previous,
+                    "ComparisonError",
+                    format!("render task: {e}"),
+                    now,
+                    repo_url,
+                );
+            }
+        };
+
+        // Sync (automated) or compare.
+        let app_id = AppId::new(
+            app.metadata.namespace.clone(),
+            app.metadata.name.clone(),
+        );
+        let policy = app.spec.sync_policy.clone().unwrap_or_default();
+        let mut opts = SyncOptions {
+            destination_namespace: if namespace.is_empty() {
+                "default".into()
+            } else {
+                namespace.clone()
+            },
+            ..SyncOptions::default()
+        };
+        let entries: Vec<&str> = policy.sync_options.iter().map(String::as_str).collect();
+        if let Err(e) = opts.apply_argo(&entries) {
+            return failed(&previous, "InvalidSpecError", e.to_string(), now, repo_url);
+        }
+        let inventory = self.inventory(&key, &previous);
+        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
+        let comparison = |status: &str| {
+            json!({
+                "status": status,
+                "revision": tree.commit,
+                "comparedTo": {
+                    "source": serde_json::to_value(&source).unwrap_or(Value::Null),
+                    "destination": serde_json::to_value(destination).unwrap_or(Value::Null),
+                },
+            })
+        };
+        let mut status = previous.as_object().cloned().unwrap_or_default();
+        status.insert("reconciledAt".into(), json!(now));
+        if let Some(kind) = source_type {
+            status.insert("sourceType".into(), json!(source_type_name(kind)));
+        }
+        let images = images_of(&desired);
+        status.insert("summary".into(), json!({"images": images}));
+        match &policy.automated {
+            Some(automated) => {
+                opts.prune = automated.prune;
+                opts.allow_empty = automated.allow_empty;
+                let started = now.to_string();
+                let report = flotilla_sync::sync(
+                    &sync_cluster,
+                    &app_id,
+                    desired,
+                    &opts,
+                    Some(&inventory),
+                    &|_| {},
+                )
+                .await;
+                match report {
+                    Ok(report) => {
+                        self.remember_inventory(&key, report.inventory.clone());
+                        let succeeded = report.phase == flotilla_sync::OperationPhase::Succeeded;
+                        let mut resources = Vec::new();
+                        let mut sync_results = Vec::new();
+                        for r in &report.results {
+                            if r.hook {
+                                continue;
+                            }
+                            let (group, version) = split_api_version(&r.api_version);
+                            let synced = !matches!(
+                                r.action,
+                                flotilla_sync::Action::Failed | flotilla_sync::Action::PruneSkipped
+                            );
+                            if r.action != flotilla_sync::Action::Pruned {
+                                resources.push(resource_status(
+                                    group,
+                                    version,
+                                    &r.key.kind,
+                                    &r.key.namespace,
+                                    &r.key.name,
+                                    if synced { "Synced" } else { "OutOfSync" },
+                                    r.health.as_ref().map(|h| h.status),
+                                ));
+                            }
+                            sync_results.push(json!({
+                                "group": group,
+                                "version": version,
+                                "kind": r.key.kind,
+                                "namespace": r.key.namespace,
+                                "name": r.key.name,
+                                "status": match r.action {
+                                    flotilla_sync::Action::Failed => "SyncFailed",
+                                    flotilla_sync::Action::Pruned => "Pruned",
+                                    flotilla_sync::Action::PruneSkipped => "PruneSkipped",
+                                    _ => "Synced",
+                                },
+                                "message": r.message,
+                                "syncPhase": "Sync",
+                            }));
+                        }
+                        let all_synced =
+                            succeeded && resources.iter().all(|r| r["status"] == "Synced");
+                        status.insert(
+                            "sync".into(),
+                            comparison(if all_synced { "Synced" } else { "OutOfSync" }),
+                        );
+                        status.insert("health".into(), json!({"status": report.health.as_str()}));
+                        status.insert("resources".into(), Value::Array(resources));
+                        status.insert(
+                            "operationState".into(),
+                            json!({
+                                "operation": {
+                                    "sync": {"revision": tree.commit, "prune": opts.prune},
+                                    "initiatedBy": {"automated": true},
+                                },
+                                "phase": if succeeded { "Succeeded" } else { "Failed" },
+                                "message": if succeeded {
+                                    "successfully synced (all tasks run)".to_string()
+                                } else {
+                                    report.message.clone()
+                                },
+                                "syncResult": {
+                                    "resources": sync_results,
+                                    "revision": tree.commit,
+                                    "source": serde_json::to_value(&source).unwrap_or(Value::Null),
+                                },
+                                "startedAt": started,
+                                "finishedAt": now,
+                            }),
+                        );
+                        status.remove("conditions");
+                        Reconciled {
+                            status: Value::Object(status),
+                            repo_url,
+                            failed: !succeeded,
+                        }
+                    }
+                    Err(e) => {
+                        status.insert("sync".into(), comparison("OutOfSync"));
+                        status.insert(
+                            "operationState".into(),
+                            json!({
+                                "operation": {
+                                    "sync": {"revision": tree.commit},
+                                    "initiatedBy": {"automated": true},
+                                },
+                                "phase": "Error",
+                                "message": e.to_string(),
+                                "startedAt": started,
+                                "finishedAt": now,
+                            }),
+                        );
+                        status.insert(
+                            "conditions".into(),
+                            conditions("SyncError", &e.to_string(), now),
+                        );
+                        Reconciled {
+                            status: Value::Object(status),
+                            repo_url,
+                            failed: true,
+                        }
+                    }
+                }
+            }
+            None => {
+                let plan =
+                    flotilla_sync::plan(&sync_cluster, &app_id, desired, &opts, Some(&inventory))
+                        .await;
+                match plan {
+                    Ok(plan) => {
+                        let mut resources = Vec::new();
+                        for item in &plan.items {
+                            let (group, version) = split_api_version(&item.api_version);
+                            resources.push(resource_status(
+                                group,
+                                version,
+                                &item.key.kind,
+                                &item.key.namespace,
+                                &item.key.name,
+                                if item.state == ObjectState::Synced {
+                                    "Synced"
+                                } else {
+                                    "OutOfSync"
+                                },
+                                item.health.as_ref().map(|h| h.status),
+                            ));
+                        }
+                        let health = flotilla_sync::health::worst(
+                            plan.items
+                                .iter()
+                                .filter(|i| i.state != ObjectState::Extra)
+                                .filter_map(|i| i.health.as_ref().map(|h| &h.status)),
+                        );
+                        status.insert(
+                            "sync".into(),
+                            comparison(if plan.in_sync() {
+                                "Synced"
+                            } else {
+                                "OutOfSync"
+                            }),
+                        );
+                        status.insert("health".into(), json!({"status": health.as_str()}));
+                        status.insert("resources".into(), Value::Array(resources));
+                        status.remove("conditions");
+                        Reconciled {
+                            status: Value::Object(status),
+                            repo_url,
+                            failed: false,
+                        }
+                    }
+                    Err(e) => failed(&previous, "ComparisonError", e.to_string(), now, repo_url),
+                }
+            }
+        }
+    }
+
+    /// The destination's client: registered clusters by URL or name, and the hub itself
+    /// as Argo CD's in-cluster destination.
+    fn destination(&self, server: &str, name: &str) -> Option<(String, kube::Client)> {
+        let registry = self.clusters.read().unwrap_or_else(|e| e.into_inner());
+        let found = if !server.is_empty() {
+            registry.by_server(server)
+        } else {
+            registry.by_name(name)
+        };
+        if let Some(c) = found {
+            return Some((c.secret.server.clone(), c.client.clone()));
+        }
+        let in_cluster = server.trim_end_matches('/') == IN_CLUSTER_SERVER
+            || (server.is_empty() && name == "in-cluster");
+        in_cluster.then(|| (IN_CLUSTER_SERVER.to_string(), self.hub.clone()))
+    }
+
+    fn sync_cluster(&self, server: &str, client: kube::Client) -> flotilla_sync::Cluster {
+        let mut map = self.sync_clusters.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(server.to_string())
+            .or_insert_with(|| flotilla_sync::Cluster::new(client))
+            .clone()
+    }
+
+    /// The app's inventory: from memory, or after a restart from `status.resources`.
+    fn inventory(&self, key: &str, status: &Value) -> Inventory {
+        if let Some(inv) = self
+            .inventories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+        {
+            return inv.clone();
+        }
+        let mut inventory = Inventory::default();
+        for r in status
+            .get("resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let group = s("group");
+            let version = s("version");
+            inventory.entries.insert(InventoryEntry {
+                api_version: if group.is_empty() {
+                    version
+                } else {
+                    format!("{group}/{version}")
+                },
+                kind: s("kind"),
+                namespace: s("namespace"),
+                name: s("name"),
+            });
+        }
+        inventory
+    }
+
+    fn remember_inventory(&self, key: &str, inventory: Inventory) {
+        self.inventories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), inventory);
+    }
+
+    /// Forgets an application (it was deleted).
+    pub fn forget(&self, key: &str) {
+        self.inventories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+fn source_type_name(kind: SourceType) -> &'static str {
+    match kind {
+        SourceType::Helm => "Helm",
+        SourceType::Kustomize => "Kustomize",
+        SourceType::Directory => "Directory",
+    }
+}
+
+fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
+fn resource_status(
+    group: &str,
+    version: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    sync: &str,
+    health: Option<HealthStatus>,
+) -> Value {
+    let mut r = serde_json::Map::new();
+    if !group.is_empty() {
+        r.insert("group".into(), json!(group));
+    }
+    r.insert("version".into(), json!(version));
+    r.insert("kind".into(), json!(kind));
+    if !namespace.is_empty() {
+        r.insert("namespace".into(), json!(namespace));
+    }
+    r.insert("name".into(), json!(name));
+    r.insert("status".into(), json!(sync));
+    if let Some(h) = health {
+        r.insert("health".into(), json!({"status": h.as_str()}));
+    }
+    Value::Object(r)
+}
+
+/// Container images of the desired objects, sorted and unique (`status.summary.images`).
+fn images_of(objects: &[Value]) -> Vec<String> {
+    let mut images = std::collections::BTreeSet::new();
+    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for key in ["containers", "initContainers"] {
+                    if let Some(Value::Array(cs)) = m.get(key) {
+                        for c in cs {
+                            if let Some(image) = c.get("image").and_then(Value::as_str) {
+                                out.insert(image.to_string());
+                            }
+                        }
+                    }
+                }
+                for v in m.values() {
+                    walk(v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    for o in objects {
+        walk(o, &mut images);
+    }
+    images.into_iter().collect()
+}
+
+fn conditions(kind: &str, message: &str, now: &str) -> Value {
+    json!([{"type": kind, "message": message, "lastTransitionTime": now}])
+}
+
+/// A status for a reconcile that stopped early: the previous sync and health are kept
+/// (nothing was applied or pruned), the comparison is Unknown, the condition says why.
+fn failed(
+    previous: &Value,
+    kind: &str,
+    message: String,
+    now: &str,
+    repo_url: Option<String>,
+) -> Reconciled {
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    let mut sync = status.get("sync").cloned().unwrap_or_else(|| json!({}));
+    sync["status"] = json!("Unknown");
+    status.insert("sync".into(), sync);
+    if !status.contains_key("health") {
+        status.insert("health".into(), json!({"status": "Unknown"}));
+    }
+    status.insert("conditions".into(), conditions(kind, &message, now));
+    status.insert("reconciledAt".into(), json!(now));
+    Reconciled {
+        status: Value::Object(status),
+        repo_url,
+        failed: true,
+    }
+}
+
+/// Labels of a cluster for the ApplicationSet clusters generator.
+pub fn cluster_labels(registry: &ClusterRegistry) -> BTreeMap<String, BTreeMap<String, String>> {
+    registry
+        .clusters()
+        .map(|c| (c.secret.name.clone(), c.secret.labels.clone()))
+        .collect()
+}

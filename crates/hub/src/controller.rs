@@ -1,0 +1,395 @@
+//! The Application controller loop: a watch on the hub's Applications feeds a work queue
+//! (only when an app's spec, refresh annotation or deletion changes, so our own status
+//! writes do not loop), workers reconcile and write status, repository pushes and a
+//! jittered resync requeue the apps that read them.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+use crate::application::AppReconciler;
+use crate::clusters::{self, ClusterRegistry};
+use crate::queue::WorkQueue;
+
+/// Settings of the controller.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// Applications reconciled at once.
+    pub workers: usize,
+    /// Every app is reconciled again after about this long (jittered ±10%), as a backstop
+    /// for missed events.
+    pub resync: Duration,
+    /// A failed reconcile is retried after this long.
+    pub retry: Duration,
+    /// Namespace of the cluster Secrets.
+    pub cluster_namespace: String,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            workers: 16,
+            resync: Duration::from_secs(180),
+            retry: Duration::from_secs(5),
+            cluster_namespace: "argocd".into(),
+        }
+    }
+}
+
+/// The Application resource on the hub.
+pub fn application_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
+        "applications",
+    )
+}
+
+/// Shared state of the loop.
+struct Loop {
+    hub: kube::Client,
+    reconciler: Arc<AppReconciler>,
+    queue: WorkQueue,
+    objects: Mutex<HashMap<String, Value>>,
+    fingerprints: Mutex<HashMap<String, u64>>,
+    /// Repository identity → apps that read it.
+    readers: Mutex<HashMap<String, HashSet<String>>>,
+    options: ControllerOptions,
+}
+
+/// Runs the Application controller until the hub watch ends.
+pub async fn run_applications(reconciler: Arc<AppReconciler>, options: ControllerOptions) {
+    let state = Arc::new(Loop {
+        hub: reconciler.hub.clone(),
+        queue: WorkQueue::new(),
+        reconciler,
+        objects: Mutex::default(),
+        fingerprints: Mutex::default(),
+        readers: Mutex::default(),
+        options,
+    });
+    for _ in 0..state.options.workers.max(1) {
+        tokio::spawn(worker(state.clone()));
+    }
+    tokio::spawn(source_triggers(state.clone()));
+    watch_applications(state).await;
+}
+
+/// Keeps `registry` equal to the cluster Secrets on the hub (reloaded on every change).
+pub async fn run_cluster_registry(
+    hub: kube::Client,
+    namespace: String,
+    registry: Arc<RwLock<ClusterRegistry>>,
+    on_change: impl Fn() + Send + 'static,
+) {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(hub.clone(), &namespace);
+    let config = watcher::Config::default().labels(clusters::CLUSTER_SECRET_LABEL);
+    let mut events = watcher(secrets, config).boxed();
+    while let Some(event) = events.next().await {
+        let relevant = matches!(
+            event,
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
+        );
+        if !relevant {
+            continue;
+        }
+        match clusters::load(&hub, &namespace).await {
+            Ok((loaded, errors)) => {
+                for e in errors {
+                    tracing::warn!(error = %e, "unusable cluster Secret");
+                }
+                *registry.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+                on_change();
+            }
+            Err(e) => tracing::warn!(error = %e, "reading cluster Secrets"),
+        }
+    }
+}
+
+/// What makes an app worth reconciling again: its spec, the refresh annotation, its
+/// deletion. Status and other metadata changes are ignored.
+fn fingerprint(app: &Value) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    app.get("spec").map(Value::to_string).hash(&mut hasher);
+    app.pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+        .map(Value::to_string)
+        .hash(&mut hasher);
+    app.pointer("/metadata/deletionTimestamp")
+        .map(Value::to_string)
+        .hash(&mut hasher);
+    app.pointer("/metadata/uid")
+        .map(Value::to_string)
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+async fn watch_applications(state: Arc<Loop>) {
+    let api: Api<DynamicObject> = Api::all_with(state.hub.clone(), &application_resource());
+    let mut events = watcher(api, watcher::Config::default()).boxed();
+    while let Some(event) = events.next().await {
+        let objects = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => vec![(o, true)],
+            Ok(watcher::Event::Delete(o)) => vec![(o, false)],
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "watching Applications");
+                continue;
+            }
+        };
+        for (object, present) in objects {
+            let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+            let key = AppReconciler::key_of(&value);
+            if !present {
+                state
+                    .objects
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                state
+                    .fingerprints
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                state.reconciler.forget(&key);
+                continue;
+            }
+            let print = fingerprint(&value);
+            state
+                .objects
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), value);
+            let changed = state
+                .fingerprints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), print)
+                != Some(print);
+            if changed {
+                state.queue.add(key);
+            }
+        }
+    }
+}
+
+async fn worker(state: Arc<Loop>) {
+    while let Some(lease) = state.queue.next().await {
+        let key = lease.key().to_string();
+        let Some(object) = state
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
+        else {
+            continue;
+        };
+        let now = now_rfc3339();
+        // The sync engine's futures are not provably `Send` (closures over borrowed
+        // stream items), so each reconcile runs on a blocking thread of its own.
+        let reconciler = state.reconciler.clone();
+        let handle = tokio::runtime::Handle::current();
+        let run = object.clone();
+        let outcome = match tokio::task::spawn_blocking(move || {
+            handle.block_on(async move { reconciler.reconcile(&run, &now).await })
+        })
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(app = %key, error = %e, "reconcile panicked");
+                drop(lease);
+                state.queue.add_after(key, state.options.retry);
+                continue;
+            }
+        };
+        if let Some(url) = &outcome.repo_url {
+            remember_reader(&state, url, &key);
+        }
+        if let Err(e) = write_status(&state.hub, &object, &outcome.status).await {
+            tracing::warn!(app = %key, error = %e, "writing Application status");
+        } else {
+            // Keep our copy current so the next reconcile starts from what we wrote.
+            if let Some(o) = state
+                .objects
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&key)
+            {
+                o["status"] = outcome.status.clone();
+            }
+        }
+        let delay = if outcome.failed {
+            state.options.retry
+        } else {
+            jitter(state.options.resync, &key)
+        };
+        drop(lease);
+        state.queue.add_after(key, delay);
+    }
+}
+
+fn remember_reader(state: &Loop, url: &str, key: &str) {
+    let Ok(parsed) = flotilla_source::GitUrl::parse(url) else {
+        return;
+    };
+    let mut readers = state.readers.lock().unwrap_or_else(|e| e.into_inner());
+    readers
+        .entry(parsed.identity())
+        .or_default()
+        .insert(key.to_string());
+}
+
+/// A push to a repository (webhook) requeues every app that reads it.
+async fn source_triggers(state: Arc<Loop>) {
+    let mut pushes = state.reconciler.sources.mirrors().subscribe();
+    loop {
+        match pushes.recv().await {
+            Ok(identity) => {
+                let keys: Vec<String> = state
+                    .readers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&identity)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                for key in keys {
+                    state.queue.add(key);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                // Missed pushes: requeue everything rather than miss one.
+                let keys: Vec<String> = state
+                    .objects
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .keys()
+                    .cloned()
+                    .collect();
+                for key in keys {
+                    state.queue.add(key);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Writes `status` with a merge patch; keys the previous status had and the new one
+/// lacks are removed (null), so a resolved condition disappears.
+async fn write_status(
+    hub: &kube::Client,
+    object: &Value,
+    status: &Value,
+) -> Result<(), kube::Error> {
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut patch_status = status.clone();
+    if let (Some(Value::Object(old)), Value::Object(new)) =
+        (object.get("status"), &mut patch_status)
+    {
+        for key in old.keys() {
+            if !new.contains_key(key) {
+                new.insert(key.clone(), Value::Null);
+            }
+        }
+    }
+    if object.get("status") == Some(status) {
+        return Ok(());
+    }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), namespace, &application_resource());
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": patch_status})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `period` ±10%, fixed per key so apps spread evenly over the period.
+fn jitter(period: Duration, key: &str) -> Duration {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    let spread = (hasher.finish() % 2001) as f64 / 10_000.0 - 0.1; // -0.1 ..= 0.1
+    period.mul_f64(1.0 + spread)
+}
+
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_status_but_see_spec_and_refresh() {
+        let a =
+            json!({"metadata": {"name": "a", "uid": "1"}, "spec": {"x": 1}, "status": {"s": 1}});
+        let mut b = a.clone();
+        b["status"] = json!({"s": 2});
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b["spec"]["x"] = json!(2);
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        let mut c = a.clone();
+        c["metadata"]["annotations"] = json!({"argocd.argoproj.io/refresh": "hard"});
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for key in ["a", "b", "ns/app-01", "ns/app-02"] {
+            let d = jitter(Duration::from_secs(100), key);
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                "{d:?}"
+            );
+        }
+    }
+}

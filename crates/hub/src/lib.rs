@@ -1,0 +1,12 @@
+//! The hub's controllers: everything that talks to clusters around the pure engines of
+//! `flotilla-fleet` — installing the hub's resource types, connecting to the clusters the
+//! hub knows, and (as they land) the reconcilers that render and sync what the hub holds.
+#![deny(missing_docs)]
+
+pub mod application;
+pub mod bootstrap;
+pub mod clusters;
+pub mod controller;
+pub mod queue;
+pub mod render;
+pub mod sources;

@@ -1,0 +1,551 @@
+//! An Argo CD Application source, rendered from a repository tree: the source type as
+//! Argo CD decides it (explicit `helm`/`kustomize`/`directory`, else Chart.yaml or a
+//! kustomization in the path, else plain manifests), then the native renderer.
+
+use flotilla_fleet::argocd::application::{ApplicationSource, DirectorySource, KustomizeSource};
+use flotilla_fleet::glob::gobwas_match;
+use flotilla_render::helm;
+use flotilla_render::kustomize::{self, EntryKind, Tree, TreeError};
+use serde_json::{Map, Value, json};
+
+/// How a source is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceType {
+    /// A Helm chart.
+    Helm,
+    /// A kustomization.
+    Kustomize,
+    /// Plain YAML/JSON manifests.
+    Directory,
+}
+
+/// Why a source could not be rendered. Messages name the file and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// More than one of helm/kustomize/directory/plugin is set (Argo CD's wording).
+    #[error("multiple application sources defined: {0}")]
+    MultipleSources(String),
+    /// A config management plugin is asked for; Flotilla runs no plugins.
+    #[error("config management plugins are not supported")]
+    Plugin,
+    /// The source path does not exist in the revision.
+    #[error("{path}: app path does not exist")]
+    PathMissing {
+        /// The path.
+        path: String,
+    },
+    /// Reading the tree failed.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// Helm failed.
+    #[error("helm: {0}")]
+    Helm(#[from] helm::Error),
+    /// Kustomize failed.
+    #[error("kustomize: {0}")]
+    Kustomize(#[from] kustomize::Error),
+    /// A manifest file does not parse.
+    #[error("Failed to unmarshal {file:?}: {reason}")]
+    Manifest {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// A Jsonnet file in a directory source; Flotilla does not evaluate Jsonnet.
+    #[error("{0}: Jsonnet is not supported")]
+    Jsonnet(String),
+    /// A `source.kustomize` option Flotilla does not apply yet.
+    #[error("spec.source.kustomize.{0} is not supported yet")]
+    UnsupportedKustomizeOption(&'static str),
+}
+
+/// What the renderer needs to know about the Application around its source.
+#[derive(Debug, Clone, Default)]
+pub struct AppContext {
+    /// `metadata.name` (Helm's default release name).
+    pub app_name: String,
+    /// `spec.destination.namespace`.
+    pub namespace: String,
+    /// The destination cluster's Kubernetes version, if known.
+    pub kube_version: Option<String>,
+    /// The destination cluster's API versions, if known.
+    pub api_versions: Vec<String>,
+}
+
+/// Argo CD's choice of source type for `source` at `path` of `tree`.
+pub fn source_type(
+    tree: &dyn Tree,
+    path: &str,
+    source: &ApplicationSource,
+) -> Result<SourceType, RenderError> {
+    let mut explicit = Vec::new();
+    if source.kustomize.is_some() {
+        explicit.push(("Kustomize", SourceType::Kustomize));
+    }
+    if source.helm.is_some() {
+        explicit.push(("Helm", SourceType::Helm));
+    }
+    if source.directory.is_some() {
+        explicit.push(("Directory", SourceType::Directory));
+    }
+    if source.plugin.is_some() {
+        if explicit.is_empty() {
+            return Err(RenderError::Plugin);
+        }
+        explicit.push(("Plugin", SourceType::Directory));
+    }
+    match explicit.len() {
+        0 => {}
+        1 => return Ok(explicit[0].1),
+        _ => {
+            let names: Vec<&str> = explicit.iter().map(|(n, _)| *n).collect();
+            return Err(RenderError::MultipleSources(names.join(",")));
+        }
+    }
+    // Discovery looks at the files directly in the path; in walk (name) order a
+    // kustomization found after a chart wins, as upstream's map assignment does.
+    let mut found = SourceType::Directory;
+    for (name, kind) in tree.list(path)? {
+        if kind != EntryKind::File {
+            continue;
+        }
+        if name.ends_with("Chart.yaml") {
+            found = SourceType::Helm;
+        }
+        if matches!(
+            name.as_str(),
+            "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+        ) {
+            found = SourceType::Kustomize;
+        }
+    }
+    Ok(found)
+}
+
+/// Renders the Application's source at its path of `tree` into objects.
+pub fn render_source(
+    tree: &dyn Tree,
+    source: &ApplicationSource,
+    app: &AppContext,
+) -> Result<Vec<Value>, RenderError> {
+    let path = kustomize::join("", source.path.trim_start_matches('/'))?;
+    if tree.entry(&path)? != Some(EntryKind::Dir) {
+        return Err(RenderError::PathMissing {
+            path: source.path.clone(),
+        });
+    }
+    match source_type(tree, &path, source)? {
+        SourceType::Helm => {
+            let helm_json = source
+                .helm
+                .as_ref()
+                .map(|h| serde_json::to_value(h).unwrap_or(Value::Null))
+                .unwrap_or_else(|| json!({}));
+            let helm_source = helm::argo::parse_source(&helm_json)?;
+            let ctx = helm::argo::AppContext {
+                app_name: app.app_name.clone(),
+                namespace: app.namespace.clone(),
+                kube_version: app.kube_version.clone(),
+                api_versions: app.api_versions.clone(),
+            };
+            let rendered = helm::argo::render(tree, &path, &helm_source, &ctx)?;
+            Ok(rendered.objects().into_iter().cloned().collect())
+        }
+        SourceType::Kustomize => render_kustomize(tree, &path, source.kustomize.as_ref()),
+        SourceType::Directory => {
+            let default = DirectorySource::default();
+            render_directory(tree, &path, source.directory.as_ref().unwrap_or(&default))
+        }
+    }
+}
+
+fn render_kustomize(
+    tree: &dyn Tree,
+    path: &str,
+    options: Option<&KustomizeSource>,
+) -> Result<Vec<Value>, RenderError> {
+    let Some(options) = options else {
+        return Ok(kustomize::build(tree, path)?);
+    };
+    for (set, name) in [
+        (!options.replicas.is_empty(), "replicas"),
+        (!options.patches.is_empty(), "patches"),
+        (!options.components.is_empty(), "components"),
+        (
+            options.common_annotations_envsubst,
+            "commonAnnotationsEnvsubst",
+        ),
+    ] {
+        if set {
+            return Err(RenderError::UnsupportedKustomizeOption(name));
+        }
+    }
+    // Argo CD edits the kustomization (`kustomize edit set …`) before building: the same
+    // edits, written into an in-memory copy of the file.
+    let file = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .map(|n| kustomize::join(path, n))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .find(|p| matches!(tree.entry(p), Ok(Some(EntryKind::File))))
+        .ok_or_else(|| RenderError::PathMissing {
+            path: format!("{path}/kustomization.yaml"),
+        })?;
+    let text = tree.read(&file)?;
+    let mut k: Map<String, Value> = match serde_saphyr::from_slice::<Value>(&text) {
+        Ok(Value::Object(k)) => k,
+        Ok(_) => Map::new(),
+        Err(e) => {
+            return Err(RenderError::Manifest {
+                file,
+                reason: e.to_string(),
+            });
+        }
+    };
+    let mut set = |field: &str, value: &str| {
+        if !value.is_empty() {
+            k.insert(field.into(), json!(value));
+        }
+    };
+    set("namePrefix", &options.name_prefix);
+    set("nameSuffix", &options.name_suffix);
+    set("namespace", &options.namespace);
+    for (field, values) in [
+        ("commonLabels", &options.common_labels),
+        ("commonAnnotations", &options.common_annotations),
+    ] {
+        if values.is_empty() {
+            continue;
+        }
+        let map = k.entry(field).or_insert_with(|| json!({}));
+        if let Value::Object(map) = map {
+            for (key, value) in values {
+                map.insert(key.clone(), json!(value));
+            }
+        }
+    }
+    if !options.images.is_empty() {
+        let images = k.entry("images").or_insert_with(|| json!([]));
+        if let Value::Array(images) = images {
+            for spec in &options.images {
+                let image = kustomize_image(spec);
+                let name = image["name"].clone();
+                images.retain(|i| i["name"] != name);
+                images.push(image);
+            }
+        }
+    }
+    let edited = kustomize::to_yaml(&Value::Object(k)).into_bytes();
+    let overlay = Overlay {
+        base: tree,
+        path: file,
+        bytes: edited,
+    };
+    Ok(kustomize::build(&overlay, path)?)
+}
+
+/// `kustomize edit set image` syntax: `name=newName:tag`, `name:tag`, `name@digest`,
+/// `name=newName@digest`.
+fn kustomize_image(spec: &str) -> Value {
+    let (name, target) = match spec.split_once('=') {
+        Some((name, target)) => (name.to_string(), Some(target)),
+        None => {
+            let name_end = spec
+                .rfind('@')
+                .or_else(|| spec.rfind(':').filter(|&i| !spec[i..].contains('/')))
+                .unwrap_or(spec.len());
+            (spec[..name_end].to_string(), Some(spec))
+        }
+    };
+    let mut image = Map::new();
+    image.insert("name".into(), json!(name));
+    if let Some(target) = target {
+        let (rest, digest) = match target.split_once('@') {
+            Some((rest, digest)) => (rest, Some(digest)),
+            None => (target, None),
+        };
+        let (new_name, tag) = match rest.rfind(':').filter(|&i| !rest[i..].contains('/')) {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        if !new_name.is_empty() && new_name != name {
+            image.insert("newName".into(), json!(new_name));
+        }
+        if let Some(tag) = tag {
+            image.insert("newTag".into(), json!(tag));
+        }
+        if let Some(digest) = digest {
+            image.insert("digest".into(), json!(digest));
+        }
+    }
+    Value::Object(image)
+}
+
+/// Argo CD's directory source: `*.yaml`, `*.yml`, `*.json` files in the path (and below it
+/// with `recurse`), filtered by `include`/`exclude` (gobwas globs over the path relative
+/// to the source path, `*` crossing `/`), each file's documents in order; `kind: List`
+/// items are expanded.
+pub fn render_directory(
+    tree: &dyn Tree,
+    path: &str,
+    directory: &DirectorySource,
+) -> Result<Vec<Value>, RenderError> {
+    let mut files = Vec::new();
+    collect_files(tree, path, "", directory.recurse, &mut files)?;
+    let mut objects = Vec::new();
+    for relative in files {
+        let name = relative.rsplit('/').next().unwrap_or(&relative);
+        if name.ends_with(".jsonnet") {
+            // Argo CD evaluates these; silently leaving them out would deploy half an app.
+            return Err(RenderError::Jsonnet(kustomize::join(path, &relative)?));
+        }
+        let is_manifest = [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        if !is_manifest {
+            continue;
+        }
+        if !directory.exclude.is_empty() && gobwas_match(&directory.exclude, &relative, false) {
+            continue;
+        }
+        if !directory.include.is_empty() && !gobwas_match(&directory.include, &relative, false) {
+            continue;
+        }
+        let full = kustomize::join(path, &relative)?;
+        let bytes = tree.read(&full)?;
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8_lossy(&bytes))
+            .map_err(|e| RenderError::Manifest {
+                file: full.clone(),
+                reason: e.to_string(),
+            })?;
+        for doc in docs {
+            match doc {
+                Value::Null => {}
+                Value::Object(ref o) if is_list(o) => {
+                    if let Some(Value::Array(items)) = o.get("items") {
+                        objects.extend(items.iter().cloned());
+                    }
+                }
+                Value::Object(_) => objects.push(doc),
+                _ => {
+                    return Err(RenderError::Manifest {
+                        file: full.clone(),
+                        reason: "a document is not an object".into(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(objects)
+}
+
+fn is_list(o: &Map<String, Value>) -> bool {
+    o.get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+        && o.contains_key("items")
+        && !o.contains_key("spec")
+}
+
+/// Files under `dir` (relative to it), in walk order: a directory's entries by name,
+/// descending into subdirectories only with `recurse`.
+fn collect_files(
+    tree: &dyn Tree,
+    root: &str,
+    relative: &str,
+    recurse: bool,
+    out: &mut Vec<String>,
+) -> Result<(), RenderError> {
+    let dir = kustomize::join(root, relative)?;
+    for (name, kind) in tree.list(&dir)? {
+        let child = if relative.is_empty() {
+            name.clone()
+        } else {
+            format!("{relative}/{name}")
+        };
+        match kind {
+            EntryKind::File => out.push(child),
+            EntryKind::Dir if recurse => collect_files(tree, root, &child, recurse, out)?,
+            EntryKind::Dir => {}
+        }
+    }
+    Ok(())
+}
+
+/// A tree with one file replaced (the edited kustomization).
+struct Overlay<'t> {
+    base: &'t dyn Tree,
+    path: String,
+    bytes: Vec<u8>,
+}
+
+impl Tree for Overlay<'_> {
+    fn entry(&self, path: &str) -> Result<Option<EntryKind>, TreeError> {
+        if path == self.path {
+            return Ok(Some(EntryKind::File));
+        }
+        self.base.entry(path)
+    }
+    fn read(&self, path: &str) -> Result<Vec<u8>, TreeError> {
+        if path == self.path {
+            return Ok(self.bytes.clone());
+        }
+        self.base.read(path)
+    }
+    fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, TreeError> {
+        self.base.list(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_render::kustomize::MemTree;
+
+    fn source(value: Value) -> ApplicationSource {
+        serde_json::from_value(value).expect("source")
+    }
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+
+    #[test]
+    fn source_type_follows_argo_cd() {
+        let tree = MemTree::from_files([
+            ("chart/Chart.yaml", "name: c\nversion: 1.0.0\n"),
+            ("both/Chart.yaml", ""),
+            ("both/kustomization.yaml", ""),
+            ("plain/a.yaml", CM),
+            ("plain/sub/Chart.yaml", ""),
+        ]);
+        let t = |p: &str, s: Value| source_type(&tree, p, &source(s)).unwrap();
+        assert_eq!(t("chart", json!({})), SourceType::Helm);
+        assert_eq!(t("both", json!({})), SourceType::Kustomize);
+        assert_eq!(
+            t("plain", json!({})),
+            SourceType::Directory,
+            "only the path itself counts"
+        );
+        assert_eq!(t("plain", json!({"helm": {}})), SourceType::Helm);
+        let err = source_type(
+            &tree,
+            "plain",
+            &source(json!({"helm": {}, "directory": {}})),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "multiple application sources defined: Helm,Directory"
+        );
+    }
+
+    #[test]
+    fn directories_filter_recurse_and_expand_lists() {
+        let tree = MemTree::from_files([
+            ("d/a.yaml", CM),
+            (
+                "d/b.json",
+                r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"b"}}"#,
+            ),
+            ("d/notes.txt", "ignored"),
+            (
+                "d/list.yml",
+                "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ServiceAccount\n  metadata: {name: c}\n",
+            ),
+            (
+                "d/sub/deep.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\n",
+            ),
+        ]);
+        let names = |dir: Value| -> Vec<String> {
+            let dir: DirectorySource = serde_json::from_value(dir).unwrap();
+            render_directory(&tree, "d", &dir)
+                .unwrap()
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names(json!({})), ["a", "b", "c"]);
+        assert_eq!(names(json!({"recurse": true})), ["a", "b", "c", "deep"]);
+        assert_eq!(
+            names(json!({"recurse": true, "exclude": "sub/*"})),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            names(json!({"recurse": true, "include": "{a.yaml,sub/*}"})),
+            ["a", "deep"]
+        );
+        let broken = MemTree::from_files([("d/x.yaml", "kind: [\n")]);
+        let err = render_directory(&broken, "d", &DirectorySource::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Failed to unmarshal \"d/x.yaml\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn kustomize_options_edit_the_kustomization() {
+        let tree = MemTree::from_files([
+            ("k/kustomization.yaml", "resources: [d.yaml]\n"),
+            (
+                "k/d.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: w\n        image: nginx:1.0\n",
+            ),
+        ]);
+        let s = source(json!({
+            "path": "k",
+            "kustomize": {"namePrefix": "p-", "namespace": "ns", "images": ["nginx=registry.local/nginx:1.27"], "commonLabels": {"team": "a"}}
+        }));
+        let objects = render_source(&tree, &s, &AppContext::default()).unwrap();
+        let d = &objects[0];
+        assert_eq!(d["metadata"]["name"], "p-web");
+        assert_eq!(d["metadata"]["namespace"], "ns");
+        assert_eq!(d["metadata"]["labels"]["team"], "a");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            "registry.local/nginx:1.27"
+        );
+        assert_eq!(kustomize_image("nginx:1.2")["newTag"], "1.2");
+        assert_eq!(kustomize_image("nginx@sha256:ab")["digest"], "sha256:ab");
+        assert!(kustomize_image("nginx:1.2").get("newName").is_none());
+    }
+
+    #[test]
+    fn a_missing_path_is_reported() {
+        let tree = MemTree::from_files([("a/x.yaml", CM)]);
+        let err = render_source(
+            &tree,
+            &source(json!({"path": "nope"})),
+            &AppContext::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "nope: app path does not exist");
+    }
+
+    #[test]
+    fn helm_charts_render_with_the_value_files_argo_cd_names() {
+        let tree = MemTree::from_files([
+            (
+                "deploy/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            ),
+            ("deploy/values.yaml", "region: unset\n"),
+            ("deploy/values-eu-west-1.yaml", "region: eu-west-1\n"),
+            (
+                "deploy/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\ndata:\n  region: {{ .Values.region }}\n",
+            ),
+        ]);
+        let s =
+            source(json!({"path": "deploy/", "helm": {"valueFiles": ["values-eu-west-1.yaml"]}}));
+        let app = AppContext {
+            app_name: "web-cluster-000".into(),
+            namespace: "web".into(),
+            ..Default::default()
+        };
+        let objects = render_source(&tree, &s, &app).unwrap();
+        assert_eq!(objects[0]["metadata"]["name"], "web-cluster-000");
+        assert_eq!(objects[0]["metadata"]["namespace"], "web");
+        assert_eq!(objects[0]["data"]["region"], "eu-west-1");
+    }
+}

@@ -1,0 +1,133 @@
+//! Repository contents for renderers: a checkout through the shared mirror cache, read
+//! once per commit into an in-memory tree that every application of that commit shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use flotilla_render::kustomize::MemTree;
+use flotilla_source::{Checkout, IgnoreRules, MirrorCache, Reference, Request};
+
+/// How many commits' trees are kept (the oldest is dropped first).
+const MAX_TREES: usize = 256;
+
+/// Why a source could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The checkout failed (unreachable, unknown ref, credentials…); the message never
+    /// holds a secret.
+    #[error(transparent)]
+    Checkout(#[from] flotilla_source::Error),
+    /// Reading the commit's files failed.
+    #[error("reading {url} at {commit}: {detail}")]
+    Read {
+        /// The repository.
+        url: String,
+        /// The commit.
+        commit: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// One revision of a repository, ready to render.
+#[derive(Clone)]
+pub struct SourceTree {
+    /// The commit id.
+    pub commit: String,
+    /// Flux's revision string (`main@sha1:…`).
+    pub revision: String,
+    /// Every file of the commit.
+    pub tree: Arc<MemTree>,
+}
+
+/// The mirror cache plus the per-commit trees.
+#[derive(Clone)]
+pub struct Sources {
+    mirrors: MirrorCache,
+    trees: Arc<Mutex<TreeCache>>,
+}
+
+#[derive(Default)]
+struct TreeCache {
+    by_commit: HashMap<String, Arc<MemTree>>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// Argo CD's `targetRevision`: empty or `HEAD` is the remote's HEAD; a 40-hex id a commit;
+/// otherwise a branch or tag name (or a full ref).
+pub fn argo_reference(target_revision: &str) -> Reference {
+    match target_revision.trim() {
+        "" | "HEAD" => Reference::Head,
+        other => Reference::parse_cli(other),
+    }
+}
+
+impl Sources {
+    /// Sources over `mirrors`.
+    pub fn new(mirrors: MirrorCache) -> Sources {
+        Sources {
+            mirrors,
+            trees: Arc::default(),
+        }
+    }
+
+    /// The mirror cache (for webhooks and statistics).
+    pub fn mirrors(&self) -> &MirrorCache {
+        &self.mirrors
+    }
+
+    /// The tree of `url` at `reference`, checked remotely at most once per the request's
+    /// interval, read once per commit.
+    pub async fn tree(&self, request: &Request) -> Result<SourceTree, SourceError> {
+        let checkout = self.mirrors.checkout(request).await?;
+        self.tree_of(checkout).await
+    }
+
+    async fn tree_of(&self, checkout: Checkout) -> Result<SourceTree, SourceError> {
+        if let Some(tree) = self.cached(&checkout.commit) {
+            return Ok(SourceTree {
+                commit: checkout.commit,
+                revision: checkout.revision,
+                tree,
+            });
+        }
+        let snapshot = checkout.snapshot.clone();
+        let read = tokio::task::spawn_blocking(move || snapshot.files("", &IgnoreRules::none()))
+            .await
+            .map_err(|e| SourceError::Read {
+                url: checkout.url.clone(),
+                commit: checkout.commit.clone(),
+                detail: e.to_string(),
+            })?
+            .map_err(|e| SourceError::Read {
+                url: checkout.url.clone(),
+                commit: checkout.commit.clone(),
+                detail: e.to_string(),
+            })?;
+        let tree = Arc::new(MemTree::from_files(
+            read.into_iter().map(|f| (f.path, f.contents)),
+        ));
+        let mut cache = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+        if !cache.by_commit.contains_key(&checkout.commit) {
+            cache.order.push_back(checkout.commit.clone());
+            cache
+                .by_commit
+                .insert(checkout.commit.clone(), tree.clone());
+            while cache.order.len() > MAX_TREES {
+                if let Some(old) = cache.order.pop_front() {
+                    cache.by_commit.remove(&old);
+                }
+            }
+        }
+        Ok(SourceTree {
+            commit: checkout.commit,
+            revision: checkout.revision,
+            tree,
+        })
+    }
+
+    fn cached(&self, commit: &str) -> Option<Arc<MemTree>> {
+        let cache = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+        cache.by_commit.get(commit).cloned()
+    }
+}
