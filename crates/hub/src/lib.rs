@@ -4,9 +4,11 @@
 #![deny(missing_docs)]
 
 pub mod application;
+pub mod appset;
 pub mod bootstrap;
 pub mod clusters;
 pub mod controller;
+pub mod flux;
 pub mod queue;
 pub mod render;
 pub mod sources;
