@@ -132,9 +132,22 @@ fn write_status(cluster: &Cluster, rt: &ResourceType, ns: Option<&str>, name: &s
         Part::Status,
         WriteOptions::by(CONTROLLER_MANAGER),
         |current| {
-            let mut next = current.clone();
-            if let Some(s) = workloads::desired_status(&rt.group, &rt.kind, current, &meta::now()) {
-                next["status"] = s;
+            // A status write carries only what identifies the object and the new status;
+            // the rest comes from the stored object (a full copy here cost a third of a
+            // server-side apply benchmark's CPU).
+            let status = workloads::desired_status(&rt.group, &rt.kind, current, &meta::now())
+                .or_else(|| current.get("status").cloned());
+            let mut next = json!({
+                "apiVersion": current.get("apiVersion").cloned().unwrap_or(Value::Null),
+                "kind": current.get("kind").cloned().unwrap_or(Value::Null),
+                "metadata": {"name": meta::meta_str(current, "name")},
+            });
+            let ns = meta::meta_str(current, "namespace");
+            if !ns.is_empty() {
+                next["metadata"]["namespace"] = json!(ns);
+            }
+            if let Some(status) = status {
+                next["status"] = status;
             }
             Ok(next)
         },

@@ -431,26 +431,34 @@ pub fn prepare_update(
         )));
     }
     if part == Part::Finalize {
-        let mut merged = old.clone();
         let finalizers = new
-            .pointer("/spec/finalizers")
-            .cloned()
+            .pointer_mut("/spec/finalizers")
+            .map(Value::take)
             .unwrap_or(json!([]));
+        if old.pointer("/spec/finalizers") == Some(&finalizers) {
+            return Ok(None);
+        }
+        let mut merged = old.clone();
         set_pointer(&mut merged, "/spec/finalizers", finalizers);
         return Ok((merged != *old).then_some(merged));
     }
     if part == Part::Status {
-        // A status write changes status only (and may not touch metadata or spec).
+        // A status write changes status only (and may not touch metadata or spec): compare
+        // the status alone, and copy the stored object only when it changes.
+        let status = new.get_mut("status").map(Value::take);
+        if status.as_ref() == old.get("status") {
+            return Ok(None);
+        }
         let mut merged = old.clone();
-        match new.get("status") {
-            Some(s) => merged["status"] = s.clone(),
+        match status {
+            Some(s) => merged["status"] = s,
             None => {
                 if let Some(m) = merged.as_object_mut() {
                     m.remove("status");
                 }
             }
         }
-        return Ok((merged != *old).then_some(merged));
+        return Ok(Some(merged));
     }
     // Server-owned metadata is carried over from the stored object.
     {
