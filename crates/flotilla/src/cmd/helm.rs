@@ -14,8 +14,10 @@ use anyhow::{Context, bail};
 use flotilla_render::helm::{self, Flavor, RenderOptions, ValuesFile};
 use flotilla_render::kustomize::DirTree;
 
-/// Arguments of `flotilla render helm`, the same as `helm template`'s.
+/// Arguments of `flotilla render helm`, the same as `helm template`'s. As with Helm's
+/// flag parser, a single-valued flag given twice takes the last value.
 #[derive(Debug, clap::Args)]
+#[command(args_override_self = true)]
 pub(crate) struct HelmArgs {
     /// Release name (optional) and chart path, as `helm template` takes them.
     #[arg(required = true, num_args = 1..=2)]
