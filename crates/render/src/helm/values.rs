@@ -164,3 +164,24 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod yaml_features {
+    use super::*;
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let v = parse_values("base: &b {a: 1, b: 2}\nother:\n  <<: *b\n  b: 3\nref: *b\n").unwrap();
+        assert_eq!(v["other"]["a"].as_f64(), Some(1.0));
+        assert_eq!(v["other"]["b"].as_f64(), Some(3.0));
+        assert_eq!(v["ref"]["b"].as_f64(), Some(2.0));
+    }
+
+    #[test]
+    fn non_string_keys_become_strings() {
+        // ingress-nginx's `tcp: {8080: "ns/svc:80"}`; sigs.k8s.io/yaml stringifies keys.
+        let v = parse_values("tcp:\n  8080: \"default/svc:80\"\n  true: x\n").unwrap();
+        assert_eq!(v["tcp"]["8080"], "default/svc:80");
+        assert_eq!(v["tcp"]["true"], "x");
+    }
+}
