@@ -178,6 +178,15 @@ mod yaml_features {
     }
 
     #[test]
+    fn yaml_1_1_scalars_as_go_yaml_v2_reads_them() {
+        let v = parse_values("a: yes\nb: off\nc: \"yes\"\nd: 0x10\n").unwrap();
+        assert_eq!(v["a"], true);
+        assert_eq!(v["b"], false);
+        assert_eq!(v["c"], "yes");
+        assert_eq!(v["d"].as_f64(), Some(16.0));
+    }
+
+    #[test]
     fn non_string_keys_become_strings() {
         // ingress-nginx's `tcp: {8080: "ns/svc:80"}`; sigs.k8s.io/yaml stringifies keys.
         let v = parse_values("tcp:\n  8080: \"default/svc:80\"\n  true: x\n").unwrap();
