@@ -127,7 +127,9 @@ impl Sink {
             .send(Op::Event(self.cluster.clone(), event.clone()))
             .is_err()
         {
-            tracing::warn!(
+            // After `close` (an orderly shutdown under way): expected, and not worth a warning
+            // per write.
+            tracing::debug!(
                 "cluster {}: persistence is closed; revision {} stays in memory",
                 self.cluster,
                 event.revision
