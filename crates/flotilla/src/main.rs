@@ -27,6 +27,10 @@ enum Command {
     Diff(cmd::sync::DiffArgs),
     /// Render PATH and make one cluster match it (server-side apply, optional prune).
     Sync(cmd::sync::SyncArgs),
+    /// Run the hub's controllers (Applications) against a hub Kubernetes API.
+    Controller(cmd::controller::ControllerArgs),
+    /// Start an embedded hub, simulated clusters and Git repositories, and converge them.
+    Demo(cmd::demo::run::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -51,5 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Source(Source::Get(args)) => cmd::source::run_get(args),
         Command::Diff(args) => cmd::sync::run_diff(args),
         Command::Sync(args) => cmd::sync::run_sync(args),
+        Command::Controller(args) => cmd::controller::run(args),
+        Command::Demo(args) => cmd::demo::run::run(args),
     }
 }

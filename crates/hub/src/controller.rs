@@ -28,6 +28,8 @@ pub struct ControllerOptions {
     pub resync: Duration,
     /// A failed reconcile is retried after this long.
     pub retry: Duration,
+    /// An app whose health is still Progressing is looked at again after this long.
+    pub health_recheck: Duration,
     /// Namespace of the cluster Secrets.
     pub cluster_namespace: String,
 }
@@ -38,6 +40,7 @@ impl Default for ControllerOptions {
             workers: 16,
             resync: Duration::from_secs(180),
             retry: Duration::from_secs(5),
+            health_recheck: Duration::from_secs(1),
             cluster_namespace: "argocd".into(),
         }
     }
@@ -225,8 +228,19 @@ async fn worker(state: Arc<Loop>) {
                 o["status"] = outcome.status.clone();
             }
         }
+        let settling = matches!(
+            outcome
+                .status
+                .pointer("/health/status")
+                .and_then(Value::as_str),
+            Some("Progressing" | "Missing" | "Unknown")
+        );
         let delay = if outcome.failed {
             state.options.retry
+        } else if settling {
+            // Health is followed until it settles (Argo CD re-evaluates it on every
+            // resource event); a settled app waits for the next trigger or resync.
+            state.options.health_recheck
         } else {
             jitter(state.options.resync, &key)
         };
@@ -321,14 +335,15 @@ async fn write_status(
 }
 
 /// `period` ±10%, fixed per key so apps spread evenly over the period.
-fn jitter(period: Duration, key: &str) -> Duration {
+pub(crate) fn jitter(period: Duration, key: &str) -> Duration {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut hasher);
     let spread = (hasher.finish() % 2001) as f64 / 10_000.0 - 0.1; // -0.1 ..= 0.1
     period.mul_f64(1.0 + spread)
 }
 
-fn now_rfc3339() -> String {
+/// The current time in RFC 3339 (UTC, seconds), as Kubernetes writes timestamps.
+pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

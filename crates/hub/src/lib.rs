@@ -11,4 +11,5 @@ pub mod controller;
 pub mod flux;
 pub mod queue;
 pub mod render;
+pub mod run;
 pub mod sources;

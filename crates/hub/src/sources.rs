@@ -83,7 +83,9 @@ impl Sources {
         self.tree_of(checkout).await
     }
 
-    async fn tree_of(&self, checkout: Checkout) -> Result<SourceTree, SourceError> {
+    /// The tree of a checkout already made (a GitRepository's artifact), read once per
+    /// commit.
+    pub async fn tree_of(&self, checkout: Checkout) -> Result<SourceTree, SourceError> {
         if let Some(tree) = self.cached(&checkout.commit) {
             return Ok(SourceTree {
                 commit: checkout.commit,

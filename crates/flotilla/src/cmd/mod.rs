@@ -1,6 +1,6 @@
 //! One module per subcommand: clap arguments and a `run` that wires library crates.
 
-#[allow(dead_code)] // wired into `flotilla demo` once the hub controller lands
+pub(crate) mod controller;
 pub(crate) mod demo;
 pub(crate) mod helm;
 pub(crate) mod render;

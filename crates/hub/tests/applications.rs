@@ -1,0 +1,233 @@
+//! The Application controller end to end: kubesim (a hub and a managed cluster, over TLS),
+//! a real git repository read through the mirror cache, an Application with automated
+//! sync. It syncs, reports Synced/Healthy where Argo CD does, prunes what leaves Git after
+//! a push, and reports a bad path as a ComparisonError without touching the cluster.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use flotilla_hub::application::AppReconciler;
+use flotilla_hub::controller::{self, ControllerOptions, application_resource};
+use flotilla_hub::sources::Sources;
+use flotilla_hub::{bootstrap, clusters};
+use flotilla_source::{CacheOptions, MirrorCache};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use kubesim::{Fleet, FleetConfig, Server};
+use serde_json::{Value, json};
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write(dir: &Path, path: &str, contents: &str) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, contents).unwrap();
+}
+
+async fn client(server: &Server, context: &str) -> Client {
+    let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
+    let options = KubeConfigOptions {
+        context: Some(context.into()),
+        ..Default::default()
+    };
+    Client::try_from(
+        Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), check()).await {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(_) => eprintln!("{what}: a check took over 5 s"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const CONFIG_MAP: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n";
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: registry.local/web:1.0\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    write(&work, "deploy/settings.yaml", CONFIG_MAP);
+    write(&work, "deploy/web.yaml", DEPLOYMENT);
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    let url = format!("file://{}", work.join(".git").display());
+
+    let names: Vec<String> = ["hub", "east"].map(String::from).to_vec();
+    let fleet = Fleet::new(&names, FleetConfig::default());
+    let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let hub = client(&server, "hub").await;
+    let east = client(&server, "east").await;
+    bootstrap::install(&hub, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "east", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": "east", "server": server.cluster_url("east"),
+                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
+                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    let (registry, errors) = clusters::load(&hub, "argocd").await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let reconciler = Arc::new(AppReconciler::new(
+        hub.clone(),
+        Arc::new(RwLock::new(registry)),
+        Sources::new(mirrors.clone()),
+        Duration::from_secs(60),
+    ));
+    tokio::spawn(controller::run_applications(
+        reconciler,
+        ControllerOptions {
+            workers: 2,
+            ..Default::default()
+        },
+    ));
+
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &application_resource());
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "web", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": ["CreateNamespace=true"]},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+
+    let status = wait_for("Synced and Healthy", async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced"
+            && status.pointer("/health/status")? == "Healthy")
+            .then_some(status)
+    })
+    .await;
+    let first_commit = status
+        .pointer("/sync/revision")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string();
+    assert_eq!(first_commit.len(), 40);
+    assert_eq!(status["sourceType"], "Directory");
+    assert_eq!(status["operationState"]["phase"], "Succeeded");
+    assert_eq!(
+        status["summary"]["images"],
+        json!(["registry.local/web:1.0"])
+    );
+    let resources = status["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 2, "{resources:?}");
+    assert!(resources.iter().any(|r| r["kind"] == "Deployment"
+        && r["group"] == "apps"
+        && r["namespace"] == "web"
+        && r["health"]["status"] == "Healthy"));
+    let config_maps: Api<ConfigMap> = Api::namespaced(east.clone(), "web");
+    assert_eq!(
+        config_maps.get("settings").await.unwrap().data.unwrap()["color"],
+        "blue"
+    );
+
+    // A push that removes a file: after the webhook's trigger, the object is pruned.
+    std::fs::remove_file(work.join("deploy/settings.yaml")).unwrap();
+    git(&work, &["commit", "-q", "-am", "drop settings"]);
+    let identity = flotilla_source::GitUrl::parse(&url).unwrap().identity();
+    mirrors.trigger(&identity);
+    wait_for("settings pruned", async || {
+        config_maps
+            .get_opt("settings")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let status = wait_for("the new revision reported", async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/revision")? != first_commit.as_str()).then_some(status)
+    })
+    .await;
+    assert_eq!(status["resources"].as_array().unwrap().len(), 1);
+
+    // A path that does not exist: a ComparisonError, and nothing is pruned.
+    apps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"source": {"path": "nowhere"}}})),
+    )
+    .await
+    .unwrap();
+    let status = wait_for("a ComparisonError", async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/conditions/0/type")? == "ComparisonError").then_some(status)
+    })
+    .await;
+    let message = status
+        .pointer("/conditions/0/message")
+        .and_then(Value::as_str)
+        .unwrap();
+    assert!(
+        message.contains("nowhere: app path does not exist"),
+        "{message}"
+    );
+    assert_eq!(status["sync"]["status"], "Unknown");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(east, "web");
+    assert!(
+        deployments.get_opt("web").await.unwrap().is_some(),
+        "nothing pruned on a failed render"
+    );
+}
