@@ -157,27 +157,6 @@ pub(crate) async fn fetch(
         .map(|_| ())
 }
 
-/// `git init --bare` (local, no remote involved).
-pub(crate) async fn init_bare(git_dir: &Path) -> Result<(), GitError> {
-    let out = hermetic(tokio::process::Command::new("git"))
-        .arg("init")
-        .arg("--bare")
-        .arg("--quiet")
-        .arg(git_dir)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| GitError::Spawn(e.to_string()))?;
-    if !out.status.success() {
-        return Err(GitError::Failed {
-            operation: "init",
-            url: git_dir.display().to_string(),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
-}
-
 /// A command that reads no user or system configuration and never prompts.
 fn hermetic(mut cmd: tokio::process::Command) -> tokio::process::Command {
     for var in [

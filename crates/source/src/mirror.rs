@@ -609,9 +609,13 @@ impl MirrorCache {
                 std::fs::remove_dir_all(&repo.dir)
                     .map_err(|e| Attempt::Fatal(self.cache_err(&repo.dir, e)))?;
             }
-            git::init_bare(&repo.dir)
-                .await
-                .map_err(|e| Attempt::Fatal(Error::Git(e)))?;
+            // In process: one git child fewer on the cold path.
+            gix::init_bare(&repo.dir).map_err(|e| {
+                Attempt::Fatal(Error::Cache {
+                    path: repo.dir.display().to_string(),
+                    detail: format!("creating the mirror: {e}"),
+                })
+            })?;
         }
         self.reopen(repo)
     }
