@@ -1,2 +1,1153 @@
 //! Flux on the hub: GitRepository and Kustomization reconcilers (kustomize-controller's
 //! and source-controller's semantics, status and multi-tenancy lockdown).
+//!
+//! - A GitRepository is checked through the shared mirror cache ([`flotilla_source`]);
+//!   its artifact is the commit's in-memory tree, kept for the Kustomizations that read it.
+//! - A Kustomization is built with [`flotilla_render::flux::build`] and applied with
+//!   kustomize-controller's staged server-side apply ([`ssa`]) to the hub or to the cluster
+//!   of `spec.kubeConfig`, impersonating `spec.serviceAccountName`; its inventory drives
+//!   pruning and its status is what kustomize-controller writes.
+//! - [`run_flux`] watches both kinds and runs the reconciles from a [`WorkQueue`].
+
+pub mod conditions;
+pub mod ssa;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flotilla_fleet::flux::Kustomization;
+use flotilla_render::flux::{BuildSpec, Owner, Strictness, Variables};
+use flotilla_source::Credentials;
+use flotilla_sync::Cluster;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+use self::conditions::Conditions;
+use self::ssa::ObjMeta;
+use crate::queue::WorkQueue;
+use crate::sources::{SourceTree, Sources};
+
+/// The GitRepository resource (`source.toolkit.fluxcd.io/v1`).
+pub fn git_repository_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
+        "gitrepositories",
+    )
+}
+
+/// The Kustomization resource (`kustomize.toolkit.fluxcd.io/v1`).
+pub fn kustomization_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        "kustomizations",
+    )
+}
+
+/// Settings of the Flux controllers (kustomize-controller's flags where they exist).
+#[derive(Debug, Clone)]
+pub struct FluxOptions {
+    /// Reconciles at once.
+    pub workers: usize,
+    /// `--no-cross-namespace-refs` (on by default here, as the multi-tenancy lockdown asks).
+    pub no_cross_namespace_refs: bool,
+    /// `--requeue-dependency`: retry period of a missing artifact or unready dependency.
+    pub dependency_requeue: Duration,
+    /// Poll period of health checks (kustomize-controller polls every 5 s).
+    pub health_poll: Duration,
+    /// A failed GitRepository fetch is retried after this long (source-controller backs
+    /// off from 0.75 s to 15 min; a fixed period here).
+    pub source_retry: Duration,
+}
+
+impl Default for FluxOptions {
+    fn default() -> Self {
+        FluxOptions {
+            workers: 8,
+            no_cross_namespace_refs: true,
+            dependency_requeue: Duration::from_secs(30),
+            health_poll: Duration::from_secs(5),
+            source_retry: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The outcome of one reconcile: the status to write (`None`: leave it) and when to run
+/// again (`None`: only on a change).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// New `status`.
+    pub status: Option<Value>,
+    /// Next run.
+    pub requeue: Option<Duration>,
+}
+
+/// The Flux reconcilers and the state they share.
+pub struct FluxReconciler {
+    hub: kube::Client,
+    hub_config: kube::Config,
+    sources: Sources,
+    options: FluxOptions,
+    /// GitRepository `ns/name` → its artifact.
+    artifacts: Mutex<HashMap<String, SourceTree>>,
+    /// GitRepository `ns/name` → the source crate's object (keeps the last good artifact).
+    repositories: Mutex<HashMap<String, flotilla_source::GitRepository>>,
+    /// Clients per target (hub or kubeconfig Secret version) and impersonated user.
+    clusters: Mutex<HashMap<String, Cluster>>,
+}
+
+/// `Duration` as Go's `time.Duration.String()` prints it (`30s`, `4m30s`, `1h0m0s`).
+pub fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let total = d.as_secs();
+    let frac = d.subsec_millis();
+    if total < 1 {
+        return format!("{ms}ms");
+    }
+    let seconds = if frac == 0 {
+        format!("{}s", total % 60)
+    } else {
+        let text = format!("{}.{:03}", total % 60, frac);
+        format!("{}s", text.trim_end_matches('0'))
+    };
+    match (total / 3600, total % 3600 / 60) {
+        (0, 0) => seconds,
+        (0, m) => format!("{m}m{seconds}"),
+        (h, m) => format!("{h}h{m}m{seconds}"),
+    }
+}
+
+fn key_of(obj: &Value) -> String {
+    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+    format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
+}
+
+fn generation_of(obj: &Value) -> i64 {
+    obj.pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl FluxReconciler {
+    /// Reconcilers that talk to the hub through `hub_config` (a copy of it, with
+    /// impersonation set, serves Kustomizations with a service account).
+    pub fn new(
+        hub_config: kube::Config,
+        sources: Sources,
+        options: FluxOptions,
+    ) -> Result<FluxReconciler, kube::Error> {
+        let hub = kube::Client::try_from(hub_config.clone())?;
+        Ok(FluxReconciler {
+            hub,
+            hub_config,
+            sources,
+            options,
+            artifacts: Mutex::default(),
+            repositories: Mutex::default(),
+            clusters: Mutex::default(),
+        })
+    }
+
+    /// The hub client.
+    pub fn hub(&self) -> &kube::Client {
+        &self.hub
+    }
+
+    /// The sources (for webhooks).
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    fn artifact(&self, key: &str) -> Option<SourceTree> {
+        self.artifacts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Reconciles one GitRepository: checks the remote, keeps the artifact, and returns
+    /// source-controller's status. `now` stamps condition transitions.
+    pub async fn reconcile_git_repository(&self, obj: &Value, now: &str) -> Outcome {
+        let key = key_of(obj);
+        let generation = generation_of(obj);
+        let old_status = obj.get("status").cloned().unwrap_or(json!({}));
+        let mut conditions = Conditions::from_status(&old_status, generation, now);
+        let spec: flotilla_source::GitRepositorySpec =
+            match serde_json::from_value(obj.get("spec").cloned().unwrap_or(Value::Null)) {
+                Ok(s) => s,
+                Err(e) => {
+                    let message = format!("invalid spec: {e}");
+                    conditions.stalled("InvalidSpec", &message);
+                    conditions.set("Ready", "False", "InvalidSpec", &message);
+                    let mut status = old_status.clone();
+                    status["conditions"] = conditions.to_value();
+                    status["observedGeneration"] = json!(generation);
+                    return Outcome {
+                        status: Some(status),
+                        requeue: None,
+                    };
+                }
+            };
+        if spec.suspend {
+            return Outcome {
+                status: None,
+                requeue: None,
+            };
+        }
+        let namespace = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let credentials = match &spec.secret_ref {
+            None => Ok(Credentials::default()),
+            Some(r) => self.credentials(namespace, &r.name).await,
+        };
+        let mut repository = {
+            let repos = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
+            repos.get(&key).cloned()
+        }
+        .unwrap_or_else(|| flotilla_source::GitRepository {
+            name: key.clone(),
+            generation,
+            spec: spec.clone(),
+            status: Default::default(),
+        });
+        repository.spec = spec.clone();
+        repository.generation = generation;
+        // Conditions come from the object (other writers, restarts); the source crate
+        // updates them in place.
+        repository.status.conditions = conditions.as_source_conditions();
+        let (action, checkout) = match credentials {
+            Ok(credentials) => {
+                repository
+                    .reconcile(self.sources.mirrors(), credentials)
+                    .await
+            }
+            Err(message) => {
+                repository.status.conditions = conditions.as_source_conditions();
+                let mut c = Conditions::from_source(&repository.status.conditions, generation, now);
+                c.set("FetchFailed", "True", "AuthenticationFailed", &message);
+                c.set("Ready", "False", "AuthenticationFailed", &message);
+                c.set(
+                    "Reconciling",
+                    "True",
+                    "ProgressingWithRetry",
+                    &format!("processing object: new generation {generation}"),
+                );
+                repository.status.conditions = c.as_source_conditions();
+                (
+                    flotilla_source::Action {
+                        requeue_after: Some(self.options.source_retry),
+                    },
+                    None,
+                )
+            }
+        };
+        let mut failed = checkout.is_none();
+        if let Some(checkout) = checkout {
+            match self.sources.tree_of(checkout).await {
+                Ok(tree) => {
+                    self.artifacts
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key.clone(), tree);
+                }
+                Err(e) => {
+                    failed = true;
+                    let message = format!("failed to read the artifact: {e}");
+                    let mut c =
+                        Conditions::from_source(&repository.status.conditions, generation, now);
+                    c.set("Ready", "False", "StorageOperationFailed", &message);
+                    c.set(
+                        "StorageOperationFailed",
+                        "True",
+                        "ArchiveOperationFailed",
+                        &message,
+                    );
+                    repository.status.conditions = c.as_source_conditions();
+                }
+            }
+        }
+        let merged = conditions.merge_source(&repository.status.conditions);
+        let mut status = old_status.clone();
+        if let Some(obj) = status.as_object_mut() {
+            obj.remove("artifact");
+        }
+        status["conditions"] = merged.to_value();
+        if repository.status.observed_generation > 0 {
+            status["observedGeneration"] = json!(repository.status.observed_generation);
+        }
+        if let Some(artifact) = &repository.status.artifact {
+            let previous = old_status.get("artifact");
+            let same = previous
+                .and_then(|a| a.get("revision"))
+                .and_then(Value::as_str)
+                == Some(artifact.revision.as_str());
+            let updated = if same {
+                previous
+                    .and_then(|a| a.get("lastUpdateTime"))
+                    .cloned()
+                    .unwrap_or(json!(now))
+            } else {
+                json!(now)
+            };
+            status["artifact"] = json!({
+                "revision": artifact.revision,
+                "path": format!("gitrepository/{key}/{}.tar.gz", artifact.commit),
+                "url": format!("flotilla://gitrepository/{key}/{}.tar.gz", artifact.commit),
+                "lastUpdateTime": updated,
+            });
+        }
+        if let Some(ignore) = &repository.status.observed_ignore {
+            status["observedIgnore"] = json!(ignore);
+        }
+        self.repositories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, repository);
+        let requeue = match (action.requeue_after, failed) {
+            (None, _) => None,
+            (Some(_), true) => Some(self.options.source_retry),
+            (Some(interval), false) => Some(interval),
+        };
+        Outcome {
+            status: Some(status),
+            requeue,
+        }
+    }
+
+    async fn credentials(&self, namespace: &str, name: &str) -> Result<Credentials, String> {
+        let secrets: Api<Secret> = Api::namespaced(self.hub.clone(), namespace);
+        let secret = secrets
+            .get_opt(name)
+            .await
+            .map_err(|e| {
+                format!(
+                    "failed to get secret '{namespace}/{name}': {}",
+                    api_message(&e)
+                )
+            })?
+            .ok_or_else(|| {
+                format!("failed to get secret '{namespace}/{name}': secrets \"{name}\" not found")
+            })?;
+        let data: BTreeMap<String, Vec<u8>> = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        Credentials::from_secret_data(&format!("{namespace}/{name}"), &data)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The cluster a Kustomization applies to: the hub, or the kubeconfig in
+    /// `spec.kubeConfig.secretRef`; as `spec.serviceAccountName` when set.
+    async fn target(&self, ks: &Kustomization) -> Result<Cluster, String> {
+        let namespace = &ks.metadata.namespace;
+        let (mut config, origin) = match ks
+            .spec
+            .kube_config
+            .as_ref()
+            .and_then(|k| k.secret_ref.as_ref())
+        {
+            None => (self.hub_config.clone(), "hub".to_string()),
+            Some(secret_ref) => {
+                let secrets: Api<Secret> = Api::namespaced(self.hub.clone(), namespace);
+                let name = &secret_ref.name;
+                let secret = secrets
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| format!("unable to read KubeConfig secret '{name}' error: {}", api_message(&e)))?
+                    .ok_or_else(|| {
+                        format!("unable to read KubeConfig secret '{name}' error: secrets \"{name}\" not found")
+                    })?;
+                let data = secret.data.unwrap_or_default();
+                let keys: Vec<&str> = if secret_ref.key.is_empty() {
+                    vec!["value", "value.yaml"]
+                } else {
+                    vec![secret_ref.key.as_str()]
+                };
+                let bytes = keys.iter().find_map(|k| data.get(*k)).ok_or_else(|| {
+                    format!(
+                        "KubeConfig secret '{name}' does not contain a '{}' key with a kubeconfig",
+                        keys.join("' or '")
+                    )
+                })?;
+                let text = String::from_utf8(bytes.0.clone()).map_err(|_| {
+                    format!("KubeConfig secret '{name}': the kubeconfig is not UTF-8")
+                })?;
+                let kubeconfig = kube::config::Kubeconfig::from_yaml(&text)
+                    .map_err(|e| format!("KubeConfig secret '{name}': {e}"))?;
+                let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                    .await
+                    .map_err(|e| format!("KubeConfig secret '{name}': {e}"))?;
+                let version = secret.metadata.resource_version.unwrap_or_default();
+                (config, format!("secret:{namespace}/{name}@{version}"))
+            }
+        };
+        let user = (!ks.spec.service_account_name.is_empty()).then(|| {
+            format!(
+                "system:serviceaccount:{namespace}:{}",
+                ks.spec.service_account_name
+            )
+        });
+        let cache_key = format!("{origin}|{}", user.as_deref().unwrap_or(""));
+        if let Some(c) = self
+            .clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key)
+        {
+            return Ok(c.clone());
+        }
+        config.auth_info.impersonate = user;
+        config.auth_info.impersonate_groups = None;
+        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+        let cluster = Cluster::new(client);
+        self.clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cache_key, cluster.clone());
+        Ok(cluster)
+    }
+
+    /// The variables of `spec.postBuild`, `substituteFrom` read from the hub in the
+    /// Kustomization's namespace.
+    async fn variables(
+        &self,
+        namespace: &str,
+        post_build: &flotilla_render::flux::PostBuild,
+    ) -> Result<Variables, String> {
+        let mut found: HashMap<(String, String), Result<Option<Variables>, String>> =
+            HashMap::new();
+        for r in &post_build.substitute_from {
+            let data = match r.kind.as_str() {
+                "Secret" => Api::<Secret>::namespaced(self.hub.clone(), namespace)
+                    .get_opt(&r.name)
+                    .await
+                    .map(|s| {
+                        s.map(|s| {
+                            s.data
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                                .collect()
+                        })
+                    }),
+                _ => Api::<ConfigMap>::namespaced(self.hub.clone(), namespace)
+                    .get_opt(&r.name)
+                    .await
+                    .map(|c| c.map(|c| c.data.unwrap_or_default().into_iter().collect())),
+            };
+            found.insert(
+                (r.kind.clone(), r.name.clone()),
+                data.map_err(|e| api_message(&e)),
+            );
+        }
+        flotilla_render::flux::variables(post_build, &|r| {
+            found
+                .get(&(r.kind.clone(), r.name.clone()))
+                .cloned()
+                .unwrap_or(Ok(None))
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    /// Reconciles one Kustomization as kustomize-controller does and returns its status.
+    pub async fn reconcile_kustomization(&self, obj: &Value, now: &str) -> Outcome {
+        let generation = generation_of(obj);
+        let old_status = obj.get("status").cloned().unwrap_or(json!({}));
+        let mut run = KsRun {
+            status: old_status.clone(),
+            conditions: Conditions::from_status(&old_status, generation, now),
+            generation,
+        };
+        let ks: Kustomization = match serde_json::from_value::<Kustomization>(obj.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|k| k.validate().map(|()| k).map_err(|e| e.to_string()))
+        {
+            Ok(k) => k,
+            Err(message) => {
+                run.conditions
+                    .set("Ready", "False", "InvalidSpec", &message);
+                run.conditions.stalled("InvalidSpec", &message);
+                run.status["observedGeneration"] = json!(generation);
+                return run.finish(None);
+            }
+        };
+        if ks.spec.suspend {
+            return Outcome {
+                status: None,
+                requeue: None,
+            };
+        }
+        let interval = ks.interval().unwrap_or(Duration::from_secs(600));
+        let retry = ks
+            .spec
+            .retry_interval
+            .as_deref()
+            .and_then(|r| flotilla_fleet::flux::parse_duration(r, true))
+            .unwrap_or(interval);
+        let timeout = ks
+            .spec
+            .timeout
+            .as_deref()
+            .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
+            .unwrap_or_else(|| interval.saturating_sub(Duration::from_secs(30)))
+            .max(if ks.spec.timeout.is_some() {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(30)
+            });
+        let dependency = self.options.dependency_requeue;
+
+        // Source.
+        if let Err(message) = ks.check_source_access(self.options.no_cross_namespace_refs) {
+            run.conditions
+                .set("Ready", "False", "AccessDenied", &message);
+            run.conditions.stalled("AccessDenied", &message);
+            return run.finish(None);
+        }
+        let source_ns = ks.source_namespace().to_string();
+        let source_name = ks.spec.source_ref.name.clone();
+        if ks.spec.source_ref.kind != "GitRepository" {
+            let message = format!(
+                "source kind '{}' is not supported by this hub",
+                ks.spec.source_ref.kind
+            );
+            run.conditions
+                .set("Ready", "False", "ArtifactFailed", &message);
+            return run.finish(Some(retry));
+        }
+        let repos: Api<DynamicObject> =
+            Api::namespaced_with(self.hub.clone(), &source_ns, &git_repository_resource());
+        let source = match repos.get_opt(&source_name).await {
+            Ok(Some(s)) => serde_json::to_value(s).unwrap_or(Value::Null),
+            Ok(None) => {
+                let message =
+                    format!("gitrepositories.source.toolkit.fluxcd.io \"{source_name}\" not found");
+                run.conditions
+                    .set("Ready", "False", "ArtifactFailed", &message);
+                return run.finish(Some(retry));
+            }
+            Err(e) => {
+                let message = format!(
+                    "unable to get source '{source_ns}/{source_name}': {}",
+                    api_message(&e)
+                );
+                run.conditions
+                    .set("Ready", "False", "ArtifactFailed", &message);
+                return run.finish(Some(retry));
+            }
+        };
+        if source.pointer("/status/artifact").is_none() {
+            let message = format!(
+                "Source artifact not found, retrying in {}",
+                go_duration(dependency)
+            );
+            run.conditions
+                .set("Ready", "False", "ArtifactFailed", &message);
+            return run.finish(Some(dependency));
+        }
+        let Some(tree) = self.artifact(&format!("{source_ns}/{source_name}")) else {
+            let message = format!(
+                "Source is not ready, artifact not found, retrying in {}",
+                go_duration(dependency)
+            );
+            run.conditions
+                .set("Ready", "False", "ArtifactFailed", &message);
+            return run.finish(Some(dependency));
+        };
+        let revision = tree.revision.clone();
+
+        // Dependencies.
+        if !ks.spec.depends_on.is_empty()
+            && let Err(message) = self.check_dependencies(&ks, &revision).await
+        {
+            run.conditions
+                .set("Ready", "False", "DependencyNotReady", &message);
+            return run.finish(Some(dependency));
+        }
+
+        run.conditions.reconciling(
+            "Progressing",
+            &format!(
+                "Building manifests for revision {revision} with a timeout of {}",
+                go_duration(timeout)
+            ),
+        );
+        run.status["lastAttemptedRevision"] = json!(revision);
+
+        // Build.
+        let spec_value = obj.get("spec").cloned().unwrap_or(json!({}));
+        let build_spec: BuildSpec = match serde_json::from_value(spec_value) {
+            Ok(s) => s,
+            Err(e) => {
+                run.conditions
+                    .set("Ready", "False", "BuildFailed", &e.to_string());
+                return run.finish(Some(retry));
+            }
+        };
+        let vars = match &build_spec.post_build {
+            Some(post) => match self.variables(&ks.metadata.namespace, post).await {
+                Ok(v) => v,
+                Err(message) => {
+                    run.conditions
+                        .set("Ready", "False", "BuildFailed", &message);
+                    return run.finish(Some(retry));
+                }
+            },
+            None => Variables::new(),
+        };
+        let owner = Owner {
+            name: ks.metadata.name.clone(),
+            namespace: ks.metadata.namespace.clone(),
+        };
+        let objects = match flotilla_render::flux::build(
+            tree.tree.as_ref(),
+            &build_spec,
+            &owner,
+            &vars,
+            Strictness::Strict,
+        ) {
+            Ok(o) => o,
+            Err(e) => {
+                let reason = match e {
+                    flotilla_render::flux::FluxBuildError::PathNotFound { .. } => "ArtifactFailed",
+                    _ => "BuildFailed",
+                };
+                run.conditions.set("Ready", "False", reason, &e.to_string());
+                return run.finish(Some(retry));
+            }
+        };
+
+        // Apply.
+        run.conditions.reconciling(
+            "Progressing",
+            &format!(
+                "Detecting drift for revision {revision} with a timeout of {}",
+                go_duration(timeout)
+            ),
+        );
+        let cluster = match self.target(&ks).await {
+            Ok(c) => c,
+            Err(message) => {
+                run.conditions
+                    .set("Ready", "False", "ReconciliationFailed", &message);
+                return run.finish(Some(retry));
+            }
+        };
+        let changes = match tokio::time::timeout(
+            timeout,
+            ssa::apply_all_staged(&cluster, objects, ks.spec.force, Duration::from_secs(2)),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(failure)) => {
+                run.conditions
+                    .set("Ready", "False", "ReconciliationFailed", &failure.message);
+                return run.finish(Some(retry));
+            }
+            Err(_) => {
+                let message = format!("apply timed out after {}", go_duration(timeout));
+                run.conditions
+                    .set("Ready", "False", "ReconciliationFailed", &message);
+                return run.finish(Some(retry));
+            }
+        };
+
+        // Inventory and prune.
+        let old_inventory = ssa::inventory_entries(old_status.get("inventory"));
+        let mut inventory: BTreeSet<ObjMeta> = changes.iter().map(|c| c.meta.clone()).collect();
+        let new_ids: HashSet<(String, String, String, String)> = inventory
+            .iter()
+            .map(|m| {
+                (
+                    m.namespace.clone(),
+                    m.name.clone(),
+                    m.group.clone(),
+                    m.kind.clone(),
+                )
+            })
+            .collect();
+        let stale: BTreeSet<ObjMeta> = old_inventory
+            .into_iter()
+            .filter(|m| {
+                !new_ids.contains(&(
+                    m.namespace.clone(),
+                    m.name.clone(),
+                    m.group.clone(),
+                    m.kind.clone(),
+                ))
+            })
+            .collect();
+        if ks.spec.prune.unwrap_or(false) && !stale.is_empty() {
+            let (survivors, errors) = ssa::prune(
+                &cluster,
+                &stale,
+                (&ks.metadata.name, &ks.metadata.namespace),
+            )
+            .await;
+            if !errors.is_empty() {
+                inventory.extend(survivors);
+                run.status["inventory"] = ssa::inventory_value(&inventory);
+                run.conditions
+                    .set("Ready", "False", "PruneFailed", &errors.join("\n"));
+                return run.finish(Some(retry));
+            }
+        }
+        run.status["inventory"] = ssa::inventory_value(&inventory);
+
+        // Health.
+        let checks: Vec<ObjMeta> = if ks.spec.wait {
+            changes
+                .iter()
+                .filter(|c| c.action != ssa::Action::Skipped)
+                .map(|c| c.meta.clone())
+                .collect()
+        } else {
+            ks.spec
+                .health_checks
+                .iter()
+                .filter(|h| {
+                    !(h.kind == "Kustomization"
+                        && h.name == ks.metadata.name
+                        && (h.namespace.is_empty() || h.namespace == ks.metadata.namespace))
+                })
+                .map(|h| {
+                    let api_version = if h.api_version.is_empty() {
+                        "apps/v1"
+                    } else {
+                        &h.api_version
+                    };
+                    let (group, version) =
+                        api_version.rsplit_once('/').unwrap_or(("", api_version));
+                    ObjMeta {
+                        namespace: if h.namespace.is_empty() {
+                            ks.metadata.namespace.clone()
+                        } else {
+                            h.namespace.clone()
+                        },
+                        name: h.name.clone(),
+                        group: group.to_string(),
+                        kind: h.kind.clone(),
+                        version: version.to_string(),
+                    }
+                })
+                .collect()
+        };
+        if !ks.spec.wait && ks.spec.health_checks.is_empty() {
+            run.conditions.delete("Healthy");
+        } else {
+            run.conditions.reconciling(
+                "Progressing",
+                &format!(
+                    "Running health checks for revision {revision} with a timeout of {}",
+                    go_duration(timeout)
+                ),
+            );
+            let started = Instant::now();
+            if let Err(e) =
+                ssa::wait_for_current(&cluster, &checks, timeout, self.options.health_poll, true)
+                    .await
+            {
+                let message = format!(
+                    "health check failed after {}: {e}",
+                    go_duration(started.elapsed())
+                );
+                run.conditions
+                    .set("Healthy", "False", "HealthCheckFailed", &message);
+                run.conditions
+                    .set("Ready", "False", "HealthCheckFailed", &message);
+                return run.finish(Some(retry));
+            }
+            run.conditions.set(
+                "Healthy",
+                "True",
+                "Succeeded",
+                &format!("Health check passed in {}", go_duration(started.elapsed())),
+            );
+        }
+
+        run.status["lastAppliedRevision"] = json!(revision);
+        run.conditions.set(
+            "Ready",
+            "True",
+            "ReconciliationSucceeded",
+            &format!("Applied revision: {revision}"),
+        );
+        run.finish(Some(interval))
+    }
+
+    /// kustomize-controller's `checkDependencies`, with the rule that a dependency on the
+    /// same source must have applied the same revision.
+    async fn check_dependencies(&self, ks: &Kustomization, revision: &str) -> Result<(), String> {
+        let mut found: HashMap<(String, String), Value> = HashMap::new();
+        for (namespace, name) in ks.dependencies() {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.hub.clone(), &namespace, &kustomization_resource());
+            match api.get_opt(&name).await {
+                Ok(Some(d)) => {
+                    found.insert(
+                        (namespace, name),
+                        serde_json::to_value(d).unwrap_or(Value::Null),
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "unable to get '{namespace}/{name}' dependency: {}",
+                        api_message(&e)
+                    ));
+                }
+            }
+        }
+        ks.check_dependencies(&|ns, name| found.get(&(ns.to_string(), name.to_string())).cloned())?;
+        for ((namespace, name), dep) in &found {
+            let s = |p: &str| dep.pointer(p).and_then(Value::as_str).unwrap_or("");
+            let dep_source_ns = if s("/spec/sourceRef/namespace").is_empty() {
+                namespace.as_str()
+            } else {
+                s("/spec/sourceRef/namespace")
+            };
+            let same_source = s("/spec/sourceRef/name") == ks.spec.source_ref.name
+                && s("/spec/sourceRef/kind") == ks.spec.source_ref.kind
+                && dep_source_ns == ks.source_namespace();
+            if same_source && s("/status/lastAppliedRevision") != revision {
+                return Err(format!(
+                    "dependency '{namespace}/{name}' revision is not up to date"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The status being built during one Kustomization reconcile.
+struct KsRun {
+    status: Value,
+    conditions: Conditions,
+    generation: i64,
+}
+
+impl KsRun {
+    /// kustomize-controller's `finalizeStatus`.
+    fn finish(mut self, requeue: Option<Duration>) -> Outcome {
+        if self.conditions.is("Ready", "True") {
+            self.conditions.delete("Reconciling");
+            self.conditions.delete("Stalled");
+            self.status["observedGeneration"] = json!(self.generation);
+        }
+        if self.conditions.is("Ready", "False") {
+            self.conditions.retry_reconciling();
+        }
+        self.status["conditions"] = self.conditions.to_value();
+        Outcome {
+            status: Some(self.status),
+            requeue,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The controller loop.
+
+const GIT: &str = "GitRepository";
+const KS: &str = "Kustomization";
+
+struct Loop {
+    reconciler: Arc<FluxReconciler>,
+    queue: WorkQueue,
+    objects: Mutex<HashMap<String, Value>>,
+    fingerprints: Mutex<HashMap<String, u64>>,
+    /// GitRepository queue key → Kustomization queue keys reading it.
+    readers: Mutex<HashMap<String, HashSet<String>>>,
+    /// GitRepository queue key → the revision last reported (requeue readers on change).
+    revisions: Mutex<HashMap<String, String>>,
+    /// Repository identity (mirror) → GitRepository queue keys.
+    urls: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What makes a Flux object worth reconciling again: spec, the reconcile request
+/// annotation, deletion and identity. Status writes are ignored.
+fn fingerprint(obj: &Value) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    obj.get("spec").map(Value::to_string).hash(&mut hasher);
+    obj.pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+        .map(Value::to_string)
+        .hash(&mut hasher);
+    obj.pointer("/metadata/deletionTimestamp")
+        .map(Value::to_string)
+        .hash(&mut hasher);
+    obj.pointer("/metadata/uid")
+        .map(Value::to_string)
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Runs the GitRepository and Kustomization controllers until the hub watches end.
+pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
+    let state = Arc::new(Loop {
+        reconciler,
+        queue: WorkQueue::new(),
+        objects: Mutex::default(),
+        fingerprints: Mutex::default(),
+        readers: Mutex::default(),
+        revisions: Mutex::default(),
+        urls: Mutex::default(),
+    });
+    for _ in 0..state.reconciler.options.workers.max(1) {
+        tokio::spawn(worker(state.clone()));
+    }
+    tokio::spawn(push_triggers(state.clone()));
+    let git = tokio::spawn(watch(state.clone(), GIT, git_repository_resource()));
+    watch(state, KS, kustomization_resource()).await;
+    git.abort();
+}
+
+async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
+    let api: Api<DynamicObject> = Api::all_with(state.reconciler.hub.clone(), &resource);
+    let mut events = watcher(api, watcher::Config::default()).boxed();
+    while let Some(event) = events.next().await {
+        let (object, present) = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
+            Ok(watcher::Event::Delete(o)) => (o, false),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, kind, "watching Flux objects");
+                continue;
+            }
+        };
+        let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+        let key = format!("{kind}/{}", key_of(&value));
+        if !present {
+            lock(&state.objects).remove(&key);
+            lock(&state.fingerprints).remove(&key);
+            continue;
+        }
+        let print = fingerprint(&value);
+        lock(&state.objects).insert(key.clone(), value);
+        if lock(&state.fingerprints).insert(key.clone(), print) != Some(print) {
+            state.queue.add(key);
+        }
+    }
+}
+
+async fn worker(state: Arc<Loop>) {
+    while let Some(lease) = state.queue.next().await {
+        let key = lease.key().to_string();
+        let Some(object) = lock(&state.objects).get(&key).cloned() else {
+            continue;
+        };
+        let now = now_rfc3339();
+        let reconciler = state.reconciler.clone();
+        let handle = tokio::runtime::Handle::current();
+        let run = object.clone();
+        let is_git = key.starts_with(GIT);
+        // The build and the apply are not provably `Send`: each reconcile runs on a
+        // blocking thread of its own (as the Application controller does).
+        let outcome = tokio::task::spawn_blocking(move || {
+            handle.block_on(async move {
+                if is_git {
+                    reconciler.reconcile_git_repository(&run, &now).await
+                } else {
+                    reconciler.reconcile_kustomization(&run, &now).await
+                }
+            })
+        })
+        .await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(key = %key, error = %e, "Flux reconcile panicked");
+                drop(lease);
+                state.queue.add_after(key, Duration::from_secs(10));
+                continue;
+            }
+        };
+        if is_git {
+            after_git(&state, &key, &object);
+        } else {
+            remember_reader(&state, &key, &object);
+        }
+        if let Some(status) = &outcome.status {
+            let resource = if is_git {
+                git_repository_resource()
+            } else {
+                kustomization_resource()
+            };
+            match write_status(&state.reconciler.hub, &resource, &object, status).await {
+                Ok(()) => {
+                    if let Some(o) = lock(&state.objects).get_mut(&key) {
+                        o["status"] = status.clone();
+                    }
+                }
+                Err(e) => tracing::warn!(key = %key, error = %e, "writing Flux status"),
+            }
+        }
+        drop(lease);
+        if let Some(delay) = outcome.requeue {
+            state.queue.add_after(key, delay);
+        }
+    }
+}
+
+/// After a GitRepository run: remember its URL for pushes, and requeue its readers when
+/// its artifact changed.
+fn after_git(state: &Loop, key: &str, object: &Value) {
+    if let Some(url) = object.pointer("/spec/url").and_then(Value::as_str)
+        && let Ok(parsed) = flotilla_source::GitUrl::parse(url)
+    {
+        lock(&state.urls)
+            .entry(parsed.identity())
+            .or_default()
+            .insert(key.to_string());
+        // The mirror cache rewrites URLs (insteadOf); pushes name the rewritten one.
+        let rewritten =
+            flotilla_source::rewrite(url, &state.reconciler.sources.mirrors().options().rewrites);
+        if let Ok(parsed) = flotilla_source::GitUrl::parse(&rewritten) {
+            lock(&state.urls)
+                .entry(parsed.identity())
+                .or_default()
+                .insert(key.to_string());
+        }
+    }
+    let artifact_key = key.trim_start_matches(GIT).trim_start_matches('/');
+    let Some(revision) = state.reconciler.artifact(artifact_key).map(|t| t.revision) else {
+        return;
+    };
+    let changed =
+        lock(&state.revisions).insert(key.to_string(), revision.clone()) != Some(revision);
+    if changed {
+        let readers: Vec<String> = lock(&state.readers)
+            .get(key)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        for reader in readers {
+            state.queue.add(reader);
+        }
+    }
+}
+
+fn remember_reader(state: &Loop, key: &str, object: &Value) {
+    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let namespace = if s("/spec/sourceRef/namespace").is_empty() {
+        s("/metadata/namespace")
+    } else {
+        s("/spec/sourceRef/namespace")
+    };
+    let source = format!("{GIT}/{namespace}/{}", s("/spec/sourceRef/name"));
+    let mut readers = lock(&state.readers);
+    for set in readers.values_mut() {
+        set.remove(key);
+    }
+    readers.entry(source).or_default().insert(key.to_string());
+}
+
+/// A push (webhook) requeues the GitRepositories of that repository at once.
+async fn push_triggers(state: Arc<Loop>) {
+    let mut pushes = state.reconciler.sources.mirrors().subscribe();
+    loop {
+        match pushes.recv().await {
+            Ok(identity) => {
+                let keys: Vec<String> = lock(&state.urls)
+                    .get(&identity)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                for key in keys {
+                    state.queue.add(key);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                let keys: Vec<String> = lock(&state.objects)
+                    .keys()
+                    .filter(|k| k.starts_with(GIT))
+                    .cloned()
+                    .collect();
+                for key in keys {
+                    state.queue.add(key);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Writes `status` to the status subresource with a merge patch (keys the old status had
+/// and the new one lacks become null); nothing when unchanged.
+async fn write_status(
+    hub: &kube::Client,
+    resource: &ApiResource,
+    object: &Value,
+    status: &Value,
+) -> Result<(), kube::Error> {
+    if object.get("status") == Some(status) {
+        return Ok(());
+    }
+    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let mut patch = status.clone();
+    if let (Some(Value::Object(old)), Value::Object(new)) = (object.get("status"), &mut patch) {
+        for key in old.keys() {
+            if !new.contains_key(key) {
+                new.insert(key.clone(), Value::Null);
+            }
+        }
+    }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), s("/metadata/namespace"), resource);
+    api.patch_status(
+        s("/metadata/name"),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": patch})),
+    )
+    .await?;
+    Ok(())
+}
+
+use crate::controller::now_rfc3339;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_as_go_does() {
+        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(go_duration(Duration::from_secs(270)), "4m30s");
+        assert_eq!(go_duration(Duration::from_secs(600)), "10m0s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn fingerprints_ignore_status() {
+        let a = json!({"metadata": {"uid": "1"}, "spec": {"x": 1}, "status": {"s": 1}});
+        let mut b = a.clone();
+        b["status"] = json!({"s": 2});
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b["metadata"]["annotations"] = json!({"reconcile.fluxcd.io/requestedAt": "now"});
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+}

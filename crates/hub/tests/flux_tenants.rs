@@ -1,0 +1,686 @@
+//! The Flux controllers end to end against kubesim (TLS, RBAC, impersonation): the seed
+//! `tenants` example of issue 9 with its repositories behind URL rewriting, a tenant
+//! applied as its service account, a cluster-scoped escalation refused as Forbidden
+//! without touching anything outside the tenant, a cross-namespace source refused, prune
+//! after a file leaves Git; postBuild substitution, dependsOn and suspend.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_hub::bootstrap;
+use flotilla_hub::flux::{
+    FluxOptions, FluxReconciler, git_repository_resource, kustomization_resource, run_flux,
+};
+use flotilla_hub::sources::Sources;
+use flotilla_source::{CacheOptions, MirrorCache, Rewrite};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use kubesim::{Fleet, FleetConfig, Server};
+use serde_json::{Value, json};
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write(dir: &Path, path: &str, contents: &str) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, contents).unwrap();
+}
+
+fn commit(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", message]);
+}
+
+fn new_repo(root: &Path, name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (path, contents) in files {
+        write(&dir, path, contents);
+    }
+    git(&dir, &["init", "-q", "-b", "main"]);
+    commit(&dir, "first");
+    dir
+}
+
+async fn config(server: &Server, context: &str) -> Config {
+    let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
+    let options = KubeConfigOptions {
+        context: Some(context.into()),
+        ..Default::default()
+    };
+    Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .unwrap()
+}
+
+async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ready(status: &Value) -> Option<(&str, &str, &str)> {
+    let c = status
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?;
+    Some((
+        c["status"].as_str()?,
+        c["reason"].as_str()?,
+        c["message"].as_str()?,
+    ))
+}
+
+/// A hub with the Flux CRDs, the controllers running, and a URL rewrite of
+/// `https://gitlab.internal/` to the local repositories under `repos`.
+struct Hub {
+    _server: Server,
+    client: Client,
+    mirrors: MirrorCache,
+}
+
+async fn start_hub(repos: &Path, cache: &Path) -> Hub {
+    let fleet = Fleet::new(&["hub".to_string()], FleetConfig::default());
+    let server = Server::start_tls(fleet, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let config = config(&server, "hub").await;
+    let client = Client::try_from(config.clone()).unwrap();
+    bootstrap::install(&client, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut options = CacheOptions::new(cache);
+    options.rewrites = vec![Rewrite {
+        base: format!("file://{}/", repos.display()),
+        instead_of: "https://gitlab.internal/".into(),
+    }];
+    let mirrors = MirrorCache::new(options).unwrap();
+    let reconciler = FluxReconciler::new(
+        config,
+        Sources::new(mirrors.clone()),
+        FluxOptions {
+            workers: 4,
+            health_poll: Duration::from_millis(200),
+            dependency_requeue: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    tokio::spawn(run_flux(Arc::new(reconciler)));
+    Hub {
+        _server: server,
+        client,
+        mirrors,
+    }
+}
+
+fn push(hub: &Hub, url: &str) {
+    let identity = flotilla_source::GitUrl::parse(url).unwrap().identity();
+    hub.mirrors.trigger(&identity);
+}
+
+async fn create(client: &Client, yaml: &str) {
+    let value: Value = serde_saphyr::from_str(yaml).unwrap();
+    let namespace = value["metadata"]["namespace"].as_str().unwrap_or("");
+    let resource = match value["kind"].as_str().unwrap() {
+        "GitRepository" => git_repository_resource(),
+        "Kustomization" => kustomization_resource(),
+        other => panic!("unexpected kind {other}"),
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let object: DynamicObject = serde_json::from_value(value).unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+}
+
+async fn status_of(client: &Client, namespace: &str, name: &str) -> Value {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &kustomization_resource());
+    match api.get_opt(name).await {
+        Ok(Some(o)) => serde_json::to_value(o).unwrap()["status"].clone(),
+        _ => Value::Null,
+    }
+}
+
+/// Waits until the Kustomization's Ready condition has `status` and `reason`.
+async fn wait_ready(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+) -> Value {
+    wait_for(
+        &format!("{namespace}/{name} Ready={status} {reason}"),
+        async || {
+            let s = status_of(client, namespace, name).await;
+            let (st, re, _) = ready(&s)?;
+            (st == status && re == reason).then_some(s.clone())
+        },
+    )
+    .await
+}
+
+const PLATFORM_REPO: &str = r#"apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: platform-config
+  namespace: flux-system
+spec:
+  interval: 1m
+  url: https://gitlab.internal/platform/platform-config
+  ref:
+    branch: main
+"#;
+
+// The seed manifest, unchanged.
+const TENANTS: &str = r#"apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: tenants
+  namespace: flux-system
+spec:
+  interval: 10m
+  sourceRef:
+    kind: GitRepository
+    name: platform-config
+  path: ./tenants
+  prune: true
+"#;
+
+const TENANT_NAMESPACE: &str =
+    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-payments\n";
+const TENANT_SA: &str = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: team-payments-sa\n  namespace: team-payments\n";
+const TENANT_BINDING: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: team-payments-admin
+  namespace: team-payments
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: admin
+subjects:
+- kind: ServiceAccount
+  name: team-payments-sa
+  namespace: team-payments
+"#;
+const TENANT_REPO: &str = r#"apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: team-payments-repo
+  namespace: team-payments
+spec:
+  interval: 1m
+  url: https://gitlab.internal/team-payments/deploy
+  ref:
+    branch: main
+"#;
+// The seed manifest, unchanged.
+const TENANT_KS: &str = r#"apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: team-payments
+  namespace: team-payments
+spec:
+  interval: 5m
+  sourceRef:
+    kind: GitRepository
+    name: team-payments-repo
+  path: ./deploy
+  prune: true
+  serviceAccountName: team-payments-sa
+  targetNamespace: team-payments
+"#;
+
+const SETTINGS: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n";
+const EXTRA: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  k: v\n";
+const ESCALATION: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: team-payments-root
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: cluster-admin
+subjects:
+- kind: ServiceAccount
+  name: team-payments-sa
+  namespace: team-payments
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let platform = new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            ("tenants/team-payments/namespace.yaml", TENANT_NAMESPACE),
+            ("tenants/team-payments/service-account.yaml", TENANT_SA),
+            ("tenants/team-payments/rbac.yaml", TENANT_BINDING),
+            ("tenants/team-payments/source.yaml", TENANT_REPO),
+            ("tenants/team-payments/sync.yaml", TENANT_KS),
+        ],
+    );
+    let _ = platform;
+    let tenant = new_repo(
+        &repos.join("team-payments"),
+        "deploy",
+        &[
+            ("deploy/settings.yaml", SETTINGS),
+            ("deploy/extra.yaml", EXTRA),
+        ],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create(&hub.client, TENANTS).await;
+
+    // The platform applies the tenant; the tenant applies its own repository.
+    let tenants = wait_ready(
+        &hub.client,
+        "flux-system",
+        "tenants",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let revision = tenants["lastAppliedRevision"].as_str().unwrap();
+    assert!(
+        revision.starts_with("main@sha1:") && revision.len() == 50,
+        "{revision}"
+    );
+    assert_eq!(
+        ready(&tenants).unwrap().2,
+        format!("Applied revision: {revision}")
+    );
+    assert_eq!(tenants["lastAttemptedRevision"], revision);
+    assert_eq!(tenants["observedGeneration"], 1);
+    let ids: Vec<&str> = tenants["inventory"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "_team-payments__Namespace",
+            "team-payments_team-payments-admin_rbac.authorization.k8s.io_RoleBinding",
+            "team-payments_team-payments-repo_source.toolkit.fluxcd.io_GitRepository",
+            "team-payments_team-payments-sa__ServiceAccount",
+            "team-payments_team-payments_kustomize.toolkit.fluxcd.io_Kustomization",
+        ]
+    );
+    let payments = wait_ready(
+        &hub.client,
+        "team-payments",
+        "team-payments",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    assert!(
+        payments["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["type"] != "Reconciling" && c["type"] != "Healthy"),
+        "{payments}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "team-payments");
+    let settings = config_maps.get("settings").await.unwrap();
+    let labels = settings.metadata.labels.unwrap();
+    assert_eq!(labels["kustomize.toolkit.fluxcd.io/name"], "team-payments");
+    assert_eq!(
+        labels["kustomize.toolkit.fluxcd.io/namespace"],
+        "team-payments"
+    );
+    let managers: Vec<String> = settings
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"kustomize-controller".to_string()),
+        "{managers:?}"
+    );
+
+    // Escalation: a ClusterRoleBinding granting the tenant cluster-admin, and a change
+    // to a namespaced object in the same commit.
+    write(&tenant, "deploy/escalate.yaml", ESCALATION);
+    write(
+        &tenant,
+        "deploy/settings.yaml",
+        &SETTINGS.replace("blue", "red"),
+    );
+    commit(&tenant, "escalate");
+    push(&hub, "https://gitlab.internal/team-payments/deploy");
+    let failed = wait_ready(
+        &hub.client,
+        "team-payments",
+        "team-payments",
+        "False",
+        "ReconciliationFailed",
+    )
+    .await;
+    let message = ready(&failed).unwrap().2;
+    assert!(
+        message.starts_with("ClusterRoleBinding/team-payments-root dry-run failed (Forbidden): "),
+        "{message}"
+    );
+    assert!(
+        message.contains("system:serviceaccount:team-payments:team-payments-sa"),
+        "applied as the tenant's service account: {message}"
+    );
+    assert_ne!(
+        failed["lastAttemptedRevision"],
+        failed["lastAppliedRevision"]
+    );
+    assert_eq!(failed["inventory"], payments["inventory"], "inventory kept");
+    assert!(
+        failed["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Reconciling" && c["reason"] == "ProgressingWithRetry"),
+        "{failed}"
+    );
+    assert!(
+        !failed["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Stalled"),
+        "a Forbidden apply is retried, not stalled"
+    );
+    let bindings: Api<ClusterRoleBinding> = Api::all(hub.client.clone());
+    assert!(
+        bindings
+            .get_opt("team-payments-root")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        config_maps.get("settings").await.unwrap().data.unwrap()["color"],
+        "blue",
+        "nothing of the failed stage was applied"
+    );
+
+    // The tenant removes the escalation and a file: it converges and prunes.
+    std::fs::remove_file(tenant.join("deploy/escalate.yaml")).unwrap();
+    std::fs::remove_file(tenant.join("deploy/extra.yaml")).unwrap();
+    commit(&tenant, "behave");
+    push(&hub, "https://gitlab.internal/team-payments/deploy");
+    wait_for("extra pruned and settings red", async || {
+        let extra = config_maps.get_opt("extra").await.ok()?;
+        let color = config_maps.get("settings").await.ok()?.data?["color"].clone();
+        (extra.is_none() && color == "red").then_some(())
+    })
+    .await;
+    let healed = wait_ready(
+        &hub.client,
+        "team-payments",
+        "team-payments",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    assert_eq!(healed["inventory"]["entries"].as_array().unwrap().len(), 1);
+
+    // A tenant Kustomization reading the platform's repository is refused.
+    create(
+        &hub.client,
+        &TENANT_KS
+            .replace(
+                "name: team-payments\n  namespace",
+                "name: sneaky\n  namespace",
+            )
+            .replace(
+                "name: team-payments-repo",
+                "name: platform-config\n    namespace: flux-system",
+            ),
+    )
+    .await;
+    let denied = wait_ready(
+        &hub.client,
+        "team-payments",
+        "sneaky",
+        "False",
+        "AccessDenied",
+    )
+    .await;
+    assert_eq!(
+        ready(&denied).unwrap().2,
+        "can't access 'GitRepository/flux-system/platform-config', cross-namespace references have been blocked"
+    );
+    assert!(
+        denied["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Stalled"
+                && c["status"] == "True"
+                && c["reason"] == "AccessDenied")
+    );
+}
+
+const APP_KS: &str = r#"apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: app
+  namespace: flux-system
+spec:
+  interval: 5m
+  sourceRef:
+    kind: GitRepository
+    name: platform-config
+  path: ./app
+  prune: true
+  targetNamespace: apps
+  dependsOn:
+  - name: infra
+  postBuild:
+    substitute:
+      region: eu-west-1
+    substituteFrom:
+    - kind: ConfigMap
+      name: cluster-vars
+"#;
+const INFRA_KS: &str = r#"apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: infra
+  namespace: flux-system
+spec:
+  interval: 5m
+  sourceRef:
+    kind: GitRepository
+    name: platform-config
+  path: ./infra
+  prune: true
+  wait: true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn substitution_dependencies_and_suspend() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let platform = new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            (
+                "infra/namespace.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n",
+            ),
+            (
+                "app/settings.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  region: ${region}\n  env: ${env:=dev}\n  tier: ${tier}\n  literal: $${region}\n",
+            ),
+        ],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create(&hub.client, APP_KS).await;
+
+    // The dependency does not exist yet.
+    let waiting = wait_ready(
+        &hub.client,
+        "flux-system",
+        "app",
+        "False",
+        "DependencyNotReady",
+    )
+    .await;
+    assert_eq!(
+        ready(&waiting).unwrap().2,
+        "unable to get 'flux-system/infra' dependency: kustomizations.kustomize.toolkit.fluxcd.io \"infra\" not found"
+    );
+    create(&hub.client, INFRA_KS).await;
+    let infra = wait_ready(
+        &hub.client,
+        "flux-system",
+        "infra",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    assert!(
+        infra["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Healthy" && c["status"] == "True" && c["reason"] == "Succeeded"),
+        "{infra}"
+    );
+
+    // substituteFrom names a ConfigMap that does not exist: a build failure.
+    let failed = wait_ready(&hub.client, "flux-system", "app", "False", "BuildFailed").await;
+    assert_eq!(
+        ready(&failed).unwrap().2,
+        "substitute from 'ConfigMap/cluster-vars' error: configmaps \"cluster-vars\" not found"
+    );
+    let vars: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "cluster-vars", "namespace": "flux-system"},
+        "data": {"tier": "gold", "region": "overridden-by-inline"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(hub.client.clone(), "flux-system")
+        .create(&PostParams::default(), &vars)
+        .await
+        .unwrap();
+    // Touch the spec to trigger a run now (a generation change, as kubectl edit would).
+    let ks_api: Api<DynamicObject> =
+        Api::namespaced_with(hub.client.clone(), "flux-system", &kustomization_resource());
+    ks_api
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"retryInterval": "1s"}})),
+        )
+        .await
+        .unwrap();
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "app",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "apps");
+    let data = config_maps.get("settings").await.unwrap().data.unwrap();
+    assert_eq!(data["region"], "eu-west-1");
+    assert_eq!(data["env"], "dev");
+    assert_eq!(data["tier"], "gold");
+    assert_eq!(data["literal"], "${region}");
+
+    // Suspended: a new commit is not applied.
+    ks_api
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await
+        .unwrap();
+    write(
+        &platform,
+        "app/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  region: moved\n",
+    );
+    commit(&platform, "change");
+    push(&hub, "https://gitlab.internal/platform/platform-config");
+    // The source moves on…
+    wait_for("the new artifact", async || {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            hub.client.clone(),
+            "flux-system",
+            &git_repository_resource(),
+        );
+        let repo = serde_json::to_value(api.get("platform-config").await.ok()?).ok()?;
+        let revision = repo
+            .pointer("/status/artifact/revision")?
+            .as_str()?
+            .to_string();
+        let applied = status_of(&hub.client, "flux-system", "infra").await;
+        (applied["lastAppliedRevision"] == revision.as_str()).then_some(())
+    })
+    .await;
+    // …infra follows it, the suspended app does not.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let data = config_maps.get("settings").await.unwrap().data.unwrap();
+    assert_eq!(data["region"], "eu-west-1");
+
+    // Resumed: applied.
+    ks_api
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the resumed app applied", async || {
+        let data = config_maps.get("settings").await.ok()?.data?;
+        (data.get("region")? == "moved" && !data.contains_key("tier")).then_some(())
+    })
+    .await;
+}
