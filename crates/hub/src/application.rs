@@ -30,6 +30,8 @@ pub struct AppReconciler {
     sync_clusters: Mutex<HashMap<String, flotilla_sync::Cluster>>,
     /// Per application key: what it applied last, for pruning.
     inventories: Mutex<HashMap<String, Inventory>>,
+    /// Watches on the kinds applications applied (set by the controller loop).
+    drift: Mutex<Option<crate::drift::DriftWatches>>,
 }
 
 /// The outcome of one reconcile: the status to write and what the app read.
@@ -58,7 +60,18 @@ impl AppReconciler {
             source_interval,
             sync_clusters: Mutex::default(),
             inventories: Mutex::default(),
+            drift: Mutex::default(),
         }
+    }
+
+    /// Drift watches to extend with every kind an application applies.
+    pub fn set_drift_watches(&self, watches: crate::drift::DriftWatches) {
+        *self.drift.lock().unwrap_or_else(|e| e.into_inner()) = Some(watches);
+    }
+
+    /// The drift watches, once the controller has set them.
+    pub fn drift_watches(&self) -> Option<crate::drift::DriftWatches> {
+        self.drift.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// `namespace/name` of an Application object.
@@ -172,10 +185,7 @@ impl AppReconciler {
         };
 
         // Sync (automated) or compare.
-        let app_id = AppId::new(
-            app.metadata.namespace.clone(),
-            app.metadata.name.clone(),
-        );
+        let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
         let policy = app.spec.sync_policy.clone().unwrap_or_default();
         let mut opts = SyncOptions {
             destination_namespace: if namespace.is_empty() {
@@ -208,7 +218,18 @@ impl AppReconciler {
         }
         let images = images_of(&desired);
         status.insert("summary".into(), json!({"images": images}));
-        match &policy.automated {
+        // Argo CD's automated sync without selfHeal syncs a new revision or a new source,
+        // not drift in the cluster: then the app is only compared.
+        let already_synced = previous.pointer("/operationState/syncResult/revision")
+            == Some(&json!(tree.commit))
+            && previous.pointer("/operationState/syncResult/source")
+                == Some(&serde_json::to_value(&source).unwrap_or(Value::Null))
+            && previous.pointer("/operationState/phase") == Some(&json!("Succeeded"));
+        let automated = policy
+            .automated
+            .as_ref()
+            .filter(|a| a.self_heal || !already_synced);
+        match automated {
             Some(automated) => {
                 opts.prune = automated.prune;
                 opts.allow_empty = automated.allow_empty;
@@ -225,6 +246,8 @@ impl AppReconciler {
                 match report {
                     Ok(report) => {
                         self.remember_inventory(&key, report.inventory.clone());
+                        self.watch_kinds(&cluster.0, &sync_cluster, &report.inventory)
+                            .await;
                         let succeeded = report.phase == flotilla_sync::OperationPhase::Succeeded;
                         let mut resources = Vec::new();
                         let mut sync_results = Vec::new();
@@ -436,6 +459,27 @@ impl AppReconciler {
             });
         }
         inventory
+    }
+
+    /// Starts drift watches for every kind in `inventory` on the cluster at `server`.
+    async fn watch_kinds(
+        &self,
+        server: &str,
+        cluster: &flotilla_sync::Cluster,
+        inventory: &Inventory,
+    ) {
+        let Some(watches) = self.drift_watches() else {
+            return;
+        };
+        let mut kinds = std::collections::BTreeSet::new();
+        for e in &inventory.entries {
+            kinds.insert((e.api_version.clone(), e.kind.clone()));
+        }
+        for (api_version, kind) in kinds {
+            if let Ok(resolved) = cluster.resolve(&api_version, &kind).await {
+                watches.ensure(server, cluster.client(), &resolved.resource);
+            }
+        }
     }
 
     fn remember_inventory(&self, key: &str, inventory: Inventory) {

@@ -77,6 +77,9 @@ pub async fn run_applications(reconciler: Arc<AppReconciler>, options: Controlle
         readers: Mutex::default(),
         options,
     });
+    state
+        .reconciler
+        .set_drift_watches(crate::drift::DriftWatches::new(state.queue.clone()));
     for _ in 0..state.options.workers.max(1) {
         tokio::spawn(worker(state.clone()));
     }

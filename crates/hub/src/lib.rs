@@ -8,6 +8,7 @@ pub mod appset;
 pub mod bootstrap;
 pub mod clusters;
 pub mod controller;
+pub mod drift;
 pub mod flux;
 pub mod queue;
 pub mod render;

@@ -125,7 +125,7 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
         Duration::from_secs(60),
     ));
     tokio::spawn(controller::run_applications(
-        reconciler,
+        reconciler.clone(),
         ControllerOptions {
             workers: 2,
             ..Default::default()
@@ -180,6 +180,48 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
         "blue"
     );
 
+    // A hand edit (`kubectl edit` is an Update by manager `kubectl-edit`) is seen as drift
+    // with its field and manager, and undone by selfHeal.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(east.clone(), "web");
+    let edited = tokio::time::Instant::now();
+    deployments
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    let event = wait_for("the drift event", async || {
+        reconciler
+            .drift_watches()?
+            .events()
+            .into_iter()
+            .find(|e| e.managers.contains(&"kubectl-edit".to_string()))
+    })
+    .await;
+    let detected = edited.elapsed();
+    assert_eq!(event.app, "argocd/web");
+    assert_eq!(event.object, "Deployment web/web");
+    assert!(
+        event.fields.contains(&".spec.replicas".to_string()),
+        "{event:?}"
+    );
+    wait_for("selfHeal restores replicas", async || {
+        let d = deployments.get("web").await.ok()?;
+        (d.spec?.replicas == Some(2)).then_some(())
+    })
+    .await;
+    eprintln!(
+        "drift detected after {:?}, healed after {:?}",
+        detected,
+        edited.elapsed()
+    );
+
     // A push that removes a file: after the webhook's trigger, the object is pruned.
     std::fs::remove_file(work.join("deploy/settings.yaml")).unwrap();
     git(&work, &["commit", "-q", "-am", "drop settings"]);
@@ -225,7 +267,6 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
         "{message}"
     );
     assert_eq!(status["sync"]["status"], "Unknown");
-    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(east, "web");
     assert!(
         deployments.get_opt("web").await.unwrap().is_some(),
         "nothing pruned on a failed render"

@@ -292,12 +292,27 @@ pub(crate) fn render(path: &Path) -> anyhow::Result<Vec<Value>> {
     read_plain_directory(path)
 }
 
-/// Helm charts: wired to the native `helm template` once it exposes a render function.
+/// A Helm chart, rendered as Argo CD renders a Helm source without parameters: the
+/// release is named after the chart's directory, CRDs are included, the chart's own
+/// values apply.
 pub(crate) fn render_helm_chart(path: &Path) -> anyhow::Result<Vec<Value>> {
-    bail!(
-        "{}: Helm charts are not supported by this build yet",
-        path.display()
-    )
+    let dir = path
+        .canonicalize()
+        .with_context(|| format!("{}: no such directory", path.display()))?;
+    let release = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase().replace(['_', '.'], "-"))
+        .unwrap_or_else(|| "release-name".into());
+    let tree = flotilla_render::kustomize::DirTree::new(&dir)
+        .with_context(|| format!("opening {}", dir.display()))?;
+    let source = flotilla_render::helm::argo::HelmSource::default();
+    let app = flotilla_render::helm::argo::AppContext {
+        app_name: release,
+        ..Default::default()
+    };
+    let rendered = flotilla_render::helm::argo::render(&tree, "", &source, &app)
+        .with_context(|| format!("helm template {}", path.display()))?;
+    Ok(rendered.objects().into_iter().cloned().collect())
 }
 
 /// Largest manifest file read.
