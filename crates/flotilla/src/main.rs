@@ -44,13 +44,13 @@ enum Render {
     /// Build a kustomization directory and print the multi-document YAML (like `kustomize build`).
     Kustomize(cmd::render::KustomizeArgs),
     /// Render a Helm chart and print the manifests (like `helm template`, same flags).
-    Helm(cmd::helm::HelmArgs),
+    Helm(Box<cmd::helm::HelmArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Render(Render::Kustomize(args)) => cmd::render::run_kustomize(args),
-        Command::Render(Render::Helm(args)) => cmd::helm::run(args),
+        Command::Render(Render::Helm(args)) => cmd::helm::run(*args),
         Command::Template(args) => cmd::template::run(args),
         Command::Source(Source::Get(args)) => cmd::source::run_get(args),
         Command::Diff(args) => cmd::sync::run_diff(args),
