@@ -1,2 +1,379 @@
 //! The ApplicationSet controller: generators fed by the hub's clusters and repositories,
 //! the Applications they yield created, updated and deleted on the hub.
+//!
+//! A watch on the hub's ApplicationSets feeds a work queue when a set's spec, labels,
+//! annotations, finalizers or deletion change (not on our status writes). A set is also
+//! queued again when an Application it controls is changed by someone else (as Argo CD's
+//! `Owns(&Application{})` watch does), when the cluster registrations change
+//! ([`AppSetController::requeue_all`]), when a repository its git generators read is pushed,
+//! and after `requeue_after` (git generators: 3 minutes, jittered).
+
+mod reconcile;
+mod repos;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::watcher;
+use serde_json::Value;
+
+pub use reconcile::{AppSetOptions, AppSetReconciler, Outcome, applicationset_resource};
+
+use crate::clusters::ClusterRegistry;
+use crate::controller::{application_resource, jitter, now_rfc3339};
+use crate::queue::WorkQueue;
+use crate::sources::Sources;
+
+/// Shared state of the loop.
+struct Loop {
+    reconciler: AppSetReconciler,
+    queue: WorkQueue,
+    /// `namespace/name` → the set as last seen.
+    objects: Mutex<HashMap<String, Value>>,
+    fingerprints: Mutex<HashMap<String, u64>>,
+    /// Repository identity → sets whose generators read it.
+    readers: Mutex<HashMap<String, HashSet<String>>>,
+    /// Application `namespace/name` → what the controller manages of it, to notice edits.
+    owned: Mutex<HashMap<String, u64>>,
+}
+
+/// The ApplicationSet controller. Cheap to clone; clones share it.
+#[derive(Clone)]
+pub struct AppSetController {
+    state: Arc<Loop>,
+}
+
+impl AppSetController {
+    /// A controller over the hub of `reconciler`.
+    pub fn new(reconciler: AppSetReconciler) -> AppSetController {
+        AppSetController {
+            state: Arc::new(Loop {
+                reconciler,
+                queue: WorkQueue::new(),
+                objects: Mutex::default(),
+                fingerprints: Mutex::default(),
+                readers: Mutex::default(),
+                owned: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Queues every known ApplicationSet (the cluster registrations changed: the clusters
+    /// generator's output may have).
+    pub fn requeue_all(&self) {
+        for key in keys(&self.state.objects) {
+            self.state.queue.add(key);
+        }
+    }
+
+    /// Runs the workers, the triggers and the watches until the hub watch ends.
+    pub async fn run(self) {
+        let state = self.state;
+        for _ in 0..state.reconciler.options.workers.max(1) {
+            tokio::spawn(worker(state.clone()));
+        }
+        tokio::spawn(source_triggers(state.clone()));
+        tokio::spawn(watch_applications(state.clone()));
+        watch_appsets(state).await;
+    }
+}
+
+/// Runs an ApplicationSet controller over `hub` until its watch ends; the cluster registry
+/// is kept current by [`crate::controller::run_cluster_registry`], whose `on_change` should
+/// call [`AppSetController::requeue_all`] (this function wires that itself).
+pub async fn run_appsets(
+    hub: kube::Client,
+    cluster_namespace: String,
+    clusters: Arc<RwLock<ClusterRegistry>>,
+    sources: Sources,
+    options: AppSetOptions,
+) {
+    let controller = AppSetController::new(AppSetReconciler {
+        hub: hub.clone(),
+        clusters: clusters.clone(),
+        sources,
+        options,
+    });
+    let on_change = controller.clone();
+    tokio::spawn(crate::controller::run_cluster_registry(
+        hub,
+        cluster_namespace,
+        clusters,
+        move || on_change.requeue_all(),
+    ));
+    controller.run().await;
+}
+
+fn keys(map: &Mutex<HashMap<String, Value>>) -> Vec<String> {
+    map.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn key_of(object: &Value) -> String {
+    let field = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    format!(
+        "{}/{}",
+        field("/metadata/namespace"),
+        field("/metadata/name")
+    )
+}
+
+fn hash_of(parts: &[Option<&Value>]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for part in parts {
+        part.map(Value::to_string).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// What makes a set worth reconciling again (Argo CD's ApplicationSet predicate): spec,
+/// labels, annotations, finalizers, deletion; also its uid (recreated under the same name).
+fn appset_fingerprint(set: &Value) -> u64 {
+    hash_of(&[
+        set.get("spec"),
+        set.pointer("/metadata/labels"),
+        set.pointer("/metadata/annotations"),
+        set.pointer("/metadata/finalizers"),
+        set.pointer("/metadata/deletionTimestamp"),
+        set.pointer("/metadata/uid"),
+    ])
+}
+
+/// What the ApplicationSet controller manages of an Application (Argo CD's owned-app
+/// predicate): spec, labels, annotations, finalizers, owner references, deletion.
+fn application_fingerprint(app: &Value) -> u64 {
+    hash_of(&[
+        app.get("spec"),
+        app.pointer("/metadata/labels"),
+        app.pointer("/metadata/annotations"),
+        app.pointer("/metadata/finalizers"),
+        app.pointer("/metadata/ownerReferences"),
+        app.pointer("/metadata/deletionTimestamp"),
+    ])
+}
+
+async fn watch_appsets(state: Arc<Loop>) {
+    let api: Api<DynamicObject> =
+        Api::all_with(state.reconciler.hub.clone(), &applicationset_resource());
+    let mut events = watcher(api, watcher::Config::default()).boxed();
+    while let Some(event) = events.next().await {
+        let (object, present) = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
+            Ok(watcher::Event::Delete(o)) => (o, false),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "watching ApplicationSets");
+                continue;
+            }
+        };
+        let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+        let key = key_of(&value);
+        if !present {
+            forget(&state, &key);
+            continue;
+        }
+        let print = appset_fingerprint(&value);
+        state
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), value);
+        let changed = state
+            .fingerprints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), print)
+            != Some(print);
+        if changed {
+            state.queue.add(key);
+        }
+    }
+}
+
+fn forget(state: &Loop, key: &str) {
+    state
+        .objects
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(key);
+    state
+        .fingerprints
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(key);
+    for readers in state
+        .readers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values_mut()
+    {
+        readers.remove(key);
+    }
+}
+
+/// An Application controlled by a set changed (or went away) in what the set manages:
+/// the set is queued so it puts its Application back as generated.
+async fn watch_applications(state: Arc<Loop>) {
+    let api: Api<DynamicObject> =
+        Api::all_with(state.reconciler.hub.clone(), &application_resource());
+    let mut events = watcher(api, watcher::Config::default()).boxed();
+    while let Some(event) = events.next().await {
+        let (object, present) = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
+            Ok(watcher::Event::Delete(o)) => (o, false),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "watching Applications");
+                continue;
+            }
+        };
+        let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+        let Some(owner) = reconcile::controller_owner(&value) else {
+            continue;
+        };
+        let key = key_of(&value);
+        let namespace = value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let set_key = format!("{namespace}/{owner}");
+        let changed = {
+            let mut owned = state.owned.lock().unwrap_or_else(|e| e.into_inner());
+            if present {
+                let print = application_fingerprint(&value);
+                owned.insert(key, print) != Some(print)
+            } else {
+                owned.remove(&key);
+                true
+            }
+        };
+        let known = state
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&set_key);
+        if changed && known {
+            state.queue.add(set_key);
+        }
+    }
+}
+
+async fn worker(state: Arc<Loop>) {
+    while let Some(lease) = state.queue.next().await {
+        let key = lease.key().to_string();
+        let Some(object) = state
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
+        else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        let outcome = state.reconciler.reconcile(&object, &now_rfc3339()).await;
+        tracing::debug!(appset = %key, elapsed = ?started.elapsed(), failed = outcome.failed, "reconciled ApplicationSet");
+        {
+            let mut readers = state.readers.lock().unwrap_or_else(|e| e.into_inner());
+            for sets in readers.values_mut() {
+                sets.remove(&key);
+            }
+            for identity in &outcome.repositories {
+                readers
+                    .entry(identity.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+        if let Some(status) = &outcome.status
+            && let Some(o) = state
+                .objects
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&key)
+        {
+            // The next reconcile starts from what we wrote (our write's echo is ignored).
+            o["status"] = status.clone();
+        }
+        let delay = if outcome.failed {
+            Some(state.reconciler.options.retry)
+        } else {
+            outcome.requeue_after.map(|d| jitter(d, &key))
+        };
+        drop(lease);
+        if let Some(delay) = delay {
+            state.queue.add_after(key, delay);
+        }
+    }
+}
+
+/// A push to a repository requeues every set whose generators read it.
+async fn source_triggers(state: Arc<Loop>) {
+    let mut pushes = state.reconciler.sources.mirrors().subscribe();
+    loop {
+        match pushes.recv().await {
+            Ok(identity) => {
+                let sets: Vec<String> = state
+                    .readers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&identity)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                for key in sets {
+                    state.queue.add(key);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                // Missed pushes: requeue everything rather than miss one.
+                for key in keys(&state.objects) {
+                    state.queue.add(key);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_writes_do_not_change_fingerprints_but_spec_and_deletion_do() {
+        let a =
+            json!({"metadata": {"name": "s", "uid": "1"}, "spec": {"x": 1}, "status": {"c": 1}});
+        let mut b = a.clone();
+        b["status"] = json!({"c": 2});
+        b["metadata"]["resourceVersion"] = json!("9");
+        assert_eq!(appset_fingerprint(&a), appset_fingerprint(&b));
+        b["spec"]["x"] = json!(2);
+        assert_ne!(appset_fingerprint(&a), appset_fingerprint(&b));
+        let mut c = a.clone();
+        c["metadata"]["deletionTimestamp"] = json!("2026-11-26T00:00:00Z");
+        assert_ne!(appset_fingerprint(&a), appset_fingerprint(&c));
+    }
+
+    #[test]
+    fn application_status_does_not_requeue_its_set() {
+        let a = json!({"metadata": {"name": "a"}, "spec": {"project": "default"}, "status": {"sync": {"status": "Synced"}}});
+        let mut b = a.clone();
+        b["status"]["sync"]["status"] = json!("OutOfSync");
+        assert_eq!(application_fingerprint(&a), application_fingerprint(&b));
+        b["metadata"]["finalizers"] = json!([]);
+        assert_ne!(application_fingerprint(&a), application_fingerprint(&b));
+    }
+}

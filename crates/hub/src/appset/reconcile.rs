@@ -1,0 +1,610 @@
+//! One ApplicationSet reconcile, as Argo CD's `ApplicationSetReconciler.Reconcile` does it:
+//! gather the clusters and repository contents, generate, plan against the Applications the
+//! set controls, create/update/delete them on the hub, and write the status conditions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use flotilla_fleet::appset::{
+    self, Condition, ConditionStatus, GeneratorContext, Plan, ReconcileInput, plan_reconcile,
+    reason, updated_status,
+};
+use flotilla_fleet::argocd::application::{Application, RESOURCES_FINALIZER};
+use flotilla_fleet::argocd::applicationset::{ApplicationSet, ControllerPolicy};
+use flotilla_fleet::cluster::ClusterSecret;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::core::GroupVersionKind;
+use serde_json::{Value, json};
+
+use super::repos::HubRepos;
+use crate::clusters::ClusterRegistry;
+use crate::controller::application_resource;
+use crate::sources::Sources;
+
+/// The project every Argo CD installation has (its API server creates it at start).
+const DEFAULT_PROJECT: &str = "default";
+
+/// Settings of the ApplicationSet controller.
+#[derive(Debug, Clone)]
+pub struct AppSetOptions {
+    /// ApplicationSets reconciled at once.
+    pub workers: usize,
+    /// A failed reconcile is retried after this long.
+    pub retry: Duration,
+    /// The controller's `--policy` and `--enable-policy-override`.
+    pub policy: ControllerPolicy,
+    /// Argo CD's `applicationsetcontroller.enable.new.git.file.globbing`.
+    pub new_git_file_globbing: bool,
+    /// A repository checked less than this long ago is not asked again (a push trigger
+    /// overrides it).
+    pub source_interval: Duration,
+}
+
+impl Default for AppSetOptions {
+    fn default() -> Self {
+        AppSetOptions {
+            workers: 4,
+            retry: Duration::from_secs(5),
+            policy: ControllerPolicy::default(),
+            new_git_file_globbing: false,
+            source_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The ApplicationSet resource on the hub.
+pub fn applicationset_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "ApplicationSet"),
+        "applicationsets",
+    )
+}
+
+fn appproject_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    )
+}
+
+/// What the reconciler needs: the hub, the clusters it knows, the repositories.
+pub struct AppSetReconciler {
+    /// The hub.
+    pub hub: kube::Client,
+    /// The registered clusters (the clusters generator's input).
+    pub clusters: Arc<RwLock<ClusterRegistry>>,
+    /// Repository contents (the git generator's input).
+    pub sources: Sources,
+    /// Settings.
+    pub options: AppSetOptions,
+}
+
+/// What one reconcile did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Reconcile again after this long without an event (Argo CD's `RequeueAfter`).
+    pub requeue_after: Option<Duration>,
+    /// Something failed: retry soon.
+    pub failed: bool,
+    /// Identities of the repositories the generators read.
+    pub repositories: BTreeSet<String>,
+    /// The status now on the hub, when it was written or is unchanged.
+    pub status: Option<Value>,
+}
+
+/// A failed step: Argo CD's condition reason and message.
+struct Failure {
+    reason: &'static str,
+    message: String,
+}
+
+impl AppSetReconciler {
+    /// Reconciles one ApplicationSet (as the watch last saw it).
+    pub async fn reconcile(&self, object: &Value, now: &str) -> Outcome {
+        if object.pointer("/metadata/deletionTimestamp").is_some() {
+            return self.finalize(object).await;
+        }
+        let set = match ApplicationSet::from_value(object) {
+            Ok(set) => set,
+            Err(e) => {
+                let message = format!("invalid ApplicationSet: {e}");
+                let conditions = error_conditions(false, reason::PARAMS_GENERATION_ERROR, &message);
+                let status = self.write_status(object, &conditions, now).await;
+                // A spec change requeues it; retrying the same spec cannot help.
+                return Outcome {
+                    status,
+                    ..Outcome::default()
+                };
+            }
+        };
+        let clusters = self
+            .clusters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .secrets();
+        let mut outcome = Outcome {
+            requeue_after: appset::requeue_after(&set),
+            ..Outcome::default()
+        };
+        let conditions = match self.apply(&set, &clusters, &mut outcome).await {
+            Ok(plan) => plan.conditions,
+            Err(failure) => {
+                outcome.failed = true;
+                error_conditions(true, failure.reason, &failure.message)
+            }
+        };
+        if conditions
+            .iter()
+            .any(|c| c.kind == "ErrorOccurred" && c.status == ConditionStatus::True)
+            && outcome.requeue_after.is_none()
+        {
+            // `ReconcileRequeueOnValidationError`: an invalid set is looked at again.
+            outcome.requeue_after = Some(Duration::from_secs(180));
+        }
+        outcome.status = self.write_status(object, &conditions, now).await;
+        if outcome.status.is_none() {
+            outcome.failed = true;
+        }
+        outcome
+    }
+
+    /// Generates, plans and applies; the plan's conditions on success.
+    async fn apply(
+        &self,
+        set: &ApplicationSet,
+        clusters: &[ClusterSecret],
+        outcome: &mut Outcome,
+    ) -> Result<Plan, Failure> {
+        let namespace = set.metadata.namespace.as_str();
+        let projects = self.projects(namespace).await?;
+        let repos = Arc::new(HubRepos::new(
+            self.sources.clone(),
+            tokio::runtime::Handle::current(),
+            self.options.source_interval,
+        ));
+        let generated = {
+            let (set, clusters, projects, repos) = (
+                set.clone(),
+                clusters.to_vec(),
+                projects.clone(),
+                repos.clone(),
+            );
+            let globbing = self.options.new_git_file_globbing;
+            tokio::task::spawn_blocking(move || {
+                appset::generate_applications(
+                    &set,
+                    GeneratorContext {
+                        repos: repos.as_ref(),
+                        cluster_secrets: &clusters,
+                        new_git_file_globbing: globbing,
+                        projects: Some(&projects),
+                    },
+                )
+            })
+            .await
+            .map_err(|e| Failure {
+                reason: reason::PARAMS_GENERATION_ERROR,
+                message: format!("generating Applications: {e}"),
+            })?
+        };
+        outcome.repositories = repos.identities();
+        if generated.error.is_some() {
+            outcome.failed = true;
+        }
+        let wanted: BTreeSet<&str> = generated
+            .applications
+            .iter()
+            .map(|a| a.metadata.name.as_str())
+            .collect();
+        let existing = self.owned_applications(set, &wanted).await?;
+        let plan = plan_reconcile(ReconcileInput {
+            appset: set,
+            generated: &generated,
+            existing: &existing,
+            controller: self.options.policy,
+            projects: Some(&projects),
+            clusters,
+        });
+        self.execute(set, &plan).await?;
+        Ok(plan)
+    }
+
+    /// The AppProjects in `namespace`, and `default`, which Argo CD always has.
+    async fn projects(&self, namespace: &str) -> Result<Vec<String>, Failure> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.hub.clone(), namespace, &appproject_resource());
+        let list = api
+            .list_metadata(&ListParams::default())
+            .await
+            .map_err(|e| Failure {
+                reason: reason::PARAMS_GENERATION_ERROR,
+                message: format!("listing AppProjects: {}", api_message(&e)),
+            })?;
+        let mut names: BTreeSet<String> = list
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        names.insert(DEFAULT_PROJECT.to_string());
+        Ok(names.into_iter().collect())
+    }
+
+    /// `getCurrentApplications`: the Applications in the set's namespace whose controller
+    /// owner is an ApplicationSet of this name — plus unowned ones bearing a generated
+    /// name, which Argo CD's create-or-update adopts.
+    async fn owned_applications(
+        &self,
+        set: &ApplicationSet,
+        wanted: &BTreeSet<&str>,
+    ) -> Result<Vec<Application>, Failure> {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.hub.clone(),
+            &set.metadata.namespace,
+            &application_resource(),
+        );
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Failure {
+                reason: reason::UPDATE_APPLICATION_ERROR,
+                message: format!("error getting current applications: {}", api_message(&e)),
+            })?;
+        let mut owned = Vec::new();
+        for item in list.items {
+            let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
+            value["apiVersion"] = json!("argoproj.io/v1alpha1");
+            value["kind"] = json!("Application");
+            let name = value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let take = match controller_owner(&value) {
+                Some(owner) => owner == set.metadata.name,
+                None => wanted.contains(name),
+            };
+            if !take {
+                continue;
+            }
+            match Application::from_value(&value) {
+                Ok(app) => owned.push(app),
+                Err(e) => tracing::warn!(app = name, error = %e, "unreadable Application"),
+            }
+        }
+        Ok(owned)
+    }
+
+    /// Creates, updates, then deletes, stopping before deletions when a write failed (as
+    /// Argo CD does). Within a step every write is tried; the error of the first failing
+    /// name is reported.
+    async fn execute(&self, set: &ApplicationSet, plan: &Plan) -> Result<(), Failure> {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.hub.clone(),
+            &set.metadata.namespace,
+            &application_resource(),
+        );
+        let allow_update = set.effective_policy(self.options.policy).allow_update();
+        let write_reason = if allow_update {
+            reason::UPDATE_APPLICATION_ERROR
+        } else {
+            reason::CREATE_APPLICATION_ERROR
+        };
+        let mut errors: BTreeMap<String, String> = BTreeMap::new();
+        let post = PostParams {
+            field_manager: Some(crate::bootstrap::FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        for app in &plan.create {
+            let name = app.metadata.name.clone();
+            let result = match to_object(app) {
+                Ok(object) => api.create(&post, &object).await.map(|_| ()),
+                Err(e) => {
+                    errors.insert(name, e);
+                    continue;
+                }
+            };
+            if let Err(e) = result {
+                errors.insert(name, api_message(&e));
+            } else {
+                tracing::info!(appset = %set.metadata.name, app = %app.metadata.name, "created Application");
+            }
+        }
+        for app in &plan.update {
+            let name = app.metadata.name.clone();
+            let result = match to_object(app) {
+                Ok(object) => api.replace(&name, &post, &object).await.map(|_| ()),
+                Err(e) => {
+                    errors.insert(name, e);
+                    continue;
+                }
+            };
+            if let Err(e) = result {
+                errors.insert(name, api_message(&e));
+            } else {
+                tracing::info!(appset = %set.metadata.name, app = %app.metadata.name, "updated Application");
+            }
+        }
+        if let Some((_, message)) = errors.into_iter().next() {
+            return Err(Failure {
+                reason: write_reason,
+                message,
+            });
+        }
+        let mut errors: BTreeMap<String, String> = BTreeMap::new();
+        for deletion in &plan.delete {
+            if let Err(message) = self.delete(&api, deletion).await {
+                errors.insert(deletion.name.clone(), message);
+            } else {
+                tracing::info!(appset = %set.metadata.name, app = %deletion.name, cascade = deletion.cascade, "deleted Application");
+            }
+        }
+        if let Some((_, message)) = errors.into_iter().next() {
+            return Err(Failure {
+                reason: reason::DELETE_APPLICATION_ERROR,
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// `deleteInCluster` for one Application: the resources finalizer is removed first
+    /// when its destination is gone (nothing could delete its resources), then it is
+    /// deleted; the Application controller honours whatever finalizer remains.
+    async fn delete(
+        &self,
+        api: &Api<DynamicObject>,
+        deletion: &appset::Deletion,
+    ) -> Result<(), String> {
+        if deletion.strip_resources_finalizer {
+            let live = match api.get_opt(&deletion.name).await {
+                Ok(Some(live)) => live,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(api_message(&e)),
+            };
+            let finalizers: Vec<String> = live
+                .metadata
+                .finalizers
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| f != RESOURCES_FINALIZER)
+                .collect();
+            let patch = json!({"metadata": {
+                "finalizers": finalizers,
+                "resourceVersion": live.metadata.resource_version,
+            }});
+            api.patch(
+                &deletion.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|e| api_message(&e))?;
+        }
+        match api.delete(&deletion.name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(api_message(&e)),
+        }
+    }
+
+    /// The set is being deleted: Kubernetes' garbage collector deletes the Applications it
+    /// owns; when the policy forbids deletions they are orphaned first
+    /// (`removeOwnerReferencesOnDeleteAppSet`), and the set's resources finalizer is
+    /// removed so the deletion completes.
+    async fn finalize(&self, object: &Value) -> Outcome {
+        let failed = Outcome {
+            failed: true,
+            ..Outcome::default()
+        };
+        let Ok(set) = ApplicationSet::from_value(object) else {
+            return Outcome::default();
+        };
+        if !set.effective_policy(self.options.policy).allow_delete() {
+            let Ok(owned) = self.owned_applications(&set, &BTreeSet::new()).await else {
+                return failed;
+            };
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                self.hub.clone(),
+                &set.metadata.namespace,
+                &application_resource(),
+            );
+            for app in owned {
+                let patch = json!({"metadata": {"ownerReferences": null}});
+                if let Err(e) = api
+                    .patch(
+                        &app.metadata.name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    tracing::warn!(app = %app.metadata.name, error = %api_message(&e), "orphaning Application");
+                    return failed;
+                }
+            }
+        }
+        if set
+            .metadata
+            .finalizers
+            .iter()
+            .any(|f| f == RESOURCES_FINALIZER)
+        {
+            let finalizers: Vec<&String> = set
+                .metadata
+                .finalizers
+                .iter()
+                .filter(|f| *f != RESOURCES_FINALIZER)
+                .collect();
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                self.hub.clone(),
+                &set.metadata.namespace,
+                &applicationset_resource(),
+            );
+            let patch = json!({"metadata": {"finalizers": finalizers}});
+            if let Err(e) = api
+                .patch(
+                    &set.metadata.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                tracing::warn!(appset = %set.metadata.name, error = %api_message(&e), "removing finalizer");
+                return failed;
+            }
+        }
+        Outcome::default()
+    }
+
+    /// `setApplicationSetStatusCondition`: merges `conditions` into the status and writes
+    /// it to the status subresource when it changed. Returns the status on the hub.
+    async fn write_status(
+        &self,
+        object: &Value,
+        conditions: &[Condition],
+        now: &str,
+    ) -> Option<Value> {
+        let previous = object.get("status");
+        let (conditions, health) = updated_status(previous, conditions, now);
+        let mut status = previous
+            .filter(|s| s.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        status["conditions"] = Value::Array(conditions);
+        status["health"] = health;
+        if previous == Some(&status) {
+            return Some(status);
+        }
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.hub.clone(), namespace, &applicationset_resource());
+        let patch =
+            json!({"status": {"conditions": status["conditions"], "health": status["health"]}});
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Some(status),
+            Err(kube::Error::Api(s)) if s.code == 404 => None,
+            Err(e) => {
+                tracing::warn!(appset = name, error = %api_message(&e), "writing ApplicationSet status");
+                None
+            }
+        }
+    }
+}
+
+/// The name of the ApplicationSet that controls an Application (`.metadata.controller`
+/// index of Argo CD: the controller owner reference of kind ApplicationSet).
+pub(crate) fn controller_owner(app: &Value) -> Option<&str> {
+    app.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .filter(|r| {
+            r.get("kind").and_then(Value::as_str) == Some("ApplicationSet")
+                && r.get("apiVersion").and_then(Value::as_str) == Some("argoproj.io/v1alpha1")
+        })
+        .and_then(|r| r.get("name").and_then(Value::as_str))
+}
+
+fn to_object(app: &Application) -> Result<DynamicObject, String> {
+    serde_json::to_value(app)
+        .and_then(serde_json::from_value)
+        .map_err(|e| format!("Application {}: {e}", app.metadata.name))
+}
+
+/// The API server's own message (what Argo CD shows), not kube's wrapper text.
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn condition(kind: &str, status: ConditionStatus, reason: &str, message: &str) -> Condition {
+    Condition {
+        kind: kind.to_string(),
+        status,
+        reason: reason.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// `setApplicationSetStatusCondition` with `ErrorOccurred=True` (and what it implies for
+/// `ParametersGenerated` and `ResourcesUpToDate`).
+fn error_conditions(parameters_generated: bool, reason: &str, message: &str) -> Vec<Condition> {
+    let parameters = if parameters_generated {
+        condition(
+            "ParametersGenerated",
+            ConditionStatus::True,
+            reason::PARAMETERS_GENERATED,
+            "Successfully generated parameters for all Applications",
+        )
+    } else {
+        condition(
+            "ParametersGenerated",
+            ConditionStatus::False,
+            reason::ERROR_OCCURRED,
+            message,
+        )
+    };
+    vec![
+        parameters,
+        condition("ErrorOccurred", ConditionStatus::True, reason, message),
+        condition(
+            "ResourcesUpToDate",
+            ConditionStatus::False,
+            reason::ERROR_OCCURRED,
+            message,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_controller_owner_must_be_an_applicationset() {
+        let owned = json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "x"},
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": "set", "controller": true},
+        ]}});
+        assert_eq!(controller_owner(&owned), Some("set"));
+        let not_controller = json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": "set"},
+        ]}});
+        assert_eq!(controller_owner(&not_controller), None);
+        let other_kind = json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "set", "controller": true},
+        ]}});
+        assert_eq!(controller_owner(&other_kind), None);
+    }
+
+    #[test]
+    fn errors_mark_the_set_degraded_with_argo_cd_conditions() {
+        let conditions = error_conditions(false, reason::PARAMS_GENERATION_ERROR, "boom");
+        let (written, health) = updated_status(None, &conditions, "2026-11-26T16:00:00Z");
+        assert_eq!(health["status"], "Degraded");
+        let kinds: Vec<&str> = written
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["ErrorOccurred", "ParametersGenerated", "ResourcesUpToDate"]
+        );
+        assert_eq!(written[1]["status"], "False");
+    }
+}
