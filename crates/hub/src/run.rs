@@ -49,6 +49,9 @@ pub enum StartError {
     /// The cluster Secrets could not be read.
     #[error(transparent)]
     Clusters(#[from] clusters::ClusterError),
+    /// A client for the hub could not be built.
+    #[error("hub client: {0}")]
+    Client(#[source] kube::Error),
 }
 
 /// A running hub.
@@ -68,9 +71,11 @@ impl Drop for Hub {
     }
 }
 
-/// Installs the hub's CRDs and starts the controllers; they run until the returned
-/// [`Hub`] is dropped.
-pub async fn start(hub: kube::Client, config: HubConfig) -> Result<Hub, StartError> {
+/// Installs the hub's CRDs and starts the controllers (Applications, ApplicationSets —
+/// which also keep the cluster registry current — and Flux's GitRepositories and
+/// Kustomizations); they run until the returned [`Hub`] is dropped.
+pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, StartError> {
+    let hub = kube::Client::try_from(hub_config.clone()).map_err(StartError::Client)?;
     crate::bootstrap::install(&hub, Duration::from_secs(30)).await?;
     let mut options = CacheOptions::new(&config.cache_dir);
     options.rewrites = config.rewrites.clone();
@@ -82,11 +87,12 @@ pub async fn start(hub: kube::Client, config: HubConfig) -> Result<Hub, StartErr
     }
     let registry = Arc::new(RwLock::new(registry));
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(controller::run_cluster_registry(
+    tasks.push(tokio::spawn(crate::appset::run_appsets(
         hub.clone(),
         namespace,
         registry.clone(),
-        || {},
+        sources.clone(),
+        crate::appset::AppSetOptions::default(),
     )));
     let reconciler = Arc::new(AppReconciler::new(
         hub.clone(),
@@ -98,6 +104,13 @@ pub async fn start(hub: kube::Client, config: HubConfig) -> Result<Hub, StartErr
         reconciler,
         config.controller.clone(),
     )));
+    let flux = crate::flux::FluxReconciler::new(
+        hub_config,
+        sources.clone(),
+        crate::flux::FluxOptions::default(),
+    )
+    .map_err(StartError::Client)?;
+    tasks.push(tokio::spawn(crate::flux::run_flux(Arc::new(flux))));
     Ok(Hub {
         clusters: registry,
         sources,

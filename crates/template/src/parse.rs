@@ -551,7 +551,9 @@ impl Parser<'_> {
                     format!("unexpected . after term {:?}", arg_string(&term)),
                 );
             }
-            inner @ (Arg::Ident(..) | Arg::Pipe(..)) => Arg::Chain(chain_pos, Box::new(inner), chain),
+            inner @ (Arg::Ident(..) | Arg::Pipe(..)) => {
+                Arg::Chain(chain_pos, Box::new(inner), chain)
+            }
         }))
     }
 

@@ -53,16 +53,16 @@ pub(crate) fn parse_rewrite(text: &str) -> anyhow::Result<Rewrite> {
     })
 }
 
-/// A client for `context` of the kubeconfig at `path` (or the default kubeconfig).
-pub(crate) async fn client_from(
+/// The configuration for `context` of the kubeconfig at `path` (or the default kubeconfig).
+pub(crate) async fn config_from(
     path: Option<&std::path::Path>,
     context: Option<&str>,
-) -> anyhow::Result<kube::Client> {
+) -> anyhow::Result<kube::Config> {
     let options = KubeConfigOptions {
         context: context.map(String::from),
         ..Default::default()
     };
-    let config = match path {
+    match path {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -70,8 +70,16 @@ pub(crate) async fn client_from(
         }
         None => kube::Config::from_kubeconfig(&options).await,
     }
-    .context("loading the hub's kubeconfig")?;
-    kube::Client::try_from(config).context("building the hub client")
+    .context("loading the kubeconfig")
+}
+
+/// A client for `context` of the kubeconfig at `path` (or the default kubeconfig).
+pub(crate) async fn client_from(
+    path: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> anyhow::Result<kube::Client> {
+    let config = config_from(path, context).await?;
+    kube::Client::try_from(config).context("building the client")
 }
 
 /// Runs the controllers until interrupted.
@@ -83,11 +91,13 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             .iter()
             .map(|r| parse_rewrite(r))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let hub = client_from(args.hub_kubeconfig.as_deref(), args.context.as_deref()).await?;
+        let hub_config =
+            config_from(args.hub_kubeconfig.as_deref(), args.context.as_deref()).await?;
+        let hub = kube::Client::try_from(hub_config.clone()).context("building the hub client")?;
         let mut config = HubConfig::new(&args.cache_dir);
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
-        let running = run::start(hub.clone(), config)
+        let running = run::start(hub_config, config)
             .await
             .context("starting the hub controllers")?;
         let listener = tokio::net::TcpListener::bind(args.metrics_addr)
@@ -102,8 +112,10 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             served = axum::serve(listener, app) => served.context("serving /metrics")?,
             _ = tokio::signal::ctrl_c() => eprintln!("flotilla controller: interrupted"),
         }
-        Ok(())
-    })
+        anyhow::Ok(())
+    })?;
+    // Reconciles may still be running on blocking threads; see `flotilla demo`.
+    std::process::exit(0)
 }
 
 /// `/healthz` and `/metrics` (Prometheus text format).

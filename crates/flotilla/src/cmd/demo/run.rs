@@ -67,7 +67,11 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(demo(args))
+    runtime.block_on(demo(args))?;
+    // Reconciles may still be running on blocking threads; ending the process now spares
+    // them from meeting a runtime that is shutting down.
+    let _ = std::io::stdout().flush();
+    std::process::exit(0)
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
@@ -133,7 +137,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let (hub_kubeconfig, clusters_kubeconfig) =
         write_kubeconfigs(&server.kubeconfig(), &layout.root)?;
 
-    let hub = super::super::controller::client_from(Some(&hub_kubeconfig), Some("hub")).await?;
+    let hub_config =
+        super::super::controller::config_from(Some(&hub_kubeconfig), Some("hub")).await?;
+    let hub = kube::Client::try_from(hub_config.clone()).context("building the hub client")?;
     flotilla_hub::bootstrap::install(&hub, Duration::from_secs(30)).await?;
     register_clusters(&hub, &server, &fleet, args.clusters).await?;
     create_app_namespaces(&clusters_kubeconfig, args.clusters, args.apps).await?;
@@ -145,7 +151,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         instead_of: SEED_GIT_BASE.to_string(),
     }];
     config.controller.workers = 32;
-    let running = hub_run::start(hub.clone(), config).await?;
+    let running = hub_run::start(hub_config, config).await?;
 
     let production = (0..args.clusters)
         .filter(|&i| fixtures::cluster_labels(i)[0].1 == "production")
@@ -163,6 +169,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     eprintln!("  clusters kubeconfig: {}", clusters_kubeconfig.display());
     let summary = watch_progress(&hub, expected, started).await?;
     print_summary(&summary, started.elapsed());
+    print_flux(&hub).await;
     println!("git requests served: {}", git.requests());
     println!(
         "\nThe fleet keeps running. Try:\n  KUBECONFIG={} kubectl get applications -A\n  KUBECONFIG={} kubectl --context cluster-000 get deployments -A\nPress Ctrl-C to stop.",
@@ -352,11 +359,9 @@ async fn watch_progress(
         }
         let total = list.items.len();
         let width = 30;
-        let done = if expected == 0 {
-            width
-        } else {
-            healthy.min(expected) * width / expected
-        };
+        let done = (healthy.min(expected) * width)
+            .checked_div(expected)
+            .unwrap_or(width);
         let _ = write!(
             stderr,
             "\r[{}{}] {:>5.1}s  Applications {total}/{expected}  synced {synced}  healthy {healthy}   ",
@@ -368,6 +373,54 @@ async fn watch_progress(
         if total >= expected && synced >= expected && healthy >= expected {
             let _ = writeln!(stderr);
             return Ok(summary);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The Flux Kustomizations and their Ready condition, as `kubectl get ks -A` shows them.
+async fn print_flux(hub: &kube::Client) {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        "kustomizations",
+    );
+    let api: Api<DynamicObject> = Api::all_with(hub.clone(), &resource);
+    // The tenants' Kustomizations appear once `tenants` has applied them: give Flux a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        let ready = |k: &DynamicObject| {
+            k.data
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Ready")
+                .map(|c| {
+                    (
+                        c["status"].as_str().unwrap_or("Unknown").to_string(),
+                        c["message"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+        };
+        let all_ready =
+            list.len() >= 2 && list.iter().all(|k| ready(k).is_some_and(|r| r.0 == "True"));
+        if all_ready || Instant::now() >= deadline {
+            println!("\n{:<32} {:<6} STATUS", "FLUX KUSTOMIZATION", "READY");
+            for k in &list {
+                let name = format!(
+                    "{}/{}",
+                    k.metadata.namespace.clone().unwrap_or_default(),
+                    k.metadata.name.clone().unwrap_or_default()
+                );
+                let (status, message) = ready(k).unwrap_or(("Unknown".into(), String::new()));
+                println!("{name:<32} {status:<6} {message}");
+            }
+            return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
