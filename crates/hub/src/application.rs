@@ -16,6 +16,9 @@ use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
 use crate::render::{self, AppContext, SourceType};
 use crate::sources::{Sources, argo_reference};
 
+/// Argo CD's cascading-deletion finalizer (also with `/foreground` or `/background`).
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+
 /// What the reconciler shares across applications.
 pub struct AppReconciler {
     /// The hub itself (also the in-cluster destination).
@@ -401,6 +404,67 @@ impl AppReconciler {
                 }
             }
         }
+    }
+
+    /// An Application being deleted: with Argo CD's resources finalizer, every object it
+    /// tracks is deleted first (cascading deletion). Returns the finalizers to keep, or an
+    /// error message (the finalizer stays, the deletion waits).
+    pub async fn finalize(&self, object: &Value) -> Result<Vec<String>, String> {
+        let finalizers: Vec<String> = object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(String::from))
+            .collect();
+        let (ours, keep): (Vec<String>, Vec<String>) = finalizers
+            .into_iter()
+            .partition(|f| f.starts_with(RESOURCES_FINALIZER));
+        if ours.is_empty() {
+            return Ok(keep);
+        }
+        let key = Self::key_of(object);
+        let app: Application = serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
+        let destination = &app.spec.destination;
+        let Some(cluster) = self.destination(&destination.server, &destination.name) else {
+            // The cluster is gone: nothing can be deleted there (Argo CD lets the
+            // Application go once its cluster is unregistered).
+            return Ok(keep);
+        };
+        let previous = object.get("status").cloned().unwrap_or_else(|| json!({}));
+        let inventory = self.inventory(&key, &previous);
+        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
+        let opts = SyncOptions {
+            prune: true,
+            allow_empty: true,
+            destination_namespace: if destination.namespace.is_empty() {
+                "default".into()
+            } else {
+                destination.namespace.clone()
+            },
+            prune_propagation: if ours.iter().any(|f| f.ends_with("/background")) {
+                flotilla_sync::options::Propagation::Background
+            } else {
+                flotilla_sync::options::Propagation::Foreground
+            },
+            ..SyncOptions::default()
+        };
+        let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
+        let report = flotilla_sync::sync(
+            &sync_cluster,
+            &app_id,
+            Vec::new(),
+            &opts,
+            Some(&inventory),
+            &|_| {},
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if report.phase != flotilla_sync::OperationPhase::Succeeded {
+            return Err(report.message);
+        }
+        self.forget(&key);
+        Ok(keep)
     }
 
     /// The destination's client: registered clusters by URL or name, and the hub itself

@@ -196,6 +196,10 @@ async fn worker(state: Arc<Loop>) {
         else {
             continue;
         };
+        if object.pointer("/metadata/deletionTimestamp").is_some() {
+            finalize(&state, &key, &object).await;
+            continue;
+        }
         let now = now_rfc3339();
         // The sync engine's futures are not provably `Send` (closures over borrowed
         // stream items), so each reconcile runs on a blocking thread of its own.
@@ -249,6 +253,44 @@ async fn worker(state: Arc<Loop>) {
         };
         drop(lease);
         state.queue.add_after(key, delay);
+    }
+}
+
+/// Deletes what a deleted Application tracked (when its finalizer asks) and then lets it go.
+async fn finalize(state: &Arc<Loop>, key: &str, object: &Value) {
+    let reconciler = state.reconciler.clone();
+    let handle = tokio::runtime::Handle::current();
+    let run = object.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        handle.block_on(async move { reconciler.finalize(&run).await })
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    match outcome {
+        Ok(keep) => {
+            let namespace = object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let name = object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(state.hub.clone(), namespace, &application_resource());
+            let patch = json!({"metadata": {"finalizers": keep}});
+            if let Err(e) = api
+                .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+            {
+                tracing::warn!(app = %key, error = %e, "removing the resources finalizer");
+                state.queue.add_after(key.to_string(), state.options.retry);
+            }
+        }
+        Err(message) => {
+            tracing::warn!(app = %key, %message, "deleting the Application's resources");
+            state.queue.add_after(key.to_string(), state.options.retry);
+        }
     }
 }
 

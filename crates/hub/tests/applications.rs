@@ -271,4 +271,23 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
         deployments.get_opt("web").await.unwrap().is_some(),
         "nothing pruned on a failed render"
     );
+
+    // Deleting an Application with Argo CD's resources finalizer deletes what it tracks
+    // first, then the Application goes.
+    apps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"finalizers": ["resources-finalizer.argocd.argoproj.io"]}}),
+        ),
+    )
+    .await
+    .unwrap();
+    apps.delete("web", &Default::default()).await.unwrap();
+    wait_for("the Application and its Deployment gone", async || {
+        let app_gone = apps.get_opt("web").await.ok()?.is_none();
+        let deployment_gone = deployments.get_opt("web").await.ok()?.is_none();
+        (app_gone && deployment_gone).then_some(())
+    })
+    .await;
 }
