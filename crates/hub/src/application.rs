@@ -16,6 +16,9 @@ use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
 use crate::render::{self, AppContext, SourceType};
 use crate::sources::{Sources, argo_reference};
 
+/// Where AppProjects are read from (Argo CD's namespace).
+pub const PROJECT_NAMESPACE: &str = "argocd";
+
 /// Argo CD's cascading-deletion finalizer (also with `/foreground` or `/background`).
 pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 
@@ -186,6 +189,11 @@ impl AppReconciler {
                 );
             }
         };
+
+        // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
+        if let Err(message) = self.check_project(&app, &desired).await {
+            return failed(&previous, "InvalidSpecError", message, now, repo_url);
+        }
 
         // Sync (automated) or compare.
         let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
@@ -465,6 +473,50 @@ impl AppReconciler {
         }
         self.forget(&key);
         Ok(keep)
+    }
+
+    /// Checks the Application and its objects against its AppProject (read from the
+    /// `argocd` namespace, where Argo CD keeps projects). Argo CD creates the permissive
+    /// `default` project itself; here a missing `default` permits everything.
+    async fn check_project(&self, app: &Application, objects: &[Value]) -> Result<(), String> {
+        let name = if app.spec.project.is_empty() {
+            "default"
+        } else {
+            app.spec.project.as_str()
+        };
+        let resource = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+            "appprojects",
+        );
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(self.hub.clone(), PROJECT_NAMESPACE, &resource);
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("reading AppProject {name}: {e}"))?;
+        let Some(found) = found else {
+            return if name == "default" {
+                Ok(())
+            } else {
+                Err(format!(
+                    "Application referencing project {name} which does not exist"
+                ))
+            };
+        };
+        let project: flotilla_fleet::AppProject =
+            serde_json::from_value(serde_json::to_value(&found).unwrap_or(Value::Null))
+                .map_err(|e| format!("AppProject {name}: {e}"))?;
+        let secrets = self
+            .clusters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .secrets();
+        let violations = project.check(app, objects, &secrets, &|_, _| None);
+        if violations.is_empty() {
+            return Ok(());
+        }
+        let messages: Vec<&str> = violations.iter().map(|v| v.message()).collect();
+        Err(messages.join("; "))
     }
 
     /// The destination's client: registered clusters by URL or name, and the hub itself

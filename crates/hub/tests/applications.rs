@@ -13,8 +13,9 @@ use flotilla_hub::sources::Sources;
 use flotilla_hub::{bootstrap, clusters};
 use flotilla_source::{CacheOptions, MirrorCache};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
 use kube::{Client, Config};
 use kubesim::{Fleet, FleetConfig, Server};
 use serde_json::{Value, json};
@@ -270,6 +271,61 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
     assert!(
         deployments.get_opt("web").await.unwrap().is_some(),
         "nothing pruned on a failed render"
+    );
+
+    // A project that does not permit the destination: nothing is applied, the condition
+    // says why in Argo CD's words.
+    let projects: Api<DynamicObject> = Api::namespaced_with(
+        hub.clone(),
+        "argocd",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+            "appprojects",
+        ),
+    );
+    projects
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                "metadata": {"name": "restricted", "namespace": "argocd"},
+                "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "allowed"}]},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let locked: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "locked", "namespace": "argocd"},
+        "spec": {
+            "project": "restricted",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": server.cluster_url("east"), "namespace": "forbidden"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &locked).await.unwrap();
+    let status = wait_for("the project's refusal", async || {
+        let app = apps.get("locked").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/conditions/0/type")? == "InvalidSpecError").then_some(status)
+    })
+    .await;
+    let message = status
+        .pointer("/conditions/0/message")
+        .and_then(Value::as_str)
+        .unwrap();
+    assert!(
+        message.contains("do not match any of the allowed destinations in project 'restricted'"),
+        "{message}"
+    );
+    let forbidden: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(east.clone());
+    assert!(
+        forbidden.get_opt("forbidden").await.unwrap().is_none(),
+        "nothing applied"
     );
 
     // Deleting an Application with Argo CD's resources finalizer deletes what it tracks
