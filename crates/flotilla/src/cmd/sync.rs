@@ -301,7 +301,16 @@ pub(crate) fn render_helm_chart(path: &Path) -> anyhow::Result<Vec<Value>> {
         .with_context(|| format!("{}: no such directory", path.display()))?;
     let release = dir
         .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase().replace(['_', '.'], "-"))
+        .map(|n| {
+            n.to_string_lossy()
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+                .trim_matches('-')
+                .chars()
+                .take(53)
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "release-name".into());
     let tree = flotilla_render::kustomize::DirTree::new(&dir)
         .with_context(|| format!("opening {}", dir.display()))?;
@@ -469,10 +478,23 @@ mod tests {
         assert!(e.contains("symlink points outside"), "{e}");
         let chart = tempfile::tempdir().unwrap();
         std::fs::write(chart.path().join("Chart.yaml"), "name: x\n").unwrap();
-        let e = render(chart.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("Helm charts are not supported by this build yet"),
-            "{e}"
-        );
+        // Chart.yaml without a version: Helm's own validation error, named with the chart.
+        let e = format!("{:#}", render(chart.path()).unwrap_err());
+        assert!(e.starts_with("helm template "), "{e}");
+        assert!(e.contains("version"), "{e}");
+        std::fs::write(
+            chart.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: x\nversion: 0.1.0\n",
+        )
+        .unwrap();
+        std::fs::create_dir(chart.path().join("templates")).unwrap();
+        std::fs::write(
+            chart.path().join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n",
+        )
+        .unwrap();
+        let objects = render(chart.path()).unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0]["kind"], "ConfigMap");
     }
 }
