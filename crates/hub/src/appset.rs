@@ -64,7 +64,7 @@ impl AppSetController {
     /// Queues every known ApplicationSet (the cluster registrations changed: the clusters
     /// generator's output may have).
     pub fn requeue_all(&self) {
-        for key in keys(&self.state.objects) {
+        for key in crate::controller::keys_of(&self.state.objects) {
             self.state.queue.add(key);
         }
     }
@@ -75,7 +75,13 @@ impl AppSetController {
         for _ in 0..state.reconciler.options.workers.max(1) {
             tokio::spawn(worker(state.clone()));
         }
-        tokio::spawn(source_triggers(state.clone()));
+        let (by_repo, all) = (state.clone(), state.clone());
+        tokio::spawn(crate::controller::requeue_on_push(
+            state.reconciler.sources.mirrors().clone(),
+            state.queue.clone(),
+            move |identity| crate::controller::readers_of(&by_repo.readers, identity),
+            move || crate::controller::keys_of(&all.objects),
+        ));
         tokio::spawn(watch_applications(state.clone()));
         watch_appsets(state).await;
     }
@@ -105,14 +111,6 @@ pub async fn run_appsets(
         move || on_change.requeue_all(),
     ));
     controller.run().await;
-}
-
-fn keys(map: &Mutex<HashMap<String, Value>>) -> Vec<String> {
-    map.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .keys()
-        .cloned()
-        .collect()
 }
 
 fn key_of(object: &Value) -> String {
@@ -315,34 +313,6 @@ async fn worker(state: Arc<Loop>) {
         drop(lease);
         if let Some(delay) = delay {
             state.queue.add_after(key, delay);
-        }
-    }
-}
-
-/// A push to a repository requeues every set whose generators read it.
-async fn source_triggers(state: Arc<Loop>) {
-    let mut pushes = state.reconciler.sources.mirrors().subscribe();
-    loop {
-        match pushes.recv().await {
-            Ok(identity) => {
-                let sets: Vec<String> = state
-                    .readers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&identity)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default();
-                for key in sets {
-                    state.queue.add(key);
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                // Missed pushes: requeue everything rather than miss one.
-                for key in keys(&state.objects) {
-                    state.queue.add(key);
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
 }

@@ -83,7 +83,13 @@ pub async fn run_applications(reconciler: Arc<AppReconciler>, options: Controlle
     for _ in 0..state.options.workers.max(1) {
         tokio::spawn(worker(state.clone()));
     }
-    tokio::spawn(source_triggers(state.clone()));
+    let (by_repo, all) = (state.clone(), state.clone());
+    tokio::spawn(requeue_on_push(
+        state.reconciler.sources.mirrors().clone(),
+        state.queue.clone(),
+        move |identity| readers_of(&by_repo.readers, identity),
+        move || keys_of(&all.objects),
+    ));
     watch_applications(state).await;
 }
 
@@ -305,39 +311,48 @@ fn remember_reader(state: &Loop, url: &str, key: &str) {
         .insert(key.to_string());
 }
 
-/// A push to a repository (webhook) requeues every app that reads it.
-async fn source_triggers(state: Arc<Loop>) {
-    let mut pushes = state.reconciler.sources.mirrors().subscribe();
+/// A push to a repository (webhook) requeues every object that reads it: `readers` maps a
+/// repository identity to queue keys; when pushes were missed, every key in `objects` is
+/// requeued rather than miss one. Shared by the Application and ApplicationSet loops.
+pub(crate) async fn requeue_on_push(
+    mirrors: flotilla_source::MirrorCache,
+    queue: WorkQueue,
+    readers: impl Fn(&str) -> Vec<String>,
+    objects: impl Fn() -> Vec<String>,
+) {
+    let mut pushes = mirrors.subscribe();
     loop {
-        match pushes.recv().await {
-            Ok(identity) => {
-                let keys: Vec<String> = state
-                    .readers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&identity)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default();
-                for key in keys {
-                    state.queue.add(key);
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                // Missed pushes: requeue everything rather than miss one.
-                let keys: Vec<String> = state
-                    .objects
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .keys()
-                    .cloned()
-                    .collect();
-                for key in keys {
-                    state.queue.add(key);
-                }
-            }
+        let keys = match pushes.recv().await {
+            Ok(identity) => readers(&identity),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => objects(),
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        for key in keys {
+            queue.add(key);
         }
     }
+}
+
+/// The keys of a map held under a mutex.
+pub(crate) fn keys_of<V>(map: &Mutex<HashMap<String, V>>) -> Vec<String> {
+    map.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The readers of a repository identity in a readers map.
+pub(crate) fn readers_of(
+    readers: &Mutex<HashMap<String, HashSet<String>>>,
+    identity: &str,
+) -> Vec<String> {
+    readers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(identity)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Writes `status` with a merge patch; keys the previous status had and the new one

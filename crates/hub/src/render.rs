@@ -236,11 +236,7 @@ fn render_kustomize(
         }
     }
     let edited = kustomize::to_yaml(&Value::Object(k)).into_bytes();
-    let overlay = Overlay {
-        base: tree,
-        path: file,
-        bytes: edited,
-    };
+    let overlay = kustomize::WithFile::new(tree, file, edited);
     Ok(kustomize::build(&overlay, path)?)
 }
 
@@ -370,31 +366,6 @@ fn collect_files(
         }
     }
     Ok(())
-}
-
-/// A tree with one file replaced (the edited kustomization).
-struct Overlay<'t> {
-    base: &'t dyn Tree,
-    path: String,
-    bytes: Vec<u8>,
-}
-
-impl Tree for Overlay<'_> {
-    fn entry(&self, path: &str) -> Result<Option<EntryKind>, TreeError> {
-        if path == self.path {
-            return Ok(Some(EntryKind::File));
-        }
-        self.base.entry(path)
-    }
-    fn read(&self, path: &str) -> Result<Vec<u8>, TreeError> {
-        if path == self.path {
-            return Ok(self.bytes.clone());
-        }
-        self.base.read(path)
-    }
-    fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, TreeError> {
-        self.base.list(path)
-    }
 }
 
 #[cfg(test)]

@@ -267,11 +267,8 @@ pub fn build(
     let dir = source_dir(tree, &spec.path)?;
     let (kustomization_path, kustomization) = kustomization_for(tree, &dir, spec)?;
     let bytes = kustomize::to_yaml(&Value::Object(kustomization)).into_bytes();
-    let overlay = WithFile {
-        base: tree,
-        path: kustomization_path,
-        bytes,
-    };
+    // Upstream writes the kustomization into its temporary copy of the source.
+    let overlay = kustomize::WithFile::new(tree, kustomization_path, bytes);
     let objects = kustomize::build(&overlay, &dir).map_err(FluxBuildError::Build)?;
     let mut out = Vec::with_capacity(objects.len());
     for object in objects {
@@ -763,41 +760,5 @@ fn merge_metadata(object: &mut Value, field: &str, values: &BTreeMap<String, Str
         for (k, v) in values {
             map.insert(k.clone(), json!(v));
         }
-    }
-}
-
-/// A tree with one file added or replaced: the kustomization upstream writes into its
-/// temporary copy of the source.
-struct WithFile<'t> {
-    base: &'t dyn Tree,
-    path: String,
-    bytes: Vec<u8>,
-}
-
-impl Tree for WithFile<'_> {
-    fn entry(&self, path: &str) -> Result<Option<EntryKind>, TreeError> {
-        if path == self.path {
-            return Ok(Some(EntryKind::File));
-        }
-        self.base.entry(path)
-    }
-
-    fn read(&self, path: &str) -> Result<Vec<u8>, TreeError> {
-        if path == self.path {
-            return Ok(self.bytes.clone());
-        }
-        self.base.read(path)
-    }
-
-    fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, TreeError> {
-        let mut entries = self.base.list(path)?;
-        if let Some((dir, name)) = self.path.rsplit_once('/').or(Some(("", &self.path)))
-            && dir == path
-            && !entries.iter().any(|(n, _)| n == name)
-        {
-            entries.push((name.to_string(), EntryKind::File));
-            entries.sort();
-        }
-        Ok(entries)
     }
 }

@@ -37,7 +37,9 @@ mod yaml;
 
 pub use self::emit::{to_yaml, to_yaml_stream};
 pub use self::error::Error;
-pub use self::tree::{DEFAULT_MAX_FILE_BYTES, DirTree, EntryKind, MemTree, Tree, TreeError, join};
+pub use self::tree::{
+    DEFAULT_MAX_FILE_BYTES, DirTree, EntryKind, MemTree, Tree, TreeError, WithFile, join,
+};
 pub(crate) use self::yaml::{parse_documents, parse_mapping};
 
 use serde_json::Value;

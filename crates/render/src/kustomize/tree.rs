@@ -356,6 +356,47 @@ impl Tree for MemTree {
     }
 }
 
+/// A tree with one file added or replaced (an edited kustomization, for example); every
+/// other path reads through to the base tree.
+pub struct WithFile<'t> {
+    base: &'t dyn Tree,
+    path: String,
+    bytes: Vec<u8>,
+}
+
+impl<'t> WithFile<'t> {
+    /// `base` with the file at `path` (a normalized tree path) holding `bytes`.
+    pub fn new(base: &'t dyn Tree, path: String, bytes: Vec<u8>) -> Self {
+        WithFile { base, path, bytes }
+    }
+}
+
+impl Tree for WithFile<'_> {
+    fn entry(&self, path: &str) -> Result<Option<EntryKind>, TreeError> {
+        if path == self.path {
+            return Ok(Some(EntryKind::File));
+        }
+        self.base.entry(path)
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, TreeError> {
+        if path == self.path {
+            return Ok(self.bytes.clone());
+        }
+        self.base.read(path)
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, TreeError> {
+        let mut entries = self.base.list(path)?;
+        let (dir, name) = self.path.rsplit_once('/').unwrap_or(("", &self.path));
+        if dir == path && !entries.iter().any(|(n, _)| n == name) {
+            entries.push((name.to_string(), EntryKind::File));
+            entries.sort();
+        }
+        Ok(entries)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
