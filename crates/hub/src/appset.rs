@@ -165,7 +165,7 @@ fn application_fingerprint(app: &Value) -> u64 {
 async fn watch_appsets(state: Arc<Loop>) {
     let api: Api<DynamicObject> =
         Api::all_with(state.reconciler.hub.clone(), &applicationset_resource());
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = crate::controller::watch_with_backoff(api, watcher::Config::default());
     while let Some(event) = events.next().await {
         let (object, present) = match event {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
@@ -226,7 +226,7 @@ fn forget(state: &Loop, key: &str) {
 async fn watch_applications(state: Arc<Loop>) {
     let api: Api<DynamicObject> =
         Api::all_with(state.reconciler.hub.clone(), &application_resource());
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = crate::controller::watch_with_backoff(api, watcher::Config::default());
     while let Some(event) = events.next().await {
         let (object, present) = match event {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),

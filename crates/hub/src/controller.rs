@@ -102,7 +102,7 @@ pub async fn run_cluster_registry(
 ) {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(hub.clone(), &namespace);
     let config = watcher::Config::default().labels(clusters::CLUSTER_SECRET_LABEL);
-    let mut events = watcher(secrets, config).boxed();
+    let mut events = watch_with_backoff(secrets, config);
     while let Some(event) = events.next().await {
         let relevant = matches!(
             event,
@@ -143,7 +143,7 @@ fn fingerprint(app: &Value) -> u64 {
 
 async fn watch_applications(state: Arc<Loop>) {
     let api: Api<DynamicObject> = Api::all_with(state.hub.clone(), &application_resource());
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = watch_with_backoff(api, watcher::Config::default());
     while let Some(event) = events.next().await {
         let objects = match event {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => vec![(o, true)],
@@ -331,6 +331,20 @@ pub(crate) async fn requeue_on_push(
             queue.add(key);
         }
     }
+}
+
+/// A watch of `api` that backs off after errors (kube's default: 800 ms growing to 30 s,
+/// with jitter). Without it a watch of an unreachable cluster — or of any API while the
+/// runtime shuts down — fails at once, is retried at once, and spins a core.
+pub fn watch_with_backoff<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> futures::stream::BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    use kube::runtime::WatchStreamExt as _;
+    watcher(api, config).default_backoff().boxed()
 }
 
 /// The keys of a map held under a mutex.

@@ -118,7 +118,7 @@ async fn watch(
 ) {
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(flotilla_sync::tracking::INSTANCE_LABEL);
-    let mut events = watcher(api, config).boxed();
+    let mut events = crate::controller::watch_with_backoff(api, config);
     while let Some(event) = events.next().await {
         let Some(inner) = inner.upgrade() else {
             return;

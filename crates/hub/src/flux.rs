@@ -928,7 +928,7 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
 
 async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
     let api: Api<DynamicObject> = Api::all_with(state.reconciler.hub.clone(), &resource);
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = crate::controller::watch_with_backoff(api, watcher::Config::default());
     while let Some(event) = events.next().await {
         let (object, present) = match event {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),

@@ -282,7 +282,6 @@ subjects:
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "hangs intermittently under the full parallel suite (passed in 1.6 s in another full run); under investigation"]
 async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() {
     let dir = tempfile::tempdir().unwrap();
     let repos = dir.path().join("repos");
@@ -540,7 +539,6 @@ spec:
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "hangs under the full parallel suite (passes alone in ~2 s); under investigation"]
 async fn substitution_dependencies_and_suspend() {
     let dir = tempfile::tempdir().unwrap();
     let repos = dir.path().join("repos");
