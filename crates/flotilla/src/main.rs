@@ -31,6 +31,15 @@ enum Command {
     Controller(cmd::controller::ControllerArgs),
     /// Start an embedded hub, simulated clusters and Git repositories, and converge them.
     Demo(cmd::demo::run::DemoArgs),
+    /// Measure the hub end to end and print its figures.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Cold start, commit to converged, drift and the floor on a simulated fleet.
+    Fleet(cmd::bench::FleetArgs),
 }
 
 #[derive(Subcommand)]
@@ -57,5 +66,6 @@ fn main() -> anyhow::Result<()> {
         Command::Sync(args) => cmd::sync::run_sync(args),
         Command::Controller(args) => cmd::controller::run(args),
         Command::Demo(args) => cmd::demo::run::run(args),
+        Command::Bench(Bench::Fleet(args)) => cmd::bench::run_fleet(args),
     }
 }

@@ -245,6 +245,7 @@ impl AppReconciler {
                 opts.prune = automated.prune;
                 opts.allow_empty = automated.allow_empty;
                 let started = now.to_string();
+                let applying = std::time::Instant::now();
                 let report = flotilla_sync::sync(
                     &sync_cluster,
                     &app_id,
@@ -254,6 +255,13 @@ impl AppReconciler {
                     &|_| {},
                 )
                 .await;
+                crate::metrics::global().apply(
+                    &cluster.0,
+                    applying.elapsed(),
+                    report
+                        .as_ref()
+                        .is_ok_and(|r| r.phase == flotilla_sync::OperationPhase::Succeeded),
+                );
                 match report {
                     Ok(report) => {
                         self.remember_inventory(&key, report.inventory.clone());

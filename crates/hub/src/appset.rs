@@ -283,6 +283,15 @@ async fn worker(state: Arc<Loop>) {
         let started = std::time::Instant::now();
         let outcome = state.reconciler.reconcile(&object, &now_rfc3339()).await;
         tracing::debug!(appset = %key, elapsed = ?started.elapsed(), failed = outcome.failed, "reconciled ApplicationSet");
+        crate::metrics::global().reconcile(
+            "applicationset",
+            if outcome.failed {
+                crate::metrics::Outcome::Error
+            } else {
+                crate::metrics::Outcome::Success
+            },
+            started.elapsed(),
+        );
         {
             let mut readers = state.readers.lock().unwrap_or_else(|e| e.into_inner());
             for sets in readers.values_mut() {

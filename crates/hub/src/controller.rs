@@ -212,12 +212,24 @@ async fn worker(state: Arc<Loop>) {
         let reconciler = state.reconciler.clone();
         let handle = tokio::runtime::Handle::current();
         let run = object.clone();
+        let started = std::time::Instant::now();
         let outcome = match tokio::task::spawn_blocking(move || {
             handle.block_on(async move { reconciler.reconcile(&run, &now).await })
         })
         .await
         {
-            Ok(outcome) => outcome,
+            Ok(outcome) => {
+                crate::metrics::global().reconcile(
+                    "application",
+                    if outcome.failed {
+                        crate::metrics::Outcome::Error
+                    } else {
+                        crate::metrics::Outcome::Success
+                    },
+                    started.elapsed(),
+                );
+                outcome
+            }
             Err(e) => {
                 tracing::error!(app = %key, error = %e, "reconcile panicked");
                 drop(lease);

@@ -136,6 +136,7 @@ async fn watch(
         let value = serde_json::to_value(&object).unwrap_or(Value::Null);
         if let Some(event) = drift_of(&value, deleted, &server) {
             tracing::info!(app = %event.app, object = %event.object, managers = ?event.managers, fields = ?event.fields, deleted, "drift");
+            crate::metrics::global().drift(&server);
             inner.queue.add(event.app.clone());
             inner
                 .total

@@ -965,6 +965,7 @@ async fn worker(state: Arc<Loop>) {
         let handle = tokio::runtime::Handle::current();
         let run = object.clone();
         let is_git = key.starts_with(GIT);
+        let started = Instant::now();
         // The build and the apply are not provably `Send`: each reconcile runs on a
         // blocking thread of its own (as the Application controller does).
         let outcome = tokio::task::spawn_blocking(move || {
@@ -978,7 +979,29 @@ async fn worker(state: Arc<Loop>) {
         })
         .await;
         let outcome = match outcome {
-            Ok(o) => o,
+            Ok(o) => {
+                let ready_false = o.status.as_ref().is_some_and(|s| {
+                    s.get("conditions")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "False")
+                });
+                crate::metrics::global().reconcile(
+                    if is_git {
+                        "gitrepository"
+                    } else {
+                        "kustomization"
+                    },
+                    if ready_false {
+                        crate::metrics::Outcome::Error
+                    } else {
+                        crate::metrics::Outcome::Success
+                    },
+                    started.elapsed(),
+                );
+                o
+            }
             Err(e) => {
                 tracing::error!(key = %key, error = %e, "Flux reconcile panicked");
                 drop(lease);

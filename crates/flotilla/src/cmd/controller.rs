@@ -11,6 +11,7 @@ use axum::routing::get;
 use flotilla_hub::controller::application_resource;
 use flotilla_hub::run::{self, Hub, HubConfig};
 use flotilla_source::Rewrite;
+use flotilla_source::webhook::{Provider, Receiver};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -37,6 +38,43 @@ pub(crate) struct ControllerArgs {
     /// Applications reconciled at once.
     #[arg(long, default_value_t = 16)]
     pub(crate) workers: usize,
+    /// A webhook receiver on the metrics address, as PROVIDER=SECRET_FILE (repeatable):
+    /// github, gitlab, gitea, bitbucket, generic or generic-hmac, and a file holding the
+    /// shared secret. A valid push refreshes the repository at once. The receiver's path
+    /// (`/hook/<digest>`) is printed at start.
+    #[arg(long = "webhook", value_name = "PROVIDER=SECRET_FILE")]
+    pub(crate) webhooks: Vec<String>,
+}
+
+/// Parses `PROVIDER=SECRET_FILE` and reads the secret.
+pub(crate) fn parse_webhook(text: &str) -> anyhow::Result<Receiver> {
+    let Some((provider, file)) = text.split_once('=') else {
+        bail!("--webhook {text:?}: expected PROVIDER=SECRET_FILE");
+    };
+    let provider = match provider {
+        "github" => Provider::GitHub,
+        "gitlab" => Provider::GitLab,
+        "gitea" => Provider::Gitea,
+        "bitbucket" => Provider::Bitbucket,
+        "generic" => Provider::Generic,
+        "generic-hmac" => Provider::GenericHmac,
+        other => bail!(
+            "--webhook {text:?}: unknown provider {other:?} (github, gitlab, gitea, bitbucket, generic, generic-hmac)"
+        ),
+    };
+    let secret = std::fs::read_to_string(file)
+        .with_context(|| format!("--webhook {text:?}: reading the secret file"))?
+        .trim()
+        .to_string();
+    if secret.is_empty() {
+        bail!("--webhook {text:?}: the secret file is empty");
+    }
+    Ok(Receiver {
+        name: format!("{provider:?}").to_lowercase(),
+        provider,
+        secret,
+        repositories: Vec::new(),
+    })
 }
 
 /// Parses `BASE=PREFIX`.
@@ -91,6 +129,11 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             .iter()
             .map(|r| parse_rewrite(r))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let receivers = args
+            .webhooks
+            .iter()
+            .map(|w| parse_webhook(w))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let hub_config =
             config_from(args.hub_kubeconfig.as_deref(), args.context.as_deref()).await?;
         let hub = kube::Client::try_from(hub_config.clone()).context("building the hub client")?;
@@ -103,11 +146,17 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.metrics_addr)
             .await
             .with_context(|| format!("binding {}", args.metrics_addr))?;
-        eprintln!(
-            "flotilla controller: reconciling; metrics at http://{}/metrics",
-            listener.local_addr()?
-        );
-        let app = metrics_router(hub, Arc::new(running));
+        let addr = listener.local_addr()?;
+        eprintln!("flotilla controller: reconciling; metrics at http://{addr}/metrics");
+        for receiver in &receivers {
+            eprintln!(
+                "flotilla controller: {} webhook at http://{addr}{}",
+                receiver.name,
+                receiver.path()
+            );
+        }
+        let hooks = flotilla_source::webhook::router(running.sources.mirrors().clone(), receivers);
+        let app = metrics_router(hub, Arc::new(running)).merge(hooks);
         tokio::select! {
             served = axum::serve(listener, app) => served.context("serving /metrics")?,
             _ = tokio::signal::ctrl_c() => eprintln!("flotilla controller: interrupted"),
@@ -165,6 +214,7 @@ async fn metrics(State((hub, running)): State<(kube::Client, Arc<Hub>)>) -> Stri
     out.push_str("# HELP flotilla_git_fetches_total Fetches into mirrors.\n");
     out.push_str("# TYPE flotilla_git_fetches_total counter\n");
     out.push_str(&format!("flotilla_git_fetches_total {}\n", stats.fetches));
+    out.push_str(&flotilla_hub::metrics::global().render());
     out
 }
 
@@ -179,5 +229,27 @@ mod tests {
         assert_eq!(r.instead_of, "https://gitlab.internal/");
         assert!(parse_rewrite("no-equals").is_err());
         assert!(parse_rewrite("=x").is_err());
+    }
+
+    #[test]
+    fn webhooks_name_a_provider_and_a_secret_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let r = parse_webhook(&format!("github={}", file.display())).unwrap();
+        assert_eq!(r.provider, Provider::GitHub);
+        assert_eq!(r.secret, "s3cret");
+        let err = parse_webhook(&format!("svn={}", file.display())).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown provider \"svn\""),
+            "{err}"
+        );
+        let err = parse_webhook("github=/nonexistent/secret").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("reading the secret file"),
+            "{err:#}"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        assert!(parse_webhook(&format!("gitlab={}", file.display())).is_err());
     }
 }

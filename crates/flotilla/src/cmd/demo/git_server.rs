@@ -239,6 +239,35 @@ pub(crate) fn create_repository(
     Ok(())
 }
 
+/// Commits `files` (path, new contents) to `main` of the bare repository `root/<path>`
+/// through a temporary clone, as a developer's push would.
+pub(crate) fn commit_change(
+    root: &Path,
+    path: &str,
+    files: &[(String, String)],
+    message: &str,
+) -> anyhow::Result<()> {
+    let bare = root.join(path);
+    let work = root.join(".work").join(path);
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.parent().unwrap_or(root))?;
+    let bare_str = bare.to_string_lossy().to_string();
+    let work_str = work.to_string_lossy().to_string();
+    git(root, &["clone", "-q", &bare_str, &work_str])?;
+    for (file, contents) in files {
+        let target = work.join(file);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&target, contents)
+            .with_context(|| format!("writing {}", target.display()))?;
+    }
+    git(&work, &["commit", "-q", "-a", "-m", message])?;
+    git(&work, &["push", "-q", "origin", "HEAD:main"])?;
+    std::fs::remove_dir_all(&work)?;
+    Ok(())
+}
+
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
     let out = std::process::Command::new("git")
         .args([

@@ -187,7 +187,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// Splits kubesim's kubeconfig into the hub's and the managed clusters'.
-fn write_kubeconfigs(kubeconfig: &str, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+pub(crate) fn write_kubeconfigs(
+    kubeconfig: &str,
+    dir: &Path,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     let all: Value = serde_saphyr::from_str(kubeconfig).context("parsing kubesim's kubeconfig")?;
     let split = |keep: &dyn Fn(&str) -> bool, current: &str| -> Value {
         let mut out = all.clone();
@@ -214,7 +217,7 @@ fn write_kubeconfigs(kubeconfig: &str, dir: &Path) -> anyhow::Result<(PathBuf, P
 
 /// One Argo CD cluster Secret per managed cluster (its URL, token and CA are rewritten
 /// on every start: a restarted kubesim has a new CA and new tokens).
-async fn register_clusters(
+pub(crate) async fn register_clusters(
     hub: &kube::Client,
     server: &kubesim::Server,
     fleet: &kubesim::Fleet,
@@ -255,7 +258,7 @@ async fn register_clusters(
 /// The namespace of every app on every cluster: the seed's Applications deploy into
 /// `{{.values.namespace}}` without `CreateNamespace=true`, so, as with Argo CD, the
 /// platform team provides the namespaces.
-async fn create_app_namespaces(
+pub(crate) async fn create_app_namespaces(
     kubeconfig: &Path,
     clusters: usize,
     apps: usize,
@@ -288,7 +291,7 @@ async fn create_app_namespaces(
 }
 
 /// The seed manifests, server-side applied unchanged.
-async fn apply_seed(hub: &kube::Client) -> anyhow::Result<()> {
+pub(crate) async fn apply_seed(hub: &kube::Client) -> anyhow::Result<()> {
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(fixtures::SEED_MANIFESTS).context("parsing the seed")?;
     let params = PatchParams::apply("flotilla-demo").force();
