@@ -291,56 +291,57 @@ impl AppSetReconciler {
         } else {
             reason::CREATE_APPLICATION_ERROR
         };
-        let mut errors: BTreeMap<String, String> = BTreeMap::new();
         let post = PostParams {
             field_manager: Some(crate::bootstrap::FIELD_MANAGER.into()),
             ..PostParams::default()
         };
+        let (api, post) = (&api, &post);
+        let mut writes: Vec<Write<'_>> = Vec::new();
         for app in &plan.create {
-            let name = app.metadata.name.clone();
-            let result = match to_object(app) {
-                Ok(object) => api.create(&post, &object).await.map(|_| ()),
-                Err(e) => {
-                    errors.insert(name, e);
-                    continue;
+            writes.push(Box::pin(async move {
+                let name = app.metadata.name.clone();
+                let result = async {
+                    api.create(post, &to_object(app)?)
+                        .await
+                        .map_err(|e| api_message(&e))?;
+                    tracing::info!(appset = %set.metadata.name, app = %name, "created Application");
+                    Ok(())
                 }
-            };
-            if let Err(e) = result {
-                errors.insert(name, api_message(&e));
-            } else {
-                tracing::info!(appset = %set.metadata.name, app = %app.metadata.name, "created Application");
-            }
+                .await;
+                (name, result)
+            }));
         }
         for app in &plan.update {
-            let name = app.metadata.name.clone();
-            let result = match to_object(app) {
-                Ok(object) => api.replace(&name, &post, &object).await.map(|_| ()),
-                Err(e) => {
-                    errors.insert(name, e);
-                    continue;
+            writes.push(Box::pin(async move {
+                let name = app.metadata.name.clone();
+                let result = async {
+                    api.replace(&name, post, &to_object(app)?)
+                        .await
+                        .map_err(|e| api_message(&e))?;
+                    tracing::info!(appset = %set.metadata.name, app = %name, "updated Application");
+                    Ok(())
                 }
-            };
-            if let Err(e) = result {
-                errors.insert(name, api_message(&e));
-            } else {
-                tracing::info!(appset = %set.metadata.name, app = %app.metadata.name, "updated Application");
-            }
+                .await;
+                (name, result)
+            }));
         }
-        if let Some((_, message)) = errors.into_iter().next() {
+        if let Some((_, message)) = failures(writes).await.into_iter().next() {
             return Err(Failure {
                 reason: write_reason,
                 message,
             });
         }
-        let mut errors: BTreeMap<String, String> = BTreeMap::new();
+        let mut deletes: Vec<Write<'_>> = Vec::new();
         for deletion in &plan.delete {
-            if let Err(message) = self.delete(&api, deletion).await {
-                errors.insert(deletion.name.clone(), message);
-            } else {
-                tracing::info!(appset = %set.metadata.name, app = %deletion.name, cascade = deletion.cascade, "deleted Application");
-            }
+            deletes.push(Box::pin(async move {
+                let result = self.delete(api, deletion).await;
+                if result.is_ok() {
+                    tracing::info!(appset = %set.metadata.name, app = %deletion.name, cascade = deletion.cascade, "deleted Application");
+                }
+                (deletion.name.clone(), result)
+            }));
         }
-        if let Some((_, message)) = errors.into_iter().next() {
+        if let Some((_, message)) = failures(deletes).await.into_iter().next() {
             return Err(Failure {
                 reason: reason::DELETE_APPLICATION_ERROR,
                 message,
@@ -569,6 +570,24 @@ fn error_conditions(parameters_generated: bool, reason: &str, message: &str) -> 
             message,
         ),
     ]
+}
+
+/// Application writes in flight at once: a generator yielding thousands of Applications
+/// should not wait for each round trip in turn.
+const CONCURRENT_WRITES: usize = 16;
+
+/// One write of an Application: its name and how it went.
+type Write<'a> = futures::future::BoxFuture<'a, (String, Result<(), String>)>;
+
+/// Runs `writes` `CONCURRENT_WRITES` at a time; every write is tried, and the failures
+/// come back by name.
+async fn failures(writes: Vec<Write<'_>>) -> BTreeMap<String, String> {
+    use futures::StreamExt as _;
+    futures::stream::iter(writes)
+        .buffer_unordered(CONCURRENT_WRITES)
+        .filter_map(|(name, result)| async move { result.err().map(|e| (name, e)) })
+        .collect()
+        .await
 }
 
 #[cfg(test)]
