@@ -57,7 +57,12 @@ fn storage_type(cluster: &Cluster, resource: &StorageKey) -> Option<Arc<Resource
     cluster
         .registry()
         .all()
-        .find(|t| t.storage_key() == *resource && t.version == t.storage_version)
+        .find(|t| {
+            // Compared in place: building each type's key allocated on every event.
+            t.group == *resource.group
+                && t.plural == *resource.resource
+                && t.version == t.storage_version
+        })
         .cloned()
 }
 

@@ -92,7 +92,9 @@ fn load_balancer_ip(obj: &Value) -> String {
 
 /// The status this object should have now, or `None` when the kind has no simulated status.
 pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option<Value> {
-    let old = obj.get("status").cloned().unwrap_or(json!({}));
+    static NO_STATUS: Value = Value::Null;
+    // Read only: a missing status reads as an empty one (`null` has no fields either).
+    let old = obj.get("status").unwrap_or(&NO_STATUS);
     let behaviour = behaviour(obj);
     let generation = obj
         .pointer("/metadata/generation")
@@ -155,7 +157,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                     format!("ReplicaSet \"{rs}\" is progressing."),
                 ),
             };
-            s["conditions"] = conditions(&old, now, &[available, progressing], true);
+            s["conditions"] = conditions(old, now, &[available, progressing], true);
             s
         }
         ("apps", "StatefulSet") => {
@@ -224,7 +226,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                     let message = "Job has reached the specified backoff limit".to_string();
                     let mut s = json!({"startTime": start, "failed": backoff + 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
                     s["conditions"] = conditions(
-                        &old,
+                        old,
                         now,
                         &[
                             (
@@ -251,7 +253,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                         .to_string();
                     let mut s = json!({"startTime": start, "completionTime": done, "succeeded": completions, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}});
                     s["conditions"] = conditions(
-                        &old,
+                        old,
                         now,
                         &[
                             (
@@ -302,7 +304,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
         }
         _ => return None,
     };
-    Some(keep_unmanaged(&old, status, managed_fields(group, kind)))
+    Some(keep_unmanaged(old, status, managed_fields(group, kind)))
 }
 
 /// The status fields the simulated controller of a kind computes; anything else in the
@@ -391,11 +393,10 @@ fn conditions(
     wanted: &[(&str, &str, &str, String)],
     update_time: bool,
 ) -> Value {
-    let previous = old
+    let previous: &[Value] = old
         .get("conditions")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[], Vec::as_slice);
     let mut out = Vec::new();
     for (kind, status, reason, message) in wanted {
         let prev = previous
@@ -436,10 +437,34 @@ pub(crate) fn fnv(text: &str) -> u64 {
     h
 }
 
-/// A stable 10-character hash of a pod template, in the alphabet of `pod-template-hash`.
+/// FNV-1a over bytes as they are written, so a value is hashed without first being
+/// serialised into a string.
+struct FnvWriter(u64);
+
+impl std::io::Write for FnvWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for b in buf {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stable 10-character hash of a pod template, in the alphabet of `pod-template-hash`:
+/// FNV-1a of the template's compact JSON.
 pub fn template_hash(template: Option<&Value>) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut h = fnv(&template.map(Value::to_string).unwrap_or_default());
+    let mut hasher = FnvWriter(fnv(""));
+    if let Some(t) = template {
+        // Writing to memory cannot fail.
+        let _ = serde_json::to_writer(&mut hasher, t);
+    }
+    let mut h = hasher.0;
     (0..10)
         .map(|_| {
             let c = ALPHABET[(h % ALPHABET.len() as u64) as usize] as char;
