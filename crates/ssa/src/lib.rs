@@ -63,6 +63,7 @@ mod fieldmanager;
 pub mod fieldsv1;
 mod lastapplied;
 mod managed;
+mod memo;
 mod openapi;
 mod path;
 mod schema;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::fieldsv1;
 use crate::set::FieldSet;
 use crate::updater::{ManagedSet, Managers};
 use crate::value::{JsonFlavor, write_go_json_string};
@@ -97,6 +96,9 @@ impl ManagerId {
 
     /// Reads an identifier back from [`key`](ManagerId::key).
     pub fn parse(key: &str) -> Option<ManagerId> {
+        if let Some(id) = ManagerId::parse_plain(key) {
+            return Some(id);
+        }
         let v: Value = serde_json::from_str(key).ok()?;
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
         let operation = match text("operation").as_str() {
@@ -109,6 +111,54 @@ impl ManagerId {
             api_version: text("apiVersion"),
             subresource: text("subresource"),
         })
+    }
+}
+
+impl ManagerId {
+    /// [`parse`](ManagerId::parse) without a JSON parser, for keys without escapes (every
+    /// key [`key`](ManagerId::key) writes for a plain manager name); `None` for anything
+    /// else, which the JSON parser then reads.
+    fn parse_plain(key: &str) -> Option<ManagerId> {
+        // Escapes, and control characters JSON does not allow raw, are the parser's.
+        if key.bytes().any(|b| b == b'\\' || b < 0x20) {
+            return None;
+        }
+        let mut rest = key.strip_prefix('{')?.strip_suffix('}')?;
+        let mut id = ManagerId {
+            manager: String::new(),
+            operation: Operation::Update,
+            api_version: String::new(),
+            subresource: String::new(),
+        };
+        // A quoted string without escapes, and what follows it.
+        fn quoted(s: &str) -> Option<(&str, &str)> {
+            let s = s.strip_prefix('"')?;
+            let end = s.find('"')?;
+            Some((&s[..end], &s[end + 1..]))
+        }
+        while !rest.is_empty() {
+            let (name, after) = quoted(rest)?;
+            let (value, after) = quoted(after.strip_prefix(':')?)?;
+            match name {
+                "manager" => id.manager = value.to_owned(),
+                "operation" => {
+                    id.operation = match value {
+                        "Apply" => Operation::Apply,
+                        _ => Operation::Update,
+                    }
+                }
+                "apiVersion" => id.api_version = value.to_owned(),
+                "subresource" => id.subresource = value.to_owned(),
+                _ => {}
+            }
+            rest = match after.strip_prefix(',') {
+                Some(r) if !r.is_empty() => r,
+                Some(_) => return None,
+                None if after.is_empty() => after,
+                None => return None,
+            };
+        }
+        Some(id)
     }
 }
 
@@ -212,7 +262,7 @@ pub fn decode(list: &Value) -> Result<Managed, ManagedFieldsError> {
         };
         let fields = match m.get("fieldsV1") {
             None | Some(Value::Null) => FieldSet::new(),
-            Some(v) => fieldsv1::from_value(v).map_err(|e| ManagedFieldsError::Entry {
+            Some(v) => crate::memo::decode(v).map_err(|e| ManagedFieldsError::Entry {
                 index,
                 reason: format!("error decoding set: {e}"),
             })?,
@@ -332,7 +382,7 @@ pub fn encode(managed: &Managed) -> Option<Value> {
             m.insert("time".into(), Value::String(t.clone()));
         }
         m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
-        m.insert("fieldsV1".into(), fieldsv1::to_value(&set.fields));
+        m.insert("fieldsV1".into(), crate::memo::encode(&set.fields));
         if !id.subresource.is_empty() {
             m.insert("subresource".into(), Value::String(id.subresource.clone()));
         }
@@ -379,6 +429,29 @@ mod tests {
             r#"{"manager":"kubectl","operation":"Apply","subresource":"status"}"#
         );
         assert_eq!(ManagerId::parse(&apply.key()), Some(apply));
+        for key in [
+            r#"{"manager":"a,b:c","operation":"Update","apiVersion":"v1"}"#,
+            r#"{"manager":"x\u003c","operation":"Apply"}"#,
+            r#"{ "manager": "spaced" }"#,
+            "{}",
+            r#"{"manager":"m",}"#,
+            "kubectl",
+        ] {
+            let json = serde_json::from_str::<Value>(key).ok().map(|v| {
+                let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                ManagerId {
+                    manager: text("manager"),
+                    operation: if text("operation") == "Apply" {
+                        Operation::Apply
+                    } else {
+                        Operation::Update
+                    },
+                    api_version: text("apiVersion"),
+                    subresource: text("subresource"),
+                }
+            });
+            assert_eq!(ManagerId::parse(key), json, "{key}");
+        }
         assert_eq!(
             ManagerId::new("", Operation::Update, "v1", "").manager,
             "unknown"

@@ -149,7 +149,8 @@ impl FieldSet {
         })
     }
 
-    fn shares(&self, other: &FieldSet) -> bool {
+    /// Whether both are the same shared node (then they are equal without looking).
+    pub(crate) fn shares(&self, other: &FieldSet) -> bool {
         matches!((&self.0, &other.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
     }
 
