@@ -38,7 +38,18 @@ pub struct AppReconciler {
     inventories: Mutex<HashMap<String, Inventory>>,
     /// Watches on the kinds applications applied (set by the controller loop).
     drift: Mutex<Option<crate::drift::DriftWatches>>,
+    /// Last successful syncs: an app with nothing new is only looked at, not applied.
+    settled: crate::settled::Settled,
+    /// Per application key: the inputs of its last render and what that rendered.
+    renders: Mutex<HashMap<String, (u64, Rendered)>>,
 }
+
+/// What a source rendered to, and how it was rendered.
+type Rendered = Arc<(Vec<Value>, Option<SourceType>)>;
+
+/// An app that seems settled is still applied in full after this long: shorter than the
+/// controller's default resync (180 s), so each periodic resync is a full one.
+const FULL_SYNC_EVERY: Duration = Duration::from_secs(150);
 
 /// The outcome of one reconcile: the status to write and what the app read.
 #[derive(Debug, Clone)]
@@ -67,6 +78,8 @@ impl AppReconciler {
             sync_clusters: Mutex::default(),
             inventories: Mutex::default(),
             drift: Mutex::default(),
+            settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
+            renders: Mutex::default(),
         }
     }
 
@@ -154,20 +167,42 @@ impl AppReconciler {
             kube_version: None,
             api_versions: Vec::new(),
         };
-        let render_tree = tree.tree.clone();
-        let render_source = source.clone();
-        let rendered = tokio::task::spawn_blocking(move || {
-            let kind = render::source_type(
-                render_tree.as_ref(),
-                render_source.path.trim_start_matches('/'),
-                &render_source,
-            );
-            render::render_source(render_tree.as_ref(), &render_source, &context)
-                .map(|objects| (objects, kind.ok()))
-        })
-        .await;
+        let render_inputs = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            tree.commit.hash(&mut hasher);
+            serde_json::to_string(&source)
+                .unwrap_or_default()
+                .hash(&mut hasher);
+            format!("{context:?}").hash(&mut hasher);
+            hasher.finish()
+        };
+        let cached = lock(&self.renders)
+            .get(&key)
+            .filter(|(inputs, _)| *inputs == render_inputs)
+            .map(|(_, rendered)| rendered.clone());
+        let rendered = match cached {
+            Some(rendered) => Ok(Ok(rendered)),
+            None => {
+                let render_tree = tree.tree.clone();
+                let render_source = source.clone();
+                tokio::task::spawn_blocking(move || {
+                    let kind = render::source_type(
+                        render_tree.as_ref(),
+                        render_source.path.trim_start_matches('/'),
+                        &render_source,
+                    );
+                    render::render_source(render_tree.as_ref(), &render_source, &context)
+                        .map(|objects| Arc::new((objects, kind.ok())))
+                })
+                .await
+            }
+        };
         let (desired, source_type) = match rendered {
-            Ok(Ok(done)) => done,
+            Ok(Ok(done)) => {
+                lock(&self.renders).insert(key.clone(), (render_inputs, done.clone()));
+                (done.0.clone(), done.1)
+            }
             Ok(Err(e)) => {
                 return failed(
                     &previous,
@@ -244,6 +279,22 @@ impl AppReconciler {
             Some(automated) => {
                 opts.prune = automated.prune;
                 opts.allow_empty = automated.allow_empty;
+                let fingerprint = crate::settled::fingerprint(
+                    &tree.commit,
+                    object.get("spec").unwrap_or(&Value::Null),
+                    &opts,
+                    &desired,
+                );
+                let drifted = self
+                    .drift_watches()
+                    .is_some_and(|watches| watches.take_drifted(&key));
+                if !drifted
+                    && self.settled.is_settled(&key, fingerprint)
+                    && let Some(healths) =
+                        crate::settled::live_health(&sync_cluster, &inventory).await
+                {
+                    return refreshed_health(status, &healths, repo_url);
+                }
                 let started = now.to_string();
                 let applying = std::time::Instant::now();
                 let report = flotilla_sync::sync(
@@ -262,6 +313,12 @@ impl AppReconciler {
                         .as_ref()
                         .is_ok_and(|r| r.phase == flotilla_sync::OperationPhase::Succeeded),
                 );
+                match &report {
+                    Ok(r) if r.phase == flotilla_sync::OperationPhase::Succeeded => {
+                        self.settled.record(&key, fingerprint);
+                    }
+                    _ => self.settled.forget(&key),
+                }
                 match report {
                     Ok(report) => {
                         self.remember_inventory(&key, report.inventory.clone());
@@ -615,10 +672,9 @@ impl AppReconciler {
 
     /// Forgets an application (it was deleted).
     pub fn forget(&self, key: &str) {
-        self.inventories
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        lock(&self.inventories).remove(key);
+        lock(&self.renders).remove(key);
+        self.settled.forget(key);
     }
 }
 
@@ -658,6 +714,37 @@ fn resource_status(
         r.insert("health".into(), json!({"status": h.as_str()}));
     }
     Value::Object(r)
+}
+
+/// The status of a settled app after a look at its objects: the previous status with each
+/// resource's health and the app's health brought up to date.
+fn refreshed_health(
+    mut status: serde_json::Map<String, Value>,
+    healths: &[(InventoryEntry, flotilla_sync::health::Health)],
+    repo_url: Option<String>,
+) -> Reconciled {
+    let health = flotilla_sync::health::worst(healths.iter().map(|(_, h)| &h.status));
+    if let Some(Value::Array(resources)) = status.get_mut("resources") {
+        for resource in resources {
+            let s = |f: &str| resource.get(f).and_then(Value::as_str).unwrap_or("");
+            let found = healths.iter().find(|(e, _)| {
+                e.kind == s("kind") && e.namespace == s("namespace") && e.name == s("name")
+            });
+            if let Some((_, h)) = found {
+                resource["health"] = json!({"status": h.status.as_str()});
+            }
+        }
+    }
+    status.insert("health".into(), json!({"status": health.as_str()}));
+    Reconciled {
+        status: Value::Object(status),
+        repo_url,
+        failed: false,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Container images of the desired objects, sorted and unique (`status.summary.images`).

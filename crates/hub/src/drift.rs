@@ -5,7 +5,7 @@
 //! the owning application is queued: with selfHeal it is applied again at once, without
 //! it its status turns OutOfSync.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -49,6 +49,8 @@ struct Inner {
     watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     events: Mutex<VecDeque<DriftEvent>>,
     total: std::sync::atomic::AtomicU64,
+    /// Applications with drift not yet answered by a full sync.
+    drifted: Mutex<HashSet<String>>,
 }
 
 impl Drop for Inner {
@@ -73,6 +75,7 @@ impl DriftWatches {
                 watches: Mutex::default(),
                 events: Mutex::default(),
                 total: Default::default(),
+                drifted: Mutex::default(),
             }),
         }
     }
@@ -102,6 +105,16 @@ impl DriftWatches {
             .iter()
             .cloned()
             .collect()
+    }
+
+    /// Whether `app` drifted since the last call for it (which clears the mark): its
+    /// next reconcile must apply in full.
+    pub fn take_drifted(&self, app: &str) -> bool {
+        self.inner
+            .drifted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(app)
     }
 
     /// How many drift events were seen in all.
@@ -137,6 +150,12 @@ async fn watch(
         if let Some(event) = drift_of(&value, deleted, &server) {
             tracing::info!(app = %event.app, object = %event.object, managers = ?event.managers, fields = ?event.fields, deleted, "drift");
             crate::metrics::global().drift(&server);
+            // Marked before it is queued: the reconcile it triggers must see the mark.
+            inner
+                .drifted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(event.app.clone());
             inner.queue.add(event.app.clone());
             inner
                 .total

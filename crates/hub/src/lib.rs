@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod queue;
 pub mod render;
 pub mod run;
+pub mod settled;
 pub mod sources;

@@ -1,0 +1,126 @@
+//! Applications that need no apply: an app whose last sync succeeded with exactly what
+//! it would apply now, and whose objects nobody changed since (the drift watches say
+//! so), is only looked at again — the health of what it tracks is read — instead of
+//! being applied again. A new commit, a new render, a changed spec, a drift event or
+//! the end of the full-resync period ends the shortcut, so selfHeal and the periodic
+//! backstop behave as before while the health rechecks of a settling fleet cost one
+//! read per object instead of a list and an apply.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use flotilla_sync::health::Health;
+use flotilla_sync::{Inventory, InventoryEntry};
+use serde_json::Value;
+
+/// What each app last synced successfully, and when.
+#[derive(Debug)]
+pub struct Settled {
+    synced: Mutex<HashMap<String, (u64, Instant)>>,
+    /// After this long an app is applied in full again even if nothing seems changed.
+    full_every: Duration,
+}
+
+impl Settled {
+    /// An empty record; a full sync at least every `full_every`.
+    pub fn new(full_every: Duration) -> Settled {
+        Settled {
+            synced: Mutex::default(),
+            full_every,
+        }
+    }
+
+    fn synced(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {
+        self.synced.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A successful sync of `key` with inputs `fingerprint`.
+    pub fn record(&self, key: &str, fingerprint: u64) {
+        self.synced()
+            .insert(key.to_string(), (fingerprint, Instant::now()));
+    }
+
+    /// Forgets `key` (a failed sync, a deleted app).
+    pub fn forget(&self, key: &str) {
+        self.synced().remove(key);
+    }
+
+    /// Whether `key` synced `fingerprint` successfully within the full-resync period.
+    pub fn is_settled(&self, key: &str, fingerprint: u64) -> bool {
+        self.synced()
+            .get(key)
+            .is_some_and(|(f, at)| *f == fingerprint && at.elapsed() < self.full_every)
+    }
+}
+
+/// The inputs of a sync: the commit, everything in the spec that shapes the apply, and
+/// the rendered objects themselves.
+pub fn fingerprint(
+    commit: &str,
+    spec: &Value,
+    options: &impl std::fmt::Debug,
+    desired: &[Value],
+) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    commit.hash(&mut hasher);
+    spec.to_string().hash(&mut hasher);
+    format!("{options:?}").hash(&mut hasher);
+    for object in desired {
+        object.to_string().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// The health of every tracked object, read from the cluster; `None` when one is gone
+/// or cannot be read (then the caller syncs in full).
+pub async fn live_health(
+    cluster: &flotilla_sync::Cluster,
+    inventory: &Inventory,
+) -> Option<Vec<(InventoryEntry, Health)>> {
+    let mut out = Vec::with_capacity(inventory.entries.len());
+    for entry in &inventory.entries {
+        let resolved = cluster
+            .resolve(&entry.api_version, &entry.kind)
+            .await
+            .ok()?;
+        let namespace = (!entry.namespace.is_empty()).then_some(entry.namespace.as_str());
+        let api = cluster.api(&resolved, namespace);
+        let live = api.get_opt(&entry.name).await.ok()??;
+        let value = serde_json::to_value(&live).ok()?;
+        out.push((entry.clone(), flotilla_sync::health::assess(&value)));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_change_to_any_input_or_the_end_of_the_period_ends_the_shortcut() {
+        let desired = vec![json!({"kind": "ConfigMap", "data": {"a": "1"}})];
+        let spec = json!({"source": {"repoURL": "r"}});
+        let base = fingerprint("c1", &spec, &"opts", &desired);
+        assert_eq!(base, fingerprint("c1", &spec, &"opts", &desired));
+        assert_ne!(base, fingerprint("c2", &spec, &"opts", &desired));
+        assert_ne!(base, fingerprint("c1", &json!({}), &"opts", &desired));
+        assert_ne!(base, fingerprint("c1", &spec, &"prune", &desired));
+        let changed = vec![json!({"kind": "ConfigMap", "data": {"a": "2"}})];
+        assert_ne!(base, fingerprint("c1", &spec, &"opts", &changed));
+
+        let settled = Settled::new(Duration::from_secs(60));
+        assert!(!settled.is_settled("argocd/a", base));
+        settled.record("argocd/a", base);
+        assert!(settled.is_settled("argocd/a", base));
+        assert!(!settled.is_settled("argocd/a", base + 1));
+        settled.forget("argocd/a");
+        assert!(!settled.is_settled("argocd/a", base));
+
+        let expired = Settled::new(Duration::ZERO);
+        expired.record("argocd/a", base);
+        assert!(!expired.is_settled("argocd/a", base));
+    }
+}
