@@ -2,6 +2,7 @@
 //! methods. Every write runs the `meta` rules under the store lock, so each
 //! verb is atomic and a no-op write leaves the revision untouched.
 
+use crate::meta::Lookup as _;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -992,7 +993,7 @@ fn holds_deletion(rt: &ResourceType, obj: &Value) -> bool {
     rt.kind == "Namespace"
         && rt.group.is_empty()
         && obj
-            .pointer("/spec/finalizers")
+            .at("/spec/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty())
 }

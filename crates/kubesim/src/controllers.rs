@@ -6,6 +6,7 @@
 //! reacts to watches, and write through the same API methods clients use.
 //! Falling behind the stream triggers a full resync.
 
+use crate::meta::Lookup as _;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -222,7 +223,7 @@ fn finish_namespace(cluster: &Cluster, ns: &str) {
 
 /// Owner references of `obj` as (apiVersion, kind, name, uid).
 fn owners(obj: &Value) -> Vec<(String, String, String, String)> {
-    obj.pointer("/metadata/ownerReferences")
+    obj.at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -400,8 +401,8 @@ fn release_owners(cluster: &Cluster, dependent: &Value) {
 
 /// A deleted CRD takes its custom resources with it, then its cleanup finalizer goes.
 fn cleanup_crd(cluster: &Cluster, rt: &ResourceType, crd: &Value) {
-    if let Some(group) = crd.pointer("/spec/group").and_then(Value::as_str)
-        && let Some(plural) = crd.pointer("/spec/names/plural").and_then(Value::as_str)
+    if let Some(group) = crd.at("/spec/group").and_then(Value::as_str)
+        && let Some(plural) = crd.at("/spec/names/plural").and_then(Value::as_str)
     {
         cluster.purge(&StorageKey::new(group, plural));
     }

@@ -36,9 +36,41 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// JSON Pointer lookups without allocating: `serde_json`'s `Value::pointer` unescapes
+/// every token into a new string, and objects are looked into on every write.
+pub(crate) trait Lookup {
+    /// The value at `pointer` (RFC 6901), as `Value::pointer` finds it.
+    fn at(&self, pointer: &str) -> Option<&Value>;
+}
+
+impl Lookup for Value {
+    fn at(&self, pointer: &str) -> Option<&Value> {
+        if pointer.contains('~') {
+            return self.pointer(pointer);
+        }
+        if pointer.is_empty() {
+            return Some(self);
+        }
+        pointer
+            .strip_prefix('/')?
+            .split('/')
+            .try_fold(self, |target, token| match target {
+                Value::Object(m) => m.get(token),
+                Value::Array(items) => {
+                    // As `Value::pointer`: no sign, no leading zeros.
+                    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+                        return None;
+                    }
+                    token.parse::<usize>().ok().and_then(|i| items.get(i))
+                }
+                _ => None,
+            })
+    }
+}
+
 /// `metadata.finalizers`, as strings.
 pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers")
+    obj.at("/metadata/finalizers")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -50,7 +82,7 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
 
 /// Whether the object is being deleted.
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp")
+    obj.at("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
 }
 
@@ -273,7 +305,7 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value, now: &str) -> ApiResul
 /// The defaults a real API server fills in for the kinds clients commonly read back.
 fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
     let set_default = |obj: &mut Value, pointer: &str, value: Value| {
-        if obj.pointer(pointer).is_none_or(Value::is_null) {
+        if obj.at(pointer).is_none_or(Value::is_null) {
             set_pointer(obj, pointer, value);
         }
     };
@@ -291,13 +323,13 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
         ("", "Service") => {
             set_default(obj, "/spec/type", json!("ClusterIP"));
             set_default(obj, "/spec/sessionAffinity", json!("None"));
-            if obj.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName") {
+            if obj.at("/spec/type").and_then(Value::as_str) != Some("ExternalName") {
                 // Allocated from the service CIDR 10.96.0.0/12, stably per namespace/name.
                 let ns = meta_str(obj, "namespace").to_string();
                 let h = crate::workloads::fnv(&format!("{ns}/{name}"));
                 let ip = format!("10.96.{}.{}", (h >> 8) % 256, 1 + h % 254);
                 set_default(obj, "/spec/clusterIP", json!(ip));
-                let assigned = obj.pointer("/spec/clusterIP").cloned().unwrap_or(json!(ip));
+                let assigned = obj.at("/spec/clusterIP").cloned().unwrap_or(json!(ip));
                 set_default(obj, "/spec/clusterIPs", json!([assigned]));
                 set_default(obj, "/spec/ipFamilies", json!(["IPv4"]));
                 set_default(obj, "/spec/ipFamilyPolicy", json!("SingleStack"));
@@ -435,7 +467,7 @@ pub fn prepare_update(
             .pointer_mut("/spec/finalizers")
             .map(Value::take)
             .unwrap_or(json!([]));
-        if old.pointer("/spec/finalizers") == Some(&finalizers) {
+        if old.at("/spec/finalizers") == Some(&finalizers) {
             return Ok(None);
         }
         let mut merged = old.clone();
@@ -528,7 +560,7 @@ pub fn prepare_update(
     }
     if rt.kind == "Namespace" && rt.group.is_empty() {
         // spec.finalizers changes only through the finalize subresource.
-        if let Some(f) = old.pointer("/spec/finalizers") {
+        if let Some(f) = old.at("/spec/finalizers") {
             set_pointer(&mut new, "/spec/finalizers", f.clone());
         }
         set_pointer(
@@ -539,7 +571,7 @@ pub fn prepare_update(
     }
     if generation_changed(rt.generation, old, &new) {
         let g = old
-            .pointer("/metadata/generation")
+            .at("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap_or(0);
         metadata_mut(&mut new).insert("generation".into(), json!(g + 1));

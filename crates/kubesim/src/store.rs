@@ -6,6 +6,7 @@
 //! it; anything older is compacted and answers 410 Expired. No-op writes never
 //! reach the store, so they bump nothing and emit nothing.
 
+use crate::meta::Lookup as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -338,7 +339,7 @@ impl State {
 
 fn owner_uids(object: &Value) -> impl Iterator<Item = &str> {
     object
-        .pointer("/metadata/ownerReferences")
+        .at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

@@ -18,6 +18,7 @@
 //! [`READY_AFTER_ANNOTATION`] (e.g. `"5s"`, `"250ms"`) overrides the cluster's status delay
 //! for one object.
 
+use crate::meta::Lookup as _;
 use serde_json::{Value, json};
 
 /// The annotation that makes a workload misbehave (see the module docs).
@@ -38,7 +39,7 @@ enum Behaviour {
 
 fn behaviour(obj: &Value) -> Behaviour {
     let annotation = obj
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .and_then(|a| a.get(SIMULATE_ANNOTATION))
         .and_then(Value::as_str);
     match annotation {
@@ -53,7 +54,7 @@ fn behaviour(obj: &Value) -> Behaviour {
 /// The per-object delay from [`READY_AFTER_ANNOTATION`], if set and valid.
 pub fn ready_after(obj: &Value) -> Option<std::time::Duration> {
     let text = obj
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .and_then(|a| a.get(READY_AFTER_ANNOTATION))
         .and_then(Value::as_str)?;
     parse_duration(text)
@@ -79,10 +80,10 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
 fn load_balancer_ip(obj: &Value) -> String {
     let key = format!(
         "{}/{}",
-        obj.pointer("/metadata/namespace")
+        obj.at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or(""),
-        obj.pointer("/metadata/name")
+        obj.at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("")
     );
@@ -96,21 +97,18 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
     // Read only: a missing status reads as an empty one (`null` has no fields either).
     let old = obj.get("status").unwrap_or(&NO_STATUS);
     let behaviour = behaviour(obj);
-    let generation = obj
-        .pointer("/metadata/generation")
-        .cloned()
-        .unwrap_or(json!(1));
+    let generation = obj.at("/metadata/generation").cloned().unwrap_or(json!(1));
     let name = obj
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("");
     let replicas = obj
-        .pointer("/spec/replicas")
+        .at("/spec/replicas")
         .and_then(Value::as_i64)
         .unwrap_or(1);
     let status = match (group, kind) {
         ("apps", "Deployment") => {
-            let hash = template_hash(obj.pointer("/spec/template"));
+            let hash = template_hash(obj.at("/spec/template"));
             let rs = format!("{name}-{hash}");
             let healthy = behaviour == Behaviour::Healthy;
             let ready = if healthy { replicas } else { 0 };
@@ -161,7 +159,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
             s
         }
         ("apps", "StatefulSet") => {
-            let revision = format!("{name}-{}", template_hash(obj.pointer("/spec/template")));
+            let revision = format!("{name}-{}", template_hash(obj.at("/spec/template")));
             let ready = if behaviour == Behaviour::Healthy {
                 replicas
             } else {
@@ -206,7 +204,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
             s
         }
         ("batch", "Job") => {
-            if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+            if obj.at("/spec/suspend").and_then(Value::as_bool) == Some(true) {
                 return None;
             }
             let start = old
@@ -220,7 +218,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                 }
                 Behaviour::Fail | Behaviour::CrashLoop => {
                     let backoff = obj
-                        .pointer("/spec/backoffLimit")
+                        .at("/spec/backoffLimit")
                         .and_then(Value::as_i64)
                         .unwrap_or(6);
                     let message = "Job has reached the specified backoff limit".to_string();
@@ -243,7 +241,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                 }
                 Behaviour::Healthy => {
                     let completions = obj
-                        .pointer("/spec/completions")
+                        .at("/spec/completions")
                         .and_then(Value::as_i64)
                         .unwrap_or(1);
                     let done = old
@@ -280,16 +278,16 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                 return Some(json!({"phase": "Pending"}));
             }
             let mut s = json!({"phase": "Bound"});
-            if let Some(modes) = obj.pointer("/spec/accessModes") {
+            if let Some(modes) = obj.at("/spec/accessModes") {
                 s["accessModes"] = modes.clone();
             }
-            if let Some(req) = obj.pointer("/spec/resources/requests") {
+            if let Some(req) = obj.at("/spec/resources/requests") {
                 s["capacity"] = req.clone();
             }
             s
         }
         ("", "Service") => {
-            if obj.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer")
+            if obj.at("/spec/type").and_then(Value::as_str) != Some("LoadBalancer")
                 || behaviour != Behaviour::Healthy
             {
                 return Some(json!({"loadBalancer": {}}));

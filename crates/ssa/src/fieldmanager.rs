@@ -187,6 +187,11 @@ fn describe(obj: &Value) -> String {
     )
 }
 
+/// `metadata.managedFields` (`Value::pointer` would allocate for each token).
+fn managed_fields_of(obj: &Value) -> Option<&Value> {
+    obj.get("metadata")?.get("managedFields")
+}
+
 /// The object without `metadata.managedFields`, copied without copying them (they can
 /// be as large as the object).
 fn without_managed_fields(obj: &Value) -> Value {
@@ -220,7 +225,7 @@ fn remove_managed_fields(obj: &mut Value) {
 /// than encoded again.
 fn store_managed_fields(obj: &mut Value, managed: &Managed, unchanged_from: Option<&Value>) {
     let Value::Object(root) = obj else { return };
-    let encoded = match unchanged_from.map(|l| l.pointer("/metadata/managedFields")) {
+    let encoded = match unchanged_from.map(|l| managed_fields_of(l)) {
         Some(list) => list.cloned(),
         None => managed::encode(managed),
     };
@@ -416,14 +421,15 @@ pub fn apply<N: TypeNode>(
         return Err(Error::PatchNotAnObject(patch.to_string()));
     }
     if patch
-        .pointer("/metadata/managedFields")
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
         .is_some_and(Value::is_array)
     {
         return Err(Error::ManagedFieldsInPatch);
     }
     let (live_obj, mut managed) = match live {
         Some(l) => {
-            let managed = match l.pointer("/metadata/managedFields") {
+            let managed = match managed_fields_of(l) {
                 Some(list) => managed::decode(list).map_err(Error::DecodeManagedFields)?,
                 None => Managed::default(),
             };
@@ -538,7 +544,7 @@ pub fn update<N: TypeNode>(
     let mut new = new;
     // Unreadable managed fields are dropped rather than failing the write.
     let live_managed = || {
-        live.and_then(|l| l.pointer("/metadata/managedFields"))
+        live.and_then(|l| managed_fields_of(l))
             .and_then(|list| managed::decode(list).ok())
             .map(|m| (m, true))
             .unwrap_or_default()
@@ -546,7 +552,7 @@ pub fn update<N: TypeNode>(
     let (mut managed, from_live) = if !res.subresource.is_empty() {
         live_managed()
     } else {
-        match new.pointer("/metadata/managedFields") {
+        match managed_fields_of(&new) {
             Some(list) if managed::is_reset(list) => (Managed::default(), false),
             Some(list) => match managed::decode(list) {
                 Ok(m) if !m.fields.is_empty() => (m, false),

@@ -10,6 +10,7 @@ mod request;
 mod respond;
 mod watch;
 
+use crate::meta::Lookup as _;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -521,7 +522,7 @@ async fn resource(
                     if rt.is_custom() {
                         return respond::object(&rt, &obj, headers, StatusCode::OK, &[]);
                     }
-                    let mut details = json!({"name": name, "kind": rt.plural, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)});
+                    let mut details = json!({"name": name, "kind": rt.plural, "uid": obj.at("/metadata/uid").cloned().unwrap_or(Value::Null)});
                     if !rt.group.is_empty() {
                         details["group"] = json!(rt.group);
                     }
@@ -543,12 +544,12 @@ async fn resource(
             let mut deleted = Vec::new();
             for obj in page.items {
                 let name = obj
-                    .pointer("/metadata/name")
+                    .at("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
                 let obj_ns = obj
-                    .pointer("/metadata/namespace")
+                    .at("/metadata/namespace")
                     .and_then(Value::as_str)
                     .map(String::from);
                 match cluster.delete(&rt, obj_ns.as_deref(), &name, &opts) {
@@ -674,11 +675,11 @@ fn delete_options(query: &request::Query, body: &[u8]) -> ApiResult<DeleteOption
     Ok(DeleteOptions {
         propagation,
         precondition_rv: body
-            .pointer("/preconditions/resourceVersion")
+            .at("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(String::from),
         precondition_uid: body
-            .pointer("/preconditions/uid")
+            .at("/preconditions/uid")
             .and_then(Value::as_str)
             .map(String::from),
         dry_run,

@@ -1,5 +1,6 @@
 //! Shaping answers: an object, a list, a Table or metadata only, as the client asked.
 
+use crate::meta::Lookup as _;
 use std::io::Write;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -60,7 +61,7 @@ pub(crate) fn object(
             &table_of(
                 rt,
                 &[obj],
-                json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}),
+                json!({"resourceVersion": obj.at("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}),
             ),
         ),
         Representation::Metadata => super::json_response(code, &partial_metadata(obj)),
