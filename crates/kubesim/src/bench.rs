@@ -385,13 +385,7 @@ async fn ssa(args: &BenchArgs, optimistic_writes: bool) -> anyhow::Result<serde_
                         return Ok::<_, anyhow::Error>(latencies);
                     }
                     let name = format!("app-{i:05}");
-                    let body = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                        "metadata": {"name": name, "labels": {"app": name}},
-                        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
-                            "template": {"metadata": {"labels": {"app": name}},
-                                "spec": {"containers": [{"name": "web", "image": image,
-                                    "ports": [{"containerPort": 80}],
-                                    "env": [{"name": "MODE", "value": "bench"}]}]}}}});
+                    let body = apply_config::deployment(&name, image);
                     let url = format!("{base}/{name}?fieldManager=bench&force=true");
                     let t = Instant::now();
                     let (status, resp) = send(
@@ -439,4 +433,132 @@ async fn ssa(args: &BenchArgs, optimistic_writes: bool) -> anyhow::Result<serde_
     );
     report.insert("optimistic_writes".into(), json!(optimistic_writes));
     Ok(serde_json::Value::Object(report))
+}
+
+/// The Deployment the `ssa` scenario applies, as a typed client (kube-rs with
+/// k8s-openapi types, client-go's apply configurations) builds it: typed structs
+/// serialised straight to JSON, not a JSON tree assembled first.
+mod apply_config {
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Deployment<'a> {
+        api_version: &'a str,
+        kind: &'a str,
+        metadata: Metadata<'a>,
+        spec: Spec<'a>,
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct Metadata<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+        labels: Labels<'a>,
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct Labels<'a> {
+        app: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct Spec<'a> {
+        replicas: i32,
+        selector: Selector<'a>,
+        template: Template<'a>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Selector<'a> {
+        match_labels: Labels<'a>,
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct Template<'a> {
+        metadata: Metadata<'a>,
+        spec: PodSpec<'a>,
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct PodSpec<'a> {
+        containers: [Container<'a>; 1],
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct Container<'a> {
+        name: &'a str,
+        image: &'a str,
+        ports: [Port; 1],
+        env: [Env<'a>; 1],
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Port {
+        container_port: i32,
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct Env<'a> {
+        name: &'a str,
+        value: &'a str,
+    }
+
+    /// `name` running `image`: two replicas, one container with a port and a variable.
+    pub(super) fn deployment<'a>(name: &'a str, image: &'a str) -> Deployment<'a> {
+        let labels = || Labels { app: name };
+        Deployment {
+            api_version: "apps/v1",
+            kind: "Deployment",
+            metadata: Metadata {
+                name: Some(name),
+                labels: labels(),
+            },
+            spec: Spec {
+                replicas: 2,
+                selector: Selector {
+                    match_labels: labels(),
+                },
+                template: Template {
+                    metadata: Metadata {
+                        name: None,
+                        labels: labels(),
+                    },
+                    spec: PodSpec {
+                        containers: [Container {
+                            name: "web",
+                            image,
+                            ports: [Port { container_port: 80 }],
+                            env: [Env {
+                                name: "MODE",
+                                value: "bench",
+                            }],
+                        }],
+                    },
+                },
+            },
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use serde_json::json;
+
+        #[test]
+        fn the_same_document_as_before() {
+            let name = "app-00001";
+            let expected = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "labels": {"app": name}},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                        "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
+                            "ports": [{"containerPort": 80}],
+                            "env": [{"name": "MODE", "value": "bench"}]}]}}}});
+            let typed =
+                serde_json::to_value(super::deployment(name, "nginx:1.27")).expect("serialisable");
+            assert_eq!(typed, expected);
+        }
+    }
 }
