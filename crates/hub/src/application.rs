@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
 use crate::render::{self, AppContext, SourceType};
 use crate::sources::{Sources, argo_reference};
+use kube::runtime::reflector::ObjectRef;
 
 /// Where AppProjects are read from (Argo CD's namespace).
 pub const PROJECT_NAMESPACE: &str = "argocd";
@@ -42,6 +43,8 @@ pub struct AppReconciler {
     settled: crate::settled::Settled,
     /// Per application key: the inputs of its last render and what that rendered.
     renders: Mutex<HashMap<String, (u64, Rendered)>>,
+    /// The AppProjects, kept by a watch once it has listed them (until then: a GET each).
+    projects: Mutex<Option<kube::runtime::reflector::Store<kube::api::DynamicObject>>>,
 }
 
 /// What a source rendered to, and how it was rendered.
@@ -80,6 +83,28 @@ impl AppReconciler {
             drift: Mutex::default(),
             settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
             renders: Mutex::default(),
+            projects: Mutex::default(),
+        }
+    }
+
+    /// Keeps the AppProjects in memory from a watch (as Argo CD's informer does), so a
+    /// reconcile reads its project without a request; runs until the watch ends.
+    pub async fn run_project_cache(self: Arc<Self>) {
+        use futures::StreamExt as _;
+        let resource = app_project_resource();
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(self.hub.clone(), PROJECT_NAMESPACE, &resource);
+        let writer = kube::runtime::reflector::store::Writer::new(resource);
+        let reader = writer.as_reader();
+        let mut events = kube::runtime::reflector(
+            writer,
+            crate::controller::watch_with_backoff(api, kube::runtime::watcher::Config::default()),
+        )
+        .boxed();
+        while let Some(event) = events.next().await {
+            if matches!(event, Ok(kube::runtime::watcher::Event::InitDone)) {
+                *lock(&self.projects) = Some(reader.clone());
+            }
         }
     }
 
@@ -549,16 +574,20 @@ impl AppReconciler {
         } else {
             app.spec.project.as_str()
         };
-        let resource = kube::api::ApiResource::from_gvk_with_plural(
-            &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
-            "appprojects",
-        );
-        let api: kube::Api<kube::api::DynamicObject> =
-            kube::Api::namespaced_with(self.hub.clone(), PROJECT_NAMESPACE, &resource);
-        let found = api
-            .get_opt(name)
-            .await
-            .map_err(|e| format!("reading AppProject {name}: {e}"))?;
+        let resource = app_project_resource();
+        let cache = lock(&self.projects).clone();
+        let found = match cache {
+            Some(store) => store
+                .get(&ObjectRef::new_with(name, resource).within(PROJECT_NAMESPACE))
+                .map(|p| (*p).clone()),
+            None => {
+                let api: kube::Api<kube::api::DynamicObject> =
+                    kube::Api::namespaced_with(self.hub.clone(), PROJECT_NAMESPACE, &resource);
+                api.get_opt(name)
+                    .await
+                    .map_err(|e| format!("reading AppProject {name}: {e}"))?
+            }
+        };
         let Some(found) = found else {
             return if name == "default" {
                 Ok(())
@@ -741,6 +770,14 @@ fn refreshed_health(
         repo_url,
         failed: false,
     }
+}
+
+/// The AppProject resource on the hub.
+fn app_project_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

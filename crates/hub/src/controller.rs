@@ -83,6 +83,7 @@ pub async fn run_applications(reconciler: Arc<AppReconciler>, options: Controlle
     for _ in 0..state.options.workers.max(1) {
         tokio::spawn(worker(state.clone()));
     }
+    tokio::spawn(state.reconciler.clone().run_project_cache());
     let (by_repo, all) = (state.clone(), state.clone());
     tokio::spawn(requeue_on_push(
         state.reconciler.sources.mirrors().clone(),

@@ -274,7 +274,14 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
         &secret_file,
         args.workers,
     )?;
-    let applications = wait_converged(&hub, expected, timeout, &hub_process).await?;
+    let applications = wait_converged(
+        &hub,
+        expected,
+        timeout,
+        &hub_process,
+        (!args.json).then_some(started),
+    )
+    .await?;
     let cold_start = started.elapsed();
 
     // 2. One commit to one app's values.
@@ -499,9 +506,11 @@ async fn wait_converged(
     expected: usize,
     timeout: Duration,
     process: &HubProcess,
+    progress_since: Option<Instant>,
 ) -> anyhow::Result<usize> {
     let apps: Api<DynamicObject> = Api::all_with(hub.clone(), &application_resource());
     let mut last = (0, 0);
+    let mut shown = Instant::now();
     let result = wait_for(
         "every Application Synced and Healthy",
         timeout,
@@ -517,6 +526,16 @@ async fn wait_converged(
                 })
                 .count();
             last = (list.items.len(), converged);
+            if let Some(since) = progress_since
+                && shown.elapsed() >= Duration::from_secs(1)
+            {
+                shown = Instant::now();
+                eprintln!(
+                    "  {:>6.1}s  Applications {}/{expected}, Synced and Healthy {converged}",
+                    since.elapsed().as_secs_f64(),
+                    list.items.len()
+                );
+            }
             (list.items.len() >= expected && converged >= expected).then_some(list.items.len())
         },
     )
