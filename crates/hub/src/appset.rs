@@ -102,6 +102,7 @@ pub async fn run_appsets(
         clusters: clusters.clone(),
         sources,
         options,
+        echoes: Default::default(),
     });
     let on_change = controller.clone();
     tokio::spawn(crate::controller::run_cluster_registry(
@@ -251,7 +252,7 @@ async fn watch_applications(state: Arc<Loop>) {
             let mut owned = state.owned.lock().unwrap_or_else(|e| e.into_inner());
             if present {
                 let print = application_fingerprint(&value);
-                owned.insert(key, print) != Some(print)
+                owned.insert(key.clone(), print) != Some(print)
             } else {
                 owned.remove(&key);
                 true
@@ -262,7 +263,9 @@ async fn watch_applications(state: Arc<Loop>) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(&set_key);
-        if changed && known {
+        // Only Apply events echo a create or an update; a deletion always counts.
+        let echo = changed && present && state.reconciler.echoes.take(&key);
+        if changed && known && !echo {
             state.queue.add(set_key);
         }
     }

@@ -500,7 +500,9 @@ async fn wait_for<T>(
     }
 }
 
-/// Waits until `expected` Applications exist and are all Synced and Healthy.
+/// Waits until `expected` Applications exist and are all Synced and Healthy, following
+/// them with a watch (listing thousands of Applications in a loop would load kubesim
+/// more than the hub does).
 async fn wait_converged(
     hub: &kube::Client,
     expected: usize,
@@ -508,44 +510,59 @@ async fn wait_converged(
     process: &HubProcess,
     progress_since: Option<Instant>,
 ) -> anyhow::Result<usize> {
+    use kube::runtime::watcher;
     let apps: Api<DynamicObject> = Api::all_with(hub.clone(), &application_resource());
-    let mut last = (0, 0);
+    let mut events = watcher(apps, watcher::Config::default()).boxed();
+    let mut converged: std::collections::HashMap<String, bool> = Default::default();
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut shown = Instant::now();
-    let result = wait_for(
-        "every Application Synced and Healthy",
-        timeout,
-        process,
-        async || {
-            let list = apps.list(&ListParams::default()).await.ok()?;
-            let converged = list
-                .items
-                .iter()
-                .filter(|a| {
-                    a.data.pointer("/status/sync/status") == Some(&json!("Synced"))
-                        && a.data.pointer("/status/health/status") == Some(&json!("Healthy"))
-                })
-                .count();
-            last = (list.items.len(), converged);
-            if let Some(since) = progress_since
-                && shown.elapsed() >= Duration::from_secs(1)
-            {
-                shown = Instant::now();
-                eprintln!(
-                    "  {:>6.1}s  Applications {}/{expected}, Synced and Healthy {converged}",
-                    since.elapsed().as_secs_f64(),
-                    list.items.len()
+    loop {
+        let done = converged.values().filter(|c| **c).count();
+        if converged.len() >= expected && done >= expected {
+            return Ok(converged.len());
+        }
+        if let Some(since) = progress_since
+            && shown.elapsed() >= Duration::from_secs(1)
+        {
+            shown = Instant::now();
+            eprintln!(
+                "  {:>6.1}s  Applications {}/{expected}, Synced and Healthy {done}",
+                since.elapsed().as_secs_f64(),
+                converged.len()
+            );
+        }
+        let event = match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => bail!("the Application watch ended"),
+            Err(_) => bail!(
+                "timed out after {}s: {} of {expected} Applications existed, {done} converged; hub log:\n{}",
+                timeout.as_secs(),
+                converged.len(),
+                process.log_tail()
+            ),
+        };
+        match event {
+            Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a)) => {
+                let ok = a.data.pointer("/status/sync/status") == Some(&json!("Synced"))
+                    && a.data.pointer("/status/health/status") == Some(&json!("Healthy"));
+                let key = format!(
+                    "{}/{}",
+                    a.metadata.namespace.unwrap_or_default(),
+                    a.metadata.name.unwrap_or_default()
                 );
+                converged.insert(key, ok);
             }
-            (list.items.len() >= expected && converged >= expected).then_some(list.items.len())
-        },
-    )
-    .await;
-    result.with_context(|| {
-        format!(
-            "{} of {expected} Applications existed, {} converged",
-            last.0, last.1
-        )
-    })
+            Ok(watcher::Event::Delete(a)) => {
+                converged.remove(&format!(
+                    "{}/{}",
+                    a.metadata.namespace.unwrap_or_default(),
+                    a.metadata.name.unwrap_or_default()
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => bail!("watching Applications: {e}"),
+        }
+    }
 }
 
 /// A GitLab push hook for `url`, as GitLab sends it (`X-Gitlab-Token`).

@@ -1,9 +1,9 @@
 //! `flotilla source get URL [--ref REF] [--path P] [--out DIR]`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use flotilla_source::{CacheOptions, Credentials, IgnoreRules, MirrorCache, Reference, Request};
 
 /// Arguments of `flotilla source get`.
@@ -70,9 +70,13 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
     );
     println!("tree: {tree}");
     if let Some(out) = &args.out {
-        let files = snapshot.files(&args.path, &IgnoreRules::none())?;
-        write_files(out, &files)?;
-        println!("files: {}", files.len());
+        // Decoding and writing are spread over a few threads (independent system
+        // calls; git's checkout writes one file at a time).
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(2, 4);
+        let written = snapshot.write_files(&args.path, &IgnoreRules::none(), out, threads)?;
+        println!("files: {written}");
     }
     Ok(())
 }
@@ -108,53 +112,4 @@ fn credentials_from_env() -> anyhow::Result<Credentials> {
         });
     }
     Ok(Credentials::None)
-}
-
-/// Writes the exported files below `out`, which must be missing or empty. File paths
-/// come from git trees through the snapshot, which refuses `..` and absolute names.
-fn write_files(out: &Path, files: &[flotilla_source::File]) -> anyhow::Result<()> {
-    if out.exists() {
-        let mut entries =
-            std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
-        if entries.next().is_some() {
-            bail!("{}: output directory is not empty", out.display());
-        }
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    // Directories first, once each; then the files, spread over a few threads (the
-    // writes are independent system calls).
-    let dirs: std::collections::BTreeSet<&Path> = files
-        .iter()
-        .filter_map(|f| Path::new(&f.path).parent())
-        .filter(|p| !p.as_os_str().is_empty())
-        .collect();
-    for dir in dirs {
-        let path = out.join(dir);
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-    }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let chunk = files.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().try_for_each(|file| write_one(out, file))))
-            .collect();
-        workers.into_iter().try_for_each(|w| {
-            w.join()
-                .map_err(|_| anyhow::anyhow!("a writer thread panicked"))?
-        })
-    })
-}
-
-fn write_one(out: &Path, file: &flotilla_source::File) -> anyhow::Result<()> {
-    let path = out.join(&file.path);
-    std::fs::write(&path, &file.contents).with_context(|| format!("writing {}", path.display()))?;
-    if file.executable {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("chmod {}", path.display()))?;
-    }
-    Ok(())
 }

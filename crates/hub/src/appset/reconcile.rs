@@ -80,6 +80,51 @@ pub struct AppSetReconciler {
     pub sources: Sources,
     /// Settings.
     pub options: AppSetOptions,
+    /// Applications this controller is writing (their watch events are its own echo).
+    pub echoes: Echoes,
+}
+
+/// Keys (`namespace/name`) of Applications the controller is writing: the watch event of
+/// its own write is no reason to reconcile the set again — without this, generating a
+/// thousand Applications would reconcile the set (and list every Application) as often.
+#[derive(Debug, Default)]
+pub struct Echoes(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+impl Echoes {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A write of `key` is about to be sent.
+    pub fn expect(&self, key: &str) {
+        *self.map().entry(key.to_string()).or_default() += 1;
+    }
+
+    /// The write of `key` failed: no echo will come.
+    pub fn cancel(&self, key: &str) {
+        let mut map = self.map();
+        if let Some(n) = map.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(key);
+            }
+        }
+    }
+
+    /// Whether an event for `key` is the echo of our own write (consumes it).
+    pub fn take(&self, key: &str) -> bool {
+        let mut map = self.map();
+        match map.get_mut(key) {
+            Some(n) => {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(key);
+                }
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// What one reconcile did.
@@ -300,6 +345,8 @@ impl AppSetReconciler {
         for app in &plan.create {
             writes.push(Box::pin(async move {
                 let name = app.metadata.name.clone();
+                let echo = format!("{}/{name}", set.metadata.namespace);
+                self.echoes.expect(&echo);
                 let result = async {
                     api.create(post, &to_object(app)?)
                         .await
@@ -308,12 +355,17 @@ impl AppSetReconciler {
                     Ok(())
                 }
                 .await;
+                if result.is_err() {
+                    self.echoes.cancel(&echo);
+                }
                 (name, result)
             }));
         }
         for app in &plan.update {
             writes.push(Box::pin(async move {
                 let name = app.metadata.name.clone();
+                let echo = format!("{}/{name}", set.metadata.namespace);
+                self.echoes.expect(&echo);
                 let result = async {
                     api.replace(&name, post, &to_object(app)?)
                         .await
@@ -322,6 +374,9 @@ impl AppSetReconciler {
                     Ok(())
                 }
                 .await;
+                if result.is_err() {
+                    self.echoes.cancel(&echo);
+                }
                 (name, result)
             }));
         }
