@@ -8,6 +8,8 @@
 //! ```
 //! Prints one JSON object with the median and minimum times and their ratios
 //! (flotilla / git); the minimum is the steadier figure on a busy machine.
+//! `--serve` builds and serves the repository, prints its URL and waits (for
+//! profiling one side by hand).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -132,6 +134,10 @@ async fn main() {
     build_repo(&root.join("bench.git"), files, commits);
     let server = support::GitServer::start(&root, None).await;
     let url = server.url("bench.git");
+    if std::env::args().any(|a| a == "--serve") {
+        println!("{url}");
+        std::future::pending::<()>().await;
+    }
 
     let (mut ours, mut theirs, mut warm) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {

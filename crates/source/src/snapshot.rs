@@ -31,6 +31,9 @@ impl Default for ReadLimits {
     }
 }
 
+/// Bytes of decoded objects a bulk reader keeps (per thread).
+const BULK_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Most symlinks followed while resolving one path (Linux's MAXSYMLINKS).
 const MAX_SYMLINK_HOPS: u32 = 40;
 
@@ -114,6 +117,15 @@ pub enum SnapshotError {
     /// A `.sourceignore` does not parse.
     #[error(transparent)]
     Ignore(#[from] crate::ignore::IgnoreError),
+    /// Writing an exported file or directory failed.
+    #[error("writing {path}")]
+    Write {
+        /// The file or directory.
+        path: String,
+        /// The system's reason.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 type Result<T, E = SnapshotError> = std::result::Result<T, E>;
@@ -165,6 +177,18 @@ pub struct File {
     pub contents: Vec<u8>,
     /// Whether git records it as executable.
     pub executable: bool,
+}
+
+/// A file of an export, found and checked against the limits but not yet read.
+struct Planned {
+    /// Path relative to the exported directory.
+    path: String,
+    /// Path relative to the repository, for messages.
+    shown: String,
+    /// The blob (a symlink's target for a link).
+    id: ObjectId,
+    /// Whether git records it as executable.
+    executable: bool,
 }
 
 /// One commit of a mirror, readable by path.
@@ -299,7 +323,8 @@ impl Snapshot {
             .collect()
     }
 
-    fn blob(&self, repo: &gix::Repository, id: ObjectId, path: &str) -> Result<Vec<u8>> {
+    /// The size of blob `id`, refused when over the file limit.
+    fn blob_size(&self, repo: &gix::Repository, id: ObjectId, path: &str) -> Result<u64> {
         let header = repo.find_header(id).map_err(|e| self.err(path, e))?;
         if header.size() > self.limits.max_file_bytes {
             return Err(SnapshotError::FileTooLarge {
@@ -308,6 +333,11 @@ impl Snapshot {
                 limit: self.limits.max_file_bytes,
             });
         }
+        Ok(header.size())
+    }
+
+    fn blob(&self, repo: &gix::Repository, id: ObjectId, path: &str) -> Result<Vec<u8>> {
+        self.blob_size(repo, id, path)?;
         let mut blob = repo.find_blob(id).map_err(|e| self.err(path, e))?;
         Ok(blob.take_data())
     }
@@ -461,9 +491,113 @@ impl Snapshot {
     /// file it points to when that stays under `path`; one that leaves is an error;
     /// links to directories, dangling links and submodules are left out.
     pub fn files(&self, path: &str, ignore: &IgnoreRules) -> Result<Vec<File>> {
-        let parts = components(path)?;
+        let repo = self.bulk_reader();
+        let plan = self.plan(&repo, path, ignore)?;
+        let mut contents: Vec<Option<Vec<u8>>> = vec![None; plan.len()];
+        for i in self.pack_order(&repo, &plan) {
+            contents[i] = Some(self.read_planned(&repo, &plan[i])?);
+        }
+        let mut out: Vec<File> = plan
+            .into_iter()
+            .zip(contents)
+            .map(|(p, c)| File {
+                path: p.path,
+                contents: c.unwrap_or_default(),
+                executable: p.executable,
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// Writes the files that [`Snapshot::files`] returns below `dest`, which must be
+    /// missing or empty, without holding them all in memory: blobs are decoded and
+    /// written by up to `threads` threads. Everything that can fail on the snapshot's
+    /// side (symlinks out, size limits, bad names) fails before anything is written.
+    /// Executables get mode 0777, other files 0666, both less the umask (as git
+    /// checks out). Returns how many files were written.
+    pub fn write_files(
+        &self,
+        path: &str,
+        ignore: &IgnoreRules,
+        dest: &std::path::Path,
+        threads: usize,
+    ) -> Result<usize> {
         let repo = self.repo.to_thread_local();
-        let root_tree = self.dir_tree(&repo, &parts, path)?;
+        let plan = self.plan(&repo, path, ignore)?;
+        let write_err = |p: &std::path::Path, e: std::io::Error| SnapshotError::Write {
+            path: p.display().to_string(),
+            source: e,
+        };
+        if dest.exists() {
+            let mut entries = std::fs::read_dir(dest).map_err(|e| write_err(dest, e))?;
+            if entries.next().is_some() {
+                return Err(SnapshotError::Write {
+                    path: dest.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::DirectoryNotEmpty,
+                        "output directory is not empty",
+                    ),
+                });
+            }
+        }
+        std::fs::create_dir_all(dest).map_err(|e| write_err(dest, e))?;
+        // Every directory once, parents first (the set is sorted, and a parent sorts
+        // before its children); `dest` is empty, so none exists yet.
+        let mut dirs = std::collections::BTreeSet::new();
+        for file in &plan {
+            let mut p = file.path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if !dirs.insert(parent) {
+                    break;
+                }
+                p = parent;
+            }
+        }
+        for dir in dirs {
+            let p = dest.join(dir);
+            std::fs::create_dir(&p).map_err(|e| write_err(&p, e))?;
+        }
+        // Pack order, cut into one contiguous run per thread: a delta's base is
+        // mostly decoded just before it, by the same thread, from its cache.
+        let order = self.pack_order(&repo, &plan);
+        let threads = threads.clamp(1, 16).min(plan.len().max(1));
+        let chunk = order.len().div_ceil(threads).max(1);
+        let write_run = |run: &[usize]| -> Result<()> {
+            let repo = self.bulk_reader();
+            for &i in run {
+                let file = &plan[i];
+                let data = self.read_planned(&repo, file)?;
+                let target = dest.join(&file.path);
+                write_new(&target, &data, file.executable).map_err(|e| write_err(&target, e))?;
+            }
+            Ok(())
+        };
+        std::thread::scope(|scope| {
+            let mut runs = order.chunks(chunk);
+            let first = runs.next().unwrap_or(&[]);
+            let workers: Vec<_> = runs
+                .map(|run| scope.spawn(move || write_run(run)))
+                .collect();
+            // This thread takes the first run itself.
+            let mine = write_run(first);
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a writer thread panicked"))
+                .fold(mine, Result::and)
+        })?;
+        Ok(plan.len())
+    }
+
+    /// The files an export consists of, checked against the limits, not yet read.
+    fn plan(
+        &self,
+        repo: &gix::Repository,
+        path: &str,
+        ignore: &IgnoreRules,
+    ) -> Result<Vec<Planned>> {
+        let parts = components(path)?;
+        let root_tree = self.dir_tree(repo, &parts, path)?;
         let mut ignore = ignore.clone();
         // `.sourceignore` files of the parent directories apply too.
         for depth in 0..parts.len() {
@@ -471,17 +605,17 @@ impl Snapshot {
             let mut hops = 0;
             let file: Vec<String> = components(&join(&dir, IGNORE_FILE))?;
             if let Some((GitKind::Blob | GitKind::BlobExecutable, id, _)) =
-                self.lookup(&repo, &file, &[], false, &mut hops)?
+                self.lookup(repo, &file, &[], false, &mut hops)?
             {
-                let text = self.blob(&repo, id, &file.join("/"))?;
+                let text = self.blob(repo, id, &file.join("/"))?;
                 ignore.add_sourceignore(&dir, &String::from_utf8_lossy(&text))?;
             }
         }
         let base = parts.join("/");
         let mut out = Vec::new();
         let mut total = 0u64;
-        self.export_dir(
-            &repo,
+        self.plan_dir(
+            repo,
             root_tree,
             &base,
             &parts,
@@ -489,19 +623,18 @@ impl Snapshot {
             &mut out,
             &mut total,
         )?;
-        out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn export_dir(
+    fn plan_dir(
         &self,
         repo: &gix::Repository,
         tree: ObjectId,
         dir: &str,
         root: &[String],
         ignore: &mut IgnoreRules,
-        out: &mut Vec<File>,
+        out: &mut Vec<Planned>,
         total: &mut u64,
     ) -> Result<()> {
         let entries = self.tree_entries(repo, tree, dir)?;
@@ -526,21 +659,19 @@ impl Snapshot {
             if ignore.is_ignored(&p, is_dir) {
                 continue;
             }
-            let (contents, executable) = match kind {
+            let (id, executable) = match kind {
                 GitKind::Tree => {
-                    self.export_dir(repo, id, &p, root, ignore, out, total)?;
+                    self.plan_dir(repo, id, &p, root, ignore, out, total)?;
                     continue;
                 }
                 GitKind::Commit => continue,
-                GitKind::Blob | GitKind::BlobExecutable => {
-                    (self.blob(repo, id, &p)?, kind == GitKind::BlobExecutable)
-                }
+                GitKind::Blob | GitKind::BlobExecutable => (id, kind == GitKind::BlobExecutable),
                 GitKind::Link => {
                     let mut hops = 0;
                     let link = components(&p)?;
                     match self.lookup(repo, &link, root, true, &mut hops)? {
                         Some((k @ (GitKind::Blob | GitKind::BlobExecutable), target, _)) => {
-                            (self.blob(repo, target, &p)?, k == GitKind::BlobExecutable)
+                            (target, k == GitKind::BlobExecutable)
                         }
                         // Directories behind links are not expanded (no cycles), and
                         // dangling links have nothing to export.
@@ -548,7 +679,7 @@ impl Snapshot {
                     }
                 }
             };
-            *total += contents.len() as u64;
+            *total += self.blob_size(repo, id, &p)?;
             if *total > self.limits.max_total_bytes {
                 return Err(SnapshotError::ExportTooLarge {
                     path: base.clone(),
@@ -563,13 +694,68 @@ impl Snapshot {
                     unit: "files",
                 });
             }
-            out.push(File {
+            out.push(Planned {
                 path: relative(&p),
-                contents,
+                shown: p,
+                id,
                 executable,
             });
         }
         Ok(())
+    }
+
+    /// A handle for reading many blobs: it keeps decoded objects, so a delta whose
+    /// base was read just before is applied to that base instead of to its whole
+    /// chain.
+    fn bulk_reader(&self) -> gix::Repository {
+        let mut repo = self.repo.to_thread_local();
+        repo.objects.set_pack_cache(|| {
+            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
+                BULK_CACHE_BYTES,
+            ))
+        });
+        repo
+    }
+
+    /// The blob of a planned file (its size was checked when planning).
+    fn read_planned(&self, repo: &gix::Repository, file: &Planned) -> Result<Vec<u8>> {
+        let mut blob = repo
+            .find_blob(file.id)
+            .map_err(|e| self.err(&file.shown, e))?;
+        Ok(blob.take_data())
+    }
+
+    /// The indices of `plan` in the order its blobs sit in the packs, loose objects
+    /// last. A delta follows its base in a pack, so reading in this order with a
+    /// cache of decoded objects resolves each delta once instead of walking its
+    /// chain (up to 50 deep) from the start; see [`Snapshot::bulk_reader`].
+    fn pack_order(&self, repo: &gix::Repository, plan: &[Planned]) -> Vec<usize> {
+        let pack_dir = repo.objects.store_ref().path().join("pack");
+        let indices: Vec<gix::odb::pack::index::File> = std::fs::read_dir(&pack_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+            .filter_map(|p| gix::odb::pack::index::File::at(p, gix::hash::Kind::Sha1).ok())
+            .collect();
+        let mut keyed: Vec<((usize, u64), usize)> = plan
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let at = indices
+                    .iter()
+                    .enumerate()
+                    .find_map(|(n, idx)| {
+                        idx.lookup(f.id.as_ref())
+                            .map(|e| (n, idx.pack_offset_at_index(e)))
+                    })
+                    .unwrap_or((usize::MAX, 0));
+                (at, i)
+            })
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, i)| i).collect()
     }
 
     /// The paths (files, links and submodules, repository-relative) whose content
@@ -639,6 +825,19 @@ impl Snapshot {
         }
         Ok(())
     }
+}
+
+/// Creates `path`, which must not exist, holding `data`: one open, one write, one
+/// close, with the mode set at creation.
+fn write_new(path: &std::path::Path, data: &[u8], executable: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(if executable { 0o777 } else { 0o666 })
+        .open(path)?
+        .write_all(data)
 }
 
 fn join(dir: &str, name: &str) -> String {

@@ -39,6 +39,9 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => default_cache_dir()?,
     };
+    // git runs inside the mirror, so a relative cache directory would not resolve.
+    let cache_dir = std::path::absolute(&cache_dir)
+        .with_context(|| format!("resolving {}", cache_dir.display()))?;
     let cache = MirrorCache::new(CacheOptions::new(&cache_dir))
         .with_context(|| format!("opening the mirror cache {}", cache_dir.display()))?;
     let mut request = Request::new(

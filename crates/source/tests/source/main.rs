@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod counting;
+mod export;
 mod fetch;
 mod reconcile;
 mod webhook;
