@@ -41,14 +41,9 @@ pub struct AppReconciler {
     drift: Mutex<Option<crate::drift::DriftWatches>>,
     /// Last successful syncs: an app with nothing new is only looked at, not applied.
     settled: crate::settled::Settled,
-    /// Per application key: the inputs of its last render and what that rendered.
-    renders: Mutex<HashMap<String, (u64, Rendered)>>,
     /// The AppProjects, kept by a watch once it has listed them (until then: a GET each).
     projects: Mutex<Option<kube::runtime::reflector::Store<kube::api::DynamicObject>>>,
 }
-
-/// What a source rendered to, and how it was rendered.
-type Rendered = Arc<(Vec<Value>, Option<SourceType>)>;
 
 /// An app that seems settled is still applied in full after this long: shorter than the
 /// controller's default resync (180 s), so each periodic resync is a full one.
@@ -82,7 +77,6 @@ impl AppReconciler {
             inventories: Mutex::default(),
             drift: Mutex::default(),
             settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
-            renders: Mutex::default(),
             projects: Mutex::default(),
         }
     }
@@ -106,6 +100,20 @@ impl AppReconciler {
                 *lock(&self.projects) = Some(reader.clone());
             }
         }
+    }
+
+    /// The resourceVersion of the app's AppProject as the cache holds it (a project
+    /// change ends the settled shortcut).
+    fn project_version(&self, app: &Application) -> Option<String> {
+        let name = if app.spec.project.is_empty() {
+            "default"
+        } else {
+            app.spec.project.as_str()
+        };
+        let store = lock(&self.projects).clone()?;
+        store
+            .get(&ObjectRef::new_with(name, app_project_resource()).within(PROJECT_NAMESPACE))
+            .and_then(|p| p.metadata.resource_version.clone())
     }
 
     /// Drift watches to extend with every kind an application applies.
@@ -192,42 +200,48 @@ impl AppReconciler {
             kube_version: None,
             api_versions: Vec::new(),
         };
-        let render_inputs = {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            tree.commit.hash(&mut hasher);
-            serde_json::to_string(&source)
-                .unwrap_or_default()
-                .hash(&mut hasher);
-            format!("{context:?}").hash(&mut hasher);
-            hasher.finish()
-        };
-        let cached = lock(&self.renders)
-            .get(&key)
-            .filter(|(inputs, _)| *inputs == render_inputs)
-            .map(|(_, rendered)| rendered.clone());
-        let rendered = match cached {
-            Some(rendered) => Ok(Ok(rendered)),
-            None => {
-                let render_tree = tree.tree.clone();
-                let render_source = source.clone();
-                tokio::task::spawn_blocking(move || {
-                    let kind = render::source_type(
-                        render_tree.as_ref(),
-                        render_source.path.trim_start_matches('/'),
-                        &render_source,
-                    );
-                    render::render_source(render_tree.as_ref(), &render_source, &context)
-                        .map(|objects| Arc::new((objects, kind.ok())))
-                })
-                .await
+        // Settled: nothing new since the last successful sync and no drift seen — only
+        // look at the objects' health, without rendering or applying.
+        let fingerprint = crate::settled::fingerprint(
+            &tree.commit,
+            object.get("spec").unwrap_or(&Value::Null),
+            &(&context, self.project_version(&app)),
+        );
+        let self_heal = app
+            .spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.automated.as_ref())
+            .is_some_and(|a| a.self_heal);
+        if self_heal
+            && !self
+                .drift_watches()
+                .is_some_and(|watches| watches.take_drifted(&key))
+            && self.settled.is_settled(&key, fingerprint)
+        {
+            let inventory = self.inventory(&key, &previous);
+            let sync_cluster = self.sync_cluster(&cluster.0, cluster.1.clone());
+            if let Some(healths) = crate::settled::live_health(&sync_cluster, &inventory).await {
+                let mut status = previous.as_object().cloned().unwrap_or_default();
+                status.insert("reconciledAt".into(), json!(now));
+                return refreshed_health(status, &healths, repo_url);
             }
-        };
+        }
+
+        let render_tree = tree.tree.clone();
+        let render_source = source.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            let kind = render::source_type(
+                render_tree.as_ref(),
+                render_source.path.trim_start_matches('/'),
+                &render_source,
+            );
+            render::render_source(render_tree.as_ref(), &render_source, &context)
+                .map(|objects| (objects, kind.ok()))
+        })
+        .await;
         let (desired, source_type) = match rendered {
-            Ok(Ok(done)) => {
-                lock(&self.renders).insert(key.clone(), (render_inputs, done.clone()));
-                (done.0.clone(), done.1)
-            }
+            Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 return failed(
                     &previous,
@@ -304,22 +318,6 @@ impl AppReconciler {
             Some(automated) => {
                 opts.prune = automated.prune;
                 opts.allow_empty = automated.allow_empty;
-                let fingerprint = crate::settled::fingerprint(
-                    &tree.commit,
-                    object.get("spec").unwrap_or(&Value::Null),
-                    &opts,
-                    &desired,
-                );
-                let drifted = self
-                    .drift_watches()
-                    .is_some_and(|watches| watches.take_drifted(&key));
-                if !drifted
-                    && self.settled.is_settled(&key, fingerprint)
-                    && let Some(healths) =
-                        crate::settled::live_health(&sync_cluster, &inventory).await
-                {
-                    return refreshed_health(status, &healths, repo_url);
-                }
                 let started = now.to_string();
                 let applying = std::time::Instant::now();
                 let report = flotilla_sync::sync(
@@ -702,7 +700,6 @@ impl AppReconciler {
     /// Forgets an application (it was deleted).
     pub fn forget(&self, key: &str) {
         lock(&self.inventories).remove(key);
-        lock(&self.renders).remove(key);
         self.settled.forget(key);
     }
 }

@@ -1,5 +1,5 @@
-//! Applications that need no apply: an app whose last sync succeeded with exactly what
-//! it would apply now, and whose objects nobody changed since (the drift watches say
+//! Applications that need no apply: an app whose last sync succeeded with the same
+//! inputs (commit, spec, render context, project), and whose objects nobody changed since (the drift watches say
 //! so), is only looked at again — the health of what it tracks is read — instead of
 //! being applied again. A new commit, a new render, a changed spec, a drift event or
 //! the end of the full-resync period ends the shortcut, so selfHeal and the periodic
@@ -55,21 +55,15 @@ impl Settled {
     }
 }
 
-/// The inputs of a sync: the commit, everything in the spec that shapes the apply, and
-/// the rendered objects themselves.
-pub fn fingerprint(
-    commit: &str,
-    spec: &Value,
-    options: &impl std::fmt::Debug,
-    desired: &[Value],
-) -> u64 {
+/// The inputs of a sync: the commit, the app's spec (source, destination, sync policy
+/// and options) and whatever else shapes the render or the permission check (`other`,
+/// e.g. the render context and the project's resourceVersion). Rendering is a pure
+/// function of these, so equal inputs mean an equal render.
+pub fn fingerprint(commit: &str, spec: &Value, other: &impl std::fmt::Debug) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     commit.hash(&mut hasher);
     spec.to_string().hash(&mut hasher);
-    format!("{options:?}").hash(&mut hasher);
-    for object in desired {
-        object.to_string().hash(&mut hasher);
-    }
+    format!("{other:?}").hash(&mut hasher);
     hasher.finish()
 }
 
@@ -101,15 +95,14 @@ mod tests {
 
     #[test]
     fn a_change_to_any_input_or_the_end_of_the_period_ends_the_shortcut() {
-        let desired = vec![json!({"kind": "ConfigMap", "data": {"a": "1"}})];
         let spec = json!({"source": {"repoURL": "r"}});
-        let base = fingerprint("c1", &spec, &"opts", &desired);
-        assert_eq!(base, fingerprint("c1", &spec, &"opts", &desired));
-        assert_ne!(base, fingerprint("c2", &spec, &"opts", &desired));
-        assert_ne!(base, fingerprint("c1", &json!({}), &"opts", &desired));
-        assert_ne!(base, fingerprint("c1", &spec, &"prune", &desired));
-        let changed = vec![json!({"kind": "ConfigMap", "data": {"a": "2"}})];
-        assert_ne!(base, fingerprint("c1", &spec, &"opts", &changed));
+        let base = fingerprint("c1", &spec, &("ctx", Some("7")));
+        assert_eq!(base, fingerprint("c1", &spec, &("ctx", Some("7"))));
+        assert_ne!(base, fingerprint("c2", &spec, &("ctx", Some("7"))));
+        assert_ne!(base, fingerprint("c1", &json!({}), &("ctx", Some("7"))));
+        // A changed project (its resourceVersion) or render context.
+        assert_ne!(base, fingerprint("c1", &spec, &("ctx", Some("8"))));
+        assert_ne!(base, fingerprint("c1", &spec, &("other", Some("7"))));
 
         let settled = Settled::new(Duration::from_secs(60));
         assert!(!settled.is_settled("argocd/a", base));
