@@ -179,7 +179,10 @@ impl AppReconciler {
         // Source.
         let mut request = Request::new(&source.repo_url, argo_reference(&source.target_revision));
         request.interval = self.source_interval;
-        let tree = match self.sources.tree(&request).await {
+        let phase = std::time::Instant::now();
+        let tree = self.sources.tree(&request).await;
+        crate::metrics::global().phase("application", "source", phase.elapsed());
+        let tree = match tree {
             Ok(tree) => tree,
             Err(e) => {
                 return failed(
@@ -221,7 +224,10 @@ impl AppReconciler {
         {
             let inventory = self.inventory(&key, &previous);
             let sync_cluster = self.sync_cluster(&cluster.0, cluster.1.clone());
-            if let Some(healths) = crate::settled::live_health(&sync_cluster, &inventory).await {
+            let phase = std::time::Instant::now();
+            let healths = crate::settled::live_health(&sync_cluster, &inventory).await;
+            crate::metrics::global().phase("application", "health", phase.elapsed());
+            if let Some(healths) = healths {
                 let mut status = previous.as_object().cloned().unwrap_or_default();
                 status.insert("reconciledAt".into(), json!(now));
                 return refreshed_health(status, &healths, repo_url);
@@ -230,6 +236,7 @@ impl AppReconciler {
 
         let render_tree = tree.tree.clone();
         let render_source = source.clone();
+        let phase = std::time::Instant::now();
         let rendered = tokio::task::spawn_blocking(move || {
             let kind = render::source_type(
                 render_tree.as_ref(),
@@ -240,6 +247,7 @@ impl AppReconciler {
                 .map(|objects| (objects, kind.ok()))
         })
         .await;
+        crate::metrics::global().phase("application", "render", phase.elapsed());
         let (desired, source_type) = match rendered {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
@@ -265,7 +273,10 @@ impl AppReconciler {
         };
 
         // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
-        if let Err(message) = self.check_project(&app, &desired).await {
+        let phase = std::time::Instant::now();
+        let checked = self.check_project(&app, &desired).await;
+        crate::metrics::global().phase("application", "project", phase.elapsed());
+        if let Err(message) = checked {
             return failed(&previous, "InvalidSpecError", message, now, repo_url);
         }
 
@@ -329,6 +340,7 @@ impl AppReconciler {
                     &|_| {},
                 )
                 .await;
+                crate::metrics::global().phase("application", "sync", applying.elapsed());
                 crate::metrics::global().apply(
                     &cluster.0,
                     applying.elapsed(),

@@ -241,7 +241,10 @@ async fn worker(state: Arc<Loop>) {
         if let Some(url) = &outcome.repo_url {
             remember_reader(&state, url, &key);
         }
-        if let Err(e) = write_status(&state.hub, &object, &outcome.status).await {
+        let phase = std::time::Instant::now();
+        let written = write_status(&state.hub, &object, &outcome.status).await;
+        crate::metrics::global().phase("application", "status", phase.elapsed());
+        if let Err(e) = written {
             tracing::warn!(app = %key, error = %e, "writing Application status");
         } else {
             // Keep our copy current so the next reconcile starts from what we wrote.

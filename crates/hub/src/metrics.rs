@@ -67,6 +67,7 @@ impl Outcome {
 struct Registry {
     reconciles: BTreeMap<(&'static str, Outcome), u64>,
     reconcile_seconds: BTreeMap<&'static str, Histogram>,
+    phase_seconds: BTreeMap<(&'static str, &'static str), Histogram>,
     apply_seconds: BTreeMap<String, Histogram>,
     apply_errors: BTreeMap<String, u64>,
     drift_events: BTreeMap<String, u64>,
@@ -96,6 +97,15 @@ impl Metrics {
         *r.reconciles.entry((controller, outcome)).or_default() += 1;
         r.reconcile_seconds
             .entry(controller)
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    /// One phase of a reconcile of `controller` (`source`, `render`, `sync`, `health`…).
+    pub fn phase(&self, controller: &'static str, phase: &'static str, took: Duration) {
+        self.registry()
+            .phase_seconds
+            .entry((controller, phase))
             .or_default()
             .observe(took.as_secs_f64());
     }
@@ -146,6 +156,17 @@ impl Metrics {
                 &mut out,
                 "flotilla_reconcile_duration_seconds",
                 &format!("controller=\"{controller}\""),
+            );
+        }
+        out.push_str(
+            "# HELP flotilla_reconcile_phase_seconds Time one phase of a reconcile took.\n",
+        );
+        out.push_str("# TYPE flotilla_reconcile_phase_seconds histogram\n");
+        for ((controller, phase), h) in &r.phase_seconds {
+            h.render(
+                &mut out,
+                "flotilla_reconcile_phase_seconds",
+                &format!("controller=\"{controller}\",phase=\"{phase}\""),
             );
         }
         out.push_str(

@@ -283,6 +283,16 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     )
     .await?;
     let cold_start = started.elapsed();
+    if !args.json {
+        // Where the hub's reconciles spent their (wall) time, summed over workers.
+        let (_, text) = http(metrics_addr, "GET", "/metrics", &[], "").await?;
+        for line in text.lines().filter(|l| {
+            l.starts_with("flotilla_reconcile_phase_seconds_sum{")
+                || l.starts_with("flotilla_reconcile_phase_seconds_count{")
+        }) {
+            eprintln!("  {line}");
+        }
+    }
 
     // 2. One commit to one app's values.
     let app = fixtures::app_name(0);
