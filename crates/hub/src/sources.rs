@@ -79,6 +79,16 @@ impl Sources {
     /// The tree of `url` at `reference`, checked remotely at most once per the request's
     /// interval, read once per commit.
     pub async fn tree(&self, request: &Request) -> Result<SourceTree, SourceError> {
+        // The common case at scale: thousands of apps of one fresh commit already read.
+        if let Some((commit, revision)) = self.mirrors.fresh_commit(request)
+            && let Some(tree) = self.cached(&commit)
+        {
+            return Ok(SourceTree {
+                commit,
+                revision,
+                tree,
+            });
+        }
         let checkout = self.mirrors.checkout(request).await?;
         self.tree_of(checkout).await
     }

@@ -442,6 +442,29 @@ impl MirrorCache {
 
     /// Answers from the last check and the commits already present, or `None` when
     /// the remote or a fetch is needed.
+    /// The commit and Flux revision a [`checkout`](Self::checkout) of `req` would give
+    /// right now without any I/O: when the last remote check is fresh (within the
+    /// request's interval, not marked stale by a webhook) and the commit is in the mirror.
+    /// Lets callers that keep their own per-commit views skip building a snapshot.
+    pub fn fresh_commit(&self, req: &Request) -> Option<(String, String)> {
+        let (repo, _) = self.repo_for(&req.url, &req.credentials).ok()?;
+        let state = repo.state.lock();
+        let resolved = match &req.reference {
+            Reference::Commit { id, .. } if state.have.contains(id) => {
+                refs::resolve(&req.reference, &[]).ok()?
+            }
+            Reference::Commit { .. } => return None,
+            reference => match &state.check {
+                Some((Ok(ads), at)) if !state.stale && at.elapsed() < req.interval => {
+                    let resolved = refs::resolve(reference, ads).ok()?;
+                    state.have.contains(&resolved.commit).then_some(resolved)?
+                }
+                _ => return None,
+            },
+        };
+        Some((resolved.commit.clone(), resolved.revision()))
+    }
+
     fn cached_checkout(&self, repo: &Repo, req: &Request) -> Result<Option<Checkout>, Error> {
         let resolved = {
             let state = repo.state.lock();

@@ -80,3 +80,36 @@ async fn thousand_consumers_of_ten_repositories_cost_ten_checks_per_interval() {
         "unchanged remotes are not fetched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_check_answers_the_commit_without_io_until_a_push_marks_it_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    let first = work.commit(&[("app/cm.yaml", "v: 1\n")], "c1");
+    work.publish(&served.join("r.git"));
+    let server = GitServer::start(&served, None).await;
+    let cache = cache(tmp.path());
+    let mut req = request(&server.url("r.git"), Reference::Branch("main".into()));
+    req.interval = Duration::from_secs(3600);
+    // Nothing known yet: no answer without a check.
+    assert_eq!(cache.fresh_commit(&req), None);
+    let checkout = cache.checkout(&req).await.unwrap();
+    assert_eq!(checkout.commit, first);
+    let before = server.counters.total();
+    let (commit, revision) = cache.fresh_commit(&req).unwrap();
+    assert_eq!(commit, first);
+    assert_eq!(revision, format!("main@sha1:{first}"));
+    assert_eq!(
+        server.counters.total(),
+        before,
+        "answered without a request"
+    );
+    // A push marks the mirror stale: the next answer needs a check.
+    let identity = flotilla_source::GitUrl::parse(&req.url).unwrap().identity();
+    assert_eq!(cache.trigger(&identity), 1);
+    assert_eq!(cache.fresh_commit(&req), None);
+    // A zero interval never counts as fresh.
+    req.interval = Duration::ZERO;
+    assert_eq!(cache.fresh_commit(&req), None);
+}
