@@ -70,6 +70,8 @@ struct Report {
     drift_detect_s: f64,
     drift_heal_s: f64,
     hub_cpu_s: f64,
+    /// CPU of this process (kubesim, the Git server, the watch) during the cold start.
+    fleet_cpu_s: f64,
     hub_peak_rss_mib: f64,
     floor_s: f64,
 }
@@ -96,6 +98,7 @@ impl Report {
             "drift_detect_s": round(self.drift_detect_s),
             "drift_heal_s": round(self.drift_heal_s),
             "hub_cpu_s": round(self.hub_cpu_s),
+            "fleet_cpu_s": round(self.fleet_cpu_s),
             "hub_peak_rss_mib": round(self.hub_peak_rss_mib),
             "floor_s": round(self.floor_s),
             "overhead_ratio": round(self.overhead_ratio()),
@@ -120,6 +123,10 @@ impl Report {
             self.drift_clusters, self.drift_detect_s, self.drift_heal_s
         );
         println!("  hub CPU                       {:>8.2} s", self.hub_cpu_s);
+        println!(
+            "  simulated fleet CPU (cold)    {:>8.2} s",
+            self.fleet_cpu_s
+        );
         println!(
             "  hub peak RSS                  {:>8.1} MiB",
             self.hub_peak_rss_mib
@@ -204,6 +211,22 @@ impl Drop for HubProcess {
     }
 }
 
+/// User + system CPU seconds of this process so far.
+fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let ticks: f64 = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(0.0);
+    ticks / clock_ticks_per_second()
+}
+
 fn clock_ticks_per_second() -> f64 {
     // USER_HZ is 100 on every Linux architecture this runs on (getconf CLK_TCK).
     std::process::Command::new("getconf")
@@ -266,6 +289,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
         production.len()
     ));
     let started = Instant::now();
+    let fleet_cpu_before = own_cpu_seconds();
     let hub_process = spawn_hub(
         root,
         &hub_kubeconfig,
@@ -283,6 +307,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     )
     .await?;
     let cold_start = started.elapsed();
+    let fleet_cpu = own_cpu_seconds() - fleet_cpu_before;
     if !args.json {
         // Where the hub's reconciles spent their (wall) time, summed over workers.
         let (_, text) = http(metrics_addr, "GET", "/metrics", &[], "").await?;
@@ -442,6 +467,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
         drift_detect_s: detected.unwrap_or_default().as_secs_f64(),
         drift_heal_s: healed.as_secs_f64(),
         hub_cpu_s: hub_cpu,
+        fleet_cpu_s: fleet_cpu,
         hub_peak_rss_mib: hub_rss,
         floor_s: floor.as_secs_f64(),
     })
