@@ -502,6 +502,17 @@ async fn a_generated_application_edited_by_hand_is_put_back() {
         .unwrap();
     wait_for("the Application recreated", async || {
         let app = api.get_opt("app-00-prod-us").await.ok()??;
+        if app.metadata.uid == uid && app.metadata.deletion_timestamp.is_some() {
+            // The set may have put its finalizer back between the patch and the delete;
+            // no Application controller runs here to honour it, so do its part.
+            let _ = api
+                .patch(
+                    "app-00-prod-us",
+                    &Default::default(),
+                    &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                )
+                .await;
+        }
         (app.metadata.uid != uid).then_some(())
     })
     .await;
