@@ -7,7 +7,10 @@
 //! cargo run --release -p flotilla-source --example bench_get -- [--flotilla PATH] [--runs N] [--files N] [--commits N]
 //! ```
 //! Prints one JSON object with the median and minimum times and their ratios
-//! (flotilla / git); the minimum is the steadier figure on a busy machine.
+//! (flotilla / git), the median of the per-pair ratios, and every run's time; the
+//! minimum is the steadier figure on a busy machine. Use an even `--runs`: the
+//! order alternates, and the first of a pair pays more on a file system where
+//! many files were just deleted (ext4 skips recently freed inodes one by one).
 //! `--serve` builds and serves the repository, prints its URL and waits (for
 //! profiling one side by hand).
 
@@ -183,6 +186,11 @@ async fn main() {
         );
     }
     let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+    let rounded = |v: &[f64]| v.iter().map(|x| x.round()).collect::<Vec<_>>();
+    let (ours_runs, git_runs) = (rounded(&ours), rounded(&theirs));
+    // Each pair ran back to back under the same load: the median of the pairs'
+    // ratios is the figure least moved by load changing between pairs.
+    let pairs = median(ours.iter().zip(&theirs).map(|(a, b)| a / b).collect());
     let (ours_min, git_min) = (min(&ours), min(&theirs));
     let (ours_ms, git_ms) = (median(ours), median(theirs));
     println!(
@@ -198,8 +206,11 @@ async fn main() {
             "flotilla_min_ms": (ours_min * 10.0).round() / 10.0,
             "git_clone_min_ms": (git_min * 10.0).round() / 10.0,
             "ratio_of_minima": ((ours_min / git_min) * 1000.0).round() / 1000.0,
+            "median_ratio_of_pairs": (pairs * 1000.0).round() / 1000.0,
             "flotilla_warm_unchanged_ms": (median(warm) * 10.0).round() / 10.0,
             "http_requests": server.counters.total(),
+            "flotilla_runs_ms": ours_runs,
+            "git_clone_runs_ms": git_runs,
         })
     );
 }
