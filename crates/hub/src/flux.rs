@@ -965,6 +965,12 @@ async fn worker(state: Arc<Loop>) {
         let handle = tokio::runtime::Handle::current();
         let run = object.clone();
         let is_git = key.starts_with(GIT);
+        if !is_git {
+            // Known as a reader before it looks for the artifact: a GitRepository that
+            // finishes meanwhile then requeues it (it reruns once done), instead of it
+            // waiting out the dependency requeue period.
+            remember_reader(&state, &key, &object);
+        }
         let started = Instant::now();
         // The build and the apply are not provably `Send`: each reconcile runs on a
         // blocking thread of its own (as the Application controller does).
@@ -1011,8 +1017,6 @@ async fn worker(state: Arc<Loop>) {
         };
         if is_git {
             after_git(&state, &key, &object);
-        } else {
-            remember_reader(&state, &key, &object);
         }
         if let Some(status) = &outcome.status {
             let resource = if is_git {
