@@ -100,9 +100,11 @@ fn the_fleet_benchmark_reports_every_figure() {
         figure("drift_detect_s") <= figure("drift_heal_s"),
         "{report}"
     );
+    // The ratio is computed before the figures are rounded to milliseconds; a floor of a
+    // few tens of milliseconds makes the rounded quotient differ by a few percent.
     let ratio = figure("cold_start_s") / figure("floor_s");
     assert!(
-        (ratio - figure("overhead_ratio")).abs() < 0.01 * ratio + 0.01,
+        (ratio - figure("overhead_ratio")).abs() <= 0.05 * ratio,
         "{report}"
     );
 }
