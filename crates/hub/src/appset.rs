@@ -288,11 +288,7 @@ async fn worker(state: Arc<Loop>) {
         tracing::debug!(appset = %key, elapsed = ?started.elapsed(), failed = outcome.failed, "reconciled ApplicationSet");
         crate::metrics::global().reconcile(
             "applicationset",
-            if outcome.failed {
-                crate::metrics::Outcome::Error
-            } else {
-                crate::metrics::Outcome::Success
-            },
+            crate::metrics::Outcome::of(outcome.failed),
             started.elapsed(),
         );
         {

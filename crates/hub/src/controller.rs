@@ -222,11 +222,7 @@ async fn worker(state: Arc<Loop>) {
             Ok(outcome) => {
                 crate::metrics::global().reconcile(
                     "application",
-                    if outcome.failed {
-                        crate::metrics::Outcome::Error
-                    } else {
-                        crate::metrics::Outcome::Success
-                    },
+                    crate::metrics::Outcome::of(outcome.failed),
                     started.elapsed(),
                 );
                 outcome

@@ -999,11 +999,7 @@ async fn worker(state: Arc<Loop>) {
                     } else {
                         "kustomization"
                     },
-                    if ready_false {
-                        crate::metrics::Outcome::Error
-                    } else {
-                        crate::metrics::Outcome::Success
-                    },
+                    crate::metrics::Outcome::of(ready_false),
                     started.elapsed(),
                 );
                 o

@@ -55,6 +55,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// `Error` when the reconcile failed.
+    pub fn of(failed: bool) -> Outcome {
+        if failed {
+            Outcome::Error
+        } else {
+            Outcome::Success
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",

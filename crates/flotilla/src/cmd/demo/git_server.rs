@@ -220,14 +220,7 @@ pub(crate) fn create_repository(
     let work = root.join(".work").join(path);
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    for (file, contents) in files {
-        let target = work.join(file);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&target, contents)
-            .with_context(|| format!("writing {}", target.display()))?;
-    }
+    write_files(&work, files)?;
     git(&work, &["init", "-q", "-b", "main"])?;
     git(&work, &["add", "-A"])?;
     git(&work, &["commit", "-q", "-m", message])?;
@@ -254,17 +247,23 @@ pub(crate) fn commit_change(
     let bare_str = bare.to_string_lossy().to_string();
     let work_str = work.to_string_lossy().to_string();
     git(root, &["clone", "-q", &bare_str, &work_str])?;
+    write_files(&work, files)?;
+    git(&work, &["commit", "-q", "-a", "-m", message])?;
+    git(&work, &["push", "-q", "origin", "HEAD:main"])?;
+    std::fs::remove_dir_all(&work)?;
+    Ok(())
+}
+
+/// Writes each (path, contents) below `dir`, creating directories as needed.
+fn write_files(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
     for (file, contents) in files {
-        let target = work.join(file);
+        let target = dir.join(file);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&target, contents)
             .with_context(|| format!("writing {}", target.display()))?;
     }
-    git(&work, &["commit", "-q", "-a", "-m", message])?;
-    git(&work, &["push", "-q", "origin", "HEAD:main"])?;
-    std::fs::remove_dir_all(&work)?;
     Ok(())
 }
 
