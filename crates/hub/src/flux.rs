@@ -130,6 +130,18 @@ fn key_of(obj: &Value) -> String {
     format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
 }
 
+/// kustomize-controller's finalizer: a deleted Kustomization prunes its inventory first.
+pub const FINALIZER: &str = "finalizers.fluxcd.io";
+
+fn finalizers_of(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(String::from))
+        .collect()
+}
+
 fn generation_of(obj: &Value) -> i64 {
     obj.pointer("/metadata/generation")
         .and_then(Value::as_i64)
@@ -427,6 +439,97 @@ impl FluxReconciler {
         Ok(cluster)
     }
 
+    /// Adds kustomize-controller's finalizer when it is missing.
+    async fn ensure_finalizer(&self, obj: &Value) -> Result<(), String> {
+        let mut finalizers = finalizers_of(obj);
+        if finalizers.iter().any(|f| f == FINALIZER) {
+            return Ok(());
+        }
+        finalizers.push(FINALIZER.to_string());
+        self.set_finalizers(obj, finalizers).await
+    }
+
+    async fn set_finalizers(&self, obj: &Value, finalizers: Vec<String>) -> Result<(), String> {
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.hub.clone(),
+            s("/metadata/namespace"),
+            &kustomization_resource(),
+        );
+        // The resourceVersion makes a concurrent change fail instead of being overwritten.
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": s("/metadata/resourceVersion"),
+        }});
+        api.patch(
+            s("/metadata/name"),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| api_message(&e))
+    }
+
+    /// A Kustomization being deleted: its inventory is deleted when `spec.prune` is set
+    /// (`deletionPolicy: MirrorPrune`, the default) or `deletionPolicy: Delete`, kept with
+    /// `Orphan` or while suspended (as kustomize-controller does); then the finalizer goes.
+    async fn finalize_kustomization(&self, obj: &Value, ks: &Kustomization) -> Outcome {
+        let retry = Outcome {
+            status: None,
+            requeue: Some(self.options.dependency_requeue.min(Duration::from_secs(10))),
+        };
+        let finalizers = finalizers_of(obj);
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            return Outcome {
+                status: None,
+                requeue: None,
+            };
+        }
+        let policy = obj
+            .pointer("/spec/deletionPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("MirrorPrune");
+        let delete = match policy {
+            "Delete" | "WaitForTermination" => true,
+            "Orphan" => false,
+            _ => ks.spec.prune.unwrap_or(false),
+        } && !ks.spec.suspend;
+        let inventory: BTreeSet<ObjMeta> = ssa::inventory_entries(obj.pointer("/status/inventory"))
+            .into_iter()
+            .collect();
+        if delete && !inventory.is_empty() {
+            let cluster = match self.target(ks).await {
+                Ok(c) => c,
+                Err(message) => {
+                    tracing::warn!(kustomization = %key_of(obj), %message, "finalizing");
+                    return retry;
+                }
+            };
+            let (_, errors) = ssa::prune(
+                &cluster,
+                &inventory,
+                (&ks.metadata.name, &ks.metadata.namespace),
+            )
+            .await;
+            if !errors.is_empty() {
+                tracing::warn!(kustomization = %key_of(obj), errors = ?errors, "finalizing");
+                return retry;
+            }
+        }
+        let remaining: Vec<String> = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
+        match self.set_finalizers(obj, remaining).await {
+            Ok(()) => Outcome {
+                status: None,
+                requeue: None,
+            },
+            Err(message) => {
+                tracing::warn!(kustomization = %key_of(obj), %message, "removing the finalizer");
+                retry
+            }
+        }
+    }
+
     /// The variables of `spec.postBuild`, `substituteFrom` read from the hub in the
     /// Kustomization's namespace.
     async fn variables(
@@ -491,6 +594,13 @@ impl FluxReconciler {
                 return run.finish(None);
             }
         };
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            return self.finalize_kustomization(obj, &ks).await;
+        }
+        // The finalizer first, so a deletion that races the first apply still prunes.
+        if let Err(message) = self.ensure_finalizer(obj).await {
+            tracing::warn!(kustomization = %key_of(obj), %message, "adding the finalizer");
+        }
         if ks.spec.suspend {
             return Outcome {
                 status: None,

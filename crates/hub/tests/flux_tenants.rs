@@ -684,3 +684,73 @@ async fn substitution_dependencies_and_suspend() {
     })
     .await;
 }
+
+/// A Kustomization applying `./<path>` of platform-config, with `prune` as given.
+fn kustomization(name: &str, path: &str, prune: bool) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n  interval: 5m\n  sourceRef:\n    kind: GitRepository\n    name: platform-config\n  path: ./{path}\n  prune: {prune}\n  targetNamespace: default\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deleted_kustomization_prunes_its_objects_only_when_it_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            (
+                "pruned/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pruned\ndata:\n  k: v\n",
+            ),
+            (
+                "kept/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  k: v\n",
+            ),
+        ],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create(&hub.client, &kustomization("pruned", "pruned", true)).await;
+    create(&hub.client, &kustomization("kept", "kept", false)).await;
+    for name in ["pruned", "kept"] {
+        wait_ready(
+            &hub.client,
+            "flux-system",
+            name,
+            "True",
+            "ReconciliationSucceeded",
+        )
+        .await;
+    }
+    let ks_api: Api<DynamicObject> =
+        Api::namespaced_with(hub.client.clone(), "flux-system", &kustomization_resource());
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    for name in ["pruned", "kept"] {
+        // kustomize-controller's finalizer is in place before anything can be deleted.
+        let finalizers = wait_for("the finalizer", async || {
+            let ks = ks_api.get(name).await.ok()?;
+            let f = ks.metadata.finalizers.unwrap_or_default();
+            (!f.is_empty()).then_some(f)
+        })
+        .await;
+        assert_eq!(finalizers, ["finalizers.fluxcd.io"]);
+        assert!(config_maps.get_opt(name).await.unwrap().is_some());
+        ks_api
+            .delete(name, &kube::api::DeleteParams::default())
+            .await
+            .unwrap();
+        wait_for("the Kustomization gone", async || {
+            ks_api
+                .get_opt(name)
+                .await
+                .ok()
+                .and_then(|k| k.is_none().then_some(()))
+        })
+        .await;
+    }
+    // prune: true deleted what it applied; prune: false left it.
+    assert!(config_maps.get_opt("pruned").await.unwrap().is_none());
+    assert!(config_maps.get_opt("kept").await.unwrap().is_some());
+}
