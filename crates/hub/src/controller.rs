@@ -238,7 +238,14 @@ async fn worker(state: Arc<Loop>) {
             remember_reader(&state, url, &key);
         }
         let phase = std::time::Instant::now();
-        let written = write_status(&state.hub, &object, &outcome.status).await;
+        let written = write_status(
+            &state.hub,
+            &application_resource(),
+            StatusOn::Object,
+            &object,
+            &outcome.status,
+        )
+        .await;
         crate::metrics::global().phase("application", "status", phase.elapsed());
         if let Err(e) = written {
             tracing::warn!(app = %key, error = %e, "writing Application status");
@@ -381,42 +388,48 @@ pub(crate) fn readers_of(
         .unwrap_or_default()
 }
 
+/// Where a kind keeps its status: Argo CD's Application CRD has no status subresource,
+/// Flux's kinds have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusOn {
+    /// `status` is written with the object.
+    Object,
+    /// `status` is written through `/status`.
+    Subresource,
+}
+
 /// Writes `status` with a merge patch; keys the previous status had and the new one
-/// lacks are removed (null), so a resolved condition disappears.
-async fn write_status(
+/// lacks are removed (null), so a resolved condition disappears. Nothing when unchanged.
+pub(crate) async fn write_status(
     hub: &kube::Client,
+    resource: &ApiResource,
+    on: StatusOn,
     object: &Value,
     status: &Value,
 ) -> Result<(), kube::Error> {
-    let namespace = object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let mut patch_status = status.clone();
-    if let (Some(Value::Object(old)), Value::Object(new)) =
-        (object.get("status"), &mut patch_status)
-    {
+    if object.get("status") == Some(status) {
+        return Ok(());
+    }
+    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let mut patch = status.clone();
+    if let (Some(Value::Object(old)), Value::Object(new)) = (object.get("status"), &mut patch) {
         for key in old.keys() {
             if !new.contains_key(key) {
                 new.insert(key.clone(), Value::Null);
             }
         }
     }
-    if object.get("status") == Some(status) {
-        return Ok(());
-    }
     let api: Api<DynamicObject> =
-        Api::namespaced_with(hub.clone(), namespace, &application_resource());
-    api.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": patch_status})),
-    )
-    .await?;
+        Api::namespaced_with(hub.clone(), s("/metadata/namespace"), resource);
+    let patch = Patch::Merge(json!({"status": patch}));
+    let params = PatchParams::default();
+    match on {
+        StatusOn::Object => api.patch(s("/metadata/name"), &params, &patch).await?,
+        StatusOn::Subresource => {
+            api.patch_status(s("/metadata/name"), &params, &patch)
+                .await?
+        }
+    };
     Ok(())
 }
 

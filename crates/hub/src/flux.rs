@@ -1130,7 +1130,15 @@ async fn worker(state: Arc<Loop>) {
             } else {
                 kustomization_resource()
             };
-            match write_status(&state.reconciler.hub, &resource, &object, status).await {
+            let written = write_status(
+                &state.reconciler.hub,
+                &resource,
+                StatusOn::Subresource,
+                &object,
+                status,
+            )
+            .await;
+            match written {
                 Ok(()) => {
                     if let Some(o) = lock(&state.objects).get_mut(&key) {
                         o["status"] = status.clone();
@@ -1227,38 +1235,7 @@ async fn push_triggers(state: Arc<Loop>) {
     }
 }
 
-/// Writes `status` to the status subresource with a merge patch (keys the old status had
-/// and the new one lacks become null); nothing when unchanged.
-async fn write_status(
-    hub: &kube::Client,
-    resource: &ApiResource,
-    object: &Value,
-    status: &Value,
-) -> Result<(), kube::Error> {
-    if object.get("status") == Some(status) {
-        return Ok(());
-    }
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let mut patch = status.clone();
-    if let (Some(Value::Object(old)), Value::Object(new)) = (object.get("status"), &mut patch) {
-        for key in old.keys() {
-            if !new.contains_key(key) {
-                new.insert(key.clone(), Value::Null);
-            }
-        }
-    }
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(hub.clone(), s("/metadata/namespace"), resource);
-    api.patch_status(
-        s("/metadata/name"),
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": patch})),
-    )
-    .await?;
-    Ok(())
-}
-
-use crate::controller::now_rfc3339;
+use crate::controller::{StatusOn, now_rfc3339, write_status};
 
 #[cfg(test)]
 mod tests {
