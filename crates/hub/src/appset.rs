@@ -12,18 +12,16 @@ mod reconcile;
 mod repos;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::watcher;
 use serde_json::Value;
 
 pub use reconcile::{AppSetOptions, AppSetReconciler, Outcome, applicationset_resource};
 
 use crate::clusters::ClusterRegistry;
-use crate::controller::{application_resource, jitter, now_rfc3339};
+use crate::controller::{application_resource, hash_of, jitter, now_rfc3339};
 use crate::queue::WorkQueue;
 use crate::sources::Sources;
 
@@ -129,14 +127,6 @@ fn key_of(object: &Value) -> String {
     )
 }
 
-fn hash_of(parts: &[Option<&Value>]) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for part in parts {
-        part.map(Value::to_string).hash(&mut hasher);
-    }
-    hasher.finish()
-}
-
 /// What makes a set worth reconciling again (Argo CD's ApplicationSet predicate): spec,
 /// labels, annotations, finalizers, deletion; also its uid (recreated under the same name).
 fn appset_fingerprint(set: &Value) -> u64 {
@@ -166,18 +156,8 @@ fn application_fingerprint(app: &Value) -> u64 {
 async fn watch_appsets(state: Arc<Loop>) {
     let api: Api<DynamicObject> =
         Api::all_with(state.reconciler.hub.clone(), &applicationset_resource());
-    let mut events = crate::controller::watch_with_backoff(api, watcher::Config::default());
-    while let Some(event) = events.next().await {
-        let (object, present) = match event {
-            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
-            Ok(watcher::Event::Delete(o)) => (o, false),
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "watching ApplicationSets");
-                continue;
-            }
-        };
-        let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+    let mut changes = std::pin::pin!(crate::controller::object_changes(api, "ApplicationSets"));
+    while let Some((value, present)) = changes.next().await {
         let key = key_of(&value);
         if !present {
             forget(&state, &key);
@@ -227,18 +207,8 @@ fn forget(state: &Loop, key: &str) {
 async fn watch_applications(state: Arc<Loop>) {
     let api: Api<DynamicObject> =
         Api::all_with(state.reconciler.hub.clone(), &application_resource());
-    let mut events = crate::controller::watch_with_backoff(api, watcher::Config::default());
-    while let Some(event) = events.next().await {
-        let (object, present) = match event {
-            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
-            Ok(watcher::Event::Delete(o)) => (o, false),
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "watching Applications");
-                continue;
-            }
-        };
-        let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+    let mut changes = std::pin::pin!(crate::controller::object_changes(api, "Applications"));
+    while let Some((value, present)) = changes.next().await {
         let Some(owner) = reconcile::controller_owner(&value) else {
             continue;
         };

@@ -128,65 +128,47 @@ pub async fn run_cluster_registry(
 /// What makes an app worth reconciling again: its spec, the refresh annotation, its
 /// deletion. Status and other metadata changes are ignored.
 fn fingerprint(app: &Value) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    app.get("spec").map(Value::to_string).hash(&mut hasher);
-    app.pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
-        .map(Value::to_string)
-        .hash(&mut hasher);
-    app.pointer("/metadata/deletionTimestamp")
-        .map(Value::to_string)
-        .hash(&mut hasher);
-    app.pointer("/metadata/uid")
-        .map(Value::to_string)
-        .hash(&mut hasher);
-    hasher.finish()
+    hash_of(&[
+        app.get("spec"),
+        app.pointer("/metadata/annotations/argocd.argoproj.io~1refresh"),
+        app.pointer("/metadata/deletionTimestamp"),
+        app.pointer("/metadata/uid"),
+    ])
 }
 
 async fn watch_applications(state: Arc<Loop>) {
     let api: Api<DynamicObject> = Api::all_with(state.hub.clone(), &application_resource());
-    let mut events = watch_with_backoff(api, watcher::Config::default());
-    while let Some(event) = events.next().await {
-        let objects = match event {
-            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => vec![(o, true)],
-            Ok(watcher::Event::Delete(o)) => vec![(o, false)],
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "watching Applications");
-                continue;
-            }
-        };
-        for (object, present) in objects {
-            let value = serde_json::to_value(&object).unwrap_or(Value::Null);
-            let key = AppReconciler::key_of(&value);
-            if !present {
-                state
-                    .objects
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&key);
-                state
-                    .fingerprints
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&key);
-                state.reconciler.forget(&key);
-                continue;
-            }
-            let print = fingerprint(&value);
+    let mut changes = std::pin::pin!(object_changes(api, "Applications"));
+    while let Some((value, present)) = changes.next().await {
+        let key = AppReconciler::key_of(&value);
+        if !present {
             state
                 .objects
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(key.clone(), value);
-            let changed = state
+                .remove(&key);
+            state
                 .fingerprints
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(key.clone(), print)
-                != Some(print);
-            if changed {
-                state.queue.add(key);
-            }
+                .remove(&key);
+            state.reconciler.forget(&key);
+            continue;
+        }
+        let print = fingerprint(&value);
+        state
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), value);
+        let changed = state
+            .fingerprints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), print)
+            != Some(print);
+        if changed {
+            state.queue.add(key);
         }
     }
 }
@@ -350,6 +332,38 @@ pub(crate) async fn requeue_on_push(
             queue.add(key);
         }
     }
+}
+
+/// The objects a watch of `api` sees, as JSON, each with whether it is present (`false`:
+/// deleted); errors are logged as `what` and retried with backoff.
+pub(crate) fn object_changes(
+    api: Api<DynamicObject>,
+    what: &'static str,
+) -> impl futures::Stream<Item = (Value, bool)> + Send + 'static {
+    watch_with_backoff(api, watcher::Config::default()).filter_map(move |event| async move {
+        let (object, present) = match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
+            Ok(watcher::Event::Delete(o)) => (o, false),
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "watching {what}");
+                return None;
+            }
+        };
+        Some((
+            serde_json::to_value(&object).unwrap_or(Value::Null),
+            present,
+        ))
+    })
+}
+
+/// A hash of the given parts of an object (what a controller reacts to).
+pub(crate) fn hash_of(parts: &[Option<&Value>]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for part in parts {
+        part.map(Value::to_string).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// A watch of `api` that backs off after errors (kube's default: 800 ms growing to 30 s,

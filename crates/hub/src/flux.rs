@@ -13,7 +13,6 @@ pub mod conditions;
 pub mod ssa;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
-use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use self::conditions::Conditions;
@@ -1002,18 +1000,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// What makes a Flux object worth reconciling again: spec, the reconcile request
 /// annotation, deletion and identity. Status writes are ignored.
 fn fingerprint(obj: &Value) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    obj.get("spec").map(Value::to_string).hash(&mut hasher);
-    obj.pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
-        .map(Value::to_string)
-        .hash(&mut hasher);
-    obj.pointer("/metadata/deletionTimestamp")
-        .map(Value::to_string)
-        .hash(&mut hasher);
-    obj.pointer("/metadata/uid")
-        .map(Value::to_string)
-        .hash(&mut hasher);
-    hasher.finish()
+    crate::controller::hash_of(&[
+        obj.get("spec"),
+        obj.pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt"),
+        obj.pointer("/metadata/deletionTimestamp"),
+        obj.pointer("/metadata/uid"),
+    ])
 }
 
 /// Runs the GitRepository and Kustomization controllers until the hub watches end.
@@ -1038,18 +1030,8 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
 
 async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
     let api: Api<DynamicObject> = Api::all_with(state.reconciler.hub.clone(), &resource);
-    let mut events = crate::controller::watch_with_backoff(api, watcher::Config::default());
-    while let Some(event) = events.next().await {
-        let (object, present) = match event {
-            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
-            Ok(watcher::Event::Delete(o)) => (o, false),
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, kind, "watching Flux objects");
-                continue;
-            }
-        };
-        let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+    let mut changes = std::pin::pin!(crate::controller::object_changes(api, kind));
+    while let Some((value, present)) = changes.next().await {
         let key = format!("{kind}/{}", key_of(&value));
         if !present {
             lock(&state.objects).remove(&key);
