@@ -3,7 +3,8 @@
 //! sync. It syncs, reports Synced/Healthy where Argo CD does, prunes what leaves Git after
 //! a push, and reports a bad path as a ComparisonError without touching the cluster.
 
-use std::path::Path;
+mod support;
+
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -14,52 +15,10 @@ use flotilla_hub::{bootstrap, clusters};
 use flotilla_source::{CacheOptions, MirrorCache};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
-use kube::{Client, Config};
 use kubesim::{Fleet, FleetConfig, Server};
 use serde_json::{Value, json};
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn write(dir: &Path, path: &str, contents: &str) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, contents).unwrap();
-}
-
-async fn client(server: &Server, context: &str) -> Client {
-    let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
-    let options = KubeConfigOptions {
-        context: Some(context.into()),
-        ..Default::default()
-    };
-    Client::try_from(
-        Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .unwrap(),
-    )
-    .unwrap()
-}
+use support::{client, git, write};
 
 async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -5,6 +5,8 @@
 //! are deleted with or without their resources finalizer. The Application controller does
 //! not run: these tests look at the Applications on the hub only.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -16,11 +18,11 @@ use flotilla_hub::controller::application_resource;
 use flotilla_hub::sources::Sources;
 use flotilla_source::{CacheOptions, GitUrl, MirrorCache, Rewrite};
 use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use kubesim::{Fleet, FleetConfig, Server};
 use serde_json::{Value, json};
+use support::{client, git, wait_for};
 
 /// The issue's seed ApplicationSet, verbatim.
 const SEED: &str = r#"
@@ -71,27 +73,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const REGISTRY: &str = "https://gitlab.internal/platform/app-registry";
 const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `apps/<app>/config.yaml` as the demo's registry writes it.
 fn add_app(registry: &Path, app: &str) {
     let dir = registry.join("apps").join(app);
@@ -101,34 +82,6 @@ fn add_app(registry: &Path, app: &str) {
         format!("values:\n  repo: platform/{app}\n  branch: main\n  namespace: {app}\n"),
     )
     .unwrap();
-}
-
-async fn client(server: &Server, context: &str) -> Client {
-    let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
-    let options = KubeConfigOptions {
-        context: Some(context.into()),
-        ..Default::default()
-    };
-    Client::try_from(
-        Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A hub with managed clusters, a registry repository and a running ApplicationSet

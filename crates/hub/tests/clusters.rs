@@ -2,27 +2,16 @@
 //! Secrets written the way `argocd cluster add` writes them connect to their clusters with
 //! the token and CA they carry.
 
+mod support;
+
 use std::time::Duration;
 
 use flotilla_hub::{bootstrap, clusters};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use kubesim::{Fleet, FleetConfig, Server};
 use serde_json::json;
-
-async fn admin_client(server: &Server, context: &str) -> Client {
-    let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig()).expect("kubeconfig parses");
-    let options = KubeConfigOptions {
-        context: Some(context.to_string()),
-        ..Default::default()
-    };
-    let config = Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .expect("config");
-    Client::try_from(config).expect("client")
-}
+use support::client;
 
 fn cluster_secret(name: &str, server: &str, config: serde_json::Value, env: &str) -> Secret {
     serde_json::from_value(json!({
@@ -43,7 +32,7 @@ async fn cluster_secrets_connect_with_their_own_credentials() {
     let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .expect("kubesim starts");
-    let hub = admin_client(&server, "hub").await;
+    let hub = client(&server, "hub").await;
     bootstrap::install(&hub, Duration::from_secs(10))
         .await
         .expect("hub CRDs install");

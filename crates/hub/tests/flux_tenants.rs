@@ -4,6 +4,8 @@
 //! without touching anything outside the tenant, a cross-namespace source refused, prune
 //! after a file leaves Git; postBuild substitution, dependsOn and suspend.
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,38 +18,11 @@ use flotilla_hub::sources::Sources;
 use flotilla_source::{CacheOptions, MirrorCache, Rewrite};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use kubesim::{Fleet, FleetConfig, Server};
 use serde_json::{Value, json};
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn write(dir: &Path, path: &str, contents: &str) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, contents).unwrap();
-}
+use support::{config, git, wait_for, write};
 
 fn commit(dir: &Path, message: &str) {
     git(dir, &["add", "-A"]);
@@ -63,31 +38,6 @@ fn new_repo(root: &Path, name: &str, files: &[(&str, &str)]) -> std::path::PathB
     git(&dir, &["init", "-q", "-b", "main"]);
     commit(&dir, "first");
     dir
-}
-
-async fn config(server: &Server, context: &str) -> Config {
-    let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
-    let options = KubeConfigOptions {
-        context: Some(context.into()),
-        ..Default::default()
-    };
-    Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .unwrap()
-}
-
-async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn ready(status: &Value) -> Option<(&str, &str, &str)> {

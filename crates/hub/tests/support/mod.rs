@@ -1,0 +1,72 @@
+//! What the hub's end-to-end tests share: git in a work tree, files, clients for a
+//! kubesim context, and waiting for a condition.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use kubesim::Server;
+
+/// Runs git in `dir` with a fixed identity; panics with git's stderr when it fails.
+pub(crate) fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes `contents` to `dir/path`, creating directories.
+pub(crate) fn write(dir: &Path, path: &str, contents: &str) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, contents).unwrap();
+}
+
+/// The configuration of `context` in the kubesim server's kubeconfig.
+pub(crate) async fn config(server: &Server, context: &str) -> Config {
+    let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
+    let options = KubeConfigOptions {
+        context: Some(context.into()),
+        ..Default::default()
+    };
+    Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .unwrap()
+}
+
+/// A client for `context` of the kubesim server.
+pub(crate) async fn client(server: &Server, context: &str) -> Client {
+    Client::try_from(config(server, context).await).unwrap()
+}
+
+/// Polls `check` until it answers, failing after 20 s.
+pub(crate) async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
