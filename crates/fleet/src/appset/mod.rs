@@ -19,7 +19,9 @@ pub use generators::{DEFAULT_REQUEUE_AFTER, GeneratorContext, MAX_MATRIX_PARAMS}
 pub use render::{RenderError, RenderParams, Renderer};
 pub use repo::{MemoryRepos, RepoError, RepoFiles};
 pub use status::updated_status;
-pub use sync::{Condition, ConditionStatus, Deletion, Plan, ReconcileInput, plan_reconcile};
+pub use sync::{
+    Condition, ConditionStatus, Deletion, Plan, ReconcileInput, error_conditions, plan_reconcile,
+};
 
 use crate::argocd::application::{Application, RESOURCES_FINALIZER};
 use crate::argocd::applicationset::ApplicationSet;

@@ -418,8 +418,9 @@ fn condition(kind: &str, status: ConditionStatus, reason: &str, message: &str) -
     }
 }
 
-/// `setApplicationSetStatusCondition` with one `ErrorOccurred=True` condition.
-fn error_conditions(parameters_generated: bool, reason: &str, message: &str) -> Vec<Condition> {
+/// `setApplicationSetStatusCondition` with one `ErrorOccurred=True` condition (and what
+/// it implies for `ParametersGenerated` and `ResourcesUpToDate`).
+pub fn error_conditions(parameters_generated: bool, reason: &str, message: &str) -> Vec<Condition> {
     let parameters = if parameters_generated {
         condition(
             "ParametersGenerated",

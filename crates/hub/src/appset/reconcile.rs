@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use flotilla_fleet::appset::{
-    self, Condition, ConditionStatus, GeneratorContext, Plan, ReconcileInput, plan_reconcile,
-    reason, updated_status,
+    self, Condition, ConditionStatus, GeneratorContext, Plan, ReconcileInput, error_conditions,
+    plan_reconcile, reason, updated_status,
 };
 use flotilla_fleet::argocd::application::{Application, RESOURCES_FINALIZER};
 use flotilla_fleet::argocd::applicationset::{ApplicationSet, ControllerPolicy};
@@ -586,45 +586,6 @@ fn api_message(e: &kube::Error) -> String {
         kube::Error::Api(s) => s.message.clone(),
         other => other.to_string(),
     }
-}
-
-fn condition(kind: &str, status: ConditionStatus, reason: &str, message: &str) -> Condition {
-    Condition {
-        kind: kind.to_string(),
-        status,
-        reason: reason.to_string(),
-        message: message.to_string(),
-    }
-}
-
-/// `setApplicationSetStatusCondition` with `ErrorOccurred=True` (and what it implies for
-/// `ParametersGenerated` and `ResourcesUpToDate`).
-fn error_conditions(parameters_generated: bool, reason: &str, message: &str) -> Vec<Condition> {
-    let parameters = if parameters_generated {
-        condition(
-            "ParametersGenerated",
-            ConditionStatus::True,
-            reason::PARAMETERS_GENERATED,
-            "Successfully generated parameters for all Applications",
-        )
-    } else {
-        condition(
-            "ParametersGenerated",
-            ConditionStatus::False,
-            reason::ERROR_OCCURRED,
-            message,
-        )
-    };
-    vec![
-        parameters,
-        condition("ErrorOccurred", ConditionStatus::True, reason, message),
-        condition(
-            "ResourcesUpToDate",
-            ConditionStatus::False,
-            reason::ERROR_OCCURRED,
-            message,
-        ),
-    ]
 }
 
 /// Application writes in flight at once: a generator yielding thousands of Applications
