@@ -22,6 +22,7 @@ pub use reconcile::{AppSetOptions, AppSetReconciler, Outcome, applicationset_res
 
 use crate::clusters::ClusterRegistry;
 use crate::controller::{application_resource, hash_of, jitter, now_rfc3339};
+use crate::known::Known;
 use crate::queue::WorkQueue;
 use crate::sources::Sources;
 
@@ -29,9 +30,8 @@ use crate::sources::Sources;
 struct Loop {
     reconciler: AppSetReconciler,
     queue: WorkQueue,
-    /// `namespace/name` → the set as last seen.
-    objects: Mutex<HashMap<String, Value>>,
-    fingerprints: Mutex<HashMap<String, u64>>,
+    /// The sets seen, by `namespace/name`.
+    known: Known,
     /// Repository identity → sets whose generators read it.
     readers: Mutex<HashMap<String, HashSet<String>>>,
     /// Application `namespace/name` → what the controller manages of it, to notice edits.
@@ -51,8 +51,7 @@ impl AppSetController {
             state: Arc::new(Loop {
                 reconciler,
                 queue: WorkQueue::new(),
-                objects: Mutex::default(),
-                fingerprints: Mutex::default(),
+                known: Known::default(),
                 readers: Mutex::default(),
                 owned: Mutex::default(),
             }),
@@ -62,7 +61,7 @@ impl AppSetController {
     /// Queues every known ApplicationSet (the cluster registrations changed: the clusters
     /// generator's output may have).
     pub fn requeue_all(&self) {
-        for key in crate::controller::keys_of(&self.state.objects) {
+        for key in self.state.known.keys() {
             self.state.queue.add(key);
         }
     }
@@ -78,7 +77,7 @@ impl AppSetController {
             state.reconciler.sources.mirrors().clone(),
             state.queue.clone(),
             move |identity| crate::controller::readers_of(&by_repo.readers, identity),
-            move || crate::controller::keys_of(&all.objects),
+            move || all.known.keys(),
         ));
         tokio::spawn(watch_applications(state.clone()));
         watch_appsets(state).await;
@@ -164,34 +163,14 @@ async fn watch_appsets(state: Arc<Loop>) {
             continue;
         }
         let print = appset_fingerprint(&value);
-        state
-            .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone(), value);
-        let changed = state
-            .fingerprints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone(), print)
-            != Some(print);
-        if changed {
+        if state.known.observe(&key, value, print) {
             state.queue.add(key);
         }
     }
 }
 
 fn forget(state: &Loop, key: &str) {
-    state
-        .objects
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(key);
-    state
-        .fingerprints
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(key);
+    state.known.forget(key);
     for readers in state
         .readers
         .lock()
@@ -228,11 +207,7 @@ async fn watch_applications(state: Arc<Loop>) {
                 true
             }
         };
-        let known = state
-            .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&set_key);
+        let known = state.known.contains(&set_key);
         // Only Apply events echo a create or an update; a deletion always counts.
         let echo = changed && present && state.reconciler.echoes.take(&key);
         if changed && known && !echo {
@@ -244,13 +219,7 @@ async fn watch_applications(state: Arc<Loop>) {
 async fn worker(state: Arc<Loop>) {
     while let Some(lease) = state.queue.next().await {
         let key = lease.key().to_string();
-        let Some(object) = state
-            .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned()
-        else {
+        let Some(object) = state.known.get(&key) else {
             continue;
         };
         let started = std::time::Instant::now();
@@ -273,15 +242,9 @@ async fn worker(state: Arc<Loop>) {
                     .insert(key.clone());
             }
         }
-        if let Some(status) = &outcome.status
-            && let Some(o) = state
-                .objects
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(&key)
-        {
+        if let Some(status) = &outcome.status {
             // The next reconcile starts from what we wrote (our write's echo is ignored).
-            o["status"] = status.clone();
+            state.known.set_status(&key, status);
         }
         let delay = if outcome.failed {
             Some(state.reconciler.options.retry)

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::application::AppReconciler;
 use crate::clusters::{self, ClusterRegistry};
+use crate::known::Known;
 use crate::queue::WorkQueue;
 
 /// Settings of the controller.
@@ -59,8 +60,8 @@ struct Loop {
     hub: kube::Client,
     reconciler: Arc<AppReconciler>,
     queue: WorkQueue,
-    objects: Mutex<HashMap<String, Value>>,
-    fingerprints: Mutex<HashMap<String, u64>>,
+    /// The Applications seen.
+    known: Known,
     /// Repository identity → apps that read it.
     readers: Mutex<HashMap<String, HashSet<String>>>,
     options: ControllerOptions,
@@ -72,8 +73,7 @@ pub async fn run_applications(reconciler: Arc<AppReconciler>, options: Controlle
         hub: reconciler.hub.clone(),
         queue: WorkQueue::new(),
         reconciler,
-        objects: Mutex::default(),
-        fingerprints: Mutex::default(),
+        known: Known::default(),
         readers: Mutex::default(),
         options,
     });
@@ -89,7 +89,7 @@ pub async fn run_applications(reconciler: Arc<AppReconciler>, options: Controlle
         state.reconciler.sources.mirrors().clone(),
         state.queue.clone(),
         move |identity| readers_of(&by_repo.readers, identity),
-        move || keys_of(&all.objects),
+        move || all.known.keys(),
     ));
     watch_applications(state).await;
 }
@@ -142,32 +142,12 @@ async fn watch_applications(state: Arc<Loop>) {
     while let Some((value, present)) = changes.next().await {
         let key = AppReconciler::key_of(&value);
         if !present {
-            state
-                .objects
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
-            state
-                .fingerprints
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
+            state.known.forget(&key);
             state.reconciler.forget(&key);
             continue;
         }
         let print = fingerprint(&value);
-        state
-            .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone(), value);
-        let changed = state
-            .fingerprints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone(), print)
-            != Some(print);
-        if changed {
+        if state.known.observe(&key, value, print) {
             state.queue.add(key);
         }
     }
@@ -176,13 +156,7 @@ async fn watch_applications(state: Arc<Loop>) {
 async fn worker(state: Arc<Loop>) {
     while let Some(lease) = state.queue.next().await {
         let key = lease.key().to_string();
-        let Some(object) = state
-            .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned()
-        else {
+        let Some(object) = state.known.get(&key) else {
             continue;
         };
         if object.pointer("/metadata/deletionTimestamp").is_some() {
@@ -233,14 +207,7 @@ async fn worker(state: Arc<Loop>) {
             tracing::warn!(app = %key, error = %e, "writing Application status");
         } else {
             // Keep our copy current so the next reconcile starts from what we wrote.
-            if let Some(o) = state
-                .objects
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(&key)
-            {
-                o["status"] = outcome.status.clone();
-            }
+            state.known.set_status(&key, &outcome.status);
         }
         let settling = matches!(
             outcome
@@ -378,15 +345,6 @@ where
 {
     use kube::runtime::WatchStreamExt as _;
     watcher(api, config).default_backoff().boxed()
-}
-
-/// The keys of a map held under a mutex.
-pub(crate) fn keys_of<V>(map: &Mutex<HashMap<String, V>>) -> Vec<String> {
-    map.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .keys()
-        .cloned()
-        .collect()
 }
 
 /// The readers of a repository identity in a readers map.

@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 
 use self::conditions::Conditions;
 use self::ssa::ObjMeta;
+use crate::known::Known;
 use crate::queue::WorkQueue;
 use crate::sources::{SourceTree, Sources};
 
@@ -983,8 +984,8 @@ const KS: &str = "Kustomization";
 struct Loop {
     reconciler: Arc<FluxReconciler>,
     queue: WorkQueue,
-    objects: Mutex<HashMap<String, Value>>,
-    fingerprints: Mutex<HashMap<String, u64>>,
+    /// The GitRepositories and Kustomizations seen, by queue key.
+    known: Known,
     /// GitRepository queue key → Kustomization queue keys reading it.
     readers: Mutex<HashMap<String, HashSet<String>>>,
     /// GitRepository queue key → the revision last reported (requeue readers on change).
@@ -1013,8 +1014,7 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     let state = Arc::new(Loop {
         reconciler,
         queue: WorkQueue::new(),
-        objects: Mutex::default(),
-        fingerprints: Mutex::default(),
+        known: Known::default(),
         readers: Mutex::default(),
         revisions: Mutex::default(),
         urls: Mutex::default(),
@@ -1022,7 +1022,18 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     for _ in 0..state.reconciler.options.workers.max(1) {
         tokio::spawn(worker(state.clone()));
     }
-    tokio::spawn(push_triggers(state.clone()));
+    // A push (webhook) requeues the GitRepositories of that repository at once.
+    let (by_url, all) = (state.clone(), state.clone());
+    tokio::spawn(crate::controller::requeue_on_push(
+        state.reconciler.sources.mirrors().clone(),
+        state.queue.clone(),
+        move |identity| crate::controller::readers_of(&by_url.urls, identity),
+        move || {
+            let mut keys = all.known.keys();
+            keys.retain(|k| k.starts_with(GIT));
+            keys
+        },
+    ));
     let git = tokio::spawn(watch(state.clone(), GIT, git_repository_resource()));
     watch(state, KS, kustomization_resource()).await;
     git.abort();
@@ -1034,13 +1045,11 @@ async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
     while let Some((value, present)) = changes.next().await {
         let key = format!("{kind}/{}", key_of(&value));
         if !present {
-            lock(&state.objects).remove(&key);
-            lock(&state.fingerprints).remove(&key);
+            state.known.forget(&key);
             continue;
         }
         let print = fingerprint(&value);
-        lock(&state.objects).insert(key.clone(), value);
-        if lock(&state.fingerprints).insert(key.clone(), print) != Some(print) {
+        if state.known.observe(&key, value, print) {
             state.queue.add(key);
         }
     }
@@ -1049,7 +1058,7 @@ async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
 async fn worker(state: Arc<Loop>) {
     while let Some(lease) = state.queue.next().await {
         let key = lease.key().to_string();
-        let Some(object) = lock(&state.objects).get(&key).cloned() else {
+        let Some(object) = state.known.get(&key) else {
             continue;
         };
         let now = now_rfc3339();
@@ -1121,11 +1130,7 @@ async fn worker(state: Arc<Loop>) {
             )
             .await;
             match written {
-                Ok(()) => {
-                    if let Some(o) = lock(&state.objects).get_mut(&key) {
-                        o["status"] = status.clone();
-                    }
-                }
+                Ok(()) => state.known.set_status(&key, status),
                 Err(e) => tracing::warn!(key = %key, error = %e, "writing Flux status"),
             }
         }
@@ -1186,35 +1191,6 @@ fn remember_reader(state: &Loop, key: &str, object: &Value) {
         set.remove(key);
     }
     readers.entry(source).or_default().insert(key.to_string());
-}
-
-/// A push (webhook) requeues the GitRepositories of that repository at once.
-async fn push_triggers(state: Arc<Loop>) {
-    let mut pushes = state.reconciler.sources.mirrors().subscribe();
-    loop {
-        match pushes.recv().await {
-            Ok(identity) => {
-                let keys: Vec<String> = lock(&state.urls)
-                    .get(&identity)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default();
-                for key in keys {
-                    state.queue.add(key);
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                let keys: Vec<String> = lock(&state.objects)
-                    .keys()
-                    .filter(|k| k.starts_with(GIT))
-                    .cloned()
-                    .collect();
-                for key in keys {
-                    state.queue.add(key);
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
-    }
 }
 
 use crate::controller::{StatusOn, now_rfc3339, write_status};

@@ -10,6 +10,7 @@ pub mod clusters;
 pub mod controller;
 pub mod drift;
 pub mod flux;
+pub mod known;
 pub mod metrics;
 pub mod queue;
 pub mod render;

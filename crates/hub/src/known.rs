@@ -1,0 +1,80 @@
+//! What a controller loop has seen of the objects it reconciles: the latest copy of each
+//! (from its watch, with the status it wrote itself) and the fingerprint of what it reacts
+//! to, so an event that changes nothing it cares about (a status write echoing back)
+//! queues no work.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+
+/// The objects seen, by queue key. Shared by a loop's watch and its workers.
+#[derive(Debug, Default)]
+pub struct Known {
+    objects: Mutex<HashMap<String, (Value, u64)>>,
+}
+
+impl Known {
+    fn objects(&self) -> MutexGuard<'_, HashMap<String, (Value, u64)>> {
+        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `value` as the latest copy of `key`; whether its fingerprint `print`
+    /// differs from the one seen before (or the key is new): worth a reconcile.
+    pub fn observe(&self, key: &str, value: Value, print: u64) -> bool {
+        self.objects()
+            .insert(key.to_string(), (value, print))
+            .is_none_or(|(_, before)| before != print)
+    }
+
+    /// Forgets `key` (its object was deleted).
+    pub fn forget(&self, key: &str) {
+        self.objects().remove(key);
+    }
+
+    /// The latest copy of `key`.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.objects().get(key).map(|(value, _)| value.clone())
+    }
+
+    /// Whether `key` is known.
+    pub fn contains(&self, key: &str) -> bool {
+        self.objects().contains_key(key)
+    }
+
+    /// Records the status the loop wrote, so its next reconcile starts from it.
+    pub fn set_status(&self, key: &str, status: &Value) {
+        if let Some((value, _)) = self.objects().get_mut(key) {
+            value["status"] = status.clone();
+        }
+    }
+
+    /// Every known key.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects().keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_a_new_key_or_a_new_fingerprint_is_worth_a_reconcile() {
+        let known = Known::default();
+        assert!(known.observe("a", json!({"spec": 1}), 1));
+        // The same fingerprint (a status echo): the copy is kept, no work.
+        assert!(!known.observe("a", json!({"spec": 1, "status": {"s": 2}}), 1));
+        assert_eq!(known.get("a").unwrap()["status"]["s"], 2);
+        assert!(known.observe("a", json!({"spec": 2}), 2));
+        known.set_status("a", &json!({"written": true}));
+        assert_eq!(known.get("a").unwrap()["status"]["written"], true);
+        assert!(known.contains("a"));
+        assert_eq!(known.keys(), ["a"]);
+        known.forget("a");
+        assert!(!known.contains("a"));
+        // Seen again after a deletion: new work.
+        assert!(known.observe("a", json!({"spec": 2}), 2));
+    }
+}
