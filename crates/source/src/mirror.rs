@@ -448,51 +448,40 @@ impl MirrorCache {
     /// Lets callers that keep their own per-commit views skip building a snapshot.
     pub fn fresh_commit(&self, req: &Request) -> Option<(String, String)> {
         let (repo, _) = self.repo_for(&req.url, &req.credentials).ok()?;
-        let state = repo.state.lock();
-        let resolved = match &req.reference {
-            Reference::Commit { id, .. } if state.have.contains(id) => {
-                refs::resolve(&req.reference, &[]).ok()?
-            }
-            Reference::Commit { .. } => return None,
-            reference => match &state.check {
-                Some((Ok(ads), at)) if !state.stale && at.elapsed() < req.interval => {
-                    let resolved = refs::resolve(reference, ads).ok()?;
-                    state.have.contains(&resolved.commit).then_some(resolved)?
-                }
-                _ => return None,
-            },
-        };
+        let resolved = self.resolve_cached(&repo, req).ok()??;
         Some((resolved.commit.clone(), resolved.revision()))
     }
 
     fn cached_checkout(&self, repo: &Repo, req: &Request) -> Result<Option<Checkout>, Error> {
-        let resolved = {
-            let state = repo.state.lock();
-            match &req.reference {
-                Reference::Commit { id, .. } if state.have.contains(id) => {
-                    refs::resolve(&req.reference, &[]).ok()
-                }
-                Reference::Commit { .. } => None,
-                reference => match &state.check {
-                    Some((result, at)) if !state.stale && at.elapsed() < req.interval => {
-                        match result {
-                            Ok(ads) => {
-                                let resolved =
-                                    refs::resolve(reference, ads).map_err(|source| Error::Ref {
-                                        url: repo.shown.clone(),
-                                        source,
-                                    })?;
-                                state.have.contains(&resolved.commit).then_some(resolved)
-                            }
-                            // A failed check is shared too: no retry storm.
-                            Err(e) => return Err(Error::Git(e.clone())),
-                        }
-                    }
-                    _ => None,
-                },
+        self.resolve_cached(repo, req)?
+            .map(|r| self.finish(repo, &r))
+            .transpose()
+    }
+
+    /// What `req` resolves to by the last remote check, when that check is fresh and the
+    /// commit is in the mirror (`None`: a check or a fetch is needed). A failed fresh
+    /// check is returned as its error: shared, so there is no retry storm.
+    fn resolve_cached(&self, repo: &Repo, req: &Request) -> Result<Option<Resolved>, Error> {
+        let state = repo.state.lock();
+        Ok(match &req.reference {
+            Reference::Commit { id, .. } if state.have.contains(id) => {
+                refs::resolve(&req.reference, &[]).ok()
             }
-        };
-        resolved.map(|r| self.finish(repo, &r)).transpose()
+            Reference::Commit { .. } => None,
+            reference => match &state.check {
+                Some((Ok(ads), at)) if !state.stale && at.elapsed() < req.interval => {
+                    let resolved = refs::resolve(reference, ads).map_err(|source| Error::Ref {
+                        url: repo.shown.clone(),
+                        source,
+                    })?;
+                    state.have.contains(&resolved.commit).then_some(resolved)
+                }
+                Some((Err(e), at)) if !state.stale && at.elapsed() < req.interval => {
+                    return Err(Error::Git(e.clone()));
+                }
+                _ => None,
+            },
+        })
     }
 
     fn finish(&self, repo: &Repo, resolved: &Resolved) -> Result<Checkout, Error> {
