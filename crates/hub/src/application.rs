@@ -105,15 +105,20 @@ impl AppReconciler {
     /// The resourceVersion of the app's AppProject as the cache holds it (a project
     /// change ends the settled shortcut).
     fn project_version(&self, app: &Application) -> Option<String> {
-        let name = if app.spec.project.is_empty() {
-            "default"
-        } else {
-            app.spec.project.as_str()
-        };
+        self.cached_project(project_name(app))??
+            .metadata
+            .resource_version
+    }
+
+    /// The AppProject `name` from the watch-kept store: `None` until the store has
+    /// listed the projects, then whether it exists.
+    fn cached_project(&self, name: &str) -> Option<Option<kube::api::DynamicObject>> {
         let store = lock(&self.projects).clone()?;
-        store
-            .get(&ObjectRef::new_with(name, app_project_resource()).within(PROJECT_NAMESPACE))
-            .and_then(|p| p.metadata.resource_version.clone())
+        Some(
+            store
+                .get(&ObjectRef::new_with(name, app_project_resource()).within(PROJECT_NAMESPACE))
+                .map(|p| (*p).clone()),
+        )
     }
 
     /// Drift watches to extend with every kind an application applies.
@@ -579,18 +584,11 @@ impl AppReconciler {
     /// `argocd` namespace, where Argo CD keeps projects). Argo CD creates the permissive
     /// `default` project itself; here a missing `default` permits everything.
     async fn check_project(&self, app: &Application, objects: &[Value]) -> Result<(), String> {
-        let name = if app.spec.project.is_empty() {
-            "default"
-        } else {
-            app.spec.project.as_str()
-        };
-        let resource = app_project_resource();
-        let cache = lock(&self.projects).clone();
-        let found = match cache {
-            Some(store) => store
-                .get(&ObjectRef::new_with(name, resource).within(PROJECT_NAMESPACE))
-                .map(|p| (*p).clone()),
+        let name = project_name(app);
+        let found = match self.cached_project(name) {
+            Some(found) => found,
             None => {
+                let resource = app_project_resource();
                 let api: kube::Api<kube::api::DynamicObject> =
                     kube::Api::namespaced_with(self.hub.clone(), PROJECT_NAMESPACE, &resource);
                 api.get_opt(name)
@@ -778,6 +776,15 @@ fn refreshed_health(
         status: Value::Object(status),
         repo_url,
         failed: false,
+    }
+}
+
+/// The app's project (`default` when it names none, as Argo CD does).
+fn project_name(app: &Application) -> &str {
+    if app.spec.project.is_empty() {
+        "default"
+    } else {
+        app.spec.project.as_str()
     }
 }
 
