@@ -160,6 +160,15 @@ pub(crate) fn run_fleet(args: FleetArgs) -> anyhow::Result<()> {
     std::process::exit(0)
 }
 
+/// One simulated cluster as the bench uses it.
+struct SimCluster {
+    name: String,
+    client: kube::Client,
+    production: bool,
+    /// Its `region` label, which its apps' ConfigMaps hold once rendered.
+    region: String,
+}
+
 /// The hub child process; killed when dropped.
 struct HubProcess {
     child: Child,
@@ -273,10 +282,15 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     {
         let client =
             super::controller::client_from(Some(&clusters_kubeconfig), Some(&name)).await?;
-        let production = fixtures::cluster_labels(i)[0].1 == "production";
-        clusters.push((name, client, production));
+        let [(_, environment), (_, region)] = fixtures::cluster_labels(i);
+        clusters.push(SimCluster {
+            name,
+            client,
+            production: environment == "production",
+            region,
+        });
     }
-    let production: Vec<&(String, kube::Client, bool)> = clusters.iter().filter(|c| c.2).collect();
+    let production: Vec<&SimCluster> = clusters.iter().filter(|c| c.production).collect();
     let expected = production.len() * args.apps;
 
     // 1. Cold start.
@@ -350,7 +364,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
         timeout,
         &hub_process,
         async || {
-            let checks = production.iter().map(|(_, client, _)| {
+            let checks = production.iter().map(|SimCluster { client, .. }| {
                 // The release (and so the Deployment) is named after the Application.
                 let deployments: Api<Deployment> = Api::namespaced(client.clone(), &app);
                 async move {
@@ -377,25 +391,16 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     let commit_to_converged = committed.elapsed();
 
     // 3. Drift on K clusters.
-    let drifted: Vec<&(String, kube::Client, bool)> =
-        production.iter().copied().take(args.drift).collect();
+    let drifted: Vec<&SimCluster> = production.iter().copied().take(args.drift).collect();
     note(&format!(
         "drift: editing {app}'s ConfigMap on {} clusters",
         drifted.len()
     ));
     // The seed names each Application (and so its release) `<app>-<cluster>`.
     let config_name = |cluster: &str| format!("{app}-{cluster}-config");
-    let original = |cluster: &str| {
-        fixtures::REGIONS[kubesim::default_names(args.clusters)
-            .iter()
-            .position(|n| n == cluster)
-            .unwrap_or_default()
-            % fixtures::REGIONS.len()]
-        .to_string()
-    };
     let drift_before = drift_events(metrics_addr).await?;
     let edited = Instant::now();
-    let edits = drifted.iter().map(|(name, client, _)| {
+    let edits = drifted.iter().map(|SimCluster { name, client, .. }| {
         let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &app);
         let config_name = config_name(name);
         async move {
@@ -422,15 +427,16 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
             detected = Some(edited.elapsed());
         }
         let mut all_healed = true;
-        for (name, client, _) in &drifted {
-            let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &app);
+        for cluster in &drifted {
+            let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &app);
             let region = maps
-                .get(&config_name(name))
+                .get(&config_name(&cluster.name))
                 .await
                 .ok()
                 .and_then(|c| c.data)
                 .and_then(|d| d.get("region").cloned());
-            if region != Some(original(name)) {
+            // Healed: back to the region's value the chart renders.
+            if region.as_ref() != Some(&cluster.region) {
                 all_healed = false;
                 break;
             }
@@ -696,9 +702,7 @@ struct FloorObject {
 
 /// The objects the hub applied, read back from the production clusters and renamed
 /// (`-floor`), with only what a manifest holds.
-async fn managed_objects(
-    production: &[&(String, kube::Client, bool)],
-) -> anyhow::Result<Vec<FloorObject>> {
+async fn managed_objects(production: &[&SimCluster]) -> anyhow::Result<Vec<FloorObject>> {
     let kinds = [
         ("apps", "v1", "Deployment", "deployments"),
         ("", "v1", "Service", "services"),
@@ -706,7 +710,7 @@ async fn managed_objects(
     ];
     let params = ListParams::default().labels(flotilla_sync::tracking::INSTANCE_LABEL);
     let mut out = Vec::new();
-    for (_, client, _) in production {
+    for SimCluster { client, .. } in production {
         for (group, version, kind, plural) in kinds {
             let resource = ApiResource::from_gvk_with_plural(
                 &kube::core::GroupVersionKind::gvk(group, version, kind),
