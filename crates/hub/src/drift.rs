@@ -48,7 +48,6 @@ struct Inner {
     queue: WorkQueue,
     watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     events: Mutex<VecDeque<DriftEvent>>,
-    total: std::sync::atomic::AtomicU64,
     /// Applications with drift not yet answered by a full sync.
     drifted: Mutex<HashSet<String>>,
 }
@@ -74,7 +73,6 @@ impl DriftWatches {
                 queue,
                 watches: Mutex::default(),
                 events: Mutex::default(),
-                total: Default::default(),
                 drifted: Mutex::default(),
             }),
         }
@@ -116,11 +114,6 @@ impl DriftWatches {
             .unwrap_or_else(|e| e.into_inner())
             .remove(app)
     }
-
-    /// How many drift events were seen in all.
-    pub fn total(&self) -> u64 {
-        self.inner.total.load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 async fn watch(
@@ -157,9 +150,6 @@ async fn watch(
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(event.app.clone());
             inner.queue.add(event.app.clone());
-            inner
-                .total
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut kept = inner.events.lock().unwrap_or_else(|e| e.into_inner());
             kept.push_back(event);
             while kept.len() > KEPT_EVENTS {
