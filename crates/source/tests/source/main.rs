@@ -8,6 +8,7 @@ mod counting;
 mod export;
 mod fetch;
 mod reconcile;
+mod ssh;
 mod webhook;
 
 use std::time::Duration;
