@@ -52,6 +52,8 @@ enum Bench {
 enum Source {
     /// Fetch URL at a ref; print the revision and the tree id of a path.
     Get(cmd::source::GetArgs),
+    /// Remove mirrors unused for longer than --max-age (never one in use).
+    Gc(cmd::source::GcArgs),
 }
 
 #[derive(Subcommand)]
@@ -68,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::Render(Render::Helm(args)) => cmd::helm::run(*args),
         Command::Template(args) => cmd::template::run(args),
         Command::Source(Source::Get(args)) => cmd::source::run_get(args),
+        Command::Source(Source::Gc(args)) => cmd::source::run_gc(args),
         Command::Diff(args) => cmd::sync::run_diff(args),
         Command::Sync(args) => cmd::sync::run_sync(args),
         Command::Controller(args) => cmd::controller::run(args),

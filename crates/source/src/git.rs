@@ -157,6 +157,49 @@ pub(crate) async fn fetch(
         .map(|_| ())
 }
 
+/// Local housekeeping of the bare repository at `git_dir`: `git gc --auto`, which does
+/// nothing unless git's own thresholds (loose objects, pack count) say a repack is
+/// due. It runs in the foreground (no detached child outliving the timeout).
+pub(crate) async fn housekeeping(git_dir: &Path, timeout: Duration) -> Result<(), GitError> {
+    let shown = git_dir.display().to_string();
+    let mut cmd = hermetic(tokio::process::Command::new("git"));
+    cmd.current_dir(git_dir)
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args([
+            "-c",
+            "gc.autoDetach=false",
+            "-c",
+            "maintenance.autoDetach=false",
+            "gc",
+            "--auto",
+            "--quiet",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().map_err(|e| GitError::Spawn(e.to_string()))?;
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Err(GitError::Spawn(e.to_string())),
+        Err(_) => {
+            return Err(GitError::Timeout {
+                operation: "gc",
+                url: shown,
+                after: timeout,
+            });
+        }
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(GitError::Failed {
+        operation: "gc",
+        url: shown,
+        detail: last_line(&String::from_utf8_lossy(&output.stderr)),
+    })
+}
+
 /// A command that reads no user or system configuration and never prompts.
 fn hermetic(mut cmd: tokio::process::Command) -> tokio::process::Command {
     for var in [

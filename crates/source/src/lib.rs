@@ -4,6 +4,8 @@
 //! - [`MirrorCache`] owns the mirrors: [`MirrorCache::checkout`] resolves a
 //!   [`Reference`] (one remote check per URL per interval, shared by every consumer;
 //!   one fetch per URL at a time) and returns a [`Checkout`] with a [`Snapshot`].
+//!   [`MirrorCache::collect_garbage`] removes mirrors unused for longer than a given
+//!   age (never one in use) and can run `git gc --auto` in the others.
 //! - [`Snapshot`] reads a commit without a work tree: [`Snapshot::files`] under a
 //!   path (symlinks never followed out, size limits), [`Snapshot::tree_id`] of any
 //!   path, [`Snapshot::changed_paths`] between two commits.
@@ -30,7 +32,9 @@ pub mod webhook;
 pub use crate::credentials::{Credentials, SecretError};
 pub use crate::git::GitError;
 pub use crate::ignore::{IGNORE_FILE, IgnoreError, IgnoreRules};
-pub use crate::mirror::{CacheOptions, Checkout, Error, MirrorCache, Request, Stats};
+pub use crate::mirror::{
+    CacheOptions, Checkout, Error, GcOptions, GcReport, LAST_USED_FILE, MirrorCache, Request, Stats,
+};
 pub use crate::refs::{
     AdvertisedRef, GitRef, RefError, Reference, Resolved, parse_ls_remote, resolve, revision,
 };

@@ -9,12 +9,43 @@
 //!   instead of starting their own (single flight).
 //! - A mirror whose objects cannot be read is deleted and cloned again once.
 //! - Credentials never appear in errors, logs or the mirror's configuration.
+//!
+//! # Garbage collection
+//! [`MirrorCache::collect_garbage`] removes mirrors nobody used for longer than a
+//! maximum age, and can run git's own housekeeping (`git gc --auto`) in the others.
+//!
+//! - *Use* is a checkout or a [`fresh_commit`](MirrorCache::fresh_commit) lookup. It
+//!   is recorded in memory and on disk, as the modification time of a marker file in
+//!   the mirror ([`LAST_USED_FILE`], written at most once a minute per mirror), so it
+//!   survives restarts and is seen by other processes sharing the cache directory.
+//!   A mirror without the marker (made by an older version) counts from the
+//!   directory's own modification time.
+//! - A mirror *in use right now* is never removed, whatever its age: one with a check
+//!   or fetch in flight in this process, a checkout under way, a live [`Snapshot`]
+//!   of it (or of a clone), or a git lock file (`*.lock`, `gc.pid`, a pack being
+//!   received) younger than an hour, which is another process at work. An older lock
+//!   file is left by a git that died and does not keep the mirror.
+//! - Only mirrors are touched: directories directly in the cache directory whose name
+//!   ends in `.git` and which hold a `HEAD` file. Files, other directories and
+//!   symbolic links (even to a mirror) are left alone; nothing is followed.
+//! - A mirror is first renamed into the cache's scratch directory, then deleted, so
+//!   no process ever sees half of one; a consumer that asks for it again later gets a
+//!   fresh clone.
+//! - Other processes sharing the cache directory are seen through the marker and git's
+//!   lock files only, so across processes keep the maximum age well above the longest
+//!   git operation (the request timeout) plus a minute.
+//! - Housekeeping is cheap when nothing is due (git's own `--auto` thresholds). It
+//!   skips a mirror with a fetch in flight or a git lock file; mirrors with live
+//!   snapshots are housekept too (git replaces packs, snapshots keep reading). It
+//!   prunes what git prunes: unreachable objects older than two weeks
+//!   (`gc.pruneExpire`), so a snapshot of a commit no ref has named for that long may
+//!   stop reading.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -158,6 +189,54 @@ pub struct Checkout {
     pub snapshot: Snapshot,
 }
 
+/// The file in each mirror whose modification time is the mirror's last use.
+pub const LAST_USED_FILE: &str = "flotilla-last-used";
+
+/// How often a mirror in steady use rewrites its [`LAST_USED_FILE`].
+const MARK_EVERY: Duration = Duration::from_secs(60);
+
+/// A git lock file younger than this means a git process is at work in the mirror;
+/// an older one was left by a process that died.
+const STALE_LOCK: Duration = Duration::from_secs(3600);
+
+/// Settings of [`MirrorCache::collect_garbage`].
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Mirrors unused for longer than this are removed.
+    pub max_age: Duration,
+    /// Also run `git gc --auto` in each kept mirror no git process is working in.
+    pub housekeeping: bool,
+    /// Limit for each housekeeping command.
+    pub timeout: Duration,
+}
+
+impl GcOptions {
+    /// Removal only (no housekeeping) of mirrors unused for longer than `max_age`.
+    pub fn new(max_age: Duration) -> GcOptions {
+        GcOptions {
+            max_age,
+            housekeeping: false,
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What a [`MirrorCache::collect_garbage`] run did. Paths are sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Mirrors removed (where they were).
+    pub removed: Vec<PathBuf>,
+    /// Bytes on disk the removed mirrors held.
+    pub bytes_freed: u64,
+    /// Mirrors still in the cache: used recently, in use right now, or not removable
+    /// (see `failed`).
+    pub kept: Vec<PathBuf>,
+    /// The kept mirrors that were in use right now (a subset of `kept`).
+    pub in_use: Vec<PathBuf>,
+    /// Mirrors whose removal or housekeeping failed, and why.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
 /// Counters for tests and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -193,6 +272,9 @@ struct Repo {
     dir: PathBuf,
     /// Held while checking or fetching (single flight).
     flight: tokio::sync::Mutex<()>,
+    /// Cloned by every checkout under way and every snapshot handed out: more than one
+    /// reference means the mirror is in use (garbage collection keeps it).
+    lease: Arc<()>,
     state: parking_lot::Mutex<RepoState>,
 }
 
@@ -206,6 +288,10 @@ struct RepoState {
     have: HashSet<String>,
     /// The open repository (gix), shared by snapshots.
     handle: Option<gix::ThreadSafeRepository>,
+    /// The last use in this process.
+    last_used: Option<Instant>,
+    /// When [`LAST_USED_FILE`] was last written.
+    marked: Option<Instant>,
 }
 
 impl MirrorCache {
@@ -301,6 +387,7 @@ impl MirrorCache {
                     shown: named.redacted(),
                     fetch_url,
                     flight: tokio::sync::Mutex::new(()),
+                    lease: Arc::new(()),
                     state: Default::default(),
                 })
             })
@@ -312,6 +399,7 @@ impl MirrorCache {
     /// returns a readable snapshot of it.
     pub async fn checkout(&self, req: &Request) -> Result<Checkout, Error> {
         let (repo, creds) = self.repo_for(&req.url, &req.credentials)?;
+        let _lease = self.note_use(&repo);
         if let Some(found) = self.cached_checkout(&repo, req)? {
             return Ok(found);
         }
@@ -448,6 +536,7 @@ impl MirrorCache {
     /// Lets callers that keep their own per-commit views skip building a snapshot.
     pub fn fresh_commit(&self, req: &Request) -> Option<(String, String)> {
         let (repo, _) = self.repo_for(&req.url, &req.credentials).ok()?;
+        let _lease = self.note_use(&repo);
         let resolved = self.resolve_cached(&repo, req).ok()??;
         Some((resolved.commit.clone(), resolved.revision()))
     }
@@ -496,9 +585,10 @@ impl MirrorCache {
             })?;
         let snapshot = Snapshot::from_repo(handle, &resolved.commit, self.inner.opts.read_limits)
             .map_err(|e| Error::Corrupt {
-            url: repo.shown.clone(),
-            detail: e.to_string(),
-        })?;
+                url: repo.shown.clone(),
+                detail: e.to_string(),
+            })?
+            .leased(repo.lease.clone());
         Ok(Checkout {
             url: repo.shown.clone(),
             revision: resolved.revision(),
@@ -506,6 +596,26 @@ impl MirrorCache {
             refname: resolved.refname.clone(),
             snapshot,
         })
+    }
+
+    /// Records a use of the mirror now and returns a lease that keeps it from garbage
+    /// collection while held. The marker file is rewritten at most once a minute.
+    fn note_use(&self, repo: &Repo) -> Arc<()> {
+        let now = Instant::now();
+        let (lease, due) = {
+            let mut state = repo.state.lock();
+            state.last_used = Some(now);
+            let due = state.marked.is_none_or(|at| now - at >= MARK_EVERY)
+                && repo.dir.join("HEAD").is_file();
+            if due {
+                state.marked = Some(now);
+            }
+            (repo.lease.clone(), due)
+        };
+        if due {
+            mark_used(&repo.dir);
+        }
+        lease
     }
 
     fn scratch(&self) -> PathBuf {
@@ -628,6 +738,8 @@ impl MirrorCache {
                     detail: format!("creating the mirror: {e}"),
                 })
             })?;
+            mark_used(&repo.dir);
+            repo.state.lock().marked = Some(Instant::now());
         }
         self.reopen(repo)
     }
@@ -662,6 +774,275 @@ impl MirrorCache {
     /// The directory of the mirror that serves `url` (for tests and tools).
     pub fn mirror_dir(&self, url: &str, credentials: &Credentials) -> Result<PathBuf, Error> {
         Ok(self.repo_for(url, credentials)?.0.dir.clone())
+    }
+}
+
+/// What garbage collection decided about one mirror.
+enum Verdict {
+    /// Moved out of the cache into this scratch path, to be deleted.
+    Removed(PathBuf),
+    /// Used within the maximum age.
+    Recent,
+    /// In use right now.
+    InUse,
+    /// Gone already (another process removed it).
+    Gone,
+    /// Could not be moved out of the cache.
+    Failed(String),
+}
+
+impl MirrorCache {
+    /// Removes the mirrors in the cache directory that nobody used for longer than
+    /// `opts.max_age` and that are not in use right now; with `opts.housekeeping`, runs
+    /// `git gc --auto` in the kept mirrors that are idle. The module docs say what
+    /// counts as use. A failure on one mirror is reported and does not stop the others;
+    /// only an unreadable cache directory is an error.
+    pub async fn collect_garbage(&self, opts: &GcOptions) -> Result<GcReport, Error> {
+        let dir = self.inner.opts.dir.clone();
+        let scratch = self.scratch();
+        // Left by a run that did not finish (the process died while deleting).
+        let trash = scratch.clone();
+        let _ = tokio::task::spawn_blocking(move || empty_trash(&trash)).await;
+        let mut mirrors: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| self.cache_err(&dir, e))?
+            .flatten()
+            .filter(is_mirror)
+            .map(|e| e.path())
+            .collect();
+        mirrors.sort();
+        let known: HashMap<PathBuf, Arc<Repo>> = self
+            .inner
+            .repos
+            .lock()
+            .values()
+            .map(|r| (r.dir.clone(), r.clone()))
+            .collect();
+        let mut report = GcReport::default();
+        for path in mirrors {
+            let repo = known.get(&path).map(|r| &**r);
+            match self.retire(&path, repo, opts.max_age, &scratch) {
+                Verdict::Removed(trash) => {
+                    tracing::info!(mirror = %path.display(), "removing unused mirror");
+                    let deleted = tokio::task::spawn_blocking(move || {
+                        let bytes = dir_size(&trash);
+                        std::fs::remove_dir_all(&trash)
+                            .map(|()| bytes)
+                            .map_err(|e| format!("deleting {}: {e}", trash.display()))
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                    match deleted {
+                        Ok(bytes) => report.bytes_freed += bytes,
+                        Err(detail) => report.failed.push((path.clone(), detail)),
+                    }
+                    report.removed.push(path);
+                }
+                verdict @ (Verdict::Recent | Verdict::InUse) => {
+                    if opts.housekeeping
+                        && let Err(detail) = self.housekeep(&path, repo, opts.timeout).await
+                    {
+                        report.failed.push((path.clone(), detail));
+                    }
+                    if matches!(verdict, Verdict::InUse) {
+                        report.in_use.push(path.clone());
+                    }
+                    report.kept.push(path);
+                }
+                Verdict::Gone => {}
+                Verdict::Failed(detail) => {
+                    report.failed.push((path.clone(), detail));
+                    report.kept.push(path);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Decides about one mirror and, when it is unused and old, moves it out of the
+    /// cache. `repo` is this process's state for it, if any.
+    fn retire(
+        &self,
+        path: &Path,
+        repo: Option<&Repo>,
+        max_age: Duration,
+        scratch: &Path,
+    ) -> Verdict {
+        if git_at_work(path) {
+            return Verdict::InUse;
+        }
+        let disk_age = last_used_on_disk(path)
+            .map(|at| SystemTime::now().duration_since(at).unwrap_or_default())
+            .unwrap_or_default();
+        let trash = trash_path(scratch, path);
+        let moved = match repo {
+            Some(repo) => {
+                // Held until the mirror is gone: a consumer that needs a fetch waits,
+                // then clones afresh.
+                let Ok(_flight) = repo.flight.try_lock() else {
+                    return Verdict::InUse;
+                };
+                {
+                    // Same lock as the use check of a checkout: either that checkout
+                    // is seen here (kept), or it sees the mirror retired (and fetches).
+                    let mut state = repo.state.lock();
+                    if Arc::strong_count(&repo.lease) > 1 {
+                        return Verdict::InUse;
+                    }
+                    let age = state
+                        .last_used
+                        .map_or(disk_age, |at| at.elapsed().min(disk_age));
+                    if age <= max_age {
+                        return Verdict::Recent;
+                    }
+                    state.handle = None;
+                    state.have.clear();
+                    state.marked = None;
+                }
+                std::fs::rename(path, &trash)
+            }
+            None => {
+                if disk_age <= max_age {
+                    return Verdict::Recent;
+                }
+                // Renamed under the lock that creates mirrors' state, so a consumer
+                // of this mirror arriving now finds it gone and clones.
+                let repos = self.inner.repos.lock();
+                if repos.values().any(|r| r.dir == path) {
+                    return Verdict::InUse;
+                }
+                std::fs::rename(path, &trash)
+            }
+        };
+        match moved {
+            Ok(()) => Verdict::Removed(trash),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Verdict::Gone,
+            Err(e) => Verdict::Failed(format!("moving to {}: {e}", trash.display())),
+        }
+    }
+
+    /// `git gc --auto` in a kept mirror, unless git is at work in it already (a fetch
+    /// in flight here, or a lock file). Live snapshots keep reading: git replaces packs
+    /// without removing any object still reachable or younger than two weeks.
+    async fn housekeep(
+        &self,
+        path: &Path,
+        repo: Option<&Repo>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        if git_at_work(path) {
+            return Ok(());
+        }
+        let _flight = match repo {
+            Some(repo) => match repo.flight.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(_) => return Ok(()),
+            },
+            None => None,
+        };
+        let result = git::housekeeping(path, timeout).await;
+        if let Some(repo) = repo {
+            // Commits no ref names any more may have been pruned: check each again
+            // when next wanted (a fetch only if it is gone).
+            let open = {
+                let mut state = repo.state.lock();
+                state.have.clear();
+                state.handle.is_some()
+            };
+            // Packs were replaced: new snapshots read through a fresh handle. (The
+            // handle is replaced, never taken away: a checkout under way uses it.)
+            if open && let Err(e) = self.reopen(repo) {
+                return Err(match e {
+                    Attempt::Corrupt(detail) => detail,
+                    Attempt::Fatal(e) => e.to_string(),
+                });
+            }
+        }
+        result.map_err(|e| e.to_string())
+    }
+}
+
+/// A mirror: a directory (not a link to one) whose name ends in `.git` and which
+/// holds a `HEAD` file.
+fn is_mirror(entry: &std::fs::DirEntry) -> bool {
+    // `DirEntry::file_type` does not follow symbolic links.
+    entry.file_type().is_ok_and(|t| t.is_dir())
+        && entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(".git"))
+        && std::fs::symlink_metadata(entry.path().join("HEAD")).is_ok_and(|m| m.is_file())
+}
+
+/// When the mirror at `dir` was last used, as far as the disk knows.
+fn last_used_on_disk(dir: &Path) -> Option<SystemTime> {
+    std::fs::symlink_metadata(dir.join(LAST_USED_FILE))
+        .or_else(|_| std::fs::symlink_metadata(dir))
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+/// Records a use of the mirror at `dir` on disk (best effort).
+fn mark_used(dir: &Path) {
+    let path = dir.join(LAST_USED_FILE);
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(SystemTime::now()));
+    if let Err(e) = written {
+        tracing::debug!(path = %path.display(), error = %e, "recording mirror use");
+    }
+}
+
+/// Whether a git process (of any process) is at work in the mirror: a lock file or a
+/// pack being written, younger than [`STALE_LOCK`].
+fn git_at_work(dir: &Path) -> bool {
+    let fresh = |entry: &std::fs::DirEntry| {
+        entry.metadata().and_then(|m| m.modified()).is_ok_and(|at| {
+            SystemTime::now()
+                .duration_since(at)
+                .map_or(true, |age| age < STALE_LOCK)
+        })
+    };
+    let any = |dir: &Path, pick: fn(&str) -> bool| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_str().is_some_and(pick) && fresh(&e))
+        })
+    };
+    any(dir, |n| n.ends_with(".lock") || n == "gc.pid")
+        || any(&dir.join("objects/pack"), |n| {
+            n.starts_with("tmp_") || n.starts_with(".tmp-")
+        })
+}
+
+/// Where a retired mirror waits for deletion: the scratch directory (same file
+/// system, so the move is one atomic rename).
+fn trash_path(scratch: &Path, mirror: &Path) -> PathBuf {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let name = mirror
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    scratch.join(format!(
+        "gc-{}-{}-{name}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Deletes retired mirrors a previous run left in the scratch directory.
+fn empty_trash(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let ours = e.file_name().to_str().is_some_and(|n| n.starts_with("gc-"));
+        if ours && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -197,6 +197,9 @@ pub struct Snapshot {
     repo: gix::ThreadSafeRepository,
     commit: ObjectId,
     limits: ReadLimits,
+    /// Held while the snapshot (or a clone) lives, so the mirror's garbage collection
+    /// knows the mirror is being read (`None` for a repository opened by path).
+    lease: Option<std::sync::Arc<()>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -256,12 +259,19 @@ impl Snapshot {
             repo,
             commit: id,
             limits,
+            lease: None,
         };
         // Fail now, not on the first read, when the commit or its tree is unreadable.
         let repo = snap.repo.to_thread_local();
         let tree = snap.root_tree(&repo)?;
         snap.tree_entries(&repo, tree, "")?;
         Ok(snap)
+    }
+
+    /// The same snapshot, keeping `lease` alive as long as it (or a clone) lives.
+    pub(crate) fn leased(mut self, lease: std::sync::Arc<()>) -> Snapshot {
+        self.lease = Some(lease);
+        self
     }
 
     /// The commit id (40 hex).
@@ -768,6 +778,7 @@ impl Snapshot {
             commit: ObjectId::from_hex(base.as_bytes())
                 .map_err(|e| self.err("base commit id", e))?,
             limits: self.limits,
+            lease: None,
         };
         let a = other.root_tree(&repo)?;
         let b = self.root_tree(&repo)?;

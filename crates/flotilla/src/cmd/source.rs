@@ -1,10 +1,13 @@
-//! `flotilla source get URL [--ref REF] [--path P] [--out DIR]`.
+//! `flotilla source get URL [--ref REF] [--path P] [--out DIR]` and
+//! `flotilla source gc [--cache DIR] [--max-age 7d] [--housekeeping]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use flotilla_source::{CacheOptions, Credentials, IgnoreRules, MirrorCache, Reference, Request};
+use flotilla_source::{
+    CacheOptions, Credentials, GcOptions, IgnoreRules, MirrorCache, Reference, Request,
+};
 
 /// Arguments of `flotilla source get`.
 #[derive(Debug, clap::Args)]
@@ -35,13 +38,7 @@ pub(crate) struct GetArgs {
 /// `FLOTILLA_GIT_BEARER_TOKEN`, or `FLOTILLA_GIT_SSH_KEY` + `FLOTILLA_GIT_KNOWN_HOSTS`
 /// naming files) or from the URL; they are never printed.
 pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
-    let cache_dir = match &args.cache {
-        Some(dir) => dir.clone(),
-        None => default_cache_dir()?,
-    };
-    // git runs inside the mirror, so a relative cache directory would not resolve.
-    let cache_dir = std::path::absolute(&cache_dir)
-        .with_context(|| format!("resolving {}", cache_dir.display()))?;
+    let cache_dir = cache_dir(args.cache.as_deref())?;
     let cache = MirrorCache::new(CacheOptions::new(&cache_dir))
         .with_context(|| format!("opening the mirror cache {}", cache_dir.display()))?;
     let mut request = Request::new(
@@ -82,6 +79,83 @@ pub(crate) fn run_get(args: GetArgs) -> anyhow::Result<()> {
         println!("files: {written}");
     }
     Ok(())
+}
+
+/// Arguments of `flotilla source gc`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GcArgs {
+    /// Mirror cache directory (default: $FLOTILLA_CACHE_DIR, else ~/.cache/flotilla/git).
+    #[arg(long)]
+    pub(crate) cache: Option<PathBuf>,
+    /// Remove mirrors unused for longer than this: days (`7d`) or a Go duration
+    /// (`12h`, `90m`).
+    #[arg(long, default_value = "7d", value_parser = parse_age)]
+    pub(crate) max_age: Duration,
+    /// Also run `git gc --auto` in the mirrors that are kept.
+    #[arg(long)]
+    pub(crate) housekeeping: bool,
+}
+
+/// Removes mirrors unused for longer than `--max-age` (never one in use) and prints
+/// what went and what stayed. Fails when a mirror could not be removed or housekept.
+pub(crate) fn run_gc(args: GcArgs) -> anyhow::Result<()> {
+    let cache_dir = cache_dir(args.cache.as_deref())?;
+    // Opening a cache creates its directory; a mistyped path should not.
+    anyhow::ensure!(
+        cache_dir.is_dir(),
+        "no mirror cache at {}",
+        cache_dir.display()
+    );
+    let cache = MirrorCache::new(CacheOptions::new(&cache_dir))
+        .with_context(|| format!("opening the mirror cache {}", cache_dir.display()))?;
+    let mut opts = GcOptions::new(args.max_age);
+    opts.housekeeping = args.housekeeping;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(cache.collect_garbage(&opts))?;
+    for path in &report.removed {
+        println!("removed: {}", path.display());
+    }
+    println!(
+        "kept: {} ({} in use)",
+        report.kept.len(),
+        report.in_use.len()
+    );
+    println!("freed: {} bytes", report.bytes_freed);
+    for (path, why) in &report.failed {
+        eprintln!("failed: {}: {why}", path.display());
+    }
+    anyhow::ensure!(
+        report.failed.is_empty(),
+        "{} mirror(s) could not be collected",
+        report.failed.len()
+    );
+    Ok(())
+}
+
+/// `7d`, or a Go duration (`12h`, `90m`).
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let days = text
+        .strip_suffix('d')
+        .and_then(|n| n.parse::<u64>().ok())
+        .and_then(|n| n.checked_mul(24 * 3600));
+    match days {
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => flotilla_source::parse_duration(text)
+            .ok_or_else(|| format!("{text:?}: want a duration such as 7d, 12h or 90m")),
+    }
+}
+
+/// The cache directory, absolute: git runs inside the mirror, so a relative one would
+/// not resolve.
+fn cache_dir(arg: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    let dir = match arg {
+        Some(dir) => dir.to_path_buf(),
+        None => default_cache_dir()?,
+    };
+    std::path::absolute(&dir).with_context(|| format!("resolving {}", dir.display()))
 }
 
 fn default_cache_dir() -> anyhow::Result<PathBuf> {

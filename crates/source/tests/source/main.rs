@@ -7,6 +7,7 @@ mod bad_input;
 mod counting;
 mod export;
 mod fetch;
+mod gc;
 mod reconcile;
 mod ssh;
 mod webhook;
