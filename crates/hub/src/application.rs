@@ -641,7 +641,13 @@ impl AppReconciler {
     fn sync_cluster(&self, server: &str, client: kube::Client) -> flotilla_sync::Cluster {
         let mut map = self.sync_clusters.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(server.to_string())
-            .or_insert_with(|| flotilla_sync::Cluster::new(client))
+            .or_insert_with(|| {
+                let cluster = flotilla_sync::Cluster::new(client);
+                match self.drift_watches() {
+                    Some(watches) => cluster.with_live_cache(watches.view(server)),
+                    None => cluster,
+                }
+            })
             .clone()
     }
 

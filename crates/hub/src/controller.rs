@@ -64,6 +64,9 @@ struct Loop {
     known: Known,
     /// Repository identity → apps that read it.
     readers: Mutex<HashMap<String, HashSet<String>>>,
+    /// Statuses held back: a Progressing status waits (at most `health_recheck`) to be
+    /// written together with the health that follows, one write instead of two.
+    held: Mutex<HashMap<String, Value>>,
     options: ControllerOptions,
 }
 
@@ -75,6 +78,7 @@ pub async fn run_applications(reconciler: Arc<AppReconciler>, options: Controlle
         reconciler,
         known: Known::default(),
         readers: Mutex::default(),
+        held: Mutex::default(),
         options,
     });
     state
@@ -144,6 +148,8 @@ async fn watch_applications(state: Arc<Loop>) {
         if !present {
             state.known.forget(&key);
             state.reconciler.forget(&key);
+            state.queue.forget(&key);
+            lock(&state.held).remove(&key);
             continue;
         }
         let print = fingerprint(&value);
@@ -156,6 +162,7 @@ async fn watch_applications(state: Arc<Loop>) {
 async fn worker(state: Arc<Loop>) {
     while let Some(lease) = state.queue.next().await {
         let key = lease.key().to_string();
+        let held = lock(&state.held).remove(&key);
         let Some(object) = state.known.get(&key) else {
             continue;
         };
@@ -164,34 +171,44 @@ async fn worker(state: Arc<Loop>) {
             continue;
         }
         let now = now_rfc3339();
-        // The sync engine's futures are not provably `Send` (closures over borrowed
-        // stream items), so each reconcile runs on a blocking thread of its own.
+        // A task of its own, so that a panicking reconcile costs one app, not the worker.
         let reconciler = state.reconciler.clone();
-        let handle = tokio::runtime::Handle::current();
-        let run = object.clone();
+        let mut run = object.clone();
+        if let Some(status) = &held {
+            // Continue from the status not yet written.
+            run["status"] = status.clone();
+        }
         let started = std::time::Instant::now();
-        let outcome = match tokio::task::spawn_blocking(move || {
-            handle.block_on(async move { reconciler.reconcile(&run, &now).await })
-        })
-        .await
-        {
-            Ok(outcome) => {
-                crate::metrics::global().reconcile(
-                    "application",
-                    crate::metrics::Outcome::of(outcome.failed),
-                    started.elapsed(),
-                );
-                outcome
-            }
-            Err(e) => {
-                tracing::error!(app = %key, error = %e, "reconcile panicked");
-                drop(lease);
-                state.queue.add_after(key, state.options.retry);
-                continue;
-            }
-        };
+        let outcome =
+            match tokio::spawn(async move { reconciler.reconcile(&run, &now).await }).await {
+                Ok(outcome) => {
+                    crate::metrics::global().reconcile(
+                        "application",
+                        crate::metrics::Outcome::of(outcome.failed),
+                        started.elapsed(),
+                    );
+                    outcome
+                }
+                Err(e) => {
+                    tracing::error!(app = %key, error = %e, "reconcile panicked");
+                    drop(lease);
+                    state.queue.add_after(key, state.options.retry);
+                    continue;
+                }
+            };
         if let Some(url) = &outcome.repo_url {
             remember_reader(&state, url, &key);
+        }
+        let progressing = outcome
+            .status
+            .pointer("/health/status")
+            .and_then(Value::as_str)
+            == Some("Progressing");
+        if progressing && !outcome.failed && held.is_none() {
+            lock(&state.held).insert(key.clone(), outcome.status);
+            drop(lease);
+            state.queue.follow_up(key, state.options.health_recheck);
+            continue;
         }
         let phase = std::time::Instant::now();
         let written = write_status(
@@ -226,20 +243,17 @@ async fn worker(state: Arc<Loop>) {
             jitter(state.options.resync, &key)
         };
         drop(lease);
-        state.queue.add_after(key, delay);
+        state.queue.follow_up(key, delay);
     }
 }
 
 /// Deletes what a deleted Application tracked (when its finalizer asks) and then lets it go.
 async fn finalize(state: &Arc<Loop>, key: &str, object: &Value) {
     let reconciler = state.reconciler.clone();
-    let handle = tokio::runtime::Handle::current();
     let run = object.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        handle.block_on(async move { reconciler.finalize(&run).await })
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
+    let outcome = tokio::spawn(async move { reconciler.finalize(&run).await })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
     match outcome {
         Ok(keep) => {
             let namespace = object
@@ -379,29 +393,44 @@ pub(crate) async fn write_status(
     object: &Value,
     status: &Value,
 ) -> Result<(), kube::Error> {
-    if object.get("status") == Some(status) {
+    let old = object.get("status");
+    if old == Some(status) {
         return Ok(());
     }
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let mut patch = status.clone();
-    if let (Some(Value::Object(old)), Value::Object(new)) = (object.get("status"), &mut patch) {
-        for key in old.keys() {
-            if !new.contains_key(key) {
-                new.insert(key.clone(), Value::Null);
+    // Only what changed: unchanged keys would cost the API server a merge and every
+    // watcher a larger event for nothing.
+    let patch = match (old, status) {
+        (Some(Value::Object(old)), Value::Object(new)) => {
+            let mut changed = serde_json::Map::new();
+            for (key, value) in new {
+                if old.get(key) != Some(value) {
+                    changed.insert(key.clone(), value.clone());
+                }
             }
+            for key in old.keys().filter(|k| !new.contains_key(*k)) {
+                changed.insert(key.clone(), Value::Null);
+            }
+            Value::Object(changed)
         }
-    }
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(hub.clone(), s("/metadata/namespace"), resource);
+        _ => status.clone(),
+    };
+    let namespace = s("/metadata/namespace");
+    let path = <DynamicObject as kube::Resource>::url_path(
+        resource,
+        (!namespace.is_empty()).then_some(namespace),
+    );
+    let request = kube::core::Request::new(path);
     let patch = Patch::Merge(json!({"status": patch}));
     let params = PatchParams::default();
-    match on {
-        StatusOn::Object => api.patch(s("/metadata/name"), &params, &patch).await?,
-        StatusOn::Subresource => {
-            api.patch_status(s("/metadata/name"), &params, &patch)
-                .await?
-        }
-    };
+    let name = s("/metadata/name");
+    let request = match on {
+        StatusOn::Object => request.patch(name, &params, &patch),
+        StatusOn::Subresource => request.patch_subresource("status", name, &params, &patch),
+    }
+    .map_err(kube::Error::BuildRequest)?;
+    // The answer (the whole object) is not needed: the watch brings it.
+    hub.request_text(request).await?;
     Ok(())
 }
 
@@ -441,6 +470,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -1,12 +1,17 @@
-//! Drift on the managed clusters, seen from watches: one watch per cluster and kind that
-//! the hub's applications applied, selecting only objects that carry the instance label.
-//! A change made by another field manager after our last apply (a `kubectl edit`, a
-//! `kubectl scale`) or a deletion is recorded with the manager and the field paths, and
-//! the owning application is queued: with selfHeal it is applied again at once, without
-//! it its status turns OutOfSync.
+//! The hub's view of the managed clusters, kept by watches: one watch per cluster and
+//! kind that the hub's applications applied, selecting only objects that carry the
+//! instance label. From what they see:
+//! - a cache of those objects (by instance label), which syncs read instead of listing and
+//!   health checks read instead of getting ([`flotilla_sync::cluster::LiveCache`]);
+//! - drift: a change made by another field manager after our last apply (a `kubectl
+//!   edit`, a `kubectl scale`) or a deletion is recorded with the manager and the field
+//!   paths, and the owning application is queued: with selfHeal it is applied again at
+//!   once, without it its status turns OutOfSync;
+//! - health: an object whose health changed (a Deployment becoming available) queues its
+//!   application, so its status follows without polling.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use futures::StreamExt;
@@ -50,16 +55,149 @@ struct Inner {
     events: Mutex<VecDeque<DriftEvent>>,
     /// Applications with drift not yet answered by a full sync.
     drifted: Mutex<HashSet<String>>,
+    /// What each watch holds, by watch id.
+    stores: Mutex<HashMap<String, Arc<Mutex<KindStore>>>>,
+}
+
+/// Namespace (empty when cluster-scoped) and name.
+type ObjectName = (String, String);
+
+/// The labelled objects of one kind on one cluster, as a watch last saw them.
+#[derive(Default)]
+struct KindStore {
+    /// Whether the first listing finished: until then the store cannot tell what exists.
+    ready: bool,
+    objects: Objects,
+    /// While a (re)listing runs: what it has shown so far (replaces `objects` when done).
+    listing: Option<Objects>,
+}
+
+impl KindStore {
+    /// Keeps `object`; returns the copy it replaces.
+    fn insert(&mut self, object: Arc<Value>) -> Option<Arc<Value>> {
+        self.listing
+            .as_mut()
+            .unwrap_or(&mut self.objects)
+            .insert(object)
+    }
+}
+
+/// Objects by name, and their names by instance label value.
+#[derive(Default)]
+struct Objects {
+    by_name: HashMap<ObjectName, Arc<Value>>,
+    by_instance: HashMap<String, HashSet<ObjectName>>,
+}
+
+impl Objects {
+    fn insert(&mut self, object: Arc<Value>) -> Option<Arc<Value>> {
+        let name = name_of(&object);
+        if let Some(instance) = instance_of(&object) {
+            self.by_instance
+                .entry(instance.to_string())
+                .or_default()
+                .insert(name.clone());
+        }
+        let previous = self.by_name.insert(name.clone(), object.clone());
+        // Relabelled: it no longer belongs to its former instance.
+        if let Some(old) = previous.as_deref().and_then(instance_of)
+            && Some(old) != instance_of(&object)
+        {
+            self.forget_instance(old.to_string(), &name);
+        }
+        previous
+    }
+
+    fn remove(&mut self, object: &Value) -> Option<Arc<Value>> {
+        let name = name_of(object);
+        let removed = self.by_name.remove(&name)?;
+        if let Some(instance) = instance_of(&removed) {
+            self.forget_instance(instance.to_string(), &name);
+        }
+        Some(removed)
+    }
+
+    fn forget_instance(&mut self, instance: String, name: &ObjectName) {
+        if let Some(names) = self.by_instance.get_mut(&instance) {
+            names.remove(name);
+            if names.is_empty() {
+                self.by_instance.remove(&instance);
+            }
+        }
+    }
+
+    fn labelled(&self, instance: &str) -> Vec<Value> {
+        self.by_instance
+            .get(instance)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.by_name.get(name))
+            .map(|o| Value::clone(o))
+            .collect()
+    }
+}
+
+fn instance_of(object: &Value) -> Option<&str> {
+    object
+        .pointer("/metadata/labels")?
+        .get(flotilla_sync::tracking::INSTANCE_LABEL)?
+        .as_str()
+}
+
+fn name_of(object: &Value) -> ObjectName {
+    let field = |f: &str| {
+        object
+            .get("metadata")
+            .and_then(|m| m.get(f))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (field("namespace"), field("name"))
+}
+
+fn watch_id(server: &str, resource: &ApiResource) -> String {
+    format!("{server}|{}/{}", resource.api_version, resource.plural)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The cache of one cluster, as the sync engine reads it.
+struct ClusterView {
+    inner: Arc<Inner>,
+    server: String,
+}
+
+impl ClusterView {
+    fn store(&self, resource: &ApiResource) -> Option<Arc<Mutex<KindStore>>> {
+        lock(&self.inner.stores)
+            .get(&watch_id(&self.server, resource))
+            .cloned()
+    }
+}
+
+impl flotilla_sync::cluster::LiveCache for ClusterView {
+    fn labelled(&self, resource: &ApiResource, label_value: &str) -> Option<Vec<Value>> {
+        let store = self.store(resource)?;
+        let store = lock(&store);
+        store.ready.then(|| store.objects.labelled(label_value))
+    }
+
+    fn get(&self, resource: &ApiResource, namespace: &str, name: &str) -> Option<Option<Value>> {
+        let store = self.store(resource)?;
+        let store = lock(&store);
+        let key = (namespace.to_string(), name.to_string());
+        store
+            .ready
+            .then(|| store.objects.by_name.get(&key).map(|o| Value::clone(o)))
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for task in self
-            .watches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
+        for task in lock(&self.watches).values() {
             task.abort();
         }
     }
@@ -74,19 +212,23 @@ impl DriftWatches {
                 watches: Mutex::default(),
                 events: Mutex::default(),
                 drifted: Mutex::default(),
+                stores: Mutex::default(),
             }),
         }
     }
 
     /// Makes sure objects of `resource` on the cluster at `server` are watched.
     pub fn ensure(&self, server: &str, client: &kube::Client, resource: &ApiResource) {
-        let id = format!("{server}|{}/{}", resource.api_version, resource.plural);
-        let mut watches = self.inner.watches.lock().unwrap_or_else(|e| e.into_inner());
+        let id = watch_id(server, resource);
+        let mut watches = lock(&self.inner.watches);
         if watches.get(&id).is_some_and(|t| !t.is_finished()) {
             return;
         }
+        let store = Arc::new(Mutex::new(KindStore::default()));
+        lock(&self.inner.stores).insert(id.clone(), store.clone());
         let task = tokio::spawn(watch(
             Arc::downgrade(&self.inner),
+            store,
             server.to_string(),
             client.clone(),
             resource.clone(),
@@ -94,30 +236,29 @@ impl DriftWatches {
         watches.insert(id, task);
     }
 
+    /// The cache of the cluster at `server`, for its [`flotilla_sync::Cluster`].
+    pub fn view(&self, server: &str) -> Arc<dyn flotilla_sync::cluster::LiveCache> {
+        Arc::new(ClusterView {
+            inner: self.inner.clone(),
+            server: server.to_string(),
+        })
+    }
+
     /// Drift events seen so far (the most recent last, at most the last 1,024).
     pub fn events(&self) -> Vec<DriftEvent> {
-        self.inner
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        lock(&self.inner.events).iter().cloned().collect()
     }
 
     /// Whether `app` drifted since the last call for it (which clears the mark): its
     /// next reconcile must apply in full.
     pub fn take_drifted(&self, app: &str) -> bool {
-        self.inner
-            .drifted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(app)
+        lock(&self.inner.drifted).remove(app)
     }
 }
 
 async fn watch(
     inner: std::sync::Weak<Inner>,
+    store: Arc<Mutex<KindStore>>,
     server: String,
     client: kube::Client,
     resource: ApiResource,
@@ -130,47 +271,81 @@ async fn watch(
             return;
         };
         let (object, deleted) = match event {
-            // The initial listing shows what is there, not what changed.
             Ok(watcher::Event::Apply(o)) => (o, false),
             Ok(watcher::Event::Delete(o)) => (o, true),
-            Ok(_) => continue,
+            // A (re)listing shows what is there, not what changed.
+            Ok(watcher::Event::Init) => {
+                lock(&store).listing = Some(Objects::default());
+                continue;
+            }
+            Ok(watcher::Event::InitApply(o)) => {
+                let value = serde_json::to_value(&o).unwrap_or(Value::Null);
+                lock(&store).insert(Arc::new(value));
+                continue;
+            }
+            Ok(watcher::Event::InitDone) => {
+                let mut store = lock(&store);
+                if let Some(listed) = store.listing.take() {
+                    store.objects = listed;
+                }
+                store.ready = true;
+                continue;
+            }
             Err(e) => {
                 tracing::debug!(%server, error = %e, "drift watch");
                 continue;
             }
         };
-        let value = serde_json::to_value(&object).unwrap_or(Value::Null);
+        let value = Arc::new(serde_json::to_value(&object).unwrap_or(Value::Null));
+        let previous = if deleted {
+            lock(&store).objects.remove(&value)
+        } else {
+            lock(&store).insert(value.clone())
+        };
         if let Some(event) = drift_of(&value, deleted, &server) {
             tracing::info!(app = %event.app, object = %event.object, managers = ?event.managers, fields = ?event.fields, deleted, "drift");
             crate::metrics::global().drift(&server);
             // Marked before it is queued: the reconcile it triggers must see the mark.
-            inner
-                .drifted
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(event.app.clone());
+            lock(&inner.drifted).insert(event.app.clone());
             inner.queue.add(event.app.clone());
-            let mut kept = inner.events.lock().unwrap_or_else(|e| e.into_inner());
+            let mut kept = lock(&inner.events);
             kept.push_back(event);
             while kept.len() > KEPT_EVENTS {
                 kept.pop_front();
             }
+        } else if health_changed(previous.as_deref(), &value)
+            && let Some(app) = owner_of(&value)
+        {
+            inner.queue.add(app);
         }
     }
+}
+
+/// Whether the object's health differs from its previous copy's (a first sighting is a change).
+fn health_changed(previous: Option<&Value>, object: &Value) -> bool {
+    let health = |o: &Value| flotilla_sync::health::assess(o).status;
+    previous.is_none_or(|p| health(p) != health(object))
+}
+
+/// The application (`namespace/name`) that applied the object, from its tracking id.
+fn owner_of(object: &Value) -> Option<String> {
+    let annotation = object
+        .pointer("/metadata/annotations")?
+        .get(flotilla_sync::tracking::TRACKING_ANNOTATION)?
+        .as_str()?;
+    let (instance, _) = flotilla_sync::tracking::parse_tracking_id(annotation)?;
+    // The instance is `<namespace>_<name>`; Application namespaces have no `_`.
+    let (namespace, name) = instance.split_once('_')?;
+    Some(format!("{namespace}/{name}"))
 }
 
 /// The drift an observed object shows, if any: deleted, or changed by another manager
 /// (outside the status subresource) after our last apply.
 pub fn drift_of(object: &Value, deleted: bool, server: &str) -> Option<DriftEvent> {
-    let annotation = object
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(flotilla_sync::tracking::TRACKING_ANNOTATION))
-        .and_then(Value::as_str)?;
-    let (instance, key) = flotilla_sync::tracking::parse_tracking_id(annotation)?;
-    // The instance is `<namespace>_<name>`; Application namespaces have no `_`.
-    let (app_namespace, app_name) = instance.split_once('_')?;
-    let app = format!("{app_namespace}/{app_name}");
-    let object_name = format!("{} {}/{}", key.kind, key.namespace, key.name);
+    let app = owner_of(object)?;
+    let (namespace, name) = name_of(object);
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let object_name = format!("{kind} {namespace}/{name}");
     if deleted {
         return Some(DriftEvent {
             app,
@@ -278,5 +453,72 @@ mod tests {
         let mut untracked = o.clone();
         untracked["metadata"]["annotations"] = json!({});
         assert!(drift_of(&untracked, true, "https://c").is_none());
+    }
+
+    fn labelled(name: &str, instance: &str) -> Arc<Value> {
+        Arc::new(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "shop",
+                         "labels": {"app.flotilla.dev/instance": instance}},
+        }))
+    }
+
+    #[test]
+    fn the_cache_finds_objects_by_instance_and_name_and_follows_relabelling() {
+        let mut objects = Objects::default();
+        assert!(objects.insert(labelled("a", "argocd_web")).is_none());
+        objects.insert(labelled("b", "argocd_web"));
+        objects.insert(labelled("c", "argocd_db"));
+        let mut names: Vec<String> = objects
+            .labelled("argocd_web")
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+        // Relabelled to another app: found under the new instance only.
+        assert!(objects.insert(labelled("b", "argocd_db")).is_some());
+        assert_eq!(objects.labelled("argocd_web").len(), 1);
+        assert_eq!(objects.labelled("argocd_db").len(), 2);
+        // Deleted: gone from both indexes.
+        assert!(objects.remove(&labelled("a", "argocd_web")).is_some());
+        assert!(objects.labelled("argocd_web").is_empty());
+        assert!(!objects.by_instance.contains_key("argocd_web"));
+        assert!(
+            objects
+                .by_name
+                .contains_key(&("shop".to_string(), "c".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_store_cannot_tell_until_its_first_listing_is_done() {
+        let mut store = KindStore {
+            listing: Some(Objects::default()),
+            ..KindStore::default()
+        };
+        store.insert(labelled("a", "argocd_web"));
+        // Listed objects wait in `listing` until the listing is done.
+        assert!(store.objects.labelled("argocd_web").is_empty());
+        assert!(!store.ready);
+    }
+
+    #[test]
+    fn a_deployment_becoming_available_is_a_health_change() {
+        let deployment = |available: &str| {
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "shop", "generation": 1},
+                "spec": {"replicas": 1},
+                "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                           "availableReplicas": if available == "True" { 1 } else { 0 },
+                           "conditions": [{"type": "Available", "status": available}]},
+            })
+        };
+        let progressing = deployment("False");
+        let available = deployment("True");
+        assert!(health_changed(Some(&progressing), &available));
+        assert!(!health_changed(Some(&available), &available));
+        assert!(health_changed(None, &available));
     }
 }

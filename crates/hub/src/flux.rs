@@ -1063,7 +1063,6 @@ async fn worker(state: Arc<Loop>) {
         };
         let now = now_rfc3339();
         let reconciler = state.reconciler.clone();
-        let handle = tokio::runtime::Handle::current();
         let run = object.clone();
         let is_git = key.starts_with(GIT);
         if !is_git {
@@ -1073,16 +1072,13 @@ async fn worker(state: Arc<Loop>) {
             remember_reader(&state, &key, &object);
         }
         let started = Instant::now();
-        // The build and the apply are not provably `Send`: each reconcile runs on a
-        // blocking thread of its own (as the Application controller does).
-        let outcome = tokio::task::spawn_blocking(move || {
-            handle.block_on(async move {
-                if is_git {
-                    reconciler.reconcile_git_repository(&run, &now).await
-                } else {
-                    reconciler.reconcile_kustomization(&run, &now).await
-                }
-            })
+        // A task of its own, so that a panicking reconcile costs one object, not the worker.
+        let outcome = tokio::spawn(async move {
+            if is_git {
+                reconciler.reconcile_git_repository(&run, &now).await
+            } else {
+                reconciler.reconcile_kustomization(&run, &now).await
+            }
         })
         .await;
         let outcome = match outcome {

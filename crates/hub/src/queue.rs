@@ -4,7 +4,7 @@
 //! thousand apps, a status write echoing back) cost one reconcile per key, not one per
 //! event.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +29,8 @@ struct State {
     in_flight: HashSet<String>,
     /// Triggered while in flight: queued again when the worker is done.
     dirty: HashSet<String>,
+    /// How many times each key was handed out (see [`WorkQueue::follow_up`]).
+    leases: HashMap<String, u64>,
     closed: bool,
 }
 
@@ -89,6 +91,26 @@ impl WorkQueue {
         });
     }
 
+    /// Queues `key` after `delay` unless it is handed out before then: the reconcile that
+    /// takes it schedules its own follow-up, so this one would only repeat it (a health
+    /// recheck made moot by a health event, a resync made moot by a push).
+    pub fn follow_up(&self, key: impl Into<String>, delay: Duration) {
+        let key = key.into();
+        let leased = self.state().leases.get(&key).copied().unwrap_or(0);
+        let queue = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if queue.state().leases.get(&key).copied().unwrap_or(0) == leased {
+                queue.add(key);
+            }
+        });
+    }
+
+    /// Forgets what the queue remembers of `key` (it was deleted).
+    pub fn forget(&self, key: &str) {
+        self.state().leases.remove(key);
+    }
+
     /// The next key, waiting for one; `None` once the queue is closed and drained.
     pub async fn next(&self) -> Option<Lease> {
         loop {
@@ -97,6 +119,7 @@ impl WorkQueue {
                 let mut state = self.state();
                 if let Some(key) = state.queue.pop_front() {
                     state.queued.remove(&key);
+                    *state.leases.entry(key.clone()).or_default() += 1;
                     state.in_flight.insert(key.clone());
                     // More work may be waiting for another worker.
                     if !state.queue.is_empty() {
@@ -184,5 +207,22 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         q.add("late");
         assert_eq!(worker.await.unwrap().as_deref(), Some("late"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follow_up_is_dropped_when_the_key_was_handed_out_since() {
+        let q = WorkQueue::new();
+        q.follow_up("a", Duration::from_secs(1));
+        q.follow_up("b", Duration::from_secs(1));
+        // `a` is handed out (by an event) before its follow-up is due.
+        q.add("a");
+        drop(q.next().await.unwrap());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.next().await.unwrap().key(), "b");
+        // A follow-up scheduled after the last hand-out stands.
+        q.follow_up("a", Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(q.next().await.unwrap().key(), "a");
     }
 }

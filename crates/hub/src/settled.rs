@@ -67,7 +67,7 @@ pub fn fingerprint(commit: &str, spec: &Value, other: &impl std::fmt::Debug) -> 
     hasher.finish()
 }
 
-/// The health of every tracked object, read from the cluster; `None` when one is gone
+/// The health of every tracked object, from the watch-kept cache or else the cluster; `None` when one is gone
 /// or cannot be read (then the caller syncs in full).
 pub async fn live_health(
     cluster: &flotilla_sync::Cluster,
@@ -79,10 +79,18 @@ pub async fn live_health(
             .resolve(&entry.api_version, &entry.kind)
             .await
             .ok()?;
-        let namespace = (!entry.namespace.is_empty()).then_some(entry.namespace.as_str());
-        let api = cluster.api(&resolved, namespace);
-        let live = api.get_opt(&entry.name).await.ok()??;
-        let value = serde_json::to_value(&live).ok()?;
+        let cached = cluster
+            .live_cache()
+            .and_then(|cache| cache.get(&resolved.resource, &entry.namespace, &entry.name));
+        let value = match cached {
+            Some(found) => found?,
+            None => {
+                let namespace = (!entry.namespace.is_empty()).then_some(entry.namespace.as_str());
+                let api = cluster.api(&resolved, namespace);
+                let live = api.get_opt(&entry.name).await.ok()??;
+                serde_json::to_value(&live).ok()?
+            }
+        };
         out.push((entry.clone(), flotilla_sync::health::assess(&value)));
     }
     Some(out)

@@ -31,6 +31,25 @@ type GvkKey = (String, String, String);
 pub struct Cluster {
     client: Client,
     cache: Arc<Mutex<HashMap<GvkKey, Resolved>>>,
+    live: Option<Arc<dyn LiveCache>>,
+}
+
+/// Live objects kept current by watches (a controller's cluster cache). The engine reads
+/// an app's objects from it instead of listing them; a kind the cache does not hold
+/// completely (not watched, or its first listing not finished) is listed as usual.
+///
+/// The cache may lag the API by one watch event. The engine tolerates that: every desired
+/// object is applied whatever the cache says, and pruning an object that is already gone
+/// counts as pruned.
+pub trait LiveCache: Send + Sync {
+    /// Every object of `resource` whose [`crate::tracking::INSTANCE_LABEL`] is
+    /// `label_value`, or `None` when the cache cannot tell.
+    fn labelled(&self, resource: &ApiResource, label_value: &str) -> Option<Vec<Value>>;
+
+    /// The labelled object `namespace/name` of `resource` (namespace empty when
+    /// cluster-scoped): `Some(None)` when the cache holds the kind and not that object,
+    /// `None` when the cache cannot tell.
+    fn get(&self, resource: &ApiResource, namespace: &str, name: &str) -> Option<Option<Value>>;
 }
 
 /// Discovery failures.
@@ -61,7 +80,19 @@ impl Cluster {
         Cluster {
             client,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            live: None,
         }
+    }
+
+    /// The same cluster, reading live objects from `cache` where it can.
+    pub fn with_live_cache(mut self, cache: Arc<dyn LiveCache>) -> Cluster {
+        self.live = Some(cache);
+        self
+    }
+
+    /// The watch-kept cache, if any.
+    pub fn live_cache(&self) -> Option<&dyn LiveCache> {
+        self.live.as_deref()
     }
 
     /// The client.

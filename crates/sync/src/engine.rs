@@ -233,6 +233,20 @@ async fn read_live(
     }
     let selector = app.selector();
     let scanning = inventory.is_none();
+    let mut live: HashMap<ObjectKey, Value> = HashMap::new();
+    // Kinds a watch-kept cache holds are read from it, the others listed.
+    if let (Some(cache), false) = (cluster.live_cache(), scanning) {
+        let label_value = app.label_value();
+        resolved.retain(|r| match cache.labelled(&r.resource, &label_value) {
+            Some(objects) => {
+                for v in objects {
+                    live.insert(ObjectKey::of(&v), v);
+                }
+                false
+            }
+            None => true,
+        });
+    }
     // Futures are collected before streaming them: a closure inside the stream would make
     // the whole sync future !Send (rust-lang/rust#64552), and the hub spawns syncs.
     let list_futures: Vec<_> = resolved
@@ -262,7 +276,6 @@ async fn read_live(
         .try_collect::<Vec<_>>()
         .await?;
     let lists = lists.into_iter().flatten();
-    let mut live: HashMap<ObjectKey, Value> = HashMap::new();
     for obj in lists.into_iter().flatten() {
         let v = to_value(obj);
         live.insert(ObjectKey::of(&v), v);

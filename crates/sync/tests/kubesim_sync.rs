@@ -811,3 +811,88 @@ async fn dry_run_changes_nothing_and_apply_out_of_sync_only_skips_synced_objects
     assert_eq!(action_of(&r, "ConfigMap", "b"), Action::Configured);
     assert_eq!(get(&cms(&cluster), "b").await.unwrap()["data"]["key"], "2");
 }
+
+/// A cache that answers for ConfigMaps only, from a fixed list.
+struct FixedCache(Vec<Value>);
+
+impl flotilla_sync::cluster::LiveCache for FixedCache {
+    fn labelled(&self, resource: &ApiResource, label_value: &str) -> Option<Vec<Value>> {
+        (resource.kind == "ConfigMap").then(|| {
+            self.0
+                .iter()
+                .filter(|o| o["metadata"]["labels"][INSTANCE_LABEL] == label_value)
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn get(&self, resource: &ApiResource, namespace: &str, name: &str) -> Option<Option<Value>> {
+        (resource.kind == "ConfigMap").then(|| {
+            self.0
+                .iter()
+                .find(|o| {
+                    o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name
+                })
+                .cloned()
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_live_cache_replaces_the_listing_of_the_kinds_it_holds() {
+    let (_server, cluster) = start().await;
+    let o = opts();
+    let first = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "1"), cm("b", "1"), deployment("web", json!({}))],
+        &o,
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
+
+    // The cache (one event behind) has not seen `b` yet: it is not pruned, though the
+    // cluster has it and the render no longer does; the object the cache does hold is.
+    let a = get(&cms(&cluster), "a").await.expect("a");
+    let cached = cluster
+        .clone()
+        .with_live_cache(std::sync::Arc::new(FixedCache(vec![a])));
+    let report = sync(
+        &cached,
+        &app(),
+        vec![deployment("web", json!({}))],
+        &o,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(action_of(&report, "ConfigMap", "a"), Action::Pruned);
+    assert!(report.results.iter().all(|r| r.key.name != "b"));
+    assert!(get(&cms(&cluster), "a").await.is_none());
+    assert!(get(&cms(&cluster), "b").await.is_some());
+
+    // An object the cache still holds after it went counts as pruned, not failed.
+    let gone = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "gone", "namespace": "default",
+            "labels": {INSTANCE_LABEL: "hub_web"},
+            "annotations": {TRACKING_ANNOTATION: "hub_web:/ConfigMap:default/gone"}}});
+    let stale = cluster
+        .clone()
+        .with_live_cache(std::sync::Arc::new(FixedCache(vec![gone])));
+    let report = sync(
+        &stale,
+        &app(),
+        vec![cm("b", "1"), deployment("web", json!({}))],
+        &o,
+        Some(&report.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(report.phase, OperationPhase::Succeeded, "{}", report.message);
+    assert_eq!(action_of(&report, "ConfigMap", "gone"), Action::Pruned);
+}
