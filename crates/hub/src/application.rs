@@ -131,6 +131,30 @@ impl AppReconciler {
         self.drift.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The checkout an app's source asks for.
+    fn source_request(&self, repo_url: &str, target_revision: &str) -> Request {
+        let mut request = Request::new(repo_url, argo_reference(target_revision));
+        request.interval = self.source_interval;
+        request
+    }
+
+    /// The checkout the (first) source of the Application `object` asks for.
+    pub fn source_request_of(&self, object: &Value) -> Option<Request> {
+        let source = object
+            .pointer("/spec/source")
+            .or_else(|| object.pointer("/spec/sources/0"))?;
+        let field = |f: &str| source.get(f).and_then(Value::as_str);
+        Some(self.source_request(field("repoURL")?, field("targetRevision").unwrap_or("")))
+    }
+
+    /// Fetches and reads `request` unless it is fresh, so that a reconcile finds it ready.
+    /// Errors are left to the reconcile to report (the mirror keeps a failed check).
+    pub async fn prefetch(&self, request: &Request) {
+        if self.sources.mirrors().fresh_commit(request).is_none() {
+            let _ = self.sources.tree(request).await;
+        }
+    }
+
     /// `namespace/name` of an Application object.
     pub fn key_of(app: &Value) -> String {
         let s = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or("");
@@ -182,8 +206,7 @@ impl AppReconciler {
         };
 
         // Source.
-        let mut request = Request::new(&source.repo_url, argo_reference(&source.target_revision));
-        request.interval = self.source_interval;
+        let request = self.source_request(&source.repo_url, &source.target_revision);
         let phase = std::time::Instant::now();
         let tree = self.sources.tree(&request).await;
         crate::metrics::global().phase("application", "source", phase.elapsed());

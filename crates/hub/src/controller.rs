@@ -47,6 +47,9 @@ impl Default for ControllerOptions {
     }
 }
 
+/// How many repositories are prefetched at once.
+const PREFETCHES: usize = 8;
+
 /// The Application resource on the hub.
 pub fn application_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -67,6 +70,9 @@ struct Loop {
     /// Statuses held back: a Progressing status waits (at most `health_recheck`) to be
     /// written together with the health that follows, one write instead of two.
     held: Mutex<HashMap<String, Value>>,
+    /// Repositories and revisions already prefetched, and how many fetch at once.
+    prefetched: Mutex<HashSet<String>>,
+    prefetches: tokio::sync::Semaphore,
     options: ControllerOptions,
 }
 
@@ -79,6 +85,8 @@ pub async fn run_applications(reconciler: Arc<AppReconciler>, options: Controlle
         known: Known::default(),
         readers: Mutex::default(),
         held: Mutex::default(),
+        prefetched: Mutex::default(),
+        prefetches: tokio::sync::Semaphore::new(PREFETCHES),
         options,
     });
     state
@@ -153,10 +161,33 @@ async fn watch_applications(state: Arc<Loop>) {
             continue;
         }
         let print = fingerprint(&value);
+        if !state.known.contains(&key) {
+            prefetch(&state, &value);
+        }
         if state.known.observe(&key, value, print) {
             state.queue.add(key);
         }
     }
+}
+
+/// Starts fetching a newly seen app's repository in the background (a few at a time,
+/// each repository and revision once), so that workers do not wait on each new
+/// repository in turn.
+fn prefetch(state: &Arc<Loop>, app: &Value) {
+    let Some(request) = state.reconciler.source_request_of(app) else {
+        return;
+    };
+    let wanted = format!("{}#{:?}", request.url, request.reference);
+    if !lock(&state.prefetched).insert(wanted) {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let Ok(_permit) = state.prefetches.acquire().await else {
+            return;
+        };
+        state.reconciler.prefetch(&request).await;
+    });
 }
 
 async fn worker(state: Arc<Loop>) {

@@ -51,6 +51,8 @@ pub struct Sources {
 struct TreeCache {
     by_commit: HashMap<String, Arc<MemTree>>,
     order: std::collections::VecDeque<String>,
+    /// Commits being read: later askers wait for that read instead of repeating it.
+    reading: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Argo CD's `targetRevision`: empty or `HEAD` is the remote's HEAD; a 40-hex id a commit;
@@ -96,13 +98,35 @@ impl Sources {
     /// The tree of a checkout already made (a GitRepository's artifact), read once per
     /// commit.
     pub async fn tree_of(&self, checkout: Checkout) -> Result<SourceTree, SourceError> {
+        let tree = match self.cached(&checkout.commit) {
+            Some(tree) => tree,
+            None => self.read_once(&checkout).await?,
+        };
+        Ok(SourceTree {
+            commit: checkout.commit,
+            revision: checkout.revision,
+            tree,
+        })
+    }
+
+    /// Reads a commit not cached yet; concurrent askers wait for one read.
+    async fn read_once(&self, checkout: &Checkout) -> Result<Arc<MemTree>, SourceError> {
+        let flight = lock(&self.trees)
+            .reading
+            .entry(checkout.commit.clone())
+            .or_default()
+            .clone();
+        let _reading = flight.lock().await;
         if let Some(tree) = self.cached(&checkout.commit) {
-            return Ok(SourceTree {
-                commit: checkout.commit,
-                revision: checkout.revision,
-                tree,
-            });
+            return Ok(tree);
         }
+        let read = self.read(checkout).await;
+        lock(&self.trees).reading.remove(&checkout.commit);
+        read
+    }
+
+    /// Reads every file of a checkout into the cache.
+    async fn read(&self, checkout: &Checkout) -> Result<Arc<MemTree>, SourceError> {
         let snapshot = checkout.snapshot.clone();
         let read = tokio::task::spawn_blocking(move || snapshot.files("", &IgnoreRules::none()))
             .await
@@ -119,7 +143,7 @@ impl Sources {
         let tree = Arc::new(MemTree::from_files(
             read.into_iter().map(|f| (f.path, f.contents)),
         ));
-        let mut cache = self.trees.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = lock(&self.trees);
         if !cache.by_commit.contains_key(&checkout.commit) {
             cache.order.push_back(checkout.commit.clone());
             cache
@@ -131,15 +155,14 @@ impl Sources {
                 }
             }
         }
-        Ok(SourceTree {
-            commit: checkout.commit,
-            revision: checkout.revision,
-            tree,
-        })
+        Ok(tree)
     }
 
     fn cached(&self, commit: &str) -> Option<Arc<MemTree>> {
-        let cache = self.trees.lock().unwrap_or_else(|e| e.into_inner());
-        cache.by_commit.get(commit).cloned()
+        lock(&self.trees).by_commit.get(commit).cloned()
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -323,10 +323,12 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     let cold_start = started.elapsed();
     let fleet_cpu = own_cpu_seconds() - fleet_cpu_before;
     if !args.json {
-        // Where the hub's reconciles spent their (wall) time, summed over workers.
+        // How often each controller ran, and where the hub's reconciles spent their
+        // (wall) time, summed over workers.
         let (_, text) = http(metrics_addr, "GET", "/metrics", &[], "").await?;
         for line in text.lines().filter(|l| {
-            l.starts_with("flotilla_reconcile_phase_seconds_sum{")
+            l.starts_with("flotilla_reconciles_total{")
+                || l.starts_with("flotilla_reconcile_phase_seconds_sum{")
                 || l.starts_with("flotilla_reconcile_phase_seconds_count{")
         }) {
             eprintln!("  {line}");
