@@ -446,23 +446,34 @@ pub(crate) async fn write_status(
         }
         _ => status.clone(),
     };
-    let namespace = s("/metadata/namespace");
-    let path = <DynamicObject as kube::Resource>::url_path(
-        resource,
-        (!namespace.is_empty()).then_some(namespace),
-    );
-    let request = kube::core::Request::new(path);
+    let request = kube::core::Request::new(url_path(resource, s("/metadata/namespace")));
     let patch = Patch::Merge(json!({"status": patch}));
     let params = PatchParams::default();
     let name = s("/metadata/name");
     let request = match on {
         StatusOn::Object => request.patch(name, &params, &patch),
         StatusOn::Subresource => request.patch_subresource("status", name, &params, &patch),
-    }
-    .map_err(kube::Error::BuildRequest)?;
-    // The answer (the whole object) is not needed: the watch brings it.
-    hub.request_text(request).await?;
+    };
+    send(hub, request).await
+}
+
+/// Sends a write whose answer (the whole object) is not needed, since a watch brings it:
+/// the answer is not decoded.
+pub(crate) async fn send(
+    hub: &kube::Client,
+    request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<(), kube::Error> {
+    hub.request_text(request.map_err(kube::Error::BuildRequest)?)
+        .await?;
     Ok(())
+}
+
+/// The URL path of `resource`'s objects in `namespace` (cluster-wide when empty).
+pub(crate) fn url_path(resource: &ApiResource, namespace: &str) -> String {
+    <DynamicObject as kube::Resource>::url_path(
+        resource,
+        (!namespace.is_empty()).then_some(namespace),
+    )
 }
 
 /// `period` ±10%, fixed per key so apps spread evenly over the period.

@@ -388,6 +388,7 @@ fn load(
                         revision,
                         object: Arc::new(e.object),
                         previous: e.previous.map(Arc::new),
+                        encoded: Default::default(),
                     });
                 }
             }

@@ -56,6 +56,18 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The object before the change, for watchers whose selector it stopped or started matching.
     pub previous: Option<Arc<Value>>,
+    /// `object` as JSON, encoded by the first watcher that sends it as stored and shared
+    /// by the others (a popular resource has many watchers).
+    pub encoded: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl Event {
+    /// The object as JSON (see [`Event::encoded`]).
+    pub fn encoded_object(&self) -> &bytes::Bytes {
+        self.encoded.get_or_init(|| {
+            bytes::Bytes::from(serde_json::to_vec(self.object.as_ref()).unwrap_or_default())
+        })
+    }
 }
 
 /// The default number of events kept for watch resumption per cluster. (The apiserver's
@@ -261,6 +273,7 @@ impl State {
             revision,
             object: object.clone(),
             previous,
+            encoded: Default::default(),
         });
         object
     }
@@ -283,6 +296,7 @@ impl State {
             revision,
             object: object.clone(),
             previous: Some(previous),
+            encoded: Default::default(),
         });
         Some(object)
     }

@@ -911,10 +911,12 @@ async fn apply(
     let body = body_for_apply(p, live, opts);
     let pp = patch_params(p, opts, opts.dry_run);
     let patch = Patch::Apply(&body);
-    let outcome = with_retry(&opts.retry, || api.patch(p.name(), &pp, &patch)).await;
+    let outcome = with_retry(&opts.retry, || {
+        patch_value(cluster.client(), &api, p.name(), &pp, &patch)
+    })
+    .await;
     let (action, obj) = match outcome {
         Ok(o) => {
-            let o = to_value(o);
             let before = live.and_then(|l| l.pointer("/metadata/resourceVersion"));
             let action = match before {
                 // Not seen before: created, unless other managers already own fields
@@ -942,6 +944,21 @@ async fn apply(
     r.live = Some(obj);
     r.applied = Some(body);
     r
+}
+
+/// `Api::patch`, answered as JSON: the engine reads the answer as a `Value`, and a typed
+/// object on the way would only be converted again.
+async fn patch_value<P: serde::Serialize + std::fmt::Debug>(
+    client: &kube::Client,
+    api: &Api<DynamicObject>,
+    name: &str,
+    pp: &PatchParams,
+    patch: &Patch<P>,
+) -> Result<Value, kube::Error> {
+    let request = kube::core::Request::new(api.resource_url())
+        .patch(name, pp, patch)
+        .map_err(kube::Error::BuildRequest)?;
+    client.request::<Value>(request).await
 }
 
 fn other_managers(obj: &Value) -> bool {

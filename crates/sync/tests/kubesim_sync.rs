@@ -830,9 +830,7 @@ impl flotilla_sync::cluster::LiveCache for FixedCache {
         (resource.kind == "ConfigMap").then(|| {
             self.0
                 .iter()
-                .find(|o| {
-                    o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name
-                })
+                .find(|o| o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name)
                 .cloned()
         })
     }
@@ -893,6 +891,11 @@ async fn a_live_cache_replaces_the_listing_of_the_kinds_it_holds() {
     )
     .await
     .expect("sync");
-    assert_eq!(report.phase, OperationPhase::Succeeded, "{}", report.message);
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
     assert_eq!(action_of(&report, "ConfigMap", "gone"), Action::Pruned);
 }

@@ -341,6 +341,10 @@ impl AppSetReconciler {
             ..PostParams::default()
         };
         let (api, post) = (&api, &post);
+        let request = &kube::core::Request::new(crate::controller::url_path(
+            &application_resource(),
+            &set.metadata.namespace,
+        ));
         let mut writes: Vec<Write<'_>> = Vec::new();
         for app in &plan.create {
             writes.push(Box::pin(async move {
@@ -348,7 +352,7 @@ impl AppSetReconciler {
                 let echo = format!("{}/{name}", set.metadata.namespace);
                 self.echoes.expect(&echo);
                 let result = async {
-                    api.create(post, &to_object(app)?)
+                    crate::controller::send(&self.hub, request.create(post, body_of(app)?))
                         .await
                         .map_err(|e| api_message(&e))?;
                     tracing::info!(appset = %set.metadata.name, app = %name, "created Application");
@@ -367,7 +371,7 @@ impl AppSetReconciler {
                 let echo = format!("{}/{name}", set.metadata.namespace);
                 self.echoes.expect(&echo);
                 let result = async {
-                    api.replace(&name, post, &to_object(app)?)
+                    crate::controller::send(&self.hub, request.replace(&name, post, body_of(app)?))
                         .await
                         .map_err(|e| api_message(&e))?;
                     tracing::info!(appset = %set.metadata.name, app = %name, "updated Application");
@@ -574,10 +578,13 @@ pub(crate) fn controller_owner(app: &Value) -> Option<&str> {
         .and_then(|r| r.get("name").and_then(Value::as_str))
 }
 
-fn to_object(app: &Application) -> Result<DynamicObject, String> {
-    serde_json::to_value(app)
-        .and_then(serde_json::from_value)
-        .map_err(|e| format!("Application {}: {e}", app.metadata.name))
+/// The JSON body that creates or replaces `app`.
+fn body_of(app: &Application) -> Result<Vec<u8>, String> {
+    let mut value =
+        serde_json::to_value(app).map_err(|e| format!("Application {}: {e}", app.metadata.name))?;
+    value["apiVersion"] = json!("argoproj.io/v1alpha1");
+    value["kind"] = json!("Application");
+    serde_json::to_vec(&value).map_err(|e| format!("Application {}: {e}", app.metadata.name))
 }
 
 /// The API server's own message (what Argo CD shows), not kube's wrapper text.

@@ -178,10 +178,15 @@ impl Watch {
                             continue;
                         }
                         last = e.revision;
-                        if let Some(item) = watch_item(&e, &resource, self.namespace.as_deref(), &self.filter)
-                            && !self.send(&tx, item.kind, &item.object).await
-                        {
-                            return;
+                        if let Some(item) = watch_item(&e, &resource, self.namespace.as_deref(), &self.filter) {
+                            let sent = if self.sends_as_stored() {
+                                self.send_encoded(&tx, item.kind, e.encoded_object()).await
+                            } else {
+                                self.send(&tx, item.kind, &item.object).await
+                            };
+                            if !sent {
+                                return;
+                            }
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -201,7 +206,27 @@ impl Watch {
         }
     }
 
+    /// Whether objects go out exactly as stored (no other version, no Table).
+    fn sends_as_stored(&self) -> bool {
+        !self.as_table && self.rt.version == self.rt.storage_version
+    }
+
+    /// Sends an event whose object is already encoded as JSON.
+    async fn send_encoded(&self, tx: &Sink, kind: &str, object: &[u8]) -> bool {
+        let mut line = Vec::with_capacity(object.len() + kind.len() + 24);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(kind.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(object);
+        line.extend_from_slice(b"}\n");
+        tx.send(Ok(Bytes::from(line))).await.is_ok()
+    }
+
     async fn send(&mut self, tx: &Sink, kind: &str, object: &Value) -> bool {
+        if self.sends_as_stored() {
+            let encoded = serde_json::to_vec(object).unwrap_or_default();
+            return self.send_encoded(tx, kind, &encoded).await;
+        }
         let obj = as_version(object, &self.rt);
         let body = if self.as_table {
             let mut t = respond::table_of(
