@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use serde_json::Value;
 
 pub use reconcile::{AppSetOptions, AppSetReconciler, Outcome, applicationset_resource};
@@ -153,8 +153,7 @@ fn application_fingerprint(app: &Value) -> u64 {
 }
 
 async fn watch_appsets(state: Arc<Loop>) {
-    let api: Api<DynamicObject> =
-        Api::all_with(state.reconciler.hub.clone(), &applicationset_resource());
+    let api = Api::all_with(state.reconciler.hub.clone(), &applicationset_resource());
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, "ApplicationSets"));
     while let Some((value, present)) = changes.next().await {
         let key = key_of(&value);
@@ -184,8 +183,7 @@ fn forget(state: &Loop, key: &str) {
 /// An Application controlled by a set changed (or went away) in what the set manages:
 /// the set is queued so it puts its Application back as generated.
 async fn watch_applications(state: Arc<Loop>) {
-    let api: Api<DynamicObject> =
-        Api::all_with(state.reconciler.hub.clone(), &application_resource());
+    let api = Api::all_with(state.reconciler.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, "Applications"));
     while let Some((value, present)) = changes.next().await {
         let Some(owner) = reconcile::controller_owner(&value) else {

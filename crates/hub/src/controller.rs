@@ -18,6 +18,7 @@ use crate::application::AppReconciler;
 use crate::clusters::{self, ClusterRegistry};
 use crate::known::Known;
 use crate::queue::WorkQueue;
+use crate::raw::RawObject;
 
 /// Settings of the controller.
 #[derive(Debug, Clone)]
@@ -149,7 +150,7 @@ fn fingerprint(app: &Value) -> u64 {
 }
 
 async fn watch_applications(state: Arc<Loop>) {
-    let api: Api<DynamicObject> = Api::all_with(state.hub.clone(), &application_resource());
+    let api = Api::all_with(state.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(object_changes(api, "Applications"));
     while let Some((value, present)) = changes.next().await {
         let key = AppReconciler::key_of(&value);
@@ -349,7 +350,7 @@ pub(crate) async fn requeue_on_push(
 /// The objects a watch of `api` sees, as JSON, each with whether it is present (`false`:
 /// deleted); errors are logged as `what` and retried with backoff.
 pub(crate) fn object_changes(
-    api: Api<DynamicObject>,
+    api: Api<RawObject>,
     what: &'static str,
 ) -> impl futures::Stream<Item = (Value, bool)> + Send + 'static {
     watch_with_backoff(api, watcher::Config::default()).filter_map(move |event| async move {
@@ -362,10 +363,7 @@ pub(crate) fn object_changes(
                 return None;
             }
         };
-        Some((
-            serde_json::to_value(&object).unwrap_or(Value::Null),
-            present,
-        ))
+        Some((object.value, present))
     })
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, ApiResource};
 use kube::runtime::watcher;
 use serde_json::Value;
 
@@ -263,7 +263,7 @@ async fn watch(
     client: kube::Client,
     resource: ApiResource,
 ) {
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let api: Api<crate::raw::RawObject> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(flotilla_sync::tracking::INSTANCE_LABEL);
     let mut events = crate::controller::watch_with_backoff(api, config);
     while let Some(event) = events.next().await {
@@ -279,8 +279,7 @@ async fn watch(
                 continue;
             }
             Ok(watcher::Event::InitApply(o)) => {
-                let value = serde_json::to_value(&o).unwrap_or(Value::Null);
-                lock(&store).insert(Arc::new(value));
+                lock(&store).insert(Arc::new(o.value));
                 continue;
             }
             Ok(watcher::Event::InitDone) => {
@@ -296,7 +295,7 @@ async fn watch(
                 continue;
             }
         };
-        let value = Arc::new(serde_json::to_value(&object).unwrap_or(Value::Null));
+        let value = Arc::new(object.value);
         let previous = if deleted {
             lock(&store).objects.remove(&value)
         } else {

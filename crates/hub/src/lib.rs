@@ -13,6 +13,7 @@ pub mod flux;
 pub mod known;
 pub mod metrics;
 pub mod queue;
+pub mod raw;
 pub mod render;
 pub mod run;
 pub mod settled;

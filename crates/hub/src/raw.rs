@@ -1,0 +1,105 @@
+//! Objects read from watches as plain JSON. kube's `DynamicObject` decodes the metadata
+//! into typed fields (every managedFields entry included) that the controllers turn back
+//! into JSON at once; a [`RawObject`] is decoded once, into the `Value` they use, with
+//! only what the watcher itself needs (name, namespace, uid, resourceVersion) copied out.
+
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::ApiResource;
+use kube::core::DynamicResourceScope;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// An object of any kind, as the JSON the server sent.
+#[derive(Debug, Clone)]
+pub struct RawObject {
+    meta: ObjectMeta,
+    /// The whole object.
+    pub value: Value,
+}
+
+impl<'de> Deserialize<'de> for RawObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawObject, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let field = |name: &str| {
+            value
+                .get("metadata")
+                .and_then(|m| m.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let meta = ObjectMeta {
+            name: field("name"),
+            namespace: field("namespace"),
+            uid: field("uid"),
+            resource_version: field("resourceVersion"),
+            ..ObjectMeta::default()
+        };
+        Ok(RawObject { meta, value })
+    }
+}
+
+impl kube::Resource for RawObject {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.meta
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::Resource as _;
+    use serde_json::json;
+
+    #[test]
+    fn the_value_is_the_json_as_sent_and_the_metadata_what_a_watcher_needs() {
+        let sent = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "web", "namespace": "argocd", "uid": "u-1",
+                         "resourceVersion": "42", "labels": {"a": "b"},
+                         "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"project": "default"}, "status": {"sync": {"status": "Synced"}},
+        });
+        let raw: RawObject = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(raw.value, sent);
+        assert_eq!(raw.meta().name.as_deref(), Some("web"));
+        assert_eq!(raw.meta().namespace.as_deref(), Some("argocd"));
+        assert_eq!(raw.meta().uid.as_deref(), Some("u-1"));
+        assert_eq!(raw.meta().resource_version.as_deref(), Some("42"));
+        // A watch event carries it unchanged.
+        let event: kube::core::WatchEvent<RawObject> =
+            serde_json::from_value(json!({"type": "MODIFIED", "object": sent.clone()})).unwrap();
+        match event {
+            kube::core::WatchEvent::Modified(o) => assert_eq!(o.value, sent),
+            other => panic!("{other:?}"),
+        }
+    }
+}
