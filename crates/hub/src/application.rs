@@ -43,6 +43,8 @@ pub struct AppReconciler {
     settled: crate::settled::Settled,
     /// The AppProjects, kept by a watch once it has listed them (until then: a GET each).
     projects: Mutex<Option<kube::runtime::reflector::Store<kube::api::DynamicObject>>>,
+    /// Helm charts loaded once per commit.
+    charts: Arc<render::ChartCache>,
 }
 
 /// An app that seems settled is still applied in full after this long: shorter than the
@@ -78,6 +80,7 @@ impl AppReconciler {
             drift: Mutex::default(),
             settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
             projects: Mutex::default(),
+            charts: Arc::default(),
         }
     }
 
@@ -264,6 +267,7 @@ impl AppReconciler {
 
         let render_tree = tree.tree.clone();
         let render_source = source.clone();
+        let (charts, commit) = (self.charts.clone(), tree.commit.clone());
         let phase = std::time::Instant::now();
         let rendered = tokio::task::spawn_blocking(move || {
             let kind = render::source_type(
@@ -271,8 +275,13 @@ impl AppReconciler {
                 render_source.path.trim_start_matches('/'),
                 &render_source,
             );
-            render::render_source(render_tree.as_ref(), &render_source, &context)
-                .map(|objects| (objects, kind.ok()))
+            render::render_source_cached(
+                render_tree.as_ref(),
+                Some((&charts, &commit)),
+                &render_source,
+                &context,
+            )
+            .map(|objects| (objects, kind.ok()))
         })
         .await;
         crate::metrics::global().phase("application", "render", phase.elapsed());

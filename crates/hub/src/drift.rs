@@ -320,10 +320,11 @@ async fn watch(
     }
 }
 
-/// Whether the object's health differs from its previous copy's (a first sighting is a change).
+/// Whether the object's health differs from its previous copy's. A first sighting is
+/// not a change: the sync that created the object read its health from the answer.
 fn health_changed(previous: Option<&Value>, object: &Value) -> bool {
     let health = |o: &Value| flotilla_sync::health::assess(o).status;
-    previous.is_none_or(|p| health(p) != health(object))
+    previous.is_some_and(|p| health(p) != health(object))
 }
 
 /// The application (`namespace/name`) that applied the object, from its tracking id.
@@ -518,6 +519,6 @@ mod tests {
         let available = deployment("True");
         assert!(health_changed(Some(&progressing), &available));
         assert!(!health_changed(Some(&available), &available));
-        assert!(health_changed(None, &available));
+        assert!(!health_changed(None, &available));
     }
 }

@@ -122,9 +122,51 @@ pub fn source_type(
     Ok(found)
 }
 
+/// Helm charts as loaded from a commit, by commit and path: a chart is read and parsed
+/// once per commit, however many apps render it (each with its own release and values).
+#[derive(Default)]
+pub struct ChartCache {
+    charts: std::sync::Mutex<std::collections::HashMap<(String, String), helm::Chart>>,
+}
+
+/// How many charts are kept (all are dropped when full: a new commit loads its own).
+const MAX_CHARTS: usize = 256;
+
+impl ChartCache {
+    fn load(&self, tree: &dyn Tree, commit: &str, path: &str) -> Result<helm::Chart, helm::Error> {
+        let key = (commit.to_string(), path.to_string());
+        if let Some(chart) = self.lock().get(&key) {
+            return Ok(chart.clone());
+        }
+        let chart = helm::load(tree, path)?;
+        let mut charts = self.lock();
+        if charts.len() >= MAX_CHARTS {
+            charts.clear();
+        }
+        charts.insert(key, chart.clone());
+        Ok(chart)
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), helm::Chart>> {
+        self.charts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Renders the Application's source at its path of `tree` into objects.
 pub fn render_source(
     tree: &dyn Tree,
+    source: &ApplicationSource,
+    app: &AppContext,
+) -> Result<Vec<Value>, RenderError> {
+    render_source_cached(tree, None, source, app)
+}
+
+/// [`render_source`], taking Helm charts of `tree` (the commit named) from a cache.
+pub fn render_source_cached(
+    tree: &dyn Tree,
+    charts: Option<(&ChartCache, &str)>,
     source: &ApplicationSource,
     app: &AppContext,
 ) -> Result<Vec<Value>, RenderError> {
@@ -148,7 +190,13 @@ pub fn render_source(
                 kube_version: app.kube_version.clone(),
                 api_versions: app.api_versions.clone(),
             };
-            let rendered = helm::argo::render(tree, &path, &helm_source, &ctx)?;
+            let rendered = match charts {
+                Some((cache, commit)) => {
+                    let chart = cache.load(tree, commit, &path)?;
+                    helm::argo::render_loaded(tree, &path, chart, &helm_source, &ctx)?
+                }
+                None => helm::argo::render(tree, &path, &helm_source, &ctx)?,
+            };
             Ok(rendered.objects().into_iter().cloned().collect())
         }
         SourceType::Kustomize => render_kustomize(tree, &path, source.kustomize.as_ref()),
@@ -518,5 +566,21 @@ mod tests {
         assert_eq!(objects[0]["metadata"]["name"], "web-cluster-000");
         assert_eq!(objects[0]["metadata"]["namespace"], "web");
         assert_eq!(objects[0]["data"]["region"], "eu-west-1");
+
+        // A chart loaded once per commit renders every app as loading it afresh would,
+        // each with its own release name and value files.
+        let charts = ChartCache::default();
+        let cached = render_source_cached(&tree, Some((&charts, "c1")), &s, &app).unwrap();
+        assert_eq!(cached, objects);
+        let other = AppContext {
+            app_name: "web-cluster-001".into(),
+            ..app.clone()
+        };
+        let plain = source(json!({"path": "deploy/"}));
+        let again = render_source_cached(&tree, Some((&charts, "c1")), &plain, &other).unwrap();
+        assert_eq!(again, render_source(&tree, &plain, &other).unwrap());
+        assert_eq!(again[0]["metadata"]["name"], "web-cluster-001");
+        assert_eq!(again[0]["data"]["region"], "unset");
+        assert_eq!(charts.lock().len(), 1);
     }
 }

@@ -688,7 +688,7 @@ pub async fn sync(
                 .collect()
                 .await;
             for r in &run {
-                progress(Progress::Object(Box::new(r.clone())));
+                progress(Progress::Object(r));
             }
             let failed = run
                 .iter()
@@ -727,7 +727,7 @@ pub async fn sync(
                 item: Task::Hook(idx),
             };
             let r = run_task(cluster, app, &prepared, &live, &synced, &task, opts).await;
-            progress(Progress::Object(Box::new(r.clone())));
+            progress(Progress::Object(&r));
             results.push(r);
         }
     }

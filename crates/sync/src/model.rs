@@ -190,7 +190,7 @@ pub struct SyncReport {
 
 /// Progress of a running sync, for displays.
 #[derive(Debug, Clone)]
-pub enum Progress {
+pub enum Progress<'a> {
     /// A phase and wave starts with this many objects.
     Wave {
         /// Phase.
@@ -201,7 +201,7 @@ pub enum Progress {
         objects: usize,
     },
     /// One object is done.
-    Object(Box<ObjectResult>),
+    Object(&'a ObjectResult),
     /// Waiting for these objects to become healthy.
     Waiting {
         /// Objects not healthy yet.

@@ -218,8 +218,20 @@ pub fn render(
     helm: &HelmSource,
     app: &AppContext,
 ) -> Result<Rendered, Error> {
+    render_loaded(tree, chart_path, super::load(tree, chart_path)?, helm, app)
+}
+
+/// [`render`] of a chart already loaded from `chart_path` of `tree` (value files are
+/// still read from `tree`).
+pub fn render_loaded(
+    tree: &dyn Tree,
+    chart_path: &str,
+    chart: super::Chart,
+    helm: &HelmSource,
+    app: &AppContext,
+) -> Result<Rendered, Error> {
     let opts = options(tree, chart_path, helm, app)?;
-    super::render(tree, chart_path, &opts)
+    super::render_chart(chart, &opts)
 }
 
 #[cfg(test)]
