@@ -481,6 +481,99 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     })
 }
 
+/// What the bench reads of an Application: its name and whether it is Synced and
+/// Healthy. Decoding only that keeps the observer's cost (it shares the machine with the
+/// fleet it measures) far below a whole object's.
+#[derive(Debug, Clone)]
+struct AppState {
+    metadata: kube::api::ObjectMeta,
+    converged: bool,
+}
+
+impl AppState {
+    fn key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.metadata.namespace.as_deref().unwrap_or_default(),
+            self.metadata.name.as_deref().unwrap_or_default()
+        )
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AppState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AppState, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Meta {
+            name: Option<String>,
+            namespace: Option<String>,
+            resource_version: Option<String>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct Status {
+            #[serde(default)]
+            sync: Named,
+            #[serde(default)]
+            health: Named,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct Named {
+            #[serde(default)]
+            status: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            metadata: Meta,
+            #[serde(default)]
+            status: Option<Status>,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        let status = wire.status.unwrap_or_default();
+        Ok(AppState {
+            metadata: kube::api::ObjectMeta {
+                name: wire.metadata.name,
+                namespace: wire.metadata.namespace,
+                resource_version: wire.metadata.resource_version,
+                ..Default::default()
+            },
+            converged: status.sync.status == "Synced" && status.health.status == "Healthy",
+        })
+    }
+}
+
+impl kube::Resource for AppState {
+    type DynamicType = ApiResource;
+    type Scope = kube::core::DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &kube::api::ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut kube::api::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
 /// A free local address for the hub's `/metrics` (bound, then released).
 fn free_address() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -555,7 +648,7 @@ async fn wait_converged(
     progress_since: Option<Instant>,
 ) -> anyhow::Result<usize> {
     use kube::runtime::watcher;
-    let apps: Api<DynamicObject> = Api::all_with(hub.clone(), &application_resource());
+    let apps: Api<AppState> = Api::all_with(hub.clone(), &application_resource());
     let mut events = watcher(apps, watcher::Config::default()).boxed();
     let mut converged: std::collections::HashMap<String, bool> = Default::default();
     let deadline = tokio::time::Instant::now() + timeout;
@@ -587,21 +680,10 @@ async fn wait_converged(
         };
         match event {
             Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a)) => {
-                let ok = a.data.pointer("/status/sync/status") == Some(&json!("Synced"))
-                    && a.data.pointer("/status/health/status") == Some(&json!("Healthy"));
-                let key = format!(
-                    "{}/{}",
-                    a.metadata.namespace.unwrap_or_default(),
-                    a.metadata.name.unwrap_or_default()
-                );
-                converged.insert(key, ok);
+                converged.insert(a.key(), a.converged);
             }
             Ok(watcher::Event::Delete(a)) => {
-                converged.remove(&format!(
-                    "{}/{}",
-                    a.metadata.namespace.unwrap_or_default(),
-                    a.metadata.name.unwrap_or_default()
-                ));
+                converged.remove(&a.key());
             }
             Ok(_) => {}
             Err(e) => bail!("watching Applications: {e}"),
@@ -782,4 +864,39 @@ async fn floor(objects: &[FloorObject], concurrency: usize) -> anyhow::Result<Du
         r?;
     }
     Ok(started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_application_is_converged_when_synced_and_healthy() {
+        let state = |status: Value| -> AppState {
+            serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                "metadata": {"name": "web", "namespace": "argocd", "resourceVersion": "7",
+                             "managedFields": [{"manager": "m"}]},
+                "spec": {"project": "default"},
+                "status": status,
+            }))
+            .unwrap()
+        };
+        let synced = state(
+            json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+                                  "resources": [{"kind": "ConfigMap"}]}),
+        );
+        assert!(synced.converged);
+        assert_eq!(synced.key(), "argocd/web");
+        assert_eq!(synced.metadata.resource_version.as_deref(), Some("7"));
+        assert!(
+            !state(json!({"sync": {"status": "Synced"}, "health": {"status": "Progressing"}}))
+                .converged
+        );
+        assert!(
+            !state(json!({"sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}}))
+                .converged
+        );
+        assert!(!state(Value::Null).converged);
+    }
 }
