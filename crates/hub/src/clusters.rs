@@ -95,6 +95,16 @@ impl ClusterRegistry {
             .collect()
     }
 
+    /// Whether both hold the same registrations (clients aside).
+    pub fn same_registrations(&self, other: &ClusterRegistry) -> bool {
+        self.by_server.len() == other.by_server.len()
+            && self
+                .by_server
+                .iter()
+                .zip(&other.by_server)
+                .all(|((a, x), (b, y))| a == b && x.secret == y.secret)
+    }
+
     /// Adds (or replaces) a cluster.
     pub fn insert(&mut self, cluster: Cluster) {
         let server = cluster.secret.server.trim_end_matches('/').to_string();
@@ -109,6 +119,16 @@ impl ClusterRegistry {
 pub async fn load(
     hub: &Client,
     namespace: &str,
+) -> Result<(ClusterRegistry, Vec<ClusterError>), ClusterError> {
+    reload(hub, namespace, &ClusterRegistry::default()).await
+}
+
+/// [`load`], keeping the client (and its open connections) of every cluster whose
+/// registration is unchanged from `current`.
+pub async fn reload(
+    hub: &Client,
+    namespace: &str,
+    current: &ClusterRegistry,
 ) -> Result<(ClusterRegistry, Vec<ClusterError>), ClusterError> {
     let secrets: Api<Secret> = Api::namespaced(hub.clone(), namespace);
     let list = secrets
@@ -129,6 +149,13 @@ pub async fn load(
                 continue;
             }
         };
+        if let Some(known) = current
+            .by_server(&parsed.server)
+            .filter(|c| *c.secret == parsed)
+        {
+            registry.insert(known.clone());
+            continue;
+        }
         match connect(&parsed).await {
             Ok(client) => registry.insert(Cluster {
                 secret: Arc::new(parsed),

@@ -125,10 +125,16 @@ pub async fn run_cluster_registry(
         if !relevant {
             continue;
         }
-        match clusters::load(&hub, &namespace).await {
+        let current = registry.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match clusters::reload(&hub, &namespace, &current).await {
             Ok((loaded, errors)) => {
                 for e in errors {
                     tracing::warn!(error = %e, "unusable cluster Secret");
+                }
+                // The watch's first listing, or a change to something else than a
+                // registration: nothing to regenerate.
+                if loaded.same_registrations(&current) {
+                    continue;
                 }
                 *registry.write().unwrap_or_else(|e| e.into_inner()) = loaded;
                 on_change();

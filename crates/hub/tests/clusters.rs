@@ -98,6 +98,32 @@ async fn cluster_secrets_connect_with_their_own_credentials() {
     let west_ns: Api<Namespace> = Api::all(west.client.clone());
     assert!(west_ns.get_opt("only-in-east").await.unwrap().is_none());
     assert!(east_ns.get_opt("only-in-east").await.unwrap().is_some());
+
+    // Reloading unchanged registrations keeps them (and their clients); a changed label is
+    // a changed registration.
+    let (again, _) = clusters::reload(&hub, "argocd", &registry)
+        .await
+        .expect("reload");
+    assert!(again.same_registrations(&registry));
+    let mut relabelled = secrets.get("cluster-west").await.expect("west secret");
+    relabelled
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("environment".into(), "production".into());
+    secrets
+        .replace("cluster-west", &PostParams::default(), &relabelled)
+        .await
+        .expect("relabel");
+    let (changed, _) = clusters::reload(&hub, "argocd", &registry)
+        .await
+        .expect("reload");
+    assert!(!changed.same_registrations(&registry));
+    assert_eq!(
+        changed.by_name("west").unwrap().secret.labels["environment"],
+        "production"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
