@@ -153,7 +153,8 @@ fn application_fingerprint(app: &Value) -> u64 {
 }
 
 async fn watch_appsets(state: Arc<Loop>) {
-    let api = Api::all_with(state.reconciler.hub.clone(), &applicationset_resource());
+    let api: Api<crate::raw::RawObject> =
+        Api::all_with(state.reconciler.hub.clone(), &applicationset_resource());
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, "ApplicationSets"));
     while let Some((value, present)) = changes.next().await {
         let key = key_of(&value);
@@ -183,7 +184,9 @@ fn forget(state: &Loop, key: &str) {
 /// An Application controlled by a set changed (or went away) in what the set manages:
 /// the set is queued so it puts its Application back as generated.
 async fn watch_applications(state: Arc<Loop>) {
-    let api = Api::all_with(state.reconciler.hub.clone(), &application_resource());
+    // What a set manages is spec and metadata: the Applications' status is not decoded.
+    let api: Api<crate::raw::StatuslessObject> =
+        Api::all_with(state.reconciler.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, "Applications"));
     while let Some((value, present)) = changes.next().await {
         let Some(owner) = reconcile::controller_owner(&value) else {

@@ -156,7 +156,7 @@ fn fingerprint(app: &Value) -> u64 {
 }
 
 async fn watch_applications(state: Arc<Loop>) {
-    let api = Api::all_with(state.hub.clone(), &application_resource());
+    let api: Api<RawObject> = Api::all_with(state.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(object_changes(api, "Applications"));
     while let Some((value, present)) = changes.next().await {
         let key = AppReconciler::key_of(&value);
@@ -355,10 +355,19 @@ pub(crate) async fn requeue_on_push(
 
 /// The objects a watch of `api` sees, as JSON, each with whether it is present (`false`:
 /// deleted); errors are logged as `what` and retried with backoff.
-pub(crate) fn object_changes(
-    api: Api<RawObject>,
+pub(crate) fn object_changes<K>(
+    api: Api<K>,
     what: &'static str,
-) -> impl futures::Stream<Item = (Value, bool)> + Send + 'static {
+) -> impl futures::Stream<Item = (Value, bool)> + Send + 'static
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Into<Value>
+        + 'static,
+{
     watch_with_backoff(api, watcher::Config::default()).filter_map(move |event| async move {
         let (object, present) = match event {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
@@ -369,7 +378,7 @@ pub(crate) fn object_changes(
                 return None;
             }
         };
-        Some((object.value, present))
+        Some((object.into(), present))
     })
 }
 

@@ -1040,7 +1040,7 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
 }
 
 async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
-    let api = Api::all_with(state.reconciler.hub.clone(), &resource);
+    let api: Api<crate::raw::RawObject> = Api::all_with(state.reconciler.hub.clone(), &resource);
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, kind));
     while let Some((value, present)) = changes.next().await {
         let key = format!("{kind}/{}", key_of(&value));

@@ -21,7 +21,62 @@ pub struct RawObject {
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawObject, D::Error> {
-        let value = Value::deserialize(deserializer)?;
+        Ok(RawObject::from_value(Value::deserialize(deserializer)?))
+    }
+}
+
+impl From<RawObject> for Value {
+    fn from(object: RawObject) -> Value {
+        object.value
+    }
+}
+
+/// A [`RawObject`] without its `status`, which is skipped while decoding and never
+/// allocated: for watchers that react to spec and metadata only (an Application's status
+/// is most of it).
+#[derive(Debug, Clone)]
+pub struct StatuslessObject(RawObject);
+
+impl<'de> Deserialize<'de> for StatuslessObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StatuslessObject, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = serde_json::Map<String, Value>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "status" {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        fields.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        let fields = deserializer.deserialize_map(Fields)?;
+        Ok(StatuslessObject(RawObject::from_value(Value::Object(
+            fields,
+        ))))
+    }
+}
+
+impl From<StatuslessObject> for Value {
+    fn from(object: StatuslessObject) -> Value {
+        object.0.value
+    }
+}
+
+impl RawObject {
+    fn from_value(value: Value) -> RawObject {
         let field = |name: &str| {
             value
                 .get("metadata")
@@ -36,42 +91,51 @@ impl<'de> Deserialize<'de> for RawObject {
             resource_version: field("resourceVersion"),
             ..ObjectMeta::default()
         };
-        Ok(RawObject { meta, value })
+        RawObject { meta, value }
     }
 }
 
-impl kube::Resource for RawObject {
-    type DynamicType = ApiResource;
-    type Scope = DynamicResourceScope;
+/// `kube::Resource` for an object type of any kind, described at run time by an
+/// `ApiResource` (as kube's `DynamicObject` is).
+macro_rules! dynamic_resource {
+    ($type:ty, $($meta:tt)+) => {
+        impl kube::Resource for $type {
+            type DynamicType = ApiResource;
+            type Scope = DynamicResourceScope;
 
-    fn group(dt: &ApiResource) -> Cow<'_, str> {
-        dt.group.as_str().into()
-    }
+            fn group(dt: &ApiResource) -> Cow<'_, str> {
+                dt.group.as_str().into()
+            }
 
-    fn version(dt: &ApiResource) -> Cow<'_, str> {
-        dt.version.as_str().into()
-    }
+            fn version(dt: &ApiResource) -> Cow<'_, str> {
+                dt.version.as_str().into()
+            }
 
-    fn kind(dt: &ApiResource) -> Cow<'_, str> {
-        dt.kind.as_str().into()
-    }
+            fn kind(dt: &ApiResource) -> Cow<'_, str> {
+                dt.kind.as_str().into()
+            }
 
-    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
-        dt.api_version.as_str().into()
-    }
+            fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+                dt.api_version.as_str().into()
+            }
 
-    fn plural(dt: &ApiResource) -> Cow<'_, str> {
-        dt.plural.as_str().into()
-    }
+            fn plural(dt: &ApiResource) -> Cow<'_, str> {
+                dt.plural.as_str().into()
+            }
 
-    fn meta(&self) -> &ObjectMeta {
-        &self.meta
-    }
+            fn meta(&self) -> &ObjectMeta {
+                &self.$($meta)+
+            }
 
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.meta
-    }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.$($meta)+
+            }
+        }
+    };
 }
+
+dynamic_resource!(RawObject, meta);
+dynamic_resource!(StatuslessObject, 0.meta);
 
 #[cfg(test)]
 mod tests {
@@ -101,5 +165,21 @@ mod tests {
             kube::core::WatchEvent::Modified(o) => assert_eq!(o.value, sent),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_statusless_object_is_the_object_without_its_status() {
+        let sent = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "web", "namespace": "argocd", "resourceVersion": "9",
+                         "ownerReferences": [{"kind": "ApplicationSet", "name": "set"}]},
+            "spec": {"project": "default"},
+            "status": {"resources": [{"kind": "ConfigMap", "name": "a"}]},
+        });
+        let object: StatuslessObject = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(object.meta().resource_version.as_deref(), Some("9"));
+        let mut expected = sent;
+        expected.as_object_mut().unwrap().remove("status");
+        assert_eq!(Value::from(object), expected);
     }
 }
