@@ -23,6 +23,51 @@ pub struct HubConfig {
     pub source_interval: Duration,
     /// Reconciler settings.
     pub controller: ControllerOptions,
+    /// Removing mirrors no app has read for a while (`None`: keep every mirror).
+    pub mirror_gc: Option<MirrorGc>,
+}
+
+/// When the hub removes unused mirrors from its cache.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorGc {
+    /// A mirror unused for longer than this is removed (never one in use).
+    pub max_age: Duration,
+    /// How often the cache is looked through (the first time one period after start:
+    /// the mirrors of a previous run are about to be read again).
+    pub every: Duration,
+}
+
+impl Default for MirrorGc {
+    fn default() -> Self {
+        MirrorGc {
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Removes unused mirrors every `gc.every`, until the task is dropped.
+pub async fn collect_mirrors(mirrors: MirrorCache, gc: MirrorGc) {
+    let options = flotilla_source::GcOptions::new(gc.max_age);
+    loop {
+        tokio::time::sleep(gc.every).await;
+        match mirrors.collect_garbage(&options).await {
+            Ok(report) => {
+                for (path, why) in &report.failed {
+                    tracing::warn!(mirror = %path.display(), %why, "removing an unused mirror");
+                }
+                if !report.removed.is_empty() {
+                    tracing::info!(
+                        removed = report.removed.len(),
+                        bytes = report.bytes_freed,
+                        kept = report.kept.len(),
+                        "removed unused mirrors"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "looking for unused mirrors"),
+        }
+    }
 }
 
 impl HubConfig {
@@ -33,6 +78,7 @@ impl HubConfig {
             rewrites: Vec::new(),
             source_interval: Duration::from_secs(60),
             controller: ControllerOptions::default(),
+            mirror_gc: Some(MirrorGc::default()),
         }
     }
 }
@@ -87,6 +133,9 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     }
     let registry = Arc::new(RwLock::new(registry));
     let mut tasks = Vec::new();
+    if let Some(gc) = config.mirror_gc {
+        tasks.push(tokio::spawn(collect_mirrors(sources.mirrors().clone(), gc)));
+    }
     tasks.push(tokio::spawn(crate::appset::run_appsets(
         hub.clone(),
         namespace,
