@@ -3,11 +3,7 @@
 //! into JSON at once; a [`RawObject`] is decoded once, into the `Value` they use, with
 //! only what the watcher itself needs (name, namespace, uid, resourceVersion) copied out.
 
-use std::borrow::Cow;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::ApiResource;
-use kube::core::DynamicResourceScope;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -95,39 +91,41 @@ impl RawObject {
     }
 }
 
-/// `kube::Resource` for an object type of any kind, described at run time by an
-/// `ApiResource` (as kube's `DynamicObject` is).
+/// Implements `kube::Resource` for an object type of any kind, described at run time by
+/// an `ApiResource` (as kube's `DynamicObject` is): `dynamic_resource!(Type, field.path)`
+/// names where the type keeps its `ObjectMeta`. The caller needs the `kube` crate.
+#[macro_export]
 macro_rules! dynamic_resource {
     ($type:ty, $($meta:tt)+) => {
         impl kube::Resource for $type {
-            type DynamicType = ApiResource;
-            type Scope = DynamicResourceScope;
+            type DynamicType = kube::api::ApiResource;
+            type Scope = kube::core::DynamicResourceScope;
 
-            fn group(dt: &ApiResource) -> Cow<'_, str> {
+            fn group(dt: &kube::api::ApiResource) -> std::borrow::Cow<'_, str> {
                 dt.group.as_str().into()
             }
 
-            fn version(dt: &ApiResource) -> Cow<'_, str> {
+            fn version(dt: &kube::api::ApiResource) -> std::borrow::Cow<'_, str> {
                 dt.version.as_str().into()
             }
 
-            fn kind(dt: &ApiResource) -> Cow<'_, str> {
+            fn kind(dt: &kube::api::ApiResource) -> std::borrow::Cow<'_, str> {
                 dt.kind.as_str().into()
             }
 
-            fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+            fn api_version(dt: &kube::api::ApiResource) -> std::borrow::Cow<'_, str> {
                 dt.api_version.as_str().into()
             }
 
-            fn plural(dt: &ApiResource) -> Cow<'_, str> {
+            fn plural(dt: &kube::api::ApiResource) -> std::borrow::Cow<'_, str> {
                 dt.plural.as_str().into()
             }
 
-            fn meta(&self) -> &ObjectMeta {
+            fn meta(&self) -> &kube::api::ObjectMeta {
                 &self.$($meta)+
             }
 
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
+            fn meta_mut(&mut self) -> &mut kube::api::ObjectMeta {
                 &mut self.$($meta)+
             }
         }
