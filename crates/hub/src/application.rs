@@ -13,6 +13,7 @@ use flotilla_sync::{AppId, Inventory, InventoryEntry, ObjectState, SyncOptions};
 use serde_json::{Value, json};
 
 use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
+use crate::lock;
 use crate::render::{self, AppContext, SourceType};
 use crate::sources::{Sources, argo_reference};
 use kube::runtime::reflector::ObjectRef;
@@ -126,12 +127,12 @@ impl AppReconciler {
 
     /// Drift watches to extend with every kind an application applies.
     pub fn set_drift_watches(&self, watches: crate::drift::DriftWatches) {
-        *self.drift.lock().unwrap_or_else(|e| e.into_inner()) = Some(watches);
+        *lock(&self.drift) = Some(watches);
     }
 
     /// The drift watches, once the controller has set them.
     pub fn drift_watches(&self) -> Option<crate::drift::DriftWatches> {
-        self.drift.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.drift).clone()
     }
 
     /// The checkout an app's source asks for.
@@ -671,7 +672,7 @@ impl AppReconciler {
     }
 
     fn sync_cluster(&self, server: &str, client: kube::Client) -> flotilla_sync::Cluster {
-        let mut map = self.sync_clusters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.sync_clusters);
         map.entry(server.to_string())
             .or_insert_with(|| {
                 let cluster = flotilla_sync::Cluster::new(client);
@@ -685,12 +686,7 @@ impl AppReconciler {
 
     /// The app's inventory: from memory, or after a restart from `status.resources`.
     fn inventory(&self, key: &str, status: &Value) -> Inventory {
-        if let Some(inv) = self
-            .inventories
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-        {
+        if let Some(inv) = lock(&self.inventories).get(key) {
             return inv.clone();
         }
         let mut inventory = Inventory::default();
@@ -739,10 +735,7 @@ impl AppReconciler {
     }
 
     fn remember_inventory(&self, key: &str, inventory: Inventory) {
-        self.inventories
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), inventory);
+        lock(&self.inventories).insert(key.to_string(), inventory);
     }
 
     /// Forgets an application (it was deleted).
@@ -832,10 +825,6 @@ fn app_project_resource() -> kube::api::ApiResource {
         &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
         "appprojects",
     )
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Container images of the desired objects, sorted and unique (`status.summary.images`).

@@ -171,12 +171,7 @@ async fn watch_appsets(state: Arc<Loop>) {
 
 fn forget(state: &Loop, key: &str) {
     state.known.forget(key);
-    for readers in state
-        .readers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values_mut()
-    {
+    for readers in crate::lock(&state.readers).values_mut() {
         readers.remove(key);
     }
 }
@@ -199,7 +194,7 @@ async fn watch_applications(state: Arc<Loop>) {
             .unwrap_or_default();
         let set_key = format!("{namespace}/{owner}");
         let changed = {
-            let mut owned = state.owned.lock().unwrap_or_else(|e| e.into_inner());
+            let mut owned = crate::lock(&state.owned);
             if present {
                 let print = application_fingerprint(&value);
                 owned.insert(key.clone(), print) != Some(print)
@@ -232,7 +227,7 @@ async fn worker(state: Arc<Loop>) {
             started.elapsed(),
         );
         {
-            let mut readers = state.readers.lock().unwrap_or_else(|e| e.into_inner());
+            let mut readers = crate::lock(&state.readers);
             for sets in readers.values_mut() {
                 sets.remove(&key);
             }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::application::AppReconciler;
 use crate::clusters::{self, ClusterRegistry};
 use crate::known::Known;
+use crate::lock;
 use crate::queue::WorkQueue;
 use crate::raw::RawObject;
 
@@ -324,7 +325,7 @@ fn remember_reader(state: &Loop, url: &str, key: &str) {
     let Ok(parsed) = flotilla_source::GitUrl::parse(url) else {
         return;
     };
-    let mut readers = state.readers.lock().unwrap_or_else(|e| e.into_inner());
+    let mut readers = lock(&state.readers);
     readers
         .entry(parsed.identity())
         .or_default()
@@ -410,9 +411,7 @@ pub(crate) fn readers_of(
     readers: &Mutex<HashMap<String, HashSet<String>>>,
     identity: &str,
 ) -> Vec<String> {
-    readers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    lock(readers)
         .get(identity)
         .map(|s| s.iter().cloned().collect())
         .unwrap_or_default()
@@ -525,10 +524,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //!   application, so its status follows without polling.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use futures::StreamExt;
@@ -19,6 +19,7 @@ use kube::api::{Api, ApiResource};
 use kube::runtime::watcher;
 use serde_json::Value;
 
+use crate::lock;
 use crate::queue::WorkQueue;
 
 /// How many drift events are kept for inspection.
@@ -51,12 +52,17 @@ pub struct DriftWatches {
 
 struct Inner {
     queue: WorkQueue,
-    watches: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// By watch id (server and resource).
+    watches: Mutex<HashMap<String, Watch>>,
     events: Mutex<VecDeque<DriftEvent>>,
     /// Applications with drift not yet answered by a full sync.
     drifted: Mutex<HashSet<String>>,
-    /// What each watch holds, by watch id.
-    stores: Mutex<HashMap<String, Arc<Mutex<KindStore>>>>,
+}
+
+/// One running watch and what it holds.
+struct Watch {
+    task: tokio::task::JoinHandle<()>,
+    store: Arc<Mutex<KindStore>>,
 }
 
 /// Namespace (empty when cluster-scoped) and name.
@@ -103,7 +109,7 @@ impl Objects {
         if let Some(old) = previous.as_deref().and_then(instance_of)
             && Some(old) != instance_of(&object)
         {
-            self.forget_instance(old.to_string(), &name);
+            self.forget_instance(old, &name);
         }
         previous
     }
@@ -112,16 +118,16 @@ impl Objects {
         let name = name_of(object);
         let removed = self.by_name.remove(&name)?;
         if let Some(instance) = instance_of(&removed) {
-            self.forget_instance(instance.to_string(), &name);
+            self.forget_instance(instance, &name);
         }
         Some(removed)
     }
 
-    fn forget_instance(&mut self, instance: String, name: &ObjectName) {
-        if let Some(names) = self.by_instance.get_mut(&instance) {
+    fn forget_instance(&mut self, instance: &str, name: &ObjectName) {
+        if let Some(names) = self.by_instance.get_mut(instance) {
             names.remove(name);
             if names.is_empty() {
-                self.by_instance.remove(&instance);
+                self.by_instance.remove(instance);
             }
         }
     }
@@ -160,10 +166,6 @@ fn watch_id(server: &str, resource: &ApiResource) -> String {
     format!("{server}|{}/{}", resource.api_version, resource.plural)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The cache of one cluster, as the sync engine reads it.
 struct ClusterView {
     inner: Arc<Inner>,
@@ -172,9 +174,9 @@ struct ClusterView {
 
 impl ClusterView {
     fn store(&self, resource: &ApiResource) -> Option<Arc<Mutex<KindStore>>> {
-        lock(&self.inner.stores)
+        lock(&self.inner.watches)
             .get(&watch_id(&self.server, resource))
-            .cloned()
+            .map(|w| w.store.clone())
     }
 }
 
@@ -197,8 +199,8 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for task in lock(&self.watches).values() {
-            task.abort();
+        for watch in lock(&self.watches).values() {
+            watch.task.abort();
         }
     }
 }
@@ -212,7 +214,6 @@ impl DriftWatches {
                 watches: Mutex::default(),
                 events: Mutex::default(),
                 drifted: Mutex::default(),
-                stores: Mutex::default(),
             }),
         }
     }
@@ -221,19 +222,18 @@ impl DriftWatches {
     pub fn ensure(&self, server: &str, client: &kube::Client, resource: &ApiResource) {
         let id = watch_id(server, resource);
         let mut watches = lock(&self.inner.watches);
-        if watches.get(&id).is_some_and(|t| !t.is_finished()) {
+        if watches.get(&id).is_some_and(|w| !w.task.is_finished()) {
             return;
         }
         let store = Arc::new(Mutex::new(KindStore::default()));
-        lock(&self.inner.stores).insert(id.clone(), store.clone());
         let task = tokio::spawn(watch(
             Arc::downgrade(&self.inner),
-            store,
+            store.clone(),
             server.to_string(),
             client.clone(),
             resource.clone(),
         ));
-        watches.insert(id, task);
+        watches.insert(id, Watch { task, store });
     }
 
     /// The cache of the cluster at `server`, for its [`flotilla_sync::Cluster`].

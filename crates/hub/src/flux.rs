@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use self::conditions::Conditions;
 use self::ssa::ObjMeta;
 use crate::known::Known;
+use crate::lock;
 use crate::queue::WorkQueue;
 use crate::sources::{SourceTree, Sources};
 
@@ -185,11 +186,7 @@ impl FluxReconciler {
     }
 
     fn artifact(&self, key: &str) -> Option<SourceTree> {
-        self.artifacts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+        lock(&self.artifacts).get(key).cloned()
     }
 
     /// Reconciles one GitRepository: checks the remote, keeps the artifact, and returns
@@ -230,7 +227,7 @@ impl FluxReconciler {
             Some(r) => self.credentials(namespace, &r.name).await,
         };
         let mut repository = {
-            let repos = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
+            let repos = lock(&self.repositories);
             repos.get(&key).cloned()
         }
         .unwrap_or_else(|| flotilla_source::GitRepository {
@@ -274,10 +271,7 @@ impl FluxReconciler {
         if let Some(checkout) = checkout {
             match self.sources.tree_of(checkout).await {
                 Ok(tree) => {
-                    self.artifacts
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key.clone(), tree);
+                    lock(&self.artifacts).insert(key.clone(), tree);
                 }
                 Err(e) => {
                     failed = true;
@@ -328,10 +322,7 @@ impl FluxReconciler {
         if let Some(ignore) = &repository.status.observed_ignore {
             status["observedIgnore"] = json!(ignore);
         }
-        self.repositories
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, repository);
+        lock(&self.repositories).insert(key, repository);
         let requeue = match (action.requeue_after, failed) {
             (None, _) => None,
             (Some(_), true) => Some(self.options.source_retry),
@@ -419,22 +410,14 @@ impl FluxReconciler {
             )
         });
         let cache_key = format!("{origin}|{}", user.as_deref().unwrap_or(""));
-        if let Some(c) = self
-            .clusters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&cache_key)
-        {
+        if let Some(c) = lock(&self.clusters).get(&cache_key) {
             return Ok(c.clone());
         }
         config.auth_info.impersonate = user;
         config.auth_info.impersonate_groups = None;
         let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
         let cluster = Cluster::new(client);
-        self.clusters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(cache_key, cluster.clone());
+        lock(&self.clusters).insert(cache_key, cluster.clone());
         Ok(cluster)
     }
 
@@ -992,10 +975,6 @@ struct Loop {
     revisions: Mutex<HashMap<String, String>>,
     /// Repository identity (mirror) → GitRepository queue keys.
     urls: Mutex<HashMap<String, HashSet<String>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What makes a Flux object worth reconciling again: spec, the reconcile request

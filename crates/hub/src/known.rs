@@ -16,7 +16,7 @@ pub struct Known {
 
 impl Known {
     fn objects(&self) -> MutexGuard<'_, HashMap<String, (Value, u64)>> {
-        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.objects)
     }
 
     /// Keeps `value` as the latest copy of `key`; whether its fingerprint `print`

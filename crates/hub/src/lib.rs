@@ -18,3 +18,9 @@ pub mod render;
 pub mod run;
 pub mod settled;
 pub mod sources;
+
+/// A mutex's guard, also after a panic elsewhere poisoned it: the hub's shared maps stay
+/// usable, since each update leaves them consistent.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -96,7 +96,7 @@ pub fn global() -> &'static Metrics {
 
 impl Metrics {
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.registry)
     }
 
     /// One reconcile of `controller` (`application`, `applicationset`, `gitrepository`,

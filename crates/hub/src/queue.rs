@@ -60,7 +60,7 @@ impl WorkQueue {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.inner.state)
     }
 
     /// Queues `key` unless it is queued already; if it is being handled, it is handled

@@ -150,7 +150,7 @@ impl ChartCache {
     fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), helm::Chart>> {
-        self.charts.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.charts)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Applications that need no apply: an app whose last sync succeeded with the same
-//! inputs (commit, spec, render context, project), and whose objects nobody changed since (the drift watches say
-//! so), is only looked at again — the health of what it tracks is read — instead of
+//! inputs (commit, spec, render context, project), and whose objects nobody changed
+//! since (the drift watches say so), is only looked at again — the health of what it
+//! tracks is read — instead of
 //! being applied again. A new commit, a new render, a changed spec, a drift event or
 //! the end of the full-resync period ends the shortcut, so selfHeal and the periodic
 //! backstop behave as before while the health rechecks of a settling fleet cost one
@@ -33,7 +34,7 @@ impl Settled {
     }
 
     fn synced(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {
-        self.synced.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.synced)
     }
 
     /// A successful sync of `key` with inputs `fingerprint`.
@@ -67,8 +68,8 @@ pub fn fingerprint(commit: &str, spec: &Value, other: &impl std::fmt::Debug) -> 
     hasher.finish()
 }
 
-/// The health of every tracked object, from the watch-kept cache or else the cluster; `None` when one is gone
-/// or cannot be read (then the caller syncs in full).
+/// The health of every tracked object, from the watch-kept cache or else the cluster;
+/// `None` when one is gone or cannot be read (then the caller syncs in full).
 pub async fn live_health(
     cluster: &flotilla_sync::Cluster,
     inventory: &Inventory,

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use flotilla_render::kustomize::MemTree;
 use flotilla_source::{Checkout, IgnoreRules, MirrorCache, Reference, Request};
 
+use crate::lock;
+
 /// How many commits' trees are kept (the oldest is dropped first).
 const MAX_TREES: usize = 256;
 
@@ -161,8 +163,4 @@ impl Sources {
     fn cached(&self, commit: &str) -> Option<Arc<MemTree>> {
         lock(&self.trees).by_commit.get(commit).cloned()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

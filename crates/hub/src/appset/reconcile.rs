@@ -92,7 +92,7 @@ pub struct Echoes(std::sync::Mutex<std::collections::HashMap<String, usize>>);
 
 impl Echoes {
     fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.0)
     }
 
     /// A write of `key` is about to be sent.

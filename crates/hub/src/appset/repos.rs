@@ -53,26 +53,15 @@ impl HubRepos {
 
     /// Identities ([`GitUrl::identity`]) of every repository the generators asked for.
     pub(crate) fn identities(&self) -> BTreeSet<String> {
-        self.identities
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        crate::lock(&self.identities).clone()
     }
 
     fn listing(&self, repo_url: &str, revision: &str) -> Result<Arc<Listing>, RepoError> {
         if let Ok(url) = GitUrl::parse(repo_url) {
-            self.identities
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(url.identity());
+            crate::lock(&self.identities).insert(url.identity());
         }
         let key = (repo_url.to_string(), revision.to_string());
-        if let Some(found) = self
-            .read
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
+        if let Some(found) = crate::lock(&self.read).get(&key) {
             return found.clone();
         }
         let mut request = Request::new(repo_url, argo_reference(revision));
@@ -89,10 +78,7 @@ impl HubRepos {
                     files,
                 })
             });
-        self.read
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, result.clone());
+        crate::lock(&self.read).insert(key, result.clone());
         result
     }
 }
