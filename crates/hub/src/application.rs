@@ -169,7 +169,7 @@ impl AppReconciler {
     pub async fn reconcile(&self, object: &Value, now: &str) -> Reconciled {
         let key = Self::key_of(object);
         let previous = object.get("status").cloned().unwrap_or_else(|| json!({}));
-        let app: Application = match serde_json::from_value(object.clone()) {
+        let app: Application = match decode_application(object) {
             Ok(app) => app,
             Err(e) => {
                 return failed(
@@ -570,7 +570,7 @@ impl AppReconciler {
             return Ok(keep);
         }
         let key = Self::key_of(object);
-        let app: Application = serde_json::from_value(object.clone()).map_err(|e| e.to_string())?;
+        let app: Application = decode_application(object).map_err(|e| e.to_string())?;
         let destination = &app.spec.destination;
         let Some(cluster) = self.destination(&destination.server, &destination.name) else {
             // The cluster is gone: nothing can be deleted there (Argo CD lets the
@@ -743,6 +743,35 @@ impl AppReconciler {
         lock(&self.inventories).remove(key);
         self.settled.forget(key);
     }
+}
+
+/// The Application in `object` without its status and managedFields: the reconciler reads
+/// neither from the typed form, and they are most of the object (decoding them cost more
+/// than the rest of a settled Application's reconcile).
+fn decode_application(object: &Value) -> Result<Application, serde_json::Error> {
+    let Some(fields) = object.as_object() else {
+        return serde_json::from_value(object.clone());
+    };
+    let mut slim = serde_json::Map::with_capacity(fields.len());
+    for (key, value) in fields {
+        match key.as_str() {
+            "status" => {}
+            "metadata" if value.is_object() => {
+                let metadata = value
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| *k != "managedFields")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                slim.insert(key.clone(), Value::Object(metadata));
+            }
+            _ => {
+                slim.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    serde_json::from_value(Value::Object(slim))
 }
 
 fn source_type_name(kind: SourceType) -> &'static str {

@@ -187,13 +187,18 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
         store.ready.then(|| store.objects.labelled(label_value))
     }
 
-    fn get(&self, resource: &ApiResource, namespace: &str, name: &str) -> Option<Option<Value>> {
+    fn get(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Option<Arc<Value>>> {
         let store = self.store(resource)?;
         let store = lock(&store);
         let key = (namespace.to_string(), name.to_string());
         store
             .ready
-            .then(|| store.objects.by_name.get(&key).map(|o| Value::clone(o)))
+            .then(|| store.objects.by_name.get(&key).cloned())
     }
 }
 

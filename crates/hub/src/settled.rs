@@ -83,16 +83,16 @@ pub async fn live_health(
         let cached = cluster
             .live_cache()
             .and_then(|cache| cache.get(&resolved.resource, &entry.namespace, &entry.name));
-        let value = match cached {
-            Some(found) => found?,
+        let health = match cached {
+            Some(found) => flotilla_sync::health::assess(found?.as_ref()),
             None => {
                 let namespace = (!entry.namespace.is_empty()).then_some(entry.namespace.as_str());
                 let api = cluster.api(&resolved, namespace);
                 let live = api.get_opt(&entry.name).await.ok()??;
-                serde_json::to_value(&live).ok()?
+                flotilla_sync::health::assess(&serde_json::to_value(&live).ok()?)
             }
         };
-        out.push((entry.clone(), flotilla_sync::health::assess(&value)));
+        out.push((entry.clone(), health));
     }
     Some(out)
 }

@@ -48,8 +48,13 @@ pub trait LiveCache: Send + Sync {
 
     /// The labelled object `namespace/name` of `resource` (namespace empty when
     /// cluster-scoped): `Some(None)` when the cache holds the kind and not that object,
-    /// `None` when the cache cannot tell.
-    fn get(&self, resource: &ApiResource, namespace: &str, name: &str) -> Option<Option<Value>>;
+    /// `None` when the cache cannot tell. Shared, not copied: a health check reads it.
+    fn get(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Option<Arc<Value>>>;
 }
 
 /// Discovery failures.

@@ -826,12 +826,18 @@ impl flotilla_sync::cluster::LiveCache for FixedCache {
         })
     }
 
-    fn get(&self, resource: &ApiResource, namespace: &str, name: &str) -> Option<Option<Value>> {
+    fn get(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Option<std::sync::Arc<Value>>> {
         (resource.kind == "ConfigMap").then(|| {
             self.0
                 .iter()
                 .find(|o| o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name)
                 .cloned()
+                .map(std::sync::Arc::new)
         })
     }
 }

@@ -88,20 +88,11 @@ pub(crate) fn render(
         let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
         cb.cmp(&ca).then_with(|| b.cmp(a))
     });
-    let options = Options {
-        limits,
-        ..Options::default()
-    };
-    let mut set = Template::new("gotpl")
-        .functions(FUNCTIONS.clone())
-        .options(options)
-        .option("missingkey=zero")
-        .map_err(|e| Error::Template(e.to_string()))?;
-    for name in &keys {
-        set = set
-            .parse_named(name, &tpls[*name].text)
-            .map_err(|e| Error::Template(format_error(name, &e)))?;
-    }
+    let sources: Vec<(&str, &str)> = keys
+        .iter()
+        .map(|name| (name.as_str(), tpls[*name].text.as_str()))
+        .collect();
+    let set = parsed_set(&sources, limits)?;
     let mut out = BTreeMap::new();
     for name in keys {
         if base_name(name).starts_with('_') {
@@ -118,6 +109,64 @@ pub(crate) fn render(
         out.insert(name.clone(), text.replace("<no value>", ""));
     }
     Ok(out)
+}
+
+/// The templates `sources` (name, text), parsed into one set in this order. A fleet renders
+/// the same chart for many releases, so parsed sets are remembered by their exact sources:
+/// executing never changes a set (`tpl` parses into a copy), and a parse error is not
+/// remembered.
+fn parsed_set(sources: &[(&str, &str)], limits: Limits) -> Result<Arc<Template>, Error> {
+    use std::hash::{Hash as _, Hasher as _};
+    type Parsed = (Vec<(String, String)>, Limits, Arc<Template>);
+    /// Sets kept; the cache is cleared when full (charts of a fleet are few).
+    const KEPT: usize = 64;
+    static PARSED: LazyLock<std::sync::Mutex<std::collections::HashMap<u64, Parsed>>> =
+        LazyLock::new(Default::default);
+
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    sources.hash(&mut hasher);
+    format!("{limits:?}").hash(&mut hasher);
+    let key = hasher.finish();
+    let same = |kept: &Parsed| {
+        kept.1 == limits
+            && kept.0.len() == sources.len()
+            && kept
+                .0
+                .iter()
+                .zip(sources)
+                .all(|((n, t), (n2, t2))| n == n2 && t == t2)
+    };
+    {
+        let parsed = PARSED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = parsed.get(&key).filter(|kept| same(kept)) {
+            return Ok(kept.2.clone());
+        }
+    }
+    let options = Options {
+        limits,
+        ..Options::default()
+    };
+    let mut set = Template::new("gotpl")
+        .functions(FUNCTIONS.clone())
+        .options(options)
+        .option("missingkey=zero")
+        .map_err(|e| Error::Template(e.to_string()))?;
+    for (name, text) in sources {
+        set = set
+            .parse_named(name, text)
+            .map_err(|e| Error::Template(format_error(name, &e)))?;
+    }
+    let set = Arc::new(set);
+    let mut parsed = PARSED.lock().unwrap_or_else(|e| e.into_inner());
+    if parsed.len() >= KEPT {
+        parsed.clear();
+    }
+    let owned = sources
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    parsed.insert(key, (owned, limits, set.clone()));
+    Ok(set)
 }
 
 fn base_name(path: &str) -> &str {
@@ -508,6 +557,36 @@ fn format_error(file: &str, e: &TplError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_sets_are_shared_only_between_identical_sources() {
+        let limits = Limits::default();
+        let a = [("c/templates/a.yaml", "name: {{ .Release.Name }}")];
+        let first = parsed_set(&a, limits).unwrap();
+        assert!(Arc::ptr_eq(&first, &parsed_set(&a, limits).unwrap()));
+        let b = [("c/templates/a.yaml", "name: {{ .Release.Namespace }}")];
+        let other = parsed_set(&b, limits).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        let data = Value::map(
+            [(
+                "Release".to_string(),
+                Value::map(
+                    [
+                        ("Name".to_string(), Value::from("web")),
+                        ("Namespace".to_string(), Value::from("shop")),
+                    ]
+                    .into(),
+                ),
+            )]
+            .into(),
+        );
+        assert_eq!(first.execute_template(a[0].0, &data).unwrap(), "name: web");
+        assert_eq!(other.execute_template(b[0].0, &data).unwrap(), "name: shop");
+        // A broken template fails every time: errors are not remembered as sets.
+        let broken = [("c/templates/a.yaml", "{{ if }}")];
+        assert!(parsed_set(&broken, limits).is_err());
+        assert!(parsed_set(&broken, limits).is_err());
+    }
 
     #[test]
     fn kube_versions_parse_as_helm() {
