@@ -19,7 +19,7 @@ use crate::clusters::{self, ClusterRegistry};
 use crate::known::Known;
 use crate::lock;
 use crate::queue::WorkQueue;
-use crate::raw::RawObject;
+use crate::raw::UnmanagedObject;
 
 /// Settings of the controller.
 #[derive(Debug, Clone)]
@@ -157,7 +157,7 @@ fn fingerprint(app: &Value) -> u64 {
 }
 
 async fn watch_applications(state: Arc<Loop>) {
-    let api: Api<RawObject> = Api::all_with(state.hub.clone(), &application_resource());
+    let api: Api<UnmanagedObject> = Api::all_with(state.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(object_changes(api, "Applications"));
     while let Some((value, present)) = changes.next().await {
         let key = AppReconciler::key_of(&value);

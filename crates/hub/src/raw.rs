@@ -27,41 +27,112 @@ impl From<RawObject> for Value {
     }
 }
 
-/// A [`RawObject`] without its `status`, which is skipped while decoding and never
-/// allocated: for watchers that react to spec and metadata only (an Application's status
-/// is most of it).
+/// A [`RawObject`] without `metadata.managedFields`, which is skipped while decoding and
+/// never allocated: for watchers that never read field ownership (on an Application it
+/// is as large as the spec, and every write adds to it).
+#[derive(Debug, Clone)]
+pub struct UnmanagedObject(RawObject);
+
+impl<'de> Deserialize<'de> for UnmanagedObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UnmanagedObject, D::Error> {
+        let omit = Omit {
+            status: false,
+            managed_fields: true,
+        };
+        Ok(UnmanagedObject(RawObject::from_value(
+            deserializer.deserialize_map(Fields(omit))?,
+        )))
+    }
+}
+
+impl From<UnmanagedObject> for Value {
+    fn from(object: UnmanagedObject) -> Value {
+        object.0.value
+    }
+}
+
+/// A [`RawObject`] without its `status` nor `metadata.managedFields`, skipped while
+/// decoding and never allocated: for watchers that react to spec and metadata only (an
+/// Application's status is most of it).
 #[derive(Debug, Clone)]
 pub struct StatuslessObject(RawObject);
 
 impl<'de> Deserialize<'de> for StatuslessObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StatuslessObject, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = serde_json::Map<String, Value>;
+        let omit = Omit {
+            status: true,
+            managed_fields: true,
+        };
+        Ok(StatuslessObject(RawObject::from_value(
+            deserializer.deserialize_map(Fields(omit))?,
+        )))
+    }
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
+/// What a decoding leaves out.
+#[derive(Debug, Clone, Copy)]
+struct Omit {
+    status: bool,
+    managed_fields: bool,
+}
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut fields = serde_json::Map::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "status" {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    } else {
-                        fields.insert(key, map.next_value()?);
-                    }
+/// Decodes an object's fields, skipping what `Omit` says.
+struct Fields(Omit);
+
+impl<'de> serde::de::Visitor<'de> for Fields {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "status" if self.0.status => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
                 }
-                Ok(fields)
+                "metadata" if self.0.managed_fields => {
+                    fields.insert(key, map.next_value_seed(MetadataFields)?);
+                }
+                _ => {
+                    fields.insert(key, map.next_value()?);
+                }
             }
         }
-        let fields = deserializer.deserialize_map(Fields)?;
-        Ok(StatuslessObject(RawObject::from_value(Value::Object(
-            fields,
-        ))))
+        Ok(Value::Object(fields))
+    }
+}
+
+/// Decodes `metadata` without `managedFields`.
+struct MetadataFields;
+
+impl<'de> serde::de::Visitor<'de> for MetadataFields {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("object metadata")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "managedFields" {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                fields.insert(key, map.next_value()?);
+            }
+        }
+        Ok(Value::Object(fields))
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for MetadataFields {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
@@ -133,6 +204,7 @@ macro_rules! dynamic_resource {
 }
 
 dynamic_resource!(RawObject, meta);
+dynamic_resource!(UnmanagedObject, 0.meta);
 dynamic_resource!(StatuslessObject, 0.meta);
 
 #[cfg(test)]
@@ -179,5 +251,31 @@ mod tests {
         let mut expected = sent;
         expected.as_object_mut().unwrap().remove("status");
         assert_eq!(Value::from(object), expected);
+    }
+
+    #[test]
+    fn leaner_objects_leave_out_managed_fields_and_nothing_else() {
+        let sent = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "web", "namespace": "argocd", "resourceVersion": "9",
+                         "labels": {"team": "shop"},
+                         "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"project": "default", "managedFields": "a spec field of that name stays"},
+            "status": {"sync": {"status": "Synced"}},
+        });
+        let mut expected = sent.clone();
+        expected["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        let unmanaged: UnmanagedObject = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(unmanaged.meta().name.as_deref(), Some("web"));
+        assert_eq!(unmanaged.meta().resource_version.as_deref(), Some("9"));
+        assert_eq!(Value::from(unmanaged), expected);
+        let statusless: StatuslessObject = serde_json::from_value(sent).unwrap();
+        expected.as_object_mut().unwrap().remove("status");
+        assert_eq!(Value::from(statusless), expected);
+        // What is not an object is refused, not guessed at.
+        assert!(serde_json::from_value::<UnmanagedObject>(json!([1])).is_err());
     }
 }
