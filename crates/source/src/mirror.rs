@@ -284,6 +284,10 @@ struct RepoState {
     check: Option<(Result<Vec<AdvertisedRef>, GitError>, Instant)>,
     /// Set by a webhook: the next request checks the remote whatever its interval.
     stale: bool,
+    /// Branches and tags fetched by name into a new mirror, with the commit each named
+    /// and when: such a fetch asked the remote about that ref, so it stands for a check
+    /// of it (and only of it) until the interval ends or a full check is made.
+    fetched: HashMap<String, (String, Instant)>,
     /// Commits known present and readable.
     have: HashSet<String>,
     /// The open repository (gix), shared by snapshots.
@@ -416,6 +420,12 @@ impl MirrorCache {
                 })?
             }
             reference => {
+                if let Some(refname) = named_ref(reference).filter(|_| self.is_cold(&repo)) {
+                    // A new mirror: the fetch of the ref is the check of it too.
+                    if let Some(resolved) = self.fetch_named(&repo, &creds, req, &refname).await? {
+                        return self.finish(&repo, &resolved);
+                    }
+                }
                 let advertised = match direct_refspec(reference).filter(|_| self.is_cold(&repo)) {
                     // A new mirror needs a fetch whatever the check says: run both at
                     // once, so the check costs no extra round trip.
@@ -452,6 +462,66 @@ impl MirrorCache {
         let mut resolved = resolved;
         resolved.commit = commit;
         self.finish(&repo, &resolved)
+    }
+
+    /// Fetches the branch or tag `refname` into a new mirror and resolves it from what
+    /// arrived, counting the fetch as the remote check of that ref. A remote that cannot
+    /// be reached or refuses us fails the check as `ls-remote` would; `None` when the
+    /// fetch failed otherwise (a missing ref, say): the caller checks the remote as
+    /// usual, which explains it in the usual words.
+    async fn fetch_named(
+        &self,
+        repo: &Repo,
+        creds: &Credentials,
+        req: &Request,
+        refname: &str,
+    ) -> Result<Option<Resolved>, Error> {
+        let Ok(handle) = self.open_or_init(repo).await else {
+            return Ok(None);
+        };
+        let remote = Remote {
+            url: &repo.fetch_url,
+            credentials: creds,
+            timeout: req.timeout,
+        };
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        self.inner.remote_checks.fetch_add(1, Ordering::Relaxed);
+        let depth = self.inner.opts.shallow.then_some(1);
+        let refspec = format!("+{refname}:{refname}");
+        match git::fetch(&remote, &repo.dir, &self.scratch(), &[refspec], depth).await {
+            Ok(()) => {}
+            Err(e @ GitError::Failed { .. }) => {
+                tracing::debug!(url = %repo.shown, error = %e, "first fetch failed");
+                return Ok(None);
+            }
+            Err(e) => {
+                let mut state = repo.state.lock();
+                state.check = Some((Err(e.clone()), Instant::now()));
+                state.stale = false;
+                return Err(Error::Git(e));
+            }
+        }
+        self.check_size(repo)?;
+        let handle = self.reopen(repo).unwrap_or(handle);
+        let commit = {
+            let local = handle.to_thread_local();
+            let Ok(mut reference) = local.find_reference(refname) else {
+                return Ok(None);
+            };
+            let Ok(commit) = reference.peel_to_commit() else {
+                return Ok(None);
+            };
+            commit.id.to_string()
+        };
+        if Snapshot::from_repo(handle, &commit, self.inner.opts.read_limits).is_err() {
+            return Ok(None);
+        }
+        let mut state = repo.state.lock();
+        state.have.insert(commit.clone());
+        state
+            .fetched
+            .insert(refname.to_string(), (commit.clone(), Instant::now()));
+        Ok(Some(Resolved::named(refname, &commit)))
     }
 
     /// Whether the mirror has never been fetched in this process nor exists on disk.
@@ -525,6 +595,7 @@ impl MirrorCache {
         let mut state = repo.state.lock();
         state.check = Some((result.clone(), Instant::now()));
         state.stale = false;
+        state.fetched.clear();
         result.map_err(Error::Git)
     }
 
@@ -568,7 +639,12 @@ impl MirrorCache {
                 Some((Err(e), at)) if !state.stale && at.elapsed() < req.interval => {
                     return Err(Error::Git(e.clone()));
                 }
-                _ => None,
+                _ if state.stale => None,
+                _ => named_ref(reference).and_then(|name| {
+                    let (commit, at) = state.fetched.get(&name)?;
+                    (at.elapsed() < req.interval && state.have.contains(commit))
+                        .then(|| Resolved::named(&name, commit))
+                }),
             },
         })
     }
@@ -1043,6 +1119,16 @@ fn empty_trash(scratch: &Path) {
         if ours && e.file_type().is_ok_and(|t| t.is_dir()) {
             let _ = std::fs::remove_dir_all(e.path());
         }
+    }
+}
+
+/// The full name of a branch or tag reference: what a fetch by name resolves without
+/// the remote's other refs (`HEAD` needs the advertised symref, ranges every tag).
+fn named_ref(reference: &Reference) -> Option<String> {
+    match reference {
+        Reference::Branch(b) => Some(format!("refs/heads/{b}")),
+        Reference::Tag(t) => Some(format!("refs/tags/{t}")),
+        _ => None,
     }
 }
 

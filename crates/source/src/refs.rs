@@ -194,6 +194,16 @@ impl Resolved {
         }
     }
 
+    /// A resolution of a branch or tag `refname` (full name) to `commit`, learnt other
+    /// than from an advertisement (a fetch of that ref).
+    pub fn named(refname: &str, commit: &str) -> Resolved {
+        Resolved {
+            refname: Some(refname.to_string()),
+            commit: commit.to_string(),
+            absolute: false,
+        }
+    }
+
     /// Flux's artifact revision: `<short ref>@sha1:<commit>` (`main@sha1:…`,
     /// `v1.2.0@sha1:…`), `<full ref>@sha1:…` for `spec.ref.name`, `sha1:…` for a
     /// bare commit.

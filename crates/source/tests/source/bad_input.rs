@@ -39,9 +39,10 @@ async fn stalled_host_times_out_with_a_clear_message() {
         matches!(err, Error::Git(GitError::Timeout { .. })),
         "{err:?}"
     );
+    // A new mirror's first contact with the remote is the fetch of the branch.
     assert_eq!(
         err.to_string(),
-        format!("ls-remote '{url}': timed out after 800ms")
+        format!("fetch '{url}': timed out after 800ms")
     );
 }
 
@@ -106,7 +107,7 @@ async fn wrong_credentials_fail_authentication_without_showing_the_secret() {
     assert!(err.is_auth(), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("ls-remote '{url}': authentication failed")
+        format!("fetch '{url}': authentication failed")
     );
 
     // A password written into the URL is taken out of it, and out of every message.
@@ -118,7 +119,7 @@ async fn wrong_credentials_fail_authentication_without_showing_the_secret() {
     assert!(err.is_auth(), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("ls-remote '{url}': authentication failed")
+        format!("fetch '{url}': authentication failed")
     );
 
     // No credentials at all: the server's 401 is an authentication failure too.

@@ -1,11 +1,12 @@
 //! 1,000 consumers of 10 repositories: exactly 10 remote checks per interval, counted
-//! at the server; an unchanged remote costs one request and no fetch.
+//! at the server (a new mirror's first fetch is its check); an unchanged remote costs
+//! one request and no fetch.
 
 use std::time::{Duration, Instant};
 
 use flotilla_source::Reference;
 
-use crate::support::{GitServer, WorkRepo};
+use crate::support::{GitServer, WorkRepo, git};
 use crate::{cache, request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,15 +44,20 @@ async fn thousand_consumers_of_ten_repositories_cost_ten_checks_per_interval() {
     let checked = Instant::now();
     assert_eq!(got.len(), 1000);
     assert!(got.iter().all(|c| commits.contains(c)));
+    // A new mirror's fetch of the branch is its check too: no separate `ls-remote`.
     assert_eq!(
-        server.counters.kind("info/refs"),
+        server.counters.kind("info/refs-v2"),
         10,
-        "one remote check per repository"
+        "one remote check (a fetch) per repository"
     );
+    assert_eq!(server.counters.kind("info/refs"), 0);
     assert_eq!(cache.stats().remote_checks, 10);
     assert_eq!(cache.stats().fetches, 10, "one fetch per repository");
     for r in 0..10 {
-        assert_eq!(server.counters.get(&format!("/r{r}.git"), "info/refs"), 1);
+        assert_eq!(
+            server.counters.get(&format!("/r{r}.git"), "info/refs-v2"),
+            1
+        );
     }
 
     // Same interval: nothing reaches the server.
@@ -73,7 +79,8 @@ async fn thousand_consumers_of_ten_repositories_cost_ten_checks_per_interval() {
         10,
         "one request per repository"
     );
-    assert_eq!(server.counters.kind("info/refs"), 20);
+    assert_eq!(server.counters.kind("info/refs"), 10);
+    assert_eq!(server.counters.kind("info/refs-v2"), 10, "no fetch");
     assert_eq!(
         cache.stats().fetches,
         10,
@@ -112,4 +119,88 @@ async fn a_fresh_check_answers_the_commit_without_io_until_a_push_marks_it_stale
     // A zero interval never counts as fresh.
     req.interval = Duration::ZERO;
     assert_eq!(cache.fresh_commit(&req), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_mirrors_first_fetch_stands_for_a_check_of_that_ref_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    let on_main = work.commit(&[("app/cm.yaml", "v: 1\n")], "c1");
+    git(&work.work, &["tag", "-a", "v1", "-m", "release 1"]);
+    git(&work.work, &["checkout", "-q", "-b", "dev"]);
+    let on_dev = work.commit(&[("app/cm.yaml", "v: 2\n")], "c2");
+    work.publish(&served.join("r.git"));
+    let server = GitServer::start(&served, None).await;
+    let cache = cache(tmp.path());
+    let url = server.url("r.git");
+    let long = |reference| {
+        let mut req = request(&url, reference);
+        req.interval = Duration::from_secs(3600);
+        req
+    };
+
+    let main = cache
+        .checkout(&long(Reference::Branch("main".into())))
+        .await
+        .unwrap();
+    assert_eq!(main.commit, on_main);
+    assert_eq!(main.revision, format!("main@sha1:{on_main}"));
+    assert_eq!(server.counters.kind("info/refs"), 0, "no ls-remote");
+    assert_eq!(server.counters.kind("info/refs-v2"), 1, "one fetch");
+
+    // Another branch of the same repository is not answered from that fetch: the
+    // remote is checked (and dev fetched), within the same interval.
+    let dev = cache
+        .checkout(&long(Reference::Branch("dev".into())))
+        .await
+        .unwrap();
+    assert_eq!(dev.commit, on_dev);
+    assert_eq!(server.counters.kind("info/refs"), 1);
+
+    // An annotated tag resolves to the commit it tags, from that full check.
+    let before = server.counters.total();
+    let tag = cache
+        .checkout(&long(Reference::Tag("v1".into())))
+        .await
+        .unwrap();
+    assert_eq!(tag.commit, on_main);
+    assert_eq!(tag.revision, format!("v1@sha1:{on_main}"));
+    let main_again = cache
+        .checkout(&long(Reference::Branch("main".into())))
+        .await
+        .unwrap();
+    assert_eq!(main_again.commit, on_main);
+    assert_eq!(
+        server.counters.kind("info/refs"),
+        1,
+        "answered from the full check"
+    );
+    assert!(
+        server.counters.total() - before <= 3,
+        "at most the tag's fetch"
+    );
+
+    // A new mirror fetching an annotated tag by name: the tag's commit, one fetch.
+    let other = tempfile::tempdir().unwrap();
+    let fresh = crate::cache(other.path());
+    let before = server.counters.kind("info/refs");
+    let tag = fresh
+        .checkout(&long(Reference::Tag("v1".into())))
+        .await
+        .unwrap();
+    assert_eq!(tag.commit, on_main);
+    assert_eq!(tag.revision, format!("v1@sha1:{on_main}"));
+    assert_eq!(server.counters.kind("info/refs"), before, "no ls-remote");
+
+    // A branch the remote lacks is still explained as before (the check says so).
+    let err = fresh
+        .checkout(&long(Reference::Branch("nope".into())))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("couldn't find remote ref \"refs/heads/nope\""),
+        "{err}"
+    );
 }
