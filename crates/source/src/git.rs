@@ -144,6 +144,10 @@ pub(crate) async fn fetch(
         // again, so waiting for the disk to confirm each write buys nothing.
         "-c",
         "core.fsync=none",
+        // Keep what arrives as one pack: exploding a small fetch into loose objects costs
+        // a file and often a directory per object.
+        "-c",
+        "fetch.unpackLimit=1",
         "fetch",
         "--quiet",
         "--no-tags",

@@ -807,8 +807,7 @@ impl MirrorCache {
                 std::fs::remove_dir_all(&repo.dir)
                     .map_err(|e| Attempt::Fatal(self.cache_err(&repo.dir, e)))?;
             }
-            // In process: one git child fewer on the cold path.
-            gix::init_bare(&repo.dir).map_err(|e| {
+            init_mirror(&repo.dir).map_err(|e| {
                 Attempt::Fatal(Error::Cache {
                     path: repo.dir.display().to_string(),
                     detail: format!("creating the mirror: {e}"),
@@ -1039,6 +1038,21 @@ impl MirrorCache {
 
 /// A mirror: a directory (not a link to one) whose name ends in `.git` and which
 /// holds a `HEAD` file.
+/// Creates an empty bare repository at `dir` with only what git needs to recognise one
+/// (`objects/`, `refs/`, `config`, `HEAD`), in process. `git init` and `gix::init_bare`
+/// also write a dozen sample hooks and a description: on a busy disk, creating files is
+/// most of a new mirror's cost. `HEAD` comes last, so a crash leaves no half mirror
+/// that passes for one (a directory without `HEAD` is started over).
+fn init_mirror(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join("objects"))?;
+    std::fs::create_dir_all(dir.join("refs"))?;
+    std::fs::write(
+        dir.join("config"),
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n",
+    )?;
+    std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n")
+}
+
 fn is_mirror(entry: &std::fs::DirEntry) -> bool {
     // `DirEntry::file_type` does not follow symbolic links.
     entry.file_type().is_ok_and(|t| t.is_dir())
@@ -1206,4 +1220,33 @@ fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_mirror_is_a_bare_repository_git_accepts_and_nothing_more() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("m");
+        init_mirror(&dir).unwrap();
+        let out = std::process::Command::new("git")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .arg("--git-dir")
+            .arg(&dir)
+            .args(["rev-parse", "--is-bare-repository"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "true");
+        assert!(gix::open_opts(&dir, gix::open::Options::isolated()).is_ok());
+        let mut entries: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        entries.sort();
+        assert_eq!(entries, ["HEAD", "config", "objects", "refs"]);
+    }
 }
