@@ -1137,11 +1137,16 @@ fn empty_trash(scratch: &Path) {
 }
 
 /// The full name of a branch or tag reference: what a fetch by name resolves without
-/// the remote's other refs (`HEAD` needs the advertised symref, ranges every tag).
+/// the remote's other refs (`HEAD` needs the advertised symref, ranges every tag). A
+/// bare name is tried as the branch, which wins over a tag of that name; when there is
+/// no such branch the fetch fails and the remote's refs are checked as usual.
 fn named_ref(reference: &Reference) -> Option<String> {
     match reference {
         Reference::Branch(b) => Some(format!("refs/heads/{b}")),
         Reference::Tag(t) => Some(format!("refs/tags/{t}")),
+        Reference::Name(n) if !n.starts_with("refs/") && n != "HEAD" => {
+            Some(format!("refs/heads/{n}"))
+        }
         _ => None,
     }
 }

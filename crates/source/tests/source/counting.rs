@@ -203,4 +203,23 @@ async fn a_new_mirrors_first_fetch_stands_for_a_check_of_that_ref_only() {
             .contains("couldn't find remote ref \"refs/heads/nope\""),
         "{err}"
     );
+
+    // A bare name (Argo CD's targetRevision) is fetched as the branch when there is one,
+    // and found among the tags by the usual check when there is not.
+    let third = tempfile::tempdir().unwrap();
+    let before = server.counters.kind("info/refs");
+    let dev = crate::cache(third.path())
+        .checkout(&long(Reference::Name("dev".into())))
+        .await
+        .unwrap();
+    assert_eq!(dev.commit, on_dev);
+    assert_eq!(dev.revision, format!("dev@sha1:{on_dev}"));
+    assert_eq!(server.counters.kind("info/refs"), before, "no ls-remote");
+    let fourth = tempfile::tempdir().unwrap();
+    let tag = crate::cache(fourth.path())
+        .checkout(&long(Reference::Name("v1".into())))
+        .await
+        .unwrap();
+    assert_eq!(tag.commit, on_main);
+    assert_eq!(tag.revision, format!("v1@sha1:{on_main}"));
 }
