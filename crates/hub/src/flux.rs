@@ -1087,9 +1087,6 @@ async fn worker(state: Arc<Loop>) {
                 continue;
             }
         };
-        if is_git {
-            after_git(&state, &key, &object);
-        }
         if let Some(status) = &outcome.status {
             let resource = if is_git {
                 git_repository_resource()
@@ -1108,6 +1105,12 @@ async fn worker(state: Arc<Loop>) {
                 Ok(()) => state.known.set_status(&key, status),
                 Err(e) => tracing::warn!(key = %key, error = %e, "writing Flux status"),
             }
+        }
+        if is_git {
+            // After the status write: a reader requeued earlier could read the
+            // GitRepository before its artifact is in the status, and wait out the
+            // dependency period (30 s) for nothing.
+            after_git(&state, &key, &object);
         }
         drop(lease);
         if let Some(delay) = outcome.requeue {

@@ -62,6 +62,12 @@ struct Hub {
 }
 
 async fn start_hub(repos: &Path, cache: &Path) -> Hub {
+    start_hub_with(repos, cache, Duration::from_secs(1)).await
+}
+
+/// A hub whose missing artifacts and unready dependencies are retried after
+/// `dependency_requeue`.
+async fn start_hub_with(repos: &Path, cache: &Path, dependency_requeue: Duration) -> Hub {
     let fleet = Fleet::new(&["hub".to_string()], FleetConfig::default());
     let server = Server::start_tls(fleet, "127.0.0.1:0".parse().unwrap())
         .await
@@ -83,7 +89,7 @@ async fn start_hub(repos: &Path, cache: &Path) -> Hub {
         FluxOptions {
             workers: 4,
             health_poll: Duration::from_millis(200),
-            dependency_requeue: Duration::from_secs(1),
+            dependency_requeue,
             ..Default::default()
         },
     )
@@ -703,4 +709,41 @@ async fn a_deleted_kustomization_prunes_its_objects_only_when_it_prunes() {
     // prune: true deleted what it applied; prune: false left it.
     assert!(config_maps.get_opt("pruned").await.unwrap().is_none());
     assert!(config_maps.get_opt("kept").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kustomization_waiting_for_its_source_is_requeued_when_the_artifact_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[(
+            "tenants/settings.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: flux-system\n",
+        )],
+    );
+    // Retrying a missing artifact only after a minute: Ready within the test's 20 s
+    // means the GitRepository's run requeued its reader. (That it does so after writing
+    // its status, which the reader reads, is not forced here: the race it closes did
+    // not show in this small setup, only in `flotilla demo`.)
+    let hub = start_hub_with(&repos, &dir.path().join("cache"), Duration::from_secs(60)).await;
+    create(&hub.client, TENANTS).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "tenants",
+        "False",
+        "ArtifactFailed",
+    )
+    .await;
+    create(&hub.client, PLATFORM_REPO).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "tenants",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
 }
