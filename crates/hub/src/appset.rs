@@ -68,6 +68,21 @@ impl AppSetController {
 
     /// Runs the workers, the triggers and the watches until the hub watch ends.
     pub async fn run(self) {
+        tokio::spawn(watch_applications(self.state.clone()));
+        self.run_fed().await;
+    }
+
+    /// What the Application controller's watch should tell this controller (see
+    /// [`run_fed`](Self::run_fed)).
+    pub fn application_hook(&self) -> crate::controller::ApplicationHook {
+        let state = self.state.clone();
+        Arc::new(move |app: &Value, present: bool| observe_application(&state, app, present))
+    }
+
+    /// [`run`](Self::run) without a watch of Applications: their changes come from
+    /// [`application_hook`](Self::application_hook), called by the Application
+    /// controller's watch (one watch of the hub's most numerous objects, not two).
+    pub async fn run_fed(self) {
         let state = self.state;
         for _ in 0..state.reconciler.options.workers.max(1) {
             tokio::spawn(worker(state.clone()));
@@ -79,7 +94,6 @@ impl AppSetController {
             move |identity| crate::controller::readers_of(&by_repo.readers, identity),
             move || all.known.keys(),
         ));
-        tokio::spawn(watch_applications(state.clone()));
         watch_appsets(state).await;
     }
 }
@@ -94,6 +108,21 @@ pub async fn run_appsets(
     sources: Sources,
     options: AppSetOptions,
 ) {
+    start_appsets(hub, cluster_namespace, clusters, sources, options)
+        .run()
+        .await;
+}
+
+/// An ApplicationSet controller over `hub`, with the cluster registry watch that requeues
+/// it already started; run it with [`AppSetController::run`] or
+/// [`AppSetController::run_fed`].
+pub fn start_appsets(
+    hub: kube::Client,
+    cluster_namespace: String,
+    clusters: Arc<RwLock<ClusterRegistry>>,
+    sources: Sources,
+    options: AppSetOptions,
+) -> AppSetController {
     let controller = AppSetController::new(AppSetReconciler {
         hub: hub.clone(),
         clusters: clusters.clone(),
@@ -108,7 +137,7 @@ pub async fn run_appsets(
         clusters,
         move || on_change.requeue_all(),
     ));
-    controller.run().await;
+    controller
 }
 
 fn key_of(object: &Value) -> String {
@@ -176,39 +205,45 @@ fn forget(state: &Loop, key: &str) {
     }
 }
 
-/// An Application controlled by a set changed (or went away) in what the set manages:
-/// the set is queued so it puts its Application back as generated.
+/// The Applications, watched by this controller itself (when no Application controller
+/// feeds it, see [`AppSetController::run_fed`]).
 async fn watch_applications(state: Arc<Loop>) {
     // What a set manages is spec and metadata: the Applications' status is not decoded.
     let api: Api<crate::raw::StatuslessObject> =
         Api::all_with(state.reconciler.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, "Applications"));
     while let Some((value, present)) = changes.next().await {
-        let Some(owner) = reconcile::controller_owner(&value) else {
-            continue;
-        };
-        let key = key_of(&value);
-        let namespace = value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let set_key = format!("{namespace}/{owner}");
-        let changed = {
-            let mut owned = crate::lock(&state.owned);
-            if present {
-                let print = application_fingerprint(&value);
-                owned.insert(key.clone(), print) != Some(print)
-            } else {
-                owned.remove(&key);
-                true
-            }
-        };
-        let known = state.known.contains(&set_key);
-        // Only Apply events echo a create or an update; a deletion always counts.
-        let echo = changed && present && state.reconciler.echoes.take(&key);
-        if changed && known && !echo {
-            state.queue.add(set_key);
+        observe_application(&state, &value, present);
+    }
+}
+
+/// An Application controlled by a set changed (or went away) in what the set manages:
+/// the set is queued so it puts its Application back as generated.
+fn observe_application(state: &Loop, value: &Value, present: bool) {
+    let Some(owner) = reconcile::controller_owner(value) else {
+        return;
+    };
+    let key = key_of(value);
+    let namespace = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let set_key = format!("{namespace}/{owner}");
+    let changed = {
+        let mut owned = crate::lock(&state.owned);
+        if present {
+            let print = application_fingerprint(value);
+            owned.insert(key.clone(), print) != Some(print)
+        } else {
+            owned.remove(&key);
+            true
         }
+    };
+    let known = state.known.contains(&set_key);
+    // Only Apply events echo a create or an update; a deletion always counts.
+    let echo = changed && present && state.reconciler.echoes.take(&key);
+    if changed && known && !echo {
+        state.queue.add(set_key);
     }
 }
 

@@ -76,10 +76,26 @@ struct Loop {
     prefetched: Mutex<HashSet<String>>,
     prefetches: tokio::sync::Semaphore,
     options: ControllerOptions,
+    /// Also told of every Application change the watch sees.
+    hooks: Vec<ApplicationHook>,
 }
+
+/// Told of every change to an Application (the object without managedFields; `false`
+/// when it is gone) by the Application controller's watch, so another controller needs
+/// no watch of its own.
+pub type ApplicationHook = Arc<dyn Fn(&Value, bool) + Send + Sync>;
 
 /// Runs the Application controller until the hub watch ends.
 pub async fn run_applications(reconciler: Arc<AppReconciler>, options: ControllerOptions) {
+    run_applications_with(reconciler, options, Vec::new()).await;
+}
+
+/// [`run_applications`], telling `hooks` of every Application change its watch sees.
+pub async fn run_applications_with(
+    reconciler: Arc<AppReconciler>,
+    options: ControllerOptions,
+    hooks: Vec<ApplicationHook>,
+) {
     let state = Arc::new(Loop {
         hub: reconciler.hub.clone(),
         queue: WorkQueue::new(),
@@ -90,6 +106,7 @@ pub async fn run_applications(reconciler: Arc<AppReconciler>, options: Controlle
         prefetched: Mutex::default(),
         prefetches: tokio::sync::Semaphore::new(PREFETCHES),
         options,
+        hooks,
     });
     state
         .reconciler
@@ -160,6 +177,9 @@ async fn watch_applications(state: Arc<Loop>) {
     let api: Api<UnmanagedObject> = Api::all_with(state.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(object_changes(api, "Applications"));
     while let Some((value, present)) = changes.next().await {
+        for hook in &state.hooks {
+            hook(&value, present);
+        }
         let key = AppReconciler::key_of(&value);
         if !present {
             state.known.forget(&key);

@@ -136,22 +136,27 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     if let Some(gc) = config.mirror_gc {
         tasks.push(tokio::spawn(collect_mirrors(sources.mirrors().clone(), gc)));
     }
-    tasks.push(tokio::spawn(crate::appset::run_appsets(
+    // The ApplicationSet controller hears of Applications from the Application
+    // controller's watch: one watch of the hub's most numerous objects.
+    let appsets = crate::appset::start_appsets(
         hub.clone(),
         namespace,
         registry.clone(),
         sources.clone(),
         crate::appset::AppSetOptions::default(),
-    )));
+    );
+    let appset_hook = appsets.application_hook();
+    tasks.push(tokio::spawn(appsets.run_fed()));
     let reconciler = Arc::new(AppReconciler::new(
         hub.clone(),
         registry.clone(),
         sources.clone(),
         config.source_interval,
     ));
-    tasks.push(tokio::spawn(controller::run_applications(
+    tasks.push(tokio::spawn(controller::run_applications_with(
         reconciler,
         config.controller.clone(),
+        vec![appset_hook],
     )));
     let flux = crate::flux::FluxReconciler::new(
         hub_config,

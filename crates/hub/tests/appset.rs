@@ -12,9 +12,10 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use flotilla_hub::application::AppReconciler;
 use flotilla_hub::appset::{self, AppSetOptions};
 use flotilla_hub::bootstrap;
-use flotilla_hub::controller::application_resource;
+use flotilla_hub::controller::{self, ControllerOptions, application_resource};
 use flotilla_hub::sources::Sources;
 use flotilla_source::{CacheOptions, GitUrl, MirrorCache, Rewrite};
 use k8s_openapi::api::core::v1::Secret;
@@ -97,6 +98,12 @@ struct Hub {
 
 impl Hub {
     async fn start(apps: &[&str]) -> Hub {
+        Hub::start_with(apps, false).await
+    }
+
+    /// `fed`: the ApplicationSet controller hears of Applications from a running
+    /// Application controller's watch (as `flotilla controller` runs them), not its own.
+    async fn start_with(apps: &[&str], fed: bool) -> Hub {
         let dir = tempfile::tempdir().unwrap();
         let registry = dir.path().join("git/platform/app-registry");
         std::fs::create_dir_all(&registry).unwrap();
@@ -137,16 +144,34 @@ impl Hub {
         h.register("prod-eu", "production", "eu-west-1").await;
         h.register("prod-us", "production", "us-east-1").await;
         h.register("staging-eu", "staging", "eu-west-1").await;
-        tokio::spawn(appset::run_appsets(
+        let clusters = Arc::new(RwLock::new(Default::default()));
+        let appsets = appset::start_appsets(
             h.hub.clone(),
             "argocd".into(),
-            Arc::new(RwLock::new(Default::default())),
+            clusters.clone(),
             Sources::new(h.mirrors.clone()),
             AppSetOptions {
                 workers: 2,
                 ..Default::default()
             },
-        ));
+        );
+        if fed {
+            let hook = appsets.application_hook();
+            tokio::spawn(appsets.run_fed());
+            let reconciler = Arc::new(AppReconciler::new(
+                h.hub.clone(),
+                clusters,
+                Sources::new(h.mirrors.clone()),
+                Duration::from_secs(60),
+            ));
+            tokio::spawn(controller::run_applications_with(
+                reconciler,
+                ControllerOptions::default(),
+                vec![hook],
+            ));
+        } else {
+            tokio::spawn(appsets.run());
+        }
         h
     }
 
@@ -424,6 +449,17 @@ async fn preserve_resources_on_deletion_leaves_the_finalizer_off() {
 async fn a_generated_application_edited_by_hand_is_put_back() {
     let _serial = SERIAL.lock().await;
     let hub = Hub::start(&["app-00"]).await;
+    edited_by_hand_and_put_back(&hub).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_fed_by_the_application_controllers_watch_puts_back_an_edit_too() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start_with(&["app-00"], true).await;
+    edited_by_hand_and_put_back(&hub).await;
+}
+
+async fn edited_by_hand_and_put_back(hub: &Hub) {
     hub.apply_set(seed()).await;
     hub.wait_for_live(&["app-00-prod-eu", "app-00-prod-us"])
         .await;
