@@ -39,9 +39,7 @@ impl<'de> Deserialize<'de> for UnmanagedObject {
             status: false,
             managed_fields: true,
         };
-        Ok(UnmanagedObject(RawObject::from_value(
-            deserializer.deserialize_map(Fields(omit))?,
-        )))
+        decode(deserializer, omit).map(UnmanagedObject)
     }
 }
 
@@ -63,9 +61,7 @@ impl<'de> Deserialize<'de> for StatuslessObject {
             status: true,
             managed_fields: true,
         };
-        Ok(StatuslessObject(RawObject::from_value(
-            deserializer.deserialize_map(Fields(omit))?,
-        )))
+        decode(deserializer, omit).map(StatuslessObject)
     }
 }
 
@@ -74,6 +70,13 @@ impl<'de> Deserialize<'de> for StatuslessObject {
 struct Omit {
     status: bool,
     managed_fields: bool,
+}
+
+/// Decodes an object, leaving out what `omit` says.
+fn decode<'de, D: Deserializer<'de>>(deserializer: D, omit: Omit) -> Result<RawObject, D::Error> {
+    Ok(RawObject::from_value(
+        deserializer.deserialize_map(Fields(omit))?,
+    ))
 }
 
 /// Decodes an object's fields, skipping what `Omit` says.
