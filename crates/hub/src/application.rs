@@ -749,29 +749,10 @@ impl AppReconciler {
 /// neither from the typed form, and they are most of the object (decoding them cost more
 /// than the rest of a settled Application's reconcile).
 fn decode_application(object: &Value) -> Result<Application, serde_json::Error> {
-    let Some(fields) = object.as_object() else {
+    if !object.is_object() {
         return serde_json::from_value(object.clone());
-    };
-    let mut slim = serde_json::Map::with_capacity(fields.len());
-    for (key, value) in fields {
-        match key.as_str() {
-            "status" => {}
-            "metadata" if value.is_object() => {
-                let metadata = value
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(k, _)| *k != "managedFields")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                slim.insert(key.clone(), Value::Object(metadata));
-            }
-            _ => {
-                slim.insert(key.clone(), value.clone());
-            }
-        }
     }
-    serde_json::from_value(Value::Object(slim))
+    serde_json::from_value(crate::raw::statusless(object)?)
 }
 
 fn source_type_name(kind: SourceType) -> &'static str {

@@ -72,6 +72,17 @@ struct Omit {
     managed_fields: bool,
 }
 
+/// `object` without its `status` and `metadata.managedFields` (as a
+/// [`StatuslessObject`] is decoded), for a typed form that reads neither.
+pub(crate) fn statusless(object: &Value) -> Result<Value, serde_json::Error> {
+    use serde::Deserializer as _;
+    let omit = Omit {
+        status: true,
+        managed_fields: true,
+    };
+    object.deserialize_map(Fields(omit))
+}
+
 /// Decodes an object, leaving out what `omit` says.
 fn decode<'de, D: Deserializer<'de>>(deserializer: D, omit: Omit) -> Result<RawObject, D::Error> {
     Ok(RawObject::from_value(
@@ -275,9 +286,11 @@ mod tests {
         assert_eq!(unmanaged.meta().name.as_deref(), Some("web"));
         assert_eq!(unmanaged.meta().resource_version.as_deref(), Some("9"));
         assert_eq!(Value::from(unmanaged), expected);
-        let statusless: StatuslessObject = serde_json::from_value(sent).unwrap();
+        let decoded: StatuslessObject = serde_json::from_value(sent.clone()).unwrap();
         expected.as_object_mut().unwrap().remove("status");
-        assert_eq!(Value::from(statusless), expected);
+        assert_eq!(Value::from(decoded), expected);
+        // The same, from a decoded object.
+        assert_eq!(statusless(&sent).unwrap(), expected);
         // What is not an object is refused, not guessed at.
         assert!(serde_json::from_value::<UnmanagedObject>(json!([1])).is_err());
     }

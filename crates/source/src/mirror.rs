@@ -412,6 +412,11 @@ impl MirrorCache {
         if let Some(found) = self.cached_checkout(&repo, req)? {
             return Ok(found);
         }
+        let remote = Remote {
+            url: &repo.fetch_url,
+            credentials: &creds,
+            timeout: req.timeout,
+        };
         let resolved = match &req.reference {
             Reference::Commit { .. } => {
                 refs::resolve(&req.reference, &[]).map_err(|source| Error::Ref {
@@ -422,7 +427,7 @@ impl MirrorCache {
             reference => {
                 if let Some(refname) = named_ref(reference).filter(|_| self.is_cold(&repo)) {
                     // A new mirror: the fetch of the ref is the check of it too.
-                    if let Some(resolved) = self.fetch_named(&repo, &creds, req, &refname).await? {
+                    if let Some(resolved) = self.fetch_named(&repo, &remote, &refname).await? {
                         return self.finish(&repo, &resolved);
                     }
                 }
@@ -430,11 +435,6 @@ impl MirrorCache {
                     // A new mirror needs a fetch whatever the check says: run both at
                     // once, so the check costs no extra round trip.
                     Some(refspec) => {
-                        let remote = Remote {
-                            url: &repo.fetch_url,
-                            credentials: &creds,
-                            timeout: req.timeout,
-                        };
                         let (advertised, fetched) = tokio::join!(
                             self.advertisement(&repo, req, &creds),
                             self.prefetch(&repo, &remote, refspec)
@@ -449,11 +449,6 @@ impl MirrorCache {
                     source,
                 })?
             }
-        };
-        let remote = Remote {
-            url: &repo.fetch_url,
-            credentials: &creds,
-            timeout: req.timeout,
         };
         let by_commit = matches!(req.reference, Reference::Commit { .. });
         let commit = self
@@ -472,23 +467,17 @@ impl MirrorCache {
     async fn fetch_named(
         &self,
         repo: &Repo,
-        creds: &Credentials,
-        req: &Request,
+        remote: &Remote<'_>,
         refname: &str,
     ) -> Result<Option<Resolved>, Error> {
         let Ok(handle) = self.open_or_init(repo).await else {
             return Ok(None);
         };
-        let remote = Remote {
-            url: &repo.fetch_url,
-            credentials: creds,
-            timeout: req.timeout,
-        };
-        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         self.inner.remote_checks.fetch_add(1, Ordering::Relaxed);
-        let depth = self.inner.opts.shallow.then_some(1);
-        let refspec = format!("+{refname}:{refname}");
-        match git::fetch(&remote, &repo.dir, &self.scratch(), &[refspec], depth).await {
+        match self
+            .fetch_into(repo, remote, format!("+{refname}:{refname}"))
+            .await
+        {
             Ok(()) => {}
             Err(e @ GitError::Failed { .. }) => {
                 tracing::debug!(url = %repo.shown, error = %e, "first fetch failed");
@@ -524,6 +513,18 @@ impl MirrorCache {
         Ok(Some(Resolved::named(refname, &commit)))
     }
 
+    /// Fetches `refspec` into the mirror (shallow when so configured), counting it.
+    async fn fetch_into(
+        &self,
+        repo: &Repo,
+        remote: &Remote<'_>,
+        refspec: String,
+    ) -> Result<(), GitError> {
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let depth = self.inner.opts.shallow.then_some(1);
+        git::fetch(remote, &repo.dir, &self.scratch(), &[refspec], depth).await
+    }
+
     /// Whether the mirror has never been fetched in this process nor exists on disk.
     fn is_cold(&self, repo: &Repo) -> bool {
         repo.state.lock().handle.is_none() && !repo.dir.join("HEAD").exists()
@@ -541,9 +542,7 @@ impl MirrorCache {
         if self.open_or_init(repo).await.is_err() {
             return Ok(());
         }
-        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-        let depth = self.inner.opts.shallow.then_some(1);
-        if let Err(e) = git::fetch(remote, &repo.dir, &self.scratch(), &[refspec], depth).await {
+        if let Err(e) = self.fetch_into(repo, remote, refspec).await {
             tracing::debug!(url = %repo.shown, error = %e, "first fetch failed");
             return Ok(());
         }
@@ -754,10 +753,8 @@ impl MirrorCache {
                 (format!("{}:{local}", resolved.commit), local)
             }
         };
-        let depth = self.inner.opts.shallow.then_some(1);
-        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(url = %repo.shown, %refspec, "fetch");
-        if let Err(e) = git::fetch(remote, &repo.dir, &self.scratch(), &[refspec], depth).await {
+        if let Err(e) = self.fetch_into(repo, remote, refspec).await {
             return Err(match e {
                 // Local trouble (bad objects, broken refs) shows as a plain failure.
                 GitError::Failed { ref detail, .. } if looks_corrupt(detail) => {
@@ -1036,8 +1033,6 @@ impl MirrorCache {
     }
 }
 
-/// A mirror: a directory (not a link to one) whose name ends in `.git` and which
-/// holds a `HEAD` file.
 /// Creates an empty bare repository at `dir` with only what git needs to recognise one
 /// (`objects/`, `refs/`, `config`, `HEAD`), in process. `git init` and `gix::init_bare`
 /// also write a dozen sample hooks and a description: on a busy disk, creating files is
@@ -1053,6 +1048,8 @@ fn init_mirror(dir: &Path) -> std::io::Result<()> {
     std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n")
 }
 
+/// A mirror: a directory (not a link to one) whose name ends in `.git` and which
+/// holds a `HEAD` file.
 fn is_mirror(entry: &std::fs::DirEntry) -> bool {
     // `DirEntry::file_type` does not follow symbolic links.
     entry.file_type().is_ok_and(|t| t.is_dir())

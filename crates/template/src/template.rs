@@ -23,7 +23,7 @@ pub enum MissingKey {
 
 /// Limits that keep hostile templates from exhausting the machine. Each one stops execution
 /// with [`Error::Limit`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Deepest nesting of `template`, `include` and `tpl` calls. Go allows 100,000 frames on a
     /// growable stack; ours is fixed, so the default (100) stays far from overflowing a 2 MiB

@@ -124,8 +124,7 @@ fn parsed_set(sources: &[(&str, &str)], limits: Limits) -> Result<Arc<Template>,
         LazyLock::new(Default::default);
 
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    sources.hash(&mut hasher);
-    format!("{limits:?}").hash(&mut hasher);
+    (sources, limits).hash(&mut hasher);
     let key = hasher.finish();
     let same = |kept: &Parsed| {
         kept.1 == limits
