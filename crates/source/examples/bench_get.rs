@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p flotilla
-//! cargo run --release -p flotilla-source --example bench_get -- [--flotilla PATH] [--runs N] [--files N] [--commits N]
+//! cargo run --release -p flotilla-source --example bench_get -- [--flotilla PATH] [--runs N] [--files N] [--commits N] [--dir DIR]
 //! ```
 //! Prints one JSON object with the median and minimum times and their ratios
 //! (flotilla / git), the median of the per-pair ratios, and every run's time; the
@@ -132,7 +132,13 @@ async fn main() {
     let files: usize = arg("--files").map(|r| r.parse().unwrap()).unwrap_or(5000);
     let commits: usize = arg("--commits").map(|r| r.parse().unwrap()).unwrap_or(500);
 
-    let tmp = tempfile::tempdir().unwrap();
+    // `--dir` picks the file system: on a busy ext4 the cost of creating inodes swings
+    // several-fold between directories (recently freed inodes are skipped one by one),
+    // which drowns the difference between the two sides; a tmpfs shows the work itself.
+    let tmp = match arg("--dir") {
+        Some(dir) => tempfile::tempdir_in(dir).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
     let root = tmp.path().join("served");
     build_repo(&root.join("bench.git"), files, commits);
     let server = support::GitServer::start(&root, None).await;
