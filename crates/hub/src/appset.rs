@@ -275,7 +275,7 @@ async fn worker(state: Arc<Loop>) {
         }
         if let Some(status) = &outcome.status {
             // The next reconcile starts from what we wrote (our write's echo is ignored).
-            state.known.set_status(&key, status);
+            state.known.set_status(&key, status.clone());
         }
         let delay = if outcome.failed {
             Some(state.reconciler.options.retry)

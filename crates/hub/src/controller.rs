@@ -232,11 +232,15 @@ async fn worker(state: Arc<Loop>) {
         let now = now_rfc3339();
         // A task of its own, so that a panicking reconcile costs one app, not the worker.
         let reconciler = state.reconciler.clone();
-        let mut run = object.clone();
-        if let Some(status) = &held {
+        let run = match &held {
             // Continue from the status not yet written.
-            run["status"] = status.clone();
-        }
+            Some(status) => {
+                let mut run = (*object).clone();
+                run["status"] = status.clone();
+                Arc::new(run)
+            }
+            None => object.clone(),
+        };
         let started = std::time::Instant::now();
         let outcome =
             match tokio::spawn(async move { reconciler.reconcile(&run, &now).await }).await {
@@ -279,12 +283,6 @@ async fn worker(state: Arc<Loop>) {
         )
         .await;
         crate::metrics::global().phase("application", "status", phase.elapsed());
-        if let Err(e) = written {
-            tracing::warn!(app = %key, error = %e, "writing Application status");
-        } else {
-            // Keep our copy current so the next reconcile starts from what we wrote.
-            state.known.set_status(&key, &outcome.status);
-        }
         let settling = matches!(
             outcome
                 .status
@@ -292,6 +290,13 @@ async fn worker(state: Arc<Loop>) {
                 .and_then(Value::as_str),
             Some("Progressing" | "Missing" | "Unknown")
         );
+        if let Err(e) = written {
+            tracing::warn!(app = %key, error = %e, "writing Application status");
+        } else {
+            // Keep our copy current so the next reconcile starts from what we wrote.
+            drop(object);
+            state.known.set_status(&key, outcome.status);
+        }
         let delay = if outcome.failed {
             state.options.retry
         } else if settling {

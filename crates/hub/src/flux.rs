@@ -1102,7 +1102,7 @@ async fn worker(state: Arc<Loop>) {
             )
             .await;
             match written {
-                Ok(()) => state.known.set_status(&key, status),
+                Ok(()) => state.known.set_status(&key, status.clone()),
                 Err(e) => tracing::warn!(key = %key, error = %e, "writing Flux status"),
             }
         }

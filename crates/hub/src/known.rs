@@ -4,18 +4,19 @@
 //! queues no work.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
-/// The objects seen, by queue key. Shared by a loop's watch and its workers.
+/// The objects seen, by queue key. Shared by a loop's watch and its workers; a worker
+/// holds a copy without deep-copying it (Applications are large).
 #[derive(Debug, Default)]
 pub struct Known {
-    objects: Mutex<HashMap<String, (Value, u64)>>,
+    objects: Mutex<HashMap<String, (Arc<Value>, u64)>>,
 }
 
 impl Known {
-    fn objects(&self) -> MutexGuard<'_, HashMap<String, (Value, u64)>> {
+    fn objects(&self) -> MutexGuard<'_, HashMap<String, (Arc<Value>, u64)>> {
         crate::lock(&self.objects)
     }
 
@@ -23,7 +24,7 @@ impl Known {
     /// differs from the one seen before (or the key is new): worth a reconcile.
     pub fn observe(&self, key: &str, value: Value, print: u64) -> bool {
         self.objects()
-            .insert(key.to_string(), (value, print))
+            .insert(key.to_string(), (Arc::new(value), print))
             .is_none_or(|(_, before)| before != print)
     }
 
@@ -33,7 +34,7 @@ impl Known {
     }
 
     /// The latest copy of `key`.
-    pub fn get(&self, key: &str) -> Option<Value> {
+    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
         self.objects().get(key).map(|(value, _)| value.clone())
     }
 
@@ -42,10 +43,11 @@ impl Known {
         self.objects().contains_key(key)
     }
 
-    /// Records the status the loop wrote, so its next reconcile starts from it.
-    pub fn set_status(&self, key: &str, status: &Value) {
+    /// Records the status the loop wrote, so its next reconcile starts from it. The
+    /// object is copied only while a reader still holds the previous copy.
+    pub fn set_status(&self, key: &str, status: Value) {
         if let Some((value, _)) = self.objects().get_mut(key) {
-            value["status"] = status.clone();
+            Arc::make_mut(value)["status"] = status;
         }
     }
 
@@ -68,7 +70,10 @@ mod tests {
         assert!(!known.observe("a", json!({"spec": 1, "status": {"s": 2}}), 1));
         assert_eq!(known.get("a").unwrap()["status"]["s"], 2);
         assert!(known.observe("a", json!({"spec": 2}), 2));
-        known.set_status("a", &json!({"written": true}));
+        let held = known.get("a").unwrap();
+        known.set_status("a", json!({"written": true}));
+        assert_eq!(held["spec"], 2, "a copy held before the write is untouched");
+        assert!(held.get("status").is_none());
         assert_eq!(known.get("a").unwrap()["status"]["written"], true);
         assert!(known.contains("a"));
         assert_eq!(known.keys(), ["a"]);

@@ -197,7 +197,7 @@ pub fn render_source_cached(
                 }
                 None => helm::argo::render(tree, &path, &helm_source, &ctx)?,
             };
-            Ok(rendered.objects().into_iter().cloned().collect())
+            Ok(rendered.into_objects())
         }
         SourceType::Kustomize => render_kustomize(tree, &path, source.kustomize.as_ref()),
         SourceType::Directory => {

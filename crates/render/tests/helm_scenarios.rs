@@ -129,6 +129,12 @@ fn argo_maps_every_helm_field() {
         objects[0]["kind"], "CustomResourceDefinition",
         "CRDs first unless skipCrds"
     );
+    let owned: Vec<serde_json::Value> = objects.iter().map(|o| (*o).clone()).collect();
+    assert_eq!(
+        out.clone().into_objects(),
+        owned,
+        "moved out in the same order"
+    );
     let cm = objects.iter().find(|o| o["kind"] == "ConfigMap").unwrap();
     assert_eq!(cm["data"]["motd"], "hello, world");
     assert_eq!(cm["data"]["tag"], "123");

@@ -499,7 +499,7 @@ async fn plan_from(
         .enumerate()
         .filter(|(_, p)| p.hook.is_none())
         .map(|(i, p)| Ordered {
-            obj: p.obj.clone(),
+            obj: &p.obj,
             phase: Phase::Sync,
             wave: order::wave(&p.obj),
             item: i,
@@ -596,7 +596,7 @@ pub async fn sync(
         let wave = order::wave(&p.obj);
         match &p.hook {
             None => ordered.push(Ordered {
-                obj: p.obj.clone(),
+                obj: &p.obj,
                 phase: Phase::Sync,
                 wave,
                 item: Task::Apply(i),
@@ -607,7 +607,7 @@ pub async fn sync(
                         sync_fail.push(i);
                     } else {
                         ordered.push(Ordered {
-                            obj: p.obj.clone(),
+                            obj: &p.obj,
                             phase: *phase,
                             wave,
                             item: Task::Hook(i),
@@ -633,7 +633,7 @@ pub async fn sync(
             order::wave(obj)
         };
         prune_tasks.push(Ordered {
-            obj: obj.clone(),
+            obj,
             phase: Phase::Sync,
             wave,
             item: Task::Prune(obj.clone()),
@@ -721,7 +721,7 @@ pub async fn sync(
     if failure.is_some() && !sync_fail.is_empty() {
         for idx in sync_fail {
             let task = Ordered {
-                obj: prepared[idx].obj.clone(),
+                obj: &prepared[idx].obj,
                 phase: Phase::SyncFail,
                 wave: order::wave(&prepared[idx].obj),
                 item: Task::Hook(idx),
@@ -785,7 +785,7 @@ pub async fn sync(
     })
 }
 
-fn rank_of(o: &Ordered<Task>) -> (bool, usize) {
+fn rank_of(o: &Ordered<'_, Task>) -> (bool, usize) {
     (
         !matches!(o.item, Task::Prune(_)),
         order::kind_rank(o.obj.get("kind").and_then(Value::as_str).unwrap_or("")),
@@ -843,7 +843,7 @@ async fn run_task(
     prepared: &[Prepared],
     live: &HashMap<ObjectKey, Value>,
     synced: &HashSet<ObjectKey>,
-    task: &Ordered<Task>,
+    task: &Ordered<'_, Task>,
     opts: &SyncOptions,
 ) -> ObjectResult {
     match &task.item {

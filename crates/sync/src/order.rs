@@ -185,11 +185,11 @@ pub fn kind_rank(kind: &str) -> usize {
         .unwrap_or(KIND_ORDER.len())
 }
 
-/// Something to order: its object, phase and wave.
+/// Something to order: its object (borrowed: ordering only reads it), phase and wave.
 #[derive(Debug, Clone)]
-pub struct Ordered<T> {
+pub struct Ordered<'a, T> {
     /// The object ordered by.
-    pub obj: Value,
+    pub obj: &'a Value,
     /// Its phase.
     pub phase: Phase,
     /// Its wave (may be raised or lowered by dependency adjustment).
@@ -201,21 +201,21 @@ pub struct Ordered<T> {
 /// Sorts as gitops-engine's `syncTasks.Sort`: phase, wave, kind, name; then moves each
 /// Namespace before the first object in it and each CRD before the first of its custom
 /// resources, giving the moved object that object's phase and wave.
-pub fn sort<T>(tasks: &mut [Ordered<T>]) {
+pub fn sort<T>(tasks: &mut [Ordered<'_, T>]) {
     tasks.sort_by(|a, b| {
-        let name = |o: &Value| {
-            o.pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let kind = |o: &Value| kind_rank(o.get("kind").and_then(Value::as_str).unwrap_or(""));
-        (a.phase, a.wave, kind(&a.obj), name(&a.obj)).cmp(&(
-            b.phase,
-            b.wave,
-            kind(&b.obj),
-            name(&b.obj),
-        ))
+        let kind = |o: &Value| kind_rank(str_at(o, "/kind"));
+        (
+            a.phase,
+            a.wave,
+            kind(a.obj),
+            str_at(a.obj, "/metadata/name"),
+        )
+            .cmp(&(
+                b.phase,
+                b.wave,
+                kind(b.obj),
+                str_at(b.obj, "/metadata/name"),
+            ))
     });
     adjust(tasks, namespace_dep, namespace_ref);
     adjust(tasks, crd_dep, crd_ref);
@@ -254,13 +254,13 @@ fn crd_ref(o: &Value) -> Option<String> {
 }
 
 fn adjust<T>(
-    tasks: &mut [Ordered<T>],
+    tasks: &mut [Ordered<'_, T>],
     is_dep: fn(&Value) -> Option<String>,
     refs_dep: fn(&Value) -> Option<String>,
 ) {
     let mut first_ref: std::collections::HashMap<String, usize> = Default::default();
     for i in 0..tasks.len() {
-        if let Some(dep) = is_dep(&tasks[i].obj) {
+        if let Some(dep) = is_dep(tasks[i].obj) {
             if let Some(&index) = first_ref.get(&dep) {
                 let (wave, phase) = (tasks[index].wave, tasks[index].phase);
                 tasks[i].wave = wave;
@@ -272,7 +272,7 @@ fn adjust<T>(
                     }
                 }
             }
-        } else if let Some(dep) = refs_dep(&tasks[i].obj) {
+        } else if let Some(dep) = refs_dep(tasks[i].obj) {
             first_ref.entry(dep).or_insert(i);
         }
     }
@@ -283,7 +283,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn task(kind: &str, name: &str, ns: &str, wave: i64) -> Ordered<()> {
+    fn task(kind: &str, name: &str, ns: &str, wave: i64) -> Ordered<'static, ()> {
         let api = match kind {
             "CustomResourceDefinition" => "apiextensions.k8s.io/v1",
             "Deployment" => "apps/v1",
@@ -298,14 +298,14 @@ mod tests {
             obj["spec"] = json!({"group": "example.com", "names": {"kind": "Widget"}});
         }
         Ordered {
-            obj,
+            obj: Box::leak(Box::new(obj)),
             phase: Phase::Sync,
             wave,
             item: (),
         }
     }
 
-    fn names(t: &[Ordered<()>]) -> Vec<String> {
+    fn names(t: &[Ordered<'_, ()>]) -> Vec<String> {
         t.iter()
             .map(|t| {
                 format!(

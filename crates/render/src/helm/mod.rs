@@ -281,6 +281,17 @@ impl Rendered {
         self.printed().filter(|o| !o.is_null()).collect()
     }
 
+    /// [`objects`](Self::objects), moved out.
+    pub fn into_objects(self) -> Vec<serde_json::Value> {
+        self.crds
+            .into_iter()
+            .chain(self.manifests)
+            .map(|m| m.object)
+            .chain(self.hooks.into_iter().map(|h| h.manifest.object))
+            .filter(|o| !o.is_null())
+            .collect()
+    }
+
     fn printed(&self) -> impl Iterator<Item = &serde_json::Value> {
         self.crds
             .iter()
