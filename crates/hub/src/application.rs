@@ -168,7 +168,7 @@ impl AppReconciler {
     /// Reconciles one Application (as read from the hub) and returns its new status.
     pub async fn reconcile(&self, object: &Value, now: &str) -> Reconciled {
         let key = Self::key_of(object);
-        let previous = object.get("status").cloned().unwrap_or_else(|| json!({}));
+        let previous = object.get("status").unwrap_or(&NO_STATUS);
         let app: Application = match decode_application(object) {
             Ok(app) => app,
             Err(e) => {
@@ -577,7 +577,7 @@ impl AppReconciler {
             // Application go once its cluster is unregistered).
             return Ok(keep);
         };
-        let previous = object.get("status").cloned().unwrap_or_else(|| json!({}));
+        let previous = object.get("status").unwrap_or(&NO_STATUS);
         let inventory = self.inventory(&key, &previous);
         let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
         let opts = SyncOptions {
@@ -744,6 +744,9 @@ impl AppReconciler {
         self.settled.forget(key);
     }
 }
+
+/// The status of an Application that has none yet (read like an empty one).
+static NO_STATUS: Value = Value::Null;
 
 /// The Application in `object` without its status and managedFields: the reconciler reads
 /// neither from the typed form, and they are most of the object (decoding them cost more

@@ -232,13 +232,10 @@ async fn worker(state: Arc<Loop>) {
         let now = now_rfc3339();
         // A task of its own, so that a panicking reconcile costs one app, not the worker.
         let reconciler = state.reconciler.clone();
-        let run = match &held {
+        let was_held = held.is_some();
+        let run = match held {
             // Continue from the status not yet written.
-            Some(status) => {
-                let mut run = (*object).clone();
-                run["status"] = status.clone();
-                Arc::new(run)
-            }
+            Some(status) => Arc::new(with_status(&object, status)),
             None => object.clone(),
         };
         let started = std::time::Instant::now();
@@ -267,7 +264,7 @@ async fn worker(state: Arc<Loop>) {
             .pointer("/health/status")
             .and_then(Value::as_str)
             == Some("Progressing");
-        if progressing && !outcome.failed && held.is_none() {
+        if progressing && !outcome.failed && !was_held {
             lock(&state.held).insert(key.clone(), outcome.status);
             drop(lease);
             state.queue.follow_up(key, state.options.health_recheck);
@@ -309,6 +306,19 @@ async fn worker(state: Arc<Loop>) {
         drop(lease);
         state.queue.follow_up(key, delay);
     }
+}
+
+/// `object` with `status` in place of its own, which is not copied.
+fn with_status(object: &Value, status: Value) -> Value {
+    let mut fields: serde_json::Map<String, Value> = object
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| *key != "status")
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    fields.insert("status".into(), status);
+    Value::Object(fields)
 }
 
 /// Deletes what a deleted Application tracked (when its finalizer asks) and then lets it go.
@@ -468,23 +478,10 @@ pub(crate) async fn write_status(
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
     // Only what changed: unchanged keys would cost the API server a merge and every
     // watcher a larger event for nothing.
-    let patch = match (old, status) {
-        (Some(Value::Object(old)), Value::Object(new)) => {
-            let mut changed = serde_json::Map::new();
-            for (key, value) in new {
-                if old.get(key) != Some(value) {
-                    changed.insert(key.clone(), value.clone());
-                }
-            }
-            for key in old.keys().filter(|k| !new.contains_key(*k)) {
-                changed.insert(key.clone(), Value::Null);
-            }
-            Value::Object(changed)
-        }
-        _ => status.clone(),
-    };
     let request = kube::core::Request::new(url_path(resource, s("/metadata/namespace")));
-    let patch = Patch::Merge(json!({"status": patch}));
+    let patch = Patch::Merge(StatusPatch {
+        status: status_change(old, status),
+    });
     let params = PatchParams::default();
     let name = s("/metadata/name");
     let request = match on {
@@ -492,6 +489,40 @@ pub(crate) async fn write_status(
         StatusOn::Subresource => request.patch_subresource("status", name, &params, &patch),
     };
     send(hub, request).await
+}
+
+/// The body of a status merge patch.
+#[derive(serde::Serialize)]
+struct StatusPatch<'a> {
+    status: StatusChange<'a>,
+}
+
+/// The keys of a status that changed (a removed key as null), or a whole new status.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum StatusChange<'a> {
+    Keys(std::collections::BTreeMap<&'a str, Option<&'a Value>>),
+    Whole(&'a Value),
+}
+
+/// What changed from `old` to `new`, borrowed from both (an Application's status is
+/// large and is not copied for this).
+fn status_change<'a>(old: Option<&'a Value>, new: &'a Value) -> StatusChange<'a> {
+    match (old, new) {
+        (Some(Value::Object(old)), Value::Object(new)) => {
+            let mut changed = std::collections::BTreeMap::new();
+            for (key, value) in new {
+                if old.get(key) != Some(value) {
+                    changed.insert(key.as_str(), Some(value));
+                }
+            }
+            for key in old.keys().filter(|k| !new.contains_key(*k)) {
+                changed.insert(key.as_str(), None);
+            }
+            StatusChange::Keys(changed)
+        }
+        _ => StatusChange::Whole(new),
+    }
 }
 
 /// Sends a write whose answer (the whole object) is not needed, since a watch brings it:
@@ -554,6 +585,36 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_patch_carries_changed_keys_and_removes_vanished_ones() {
+        let old = json!({"a": 1, "b": 2, "c": 3});
+        let new = json!({"a": 1, "b": 5, "d": 4});
+        let patch = StatusPatch {
+            status: status_change(Some(&old), &new),
+        };
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            json!({"status": {"b": 5, "c": null, "d": 4}})
+        );
+        let first = StatusPatch {
+            status: status_change(None, &new),
+        };
+        assert_eq!(
+            serde_json::to_value(&first).unwrap(),
+            json!({"status": new})
+        );
+    }
+
+    #[test]
+    fn a_held_status_replaces_the_objects_own() {
+        let object = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"old": true}});
+        let run = with_status(&object, json!({"held": true}));
+        assert_eq!(
+            run,
+            json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"held": true}})
+        );
+    }
 
     #[test]
     fn fingerprints_ignore_status_but_see_spec_and_refresh() {

@@ -144,7 +144,7 @@ pub fn watch(
         objects.insert(
             r.key.clone(),
             Watched {
-                applied: applied.clone(),
+                applied: (**applied).clone(),
                 baseline: owned_by(live, FIELD_MANAGER),
                 reported: HashSet::new(),
                 healing: false,

@@ -2,6 +2,7 @@
 //! apply in order with server-side apply, wait for health, run hooks and prune.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -81,7 +82,8 @@ pub enum SyncError {
 struct Prepared {
     key: ObjectKey,
     api_version: String,
-    obj: Value,
+    /// Shared with the results that keep what was applied.
+    obj: Arc<Value>,
     /// `None` while its CRD is part of the same sync and not applied yet.
     resolved: Option<Resolved>,
     opts: ObjectOptions,
@@ -188,7 +190,7 @@ async fn prepare(
         out.push(Prepared {
             key,
             api_version,
-            obj,
+            obj: Arc::new(obj),
             resolved,
             opts: object_opts,
             hook,
@@ -347,14 +349,15 @@ async fn scan_kinds(cluster: &Cluster) -> Result<Vec<Resolved>, SyncError> {
 
 /// The desired object as it will be applied: with RespectIgnoreDifferences, the ignored
 /// fields of an existing object are left out, so the live values stay.
-fn body_for_apply(p: &Prepared, live: Option<&Value>, opts: &SyncOptions) -> Value {
-    let mut body = p.obj.clone();
-    if opts.respect_ignore_differences
-        && let Some(live) = live
-    {
-        ignore::strip(&mut body, &p.key, &opts.ignore_differences, Some(live));
+fn body_for_apply(p: &Prepared, live: Option<&Value>, opts: &SyncOptions) -> Arc<Value> {
+    match live {
+        Some(live) if opts.respect_ignore_differences => {
+            let mut body = (*p.obj).clone();
+            ignore::strip(&mut body, &p.key, &opts.ignore_differences, Some(live));
+            Arc::new(body)
+        }
+        _ => p.obj.clone(),
     }
-    body
 }
 
 fn patch_params(p: &Prepared, opts: &SyncOptions, dry_run: bool) -> PatchParams {
@@ -393,19 +396,19 @@ async fn plan_item(
             let api = cluster.api(r, Some(&p.key.namespace));
             let body = body_for_apply(p, live, opts);
             let pp = patch_params(p, opts, true);
-            let patch = Patch::Apply(&body);
+            let patch = Patch::Apply(body.as_ref());
             match with_retry(&opts.retry, || api.patch(p.name(), &pp, &patch)).await {
                 Ok(o) => Some(to_value(o)),
                 Err(e) => {
                     message = Some(error_text(&e));
-                    Some(p.obj.clone())
+                    Some((*p.obj).clone())
                 }
             }
         }
         Some(_) => live.cloned(),
         None => {
             message = Some("the kind is defined by a CRD in this sync; not dry-run".into());
-            Some(p.obj.clone())
+            Some((*p.obj).clone())
         }
     };
     let state = match live {
@@ -910,7 +913,7 @@ async fn apply(
     let api = cluster.api(&resolved, Some(&p.key.namespace));
     let body = body_for_apply(p, live, opts);
     let pp = patch_params(p, opts, opts.dry_run);
-    let patch = Patch::Apply(&body);
+    let patch = Patch::Apply(body.as_ref());
     let outcome = with_retry(&opts.retry, || {
         patch_value(cluster.client(), &api, p.name(), &pp, &patch)
     })
@@ -1042,7 +1045,7 @@ async fn run_hook(
     let policies = &hook.delete_policies;
     let created = if p.key.name.is_empty() {
         // generateName: a fresh object each time.
-        let obj: DynamicObject = match serde_json::from_value(p.obj.clone()) {
+        let obj: DynamicObject = match serde_json::from_value((*p.obj).clone()) {
             Ok(o) => o,
             Err(e) => return result(p, Action::HookFailed, e.to_string(), phase),
         };
@@ -1056,7 +1059,7 @@ async fn run_hook(
             .await;
         }
         let pp = patch_params(p, opts, false);
-        let patch = Patch::Apply(&p.obj);
+        let patch = Patch::Apply(p.obj.as_ref());
         with_retry(&opts.retry, || api.patch(p.name(), &pp, &patch))
             .await
             .map(to_value)

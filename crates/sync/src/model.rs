@@ -155,9 +155,10 @@ pub struct ObjectResult {
     /// The object as the server returned it (not serialised: may hold Secret data).
     #[serde(skip)]
     pub live: Option<Value>,
-    /// The body that was applied (not serialised), for re-applying on drift.
+    /// The body that was applied (not serialised), for re-applying on drift; shared
+    /// with the sync's own copy.
     #[serde(skip)]
-    pub applied: Option<Value>,
+    pub applied: Option<std::sync::Arc<Value>>,
 }
 
 /// The outcome of a sync.
