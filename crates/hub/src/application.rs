@@ -173,7 +173,7 @@ impl AppReconciler {
             Ok(app) => app,
             Err(e) => {
                 return failed(
-                    &previous,
+                    previous,
                     "InvalidSpecError",
                     format!("invalid Application: {e}"),
                     now,
@@ -188,7 +188,7 @@ impl AppReconciler {
             .or_else(|| app.spec.sources.first().cloned())
         else {
             return failed(
-                &previous,
+                previous,
                 "InvalidSpecError",
                 "spec.source or spec.sources is required".into(),
                 now,
@@ -206,7 +206,7 @@ impl AppReconciler {
                     destination.server
                 )
             };
-            return failed(&previous, "InvalidSpecError", message, now, repo_url);
+            return failed(previous, "InvalidSpecError", message, now, repo_url);
         };
 
         // Source.
@@ -218,7 +218,7 @@ impl AppReconciler {
             Ok(tree) => tree,
             Err(e) => {
                 return failed(
-                    &previous,
+                    previous,
                     "ComparisonError",
                     format!("Failed to load target state: {e}"),
                     now,
@@ -254,7 +254,7 @@ impl AppReconciler {
                 .is_some_and(|watches| watches.take_drifted(&key))
             && self.settled.is_settled(&key, fingerprint)
         {
-            let inventory = self.inventory(&key, &previous);
+            let inventory = self.inventory(&key, previous);
             let sync_cluster = self.sync_cluster(&cluster.0, cluster.1.clone());
             let phase = std::time::Instant::now();
             let healths = crate::settled::live_health(&sync_cluster, &inventory).await;
@@ -290,7 +290,7 @@ impl AppReconciler {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 return failed(
-                    &previous,
+                    previous,
                     "ComparisonError",
                     format!(
                         "Failed to load target state: failed to generate manifest for source 1 of 1: {e}"
@@ -301,7 +301,7 @@ impl AppReconciler {
             }
             Err(e) => {
                 return failed(
-                    &previous,
+                    previous,
                     "ComparisonError",
                     format!("render task: {e}"),
                     now,
@@ -315,7 +315,7 @@ impl AppReconciler {
         let checked = self.check_project(&app, &desired).await;
         crate::metrics::global().phase("application", "project", phase.elapsed());
         if let Err(message) = checked {
-            return failed(&previous, "InvalidSpecError", message, now, repo_url);
+            return failed(previous, "InvalidSpecError", message, now, repo_url);
         }
 
         // Sync (automated) or compare.
@@ -331,9 +331,9 @@ impl AppReconciler {
         };
         let entries: Vec<&str> = policy.sync_options.iter().map(String::as_str).collect();
         if let Err(e) = opts.apply_argo(&entries) {
-            return failed(&previous, "InvalidSpecError", e.to_string(), now, repo_url);
+            return failed(previous, "InvalidSpecError", e.to_string(), now, repo_url);
         }
-        let inventory = self.inventory(&key, &previous);
+        let inventory = self.inventory(&key, previous);
         let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
         let comparison = |status: &str| {
             json!({
@@ -546,7 +546,7 @@ impl AppReconciler {
                             failed: false,
                         }
                     }
-                    Err(e) => failed(&previous, "ComparisonError", e.to_string(), now, repo_url),
+                    Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_url),
                 }
             }
         }
@@ -578,7 +578,7 @@ impl AppReconciler {
             return Ok(keep);
         };
         let previous = object.get("status").unwrap_or(&NO_STATUS);
-        let inventory = self.inventory(&key, &previous);
+        let inventory = self.inventory(&key, previous);
         let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
         let opts = SyncOptions {
             prune: true,
