@@ -139,7 +139,7 @@ impl ValueOptions {
                 });
             }
             let text = String::from_utf8_lossy(&f.data);
-            let m = values::parse_values(&text).map_err(|reason| Error::Parse {
+            let m = values::parse_values_remembered(&text).map_err(|reason| Error::Parse {
                 file: f.name.clone(),
                 reason: format!("failed to parse {}: {reason}", f.name),
             })?;

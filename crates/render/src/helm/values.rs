@@ -34,6 +34,40 @@ pub(crate) fn parse_values(text: &str) -> Result<Table, String> {
     Ok(out)
 }
 
+/// [`parse_values`], remembered by exact text: a fleet renders the same few values files
+/// (one per region, say) for thousands of releases, and parsing them was ≈ 2% of the hub.
+/// Parsing is pure; errors are not kept, and files over [`REMEMBERED_TEXT`] bytes are
+/// parsed each time so the memo stays small.
+pub(crate) fn parse_values_remembered(text: &str) -> Result<Table, String> {
+    use std::collections::HashMap;
+    use std::hash::{Hash as _, Hasher as _};
+    use std::sync::{LazyLock, Mutex};
+    /// Tables kept; the memo is cleared when full.
+    const KEPT: usize = 256;
+    static PARSED: LazyLock<Mutex<HashMap<u64, (String, Table)>>> = LazyLock::new(Default::default);
+
+    if text.len() > REMEMBERED_TEXT {
+        return parse_values(text);
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    let key = hasher.finish();
+    let lock = || PARSED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, table)) = lock().get(&key).filter(|(kept, _)| kept == text) {
+        return Ok(table.clone());
+    }
+    let table = parse_values(text)?;
+    let mut parsed = lock();
+    if parsed.len() >= KEPT {
+        parsed.clear();
+    }
+    parsed.insert(key, (text.to_string(), table.clone()));
+    Ok(table)
+}
+
+/// Values files up to this size are remembered by [`parse_values_remembered`].
+const REMEMBERED_TEXT: usize = 64 * 1024;
+
 fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Array(_) => "array",
@@ -145,6 +179,18 @@ mod tests {
     #[test]
     fn numbers_become_floats_and_documents_merge() {
         let v = parse_values("a: 1\nb: {c: 2}\n---\nb: {d: x}\n").unwrap();
+        for _ in 0..2 {
+            let remembered = parse_values_remembered("a: 1\nb: {c: 2}\n---\nb: {d: x}\n");
+            assert_eq!(
+                remembered.unwrap(),
+                v,
+                "the same table, first parse or remembered"
+            );
+            assert!(
+                parse_values_remembered("- a\n").is_err(),
+                "errors are not kept"
+            );
+        }
         assert!(v["a"].as_f64().is_some() && v["a"].as_i64().is_none());
         assert_eq!(v["b"]["d"], "x");
         assert!(parse_values("- a\n").is_err());
