@@ -564,3 +564,71 @@ async fn the_audit_log_records_every_request() {
     assert_eq!(lines[0]["namespace"], "default");
     assert_eq!(lines[0]["cluster"], "cluster-000");
 }
+
+/// Writes answered as `PartialObjectMetadata` when the client asks (the kube-apiserver
+/// transforms every response object, writes included; the hub asks so for writes whose
+/// answer it does not read). Errors stay Status objects.
+#[tokio::test]
+async fn writes_answer_with_metadata_only_when_asked() {
+    let api = Api::new();
+    let accept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+    let send = |method: &'static str, uri: String, content_type: &'static str, body: String| {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", content_type)
+            .header("accept", accept)
+            .body(Body::from(body))
+            .expect("request");
+        let app = api.app.clone();
+        async move {
+            let resp = app.oneshot(req).await.expect("response");
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).expect("JSON"),
+            )
+        }
+    };
+    let (status, created) = send(
+        "POST",
+        CMS.into(),
+        "application/json",
+        cm("lean").to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["kind"], "PartialObjectMetadata");
+    assert_eq!(created["apiVersion"], "meta.k8s.io/v1");
+    assert_eq!(created["metadata"]["name"], "lean");
+    assert!(created.get("data").is_none(), "{created}");
+
+    let (status, patched) = send(
+        "PATCH",
+        format!("{CMS}/lean"),
+        "application/merge-patch+json",
+        json!({"data": {"b": "2"}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patched["kind"], "PartialObjectMetadata");
+    assert!(patched.get("data").is_none(), "{patched}");
+    assert_ne!(
+        patched["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"],
+        "the answer is the written object's metadata"
+    );
+    let stored = api.get(&format!("{CMS}/lean")).await;
+    assert_eq!(stored.body["data"], json!({"a": "1", "b": "2"}));
+
+    let (status, again) = send(
+        "POST",
+        CMS.into(),
+        "application/json",
+        cm("lean").to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(again["kind"], "Status");
+    assert_eq!(again["reason"], "AlreadyExists");
+}
