@@ -420,9 +420,26 @@ where
 
 /// A hash of the given parts of an object (what a controller reacts to).
 pub(crate) fn hash_of(parts: &[Option<&Value>]) -> u64 {
+    /// Feeds the JSON text to the hasher as it is written, instead of into a String.
+    struct Feed<'a>(&'a mut std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Feed<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            std::hash::Hasher::write(self.0, bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for part in parts {
-        part.map(Value::to_string).hash(&mut hasher);
+        part.is_some().hash(&mut hasher);
+        if let Some(value) = part {
+            // Writing JSON into a hasher cannot fail.
+            let _ = serde_json::to_writer(Feed(&mut hasher), value);
+        }
+        // A separator, so that moving text from one part to the next changes the hash.
+        0xffu8.hash(&mut hasher);
     }
     hasher.finish()
 }
@@ -652,6 +669,14 @@ mod tests {
         let mut c = a.clone();
         c["metadata"]["annotations"] = json!({"argocd.argoproj.io/refresh": "hard"});
         assert_ne!(fingerprint(&a), fingerprint(&c));
+        // Which part a value is in counts, and an absent part is not a JSON null.
+        let (x, null) = (json!("x"), Value::Null);
+        assert_ne!(hash_of(&[Some(&x), None]), hash_of(&[None, Some(&x)]));
+        assert_ne!(hash_of(&[None]), hash_of(&[Some(&null)]));
+        assert_eq!(
+            hash_of(&[Some(&a), None]),
+            hash_of(&[Some(&a.clone()), None])
+        );
     }
 
     #[test]
