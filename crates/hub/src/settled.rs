@@ -63,7 +63,7 @@ impl Settled {
 pub fn fingerprint(commit: &str, spec: &Value, other: &impl std::fmt::Debug) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     commit.hash(&mut hasher);
-    spec.to_string().hash(&mut hasher);
+    crate::controller::hash_of(&[Some(spec)]).hash(&mut hasher);
     format!("{other:?}").hash(&mut hasher);
     hasher.finish()
 }
