@@ -133,6 +133,24 @@ fn key_of(obj: &Value) -> String {
 /// kustomize-controller's finalizer: a deleted Kustomization prunes its inventory first.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
 
+/// How often `deletionPolicy: WaitForTermination` looks again (kustomize-controller: 2 s).
+const TERMINATION_POLL: Duration = Duration::from_secs(2);
+
+/// `spec.timeout`, else the interval less 30 s, at least 30 s.
+fn kustomization_timeout(ks: &Kustomization) -> Duration {
+    let interval = ks.interval().unwrap_or(Duration::from_secs(600));
+    ks.spec
+        .timeout
+        .as_deref()
+        .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
+        .unwrap_or_else(|| interval.saturating_sub(Duration::from_secs(30)))
+        .max(if ks.spec.timeout.is_some() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(30)
+        })
+}
+
 fn finalizers_of(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
@@ -454,8 +472,9 @@ impl FluxReconciler {
     }
 
     /// A Kustomization being deleted: its inventory is deleted when `spec.prune` is set
-    /// (`deletionPolicy: MirrorPrune`, the default) or `deletionPolicy: Delete`, kept with
-    /// `Orphan` or while suspended (as kustomize-controller does); then the finalizer goes.
+    /// (`deletionPolicy: MirrorPrune`, the default), `Delete` or `WaitForTermination` (which
+    /// also waits for them to be gone), kept with `Orphan` or while suspended (as
+    /// kustomize-controller does); then the finalizer goes.
     async fn finalize_kustomization(&self, obj: &Value, ks: &Kustomization) -> Outcome {
         let retry = Outcome {
             status: None,
@@ -488,15 +507,28 @@ impl FluxReconciler {
                     return retry;
                 }
             };
-            let (_, errors) = ssa::prune(
+            let pruned = ssa::prune_reporting(
                 &cluster,
                 &inventory,
                 (&ks.metadata.name, &ks.metadata.namespace),
             )
             .await;
-            if !errors.is_empty() {
-                tracing::warn!(kustomization = %key_of(obj), errors = ?errors, "finalizing");
+            if !pruned.errors.is_empty() {
+                tracing::warn!(kustomization = %key_of(obj), errors = ?pruned.errors, "finalizing");
                 return retry;
+            }
+            // WaitForTermination: the finalizer stays until what was deleted is gone, or
+            // the timeout passes (then, as kustomize-controller, it is only reported).
+            if policy == "WaitForTermination"
+                && let Err(message) = ssa::wait_for_termination(
+                    &cluster,
+                    &pruned.deleted,
+                    kustomization_timeout(ks),
+                    TERMINATION_POLL,
+                )
+                .await
+            {
+                tracing::warn!(kustomization = %key_of(obj), %message, "finalizing");
             }
         }
         let remaining: Vec<String> = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
@@ -596,17 +628,7 @@ impl FluxReconciler {
             .as_deref()
             .and_then(|r| flotilla_fleet::flux::parse_duration(r, true))
             .unwrap_or(interval);
-        let timeout = ks
-            .spec
-            .timeout
-            .as_deref()
-            .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
-            .unwrap_or_else(|| interval.saturating_sub(Duration::from_secs(30)))
-            .max(if ks.spec.timeout.is_some() {
-                Duration::ZERO
-            } else {
-                Duration::from_secs(30)
-            });
+        let timeout = kustomization_timeout(&ks);
         let dependency = self.options.dependency_requeue;
 
         // Source.

@@ -711,6 +711,114 @@ async fn a_deleted_kustomization_prunes_its_objects_only_when_it_prunes() {
     assert!(config_maps.get_opt("kept").await.unwrap().is_some());
 }
 
+/// `deletionPolicy: WaitForTermination` keeps the Kustomization (its finalizer) until what
+/// it deleted is gone; `Delete` would let it go while its object is still terminating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wait_for_termination_keeps_the_kustomization_until_its_objects_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[(
+            "held/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers:\n  - example.com/hold\ndata:\n  k: v\n",
+        )],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    let manifest = format!(
+        "{}  deletionPolicy: WaitForTermination\n  timeout: 60s\n",
+        kustomization("held", "held", false)
+    );
+    create(&hub.client, &manifest).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "held",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let ks_api: Api<DynamicObject> =
+        Api::namespaced_with(hub.client.clone(), "flux-system", &kustomization_resource());
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    wait_for("the finalizer", async || {
+        let ks = ks_api.get("held").await.ok()?;
+        (!ks.metadata.finalizers.unwrap_or_default().is_empty()).then_some(())
+    })
+    .await;
+    ks_api
+        .delete("held", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    // The ConfigMap is deleted (prune: false, but the policy deletes) and held by its
+    // own finalizer; the Kustomization waits for it.
+    wait_for("the ConfigMap terminating", async || {
+        let cm = config_maps.get_opt("held").await.ok()??;
+        cm.metadata.deletion_timestamp.map(|_| ())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        ks_api.get_opt("held").await.unwrap().is_some(),
+        "the Kustomization waits while its ConfigMap terminates"
+    );
+    config_maps
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the Kustomization gone", async || {
+        ks_api
+            .get_opt("held")
+            .await
+            .ok()
+            .and_then(|k| k.is_none().then_some(()))
+    })
+    .await;
+    assert!(config_maps.get_opt("held").await.unwrap().is_none());
+
+    // Past the timeout the wait is only reported: the finalizer goes, the object stays
+    // terminating.
+    let manifest = format!(
+        "{}  deletionPolicy: WaitForTermination\n  timeout: 1s\n",
+        kustomization("held", "held", false)
+    );
+    create(&hub.client, &manifest).await;
+    wait_for("the ConfigMap again", async || {
+        let cm = config_maps.get_opt("held").await.ok()??;
+        cm.metadata.deletion_timestamp.is_none().then_some(())
+    })
+    .await;
+    wait_for("the finalizer", async || {
+        let ks = ks_api.get("held").await.ok()?;
+        (!ks.metadata.finalizers.unwrap_or_default().is_empty()).then_some(())
+    })
+    .await;
+    ks_api
+        .delete("held", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the Kustomization gone after its timeout", async || {
+        ks_api
+            .get_opt("held")
+            .await
+            .ok()
+            .and_then(|k| k.is_none().then_some(()))
+    })
+    .await;
+    let cm = config_maps
+        .get_opt("held")
+        .await
+        .unwrap()
+        .expect("still there");
+    assert!(cm.metadata.deletion_timestamp.is_some());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kustomization_waiting_for_its_source_is_requeued_when_the_artifact_arrives() {
     let dir = tempfile::tempdir().unwrap();

@@ -481,6 +481,27 @@ pub async fn prune(
     stale: &BTreeSet<ObjMeta>,
     owner: (&str, &str),
 ) -> (BTreeSet<ObjMeta>, Vec<String>) {
+    let pruned = prune_reporting(cluster, stale, owner).await;
+    (pruned.survivors, pruned.errors)
+}
+
+/// What [`prune_reporting`] did.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    /// Objects whose deletion was asked for (they may still be terminating).
+    pub deleted: Vec<ObjMeta>,
+    /// Objects that could not be deleted (still in the inventory).
+    pub survivors: BTreeSet<ObjMeta>,
+    /// Why, one line each.
+    pub errors: Vec<String>,
+}
+
+/// [`prune`], also telling which objects it deleted.
+pub async fn prune_reporting(
+    cluster: &Cluster,
+    stale: &BTreeSet<ObjMeta>,
+    owner: (&str, &str),
+) -> Pruned {
     let mut ordered: Vec<&ObjMeta> = stale.iter().collect();
     ordered.sort_by_key(|m| {
         (
@@ -494,6 +515,7 @@ pub async fn prune(
     ordered.reverse();
     let mut survivors = BTreeSet::new();
     let mut errors = Vec::new();
+    let mut deleted = Vec::new();
     for meta in ordered {
         let r = match cluster.resolve(&meta.api_version(), &meta.kind).await {
             Ok(r) => r,
@@ -530,14 +552,58 @@ pub async fn prune(
             propagation_policy: Some(PropagationPolicy::Background),
             ..Default::default()
         };
-        if let Err(e) = api.delete(&meta.name, &params).await
-            && !is_not_found(&e)
-        {
-            survivors.insert(meta.clone());
-            errors.push(format!("{} delete failed: {e}", meta.display()));
+        match api.delete(&meta.name, &params).await {
+            Ok(_) => deleted.push(meta.clone()),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                survivors.insert(meta.clone());
+                errors.push(format!("{} delete failed: {e}", meta.display()));
+            }
         }
     }
-    (survivors, errors)
+    Pruned {
+        deleted,
+        survivors,
+        errors,
+    }
+}
+
+/// Polls until none of `objects` exists any more (fluxcd/pkg's `WaitForTermination`,
+/// every `poll`), or `timeout` passes; the error names those still there.
+pub async fn wait_for_termination(
+    cluster: &Cluster,
+    objects: &[ObjMeta],
+    timeout: Duration,
+    poll: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut remaining = Vec::new();
+        for meta in objects {
+            let Ok(r) = resolve(cluster, meta).await else {
+                // The kind is gone (its CRD deleted) or unknown: nothing left to wait for.
+                continue;
+            };
+            match cluster
+                .api(&r, Some(&meta.namespace))
+                .get_opt(&meta.name)
+                .await
+            {
+                Ok(None) => {}
+                Ok(Some(_)) | Err(_) => remaining.push(meta.display()),
+            }
+        }
+        if remaining.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() + poll > deadline {
+            return Err(format!(
+                "timeout waiting for termination of: [{}]",
+                remaining.join(", ")
+            ));
+        }
+        tokio::time::sleep(poll).await;
+    }
 }
 
 fn status_word(s: Status) -> &'static str {
