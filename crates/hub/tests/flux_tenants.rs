@@ -648,6 +648,37 @@ fn kustomization(name: &str, path: &str, prune: bool) -> String {
     )
 }
 
+/// Waits for kustomize-controller's finalizer on `name` (it is in place before anything
+/// can be deleted) and returns the finalizers.
+async fn wait_for_finalizer(ks_api: &Api<DynamicObject>, name: &str) -> Vec<String> {
+    wait_for("the finalizer", async || {
+        let ks = ks_api.get(name).await.ok()?;
+        let f = ks.metadata.finalizers.unwrap_or_default();
+        (!f.is_empty()).then_some(f)
+    })
+    .await
+}
+
+/// Deletes the Kustomization `name`, without waiting.
+async fn delete_kustomization(ks_api: &Api<DynamicObject>, name: &str) {
+    ks_api
+        .delete(name, &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// Waits until the Kustomization `name` is gone (its finalizer removed).
+async fn wait_gone(ks_api: &Api<DynamicObject>, name: &str) {
+    wait_for("the Kustomization gone", async || {
+        ks_api
+            .get_opt(name)
+            .await
+            .ok()
+            .and_then(|k| k.is_none().then_some(()))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deleted_kustomization_prunes_its_objects_only_when_it_prunes() {
     let dir = tempfile::tempdir().unwrap();
@@ -684,27 +715,13 @@ async fn a_deleted_kustomization_prunes_its_objects_only_when_it_prunes() {
         Api::namespaced_with(hub.client.clone(), "flux-system", &kustomization_resource());
     let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
     for name in ["pruned", "kept"] {
-        // kustomize-controller's finalizer is in place before anything can be deleted.
-        let finalizers = wait_for("the finalizer", async || {
-            let ks = ks_api.get(name).await.ok()?;
-            let f = ks.metadata.finalizers.unwrap_or_default();
-            (!f.is_empty()).then_some(f)
-        })
-        .await;
-        assert_eq!(finalizers, ["finalizers.fluxcd.io"]);
+        assert_eq!(
+            wait_for_finalizer(&ks_api, name).await,
+            ["finalizers.fluxcd.io"]
+        );
         assert!(config_maps.get_opt(name).await.unwrap().is_some());
-        ks_api
-            .delete(name, &kube::api::DeleteParams::default())
-            .await
-            .unwrap();
-        wait_for("the Kustomization gone", async || {
-            ks_api
-                .get_opt(name)
-                .await
-                .ok()
-                .and_then(|k| k.is_none().then_some(()))
-        })
-        .await;
+        delete_kustomization(&ks_api, name).await;
+        wait_gone(&ks_api, name).await;
     }
     // prune: true deleted what it applied; prune: false left it.
     assert!(config_maps.get_opt("pruned").await.unwrap().is_none());
@@ -743,15 +760,8 @@ async fn wait_for_termination_keeps_the_kustomization_until_its_objects_are_gone
     let ks_api: Api<DynamicObject> =
         Api::namespaced_with(hub.client.clone(), "flux-system", &kustomization_resource());
     let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
-    wait_for("the finalizer", async || {
-        let ks = ks_api.get("held").await.ok()?;
-        (!ks.metadata.finalizers.unwrap_or_default().is_empty()).then_some(())
-    })
-    .await;
-    ks_api
-        .delete("held", &kube::api::DeleteParams::default())
-        .await
-        .unwrap();
+    wait_for_finalizer(&ks_api, "held").await;
+    delete_kustomization(&ks_api, "held").await;
     // The ConfigMap is deleted (prune: false, but the policy deletes) and held by its
     // own finalizer; the Kustomization waits for it.
     wait_for("the ConfigMap terminating", async || {
@@ -772,14 +782,7 @@ async fn wait_for_termination_keeps_the_kustomization_until_its_objects_are_gone
         )
         .await
         .unwrap();
-    wait_for("the Kustomization gone", async || {
-        ks_api
-            .get_opt("held")
-            .await
-            .ok()
-            .and_then(|k| k.is_none().then_some(()))
-    })
-    .await;
+    wait_gone(&ks_api, "held").await;
     assert!(config_maps.get_opt("held").await.unwrap().is_none());
 
     // Past the timeout the wait is only reported: the finalizer goes, the object stays
@@ -794,23 +797,9 @@ async fn wait_for_termination_keeps_the_kustomization_until_its_objects_are_gone
         cm.metadata.deletion_timestamp.is_none().then_some(())
     })
     .await;
-    wait_for("the finalizer", async || {
-        let ks = ks_api.get("held").await.ok()?;
-        (!ks.metadata.finalizers.unwrap_or_default().is_empty()).then_some(())
-    })
-    .await;
-    ks_api
-        .delete("held", &kube::api::DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for("the Kustomization gone after its timeout", async || {
-        ks_api
-            .get_opt("held")
-            .await
-            .ok()
-            .and_then(|k| k.is_none().then_some(()))
-    })
-    .await;
+    wait_for_finalizer(&ks_api, "held").await;
+    delete_kustomization(&ks_api, "held").await;
+    wait_gone(&ks_api, "held").await;
     let cm = config_maps
         .get_opt("held")
         .await
