@@ -254,7 +254,8 @@ async fn worker(state: Arc<Loop>) {
             continue;
         };
         let started = std::time::Instant::now();
-        let outcome = state.reconciler.reconcile(&object, &now_rfc3339()).await;
+        let mut outcome = state.reconciler.reconcile(&object, &now_rfc3339()).await;
+        drop(object);
         tracing::debug!(appset = %key, elapsed = ?started.elapsed(), failed = outcome.failed, "reconciled ApplicationSet");
         crate::metrics::global().reconcile(
             "applicationset",
@@ -273,9 +274,9 @@ async fn worker(state: Arc<Loop>) {
                     .insert(key.clone());
             }
         }
-        if let Some(status) = &outcome.status {
+        if let Some(status) = outcome.status.take() {
             // The next reconcile starts from what we wrote (our write's echo is ignored).
-            state.known.set_status(&key, status.clone());
+            state.known.set_status(&key, status);
         }
         let delay = if outcome.failed {
             Some(state.reconciler.options.retry)

@@ -235,7 +235,7 @@ async fn worker(state: Arc<Loop>) {
         let was_held = held.is_some();
         let run = match held {
             // Continue from the status not yet written.
-            Some(status) => Arc::new(with_status(&object, status)),
+            Some(status) => Arc::new(crate::known::with_status(&object, status)),
             None => object.clone(),
         };
         let started = std::time::Instant::now();
@@ -306,19 +306,6 @@ async fn worker(state: Arc<Loop>) {
         drop(lease);
         state.queue.follow_up(key, delay);
     }
-}
-
-/// `object` with `status` in place of its own, which is not copied.
-fn with_status(object: &Value, status: Value) -> Value {
-    let mut fields: serde_json::Map<String, Value> = object
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(key, _)| *key != "status")
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    fields.insert("status".into(), status);
-    Value::Object(fields)
 }
 
 /// Deletes what a deleted Application tracked (when its finalizer asks) and then lets it go.
@@ -644,16 +631,6 @@ mod tests {
         assert_eq!(
             request.headers()[http::header::ACCEPT],
             "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-        );
-    }
-
-    #[test]
-    fn a_held_status_replaces_the_objects_own() {
-        let object = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"old": true}});
-        let run = with_status(&object, json!({"held": true}));
-        assert_eq!(
-            run,
-            json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"held": true}})
         );
     }
 

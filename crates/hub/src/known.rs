@@ -43,11 +43,15 @@ impl Known {
         self.objects().contains_key(key)
     }
 
-    /// Records the status the loop wrote, so its next reconcile starts from it. The
-    /// object is copied only while a reader still holds the previous copy.
+    /// Records the status the loop wrote, so its next reconcile starts from it. While a
+    /// reader still holds the previous copy, a new one is made without copying the old
+    /// status.
     pub fn set_status(&self, key: &str, status: Value) {
         if let Some((value, _)) = self.objects().get_mut(key) {
-            Arc::make_mut(value)["status"] = status;
+            match Arc::get_mut(value) {
+                Some(only) => only["status"] = status,
+                None => *value = Arc::new(with_status(value, status)),
+            }
         }
     }
 
@@ -57,10 +61,33 @@ impl Known {
     }
 }
 
+/// `object` with `status` in place of its own, which is not copied.
+pub(crate) fn with_status(object: &Value, status: Value) -> Value {
+    let mut fields: serde_json::Map<String, Value> = object
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| *key != "status")
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    fields.insert("status".into(), status);
+    Value::Object(fields)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_held_status_replaces_the_objects_own() {
+        let object = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"old": true}});
+        let run = with_status(&object, json!({"held": true}));
+        assert_eq!(
+            run,
+            json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"held": true}})
+        );
+    }
 
     #[test]
     fn only_a_new_key_or_a_new_fingerprint_is_worth_a_reconcile() {
