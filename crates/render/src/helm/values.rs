@@ -40,20 +40,16 @@ pub(crate) fn parse_values(text: &str) -> Result<Table, String> {
 /// parsed each time so the memo stays small.
 pub(crate) fn parse_values_remembered(text: &str) -> Result<Table, String> {
     use std::collections::HashMap;
-    use std::hash::{Hash as _, Hasher as _};
     use std::sync::{LazyLock, Mutex};
     /// Tables kept; the memo is cleared when full.
     const KEPT: usize = 256;
-    static PARSED: LazyLock<Mutex<HashMap<u64, (String, Table)>>> = LazyLock::new(Default::default);
+    static PARSED: LazyLock<Mutex<HashMap<String, Table>>> = LazyLock::new(Default::default);
 
     if text.len() > REMEMBERED_TEXT {
         return parse_values(text);
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
-    let key = hasher.finish();
     let lock = || PARSED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, table)) = lock().get(&key).filter(|(kept, _)| kept == text) {
+    if let Some(table) = lock().get(text) {
         return Ok(table.clone());
     }
     let table = parse_values(text)?;
@@ -61,7 +57,7 @@ pub(crate) fn parse_values_remembered(text: &str) -> Result<Table, String> {
     if parsed.len() >= KEPT {
         parsed.clear();
     }
-    parsed.insert(key, (text.to_string(), table.clone()));
+    parsed.insert(text.to_string(), table.clone());
     Ok(table)
 }
 
