@@ -507,7 +507,7 @@ impl FluxReconciler {
                     return retry;
                 }
             };
-            let pruned = ssa::prune_reporting(
+            let pruned = ssa::prune(
                 &cluster,
                 &inventory,
                 (&ks.metadata.name, &ks.metadata.namespace),
@@ -813,17 +813,17 @@ impl FluxReconciler {
             })
             .collect();
         if ks.spec.prune.unwrap_or(false) && !stale.is_empty() {
-            let (survivors, errors) = ssa::prune(
+            let pruned = ssa::prune(
                 &cluster,
                 &stale,
                 (&ks.metadata.name, &ks.metadata.namespace),
             )
             .await;
-            if !errors.is_empty() {
-                inventory.extend(survivors);
+            if !pruned.errors.is_empty() {
+                inventory.extend(pruned.survivors);
                 run.status["inventory"] = ssa::inventory_value(&inventory);
                 run.conditions
-                    .set("Ready", "False", "PruneFailed", &errors.join("\n"));
+                    .set("Ready", "False", "PruneFailed", &pruned.errors.join("\n"));
                 return run.finish(Some(retry));
             }
         }

@@ -473,19 +473,7 @@ fn drifted(live: &Value, predicted: &Value) -> bool {
     strip(live) != strip(predicted)
 }
 
-/// Deletes the stale objects (in reverse apply order, background propagation) whose live
-/// copy still carries both owner labels of `owner` and does not opt out of pruning.
-/// Returns the entries that could not be deleted, with the error.
-pub async fn prune(
-    cluster: &Cluster,
-    stale: &BTreeSet<ObjMeta>,
-    owner: (&str, &str),
-) -> (BTreeSet<ObjMeta>, Vec<String>) {
-    let pruned = prune_reporting(cluster, stale, owner).await;
-    (pruned.survivors, pruned.errors)
-}
-
-/// What [`prune_reporting`] did.
+/// What [`prune`] did.
 #[derive(Debug, Default)]
 pub struct Pruned {
     /// Objects whose deletion was asked for (they may still be terminating).
@@ -496,12 +484,10 @@ pub struct Pruned {
     pub errors: Vec<String>,
 }
 
-/// [`prune`], also telling which objects it deleted.
-pub async fn prune_reporting(
-    cluster: &Cluster,
-    stale: &BTreeSet<ObjMeta>,
-    owner: (&str, &str),
-) -> Pruned {
+/// Deletes the stale objects (in reverse apply order, background propagation) whose live
+/// copy still carries both owner labels of `owner` and does not opt out of pruning.
+/// Returns what it deleted and the entries that could not be deleted, with the error.
+pub async fn prune(cluster: &Cluster, stale: &BTreeSet<ObjMeta>, owner: (&str, &str)) -> Pruned {
     let mut ordered: Vec<&ObjMeta> = stale.iter().collect();
     ordered.sort_by_key(|m| {
         (
