@@ -65,7 +65,9 @@ enum Render {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logging(&cli.command);
+    match cli.command {
         Command::Render(Render::Kustomize(args)) => cmd::render::run_kustomize(args),
         Command::Render(Render::Helm(args)) => cmd::helm::run(*args),
         Command::Template(args) => cmd::template::run(args),
@@ -77,4 +79,21 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => cmd::demo::run::run(args),
         Command::Bench(Bench::Fleet(args)) => cmd::bench::run_fleet(args),
     }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (e.g. `RUST_LOG=flotilla_hub=debug`). Without
+/// it the controller logs at `info`, as Argo CD's and Flux's controllers do; the other
+/// commands, which print their own output, only warnings and errors.
+fn init_logging(command: &Command) {
+    let default = match command {
+        Command::Controller(_) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
