@@ -268,7 +268,7 @@ async fn watch(
     client: kube::Client,
     resource: ApiResource,
 ) {
-    let api: Api<crate::raw::RawObject> = Api::all_with(client, &resource);
+    let api: Api<crate::raw::CompactObject> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(flotilla_sync::tracking::INSTANCE_LABEL);
     let mut events = crate::controller::watch_with_backoff(api, config);
     while let Some(event) = events.next().await {
@@ -284,7 +284,7 @@ async fn watch(
                 continue;
             }
             Ok(watcher::Event::InitApply(o)) => {
-                lock(&store).insert(Arc::new(o.value));
+                lock(&store).insert(Arc::new(o.into()));
                 continue;
             }
             Ok(watcher::Event::InitDone) => {
@@ -300,7 +300,7 @@ async fn watch(
                 continue;
             }
         };
-        let value = Arc::new(object.value);
+        let value = Arc::new(Value::from(object));
         let previous = if deleted {
             lock(&store).objects.remove(&value)
         } else {
@@ -439,6 +439,23 @@ mod tests {
         let d = drift_of(&o, false, "https://c").unwrap();
         assert_eq!(d.app, "argocd/web");
         assert_eq!(d.object, "Deployment shop/web");
+        assert_eq!(d.managers, ["kubectl-edit"]);
+        assert_eq!(d.fields, [".spec.replicas"]);
+        // As the watch caches it (fieldsV1 as JSON text), the same drift is seen.
+        let line = serde_json::to_vec(&json!({"type": "MODIFIED", "object": o})).unwrap();
+        let event: kube::core::WatchEvent<crate::raw::CompactObject> =
+            serde_json::from_slice(&line).unwrap();
+        let kube::core::WatchEvent::Modified(cached) = event else {
+            panic!("a MODIFIED event");
+        };
+        let cached = Value::from(cached);
+        assert!(
+            cached
+                .pointer("/metadata/managedFields/1/fieldsV1")
+                .unwrap()
+                .is_string()
+        );
+        let d = drift_of(&cached, false, "https://c").unwrap();
         assert_eq!(d.managers, ["kubectl-edit"]);
         assert_eq!(d.fields, [".spec.replicas"]);
     }

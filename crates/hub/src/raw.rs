@@ -37,7 +37,7 @@ impl<'de> Deserialize<'de> for UnmanagedObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UnmanagedObject, D::Error> {
         let omit = Omit {
             status: false,
-            managed_fields: true,
+            managed_fields: Managed::Skip,
         };
         decode(deserializer, omit).map(UnmanagedObject)
     }
@@ -59,9 +59,32 @@ impl<'de> Deserialize<'de> for StatuslessObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StatuslessObject, D::Error> {
         let omit = Omit {
             status: true,
-            managed_fields: true,
+            managed_fields: Managed::Skip,
         };
         decode(deserializer, omit).map(StatuslessObject)
+    }
+}
+
+/// A [`RawObject`] whose `metadata.managedFields` entries keep their `fieldsV1` as its
+/// JSON text, for the watches that cache what the hub applied: fieldsV1 is nearly half of
+/// such an object and a tree of small maps, but only read when the object drifted
+/// ([`flotilla_ssa::fieldsv1::from_value`] reads either form).
+#[derive(Debug, Clone)]
+pub struct CompactObject(RawObject);
+
+impl<'de> Deserialize<'de> for CompactObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CompactObject, D::Error> {
+        let omit = Omit {
+            status: false,
+            managed_fields: Managed::FieldsAsText,
+        };
+        decode(deserializer, omit).map(CompactObject)
+    }
+}
+
+impl From<CompactObject> for Value {
+    fn from(object: CompactObject) -> Value {
+        object.0.value
     }
 }
 
@@ -69,7 +92,16 @@ impl<'de> Deserialize<'de> for StatuslessObject {
 #[derive(Debug, Clone, Copy)]
 struct Omit {
     status: bool,
-    managed_fields: bool,
+    managed_fields: Managed,
+}
+
+/// How `metadata.managedFields` is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Managed {
+    /// Skipped, never allocated.
+    Skip,
+    /// Each entry's `fieldsV1` kept as its JSON text.
+    FieldsAsText,
 }
 
 /// `object` without its `status` and `metadata.managedFields` (as a
@@ -78,7 +110,7 @@ pub(crate) fn statusless(object: &Value) -> Result<Value, serde_json::Error> {
     use serde::Deserializer as _;
     let omit = Omit {
         status: true,
-        managed_fields: true,
+        managed_fields: Managed::Skip,
     };
     object.deserialize_map(Fields(omit))
 }
@@ -107,8 +139,11 @@ impl<'de> serde::de::Visitor<'de> for Fields {
                 "status" if self.0.status => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
-                "metadata" if self.0.managed_fields => {
-                    fields.insert(key, map.next_value_seed(MetadataFields)?);
+                "metadata" => {
+                    fields.insert(
+                        key,
+                        map.next_value_seed(MetadataFields(self.0.managed_fields))?,
+                    );
                 }
                 _ => {
                     fields.insert(key, map.next_value()?);
@@ -119,8 +154,8 @@ impl<'de> serde::de::Visitor<'de> for Fields {
     }
 }
 
-/// Decodes `metadata` without `managedFields`.
-struct MetadataFields;
+/// Decodes `metadata`, its `managedFields` as [`Managed`] says.
+struct MetadataFields(Managed);
 
 impl<'de> serde::de::Visitor<'de> for MetadataFields {
     type Value = Value;
@@ -132,10 +167,18 @@ impl<'de> serde::de::Visitor<'de> for MetadataFields {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut fields = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if key == "managedFields" {
-                map.next_value::<serde::de::IgnoredAny>()?;
-            } else {
-                fields.insert(key, map.next_value()?);
+            match (key.as_str(), self.0) {
+                ("managedFields", Managed::Skip) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                ("managedFields", Managed::FieldsAsText) => {
+                    let entries = map.next_value::<Vec<ManagedEntry>>()?;
+                    let entries = entries.into_iter().map(|e| e.0).collect();
+                    fields.insert(key, Value::Array(entries));
+                }
+                _ => {
+                    fields.insert(key, map.next_value()?);
+                }
             }
         }
         Ok(Value::Object(fields))
@@ -147,6 +190,168 @@ impl<'de> serde::de::DeserializeSeed<'de> for MetadataFields {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         deserializer.deserialize_map(self)
+    }
+}
+
+/// One `managedFields` entry with its `fieldsV1` as JSON text.
+struct ManagedEntry(Value);
+
+impl<'de> Deserialize<'de> for ManagedEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ManagedEntry, D::Error> {
+        deserializer.deserialize_any(ManagedEntryVisitor)
+    }
+}
+
+struct ManagedEntryVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ManagedEntryVisitor {
+    type Value = ManagedEntry;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a managedFields entry")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ManagedEntry, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = if key == "fieldsV1" {
+                let mut text = Vec::new();
+                map.next_value_seed(JsonText(&mut text))?;
+                // serde_json writes UTF-8 only.
+                Value::String(String::from_utf8(text).map_err(serde::de::Error::custom)?)
+            } else {
+                map.next_value()?
+            };
+            fields.insert(key, value);
+        }
+        Ok(ManagedEntry(Value::Object(fields)))
+    }
+
+    // Anything else is kept as it came: the API's validation is not ours to redo.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<ManagedEntry, A::Error> {
+        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(ManagedEntry)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ManagedEntry, E> {
+        Ok(ManagedEntry(Value::String(v.to_string())))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ManagedEntry, E> {
+        Ok(ManagedEntry(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ManagedEntry, E> {
+        Ok(ManagedEntry(Value::from(v)))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ManagedEntry, E> {
+        Ok(ManagedEntry(Value::from(v)))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ManagedEntry, E> {
+        Ok(ManagedEntry(Value::from(v)))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<ManagedEntry, E> {
+        Ok(ManagedEntry(Value::Null))
+    }
+}
+
+/// Writes whatever it decodes as compact JSON text into the buffer, without building
+/// a tree on the way.
+struct JsonText<'b>(&'b mut Vec<u8>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonText<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl JsonText<'_> {
+    fn write<T: serde::Serialize + ?Sized, E: serde::de::Error>(&mut self, v: &T) -> Result<(), E> {
+        serde_json::to_writer(&mut *self.0, v).map_err(E::custom)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonText<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(mut self, v: bool) -> Result<(), E> {
+        self.write(&v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<(), E> {
+        self.write(&v)
+    }
+
+    fn visit_u64<E: serde::de::Error>(mut self, v: u64) -> Result<(), E> {
+        self.write(&v)
+    }
+
+    fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> Result<(), E> {
+        self.write(&v)
+    }
+
+    fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<(), E> {
+        self.write(v)
+    }
+
+    fn visit_unit<E: serde::de::Error>(mut self) -> Result<(), E> {
+        self.write(&())
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.push(b'[');
+        let mut first = true;
+        loop {
+            let at = self.0.len();
+            if !first {
+                self.0.push(b',');
+            }
+            if seq.next_element_seed(JsonText(&mut *self.0))?.is_none() {
+                // No element came: take back the separator.
+                self.0.truncate(at);
+                break;
+            }
+            first = false;
+        }
+        self.0.push(b']');
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.push(b'{');
+        let mut first = true;
+        loop {
+            let at = self.0.len();
+            if !first {
+                self.0.push(b',');
+            }
+            // A key arrives as a string, written quoted and escaped like any other.
+            if map.next_key_seed(JsonText(&mut *self.0))?.is_none() {
+                self.0.truncate(at);
+                break;
+            }
+            first = false;
+            self.0.push(b':');
+            map.next_value_seed(JsonText(&mut *self.0))?;
+        }
+        self.0.push(b'}');
+        Ok(())
     }
 }
 
@@ -220,6 +425,7 @@ macro_rules! dynamic_resource {
 dynamic_resource!(RawObject, meta);
 dynamic_resource!(UnmanagedObject, 0.meta);
 dynamic_resource!(StatuslessObject, 0.meta);
+dynamic_resource!(CompactObject, 0.meta);
 
 #[cfg(test)]
 mod tests {
@@ -249,6 +455,69 @@ mod tests {
             kube::core::WatchEvent::Modified(o) => assert_eq!(o.value, sent),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_compact_object_keeps_each_fields_v1_as_its_json_text() {
+        let fields = json!({"f:metadata": {"f:labels": {"f:a": {}}},
+                            "f:spec": {"f:containers": {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}}},
+                                       "f:note": {"f:q\"uote\\d \u{e9}\n": {}}},
+                            "f:list": [1, -2, 3.5, true, null, "x"]});
+        let sent = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "7",
+                         "managedFields": [
+                             {"manager": "flotilla", "operation": "Apply", "fieldsType": "FieldsV1",
+                              "fieldsV1": fields, "time": "2026-01-01T00:00:00Z"},
+                             {"manager": "sim", "operation": "Update", "subresource": "status",
+                              "fieldsV1": {}},
+                         ],
+                         "labels": {"a": "b"}},
+            "spec": {"replicas": 1, "fieldsV1": {"f:not": {}}},
+            "status": {"replicas": 1},
+        });
+        // Decoded from bytes, as a watch decodes each line.
+        let line = serde_json::to_vec(&sent).unwrap();
+        let compact: CompactObject = serde_json::from_slice(&line).unwrap();
+        assert_eq!(compact.meta().name.as_deref(), Some("web"));
+        assert_eq!(compact.meta().resource_version.as_deref(), Some("7"));
+        let value = Value::from(compact);
+        let text = value
+            .pointer("/metadata/managedFields/0/fieldsV1")
+            .and_then(Value::as_str)
+            .expect("fieldsV1 as text");
+        assert_eq!(serde_json::from_str::<Value>(text).unwrap(), fields);
+        assert_eq!(
+            value.pointer("/metadata/managedFields/1/fieldsV1"),
+            Some(&json!("{}"))
+        );
+        // Everything else is as sent, in order, a spec field of that name included.
+        let mut expected = sent.clone();
+        expected["metadata"]["managedFields"][0]["fieldsV1"] = json!(text);
+        expected["metadata"]["managedFields"][1]["fieldsV1"] = json!("{}");
+        assert_eq!(value, expected);
+        let keys: Vec<&String> = value["metadata"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "namespace",
+                "resourceVersion",
+                "managedFields",
+                "labels"
+            ]
+        );
+        // Both forms read as the same field set.
+        let mut valid = fields.clone();
+        valid.as_object_mut().unwrap().remove("f:list");
+        let set = flotilla_ssa::fieldsv1::from_value(&valid).unwrap();
+        assert!(!set.is_empty());
+        let as_text = json!(valid.to_string());
+        assert_eq!(flotilla_ssa::fieldsv1::from_value(&as_text).unwrap(), set);
+        assert!(flotilla_ssa::fieldsv1::from_value(&json!("{not json")).is_err());
+        // A malformed entry is refused, not guessed at.
+        let bad = r#"{"metadata": {"managedFields": [{"fieldsV1": {"f:a": [1,]}}]}}"#;
+        assert!(serde_json::from_str::<CompactObject>(bad).is_err());
     }
 
     #[test]

@@ -173,8 +173,13 @@ pub fn parse_path_element(key: &str) -> Result<Option<PathElement>, String> {
     }
 }
 
-/// Reads a FieldsV1 JSON object into a set.
+/// Reads a FieldsV1 JSON object into a set. A string is read as that object's JSON
+/// text: watch caches keep fieldsV1 so until it is asked for (it is a large tree of
+/// small maps, rarely read).
 pub fn from_value(v: &Value) -> Result<FieldSet, DecodeError> {
+    if let Value::String(text) = v {
+        return from_json_str(text);
+    }
     let mut location = Vec::new();
     let (set, _) = read_node(v, &mut location)?;
     Ok(set)
@@ -186,7 +191,9 @@ pub fn from_json_str(s: &str) -> Result<FieldSet, DecodeError> {
         location: "root".into(),
         reason: e.to_string(),
     })?;
-    from_value(&v)
+    let mut location = Vec::new();
+    let (set, _) = read_node(&v, &mut location)?;
+    Ok(set)
 }
 
 /// Returns the node's set and whether the node itself is a member: it is when it says
