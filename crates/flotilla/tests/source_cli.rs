@@ -109,3 +109,38 @@ fn gc_removes_the_mirrors_unused_for_longer_than_the_max_age_only() {
     );
     assert!(!missing.exists());
 }
+
+#[test]
+fn logs_reach_stderr_as_rust_log_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = repository(dir.path(), "logged");
+    let get = |cache: &str, rust_log: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+        cmd.args(["source", "get", &url, "--cache"])
+            .arg(dir.path().join(cache))
+            .env_remove("FLOTILLA_CACHE_DIR")
+            .env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let out = cmd.output().expect("flotilla runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    // Asked for: the source crate's debug events, plain text (stderr is not a terminal).
+    let stderr = get("asked", Some("flotilla_source=debug"));
+    assert!(
+        stderr.contains("DEBUG flotilla_source::mirror: remote check"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes in a file: {stderr:?}"
+    );
+    // By default a command other than the controller shows warnings only.
+    let stderr = get("quiet", None);
+    assert!(
+        !stderr.contains("DEBUG") && !stderr.contains("INFO"),
+        "{stderr}"
+    );
+}
