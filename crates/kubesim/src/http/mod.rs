@@ -701,7 +701,7 @@ fn written_response(
 }
 
 /// A JSON body with a status code.
-pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response<T: serde::Serialize + ?Sized>(code: StatusCode, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     (code, [("content-type", "application/json")], bytes).into_response()
 }

@@ -37,13 +37,34 @@ pub(crate) fn table_of(rt: &ResourceType, objects: &[&Value], list_meta: Value) 
     )
 }
 
-/// `PartialObjectMetadata` of an object.
-pub(crate) fn partial_metadata(obj: &Value) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-    })
+/// `PartialObjectMetadata` of an object, borrowing its metadata: written as is, never
+/// copied (an object's managedFields alone can be most of it).
+#[derive(serde::Serialize)]
+pub(crate) struct PartialMetadata<'a> {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    #[serde(serialize_with = "metadata_or_empty")]
+    metadata: Option<&'a Value>,
+}
+
+fn metadata_or_empty<S: serde::Serializer>(
+    metadata: &Option<&Value>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    match metadata {
+        Some(m) => serde::Serialize::serialize(m, serializer),
+        None => serializer.serialize_map(Some(0))?.end(),
+    }
+}
+
+pub(crate) fn partial_metadata(obj: &Value) -> PartialMetadata<'_> {
+    PartialMetadata {
+        kind: "PartialObjectMetadata",
+        api_version: "meta.k8s.io/v1",
+        metadata: obj.get("metadata"),
+    }
 }
 
 /// One object, in the representation the client asked for.
@@ -98,7 +119,8 @@ pub(crate) fn list(rt: &ResourceType, page: ListPage, headers: &HeaderMap) -> Ap
             ))
         }
         Representation::Metadata => {
-            let items: Vec<Value> = page.items.iter().map(|o| partial_metadata(o)).collect();
+            let items: Vec<PartialMetadata> =
+                page.items.iter().map(|o| partial_metadata(o)).collect();
             let body = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items});
             Ok(super::json_response(StatusCode::OK, &body))
         }
