@@ -66,6 +66,12 @@ fn check(doc: &str, origin: &str) -> bool {
         slow.as_ref().ok(),
         "fast path differs from serde-saphyr ({origin}) on:\n{doc}\n--- saphyr: {slow:?}"
     );
+    // `Value`'s equality ignores the order of keys; the text does not.
+    assert_eq!(
+        serde_json::to_string(&fast).unwrap(),
+        serde_json::to_string(slow.as_ref().unwrap()).unwrap(),
+        "key order differs ({origin}) on:\n{doc}"
+    );
     true
 }
 
