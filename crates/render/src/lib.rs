@@ -19,3 +19,4 @@
 pub mod flux;
 pub mod helm;
 pub mod kustomize;
+pub mod yaml_fast;

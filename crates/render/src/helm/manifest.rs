@@ -145,10 +145,13 @@ pub(crate) fn sort(
             continue;
         }
         for doc in split(content, trim_end) {
-            let object: Value = serde_saphyr::from_str(&doc).map_err(|e| Error::Yaml {
-                file: path.clone(),
-                reason: format!("error converting YAML to JSON: {e}"),
-            })?;
+            let object = match crate::yaml_fast::parse(&doc) {
+                Some(v) => v,
+                None => serde_saphyr::from_str(&doc).map_err(|e| Error::Yaml {
+                    file: path.clone(),
+                    reason: format!("error converting YAML to JSON: {e}"),
+                })?,
+            };
             let head_err = |reason: String| Error::Yaml {
                 file: path.clone(),
                 reason,
