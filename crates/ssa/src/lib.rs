@@ -58,6 +58,7 @@
 //! [structured-merge-diff]: https://github.com/kubernetes-sigs/structured-merge-diff
 #![deny(missing_docs)]
 
+pub mod compact;
 mod conflict;
 mod fieldmanager;
 pub mod fieldsv1;

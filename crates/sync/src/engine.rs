@@ -950,7 +950,8 @@ async fn apply(
 }
 
 /// `Api::patch`, answered as JSON: the engine reads the answer as a `Value`, and a typed
-/// object on the way would only be converted again.
+/// object on the way would only be converted again. Its managedFields keep `fieldsV1` as
+/// text ([`flotilla_ssa::compact`]): only drift baselines and ignore rules read it.
 async fn patch_value<P: serde::Serialize + std::fmt::Debug>(
     client: &kube::Client,
     api: &Api<DynamicObject>,
@@ -961,7 +962,10 @@ async fn patch_value<P: serde::Serialize + std::fmt::Debug>(
     let request = kube::core::Request::new(api.resource_url())
         .patch(name, pp, patch)
         .map_err(kube::Error::BuildRequest)?;
-    client.request::<Value>(request).await
+    client
+        .request::<flotilla_ssa::compact::CompactValue>(request)
+        .await
+        .map(|answer| answer.0)
 }
 
 fn other_managers(obj: &Value) -> bool {
