@@ -37,7 +37,7 @@ impl<'de> Deserialize<'de> for UnmanagedObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UnmanagedObject, D::Error> {
         let omit = Omit {
             status: false,
-            managed_fields: Managed::Skip,
+            managed_fields: true,
         };
         decode(deserializer, omit).map(UnmanagedObject)
     }
@@ -59,26 +59,27 @@ impl<'de> Deserialize<'de> for StatuslessObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StatuslessObject, D::Error> {
         let omit = Omit {
             status: true,
-            managed_fields: Managed::Skip,
+            managed_fields: true,
         };
         decode(deserializer, omit).map(StatuslessObject)
     }
 }
 
 /// A [`RawObject`] whose `metadata.managedFields` entries keep their `fieldsV1` as its
-/// JSON text, for the watches that cache what the hub applied: fieldsV1 is nearly half of
-/// such an object and a tree of small maps, but only read when the object drifted
-/// ([`flotilla_ssa::fieldsv1::from_value`] reads either form).
+/// JSON text ([`flotilla_ssa::compact`]), for the watches that cache what the hub applied:
+/// fieldsV1 is nearly half of such an object and a tree of small maps, but only read when
+/// the object drifted ([`flotilla_ssa::fieldsv1::from_value`] reads either form).
 #[derive(Debug, Clone)]
 pub struct CompactObject(RawObject);
 
 impl<'de> Deserialize<'de> for CompactObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CompactObject, D::Error> {
-        let omit = Omit {
-            status: false,
-            managed_fields: Managed::FieldsAsText,
-        };
-        decode(deserializer, omit).map(CompactObject)
+        let flotilla_ssa::compact::CompactValue(value) =
+            flotilla_ssa::compact::CompactValue::deserialize(deserializer)?;
+        if !value.is_object() {
+            return Err(serde::de::Error::custom("expected an object"));
+        }
+        Ok(CompactObject(RawObject::from_value(value)))
     }
 }
 
@@ -92,16 +93,7 @@ impl From<CompactObject> for Value {
 #[derive(Debug, Clone, Copy)]
 struct Omit {
     status: bool,
-    managed_fields: Managed,
-}
-
-/// How `metadata.managedFields` is decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Managed {
-    /// Skipped, never allocated.
-    Skip,
-    /// Each entry's `fieldsV1` kept as its JSON text.
-    FieldsAsText,
+    managed_fields: bool,
 }
 
 /// `object` without its `status` and `metadata.managedFields` (as a
@@ -110,7 +102,7 @@ pub(crate) fn statusless(object: &Value) -> Result<Value, serde_json::Error> {
     use serde::Deserializer as _;
     let omit = Omit {
         status: true,
-        managed_fields: Managed::Skip,
+        managed_fields: true,
     };
     object.deserialize_map(Fields(omit))
 }
@@ -139,11 +131,8 @@ impl<'de> serde::de::Visitor<'de> for Fields {
                 "status" if self.0.status => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
-                "metadata" => {
-                    fields.insert(
-                        key,
-                        map.next_value_seed(MetadataFields(self.0.managed_fields))?,
-                    );
+                "metadata" if self.0.managed_fields => {
+                    fields.insert(key, map.next_value_seed(MetadataFields)?);
                 }
                 _ => {
                     fields.insert(key, map.next_value()?);
@@ -154,8 +143,8 @@ impl<'de> serde::de::Visitor<'de> for Fields {
     }
 }
 
-/// Decodes `metadata`, its `managedFields` as [`Managed`] says.
-struct MetadataFields(Managed);
+/// Decodes `metadata` without `managedFields`.
+struct MetadataFields;
 
 impl<'de> serde::de::Visitor<'de> for MetadataFields {
     type Value = Value;
@@ -167,17 +156,10 @@ impl<'de> serde::de::Visitor<'de> for MetadataFields {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut fields = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            match (key.as_str(), self.0) {
-                ("managedFields", Managed::Skip) => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-                ("managedFields", Managed::FieldsAsText) => {
-                    let entries = map.next_value::<flotilla_ssa::compact::ManagedFieldsText>()?;
-                    fields.insert(key, entries.0);
-                }
-                _ => {
-                    fields.insert(key, map.next_value()?);
-                }
+            if key == "managedFields" {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                fields.insert(key, map.next_value()?);
             }
         }
         Ok(Value::Object(fields))
