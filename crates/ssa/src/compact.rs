@@ -18,7 +18,7 @@ impl<'de> Deserialize<'de> for CompactValue {
     }
 }
 
-/// The top level: any JSON value; in an object, `metadata` is read by [`MetadataVisitor`].
+/// The top level: any JSON value; in an object, `metadata` is read by [`Metadata`].
 struct ObjectVisitor;
 
 impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
