@@ -3,6 +3,9 @@
 //! most readers of an object never look at; [`crate::fieldsv1::from_value`] reads either
 //! form when one does. Used for what clients keep of the server's answers and watch events.
 
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -12,36 +15,119 @@ pub struct CompactValue(pub Value);
 
 impl<'de> Deserialize<'de> for CompactValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CompactValue, D::Error> {
-        deserializer
-            .deserialize_any(ObjectVisitor)
+        Read::<Object>::new()
+            .deserialize(deserializer)
             .map(CompactValue)
     }
 }
 
-/// The top level: any JSON value; in an object, `metadata` is read by [`Metadata`].
-struct ObjectVisitor;
+/// A `managedFields` list whose entries keep their `fieldsV1` as JSON text.
+#[derive(Debug, Clone)]
+pub struct ManagedFieldsText(pub Value);
 
-impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+impl<'de> Deserialize<'de> for ManagedFieldsText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ManagedFieldsText, D::Error> {
+        Ok(ManagedFieldsText(
+            match Option::<Vec<ManagedEntry>>::deserialize(deserializer)? {
+                Some(entries) => Value::Array(entries.into_iter().map(|e| e.0).collect()),
+                None => Value::Null,
+            },
+        ))
+    }
+}
+
+/// One `managedFields` entry with its `fieldsV1` as JSON text.
+struct ManagedEntry(Value);
+
+impl<'de> Deserialize<'de> for ManagedEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ManagedEntry, D::Error> {
+        Read::<Entry>::new()
+            .deserialize(deserializer)
+            .map(ManagedEntry)
+    }
+}
+
+/// How one level of the object reads the value of each key of its map.
+trait Level {
+    fn value<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Value, A::Error>;
+}
+
+/// The object: its `metadata` is read as [`Metadata`].
+struct Object;
+
+impl Level for Object {
+    fn value<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Value, A::Error> {
+        match key {
+            "metadata" => map.next_value_seed(Read::<Metadata>::new()),
+            _ => map.next_value(),
+        }
+    }
+}
+
+/// `metadata`: its `managedFields` is read as [`ManagedFieldsText`].
+struct Metadata;
+
+impl Level for Metadata {
+    fn value<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Value, A::Error> {
+        match key {
+            "managedFields" => Ok(map.next_value::<ManagedFieldsText>()?.0),
+            _ => map.next_value(),
+        }
+    }
+}
+
+/// A `managedFields` entry: its `fieldsV1` is written as JSON text.
+struct Entry;
+
+impl Level for Entry {
+    fn value<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Value, A::Error> {
+        if key != "fieldsV1" {
+            return map.next_value();
+        }
+        let mut text = Vec::new();
+        map.next_value_seed(JsonText(&mut text))?;
+        // serde_json writes UTF-8 only.
+        Ok(Value::String(
+            String::from_utf8(text).map_err(serde::de::Error::custom)?,
+        ))
+    }
+}
+
+/// Reads a JSON value whose map is read key by key as `L` says. What is not a map is kept
+/// as it came: the API's validation is not ours to redo.
+struct Read<L>(PhantomData<L>);
+
+impl<L> Read<L> {
+    fn new() -> Read<L> {
+        Read(PhantomData)
+    }
+}
+
+impl<'de, L: Level> DeserializeSeed<'de> for Read<L> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, L: Level> Visitor<'de> for Read<L> {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut fields = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = if key == "metadata" {
-                map.next_value_seed(Metadata)?
-            } else {
-                map.next_value()?
-            };
+            let value = L::value(&key, &mut map)?;
             fields.insert(key, value);
         }
         Ok(Value::Object(fields))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
         Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
     }
 
@@ -67,146 +153,6 @@ impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
         Ok(Value::Null)
-    }
-}
-
-/// `metadata`, its `managedFields` read by [`ManagedFieldsText`].
-struct Metadata;
-
-impl<'de> serde::de::DeserializeSeed<'de> for Metadata {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Metadata {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("object metadata")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut fields = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = if key == "managedFields" {
-                map.next_value::<ManagedFieldsText>()?.0
-            } else {
-                map.next_value()?
-            };
-            fields.insert(key, value);
-        }
-        Ok(Value::Object(fields))
-    }
-
-    // Not an object: kept as it came, the API's validation is not ours to redo.
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
-        ObjectVisitor.visit_seq(seq)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
-        ObjectVisitor.visit_str(v)
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
-        ObjectVisitor.visit_bool(v)
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
-        ObjectVisitor.visit_i64(v)
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
-        ObjectVisitor.visit_u64(v)
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
-        ObjectVisitor.visit_f64(v)
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
-        ObjectVisitor.visit_unit()
-    }
-}
-
-/// A `managedFields` list whose entries keep their `fieldsV1` as JSON text.
-#[derive(Debug, Clone)]
-pub struct ManagedFieldsText(pub Value);
-
-impl<'de> Deserialize<'de> for ManagedFieldsText {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ManagedFieldsText, D::Error> {
-        Ok(ManagedFieldsText(
-            match Option::<Vec<ManagedEntry>>::deserialize(deserializer)? {
-                Some(entries) => Value::Array(entries.into_iter().map(|e| e.0).collect()),
-                None => Value::Null,
-            },
-        ))
-    }
-}
-
-/// One `managedFields` entry with its `fieldsV1` as JSON text.
-struct ManagedEntry(Value);
-
-impl<'de> Deserialize<'de> for ManagedEntry {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ManagedEntry, D::Error> {
-        deserializer.deserialize_any(ManagedEntryVisitor)
-    }
-}
-
-struct ManagedEntryVisitor;
-
-impl<'de> serde::de::Visitor<'de> for ManagedEntryVisitor {
-    type Value = ManagedEntry;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a managedFields entry")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ManagedEntry, A::Error> {
-        let mut fields = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = if key == "fieldsV1" {
-                let mut text = Vec::new();
-                map.next_value_seed(JsonText(&mut text))?;
-                // serde_json writes UTF-8 only.
-                Value::String(String::from_utf8(text).map_err(serde::de::Error::custom)?)
-            } else {
-                map.next_value()?
-            };
-            fields.insert(key, value);
-        }
-        Ok(ManagedEntry(Value::Object(fields)))
-    }
-
-    // Anything else is kept as it came: the API's validation is not ours to redo.
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<ManagedEntry, A::Error> {
-        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(ManagedEntry)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ManagedEntry, E> {
-        Ok(ManagedEntry(Value::String(v.to_string())))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ManagedEntry, E> {
-        Ok(ManagedEntry(Value::Bool(v)))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ManagedEntry, E> {
-        Ok(ManagedEntry(Value::from(v)))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ManagedEntry, E> {
-        Ok(ManagedEntry(Value::from(v)))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ManagedEntry, E> {
-        Ok(ManagedEntry(Value::from(v)))
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<ManagedEntry, E> {
-        Ok(ManagedEntry(Value::Null))
     }
 }
 
