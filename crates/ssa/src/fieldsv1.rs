@@ -177,12 +177,10 @@ pub fn parse_path_element(key: &str) -> Result<Option<PathElement>, String> {
 /// text: watch caches keep fieldsV1 so until it is asked for (it is a large tree of
 /// small maps, rarely read).
 pub fn from_value(v: &Value) -> Result<FieldSet, DecodeError> {
-    if let Value::String(text) = v {
-        return from_json_str(text);
+    match v {
+        Value::String(text) => from_json_str(text),
+        object => read_root(object),
     }
-    let mut location = Vec::new();
-    let (set, _) = read_node(v, &mut location)?;
-    Ok(set)
 }
 
 /// Reads FieldsV1 bytes into a set.
@@ -191,8 +189,13 @@ pub fn from_json_str(s: &str) -> Result<FieldSet, DecodeError> {
         location: "root".into(),
         reason: e.to_string(),
     })?;
+    read_root(&v)
+}
+
+/// The set a FieldsV1 object (never its text) describes.
+fn read_root(v: &Value) -> Result<FieldSet, DecodeError> {
     let mut location = Vec::new();
-    let (set, _) = read_node(&v, &mut location)?;
+    let (set, _) = read_node(v, &mut location)?;
     Ok(set)
 }
 
