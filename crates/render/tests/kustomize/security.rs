@@ -1,18 +1,12 @@
 //! Inputs a build must refuse, each with an error that names the file and the cause.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flotilla_render::kustomize::{self, DirTree, Error, MemTree, TreeError};
 
-/// A fresh directory under the target's temp area, removed first if it exists.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "flotilla-render-security-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("creating scratch dir");
-    dir
+/// A fresh directory in the temp area, removed when the guard drops.
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("creating scratch dir")
 }
 
 fn write(dir: &Path, rel: &str, text: &str) {
@@ -54,17 +48,19 @@ fn file_outside_the_kustomization_directory_is_refused() {
 #[cfg(unix)]
 #[test]
 fn symlink_escaping_the_repository_is_refused() {
-    let outside = scratch("outside");
-    write(&outside, "secret.yaml", CM);
-    let repo = scratch("repo");
+    let outside_guard = scratch();
+    let outside = outside_guard.path();
+    write(outside, "secret.yaml", CM);
+    let repo_guard = scratch();
+    let repo = repo_guard.path();
     write(
-        &repo,
+        repo,
         "app/kustomization.yaml",
         "resources:\n- secret.yaml\n",
     );
     std::os::unix::fs::symlink(outside.join("secret.yaml"), repo.join("app/secret.yaml"))
         .expect("symlink");
-    let tree = DirTree::new(&repo).expect("tree");
+    let tree = DirTree::new(repo).expect("tree");
     let err = kustomize::build(&tree, "app").unwrap_err();
     assert!(
         matches!(err, Error::Tree(TreeError::Escapes { ref path, .. }) if path == "app/secret.yaml"),
@@ -124,12 +120,13 @@ fn yaml_alias_bomb_is_refused() {
 
 #[test]
 fn file_of_100_mib_is_refused() {
-    let repo = scratch("big");
-    write(&repo, "kustomization.yaml", "resources:\n- big.yaml\n");
+    let repo_guard = scratch();
+    let repo = repo_guard.path();
+    write(repo, "kustomization.yaml", "resources:\n- big.yaml\n");
     let f = std::fs::File::create(repo.join("big.yaml")).expect("create");
     // Sparse: no 100 MiB written to disk.
     f.set_len(100 * 1024 * 1024).expect("set_len");
-    let tree = DirTree::new(&repo).expect("tree");
+    let tree = DirTree::new(repo).expect("tree");
     let err = kustomize::build(&tree, "").unwrap_err();
     assert!(
         matches!(err, Error::Tree(TreeError::TooLarge { ref path, .. }) if path == "big.yaml"),
