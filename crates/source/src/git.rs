@@ -2,6 +2,9 @@
 //! timeout, a hermetic configuration, and credentials passed out of band (an HTTP
 //! header in the environment, or key files for ssh), never in the URL or the argv.
 //!
+//! Over HTTP(S) both run in process instead ([`crate::smart_http`]); the CLI serves
+//! ssh, local paths, proxies and servers without protocol v2.
+//!
 //! Why the git CLI rather than gix's transport: a timeout that really stops the
 //! transfer (the process is killed), ssh with the system client and `known_hosts`,
 //! and git's own smart-HTTP/ssh/file protocol handling. Objects are read with gix.
@@ -12,6 +15,7 @@ use std::time::Duration;
 
 use crate::credentials::Credentials;
 use crate::refs::{AdvertisedRef, parse_ls_remote};
+use crate::smart_http;
 use crate::url::{GitUrl, Scheme};
 
 /// A git operation against a remote failed. Every message names the URL without any
@@ -72,6 +76,16 @@ pub enum GitError {
         /// git's last lines of error output, scrubbed.
         detail: String,
     },
+    /// The server sent a pack larger than the repository may be.
+    #[error("fetch '{url}': the pack exceeds {limit} bytes")]
+    PackTooLarge {
+        /// The URL, without secrets.
+        url: String,
+        /// Bytes received when the transfer was stopped.
+        received: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// git could not be started.
     #[error("cannot run git: {0}")]
     Spawn(String),
@@ -101,6 +115,9 @@ pub(crate) async fn ls_remote(
     remote: &Remote<'_>,
     scratch: &Path,
 ) -> Result<Vec<AdvertisedRef>, GitError> {
+    if smart_http::serves(remote.url) {
+        return timed("ls-remote", remote, smart_http::ls_remote(remote)).await;
+    }
     let url = remote.url.to_git_arg();
     let out = run(
         "ls-remote",
@@ -121,13 +138,24 @@ pub(crate) async fn ls_remote(
 }
 
 /// Fetches `refspecs` into the bare repository at `git_dir`, shallow when `depth` is set.
+/// Over HTTP(S) one refspec is fetched in process, the pack refused past `max_pack_bytes`.
 pub(crate) async fn fetch(
     remote: &Remote<'_>,
     git_dir: &Path,
     scratch: &Path,
     refspecs: &[String],
     depth: Option<u32>,
+    max_pack_bytes: u64,
 ) -> Result<(), GitError> {
+    if let [refspec] = refspecs
+        && smart_http::serves(remote.url)
+    {
+        let fetched = smart_http::fetch(remote, git_dir, scratch, refspec, depth, max_pack_bytes);
+        if timed("fetch", remote, fetched).await? {
+            return Ok(());
+        }
+        tracing::debug!(url = %remote.url.redacted(), "no protocol v2; fetching with the git CLI");
+    }
     let url = remote.url.to_git_arg();
     let dir = git_dir.to_string_lossy().into_owned();
     let depth_arg = depth.map(|d| format!("--depth={d}"));
@@ -206,6 +234,27 @@ pub(crate) async fn housekeeping(git_dir: &Path, timeout: Duration) -> Result<()
         url: shown,
         detail: last_line(&String::from_utf8_lossy(&output.stderr)),
     })
+}
+
+/// `operation` within the remote's timeout; dropping the future closes its connection.
+async fn timed<T>(
+    operation: &'static str,
+    remote: &Remote<'_>,
+    work: impl std::future::Future<Output = Result<T, GitError>>,
+) -> Result<T, GitError> {
+    let result = tokio::time::timeout(remote.timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(GitError::Timeout {
+                operation,
+                url: remote.url.redacted(),
+                after: remote.timeout,
+            })
+        });
+    if let Err(e) = &result {
+        tracing::debug!(operation, url = %remote.url.redacted(), error = %e, "git failed");
+    }
+    result
 }
 
 /// A command that reads no user or system configuration and never prompts.

@@ -14,7 +14,8 @@
 //! - [`webhook::router`] receives GitHub, GitLab, Gitea, Bitbucket and generic pushes
 //!   and triggers an immediate check of the repository.
 //!
-//! Network I/O runs the git CLI (async, with a hard timeout); objects are read with
+//! Network I/O speaks smart HTTP in process, or runs the git CLI for other transports
+//! (async, with a hard timeout); objects are read with
 //! gix (blocking: call [`Snapshot`] methods from `spawn_blocking` in async code).
 #![deny(missing_docs)]
 
@@ -22,9 +23,11 @@ mod credentials;
 mod git;
 mod ignore;
 mod mirror;
+mod pktline;
 mod refs;
 mod repository;
 mod semver;
+mod smart_http;
 mod snapshot;
 mod url;
 pub mod webhook;

@@ -144,6 +144,22 @@ impl Error {
     pub fn is_auth(&self) -> bool {
         matches!(self, Error::Git(e) if e.is_auth())
     }
+
+    /// A git failure, with a pack refused for its size told as the repository's size.
+    fn from_git(e: GitError) -> Error {
+        match e {
+            GitError::PackTooLarge {
+                url,
+                received,
+                limit,
+            } => Error::TooLarge {
+                url,
+                size: received,
+                limit,
+            },
+            e => Error::Git(e),
+        }
+    }
 }
 
 /// What a consumer asks for.
@@ -483,6 +499,7 @@ impl MirrorCache {
                 tracing::debug!(url = %repo.shown, error = %e, "first fetch failed");
                 return Ok(None);
             }
+            Err(e @ GitError::PackTooLarge { .. }) => return Err(Error::from_git(e)),
             Err(e) => {
                 let mut state = repo.state.lock();
                 state.check = Some((Err(e.clone()), Instant::now()));
@@ -522,7 +539,8 @@ impl MirrorCache {
     ) -> Result<(), GitError> {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let depth = self.inner.opts.shallow.then_some(1);
-        git::fetch(remote, &repo.dir, &self.scratch(), &[refspec], depth).await
+        let limit = self.inner.opts.max_repo_bytes;
+        git::fetch(remote, &repo.dir, &self.scratch(), &[refspec], depth, limit).await
     }
 
     /// Whether the mirror has never been fetched in this process nor exists on disk.
@@ -542,9 +560,13 @@ impl MirrorCache {
         if self.open_or_init(repo).await.is_err() {
             return Ok(());
         }
-        if let Err(e) = self.fetch_into(repo, remote, refspec).await {
-            tracing::debug!(url = %repo.shown, error = %e, "first fetch failed");
-            return Ok(());
+        match self.fetch_into(repo, remote, refspec).await {
+            Ok(()) => {}
+            Err(e @ GitError::PackTooLarge { .. }) => return Err(Error::from_git(e)),
+            Err(e) => {
+                tracing::debug!(url = %repo.shown, error = %e, "first fetch failed");
+                return Ok(());
+            }
         }
         self.check_size(repo)?;
         let _ = self.reopen(repo);
@@ -760,7 +782,7 @@ impl MirrorCache {
                 GitError::Failed { ref detail, .. } if looks_corrupt(detail) => {
                     Attempt::Corrupt(e.to_string())
                 }
-                e => Attempt::Fatal(Error::Git(e)),
+                e => Attempt::Fatal(Error::from_git(e)),
             });
         }
         self.check_size(repo).map_err(Attempt::Fatal)?;

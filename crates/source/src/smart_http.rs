@@ -1,0 +1,928 @@
+//! Git over smart HTTP, in process: the remote check (protocol v0's one `GET
+//! info/refs`, what `git ls-remote` sends) and fetches (protocol v2: the capability
+//! `GET`, `ls-refs` when the refspec names a ref, then `fetch`), the received pack
+//! indexed by gix into the mirror. These are the requests the git CLI makes, without
+//! the three to four processes it starts per operation (git, git-remote-http,
+//! index-pack, rev-list), which cost more CPU than the transfer of a small repository.
+//!
+//! The CLI stays for ssh and local paths, when an HTTP proxy is configured (curl
+//! honours `http_proxy` and friends; this client does not), and for servers that do not
+//! speak protocol v2. HTTPS is verified against the platform's trust store, as curl does.
+//!
+//! Everything the server sends is bounded: advertisements and ref lists at
+//! [`MAX_LISTING`], the pack at the caller's limit, packets at git's maximum length.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::StatusCode;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::credentials::Credentials;
+use crate::git::{GitError, Remote};
+use crate::pktline::{self, Packet};
+use crate::refs::AdvertisedRef;
+use crate::url::{GitUrl, Scheme};
+
+/// Largest advertisement or `ls-refs` answer read into memory.
+const MAX_LISTING: usize = 64 * 1024 * 1024;
+
+/// Redirects of the first request followed when no credentials are sent (git's
+/// `http.followRedirects=initial`).
+const MAX_REDIRECTS: usize = 5;
+
+/// Sent as `User-Agent` and `agent=`: hosted forges answer the smart protocol only to
+/// agents starting with `git/`.
+const AGENT: &str = concat!("git/flotilla-", env!("CARGO_PKG_VERSION"));
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Whether `url` is fetched in process: HTTP(S) without a proxy configured for it.
+pub(crate) fn serves(url: &GitUrl) -> bool {
+    serves_with(url.scheme(), |name| std::env::var_os(name).is_some())
+}
+
+fn serves_with(scheme: Scheme, is_set: impl Fn(&str) -> bool) -> bool {
+    let proxies: &[&str] = match scheme {
+        Scheme::Http => &["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"],
+        Scheme::Https => &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"],
+        Scheme::Ssh | Scheme::File => return false,
+    };
+    !proxies.iter().any(|name| is_set(name))
+}
+
+/// One client (and so one connection pool) for the process.
+fn client() -> &'static HttpClient {
+    static CLIENT: OnceLock<HttpClient> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match builder.with_provider_and_native_roots(provider.clone()) {
+            Ok(b) => b,
+            // No trust store on this host: HTTPS fails certificate checks, HTTP works.
+            Err(e) => {
+                tracing::warn!(error = %e, "no platform trust store; HTTPS remotes will fail");
+                let config = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .expect("the default provider supports the default versions")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
+            }
+        };
+        let connector = builder.https_or_http().enable_http1().build();
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector)
+    })
+}
+
+/// What one operation needs to talk to the remote.
+struct Session<'a> {
+    operation: &'static str,
+    remote: &'a Remote<'a>,
+    /// The repository's URL without a trailing slash; moved by a followed redirect.
+    base: String,
+}
+
+impl Session<'_> {
+    fn new<'a>(operation: &'static str, remote: &'a Remote<'a>) -> Session<'a> {
+        Session {
+            operation,
+            remote,
+            base: remote.url.to_git_arg().trim_end_matches('/').to_string(),
+        }
+    }
+
+    fn shown(&self) -> String {
+        self.remote.url.redacted()
+    }
+
+    fn failed(&self, detail: impl Into<String>) -> GitError {
+        GitError::Failed {
+            operation: self.operation,
+            url: self.shown(),
+            detail: self.remote.credentials.scrub(&detail.into()),
+        }
+    }
+
+    fn request(&self, method: hyper::Method, uri: &str) -> hyper::http::request::Builder {
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(hyper::header::USER_AGENT, AGENT);
+        if let Some(auth) = self.remote.credentials.http_authorization() {
+            builder = builder.header(hyper::header::AUTHORIZATION, auth);
+        }
+        builder
+    }
+
+    async fn send(
+        &self,
+        request: hyper::http::request::Builder,
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, GitError> {
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| self.failed(format!("building the request: {e}")))?;
+        client().request(request).await.map_err(|e| {
+            let detail = error_chain(&e);
+            if e.is_connect() {
+                GitError::Unreachable {
+                    operation: self.operation,
+                    url: self.shown(),
+                    detail,
+                }
+            } else {
+                self.failed(detail)
+            }
+        })
+    }
+
+    /// `GET info/refs`, following redirects of this first request when no credentials
+    /// would travel with them; protocol v2 is asked for with `version2`.
+    async fn info_refs(&mut self, version2: bool) -> Result<Vec<u8>, GitError> {
+        const SUFFIX: &str = "/info/refs?service=git-upload-pack";
+        let mut uri = format!("{}{SUFFIX}", self.base);
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self
+                .request(hyper::Method::GET, &uri)
+                .header(hyper::header::PRAGMA, "no-cache");
+            if version2 {
+                request = request.header("Git-Protocol", "version=2");
+            }
+            let response = self.send(request, Vec::new()).await?;
+            if response.status().is_redirection() {
+                let location = response
+                    .headers()
+                    .get(hyper::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                if !matches!(self.remote.credentials, Credentials::None) {
+                    return Err(self.failed(format!(
+                        "redirected to {}; redirects are not followed with credentials",
+                        crate::url::redact_str(&location)
+                    )));
+                }
+                uri = resolve_location(&uri, &location)
+                    .ok_or_else(|| self.failed(format!("bad redirect location {location:?}")))?;
+                continue;
+            }
+            self.check_status(response.status())?;
+            let smart = response
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes() == b"application/x-git-upload-pack-advertisement");
+            let body = self.read_all(response).await?;
+            if !smart {
+                return Err(self.failed(
+                    "the server does not speak git's smart HTTP protocol (dumb HTTP is not supported)",
+                ));
+            }
+            // Later requests go where the redirect led (what git does).
+            if let Some(base) = uri.strip_suffix(SUFFIX) {
+                self.base = base.to_string();
+            }
+            return Ok(body);
+        }
+        Err(self.failed(format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// `POST git-upload-pack` with a protocol v2 command.
+    async fn upload_pack(
+        &self,
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, GitError> {
+        let uri = format!("{}/git-upload-pack", self.base);
+        let request = self
+            .request(hyper::Method::POST, &uri)
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-git-upload-pack-request",
+            )
+            .header(
+                hyper::header::ACCEPT,
+                "application/x-git-upload-pack-result",
+            )
+            .header("Git-Protocol", "version=2");
+        let response = self.send(request, body).await?;
+        self.check_status(response.status())?;
+        Ok(response)
+    }
+
+    fn check_status(&self, status: StatusCode) -> Result<(), GitError> {
+        let (operation, url) = (self.operation, self.shown());
+        match status {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(GitError::AuthenticationFailed { operation, url })
+            }
+            StatusCode::NOT_FOUND => Err(GitError::RepositoryNotFound { operation, url }),
+            s => Err(self.failed(format!("the server answered HTTP {s}"))),
+        }
+    }
+
+    async fn read_all(
+        &self,
+        response: hyper::Response<hyper::body::Incoming>,
+    ) -> Result<Vec<u8>, GitError> {
+        Limited::new(response.into_body(), MAX_LISTING)
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .map_err(|e| self.failed(format!("reading the answer: {e}")))
+    }
+}
+
+/// Lists the remote's refs with protocol v0's advertisement: one request, every ref,
+/// `HEAD`'s target among the capabilities. The same list as `git ls-remote --symref`.
+pub(crate) async fn ls_remote(remote: &Remote<'_>) -> Result<Vec<AdvertisedRef>, GitError> {
+    let mut session = Session::new("ls-remote", remote);
+    let body = session.info_refs(false).await?;
+    parse_advertisement(&body).map_err(|detail| session.failed(detail))
+}
+
+/// Fetches one refspec (`[+]<ref or commit id>:<local ref>`) into the bare repository
+/// at `git_dir`, shallow when `depth` is set. `Ok(false)` when the server does not
+/// speak protocol v2 (the caller uses the CLI instead).
+pub(crate) async fn fetch(
+    remote: &Remote<'_>,
+    git_dir: &Path,
+    scratch: &Path,
+    refspec: &str,
+    depth: Option<u32>,
+    max_pack_bytes: u64,
+) -> Result<bool, GitError> {
+    let mut session = Session::new("fetch", remote);
+    let (source, local) = parse_refspec(refspec)
+        .ok_or_else(|| session.failed(format!("unsupported refspec {refspec:?}")))?;
+    let local = gix::refs::FullName::try_from(local)
+        .map_err(|e| session.failed(format!("invalid local ref {local:?}: {e}")))?;
+    let capabilities = session.info_refs(true).await?;
+    let Some(fetch_features) = parse_v2_capabilities(&capabilities) else {
+        return Ok(false);
+    };
+    if depth.is_some() && !fetch_features.iter().any(|f| f == "shallow") {
+        return Err(session.failed("the server cannot serve shallow fetches"));
+    }
+    let want = if is_object_id(source) {
+        source.to_string()
+    } else {
+        let response = session.upload_pack(ls_refs_request(source)).await?;
+        let body = session.read_all(response).await?;
+        find_ref(&body, source)
+            .map_err(|detail| session.failed(detail))?
+            .ok_or_else(|| session.failed(format!("couldn't find remote ref {source}")))?
+    };
+    let response = session.upload_pack(fetch_request(&want, depth)).await?;
+    let pack = tempfile::NamedTempFile::new_in(scratch)
+        .map_err(|e| session.failed(format!("creating a scratch file: {e}")))?;
+    let shallow = receive_pack(&session, response, pack.as_file(), max_pack_bytes).await?;
+    let git_dir = git_dir.to_path_buf();
+    let want_for_ref = want.clone();
+    tokio::task::spawn_blocking(move || {
+        store(&git_dir, pack.path(), &shallow, &local, &want_for_ref)
+    })
+    .await
+    .map_err(|e| session.failed(format!("storing the pack: {e}")))?
+    .map_err(|detail| session.failed(detail))?;
+    Ok(true)
+}
+
+/// Reads a v2 `fetch` answer: `shallow-info` lines are returned, the side-band pack
+/// is written to `file`, errors the server reports become the failure's words.
+async fn receive_pack(
+    session: &Session<'_>,
+    response: hyper::Response<hyper::body::Incoming>,
+    file: &std::fs::File,
+    max_pack_bytes: u64,
+) -> Result<Vec<ShallowUpdate>, GitError> {
+    let mut body = response.into_body();
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut reader = FetchAnswer::default();
+    let mut out = std::io::BufWriter::new(file);
+    loop {
+        // Every whole packet in the buffer.
+        let mut used = 0;
+        while let Some((packet, n)) =
+            pktline::next(&buffer[used..]).map_err(|e| session.failed(e.to_string()))?
+        {
+            used += n;
+            match reader.take(packet).map_err(|d| session.failed(d))? {
+                Some(data) => {
+                    reader.pack_bytes += data.len() as u64;
+                    if reader.pack_bytes > max_pack_bytes {
+                        return Err(GitError::PackTooLarge {
+                            url: session.shown(),
+                            received: reader.pack_bytes,
+                            limit: max_pack_bytes,
+                        });
+                    }
+                    out.write_all(data)
+                        .map_err(|e| session.failed(format!("writing the pack: {e}")))?;
+                }
+                None if reader.done => {
+                    out.flush()
+                        .map_err(|e| session.failed(format!("writing the pack: {e}")))?;
+                    return Ok(reader.shallow);
+                }
+                None => {}
+            }
+        }
+        buffer.drain(..used);
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buffer.extend_from_slice(&data);
+                }
+            }
+            Some(Err(e)) => return Err(session.failed(format!("reading the pack: {e}"))),
+            None => return Err(session.failed("the answer ended before the pack did")),
+        }
+    }
+}
+
+/// A commit the server marked as the edge of the shallow history, or no longer one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ShallowUpdate {
+    Shallow(String),
+    Unshallow(String),
+}
+
+/// Where a v2 `fetch` answer is.
+#[derive(Debug, Default)]
+struct FetchAnswer {
+    section: Section,
+    shallow: Vec<ShallowUpdate>,
+    pack_bytes: u64,
+    done: bool,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Section {
+    /// Before a section header.
+    #[default]
+    Header,
+    /// Inside a section we read past (`acknowledgments`, `wanted-refs`).
+    Skipped,
+    ShallowInfo,
+    Packfile,
+}
+
+impl FetchAnswer {
+    /// Takes one packet; returns pack bytes (side band 1) when it carried some.
+    fn take<'a>(&mut self, packet: Packet<'a>) -> Result<Option<&'a [u8]>, String> {
+        if self.done {
+            return Err("data after the end of the answer".into());
+        }
+        match packet {
+            Packet::Flush | Packet::ResponseEnd => {
+                if self.section != Section::Packfile {
+                    return Err("the answer ended without a pack".into());
+                }
+                self.done = true;
+                Ok(None)
+            }
+            Packet::Delim => {
+                self.section = Section::Header;
+                Ok(None)
+            }
+            Packet::Data(payload) => {
+                if let Some(message) = payload.strip_prefix(b"ERR ") {
+                    return Err(format!("remote error: {}", pktline::text(message)));
+                }
+                match self.section {
+                    Section::Header => {
+                        self.section = match pktline::text(payload) {
+                            "shallow-info" => Section::ShallowInfo,
+                            "packfile" => Section::Packfile,
+                            "acknowledgments" | "wanted-refs" => Section::Skipped,
+                            other => return Err(format!("unexpected section {other:?}")),
+                        };
+                        Ok(None)
+                    }
+                    Section::Skipped => Ok(None),
+                    Section::ShallowInfo => {
+                        let line = pktline::text(payload);
+                        let update = match line.split_once(' ') {
+                            Some(("shallow", id)) if is_object_id(id) => {
+                                ShallowUpdate::Shallow(id.to_string())
+                            }
+                            Some(("unshallow", id)) if is_object_id(id) => {
+                                ShallowUpdate::Unshallow(id.to_string())
+                            }
+                            _ => return Err(format!("malformed shallow-info line {line:?}")),
+                        };
+                        self.shallow.push(update);
+                        Ok(None)
+                    }
+                    Section::Packfile => match payload.split_first() {
+                        Some((1, data)) => Ok(Some(data)),
+                        Some((2, _)) => Ok(None),
+                        Some((3, message)) => {
+                            Err(format!("remote error: {}", pktline::text(message)))
+                        }
+                        _ => Err("malformed side-band packet".into()),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// Indexes the received pack into the mirror, records the shallow edge and points
+/// `local` at `want`. Blocking.
+fn store(
+    git_dir: &Path,
+    pack: &Path,
+    shallow: &[ShallowUpdate],
+    local: &gix::refs::FullName,
+    want: &str,
+) -> Result<(), String> {
+    let pack_dir = git_dir.join("objects").join("pack");
+    std::fs::create_dir_all(&pack_dir)
+        .map_err(|e| format!("creating {}: {e}", pack_dir.display()))?;
+    let file = std::fs::File::open(pack).map_err(|e| format!("reading the pack: {e}"))?;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let interrupt = AtomicBool::new(false);
+    let outcome = gix_pack::Bundle::write_to_directory(
+        &mut reader,
+        Some(&pack_dir),
+        &mut gix::progress::Discard,
+        &interrupt,
+        None::<gix::objs::find::Never>,
+        gix::hash::Kind::Sha1,
+        gix_pack::bundle::write::Options {
+            thread_limit: Some(1),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("indexing the pack: {e}"))?;
+    write_shallow(git_dir, shallow)?;
+    write_ref(git_dir, local, want)?;
+    // The pack was kept from collection until a ref pointed into it.
+    if let Some(keep) = outcome.keep_path {
+        let _ = std::fs::remove_file(keep);
+    }
+    Ok(())
+}
+
+/// Merges the server's shallow updates into `shallow` (sorted, one id per line, as
+/// git writes it), replacing the file atomically.
+fn write_shallow(git_dir: &Path, updates: &[ShallowUpdate]) -> Result<(), String> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let path = git_dir.join("shallow");
+    let mut ids: std::collections::BTreeSet<String> = match std::fs::read_to_string(&path) {
+        Ok(text) => text.lines().map(str::to_string).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    for update in updates {
+        match update {
+            ShallowUpdate::Shallow(id) => ids.insert(id.clone()),
+            ShallowUpdate::Unshallow(id) => ids.remove(id),
+        };
+    }
+    let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
+    replace_file(git_dir, &path, text.as_bytes())
+}
+
+/// Points the loose ref `name` at `id`, atomically (a loose ref wins over a packed one).
+fn write_ref(git_dir: &Path, name: &gix::refs::FullName, id: &str) -> Result<(), String> {
+    let path = git_dir.join(name.as_bstr().to_string());
+    let parent = path.parent().unwrap_or(git_dir);
+    std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    replace_file(parent, &path, format!("{id}\n").as_bytes())
+}
+
+fn replace_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    temp.write_all(bytes)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    temp.persist(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// The v2 `ls-refs` request for exactly `name` (and, as git asks, whatever else starts
+/// with it).
+fn ls_refs_request(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    pktline::push(&mut out, "command=ls-refs\n");
+    pktline::push(&mut out, &format!("agent={AGENT}\n"));
+    out.extend_from_slice(b"0001");
+    pktline::push(&mut out, "peel\n");
+    pktline::push(&mut out, &format!("ref-prefix {name}\n"));
+    out.extend_from_slice(b"0000");
+    out
+}
+
+/// The v2 `fetch` request for one object, no negotiation (`done` at once), no
+/// progress, no thin pack (the pack resolves on its own).
+fn fetch_request(want: &str, depth: Option<u32>) -> Vec<u8> {
+    let mut out = Vec::new();
+    pktline::push(&mut out, "command=fetch\n");
+    pktline::push(&mut out, &format!("agent={AGENT}\n"));
+    out.extend_from_slice(b"0001");
+    pktline::push(&mut out, "ofs-delta\n");
+    pktline::push(&mut out, "no-progress\n");
+    if let Some(depth) = depth {
+        pktline::push(&mut out, &format!("deepen {depth}\n"));
+    }
+    pktline::push(&mut out, &format!("want {want}\n"));
+    pktline::push(&mut out, "done\n");
+    out.extend_from_slice(b"0000");
+    out
+}
+
+/// The `fetch` capability's features when the advertisement is protocol v2's, else
+/// `None`. An optional `# service=` packet and flush may come first.
+fn parse_v2_capabilities(body: &[u8]) -> Option<Vec<String>> {
+    let packets = pktline::all(body).ok()?;
+    let mut lines = packets.iter().filter_map(|p| match p {
+        Packet::Data(d) => Some(pktline::text(d)),
+        _ => None,
+    });
+    let mut first = lines.next()?;
+    if first.starts_with("# service=") {
+        first = lines.next()?;
+    }
+    if first != "version 2" {
+        return None;
+    }
+    let fetch = lines.find_map(|l| {
+        l.strip_prefix("fetch=")
+            .map(str::to_string)
+            .or_else(|| (l == "fetch").then(String::new))
+    })?;
+    Some(
+        fetch
+            .split(' ')
+            .filter(|f| !f.is_empty())
+            .map(String::from)
+            .collect(),
+    )
+}
+
+/// The id `name` has in an `ls-refs` answer (`<id> <name>[ attributes]` lines).
+fn find_ref(body: &[u8], name: &str) -> Result<Option<String>, String> {
+    for packet in pktline::all(body).map_err(|e| e.to_string())? {
+        let Packet::Data(payload) = packet else {
+            continue;
+        };
+        if let Some(message) = payload.strip_prefix(b"ERR ") {
+            return Err(format!("remote error: {}", pktline::text(message)));
+        }
+        let line = pktline::text(payload);
+        let mut fields = line.split(' ');
+        let (Some(id), Some(refname)) = (fields.next(), fields.next()) else {
+            return Err(format!("malformed ls-refs line {line:?}"));
+        };
+        if refname == name && is_object_id(id) {
+            return Ok(Some(id.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads a protocol v0 advertisement into the refs `git ls-remote --symref` lists.
+fn parse_advertisement(body: &[u8]) -> Result<Vec<AdvertisedRef>, String> {
+    let packets = pktline::all(body).map_err(|e| e.to_string())?;
+    let mut refs: Vec<AdvertisedRef> = Vec::new();
+    let mut symrefs: Vec<(String, String)> = Vec::new();
+    let mut first = true;
+    for packet in packets {
+        let Packet::Data(payload) = packet else {
+            continue;
+        };
+        if let Some(message) = payload.strip_prefix(b"ERR ") {
+            return Err(format!("remote error: {}", pktline::text(message)));
+        }
+        let line = pktline::text(payload);
+        if line.starts_with("# service=") {
+            continue;
+        }
+        let (line, capabilities) = match line.split_once('\0') {
+            Some((l, c)) => (l, Some(c)),
+            None => (line, None),
+        };
+        if let Some(capabilities) = capabilities.filter(|_| first) {
+            for capability in capabilities.split(' ') {
+                if let Some((name, target)) = capability
+                    .strip_prefix("symref=")
+                    .and_then(|s| s.split_once(':'))
+                {
+                    symrefs.push((name.to_string(), target.to_string()));
+                }
+            }
+        }
+        first = false;
+        let Some((id, name)) = line.split_once(' ') else {
+            return Err(format!("malformed advertisement line {line:?}"));
+        };
+        if !is_object_id(id) {
+            return Err(format!("malformed advertisement line {line:?}"));
+        }
+        // An empty repository advertises only its capabilities.
+        if name == "capabilities^{}" {
+            continue;
+        }
+        if let Some(base) = name.strip_suffix("^{}") {
+            if let Some(r) = refs.iter_mut().find(|r| r.name == base) {
+                r.peeled = Some(id.to_string());
+            }
+            continue;
+        }
+        refs.push(AdvertisedRef {
+            name: name.to_string(),
+            id: id.to_string(),
+            peeled: None,
+            symref_target: None,
+        });
+    }
+    for (name, target) in symrefs {
+        if let Some(r) = refs.iter_mut().find(|r| r.name == name) {
+            r.symref_target = Some(target);
+        }
+    }
+    Ok(refs)
+}
+
+/// `[+]<source>:<destination>` of a fetch refspec.
+fn parse_refspec(refspec: &str) -> Option<(&str, &str)> {
+    let (source, local) = refspec.trim_start_matches('+').split_once(':')?;
+    (!source.is_empty() && !local.is_empty()).then_some((source, local))
+}
+
+fn is_object_id(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Where a redirect's `Location` leads from `from` (absolute, or a path on the same host).
+fn resolve_location(from: &str, location: &str) -> Option<String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Some(location.to_string());
+    }
+    if location.starts_with('/') {
+        let scheme_end = from.find("://")? + 3;
+        let host_end = from[scheme_end..]
+            .find('/')
+            .map_or(from.len(), |i| scheme_end + i);
+        return Some(format!("{}{location}", &from[..host_end]));
+    }
+    None
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packets(lines: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in lines {
+            match *line {
+                "0000" | "0001" | "0002" => out.extend_from_slice(line.as_bytes()),
+                l => pktline::push(&mut out, l),
+            }
+        }
+        out
+    }
+
+    const A: &str = "1111111111111111111111111111111111111111";
+    const B: &str = "2222222222222222222222222222222222222222";
+    const C: &str = "3333333333333333333333333333333333333333";
+
+    #[test]
+    fn a_v0_advertisement_reads_as_ls_remote_lists_it() {
+        let body = packets(&[
+            "# service=git-upload-pack\n",
+            "0000",
+            &format!("{A} HEAD\0multi_ack symref=HEAD:refs/heads/main agent=git/2.47\n"),
+            &format!("{A} refs/heads/main\n"),
+            &format!("{B} refs/tags/v1\n"),
+            &format!("{C} refs/tags/v1^{{}}\n"),
+            "0000",
+        ]);
+        let refs = parse_advertisement(&body).unwrap();
+        let listed = crate::refs::parse_ls_remote(&format!(
+            "ref: refs/heads/main\tHEAD\n{A}\tHEAD\n{A}\trefs/heads/main\n{B}\trefs/tags/v1\n{C}\trefs/tags/v1^{{}}\n"
+        ));
+        assert_eq!(refs, listed);
+        assert_eq!(refs[0].symref_target.as_deref(), Some("refs/heads/main"));
+        assert_eq!(refs[2].commit(), C);
+    }
+
+    #[test]
+    fn an_empty_repository_advertises_no_refs() {
+        let zero = "0".repeat(40);
+        let body = packets(&[
+            "# service=git-upload-pack\n",
+            "0000",
+            &format!("{zero} capabilities^{{}}\0agent=git/2.47\n"),
+            "0000",
+        ]);
+        assert_eq!(parse_advertisement(&body).unwrap(), []);
+    }
+
+    #[test]
+    fn a_malformed_advertisement_is_an_error_not_an_empty_list() {
+        for body in [
+            packets(&["not a ref line\n", "0000"]),
+            packets(&["zz refs/heads/main\n"]),
+            b"00zz".to_vec(),
+            packets(&["ERR access denied\n"]),
+        ] {
+            assert!(parse_advertisement(&body).is_err(), "{body:?}");
+        }
+        assert_eq!(
+            parse_advertisement(&packets(&["ERR access denied\n"])).unwrap_err(),
+            "remote error: access denied"
+        );
+    }
+
+    #[test]
+    fn v2_capabilities_with_or_without_a_service_line() {
+        let plain = packets(&[
+            "version 2\n",
+            "agent=git/2.47\n",
+            "ls-refs=unborn\n",
+            "fetch=shallow wait-for-done\n",
+            "0000",
+        ]);
+        assert_eq!(
+            parse_v2_capabilities(&plain),
+            Some(vec!["shallow".to_string(), "wait-for-done".to_string()])
+        );
+        let with_service = packets(&[
+            "# service=git-upload-pack\n",
+            "0000",
+            "version 2\n",
+            "fetch\n",
+            "0000",
+        ]);
+        assert_eq!(parse_v2_capabilities(&with_service), Some(vec![]));
+        // A v0 server answers with refs: not v2, so the CLI takes over.
+        let v0 = packets(&[
+            "# service=git-upload-pack\n",
+            "0000",
+            &format!("{A} HEAD\0agent=git/2.0\n"),
+            "0000",
+        ]);
+        assert_eq!(parse_v2_capabilities(&v0), None);
+    }
+
+    #[test]
+    fn ls_refs_finds_exactly_the_name_asked_for() {
+        let body = packets(&[
+            &format!("{A} refs/heads/main-old\n"),
+            &format!("{B} refs/heads/main peeled:{C}\n"),
+            "0000",
+        ]);
+        assert_eq!(
+            find_ref(&body, "refs/heads/main").unwrap(),
+            Some(B.to_string())
+        );
+        assert_eq!(find_ref(&body, "refs/heads/mai").unwrap(), None);
+        assert!(find_ref(&packets(&["ERR no such repo\n"]), "HEAD").is_err());
+    }
+
+    #[test]
+    fn a_fetch_answer_yields_the_shallow_edge_and_the_pack_bytes() {
+        let mut answer = FetchAnswer::default();
+        let mut pack = Vec::new();
+        let body = [
+            packets(&[
+                "shallow-info\n",
+                &format!("shallow {A}\n"),
+                "0001",
+                "packfile\n",
+            ]),
+            {
+                let mut band = Vec::new();
+                for payload in [&b"\x02Counting objects\n"[..], b"\x01PACK", b"\x01rest"] {
+                    band.extend_from_slice(format!("{:04x}", payload.len() + 4).as_bytes());
+                    band.extend_from_slice(payload);
+                }
+                band
+            },
+            b"0000".to_vec(),
+        ]
+        .concat();
+        for packet in pktline::all(&body).unwrap() {
+            if let Some(data) = answer.take(packet).unwrap() {
+                pack.extend_from_slice(data);
+            }
+        }
+        assert!(answer.done);
+        assert_eq!(pack, b"PACKrest");
+        assert_eq!(answer.shallow, [ShallowUpdate::Shallow(A.to_string())]);
+    }
+
+    #[test]
+    fn a_fetch_answer_with_an_error_or_without_a_pack_fails() {
+        let run = |lines: &[&str]| -> Result<(), String> {
+            let mut answer = FetchAnswer::default();
+            for packet in pktline::all(&packets(lines)).unwrap() {
+                answer.take(packet)?;
+            }
+            Ok(())
+        };
+        assert_eq!(
+            run(&["ERR upload-pack: not our ref 1111\n"]).unwrap_err(),
+            "remote error: upload-pack: not our ref 1111"
+        );
+        assert!(run(&["shallow-info\n", "0000"]).is_err(), "no pack");
+        assert!(run(&["surprise\n"]).is_err());
+        assert!(run(&["shallow-info\n", "shallow nothex\n"]).is_err());
+        assert_eq!(
+            run(&["packfile\n", "\u{3}fatal: out of memory\n"]).unwrap_err(),
+            "remote error: fatal: out of memory"
+        );
+        assert!(
+            run(&["packfile\n", "0000", "packfile\n"]).is_err(),
+            "data after the end"
+        );
+    }
+
+    #[test]
+    fn requests_are_what_git_sends() {
+        let fetch = fetch_request(A, Some(1));
+        let lines: Vec<String> = pktline::all(&fetch)
+            .unwrap()
+            .into_iter()
+            .map(|p| match p {
+                Packet::Data(d) => pktline::text(d).to_string(),
+                Packet::Delim => "0001".into(),
+                Packet::Flush => "0000".into(),
+                Packet::ResponseEnd => "0002".into(),
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "command=fetch",
+                &format!("agent={AGENT}"),
+                "0001",
+                "ofs-delta",
+                "no-progress",
+                "deepen 1",
+                &format!("want {A}"),
+                "done",
+                "0000"
+            ]
+        );
+        assert!(AGENT.starts_with("git/"));
+    }
+
+    #[test]
+    fn refspecs_and_redirects() {
+        assert_eq!(
+            parse_refspec("+refs/heads/main:refs/heads/main"),
+            Some(("refs/heads/main", "refs/heads/main"))
+        );
+        let by_commit = format!("{A}:refs/flotilla/commits/{A}");
+        let local = format!("refs/flotilla/commits/{A}");
+        assert_eq!(parse_refspec(&by_commit), Some((A, local.as_str())));
+        assert_eq!(parse_refspec("main"), None);
+        assert_eq!(
+            resolve_location("https://h:8443/a/info/refs?x", "/b/info/refs?x").as_deref(),
+            Some("https://h:8443/b/info/refs?x")
+        );
+        assert_eq!(
+            resolve_location("https://h/a", "http://other/b").as_deref(),
+            Some("http://other/b")
+        );
+        assert_eq!(resolve_location("https://h/a", "relative"), None);
+    }
+
+    #[test]
+    fn a_proxy_in_the_environment_leaves_the_url_to_the_cli() {
+        let none = |_: &str| false;
+        assert!(serves_with(Scheme::Https, none));
+        assert!(serves_with(Scheme::Http, none));
+        assert!(!serves_with(Scheme::Ssh, none));
+        assert!(!serves_with(Scheme::File, none));
+        assert!(!serves_with(Scheme::Https, |n| n == "HTTPS_PROXY"));
+        assert!(!serves_with(Scheme::Http, |n| n == "all_proxy"));
+        // A proxy for the other scheme does not matter.
+        assert!(serves_with(Scheme::Http, |n| n == "https_proxy"));
+    }
+}
