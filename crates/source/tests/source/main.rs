@@ -8,6 +8,7 @@ mod counting;
 mod export;
 mod fetch;
 mod gc;
+mod http_bad_input;
 mod reconcile;
 mod ssh;
 mod webhook;

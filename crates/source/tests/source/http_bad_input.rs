@@ -1,0 +1,148 @@
+//! What the in-process smart-HTTP client does with servers that misbehave or are not
+//! git servers: a pack over the size limit (refused while it streams), a plain web
+//! server, a 404, redirects (followed for anonymous access as git does, refused with
+//! credentials so they never travel to another host).
+
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use flotilla_source::{CacheOptions, Credentials, Error, GitError, MirrorCache, Reference};
+
+use crate::support::{GitServer, WorkRepo};
+use crate::{cache, request};
+
+/// Serves `router` on a free local port; returns its base URL.
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_http_pack_over_the_size_limit_is_refused_while_it_streams() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Incompressible content so the pack is as big as the file.
+    let mut state = 0x2545F4914F6CDD1Du64;
+    let noise: String = (0..200_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'!' + (state % 90) as u8)
+        })
+        .collect();
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    work.commit(&[("big.txt", &noise)], "c");
+    let served = tmp.path().join("served");
+    work.publish(&served.join("big.git"));
+    let server = GitServer::start(&served, None).await;
+    let url = server.url("big.git");
+    let mut opts = CacheOptions::new(tmp.path().join("limited"));
+    opts.max_repo_bytes = 50_000;
+    let limited = MirrorCache::new(opts).unwrap();
+    let err = limited
+        .checkout(&request(&url, Reference::Branch("main".into())))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TooLarge { limit: 50_000, size, .. } if size > 50_000 && size < 200_000),
+        "stopped soon after the limit, not after the whole pack: {err:?}"
+    );
+    let pack_dir = limited
+        .mirror_dir(&url, &Credentials::None)
+        .unwrap()
+        .join("objects/pack");
+    let packs = std::fs::read_dir(&pack_dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(packs, 0, "nothing of the pack was kept");
+}
+
+#[tokio::test]
+async fn a_web_server_that_does_not_speak_smart_http_gets_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let router = axum::Router::new()
+        .route(
+            "/dumb.git/info/refs",
+            axum::routing::get(|| async {
+                ([(header::CONTENT_TYPE, "text/plain")], "1111\tHEAD\n")
+            }),
+        )
+        .fallback(|| async { StatusCode::NOT_FOUND });
+    let base = serve(router).await;
+    let cache = cache(tmp.path());
+    let err = cache
+        .checkout(&request(
+            &format!("{base}/dumb.git"),
+            Reference::Branch("main".into()),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not speak git's smart HTTP protocol"),
+        "{err}"
+    );
+    let err = cache
+        .checkout(&request(
+            &format!("{base}/missing.git"),
+            Reference::Branch("main".into()),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Git(GitError::RepositoryNotFound { .. })),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("fetch '{base}/missing.git': repository not found")
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_followed_anonymously_and_refused_with_credentials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    let commit = work.commit(&[("a.yaml", "a: 1\n")], "c");
+    let served = tmp.path().join("served");
+    work.publish(&served.join("new-name.git"));
+    let server = GitServer::start(&served, None).await;
+    let target = server.url("new-name.git");
+    // A renamed project: the old path answers its first request with a redirect.
+    let router = axum::Router::new().route(
+        "/old-name.git/info/refs",
+        axum::routing::get(move || {
+            let target = target.clone();
+            async move {
+                (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(
+                        header::LOCATION,
+                        format!("{target}/info/refs?service=git-upload-pack"),
+                    )],
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let base = serve(router).await;
+    let old = format!("{base}/old-name.git");
+    let cache = cache(tmp.path());
+
+    let co = cache
+        .checkout(&request(&old, Reference::Branch("main".into())))
+        .await
+        .unwrap();
+    assert_eq!(co.commit, commit);
+
+    let mut req = request(&old, Reference::Branch("main".into()));
+    req.credentials = Credentials::Bearer {
+        token: "tok-secret-93".into(),
+    };
+    let err = cache.checkout(&req).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("redirects are not followed with credentials"),
+        "{text}"
+    );
+    assert!(!text.contains("tok-secret-93"), "{text}");
+}
