@@ -176,7 +176,8 @@ impl Session<'_> {
             let smart = response
                 .headers()
                 .get(hyper::header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes() == b"application/x-git-upload-pack-advertisement");
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(is_advertisement_type);
             let body = self.read_all(response).await?;
             if !smart {
                 return Err(self.failed(
@@ -661,6 +662,13 @@ fn parse_refspec(refspec: &str) -> Option<(&str, &str)> {
     (!source.is_empty() && !local.is_empty()).then_some((source, local))
 }
 
+/// Whether a `Content-Type` is the smart advertisement's; parameters (`; charset=…`)
+/// are ignored, as git does.
+fn is_advertisement_type(value: &str) -> bool {
+    let media_type = value.split(';').next().unwrap_or_default().trim();
+    media_type.eq_ignore_ascii_case("application/x-git-upload-pack-advertisement")
+}
+
 fn is_object_id(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -911,6 +919,20 @@ mod tests {
             Some("http://other/b")
         );
         assert_eq!(resolve_location("https://h/a", "relative"), None);
+    }
+
+    #[test]
+    fn the_advertisement_type_is_matched_without_its_parameters() {
+        assert!(is_advertisement_type(
+            "application/x-git-upload-pack-advertisement"
+        ));
+        assert!(is_advertisement_type(
+            "application/x-git-upload-pack-advertisement; charset=utf-8"
+        ));
+        assert!(!is_advertisement_type("text/plain"));
+        assert!(!is_advertisement_type(
+            "application/x-git-upload-pack-advertisement-not"
+        ));
     }
 
     #[test]
