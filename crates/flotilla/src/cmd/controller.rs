@@ -122,7 +122,12 @@ pub(crate) async fn client_from(
 
 /// Runs the controllers until interrupted.
 pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(2 * cores)
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async move {
         let rewrites = args
             .rewrites
