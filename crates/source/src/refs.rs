@@ -136,40 +136,60 @@ impl AdvertisedRef {
 
 /// Parses `git ls-remote --symref` output.
 pub fn parse_ls_remote(out: &str) -> Vec<AdvertisedRef> {
-    let mut refs: Vec<AdvertisedRef> = Vec::new();
-    let mut symrefs = Vec::new();
+    let mut listing = Listing::default();
     for line in out.lines() {
         if let Some(rest) = line.strip_prefix("ref: ") {
             if let Some((target, name)) = rest.split_once('\t') {
-                symrefs.push((name.to_string(), target.to_string()));
+                listing.symref(name, target);
             }
             continue;
         }
         let Some((id, name)) = line.split_once('\t') else {
             continue;
         };
-        if !is_full_hex(id) {
-            continue;
+        if is_full_hex(id) {
+            listing.entry(id, name);
         }
+    }
+    listing.finish()
+}
+
+/// Refs as a remote lists them, one line at a time: a `name^{}` line peels the
+/// annotated tag before it, symrefs are attached at the end (they may come first).
+#[derive(Default)]
+pub(crate) struct Listing {
+    refs: Vec<AdvertisedRef>,
+    symrefs: Vec<(String, String)>,
+}
+
+impl Listing {
+    pub(crate) fn entry(&mut self, id: &str, name: &str) {
         if let Some(base) = name.strip_suffix("^{}") {
-            if let Some(r) = refs.iter_mut().find(|r| r.name == base) {
+            if let Some(r) = self.refs.iter_mut().find(|r| r.name == base) {
                 r.peeled = Some(id.to_string());
             }
-            continue;
+            return;
         }
-        refs.push(AdvertisedRef {
+        self.refs.push(AdvertisedRef {
             name: name.to_string(),
             id: id.to_string(),
             peeled: None,
             symref_target: None,
         });
     }
-    for (name, target) in symrefs {
-        if let Some(r) = refs.iter_mut().find(|r| r.name == name) {
-            r.symref_target = Some(target);
-        }
+
+    pub(crate) fn symref(&mut self, name: &str, target: &str) {
+        self.symrefs.push((name.to_string(), target.to_string()));
     }
-    refs
+
+    pub(crate) fn finish(mut self) -> Vec<AdvertisedRef> {
+        for (name, target) in self.symrefs {
+            if let Some(r) = self.refs.iter_mut().find(|r| r.name == name) {
+                r.symref_target = Some(target);
+            }
+        }
+        self.refs
+    }
 }
 
 /// A reference resolved against an advertisement.

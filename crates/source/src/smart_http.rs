@@ -26,7 +26,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use crate::credentials::Credentials;
 use crate::git::{GitError, Remote};
 use crate::pktline::{self, Packet};
-use crate::refs::AdvertisedRef;
+use crate::refs::{AdvertisedRef, Listing};
 use crate::url::{GitUrl, Scheme};
 
 /// Largest advertisement or `ls-refs` answer read into memory.
@@ -596,8 +596,7 @@ fn find_ref(body: &[u8], name: &str) -> Result<Option<String>, String> {
 /// Reads a protocol v0 advertisement into the refs `git ls-remote --symref` lists.
 fn parse_advertisement(body: &[u8]) -> Result<Vec<AdvertisedRef>, String> {
     let packets = pktline::all(body).map_err(|e| e.to_string())?;
-    let mut refs: Vec<AdvertisedRef> = Vec::new();
-    let mut symrefs: Vec<(String, String)> = Vec::new();
+    let mut listing = Listing::default();
     let mut first = true;
     for packet in packets {
         let Packet::Data(payload) = packet else {
@@ -620,40 +619,20 @@ fn parse_advertisement(body: &[u8]) -> Result<Vec<AdvertisedRef>, String> {
                     .strip_prefix("symref=")
                     .and_then(|s| s.split_once(':'))
                 {
-                    symrefs.push((name.to_string(), target.to_string()));
+                    listing.symref(name, target);
                 }
             }
         }
         first = false;
-        let Some((id, name)) = line.split_once(' ') else {
+        let Some((id, name)) = line.split_once(' ').filter(|(id, _)| is_object_id(id)) else {
             return Err(format!("malformed advertisement line {line:?}"));
         };
-        if !is_object_id(id) {
-            return Err(format!("malformed advertisement line {line:?}"));
-        }
         // An empty repository advertises only its capabilities.
-        if name == "capabilities^{}" {
-            continue;
-        }
-        if let Some(base) = name.strip_suffix("^{}") {
-            if let Some(r) = refs.iter_mut().find(|r| r.name == base) {
-                r.peeled = Some(id.to_string());
-            }
-            continue;
-        }
-        refs.push(AdvertisedRef {
-            name: name.to_string(),
-            id: id.to_string(),
-            peeled: None,
-            symref_target: None,
-        });
-    }
-    for (name, target) in symrefs {
-        if let Some(r) = refs.iter_mut().find(|r| r.name == name) {
-            r.symref_target = Some(target);
+        if name != "capabilities^{}" {
+            listing.entry(id, name);
         }
     }
-    Ok(refs)
+    Ok(listing.finish())
 }
 
 /// `[+]<source>:<destination>` of a fetch refspec.

@@ -240,16 +240,7 @@ async fn corrupt_mirror_is_detected_and_cloned_again() {
 #[tokio::test]
 async fn repository_and_files_over_the_size_limits() {
     let tmp = tempfile::tempdir().unwrap();
-    // Incompressible content so the pack is as big as the file.
-    let mut state = 0x2545F4914F6CDD1Du64;
-    let noise: String = (0..200_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from(b'!' + (state % 90) as u8)
-        })
-        .collect();
+    let noise = crate::support::incompressible(200_000);
     let (_, url) = file_repo(tmp.path(), &[("big.txt", &noise), ("small.txt", "s\n")]);
     let mut opts = CacheOptions::new(tmp.path().join("limited"));
     opts.max_repo_bytes = 50_000;

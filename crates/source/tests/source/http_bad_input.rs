@@ -21,16 +21,7 @@ async fn serve(router: axum::Router) -> String {
 #[tokio::test]
 async fn an_http_pack_over_the_size_limit_is_refused_while_it_streams() {
     let tmp = tempfile::tempdir().unwrap();
-    // Incompressible content so the pack is as big as the file.
-    let mut state = 0x2545F4914F6CDD1Du64;
-    let noise: String = (0..200_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from(b'!' + (state % 90) as u8)
-        })
-        .collect();
+    let noise = crate::support::incompressible(200_000);
     let work = WorkRepo::new(&tmp.path().join("work"));
     work.commit(&[("big.txt", &noise)], "c");
     let served = tmp.path().join("served");

@@ -305,6 +305,20 @@ fn parse_cgi(out: &[u8]) -> Response {
     builder.body(Body::from(out[end + sep..].to_vec())).unwrap()
 }
 
+/// `len` printable characters that do not compress (xorshift), so a pack holding them
+/// is about as big as they are.
+pub fn incompressible(len: usize) -> String {
+    let mut state = 0x2545F4914F6CDD1Du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'!' + (state % 90) as u8)
+        })
+        .collect()
+}
+
 /// A TCP listener that accepts connections and never answers (a stalled server).
 pub async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
