@@ -439,6 +439,23 @@ impl FluxReconciler {
         Ok(cluster)
     }
 
+    /// Whether the service account the Kustomization impersonates exists on the hub (in
+    /// its namespace); true when it impersonates none.
+    async fn service_account_exists(&self, ks: &Kustomization) -> Result<bool, String> {
+        let name = &ks.spec.service_account_name;
+        if name.is_empty() {
+            return Ok(true);
+        }
+        Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+            self.hub.clone(),
+            &ks.metadata.namespace,
+        )
+        .get_opt(name)
+        .await
+        .map(|found| found.is_some())
+        .map_err(|e| api_message(&e))
+    }
+
     /// Adds kustomize-controller's finalizer when it is missing.
     async fn ensure_finalizer(&self, obj: &Value) -> Result<(), String> {
         let mut finalizers = finalizers_of(obj);
@@ -499,7 +516,34 @@ impl FluxReconciler {
         let inventory: BTreeSet<ObjMeta> = ssa::inventory_entries(obj.pointer("/status/inventory"))
             .into_iter()
             .collect();
-        if delete && !inventory.is_empty() {
+        let delete = delete && !inventory.is_empty();
+        // As kustomize-controller: when the service account to impersonate is gone,
+        // nothing is pruned (the objects are reported) and the finalizer still goes.
+        let delete = delete
+            && match self.service_account_exists(ks).await {
+                Ok(true) => true,
+                Ok(false) => {
+                    let objects: Vec<String> = inventory
+                        .iter()
+                        .map(|o| match o.namespace.as_str() {
+                            "" => format!("{}/{}", o.kind, o.name),
+                            ns => format!("{}/{ns}/{}", o.kind, o.name),
+                        })
+                        .collect();
+                    tracing::error!(
+                        kustomization = %key_of(obj),
+                        service_account = %ks.spec.service_account_name,
+                        objects = ?objects,
+                        "unable to prune objects: skip pruning, service account not found"
+                    );
+                    false
+                }
+                Err(message) => {
+                    tracing::warn!(kustomization = %key_of(obj), %message, "finalizing");
+                    return retry;
+                }
+            };
+        if delete {
             let cluster = match self.target(ks).await {
                 Ok(c) => c,
                 Err(message) => {

@@ -844,3 +844,62 @@ async fn a_kustomization_waiting_for_its_source_is_requeued_when_the_artifact_ar
     )
     .await;
 }
+
+/// kustomize-controller's finalize: when the service account a Kustomization impersonates
+/// is gone, nothing is pruned (it could not be done as the tenant) and the finalizer
+/// still goes, so the Kustomization does not hang in deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kustomization_whose_service_account_is_gone_is_deleted_without_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            ("tenants/team-payments/namespace.yaml", TENANT_NAMESPACE),
+            ("tenants/team-payments/service-account.yaml", TENANT_SA),
+            ("tenants/team-payments/rbac.yaml", TENANT_BINDING),
+            ("tenants/team-payments/source.yaml", TENANT_REPO),
+            ("tenants/team-payments/sync.yaml", TENANT_KS),
+        ],
+    );
+    new_repo(
+        &repos.join("team-payments"),
+        "deploy",
+        &[("deploy/settings.yaml", SETTINGS)],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create(&hub.client, TENANTS).await;
+    wait_ready(
+        &hub.client,
+        "team-payments",
+        "team-payments",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let ks_api: Api<DynamicObject> = Api::namespaced_with(
+        hub.client.clone(),
+        "team-payments",
+        &kustomization_resource(),
+    );
+    wait_for_finalizer(&ks_api, "team-payments").await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "team-payments");
+    assert!(config_maps.get_opt("settings").await.unwrap().is_some());
+
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(hub.client.clone(), "team-payments");
+    accounts
+        .delete("team-payments-sa", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    delete_kustomization(&ks_api, "team-payments").await;
+    wait_gone(&ks_api, "team-payments").await;
+    // Its RoleBinding would still have let the tenant delete it: only the missing
+    // account kept it.
+    assert!(
+        config_maps.get_opt("settings").await.unwrap().is_some(),
+        "not pruned"
+    );
+}
