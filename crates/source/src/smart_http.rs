@@ -279,14 +279,18 @@ pub(crate) async fn fetch(
             .map_err(|detail| session.failed(detail))?
             .ok_or_else(|| session.failed(format!("couldn't find remote ref {source}")))?
     };
-    let response = session.upload_pack(fetch_request(&want, depth)).await?;
+    let known = Known::of(git_dir);
+    let response = session
+        .upload_pack(fetch_request(&want, depth, &known))
+        .await?;
     let pack = tempfile::NamedTempFile::new_in(scratch)
         .map_err(|e| session.failed(format!("creating a scratch file: {e}")))?;
     let shallow = receive_pack(&session, response, pack.as_file(), max_pack_bytes).await?;
     let git_dir = git_dir.to_path_buf();
     let want_for_ref = want.clone();
+    let thin = !known.tips.is_empty();
     tokio::task::spawn_blocking(move || {
-        store(&git_dir, pack.path(), &shallow, &local, &want_for_ref)
+        store(&git_dir, pack.path(), thin, &shallow, &local, &want_for_ref)
     })
     .await
     .map_err(|e| session.failed(format!("storing the pack: {e}")))?
@@ -440,6 +444,7 @@ impl FetchAnswer {
 fn store(
     git_dir: &Path,
     pack: &Path,
+    thin: bool,
     shallow: &[ShallowUpdate],
     local: &gix::refs::FullName,
     want: &str,
@@ -450,24 +455,82 @@ fn store(
     let file = std::fs::File::open(pack).map_err(|e| format!("reading the pack: {e}"))?;
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     let interrupt = AtomicBool::new(false);
+    // A thin pack's deltas may lean on objects the mirror has: they are read from it
+    // and added to the pack, so the pack stands on its own (git's `index-pack --fix-thin`).
+    let mirror = match thin {
+        true => Some(
+            gix::open_opts(git_dir, gix::open::Options::isolated())
+                .map_err(|e| format!("opening the mirror: {e}"))?
+                .objects,
+        ),
+        false => None,
+    };
     let outcome = gix_pack::Bundle::write_to_directory(
         &mut reader,
         Some(&pack_dir),
         &mut gix::progress::Discard,
         &interrupt,
-        None::<gix::objs::find::Never>,
+        mirror,
         gix::hash::Kind::Sha1,
         gix_pack::bundle::write::Options {
             thread_limit: Some(1),
             ..Default::default()
         },
     )
-    .map_err(|e| format!("indexing the pack: {e}"))?;
+    .map_err(|e| match thin {
+        // Its bases come from the mirror: a mirror missing them is broken, and is cloned
+        // again (then without `have`s, so the pack stands alone).
+        true => format!("indexing the pack: the mirror may be corrupt (a thin pack could not be completed from it): {e}"),
+        false => format!("indexing the pack: {e}"),
+    })?;
+    check_connected(git_dir, want)?;
     write_shallow(git_dir, shallow)?;
     write_ref(git_dir, local, want)?;
     // The pack was kept from collection until a ref pointed into it.
     if let Some(keep) = outcome.keep_path {
         let _ = std::fs::remove_file(keep);
+    }
+    Ok(())
+}
+
+/// Whether every object of the fetched commit's tree is in the mirror now, as git
+/// checks after a fetch: the `have`s told the server what to leave out, and a mirror that
+/// lost objects must not take a ref to a commit it cannot read (its error reads as
+/// corrupt, so the mirror is cloned again). Blobs are looked up in the pack indexes only.
+fn check_connected(git_dir: &Path, want: &str) -> Result<(), String> {
+    let corrupt = |what: String| format!("the mirror is corrupt after the fetch: {what}");
+    let repo = gix::open_opts(git_dir, gix::open::Options::isolated())
+        .map_err(|e| format!("opening the mirror: {e}"))?;
+    let id = gix::ObjectId::from_hex(want.as_bytes()).map_err(|e| e.to_string())?;
+    let commit = repo
+        .find_object(id)
+        .map_err(|e| corrupt(format!("commit {want}: {e}")))?
+        .peel_to_commit()
+        .map_err(|e| corrupt(format!("commit {want}: {e}")))?;
+    let root = commit
+        .tree_id()
+        .map_err(|e| corrupt(format!("tree of {want}: {e}")))?
+        .detach();
+    let mut trees = vec![root];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(tree_id) = trees.pop() {
+        if !seen.insert(tree_id) {
+            continue;
+        }
+        let tree = repo
+            .find_tree(tree_id)
+            .map_err(|e| corrupt(format!("tree {tree_id}: {e}")))?;
+        let decoded = tree
+            .decode()
+            .map_err(|e| corrupt(format!("tree {tree_id}: {e}")))?;
+        for entry in &decoded.entries {
+            let kind = entry.mode.kind();
+            if kind == gix::object::tree::EntryKind::Tree {
+                trees.push(entry.oid.to_owned());
+            } else if kind != gix::object::tree::EntryKind::Commit && !repo.has_object(entry.oid) {
+                return Err(corrupt(format!("object {} is missing", entry.oid)));
+            }
+        }
     }
     Ok(())
 }
@@ -525,22 +588,91 @@ fn ls_refs_request(name: &str) -> Vec<u8> {
     out
 }
 
-/// The v2 `fetch` request for one object, no negotiation (`done` at once), no
-/// progress, no thin pack (the pack resolves on its own).
-fn fetch_request(want: &str, depth: Option<u32>) -> Vec<u8> {
+/// The v2 `fetch` request for one object: no negotiation rounds (`done` at once), no
+/// progress. What the mirror holds goes along as `have` (its ref tips) and `shallow` (its
+/// shallow edge), and a thin pack is accepted, so the server leaves out the objects the
+/// mirror already has, as git's own fetch into a shallow repository does (without
+/// `thin-pack`, git's server sends the whole tree again whatever the `have`s say).
+fn fetch_request(want: &str, depth: Option<u32>, known: &Known) -> Vec<u8> {
     let mut out = Vec::new();
     pktline::push(&mut out, "command=fetch\n");
     pktline::push(&mut out, &format!("agent={AGENT}\n"));
     out.extend_from_slice(b"0001");
     pktline::push(&mut out, "ofs-delta\n");
     pktline::push(&mut out, "no-progress\n");
+    if !known.tips.is_empty() {
+        pktline::push(&mut out, "thin-pack\n");
+    }
+    for id in &known.shallow {
+        pktline::push(&mut out, &format!("shallow {id}\n"));
+    }
     if let Some(depth) = depth {
         pktline::push(&mut out, &format!("deepen {depth}\n"));
     }
     pktline::push(&mut out, &format!("want {want}\n"));
+    for id in &known.tips {
+        pktline::push(&mut out, &format!("have {id}\n"));
+    }
     pktline::push(&mut out, "done\n");
     out.extend_from_slice(b"0000");
     out
+}
+
+/// Most ref tips sent as `have`: a mirror holds a few branches and the commits fetched by
+/// id; past this many the saving no longer grows.
+const MAX_HAVES: usize = 256;
+
+/// What a mirror already holds, as a fetch tells the server.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Known {
+    /// Commits its refs point at (loose refs and `packed-refs`), each once.
+    tips: Vec<String>,
+    /// Its shallow edge (the `shallow` file).
+    shallow: Vec<String>,
+}
+
+impl Known {
+    /// Read from the mirror at `git_dir`; anything unreadable is left out (the server
+    /// then sends more, never less).
+    fn of(git_dir: &Path) -> Known {
+        let mut tips = std::collections::BTreeSet::new();
+        let mut pending = vec![git_dir.join("refs")];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => pending.push(entry.path()),
+                    Ok(t) if t.is_file() => {
+                        if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                            tips.insert(text.trim().to_string());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Ok(packed) = std::fs::read_to_string(git_dir.join("packed-refs")) {
+            // `<id> <name>` lines; `^<id>` peels the tag above; `#` starts a comment.
+            for line in packed.lines().filter(|l| !l.starts_with(['#', '^'])) {
+                if let Some((id, _)) = line.split_once(' ') {
+                    tips.insert(id.to_string());
+                }
+            }
+        }
+        let shallow = std::fs::read_to_string(git_dir.join("shallow"))
+            .map(|text| text.lines().map(str::to_string).collect::<Vec<_>>())
+            .unwrap_or_default();
+        Known {
+            tips: tips
+                .into_iter()
+                .filter(|id| is_object_id(id))
+                .take(MAX_HAVES)
+                .collect(),
+            shallow: shallow.into_iter().filter(|id| is_object_id(id)).collect(),
+        }
+    }
 }
 
 /// The `fetch` capability's features when the advertisement is protocol v2's, else
@@ -851,7 +983,11 @@ mod tests {
 
     #[test]
     fn requests_are_what_git_sends() {
-        let fetch = fetch_request(A, Some(1));
+        let known = Known {
+            tips: vec![B.to_string()],
+            shallow: vec![C.to_string()],
+        };
+        let fetch = fetch_request(A, Some(1), &known);
         let lines: Vec<String> = pktline::all(&fetch)
             .unwrap()
             .into_iter()
@@ -870,8 +1006,11 @@ mod tests {
                 "0001",
                 "ofs-delta",
                 "no-progress",
+                "thin-pack",
+                &format!("shallow {C}"),
                 "deepen 1",
                 &format!("want {A}"),
+                &format!("have {B}"),
                 "done",
                 "0000"
             ]
@@ -898,6 +1037,31 @@ mod tests {
             Some("http://other/b")
         );
         assert_eq!(resolve_location("https://h/a", "relative"), None);
+    }
+
+    #[test]
+    fn what_a_mirror_holds_is_read_from_its_refs_packed_refs_and_shallow_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let git_dir = dir.path();
+        let write = |rel: &str, text: &str| {
+            let path = git_dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("refs/heads/main", &format!("{A}\n"));
+        write(&format!("refs/flotilla/commits/{B}"), &format!("{B}\n"));
+        write("refs/remotes/origin/HEAD", "ref: refs/heads/main\n");
+        write(
+            "packed-refs",
+            &format!(
+                "# pack-refs with: peeled fully-peeled sorted\n{C} refs/tags/v1\n^{A}\n{A} refs/heads/old\n"
+            ),
+        );
+        write("shallow", &format!("{A}\nnot-an-id\n"));
+        let known = Known::of(git_dir);
+        assert_eq!(known.tips, [A, B, C]);
+        assert_eq!(known.shallow, [A]);
+        assert_eq!(Known::of(&git_dir.join("missing")), Known::default());
     }
 
     #[test]

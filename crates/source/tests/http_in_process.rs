@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use flotilla_source::{CacheOptions, Credentials, MirrorCache, Reference, Request};
 
-use support::{GitServer, WorkRepo, git};
+use support::{GitServer, WorkRepo};
 
 fn request(url: &str, reference: Reference) -> Request {
     let mut r = Request::new(url, reference);
@@ -41,7 +41,9 @@ fn git_on(dir: &Path, path_env: &str, args: &[&str]) -> String {
 async fn http_checks_and_fetches_run_no_git_process_and_leave_a_mirror_git_accepts() {
     let tmp = tempfile::tempdir().unwrap();
     let work = WorkRepo::new(&tmp.path().join("work"));
-    let first = work.commit(&[("app/cm.yaml", "v: 1\n")], "first");
+    // A large file no later commit changes: later fetches must not bring it again.
+    let big = support::incompressible(200_000);
+    let first = work.commit(&[("app/cm.yaml", "v: 1\n"), ("big.txt", &big)], "first");
     let second = work.commit(&[("app/cm.yaml", "v: 2\n")], "second");
     let served = tmp.path().join("served");
     work.publish(&served.join("app.git"));
@@ -94,6 +96,19 @@ async fn http_checks_and_fetches_run_no_git_process_and_leave_a_mirror_git_accep
     // SAFETY: as above.
     unsafe { std::env::set_var("PATH", &real_path) };
 
+    // One pack per fetch; only the first carries the large file: the later ones told
+    // the server what the mirror has (`have`, `shallow`).
+    let mut packs: Vec<u64> = std::fs::read_dir(mirror.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+        .map(|e| e.metadata().unwrap().len())
+        .collect();
+    packs.sort();
+    assert_eq!(packs.len(), 3, "{packs:?}");
+    assert!(packs[2] > 100_000, "{packs:?}");
+    assert!(packs[1] < 5_000, "{packs:?}");
+
     // git reads what was written: refs, objects, and the shallow edge of each fetch.
     assert_eq!(
         git_on(&mirror, &real_path, &["rev-parse", "refs/heads/main"]),
@@ -144,6 +159,4 @@ async fn http_checks_and_fetches_run_no_git_process_and_leave_a_mirror_git_accep
             .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".keep")),
         "no pack is left kept"
     );
-    // Silence the unused helper of the shared support module.
-    let _ = git;
 }

@@ -137,3 +137,33 @@ async fn redirects_are_followed_anonymously_and_refused_with_credentials() {
     );
     assert!(!text.contains("tok-secret-93"), "{text}");
 }
+
+#[tokio::test]
+async fn a_mirror_missing_the_bases_of_a_thin_pack_is_cloned_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = crate::support::incompressible(100_000);
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    work.commit(&[("big.txt", &big), ("v.txt", "1\n")], "first");
+    let served = tmp.path().join("served");
+    work.publish(&served.join("app.git"));
+    let server = GitServer::start(&served, None).await;
+    let url = server.url("app.git");
+    let cache = cache(tmp.path());
+    let mut req = request(&url, Reference::Branch("main".into()));
+    req.interval = std::time::Duration::ZERO;
+    cache.checkout(&req).await.unwrap();
+
+    // The mirror loses its objects but keeps its refs: its `have`s now promise objects
+    // a thin pack would lean on.
+    let mirror = cache.mirror_dir(&url, &Credentials::None).unwrap();
+    for entry in std::fs::read_dir(mirror.join("objects/pack")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let second = work.commit(&[("v.txt", "2\n")], "second");
+    work.publish(&served.join("app.git"));
+    let co = cache.checkout(&req).await.unwrap();
+    assert_eq!(co.commit, second);
+    assert_eq!(co.snapshot.read("big.txt").unwrap(), big.as_bytes());
+    assert_eq!(co.snapshot.read("v.txt").unwrap(), b"2\n");
+    assert_eq!(cache.stats().reclones, 1);
+}
