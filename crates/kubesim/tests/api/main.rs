@@ -406,6 +406,59 @@ async fn watch_start_points_bookmarks_and_expiry() {
     );
 }
 
+/// A burst of changes reaches a watch whole and in order, several events to a chunk of
+/// the response (events already waiting are sent together).
+#[tokio::test]
+async fn a_burst_of_changes_arrives_in_order_in_fewer_chunks() {
+    let api = Api::new();
+    let start = api.json("POST", CMS, &cm("start")).await;
+    let rv = start.body["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string();
+    let req = Request::builder()
+        .uri(format!(
+            "{CMS}?watch=true&resourceVersion={rv}&timeoutSeconds=5"
+        ))
+        .body(Body::empty())
+        .expect("request");
+    let resp = api.app.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let names: Vec<String> = (0..200).map(|i| format!("burst-{i:03}")).collect();
+    for name in &names {
+        api.json("POST", CMS, &cm(name)).await;
+    }
+    let mut body = resp.into_body();
+    let (mut buf, mut events, mut chunks) = (Vec::new(), Vec::new(), 0);
+    while events.len() < names.len() {
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .expect("events in time")
+            .expect("stream open")
+            .expect("frame");
+        if let Some(data) = frame.data_ref() {
+            chunks += 1;
+            buf.extend_from_slice(data);
+            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                let event: Value = serde_json::from_slice(&line).expect("one event per line");
+                events.push(
+                    event["object"]["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+            }
+        }
+    }
+    assert_eq!(events, names);
+    assert!(
+        chunks < names.len(),
+        "{chunks} chunks for {} events",
+        names.len()
+    );
+}
+
 #[tokio::test]
 async fn custom_resources_refuse_strategic_merge_and_unconditional_updates() {
     let api = Api::new();
