@@ -12,32 +12,8 @@ use flotilla_fleet::appset::{
 };
 use flotilla_fleet::argocd::applicationset::ControllerPolicy;
 use flotilla_fleet::cluster::ClusterSecret;
+use flotilla_fleet::seed::APPLICATION_SET as SEED;
 use serde_json::json;
-
-const SEED: &str = r#"
-metadata: {name: microservices, namespace: argocd}
-spec:
-  goTemplate: true
-  generators:
-  - matrix:
-      generators:
-      - git:
-          repoURL: https://gitlab.internal/platform/app-registry
-          revision: HEAD
-          files: [{path: "apps/*/config.yaml"}]
-      - clusters: {selector: {matchLabels: {environment: production}}}
-  template:
-    metadata: {name: '{{.path.basename}}-{{.name}}'}
-    spec:
-      project: default
-      source:
-        repoURL: https://gitlab.internal/{{.values.repo}}
-        targetRevision: '{{.values.branch}}'
-        path: deploy/
-        helm: {valueFiles: ['values-{{.metadata.labels.region}}.yaml']}
-      destination: {server: '{{.server}}', namespace: '{{.values.namespace}}'}
-      syncPolicy: {automated: {prune: true, selfHeal: true}}
-"#;
 
 fn main() {
     let args: Vec<usize> = std::env::args()

@@ -7,7 +7,8 @@
 //!   models that read upstream YAML unchanged;
 //! * [`cluster`]: Argo CD cluster Secrets;
 //! * [`flux`]: Flux `Kustomization` and `GitRepository` specs with their validation;
-//! * [`appset`]: the ApplicationSet engine (generators, templates, the reconcile plan).
+//! * [`appset`]: the ApplicationSet engine (generators, templates, the reconcile plan);
+//! * [`seed`]: the seed ApplicationSet the demo applies and the tests read.
 #![deny(missing_docs)]
 
 pub mod appset;
@@ -16,6 +17,7 @@ pub mod cluster;
 pub mod flux;
 pub mod glob;
 pub mod meta;
+pub mod seed;
 mod serde_path;
 pub mod yaml;
 

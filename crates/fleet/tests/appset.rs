@@ -12,49 +12,9 @@ use flotilla_fleet::argocd::applicationset::{
     ApplicationSet, ApplicationsSyncPolicy, ControllerPolicy,
 };
 use flotilla_fleet::cluster::ClusterSecret;
+use flotilla_fleet::seed::APPLICATION_SET as SEED;
 use serde_json::{Value, json};
 use support::*;
-
-const SEED: &str = r#"
-apiVersion: argoproj.io/v1alpha1
-kind: ApplicationSet
-metadata:
-  name: microservices
-  namespace: argocd
-spec:
-  goTemplate: true
-  generators:
-  - matrix:
-      generators:
-      - git:
-          repoURL: https://gitlab.internal/platform/app-registry
-          revision: HEAD
-          files:
-          - path: "apps/*/config.yaml"
-      - clusters:
-          selector:
-            matchLabels:
-              environment: production
-  template:
-    metadata:
-      name: '{{.path.basename}}-{{.name}}'
-    spec:
-      project: default
-      source:
-        repoURL: https://gitlab.internal/{{.values.repo}}
-        targetRevision: '{{.values.branch}}'
-        path: deploy/
-        helm:
-          valueFiles:
-          - values-{{.metadata.labels.region}}.yaml
-      destination:
-        server: '{{.server}}'
-        namespace: '{{.values.namespace}}'
-      syncPolicy:
-        automated:
-          prune: true
-          selfHeal: true
-"#;
 
 const REGISTRY: &str = "https://gitlab.internal/platform/app-registry";
 

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use flotilla_fleet::seed::APPLICATION_SET as SEED;
 use flotilla_hub::application::AppReconciler;
 use flotilla_hub::appset::{self, AppSetOptions};
 use flotilla_hub::bootstrap;
@@ -24,48 +25,6 @@ use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kubesim::{Fleet, FleetConfig, Server};
 use serde_json::{Value, json};
 use support::{client, git, wait_for};
-
-/// The issue's seed ApplicationSet, verbatim.
-const SEED: &str = r#"
-apiVersion: argoproj.io/v1alpha1
-kind: ApplicationSet
-metadata:
-  name: microservices
-  namespace: argocd
-spec:
-  goTemplate: true
-  generators:
-  - matrix:
-      generators:
-      - git:
-          repoURL: https://gitlab.internal/platform/app-registry
-          revision: HEAD
-          files:
-          - path: "apps/*/config.yaml"
-      - clusters:
-          selector:
-            matchLabels:
-              environment: production
-  template:
-    metadata:
-      name: '{{.path.basename}}-{{.name}}'
-    spec:
-      project: default
-      source:
-        repoURL: https://gitlab.internal/{{.values.repo}}
-        targetRevision: '{{.values.branch}}'
-        path: deploy/
-        helm:
-          valueFiles:
-          - values-{{.metadata.labels.region}}.yaml
-      destination:
-        server: '{{.server}}'
-        namespace: '{{.values.namespace}}'
-      syncPolicy:
-        automated:
-          prune: true
-          selfHeal: true
-"#;
 
 /// One hub at a time: four kubesim hubs with their controllers on a 2-core machine starve
 /// each other past the waits' deadlines.

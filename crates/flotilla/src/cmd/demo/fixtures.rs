@@ -257,48 +257,14 @@ spec:
     targetPort: 8443
 "#;
 
-/// The seed manifests of the issue, unchanged: the ApplicationSet and the Flux `tenants`
-/// Kustomization, plus the GitRepository `platform-config` it names.
-pub(crate) const SEED_MANIFESTS: &str = r#"apiVersion: argoproj.io/v1alpha1
-kind: ApplicationSet
-metadata:
-  name: microservices
-  namespace: argocd
-spec:
-  goTemplate: true
-  generators:
-  - matrix:
-      generators:
-      - git:
-          repoURL: https://gitlab.internal/platform/app-registry
-          revision: HEAD
-          files:
-          - path: "apps/*/config.yaml"
-      - clusters:
-          selector:
-            matchLabels:
-              environment: production
-  template:
-    metadata:
-      name: '{{.path.basename}}-{{.name}}'
-    spec:
-      project: default
-      source:
-        repoURL: https://gitlab.internal/{{.values.repo}}
-        targetRevision: '{{.values.branch}}'
-        path: deploy/
-        helm:
-          valueFiles:
-          - values-{{.metadata.labels.region}}.yaml
-      destination:
-        server: '{{.server}}'
-        namespace: '{{.values.namespace}}'
-      syncPolicy:
-        automated:
-          prune: true
-          selfHeal: true
----
-apiVersion: source.toolkit.fluxcd.io/v1
+/// The seed manifests, unchanged: the ApplicationSet ([`flotilla_fleet::seed`]) and the
+/// Flux `tenants` Kustomization, plus the GitRepository `platform-config` it names.
+pub(crate) fn seed_manifests() -> String {
+    format!("{}---\n{SEED_FLUX}", flotilla_fleet::seed::APPLICATION_SET)
+}
+
+/// The Flux half of the seed manifests.
+const SEED_FLUX: &str = r#"apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata:
   name: platform-config

@@ -293,7 +293,7 @@ pub(crate) async fn create_app_namespaces(
 /// The seed manifests, server-side applied unchanged.
 pub(crate) async fn apply_seed(hub: &kube::Client) -> anyhow::Result<()> {
     let docs: Vec<Value> =
-        serde_saphyr::from_multiple(fixtures::SEED_MANIFESTS).context("parsing the seed")?;
+        serde_saphyr::from_multiple(&fixtures::seed_manifests()).context("parsing the seed")?;
     let params = PatchParams::apply("flotilla-demo").force();
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
         let api_version = doc["apiVersion"].as_str().unwrap_or("");
