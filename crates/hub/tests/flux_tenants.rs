@@ -237,11 +237,13 @@ subjects:
   namespace: team-payments
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() {
-    let dir = tempfile::tempdir().unwrap();
-    let repos = dir.path().join("repos");
-    let platform = new_repo(
+/// The seed `tenants` example: platform-config holding team-payments (namespace, service
+/// account, RoleBinding, GitRepository, Kustomization), the tenant's repository with
+/// `tenant_files`, and a hub given the GitRepository and the `tenants` Kustomization.
+/// Returns the hub and the tenant repository's work tree.
+async fn seed_tenants(dir: &Path, tenant_files: &[(&str, &str)]) -> (Hub, std::path::PathBuf) {
+    let repos = dir.join("repos");
+    new_repo(
         &repos.join("platform"),
         "platform-config",
         &[
@@ -252,18 +254,24 @@ async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() 
             ("tenants/team-payments/sync.yaml", TENANT_KS),
         ],
     );
-    let _ = platform;
-    let tenant = new_repo(
-        &repos.join("team-payments"),
-        "deploy",
+    let tenant = new_repo(&repos.join("team-payments"), "deploy", tenant_files);
+    let hub = start_hub(&repos, &dir.join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create(&hub.client, TENANTS).await;
+    (hub, tenant)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, tenant) = seed_tenants(
+        dir.path(),
         &[
             ("deploy/settings.yaml", SETTINGS),
             ("deploy/extra.yaml", EXTRA),
         ],
-    );
-    let hub = start_hub(&repos, &dir.path().join("cache")).await;
-    create(&hub.client, PLATFORM_REPO).await;
-    create(&hub.client, TENANTS).await;
+    )
+    .await;
 
     // The platform applies the tenant; the tenant applies its own repository.
     let tenants = wait_ready(
@@ -851,26 +859,7 @@ async fn a_kustomization_waiting_for_its_source_is_requeued_when_the_artifact_ar
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kustomization_whose_service_account_is_gone_is_deleted_without_pruning() {
     let dir = tempfile::tempdir().unwrap();
-    let repos = dir.path().join("repos");
-    new_repo(
-        &repos.join("platform"),
-        "platform-config",
-        &[
-            ("tenants/team-payments/namespace.yaml", TENANT_NAMESPACE),
-            ("tenants/team-payments/service-account.yaml", TENANT_SA),
-            ("tenants/team-payments/rbac.yaml", TENANT_BINDING),
-            ("tenants/team-payments/source.yaml", TENANT_REPO),
-            ("tenants/team-payments/sync.yaml", TENANT_KS),
-        ],
-    );
-    new_repo(
-        &repos.join("team-payments"),
-        "deploy",
-        &[("deploy/settings.yaml", SETTINGS)],
-    );
-    let hub = start_hub(&repos, &dir.path().join("cache")).await;
-    create(&hub.client, PLATFORM_REPO).await;
-    create(&hub.client, TENANTS).await;
+    let (hub, _) = seed_tenants(dir.path(), &[("deploy/settings.yaml", SETTINGS)]).await;
     wait_ready(
         &hub.client,
         "team-payments",
