@@ -36,6 +36,8 @@ struct Loop {
     readers: Mutex<HashMap<String, HashSet<String>>>,
     /// Application `namespace/name` → what the controller manages of it, to notice edits.
     owned: Mutex<HashMap<String, u64>>,
+    /// The cluster registry watch [`start_appsets`] prepared, started by the run.
+    registry: RegistrySlot,
 }
 
 /// The ApplicationSet controller. Cheap to clone; clones share it.
@@ -54,6 +56,7 @@ impl AppSetController {
                 known: Known::default(),
                 readers: Mutex::default(),
                 owned: Mutex::default(),
+                registry: Mutex::default(),
             }),
         }
     }
@@ -68,7 +71,7 @@ impl AppSetController {
 
     /// Runs the workers, the triggers and the watches until the hub watch ends.
     pub async fn run(self) {
-        tokio::spawn(watch_applications(self.state.clone()));
+        let _watch = AbortOnDrop(tokio::spawn(watch_applications(self.state.clone())));
         self.run_fed().await;
     }
 
@@ -84,11 +87,16 @@ impl AppSetController {
     /// controller's watch (one watch of the hub's most numerous objects, not two).
     pub async fn run_fed(self) {
         let state = self.state;
+        // Owned here: when this future is dropped (the hub stops), they stop with it.
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(registry) = lock_slot(&state.registry).take() {
+            tasks.spawn(registry);
+        }
         for _ in 0..state.reconciler.options.workers.max(1) {
-            tokio::spawn(worker(state.clone()));
+            tasks.spawn(worker(state.clone()));
         }
         let (by_repo, all) = (state.clone(), state.clone());
-        tokio::spawn(crate::controller::requeue_on_push(
+        tasks.spawn(crate::controller::requeue_on_push(
             state.reconciler.sources.mirrors().clone(),
             state.queue.clone(),
             move |identity| crate::controller::readers_of(&by_repo.readers, identity),
@@ -130,14 +138,35 @@ pub fn start_appsets(
         options,
         echoes: Default::default(),
     });
-    let on_change = controller.clone();
-    tokio::spawn(crate::controller::run_cluster_registry(
-        hub,
-        cluster_namespace,
-        clusters,
-        move || on_change.requeue_all(),
-    ));
+    // Weak: the registry watch runs inside the controller's own run, so a strong
+    // reference would keep the controller alive through its own task.
+    let on_change = Arc::downgrade(&controller.state);
+    let registry =
+        crate::controller::run_cluster_registry(hub, cluster_namespace, clusters, move || {
+            if let Some(state) = on_change.upgrade() {
+                AppSetController { state }.requeue_all();
+            }
+        });
+    *lock_slot(&controller.state.registry) = Some(Box::pin(registry));
     controller
+}
+
+/// The slot of the cluster registry watch, until the controller runs it.
+type RegistrySlot = Mutex<Option<futures::future::BoxFuture<'static, ()>>>;
+
+fn lock_slot(
+    slot: &RegistrySlot,
+) -> std::sync::MutexGuard<'_, Option<futures::future::BoxFuture<'static, ()>>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn key_of(object: &Value) -> String {

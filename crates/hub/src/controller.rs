@@ -111,12 +111,14 @@ pub async fn run_applications_with(
     state
         .reconciler
         .set_drift_watches(crate::drift::DriftWatches::new(state.queue.clone()));
+    // Owned here: when this future is dropped (the hub stops), they stop with it.
+    let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..state.options.workers.max(1) {
-        tokio::spawn(worker(state.clone()));
+        tasks.spawn(worker(state.clone()));
     }
-    tokio::spawn(state.reconciler.clone().run_project_cache());
+    tasks.spawn(state.reconciler.clone().run_project_cache());
     let (by_repo, all) = (state.clone(), state.clone());
-    tokio::spawn(requeue_on_push(
+    tasks.spawn(requeue_on_push(
         state.reconciler.sources.mirrors().clone(),
         state.queue.clone(),
         move |identity| readers_of(&by_repo.readers, identity),

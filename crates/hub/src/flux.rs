@@ -1064,12 +1064,14 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
         revisions: Mutex::default(),
         urls: Mutex::default(),
     });
+    // Owned here: when this future is dropped (the hub stops), they stop with it.
+    let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..state.reconciler.options.workers.max(1) {
-        tokio::spawn(worker(state.clone()));
+        tasks.spawn(worker(state.clone()));
     }
     // A push (webhook) requeues the GitRepositories of that repository at once.
     let (by_url, all) = (state.clone(), state.clone());
-    tokio::spawn(crate::controller::requeue_on_push(
+    tasks.spawn(crate::controller::requeue_on_push(
         state.reconciler.sources.mirrors().clone(),
         state.queue.clone(),
         move |identity| crate::controller::readers_of(&by_url.urls, identity),
@@ -1079,9 +1081,8 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
             keys
         },
     ));
-    let git = tokio::spawn(watch(state.clone(), GIT, git_repository_resource()));
+    tasks.spawn(watch(state.clone(), GIT, git_repository_resource()));
     watch(state, KS, kustomization_resource()).await;
-    git.abort();
 }
 
 async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {

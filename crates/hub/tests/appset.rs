@@ -53,6 +53,8 @@ struct Hub {
     fleet: Arc<Fleet>,
     hub: Client,
     mirrors: MirrorCache,
+    /// The controllers' tasks; aborting them stops the controllers.
+    controllers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Hub {
@@ -92,13 +94,14 @@ impl Hub {
             instead_of: "https://gitlab.internal/".into(),
         }];
         let mirrors = MirrorCache::new(options).unwrap();
-        let h = Hub {
+        let mut h = Hub {
             _dir: dir,
             registry,
             server,
             fleet,
             hub,
             mirrors,
+            controllers: Vec::new(),
         };
         h.register("prod-eu", "production", "eu-west-1").await;
         h.register("prod-us", "production", "us-east-1").await;
@@ -116,20 +119,21 @@ impl Hub {
         );
         if fed {
             let hook = appsets.application_hook();
-            tokio::spawn(appsets.run_fed());
+            h.controllers.push(tokio::spawn(appsets.run_fed()));
             let reconciler = Arc::new(AppReconciler::new(
                 h.hub.clone(),
                 clusters,
                 Sources::new(h.mirrors.clone()),
                 Duration::from_secs(60),
             ));
-            tokio::spawn(controller::run_applications_with(
-                reconciler,
-                ControllerOptions::default(),
-                vec![hook],
-            ));
+            h.controllers
+                .push(tokio::spawn(controller::run_applications_with(
+                    reconciler,
+                    ControllerOptions::default(),
+                    vec![hook],
+                )));
         } else {
-            tokio::spawn(appsets.run());
+            h.controllers.push(tokio::spawn(appsets.run()));
         }
         h
     }
@@ -490,4 +494,27 @@ async fn an_unreachable_registry_is_reported_and_changes_nothing() {
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("missing-registry"), "{message}");
     assert!(hub.applications().await.is_empty());
+}
+
+/// A stopped controller stops all of it: the cluster registry watch and the workers it
+/// started end with the task that runs it, so a cluster registered afterwards yields no
+/// Applications.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_controller_leaves_nothing_running() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&["app-00"]).await;
+    hub.apply_set(seed()).await;
+    hub.wait_for_live(&["app-00-prod-eu", "app-00-prod-us"])
+        .await;
+    for task in &hub.controllers {
+        task.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    hub.register("prod-ap", "production", "ap-southeast-1")
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !hub.applications().await.contains_key("app-00-prod-ap"),
+        "an Application was created after the controller stopped"
+    );
 }

@@ -176,13 +176,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         hub_kubeconfig.display(),
         clusters_kubeconfig.display()
     );
-    if args.exit_when_converged {
-        fleet.close();
-        return Ok(());
+    if !args.exit_when_converged {
+        tokio::signal::ctrl_c().await.ok();
     }
-    let _keep = (running, git, server);
-    tokio::signal::ctrl_c().await.ok();
+    // The hub stops first: closing the fleet under a running hub fails its requests,
+    // and every failure would be logged on the way out.
+    drop(running);
+    tokio::task::yield_now().await;
     fleet.close();
+    drop((git, server));
     Ok(())
 }
 
