@@ -150,8 +150,8 @@ pub(crate) async fn fetch(
     if let [refspec] = refspecs
         && smart_http::serves(remote.url)
     {
-        let fetched = smart_http::fetch(remote, git_dir, scratch, refspec, depth, max_pack_bytes);
-        if timed("fetch", remote, fetched).await? {
+        // The transfer is timed inside; storing the pack, once begun, finishes.
+        if smart_http::fetch(remote, git_dir, scratch, refspec, depth, max_pack_bytes).await? {
             return Ok(());
         }
         tracing::debug!(url = %remote.url.redacted(), "no protocol v2; fetching with the git CLI");
@@ -237,7 +237,7 @@ pub(crate) async fn housekeeping(git_dir: &Path, timeout: Duration) -> Result<()
 }
 
 /// `operation` within the remote's timeout; dropping the future closes its connection.
-async fn timed<T>(
+pub(crate) async fn timed<T>(
     operation: &'static str,
     remote: &Remote<'_>,
     work: impl std::future::Future<Output = Result<T, GitError>>,

@@ -263,9 +263,47 @@ pub(crate) async fn fetch(
         .ok_or_else(|| session.failed(format!("unsupported refspec {refspec:?}")))?;
     let local = gix::refs::FullName::try_from(local)
         .map_err(|e| session.failed(format!("invalid local ref {local:?}: {e}")))?;
+    let known = Known::of(git_dir);
+    let pack = tempfile::NamedTempFile::new_in(scratch)
+        .map_err(|e| session.failed(format!("creating a scratch file: {e}")))?;
+    // Only the transfer is under the timeout: storing the pack is local work that,
+    // once begun, finishes (abandoning it would leave it writing under the next fetch).
+    let transfer = transfer(
+        &mut session,
+        source,
+        depth,
+        &known,
+        pack.as_file(),
+        max_pack_bytes,
+    );
+    let Some((want, shallow)) = crate::git::timed("fetch", remote, transfer).await? else {
+        return Ok(false);
+    };
+    let git_dir = git_dir.to_path_buf();
+    let thin = !known.tips.is_empty();
+    tokio::task::spawn_blocking(move || {
+        store(&git_dir, pack.path(), thin, &shallow, &local, &want)
+    })
+    .await
+    .map_err(|e| session.failed(format!("storing the pack: {e}")))?
+    .map_err(|detail| session.failed(detail))?;
+    Ok(true)
+}
+
+/// The network half of a fetch: capabilities, the ref's id when a name was given, and
+/// the pack written to `file`. Returns the id fetched and the shallow updates, or `None`
+/// when the server does not speak protocol v2.
+async fn transfer(
+    session: &mut Session<'_>,
+    source: &str,
+    depth: Option<u32>,
+    known: &Known,
+    file: &std::fs::File,
+    max_pack_bytes: u64,
+) -> Result<Option<(String, Vec<ShallowUpdate>)>, GitError> {
     let capabilities = session.info_refs(true).await?;
     let Some(fetch_features) = parse_v2_capabilities(&capabilities) else {
-        return Ok(false);
+        return Ok(None);
     };
     if depth.is_some() && !fetch_features.iter().any(|f| f == "shallow") {
         return Err(session.failed("the server cannot serve shallow fetches"));
@@ -279,23 +317,11 @@ pub(crate) async fn fetch(
             .map_err(|detail| session.failed(detail))?
             .ok_or_else(|| session.failed(format!("couldn't find remote ref {source}")))?
     };
-    let known = Known::of(git_dir);
     let response = session
-        .upload_pack(fetch_request(&want, depth, &known))
+        .upload_pack(fetch_request(&want, depth, known))
         .await?;
-    let pack = tempfile::NamedTempFile::new_in(scratch)
-        .map_err(|e| session.failed(format!("creating a scratch file: {e}")))?;
-    let shallow = receive_pack(&session, response, pack.as_file(), max_pack_bytes).await?;
-    let git_dir = git_dir.to_path_buf();
-    let want_for_ref = want.clone();
-    let thin = !known.tips.is_empty();
-    tokio::task::spawn_blocking(move || {
-        store(&git_dir, pack.path(), thin, &shallow, &local, &want_for_ref)
-    })
-    .await
-    .map_err(|e| session.failed(format!("storing the pack: {e}")))?
-    .map_err(|detail| session.failed(detail))?;
-    Ok(true)
+    let shallow = receive_pack(session, response, file, max_pack_bytes).await?;
+    Ok(Some((want, shallow)))
 }
 
 /// Reads a v2 `fetch` answer: `shallow-info` lines are returned, the side-band pack
