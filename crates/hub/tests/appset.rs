@@ -114,6 +114,9 @@ impl Hub {
             Sources::new(h.mirrors.clone()),
             AppSetOptions {
                 workers: 2,
+                // One Application per list request: every test reads the sets'
+                // Applications through many pages.
+                list_page: 1,
                 ..Default::default()
             },
         );

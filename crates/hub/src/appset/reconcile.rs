@@ -41,6 +41,9 @@ pub struct AppSetOptions {
     /// A repository checked less than this long ago is not asked again (a push trigger
     /// overrides it).
     pub source_interval: Duration,
+    /// Applications read per request when a set's current Applications are listed: pages
+    /// keep the listing's transient memory to one page on a big fleet.
+    pub list_page: u32,
 }
 
 impl Default for AppSetOptions {
@@ -51,6 +54,7 @@ impl Default for AppSetOptions {
             policy: ControllerPolicy::default(),
             new_git_file_globbing: false,
             source_interval: Duration::from_secs(60),
+            list_page: 500,
         }
     }
 }
@@ -290,15 +294,35 @@ impl AppSetReconciler {
             &set.metadata.namespace,
             &application_resource(),
         );
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Failure {
+        let mut owned = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().limit(self.options.list_page.max(1));
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let page = api.list(&params).await.map_err(|e| Failure {
                 reason: reason::UPDATE_APPLICATION_ERROR,
                 message: format!("error getting current applications: {}", api_message(&e)),
             })?;
-        let mut owned = Vec::new();
-        for item in list.items {
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            self.keep_owned(set, wanted, page.items, &mut owned);
+            if token.is_none() {
+                return Ok(owned);
+            }
+        }
+    }
+
+    /// Of one page of Applications, those of `set` (by controller owner, or unowned with
+    /// a generated name) into `owned`.
+    fn keep_owned(
+        &self,
+        set: &ApplicationSet,
+        wanted: &BTreeSet<&str>,
+        items: Vec<DynamicObject>,
+        owned: &mut Vec<Application>,
+    ) {
+        for item in items {
             let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
             value["apiVersion"] = json!("argoproj.io/v1alpha1");
             value["kind"] = json!("Application");
@@ -318,7 +342,6 @@ impl AppSetReconciler {
                 Err(e) => tracing::warn!(app = name, error = %e, "unreadable Application"),
             }
         }
-        Ok(owned)
     }
 
     /// Creates, updates, then deletes, stopping before deletions when a write failed (as
