@@ -109,7 +109,8 @@ impl Reference {
     }
 }
 
-fn is_full_hex(s: &str) -> bool {
+/// Whether `s` is a full object id (40 hex digits).
+pub(crate) fn is_full_hex(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -26,7 +26,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use crate::credentials::Credentials;
 use crate::git::{GitError, Remote};
 use crate::pktline::{self, Packet};
-use crate::refs::{AdvertisedRef, Listing};
+use crate::refs::{AdvertisedRef, Listing, is_full_hex};
 use crate::url::{GitUrl, Scheme};
 
 /// Largest advertisement or `ls-refs` answer read into memory.
@@ -308,7 +308,7 @@ async fn transfer(
     if depth.is_some() && !fetch_features.iter().any(|f| f == "shallow") {
         return Err(session.failed("the server cannot serve shallow fetches"));
     }
-    let want = if is_object_id(source) {
+    let want = if is_full_hex(source) {
         source.to_string()
     } else {
         let response = session.upload_pack(ls_refs_request(source)).await?;
@@ -423,8 +423,8 @@ impl FetchAnswer {
                 Ok(None)
             }
             Packet::Data(payload) => {
-                if let Some(message) = payload.strip_prefix(b"ERR ") {
-                    return Err(format!("remote error: {}", pktline::text(message)));
+                if let Some(error) = error_packet(payload) {
+                    return Err(error);
                 }
                 match self.section {
                     Section::Header => {
@@ -440,10 +440,10 @@ impl FetchAnswer {
                     Section::ShallowInfo => {
                         let line = pktline::text(payload);
                         let update = match line.split_once(' ') {
-                            Some(("shallow", id)) if is_object_id(id) => {
+                            Some(("shallow", id)) if is_full_hex(id) => {
                                 ShallowUpdate::Shallow(id.to_string())
                             }
-                            Some(("unshallow", id)) if is_object_id(id) => {
+                            Some(("unshallow", id)) if is_full_hex(id) => {
                                 ShallowUpdate::Unshallow(id.to_string())
                             }
                             _ => return Err(format!("malformed shallow-info line {line:?}")),
@@ -454,9 +454,7 @@ impl FetchAnswer {
                     Section::Packfile => match payload.split_first() {
                         Some((1, data)) => Ok(Some(data)),
                         Some((2, _)) => Ok(None),
-                        Some((3, message)) => {
-                            Err(format!("remote error: {}", pktline::text(message)))
-                        }
+                        Some((3, message)) => Err(remote_error(message)),
                         _ => Err("malformed side-band packet".into()),
                     },
                 }
@@ -481,22 +479,17 @@ fn store(
     let file = std::fs::File::open(pack).map_err(|e| format!("reading the pack: {e}"))?;
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     let interrupt = AtomicBool::new(false);
+    let repo = gix::open_opts(git_dir, gix::open::Options::isolated())
+        .map_err(|e| format!("opening the mirror: {e}"))?;
     // A thin pack's deltas may lean on objects the mirror has: they are read from it
     // and added to the pack, so the pack stands on its own (git's `index-pack --fix-thin`).
-    let mirror = match thin {
-        true => Some(
-            gix::open_opts(git_dir, gix::open::Options::isolated())
-                .map_err(|e| format!("opening the mirror: {e}"))?
-                .objects,
-        ),
-        false => None,
-    };
+    let bases = thin.then(|| repo.objects.clone());
     let outcome = gix_pack::Bundle::write_to_directory(
         &mut reader,
         Some(&pack_dir),
         &mut gix::progress::Discard,
         &interrupt,
-        mirror,
+        bases,
         gix::hash::Kind::Sha1,
         gix_pack::bundle::write::Options {
             thread_limit: Some(1),
@@ -509,7 +502,8 @@ fn store(
         true => format!("indexing the pack: the mirror may be corrupt (a thin pack could not be completed from it): {e}"),
         false => format!("indexing the pack: {e}"),
     })?;
-    check_connected(git_dir, want)?;
+    // The object store looks for packs again when an id is not in those it knows.
+    check_connected(&repo, want)?;
     write_shallow(git_dir, shallow)?;
     write_ref(git_dir, local, want)?;
     // The pack was kept from collection until a ref pointed into it.
@@ -523,10 +517,8 @@ fn store(
 /// checks after a fetch: the `have`s told the server what to leave out, and a mirror that
 /// lost objects must not take a ref to a commit it cannot read (its error reads as
 /// corrupt, so the mirror is cloned again). Blobs are looked up in the pack indexes only.
-fn check_connected(git_dir: &Path, want: &str) -> Result<(), String> {
+fn check_connected(repo: &gix::Repository, want: &str) -> Result<(), String> {
     let corrupt = |what: String| format!("the mirror is corrupt after the fetch: {what}");
-    let repo = gix::open_opts(git_dir, gix::open::Options::isolated())
-        .map_err(|e| format!("opening the mirror: {e}"))?;
     let id = gix::ObjectId::from_hex(want.as_bytes()).map_err(|e| e.to_string())?;
     let commit = repo
         .find_object(id)
@@ -693,10 +685,10 @@ impl Known {
         Known {
             tips: tips
                 .into_iter()
-                .filter(|id| is_object_id(id))
+                .filter(|id| is_full_hex(id))
                 .take(MAX_HAVES)
                 .collect(),
-            shallow: shallow.into_iter().filter(|id| is_object_id(id)).collect(),
+            shallow: shallow.into_iter().filter(|id| is_full_hex(id)).collect(),
         }
     }
 }
@@ -736,15 +728,15 @@ fn find_ref(body: &[u8], name: &str) -> Result<Option<String>, String> {
         let Packet::Data(payload) = packet else {
             continue;
         };
-        if let Some(message) = payload.strip_prefix(b"ERR ") {
-            return Err(format!("remote error: {}", pktline::text(message)));
+        if let Some(error) = error_packet(payload) {
+            return Err(error);
         }
         let line = pktline::text(payload);
         let mut fields = line.split(' ');
         let (Some(id), Some(refname)) = (fields.next(), fields.next()) else {
             return Err(format!("malformed ls-refs line {line:?}"));
         };
-        if refname == name && is_object_id(id) {
+        if refname == name && is_full_hex(id) {
             return Ok(Some(id.to_string()));
         }
     }
@@ -760,8 +752,8 @@ fn parse_advertisement(body: &[u8]) -> Result<Vec<AdvertisedRef>, String> {
         let Packet::Data(payload) = packet else {
             continue;
         };
-        if let Some(message) = payload.strip_prefix(b"ERR ") {
-            return Err(format!("remote error: {}", pktline::text(message)));
+        if let Some(error) = error_packet(payload) {
+            return Err(error);
         }
         let line = pktline::text(payload);
         if line.starts_with("# service=") {
@@ -782,7 +774,7 @@ fn parse_advertisement(body: &[u8]) -> Result<Vec<AdvertisedRef>, String> {
             }
         }
         first = false;
-        let Some((id, name)) = line.split_once(' ').filter(|(id, _)| is_object_id(id)) else {
+        let Some((id, name)) = line.split_once(' ').filter(|(id, _)| is_full_hex(id)) else {
             return Err(format!("malformed advertisement line {line:?}"));
         };
         // An empty repository advertises only its capabilities.
@@ -791,6 +783,16 @@ fn parse_advertisement(body: &[u8]) -> Result<Vec<AdvertisedRef>, String> {
         }
     }
     Ok(listing.finish())
+}
+
+/// The server's words when `payload` is an `ERR` packet.
+fn error_packet(payload: &[u8]) -> Option<String> {
+    payload.strip_prefix(b"ERR ").map(remote_error)
+}
+
+/// A message the server sent as an error (an `ERR` packet, side band 3).
+fn remote_error(message: &[u8]) -> String {
+    format!("remote error: {}", pktline::text(message))
 }
 
 /// `[+]<source>:<destination>` of a fetch refspec.
@@ -804,10 +806,6 @@ fn parse_refspec(refspec: &str) -> Option<(&str, &str)> {
 fn is_advertisement_type(value: &str) -> bool {
     let media_type = value.split(';').next().unwrap_or_default().trim();
     media_type.eq_ignore_ascii_case("application/x-git-upload-pack-advertisement")
-}
-
-fn is_object_id(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Where a redirect's `Location` leads from `from` (absolute, or a path on the same host).
