@@ -71,7 +71,9 @@ impl AppSetController {
 
     /// Runs the workers, the triggers and the watches until the hub watch ends.
     pub async fn run(self) {
-        let _watch = AbortOnDrop(tokio::spawn(watch_applications(self.state.clone())));
+        // Owned here: it stops when this future is dropped.
+        let mut watch = tokio::task::JoinSet::new();
+        watch.spawn(watch_applications(self.state.clone()));
         self.run_fed().await;
     }
 
@@ -89,7 +91,7 @@ impl AppSetController {
         let state = self.state;
         // Owned here: when this future is dropped (the hub stops), they stop with it.
         let mut tasks = tokio::task::JoinSet::new();
-        if let Some(registry) = lock_slot(&state.registry).take() {
+        if let Some(registry) = crate::lock(&state.registry).take() {
             tasks.spawn(registry);
         }
         for _ in 0..state.reconciler.options.workers.max(1) {
@@ -147,27 +149,12 @@ pub fn start_appsets(
                 AppSetController { state }.requeue_all();
             }
         });
-    *lock_slot(&controller.state.registry) = Some(Box::pin(registry));
+    *crate::lock(&controller.state.registry) = Some(Box::pin(registry));
     controller
 }
 
 /// The slot of the cluster registry watch, until the controller runs it.
 type RegistrySlot = Mutex<Option<futures::future::BoxFuture<'static, ()>>>;
-
-fn lock_slot(
-    slot: &RegistrySlot,
-) -> std::sync::MutexGuard<'_, Option<futures::future::BoxFuture<'static, ()>>> {
-    slot.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Aborts the task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 fn key_of(object: &Value) -> String {
     let field = |p: &str| {

@@ -306,40 +306,9 @@ impl AppSetReconciler {
                 message: format!("error getting current applications: {}", api_message(&e)),
             })?;
             token = page.metadata.continue_.filter(|t| !t.is_empty());
-            self.keep_owned(set, wanted, page.items, &mut owned);
+            keep_owned(set, wanted, page.items, &mut owned);
             if token.is_none() {
                 return Ok(owned);
-            }
-        }
-    }
-
-    /// Of one page of Applications, those of `set` (by controller owner, or unowned with
-    /// a generated name) into `owned`.
-    fn keep_owned(
-        &self,
-        set: &ApplicationSet,
-        wanted: &BTreeSet<&str>,
-        items: Vec<DynamicObject>,
-        owned: &mut Vec<Application>,
-    ) {
-        for item in items {
-            let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
-            value["apiVersion"] = json!("argoproj.io/v1alpha1");
-            value["kind"] = json!("Application");
-            let name = value
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let take = match controller_owner(&value) {
-                Some(owner) => owner == set.metadata.name,
-                None => wanted.contains(name),
-            };
-            if !take {
-                continue;
-            }
-            match Application::from_value(&value) {
-                Ok(app) => owned.push(app),
-                Err(e) => tracing::warn!(app = name, error = %e, "unreadable Application"),
             }
         }
     }
@@ -634,6 +603,36 @@ async fn failures(writes: Vec<Write<'_>>) -> BTreeMap<String, String> {
         .filter_map(|(name, result)| async move { result.err().map(|e| (name, e)) })
         .collect()
         .await
+}
+
+/// Of one page of Applications, those of `set` (by controller owner, or unowned with
+/// a generated name) into `owned`.
+fn keep_owned(
+    set: &ApplicationSet,
+    wanted: &BTreeSet<&str>,
+    items: Vec<DynamicObject>,
+    owned: &mut Vec<Application>,
+) {
+    for item in items {
+        let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
+        value["apiVersion"] = json!("argoproj.io/v1alpha1");
+        value["kind"] = json!("Application");
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let take = match controller_owner(&value) {
+            Some(owner) => owner == set.metadata.name,
+            None => wanted.contains(name),
+        };
+        if !take {
+            continue;
+        }
+        match Application::from_value(&value) {
+            Ok(app) => owned.push(app),
+            Err(e) => tracing::warn!(app = name, error = %e, "unreadable Application"),
+        }
+    }
 }
 
 #[cfg(test)]
