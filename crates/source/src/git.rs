@@ -354,18 +354,14 @@ async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = cmd.spawn().map_err(|e| GitError::Spawn(e.to_string()))?;
-    let output = match tokio::time::timeout(remote.timeout, child.wait_with_output()).await {
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) => return Err(GitError::Spawn(e.to_string())),
-        // Dropping the future kills the child (kill_on_drop).
-        Err(_) => {
-            return Err(GitError::Timeout {
-                operation,
-                url: shown,
-                after: remote.timeout,
-            });
-        }
+    // On timeout, dropping the wait kills the child (kill_on_drop).
+    let wait = async {
+        child
+            .wait_with_output()
+            .await
+            .map_err(|e| GitError::Spawn(e.to_string()))
     };
+    let output = timed(operation, remote, wait).await?;
     if output.status.success() {
         return Ok(output.stdout);
     }
