@@ -12,6 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -20,7 +21,8 @@ use super::respond;
 use crate::cluster::{Cluster, WatchItem, as_version, watch_item};
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::filter::Filter;
-use crate::resources::ResourceType;
+use crate::resources::{ResourceType, StorageKey};
+use crate::store::Event;
 
 /// How often a watch that allows bookmarks gets one.
 pub(crate) const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
@@ -187,63 +189,66 @@ impl Watch {
                     }
                 }
                 event = rx.recv() => {
-                    // Events already waiting go out in the same chunk: the same stream of
-                    // lines, with fewer writes (and TLS records) for a burst of changes.
-                    let mut batch = Vec::new();
-                    let mut next = Some(event);
-                    while let Some(event) = next.take() {
-                        match event {
-                            Ok(e) => {
-                                if e.revision <= last {
-                                    continue;
-                                }
-                                last = e.revision;
-                                if let Some(item) = watch_item(&e, &resource, self.namespace.as_deref(), &self.filter) {
-                                    if self.sends_as_stored() {
-                                        encode_event(&mut batch, item.kind, e.encoded_object());
-                                    } else {
-                                        self.encode(&mut batch, item.kind, &item.object);
-                                    }
-                                }
-                            }
-                            Err(broadcast::error::RecvError::Lagged(_)) => {
-                                // The watcher fell behind the fan-out: like the apiserver's
-                                // cacher, end it with 410 so the client relists.
-                                let status = ApiError::expired(format!(
-                                    "too old resource version: {last} ({})",
-                                    self.cluster.revision()
-                                ))
-                                .status();
-                                encode_raw(&mut batch, "ERROR", status);
-                                let _ = tx.send(Ok(Bytes::from(batch))).await;
-                                return;
-                            }
-                            Err(broadcast::error::RecvError::Closed) => {
-                                if !batch.is_empty() {
-                                    let _ = tx.send(Ok(Bytes::from(batch))).await;
-                                }
-                                return;
-                            }
-                        }
-                        if batch.len() < MAX_BATCH_BYTES {
-                            next = match rx.try_recv() {
-                                Ok(e) => Some(Ok(e)),
-                                Err(broadcast::error::TryRecvError::Empty) => None,
-                                Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                                    Some(Err(broadcast::error::RecvError::Lagged(n)))
-                                }
-                                Err(broadcast::error::TryRecvError::Closed) => {
-                                    Some(Err(broadcast::error::RecvError::Closed))
-                                }
-                            };
-                        }
-                    }
-                    if !batch.is_empty() && tx.send(Ok(Bytes::from(batch))).await.is_err() {
+                    let (batch, ends) = self.gather(event, &mut rx, &mut last, &resource);
+                    let unsent = !batch.is_empty() && tx.send(Ok(Bytes::from(batch))).await.is_err();
+                    if unsent || ends {
                         return;
                     }
                 }
             }
         }
+    }
+
+    /// The lines of `first` and of the events already waiting behind it, up to
+    /// [`MAX_BATCH_BYTES`]: one chunk for a burst of changes (the same lines, fewer
+    /// writes and TLS records). `true` when the watch ends after them: the fan-out closed,
+    /// or the watcher fell behind it — then, like the apiserver's cacher, an ERROR with
+    /// 410 ends the chunk so the client relists.
+    fn gather(
+        &mut self,
+        first: Result<Arc<Event>, RecvError>,
+        rx: &mut broadcast::Receiver<Arc<Event>>,
+        last: &mut u64,
+        resource: &StorageKey,
+    ) -> (Vec<u8>, bool) {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            match event {
+                Ok(e) if e.revision <= *last => {}
+                Ok(e) => {
+                    *last = e.revision;
+                    if let Some(item) =
+                        watch_item(&e, resource, self.namespace.as_deref(), &self.filter)
+                    {
+                        if self.sends_as_stored() {
+                            encode_event(&mut batch, item.kind, e.encoded_object());
+                        } else {
+                            self.encode(&mut batch, item.kind, &item.object);
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let status = ApiError::expired(format!(
+                        "too old resource version: {last} ({})",
+                        self.cluster.revision()
+                    ))
+                    .status();
+                    encode_raw(&mut batch, "ERROR", status);
+                    return (batch, true);
+                }
+                Err(RecvError::Closed) => return (batch, true),
+            }
+            if batch.len() < MAX_BATCH_BYTES {
+                next = match rx.try_recv() {
+                    Ok(e) => Some(Ok(e)),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                    Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                };
+            }
+        }
+        (batch, false)
     }
 
     /// Whether objects go out exactly as stored (no other version, no Table).
