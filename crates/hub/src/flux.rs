@@ -516,20 +516,14 @@ impl FluxReconciler {
         let inventory: BTreeSet<ObjMeta> = ssa::inventory_entries(obj.pointer("/status/inventory"))
             .into_iter()
             .collect();
-        let delete = delete && !inventory.is_empty();
         // As kustomize-controller: when the service account to impersonate is gone,
         // nothing is pruned (the objects are reported) and the finalizer still goes.
         let delete = delete
+            && !inventory.is_empty()
             && match self.service_account_exists(ks).await {
                 Ok(true) => true,
                 Ok(false) => {
-                    let objects: Vec<String> = inventory
-                        .iter()
-                        .map(|o| match o.namespace.as_str() {
-                            "" => format!("{}/{}", o.kind, o.name),
-                            ns => format!("{}/{ns}/{}", o.kind, o.name),
-                        })
-                        .collect();
+                    let objects: Vec<String> = inventory.iter().map(ObjMeta::display).collect();
                     tracing::error!(
                         kustomization = %key_of(obj),
                         service_account = %ks.spec.service_account_name,
