@@ -586,13 +586,17 @@ pub fn generation_changed(rule: GenerationRule, old: &Value, new: &Value) -> boo
         GenerationRule::Spec => old.get("spec") != new.get("spec"),
         GenerationRule::Field(f) => old.get(f) != new.get(f),
         GenerationRule::AllButMetadataAndStatus => {
-            let strip = |v: &Value| -> Map<String, Value> {
-                let mut m = v.as_object().cloned().unwrap_or_default();
-                m.remove("metadata");
-                m.remove("status");
-                m
-            };
-            strip(old) != strip(new)
+            // Compared in place: copying both objects (managedFields and status included)
+            // to drop two keys cost more than the comparison.
+            let counted = |key: &String| key != "metadata" && key != "status";
+            let none = Map::new();
+            let old = old.as_object().unwrap_or(&none);
+            let new = new.as_object().unwrap_or(&none);
+            old.keys().filter(|k| counted(k)).count() != new.keys().filter(|k| counted(k)).count()
+                || old
+                    .iter()
+                    .filter(|(k, _)| counted(k))
+                    .any(|(k, v)| new.get(k) != Some(v))
         }
     }
 }
@@ -668,6 +672,41 @@ mod tests {
             .expect("ok")
             .expect("changed");
         assert_eq!(new["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn a_custom_resource_generation_follows_everything_but_metadata_and_status() {
+        let rule = GenerationRule::AllButMetadataAndStatus;
+        let old = json!({"apiVersion": "v1", "kind": "K", "metadata": {"name": "a"},
+                         "spec": {"x": 1}, "extra": [1], "status": {"s": 1}});
+        let changed = |new: Value| generation_changed(rule, &old, &new);
+        assert!(
+            !changed(
+                json!({"extra": [1], "kind": "K", "apiVersion": "v1", "spec": {"x": 1},
+                   "metadata": {"name": "a", "labels": {"l": "v"}}, "status": {"s": 2}})
+            ),
+            "metadata, status and key order do not count"
+        );
+        assert!(!changed(
+            json!({"apiVersion": "v1", "kind": "K", "spec": {"x": 1}, "extra": [1]})
+        ));
+        assert!(changed(
+            json!({"apiVersion": "v1", "kind": "K", "spec": {"x": 2}, "extra": [1]})
+        ));
+        assert!(
+            changed(json!({"apiVersion": "v1", "kind": "K", "spec": {"x": 1}})),
+            "a key removed"
+        );
+        assert!(
+            changed(
+                json!({"apiVersion": "v1", "kind": "K", "spec": {"x": 1}, "extra": [1], "more": 0})
+            ),
+            "a key added"
+        );
+        assert!(
+            changed(json!({"apiVersion": "v1", "kind": "K", "spec": {"x": 1}, "other": [1]})),
+            "a key renamed"
+        );
     }
 
     #[test]
