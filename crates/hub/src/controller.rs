@@ -178,7 +178,10 @@ fn fingerprint(app: &Value) -> u64 {
 async fn watch_applications(state: Arc<Loop>) {
     let api: Api<UnmanagedObject> = Api::all_with(state.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(object_changes(api, "Applications"));
+    // Owned by the watch, so they stop with the controller.
+    let mut prefetches = tokio::task::JoinSet::new();
     while let Some((value, present)) = changes.next().await {
+        while prefetches.try_join_next().is_some() {}
         for hook in &state.hooks {
             hook(&value, present);
         }
@@ -192,7 +195,7 @@ async fn watch_applications(state: Arc<Loop>) {
         }
         let print = fingerprint(&value);
         if !state.known.contains(&key) {
-            prefetch(&state, &value);
+            prefetch(&state, &value, &mut prefetches);
         }
         if state.known.observe(&key, value, print) {
             state.queue.add(key);
@@ -203,7 +206,7 @@ async fn watch_applications(state: Arc<Loop>) {
 /// Starts fetching a newly seen app's repository in the background (a few at a time,
 /// each repository and revision once), so that workers do not wait on each new
 /// repository in turn.
-fn prefetch(state: &Arc<Loop>, app: &Value) {
+fn prefetch(state: &Arc<Loop>, app: &Value, tasks: &mut tokio::task::JoinSet<()>) {
     let Some(request) = state.reconciler.source_request_of(app) else {
         return;
     };
@@ -212,7 +215,7 @@ fn prefetch(state: &Arc<Loop>, app: &Value) {
         return;
     }
     let state = state.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let Ok(_permit) = state.prefetches.acquire().await else {
             return;
         };
@@ -232,8 +235,6 @@ async fn worker(state: Arc<Loop>) {
             continue;
         }
         let now = now_rfc3339();
-        // A task of its own, so that a panicking reconcile costs one app, not the worker.
-        let reconciler = state.reconciler.clone();
         let was_held = held.is_some();
         let run = match held {
             // Continue from the status not yet written.
@@ -241,23 +242,22 @@ async fn worker(state: Arc<Loop>) {
             None => object.clone(),
         };
         let started = std::time::Instant::now();
-        let outcome =
-            match tokio::spawn(async move { reconciler.reconcile(&run, &now).await }).await {
-                Ok(outcome) => {
-                    crate::metrics::global().reconcile(
-                        "application",
-                        crate::metrics::Outcome::of(outcome.failed),
-                        started.elapsed(),
-                    );
-                    outcome
-                }
-                Err(e) => {
-                    tracing::error!(app = %key, error = %e, "reconcile panicked");
-                    drop(lease);
-                    state.queue.add_after(key, state.options.retry);
-                    continue;
-                }
-            };
+        let outcome = match crate::contained(state.reconciler.reconcile(&run, &now)).await {
+            Ok(outcome) => {
+                crate::metrics::global().reconcile(
+                    "application",
+                    crate::metrics::Outcome::of(outcome.failed),
+                    started.elapsed(),
+                );
+                outcome
+            }
+            Err(e) => {
+                tracing::error!(app = %key, error = %e, "reconcile panicked");
+                drop(lease);
+                state.queue.add_after(key, state.options.retry);
+                continue;
+            }
+        };
         if let Some(url) = &outcome.repo_url {
             remember_reader(&state, url, &key);
         }
@@ -312,11 +312,9 @@ async fn worker(state: Arc<Loop>) {
 
 /// Deletes what a deleted Application tracked (when its finalizer asks) and then lets it go.
 async fn finalize(state: &Arc<Loop>, key: &str, object: &Value) {
-    let reconciler = state.reconciler.clone();
-    let run = object.clone();
-    let outcome = tokio::spawn(async move { reconciler.finalize(&run).await })
+    let outcome = crate::contained(state.reconciler.finalize(object))
         .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .unwrap_or_else(Err);
     match outcome {
         Ok(keep) => {
             let namespace = object

@@ -1102,8 +1102,6 @@ async fn worker(state: Arc<Loop>) {
             continue;
         };
         let now = now_rfc3339();
-        let reconciler = state.reconciler.clone();
-        let run = object.clone();
         let is_git = key.starts_with(GIT);
         if !is_git {
             // Known as a reader before it looks for the artifact: a GitRepository that
@@ -1112,12 +1110,12 @@ async fn worker(state: Arc<Loop>) {
             remember_reader(&state, &key, &object);
         }
         let started = Instant::now();
-        // A task of its own, so that a panicking reconcile costs one object, not the worker.
-        let outcome = tokio::spawn(async move {
+        let reconciler = &state.reconciler;
+        let outcome = crate::contained(async {
             if is_git {
-                reconciler.reconcile_git_repository(&run, &now).await
+                reconciler.reconcile_git_repository(&object, &now).await
             } else {
-                reconciler.reconcile_kustomization(&run, &now).await
+                reconciler.reconcile_kustomization(&object, &now).await
             }
         })
         .await;

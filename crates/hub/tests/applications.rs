@@ -306,3 +306,104 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
     })
     .await;
 }
+
+/// Stopping the controller stops what it started: a reconcile waiting on a repository and
+/// the prefetch of that repository used to run on, detached, until the fetch timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_controller_stops_its_fetches() {
+    use tokio::io::AsyncReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    // A Git host that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/team/app", silent.local_addr().unwrap());
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = silent.accept().await {
+            let _ = accepted_tx.send(stream);
+        }
+    });
+
+    let names: Vec<String> = ["hub", "east"].map(String::from).to_vec();
+    let fleet = Fleet::new(&names, FleetConfig::default());
+    let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let hub = client(&server, "hub").await;
+    bootstrap::install(&hub, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "east", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": "east", "server": server.cluster_url("east"),
+                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
+                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let (registry, errors) = clusters::load(&hub, "argocd").await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let reconciler = Arc::new(AppReconciler::new(
+        hub.clone(),
+        Arc::new(RwLock::new(registry)),
+        Sources::new(mirrors),
+        Duration::from_secs(60),
+    ));
+    let controller = tokio::spawn(controller::run_applications(
+        reconciler,
+        ControllerOptions {
+            workers: 2,
+            ..Default::default()
+        },
+    ));
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &application_resource());
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "web", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+
+    let mut open = vec![
+        tokio::time::timeout(Duration::from_secs(20), accepted.recv())
+            .await
+            .expect("the controller asked the Git host")
+            .unwrap(),
+    ];
+    // Whatever else reached the host meanwhile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(stream) = accepted.try_recv() {
+        open.push(stream);
+    }
+    controller.abort();
+    let _ = controller.await;
+    for mut stream in open {
+        let mut buf = vec![0; 4096];
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            // The request is read; the end of the stream is the client giving up.
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "a fetch of the stopped controller still holds its connection"
+        );
+    }
+}
