@@ -535,23 +535,10 @@ pub(crate) async fn send(
     hub: &kube::Client,
     request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
 ) -> Result<(), kube::Error> {
-    let request = metadata_answer(request.map_err(kube::Error::BuildRequest)?);
+    let request =
+        flotilla_sync::cluster::metadata_answer(request.map_err(kube::Error::BuildRequest)?);
     hub.request_text(request).await?;
     Ok(())
-}
-
-/// What a write asks to be answered with: `PartialObjectMetadata`, which the API server
-/// returns for writes too (an Application's spec and status are most of it, and every
-/// status write would bring them back), else the object.
-const METADATA_ANSWER: &str =
-    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
-
-fn metadata_answer(mut request: http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
-    request.headers_mut().insert(
-        http::header::ACCEPT,
-        http::HeaderValue::from_static(METADATA_ANSWER),
-    );
-    request
 }
 
 /// The URL path of `resource`'s objects in `namespace` (cluster-wide when empty).
@@ -627,7 +614,7 @@ mod tests {
     #[test]
     fn writes_ask_for_metadata_only_with_the_object_as_fallback() {
         let request = http::Request::new(Vec::new());
-        let request = metadata_answer(request);
+        let request = flotilla_sync::cluster::metadata_answer(request);
         assert_eq!(
             request.headers()[http::header::ACCEPT],
             "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"

@@ -14,6 +14,21 @@ use std::sync::Mutex;
 
 use crate::options::Retry;
 
+/// What a write asks to be answered with: `PartialObjectMetadata`, which the API server
+/// returns for writes too, else the object. A writer that learns the rest from a watch
+/// (or sent it) spares the server the encoding and itself the decoding of spec and status.
+pub const METADATA_ANSWER: &str =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+
+/// `request`, asking for a [`METADATA_ANSWER`].
+pub fn metadata_answer(mut request: http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    request.headers_mut().insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static(METADATA_ANSWER),
+    );
+    request
+}
+
 /// A resource as the cluster serves it.
 #[derive(Debug, Clone)]
 pub struct Resolved {

@@ -942,6 +942,7 @@ async fn apply(
     if p.key.kind == "CustomResourceDefinition" && !opts.dry_run {
         wait_established(&api, p.name(), opts).await;
     }
+    let obj = as_applied(&body, obj, live);
     let mut r = result(p, action, "", phase);
     r.health = Some(assess(&obj));
     r.live = Some(obj);
@@ -949,9 +950,31 @@ async fn apply(
     r
 }
 
-/// `Api::patch`, answered as JSON: the engine reads the answer as a `Value`, and a typed
-/// object on the way would only be converted again. Its managedFields keep `fieldsV1` as
-/// text ([`flotilla_ssa::compact`]): only drift baselines and ignore rules read it.
+/// The object as applied, from a metadata answer: the manifest sent, the server's
+/// metadata (resourceVersion, generation, managedFields) and the status last seen — what
+/// Argo CD's health reads from its cache, which has the new object only once its watch
+/// brings it. (A server that answers with the whole object gives its status instead.)
+fn as_applied(sent: &Value, answer: Value, live: Option<&Value>) -> Value {
+    let Value::Object(mut answer) = answer else {
+        return sent.clone();
+    };
+    let mut object = sent.clone();
+    if let Some(metadata) = answer.remove("metadata") {
+        object["metadata"] = metadata;
+    }
+    if let Some(status) = answer
+        .remove("status")
+        .or_else(|| live.and_then(|l| l.get("status")).cloned())
+    {
+        object["status"] = status;
+    }
+    object
+}
+
+/// `Api::patch`, answered with the object's metadata ([`as_applied`] completes it) as
+/// JSON: the engine reads the answer as a `Value`, and a typed object on the way would only
+/// be converted again. Its managedFields keep `fieldsV1` as text
+/// ([`flotilla_ssa::compact`]): only drift baselines and ignore rules read it.
 async fn patch_value<P: serde::Serialize + std::fmt::Debug>(
     client: &kube::Client,
     api: &Api<DynamicObject>,
@@ -963,7 +986,7 @@ async fn patch_value<P: serde::Serialize + std::fmt::Debug>(
         .patch(name, pp, patch)
         .map_err(kube::Error::BuildRequest)?;
     client
-        .request::<flotilla_ssa::compact::CompactValue>(request)
+        .request::<flotilla_ssa::compact::CompactValue>(crate::cluster::metadata_answer(request))
         .await
         .map(|answer| answer.0)
 }
@@ -1301,6 +1324,43 @@ pub async fn app_health(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_applied_object_is_the_manifest_with_the_servers_metadata_and_the_last_status() {
+        let sent = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                          "metadata": {"name": "web", "labels": {"a": "b"}},
+                          "spec": {"replicas": 2}});
+        let answer = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                            "metadata": {"name": "web", "labels": {"a": "b"}, "generation": 3,
+                                         "resourceVersion": "17",
+                                         "managedFields": [{"manager": FIELD_MANAGER}]}});
+        let live = json!({"metadata": {"name": "web", "generation": 2},
+                          "spec": {"replicas": 1},
+                          "status": {"observedGeneration": 2, "replicas": 1}});
+        let applied = as_applied(&sent, answer.clone(), Some(&live));
+        assert_eq!(applied["metadata"], answer["metadata"]);
+        assert_eq!(
+            applied["spec"], sent["spec"],
+            "the spec sent, not the old one"
+        );
+        assert_eq!(applied["status"], live["status"]);
+        assert_eq!(applied["kind"], "Deployment");
+        // Generation 3 not yet observed: the rollout is under way.
+        assert_eq!(assess(&applied).status, HealthStatus::Progressing);
+
+        let created = as_applied(&sent, answer.clone(), None);
+        assert!(created.get("status").is_none(), "{created}");
+
+        // A server that answers with the whole object: its status wins.
+        let mut whole = answer.clone();
+        whole["status"] = json!({"observedGeneration": 3});
+        assert_eq!(
+            as_applied(&sent, whole, Some(&live))["status"],
+            json!({"observedGeneration": 3})
+        );
+        assert_eq!(as_applied(&sent, Value::Null, Some(&live)), sent);
+    }
 
     fn assert_send<T: Send>(_: &T) {}
 
