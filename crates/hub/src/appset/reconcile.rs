@@ -572,12 +572,23 @@ pub(crate) fn controller_owner(app: &Value) -> Option<&str> {
 
 /// The JSON body that creates or replaces `app`.
 fn body_of(app: &Application) -> Result<Vec<u8>, String> {
-    let mut value =
-        serde_json::to_value(app).map_err(|e| format!("Application {}: {e}", app.metadata.name))?;
-    value["apiVersion"] = json!("argoproj.io/v1alpha1");
-    value["kind"] = json!("Application");
-    serde_json::to_vec(&value).map_err(|e| format!("Application {}: {e}", app.metadata.name))
+    // Written straight from the typed form (a JSON tree on the way cost as much again).
+    let typed;
+    let app = if app.api_version == API_VERSION && app.kind == "Application" {
+        app
+    } else {
+        typed = Application {
+            api_version: API_VERSION.into(),
+            kind: "Application".into(),
+            ..app.clone()
+        };
+        &typed
+    };
+    serde_json::to_vec(app).map_err(|e| format!("Application {}: {e}", app.metadata.name))
 }
+
+/// The apiVersion of the Applications a set writes.
+const API_VERSION: &str = "argoproj.io/v1alpha1";
 
 /// The API server's own message (what Argo CD shows), not kube's wrapper text.
 fn api_message(e: &kube::Error) -> String {
@@ -638,6 +649,32 @@ fn keep_owned(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_application_is_written_with_its_api_version_and_kind_once() {
+        let bare = Application::from_value(&json!({
+            "metadata": {"name": "web", "namespace": "argocd"},
+            "spec": {"project": "default",
+                     "source": {"repoURL": "https://git.example/web", "path": "deploy"},
+                     "destination": {"server": "https://kubernetes.default.svc"}},
+        }))
+        .unwrap();
+        let typed = Application {
+            api_version: API_VERSION.into(),
+            kind: "Application".into(),
+            ..bare.clone()
+        };
+        for app in [&bare, &typed] {
+            let text = String::from_utf8(body_of(app).unwrap()).unwrap();
+            assert_eq!(text.matches("\"apiVersion\"").count(), 1, "{text}");
+            assert_eq!(text.matches("\"kind\"").count(), 1, "{text}");
+            let body: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(body["apiVersion"], API_VERSION);
+            assert_eq!(body["kind"], "Application");
+            assert_eq!(body["metadata"]["name"], "web");
+            assert_eq!(body["spec"]["project"], "default");
+        }
+    }
 
     #[test]
     fn the_controller_owner_must_be_an_applicationset() {
