@@ -9,14 +9,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use flotilla_hub::application::AppReconciler;
+use flotilla_hub::clusters;
 use flotilla_hub::controller::{self, ControllerOptions, application_resource};
 use flotilla_hub::sources::Sources;
-use flotilla_hub::{bootstrap, clusters};
 use flotilla_source::{CacheOptions, MirrorCache};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
-use kubesim::{Fleet, FleetConfig, Server};
+use kubesim::Server;
 use serde_json::{Value, json};
 use support::{client, git, write};
 
@@ -36,6 +36,77 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
     }
 }
 
+/// A hub and a managed cluster `east` registered on it (an Argo CD cluster Secret), and an
+/// Application reconciler reading repositories through `mirrors`.
+struct East {
+    server: Server,
+    hub: kube::Client,
+    reconciler: Arc<AppReconciler>,
+}
+
+impl East {
+    /// Starts the Application controller (two workers) and creates the Application `web`,
+    /// deploying `deploy/` of `url` into namespace `web` of `east` with automated sync.
+    async fn run_web_app(
+        &self,
+        url: &str,
+        sync_options: &[&str],
+    ) -> (tokio::task::JoinHandle<()>, Api<DynamicObject>) {
+        let controller = tokio::spawn(controller::run_applications(
+            self.reconciler.clone(),
+            ControllerOptions {
+                workers: 2,
+                ..Default::default()
+            },
+        ));
+        let apps: Api<DynamicObject> =
+            Api::namespaced_with(self.hub.clone(), "argocd", &application_resource());
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "web", "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+                "destination": {"server": self.server.cluster_url("east"), "namespace": "web"},
+                "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": sync_options},
+            },
+        }))
+        .unwrap();
+        apps.create(&PostParams::default(), &app).await.unwrap();
+        (controller, apps)
+    }
+}
+
+async fn hub_and_east(mirrors: &MirrorCache) -> East {
+    let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "east", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": "east", "server": server.cluster_url("east"),
+                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
+                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let (registry, errors) = clusters::load(&hub, "argocd").await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let reconciler = Arc::new(AppReconciler::new(
+        hub.clone(),
+        Arc::new(RwLock::new(registry)),
+        Sources::new(mirrors.clone()),
+        Duration::from_secs(60),
+    ));
+    East {
+        server,
+        hub,
+        reconciler,
+    }
+}
+
 const CONFIG_MAP: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n";
 const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: registry.local/web:1.0\n";
@@ -52,61 +123,13 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
     git(&work, &["commit", "-q", "-m", "first"]);
     let url = format!("file://{}", work.join(".git").display());
 
-    let names: Vec<String> = ["hub", "east"].map(String::from).to_vec();
-    let fleet = Fleet::new(&names, FleetConfig::default());
-    let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let hub = client(&server, "hub").await;
-    let east = client(&server, "east").await;
-    bootstrap::install(&hub, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "east", "namespace": "argocd",
-                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-        "stringData": {"name": "east", "server": server.cluster_url("east"),
-                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
-                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-
-    let (registry, errors) = clusters::load(&hub, "argocd").await.unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let reconciler = Arc::new(AppReconciler::new(
-        hub.clone(),
-        Arc::new(RwLock::new(registry)),
-        Sources::new(mirrors.clone()),
-        Duration::from_secs(60),
-    ));
-    tokio::spawn(controller::run_applications(
-        reconciler.clone(),
-        ControllerOptions {
-            workers: 2,
-            ..Default::default()
-        },
-    ));
-
-    let apps: Api<DynamicObject> =
-        Api::namespaced_with(hub.clone(), "argocd", &application_resource());
-    let app: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "web", "namespace": "argocd"},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
-            "destination": {"server": server.cluster_url("east"), "namespace": "web"},
-            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": ["CreateNamespace=true"]},
-        },
-    }))
-    .unwrap();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (server, hub, reconciler) = (&east_setup.server, &east_setup.hub, &east_setup.reconciler);
+    let east = client(&east_setup.server, "east").await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
 
     let status = wait_for("Synced and Healthy", async || {
         let app = apps.get("web").await.ok()?;
@@ -323,58 +346,9 @@ async fn a_stopped_controller_stops_its_fetches() {
         }
     });
 
-    let names: Vec<String> = ["hub", "east"].map(String::from).to_vec();
-    let fleet = Fleet::new(&names, FleetConfig::default());
-    let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let hub = client(&server, "hub").await;
-    bootstrap::install(&hub, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "east", "namespace": "argocd",
-                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-        "stringData": {"name": "east", "server": server.cluster_url("east"),
-                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
-                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let (registry, errors) = clusters::load(&hub, "argocd").await.unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let reconciler = Arc::new(AppReconciler::new(
-        hub.clone(),
-        Arc::new(RwLock::new(registry)),
-        Sources::new(mirrors),
-        Duration::from_secs(60),
-    ));
-    let controller = tokio::spawn(controller::run_applications(
-        reconciler,
-        ControllerOptions {
-            workers: 2,
-            ..Default::default()
-        },
-    ));
-    let apps: Api<DynamicObject> =
-        Api::namespaced_with(hub.clone(), "argocd", &application_resource());
-    let app: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "web", "namespace": "argocd"},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
-            "destination": {"server": server.cluster_url("east"), "namespace": "web"},
-            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}},
-        },
-    }))
-    .unwrap();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+    let east = hub_and_east(&mirrors).await;
+    let (controller, _apps) = east.run_web_app(&url, &[]).await;
 
     let mut open = vec![
         tokio::time::timeout(Duration::from_secs(20), accepted.recv())

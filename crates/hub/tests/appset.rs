@@ -15,16 +15,15 @@ use std::time::Duration;
 use flotilla_fleet::seed::APPLICATION_SET as SEED;
 use flotilla_hub::application::AppReconciler;
 use flotilla_hub::appset::{self, AppSetOptions};
-use flotilla_hub::bootstrap;
 use flotilla_hub::controller::{self, ControllerOptions, application_resource};
 use flotilla_hub::sources::Sources;
 use flotilla_source::{CacheOptions, GitUrl, MirrorCache, Rewrite};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
-use kubesim::{Fleet, FleetConfig, Server};
+use kubesim::{Fleet, Server};
 use serde_json::{Value, json};
-use support::{client, git, wait_for};
+use support::{git, wait_for};
 
 /// One hub at a time: four kubesim hubs with their controllers on a 2-core machine starve
 /// each other past the waits' deadlines.
@@ -76,17 +75,8 @@ impl Hub {
         git(&registry, &["add", "-A"]);
         git(&registry, &["commit", "-q", "-m", "first"]);
 
-        let names: Vec<String> = ["hub", "prod-eu", "prod-us", "prod-ap", "staging-eu"]
-            .map(String::from)
-            .to_vec();
-        let fleet = Fleet::new(&names, FleetConfig::default());
-        let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let hub = client(&server, "hub").await;
-        bootstrap::install(&hub, Duration::from_secs(10))
-            .await
-            .unwrap();
+        let (fleet, server, hub) =
+            support::simulated_hub(&["hub", "prod-eu", "prod-us", "prod-ap", "staging-eu"]).await;
 
         let mut options = CacheOptions::new(dir.path().join("cache"));
         options.rewrites = vec![Rewrite {

@@ -4,11 +4,12 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use kubesim::Server;
+use kubesim::{Fleet, FleetConfig, Server};
 
 /// Runs git in `dir` with a fixed identity; panics with git's stderr when it fails.
 pub(crate) fn git(dir: &Path, args: &[&str]) {
@@ -54,6 +55,21 @@ pub(crate) async fn config(server: &Server, context: &str) -> Config {
 /// A client for `context` of the kubesim server.
 pub(crate) async fn client(server: &Server, context: &str) -> Client {
     Client::try_from(config(server, context).await).unwrap()
+}
+
+/// A kubesim fleet of the clusters `names` (one of them `hub`) served over TLS, and a
+/// client for the hub with the hub's CRDs installed.
+pub(crate) async fn simulated_hub(names: &[&str]) -> (Arc<Fleet>, Server, Client) {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let fleet = Fleet::new(&names, FleetConfig::default());
+    let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let hub = client(&server, "hub").await;
+    flotilla_hub::bootstrap::install(&hub, Duration::from_secs(10))
+        .await
+        .unwrap();
+    (fleet, server, hub)
 }
 
 /// Polls `check` until it answers, failing after 20 s.
