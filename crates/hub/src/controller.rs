@@ -612,16 +612,6 @@ mod tests {
     }
 
     #[test]
-    fn writes_ask_for_metadata_only_with_the_object_as_fallback() {
-        let request = http::Request::new(Vec::new());
-        let request = flotilla_sync::cluster::metadata_answer(request);
-        assert_eq!(
-            request.headers()[http::header::ACCEPT],
-            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-        );
-    }
-
-    #[test]
     fn fingerprints_ignore_status_but_see_spec_and_refresh() {
         let a =
             json!({"metadata": {"name": "a", "uid": "1"}, "spec": {"x": 1}, "status": {"s": 1}});

@@ -232,3 +232,15 @@ where
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn writes_ask_for_metadata_only_with_the_object_as_fallback() {
+        let request = super::metadata_answer(http::Request::new(Vec::new()));
+        assert_eq!(
+            request.headers()[http::header::ACCEPT],
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+        );
+    }
+}

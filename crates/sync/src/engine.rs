@@ -951,20 +951,27 @@ async fn apply(
 }
 
 /// The object as applied, from a metadata answer: the manifest sent, the server's
-/// metadata (resourceVersion, generation, managedFields) and the status last seen — what
-/// Argo CD's health reads from its cache, which has the new object only once its watch
-/// brings it. (A server that answers with the whole object gives its status instead.)
+/// metadata (resourceVersion, generation, managedFields) and the status last seen of the
+/// same object (same uid: not of one deleted since) — what Argo CD's health reads from its
+/// cache, which has the new object only once its watch brings it. (A server that answers
+/// with the whole object gives its status instead.)
 fn as_applied(sent: &Value, answer: Value, live: Option<&Value>) -> Value {
     let Value::Object(mut answer) = answer else {
         return sent.clone();
+    };
+    let uid = |o: &Value| {
+        o.pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     };
     let mut object = sent.clone();
     if let Some(metadata) = answer.remove("metadata") {
         object["metadata"] = metadata;
     }
+    let same_object = live.filter(|l| uid(l).is_some() && uid(l) == uid(&object));
     if let Some(status) = answer
         .remove("status")
-        .or_else(|| live.and_then(|l| l.get("status")).cloned())
+        .or_else(|| same_object.and_then(|l| l.get("status")).cloned())
     {
         object["status"] = status;
     }
@@ -1333,9 +1340,9 @@ mod tests {
                           "spec": {"replicas": 2}});
         let answer = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
                             "metadata": {"name": "web", "labels": {"a": "b"}, "generation": 3,
-                                         "resourceVersion": "17",
+                                         "resourceVersion": "17", "uid": "u-1",
                                          "managedFields": [{"manager": FIELD_MANAGER}]}});
-        let live = json!({"metadata": {"name": "web", "generation": 2},
+        let live = json!({"metadata": {"name": "web", "generation": 2, "uid": "u-1"},
                           "spec": {"replicas": 1},
                           "status": {"observedGeneration": 2, "replicas": 1}});
         let applied = as_applied(&sent, answer.clone(), Some(&live));
@@ -1351,6 +1358,13 @@ mod tests {
 
         let created = as_applied(&sent, answer.clone(), None);
         assert!(created.get("status").is_none(), "{created}");
+        // Deleted since it was seen, and created again by this apply: not its old status.
+        let mut recreated = answer.clone();
+        recreated["metadata"]["uid"] = json!("u-2");
+        recreated["metadata"]["generation"] = json!(1);
+        let applied = as_applied(&sent, recreated, Some(&live));
+        assert!(applied.get("status").is_none(), "{applied}");
+        assert_eq!(assess(&applied).status, HealthStatus::Progressing);
 
         // A server that answers with the whole object: its status wins.
         let mut whole = answer.clone();
