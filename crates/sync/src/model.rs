@@ -152,7 +152,9 @@ pub struct ObjectResult {
     pub health: Option<Health>,
     /// Whether it is a hook.
     pub hook: bool,
-    /// The object as the server returned it (not serialised: may hold Secret data).
+    /// The object as applied: what a hook or recreate got back, else the manifest with
+    /// the server's metadata and its last status seen (not serialised: may hold Secret
+    /// data).
     #[serde(skip)]
     pub live: Option<Value>,
     /// The body that was applied (not serialised), for re-applying on drift; shared
