@@ -11,7 +11,7 @@ use flotilla_source::{
 };
 
 use crate::support::{GitServer, WorkRepo, black_hole};
-use crate::{cache, request};
+use crate::{cache, over_the_repo_limit, request};
 
 fn file_repo(tmp: &std::path::Path, files: &[(&str, &str)]) -> (WorkRepo, String) {
     let work = WorkRepo::new(&tmp.join("work"));
@@ -242,13 +242,7 @@ async fn repository_and_files_over_the_size_limits() {
     let tmp = tempfile::tempdir().unwrap();
     let noise = crate::support::incompressible(200_000);
     let (_, url) = file_repo(tmp.path(), &[("big.txt", &noise), ("small.txt", "s\n")]);
-    let mut opts = CacheOptions::new(tmp.path().join("limited"));
-    opts.max_repo_bytes = 50_000;
-    let limited = MirrorCache::new(opts).unwrap();
-    let err = limited
-        .checkout(&request(&url, Reference::Branch("main".into())))
-        .await
-        .unwrap_err();
+    let (limited, err) = over_the_repo_limit(tmp.path(), &url, 50_000).await;
     assert!(
         matches!(err, Error::TooLarge { limit: 50_000, .. }),
         "{err:?}"

@@ -5,10 +5,10 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use flotilla_source::{CacheOptions, Credentials, Error, GitError, MirrorCache, Reference};
+use flotilla_source::{Credentials, Error, GitError, Reference};
 
 use crate::support::{GitServer, WorkRepo};
-use crate::{cache, request};
+use crate::{cache, over_the_repo_limit, request};
 
 /// Serves `router` on a free local port; returns its base URL.
 async fn serve(router: axum::Router) -> String {
@@ -28,13 +28,7 @@ async fn an_http_pack_over_the_size_limit_is_refused_while_it_streams() {
     work.publish(&served.join("big.git"));
     let server = GitServer::start(&served, None).await;
     let url = server.url("big.git");
-    let mut opts = CacheOptions::new(tmp.path().join("limited"));
-    opts.max_repo_bytes = 50_000;
-    let limited = MirrorCache::new(opts).unwrap();
-    let err = limited
-        .checkout(&request(&url, Reference::Branch("main".into())))
-        .await
-        .unwrap_err();
+    let (limited, err) = over_the_repo_limit(tmp.path(), &url, 50_000).await;
     assert!(
         matches!(err, Error::TooLarge { limit: 50_000, size, .. } if size > 50_000 && size < 200_000),
         "stopped soon after the limit, not after the whole pack: {err:?}"
