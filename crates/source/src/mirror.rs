@@ -1230,6 +1230,16 @@ fn credential_fingerprint(c: &Credentials) -> String {
 
 fn dir_size(dir: &Path) -> u64 {
     let mut total = 0;
+    visit_files(dir, |_, metadata| total += metadata.len());
+    total
+}
+
+/// Calls `visit` with every entry under `dir` that is not a directory, and its metadata
+/// (links are not followed); what cannot be read is skipped.
+pub(crate) fn visit_files(
+    dir: &Path,
+    mut visit: impl FnMut(&std::fs::DirEntry, &std::fs::Metadata),
+) {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
@@ -1238,12 +1248,11 @@ fn dir_size(dir: &Path) -> u64 {
         for e in entries.flatten() {
             match e.metadata() {
                 Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
+                Ok(m) => visit(&e, &m),
                 Err(_) => {}
             }
         }
     }
-    total
 }
 
 #[cfg(test)]

@@ -654,23 +654,13 @@ impl Known {
     /// then sends more, never less).
     fn of(git_dir: &Path) -> Known {
         let mut tips = std::collections::BTreeSet::new();
-        let mut pending = vec![git_dir.join("refs")];
-        while let Some(dir) = pending.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                match entry.file_type() {
-                    Ok(t) if t.is_dir() => pending.push(entry.path()),
-                    Ok(t) if t.is_file() => {
-                        if let Ok(text) = std::fs::read_to_string(entry.path()) {
-                            tips.insert(text.trim().to_string());
-                        }
-                    }
-                    _ => {}
-                }
+        crate::mirror::visit_files(&git_dir.join("refs"), |entry, metadata| {
+            if metadata.is_file()
+                && let Ok(text) = std::fs::read_to_string(entry.path())
+            {
+                tips.insert(text.trim().to_string());
             }
-        }
+        });
         if let Ok(packed) = std::fs::read_to_string(git_dir.join("packed-refs")) {
             // `<id> <name>` lines; `^<id>` peels the tag above; `#` starts a comment.
             for line in packed.lines().filter(|l| !l.starts_with(['#', '^'])) {
