@@ -565,7 +565,7 @@ pub(crate) fn controller_owner(app: &Value) -> Option<&str> {
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
         .filter(|r| {
             r.get("kind").and_then(Value::as_str) == Some("ApplicationSet")
-                && r.get("apiVersion").and_then(Value::as_str) == Some("argoproj.io/v1alpha1")
+                && r.get("apiVersion").and_then(Value::as_str) == Some(API_VERSION)
         })
         .and_then(|r| r.get("name").and_then(Value::as_str))
 }
@@ -587,7 +587,7 @@ fn body_of(app: &Application) -> Result<Vec<u8>, String> {
     serde_json::to_vec(app).map_err(|e| format!("Application {}: {e}", app.metadata.name))
 }
 
-/// The apiVersion of the Applications a set writes.
+/// The apiVersion of Argo CD's kinds (Applications and ApplicationSets).
 const API_VERSION: &str = "argoproj.io/v1alpha1";
 
 /// The API server's own message (what Argo CD shows), not kube's wrapper text.
@@ -626,7 +626,7 @@ fn keep_owned(
 ) {
     for item in items {
         let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
-        value["apiVersion"] = json!("argoproj.io/v1alpha1");
+        value["apiVersion"] = json!(API_VERSION);
         value["kind"] = json!("Application");
         let name = value
             .pointer("/metadata/name")
