@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use flotilla_sync::health::{Health, HealthStatus};
 use futures::StreamExt;
 use kube::api::{Api, ApiResource};
 use kube::runtime::watcher;
@@ -68,6 +69,33 @@ struct Watch {
 /// Namespace (empty when cluster-scoped) and name.
 type ObjectName = (String, String);
 
+/// One object as a watch last saw it: its JSON text, decoded again when it is read (as a
+/// tree of small maps it took about five times the memory, and most objects are read
+/// only at the next full sync), and what the watch learnt from it at once.
+#[derive(Debug)]
+struct Seen {
+    text: Box<str>,
+    /// Its health when it was seen (what health checks read).
+    health: Health,
+    /// Its instance label.
+    instance: Option<String>,
+}
+
+impl Seen {
+    fn of(object: &Value, text: Box<str>) -> Seen {
+        Seen {
+            text,
+            health: flotilla_sync::health::assess(object),
+            instance: instance_of(object).map(str::to_string),
+        }
+    }
+
+    /// The object, decoded from its text (which was valid JSON when it arrived).
+    fn object(&self) -> Option<Value> {
+        serde_json::from_str(&self.text).ok()
+    }
+}
+
 /// The labelled objects of one kind on one cluster, as a watch last saw them.
 #[derive(Default)]
 struct KindStore {
@@ -79,46 +107,45 @@ struct KindStore {
 }
 
 impl KindStore {
-    /// Keeps `object`; returns the copy it replaces.
-    fn insert(&mut self, object: Arc<Value>) -> Option<Arc<Value>> {
+    /// Keeps `seen` as `name`; returns what it replaces.
+    fn insert(&mut self, name: ObjectName, seen: Seen) -> Option<Seen> {
         self.listing
             .as_mut()
             .unwrap_or(&mut self.objects)
-            .insert(object)
+            .insert(name, seen)
     }
 }
 
 /// Objects by name, and their names by instance label value.
 #[derive(Default)]
 struct Objects {
-    by_name: HashMap<ObjectName, Arc<Value>>,
+    by_name: HashMap<ObjectName, Seen>,
     by_instance: HashMap<String, HashSet<ObjectName>>,
 }
 
 impl Objects {
-    fn insert(&mut self, object: Arc<Value>) -> Option<Arc<Value>> {
-        let name = name_of(&object);
-        if let Some(instance) = instance_of(&object) {
+    fn insert(&mut self, name: ObjectName, seen: Seen) -> Option<Seen> {
+        if let Some(instance) = &seen.instance {
             self.by_instance
-                .entry(instance.to_string())
+                .entry(instance.clone())
                 .or_default()
                 .insert(name.clone());
         }
-        let previous = self.by_name.insert(name.clone(), object.clone());
+        let instance = seen.instance.clone();
+        let previous = self.by_name.insert(name.clone(), seen);
         // Relabelled: it no longer belongs to its former instance.
-        if let Some(old) = previous.as_deref().and_then(instance_of)
-            && Some(old) != instance_of(&object)
+        if let Some(old) = previous.as_ref().and_then(|p| p.instance.as_deref())
+            && Some(old) != instance.as_deref()
         {
             self.forget_instance(old, &name);
         }
         previous
     }
 
-    fn remove(&mut self, object: &Value) -> Option<Arc<Value>> {
-        let name = name_of(object);
-        let removed = self.by_name.remove(&name)?;
-        if let Some(instance) = instance_of(&removed) {
-            self.forget_instance(instance, &name);
+    fn remove(&mut self, name: &ObjectName) -> Option<Seen> {
+        let removed = self.by_name.remove(name)?;
+        if let Some(instance) = &removed.instance {
+            self.forget_instance(instance, name);
         }
         Some(removed)
     }
@@ -137,8 +164,7 @@ impl Objects {
             .get(instance)
             .into_iter()
             .flatten()
-            .filter_map(|name| self.by_name.get(name))
-            .map(|o| Value::clone(o))
+            .filter_map(|name| self.by_name.get(name)?.object())
             .collect()
     }
 }
@@ -193,12 +219,37 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
         namespace: &str,
         name: &str,
     ) -> Option<Option<Arc<Value>>> {
+        self.read(resource, namespace, name, |seen| {
+            seen.object().map(Arc::new)
+        })
+    }
+
+    fn health(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Option<Health>> {
+        self.read(resource, namespace, name, |seen| Some(seen.health.clone()))
+    }
+}
+
+impl ClusterView {
+    /// `read` of the object `namespace/name`, as [`flotilla_sync::cluster::LiveCache::get`]
+    /// answers: `None` until the store has listed, then whether it holds the object.
+    fn read<T>(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+        read: impl FnOnce(&Seen) -> Option<T>,
+    ) -> Option<Option<T>> {
         let store = self.store(resource)?;
         let store = lock(&store);
         let key = (namespace.to_string(), name.to_string());
         store
             .ready
-            .then(|| store.objects.by_name.get(&key).cloned())
+            .then(|| store.objects.by_name.get(&key).and_then(read))
     }
 }
 
@@ -268,7 +319,7 @@ async fn watch(
     client: kube::Client,
     resource: ApiResource,
 ) {
-    let api: Api<crate::raw::CompactObject> = Api::all_with(client, &resource);
+    let api: Api<crate::raw::TextObject> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(flotilla_sync::tracking::INSTANCE_LABEL);
     let mut events = crate::controller::watch_with_backoff(api, config);
     while let Some(event) = events.next().await {
@@ -284,7 +335,8 @@ async fn watch(
                 continue;
             }
             Ok(watcher::Event::InitApply(o)) => {
-                lock(&store).insert(Arc::new(o.into()));
+                let (value, text) = o.into_parts();
+                lock(&store).insert(name_of(&value), Seen::of(&value, text));
                 continue;
             }
             Ok(watcher::Event::InitDone) => {
@@ -300,11 +352,14 @@ async fn watch(
                 continue;
             }
         };
-        let value = Arc::new(Value::from(object));
-        let previous = if deleted {
-            lock(&store).objects.remove(&value)
+        let (value, text) = object.into_parts();
+        let name = name_of(&value);
+        let (previous, health) = if deleted {
+            (lock(&store).objects.remove(&name), None)
         } else {
-            lock(&store).insert(value.clone())
+            let seen = Seen::of(&value, text);
+            let health = seen.health.status;
+            (lock(&store).insert(name, seen), Some(health))
         };
         if let Some(event) = drift_of(&value, deleted, &server) {
             tracing::info!(app = %event.app, object = %event.object, managers = ?event.managers, fields = ?event.fields, deleted, "drift");
@@ -317,7 +372,7 @@ async fn watch(
             while kept.len() > KEPT_EVENTS {
                 kept.pop_front();
             }
-        } else if health_changed(previous.as_deref(), &value)
+        } else if health_changed(previous.map(|p| p.health.status), health)
             && let Some(app) = owner_of(&value)
         {
             inner.queue.add(app);
@@ -325,11 +380,11 @@ async fn watch(
     }
 }
 
-/// Whether the object's health differs from its previous copy's. A first sighting is
-/// not a change: the sync that created the object read its health from the answer.
-fn health_changed(previous: Option<&Value>, object: &Value) -> bool {
-    let health = |o: &Value| flotilla_sync::health::assess(o).status;
-    previous.is_some_and(|p| health(p) != health(object))
+/// Whether an object's health differs from its previous copy's (`None`: not seen before,
+/// or deleted). A first sighting is not a change: the sync that created the object read
+/// its health from the answer.
+fn health_changed(previous: Option<HealthStatus>, now: Option<HealthStatus>) -> bool {
+    matches!((previous, now), (Some(p), Some(n)) if p != n)
 }
 
 /// The application (`namespace/name`) that applied the object, from its tracking id.
@@ -477,33 +532,46 @@ mod tests {
         assert!(drift_of(&untracked, true, "https://c").is_none());
     }
 
-    fn labelled(name: &str, instance: &str) -> Arc<Value> {
-        Arc::new(json!({
+    fn labelled(name: &str, instance: &str) -> Value {
+        json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": "shop",
                          "labels": {"app.flotilla.dev/instance": instance}},
-        }))
+        })
+    }
+
+    /// `object` as a watch keeps it: decoded from its JSON text.
+    fn seen(object: &Value) -> (ObjectName, Seen) {
+        let text = serde_json::to_string(object).unwrap();
+        let decoded: crate::raw::TextObject = serde_json::from_str(&text).unwrap();
+        let (value, text) = decoded.into_parts();
+        (name_of(&value), Seen::of(&value, text))
+    }
+
+    fn insert(objects: &mut Objects, object: Value) -> Option<Seen> {
+        let (name, seen) = seen(&object);
+        objects.insert(name, seen)
     }
 
     #[test]
     fn the_cache_finds_objects_by_instance_and_name_and_follows_relabelling() {
         let mut objects = Objects::default();
-        assert!(objects.insert(labelled("a", "argocd_web")).is_none());
-        objects.insert(labelled("b", "argocd_web"));
-        objects.insert(labelled("c", "argocd_db"));
-        let mut names: Vec<String> = objects
-            .labelled("argocd_web")
-            .iter()
-            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["a", "b"]);
+        assert!(insert(&mut objects, labelled("a", "argocd_web")).is_none());
+        insert(&mut objects, labelled("b", "argocd_web"));
+        insert(&mut objects, labelled("c", "argocd_db"));
+        let mut found = objects.labelled("argocd_web");
+        found.sort_by_key(|o| o["metadata"]["name"].as_str().map(str::to_string));
+        assert_eq!(
+            found,
+            [labelled("a", "argocd_web"), labelled("b", "argocd_web")]
+        );
         // Relabelled to another app: found under the new instance only.
-        assert!(objects.insert(labelled("b", "argocd_db")).is_some());
+        assert!(insert(&mut objects, labelled("b", "argocd_db")).is_some());
         assert_eq!(objects.labelled("argocd_web").len(), 1);
         assert_eq!(objects.labelled("argocd_db").len(), 2);
         // Deleted: gone from both indexes.
-        assert!(objects.remove(&labelled("a", "argocd_web")).is_some());
+        let a = ("shop".to_string(), "a".to_string());
+        assert!(objects.remove(&a).is_some());
         assert!(objects.labelled("argocd_web").is_empty());
         assert!(!objects.by_instance.contains_key("argocd_web"));
         assert!(
@@ -514,12 +582,35 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_object_is_its_text_and_its_health_when_seen() {
+        let deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "generation": 2,
+                         "labels": {"app.flotilla.dev/instance": "argocd_web"},
+                         "managedFields": [{"manager": "flotilla", "operation": "Apply",
+                                            "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
+            "spec": {"replicas": 2},
+            "status": {"observedGeneration": 1},
+        });
+        let (name, seen) = seen(&deployment);
+        assert_eq!(name, ("shop".to_string(), "web".to_string()));
+        assert_eq!(seen.instance.as_deref(), Some("argocd_web"));
+        // The text is what the server sent, and reads back as it (fieldsV1 as sent).
+        assert_eq!(seen.object().unwrap(), deployment);
+        assert_eq!(*seen.text, *serde_json::to_string(&deployment).unwrap());
+        // Not yet observed at its generation: Argo CD's check says Progressing.
+        assert_eq!(seen.health, flotilla_sync::health::assess(&deployment));
+        assert_eq!(seen.health.status, HealthStatus::Progressing);
+    }
+
+    #[test]
     fn a_store_cannot_tell_until_its_first_listing_is_done() {
         let mut store = KindStore {
             listing: Some(Objects::default()),
             ..KindStore::default()
         };
-        store.insert(labelled("a", "argocd_web"));
+        let (name, seen) = seen(&labelled("a", "argocd_web"));
+        store.insert(name, seen);
         // Listed objects wait in `listing` until the listing is done.
         assert!(store.objects.labelled("argocd_web").is_empty());
         assert!(!store.ready);
@@ -537,10 +628,13 @@ mod tests {
                            "conditions": [{"type": "Available", "status": available}]},
             })
         };
-        let progressing = deployment("False");
-        let available = deployment("True");
-        assert!(health_changed(Some(&progressing), &available));
-        assert!(!health_changed(Some(&available), &available));
-        assert!(!health_changed(None, &available));
+        let health = |o: &Value| Some(flotilla_sync::health::assess(o).status);
+        let progressing = health(&deployment("False"));
+        let available = health(&deployment("True"));
+        assert!(health_changed(progressing, available));
+        assert!(!health_changed(available, available));
+        assert!(!health_changed(None, available));
+        // Deleted: drift, not a health change.
+        assert!(!health_changed(available, None));
     }
 }

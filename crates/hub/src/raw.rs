@@ -89,6 +89,36 @@ impl From<CompactObject> for Value {
     }
 }
 
+/// A [`CompactObject`] with the JSON text it was decoded from, for the watches that keep
+/// what they saw: they read the tree once and keep the text, which takes a fraction of
+/// the tree's memory (every key, string and map of a tree is an allocation of its own),
+/// and decode it again when it is read. Decoded from JSON text only (`serde_json`'s
+/// `from_str`/`from_slice`, as kube reads watch events and lists), not from a `Value`.
+#[derive(Debug, Clone)]
+pub struct TextObject {
+    object: CompactObject,
+    text: Box<str>,
+}
+
+impl TextObject {
+    /// The decoded object and the text it came from.
+    pub fn into_parts(self) -> (Value, Box<str>) {
+        (self.object.into(), self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for TextObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TextObject, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let object: CompactObject =
+            serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+        Ok(TextObject {
+            object,
+            text: raw.into(),
+        })
+    }
+}
+
 /// What a decoding leaves out.
 #[derive(Debug, Clone, Copy)]
 struct Omit {
@@ -245,6 +275,7 @@ dynamic_resource!(RawObject, meta);
 dynamic_resource!(UnmanagedObject, 0.meta);
 dynamic_resource!(StatuslessObject, 0.meta);
 dynamic_resource!(CompactObject, 0.meta);
+dynamic_resource!(TextObject, object.0.meta);
 
 #[cfg(test)]
 mod tests {

@@ -82,9 +82,9 @@ pub async fn live_health(
             .ok()?;
         let cached = cluster
             .live_cache()
-            .and_then(|cache| cache.get(&resolved.resource, &entry.namespace, &entry.name));
+            .and_then(|cache| cache.health(&resolved.resource, &entry.namespace, &entry.name));
         let health = match cached {
-            Some(found) => flotilla_sync::health::assess(found?.as_ref()),
+            Some(found) => found?,
             None => {
                 let namespace = (!entry.namespace.is_empty()).then_some(entry.namespace.as_str());
                 let api = cluster.api(&resolved, namespace);

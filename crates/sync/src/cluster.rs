@@ -70,6 +70,18 @@ pub trait LiveCache: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Option<Option<Arc<Value>>>;
+
+    /// The health of the labelled object `namespace/name`, answered as [`LiveCache::get`]
+    /// is. A cache that assesses objects as they arrive answers without decoding them.
+    fn health(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Option<crate::health::Health>> {
+        self.get(resource, namespace, name)
+            .map(|found| found.map(|object| crate::health::assess(&object)))
+    }
 }
 
 /// Discovery failures.
