@@ -4,11 +4,12 @@
 //! thousand apps, a status write echoing back) cost one reconcile per key, not one per
 //! event.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// The queue. Cheap to clone; clones share it.
 #[derive(Clone, Default)]
@@ -20,6 +21,16 @@ pub struct WorkQueue {
 struct Inner {
     state: Mutex<State>,
     ready: Notify,
+    /// Wakes the timer task: an earlier deadline, the queue closed or gone. Shared with
+    /// that task, which holds the queue only weakly so as not to keep it alive.
+    timers_changed: Arc<Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The timer task ends when it finds the queue gone.
+        self.timers_changed.notify_one();
+    }
 }
 
 #[derive(Default)]
@@ -31,7 +42,67 @@ struct State {
     dirty: HashSet<String>,
     /// How many times each key was handed out (see [`WorkQueue::follow_up`]).
     leases: HashMap<String, u64>,
+    /// Delayed adds, at most one per key (as client-go's delaying queue keeps them).
+    timers: HashMap<String, Timer>,
+    /// The same, by deadline.
+    due: BTreeSet<(Instant, String)>,
+    /// Whether the timer task runs.
+    timer_task: bool,
     closed: bool,
+}
+
+/// A delayed add.
+#[derive(Debug, Clone, Copy)]
+struct Timer {
+    at: Instant,
+    /// For a follow-up: the key's lease count when it was asked for (it lapses once the
+    /// key is handed out again).
+    after_lease: Option<u64>,
+}
+
+impl State {
+    fn lease_count(&self, key: &str) -> u64 {
+        self.leases.get(key).copied().unwrap_or(0)
+    }
+
+    /// Whether `timer` still stands: a follow-up lapses when its key was handed out since.
+    fn stands(&self, key: &str, timer: &Timer) -> bool {
+        timer
+            .after_lease
+            .is_none_or(|leased| leased == self.lease_count(key))
+    }
+
+    /// Keeps `timer` for `key` unless a standing one is due no later; `true` when it is
+    /// now the first due.
+    fn schedule(&mut self, key: String, timer: Timer) -> bool {
+        if let Some(pending) = self.timers.get(&key) {
+            if self.stands(&key, pending) && pending.at <= timer.at {
+                return false;
+            }
+            self.due.remove(&(pending.at, key.clone()));
+        }
+        self.due.insert((timer.at, key.clone()));
+        self.timers.insert(key, timer);
+        self.due.first().is_some_and(|(at, _)| *at == timer.at)
+    }
+
+    /// Takes the timers due by `now`: the keys to add.
+    fn take_due(&mut self, now: Instant) -> Vec<String> {
+        let mut keys = Vec::new();
+        while let Some((at, _)) = self.due.first()
+            && *at <= now
+        {
+            let Some((_, key)) = self.due.pop_first() else {
+                break;
+            };
+            if let Some(timer) = self.timers.remove(&key)
+                && self.stands(&key, &timer)
+            {
+                keys.push(key);
+            }
+        }
+        keys
+    }
 }
 
 /// A key taken from the queue; dropping it marks the key done.
@@ -81,34 +152,48 @@ impl WorkQueue {
         self.inner.ready.notify_one();
     }
 
-    /// Queues `key` after `delay` (a periodic resync or a retry).
+    /// Queues `key` after `delay` (a periodic resync or a retry). A key waits for at most
+    /// one delayed add: the earlier stands.
     pub fn add_after(&self, key: impl Into<String>, delay: Duration) {
-        let key = key.into();
-        let queue = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            queue.add(key);
-        });
+        self.schedule(key.into(), delay, false);
     }
 
     /// Queues `key` after `delay` unless it is handed out before then: the reconcile that
     /// takes it schedules its own follow-up, so this one would only repeat it (a health
     /// recheck made moot by a health event, a resync made moot by a push).
     pub fn follow_up(&self, key: impl Into<String>, delay: Duration) {
-        let key = key.into();
-        let leased = self.state().leases.get(&key).copied().unwrap_or(0);
-        let queue = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            if queue.state().leases.get(&key).copied().unwrap_or(0) == leased {
-                queue.add(key);
-            }
-        });
+        self.schedule(key.into(), delay, true);
+    }
+
+    fn schedule(&self, key: String, delay: Duration, follow_up: bool) {
+        let mut state = self.state();
+        if state.closed {
+            return;
+        }
+        let timer = Timer {
+            at: Instant::now() + delay,
+            after_lease: follow_up.then(|| state.lease_count(&key)),
+        };
+        let first = state.schedule(key, timer);
+        let start = !std::mem::replace(&mut state.timer_task, true);
+        drop(state);
+        if start {
+            tokio::spawn(run_timers(
+                Arc::downgrade(&self.inner),
+                self.inner.timers_changed.clone(),
+            ));
+        } else if first {
+            self.inner.timers_changed.notify_one();
+        }
     }
 
     /// Forgets what the queue remembers of `key` (it was deleted).
     pub fn forget(&self, key: &str) {
-        self.state().leases.remove(key);
+        let mut state = self.state();
+        state.leases.remove(key);
+        if let Some(timer) = state.timers.remove(key) {
+            state.due.remove(&(timer.at, key.to_string()));
+        }
     }
 
     /// The next key, waiting for one; `None` once the queue is closed and drained.
@@ -160,10 +245,53 @@ impl WorkQueue {
         self.len() == 0
     }
 
-    /// Stops handing out keys once the queue is drained; adds are ignored.
+    /// Stops handing out keys once the queue is drained; adds are ignored and delayed
+    /// adds dropped.
     pub fn close(&self) {
-        self.state().closed = true;
+        {
+            let mut state = self.state();
+            state.closed = true;
+            state.timers.clear();
+            state.due.clear();
+        }
         self.inner.ready.notify_waiters();
+        self.inner.timers_changed.notify_one();
+    }
+}
+
+/// The queue's one timer task: adds each delayed key when it is due. It holds the queue
+/// weakly and ends when the queue is closed or dropped, so a stopped controller leaves no
+/// timers behind.
+async fn run_timers(queue: Weak<Inner>, changed: Arc<Notify>) {
+    loop {
+        let next = {
+            let Some(inner) = queue.upgrade() else {
+                return;
+            };
+            let queue = WorkQueue { inner };
+            let (keys, next) = {
+                let mut state = queue.state();
+                if state.closed {
+                    state.timer_task = false;
+                    return;
+                }
+                let keys = state.take_due(Instant::now());
+                (keys, state.due.first().map(|(at, _)| *at))
+            };
+            for key in keys {
+                queue.add(key);
+            }
+            next
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = changed.notified() => {}
+                }
+            }
+            None => changed.notified().await,
+        }
     }
 }
 
@@ -224,5 +352,71 @@ mod tests {
         q.follow_up("a", Duration::from_secs(1));
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(q.next().await.unwrap().key(), "a");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_waits_for_one_delayed_add_and_the_earlier_stands() {
+        let q = WorkQueue::new();
+        // A resync after each of three reconciles: one add, when the earliest is due.
+        q.add_after("a", Duration::from_secs(5));
+        q.add_after("a", Duration::from_secs(1));
+        q.add_after("a", Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(q.len(), 1);
+        drop(q.next().await.unwrap());
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(q.is_empty(), "the later ones were not kept");
+        // A lapsed follow-up gives way to a later add.
+        q.follow_up("b", Duration::from_secs(1));
+        q.add("b");
+        drop(q.next().await.unwrap());
+        q.add_after("b", Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(q.is_empty());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(q.next().await.unwrap().key(), "b");
+        // A deleted key's delayed add is dropped.
+        q.add_after("c", Duration::from_secs(1));
+        q.forget("c");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(q.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_or_dropped_queue_leaves_no_timer_behind() {
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        let settle = || async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        };
+        let before = tasks();
+        let q = WorkQueue::new();
+        for key in ["a", "b", "c"] {
+            q.add_after(key, Duration::from_secs(3600));
+            q.follow_up(key, Duration::from_secs(180));
+        }
+        settle().await;
+        // One task for all the timers.
+        assert_eq!(tasks(), before + 1);
+        q.close();
+        settle().await;
+        assert_eq!(tasks(), before);
+        q.add_after("a", Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(q.next().await.is_none(), "closed: nothing added later");
+
+        // Dropped without being closed (its controller's tasks aborted).
+        let q = WorkQueue::new();
+        q.add_after("a", Duration::from_secs(3600));
+        settle().await;
+        assert_eq!(tasks(), before + 1);
+        drop(q);
+        settle().await;
+        assert_eq!(tasks(), before);
     }
 }
