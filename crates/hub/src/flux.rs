@@ -10,6 +10,7 @@
 //! - [`run_flux`] watches both kinds and runs the reconciles from a [`WorkQueue`].
 
 pub mod conditions;
+pub mod events;
 pub mod ssa;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -33,6 +34,9 @@ use crate::lock;
 use crate::queue::WorkQueue;
 use crate::sources::{SourceTree, Sources};
 
+/// The Kustomization API group (the prefix of its events' annotations).
+const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
+
 /// The GitRepository resource (`source.toolkit.fluxcd.io/v1`).
 pub fn git_repository_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -44,7 +48,7 @@ pub fn git_repository_resource() -> ApiResource {
 /// The Kustomization resource (`kustomize.toolkit.fluxcd.io/v1`).
 pub fn kustomization_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        &GroupVersionKind::gvk(KUSTOMIZE_GROUP, "v1", "Kustomization"),
         "kustomizations",
     )
 }
@@ -85,6 +89,8 @@ pub struct Outcome {
     pub status: Option<Value>,
     /// Next run.
     pub requeue: Option<Duration>,
+    /// Events to record about the object, in order.
+    pub events: Vec<events::FluxEvent>,
 }
 
 /// The Flux reconcilers and the state they share.
@@ -101,28 +107,46 @@ pub struct FluxReconciler {
     clusters: Mutex<HashMap<String, Cluster>>,
 }
 
-/// `Duration` as Go's `time.Duration.String()` prints it (`30s`, `4m30s`, `1h0m0s`).
+/// `Duration` as Go's `time.Duration.String()` prints it (`30s`, `4m30s`, `1h0m0s`,
+/// `2.536346081s`, `512.3ms`), to the nanosecond.
 pub fn go_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
         return "0s".into();
     }
-    let total = d.as_secs();
-    let frac = d.subsec_millis();
-    if total < 1 {
-        return format!("{ms}ms");
+    if nanos < 1_000_000_000 {
+        let (unit, scale) = match nanos {
+            0..1_000 => ("ns", 1),
+            1_000..1_000_000 => ("µs", 1_000),
+            _ => ("ms", 1_000_000),
+        };
+        return format!("{}{unit}", decimal(nanos, scale));
     }
-    let seconds = if frac == 0 {
-        format!("{}s", total % 60)
-    } else {
-        let text = format!("{}.{:03}", total % 60, frac);
-        format!("{}s", text.trim_end_matches('0'))
-    };
+    let total = d.as_secs();
+    let seconds = format!(
+        "{}s",
+        decimal(
+            u128::from(total % 60) * 1_000_000_000 + u128::from(d.subsec_nanos()),
+            1_000_000_000
+        )
+    );
     match (total / 3600, total % 3600 / 60) {
         (0, 0) => seconds,
         (0, m) => format!("{m}m{seconds}"),
         (h, m) => format!("{h}h{m}m{seconds}"),
     }
+}
+
+/// `value / scale` in decimal, without trailing zeros in the fraction.
+fn decimal(value: u128, scale: u128) -> String {
+    let (whole, fraction) = (value / scale, value % scale);
+    if fraction == 0 {
+        return whole.to_string();
+    }
+    let digits = scale.ilog10() as usize;
+    format!("{whole}.{fraction:0digits$}")
+        .trim_end_matches('0')
+        .to_string()
 }
 
 fn key_of(obj: &Value) -> String {
@@ -227,6 +251,7 @@ impl FluxReconciler {
                     return Outcome {
                         status: Some(status),
                         requeue: None,
+                        events: Vec::new(),
                     };
                 }
             };
@@ -234,6 +259,7 @@ impl FluxReconciler {
             return Outcome {
                 status: None,
                 requeue: None,
+                events: Vec::new(),
             };
         }
         let namespace = obj
@@ -349,6 +375,7 @@ impl FluxReconciler {
         Outcome {
             status: Some(status),
             requeue,
+            events: Vec::new(),
         }
     }
 
@@ -496,12 +523,14 @@ impl FluxReconciler {
         let retry = Outcome {
             status: None,
             requeue: Some(self.options.dependency_requeue.min(Duration::from_secs(10))),
+            events: Vec::new(),
         };
         let finalizers = finalizers_of(obj);
         if !finalizers.iter().any(|f| f == FINALIZER) {
             return Outcome {
                 status: None,
                 requeue: None,
+                events: Vec::new(),
             };
         }
         let policy = obj
@@ -574,6 +603,7 @@ impl FluxReconciler {
             Ok(()) => Outcome {
                 status: None,
                 requeue: None,
+                events: Vec::new(),
             },
             Err(message) => {
                 tracing::warn!(kustomization = %key_of(obj), %message, "removing the finalizer");
@@ -632,6 +662,9 @@ impl FluxReconciler {
             status: old_status.clone(),
             conditions: Conditions::from_status(&old_status, generation, now),
             generation,
+            started: Instant::now(),
+            revision: None,
+            events: Vec::new(),
         };
         let ks: Kustomization = match serde_json::from_value::<Kustomization>(obj.clone())
             .map_err(|e| e.to_string())
@@ -657,6 +690,7 @@ impl FluxReconciler {
             return Outcome {
                 status: None,
                 requeue: None,
+                events: Vec::new(),
             };
         }
         let interval = ks.interval().unwrap_or(Duration::from_secs(600));
@@ -671,9 +705,8 @@ impl FluxReconciler {
 
         // Source.
         if let Err(message) = ks.check_source_access(self.options.no_cross_namespace_refs) {
-            run.conditions
-                .set("Ready", "False", "AccessDenied", &message);
             run.conditions.stalled("AccessDenied", &message);
+            run.fail("AccessDenied", &message);
             return run.finish(None);
         }
         let source_ns = ks.source_namespace().to_string();
@@ -727,6 +760,7 @@ impl FluxReconciler {
             return run.finish(Some(dependency));
         };
         let revision = tree.revision.clone();
+        run.revision = Some(revision.clone());
 
         // Dependencies.
         if !ks.spec.depends_on.is_empty()
@@ -734,6 +768,14 @@ impl FluxReconciler {
         {
             run.conditions
                 .set("Ready", "False", "DependencyNotReady", &message);
+            run.event(
+                false,
+                &format!(
+                    "Dependencies do not meet ready condition, retrying in {}",
+                    go_duration(dependency)
+                ),
+                &[],
+            );
             return run.finish(Some(dependency));
         }
 
@@ -751,8 +793,7 @@ impl FluxReconciler {
         let build_spec: BuildSpec = match serde_json::from_value(spec_value) {
             Ok(s) => s,
             Err(e) => {
-                run.conditions
-                    .set("Ready", "False", "BuildFailed", &e.to_string());
+                run.fail("BuildFailed", &e.to_string());
                 return run.finish(Some(retry));
             }
         };
@@ -760,8 +801,7 @@ impl FluxReconciler {
             Some(post) => match self.variables(&ks.metadata.namespace, post).await {
                 Ok(v) => v,
                 Err(message) => {
-                    run.conditions
-                        .set("Ready", "False", "BuildFailed", &message);
+                    run.fail("BuildFailed", &message);
                     return run.finish(Some(retry));
                 }
             },
@@ -784,7 +824,7 @@ impl FluxReconciler {
                     flotilla_render::flux::FluxBuildError::PathNotFound { .. } => "ArtifactFailed",
                     _ => "BuildFailed",
                 };
-                run.conditions.set("Ready", "False", reason, &e.to_string());
+                run.fail(reason, &e.to_string());
                 return run.finish(Some(retry));
             }
         };
@@ -800,8 +840,7 @@ impl FluxReconciler {
         let cluster = match self.target(&ks).await {
             Ok(c) => c,
             Err(message) => {
-                run.conditions
-                    .set("Ready", "False", "ReconciliationFailed", &message);
+                run.fail("ReconciliationFailed", &message);
                 return run.finish(Some(retry));
             }
         };
@@ -813,17 +852,24 @@ impl FluxReconciler {
         {
             Ok(Ok(c)) => c,
             Ok(Err(failure)) => {
-                run.conditions
-                    .set("Ready", "False", "ReconciliationFailed", &failure.message);
+                run.fail("ReconciliationFailed", &failure.message);
                 return run.finish(Some(retry));
             }
             Err(_) => {
                 let message = format!("apply timed out after {}", go_duration(timeout));
-                run.conditions
-                    .set("Ready", "False", "ReconciliationFailed", &message);
+                run.fail("ReconciliationFailed", &message);
                 return run.finish(Some(retry));
             }
         };
+        // The change set, one `Kind/namespace/name action` line per object that changed.
+        let changed: Vec<String> = changes
+            .iter()
+            .filter(|c| matches!(c.action, ssa::Action::Created | ssa::Action::Configured))
+            .map(|c| format!("{} {}", c.meta.display(), c.action.as_str()))
+            .collect();
+        if !changed.is_empty() {
+            run.progress(&changed.join("\n"));
+        }
 
         // Inventory and prune.
         let old_inventory = ssa::inventory_entries(old_status.get("inventory"));
@@ -857,11 +903,18 @@ impl FluxReconciler {
                 (&ks.metadata.name, &ks.metadata.namespace),
             )
             .await;
+            if !pruned.deleted.is_empty() {
+                let deleted: Vec<String> = pruned
+                    .deleted
+                    .iter()
+                    .map(|m| format!("{} deleted", m.display()))
+                    .collect();
+                run.progress(&deleted.join("\n"));
+            }
             if !pruned.errors.is_empty() {
                 inventory.extend(pruned.survivors);
                 run.status["inventory"] = ssa::inventory_value(&inventory);
-                run.conditions
-                    .set("Ready", "False", "PruneFailed", &pruned.errors.join("\n"));
+                run.fail("PruneFailed", &pruned.errors.join("\n"));
                 return run.finish(Some(retry));
             }
         }
@@ -926,8 +979,7 @@ impl FluxReconciler {
                 );
                 run.conditions
                     .set("Healthy", "False", "HealthCheckFailed", &message);
-                run.conditions
-                    .set("Ready", "False", "HealthCheckFailed", &message);
+                run.fail("HealthCheckFailed", &message);
                 return run.finish(Some(retry));
             }
             run.conditions.set(
@@ -945,6 +997,13 @@ impl FluxReconciler {
             "ReconciliationSucceeded",
             &format!("Applied revision: {revision}"),
         );
+        let finished = format!(
+            "Reconciliation finished in {}, next run in {}",
+            go_duration(run.started.elapsed()),
+            go_duration(interval)
+        );
+        let commit_status = format!("{KUSTOMIZE_GROUP}/commit_status");
+        run.event(false, &finished, &[(&commit_status, "update")]);
         run.finish(Some(interval))
     }
 
@@ -992,14 +1051,65 @@ impl FluxReconciler {
     }
 }
 
-/// The status being built during one Kustomization reconcile.
+/// The status being built during one Kustomization reconcile, and its events.
 struct KsRun {
     status: Value,
     conditions: Conditions,
     generation: i64,
+    started: Instant,
+    /// The source revision, once known (the events' revision annotation).
+    revision: Option<String>,
+    events: Vec<events::FluxEvent>,
 }
 
 impl KsRun {
+    /// kustomize-controller's `event`: the reason is the Ready reason at this point
+    /// (`Progressing` mid-run), or the severity when there is none.
+    fn event(&mut self, warning: bool, message: &str, extra: &[(&str, &str)]) {
+        let severity = if warning { "error" } else { "info" };
+        let reason = self
+            .conditions
+            .reason("Ready")
+            .filter(|r| !r.is_empty())
+            .unwrap_or(severity)
+            .to_string();
+        self.event_because(warning, &reason, message, extra);
+    }
+
+    /// A change made mid-run (applied or pruned objects): upstream's Ready is Unknown
+    /// with `Progressing` then.
+    fn progress(&mut self, message: &str) {
+        self.event_because(false, "Progressing", message, &[]);
+    }
+
+    fn event_because(
+        &mut self,
+        warning: bool,
+        reason: &str,
+        message: &str,
+        extra: &[(&str, &str)],
+    ) {
+        let mut metadata: BTreeMap<String, String> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if let Some(revision) = &self.revision {
+            metadata.insert(format!("{KUSTOMIZE_GROUP}/revision"), revision.clone());
+        }
+        self.events.push(events::FluxEvent {
+            warning,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            metadata,
+        });
+    }
+
+    /// Ready=False for an error of the reconcile proper, with its Warning event.
+    fn fail(&mut self, reason: &str, message: &str) {
+        self.conditions.set("Ready", "False", reason, message);
+        self.event(true, message, &[]);
+    }
+
     /// kustomize-controller's `finalizeStatus`.
     fn finish(mut self, requeue: Option<Duration>) -> Outcome {
         if self.conditions.is("Ready", "True") {
@@ -1014,6 +1124,7 @@ impl KsRun {
         Outcome {
             status: Some(self.status),
             requeue,
+            events: self.events,
         }
     }
 }
@@ -1035,6 +1146,8 @@ struct Loop {
     revisions: Mutex<HashMap<String, String>>,
     /// Repository identity (mirror) → GitRepository queue keys.
     urls: Mutex<HashMap<String, HashSet<String>>>,
+    /// The Kustomizations' Kubernetes Events.
+    kustomization_events: events::Recorder,
 }
 
 /// What makes a Flux object worth reconciling again: spec, the reconcile request
@@ -1051,6 +1164,7 @@ fn fingerprint(obj: &Value) -> u64 {
 /// Runs the GitRepository and Kustomization controllers until the hub watches end.
 pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     let state = Arc::new(Loop {
+        kustomization_events: events::Recorder::new(reconciler.hub.clone(), "kustomize-controller"),
         reconciler,
         queue: WorkQueue::new(),
         known: Known::default(),
@@ -1165,6 +1279,14 @@ async fn worker(state: Arc<Loop>) {
                 Err(e) => tracing::warn!(key = %key, error = %e, "writing Flux status"),
             }
         }
+        // After the status write, as kustomize-controller emits them once its status is
+        // patched.
+        for event in &outcome.events {
+            state
+                .kustomization_events
+                .record(&object, event, &now)
+                .await;
+        }
         if is_git {
             // After the status write: a reader requeued earlier could read the
             // GitRepository before its artifact is in the status, and wait out the
@@ -1244,6 +1366,18 @@ mod tests {
         assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
         assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
+        // To the nanosecond, as `time.Since(start).String()` prints a reconcile's time.
+        assert_eq!(
+            go_duration(Duration::from_nanos(2_536_346_081)),
+            "2.536346081s"
+        );
+        assert_eq!(go_duration(Duration::from_nanos(512_300_000)), "512.3ms");
+        assert_eq!(go_duration(Duration::from_nanos(1_500)), "1.5µs");
+        assert_eq!(go_duration(Duration::from_nanos(999)), "999ns");
+        assert_eq!(
+            go_duration(Duration::from_nanos(62_000_000_001)),
+            "1m2.000000001s"
+        );
     }
 
     #[test]

@@ -16,10 +16,10 @@ use flotilla_hub::flux::{
 };
 use flotilla_hub::sources::Sources;
 use flotilla_source::{CacheOptions, MirrorCache, Rewrite};
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Event};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Client;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kubesim::{Fleet, FleetConfig, Server};
 use serde_json::{Value, json};
 use support::{config, git, wait_for, write};
@@ -120,6 +120,12 @@ async fn create(client: &Client, yaml: &str) {
     api.create(&PostParams::default(), &object).await.unwrap();
 }
 
+async fn ks_uid(client: &Client, (namespace, name): (&str, &str)) -> Option<String> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &kustomization_resource());
+    api.get(name).await.unwrap().metadata.uid
+}
+
 async fn status_of(client: &Client, namespace: &str, name: &str) -> Value {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &kustomization_resource());
@@ -130,6 +136,42 @@ async fn status_of(client: &Client, namespace: &str, name: &str) -> Value {
 }
 
 /// Waits until the Kustomization's Ready condition has `status` and `reason`.
+/// The Events about the Kustomization `namespace/name`, oldest first (their names end in
+/// the time they were made, in hex).
+async fn events_of(client: &Client, namespace: &str, name: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let selector = format!("involvedObject.kind=Kustomization,involvedObject.name={name}");
+    let mut events = api
+        .list(&ListParams::default().fields(&selector))
+        .await
+        .unwrap()
+        .items;
+    events.sort_by_key(|e| e.metadata.name.clone());
+    events
+}
+
+/// Waits for an Event about `namespace/name` with `type_` and `reason` whose message
+/// `matches`.
+async fn wait_event(
+    client: &Client,
+    (namespace, name): (&str, &str),
+    type_: &str,
+    reason: &str,
+    matches: impl Fn(&str) -> bool,
+) -> Event {
+    wait_for(&format!("a {type_} {reason} event"), async || {
+        events_of(client, namespace, name)
+            .await
+            .into_iter()
+            .find(|e| {
+                e.type_.as_deref() == Some(type_)
+                    && e.reason.as_deref() == Some(reason)
+                    && matches(e.message.as_deref().unwrap_or(""))
+            })
+    })
+    .await
+}
+
 async fn wait_ready(
     client: &Client,
     namespace: &str,
@@ -325,6 +367,41 @@ async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() 
             .all(|c| c["type"] != "Reconciling" && c["type"] != "Healthy"),
         "{payments}"
     );
+    // Its Events, as kustomize-controller records them: the change set mid-run, then the
+    // time the run took, with the revision.
+    let payments_ks = ("team-payments", "team-payments");
+    let applied = wait_event(&hub.client, payments_ks, "Normal", "Progressing", |m| {
+        m.lines()
+            .any(|l| l == "ConfigMap/team-payments/settings created")
+    })
+    .await;
+    assert_eq!(
+        applied.source.and_then(|s| s.component).as_deref(),
+        Some("kustomize-controller")
+    );
+    let finished = wait_event(
+        &hub.client,
+        payments_ks,
+        "Normal",
+        "ReconciliationSucceeded",
+        |m| m.starts_with("Reconciliation finished in ") && m.ends_with("s, next run in 5m0s"),
+    )
+    .await;
+    let annotations = finished.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations["kustomize.toolkit.fluxcd.io/revision"],
+        payments["lastAppliedRevision"].as_str().unwrap()
+    );
+    assert_eq!(
+        annotations["kustomize.toolkit.fluxcd.io/commit_status"],
+        "update"
+    );
+    assert_eq!(finished.count, Some(1));
+    assert_eq!(
+        finished.involved_object.uid,
+        ks_uid(&hub.client, payments_ks).await
+    );
+
     let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "team-payments");
     let settings = config_maps.get("settings").await.unwrap();
     let labels = settings.metadata.labels.unwrap();
@@ -376,6 +453,15 @@ async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() 
         failed["lastAttemptedRevision"],
         failed["lastAppliedRevision"]
     );
+    // The failure is a Warning with the Ready reason and message.
+    wait_event(
+        &hub.client,
+        payments_ks,
+        "Warning",
+        "ReconciliationFailed",
+        |m| m == message,
+    )
+    .await;
     assert_eq!(failed["inventory"], payments["inventory"], "inventory kept");
     assert!(
         failed["conditions"]
@@ -416,6 +502,11 @@ async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() 
         let extra = config_maps.get_opt("extra").await.ok()?;
         let color = config_maps.get("settings").await.ok()?.data?["color"].clone();
         (extra.is_none() && color == "red").then_some(())
+    })
+    .await;
+    wait_event(&hub.client, payments_ks, "Normal", "Progressing", |m| {
+        m.lines()
+            .any(|l| l == "ConfigMap/team-payments/extra deleted")
     })
     .await;
     let healed = wait_ready(

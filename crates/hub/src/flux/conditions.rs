@@ -94,6 +94,11 @@ impl Conditions {
         self.list.iter().find(|c| field(c, "type") == type_)
     }
 
+    /// The reason of the condition `type_`.
+    pub fn reason(&self, type_: &str) -> Option<&str> {
+        self.get(type_).map(|c| field(c, "reason"))
+    }
+
     /// Whether the condition `type_` has `status`.
     pub fn is(&self, type_: &str, status: &str) -> bool {
         self.get(type_)

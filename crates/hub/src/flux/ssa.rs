@@ -169,7 +169,8 @@ pub enum Action {
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    /// How kustomize-controller names the action in its change set.
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::Created => "created",
             Action::Configured => "configured",
