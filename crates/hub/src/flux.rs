@@ -37,10 +37,13 @@ use crate::sources::{SourceTree, Sources};
 /// The Kustomization API group (the prefix of its events' annotations).
 const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
+/// The GitRepository API group (the prefix of its events' annotations).
+const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+
 /// The GitRepository resource (`source.toolkit.fluxcd.io/v1`).
 pub fn git_repository_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
+        &GroupVersionKind::gvk(SOURCE_GROUP, "v1", "GitRepository"),
         "gitrepositories",
     )
 }
@@ -147,6 +150,46 @@ fn decimal(value: u128, scale: u128) -> String {
     format!("{whole}.{fraction:0digits$}")
         .trim_end_matches('0')
         .to_string()
+}
+
+/// source-controller's events for a GitRepository reconcile: a failure is a Warning with
+/// the Ready reason and message; a new artifact is `NewArtifact` "stored artifact for
+/// commit '<short message>'" and the same artifact after a failure is `Succeeded`, both
+/// with the revision annotation. (There is no tarball, so no digest annotation.)
+fn git_repository_events(
+    old_status: &Value,
+    conditions: &Conditions,
+    status: &Value,
+    short_message: Option<String>,
+) -> Vec<events::FluxEvent> {
+    let ready_was_false = Conditions::from_status(old_status, 0, "").is("Ready", "False");
+    if conditions.is("Ready", "False") {
+        return vec![events::FluxEvent {
+            warning: true,
+            reason: conditions.reason("Ready").unwrap_or("error").to_string(),
+            message: conditions.message("Ready").unwrap_or("").to_string(),
+            metadata: BTreeMap::new(),
+        }];
+    }
+    let Some(revision) = status.pointer("/artifact/revision").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let new = old_status
+        .pointer("/artifact/revision")
+        .and_then(Value::as_str)
+        != Some(revision);
+    let reason = match (new, ready_was_false) {
+        (true, _) => "NewArtifact",
+        (false, true) => "Succeeded",
+        (false, false) => return Vec::new(),
+    };
+    let commit = short_message.unwrap_or_else(|| revision.to_string());
+    vec![events::FluxEvent {
+        warning: false,
+        reason: reason.to_string(),
+        message: format!("stored artifact for commit '{commit}'"),
+        metadata: BTreeMap::from([(format!("{SOURCE_GROUP}/revision"), revision.to_string())]),
+    }]
 }
 
 fn key_of(obj: &Value) -> String {
@@ -312,6 +355,16 @@ impl FluxReconciler {
             }
         };
         let mut failed = checkout.is_none();
+        // Read only for a new artifact's event.
+        let short_message = checkout
+            .as_ref()
+            .filter(|c| {
+                old_status
+                    .pointer("/artifact/revision")
+                    .and_then(Value::as_str)
+                    != Some(c.revision.as_str())
+            })
+            .and_then(|c| c.snapshot.short_message());
         if let Some(checkout) = checkout {
             match self.sources.tree_of(checkout).await {
                 Ok(tree) => {
@@ -366,6 +419,7 @@ impl FluxReconciler {
         if let Some(ignore) = &repository.status.observed_ignore {
             status["observedIgnore"] = json!(ignore);
         }
+        let events = git_repository_events(&old_status, &merged, &status, short_message);
         lock(&self.repositories).insert(key, repository);
         let requeue = match (action.requeue_after, failed) {
             (None, _) => None,
@@ -375,7 +429,7 @@ impl FluxReconciler {
         Outcome {
             status: Some(status),
             requeue,
-            events: Vec::new(),
+            events,
         }
     }
 
@@ -1148,6 +1202,8 @@ struct Loop {
     urls: Mutex<HashMap<String, HashSet<String>>>,
     /// The Kustomizations' Kubernetes Events.
     kustomization_events: events::Recorder,
+    /// The GitRepositories' Kubernetes Events.
+    source_events: events::Recorder,
 }
 
 /// What makes a Flux object worth reconciling again: spec, the reconcile request
@@ -1165,6 +1221,7 @@ fn fingerprint(obj: &Value) -> u64 {
 pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     let state = Arc::new(Loop {
         kustomization_events: events::Recorder::new(reconciler.hub.clone(), "kustomize-controller"),
+        source_events: events::Recorder::new(reconciler.hub.clone(), "source-controller"),
         reconciler,
         queue: WorkQueue::new(),
         known: Known::default(),
@@ -1281,11 +1338,13 @@ async fn worker(state: Arc<Loop>) {
         }
         // After the status write, as kustomize-controller emits them once its status is
         // patched.
+        let recorder = if is_git {
+            &state.source_events
+        } else {
+            &state.kustomization_events
+        };
         for event in &outcome.events {
-            state
-                .kustomization_events
-                .record(&object, event, &now)
-                .await;
+            recorder.record(&object, event, &now).await;
         }
         if is_git {
             // After the status write: a reader requeued earlier could read the
@@ -1377,6 +1436,62 @@ mod tests {
         assert_eq!(
             go_duration(Duration::from_nanos(62_000_000_001)),
             "1m2.000000001s"
+        );
+    }
+
+    #[test]
+    fn a_git_repository_tells_of_new_artifacts_recoveries_and_failures() {
+        let ready = |status: &str, reason: &str| {
+            json!({"conditions": [{"type": "Ready", "status": status, "reason": reason,
+                                   "message": "failed to checkout: no such ref"}],
+                   "artifact": {"revision": "main@sha1:aaa"}})
+        };
+        let conditions = |s: &Value| Conditions::from_status(s, 1, "now");
+        let ok = ready("True", "Succeeded");
+        let failed = ready("False", "GitOperationFailed");
+        let newer =
+            json!({"conditions": ok["conditions"], "artifact": {"revision": "main@sha1:bbb"}});
+        // A new revision: NewArtifact with the commit's short message and the revision.
+        let events =
+            git_repository_events(&ok, &conditions(&newer), &newer, Some("bump web".into()));
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (
+                events[0].warning,
+                events[0].reason.as_str(),
+                events[0].message.as_str()
+            ),
+            (
+                false,
+                "NewArtifact",
+                "stored artifact for commit 'bump web'"
+            )
+        );
+        assert_eq!(
+            events[0].metadata["source.toolkit.fluxcd.io/revision"],
+            "main@sha1:bbb"
+        );
+        // The same artifact: nothing, unless it recovers from a failure.
+        assert!(git_repository_events(&ok, &conditions(&ok), &ok, None).is_empty());
+        let recovered = git_repository_events(&failed, &conditions(&ok), &ok, None);
+        assert_eq!(recovered[0].reason, "Succeeded");
+        assert_eq!(
+            recovered[0].message,
+            "stored artifact for commit 'main@sha1:aaa'"
+        );
+        // A failure: a Warning with the Ready reason and message.
+        let warned = git_repository_events(&ok, &conditions(&failed), &failed, None);
+        assert_eq!(
+            (
+                warned[0].warning,
+                warned[0].reason.as_str(),
+                warned[0].message.as_str()
+            ),
+            (
+                true,
+                "GitOperationFailed",
+                "failed to checkout: no such ref"
+            )
         );
     }
 

@@ -120,7 +120,7 @@ async fn create(client: &Client, yaml: &str) {
     api.create(&PostParams::default(), &object).await.unwrap();
 }
 
-async fn ks_uid(client: &Client, (namespace, name): (&str, &str)) -> Option<String> {
+async fn ks_uid(client: &Client, (_, namespace, name): Object<'_>) -> Option<String> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &kustomization_resource());
     api.get(name).await.unwrap().metadata.uid
@@ -136,11 +136,14 @@ async fn status_of(client: &Client, namespace: &str, name: &str) -> Value {
 }
 
 /// Waits until the Kustomization's Ready condition has `status` and `reason`.
-/// The Events about the Kustomization `namespace/name`, oldest first (their names end in
-/// the time they were made, in hex).
-async fn events_of(client: &Client, namespace: &str, name: &str) -> Vec<Event> {
+/// Kind, namespace and name.
+type Object<'a> = (&'a str, &'a str, &'a str);
+
+/// The Events about the `kind` `namespace/name`, oldest first (their names end in the
+/// time they were made, in hex).
+async fn events_of(client: &Client, (kind, namespace, name): Object<'_>) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let selector = format!("involvedObject.kind=Kustomization,involvedObject.name={name}");
+    let selector = format!("involvedObject.kind={kind},involvedObject.name={name}");
     let mut events = api
         .list(&ListParams::default().fields(&selector))
         .await
@@ -150,24 +153,20 @@ async fn events_of(client: &Client, namespace: &str, name: &str) -> Vec<Event> {
     events
 }
 
-/// Waits for an Event about `namespace/name` with `type_` and `reason` whose message
-/// `matches`.
+/// Waits for an Event about `object` with `type_` and `reason` whose message `matches`.
 async fn wait_event(
     client: &Client,
-    (namespace, name): (&str, &str),
+    object: Object<'_>,
     type_: &str,
     reason: &str,
     matches: impl Fn(&str) -> bool,
 ) -> Event {
     wait_for(&format!("a {type_} {reason} event"), async || {
-        events_of(client, namespace, name)
-            .await
-            .into_iter()
-            .find(|e| {
-                e.type_.as_deref() == Some(type_)
-                    && e.reason.as_deref() == Some(reason)
-                    && matches(e.message.as_deref().unwrap_or(""))
-            })
+        events_of(client, object).await.into_iter().find(|e| {
+            e.type_.as_deref() == Some(type_)
+                && e.reason.as_deref() == Some(reason)
+                && matches(e.message.as_deref().unwrap_or(""))
+        })
     })
     .await
 }
@@ -369,7 +368,16 @@ async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() 
     );
     // Its Events, as kustomize-controller records them: the change set mid-run, then the
     // time the run took, with the revision.
-    let payments_ks = ("team-payments", "team-payments");
+    let payments_ks = ("Kustomization", "team-payments", "team-payments");
+    let payments_repo = ("GitRepository", "team-payments", "team-payments-repo");
+    let stored = wait_event(&hub.client, payments_repo, "Normal", "NewArtifact", |m| {
+        m == "stored artifact for commit 'first'"
+    })
+    .await;
+    assert_eq!(
+        stored.source.and_then(|s| s.component).as_deref(),
+        Some("source-controller")
+    );
     let applied = wait_event(&hub.client, payments_ks, "Normal", "Progressing", |m| {
         m.lines()
             .any(|l| l == "ConfigMap/team-payments/settings created")
@@ -453,6 +461,10 @@ async fn the_seed_tenants_reconcile_as_the_tenant_and_escalation_is_forbidden() 
         failed["lastAttemptedRevision"],
         failed["lastAppliedRevision"]
     );
+    wait_event(&hub.client, payments_repo, "Normal", "NewArtifact", |m| {
+        m == "stored artifact for commit 'escalate'"
+    })
+    .await;
     // The failure is a Warning with the Ready reason and message.
     wait_event(
         &hub.client,

@@ -279,6 +279,22 @@ impl Snapshot {
         self.commit.to_string()
     }
 
+    /// The first line of the commit's message, cut to 50 characters and `...` as Flux's
+    /// `Commit.ShortMessage` does (source-controller's "stored artifact for commit" event
+    /// quotes it); `None` when the commit cannot be read.
+    pub fn short_message(&self) -> Option<String> {
+        let repo = self.repo.to_thread_local();
+        let commit = repo.find_commit(self.commit).ok()?;
+        let message = commit.message_raw().ok()?;
+        let text = String::from_utf8_lossy(message.as_ref());
+        let subject = text.split('\n').next().unwrap_or("");
+        Some(if subject.chars().count() > 50 {
+            format!("{}...", subject.chars().take(50).collect::<String>())
+        } else {
+            subject.to_string()
+        })
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> ReadLimits {
         self.limits

@@ -99,6 +99,11 @@ impl Conditions {
         self.get(type_).map(|c| field(c, "reason"))
     }
 
+    /// The message of the condition `type_`.
+    pub fn message(&self, type_: &str) -> Option<&str> {
+        self.get(type_).map(|c| field(c, "message"))
+    }
+
     /// Whether the condition `type_` has `status`.
     pub fn is(&self, type_: &str, status: &str) -> bool {
         self.get(type_)

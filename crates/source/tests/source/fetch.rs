@@ -135,7 +135,10 @@ async fn file_url_tags_semver_names_commits_and_head() {
     git(&work.work, &["tag", "-a", "-m", "release", "v1.0.0"]);
     let c2 = work.commit(&[("a.txt", "2\n")], "two");
     git(&work.work, &["tag", "v1.1.0"]);
-    let c3 = work.commit(&[("a.txt", "3\n")], "three");
+    let c3 = work.commit(
+        &[("a.txt", "3\n")],
+        "three: a subject longer than fifty characters, ending here\n\nand a body",
+    );
     git(&work.work, &["tag", "v2.0.0-rc.1"]);
     let bare = tmp.path().join("bare/r.git");
     work.publish(&bare);
@@ -154,6 +157,7 @@ async fn file_url_tags_semver_names_commits_and_head() {
     // An annotated tag resolves to its commit.
     assert_eq!(co.revision, format!("v1.0.0@sha1:{c1}"));
     assert_eq!(co.snapshot.read("a.txt").unwrap(), b"1\n");
+    assert_eq!(co.snapshot.short_message().as_deref(), Some("one"));
     let co = cache
         .checkout(&request(&url, Reference::Name("refs/tags/v1.0.0".into())))
         .await
@@ -187,6 +191,11 @@ async fn file_url_tags_semver_names_commits_and_head() {
         .await
         .unwrap();
     assert_eq!(co.revision, format!("main@sha1:{c3}"));
+    // Flux's short message: the first line, cut at 50 characters.
+    assert_eq!(
+        co.snapshot.short_message().as_deref(),
+        Some("three: a subject longer than fifty characters, end...")
+    );
     // Plain local paths name the same repository.
     let co = cache
         .checkout(&request(
