@@ -1419,24 +1419,22 @@ mod tests {
 
     #[test]
     fn durations_print_as_go_does() {
-        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(go_duration(Duration::from_secs(270)), "4m30s");
-        assert_eq!(go_duration(Duration::from_secs(600)), "10m0s");
-        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
-        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
         // To the nanosecond, as `time.Since(start).String()` prints a reconcile's time.
-        assert_eq!(
-            go_duration(Duration::from_nanos(2_536_346_081)),
-            "2.536346081s"
-        );
-        assert_eq!(go_duration(Duration::from_nanos(512_300_000)), "512.3ms");
-        assert_eq!(go_duration(Duration::from_nanos(1_500)), "1.5µs");
-        assert_eq!(go_duration(Duration::from_nanos(999)), "999ns");
-        assert_eq!(
-            go_duration(Duration::from_nanos(62_000_000_001)),
-            "1m2.000000001s"
-        );
+        for (nanos, go) in [
+            (30_000_000_000, "30s"),
+            (270_000_000_000, "4m30s"),
+            (600_000_000_000, "10m0s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (1_500_000_000, "1.5s"),
+            (250_000_000, "250ms"),
+            (2_536_346_081, "2.536346081s"),
+            (512_300_000, "512.3ms"),
+            (1_500, "1.5µs"),
+            (999, "999ns"),
+            (62_000_000_001, "1m2.000000001s"),
+        ] {
+            assert_eq!(go_duration(Duration::from_nanos(nanos)), go, "{nanos} ns");
+        }
     }
 
     #[test]
@@ -1454,17 +1452,15 @@ mod tests {
         // A new revision: NewArtifact with the commit's short message and the revision.
         let events =
             git_repository_events(&ok, &conditions(&newer), &newer, Some("bump web".into()));
+        // (Warning?, reason, message)
+        let said = |e: &events::FluxEvent| (e.warning, e.reason.clone(), e.message.clone());
         assert_eq!(events.len(), 1);
         assert_eq!(
-            (
-                events[0].warning,
-                events[0].reason.as_str(),
-                events[0].message.as_str()
-            ),
+            said(&events[0]),
             (
                 false,
-                "NewArtifact",
-                "stored artifact for commit 'bump web'"
+                "NewArtifact".into(),
+                "stored artifact for commit 'bump web'".into()
             )
         );
         assert_eq!(
@@ -1482,15 +1478,11 @@ mod tests {
         // A failure: a Warning with the Ready reason and message.
         let warned = git_repository_events(&ok, &conditions(&failed), &failed, None);
         assert_eq!(
-            (
-                warned[0].warning,
-                warned[0].reason.as_str(),
-                warned[0].message.as_str()
-            ),
+            said(&warned[0]),
             (
                 true,
-                "GitOperationFailed",
-                "failed to checkout: no such ref"
+                "GitOperationFailed".into(),
+                "failed to checkout: no such ref".into()
             )
         );
     }
