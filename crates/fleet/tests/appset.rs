@@ -6,7 +6,7 @@ mod support;
 use flotilla_fleet::Application;
 use flotilla_fleet::appset::{
     ConditionStatus, Generated, MemoryRepos, Plan, ReconcileInput, generate_applications,
-    plan_reconcile, requeue_after, updated_status,
+    plan_reconcile, requeue_after, resource_statuses, updated_status,
 };
 use flotilla_fleet::argocd::applicationset::{
     ApplicationSet, ApplicationsSyncPolicy, ControllerPolicy,
@@ -787,4 +787,40 @@ fn requeue_periods() {
     let mut set = shell(false);
     set.spec.generators = vec![json!({"list": {"elements": []}}), json!({"clusters": {}})];
     assert_eq!(requeue_after(&set), None);
+}
+
+#[test]
+fn status_resources_list_the_owned_applications_by_name_as_argo_cd_3_does() {
+    let app = |name: &str, status: Option<Value>| {
+        let mut value = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                               "metadata": {"name": name, "namespace": "argocd"},
+                               "spec": {"project": "default",
+                                        "source": {"repoURL": "https://gitlab.internal/web", "path": "deploy"},
+                                        "destination": {"server": "https://kubernetes.default.svc",
+                                                        "namespace": "web"}}});
+        if let Some(status) = status {
+            value["status"] = status;
+        }
+        Application::from_value(&value).unwrap()
+    };
+    let synced = app(
+        "web-prod",
+        Some(json!({"sync": {"status": "Synced"},
+                    "health": {"status": "Healthy", "message": "not copied"}})),
+    );
+    let fresh = app("api-prod", None);
+    let entries = resource_statuses(&[&synced, &fresh]);
+    // Sorted by name; an Application not yet reconciled has no sync status and an empty
+    // health (Go's omitempty on its fields).
+    assert_eq!(
+        Value::Array(entries),
+        json!([
+            {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+             "namespace": "argocd", "name": "api-prod", "health": {}},
+            {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+             "namespace": "argocd", "name": "web-prod", "status": "Synced",
+             "health": {"status": "Healthy"}},
+        ])
+    );
+    assert!(resource_statuses(&[]).is_empty());
 }

@@ -334,6 +334,53 @@ async fn the_seed_applicationset_follows_the_registry_and_the_clusters() {
         apps["app-01-prod-ap"]["spec"]["source"]["helm"]["valueFiles"],
         json!(["values-ap-southeast-1.yaml"])
     );
+    // status.resources: the Applications the set owned when it last listed them, sorted
+    // by name (a reconcile's own creations appear at the next one, as in Argo CD).
+    let resources = wait_for("status.resources", async || {
+        let status = hub.set_status("microservices").await;
+        let resources = status.get("resources")?.as_array()?.clone();
+        let names: Vec<&str> = resources
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        let before: Vec<&str> = apps
+            .keys()
+            .map(String::as_str)
+            .filter(|n| !n.ends_with("-prod-ap"))
+            .collect();
+        before
+            .iter()
+            .all(|n| names.contains(n))
+            .then_some(resources)
+    })
+    .await;
+    let names: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    for entry in &resources {
+        assert_eq!(
+            (
+                &entry["group"],
+                &entry["version"],
+                &entry["kind"],
+                &entry["namespace"]
+            ),
+            (
+                &json!("argoproj.io"),
+                &json!("v1alpha1"),
+                &json!("Application"),
+                &json!("argocd")
+            ),
+            "{entry}"
+        );
+        // No Application controller runs here: no sync status, an empty health.
+        assert!(entry.get("status").is_none(), "{entry}");
+        assert_eq!(entry["health"], json!({}), "{entry}");
+    }
 
     // An app leaves the registry: its Applications are deleted with their resources (the
     // finalizer stays for the Application controller, which is not running here).

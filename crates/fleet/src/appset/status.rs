@@ -81,6 +81,45 @@ pub fn updated_status(
 }
 
 /// `CalculateHealth`.
+/// `status.resources` as Argo CD 3 writes it (`BuildResourceStatus`): one entry per
+/// Application the set owns, sorted by name, with its group, version, kind, namespace,
+/// name, sync status and health status — as those Applications were when the reconcile
+/// listed them (the set is not requeued by their status changes, so the list follows at
+/// its next reconcile, as upstream). Empty fields are left out (`omitempty`).
+pub fn resource_statuses(apps: &[&crate::Application]) -> Vec<Value> {
+    let mut entries: Vec<(&str, Value)> = apps
+        .iter()
+        .map(|app| {
+            let status = |path: &str| {
+                app.status
+                    .as_ref()
+                    .and_then(|s| s.pointer(path))
+                    .and_then(Value::as_str)
+                    .filter(|v| !v.is_empty())
+            };
+            let mut entry = json!({
+                "group": "argoproj.io",
+                "version": "v1alpha1",
+                "kind": "Application",
+            });
+            if !app.metadata.namespace.is_empty() {
+                entry["namespace"] = json!(app.metadata.namespace);
+            }
+            entry["name"] = json!(app.metadata.name);
+            if let Some(sync) = status("/sync/status") {
+                entry["status"] = json!(sync);
+            }
+            entry["health"] = match status("/health/status") {
+                Some(health) => json!({"status": health}),
+                None => json!({}),
+            };
+            (app.metadata.name.as_str(), entry)
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries.into_iter().map(|(_, e)| e).collect()
+}
+
 fn health(conditions: &[Value], field: &dyn Fn(&Value, &str) -> String) -> Value {
     if conditions.is_empty() {
         return json!({"status": "Unknown", "message": "No status conditions found for ApplicationSet"});

@@ -161,7 +161,7 @@ impl AppSetReconciler {
             Err(e) => {
                 let message = format!("invalid ApplicationSet: {e}");
                 let conditions = error_conditions(false, reason::PARAMS_GENERATION_ERROR, &message);
-                let status = self.write_status(object, &conditions, now).await;
+                let status = self.write_status(object, &conditions, None, now).await;
                 // A spec change requeues it; retrying the same spec cannot help.
                 return Outcome {
                     status,
@@ -178,11 +178,14 @@ impl AppSetReconciler {
             requeue_after: appset::requeue_after(&set),
             ..Outcome::default()
         };
-        let conditions = match self.apply(&set, &clusters, &mut outcome).await {
-            Ok(plan) => plan.conditions,
+        let (conditions, resources) = match self.apply(&set, &clusters, &mut outcome).await {
+            Ok((plan, resources)) => (plan.conditions, Some(resources)),
             Err(failure) => {
                 outcome.failed = true;
-                error_conditions(true, failure.reason, &failure.message)
+                (
+                    error_conditions(true, failure.reason, &failure.message),
+                    None,
+                )
             }
         };
         if conditions
@@ -193,20 +196,21 @@ impl AppSetReconciler {
             // `ReconcileRequeueOnValidationError`: an invalid set is looked at again.
             outcome.requeue_after = Some(Duration::from_secs(180));
         }
-        outcome.status = self.write_status(object, &conditions, now).await;
+        outcome.status = self.write_status(object, &conditions, resources, now).await;
         if outcome.status.is_none() {
             outcome.failed = true;
         }
         outcome
     }
 
-    /// Generates, plans and applies; the plan's conditions on success.
+    /// Generates, plans and applies; on success the plan (its conditions) and the set's
+    /// `status.resources` from the Applications it owned when listed.
     async fn apply(
         &self,
         set: &ApplicationSet,
         clusters: &[ClusterSecret],
         outcome: &mut Outcome,
-    ) -> Result<Plan, Failure> {
+    ) -> Result<(Plan, Vec<Value>), Failure> {
         let namespace = set.metadata.namespace.as_str();
         let projects = self.projects(namespace).await?;
         let repos = Arc::new(HubRepos::new(
@@ -258,7 +262,18 @@ impl AppSetReconciler {
             clusters,
         });
         self.execute(set, &plan).await?;
-        Ok(plan)
+        // Owned only: an unowned Application adopted by name is not the set's yet.
+        let owned: Vec<&Application> = existing
+            .iter()
+            .filter(|app| {
+                app.metadata.owner_references.iter().any(|r| {
+                    r.get("kind").and_then(Value::as_str) == Some("ApplicationSet")
+                        && r.get("name").and_then(Value::as_str) == Some(&set.metadata.name)
+                        && r.get("controller").and_then(Value::as_bool) == Some(true)
+                })
+            })
+            .collect();
+        Ok((plan, appset::resource_statuses(&owned)))
     }
 
     /// The AppProjects in `namespace`, and `default`, which Argo CD always has.
@@ -511,12 +526,14 @@ impl AppSetReconciler {
         Outcome::default()
     }
 
-    /// `setApplicationSetStatusCondition`: merges `conditions` into the status and writes
-    /// it to the status subresource when it changed. Returns the status on the hub.
+    /// `setApplicationSetStatusCondition` (and `updateResourcesStatus` when `resources` is
+    /// given): merges `conditions` into the status and writes it to the status subresource
+    /// when it changed. Returns the status on the hub.
     async fn write_status(
         &self,
         object: &Value,
         conditions: &[Condition],
+        resources: Option<Vec<Value>>,
         now: &str,
     ) -> Option<Value> {
         let previous = object.get("status");
@@ -527,6 +544,22 @@ impl AppSetReconciler {
             .unwrap_or_else(|| json!({}));
         status["conditions"] = Value::Array(conditions);
         status["health"] = health;
+        let mut patch =
+            json!({"status": {"conditions": status["conditions"], "health": status["health"]}});
+        match resources {
+            Some(resources) if !resources.is_empty() => {
+                patch["status"]["resources"] = json!(resources);
+                status["resources"] = Value::Array(resources);
+            }
+            // None left (`omitempty`).
+            Some(_) => {
+                if let Some(fields) = status.as_object_mut() {
+                    fields.remove("resources");
+                }
+                patch["status"]["resources"] = Value::Null;
+            }
+            None => {}
+        }
         if previous == Some(&status) {
             return Some(status);
         }
@@ -540,8 +573,6 @@ impl AppSetReconciler {
             .unwrap_or_default();
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.hub.clone(), namespace, &applicationset_resource());
-        let patch =
-            json!({"status": {"conditions": status["conditions"], "health": status["health"]}});
         match api
             .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
