@@ -90,9 +90,13 @@ impl Seen {
         }
     }
 
-    /// The object, decoded from its text (which was valid JSON when it arrived).
+    /// The object, decoded from its text (which was valid JSON when it arrived), its
+    /// managedFields' `fieldsV1` kept as text as the watch decodes them
+    /// ([`flotilla_ssa::compact`]: only drift baselines and ignore rules read them).
     fn object(&self) -> Option<Value> {
-        serde_json::from_str(&self.text).ok()
+        serde_json::from_str::<flotilla_ssa::compact::CompactValue>(&self.text)
+            .ok()
+            .map(|compact| compact.0)
     }
 }
 
@@ -595,8 +599,17 @@ mod tests {
         let (name, seen) = seen(&deployment);
         assert_eq!(name, ("shop".to_string(), "web".to_string()));
         assert_eq!(seen.instance.as_deref(), Some("argocd_web"));
-        // The text is what the server sent, and reads back as it (fieldsV1 as sent).
-        assert_eq!(seen.object().unwrap(), deployment);
+        // The text is what the server sent, and reads back as it (fieldsV1 as its text).
+        let read = seen.object().unwrap();
+        let fields = read.pointer("/metadata/managedFields/0/fieldsV1").unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(fields.as_str().unwrap()).unwrap(),
+            deployment["metadata"]["managedFields"][0]["fieldsV1"]
+        );
+        let mut as_sent = read.clone();
+        as_sent["metadata"]["managedFields"][0]["fieldsV1"] =
+            deployment["metadata"]["managedFields"][0]["fieldsV1"].clone();
+        assert_eq!(as_sent, deployment);
         assert_eq!(*seen.text, *serde_json::to_string(&deployment).unwrap());
         // Not yet observed at its generation: Argo CD's check says Progressing.
         assert_eq!(seen.health, flotilla_sync::health::assess(&deployment));
