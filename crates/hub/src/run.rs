@@ -106,6 +106,8 @@ pub struct Hub {
     pub clusters: Arc<RwLock<ClusterRegistry>>,
     /// The repository cache (webhooks call its `trigger`).
     pub sources: Sources,
+    /// Each Application's sync and health status (the `flotilla_applications` gauge).
+    pub applications: Arc<crate::metrics::ApplicationStates>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -153,10 +155,11 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         sources.clone(),
         config.source_interval,
     ));
+    let applications = Arc::new(crate::metrics::ApplicationStates::default());
     tasks.push(tokio::spawn(controller::run_applications_with(
         reconciler,
         config.controller.clone(),
-        vec![appset_hook],
+        vec![appset_hook, applications.hook()],
     )));
     let flux = crate::flux::FluxReconciler::new(
         hub_config,
@@ -168,6 +171,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     Ok(Hub {
         clusters: registry,
         sources,
+        applications,
         tasks,
     })
 }

@@ -322,6 +322,24 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     .await?;
     let cold_start = started.elapsed();
     let fleet_cpu = own_cpu_seconds() - fleet_cpu_before;
+    // The hub's own gauge follows what the API says (once the last status write's echo
+    // reached its watch).
+    wait_for(
+        "the hub's flotilla_applications gauge to count every Application Synced and Healthy",
+        timeout,
+        &hub_process,
+        async || {
+            let (_, text) = http(metrics_addr, "GET", "/metrics", &[], "").await.ok()?;
+            let synced_healthy = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("flotilla_applications{sync=\"Synced\",health=\"Healthy\"} ")
+                })
+                .and_then(|n| n.parse::<usize>().ok());
+            (synced_healthy == Some(expected)).then_some(())
+        },
+    )
+    .await?;
     if !args.json {
         // How often each controller ran, and where the hub's reconciles spent their
         // (wall) time, summed over workers.

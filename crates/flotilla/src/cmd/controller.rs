@@ -8,11 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use axum::extract::State;
 use axum::routing::get;
-use flotilla_hub::controller::application_resource;
 use flotilla_hub::run::{self, Hub, HubConfig};
 use flotilla_source::Rewrite;
 use flotilla_source::webhook::{Provider, Receiver};
-use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 /// Arguments of `flotilla controller`.
@@ -141,7 +139,6 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let hub_config =
             config_from(args.hub_kubeconfig.as_deref(), args.context.as_deref()).await?;
-        let hub = kube::Client::try_from(hub_config.clone()).context("building the hub client")?;
         let mut config = HubConfig::new(&args.cache_dir);
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
@@ -161,7 +158,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             );
         }
         let hooks = flotilla_source::webhook::router(running.sources.mirrors().clone(), receivers);
-        let app = metrics_router(hub, Arc::new(running)).merge(hooks);
+        let app = metrics_router(Arc::new(running)).merge(hooks);
         tokio::select! {
             served = axum::serve(listener, app) => served.context("serving /metrics")?,
             _ = tokio::signal::ctrl_c() => eprintln!("flotilla controller: interrupted"),
@@ -173,32 +170,16 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
 }
 
 /// `/healthz` and `/metrics` (Prometheus text format).
-pub(crate) fn metrics_router(hub: kube::Client, running: Arc<Hub>) -> axum::Router {
+pub(crate) fn metrics_router(running: Arc<Hub>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .with_state((hub, running))
+        .with_state(running)
 }
 
-async fn metrics(State((hub, running)): State<(kube::Client, Arc<Hub>)>) -> String {
+async fn metrics(State(running): State<Arc<Hub>>) -> String {
     let mut out = String::new();
-    let apps: Api<DynamicObject> = Api::all_with(hub, &application_resource());
-    let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
-    if let Ok(list) = apps.list(&ListParams::default()).await {
-        for app in list.items {
-            let status = app.data.get("status");
-            let field = |p: &str| {
-                status
-                    .and_then(|s| s.pointer(p))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("Unknown")
-                    .to_string()
-            };
-            *counts
-                .entry((field("/sync/status"), field("/health/status")))
-                .or_default() += 1;
-        }
-    }
+    let counts = running.applications.counts();
     out.push_str("# HELP flotilla_applications Applications by sync and health status.\n");
     out.push_str("# TYPE flotilla_applications gauge\n");
     for ((sync, health), n) in counts {
