@@ -30,6 +30,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams}
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::app_state::AppState;
 use super::demo::fixtures::{self, SEED_GIT_BASE};
 use super::demo::git_server::{GitServer, commit_change, create_repository};
 use super::demo::run as demo;
@@ -499,68 +500,6 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     })
 }
 
-/// What the bench reads of an Application: its name and whether it is Synced and
-/// Healthy. Decoding only that keeps the observer's cost (it shares the machine with the
-/// fleet it measures) far below a whole object's.
-#[derive(Debug, Clone)]
-struct AppState {
-    metadata: kube::api::ObjectMeta,
-    converged: bool,
-}
-
-impl AppState {
-    fn key(&self) -> String {
-        format!(
-            "{}/{}",
-            self.metadata.namespace.as_deref().unwrap_or_default(),
-            self.metadata.name.as_deref().unwrap_or_default()
-        )
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for AppState {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AppState, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Meta {
-            name: Option<String>,
-            namespace: Option<String>,
-            resource_version: Option<String>,
-        }
-        #[derive(serde::Deserialize, Default)]
-        struct Status {
-            #[serde(default)]
-            sync: Named,
-            #[serde(default)]
-            health: Named,
-        }
-        #[derive(serde::Deserialize, Default)]
-        struct Named {
-            #[serde(default)]
-            status: String,
-        }
-        #[derive(serde::Deserialize)]
-        struct Wire {
-            metadata: Meta,
-            #[serde(default)]
-            status: Option<Status>,
-        }
-        let wire = Wire::deserialize(deserializer)?;
-        let status = wire.status.unwrap_or_default();
-        Ok(AppState {
-            metadata: kube::api::ObjectMeta {
-                name: wire.metadata.name,
-                namespace: wire.metadata.namespace,
-                resource_version: wire.metadata.resource_version,
-                ..Default::default()
-            },
-            converged: status.sync.status == "Synced" && status.health.status == "Healthy",
-        })
-    }
-}
-
-flotilla_hub::dynamic_resource!(AppState, metadata);
-
 /// A free local address for the hub's `/metrics` (bound, then released).
 fn free_address() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -667,7 +606,7 @@ async fn wait_converged(
         };
         match event {
             Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a)) => {
-                converged.insert(a.key(), a.converged);
+                converged.insert(a.key(), a.converged());
             }
             Ok(watcher::Event::Delete(a)) => {
                 converged.remove(&a.key());
@@ -884,35 +823,5 @@ mod tests {
             "every item once, one cluster after the other"
         );
         assert!(round_robin::<u8>(Vec::new()).is_empty());
-    }
-
-    #[test]
-    fn an_application_is_converged_when_synced_and_healthy() {
-        let state = |status: Value| -> AppState {
-            serde_json::from_value(json!({
-                "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-                "metadata": {"name": "web", "namespace": "argocd", "resourceVersion": "7",
-                             "managedFields": [{"manager": "m"}]},
-                "spec": {"project": "default"},
-                "status": status,
-            }))
-            .unwrap()
-        };
-        let synced = state(
-            json!({"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
-                                  "resources": [{"kind": "ConfigMap"}]}),
-        );
-        assert!(synced.converged);
-        assert_eq!(synced.key(), "argocd/web");
-        assert_eq!(synced.metadata.resource_version.as_deref(), Some("7"));
-        assert!(
-            !state(json!({"sync": {"status": "Synced"}, "health": {"status": "Progressing"}}))
-                .converged
-        );
-        assert!(
-            !state(json!({"sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}}))
-                .converged
-        );
-        assert!(!state(Value::Null).converged);
     }
 }

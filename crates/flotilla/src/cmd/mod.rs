@@ -1,5 +1,6 @@
 //! One module per subcommand: clap arguments and a `run` that wires library crates.
 
+pub(crate) mod app_state;
 pub(crate) mod bench;
 pub(crate) mod controller;
 pub(crate) mod demo;

@@ -18,6 +18,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams}
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
+use super::super::app_state::AppState;
 use super::fixtures::{self, SEED_GIT_BASE};
 use super::git_server::{GitServer, create_repository};
 
@@ -322,65 +323,92 @@ pub(crate) async fn apply_seed(hub: &kube::Client) -> anyhow::Result<()> {
 /// Applications by region: (total, synced, healthy).
 type Summary = BTreeMap<String, (usize, usize, usize)>;
 
-/// Prints a progress line until every expected Application is Synced and Healthy.
+/// Prints a progress line (at most every 500 ms) until every expected Application is
+/// Synced and Healthy, following them with a watch.
 async fn watch_progress(
     hub: &kube::Client,
     expected: usize,
     started: Instant,
 ) -> anyhow::Result<Summary> {
-    let apps: Api<DynamicObject> = Api::all_with(hub.clone(), &application_resource());
+    use futures::StreamExt as _;
+    use kube::runtime::watcher;
+    let apps: Api<AppState> = Api::all_with(hub.clone(), &application_resource());
+    let mut events = watcher(apps, watcher::Config::default()).boxed();
+    let mut seen: BTreeMap<String, AppState> = BTreeMap::new();
+    // How many of `seen` are Synced and Healthy, kept as events come.
+    let mut converged = 0usize;
     let mut stderr = std::io::stderr();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
-        let list = apps.list(&ListParams::default()).await?;
-        let mut summary = Summary::new();
-        let (mut synced, mut healthy) = (0, 0);
-        for app in &list.items {
-            let region = app
-                .data
-                .pointer("/spec/source/helm/valueFiles/0")
-                .and_then(Value::as_str)
-                .map(|f| {
-                    f.trim_start_matches("values-")
-                        .trim_end_matches(".yaml")
-                        .to_string()
-                })
-                .unwrap_or_else(|| "-".into());
-            let s = app
-                .data
-                .pointer("/status/sync/status")
-                .and_then(Value::as_str)
-                == Some("Synced");
-            let h = app
-                .data
-                .pointer("/status/health/status")
-                .and_then(Value::as_str)
-                == Some("Healthy");
-            let entry = summary.entry(region).or_default();
-            entry.0 += 1;
-            entry.1 += usize::from(s);
-            entry.2 += usize::from(h);
-            synced += usize::from(s);
-            healthy += usize::from(h);
+        // A line per tick, and the last one.
+        let line_due = tokio::select! {
+            event = events.next() => {
+                match event {
+                    Some(Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a))) => {
+                        converged += usize::from(a.converged());
+                        let was = seen.insert(a.key(), a);
+                        converged -= usize::from(was.is_some_and(|w| w.converged()));
+                    }
+                    Some(Ok(watcher::Event::Delete(a))) => {
+                        let was = seen.remove(&a.key());
+                        converged -= usize::from(was.is_some_and(|w| w.converged()));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => bail!("watching Applications: {e}"),
+                    None => bail!("the Application watch ended"),
+                }
+                false
+            }
+            _ = tick.tick() => true,
+        };
+        let total = seen.len();
+        let done = total >= expected && converged >= expected;
+        if !line_due && !done {
+            continue;
         }
-        let total = list.items.len();
+        let (summary, synced, healthy) = summarize(seen.values());
         let width = 30;
-        let done = (healthy.min(expected) * width)
+        let filled = (healthy.min(expected) * width)
             .checked_div(expected)
             .unwrap_or(width);
         let _ = write!(
             stderr,
             "\r[{}{}] {:>5.1}s  Applications {total}/{expected}  synced {synced}  healthy {healthy}   ",
-            "#".repeat(done),
-            " ".repeat(width - done),
+            "#".repeat(filled),
+            " ".repeat(width - filled),
             started.elapsed().as_secs_f64()
         );
         let _ = stderr.flush();
-        if total >= expected && synced >= expected && healthy >= expected {
+        if done {
             let _ = writeln!(stderr);
             return Ok(summary);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Applications by region (from the value file `values-<region>.yaml`), and how many are
+/// Synced and Healthy.
+fn summarize<'a>(apps: impl Iterator<Item = &'a AppState>) -> (Summary, usize, usize) {
+    let mut summary = Summary::new();
+    let (mut synced, mut healthy) = (0, 0);
+    for app in apps {
+        let region = app
+            .value_file
+            .as_deref()
+            .map(|f| {
+                f.trim_start_matches("values-")
+                    .trim_end_matches(".yaml")
+                    .to_string()
+            })
+            .unwrap_or_else(|| "-".into());
+        let entry = summary.entry(region).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(app.synced);
+        entry.2 += usize::from(app.healthy);
+        synced += usize::from(app.synced);
+        healthy += usize::from(app.healthy);
+    }
+    (summary, synced, healthy)
 }
 
 /// The Flux Kustomizations and their Ready condition, as `kubectl get ks -A` shows them.
