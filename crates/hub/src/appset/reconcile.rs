@@ -304,7 +304,9 @@ impl AppSetReconciler {
         set: &ApplicationSet,
         wanted: &BTreeSet<&str>,
     ) -> Result<Vec<Application>, Failure> {
-        let api: Api<DynamicObject> = Api::namespaced_with(
+        // Without managedFields, which planning never reads (on an Application they are as
+        // large as its spec): decoded as JSON once, not into typed metadata first.
+        let api: Api<crate::raw::UnmanagedObject> = Api::namespaced_with(
             self.hub.clone(),
             &set.metadata.namespace,
             &application_resource(),
@@ -321,7 +323,12 @@ impl AppSetReconciler {
                 message: format!("error getting current applications: {}", api_message(&e)),
             })?;
             token = page.metadata.continue_.filter(|t| !t.is_empty());
-            keep_owned(set, wanted, page.items, &mut owned);
+            keep_owned(
+                set,
+                wanted,
+                page.items.into_iter().map(Value::from),
+                &mut owned,
+            );
             if token.is_none() {
                 return Ok(owned);
             }
@@ -652,11 +659,10 @@ async fn failures(writes: Vec<Write<'_>>) -> BTreeMap<String, String> {
 fn keep_owned(
     set: &ApplicationSet,
     wanted: &BTreeSet<&str>,
-    items: Vec<DynamicObject>,
+    items: impl Iterator<Item = Value>,
     owned: &mut Vec<Application>,
 ) {
-    for item in items {
-        let mut value = serde_json::to_value(&item).unwrap_or(Value::Null);
+    for mut value in items {
         value["apiVersion"] = json!(API_VERSION);
         value["kind"] = json!("Application");
         let name = value
