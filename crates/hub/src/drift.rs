@@ -217,43 +217,23 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
         store.ready.then(|| store.objects.labelled(label_value))
     }
 
-    fn get(
-        &self,
-        resource: &ApiResource,
-        namespace: &str,
-        name: &str,
-    ) -> Option<Option<Arc<Value>>> {
-        self.read(resource, namespace, name, |seen| {
-            seen.object().map(Arc::new)
-        })
-    }
-
+    /// The health stored when the watch saw the object: nothing is decoded.
     fn health(
         &self,
         resource: &ApiResource,
         namespace: &str,
         name: &str,
     ) -> Option<Option<Health>> {
-        self.read(resource, namespace, name, |seen| Some(seen.health.clone()))
-    }
-}
-
-impl ClusterView {
-    /// `read` of the object `namespace/name`, as [`flotilla_sync::cluster::LiveCache::get`]
-    /// answers: `None` until the store has listed, then whether it holds the object.
-    fn read<T>(
-        &self,
-        resource: &ApiResource,
-        namespace: &str,
-        name: &str,
-        read: impl FnOnce(&Seen) -> Option<T>,
-    ) -> Option<Option<T>> {
         let store = self.store(resource)?;
         let store = lock(&store);
         let key = (namespace.to_string(), name.to_string());
-        store
-            .ready
-            .then(|| store.objects.by_name.get(&key).and_then(read))
+        store.ready.then(|| {
+            store
+                .objects
+                .by_name
+                .get(&key)
+                .map(|seen| seen.health.clone())
+        })
     }
 }
 

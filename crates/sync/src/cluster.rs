@@ -61,27 +61,15 @@ pub trait LiveCache: Send + Sync {
     /// `label_value`, or `None` when the cache cannot tell.
     fn labelled(&self, resource: &ApiResource, label_value: &str) -> Option<Vec<Value>>;
 
-    /// The labelled object `namespace/name` of `resource` (namespace empty when
-    /// cluster-scoped): `Some(None)` when the cache holds the kind and not that object,
-    /// `None` when the cache cannot tell. Shared, not copied: a health check reads it.
-    fn get(
-        &self,
-        resource: &ApiResource,
-        namespace: &str,
-        name: &str,
-    ) -> Option<Option<Arc<Value>>>;
-
-    /// The health of the labelled object `namespace/name`, answered as [`LiveCache::get`]
-    /// is. A cache that assesses objects as they arrive answers without decoding them.
+    /// The health of the labelled object `namespace/name` of `resource` (namespace empty
+    /// when cluster-scoped): `Some(None)` when the cache holds the kind and not that
+    /// object, `None` when the cache cannot tell. (A settled app's health check reads it.)
     fn health(
         &self,
         resource: &ApiResource,
         namespace: &str,
         name: &str,
-    ) -> Option<Option<crate::health::Health>> {
-        self.get(resource, namespace, name)
-            .map(|found| found.map(|object| crate::health::assess(&object)))
-    }
+    ) -> Option<Option<crate::health::Health>>;
 }
 
 /// Discovery failures.

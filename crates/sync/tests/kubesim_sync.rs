@@ -826,18 +826,17 @@ impl flotilla_sync::cluster::LiveCache for FixedCache {
         })
     }
 
-    fn get(
+    fn health(
         &self,
         resource: &ApiResource,
         namespace: &str,
         name: &str,
-    ) -> Option<Option<std::sync::Arc<Value>>> {
+    ) -> Option<Option<flotilla_sync::health::Health>> {
         (resource.kind == "ConfigMap").then(|| {
             self.0
                 .iter()
                 .find(|o| o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name)
-                .cloned()
-                .map(std::sync::Arc::new)
+                .map(flotilla_sync::health::assess)
         })
     }
 }
