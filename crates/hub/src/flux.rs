@@ -171,13 +171,10 @@ fn git_repository_events(
             metadata: BTreeMap::new(),
         }];
     }
-    let Some(revision) = status.pointer("/artifact/revision").and_then(Value::as_str) else {
+    let Some(revision) = artifact_revision(status) else {
         return Vec::new();
     };
-    let new = old_status
-        .pointer("/artifact/revision")
-        .and_then(Value::as_str)
-        != Some(revision);
+    let new = artifact_revision(old_status) != Some(revision);
     let reason = match (new, ready_was_false) {
         (true, _) => "NewArtifact",
         (false, true) => "Succeeded",
@@ -190,6 +187,11 @@ fn git_repository_events(
         message: format!("stored artifact for commit '{commit}'"),
         metadata: BTreeMap::from([(format!("{SOURCE_GROUP}/revision"), revision.to_string())]),
     }]
+}
+
+/// `status.artifact.revision` of a GitRepository.
+fn artifact_revision(status: &Value) -> Option<&str> {
+    status.pointer("/artifact/revision").and_then(Value::as_str)
 }
 
 fn key_of(obj: &Value) -> String {
@@ -358,12 +360,7 @@ impl FluxReconciler {
         // Read only for a new artifact's event.
         let short_message = checkout
             .as_ref()
-            .filter(|c| {
-                old_status
-                    .pointer("/artifact/revision")
-                    .and_then(Value::as_str)
-                    != Some(c.revision.as_str())
-            })
+            .filter(|c| artifact_revision(&old_status) != Some(c.revision.as_str()))
             .and_then(|c| c.snapshot.short_message());
         if let Some(checkout) = checkout {
             match self.sources.tree_of(checkout).await {
@@ -397,10 +394,7 @@ impl FluxReconciler {
         }
         if let Some(artifact) = &repository.status.artifact {
             let previous = old_status.get("artifact");
-            let same = previous
-                .and_then(|a| a.get("revision"))
-                .and_then(Value::as_str)
-                == Some(artifact.revision.as_str());
+            let same = artifact_revision(&old_status) == Some(artifact.revision.as_str());
             let updated = if same {
                 previous
                     .and_then(|a| a.get("lastUpdateTime"))
