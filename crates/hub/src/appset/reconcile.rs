@@ -266,11 +266,7 @@ impl AppSetReconciler {
         let owned: Vec<&Application> = existing
             .iter()
             .filter(|app| {
-                app.metadata.owner_references.iter().any(|r| {
-                    r.get("kind").and_then(Value::as_str) == Some("ApplicationSet")
-                        && r.get("name").and_then(Value::as_str) == Some(&set.metadata.name)
-                        && r.get("controller").and_then(Value::as_bool) == Some(true)
-                })
+                controlling_set(&app.metadata.owner_references) == Some(set.metadata.name.as_str())
             })
             .collect();
         Ok((plan, appset::resource_statuses(&owned)))
@@ -597,8 +593,15 @@ impl AppSetReconciler {
 /// The name of the ApplicationSet that controls an Application (`.metadata.controller`
 /// index of Argo CD: the controller owner reference of kind ApplicationSet).
 pub(crate) fn controller_owner(app: &Value) -> Option<&str> {
-    app.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)?
+    controlling_set(
+        app.pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)?,
+    )
+}
+
+/// The ApplicationSet among `references` that is the controller owner, by name.
+fn controlling_set(references: &[Value]) -> Option<&str> {
+    references
         .iter()
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
         .filter(|r| {
