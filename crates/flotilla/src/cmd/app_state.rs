@@ -98,10 +98,81 @@ impl<'de> serde::Deserialize<'de> for AppState {
 
 flotilla_hub::dynamic_resource!(AppState, metadata);
 
+/// The Applications a watch has shown, by key, and how many of them are converged (kept
+/// as events come, not counted again at each).
+#[derive(Debug, Default)]
+pub(crate) struct Converging {
+    apps: std::collections::BTreeMap<String, AppState>,
+    converged: usize,
+}
+
+impl Converging {
+    /// Takes in one watch event.
+    pub(crate) fn observe(&mut self, event: kube::runtime::watcher::Event<AppState>) {
+        use kube::runtime::watcher::Event;
+        let was = match event {
+            Event::Apply(app) | Event::InitApply(app) => {
+                self.converged += usize::from(app.converged());
+                self.apps.insert(app.key(), app)
+            }
+            Event::Delete(app) => self.apps.remove(&app.key()),
+            Event::Init | Event::InitDone => None,
+        };
+        self.converged -= usize::from(was.is_some_and(|w| w.converged()));
+    }
+
+    /// How many Applications exist.
+    pub(crate) fn len(&self) -> usize {
+        self.apps.len()
+    }
+
+    /// How many are Synced and Healthy.
+    pub(crate) fn converged(&self) -> usize {
+        self.converged
+    }
+
+    /// Whether `expected` Applications exist and are all Synced and Healthy.
+    pub(crate) fn done(&self, expected: usize) -> bool {
+        self.len() >= expected && self.converged >= expected
+    }
+
+    /// The Applications.
+    pub(crate) fn apps(&self) -> impl Iterator<Item = &AppState> {
+        self.apps.values()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn converging_counts_what_the_watch_shows() {
+        use kube::runtime::watcher::Event;
+        let app = |name: &str, health: &str| -> AppState {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "argocd"},
+                "status": {"sync": {"status": "Synced"}, "health": {"status": health}},
+            }))
+            .unwrap()
+        };
+        let mut c = Converging::default();
+        c.observe(Event::InitApply(app("a", "Progressing")));
+        c.observe(Event::InitDone);
+        c.observe(Event::Apply(app("b", "Healthy")));
+        assert_eq!((c.len(), c.converged()), (2, 1));
+        assert!(!c.done(2));
+        c.observe(Event::Apply(app("a", "Healthy")));
+        assert!(c.done(2));
+        // Healthy again: counted once.
+        c.observe(Event::Apply(app("a", "Healthy")));
+        assert_eq!(c.converged(), 2);
+        c.observe(Event::Apply(app("b", "Degraded")));
+        c.observe(Event::Delete(app("a", "Healthy")));
+        assert_eq!((c.len(), c.converged()), (1, 0));
+        assert_eq!(c.apps().count(), 1);
+    }
 
     #[test]
     fn an_application_is_converged_when_synced_and_healthy() {

@@ -30,7 +30,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams}
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::app_state::AppState;
+use super::app_state::{AppState, Converging};
 use super::demo::fixtures::{self, SEED_GIT_BASE};
 use super::demo::git_server::{GitServer, commit_change, create_repository};
 use super::demo::run as demo;
@@ -330,7 +330,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
         timeout,
         &hub_process,
         async || {
-            let (_, text) = http(metrics_addr, "GET", "/metrics", &[], "").await.ok()?;
+            let text = metrics_text(metrics_addr).await.ok()?;
             let synced_healthy = text
                 .lines()
                 .find_map(|l| {
@@ -344,7 +344,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     if !args.json {
         // How often each controller ran, and where the hub's reconciles spent their
         // (wall) time, summed over workers.
-        let (_, text) = http(metrics_addr, "GET", "/metrics", &[], "").await?;
+        let text = metrics_text(metrics_addr).await?;
         for line in text.lines().filter(|l| {
             l.starts_with("flotilla_reconciles_total{")
                 || l.starts_with("flotilla_reconcile_phase_seconds_sum{")
@@ -576,13 +576,13 @@ async fn wait_converged(
     use kube::runtime::watcher;
     let apps: Api<AppState> = Api::all_with(hub.clone(), &application_resource());
     let mut events = watcher(apps, watcher::Config::default()).boxed();
-    let mut converged: std::collections::HashMap<String, bool> = Default::default();
+    let mut apps = Converging::default();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut shown = Instant::now();
     loop {
-        let done = converged.values().filter(|c| **c).count();
-        if converged.len() >= expected && done >= expected {
-            return Ok(converged.len());
+        let done = apps.converged();
+        if apps.done(expected) {
+            return Ok(apps.len());
         }
         if let Some(since) = progress_since
             && shown.elapsed() >= Duration::from_secs(1)
@@ -591,7 +591,7 @@ async fn wait_converged(
             eprintln!(
                 "  {:>6.1}s  Applications {}/{expected}, Synced and Healthy {done}",
                 since.elapsed().as_secs_f64(),
-                converged.len()
+                apps.len()
             );
         }
         let event = match tokio::time::timeout_at(deadline, events.next()).await {
@@ -600,18 +600,12 @@ async fn wait_converged(
             Err(_) => bail!(
                 "timed out after {}s: {} of {expected} Applications existed, {done} converged; hub log:\n{}",
                 timeout.as_secs(),
-                converged.len(),
+                apps.len(),
                 process.log_tail()
             ),
         };
         match event {
-            Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a)) => {
-                converged.insert(a.key(), a.converged());
-            }
-            Ok(watcher::Event::Delete(a)) => {
-                converged.remove(&a.key());
-            }
-            Ok(_) => {}
+            Ok(event) => apps.observe(event),
             Err(e) => bail!("watching Applications: {e}"),
         }
     }
@@ -654,13 +648,19 @@ async fn push_webhook(addr: SocketAddr, secret_file: &Path, url: &str) -> anyhow
     Ok(())
 }
 
-/// The hub's `flotilla_drift_events_total`, summed over clusters.
-async fn drift_events(addr: SocketAddr) -> anyhow::Result<u64> {
+/// The hub's `/metrics` page.
+async fn metrics_text(addr: SocketAddr) -> anyhow::Result<String> {
     let (status, text) = http(addr, "GET", "/metrics", &[], "").await?;
     if status != 200 {
         bail!("/metrics answered {status}");
     }
-    Ok(text
+    Ok(text)
+}
+
+/// The hub's `flotilla_drift_events_total`, summed over clusters.
+async fn drift_events(addr: SocketAddr) -> anyhow::Result<u64> {
+    Ok(metrics_text(addr)
+        .await?
         .lines()
         .filter(|l| l.starts_with("flotilla_drift_events_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())

@@ -18,7 +18,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams}
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
-use super::super::app_state::AppState;
+use super::super::app_state::{AppState, Converging};
 use super::fixtures::{self, SEED_GIT_BASE};
 use super::git_server::{GitServer, create_repository};
 
@@ -334,9 +334,7 @@ async fn watch_progress(
     use kube::runtime::watcher;
     let apps: Api<AppState> = Api::all_with(hub.clone(), &application_resource());
     let mut events = watcher(apps, watcher::Config::default()).boxed();
-    let mut seen: BTreeMap<String, AppState> = BTreeMap::new();
-    // How many of `seen` are Synced and Healthy, kept as events come.
-    let mut converged = 0usize;
+    let mut apps = Converging::default();
     let mut stderr = std::io::stderr();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -344,16 +342,7 @@ async fn watch_progress(
         let line_due = tokio::select! {
             event = events.next() => {
                 match event {
-                    Some(Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a))) => {
-                        converged += usize::from(a.converged());
-                        let was = seen.insert(a.key(), a);
-                        converged -= usize::from(was.is_some_and(|w| w.converged()));
-                    }
-                    Some(Ok(watcher::Event::Delete(a))) => {
-                        let was = seen.remove(&a.key());
-                        converged -= usize::from(was.is_some_and(|w| w.converged()));
-                    }
-                    Some(Ok(_)) => {}
+                    Some(Ok(event)) => apps.observe(event),
                     Some(Err(e)) => bail!("watching Applications: {e}"),
                     None => bail!("the Application watch ended"),
                 }
@@ -361,12 +350,12 @@ async fn watch_progress(
             }
             _ = tick.tick() => true,
         };
-        let total = seen.len();
-        let done = total >= expected && converged >= expected;
+        let total = apps.len();
+        let done = apps.done(expected);
         if !line_due && !done {
             continue;
         }
-        let (summary, synced, healthy) = summarize(seen.values());
+        let (summary, synced, healthy) = summarize(apps.apps());
         let width = 30;
         let filled = (healthy.min(expected) * width)
             .checked_div(expected)
