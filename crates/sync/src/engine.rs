@@ -959,11 +959,9 @@ fn as_applied(sent: &Value, answer: Value, live: Option<&Value>) -> Value {
     let Value::Object(mut answer) = answer else {
         return sent.clone();
     };
-    let uid = |o: &Value| {
-        o.pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    fn uid(o: &Value) -> Option<&str> {
+        o.pointer("/metadata/uid").and_then(Value::as_str)
+    }
     let mut object = sent.clone();
     if let Some(metadata) = answer.remove("metadata") {
         object["metadata"] = metadata;
