@@ -56,16 +56,16 @@ fn proto_root() -> Result<PathBuf, String> {
     std::fs::write(probe.join("Cargo.toml"), manifest).map_err(|e| e.to_string())?;
     std::fs::write(probe.join("src/lib.rs"), "").map_err(|e| e.to_string())?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // A build-dependency is built for the host.
+    let host = std::env::var("HOST").map_err(|e| e.to_string())?;
     // Offline: the build already downloaded the crate, and a build script has no business
-    // touching the network.
+    // touching the network. Filtered to the host: without it cargo wants every platform's
+    // dependencies (android_system_properties, …) on disk, which a fresh machine's build
+    // never downloaded.
     let output = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--manifest-path",
-        ])
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
+        .arg("--manifest-path")
         .arg(probe.join("Cargo.toml"))
         .output()
         .map_err(|e| format!("running cargo metadata: {e}"))?;
