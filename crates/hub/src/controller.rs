@@ -377,7 +377,10 @@ pub(crate) async fn requeue_on_push(
 }
 
 /// The objects a watch of `api` sees, as JSON, each with whether it is present (`false`:
-/// deleted); errors are logged as `what` and retried with backoff.
+/// deleted); errors are logged as `what` and retried with backoff. After a relist (a 410,
+/// a restarted watch) an object that was there before and is no longer listed comes out
+/// as deleted — kube's watcher only lists it again, so without [`Relist`] an object
+/// deleted while the watch was down would be reconciled on forever.
 pub(crate) fn object_changes<K>(
     api: Api<K>,
     what: &'static str,
@@ -391,18 +394,115 @@ where
         + Into<Value>
         + 'static,
 {
-    watch_with_backoff(api, watcher::Config::default()).filter_map(move |event| async move {
-        let (object, present) = match event {
-            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, true),
-            Ok(watcher::Event::Delete(o)) => (o, false),
-            Ok(_) => return None,
-            Err(e) => {
-                tracing::warn!(error = %e, "watching {what}");
-                return None;
+    let mut relist = Relist::default();
+    watch_with_backoff(api, watcher::Config::default())
+        .map(move |event| {
+            let changes = match event {
+                Ok(event) => relist.changes(as_values(event)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching {what}");
+                    Vec::new()
+                }
+            };
+            futures::stream::iter(changes)
+        })
+        .flatten()
+}
+
+/// What a watch's consumer must hear of its events, relists included: every object seen
+/// as present, and at the end of a relist every object not listed again as deleted (as
+/// client-go's informer does when it replaces its store). Keeps each present object's
+/// key and identity only, not the object.
+#[derive(Debug, Default)]
+pub(crate) struct Relist {
+    /// Present objects by `namespace/name`: the metadata a deletion is told with.
+    present: HashMap<String, Value>,
+    /// During a relist: the keys listed so far.
+    listing: Option<HashSet<String>>,
+}
+
+impl Relist {
+    /// The changes `event` makes: `(object, present)` pairs.
+    pub(crate) fn changes(&mut self, event: watcher::Event<Value>) -> Vec<(Value, bool)> {
+        match event {
+            watcher::Event::Init => {
+                self.listing = Some(HashSet::new());
+                Vec::new()
             }
-        };
-        Some((object.into(), present))
-    })
+            watcher::Event::InitApply(object) => {
+                let key = object_key(&object);
+                if let Some(listing) = &mut self.listing {
+                    listing.insert(key.clone());
+                }
+                self.present.insert(key, identity_of(&object));
+                vec![(object, true)]
+            }
+            watcher::Event::InitDone => {
+                let Some(listed) = self.listing.take() else {
+                    return Vec::new();
+                };
+                let gone: Vec<String> = self
+                    .present
+                    .keys()
+                    .filter(|key| !listed.contains(*key))
+                    .cloned()
+                    .collect();
+                gone.into_iter()
+                    .filter_map(|key| self.present.remove(&key))
+                    .map(|identity| (identity, false))
+                    .collect()
+            }
+            watcher::Event::Apply(object) => {
+                self.present
+                    .insert(object_key(&object), identity_of(&object));
+                vec![(object, true)]
+            }
+            watcher::Event::Delete(object) => {
+                self.present.remove(&object_key(&object));
+                vec![(object, false)]
+            }
+        }
+    }
+}
+
+/// The event with its object as JSON.
+fn as_values<K: Into<Value>>(event: watcher::Event<K>) -> watcher::Event<Value> {
+    match event {
+        watcher::Event::Apply(o) => watcher::Event::Apply(o.into()),
+        watcher::Event::Delete(o) => watcher::Event::Delete(o.into()),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(o.into()),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
+/// `namespace/name` of a watched object.
+fn object_key(object: &Value) -> String {
+    let field = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    format!(
+        "{}/{}",
+        field("/metadata/namespace"),
+        field("/metadata/name")
+    )
+}
+
+/// What a deletion found by a relist is told with: the object's apiVersion, kind, and
+/// the metadata that identifies it and its owner (what consumers of a deletion read).
+fn identity_of(object: &Value) -> Value {
+    let mut metadata = serde_json::Map::new();
+    for field in ["name", "namespace", "uid", "ownerReferences"] {
+        if let Some(value) = object.pointer(&format!("/metadata/{field}")) {
+            metadata.insert(field.into(), value.clone());
+        }
+    }
+    let mut identity = serde_json::Map::new();
+    for field in ["apiVersion", "kind"] {
+        if let Some(value) = object.get(field) {
+            identity.insert(field.into(), value.clone());
+        }
+    }
+    identity.insert("metadata".into(), Value::Object(metadata));
+    Value::Object(identity)
 }
 
 /// A hash of the given parts of an object (what a controller reacts to).
@@ -590,6 +690,63 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relist_reports_what_it_no_longer_shows_as_deleted_with_its_owner() {
+        let owned = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "b", "namespace": "argocd", "uid": "u-b", "labels": {"x": "y"},
+                         "ownerReferences": [{"kind": "ApplicationSet", "name": "set", "controller": true}]},
+            "spec": {"project": "default"}});
+        let plain = json!({"metadata": {"name": "a", "namespace": "argocd"}});
+        let mut relist = Relist::default();
+        relist.changes(watcher::Event::Init);
+        relist.changes(watcher::Event::InitApply(plain.clone()));
+        relist.changes(watcher::Event::InitApply(owned.clone()));
+        assert!(relist.changes(watcher::Event::InitDone).is_empty());
+        // The watch restarts; only `a` is listed again.
+        assert!(relist.changes(watcher::Event::Init).is_empty());
+        assert_eq!(
+            relist.changes(watcher::Event::InitApply(plain.clone())),
+            [(plain.clone(), true)]
+        );
+        let gone = relist.changes(watcher::Event::InitDone);
+        assert_eq!(
+            gone,
+            [(
+                json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                       "metadata": {"name": "b", "namespace": "argocd", "uid": "u-b",
+                                    "ownerReferences": [{"kind": "ApplicationSet", "name": "set", "controller": true}]}}),
+                false
+            )]
+        );
+        // Told once: the next relist of the same objects reports nothing gone.
+        relist.changes(watcher::Event::Init);
+        relist.changes(watcher::Event::InitApply(plain));
+        assert!(relist.changes(watcher::Event::InitDone).is_empty());
+    }
+
+    #[test]
+    fn watched_changes_pass_through_and_a_deleted_object_is_not_reported_twice() {
+        let a = json!({"metadata": {"name": "a", "namespace": "n"}, "spec": 1});
+        let mut relist = Relist::default();
+        assert_eq!(
+            relist.changes(watcher::Event::Apply(a.clone())),
+            [(a.clone(), true)]
+        );
+        assert_eq!(
+            relist.changes(watcher::Event::Delete(a.clone())),
+            [(a.clone(), false)]
+        );
+        relist.changes(watcher::Event::Init);
+        assert!(relist.changes(watcher::Event::InitDone).is_empty());
+        // Created while a relist was under way (listed, then changed): still there.
+        relist.changes(watcher::Event::Init);
+        relist.changes(watcher::Event::InitApply(a.clone()));
+        relist.changes(watcher::Event::InitDone);
+        relist.changes(watcher::Event::Init);
+        relist.changes(watcher::Event::InitApply(a.clone()));
+        assert!(relist.changes(watcher::Event::InitDone).is_empty());
+    }
 
     #[test]
     fn a_status_patch_carries_changed_keys_and_removes_vanished_ones() {

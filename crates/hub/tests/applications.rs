@@ -39,6 +39,7 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
 /// A hub and a managed cluster `east` registered on it (an Argo CD cluster Secret), and an
 /// Application reconciler reading repositories through `mirrors`.
 struct East {
+    fleet: Arc<kubesim::Fleet>,
     server: Server,
     hub: kube::Client,
     reconciler: Arc<AppReconciler>,
@@ -52,12 +53,23 @@ impl East {
         url: &str,
         sync_options: &[&str],
     ) -> (tokio::task::JoinHandle<()>, Api<DynamicObject>) {
-        let controller = tokio::spawn(controller::run_applications(
+        self.run_web_app_with(url, sync_options, Vec::new()).await
+    }
+
+    /// [`East::run_web_app`] with `hooks` told of every Application change.
+    async fn run_web_app_with(
+        &self,
+        url: &str,
+        sync_options: &[&str],
+        hooks: Vec<controller::ApplicationHook>,
+    ) -> (tokio::task::JoinHandle<()>, Api<DynamicObject>) {
+        let controller = tokio::spawn(controller::run_applications_with(
             self.reconciler.clone(),
             ControllerOptions {
                 workers: 2,
                 ..Default::default()
             },
+            hooks,
         ));
         let apps: Api<DynamicObject> =
             Api::namespaced_with(self.hub.clone(), "argocd", &application_resource());
@@ -101,6 +113,7 @@ async fn hub_and_east(mirrors: &MirrorCache) -> East {
         Duration::from_secs(60),
     ));
     East {
+        fleet,
         server,
         hub,
         reconciler,
@@ -332,6 +345,93 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
 
 /// Stopping the controller stops what it started: a reconcile waiting on a repository and
 /// the prefetch of that repository used to run on, detached, until the fetch timed out.
+/// An Application deleted while the hub could not watch (the hub unreachable, its event log
+/// compacted meanwhile, so the watch relists instead of resuming) is forgotten as client-go's
+/// informer forgets what a relist no longer shows: the controller's hooks hear of the
+/// deletion, and a hand edit of what it had deployed is no longer undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_application_deleted_while_the_watch_was_down_is_forgotten_after_the_relist() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    write(&work, "deploy/settings.yaml", CONFIG_MAP);
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    let url = format!("file://{}", work.join(".git").display());
+
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let setup = hub_and_east(&mirrors).await;
+    let east = client(&setup.server, "east").await;
+    let deletions = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let heard = deletions.clone();
+    let hook: controller::ApplicationHook = Arc::new(move |app: &Value, present: bool| {
+        if !present {
+            heard.lock().unwrap().push(AppReconciler::key_of(app));
+        }
+    });
+    let (_controller, apps) = setup
+        .run_web_app_with(&url, &["CreateNamespace=true"], vec![hook])
+        .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(east.clone(), "web");
+    wait_for("the app's ConfigMap", async || {
+        config_maps.get("settings").await.ok().map(|_| ())
+    })
+    .await;
+
+    // The hub goes away; the Application is deleted behind the watch's back and the log
+    // compacted, so the watch cannot resume where it was.
+    let hub_cluster = setup.fleet.cluster("hub").unwrap();
+    let cut = |unreachable: bool| kubesim::faults::FaultChange {
+        unreachable: Some(unreachable),
+        compact: !unreachable,
+        ..Default::default()
+    };
+    hub_cluster.change_faults(&cut(true)).unwrap();
+    let application = hub_cluster
+        .registry()
+        .by_kind("argoproj.io", "v1alpha1", "Application")
+        .unwrap();
+    hub_cluster
+        .delete(
+            &application,
+            Some("argocd"),
+            "web",
+            &kubesim::cluster::DeleteOptions::default(),
+        )
+        .unwrap();
+    assert!(deletions.lock().unwrap().is_empty(), "no event could tell");
+    hub_cluster.change_faults(&cut(false)).unwrap();
+
+    wait_for("the relist to report the deletion", async || {
+        deletions
+            .lock()
+            .unwrap()
+            .contains(&"argocd/web".to_string())
+            .then_some(())
+    })
+    .await;
+    assert!(apps.get_opt("web").await.unwrap().is_none());
+    // Nothing reconciles the forgotten app: its ConfigMap keeps a hand edit.
+    config_maps
+        .patch(
+            "settings",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"data": {"color": "green"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        config_maps.get("settings").await.unwrap().data.unwrap()["color"],
+        "green",
+        "a deleted Application's resources are not synced again"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopped_controller_stops_its_fetches() {
     use tokio::io::AsyncReadExt as _;
