@@ -21,7 +21,7 @@ use serde_json::Value;
 pub use reconcile::{AppSetOptions, AppSetReconciler, Outcome, applicationset_resource};
 
 use crate::clusters::ClusterRegistry;
-use crate::controller::{application_resource, hash_of, jitter, now_rfc3339};
+use crate::controller::{Change, application_resource, hash_of, jitter, now_rfc3339};
 use crate::known::Known;
 use crate::queue::WorkQueue;
 use crate::sources::Sources;
@@ -77,6 +77,13 @@ impl AppSetController {
         self.run_fed().await;
     }
 
+    /// Where the Applications are kept that this controller reads when it plans: for
+    /// [`run_fed`](Self::run_fed), the Application controller's watch must keep it (its
+    /// [`Feeds::store`](crate::controller::Feeds::store)).
+    pub fn application_store(&self) -> Arc<Known> {
+        self.state.reconciler.applications.clone()
+    }
+
     /// What the Application controller's watch should tell this controller (see
     /// [`run_fed`](Self::run_fed)).
     pub fn application_hook(&self) -> crate::controller::ApplicationHook {
@@ -86,7 +93,8 @@ impl AppSetController {
 
     /// [`run`](Self::run) without a watch of Applications: their changes come from
     /// [`application_hook`](Self::application_hook), called by the Application
-    /// controller's watch (one watch of the hub's most numerous objects, not two).
+    /// controller's watch (one watch of the hub's most numerous objects, not two), which
+    /// keeps them in [`application_store`](Self::application_store).
     pub async fn run_fed(self) {
         let state = self.state;
         // Owned here: when this future is dropped (the hub stops), they stop with it.
@@ -139,6 +147,7 @@ pub fn start_appsets(
         sources,
         options,
         echoes: Default::default(),
+        applications: Default::default(),
     });
     // Weak: the registry watch runs inside the controller's own run, so a strong
     // reference would keep the controller alive through its own task.
@@ -201,15 +210,17 @@ async fn watch_appsets(state: Arc<Loop>) {
     let api: Api<crate::raw::RawObject> =
         Api::all_with(state.reconciler.hub.clone(), &applicationset_resource());
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, "ApplicationSets"));
-    while let Some((value, present)) = changes.next().await {
-        let key = key_of(&value);
-        if !present {
-            forget(&state, &key);
-            continue;
-        }
-        let print = appset_fingerprint(&value);
-        if state.known.observe(&key, value, print) {
-            state.queue.add(key);
+    while let Some(change) = changes.next().await {
+        match change {
+            Change::Listed => state.known.mark_listed(),
+            Change::Gone(value) => forget(&state, &key_of(&value)),
+            Change::Present(value) => {
+                let key = key_of(&value);
+                let print = appset_fingerprint(&value);
+                if state.known.observe(&key, value, print) {
+                    state.queue.add(key);
+                }
+            }
         }
     }
 }
@@ -228,8 +239,22 @@ async fn watch_applications(state: Arc<Loop>) {
     let api: Api<crate::raw::StatuslessObject> =
         Api::all_with(state.reconciler.hub.clone(), &application_resource());
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, "Applications"));
-    while let Some((value, present)) = changes.next().await {
-        observe_application(&state, &value, present);
+    let store = &state.reconciler.applications;
+    // The store first, as the Application controller's watch keeps it: the echo of our
+    // own write is in the store once `observe_application` has taken it.
+    while let Some(change) = changes.next().await {
+        match change {
+            Change::Listed => store.mark_listed(),
+            Change::Gone(value) => {
+                store.forget(&key_of(&value));
+                observe_application(&state, &value, false);
+            }
+            Change::Present(value) => {
+                let value = Arc::new(value);
+                store.observe(&key_of(&value), value.clone(), 0);
+                observe_application(&state, &value, true);
+            }
+        }
     }
 }
 

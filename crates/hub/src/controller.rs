@@ -65,8 +65,8 @@ struct Loop {
     hub: kube::Client,
     reconciler: Arc<AppReconciler>,
     queue: WorkQueue,
-    /// The Applications seen.
-    known: Known,
+    /// The Applications seen (shared with [`Feeds::store`]'s other readers).
+    known: Arc<Known>,
     /// Repository identity → apps that read it.
     readers: Mutex<HashMap<String, HashSet<String>>>,
     /// Statuses held back: a Progressing status waits (at most `health_recheck`) to be
@@ -85,22 +85,35 @@ struct Loop {
 /// no watch of its own.
 pub type ApplicationHook = Arc<dyn Fn(&Value, bool) + Send + Sync>;
 
-/// Runs the Application controller until the hub watch ends.
-pub async fn run_applications(reconciler: Arc<AppReconciler>, options: ControllerOptions) {
-    run_applications_with(reconciler, options, Vec::new()).await;
+/// What the Application controller's watch serves besides its own loop, so that other
+/// controllers need no watch of their own on the hub's most numerous objects.
+#[derive(Default)]
+pub struct Feeds {
+    /// Told of every change the watch sees, after the store holds it.
+    pub hooks: Vec<ApplicationHook>,
+    /// Where the watched Applications are kept (with the status the controller wrote);
+    /// another controller may read it (the ApplicationSet controller's
+    /// [`application_store`](crate::appset::AppSetController::application_store)).
+    pub store: Arc<Known>,
 }
 
-/// [`run_applications`], telling `hooks` of every Application change its watch sees.
+/// Runs the Application controller until the hub watch ends.
+pub async fn run_applications(reconciler: Arc<AppReconciler>, options: ControllerOptions) {
+    run_applications_with(reconciler, options, Feeds::default()).await;
+}
+
+/// [`run_applications`], its watch also serving `feeds`.
 pub async fn run_applications_with(
     reconciler: Arc<AppReconciler>,
     options: ControllerOptions,
-    hooks: Vec<ApplicationHook>,
+    feeds: Feeds,
 ) {
+    let Feeds { hooks, store } = feeds;
     let state = Arc::new(Loop {
         hub: reconciler.hub.clone(),
         queue: WorkQueue::new(),
         reconciler,
-        known: Known::default(),
+        known: store,
         readers: Mutex::default(),
         held: Mutex::default(),
         prefetched: Mutex::default(),
@@ -180,25 +193,38 @@ async fn watch_applications(state: Arc<Loop>) {
     let mut changes = std::pin::pin!(object_changes(api, "Applications"));
     // Owned by the watch, so they stop with the controller.
     let mut prefetches = tokio::task::JoinSet::new();
-    while let Some((value, present)) = changes.next().await {
+    while let Some(change) = changes.next().await {
         while prefetches.try_join_next().is_some() {}
-        for hook in &state.hooks {
-            hook(&value, present);
-        }
-        let key = AppReconciler::key_of(&value);
-        if !present {
-            state.known.forget(&key);
-            state.reconciler.forget(&key);
-            state.queue.forget(&key);
-            lock(&state.held).remove(&key);
-            continue;
-        }
-        let print = fingerprint(&value);
-        if !state.known.contains(&key) {
-            prefetch(&state, &value, &mut prefetches);
-        }
-        if state.known.observe(&key, value, print) {
-            state.queue.add(key);
+        // The store first, then the hooks: a hook hearing of a change (the ApplicationSet
+        // controller's echo of its own write) finds the store holding it.
+        match change {
+            Change::Listed => state.known.mark_listed(),
+            Change::Gone(value) => {
+                let key = AppReconciler::key_of(&value);
+                state.known.forget(&key);
+                state.reconciler.forget(&key);
+                state.queue.forget(&key);
+                lock(&state.held).remove(&key);
+                for hook in &state.hooks {
+                    hook(&value, false);
+                }
+            }
+            Change::Present(value) => {
+                let key = AppReconciler::key_of(&value);
+                let print = fingerprint(&value);
+                if !state.known.contains(&key) {
+                    prefetch(&state, &value, &mut prefetches);
+                }
+                let value = Arc::new(value);
+                let changed = state.known.observe(&key, value.clone(), print);
+                for hook in &state.hooks {
+                    hook(&value, true);
+                }
+                drop(value);
+                if changed {
+                    state.queue.add(key);
+                }
+            }
         }
     }
 }
@@ -376,15 +402,26 @@ pub(crate) async fn requeue_on_push(
     }
 }
 
-/// The objects a watch of `api` sees, as JSON, each with whether it is present (`false`:
-/// deleted); errors are logged as `what` and retried with backoff. After a relist (a 410,
-/// a restarted watch) an object that was there before and is no longer listed comes out
-/// as deleted — kube's watcher only lists it again, so without [`Relist`] an object
-/// deleted while the watch was down would be reconciled on forever.
+/// What a watch tells its consumer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Change {
+    /// The object as it is now (added or changed, or listed again).
+    Present(Value),
+    /// The object went away: its last state, or (found by a relist) its identity.
+    Gone(Value),
+    /// A (re)list is complete: what was seen is everything there is.
+    Listed,
+}
+
+/// The objects a watch of `api` sees, as JSON; errors are logged as `what` and retried
+/// with backoff. After a relist (a 410, a restarted watch) an object that was there before
+/// and is no longer listed comes out as gone — kube's watcher only lists it again, so
+/// without [`Relist`] an object deleted while the watch was down would be reconciled on
+/// forever.
 pub(crate) fn object_changes<K>(
     api: Api<K>,
     what: &'static str,
-) -> impl futures::Stream<Item = (Value, bool)> + Send + 'static
+) -> impl futures::Stream<Item = Change> + Send + 'static
 where
     K: kube::Resource
         + Clone
@@ -410,9 +447,9 @@ where
 }
 
 /// What a watch's consumer must hear of its events, relists included: every object seen
-/// as present, and at the end of a relist every object not listed again as deleted (as
-/// client-go's informer does when it replaces its store). Keeps each present object's
-/// key and identity only, not the object.
+/// as present, and at the end of a relist every object not listed again as gone (as
+/// client-go's informer does when it replaces its store), then that the list is complete.
+/// Keeps each present object's key and identity only, not the object.
 #[derive(Debug, Default)]
 pub(crate) struct Relist {
     /// Present objects by `namespace/name`: the metadata a deletion is told with.
@@ -422,8 +459,8 @@ pub(crate) struct Relist {
 }
 
 impl Relist {
-    /// The changes `event` makes: `(object, present)` pairs.
-    pub(crate) fn changes(&mut self, event: watcher::Event<Value>) -> Vec<(Value, bool)> {
+    /// The changes `event` makes.
+    pub(crate) fn changes(&mut self, event: watcher::Event<Value>) -> Vec<Change> {
         match event {
             watcher::Event::Init => {
                 self.listing = Some(HashSet::new());
@@ -435,11 +472,11 @@ impl Relist {
                     listing.insert(key.clone());
                 }
                 self.present.insert(key, identity_of(&object));
-                vec![(object, true)]
+                vec![Change::Present(object)]
             }
             watcher::Event::InitDone => {
                 let Some(listed) = self.listing.take() else {
-                    return Vec::new();
+                    return vec![Change::Listed];
                 };
                 let gone: Vec<String> = self
                     .present
@@ -449,17 +486,18 @@ impl Relist {
                     .collect();
                 gone.into_iter()
                     .filter_map(|key| self.present.remove(&key))
-                    .map(|identity| (identity, false))
+                    .map(Change::Gone)
+                    .chain([Change::Listed])
                     .collect()
             }
             watcher::Event::Apply(object) => {
                 self.present
                     .insert(object_key(&object), identity_of(&object));
-                vec![(object, true)]
+                vec![Change::Present(object)]
             }
             watcher::Event::Delete(object) => {
                 self.present.remove(&object_key(&object));
-                vec![(object, false)]
+                vec![Change::Gone(object)]
             }
         }
     }
@@ -702,27 +740,29 @@ mod tests {
         relist.changes(watcher::Event::Init);
         relist.changes(watcher::Event::InitApply(plain.clone()));
         relist.changes(watcher::Event::InitApply(owned.clone()));
-        assert!(relist.changes(watcher::Event::InitDone).is_empty());
+        assert_eq!(relist.changes(watcher::Event::InitDone), [Change::Listed]);
         // The watch restarts; only `a` is listed again.
         assert!(relist.changes(watcher::Event::Init).is_empty());
         assert_eq!(
             relist.changes(watcher::Event::InitApply(plain.clone())),
-            [(plain.clone(), true)]
+            [Change::Present(plain.clone())]
         );
         let gone = relist.changes(watcher::Event::InitDone);
         assert_eq!(
             gone,
-            [(
-                json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            [
+                Change::Gone(
+                    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
                        "metadata": {"name": "b", "namespace": "argocd", "uid": "u-b",
-                                    "ownerReferences": [{"kind": "ApplicationSet", "name": "set", "controller": true}]}}),
-                false
-            )]
+                                    "ownerReferences": [{"kind": "ApplicationSet", "name": "set", "controller": true}]}})
+                ),
+                Change::Listed
+            ]
         );
         // Told once: the next relist of the same objects reports nothing gone.
         relist.changes(watcher::Event::Init);
         relist.changes(watcher::Event::InitApply(plain));
-        assert!(relist.changes(watcher::Event::InitDone).is_empty());
+        assert_eq!(relist.changes(watcher::Event::InitDone), [Change::Listed]);
     }
 
     #[test]
@@ -731,21 +771,21 @@ mod tests {
         let mut relist = Relist::default();
         assert_eq!(
             relist.changes(watcher::Event::Apply(a.clone())),
-            [(a.clone(), true)]
+            [Change::Present(a.clone())]
         );
         assert_eq!(
             relist.changes(watcher::Event::Delete(a.clone())),
-            [(a.clone(), false)]
+            [Change::Gone(a.clone())]
         );
         relist.changes(watcher::Event::Init);
-        assert!(relist.changes(watcher::Event::InitDone).is_empty());
+        assert_eq!(relist.changes(watcher::Event::InitDone), [Change::Listed]);
         // Created while a relist was under way (listed, then changed): still there.
         relist.changes(watcher::Event::Init);
         relist.changes(watcher::Event::InitApply(a.clone()));
         relist.changes(watcher::Event::InitDone);
         relist.changes(watcher::Event::Init);
         relist.changes(watcher::Event::InitApply(a.clone()));
-        assert!(relist.changes(watcher::Event::InitDone).is_empty());
+        assert_eq!(relist.changes(watcher::Event::InitDone), [Change::Listed]);
     }
 
     #[test]

@@ -1247,15 +1247,19 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
 async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
     let api: Api<crate::raw::RawObject> = Api::all_with(state.reconciler.hub.clone(), &resource);
     let mut changes = std::pin::pin!(crate::controller::object_changes(api, kind));
-    while let Some((value, present)) = changes.next().await {
-        let key = format!("{kind}/{}", key_of(&value));
-        if !present {
-            state.known.forget(&key);
-            continue;
-        }
-        let print = fingerprint(&value);
-        if state.known.observe(&key, value, print) {
-            state.queue.add(key);
+    while let Some(change) = changes.next().await {
+        match change {
+            crate::controller::Change::Listed => {}
+            crate::controller::Change::Gone(value) => {
+                state.known.forget(&format!("{kind}/{}", key_of(&value)));
+            }
+            crate::controller::Change::Present(value) => {
+                let key = format!("{kind}/{}", key_of(&value));
+                let print = fingerprint(&value);
+                if state.known.observe(&key, value, print) {
+                    state.queue.add(key);
+                }
+            }
         }
     }
 }

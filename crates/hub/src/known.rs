@@ -4,6 +4,7 @@
 //! queues no work.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -13,6 +14,9 @@ use serde_json::Value;
 #[derive(Debug, Default)]
 pub struct Known {
     objects: Mutex<HashMap<String, (Arc<Value>, u64)>>,
+    /// Whether the watch has listed everything once: only then is what is known all there
+    /// is.
+    listed: AtomicBool,
 }
 
 impl Known {
@@ -22,10 +26,30 @@ impl Known {
 
     /// Keeps `value` as the latest copy of `key`; whether its fingerprint `print`
     /// differs from the one seen before (or the key is new): worth a reconcile.
-    pub fn observe(&self, key: &str, value: Value, print: u64) -> bool {
+    pub fn observe(&self, key: &str, value: impl Into<Arc<Value>>, print: u64) -> bool {
         self.objects()
-            .insert(key.to_string(), (Arc::new(value), print))
+            .insert(key.to_string(), (value.into(), print))
             .is_none_or(|(_, before)| before != print)
+    }
+
+    /// The watch has listed every object once.
+    pub fn mark_listed(&self) {
+        self.listed.store(true, Ordering::Release);
+    }
+
+    /// Whether the watch has listed every object once (until then a key not known may
+    /// still exist).
+    pub fn listed(&self) -> bool {
+        self.listed.load(Ordering::Acquire)
+    }
+
+    /// The latest copies of the keys `keep` accepts, without deep-copying them.
+    pub fn values_where(&self, keep: impl Fn(&str) -> bool) -> Vec<Arc<Value>> {
+        self.objects()
+            .iter()
+            .filter(|(key, _)| keep(key))
+            .map(|(_, (value, _))| value.clone())
+            .collect()
     }
 
     /// Forgets `key` (its object was deleted).
@@ -104,6 +128,15 @@ mod tests {
         assert_eq!(known.get("a").unwrap()["status"]["written"], true);
         assert!(known.contains("a"));
         assert_eq!(known.keys(), ["a"]);
+        known.observe("b", json!({"spec": 3}), 3);
+        let mut kept: Vec<Value> = known
+            .values_where(|key| key != "b")
+            .iter()
+            .map(|v| v["spec"].clone())
+            .collect();
+        kept.sort_by_key(|v| v.to_string());
+        assert_eq!(kept, [json!(2)]);
+        known.forget("b");
         known.forget("a");
         assert!(!known.contains("a"));
         // Seen again after a deletion: new work.

@@ -147,7 +147,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         sources.clone(),
         crate::appset::AppSetOptions::default(),
     );
-    let appset_hook = appsets.application_hook();
+    let appset_feeds = (appsets.application_hook(), appsets.application_store());
     tasks.push(tokio::spawn(appsets.run_fed()));
     let reconciler = Arc::new(AppReconciler::new(
         hub.clone(),
@@ -159,7 +159,10 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     tasks.push(tokio::spawn(controller::run_applications_with(
         reconciler,
         config.controller.clone(),
-        vec![appset_hook, applications.hook()],
+        controller::Feeds {
+            hooks: vec![appset_feeds.0, applications.hook()],
+            store: appset_feeds.1,
+        },
     )));
     let flux = crate::flux::FluxReconciler::new(
         hub_config,

@@ -69,7 +69,10 @@ impl East {
                 workers: 2,
                 ..Default::default()
             },
-            hooks,
+            controller::Feeds {
+                hooks,
+                ..Default::default()
+            },
         ));
         let apps: Api<DynamicObject> =
             Api::namespaced_with(self.hub.clone(), "argocd", &application_resource());

@@ -64,6 +64,11 @@ impl Hub {
     /// `fed`: the ApplicationSet controller hears of Applications from a running
     /// Application controller's watch (as `flotilla controller` runs them), not its own.
     async fn start_with(apps: &[&str], fed: bool) -> Hub {
+        Hub::start_audited(apps, fed, None).await
+    }
+
+    /// [`Hub::start_with`], kubesim writing its audit log to `audit_log`.
+    async fn start_audited(apps: &[&str], fed: bool, audit_log: Option<&Path>) -> Hub {
         let dir = tempfile::tempdir().unwrap();
         let registry = dir.path().join("git/platform/app-registry");
         std::fs::create_dir_all(&registry).unwrap();
@@ -75,8 +80,14 @@ impl Hub {
         git(&registry, &["add", "-A"]);
         git(&registry, &["commit", "-q", "-m", "first"]);
 
-        let (fleet, server, hub) =
-            support::simulated_hub(&["hub", "prod-eu", "prod-us", "prod-ap", "staging-eu"]).await;
+        let (fleet, server, hub) = support::simulated_hub_with(
+            &["hub", "prod-eu", "prod-us", "prod-ap", "staging-eu"],
+            kubesim::FleetConfig {
+                audit_log: audit_log.map(Path::to_path_buf),
+                ..Default::default()
+            },
+        )
+        .await;
 
         let mut options = CacheOptions::new(dir.path().join("cache"));
         options.rewrites = vec![Rewrite {
@@ -111,7 +122,7 @@ impl Hub {
             },
         );
         if fed {
-            let hook = appsets.application_hook();
+            let (hook, store) = (appsets.application_hook(), appsets.application_store());
             h.controllers.push(tokio::spawn(appsets.run_fed()));
             let reconciler = Arc::new(AppReconciler::new(
                 h.hub.clone(),
@@ -123,7 +134,10 @@ impl Hub {
                 .push(tokio::spawn(controller::run_applications_with(
                     reconciler,
                     ControllerOptions::default(),
-                    vec![hook],
+                    controller::Feeds {
+                        hooks: vec![hook],
+                        store,
+                    },
                 )));
         } else {
             h.controllers.push(tokio::spawn(appsets.run()));
@@ -557,4 +571,103 @@ async fn a_stopped_controller_leaves_nothing_running() {
         !hub.applications().await.contains_key("app-00-prod-ap"),
         "an Application was created after the controller stopped"
     );
+}
+
+/// The requests kubesim's audit log at `path` holds with this verb on Applications in
+/// `argocd`.
+fn audited_application_requests(path: &Path, verb: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|e| {
+            e["verb"] == verb && e["resource"] == "applications" && e["namespace"] == "argocd"
+        })
+        .count()
+}
+
+/// Fed by the Application controller's watch, a set plans from what that watch keeps (as
+/// Argo CD reads its informer) instead of listing its Applications at every reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fed_set_plans_from_the_watch_without_listing_its_applications() {
+    let _serial = SERIAL.lock().await;
+    let audit = tempfile::NamedTempFile::new().unwrap();
+    let hub = Hub::start_audited(&["app-00"], true, Some(audit.path())).await;
+    hub.apply_set(seed()).await;
+    hub.wait_for_live(&["app-00-prod-eu", "app-00-prod-us"])
+        .await;
+    let lists_before = audited_application_requests(audit.path(), "list");
+
+    // A registry push: the set reconciles and creates two more; seen with GETs only.
+    add_app(&hub.registry, "app-01");
+    hub.push("app-01");
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(hub.hub.clone(), "argocd", &application_resource());
+    wait_for("app-01's Applications", async || {
+        for name in ["app-01-prod-eu", "app-01-prod-us"] {
+            api.get_opt(name).await.ok()??;
+        }
+        Some(())
+    })
+    .await;
+    assert_eq!(
+        audited_application_requests(audit.path(), "list"),
+        lists_before,
+        "the reconcile after the push listed the Applications"
+    );
+    assert!(audited_application_requests(audit.path(), "create") >= 4);
+}
+
+/// A plan made from a watch that has not shown an Application yet meets the API's
+/// AlreadyExists; the set plans again from a listing instead of reporting an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plan_from_a_watch_behind_the_api_is_made_again_from_a_listing() {
+    let _serial = SERIAL.lock().await;
+    let mut hub = Hub::start(&["app-00"]).await;
+    hub.apply_set(seed()).await;
+    let created = hub
+        .wait_for_live(&["app-00-prod-eu", "app-00-prod-us"])
+        .await;
+    for controller in hub.controllers.drain(..) {
+        controller.abort();
+    }
+    let sets: Api<DynamicObject> = Api::namespaced_with(
+        hub.hub.clone(),
+        "argocd",
+        &appset::applicationset_resource(),
+    );
+    let set = serde_json::to_value(sets.get("microservices").await.unwrap()).unwrap();
+
+    // A watch that has listed but shows none of the two.
+    let behind = Arc::new(flotilla_hub::known::Known::default());
+    behind.mark_listed();
+    let (registry, errors) = flotilla_hub::clusters::load(&hub.hub, "argocd")
+        .await
+        .unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let reconciler = appset::AppSetReconciler {
+        hub: hub.hub.clone(),
+        clusters: Arc::new(RwLock::new(registry)),
+        sources: Sources::new(hub.mirrors.clone()),
+        options: AppSetOptions::default(),
+        echoes: Default::default(),
+        applications: behind,
+    };
+    let outcome = reconciler.reconcile(&set, "2026-01-01T00:00:00Z").await;
+    assert!(!outcome.failed, "{outcome:?}");
+    let conditions = outcome.status.unwrap()["conditions"].clone();
+    let error = conditions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ErrorOccurred")
+        .unwrap()
+        .clone();
+    assert_eq!(error["status"], "False", "{conditions}");
+    // The same two Applications, not replaced.
+    let now = hub.applications().await;
+    for (name, app) in &created {
+        assert_eq!(now[name]["metadata"]["uid"], app["metadata"]["uid"]);
+    }
+    assert_eq!(now.len(), 2);
 }

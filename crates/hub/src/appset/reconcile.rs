@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use super::repos::HubRepos;
 use crate::clusters::ClusterRegistry;
 use crate::controller::application_resource;
+use crate::known::Known;
 use crate::sources::Sources;
 
 /// The project every Argo CD installation has (its API server creates it at start).
@@ -86,6 +87,11 @@ pub struct AppSetReconciler {
     pub options: AppSetOptions,
     /// Applications this controller is writing (their watch events are its own echo).
     pub echoes: Echoes,
+    /// The Applications as the hub's watch keeps them. A plan starts from them — as Argo
+    /// CD's reads its informer — once the watch has listed them and has shown every write of
+    /// ours; until then (and to retry a plan that met a change the watch had not shown
+    /// yet) the Applications are listed from the API.
+    pub applications: Arc<Known>,
 }
 
 /// Keys (`namespace/name`) of Applications the controller is writing: the watch event of
@@ -113,6 +119,11 @@ impl Echoes {
                 map.remove(key);
             }
         }
+    }
+
+    /// Whether every write of ours has been seen by the watch.
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
     }
 
     /// Whether an event for `key` is the echo of our own write (consumes it).
@@ -148,6 +159,19 @@ pub struct Outcome {
 struct Failure {
     reason: &'static str,
     message: String,
+    /// A write met an Application other than the one planned against (409: it exists,
+    /// or changed; 404: it is gone): the plan's view was behind the API.
+    stale: bool,
+}
+
+impl Failure {
+    fn new(reason: &'static str, message: String) -> Failure {
+        Failure {
+            reason,
+            message,
+            stale: false,
+        }
+    }
 }
 
 impl AppSetReconciler {
@@ -238,9 +262,11 @@ impl AppSetReconciler {
                 )
             })
             .await
-            .map_err(|e| Failure {
-                reason: reason::PARAMS_GENERATION_ERROR,
-                message: format!("generating Applications: {e}"),
+            .map_err(|e| {
+                Failure::new(
+                    reason::PARAMS_GENERATION_ERROR,
+                    format!("generating Applications: {e}"),
+                )
             })?
         };
         outcome.repositories = repos.identities();
@@ -252,16 +278,32 @@ impl AppSetReconciler {
             .iter()
             .map(|a| a.metadata.name.as_str())
             .collect();
-        let existing = self.owned_applications(set, &wanted).await?;
-        let plan = plan_reconcile(ReconcileInput {
-            appset: set,
-            generated: &generated,
-            existing: &existing,
-            controller: self.options.policy,
-            projects: Some(&projects),
-            clusters,
-        });
-        self.execute(set, &plan).await?;
+        let watched = self.applications.listed() && self.echoes.is_empty();
+        let mut existing = match watched {
+            true => self.watched_applications(set, &wanted),
+            false => self.listed_applications(set, &wanted).await?,
+        };
+        let plan_for = |existing: &[Application]| {
+            plan_reconcile(ReconcileInput {
+                appset: set,
+                generated: &generated,
+                existing,
+                controller: self.options.policy,
+                projects: Some(&projects),
+                clusters,
+            })
+        };
+        let mut plan = plan_for(&existing);
+        match self.execute(set, &plan).await {
+            // The watch had not shown someone else's change yet: once more, from the API.
+            Err(failure) if watched && failure.stale => {
+                tracing::debug!(appset = %set.metadata.name, message = %failure.message, "planned from a watch behind the API; listing");
+                existing = self.listed_applications(set, &wanted).await?;
+                plan = plan_for(&existing);
+                self.execute(set, &plan).await?;
+            }
+            result => result?,
+        }
         // Owned only: an unowned Application adopted by name is not the set's yet.
         let owned: Vec<&Application> = existing
             .iter()
@@ -279,9 +321,11 @@ impl AppSetReconciler {
         let list = api
             .list_metadata(&ListParams::default())
             .await
-            .map_err(|e| Failure {
-                reason: reason::PARAMS_GENERATION_ERROR,
-                message: format!("listing AppProjects: {}", api_message(&e)),
+            .map_err(|e| {
+                Failure::new(
+                    reason::PARAMS_GENERATION_ERROR,
+                    format!("listing AppProjects: {}", api_message(&e)),
+                )
             })?;
         let mut names: BTreeSet<String> = list
             .items
@@ -292,10 +336,30 @@ impl AppSetReconciler {
         Ok(names.into_iter().collect())
     }
 
-    /// `getCurrentApplications`: the Applications in the set's namespace whose controller
-    /// owner is an ApplicationSet of this name — plus unowned ones bearing a generated
-    /// name, which Argo CD's create-or-update adopts.
-    async fn owned_applications(
+    /// `getCurrentApplications` from the watch-kept store (see [`AppSetReconciler::applications`]).
+    fn watched_applications(
+        &self,
+        set: &ApplicationSet,
+        wanted: &BTreeSet<&str>,
+    ) -> Vec<Application> {
+        let prefix = format!("{}/", set.metadata.namespace);
+        let watched = self
+            .applications
+            .values_where(|key| key.starts_with(&prefix));
+        let mut owned = Vec::new();
+        keep_owned(
+            set,
+            wanted,
+            watched.iter().map(|app| app.as_ref()),
+            &mut owned,
+        );
+        owned
+    }
+
+    /// `getCurrentApplications` from the API: the Applications in the set's namespace
+    /// whose controller owner is an ApplicationSet of this name — plus unowned ones bearing
+    /// a generated name, which Argo CD's create-or-update adopts.
+    async fn listed_applications(
         &self,
         set: &ApplicationSet,
         wanted: &BTreeSet<&str>,
@@ -314,17 +378,15 @@ impl AppSetReconciler {
             if let Some(t) = &token {
                 params = params.continue_token(t);
             }
-            let page = api.list(&params).await.map_err(|e| Failure {
-                reason: reason::UPDATE_APPLICATION_ERROR,
-                message: format!("error getting current applications: {}", api_message(&e)),
+            let page = api.list(&params).await.map_err(|e| {
+                Failure::new(
+                    reason::UPDATE_APPLICATION_ERROR,
+                    format!("error getting current applications: {}", api_message(&e)),
+                )
             })?;
             token = page.metadata.continue_.filter(|t| !t.is_empty());
-            keep_owned(
-                set,
-                wanted,
-                page.items.into_iter().map(Value::from),
-                &mut owned,
-            );
+            let items: Vec<Value> = page.items.into_iter().map(Value::from).collect();
+            keep_owned(set, wanted, items.iter(), &mut owned);
             if token.is_none() {
                 return Ok(owned);
             }
@@ -364,7 +426,7 @@ impl AppSetReconciler {
                 let result = async {
                     crate::controller::send(&self.hub, request.create(post, body_of(app)?))
                         .await
-                        .map_err(|e| api_message(&e))?;
+                        .map_err(|e| WriteError::of(&e))?;
                     tracing::info!(appset = %set.metadata.name, app = %name, "created Application");
                     Ok(())
                 }
@@ -383,7 +445,7 @@ impl AppSetReconciler {
                 let result = async {
                     crate::controller::send(&self.hub, request.replace(&name, post, body_of(app)?))
                         .await
-                        .map_err(|e| api_message(&e))?;
+                        .map_err(|e| WriteError::of(&e))?;
                     tracing::info!(appset = %set.metadata.name, app = %name, "updated Application");
                     Ok(())
                 }
@@ -394,27 +456,23 @@ impl AppSetReconciler {
                 (name, result)
             }));
         }
-        if let Some((_, message)) = failures(writes).await.into_iter().next() {
-            return Err(Failure {
-                reason: write_reason,
-                message,
-            });
+        if let Some(failure) = first_failure(write_reason, failures(writes).await) {
+            return Err(failure);
         }
         let mut deletes: Vec<Write<'_>> = Vec::new();
         for deletion in &plan.delete {
             deletes.push(Box::pin(async move {
-                let result = self.delete(api, deletion).await;
+                let result = self.delete(api, deletion).await.map_err(WriteError::from);
                 if result.is_ok() {
                     tracing::info!(appset = %set.metadata.name, app = %deletion.name, cascade = deletion.cascade, "deleted Application");
                 }
                 (deletion.name.clone(), result)
             }));
         }
-        if let Some((_, message)) = failures(deletes).await.into_iter().next() {
-            return Err(Failure {
-                reason: reason::DELETE_APPLICATION_ERROR,
-                message,
-            });
+        if let Some(failure) =
+            first_failure(reason::DELETE_APPLICATION_ERROR, failures(deletes).await)
+        {
+            return Err(failure);
         }
         Ok(())
     }
@@ -473,7 +531,7 @@ impl AppSetReconciler {
             return Outcome::default();
         };
         if !set.effective_policy(self.options.policy).allow_delete() {
-            let Ok(owned) = self.owned_applications(&set, &BTreeSet::new()).await else {
+            let Ok(owned) = self.listed_applications(&set, &BTreeSet::new()).await else {
                 return failed;
             };
             let api: Api<DynamicObject> = Api::namespaced_with(
@@ -644,11 +702,49 @@ fn api_message(e: &kube::Error) -> String {
 const CONCURRENT_WRITES: usize = 16;
 
 /// One write of an Application: its name and how it went.
-type Write<'a> = futures::future::BoxFuture<'a, (String, Result<(), String>)>;
+type Write<'a> = futures::future::BoxFuture<'a, (String, Result<(), WriteError>)>;
+
+/// Why a write of an Application failed.
+#[derive(Debug)]
+struct WriteError {
+    message: String,
+    /// The API answered 409 (it exists; it changed) or 404 (it is gone).
+    stale: bool,
+}
+
+impl WriteError {
+    fn of(e: &kube::Error) -> WriteError {
+        WriteError {
+            message: api_message(e),
+            stale: matches!(e, kube::Error::Api(s) if s.code == 409 || s.code == 404),
+        }
+    }
+}
+
+impl From<String> for WriteError {
+    fn from(message: String) -> WriteError {
+        WriteError {
+            message,
+            stale: false,
+        }
+    }
+}
+
+/// The step's failure from its writes' failures: the first name's message; stale when
+/// any was.
+fn first_failure(reason: &'static str, failed: BTreeMap<String, WriteError>) -> Option<Failure> {
+    let stale = failed.values().any(|e| e.stale);
+    let (_, first) = failed.into_iter().next()?;
+    Some(Failure {
+        reason,
+        message: first.message,
+        stale,
+    })
+}
 
 /// Runs `writes` `CONCURRENT_WRITES` at a time; every write is tried, and the failures
 /// come back by name.
-async fn failures(writes: Vec<Write<'_>>) -> BTreeMap<String, String> {
+async fn failures(writes: Vec<Write<'_>>) -> BTreeMap<String, WriteError> {
     use futures::StreamExt as _;
     futures::stream::iter(writes)
         .buffer_unordered(CONCURRENT_WRITES)
@@ -657,30 +753,32 @@ async fn failures(writes: Vec<Write<'_>>) -> BTreeMap<String, String> {
         .await
 }
 
-/// Of one page of Applications, those of `set` (by controller owner, or unowned with
-/// a generated name) into `owned`.
-fn keep_owned(
+/// Of some Applications, those of `set` (by controller owner, or unowned with a generated
+/// name) into `owned`.
+fn keep_owned<'a>(
     set: &ApplicationSet,
     wanted: &BTreeSet<&str>,
-    items: impl Iterator<Item = Value>,
+    items: impl Iterator<Item = &'a Value>,
     owned: &mut Vec<Application>,
 ) {
-    for mut value in items {
-        value["apiVersion"] = json!(API_VERSION);
-        value["kind"] = json!("Application");
+    for value in items {
         let name = value
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let take = match controller_owner(&value) {
+        let take = match controller_owner(value) {
             Some(owner) => owner == set.metadata.name,
             None => wanted.contains(name),
         };
         if !take {
             continue;
         }
-        match Application::from_value(&value) {
-            Ok(app) => owned.push(app),
+        match Application::from_value(value) {
+            Ok(mut app) => {
+                app.api_version = API_VERSION.into();
+                app.kind = "Application".into();
+                owned.push(app);
+            }
             Err(e) => tracing::warn!(app = name, error = %e, "unreadable Application"),
         }
     }

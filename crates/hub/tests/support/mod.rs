@@ -60,8 +60,16 @@ pub(crate) async fn client(server: &Server, context: &str) -> Client {
 /// A kubesim fleet of the clusters `names` (one of them `hub`) served over TLS, and a
 /// client for the hub with the hub's CRDs installed.
 pub(crate) async fn simulated_hub(names: &[&str]) -> (Arc<Fleet>, Server, Client) {
+    simulated_hub_with(names, FleetConfig::default()).await
+}
+
+/// [`simulated_hub`] with the fleet's settings (an audit log, say).
+pub(crate) async fn simulated_hub_with(
+    names: &[&str],
+    config: FleetConfig,
+) -> (Arc<Fleet>, Server, Client) {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let fleet = Fleet::new(&names, FleetConfig::default());
+    let fleet = Fleet::try_new(&names, config).unwrap();
     let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
