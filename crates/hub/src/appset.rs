@@ -246,8 +246,11 @@ async fn watch_applications(state: Arc<Loop>) {
         match change {
             Change::Listed => store.mark_listed(),
             Change::Gone(value) => {
-                store.forget(&key_of(&value));
-                observe_application(&state, &value, false);
+                let key = key_of(&value);
+                // Its last state as stored (a relist tells only its name).
+                let last = store.get(&key);
+                store.forget(&key);
+                observe_application(&state, last.as_deref().unwrap_or(&value), false);
             }
             Change::Present(value) => {
                 let value = Arc::new(value);

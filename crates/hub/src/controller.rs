@@ -201,12 +201,14 @@ async fn watch_applications(state: Arc<Loop>) {
             Change::Listed => state.known.mark_listed(),
             Change::Gone(value) => {
                 let key = AppReconciler::key_of(&value);
+                // Its last state as stored (a relist tells only its name).
+                let last = state.known.get(&key);
                 state.known.forget(&key);
                 state.reconciler.forget(&key);
                 state.queue.forget(&key);
                 lock(&state.held).remove(&key);
                 for hook in &state.hooks {
-                    hook(&value, false);
+                    hook(last.as_deref().unwrap_or(&value), false);
                 }
             }
             Change::Present(value) => {
@@ -407,7 +409,8 @@ pub(crate) async fn requeue_on_push(
 pub(crate) enum Change {
     /// The object as it is now (added or changed, or listed again).
     Present(Value),
-    /// The object went away: its last state, or (found by a relist) its identity.
+    /// The object went away: its last state — or, when a relist found it gone, only its
+    /// namespace and name (the consumer's own copy is its last state).
     Gone(Value),
     /// A (re)list is complete: what was seen is everything there is.
     Listed,
@@ -449,11 +452,11 @@ where
 /// What a watch's consumer must hear of its events, relists included: every object seen
 /// as present, and at the end of a relist every object not listed again as gone (as
 /// client-go's informer does when it replaces its store), then that the list is complete.
-/// Keeps each present object's key and identity only, not the object.
+/// Keeps the present objects' keys only.
 #[derive(Debug, Default)]
 pub(crate) struct Relist {
-    /// Present objects by `namespace/name`: the metadata a deletion is told with.
-    present: HashMap<String, Value>,
+    /// Present objects' `namespace/name`.
+    present: HashSet<String>,
     /// During a relist: the keys listed so far.
     listing: Option<HashSet<String>>,
 }
@@ -471,28 +474,24 @@ impl Relist {
                 if let Some(listing) = &mut self.listing {
                     listing.insert(key.clone());
                 }
-                self.present.insert(key, identity_of(&object));
+                self.present.insert(key);
                 vec![Change::Present(object)]
             }
             watcher::Event::InitDone => {
                 let Some(listed) = self.listing.take() else {
                     return vec![Change::Listed];
                 };
-                let gone: Vec<String> = self
+                let gone: Vec<Change> = self
                     .present
-                    .keys()
-                    .filter(|key| !listed.contains(*key))
-                    .cloned()
-                    .collect();
-                gone.into_iter()
-                    .filter_map(|key| self.present.remove(&key))
-                    .map(Change::Gone)
+                    .difference(&listed)
+                    .map(|key| Change::Gone(named(key)))
                     .chain([Change::Listed])
-                    .collect()
+                    .collect();
+                self.present = listed;
+                gone
             }
             watcher::Event::Apply(object) => {
-                self.present
-                    .insert(object_key(&object), identity_of(&object));
+                self.present.insert(object_key(&object));
                 vec![Change::Present(object)]
             }
             watcher::Event::Delete(object) => {
@@ -524,23 +523,15 @@ fn object_key(object: &Value) -> String {
     )
 }
 
-/// What a deletion found by a relist is told with: the object's apiVersion, kind, and
-/// the metadata that identifies it and its owner (what consumers of a deletion read).
-fn identity_of(object: &Value) -> Value {
+/// The object a `namespace/name` key names, with nothing else.
+fn named(key: &str) -> Value {
+    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
     let mut metadata = serde_json::Map::new();
-    for field in ["name", "namespace", "uid", "ownerReferences"] {
-        if let Some(value) = object.pointer(&format!("/metadata/{field}")) {
-            metadata.insert(field.into(), value.clone());
-        }
+    if !namespace.is_empty() {
+        metadata.insert("namespace".into(), namespace.into());
     }
-    let mut identity = serde_json::Map::new();
-    for field in ["apiVersion", "kind"] {
-        if let Some(value) = object.get(field) {
-            identity.insert(field.into(), value.clone());
-        }
-    }
-    identity.insert("metadata".into(), Value::Object(metadata));
-    Value::Object(identity)
+    metadata.insert("name".into(), name.into());
+    json!({ "metadata": metadata })
 }
 
 /// A hash of the given parts of an object (what a controller reacts to).
@@ -730,7 +721,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_relist_reports_what_it_no_longer_shows_as_deleted_with_its_owner() {
+    fn a_relist_reports_what_it_no_longer_shows_as_gone() {
         let owned = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": "b", "namespace": "argocd", "uid": "u-b", "labels": {"x": "y"},
                          "ownerReferences": [{"kind": "ApplicationSet", "name": "set", "controller": true}]},
@@ -751,11 +742,7 @@ mod tests {
         assert_eq!(
             gone,
             [
-                Change::Gone(
-                    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-                       "metadata": {"name": "b", "namespace": "argocd", "uid": "u-b",
-                                    "ownerReferences": [{"kind": "ApplicationSet", "name": "set", "controller": true}]}})
-                ),
+                Change::Gone(json!({"metadata": {"name": "b", "namespace": "argocd"}})),
                 Change::Listed
             ]
         );

@@ -366,11 +366,11 @@ async fn an_application_deleted_while_the_watch_was_down_is_forgotten_after_the_
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let setup = hub_and_east(&mirrors).await;
     let east = client(&setup.server, "east").await;
-    let deletions = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let deletions = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
     let heard = deletions.clone();
     let hook: controller::ApplicationHook = Arc::new(move |app: &Value, present: bool| {
         if !present {
-            heard.lock().unwrap().push(AppReconciler::key_of(app));
+            heard.lock().unwrap().push(app.clone());
         }
     });
     let (_controller, apps) = setup
@@ -406,14 +406,17 @@ async fn an_application_deleted_while_the_watch_was_down_is_forgotten_after_the_
     assert!(deletions.lock().unwrap().is_empty(), "no event could tell");
     hub_cluster.change_faults(&cut(false)).unwrap();
 
-    wait_for("the relist to report the deletion", async || {
+    let last = wait_for("the relist to report the deletion", async || {
         deletions
             .lock()
             .unwrap()
-            .contains(&"argocd/web".to_string())
-            .then_some(())
+            .iter()
+            .find(|app| AppReconciler::key_of(app) == "argocd/web")
+            .cloned()
     })
     .await;
+    // The hooks hear of it as last seen (who owned it, what it deployed).
+    assert_eq!(last["spec"]["destination"]["namespace"], "web", "{last}");
     assert!(apps.get_opt("web").await.unwrap().is_none());
     // Nothing reconciles the forgotten app: its ConfigMap keeps a hand edit.
     config_maps
