@@ -11,7 +11,10 @@
 //!    every affected cluster runs the new image;
 //! 3. a `kubectl edit`-style change (manager `kubectl-edit`) of one object on K
 //!    clusters, until the hub reports the drift (its `/metrics`) and until it is healed;
-//! 4. the floor: a minimal client server-side applies the same objects (read back
+//! 4. one more reconcile of the seed ApplicationSet (a label added to it), which plans
+//!    against every Application it owns and changes none: the time it took (the hub's
+//!    own `flotilla_reconcile_duration_seconds`) and the hub CPU meanwhile;
+//! 5. the floor: a minimal client server-side applies the same objects (read back
 //!    from the clusters, renamed) into the same kubesim with the same concurrency as
 //!    the controller's workers. The hub's overhead is its cold start over that time.
 
@@ -74,6 +77,10 @@ struct Report {
     /// CPU of this process (kubesim, the Git server, the watch) during the cold start.
     fleet_cpu_s: f64,
     hub_peak_rss_mib: f64,
+    /// One reconcile of the seed ApplicationSet with every Application in place.
+    appset_resync_s: f64,
+    /// The hub's CPU from that reconcile's trigger until the hub counted it.
+    appset_resync_cpu_s: f64,
     floor_s: f64,
 }
 
@@ -101,6 +108,8 @@ impl Report {
             "hub_cpu_s": round(self.hub_cpu_s),
             "fleet_cpu_s": round(self.fleet_cpu_s),
             "hub_peak_rss_mib": round(self.hub_peak_rss_mib),
+            "appset_resync_s": round(self.appset_resync_s),
+            "appset_resync_cpu_s": round(self.appset_resync_cpu_s),
             "floor_s": round(self.floor_s),
             "overhead_ratio": round(self.overhead_ratio()),
         })
@@ -131,6 +140,10 @@ impl Report {
         println!(
             "  hub peak RSS                  {:>8.1} MiB",
             self.hub_peak_rss_mib
+        );
+        println!(
+            "  ApplicationSet resync         {:>8.3} s, hub CPU {:.3} s",
+            self.appset_resync_s, self.appset_resync_cpu_s
         );
         println!(
             "  floor (plain SSA of the same) {:>8.2} s  → overhead ×{:.2}",
@@ -477,7 +490,12 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     };
     let (hub_cpu, hub_rss) = hub_process.usage()?;
 
-    // 4. The floor.
+    // 4. One more reconcile of the set, nothing to change.
+    note("appset resync: one reconcile of the seed ApplicationSet");
+    let (appset_resync, appset_resync_cpu) =
+        appset_resync(&hub, metrics_addr, &hub_process, timeout).await?;
+
+    // 5. The floor.
     note("floor: applying the same objects with a minimal client");
     let objects = managed_objects(&production).await?;
     let floor = floor(&objects, args.workers).await?;
@@ -496,6 +514,8 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
         hub_cpu_s: hub_cpu,
         fleet_cpu_s: fleet_cpu,
         hub_peak_rss_mib: hub_rss,
+        appset_resync_s: appset_resync,
+        appset_resync_cpu_s: appset_resync_cpu,
         floor_s: floor.as_secs_f64(),
     })
 }
@@ -655,6 +675,56 @@ async fn metrics_text(addr: SocketAddr) -> anyhow::Result<String> {
         bail!("/metrics answered {status}");
     }
     Ok(text)
+}
+
+/// A label added to the seed ApplicationSet (which reconciles it), until the hub has
+/// counted one more ApplicationSet reconcile: that reconcile's duration as the hub
+/// measured it, and the hub's CPU meanwhile.
+async fn appset_resync(
+    hub: &kube::Client,
+    metrics: SocketAddr,
+    hub_process: &HubProcess,
+    timeout: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let sample = async || -> anyhow::Result<(u64, f64)> {
+        let text = metrics_text(metrics).await?;
+        let value = |prefix: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        };
+        Ok((
+            value("flotilla_reconciles_total{controller=\"applicationset\"") as u64,
+            value("flotilla_reconcile_duration_seconds_sum{controller=\"applicationset\"}"),
+        ))
+    };
+    let (count, seconds) = sample().await?;
+    let (cpu, _) = hub_process.usage()?;
+    let sets: Api<DynamicObject> = Api::namespaced_with(
+        hub.clone(),
+        "argocd",
+        &flotilla_hub::appset::applicationset_resource(),
+    );
+    sets.patch(
+        "microservices",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"flotilla.dev/bench": "resync"}}})),
+    )
+    .await
+    .context("labelling the seed ApplicationSet")?;
+    let seconds_after = wait_for(
+        "the ApplicationSet's reconcile",
+        timeout,
+        hub_process,
+        async || {
+            let (n, s) = sample().await.ok()?;
+            (n > count).then_some(s)
+        },
+    )
+    .await?;
+    let (cpu_after, _) = hub_process.usage()?;
+    Ok((seconds_after - seconds, cpu_after - cpu))
 }
 
 /// The hub's `flotilla_drift_events_total`, summed over clusters.
