@@ -5,8 +5,9 @@ mod support;
 
 use flotilla_fleet::Application;
 use flotilla_fleet::appset::{
-    ConditionStatus, Generated, MemoryRepos, Plan, ReconcileInput, generate_applications,
-    plan_reconcile, requeue_after, resource_statuses, updated_status,
+    ConditionStatus, DEFAULT_MAX_RESOURCES_STATUS_COUNT, Generated, MemoryRepos, Plan,
+    ReconcileInput, generate_applications, limit_resource_statuses, plan_reconcile, requeue_after,
+    resource_statuses, updated_status,
 };
 use flotilla_fleet::argocd::applicationset::{
     ApplicationSet, ApplicationsSyncPolicy, ControllerPolicy,
@@ -823,4 +824,30 @@ fn status_resources_list_the_owned_applications_by_name_as_argo_cd_3_does() {
         ])
     );
     assert!(resource_statuses(&[]).is_empty());
+}
+
+/// `TestUpdateResourceStatus`'s "truncates resources status list to" case: two
+/// Applications, a limit of one: the first by name is kept, and the count says two.
+#[test]
+fn resource_statuses_beyond_the_limit_are_cut_and_counted() {
+    let app = |name: &str| {
+        Application::from_value(&json!({"metadata": {"name": name, "namespace": "argocd"},
+            "spec": {"source": {"repoURL": "https://git.example/x", "path": "."},
+                     "destination": {"server": "https://kubernetes.default.svc"}},
+            "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}}))
+        .unwrap()
+    };
+    let (app2, app1) = (app("app2"), app("app1"));
+    let (kept, count) = limit_resource_statuses(resource_statuses(&[&app2, &app1]), 1);
+    assert_eq!(count, 2);
+    assert_eq!(
+        Value::Array(kept),
+        json!([{"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+                "namespace": "argocd", "name": "app1", "status": "Synced",
+                "health": {"status": "Healthy"}}])
+    );
+    // 0: no limit (`--max-resources-status-count=0`); the default is Argo CD's 5000.
+    let (kept, count) = limit_resource_statuses(resource_statuses(&[&app2, &app1]), 0);
+    assert_eq!((kept.len(), count), (2, 2));
+    assert_eq!(DEFAULT_MAX_RESOURCES_STATUS_COUNT, 5000);
 }

@@ -25,6 +25,8 @@ pub struct HubConfig {
     pub controller: ControllerOptions,
     /// Removing mirrors no app has read for a while (`None`: keep every mirror).
     pub mirror_gc: Option<MirrorGc>,
+    /// ApplicationSet controller settings.
+    pub appsets: crate::appset::AppSetOptions,
 }
 
 /// When the hub removes unused mirrors from its cache.
@@ -79,6 +81,7 @@ impl HubConfig {
             source_interval: Duration::from_secs(60),
             controller: ControllerOptions::default(),
             mirror_gc: Some(MirrorGc::default()),
+            appsets: crate::appset::AppSetOptions::default(),
         }
     }
 }
@@ -145,7 +148,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         namespace,
         registry.clone(),
         sources.clone(),
-        crate::appset::AppSetOptions::default(),
+        config.appsets.clone(),
     );
     let appset_feeds = (appsets.application_hook(), appsets.application_store());
     tasks.push(tokio::spawn(appsets.run_fed()));

@@ -368,6 +368,13 @@ async fn the_seed_applicationset_follows_the_registry_and_the_clusters() {
             .then_some(resources)
     })
     .await;
+    // With Argo CD's default limit (5,000) nothing is cut: the count is the list's length.
+    let status = hub.set_status("microservices").await;
+    assert_eq!(
+        status["resourcesCount"],
+        json!(status["resources"].as_array().unwrap().len()),
+        "{status}"
+    );
     let names: Vec<&str> = resources
         .iter()
         .filter_map(|r| r["name"].as_str())

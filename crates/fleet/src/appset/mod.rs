@@ -18,7 +18,9 @@ use serde_json::Value;
 pub use generators::{DEFAULT_REQUEUE_AFTER, GeneratorContext, MAX_MATRIX_PARAMS};
 pub use render::{RenderError, RenderParams, Renderer};
 pub use repo::{MemoryRepos, RepoError, RepoFiles};
-pub use status::{resource_statuses, updated_status};
+pub use status::{
+    DEFAULT_MAX_RESOURCES_STATUS_COUNT, limit_resource_statuses, resource_statuses, updated_status,
+};
 pub use sync::{
     Condition, ConditionStatus, Deletion, Plan, ReconcileInput, error_conditions, plan_reconcile,
 };

@@ -120,6 +120,21 @@ pub fn resource_statuses(apps: &[&crate::Application]) -> Vec<Value> {
     entries.into_iter().map(|(_, e)| e).collect()
 }
 
+/// Argo CD's default `--max-resources-status-count`
+/// (`ARGOCD_APPLICATIONSET_CONTROLLER_MAX_RESOURCES_STATUS_COUNT`).
+pub const DEFAULT_MAX_RESOURCES_STATUS_COUNT: usize = 5000;
+
+/// `updateResourcesStatus`'s bound on the status: of the sorted `entries`, the first `max`
+/// (all when `max` is 0), and how many there were in all (`status.resourcesCount`), so a
+/// reader can tell a truncated list from a short one.
+pub fn limit_resource_statuses(mut entries: Vec<Value>, max: usize) -> (Vec<Value>, usize) {
+    let count = entries.len();
+    if max > 0 && count > max {
+        entries.truncate(max);
+    }
+    (entries, count)
+}
+
 fn health(conditions: &[Value], field: &dyn Fn(&Value, &str) -> String) -> Value {
     if conditions.is_empty() {
         return json!({"status": "Unknown", "message": "No status conditions found for ApplicationSet"});

@@ -42,6 +42,15 @@ pub(crate) struct ControllerArgs {
     /// (`/hook/<digest>`) is printed at start.
     #[arg(long = "webhook", value_name = "PROVIDER=SECRET_FILE")]
     pub(crate) webhooks: Vec<String>,
+    /// At most this many Applications listed in an ApplicationSet's `status.resources`
+    /// (0: no limit; `status.resourcesCount` counts them all), as Argo CD's
+    /// `--max-resources-status-count`.
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_MAX_RESOURCES_STATUS_COUNT",
+        default_value_t = flotilla_fleet::appset::DEFAULT_MAX_RESOURCES_STATUS_COUNT
+    )]
+    pub(crate) max_resources_status_count: usize,
 }
 
 /// Parses `PROVIDER=SECRET_FILE` and reads the secret.
@@ -142,6 +151,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         let mut config = HubConfig::new(&args.cache_dir);
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
+        config.appsets.max_resources_status_count = args.max_resources_status_count;
         let running = run::start(hub_config, config)
             .await
             .context("starting the hub controllers")?;

@@ -45,6 +45,9 @@ pub struct AppSetOptions {
     /// Applications read per request when a set's current Applications are listed: pages
     /// keep the listing's transient memory to one page on a big fleet.
     pub list_page: u32,
+    /// Argo CD's `--max-resources-status-count`: at most this many entries in a set's
+    /// `status.resources` (0: no limit); `status.resourcesCount` counts them all.
+    pub max_resources_status_count: usize,
 }
 
 impl Default for AppSetOptions {
@@ -56,6 +59,7 @@ impl Default for AppSetOptions {
             new_git_file_globbing: false,
             source_interval: Duration::from_secs(60),
             list_page: 500,
+            max_resources_status_count: appset::DEFAULT_MAX_RESOURCES_STATUS_COUNT,
         }
     }
 }
@@ -234,7 +238,7 @@ impl AppSetReconciler {
         set: &ApplicationSet,
         clusters: &[ClusterSecret],
         outcome: &mut Outcome,
-    ) -> Result<(Plan, Vec<Value>), Failure> {
+    ) -> Result<(Plan, (Vec<Value>, usize)), Failure> {
         let namespace = set.metadata.namespace.as_str();
         let projects = self.projects(namespace).await?;
         let repos = Arc::new(HubRepos::new(
@@ -311,7 +315,14 @@ impl AppSetReconciler {
                 controlling_set(&app.metadata.owner_references) == Some(set.metadata.name.as_str())
             })
             .collect();
-        Ok((plan, appset::resource_statuses(&owned)))
+        let (resources, count) = appset::limit_resource_statuses(
+            appset::resource_statuses(&owned),
+            self.options.max_resources_status_count,
+        );
+        if resources.len() < count {
+            tracing::warn!(appset = %set.metadata.name, count, kept = resources.len(), "status.resources truncated to --max-resources-status-count");
+        }
+        Ok((plan, (resources, count)))
     }
 
     /// The AppProjects in `namespace`, and `default`, which Argo CD always has.
@@ -594,7 +605,7 @@ impl AppSetReconciler {
         &self,
         object: &Value,
         conditions: &[Condition],
-        resources: Option<Vec<Value>>,
+        resources: Option<(Vec<Value>, usize)>,
         now: &str,
     ) -> Option<Value> {
         let previous = object.get("status");
@@ -607,19 +618,20 @@ impl AppSetReconciler {
         status["health"] = health;
         let mut patch =
             json!({"status": {"conditions": status["conditions"], "health": status["health"]}});
-        match resources {
-            Some(resources) if !resources.is_empty() => {
-                patch["status"]["resources"] = json!(resources);
-                status["resources"] = Value::Array(resources);
-            }
-            // None left (`omitempty`).
-            Some(_) => {
-                if let Some(fields) = status.as_object_mut() {
-                    fields.remove("resources");
-                }
-                patch["status"]["resources"] = Value::Null;
-            }
-            None => {}
+        if let Some((resources, count)) = resources {
+            // Both `omitempty`: an empty list and a zero count are left out.
+            set_or_remove(
+                &mut status,
+                &mut patch,
+                "resources",
+                (!resources.is_empty()).then_some(Value::Array(resources)),
+            );
+            set_or_remove(
+                &mut status,
+                &mut patch,
+                "resourcesCount",
+                (count > 0).then_some(json!(count)),
+            );
         }
         if previous == Some(&status) {
             return Some(status);
@@ -684,6 +696,23 @@ fn body_of(app: &Application) -> Result<Vec<u8>, String> {
         &typed
     };
     serde_json::to_vec(app).map_err(|e| format!("Application {}: {e}", app.metadata.name))
+}
+
+/// Sets `field` of `status` to `value` (removes it for `None`) and says the same in the
+/// merge `patch` of the status.
+fn set_or_remove(status: &mut Value, patch: &mut Value, field: &str, value: Option<Value>) {
+    match value {
+        Some(value) => {
+            patch["status"][field] = value.clone();
+            status[field] = value;
+        }
+        None => {
+            if let Some(fields) = status.as_object_mut() {
+                fields.remove(field);
+            }
+            patch["status"][field] = Value::Null;
+        }
+    }
 }
 
 /// The apiVersion of Argo CD's kinds (Applications and ApplicationSets).
