@@ -123,6 +123,28 @@ async fn hub_and_east(mirrors: &MirrorCache) -> East {
     }
 }
 
+/// How `kubectl edit` writes: an update by manager `kubectl-edit`.
+fn by_hand() -> PatchParams {
+    PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    }
+}
+
+/// A git work tree `dir/work` with `files` committed on `main`, and its `file://` URL.
+fn repository(dir: &std::path::Path, files: &[(&str, &str)]) -> (std::path::PathBuf, String) {
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    for (path, contents) in files {
+        write(&work, path, contents);
+    }
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    let url = format!("file://{}", work.join(".git").display());
+    (work, url)
+}
+
 const CONFIG_MAP: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n";
 const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: registry.local/web:1.0\n";
@@ -130,14 +152,13 @@ const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  na
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    write(&work, "deploy/settings.yaml", CONFIG_MAP);
-    write(&work, "deploy/web.yaml", DEPLOYMENT);
-    git(&work, &["init", "-q", "-b", "main"]);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "first"]);
-    let url = format!("file://{}", work.join(".git").display());
+    let (work, url) = repository(
+        dir.path(),
+        &[
+            ("deploy/settings.yaml", CONFIG_MAP),
+            ("deploy/web.yaml", DEPLOYMENT),
+        ],
+    );
 
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let east_setup = hub_and_east(&mirrors).await;
@@ -187,10 +208,7 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
     deployments
         .patch(
             "web",
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..Default::default()
-            },
+            &by_hand(),
             &Patch::Merge(json!({"spec": {"replicas": 5}})),
         )
         .await
@@ -346,8 +364,6 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
     .await;
 }
 
-/// Stopping the controller stops what it started: a reconcile waiting on a repository and
-/// the prefetch of that repository used to run on, detached, until the fetch timed out.
 /// An Application deleted while the hub could not watch (the hub unreachable, its event log
 /// compacted meanwhile, so the watch relists instead of resuming) is forgotten as client-go's
 /// informer forgets what a relist no longer shows: the controller's hooks hear of the
@@ -355,13 +371,7 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_application_deleted_while_the_watch_was_down_is_forgotten_after_the_relist() {
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    write(&work, "deploy/settings.yaml", CONFIG_MAP);
-    git(&work, &["init", "-q", "-b", "main"]);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "first"]);
-    let url = format!("file://{}", work.join(".git").display());
+    let (_, url) = repository(dir.path(), &[("deploy/settings.yaml", CONFIG_MAP)]);
 
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let setup = hub_and_east(&mirrors).await;
@@ -422,10 +432,7 @@ async fn an_application_deleted_while_the_watch_was_down_is_forgotten_after_the_
     config_maps
         .patch(
             "settings",
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..Default::default()
-            },
+            &by_hand(),
             &Patch::Merge(json!({"data": {"color": "green"}})),
         )
         .await
@@ -438,6 +445,8 @@ async fn an_application_deleted_while_the_watch_was_down_is_forgotten_after_the_
     );
 }
 
+/// Stopping the controller stops what it started: a reconcile waiting on a repository and
+/// the prefetch of that repository used to run on, detached, until the fetch timed out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopped_controller_stops_its_fetches() {
     use tokio::io::AsyncReadExt as _;
