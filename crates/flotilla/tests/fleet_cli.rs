@@ -92,6 +92,8 @@ fn the_fleet_benchmark_reports_every_figure() {
         "hub_peak_rss_mib",
         "floor_s",
         "overhead_ratio",
+        "appset_resync_s",
+        "hub_writes_s",
     ] {
         assert!(figure(key) > 0.0, "{key} = {} in {report}", figure(key));
     }
@@ -105,6 +107,11 @@ fn the_fleet_benchmark_reports_every_figure() {
     let ratio = figure("cold_start_s") / figure("floor_s");
     assert!(
         (ratio - figure("overhead_ratio")).abs() <= 0.05 * ratio,
+        "{report}"
+    );
+    let bound = (figure("floor_s") + figure("hub_writes_s")) / figure("floor_s");
+    assert!(
+        (bound - figure("write_bound_ratio")).abs() <= 0.05 * bound,
         "{report}"
     );
 }

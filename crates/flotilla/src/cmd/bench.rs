@@ -17,6 +17,10 @@
 //! 5. the floor: a minimal client server-side applies the same objects (read back
 //!    from the clusters, renamed) into the same kubesim with the same concurrency as
 //!    the controller's workers. The hub's overhead is its cold start over that time.
+//! 6. with the hub stopped, the writes any hub makes besides those applies: each
+//!    Application created (a renamed copy) and its status written once, by the same
+//!    minimal client — so the floor plus this is what a hub that spent no CPU of its
+//!    own could at best reach (`write_bound_ratio`).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -82,12 +86,24 @@ struct Report {
     /// The hub's CPU from that reconcile's trigger until the hub counted it.
     appset_resync_cpu_s: f64,
     floor_s: f64,
+    /// The Application creates and status writes alone (phase 6).
+    hub_writes_s: f64,
 }
 
 impl Report {
     fn overhead_ratio(&self) -> f64 {
         if self.floor_s > 0.0 {
             self.cold_start_s / self.floor_s
+        } else {
+            0.0
+        }
+    }
+
+    /// (floor + the hub's own writes) ÷ floor: the ratio a hub with no CPU of its own,
+    /// rendering and watching nothing, would still have.
+    fn write_bound_ratio(&self) -> f64 {
+        if self.floor_s > 0.0 {
+            (self.floor_s + self.hub_writes_s) / self.floor_s
         } else {
             0.0
         }
@@ -112,6 +128,8 @@ impl Report {
             "appset_resync_cpu_s": round(self.appset_resync_cpu_s),
             "floor_s": round(self.floor_s),
             "overhead_ratio": round(self.overhead_ratio()),
+            "hub_writes_s": round(self.hub_writes_s),
+            "write_bound_ratio": round(self.write_bound_ratio()),
         })
     }
 
@@ -149,6 +167,11 @@ impl Report {
             "  floor (plain SSA of the same) {:>8.2} s  → overhead ×{:.2}",
             self.floor_s,
             self.overhead_ratio()
+        );
+        println!(
+            "  + the hub's own writes        {:>8.2} s  → bound ×{:.2}",
+            self.hub_writes_s,
+            self.write_bound_ratio()
         );
     }
 }
@@ -501,6 +524,10 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
     let floor = floor(&objects, args.workers).await?;
     drop(hub_process);
 
+    // 6. The hub's own writes, the hub stopped (it would reconcile the copies).
+    note("hub writes: each Application created and its status written, with a minimal client");
+    let hub_writes = hub_writes(&hub, args.workers).await?;
+
     Ok(Report {
         clusters: args.clusters,
         apps: args.apps,
@@ -517,6 +544,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<Report> {
         appset_resync_s: appset_resync,
         appset_resync_cpu_s: appset_resync_cpu,
         floor_s: floor.as_secs_f64(),
+        hub_writes_s: hub_writes.as_secs_f64(),
     })
 }
 
@@ -771,6 +799,57 @@ async fn http(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// Phase 6: every Application on the hub copied (renamed `-write`, with its spec) and
+/// created, then its status written with a merge patch (the Application CRD has no status
+/// subresource), with `concurrency` in flight — the requests the hub makes per
+/// Application besides its applies.
+async fn hub_writes(hub: &kube::Client, concurrency: usize) -> anyhow::Result<Duration> {
+    let resource = application_resource();
+    let api: Api<DynamicObject> = Api::namespaced_with(hub.clone(), "argocd", &resource);
+    let listed = api
+        .list(&ListParams::default())
+        .await
+        .context("listing the Applications")?;
+    let copies: Vec<(Value, Value)> = listed
+        .items
+        .into_iter()
+        .map(|app| {
+            let name = format!("{}-write", app.metadata.name.unwrap_or_default());
+            let body = json!({
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Application",
+                "metadata": {"name": name, "namespace": "argocd"},
+                "spec": app.data.get("spec").cloned().unwrap_or_default(),
+            });
+            let status = json!({"status": app.data.get("status").cloned().unwrap_or_default()});
+            (body, status)
+        })
+        .collect();
+    let started = Instant::now();
+    let writes = copies.iter().map(|(body, status)| {
+        let api = api.clone();
+        async move {
+            let name = body["metadata"]["name"].as_str().unwrap_or_default();
+            let app: DynamicObject = serde_json::from_value(body.clone())?;
+            api.create(&kube::api::PostParams::default(), &app)
+                .await
+                .with_context(|| format!("creating Application {name}"))?;
+            api.patch(name, &PatchParams::default(), &Patch::Merge(status))
+                .await
+                .with_context(|| format!("writing the status of Application {name}"))?;
+            anyhow::Ok(())
+        }
+    });
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(writes)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    Ok(started.elapsed())
 }
 
 /// One object to apply in the floor: its cluster client, resource and body.
