@@ -75,6 +75,8 @@ type ObjectName = (String, String);
 #[derive(Debug)]
 struct Seen {
     text: Box<str>,
+    /// Its resourceVersion (a relist compares it: changed while the watch was away).
+    resource_version: Box<str>,
     /// Its health when it was seen (what health checks read).
     health: Health,
     /// Its instance label.
@@ -85,6 +87,7 @@ impl Seen {
     fn of(object: &Value, text: Box<str>) -> Seen {
         Seen {
             text,
+            resource_version: resource_version(object).into(),
             health: flotilla_sync::health::assess(object),
             instance: instance_of(object).map(str::to_string),
         }
@@ -318,17 +321,50 @@ async fn watch(
                 lock(&store).listing = Some(Objects::default());
                 continue;
             }
+            // After the first listing, a relist also shows what changed while the watch
+            // was away (a 410 after a long outage): those changes are drift as much as
+            // the ones a watch event shows.
             Ok(watcher::Event::InitApply(o)) => {
                 let (value, text) = o.into_parts();
-                lock(&store).insert(name_of(&value), Seen::of(&value, text));
+                let name = name_of(&value);
+                let changed_while_away = {
+                    let mut store = lock(&store);
+                    let changed = store.ready
+                        && store.objects.by_name.get(&name).is_none_or(|seen| {
+                            seen.resource_version.as_ref() != resource_version(&value)
+                        });
+                    store.insert(name, Seen::of(&value, text));
+                    changed
+                };
+                if changed_while_away && let Some(event) = drift_of(&value, false, &server) {
+                    report(&inner, event);
+                }
                 continue;
             }
             Ok(watcher::Event::InitDone) => {
-                let mut store = lock(&store);
-                if let Some(listed) = store.listing.take() {
-                    store.objects = listed;
+                let gone: Vec<Value> = {
+                    let mut store = lock(&store);
+                    let mut gone = Vec::new();
+                    if let Some(listed) = store.listing.take() {
+                        if store.ready {
+                            gone = store
+                                .objects
+                                .by_name
+                                .iter()
+                                .filter(|(name, _)| !listed.by_name.contains_key(*name))
+                                .filter_map(|(_, seen)| seen.object())
+                                .collect();
+                        }
+                        store.objects = listed;
+                    }
+                    store.ready = true;
+                    gone
+                };
+                for object in gone {
+                    if let Some(event) = drift_of(&object, true, &server) {
+                        report(&inner, event);
+                    }
                 }
-                store.ready = true;
                 continue;
             }
             Err(e) => {
@@ -346,22 +382,35 @@ async fn watch(
             (lock(&store).insert(name, seen), Some(health))
         };
         if let Some(event) = drift_of(&value, deleted, &server) {
-            tracing::info!(app = %event.app, object = %event.object, managers = ?event.managers, fields = ?event.fields, deleted, "drift");
-            crate::metrics::global().drift(&server);
-            // Marked before it is queued: the reconcile it triggers must see the mark.
-            lock(&inner.drifted).insert(event.app.clone());
-            inner.queue.add(event.app.clone());
-            let mut kept = lock(&inner.events);
-            kept.push_back(event);
-            while kept.len() > KEPT_EVENTS {
-                kept.pop_front();
-            }
+            report(&inner, event);
         } else if health_changed(previous.map(|p| p.health.status), health)
             && let Some(app) = owner_of(&value)
         {
             inner.queue.add(app);
         }
     }
+}
+
+/// Counts and keeps a drift event, marks its app drifted and queues it.
+fn report(inner: &Inner, event: DriftEvent) {
+    tracing::info!(app = %event.app, object = %event.object, managers = ?event.managers, fields = ?event.fields, deleted = event.deleted, "drift");
+    crate::metrics::global().drift(&event.server);
+    // Marked before it is queued: the reconcile it triggers must see the mark.
+    lock(&inner.drifted).insert(event.app.clone());
+    inner.queue.add(event.app.clone());
+    let mut kept = lock(&inner.events);
+    kept.push_back(event);
+    while kept.len() > KEPT_EVENTS {
+        kept.pop_front();
+    }
+}
+
+/// `metadata.resourceVersion` of a watched object.
+fn resource_version(object: &Value) -> &str {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// Whether an object's health differs from its previous copy's (`None`: not seen before,

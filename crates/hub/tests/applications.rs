@@ -496,3 +496,110 @@ async fn a_stopped_controller_stops_its_fetches() {
         );
     }
 }
+
+/// A hand edit and a deletion made while the hub could not watch the cluster (the cluster
+/// unreachable, its event log compacted meanwhile, so the drift watch relists instead of
+/// resuming) are drift as much as those a watch event shows: reported when the relist
+/// shows them, and undone by selfHeal — not left until the next full sync minutes later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hand_changes_made_while_the_watch_was_away_are_seen_by_the_relist_and_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  size: small\n";
+    let (_, url) = repository(
+        dir.path(),
+        &[
+            ("deploy/settings.yaml", CONFIG_MAP),
+            ("deploy/extra.yaml", extra),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let setup = hub_and_east(&mirrors).await;
+    let east = client(&setup.server, "east").await;
+    let (_controller, _apps) = setup.run_web_app(&url, &["CreateNamespace=true"]).await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(east.clone(), "web");
+    let color = async || {
+        config_maps
+            .get("settings")
+            .await
+            .ok()?
+            .data?
+            .get("color")
+            .cloned()
+    };
+    wait_for("the app's ConfigMaps", async || {
+        config_maps.get("extra").await.ok()?;
+        (color().await? == "blue").then_some(())
+    })
+    .await;
+    // The drift watch is up once the controller has applied (it starts with the sync).
+    wait_for("the drift watch", async || {
+        setup.reconciler.drift_watches().map(|_| ())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let cluster = setup.fleet.cluster("east").unwrap();
+    let away = |unreachable: bool| kubesim::faults::FaultChange {
+        unreachable: Some(unreachable),
+        compact: !unreachable,
+        ..Default::default()
+    };
+    cluster.change_faults(&away(true)).unwrap();
+    let config_map = cluster.registry().by_kind("", "v1", "ConfigMap").unwrap();
+    cluster
+        .modify(
+            &config_map,
+            Some("web"),
+            "settings",
+            kubesim::meta::Part::Main,
+            kubesim::cluster::WriteOptions::by("kubectl-edit"),
+            |current| {
+                let mut edited = current.clone();
+                edited["data"]["color"] = json!("green");
+                Ok(edited)
+            },
+        )
+        .unwrap();
+    cluster
+        .delete(
+            &config_map,
+            Some("web"),
+            "extra",
+            &kubesim::cluster::DeleteOptions::default(),
+        )
+        .unwrap();
+    cluster.change_faults(&away(false)).unwrap();
+
+    let event = wait_for("the drift event from the relist", async || {
+        setup
+            .reconciler
+            .drift_watches()?
+            .events()
+            .into_iter()
+            .find(|e| e.object == "ConfigMap web/settings")
+    })
+    .await;
+    assert_eq!(event.app, "argocd/web");
+    assert!(
+        event.managers.contains(&"kubectl-edit".to_string()),
+        "{event:?}"
+    );
+    let deleted = wait_for("the deletion's drift event", async || {
+        setup
+            .reconciler
+            .drift_watches()?
+            .events()
+            .into_iter()
+            .find(|e| e.object == "ConfigMap web/extra")
+    })
+    .await;
+    assert!(deleted.deleted, "{deleted:?}");
+    wait_for(
+        "selfHeal restores the color and the deleted ConfigMap",
+        async || {
+            config_maps.get("extra").await.ok()?;
+            (color().await? == "blue").then_some(())
+        },
+    )
+    .await;
+}
