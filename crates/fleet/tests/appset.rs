@@ -387,10 +387,15 @@ fn updates_keep_preserved_annotations_and_finalizers() {
         .finalizers
         .push("post-delete-finalizer.argocd.argoproj.io/cleanup".into());
     live[0].spec.destination.namespace = "drifted".into();
+    let status = json!({"sync": {"status": "OutOfSync"}, "resources": [{"kind": "Deployment"}]});
+    live[0].status = Some(status.clone());
     let p = plan(&set, &generated, &live, &clusters);
     assert_eq!(p.update.len(), 1);
     let updated = &p.update[0];
     assert_eq!(updated.spec.destination.namespace, "web");
+    // The update replaces the whole object (no status subresource): the status goes back
+    // as it was.
+    assert_eq!(updated.status, Some(status));
     assert_eq!(
         updated
             .metadata

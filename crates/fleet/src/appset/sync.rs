@@ -137,10 +137,13 @@ pub fn plan_reconcile(input: ReconcileInput<'_>) -> Plan {
         let name = desired.metadata.name.as_str();
         match existing.get(name) {
             Some(live) if policy.allow_update() => {
-                let updated = updated_application(live, desired, appset);
+                let mut updated = updated_application(live, desired, appset);
                 if applications_equal(live, &updated) {
                     plan.unchanged.push(name.to_string());
                 } else {
+                    // The whole object is replaced (the CRD has no status subresource):
+                    // it goes back with the status it has.
+                    updated.status = live.status.clone();
                     plan.update.push(updated);
                 }
             }
@@ -339,8 +342,16 @@ fn updated_application(
 ) -> Application {
     let mut desired = desired.clone();
     normalize_spec(&mut desired);
-    let mut found = live.clone();
-    found.spec = desired.spec.clone();
+    // Without its status, which the comparison does not read (copied only for an update).
+    let mut found = Application {
+        api_version: live.api_version.clone(),
+        kind: live.kind.clone(),
+        metadata: live.metadata.clone(),
+        spec: desired.spec.clone(),
+        operation: live.operation.clone(),
+        status: None,
+        extra: live.extra.clone(),
+    };
     if desired.operation.is_some() {
         found.operation = desired.operation.clone();
     }
