@@ -283,9 +283,10 @@ impl AppSetReconciler {
             .map(|a| a.metadata.name.as_str())
             .collect();
         let watched = self.applications.listed() && self.echoes.is_empty();
-        let mut existing = match watched {
-            true => self.watched_applications(set, &wanted),
-            false => self.listed_applications(set, &wanted).await?,
+        let mut existing = if watched {
+            self.watched_applications(set, &wanted)
+        } else {
+            self.listed_applications(set, &wanted).await?
         };
         let plan_for = |existing: &[Application]| {
             plan_reconcile(ReconcileInput {
