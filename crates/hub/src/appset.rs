@@ -8,6 +8,7 @@
 //! ([`AppSetController::requeue_all`]), when a repository its git generators read is pushed,
 //! and after `requeue_after` (git generators: 3 minutes, jittered).
 
+mod echoes;
 mod reconcile;
 mod repos;
 
@@ -18,6 +19,7 @@ use futures::StreamExt;
 use kube::api::Api;
 use serde_json::Value;
 
+pub use echoes::{ECHO_WAIT, Echoes};
 pub use reconcile::{AppSetOptions, AppSetReconciler, Outcome, applicationset_resource};
 
 use crate::clusters::ClusterRegistry;

@@ -19,6 +19,7 @@ use kube::api::{
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
+use super::echoes::Echoes;
 use super::repos::HubRepos;
 use crate::clusters::ClusterRegistry;
 use crate::controller::application_resource;
@@ -96,54 +97,6 @@ pub struct AppSetReconciler {
     /// ours; until then (and to retry a plan that met a change the watch had not shown
     /// yet) the Applications are listed from the API.
     pub applications: Arc<Known>,
-}
-
-/// Keys (`namespace/name`) of Applications the controller is writing: the watch event of
-/// its own write is no reason to reconcile the set again — without this, generating a
-/// thousand Applications would reconcile the set (and list every Application) as often.
-#[derive(Debug, Default)]
-pub struct Echoes(std::sync::Mutex<std::collections::HashMap<String, usize>>);
-
-impl Echoes {
-    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
-        crate::lock(&self.0)
-    }
-
-    /// A write of `key` is about to be sent.
-    pub fn expect(&self, key: &str) {
-        *self.map().entry(key.to_string()).or_default() += 1;
-    }
-
-    /// The write of `key` failed: no echo will come.
-    pub fn cancel(&self, key: &str) {
-        let mut map = self.map();
-        if let Some(n) = map.get_mut(key) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(key);
-            }
-        }
-    }
-
-    /// Whether every write of ours has been seen by the watch.
-    pub fn is_empty(&self) -> bool {
-        self.map().is_empty()
-    }
-
-    /// Whether an event for `key` is the echo of our own write (consumes it).
-    pub fn take(&self, key: &str) -> bool {
-        let mut map = self.map();
-        match map.get_mut(key) {
-            Some(n) => {
-                *n -= 1;
-                if *n == 0 {
-                    map.remove(key);
-                }
-                true
-            }
-            None => false,
-        }
-    }
 }
 
 /// What one reconcile did.
