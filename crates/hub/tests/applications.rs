@@ -123,6 +123,26 @@ async fn hub_and_east(mirrors: &MirrorCache) -> East {
     }
 }
 
+/// Cuts `cluster` off (its connections and watches end), runs `meanwhile` on it, then
+/// compacts its event log — so no watch can resume past what `meanwhile` did: it must
+/// relist — and only then lets clients back in.
+fn while_unreachable(cluster: &kubesim::Cluster, meanwhile: impl FnOnce(&kubesim::Cluster)) {
+    use kubesim::faults::FaultChange;
+    let reachable = |yes: bool| FaultChange {
+        unreachable: Some(!yes),
+        ..Default::default()
+    };
+    cluster.change_faults(&reachable(false)).unwrap();
+    meanwhile(cluster);
+    cluster
+        .change_faults(&FaultChange {
+            compact: true,
+            ..Default::default()
+        })
+        .unwrap();
+    cluster.change_faults(&reachable(true)).unwrap();
+}
+
 /// How `kubectl edit` writes: an update by manager `kubectl-edit`.
 fn by_hand() -> PatchParams {
     PatchParams {
@@ -395,26 +415,20 @@ async fn an_application_deleted_while_the_watch_was_down_is_forgotten_after_the_
     // The hub goes away; the Application is deleted behind the watch's back and the log
     // compacted, so the watch cannot resume where it was.
     let hub_cluster = setup.fleet.cluster("hub").unwrap();
-    let cut = |unreachable: bool| kubesim::faults::FaultChange {
-        unreachable: Some(unreachable),
-        compact: !unreachable,
-        ..Default::default()
-    };
-    hub_cluster.change_faults(&cut(true)).unwrap();
-    let application = hub_cluster
-        .registry()
-        .by_kind("argoproj.io", "v1alpha1", "Application")
-        .unwrap();
-    hub_cluster
-        .delete(
+    while_unreachable(&hub_cluster, |hub| {
+        let application = hub
+            .registry()
+            .by_kind("argoproj.io", "v1alpha1", "Application")
+            .unwrap();
+        hub.delete(
             &application,
             Some("argocd"),
             "web",
             &kubesim::cluster::DeleteOptions::default(),
         )
         .unwrap();
+    });
     assert!(deletions.lock().unwrap().is_empty(), "no event could tell");
-    hub_cluster.change_faults(&cut(false)).unwrap();
 
     let last = wait_for("the relist to report the deletion", async || {
         deletions
@@ -531,44 +545,53 @@ async fn hand_changes_made_while_the_watch_was_away_are_seen_by_the_relist_and_h
         (color().await? == "blue").then_some(())
     })
     .await;
-    // The drift watch is up once the controller has applied (it starts with the sync).
-    wait_for("the drift watch", async || {
-        setup.reconciler.drift_watches().map(|_| ())
+    // The drift watch has listed both (a first listing shows state, not drift).
+    let instance = config_maps
+        .get("settings")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap()[flotilla_sync::tracking::INSTANCE_LABEL]
+        .clone();
+    let server = setup.server.cluster_url("east");
+    let resource = ApiResource::erase::<ConfigMap>(&());
+    wait_for("the drift cache to hold both ConfigMaps", async || {
+        let seen = setup
+            .reconciler
+            .drift_watches()?
+            .view(&server)
+            .labelled(&resource, &instance)?;
+        (seen.len() == 2).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let cluster = setup.fleet.cluster("east").unwrap();
-    let away = |unreachable: bool| kubesim::faults::FaultChange {
-        unreachable: Some(unreachable),
-        compact: !unreachable,
-        ..Default::default()
-    };
-    cluster.change_faults(&away(true)).unwrap();
-    let config_map = cluster.registry().by_kind("", "v1", "ConfigMap").unwrap();
-    cluster
-        .modify(
-            &config_map,
-            Some("web"),
-            "settings",
-            kubesim::meta::Part::Main,
-            kubesim::cluster::WriteOptions::by("kubectl-edit"),
-            |current| {
-                let mut edited = current.clone();
-                edited["data"]["color"] = json!("green");
-                Ok(edited)
-            },
-        )
-        .unwrap();
-    cluster
-        .delete(
-            &config_map,
-            Some("web"),
-            "extra",
-            &kubesim::cluster::DeleteOptions::default(),
-        )
-        .unwrap();
-    cluster.change_faults(&away(false)).unwrap();
+    while_unreachable(&cluster, |cluster| {
+        let config_map = cluster.registry().by_kind("", "v1", "ConfigMap").unwrap();
+        cluster
+            .modify(
+                &config_map,
+                Some("web"),
+                "settings",
+                kubesim::meta::Part::Main,
+                kubesim::cluster::WriteOptions::by("kubectl-edit"),
+                |current| {
+                    let mut edited = current.clone();
+                    edited["data"]["color"] = json!("green");
+                    Ok(edited)
+                },
+            )
+            .unwrap();
+        cluster
+            .delete(
+                &config_map,
+                Some("web"),
+                "extra",
+                &kubesim::cluster::DeleteOptions::default(),
+            )
+            .unwrap();
+    });
 
     let event = wait_for("the drift event from the relist", async || {
         setup
