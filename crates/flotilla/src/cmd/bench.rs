@@ -842,14 +842,21 @@ async fn hub_writes(hub: &kube::Client, concurrency: usize) -> anyhow::Result<Du
             anyhow::Ok(())
         }
     });
-    let results: Vec<anyhow::Result<()>> = futures::stream::iter(writes)
+    all_of(writes, concurrency).await?;
+    Ok(started.elapsed())
+}
+
+/// Runs `requests` with `concurrency` of them in flight, every one to its end; the first
+/// failure, if any.
+async fn all_of<T>(
+    requests: impl Iterator<Item = impl std::future::Future<Output = anyhow::Result<T>>>,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let results: Vec<anyhow::Result<T>> = futures::stream::iter(requests)
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    for r in results {
-        r?;
-    }
-    Ok(started.elapsed())
+    results.into_iter().try_for_each(|r| r.map(drop))
 }
 
 /// One object to apply in the floor: its cluster client, resource and body.
@@ -949,13 +956,7 @@ async fn floor(objects: &[FloorObject], concurrency: usize) -> anyhow::Result<Du
                 .with_context(|| format!("floor apply of {name}"))
         }
     });
-    let results: Vec<anyhow::Result<DynamicObject>> = futures::stream::iter(applies)
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    for r in results {
-        r?;
-    }
+    all_of(applies, concurrency).await?;
     Ok(started.elapsed())
 }
 
