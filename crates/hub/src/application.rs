@@ -161,8 +161,7 @@ impl AppReconciler {
 
     /// `namespace/name` of an Application object.
     pub fn key_of(app: &Value) -> String {
-        let s = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or("");
-        format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
+        crate::controller::object_key(app)
     }
 
     /// Reconciles one Application (as read from the hub) and returns its new status.

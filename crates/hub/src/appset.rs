@@ -23,7 +23,7 @@ pub use echoes::{ECHO_WAIT, Echoes};
 pub use reconcile::{AppSetOptions, AppSetReconciler, Outcome, applicationset_resource};
 
 use crate::clusters::ClusterRegistry;
-use crate::controller::{Change, application_resource, hash_of, jitter, now_rfc3339};
+use crate::controller::{Change, application_resource, hash_of, jitter, now_rfc3339, object_key};
 use crate::known::Known;
 use crate::queue::WorkQueue;
 use crate::sources::Sources;
@@ -167,21 +167,6 @@ pub fn start_appsets(
 /// The slot of the cluster registry watch, until the controller runs it.
 type RegistrySlot = Mutex<Option<futures::future::BoxFuture<'static, ()>>>;
 
-fn key_of(object: &Value) -> String {
-    let field = |p: &str| {
-        object
-            .pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    format!(
-        "{}/{}",
-        field("/metadata/namespace"),
-        field("/metadata/name")
-    )
-}
-
 /// What makes a set worth reconciling again (Argo CD's ApplicationSet predicate): spec,
 /// labels, annotations, finalizers, deletion; also its uid (recreated under the same name).
 fn appset_fingerprint(set: &Value) -> u64 {
@@ -215,9 +200,9 @@ async fn watch_appsets(state: Arc<Loop>) {
     while let Some(change) = changes.next().await {
         match change {
             Change::Listed => state.known.mark_listed(),
-            Change::Gone(value) => forget(&state, &key_of(&value)),
+            Change::Gone(value) => forget(&state, &object_key(&value)),
             Change::Present(value) => {
-                let key = key_of(&value);
+                let key = object_key(&value);
                 let print = appset_fingerprint(&value);
                 if state.known.observe(&key, value, print) {
                     state.queue.add(key);
@@ -248,15 +233,14 @@ async fn watch_applications(state: Arc<Loop>) {
         match change {
             Change::Listed => store.mark_listed(),
             Change::Gone(value) => {
-                let key = key_of(&value);
+                let key = object_key(&value);
                 // Its last state as stored (a relist tells only its name).
-                let last = store.get(&key);
-                store.forget(&key);
+                let last = store.forget(&key);
                 observe_application(&state, last.as_deref().unwrap_or(&value), false);
             }
             Change::Present(value) => {
                 let value = Arc::new(value);
-                store.observe(&key_of(&value), value.clone(), 0);
+                store.observe(&object_key(&value), value.clone(), 0);
                 observe_application(&state, &value, true);
             }
         }
@@ -269,7 +253,7 @@ fn observe_application(state: &Loop, value: &Value, present: bool) {
     let Some(owner) = reconcile::controller_owner(value) else {
         return;
     };
-    let key = key_of(value);
+    let key = object_key(value);
     let namespace = value
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)

@@ -202,8 +202,7 @@ async fn watch_applications(state: Arc<Loop>) {
             Change::Gone(value) => {
                 let key = AppReconciler::key_of(&value);
                 // Its last state as stored (a relist tells only its name).
-                let last = state.known.get(&key);
-                state.known.forget(&key);
+                let last = state.known.forget(&key);
                 state.reconciler.forget(&key);
                 state.queue.forget(&key);
                 lock(&state.held).remove(&key);
@@ -513,8 +512,8 @@ fn as_values<K: Into<Value>>(event: watcher::Event<K>) -> watcher::Event<Value> 
     }
 }
 
-/// `namespace/name` of a watched object.
-fn object_key(object: &Value) -> String {
+/// `namespace/name` of an object (the key the hub's controllers queue and store it by).
+pub(crate) fn object_key(object: &Value) -> String {
     let field = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
     format!(
         "{}/{}",

@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 
 use self::conditions::Conditions;
 use self::ssa::ObjMeta;
+use crate::controller::object_key;
 use crate::known::Known;
 use crate::lock;
 use crate::queue::WorkQueue;
@@ -194,11 +195,6 @@ fn artifact_revision(status: &Value) -> Option<&str> {
     status.pointer("/artifact/revision").and_then(Value::as_str)
 }
 
-fn key_of(obj: &Value) -> String {
-    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
-    format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
-}
-
 /// kustomize-controller's finalizer: a deleted Kustomization prunes its inventory first.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
 
@@ -279,7 +275,7 @@ impl FluxReconciler {
     /// Reconciles one GitRepository: checks the remote, keeps the artifact, and returns
     /// source-controller's status. `now` stamps condition transitions.
     pub async fn reconcile_git_repository(&self, obj: &Value, now: &str) -> Outcome {
-        let key = key_of(obj);
+        let key = object_key(obj);
         let generation = generation_of(obj);
         let old_status = obj.get("status").cloned().unwrap_or(json!({}));
         let mut conditions = Conditions::from_status(&old_status, generation, now);
@@ -602,7 +598,7 @@ impl FluxReconciler {
                 Ok(false) => {
                     let objects: Vec<String> = inventory.iter().map(ObjMeta::display).collect();
                     tracing::error!(
-                        kustomization = %key_of(obj),
+                        kustomization = %object_key(obj),
                         service_account = %ks.spec.service_account_name,
                         objects = ?objects,
                         "unable to prune objects: skip pruning, service account not found"
@@ -610,7 +606,7 @@ impl FluxReconciler {
                     false
                 }
                 Err(message) => {
-                    tracing::warn!(kustomization = %key_of(obj), %message, "finalizing");
+                    tracing::warn!(kustomization = %object_key(obj), %message, "finalizing");
                     return retry;
                 }
             };
@@ -618,7 +614,7 @@ impl FluxReconciler {
             let cluster = match self.target(ks).await {
                 Ok(c) => c,
                 Err(message) => {
-                    tracing::warn!(kustomization = %key_of(obj), %message, "finalizing");
+                    tracing::warn!(kustomization = %object_key(obj), %message, "finalizing");
                     return retry;
                 }
             };
@@ -629,7 +625,7 @@ impl FluxReconciler {
             )
             .await;
             if !pruned.errors.is_empty() {
-                tracing::warn!(kustomization = %key_of(obj), errors = ?pruned.errors, "finalizing");
+                tracing::warn!(kustomization = %object_key(obj), errors = ?pruned.errors, "finalizing");
                 return retry;
             }
             // WaitForTermination: the finalizer stays until what was deleted is gone, or
@@ -643,7 +639,7 @@ impl FluxReconciler {
                 )
                 .await
             {
-                tracing::warn!(kustomization = %key_of(obj), %message, "finalizing");
+                tracing::warn!(kustomization = %object_key(obj), %message, "finalizing");
             }
         }
         let remaining: Vec<String> = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
@@ -654,7 +650,7 @@ impl FluxReconciler {
                 events: Vec::new(),
             },
             Err(message) => {
-                tracing::warn!(kustomization = %key_of(obj), %message, "removing the finalizer");
+                tracing::warn!(kustomization = %object_key(obj), %message, "removing the finalizer");
                 retry
             }
         }
@@ -732,7 +728,7 @@ impl FluxReconciler {
         }
         // The finalizer first, so a deletion that races the first apply still prunes.
         if let Err(message) = self.ensure_finalizer(obj).await {
-            tracing::warn!(kustomization = %key_of(obj), %message, "adding the finalizer");
+            tracing::warn!(kustomization = %object_key(obj), %message, "adding the finalizer");
         }
         if ks.spec.suspend {
             return Outcome {
@@ -1251,10 +1247,12 @@ async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
         match change {
             crate::controller::Change::Listed => {}
             crate::controller::Change::Gone(value) => {
-                state.known.forget(&format!("{kind}/{}", key_of(&value)));
+                state
+                    .known
+                    .forget(&format!("{kind}/{}", object_key(&value)));
             }
             crate::controller::Change::Present(value) => {
-                let key = format!("{kind}/{}", key_of(&value));
+                let key = format!("{kind}/{}", object_key(&value));
                 let print = fingerprint(&value);
                 if state.known.observe(&key, value, print) {
                     state.queue.add(key);

@@ -52,9 +52,9 @@ impl Known {
             .collect()
     }
 
-    /// Forgets `key` (its object was deleted).
-    pub fn forget(&self, key: &str) {
-        self.objects().remove(key);
+    /// Forgets `key` (its object was deleted); its last copy.
+    pub fn forget(&self, key: &str) -> Option<Arc<Value>> {
+        self.objects().remove(key).map(|(value, _)| value)
     }
 
     /// The latest copy of `key`.

@@ -150,7 +150,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         sources.clone(),
         config.appsets.clone(),
     );
-    let appset_feeds = (appsets.application_hook(), appsets.application_store());
+    let (appset_hook, appset_store) = (appsets.application_hook(), appsets.application_store());
     tasks.push(tokio::spawn(appsets.run_fed()));
     let reconciler = Arc::new(AppReconciler::new(
         hub.clone(),
@@ -163,8 +163,8 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         reconciler,
         config.controller.clone(),
         controller::Feeds {
-            hooks: vec![appset_feeds.0, applications.hook()],
-            store: appset_feeds.1,
+            hooks: vec![appset_hook, applications.hook()],
+            store: appset_store,
         },
     )));
     let flux = crate::flux::FluxReconciler::new(

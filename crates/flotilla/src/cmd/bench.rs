@@ -716,15 +716,15 @@ async fn appset_resync(
 ) -> anyhow::Result<(f64, f64)> {
     let sample = async || -> anyhow::Result<(u64, f64)> {
         let text = metrics_text(metrics).await?;
-        let value = |prefix: &str| {
-            text.lines()
-                .filter(|l| l.starts_with(prefix))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum::<f64>()
-        };
         Ok((
-            value("flotilla_reconciles_total{controller=\"applicationset\"") as u64,
-            value("flotilla_reconcile_duration_seconds_sum{controller=\"applicationset\"}"),
+            metric_sum(
+                &text,
+                "flotilla_reconciles_total{controller=\"applicationset\"",
+            ) as u64,
+            metric_sum(
+                &text,
+                "flotilla_reconcile_duration_seconds_sum{controller=\"applicationset\"}",
+            ),
         ))
     };
     let (count, seconds) = sample().await?;
@@ -757,12 +757,16 @@ async fn appset_resync(
 
 /// The hub's `flotilla_drift_events_total`, summed over clusters.
 async fn drift_events(addr: SocketAddr) -> anyhow::Result<u64> {
-    Ok(metrics_text(addr)
-        .await?
-        .lines()
-        .filter(|l| l.starts_with("flotilla_drift_events_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum())
+    let text = metrics_text(addr).await?;
+    Ok(metric_sum(&text, "flotilla_drift_events_total{") as u64)
+}
+
+/// The sum of the samples on the `/metrics` lines that start with `prefix`.
+fn metric_sum(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// One HTTP/1.1 request on a fresh connection (the hub's own small endpoints).
@@ -812,7 +816,8 @@ async fn hub_writes(hub: &kube::Client, concurrency: usize) -> anyhow::Result<Du
         .list(&ListParams::default())
         .await
         .context("listing the Applications")?;
-    let copies: Vec<(Value, Value)> = listed
+    // Built before the clock starts, as the floor's bodies are.
+    let copies: Vec<(DynamicObject, Value)> = listed
         .items
         .into_iter()
         .map(|app| {
@@ -824,16 +829,15 @@ async fn hub_writes(hub: &kube::Client, concurrency: usize) -> anyhow::Result<Du
                 "spec": app.data.get("spec").cloned().unwrap_or_default(),
             });
             let status = json!({"status": app.data.get("status").cloned().unwrap_or_default()});
-            (body, status)
+            Ok((serde_json::from_value(body)?, status))
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let started = Instant::now();
-    let writes = copies.iter().map(|(body, status)| {
+    let writes = copies.iter().map(|(app, status)| {
         let api = api.clone();
         async move {
-            let name = body["metadata"]["name"].as_str().unwrap_or_default();
-            let app: DynamicObject = serde_json::from_value(body.clone())?;
-            api.create(&kube::api::PostParams::default(), &app)
+            let name = app.metadata.name.as_deref().unwrap_or_default();
+            api.create(&kube::api::PostParams::default(), app)
                 .await
                 .with_context(|| format!("creating Application {name}"))?;
             api.patch(name, &PatchParams::default(), &Patch::Merge(status))
