@@ -2,6 +2,7 @@
 //! parses its arguments, then hands off to one library entry point.
 
 mod cmd;
+mod huge_pages;
 
 // The hub turns JSON trees over on every reconcile and watch event from many threads;
 // with glibc's allocator malloc/free were ~40% of the hub's CPU in `flotilla bench
@@ -65,6 +66,7 @@ enum Render {
 }
 
 fn main() -> anyhow::Result<()> {
+    huge_pages::disable();
     let cli = Cli::parse();
     init_logging(&cli.command);
     match cli.command {
