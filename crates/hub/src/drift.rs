@@ -8,7 +8,8 @@
 //!   paths, and the owning application is queued: with selfHeal it is applied again at
 //!   once, without it its status turns OutOfSync;
 //! - health: an object whose health changed (a Deployment becoming available) queues its
-//!   application, so its status follows without polling.
+//!   application, so its status follows without polling — also when a relist after an
+//!   outage is what shows the change.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -342,9 +343,10 @@ async fn watch(
                 continue;
             }
             Ok(watcher::Event::InitDone) => {
-                let gone: Vec<Value> = {
+                let (gone, unsettled) = {
                     let mut store = lock(&store);
                     let mut gone = Vec::new();
+                    let mut unsettled = Vec::new();
                     if let Some(listed) = store.listing.take() {
                         if store.ready {
                             gone = store
@@ -354,16 +356,21 @@ async fn watch(
                                 .filter(|(name, _)| !listed.by_name.contains_key(*name))
                                 .filter_map(|(_, seen)| seen.object())
                                 .collect();
+                            unsettled = health_changes(&store.objects, &listed);
                         }
                         store.objects = listed;
                     }
                     store.ready = true;
-                    gone
+                    (gone, unsettled)
                 };
                 for object in gone {
                     if let Some(event) = drift_of(&object, true, &server) {
                         report(&inner, event);
                     }
+                }
+                // Queued once the store holds the listing: their health checks read it.
+                for app in unsettled {
+                    inner.queue.add(app);
                 }
                 continue;
             }
@@ -418,6 +425,22 @@ fn resource_version(object: &Value) -> &str {
 /// its health from the answer.
 fn health_changed(previous: Option<HealthStatus>, now: Option<HealthStatus>) -> bool {
     matches!((previous, now), (Some(p), Some(n)) if p != n)
+}
+
+/// The apps (`namespace/name`) owning an object whose health a relist shows changed — a
+/// status written while the watch was away is no drift, but the app's health must follow
+/// it as it follows a watch event's.
+fn health_changes(before: &Objects, listed: &Objects) -> Vec<String> {
+    listed
+        .by_name
+        .iter()
+        .filter(|(name, seen)| {
+            before.by_name.get(*name).is_some_and(|old| {
+                health_changed(Some(old.health.status), Some(seen.health.status))
+            })
+        })
+        .filter_map(|(_, seen)| owner_of(&seen.object()?))
+        .collect()
 }
 
 /// The application (`namespace/name`) that applied the object, from its tracking id.
@@ -678,5 +701,34 @@ mod tests {
         assert!(!health_changed(None, available));
         // Deleted: drift, not a health change.
         assert!(!health_changed(available, None));
+    }
+
+    #[test]
+    fn a_relist_names_the_apps_whose_objects_changed_health() {
+        let service = |name: &str, ingress: bool| {
+            let mut service = labelled(name, "argocd_web");
+            service["kind"] = json!("Service");
+            service["metadata"]["annotations"] = json!({
+                "flotilla.dev/tracking-id": format!("argocd_web:/Service:shop/{name}")
+            });
+            service["spec"] = json!({"type": "LoadBalancer"});
+            service["status"] = if ingress {
+                json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}})
+            } else {
+                json!({"loadBalancer": {}})
+            };
+            service
+        };
+        let mut before = Objects::default();
+        insert(&mut before, service("lb", true));
+        insert(&mut before, service("steady", true));
+        let mut listed = Objects::default();
+        // Its address taken away while the watch was away: Healthy → Progressing.
+        insert(&mut listed, service("lb", false));
+        insert(&mut listed, service("steady", true));
+        // First seen in this listing: the sync that made it read its health.
+        insert(&mut listed, service("new", false));
+        assert_eq!(health_changes(&before, &listed), ["argocd/web"]);
+        assert!(health_changes(&listed, &listed).is_empty());
     }
 }

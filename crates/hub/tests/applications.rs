@@ -626,3 +626,93 @@ async fn hand_changes_made_while_the_watch_was_away_are_seen_by_the_relist_and_h
     )
     .await;
 }
+
+/// A status written while the hub could not watch the cluster is no drift, but the app's
+/// health must follow it when the relist shows it, as it follows a watch event — not stay
+/// what it was until the next full sync. Here the autoscaler stops being able to scale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_health_change_made_while_the_watch_was_away_reaches_the_app_after_the_relist() {
+    let dir = tempfile::tempdir().unwrap();
+    let autoscaler = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: web\n  minReplicas: 1\n  maxReplicas: 3\n";
+    let (_, url) = repository(dir.path(), &[("deploy/hpa.yaml", autoscaler)]);
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let setup = hub_and_east(&mirrors).await;
+    let east = client(&setup.server, "east").await;
+    let (_controller, apps) = setup.run_web_app(&url, &["CreateNamespace=true"]).await;
+    let health = async || {
+        let app = apps.get("web").await.ok()?;
+        Some(
+            app.data
+                .pointer("/status/health/status")?
+                .as_str()?
+                .to_string(),
+        )
+    };
+    let autoscalers: Api<DynamicObject> = Api::namespaced_with(
+        east,
+        "web",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("autoscaling", "v2", "HorizontalPodAutoscaler"),
+            "horizontalpodautoscalers",
+        ),
+    );
+    let able_to_scale = |able: bool, reason: &str| {
+        json!({"status": {"currentReplicas": 1, "desiredReplicas": 1, "conditions": [{
+            "type": "AbleToScale", "status": if able { "True" } else { "False" },
+            "reason": reason, "message": reason,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }]}})
+    };
+    wait_for("the autoscaler", async || autoscalers.get("web").await.ok()).await;
+    // The autoscaling controller reports it can scale: the app settles Healthy.
+    let controller_manager = PatchParams {
+        field_manager: Some("kube-controller-manager".into()),
+        ..Default::default()
+    };
+    autoscalers
+        .patch_status(
+            "web",
+            &controller_manager,
+            &Patch::Merge(able_to_scale(true, "SucceededGetScale")),
+        )
+        .await
+        .unwrap();
+    wait_for("the app Healthy", async || {
+        (health().await? == "Healthy").then_some(())
+    })
+    .await;
+
+    let cluster = setup.fleet.cluster("east").unwrap();
+    while_unreachable(&cluster, |cluster| {
+        let autoscaler = cluster
+            .registry()
+            .by_kind("autoscaling", "v2", "HorizontalPodAutoscaler")
+            .unwrap();
+        cluster
+            .modify(
+                &autoscaler,
+                Some("web"),
+                "web",
+                kubesim::meta::Part::Status,
+                kubesim::cluster::WriteOptions::by("kube-controller-manager"),
+                |current| {
+                    let mut changed = current.clone();
+                    changed["status"] = able_to_scale(false, "FailedGetScale")["status"].clone();
+                    Ok(changed)
+                },
+            )
+            .unwrap();
+    });
+
+    wait_for("the app Degraded", async || {
+        (health().await? == "Degraded").then_some(())
+    })
+    .await;
+    let events = setup.reconciler.drift_watches().unwrap().events();
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.object.contains("HorizontalPodAutoscaler")),
+        "a status write is no drift: {events:?}"
+    );
+}
