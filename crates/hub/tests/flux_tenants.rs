@@ -995,3 +995,90 @@ async fn a_kustomization_whose_service_account_is_gone_is_deleted_without_prunin
         "not pruned"
     );
 }
+
+/// An immutable Secret changed in Git: the dry run fails with the API server's Invalid
+/// error, the Kustomization is not Ready and the Secret stays as it was; with
+/// `spec.force: true` it is deleted and created again with the new data (fluxcd/pkg's
+/// "force applies immutable secret").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn force_recreates_an_immutable_secret_changed_in_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let secret = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: frozen\nimmutable: true\nstringData:\n  key: {value}\n"
+        )
+    };
+    let work = new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("frozen/secret.yaml", &secret("v1"))],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create(&hub.client, &kustomization("frozen", "frozen", true)).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "frozen",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(hub.client.clone(), "default");
+    let value = async || {
+        let s = secrets.get("frozen").await.ok()?;
+        let bytes = s.data?.get("key")?.0.clone();
+        Some((String::from_utf8(bytes).ok()?, s.metadata.uid?))
+    };
+    let (first, uid) = value().await.expect("the Secret");
+    assert_eq!(first, "v1");
+
+    write(&work, "frozen/secret.yaml", &secret("v2"));
+    commit(&work, "v2");
+    push(&hub, "https://gitlab.internal/platform/platform-config");
+    let status = wait_ready(
+        &hub.client,
+        "flux-system",
+        "frozen",
+        "False",
+        "ReconciliationFailed",
+    )
+    .await;
+    let (_, _, message) = ready(&status).unwrap();
+    assert!(
+        message.contains(r#"Secret/default/frozen dry-run failed (Invalid): Secret "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set"#),
+        "{message}"
+    );
+    assert!(
+        !message.contains("v2"),
+        "no secret value in the status: {message}"
+    );
+    assert_eq!(value().await, Some(("v1".to_string(), uid.clone())));
+
+    let ks_api: Api<DynamicObject> =
+        Api::namespaced_with(hub.client.clone(), "flux-system", &kustomization_resource());
+    ks_api
+        .patch(
+            "frozen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"force": true}})),
+        )
+        .await
+        .unwrap();
+    let (second, new_uid) = wait_for("the Secret created again with v2", async || {
+        value().await.filter(|(v, _)| v == "v2")
+    })
+    .await;
+    assert_eq!(second, "v2");
+    assert_ne!(new_uid, uid, "deleted and created again");
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "frozen",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+}

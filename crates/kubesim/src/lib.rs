@@ -30,6 +30,7 @@ pub mod faults;
 pub mod filter;
 pub mod fleet;
 pub mod http;
+pub mod immutable;
 pub mod listen;
 pub mod meta;
 pub mod openapi;

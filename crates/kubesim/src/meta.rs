@@ -569,6 +569,10 @@ pub fn prepare_update(
             json!(name),
         );
     }
+    let immutable = crate::immutable::violations(rt, old, &new);
+    if !immutable.is_empty() {
+        return Err(ApiError::invalid(&rt.group, &rt.kind, &name, immutable));
+    }
     if generation_changed(rt.generation, old, &new) {
         let g = old
             .at("/metadata/generation")

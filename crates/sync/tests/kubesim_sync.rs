@@ -904,3 +904,90 @@ async fn a_live_cache_replaces_the_listing_of_the_kinds_it_holds() {
     );
     assert_eq!(action_of(&report, "ConfigMap", "gone"), Action::Pruned);
 }
+
+/// A changed Deployment selector is refused by the API server (422, field is immutable):
+/// the sync fails naming the field and leaves the object as it was; with `Replace=true` on
+/// the object the engine deletes it and creates it again.
+#[tokio::test]
+async fn an_immutable_field_fails_the_sync_unless_replace_recreates_the_object() {
+    let (_server, cluster) = start().await;
+    let o = opts();
+    let deployments = api(
+        &cluster,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        Some("default"),
+    );
+    let first = sync(
+        &cluster,
+        &app(),
+        vec![deployment("web", json!({}))],
+        &o,
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
+    let uid = |d: &Value| d["metadata"]["uid"].as_str().map(str::to_string);
+    let created = get(&deployments, "web").await.expect("created");
+
+    let relabelled = |annotations: Value| {
+        let mut d = deployment("web", annotations);
+        d["spec"]["selector"]["matchLabels"]["track"] = json!("stable");
+        d["spec"]["template"]["metadata"]["labels"]["track"] = json!("stable");
+        d
+    };
+    let refused = sync(
+        &cluster,
+        &app(),
+        vec![relabelled(json!({}))],
+        &o,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(refused.phase, OperationPhase::Failed);
+    let result = refused
+        .results
+        .iter()
+        .find(|r| r.key.kind == "Deployment")
+        .expect("the Deployment's result");
+    assert_eq!(result.action, Action::Failed);
+    assert!(
+        result.message.contains(r#"spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web", "track":"stable"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#),
+        "{}",
+        result.message
+    );
+    let kept = get(&deployments, "web").await.expect("still there");
+    assert_eq!(uid(&kept), uid(&created));
+    assert!(kept.pointer("/spec/selector/matchLabels/track").is_none());
+
+    let replaced = sync(
+        &cluster,
+        &app(),
+        vec![relabelled(
+            json!({"argocd.argoproj.io/sync-options": "Replace=true"}),
+        )],
+        &o,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(
+        replaced.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        replaced.message
+    );
+    assert_eq!(action_of(&replaced, "Deployment", "web"), Action::Replaced);
+    let recreated = get(&deployments, "web").await.expect("created again");
+    assert_ne!(uid(&recreated), uid(&created), "a new object");
+    assert_eq!(
+        recreated["spec"]["selector"]["matchLabels"]["track"],
+        "stable"
+    );
+}

@@ -250,6 +250,82 @@ fn create_with_an_unknown_field_is_a_strict_decoding_error() {
     });
 }
 
+/// Fields the API server keeps once set: a changed Deployment selector or an immutable
+/// ConfigMap's data is refused with the server's wording, and only deleting and creating
+/// the object again (`replace --force`) changes it.
+#[test]
+fn immutable_fields_are_refused_until_the_object_is_created_again() {
+    for_each_version(|sim, k| {
+        let f = sim.write(&format!("immutable-{}.yaml", k.version), DEPLOY);
+        k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
+        let relabelled = DEPLOY
+            .replace(
+                "    matchLabels:\n      app: web\n",
+                "    matchLabels:\n      app: web\n      track: stable\n",
+            )
+            .replace(
+                "      labels:\n        app: web\n",
+                "      labels:\n        app: web\n        track: stable\n",
+            );
+        let g = sim.write(
+            &format!("immutable-relabelled-{}.yaml", k.version),
+            &relabelled,
+        );
+        let g = g.to_str().expect("utf-8");
+        for args in [
+            vec!["apply", "-f", g],
+            vec!["apply", "--server-side", "-f", g],
+        ] {
+            let out = k.run(&args).expect_code(1);
+            assert!(
+                out.stderr.contains(r#"The Deployment "web" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web", "track":"stable"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#),
+                "{args:?}: {}",
+                out.stderr
+            );
+        }
+        let out = k.run(&["replace", "--force", "-f", g]).ok();
+        assert!(
+            out.stdout.contains("deployment.apps/web replaced"),
+            "{}",
+            out.stdout
+        );
+        let out = k
+            .run(&[
+                "get",
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.spec.selector.matchLabels.track}",
+            ])
+            .ok();
+        assert_eq!(out.stdout, "stable");
+
+        let frozen = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\nimmutable: true\ndata:\n  color: blue\n";
+        let f = sim.write(&format!("frozen-{}.yaml", k.version), frozen);
+        k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
+        let g = sim.write(
+            &format!("frozen-green-{}.yaml", k.version),
+            &frozen.replace("blue", "green"),
+        );
+        let out = k
+            .run(&["apply", "-f", g.to_str().expect("utf-8")])
+            .expect_code(1);
+        assert!(
+            out.stderr.contains(
+                r#"The ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set"#
+            ),
+            "{}",
+            out.stderr
+        );
+        // Labels are not frozen.
+        k.run(&["label", "configmap", "frozen", "tier=gold"]).ok();
+        let out = k
+            .run(&["get", "configmap", "frozen", "-o", "jsonpath={.data.color}"])
+            .ok();
+        assert_eq!(out.stdout, "blue");
+    });
+}
+
 #[test]
 fn patch_strategic_merge_json_and_status() {
     for_each_version(|sim, k| {
