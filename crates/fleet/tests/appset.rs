@@ -414,6 +414,80 @@ fn updates_keep_preserved_annotations_and_finalizers() {
     );
 }
 
+/// `ignoreApplicationDifferences`: a field a team changed on its live Application (here
+/// the revision, pinned by hand during an incident) is neither reverted nor, alone, a reason
+/// to update; other changes still are, with the ignored field kept as it is live.
+#[test]
+fn ignored_application_differences_are_kept_from_the_live_application() {
+    let set = appset(&SEED.replace(
+        "  goTemplate: true\n",
+        "  goTemplate: true\n  ignoreApplicationDifferences:\n  - jsonPointers:\n    - /spec/source/targetRevision\n  - name: web-prod-eu\n    jqPathExpressions:\n    - .spec.syncPolicy.automated\n",
+    ));
+    let clusters = fleet();
+    let generated = generate(&set, &registry(&["web"]), &clusters);
+    let mut live = Vec::new();
+    let first = plan(&set, &generated, &live, &clusters);
+    apply(&mut live, &first);
+    for app in &mut live {
+        app.spec.source.as_mut().unwrap().target_revision = "hotfix-42".into();
+    }
+    let p = plan(&set, &generated, &live, &clusters);
+    assert!(p.update.is_empty(), "{:?}", names(&p.update));
+    assert_eq!(p.unchanged, ["web-prod-eu", "web-prod-us"]);
+
+    // Auto-sync turned off on one Application (its own rule) and the namespace changed by
+    // hand on both: both are updated, the revisions and the one automated policy kept.
+    for app in &mut live {
+        app.spec.destination.namespace = "drifted".into();
+        app.spec.sync_policy = None;
+    }
+    let p = plan(&set, &generated, &live, &clusters);
+    assert_eq!(names(&p.update), ["web-prod-eu", "web-prod-us"]);
+    for updated in &p.update {
+        assert_eq!(updated.spec.destination.namespace, "web");
+        assert_eq!(
+            updated.spec.source.as_ref().unwrap().target_revision,
+            "hotfix-42"
+        );
+    }
+    let automated = |app: &Application| {
+        app.spec
+            .sync_policy
+            .as_ref()
+            .and_then(|p| p.automated.as_ref())
+            .is_some()
+    };
+    assert!(!automated(&p.update[0]), "web-prod-eu keeps auto-sync off");
+    assert!(automated(&p.update[1]), "web-prod-us gets it back");
+}
+
+/// A jq filter is refused with an error condition, and nothing is created or updated.
+#[test]
+fn an_ignore_rule_with_a_jq_filter_is_an_error() {
+    let set = appset(&SEED.replace(
+        "  goTemplate: true\n",
+        "  goTemplate: true\n  ignoreApplicationDifferences:\n  - jqPathExpressions:\n    - '.spec.source.helm.parameters | select(.name == \"image.tag\")'\n",
+    ));
+    let clusters = fleet();
+    let generated = generate(&set, &registry(&["web"]), &clusters);
+    let p = plan(&set, &generated, &[], &clusters);
+    assert!(p.create.is_empty() && p.update.is_empty() && p.delete.is_empty());
+    let occurred = p
+        .conditions
+        .iter()
+        .find(|c| c.kind == "ErrorOccurred")
+        .unwrap();
+    assert_eq!(occurred.status, ConditionStatus::True);
+    assert_eq!(occurred.reason, "UpdateApplicationError");
+    assert!(
+        occurred
+            .message
+            .contains("jqPathExpressions \".spec.source.helm.parameters | select(.name == \\\"image.tag\\\")\" is not supported"),
+        "{}",
+        occurred.message
+    );
+}
+
 fn error_of(
     set: &ApplicationSet,
     repos: &MemoryRepos,

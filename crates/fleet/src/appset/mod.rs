@@ -6,6 +6,7 @@
 //! Everything here is pure: Git comes in through [`RepoFiles`], clusters as decoded Secrets.
 
 mod generators;
+mod ignore;
 pub mod params;
 mod render;
 mod repo;

@@ -127,6 +127,14 @@ pub fn plan_reconcile(input: ReconcileInput<'_>) -> Plan {
     valid.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
 
     let policy = appset.effective_policy(input.controller);
+    let ignored = match super::ignore::compile(&appset.spec.ignore_application_differences) {
+        Ok(rules) => rules,
+        Err(message) => {
+            // Upstream fails building its diff config before creating or updating anything.
+            plan.conditions = error_conditions(true, apply_error_reason(policy), &message);
+            return plan;
+        }
+    };
     let existing: BTreeMap<&str, &Application> = input
         .existing
         .iter()
@@ -138,6 +146,9 @@ pub fn plan_reconcile(input: ReconcileInput<'_>) -> Plan {
         match existing.get(name) {
             Some(live) if policy.allow_update() => {
                 let mut updated = updated_application(live, desired, appset);
+                if !ignored.is_empty() {
+                    updated = with_ignored_fields_kept(&ignored, live, updated);
+                }
                 if applications_equal(live, &updated) {
                     plan.unchanged.push(name.to_string());
                 } else {
@@ -165,12 +176,7 @@ pub fn plan_reconcile(input: ReconcileInput<'_>) -> Plan {
         }
     }
     if let Some(first) = apply_errors.values().next() {
-        let reason = if policy.allow_update() {
-            reason::UPDATE_APPLICATION_ERROR
-        } else {
-            reason::CREATE_APPLICATION_ERROR
-        };
-        plan.conditions = error_conditions(true, reason, first);
+        plan.conditions = error_conditions(true, apply_error_reason(policy), first);
         return plan;
     }
     if policy.allow_delete() {
@@ -386,6 +392,43 @@ fn updated_application(
     found.metadata.finalizers = desired.metadata.finalizers;
     set_owner(&mut found, appset);
     found
+}
+
+/// The reason of a failed create-or-update: the update's when the policy updates.
+fn apply_error_reason(
+    policy: crate::argocd::applicationset::ApplicationsSyncPolicy,
+) -> &'static str {
+    if policy.allow_update() {
+        reason::UPDATE_APPLICATION_ERROR
+    } else {
+        reason::CREATE_APPLICATION_ERROR
+    }
+}
+
+/// `updated` with the live Application's values of the fields `spec.ignoreApplicationDifferences`
+/// ignores. Its identity and operation stay the generated ones, as upstream restores them.
+fn with_ignored_fields_kept(
+    rules: &[super::ignore::IgnoreRule],
+    live: &Application,
+    updated: Application,
+) -> Application {
+    let (Ok(live_json), Ok(mut json)) =
+        (serde_json::to_value(live), serde_json::to_value(&updated))
+    else {
+        return updated;
+    };
+    super::ignore::keep_ignored(rules, &updated.metadata.name, &live_json, &mut json);
+    match serde_json::from_value::<Application>(json) {
+        Ok(mut kept) => {
+            kept.api_version = updated.api_version;
+            kept.kind = updated.kind;
+            kept.metadata.name = updated.metadata.name;
+            kept.metadata.namespace = updated.metadata.namespace;
+            kept.operation = updated.operation;
+            kept
+        }
+        Err(_) => updated,
+    }
 }
 
 /// `NormalizeApplicationSpec`: an empty project means `default`.

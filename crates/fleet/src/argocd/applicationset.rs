@@ -57,9 +57,27 @@ pub struct ApplicationSetSpec {
     /// Annotations and labels of generated Applications that users may change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preserved_fields: Option<PreservedFields>,
-    /// Other fields (`strategy`, `ignoreApplicationDifferences`, ...).
+    /// Fields of generated Applications left as they are on the live Applications.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_application_differences: Vec<ApplicationIgnoreDifferences>,
+    /// Other fields (`strategy`, ...).
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// One `spec.ignoreApplicationDifferences` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationIgnoreDifferences {
+    /// The Application it applies to; every one when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// RFC 6901 pointers into the Application (`/spec/source/targetRevision`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json_pointers: Vec<String>,
+    /// jq paths (`.spec.syncPolicy.automated`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jq_path_expressions: Vec<String>,
 }
 
 /// `spec.syncPolicy` of an ApplicationSet.
