@@ -531,6 +531,41 @@ async fn edited_by_hand_and_put_back(hub: &Hub) {
     .await;
 }
 
+/// `ignoreApplicationDifferences`: a revision pinned by hand on a generated Application
+/// stays while the set puts back everything else it generates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ignored_difference_made_by_hand_is_kept_while_the_rest_is_put_back() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&["app-00"]).await;
+    let mut set = seed();
+    set["spec"]["ignoreApplicationDifferences"] =
+        json!([{"jsonPointers": ["/spec/source/targetRevision"]}]);
+    hub.apply_set(set).await;
+    hub.wait_for_live(&["app-00-prod-eu", "app-00-prod-us"])
+        .await;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(hub.hub.clone(), "argocd", &application_resource());
+    api.patch(
+        "app-00-prod-eu",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"spec": {
+            "source": {"targetRevision": "hotfix-42"},
+            "destination": {"namespace": "elsewhere"},
+        }})),
+    )
+    .await
+    .unwrap();
+    let app = wait_for("the namespace put back", async || {
+        let app = serde_json::to_value(api.get("app-00-prod-eu").await.ok()?).ok()?;
+        (app.pointer("/spec/destination/namespace")? == "app-00").then_some(app)
+    })
+    .await;
+    assert_eq!(
+        app["spec"]["source"]["targetRevision"], "hotfix-42",
+        "{app}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreachable_registry_is_reported_and_changes_nothing() {
     let _serial = SERIAL.lock().await;
