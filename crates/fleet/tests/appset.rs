@@ -414,15 +414,22 @@ fn updates_keep_preserved_annotations_and_finalizers() {
     );
 }
 
+/// The seed ApplicationSet with `rules` (YAML list items) as its ignoreApplicationDifferences.
+fn seed_ignoring(rules: &str) -> ApplicationSet {
+    appset(&SEED.replace(
+        "  goTemplate: true\n",
+        &format!("  goTemplate: true\n  ignoreApplicationDifferences:\n{rules}"),
+    ))
+}
+
 /// `ignoreApplicationDifferences`: a field a team changed on its live Application (here
 /// the revision, pinned by hand during an incident) is neither reverted nor, alone, a reason
 /// to update; other changes still are, with the ignored field kept as it is live.
 #[test]
 fn ignored_application_differences_are_kept_from_the_live_application() {
-    let set = appset(&SEED.replace(
-        "  goTemplate: true\n",
-        "  goTemplate: true\n  ignoreApplicationDifferences:\n  - jsonPointers:\n    - /spec/source/targetRevision\n  - name: web-prod-eu\n    jqPathExpressions:\n    - .spec.syncPolicy.automated\n",
-    ));
+    let set = seed_ignoring(
+        "  - jsonPointers:\n    - /spec/source/targetRevision\n  - name: web-prod-eu\n    jqPathExpressions:\n    - .spec.syncPolicy.automated\n",
+    );
     let clusters = fleet();
     let generated = generate(&set, &registry(&["web"]), &clusters);
     let mut live = Vec::new();
@@ -464,10 +471,9 @@ fn ignored_application_differences_are_kept_from_the_live_application() {
 /// A jq filter is refused with an error condition, and nothing is created or updated.
 #[test]
 fn an_ignore_rule_with_a_jq_filter_is_an_error() {
-    let set = appset(&SEED.replace(
-        "  goTemplate: true\n",
-        "  goTemplate: true\n  ignoreApplicationDifferences:\n  - jqPathExpressions:\n    - '.spec.source.helm.parameters | select(.name == \"image.tag\")'\n",
-    ));
+    let set = seed_ignoring(
+        "  - jqPathExpressions:\n    - '.spec.source.helm.parameters | select(.name == \"image.tag\")'\n",
+    );
     let clusters = fleet();
     let generated = generate(&set, &registry(&["web"]), &clusters);
     let p = plan(&set, &generated, &[], &clusters);

@@ -249,16 +249,8 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::builtin_types;
+    use crate::resources::builtin_type as rt;
     use serde_json::json;
-
-    fn rt(kind: &str) -> ResourceType {
-        builtin_types()
-            .into_iter()
-            .find(|t| t.kind == kind)
-            .map(|t| (*t).clone())
-            .expect("builtin")
-    }
 
     #[test]
     fn field_selectors_match_name_and_kind_specific_fields() {

@@ -211,15 +211,7 @@ fn secret_data(secret: &Value) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::builtin_types;
-
-    fn rt(kind: &str) -> ResourceType {
-        builtin_types()
-            .into_iter()
-            .find(|t| t.kind == kind)
-            .map(|t| (*t).clone())
-            .expect("builtin")
-    }
+    use crate::resources::builtin_type as rt;
 
     fn messages(causes: &[Cause]) -> Vec<String> {
         causes

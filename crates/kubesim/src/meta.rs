@@ -608,15 +608,7 @@ pub fn generation_changed(rule: GenerationRule, old: &Value, new: &Value) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::builtin_types;
-
-    fn rt(kind: &str) -> ResourceType {
-        builtin_types()
-            .into_iter()
-            .find(|t| t.kind == kind)
-            .map(|t| (*t).clone())
-            .expect("builtin")
-    }
+    use crate::resources::builtin_type as rt;
 
     #[test]
     fn names_follow_the_kind_specific_rule() {

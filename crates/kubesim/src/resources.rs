@@ -661,6 +661,17 @@ const CATEGORY_ALL: &[&str] = &[
     "jobs",
 ];
 
+/// The built-in type of `kind`, for tests (the kinds they name are unique among the
+/// built-ins).
+#[cfg(test)]
+pub(crate) fn builtin_type(kind: &str) -> ResourceType {
+    builtin_types()
+        .into_iter()
+        .find(|t| t.kind == kind)
+        .map(|t| (*t).clone())
+        .expect("builtin")
+}
+
 /// The built-in resource types, in a stable order.
 pub fn builtin_types() -> Vec<Arc<ResourceType>> {
     BUILTINS

@@ -123,16 +123,8 @@ pub fn admit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::builtin_types;
+    use crate::resources::builtin_type as rt;
     use serde_json::json;
-
-    fn rt(kind: &str) -> ResourceType {
-        builtin_types()
-            .into_iter()
-            .find(|t| t.kind == kind)
-            .map(|t| (*t).clone())
-            .expect("builtin")
-    }
 
     #[test]
     fn strict_rejects_warn_warns_and_both_drop_unknown_fields() {
