@@ -693,11 +693,11 @@ pub async fn sync(
             for r in &run {
                 progress(Progress::Object(r));
             }
-            let failed = run
+            if run
                 .iter()
-                .find(|r| matches!(r.action, Action::Failed | Action::HookFailed));
-            if let Some(f) = failed {
-                failure = Some(format!("{}: {}", f.key, f.message));
+                .any(|r| matches!(r.action, Action::Failed | Action::HookFailed))
+            {
+                failure = Some(failure_message(&run));
             }
             wave_results.extend(run);
             if failure.is_some() {
@@ -786,6 +786,27 @@ pub async fn sync(
         inventory,
         plan,
     })
+}
+
+/// The operation's message for a run in which tasks failed, as gitops-engine words it
+/// (`executeSyncFailPhase`): each distinct message of an object that failed to apply as the
+/// reason (per object, the results keep theirs), or — when only hooks ran and failed —
+/// the tasks' summary alone.
+fn failure_message(run: &[ObjectResult]) -> String {
+    let mut reasons: Vec<&str> = Vec::new();
+    for r in run.iter().filter(|r| r.action == Action::Failed) {
+        if !reasons.contains(&r.message.as_str()) {
+            reasons.push(&r.message);
+        }
+    }
+    if reasons.is_empty() {
+        "one or more synchronization tasks completed unsuccessfully".to_string()
+    } else {
+        format!(
+            "one or more objects failed to apply, reason: {}",
+            reasons.join(",")
+        )
+    }
 }
 
 fn rank_of(o: &Ordered<'_, Task>) -> (bool, usize) {
@@ -1330,6 +1351,61 @@ pub async fn app_health(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn task(name: &str, action: Action, message: &str, hook: bool) -> ObjectResult {
+        ObjectResult {
+            key: ObjectKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: "default".into(),
+                name: name.into(),
+            },
+            api_version: "v1".into(),
+            action,
+            message: message.into(),
+            phase: Phase::Sync,
+            wave: 0,
+            health: None,
+            hook,
+            live: None,
+            applied: None,
+        }
+    }
+
+    /// gitops-engine's `Test_executeSyncFailPhase` and `…_DuplicatedMessages`, and a run
+    /// whose only failure is a hook's.
+    #[test]
+    fn a_failed_run_is_worded_as_gitops_engine_words_it() {
+        let failed = task("a", Action::Failed, "namespace not found", false);
+        assert_eq!(
+            failure_message(std::slice::from_ref(&failed)),
+            "one or more objects failed to apply, reason: namespace not found"
+        );
+        let twice = [
+            failed.clone(),
+            task("b", Action::Failed, "namespace not found", false),
+            task("c", Action::Configured, "", false),
+        ];
+        assert_eq!(
+            failure_message(&twice),
+            "one or more objects failed to apply, reason: namespace not found"
+        );
+        let two = [failed, task("d", Action::Failed, "quota exceeded", false)];
+        assert_eq!(
+            failure_message(&two),
+            "one or more objects failed to apply, reason: namespace not found,quota exceeded"
+        );
+        let hook = [task(
+            "job",
+            Action::HookFailed,
+            "Job has reached the specified backoff limit",
+            true,
+        )];
+        assert_eq!(
+            failure_message(&hook),
+            "one or more synchronization tasks completed unsuccessfully"
+        );
+    }
 
     #[test]
     fn an_applied_object_is_the_manifest_with_the_servers_metadata_and_the_last_status() {

@@ -950,6 +950,11 @@ async fn an_immutable_field_fails_the_sync_unless_replace_recreates_the_object()
     .await
     .expect("sync");
     assert_eq!(refused.phase, OperationPhase::Failed);
+    // As Argo CD's operation message: the server's words as the reason.
+    assert_eq!(
+        refused.message,
+        r#"one or more objects failed to apply, reason: Deployment.apps "web" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web", "track":"stable"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#
+    );
     let result = refused
         .results
         .iter()
