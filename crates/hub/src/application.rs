@@ -7,14 +7,17 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use flotilla_fleet::Application;
+use flotilla_fleet::argocd::application::RetryStrategy;
 use flotilla_source::Request;
 use flotilla_sync::health::HealthStatus;
 use flotilla_sync::{AppId, Inventory, InventoryEntry, ObjectState, SyncOptions};
+use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
 use crate::lock;
 use crate::render::{self, AppContext, SourceType};
+use crate::retry::LastSync;
 use crate::sources::{Sources, argo_reference};
 use kube::runtime::reflector::ObjectRef;
 
@@ -61,6 +64,8 @@ pub struct Reconciled {
     pub repo_url: Option<String>,
     /// Whether it ended in an error worth retrying soon.
     pub failed: bool,
+    /// When to look at the app again, when its sync says (a retry's backoff).
+    pub requeue_after: Option<Duration>,
 }
 
 impl AppReconciler {
@@ -265,6 +270,29 @@ impl AppReconciler {
             }
         }
 
+        // A failed sync waiting for its retry (Argo CD's backoff) is left until then.
+        let source_json = serde_json::to_value(&source).unwrap_or(Value::Null);
+        let now_at = now
+            .parse::<Timestamp>()
+            .unwrap_or_else(|_| Timestamp::now());
+        let last_sync = crate::retry::last_sync(previous, &tree.commit, &source_json, now_at);
+        let automated_policy = app
+            .spec
+            .sync_policy
+            .as_ref()
+            .is_some_and(|p| p.automated.is_some());
+        if let LastSync::Retrying { wait, .. } = &last_sync
+            && automated_policy
+            && !wait.is_zero()
+        {
+            return Reconciled {
+                status: previous.clone(),
+                repo_url,
+                failed: false,
+                requeue_after: Some(*wait),
+            };
+        }
+
         let render_tree = tree.tree.clone();
         let render_source = source.clone();
         let (charts, commit) = (self.charts.clone(), tree.commit.clone());
@@ -355,13 +383,20 @@ impl AppReconciler {
         // not drift in the cluster: then the app is only compared.
         let already_synced = previous.pointer("/operationState/syncResult/revision")
             == Some(&json!(tree.commit))
-            && previous.pointer("/operationState/syncResult/source")
-                == Some(&serde_json::to_value(&source).unwrap_or(Value::Null))
+            && previous.pointer("/operationState/syncResult/source") == Some(&source_json)
             && previous.pointer("/operationState/phase") == Some(&json!("Succeeded"));
+        // A revision of a source whose sync failed for good is not synced again
+        // automatically, selfHeal or not (Argo CD's `alreadyAttemptedSync`).
+        let (retries, failed_before) = match &last_sync {
+            LastSync::Retrying { retries, .. } => (*retries, None),
+            LastSync::Failed { message } => (0, Some(message.as_str())),
+            LastSync::Clear => (0, None),
+        };
+        let strategy = RetryStrategy::automated(policy.retry.as_ref());
         let automated = policy
             .automated
             .as_ref()
-            .filter(|a| a.self_heal || !already_synced);
+            .filter(|a| failed_before.is_none() && (a.self_heal || !already_synced));
         match automated {
             Some(automated) => {
                 opts.prune = automated.prune;
@@ -443,50 +478,77 @@ impl AppReconciler {
                         );
                         status.insert("health".into(), json!({"status": report.health.as_str()}));
                         status.insert("resources".into(), Value::Array(resources));
-                        status.insert(
-                            "operationState".into(),
-                            json!({
-                                "operation": {
-                                    "sync": {"revision": tree.commit, "prune": opts.prune},
-                                    "initiatedBy": {"automated": true},
-                                },
-                                "phase": if succeeded { "Succeeded" } else { "Failed" },
-                                "message": if succeeded {
-                                    "successfully synced (all tasks run)".to_string()
-                                } else {
-                                    report.message.clone()
-                                },
-                                "syncResult": {
-                                    "resources": sync_results,
-                                    "revision": tree.commit,
-                                    "source": serde_json::to_value(&source).unwrap_or(Value::Null),
-                                },
-                                "startedAt": started,
-                                "finishedAt": now,
-                            }),
-                        );
+                        let ended = if succeeded {
+                            crate::retry::AfterFailure {
+                                phase: "Succeeded".into(),
+                                message: "successfully synced (all tasks run)".into(),
+                                retry_count: retries,
+                                requeue_after: None,
+                            }
+                        } else {
+                            crate::retry::after_failure(
+                                &strategy,
+                                retries,
+                                "Failed",
+                                &report.message,
+                                now_at,
+                            )
+                        };
+                        let mut operation_state = json!({
+                            "operation": {
+                                "sync": {"revision": tree.commit, "prune": opts.prune},
+                                "initiatedBy": {"automated": true},
+                                "retry": strategy,
+                            },
+                            "phase": ended.phase,
+                            "message": ended.message,
+                            "syncResult": {
+                                "resources": sync_results,
+                                "revision": tree.commit,
+                                "source": source_json,
+                            },
+                            "startedAt": started,
+                            "finishedAt": now,
+                        });
+                        if ended.retry_count > 0 {
+                            operation_state["retryCount"] = json!(ended.retry_count);
+                        }
+                        status.insert("operationState".into(), operation_state);
                         status.remove("conditions");
                         Reconciled {
                             status: Value::Object(status),
                             repo_url,
                             failed: !succeeded,
+                            requeue_after: ended.requeue_after,
                         }
                     }
                     Err(e) => {
                         status.insert("sync".into(), comparison("OutOfSync"));
-                        status.insert(
-                            "operationState".into(),
-                            json!({
-                                "operation": {
-                                    "sync": {"revision": tree.commit},
-                                    "initiatedBy": {"automated": true},
-                                },
-                                "phase": "Error",
-                                "message": e.to_string(),
-                                "startedAt": started,
-                                "finishedAt": now,
-                            }),
+                        let ended = crate::retry::after_failure(
+                            &strategy,
+                            retries,
+                            "Error",
+                            &e.to_string(),
+                            now_at,
                         );
+                        // With the revision and source it tried, so that a new commit is
+                        // a new operation (Argo CD records none and holds every revision).
+                        let mut operation_state = json!({
+                            "operation": {
+                                "sync": {"revision": tree.commit},
+                                "initiatedBy": {"automated": true},
+                                "retry": strategy,
+                            },
+                            "phase": ended.phase,
+                            "message": ended.message,
+                            "syncResult": {"revision": tree.commit, "source": source_json},
+                            "startedAt": started,
+                            "finishedAt": now,
+                        });
+                        if ended.retry_count > 0 {
+                            operation_state["retryCount"] = json!(ended.retry_count);
+                        }
+                        status.insert("operationState".into(), operation_state);
                         status.insert(
                             "conditions".into(),
                             conditions("SyncError", &e.to_string(), now),
@@ -495,6 +557,7 @@ impl AppReconciler {
                             status: Value::Object(status),
                             repo_url,
                             failed: true,
+                            requeue_after: ended.requeue_after,
                         }
                     }
                 }
@@ -538,11 +601,22 @@ impl AppReconciler {
                         );
                         status.insert("health".into(), json!({"status": health.as_str()}));
                         status.insert("resources".into(), Value::Array(resources));
-                        status.remove("conditions");
+                        match failed_before {
+                            Some(message) => {
+                                status.insert(
+                                    "conditions".into(),
+                                    conditions("SyncError", message, now),
+                                );
+                            }
+                            None => {
+                                status.remove("conditions");
+                            }
+                        }
                         Reconciled {
                             status: Value::Object(status),
                             repo_url,
                             failed: false,
+                            requeue_after: None,
                         }
                     }
                     Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_url),
@@ -819,6 +893,7 @@ fn refreshed_health(
         status: Value::Object(status),
         repo_url,
         failed: false,
+        requeue_after: None,
     }
 }
 
@@ -894,6 +969,7 @@ fn failed(
         status: Value::Object(status),
         repo_url,
         failed: true,
+        requeue_after: None,
     }
 }
 

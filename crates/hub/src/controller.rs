@@ -293,7 +293,7 @@ async fn worker(state: Arc<Loop>) {
             .pointer("/health/status")
             .and_then(Value::as_str)
             == Some("Progressing");
-        if progressing && !outcome.failed && !was_held {
+        if progressing && !outcome.failed && !was_held && outcome.requeue_after.is_none() {
             lock(&state.held).insert(key.clone(), outcome.status);
             drop(lease);
             state.queue.follow_up(key, state.options.health_recheck);
@@ -323,7 +323,10 @@ async fn worker(state: Arc<Loop>) {
             drop(object);
             state.known.set_status(&key, outcome.status);
         }
-        let delay = if outcome.failed {
+        let delay = if let Some(after) = outcome.requeue_after {
+            // The sync's own schedule (a retry's backoff).
+            after
+        } else if outcome.failed {
             state.options.retry
         } else if settling {
             // Health is followed until it settles (Argo CD re-evaluates it on every
@@ -629,27 +632,34 @@ struct StatusPatch<'a> {
     status: StatusChange<'a>,
 }
 
-/// The keys of a status that changed (a removed key as null), or a whole new status.
+/// A merge patch from one value to another: the keys of an object that changed, each as
+/// its own change, or a whole new value, or (for a key) its removal as null.
 #[derive(serde::Serialize)]
 #[serde(untagged)]
 enum StatusChange<'a> {
-    Keys(std::collections::BTreeMap<&'a str, Option<&'a Value>>),
+    Keys(std::collections::BTreeMap<&'a str, StatusChange<'a>>),
     Whole(&'a Value),
+    Removed,
 }
 
 /// What changed from `old` to `new`, borrowed from both (an Application's status is
-/// large and is not copied for this).
+/// large and is not copied for this). Objects are compared key by key at every depth:
+/// a merge patch merges a nested object into the stored one, so a key gone from it (a
+/// spent retry's `operationState.retryCount`) must be sent as null to go.
 fn status_change<'a>(old: Option<&'a Value>, new: &'a Value) -> StatusChange<'a> {
     match (old, new) {
         (Some(Value::Object(old)), Value::Object(new)) => {
             let mut changed = std::collections::BTreeMap::new();
             for (key, value) in new {
-                if old.get(key) != Some(value) {
-                    changed.insert(key.as_str(), Some(value));
+                match old.get(key) {
+                    Some(before) if before == value => {}
+                    before => {
+                        changed.insert(key.as_str(), status_change(before, value));
+                    }
                 }
             }
             for key in old.keys().filter(|k| !new.contains_key(*k)) {
-                changed.insert(key.as_str(), None);
+                changed.insert(key.as_str(), StatusChange::Removed);
             }
             StatusChange::Keys(changed)
         }
@@ -784,6 +794,17 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&patch).unwrap(),
             json!({"status": {"b": 5, "c": null, "d": 4}})
+        );
+        // Nested objects: only what changed, a vanished key as null (a merge patch would
+        // keep it otherwise); a value that is no longer an object, whole.
+        let old = json!({"op": {"phase": "Running", "retryCount": 2, "result": {"rev": "a"}}, "list": [1]});
+        let new = json!({"op": {"phase": "Succeeded", "result": {"rev": "a"}}, "list": {"x": 1}});
+        let patch = StatusPatch {
+            status: status_change(Some(&old), &new),
+        };
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            json!({"status": {"op": {"phase": "Succeeded", "retryCount": null}, "list": {"x": 1}}})
         );
         let first = StatusPatch {
             status: status_change(None, &new),

@@ -63,6 +63,18 @@ impl East {
         sync_options: &[&str],
         hooks: Vec<controller::ApplicationHook>,
     ) -> (tokio::task::JoinHandle<()>, Api<DynamicObject>) {
+        self.run_web_app_retrying(url, sync_options, hooks, None)
+            .await
+    }
+
+    /// [`East::run_web_app_with`] with `retry` as the app's `syncPolicy.retry`.
+    async fn run_web_app_retrying(
+        &self,
+        url: &str,
+        sync_options: &[&str],
+        hooks: Vec<controller::ApplicationHook>,
+        retry: Option<Value>,
+    ) -> (tokio::task::JoinHandle<()>, Api<DynamicObject>) {
         let controller = tokio::spawn(controller::run_applications_with(
             self.reconciler.clone(),
             ControllerOptions {
@@ -76,7 +88,7 @@ impl East {
         ));
         let apps: Api<DynamicObject> =
             Api::namespaced_with(self.hub.clone(), "argocd", &application_resource());
-        let app: DynamicObject = serde_json::from_value(json!({
+        let mut app = json!({
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Application",
             "metadata": {"name": "web", "namespace": "argocd"},
@@ -86,15 +98,23 @@ impl East {
                 "destination": {"server": self.server.cluster_url("east"), "namespace": "web"},
                 "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": sync_options},
             },
-        }))
-        .unwrap();
+        });
+        if let Some(retry) = retry {
+            app["spec"]["syncPolicy"]["retry"] = retry;
+        }
+        let app: DynamicObject = serde_json::from_value(app).unwrap();
         apps.create(&PostParams::default(), &app).await.unwrap();
         (controller, apps)
     }
 }
 
 async fn hub_and_east(mirrors: &MirrorCache) -> East {
-    let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
+    hub_and_east_with(mirrors, kubesim::FleetConfig::default()).await
+}
+
+/// [`hub_and_east`] with the simulated fleet's settings (an audit log, say).
+async fn hub_and_east_with(mirrors: &MirrorCache, config: kubesim::FleetConfig) -> East {
+    let (fleet, server, hub) = support::simulated_hub_with(&["hub", "east"], config).await;
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "east", "namespace": "argocd",
                      "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
@@ -714,5 +734,116 @@ async fn a_health_change_made_while_the_watch_was_away_reaches_the_app_after_the
             .iter()
             .all(|e| !e.object.contains("HorizontalPodAutoscaler")),
         "a status write is no drift: {events:?}"
+    );
+}
+
+/// A sync the API server refuses is retried as `syncPolicy.retry` says (Argo CD's backoff
+/// and messages), then left: the same revision is not synced again — selfHeal or not —
+/// and the app carries a SyncError condition, until a new commit is synced at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_sync_is_retried_as_the_policy_says_then_left_until_a_new_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    // Upper case is not a valid object name: the API server refuses the apply.
+    let bad =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Settings\ndata:\n  color: blue\n";
+    let (work, url) = repository(dir.path(), &[("deploy/settings.yaml", bad)]);
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let audit = dir.path().join("audit.log");
+    let setup = hub_and_east_with(
+        &mirrors,
+        kubesim::FleetConfig {
+            audit_log: Some(audit.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let retry = json!({"limit": 2, "backoff": {"duration": "1s", "factor": 1}});
+    let (_controller, apps) = setup
+        .run_web_app_retrying(&url, &["CreateNamespace=true"], Vec::new(), Some(retry))
+        .await;
+    let operation = async || {
+        let app = apps.get("web").await.ok()?;
+        app.data.pointer("/status/operationState").cloned()
+    };
+    let attempts = || {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains("\"verb\":\"patch\"")
+                    && l.contains("\"name\":\"Settings\"")
+                    && !l.contains("\"dryRun\":true")
+            })
+            .count()
+    };
+
+    let first = wait_for("the first retry scheduled", async || {
+        operation().await.filter(|o| o["retryCount"] == 1)
+    })
+    .await;
+    assert_eq!(first["phase"], "Running", "{first}");
+    let message = first["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(r#"one or more objects failed to apply, reason: ConfigMap "Settings" is invalid: metadata.name: Invalid value: "Settings""#)
+            && message.contains(". Retrying attempt #1 at "),
+        "{message}"
+    );
+    assert_eq!(first["operation"]["retry"]["limit"], 2);
+
+    let last = wait_for("the retries spent", async || {
+        operation().await.filter(|o| o["phase"] == "Failed")
+    })
+    .await;
+    assert_eq!(last["retryCount"], 2, "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(" (retried 2 times)."),
+        "{last}"
+    );
+    let revision = last["syncResult"]["revision"].as_str().unwrap().to_string();
+    let condition = wait_for("the SyncError condition", async || {
+        let app = apps.get("web").await.ok()?;
+        app.data.pointer("/status/conditions/0").cloned()
+    })
+    .await;
+    assert_eq!(condition["type"], "SyncError");
+    assert_eq!(
+        condition["message"],
+        format!(
+            "Failed last sync attempt to [{revision}]: {}",
+            last["message"].as_str().unwrap()
+        )
+    );
+    // The first attempt and two retries, and no more.
+    let spent = attempts();
+    assert_eq!(spent, 3);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        attempts(),
+        spent,
+        "no sync of the same revision after the retries"
+    );
+
+    // A new commit is a new operation: synced at once, the condition gone.
+    write(
+        &work,
+        "deploy/settings.yaml",
+        &bad.replace("name: Settings", "name: settings"),
+    );
+    git(&work, &["commit", "-qam", "a valid name"]);
+    let identity = flotilla_source::GitUrl::parse(&url).unwrap().identity();
+    mirrors.trigger(&identity);
+    let fixed = wait_for("the new commit synced", async || {
+        let app = apps.get("web").await.ok()?;
+        let status = app.data.get("status")?.clone();
+        (status.pointer("/operationState/phase")? == "Succeeded").then_some(status)
+    })
+    .await;
+    assert!(fixed.get("conditions").is_none(), "{fixed}");
+    assert!(
+        fixed.pointer("/operationState/retryCount").is_none(),
+        "{fixed}"
     );
 }

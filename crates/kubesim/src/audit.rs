@@ -41,6 +41,9 @@ pub struct Entry {
     pub name: String,
     /// HTTP status code of the response.
     pub code: u16,
+    /// Whether the request was a dry run (`dryRun=All`): it changed nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Where audit lines go.

@@ -379,6 +379,56 @@ pub struct RetryStrategy {
     pub extra: Extra,
 }
 
+impl RetryStrategy {
+    /// The strategy of an automated sync: the Application's `syncPolicy.retry`, else Argo
+    /// CD's five retries (`autoSync`).
+    pub fn automated(spec: Option<&RetryStrategy>) -> RetryStrategy {
+        spec.cloned().unwrap_or(RetryStrategy {
+            limit: Some(5),
+            ..RetryStrategy::default()
+        })
+    }
+
+    /// Whether an operation already retried `retries` times is retried again (a negative
+    /// limit retries for ever; no limit, none).
+    pub fn allows(&self, retries: i64) -> bool {
+        let limit = self.limit.unwrap_or(0);
+        limit < 0 || retries < limit
+    }
+
+    /// `NextRetryAt`'s wait after `retries` retries: duration × factor^retries, at most
+    /// maxDuration (when above zero); defaults 5 s, 2 and 3 min. A duration is Go's
+    /// (`30s`, `1m30s`) or a number of seconds.
+    pub fn wait(&self, retries: i64) -> Result<std::time::Duration, String> {
+        let backoff = self.backoff.as_ref();
+        let duration = match backoff.and_then(|b| b.duration.as_deref()) {
+            Some(text) if !text.is_empty() => argo_duration(text)?,
+            _ => std::time::Duration::from_secs(5),
+        };
+        let max = match backoff.and_then(|b| b.max_duration.as_deref()) {
+            Some(text) if !text.is_empty() => argo_duration(text)?,
+            _ => std::time::Duration::from_secs(180),
+        };
+        let factor = backoff.and_then(|b| b.factor).unwrap_or(2);
+        let mut seconds = duration.as_secs_f64() * (factor as f64).powf(retries as f64);
+        if !max.is_zero() {
+            seconds = seconds.min(max.as_secs_f64());
+        }
+        // Past what a Duration holds (no maxDuration, a large factor): a year is as good.
+        Ok(std::time::Duration::try_from_secs_f64(seconds.max(0.0))
+            .unwrap_or(std::time::Duration::from_secs(365 * 24 * 3600)))
+    }
+}
+
+/// Argo CD's `parseStringToDuration`: whole seconds without a unit, else a Go duration.
+fn argo_duration(text: &str) -> Result<std::time::Duration, String> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(std::time::Duration::from_secs(seconds.max(0) as u64));
+    }
+    crate::flux::parse_duration(text, true)
+        .ok_or_else(|| format!("unable to parse {text} as a duration"))
+}
+
 /// `retry.backoff`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -476,5 +526,81 @@ impl Application {
             .finalizers
             .iter()
             .any(|f| f == RESOURCES_FINALIZER || f.starts_with(&format!("{RESOURCES_FINALIZER}/")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Argo CD's `TestRetryStrategy_NextRetryAtDefaultBackoff` and `…CustomBackoff`.
+    #[test]
+    fn retries_wait_as_argo_cd_backs_off() {
+        let default = RetryStrategy::default();
+        for (retries, seconds) in [
+            (0, 5),
+            (1, 10),
+            (2, 20),
+            (3, 40),
+            (4, 80),
+            (80, 180),
+            (100, 180),
+        ] {
+            assert_eq!(
+                default.wait(retries),
+                Ok(Duration::from_secs(seconds)),
+                "{retries}"
+            );
+        }
+        let custom = RetryStrategy {
+            backoff: Some(Backoff {
+                duration: Some("2s".into()),
+                factor: Some(3),
+                max_duration: Some("1m".into()),
+                ..Backoff::default()
+            }),
+            ..RetryStrategy::default()
+        };
+        for (retries, seconds) in [(0, 2), (1, 6), (2, 18), (3, 54), (4, 60)] {
+            assert_eq!(
+                custom.wait(retries),
+                Ok(Duration::from_secs(seconds)),
+                "{retries}"
+            );
+        }
+        // Whole seconds without a unit; a bad duration is an error naming it.
+        let seconds = RetryStrategy {
+            backoff: Some(Backoff {
+                duration: Some("7".into()),
+                ..Backoff::default()
+            }),
+            ..RetryStrategy::default()
+        };
+        assert_eq!(seconds.wait(0), Ok(Duration::from_secs(7)));
+        let bad = RetryStrategy {
+            backoff: Some(Backoff {
+                duration: Some("soon".into()),
+                ..Backoff::default()
+            }),
+            ..RetryStrategy::default()
+        };
+        assert_eq!(
+            bad.wait(0),
+            Err("unable to parse soon as a duration".into())
+        );
+    }
+
+    #[test]
+    fn an_automated_sync_retries_five_times_unless_the_app_says_otherwise() {
+        let automated = RetryStrategy::automated(None);
+        assert!(automated.allows(4) && !automated.allows(5));
+        let unlimited = RetryStrategy {
+            limit: Some(-1),
+            ..RetryStrategy::default()
+        };
+        assert!(RetryStrategy::automated(Some(&unlimited)).allows(1_000));
+        // A retry block without a limit retries nothing.
+        assert!(!RetryStrategy::automated(Some(&RetryStrategy::default())).allows(0));
     }
 }

@@ -126,6 +126,9 @@ async fn dispatch(
         .as_deref()
         .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     let verb_method = method.clone();
+    let dry_run = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "dryRun=All"));
     let (identity, denied) = auth::admit(
         fleet,
         &cluster,
@@ -190,6 +193,7 @@ async fn dispatch(
             namespace: p.namespace.unwrap_or_default(),
             name: p.name.unwrap_or_default(),
             code: response.status().as_u16(),
+            dry_run,
         });
     }
     response
