@@ -1,15 +1,17 @@
-//! Transparent huge pages, turned off for the whole process.
+//! Transparent huge pages, turned off for the controller.
 //!
 //! mimalloc advises the kernel to back its arenas with transparent huge pages; the first
 //! touch of each then zeroes 2 MiB, and a range the allocator purged and touches again is
 //! zeroed again, so a process that holds many small JSON trees keeps whole huge pages for
 //! a few live objects. Measured with `flotilla bench fleet --clusters 100 --apps 50`, five
 //! interleaved pairs: the hub's peak RSS 268–276 MiB with huge pages, 223–225 MiB without,
-//! cold start the same (mean 6.46 s both).
+//! cold start the same (mean 6.46 s both). The price is more page faults (4 KiB at a time):
+//! a whole bench run took 630,000 instead of 200,000 when its own process (the simulated
+//! fleet) ran without them too, so only the long-running controller turns them off.
 
 /// Turns transparent huge pages off for this process and, as the flag is inherited across
-/// fork and exec, the processes it starts (the hub that `demo` and `bench` run). Where the
-/// kernel lacks the setting nothing changes.
+/// fork and exec, the processes it starts. Where the kernel lacks the setting nothing
+/// changes.
 pub(crate) fn disable() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and reads no memory of ours.

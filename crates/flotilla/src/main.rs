@@ -66,8 +66,10 @@ enum Render {
 }
 
 fn main() -> anyhow::Result<()> {
-    huge_pages::disable();
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Controller(_)) {
+        huge_pages::disable();
+    }
     init_logging(&cli.command);
     match cli.command {
         Command::Render(Render::Kustomize(args)) => cmd::render::run_kustomize(args),
