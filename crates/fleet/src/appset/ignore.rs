@@ -120,30 +120,15 @@ fn set(root: &mut Value, pointer: &str, value: Value) {
 
 /// Removes what `pointer` names, if anything.
 fn remove(root: &mut Value, pointer: &str) {
-    let tokens = tokens(pointer);
-    let Some((last, parents)) = tokens.split_last() else {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
         return;
     };
-    let mut current = root;
-    for token in parents {
-        current = match current {
-            Value::Object(map) => match map.get_mut(token) {
-                Some(next) => next,
-                None => return,
-            },
-            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
-            {
-                Some(next) => next,
-                None => return,
-            },
-            _ => return,
-        };
-    }
-    match current {
-        Value::Object(map) => {
-            map.shift_remove(last);
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match root.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.shift_remove(&last);
         }
-        Value::Array(items) => {
+        Some(Value::Array(items)) => {
             if let Some(i) = last.parse::<usize>().ok().filter(|i| *i < items.len()) {
                 items.remove(i);
             }
