@@ -569,6 +569,16 @@ pub fn prepare_update(
             json!(name),
         );
     }
+    // Decoding defaults a Secret's type on every write, not only on create.
+    if rt.group.is_empty()
+        && rt.kind == "Secret"
+        && new
+            .get("type")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        new["type"] = json!("Opaque");
+    }
     let immutable = crate::immutable::violations(rt, old, &new);
     if !immutable.is_empty() {
         return Err(ApiError::invalid(&rt.group, &rt.kind, &name, immutable));
@@ -721,6 +731,25 @@ mod tests {
             prepare_update(&cm, &old, same, Part::Main)
                 .expect("ok")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_secret_written_without_a_type_is_opaque_and_its_type_cannot_change() {
+        let secret = rt("Secret");
+        let old = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "resourceVersion": "7"}, "type": "Opaque", "data": {"a": "MQ=="}});
+        let untyped = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "Mg=="}});
+        let stored = prepare_update(&secret, &old, untyped.clone(), Part::Main)
+            .expect("valid")
+            .expect("changed");
+        assert_eq!(stored["type"], "Opaque");
+        let mut tls = old.clone();
+        tls["type"] = json!("kubernetes.io/tls");
+        let err = prepare_update(&secret, &tls, untyped, Part::Main).expect_err("immutable");
+        assert_eq!(err.code, 422);
+        assert_eq!(
+            err.message,
+            r#"Secret "s" is invalid: type: Invalid value: "Opaque": field is immutable"#
         );
     }
 
