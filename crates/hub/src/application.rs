@@ -276,13 +276,9 @@ impl AppReconciler {
             .parse::<Timestamp>()
             .unwrap_or_else(|_| Timestamp::now());
         let last_sync = crate::retry::last_sync(previous, &tree.commit, &source_json, now_at);
-        let automated_policy = app
-            .spec
-            .sync_policy
-            .as_ref()
-            .is_some_and(|p| p.automated.is_some());
+        let policy = app.spec.sync_policy.clone().unwrap_or_default();
         if let LastSync::Retrying { wait, .. } = &last_sync
-            && automated_policy
+            && policy.automated.is_some()
             && !wait.is_zero()
         {
             return Reconciled {
@@ -347,7 +343,6 @@ impl AppReconciler {
 
         // Sync (automated) or compare.
         let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
-        let policy = app.spec.sync_policy.clone().unwrap_or_default();
         let mut opts = SyncOptions {
             destination_namespace: if namespace.is_empty() {
                 "default".into()
@@ -479,12 +474,7 @@ impl AppReconciler {
                         status.insert("health".into(), json!({"status": report.health.as_str()}));
                         status.insert("resources".into(), Value::Array(resources));
                         let ended = if succeeded {
-                            crate::retry::AfterFailure {
-                                phase: "Succeeded".into(),
-                                message: "successfully synced (all tasks run)".into(),
-                                retry_count: retries,
-                                requeue_after: None,
-                            }
+                            crate::retry::succeeded(retries)
                         } else {
                             crate::retry::after_failure(
                                 &strategy,
@@ -494,26 +484,20 @@ impl AppReconciler {
                                 now_at,
                             )
                         };
-                        let mut operation_state = json!({
-                            "operation": {
-                                "sync": {"revision": tree.commit, "prune": opts.prune},
-                                "initiatedBy": {"automated": true},
-                                "retry": strategy,
-                            },
-                            "phase": ended.phase,
-                            "message": ended.message,
-                            "syncResult": {
-                                "resources": sync_results,
-                                "revision": tree.commit,
-                                "source": source_json,
-                            },
-                            "startedAt": started,
-                            "finishedAt": now,
-                        });
-                        if ended.retry_count > 0 {
-                            operation_state["retryCount"] = json!(ended.retry_count);
-                        }
-                        status.insert("operationState".into(), operation_state);
+                        status.insert(
+                            "operationState".into(),
+                            operation_state(
+                                json!({"revision": tree.commit, "prune": opts.prune}),
+                                &strategy,
+                                &ended,
+                                json!({
+                                    "resources": sync_results,
+                                    "revision": tree.commit,
+                                    "source": source_json,
+                                }),
+                                (&started, now),
+                            ),
+                        );
                         status.remove("conditions");
                         Reconciled {
                             status: Value::Object(status),
@@ -533,22 +517,16 @@ impl AppReconciler {
                         );
                         // With the revision and source it tried, so that a new commit is
                         // a new operation (Argo CD records none and holds every revision).
-                        let mut operation_state = json!({
-                            "operation": {
-                                "sync": {"revision": tree.commit},
-                                "initiatedBy": {"automated": true},
-                                "retry": strategy,
-                            },
-                            "phase": ended.phase,
-                            "message": ended.message,
-                            "syncResult": {"revision": tree.commit, "source": source_json},
-                            "startedAt": started,
-                            "finishedAt": now,
-                        });
-                        if ended.retry_count > 0 {
-                            operation_state["retryCount"] = json!(ended.retry_count);
-                        }
-                        status.insert("operationState".into(), operation_state);
+                        status.insert(
+                            "operationState".into(),
+                            operation_state(
+                                json!({"revision": tree.commit}),
+                                &strategy,
+                                &ended,
+                                json!({"revision": tree.commit, "source": source_json}),
+                                (&started, now),
+                            ),
+                        );
                         status.insert(
                             "conditions".into(),
                             conditions("SyncError", &e.to_string(), now),
@@ -867,6 +845,33 @@ fn resource_status(
         r.insert("health".into(), json!({"status": h.as_str()}));
     }
     Value::Object(r)
+}
+
+/// `status.operationState` of an automated sync that `ended` so: its operation (`sync` and
+/// the retry strategy), phase, message, result, times and, once retried, the retry count.
+fn operation_state(
+    sync: Value,
+    strategy: &RetryStrategy,
+    ended: &crate::retry::Ended,
+    sync_result: Value,
+    (started, finished): (&str, &str),
+) -> Value {
+    let mut state = json!({
+        "operation": {
+            "sync": sync,
+            "initiatedBy": {"automated": true},
+            "retry": strategy,
+        },
+        "phase": ended.phase,
+        "message": ended.message,
+        "syncResult": sync_result,
+        "startedAt": started,
+        "finishedAt": finished,
+    });
+    if ended.retry_count > 0 {
+        state["retryCount"] = json!(ended.retry_count);
+    }
+    state
 }
 
 /// The status of a settled app after a look at its objects: the previous status with each

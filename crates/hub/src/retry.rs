@@ -78,10 +78,11 @@ fn recorded_strategy(operation: &Value) -> RetryStrategy {
         .unwrap_or_else(|| RetryStrategy::automated(None))
 }
 
-/// How a failed sync attempt ends.
+/// How a sync attempt ends.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AfterFailure {
-    /// `Running` while a retry is due, else the attempt's own phase.
+pub(crate) struct Ended {
+    /// `Succeeded`; after a failure `Running` while a retry is due, else the attempt's own
+    /// phase.
     pub phase: String,
     /// The message, with Argo CD's note of the retry.
     pub message: String,
@@ -91,6 +92,16 @@ pub(crate) struct AfterFailure {
     pub requeue_after: Option<Duration>,
 }
 
+/// A sync attempt that succeeded after `retries` retries.
+pub(crate) fn succeeded(retries: i64) -> Ended {
+    Ended {
+        phase: "Succeeded".into(),
+        message: "successfully synced (all tasks run)".into(),
+        retry_count: retries,
+        requeue_after: None,
+    }
+}
+
 /// A sync attempt that ended in `phase` with `message`, after `retries` retries.
 pub(crate) fn after_failure(
     strategy: &RetryStrategy,
@@ -98,14 +109,14 @@ pub(crate) fn after_failure(
     phase: &str,
     message: &str,
     now: Timestamp,
-) -> AfterFailure {
+) -> Ended {
     if !strategy.allows(retries) {
         let message = if retries > 0 {
             format!("{message} (retried {retries} times).")
         } else {
             message.to_string()
         };
-        return AfterFailure {
+        return Ended {
             phase: phase.to_string(),
             message,
             retry_count: retries,
@@ -113,7 +124,7 @@ pub(crate) fn after_failure(
         };
     }
     match (strategy.wait(retries), strategy.wait(retries + 1)) {
-        (Ok(announced), Ok(due)) => AfterFailure {
+        (Ok(announced), Ok(due)) => Ended {
             phase: "Running".into(),
             // Argo CD announces now + wait(n) and checks failure + wait(n + 1): the retry
             // comes one step later than the message says, there as here.
@@ -125,7 +136,7 @@ pub(crate) fn after_failure(
             retry_count: retries + 1,
             requeue_after: Some(due),
         },
-        (Err(e), _) | (_, Err(e)) => AfterFailure {
+        (Err(e), _) | (_, Err(e)) => Ended {
             phase: "Error".into(),
             message: format!("{message} (failed to retry: {e})"),
             retry_count: retries,
@@ -171,7 +182,7 @@ mod tests {
         let first = after_failure(&strategy, 0, "Failed", "boom", now);
         assert_eq!(
             first,
-            AfterFailure {
+            Ended {
                 phase: "Running".into(),
                 message: "boom. Retrying attempt #1 at 3:04PM.".into(),
                 retry_count: 1,

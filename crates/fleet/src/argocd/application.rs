@@ -401,14 +401,8 @@ impl RetryStrategy {
     /// (`30s`, `1m30s`) or a number of seconds.
     pub fn wait(&self, retries: i64) -> Result<std::time::Duration, String> {
         let backoff = self.backoff.as_ref();
-        let duration = match backoff.and_then(|b| b.duration.as_deref()) {
-            Some(text) if !text.is_empty() => argo_duration(text)?,
-            _ => std::time::Duration::from_secs(5),
-        };
-        let max = match backoff.and_then(|b| b.max_duration.as_deref()) {
-            Some(text) if !text.is_empty() => argo_duration(text)?,
-            _ => std::time::Duration::from_secs(180),
-        };
+        let duration = argo_duration(backoff.and_then(|b| b.duration.as_deref()), 5)?;
+        let max = argo_duration(backoff.and_then(|b| b.max_duration.as_deref()), 180)?;
         let factor = backoff.and_then(|b| b.factor).unwrap_or(2);
         let mut seconds = duration.as_secs_f64() * (factor as f64).powf(retries as f64);
         if !max.is_zero() {
@@ -420,8 +414,12 @@ impl RetryStrategy {
     }
 }
 
-/// Argo CD's `parseStringToDuration`: whole seconds without a unit, else a Go duration.
-fn argo_duration(text: &str) -> Result<std::time::Duration, String> {
+/// Argo CD's `parseStringToDuration` of a backoff field: whole seconds without a unit,
+/// else a Go duration; `default_seconds` when unset or empty.
+fn argo_duration(text: Option<&str>, default_seconds: u64) -> Result<std::time::Duration, String> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(std::time::Duration::from_secs(default_seconds));
+    };
     if let Ok(seconds) = text.parse::<i64>() {
         return Ok(std::time::Duration::from_secs(seconds.max(0) as u64));
     }
