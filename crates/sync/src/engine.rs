@@ -19,7 +19,7 @@ use crate::diff::{diff_name, mask_secrets, normalize, unified};
 use crate::health::{Health, HealthStatus, assess, worst};
 use crate::ignore;
 use crate::model::*;
-use crate::options::{ObjectOptions, Propagation, PruneMode, SsaPolicy, SyncOptions};
+use crate::options::{ObjectOptions, Propagation, PruneMode, Recreate, SsaPolicy, SyncOptions};
 use crate::order::{self, DeletePolicy, HookInfo, Ordered, Phase};
 use crate::tracking::{AppId, ObjectKey, group_of, is_tracked_by, stamp};
 
@@ -894,7 +894,8 @@ async fn run_task(
     }
 }
 
-/// Server-side applies one object; recreates it on an immutable-field error when allowed.
+/// Server-side applies one object; recreates it instead, or on an immutable-field error,
+/// as its options say ([`Recreate`]).
 async fn apply(
     cluster: &Cluster,
     p: &Prepared,
@@ -934,6 +935,17 @@ async fn apply(
     let api = cluster.api(&resolved, Some(&p.key.namespace));
     let body = body_for_apply(p, live, opts);
     let pp = patch_params(p, opts, opts.dry_run);
+    // `Force=true,Replace=true`: deleted and created whatever changed (kubectl
+    // `replace --force`); a dry run applies, as it would create.
+    if p.opts.recreate == Recreate::Always && live.is_some() && !opts.dry_run {
+        return match recreate(&api, p, &body, &pp, opts).await {
+            Ok(o) => {
+                let obj = as_applied(&body, o, live);
+                applied(p, Action::Replaced, body, obj, phase)
+            }
+            Err(e) => result(p, Action::Failed, error_text(&e), phase),
+        };
+    }
     let patch = Patch::Apply(body.as_ref());
     let outcome = with_retry(&opts.retry, || {
         patch_value(cluster.client(), &api, p.name(), &pp, &patch)
@@ -952,7 +964,12 @@ async fn apply(
             };
             (action, o)
         }
-        Err(e) if is_immutable(&e) && p.opts.recreate && live.is_some() && !opts.dry_run => {
+        Err(e)
+            if is_immutable(&e)
+                && p.opts.recreate == Recreate::WhenRefused
+                && live.is_some()
+                && !opts.dry_run =>
+        {
             match recreate(&api, p, &body, &pp, opts).await {
                 Ok(o) => (Action::Replaced, o),
                 Err(e2) => return result(p, Action::Failed, error_text(&e2), phase),
@@ -964,6 +981,17 @@ async fn apply(
         wait_established(&api, p.name(), opts).await;
     }
     let obj = as_applied(&body, obj, live);
+    applied(p, action, body, obj, phase)
+}
+
+/// The result of an object applied as `body` and now `obj`.
+fn applied(
+    p: &Prepared,
+    action: Action,
+    body: Arc<Value>,
+    obj: Value,
+    phase: Phase,
+) -> ObjectResult {
     let mut r = result(p, action, "", phase);
     r.health = Some(assess(&obj));
     r.live = Some(obj);

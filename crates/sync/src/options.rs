@@ -64,10 +64,15 @@ pub struct SyncOptions {
     pub prune_last: bool,
     /// `ApplyOutOfSyncOnly=true`: apply only objects the plan finds out of sync or missing.
     pub apply_out_of_sync_only: bool,
-    /// `Replace=true`: an immutable-field error recreates the object.
+    /// `Replace=true`: replace objects instead of applying them (an immutable-field
+    /// change still fails); with `Force=true` they are deleted and created again.
     pub replace: bool,
-    /// `Force=true`: as `replace` (kubectl `--force` deletes and recreates).
+    /// `Force=true`: delete and create again an object the server refuses to change
+    /// (kubectl `apply --force`); with `Replace=true`, every object applied.
     pub force: bool,
+    /// `ServerSideApply=true`: Argo CD's server-side apply, where `Force=true` only takes
+    /// fields over from other managers (every apply here is server-side either way).
+    pub server_side_apply: bool,
     /// Take fields over from other managers (server-side apply `force`); on by default as
     /// Argo CD and Flux do, so Git wins over hand edits.
     pub force_conflicts: bool,
@@ -102,6 +107,7 @@ impl Default for SyncOptions {
             apply_out_of_sync_only: false,
             replace: false,
             force: false,
+            server_side_apply: false,
             force_conflicts: true,
             prune_propagation: Propagation::Foreground,
             validate: true,
@@ -160,8 +166,9 @@ impl SyncOptions {
                         _ => return Err(err("expected foreground, background or orphan")),
                     }
                 }
+                "ServerSideApply" => self.server_side_apply = flag()?,
                 // Always on: every apply is server-side.
-                "ServerSideApply" | "SkipDryRunOnMissingResource" | "FailOnSharedResource" => {
+                "SkipDryRunOnMissingResource" | "FailOnSharedResource" => {
                     flag()?;
                 }
                 _ => return Err(err("unknown option")),
@@ -196,13 +203,44 @@ pub enum SsaPolicy {
     Ignore,
 }
 
+/// When an object is deleted and created again instead of applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recreate {
+    /// Never: a change the server refuses fails the sync.
+    Never,
+    /// When the server refuses the change as invalid (an immutable field): Argo CD's
+    /// `Force=true` (kubectl `apply --force`), Flux's `force`.
+    WhenRefused,
+    /// Whenever it is applied and exists: Argo CD's `Force=true,Replace=true` (kubectl
+    /// `replace --force`), so a Job runs again at every sync.
+    Always,
+}
+
+impl Recreate {
+    /// Argo CD's choice from the Replace, Force and ServerSideApply options. Namespaces
+    /// and CRDs are never recreated (their contents would go with them); Argo CD updates
+    /// them in place.
+    fn argo(replace: bool, force: bool, server_side_apply: bool, kind: &str) -> Recreate {
+        if matches!(kind, "Namespace" | "CustomResourceDefinition") || !force {
+            Recreate::Never
+        } else if replace {
+            Recreate::Always
+        } else if server_side_apply {
+            // `--server-side --force-conflicts`: conflicts are taken over, nothing deleted.
+            Recreate::Never
+        } else {
+            Recreate::WhenRefused
+        }
+    }
+}
+
 /// The options one object's annotations select.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectOptions {
     /// Pruning.
     pub prune: PruneMode,
-    /// Recreate on an immutable-field error.
-    pub recreate: bool,
+    /// Whether it is deleted and created again instead of applied.
+    pub recreate: Recreate,
     /// Server-side field validation.
     pub validate: bool,
     /// Flux's apply policy.
@@ -216,13 +254,15 @@ impl ObjectOptions {
     pub fn of(obj: &Value, app: &SyncOptions) -> ObjectOptions {
         let mut o = ObjectOptions {
             prune: PruneMode::Allow,
-            recreate: app.replace || app.force,
+            recreate: Recreate::Never,
             validate: app.validate,
             ssa: SsaPolicy::Override,
             skip_dry_run_on_missing: false,
         };
         let annotations = obj.pointer("/metadata/annotations");
         let get = |k: &str| annotations.and_then(|a| a.get(k)).and_then(Value::as_str);
+        let (mut replace, mut force, mut server_side_apply) =
+            (app.replace, app.force, app.server_side_apply);
         for entry in get(SYNC_OPTIONS_ANNOTATION)
             .unwrap_or("")
             .split(',')
@@ -231,7 +271,9 @@ impl ObjectOptions {
             match entry {
                 "Prune=false" => o.prune = PruneMode::Disabled,
                 "Prune=confirm" => o.prune = PruneMode::Confirm,
-                "Replace=true" | "Force=true" => o.recreate = true,
+                "Replace=true" => replace = true,
+                "Force=true" => force = true,
+                "ServerSideApply=true" => server_side_apply = true,
                 "Validate=false" => o.validate = false,
                 "SkipDryRunOnMissingResource=true" => o.skip_dry_run_on_missing = true,
                 _ => {}
@@ -240,8 +282,10 @@ impl ObjectOptions {
         if get(FLUX_PRUNE_ANNOTATION) == Some("disabled") {
             o.prune = PruneMode::Disabled;
         }
-        if get(FLUX_FORCE_ANNOTATION) == Some("enabled") {
-            o.recreate = true;
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        o.recreate = Recreate::argo(replace, force, server_side_apply, kind);
+        if get(FLUX_FORCE_ANNOTATION) == Some("enabled") && o.recreate == Recreate::Never {
+            o.recreate = Recreate::WhenRefused;
         }
         o.ssa = match get(FLUX_SSA_ANNOTATION)
             .map(str::to_ascii_lowercase)
@@ -286,11 +330,63 @@ mod tests {
             FLUX_SSA_ANNOTATION: "IfNotPresent"}}});
         let o = ObjectOptions::of(&obj, &app);
         assert_eq!(o.prune, PruneMode::Disabled);
-        assert!(o.recreate);
+        assert_eq!(o.recreate, Recreate::Never, "Replace=true alone replaces");
         assert_eq!(o.ssa, SsaPolicy::IfNotPresent);
         let flux = json!({"metadata": {"annotations": {
             FLUX_PRUNE_ANNOTATION: "disabled", FLUX_FORCE_ANNOTATION: "enabled"}}});
         let o = ObjectOptions::of(&flux, &app);
-        assert_eq!((o.prune, o.recreate), (PruneMode::Disabled, true));
+        assert_eq!(
+            (o.prune, o.recreate),
+            (PruneMode::Disabled, Recreate::WhenRefused)
+        );
+    }
+
+    /// Argo CD: `Replace=true` replaces (kubectl replace: an immutable field still fails);
+    /// `Force=true` with client-side apply deletes and creates when the apply is refused;
+    /// with `ServerSideApply=true` it only forces conflicts; `Force=true,Replace=true`
+    /// is `kubectl replace --force`, every time. Namespaces and CRDs are updated instead.
+    #[test]
+    fn replace_and_force_choose_when_an_object_is_recreated() {
+        let cases = [
+            ("Deployment", "", Recreate::Never),
+            ("Deployment", "Replace=true", Recreate::Never),
+            ("Deployment", "Force=true", Recreate::WhenRefused),
+            (
+                "Deployment",
+                "Force=true,ServerSideApply=true",
+                Recreate::Never,
+            ),
+            ("Job", "Force=true,Replace=true", Recreate::Always),
+            (
+                "Job",
+                "Replace=true,Force=true,ServerSideApply=true",
+                Recreate::Always,
+            ),
+            ("Namespace", "Force=true,Replace=true", Recreate::Never),
+            ("CustomResourceDefinition", "Force=true", Recreate::Never),
+        ];
+        for (kind, options, want) in cases {
+            let obj = json!({"kind": kind, "metadata": {"annotations": {
+                SYNC_OPTIONS_ANNOTATION: options}}});
+            let from_annotation = ObjectOptions::of(&obj, &SyncOptions::default()).recreate;
+            assert_eq!(from_annotation, want, "{kind} annotated {options:?}");
+            let mut app = SyncOptions::default();
+            app.apply_argo(
+                &options
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let plain = json!({"kind": kind});
+            let from_app = ObjectOptions::of(&plain, &app).recreate;
+            assert_eq!(from_app, want, "{kind} in an app with {options:?}");
+        }
+        // An object's annotation adds to the app's options.
+        let mut app = SyncOptions::default();
+        app.apply_argo(&["Force=true"]).unwrap();
+        let job = json!({"kind": "Job", "metadata": {"annotations": {
+            SYNC_OPTIONS_ANNOTATION: "Replace=true"}}});
+        assert_eq!(ObjectOptions::of(&job, &app).recreate, Recreate::Always);
     }
 }

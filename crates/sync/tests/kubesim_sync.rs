@@ -906,10 +906,12 @@ async fn a_live_cache_replaces_the_listing_of_the_kinds_it_holds() {
 }
 
 /// A changed Deployment selector is refused by the API server (422, field is immutable):
-/// the sync fails naming the field and leaves the object as it was; with `Replace=true` on
-/// the object the engine deletes it and creates it again.
+/// the sync fails naming the field and leaves the object as it was, with `Replace=true`
+/// too (kubectl replace is refused the same); `Force=true` deletes it and creates it
+/// again, as kubectl `apply --force` does for Argo CD, and only when refused;
+/// `Force=true,Replace=true` recreates it at every sync (kubectl `replace --force`).
 #[tokio::test]
-async fn an_immutable_field_fails_the_sync_unless_replace_recreates_the_object() {
+async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
     let (_server, cluster) = start().await;
     let o = opts();
     let deployments = api(
@@ -970,29 +972,57 @@ async fn an_immutable_field_fails_the_sync_unless_replace_recreates_the_object()
     assert_eq!(uid(&kept), uid(&created));
     assert!(kept.pointer("/spec/selector/matchLabels/track").is_none());
 
-    let replaced = sync(
-        &cluster,
-        &app(),
-        vec![relabelled(
-            json!({"argocd.argoproj.io/sync-options": "Replace=true"}),
-        )],
-        &o,
-        Some(&first.inventory),
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let sync_annotated = async |options: &str| {
+        let report = sync(
+            &cluster,
+            &app(),
+            vec![relabelled(
+                json!({"argocd.argoproj.io/sync-options": options}),
+            )],
+            &o,
+            Some(&first.inventory),
+            &quiet(),
+        )
+        .await
+        .expect("sync");
+        let action = action_of(&report, "Deployment", "web");
+        let live = get(&deployments, "web").await.expect("the Deployment");
+        (report, action, live)
+    };
+    let (replaced, action, live) = sync_annotated("Replace=true").await;
+    assert_eq!(replaced.phase, OperationPhase::Failed, "Replace=true alone");
+    assert_eq!((action, uid(&live)), (Action::Failed, uid(&created)));
+
+    let (forced, action, recreated) = sync_annotated("Force=true").await;
     assert_eq!(
-        replaced.phase,
+        forced.phase,
         OperationPhase::Succeeded,
         "{}",
-        replaced.message
+        forced.message
     );
-    assert_eq!(action_of(&replaced, "Deployment", "web"), Action::Replaced);
-    let recreated = get(&deployments, "web").await.expect("created again");
+    assert_eq!(action, Action::Replaced);
     assert_ne!(uid(&recreated), uid(&created), "a new object");
     assert_eq!(
         recreated["spec"]["selector"]["matchLabels"]["track"],
         "stable"
     );
+    // Accepted as it is now: applied, not recreated.
+    let (again, action, kept) = sync_annotated("Force=true").await;
+    assert_eq!(again.phase, OperationPhase::Succeeded, "{}", again.message);
+    assert_ne!(action, Action::Replaced);
+    assert_eq!(uid(&kept), uid(&recreated));
+
+    let (every_time, action, renewed) = sync_annotated("Force=true,Replace=true").await;
+    assert_eq!(
+        every_time.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        every_time.message
+    );
+    assert_eq!(
+        action,
+        Action::Replaced,
+        "nothing changed, recreated all the same"
+    );
+    assert_ne!(uid(&renewed), uid(&recreated));
 }
