@@ -4,5 +4,6 @@
 
 pub mod gofmt;
 pub mod labels;
+pub mod secret;
 
 pub use labels::{Labels, Selector};

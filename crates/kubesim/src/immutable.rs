@@ -7,7 +7,6 @@
 //! Covered: the selectors of Deployments, ReplicaSets and DaemonSets (immutable since
 //! apps/v1), ConfigMaps and Secrets marked `immutable: true`, and a Secret's `type`.
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::error::Cause;
@@ -192,20 +191,9 @@ fn secret_type(old: &Value, new: &Value) -> Vec<Cause> {
 /// A Secret's data as the server validates it: `stringData` merged into `data` (encoded),
 /// as the conversion from the versioned object does before validation.
 fn secret_data(secret: &Value) -> Option<Value> {
-    let data = field(secret, "data").and_then(Value::as_object);
-    let strings = field(secret, "stringData").and_then(Value::as_object);
-    if strings.is_none() {
-        return data.map(|d| Value::Object(d.clone()));
-    }
-    let mut merged = data.cloned().unwrap_or_default();
-    for (key, value) in strings.into_iter().flatten() {
-        let text = value.as_str().unwrap_or("");
-        merged.insert(
-            key.clone(),
-            json!(base64::engine::general_purpose::STANDARD.encode(text)),
-        );
-    }
-    Some(Value::Object(merged))
+    let mut merged = secret.clone();
+    flotilla_core::secret::merge_string_data(&mut merged);
+    field(&merged, "data").cloned()
 }
 
 #[cfg(test)]

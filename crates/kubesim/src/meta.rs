@@ -319,7 +319,10 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
             set_default(obj, "/spec/finalizers", json!(["kubernetes"]));
             set_pointer(obj, "/status", json!({"phase": "Active"}));
         }
-        ("", "Secret") => set_default(obj, "/type", json!("Opaque")),
+        ("", "Secret") => {
+            set_default(obj, "/type", json!("Opaque"));
+            flotilla_core::secret::merge_string_data(obj);
+        }
         ("", "Service") => {
             set_default(obj, "/spec/type", json!("ClusterIP"));
             set_default(obj, "/spec/sessionAffinity", json!("None"));
@@ -569,15 +572,17 @@ pub fn prepare_update(
             json!(name),
         );
     }
-    // Decoding defaults a Secret's type on every write, not only on create.
-    if rt.group.is_empty()
-        && rt.kind == "Secret"
-        && new
+    // Decoding defaults a Secret's type and merges its stringData on every write, not
+    // only on create.
+    if rt.group.is_empty() && rt.kind == "Secret" {
+        if new
             .get("type")
             .and_then(Value::as_str)
             .is_none_or(str::is_empty)
-    {
-        new["type"] = json!("Opaque");
+        {
+            new["type"] = json!("Opaque");
+        }
+        flotilla_core::secret::merge_string_data(&mut new);
     }
     let immutable = crate::immutable::violations(rt, old, &new);
     if !immutable.is_empty() {

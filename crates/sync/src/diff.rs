@@ -42,11 +42,7 @@ pub fn normalize(obj: &Value) -> Value {
     out
 }
 
-/// Whether `obj` is a core Secret.
-pub fn is_secret(obj: &Value) -> bool {
-    obj.get("kind").and_then(Value::as_str) == Some("Secret")
-        && obj.get("apiVersion").and_then(Value::as_str) == Some("v1")
-}
+pub use flotilla_core::secret::is_secret;
 
 /// Replaces Secret values by runs of `+` (as Argo CD does): equal values get equal
 /// masks, different values different lengths, so a diff still shows *which* keys changed

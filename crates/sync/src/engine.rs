@@ -134,6 +134,11 @@ async fn prepare(
             Some(k) if !k.is_empty() => k.to_string(),
             _ => return Err(invalid("kind is missing")),
         };
+        // As Flux does before applying: server-side apply would own stringData keys the
+        // server never stores, and a key dropped from Git would stay in data.
+        if flotilla_core::secret::is_secret(&obj) {
+            flotilla_core::secret::merge_string_data(&mut obj);
+        }
         let hook = order::hook_info(&obj);
         let name = obj
             .pointer("/metadata/name")

@@ -762,6 +762,55 @@ async fn secret_values_never_appear_in_diffs() {
     let _ = Propagation::Background;
 }
 
+/// The server keeps stringData as data; applied as stringData, a key dropped from Git
+/// would stay (server-side apply owns stringData keys that are never stored). Applied as
+/// data — Flux's conversion — it goes, and the plan reads the Secret as in sync.
+#[tokio::test]
+async fn a_key_dropped_from_string_data_leaves_the_secret() {
+    let (_server, cluster) = start().await;
+    let secrets = api(&cluster, "v1", "Secret", "secrets", Some("default"));
+    let secret = |strings: Value| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+        "stringData": strings})
+    };
+    let first = sync(
+        &cluster,
+        &app(),
+        vec![secret(json!({"username": "admin", "token": "t0p"}))],
+        &opts(),
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
+    let renamed = vec![secret(json!({"user": "admin", "token": "t0p"}))];
+    let second = sync(
+        &cluster,
+        &app(),
+        renamed.clone(),
+        &opts(),
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(
+        second.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        second.message
+    );
+    let live = get(&secrets, "creds").await.expect("the Secret");
+    // "admin" and "t0p" in base64.
+    assert_eq!(live["data"], json!({"token": "dDBw", "user": "YWRtaW4="}));
+    assert!(live.get("stringData").is_none());
+    let p = plan(&cluster, &app(), renamed, &opts(), Some(&second.inventory))
+        .await
+        .expect("plan");
+    assert!(p.in_sync(), "{}", p.diff());
+}
+
 #[tokio::test]
 async fn dry_run_changes_nothing_and_apply_out_of_sync_only_skips_synced_objects() {
     let (_server, cluster) = start().await;

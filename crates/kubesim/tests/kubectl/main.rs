@@ -326,6 +326,52 @@ fn immutable_fields_are_refused_until_the_object_is_created_again() {
     });
 }
 
+/// A Secret's stringData is write-only: the server merges it into data (base64) and
+/// never returns it. With server-side apply the applier owns `stringData` keys that are
+/// not stored, so a key renamed in stringData leaves the old one in data (as
+/// kubernetes/kubernetes#108008 shows a real server doing).
+#[test]
+fn string_data_is_merged_into_data_and_never_returned() {
+    for_each_version(|sim, k| {
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  token: dG9rZW4=\nstringData:\n  username: admin\n  token: t0p\n";
+        let f = sim.write(&format!("creds-{}.yaml", k.version), secret);
+        let f = f.to_str().expect("utf-8");
+        k.run(&["apply", "--server-side", "-f", f]).ok();
+        let stored = k
+            .run(&[
+                "get",
+                "secret",
+                "creds",
+                "-o",
+                "json",
+                "--show-managed-fields",
+            ])
+            .ok();
+        let stored: serde_json::Value = serde_json::from_str(&stored.stdout).expect("json");
+        assert!(stored.get("stringData").is_none(), "{stored}");
+        // stringData wins over data for the same key: "t0p", "admin".
+        assert_eq!(
+            stored["data"],
+            serde_json::json!({"token": "dDBw", "username": "YWRtaW4="})
+        );
+        assert_eq!(stored["type"], "Opaque");
+        let fields = stored["metadata"]["managedFields"][0]["fieldsV1"].to_string();
+        assert!(fields.contains("f:stringData"), "{fields}");
+        let renamed = secret.replace("  username: admin", "  user: admin");
+        let g = sim.write(&format!("creds-renamed-{}.yaml", k.version), &renamed);
+        k.run(&["apply", "--server-side", "-f", g.to_str().expect("utf-8")])
+            .ok();
+        let keys = k
+            .run(&["get", "secret", "creds", "-o", "jsonpath={.data}"])
+            .ok();
+        let keys: serde_json::Value = serde_json::from_str(&keys.stdout).expect("json");
+        assert_eq!(
+            keys,
+            serde_json::json!({"token": "dDBw", "user": "YWRtaW4=", "username": "YWRtaW4="})
+        );
+    });
+}
+
 #[test]
 fn patch_strategic_merge_json_and_status() {
     for_each_version(|sim, k| {

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -685,7 +684,7 @@ fn normalize(object: &mut Value) {
         default_protocols(object.pointer_mut("/spec/ports"));
     }
     if kind == "Secret" && core {
-        fold_string_data(object);
+        flotilla_core::secret::merge_string_data(object);
     }
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("creationTimestamp");
@@ -708,34 +707,6 @@ fn default_protocols(ports: Option<&mut Value>) {
             .is_none_or(str::is_empty);
         if missing {
             port.insert("protocol".into(), json!("TCP"));
-        }
-    }
-}
-
-fn fold_string_data(secret: &mut Value) {
-    let Some(fields) = secret.as_object_mut() else {
-        return;
-    };
-    let Some(Value::Object(string_data)) = fields.remove("stringData") else {
-        return;
-    };
-    if string_data.is_empty() {
-        return;
-    }
-    let data = fields.entry("data").or_insert_with(|| json!({}));
-    if !data.is_object() {
-        *data = json!({});
-    }
-    if let Value::Object(data) = data {
-        for (key, value) in string_data {
-            let text = match value {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            data.insert(
-                key,
-                json!(base64::engine::general_purpose::STANDARD.encode(text)),
-            );
         }
     }
 }
