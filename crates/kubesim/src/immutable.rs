@@ -5,7 +5,14 @@
 //! so the simulator must give them.
 //!
 //! Covered: the selectors of Deployments, ReplicaSets and DaemonSets (immutable since
-//! apps/v1), ConfigMaps and Secrets marked `immutable: true`, and a Secret's `type`.
+//! apps/v1), a StatefulSet's spec beyond the fields it may change, a Job's selector and
+//! template (a suspended Job that never started may change its scheduling), a PVC's spec
+//! beyond a bound claim's storage request, a Service's cluster IPs, ConfigMaps and
+//! Secrets marked `immutable: true`, and a Secret's `type`.
+//!
+//! The server compares objects after defaulting; the simulator defaults little, so a
+//! comparison here leaves out what defaulting would fill in (the defaults themselves
+//! and empty values), so as never to refuse what a real server accepts.
 
 use serde_json::{Map, Value, json};
 
@@ -22,6 +29,14 @@ const FROZEN: &str = "field is immutable when `immutable` is set";
 pub fn violations(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("apps", "Deployment" | "ReplicaSet" | "DaemonSet") => selector(old, new),
+        ("apps", "StatefulSet") => statefulset_spec(old, new),
+        ("batch", "Job") => {
+            let mut causes = selector(old, new);
+            causes.extend(job_template(old, new));
+            causes
+        }
+        ("", "PersistentVolumeClaim") => claim_spec(old, new),
+        ("", "Service") => cluster_ips(old, new),
         ("", "ConfigMap") => frozen(
             old,
             new,
@@ -64,6 +79,225 @@ fn selector(old: &Value, new: &Value) -> Vec<Cause> {
         reason: "FieldValueInvalid",
         message: format!("Invalid value: {}: {IMMUTABLE}", go_label_selector(after)),
         field: "spec.selector".into(),
+    }]
+}
+
+/// What ValidateStatefulSetUpdate says of any other change (1.27–1.33; 1.34 added
+/// 'revisionHistoryLimit' to the fields that may change).
+const STATEFULSET_SPEC: &str = "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
+
+/// The StatefulSet spec fields an update may change.
+const STATEFULSET_MUTABLE: [&str; 6] = [
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+];
+
+/// A StatefulSet's spec may change only in [`STATEFULSET_MUTABLE`] (a changed
+/// volumeClaimTemplate is the case users meet).
+fn statefulset_spec(old: &Value, new: &Value) -> Vec<Cause> {
+    let fixed = |o: &Value| {
+        let mut spec = o.get("spec").and_then(Value::as_object).cloned()?;
+        for name in STATEFULSET_MUTABLE {
+            spec.remove(name);
+        }
+        // Defaults a real server fills in on both sides.
+        defaulted(&mut spec, "podManagementPolicy", "OrderedReady");
+        defaulted(&mut spec, "revisionHistoryLimit", 10);
+        if let Some(Value::Array(templates)) = spec.get_mut("volumeClaimTemplates") {
+            for template in templates.iter_mut().filter_map(Value::as_object_mut) {
+                for name in ["apiVersion", "kind", "status"] {
+                    template.remove(name);
+                }
+                if let Some(Value::Object(claim)) = template.get_mut("spec") {
+                    defaulted(claim, "volumeMode", "Filesystem");
+                }
+            }
+        }
+        semantic(&Value::Object(spec))
+    };
+    if fixed(old) == fixed(new) {
+        return Vec::new();
+    }
+    vec![Cause::forbidden("spec", STATEFULSET_SPEC)]
+}
+
+/// Drops `name` from `map` when it holds the value defaulting would give it.
+fn defaulted(map: &mut Map<String, Value>, name: &str, default: impl Into<Value>) {
+    if map.get(name) == Some(&default.into()) {
+        map.remove(name);
+    }
+}
+
+/// A value as apimachinery's semantic equality sees it: nulls, empty maps and empty
+/// lists are as good as missing. `None` when nothing is left.
+fn semantic(value: &Value) -> Option<Value> {
+    match value {
+        Value::Null => None,
+        Value::Object(map) => {
+            let kept: Map<String, Value> = map
+                .iter()
+                .filter_map(|(k, v)| semantic(v).map(|v| (k.clone(), v)))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Object(kept))
+        }
+        Value::Array(items) if items.is_empty() => None,
+        Value::Array(items) => Some(Value::Array(
+            items
+                .iter()
+                .map(|v| semantic(v).unwrap_or(Value::Null))
+                .collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// A Job's pod template may not change, but for the scheduling of a suspended Job that
+/// never started (labels, annotations, node selector and affinity, tolerations,
+/// scheduling gates: Kueue's use). The value is elided: the server prints the whole
+/// internal `core.PodTemplateSpec` with `%#v`.
+fn job_template(old: &Value, new: &Value) -> Vec<Cause> {
+    let waiting = old.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true)
+        && old.pointer("/status/startTime").is_none_or(Value::is_null);
+    let fixed = |o: &Value| {
+        let mut template = o.pointer("/spec/template").cloned()?;
+        if waiting {
+            for pointer in [
+                "/metadata/labels",
+                "/metadata/annotations",
+                "/spec/nodeSelector",
+                "/spec/tolerations",
+                "/spec/affinity/nodeAffinity",
+                "/spec/schedulingGates",
+            ] {
+                let (parent, name) = pointer.rsplit_once('/').unwrap_or_default();
+                if let Some(Value::Object(map)) = template.pointer_mut(parent) {
+                    map.remove(name);
+                }
+            }
+        }
+        semantic(&template)
+    };
+    if fixed(old) == fixed(new) {
+        return Vec::new();
+    }
+    vec![Cause {
+        reason: "FieldValueInvalid",
+        message: format!("Invalid value: core.PodTemplateSpec{{...}}: {IMMUTABLE}"),
+        field: "spec.template".into(),
+    }]
+}
+
+/// What ValidatePersistentVolumeClaimUpdate says of a changed spec (1.29–1.33 wording),
+/// followed by the difference.
+const CLAIM_SPEC: &str = "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims";
+
+/// A claim's spec may not change, but for its storage request once bound, its
+/// volumeAttributesClassName, and a volumeName set where there was none. The difference
+/// follows the message as changed fields (the server prints a `cmp.Diff` of its internal
+/// structs).
+fn claim_spec(old: &Value, new: &Value) -> Vec<Cause> {
+    let bound = new.pointer("/status/phase").and_then(Value::as_str) == Some("Bound")
+        || old.pointer("/status/phase").and_then(Value::as_str) == Some("Bound");
+    let unnamed = old
+        .pointer("/spec/volumeName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    let fixed = |o: &Value| {
+        let mut spec = o.get("spec").and_then(Value::as_object).cloned()?;
+        spec.remove("volumeAttributesClassName");
+        if unnamed {
+            spec.remove("volumeName");
+        }
+        if bound
+            && let Some(Value::Object(requests)) = spec
+                .get_mut("resources")
+                .and_then(|r| r.get_mut("requests"))
+        {
+            requests.remove("storage");
+        }
+        defaulted(&mut spec, "volumeMode", "Filesystem");
+        semantic(&Value::Object(spec))
+    };
+    let (before, after) = (fixed(old), fixed(new));
+    if before == after {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    let empty = Map::new();
+    let fields = |v: &Option<Value>| v.as_ref().and_then(Value::as_object).cloned();
+    let (before, after) = (
+        fields(&before).unwrap_or_else(|| empty.clone()),
+        fields(&after).unwrap_or(empty),
+    );
+    let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for name in names {
+        match (before.get(name), after.get(name)) {
+            (a, b) if a == b => {}
+            (a, b) => {
+                if let Some(a) = a {
+                    lines.push(format!("- \t{name}: {a}"));
+                }
+                if let Some(b) = b {
+                    lines.push(format!("+ \t{name}: {b}"));
+                }
+            }
+        }
+    }
+    let diff = format!(
+        "  core.PersistentVolumeClaimSpec{{\n{}\n  }}",
+        lines.join("\n")
+    );
+    vec![Cause::forbidden("spec", &format!("{CLAIM_SPEC}\n{diff}"))]
+}
+
+/// A Service's cluster IPs may not change once set (`None` stays `None`). A change of
+/// `clusterIP` alone carries `clusterIPs` with it, as the server's normalisation does.
+fn cluster_ips(old: &Value, new: &Value) -> Vec<Cause> {
+    let ips = |o: &Value| -> Vec<String> {
+        let plural: Vec<String> = o
+            .pointer("/spec/clusterIPs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        if !plural.is_empty() {
+            return plural;
+        }
+        o.pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .filter(|ip| !ip.is_empty())
+            .map(|ip| vec![ip.to_string()])
+            .unwrap_or_default()
+    };
+    let single = |o: &Value| {
+        o.pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let external = new.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
+    let before = ips(old);
+    let mut after = ips(new);
+    if single(old) != single(new) && !single(new).is_empty() && after == before {
+        after = vec![single(new)];
+    }
+    if external || before.is_empty() || after.is_empty() || before[0] == after[0] {
+        return Vec::new();
+    }
+    let quoted: Vec<String> = after.iter().map(|ip| format!("{ip:?}")).collect();
+    vec![Cause {
+        reason: "FieldValueInvalid",
+        message: format!(
+            "Invalid value: []string{{{}}}: may not change once set",
+            quoted.join(", ")
+        ),
+        field: "spec.clusterIPs[0]".into(),
     }]
 }
 
@@ -291,5 +525,163 @@ mod tests {
             messages(&violations(&rt("Secret"), &old, &new_text)),
             ["data: Forbidden: field is immutable when `immutable` is set"]
         );
+    }
+
+    fn statefulset(storage: &str) -> Value {
+        json!({"spec": {"replicas": 1, "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": storage}}}}]}})
+    }
+
+    #[test]
+    fn a_statefulset_changes_only_its_replicas_template_and_strategy() {
+        let old = statefulset("1Gi");
+        // Growing a volume claim template: what Helm and Argo CD users meet.
+        assert_eq!(
+            messages(&violations(&rt("StatefulSet"), &old, &statefulset("2Gi"))),
+            [
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+            ]
+        );
+        let mut scaled = old.clone();
+        scaled["spec"]["replicas"] = json!(3);
+        scaled["spec"]["template"]["metadata"]["labels"]["v"] = json!("2");
+        scaled["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
+        scaled["spec"]["minReadySeconds"] = json!(5);
+        assert!(violations(&rt("StatefulSet"), &old, &scaled).is_empty());
+        // Spelling out what defaulting gives is no change.
+        let mut explicit = old.clone();
+        explicit["spec"]["podManagementPolicy"] = json!("OrderedReady");
+        explicit["spec"]["revisionHistoryLimit"] = json!(10);
+        explicit["spec"]["volumeClaimTemplates"][0]["spec"]["volumeMode"] = json!("Filesystem");
+        explicit["spec"]["volumeClaimTemplates"][0]["apiVersion"] = json!("v1");
+        explicit["spec"]["volumeClaimTemplates"][0]["kind"] = json!("PersistentVolumeClaim");
+        assert!(violations(&rt("StatefulSet"), &old, &explicit).is_empty());
+        let mut parallel = old.clone();
+        parallel["spec"]["podManagementPolicy"] = json!("Parallel");
+        assert_eq!(violations(&rt("StatefulSet"), &old, &parallel).len(), 1);
+    }
+
+    #[test]
+    fn a_job_keeps_its_template_unless_suspended_and_never_started() {
+        let job = |suspend: bool, image: &str, node: &str| {
+            json!({"spec": {"suspend": suspend, "template": {
+                "metadata": {"labels": {"job": "migrate"}},
+                "spec": {"nodeSelector": {"pool": node},
+                    "containers": [{"name": "m", "image": image}]}}}})
+        };
+        let running = job(false, "migrate:1", "a");
+        assert_eq!(
+            messages(&violations(
+                &rt("Job"),
+                &running,
+                &job(false, "migrate:2", "a")
+            )),
+            ["spec.template: Invalid value: core.PodTemplateSpec{...}: field is immutable"]
+        );
+        assert_eq!(
+            violations(&rt("Job"), &running, &job(false, "migrate:1", "b")).len(),
+            1,
+            "a started Job's scheduling is fixed too"
+        );
+        // Kueue's case: a suspended Job that never ran is placed before it starts.
+        let waiting = job(true, "migrate:1", "a");
+        assert!(violations(&rt("Job"), &waiting, &job(false, "migrate:1", "b")).is_empty());
+        assert_eq!(
+            violations(&rt("Job"), &waiting, &job(true, "migrate:2", "a")).len(),
+            1,
+            "its containers are fixed all the same"
+        );
+        let mut started = waiting.clone();
+        started["status"] = json!({"startTime": "2026-01-01T00:00:00Z"});
+        assert_eq!(
+            violations(&rt("Job"), &started, &job(true, "migrate:1", "b")).len(),
+            1
+        );
+        let mut selected = running.clone();
+        selected["spec"]["selector"] = json!({"matchLabels": {"job": "migrate"}});
+        let reselected = {
+            let mut j = selected.clone();
+            j["spec"]["selector"]["matchLabels"]["job"] = json!("other");
+            j
+        };
+        assert_eq!(
+            messages(&violations(&rt("Job"), &selected, &reselected))[0],
+            r#"spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"job":"other"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#
+        );
+    }
+
+    #[test]
+    fn a_bound_claim_may_grow_and_nothing_else() {
+        let claim = |modes: Value, storage: &str, phase: &str| {
+            json!({"spec": {"accessModes": modes, "resources": {"requests": {"storage": storage}}},
+                "status": {"phase": phase}})
+        };
+        let bound = claim(json!(["ReadWriteOnce"]), "1Gi", "Bound");
+        assert!(
+            violations(
+                &rt("PersistentVolumeClaim"),
+                &bound,
+                &claim(json!(["ReadWriteOnce"]), "5Gi", "Bound")
+            )
+            .is_empty()
+        );
+        let causes = violations(
+            &rt("PersistentVolumeClaim"),
+            &bound,
+            &claim(json!(["ReadWriteMany"]), "1Gi", "Bound"),
+        );
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].field, "spec");
+        assert!(
+            causes[0].message.starts_with("Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims\n  core.PersistentVolumeClaimSpec{\n"),
+            "{}",
+            causes[0].message
+        );
+        assert!(
+            causes[0]
+                .message
+                .contains(r#"+ 	accessModes: ["ReadWriteMany"]"#)
+        );
+        let pending = claim(json!(["ReadWriteOnce"]), "1Gi", "Pending");
+        assert_eq!(
+            violations(
+                &rt("PersistentVolumeClaim"),
+                &pending,
+                &claim(json!(["ReadWriteOnce"]), "5Gi", "Pending")
+            )
+            .len(),
+            1,
+            "an unbound claim's request is fixed"
+        );
+    }
+
+    #[test]
+    fn a_service_keeps_its_cluster_ip() {
+        let service = |ip: &str, ips: Value| json!({"spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": ips}});
+        let old = service("10.96.1.2", json!(["10.96.1.2"]));
+        // A changed clusterIP alone takes clusterIPs with it before validation.
+        assert_eq!(
+            messages(&violations(
+                &rt("Service"),
+                &old,
+                &service("10.96.7.7", json!(["10.96.1.2"]))
+            )),
+            [
+                r#"spec.clusterIPs[0]: Invalid value: []string{"10.96.7.7"}: may not change once set"#
+            ]
+        );
+        assert_eq!(
+            violations(&rt("Service"), &old, &service("None", json!(["None"]))).len(),
+            1,
+            "an allocated Service does not become headless"
+        );
+        assert!(violations(&rt("Service"), &old, &old.clone()).is_empty());
+        let external = json!({"spec": {"type": "ExternalName", "externalName": "db.example.com"}});
+        assert!(violations(&rt("Service"), &old, &external).is_empty());
+        assert!(violations(&rt("Service"), &external, &old).is_empty());
     }
 }

@@ -1059,8 +1059,18 @@ fn other_managers(obj: &Value) -> bool {
         })
 }
 
+/// The API server's words for a change it refuses to make in place: "field is
+/// immutable", a PVC's "spec is immutable after creation", a Service's cluster IP that
+/// "may not change once set", a StatefulSet's "updates to statefulset spec for fields
+/// other than …". (kubectl `apply --force` recreates on any 422; a 422 for a bad value
+/// would fail the create after the delete, so only these are taken.)
 fn is_immutable(e: &kube::Error) -> bool {
-    matches!(api_status(e), Some((422, m)) if m.contains("immutable"))
+    const REFUSALS: [&str; 3] = [
+        "immutable",
+        "may not change once set",
+        "updates to statefulset spec for fields other than",
+    ];
+    matches!(api_status(e), Some((422, m)) if REFUSALS.iter().any(|r| m.contains(r)))
 }
 
 async fn recreate(

@@ -1075,3 +1075,79 @@ async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
     );
     assert_ne!(uid(&renewed), uid(&recreated));
 }
+
+/// A StatefulSet's volume claim template cannot grow in place: the server's refusal
+/// names the fields it may change; `Force=true` deletes and creates the StatefulSet.
+#[tokio::test]
+async fn a_grown_volume_claim_template_needs_force_to_recreate_the_statefulset() {
+    let (_server, cluster) = start().await;
+    let sets = api(
+        &cluster,
+        "apps/v1",
+        "StatefulSet",
+        "statefulsets",
+        Some("default"),
+    );
+    let statefulset = |storage: &str, options: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "db",
+                "annotations": {"argocd.argoproj.io/sync-options": options}},
+            "spec": {"serviceName": "db", "replicas": 1,
+                "selector": {"matchLabels": {"app": "db"}},
+                "template": {"metadata": {"labels": {"app": "db"}},
+                    "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": storage}}}}]}})
+    };
+    let first = sync(
+        &cluster,
+        &app(),
+        vec![statefulset("1Gi", "")],
+        &opts(),
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
+    let created = get(&sets, "db").await.expect("created");
+    let grown = sync(
+        &cluster,
+        &app(),
+        vec![statefulset("2Gi", "")],
+        &opts(),
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(grown.phase, OperationPhase::Failed);
+    assert_eq!(
+        grown.message,
+        r#"one or more objects failed to apply, reason: StatefulSet.apps "db" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"#
+    );
+    let forced = sync(
+        &cluster,
+        &app(),
+        vec![statefulset("2Gi", "Force=true")],
+        &opts(),
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(
+        forced.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        forced.message
+    );
+    assert_eq!(action_of(&forced, "StatefulSet", "db"), Action::Replaced);
+    let recreated = get(&sets, "db").await.expect("created again");
+    assert_ne!(recreated["metadata"]["uid"], created["metadata"]["uid"]);
+    assert_eq!(
+        recreated["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "2Gi"
+    );
+}

@@ -326,6 +326,54 @@ fn immutable_fields_are_refused_until_the_object_is_created_again() {
     });
 }
 
+/// A grown volume claim template and a moved cluster IP are refused as the API server
+/// refuses them (the messages Helm and Argo CD users meet), and kubectl prints them.
+#[test]
+fn statefulset_templates_and_cluster_ips_are_refused() {
+    for_each_version(|sim, k| {
+        let set = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      containers:\n      - name: db\n        image: postgres:16\n  volumeClaimTemplates:\n  - metadata:\n      name: data\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources:\n        requests:\n          storage: 1Gi\n";
+        let f = sim.write(&format!("db-{}.yaml", k.version), set);
+        k.run(&["apply", "--server-side", "-f", f.to_str().expect("utf-8")])
+            .ok();
+        let g = sim.write(
+            &format!("db-grown-{}.yaml", k.version),
+            &set.replace("storage: 1Gi", "storage: 2Gi"),
+        );
+        let out = k
+            .run(&["apply", "--server-side", "-f", g.to_str().expect("utf-8")])
+            .expect_code(1);
+        assert!(
+            out.stderr.contains(r#"The StatefulSet "db" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"#),
+            "{}",
+            out.stderr
+        );
+        let out = k.run(&["scale", "statefulset", "db", "--replicas=3"]).ok();
+        assert!(out.stdout.contains("scaled"), "{}", out.stdout);
+
+        // A Service's name is a DNS-1035 label: no dots.
+        let name = format!("api-{}", k.version.replace('.', "-"));
+        let service = format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector:\n    app: api\n  ports:\n  - port: 80\n"
+        );
+        let f = sim.write(&format!("api-{}.yaml", k.version), &service);
+        k.run(&["apply", "-f", f.to_str().expect("utf-8")]).ok();
+        let out = k
+            .run(&[
+                "patch",
+                "service",
+                &name,
+                "-p",
+                r#"{"spec":{"clusterIP":"10.96.200.200"}}"#,
+            ])
+            .expect_code(1);
+        assert!(
+            out.stderr.contains(r#"spec.clusterIPs[0]: Invalid value: []string{"10.96.200.200"}: may not change once set"#),
+            "{}",
+            out.stderr
+        );
+    });
+}
+
 /// A Secret's stringData is write-only: the server merges it into data (base64) and
 /// never returns it. With server-side apply the applier owns `stringData` keys that are
 /// not stored, so a key renamed in stringData leaves the old one in data (as
