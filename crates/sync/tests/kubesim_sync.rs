@@ -91,6 +91,17 @@ async fn get(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
         .map(|o| serde_json::to_value(o).unwrap())
 }
 
+/// One sync of `app()` with the default options, after `inventory`.
+async fn sync_app(
+    cluster: &Cluster,
+    objects: Vec<Value>,
+    inventory: Option<&flotilla_sync::Inventory>,
+) -> flotilla_sync::SyncReport {
+    sync(cluster, &app(), objects, &opts(), inventory, &quiet())
+        .await
+        .expect("sync")
+}
+
 fn action_of(report: &flotilla_sync::SyncReport, kind: &str, name: &str) -> Action {
     report
         .results
@@ -582,16 +593,7 @@ async fn health_moves_from_progressing_to_healthy_or_degraded() {
 #[tokio::test]
 async fn conflicts_name_the_other_manager_unless_forced() {
     let (_server, cluster) = start().await;
-    let r = sync(
-        &cluster,
-        &app(),
-        vec![cm("a", "1")],
-        &opts(),
-        None,
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let r = sync_app(&cluster, vec![cm("a", "1")], None).await;
     // A hand edit through another manager takes the field over.
     cms(&cluster)
         .patch(
@@ -628,16 +630,7 @@ async fn conflicts_name_the_other_manager_unless_forced() {
     );
     assert!(a.message.contains(".data.key"), "{}", a.message);
     // Default: force, Git wins.
-    let r3 = sync(
-        &cluster,
-        &app(),
-        vec![cm("a", "2")],
-        &opts(),
-        Some(&r.inventory),
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let r3 = sync_app(&cluster, vec![cm("a", "2")], Some(&r.inventory)).await;
     assert_eq!(action_of(&r3, "ConfigMap", "a"), Action::Configured);
     assert_eq!(get(&cms(&cluster), "a").await.unwrap()["data"]["key"], "2");
 }
@@ -710,16 +703,12 @@ async fn ignored_fields_owned_by_another_manager_are_left_alone() {
         5
     );
     // Without the rule, Git wins.
-    let r3 = sync(
+    let r3 = sync_app(
         &cluster,
-        &app(),
         vec![deployment("web", json!({}))],
-        &opts(),
         Some(&r.inventory),
-        &quiet(),
     )
-    .await
-    .expect("sync");
+    .await;
     assert_eq!(action_of(&r3, "Deployment", "web"), Action::Configured);
     assert_eq!(
         get(&deployments, "web").await.unwrap()["spec"]["replicas"],
@@ -734,16 +723,7 @@ async fn secret_values_never_appear_in_diffs() {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
         "stringData": {"password": v}})
     };
-    let r = sync(
-        &cluster,
-        &app(),
-        vec![secret("hunter2")],
-        &opts(),
-        None,
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let r = sync_app(&cluster, vec![secret("hunter2")], None).await;
     let p = plan(
         &cluster,
         &app(),
@@ -773,28 +753,15 @@ async fn a_key_dropped_from_string_data_leaves_the_secret() {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
         "stringData": strings})
     };
-    let first = sync(
+    let first = sync_app(
         &cluster,
-        &app(),
         vec![secret(json!({"username": "admin", "token": "t0p"}))],
-        &opts(),
         None,
-        &quiet(),
     )
-    .await
-    .expect("sync");
+    .await;
     assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
     let renamed = vec![secret(json!({"user": "admin", "token": "t0p"}))];
-    let second = sync(
-        &cluster,
-        &app(),
-        renamed.clone(),
-        &opts(),
-        Some(&first.inventory),
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let second = sync_app(&cluster, renamed.clone(), Some(&first.inventory)).await;
     assert_eq!(
         second.phase,
         OperationPhase::Succeeded,
@@ -832,16 +799,7 @@ async fn dry_run_changes_nothing_and_apply_out_of_sync_only_skips_synced_objects
         "a dry run creates nothing"
     );
 
-    let first = sync(
-        &cluster,
-        &app(),
-        vec![cm("a", "1"), cm("b", "1")],
-        &opts(),
-        None,
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let first = sync_app(&cluster, vec![cm("a", "1"), cm("b", "1")], None).await;
     let only = SyncOptions {
         apply_out_of_sync_only: true,
         ..opts()
@@ -1100,43 +1058,26 @@ async fn a_grown_volume_claim_template_needs_force_to_recreate_the_statefulset()
                     "spec": {"accessModes": ["ReadWriteOnce"],
                         "resources": {"requests": {"storage": storage}}}}]}})
     };
-    let first = sync(
-        &cluster,
-        &app(),
-        vec![statefulset("1Gi", "")],
-        &opts(),
-        None,
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let first = sync_app(&cluster, vec![statefulset("1Gi", "")], None).await;
     assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
     let created = get(&sets, "db").await.expect("created");
-    let grown = sync(
+    let grown = sync_app(
         &cluster,
-        &app(),
         vec![statefulset("2Gi", "")],
-        &opts(),
         Some(&first.inventory),
-        &quiet(),
     )
-    .await
-    .expect("sync");
+    .await;
     assert_eq!(grown.phase, OperationPhase::Failed);
     assert_eq!(
         grown.message,
         r#"one or more objects failed to apply, reason: StatefulSet.apps "db" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"#
     );
-    let forced = sync(
+    let forced = sync_app(
         &cluster,
-        &app(),
         vec![statefulset("2Gi", "Force=true")],
-        &opts(),
         Some(&first.inventory),
-        &quiet(),
     )
-    .await
-    .expect("sync");
+    .await;
     assert_eq!(
         forced.phase,
         OperationPhase::Succeeded,
