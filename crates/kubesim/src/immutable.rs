@@ -5,8 +5,9 @@
 //! so the simulator must give them.
 //!
 //! Covered: the selectors of Deployments, ReplicaSets and DaemonSets (immutable since
-//! apps/v1), a StatefulSet's spec beyond the fields it may change, a Job's selector and
-//! template (a suspended Job that never started may change its scheduling), a PVC's spec
+//! apps/v1), a StatefulSet's spec beyond the fields it may change, a Job's completions,
+//! selector, template (a suspended Job that never started may change its scheduling),
+//! completion mode and pod failure policy, a PVC's spec
 //! beyond a bound claim's storage request, a Service's cluster IPs, ConfigMaps and
 //! Secrets marked `immutable: true`, and a Secret's `type`.
 //!
@@ -30,11 +31,7 @@ pub fn violations(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Cause> {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("apps", "Deployment" | "ReplicaSet" | "DaemonSet") => selector(old, new),
         ("apps", "StatefulSet") => statefulset_spec(old, new),
-        ("batch", "Job") => {
-            let mut causes = selector(old, new);
-            causes.extend(job_template(old, new));
-            causes
-        }
+        ("batch", "Job") => job_spec(old, new),
         ("", "PersistentVolumeClaim") => claim_spec(old, new),
         ("", "Service") => cluster_ips(old, new),
         ("", "ConfigMap") => frozen(
@@ -152,6 +149,69 @@ fn semantic(value: &Value) -> Option<Value> {
                 .collect(),
         )),
         other => Some(other.clone()),
+    }
+}
+
+/// ValidateJobSpecUpdate's immutable fields, in its order: completions (unless Indexed,
+/// where it may change with parallelism), selector, template, completionMode,
+/// podFailurePolicy.
+fn job_spec(old: &Value, new: &Value) -> Vec<Cause> {
+    let mut causes = job_completions(old, new);
+    causes.extend(selector(old, new));
+    causes.extend(job_template(old, new));
+    let mode = |o: &Value| {
+        o.pointer("/spec/completionMode")
+            .and_then(Value::as_str)
+            .unwrap_or("NonIndexed")
+            .to_string()
+    };
+    if mode(old) != mode(new) {
+        causes.push(Cause::invalid(
+            "spec.completionMode",
+            &json!(mode(new)),
+            IMMUTABLE,
+        ));
+    }
+    let policy = |o: &Value| o.pointer("/spec/podFailurePolicy").and_then(semantic);
+    if policy(old) != policy(new) {
+        causes.push(Cause {
+            reason: "FieldValueInvalid",
+            message: format!("Invalid value: batch.PodFailurePolicy{{...}}: {IMMUTABLE}"),
+            field: "spec.podFailurePolicy".into(),
+        });
+    }
+    causes
+}
+
+/// A Job's completions, defaulted to 1 when neither it nor parallelism is set.
+fn job_completions(old: &Value, new: &Value) -> Vec<Cause> {
+    let completions = |o: &Value| {
+        let spec = o.get("spec");
+        let field = |name: &str| spec.and_then(|s| s.get(name)).filter(|v| !v.is_null());
+        match (field("completions"), field("parallelism")) {
+            (Some(c), _) => Some(c.clone()),
+            (None, None) => Some(json!(1)),
+            (None, Some(_)) => None,
+        }
+    };
+    let (before, after) = (completions(old), completions(new));
+    if before == after {
+        return Vec::new();
+    }
+    let indexed = new.pointer("/spec/completionMode").and_then(Value::as_str) == Some("Indexed");
+    if !indexed {
+        // A nil pointer is printed as the string "null".
+        let shown = after.unwrap_or_else(|| json!("null"));
+        return vec![Cause::invalid("spec.completions", &shown, IMMUTABLE)];
+    }
+    // Elastic Indexed Jobs: completions follows parallelism (nil is refused elsewhere).
+    match after {
+        Some(n) if Some(&n) != new.pointer("/spec/parallelism") => vec![Cause::invalid(
+            "spec.completions",
+            &n,
+            "can only be modified in tandem with spec.parallelism",
+        )],
+        _ => Vec::new(),
     }
 }
 
@@ -611,6 +671,56 @@ mod tests {
         assert_eq!(
             messages(&violations(&rt("Job"), &selected, &reselected))[0],
             r#"spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"job":"other"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#
+        );
+    }
+
+    #[test]
+    fn a_job_keeps_its_completions_and_mode_unless_indexed_and_elastic() {
+        let job = |spec: Value| json!({"spec": spec});
+        let one = job(json!({"template": {}}));
+        // Neither set: completions defaults to 1, so saying 1 is no change.
+        assert!(
+            violations(
+                &rt("Job"),
+                &one,
+                &job(json!({"template": {}, "completions": 1}))
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            messages(&violations(
+                &rt("Job"),
+                &one,
+                &job(json!({"template": {}, "completions": 3}))
+            )),
+            ["spec.completions: Invalid value: 3: field is immutable"]
+        );
+        let indexed = |completions: u32, parallelism: u32| {
+            job(json!({"template": {}, "completionMode": "Indexed",
+                "completions": completions, "parallelism": parallelism}))
+        };
+        assert!(violations(&rt("Job"), &indexed(3, 3), &indexed(5, 5)).is_empty());
+        assert_eq!(
+            messages(&violations(&rt("Job"), &indexed(3, 3), &indexed(5, 3))),
+            [
+                "spec.completions: Invalid value: 5: can only be modified in tandem with spec.parallelism"
+            ]
+        );
+        assert_eq!(
+            messages(&violations(
+                &rt("Job"),
+                &one,
+                &job(json!({"template": {}, "completionMode": "Indexed", "completions": 1}))
+            )),
+            [r#"spec.completionMode: Invalid value: "Indexed": field is immutable"#]
+        );
+        let policy = job(json!({"template": {}, "podFailurePolicy": {"rules": [
+            {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}}));
+        assert_eq!(
+            messages(&violations(&rt("Job"), &one, &policy)),
+            [
+                "spec.podFailurePolicy: Invalid value: batch.PodFailurePolicy{...}: field is immutable"
+            ]
         );
     }
 
