@@ -252,12 +252,12 @@ impl AppReconciler {
             .as_ref()
             .and_then(|p| p.automated.as_ref())
             .is_some_and(|a| a.self_heal);
-        if self_heal
-            && !self
+        let drifted = self_heal
+            && self
                 .drift_watches()
-                .is_some_and(|watches| watches.take_drifted(&key))
-            && self.settled.is_settled(&key, fingerprint)
-        {
+                .is_some_and(|watches| watches.take_drifted(&key));
+        let freshness = self.settled.freshness(&key, fingerprint);
+        if self_heal && !drifted && freshness == crate::settled::Freshness::Settled {
             let inventory = self.inventory(&key, previous);
             let sync_cluster = self.sync_cluster(&cluster.0, cluster.1.clone());
             let phase = std::time::Instant::now();
@@ -396,6 +396,7 @@ impl AppReconciler {
             Some(automated) => {
                 opts.prune = automated.prune;
                 opts.allow_empty = automated.allow_empty;
+                opts.periodic = crate::settled::periodic(drifted, freshness, already_synced);
                 let started = now.to_string();
                 let applying = std::time::Instant::now();
                 let report = flotilla_sync::sync(

@@ -50,10 +50,44 @@ impl Settled {
 
     /// Whether `key` synced `fingerprint` successfully within the full-resync period.
     pub fn is_settled(&self, key: &str, fingerprint: u64) -> bool {
-        self.synced()
-            .get(key)
-            .is_some_and(|(f, at)| *f == fingerprint && at.elapsed() < self.full_every)
+        self.freshness(key, fingerprint) == Freshness::Settled
     }
+
+    /// What is known of `key`'s last successful sync against inputs `fingerprint`.
+    pub fn freshness(&self, key: &str, fingerprint: u64) -> Freshness {
+        match self.synced().get(key) {
+            None => Freshness::Unknown,
+            Some((f, _)) if *f != fingerprint => Freshness::Changed,
+            Some((_, at)) if at.elapsed() < self.full_every => Freshness::Settled,
+            Some(_) => Freshness::Expired,
+        }
+    }
+}
+
+/// An app's last successful sync, seen from its inputs now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Synced with these inputs within the full-resync period.
+    Settled,
+    /// Synced with these inputs, longer ago: due for the periodic full apply.
+    Expired,
+    /// Synced with other inputs (a commit, the spec, the render context changed).
+    Changed,
+    /// Not synced since the controller started (or its last sync failed).
+    Unknown,
+}
+
+/// Whether a sync about to run only re-applies what the app already runs: no drift, and
+/// either the full-resync period ended with the inputs unchanged, or nothing is known
+/// here but the app's status says this revision of this source synced. Argo CD would not
+/// sync such an app, so nothing is recreated for `Force=true,Replace=true` then.
+pub fn periodic(drifted: bool, freshness: Freshness, already_synced: bool) -> bool {
+    !drifted
+        && match freshness {
+            Freshness::Settled | Freshness::Expired => true,
+            Freshness::Unknown => already_synced,
+            Freshness::Changed => false,
+        }
 }
 
 /// The inputs of a sync: the commit, the app's spec (source, destination, sync policy
@@ -124,5 +158,20 @@ mod tests {
         let expired = Settled::new(Duration::ZERO);
         expired.record("argocd/a", base);
         assert!(!expired.is_settled("argocd/a", base));
+        assert_eq!(expired.freshness("argocd/a", base), Freshness::Expired);
+        assert_eq!(expired.freshness("argocd/a", base + 1), Freshness::Changed);
+        assert_eq!(expired.freshness("argocd/b", base), Freshness::Unknown);
+    }
+
+    #[test]
+    fn only_new_inputs_or_drift_make_a_sync_more_than_periodic() {
+        use Freshness::*;
+        // The backstop and a restart on a synced revision re-apply; nothing is new.
+        assert!(periodic(false, Expired, true));
+        assert!(periodic(false, Unknown, true));
+        // A new commit or spec, a revision never synced, drift: a sync as Argo CD's.
+        assert!(!periodic(false, Changed, true));
+        assert!(!periodic(false, Unknown, false));
+        assert!(!periodic(true, Expired, true));
     }
 }

@@ -941,8 +941,12 @@ async fn apply(
     let body = body_for_apply(p, live, opts);
     let pp = patch_params(p, opts, opts.dry_run);
     // `Force=true,Replace=true`: deleted and created whatever changed (kubectl
-    // `replace --force`); a dry run applies, as it would create.
-    if p.opts.recreate == Recreate::Always && live.is_some() && !opts.dry_run {
+    // `replace --force`), but for a periodic re-apply; a dry run applies.
+    let when = match p.opts.recreate {
+        Recreate::Always if opts.periodic => Recreate::WhenRefused,
+        other => other,
+    };
+    if when == Recreate::Always && live.is_some() && !opts.dry_run {
         return match recreate(&api, p, &body, &pp, opts).await {
             Ok(o) => {
                 let obj = as_applied(&body, o, live);
@@ -971,7 +975,7 @@ async fn apply(
         }
         Err(e)
             if is_immutable(&e)
-                && p.opts.recreate == Recreate::WhenRefused
+                && when == Recreate::WhenRefused
                 && live.is_some()
                 && !opts.dry_run =>
         {

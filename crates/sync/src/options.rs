@@ -73,6 +73,10 @@ pub struct SyncOptions {
     /// `ServerSideApply=true`: Argo CD's server-side apply, where `Force=true` only takes
     /// fields over from other managers (every apply here is server-side either way).
     pub server_side_apply: bool,
+    /// A re-apply with nothing new (a periodic backstop, a restart): `Force=true,Replace=true`
+    /// objects are applied in place and recreated only when refused, as Argo CD does not
+    /// sync an app that is in sync (a Job would otherwise run again at every backstop).
+    pub periodic: bool,
     /// Take fields over from other managers (server-side apply `force`); on by default as
     /// Argo CD and Flux do, so Git wins over hand edits.
     pub force_conflicts: bool,
@@ -108,6 +112,7 @@ impl Default for SyncOptions {
             replace: false,
             force: false,
             server_side_apply: false,
+            periodic: false,
             force_conflicts: true,
             prune_propagation: Propagation::Foreground,
             validate: true,

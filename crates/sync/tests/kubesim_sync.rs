@@ -1032,6 +1032,33 @@ async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
         "nothing changed, recreated all the same"
     );
     assert_ne!(uid(&renewed), uid(&recreated));
+
+    // A periodic re-apply (nothing new) applies it in place: Argo CD would not sync.
+    let periodic = SyncOptions {
+        periodic: true,
+        ..o.clone()
+    };
+    let backstop = sync(
+        &cluster,
+        &app(),
+        vec![relabelled(
+            json!({"argocd.argoproj.io/sync-options": "Force=true,Replace=true"}),
+        )],
+        &periodic,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(
+        backstop.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        backstop.message
+    );
+    assert_ne!(action_of(&backstop, "Deployment", "web"), Action::Replaced);
+    let kept = get(&deployments, "web").await.expect("the Deployment");
+    assert_eq!(uid(&kept), uid(&renewed));
 }
 
 /// A StatefulSet's volume claim template cannot grow in place: the server's refusal
