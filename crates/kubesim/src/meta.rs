@@ -393,6 +393,9 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
             set_default(obj, "/spec/backoffLimit", json!(6));
             set_default(obj, "/spec/completionMode", json!("NonIndexed"));
             set_default(obj, "/spec/suspend", json!(false));
+            if obj.at("/spec/manualSelector").and_then(Value::as_bool) != Some(true) {
+                generate_job_selector(obj, name);
+            }
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             // The server's cleanup finalizer: custom resources go before their definition.
@@ -409,6 +412,31 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
             set_default(obj, "/spec/failedJobsHistoryLimit", json!(1));
         }
         _ => {}
+    }
+}
+
+/// What the Job strategy does unless `manualSelector` is set: the pods' template gets the
+/// job's name and uid as labels (the `batch.kubernetes.io/` ones and their legacy twins),
+/// and the selector matches the uid; labels the manifest sets are kept.
+fn generate_job_selector(obj: &mut Value, name: &str) {
+    let uid = meta_str(obj, "uid").to_string();
+    for (label, value) in [
+        ("job-name", name),
+        ("batch.kubernetes.io/job-name", name),
+        ("controller-uid", uid.as_str()),
+        ("batch.kubernetes.io/controller-uid", uid.as_str()),
+    ] {
+        let pointer = format!(
+            "/spec/template/metadata/labels/{}",
+            label.replace('/', "~1")
+        );
+        if obj.at(&pointer).is_none() {
+            set_pointer(obj, &pointer, json!(value));
+        }
+    }
+    let pointer = "/spec/selector/matchLabels/batch.kubernetes.io~1controller-uid";
+    if obj.at(pointer).is_none() {
+        set_pointer(obj, pointer, json!(uid));
     }
 }
 
@@ -641,6 +669,40 @@ mod tests {
         assert_eq!(
             dns_subdomain_errors(&"a".repeat(254))[0],
             "must be no more than 253 characters"
+        );
+    }
+
+    #[test]
+    fn a_job_gets_a_selector_on_its_uid_unless_it_brings_its_own() {
+        let mut job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+            "spec": {"template": {"metadata": {"labels": {"app": "db"}}, "spec": {}}}});
+        prepare_create(&rt("Job"), &mut job, "t").expect("valid");
+        let uid = job["metadata"]["uid"].as_str().expect("a uid").to_string();
+        assert_eq!(
+            job["spec"]["selector"],
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+        );
+        let labels = &job["spec"]["template"]["metadata"]["labels"];
+        for (label, value) in [
+            ("app", "db"),
+            ("job-name", "migrate"),
+            ("batch.kubernetes.io/job-name", "migrate"),
+            ("controller-uid", uid.as_str()),
+            ("batch.kubernetes.io/controller-uid", uid.as_str()),
+        ] {
+            assert_eq!(labels[label], value, "{label}");
+        }
+        let mut manual = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m"},
+            "spec": {"manualSelector": true, "selector": {"matchLabels": {"app": "db"}},
+                "template": {"metadata": {"labels": {"app": "db"}}, "spec": {}}}});
+        prepare_create(&rt("Job"), &mut manual, "t").expect("valid");
+        assert_eq!(
+            manual["spec"]["selector"],
+            json!({"matchLabels": {"app": "db"}})
+        );
+        assert_eq!(
+            manual["spec"]["template"]["metadata"]["labels"],
+            json!({"app": "db"})
         );
     }
 
