@@ -466,9 +466,7 @@ async fn a_failing_wave_stops_the_sync_and_runs_sync_fail_hooks() {
         after,
         fail_hook,
     ];
-    let r = sync(&cluster, &app(), desired, &opts(), None, &quiet())
-        .await
-        .expect("sync");
+    let r = sync_app(&cluster, desired, None).await;
     assert_eq!(r.phase, OperationPhase::Failed);
     assert!(
         r.message
@@ -544,9 +542,7 @@ async fn health_moves_from_progressing_to_healthy_or_degraded() {
         "slow",
         json!({"kubesim.flotilla.dev/ready-after": "400ms"}),
     )];
-    let r = sync(&cluster, &app(), desired, &opts(), None, &quiet())
-        .await
-        .expect("sync");
+    let r = sync_app(&cluster, desired, None).await;
     assert_eq!(r.health, HealthStatus::Progressing);
     let mut seen = r.health;
     for _ in 0..40 {
@@ -920,7 +916,6 @@ async fn a_live_cache_replaces_the_listing_of_the_kinds_it_holds() {
 #[tokio::test]
 async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
     let (_server, cluster) = start().await;
-    let o = opts();
     let deployments = api(
         &cluster,
         "apps/v1",
@@ -928,16 +923,7 @@ async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
         "deployments",
         Some("default"),
     );
-    let first = sync(
-        &cluster,
-        &app(),
-        vec![deployment("web", json!({}))],
-        &o,
-        None,
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let first = sync_app(&cluster, vec![deployment("web", json!({}))], None).await;
     assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
     let uid = |d: &Value| d["metadata"]["uid"].as_str().map(str::to_string);
     let created = get(&deployments, "web").await.expect("created");
@@ -948,16 +934,12 @@ async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
         d["spec"]["template"]["metadata"]["labels"]["track"] = json!("stable");
         d
     };
-    let refused = sync(
+    let refused = sync_app(
         &cluster,
-        &app(),
         vec![relabelled(json!({}))],
-        &o,
         Some(&first.inventory),
-        &quiet(),
     )
-    .await
-    .expect("sync");
+    .await;
     assert_eq!(refused.phase, OperationPhase::Failed);
     // As Argo CD's operation message: the server's words as the reason.
     assert_eq!(
@@ -979,14 +961,14 @@ async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
     assert_eq!(uid(&kept), uid(&created));
     assert!(kept.pointer("/spec/selector/matchLabels/track").is_none());
 
-    let sync_annotated = async |options: &str| {
+    // One sync of the relabelled Deployment annotated with `options`, with `opts`.
+    let sync_with = async |options: &str, opts: &SyncOptions| {
+        let annotated = relabelled(json!({"argocd.argoproj.io/sync-options": options}));
         let report = sync(
             &cluster,
             &app(),
-            vec![relabelled(
-                json!({"argocd.argoproj.io/sync-options": options}),
-            )],
-            &o,
+            vec![annotated],
+            opts,
             Some(&first.inventory),
             &quiet(),
         )
@@ -996,6 +978,7 @@ async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
         let live = get(&deployments, "web").await.expect("the Deployment");
         (report, action, live)
     };
+    let sync_annotated = async |options: &str| sync_with(options, &opts()).await;
     let (replaced, action, live) = sync_annotated("Replace=true").await;
     assert_eq!(replaced.phase, OperationPhase::Failed, "Replace=true alone");
     assert_eq!((action, uid(&live)), (Action::Failed, uid(&created)));
@@ -1036,28 +1019,16 @@ async fn an_immutable_field_fails_the_sync_unless_force_recreates_the_object() {
     // A periodic re-apply (nothing new) applies it in place: Argo CD would not sync.
     let periodic = SyncOptions {
         periodic: true,
-        ..o.clone()
+        ..opts()
     };
-    let backstop = sync(
-        &cluster,
-        &app(),
-        vec![relabelled(
-            json!({"argocd.argoproj.io/sync-options": "Force=true,Replace=true"}),
-        )],
-        &periodic,
-        Some(&first.inventory),
-        &quiet(),
-    )
-    .await
-    .expect("sync");
+    let (backstop, action, kept) = sync_with("Force=true,Replace=true", &periodic).await;
     assert_eq!(
         backstop.phase,
         OperationPhase::Succeeded,
         "{}",
         backstop.message
     );
-    assert_ne!(action_of(&backstop, "Deployment", "web"), Action::Replaced);
-    let kept = get(&deployments, "web").await.expect("the Deployment");
+    assert_ne!(action, Action::Replaced);
     assert_eq!(uid(&kept), uid(&renewed));
 }
 
