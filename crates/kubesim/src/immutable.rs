@@ -280,31 +280,29 @@ fn claim_spec(old: &Value, new: &Value) -> Vec<Cause> {
             requests.remove("storage");
         }
         defaulted(&mut spec, "volumeMode", "Filesystem");
-        semantic(&Value::Object(spec))
+        match semantic(&Value::Object(spec)) {
+            Some(Value::Object(fields)) => Some(fields),
+            _ => None,
+        }
     };
-    let (before, after) = (fixed(old), fixed(new));
+    let (before, after) = (
+        fixed(old).unwrap_or_default(),
+        fixed(new).unwrap_or_default(),
+    );
     if before == after {
         return Vec::new();
     }
-    let mut lines = Vec::new();
-    let empty = Map::new();
-    let fields = |v: &Option<Value>| v.as_ref().and_then(Value::as_object).cloned();
-    let (before, after) = (
-        fields(&before).unwrap_or_else(|| empty.clone()),
-        fields(&after).unwrap_or(empty),
-    );
     let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    for name in names {
-        match (before.get(name), after.get(name)) {
-            (a, b) if a == b => {}
-            (a, b) => {
-                if let Some(a) = a {
-                    lines.push(format!("- \t{name}: {a}"));
-                }
-                if let Some(b) = b {
-                    lines.push(format!("+ \t{name}: {b}"));
-                }
-            }
+    let mut lines = Vec::new();
+    for name in names
+        .into_iter()
+        .filter(|n| before.get(*n) != after.get(*n))
+    {
+        if let Some(a) = before.get(name) {
+            lines.push(format!("- \t{name}: {a}"));
+        }
+        if let Some(b) = after.get(name) {
+            lines.push(format!("+ \t{name}: {b}"));
         }
     }
     let diff = format!(

@@ -319,10 +319,7 @@ fn apply_defaults(rt: &ResourceType, obj: &mut Value, name: &str) {
             set_default(obj, "/spec/finalizers", json!(["kubernetes"]));
             set_pointer(obj, "/status", json!({"phase": "Active"}));
         }
-        ("", "Secret") => {
-            set_default(obj, "/type", json!("Opaque"));
-            flotilla_core::secret::merge_string_data(obj);
-        }
+        ("", "Secret") => decode_secret(obj),
         ("", "Service") => {
             set_default(obj, "/spec/type", json!("ClusterIP"));
             set_default(obj, "/spec/sessionAffinity", json!("None"));
@@ -438,6 +435,19 @@ fn generate_job_selector(obj: &mut Value, name: &str) {
     if obj.at(pointer).is_none() {
         set_pointer(obj, pointer, json!(uid));
     }
+}
+
+/// What decoding does to a Secret on every write: an empty or missing type is Opaque
+/// (`SetDefaults_Secret`), and stringData is merged into data.
+fn decode_secret(obj: &mut Value) {
+    if obj
+        .get("type")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        obj["type"] = json!("Opaque");
+    }
+    flotilla_core::secret::merge_string_data(obj);
 }
 
 /// Set a JSON pointer, creating intermediate objects.
@@ -600,17 +610,9 @@ pub fn prepare_update(
             json!(name),
         );
     }
-    // Decoding defaults a Secret's type and merges its stringData on every write, not
-    // only on create.
+    // Decoding does to a Secret on every write what it does on create.
     if rt.group.is_empty() && rt.kind == "Secret" {
-        if new
-            .get("type")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            new["type"] = json!("Opaque");
-        }
-        flotilla_core::secret::merge_string_data(&mut new);
+        decode_secret(&mut new);
     }
     let immutable = crate::immutable::violations(rt, old, &new);
     if !immutable.is_empty() {
