@@ -376,16 +376,13 @@ impl AppReconciler {
         status.insert("summary".into(), json!({"images": images}));
         // Argo CD's automated sync without selfHeal syncs a new revision or a new source,
         // not drift in the cluster: then the app is only compared.
-        let already_synced = previous.pointer("/operationState/syncResult/revision")
-            == Some(&json!(tree.commit))
-            && previous.pointer("/operationState/syncResult/source") == Some(&source_json)
-            && previous.pointer("/operationState/phase") == Some(&json!("Succeeded"));
+        let already_synced = last_sync == LastSync::Synced;
         // A revision of a source whose sync failed for good is not synced again
         // automatically, selfHeal or not (Argo CD's `alreadyAttemptedSync`).
         let (retries, failed_before) = match &last_sync {
             LastSync::Retrying { retries, .. } => (*retries, None),
             LastSync::Failed { message } => (0, Some(message.as_str())),
-            LastSync::Clear => (0, None),
+            LastSync::Clear | LastSync::Synced => (0, None),
         };
         let strategy = RetryStrategy::automated(policy.retry.as_ref());
         let automated = policy

@@ -15,8 +15,10 @@ use serde_json::Value;
 /// What the last operation says about syncing a revision of a source now.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum LastSync {
-    /// Nothing holds it back: no operation yet, another revision or source, or a success.
+    /// Nothing holds it back: no operation yet, or one for another revision or source.
     Clear,
+    /// This revision of this source synced successfully.
+    Synced,
     /// A failed sync of this revision and source is being retried: `retries` so far, the
     /// next one due after `wait` (zero: now).
     Retrying { retries: i64, wait: Duration },
@@ -60,6 +62,7 @@ pub(crate) fn last_sync(
             };
             LastSync::Retrying { retries, wait }
         }
+        Some("Succeeded") => LastSync::Synced,
         Some("Failed" | "Error") => LastSync::Failed {
             message: format!(
                 "Failed last sync attempt to [{revision}]: {}",
@@ -238,7 +241,7 @@ mod tests {
                 message: "Failed last sync attempt to [abc123]: one or more objects failed to apply, reason: quota exceeded".into()
             }
         );
-        // Another commit, another source, a success or nothing at all: clear.
+        // Another commit, another source or nothing at all: clear; a success: synced.
         assert_eq!(last_sync(&failed, "def456", &source, now), LastSync::Clear);
         assert_eq!(
             last_sync(&failed, "abc123", &json!({"repoURL": "s"}), now),
@@ -247,7 +250,7 @@ mod tests {
         let succeeded = status("Succeeded", 0, "2026-11-27T15:04:00Z");
         assert_eq!(
             last_sync(&succeeded, "abc123", &source, now),
-            LastSync::Clear
+            LastSync::Synced
         );
         assert_eq!(
             last_sync(&json!({}), "abc123", &source, now),
