@@ -2,6 +2,7 @@
 //! no I/O (label selectors first; object references and manifests follow).
 #![deny(missing_docs)]
 
+pub mod byte_fields;
 pub mod gofmt;
 pub mod labels;
 pub mod secret;

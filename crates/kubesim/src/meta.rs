@@ -240,6 +240,7 @@ const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// Metadata the server owns on create: name from generateName, uid, creationTimestamp,
 /// generation; and the name validated. Fields the client may not set are cleared.
 pub fn prepare_create(rt: &ResourceType, obj: &mut Value, now: &str) -> ApiResult<()> {
+    decode_bytes(rt, obj)?;
     let meta = metadata_mut(obj);
     let name = meta
         .get("name")
@@ -437,6 +438,25 @@ fn generate_job_selector(obj: &mut Value, name: &str) {
     }
 }
 
+/// Decoding a Secret's `data` or a ConfigMap's `binaryData` (Go `[]byte`): line breaks
+/// in the base64 are skipped and the value is kept canonical; a value that is not
+/// base64 fails the request as the server's decoder does.
+fn decode_bytes(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+    let field = match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Secret") => "data",
+        ("", "ConfigMap") => "binaryData",
+        _ => return Ok(()),
+    };
+    flotilla_core::byte_fields::canonicalise_field(obj, field)
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "{kind} in version \"v1\" cannot be handled as a {kind}: {e}",
+                kind = rt.kind
+            ))
+        })
+}
+
 /// What decoding does to a Secret on every write: an empty or missing type is Opaque
 /// (`SetDefaults_Secret`), and stringData is merged into data.
 fn decode_secret(obj: &mut Value) {
@@ -479,6 +499,7 @@ pub fn prepare_update(
     mut new: Value,
     part: Part,
 ) -> ApiResult<Option<Value>> {
+    decode_bytes(rt, &mut new)?;
     let name = meta_str(old, "name").to_string();
     let old_rv = meta_str(old, "resourceVersion");
     let new_rv = meta_str(&new, "resourceVersion").to_string();

@@ -139,6 +139,10 @@ async fn prepare(
         if flotilla_core::secret::is_secret(&obj) {
             flotilla_core::secret::merge_string_data(&mut obj);
         }
+        // The server stores bytes as canonical base64 (kustomize writes generated values
+        // in lines of 70), so plan and apply what it will keep.
+        flotilla_core::byte_fields::canonicalise(&mut obj)
+            .map_err(|e| invalid(&format!("{}[{}]: {e}", e.field, e.key)))?;
         let hook = order::hook_info(&obj);
         let name = obj
             .pointer("/metadata/name")

@@ -775,6 +775,57 @@ async fn a_key_dropped_from_string_data_leaves_the_secret() {
 }
 
 #[tokio::test]
+async fn base64_in_lines_is_in_sync_with_the_stored_bytes_and_bad_base64_applies_nothing() {
+    let (_server, cluster) = start().await;
+    let secrets = api(&cluster, "v1", "Secret", "secrets", Some("default"));
+    // kustomize's secretGenerator writes data in lines of 70 characters.
+    let lined = vec![
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls"},
+        "data": {"key": "YWJj\nZGVm\n"}}),
+    ];
+    let first = sync_app(&cluster, lined.clone(), None).await;
+    assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
+    let live = get(&secrets, "tls").await.expect("the Secret");
+    assert_eq!(live["data"]["key"], "YWJjZGVm");
+    let p = plan(
+        &cluster,
+        &app(),
+        lined.clone(),
+        &opts(),
+        Some(&first.inventory),
+    )
+    .await
+    .expect("plan");
+    assert!(p.in_sync(), "{}", p.diff());
+    let again = sync_app(&cluster, lined, Some(&first.inventory)).await;
+    let after = get(&secrets, "tls").await.expect("the Secret");
+    assert_eq!(
+        after["metadata"]["resourceVersion"], live["metadata"]["resourceVersion"],
+        "{}",
+        again.message
+    );
+
+    let bad = vec![
+        cm("beside", "1"),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"},
+            "data": {"key": "abc!"}}),
+    ];
+    let error = sync(&cluster, &app(), bad, &opts(), None, &quiet())
+        .await
+        .expect_err("not base64");
+    assert!(
+        error
+            .to_string()
+            .contains("data[key]: illegal base64 data at input byte 3"),
+        "{error}"
+    );
+    assert!(
+        get(&cms(&cluster), "beside").await.is_none(),
+        "nothing applied"
+    );
+}
+
+#[tokio::test]
 async fn dry_run_changes_nothing_and_apply_out_of_sync_only_skips_synced_objects() {
     let (_server, cluster) = start().await;
     let dry = SyncOptions {

@@ -139,38 +139,107 @@ pub(crate) struct TransformerConfig {
     pub var_reference: Vec<FieldSpec>,
 }
 
-fn merge_specs(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
-    // Every nested kustomization merges the full default tables into its parent's.
-    if into.as_slice() == from {
-        return;
-    }
-    let mut seen: std::collections::HashSet<FieldSpec> = into.iter().cloned().collect();
+/// kustomize's `FsSlice.MergeAll`: each spec of `from` joins `into` unless a spec already
+/// there has its path and a kind the newcomer selects (so a spec for one kind, kept first,
+/// hides a later one for every kind: a `configurations` file's `namePrefix` for one kind
+/// replaces the default for all, as tables are kept sorted with specific kinds before
+/// the kind-less). Differing `create` flags there are a conflict.
+fn merge_specs(table: &str, into: &mut Vec<FieldSpec>, from: &[FieldSpec]) -> Result<(), String> {
     for fs in from {
-        if seen.insert(fs.clone()) {
-            into.push(fs.clone());
+        let existing = into
+            .iter()
+            .find(|e| e.path == fs.path && e.lists == fs.lists && e.gvk.is_selected(&fs.gvk));
+        match existing {
+            Some(e) if e.create != fs.create => {
+                return Err(format!(
+                    "failed to merge {table} fieldSpec: conflicting fieldspecs: '{}' of {} (create: {}) and of {} (create: {})",
+                    fs.path_string(),
+                    gvk_text(&e.gvk),
+                    e.create,
+                    gvk_text(&fs.gvk),
+                    fs.create
+                ));
+            }
+            Some(_) => {}
+            None => into.push(fs.clone()),
         }
     }
+    Ok(())
+}
+
+fn sort_specs(specs: &mut [FieldSpec]) {
+    specs.sort_by(|a, b| super::sort::gvk_order(&a.gvk, &b.gvk));
+}
+
+/// A field spec's kind as a message names it (`every kind` when it names none).
+fn gvk_text(gvk: &Gvk) -> String {
+    if gvk.kind.is_empty() && gvk.group.is_empty() && gvk.version.is_empty() {
+        return "every kind".into();
+    }
+    gvk.to_string()
 }
 
 impl TransformerConfig {
-    /// Adds `other`'s specs that this config lacks.
-    pub(crate) fn merge(&mut self, other: &TransformerConfig) {
-        merge_specs(&mut self.name_prefix, &other.name_prefix);
-        merge_specs(&mut self.name_suffix, &other.name_suffix);
-        merge_specs(&mut self.namespace, &other.namespace);
-        merge_specs(&mut self.common_labels, &other.common_labels);
-        merge_specs(&mut self.template_labels, &other.template_labels);
-        merge_specs(&mut self.labels, &other.labels);
-        merge_specs(&mut self.common_annotations, &other.common_annotations);
-        merge_specs(&mut self.images, &other.images);
-        merge_specs(&mut self.replicas, &other.replicas);
-        merge_specs(&mut self.var_reference, &other.var_reference);
+    /// kustomize's `TransformerConfig.Merge`: `other`'s specs join this config's (see
+    /// [`merge_specs`]); the error names the table whose specs conflict.
+    pub(crate) fn merge(&mut self, other: &TransformerConfig) -> Result<(), String> {
+        merge_specs("NamePrefix", &mut self.name_prefix, &other.name_prefix)?;
+        merge_specs("NameSuffix", &mut self.name_suffix, &other.name_suffix)?;
+        merge_specs("NameSpace", &mut self.namespace, &other.namespace)?;
+        merge_specs(
+            "CommonAnnotations",
+            &mut self.common_annotations,
+            &other.common_annotations,
+        )?;
+        merge_specs(
+            "CommonLabels",
+            &mut self.common_labels,
+            &other.common_labels,
+        )?;
+        merge_specs("Labels", &mut self.labels, &other.labels)?;
+        merge_specs(
+            "TemplateLabels",
+            &mut self.template_labels,
+            &other.template_labels,
+        )?;
+        merge_specs(
+            "VarReference",
+            &mut self.var_reference,
+            &other.var_reference,
+        )?;
         for br in &other.name_reference {
             match self.name_reference.iter_mut().find(|b| b.gvk == br.gvk) {
-                Some(existing) => merge_specs(&mut existing.referrers, &br.referrers),
+                Some(existing) => {
+                    merge_specs("NameReference", &mut existing.referrers, &br.referrers)?
+                }
                 None => self.name_reference.push(br.clone()),
             }
         }
+        merge_specs("Images", &mut self.images, &other.images)?;
+        merge_specs("Replicas", &mut self.replicas, &other.replicas)?;
+        self.sort();
+        Ok(())
+    }
+
+    /// kustomize's `sortFields`: every table by kind (a back-reference's own specs keep
+    /// their order).
+    fn sort(&mut self) {
+        for specs in [
+            &mut self.name_prefix,
+            &mut self.name_suffix,
+            &mut self.namespace,
+            &mut self.common_labels,
+            &mut self.template_labels,
+            &mut self.labels,
+            &mut self.common_annotations,
+            &mut self.images,
+            &mut self.replicas,
+            &mut self.var_reference,
+        ] {
+            sort_specs(specs);
+        }
+        self.name_reference
+            .sort_by(|a, b| super::sort::gvk_order(&a.gvk, &b.gvk));
     }
 
     /// Reads a `configurations` file's contents. Unknown keys are ignored.
@@ -205,7 +274,7 @@ impl TransformerConfig {
                     .collect()
             })
             .unwrap_or_default();
-        TransformerConfig {
+        let mut config = TransformerConfig {
             name_prefix: specs("namePrefix"),
             name_suffix: specs("nameSuffix"),
             namespace: specs("namespace"),
@@ -217,7 +286,9 @@ impl TransformerConfig {
             replicas: specs("replicas"),
             name_reference,
             var_reference: specs("varReference"),
-        }
+        };
+        config.sort();
+        config
     }
 
     /// kustomize's built-in configuration.
@@ -400,7 +471,7 @@ impl TransformerConfig {
         .map(|k| fs("", "", k, "spec/replicas", true))
         .to_vec();
 
-        TransformerConfig {
+        let mut config = TransformerConfig {
             name_prefix: vec![fs("", "", "", "metadata/name", false)],
             name_suffix: vec![fs("", "", "", "metadata/name", false)],
             namespace: vec![
@@ -428,7 +499,9 @@ impl TransformerConfig {
             replicas,
             name_reference: default_name_references(),
             var_reference: default_var_references(),
-        }
+        };
+        config.sort();
+        config
     }
 }
 

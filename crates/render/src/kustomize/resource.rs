@@ -292,6 +292,11 @@ impl Resource {
 /// Whether `short` is a trailing run of `long` (kustomize's `SameEndingSubSlice`).
 fn same_ending(a: &[String], b: &[String]) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    // An empty list ends only an empty one (kustomize's `SameEndingSubSlice`): with no
+    // affix a resource matches only unaffixed ones once empties no longer match all.
+    if short.is_empty() {
+        return long.is_empty();
+    }
     long.ends_with(short)
 }
 

@@ -114,6 +114,24 @@ fn compare(a: &Key, b: &Key) -> Ordering {
     a.id_text.cmp(&b.id_text)
 }
 
+/// kustomize's `Gvk.IsLessThan` with the default kind ranks: the order field specs are
+/// kept in, which decides which of two overlapping specs a merge keeps.
+pub(crate) fn gvk_order(a: &Gvk, b: &Gvk) -> Ordering {
+    let rank = |g: &Gvk| {
+        let kind = g.kind.as_str();
+        if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
+            i as i64 - ORDER_FIRST.len() as i64
+        } else if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
+            1 + i as i64
+        } else {
+            0
+        }
+    };
+    rank(a)
+        .cmp(&rank(b))
+        .then_with(|| gvk_key(a).cmp(&gvk_key(b)))
+}
+
 fn or<'a>(s: &'a str, d: &'a str) -> &'a str {
     if s.is_empty() { d } else { s }
 }

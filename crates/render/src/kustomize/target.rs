@@ -36,15 +36,7 @@ pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
         .iter()
         .any(|m| m == "transformerAnnotations");
     b.track_transformers = transformations;
-    let mut acc = b.accumulate(
-        &dir,
-        &file,
-        &k,
-        Accumulated {
-            config: TransformerConfig::defaults(),
-            ..Accumulated::default()
-        },
-    )?;
+    let mut acc = b.accumulate(&dir, &file, &k, Accumulated::default())?;
 
     for r in acc.res.list_mut() {
         if r.needs_hash {
@@ -254,12 +246,23 @@ impl Builder<'_> {
         for entry in &k.resources {
             self.accumulate_resource(dir, file, entry, acc)?;
         }
+        // As kustomize: the configurations files merged, then into the defaults, then that
+        // into what the resources brought, each merge keeping the first of overlapping specs.
+        let mut custom = TransformerConfig::default();
         for c in &k.configurations {
             let bytes = self.load_file(dir, file, c)?;
             let path = join(dir, c)?;
             let m = yaml::parse_mapping(&path, &bytes)?;
-            acc.config.merge(&TransformerConfig::from_map(&m));
+            custom
+                .merge(&TransformerConfig::from_map(&m))
+                .map_err(|e| Error::build(file, format!("configurations: {path}: {e}")))?;
         }
+        let mut own = TransformerConfig::defaults();
+        own.merge(&custom)
+            .map_err(|e| Error::build(file, format!("configurations: {e}")))?;
+        acc.config
+            .merge(&own)
+            .map_err(|e| Error::build(file, format!("merging config: {e}")))?;
         for c in &k.crds {
             // Only read, to report a missing file: reference annotations in CRD schemas
             // are not yet used.
@@ -348,19 +351,13 @@ impl Builder<'_> {
                         format!("expected kind != 'Component' for path '{path}'"),
                     ));
                 }
-                let sub = self.accumulate(
-                    &path,
-                    &sub_file,
-                    &k,
-                    Accumulated {
-                        config: TransformerConfig::defaults(),
-                        ..Accumulated::default()
-                    },
-                )?;
+                let sub = self.accumulate(&path, &sub_file, &k, Accumulated::default())?;
                 acc.res.append_all(sub.res).map_err(|e| {
                     Error::build(file, format!("recursed merging from path '{path}': {e}"))
                 })?;
-                acc.config.merge(&sub.config);
+                acc.config.merge(&sub.config).map_err(|e| {
+                    Error::build(file, format!("recursed merging from path '{path}': {e}"))
+                })?;
                 for v in sub.vars {
                     if acc.vars.iter().any(|x| x.name == v.name) {
                         return Err(Error::build(
@@ -516,15 +513,7 @@ impl Builder<'_> {
             match self.tree.entry(&path)? {
                 Some(EntryKind::Dir) => {
                     let (k, sub_file) = self.load_kustomization(&path, Some(file))?;
-                    let sub = self.accumulate(
-                        &path,
-                        &sub_file,
-                        &k,
-                        Accumulated {
-                            config: TransformerConfig::defaults(),
-                            ..Accumulated::default()
-                        },
-                    )?;
+                    let sub = self.accumulate(&path, &sub_file, &k, Accumulated::default())?;
                     sub.res
                         .into_list()
                         .into_iter()

@@ -5,6 +5,7 @@
 //! fail. The set of failing cases must equal `KNOWN_FAILURES` exactly, so a fix shows
 //! up as a diff to this list and a regression fails the test.
 
+mod configurations;
 mod replacements;
 mod security;
 
@@ -22,14 +23,6 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
     (
         "TestGkeGeneratorWithTwo",
         "builtin IAMPolicyGenerator not implemented",
-    ),
-    (
-        "TestIssue3489",
-        "name references: roleRef candidates not narrowed as upstream",
-    ),
-    (
-        "TestIssue4884_UseLocalConfigAsNameRefSource",
-        "name references: local-config source",
     ),
 ];
 
