@@ -18,6 +18,7 @@
 //! regular expressions) and values are not written into structured text inside a
 //! scalar field.
 
+mod crd_config;
 mod emit;
 mod error;
 mod fieldspec;

@@ -264,9 +264,19 @@ impl Builder<'_> {
             .merge(&own)
             .map_err(|e| Error::build(file, format!("merging config: {e}")))?;
         for c in &k.crds {
-            // Only read, to report a missing file: reference annotations in CRD schemas
-            // are not yet used.
-            self.load_file(dir, file, c)?;
+            let bytes = self.load_file(dir, file, c)?;
+            let path = join(dir, c)?;
+            let definitions = yaml::parse_mapping(&path, &bytes).map_err(|e| {
+                Error::build(
+                    file,
+                    format!("unable to parse open API definition from '{c}': {e}"),
+                )
+            })?;
+            let crd_config = super::crd_config::config_of(&definitions)
+                .map_err(|e| Error::build(file, format!("loading CRDs {c}: {e}")))?;
+            acc.config
+                .merge(&crd_config)
+                .map_err(|e| Error::build(file, format!("merging CRDs {c}: {e}")))?;
         }
         self.run_generators(dir, file, k, acc)?;
         for c in &k.components {
