@@ -434,9 +434,34 @@ impl Builder<'_> {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
+                let configured_by = |kind: &str| {
+                    let mut by = Map::new();
+                    by.insert("apiVersion".into(), Value::String("builtin".into()));
+                    by.insert("kind".into(), Value::String(kind.to_string()));
+                    for key in ["name", "namespace"] {
+                        if let Some(v) = config
+                            .get("metadata")
+                            .and_then(|m| m.get(key))
+                            .and_then(Value::as_str)
+                            .filter(|v| !v.is_empty())
+                        {
+                            by.insert(key.into(), Value::String(v.to_string()));
+                        }
+                    }
+                    serde_json::json!({
+                        "configuredIn": relative(&self.root, &config_file),
+                        "configuredBy": by,
+                    })
+                };
                 let gen_kind = match kind.as_str() {
                     "ConfigMapGenerator" => Kind::ConfigMap,
                     "SecretGenerator" => Kind::Secret,
+                    "IAMPolicyGenerator" => {
+                        let mut r = generator::iam_policy(file, &config)?;
+                        r.origin = Some(configured_by(&kind));
+                        generated.push(r);
+                        continue;
+                    }
                     _ => {
                         return Err(Error::Unsupported {
                             file: file.to_string(),
@@ -472,23 +497,7 @@ impl Builder<'_> {
                 let args: kustomization::GeneratorArgs = serde_json::from_value(args_value)
                     .map_err(|e| Error::field(file, "generators", format!("{g}: {e}")))?;
                 let mut r = generator::generate(file, gen_kind, &args, None, &load)?;
-                let mut by = Map::new();
-                by.insert("apiVersion".into(), Value::String("builtin".into()));
-                by.insert("kind".into(), Value::String(kind.clone()));
-                for key in ["name", "namespace"] {
-                    if let Some(v) = config
-                        .get("metadata")
-                        .and_then(|m| m.get(key))
-                        .and_then(Value::as_str)
-                        .filter(|v| !v.is_empty())
-                    {
-                        by.insert(key.into(), Value::String(v.to_string()));
-                    }
-                }
-                r.origin = Some(serde_json::json!({
-                    "configuredIn": relative(&self.root, &config_file),
-                    "configuredBy": by,
-                }));
+                r.origin = Some(configured_by(&kind));
                 generated.push(r);
             }
         }

@@ -15,10 +15,7 @@ use flotilla_render::kustomize::{self, DirTree};
 use serde_json::Value;
 
 /// Cases that do not pass yet, with the reason.
-const KNOWN_FAILURES: &[(&str, &str)] = &[(
-    "TestGkeGeneratorWithTwo",
-    "builtin IAMPolicyGenerator not implemented",
-)];
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 fn corpus() -> PathBuf {
     // The workspace root is two levels up; the shared material sits beside it.
