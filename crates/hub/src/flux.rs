@@ -33,7 +33,7 @@ use crate::controller::object_key;
 use crate::known::Known;
 use crate::lock;
 use crate::queue::WorkQueue;
-use crate::sources::{SourceTree, Sources};
+use crate::sources::{Filter, SourceError, SourceTree, Sources};
 
 /// The Kustomization API group (the prefix of its events' annotations).
 const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -359,7 +359,17 @@ impl FluxReconciler {
             .filter(|c| artifact_revision(&old_status) != Some(c.revision.as_str()))
             .and_then(|c| c.snapshot.short_message());
         if let Some(checkout) = checkout {
-            match self.sources.tree_of(checkout).await {
+            let filter = Filter::artifact(&spec);
+            let tree = match filter {
+                Ok(filter) => self.sources.tree_of(checkout, &filter).await,
+                // Checked before the checkout: unreachable unless the rules changed.
+                Err(e) => Err(SourceError::Read {
+                    url: checkout.url.clone(),
+                    commit: checkout.commit.clone(),
+                    detail: e.to_string(),
+                }),
+            };
+            match tree {
                 Ok(tree) => {
                     lock(&self.artifacts).insert(key.clone(), tree);
                 }
@@ -408,6 +418,17 @@ impl FluxReconciler {
         }
         if let Some(ignore) = &repository.status.observed_ignore {
             status["observedIgnore"] = json!(ignore);
+        }
+        // Known only once this process produced an artifact (as observedIgnore).
+        if repository.status.artifact.is_some() {
+            if repository.status.observed_sparse_checkout.is_empty() {
+                if let Some(obj) = status.as_object_mut() {
+                    obj.remove("observedSparseCheckout");
+                }
+            } else {
+                status["observedSparseCheckout"] =
+                    json!(repository.status.observed_sparse_checkout);
+            }
         }
         let events = git_repository_events(&old_status, &merged, &status, short_message);
         lock(&self.repositories).insert(key, repository);

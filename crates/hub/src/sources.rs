@@ -31,6 +31,41 @@ pub enum SourceError {
     },
 }
 
+/// What a tree keeps of a commit: every file (Argo CD reads the repository as git has
+/// it), or a GitRepository's artifact (Flux's exclusions and sparse checkout).
+#[derive(Clone)]
+pub enum Filter {
+    /// Every file.
+    All,
+    /// What the artifact rules keep; `key` names the rules in the tree cache.
+    Artifact {
+        /// [`flotilla_source::GitRepositorySpec::artifact_rules_key`].
+        key: String,
+        /// The rules.
+        rules: IgnoreRules,
+    },
+}
+
+impl Filter {
+    /// The artifact filter of a GitRepository's spec.
+    pub fn artifact(
+        spec: &flotilla_source::GitRepositorySpec,
+    ) -> Result<Filter, flotilla_source::IgnoreError> {
+        Ok(Filter::Artifact {
+            key: spec.artifact_rules_key(),
+            rules: spec.artifact_rules()?,
+        })
+    }
+
+    /// The tree cache's key for `commit` read through this filter.
+    fn cache_key(&self, commit: &str) -> String {
+        match self {
+            Filter::All => commit.to_string(),
+            Filter::Artifact { key, .. } => format!("{commit}\u{0}{key}"),
+        }
+    }
+}
+
 /// One revision of a repository, ready to render.
 #[derive(Clone)]
 pub struct SourceTree {
@@ -38,7 +73,7 @@ pub struct SourceTree {
     pub commit: String,
     /// Flux's revision string (`main@sha1:…`).
     pub revision: String,
-    /// Every file of the commit.
+    /// The commit's files (all of them, or an artifact's).
     pub tree: Arc<MemTree>,
 }
 
@@ -51,9 +86,10 @@ pub struct Sources {
 
 #[derive(Default)]
 struct TreeCache {
-    by_commit: HashMap<String, Arc<MemTree>>,
+    /// By commit (every file) or commit and artifact rules.
+    by_key: HashMap<String, Arc<MemTree>>,
     order: std::collections::VecDeque<String>,
-    /// Commits being read: later askers wait for that read instead of repeating it.
+    /// Trees being read: later askers wait for that read instead of repeating it.
     reading: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
@@ -94,15 +130,20 @@ impl Sources {
             });
         }
         let checkout = self.mirrors.checkout(request).await?;
-        self.tree_of(checkout).await
+        self.tree_of(checkout, &Filter::All).await
     }
 
     /// The tree of a checkout already made (a GitRepository's artifact), read once per
-    /// commit.
-    pub async fn tree_of(&self, checkout: Checkout) -> Result<SourceTree, SourceError> {
-        let tree = match self.cached(&checkout.commit) {
+    /// commit and filter.
+    pub async fn tree_of(
+        &self,
+        checkout: Checkout,
+        filter: &Filter,
+    ) -> Result<SourceTree, SourceError> {
+        let key = filter.cache_key(&checkout.commit);
+        let tree = match self.cached(&key) {
             Some(tree) => tree,
-            None => self.read_once(&checkout).await?,
+            None => self.read_once(&checkout, filter, &key).await?,
         };
         Ok(SourceTree {
             commit: checkout.commit,
@@ -111,26 +152,40 @@ impl Sources {
         })
     }
 
-    /// Reads a commit not cached yet; concurrent askers wait for one read.
-    async fn read_once(&self, checkout: &Checkout) -> Result<Arc<MemTree>, SourceError> {
+    /// Reads a tree not cached yet; concurrent askers wait for one read.
+    async fn read_once(
+        &self,
+        checkout: &Checkout,
+        filter: &Filter,
+        key: &str,
+    ) -> Result<Arc<MemTree>, SourceError> {
         let flight = lock(&self.trees)
             .reading
-            .entry(checkout.commit.clone())
+            .entry(key.to_string())
             .or_default()
             .clone();
         let _reading = flight.lock().await;
-        if let Some(tree) = self.cached(&checkout.commit) {
+        if let Some(tree) = self.cached(key) {
             return Ok(tree);
         }
-        let read = self.read(checkout).await;
-        lock(&self.trees).reading.remove(&checkout.commit);
+        let read = self.read(checkout, filter, key).await;
+        lock(&self.trees).reading.remove(key);
         read
     }
 
-    /// Reads every file of a checkout into the cache.
-    async fn read(&self, checkout: &Checkout) -> Result<Arc<MemTree>, SourceError> {
+    /// Reads the files of a checkout the filter keeps into the cache.
+    async fn read(
+        &self,
+        checkout: &Checkout,
+        filter: &Filter,
+        key: &str,
+    ) -> Result<Arc<MemTree>, SourceError> {
         let snapshot = checkout.snapshot.clone();
-        let read = tokio::task::spawn_blocking(move || snapshot.files("", &IgnoreRules::none()))
+        let rules = match filter {
+            Filter::All => IgnoreRules::none(),
+            Filter::Artifact { rules, .. } => rules.clone(),
+        };
+        let read = tokio::task::spawn_blocking(move || snapshot.files("", &rules))
             .await
             .map_err(|e| SourceError::Read {
                 url: checkout.url.clone(),
@@ -146,21 +201,19 @@ impl Sources {
             read.into_iter().map(|f| (f.path, f.contents)),
         ));
         let mut cache = lock(&self.trees);
-        if !cache.by_commit.contains_key(&checkout.commit) {
-            cache.order.push_back(checkout.commit.clone());
-            cache
-                .by_commit
-                .insert(checkout.commit.clone(), tree.clone());
+        if !cache.by_key.contains_key(key) {
+            cache.order.push_back(key.to_string());
+            cache.by_key.insert(key.to_string(), tree.clone());
             while cache.order.len() > MAX_TREES {
                 if let Some(old) = cache.order.pop_front() {
-                    cache.by_commit.remove(&old);
+                    cache.by_key.remove(&old);
                 }
             }
         }
         Ok(tree)
     }
 
-    fn cached(&self, commit: &str) -> Option<Arc<MemTree>> {
-        lock(&self.trees).by_commit.get(commit).cloned()
+    fn cached(&self, key: &str) -> Option<Arc<MemTree>> {
+        lock(&self.trees).by_key.get(key).cloned()
     }
 }

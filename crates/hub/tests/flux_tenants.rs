@@ -1082,3 +1082,117 @@ async fn force_recreates_an_immutable_secret_changed_in_git() {
     )
     .await;
 }
+
+/// A GitRepository's artifact is what Flux would store: `spec.ignore` and
+/// `sparseCheckout` leave files out of what its Kustomizations build (a generated
+/// kustomization at the root would otherwise apply them); a missing sparse directory
+/// fails the fetch; `include` and `verify`, which Flotilla does not do, are refused
+/// instead of producing an artifact Flux would not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_refuses_include_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let config_map = |name: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
+    };
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            ("deploy/app.yaml", &config_map("app")),
+            ("deploy/local.yaml", &config_map("local")),
+            ("tools/tool.yaml", &config_map("tool")),
+        ],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    let repository = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: https://gitlab.internal/platform/platform-config\n  ref:\n    branch: main\n{extra}"
+        )
+    };
+    create(
+        &hub.client,
+        &repository(
+            "platform-config",
+            "  ignore: |\n    /deploy/local.yaml\n  sparseCheckout:\n  - ./deploy\n",
+        ),
+    )
+    .await;
+    let status = wait_repository(&hub.client, "platform-config", "True", "Succeeded").await;
+    assert_eq!(status["observedSparseCheckout"], json!(["./deploy"]));
+    create(&hub.client, &kustomization("root", "", false)).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "root",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    let names: Vec<String> = config_maps
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| ["app", "local", "tool"].contains(&n.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        ["app"],
+        "ignored and sparse-excluded files are not applied"
+    );
+
+    create(
+        &hub.client,
+        &repository("missing-dir", "  sparseCheckout:\n  - charts\n"),
+    )
+    .await;
+    let status = wait_repository(&hub.client, "missing-dir", "False", "GitOperationFailed").await;
+    let (_, _, message) = ready(&status).unwrap();
+    assert_eq!(
+        message,
+        "failed to sparse checkout directories : sparse checkout dir 'charts' does not exist in repository"
+    );
+    assert!(status.get("artifact").is_none(), "{status}");
+
+    for (name, extra, field) in [
+        (
+            "verified",
+            "  verify:\n    mode: HEAD\n    secretRef:\n      name: keys\n",
+            "spec.verify",
+        ),
+        (
+            "with-include",
+            "  include:\n  - repository:\n      name: platform-config\n",
+            "spec.include",
+        ),
+    ] {
+        create(&hub.client, &repository(name, extra)).await;
+        let status = wait_repository(&hub.client, name, "False", "UnsupportedSpec").await;
+        let (_, _, message) = ready(&status).unwrap();
+        assert!(
+            message.starts_with(&format!("{field} is not supported")),
+            "{message}"
+        );
+        assert!(status.get("artifact").is_none(), "{status}");
+    }
+}
+
+/// Waits until GitRepository `flux-system/<name>` is Ready=`status` for `reason`.
+async fn wait_repository(client: &Client, name: &str, status: &str, reason: &str) -> Value {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &git_repository_resource());
+    wait_for(
+        &format!("GitRepository {name} Ready={status} {reason}"),
+        async || {
+            let object = api.get_opt(name).await.ok()??;
+            let s = serde_json::to_value(object).ok()?["status"].clone();
+            let (st, re, _) = ready(&s)?;
+            (st == status && re == reason).then_some(s.clone())
+        },
+    )
+    .await
+}

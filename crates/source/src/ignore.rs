@@ -33,6 +33,9 @@ pub struct IgnoreError {
 pub struct IgnoreRules {
     layers: Vec<Gitignore>,
     spec: Option<Gitignore>,
+    /// With a sparse checkout, the only directories exported (repository-relative,
+    /// without `./` or a trailing `/`).
+    sparse: Option<Vec<String>>,
 }
 
 fn root() -> PathBuf {
@@ -82,7 +85,11 @@ impl IgnoreRules {
         let spec = spec_ignore
             .map(|text| layer("", "spec.ignore", text.lines().map(str::to_string)))
             .transpose()?;
-        Ok(IgnoreRules { layers, spec })
+        Ok(IgnoreRules {
+            layers,
+            spec,
+            sparse: None,
+        })
     }
 
     /// No exclusions at all (the CLI's `source get` exports what git has).
@@ -90,6 +97,7 @@ impl IgnoreRules {
         IgnoreRules {
             layers: vec![],
             spec: None,
+            sparse: None,
         }
     }
 
@@ -106,10 +114,36 @@ impl IgnoreRules {
         Ok(())
     }
 
+    /// Exports only `dirs` and what is below them (Flux's `spec.sparseCheckout`; a
+    /// leading `./` and a trailing `/` are dropped). An empty list changes nothing.
+    pub fn with_sparse_checkout(mut self, dirs: &[String]) -> IgnoreRules {
+        let dirs: Vec<String> = dirs
+            .iter()
+            .map(|d| sparse_dir(d).to_string())
+            .filter(|d| !d.is_empty())
+            .collect();
+        self.sparse = (!dirs.is_empty()).then_some(dirs);
+        self
+    }
+
     /// Whether `path` (relative to the repository root) is excluded. Callers check
     /// each directory before descending into it, so a file below an excluded
     /// directory is never asked about.
     pub fn is_ignored(&self, path: &str, is_dir: bool) -> bool {
+        if let Some(dirs) = &self.sparse {
+            let below = |d: &String| {
+                path == d
+                    || path
+                        .strip_prefix(d.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            };
+            // A directory on the way to a sparse one is walked; nothing else outside is.
+            let above =
+                |d: &String| is_dir && d.strip_prefix(path).is_some_and(|r| r.starts_with('/'));
+            if !dirs.iter().any(|d| below(d) || above(d)) {
+                return true;
+            }
+        }
         let full = root().join(path);
         for gi in self.spec.iter().chain(self.layers.iter().rev()) {
             // A layer scoped to another directory does not apply.
@@ -126,9 +160,40 @@ impl IgnoreRules {
     }
 }
 
+/// A `spec.sparseCheckout` entry as a repository-relative directory.
+pub(crate) fn sparse_dir(dir: &str) -> &str {
+    let dir = dir.trim();
+    let dir = dir.strip_prefix("./").unwrap_or(dir);
+    dir.trim_end_matches('/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sparse_checkout_exports_only_its_directories() {
+        let r = IgnoreRules::flux(None)
+            .unwrap()
+            .with_sparse_checkout(&["./deploy/".to_string(), "charts/web".to_string()]);
+        assert!(!r.is_ignored("deploy", true));
+        assert!(!r.is_ignored("deploy/app.yaml", false));
+        assert!(!r.is_ignored("charts", true), "on the way to charts/web");
+        assert!(!r.is_ignored("charts/web/Chart.yaml", false));
+        assert!(r.is_ignored("charts/api", true));
+        assert!(r.is_ignored("charts/index.yaml", false));
+        assert!(
+            r.is_ignored("deployments", true),
+            "a prefix is not the directory"
+        );
+        assert!(r.is_ignored("README.md", false), "root files are left out");
+        assert!(
+            r.is_ignored("deploy/logo.png", false),
+            "the other rules still apply"
+        );
+        let all = IgnoreRules::none().with_sparse_checkout(&[]);
+        assert!(!all.is_ignored("anything", false));
+    }
 
     #[test]
     fn flux_default_exclusions() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::credentials::Credentials;
-use crate::ignore::IgnoreRules;
+use crate::ignore::{IgnoreError, IgnoreRules};
 use crate::mirror::{Checkout, MirrorCache, Request};
 use crate::refs::GitRef;
 
@@ -17,9 +17,11 @@ pub struct SecretRef {
     pub name: String,
 }
 
-/// `spec` of a GitRepository, with Flux's field names. Fields Flotilla does not act
-/// on (`verify`, `include`, `provider`, …) are accepted and ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `spec` of a GitRepository, with Flux's field names. `include` and `verify` are read
+/// only to refuse them (an artifact without the included files, or from commits nobody
+/// verified, would be silently wrong); other fields Flotilla does not act on
+/// (`provider`, `recurseSubmodules`, …) are accepted and ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
     /// Repository URL.
@@ -41,6 +43,33 @@ pub struct GitRepositorySpec {
     /// Stop reconciling.
     #[serde(default)]
     pub suspend: bool,
+    /// Directories the artifact is limited to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sparse_checkout: Vec<String>,
+    /// Other GitRepositories' artifacts to copy in (not supported: refused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<serde_json::Value>,
+    /// Commit or tag signature verification (not supported: refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<serde_json::Value>,
+}
+
+impl GitRepositorySpec {
+    /// What the artifact leaves out: Flux's exclusions (`spec.ignore` or the defaults,
+    /// `.sourceignore` files as they are met) and everything outside `sparseCheckout`.
+    pub fn artifact_rules(&self) -> Result<IgnoreRules, IgnoreError> {
+        Ok(IgnoreRules::flux(self.ignore.as_deref())?.with_sparse_checkout(&self.sparse_checkout))
+    }
+
+    /// A key that differs whenever [`GitRepositorySpec::artifact_rules`] may differ.
+    pub fn artifact_rules_key(&self) -> String {
+        let sparse: Vec<&str> = self
+            .sparse_checkout
+            .iter()
+            .map(|d| crate::ignore::sparse_dir(d))
+            .collect();
+        format!("{:?}\u{0}{}", self.ignore, sparse.join("\u{0}"))
+    }
 }
 
 /// The artifact of a successful reconcile.
@@ -88,6 +117,9 @@ pub struct GitRepositoryStatus {
     /// `spec.ignore` as of the artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_ignore: Option<String>,
+    /// `spec.sparseCheckout` as of the artifact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed_sparse_checkout: Vec<String>,
 }
 
 /// A GitRepository object: identity, spec and status.
@@ -212,11 +244,29 @@ impl GitRepository {
                 None,
             );
         }
+        if let Some(refused) = self.unsupported() {
+            self.stalled("UnsupportedSpec", refused);
+            return (
+                Action {
+                    requeue_after: None,
+                },
+                None,
+            );
+        }
         let requeue = Action {
             requeue_after: Some(request.interval),
         };
         match cache.checkout(&request).await {
             Ok(checkout) => {
+                if let Some(missing) = self.missing_sparse_dir(&checkout) {
+                    self.failed(
+                        "GitOperationFailed",
+                        format!(
+                            "failed to sparse checkout directories : sparse checkout dir '{missing}' does not exist in repository"
+                        ),
+                    );
+                    return (requeue, None);
+                }
                 let tree = match checkout.snapshot.tree_id("") {
                     Ok(Some(t)) => t,
                     Ok(None) | Err(_) => String::new(),
@@ -237,6 +287,33 @@ impl GitRepository {
                 (requeue, None)
             }
         }
+    }
+
+    /// Why the spec asks for what Flotilla does not do, if it does.
+    fn unsupported(&self) -> Option<String> {
+        if !self.spec.include.is_empty() {
+            return Some(
+                "spec.include is not supported: the artifact would lack the included repositories' files"
+                    .into(),
+            );
+        }
+        if self.spec.verify.is_some() {
+            return Some(
+                "spec.verify is not supported: commit signatures would not be verified".into(),
+            );
+        }
+        None
+    }
+
+    /// The first `sparseCheckout` directory the checkout lacks (Flux checks each exists).
+    fn missing_sparse_dir(&self, checkout: &Checkout) -> Option<String> {
+        self.spec.sparse_checkout.iter().find_map(|dir| {
+            let path = crate::ignore::sparse_dir(dir);
+            match checkout.snapshot.tree_id(path) {
+                Ok(Some(_)) => None,
+                _ => Some(dir.clone()),
+            }
+        })
     }
 
     fn set(&mut self, type_: &str, status: &str, reason: &str, message: &str) {
@@ -270,6 +347,7 @@ impl GitRepository {
             tree,
         });
         self.status.observed_ignore = self.spec.ignore.clone();
+        self.status.observed_sparse_checkout = self.spec.sparse_checkout.clone();
         self.status.observed_generation = self.generation;
     }
 

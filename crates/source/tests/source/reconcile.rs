@@ -21,6 +21,7 @@ fn object(url: &str, branch: &str) -> GitRepository {
             }),
             ignore: None,
             suspend: false,
+            ..Default::default()
         },
         status: GitRepositoryStatus::default(),
     }

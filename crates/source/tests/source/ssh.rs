@@ -395,6 +395,7 @@ async fn ssh_wrong_client_key_is_an_auth_error_without_the_key() {
             }),
             ignore: None,
             suspend: false,
+            ..Default::default()
         },
         status: Default::default(),
     };
