@@ -328,8 +328,12 @@ impl FluxReconciler {
         repository.status.conditions = conditions.as_source_conditions();
         let (action, checkout) = match credentials {
             Ok(credentials) => {
+                let keys = match &spec.verify {
+                    Some(verify) => self.trusted_keys(namespace, &verify.secret_ref.name).await,
+                    None => Ok(flotilla_source::TrustedKeys::default()),
+                };
                 repository
-                    .reconcile(self.sources.mirrors(), credentials)
+                    .reconcile_verified(self.sources.mirrors(), credentials, keys)
                     .await
             }
             Err(message) => {
@@ -421,6 +425,14 @@ impl FluxReconciler {
         }
         // Known only once this process produced an artifact (as observedIgnore).
         if repository.status.artifact.is_some() {
+            match &repository.status.source_verification_mode {
+                Some(mode) => status["sourceVerificationMode"] = json!(mode),
+                None => {
+                    if let Some(obj) = status.as_object_mut() {
+                        obj.remove("sourceVerificationMode");
+                    }
+                }
+            }
             if repository.status.observed_sparse_checkout.is_empty() {
                 if let Some(obj) = status.as_object_mut() {
                     obj.remove("observedSparseCheckout");
@@ -444,7 +456,30 @@ impl FluxReconciler {
         }
     }
 
+    /// The public keys a GitRepository's `spec.verify.secretRef` trusts.
+    async fn trusted_keys(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<flotilla_source::TrustedKeys, String> {
+        let data = self.secret_data(namespace, name).await?;
+        Ok(flotilla_source::TrustedKeys::from_secret_data(
+            data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+        ))
+    }
+
     async fn credentials(&self, namespace: &str, name: &str) -> Result<Credentials, String> {
+        let data = self.secret_data(namespace, name).await?;
+        Credentials::from_secret_data(&format!("{namespace}/{name}"), &data)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A Secret's data in `namespace`, or Flux's words for why it could not be read.
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, String> {
         let secrets: Api<Secret> = Api::namespaced(self.hub.clone(), namespace);
         let secret = secrets
             .get_opt(name)
@@ -458,14 +493,12 @@ impl FluxReconciler {
             .ok_or_else(|| {
                 format!("failed to get secret '{namespace}/{name}': secrets \"{name}\" not found")
             })?;
-        let data: BTreeMap<String, Vec<u8>> = secret
+        Ok(secret
             .data
             .unwrap_or_default()
             .into_iter()
             .map(|(k, v)| (k, v.0))
-            .collect();
-        Credentials::from_secret_data(&format!("{namespace}/{name}"), &data)
-            .map_err(|e| e.to_string())
+            .collect())
     }
 
     /// The cluster a Kustomization applies to: the hub, or the kubeconfig in

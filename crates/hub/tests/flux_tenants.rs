@@ -1086,10 +1086,10 @@ async fn force_recreates_an_immutable_secret_changed_in_git() {
 /// A GitRepository's artifact is what Flux would store: `spec.ignore` and
 /// `sparseCheckout` leave files out of what its Kustomizations build (a generated
 /// kustomization at the root would otherwise apply them); a missing sparse directory
-/// fails the fetch; `include` and `verify`, which Flotilla does not do, are refused
-/// instead of producing an artifact Flux would not.
+/// fails the fetch; `verify` without its Secret stores nothing; `include`, which
+/// Flotilla does not do, is refused instead of producing an artifact Flux would not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_refuses_include_and_verify() {
+async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverified() {
     let dir = tempfile::tempdir().unwrap();
     let repos = dir.path().join("repos");
     let config_map = |name: &str| {
@@ -1158,27 +1158,103 @@ async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_refuses_include_an
     );
     assert!(status.get("artifact").is_none(), "{status}");
 
-    for (name, extra, field) in [
-        (
+    // Verification needs its Secret: without it nothing unverified is stored.
+    create(
+        &hub.client,
+        &repository(
             "verified",
             "  verify:\n    mode: HEAD\n    secretRef:\n      name: keys\n",
-            "spec.verify",
         ),
-        (
+    )
+    .await;
+    let status = wait_repository(&hub.client, "verified", "False", "VerificationError").await;
+    let (_, _, message) = ready(&status).unwrap();
+    assert_eq!(
+        message,
+        "public keys secret error: failed to get secret 'flux-system/keys': secrets \"keys\" not found"
+    );
+    assert!(status.get("artifact").is_none(), "{status}");
+
+    // With the Secret, a commit signed by a key it holds is verified and stored.
+    let key = dir.path().join("signer");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let signed = repos.join("platform").join("signed-config");
+    std::fs::create_dir_all(&signed).unwrap();
+    write(&signed, "app.yaml", &config_map("signed"));
+    git(&signed, &["init", "-q", "-b", "main"]);
+    git(&signed, &["add", "-A"]);
+    git(
+        &signed,
+        &[
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &format!("user.signingkey={}", key.display()),
+            "commit",
+            "-q",
+            "-S",
+            "-m",
+            "signed",
+        ],
+    );
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(hub.client.clone(), "flux-system");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "signers"},
+        "stringData": {"author.sshpub": public}
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    create(
+        &hub.client,
+        &repository(
+            "signed",
+            "  verify:\n    mode: HEAD\n    secretRef:\n      name: signers\n",
+        )
+        .replace("platform-config\n  ref", "signed-config\n  ref"),
+    )
+    .await;
+    let status = wait_repository(&hub.client, "signed", "True", "Succeeded").await;
+    assert_eq!(status["sourceVerificationMode"], "HEAD");
+    let verified = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "SourceVerified")
+        .expect("SourceVerified");
+    assert_eq!(verified["status"], "True");
+    assert!(
+        verified["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("verified signature of\n\t- commit '"),
+        "{verified}"
+    );
+
+    create(
+        &hub.client,
+        &repository(
             "with-include",
             "  include:\n  - repository:\n      name: platform-config\n",
-            "spec.include",
         ),
-    ] {
-        create(&hub.client, &repository(name, extra)).await;
-        let status = wait_repository(&hub.client, name, "False", "UnsupportedSpec").await;
-        let (_, _, message) = ready(&status).unwrap();
-        assert!(
-            message.starts_with(&format!("{field} is not supported")),
-            "{message}"
-        );
-        assert!(status.get("artifact").is_none(), "{status}");
-    }
+    )
+    .await;
+    let status = wait_repository(&hub.client, "with-include", "False", "UnsupportedSpec").await;
+    let (_, _, message) = ready(&status).unwrap();
+    assert!(
+        message.starts_with("spec.include is not supported"),
+        "{message}"
+    );
+    assert!(status.get("artifact").is_none(), "{status}");
 }
 
 /// Waits until GitRepository `flux-system/<name>` is Ready=`status` for `reason`.

@@ -30,6 +30,7 @@ mod semver;
 mod smart_http;
 mod snapshot;
 mod url;
+mod verify;
 pub mod webhook;
 
 pub use crate::credentials::{Credentials, SecretError};
@@ -43,8 +44,11 @@ pub use crate::refs::{
 };
 pub use crate::repository::{
     Action, Artifact, Condition, GitRepository, GitRepositorySpec, GitRepositoryStatus, SecretRef,
-    parse_duration,
+    Verification, parse_duration,
 };
 pub use crate::semver::{Constraint, ConstraintError, Version};
 pub use crate::snapshot::{Entry, EntryKind, File, ReadLimits, Snapshot, SnapshotError};
 pub use crate::url::{GitUrl, Rewrite, Scheme, UrlError, redact_str, rewrite};
+pub use crate::verify::{
+    SignedCommit, TrustedKeys, VerifyError, split_signed_commit, verify_commit,
+};

@@ -9,18 +9,19 @@ use crate::credentials::Credentials;
 use crate::ignore::{IgnoreError, IgnoreRules};
 use crate::mirror::{Checkout, MirrorCache, Request};
 use crate::refs::GitRef;
+use crate::verify::TrustedKeys;
 
 /// Reference to a Secret in the object's namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretRef {
     /// The Secret's name.
     pub name: String,
 }
 
-/// `spec` of a GitRepository, with Flux's field names. `include` and `verify` are read
-/// only to refuse them (an artifact without the included files, or from commits nobody
-/// verified, would be silently wrong); other fields Flotilla does not act on
-/// (`provider`, `recurseSubmodules`, …) are accepted and ignored.
+/// `spec` of a GitRepository, with Flux's field names. `include` and the tag modes of
+/// `verify` are read only to refuse them (an artifact without the included files, or
+/// from tags nobody verified, would be silently wrong); other fields Flotilla does not
+/// act on (`provider`, `recurseSubmodules`, …) are accepted and ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
@@ -49,9 +50,27 @@ pub struct GitRepositorySpec {
     /// Other GitRepositories' artifacts to copy in (not supported: refused).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<serde_json::Value>,
-    /// Commit or tag signature verification (not supported: refused).
+    /// Commit signature verification (mode `HEAD`; the tag modes are refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify: Option<serde_json::Value>,
+    pub verify: Option<Verification>,
+}
+
+/// `spec.verify`: which object to verify and the Secret of trusted public keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// `HEAD` (the default, also written `head`), `Tag` or `TagAndHEAD`.
+    #[serde(default)]
+    pub mode: String,
+    /// The Secret holding the public keys.
+    pub secret_ref: SecretRef,
+}
+
+impl Verification {
+    /// Whether the commit is what is verified (Flux's default mode).
+    fn is_head(&self) -> bool {
+        matches!(self.mode.as_str(), "" | "HEAD" | "head")
+    }
 }
 
 impl GitRepositorySpec {
@@ -120,6 +139,9 @@ pub struct GitRepositoryStatus {
     /// `spec.sparseCheckout` as of the artifact.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observed_sparse_checkout: Vec<String>,
+    /// The verification mode the artifact's commit passed (`HEAD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_verification_mode: Option<String>,
 }
 
 /// A GitRepository object: identity, spec and status.
@@ -206,6 +228,18 @@ impl GitRepository {
         cache: &MirrorCache,
         credentials: Credentials,
     ) -> (Action, Option<Checkout>) {
+        self.reconcile_verified(cache, credentials, Err("no secret was read".into()))
+            .await
+    }
+
+    /// [`GitRepository::reconcile`] for a spec that may ask for `verify`: `keys` are
+    /// the trusted keys its Secret holds, or why they could not be read.
+    pub async fn reconcile_verified(
+        &mut self,
+        cache: &MirrorCache,
+        credentials: Credentials,
+        keys: Result<TrustedKeys, String>,
+    ) -> (Action, Option<Checkout>) {
         if self.spec.suspend {
             return (
                 Action {
@@ -267,6 +301,38 @@ impl GitRepository {
                     );
                     return (requeue, None);
                 }
+                if let Some(verification) = self.spec.verify.clone() {
+                    match verify_head(&checkout, keys).await {
+                        Ok(key) => {
+                            let message = format!(
+                                "verified signature of\n\t- commit '{}' with key '{key}'",
+                                checkout.commit
+                            );
+                            self.set("SourceVerified", "True", "Succeeded", &message);
+                            self.status.source_verification_mode = Some(
+                                if verification.mode.is_empty() || verification.mode == "head" {
+                                    "HEAD".to_string()
+                                } else {
+                                    verification.mode
+                                },
+                            );
+                        }
+                        Err((reason, message)) => {
+                            self.set("SourceVerified", "False", reason, &message);
+                            self.set("Ready", "False", reason, &message);
+                            self.set(
+                                "Reconciling",
+                                "True",
+                                "ProgressingWithRetry",
+                                &format!("processing object: new generation {}", self.generation),
+                            );
+                            return (requeue, None);
+                        }
+                    }
+                } else {
+                    self.remove("SourceVerified");
+                    self.status.source_verification_mode = None;
+                }
                 let tree = match checkout.snapshot.tree_id("") {
                     Ok(Some(t)) => t,
                     Ok(None) | Err(_) => String::new(),
@@ -297,10 +363,13 @@ impl GitRepository {
                     .into(),
             );
         }
-        if self.spec.verify.is_some() {
-            return Some(
-                "spec.verify is not supported: commit signatures would not be verified".into(),
-            );
+        if let Some(verify) = &self.spec.verify
+            && !verify.is_head()
+        {
+            return Some(format!(
+                "spec.verify.mode {:?} is not supported: only the commit (mode HEAD) is verified, not tags",
+                verify.mode
+            ));
         }
         None
     }
@@ -374,6 +443,39 @@ impl GitRepository {
     pub fn ready(&self) -> Option<&Condition> {
         self.status.conditions.iter().find(|c| c.type_ == "Ready")
     }
+}
+
+/// Verifies the checkout's commit with `keys`: the signing key, or the condition
+/// reason and message Flux gives when it cannot.
+async fn verify_head(
+    checkout: &Checkout,
+    keys: Result<TrustedKeys, String>,
+) -> Result<String, (&'static str, String)> {
+    let keys = keys.map_err(|e| {
+        (
+            "VerificationError",
+            format!("public keys secret error: {e}"),
+        )
+    })?;
+    let commit = checkout.commit.clone();
+    let failed = move |e: String| {
+        (
+            "InvalidCommitSignature",
+            format!("signature verification of commit '{commit}' failed: {e}"),
+        )
+    };
+    let object = checkout
+        .snapshot
+        .commit_object()
+        .map_err(|e| failed(e.to_string()))?;
+    // gpgv and ssh-keygen are processes: off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+        crate::verify::verify_commit(&object, &keys, scratch.path()).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?
+    .map_err(failed)
 }
 
 #[cfg(test)]

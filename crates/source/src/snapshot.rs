@@ -295,6 +295,16 @@ impl Snapshot {
         })
     }
 
+    /// The commit object as git stores it (headers, a blank line, the message): what a
+    /// signature over the commit signs, once its `gpgsig` header is taken out.
+    pub fn commit_object(&self) -> Result<Vec<u8>> {
+        let repo = self.repo.to_thread_local();
+        let object = repo
+            .find_object(self.commit)
+            .map_err(|e| self.err("commit object", e))?;
+        Ok(object.data.clone())
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> ReadLimits {
         self.limits
