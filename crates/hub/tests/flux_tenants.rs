@@ -1145,35 +1145,32 @@ async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverifie
         "ignored and sparse-excluded files are not applied"
     );
 
-    create(
-        &hub.client,
-        &repository("missing-dir", "  sparseCheckout:\n  - charts\n"),
-    )
-    .await;
-    let status = wait_repository(&hub.client, "missing-dir", "False", "GitOperationFailed").await;
-    let (_, _, message) = ready(&status).unwrap();
+    let refused = async |name: &str, extra: &str, reason: &str| {
+        create(&hub.client, &repository(name, extra)).await;
+        let status = wait_repository(&hub.client, name, "False", reason).await;
+        assert!(status.get("artifact").is_none(), "{status}");
+        ready(&status).unwrap().2.to_string()
+    };
     assert_eq!(
-        message,
+        refused(
+            "missing-dir",
+            "  sparseCheckout:\n  - charts\n",
+            "GitOperationFailed"
+        )
+        .await,
         "failed to sparse checkout directories : sparse checkout dir 'charts' does not exist in repository"
     );
-    assert!(status.get("artifact").is_none(), "{status}");
 
     // Verification needs its Secret: without it nothing unverified is stored.
-    create(
-        &hub.client,
-        &repository(
+    assert_eq!(
+        refused(
             "verified",
             "  verify:\n    mode: HEAD\n    secretRef:\n      name: keys\n",
-        ),
-    )
-    .await;
-    let status = wait_repository(&hub.client, "verified", "False", "VerificationError").await;
-    let (_, _, message) = ready(&status).unwrap();
-    assert_eq!(
-        message,
+            "VerificationError"
+        )
+        .await,
         "public keys secret error: failed to get secret 'flux-system/keys': secrets \"keys\" not found"
     );
-    assert!(status.get("artifact").is_none(), "{status}");
 
     // With the Secret, a commit signed by a key it holds is verified and stored.
     let key = dir.path().join("signer");
@@ -1240,21 +1237,16 @@ async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverifie
         "{verified}"
     );
 
-    create(
-        &hub.client,
-        &repository(
-            "with-include",
-            "  include:\n  - repository:\n      name: platform-config\n",
-        ),
+    let message = refused(
+        "with-include",
+        "  include:\n  - repository:\n      name: platform-config\n",
+        "UnsupportedSpec",
     )
     .await;
-    let status = wait_repository(&hub.client, "with-include", "False", "UnsupportedSpec").await;
-    let (_, _, message) = ready(&status).unwrap();
     assert!(
         message.starts_with("spec.include is not supported"),
         "{message}"
     );
-    assert!(status.get("artifact").is_none(), "{status}");
 }
 
 /// Waits until GitRepository `flux-system/<name>` is Ready=`status` for `reason`.

@@ -71,6 +71,16 @@ impl Verification {
     fn is_head(&self) -> bool {
         matches!(self.mode.as_str(), "" | "HEAD" | "head")
     }
+
+    /// The mode as `status.sourceVerificationMode` records it (`head` and unset are
+    /// `HEAD`).
+    fn mode_name(&self) -> String {
+        if self.is_head() {
+            "HEAD".into()
+        } else {
+            self.mode.clone()
+        }
+    }
 }
 
 impl GitRepositorySpec {
@@ -301,37 +311,8 @@ impl GitRepository {
                     );
                     return (requeue, None);
                 }
-                if let Some(verification) = self.spec.verify.clone() {
-                    match verify_head(&checkout, keys).await {
-                        Ok(key) => {
-                            let message = format!(
-                                "verified signature of\n\t- commit '{}' with key '{key}'",
-                                checkout.commit
-                            );
-                            self.set("SourceVerified", "True", "Succeeded", &message);
-                            self.status.source_verification_mode = Some(
-                                if verification.mode.is_empty() || verification.mode == "head" {
-                                    "HEAD".to_string()
-                                } else {
-                                    verification.mode
-                                },
-                            );
-                        }
-                        Err((reason, message)) => {
-                            self.set("SourceVerified", "False", reason, &message);
-                            self.set("Ready", "False", reason, &message);
-                            self.set(
-                                "Reconciling",
-                                "True",
-                                "ProgressingWithRetry",
-                                &format!("processing object: new generation {}", self.generation),
-                            );
-                            return (requeue, None);
-                        }
-                    }
-                } else {
-                    self.remove("SourceVerified");
-                    self.status.source_verification_mode = None;
+                if !self.verify(&checkout, keys).await {
+                    return (requeue, None);
                 }
                 let tree = match checkout.snapshot.tree_id("") {
                     Ok(Some(t)) => t,
@@ -420,10 +401,42 @@ impl GitRepository {
         self.status.observed_generation = self.generation;
     }
 
+    /// Checks the commit's signature when the spec asks; false (and conditions saying
+    /// why) when it does not verify.
+    async fn verify(&mut self, checkout: &Checkout, keys: Result<TrustedKeys, String>) -> bool {
+        let Some(verification) = &self.spec.verify else {
+            self.remove("SourceVerified");
+            self.status.source_verification_mode = None;
+            return true;
+        };
+        let mode = verification.mode_name();
+        match verify_head(checkout, keys).await {
+            Ok(key) => {
+                let message = format!(
+                    "verified signature of\n\t- commit '{}' with key '{key}'",
+                    checkout.commit
+                );
+                self.set("SourceVerified", "True", "Succeeded", &message);
+                self.status.source_verification_mode = Some(mode);
+                true
+            }
+            Err((reason, message)) => {
+                self.set("SourceVerified", "False", reason, &message);
+                self.retrying(reason, &message);
+                false
+            }
+        }
+    }
+
     fn failed(&mut self, reason: &str, message: String) {
         self.remove("Stalled");
         self.set("FetchFailed", "True", reason, &message);
-        self.set("Ready", "False", reason, &message);
+        self.retrying(reason, &message);
+    }
+
+    /// Not ready for `reason`; the next interval tries again.
+    fn retrying(&mut self, reason: &str, message: &str) {
+        self.set("Ready", "False", reason, message);
         self.set(
             "Reconciling",
             "True",
