@@ -791,6 +791,22 @@ impl FluxReconciler {
                 events: Vec::new(),
             };
         }
+        // Flotilla does not decrypt (SOPS): applying the ciphertext instead would be
+        // silently wrong, so nothing is applied until the spec changes.
+        if ks
+            .spec
+            .extra
+            .get("decryption")
+            .is_some_and(|d| !d.is_null())
+        {
+            let message =
+                "spec.decryption is not supported: nothing is applied rather than encrypted values";
+            run.conditions
+                .set("Ready", "False", "UnsupportedSpec", message);
+            run.conditions.stalled("UnsupportedSpec", message);
+            run.status["observedGeneration"] = json!(generation);
+            return run.finish(None);
+        }
         let interval = ks.interval().unwrap_or(Duration::from_secs(600));
         let retry = ks
             .spec

@@ -1247,6 +1247,33 @@ async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverifie
         message.starts_with("spec.include is not supported"),
         "{message}"
     );
+
+    // A Kustomization asking for SOPS decryption applies nothing (Flotilla does not
+    // decrypt) instead of the ciphertext.
+    create(
+        &hub.client,
+        &kustomization("decrypted", "", false).replace(
+            "  prune: false\n",
+            "  prune: false\n  decryption:\n    provider: sops\n",
+        ),
+    )
+    .await;
+    let status = wait_ready(
+        &hub.client,
+        "flux-system",
+        "decrypted",
+        "False",
+        "UnsupportedSpec",
+    )
+    .await;
+    assert!(
+        ready(&status)
+            .unwrap()
+            .2
+            .starts_with("spec.decryption is not supported"),
+        "{status}"
+    );
+    assert!(status.get("inventory").is_none(), "{status}");
 }
 
 /// Waits until GitRepository `flux-system/<name>` is Ready=`status` for `reason`.
