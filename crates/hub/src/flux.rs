@@ -198,6 +198,18 @@ fn artifact_revision(status: &Value) -> Option<&str> {
 /// kustomize-controller's finalizer: a deleted Kustomization prunes its inventory first.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
 
+/// A core Secret that still carries SOPS metadata, without the annotation
+/// `kustomize.toolkit.fluxcd.io/decrypt: disabled` (compared case-insensitively, as
+/// kustomize-controller's `IsEncryptedSecret` and `IsDecryptionDisabled`).
+fn still_encrypted(object: &Value) -> bool {
+    flotilla_sync::diff::is_secret(object)
+        && object.get("sops").is_some()
+        && !object
+            .pointer("/metadata/annotations/kustomize.toolkit.fluxcd.io~1decrypt")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+}
+
 /// How often `deletionPolicy: WaitForTermination` looks again (kustomize-controller: 2 s).
 const TERMINATION_POLL: Duration = Duration::from_secs(2);
 
@@ -958,6 +970,15 @@ impl FluxReconciler {
                 return run.finish(Some(retry));
             }
         };
+        // As kustomize-controller: a Secret still encrypted with SOPS is never applied.
+        if let Some(secret) = objects.iter().find(|o| still_encrypted(o)) {
+            let message = format!(
+                "{} is SOPS encrypted, configuring decryption is required for this secret to be reconciled",
+                ssa::ObjMeta::of(secret).display()
+            );
+            run.fail("ReconciliationFailed", &message);
+            return run.finish(Some(retry));
+        }
         let changes = match tokio::time::timeout(
             timeout,
             ssa::apply_all_staged(&cluster, objects, ks.spec.force, Duration::from_secs(2)),
@@ -1551,6 +1572,24 @@ mod tests {
                 "failed to checkout: no such ref".into()
             )
         );
+    }
+
+    #[test]
+    fn only_core_secrets_with_sops_metadata_are_still_encrypted() {
+        let secret = |annotations: Value| {
+            json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "s", "annotations": annotations}, "sops": {"version": "3.9.0"}})
+        };
+        assert!(still_encrypted(&secret(json!({}))));
+        assert!(!still_encrypted(&secret(
+            json!({"kustomize.toolkit.fluxcd.io/decrypt": "Disabled"})
+        )));
+        let mut map = secret(json!({}));
+        map["kind"] = json!("ConfigMap");
+        assert!(!still_encrypted(&map));
+        let mut plain = secret(json!({}));
+        plain.as_object_mut().unwrap().remove("sops");
+        assert!(!still_encrypted(&plain));
     }
 
     #[test]

@@ -1291,3 +1291,49 @@ async fn wait_repository(client: &Client, name: &str, status: &str, reason: &str
     )
     .await
 }
+
+/// kustomize-controller never applies a Secret still encrypted with SOPS: the whole
+/// apply fails with its message, and nothing of the revision is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sops_encrypted_secret_fails_the_apply_without_decryption() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            (
+                "secrets/creds.yaml",
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  token: ENC[AES256_GCM,data:c2VjcmV0,iv:aXY=,tag:dGFn,type:str]\nsops:\n  mac: ENC[AES256_GCM,data:bWFj,iv:aXY=,tag:dGFn,type:str]\n  version: 3.9.0\n",
+            ),
+            (
+                "secrets/plain.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: beside-the-secret\ndata:\n  k: v\n",
+            ),
+        ],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create(&hub.client, &kustomization("secrets", "secrets", false)).await;
+    let status = wait_ready(
+        &hub.client,
+        "flux-system",
+        "secrets",
+        "False",
+        "ReconciliationFailed",
+    )
+    .await;
+    assert_eq!(
+        ready(&status).unwrap().2,
+        "Secret/default/creds is SOPS encrypted, configuring decryption is required for this secret to be reconciled"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    assert!(
+        config_maps
+            .get_opt("beside-the-secret")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of the revision is applied"
+    );
+}
