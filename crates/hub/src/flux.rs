@@ -204,10 +204,7 @@ pub const FINALIZER: &str = "finalizers.fluxcd.io";
 fn still_encrypted(object: &Value) -> bool {
     flotilla_sync::diff::is_secret(object)
         && object.get("sops").is_some()
-        && !object
-            .pointer("/metadata/annotations/kustomize.toolkit.fluxcd.io~1decrypt")
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+        && !flotilla_render::flux::decryption_disabled(object)
 }
 
 /// How often `deletionPolicy: WaitForTermination` looks again (kustomize-controller: 2 s).
@@ -468,6 +465,37 @@ impl FluxReconciler {
         }
     }
 
+    /// The age identities of a Kustomization's `spec.decryption.secretRef` (its
+    /// `*.agekey` entries; other key kinds are not read), in Flux's words when they
+    /// cannot be had.
+    async fn decryption_keys(
+        &self,
+        namespace: &str,
+        decryption: &flotilla_render::flux::Decryption,
+    ) -> Result<flotilla_render::sops::Identities, String> {
+        let Some(secret_ref) = &decryption.secret_ref else {
+            return Ok(flotilla_render::sops::Identities::none());
+        };
+        let name = &secret_ref.name;
+        let data = self
+            .secret_data_or(namespace, name)
+            .await
+            .map_err(|e| format!("cannot get sops decryption Secret '{namespace}/{name}': {e}"))?;
+        let mut files = Vec::new();
+        for (key, value) in &data {
+            if key.ends_with(".agekey") {
+                let text = std::str::from_utf8(value).map_err(|_| {
+                    format!("failed to import '{key}' data from sops decryption Secret '{namespace}/{name}': not UTF-8 text")
+                })?;
+                flotilla_render::sops::Identities::parse([text]).map_err(|e| {
+                    format!("failed to import '{key}' data from sops decryption Secret '{namespace}/{name}': {e}")
+                })?;
+                files.push(text);
+            }
+        }
+        flotilla_render::sops::Identities::parse(files)
+    }
+
     /// The public keys a GitRepository's `spec.verify.secretRef` trusts.
     async fn trusted_keys(
         &self,
@@ -492,19 +520,23 @@ impl FluxReconciler {
         namespace: &str,
         name: &str,
     ) -> Result<BTreeMap<String, Vec<u8>>, String> {
+        self.secret_data_or(namespace, name)
+            .await
+            .map_err(|e| format!("failed to get secret '{namespace}/{name}': {e}"))
+    }
+
+    /// A Secret's data, or the API server's words for why it could not be read.
+    async fn secret_data_or(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, String> {
         let secrets: Api<Secret> = Api::namespaced(self.hub.clone(), namespace);
         let secret = secrets
             .get_opt(name)
             .await
-            .map_err(|e| {
-                format!(
-                    "failed to get secret '{namespace}/{name}': {}",
-                    api_message(&e)
-                )
-            })?
-            .ok_or_else(|| {
-                format!("failed to get secret '{namespace}/{name}': secrets \"{name}\" not found")
-            })?;
+            .map_err(|e| api_message(&e))?
+            .ok_or_else(|| format!("secrets \"{name}\" not found"))?;
         Ok(secret
             .data
             .unwrap_or_default()
@@ -803,22 +835,6 @@ impl FluxReconciler {
                 events: Vec::new(),
             };
         }
-        // Flotilla does not decrypt (SOPS): applying the ciphertext instead would be
-        // silently wrong, so nothing is applied until the spec changes.
-        if ks
-            .spec
-            .extra
-            .get("decryption")
-            .is_some_and(|d| !d.is_null())
-        {
-            let message =
-                "spec.decryption is not supported: nothing is applied rather than encrypted values";
-            run.conditions
-                .set("Ready", "False", "UnsupportedSpec", message);
-            run.conditions.stalled("UnsupportedSpec", message);
-            run.status["observedGeneration"] = json!(generation);
-            return run.finish(None);
-        }
         let interval = ks.interval().unwrap_or(Duration::from_secs(600));
         let retry = ks
             .spec
@@ -937,12 +953,34 @@ impl FluxReconciler {
             name: ks.metadata.name.clone(),
             namespace: ks.metadata.namespace.clone(),
         };
-        let objects = match flotilla_render::flux::build(
+        let keys = match &build_spec.decryption {
+            Some(decryption) if decryption.provider != "sops" => {
+                let message = format!(
+                    "spec.decryption.provider: Unsupported value: \"{}\": supported values: \"sops\"",
+                    decryption.provider
+                );
+                run.fail("BuildFailed", &message);
+                return run.finish(Some(retry));
+            }
+            Some(decryption) => match self
+                .decryption_keys(&ks.metadata.namespace, decryption)
+                .await
+            {
+                Ok(keys) => keys,
+                Err(message) => {
+                    run.fail("BuildFailed", &message);
+                    return run.finish(Some(retry));
+                }
+            },
+            None => flotilla_render::sops::Identities::none(),
+        };
+        let objects = match flotilla_render::flux::build_with_keys(
             tree.tree.as_ref(),
             &build_spec,
             &owner,
             &vars,
             Strictness::Strict,
+            &keys,
         ) {
             Ok(o) => o,
             Err(e) => {

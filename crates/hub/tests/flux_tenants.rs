@@ -1247,33 +1247,6 @@ async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverifie
         message.starts_with("spec.include is not supported"),
         "{message}"
     );
-
-    // A Kustomization asking for SOPS decryption applies nothing (Flotilla does not
-    // decrypt) instead of the ciphertext.
-    create(
-        &hub.client,
-        &kustomization("decrypted", "", false).replace(
-            "  prune: false\n",
-            "  prune: false\n  decryption:\n    provider: sops\n",
-        ),
-    )
-    .await;
-    let status = wait_ready(
-        &hub.client,
-        "flux-system",
-        "decrypted",
-        "False",
-        "UnsupportedSpec",
-    )
-    .await;
-    assert!(
-        ready(&status)
-            .unwrap()
-            .2
-            .starts_with("spec.decryption is not supported"),
-        "{status}"
-    );
-    assert!(status.get("inventory").is_none(), "{status}");
 }
 
 /// Waits until GitRepository `flux-system/<name>` is Ready=`status` for `reason`.
@@ -1336,4 +1309,76 @@ async fn a_sops_encrypted_secret_fails_the_apply_without_decryption() {
             .is_none(),
         "nothing of the revision is applied"
     );
+}
+
+/// `spec.decryption`: a Secret encrypted with SOPS for an age recipient is decrypted
+/// with the `*.agekey` of the Kustomization's decryption Secret and applied in clear;
+/// without that Secret the build fails in Flux's words and nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() {
+    use age::secrecy::ExposeSecret as _;
+    let identity = age::x25519::Identity::generate();
+    let mut sealed = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds"},
+        "stringData": {"token": "t0p"}
+    });
+    flotilla_render::sops::encrypt(
+        &mut sealed,
+        &[identity.to_public().to_string().as_str()],
+        Some("^(data|stringData)$"),
+        "2026-11-27T00:00:00Z",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("secrets/creds.yaml", &sealed.to_string())],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    let decrypted = |name: &str, secret: &str| {
+        kustomization(name, "secrets", false).replace(
+            "  prune: false\n",
+            &format!(
+                "  prune: false\n  decryption:\n    provider: sops\n    secretRef:\n      name: {secret}\n"
+            ),
+        )
+    };
+    create(&hub.client, &decrypted("without-key", "sops-missing")).await;
+    let status = wait_ready(
+        &hub.client,
+        "flux-system",
+        "without-key",
+        "False",
+        "BuildFailed",
+    )
+    .await;
+    assert_eq!(
+        ready(&status).unwrap().2,
+        "cannot get sops decryption Secret 'flux-system/sops-missing': secrets \"sops-missing\" not found"
+    );
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(hub.client.clone(), "flux-system");
+    let key: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "sops-age"},
+        "stringData": {"identity.agekey": identity.to_string().expose_secret()}
+    }))
+    .unwrap();
+    secrets.create(&PostParams::default(), &key).await.unwrap();
+    create(&hub.client, &decrypted("secrets", "sops-age")).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "secrets",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let applied: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(hub.client.clone(), "default");
+    let creds = applied.get("creds").await.unwrap();
+    assert_eq!(creds.data.unwrap()["token"].0, b"t0p");
 }

@@ -19,4 +19,5 @@
 pub mod flux;
 pub mod helm;
 pub mod kustomize;
+pub mod sops;
 pub mod yaml_fast;

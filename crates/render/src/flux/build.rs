@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::sops::{self, Identities};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -48,6 +49,27 @@ pub struct BuildSpec {
     pub common_metadata: Option<CommonMetadata>,
     /// `spec.postBuild`: variable substitution.
     pub post_build: Option<PostBuild>,
+    /// `spec.decryption`: how encrypted objects are decrypted.
+    pub decryption: Option<Decryption>,
+}
+
+/// `spec.decryption` of a Kustomization.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decryption {
+    /// Only `sops` exists.
+    #[serde(default)]
+    pub provider: String,
+    /// The Secret holding the keys (in the Kustomization's namespace).
+    pub secret_ref: Option<DecryptionSecretRef>,
+}
+
+/// `spec.decryption.secretRef`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DecryptionSecretRef {
+    /// The Secret's name.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// One entry of `spec.patches`.
@@ -202,6 +224,16 @@ pub enum FluxBuildError {
         /// Why.
         reason: String,
     },
+    /// An encrypted object did not decrypt.
+    #[error("decryption failed for '{gvk}/{name}': {reason}")]
+    Decryption {
+        /// The object's group, version and kind as kustomize prints them.
+        gvk: String,
+        /// The object's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// Substitution failed for one object.
     #[error("post build failed for '{gvk}/{name}': envsubst error: {reason}")]
     PostBuild {
@@ -263,6 +295,22 @@ pub fn build(
     vars: &BTreeMap<String, String>,
     strictness: Strictness,
 ) -> Result<Vec<Value>, FluxBuildError> {
+    build_with_keys(tree, spec, owner, vars, strictness, &Identities::none())
+}
+
+/// [`build`] with the age identities `spec.decryption` decrypts with: after the
+/// kustomize build and before substitution, each object carrying SOPS metadata (unless
+/// annotated `kustomize.toolkit.fluxcd.io/decrypt: disabled`) is decrypted whole, as
+/// kustomize-controller's `DecryptResource` does. SOPS-encrypted files inside a Secret's
+/// data and generator sources are not decrypted yet.
+pub fn build_with_keys(
+    tree: &dyn Tree,
+    spec: &BuildSpec,
+    owner: &Owner,
+    vars: &BTreeMap<String, String>,
+    strictness: Strictness,
+    identities: &Identities,
+) -> Result<Vec<Value>, FluxBuildError> {
     let dir = source_dir(tree, &spec.path)?;
     let (kustomization_path, kustomization) = kustomization_for(tree, &dir, spec)?;
     let bytes = kustomize::to_yaml(&Value::Object(kustomization)).into_bytes();
@@ -270,8 +318,21 @@ pub fn build(
     let overlay = kustomize::WithFile::new(tree, kustomization_path, bytes);
     let objects = kustomize::build(&overlay, &dir).map_err(FluxBuildError::Build)?;
     let mut out = Vec::with_capacity(objects.len());
-    for object in objects {
+    let decrypting = spec
+        .decryption
+        .as_ref()
+        .is_some_and(|d| !d.provider.is_empty());
+    for mut object in objects {
         check_identity(&object)?;
+        if decrypting && sops::is_encrypted(&object) && !decryption_disabled(&object) {
+            sops::decrypt_values(&mut object, identities).map_err(|e| {
+                FluxBuildError::Decryption {
+                    gvk: kustomize_gvk(&object),
+                    name: metadata_value_root(&object, "name"),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
         let object = match &spec.post_build {
             Some(post_build) => substitute(object, post_build, vars, strictness)?,
             None => object,
@@ -615,6 +676,15 @@ fn metadata_value_root(object: &Value, key: &str) -> String {
 }
 
 /// kustomize's `Gvk.String()`: `group_version_kind` with `~G`, `~V`, `~K` for blanks.
+/// `kustomize.toolkit.fluxcd.io/decrypt: disabled` (any case), as kustomize-controller's
+/// `IsDecryptionDisabled`.
+pub fn decryption_disabled(object: &Value) -> bool {
+    object
+        .pointer("/metadata/annotations/kustomize.toolkit.fluxcd.io~1decrypt")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+}
+
 fn kustomize_gvk(object: &Value) -> String {
     let api_version = object
         .get("apiVersion")

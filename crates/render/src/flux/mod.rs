@@ -6,6 +6,7 @@ mod build;
 pub mod envsubst;
 
 pub use self::build::{
-    BuildSpec, CommonMetadata, FluxBuildError, Image, Owner, Patch, PostBuild, Selector,
-    Strictness, SubstituteReference, Variables, build, variables,
+    BuildSpec, CommonMetadata, Decryption, DecryptionSecretRef, FluxBuildError, Image, Owner,
+    Patch, PostBuild, Selector, Strictness, SubstituteReference, Variables, build, build_with_keys,
+    decryption_disabled, variables,
 };

@@ -1,0 +1,380 @@
+//! SOPS decryption of a JSON document (what Flux's kustomize-controller does to each
+//! built object when a Kustomization sets `spec.decryption.provider: sops`): the data key
+//! unwrapped with an age identity, every `ENC[AES256_GCM,…]` value decrypted with the
+//! path of its key as additional data, and (for [`decrypt`]) the document's MAC checked
+//! before anything decrypted is returned.
+//!
+//! Only age recipients are read (PGP, cloud KMS and Vault entries are not). YAML
+//! comments, which a JSON document cannot hold, are not part of the MAC.
+
+mod value;
+
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha512};
+
+pub use value::ValueError;
+
+/// Why a document could not be decrypted. Messages never hold a decrypted value.
+#[derive(Debug, thiserror::Error)]
+pub enum SopsError {
+    /// The document has no `sops` metadata.
+    #[error("the document has no sops metadata")]
+    NotEncrypted,
+    /// The `sops` metadata is missing a field or has a wrong one.
+    #[error("sops metadata: {0}")]
+    Metadata(String),
+    /// No identity opens any of the age entries.
+    #[error(
+        "failed to get the data key: none of the {0} age identities opens the file's age recipients"
+    )]
+    NoIdentity(usize),
+    /// A value does not decrypt (its ciphertext or its key path was changed).
+    #[error("failed to decrypt the value at '{path}': {source}")]
+    Value {
+        /// The key path, `:`-joined.
+        path: String,
+        /// Why.
+        source: ValueError,
+    },
+    /// The MAC does not decrypt (its ciphertext or `lastmodified` was changed).
+    #[error("failed to decrypt the MAC: {0}")]
+    MacDecrypt(ValueError),
+    /// The values do not match the MAC.
+    #[error("MAC mismatch: the file's MAC does not match its values")]
+    MacMismatch,
+}
+
+/// Age identities (`AGE-SECRET-KEY-1…` lines; `#` comments and blank lines skipped).
+pub struct Identities(Vec<age::x25519::Identity>);
+
+impl Identities {
+    /// Reads identity files; a line that is not an identity is an error naming its
+    /// number only (it may be a secret).
+    pub fn parse<'a>(files: impl IntoIterator<Item = &'a str>) -> Result<Identities, String> {
+        let mut out = Vec::new();
+        for file in files {
+            for (n, line) in file.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let identity = line
+                    .parse::<age::x25519::Identity>()
+                    .map_err(|_| format!("line {} is not an age identity", n + 1))?;
+                out.push(identity);
+            }
+        }
+        Ok(Identities(out))
+    }
+
+    /// No identities (an encrypted document then fails to decrypt).
+    pub fn none() -> Identities {
+        Identities(Vec::new())
+    }
+
+    /// How many identities there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Whether `doc` carries SOPS metadata.
+pub fn is_encrypted(doc: &Value) -> bool {
+    doc.get("sops").is_some_and(Value::is_object)
+}
+
+/// Decrypts `doc` in place: its values decrypted, the `sops` key removed, the MAC over
+/// all values verified (as `sops --decrypt`). On error `doc` is left as it was.
+pub fn decrypt(doc: &mut Value, identities: &Identities) -> Result<(), SopsError> {
+    decrypt_checked(doc, identities, true)
+}
+
+/// [`decrypt`] without the MAC check, as kustomize-controller decrypts built objects:
+/// kustomize adds namespaces, labels and prefixes to them, which the MAC covers. Each
+/// encrypted value still authenticates with its key path.
+pub fn decrypt_values(doc: &mut Value, identities: &Identities) -> Result<(), SopsError> {
+    decrypt_checked(doc, identities, false)
+}
+
+fn decrypt_checked(
+    doc: &mut Value,
+    identities: &Identities,
+    check_mac: bool,
+) -> Result<(), SopsError> {
+    let Some(Value::Object(metadata)) = doc.get("sops") else {
+        return Err(SopsError::NotEncrypted);
+    };
+    let rules = Rules::of(metadata)?;
+    let key = data_key(metadata, identities)?;
+    let mac = metadata
+        .get("mac")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let lastmodified = metadata
+        .get("lastmodified")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut plain = doc.clone();
+    let Value::Object(fields) = &mut plain else {
+        return Err(SopsError::NotEncrypted);
+    };
+    fields.remove("sops");
+    let mut hash = Sha512::new();
+    let mut path = Vec::new();
+    for (name, value) in fields.iter_mut() {
+        path.push(name.clone());
+        walk(value, &mut path, &rules, &key, &mut hash)?;
+        path.pop();
+    }
+    if !check_mac {
+        *doc = plain;
+        return Ok(());
+    }
+    if mac.is_empty() {
+        return Err(SopsError::Metadata("no mac".into()));
+    }
+    let stored = match value::decrypt(&mac, &key, &lastmodified).map_err(SopsError::MacDecrypt)? {
+        Value::String(s) => s,
+        _ => return Err(SopsError::Metadata("the mac is not a string".into())),
+    };
+    let computed: String = hash.finalize().iter().map(|b| format!("{b:02X}")).collect();
+    if !stored.eq_ignore_ascii_case(&computed) {
+        return Err(SopsError::MacMismatch);
+    }
+    *doc = plain;
+    Ok(())
+}
+
+/// Decrypts one branch, feeding every value (as SOPS's `ToBytes` writes it) to the MAC.
+fn walk(
+    value: &mut Value,
+    path: &mut Vec<String>,
+    rules: &Rules,
+    key: &[u8; 32],
+    hash: &mut Sha512,
+) -> Result<(), SopsError> {
+    match value {
+        Value::Object(map) => {
+            for (name, child) in map.iter_mut() {
+                path.push(name.clone());
+                walk(child, path, rules, key, hash)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        // List items take their list's path.
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|item| walk(item, path, rules, key, hash)),
+        leaf => {
+            let encrypted = rules.encrypts(path);
+            if encrypted && !leaf.is_null() {
+                let Value::String(text) = leaf else {
+                    return Err(SopsError::Value {
+                        path: path.join(":"),
+                        source: ValueError::Format,
+                    });
+                };
+                let aad = format!("{}:", path.join(":"));
+                *leaf = value::decrypt(text, key, &aad).map_err(|source| SopsError::Value {
+                    path: path.join(":"),
+                    source,
+                })?;
+            }
+            if encrypted || !rules.mac_only_encrypted {
+                hash.update(value::mac_bytes(leaf));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Which values are encrypted: SOPS's `unencrypted_suffix`, `encrypted_suffix`,
+/// `unencrypted_regex` and `encrypted_regex` (at most one is set), matched against every
+/// key of the path.
+struct Rules {
+    unencrypted_suffix: Option<String>,
+    encrypted_suffix: Option<String>,
+    unencrypted_regex: Option<regex::Regex>,
+    encrypted_regex: Option<regex::Regex>,
+    mac_only_encrypted: bool,
+}
+
+impl Rules {
+    fn of(metadata: &Map<String, Value>) -> Result<Rules, SopsError> {
+        let text = |k: &str| {
+            metadata
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let regex = |k: &str| {
+            text(k)
+                .map(|r| {
+                    regex::Regex::new(&r).map_err(|e| SopsError::Metadata(format!("{k}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(Rules {
+            unencrypted_suffix: text("unencrypted_suffix"),
+            encrypted_suffix: text("encrypted_suffix"),
+            unencrypted_regex: regex("unencrypted_regex")?,
+            encrypted_regex: regex("encrypted_regex")?,
+            mac_only_encrypted: metadata
+                .get("mac_only_encrypted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    fn encrypts(&self, path: &[String]) -> bool {
+        if let Some(suffix) = &self.unencrypted_suffix {
+            return !path.iter().any(|p| p.ends_with(suffix.as_str()));
+        }
+        if let Some(suffix) = &self.encrypted_suffix {
+            return path.iter().any(|p| p.ends_with(suffix.as_str()));
+        }
+        if let Some(re) = &self.unencrypted_regex {
+            return !path.iter().any(|p| re.is_match(p));
+        }
+        if let Some(re) = &self.encrypted_regex {
+            return path.iter().any(|p| re.is_match(p));
+        }
+        true
+    }
+}
+
+/// The 32-byte data key, from the first age entry one of `identities` opens.
+fn data_key(metadata: &Map<String, Value>, identities: &Identities) -> Result<[u8; 32], SopsError> {
+    let entries = metadata
+        .get("age")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for entry in entries {
+        let Some(armored) = entry.get("enc").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some(key) = unwrap_key(armored, identities) {
+            return Ok(key);
+        }
+    }
+    Err(SopsError::NoIdentity(identities.len()))
+}
+
+fn unwrap_key(armored: &str, identities: &Identities) -> Option<[u8; 32]> {
+    use std::io::Read as _;
+    let reader = age::armor::ArmoredReader::new(armored.as_bytes());
+    let decryptor = age::Decryptor::new(reader).ok()?;
+    let mut reader = decryptor
+        .decrypt(identities.0.iter().map(|i| i as &dyn age::Identity))
+        .ok()?;
+    let mut key = Vec::new();
+    reader.read_to_end(&mut key).ok()?;
+    key.try_into().ok()
+}
+
+/// Encrypts `doc` in place for the age `recipients` as `sops --encrypt` does for a JSON
+/// document: a fresh data key wrapped for each recipient, every value whose key path
+/// `encrypted_regex` selects (all values without one) sealed with its path as
+/// additional data, and the MAC over all values sealed with `lastmodified` (RFC 3339).
+pub fn encrypt(
+    doc: &mut Value,
+    recipients: &[&str],
+    encrypted_regex: Option<&str>,
+    lastmodified: &str,
+) -> Result<(), SopsError> {
+    use aes_gcm::aead::rand_core::RngCore as _;
+    let Value::Object(fields) = doc else {
+        return Err(SopsError::Metadata("the document is not a mapping".into()));
+    };
+    let mut metadata = Map::new();
+    if let Some(re) = encrypted_regex {
+        metadata.insert("encrypted_regex".into(), Value::String(re.into()));
+    }
+    let rules = Rules::of(&metadata)?;
+    let mut key = [0u8; 32];
+    aes_gcm::aead::OsRng.fill_bytes(&mut key);
+    let mut hash = Sha512::new();
+    let mut path = Vec::new();
+    for (name, value) in fields.iter_mut() {
+        path.push(name.clone());
+        seal(value, &mut path, &rules, &key, &mut hash);
+        path.pop();
+    }
+    let mac: String = hash.finalize().iter().map(|b| format!("{b:02X}")).collect();
+    let mut age_entries = Vec::new();
+    for recipient in recipients {
+        let parsed: age::x25519::Recipient = recipient
+            .parse()
+            .map_err(|e| SopsError::Metadata(format!("age recipient {recipient}: {e}")))?;
+        age_entries.push(serde_json::json!({
+            "recipient": recipient,
+            "enc": wrap_key(&key, parsed)?,
+        }));
+    }
+    metadata.insert("age".into(), Value::Array(age_entries));
+    metadata.insert("lastmodified".into(), Value::String(lastmodified.into()));
+    metadata.insert(
+        "mac".into(),
+        Value::String(value::encrypt(&Value::String(mac), &key, lastmodified)),
+    );
+    metadata.insert("version".into(), Value::String("3.10.2".into()));
+    fields.insert("sops".into(), Value::Object(metadata));
+    Ok(())
+}
+
+fn seal(
+    value: &mut Value,
+    path: &mut Vec<String>,
+    rules: &Rules,
+    key: &[u8; 32],
+    hash: &mut Sha512,
+) {
+    match value {
+        Value::Object(map) => {
+            for (name, child) in map.iter_mut() {
+                path.push(name.clone());
+                seal(child, path, rules, key, hash);
+                path.pop();
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| seal(item, path, rules, key, hash)),
+        leaf => {
+            let encrypted = rules.encrypts(path);
+            hash.update(value::mac_bytes(leaf));
+            if encrypted && !leaf.is_null() {
+                let aad = format!("{}:", path.join(":"));
+                *leaf = Value::String(value::encrypt(leaf, key, &aad));
+            }
+        }
+    }
+}
+
+fn wrap_key(key: &[u8; 32], recipient: age::x25519::Recipient) -> Result<String, SopsError> {
+    use std::io::Write as _;
+    let fail = |e: &dyn std::fmt::Display| SopsError::Metadata(format!("age: {e}"));
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .map_err(|e| fail(&e))?;
+    let mut out = Vec::new();
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
+        .map_err(|e| fail(&e))?;
+    let mut writer = encryptor.wrap_output(armor).map_err(|e| fail(&e))?;
+    writer.write_all(key).map_err(|e| fail(&e))?;
+    writer
+        .finish()
+        .and_then(|armor| armor.finish())
+        .map_err(|e| fail(&e))?;
+    String::from_utf8(out).map_err(|e| fail(&e))
+}

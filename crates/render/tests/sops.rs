@@ -1,0 +1,256 @@
+//! SOPS decryption against the vectors in ../shared/conformance/sops (getsops/sops
+//! v3.13.2 files, their data keys re-wrapped for an age test recipient): every JSON and
+//! YAML file must decrypt to its expected tree with its MAC verified, and every tampered
+//! file must fail for the expected reason. The failing set must equal `KNOWN_FAILURES`.
+//!
+//! dotenv, ini and binary files are not JSON documents (Flux decrypts built objects as
+//! JSON), so they are not run.
+
+use std::path::{Path, PathBuf};
+
+use flotilla_render::sops::{self, Identities, SopsError};
+use serde_json::Value;
+
+/// Cases that do not decrypt, with the reason.
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
+
+fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/sops");
+    assert!(
+        dir.join("cases.jsonl").is_file(),
+        "SOPS vectors missing at {} (expected ../shared/conformance/sops next to the workspace)",
+        dir.display()
+    );
+    dir
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn document(path: &Path, format: &str) -> Value {
+    let text = read(path);
+    match format {
+        "json" => serde_json::from_str(&text).expect("json"),
+        _ => serde_saphyr::from_str(&text).expect("yaml"),
+    }
+}
+
+fn identities(root: &Path, file: &str) -> Identities {
+    Identities::parse([read(&root.join(file)).as_str()]).expect("identities")
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    read(path)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("jsonl"))
+        .collect()
+}
+
+#[test]
+fn sops_conformance() {
+    let root = corpus();
+    let keys = identities(&root, "age/keys.txt");
+    let (mut run, mut failed) = (0, Vec::new());
+    for case in lines(&root.join("cases.jsonl")) {
+        let format = case["format"].as_str().unwrap();
+        if format != "json" && format != "yaml" {
+            continue;
+        }
+        run += 1;
+        let name = case["name"].as_str().unwrap().to_string();
+        let expected: Value =
+            serde_json::from_str(&read(&root.join(case["expected"].as_str().unwrap()))).unwrap();
+        let mut doc = document(&root.join(case["file_age"].as_str().unwrap()), format);
+        let result = sops::decrypt(&mut doc, &keys);
+        let ok = if expected["requires_ignore_mac"] == true {
+            // No MAC: decryption must fail unless MAC checking is disabled.
+            result.is_err()
+        } else {
+            match result {
+                Ok(()) => doc == expected["tree"],
+                Err(e) => {
+                    println!("{name}: {e}");
+                    false
+                }
+            }
+        };
+        if !ok {
+            failed.push(name);
+        }
+    }
+    println!(
+        "sops conformance: {}/{run} files decrypt as upstream",
+        run - failed.len()
+    );
+    let known: Vec<&str> = KNOWN_FAILURES.iter().map(|(n, _)| *n).collect();
+    failed.sort();
+    let mut want = known.clone();
+    want.sort();
+    assert_eq!(failed, want, "the failing set changed");
+    assert!(run >= 10, "the corpus shrank to {run} JSON/YAML files");
+}
+
+#[test]
+fn tampered_files_fail_for_the_reason_upstream_gives() {
+    let root = corpus();
+    let negative = lines(&root.join("negative/cases.jsonl"));
+    assert!(!negative.is_empty());
+    for case in negative {
+        let file = case["file"].as_str().unwrap();
+        let format = if file.ends_with(".json") {
+            "json"
+        } else {
+            "yaml"
+        };
+        let mut doc = document(&root.join(file), format);
+        let before = doc.clone();
+        let keys = identities(&root, case["identity"].as_str().unwrap());
+        let error = sops::decrypt(&mut doc, &keys).expect_err(file);
+        let kind = match error {
+            SopsError::MacMismatch => "mac_mismatch",
+            SopsError::MacDecrypt(_) => "mac_decrypt_failure",
+            SopsError::Value { .. } => "value_decrypt_failure",
+            other => panic!("{file}: {other}"),
+        };
+        assert_eq!(kind, case["expected_error"], "{file}");
+        assert_eq!(doc, before, "{file}: nothing decrypted is left behind");
+    }
+}
+
+#[test]
+fn another_identity_opens_nothing() {
+    let root = corpus();
+    let other = identities(&root, "age/other-identity.txt");
+    let mut doc = document(&root.join("files-age/example.json"), "json");
+    let error = sops::decrypt(&mut doc, &other).expect_err("wrong identity");
+    assert!(matches!(error, SopsError::NoIdentity(1)), "{error}");
+    assert!(
+        Identities::parse(["AGE-SECRET-KEY-1NOTAKEY\n"]).is_err(),
+        "a line that is not an identity"
+    );
+}
+
+/// A Secret encrypted as `sops --encrypt --age R --encrypted-regex '^(data|stringData)$'`.
+fn encrypted_secret(recipient: &str, string_data: Value) -> Value {
+    let mut secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds"},
+        "stringData": string_data
+    });
+    sops::encrypt(
+        &mut secret,
+        &[recipient],
+        Some("^(data|stringData)$"),
+        "2026-11-27T00:00:00Z",
+    )
+    .expect("encrypt");
+    secret
+}
+
+#[test]
+fn what_encrypt_seals_decrypt_opens_with_the_right_identity_only() {
+    let identity = age::x25519::Identity::generate();
+    let secret_key = {
+        use age::secrecy::ExposeSecret as _;
+        identity.to_string().expose_secret().to_string()
+    };
+    let recipient = identity.to_public().to_string();
+    let sealed = encrypted_secret(
+        &recipient,
+        serde_json::json!({"token": "t0p-s3cret", "port": 5432, "debug": false}),
+    );
+    let text = sealed.to_string();
+    assert!(!text.contains("t0p-s3cret"), "{text}");
+    assert!(
+        text.contains("\"name\":\"creds\""),
+        "metadata stays readable: {text}"
+    );
+    let mut opened = sealed.clone();
+    sops::decrypt(
+        &mut opened,
+        &Identities::parse([secret_key.as_str()]).unwrap(),
+    )
+    .expect("decrypt");
+    assert_eq!(
+        opened,
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "creds"},
+            "stringData": {"token": "t0p-s3cret", "port": 5432, "debug": false}
+        })
+    );
+    let stranger = age::x25519::Identity::generate();
+    let stranger_key = {
+        use age::secrecy::ExposeSecret as _;
+        stranger.to_string().expose_secret().to_string()
+    };
+    let mut closed = sealed.clone();
+    assert!(
+        sops::decrypt(
+            &mut closed,
+            &Identities::parse([stranger_key.as_str()]).unwrap()
+        )
+        .is_err()
+    );
+    assert_eq!(closed, sealed);
+}
+
+#[test]
+fn a_flux_build_decrypts_encrypted_objects_before_substitution() {
+    use flotilla_render::flux::{self, BuildSpec, Owner, Strictness};
+    use flotilla_render::kustomize::MemTree;
+    let identity = age::x25519::Identity::generate();
+    let secret_key = {
+        use age::secrecy::ExposeSecret as _;
+        identity.to_string().expose_secret().to_string()
+    };
+    let sealed = encrypted_secret(
+        &identity.to_public().to_string(),
+        serde_json::json!({"token": "t0p-s3cret"}),
+    );
+    let mut disabled = sealed.clone();
+    disabled["metadata"]["name"] = "left-alone".into();
+    disabled["metadata"]["annotations"] =
+        serde_json::json!({"kustomize.toolkit.fluxcd.io/decrypt": "disabled"});
+    let tree = MemTree::from_files([
+        ("app/secret.yaml", sealed.to_string()),
+        ("app/other.yaml", disabled.to_string()),
+    ]);
+    let spec: BuildSpec = serde_json::from_value(serde_json::json!({
+        "path": "./app",
+        "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    }))
+    .unwrap();
+    let owner = Owner {
+        name: "apps".into(),
+        namespace: "flux-system".into(),
+    };
+    let keys = Identities::parse([secret_key.as_str()]).unwrap();
+    let vars = Default::default();
+    let objects = flux::build_with_keys(&tree, &spec, &owner, &vars, Strictness::Strict, &keys)
+        .expect("build");
+    let by_name = |n: &str| objects.iter().find(|o| o["metadata"]["name"] == n).unwrap();
+    let creds = by_name("creds");
+    assert!(creds.get("sops").is_none());
+    // Normalised as Flux does: stringData applied as data.
+    assert_eq!(creds["data"]["token"], "dDBwLXMzY3JldA==");
+    assert!(by_name("left-alone").get("sops").is_some());
+    // Without the key: the build fails naming the object, and holds no value.
+    let error = flux::build_with_keys(
+        &tree,
+        &spec,
+        &owner,
+        &vars,
+        Strictness::Strict,
+        &Identities::none(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.starts_with("decryption failed for '"), "{error}");
+    assert!(
+        error.contains("/creds': failed to get the data key"),
+        "{error}"
+    );
+}
