@@ -127,12 +127,24 @@ fn decrypt_checked(
     };
     fields.remove("sops");
     let mut hash = Sha512::new();
-    let mut path = Vec::new();
-    for (name, value) in fields.iter_mut() {
-        path.push(name.clone());
-        walk(value, &mut path, &rules, &key, &mut hash)?;
-        path.pop();
-    }
+    for_each_leaf(fields, &mut |leaf, path| {
+        let encrypted = rules.encrypts(path);
+        if encrypted && !leaf.is_null() {
+            let located = |source| SopsError::Value {
+                path: path.join(":"),
+                source,
+            };
+            let Value::String(text) = leaf else {
+                return Err(located(ValueError::Format));
+            };
+            let aad = format!("{}:", path.join(":"));
+            *leaf = value::decrypt(text, &key, &aad).map_err(located)?;
+        }
+        if encrypted || !rules.mac_only_encrypted {
+            hash.update(value::mac_bytes(leaf));
+        }
+        Ok(())
+    })?;
     if !check_mac {
         *doc = plain;
         return Ok(());
@@ -152,48 +164,31 @@ fn decrypt_checked(
     Ok(())
 }
 
-/// Decrypts one branch, feeding every value (as SOPS's `ToBytes` writes it) to the MAC.
-fn walk(
-    value: &mut Value,
-    path: &mut Vec<String>,
-    rules: &Rules,
-    key: &[u8; 32],
-    hash: &mut Sha512,
-) -> Result<(), SopsError> {
-    match value {
-        Value::Object(map) => {
-            for (name, child) in map.iter_mut() {
+/// What [`for_each_leaf`] calls: a leaf and its key path.
+type LeafFn<'a, E> = dyn FnMut(&mut Value, &[String]) -> Result<(), E> + 'a;
+
+/// Calls `f` on every leaf of `fields` with its key path, in document order (SOPS's
+/// walk: list items take their list's path).
+fn for_each_leaf<E>(fields: &mut Map<String, Value>, f: &mut LeafFn<'_, E>) -> Result<(), E> {
+    fn visit<E>(value: &mut Value, path: &mut Vec<String>, f: &mut LeafFn<'_, E>) -> Result<(), E> {
+        match value {
+            Value::Object(map) => map.iter_mut().try_for_each(|(name, child)| {
                 path.push(name.clone());
-                walk(child, path, rules, key, hash)?;
+                let visited = visit(child, path, f);
                 path.pop();
-            }
-            Ok(())
-        }
-        // List items take their list's path.
-        Value::Array(items) => items
-            .iter_mut()
-            .try_for_each(|item| walk(item, path, rules, key, hash)),
-        leaf => {
-            let encrypted = rules.encrypts(path);
-            if encrypted && !leaf.is_null() {
-                let Value::String(text) = leaf else {
-                    return Err(SopsError::Value {
-                        path: path.join(":"),
-                        source: ValueError::Format,
-                    });
-                };
-                let aad = format!("{}:", path.join(":"));
-                *leaf = value::decrypt(text, key, &aad).map_err(|source| SopsError::Value {
-                    path: path.join(":"),
-                    source,
-                })?;
-            }
-            if encrypted || !rules.mac_only_encrypted {
-                hash.update(value::mac_bytes(leaf));
-            }
-            Ok(())
+                visited
+            }),
+            Value::Array(items) => items.iter_mut().try_for_each(|item| visit(item, path, f)),
+            leaf => f(leaf, path),
         }
     }
+    let mut path = Vec::new();
+    fields.iter_mut().try_for_each(|(name, value)| {
+        path.push(name.clone());
+        let visited = visit(value, &mut path, f);
+        path.pop();
+        visited
+    })
 }
 
 /// Which values are encrypted: SOPS's `unencrypted_suffix`, `encrypted_suffix`,
@@ -304,12 +299,15 @@ pub fn encrypt(
     let mut key = [0u8; 32];
     aes_gcm::aead::OsRng.fill_bytes(&mut key);
     let mut hash = Sha512::new();
-    let mut path = Vec::new();
-    for (name, value) in fields.iter_mut() {
-        path.push(name.clone());
-        seal(value, &mut path, &rules, &key, &mut hash);
-        path.pop();
-    }
+    for_each_leaf::<std::convert::Infallible>(fields, &mut |leaf, path| {
+        hash.update(value::mac_bytes(leaf));
+        if rules.encrypts(path) && !leaf.is_null() {
+            let aad = format!("{}:", path.join(":"));
+            *leaf = Value::String(value::encrypt(leaf, &key, &aad));
+        }
+        Ok(())
+    })
+    .unwrap_or_else(|never| match never {});
     let mac: String = hash.finalize().iter().map(|b| format!("{b:02X}")).collect();
     let mut age_entries = Vec::new();
     for recipient in recipients {
@@ -330,35 +328,6 @@ pub fn encrypt(
     metadata.insert("version".into(), Value::String("3.10.2".into()));
     fields.insert("sops".into(), Value::Object(metadata));
     Ok(())
-}
-
-fn seal(
-    value: &mut Value,
-    path: &mut Vec<String>,
-    rules: &Rules,
-    key: &[u8; 32],
-    hash: &mut Sha512,
-) {
-    match value {
-        Value::Object(map) => {
-            for (name, child) in map.iter_mut() {
-                path.push(name.clone());
-                seal(child, path, rules, key, hash);
-                path.pop();
-            }
-        }
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|item| seal(item, path, rules, key, hash)),
-        leaf => {
-            let encrypted = rules.encrypts(path);
-            hash.update(value::mac_bytes(leaf));
-            if encrypted && !leaf.is_null() {
-                let aad = format!("{}:", path.join(":"));
-                *leaf = Value::String(value::encrypt(leaf, key, &aad));
-            }
-        }
-    }
 }
 
 fn wrap_key(key: &[u8; 32], recipient: age::x25519::Recipient) -> Result<String, SopsError> {
