@@ -3,8 +3,9 @@
 //! YAML file must decrypt to its expected tree with its MAC verified, and every tampered
 //! file must fail for the expected reason. The failing set must equal `KNOWN_FAILURES`.
 //!
-//! dotenv, ini and binary files are not JSON documents (Flux decrypts built objects as
-//! JSON), so they are not run.
+//! dotenv files must decrypt to upstream's exact plaintext output; ini and binary
+//! files are not run (Flux decrypts built objects as JSON, generator sources as dotenv,
+//! JSON or YAML).
 
 use std::path::{Path, PathBuf};
 
@@ -55,13 +56,27 @@ fn sops_conformance() {
     let (mut run, mut failed) = (0, Vec::new());
     for case in lines(&root.join("cases.jsonl")) {
         let format = case["format"].as_str().unwrap();
-        if format != "json" && format != "yaml" {
+        if !["json", "yaml", "dotenv"].contains(&format) {
             continue;
         }
         run += 1;
         let name = case["name"].as_str().unwrap().to_string();
         let expected: Value =
             serde_json::from_str(&read(&root.join(case["expected"].as_str().unwrap()))).unwrap();
+        if format == "dotenv" {
+            let text = read(&root.join(case["file_age"].as_str().unwrap()));
+            let want = expected["exact_plaintext_output"]
+                .as_str()
+                .expect("dotenv output");
+            match sops::decrypt_dotenv(&text, &keys) {
+                Ok(plain) if plain == want => {}
+                other => {
+                    println!("{name}: {other:?}");
+                    failed.push(name);
+                }
+            }
+            continue;
+        }
         let mut doc = document(&root.join(case["file_age"].as_str().unwrap()), format);
         let result = sops::decrypt(&mut doc, &keys);
         let ok = if expected["requires_ignore_mac"] == true {
@@ -89,7 +104,10 @@ fn sops_conformance() {
     let mut want = known.clone();
     want.sort();
     assert_eq!(failed, want, "the failing set changed");
-    assert!(run >= 10, "the corpus shrank to {run} JSON/YAML files");
+    assert!(
+        run >= 11,
+        "the corpus shrank to {run} JSON/YAML/dotenv files"
+    );
 }
 
 #[test]

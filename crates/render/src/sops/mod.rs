@@ -7,6 +7,7 @@
 //! Only age recipients are read (PGP, cloud KMS and Vault entries are not). YAML
 //! comments, which a JSON document cannot hold, are not part of the MAC.
 
+mod dotenv;
 mod value;
 
 use serde_json::{Map, Value};
@@ -99,6 +100,16 @@ pub fn decrypt(doc: &mut Value, identities: &Identities) -> Result<(), SopsError
 /// encrypted value still authenticates with its key path.
 pub fn decrypt_values(doc: &mut Value, identities: &Identities) -> Result<(), SopsError> {
     decrypt_checked(doc, identities, false)
+}
+
+/// Decrypts a SOPS dotenv file to plain dotenv text, the MAC verified.
+pub fn decrypt_dotenv(text: &str, identities: &Identities) -> Result<String, SopsError> {
+    dotenv::decrypt(text, identities, true)
+}
+
+/// [`decrypt_dotenv`] without the MAC check (as kustomize-controller decrypts sources).
+pub fn decrypt_dotenv_values(text: &str, identities: &Identities) -> Result<String, SopsError> {
+    dotenv::decrypt(text, identities, false)
 }
 
 fn decrypt_checked(
