@@ -272,3 +272,139 @@ fn a_flux_build_decrypts_encrypted_objects_before_substitution() {
         "{error}"
     );
 }
+
+/// A SOPS dotenv file for `recipient` holding `pairs`, written as `sops` writes one
+/// (metadata flattened into `sops_` keys, line breaks as `\n`).
+fn encrypted_dotenv(recipient: &str, pairs: &[(&str, &str)]) -> String {
+    let mut doc = Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect(),
+    );
+    sops::encrypt(&mut doc, &[recipient], None, "2026-11-27T00:00:00Z").unwrap();
+    let metadata = doc.as_object_mut().unwrap().remove("sops").unwrap();
+    let mut out = String::new();
+    for (k, v) in doc.as_object().unwrap() {
+        out.push_str(&format!("{k}={}\n", v.as_str().unwrap()));
+    }
+    let age = &metadata["age"][0];
+    for (k, v) in [
+        ("sops_age__list_0__map_enc", age["enc"].as_str().unwrap()),
+        (
+            "sops_age__list_0__map_recipient",
+            age["recipient"].as_str().unwrap(),
+        ),
+        (
+            "sops_lastmodified",
+            metadata["lastmodified"].as_str().unwrap(),
+        ),
+        ("sops_mac", metadata["mac"].as_str().unwrap()),
+        ("sops_version", metadata["version"].as_str().unwrap()),
+    ] {
+        out.push_str(&format!("{k}={}\n", v.replace('\n', "\\n")));
+    }
+    out
+}
+
+#[test]
+fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
+    use flotilla_render::flux::{self, BuildSpec, Owner, Strictness};
+    use flotilla_render::kustomize::MemTree;
+    let identity = age::x25519::Identity::generate();
+    let secret_key = {
+        use age::secrecy::ExposeSecret as _;
+        identity.to_string().expose_secret().to_string()
+    };
+    let env = encrypted_dotenv(&identity.to_public().to_string(), &[("TOKEN", "t0p")]);
+    let keys = Identities::parse([secret_key.as_str()]).unwrap();
+    assert_eq!(sops::decrypt_dotenv(&env, &keys).unwrap(), "TOKEN=t0p\n");
+    let tree = MemTree::from_files([
+        (
+            "app/kustomization.yaml",
+            "resources: [base]\nsecretGenerator:\n- name: creds\n  envs: [creds.env]\n".to_string(),
+        ),
+        ("app/creds.env", env.clone()),
+        (
+            "app/base/kustomization.yaml",
+            "secretGenerator:\n- name: base-creds\n  files: [token.env]\n".to_string(),
+        ),
+        ("app/base/token.env", env),
+    ]);
+    let owner = Owner {
+        name: "apps".into(),
+        namespace: "flux-system".into(),
+    };
+    let vars = Default::default();
+    let spec = |decryption: bool| -> BuildSpec {
+        let mut s = serde_json::json!({"path": "./app"});
+        if decryption {
+            s["decryption"] = serde_json::json!({"provider": "sops"});
+        }
+        serde_json::from_value(s).unwrap()
+    };
+    let objects =
+        flux::build_with_keys(&tree, &spec(true), &owner, &vars, Strictness::Strict, &keys)
+            .expect("build");
+    let secret = |prefix: &str| {
+        objects
+            .iter()
+            .find(|o| {
+                o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(prefix) && n.len() == prefix.len() + 10)
+            })
+            .unwrap_or_else(|| panic!("{prefix}: {objects:#?}"))
+    };
+    // "t0p" in base64; the generated names hash the plaintext.
+    assert_eq!(secret("creds-")["data"]["TOKEN"], "dDBw");
+    assert_eq!(
+        secret("base-creds-")["data"]["token.env"],
+        "VE9LRU49dDBwCg=="
+    );
+    // Without spec.decryption the generator reads the ciphertext, as kustomize would.
+    let plain = flux::build_with_keys(
+        &tree,
+        &spec(false),
+        &owner,
+        &vars,
+        Strictness::Strict,
+        &keys,
+    )
+    .expect("build");
+    let creds = plain
+        .iter()
+        .find(|o| {
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("creds-")
+        })
+        .unwrap();
+    assert_ne!(creds["data"]["TOKEN"], "dDBw");
+    // An encrypted YAML source is refused rather than generated from its ciphertext.
+    let yaml_tree = MemTree::from_files([
+        (
+            "app/kustomization.yaml",
+            "secretGenerator:\n- name: creds\n  files: [creds.yaml]\n",
+        ),
+        (
+            "app/creds.yaml",
+            "token: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\nsops:\n    mac: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\n",
+        ),
+    ]);
+    let error = flux::build_with_keys(
+        &yaml_tree,
+        &spec(true),
+        &owner,
+        &vars,
+        Strictness::Strict,
+        &keys,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("error decrypting sources: app/creds.yaml: SOPS-encrypted yaml sources"),
+        "{error}"
+    );
+}

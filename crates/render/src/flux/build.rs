@@ -224,6 +224,14 @@ pub enum FluxBuildError {
         /// Why.
         reason: String,
     },
+    /// An encrypted generator or patch source did not decrypt.
+    #[error("error decrypting sources: {path}: {reason}")]
+    SourceDecryption {
+        /// The source's path in the tree.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// An encrypted object did not decrypt.
     #[error("decryption failed for '{gvk}/{name}': {reason}")]
     Decryption {
@@ -313,15 +321,26 @@ pub fn build_with_keys(
 ) -> Result<Vec<Value>, FluxBuildError> {
     let dir = source_dir(tree, &spec.path)?;
     let (kustomization_path, kustomization) = kustomization_for(tree, &dir, spec)?;
-    let bytes = kustomize::to_yaml(&Value::Object(kustomization)).into_bytes();
-    // Upstream writes the kustomization into its temporary copy of the source.
-    let overlay = kustomize::WithFile::new(tree, kustomization_path, bytes);
-    let objects = kustomize::build(&overlay, &dir).map_err(FluxBuildError::Build)?;
-    let mut out = Vec::with_capacity(objects.len());
     let decrypting = spec
         .decryption
         .as_ref()
         .is_some_and(|d| !d.provider.is_empty());
+    // Sources first (kustomize-controller's DecryptSources), so generated Secrets hold
+    // plaintext.
+    let decrypted = if decrypting {
+        super::decrypt_sources::decrypt_sources(tree, &dir, &kustomization, identities)?
+    } else {
+        Default::default()
+    };
+    let sources = super::decrypt_sources::Replaced {
+        base: tree,
+        files: decrypted,
+    };
+    let bytes = kustomize::to_yaml(&Value::Object(kustomization)).into_bytes();
+    // Upstream writes the kustomization into its temporary copy of the source.
+    let overlay = kustomize::WithFile::new(&sources, kustomization_path, bytes);
+    let objects = kustomize::build(&overlay, &dir).map_err(FluxBuildError::Build)?;
+    let mut out = Vec::with_capacity(objects.len());
     for mut object in objects {
         check_identity(&object)?;
         if decrypting && sops::is_encrypted(&object) && !decryption_disabled(&object) {
@@ -371,7 +390,10 @@ fn source_dir(tree: &dyn Tree, path: &str) -> Result<String, FluxBuildError> {
     }
 }
 
-fn kustomization_file_in(tree: &dyn Tree, dir: &str) -> Result<Option<String>, FluxBuildError> {
+pub(crate) fn kustomization_file_in(
+    tree: &dyn Tree,
+    dir: &str,
+) -> Result<Option<String>, FluxBuildError> {
     for name in KUSTOMIZATION_FILES {
         let path = kustomize::join(dir, name)?;
         if tree.entry(&path)? == Some(EntryKind::File) {

@@ -3,6 +3,7 @@
 //! post-build variable substitution language ([`envsubst`]).
 
 mod build;
+mod decrypt_sources;
 pub mod envsubst;
 
 pub use self::build::{
