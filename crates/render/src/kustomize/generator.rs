@@ -230,20 +230,27 @@ fn env_pairs(file: &str, env_file: &str, content: &[u8]) -> Result<Vec<(String, 
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
-    for line in text.split('\n') {
+    for (number, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line).trim_start();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        // A key alone takes its value from the environment upstream: empty here.
         let (k, v) = line.split_once('=').unwrap_or((line, ""));
         if k.is_empty()
             || k.contains(char::is_whitespace)
             || k.starts_with(|c: char| c.is_ascii_digit())
         {
+            // A line without `=` is not quoted: it may be a (decrypted) secret value.
+            let shown = if line.contains('=') {
+                format!("{k:?}")
+            } else {
+                format!("on line {}", number + 1)
+            };
             return Err(Error::field(
                 file,
                 "envs",
-                format!("{env_file}: invalid environment variable name {k:?}"),
+                format!("{env_file}: invalid environment variable name {shown}"),
             ));
         }
         out.push((k.to_string(), v.as_bytes().to_vec()));
@@ -386,6 +393,30 @@ fn base64_lines(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_env_line_without_equals_is_a_key_and_never_quoted_when_invalid() {
+        let pairs = env_pairs("k.yaml", "a.env", b"# comment\nONLY_KEY\nA=1\n").unwrap();
+        assert_eq!(
+            pairs,
+            [
+                ("ONLY_KEY".to_string(), Vec::new()),
+                ("A".to_string(), b"1".to_vec())
+            ]
+        );
+        let error = env_pairs("k.yaml", "a.env", b"A=1\nhunter2 is the password\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("a.env: invalid environment variable name on line 2"),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
+        let error = env_pairs("k.yaml", "a.env", b"BAD KEY=v\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("\"BAD KEY\""), "{error}");
+    }
 
     #[test]
     fn iam_policy_generator_serves_gke_only() {
