@@ -382,6 +382,32 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
         })
         .unwrap();
     assert_ne!(creds["data"]["TOKEN"], "dDBw");
+    // A Secret whose data holds an encrypted dotenv file is decrypted field by field.
+    let encoded = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(encrypted_dotenv(
+            &identity.to_public().to_string(),
+            &[("TOKEN", "t0p")],
+        ))
+    };
+    let data_tree = MemTree::from_files([(
+        "app/secret.yaml",
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: files\ndata:\n  creds.env: {encoded}\n"
+        ),
+    )]);
+    let objects = flux::build_with_keys(
+        &data_tree,
+        &spec(true),
+        &owner,
+        &vars,
+        Strictness::Strict,
+        &keys,
+    )
+    .expect("build");
+    // "TOKEN=t0p\n" in base64.
+    assert_eq!(objects[0]["data"]["creds.env"], "VE9LRU49dDBwCg==");
+
     // An encrypted YAML source is refused rather than generated from its ciphertext.
     let yaml_tree = MemTree::from_files([
         (

@@ -343,14 +343,19 @@ pub fn build_with_keys(
     let mut out = Vec::with_capacity(objects.len());
     for mut object in objects {
         check_identity(&object)?;
-        if decrypting && sops::is_encrypted(&object) && !decryption_disabled(&object) {
-            sops::decrypt_values(&mut object, identities).map_err(|e| {
-                FluxBuildError::Decryption {
-                    gvk: kustomize_gvk(&object),
-                    name: metadata_value_root(&object, "name"),
-                    reason: e.to_string(),
-                }
-            })?;
+        if decrypting && !decryption_disabled(&object) {
+            let failed = |object: &Value, reason: String| FluxBuildError::Decryption {
+                gvk: kustomize_gvk(object),
+                name: metadata_value_root(object, "name"),
+                reason,
+            };
+            if sops::is_encrypted(&object) {
+                sops::decrypt_values(&mut object, identities)
+                    .map_err(|e| failed(&object, e.to_string()))?;
+            } else if flotilla_core::secret::is_secret(&object) {
+                decrypt_secret_files(&mut object, identities)
+                    .map_err(|reason| failed(&object, reason))?;
+            }
         }
         let object = match &spec.post_build {
             Some(post_build) => substitute(object, post_build, vars, strictness)?,
@@ -698,6 +703,37 @@ fn metadata_value_root(object: &Value, key: &str) -> String {
 }
 
 /// kustomize's `Gvk.String()`: `group_version_kind` with `~G`, `~V`, `~K` for blanks.
+/// kustomize-controller's `DecryptResource` for a Secret that is not encrypted whole:
+/// each `data` value holding a SOPS file is decrypted in place — dotenv files under a
+/// `.env` key (the key names the output format); an encrypted value of another format is an error
+/// rather than applied as ciphertext. A value that is not base64 is left for the server.
+fn decrypt_secret_files(secret: &mut Value, identities: &Identities) -> Result<(), String> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let Some(Value::Object(data)) = secret.get_mut("data") else {
+        return Ok(());
+    };
+    for (key, value) in data.iter_mut() {
+        let Some(bytes) = value.as_str().and_then(|v| engine.decode(v).ok()) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let dotenv = text.contains("sops_mac=ENC[");
+        if !dotenv && !text.contains("\"mac\": \"ENC[") && !text.contains("mac: ENC[") {
+            continue;
+        }
+        if !(dotenv && key.ends_with(".env")) {
+            return Err(format!(
+                "Secret field '{key}' holds a SOPS file in a format not decrypted yet (dotenv only)"
+            ));
+        }
+        let plain = sops::decrypt_dotenv_values(&text, identities)
+            .map_err(|e| format!("failed to decrypt Secret field '{key}': {e}"))?;
+        *value = Value::String(engine.encode(plain));
+    }
+    Ok(())
+}
+
 /// `kustomize.toolkit.fluxcd.io/decrypt: disabled` (any case), as kustomize-controller's
 /// `IsDecryptionDisabled`.
 pub fn decryption_disabled(object: &Value) -> bool {
