@@ -28,9 +28,16 @@ pub fn byte_field(obj: &Value) -> Option<&'static str> {
     if obj.get("apiVersion").and_then(Value::as_str) != Some("v1") {
         return None;
     }
-    match obj.get("kind").and_then(Value::as_str) {
-        Some("Secret") => Some("data"),
-        Some("ConfigMap") => Some("binaryData"),
+    obj.get("kind")
+        .and_then(Value::as_str)
+        .and_then(core_byte_field)
+}
+
+/// The byte field of a kind of the core (`v1`) group.
+pub fn core_byte_field(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Secret" => Some("data"),
+        "ConfigMap" => Some("binaryData"),
         _ => None,
     }
 }

@@ -434,21 +434,29 @@ impl FluxReconciler {
         }
         // Known only once this process produced an artifact (as observedIgnore).
         if repository.status.artifact.is_some() {
-            match &repository.status.source_verification_mode {
-                Some(mode) => status["sourceVerificationMode"] = json!(mode),
-                None => {
-                    if let Some(obj) = status.as_object_mut() {
-                        obj.remove("sourceVerificationMode");
+            let sparse = &repository.status.observed_sparse_checkout;
+            for (field, value) in [
+                (
+                    "sourceVerificationMode",
+                    repository
+                        .status
+                        .source_verification_mode
+                        .as_ref()
+                        .map(|m| json!(m)),
+                ),
+                (
+                    "observedSparseCheckout",
+                    (!sparse.is_empty()).then(|| json!(sparse)),
+                ),
+            ] {
+                match value {
+                    Some(value) => status[field] = value,
+                    None => {
+                        if let Some(obj) = status.as_object_mut() {
+                            obj.remove(field);
+                        }
                     }
                 }
-            }
-            if repository.status.observed_sparse_checkout.is_empty() {
-                if let Some(obj) = status.as_object_mut() {
-                    obj.remove("observedSparseCheckout");
-                }
-            } else {
-                status["observedSparseCheckout"] =
-                    json!(repository.status.observed_sparse_checkout);
             }
         }
         let events = git_repository_events(&old_status, &merged, &status, short_message);
@@ -481,19 +489,19 @@ impl FluxReconciler {
             .secret_data_or(namespace, name)
             .await
             .map_err(|e| format!("cannot get sops decryption Secret '{namespace}/{name}': {e}"))?;
-        let mut files = Vec::new();
-        for (key, value) in &data {
-            if key.ends_with(".agekey") {
-                let text = std::str::from_utf8(value).map_err(|_| {
-                    format!("failed to import '{key}' data from sops decryption Secret '{namespace}/{name}': not UTF-8 text")
-                })?;
-                flotilla_render::sops::Identities::parse([text]).map_err(|e| {
-                    format!("failed to import '{key}' data from sops decryption Secret '{namespace}/{name}': {e}")
-                })?;
-                files.push(text);
-            }
+        let mut identities = flotilla_render::sops::Identities::none();
+        for (key, value) in data.iter().filter(|(k, _)| k.ends_with(".agekey")) {
+            let import_failed = |why: String| {
+                format!(
+                    "failed to import '{key}' data from sops decryption Secret '{namespace}/{name}': {why}"
+                )
+            };
+            let text =
+                std::str::from_utf8(value).map_err(|_| import_failed("not UTF-8 text".into()))?;
+            identities
+                .extend(flotilla_render::sops::Identities::parse([text]).map_err(import_failed)?);
         }
-        flotilla_render::sops::Identities::parse(files)
+        Ok(identities)
     }
 
     /// The public keys a GitRepository's `spec.verify.secretRef` trusts.

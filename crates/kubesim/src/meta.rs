@@ -442,10 +442,13 @@ fn generate_job_selector(obj: &mut Value, name: &str) {
 /// in the base64 are skipped and the value is kept canonical; a value that is not
 /// base64 fails the request as the server's decoder does.
 fn decode_bytes(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
-    let field = match (rt.group.as_str(), rt.kind.as_str()) {
-        ("", "Secret") => "data",
-        ("", "ConfigMap") => "binaryData",
-        _ => return Ok(()),
+    let Some(field) = rt
+        .group
+        .is_empty()
+        .then(|| flotilla_core::byte_fields::core_byte_field(&rt.kind))
+        .flatten()
+    else {
+        return Ok(());
     };
     flotilla_core::byte_fields::canonicalise_field(obj, field)
         .map(|_| ())

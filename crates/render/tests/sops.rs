@@ -169,11 +169,7 @@ fn encrypted_secret(recipient: &str, string_data: Value) -> Value {
 
 #[test]
 fn what_encrypt_seals_decrypt_opens_with_the_right_identity_only() {
-    let identity = age::x25519::Identity::generate();
-    let secret_key = {
-        use age::secrecy::ExposeSecret as _;
-        identity.to_string().expose_secret().to_string()
-    };
+    let (identity, secret_key) = new_identity();
     let recipient = identity.to_public().to_string();
     let sealed = encrypted_secret(
         &recipient,
@@ -199,11 +195,7 @@ fn what_encrypt_seals_decrypt_opens_with_the_right_identity_only() {
             "stringData": {"token": "t0p-s3cret", "port": 5432, "debug": false}
         })
     );
-    let stranger = age::x25519::Identity::generate();
-    let stranger_key = {
-        use age::secrecy::ExposeSecret as _;
-        stranger.to_string().expose_secret().to_string()
-    };
+    let (_, stranger_key) = new_identity();
     let mut closed = sealed.clone();
     assert!(
         sops::decrypt(
@@ -219,11 +211,7 @@ fn what_encrypt_seals_decrypt_opens_with_the_right_identity_only() {
 fn a_flux_build_decrypts_encrypted_objects_before_substitution() {
     use flotilla_render::flux::{self, BuildSpec, Owner, Strictness};
     use flotilla_render::kustomize::MemTree;
-    let identity = age::x25519::Identity::generate();
-    let secret_key = {
-        use age::secrecy::ExposeSecret as _;
-        identity.to_string().expose_secret().to_string()
-    };
+    let (identity, secret_key) = new_identity();
     let sealed = encrypted_secret(
         &identity.to_public().to_string(),
         serde_json::json!({"token": "t0p-s3cret"}),
@@ -311,11 +299,7 @@ fn encrypted_dotenv(recipient: &str, pairs: &[(&str, &str)]) -> String {
 fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
     use flotilla_render::flux::{self, BuildSpec, Owner, Strictness};
     use flotilla_render::kustomize::MemTree;
-    let identity = age::x25519::Identity::generate();
-    let secret_key = {
-        use age::secrecy::ExposeSecret as _;
-        identity.to_string().expose_secret().to_string()
-    };
+    let (identity, secret_key) = new_identity();
     let env = encrypted_dotenv(&identity.to_public().to_string(), &[("TOKEN", "t0p")]);
     let keys = Identities::parse([secret_key.as_str()]).unwrap();
     assert_eq!(sops::decrypt_dotenv(&env, &keys).unwrap(), "TOKEN=t0p\n");
@@ -433,4 +417,12 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
         error.starts_with("error decrypting sources: app/creds.yaml: SOPS-encrypted yaml sources"),
         "{error}"
     );
+}
+
+/// A fresh age identity and its `AGE-SECRET-KEY-1…` text.
+fn new_identity() -> (age::x25519::Identity, String) {
+    use age::secrecy::ExposeSecret as _;
+    let identity = age::x25519::Identity::generate();
+    let text = identity.to_string().expose_secret().to_string();
+    (identity, text)
 }

@@ -306,11 +306,11 @@ pub fn build(
     build_with_keys(tree, spec, owner, vars, strictness, &Identities::none())
 }
 
-/// [`build`] with the age identities `spec.decryption` decrypts with: after the
-/// kustomize build and before substitution, each object carrying SOPS metadata (unless
-/// annotated `kustomize.toolkit.fluxcd.io/decrypt: disabled`) is decrypted whole, as
-/// kustomize-controller's `DecryptResource` does. SOPS-encrypted files inside a Secret's
-/// data and generator sources are not decrypted yet.
+/// [`build`] with the age identities `spec.decryption` decrypts with, as
+/// kustomize-controller does: encrypted generator sources before the build
+/// (`DecryptSources`); after it and before substitution, each object carrying SOPS
+/// metadata decrypted whole and a Secret's encrypted data files field by field
+/// (`DecryptResource`), unless annotated `kustomize.toolkit.fluxcd.io/decrypt: disabled`.
 pub fn build_with_keys(
     tree: &dyn Tree,
     spec: &BuildSpec,
@@ -702,11 +702,11 @@ fn metadata_value_root(object: &Value, key: &str) -> String {
         .to_string()
 }
 
-/// kustomize's `Gvk.String()`: `group_version_kind` with `~G`, `~V`, `~K` for blanks.
 /// kustomize-controller's `DecryptResource` for a Secret that is not encrypted whole:
 /// each `data` value holding a SOPS file is decrypted in place — dotenv files under a
-/// `.env` key (the key names the output format); an encrypted value of another format is an error
-/// rather than applied as ciphertext. A value that is not base64 is left for the server.
+/// `.env` key (the key names the output format); an encrypted value of another format
+/// is an error rather than applied as ciphertext. A value that is not base64 is left
+/// for the server.
 fn decrypt_secret_files(secret: &mut Value, identities: &Identities) -> Result<(), String> {
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD;
@@ -718,11 +718,10 @@ fn decrypt_secret_files(secret: &mut Value, identities: &Identities) -> Result<(
             continue;
         };
         let text = String::from_utf8_lossy(&bytes);
-        let dotenv = text.contains("sops_mac=ENC[");
-        if !dotenv && !text.contains("\"mac\": \"ENC[") && !text.contains("mac: ENC[") {
+        let Some(format) = sops::encrypted_format(&text) else {
             continue;
-        }
-        if !(dotenv && key.ends_with(".env")) {
+        };
+        if format != "dotenv" || super::decrypt_sources::format_for_path(key) != "dotenv" {
             return Err(format!(
                 "Secret field '{key}' holds a SOPS file in a format not decrypted yet (dotenv only)"
             ));
@@ -743,6 +742,7 @@ pub fn decryption_disabled(object: &Value) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
 }
 
+/// kustomize's `Gvk.String()`: `group_version_kind` with `~G`, `~V`, `~K` for blanks.
 fn kustomize_gvk(object: &Value) -> String {
     let api_version = object
         .get("apiVersion")

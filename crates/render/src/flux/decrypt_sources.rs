@@ -13,15 +13,8 @@ use super::build::FluxBuildError;
 use crate::kustomize::{self, EntryKind, Tree, TreeError};
 use crate::sops::{self, Identities};
 
-/// What marks a file as SOPS-encrypted, by format (kustomize-controller's markers).
-const MARKERS: &[(&str, &str)] = &[
-    ("dotenv", "sops_mac=ENC["),
-    ("json", "\"mac\": \"ENC["),
-    ("yaml", "mac: ENC["),
-];
-
 /// SOPS's format for a file name (`FormatForPath`); Docker config JSON keys are JSON.
-fn format_for_path(path: &str) -> &'static str {
+pub(crate) fn format_for_path(path: &str) -> &'static str {
     if path.ends_with(".dockerconfigjson") || path.ends_with(".json") {
         "json"
     } else if path.ends_with(".yaml") || path.ends_with(".yml") {
@@ -146,12 +139,8 @@ fn decrypt_file(
         Err(TreeError::NotFound { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let marker = MARKERS
-        .iter()
-        .find(|(f, _)| *f == format || (format == "binary" && *f == "json"))
-        .map(|(_, m)| *m);
     let text = String::from_utf8_lossy(&bytes);
-    if !marker.is_some_and(|m| text.contains(m)) {
+    if !sops::holds_encrypted(&text, format) {
         return Ok(());
     }
     let failed = |reason: String| FluxBuildError::SourceDecryption {

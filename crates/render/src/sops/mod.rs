@@ -73,6 +73,11 @@ impl Identities {
         Identities(Vec::new())
     }
 
+    /// Adds `other`'s identities to these.
+    pub fn extend(&mut self, other: Identities) {
+        self.0.extend(other.0);
+    }
+
     /// How many identities there are.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -82,6 +87,30 @@ impl Identities {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// What marks a file as SOPS-encrypted, by format (kustomize-controller's
+/// `sopsFormatToMarkerBytes`; a binary file is stored as JSON).
+const MARKERS: &[(&str, &str)] = &[
+    ("dotenv", "sops_mac=ENC["),
+    ("json", "\"mac\": \"ENC["),
+    ("binary", "\"mac\": \"ENC["),
+    ("yaml", "mac: ENC["),
+];
+
+/// Whether `text` holds a SOPS file of `format` (`dotenv`, `json`, `yaml`, `binary`).
+pub fn holds_encrypted(text: &str, format: &str) -> bool {
+    MARKERS
+        .iter()
+        .any(|(f, marker)| *f == format && text.contains(marker))
+}
+
+/// The format of the SOPS file `text` holds, if it holds one (`detectFormatFromMarkerBytes`).
+pub fn encrypted_format(text: &str) -> Option<&'static str> {
+    MARKERS
+        .iter()
+        .find(|(_, marker)| text.contains(marker))
+        .map(|(format, _)| *format)
 }
 
 /// Whether `doc` carries SOPS metadata.
@@ -117,26 +146,18 @@ fn decrypt_checked(
     identities: &Identities,
     check_mac: bool,
 ) -> Result<(), SopsError> {
-    let Some(Value::Object(metadata)) = doc.get("sops") else {
-        return Err(SopsError::NotEncrypted);
-    };
-    let rules = Rules::of(metadata)?;
-    let key = data_key(metadata, identities)?;
-    let mac = metadata
-        .get("mac")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let lastmodified = metadata
-        .get("lastmodified")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    // Decrypted into a copy, so that `doc` stays as it was on any error.
     let mut plain = doc.clone();
     let Value::Object(fields) = &mut plain else {
         return Err(SopsError::NotEncrypted);
     };
-    fields.remove("sops");
+    let Some(Value::Object(metadata)) = fields.remove("sops") else {
+        return Err(SopsError::NotEncrypted);
+    };
+    let rules = Rules::of(&metadata)?;
+    let key = data_key(&metadata, identities)?;
+    let text = |k: &str| metadata.get(k).and_then(Value::as_str).unwrap_or("");
+    let (mac, lastmodified) = (text("mac"), text("lastmodified"));
     let mut hash = Sha512::new();
     for_each_leaf(fields, &mut |leaf, path| {
         let encrypted = rules.encrypts(path);
@@ -163,7 +184,7 @@ fn decrypt_checked(
     if mac.is_empty() {
         return Err(SopsError::Metadata("no mac".into()));
     }
-    let stored = match value::decrypt(&mac, &key, &lastmodified).map_err(SopsError::MacDecrypt)? {
+    let stored = match value::decrypt(mac, &key, lastmodified).map_err(SopsError::MacDecrypt)? {
         Value::String(s) => s,
         _ => return Err(SopsError::Metadata("the mac is not a string".into())),
     };
