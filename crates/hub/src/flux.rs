@@ -11,6 +11,7 @@
 
 pub mod conditions;
 pub mod events;
+pub mod include;
 pub mod ssa;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -33,7 +34,7 @@ use crate::controller::object_key;
 use crate::known::Known;
 use crate::lock;
 use crate::queue::WorkQueue;
-use crate::sources::{Filter, SourceError, SourceTree, Sources};
+use crate::sources::{Filter, SourceTree, Sources};
 
 /// The Kustomization API group (the prefix of its events' annotations).
 const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -198,6 +199,54 @@ fn artifact_revision(status: &Value) -> Option<&str> {
 /// kustomize-controller's finalizer: a deleted Kustomization prunes its inventory first.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
 
+/// Sets `field` of `status` to `value`, or removes it when there is none.
+fn set_or_remove(status: &mut Value, field: &str, value: Option<Value>) {
+    match value {
+        Some(value) => status[field] = value,
+        None => {
+            if let Some(obj) = status.as_object_mut() {
+                obj.remove(field);
+            }
+        }
+    }
+}
+
+/// A GitRepository's artifact with its includes copied in (as it is without any).
+fn with_includes(
+    tree: SourceTree,
+    includes: &[(Value, SourceTree)],
+    spec: &flotilla_source::GitRepositorySpec,
+    namespace: &str,
+) -> Result<SourceTree, include::IncludeError> {
+    if includes.is_empty() {
+        return Ok(tree);
+    }
+    let parts: Vec<include::Included<'_>> = spec
+        .include
+        .iter()
+        .zip(includes)
+        .map(|(include, (_, included))| include::Included {
+            include,
+            tree: included.tree.as_ref(),
+        })
+        .collect();
+    let rules = flotilla_source::IgnoreRules::flux(spec.ignore.as_deref())?;
+    let composed = include::compose(&tree.tree, &parts, &rules)?;
+    let mut included = Vec::new();
+    for (include, (_, source)) in spec.include.iter().zip(includes) {
+        included.push(format!(
+            "{namespace}/{}@{}",
+            include.repository.name, source.revision
+        ));
+        included.extend(source.included.iter().cloned());
+    }
+    Ok(SourceTree {
+        tree: Arc::new(composed),
+        included,
+        ..tree
+    })
+}
+
 /// A core Secret that still carries SOPS metadata, without the annotation
 /// `kustomize.toolkit.fluxcd.io/decrypt: disabled` (compared case-insensitively, as
 /// kustomize-controller's `IsEncryptedSecret` and `IsDecryptionDisabled`).
@@ -316,6 +365,25 @@ impl FluxReconciler {
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
+        // As source-controller: the includes are looked up before anything is fetched.
+        let includes = match self.included_artifacts(namespace, &key, &spec).await {
+            Ok(includes) => includes,
+            Err((reason, message)) => {
+                conditions.set("IncludeUnavailable", "True", reason, &message);
+                conditions.set("Ready", "False", reason, &message);
+                conditions.reconciling(
+                    "ProgressingWithRetry",
+                    &format!("processing object: new generation {generation}"),
+                );
+                let mut status = old_status.clone();
+                status["conditions"] = conditions.to_value();
+                return Outcome {
+                    status: Some(status),
+                    requeue: Some(self.options.dependency_requeue),
+                    events: Vec::new(),
+                };
+            }
+        };
         let credentials = match &spec.secret_ref {
             None => Ok(Credentials::default()),
             Some(r) => self.credentials(namespace, &r.name).await,
@@ -335,6 +403,8 @@ impl FluxReconciler {
         // Conditions come from the object (other writers, restarts); the source crate
         // updates them in place.
         repository.status.conditions = conditions.as_source_conditions();
+        // Kept when what was fetched cannot be stored.
+        let previous_artifact = repository.status.artifact.clone();
         let (action, checkout) = match credentials {
             Ok(credentials) => {
                 let keys = match &spec.verify {
@@ -374,33 +444,46 @@ impl FluxReconciler {
         if let Some(checkout) = checkout {
             let filter = Filter::artifact(&spec);
             let tree = match filter {
-                Ok(filter) => self.sources.tree_of(checkout, &filter).await,
-                // Checked before the checkout: unreachable unless the rules changed.
-                Err(e) => Err(SourceError::Read {
-                    url: checkout.url.clone(),
-                    commit: checkout.commit.clone(),
-                    detail: e.to_string(),
+                Ok(filter) => self.sources.tree_of(checkout, &filter).await.map_err(|e| {
+                    (
+                        "ArchiveOperationFailed",
+                        format!("failed to read the artifact: {e}"),
+                    )
                 }),
+                // Checked before the checkout: unreachable unless the rules changed.
+                Err(e) => Err((
+                    "ArchiveOperationFailed",
+                    format!("failed to read the artifact: {e}"),
+                )),
             };
+            let tree = tree.and_then(|tree| {
+                with_includes(tree, &includes, &spec, namespace)
+                    .map_err(|e| ("CopyFailure", e.to_string()))
+            });
+            let mut c = Conditions::from_source(&repository.status.conditions, generation, now);
             match tree {
                 Ok(tree) => {
                     lock(&self.artifacts).insert(key.clone(), tree);
+                    c.delete("StorageOperationFailed");
+                    c.delete("IncludeUnavailable");
                 }
-                Err(e) => {
+                Err((reason, message)) => {
                     failed = true;
-                    let message = format!("failed to read the artifact: {e}");
-                    let mut c =
-                        Conditions::from_source(&repository.status.conditions, generation, now);
-                    c.set("Ready", "False", "StorageOperationFailed", &message);
-                    c.set(
-                        "StorageOperationFailed",
-                        "True",
-                        "ArchiveOperationFailed",
-                        &message,
-                    );
-                    repository.status.conditions = c.as_source_conditions();
+                    c.set("Ready", "False", reason, &message);
+                    c.set("StorageOperationFailed", "True", reason, &message);
+                    match &previous_artifact {
+                        Some(previous) => c.set(
+                            "ArtifactInStorage",
+                            "True",
+                            "Succeeded",
+                            &format!("stored artifact for revision '{}'", previous.revision),
+                        ),
+                        None => c.delete("ArtifactInStorage"),
+                    }
+                    repository.status.artifact = previous_artifact;
                 }
             }
+            repository.status.conditions = c.as_source_conditions();
         }
         let merged = conditions.merge_source(&repository.status.conditions);
         let mut status = old_status.clone();
@@ -432,6 +515,16 @@ impl FluxReconciler {
         if let Some(ignore) = &repository.status.observed_ignore {
             status["observedIgnore"] = json!(ignore);
         }
+        if !failed && repository.status.artifact.is_some() {
+            let (included, observed) = if includes.is_empty() {
+                (None, None)
+            } else {
+                let artifacts: Vec<&Value> = includes.iter().map(|(a, _)| a).collect();
+                (Some(json!(artifacts)), Some(json!(spec.include)))
+            };
+            set_or_remove(&mut status, "includedArtifacts", included);
+            set_or_remove(&mut status, "observedInclude", observed);
+        }
         // Known only once this process produced an artifact (as observedIgnore).
         if repository.status.artifact.is_some() {
             let sparse = &repository.status.observed_sparse_checkout;
@@ -449,14 +542,7 @@ impl FluxReconciler {
                     (!sparse.is_empty()).then(|| json!(sparse)),
                 ),
             ] {
-                match value {
-                    Some(value) => status[field] = value,
-                    None => {
-                        if let Some(obj) = status.as_object_mut() {
-                            obj.remove(field);
-                        }
-                    }
-                }
+                set_or_remove(&mut status, field, value);
             }
         }
         let events = git_repository_events(&old_status, &merged, &status, short_message);
@@ -471,6 +557,70 @@ impl FluxReconciler {
             requeue,
             events,
         }
+    }
+
+    /// The artifacts `spec.include` names, found as source-controller's `fetchIncludes`
+    /// finds them — each GitRepository must exist in `namespace` and have an artifact —
+    /// with the `status.artifact` each shows. Otherwise the IncludeUnavailable reason and
+    /// message. An include that includes this repository back is refused: each artifact
+    /// would hold the other's previous one, nesting deeper at every interval.
+    async fn included_artifacts(
+        &self,
+        namespace: &str,
+        own_key: &str,
+        spec: &flotilla_source::GitRepositorySpec,
+    ) -> Result<Vec<(Value, SourceTree)>, (&'static str, String)> {
+        let repos: Api<DynamicObject> =
+            Api::namespaced_with(self.hub.clone(), namespace, &git_repository_resource());
+        let mut out = Vec::with_capacity(spec.include.len());
+        for include in &spec.include {
+            let name = &include.repository.name;
+            let object = match repos.get_opt(name).await {
+                Ok(Some(object)) => serde_json::to_value(object).unwrap_or(Value::Null),
+                Ok(None) => {
+                    return Err((
+                        "NotFound",
+                        format!(
+                            "could not get resource for include '{name}': gitrepositories.source.toolkit.fluxcd.io \"{name}\" not found"
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err((
+                        "NotFound",
+                        format!(
+                            "could not get resource for include '{name}': {}",
+                            api_message(&e)
+                        ),
+                    ));
+                }
+            };
+            let no_artifact = || {
+                (
+                    "NoArtifact",
+                    format!("no artifact available for include '{name}'"),
+                )
+            };
+            let artifact = object
+                .pointer("/status/artifact")
+                .cloned()
+                .ok_or_else(no_artifact)?;
+            // The tree this process read for that artifact (none yet after a restart).
+            let tree = self
+                .artifact(&format!("{namespace}/{name}"))
+                .ok_or_else(no_artifact)?;
+            let back = format!("{own_key}@");
+            if tree.included.iter().any(|i| i.starts_with(&back)) {
+                return Err((
+                    "IncludeCycle",
+                    format!(
+                        "include '{name}' includes {own_key} back: the artifacts would nest without end"
+                    ),
+                ));
+            }
+            out.push((artifact, tree));
+        }
+        Ok(out)
     }
 
     /// The age identities of a Kustomization's `spec.decryption.secretRef` (its
@@ -1321,9 +1471,11 @@ struct Loop {
     queue: WorkQueue,
     /// The GitRepositories and Kustomizations seen, by queue key.
     known: Known,
-    /// GitRepository queue key → Kustomization queue keys reading it.
+    /// GitRepository queue key → the queue keys reading it (Kustomizations building
+    /// it, GitRepositories including it).
     readers: Mutex<HashMap<String, HashSet<String>>>,
-    /// GitRepository queue key → the revision last reported (requeue readers on change).
+    /// GitRepository queue key → its artifact's [`SourceTree::identity`] last reported
+    /// (requeue readers on change).
     revisions: Mutex<HashMap<String, String>>,
     /// Repository identity (mirror) → GitRepository queue keys.
     urls: Mutex<HashMap<String, HashSet<String>>>,
@@ -1407,12 +1559,10 @@ async fn worker(state: Arc<Loop>) {
         };
         let now = now_rfc3339();
         let is_git = key.starts_with(GIT);
-        if !is_git {
-            // Known as a reader before it looks for the artifact: a GitRepository that
-            // finishes meanwhile then requeues it (it reruns once done), instead of it
-            // waiting out the dependency requeue period.
-            remember_reader(&state, &key, &object);
-        }
+        // Known as a reader before it looks for the artifact: a GitRepository that
+        // finishes meanwhile then requeues it (it reruns once done), instead of it
+        // waiting out the dependency requeue period.
+        remember_reader(&state, &key, &object, is_git);
         let started = Instant::now();
         let reconciler = &state.reconciler;
         let outcome = crate::contained(async {
@@ -1492,8 +1642,9 @@ async fn worker(state: Arc<Loop>) {
     }
 }
 
-/// After a GitRepository run: remember its URL for pushes, and requeue its readers when
-/// its artifact changed.
+/// After a GitRepository run: remember its URL for pushes, and requeue its readers (the
+/// Kustomizations that build it, the GitRepositories that include it) when its artifact
+/// changed.
 fn after_git(state: &Loop, key: &str, object: &Value) {
     if let Some(url) = object.pointer("/spec/url").and_then(Value::as_str)
         && let Ok(parsed) = flotilla_source::GitUrl::parse(url)
@@ -1513,11 +1664,15 @@ fn after_git(state: &Loop, key: &str, object: &Value) {
         }
     }
     let artifact_key = key.trim_start_matches(GIT).trim_start_matches('/');
-    let Some(revision) = state.reconciler.artifact(artifact_key).map(|t| t.revision) else {
+    let Some(identity) = state
+        .reconciler
+        .artifact(artifact_key)
+        .map(|t| t.identity())
+    else {
         return;
     };
     let changed =
-        lock(&state.revisions).insert(key.to_string(), revision.clone()) != Some(revision);
+        lock(&state.revisions).insert(key.to_string(), identity.clone()) != Some(identity);
     if changed {
         let readers: Vec<String> = lock(&state.readers)
             .get(key)
@@ -1529,19 +1684,34 @@ fn after_git(state: &Loop, key: &str, object: &Value) {
     }
 }
 
-fn remember_reader(state: &Loop, key: &str, object: &Value) {
+/// Records which GitRepositories `key` reads: a Kustomization its source, a
+/// GitRepository those it includes (of its own namespace).
+fn remember_reader(state: &Loop, key: &str, object: &Value, is_git: bool) {
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let namespace = if s("/spec/sourceRef/namespace").is_empty() {
-        s("/metadata/namespace")
+    let sources: Vec<String> = if is_git {
+        object
+            .pointer("/spec/include")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.pointer("/repository/name").and_then(Value::as_str))
+            .map(|name| format!("{GIT}/{}/{name}", s("/metadata/namespace")))
+            .collect()
     } else {
-        s("/spec/sourceRef/namespace")
+        let namespace = if s("/spec/sourceRef/namespace").is_empty() {
+            s("/metadata/namespace")
+        } else {
+            s("/spec/sourceRef/namespace")
+        };
+        vec![format!("{GIT}/{namespace}/{}", s("/spec/sourceRef/name"))]
     };
-    let source = format!("{GIT}/{namespace}/{}", s("/spec/sourceRef/name"));
     let mut readers = lock(&state.readers);
     for set in readers.values_mut() {
         set.remove(key);
     }
-    readers.entry(source).or_default().insert(key.to_string());
+    for source in sources {
+        readers.entry(source).or_default().insert(key.to_string());
+    }
 }
 
 use crate::controller::{StatusOn, now_rfc3339, write_status};

@@ -75,6 +75,20 @@ pub struct SourceTree {
     pub revision: String,
     /// The commit's files (all of them, or an artifact's).
     pub tree: Arc<MemTree>,
+    /// For a GitRepository with `spec.include`: `namespace/name@revision` of each
+    /// artifact copied in, those they included following each.
+    pub included: Vec<String>,
+}
+
+impl SourceTree {
+    /// What a reader must rebuild on: the revision, and the included revisions (an
+    /// include can change while the commit does not).
+    pub fn identity(&self) -> String {
+        std::iter::once(self.revision.as_str())
+            .chain(self.included.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("\u{0}")
+    }
 }
 
 /// The mirror cache plus the per-commit trees.
@@ -127,6 +141,7 @@ impl Sources {
                 commit,
                 revision,
                 tree,
+                included: Vec::new(),
             });
         }
         let checkout = self.mirrors.checkout(request).await?;
@@ -149,6 +164,7 @@ impl Sources {
             commit: checkout.commit,
             revision: checkout.revision,
             tree,
+            included: Vec::new(),
         })
     }
 

@@ -1086,8 +1086,7 @@ async fn force_recreates_an_immutable_secret_changed_in_git() {
 /// A GitRepository's artifact is what Flux would store: `spec.ignore` and
 /// `sparseCheckout` leave files out of what its Kustomizations build (a generated
 /// kustomization at the root would otherwise apply them); a missing sparse directory
-/// fails the fetch; `verify` without its Secret stores nothing; `include`, which
-/// Flotilla does not do, is refused instead of producing an artifact Flux would not.
+/// fails the fetch; `verify` without its Secret stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverified() {
     let dir = tempfile::tempdir().unwrap();
@@ -1236,16 +1235,159 @@ async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverifie
             .starts_with("verified signature of\n\t- commit '"),
         "{verified}"
     );
+}
 
-    let message = refused(
-        "with-include",
-        "  include:\n  - repository:\n      name: platform-config\n",
-        "UnsupportedSpec",
+/// `spec.include` as source-controller: the includer waits for the included repository
+/// (and is requeued when its artifact arrives, well before the dependency period), its
+/// artifact holds the included path at `toPath` and Kustomizations build it; a push to
+/// the included repository alone reaches what they applied; a destination that exists
+/// is a copy failure, and an include back to the includer is refused — nothing of
+/// either is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn included_repositories_are_copied_into_the_artifact_and_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let config_map = |name: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
+    };
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("deploy/app.yaml", &config_map("app"))],
+    );
+    let shared = new_repo(
+        &repos.join("platform"),
+        "shared",
+        &[
+            ("base/common.yaml", &config_map("common")),
+            ("unrelated/other.yaml", &config_map("other")),
+        ],
+    );
+    // A missing artifact is retried after a minute only: the includer being Ready
+    // within the wait below means the included repository's run requeued it.
+    let hub = start_hub_with(&repos, &dir.path().join("cache"), Duration::from_secs(60)).await;
+    let repository = |name: &str, url: &str, extra: &str| {
+        format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n  interval: 1h\n  url: https://gitlab.internal/platform/{url}\n  ref:\n    branch: main\n{extra}"
+        )
+    };
+    let include = |to: &str| {
+        format!(
+            "  include:\n  - repository:\n      name: shared\n    fromPath: base\n    toPath: {to}\n"
+        )
+    };
+    create(
+        &hub.client,
+        &repository(
+            "platform-config",
+            "platform-config",
+            &include("deploy/shared"),
+        ),
     )
     .await;
-    assert!(
-        message.starts_with("spec.include is not supported"),
-        "{message}"
+    let status = wait_repository(&hub.client, "platform-config", "False", "NotFound").await;
+    assert_eq!(
+        ready(&status).unwrap().2,
+        "could not get resource for include 'shared': gitrepositories.source.toolkit.fluxcd.io \"shared\" not found"
+    );
+    assert!(status.get("artifact").is_none(), "{status}");
+
+    create(&hub.client, &repository("shared", "shared", "")).await;
+    let included = wait_repository(&hub.client, "shared", "True", "Succeeded").await;
+    let status = wait_repository(&hub.client, "platform-config", "True", "Succeeded").await;
+    let condition = |status: &Value, type_: &str| {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == type_)
+            .cloned()
+    };
+    assert_eq!(condition(&status, "IncludeUnavailable"), None);
+    assert_eq!(
+        status["includedArtifacts"][0]["revision"],
+        included["artifact"]["revision"]
+    );
+    assert_eq!(
+        status["observedInclude"],
+        json!([{"repository": {"name": "shared"}, "fromPath": "base", "toPath": "deploy/shared"}])
+    );
+
+    create(&hub.client, &kustomization("root", "deploy", true)).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "root",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    let names = async || -> Vec<String> {
+        let mut names: Vec<String> = config_maps
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .filter(|n| !n.starts_with("kube-"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names().await,
+        ["app", "common"],
+        "only fromPath is included"
+    );
+
+    // A change to the included repository alone: its push reaches the Kustomization
+    // (whose own interval is minutes away) through the includer.
+    write(&shared, "base/extra.yaml", &config_map("extra"));
+    commit(&shared, "extra");
+    push(&hub, "https://gitlab.internal/platform/shared");
+    wait_for("the included change applied", async || {
+        (names().await == ["app", "common", "extra"]).then_some(())
+    })
+    .await;
+
+    create(
+        &hub.client,
+        &repository("clash", "platform-config", &include("deploy")),
+    )
+    .await;
+    let status = wait_repository(&hub.client, "clash", "False", "CopyFailure").await;
+    assert_eq!(
+        ready(&status).unwrap().2,
+        "failed to copy 'shared' include from base to deploy: file exists"
+    );
+    assert!(status.get("artifact").is_none(), "{status}");
+
+    let repos_api: Api<DynamicObject> = Api::namespaced_with(
+        hub.client.clone(),
+        "flux-system",
+        &git_repository_resource(),
+    );
+    let before = serde_json::to_value(repos_api.get("shared").await.unwrap()).unwrap();
+    repos_api
+        .patch(
+            "shared",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"include": [{"repository": {"name": "platform-config"}}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let status = wait_repository(&hub.client, "shared", "False", "IncludeCycle").await;
+    assert_eq!(
+        ready(&status).unwrap().2,
+        "include 'platform-config' includes flux-system/shared back: the artifacts would nest without end"
+    );
+    assert_eq!(
+        status["artifact"], before["status"]["artifact"],
+        "the last artifact is kept"
     );
 }
 

@@ -43,8 +43,8 @@ pub use crate::refs::{
     AdvertisedRef, GitRef, RefError, Reference, Resolved, parse_ls_remote, resolve, revision,
 };
 pub use crate::repository::{
-    Action, Artifact, Condition, GitRepository, GitRepositorySpec, GitRepositoryStatus, SecretRef,
-    Verification, parse_duration,
+    Action, Artifact, Condition, GitRepository, GitRepositorySpec, GitRepositoryStatus, Include,
+    LocalReference, Verification, parse_duration,
 };
 pub use crate::semver::{Constraint, ConstraintError, Version};
 pub use crate::snapshot::{Entry, EntryKind, File, ReadLimits, Snapshot, SnapshotError};

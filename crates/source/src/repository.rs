@@ -11,17 +11,19 @@ use crate::mirror::{Checkout, MirrorCache, Request};
 use crate::refs::GitRef;
 use crate::verify::TrustedKeys;
 
-/// Reference to a Secret in the object's namespace.
+/// Reference by name to an object in the referrer's namespace (a Secret, an included
+/// GitRepository; Flux's `LocalObjectReference`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecretRef {
-    /// The Secret's name.
+pub struct LocalReference {
+    /// The object's name.
     pub name: String,
 }
 
-/// `spec` of a GitRepository, with Flux's field names. `include` and the tag modes of
-/// `verify` are read only to refuse them (an artifact without the included files, or
-/// from tags nobody verified, would be silently wrong); other fields Flotilla does not
-/// act on (`provider`, `recurseSubmodules`, …) are accepted and ignored.
+/// `spec` of a GitRepository, with Flux's field names. The tag modes of `verify` are
+/// read only to refuse them (an artifact from tags nobody verified would be silently
+/// wrong); `include` is resolved by the caller, which holds the other repositories'
+/// artifacts; other fields Flotilla does not act on (`provider`, `recurseSubmodules`,
+/// …) are accepted and ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
@@ -29,7 +31,7 @@ pub struct GitRepositorySpec {
     pub url: String,
     /// Secret with `username`/`password`, `bearerToken`, or `identity`/`known_hosts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<SecretRef>,
+    pub secret_ref: Option<LocalReference>,
     /// How often to check the remote (Go duration, e.g. `5m`).
     pub interval: String,
     /// Limit for git operations (Go duration, default `60s`).
@@ -47,12 +49,39 @@ pub struct GitRepositorySpec {
     /// Directories the artifact is limited to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sparse_checkout: Vec<String>,
-    /// Other GitRepositories' artifacts to copy in (not supported: refused).
+    /// Other GitRepositories' artifacts (of the same namespace) copied into this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub include: Vec<serde_json::Value>,
+    pub include: Vec<Include>,
     /// Commit signature verification (mode `HEAD`; the tag modes are refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verification>,
+}
+
+/// One `spec.include` entry: a GitRepository of the same namespace whose artifact (or
+/// a path in it) is copied into this artifact.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Include {
+    /// The included GitRepository.
+    pub repository: LocalReference,
+    /// What to copy: a path in the included artifact (default: all of it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub from_path: String,
+    /// Where to put it in this artifact (default: the included repository's name).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub to_path: String,
+}
+
+impl Include {
+    /// `toPath`, or the included repository's name when it is not set (Flux's
+    /// `GetToPath`).
+    pub fn destination(&self) -> &str {
+        if self.to_path.is_empty() {
+            &self.repository.name
+        } else {
+            &self.to_path
+        }
+    }
 }
 
 /// `spec.verify`: which object to verify and the Secret of trusted public keys.
@@ -63,7 +92,7 @@ pub struct Verification {
     #[serde(default)]
     pub mode: String,
     /// The Secret holding the public keys.
-    pub secret_ref: SecretRef,
+    pub secret_ref: LocalReference,
 }
 
 impl Verification {
@@ -338,12 +367,6 @@ impl GitRepository {
 
     /// Why the spec asks for what Flotilla does not do, if it does.
     fn unsupported(&self) -> Option<String> {
-        if !self.spec.include.is_empty() {
-            return Some(
-                "spec.include is not supported: the artifact would lack the included repositories' files"
-                    .into(),
-            );
-        }
         if let Some(verify) = &self.spec.verify
             && !verify.is_head()
         {

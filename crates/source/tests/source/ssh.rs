@@ -384,7 +384,7 @@ async fn ssh_wrong_client_key_is_an_auth_error_without_the_key() {
         generation: 1,
         spec: flotilla_source::GitRepositorySpec {
             url: f.url(),
-            secret_ref: Some(flotilla_source::SecretRef {
+            secret_ref: Some(flotilla_source::LocalReference {
                 name: "git-ssh".into(),
             }),
             interval: "1m".into(),

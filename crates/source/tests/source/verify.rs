@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 use flotilla_source::{
-    Credentials, GitRef, GitRepository, GitRepositorySpec, MirrorCache, SecretRef, TrustedKeys,
-    Verification,
+    Credentials, GitRef, GitRepository, GitRepositorySpec, LocalReference, MirrorCache,
+    TrustedKeys, Verification,
 };
 
 use crate::cache;
@@ -29,7 +29,7 @@ fn object(url: &str, mode: &str) -> GitRepository {
             }),
             verify: Some(Verification {
                 mode: mode.into(),
-                secret_ref: SecretRef {
+                secret_ref: LocalReference {
                     name: "keys".into(),
                 },
             }),
