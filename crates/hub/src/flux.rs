@@ -11,6 +11,7 @@
 
 pub mod conditions;
 pub mod events;
+pub mod gnupg;
 pub mod include;
 pub mod ssa;
 
@@ -623,9 +624,9 @@ impl FluxReconciler {
         Ok(out)
     }
 
-    /// The age identities of a Kustomization's `spec.decryption.secretRef` (its
-    /// `*.agekey` entries; other key kinds are not read), in Flux's words when they
-    /// cannot be had.
+    /// The keys of a Kustomization's `spec.decryption.secretRef`: its `*.agekey` entries
+    /// as age identities, its `*.asc` entries imported into a GnuPG keyring (other key
+    /// kinds are not read), in Flux's words when they cannot be had.
     async fn decryption_keys(
         &self,
         namespace: &str,
@@ -639,19 +640,40 @@ impl FluxReconciler {
             .secret_data_or(namespace, name)
             .await
             .map_err(|e| format!("cannot get sops decryption Secret '{namespace}/{name}': {e}"))?;
+        let import_failed = |key: &str, why: String| {
+            format!(
+                "failed to import '{key}' data from sops decryption Secret '{namespace}/{name}': {why}"
+            )
+        };
         let mut identities = flotilla_render::sops::Identities::none();
         for (key, value) in data.iter().filter(|(k, _)| k.ends_with(".agekey")) {
-            let import_failed = |why: String| {
-                format!(
-                    "failed to import '{key}' data from sops decryption Secret '{namespace}/{name}': {why}"
-                )
-            };
-            let text =
-                std::str::from_utf8(value).map_err(|_| import_failed("not UTF-8 text".into()))?;
-            identities
-                .extend(flotilla_render::sops::Identities::parse([text]).map_err(import_failed)?);
+            let text = std::str::from_utf8(value)
+                .map_err(|_| import_failed(key, "not UTF-8 text".into()))?;
+            identities.extend(
+                flotilla_render::sops::Identities::parse([text])
+                    .map_err(|why| import_failed(key, why))?,
+            );
         }
-        Ok(identities)
+        let pgp: Vec<(String, Vec<u8>)> = data
+            .into_iter()
+            .filter(|(k, _)| k.ends_with(".asc"))
+            .collect();
+        if pgp.is_empty() {
+            return Ok(identities);
+        }
+        // gpg (and the agent it starts) off the async workers.
+        let keyring = tokio::task::spawn_blocking(move || {
+            let keyring = gnupg::GnuPgKeyring::new()
+                .map_err(|e| (pgp[0].0.clone(), format!("cannot create a GnuPG home: {e}")))?;
+            for (key, value) in &pgp {
+                keyring.import(value).map_err(|why| (key.clone(), why))?;
+            }
+            Ok::<_, (String, String)>(keyring)
+        })
+        .await
+        .map_err(|e| format!("importing the PGP keys of '{namespace}/{name}': {e}"))?
+        .map_err(|(key, why)| import_failed(&key, why))?;
+        Ok(identities.with_pgp(Arc::new(keyring)))
     }
 
     /// The public keys a GitRepository's `spec.verify.secretRef` trusts.

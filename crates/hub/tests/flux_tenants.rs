@@ -1467,7 +1467,9 @@ async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() 
     });
     flotilla_render::sops::encrypt(
         &mut sealed,
-        &[identity.to_public().to_string().as_str()],
+        &[flotilla_render::sops::Recipient::Age(
+            identity.to_public().to_string().as_str(),
+        )],
         Some("^(data|stringData)$"),
         "2026-11-27T00:00:00Z",
     )
@@ -1523,4 +1525,163 @@ async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() 
         Api::namespaced(hub.client.clone(), "default");
     let creds = applied.get("creds").await.unwrap();
     assert_eq!(creds.data.unwrap()["token"].0, b"t0p");
+}
+
+/// Runs gpg on the GnuPG home `home` with `input` on stdin.
+fn gpg(home: &Path, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("gpg")
+        .args(["--batch", "--no-tty", "--quiet", "--homedir"])
+        .arg(home)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gpg");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "gpg {args:?}: {out:?}");
+    out
+}
+
+/// The PGP path of kustomize-controller's decryption: the `*.asc` entry of the
+/// decryption Secret is imported into a GnuPG home whose key opens the data key of a
+/// Secret encrypted to it (the key pair made with gpg, the data key wrapped by
+/// `gpg --encrypt` as sops does); key data gpg cannot import fails the build naming
+/// the entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sops_secret_for_a_pgp_key_is_decrypted_with_the_secrets_asc_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let gnupg = dir.path().join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    gpg(
+        &gnupg,
+        &[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "flux@example.com",
+            "rsa2048",
+            "encr",
+            "never",
+        ],
+        b"",
+    );
+    let listing = gpg(&gnupg, &["--with-colons", "--list-secret-keys"], b"");
+    let fingerprint = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:::::::::"))
+        .map(|f| f.trim_end_matches(':').to_string())
+        .expect("fingerprint");
+    let secret_key = gpg(
+        &gnupg,
+        &["--armor", "--export-secret-keys", &fingerprint],
+        b"",
+    )
+    .stdout;
+    let wrap = |data_key: &[u8]| -> Result<String, String> {
+        let out = gpg(
+            &gnupg,
+            &[
+                "--armor",
+                "--trust-model",
+                "always",
+                "--encrypt",
+                "-r",
+                &fingerprint,
+            ],
+            data_key,
+        );
+        String::from_utf8(out.stdout).map_err(|e| e.to_string())
+    };
+    let mut sealed = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "pgp-creds"},
+        "stringData": {"token": "s3cr3t"}
+    });
+    flotilla_render::sops::encrypt(
+        &mut sealed,
+        &[flotilla_render::sops::Recipient::Pgp {
+            fingerprint: &fingerprint,
+            wrap: &wrap,
+        }],
+        Some("^(data|stringData)$"),
+        "2026-11-28T00:00:00Z",
+    )
+    .unwrap();
+    assert!(
+        sealed["sops"]["pgp"][0]["enc"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PGP MESSAGE-----")
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .arg("--homedir")
+        .arg(&gnupg)
+        .args(["--kill", "gpg-agent"])
+        .status();
+
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("secrets/creds.yaml", &sealed.to_string())],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(hub.client.clone(), "flux-system");
+    for (name, key) in [
+        ("sops-gpg", String::from_utf8(secret_key).unwrap()),
+        ("sops-bad", "not a key".to_string()),
+    ] {
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "stringData": {"sops.asc": key}
+        }))
+        .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let decrypted = |name: &str, secret: &str| {
+        kustomization(name, "secrets", false).replace(
+            "  prune: false\n",
+            &format!(
+                "  prune: false\n  decryption:\n    provider: sops\n    secretRef:\n      name: {secret}\n"
+            ),
+        )
+    };
+    create(&hub.client, &decrypted("bad-key", "sops-bad")).await;
+    let status = wait_ready(
+        &hub.client,
+        "flux-system",
+        "bad-key",
+        "False",
+        "BuildFailed",
+    )
+    .await;
+    let message = ready(&status).unwrap().2;
+    assert!(
+        message.starts_with(
+            "failed to import 'sops.asc' data from sops decryption Secret 'flux-system/sops-bad': "
+        ) && message.contains("no valid OpenPGP data found"),
+        "{message}"
+    );
+    create(&hub.client, &decrypted("pgp", "sops-gpg")).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "pgp",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let applied: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(hub.client.clone(), "default");
+    let creds = applied.get("pgp-creds").await.unwrap();
+    assert_eq!(creds.data.unwrap()["token"].0, b"s3cr3t");
 }

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flotilla_render::sops::{self, Identities, SopsError};
+use flotilla_render::sops::{self, Identities, PgpKeyring, Recipient, SopsError};
 use serde_json::Value;
 
 /// Cases that do not decrypt, with the reason.
@@ -110,6 +110,83 @@ fn sops_conformance() {
     );
 }
 
+/// A keyring that opens exactly the PGP messages it was given, with the data keys the
+/// vectors record (`data_key_hex`): GnuPG itself is exercised by the hub's tests; this
+/// checks that the PGP entries of upstream's own files are found and used.
+struct RecordedKeys(Vec<(String, Vec<u8>)>);
+
+impl PgpKeyring for RecordedKeys {
+    fn decrypt(&self, armored: &str) -> Option<Vec<u8>> {
+        self.0
+            .iter()
+            .find(|(message, _)| message == armored)
+            .map(|(_, key)| key.clone())
+    }
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The upstream files as sops wrote them, their data keys wrapped with PGP only: each
+/// must decrypt through its first `pgp` entry, MAC verified, to the expected tree; a
+/// keyring that opens nothing names both kinds of key in its error.
+#[test]
+fn upstream_files_decrypt_through_their_pgp_entries() {
+    let root = corpus();
+    let mut run = 0;
+    for case in lines(&root.join("cases.jsonl")) {
+        let format = case["format"].as_str().unwrap();
+        let expected: Value =
+            serde_json::from_str(&read(&root.join(case["expected"].as_str().unwrap()))).unwrap();
+        if !["json", "yaml", "dotenv"].contains(&format) || expected["requires_ignore_mac"] == true
+        {
+            continue;
+        }
+        let name = case["name"].as_str().unwrap();
+        let path = root.join(case["file"].as_str().unwrap());
+        let data_key = hex(expected["data_key_hex"].as_str().unwrap());
+        let keyring = |message: &str| {
+            let keys = RecordedKeys(vec![(message.to_string(), data_key.clone())]);
+            Identities::none().with_pgp(std::sync::Arc::new(keys))
+        };
+        if format == "dotenv" {
+            let text = read(&path);
+            let message = text
+                .lines()
+                .find_map(|l| l.strip_prefix("sops_pgp__list_0__map_enc="))
+                .expect("a pgp entry")
+                .replace("\\n", "\n");
+            let plain = sops::decrypt_dotenv(&text, &keyring(&message))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(plain, expected["exact_plaintext_output"], "{name}");
+        } else {
+            let mut doc = document(&path, format);
+            assert!(
+                doc["sops"]["age"].as_array().is_none_or(Vec::is_empty),
+                "{name}: PGP only"
+            );
+            let message = doc["sops"]["pgp"][0]["enc"].as_str().expect("a pgp entry");
+            let identities = keyring(message);
+            sops::decrypt(&mut doc, &identities).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(doc, expected["tree"], "{name}");
+        }
+        run += 1;
+    }
+    println!("sops pgp entries: {run} upstream files decrypt");
+    assert!(run >= 10, "the corpus shrank to {run} files");
+    let mut doc = document(&root.join("files/example.json"), "json");
+    let nobody = Identities::none().with_pgp(std::sync::Arc::new(RecordedKeys(Vec::new())));
+    let error = sops::decrypt(&mut doc, &nobody).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "failed to get the data key: none of the 0 age identities nor the PGP keys opens the file's recipients"
+    );
+}
+
 #[test]
 fn tampered_files_fail_for_the_reason_upstream_gives() {
     let root = corpus();
@@ -143,7 +220,10 @@ fn another_identity_opens_nothing() {
     let other = identities(&root, "age/other-identity.txt");
     let mut doc = document(&root.join("files-age/example.json"), "json");
     let error = sops::decrypt(&mut doc, &other).expect_err("wrong identity");
-    assert!(matches!(error, SopsError::NoIdentity(1)), "{error}");
+    assert!(
+        matches!(error, SopsError::NoIdentity { age: 1, pgp: false }),
+        "{error}"
+    );
     assert!(
         Identities::parse(["AGE-SECRET-KEY-1NOTAKEY\n"]).is_err(),
         "a line that is not an identity"
@@ -159,7 +239,7 @@ fn encrypted_secret(recipient: &str, string_data: Value) -> Value {
     });
     sops::encrypt(
         &mut secret,
-        &[recipient],
+        &[Recipient::Age(recipient)],
         Some("^(data|stringData)$"),
         "2026-11-27T00:00:00Z",
     )
@@ -270,7 +350,13 @@ fn encrypted_dotenv(recipient: &str, pairs: &[(&str, &str)]) -> String {
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect(),
     );
-    sops::encrypt(&mut doc, &[recipient], None, "2026-11-27T00:00:00Z").unwrap();
+    sops::encrypt(
+        &mut doc,
+        &[Recipient::Age(recipient)],
+        None,
+        "2026-11-27T00:00:00Z",
+    )
+    .unwrap();
     let metadata = doc.as_object_mut().unwrap().remove("sops").unwrap();
     let mut out = String::new();
     for (k, v) in doc.as_object().unwrap() {

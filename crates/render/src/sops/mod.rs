@@ -4,8 +4,10 @@
 //! path of its key as additional data, and (for [`decrypt`]) the document's MAC checked
 //! before anything decrypted is returned.
 //!
-//! Only age recipients are read (PGP, cloud KMS and Vault entries are not). YAML
-//! comments, which a JSON document cannot hold, are not part of the MAC.
+//! Data keys are unwrapped from age entries with age identities and from PGP entries
+//! with a [`PgpKeyring`] the caller provides (it runs GnuPG; this module starts no
+//! process); cloud KMS and Vault entries are not read. YAML comments, which a JSON
+//! document cannot hold, are not part of the MAC.
 
 mod dotenv;
 mod value;
@@ -24,11 +26,17 @@ pub enum SopsError {
     /// The `sops` metadata is missing a field or has a wrong one.
     #[error("sops metadata: {0}")]
     Metadata(String),
-    /// No identity opens any of the age entries.
+    /// No identity opens any of the age entries, and no PGP key any of the PGP ones.
     #[error(
-        "failed to get the data key: none of the {0} age identities opens the file's age recipients"
+        "failed to get the data key: none of the {age} age identities{} opens the file's recipients",
+        if *pgp { " nor the PGP keys" } else { "" }
     )]
-    NoIdentity(usize),
+    NoIdentity {
+        /// How many age identities were tried.
+        age: usize,
+        /// Whether PGP keys were tried.
+        pgp: bool,
+    },
     /// A value does not decrypt (its ciphertext or its key path was changed).
     #[error("failed to decrypt the value at '{path}': {source}")]
     Value {
@@ -45,8 +53,21 @@ pub enum SopsError {
     MacMismatch,
 }
 
-/// Age identities (`AGE-SECRET-KEY-1…` lines; `#` comments and blank lines skipped).
-pub struct Identities(Vec<age::x25519::Identity>);
+/// Opens the PGP-wrapped data keys of SOPS files (implemented by the caller over
+/// GnuPG, as sops and kustomize-controller do).
+pub trait PgpKeyring: Send + Sync {
+    /// The plaintext of the armored OpenPGP message, when one of the keyring's secret
+    /// keys opens it.
+    fn decrypt(&self, armored: &str) -> Option<Vec<u8>>;
+}
+
+/// The keys that open data keys: age identities (`AGE-SECRET-KEY-1…` lines; `#`
+/// comments and blank lines skipped) and, optionally, a PGP keyring.
+#[derive(Default)]
+pub struct Identities {
+    age: Vec<age::x25519::Identity>,
+    pgp: Option<std::sync::Arc<dyn PgpKeyring>>,
+}
 
 impl Identities {
     /// Reads identity files; a line that is not an identity is an error naming its
@@ -65,27 +86,36 @@ impl Identities {
                 out.push(identity);
             }
         }
-        Ok(Identities(out))
+        Ok(Identities {
+            age: out,
+            pgp: None,
+        })
     }
 
     /// No identities (an encrypted document then fails to decrypt).
     pub fn none() -> Identities {
-        Identities(Vec::new())
+        Identities::default()
     }
 
-    /// Adds `other`'s identities to these.
+    /// Adds `other`'s age identities to these.
     pub fn extend(&mut self, other: Identities) {
-        self.0.extend(other.0);
+        self.age.extend(other.age);
     }
 
-    /// How many identities there are.
+    /// These identities with `keyring` opening PGP entries.
+    pub fn with_pgp(mut self, keyring: std::sync::Arc<dyn PgpKeyring>) -> Identities {
+        self.pgp = Some(keyring);
+        self
+    }
+
+    /// How many age identities there are.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.age.len()
     }
 
-    /// Whether there are none.
+    /// Whether there are no age identities and no PGP keyring.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.age.is_empty() && self.pgp.is_none()
     }
 }
 
@@ -279,43 +309,68 @@ impl Rules {
     }
 }
 
-/// The 32-byte data key, from the first age entry one of `identities` opens.
+/// The 32-byte data key, from the first age entry one of the age identities opens, or
+/// else the first PGP entry the keyring opens.
 fn data_key(metadata: &Map<String, Value>, identities: &Identities) -> Result<[u8; 32], SopsError> {
-    let entries = metadata
-        .get("age")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for entry in entries {
-        let Some(armored) = entry.get("enc").and_then(Value::as_str) else {
-            continue;
-        };
-        if let Some(key) = unwrap_key(armored, identities) {
-            return Ok(key);
-        }
-    }
-    Err(SopsError::NoIdentity(identities.len()))
+    let wrapped = |kind: &str| -> Vec<&str> {
+        metadata
+            .get(kind)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.get("enc").and_then(Value::as_str))
+            .collect()
+    };
+    let from_age = || {
+        wrapped("age")
+            .into_iter()
+            .find_map(|armored| unwrap_age(armored, &identities.age))
+    };
+    let from_pgp = || {
+        let keyring = identities.pgp.as_ref()?;
+        wrapped("pgp")
+            .into_iter()
+            .find_map(|armored| keyring.decrypt(armored)?.try_into().ok())
+    };
+    from_age().or_else(from_pgp).ok_or(SopsError::NoIdentity {
+        age: identities.age.len(),
+        pgp: identities.pgp.is_some(),
+    })
 }
 
-fn unwrap_key(armored: &str, identities: &Identities) -> Option<[u8; 32]> {
+fn unwrap_age(armored: &str, identities: &[age::x25519::Identity]) -> Option<[u8; 32]> {
     use std::io::Read as _;
     let reader = age::armor::ArmoredReader::new(armored.as_bytes());
     let decryptor = age::Decryptor::new(reader).ok()?;
     let mut reader = decryptor
-        .decrypt(identities.0.iter().map(|i| i as &dyn age::Identity))
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .ok()?;
     let mut key = Vec::new();
     reader.read_to_end(&mut key).ok()?;
     key.try_into().ok()
 }
 
-/// Encrypts `doc` in place for the age `recipients` as `sops --encrypt` does for a JSON
+/// Whom [`encrypt`] wraps the data key for.
+pub enum Recipient<'a> {
+    /// An age X25519 recipient (`age1…`).
+    Age(&'a str),
+    /// An OpenPGP key: its fingerprint, and the caller's encryption of a data key to it
+    /// (an armored OpenPGP message; the caller runs GnuPG).
+    Pgp {
+        /// The key's fingerprint (sops's `fp`).
+        fingerprint: &'a str,
+        /// Encrypts the data key to that key.
+        wrap: &'a dyn Fn(&[u8]) -> Result<String, String>,
+    },
+}
+
+/// Encrypts `doc` in place for `recipients` as `sops --encrypt` does for a JSON
 /// document: a fresh data key wrapped for each recipient, every value whose key path
 /// `encrypted_regex` selects (all values without one) sealed with its path as
 /// additional data, and the MAC over all values sealed with `lastmodified` (RFC 3339).
 pub fn encrypt(
     doc: &mut Value,
-    recipients: &[&str],
+    recipients: &[Recipient<'_>],
     encrypted_regex: Option<&str>,
     lastmodified: &str,
 ) -> Result<(), SopsError> {
@@ -341,17 +396,34 @@ pub fn encrypt(
     })
     .unwrap_or_else(|never| match never {});
     let mac: String = hash.finalize().iter().map(|b| format!("{b:02X}")).collect();
-    let mut age_entries = Vec::new();
+    let (mut age_entries, mut pgp_entries) = (Vec::new(), Vec::new());
     for recipient in recipients {
-        let parsed: age::x25519::Recipient = recipient
-            .parse()
-            .map_err(|e| SopsError::Metadata(format!("age recipient {recipient}: {e}")))?;
-        age_entries.push(serde_json::json!({
-            "recipient": recipient,
-            "enc": wrap_key(&key, parsed)?,
-        }));
+        match recipient {
+            Recipient::Age(recipient) => {
+                let parsed: age::x25519::Recipient = recipient
+                    .parse()
+                    .map_err(|e| SopsError::Metadata(format!("age recipient {recipient}: {e}")))?;
+                age_entries.push(serde_json::json!({
+                    "recipient": recipient,
+                    "enc": wrap_key(&key, parsed)?,
+                }));
+            }
+            Recipient::Pgp { fingerprint, wrap } => {
+                let enc = wrap(&key)
+                    .map_err(|e| SopsError::Metadata(format!("pgp key {fingerprint}: {e}")))?;
+                pgp_entries.push(serde_json::json!({
+                    "created_at": lastmodified,
+                    "enc": enc,
+                    "fp": fingerprint,
+                }));
+            }
+        }
     }
-    metadata.insert("age".into(), Value::Array(age_entries));
+    for (kind, entries) in [("age", age_entries), ("pgp", pgp_entries)] {
+        if !entries.is_empty() {
+            metadata.insert(kind.into(), Value::Array(entries));
+        }
+    }
     metadata.insert("lastmodified".into(), Value::String(lastmodified.into()));
     metadata.insert(
         "mac".into(),
