@@ -37,7 +37,8 @@ pub use crate::credentials::{Credentials, SecretError};
 pub use crate::git::GitError;
 pub use crate::ignore::{IGNORE_FILE, IgnoreError, IgnoreRules};
 pub use crate::mirror::{
-    CacheOptions, Checkout, Error, GcOptions, GcReport, LAST_USED_FILE, MirrorCache, Request, Stats,
+    CacheOptions, Checkout, Error, GcOptions, GcReport, LAST_USED_FILE, MirrorCache, Request,
+    Stats, TagObject,
 };
 pub use crate::refs::{
     AdvertisedRef, GitRef, RefError, Reference, Resolved, parse_ls_remote, resolve, revision,
@@ -50,5 +51,6 @@ pub use crate::semver::{Constraint, ConstraintError, Version};
 pub use crate::snapshot::{Entry, EntryKind, File, ReadLimits, Snapshot, SnapshotError};
 pub use crate::url::{GitUrl, Rewrite, Scheme, UrlError, redact_str, rewrite};
 pub use crate::verify::{
-    SignedCommit, TrustedKeys, VerifyError, split_signed_commit, verify_commit,
+    Failure, GitObject, SignedObject, TrustedKeys, VerifyError, split_signed_commit,
+    split_signed_tag, verify_commit, verify_tag,
 };

@@ -205,6 +205,15 @@ pub struct Checkout {
     pub snapshot: Snapshot,
 }
 
+/// An annotated tag object: its id and its content as git stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagObject {
+    /// The tag object's id.
+    pub id: String,
+    /// The object's content (headers, message, signature).
+    pub raw: Vec<u8>,
+}
+
 /// The file in each mirror whose modification time is the mirror's last use.
 pub const LAST_USED_FILE: &str = "flotilla-last-used";
 
@@ -473,6 +482,57 @@ impl MirrorCache {
         let mut resolved = resolved;
         resolved.commit = commit;
         self.finish(&repo, &resolved)
+    }
+
+    /// The annotated tag object a checkout of a tag was made from, as its id and raw
+    /// content; `None` when the tag is lightweight (or the checkout is not of a tag).
+    /// The mirror's copy of the ref is read; when it is missing or does not lead to the
+    /// checkout's commit, the tag is fetched by name first (a check by commit id does
+    /// not bring the tag object).
+    pub async fn tag_object(
+        &self,
+        req: &Request,
+        checkout: &Checkout,
+    ) -> Result<Option<TagObject>, Error> {
+        let Some(refname) = checkout
+            .refname
+            .as_deref()
+            .filter(|r| r.starts_with("refs/tags/"))
+        else {
+            return Ok(None);
+        };
+        let (repo, creds) = self.repo_for(&req.url, &req.credentials)?;
+        let _lease = self.note_use(&repo);
+        let _flight = repo.flight.lock().await;
+        let current = |handle: &gix::ThreadSafeRepository| {
+            read_tag_ref(handle, refname).filter(|(commit, _)| *commit == checkout.commit)
+        };
+        let handle = self.open_or_init(&repo).await.map_err(|e| match e {
+            Attempt::Fatal(e) => e,
+            Attempt::Corrupt(detail) => Error::Corrupt {
+                url: repo.shown.clone(),
+                detail,
+            },
+        })?;
+        if let Some((_, tag)) = current(&handle) {
+            return Ok(tag);
+        }
+        let remote = Remote {
+            url: &repo.fetch_url,
+            credentials: &creds,
+            timeout: req.timeout,
+        };
+        self.fetch_into(&repo, &remote, format!("+{refname}:{refname}"))
+            .await?;
+        let handle = self.reopen(&repo).unwrap_or(handle);
+        match current(&handle) {
+            Some((_, tag)) => Ok(tag),
+            None => Err(Error::MissingCommit {
+                url: repo.shown.clone(),
+                commit: checkout.commit.clone(),
+                detail: format!("{refname} no longer leads to this commit"),
+            }),
+        }
     }
 
     /// Fetches the branch or tag `refname` into a new mirror and resolves it from what
@@ -1153,6 +1213,24 @@ fn empty_trash(scratch: &Path) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
+}
+
+/// The mirror's ref `refname`: the commit it leads to, and the annotated tag object it
+/// names (id and raw content) if it names one.
+fn read_tag_ref(
+    handle: &gix::ThreadSafeRepository,
+    refname: &str,
+) -> Option<(String, Option<TagObject>)> {
+    let local = handle.to_thread_local();
+    let mut reference = local.find_reference(refname).ok()?;
+    let target = reference.target().try_id()?.to_owned();
+    let object = local.find_object(target).ok()?;
+    let tag = (object.kind == gix::object::Kind::Tag).then(|| TagObject {
+        id: target.to_string(),
+        raw: object.data.clone(),
+    });
+    let commit = reference.peel_to_commit().ok()?.id.to_string();
+    Some((commit, tag))
 }
 
 /// The full name of a branch or tag reference: what a fetch by name resolves without

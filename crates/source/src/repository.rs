@@ -19,11 +19,9 @@ pub struct LocalReference {
     pub name: String,
 }
 
-/// `spec` of a GitRepository, with Flux's field names. The tag modes of `verify` are
-/// read only to refuse them (an artifact from tags nobody verified would be silently
-/// wrong); `include` is resolved by the caller, which holds the other repositories'
-/// artifacts; other fields Flotilla does not act on (`provider`, `recurseSubmodules`,
-/// …) are accepted and ignored.
+/// `spec` of a GitRepository, with Flux's field names. `include` is resolved by the
+/// caller, which holds the other repositories' artifacts; other fields Flotilla does
+/// not act on (`provider`, `recurseSubmodules`, …) are accepted and ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
@@ -52,7 +50,7 @@ pub struct GitRepositorySpec {
     /// Other GitRepositories' artifacts (of the same namespace) copied into this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<Include>,
-    /// Commit signature verification (mode `HEAD`; the tag modes are refused).
+    /// Signature verification of the commit (`HEAD`), the tag (`Tag`) or both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verification>,
 }
@@ -96,18 +94,24 @@ pub struct Verification {
 }
 
 impl Verification {
-    /// Whether the commit is what is verified (Flux's default mode).
-    fn is_head(&self) -> bool {
-        matches!(self.mode.as_str(), "" | "HEAD" | "head")
+    /// Whether the commit is verified (modes `HEAD`, also written `head` or left unset,
+    /// and `TagAndHEAD`).
+    fn verifies_head(&self) -> bool {
+        matches!(self.mode.as_str(), "" | "HEAD" | "head" | "TagAndHEAD")
+    }
+
+    /// Whether the annotated tag the checkout came from is verified (`Tag`,
+    /// `TagAndHEAD`).
+    fn verifies_tag(&self) -> bool {
+        matches!(self.mode.as_str(), "Tag" | "TagAndHEAD")
     }
 
     /// The mode as `status.sourceVerificationMode` records it (`head` and unset are
     /// `HEAD`).
     fn mode_name(&self) -> String {
-        if self.is_head() {
-            "HEAD".into()
-        } else {
-            self.mode.clone()
+        match self.mode.as_str() {
+            "" | "head" => "HEAD".into(),
+            other => other.to_string(),
         }
     }
 }
@@ -340,7 +344,7 @@ impl GitRepository {
                     );
                     return (requeue, None);
                 }
-                if !self.verify(&checkout, keys).await {
+                if !self.verify(&checkout, keys, cache, &request).await {
                     return (requeue, None);
                 }
                 let tree = match checkout.snapshot.tree_id("") {
@@ -368,10 +372,11 @@ impl GitRepository {
     /// Why the spec asks for what Flotilla does not do, if it does.
     fn unsupported(&self) -> Option<String> {
         if let Some(verify) = &self.spec.verify
-            && !verify.is_head()
+            && !verify.verifies_head()
+            && !verify.verifies_tag()
         {
             return Some(format!(
-                "spec.verify.mode {:?} is not supported: only the commit (mode HEAD) is verified, not tags",
+                "spec.verify.mode {:?} is not supported: one of HEAD, Tag or TagAndHEAD",
                 verify.mode
             ));
         }
@@ -424,28 +429,59 @@ impl GitRepository {
         self.status.observed_generation = self.generation;
     }
 
-    /// Checks the commit's signature when the spec asks; false (and conditions saying
-    /// why) when it does not verify.
-    async fn verify(&mut self, checkout: &Checkout, keys: Result<TrustedKeys, String>) -> bool {
+    /// Checks the signatures the spec asks for — the annotated tag's, the commit's, or
+    /// both — as source-controller does; false (and conditions saying why) when they
+    /// do not verify.
+    async fn verify(
+        &mut self,
+        checkout: &Checkout,
+        keys: Result<TrustedKeys, String>,
+        cache: &MirrorCache,
+        request: &Request,
+    ) -> bool {
         let Some(verification) = &self.spec.verify else {
             self.remove("SourceVerified");
             self.status.source_verification_mode = None;
             return true;
         };
         let mode = verification.mode_name();
-        match verify_head(checkout, keys).await {
-            Ok(key) => {
-                let message = format!(
-                    "verified signature of\n\t- commit '{}' with key '{key}'",
-                    checkout.commit
-                );
+        let (tag, head) = (verification.verifies_tag(), verification.verifies_head());
+        let verified = async {
+            let keys = keys.map_err(|e| {
+                Refusal::Retry(
+                    "VerificationError",
+                    format!("public keys secret error: {e}"),
+                )
+            })?;
+            let mut lines = Vec::new();
+            if tag {
+                let (name, key) = verify_tag_of(checkout, &keys, cache, request).await?;
+                lines.push(format!("tag '{name}' with key '{key}'"));
+            }
+            if head {
+                let key = verify_head(checkout, &keys).await.map_err(Refusal::retry)?;
+                lines.push(format!("commit '{}' with key '{key}'", checkout.commit));
+            }
+            Ok::<_, Refusal>(format!(
+                "verified signature of\n\t- {}",
+                lines.join("\n\t- ")
+            ))
+        }
+        .await;
+        match verified {
+            Ok(message) => {
                 self.set("SourceVerified", "True", "Succeeded", &message);
                 self.status.source_verification_mode = Some(mode);
                 true
             }
-            Err((reason, message)) => {
+            Err(Refusal::Retry(reason, message)) => {
                 self.set("SourceVerified", "False", reason, &message);
                 self.retrying(reason, &message);
+                false
+            }
+            Err(Refusal::Stall(reason, message)) => {
+                self.set("SourceVerified", "False", reason, &message);
+                self.stalled(reason, message);
                 false
             }
         }
@@ -481,37 +517,113 @@ impl GitRepository {
     }
 }
 
+/// Why a verification refused the checkout: worth retrying (the keys or the remote may
+/// change), or stalled until the spec changes.
+enum Refusal {
+    Retry(&'static str, String),
+    Stall(&'static str, String),
+}
+
+impl Refusal {
+    fn retry((reason, message): (&'static str, String)) -> Refusal {
+        Refusal::Retry(reason, message)
+    }
+}
+
+/// Runs a verification (gpgv and ssh-keygen are processes) off the async workers.
+async fn verify_blocking(
+    object: Vec<u8>,
+    keys: &TrustedKeys,
+    verify: fn(&[u8], &TrustedKeys, &std::path::Path) -> Result<String, crate::VerifyError>,
+) -> Result<String, String> {
+    let keys = keys.clone();
+    tokio::task::spawn_blocking(move || {
+        let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+        verify(&object, &keys, scratch.path()).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 /// Verifies the checkout's commit with `keys`: the signing key, or the condition
 /// reason and message Flux gives when it cannot.
 async fn verify_head(
     checkout: &Checkout,
-    keys: Result<TrustedKeys, String>,
+    keys: &TrustedKeys,
 ) -> Result<String, (&'static str, String)> {
-    let keys = keys.map_err(|e| {
-        (
-            "VerificationError",
-            format!("public keys secret error: {e}"),
-        )
-    })?;
-    let commit = checkout.commit.clone();
-    let failed = move |e: String| {
+    let failed = |e: String| {
         (
             "InvalidCommitSignature",
-            format!("signature verification of commit '{commit}' failed: {e}"),
+            format!(
+                "signature verification of commit '{}' failed: {e}",
+                checkout.commit
+            ),
         )
     };
     let object = checkout
         .snapshot
         .commit_object()
         .map_err(|e| failed(e.to_string()))?;
-    // gpgv and ssh-keygen are processes: off the async workers.
-    tokio::task::spawn_blocking(move || {
-        let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-        crate::verify::verify_commit(&object, &keys, scratch.path()).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| failed(e.to_string()))?
-    .map_err(failed)
+    verify_blocking(object, keys, crate::verify::verify_commit)
+        .await
+        .map_err(failed)
+}
+
+/// Verifies the annotated tag the checkout came from: the tag as Flux names it
+/// (`<name>@<tag object id>`) and the signing key, or why not in Flux's words.
+async fn verify_tag_of(
+    checkout: &Checkout,
+    keys: &TrustedKeys,
+    cache: &MirrorCache,
+    request: &Request,
+) -> Result<(String, String), Refusal> {
+    let Some(short) = checkout
+        .refname
+        .as_deref()
+        .and_then(|r| r.strip_prefix("refs/tags/"))
+    else {
+        return Err(Refusal::Stall(
+            "InvalidVerificationMode",
+            "cannot verify tag object's signature if a tag reference is not specified".into(),
+        ));
+    };
+    let tag = cache.tag_object(request, checkout).await.map_err(|e| {
+        Refusal::Retry(
+            "VerificationError",
+            format!("cannot read tag '{short}': {e}"),
+        )
+    })?;
+    let unsigned = |name: &str| {
+        Refusal::Retry(
+            "InvalidGitObject",
+            format!("cannot verify signature of tag '{name}' since it is not signed"),
+        )
+    };
+    // A lightweight tag is named by the ref alone.
+    let Some(crate::mirror::TagObject { id, raw: object }) = tag else {
+        return Err(unsigned(short));
+    };
+    let name = format!("{}@{id}", tag_name(&object).unwrap_or(short));
+    if crate::verify::split_signed_tag(&object).is_none() {
+        return Err(unsigned(&name));
+    }
+    let key = verify_blocking(object, keys, crate::verify::verify_tag)
+        .await
+        .map_err(|e| {
+            Refusal::Retry(
+                "InvalidTagSignature",
+                format!("signature verification of tag '{name}' failed: {e}"),
+            )
+        })?;
+    Ok((name, key))
+}
+
+/// The `tag` header of a raw tag object (the name the tagger gave it).
+fn tag_name(object: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(object).ok()?;
+    text.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix("tag "))
 }
 
 #[cfg(test)]

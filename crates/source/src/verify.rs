@@ -39,25 +39,51 @@ impl TrustedKeys {
     }
 }
 
-/// Why a commit could not be verified.
+/// What carries the signature: a commit, or an annotated tag (Flux's messages name it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitObject {
+    /// A commit (`gpgsig` header).
+    Commit,
+    /// An annotated tag (the signature ends its message).
+    Tag,
+}
+
+impl std::fmt::Display for GitObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GitObject::Commit => "commit",
+            GitObject::Tag => "tag",
+        })
+    }
+}
+
+/// Why a commit or tag could not be verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    /// The commit carries no signature.
-    #[error(
-        "unable to verify Git commit: unable to verify payload as the provided signature is empty"
-    )]
+#[error("unable to verify Git {object}: {failure}")]
+pub struct VerifyError {
+    /// What was being verified.
+    pub object: GitObject,
+    /// Why it did not verify.
+    pub failure: Failure,
+}
+
+/// Why a signature did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// The object carries no signature.
+    #[error("unable to verify payload as the provided signature is empty")]
     Unsigned,
     /// The signature is of a kind neither OpenPGP nor SSH.
-    #[error("unable to verify Git commit: unknown signature format")]
+    #[error("unknown signature format")]
     UnknownFormat,
     /// No trusted key of the signature's kind.
-    #[error("unable to verify Git commit: no {0} public keys in the secret")]
+    #[error("no {0} public keys in the secret")]
     NoKeys(&'static str),
     /// The signature does not verify with any trusted key.
-    #[error("unable to verify Git commit: {0}")]
+    #[error("{0}")]
     Rejected(String),
     /// The verifying program could not run.
-    #[error("unable to verify Git commit: running {program}: {detail}")]
+    #[error("running {program}: {detail}")]
     Tool {
         /// `gpgv` or `ssh-keygen`.
         program: &'static str,
@@ -66,19 +92,19 @@ pub enum VerifyError {
     },
 }
 
-/// A commit object split into the signature and the bytes it signs.
+/// A commit or tag object split into the signature and the bytes it signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedCommit {
-    /// The `gpgsig` (or `gpgsig-sha256`) header's value, continuation lines joined.
+pub struct SignedObject {
+    /// The signature (armored OpenPGP or SSH).
     pub signature: String,
-    /// The commit object without that header: what was signed.
+    /// The object without its signature: what was signed.
     pub payload: Vec<u8>,
 }
 
 /// Takes the signature header out of a raw commit object (git's
 /// `parse_signed_commit`): header lines end at the first blank line; a continuation
 /// line starts with a space.
-pub fn split_signed_commit(object: &[u8]) -> Option<SignedCommit> {
+pub fn split_signed_commit(object: &[u8]) -> Option<SignedObject> {
     let mut payload = Vec::with_capacity(object.len());
     let mut signature: Option<String> = None;
     let mut in_signature = false;
@@ -108,7 +134,33 @@ pub fn split_signed_commit(object: &[u8]) -> Option<SignedCommit> {
         }
         payload.extend_from_slice(line);
     }
-    signature.map(|signature| SignedCommit { signature, payload })
+    signature.map(|signature| SignedObject { signature, payload })
+}
+
+/// The lines that start a signature (git's `sigs` table: OpenPGP, X.509, SSH).
+const SIGNATURE_STARTS: &[&[u8]] = &[
+    b"-----BEGIN PGP SIGNATURE-----",
+    b"-----BEGIN PGP MESSAGE-----",
+    b"-----BEGIN SIGNED MESSAGE-----",
+    b"-----BEGIN SSH SIGNATURE-----",
+];
+
+/// Takes the signature off the end of a raw tag object (git's `parse_signed_buffer`:
+/// it starts at the last line that begins a signature).
+pub fn split_signed_tag(object: &[u8]) -> Option<SignedObject> {
+    let mut start = None;
+    let mut offset = 0;
+    for line in object.split_inclusive(|b| *b == b'\n') {
+        if SIGNATURE_STARTS.iter().any(|s| line.starts_with(s)) {
+            start = Some(offset);
+        }
+        offset += line.len();
+    }
+    let start = start?;
+    Some(SignedObject {
+        signature: String::from_utf8_lossy(&object[start..]).into_owned(),
+        payload: object[..start].to_vec(),
+    })
 }
 
 /// Verifies the signature of `object` (a raw commit) with `keys`; returns the signing
@@ -119,9 +171,32 @@ pub fn verify_commit(
     keys: &TrustedKeys,
     scratch: &Path,
 ) -> Result<String, VerifyError> {
-    let signed = split_signed_commit(object).ok_or(VerifyError::Unsigned)?;
+    verify_signed(split_signed_commit(object), keys, scratch).map_err(|failure| VerifyError {
+        object: GitObject::Commit,
+        failure,
+    })
+}
+
+/// [`verify_commit`] for a raw annotated tag object.
+pub fn verify_tag(
+    object: &[u8],
+    keys: &TrustedKeys,
+    scratch: &Path,
+) -> Result<String, VerifyError> {
+    verify_signed(split_signed_tag(object), keys, scratch).map_err(|failure| VerifyError {
+        object: GitObject::Tag,
+        failure,
+    })
+}
+
+fn verify_signed(
+    signed: Option<SignedObject>,
+    keys: &TrustedKeys,
+    scratch: &Path,
+) -> Result<String, Failure> {
+    let signed = signed.ok_or(Failure::Unsigned)?;
     if signed.signature.trim().is_empty() {
-        return Err(VerifyError::Unsigned);
+        return Err(Failure::Unsigned);
     }
     if signed
         .signature
@@ -134,24 +209,24 @@ pub fn verify_commit(
     {
         verify_ssh(&signed, keys, scratch)
     } else {
-        Err(VerifyError::UnknownFormat)
+        Err(Failure::UnknownFormat)
     }
 }
 
-fn tool_error(program: &'static str, e: impl std::fmt::Display) -> VerifyError {
-    VerifyError::Tool {
+fn tool_error(program: &'static str, e: impl std::fmt::Display) -> Failure {
+    Failure::Tool {
         program,
         detail: e.to_string(),
     }
 }
 
 fn verify_pgp(
-    signed: &SignedCommit,
+    signed: &SignedObject,
     keys: &TrustedKeys,
     scratch: &Path,
-) -> Result<String, VerifyError> {
+) -> Result<String, Failure> {
     if keys.pgp.is_empty() {
-        return Err(VerifyError::NoKeys("OpenPGP"));
+        return Err(Failure::NoKeys("OpenPGP"));
     }
     // gpgv reads binary keyrings: each armored key dearmored into one file.
     let keyring = scratch.join("trusted.gpg");
@@ -210,7 +285,7 @@ fn verify_pgp(
                         })
                 })
                 .unwrap_or_else(|| "the OpenPGP signature does not verify".to_string());
-            Err(VerifyError::Rejected(why))
+            Err(Failure::Rejected(why))
         }
     }
 }
@@ -220,10 +295,10 @@ fn verify_pgp(
 const PRINCIPAL: &str = "trusted";
 
 fn verify_ssh(
-    signed: &SignedCommit,
+    signed: &SignedObject,
     keys: &TrustedKeys,
     scratch: &Path,
-) -> Result<String, VerifyError> {
+) -> Result<String, Failure> {
     let lines: Vec<&str> = keys
         .ssh
         .iter()
@@ -232,7 +307,7 @@ fn verify_ssh(
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
     if lines.is_empty() {
-        return Err(VerifyError::NoKeys("SSH"));
+        return Err(Failure::NoKeys("SSH"));
     }
     let allowed = scratch.join("allowed_signers");
     let text: String = lines
@@ -262,7 +337,7 @@ fn verify_ssh(
             .to_string();
         Ok(fingerprint)
     } else {
-        Err(VerifyError::Rejected(
+        Err(Failure::Rejected(
             "the SSH signature was not made by a trusted key".to_string(),
         ))
     }
@@ -273,7 +348,7 @@ fn run(
     command: &mut Command,
     input: &[u8],
     program: &'static str,
-) -> Result<std::process::Output, VerifyError> {
+) -> Result<std::process::Output, Failure> {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -325,7 +400,10 @@ first\n"
         let scratch = tempfile::tempdir().unwrap();
         assert_eq!(
             verify_commit(unsigned, &keys, scratch.path()),
-            Err(VerifyError::Unsigned)
+            Err(VerifyError {
+                object: GitObject::Commit,
+                failure: Failure::Unsigned
+            })
         );
     }
 
