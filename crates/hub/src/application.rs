@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use flotilla_fleet::Application;
-use flotilla_fleet::argocd::application::RetryStrategy;
+use flotilla_fleet::argocd::application::{ApplicationSource, RetryStrategy};
 use flotilla_source::Request;
 use flotilla_sync::health::HealthStatus;
 use flotilla_sync::{AppId, Inventory, InventoryEntry, ObjectState, SyncOptions};
@@ -60,8 +60,9 @@ const FULL_SYNC_EVERY: Duration = Duration::from_secs(150);
 pub struct Reconciled {
     /// The new `status`.
     pub status: Value,
-    /// The repository URL the app read (for webhook-triggered refreshes).
-    pub repo_url: Option<String>,
+    /// The repository URLs the app reads, one per source (for webhook-triggered
+    /// refreshes).
+    pub repo_urls: Vec<String>,
     /// Whether it ended in an error worth retrying soon.
     pub failed: bool,
     /// When to look at the app again, when its sync says (a retry's backoff).
@@ -181,25 +182,27 @@ impl AppReconciler {
                     "InvalidSpecError",
                     format!("invalid Application: {e}"),
                     now,
-                    None,
+                    Vec::new(),
                 );
             }
         };
-        let Some(source) = app
-            .spec
-            .source
-            .clone()
-            .or_else(|| app.spec.sources.first().cloned())
-        else {
+        // `spec.sources`, when set, replaces `spec.source` (Argo CD's `GetSources`).
+        let sources: Vec<ApplicationSource> =
+            app.spec.effective_sources().into_iter().cloned().collect();
+        let multiple = !app.spec.sources.is_empty();
+        let repo_urls: Vec<String> = sources.iter().map(|s| s.repo_url.clone()).collect();
+        if sources.is_empty() {
             return failed(
                 previous,
                 "InvalidSpecError",
                 "spec.source or spec.sources is required".into(),
                 now,
-                None,
+                repo_urls,
             );
-        };
-        let repo_url = Some(source.repo_url.clone());
+        }
+        if let Err(message) = check_refs(&sources) {
+            return failed(previous, "InvalidSpecError", message, now, repo_urls);
+        }
         let destination = &app.spec.destination;
         let Some(cluster) = self.destination(&destination.server, &destination.name) else {
             let message = if destination.server.is_empty() {
@@ -210,26 +213,49 @@ impl AppReconciler {
                     destination.server
                 )
             };
-            return failed(previous, "InvalidSpecError", message, now, repo_url);
+            return failed(previous, "InvalidSpecError", message, now, repo_urls);
         };
 
-        // Source.
-        let request = self.source_request(&source.repo_url, &source.target_revision);
+        // Sources.
         let phase = std::time::Instant::now();
-        let tree = self.sources.tree(&request).await;
-        crate::metrics::global().phase("application", "source", phase.elapsed());
-        let tree = match tree {
-            Ok(tree) => tree,
-            Err(e) => {
-                return failed(
-                    previous,
-                    "ComparisonError",
-                    format!("Failed to load target state: {e}"),
-                    now,
-                    repo_url,
-                );
+        let mut trees = Vec::with_capacity(sources.len());
+        for (i, source) in sources.iter().enumerate() {
+            let request = self.source_request(&source.repo_url, &source.target_revision);
+            match self.sources.tree(&request).await {
+                Ok(tree) => trees.push(tree),
+                Err(e) => {
+                    let which = if multiple {
+                        format!(
+                            "failed to generate manifest for source {} of {}: ",
+                            i + 1,
+                            sources.len()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    return failed(
+                        previous,
+                        "ComparisonError",
+                        format!("Failed to load target state: {which}{e}"),
+                        now,
+                        repo_urls,
+                    );
+                }
             }
+        }
+        crate::metrics::global().phase("application", "source", phase.elapsed());
+        let revisions: Vec<String> = trees.iter().map(|t| t.commit.clone()).collect();
+        let sources_json: Vec<Value> = sources
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+            .collect();
+        // What Argo CD records of the target: one revision and source, or a list of each.
+        let target = if multiple {
+            json!({"revisions": revisions, "sources": sources_json})
+        } else {
+            json!({"revision": revisions[0], "source": sources_json[0]})
         };
+        let revision_key = revisions.join(",");
 
         // Render (CPU work off the async workers).
         let namespace = destination.namespace.clone();
@@ -242,7 +268,7 @@ impl AppReconciler {
         // Settled: nothing new since the last successful sync and no drift seen — only
         // look at the objects' health, without rendering or applying.
         let fingerprint = crate::settled::fingerprint(
-            &tree.commit,
+            &revision_key,
             object.get("spec").unwrap_or(&Value::Null),
             &(&context, self.project_version(&app)),
         );
@@ -266,16 +292,15 @@ impl AppReconciler {
             if let Some(healths) = healths {
                 let mut status = previous.as_object().cloned().unwrap_or_default();
                 status.insert("reconciledAt".into(), json!(now));
-                return refreshed_health(status, &healths, repo_url);
+                return refreshed_health(status, &healths, repo_urls);
             }
         }
 
         // A failed sync waiting for its retry (Argo CD's backoff) is left until then.
-        let source_json = serde_json::to_value(&source).unwrap_or(Value::Null);
         let now_at = now
             .parse::<Timestamp>()
             .unwrap_or_else(|_| Timestamp::now());
-        let last_sync = crate::retry::last_sync(previous, &tree.commit, &source_json, now_at);
+        let last_sync = crate::retry::last_sync(previous, &target, now_at);
         let policy = app.spec.sync_policy.clone().unwrap_or_default();
         if let LastSync::Retrying { wait, .. } = &last_sync
             && policy.automated.is_some()
@@ -283,43 +308,36 @@ impl AppReconciler {
         {
             return Reconciled {
                 status: previous.clone(),
-                repo_url,
+                repo_urls,
                 failed: false,
                 requeue_after: Some(*wait),
             };
         }
 
-        let render_tree = tree.tree.clone();
-        let render_source = source.clone();
-        let (charts, commit) = (self.charts.clone(), tree.commit.clone());
+        let render_sources = sources.clone();
+        let charts = self.charts.clone();
         let phase = std::time::Instant::now();
         let rendered = tokio::task::spawn_blocking(move || {
-            let kind = render::source_type(
-                render_tree.as_ref(),
-                render_source.path.trim_start_matches('/'),
-                &render_source,
-            );
-            render::render_source_cached(
-                render_tree.as_ref(),
-                Some((&charts, &commit)),
-                &render_source,
-                &context,
-            )
-            .map(|objects| (objects, kind.ok()))
+            render_all(&trees, &render_sources, multiple, &charts, &context)
         })
         .await;
         crate::metrics::global().phase("application", "render", phase.elapsed());
-        let (desired, source_type) = match rendered {
+        let RenderedSources {
+            objects: desired,
+            types: source_types,
+        } = match rendered {
             Ok(Ok(done)) => done,
-            Ok(Err(e)) => {
+            Ok(Err((i, e))) => {
                 return failed(
                     previous,
                     "ComparisonError",
                     format!(
-                        "Failed to load target state: failed to generate manifest for source 1 of 1: {e}"
+                        "Failed to load target state: failed to generate manifest for source {} of {}: {e}",
+                        i + 1,
+                        sources.len()
                     ),
                     now,
-                    repo_url,
+                    repo_urls,
                 );
             }
             Err(e) => {
@@ -328,7 +346,7 @@ impl AppReconciler {
                     "ComparisonError",
                     format!("render task: {e}"),
                     now,
-                    repo_url,
+                    repo_urls,
                 );
             }
         };
@@ -338,7 +356,7 @@ impl AppReconciler {
         let checked = self.check_project(&app, &desired).await;
         crate::metrics::global().phase("application", "project", phase.elapsed());
         if let Err(message) = checked {
-            return failed(previous, "InvalidSpecError", message, now, repo_url);
+            return failed(previous, "InvalidSpecError", message, now, repo_urls);
         }
 
         // Sync (automated) or compare.
@@ -353,23 +371,33 @@ impl AppReconciler {
         };
         let entries: Vec<&str> = policy.sync_options.iter().map(String::as_str).collect();
         if let Err(e) = opts.apply_argo(&entries) {
-            return failed(previous, "InvalidSpecError", e.to_string(), now, repo_url);
+            return failed(previous, "InvalidSpecError", e.to_string(), now, repo_urls);
         }
         let inventory = self.inventory(&key, previous);
         let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
+        let destination_json = serde_json::to_value(destination).unwrap_or(Value::Null);
         let comparison = |status: &str| {
-            json!({
-                "status": status,
-                "revision": tree.commit,
-                "comparedTo": {
-                    "source": serde_json::to_value(&source).unwrap_or(Value::Null),
-                    "destination": serde_json::to_value(destination).unwrap_or(Value::Null),
-                },
-            })
+            if multiple {
+                json!({
+                    "status": status,
+                    "revisions": revisions,
+                    "comparedTo": {"sources": sources_json, "destination": destination_json},
+                })
+            } else {
+                json!({
+                    "status": status,
+                    "revision": revisions[0],
+                    "comparedTo": {"source": sources_json[0], "destination": destination_json},
+                })
+            }
         };
         let mut status = previous.as_object().cloned().unwrap_or_default();
         status.insert("reconciledAt".into(), json!(now));
-        if let Some(kind) = source_type {
+        let type_name = |kind: &Option<SourceType>| kind.map(source_type_name).unwrap_or("");
+        if multiple {
+            let names: Vec<&str> = source_types.iter().map(type_name).collect();
+            status.insert("sourceTypes".into(), json!(names));
+        } else if let Some(kind) = source_types.first().copied().flatten() {
             status.insert("sourceType".into(), json!(source_type_name(kind)));
         }
         let images = images_of(&desired);
@@ -485,21 +513,17 @@ impl AppReconciler {
                         status.insert(
                             "operationState".into(),
                             operation_state(
-                                json!({"revision": tree.commit, "prune": opts.prune}),
+                                with_target(&target, json!({"prune": opts.prune}), false),
                                 &strategy,
                                 &ended,
-                                json!({
-                                    "resources": sync_results,
-                                    "revision": tree.commit,
-                                    "source": source_json,
-                                }),
+                                with_target(&target, json!({"resources": sync_results}), true),
                                 (&started, now),
                             ),
                         );
                         status.remove("conditions");
                         Reconciled {
                             status: Value::Object(status),
-                            repo_url,
+                            repo_urls,
                             failed: !succeeded,
                             requeue_after: ended.requeue_after,
                         }
@@ -518,10 +542,10 @@ impl AppReconciler {
                         status.insert(
                             "operationState".into(),
                             operation_state(
-                                json!({"revision": tree.commit}),
+                                with_target(&target, json!({}), false),
                                 &strategy,
                                 &ended,
-                                json!({"revision": tree.commit, "source": source_json}),
+                                with_target(&target, json!({}), true),
                                 (&started, now),
                             ),
                         );
@@ -531,7 +555,7 @@ impl AppReconciler {
                         );
                         Reconciled {
                             status: Value::Object(status),
-                            repo_url,
+                            repo_urls,
                             failed: true,
                             requeue_after: ended.requeue_after,
                         }
@@ -590,12 +614,12 @@ impl AppReconciler {
                         }
                         Reconciled {
                             status: Value::Object(status),
-                            repo_url,
+                            repo_urls,
                             failed: false,
                             requeue_after: None,
                         }
                     }
-                    Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_url),
+                    Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_urls),
                 }
             }
         }
@@ -877,7 +901,7 @@ fn operation_state(
 fn refreshed_health(
     mut status: serde_json::Map<String, Value>,
     healths: &[(InventoryEntry, flotilla_sync::health::Health)],
-    repo_url: Option<String>,
+    repo_urls: Vec<String>,
 ) -> Reconciled {
     let health = flotilla_sync::health::worst(healths.iter().map(|(_, h)| &h.status));
     if let Some(Value::Array(resources)) = status.get_mut("resources") {
@@ -894,7 +918,7 @@ fn refreshed_health(
     status.insert("health".into(), json!({"status": health.as_str()}));
     Reconciled {
         status: Value::Object(status),
-        repo_url,
+        repo_urls,
         failed: false,
         requeue_after: None,
     }
@@ -957,7 +981,7 @@ fn failed(
     kind: &str,
     message: String,
     now: &str,
-    repo_url: Option<String>,
+    repo_urls: Vec<String>,
 ) -> Reconciled {
     let mut status = previous.as_object().cloned().unwrap_or_default();
     let mut sync = status.get("sync").cloned().unwrap_or_else(|| json!({}));
@@ -970,10 +994,102 @@ fn failed(
     status.insert("reconciledAt".into(), json!(now));
     Reconciled {
         status: Value::Object(status),
-        repo_url,
+        repo_urls,
         failed: true,
         requeue_after: None,
     }
+}
+
+/// Argo CD's checks of `ref` names (`GetRefSources`): letters, digits, `_` and `-`
+/// only, each used once.
+fn check_refs(sources: &[ApplicationSource]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for source in sources.iter().filter(|s| !s.reference.is_empty()) {
+        let name = &source.reference;
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "sources.ref {name} cannot contain any special characters except '_' and '-'"
+            ));
+        }
+        if !seen.insert(name) {
+            return Err("invalid sources: multiple sources had the same `ref` key".into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether a source of a multi-source Application only lends its files to others'
+/// `$ref` value files: Argo CD renders nothing for it.
+fn is_ref_only(source: &ApplicationSource) -> bool {
+    !source.reference.is_empty() && source.path.is_empty() && source.chart.is_empty()
+}
+
+/// What an Application's sources rendered to.
+struct RenderedSources {
+    /// Every source's objects, in source order.
+    objects: Vec<Value>,
+    /// Each source's type (none for a ref-only source).
+    types: Vec<Option<SourceType>>,
+}
+
+/// Renders every source (not the ref-only ones of a multi-source Application) into one
+/// list of objects; the index of the source that failed otherwise.
+fn render_all(
+    trees: &[crate::sources::SourceTree],
+    sources: &[ApplicationSource],
+    multiple: bool,
+    charts: &render::ChartCache,
+    context: &AppContext,
+) -> Result<RenderedSources, (usize, render::RenderError)> {
+    let refs: Vec<(String, &dyn flotilla_render::kustomize::Tree)> = sources
+        .iter()
+        .zip(trees)
+        .filter(|(s, _)| !s.reference.is_empty())
+        .map(|(s, t)| {
+            (
+                format!("${}", s.reference),
+                t.tree.as_ref() as &dyn flotilla_render::kustomize::Tree,
+            )
+        })
+        .collect();
+    let mut objects = Vec::new();
+    let mut types = Vec::with_capacity(sources.len());
+    for (i, (source, tree)) in sources.iter().zip(trees).enumerate() {
+        if multiple && is_ref_only(source) {
+            types.push(None);
+            continue;
+        }
+        let kind = render::source_type(
+            tree.tree.as_ref(),
+            source.path.trim_start_matches('/'),
+            source,
+        );
+        let rendered = render::render_source_cached(
+            tree.tree.as_ref(),
+            Some((charts, &tree.commit)),
+            source,
+            context,
+            multiple.then_some(refs.as_slice()),
+        )
+        .map_err(|e| (i, e))?;
+        objects.extend(rendered);
+        types.push(kind.ok());
+    }
+    Ok(RenderedSources { objects, types })
+}
+
+/// `fields` with the target as Argo CD records it: `revision` (and, in a sync result,
+/// `source`) for one source, `revisions` (and `sources`) for several.
+fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
+    for (key, value) in target.as_object().into_iter().flatten() {
+        if with_sources || key.starts_with("revision") {
+            fields[key] = value.clone();
+        }
+    }
+    fields
 }
 
 /// Labels of a cluster for the ApplicationSet clusters generator.

@@ -285,7 +285,7 @@ async fn worker(state: Arc<Loop>) {
                 continue;
             }
         };
-        if let Some(url) = &outcome.repo_url {
+        for url in &outcome.repo_urls {
             remember_reader(&state, url, &key);
         }
         let progressing = outcome

@@ -160,15 +160,17 @@ pub fn render_source(
     source: &ApplicationSource,
     app: &AppContext,
 ) -> Result<Vec<Value>, RenderError> {
-    render_source_cached(tree, None, source, app)
+    render_source_cached(tree, None, source, app, None)
 }
 
-/// [`render_source`], taking Helm charts of `tree` (the commit named) from a cache.
+/// [`render_source`], taking Helm charts of `tree` (the commit named) from a cache; a
+/// source of a multi-source Application reads `$ref` value files from `refs`.
 pub fn render_source_cached(
     tree: &dyn Tree,
     charts: Option<(&ChartCache, &str)>,
     source: &ApplicationSource,
     app: &AppContext,
+    refs: helm::argo::RefTrees<'_>,
 ) -> Result<Vec<Value>, RenderError> {
     let path = kustomize::join("", source.path.trim_start_matches('/'))?;
     if tree.entry(&path)? != Some(EntryKind::Dir) {
@@ -193,9 +195,12 @@ pub fn render_source_cached(
             let rendered = match charts {
                 Some((cache, commit)) => {
                     let chart = cache.load(tree, commit, &path)?;
-                    helm::argo::render_loaded(tree, &path, chart, &helm_source, &ctx)?
+                    helm::argo::render_loaded(tree, &path, chart, &helm_source, &ctx, refs)?
                 }
-                None => helm::argo::render(tree, &path, &helm_source, &ctx)?,
+                None => {
+                    let chart = helm::load(tree, &path)?;
+                    helm::argo::render_loaded(tree, &path, chart, &helm_source, &ctx, refs)?
+                }
             };
             Ok(rendered.into_objects())
         }
@@ -570,14 +575,15 @@ mod tests {
         // A chart loaded once per commit renders every app as loading it afresh would,
         // each with its own release name and value files.
         let charts = ChartCache::default();
-        let cached = render_source_cached(&tree, Some((&charts, "c1")), &s, &app).unwrap();
+        let cached = render_source_cached(&tree, Some((&charts, "c1")), &s, &app, None).unwrap();
         assert_eq!(cached, objects);
         let other = AppContext {
             app_name: "web-cluster-001".into(),
             ..app.clone()
         };
         let plain = source(json!({"path": "deploy/"}));
-        let again = render_source_cached(&tree, Some((&charts, "c1")), &plain, &other).unwrap();
+        let again =
+            render_source_cached(&tree, Some((&charts, "c1")), &plain, &other, None).unwrap();
         assert_eq!(again, render_source(&tree, &plain, &other).unwrap());
         assert_eq!(again[0]["metadata"]["name"], "web-cluster-001");
         assert_eq!(again[0]["data"]["region"], "unset");

@@ -26,19 +26,28 @@ pub(crate) enum LastSync {
     Failed { message: String },
 }
 
-/// Reads `status.operationState` against the `revision` and `source` about to be synced.
-pub(crate) fn last_sync(
-    status: &Value,
-    revision: &str,
-    source: &Value,
-    now: Timestamp,
-) -> LastSync {
+/// Reads `status.operationState` against the target about to be synced, as a sync
+/// result records it: `{"revision", "source"}` for one source, `{"revisions",
+/// "sources"}` for several.
+pub(crate) fn last_sync(status: &Value, target: &Value, now: Timestamp) -> LastSync {
     let Some(operation) = status.get("operationState") else {
         return LastSync::Clear;
     };
     let text = |pointer: &str| operation.pointer(pointer).and_then(Value::as_str);
-    let same = text("/syncResult/revision") == Some(revision)
-        && operation.pointer("/syncResult/source") == Some(source);
+    let fields = target.as_object().into_iter().flatten();
+    let same = fields
+        .into_iter()
+        .all(|(key, value)| operation.pointer(&format!("/syncResult/{key}")) == Some(value));
+    // Go prints a list of revisions as `[a b]`, one as `[a]`.
+    let revision = match (target.get("revision"), target.get("revisions")) {
+        (Some(Value::String(one)), _) => one.clone(),
+        (_, Some(Value::Array(many))) => many
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
     if !same {
         // A new commit or source is a new operation (Argo CD would finish retrying the old
         // revision first unless `retry.refresh` is set).
@@ -167,6 +176,10 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn target(revision: &str, source: &Value) -> Value {
+        json!({"revision": revision, "source": source})
+    }
+
     fn status(phase: &str, retries: i64, finished: &str) -> Value {
         json!({"operationState": {
             "operation": {"retry": {"limit": 5}},
@@ -221,14 +234,18 @@ mod tests {
         // Failed at :00 after one retry: the next is due 10 s later.
         let retrying = status("Running", 1, "2026-11-27T15:04:00Z");
         assert_eq!(
-            last_sync(&retrying, "abc123", &source, now),
+            last_sync(&retrying, &target("abc123", &source), now),
             LastSync::Retrying {
                 retries: 1,
                 wait: Duration::ZERO
             }
         );
         assert_eq!(
-            last_sync(&retrying, "abc123", &source, at("2026-11-27T15:04:04Z")),
+            last_sync(
+                &retrying,
+                &target("abc123", &source),
+                at("2026-11-27T15:04:04Z")
+            ),
             LastSync::Retrying {
                 retries: 1,
                 wait: Duration::from_secs(6)
@@ -236,25 +253,41 @@ mod tests {
         );
         let failed = status("Failed", 5, "2026-11-27T15:04:00Z");
         assert_eq!(
-            last_sync(&failed, "abc123", &source, now),
+            last_sync(&failed, &target("abc123", &source), now),
             LastSync::Failed {
                 message: "Failed last sync attempt to [abc123]: one or more objects failed to apply, reason: quota exceeded".into()
             }
         );
         // Another commit, another source or nothing at all: clear; a success: synced.
-        assert_eq!(last_sync(&failed, "def456", &source, now), LastSync::Clear);
         assert_eq!(
-            last_sync(&failed, "abc123", &json!({"repoURL": "s"}), now),
+            last_sync(&failed, &target("def456", &source), now),
+            LastSync::Clear
+        );
+        assert_eq!(
+            last_sync(&failed, &target("abc123", &json!({"repoURL": "s"})), now),
             LastSync::Clear
         );
         let succeeded = status("Succeeded", 0, "2026-11-27T15:04:00Z");
         assert_eq!(
-            last_sync(&succeeded, "abc123", &source, now),
+            last_sync(&succeeded, &target("abc123", &source), now),
             LastSync::Synced
         );
         assert_eq!(
-            last_sync(&json!({}), "abc123", &source, now),
+            last_sync(&json!({}), &target("abc123", &source), now),
             LastSync::Clear
         );
+        // Several sources: their revisions and sources as lists, printed as Go prints them.
+        let several =
+            json!({"revisions": ["abc123", "fed987"], "sources": [source, {"repoURL": "v"}]});
+        let mut failed_several = status("Failed", 5, "2026-11-27T15:04:00Z");
+        failed_several["operationState"]["syncResult"] = several.clone();
+        assert_eq!(
+            last_sync(&failed_several, &several, now),
+            LastSync::Failed {
+                message: "Failed last sync attempt to [abc123 fed987]: one or more objects failed to apply, reason: quota exceeded".into()
+            }
+        );
+        let moved = json!({"revisions": ["abc123", "000000"], "sources": several["sources"]});
+        assert_eq!(last_sync(&failed_several, &moved, now), LastSync::Clear);
     }
 }

@@ -847,3 +847,183 @@ async fn a_failing_sync_is_retried_as_the_policy_says_then_left_until_a_new_comm
         "{fixed}"
     );
 }
+
+/// Argo CD's multi-source Application: a `ref` source lends its files to another
+/// source's `$values/…` Helm value files and deploys nothing of its own (not even the
+/// manifest at its root), a chart and a plain directory from two more repositories are
+/// deployed together, the status carries one revision, source and source type per
+/// source, and a push to the values repository alone reaches the cluster. An unknown
+/// `$ref` is a ComparisonError in Argo CD's words; a `ref` used twice is an
+/// InvalidSpecError.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (values_work, values_url) = repository(
+        &dir.path().join("values"),
+        &[
+            ("envs/prod.yaml", "color: red\n"),
+            (
+                "stray.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n",
+            ),
+        ],
+    );
+    let (_, chart_url) = repository(
+        &dir.path().join("chart"),
+        &[
+            (
+                "chart/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            ),
+            ("chart/values.yaml", "color: default\n"),
+            (
+                "chart/templates/color.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-color\ndata:\n  color: {{ .Values.color }}\n",
+            ),
+        ],
+    );
+    let (_, extra_url) = repository(
+        &dir.path().join("extra"),
+        &[(
+            "extra/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let east = client(&east_setup.server, "east").await;
+    let _controller = tokio::spawn(controller::run_applications_with(
+        east_setup.reconciler.clone(),
+        ControllerOptions {
+            workers: 2,
+            ..Default::default()
+        },
+        controller::Feeds::default(),
+    ));
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(east_setup.hub.clone(), "argocd", &application_resource());
+    let create = async |name: &str, sources: Value| {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "sources": sources,
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+                "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
+            },
+        }))
+        .unwrap();
+        apps.create(&PostParams::default(), &app).await.unwrap();
+    };
+    let chart_source = |value_file: &str| {
+        json!({"repoURL": chart_url, "targetRevision": "main", "path": "chart",
+               "helm": {"valueFiles": [value_file]}})
+    };
+    create(
+        "web",
+        json!([
+            {"repoURL": values_url, "targetRevision": "main", "ref": "values"},
+            chart_source("$values/envs/prod.yaml"),
+            {"repoURL": extra_url, "targetRevision": "main", "path": "extra"},
+        ]),
+    )
+    .await;
+    let status = wait_for("Synced and Healthy", async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced"
+            && status.pointer("/health/status")? == "Healthy")
+            .then_some(status)
+    })
+    .await;
+    let revisions = status["sync"]["revisions"].as_array().expect("revisions");
+    assert_eq!(revisions.len(), 3, "{status}");
+    assert!(revisions.iter().all(|r| r.as_str().unwrap().len() == 40));
+    assert!(status["sync"].get("revision").is_none(), "{status}");
+    assert_eq!(
+        status["sync"]["comparedTo"]["sources"][0]["ref"], "values",
+        "{status}"
+    );
+    assert_eq!(status["sourceTypes"], json!(["", "Helm", "Directory"]));
+    assert_eq!(
+        status["operationState"]["syncResult"]["revisions"],
+        status["sync"]["revisions"]
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(east.clone(), "web");
+    let color = async || {
+        config_maps
+            .get_opt("web-color")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("color").cloned())
+    };
+    assert_eq!(color().await.as_deref(), Some("red"));
+    assert!(config_maps.get_opt("extra").await.unwrap().is_some());
+    assert!(
+        config_maps.get_opt("stray").await.unwrap().is_none(),
+        "a ref-only source deploys nothing"
+    );
+
+    // A push to the values repository alone.
+    write(&values_work, "envs/prod.yaml", "color: green\n");
+    git(&values_work, &["commit", "-q", "-am", "green"]);
+    mirrors.trigger(
+        &flotilla_source::GitUrl::parse(&values_url)
+            .unwrap()
+            .identity(),
+    );
+    wait_for("the new value applied", async || {
+        (color().await.as_deref() == Some("green")).then_some(())
+    })
+    .await;
+
+    let condition = async |name: &str| {
+        wait_for(&format!("{name}'s condition"), async || {
+            let app = apps.get(name).await.ok()?;
+            let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+            let c = status.pointer("/conditions/0")?.clone();
+            Some((
+                c["type"].as_str()?.to_string(),
+                c["message"].as_str()?.to_string(),
+            ))
+        })
+        .await
+    };
+    create(
+        "unknown-ref",
+        json!([
+            {"repoURL": values_url, "targetRevision": "main", "ref": "values"},
+            chart_source("$nope/envs/prod.yaml"),
+        ]),
+    )
+    .await;
+    let (kind, message) = condition("unknown-ref").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.starts_with(
+            "Failed to load target state: failed to generate manifest for source 2 of 2: "
+        ) && message.ends_with(
+            "source referenced \"$nope\", which is not one of the available sources ($values)"
+        ),
+        "{message}"
+    );
+    create(
+        "twice",
+        json!([
+            {"repoURL": values_url, "targetRevision": "main", "ref": "values"},
+            {"repoURL": extra_url, "targetRevision": "main", "ref": "values"},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        condition("twice").await,
+        (
+            "InvalidSpecError".to_string(),
+            "invalid sources: multiple sources had the same `ref` key".to_string()
+        )
+    );
+}

@@ -12,8 +12,10 @@
 //! * `skipCrds` (Argo CD passes `--include-crds` otherwise), `skipTests`,
 //!   `skipSchemaValidation`.
 //!
-//! Remote value files (URLs) and `$ref` sources of multi-source Applications need a
-//! fetcher and are refused here.
+//! In a multi-source Application, a value file or file parameter written `$name/path`
+//! is read from the root of the source whose `ref` is `name` ([`RefTrees`]); with a
+//! single source such a path is an ordinary relative one, as in Argo CD. Remote value
+//! files (URLs) need a fetcher and are refused here.
 
 use super::{Error, FileReader, RenderOptions, Rendered, ValuesFile};
 use crate::kustomize::{Tree, TreeError, join};
@@ -92,23 +94,52 @@ pub fn parse_source(helm: &serde_json::Value) -> Result<HelmSource, Error> {
     HelmSource::deserialize(helm).map_err(|e| Error::Options(format!("spec.source.helm: {e}")))
 }
 
+/// The `ref` sources of a multi-source Application by `$name` (Argo CD's
+/// `RefTargetRevisionMapping`), each with its repository tree; `None` for an
+/// Application with a single source.
+pub type RefTrees<'a> = Option<&'a [(String, &'a dyn Tree)]>;
+
 /// Resolves a file named by the Application: relative to the chart directory, absolute
-/// from the repository root, never outside the repository; URLs and `$ref` refused.
+/// from the repository root, never outside the repository; URLs refused.
 fn resolve(chart_path: &str, file: &str) -> Result<String, Error> {
     if file.contains("://") {
         return Err(Error::Options(format!(
             "value file {file:?}: remote value files are not supported (no network access while rendering)"
         )));
     }
-    if file.starts_with('$') {
-        return Err(Error::Options(format!(
-            "value file {file:?}: `$ref` sources of multi-source Applications are not supported"
-        )));
-    }
     Ok(match file.strip_prefix('/') {
         Some(abs) => join("", abs)?,
         None => join(chart_path, file)?,
     })
+}
+
+/// Where a file the Application names is read: `$name/path` from the root of the ref
+/// source `name` (never outside it) when there are multiple sources, else [`resolve`]d
+/// in the chart's own repository. An unknown `$name` is Argo CD's error.
+fn locate<'t>(
+    tree: &'t dyn Tree,
+    chart_path: &str,
+    file: &str,
+    refs: RefTrees<'t>,
+) -> Result<(&'t dyn Tree, String), Error> {
+    let Some(refs) = refs.filter(|_| file.starts_with('$')) else {
+        return Ok((tree, resolve(chart_path, file)?));
+    };
+    let (name, rest) = file.split_once('/').unwrap_or((file, ""));
+    match refs.iter().find(|(n, _)| n == name) {
+        Some((_, source)) => Ok((*source, join("", rest.trim_start_matches('/'))?)),
+        None if refs.is_empty() => Err(Error::Options(format!(
+            "source referenced {name:?}, but no source has a 'ref' field defined"
+        ))),
+        None => {
+            let mut names: Vec<&str> = refs.iter().map(|(n, _)| n.as_str()).collect();
+            names.sort_unstable();
+            Err(Error::Options(format!(
+                "source referenced {name:?}, which is not one of the available sources ({})",
+                names.join(", ")
+            )))
+        }
+    }
 }
 
 /// Argo CD's `cleanSetParameters`: commas in a value are escaped unless the value is a
@@ -130,12 +161,13 @@ fn escape_commas(v: &str) -> String {
 }
 
 /// Maps `source.helm` onto render options, reading value files from `tree` (the whole
-/// repository; `chart_path` is the chart's directory in it).
+/// repository; `chart_path` is the chart's directory in it) or from the ref sources.
 pub fn options(
     tree: &dyn Tree,
     chart_path: &str,
     helm: &HelmSource,
     app: &AppContext,
+    refs: RefTrees<'_>,
 ) -> Result<RenderOptions, Error> {
     let mut o = RenderOptions {
         release_name: if helm.release_name.is_empty() {
@@ -164,8 +196,8 @@ pub fn options(
     o.skip_tests = helm.skip_tests;
     o.skip_schema_validation = helm.skip_schema_validation;
     for f in &helm.value_files {
-        let path = resolve(chart_path, f)?;
-        match tree.read(&path) {
+        let (source, path) = locate(tree, chart_path, f, refs)?;
+        match source.read(&path) {
             Ok(data) => o.values.files.push(ValuesFile { name: path, data }),
             Err(TreeError::NotFound { .. }) if helm.ignore_missing_value_files => {}
             Err(e) => return Err(e.into()),
@@ -193,10 +225,11 @@ pub fn options(
     if !helm.file_parameters.is_empty() {
         let mut contents = std::collections::HashMap::new();
         for fp in &helm.file_parameters {
-            let path = resolve(chart_path, &fp.path)?;
-            let data = tree.read(&path)?;
-            contents.insert(path.clone(), data);
-            o.values.set_file.push(format!("{}={}", fp.name, path));
+            let (source, path) = locate(tree, chart_path, &fp.path, refs)?;
+            let data = source.read(&path)?;
+            // Keyed as written: two ref sources may hold the same path.
+            contents.insert(fp.path.clone(), data);
+            o.values.set_file.push(format!("{}={}", fp.name, fp.path));
         }
         let contents = Arc::new(contents);
         let reader: FileReader = Arc::new(move |p: &str| {
@@ -218,19 +251,27 @@ pub fn render(
     helm: &HelmSource,
     app: &AppContext,
 ) -> Result<Rendered, Error> {
-    render_loaded(tree, chart_path, super::load(tree, chart_path)?, helm, app)
+    render_loaded(
+        tree,
+        chart_path,
+        super::load(tree, chart_path)?,
+        helm,
+        app,
+        None,
+    )
 }
 
 /// [`render`] of a chart already loaded from `chart_path` of `tree` (value files are
-/// still read from `tree`).
+/// still read from `tree`, or from the ref sources of a multi-source Application).
 pub fn render_loaded(
     tree: &dyn Tree,
     chart_path: &str,
     chart: super::Chart,
     helm: &HelmSource,
     app: &AppContext,
+    refs: RefTrees<'_>,
 ) -> Result<Rendered, Error> {
-    let opts = options(tree, chart_path, helm, app)?;
+    let opts = options(tree, chart_path, helm, app, refs)?;
     super::render_chart(chart, &opts)
 }
 
@@ -257,5 +298,44 @@ mod tests {
         );
         assert!(resolve("apps/web", "../../../etc/passwd").is_err());
         assert!(resolve("apps/web", "https://example.com/v.yaml").is_err());
+    }
+
+    #[test]
+    fn ref_paths_read_the_ref_sources_root_with_multiple_sources_only() {
+        use crate::kustomize::MemTree;
+        let own = MemTree::from_files([("apps/web/$values/v.yaml", "own")]);
+        let values = MemTree::from_files([("envs/prod.yaml", "prod")]);
+        let refs: Vec<(String, &dyn Tree)> = vec![("$values".into(), &values)];
+        let read = |file: &str, refs: RefTrees<'_>| {
+            locate(&own, "apps/web", file, refs).and_then(|(t, p)| Ok(t.read(&p)?))
+        };
+        assert_eq!(
+            read("$values/envs/prod.yaml", Some(&refs)).unwrap(),
+            b"prod"
+        );
+        assert_eq!(
+            read("$values//envs/prod.yaml", Some(&refs)).unwrap(),
+            b"prod"
+        );
+        // One source: an ordinary path in the chart's repository.
+        assert_eq!(read("$values/v.yaml", None).unwrap(), b"own");
+        assert!(
+            read("$values/../../etc/passwd", Some(&refs)).is_err(),
+            "never out of the ref source"
+        );
+        let unknown = read("$other/v.yaml", Some(&refs)).unwrap_err().to_string();
+        assert!(
+            unknown.ends_with(
+                "source referenced \"$other\", which is not one of the available sources ($values)"
+            ),
+            "{unknown}"
+        );
+        let none = read("$values/v.yaml", Some(&[])).unwrap_err().to_string();
+        assert!(
+            none.ends_with(
+                "source referenced \"$values\", but no source has a 'ref' field defined"
+            ),
+            "{none}"
+        );
     }
 }
