@@ -264,7 +264,9 @@ impl AppReconciler {
             namespace: namespace.clone(),
             kube_version: None,
             api_versions: Vec::new(),
+            env: None,
         };
+        let project = app.spec.project_or_default().to_string();
         // Settled: nothing new since the last successful sync and no drift seen — only
         // look at the objects' health, without rendering or applying.
         let fingerprint = crate::settled::fingerprint(
@@ -318,7 +320,14 @@ impl AppReconciler {
         let charts = self.charts.clone();
         let phase = std::time::Instant::now();
         let rendered = tokio::task::spawn_blocking(move || {
-            render_all(&trees, &render_sources, multiple, &charts, &context)
+            render_all(
+                &trees,
+                &render_sources,
+                multiple,
+                &charts,
+                &context,
+                &project,
+            )
         })
         .await;
         crate::metrics::global().phase("application", "render", phase.elapsed());
@@ -1043,6 +1052,7 @@ fn render_all(
     multiple: bool,
     charts: &render::ChartCache,
     context: &AppContext,
+    project: &str,
 ) -> Result<RenderedSources, (usize, render::RenderError)> {
     let refs: Vec<(String, &dyn flotilla_render::kustomize::Tree)> = sources
         .iter()
@@ -1067,11 +1077,21 @@ fn render_all(
             source.path.trim_start_matches('/'),
             source,
         );
+        let context = AppContext {
+            env: Some(render::build_env(&render::BuildEnvOf {
+                app_name: &context.app_name,
+                namespace: &context.namespace,
+                project,
+                revision: &tree.commit,
+                source,
+            })),
+            ..context.clone()
+        };
         let rendered = render::render_source_cached(
             tree.tree.as_ref(),
             Some((charts, &tree.commit)),
             source,
-            context,
+            &context,
             multiple.then_some(refs.as_slice()),
         )
         .map_err(|e| (i, e))?;

@@ -70,6 +70,46 @@ pub struct AppContext {
     pub kube_version: Option<String>,
     /// The destination cluster's API versions, if known.
     pub api_versions: Vec<String>,
+    /// Argo CD's build environment for the source being rendered (see
+    /// [`build_env`]); `None` expands nothing.
+    pub env: Option<Vec<(String, String)>>,
+}
+
+/// What an Application's source is rendered against, besides its files.
+pub struct BuildEnvOf<'a> {
+    /// `metadata.name`.
+    pub app_name: &'a str,
+    /// `spec.destination.namespace`.
+    pub namespace: &'a str,
+    /// `spec.project`.
+    pub project: &'a str,
+    /// The commit the source was read at.
+    pub revision: &'a str,
+    /// The source.
+    pub source: &'a ApplicationSource,
+}
+
+/// Argo CD's build environment (`newEnv` in its repo-server), which it expands in Helm
+/// value file paths, file parameter paths and parameter values.
+pub fn build_env(of: &BuildEnvOf<'_>) -> Vec<(String, String)> {
+    let short = |n: usize| of.revision.get(..n).unwrap_or(of.revision).to_string();
+    [
+        ("ARGOCD_APP_NAME", of.app_name.to_string()),
+        ("ARGOCD_APP_NAMESPACE", of.namespace.to_string()),
+        ("ARGOCD_APP_PROJECT_NAME", of.project.to_string()),
+        ("ARGOCD_APP_REVISION", of.revision.to_string()),
+        ("ARGOCD_APP_REVISION_SHORT", short(7)),
+        ("ARGOCD_APP_REVISION_SHORT_8", short(8)),
+        ("ARGOCD_APP_SOURCE_REPO_URL", of.source.repo_url.clone()),
+        ("ARGOCD_APP_SOURCE_PATH", of.source.path.clone()),
+        (
+            "ARGOCD_APP_SOURCE_TARGET_REVISION",
+            of.source.target_revision.clone(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// Argo CD's choice of source type for `source` at `path` of `tree`.
@@ -191,6 +231,7 @@ pub fn render_source_cached(
                 namespace: app.namespace.clone(),
                 kube_version: app.kube_version.clone(),
                 api_versions: app.api_versions.clone(),
+                env: app.env.clone(),
             };
             let rendered = match charts {
                 Some((cache, commit)) => {

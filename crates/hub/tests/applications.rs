@@ -875,10 +875,11 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
                 "chart/Chart.yaml",
                 "apiVersion: v2\nname: web\nversion: 0.1.0\n",
             ),
-            ("chart/values.yaml", "color: default\n"),
+            ("chart/values.yaml", "color: default\nsize: small\n"),
+            ("chart/values-web.yaml", "size: large\n"),
             (
                 "chart/templates/color.yaml",
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-color\ndata:\n  color: {{ .Values.color }}\n",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-color\ndata:\n  color: {{ .Values.color }}\n  size: {{ .Values.size }}\n  owner: {{ .Values.owner | quote }}\n",
             ),
         ],
     );
@@ -917,9 +918,12 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
         .unwrap();
         apps.create(&PostParams::default(), &app).await.unwrap();
     };
+    // Argo CD's build environment is expanded in value file paths and parameters.
     let chart_source = |value_file: &str| {
         json!({"repoURL": chart_url, "targetRevision": "main", "path": "chart",
-               "helm": {"valueFiles": [value_file]}})
+               "helm": {"valueFiles": [value_file, "values-$ARGOCD_APP_NAME.yaml"],
+                        "parameters": [{"name": "owner",
+                                        "value": "${ARGOCD_APP_NAME}@$ARGOCD_APP_REVISION_SHORT"}]}})
     };
     create(
         "web",
@@ -962,6 +966,10 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
             .and_then(|d| d.get("color").cloned())
     };
     assert_eq!(color().await.as_deref(), Some("red"));
+    let data = config_maps.get("web-color").await.unwrap().data.unwrap();
+    let chart_commit = revisions[1].as_str().unwrap();
+    assert_eq!(data["size"], "large", "values-$ARGOCD_APP_NAME.yaml");
+    assert_eq!(data["owner"], format!("web@{}", &chart_commit[..7]));
     assert!(config_maps.get_opt("extra").await.unwrap().is_some());
     assert!(
         config_maps.get_opt("stray").await.unwrap().is_none(),

@@ -87,6 +87,71 @@ pub struct AppContext {
     pub kube_version: Option<String>,
     /// The destination cluster's API versions, if known.
     pub api_versions: Vec<String>,
+    /// Argo CD's build environment (`ARGOCD_APP_NAME`, `ARGOCD_APP_REVISION`, …),
+    /// expanded in value file and file parameter paths and in parameter values; `None`
+    /// outside an Application (nothing is expanded).
+    pub env: Option<Vec<(String, String)>>,
+}
+
+/// Go's `os.Expand` as Argo CD's `Env.Envsubst` calls it: `$NAME` and `${NAME}` are the
+/// variable's value (nothing when it is not set), `$$` is `$`, a `$` before anything
+/// that cannot start a name stays.
+pub fn envsubst(s: &str, env: &[(String, String)]) -> String {
+    let bytes = s.as_bytes();
+    let lookup = |name: &str| -> String {
+        if name == "$" {
+            return "$".into();
+        }
+        env.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let special = |c: u8| b"*#$@!?-0123456789".contains(&c);
+    let alnum = |c: u8| c == b'_' || c.is_ascii_alphanumeric();
+    let mut out = String::with_capacity(s.len());
+    let (mut i, mut j) = (0, 0);
+    while j < bytes.len() {
+        if bytes[j] == b'$' && j + 1 < bytes.len() {
+            out.push_str(&s[i..j]);
+            let rest = &bytes[j + 1..];
+            // (name, width consumed after the `$`), as Go's getShellName.
+            let (name, width): (Option<&str>, usize) = if rest[0] == b'{' {
+                if rest.len() > 2 && special(rest[1]) && rest[2] == b'}' {
+                    (Some(&s[j + 2..j + 3]), 3)
+                } else {
+                    match rest.iter().skip(1).position(|&c| c == b'}') {
+                        Some(0) => (None, 2),
+                        Some(k) => (Some(&s[j + 2..j + 2 + k]), k + 2),
+                        None => (None, 1),
+                    }
+                }
+            } else if special(rest[0]) {
+                (Some(&s[j + 1..j + 2]), 1)
+            } else {
+                let n = rest.iter().take_while(|&&c| alnum(c)).count();
+                (
+                    if n == 0 {
+                        None
+                    } else {
+                        Some(&s[j + 1..j + 1 + n])
+                    },
+                    n,
+                )
+            };
+            match name {
+                Some(name) => out.push_str(&lookup(name)),
+                // `$` not followed by a name stays; bad `${` syntax is eaten.
+                None if width == 0 => out.push('$'),
+                None => {}
+            }
+            j += width;
+            i = j + 1;
+        }
+        j += 1;
+    }
+    out.push_str(&s[i.min(s.len())..]);
+    out
 }
 
 /// Parses `spec.source.helm` from JSON.
@@ -121,13 +186,19 @@ fn locate<'t>(
     chart_path: &str,
     file: &str,
     refs: RefTrees<'t>,
+    env: Option<&[(String, String)]>,
 ) -> Result<(&'t dyn Tree, String), Error> {
+    let expand = |text: &str| match env {
+        Some(env) => envsubst(text, env),
+        None => text.to_string(),
+    };
     let Some(refs) = refs.filter(|_| file.starts_with('$')) else {
-        return Ok((tree, resolve(chart_path, file)?));
+        return Ok((tree, resolve(chart_path, &expand(file))?));
     };
     let (name, rest) = file.split_once('/').unwrap_or((file, ""));
     match refs.iter().find(|(n, _)| n == name) {
-        Some((_, source)) => Ok((*source, join("", rest.trim_start_matches('/'))?)),
+        // The name is taken before the environment is expanded (Argo CD's order).
+        Some((_, source)) => Ok((*source, join("", expand(rest).trim_start_matches('/'))?)),
         None if refs.is_empty() => Err(Error::Options(format!(
             "source referenced {name:?}, but no source has a 'ref' field defined"
         ))),
@@ -192,11 +263,12 @@ pub fn options(
     } else {
         helm.api_versions.clone()
     };
+    let env = app.env.as_deref();
     o.include_crds = !helm.skip_crds;
     o.skip_tests = helm.skip_tests;
     o.skip_schema_validation = helm.skip_schema_validation;
     for f in &helm.value_files {
-        let (source, path) = locate(tree, chart_path, f, refs)?;
+        let (source, path) = locate(tree, chart_path, f, refs, env)?;
         match source.read(&path) {
             Ok(data) => o.values.files.push(ValuesFile { name: path, data }),
             Err(TreeError::NotFound { .. }) if helm.ignore_missing_value_files => {}
@@ -215,7 +287,11 @@ pub fn options(
         });
     }
     for p in &helm.parameters {
-        let arg = format!("{}={}", p.name, escape_commas(&p.value));
+        let value = match env {
+            Some(env) => envsubst(&p.value, env),
+            None => p.value.clone(),
+        };
+        let arg = format!("{}={}", p.name, escape_commas(&value));
         if p.force_string {
             o.values.set_string.push(arg);
         } else {
@@ -225,7 +301,7 @@ pub fn options(
     if !helm.file_parameters.is_empty() {
         let mut contents = std::collections::HashMap::new();
         for fp in &helm.file_parameters {
-            let (source, path) = locate(tree, chart_path, &fp.path, refs)?;
+            let (source, path) = locate(tree, chart_path, &fp.path, refs, env)?;
             let data = source.read(&path)?;
             // Keyed as written: two ref sources may hold the same path.
             contents.insert(fp.path.clone(), data);
@@ -300,6 +376,34 @@ mod tests {
         assert!(resolve("apps/web", "https://example.com/v.yaml").is_err());
     }
 
+    /// Expected values printed by Go's `os.Expand` with Argo CD's mapping.
+    #[test]
+    fn the_build_environment_expands_as_go_does() {
+        let env = vec![
+            ("ARGOCD_APP_NAME".to_string(), "web".to_string()),
+            ("A".to_string(), "x".to_string()),
+        ];
+        for (text, go) in [
+            ("values-$ARGOCD_APP_NAME.yaml", "values-web.yaml"),
+            ("${ARGOCD_APP_NAME}-v.yaml", "web-v.yaml"),
+            ("$$keep", "$keep"),
+            ("$UNKNOWN/x", "/x"),
+            ("a$", "a$"),
+            ("${}", ""),
+            ("${A", "A"),
+            ("$1x", "x"),
+            ("${A}b$A-c", "xbx-c"),
+            ("$-x", "x"),
+            ("pre$ARGOCD_APP_NAME_x", "pre"),
+            ("cost: $5", "cost: "),
+            ("$values/x.yaml", "/x.yaml"),
+            ("100%$", "100%$"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(envsubst(text, &env), go, "{text}");
+        }
+    }
+
     #[test]
     fn ref_paths_read_the_ref_sources_root_with_multiple_sources_only() {
         use crate::kustomize::MemTree;
@@ -307,7 +411,7 @@ mod tests {
         let values = MemTree::from_files([("envs/prod.yaml", "prod")]);
         let refs: Vec<(String, &dyn Tree)> = vec![("$values".into(), &values)];
         let read = |file: &str, refs: RefTrees<'_>| {
-            locate(&own, "apps/web", file, refs).and_then(|(t, p)| Ok(t.read(&p)?))
+            locate(&own, "apps/web", file, refs, None).and_then(|(t, p)| Ok(t.read(&p)?))
         };
         assert_eq!(
             read("$values/envs/prod.yaml", Some(&refs)).unwrap(),
