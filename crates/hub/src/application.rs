@@ -1072,6 +1072,10 @@ fn render_all(
             types.push(None);
             continue;
         }
+        let source =
+            render::with_parameter_overrides(tree.tree.as_ref(), source, &context.app_name)
+                .map_err(|e| (i, e))?;
+        let source = source.as_ref();
         let kind = render::source_type(
             tree.tree.as_ref(),
             source.path.trim_start_matches('/'),

@@ -57,6 +57,14 @@ pub enum RenderError {
     /// A `source.kustomize` option Flotilla does not apply yet.
     #[error("spec.source.kustomize.{0} is not supported yet")]
     UnsupportedKustomizeOption(&'static str),
+    /// A parameter override file (`.argocd-source.yaml`) does not apply.
+    #[error("error while parsing source parameters: {file}: {reason}")]
+    SourceParameters {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What the renderer needs to know about the Application around its source.
@@ -110,6 +118,58 @@ pub fn build_env(of: &BuildEnvOf<'_>) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// The source as Argo CD renders it (`mergeSourceParameters`): `.argocd-source.yaml` and
+/// then `.argocd-source-<app>.yaml` in the source's path — what Argo CD Image Updater
+/// writes back — merged into it as JSON merge patches; `repoURL`, `path`,
+/// `targetRevision` and `chart` are kept as the Application says.
+pub fn with_parameter_overrides<'a>(
+    tree: &dyn Tree,
+    source: &'a ApplicationSource,
+    app_name: &str,
+) -> Result<std::borrow::Cow<'a, ApplicationSource>, RenderError> {
+    let path = kustomize::join("", source.path.trim_start_matches('/'))?;
+    let mut names = vec![".argocd-source.yaml".to_string()];
+    if !app_name.is_empty() {
+        names.push(format!(".argocd-source-{app_name}.yaml"));
+    }
+    let mut merged: Option<Value> = None;
+    for name in names {
+        let file = kustomize::join(&path, &name)?;
+        if tree.entry(&file)? != Some(EntryKind::File) {
+            continue;
+        }
+        let failed = |reason: String| RenderError::SourceParameters {
+            file: file.clone(),
+            reason,
+        };
+        let patch: Value =
+            serde_saphyr::from_slice(&tree.read(&file)?).map_err(|e| failed(e.to_string()))?;
+        // An empty file is `null`, which leaves the source as it is (Go unmarshals
+        // `null` into a struct as nothing).
+        if patch.is_null() {
+            continue;
+        }
+        let doc = merged.get_or_insert_with(|| serde_json::to_value(source).unwrap_or_default());
+        json_patch::merge(doc, &patch);
+        // Each step must still read as a source, as Go unmarshals after each file.
+        serde_json::from_value::<ApplicationSource>(doc.clone())
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    let Some(merged) = merged else {
+        return Ok(std::borrow::Cow::Borrowed(source));
+    };
+    let mut merged: ApplicationSource =
+        serde_json::from_value(merged).map_err(|e| RenderError::SourceParameters {
+            file: path.clone(),
+            reason: e.to_string(),
+        })?;
+    merged.chart = source.chart.clone();
+    merged.path = source.path.clone();
+    merged.repo_url = source.repo_url.clone();
+    merged.target_revision = source.target_revision.clone();
+    Ok(std::borrow::Cow::Owned(merged))
 }
 
 /// Argo CD's choice of source type for `source` at `path` of `tree`.
@@ -573,6 +633,66 @@ mod tests {
         assert_eq!(kustomize_image("nginx:1.2")["newTag"], "1.2");
         assert_eq!(kustomize_image("nginx@sha256:ab")["digest"], "sha256:ab");
         assert!(kustomize_image("nginx:1.2").get("newName").is_none());
+    }
+
+    #[test]
+    fn parameter_override_files_merge_into_the_source_as_argo_cd_does() {
+        let chart = [
+            (
+                "deploy/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            ),
+            ("deploy/values.yaml", "tag: \"1.0\"\nsize: s\n"),
+            (
+                "deploy/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  tag: {{ .Values.tag | quote }}\n  size: {{ .Values.size | quote }}\n",
+            ),
+            // For every app of the path, then for app `web` only (Image Updater's file).
+            (
+                "deploy/.argocd-source.yaml",
+                "helm:\n  parameters:\n  - name: size\n    value: m\n",
+            ),
+            (
+                "deploy/.argocd-source-web.yaml",
+                "helm:\n  parameters:\n  - name: tag\n    value: \"2.0\"\n    forceString: true\npath: elsewhere\nrepoURL: https://evil.example/\n",
+            ),
+        ];
+        let tree = MemTree::from_files(chart);
+        let s = source(json!({"repoURL": "https://git.local/r", "path": "deploy"}));
+        let render = |name: &str| {
+            let merged = with_parameter_overrides(&tree, &s, name).unwrap();
+            let app = AppContext {
+                app_name: name.into(),
+                ..Default::default()
+            };
+            (
+                render_source(&tree, &merged, &app).unwrap(),
+                merged.into_owned(),
+            )
+        };
+        let (objects, merged) = render("web");
+        // A merge patch replaces the list: the app's file wins over the path's.
+        assert_eq!(objects[0]["data"], json!({"tag": "2.0", "size": "s"}));
+        assert_eq!(merged.path, "deploy", "kept as the Application says");
+        assert_eq!(merged.repo_url, "https://git.local/r");
+        let (objects, _) = render("api");
+        assert_eq!(objects[0]["data"], json!({"tag": "1.0", "size": "m"}));
+
+        let none = MemTree::from_files([("deploy/x.yaml", CM)]);
+        assert!(matches!(
+            with_parameter_overrides(&none, &s, "web").unwrap(),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let bad = MemTree::from_files([
+            ("deploy/x.yaml", CM),
+            ("deploy/.argocd-source.yaml", "helm: [unclosed\n"),
+        ]);
+        let err = with_parameter_overrides(&bad, &s, "web").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("error while parsing source parameters: deploy/.argocd-source.yaml: "),
+            "{err}"
+        );
     }
 
     #[test]
