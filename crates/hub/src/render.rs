@@ -2,6 +2,8 @@
 //! Argo CD decides it (explicit `helm`/`kustomize`/`directory`, else Chart.yaml or a
 //! kustomization in the path, else plain manifests), then the native renderer.
 
+use std::collections::BTreeMap;
+
 use flotilla_fleet::argocd::application::{ApplicationSource, DirectorySource, KustomizeSource};
 use flotilla_fleet::glob::gobwas_match;
 use flotilla_render::helm;
@@ -54,9 +56,9 @@ pub enum RenderError {
     /// A Jsonnet file in a directory source; Flotilla does not evaluate Jsonnet.
     #[error("{0}: Jsonnet is not supported")]
     Jsonnet(String),
-    /// A `source.kustomize` option Flotilla does not apply yet.
-    #[error("spec.source.kustomize.{0} is not supported yet")]
-    UnsupportedKustomizeOption(&'static str),
+    /// An edit Argo CD makes to the kustomization (`kustomize edit …`) fails.
+    #[error("kustomize edit: {0}")]
+    KustomizeEdit(String),
     /// A parameter override file (`.argocd-source.yaml`) does not apply.
     #[error("error while parsing source parameters: {file}: {reason}")]
     SourceParameters {
@@ -305,7 +307,12 @@ pub fn render_source_cached(
             };
             Ok(rendered.into_objects())
         }
-        SourceType::Kustomize => render_kustomize(tree, &path, source.kustomize.as_ref()),
+        SourceType::Kustomize => render_kustomize(
+            tree,
+            &path,
+            source.kustomize.as_ref(),
+            app.env.as_deref().unwrap_or_default(),
+        ),
         SourceType::Directory => {
             let default = DirectorySource::default();
             render_directory(tree, &path, source.directory.as_ref().unwrap_or(&default))
@@ -317,25 +324,13 @@ fn render_kustomize(
     tree: &dyn Tree,
     path: &str,
     options: Option<&KustomizeSource>,
+    env: &[(String, String)],
 ) -> Result<Vec<Value>, RenderError> {
     let Some(options) = options else {
         return Ok(kustomize::build(tree, path)?);
     };
-    for (set, name) in [
-        (!options.replicas.is_empty(), "replicas"),
-        (!options.patches.is_empty(), "patches"),
-        (!options.components.is_empty(), "components"),
-        (
-            options.common_annotations_envsubst,
-            "commonAnnotationsEnvsubst",
-        ),
-    ] {
-        if set {
-            return Err(RenderError::UnsupportedKustomizeOption(name));
-        }
-    }
-    // Argo CD edits the kustomization (`kustomize edit set …`) before building: the same
-    // edits, written into an in-memory copy of the file.
+    // Argo CD edits the kustomization (`kustomize edit …`, and the patches written in)
+    // before building: the same edits, in the same order, on an in-memory copy.
     let file = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
         .iter()
         .map(|n| kustomize::join(path, n))
@@ -356,6 +351,8 @@ fn render_kustomize(
             });
         }
     };
+    let expand = |text: &str| helm::argo::envsubst(text, env);
+    let edit_failed = |reason: String| RenderError::KustomizeEdit(reason);
     let mut set = |field: &str, value: &str| {
         if !value.is_empty() {
             k.insert(field.into(), json!(value));
@@ -363,35 +360,202 @@ fn render_kustomize(
     };
     set("namePrefix", &options.name_prefix);
     set("nameSuffix", &options.name_suffix);
-    set("namespace", &options.namespace);
-    for (field, values) in [
-        ("commonLabels", &options.common_labels),
-        ("commonAnnotations", &options.common_annotations),
-    ] {
-        if values.is_empty() {
-            continue;
-        }
-        let map = k.entry(field).or_insert_with(|| json!({}));
-        if let Value::Object(map) = map {
-            for (key, value) in values {
-                map.insert(key.clone(), json!(value));
-            }
-        }
-    }
     if !options.images.is_empty() {
         let images = k.entry("images").or_insert_with(|| json!([]));
         if let Value::Array(images) = images {
             for spec in &options.images {
-                let image = kustomize_image(spec);
+                // Argo CD expands `${ARGOCD_APP_REVISION}` and the like in images.
+                let image = kustomize_image(&expand(spec));
                 let name = image["name"].clone();
                 images.retain(|i| i["name"] != name);
                 images.push(image);
             }
         }
     }
+    if !options.replicas.is_empty() {
+        set_replicas(&mut k, &options.replicas).map_err(edit_failed)?;
+    }
+    if !options.common_labels.is_empty() {
+        let labels: BTreeMap<String, String> = options
+            .common_labels
+            .iter()
+            .map(|(key, value)| (key.clone(), expand(value)))
+            .collect();
+        add_labels(&mut k, &labels, options).map_err(edit_failed)?;
+    }
+    if !options.common_annotations.is_empty() {
+        let annotations: BTreeMap<String, String> = options
+            .common_annotations
+            .iter()
+            .map(|(key, value)| {
+                let value = if options.common_annotations_envsubst {
+                    expand(value)
+                } else {
+                    value.clone()
+                };
+                (key.clone(), value)
+            })
+            .collect();
+        let map = k.entry("commonAnnotations").or_insert_with(|| json!({}));
+        add_to_map(
+            map,
+            &annotations,
+            "annotation",
+            options.force_common_annotations,
+        )
+        .map_err(edit_failed)?;
+    }
+    if !options.namespace.is_empty() {
+        k.insert("namespace".into(), json!(options.namespace));
+    }
+    if !options.patches.is_empty() {
+        match k.entry("patches").or_insert_with(|| json!([])) {
+            Value::Array(patches) => patches.extend(options.patches.iter().cloned()),
+            other => {
+                return Err(edit_failed(format!(
+                    "expected 'patches' field in kustomization.yaml to be []any, but got {}",
+                    go_type_name(other)
+                )));
+            }
+        }
+    }
+    for component in &options.components {
+        let target = kustomize::join(path, component)?;
+        if tree.entry(&target)?.is_none() {
+            if options.ignore_missing_components {
+                continue;
+            }
+            return Err(edit_failed(format!(
+                "{component} has no match: no such file or directory"
+            )));
+        }
+        let components = k.entry("components").or_insert_with(|| json!([]));
+        if let Value::Array(list) = components
+            && !list.iter().any(|c| c == component)
+        {
+            list.push(json!(component));
+        }
+    }
     let edited = kustomize::to_yaml(&Value::Object(k)).into_bytes();
     let overlay = kustomize::WithFile::new(tree, file, edited);
     Ok(kustomize::build(&overlay, path)?)
+}
+
+/// The Go type a YAML value unmarshals to, for Argo CD's messages.
+fn go_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Object(_) => "map[string]interface {}",
+        Value::String(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int",
+        Value::Null => "<nil>",
+        Value::Array(_) => "[]interface {}",
+    }
+}
+
+/// `kustomize edit set replicas name=count …`: the given names replace the file's
+/// entries of the same name, and the list is sorted by name. A count must be an
+/// integer (Argo CD's `GetIntCount`).
+fn set_replicas(k: &mut Map<String, Value>, replicas: &[Value]) -> Result<(), String> {
+    let mut by_name = BTreeMap::new();
+    for replica in replicas {
+        let name = replica["name"].as_str().unwrap_or_default().to_string();
+        let count = match &replica["count"] {
+            Value::Number(n) if n.is_i64() => n.as_i64().unwrap_or_default(),
+            Value::String(s) => s
+                .parse::<i64>()
+                .map_err(|_| format!("expected integer value for count. Received: {s}"))?,
+            other => {
+                return Err(format!(
+                    "expected integer value for count. Received: {other}"
+                ));
+            }
+        };
+        by_name.insert(name.clone(), json!({"name": name, "count": count}));
+    }
+    if let Some(Value::Array(existing)) = k.get("replicas") {
+        for entry in existing {
+            if let Some(name) = entry["name"].as_str() {
+                by_name
+                    .entry(name.to_string())
+                    .or_insert_with(|| entry.clone());
+            }
+        }
+    }
+    k.insert(
+        "replicas".into(),
+        Value::Array(by_name.into_values().collect()),
+    );
+    Ok(())
+}
+
+/// `kustomize edit add label`: into `commonLabels`, or — with `labelWithoutSelector` —
+/// into the `labels` entry that selects nothing and includes templates as asked.
+fn add_labels(
+    k: &mut Map<String, Value>,
+    labels: &BTreeMap<String, String>,
+    options: &KustomizeSource,
+) -> Result<(), String> {
+    if !options.label_without_selector {
+        if options.label_include_templates {
+            return Err(
+                "--without-selector flag must be specified for --include-templates to work".into(),
+            );
+        }
+        let map = k.entry("commonLabels").or_insert_with(|| json!({}));
+        return add_to_map(map, labels, "label", options.force_common_labels);
+    }
+    let templates = options.label_include_templates;
+    let list = k.entry("labels").or_insert_with(|| json!([]));
+    let Value::Array(list) = list else {
+        return Err("labels: not a list".into());
+    };
+    let matches = |entry: &Value| {
+        !entry["includeSelectors"].as_bool().unwrap_or(false)
+            && entry["includeTemplates"].as_bool().unwrap_or(false) == templates
+    };
+    let index = match list.iter().position(matches) {
+        Some(i) => i,
+        None => {
+            let mut entry = json!({"pairs": {}});
+            if templates {
+                entry["includeTemplates"] = json!(true);
+            }
+            list.push(entry);
+            list.len() - 1
+        }
+    };
+    let pairs = list[index]
+        .as_object_mut()
+        .map(|e| e.entry("pairs").or_insert_with(|| json!({})))
+        .ok_or("labels: an entry is not a mapping")?;
+    add_to_map(pairs, labels, "label", options.force_common_labels)
+}
+
+/// Adds `entries` to the mapping `map`; a key already there is an error unless `force`
+/// (`kustomize edit add`'s rule).
+fn add_to_map(
+    map: &mut Value,
+    entries: &BTreeMap<String, String>,
+    kind: &str,
+    force: bool,
+) -> Result<(), String> {
+    if map.is_null() {
+        *map = json!({});
+    }
+    let Value::Object(map) = map else {
+        return Err(format!("{kind}s: not a mapping"));
+    };
+    for (key, value) in entries {
+        if map.contains_key(key) && !force {
+            return Err(format!(
+                "{kind} {key} already in kustomization file. Use --force to override."
+            ));
+        }
+        map.insert(key.clone(), json!(value));
+    }
+    Ok(())
 }
 
 /// `kustomize edit set image` syntax: `name=newName:tag`, `name:tag`, `name@digest`,
@@ -692,6 +856,116 @@ mod tests {
             err.to_string()
                 .starts_with("error while parsing source parameters: deploy/.argocd-source.yaml: "),
             "{err}"
+        );
+    }
+
+    /// The other edits Argo CD makes before `kustomize build`, in its order: replicas
+    /// (`edit set replicas`: by name, sorted), labels (`edit add label`, an existing key
+    /// refused without force; `labelWithoutSelector` into a `labels` entry), patches
+    /// appended, components added (missing ones skipped when asked).
+    #[test]
+    fn replicas_labels_patches_and_components_edit_the_kustomization_as_argo_cd_does() {
+        let tree = MemTree::from_files([
+            (
+                "k/kustomization.yaml",
+                "resources: [d.yaml, api.yaml]\ncommonLabels:\n  team: a\nreplicas:\n- name: web\n  count: 1\n- name: api\n  count: 3\n",
+            ),
+            (
+                "k/api.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: 1\n",
+            ),
+            (
+                "k/d.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: w\n        image: nginx:1.0\n",
+            ),
+            (
+                "components/extra/kustomization.yaml",
+                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [cm.yaml]\n",
+            ),
+            ("components/extra/cm.yaml", CM),
+        ]);
+        let options = |extra: Value| {
+            let mut kustomize = json!({
+                "replicas": [{"name": "web", "count": "4"}],
+                "commonLabels": {"team": "b"},
+                "patches": [{"target": {"kind": "Deployment"},
+                             "patch": "- op: add\n  path: /metadata/annotations\n  value: {patched: 'yes'}\n"}],
+                "components": ["../components/extra", "../components/missing"],
+                "ignoreMissingComponents": true,
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                kustomize[k] = v.clone();
+            }
+            source(json!({"path": "k", "kustomize": kustomize}))
+        };
+        let refused = render_source(&tree, &options(json!({})), &AppContext::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "kustomize edit: label team already in kustomization file. Use --force to override."
+        );
+        let objects = render_source(
+            &tree,
+            &options(json!({"forceCommonLabels": true})),
+            &AppContext::default(),
+        )
+        .unwrap();
+        let deployment = |name: &str| {
+            objects
+                .iter()
+                .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name)
+                .unwrap()
+        };
+        let d = deployment("web");
+        assert_eq!(d["spec"]["replicas"], 4);
+        assert_eq!(
+            deployment("api")["spec"]["replicas"],
+            3,
+            "kept from the file"
+        );
+        assert_eq!(d["metadata"]["labels"]["team"], "b");
+        assert_eq!(d["metadata"]["annotations"]["patched"], "yes");
+        assert!(
+            objects.iter().any(|o| o["kind"] == "ConfigMap"),
+            "the component's ConfigMap"
+        );
+        let missing = render_source(
+            &tree,
+            &options(json!({"forceCommonLabels": true, "ignoreMissingComponents": false})),
+            &AppContext::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            missing.contains("../components/missing has no match"),
+            "{missing}"
+        );
+
+        // Without the selector: the label is on the objects, not in their selectors.
+        let plain = MemTree::from_files([
+            ("k/kustomization.yaml", "resources: [d.yaml]\n"),
+            (
+                "k/d.yaml",
+                std::str::from_utf8(&tree.read("k/d.yaml").unwrap()).unwrap(),
+            ),
+        ]);
+        let s = source(json!({"path": "k", "kustomize": {
+            "commonLabels": {"tier": "web"}, "labelWithoutSelector": true}}));
+        let objects = render_source(&plain, &s, &AppContext::default()).unwrap();
+        assert_eq!(objects[0]["metadata"]["labels"]["tier"], "web");
+        assert!(
+            objects[0]["spec"]["selector"]["matchLabels"]
+                .get("tier")
+                .is_none()
+        );
+        let bad = source(json!({"path": "k", "kustomize": {
+            "replicas": [{"name": "web", "count": "many"}]}}));
+        assert_eq!(
+            render_source(&plain, &bad, &AppContext::default())
+                .unwrap_err()
+                .to_string(),
+            "kustomize edit: expected integer value for count. Received: many"
         );
     }
 
