@@ -1199,17 +1199,7 @@ async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverifie
         ],
     );
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(hub.client.clone(), "flux-system");
-    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
-        "metadata": {"name": "signers"},
-        "stringData": {"author.sshpub": public}
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    create_secret(&hub.client, "signers", json!({"author.sshpub": public})).await;
     create(
         &hub.client,
         &repository(
@@ -1391,6 +1381,29 @@ async fn included_repositories_are_copied_into_the_artifact_and_followed() {
     );
 }
 
+/// A Kustomization of `./secrets` decrypting with the SOPS keys of Secret `secret`.
+fn decrypting(name: &str, secret: &str) -> String {
+    kustomization(name, "secrets", false).replace(
+        "  prune: false\n",
+        &format!(
+            "  prune: false\n  decryption:\n    provider: sops\n    secretRef:\n      name: {secret}\n"
+        ),
+    )
+}
+
+/// Creates Secret `flux-system/<name>` with `string_data`.
+async fn create_secret(client: &Client, name: &str, string_data: Value) {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), "flux-system");
+    let secret: k8s_openapi::api::core::v1::Secret =
+        serde_json::from_value(json!({"metadata": {"name": name}, "stringData": string_data}))
+            .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+}
+
 /// Waits until GitRepository `flux-system/<name>` is Ready=`status` for `reason`.
 async fn wait_repository(client: &Client, name: &str, status: &str, reason: &str) -> Value {
     let api: Api<DynamicObject> =
@@ -1483,15 +1496,7 @@ async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() 
     );
     let hub = start_hub(&repos, &dir.path().join("cache")).await;
     create(&hub.client, PLATFORM_REPO).await;
-    let decrypted = |name: &str, secret: &str| {
-        kustomization(name, "secrets", false).replace(
-            "  prune: false\n",
-            &format!(
-                "  prune: false\n  decryption:\n    provider: sops\n    secretRef:\n      name: {secret}\n"
-            ),
-        )
-    };
-    create(&hub.client, &decrypted("without-key", "sops-missing")).await;
+    create(&hub.client, &decrypting("without-key", "sops-missing")).await;
     let status = wait_ready(
         &hub.client,
         "flux-system",
@@ -1504,15 +1509,14 @@ async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() 
         ready(&status).unwrap().2,
         "cannot get sops decryption Secret 'flux-system/sops-missing': secrets \"sops-missing\" not found"
     );
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(hub.client.clone(), "flux-system");
-    let key: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
-        "metadata": {"name": "sops-age"},
-        "stringData": {"identity.agekey": identity.to_string().expose_secret()}
-    }))
-    .unwrap();
-    secrets.create(&PostParams::default(), &key).await.unwrap();
-    create(&hub.client, &decrypted("secrets", "sops-age")).await;
+    let identity_text = identity.to_string().expose_secret().to_string();
+    create_secret(
+        &hub.client,
+        "sops-age",
+        json!({"identity.agekey": identity_text}),
+    )
+    .await;
+    create(&hub.client, &decrypting("secrets", "sops-age")).await;
     wait_ready(
         &hub.client,
         "flux-system",
@@ -1631,31 +1635,13 @@ async fn a_sops_secret_for_a_pgp_key_is_decrypted_with_the_secrets_asc_key() {
     );
     let hub = start_hub(&repos, &dir.path().join("cache")).await;
     create(&hub.client, PLATFORM_REPO).await;
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(hub.client.clone(), "flux-system");
     for (name, key) in [
         ("sops-gpg", String::from_utf8(secret_key).unwrap()),
         ("sops-bad", "not a key".to_string()),
     ] {
-        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
-            "metadata": {"name": name},
-            "stringData": {"sops.asc": key}
-        }))
-        .unwrap();
-        secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .unwrap();
+        create_secret(&hub.client, name, json!({"sops.asc": key})).await;
     }
-    let decrypted = |name: &str, secret: &str| {
-        kustomization(name, "secrets", false).replace(
-            "  prune: false\n",
-            &format!(
-                "  prune: false\n  decryption:\n    provider: sops\n    secretRef:\n      name: {secret}\n"
-            ),
-        )
-    };
-    create(&hub.client, &decrypted("bad-key", "sops-bad")).await;
+    create(&hub.client, &decrypting("bad-key", "sops-bad")).await;
     let status = wait_ready(
         &hub.client,
         "flux-system",
@@ -1671,7 +1657,7 @@ async fn a_sops_secret_for_a_pgp_key_is_decrypted_with_the_secrets_asc_key() {
         ) && message.contains("no valid OpenPGP data found"),
         "{message}"
     );
-    create(&hub.client, &decrypted("pgp", "sops-gpg")).await;
+    create(&hub.client, &decrypting("pgp", "sops-gpg")).await;
     wait_ready(
         &hub.client,
         "flux-system",
