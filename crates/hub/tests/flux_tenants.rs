@@ -1091,9 +1091,6 @@ async fn force_recreates_an_immutable_secret_changed_in_git() {
 async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverified() {
     let dir = tempfile::tempdir().unwrap();
     let repos = dir.path().join("repos");
-    let config_map = |name: &str| {
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
-    };
     new_repo(
         &repos.join("platform"),
         "platform-config",
@@ -1237,9 +1234,6 @@ async fn the_artifact_leaves_out_ignored_and_sparse_paths_and_is_never_unverifie
 async fn included_repositories_are_copied_into_the_artifact_and_followed() {
     let dir = tempfile::tempdir().unwrap();
     let repos = dir.path().join("repos");
-    let config_map = |name: &str| {
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
-    };
     new_repo(
         &repos.join("platform"),
         "platform-config",
@@ -1379,6 +1373,11 @@ async fn included_repositories_are_copied_into_the_artifact_and_followed() {
         status["artifact"], before["status"]["artifact"],
         "the last artifact is kept"
     );
+}
+
+/// A ConfigMap manifest named `name`.
+fn config_map(name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
 }
 
 /// A Kustomization of `./secrets` decrypting with the SOPS keys of Secret `secret`.
