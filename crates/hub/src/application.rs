@@ -148,12 +148,16 @@ impl AppReconciler {
         request
     }
 
-    /// The checkout the (first) source of the Application `object` asks for.
+    /// The checkout the (first) source of the Application `object` asks for, when it is
+    /// a Git repository (not a chart of a Helm repository).
     pub fn source_request_of(&self, object: &Value) -> Option<Request> {
         let source = object
-            .pointer("/spec/source")
-            .or_else(|| object.pointer("/spec/sources/0"))?;
+            .pointer("/spec/sources/0")
+            .or_else(|| object.pointer("/spec/source"))?;
         let field = |f: &str| source.get(f).and_then(Value::as_str);
+        if field("chart").is_some_and(|c| !c.is_empty()) {
+            return None;
+        }
         Some(self.source_request(field("repoURL")?, field("targetRevision").unwrap_or("")))
     }
 
@@ -219,9 +223,25 @@ impl AppReconciler {
         // Sources.
         let phase = std::time::Instant::now();
         let mut trees = Vec::with_capacity(sources.len());
+        // What is rendered: a chart from a Helm repository is the root of its unpacked
+        // package (Argo CD ignores `path` for a chart).
+        let mut render_sources = sources.clone();
         for (i, source) in sources.iter().enumerate() {
-            let request = self.source_request(&source.repo_url, &source.target_revision);
-            match self.sources.tree(&request).await {
+            let fetched = if source.chart.is_empty() {
+                let request = self.source_request(&source.repo_url, &source.target_revision);
+                self.sources.tree(&request).await
+            } else {
+                self.sources
+                    .chart(
+                        &source.repo_url,
+                        &source.chart,
+                        &source.target_revision,
+                        self.source_interval,
+                    )
+                    .await
+                    .inspect(|_| render_sources[i].path.clear())
+            };
+            match fetched {
                 Ok(tree) => trees.push(tree),
                 Err(e) => {
                     let which = if multiple {
@@ -316,7 +336,6 @@ impl AppReconciler {
             };
         }
 
-        let render_sources = sources.clone();
         let charts = self.charts.clone();
         let phase = std::time::Instant::now();
         let rendered = tokio::task::spawn_blocking(move || {

@@ -19,6 +19,21 @@ pub enum SourceError {
     /// holds a secret.
     #[error(transparent)]
     Checkout(#[from] flotilla_source::Error),
+    /// A Helm repository did not give the chart.
+    #[error(transparent)]
+    HelmRepo(#[from] flotilla_source::helm_repo::HelmRepoError),
+    /// A downloaded chart package does not unpack.
+    #[error("chart {chart} {version} from {repo}: {detail}")]
+    Package {
+        /// The repository.
+        repo: String,
+        /// The chart.
+        chart: String,
+        /// Its version.
+        version: String,
+        /// Why.
+        detail: String,
+    },
     /// Reading the commit's files failed.
     #[error("reading {url} at {commit}: {detail}")]
     Read {
@@ -91,12 +106,23 @@ impl SourceTree {
     }
 }
 
-/// The mirror cache plus the per-commit trees.
+/// The mirror cache plus the per-commit trees, and the Helm repositories' chart
+/// listings.
 #[derive(Clone)]
 pub struct Sources {
     mirrors: MirrorCache,
     trees: Arc<Mutex<TreeCache>>,
+    charts: Arc<Mutex<HashMap<(String, String), ChartListing>>>,
 }
+
+/// A chart's versions as a repository's index listed them, and when.
+struct ChartListing {
+    versions: Arc<Vec<flotilla_source::helm_repo::ChartVersion>>,
+    read_at: std::time::Instant,
+}
+
+/// How long a Helm repository request may take.
+const HELM_REPO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Default)]
 struct TreeCache {
@@ -122,7 +148,72 @@ impl Sources {
         Sources {
             mirrors,
             trees: Arc::default(),
+            charts: Arc::default(),
         }
+    }
+
+    /// Chart `chart` of the Helm repository `repo` at the version `wanted` picks (Argo
+    /// CD's `targetRevision` for a chart source), unpacked with the chart at the root of
+    /// the tree (as Helm loads a package). The index is read at most once per
+    /// `interval`, each package once.
+    pub async fn chart(
+        &self,
+        repo: &str,
+        chart: &str,
+        wanted: &str,
+        interval: std::time::Duration,
+    ) -> Result<SourceTree, SourceError> {
+        use flotilla_source::helm_repo;
+        let listing_key = (repo.to_string(), chart.to_string());
+        let cached = lock(&self.charts)
+            .get(&listing_key)
+            .filter(|l| l.read_at.elapsed() < interval)
+            .map(|l| l.versions.clone());
+        let versions = match cached {
+            Some(versions) => versions,
+            None => {
+                let versions = Arc::new(helm_repo::versions(repo, chart, HELM_REPO_TIMEOUT).await?);
+                lock(&self.charts).insert(
+                    listing_key,
+                    ChartListing {
+                        versions: versions.clone(),
+                        read_at: std::time::Instant::now(),
+                    },
+                );
+                versions
+            }
+        };
+        let version = helm_repo::choose(&versions, wanted)?.ok_or_else(|| {
+            helm_repo::HelmRepoError::NoVersion {
+                repo: repo.to_string(),
+                chart: chart.to_string(),
+                wanted: wanted.to_string(),
+            }
+        })?;
+        let key = format!("helm\u{0}{repo}\u{0}{chart}\u{0}{}", version.version);
+        let tree = match self.cached(&key) {
+            Some(tree) => tree,
+            None => {
+                let bytes = helm_repo::package(repo, version, HELM_REPO_TIMEOUT).await?;
+                let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
+                    SourceError::Package {
+                        repo: repo.to_string(),
+                        chart: chart.to_string(),
+                        version: version.version.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                let tree = Arc::new(MemTree::from_files(files));
+                self.keep(&key, tree.clone());
+                tree
+            }
+        };
+        Ok(SourceTree {
+            commit: version.version.clone(),
+            revision: version.version.clone(),
+            tree,
+            included: Vec::new(),
+        })
     }
 
     /// The mirror cache (for webhooks and statistics).
@@ -216,17 +307,22 @@ impl Sources {
         let tree = Arc::new(MemTree::from_files(
             read.into_iter().map(|f| (f.path, f.contents)),
         ));
+        self.keep(key, tree.clone());
+        Ok(tree)
+    }
+
+    /// Keeps `tree` under `key` (the oldest tree goes when the cache is full).
+    fn keep(&self, key: &str, tree: Arc<MemTree>) {
         let mut cache = lock(&self.trees);
         if !cache.by_key.contains_key(key) {
             cache.order.push_back(key.to_string());
-            cache.by_key.insert(key.to_string(), tree.clone());
+            cache.by_key.insert(key.to_string(), tree);
             while cache.order.len() > MAX_TREES {
                 if let Some(old) = cache.order.pop_front() {
                     cache.by_key.remove(&old);
                 }
             }
         }
-        Ok(tree)
     }
 
     fn cached(&self, key: &str) -> Option<Arc<MemTree>> {

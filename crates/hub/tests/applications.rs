@@ -1035,3 +1035,176 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
         )
     );
 }
+
+/// Serves the files of `root` over plain HTTP/1.1 (GET only, one request per
+/// connection): a Helm chart repository is static files. Returns its base URL.
+async fn serve_files(root: std::path::PathBuf) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let root = root.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&request);
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let file = root.join(path.trim_start_matches('/'));
+                let (status, body) = match std::fs::read(&file) {
+                    Ok(body) if !path.contains("..") => ("200 OK", body),
+                    _ => ("404 Not Found", b"not found".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// Packages the chart directory `dir/<name>` as `dir/<name>-<version>.tgz` with `tar`,
+/// returning the package's sha256 (what `helm repo index` writes as its digest).
+fn package_chart(dir: &std::path::Path, name: &str, version: &str) -> String {
+    use sha2::Digest as _;
+    let file = format!("{name}-{version}.tgz");
+    let out = std::process::Command::new("tar")
+        .current_dir(dir)
+        .args(["czf", &file, name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    sha2::Sha256::digest(std::fs::read(dir.join(&file)).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An Application whose source is a chart of a Helm repository (`chart` with a
+/// version constraint): the index is read over HTTP, the highest matching version is
+/// downloaded, checked against its digest and rendered with the chart's own value
+/// files, and the version is the revision Argo CD reports. No matching version, and a
+/// package whose digest differs from the index's, are ComparisonErrors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = dir.path().join("site/charts");
+    let chart = charts.join("web");
+    write(&chart, "values.yaml", "color: blue\n");
+    write(&chart, "values-prod.yaml", "color: red\n");
+    write(
+        &chart,
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-chart\ndata:\n  color: {{ .Values.color }}\n  version: {{ .Chart.Version | quote }}\n",
+    );
+    let mut entries = Vec::new();
+    for version in ["1.1.0", "1.2.0", "2.0.0-rc.1"] {
+        write(
+            &chart,
+            "Chart.yaml",
+            &format!("apiVersion: v2\nname: web\nversion: {version}\n"),
+        );
+        let digest = package_chart(&charts, "web", version);
+        entries.push(
+            json!({"version": version, "urls": [format!("web-{version}.tgz")], "digest": digest}),
+        );
+    }
+    let index = json!({"apiVersion": "v1", "entries": {
+        "web": entries,
+        "broken": [{"version": "1.0.0", "urls": ["web-1.1.0.tgz"], "digest": "00"}],
+    }});
+    write(&charts, "index.yaml", &index.to_string());
+    let base = serve_files(dir.path().join("site")).await;
+    let repo = format!("{base}/charts");
+
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let east = client(&east_setup.server, "east").await;
+    let _controller = tokio::spawn(controller::run_applications_with(
+        east_setup.reconciler.clone(),
+        ControllerOptions {
+            workers: 2,
+            ..Default::default()
+        },
+        controller::Feeds::default(),
+    ));
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(east_setup.hub.clone(), "argocd", &application_resource());
+    let create = async |name: &str, chart: &str, wanted: &str| {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": repo, "chart": chart, "targetRevision": wanted,
+                           "helm": {"valueFiles": ["values-prod.yaml"]}},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+                "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+            },
+        }))
+        .unwrap();
+        apps.create(&PostParams::default(), &app).await.unwrap();
+    };
+    create("web", "web", "1.*").await;
+    let status = wait_for("Synced and Healthy", async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced"
+            && status.pointer("/health/status")? == "Healthy")
+            .then_some(status)
+    })
+    .await;
+    assert_eq!(
+        status["sync"]["revision"], "1.2.0",
+        "the highest 1.x, not the rc"
+    );
+    assert_eq!(status["sourceType"], "Helm");
+    let data = Api::<ConfigMap>::namespaced(east.clone(), "web")
+        .get("web-chart")
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(data["color"], "red", "the chart's own values-prod.yaml");
+    assert_eq!(data["version"], "1.2.0");
+
+    let condition = async |name: &str| {
+        wait_for(&format!("{name}'s condition"), async || {
+            let app = apps.get(name).await.ok()?;
+            let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+            let c = status.pointer("/conditions/0")?.clone();
+            Some((
+                c["type"].as_str()?.to_string(),
+                c["message"].as_str()?.to_string(),
+            ))
+        })
+        .await
+    };
+    create("too-new", "web", "3.x").await;
+    let (kind, message) = condition("too-new").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.ends_with(&format!(
+            "no version of chart \"web\" in {repo} matches \"3.x\""
+        )),
+        "{message}"
+    );
+    create("tampered", "broken", "1.0.0").await;
+    let (kind, message) = condition("tampered").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.contains("does not match the index's 00"),
+        "{message}"
+    );
+}

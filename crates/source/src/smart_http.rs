@@ -57,7 +57,7 @@ fn serves_with(scheme: Scheme, is_set: impl Fn(&str) -> bool) -> bool {
 }
 
 /// One client (and so one connection pool) for the process.
-fn client() -> &'static HttpClient {
+pub(crate) fn client() -> &'static HttpClient {
     static CLIENT: OnceLock<HttpClient> = OnceLock::new();
     CLIENT.get_or_init(|| {
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -45,6 +45,12 @@ mod strvals;
 mod values;
 
 pub use self::archive::{MAX_ARCHIVE_BYTES, MAX_FILE_BYTES};
+
+/// The files of a packaged chart (`.tgz`), as paths and contents, with Helm's limits
+/// and refusals (no escaping paths, links or devices).
+pub fn unpack_archive(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    archive::read_tgz(name, bytes)
+}
 pub use self::chart::{Chart, Dependency, File, Metadata, load, load_archive, load_dir};
 pub use self::error::Error;
 pub use self::manifest::{Hook, Manifest};
