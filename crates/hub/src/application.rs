@@ -220,6 +220,12 @@ impl AppReconciler {
             return failed(previous, "InvalidSpecError", message, now, repo_urls);
         };
 
+        // As Argo CD, the project's source repositories and destinations are checked
+        // before any source is read: a repository it does not permit is never fetched.
+        if let Err(message) = self.check_project(&app, &[]).await {
+            return failed(previous, "InvalidSpecError", message, now, repo_urls);
+        }
+
         // Sources.
         let phase = std::time::Instant::now();
         let mut trees = Vec::with_capacity(sources.len());

@@ -1207,4 +1207,48 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
         message.contains("does not match the index's 00"),
         "{message}"
     );
+
+    // A project that does not permit the repository: refused before anything is read
+    // (a fetch would have failed first, the repository path not existing).
+    let projects: Api<DynamicObject> = Api::namespaced_with(
+        east_setup.hub.clone(),
+        "argocd",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+            "appprojects",
+        ),
+    );
+    projects
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                "metadata": {"name": "git-only", "namespace": "argocd"},
+                "spec": {"sourceRepos": ["https://git.example.com/*"],
+                         "destinations": [{"server": "*", "namespace": "*"}]},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let elsewhere = format!("{base}/not-a-repository");
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "not-permitted", "namespace": "argocd"},
+        "spec": {
+            "project": "git-only",
+            "source": {"repoURL": elsewhere, "chart": "web", "targetRevision": "1.*"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    assert_eq!(
+        condition("not-permitted").await,
+        (
+            "InvalidSpecError".to_string(),
+            format!("application repo {elsewhere} is not permitted in project 'git-only'")
+        )
+    );
 }
