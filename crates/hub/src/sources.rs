@@ -165,22 +165,34 @@ impl Sources {
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::helm_repo;
         let listing_key = (repo.to_string(), chart.to_string());
-        let cached = lock(&self.charts)
-            .get(&listing_key)
-            .filter(|l| l.read_at.elapsed() < interval)
-            .map(|l| l.versions.clone());
-        let versions = match cached {
+        let cached = || {
+            lock(&self.charts)
+                .get(&listing_key)
+                .filter(|l| l.read_at.elapsed() < interval)
+                .map(|l| l.versions.clone())
+        };
+        let versions = match cached() {
             Some(versions) => versions,
             None => {
-                let versions = Arc::new(helm_repo::versions(repo, chart, HELM_REPO_TIMEOUT).await?);
-                lock(&self.charts).insert(
-                    listing_key,
-                    ChartListing {
-                        versions: versions.clone(),
-                        read_at: std::time::Instant::now(),
-                    },
-                );
-                versions
+                // Thousands of apps of one chart ask at once: one index request.
+                let flight = format!("helm-index\u{0}{repo}\u{0}{chart}");
+                let _turn = self.one_at_a_time(&flight).await;
+                match cached() {
+                    Some(versions) => versions,
+                    None => {
+                        let read = helm_repo::versions(repo, chart, HELM_REPO_TIMEOUT).await;
+                        lock(&self.trees).reading.remove(&flight);
+                        let versions = Arc::new(read?);
+                        lock(&self.charts).insert(
+                            listing_key.clone(),
+                            ChartListing {
+                                versions: versions.clone(),
+                                read_at: std::time::Instant::now(),
+                            },
+                        );
+                        versions
+                    }
+                }
             }
         };
         let version = helm_repo::choose(&versions, wanted)?.ok_or_else(|| {
@@ -191,10 +203,16 @@ impl Sources {
             }
         })?;
         let key = format!("helm\u{0}{repo}\u{0}{chart}\u{0}{}", version.version);
+        let _turn = match self.cached(&key) {
+            Some(_) => None,
+            None => Some(self.one_at_a_time(&key).await),
+        };
         let tree = match self.cached(&key) {
             Some(tree) => tree,
             None => {
-                let bytes = helm_repo::package(repo, version, HELM_REPO_TIMEOUT).await?;
+                let bytes = helm_repo::package(repo, version, HELM_REPO_TIMEOUT).await;
+                lock(&self.trees).reading.remove(&key);
+                let bytes = bytes?;
                 let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
                     SourceError::Package {
                         repo: repo.to_string(),
@@ -214,6 +232,17 @@ impl Sources {
             tree,
             included: Vec::new(),
         })
+    }
+
+    /// Waits for the read of `key` in flight, if any, then holds `key`'s turn: one
+    /// request serves every concurrent asker (who find its result cached).
+    async fn one_at_a_time(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let flight = lock(&self.trees)
+            .reading
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        flight.lock_owned().await
     }
 
     /// The mirror cache (for webhooks and statistics).

@@ -1036,15 +1036,24 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
     );
 }
 
+/// How many times each path was asked for.
+type Served = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+
 /// Serves the files of `root` over plain HTTP/1.1 (GET only, one request per
 /// connection): a Helm chart repository is static files. Returns its base URL.
 async fn serve_files(root: std::path::PathBuf) -> String {
+    serve_counted(root, Served::default()).await
+}
+
+/// [`serve_files`], counting the requests per path in `served`.
+async fn serve_counted(root: std::path::PathBuf, served: Served) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let root = root.clone();
+            let served = served.clone();
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -1056,6 +1065,7 @@ async fn serve_files(root: std::path::PathBuf) -> String {
                 }
                 let line = String::from_utf8_lossy(&request);
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                *served.lock().unwrap().entry(path.clone()).or_default() += 1;
                 let file = root.join(path.trim_start_matches('/'));
                 let (status, body) = match std::fs::read(&file) {
                     Ok(body) if !path.contains("..") => ("200 OK", body),
@@ -1251,4 +1261,48 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
             format!("application repo {elsewhere} is not permitted in project 'git-only'")
         )
     );
+}
+
+/// Many Applications of one chart asking at once (a fleet's cold start) make one index
+/// request and one package download between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_askers_of_one_chart_share_one_index_request_and_one_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = dir.path().join("site/charts");
+    let chart = charts.join("web");
+    write(
+        &chart,
+        "Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    );
+    write(
+        &chart,
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+    );
+    let digest = package_chart(&charts, "web", "1.0.0");
+    let index = json!({"apiVersion": "v1", "entries": {"web": [
+        {"version": "1.0.0", "urls": ["web-1.0.0.tgz"], "digest": digest}]}});
+    write(&charts, "index.yaml", &index.to_string());
+    let served = Served::default();
+    let base = serve_counted(dir.path().join("site"), served.clone()).await;
+    let repo = format!("{base}/charts");
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let sources = Sources::new(mirrors);
+    let mut askers = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (sources, repo) = (sources.clone(), repo.clone());
+        askers.spawn(async move {
+            sources
+                .chart(&repo, "web", "1.x", Duration::from_secs(60))
+                .await
+                .map(|tree| tree.revision)
+        });
+    }
+    while let Some(done) = askers.join_next().await {
+        assert_eq!(done.unwrap().unwrap(), "1.0.0");
+    }
+    let served = served.lock().unwrap().clone();
+    assert_eq!(served.get("/charts/index.yaml"), Some(&1), "{served:?}");
+    assert_eq!(served.get("/charts/web-1.0.0.tgz"), Some(&1), "{served:?}");
 }
