@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod queue;
 pub mod raw;
 pub mod render;
+pub mod repo_creds;
 mod retry;
 pub mod run;
 pub mod settled;

@@ -132,12 +132,26 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     options.rewrites = config.rewrites.clone();
     let sources = Sources::new(MirrorCache::new(options)?);
     let namespace = config.controller.cluster_namespace.clone();
+    // Argo CD's repository credentials, before any source is read.
+    match crate::repo_creds::load(&hub, &namespace).await {
+        Ok(loaded) => {
+            *sources
+                .repo_credentials()
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = loaded
+        }
+        Err(e) => tracing::warn!(error = %e, "reading repository Secrets"),
+    }
     let (registry, errors) = clusters::load(&hub, &namespace).await?;
     for e in errors {
         tracing::warn!(error = %e, "unusable cluster Secret");
     }
     let registry = Arc::new(RwLock::new(registry));
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(crate::repo_creds::run(
+        hub.clone(),
+        namespace.clone(),
+        sources.repo_credentials().clone(),
+    ))];
     if let Some(gc) = config.mirror_gc {
         tasks.push(tokio::spawn(collect_mirrors(sources.mirrors().clone(), gc)));
     }

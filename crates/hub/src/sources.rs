@@ -106,14 +106,21 @@ impl SourceTree {
     }
 }
 
-/// The mirror cache plus the per-commit trees, and the Helm repositories' chart
-/// listings.
+/// The mirror cache plus the per-commit trees, the Helm repositories' chart listings,
+/// and Argo CD's repository credentials for the Applications' and ApplicationSets'
+/// sources.
 #[derive(Clone)]
 pub struct Sources {
     mirrors: MirrorCache,
     trees: Arc<Mutex<TreeCache>>,
-    charts: Arc<Mutex<HashMap<(String, String), ChartListing>>>,
+    /// By repository, chart and credentials (a listing read with credentials never
+    /// serves an asker without them).
+    charts: Arc<Mutex<HashMap<ListingKey, ChartListing>>>,
+    repo_credentials: Arc<std::sync::RwLock<crate::repo_creds::RepoCredentials>>,
 }
+
+/// A listing's repository, chart, and digest of the credentials it was read with.
+type ListingKey = (String, String, String);
 
 /// A chart's versions as a repository's index listed them, and when.
 struct ChartListing {
@@ -149,7 +156,22 @@ impl Sources {
             mirrors,
             trees: Arc::default(),
             charts: Arc::default(),
+            repo_credentials: Arc::default(),
         }
+    }
+
+    /// Argo CD's repository credentials, which [`Sources::tree`] and
+    /// [`Sources::chart`] authenticate with (kept current by `repo_creds::run`).
+    pub fn repo_credentials(&self) -> &Arc<std::sync::RwLock<crate::repo_creds::RepoCredentials>> {
+        &self.repo_credentials
+    }
+
+    /// The credentials Argo CD would use for `url`.
+    fn credentials_for(&self, url: &str) -> flotilla_source::Credentials {
+        self.repo_credentials
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .lookup(url)
     }
 
     /// Chart `chart` of the Helm repository `repo` at the version `wanted` picks (Argo
@@ -164,7 +186,18 @@ impl Sources {
         interval: std::time::Duration,
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::helm_repo;
-        let listing_key = (repo.to_string(), chart.to_string());
+        let credentials = self.credentials_for(repo);
+        let authorization = credentials.http_authorization();
+        // Keyed by a digest of the credentials, never the credentials themselves.
+        let who = {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(authorization.as_deref().unwrap_or_default());
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let listing_key = (repo.to_string(), chart.to_string(), who.clone());
         let cached = || {
             lock(&self.charts)
                 .get(&listing_key)
@@ -175,12 +208,18 @@ impl Sources {
             Some(versions) => versions,
             None => {
                 // Thousands of apps of one chart ask at once: one index request.
-                let flight = format!("helm-index\u{0}{repo}\u{0}{chart}");
+                let flight = format!("helm-index\u{0}{repo}\u{0}{chart}\u{0}{who}");
                 let _turn = self.one_at_a_time(&flight).await;
                 match cached() {
                     Some(versions) => versions,
                     None => {
-                        let read = helm_repo::versions(repo, chart, HELM_REPO_TIMEOUT).await;
+                        let read = helm_repo::versions(
+                            repo,
+                            chart,
+                            authorization.as_deref(),
+                            HELM_REPO_TIMEOUT,
+                        )
+                        .await;
                         lock(&self.trees).reading.remove(&flight);
                         let versions = Arc::new(read?);
                         lock(&self.charts).insert(
@@ -202,7 +241,10 @@ impl Sources {
                 wanted: wanted.to_string(),
             }
         })?;
-        let key = format!("helm\u{0}{repo}\u{0}{chart}\u{0}{}", version.version);
+        let key = format!(
+            "helm\u{0}{repo}\u{0}{chart}\u{0}{}\u{0}{who}",
+            version.version
+        );
         let _turn = match self.cached(&key) {
             Some(_) => None,
             None => Some(self.one_at_a_time(&key).await),
@@ -210,7 +252,9 @@ impl Sources {
         let tree = match self.cached(&key) {
             Some(tree) => tree,
             None => {
-                let bytes = helm_repo::package(repo, version, HELM_REPO_TIMEOUT).await;
+                let bytes =
+                    helm_repo::package(repo, version, authorization.as_deref(), HELM_REPO_TIMEOUT)
+                        .await;
                 lock(&self.trees).reading.remove(&key);
                 let bytes = bytes?;
                 let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
@@ -253,6 +297,22 @@ impl Sources {
     /// The tree of `url` at `reference`, checked remotely at most once per the request's
     /// interval, read once per commit.
     pub async fn tree(&self, request: &Request) -> Result<SourceTree, SourceError> {
+        // Argo CD's repository Secrets, unless the caller brought credentials.
+        let with_credentials;
+        let request = if matches!(request.credentials, flotilla_source::Credentials::None) {
+            let credentials = self.credentials_for(&request.url);
+            if matches!(credentials, flotilla_source::Credentials::None) {
+                request
+            } else {
+                with_credentials = Request {
+                    credentials,
+                    ..request.clone()
+                };
+                &with_credentials
+            }
+        } else {
+            request
+        };
         // The common case at scale: thousands of apps of one fresh commit already read.
         if let Some((commit, revision)) = self.mirrors.fresh_commit(request)
             && let Some(tree) = self.cached(&commit)

@@ -1047,6 +1047,16 @@ async fn serve_files(root: std::path::PathBuf) -> String {
 
 /// [`serve_files`], counting the requests per path in `served`.
 async fn serve_counted(root: std::path::PathBuf, served: Served) -> String {
+    serve_guarded(root, served, None).await
+}
+
+/// [`serve_counted`]; with `authorization`, a request without that exact header value
+/// is answered 401.
+async fn serve_guarded(
+    root: std::path::PathBuf,
+    served: Served,
+    authorization: Option<&'static str>,
+) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -1067,7 +1077,12 @@ async fn serve_counted(root: std::path::PathBuf, served: Served) -> String {
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
                 *served.lock().unwrap().entry(path.clone()).or_default() += 1;
                 let file = root.join(path.trim_start_matches('/'));
+                let allowed = authorization.is_none_or(|wanted| {
+                    line.lines()
+                        .any(|l| l.eq_ignore_ascii_case(&format!("authorization: {wanted}")))
+                });
                 let (status, body) = match std::fs::read(&file) {
+                    _ if !allowed => ("401 Unauthorized", b"who are you".to_vec()),
                     Ok(body) if !path.contains("..") => ("200 OK", body),
                     _ => ("404 Not Found", b"not found".to_vec()),
                 };
@@ -1305,4 +1320,113 @@ async fn concurrent_askers_of_one_chart_share_one_index_request_and_one_download
     let served = served.lock().unwrap().clone();
     assert_eq!(served.get("/charts/index.yaml"), Some(&1), "{served:?}");
     assert_eq!(served.get("/charts/web-1.0.0.tgz"), Some(&1), "{served:?}");
+}
+
+/// A private Helm repository: without credentials the source fails (HTTP 401); with an
+/// Argo CD repository Secret for its URL (found by the hub's watch of those Secrets)
+/// the chart is fetched with basic auth and deployed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_private_helm_repository_is_read_with_its_repository_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = dir.path().join("site/charts");
+    let chart = charts.join("web");
+    write(
+        &chart,
+        "Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    );
+    write(
+        &chart,
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: private-chart\n",
+    );
+    let digest = package_chart(&charts, "web", "1.0.0");
+    let index = json!({"apiVersion": "v1", "entries": {"web": [
+        {"version": "1.0.0", "urls": ["web-1.0.0.tgz"], "digest": digest}]}});
+    write(&charts, "index.yaml", &index.to_string());
+    // `helm:s3cr3t`, base64.
+    let base = serve_guarded(
+        dir.path().join("site"),
+        Served::default(),
+        Some("Basic aGVsbTpzM2NyM3Q="),
+    )
+    .await;
+    let repo = format!("{base}/charts");
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let store = east_setup.reconciler.sources.repo_credentials().clone();
+    tokio::spawn(flotilla_hub::repo_creds::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        store.clone(),
+    ));
+    let _controller = tokio::spawn(controller::run_applications_with(
+        east_setup.reconciler.clone(),
+        ControllerOptions {
+            workers: 2,
+            ..Default::default()
+        },
+        controller::Feeds::default(),
+    ));
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(east_setup.hub.clone(), "argocd", &application_resource());
+    let create = async |name: &str| {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": repo, "chart": "web", "targetRevision": "1.0.0"},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+                "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+            },
+        }))
+        .unwrap();
+        apps.create(&PostParams::default(), &app).await.unwrap();
+    };
+    let status_of = async |name: &str| -> Option<Value> {
+        let app = apps.get(name).await.ok()?;
+        serde_json::to_value(&app).ok()?.get("status").cloned()
+    };
+    create("anonymous").await;
+    let message = wait_for("the refusal", async || {
+        let status = status_of("anonymous").await?;
+        status
+            .pointer("/conditions/0/message")?
+            .as_str()
+            .map(str::to_string)
+    })
+    .await;
+    assert!(message.contains("HTTP 401"), "{message}");
+
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "private-charts", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"type": "helm", "url": repo, "username": "helm", "password": "s3cr3t"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    wait_for("the Secret seen", async || {
+        let found = store.read().unwrap().lookup(&repo);
+        (!matches!(found, flotilla_source::Credentials::None)).then_some(())
+    })
+    .await;
+    create("private").await;
+    wait_for("Synced", async || {
+        let status = status_of("private").await?;
+        (status.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    assert!(
+        Api::<ConfigMap>::namespaced(east, "web")
+            .get_opt("private-chart")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -143,7 +143,9 @@ impl Credentials {
     }
 
     /// The `Authorization` header value for HTTP transports.
-    pub(crate) fn http_authorization(&self) -> Option<String> {
+    /// The `Authorization` header value for HTTP(S) requests, if these credentials
+    /// give one.
+    pub fn http_authorization(&self) -> Option<String> {
         match self {
             Credentials::Basic { .. } => basic_header_value(self).map(|v| format!("Basic {v}")),
             Credentials::Bearer { token } => Some(format!("Bearer {token}")),

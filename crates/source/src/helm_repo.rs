@@ -149,17 +149,33 @@ pub fn package_url(repo: &str, reference: &str) -> String {
     }
 }
 
-/// `GET url`, at most `limit` bytes, within `timeout`.
-async fn get(url: &str, limit: usize, timeout: Duration) -> Result<Vec<u8>, HelmRepoError> {
+/// `scheme://host[:port]` of a URL.
+fn host_of(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    &url[..end]
+}
+
+/// `GET url` with `authorization` (a header value), at most `limit` bytes, within
+/// `timeout`.
+async fn get(
+    url: &str,
+    authorization: Option<&str>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, HelmRepoError> {
     let failed = |detail: String| HelmRepoError::Fetch {
         url: crate::url::redact_str(url),
         detail,
     };
-    let request = hyper::Request::get(url)
-        .header(
-            hyper::header::USER_AGENT,
-            concat!("flotilla/", env!("CARGO_PKG_VERSION")),
-        )
+    let mut request = hyper::Request::get(url).header(
+        hyper::header::USER_AGENT,
+        concat!("flotilla/", env!("CARGO_PKG_VERSION")),
+    );
+    if let Some(authorization) = authorization {
+        request = request.header(hyper::header::AUTHORIZATION, authorization);
+    }
+    let request = request
         .body(Full::new(Bytes::new()))
         .map_err(|e| failed(e.to_string()))?;
     let work = async {
@@ -184,17 +200,19 @@ async fn get(url: &str, limit: usize, timeout: Duration) -> Result<Vec<u8>, Helm
         .map_err(|_| failed(format!("no answer within {timeout:?}")))?
 }
 
-/// The chart versions of `chart` in the repository at `repo`.
+/// The chart versions of `chart` in the repository at `repo`; `authorization` is sent
+/// as the `Authorization` header.
 pub async fn versions(
     repo: &str,
     chart: &str,
+    authorization: Option<&str>,
     timeout: Duration,
 ) -> Result<Vec<ChartVersion>, HelmRepoError> {
     if repo.starts_with("oci://") {
         return Err(HelmRepoError::Oci(repo.to_string()));
     }
     let url = format!("{}/index.yaml", repo.trim_end_matches('/'));
-    let text = get(&url, MAX_INDEX_BYTES, timeout).await?;
+    let text = get(&url, authorization, MAX_INDEX_BYTES, timeout).await?;
     let mut entries = tokio::task::spawn_blocking(move || parse_index(&text))
         .await
         .map_err(|e| HelmRepoError::Index {
@@ -211,10 +229,13 @@ pub async fn versions(
     })
 }
 
-/// Downloads the package of `version`, checked against the index's digest.
+/// Downloads the package of `version`, checked against the index's digest. The
+/// `Authorization` header goes only to the repository's own host (Helm's
+/// `passCredentials` is off by default).
 pub async fn package(
     repo: &str,
     version: &ChartVersion,
+    authorization: Option<&str>,
     timeout: Duration,
 ) -> Result<Vec<u8>, HelmRepoError> {
     let reference = version.urls.first().ok_or_else(|| HelmRepoError::Fetch {
@@ -222,7 +243,9 @@ pub async fn package(
         detail: format!("the index gives no URL for version {}", version.version),
     })?;
     let url = package_url(repo, reference);
-    let bytes = get(&url, MAX_CHART_BYTES, timeout).await?;
+    let same_host = host_of(&url) == host_of(repo);
+    let authorization = authorization.filter(|_| same_host);
+    let bytes = get(&url, authorization, MAX_CHART_BYTES, timeout).await?;
     if !version.digest.is_empty() {
         use sha2::Digest as _;
         let actual: String = sha2::Sha256::digest(&bytes)

@@ -1,0 +1,290 @@
+//! Argo CD's repository credentials: Secrets labelled
+//! `argocd.argoproj.io/secret-type: repository` (one repository, matched by its
+//! normalised URL) and `repo-creds` (a template for every repository whose normalised
+//! URL starts with its `url`, the longest prefix winning), as Argo CD's `GetRepository`
+//! resolves them: a repository Secret without credentials inherits the template's.
+//! HTTPS `username`/`password` and `bearerToken`, and `sshPrivateKey` checked against
+//! the known hosts of `argocd-ssh-known-hosts-cm`.
+
+use std::sync::{Arc, RwLock};
+
+use flotilla_source::Credentials;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, ListParams};
+
+/// The label selector of the Secrets read here.
+pub const REPO_SECRET_SELECTOR: &str = "argocd.argoproj.io/secret-type in (repository,repo-creds)";
+
+/// The ConfigMap of Argo CD's SSH known hosts, and its key.
+const KNOWN_HOSTS_CONFIG_MAP: (&str, &str) = ("argocd-ssh-known-hosts-cm", "ssh_known_hosts");
+
+/// One Secret's URL and credentials.
+#[derive(Clone)]
+struct RepoSecret {
+    /// `url`, normalised.
+    url: String,
+    credentials: Credentials,
+}
+
+/// The repository credentials Argo CD would use, by repository URL.
+#[derive(Clone, Default)]
+pub struct RepoCredentials {
+    repositories: Vec<RepoSecret>,
+    templates: Vec<RepoSecret>,
+}
+
+/// Argo CD's `NormalizeGitURL` for comparing URLs: trimmed, lower case, without a
+/// trailing `/` or `.git`.
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim().to_lowercase();
+    let url = url.trim_end_matches('/');
+    url.strip_suffix(".git").unwrap_or(url).to_string()
+}
+
+impl RepoCredentials {
+    /// The credentials of `secrets` (repository and repo-creds Secrets), SSH keys
+    /// trusting `known_hosts`. Secrets scoped to a project (`project`) are left out:
+    /// they may serve only that project's Applications. A Secret without a `url` is
+    /// named in the returned warnings.
+    pub fn from_secrets(secrets: &[Secret], known_hosts: &str) -> (RepoCredentials, Vec<String>) {
+        let mut out = RepoCredentials::default();
+        let mut warnings = Vec::new();
+        for secret in secrets {
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            let kind = secret
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("argocd.argoproj.io/secret-type"))
+                .map(String::as_str);
+            let data = secret.data.clone().unwrap_or_default();
+            let field = |key: &str| {
+                data.get(key)
+                    .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
+                    .filter(|v| !v.is_empty())
+            };
+            if field("project").is_some() {
+                continue;
+            }
+            let Some(url) = field("url") else {
+                warnings.push(format!("repository Secret {name} has no url"));
+                continue;
+            };
+            let credentials = if let Some(identity) = field("sshPrivateKey") {
+                Credentials::Ssh {
+                    identity: format!("{identity}\n"),
+                    known_hosts: known_hosts.to_string(),
+                }
+            } else if let Some(token) = field("bearerToken") {
+                Credentials::Bearer { token }
+            } else if let Some(password) = field("password") {
+                Credentials::Basic {
+                    username: field("username").unwrap_or_default(),
+                    password,
+                }
+            } else {
+                Credentials::None
+            };
+            let entry = RepoSecret {
+                url: normalize_url(&url),
+                credentials,
+            };
+            match kind {
+                Some("repo-creds") => out.templates.push(entry),
+                _ => out.repositories.push(entry),
+            }
+        }
+        (out, warnings)
+    }
+
+    /// What a fetch of `url` authenticates with: its repository Secret's credentials,
+    /// else (or when that Secret holds none) the longest-prefix template's, else none.
+    pub fn lookup(&self, url: &str) -> Credentials {
+        let wanted = normalize_url(url);
+        let own = self
+            .repositories
+            .iter()
+            .find(|r| r.url == wanted)
+            .map(|r| r.credentials.clone())
+            .filter(|c| !matches!(c, Credentials::None));
+        own.or_else(|| {
+            self.templates
+                .iter()
+                .filter(|t| wanted.starts_with(&t.url))
+                .max_by_key(|t| t.url.len())
+                .map(|t| t.credentials.clone())
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Reads the repository Secrets and the SSH known hosts of `namespace`.
+pub async fn load(hub: &kube::Client, namespace: &str) -> Result<RepoCredentials, kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(hub.clone(), namespace);
+    let listed = secrets
+        .list(&ListParams::default().labels(REPO_SECRET_SELECTOR))
+        .await?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.clone(), namespace);
+    let known_hosts = config_maps
+        .get_opt(KNOWN_HOSTS_CONFIG_MAP.0)
+        .await?
+        .and_then(|c| c.data)
+        .and_then(|d| d.get(KNOWN_HOSTS_CONFIG_MAP.1).cloned())
+        .unwrap_or_default();
+    let (credentials, warnings) = RepoCredentials::from_secrets(&listed.items, &known_hosts);
+    for warning in warnings {
+        tracing::warn!(%warning, "unusable repository Secret");
+    }
+    Ok(credentials)
+}
+
+/// Keeps `store` equal to the repository Secrets of `namespace` (reloaded on every
+/// change the watch shows).
+pub async fn run(hub: kube::Client, namespace: String, store: Arc<RwLock<RepoCredentials>>) {
+    use futures::StreamExt as _;
+    use kube::runtime::watcher;
+    let secrets: Api<Secret> = Api::namespaced(hub.clone(), &namespace);
+    let config = watcher::Config::default().labels(REPO_SECRET_SELECTOR);
+    let mut events = crate::controller::watch_with_backoff(secrets, config);
+    while let Some(event) = events.next().await {
+        if !matches!(
+            event,
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
+        ) {
+            continue;
+        }
+        match load(&hub, &namespace).await {
+            Ok(loaded) => *store.write().unwrap_or_else(|e| e.into_inner()) = loaded,
+            Err(e) => tracing::warn!(error = %e, "reading repository Secrets"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    fn secret(name: &str, kind: &str, data: &[(&str, &str)]) -> Secret {
+        let mut s = Secret::default();
+        s.metadata.name = Some(name.into());
+        s.metadata.labels = Some(
+            [(
+                "argocd.argoproj.io/secret-type".to_string(),
+                kind.to_string(),
+            )]
+            .into(),
+        );
+        s.data = Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        );
+        s
+    }
+
+    fn user(c: &Credentials) -> String {
+        match c {
+            Credentials::Basic { username, .. } => username.clone(),
+            Credentials::Bearer { .. } => "bearer".into(),
+            Credentials::Ssh { .. } => "ssh".into(),
+            Credentials::None => "none".into(),
+        }
+    }
+
+    #[test]
+    fn repositories_then_the_longest_template_as_argo_cd_resolves_them() {
+        let secrets = [
+            secret(
+                "org",
+                "repo-creds",
+                &[
+                    ("url", "https://git.example.com/org"),
+                    ("username", "org-bot"),
+                    ("password", "a"),
+                ],
+            ),
+            secret(
+                "team",
+                "repo-creds",
+                &[
+                    ("url", "https://git.example.com/org/team"),
+                    ("username", "team-bot"),
+                    ("password", "b"),
+                ],
+            ),
+            secret(
+                "app",
+                "repository",
+                &[
+                    ("url", "https://git.example.com/org/app.git"),
+                    ("username", "app-bot"),
+                    ("password", "c"),
+                ],
+            ),
+            secret(
+                "bare",
+                "repository",
+                &[("url", "https://git.example.com/org/team/bare")],
+            ),
+            secret(
+                "scoped",
+                "repository",
+                &[
+                    ("url", "https://git.example.com/org/secret"),
+                    ("project", "p"),
+                    ("username", "p-bot"),
+                    ("password", "d"),
+                ],
+            ),
+            secret(
+                "ssh",
+                "repo-creds",
+                &[("url", "git@git.example.com:"), ("sshPrivateKey", "KEY")],
+            ),
+            secret(
+                "token",
+                "repository",
+                &[
+                    ("url", "https://bitbucket.example.com/r"),
+                    ("bearerToken", "t"),
+                ],
+            ),
+            secret("broken", "repository", &[("username", "x")]),
+        ];
+        let (creds, warnings) =
+            RepoCredentials::from_secrets(&secrets, "git.example.com ssh-ed25519 AAAA");
+        assert_eq!(warnings, ["repository Secret broken has no url"]);
+        let who = |url: &str| user(&creds.lookup(url));
+        assert_eq!(
+            who("https://GIT.example.com/org/app"),
+            "app-bot",
+            "the repository's own, normalised"
+        );
+        assert_eq!(who("https://git.example.com/org/other"), "org-bot");
+        assert_eq!(
+            who("https://git.example.com/org/team/svc.git"),
+            "team-bot",
+            "the longest prefix"
+        );
+        assert_eq!(
+            who("https://git.example.com/org/team/bare"),
+            "team-bot",
+            "inherited"
+        );
+        assert_eq!(
+            who("https://git.example.com/org/secret"),
+            "org-bot",
+            "a project's Secret is not used"
+        );
+        assert_eq!(who("git@git.example.com:org/x.git"), "ssh");
+        assert_eq!(who("https://bitbucket.example.com/r"), "bearer");
+        assert_eq!(who("https://elsewhere.example.com/r"), "none");
+        match creds.lookup("git@git.example.com:org/x.git") {
+            Credentials::Ssh { known_hosts, .. } => {
+                assert!(known_hosts.starts_with("git.example.com"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
