@@ -220,9 +220,9 @@ impl AppReconciler {
             return failed(previous, "InvalidSpecError", message, now, repo_urls);
         };
 
-        // As Argo CD, the project's source repositories and destinations are checked
-        // before any source is read: a repository it does not permit is never fetched.
-        if let Err(message) = self.check_project(&app, &[]).await {
+        // As Argo CD, the project's source repositories are checked before any source is
+        // read: a repository it does not permit is never fetched.
+        if let Err(message) = self.check_project(&app, None).await {
             return failed(previous, "InvalidSpecError", message, now, repo_urls);
         }
 
@@ -387,7 +387,7 @@ impl AppReconciler {
 
         // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
         let phase = std::time::Instant::now();
-        let checked = self.check_project(&app, &desired).await;
+        let checked = self.check_project(&app, Some(&desired)).await;
         crate::metrics::global().phase("application", "project", phase.elapsed());
         if let Err(message) = checked {
             return failed(previous, "InvalidSpecError", message, now, repo_urls);
@@ -723,7 +723,13 @@ impl AppReconciler {
     /// Checks the Application and its objects against its AppProject (read from the
     /// `argocd` namespace, where Argo CD keeps projects). Argo CD creates the permissive
     /// `default` project itself; here a missing `default` permits everything.
-    async fn check_project(&self, app: &Application, objects: &[Value]) -> Result<(), String> {
+    /// Checks the app against its project: its source repositories only (`None`), or
+    /// everything with the rendered `objects`.
+    async fn check_project(
+        &self,
+        app: &Application,
+        objects: Option<&[Value]>,
+    ) -> Result<(), String> {
         let name = project_name(app);
         let found = match self.cached_project(name) {
             Some(found) => found,
@@ -748,12 +754,17 @@ impl AppReconciler {
         let project: flotilla_fleet::AppProject =
             serde_json::from_value(serde_json::to_value(&found).unwrap_or(Value::Null))
                 .map_err(|e| format!("AppProject {name}: {e}"))?;
-        let secrets = self
-            .clusters
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .secrets();
-        let violations = project.check(app, objects, &secrets, &|_, _| None);
+        let violations = match objects {
+            None => project.check_sources(app),
+            Some(objects) => {
+                let secrets = self
+                    .clusters
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .secrets();
+                project.check(app, objects, &secrets, &|_, _| None)
+            }
+        };
         if violations.is_empty() {
             return Ok(());
         }

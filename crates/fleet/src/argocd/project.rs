@@ -205,6 +205,23 @@ impl AppProject {
         allowed && !denied
     }
 
+    /// The Application's source repositories the project does not permit (checked before
+    /// any of them is read).
+    pub fn check_sources(&self, app: &Application) -> Vec<Violation> {
+        let project = &self.metadata.name;
+        app.spec
+            .effective_sources()
+            .into_iter()
+            .filter(|source| !self.is_source_permitted(source))
+            .map(|source| {
+                Violation::InvalidSpec(format!(
+                    "application repo {} is not permitted in project '{project}'",
+                    source.repo_url
+                ))
+            })
+            .collect()
+    }
+
     /// Checks an Application and its rendered objects against the project, as Argo CD does
     /// before a sync (`ValidatePermissions`, then each object's permission). `namespaced`
     /// says whether a kind is namespaced (`None`: unknown). An empty result means permitted.
@@ -216,15 +233,7 @@ impl AppProject {
         namespaced: &dyn Fn(&str, &str) -> Option<bool>,
     ) -> Vec<Violation> {
         let project = &self.metadata.name;
-        let mut out = Vec::new();
-        for source in app.spec.effective_sources() {
-            if !self.is_source_permitted(source) {
-                out.push(Violation::InvalidSpec(format!(
-                    "application repo {} is not permitted in project '{project}'",
-                    source.repo_url
-                )));
-            }
-        }
+        let mut out = self.check_sources(app);
         let dest = &app.spec.destination;
         let Some((cluster_name, cluster_server)) = resolve_cluster(dest, clusters) else {
             let message = if dest.name.is_empty() {
