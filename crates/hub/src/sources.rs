@@ -220,16 +220,21 @@ impl Sources {
                             HELM_REPO_TIMEOUT,
                         )
                         .await;
+                        // Kept before the turn is given up: an asker arriving in between
+                        // finds it instead of asking again.
+                        let read = read.map(|versions| {
+                            let versions = Arc::new(versions);
+                            lock(&self.charts).insert(
+                                listing_key.clone(),
+                                ChartListing {
+                                    versions: versions.clone(),
+                                    read_at: std::time::Instant::now(),
+                                },
+                            );
+                            versions
+                        });
                         lock(&self.trees).reading.remove(&flight);
-                        let versions = Arc::new(read?);
-                        lock(&self.charts).insert(
-                            listing_key.clone(),
-                            ChartListing {
-                                versions: versions.clone(),
-                                read_at: std::time::Instant::now(),
-                            },
-                        );
-                        versions
+                        read?
                     }
                 }
             }
@@ -252,22 +257,31 @@ impl Sources {
         let tree = match self.cached(&key) {
             Some(tree) => tree,
             None => {
-                let bytes =
-                    helm_repo::package(repo, version, authorization.as_deref(), HELM_REPO_TIMEOUT)
-                        .await;
+                let unpacked = async {
+                    let bytes = helm_repo::package(
+                        repo,
+                        version,
+                        authorization.as_deref(),
+                        HELM_REPO_TIMEOUT,
+                    )
+                    .await?;
+                    let files =
+                        flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
+                            SourceError::Package {
+                                repo: repo.to_string(),
+                                chart: chart.to_string(),
+                                version: version.version.clone(),
+                                detail: e.to_string(),
+                            }
+                        })?;
+                    let tree = Arc::new(MemTree::from_files(files));
+                    // Kept before the turn is given up (see the index above).
+                    self.keep(&key, tree.clone());
+                    Ok::<_, SourceError>(tree)
+                }
+                .await;
                 lock(&self.trees).reading.remove(&key);
-                let bytes = bytes?;
-                let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
-                    SourceError::Package {
-                        repo: repo.to_string(),
-                        chart: chart.to_string(),
-                        version: version.version.clone(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                let tree = Arc::new(MemTree::from_files(files));
-                self.keep(&key, tree.clone());
-                tree
+                unpacked?
             }
         };
         Ok(SourceTree {
