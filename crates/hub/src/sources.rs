@@ -113,18 +113,18 @@ impl SourceTree {
 pub struct Sources {
     mirrors: MirrorCache,
     trees: Arc<Mutex<TreeCache>>,
-    /// By repository, chart and credentials (a listing read with credentials never
-    /// serves an asker without them).
+    /// By repository and credentials (a listing read with credentials never serves an
+    /// asker without them).
     charts: Arc<Mutex<HashMap<ListingKey, ChartListing>>>,
     repo_credentials: Arc<std::sync::RwLock<crate::repo_creds::RepoCredentials>>,
 }
 
-/// A listing's repository, chart, and digest of the credentials it was read with.
-type ListingKey = (String, String, String);
+/// A listing's repository and digest of the credentials it was read with.
+type ListingKey = (String, String);
 
-/// A chart's versions as a repository's index listed them, and when.
+/// A repository's charts and their versions as its index listed them, and when.
 struct ChartListing {
-    versions: Arc<Vec<flotilla_source::helm_repo::ChartVersion>>,
+    charts: Arc<HashMap<String, Vec<flotilla_source::helm_repo::ChartVersion>>>,
     read_at: std::time::Instant,
 }
 
@@ -197,41 +197,37 @@ impl Sources {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         };
-        let listing_key = (repo.to_string(), chart.to_string(), who.clone());
+        let listing_key = (repo.to_string(), who.clone());
         let cached = || {
             lock(&self.charts)
                 .get(&listing_key)
                 .filter(|l| l.read_at.elapsed() < interval)
-                .map(|l| l.versions.clone())
+                .map(|l| l.charts.clone())
         };
-        let versions = match cached() {
-            Some(versions) => versions,
+        let charts = match cached() {
+            Some(charts) => charts,
             None => {
-                // Thousands of apps of one chart ask at once: one index request.
-                let flight = format!("helm-index\u{0}{repo}\u{0}{chart}\u{0}{who}");
+                // Thousands of apps of one repository ask at once: one index request.
+                let flight = format!("helm-index\u{0}{repo}\u{0}{who}");
                 let _turn = self.one_at_a_time(&flight).await;
                 match cached() {
-                    Some(versions) => versions,
+                    Some(charts) => charts,
                     None => {
-                        let read = helm_repo::versions(
-                            repo,
-                            chart,
-                            authorization.as_deref(),
-                            HELM_REPO_TIMEOUT,
-                        )
-                        .await;
+                        let read =
+                            helm_repo::index(repo, authorization.as_deref(), HELM_REPO_TIMEOUT)
+                                .await;
                         // Kept before the turn is given up: an asker arriving in between
                         // finds it instead of asking again.
-                        let read = read.map(|versions| {
-                            let versions = Arc::new(versions);
+                        let read = read.map(|charts| {
+                            let charts = Arc::new(charts);
                             lock(&self.charts).insert(
                                 listing_key.clone(),
                                 ChartListing {
-                                    versions: versions.clone(),
+                                    charts: charts.clone(),
                                     read_at: std::time::Instant::now(),
                                 },
                             );
-                            versions
+                            charts
                         });
                         lock(&self.trees).reading.remove(&flight);
                         read?
@@ -239,7 +235,13 @@ impl Sources {
                 }
             }
         };
-        let version = helm_repo::choose(&versions, wanted)?.ok_or_else(|| {
+        let versions = charts
+            .get(chart)
+            .ok_or_else(|| helm_repo::HelmRepoError::NoChart {
+                repo: repo.to_string(),
+                chart: chart.to_string(),
+            })?;
+        let version = helm_repo::choose(versions, wanted)?.ok_or_else(|| {
             helm_repo::HelmRepoError::NoVersion {
                 repo: repo.to_string(),
                 chart: chart.to_string(),

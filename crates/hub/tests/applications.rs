@@ -1278,8 +1278,8 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
     );
 }
 
-/// Many Applications of one chart asking at once (a fleet's cold start) make one index
-/// request and one package download between them.
+/// Many Applications of two charts of one repository asking at once (a fleet's cold
+/// start) make one index request and one download per package between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_askers_of_one_chart_share_one_index_request_and_one_download() {
     let dir = tempfile::tempdir().unwrap();
@@ -1296,8 +1296,21 @@ async fn concurrent_askers_of_one_chart_share_one_index_request_and_one_download
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
     );
     let digest = package_chart(&charts, "web", "1.0.0");
-    let index = json!({"apiVersion": "v1", "entries": {"web": [
-        {"version": "1.0.0", "urls": ["web-1.0.0.tgz"], "digest": digest}]}});
+    let api = charts.join("api");
+    write(
+        &api,
+        "Chart.yaml",
+        "apiVersion: v2\nname: api\nversion: 2.0.0\n",
+    );
+    write(
+        &api,
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+    let api_digest = package_chart(&charts, "api", "2.0.0");
+    let index = json!({"apiVersion": "v1", "entries": {
+        "web": [{"version": "1.0.0", "urls": ["web-1.0.0.tgz"], "digest": digest}],
+        "api": [{"version": "2.0.0", "urls": ["api-2.0.0.tgz"], "digest": api_digest}]}});
     write(&charts, "index.yaml", &index.to_string());
     let served = Served::default();
     let base = serve_counted(dir.path().join("site"), served.clone()).await;
@@ -1305,21 +1318,24 @@ async fn concurrent_askers_of_one_chart_share_one_index_request_and_one_download
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let sources = Sources::new(mirrors);
     let mut askers = tokio::task::JoinSet::new();
-    for _ in 0..32 {
+    for i in 0..32 {
         let (sources, repo) = (sources.clone(), repo.clone());
+        let chart = if i % 2 == 0 { "web" } else { "api" };
         askers.spawn(async move {
             sources
-                .chart(&repo, "web", "1.x", Duration::from_secs(60))
+                .chart(&repo, chart, "*", Duration::from_secs(60))
                 .await
-                .map(|tree| tree.revision)
+                .map(|tree| (chart, tree.revision))
         });
     }
     while let Some(done) = askers.join_next().await {
-        assert_eq!(done.unwrap().unwrap(), "1.0.0");
+        let (chart, revision) = done.unwrap().unwrap();
+        assert_eq!(revision, if chart == "web" { "1.0.0" } else { "2.0.0" });
     }
     let served = served.lock().unwrap().clone();
     assert_eq!(served.get("/charts/index.yaml"), Some(&1), "{served:?}");
     assert_eq!(served.get("/charts/web-1.0.0.tgz"), Some(&1), "{served:?}");
+    assert_eq!(served.get("/charts/api-2.0.0.tgz"), Some(&1), "{served:?}");
 }
 
 /// A private Helm repository: without credentials the source fails (HTTP 401); with an

@@ -200,20 +200,19 @@ async fn get(
         .map_err(|_| failed(format!("no answer within {timeout:?}")))?
 }
 
-/// The chart versions of `chart` in the repository at `repo`; `authorization` is sent
-/// as the `Authorization` header.
-pub async fn versions(
+/// Every chart's versions in the repository at `repo` (one request for all of its
+/// charts); `authorization` is sent as the `Authorization` header.
+pub async fn index(
     repo: &str,
-    chart: &str,
     authorization: Option<&str>,
     timeout: Duration,
-) -> Result<Vec<ChartVersion>, HelmRepoError> {
+) -> Result<HashMap<String, Vec<ChartVersion>>, HelmRepoError> {
     if repo.starts_with("oci://") {
         return Err(HelmRepoError::Oci(repo.to_string()));
     }
     let url = format!("{}/index.yaml", repo.trim_end_matches('/'));
     let text = get(&url, authorization, MAX_INDEX_BYTES, timeout).await?;
-    let mut entries = tokio::task::spawn_blocking(move || parse_index(&text))
+    tokio::task::spawn_blocking(move || parse_index(&text))
         .await
         .map_err(|e| HelmRepoError::Index {
             url: url.clone(),
@@ -222,11 +221,7 @@ pub async fn versions(
         .map_err(|detail| HelmRepoError::Index {
             url: url.clone(),
             detail,
-        })?;
-    entries.remove(chart).ok_or_else(|| HelmRepoError::NoChart {
-        repo: repo.to_string(),
-        chart: chart.to_string(),
-    })
+        })
 }
 
 /// Downloads the package of `version`, checked against the index's digest. The
