@@ -163,6 +163,28 @@ fn while_unreachable(cluster: &kubesim::Cluster, meanwhile: impl FnOnce(&kubesim
     cluster.change_faults(&reachable(true)).unwrap();
 }
 
+/// Creates AppProject `argocd/<name>` with `spec`.
+async fn create_project(hub: &kube::Client, name: &str, spec: Value) {
+    let projects: Api<DynamicObject> = Api::namespaced_with(
+        hub.clone(),
+        "argocd",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+            "appprojects",
+        ),
+    );
+    let project = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": spec,
+    }))
+    .unwrap();
+    projects
+        .create(&PostParams::default(), &project)
+        .await
+        .unwrap();
+}
+
 /// How `kubectl edit` writes: an update by manager `kubectl-edit`.
 fn by_hand() -> PatchParams {
     PatchParams {
@@ -331,26 +353,12 @@ async fn an_automated_application_syncs_prunes_and_reports_like_argo_cd() {
 
     // A project that does not permit the destination: nothing is applied, the condition
     // says why in Argo CD's words.
-    let projects: Api<DynamicObject> = Api::namespaced_with(
-        hub.clone(),
-        "argocd",
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
-            "appprojects",
-        ),
-    );
-    projects
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
-                "metadata": {"name": "restricted", "namespace": "argocd"},
-                "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "allowed"}]},
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    create_project(
+        hub,
+        "restricted",
+        json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "allowed"}]}),
+    )
+    .await;
     let locked: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -848,6 +856,38 @@ async fn a_failing_sync_is_retried_as_the_policy_says_then_left_until_a_new_comm
     );
 }
 
+impl East {
+    /// Starts the Application controller (two workers) and returns it with the hub's
+    /// Applications API.
+    fn run_controller(&self) -> (tokio::task::JoinHandle<()>, Api<DynamicObject>) {
+        let controller = tokio::spawn(controller::run_applications_with(
+            self.reconciler.clone(),
+            ControllerOptions {
+                workers: 2,
+                ..Default::default()
+            },
+            controller::Feeds::default(),
+        ));
+        let apps = Api::namespaced_with(self.hub.clone(), "argocd", &application_resource());
+        (controller, apps)
+    }
+}
+
+/// The first condition of Application `argocd/<name>`, as (type, message), once it
+/// has one.
+async fn first_condition(apps: &Api<DynamicObject>, name: &str) -> (String, String) {
+    wait_for(&format!("{name}'s condition"), async || {
+        let app = apps.get(name).await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        let c = status.pointer("/conditions/0")?.clone();
+        Some((
+            c["type"].as_str()?.to_string(),
+            c["message"].as_str()?.to_string(),
+        ))
+    })
+    .await
+}
+
 /// Argo CD's multi-source Application: a `ref` source lends its files to another
 /// source's `$values/…` Helm value files and deploys nothing of its own (not even the
 /// manifest at its root), a chart and a plain directory from two more repositories are
@@ -893,16 +933,7 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let east_setup = hub_and_east(&mirrors).await;
     let east = client(&east_setup.server, "east").await;
-    let _controller = tokio::spawn(controller::run_applications_with(
-        east_setup.reconciler.clone(),
-        ControllerOptions {
-            workers: 2,
-            ..Default::default()
-        },
-        controller::Feeds::default(),
-    ));
-    let apps: Api<DynamicObject> =
-        Api::namespaced_with(east_setup.hub.clone(), "argocd", &application_resource());
+    let (_controller, apps) = east_setup.run_controller();
     let create = async |name: &str, sources: Value| {
         let app: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "argoproj.io/v1alpha1",
@@ -989,18 +1020,7 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
     })
     .await;
 
-    let condition = async |name: &str| {
-        wait_for(&format!("{name}'s condition"), async || {
-            let app = apps.get(name).await.ok()?;
-            let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
-            let c = status.pointer("/conditions/0")?.clone();
-            Some((
-                c["type"].as_str()?.to_string(),
-                c["message"].as_str()?.to_string(),
-            ))
-        })
-        .await
-    };
+    let condition = async |name: &str| first_condition(&apps, name).await;
     create(
         "unknown-ref",
         json!([
@@ -1155,16 +1175,7 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let east_setup = hub_and_east(&mirrors).await;
     let east = client(&east_setup.server, "east").await;
-    let _controller = tokio::spawn(controller::run_applications_with(
-        east_setup.reconciler.clone(),
-        ControllerOptions {
-            workers: 2,
-            ..Default::default()
-        },
-        controller::Feeds::default(),
-    ));
-    let apps: Api<DynamicObject> =
-        Api::namespaced_with(east_setup.hub.clone(), "argocd", &application_resource());
+    let (_controller, apps) = east_setup.run_controller();
     let create = async |name: &str, chart: &str, wanted: &str| {
         let app: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "argoproj.io/v1alpha1",
@@ -1204,18 +1215,7 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
     assert_eq!(data["color"], "red", "the chart's own values-prod.yaml");
     assert_eq!(data["version"], "1.2.0");
 
-    let condition = async |name: &str| {
-        wait_for(&format!("{name}'s condition"), async || {
-            let app = apps.get(name).await.ok()?;
-            let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
-            let c = status.pointer("/conditions/0")?.clone();
-            Some((
-                c["type"].as_str()?.to_string(),
-                c["message"].as_str()?.to_string(),
-            ))
-        })
-        .await
-    };
+    let condition = async |name: &str| first_condition(&apps, name).await;
     create("too-new", "web", "3.x").await;
     let (kind, message) = condition("too-new").await;
     assert_eq!(kind, "ComparisonError");
@@ -1235,27 +1235,13 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
 
     // A project that does not permit the repository: refused before anything is read
     // (a fetch would have failed first, the repository path not existing).
-    let projects: Api<DynamicObject> = Api::namespaced_with(
-        east_setup.hub.clone(),
-        "argocd",
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
-            "appprojects",
-        ),
-    );
-    projects
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
-                "metadata": {"name": "git-only", "namespace": "argocd"},
-                "spec": {"sourceRepos": ["https://git.example.com/*"],
-                         "destinations": [{"server": "*", "namespace": "*"}]},
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    create_project(
+        &east_setup.hub,
+        "git-only",
+        json!({"sourceRepos": ["https://git.example.com/*"],
+               "destinations": [{"server": "*", "namespace": "*"}]}),
+    )
+    .await;
     let elsewhere = format!("{base}/not-a-repository");
     let app: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1",
@@ -1278,40 +1264,41 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
     );
 }
 
+/// A Helm repository in `dir`: for each (chart, version, ConfigMap name), a chart whose
+/// one template is that ConfigMap, packaged, and an `index.yaml` listing them.
+fn publish_charts(dir: &std::path::Path, charts: &[(&str, &str, &str)]) {
+    let mut entries = serde_json::Map::new();
+    for (name, version, config_map) in charts {
+        let chart = dir.join(name);
+        write(
+            &chart,
+            "Chart.yaml",
+            &format!("apiVersion: v2\nname: {name}\nversion: {version}\n"),
+        );
+        write(
+            &chart,
+            "templates/cm.yaml",
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {config_map}\n"),
+        );
+        let digest = package_chart(dir, name, version);
+        entries.insert(
+            name.to_string(),
+            json!([{"version": version, "urls": [format!("{name}-{version}.tgz")], "digest": digest}]),
+        );
+    }
+    let index = json!({"apiVersion": "v1", "entries": entries});
+    write(dir, "index.yaml", &index.to_string());
+}
+
 /// Many Applications of two charts of one repository asking at once (a fleet's cold
 /// start) make one index request and one download per package between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_askers_of_one_chart_share_one_index_request_and_one_download() {
     let dir = tempfile::tempdir().unwrap();
-    let charts = dir.path().join("site/charts");
-    let chart = charts.join("web");
-    write(
-        &chart,
-        "Chart.yaml",
-        "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    publish_charts(
+        &dir.path().join("site/charts"),
+        &[("web", "1.0.0", "c"), ("api", "2.0.0", "a")],
     );
-    write(
-        &chart,
-        "templates/cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
-    );
-    let digest = package_chart(&charts, "web", "1.0.0");
-    let api = charts.join("api");
-    write(
-        &api,
-        "Chart.yaml",
-        "apiVersion: v2\nname: api\nversion: 2.0.0\n",
-    );
-    write(
-        &api,
-        "templates/cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
-    );
-    let api_digest = package_chart(&charts, "api", "2.0.0");
-    let index = json!({"apiVersion": "v1", "entries": {
-        "web": [{"version": "1.0.0", "urls": ["web-1.0.0.tgz"], "digest": digest}],
-        "api": [{"version": "2.0.0", "urls": ["api-2.0.0.tgz"], "digest": api_digest}]}});
-    write(&charts, "index.yaml", &index.to_string());
     let served = Served::default();
     let base = serve_counted(dir.path().join("site"), served.clone()).await;
     let repo = format!("{base}/charts");
@@ -1344,22 +1331,10 @@ async fn concurrent_askers_of_one_chart_share_one_index_request_and_one_download
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_private_helm_repository_is_read_with_its_repository_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let charts = dir.path().join("site/charts");
-    let chart = charts.join("web");
-    write(
-        &chart,
-        "Chart.yaml",
-        "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    publish_charts(
+        &dir.path().join("site/charts"),
+        &[("web", "1.0.0", "private-chart")],
     );
-    write(
-        &chart,
-        "templates/cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: private-chart\n",
-    );
-    let digest = package_chart(&charts, "web", "1.0.0");
-    let index = json!({"apiVersion": "v1", "entries": {"web": [
-        {"version": "1.0.0", "urls": ["web-1.0.0.tgz"], "digest": digest}]}});
-    write(&charts, "index.yaml", &index.to_string());
     // `helm:s3cr3t`, base64.
     let base = serve_guarded(
         dir.path().join("site"),
@@ -1376,16 +1351,7 @@ async fn a_private_helm_repository_is_read_with_its_repository_secret() {
         "argocd".into(),
         store.clone(),
     ));
-    let _controller = tokio::spawn(controller::run_applications_with(
-        east_setup.reconciler.clone(),
-        ControllerOptions {
-            workers: 2,
-            ..Default::default()
-        },
-        controller::Feeds::default(),
-    ));
-    let apps: Api<DynamicObject> =
-        Api::namespaced_with(east_setup.hub.clone(), "argocd", &application_resource());
+    let (_controller, apps) = east_setup.run_controller();
     let create = async |name: &str| {
         let app: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "argoproj.io/v1alpha1",
