@@ -189,14 +189,7 @@ impl Sources {
         let credentials = self.credentials_for(repo);
         let authorization = credentials.http_authorization();
         // Keyed by a digest of the credentials, never the credentials themselves.
-        let who = {
-            use sha2::Digest as _;
-            let digest = sha2::Sha256::digest(authorization.as_deref().unwrap_or_default());
-            digest
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        };
+        let who = credentials.fingerprint();
         let listing_key = (repo.to_string(), who.clone());
         let cached = || {
             lock(&self.charts)

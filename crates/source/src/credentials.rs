@@ -142,7 +142,24 @@ impl Credentials {
         text
     }
 
-    /// The `Authorization` header value for HTTP transports.
+    /// A short digest of these credentials (empty for none), for keying what was read
+    /// with them: consumers with different credentials never share it (and so never
+    /// read what only the other may see).
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let material = match self {
+            Credentials::None => return String::new(),
+            Credentials::Basic { username, password } => format!("basic\0{username}\0{password}"),
+            Credentials::Bearer { token } => format!("bearer\0{token}"),
+            Credentials::Ssh {
+                identity,
+                known_hosts,
+            } => format!("ssh\0{identity}\0{known_hosts}"),
+        };
+        let d = sha2::Sha256::digest(material.as_bytes());
+        d[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The `Authorization` header value for HTTP(S) requests, if these credentials
     /// give one.
     pub fn http_authorization(&self) -> Option<String> {

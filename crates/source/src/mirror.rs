@@ -47,8 +47,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use sha2::{Digest, Sha256};
-
 use crate::credentials::Credentials;
 use crate::git::{self, GitError, Remote};
 use crate::refs::{self, AdvertisedRef, RefError, Reference, Resolved};
@@ -401,7 +399,7 @@ impl MirrorCache {
             (Credentials::None, Some(embedded)) => embedded,
             (c, _) => c.clone(),
         };
-        let fingerprint = credential_fingerprint(&creds);
+        let fingerprint = creds.fingerprint();
         let key = format!("{}#{fingerprint}", fetch_url.key());
         let mut repos = self.inner.repos.lock();
         let repo = repos
@@ -1288,22 +1286,6 @@ fn looks_corrupt(detail: &str) -> bool {
     ]
     .iter()
     .any(|n| d.contains(n))
-}
-
-/// A short digest of the credentials, so consumers with different credentials never
-/// share a mirror (and so never read what only the other may see).
-fn credential_fingerprint(c: &Credentials) -> String {
-    let material = match c {
-        Credentials::None => return String::new(),
-        Credentials::Basic { username, password } => format!("basic\0{username}\0{password}"),
-        Credentials::Bearer { token } => format!("bearer\0{token}"),
-        Credentials::Ssh {
-            identity,
-            known_hosts,
-        } => format!("ssh\0{identity}\0{known_hosts}"),
-    };
-    let d = Sha256::digest(material.as_bytes());
-    d[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn dir_size(dir: &Path) -> u64 {
