@@ -197,37 +197,22 @@ impl Sources {
                 .filter(|l| l.read_at.elapsed() < interval)
                 .map(|l| l.charts.clone())
         };
-        let charts = match cached() {
-            Some(charts) => charts,
-            None => {
-                // Thousands of apps of one repository ask at once: one index request.
-                let flight = format!("helm-index\u{0}{repo}\u{0}{who}");
-                let _turn = self.one_at_a_time(&flight).await;
-                match cached() {
-                    Some(charts) => charts,
-                    None => {
-                        let read =
-                            helm_repo::index(repo, authorization.as_deref(), HELM_REPO_TIMEOUT)
-                                .await;
-                        // Kept before the turn is given up: an asker arriving in between
-                        // finds it instead of asking again.
-                        let read = read.map(|charts| {
-                            let charts = Arc::new(charts);
-                            lock(&self.charts).insert(
-                                listing_key.clone(),
-                                ChartListing {
-                                    charts: charts.clone(),
-                                    read_at: std::time::Instant::now(),
-                                },
-                            );
-                            charts
-                        });
-                        lock(&self.trees).reading.remove(&flight);
-                        read?
-                    }
-                }
-            }
-        };
+        // Thousands of apps of one repository ask at once: one index request.
+        let charts = self
+            .once(&format!("helm-index\u{0}{repo}\u{0}{who}"), cached, async {
+                let charts = Arc::new(
+                    helm_repo::index(repo, authorization.as_deref(), HELM_REPO_TIMEOUT).await?,
+                );
+                lock(&self.charts).insert(
+                    listing_key.clone(),
+                    ChartListing {
+                        charts: charts.clone(),
+                        read_at: std::time::Instant::now(),
+                    },
+                );
+                Ok(charts)
+            })
+            .await?;
         let versions = charts
             .get(chart)
             .ok_or_else(|| helm_repo::HelmRepoError::NoChart {
@@ -245,40 +230,24 @@ impl Sources {
             "helm\u{0}{repo}\u{0}{chart}\u{0}{}\u{0}{who}",
             version.version
         );
-        let _turn = match self.cached(&key) {
-            Some(_) => None,
-            None => Some(self.one_at_a_time(&key).await),
-        };
-        let tree = match self.cached(&key) {
-            Some(tree) => tree,
-            None => {
-                let unpacked = async {
-                    let bytes = helm_repo::package(
-                        repo,
-                        version,
-                        authorization.as_deref(),
-                        HELM_REPO_TIMEOUT,
-                    )
-                    .await?;
-                    let files =
-                        flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
-                            SourceError::Package {
-                                repo: repo.to_string(),
-                                chart: chart.to_string(),
-                                version: version.version.clone(),
-                                detail: e.to_string(),
-                            }
-                        })?;
-                    let tree = Arc::new(MemTree::from_files(files));
-                    // Kept before the turn is given up (see the index above).
-                    self.keep(&key, tree.clone());
-                    Ok::<_, SourceError>(tree)
-                }
-                .await;
-                lock(&self.trees).reading.remove(&key);
-                unpacked?
-            }
-        };
+        let tree = self
+            .once(&key, || self.cached(&key), async {
+                let bytes =
+                    helm_repo::package(repo, version, authorization.as_deref(), HELM_REPO_TIMEOUT)
+                        .await?;
+                let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
+                    SourceError::Package {
+                        repo: repo.to_string(),
+                        chart: chart.to_string(),
+                        version: version.version.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                let tree = Arc::new(MemTree::from_files(files));
+                self.keep(&key, tree.clone());
+                Ok(tree)
+            })
+            .await?;
         Ok(SourceTree {
             commit: version.version.clone(),
             revision: version.version.clone(),
@@ -287,15 +256,31 @@ impl Sources {
         })
     }
 
-    /// Waits for the read of `key` in flight, if any, then holds `key`'s turn: one
-    /// request serves every concurrent asker (who find its result cached).
-    async fn one_at_a_time(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    /// What `cached` finds, or else `read` run once for every concurrent asker of
+    /// `key`: the first reads while the others wait, then find its result cached.
+    /// `read` must keep its result where `cached` looks before it returns, so that an
+    /// asker arriving after the turn is given up finds it instead of reading again.
+    async fn once<T>(
+        &self,
+        key: &str,
+        cached: impl Fn() -> Option<T>,
+        read: impl std::future::Future<Output = Result<T, SourceError>>,
+    ) -> Result<T, SourceError> {
+        if let Some(found) = cached() {
+            return Ok(found);
+        }
         let flight = lock(&self.trees)
             .reading
             .entry(key.to_string())
             .or_default()
             .clone();
-        flight.lock_owned().await
+        let _turn = flight.lock().await;
+        if let Some(found) = cached() {
+            return Ok(found);
+        }
+        let read = read.await;
+        lock(&self.trees).reading.remove(key);
+        read
     }
 
     /// The mirror cache (for webhooks and statistics).
@@ -345,37 +330,19 @@ impl Sources {
         filter: &Filter,
     ) -> Result<SourceTree, SourceError> {
         let key = filter.cache_key(&checkout.commit);
-        let tree = match self.cached(&key) {
-            Some(tree) => tree,
-            None => self.read_once(&checkout, filter, &key).await?,
-        };
+        let tree = self
+            .once(
+                &key,
+                || self.cached(&key),
+                self.read(&checkout, filter, &key),
+            )
+            .await?;
         Ok(SourceTree {
             commit: checkout.commit,
             revision: checkout.revision,
             tree,
             included: Vec::new(),
         })
-    }
-
-    /// Reads a tree not cached yet; concurrent askers wait for one read.
-    async fn read_once(
-        &self,
-        checkout: &Checkout,
-        filter: &Filter,
-        key: &str,
-    ) -> Result<Arc<MemTree>, SourceError> {
-        let flight = lock(&self.trees)
-            .reading
-            .entry(key.to_string())
-            .or_default()
-            .clone();
-        let _reading = flight.lock().await;
-        if let Some(tree) = self.cached(key) {
-            return Ok(tree);
-        }
-        let read = self.read(checkout, filter, key).await;
-        lock(&self.trees).reading.remove(key);
-        read
     }
 
     /// Reads the files of a checkout the filter keeps into the cache.
