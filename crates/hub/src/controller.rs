@@ -140,6 +140,25 @@ pub async fn run_applications_with(
     watch_applications(state).await;
 }
 
+/// A signal each time the Secrets of `namespace` that `selector` picks change, and once
+/// the watch has listed them: the caller reloads what it reads from them.
+pub(crate) fn secret_changes(
+    hub: kube::Client,
+    namespace: &str,
+    selector: &str,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(hub, namespace);
+    watch_with_backoff(secrets, watcher::Config::default().labels(selector)).filter_map(
+        |event| async move {
+            matches!(
+                event,
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
+            )
+            .then_some(())
+        },
+    )
+}
+
 /// Keeps `registry` equal to the cluster Secrets on the hub (reloaded on every change).
 pub async fn run_cluster_registry(
     hub: kube::Client,
@@ -147,17 +166,12 @@ pub async fn run_cluster_registry(
     registry: Arc<RwLock<ClusterRegistry>>,
     on_change: impl Fn() + Send + 'static,
 ) {
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(hub.clone(), &namespace);
-    let config = watcher::Config::default().labels(clusters::CLUSTER_SECRET_LABEL);
-    let mut events = watch_with_backoff(secrets, config);
-    while let Some(event) = events.next().await {
-        let relevant = matches!(
-            event,
-            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
-        );
-        if !relevant {
-            continue;
-        }
+    let mut changes = std::pin::pin!(secret_changes(
+        hub.clone(),
+        &namespace,
+        clusters::CLUSTER_SECRET_LABEL
+    ));
+    while changes.next().await.is_some() {
         let current = registry.read().unwrap_or_else(|e| e.into_inner()).clone();
         match clusters::reload(&hub, &namespace, &current).await {
             Ok((loaded, errors)) => {

@@ -136,7 +136,9 @@ pub fn with_parameter_overrides<'a>(
     if !app_name.is_empty() {
         names.push(format!(".argocd-source-{app_name}.yaml"));
     }
-    let mut merged: Option<Value> = None;
+    // As Argo CD: after each file the merged JSON is read back as a source, which the
+    // next file is merged into.
+    let mut merged: Option<ApplicationSource> = None;
     for name in names {
         let file = kustomize::join(&path, &name)?;
         if tree.entry(&file)? != Some(EntryKind::File) {
@@ -153,20 +155,13 @@ pub fn with_parameter_overrides<'a>(
         if patch.is_null() {
             continue;
         }
-        let doc = merged.get_or_insert_with(|| serde_json::to_value(source).unwrap_or_default());
-        json_patch::merge(doc, &patch);
-        // Each step must still read as a source, as Go unmarshals after each file.
-        serde_json::from_value::<ApplicationSource>(doc.clone())
-            .map_err(|e| failed(e.to_string()))?;
+        let mut doc = serde_json::to_value(merged.as_ref().unwrap_or(source)).unwrap_or_default();
+        json_patch::merge(&mut doc, &patch);
+        merged = Some(serde_json::from_value(doc).map_err(|e| failed(e.to_string()))?);
     }
-    let Some(merged) = merged else {
+    let Some(mut merged) = merged else {
         return Ok(std::borrow::Cow::Borrowed(source));
     };
-    let mut merged: ApplicationSource =
-        serde_json::from_value(merged).map_err(|e| RenderError::SourceParameters {
-            file: path.clone(),
-            reason: e.to_string(),
-        })?;
     merged.chart = source.chart.clone();
     merged.path = source.path.clone();
     merged.repo_url = source.repo_url.clone();

@@ -142,17 +142,12 @@ pub async fn load(hub: &kube::Client, namespace: &str) -> Result<RepoCredentials
 /// change the watch shows).
 pub async fn run(hub: kube::Client, namespace: String, store: Arc<RwLock<RepoCredentials>>) {
     use futures::StreamExt as _;
-    use kube::runtime::watcher;
-    let secrets: Api<Secret> = Api::namespaced(hub.clone(), &namespace);
-    let config = watcher::Config::default().labels(REPO_SECRET_SELECTOR);
-    let mut events = crate::controller::watch_with_backoff(secrets, config);
-    while let Some(event) = events.next().await {
-        if !matches!(
-            event,
-            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
-        ) {
-            continue;
-        }
+    let mut changes = std::pin::pin!(crate::controller::secret_changes(
+        hub.clone(),
+        &namespace,
+        REPO_SECRET_SELECTOR
+    ));
+    while changes.next().await.is_some() {
         match load(&hub, &namespace).await {
             Ok(loaded) => *store.write().unwrap_or_else(|e| e.into_inner()) = loaded,
             Err(e) => tracing::warn!(error = %e, "reading repository Secrets"),

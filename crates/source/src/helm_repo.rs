@@ -137,14 +137,7 @@ pub fn package_url(repo: &str, reference: &str) -> String {
     }
     let base = repo.trim_end_matches('/');
     match reference.strip_prefix('/') {
-        Some(absolute) => {
-            let host_end = base
-                .find("://")
-                .map(|i| i + 3)
-                .and_then(|start| base[start..].find('/').map(|i| start + i))
-                .unwrap_or(base.len());
-            format!("{}/{absolute}", &base[..host_end])
-        }
+        Some(absolute) => format!("{}/{absolute}", host_of(base)),
         None => format!("{base}/{}", reference.trim_start_matches("./")),
     }
 }
