@@ -53,5 +53,5 @@ pub use crate::snapshot::{Entry, EntryKind, File, ReadLimits, Snapshot, Snapshot
 pub use crate::url::{GitUrl, Rewrite, Scheme, UrlError, redact_str, rewrite};
 pub use crate::verify::{
     Failure, GitObject, SignedObject, TrustedKeys, VerifyError, split_signed_commit,
-    split_signed_tag, verify_commit, verify_tag,
+    split_signed_tag, verify_object,
 };

@@ -532,14 +532,14 @@ impl Refusal {
 
 /// Runs a verification (gpgv and ssh-keygen are processes) off the async workers.
 async fn verify_blocking(
-    object: Vec<u8>,
+    object: crate::GitObject,
+    raw: Vec<u8>,
     keys: &TrustedKeys,
-    verify: fn(&[u8], &TrustedKeys, &std::path::Path) -> Result<String, crate::VerifyError>,
 ) -> Result<String, String> {
     let keys = keys.clone();
     tokio::task::spawn_blocking(move || {
         let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-        verify(&object, &keys, scratch.path()).map_err(|e| e.to_string())
+        crate::verify::verify_object(object, &raw, &keys, scratch.path()).map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?
@@ -564,7 +564,7 @@ async fn verify_head(
         .snapshot
         .commit_object()
         .map_err(|e| failed(e.to_string()))?;
-    verify_blocking(object, keys, crate::verify::verify_commit)
+    verify_blocking(crate::GitObject::Commit, object, keys)
         .await
         .map_err(failed)
 }
@@ -607,7 +607,7 @@ async fn verify_tag_of(
     if crate::verify::split_signed_tag(&object).is_none() {
         return Err(unsigned(&name));
     }
-    let key = verify_blocking(object, keys, crate::verify::verify_tag)
+    let key = verify_blocking(crate::GitObject::Tag, object, keys)
         .await
         .map_err(|e| {
             Refusal::Retry(

@@ -163,30 +163,21 @@ pub fn split_signed_tag(object: &[u8]) -> Option<SignedObject> {
     })
 }
 
-/// Verifies the signature of `object` (a raw commit) with `keys`; returns the signing
-/// key as Flux names it (an OpenPGP key id, or an SSH key's `SHA256:` fingerprint).
-/// `scratch` is an empty directory for the keyring and the signature files.
-pub fn verify_commit(
-    object: &[u8],
+/// Verifies the signature of `raw`, a raw commit or annotated tag object, with `keys`;
+/// returns the signing key as Flux names it (an OpenPGP key id, or an SSH key's
+/// `SHA256:` fingerprint). `scratch` is an empty directory for the keyring and the
+/// signature files.
+pub fn verify_object(
+    object: GitObject,
+    raw: &[u8],
     keys: &TrustedKeys,
     scratch: &Path,
 ) -> Result<String, VerifyError> {
-    verify_signed(split_signed_commit(object), keys, scratch).map_err(|failure| VerifyError {
-        object: GitObject::Commit,
-        failure,
-    })
-}
-
-/// [`verify_commit`] for a raw annotated tag object.
-pub fn verify_tag(
-    object: &[u8],
-    keys: &TrustedKeys,
-    scratch: &Path,
-) -> Result<String, VerifyError> {
-    verify_signed(split_signed_tag(object), keys, scratch).map_err(|failure| VerifyError {
-        object: GitObject::Tag,
-        failure,
-    })
+    let signed = match object {
+        GitObject::Commit => split_signed_commit(raw),
+        GitObject::Tag => split_signed_tag(raw),
+    };
+    verify_signed(signed, keys, scratch).map_err(|failure| VerifyError { object, failure })
 }
 
 fn verify_signed(
@@ -399,7 +390,7 @@ first\n"
         let keys = TrustedKeys::default();
         let scratch = tempfile::tempdir().unwrap();
         assert_eq!(
-            verify_commit(unsigned, &keys, scratch.path()),
+            verify_object(GitObject::Commit, unsigned, &keys, scratch.path()),
             Err(VerifyError {
                 object: GitObject::Commit,
                 failure: Failure::Unsigned
