@@ -129,28 +129,42 @@ pub fn choose<'a>(
         .map(|(_, v)| v))
 }
 
-/// `reference` resolved against the repository URL as Helm does (the repository taken
-/// as a directory).
+/// `reference` resolved against the repository URL as Helm's `ResolveReferenceURL` does:
+/// an absolute URL as it is; otherwise the repository taken as a directory, RFC 3986
+/// reference resolution, and the repository's query (a signed URL's token) kept.
 pub fn package_url(repo: &str, reference: &str) -> String {
-    if reference.contains("://") {
+    if has_scheme(reference) {
         return reference.to_string();
     }
-    let base = repo.trim_end_matches('/');
-    match reference.strip_prefix('/') {
-        Some(absolute) => format!("{}/{absolute}", host_of(base)),
-        None => format!("{base}/{}", reference.trim_start_matches("./")),
+    let (repo, query) = repo.split_once('?').unwrap_or((repo, ""));
+    let base = format!("{}/", repo.trim_end_matches('/'));
+    let resolved = crate::redirect::resolve_location(&base, reference)
+        .unwrap_or_else(|| format!("{base}{reference}"));
+    let path = &resolved[..resolved.find(['?', '#']).unwrap_or(resolved.len())];
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
     }
 }
 
-/// `scheme://host[:port]` of a URL.
-fn host_of(url: &str) -> &str {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    &url[..end]
+/// Whether `reference` starts with a URL scheme (`https:`, `oci:`), as Go's `IsAbs`.
+fn has_scheme(reference: &str) -> bool {
+    reference.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
-/// `GET url` with `authorization` (a header value), at most `limit` bytes, within
-/// `timeout`.
+/// Redirects followed before giving up (Go's `http.Client`, which Helm uses, stops after 10).
+const MAX_REDIRECTS: usize = 10;
+
+/// `GET url` with `authorization` (a header value), following redirects as Helm's client
+/// does, at most `limit` bytes, within `timeout`. The header goes only to `url`'s own
+/// origin: a redirect elsewhere drops it for the rest of the chain (stricter than Go,
+/// which also sends it to the same host on another port or scheme).
 async fn get(
     url: &str,
     authorization: Option<&str>,
@@ -161,6 +175,63 @@ async fn get(
         url: crate::url::redact_str(url),
         detail,
     };
+    let origin = crate::redirect::origin_of(url);
+    let work = async {
+        let mut current = url.to_string();
+        let mut authorization = authorization;
+        for _ in 0..=MAX_REDIRECTS {
+            if crate::redirect::origin_of(&current) != origin {
+                authorization = None;
+            }
+            let response = send(&current, authorization)
+                .await
+                .map_err(|e| failed(redirected(url, &current, e)))?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(hyper::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                // Go answers a redirect without a location as it is.
+                .filter(|location| !location.trim().is_empty());
+            if let Some(location) = location.filter(|_| crate::redirect::is_followed(status)) {
+                current =
+                    crate::redirect::resolve_location(&current, location).ok_or_else(|| {
+                        failed(format!(
+                            "HTTP {status} to {:?}, which is not an http(s) location",
+                            crate::url::redact_str(location)
+                        ))
+                    })?;
+                continue;
+            }
+            if !status.is_success() {
+                let detail = format!("the server answered HTTP {status}");
+                return Err(failed(redirected(url, &current, detail)));
+            }
+            return Limited::new(response.into_body(), limit)
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .map_err(|e| {
+                    let detail = if e.is::<http_body_util::LengthLimitError>() {
+                        format!("the answer is larger than the {} MiB allowed", limit >> 20)
+                    } else {
+                        format!("reading the answer: {e}")
+                    };
+                    failed(redirected(url, &current, detail))
+                });
+        }
+        Err(failed(format!("stopped after {MAX_REDIRECTS} redirects")))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
+}
+
+/// One `GET` of the chain.
+async fn send(
+    url: &str,
+    authorization: Option<&str>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
     let mut request = hyper::Request::get(url).header(
         hyper::header::USER_AGENT,
         concat!("flotilla/", env!("CARGO_PKG_VERSION")),
@@ -170,27 +241,23 @@ async fn get(
     }
     let request = request
         .body(Full::new(Bytes::new()))
-        .map_err(|e| failed(e.to_string()))?;
-    let work = async {
-        let response = crate::smart_http::client()
-            .request(request)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(failed(format!(
-                "the server answered HTTP {}",
-                response.status()
-            )));
-        }
-        Limited::new(response.into_body(), limit)
-            .collect()
-            .await
-            .map(|b| b.to_bytes().to_vec())
-            .map_err(|e| failed(format!("reading the answer: {e}")))
-    };
-    tokio::time::timeout(timeout, work)
+        .map_err(|e| e.to_string())?;
+    crate::smart_http::client()
+        .request(request)
         .await
-        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
+        .map_err(|e| e.to_string())
+}
+
+/// `detail`, saying where the redirects led when the failure happened elsewhere.
+fn redirected(asked: &str, reached: &str, detail: String) -> String {
+    if asked == reached {
+        detail
+    } else {
+        format!(
+            "{detail} (redirected to {})",
+            crate::url::redact_str(reached)
+        )
+    }
 }
 
 /// Every chart's versions in the repository at `repo` (one request for all of its
@@ -203,7 +270,7 @@ pub async fn index(
     if repo.starts_with("oci://") {
         return Err(HelmRepoError::Oci(repo.to_string()));
     }
-    let url = format!("{}/index.yaml", repo.trim_end_matches('/'));
+    let url = package_url(repo, "index.yaml");
     let text = get(&url, authorization, MAX_INDEX_BYTES, timeout).await?;
     tokio::task::spawn_blocking(move || parse_index(&text))
         .await
@@ -231,7 +298,7 @@ pub async fn package(
         detail: format!("the index gives no URL for version {}", version.version),
     })?;
     let url = package_url(repo, reference);
-    let same_host = host_of(&url) == host_of(repo);
+    let same_host = crate::redirect::origin_of(&url) == crate::redirect::origin_of(repo);
     let authorization = authorization.filter(|_| same_host);
     let bytes = get(&url, authorization, MAX_CHART_BYTES, timeout).await?;
     if !version.digest.is_empty() {
@@ -292,20 +359,71 @@ mod tests {
     }
 
     #[test]
-    fn package_urls_resolve_against_the_repository() {
-        let repo = "https://charts.example.com/stable/";
-        assert_eq!(
-            package_url(repo, "web-1.0.0.tgz"),
-            "https://charts.example.com/stable/web-1.0.0.tgz"
-        );
-        assert_eq!(
-            package_url(repo, "/pkgs/web-1.0.0.tgz"),
-            "https://charts.example.com/pkgs/web-1.0.0.tgz"
-        );
-        assert_eq!(
-            package_url(repo, "https://cdn.example.com/web-1.0.0.tgz"),
-            "https://cdn.example.com/web-1.0.0.tgz"
-        );
+    /// Helm's own vectors (`TestResolveReferenceURL`, pkg/repo), and an index's URL.
+    fn package_urls_resolve_against_the_repository_as_helm_resolves_them() {
+        for (repo, reference, expected) in [
+            (
+                "http://localhost:8123/",
+                "/nginx-0.2.0.tgz",
+                "http://localhost:8123/nginx-0.2.0.tgz",
+            ),
+            (
+                "http://localhost:8123/charts/",
+                "nginx-0.2.0.tgz",
+                "http://localhost:8123/charts/nginx-0.2.0.tgz",
+            ),
+            (
+                "http://localhost:8123/charts/",
+                "/nginx-0.2.0.tgz",
+                "http://localhost:8123/nginx-0.2.0.tgz",
+            ),
+            (
+                "http://localhost:8123/charts-with-no-trailing-slash",
+                "nginx-0.2.0.tgz",
+                "http://localhost:8123/charts-with-no-trailing-slash/nginx-0.2.0.tgz",
+            ),
+            (
+                "http://localhost:8123",
+                "https://charts.helm.sh/stable/nginx-0.2.0.tgz",
+                "https://charts.helm.sh/stable/nginx-0.2.0.tgz",
+            ),
+            (
+                "http://localhost:8123/charts%2fwith%2fescaped%2fslash",
+                "nginx-0.2.0.tgz",
+                "http://localhost:8123/charts%2fwith%2fescaped%2fslash/nginx-0.2.0.tgz",
+            ),
+            (
+                "http://localhost:8123/charts%2fwith%2fescaped%2fslash",
+                "/nginx-0.2.0.tgz",
+                "http://localhost:8123/nginx-0.2.0.tgz",
+            ),
+            (
+                "http://localhost:8123/charts?with=queryparameter",
+                "nginx-0.2.0.tgz",
+                "http://localhost:8123/charts/nginx-0.2.0.tgz?with=queryparameter",
+            ),
+            (
+                "http://localhost:8123/charts?with=queryparameter",
+                "/nginx-0.2.0.tgz",
+                "http://localhost:8123/nginx-0.2.0.tgz?with=queryparameter",
+            ),
+            (
+                "https://h/charts",
+                "../pkgs/a-1.0.0.tgz",
+                "https://h/pkgs/a-1.0.0.tgz",
+            ),
+            (
+                "https://h/charts?token=x",
+                "index.yaml",
+                "https://h/charts/index.yaml?token=x",
+            ),
+        ] {
+            assert_eq!(
+                package_url(repo, reference),
+                expected,
+                "{repo} + {reference}"
+            );
+        }
     }
 
     #[test]
@@ -315,5 +433,187 @@ mod tests {
         assert_eq!(entries["web"][0].urls, ["web-1.0.0.tgz"]);
         assert!(entries["api"].is_empty());
         assert!(parse_index(b"entries: [").is_err());
+    }
+
+    /// Each request a test server saw: its path and `Authorization` header.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+
+    /// A loopback server answering every request with `answer(path)`, recording it.
+    async fn serve(
+        seen: Seen,
+        answer: impl Fn(&str) -> axum::response::Response + Clone + Send + Sync + 'static,
+    ) -> String {
+        let router = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (seen, answer) = (seen.clone(), answer.clone());
+            async move {
+                let path = request.uri().path().to_string();
+                let authorization = request
+                    .headers()
+                    .get(hyper::header::AUTHORIZATION)
+                    .map(|v| v.to_str().unwrap().to_string());
+                seen.lock().unwrap().push((path.clone(), authorization));
+                answer(&path)
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{address}")
+    }
+
+    fn redirect(status: u16, location: &str) -> axum::response::Response {
+        axum::response::Response::builder()
+            .status(status)
+            .header(hyper::header::LOCATION, location)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+
+    fn ok(body: impl Into<axum::body::Body>) -> axum::response::Response {
+        axum::response::Response::new(body.into())
+    }
+
+    fn auth_of(seen: &Seen, path: &str) -> Vec<Option<String>> {
+        let seen = seen.lock().unwrap();
+        seen.iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, auth)| auth.clone())
+            .collect()
+    }
+
+    /// Two loopback servers (two origins): the repository's, whose index has moved and
+    /// whose packages redirect to a download host, as chart repositories publishing
+    /// GitHub release assets do. Redirects are followed as Go's client follows them
+    /// (relative locations, 301/302/303/307/308, at most 10); the credentials reach the
+    /// repository's origin only and, once a redirect has left it, not even on the way
+    /// back; an endless answer is cut at the cap.
+    #[tokio::test]
+    async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
+        const AUTH: &str = "Basic aGVsbTpzM2NyM3Q=";
+        let package = b"not really a chart".to_vec();
+        let digest: String = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(&package)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let repo_seen = Seen::default();
+        {
+            let downloads_seen = Seen::default();
+            let repo_origin = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+            let downloads = {
+                let (package, repo_origin) = (package.clone(), repo_origin.clone());
+                serve(downloads_seen.clone(), move |path| match path {
+                    "/assets/web-1.0.0.tgz" => ok(package.clone()),
+                    "/bounce" => redirect(
+                        307,
+                        &format!("{}/charts/web-1.0.0.tgz", repo_origin.get().unwrap()),
+                    ),
+                    "/endless" => ok(axum::body::Body::from_stream(futures::stream::repeat_with(
+                        || Ok::<_, std::convert::Infallible>(Bytes::from(vec![b'x'; 1 << 16])),
+                    ))),
+                    _ => redirect(404, ""),
+                })
+                .await
+            };
+            let index = format!(
+                "apiVersion: v1\nentries:\n  web:\n  - version: 1.0.0\n    urls: [web-1.0.0.tgz]\n    digest: {digest}\n"
+            );
+            let base = {
+                let downloads = downloads.clone();
+                serve(repo_seen.clone(), move |path| match path {
+                    "/charts/index.yaml" => redirect(301, "../moved/index.yaml"),
+                    "/moved/index.yaml" => ok(index.clone()),
+                    "/charts/web-1.0.0.tgz" => {
+                        redirect(302, &format!("{downloads}/assets/web-1.0.0.tgz"))
+                    }
+                    "/charts/bounce.tgz" => redirect(302, &format!("{downloads}/bounce")),
+                    "/charts/endless.tgz" => redirect(302, &format!("{downloads}/endless")),
+                    "/charts/loop.tgz" => redirect(308, "loop.tgz"),
+                    "/charts/nowhere.tgz" => redirect(303, ""),
+                    "/charts/elsewhere.tgz" => redirect(302, "ftp://example.com/x"),
+                    _ => redirect(404, ""),
+                })
+                .await
+            };
+            repo_origin.set(base.clone()).unwrap();
+            let repo = format!("{base}/charts");
+
+            let timeout = Duration::from_secs(20);
+            let charts = super::index(&repo, Some(AUTH), timeout).await.unwrap();
+            assert_eq!(
+                auth_of(&repo_seen, "/moved/index.yaml"),
+                [Some(AUTH.to_string())],
+                "same origin: kept"
+            );
+            let version = charts["web"][0].clone();
+            assert_eq!(
+                super::package(&repo, &version, Some(AUTH), timeout)
+                    .await
+                    .unwrap(),
+                package
+            );
+            assert_eq!(
+                auth_of(&repo_seen, "/charts/web-1.0.0.tgz"),
+                [Some(AUTH.to_string())]
+            );
+            assert_eq!(
+                auth_of(&downloads_seen, "/assets/web-1.0.0.tgz"),
+                [None],
+                "another origin: dropped"
+            );
+
+            let with_url = |url: &str| ChartVersion {
+                urls: vec![url.to_string()],
+                digest: String::new(),
+                ..version.clone()
+            };
+            // Back to the repository's origin after leaving it: still without credentials.
+            super::package(&repo, &with_url("bounce.tgz"), Some(AUTH), timeout)
+                .await
+                .unwrap();
+            assert_eq!(
+                auth_of(&repo_seen, "/charts/web-1.0.0.tgz"),
+                [Some(AUTH.to_string()), None],
+                "not restored on the way back"
+            );
+            let failure = async |url: &str| {
+                super::package(&repo, &with_url(url), Some(AUTH), timeout)
+                    .await
+                    .unwrap_err()
+                    .to_string()
+            };
+            let message = failure("loop.tgz").await;
+            assert!(message.ends_with("stopped after 10 redirects"), "{message}");
+            assert_eq!(
+                auth_of(&repo_seen, "/charts/loop.tgz").len(),
+                11,
+                "the first request and 10 redirects"
+            );
+            let message = failure("endless.tgz").await;
+            assert!(message.ends_with(&format!("the answer is larger than the 32 MiB allowed (redirected to {downloads}/endless)")), "{message}");
+            let message = failure("nowhere.tgz").await;
+            assert!(
+                message.ends_with("the server answered HTTP 303 See Other"),
+                "{message}"
+            );
+            let message = failure("elsewhere.tgz").await;
+            assert!(
+                message.ends_with(
+                    "HTTP 302 Found to \"ftp://example.com/x\", which is not an http(s) location"
+                ),
+                "{message}"
+            );
+            let message = failure("missing.tgz").await;
+            assert!(
+                message.starts_with(&format!("fetching {repo}/missing.tgz: ")),
+                "{message}"
+            );
+            assert!(
+                !message.contains(AUTH) && !message.contains("s3cr3t"),
+                "{message}"
+            );
+        }
     }
 }

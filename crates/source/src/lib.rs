@@ -25,6 +25,7 @@ pub mod helm_repo;
 mod ignore;
 mod mirror;
 mod pktline;
+mod redirect;
 mod refs;
 mod repository;
 mod semver;
