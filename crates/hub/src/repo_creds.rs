@@ -3,8 +3,9 @@
 //! normalised URL) and `repo-creds` (a template for every repository whose normalised
 //! URL starts with its `url`, the longest prefix winning), as Argo CD's `GetRepository`
 //! resolves them: a repository Secret without credentials inherits the template's.
-//! HTTPS `username`/`password` and `bearerToken`, and `sshPrivateKey` checked against
-//! the known hosts of `argocd-ssh-known-hosts-cm`.
+//! HTTPS `username`/`password` and `bearerToken`, `sshPrivateKey` checked against the
+//! known hosts of `argocd-ssh-known-hosts-cm`, and for Helm charts `enableOCI` and
+//! `insecureOCIForceHttp`.
 
 use std::sync::{Arc, RwLock};
 
@@ -18,12 +19,24 @@ pub const REPO_SECRET_SELECTOR: &str = "argocd.argoproj.io/secret-type in (repos
 /// The ConfigMap of Argo CD's SSH known hosts, and its key.
 const KNOWN_HOSTS_CONFIG_MAP: (&str, &str) = ("argocd-ssh-known-hosts-cm", "ssh_known_hosts");
 
-/// One Secret's URL and credentials.
+/// How Argo CD reaches a repository: its credentials and, for Helm charts, whether it
+/// is an OCI registry spoken to over plain HTTP.
+#[derive(Debug, Clone, Default)]
+pub struct RepoAccess {
+    /// What requests authenticate with.
+    pub credentials: Credentials,
+    /// `enableOCI` (or `type: oci`): charts are pulled from a registry.
+    pub enable_oci: bool,
+    /// `insecureOCIForceHttp`: the registry is spoken to over `http://`.
+    pub insecure_oci_force_http: bool,
+}
+
+/// One Secret's URL and what it grants.
 #[derive(Clone)]
 struct RepoSecret {
     /// `url`, normalised.
     url: String,
-    credentials: Credentials,
+    access: RepoAccess,
 }
 
 /// The repository credentials Argo CD would use, by repository URL.
@@ -85,9 +98,25 @@ impl RepoCredentials {
             } else {
                 Credentials::None
             };
+            let mut flag = |key: &str| match field(key).as_deref().map(parse_bool) {
+                None => false,
+                Some(Some(value)) => value,
+                Some(None) => {
+                    warnings.push(format!(
+                        "repository Secret {name}: {key} is not a boolean (true, false, 1, 0, t, f)"
+                    ));
+                    false
+                }
+            };
+            let enable_oci = flag("enableOCI") || field("type").as_deref() == Some("oci");
+            let insecure_oci_force_http = flag("insecureOCIForceHttp");
             let entry = RepoSecret {
                 url: normalize_url(&url),
-                credentials,
+                access: RepoAccess {
+                    credentials,
+                    enable_oci,
+                    insecure_oci_force_http,
+                },
             };
             match kind {
                 Some("repo-creds") => out.templates.push(entry),
@@ -100,21 +129,35 @@ impl RepoCredentials {
     /// What a fetch of `url` authenticates with: its repository Secret's credentials,
     /// else (or when that Secret holds none) the longest-prefix template's, else none.
     pub fn lookup(&self, url: &str) -> Credentials {
+        self.access(url).credentials
+    }
+
+    /// How `url` is reached, as Argo CD's `GetRepository` resolves it: its repository
+    /// Secret when that holds credentials; otherwise the longest-prefix template's
+    /// credentials and OCI settings (`CopyCredentialsFrom` takes both); otherwise the
+    /// repository Secret's settings, or none.
+    pub fn access(&self, url: &str) -> RepoAccess {
         let wanted = normalize_url(url);
-        let own = self
-            .repositories
+        let own = self.repositories.iter().find(|r| r.url == wanted);
+        if let Some(own) = own.filter(|r| !matches!(r.access.credentials, Credentials::None)) {
+            return own.access.clone();
+        }
+        self.templates
             .iter()
-            .find(|r| r.url == wanted)
-            .map(|r| r.credentials.clone())
-            .filter(|c| !matches!(c, Credentials::None));
-        own.or_else(|| {
-            self.templates
-                .iter()
-                .filter(|t| wanted.starts_with(&t.url))
-                .max_by_key(|t| t.url.len())
-                .map(|t| t.credentials.clone())
-        })
-        .unwrap_or_default()
+            .filter(|t| wanted.starts_with(&t.url))
+            .max_by_key(|t| t.url.len())
+            .or(own)
+            .map(|r| r.access.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Go's `strconv.ParseBool`, which Argo CD reads these flags with.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -246,10 +289,44 @@ mod tests {
                 ],
             ),
             secret("broken", "repository", &[("username", "x")]),
+            secret(
+                "registry",
+                "repo-creds",
+                &[
+                    ("url", "registry.example.com/charts"),
+                    ("username", "robot"),
+                    ("password", "e"),
+                    ("enableOCI", "true"),
+                    ("insecureOCIForceHttp", "1"),
+                ],
+            ),
+            secret(
+                "listed",
+                "repository",
+                &[
+                    ("url", "registry.example.com/charts/listed"),
+                    ("enableOCI", "false"),
+                ],
+            ),
+            secret(
+                "typed",
+                "repository",
+                &[
+                    ("url", "typed.example.com/charts"),
+                    ("type", "oci"),
+                    ("insecureOCIForceHttp", "yes"),
+                ],
+            ),
         ];
         let (creds, warnings) =
             RepoCredentials::from_secrets(&secrets, "git.example.com ssh-ed25519 AAAA");
-        assert_eq!(warnings, ["repository Secret broken has no url"]);
+        assert_eq!(
+            warnings,
+            [
+                "repository Secret broken has no url",
+                "repository Secret typed: insecureOCIForceHttp is not a boolean (true, false, 1, 0, t, f)"
+            ]
+        );
         let who = |url: &str| user(&creds.lookup(url));
         assert_eq!(
             who("https://GIT.example.com/org/app"),
@@ -275,6 +352,31 @@ mod tests {
         assert_eq!(who("git@git.example.com:org/x.git"), "ssh");
         assert_eq!(who("https://bitbucket.example.com/r"), "bearer");
         assert_eq!(who("https://elsewhere.example.com/r"), "none");
+        let oci = |url: &str| {
+            let access = creds.access(url);
+            (
+                user(&access.credentials),
+                access.enable_oci,
+                access.insecure_oci_force_http,
+            )
+        };
+        assert_eq!(
+            oci("registry.example.com/charts/web"),
+            ("robot".into(), true, true)
+        );
+        assert_eq!(
+            oci("registry.example.com/charts/listed"),
+            ("robot".into(), true, true),
+            "no credentials of its own: the template's, settings included"
+        );
+        assert_eq!(
+            oci("typed.example.com/charts"),
+            ("none".into(), true, false)
+        );
+        assert_eq!(
+            oci("https://git.example.com/org/app"),
+            ("app-bot".into(), false, false)
+        );
         match creds.lookup("git@git.example.com:org/x.git") {
             Credentials::Ssh { known_hosts, .. } => {
                 assert!(known_hosts.starts_with("git.example.com"))

@@ -22,6 +22,9 @@ pub enum SourceError {
     /// A Helm repository did not give the chart.
     #[error(transparent)]
     HelmRepo(#[from] flotilla_source::helm_repo::HelmRepoError),
+    /// An OCI registry did not give the chart.
+    #[error(transparent)]
+    Oci(#[from] flotilla_source::oci::OciError),
     /// A downloaded chart package does not unpack.
     #[error("chart {chart} {version} from {repo}: {detail}")]
     Package {
@@ -168,16 +171,21 @@ impl Sources {
 
     /// The credentials Argo CD would use for `url`.
     fn credentials_for(&self, url: &str) -> flotilla_source::Credentials {
+        self.access_for(url).credentials
+    }
+
+    fn access_for(&self, url: &str) -> crate::repo_creds::RepoAccess {
         self.repo_credentials
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .lookup(url)
+            .access(url)
     }
 
     /// Chart `chart` of the Helm repository `repo` at the version `wanted` picks (Argo
     /// CD's `targetRevision` for a chart source), unpacked with the chart at the root of
     /// the tree (as Helm loads a package). The index is read at most once per
-    /// `interval`, each package once.
+    /// `interval`, each package once. A `repo` that names an OCI registry (no scheme,
+    /// or `enableOCI` in its repository Secret) is read with [`Sources::registry_chart`].
     pub async fn chart(
         &self,
         repo: &str,
@@ -186,7 +194,13 @@ impl Sources {
         interval: std::time::Duration,
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::helm_repo;
-        let credentials = self.credentials_for(repo);
+        let access = self.access_for(repo);
+        if flotilla_source::oci::is_oci_repo_url(repo) || access.enable_oci {
+            return self
+                .registry_chart(repo, chart, wanted, interval, access)
+                .await;
+        }
+        let credentials = access.credentials;
         let authorization = credentials.http_authorization();
         // Keyed by a digest of the credentials, never the credentials themselves.
         let who = credentials.fingerprint();
@@ -251,6 +265,107 @@ impl Sources {
         Ok(SourceTree {
             commit: version.version.clone(),
             revision: version.version.clone(),
+            tree,
+            included: Vec::new(),
+        })
+    }
+
+    /// Chart `chart` of the OCI registry repository `repo`, as Argo CD pulls it: a
+    /// `wanted` that is a version is pulled by its tag without listing; a constraint is
+    /// chosen among the repository's tags (listed at most once per `interval`, and a
+    /// tag equal to a `wanted` that is no constraint, such as `latest`, is taken as it
+    /// is); each version is pulled once.
+    async fn registry_chart(
+        &self,
+        repo: &str,
+        chart: &str,
+        wanted: &str,
+        interval: std::time::Duration,
+        access: crate::repo_creds::RepoAccess,
+    ) -> Result<SourceTree, SourceError> {
+        use flotilla_source::{helm_repo, oci};
+        let reference = oci::ChartReference::new(repo, chart)?;
+        let who = access.credentials.fingerprint();
+        let access = oci::Access {
+            credentials: access.credentials,
+            plain_http: access.insecure_oci_force_http,
+        };
+        let wanted = wanted.trim();
+        let name = format!("{}/{}", reference.registry, reference.repository);
+        let version = if flotilla_source::Version::parse(wanted).is_some() {
+            wanted.to_string()
+        } else {
+            let listing_key = (format!("oci://{name}"), who.clone());
+            let cached = || {
+                lock(&self.charts)
+                    .get(&listing_key)
+                    .filter(|l| l.read_at.elapsed() < interval)
+                    .map(|l| l.charts.clone())
+            };
+            let listed = self
+                .once(&format!("oci-tags\u{0}{name}\u{0}{who}"), cached, async {
+                    let versions = oci::versions(&reference, &access, HELM_REPO_TIMEOUT).await?;
+                    let listed = versions
+                        .into_iter()
+                        .map(|version| helm_repo::ChartVersion {
+                            version,
+                            urls: Vec::new(),
+                            digest: String::new(),
+                        })
+                        .collect();
+                    let charts = Arc::new(HashMap::from([(name.clone(), listed)]));
+                    lock(&self.charts).insert(
+                        listing_key.clone(),
+                        ChartListing {
+                            charts: charts.clone(),
+                            read_at: std::time::Instant::now(),
+                        },
+                    );
+                    Ok(charts)
+                })
+                .await?;
+            let versions = listed.get(&name).map(Vec::as_slice).unwrap_or_default();
+            let chosen = match helm_repo::choose(versions, wanted) {
+                Err(helm_repo::HelmRepoError::Constraint(_))
+                    if versions.iter().any(|v| v.version == wanted) =>
+                {
+                    Some(wanted.to_string())
+                }
+                chosen => chosen?.map(|v| v.version.clone()),
+            };
+            chosen.ok_or_else(|| helm_repo::HelmRepoError::NoVersion {
+                repo: repo.to_string(),
+                chart: chart.to_string(),
+                wanted: wanted.to_string(),
+            })?
+        };
+        let key = format!("oci\u{0}{name}\u{0}{version}\u{0}{who}");
+        let tree = self
+            .once(&key, || self.cached(&key), async {
+                let bytes = oci::pull_chart(
+                    &reference,
+                    &version,
+                    &access,
+                    helm_repo::MAX_CHART_BYTES,
+                    HELM_REPO_TIMEOUT,
+                )
+                .await?;
+                let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
+                    SourceError::Package {
+                        repo: repo.to_string(),
+                        chart: chart.to_string(),
+                        version: version.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                let tree = Arc::new(MemTree::from_files(files));
+                self.keep(&key, tree.clone());
+                Ok(tree)
+            })
+            .await?;
+        Ok(SourceTree {
+            commit: version.clone(),
+            revision: version,
             tree,
             included: Vec::new(),
         })

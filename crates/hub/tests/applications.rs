@@ -1412,3 +1412,179 @@ async fn a_private_helm_repository_is_read_with_its_repository_secret() {
             .is_some()
     );
 }
+
+/// Charts in a real OCI registry (`docker-registry`, Basic authentication by htpasswd),
+/// pushed as `helm push` pushes them. The client alone: anonymous and wrong
+/// credentials are refused with the registry's own error, the tags list every version
+/// (`_` read back as `+`), an artifact that is not a chart and a missing tag are
+/// refused in Helm's words. Then Applications whose repoURL names the registry (no
+/// scheme) with a repository Secret (`enableOCI`, `insecureOCIForceHttp`, credentials):
+/// a constraint picks the highest matching tag, a version is pulled by its tag, and a
+/// constraint no tag meets is a ComparisonError.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chart_from_an_oci_registry_is_pulled_by_tag_and_rendered() {
+    use flotilla_source::oci;
+    use support::registry::{Registry, htpasswd};
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = htpasswd(dir.path(), "robot", "s3cr3t");
+    let registry = Registry::start(
+        dir.path(),
+        &format!(
+            "  htpasswd:\n    realm: charts\n    path: {}\n",
+            password_file.display()
+        ),
+    );
+    // `robot:s3cr3t`, base64.
+    let basic = "Basic cm9ib3Q6czNjcjN0";
+    let chart = dir.path().join("charts/web");
+    write(
+        &chart,
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: oci-chart\ndata:\n  version: {{ .Chart.Version | quote }}\n",
+    );
+    for version in ["1.0.0", "1.1.0", "1.2.0+build.1", "2.0.0"] {
+        write(
+            &chart,
+            "Chart.yaml",
+            &format!("apiVersion: v2\nname: web\nversion: {version}\n"),
+        );
+        package_chart(&dir.path().join("charts"), "web", version);
+        let package = std::fs::read(dir.path().join(format!("charts/web-{version}.tgz"))).unwrap();
+        registry.push_chart("charts/web", version, &package, Some(basic));
+    }
+    registry.push(
+        "charts/image",
+        "1.0.0",
+        ("application/vnd.oci.image.config.v1+json", b"{}"),
+        ("application/vnd.oci.image.layer.v1.tar+gzip", b"layer"),
+        Some(basic),
+    );
+
+    let repo = format!("{}/charts", registry.host);
+    let web = oci::ChartReference::new(&repo, "web").unwrap();
+    let timeout = Duration::from_secs(20);
+    let with = |credentials| oci::Access {
+        credentials,
+        plain_http: true,
+    };
+    let robot = with(flotilla_source::Credentials::Basic {
+        username: "robot".into(),
+        password: "s3cr3t".into(),
+    });
+    for access in [
+        with(flotilla_source::Credentials::None),
+        with(flotilla_source::Credentials::Basic {
+            username: "robot".into(),
+            password: "wrong".into(),
+        }),
+    ] {
+        let refused = oci::versions(&web, &access, timeout)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.ends_with(
+                "the registry answered HTTP 401 Unauthorized: UNAUTHORIZED: authentication required"
+            ),
+            "{refused}"
+        );
+        assert!(
+            !refused.contains("s3cr3t") && !refused.contains("wrong"),
+            "{refused}"
+        );
+    }
+    let mut versions = oci::versions(&web, &robot, timeout).await.unwrap();
+    versions.sort();
+    assert_eq!(versions, ["1.0.0", "1.1.0", "1.2.0+build.1", "2.0.0"]);
+    let image = oci::ChartReference::new(&repo, "image").unwrap();
+    let refused = oci::pull_chart(&image, "1.0.0", &robot, 1 << 20, timeout)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, oci::OciError::NotAChart { detail, .. }
+            if detail.starts_with("could not load config with mediatype application/vnd.cncf.helm.config.v1+json")),
+        "{refused}"
+    );
+    let missing = oci::pull_chart(&web, "9.9.9", &robot, 1 << 20, timeout)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.starts_with(&format!(
+            "oci://{}/charts/web:9.9.9: the registry answered HTTP 404 Not Found: MANIFEST_UNKNOWN",
+            registry.host
+        )),
+        "{missing}"
+    );
+
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let store = east_setup.reconciler.sources.repo_credentials().clone();
+    tokio::spawn(flotilla_hub::repo_creds::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        store.clone(),
+    ));
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "registry", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"type": "helm", "url": repo, "username": "robot", "password": "s3cr3t",
+                       "enableOCI": "true", "insecureOCIForceHttp": "true"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    wait_for("the Secret seen", async || {
+        store.read().unwrap().access(&repo).enable_oci.then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup.run_controller();
+    let create = async |name: &str, namespace: &str, wanted: &str| {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": repo, "chart": "web", "targetRevision": wanted},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": namespace},
+                "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+            },
+        }))
+        .unwrap();
+        apps.create(&PostParams::default(), &app).await.unwrap();
+    };
+    let east = client(&east_setup.server, "east").await;
+    for (name, wanted, expected) in [
+        ("latest-1", "1.*", "1.2.0+build.1"),
+        ("pinned", "1.0.0", "1.0.0"),
+    ] {
+        create(name, name, wanted).await;
+        let status = wait_for("Synced", async || {
+            let app = apps.get(name).await.ok()?;
+            let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+            (status.pointer("/sync/status")? == "Synced").then_some(status)
+        })
+        .await;
+        assert_eq!(status["sync"]["revision"], expected, "{name}");
+        assert_eq!(status["sourceType"], "Helm");
+        let data = Api::<ConfigMap>::namespaced(east.clone(), name)
+            .get("oci-chart")
+            .await
+            .unwrap()
+            .data
+            .unwrap();
+        assert_eq!(data["version"], expected, "{name}");
+    }
+    create("too-new", "too-new", "3.x").await;
+    let (kind, message) = first_condition(&apps, "too-new").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.ends_with(&format!(
+            "no version of chart \"web\" in {repo} matches \"3.x\""
+        )),
+        "{message}"
+    );
+}

@@ -4,8 +4,6 @@
 //! chart downloaded and checked against the digest the index gives. Parsing and choosing
 //! are pure; the two requests share the process's HTTP client with the Git fetches.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -67,8 +65,10 @@ pub enum HelmRepoError {
         /// sha256 of what arrived.
         actual: String,
     },
-    /// OCI registries are another protocol.
-    #[error("{0}: OCI Helm repositories are not supported")]
+    /// `oci://` names Argo CD's OCI source type, which is not read here.
+    #[error(
+        "{0}: oci:// sources (Argo CD's OCI source type) are not supported; a Helm chart in a registry is named without the scheme (registry.example.com/charts)"
+    )]
     Oci(String),
 }
 
@@ -158,13 +158,9 @@ fn has_scheme(reference: &str) -> bool {
     })
 }
 
-/// Redirects followed before giving up (Go's `http.Client`, which Helm uses, stops after 10).
-const MAX_REDIRECTS: usize = 10;
-
 /// `GET url` with `authorization` (a header value), following redirects as Helm's client
-/// does, at most `limit` bytes, within `timeout`. The header goes only to `url`'s own
-/// origin: a redirect elsewhere drops it for the rest of the chain (stricter than Go,
-/// which also sends it to the same host on another port or scheme).
+/// does (the header only while they stay on `url`'s origin), at most `limit` bytes, within
+/// `timeout`; anything but a success is an error.
 async fn get(
     url: &str,
     authorization: Option<&str>,
@@ -175,89 +171,18 @@ async fn get(
         url: crate::url::redact_str(url),
         detail,
     };
-    let origin = crate::redirect::origin_of(url);
-    let work = async {
-        let mut current = url.to_string();
-        let mut authorization = authorization;
-        for _ in 0..=MAX_REDIRECTS {
-            if crate::redirect::origin_of(&current) != origin {
-                authorization = None;
-            }
-            let response = send(&current, authorization)
-                .await
-                .map_err(|e| failed(redirected(url, &current, e)))?;
-            let status = response.status();
-            let location = response
-                .headers()
-                .get(hyper::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                // Go answers a redirect without a location as it is.
-                .filter(|location| !location.trim().is_empty());
-            if let Some(location) = location.filter(|_| crate::redirect::is_followed(status)) {
-                current =
-                    crate::redirect::resolve_location(&current, location).ok_or_else(|| {
-                        failed(format!(
-                            "HTTP {status} to {:?}, which is not an http(s) location",
-                            crate::url::redact_str(location)
-                        ))
-                    })?;
-                continue;
-            }
-            if !status.is_success() {
-                let detail = format!("the server answered HTTP {status}");
-                return Err(failed(redirected(url, &current, detail)));
-            }
-            return Limited::new(response.into_body(), limit)
-                .collect()
-                .await
-                .map(|b| b.to_bytes().to_vec())
-                .map_err(|e| {
-                    let detail = if e.is::<http_body_util::LengthLimitError>() {
-                        format!("the answer is larger than the {} MiB allowed", limit >> 20)
-                    } else {
-                        format!("reading the answer: {e}")
-                    };
-                    failed(redirected(url, &current, detail))
-                });
-        }
-        Err(failed(format!("stopped after {MAX_REDIRECTS} redirects")))
-    };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
-}
-
-/// One `GET` of the chain.
-async fn send(
-    url: &str,
-    authorization: Option<&str>,
-) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-    let mut request = hyper::Request::get(url).header(
-        hyper::header::USER_AGENT,
-        concat!("flotilla/", env!("CARGO_PKG_VERSION")),
-    );
-    if let Some(authorization) = authorization {
-        request = request.header(hyper::header::AUTHORIZATION, authorization);
+    let answer = tokio::time::timeout(
+        timeout,
+        crate::redirect::get(url, &[], authorization, limit),
+    )
+    .await
+    .map_err(|_| failed(format!("no answer within {timeout:?}")))?
+    .map_err(failed)?;
+    if !answer.status.is_success() {
+        let detail = format!("the server answered HTTP {}", answer.status);
+        return Err(failed(answer.explain(url, detail)));
     }
-    let request = request
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    crate::smart_http::client()
-        .request(request)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// `detail`, saying where the redirects led when the failure happened elsewhere.
-fn redirected(asked: &str, reached: &str, detail: String) -> String {
-    if asked == reached {
-        detail
-    } else {
-        format!(
-            "{detail} (redirected to {})",
-            crate::url::redact_str(reached)
-        )
-    }
+    Ok(answer.body)
 }
 
 /// Every chart's versions in the repository at `repo` (one request for all of its
@@ -302,11 +227,7 @@ pub async fn package(
     let authorization = authorization.filter(|_| same_host);
     let bytes = get(&url, authorization, MAX_CHART_BYTES, timeout).await?;
     if !version.digest.is_empty() {
-        use sha2::Digest as _;
-        let actual: String = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let actual = crate::sha256_hex(&bytes);
         if !actual.eq_ignore_ascii_case(version.digest.trim()) {
             return Err(HelmRepoError::Digest {
                 url,
@@ -511,7 +432,12 @@ mod tests {
                         &format!("{}/charts/web-1.0.0.tgz", repo_origin.get().unwrap()),
                     ),
                     "/endless" => ok(axum::body::Body::from_stream(futures::stream::repeat_with(
-                        || Ok::<_, std::convert::Infallible>(Bytes::from(vec![b'x'; 1 << 16])),
+                        || {
+                            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(vec![
+                                b'x';
+                                1 << 16
+                            ]))
+                        },
                     ))),
                     _ => redirect(404, ""),
                 })

@@ -24,6 +24,7 @@ mod git;
 pub mod helm_repo;
 mod ignore;
 mod mirror;
+pub mod oci;
 mod pktline;
 mod redirect;
 mod refs;
@@ -56,3 +57,12 @@ pub use crate::verify::{
     Failure, GitObject, SignedObject, TrustedKeys, VerifyError, split_signed_commit,
     split_signed_tag, verify_object,
 };
+
+/// sha256 of `bytes`, lowercase hex (how indexes and registries write digests).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -86,6 +86,134 @@ fn remove_dot_segments(path: &str) -> String {
     format!("/{}", kept.join("/"))
 }
 
+/// Redirects followed before giving up (Go's `http.Client` stops after 10).
+pub(crate) const MAX_REDIRECTS: usize = 10;
+
+/// The answer to a [`get`]: the last response of the redirect chain.
+pub(crate) struct Answer {
+    pub(crate) status: hyper::StatusCode,
+    pub(crate) headers: hyper::HeaderMap,
+    pub(crate) body: Vec<u8>,
+    /// Where it came from: the last redirect's target.
+    pub(crate) url: String,
+}
+
+impl Answer {
+    /// `detail`, saying where the redirects led when that is not where `asked` was.
+    pub(crate) fn explain(&self, asked: &str, detail: String) -> String {
+        elsewhere(asked, &self.url, detail)
+    }
+}
+
+fn elsewhere(asked: &str, reached: &str, detail: String) -> String {
+    if asked == reached {
+        detail
+    } else {
+        format!(
+            "{detail} (redirected to {})",
+            crate::url::redact_str(reached)
+        )
+    }
+}
+
+/// `GET url` with `headers` and `authorization` (a header value), following redirects
+/// as Go's client follows them, reading at most `limit` bytes of the final answer
+/// whatever its status. The `Authorization` header goes only to `url`'s own origin: a
+/// redirect elsewhere drops it for the rest of the chain (stricter than Go, which also
+/// sends it to the same host on another port or scheme). Errors are messages without
+/// credentials.
+pub(crate) async fn get(
+    url: &str,
+    headers: &[(hyper::header::HeaderName, &str)],
+    authorization: Option<&str>,
+    limit: usize,
+) -> Result<Answer, String> {
+    use http_body_util::{BodyExt as _, Limited};
+    let origin = origin_of(url);
+    let mut current = url.to_string();
+    let mut authorization = authorization;
+    for _ in 0..=MAX_REDIRECTS {
+        if origin_of(&current) != origin {
+            authorization = None;
+        }
+        let response = send(&current, headers, authorization)
+            .await
+            .map_err(|e| elsewhere(url, &current, e))?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            // Go answers a redirect without a location as it is.
+            .filter(|location| !location.trim().is_empty());
+        if let Some(location) = location.filter(|_| is_followed(status)) {
+            current = resolve_location(&current, location).ok_or_else(|| {
+                format!(
+                    "HTTP {status} to {:?}, which is not an http(s) location",
+                    crate::url::redact_str(location)
+                )
+            })?;
+            continue;
+        }
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, limit)
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .map_err(|e| {
+                let detail = if e.is::<http_body_util::LengthLimitError>() {
+                    format!("the answer is larger than the {} allowed", size(limit))
+                } else {
+                    format!("reading the answer: {e}")
+                };
+                elsewhere(url, &current, detail)
+            })?;
+        return Ok(Answer {
+            status,
+            headers: parts.headers,
+            body,
+            url: current,
+        });
+    }
+    Err(format!("stopped after {MAX_REDIRECTS} redirects"))
+}
+
+/// `limit` bytes for a message: in MiB or KiB when whole.
+fn size(limit: usize) -> String {
+    if limit >= 1 << 20 && limit.is_multiple_of(1 << 20) {
+        format!("{} MiB", limit >> 20)
+    } else if limit >= 1 << 10 && limit.is_multiple_of(1 << 10) {
+        format!("{} KiB", limit >> 10)
+    } else {
+        format!("{limit} bytes")
+    }
+}
+
+/// One `GET` of the chain.
+async fn send(
+    url: &str,
+    headers: &[(hyper::header::HeaderName, &str)],
+    authorization: Option<&str>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    let mut request = hyper::Request::get(url).header(
+        hyper::header::USER_AGENT,
+        concat!("flotilla/", env!("CARGO_PKG_VERSION")),
+    );
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    if let Some(authorization) = authorization {
+        request = request.header(hyper::header::AUTHORIZATION, authorization);
+    }
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    crate::smart_http::client()
+        .request(request)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub(crate) mod registry;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

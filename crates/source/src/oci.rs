@@ -1,0 +1,717 @@
+//! Helm charts in OCI registries, as Argo CD reads them for a Helm source whose
+//! `repoURL` names a registry (`registry.example.com/charts`, no scheme) or whose
+//! repository Secret sets `enableOCI`: the chart's tags listed (`_` read back as `+`,
+//! Helm's convention) when `targetRevision` is a constraint, then `helm pull
+//! oci://<repoURL>/<chart> --version <v>` — the manifest, its Helm config and chart
+//! layer, the layer checked against its digest. Registries answer 401 with a challenge:
+//! `Basic` is answered with the repository's credentials, `Bearer` with a token from
+//! the challenge's realm (asked with those credentials, or anonymously), as the Docker
+//! registry token protocol describes.
+
+use std::time::Duration;
+
+use crate::Credentials;
+
+/// The largest manifest read (the OCI distribution spec's suggested limit).
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// The largest tag list page, and token answer, read.
+const MAX_LISTING_BYTES: usize = 4 << 20;
+/// Tag list pages followed at most.
+const MAX_TAG_PAGES: usize = 100;
+
+/// Media types of a Helm chart artifact (Helm's `pkg/registry`).
+const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+const LEGACY_CHART_LAYER: &str = "application/tar+gzip";
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Why a chart could not be had from a registry. Messages hold no credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OciError {
+    /// The repository URL and chart name do not make a registry reference.
+    #[error("invalid OCI chart reference {reference:?}: {reason}")]
+    Reference {
+        /// `repoURL/chart` as given.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A request failed or was refused.
+    #[error("{reference}: {detail}")]
+    Request {
+        /// `oci://registry/repository[:tag]`.
+        reference: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The artifact is not a Helm chart.
+    #[error("{reference}: {detail}")]
+    NotAChart {
+        /// `oci://registry/repository:tag`.
+        reference: String,
+        /// Helm's reason.
+        detail: String,
+    },
+    /// The chart layer is not what the manifest says.
+    #[error("{reference}: the chart layer's digest is {actual}, the manifest's {expected}")]
+    Digest {
+        /// `oci://registry/repository:tag`.
+        reference: String,
+        /// The manifest's digest.
+        expected: String,
+        /// What arrived.
+        actual: String,
+    },
+}
+
+/// Whether an Argo CD Helm source's `repoURL` names an OCI registry: Argo CD's
+/// `IsHelmOciRepo`, a URL Go parses with no host (`registry.example.com/charts`,
+/// `localhost:5000/charts`; not `https://…`, not `oci://…`).
+pub fn is_oci_repo_url(repo_url: &str) -> bool {
+    if repo_url.is_empty() || repo_url.chars().any(|c| c.is_ascii_control() || c == ' ') {
+        return false;
+    }
+    let rest = scheme_split(repo_url).map_or(repo_url, |(_, rest)| rest);
+    let host = rest
+        .strip_prefix("//")
+        .map(|authority| &authority[..authority.find(['/', '?', '#']).unwrap_or(authority.len())]);
+    host.is_none_or(str::is_empty)
+}
+
+/// `(scheme, rest)` when `url` starts with a URL scheme, as Go's `getScheme` reads one.
+fn scheme_split(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once(':')?;
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some((scheme, rest))
+}
+
+/// How to reach a registry: the repository's credentials and whether it speaks plain
+/// HTTP (Argo CD's `insecureOCIForceHttp`).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Basic credentials answer `Basic` challenges and are sent to a `Bearer` realm; a
+    /// bearer token is sent as it is.
+    pub credentials: Credentials,
+    /// `http://` instead of `https://`.
+    pub plain_http: bool,
+}
+
+/// A chart's repository in a registry: `registry/repository`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartReference {
+    /// `host[:port]`.
+    pub registry: String,
+    /// The repository's name (`charts/web`).
+    pub repository: String,
+}
+
+impl ChartReference {
+    /// The repository of `chart` under Argo CD's `repoURL` (`oci://` optional, as
+    /// `helm pull oci://<repoURL>/<chart>` reads it).
+    pub fn new(repo_url: &str, chart: &str) -> Result<ChartReference, OciError> {
+        let given = format!("{repo_url}/{chart}");
+        let invalid = |reason: &str| OciError::Reference {
+            reference: given.clone(),
+            reason: reason.to_string(),
+        };
+        let bare = ["oci://", "https://", "http://"]
+            .iter()
+            .find_map(|scheme| repo_url.strip_prefix(scheme))
+            .unwrap_or(repo_url)
+            .trim_end_matches('/');
+        let (registry, path) = bare.split_once('/').unwrap_or((bare, ""));
+        if registry.is_empty() || registry.contains(['@', '?', '#', '\\']) {
+            return Err(invalid("no registry host"));
+        }
+        let chart = chart.trim_matches('/');
+        let repository = if path.is_empty() {
+            chart.to_string()
+        } else {
+            format!("{path}/{chart}")
+        };
+        if chart.is_empty() || !is_repository_name(&repository) {
+            return Err(invalid(
+                "a repository name is lowercase letters, digits and separators (. _ __ - /) between them",
+            ));
+        }
+        Ok(ChartReference {
+            registry: registry.to_string(),
+            repository,
+        })
+    }
+
+    /// `oci://registry/repository`, for messages.
+    fn shown(&self) -> String {
+        format!("oci://{}/{}", self.registry, self.repository)
+    }
+
+    fn endpoint(&self, access: &Access, rest: &str) -> String {
+        let scheme = if access.plain_http { "http" } else { "https" };
+        format!("{scheme}://{}/v2/{}/{rest}", self.registry, self.repository)
+    }
+}
+
+/// The distribution spec's repository name grammar: path components of lowercase
+/// alphanumerics joined by `.`, `_`, `__` or runs of `-`.
+fn is_repository_name(name: &str) -> bool {
+    name.len() <= 255
+        && name.split('/').all(|component| {
+            let bytes = component.as_bytes();
+            let edge =
+                |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            edge(bytes.first())
+                && edge(bytes.last())
+                && bytes.iter().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                })
+                && !component.contains("..")
+                && !component.contains("___")
+                && !component.contains("._")
+                && !component.contains("_.")
+                && !component.contains(".-")
+                && !component.contains("-.")
+                && !component.contains("_-")
+                && !component.contains("-_")
+        })
+}
+
+/// A tag as Helm pushes a version: `+` is not allowed in tags and becomes `_`.
+pub fn tag_of(version: &str) -> String {
+    version.replace('+', "_")
+}
+
+/// Every version the repository has a tag for (`_` read back as `+`, as Argo CD's
+/// `GetTags`), following the registry's `Link` pages.
+pub async fn versions(
+    reference: &ChartReference,
+    access: &Access,
+    timeout: Duration,
+) -> Result<Vec<String>, OciError> {
+    let mut session = Session::new(reference, access);
+    let work = async {
+        let mut versions = Vec::new();
+        let mut next = Some(reference.endpoint(access, "tags/list"));
+        for _ in 0..MAX_TAG_PAGES {
+            let Some(url) = next.take() else {
+                return Ok(versions);
+            };
+            let answer = session.get(&url, None, MAX_LISTING_BYTES).await?;
+            let listed: TagList = serde_json::from_slice(&answer.body)
+                .map_err(|e| session.failed(format!("the tag list does not parse: {e}")))?;
+            versions.extend(listed.tags.iter().map(|tag| tag.replace('_', "+")));
+            next = next_page(&answer.headers)
+                .and_then(|link| crate::redirect::resolve_location(&answer.url, &link));
+        }
+        Err(session.failed(format!("more than {MAX_TAG_PAGES} pages of tags")))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| session.failed(format!("no answer within {timeout:?}")))?
+}
+
+/// The packaged chart (`.tgz`) of `version`: the manifest of its tag, which must carry
+/// Helm's config and one chart layer, then that layer, checked against its digest and
+/// at most `limit` bytes.
+pub async fn pull_chart(
+    reference: &ChartReference,
+    version: &str,
+    access: &Access,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, OciError> {
+    let tag = tag_of(version);
+    let mut session = Session::new(reference, access);
+    session.shown = format!("{}:{tag}", reference.shown());
+    let work = async {
+        let url = reference.endpoint(access, &format!("manifests/{tag}"));
+        let answer = session
+            .get(&url, Some(MANIFEST_TYPES), MAX_MANIFEST_BYTES)
+            .await?;
+        let manifest: Manifest = serde_json::from_slice(&answer.body)
+            .map_err(|e| session.failed(format!("the manifest does not parse: {e}")))?;
+        let layer = chart_layer(&manifest).map_err(|detail| OciError::NotAChart {
+            reference: session.shown.clone(),
+            detail,
+        })?;
+        if layer.size > limit as u64 {
+            return Err(session.failed(format!(
+                "the chart layer is {} bytes, more than the {limit} allowed",
+                layer.size
+            )));
+        }
+        let Some(expected) = layer.digest.strip_prefix("sha256:") else {
+            return Err(session.failed(format!(
+                "the chart layer's digest {:?} is not sha256",
+                layer.digest
+            )));
+        };
+        let url = reference.endpoint(access, &format!("blobs/{}", layer.digest));
+        let answer = session.get(&url, None, limit).await?;
+        let actual = crate::sha256_hex(&answer.body);
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(OciError::Digest {
+                reference: session.shown.clone(),
+                expected: layer.digest.clone(),
+                actual: format!("sha256:{actual}"),
+            });
+        }
+        Ok(answer.body)
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| session.failed(format!("no answer within {timeout:?}")))?
+}
+
+/// The chart layer of a Helm artifact's manifest, with Helm's refusals.
+fn chart_layer(manifest: &Manifest) -> Result<&Descriptor, String> {
+    if manifest.config.media_type != HELM_CONFIG {
+        return Err(format!(
+            "could not load config with mediatype {HELM_CONFIG} (the artifact's config is {:?})",
+            manifest.config.media_type
+        ));
+    }
+    let mut layers = manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == CHART_LAYER || l.media_type == LEGACY_CHART_LAYER);
+    match (layers.next(), layers.next()) {
+        (Some(layer), None) => Ok(layer),
+        (None, _) => Err(format!(
+            "manifest does not contain a layer with mediatype {CHART_LAYER}"
+        )),
+        (Some(_), Some(_)) => Err(format!(
+            "manifest has more than one layer with mediatype {CHART_LAYER}"
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TagList {
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Manifest {
+    config: Descriptor,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Descriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    size: u64,
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_page(headers: &hyper::HeaderMap) -> Option<String> {
+    headers
+        .get_all(hyper::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|link| {
+            link.split(';')
+                .skip(1)
+                .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"))
+        })
+        .and_then(|link| {
+            let target = link.split(';').next()?.trim();
+            Some(target.strip_prefix('<')?.strip_suffix('>')?.to_string())
+        })
+}
+
+/// A `WWW-Authenticate` challenge: its scheme and parameters.
+#[derive(Debug, PartialEq, Eq)]
+struct Challenge {
+    scheme: String,
+    parameters: Vec<(String, String)>,
+}
+
+impl Challenge {
+    fn parameter(&self, name: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The first challenge of a `WWW-Authenticate` value (RFC 7235: a scheme, then
+/// `name=value` or `name="quoted \" value"` parameters separated by commas).
+fn parse_challenge(value: &str) -> Option<Challenge> {
+    let value = value.trim();
+    let (scheme, mut rest) = value.split_once(' ').unwrap_or((value, ""));
+    if scheme.is_empty() {
+        return None;
+    }
+    let mut parameters = Vec::new();
+    loop {
+        rest = rest.trim_start_matches([' ', ',']);
+        let Some((name, after)) = rest.split_once('=') else {
+            break;
+        };
+        let name = name.trim();
+        if name.contains(' ') {
+            // The next challenge's scheme: only the first is read.
+            break;
+        }
+        let after = after.trim_start();
+        let (parsed, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut out = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => out.extend(chars.next().map(|(_, c)| c)),
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => out.push(c),
+                }
+            }
+            (out, &quoted[end?..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        parameters.push((name.to_string(), parsed));
+        rest = remaining;
+    }
+    Some(Challenge {
+        scheme: scheme.to_string(),
+        parameters,
+    })
+}
+
+/// Percent-encodes a query parameter (unreserved characters kept).
+fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The requests of one operation: the `Authorization` it has earned from the
+/// registry's challenge is kept for the rest of them.
+struct Session<'a> {
+    reference: &'a ChartReference,
+    access: &'a Access,
+    authorization: Option<String>,
+    shown: String,
+}
+
+impl<'a> Session<'a> {
+    fn new(reference: &'a ChartReference, access: &'a Access) -> Self {
+        let authorization = match &access.credentials {
+            Credentials::Bearer { token } => Some(format!("Bearer {token}")),
+            _ => None,
+        };
+        Session {
+            reference,
+            access,
+            authorization,
+            shown: reference.shown(),
+        }
+    }
+
+    fn failed(&self, detail: String) -> OciError {
+        OciError::Request {
+            reference: self.shown.clone(),
+            detail,
+        }
+    }
+
+    /// `GET url`; a 401 is answered once as its challenge asks, then asked again.
+    /// Anything but a success is an error quoting the registry's own error codes.
+    async fn get(
+        &mut self,
+        url: &str,
+        accept: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::redirect::Answer, OciError> {
+        let headers: Vec<_> = accept
+            .map(|a| (hyper::header::ACCEPT, a))
+            .into_iter()
+            .collect();
+        let mut answered_challenge = false;
+        loop {
+            let answer = crate::redirect::get(url, &headers, self.authorization.as_deref(), limit)
+                .await
+                .map_err(|e| self.failed(e))?;
+            if answer.status == hyper::StatusCode::UNAUTHORIZED && !answered_challenge {
+                answered_challenge = true;
+                if self.answer_challenge(&answer).await? {
+                    continue;
+                }
+            }
+            if !answer.status.is_success() {
+                let detail = format!(
+                    "the registry answered HTTP {}{}",
+                    answer.status,
+                    registry_errors(&answer.body)
+                );
+                return Err(self.failed(answer.explain(url, detail)));
+            }
+            return Ok(answer);
+        }
+    }
+
+    /// Earns the `Authorization` a 401's challenge asks for; `false` when there is
+    /// nothing to answer it with.
+    async fn answer_challenge(
+        &mut self,
+        answer: &crate::redirect::Answer,
+    ) -> Result<bool, OciError> {
+        let Some(challenge) = answer
+            .headers
+            .get(hyper::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge)
+        else {
+            return Ok(false);
+        };
+        let basic = match &self.access.credentials {
+            Credentials::Basic { .. } => self.access.credentials.http_authorization(),
+            _ => None,
+        };
+        if challenge.scheme.eq_ignore_ascii_case("basic") {
+            let found = basic.is_some();
+            self.authorization = basic;
+            return Ok(found);
+        }
+        if !challenge.scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(false);
+        }
+        let Some(realm) = challenge.parameter("realm") else {
+            return Err(self.failed("the registry's Bearer challenge names no realm".into()));
+        };
+        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
+            return Err(self.failed(format!(
+                "the registry's token realm {:?} is not an http(s) URL",
+                crate::url::redact_str(realm)
+            )));
+        }
+        let default_scope = format!("repository:{}:pull", self.reference.repository);
+        let scope = challenge.parameter("scope").unwrap_or(&default_scope);
+        let mut url = format!("{realm}{}", if realm.contains('?') { '&' } else { '?' });
+        if let Some(service) = challenge.parameter("service") {
+            url.push_str(&format!("service={}&", query_escape(service)));
+        }
+        url.push_str(&format!("scope={}", query_escape(scope)));
+        let token_answer = crate::redirect::get(&url, &[], basic.as_deref(), MAX_LISTING_BYTES)
+            .await
+            .map_err(|e| {
+                self.failed(format!(
+                    "asking {} for a token: {e}",
+                    crate::url::redact_str(realm)
+                ))
+            })?;
+        if !token_answer.status.is_success() {
+            return Err(self.failed(format!(
+                "asking {} for a token: HTTP {}",
+                crate::url::redact_str(realm),
+                token_answer.status
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Token {
+            #[serde(default)]
+            token: String,
+            #[serde(default)]
+            access_token: String,
+        }
+        let token: Token = serde_json::from_slice(&token_answer.body).map_err(|e| {
+            self.failed(format!(
+                "the token from {} does not parse: {e}",
+                crate::url::redact_str(realm)
+            ))
+        })?;
+        let token = if token.token.is_empty() {
+            token.access_token
+        } else {
+            token.token
+        };
+        if token.is_empty() {
+            return Err(self.failed(format!("{} gave no token", crate::url::redact_str(realm))));
+        }
+        self.authorization = Some(format!("Bearer {token}"));
+        Ok(true)
+    }
+}
+
+/// `: CODE: message` for each error of a registry's error body (the distribution
+/// spec's `{"errors": [{"code", "message"}]}`), or nothing.
+fn registry_errors(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    serde_json::from_slice::<Errors>(body)
+        .map(|e| {
+            e.errors
+                .iter()
+                .map(|e| format!(": {}: {}", e.code, e.message))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Argo CD's `IsHelmOciRepo` cases (util/helm/client_test.go), and Go's reading of
+    /// `host:port/path` as a scheme with an opaque part (no host).
+    #[test]
+    fn oci_repository_urls_are_those_without_a_host() {
+        for (url, oci) in [
+            ("demo.goharbor.io", true),
+            ("demo.goharbor.io/test/nginx", true),
+            ("https://demo.goharbor.io", false),
+            ("https://demo.goharbor.io/test/nginx", false),
+            ("localhost:5000/charts", true),
+            ("registry.example.com:5000/charts", true),
+            ("oci://ghcr.io/org/charts", false),
+            ("//host/charts", false),
+            ("", false),
+        ] {
+            assert_eq!(is_oci_repo_url(url), oci, "{url}");
+        }
+    }
+
+    #[test]
+    fn references_join_the_repository_url_and_the_chart() {
+        let reference = ChartReference::new("localhost:5000/charts/", "web").unwrap();
+        assert_eq!(reference.registry, "localhost:5000");
+        assert_eq!(reference.repository, "charts/web");
+        assert_eq!(
+            ChartReference::new("oci://ghcr.io", "web").unwrap(),
+            ChartReference {
+                registry: "ghcr.io".into(),
+                repository: "web".into()
+            }
+        );
+        for (repo, chart) in [
+            ("ghcr.io/Org", "web"),
+            ("ghcr.io/org", "../web"),
+            ("ghcr.io/org", ""),
+            ("", "web"),
+            ("ghcr.io/org", "web?x"),
+        ] {
+            assert!(
+                matches!(
+                    ChartReference::new(repo, chart),
+                    Err(OciError::Reference { .. })
+                ),
+                "{repo} {chart}"
+            );
+        }
+    }
+
+    /// Challenges as registries send them (Docker Hub's, GHCR's, distribution's
+    /// htpasswd realm), and a quoted value with an escaped quote and a comma.
+    #[test]
+    fn challenges_are_read_with_their_quoted_parameters() {
+        let hub = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:bitnamicharts/nginx:pull""#,
+        )
+        .unwrap();
+        assert_eq!(hub.scheme, "Bearer");
+        assert_eq!(hub.parameter("realm"), Some("https://auth.docker.io/token"));
+        assert_eq!(hub.parameter("service"), Some("registry.docker.io"));
+        assert_eq!(
+            hub.parameter("scope"),
+            Some("repository:bitnamicharts/nginx:pull")
+        );
+        let basic = parse_challenge(r#"Basic realm="Registry Realm""#).unwrap();
+        assert_eq!(basic.scheme, "Basic");
+        assert_eq!(basic.parameter("REALM"), Some("Registry Realm"));
+        let odd = parse_challenge(r#"Bearer realm="a \"b\", c" , scope=x:y"#).unwrap();
+        assert_eq!(odd.parameter("realm"), Some(r#"a "b", c"#));
+        assert_eq!(odd.parameter("scope"), Some("x:y"));
+        assert_eq!(parse_challenge(""), None);
+    }
+
+    #[test]
+    fn the_next_page_is_the_links_next_target() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            hyper::header::LINK,
+            r#"</v2/charts/web/tags/list?last=1.2.0&n=2>; rel="next""#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_page(&headers).as_deref(),
+            Some("/v2/charts/web/tags/list?last=1.2.0&n=2")
+        );
+        assert_eq!(next_page(&hyper::HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn versions_with_build_metadata_are_tagged_with_an_underscore() {
+        assert_eq!(tag_of("1.2.3+build.7"), "1.2.3_build.7");
+        assert_eq!(
+            query_escape("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
+    }
+
+    /// Helm's refusals of artifacts that are not charts.
+    #[test]
+    fn only_a_helm_artifact_with_one_chart_layer_is_a_chart() {
+        let manifest = |config: &str, layers: &[&str]| Manifest {
+            config: Descriptor {
+                media_type: config.into(),
+                digest: "sha256:0".into(),
+                size: 0,
+            },
+            layers: layers
+                .iter()
+                .map(|m| Descriptor {
+                    media_type: m.to_string(),
+                    digest: "sha256:1".into(),
+                    size: 1,
+                })
+                .collect(),
+        };
+        assert!(chart_layer(&manifest(HELM_CONFIG, &[CHART_LAYER])).is_ok());
+        assert!(chart_layer(&manifest(HELM_CONFIG, &[LEGACY_CHART_LAYER])).is_ok());
+        let image = chart_layer(&manifest(
+            "application/vnd.oci.image.config.v1+json",
+            &["application/vnd.oci.image.layer.v1.tar+gzip"],
+        ))
+        .unwrap_err();
+        assert!(
+            image.starts_with(
+                "could not load config with mediatype application/vnd.cncf.helm.config.v1+json"
+            ),
+            "{image}"
+        );
+        assert_eq!(
+            chart_layer(&manifest(HELM_CONFIG, &[])).unwrap_err(),
+            "manifest does not contain a layer with mediatype application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+        );
+    }
+}
