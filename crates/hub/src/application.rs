@@ -92,8 +92,10 @@ impl AppReconciler {
     }
 
     /// Keeps the AppProjects in memory from a watch (as Argo CD's informer does), so a
-    /// reconcile reads its project without a request; runs until the watch ends.
-    pub async fn run_project_cache(self: Arc<Self>) {
+    /// reconcile reads its project without a request; `changed` is told the name of each
+    /// project created, changed or deleted after the first listing (Argo CD refreshes
+    /// the project's Applications). Runs until the watch ends.
+    pub async fn run_project_cache(self: Arc<Self>, changed: impl Fn(&str) + Send + 'static) {
         use futures::StreamExt as _;
         let resource = app_project_resource();
         let api: kube::Api<kube::api::DynamicObject> =
@@ -106,8 +108,15 @@ impl AppReconciler {
         )
         .boxed();
         while let Some(event) = events.next().await {
-            if matches!(event, Ok(kube::runtime::watcher::Event::InitDone)) {
-                *lock(&self.projects) = Some(reader.clone());
+            match event {
+                Ok(kube::runtime::watcher::Event::InitDone) => {
+                    *lock(&self.projects) = Some(reader.clone());
+                }
+                Ok(
+                    kube::runtime::watcher::Event::Apply(project)
+                    | kube::runtime::watcher::Event::Delete(project),
+                ) => changed(project.metadata.name.as_deref().unwrap_or_default()),
+                _ => {}
             }
         }
     }
@@ -387,10 +396,36 @@ impl AppReconciler {
 
         // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
         let phase = std::time::Instant::now();
-        let checked = self.check_project(&app, Some(&desired)).await;
+        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
+        let checked = self
+            .check_project(&app, Some((&desired, &sync_cluster)))
+            .await;
         crate::metrics::global().phase("application", "project", phase.elapsed());
-        if let Err(message) = checked {
-            return failed(previous, "InvalidSpecError", message, now, repo_urls);
+        let project = match checked {
+            Ok(project) => project,
+            Err(message) => return failed(previous, "InvalidSpecError", message, now, repo_urls),
+        };
+        // The project's sync windows: an automated sync they block waits (Argo CD's "Sync
+        // prevented by sync window") and the app is only compared meanwhile; a retry that
+        // began while allowed may overrun. Invalid windows block, and say why.
+        let retrying_since = matches!(last_sync, LastSync::Retrying { .. })
+            .then(|| previous.pointer("/operationState/startedAt"))
+            .flatten()
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .map(|t| t.as_second());
+        let window = project.as_ref().map_or(Ok(true), |project| {
+            flotilla_fleet::argocd::sync_windows::can_sync(
+                &project.sync_windows_of(&app),
+                false,
+                retrying_since,
+                now_at.as_second(),
+            )
+        });
+        let window_open = window == Ok(true);
+        if !window_open {
+            // Whatever the window held back (drift included) is looked at again in full.
+            self.settled.forget(&key);
         }
 
         // Sync (automated) or compare.
@@ -408,7 +443,6 @@ impl AppReconciler {
             return failed(previous, "InvalidSpecError", e.to_string(), now, repo_urls);
         }
         let inventory = self.inventory(&key, previous);
-        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
         let destination_json = serde_json::to_value(destination).unwrap_or(Value::Null);
         let comparison = |status: &str| {
             if multiple {
@@ -450,7 +484,8 @@ impl AppReconciler {
         let automated = policy
             .automated
             .as_ref()
-            .filter(|a| failed_before.is_none() && (a.self_heal || !already_synced));
+            .filter(|a| failed_before.is_none() && (a.self_heal || !already_synced))
+            .filter(|_| window_open);
         match automated {
             Some(automated) => {
                 opts.prune = automated.prune;
@@ -635,7 +670,13 @@ impl AppReconciler {
                         );
                         status.insert("health".into(), json!({"status": health.as_str()}));
                         status.insert("resources".into(), Value::Array(resources));
-                        match failed_before {
+                        let blocked = match &window {
+                            Err(reason) => {
+                                Some(format!("Sync operation blocked by sync window: {reason}"))
+                            }
+                            Ok(_) => None,
+                        };
+                        match blocked.as_deref().or(failed_before) {
                             Some(message) => {
                                 status.insert(
                                     "conditions".into(),
@@ -650,7 +691,9 @@ impl AppReconciler {
                             status: Value::Object(status),
                             repo_urls,
                             failed: false,
-                            requeue_after: None,
+                            // Windows open and close on whole minutes.
+                            requeue_after: (!window_open && policy.automated.is_some())
+                                .then(|| until_next_minute(now_at)),
                         }
                     }
                     Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_urls),
@@ -724,12 +767,14 @@ impl AppReconciler {
     /// `argocd` namespace, where Argo CD keeps projects). Argo CD creates the permissive
     /// `default` project itself; here a missing `default` permits everything.
     /// Checks the app against its project: its source repositories only (`None`), or
-    /// everything with the rendered `objects`.
+    /// everything with the rendered `objects`, whose scopes (namespaced or not) the
+    /// destination `cluster`'s discovery tells, as Argo CD's check asks the API (a
+    /// namespaced object is often written without a namespace).
     async fn check_project(
         &self,
         app: &Application,
-        objects: Option<&[Value]>,
-    ) -> Result<(), String> {
+        objects: Option<(&[Value], &flotilla_sync::Cluster)>,
+    ) -> Result<Option<flotilla_fleet::AppProject>, String> {
         let name = project_name(app);
         let found = match self.cached_project(name) {
             Some(found) => found,
@@ -744,7 +789,7 @@ impl AppReconciler {
         };
         let Some(found) = found else {
             return if name == "default" {
-                Ok(())
+                Ok(None)
             } else {
                 Err(format!(
                     "Application referencing project {name} which does not exist"
@@ -756,17 +801,22 @@ impl AppReconciler {
                 .map_err(|e| format!("AppProject {name}: {e}"))?;
         let violations = match objects {
             None => project.check_sources(app),
-            Some(objects) => {
+            Some((objects, cluster)) => {
+                let scopes = scopes_of(cluster, objects).await;
                 let secrets = self
                     .clusters
                     .read()
                     .unwrap_or_else(|e| e.into_inner())
                     .secrets();
-                project.check(app, objects, &secrets, &|_, _| None)
+                project.check(app, objects, &secrets, &|api_version, kind| {
+                    scopes
+                        .get(&(api_version.to_string(), kind.to_string()))
+                        .copied()
+                })
             }
         };
         if violations.is_empty() {
-            return Ok(());
+            return Ok(Some(project));
         }
         let messages: Vec<&str> = violations.iter().map(|v| v.message()).collect();
         Err(messages.join("; "))
@@ -912,6 +962,38 @@ fn resource_status(
         r.insert("health".into(), json!({"status": h.as_str()}));
     }
     Value::Object(r)
+}
+
+/// Whether each kind of `objects` is namespaced, by `(apiVersion, kind)`, as the
+/// cluster's discovery (cached per cluster) says; kinds it does not serve are left out.
+async fn scopes_of(
+    cluster: &flotilla_sync::Cluster,
+    objects: &[Value],
+) -> HashMap<(String, String), bool> {
+    let mut scopes = HashMap::new();
+    for object in objects {
+        let text = |field: &str| {
+            object
+                .get(field)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        let key = (text("apiVersion").to_string(), text("kind").to_string());
+        if scopes.contains_key(&key) {
+            continue;
+        }
+        if let Ok(resolved) = cluster.resolve(&key.0, &key.1).await {
+            scopes.insert(key, resolved.namespaced);
+        }
+    }
+    scopes
+}
+
+/// How long from `now` until a second past the next whole minute, when sync windows
+/// next open or close.
+fn until_next_minute(now: Timestamp) -> std::time::Duration {
+    let second = now.as_second().rem_euclid(60) as u64;
+    std::time::Duration::from_secs(61 - second)
 }
 
 /// `status.operationState` of an automated sync that `ended` so: its operation (`sync` and

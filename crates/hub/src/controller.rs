@@ -129,7 +129,12 @@ pub async fn run_applications_with(
     for _ in 0..state.options.workers.max(1) {
         tasks.spawn(worker(state.clone()));
     }
-    tasks.spawn(state.reconciler.clone().run_project_cache());
+    let of_project = state.clone();
+    tasks.spawn(state.reconciler.clone().run_project_cache(move |project| {
+        for key in apps_of_project(&of_project.known, project) {
+            of_project.queue.add(key);
+        }
+    }));
     let (by_repo, all) = (state.clone(), state.clone());
     tasks.spawn(requeue_on_push(
         state.reconciler.sources.mirrors().clone(),
@@ -138,6 +143,24 @@ pub async fn run_applications_with(
         move || all.known.keys(),
     ));
     watch_applications(state).await;
+}
+
+/// The keys of the Applications whose project is `project` (an empty `spec.project` is
+/// `default`).
+fn apps_of_project(known: &Known, project: &str) -> Vec<String> {
+    known
+        .keys()
+        .into_iter()
+        .filter(|key| {
+            known.get(key).is_some_and(|app| {
+                let named = app
+                    .pointer("/spec/project")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                (if named.is_empty() { "default" } else { named }) == project
+            })
+        })
+        .collect()
 }
 
 /// A signal each time the Secrets of `namespace` that `selector` picks change, and once

@@ -1588,3 +1588,177 @@ async fn a_chart_from_an_oci_registry_is_pulled_by_tag_and_rendered() {
         "{message}"
     );
 }
+
+/// An AppProject's sync windows (Argo CD's `syncWindows`): while a deny window that
+/// matches the app is open, its automated sync waits — the app is compared (OutOfSync)
+/// and nothing is applied. A project change refreshes the project's apps at once: an
+/// invalid schedule blocks and says why, and an open allow window lets the sync run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_windows_hold_automated_syncs_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: windowed\ndata:\n  v: \"1\"\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let windows = |windows: Value| {
+        json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+               "syncWindows": windows})
+    };
+    // Open all the time: each minute it opens for an hour.
+    create_project(
+        &east_setup.hub,
+        "default",
+        windows(
+            json!([{"kind": "deny", "schedule": "* * * * *", "duration": "1h",
+                        "applications": ["web"]}]),
+        ),
+    )
+    .await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    let status_of = async || -> Option<Value> {
+        let app = apps.get("web").await.ok()?;
+        serde_json::to_value(&app).ok()?.get("status").cloned()
+    };
+    let status = wait_for("compared", async || {
+        let status = status_of().await?;
+        (status.pointer("/sync/status")? == "OutOfSync").then_some(status)
+    })
+    .await;
+    assert!(status.get("operationState").is_none(), "{status}");
+    assert!(status.get("conditions").is_none(), "{status}");
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "web");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(config_maps.get_opt("windowed").await.unwrap().is_none());
+
+    let projects: Api<DynamicObject> = Api::namespaced_with(
+        east_setup.hub.clone(),
+        "argocd",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+            "appprojects",
+        ),
+    );
+    let set_windows = async |list: Value| {
+        projects
+            .patch(
+                "default",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"syncWindows": list}})),
+            )
+            .await
+            .unwrap();
+    };
+    set_windows(
+        json!([{"kind": "deny", "schedule": "0 25 * * *", "duration": "1h",
+                        "applications": ["*"]}]),
+    )
+    .await;
+    assert_eq!(
+        first_condition(&apps, "web").await,
+        (
+            "SyncError".to_string(),
+            "Sync operation blocked by sync window: invalid sync windows: cannot parse schedule '0 25 * * *': end of range (25) above maximum (23): 25".to_string()
+        )
+    );
+    assert!(config_maps.get_opt("windowed").await.unwrap().is_none());
+
+    set_windows(
+        json!([{"kind": "allow", "schedule": "* * * * *", "duration": "1h",
+                        "namespaces": ["web"]}]),
+    )
+    .await;
+    wait_for("Synced", async || {
+        let status = status_of().await?;
+        (status.pointer("/sync/status")? == "Synced" && status.get("conditions").is_none())
+            .then_some(())
+    })
+    .await;
+    assert!(config_maps.get_opt("windowed").await.unwrap().is_some());
+}
+
+/// An AppProject without cluster resources (a tenant's): a namespaced object written
+/// without a namespace is namespaced because the cluster's discovery says so (as Argo
+/// CD asks the API), and is applied; a ClusterRole is refused with Argo CD's words and
+/// never reaches the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_project_admits_namespaced_objects_and_refuses_cluster_scoped_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant-config\n";
+    let (_work, url) = repository(
+        dir.path(),
+        &[
+            ("ok/cm.yaml", config_map),
+            ("escalating/cm.yaml", config_map),
+            (
+                "escalating/role.yaml",
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: escalate\nrules: []\n",
+            ),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    create_project(
+        &east_setup.hub,
+        "tenant",
+        json!({"sourceRepos": ["*"],
+               "destinations": [{"server": "*", "namespace": "tenant-*"}]}),
+    )
+    .await;
+    let (_controller, apps) = east_setup.run_controller();
+    for (name, path) in [("ok", "ok"), ("escalating", "escalating")] {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "tenant",
+                "source": {"repoURL": url, "targetRevision": "main", "path": path},
+                "destination": {"server": east_setup.server.cluster_url("east"),
+                                "namespace": format!("tenant-{name}")},
+                "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+            },
+        }))
+        .unwrap();
+        apps.create(&PostParams::default(), &app).await.unwrap();
+    }
+    assert_eq!(
+        first_condition(&apps, "escalating").await,
+        (
+            "InvalidSpecError".to_string(),
+            "resource rbac.authorization.k8s.io:ClusterRole is not permitted in project tenant"
+                .to_string()
+        )
+    );
+    wait_for("ok Synced", async || {
+        let app = apps.get("ok").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    assert!(
+        Api::<ConfigMap>::namespaced(east.clone(), "tenant-ok")
+            .get_opt("tenant-config")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(east.clone());
+    assert!(roles.get_opt("escalate").await.unwrap().is_none());
+    assert!(
+        Api::<ConfigMap>::namespaced(east, "tenant-escalating")
+            .get_opt("tenant-config")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of a refused app is applied"
+    );
+}

@@ -3,3 +3,4 @@
 pub mod application;
 pub mod applicationset;
 pub mod project;
+pub mod sync_windows;

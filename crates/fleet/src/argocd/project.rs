@@ -53,9 +53,23 @@ pub struct AppProjectSpec {
     /// Namespaced kinds denied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespace_resource_blacklist: Vec<ResourceRef>,
-    /// Other fields (roles, syncWindows, sourceNamespaces, ...).
+    /// When automated syncs may run ([`super::sync_windows`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_windows: Vec<super::sync_windows::SyncWindow>,
+    /// Other fields (roles, sourceNamespaces, ...).
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl AppProject {
+    /// The sync windows that apply to `app` (Argo CD's `SyncWindows.Matches`).
+    pub fn sync_windows_of(&self, app: &Application) -> Vec<&super::sync_windows::SyncWindow> {
+        self.spec
+            .sync_windows
+            .iter()
+            .filter(|w| w.matches(&app.metadata.name, &app.spec.destination))
+            .collect()
+    }
 }
 
 /// One `destinations[]` entry.
