@@ -442,6 +442,25 @@ impl AppReconciler {
         if let Err(e) = opts.apply_argo(&entries) {
             return failed(previous, "InvalidSpecError", e.to_string(), now, repo_urls);
         }
+        // `ignoreDifferences`: left out of the comparison, out of drift, and with
+        // RespectIgnoreDifferences out of the applies.
+        match ignore_rules(&app) {
+            Ok(rules) => {
+                if let Some(watches) = self.drift_watches() {
+                    watches.set_ignore_rules(&key, &rules);
+                }
+                opts.ignore_differences = rules;
+            }
+            Err(message) => return failed(previous, "ComparisonError", message, now, repo_urls),
+        }
+        if opts.create_namespace {
+            opts.namespace_metadata = policy.managed_namespace_metadata.as_ref().map(|m| {
+                flotilla_sync::NamespaceMetadata {
+                    labels: m.labels.clone(),
+                    annotations: m.annotations.clone(),
+                }
+            });
+        }
         let inventory = self.inventory(&key, previous);
         let destination_json = serde_json::to_value(destination).unwrap_or(Value::Null);
         let comparison = |status: &str| {
@@ -962,6 +981,19 @@ fn resource_status(
         r.insert("health".into(), json!({"status": h.as_str()}));
     }
     Value::Object(r)
+}
+
+/// The app's `ignoreDifferences`, every jq expression checked.
+fn ignore_rules(app: &Application) -> Result<Vec<flotilla_sync::ignore::IgnoreRule>, String> {
+    let Some(value) = app.spec.ignore_differences.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let rules: Vec<flotilla_sync::ignore::IgnoreRule> = serde_json::from_value(value.clone())
+        .map_err(|e| format!("spec.ignoreDifferences: {e}"))?;
+    for rule in &rules {
+        rule.validate().map_err(|e| format!("spec.{e}"))?;
+    }
+    Ok(rules)
 }
 
 /// Whether each kind of `objects` is namespaced, by `(apiVersion, kind)`, as the

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use flotilla_sync::health::{Health, HealthStatus};
+use flotilla_sync::ignore::IgnoreRule;
 use futures::StreamExt;
 use kube::api::{Api, ApiResource};
 use kube::runtime::watcher;
@@ -59,6 +60,9 @@ struct Inner {
     events: Mutex<VecDeque<DriftEvent>>,
     /// Applications with drift not yet answered by a full sync.
     drifted: Mutex<HashSet<String>>,
+    /// Each Application's `ignoreDifferences`: a change to ignored fields only is no
+    /// drift.
+    ignore: Mutex<HashMap<String, Arc<Vec<IgnoreRule>>>>,
 }
 
 /// One running watch and what it holds.
@@ -258,6 +262,7 @@ impl DriftWatches {
                 watches: Mutex::default(),
                 events: Mutex::default(),
                 drifted: Mutex::default(),
+                ignore: Mutex::default(),
             }),
         }
     }
@@ -291,6 +296,16 @@ impl DriftWatches {
     /// Drift events seen so far (the most recent last, at most the last 1,024).
     pub fn events(&self) -> Vec<DriftEvent> {
         lock(&self.inner.events).iter().cloned().collect()
+    }
+
+    /// Keeps `rules` (the app's `ignoreDifferences`) for judging its objects' changes.
+    pub fn set_ignore_rules(&self, app: &str, rules: &[IgnoreRule]) {
+        let mut ignore = lock(&self.inner.ignore);
+        if rules.is_empty() {
+            ignore.remove(app);
+        } else if ignore.get(app).is_none_or(|kept| kept.as_slice() != rules) {
+            ignore.insert(app.to_string(), Arc::new(rules.to_vec()));
+        }
     }
 
     /// Whether `app` drifted since the last call for it (which clears the mark): its
@@ -337,7 +352,10 @@ async fn watch(
                     store.insert(name, Seen::of(&value, text));
                     changed
                 };
-                if changed_while_away && let Some(event) = drift_of(&value, false, &server) {
+                if changed_while_away
+                    && let Some(event) = drift_of(&value, false, &server)
+                    && !ignores_all(&inner, &event, &value)
+                {
                     report(&inner, event);
                 }
                 continue;
@@ -388,7 +406,9 @@ async fn watch(
             let health = seen.health.status;
             (lock(&store).insert(name, seen), Some(health))
         };
-        if let Some(event) = drift_of(&value, deleted, &server) {
+        if let Some(event) =
+            drift_of(&value, deleted, &server).filter(|event| !ignores_all(&inner, event, &value))
+        {
             report(&inner, event);
         } else if health_changed(previous.map(|p| p.health.status), health)
             && let Some(app) = owner_of(&value)
@@ -396,6 +416,30 @@ async fn watch(
             inner.queue.add(app);
         }
     }
+}
+
+/// Whether every field the other managers now own is one the app's
+/// `ignoreDifferences` leave out (pointers, jq expressions, `managedFieldsManagers`):
+/// then the change is not drift.
+fn ignores_all(inner: &Inner, event: &DriftEvent, object: &Value) -> bool {
+    if event.deleted {
+        return false;
+    }
+    let Some(rules) = lock(&inner.ignore).get(&event.app).cloned() else {
+        return false;
+    };
+    let key = flotilla_sync::ObjectKey::of(object);
+    let ignored = flotilla_sync::ignore::ignored_paths(object, &key, &rules, Some(object));
+    if ignored.is_empty() {
+        return false;
+    }
+    flotilla_sync::ignore::manager_sets(object, &event.managers)
+        .iter()
+        .flat_map(|set| set.leaves().paths())
+        .all(|path| {
+            flotilla_sync::ignore::resolve_field_path(object, path.elements())
+                .is_some_and(|found| ignored.iter().any(|p| found.starts_with(p)))
+        })
 }
 
 /// Counts and keeps a drift event, marks its app drifted and queues it.

@@ -1762,3 +1762,200 @@ async fn a_tenant_project_admits_namespaced_objects_and_refuses_cluster_scoped_o
         "nothing of a refused app is applied"
     );
 }
+
+/// `managedNamespaceMetadata` with `CreateNamespace=true` (Argo CD's managed namespace):
+/// the namespace, existing already, is applied with the labels and annotations on every
+/// sync (server-side, so a label someone else set stays), marked for server-side apply;
+/// a label taken out of the app's spec leaves the namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_managed_namespace_carries_the_apps_labels_and_annotations() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: managed\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let east = client(&east_setup.server, "east").await;
+    let namespaces: Api<Namespace> = Api::all(east.clone());
+    let existing: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "payments", "labels": {"keep": "me"}}}))
+            .unwrap();
+    namespaces
+        .create(&PostParams::default(), &existing)
+        .await
+        .unwrap();
+    let (_controller, apps) = east_setup.run_controller();
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "payments", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "payments"},
+            "syncPolicy": {
+                "automated": {"selfHeal": true},
+                "syncOptions": ["CreateNamespace=true"],
+                "managedNamespaceMetadata": {
+                    "labels": {"team": "payments", "tier": "silver"},
+                    "annotations": {"owner": "platform"},
+                },
+            },
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let metadata_of = async || {
+        let namespace = namespaces.get("payments").await.unwrap();
+        (
+            namespace.metadata.labels.unwrap_or_default(),
+            namespace.metadata.annotations.unwrap_or_default(),
+        )
+    };
+    wait_for("the namespace labelled", async || {
+        let (labels, _) = metadata_of().await;
+        labels.contains_key("team").then_some(())
+    })
+    .await;
+    let (labels, annotations) = metadata_of().await;
+    assert_eq!(labels["team"], "payments");
+    assert_eq!(labels["tier"], "silver");
+    assert_eq!(labels["keep"], "me", "another writer's label stays");
+    assert_eq!(annotations["owner"], "platform");
+    assert_eq!(
+        annotations["argocd.argoproj.io/sync-options"],
+        "ServerSideApply=true"
+    );
+
+    apps.patch(
+        "payments",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"syncPolicy": {"managedNamespaceMetadata": {
+            "labels": {"team": null, "tier": "gold"}}}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the labels changed", async || {
+        let (labels, _) = metadata_of().await;
+        (labels.get("tier").map(String::as_str) == Some("gold")).then_some(())
+    })
+    .await;
+    let (labels, _) = metadata_of().await;
+    assert!(!labels.contains_key("team"), "{labels:?}");
+    assert_eq!(labels["keep"], "me");
+}
+
+/// `ignoreDifferences` on a selfHeal app: a hand edit of an ignored field is neither
+/// drift nor a difference (the app stays Synced, the edit stays), while an edit of a
+/// field that is not ignored is healed — and with `RespectIgnoreDifferences=true` that
+/// heal leaves the ignored field as the cluster has it. An unsupported jq expression is
+/// a ComparisonError naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ignored_differences_are_neither_drift_nor_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n  c: \"3\"\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    let create = async |name: &str, namespace: &str, ignore: Value| {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": namespace},
+                "syncPolicy": {"automated": {"selfHeal": true},
+                               "syncOptions": ["CreateNamespace=true", "RespectIgnoreDifferences=true"]},
+                "ignoreDifferences": ignore,
+            },
+        }))
+        .unwrap();
+        apps.create(&PostParams::default(), &app).await.unwrap();
+    };
+    create(
+        "tuned",
+        "tuned",
+        json!([{"kind": "ConfigMap", "jsonPointers": ["/data/a"]}]),
+    )
+    .await;
+    let synced = async || {
+        wait_for("Synced", async || {
+            let app = apps.get("tuned").await.ok()?;
+            let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+            (status.pointer("/sync/status")? == "Synced").then_some(())
+        })
+        .await
+    };
+    synced().await;
+    let last_sync_started = async || {
+        let app = apps.get("tuned").await.unwrap();
+        serde_json::to_value(&app).unwrap()["status"]["operationState"]["startedAt"].clone()
+    };
+    let first_sync = last_sync_started().await;
+    assert!(first_sync.is_string(), "{first_sync}");
+    // A second later, so that another sync's start differs.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "tuned");
+    let data = async || config_maps.get("tuned").await.unwrap().data.unwrap();
+    config_maps
+        .patch(
+            "tuned",
+            &by_hand(),
+            &Patch::Merge(json!({"data": {"a": "2"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(data().await["a"], "2", "an ignored field is not healed");
+    synced().await;
+    assert_eq!(
+        last_sync_started().await,
+        first_sync,
+        "no sync for a change of ignored fields only"
+    );
+
+    config_maps
+        .patch(
+            "tuned",
+            &by_hand(),
+            &Patch::Merge(json!({"data": {"c": "9"}})),
+        )
+        .await
+        .unwrap();
+    wait_for("c healed", async || {
+        (data().await["c"] == "3").then_some(())
+    })
+    .await;
+    assert_eq!(
+        data().await["a"],
+        "2",
+        "RespectIgnoreDifferences: the heal leaves the ignored field"
+    );
+
+    create(
+        "unsupported",
+        "unsupported",
+        json!([{"kind": "ConfigMap", "jqPathExpressions": [".data | keys"]}]),
+    )
+    .await;
+    let (kind, message) = first_condition(&apps, "unsupported").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.starts_with("spec.ignoreDifferences jqPathExpression \".data | keys\""),
+        "{message}"
+    );
+}

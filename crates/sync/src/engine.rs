@@ -832,18 +832,31 @@ async fn ensure_namespace(
 ) -> Result<(), SyncError> {
     let r = cluster.resolve("v1", "Namespace").await?;
     let api = cluster.api(&r, None);
-    if with_retry(&opts.retry, || api.get_opt(name))
-        .await
-        .map_err(|source| SyncError::Api {
-            context: format!("reading namespace {name}"),
-            source,
-        })?
-        .is_some()
+    // Without managed metadata an existing namespace is left as it is (Argo CD's
+    // `syncNamespace`); with it, the namespace is applied every time.
+    if opts.namespace_metadata.is_none()
+        && with_retry(&opts.retry, || api.get_opt(name))
+            .await
+            .map_err(|source| SyncError::Api {
+                context: format!("reading namespace {name}"),
+                source,
+            })?
+            .is_some()
     {
         return Ok(());
     }
-    let body =
+    let mut body =
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    if let Some(metadata) = &opts.namespace_metadata {
+        // Argo CD marks the managed namespace for server-side apply.
+        let mut annotations = metadata.annotations.clone();
+        annotations.insert(
+            "argocd.argoproj.io/sync-options".into(),
+            "ServerSideApply=true".into(),
+        );
+        body["metadata"]["labels"] = serde_json::json!(metadata.labels);
+        body["metadata"]["annotations"] = serde_json::json!(annotations);
+    }
     let pp = PatchParams::apply(FIELD_MANAGER);
     let patch = Patch::Apply(&body);
     with_retry(&opts.retry, || api.patch(name, &pp, &patch))

@@ -79,6 +79,18 @@ pub enum Seg {
 /// Removes from `obj` every field the matching rules ignore. `owners` is the object whose
 /// `metadata.managedFields` decides `managedFieldsManagers` (the live object).
 pub fn strip(obj: &mut Value, key: &ObjectKey, rules: &[IgnoreRule], owners: Option<&Value>) {
+    let paths = ignored_paths(obj, key, rules, owners);
+    remove_paths(obj, paths);
+}
+
+/// The paths in `obj` that the rules matching `key` ignore: their pointers, their jq
+/// expressions' results and, with `owners`, the fields `managedFieldsManagers` own there.
+pub fn ignored_paths(
+    obj: &Value,
+    key: &ObjectKey,
+    rules: &[IgnoreRule],
+    owners: Option<&Value>,
+) -> Vec<Vec<Seg>> {
     let mut paths: Vec<Vec<Seg>> = Vec::new();
     for rule in rules.iter().filter(|r| r.matches(key)) {
         for p in &rule.json_pointers {
@@ -101,7 +113,7 @@ pub fn strip(obj: &mut Value, key: &ObjectKey, rules: &[IgnoreRule], owners: Opt
             }
         }
     }
-    remove_paths(obj, paths);
+    paths
 }
 
 /// The field sets `managers` own in `obj` (any operation).

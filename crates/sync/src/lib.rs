@@ -28,5 +28,5 @@ pub mod tracking;
 pub use cluster::Cluster;
 pub use engine::{FIELD_MANAGER, SyncError, app_health, plan, sync, sync_rendered};
 pub use model::*;
-pub use options::{Recreate, SyncOptions};
+pub use options::{NamespaceMetadata, Recreate, SyncOptions};
 pub use tracking::{AppId, ObjectKey};

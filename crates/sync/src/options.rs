@@ -60,6 +60,10 @@ pub struct SyncOptions {
     pub allow_empty: bool,
     /// `CreateNamespace=true`: create the destination namespace.
     pub create_namespace: bool,
+    /// With `create_namespace`, the labels and annotations the namespace is kept with
+    /// (Argo CD's `managedNamespaceMetadata`): then the namespace is applied on every
+    /// sync, existing or not, and the metadata others wrote is left alone.
+    pub namespace_metadata: Option<NamespaceMetadata>,
     /// `PruneLast=true`: prune after every wave, not in the pruned object's wave.
     pub prune_last: bool,
     /// `ApplyOutOfSyncOnly=true`: apply only objects the plan finds out of sync or missing.
@@ -100,6 +104,15 @@ pub struct SyncOptions {
     pub concurrency: usize,
 }
 
+/// Labels and annotations of a managed namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceMetadata {
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
 impl Default for SyncOptions {
     fn default() -> SyncOptions {
         SyncOptions {
@@ -107,6 +120,7 @@ impl Default for SyncOptions {
             dry_run: false,
             allow_empty: false,
             create_namespace: false,
+            namespace_metadata: None,
             prune_last: false,
             apply_out_of_sync_only: false,
             replace: false,

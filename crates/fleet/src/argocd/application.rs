@@ -331,9 +331,23 @@ pub struct SyncPolicy {
     /// Retry of failed syncs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryStrategy>,
-    /// Other fields (`managedNamespaceMetadata`).
+    /// Labels and annotations of the namespace `CreateNamespace=true` manages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_namespace_metadata: Option<ManagedNamespaceMetadata>,
+    /// Other fields.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// `syncPolicy.managedNamespaceMetadata`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagedNamespaceMetadata {
+    /// Labels set on the namespace.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations set on the namespace.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl SyncPolicy {
