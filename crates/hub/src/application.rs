@@ -609,6 +609,10 @@ impl AppReconciler {
                             ),
                         );
                         status.remove("conditions");
+                        if succeeded {
+                            let limit = app.spec.revision_history_limit;
+                            record_history(&mut status, &target, (&started, now), limit);
+                        }
                         Reconciled {
                             status: Value::Object(status),
                             repo_urls,
@@ -1257,6 +1261,46 @@ fn render_all(
 
 /// `fields` with the target as Argo CD records it: `revision` (and, in a sync result,
 /// `source`) for one source, `revisions` (and `sources`) for several.
+/// Appends a successful sync to `status.history` as Argo CD's `persistRevisionHistory`
+/// writes it (ids counting up, the revision and source synced, or each source's for a
+/// multi-source app), keeping the last `limit` entries (`revisionHistoryLimit`, 10 by
+/// default).
+fn record_history(
+    status: &mut serde_json::Map<String, Value>,
+    target: &Value,
+    (started, ended): (&str, &str),
+    limit: Option<i64>,
+) {
+    let mut history = match status.remove("history") {
+        Some(Value::Array(history)) => history,
+        _ => Vec::new(),
+    };
+    let id = history
+        .last()
+        .and_then(|h| h.get("id"))
+        .and_then(Value::as_i64)
+        .map_or(0, |id| id + 1);
+    let entry = if target.get("sources").is_some() {
+        // Go writes the (empty) single `source` of a multi-source entry too.
+        json!({
+            "deployedAt": ended, "id": id, "source": {"repoURL": ""},
+            "deployStartedAt": started, "sources": target["sources"],
+            "revisions": target["revisions"], "initiatedBy": {"automated": true},
+        })
+    } else {
+        json!({
+            "revision": target["revision"], "deployedAt": ended, "id": id,
+            "source": target["source"], "deployStartedAt": started,
+            "initiatedBy": {"automated": true},
+        })
+    };
+    history.push(entry);
+    let keep = usize::try_from(limit.unwrap_or(10)).unwrap_or(0);
+    let drop = history.len().saturating_sub(keep);
+    history.drain(..drop);
+    status.insert("history".into(), Value::Array(history));
+}
+
 fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
     for (key, value) in target.as_object().into_iter().flatten() {
         if with_sources || key.starts_with("revision") {
@@ -1272,4 +1316,44 @@ pub fn cluster_labels(registry: &ClusterRegistry) -> BTreeMap<String, BTreeMap<S
         .clusters()
         .map(|c| (c.secret.name.clone(), c.secret.labels.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Argo CD's `persistRevisionHistory` and `RevisionHistories.Trunc`: ids count up
+    /// from the last entry's, the oldest entries go beyond the limit, and a multi-source
+    /// entry carries each source's revision.
+    #[test]
+    fn history_counts_up_and_keeps_the_last_entries() {
+        let single =
+            json!({"revision": "abc", "source": {"repoURL": "https://git/x", "path": "p"}});
+        let mut status = serde_json::Map::new();
+        for i in 0..4 {
+            let started = format!("2026-11-28T10:0{i}:00Z");
+            let ended = format!("2026-11-28T10:0{i}:05Z");
+            record_history(&mut status, &single, (&started, &ended), Some(3));
+        }
+        let history = status["history"].as_array().unwrap();
+        let ids: Vec<i64> = history.iter().map(|h| h["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(
+            history[2],
+            json!({"revision": "abc", "deployedAt": "2026-11-28T10:03:05Z", "id": 3,
+                   "source": {"repoURL": "https://git/x", "path": "p"},
+                   "deployStartedAt": "2026-11-28T10:03:00Z", "initiatedBy": {"automated": true}})
+        );
+        let multi =
+            json!({"revisions": ["a", "b"], "sources": [{"repoURL": "r1"}, {"repoURL": "r2"}]});
+        let mut status = serde_json::Map::new();
+        record_history(&mut status, &multi, ("s", "e"), None);
+        let entry = &status["history"][0];
+        assert_eq!(entry["revisions"], json!(["a", "b"]));
+        assert_eq!(entry["sources"][1]["repoURL"], "r2");
+        assert!(entry.get("revision").is_none());
+        let mut status = serde_json::Map::new();
+        record_history(&mut status, &single, ("s", "e"), Some(0));
+        assert_eq!(status["history"], json!([]), "a limit of 0 keeps none");
+    }
 }

@@ -1940,6 +1940,22 @@ async fn ignored_differences_are_neither_drift_nor_healed() {
         (data().await["c"] == "3").then_some(())
     })
     .await;
+    // The heal was a sync: its status (written once the sync ends) records it.
+    let history = wait_for("the heal recorded", async || {
+        let app = serde_json::to_value(apps.get("tuned").await.ok()?).ok()?;
+        let history = app["status"]["history"].as_array()?.clone();
+        (history.len() == 2).then_some(history)
+    })
+    .await;
+    assert_ne!(last_sync_started().await, first_sync);
+    let ids: Vec<i64> = history.iter().filter_map(|h| h["id"].as_i64()).collect();
+    assert_eq!(
+        ids,
+        [0, 1],
+        "each successful sync is in the history: {history:?}"
+    );
+    assert_eq!(history[1]["source"]["path"], "deploy");
+    assert_eq!(history[1]["initiatedBy"]["automated"], true);
     assert_eq!(
         data().await["a"],
         "2",
