@@ -608,7 +608,7 @@ impl AppReconciler {
                                 (&started, now),
                             ),
                         );
-                        status.remove("conditions");
+                        set_conditions(&mut status, None, &report.shared, now);
                         if succeeded {
                             let limit = app.spec.revision_history_limit;
                             record_history(&mut status, &target, (&started, now), limit);
@@ -699,17 +699,13 @@ impl AppReconciler {
                             }
                             Ok(_) => None,
                         };
-                        match blocked.as_deref().or(failed_before) {
-                            Some(message) => {
-                                status.insert(
-                                    "conditions".into(),
-                                    conditions("SyncError", message, now),
-                                );
-                            }
-                            None => {
-                                status.remove("conditions");
-                            }
-                        }
+                        let error = blocked.as_deref().or(failed_before);
+                        set_conditions(
+                            &mut status,
+                            error.map(|message| ("SyncError", message)),
+                            &plan.shared,
+                            now,
+                        );
                         Reconciled {
                             status: Value::Object(status),
                             repo_urls,
@@ -1131,6 +1127,27 @@ fn images_of(objects: &[Value]) -> Vec<String> {
         walk(o, &mut images);
     }
     images.into_iter().collect()
+}
+
+/// `status.conditions`: an error (kind and message) if any, then a
+/// SharedResourceWarning per object another app claims; none at all removes them.
+fn set_conditions(
+    status: &mut serde_json::Map<String, Value>,
+    error: Option<(&str, &str)>,
+    shared: &[String],
+    now: &str,
+) {
+    let condition = |kind: &str, message: &str| json!({"type": kind, "message": message, "lastTransitionTime": now});
+    let list: Vec<Value> = error
+        .map(|(kind, message)| condition(kind, message))
+        .into_iter()
+        .chain(shared.iter().map(|m| condition("SharedResourceWarning", m)))
+        .collect();
+    if list.is_empty() {
+        status.remove("conditions");
+    } else {
+        status.insert("conditions".into(), Value::Array(list));
+    }
 }
 
 fn conditions(kind: &str, message: &str, now: &str) -> Value {

@@ -243,6 +243,27 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
                 .map(|seen| seen.health.clone())
         })
     }
+
+    /// Another app's object: its instance label differs from `label_value`, and its
+    /// tracking annotation names the app in full (decoded only then).
+    fn claimed_by_other(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+        label_value: &str,
+    ) -> Option<Option<String>> {
+        let store = self.store(resource)?;
+        let store = lock(&store);
+        let key = (namespace.to_string(), name.to_string());
+        store.ready.then(|| {
+            let seen = store.objects.by_name.get(&key)?;
+            if seen.instance.as_deref().is_none_or(|i| i == label_value) {
+                return None;
+            }
+            owner_of(&seen.object()?)
+        })
+    }
 }
 
 impl Drop for Inner {

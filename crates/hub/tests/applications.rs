@@ -1975,3 +1975,86 @@ async fn ignored_differences_are_neither_drift_nor_healed() {
         "{message}"
     );
 }
+
+/// One object rendered by two Applications (Argo CD's SharedResourceWarning): the second
+/// app with `FailOnSharedResource=true` fails its sync with Argo CD's message and leaves
+/// the object to the first; a third without the option syncs and warns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_object_of_two_applications_is_a_shared_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: common\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    let create = async |name: &str, options: &[&str]| {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "common"},
+                "syncPolicy": {"automated": {}, "syncOptions": options},
+            },
+        }))
+        .unwrap();
+        apps.create(&PostParams::default(), &app).await.unwrap();
+    };
+    let status_of = async |name: &str| -> Option<Value> {
+        let app = apps.get(name).await.ok()?;
+        serde_json::to_value(&app).ok()?.get("status").cloned()
+    };
+    create("first", &["CreateNamespace=true"]).await;
+    wait_for("first Synced", async || {
+        (status_of("first").await?.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    // The hub's watch of the cluster's ConfigMaps (started by that sync) lists them.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "common");
+    let tracked_by = async || {
+        let object = config_maps.get("shared").await.unwrap();
+        object.metadata.annotations.unwrap_or_default()
+            [flotilla_sync::tracking::TRACKING_ANNOTATION]
+            .clone()
+    };
+    let first_tracking = tracked_by().await;
+
+    create("second", &["FailOnSharedResource=true"]).await;
+    let message = "ConfigMap/shared is part of applications argocd/second and argocd/first";
+    // Failed before anything is applied, then retried as automated syncs are.
+    let status = wait_for("second refused", async || {
+        let status = status_of("second").await?;
+        let said = status.pointer("/operationState/message")?.as_str()?;
+        said.starts_with("Shared resource found: ")
+            .then_some(status)
+    })
+    .await;
+    let said = status["operationState"]["message"].as_str().unwrap();
+    assert!(
+        said.starts_with(&format!("Shared resource found: {message}")),
+        "{said}"
+    );
+    assert_eq!(status["conditions"][0]["type"], "SharedResourceWarning");
+    assert_eq!(status["conditions"][0]["message"], message);
+    assert_eq!(tracked_by().await, first_tracking, "left to the first app");
+
+    create("third", &[]).await;
+    let status = wait_for("third synced", async || {
+        let status = status_of("third").await?;
+        (status.pointer("/operationState/phase")? == "Succeeded").then_some(status)
+    })
+    .await;
+    assert_eq!(
+        status["conditions"][0]["message"],
+        "ConfigMap/shared is part of applications argocd/third and argocd/first"
+    );
+}

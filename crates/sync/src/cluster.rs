@@ -70,6 +70,18 @@ pub trait LiveCache: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Option<Option<crate::health::Health>>;
+
+    /// Another app (`<namespace>/<name>`) whose tracking the object `namespace/name` of
+    /// `resource` carries — one whose instance label is not `label_value`: `Some(None)`
+    /// when the cache holds the kind and no object claimed by another app, `None` when
+    /// the cache cannot tell.
+    fn claimed_by_other(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+        label_value: &str,
+    ) -> Option<Option<String>>;
 }
 
 /// Discovery failures.

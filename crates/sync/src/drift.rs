@@ -185,6 +185,7 @@ pub fn watch_results(
         health: crate::health::HealthStatus::Healthy,
         inventory: Default::default(),
         plan: None,
+        shared: Vec::new(),
     };
     watch(cluster, app, &report, opts)
 }

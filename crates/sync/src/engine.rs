@@ -496,7 +496,35 @@ pub async fn plan(
 ) -> Result<Plan, SyncError> {
     let prepared = prepare(cluster, app, desired, opts).await?;
     let live = read_live(cluster, app, &prepared, inventory, opts, true).await?;
-    Ok(plan_from(cluster, app, &prepared, &live, opts).await)
+    let mut plan = plan_from(cluster, app, &prepared, &live, opts).await;
+    plan.shared = shared_with_others(cluster, app, &prepared);
+    Ok(plan)
+}
+
+/// The objects of `prepared` whose live copy (in the watch-kept cache) carries another
+/// app's tracking id, worded as Argo CD's SharedResourceWarning.
+fn shared_with_others(cluster: &Cluster, app: &AppId, prepared: &[Prepared]) -> Vec<String> {
+    let Some(cache) = cluster.live_cache() else {
+        return Vec::new();
+    };
+    let mine = app.label_value();
+    prepared
+        .iter()
+        .filter(|p| p.hook.is_none())
+        .filter_map(|p| {
+            let resolved = p.resolved.as_ref()?;
+            let other = cache.claimed_by_other(
+                &resolved.resource,
+                &p.key.namespace,
+                &p.key.name,
+                &mine,
+            )??;
+            Some(format!(
+                "{}/{} is part of applications {}/{} and {other}",
+                p.key.kind, p.key.name, app.namespace, app.name,
+            ))
+        })
+        .collect()
 }
 
 async fn plan_from(
@@ -530,7 +558,10 @@ async fn plan_from(
         .collect()
         .await;
     items.extend(extras(app, prepared, live).into_iter().map(extra_item));
-    Plan { items }
+    Plan {
+        items,
+        shared: Vec::new(),
+    }
 }
 
 /// One unit of work in the sync order.
@@ -574,6 +605,20 @@ pub async fn sync(
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<SyncReport, SyncError> {
     let prepared = prepare(cluster, app, desired, opts).await?;
+    let shared = shared_with_others(cluster, app, &prepared);
+    if opts.fail_on_shared_resource && !shared.is_empty() {
+        // Argo CD fails the operation before anything is applied.
+        return Ok(SyncReport {
+            phase: OperationPhase::Failed,
+            message: format!("Shared resource found: {}", shared[0]),
+            dry_run: opts.dry_run,
+            results: Vec::new(),
+            health: HealthStatus::Unknown,
+            inventory: inventory.cloned().unwrap_or_default(),
+            plan: None,
+            shared,
+        });
+    }
     if opts.create_namespace && !opts.dry_run {
         ensure_namespace(cluster, &opts.destination_namespace, opts).await?;
     }
@@ -794,6 +839,7 @@ pub async fn sync(
         health,
         inventory,
         plan,
+        shared,
     })
 }
 

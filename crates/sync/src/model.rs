@@ -94,6 +94,9 @@ pub struct PlanItem {
 pub struct Plan {
     /// The objects.
     pub items: Vec<PlanItem>,
+    /// Objects another app's tracking claims, worded as Argo CD's
+    /// SharedResourceWarning (`Kind/name is part of applications a and b`).
+    pub shared: Vec<String>,
 }
 
 impl Plan {
@@ -189,6 +192,8 @@ pub struct SyncReport {
     pub inventory: Inventory,
     /// The plan, when one was computed (ApplyOutOfSyncOnly, dry run).
     pub plan: Option<Plan>,
+    /// Objects another app's tracking claimed before the sync (see [`Plan::shared`]).
+    pub shared: Vec<String>,
 }
 
 /// Progress of a running sync, for displays.

@@ -88,6 +88,9 @@ pub struct SyncOptions {
     pub prune_propagation: Propagation,
     /// `Validate=false` turns the server's field validation off.
     pub validate: bool,
+    /// `FailOnSharedResource=true`: refuse to sync when another app's tracking claims
+    /// one of the objects.
+    pub fail_on_shared_resource: bool,
     /// `RespectIgnoreDifferences=true`: leave ignored fields as the cluster has them.
     pub respect_ignore_differences: bool,
     /// Fields left out of diffs (Argo CD `ignoreDifferences`).
@@ -130,6 +133,7 @@ impl Default for SyncOptions {
             force_conflicts: true,
             prune_propagation: Propagation::Foreground,
             validate: true,
+            fail_on_shared_resource: false,
             respect_ignore_differences: false,
             ignore_differences: Vec::new(),
             destination_namespace: "default".to_string(),
@@ -177,6 +181,7 @@ impl SyncOptions {
                 "Force" => self.force = flag()?,
                 "Validate" => self.validate = flag()?,
                 "RespectIgnoreDifferences" => self.respect_ignore_differences = flag()?,
+                "FailOnSharedResource" => self.fail_on_shared_resource = flag()?,
                 "PrunePropagationPolicy" => {
                     self.prune_propagation = match value {
                         "foreground" => Propagation::Foreground,
@@ -187,7 +192,7 @@ impl SyncOptions {
                 }
                 "ServerSideApply" => self.server_side_apply = flag()?,
                 // Always on: every apply is server-side.
-                "SkipDryRunOnMissingResource" | "FailOnSharedResource" => {
+                "SkipDryRunOnMissingResource" => {
                     flag()?;
                 }
                 _ => return Err(err("unknown option")),

@@ -893,6 +893,23 @@ impl flotilla_sync::cluster::LiveCache for FixedCache {
                 .map(flotilla_sync::health::assess)
         })
     }
+
+    fn claimed_by_other(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+        label_value: &str,
+    ) -> Option<Option<String>> {
+        (resource.kind == "ConfigMap").then(|| {
+            self.0
+                .iter()
+                .find(|o| o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name)
+                .filter(|o| o["metadata"]["labels"][INSTANCE_LABEL] != label_value)
+                .and_then(|o| o["metadata"]["labels"][INSTANCE_LABEL].as_str())
+                .map(|other| other.replacen('_', "/", 1))
+        })
+    }
 }
 
 #[tokio::test]
