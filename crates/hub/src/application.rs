@@ -49,6 +49,9 @@ pub struct AppReconciler {
     projects: Mutex<Option<kube::runtime::reflector::Store<kube::api::DynamicObject>>>,
     /// Helm charts loaded once per commit.
     charts: Arc<render::ChartCache>,
+    /// `argocd-cm`'s system-wide ignoreDifferences (kept by [`crate::argocd_cm::run`]),
+    /// added to every app's own.
+    pub system_ignore: Arc<RwLock<Vec<flotilla_sync::ignore::IgnoreRule>>>,
 }
 
 /// An app that seems settled is still applied in full after this long: shorter than the
@@ -88,6 +91,7 @@ impl AppReconciler {
             settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
             projects: Mutex::default(),
             charts: Arc::default(),
+            system_ignore: Arc::default(),
         }
     }
 
@@ -445,7 +449,14 @@ impl AppReconciler {
         // `ignoreDifferences`: left out of the comparison, out of drift, and with
         // RespectIgnoreDifferences out of the applies.
         match ignore_rules(&app) {
-            Ok(rules) => {
+            Ok(mut rules) => {
+                rules.extend(
+                    self.system_ignore
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter()
+                        .cloned(),
+                );
                 if let Some(watches) = self.drift_watches() {
                     watches.set_ignore_rules(&key, &rules);
                 }

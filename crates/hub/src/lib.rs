@@ -5,6 +5,7 @@
 
 pub mod application;
 pub mod appset;
+pub mod argocd_cm;
 pub mod bootstrap;
 pub mod clusters;
 pub mod controller;

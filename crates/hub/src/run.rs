@@ -172,6 +172,11 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         sources.clone(),
         config.source_interval,
     ));
+    tasks.push(tokio::spawn(crate::argocd_cm::run(
+        hub.clone(),
+        config.controller.cluster_namespace.clone(),
+        reconciler.system_ignore.clone(),
+    )));
     let applications = Arc::new(crate::metrics::ApplicationStates::default());
     tasks.push(tokio::spawn(controller::run_applications_with(
         reconciler,

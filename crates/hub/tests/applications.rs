@@ -2058,3 +2058,66 @@ async fn an_object_of_two_applications_is_a_shared_resource() {
         "ConfigMap/shared is part of applications argocd/third and argocd/first"
     );
 }
+
+/// `argocd-cm`'s `resource.customizations.ignoreDifferences.<kind>`: a system-wide rule
+/// applies to an app that has none of its own — a hand edit of the ignored field is no
+/// drift and no difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn system_wide_ignore_differences_come_from_argocd_cm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let settings: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"resource.customizations.ignoreDifferences.ConfigMap": "jsonPointers:\n- /data/a\n"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    let rules = east_setup.reconciler.system_ignore.clone();
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        rules.clone(),
+    ));
+    wait_for("argocd-cm read", async || {
+        (!rules.read().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    let started = async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced")
+            .then(|| status["operationState"]["startedAt"].clone())
+    };
+    let first = wait_for("Synced", started).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "web");
+    config_maps
+        .patch(
+            "tuned",
+            &by_hand(),
+            &Patch::Merge(json!({"data": {"a": "2"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(wait_for("still Synced", started).await, first, "no sync");
+    assert_eq!(
+        config_maps.get("tuned").await.unwrap().data.unwrap()["a"],
+        "2"
+    );
+}
