@@ -317,7 +317,7 @@ impl AppReconciler {
             .spec
             .sync_policy
             .as_ref()
-            .and_then(|p| p.automated.as_ref())
+            .and_then(|p| p.automation())
             .is_some_and(|a| a.self_heal);
         let drifted = self_heal
             && self
@@ -344,7 +344,7 @@ impl AppReconciler {
         let last_sync = crate::retry::last_sync(previous, &target, now_at);
         let policy = app.spec.sync_policy.clone().unwrap_or_default();
         if let LastSync::Retrying { wait, .. } = &last_sync
-            && policy.automated.is_some()
+            && policy.automation().is_some()
             && !wait.is_zero()
         {
             return Reconciled {
@@ -512,8 +512,7 @@ impl AppReconciler {
         };
         let strategy = RetryStrategy::automated(policy.retry.as_ref());
         let automated = policy
-            .automated
-            .as_ref()
+            .automation()
             .filter(|a| failed_before.is_none() && (a.self_heal || !already_synced))
             .filter(|_| window_open);
         match automated {
@@ -722,7 +721,7 @@ impl AppReconciler {
                             repo_urls,
                             failed: false,
                             // Windows open and close on whole minutes.
-                            requeue_after: (!window_open && policy.automated.is_some())
+                            requeue_after: (!window_open && policy.automation().is_some())
                                 .then(|| until_next_minute(now_at)),
                         }
                     }

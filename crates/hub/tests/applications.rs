@@ -2121,3 +2121,59 @@ async fn system_wide_ignore_differences_come_from_argocd_cm() {
         "2"
     );
 }
+
+/// `automated.enabled: false` (Argo CD 3) pauses automation and keeps its settings: the
+/// app is only compared; turning it back on syncs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn automation_paused_with_enabled_false_only_compares() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: paused\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "paused", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "paused"},
+            "syncPolicy": {"automated": {"enabled": false, "selfHeal": true, "prune": true},
+                           "syncOptions": ["CreateNamespace=true"]},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let sync_status = async || {
+        let app = apps.get("paused").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        status.pointer("/sync/status")?.as_str().map(str::to_string)
+    };
+    wait_for("compared", async || {
+        (sync_status().await? == "OutOfSync").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "paused");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(config_maps.get_opt("paused").await.unwrap().is_none());
+    apps.patch(
+        "paused",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"syncPolicy": {"automated": {"enabled": true}}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("Synced", async || {
+        (sync_status().await? == "Synced").then_some(())
+    })
+    .await;
+    assert!(config_maps.get_opt("paused").await.unwrap().is_some());
+}

@@ -351,6 +351,12 @@ pub struct ManagedNamespaceMetadata {
 }
 
 impl SyncPolicy {
+    /// The automated sync settings when automation is on: `automated` present and not
+    /// `enabled: false` (Argo CD's `IsAutomatedSyncEnabled`).
+    pub fn automation(&self) -> Option<&AutomatedSync> {
+        self.automated.as_ref().filter(|a| a.enabled != Some(false))
+    }
+
     /// Whether `option` (e.g. `CreateNamespace=true`) is among the sync options.
     pub fn has_option(&self, option: &str) -> bool {
         self.sync_options.iter().any(|o| o == option)
