@@ -18,6 +18,9 @@ pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
 const MAX_LISTING_BYTES: usize = 4 << 20;
 /// Tag list pages followed at most.
 const MAX_TAG_PAGES: usize = 100;
+/// Tags kept at most over all pages (a chart's versions; bounds what a hostile or
+/// runaway registry can make the hub hold).
+const MAX_TAGS: usize = 100_000;
 
 /// Media types of a Helm chart artifact (Helm's `pkg/registry`).
 const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -202,6 +205,9 @@ pub async fn versions(
             let listed: TagList = serde_json::from_slice(&answer.body)
                 .map_err(|e| session.failed(format!("the tag list does not parse: {e}")))?;
             versions.extend(listed.tags.iter().map(|tag| tag.replace('_', "+")));
+            if versions.len() > MAX_TAGS {
+                return Err(session.failed(format!("more than {MAX_TAGS} tags")));
+            }
             next = next_page(&answer.headers)
                 .and_then(|link| crate::redirect::resolve_location(&answer.url, &link));
         }
