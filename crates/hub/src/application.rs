@@ -589,8 +589,22 @@ impl AppReconciler {
                                 "syncPhase": "Sync",
                             }));
                         }
-                        let all_synced =
-                            succeeded && resources.iter().all(|r| r["status"] == "Synced");
+                        // An extra object left unpruned is out of sync, unless it is
+                        // marked IgnoreExtraneous (Argo CD leaves it out of the app's).
+                        let all_synced = succeeded
+                            && report.results.iter().all(|r| {
+                                r.hook
+                                    || r.action == flotilla_sync::Action::Pruned
+                                    || !matches!(
+                                        r.action,
+                                        flotilla_sync::Action::Failed
+                                            | flotilla_sync::Action::PruneSkipped
+                                    )
+                                    || (r.action == flotilla_sync::Action::PruneSkipped
+                                        && r.live
+                                            .as_ref()
+                                            .is_some_and(flotilla_sync::ignores_extraneous))
+                            });
                         status.insert(
                             "sync".into(),
                             comparison(if all_synced { "Synced" } else { "OutOfSync" }),

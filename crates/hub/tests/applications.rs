@@ -2177,3 +2177,95 @@ async fn automation_paused_with_enabled_false_only_compares() {
     .await;
     assert!(config_maps.get_opt("paused").await.unwrap().is_some());
 }
+
+/// `argocd.argoproj.io/compare-options: IgnoreExtraneous` on an extra object (one that
+/// carries the app's tracking, as an operator's copies do, but is not in Git): it leaves
+/// the app Synced; an extra object without it makes the app OutOfSync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn extraneous_objects_marked_to_be_ignored_leave_the_app_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: desired\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "web", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let sync_status = async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        status.pointer("/sync/status")?.as_str().map(str::to_string)
+    };
+    wait_for("Synced", async || {
+        (sync_status().await? == "Synced").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "web");
+    let app_id = flotilla_sync::AppId::new("argocd", "web");
+    let extra = async |name: &str, options: Option<&str>| {
+        let key = flotilla_sync::ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "web".into(),
+            name: name.into(),
+        };
+        let mut annotations = json!({
+            flotilla_sync::tracking::TRACKING_ANNOTATION:
+                flotilla_sync::tracking::tracking_id(&app_id, &key),
+        });
+        if let Some(options) = options {
+            annotations["argocd.argoproj.io/compare-options"] = json!(options);
+        }
+        let object: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": annotations,
+                         "labels": {flotilla_sync::tracking::INSTANCE_LABEL: app_id.label_value()}},
+        }))
+        .unwrap();
+        config_maps
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+    };
+    let refresh = async |n: u32| {
+        apps.patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "argocd.argoproj.io/refresh": format!("normal-{n}")}}})),
+        )
+        .await
+        .unwrap();
+    };
+    // A refresh compares the synced object: the same, whatever order the live copy's
+    // and the dry run's keys come in.
+    refresh(0).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sync_status().await.as_deref(), Some("Synced"));
+    extra("generated", Some("ServerSideDiff=true, IgnoreExtraneous")).await;
+    refresh(1).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sync_status().await.as_deref(), Some("Synced"));
+    extra("stray", None).await;
+    refresh(2).await;
+    wait_for("OutOfSync", async || {
+        (sync_status().await? == "OutOfSync").then_some(())
+    })
+    .await;
+}

@@ -112,7 +112,9 @@ pub fn to_yaml(value: &Value) -> String {
 /// A unified diff (3 lines of context) from `live` to `desired`, both already normalised
 /// and masked; `None` on either side is an absent object. Empty when equal.
 pub fn unified(name: &str, live: Option<&Value>, desired: Option<&Value>) -> String {
-    let yaml = |v: Option<&Value>| v.map(to_yaml).unwrap_or_default();
+    // Keys sorted on both sides (as `kubectl diff` prints objects): the live copy and a
+    // dry run's answer may order them differently, which is no difference.
+    let yaml = |v: Option<&Value>| v.map(|v| to_yaml(&sorted(v))).unwrap_or_default();
     let (a, b) = (yaml(live), yaml(desired));
     if a == b {
         return String::new();
@@ -126,10 +128,36 @@ pub fn unified(name: &str, live: Option<&Value>, desired: Option<&Value>) -> Str
     )
 }
 
+/// `value` with every map's keys in sorted order.
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_order_of_keys_is_no_difference() {
+        let live = json!({"metadata": {"name": "a", "namespace": "n", "labels": {"x": "1"}}});
+        let desired = json!({"metadata": {"labels": {"x": "1"}, "namespace": "n", "name": "a"}});
+        assert_eq!(unified("x", Some(&live), Some(&desired)), "");
+        let changed = json!({"metadata": {"labels": {"x": "2"}, "namespace": "n", "name": "a"}});
+        assert!(!unified("x", Some(&live), Some(&changed)).is_empty());
+    }
 
     #[test]
     fn server_fields_are_dropped() {

@@ -446,6 +446,7 @@ async fn plan_item(
             live.map(assess)
                 .unwrap_or(Health::new(HealthStatus::Missing, "")),
         ),
+        ignore_extraneous: false,
     }
 }
 
@@ -464,7 +465,26 @@ fn extra_item(obj: &Value) -> PlanItem {
         state: ObjectState::Extra,
         message: None,
         health: Some(assess(obj)),
+        ignore_extraneous: ignores_extraneous(obj),
     }
+}
+
+/// The annotation of per-object compare options.
+const COMPARE_OPTIONS: &str = "argocd.argoproj.io/compare-options";
+
+/// Whether `obj` is marked `argocd.argoproj.io/compare-options: IgnoreExtraneous`: left
+/// out of its app's sync status when it is extra (live, not desired).
+pub fn ignores_extraneous(obj: &Value) -> bool {
+    has_annotation_option(obj, COMPARE_OPTIONS, "IgnoreExtraneous")
+}
+
+/// Whether the comma-separated options of `obj`'s `annotation` include `option` (Argo
+/// CD's `HasAnnotationOption`: entries trimmed, compared exactly).
+fn has_annotation_option(obj: &Value, annotation: &str, option: &str) -> bool {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(annotation))
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.split(',').any(|o| o.trim() == option))
 }
 
 /// Live objects tracked by `app` that are no longer desired (never hooks).

@@ -26,7 +26,9 @@ pub mod order;
 pub mod tracking;
 
 pub use cluster::Cluster;
-pub use engine::{FIELD_MANAGER, SyncError, app_health, plan, sync, sync_rendered};
+pub use engine::{
+    FIELD_MANAGER, SyncError, app_health, ignores_extraneous, plan, sync, sync_rendered,
+};
 pub use model::*;
 pub use options::{NamespaceMetadata, Recreate, SyncOptions};
 pub use tracking::{AppId, ObjectKey};

@@ -87,6 +87,9 @@ pub struct PlanItem {
     pub message: Option<String>,
     /// Health of the live object (Missing when absent).
     pub health: Option<Health>,
+    /// An extra object annotated `argocd.argoproj.io/compare-options: IgnoreExtraneous`:
+    /// it does not make the app out of sync.
+    pub ignore_extraneous: bool,
 }
 
 /// The plan: every desired object and every extra tracked one, in sync order.
@@ -100,9 +103,12 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Whether nothing differs.
+    /// Whether nothing differs (extra objects marked IgnoreExtraneous aside, as Argo
+    /// CD leaves them out of the app's sync status).
     pub fn in_sync(&self) -> bool {
-        self.items.iter().all(|i| i.state == ObjectState::Synced)
+        self.items
+            .iter()
+            .all(|i| i.state == ObjectState::Synced || i.ignore_extraneous)
     }
 
     /// The whole diff, object after object.
