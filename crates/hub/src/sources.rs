@@ -126,8 +126,11 @@ pub struct Sources {
 type ListingKey = (String, String);
 
 /// A repository's charts and their versions as its index listed them, and when.
+/// Each chart's versions, by chart name.
+type Charts = HashMap<String, Vec<flotilla_source::helm_repo::ChartVersion>>;
+
 struct ChartListing {
-    charts: Arc<HashMap<String, Vec<flotilla_source::helm_repo::ChartVersion>>>,
+    charts: Arc<Charts>,
     read_at: std::time::Instant,
 }
 
@@ -205,26 +208,10 @@ impl Sources {
         // Keyed by a digest of the credentials, never the credentials themselves.
         let who = credentials.fingerprint();
         let listing_key = (repo.to_string(), who.clone());
-        let cached = || {
-            lock(&self.charts)
-                .get(&listing_key)
-                .filter(|l| l.read_at.elapsed() < interval)
-                .map(|l| l.charts.clone())
-        };
         // Thousands of apps of one repository ask at once: one index request.
         let charts = self
-            .once(&format!("helm-index\u{0}{repo}\u{0}{who}"), cached, async {
-                let charts = Arc::new(
-                    helm_repo::index(repo, authorization.as_deref(), HELM_REPO_TIMEOUT).await?,
-                );
-                lock(&self.charts).insert(
-                    listing_key.clone(),
-                    ChartListing {
-                        charts: charts.clone(),
-                        read_at: std::time::Instant::now(),
-                    },
-                );
-                Ok(charts)
+            .listing(listing_key, interval, async {
+                Ok(helm_repo::index(repo, authorization.as_deref(), HELM_REPO_TIMEOUT).await?)
             })
             .await?;
         let versions = charts
@@ -245,21 +232,11 @@ impl Sources {
             version.version
         );
         let tree = self
-            .once(&key, || self.cached(&key), async {
-                let bytes =
+            .package(&key, (repo, chart, &version.version), async {
+                Ok(
                     helm_repo::package(repo, version, authorization.as_deref(), HELM_REPO_TIMEOUT)
-                        .await?;
-                let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
-                    SourceError::Package {
-                        repo: repo.to_string(),
-                        chart: chart.to_string(),
-                        version: version.version.clone(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                let tree = Arc::new(MemTree::from_files(files));
-                self.keep(&key, tree.clone());
-                Ok(tree)
+                        .await?,
+                )
             })
             .await?;
         Ok(SourceTree {
@@ -296,14 +273,8 @@ impl Sources {
             wanted.to_string()
         } else {
             let listing_key = (format!("oci://{name}"), who.clone());
-            let cached = || {
-                lock(&self.charts)
-                    .get(&listing_key)
-                    .filter(|l| l.read_at.elapsed() < interval)
-                    .map(|l| l.charts.clone())
-            };
             let listed = self
-                .once(&format!("oci-tags\u{0}{name}\u{0}{who}"), cached, async {
+                .listing(listing_key, interval, async {
                     let versions = oci::versions(&reference, &access, HELM_REPO_TIMEOUT).await?;
                     let listed = versions
                         .into_iter()
@@ -313,15 +284,7 @@ impl Sources {
                             digest: String::new(),
                         })
                         .collect();
-                    let charts = Arc::new(HashMap::from([(name.clone(), listed)]));
-                    lock(&self.charts).insert(
-                        listing_key.clone(),
-                        ChartListing {
-                            charts: charts.clone(),
-                            read_at: std::time::Instant::now(),
-                        },
-                    );
-                    Ok(charts)
+                    Ok(HashMap::from([(name.clone(), listed)]))
                 })
                 .await?;
             let versions = listed.get(&name).map(Vec::as_slice).unwrap_or_default();
@@ -341,26 +304,15 @@ impl Sources {
         };
         let key = format!("oci\u{0}{name}\u{0}{version}\u{0}{who}");
         let tree = self
-            .once(&key, || self.cached(&key), async {
-                let bytes = oci::pull_chart(
+            .package(&key, (repo, chart, &version), async {
+                Ok(oci::pull_chart(
                     &reference,
                     &version,
                     &access,
                     helm_repo::MAX_CHART_BYTES,
                     HELM_REPO_TIMEOUT,
                 )
-                .await?;
-                let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
-                    SourceError::Package {
-                        repo: repo.to_string(),
-                        chart: chart.to_string(),
-                        version: version.clone(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                let tree = Arc::new(MemTree::from_files(files));
-                self.keep(&key, tree.clone());
-                Ok(tree)
+                .await?)
             })
             .await?;
         Ok(SourceTree {
@@ -369,6 +321,61 @@ impl Sources {
             tree,
             included: Vec::new(),
         })
+    }
+
+    /// The chart listing kept under `key` if read within `interval`, else `read` (once
+    /// for every concurrent asker), kept.
+    async fn listing(
+        &self,
+        key: ListingKey,
+        interval: std::time::Duration,
+        read: impl std::future::Future<Output = Result<Charts, SourceError>>,
+    ) -> Result<Arc<Charts>, SourceError> {
+        let cached = || {
+            lock(&self.charts)
+                .get(&key)
+                .filter(|l| l.read_at.elapsed() < interval)
+                .map(|l| l.charts.clone())
+        };
+        let single_flight = format!("listing\u{0}{}\u{0}{}", key.0, key.1);
+        self.once(&single_flight, cached, async {
+            let charts = Arc::new(read.await?);
+            lock(&self.charts).insert(
+                key.clone(),
+                ChartListing {
+                    charts: charts.clone(),
+                    read_at: std::time::Instant::now(),
+                },
+            );
+            Ok(charts)
+        })
+        .await
+    }
+
+    /// The unpacked chart package kept under `key`, else `download`ed (once for every
+    /// concurrent asker), unpacked with Helm's archive rules and kept; `what` is the
+    /// repository, chart and version for messages.
+    async fn package(
+        &self,
+        key: &str,
+        (repo, chart, version): (&str, &str, &str),
+        download: impl std::future::Future<Output = Result<Vec<u8>, SourceError>>,
+    ) -> Result<Arc<MemTree>, SourceError> {
+        self.once(key, || self.cached(key), async {
+            let bytes = download.await?;
+            let files = flotilla_render::helm::unpack_archive(chart, &bytes).map_err(|e| {
+                SourceError::Package {
+                    repo: repo.to_string(),
+                    chart: chart.to_string(),
+                    version: version.to_string(),
+                    detail: e.to_string(),
+                }
+            })?;
+            let tree = Arc::new(MemTree::from_files(files));
+            self.keep(key, tree.clone());
+            Ok(tree)
+        })
+        .await
     }
 
     /// What `cached` finds, or else `read` run once for every concurrent asker of

@@ -185,6 +185,40 @@ async fn create_project(hub: &kube::Client, name: &str, spec: Value) {
         .unwrap();
 }
 
+/// What most tests here start from: a repository whose `deploy/cm.yaml` is `manifest`,
+/// a hub with the cluster `east`, and the Application controller running.
+struct Deploying {
+    url: String,
+    east_setup: East,
+    apps: Api<DynamicObject>,
+    _controller: tokio::task::JoinHandle<()>,
+}
+
+async fn deploying(dir: &std::path::Path, manifest: &str) -> Deploying {
+    let (_work, url) = repository(dir, &[("deploy/cm.yaml", manifest)]);
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    Deploying {
+        url,
+        east_setup,
+        apps,
+        _controller,
+    }
+}
+
+/// Creates the Application `argocd/<name>` with `spec`.
+async fn create_app(apps: &Api<DynamicObject>, name: &str, spec: Value) {
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": spec,
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+}
+
 /// How `kubectl edit` writes: an update by manager `kubectl-edit`.
 fn by_hand() -> PatchParams {
     PatchParams {
@@ -935,19 +969,12 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
     let east = client(&east_setup.server, "east").await;
     let (_controller, apps) = east_setup.run_controller();
     let create = async |name: &str, sources: Value| {
-        let app: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
+        create_app(&apps, name, json!({
                 "project": "default",
                 "sources": sources,
                 "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
                 "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
-            },
-        }))
-        .unwrap();
-        apps.create(&PostParams::default(), &app).await.unwrap();
+            })).await;
     };
     // Argo CD's build environment is expanded in value file paths and parameters.
     let chart_source = |value_file: &str| {
@@ -1177,20 +1204,13 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
     let east = client(&east_setup.server, "east").await;
     let (_controller, apps) = east_setup.run_controller();
     let create = async |name: &str, chart: &str, wanted: &str| {
-        let app: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
+        create_app(&apps, name, json!({
                 "project": "default",
                 "source": {"repoURL": repo, "chart": chart, "targetRevision": wanted,
                            "helm": {"valueFiles": ["values-prod.yaml"]}},
                 "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
                 "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
-            },
-        }))
-        .unwrap();
-        apps.create(&PostParams::default(), &app).await.unwrap();
+            })).await;
     };
     create("web", "web", "1.*").await;
     let status = wait_for("Synced and Healthy", async || {
@@ -1243,18 +1263,16 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
     )
     .await;
     let elsewhere = format!("{base}/not-a-repository");
-    let app: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "not-permitted", "namespace": "argocd"},
-        "spec": {
+    create_app(
+        &apps,
+        "not-permitted",
+        json!({
             "project": "git-only",
             "source": {"repoURL": elsewhere, "chart": "web", "targetRevision": "1.*"},
             "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
-        },
-    }))
-    .unwrap();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+        }),
+    )
+    .await;
     assert_eq!(
         condition("not-permitted").await,
         (
@@ -1353,19 +1371,12 @@ async fn a_private_helm_repository_is_read_with_its_repository_secret() {
     ));
     let (_controller, apps) = east_setup.run_controller();
     let create = async |name: &str| {
-        let app: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
+        create_app(&apps, name, json!({
                 "project": "default",
                 "source": {"repoURL": repo, "chart": "web", "targetRevision": "1.0.0"},
                 "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
                 "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
-            },
-        }))
-        .unwrap();
-        apps.create(&PostParams::default(), &app).await.unwrap();
+            })).await;
     };
     let status_of = async |name: &str| -> Option<Value> {
         let app = apps.get(name).await.ok()?;
@@ -1542,19 +1553,12 @@ async fn a_chart_from_an_oci_registry_is_pulled_by_tag_and_rendered() {
     .await;
     let (_controller, apps) = east_setup.run_controller();
     let create = async |name: &str, namespace: &str, wanted: &str| {
-        let app: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
+        create_app(&apps, name, json!({
                 "project": "default",
                 "source": {"repoURL": repo, "chart": "web", "targetRevision": wanted},
                 "destination": {"server": east_setup.server.cluster_url("east"), "namespace": namespace},
                 "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
-            },
-        }))
-        .unwrap();
-        apps.create(&PostParams::default(), &app).await.unwrap();
+            })).await;
     };
     let east = client(&east_setup.server, "east").await;
     for (name, wanted, expected) in [
@@ -1714,20 +1718,18 @@ async fn a_tenant_project_admits_namespaced_objects_and_refuses_cluster_scoped_o
     .await;
     let (_controller, apps) = east_setup.run_controller();
     for (name, path) in [("ok", "ok"), ("escalating", "escalating")] {
-        let app: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
+        create_app(
+            &apps,
+            name,
+            json!({
                 "project": "tenant",
                 "source": {"repoURL": url, "targetRevision": "main", "path": path},
                 "destination": {"server": east_setup.server.cluster_url("east"),
                                 "namespace": format!("tenant-{name}")},
                 "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
-            },
-        }))
-        .unwrap();
-        apps.create(&PostParams::default(), &app).await.unwrap();
+            }),
+        )
+        .await;
     }
     assert_eq!(
         first_condition(&apps, "escalating").await,
@@ -1790,11 +1792,7 @@ async fn a_managed_namespace_carries_the_apps_labels_and_annotations() {
         .await
         .unwrap();
     let (_controller, apps) = east_setup.run_controller();
-    let app: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "payments", "namespace": "argocd"},
-        "spec": {
+    create_app(&apps, "payments", json!({
             "project": "default",
             "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
             "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "payments"},
@@ -1806,10 +1804,7 @@ async fn a_managed_namespace_carries_the_apps_labels_and_annotations() {
                     "annotations": {"owner": "platform"},
                 },
             },
-        },
-    }))
-    .unwrap();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+        })).await;
     let metadata_of = async || {
         let namespace = namespaces.get("payments").await.unwrap();
         (
@@ -1858,32 +1853,21 @@ async fn a_managed_namespace_carries_the_apps_labels_and_annotations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ignored_differences_are_neither_drift_nor_healed() {
     let dir = tempfile::tempdir().unwrap();
-    let (_work, url) = repository(
-        dir.path(),
-        &[(
-            "deploy/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n  c: \"3\"\n",
-        )],
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
-    let (_controller, apps) = east_setup.run_controller();
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(dir.path(), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n  c: \"3\"\n").await;
     let create = async |name: &str, namespace: &str, ignore: Value| {
-        let app: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
+        create_app(&apps, name, json!({
                 "project": "default",
                 "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
                 "destination": {"server": east_setup.server.cluster_url("east"), "namespace": namespace},
                 "syncPolicy": {"automated": {"selfHeal": true},
                                "syncOptions": ["CreateNamespace=true", "RespectIgnoreDifferences=true"]},
                 "ignoreDifferences": ignore,
-            },
-        }))
-        .unwrap();
-        apps.create(&PostParams::default(), &app).await.unwrap();
+            })).await;
     };
     create(
         "tuned",
@@ -1982,30 +1966,23 @@ async fn ignored_differences_are_neither_drift_nor_healed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_object_of_two_applications_is_a_shared_resource() {
     let dir = tempfile::tempdir().unwrap();
-    let (_work, url) = repository(
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
         dir.path(),
-        &[(
-            "deploy/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: common\n",
-        )],
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
-    let (_controller, apps) = east_setup.run_controller();
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: common\n",
+    )
+    .await;
     let create = async |name: &str, options: &[&str]| {
-        let app: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
+        create_app(&apps, name, json!({
                 "project": "default",
                 "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
                 "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "common"},
                 "syncPolicy": {"automated": {}, "syncOptions": options},
-            },
-        }))
-        .unwrap();
-        apps.create(&PostParams::default(), &app).await.unwrap();
+            })).await;
     };
     let status_of = async |name: &str| -> Option<Value> {
         let app = apps.get(name).await.ok()?;
@@ -2127,30 +2104,28 @@ async fn system_wide_ignore_differences_come_from_argocd_cm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn automation_paused_with_enabled_false_only_compares() {
     let dir = tempfile::tempdir().unwrap();
-    let (_work, url) = repository(
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
         dir.path(),
-        &[(
-            "deploy/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: paused\n",
-        )],
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
-    let (_controller, apps) = east_setup.run_controller();
-    let app: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "paused", "namespace": "argocd"},
-        "spec": {
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: paused\n",
+    )
+    .await;
+    create_app(
+        &apps,
+        "paused",
+        json!({
             "project": "default",
             "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
             "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "paused"},
             "syncPolicy": {"automated": {"enabled": false, "selfHeal": true, "prune": true},
                            "syncOptions": ["CreateNamespace=true"]},
-        },
-    }))
-    .unwrap();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+        }),
+    )
+    .await;
     let sync_status = async || {
         let app = apps.get("paused").await.ok()?;
         let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
@@ -2184,29 +2159,27 @@ async fn automation_paused_with_enabled_false_only_compares() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn extraneous_objects_marked_to_be_ignored_leave_the_app_synced() {
     let dir = tempfile::tempdir().unwrap();
-    let (_work, url) = repository(
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
         dir.path(),
-        &[(
-            "deploy/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: desired\n",
-        )],
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
-    let (_controller, apps) = east_setup.run_controller();
-    let app: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "web", "namespace": "argocd"},
-        "spec": {
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: desired\n",
+    )
+    .await;
+    create_app(
+        &apps,
+        "web",
+        json!({
             "project": "default",
             "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
             "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
             "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
-        },
-    }))
-    .unwrap();
-    apps.create(&PostParams::default(), &app).await.unwrap();
+        }),
+    )
+    .await;
     let sync_status = async || {
         let app = apps.get("web").await.ok()?;
         let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
