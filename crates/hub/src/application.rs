@@ -300,6 +300,7 @@ impl AppReconciler {
         let namespace = destination.namespace.clone();
         let context = AppContext {
             app_name: app.metadata.name.clone(),
+            instance_name: instance_name(&app),
             namespace: namespace.clone(),
             kube_version: None,
             api_versions: Vec::new(),
@@ -1007,6 +1008,31 @@ fn resource_status(
     Value::Object(r)
 }
 
+/// Whether `source`'s Helm value files or file parameters read through one of `refs`
+/// (`$name/…`).
+fn reads_through(source: &ApplicationSource, refs: &[String]) -> bool {
+    let Some(helm) = source.helm.as_ref() else {
+        return false;
+    };
+    let through = |file: &str| {
+        let name = file.split_once('/').map_or(file, |(name, _)| name);
+        refs.iter().any(|r| r == name)
+    };
+    helm.value_files.iter().any(|f| through(f))
+        || helm.file_parameters.iter().any(|p| through(&p.path))
+}
+
+/// Argo CD's `InstanceName`: the name alone for an Application in Argo CD's own
+/// namespace, `<namespace>_<name>` elsewhere.
+fn instance_name(app: &Application) -> String {
+    let namespace = app.metadata.namespace.as_str();
+    if namespace.is_empty() || namespace == PROJECT_NAMESPACE {
+        app.metadata.name.clone()
+    } else {
+        format!("{namespace}_{}", app.metadata.name)
+    }
+}
+
 /// The app's `ignoreDifferences`, every jq expression checked.
 fn ignore_rules(app: &Application) -> Result<Vec<flotilla_sync::ignore::IgnoreRule>, String> {
     let Some(value) = app.spec.ignore_differences.as_ref() else {
@@ -1262,14 +1288,27 @@ fn render_all(
         .collect();
     let mut objects = Vec::new();
     let mut types = Vec::with_capacity(sources.len());
+    // Ref sources that are Helm charts: Argo CD refuses files read through them.
+    let chart_refs: Vec<String> = sources
+        .iter()
+        .filter(|s| !s.reference.is_empty() && !s.chart.is_empty())
+        .map(|s| format!("${}", s.reference))
+        .collect();
     for (i, (source, tree)) in sources.iter().zip(trees).enumerate() {
         if multiple && is_ref_only(source) {
             types.push(None);
             continue;
         }
-        let source =
-            render::with_parameter_overrides(tree.tree.as_ref(), source, &context.app_name)
-                .map_err(|e| (i, e))?;
+        if multiple && reads_through(source, &chart_refs) {
+            return Err((i, render::RenderError::ChartRef));
+        }
+        let instance = if context.instance_name.is_empty() {
+            &context.app_name
+        } else {
+            &context.instance_name
+        };
+        let source = render::with_parameter_overrides(tree.tree.as_ref(), source, instance)
+            .map_err(|e| (i, e))?;
         let source = source.as_ref();
         let kind = render::source_type(
             tree.tree.as_ref(),
@@ -1278,7 +1317,7 @@ fn render_all(
         );
         let context = AppContext {
             env: Some(render::build_env(&render::BuildEnvOf {
-                app_name: &context.app_name,
+                app_name: instance,
                 namespace: &context.namespace,
                 project,
                 revision: &tree.commit,
@@ -1362,6 +1401,49 @@ pub fn cluster_labels(registry: &ClusterRegistry) -> BTreeMap<String, BTreeMap<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value file or file parameter read through a ref source that is a Helm chart
+    /// is found (Argo CD refuses it); other refs and plain paths are not.
+    #[test]
+    fn reads_through_a_chart_ref_are_found() {
+        let source = |helm: Value| -> ApplicationSource {
+            serde_json::from_value(json!({"repoURL": "r", "chart": "web", "helm": helm})).unwrap()
+        };
+        let refs = ["$charts".to_string()];
+        assert!(reads_through(
+            &source(json!({"valueFiles": ["$charts/values.yaml"]})),
+            &refs
+        ));
+        assert!(reads_through(
+            &source(json!({"fileParameters": [{"name": "x", "path": "$charts/x.txt"}]})),
+            &refs
+        ));
+        assert!(!reads_through(
+            &source(json!({"valueFiles": ["$values/v.yaml", "v.yaml"]})),
+            &refs
+        ));
+        assert!(!reads_through(
+            &source(json!({"valueFiles": ["$chartsx/v.yaml"]})),
+            &refs
+        ));
+    }
+
+    /// Argo CD's `InstanceName` (what `ARGOCD_APP_NAME` and `.argocd-source-<app>.yaml`
+    /// use): the name in Argo CD's namespace, `<namespace>_<name>` elsewhere.
+    #[test]
+    fn instance_names_are_argo_cds() {
+        let named = |namespace: &str| {
+            let app = decode_application(&json!({
+                "metadata": {"name": "web", "namespace": namespace},
+                "spec": {"destination": {}, "source": {"repoURL": "r"}},
+            }))
+            .unwrap();
+            instance_name(&app)
+        };
+        assert_eq!(named("argocd"), "web");
+        assert_eq!(named(""), "web");
+        assert_eq!(named("team-a"), "team-a_web");
+    }
 
     /// Argo CD's `persistRevisionHistory` and `RevisionHistories.Trunc`: ids count up
     /// from the last entry's, the oldest entries go beyond the limit, and a multi-source

@@ -30,6 +30,11 @@ pub enum RenderError {
     /// A config management plugin is asked for; Flotilla runs no plugins.
     #[error("config management plugins are not supported")]
     Plugin,
+    /// A `$ref` file names a ref source that is a Helm chart (Argo CD's words).
+    #[error(
+        "source has a 'chart' field defined, but Helm charts are not yet not supported for 'ref' sources"
+    )]
+    ChartRef,
     /// The source path does not exist in the revision.
     #[error("{path}: app path does not exist")]
     PathMissing {
@@ -74,6 +79,10 @@ pub enum RenderError {
 pub struct AppContext {
     /// `metadata.name` (Helm's default release name).
     pub app_name: String,
+    /// Argo CD's instance name: `metadata.name`, or `<namespace>_<name>` for an
+    /// Application outside Argo CD's namespace — what `ARGOCD_APP_NAME` holds and
+    /// `.argocd-source-<app>.yaml` is named with (empty: `app_name`).
+    pub instance_name: String,
     /// `spec.destination.namespace`.
     pub namespace: String,
     /// The destination cluster's Kubernetes version, if known.
@@ -87,7 +96,7 @@ pub struct AppContext {
 
 /// What an Application's source is rendered against, besides its files.
 pub struct BuildEnvOf<'a> {
-    /// `metadata.name`.
+    /// Argo CD's instance name of the Application ([`AppContext::instance_name`]).
     pub app_name: &'a str,
     /// `spec.destination.namespace`.
     pub namespace: &'a str,
