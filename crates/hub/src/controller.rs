@@ -634,8 +634,14 @@ pub(crate) enum StatusOn {
     Subresource,
 }
 
+/// The annotation that asks Argo CD for a refresh; the controller removes it once the
+/// status is written (`persistReconciliationStatus`), so the next request is a change.
+const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
 /// Writes `status` with a merge patch; keys the previous status had and the new one
-/// lacks are removed (null), so a resolved condition disappears. Nothing when unchanged.
+/// lacks are removed (null), so a resolved condition disappears. Written with the object
+/// (an Application), the refresh request it carried is consumed in the same patch.
+/// Nothing when unchanged.
 pub(crate) async fn write_status(
     hub: &kube::Client,
     resource: &ApiResource,
@@ -644,7 +650,12 @@ pub(crate) async fn write_status(
     status: &Value,
 ) -> Result<(), kube::Error> {
     let old = object.get("status");
-    if old == Some(status) {
+    let refresh_requested = on == StatusOn::Object
+        && object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(REFRESH_ANNOTATION))
+            .is_some();
+    if old == Some(status) && !refresh_requested {
         return Ok(());
     }
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
@@ -653,6 +664,8 @@ pub(crate) async fn write_status(
     let request = kube::core::Request::new(url_path(resource, s("/metadata/namespace")));
     let patch = Patch::Merge(StatusPatch {
         status: status_change(old, status),
+        metadata: refresh_requested
+            .then(|| serde_json::json!({"annotations": {REFRESH_ANNOTATION: null}})),
     });
     let params = PatchParams::default();
     let name = s("/metadata/name");
@@ -667,6 +680,8 @@ pub(crate) async fn write_status(
 #[derive(serde::Serialize)]
 struct StatusPatch<'a> {
     status: StatusChange<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Value>,
 }
 
 /// A merge patch from one value to another: the keys of an object that changed, each as

@@ -2242,3 +2242,59 @@ async fn extraneous_objects_marked_to_be_ignored_leave_the_app_synced() {
     })
     .await;
 }
+
+/// `argocd.argoproj.io/refresh` is consumed once the refresh is done (Argo CD's
+/// `persistReconciliationStatus` removes it), so asking again with the same value is a
+/// new request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_request_is_consumed_so_it_can_be_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: refreshed\n",
+    )
+    .await;
+    create_app(
+        &apps,
+        "web",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        }),
+    )
+    .await;
+    let read = async || serde_json::to_value(apps.get("web").await.ok()?).ok();
+    wait_for("Synced", async || {
+        (read().await?.pointer("/status/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    for round in 0..2 {
+        let before = read().await.unwrap()["status"]["reconciledAt"].clone();
+        // reconciledAt has whole seconds.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        apps.patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+        wait_for(&format!("refresh {round} done and consumed"), async || {
+            let app = read().await?;
+            let consumed = app
+                .pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+                .is_none();
+            (consumed && app["status"]["reconciledAt"] != before).then_some(())
+        })
+        .await;
+    }
+}
