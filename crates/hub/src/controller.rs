@@ -842,6 +842,7 @@ mod tests {
         let new = json!({"a": 1, "b": 5, "d": 4});
         let patch = StatusPatch {
             status: status_change(Some(&old), &new),
+            metadata: None,
         };
         assert_eq!(
             serde_json::to_value(&patch).unwrap(),
@@ -853,6 +854,7 @@ mod tests {
         let new = json!({"op": {"phase": "Succeeded", "result": {"rev": "a"}}, "list": {"x": 1}});
         let patch = StatusPatch {
             status: status_change(Some(&old), &new),
+            metadata: None,
         };
         assert_eq!(
             serde_json::to_value(&patch).unwrap(),
@@ -860,6 +862,7 @@ mod tests {
         );
         let first = StatusPatch {
             status: status_change(None, &new),
+            metadata: None,
         };
         assert_eq!(
             serde_json::to_value(&first).unwrap(),
