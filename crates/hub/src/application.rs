@@ -245,9 +245,20 @@ impl AppReconciler {
         // What is rendered: a chart from a Helm repository is the root of its unpacked
         // package (Argo CD ignores `path` for a chart).
         let mut render_sources = sources.clone();
+        // A hard refresh asks the remotes again now (Argo CD bypasses its caches).
+        let hard_refresh = object
+            .pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+            .and_then(Value::as_str)
+            == Some("hard");
+        let interval = if hard_refresh {
+            Duration::ZERO
+        } else {
+            self.source_interval
+        };
         for (i, source) in sources.iter().enumerate() {
             let fetched = if source.chart.is_empty() {
-                let request = self.source_request(&source.repo_url, &source.target_revision);
+                let mut request = self.source_request(&source.repo_url, &source.target_revision);
+                request.interval = interval;
                 self.sources.tree(&request).await
             } else {
                 self.sources
@@ -255,7 +266,7 @@ impl AppReconciler {
                         &source.repo_url,
                         &source.chart,
                         &source.target_revision,
-                        self.source_interval,
+                        interval,
                     )
                     .await
                     .inspect(|_| render_sources[i].path.clear())

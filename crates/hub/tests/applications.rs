@@ -2298,3 +2298,68 @@ async fn a_refresh_request_is_consumed_so_it_can_be_asked_again() {
         .await;
     }
 }
+
+/// A `hard` refresh asks the remote again at once (Argo CD bypasses its caches): a push
+/// without a webhook is not seen by a normal refresh within the source interval (60 s
+/// here), and is by a hard one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hard_refresh_sees_a_push_the_source_interval_would_hide() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, url) = repository(
+        dir.path(),
+        &[(
+            "deploy/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pushed\ndata:\n  v: \"1\"\n",
+        )],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    create_app(
+        &apps,
+        "web",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        }),
+    )
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "web");
+    let value = async || {
+        let cm = config_maps.get_opt("pushed").await.ok()??;
+        cm.data?.get("v").cloned()
+    };
+    wait_for("v1 applied", async || (value().await? == "1").then_some(())).await;
+    write(
+        &work,
+        "deploy/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pushed\ndata:\n  v: \"2\"\n",
+    );
+    git(&work, &["commit", "-qam", "v2"]);
+    let refresh = async |kind: &str| {
+        apps.patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": kind}}}),
+            ),
+        )
+        .await
+        .unwrap();
+        wait_for("the refresh consumed", async || {
+            let app = serde_json::to_value(apps.get("web").await.ok()?).ok()?;
+            app.pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    };
+    refresh("normal").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(value().await.as_deref(), Some("1"), "within the interval");
+    refresh("hard").await;
+    wait_for("v2 applied", async || (value().await? == "2").then_some(())).await;
+}
