@@ -195,6 +195,12 @@ impl SyncOptions {
                 "SkipDryRunOnMissingResource" => {
                     flag()?;
                 }
+                // Argo CD 3 moves the fields a client-side `kubectl apply` owned over to
+                // its server-side manager; Flotilla does not (a field such an apply set
+                // and Git drops stays), so the option is accepted and changes nothing.
+                "ClientSideApplyMigration" => {
+                    flag()?;
+                }
                 _ => return Err(err("unknown option")),
             }
         }
@@ -334,6 +340,7 @@ mod tests {
         let mut o = SyncOptions::default();
         o.apply_argo(&[
             "CreateNamespace=true",
+            "ClientSideApplyMigration=false",
             "PruneLast=true",
             "PrunePropagationPolicy=orphan",
             "ServerSideApply=true",
