@@ -209,13 +209,15 @@ impl AppReconciler {
         let multiple = !app.spec.sources.is_empty();
         let repo_urls: Vec<String> = sources.iter().map(|s| s.repo_url.clone()).collect();
         if sources.is_empty() {
-            return failed(
-                previous,
-                "InvalidSpecError",
-                "spec.source or spec.sources is required".into(),
-                now,
-                repo_urls,
-            );
+            let message = if object.pointer("/spec/sourceHydrator").is_some() {
+                // Argo CD renders the dry source and commits it to the sync branch with
+                // its commit server; deploying that branch alone would hide that nothing
+                // hydrates it.
+                "spec.sourceHydrator is not supported: Flotilla does not hydrate (render and commit) the dry source; deploy the hydrated branch with spec.source"
+            } else {
+                "spec.source or spec.sources is required"
+            };
+            return failed(previous, "InvalidSpecError", message.into(), now, repo_urls);
         }
         if let Err(message) = check_refs(&sources) {
             return failed(previous, "InvalidSpecError", message, now, repo_urls);

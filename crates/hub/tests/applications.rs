@@ -2363,3 +2363,40 @@ async fn a_hard_refresh_sees_a_push_the_source_interval_would_hide() {
     refresh("hard").await;
     wait_for("v2 applied", async || (value().await? == "2").then_some(())).await;
 }
+
+/// An Application with Argo CD's `sourceHydrator` and no `source` is refused with a
+/// message that says why, rather than deploying a branch nothing hydrates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_source_hydrator_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dry\n",
+    )
+    .await;
+    create_app(
+        &apps,
+        "hydrated",
+        json!({
+            "project": "default",
+            "sourceHydrator": {
+                "drySource": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+                "syncSource": {"targetBranch": "environments/dev", "path": "dev"},
+            },
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {}},
+        }),
+    )
+    .await;
+    let (kind, message) = first_condition(&apps, "hydrated").await;
+    assert_eq!(kind, "InvalidSpecError");
+    assert!(
+        message.starts_with("spec.sourceHydrator is not supported"),
+        "{message}"
+    );
+}
