@@ -185,6 +185,17 @@ async fn create_project(hub: &kube::Client, name: &str, spec: Value) {
         .unwrap();
 }
 
+/// A repository whose `deploy/cm.yaml` is `manifest` (its work tree and URL) and a hub
+/// with the cluster `east` reading it, the Application controller not started.
+async fn repository_and_hub(
+    dir: &std::path::Path,
+    manifest: &str,
+) -> (std::path::PathBuf, String, East) {
+    let (work, url) = repository(dir, &[("deploy/cm.yaml", manifest)]);
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.join("cache"))).unwrap();
+    (work, url, hub_and_east(&mirrors).await)
+}
+
 /// What most tests here start from: a repository whose `deploy/cm.yaml` is `manifest`,
 /// a hub with the cluster `east`, and the Application controller running.
 struct Deploying {
@@ -195,9 +206,7 @@ struct Deploying {
 }
 
 async fn deploying(dir: &std::path::Path, manifest: &str) -> Deploying {
-    let (_work, url) = repository(dir, &[("deploy/cm.yaml", manifest)]);
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
+    let (_work, url, east_setup) = repository_and_hub(dir, manifest).await;
     let (_controller, apps) = east_setup.run_controller();
     Deploying {
         url,
@@ -1600,15 +1609,11 @@ async fn a_chart_from_an_oci_registry_is_pulled_by_tag_and_rendered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sync_windows_hold_automated_syncs_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (_work, url) = repository(
+    let (_work, url, east_setup) = repository_and_hub(
         dir.path(),
-        &[(
-            "deploy/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: windowed\ndata:\n  v: \"1\"\n",
-        )],
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: windowed\ndata:\n  v: \"1\"\n",
+    )
+    .await;
     let windows = |windows: Value| {
         json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
                "syncWindows": windows})
@@ -1773,15 +1778,11 @@ async fn a_tenant_project_admits_namespaced_objects_and_refuses_cluster_scoped_o
 async fn a_managed_namespace_carries_the_apps_labels_and_annotations() {
     use k8s_openapi::api::core::v1::Namespace;
     let dir = tempfile::tempdir().unwrap();
-    let (_work, url) = repository(
+    let (_work, url, east_setup) = repository_and_hub(
         dir.path(),
-        &[(
-            "deploy/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: managed\n",
-        )],
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: managed\n",
+    )
+    .await;
     let east = client(&east_setup.server, "east").await;
     let namespaces: Api<Namespace> = Api::all(east.clone());
     let existing: Namespace =
@@ -2042,15 +2043,11 @@ async fn an_object_of_two_applications_is_a_shared_resource() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn system_wide_ignore_differences_come_from_argocd_cm() {
     let dir = tempfile::tempdir().unwrap();
-    let (_work, url) = repository(
+    let (_work, url, east_setup) = repository_and_hub(
         dir.path(),
-        &[(
-            "deploy/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n",
-        )],
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n",
+    )
+    .await;
     let settings: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "argocd-cm", "namespace": "argocd"},
         "data": {"resource.customizations.ignoreDifferences.ConfigMap": "jsonPointers:\n- /data/a\n"},
@@ -2305,15 +2302,11 @@ async fn a_refresh_request_is_consumed_so_it_can_be_asked_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hard_refresh_sees_a_push_the_source_interval_would_hide() {
     let dir = tempfile::tempdir().unwrap();
-    let (work, url) = repository(
+    let (work, url, east_setup) = repository_and_hub(
         dir.path(),
-        &[(
-            "deploy/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pushed\ndata:\n  v: \"1\"\n",
-        )],
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pushed\ndata:\n  v: \"1\"\n",
+    )
+    .await;
     let (_controller, apps) = east_setup.run_controller();
     create_app(
         &apps,
