@@ -1157,7 +1157,6 @@ async fn serve_guarded(
 /// Packages the chart directory `dir/<name>` as `dir/<name>-<version>.tgz` with `tar`,
 /// returning the package's sha256 (what `helm repo index` writes as its digest).
 fn package_chart(dir: &std::path::Path, name: &str, version: &str) -> String {
-    use sha2::Digest as _;
     let file = format!("{name}-{version}.tgz");
     let out = std::process::Command::new("tar")
         .current_dir(dir)
@@ -1165,10 +1164,7 @@ fn package_chart(dir: &std::path::Path, name: &str, version: &str) -> String {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    sha2::Sha256::digest(std::fs::read(dir.join(&file)).unwrap())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    support::registry::sha256_hex(&std::fs::read(dir.join(&file)).unwrap())
 }
 
 /// An Application whose source is a chart of a Helm repository (`chart` with a

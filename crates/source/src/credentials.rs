@@ -157,7 +157,7 @@ impl Credentials {
             } => format!("ssh\0{identity}\0{known_hosts}"),
         };
         let d = sha2::Sha256::digest(material.as_bytes());
-        d[..6].iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex(&d[..6])
     }
 
     /// The `Authorization` header value for HTTP(S) requests, if these credentials

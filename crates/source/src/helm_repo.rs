@@ -150,12 +150,7 @@ pub fn package_url(repo: &str, reference: &str) -> String {
 
 /// Whether `reference` starts with a URL scheme (`https:`, `oci:`), as Go's `IsAbs`.
 fn has_scheme(reference: &str) -> bool {
-    reference.split_once(':').is_some_and(|(scheme, _)| {
-        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    })
+    crate::redirect::scheme_split(reference).is_some()
 }
 
 /// `GET url` with `authorization` (a header value), following redirects as Helm's client
@@ -412,13 +407,7 @@ mod tests {
     async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
         const AUTH: &str = "Basic aGVsbTpzM2NyM3Q=";
         let package = b"not really a chart".to_vec();
-        let digest: String = {
-            use sha2::Digest as _;
-            sha2::Sha256::digest(&package)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        };
+        let digest = crate::sha256_hex(&package);
         let repo_seen = Seen::default();
         {
             let downloads_seen = Seen::default();

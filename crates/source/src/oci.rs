@@ -74,21 +74,11 @@ pub fn is_oci_repo_url(repo_url: &str) -> bool {
     if repo_url.is_empty() || repo_url.chars().any(|c| c.is_ascii_control() || c == ' ') {
         return false;
     }
-    let rest = scheme_split(repo_url).map_or(repo_url, |(_, rest)| rest);
+    let rest = crate::redirect::scheme_split(repo_url).map_or(repo_url, |(_, rest)| rest);
     let host = rest
         .strip_prefix("//")
         .map(|authority| &authority[..authority.find(['/', '?', '#']).unwrap_or(authority.len())]);
     host.is_none_or(str::is_empty)
-}
-
-/// `(scheme, rest)` when `url` starts with a URL scheme, as Go's `getScheme` reads one.
-fn scheme_split(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once(':')?;
-    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then_some((scheme, rest))
 }
 
 /// How to reach a registry: the repository's credentials and whether it speaks plain

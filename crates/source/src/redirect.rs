@@ -17,6 +17,17 @@ pub(crate) fn origin_of(url: &str) -> String {
     url[..end].to_ascii_lowercase()
 }
 
+/// `(scheme, rest)` when `url` starts with a URL scheme, as Go's `getScheme` reads one
+/// (a letter, then letters, digits, `+`, `-` or `.`, then `:`).
+pub(crate) fn scheme_split(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once(':')?;
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some((scheme, rest))
+}
+
 /// Where `location` (a redirect's `Location` header) leads from `from`: an absolute
 /// http(s) URL, a scheme-relative `//host/…`, a host-absolute `/path`, or a path relative
 /// to `from`'s directory, with `.` and `..` segments removed. Other schemes and an

@@ -262,7 +262,7 @@ impl GitUrl {
     pub fn mirror_dir_name(&self) -> String {
         let key = self.key();
         let digest = Sha256::digest(key.as_bytes());
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::hex(&digest[..8]);
         let readable: String = self
             .identity()
             .chars()

@@ -76,12 +76,8 @@ impl Receiver {
     /// The path this receiver is served at: `/hook/<sha256(secret + name)>`.
     pub fn path(&self) -> String {
         let digest = Sha256::digest(format!("{}{}", self.secret, self.name).as_bytes());
-        format!("/hook/{}", hex(&digest))
+        format!("/hook/{}", crate::hex(&digest))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Hub {

@@ -149,32 +149,24 @@ pub fn can_sync(
     }
     let invalid = |e: String| format!("invalid sync windows: {e}");
     let state = State::at(windows, now, now).map_err(invalid)?;
-    let overrun_allowed = |all: bool| -> Result<bool, String> {
-        match started {
-            Some(started) if all => Ok(State::at(windows, started, now)
-                .map_err(invalid)?
-                .permits(manual)),
-            _ => Ok(false),
-        }
-    };
-    if !state.active_denies.is_empty() {
-        if manual && state.active_denies.iter().all(|w| w.manual_sync) {
-            return Ok(true);
-        }
-        let all_overrun = state.active_denies.iter().all(|w| w.sync_overrun);
-        return overrun_allowed(all_overrun);
-    }
-    if state.any_active_allow {
+    if state.permits(manual) {
         return Ok(true);
     }
-    if !state.inactive_allows.is_empty() {
-        if manual && state.inactive_allows.iter().all(|w| w.manual_sync) {
-            return Ok(true);
+    // Blocked by the open deny windows, else by the closed allow windows: a sync that
+    // began while allowed may go on if every one of them lets it overrun.
+    let blocking = if state.active_denies.is_empty() {
+        &state.inactive_allows
+    } else {
+        &state.active_denies
+    };
+    match started {
+        Some(started) if blocking.iter().all(|w| w.sync_overrun) => {
+            Ok(State::at(windows, started, now)
+                .map_err(invalid)?
+                .permits(manual))
         }
-        let all_overrun = state.inactive_allows.iter().all(|w| w.sync_overrun);
-        return overrun_allowed(all_overrun);
+        _ => Ok(false),
     }
-    Ok(true)
 }
 
 /// The windows' state at one time.
