@@ -624,7 +624,13 @@ pub async fn sync(
     inventory: Option<&Inventory>,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<SyncReport, SyncError> {
-    let prepared = prepare(cluster, app, desired, opts).await?;
+    let mut prepared = prepare(cluster, app, desired, opts).await?;
+    // A selective sync takes only the objects it names; hooks run in neither it nor the
+    // `apply` strategy (gitops-engine's resource filter and `skipHooks`).
+    prepared.retain(|p| match p.hook {
+        Some(_) => !opts.skip_hooks,
+        None => opts.selects(&p.key),
+    });
     let shared = shared_with_others(cluster, app, &prepared);
     if opts.fail_on_shared_resource && !shared.is_empty() {
         // Argo CD fails the operation before anything is applied.
@@ -646,7 +652,11 @@ pub async fn sync(
     // otherwise the apply's answer tells whether it created them.
     let planning = opts.apply_out_of_sync_only || opts.dry_run;
     let live = read_live(cluster, app, &prepared, inventory, opts, planning).await?;
-    let extra: Vec<Value> = extras(app, &prepared, &live).into_iter().cloned().collect();
+    let extra: Vec<Value> = extras(app, &prepared, &live)
+        .into_iter()
+        .filter(|obj| opts.selects(&ObjectKey::of(obj)))
+        .cloned()
+        .collect();
     let desired_count = prepared.iter().filter(|p| p.hook.is_none()).count();
     if desired_count == 0 && !extra.is_empty() && !opts.allow_empty {
         return Err(SyncError::EmptyRender {
@@ -809,6 +819,7 @@ pub async fn sync(
         }
     }
 
+    let before = inventory;
     let mut inventory = Inventory::default();
     for r in &results {
         let keep = match r.action {
@@ -839,6 +850,16 @@ pub async fn sync(
         {
             inventory.entries.insert(InventoryEntry::of(obj));
         }
+    }
+    // What a selective sync left out is still the app's.
+    if let Some(before) = before.filter(|_| !opts.resources.is_empty()) {
+        inventory.entries.extend(
+            before
+                .entries
+                .iter()
+                .filter(|e| !opts.selects(&e.key()))
+                .cloned(),
+        );
     }
     let health = worst(
         results

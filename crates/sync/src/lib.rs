@@ -30,5 +30,5 @@ pub use engine::{
     FIELD_MANAGER, SyncError, app_health, ignores_extraneous, plan, sync, sync_rendered,
 };
 pub use model::*;
-pub use options::{NamespaceMetadata, Recreate, SyncOptions};
+pub use options::{NamespaceMetadata, Recreate, SelectedResource, SyncOptions};
 pub use tracking::{AppId, ObjectKey};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::ignore::IgnoreRule;
+use crate::tracking::ObjectKey;
 
 /// Argo CD's per-object options annotation (comma-separated `Key=value`).
 pub const SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
@@ -105,6 +106,36 @@ pub struct SyncOptions {
     pub retry: Retry,
     /// Objects applied at once within a wave and kind.
     pub concurrency: usize,
+    /// A selective sync (Argo CD's `operation.sync.resources`): only these objects are
+    /// applied or pruned, the others are left as they are and stay tracked. Empty: all.
+    pub resources: Vec<SelectedResource>,
+    /// Hooks do not run (Argo CD's `apply` sync strategy, and any selective sync).
+    pub skip_hooks: bool,
+}
+
+/// One object of a selective sync, as Argo CD's `SyncOperationResource` names it: group,
+/// kind and name must be the object's; an empty namespace stands for any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct SelectedResource {
+    /// API group, empty for the core group.
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Namespace (empty: any).
+    pub namespace: String,
+}
+
+impl SelectedResource {
+    /// Argo CD's `HasIdentity`.
+    pub fn matches(&self, key: &ObjectKey) -> bool {
+        self.name == key.name
+            && self.kind == key.kind
+            && self.group == key.group
+            && (self.namespace.is_empty() || self.namespace == key.namespace)
+    }
 }
 
 /// Labels and annotations of a managed namespace.
@@ -141,6 +172,8 @@ impl Default for SyncOptions {
             health_poll: Duration::from_millis(100),
             retry: Retry::default(),
             concurrency: 32,
+            resources: Vec::new(),
+            skip_hooks: false,
         }
     }
 }
@@ -156,6 +189,11 @@ pub struct OptionError {
 }
 
 impl SyncOptions {
+    /// Whether the sync takes `key` in: every object, unless the sync is selective.
+    pub fn selects(&self, key: &ObjectKey) -> bool {
+        self.resources.is_empty() || self.resources.iter().any(|r| r.matches(key))
+    }
+
     /// Applies Argo CD `syncOptions` entries (`CreateNamespace=true`, `PruneLast=true`, …).
     /// Options Flotilla always behaves as set (`ServerSideApply=true`) are accepted; unknown
     /// keys and values are errors naming the entry.

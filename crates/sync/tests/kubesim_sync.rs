@@ -450,6 +450,87 @@ async fn waves_and_hooks_run_in_argo_cd_order() {
     assert!(r.inventory.entries.iter().all(|e| e.kind != "Job"));
 }
 
+/// Argo CD's selective sync (`operation.sync.resources`, `HasIdentity`): only the named
+/// objects are applied or pruned — the others stay as the cluster has them, out of sync
+/// or not, and stay tracked — and no hook runs.
+#[tokio::test]
+async fn a_selective_sync_applies_and_prunes_only_the_objects_it_names() {
+    let (_server, cluster) = start().await;
+    let first = sync_app(
+        &cluster,
+        vec![cm("a", "1"), cm("b", "1"), cm("gone", "1"), cm("kept", "1")],
+        None,
+    )
+    .await;
+    let pre = json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "pre", "annotations": {"argocd.argoproj.io/hook": "PreSync"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "x", "image": "busybox"}]}}}});
+    let select = |kind: &str, name: &str, namespace: &str| flotilla_sync::SelectedResource {
+        group: String::new(),
+        kind: kind.into(),
+        name: name.into(),
+        namespace: namespace.into(),
+    };
+    let o = SyncOptions {
+        // `a` in any namespace, `gone` in `default`; `b` in another namespace is not `b`.
+        resources: vec![
+            select("ConfigMap", "a", ""),
+            select("ConfigMap", "gone", "default"),
+            select("ConfigMap", "b", "elsewhere"),
+        ],
+        skip_hooks: true,
+        ..opts()
+    };
+    // Git now has a=2, b=2, no `gone`, no `kept`.
+    let report = sync(
+        &cluster,
+        &app(),
+        vec![cm("a", "2"), cm("b", "2"), pre],
+        &o,
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(
+        report.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        report.message
+    );
+    let names: Vec<(&str, Action)> = report
+        .results
+        .iter()
+        .map(|r| (r.key.name.as_str(), r.action))
+        .collect();
+    assert_eq!(names, [("gone", Action::Pruned), ("a", Action::Configured)]);
+    let data = |o: Option<Value>| o.map(|o| o["data"]["key"].clone());
+    assert_eq!(data(get(&cms(&cluster), "a").await), Some(json!("2")));
+    assert_eq!(data(get(&cms(&cluster), "b").await), Some(json!("1")));
+    assert_eq!(data(get(&cms(&cluster), "kept").await), Some(json!("1")));
+    assert!(get(&cms(&cluster), "gone").await.is_none());
+    let jobs = api(&cluster, "batch/v1", "Job", "jobs", Some("default"));
+    assert!(get(&jobs, "pre").await.is_none(), "a hook ran");
+    // `b` and `kept` were left out, not forgotten: a later full sync still prunes `kept`.
+    let mut tracked: Vec<&str> = report
+        .inventory
+        .entries
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    tracked.sort();
+    assert_eq!(tracked, ["a", "b", "kept"]);
+    let full = sync_app(
+        &cluster,
+        vec![cm("a", "2"), cm("b", "2")],
+        Some(&report.inventory),
+    )
+    .await;
+    assert_eq!(action_of(&full, "ConfigMap", "kept"), Action::Pruned);
+    assert_eq!(action_of(&full, "ConfigMap", "b"), Action::Configured);
+}
+
 #[tokio::test]
 async fn a_failing_wave_stops_the_sync_and_runs_sync_fail_hooks() {
     let (_server, cluster) = start().await;
