@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
 use crate::lock;
+use crate::operation::{Requested, Step};
 use crate::render::{self, AppContext, SourceType};
 use crate::retry::LastSync;
 use crate::sources::{Sources, argo_reference};
@@ -70,6 +71,10 @@ pub struct Reconciled {
     pub failed: bool,
     /// When to look at the app again, when its sync says (a retry's backoff).
     pub requeue_after: Option<Duration>,
+    /// The operation the app asked for has completed: it is removed with the status.
+    pub operation_done: bool,
+    /// Why the reconcile stopped before it could sync, as Argo CD words the condition.
+    stopped: Option<String>,
 }
 
 impl AppReconciler {
@@ -187,11 +192,81 @@ impl AppReconciler {
         crate::controller::object_key(app)
     }
 
-    /// Reconciles one Application (as read from the hub) and returns its new status.
+    /// Reconciles one Application (as read from the hub) and returns its new status: runs
+    /// the operation it asks for, else syncs it as its policy says, else compares it.
     pub async fn reconcile(&self, object: &Value, now: &str) -> Reconciled {
+        let previous = object.get("status").unwrap_or(&NO_STATUS);
+        let now_at = now
+            .parse::<Timestamp>()
+            .unwrap_or_else(|_| Timestamp::now());
+        let run = match Requested::of(object) {
+            None => None,
+            Some(Err(message)) => return operation_refused(previous, &message, now),
+            Some(Ok(requested)) => {
+                let state = previous.get("operationState");
+                match crate::operation::step(state, &requested, now_at) {
+                    Step::Wait(after) => {
+                        return Reconciled {
+                            status: previous.clone(),
+                            repo_urls: Vec::new(),
+                            failed: false,
+                            requeue_after: Some(after),
+                            operation_done: false,
+                            stopped: None,
+                        };
+                    }
+                    Step::Terminate {
+                        started_at,
+                        retries,
+                    } => {
+                        return operation_terminated(
+                            previous,
+                            &requested,
+                            &started_at,
+                            retries,
+                            now,
+                        );
+                    }
+                    Step::Begin => Some(OperationRun {
+                        requested,
+                        started_at: now.to_string(),
+                        retries: 0,
+                    }),
+                    Step::Attempt {
+                        started_at,
+                        retries,
+                    } => Some(OperationRun {
+                        requested,
+                        started_at,
+                        retries,
+                    }),
+                }
+            }
+        };
+        let mut reconciled = self.reconcile_with(object, run.as_ref(), now).await;
+        if let (Some(run), Some(reason)) = (&run, reconciled.stopped.take()) {
+            // What kept the sync from running ends the operation, or waits for its retry.
+            let ended = crate::retry::after_failure(
+                &run.requested.retry,
+                run.retries,
+                "Error",
+                &reason,
+                now_at,
+            );
+            end_operation(&mut reconciled, run, &ended, None, now);
+        }
+        reconciled
+    }
+
+    async fn reconcile_with(
+        &self,
+        object: &Value,
+        run: Option<&OperationRun>,
+        now: &str,
+    ) -> Reconciled {
         let key = Self::key_of(object);
         let previous = object.get("status").unwrap_or(&NO_STATUS);
-        let app: Application = match decode_application(object) {
+        let mut app: Application = match decode_application(object) {
             Ok(app) => app,
             Err(e) => {
                 return failed(
@@ -203,6 +278,10 @@ impl AppReconciler {
                 );
             }
         };
+        // An operation syncs its own sources or revisions, checked as the app's would be.
+        if let Some(run) = run {
+            run.requested.sync.apply_to(&mut app.spec);
+        }
         // `spec.sources`, when set, replaces `spec.source` (Argo CD's `GetSources`).
         let sources: Vec<ApplicationSource> =
             app.spec.effective_sources().into_iter().cloned().collect();
@@ -252,7 +331,8 @@ impl AppReconciler {
             .pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
             .and_then(Value::as_str)
             == Some("hard");
-        let interval = if hard_refresh {
+        // So does a sync asked for by hand (Argo CD's API server resolves its revision).
+        let interval = if hard_refresh || run.is_some() {
             Duration::ZERO
         } else {
             self.source_interval
@@ -338,7 +418,8 @@ impl AppReconciler {
                 .drift_watches()
                 .is_some_and(|watches| watches.take_drifted(&key));
         let freshness = self.settled.freshness(&key, fingerprint);
-        if self_heal && !drifted && freshness == crate::settled::Freshness::Settled {
+        if run.is_none() && self_heal && !drifted && freshness == crate::settled::Freshness::Settled
+        {
             let inventory = self.inventory(&key, previous);
             let sync_cluster = self.sync_cluster(&cluster.0, cluster.1.clone());
             let phase = std::time::Instant::now();
@@ -358,6 +439,7 @@ impl AppReconciler {
         let last_sync = crate::retry::last_sync(previous, &target, now_at);
         let policy = app.spec.sync_policy.clone().unwrap_or_default();
         if let LastSync::Retrying { wait, .. } = &last_sync
+            && run.is_none()
             && policy.automation().is_some()
             && !wait.is_zero()
         {
@@ -366,6 +448,8 @@ impl AppReconciler {
                 repo_urls,
                 failed: false,
                 requeue_after: Some(*wait),
+                operation_done: false,
+                stopped: None,
             };
         }
 
@@ -426,16 +510,21 @@ impl AppReconciler {
         // The project's sync windows: an automated sync they block waits (Argo CD's "Sync
         // prevented by sync window") and the app is only compared meanwhile; a retry that
         // began while allowed may overrun. Invalid windows block, and say why.
-        let retrying_since = matches!(last_sync, LastSync::Retrying { .. })
-            .then(|| previous.pointer("/operationState/startedAt"))
-            .flatten()
-            .and_then(Value::as_str)
+        let started_at = match run {
+            Some(run) => Some(run.started_at.as_str()),
+            None => matches!(last_sync, LastSync::Retrying { .. })
+                .then(|| previous.pointer("/operationState/startedAt"))
+                .flatten()
+                .and_then(Value::as_str),
+        };
+        let retrying_since = started_at
             .and_then(|t| t.parse::<Timestamp>().ok())
             .map(|t| t.as_second());
+        let manual = run.is_some_and(|run| !run.requested.is_automated());
         let window = project.as_ref().map_or(Ok(true), |project| {
             flotilla_fleet::argocd::sync_windows::can_sync(
                 &project.sync_windows_of(&app),
-                false,
+                manual,
                 retrying_since,
                 now_at.as_second(),
             )
@@ -444,6 +533,32 @@ impl AppReconciler {
         if !window_open {
             // Whatever the window held back (drift included) is looked at again in full.
             self.settled.forget(&key);
+        }
+        if let Some(run) = run.filter(|_| !window_open) {
+            // The operation waits, Running, for the window to open.
+            let message = match &window {
+                Err(reason) => format!("Sync operation blocked by sync window: {reason}"),
+                Ok(_) => "Sync operation blocked by sync window".to_string(),
+            };
+            let mut status = previous.as_object().cloned().unwrap_or_default();
+            let running = crate::retry::Ended {
+                phase: "Running".into(),
+                message,
+                retry_count: run.retries,
+                requeue_after: None,
+            };
+            status.insert(
+                "operationState".into(),
+                crate::operation::state(&run.requested, &running, None, &run.started_at, None),
+            );
+            return Reconciled {
+                status: Value::Object(status),
+                repo_urls,
+                failed: false,
+                requeue_after: Some(until_next_minute(now_at)),
+                operation_done: false,
+                stopped: None,
+            };
         }
 
         // Sync (automated) or compare.
@@ -456,7 +571,14 @@ impl AppReconciler {
             },
             ..SyncOptions::default()
         };
-        let entries: Vec<&str> = policy.sync_options.iter().map(String::as_str).collect();
+        // An operation's sync options are its own (Argo CD's API server copies the app's
+        // into an operation it makes; one written by hand has what it says).
+        let entries: Vec<&str> = match run {
+            Some(run) => run.requested.sync.sync_options.iter(),
+            None => policy.sync_options.iter(),
+        }
+        .map(String::as_str)
+        .collect();
         if let Err(e) = opts.apply_argo(&entries) {
             return failed(previous, "InvalidSpecError", e.to_string(), now, repo_urls);
         }
@@ -524,17 +646,45 @@ impl AppReconciler {
             LastSync::Failed { message } => (0, Some(message.as_str())),
             LastSync::Clear | LastSync::Synced => (0, None),
         };
-        let strategy = RetryStrategy::automated(policy.retry.as_ref());
         let automated = policy
             .automation()
             .filter(|a| failed_before.is_none() && (a.self_heal || !already_synced))
             .filter(|_| window_open);
-        match automated {
-            Some(automated) => {
+        // Who syncs: the operation asked for, else the automated policy; else the app is
+        // only compared. Each with its retry strategy, retries so far and start.
+        let syncing = match (run, automated) {
+            (Some(run), _) => {
+                let op = &run.requested.sync;
+                opts.prune = op.prune;
+                opts.dry_run = op.dry_run;
+                opts.force |= op.force();
+                opts.resources = op.resources.clone();
+                opts.skip_hooks = op.skips_hooks();
+                // Argo CD guards only automated syncs against an empty render.
+                opts.allow_empty = true;
+                Some((
+                    run.requested.retry.clone(),
+                    run.retries,
+                    run.started_at.clone(),
+                ))
+            }
+            (None, Some(automated)) => {
                 opts.prune = automated.prune;
                 opts.allow_empty = automated.allow_empty;
                 opts.periodic = crate::settled::periodic(drifted, freshness, already_synced);
-                let started = now.to_string();
+                Some((
+                    RetryStrategy::automated(policy.retry.as_ref()),
+                    retries,
+                    now.to_string(),
+                ))
+            }
+            (None, None) => None,
+        };
+        // A dry run or a selective sync changes neither what the app is compared as nor
+        // its history.
+        let full = run.is_none_or(|run| run.requested.sync.is_full());
+        match syncing {
+            Some((strategy, retries, started)) => {
                 let applying = std::time::Instant::now();
                 let report = flotilla_sync::sync(
                     &sync_cluster,
@@ -554,16 +704,20 @@ impl AppReconciler {
                         .is_ok_and(|r| r.phase == flotilla_sync::OperationPhase::Succeeded),
                 );
                 match &report {
-                    Ok(r) if r.phase == flotilla_sync::OperationPhase::Succeeded => {
+                    Ok(r)
+                        if r.phase == flotilla_sync::OperationPhase::Succeeded && run.is_none() =>
+                    {
                         self.settled.record(&key, fingerprint);
                     }
                     _ => self.settled.forget(&key),
                 }
                 match report {
                     Ok(report) => {
-                        self.remember_inventory(&key, report.inventory.clone());
-                        self.watch_kinds(&cluster.0, &sync_cluster, &report.inventory)
-                            .await;
+                        if !opts.dry_run {
+                            self.remember_inventory(&key, report.inventory.clone());
+                            self.watch_kinds(&cluster.0, &sync_cluster, &report.inventory)
+                                .await;
+                        }
                         let succeeded = report.phase == flotilla_sync::OperationPhase::Succeeded;
                         let mut resources = Vec::new();
                         let mut sync_results = Vec::new();
@@ -619,12 +773,15 @@ impl AppReconciler {
                                             .as_ref()
                                             .is_some_and(flotilla_sync::ignores_extraneous))
                             });
-                        status.insert(
-                            "sync".into(),
-                            comparison(if all_synced { "Synced" } else { "OutOfSync" }),
-                        );
-                        status.insert("health".into(), json!({"status": report.health.as_str()}));
-                        status.insert("resources".into(), Value::Array(resources));
+                        if full {
+                            status.insert(
+                                "sync".into(),
+                                comparison(if all_synced { "Synced" } else { "OutOfSync" }),
+                            );
+                            status
+                                .insert("health".into(), json!({"status": report.health.as_str()}));
+                            status.insert("resources".into(), Value::Array(resources));
+                        }
                         let ended = if succeeded {
                             crate::retry::succeeded(retries)
                         } else {
@@ -636,30 +793,44 @@ impl AppReconciler {
                                 now_at,
                             )
                         };
-                        status.insert(
-                            "operationState".into(),
-                            operation_state(
+                        let result = with_target(&target, json!({"resources": sync_results}), true);
+                        let state = match run {
+                            Some(run) => crate::operation::state(
+                                &run.requested,
+                                &ended,
+                                Some(result),
+                                &started,
+                                Some(now),
+                            ),
+                            None => operation_state(
                                 with_target(&target, json!({"prune": opts.prune}), false),
                                 &strategy,
                                 &ended,
-                                with_target(&target, json!({"resources": sync_results}), true),
+                                result,
                                 (&started, now),
                             ),
-                        );
+                        };
+                        status.insert("operationState".into(), state);
                         set_conditions(&mut status, None, &report.shared, now);
-                        if succeeded {
+                        if succeeded && full {
                             let limit = app.spec.revision_history_limit;
-                            record_history(&mut status, &target, (&started, now), limit);
+                            let by = run.map_or_else(
+                                || json!({"automated": true}),
+                                |run| run.requested.initiated_by(),
+                            );
+                            record_history(&mut status, &target, (&started, now), limit, by);
                         }
                         Reconciled {
                             status: Value::Object(status),
                             repo_urls,
-                            failed: !succeeded,
+                            failed: !succeeded && run.is_none(),
                             requeue_after: ended.requeue_after,
+                            operation_done: run.is_some()
+                                && crate::operation::is_completed(&ended.phase),
+                            stopped: None,
                         }
                     }
                     Err(e) => {
-                        status.insert("sync".into(), comparison("OutOfSync"));
                         let ended = crate::retry::after_failure(
                             &strategy,
                             retries,
@@ -667,6 +838,29 @@ impl AppReconciler {
                             &e.to_string(),
                             now_at,
                         );
+                        if let Some(run) = run {
+                            // The operation ends in Error (or waits for its retry); the
+                            // comparison is the next reconcile's.
+                            status.insert(
+                                "operationState".into(),
+                                crate::operation::state(
+                                    &run.requested,
+                                    &ended,
+                                    None,
+                                    &started,
+                                    Some(now),
+                                ),
+                            );
+                            return Reconciled {
+                                status: Value::Object(status),
+                                repo_urls,
+                                failed: false,
+                                requeue_after: ended.requeue_after,
+                                operation_done: crate::operation::is_completed(&ended.phase),
+                                stopped: None,
+                            };
+                        }
+                        status.insert("sync".into(), comparison("OutOfSync"));
                         // With the revision and source it tried, so that a new commit is
                         // a new operation (Argo CD records none and holds every revision).
                         status.insert(
@@ -688,6 +882,8 @@ impl AppReconciler {
                             repo_urls,
                             failed: true,
                             requeue_after: ended.requeue_after,
+                            operation_done: false,
+                            stopped: None,
                         }
                     }
                 }
@@ -751,6 +947,8 @@ impl AppReconciler {
                             // Windows open and close on whole minutes.
                             requeue_after: (!window_open && policy.automation().is_some())
                                 .then(|| until_next_minute(now_at)),
+                            operation_done: false,
+                            stopped: None,
                         }
                     }
                     Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_urls),
@@ -1143,6 +1341,8 @@ fn refreshed_health(
         repo_urls,
         failed: false,
         requeue_after: None,
+        operation_done: false,
+        stopped: None,
     }
 }
 
@@ -1240,6 +1440,9 @@ fn failed(
         repo_urls,
         failed: true,
         requeue_after: None,
+        operation_done: false,
+        // Argo CD's `FormatAppConditions`, which an operation ends with.
+        stopped: Some(format!("{kind}: {message}")),
     }
 }
 
@@ -1363,6 +1566,7 @@ fn record_history(
     target: &Value,
     (started, ended): (&str, &str),
     limit: Option<i64>,
+    initiated_by: Value,
 ) {
     let mut history = match status.remove("history") {
         Some(Value::Array(history)) => history,
@@ -1378,13 +1582,13 @@ fn record_history(
         json!({
             "deployedAt": ended, "id": id, "source": {"repoURL": ""},
             "deployStartedAt": started, "sources": target["sources"],
-            "revisions": target["revisions"], "initiatedBy": {"automated": true},
+            "revisions": target["revisions"], "initiatedBy": initiated_by,
         })
     } else {
         json!({
             "revision": target["revision"], "deployedAt": ended, "id": id,
             "source": target["source"], "deployStartedAt": started,
-            "initiatedBy": {"automated": true},
+            "initiatedBy": initiated_by,
         })
     };
     history.push(entry);
@@ -1401,6 +1605,89 @@ fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
         }
     }
     fields
+}
+
+/// An operation being run: what was asked, when it began, its retries so far.
+struct OperationRun {
+    requested: Requested,
+    started_at: String,
+    retries: i64,
+}
+
+/// Ends `run` (or schedules its retry) with `ended` in `reconciled`'s status.
+fn end_operation(
+    reconciled: &mut Reconciled,
+    run: &OperationRun,
+    ended: &crate::retry::Ended,
+    sync_result: Option<Value>,
+    now: &str,
+) {
+    let state = crate::operation::state(
+        &run.requested,
+        ended,
+        sync_result,
+        &run.started_at,
+        Some(now),
+    );
+    if let Value::Object(status) = &mut reconciled.status {
+        status.insert("operationState".into(), state);
+    }
+    reconciled.operation_done = crate::operation::is_completed(&ended.phase);
+    if ended.requeue_after.is_some() {
+        reconciled.requeue_after = ended.requeue_after;
+    }
+}
+
+/// An operation that cannot be run (no sync in it, local manifests): it ends in Error
+/// at once, the rest of the status as it was.
+fn operation_refused(previous: &Value, message: &str, now: &str) -> Reconciled {
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    status.insert(
+        "operationState".into(),
+        json!({"phase": "Error", "message": message, "startedAt": now, "finishedAt": now}),
+    );
+    Reconciled {
+        status: Value::Object(status),
+        repo_urls: Vec::new(),
+        failed: false,
+        requeue_after: None,
+        operation_done: true,
+        stopped: None,
+    }
+}
+
+/// An operation whose termination was asked while it waited for a retry: it ends Failed
+/// as gitops-engine's `Terminate` words it, with the retries made.
+fn operation_terminated(
+    previous: &Value,
+    requested: &Requested,
+    started_at: &str,
+    retries: i64,
+    now: &str,
+) -> Reconciled {
+    let no_retry = RetryStrategy {
+        limit: Some(0),
+        ..RetryStrategy::default()
+    };
+    let now_at = now
+        .parse::<Timestamp>()
+        .unwrap_or_else(|_| Timestamp::now());
+    let ended =
+        crate::retry::after_failure(&no_retry, retries, "Failed", "Operation terminated", now_at);
+    let result = previous.pointer("/operationState/syncResult").cloned();
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    status.insert(
+        "operationState".into(),
+        crate::operation::state(requested, &ended, result, started_at, Some(now)),
+    );
+    Reconciled {
+        status: Value::Object(status),
+        repo_urls: Vec::new(),
+        failed: false,
+        requeue_after: None,
+        operation_done: true,
+        stopped: None,
+    }
 }
 
 /// Labels of a cluster for the ApplicationSet clusters generator.
@@ -1469,7 +1756,13 @@ mod tests {
         for i in 0..4 {
             let started = format!("2026-11-28T10:0{i}:00Z");
             let ended = format!("2026-11-28T10:0{i}:05Z");
-            record_history(&mut status, &single, (&started, &ended), Some(3));
+            record_history(
+                &mut status,
+                &single,
+                (&started, &ended),
+                Some(3),
+                json!({"automated": true}),
+            );
         }
         let history = status["history"].as_array().unwrap();
         let ids: Vec<i64> = history.iter().map(|h| h["id"].as_i64().unwrap()).collect();
@@ -1483,13 +1776,26 @@ mod tests {
         let multi =
             json!({"revisions": ["a", "b"], "sources": [{"repoURL": "r1"}, {"repoURL": "r2"}]});
         let mut status = serde_json::Map::new();
-        record_history(&mut status, &multi, ("s", "e"), None);
+        record_history(
+            &mut status,
+            &multi,
+            ("s", "e"),
+            None,
+            json!({"username": "ana"}),
+        );
         let entry = &status["history"][0];
         assert_eq!(entry["revisions"], json!(["a", "b"]));
         assert_eq!(entry["sources"][1]["repoURL"], "r2");
+        assert_eq!(entry["initiatedBy"], json!({"username": "ana"}));
         assert!(entry.get("revision").is_none());
         let mut status = serde_json::Map::new();
-        record_history(&mut status, &single, ("s", "e"), Some(0));
+        record_history(
+            &mut status,
+            &single,
+            ("s", "e"),
+            Some(0),
+            json!({"automated": true}),
+        );
         assert_eq!(status["history"], json!([]), "a limit of 0 keeps none");
     }
 }

@@ -214,12 +214,18 @@ pub async fn run_cluster_registry(
     }
 }
 
-/// What makes an app worth reconciling again: its spec, the refresh annotation, its
-/// deletion. Status and other metadata changes are ignored.
+/// What makes an app worth reconciling again: its spec, the refresh annotation, an
+/// operation asked of it (or its termination), its deletion. Status and other metadata
+/// changes are ignored.
 fn fingerprint(app: &Value) -> u64 {
+    let terminating = app
+        .pointer("/status/operationState/phase")
+        .is_some_and(|p| p == "Terminating");
     hash_of(&[
         app.get("spec"),
         app.pointer("/metadata/annotations/argocd.argoproj.io~1refresh"),
+        app.get("operation"),
+        terminating.then_some(&Value::Bool(true)),
         app.pointer("/metadata/deletionTimestamp"),
         app.pointer("/metadata/uid"),
     ])
@@ -330,7 +336,13 @@ async fn worker(state: Arc<Loop>) {
             .pointer("/health/status")
             .and_then(Value::as_str)
             == Some("Progressing");
-        if progressing && !outcome.failed && !was_held && outcome.requeue_after.is_none() {
+        // Held back while health settles, unless an operation ended: it goes at once.
+        if progressing
+            && !outcome.failed
+            && !outcome.operation_done
+            && !was_held
+            && outcome.requeue_after.is_none()
+        {
             lock(&state.held).insert(key.clone(), outcome.status);
             drop(lease);
             state.queue.follow_up(key, state.options.health_recheck);
@@ -340,7 +352,9 @@ async fn worker(state: Arc<Loop>) {
         let written = write_status(
             &state.hub,
             &application_resource(),
-            StatusOn::Object,
+            StatusOn::Object {
+                operation_done: outcome.operation_done,
+            },
             &object,
             &outcome.status,
         )
@@ -359,6 +373,9 @@ async fn worker(state: Arc<Loop>) {
             // Keep our copy current so the next reconcile starts from what we wrote.
             drop(object);
             state.known.set_status(&key, outcome.status);
+            if outcome.operation_done {
+                state.known.clear_operation(&key);
+            }
         }
         let delay = if let Some(after) = outcome.requeue_after {
             // The sync's own schedule (a retry's backoff).
@@ -628,8 +645,9 @@ pub(crate) fn readers_of(
 /// Flux's kinds have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StatusOn {
-    /// `status` is written with the object.
-    Object,
+    /// `status` is written with the object (an Application); `operation_done` removes the
+    /// operation it asked for, in the same patch (Argo CD's `setOperationState`).
+    Object { operation_done: bool },
     /// `status` is written through `/status`.
     Subresource,
 }
@@ -650,12 +668,19 @@ pub(crate) async fn write_status(
     status: &Value,
 ) -> Result<(), kube::Error> {
     let old = object.get("status");
-    let refresh_requested = on == StatusOn::Object
+    let on_object = matches!(on, StatusOn::Object { .. });
+    let operation_done = matches!(
+        on,
+        StatusOn::Object {
+            operation_done: true
+        }
+    );
+    let refresh_requested = on_object
         && object
             .pointer("/metadata/annotations")
             .and_then(|a| a.get(REFRESH_ANNOTATION))
             .is_some();
-    if old == Some(status) && !refresh_requested {
+    if old == Some(status) && !refresh_requested && !operation_done {
         return Ok(());
     }
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
@@ -666,11 +691,12 @@ pub(crate) async fn write_status(
         status: status_change(old, status),
         metadata: refresh_requested
             .then(|| serde_json::json!({"annotations": {REFRESH_ANNOTATION: null}})),
+        operation: operation_done.then_some(Value::Null),
     });
     let params = PatchParams::default();
     let name = s("/metadata/name");
     let request = match on {
-        StatusOn::Object => request.patch(name, &params, &patch),
+        StatusOn::Object { .. } => request.patch(name, &params, &patch),
         StatusOn::Subresource => request.patch_subresource("status", name, &params, &patch),
     };
     send(hub, request).await
@@ -682,6 +708,9 @@ struct StatusPatch<'a> {
     status: StatusChange<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Value>,
+    /// `null` to remove a finished operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<Value>,
 }
 
 /// A merge patch from one value to another: the keys of an object that changed, each as
@@ -843,6 +872,7 @@ mod tests {
         let patch = StatusPatch {
             status: status_change(Some(&old), &new),
             metadata: None,
+            operation: None,
         };
         assert_eq!(
             serde_json::to_value(&patch).unwrap(),
@@ -855,6 +885,7 @@ mod tests {
         let patch = StatusPatch {
             status: status_change(Some(&old), &new),
             metadata: None,
+            operation: None,
         };
         assert_eq!(
             serde_json::to_value(&patch).unwrap(),
@@ -863,6 +894,7 @@ mod tests {
         let first = StatusPatch {
             status: status_change(None, &new),
             metadata: None,
+            operation: None,
         };
         assert_eq!(
             serde_json::to_value(&first).unwrap(),
@@ -871,7 +903,7 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_ignore_status_but_see_spec_and_refresh() {
+    fn fingerprints_ignore_status_but_see_spec_refresh_and_operations() {
         let a =
             json!({"metadata": {"name": "a", "uid": "1"}, "spec": {"x": 1}, "status": {"s": 1}});
         let mut b = a.clone();
@@ -882,6 +914,15 @@ mod tests {
         let mut c = a.clone();
         c["metadata"]["annotations"] = json!({"argocd.argoproj.io/refresh": "hard"});
         assert_ne!(fingerprint(&a), fingerprint(&c));
+        // An operation asked, and its termination (a status change, the only one seen).
+        let mut d = a.clone();
+        d["operation"] = json!({"sync": {"prune": true}});
+        assert_ne!(fingerprint(&a), fingerprint(&d));
+        let mut e = d.clone();
+        e["status"] = json!({"operationState": {"phase": "Running"}});
+        assert_eq!(fingerprint(&d), fingerprint(&e));
+        e["status"]["operationState"]["phase"] = json!("Terminating");
+        assert_ne!(fingerprint(&d), fingerprint(&e));
         // Which part a value is in counts, and an absent part is not a JSON null.
         let (x, null) = (json!("x"), Value::Null);
         assert_ne!(hash_of(&[Some(&x), None]), hash_of(&[None, Some(&x)]));

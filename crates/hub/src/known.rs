@@ -79,6 +79,20 @@ impl Known {
         }
     }
 
+    /// Records that the loop removed the operation `key` asked for (with its status), so
+    /// that a reconcile before the watch brings the change does not run it again.
+    pub fn clear_operation(&self, key: &str) {
+        if let Some((value, _)) = self.objects().get_mut(key)
+            && value.get("operation").is_some()
+        {
+            let mut copy = (**value).clone();
+            if let Some(fields) = copy.as_object_mut() {
+                fields.remove("operation");
+            }
+            *value = Arc::new(copy);
+        }
+    }
+
     /// Every known key.
     pub fn keys(&self) -> Vec<String> {
         self.objects().keys().cloned().collect()

@@ -13,6 +13,7 @@ pub mod drift;
 pub mod flux;
 pub mod known;
 pub mod metrics;
+mod operation;
 pub mod queue;
 pub mod raw;
 pub mod render;

@@ -2389,3 +2389,332 @@ async fn a_source_hydrator_is_refused_by_name() {
         "{message}"
     );
 }
+
+/// The documented way to sync an Application with kubectl (Argo CD's "Sync via kubectl"):
+/// an `operation` patched onto it. The app has no automated policy, so nothing else syncs
+/// it. The operation's own flags decide — a selection syncs only what it names, no prune
+/// leaves what left Git, a dry run changes nothing — its state is `status.operationState`
+/// with the operation as asked, and the operation is removed once it completed; full
+/// syncs are recorded in `status.history` with who asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operation_patched_on_with_kubectl_syncs_as_it_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, url) = repository(
+        dir.path(),
+        &[
+            (
+                "deploy/a.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  color: blue\n",
+            ),
+            (
+                "deploy/b.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+            ),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    create_app(
+        &apps,
+        "manual",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "manual"},
+            "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+        }),
+    )
+    .await;
+    let status_of = async || -> Option<Value> {
+        let app = apps.get("manual").await.ok()?;
+        serde_json::to_value(&app).ok()?.get("status").cloned()
+    };
+    wait_for("compared", async || {
+        (status_of().await?.pointer("/sync/status")? == "OutOfSync").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "manual");
+    let color = async |name: &str| {
+        let cm = config_maps.get_opt(name).await.unwrap()?;
+        Some(
+            cm.data
+                .unwrap_or_default()
+                .get("color")
+                .cloned()
+                .unwrap_or_default(),
+        )
+    };
+    assert_eq!(color("a").await, None);
+
+    // kubectl patch, as Argo CD's documentation writes it.
+    let ask = |operation: Value| {
+        let patch = json!({ "operation": operation }).to_string();
+        let args = [
+            "-n",
+            "argocd",
+            "patch",
+            "application",
+            "manual",
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ];
+        support::kubectl(&east_setup.server, dir.path(), "hub", &args);
+    };
+    // Waits for the operation to be gone and returns its state.
+    let done = async || -> Value {
+        wait_for("the operation to complete", async || {
+            let app = serde_json::to_value(apps.get("manual").await.ok()?).ok()?;
+            if app.get("operation").is_some() {
+                return None;
+            }
+            let state = app.pointer("/status/operationState")?.clone();
+            (state["phase"] != "Running").then_some(state)
+        })
+        .await
+    };
+    let history = async || {
+        status_of()
+            .await
+            .and_then(|s| s.get("history").cloned())
+            .map_or(0, |h| h.as_array().map_or(0, Vec::len))
+    };
+
+    // A selective sync: only `a`, though `b` is missing too.
+    let selective = json!({"initiatedBy": {"username": "ana"}, "sync": {
+        "syncOptions": ["CreateNamespace=true"],
+        "resources": [{"kind": "ConfigMap", "name": "a"}]}});
+    ask(selective.clone());
+    let state = done().await;
+    assert_eq!(state["phase"], "Succeeded", "{state}");
+    assert_eq!(state["message"], "successfully synced (all tasks run)");
+    assert_eq!(state["operation"], selective);
+    let synced: Vec<&str> = state["syncResult"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(synced, ["a"]);
+    assert!(
+        state["syncResult"]["revision"].as_str().unwrap().len() == 40,
+        "{state}"
+    );
+    assert!(state["finishedAt"].is_string() && state["startedAt"].is_string());
+    assert_eq!(color("a").await.as_deref(), Some("blue"));
+    assert!(config_maps.get_opt("b").await.unwrap().is_none());
+    assert_eq!(history().await, 0, "a selective sync is not history");
+    // Compared again after the operation: `b` is still missing.
+    wait_for("OutOfSync after the selective sync", async || {
+        let status = status_of().await?;
+        let b = status["resources"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == "b")?
+            .clone();
+        (status.pointer("/sync/status")? == "OutOfSync" && b["status"] == "OutOfSync").then_some(())
+    })
+    .await;
+
+    // A full sync; then `b` leaves Git and a sync without prune keeps it, one with prune
+    // removes it.
+    let full = |prune: bool, dry_run: bool| {
+        json!({"initiatedBy": {"username": "ana"}, "sync": {
+            "prune": prune, "dryRun": dry_run, "syncOptions": ["CreateNamespace=true"]}})
+    };
+    ask(full(false, false));
+    assert_eq!(done().await["phase"], "Succeeded");
+    assert!(config_maps.get_opt("b").await.unwrap().is_some());
+    let status = wait_for("Synced", async || {
+        let status = status_of().await?;
+        (status.pointer("/sync/status")? == "Synced").then_some(status)
+    })
+    .await;
+    assert_eq!(
+        status["history"][0]["initiatedBy"],
+        json!({"username": "ana"})
+    );
+    std::fs::remove_file(work.join("deploy/b.yaml")).unwrap();
+    write(
+        &work,
+        "deploy/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  color: green\n",
+    );
+    git(&work, &["commit", "-qam", "green, no b"]);
+
+    // A dry run: Succeeded, nothing changed, no history.
+    ask(full(true, true));
+    let state = done().await;
+    assert_eq!(state["phase"], "Succeeded", "{state}");
+    assert_eq!(color("a").await.as_deref(), Some("blue"));
+    assert!(config_maps.get_opt("b").await.unwrap().is_some());
+    assert_eq!(history().await, 1);
+
+    // The new commit is synced at once (the operation asks the repository afresh),
+    // without prune: `b` stays, reported as skipped.
+    ask(full(false, false));
+    let state = done().await;
+    assert_eq!(state["phase"], "Succeeded", "{state}");
+    assert_eq!(color("a").await.as_deref(), Some("green"));
+    assert!(config_maps.get_opt("b").await.unwrap().is_some());
+    let b = state["syncResult"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "b")
+        .cloned()
+        .unwrap();
+    assert_eq!(b["status"], "PruneSkipped", "{state}");
+    ask(full(true, false));
+    assert_eq!(done().await["phase"], "Succeeded");
+    assert!(config_maps.get_opt("b").await.unwrap().is_none());
+    assert_eq!(
+        history().await,
+        3,
+        "{:#}",
+        status_of().await.unwrap()["history"]
+    );
+}
+
+/// What an operation cannot do ends it, in Argo CD's words: a revision that does not
+/// exist fails the attempt — retried as the operation's `retry` says, Running meanwhile,
+/// then Error with the retries counted — and an operation without a sync is refused.
+/// A sync window without `manualSync` holds a manual sync back (Running, the operation
+/// kept) until `argocd app terminate-op` — `status.operationState.phase: Terminating` —
+/// ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_that_cannot_sync_end_in_error_or_wait_for_a_window_until_terminated() {
+    let dir = tempfile::tempdir().unwrap();
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n",
+    )
+    .await;
+    // A window that denies all the time, manual syncs included, for `held` only.
+    create_project(
+        &east_setup.hub,
+        "default",
+        json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+               "syncWindows": [{"kind": "deny", "schedule": "* * * * *", "duration": "1h",
+                                "applications": ["held"], "manualSync": false}]}),
+    )
+    .await;
+    for name in ["manual", "held"] {
+        create_app(
+            &apps,
+            name,
+            json!({
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "default"},
+            }),
+        )
+        .await;
+    }
+    let app_of = async |name: &str| serde_json::to_value(apps.get(name).await.unwrap()).unwrap();
+    let ask = async |name: &str, operation: Value| {
+        apps.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "operation": operation })),
+        )
+        .await
+        .unwrap();
+    };
+    let state_when = async |name: &str, what: &str, phase: &str| -> Value {
+        wait_for(what, async || {
+            let state = app_of(name)
+                .await
+                .pointer("/status/operationState")?
+                .clone();
+            (state["phase"] == phase).then_some(state)
+        })
+        .await
+    };
+
+    ask(
+        "manual",
+        json!({"initiatedBy": {"username": "ana"}, "sync": {"revision": "no-such-branch"},
+               "retry": {"limit": 1, "backoff": {"duration": "1s", "factor": 1}}}),
+    )
+    .await;
+    let retrying = state_when("manual", "the retry", "Running").await;
+    assert_eq!(retrying["retryCount"], 1, "{retrying}");
+    let message = retrying["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("ComparisonError: Failed to load target state: ")
+            && message.contains("no-such-branch")
+            && message.contains(". Retrying attempt #1 at "),
+        "{message}"
+    );
+    assert!(app_of("manual").await.get("operation").is_some());
+    let failed = state_when("manual", "the error", "Error").await;
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.ends_with(" (retried 1 times)."), "{message}");
+    wait_for("the operation removed", async || {
+        app_of("manual")
+            .await
+            .get("operation")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
+    ask("manual", json!({"initiatedBy": {"username": "ana"}})).await;
+    wait_for("the refusal", async || {
+        let state = app_of("manual")
+            .await
+            .pointer("/status/operationState")?
+            .clone();
+        (state["phase"] == "Error"
+            && state["message"] == "Invalid operation request: no operation specified")
+            .then_some(())
+    })
+    .await;
+
+    // The window holds `held` back.
+    ask(
+        "held",
+        json!({"initiatedBy": {"username": "ana"}, "sync": {}}),
+    )
+    .await;
+    let held = wait_for("held back", async || {
+        let state = app_of("held")
+            .await
+            .pointer("/status/operationState")?
+            .clone();
+        (state["message"] == "Sync operation blocked by sync window").then_some(state)
+    })
+    .await;
+    assert_eq!(held["phase"], "Running");
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "default");
+    assert!(config_maps.get_opt("held").await.unwrap().is_none());
+    // `argocd app terminate-op`.
+    apps.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"operationState": {"phase": "Terminating"}}})),
+    )
+    .await
+    .unwrap();
+    let terminated = state_when("held", "terminated", "Failed").await;
+    assert_eq!(terminated["message"], "Operation terminated");
+    wait_for("the operation removed", async || {
+        app_of("held")
+            .await
+            .get("operation")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(config_maps.get_opt("held").await.unwrap().is_none());
+}

@@ -96,3 +96,28 @@ pub(crate) async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Opti
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs the real kubectl (1.33, from `KUBECTL_DIR` as the kubectl black-box suite finds
+/// it) on the server's `context` with `args`, a kubeconfig written into `dir`; panics
+/// with kubectl's output when it fails, else returns its stdout.
+pub(crate) fn kubectl(server: &Server, dir: &Path, context: &str, args: &[&str]) -> String {
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+    let bin_dir =
+        std::env::var("KUBECTL_DIR").unwrap_or_else(|_| "/usr/lib/google-cloud-sdk/bin".into());
+    let out = std::process::Command::new(Path::new(&bin_dir).join("kubectl.1.33"))
+        .env("HOME", dir)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--context", context])
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
