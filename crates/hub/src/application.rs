@@ -1,4 +1,5 @@
-//! The Application reconciler: source → render → sync (or compare) → status, written
+//! The Application reconciler: source → render → sync (the operation the app asks for, or
+//! its automated policy's) or compare → status, written
 //! where Argo CD writes it (`status.sync`, `status.health`, `status.resources`,
 //! `status.operationState`, `status.conditions`, `status.reconciledAt`).
 
@@ -75,6 +76,25 @@ pub struct Reconciled {
     pub operation_done: bool,
     /// Why the reconcile stopped before it could sync, as Argo CD words the condition.
     stopped: Option<String>,
+}
+
+impl Reconciled {
+    /// An outcome that only moves an operation along: `status` (the previous one with a
+    /// new `operationState`), whether the operation completed, when to look again.
+    fn operation_only(
+        status: serde_json::Map<String, Value>,
+        operation_done: bool,
+        requeue_after: Option<Duration>,
+    ) -> Reconciled {
+        Reconciled {
+            status: Value::Object(status),
+            repo_urls: Vec::new(),
+            failed: false,
+            requeue_after,
+            operation_done,
+            stopped: None,
+        }
+    }
 }
 
 impl AppReconciler {
@@ -206,14 +226,8 @@ impl AppReconciler {
                 let state = previous.get("operationState");
                 match crate::operation::step(state, &requested, now_at) {
                     Step::Wait(after) => {
-                        return Reconciled {
-                            status: previous.clone(),
-                            repo_urls: Vec::new(),
-                            failed: false,
-                            requeue_after: Some(after),
-                            operation_done: false,
-                            stopped: None,
-                        };
+                        let status = previous.as_object().cloned().unwrap_or_default();
+                        return Reconciled::operation_only(status, false, Some(after));
                     }
                     Step::Terminate {
                         started_at,
@@ -552,12 +566,8 @@ impl AppReconciler {
                 crate::operation::state(&run.requested, &running, None, &run.started_at, None),
             );
             return Reconciled {
-                status: Value::Object(status),
                 repo_urls,
-                failed: false,
-                requeue_after: Some(until_next_minute(now_at)),
-                operation_done: false,
-                stopped: None,
+                ..Reconciled::operation_only(status, false, Some(until_next_minute(now_at)))
             };
         }
 
@@ -851,13 +861,10 @@ impl AppReconciler {
                                     Some(now),
                                 ),
                             );
+                            let done = crate::operation::is_completed(&ended.phase);
                             return Reconciled {
-                                status: Value::Object(status),
                                 repo_urls,
-                                failed: false,
-                                requeue_after: ended.requeue_after,
-                                operation_done: crate::operation::is_completed(&ended.phase),
-                                stopped: None,
+                                ..Reconciled::operation_only(status, done, ended.requeue_after)
                             };
                         }
                         status.insert("sync".into(), comparison("OutOfSync"));
@@ -1646,14 +1653,7 @@ fn operation_refused(previous: &Value, message: &str, now: &str) -> Reconciled {
         "operationState".into(),
         json!({"phase": "Error", "message": message, "startedAt": now, "finishedAt": now}),
     );
-    Reconciled {
-        status: Value::Object(status),
-        repo_urls: Vec::new(),
-        failed: false,
-        requeue_after: None,
-        operation_done: true,
-        stopped: None,
-    }
+    Reconciled::operation_only(status, true, None)
 }
 
 /// An operation whose termination was asked while it waited for a retry: it ends Failed
@@ -1680,14 +1680,7 @@ fn operation_terminated(
         "operationState".into(),
         crate::operation::state(requested, &ended, result, started_at, Some(now)),
     );
-    Reconciled {
-        status: Value::Object(status),
-        repo_urls: Vec::new(),
-        failed: false,
-        requeue_after: None,
-        operation_done: true,
-        stopped: None,
-    }
+    Reconciled::operation_only(status, true, None)
 }
 
 /// Labels of a cluster for the ApplicationSet clusters generator.

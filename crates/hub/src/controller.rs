@@ -1,5 +1,5 @@
 //! The Application controller loop: a watch on the hub's Applications feeds a work queue
-//! (only when an app's spec, refresh annotation or deletion changes, so our own status
+//! (only when an app's spec, refresh annotation, operation or deletion changes, so our own status
 //! writes do not loop), workers reconcile and write status, repository pushes and a
 //! jittered resync requeue the apps that read them.
 

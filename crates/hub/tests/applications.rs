@@ -2629,6 +2629,12 @@ async fn operations_that_cannot_sync_end_in_error_or_wait_for_a_window_until_ter
         .await
         .unwrap();
     };
+    let operation_gone = async |name: &str| {
+        wait_for("the operation removed", async || {
+            app_of(name).await.get("operation").is_none().then_some(())
+        })
+        .await;
+    };
     let state_when = async |name: &str, what: &str, phase: &str| -> Value {
         wait_for(what, async || {
             let state = app_of(name)
@@ -2659,14 +2665,7 @@ async fn operations_that_cannot_sync_end_in_error_or_wait_for_a_window_until_ter
     let failed = state_when("manual", "the error", "Error").await;
     let message = failed["message"].as_str().unwrap();
     assert!(message.ends_with(" (retried 1 times)."), "{message}");
-    wait_for("the operation removed", async || {
-        app_of("manual")
-            .await
-            .get("operation")
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    operation_gone("manual").await;
 
     ask("manual", json!({"initiatedBy": {"username": "ana"}})).await;
     wait_for("the refusal", async || {
@@ -2708,13 +2707,6 @@ async fn operations_that_cannot_sync_end_in_error_or_wait_for_a_window_until_ter
     .unwrap();
     let terminated = state_when("held", "terminated", "Failed").await;
     assert_eq!(terminated["message"], "Operation terminated");
-    wait_for("the operation removed", async || {
-        app_of("held")
-            .await
-            .get("operation")
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    operation_gone("held").await;
     assert!(config_maps.get_opt("held").await.unwrap().is_none());
 }
