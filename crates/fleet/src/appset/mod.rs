@@ -8,6 +8,7 @@
 mod generators;
 mod ignore;
 pub mod params;
+pub mod progressive;
 mod render;
 mod repo;
 mod selector;

@@ -407,7 +407,7 @@ fn apply_error_reason(
 
 /// `updated` with the live Application's values of the fields `spec.ignoreApplicationDifferences`
 /// ignores. Its identity and operation stay the generated ones, as upstream restores them.
-fn with_ignored_fields_kept(
+pub(super) fn with_ignored_fields_kept(
     rules: &[super::ignore::IgnoreRule],
     live: &Application,
     updated: Application,
@@ -432,7 +432,7 @@ fn with_ignored_fields_kept(
 }
 
 /// `NormalizeApplicationSpec`: an empty project means `default`.
-fn normalize_spec(app: &mut Application) {
+pub(super) fn normalize_spec(app: &mut Application) {
     if app.spec.project.is_empty() {
         app.spec.project = "default".to_string();
     }

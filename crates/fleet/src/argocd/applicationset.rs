@@ -60,9 +60,77 @@ pub struct ApplicationSetSpec {
     /// Fields of generated Applications left as they are on the live Applications.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_application_differences: Vec<ApplicationIgnoreDifferences>,
-    /// Other fields (`strategy`, ...).
+    /// How generated Applications are synced: all at once, or step by step
+    /// (`RollingSync`, a progressive sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    /// Other fields.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// `spec.strategy`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Strategy {
+    /// `AllAtOnce` (the default) or `RollingSync`.
+    #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// The steps of a `RollingSync`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling_sync: Option<RollingSync>,
+    /// `AllAtOnce` or `Reverse` (deleting Applications step by step, last step first).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub deletion_order: String,
+    /// Other fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `spec.strategy.rollingSync`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingSync {
+    /// The steps, in order.
+    #[serde(default)]
+    pub steps: Vec<RolloutStep>,
+}
+
+/// One step of a `RollingSync`: the Applications its expressions select on their labels,
+/// at most `maxUpdate` of them syncing at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStep {
+    /// Label expressions, all of which must hold (`In` or `NotIn`).
+    #[serde(default)]
+    pub match_expressions: Vec<MatchExpression>,
+    /// An integer or a percentage (`"25%"`) of the step's Applications; unset: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_update: Option<IntOrString>,
+}
+
+/// A label expression of a rollout step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchExpression {
+    /// The label.
+    #[serde(default)]
+    pub key: String,
+    /// `In` or `NotIn`.
+    #[serde(default)]
+    pub operator: String,
+    /// The values.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// Kubernetes' `IntOrString`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IntOrString {
+    /// A number.
+    Int(i64),
+    /// A string (a percentage, `"25%"`).
+    String(String),
 }
 
 /// One `spec.ignoreApplicationDifferences` entry.
