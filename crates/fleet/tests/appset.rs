@@ -796,8 +796,12 @@ fn status_conditions_keep_transition_times_and_derive_health() {
         {"type": "ErrorOccurred", "status": "True", "reason": "ApplicationValidationError", "message": "old", "lastTransitionTime": "2026-01-01T00:00:00Z"},
         {"type": "SomethingElse", "status": "True", "reason": "X", "message": "kept", "lastTransitionTime": "2026-01-01T00:00:00Z"}
     ]});
-    let (conditions, health) =
-        updated_status(Some(&previous), &p.conditions, "2026-11-26T16:00:00Z");
+    let (conditions, health) = updated_status(
+        Some(&previous),
+        &p.conditions,
+        false,
+        "2026-11-26T16:00:00Z",
+    );
     let summary: Vec<(String, String, String)> = conditions
         .iter()
         .map(|c| {

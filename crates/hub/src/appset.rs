@@ -168,9 +168,14 @@ pub fn start_appsets(
 type RegistrySlot = Mutex<Option<futures::future::BoxFuture<'static, ()>>>;
 
 /// What makes a set worth reconciling again (Argo CD's ApplicationSet predicate): spec,
-/// labels, annotations, finalizers, deletion; also its uid (recreated under the same name).
-fn appset_fingerprint(set: &Value) -> u64 {
+/// labels, annotations, finalizers, deletion, and for progressive syncs its
+/// `status.applicationStatus`; also its uid (recreated under the same name).
+fn appset_fingerprint(set: &Value, progressive: bool) -> u64 {
     hash_of(&[
+        // A rollout moves on as its Applications' statuses do (`shouldRequeueForApplicationSet`).
+        progressive
+            .then(|| set.pointer("/status/applicationStatus"))
+            .flatten(),
         set.get("spec"),
         set.pointer("/metadata/labels"),
         set.pointer("/metadata/annotations"),
@@ -181,8 +186,12 @@ fn appset_fingerprint(set: &Value) -> u64 {
 }
 
 /// What the ApplicationSet controller manages of an Application (Argo CD's owned-app
-/// predicate): spec, labels, annotations, finalizers, owner references, deletion.
-fn application_fingerprint(app: &Value) -> u64 {
+/// predicate): spec, labels, annotations, finalizers, owner references, deletion, the
+/// operation asked of it — and,
+/// for progressive syncs, its health and sync status and its operation's phase and start
+/// (`shouldRequeueForApplication`).
+fn application_fingerprint(app: &Value, progressive: bool) -> u64 {
+    let status = |pointer: &str| progressive.then(|| app.pointer(pointer)).flatten();
     hash_of(&[
         app.get("spec"),
         app.pointer("/metadata/labels"),
@@ -190,6 +199,12 @@ fn application_fingerprint(app: &Value) -> u64 {
         app.pointer("/metadata/finalizers"),
         app.pointer("/metadata/ownerReferences"),
         app.pointer("/metadata/deletionTimestamp"),
+        // The operation a rollout writes: its write's echo must be told from others.
+        app.get("operation"),
+        status("/status/health/status"),
+        status("/status/sync/status"),
+        status("/status/operationState/phase"),
+        status("/status/operationState/startedAt"),
     ])
 }
 
@@ -203,7 +218,8 @@ async fn watch_appsets(state: Arc<Loop>) {
             Change::Gone(value) => forget(&state, &object_key(&value)),
             Change::Present(value) => {
                 let key = object_key(&value);
-                let print = appset_fingerprint(&value);
+                let progressive = state.reconciler.options.enable_progressive_syncs;
+                let print = appset_fingerprint(&value, progressive);
                 if state.known.observe(&key, value, print) {
                     state.queue.add(key);
                 }
@@ -222,10 +238,29 @@ fn forget(state: &Loop, key: &str) {
 /// The Applications, watched by this controller itself (when no Application controller
 /// feeds it, see [`AppSetController::run_fed`]).
 async fn watch_applications(state: Arc<Loop>) {
+    if state.reconciler.options.enable_progressive_syncs {
+        // A rollout moves on as the Applications' status does.
+        let api: Api<crate::raw::UnmanagedObject> =
+            Api::all_with(state.reconciler.hub.clone(), &application_resource());
+        return keep_applications(
+            state,
+            crate::controller::object_changes(api, "Applications"),
+        )
+        .await;
+    }
     // What a set manages is spec and metadata: the Applications' status is not decoded.
     let api: Api<crate::raw::StatuslessObject> =
         Api::all_with(state.reconciler.hub.clone(), &application_resource());
-    let mut changes = std::pin::pin!(crate::controller::object_changes(api, "Applications"));
+    keep_applications(
+        state,
+        crate::controller::object_changes(api, "Applications"),
+    )
+    .await;
+}
+
+/// Keeps the Applications' store from their watch and tells the sets of their changes.
+async fn keep_applications(state: Arc<Loop>, changes: impl futures::Stream<Item = Change> + Send) {
+    let mut changes = std::pin::pin!(changes);
     let store = &state.reconciler.applications;
     // The store first, as the Application controller's watch keeps it: the echo of our
     // own write is in the store once `observe_application` has taken it.
@@ -262,7 +297,8 @@ fn observe_application(state: &Loop, value: &Value, present: bool) {
     let changed = {
         let mut owned = crate::lock(&state.owned);
         if present {
-            let print = application_fingerprint(value);
+            let print =
+                application_fingerprint(value, state.reconciler.options.enable_progressive_syncs);
             owned.insert(key.clone(), print) != Some(print)
         } else {
             owned.remove(&key);
@@ -332,21 +368,49 @@ mod tests {
         let mut b = a.clone();
         b["status"] = json!({"c": 2});
         b["metadata"]["resourceVersion"] = json!("9");
-        assert_eq!(appset_fingerprint(&a), appset_fingerprint(&b));
+        assert_eq!(appset_fingerprint(&a, false), appset_fingerprint(&b, false));
         b["spec"]["x"] = json!(2);
-        assert_ne!(appset_fingerprint(&a), appset_fingerprint(&b));
+        assert_ne!(appset_fingerprint(&a, false), appset_fingerprint(&b, false));
         let mut c = a.clone();
         c["metadata"]["deletionTimestamp"] = json!("2026-11-26T00:00:00Z");
-        assert_ne!(appset_fingerprint(&a), appset_fingerprint(&c));
+        assert_ne!(appset_fingerprint(&a, false), appset_fingerprint(&c, false));
+        // A rollout's own status moves it on.
+        let mut d = a.clone();
+        d["status"]["applicationStatus"] = json!([{"application": "x", "status": "Pending"}]);
+        assert_eq!(appset_fingerprint(&a, false), appset_fingerprint(&d, false));
+        assert_ne!(appset_fingerprint(&a, true), appset_fingerprint(&d, true));
     }
 
     #[test]
-    fn application_status_does_not_requeue_its_set() {
-        let a = json!({"metadata": {"name": "a"}, "spec": {"project": "default"}, "status": {"sync": {"status": "Synced"}}});
+    fn application_status_requeues_its_set_only_for_progressive_syncs() {
+        let a = json!({"metadata": {"name": "a"}, "spec": {"project": "default"},
+                       "status": {"sync": {"status": "Synced"}, "reconciledAt": "t1"}});
         let mut b = a.clone();
         b["status"]["sync"]["status"] = json!("OutOfSync");
-        assert_eq!(application_fingerprint(&a), application_fingerprint(&b));
+        assert_eq!(
+            application_fingerprint(&a, false),
+            application_fingerprint(&b, false)
+        );
+        assert_ne!(
+            application_fingerprint(&a, true),
+            application_fingerprint(&b, true)
+        );
+        // Other status fields are not what a rollout waits for.
+        let mut c = a.clone();
+        c["status"]["reconciledAt"] = json!("t2");
+        assert_eq!(
+            application_fingerprint(&a, true),
+            application_fingerprint(&c, true)
+        );
+        c["status"]["operationState"] = json!({"phase": "Running", "startedAt": "t2"});
+        assert_ne!(
+            application_fingerprint(&a, true),
+            application_fingerprint(&c, true)
+        );
         b["metadata"]["finalizers"] = json!([]);
-        assert_ne!(application_fingerprint(&a), application_fingerprint(&b));
+        assert_ne!(
+            application_fingerprint(&a, false),
+            application_fingerprint(&b, false)
+        );
     }
 }

@@ -64,11 +64,17 @@ impl Hub {
     /// `fed`: the ApplicationSet controller hears of Applications from a running
     /// Application controller's watch (as `flotilla controller` runs them), not its own.
     async fn start_with(apps: &[&str], fed: bool) -> Hub {
-        Hub::start_audited(apps, fed, None).await
+        Hub::start_audited(apps, fed, None, false).await
     }
 
-    /// [`Hub::start_with`], kubesim writing its audit log to `audit_log`.
-    async fn start_audited(apps: &[&str], fed: bool, audit_log: Option<&Path>) -> Hub {
+    /// [`Hub::start_with`], kubesim writing its audit log to `audit_log`; `progressive`:
+    /// `--enable-progressive-syncs`.
+    async fn start_audited(
+        apps: &[&str],
+        fed: bool,
+        audit_log: Option<&Path>,
+        progressive: bool,
+    ) -> Hub {
         let dir = tempfile::tempdir().unwrap();
         let registry = dir.path().join("git/platform/app-registry");
         std::fs::create_dir_all(&registry).unwrap();
@@ -118,6 +124,7 @@ impl Hub {
                 // One Application per list request: every test reads the sets'
                 // Applications through many pages.
                 list_page: 1,
+                enable_progressive_syncs: progressive,
                 ..Default::default()
             },
         );
@@ -634,7 +641,7 @@ fn audited_application_requests(path: &Path, verb: &str) -> usize {
 async fn a_fed_set_plans_from_the_watch_without_listing_its_applications() {
     let _serial = SERIAL.lock().await;
     let audit = tempfile::NamedTempFile::new().unwrap();
-    let hub = Hub::start_audited(&["app-00"], true, Some(audit.path())).await;
+    let hub = Hub::start_audited(&["app-00"], true, Some(audit.path()), false).await;
     hub.apply_set(seed()).await;
     hub.wait_for_live(&["app-00-prod-eu", "app-00-prod-us"])
         .await;
@@ -712,4 +719,230 @@ async fn a_plan_from_a_watch_behind_the_api_is_made_again_from_a_listing() {
         assert_eq!(now[name]["metadata"]["uid"], app["metadata"]["uid"]);
     }
     assert_eq!(now.len(), 2);
+}
+
+/// Argo CD's progressive syncs (`--enable-progressive-syncs`): a `RollingSync` set turns
+/// its Applications' automated sync off and syncs them itself, step by step. The `prod`
+/// step waits while the `dev` Application is not Healthy (its Deployment never becomes
+/// ready); a commit that fixes it moves `dev` to Healthy, and then the `prod` Applications
+/// are synced, one at a time (`maxUpdate: 1`), each by an operation the ApplicationSet
+/// controller asks for. `status.applicationStatus` and the `RolloutProgressing` condition
+/// follow the rollout in Argo CD's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_sync_holds_each_step_until_the_steps_before_are_healthy() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start_audited(&[], true, None, true).await;
+    let repo = hub.registry.parent().unwrap().join("rollout");
+    let deployment = |simulate: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n    kubesim.flotilla.dev/simulate: {simulate}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.local/web:1.0\n"
+        )
+    };
+    support::write(&repo, "dev/web.yaml", &deployment("never-ready"));
+    support::write(
+        &repo,
+        "prod/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n",
+    );
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+
+    let element = |name: &str, cluster: &str, env: &str| json!({"name": name, "cluster": cluster, "env": env, "path": if env == "dev" { "dev" } else { "prod" }});
+    hub.apply_set(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "rollout", "namespace": "argocd"},
+        "spec": {
+            "goTemplate": true,
+            "generators": [{"list": {"elements": [
+                element("dev", "staging-eu", "dev"),
+                element("eu", "prod-eu", "prod"),
+                element("us", "prod-us", "prod"),
+            ]}}],
+            "strategy": {"type": "RollingSync", "rollingSync": {"steps": [
+                {"matchExpressions": [{"key": "env", "operator": "In", "values": ["dev"]}]},
+                {"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}], "maxUpdate": 1},
+            ]}},
+            "template": {
+                "metadata": {"name": "web-{{.name}}", "labels": {"env": "{{.env}}"}},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": "https://gitlab.internal/platform/rollout",
+                               "targetRevision": "main", "path": "{{.path}}"},
+                    "destination": {"name": "{{.cluster}}", "namespace": "web"},
+                    "syncPolicy": {"automated": {"prune": true, "selfHeal": true},
+                                   "syncOptions": ["CreateNamespace=true"]},
+                },
+            },
+        },
+    }))
+    .await;
+    let rollout_of = async || -> Option<(BTreeMap<String, String>, Value)> {
+        let status = hub.set_status("rollout").await;
+        let entries = status["applicationStatus"]
+            .as_array()?
+            .iter()
+            .map(|e| {
+                (
+                    e["application"].as_str().unwrap_or_default().to_string(),
+                    format!(
+                        "{} {}",
+                        e["step"].as_str().unwrap_or_default(),
+                        e["status"].as_str().unwrap_or_default()
+                    ),
+                )
+            })
+            .collect();
+        let progressing = status["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "RolloutProgressing")?
+            .clone();
+        Some((entries, progressing))
+    };
+    let step = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(a, s)| (a.to_string(), s.to_string()))
+            .collect()
+    };
+
+    // Step 1 synced, its Deployment never ready: step 2 waits.
+    let (_, progressing) = wait_for("step 1 progressing", async || {
+        let (entries, progressing) = rollout_of().await?;
+        (entries
+            == step(&[
+                ("web-dev", "1 Progressing"),
+                ("web-eu", "2 Waiting"),
+                ("web-us", "2 Waiting"),
+            ]))
+        .then_some((entries, progressing))
+    })
+    .await;
+    assert_eq!(
+        (
+            progressing["status"].as_str(),
+            progressing["message"].as_str()
+        ),
+        (
+            Some("True"),
+            Some("ApplicationSet is performing rollout of step 1")
+        )
+    );
+    let apps = hub.applications().await;
+    for (name, app) in &apps {
+        assert_eq!(
+            app.pointer("/spec/syncPolicy/automated"),
+            Some(&json!({"prune": true, "selfHeal": true, "enabled": false})),
+            "{name}: the set syncs it, not its own policy"
+        );
+    }
+    assert_eq!(
+        apps["web-dev"].pointer("/status/operationState/operation/initiatedBy"),
+        Some(&json!({"username": "applicationset-controller", "automated": true}))
+    );
+    assert_eq!(
+        apps["web-dev"].pointer("/status/health/status"),
+        Some(&json!("Progressing"))
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let prod_settings = async |cluster: &str| {
+        let client = support::client(&hub.server, cluster).await;
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client, "web")
+            .get_opt("settings")
+            .await
+            .unwrap()
+    };
+    for (name, cluster) in [("web-eu", "prod-eu"), ("web-us", "prod-us")] {
+        let app = &hub.applications().await[name];
+        assert!(
+            app.pointer("/status/operationState").is_none(),
+            "{name}: {app}"
+        );
+        assert!(prod_settings(cluster).await.is_none(), "{name} was synced");
+    }
+
+    // The fix: dev becomes Healthy, then prod rolls out.
+    support::write(&repo, "dev/web.yaml", &deployment("none"));
+    git(&repo, &["commit", "-qam", "dev ready"]);
+    hub.mirrors.trigger(
+        &GitUrl::parse("https://gitlab.internal/platform/rollout")
+            .unwrap()
+            .identity(),
+    );
+    let (_, progressing) = wait_for("the rollout to complete", async || {
+        let (entries, progressing) = rollout_of().await?;
+        // Never both prod Applications syncing at once (`maxUpdate: 1`).
+        let syncing = ["web-eu", "web-us"]
+            .iter()
+            .filter(|a| {
+                entries
+                    .get(**a)
+                    .is_some_and(|s| s.ends_with("Pending") || s.ends_with("Progressing"))
+            })
+            .count();
+        assert!(syncing < 2, "{entries:?}");
+        (entries
+            == step(&[
+                ("web-dev", "1 Healthy"),
+                ("web-eu", "2 Healthy"),
+                ("web-us", "2 Healthy"),
+            ]))
+        .then_some((entries, progressing))
+    })
+    .await;
+    assert_eq!(
+        (
+            progressing["status"].as_str(),
+            progressing["reason"].as_str(),
+            progressing["message"].as_str()
+        ),
+        (
+            Some("False"),
+            Some("ApplicationSetRolloutComplete"),
+            Some("ApplicationSet Rollout has completed")
+        )
+    );
+    let apps = hub.applications().await;
+    for (name, cluster) in [("web-eu", "prod-eu"), ("web-us", "prod-us")] {
+        assert!(
+            prod_settings(cluster).await.is_some(),
+            "{name} was not synced"
+        );
+        assert_eq!(
+            apps[name].pointer("/status/operationState/operation/initiatedBy/username"),
+            Some(&json!("applicationset-controller"))
+        );
+    }
+
+    // A RollingSync without steps is an error, in Argo CD's words, and creates nothing.
+    hub.apply_set(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "stepless", "namespace": "argocd"},
+        "spec": {
+            "generators": [{"list": {"elements": [{"name": "x"}]}}],
+            "strategy": {"type": "RollingSync", "rollingSync": {"steps": []}},
+            "template": {"metadata": {"name": "stepless-{{name}}"},
+                         "spec": {"project": "default", "source": {"repoURL": "https://gitlab.internal/platform/rollout", "path": "prod"},
+                                  "destination": {"name": "prod-eu", "namespace": "web"}}},
+        },
+    }))
+    .await;
+    let error = wait_for("the rollout error", async || {
+        let status = hub.set_status("stepless").await;
+        status["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        (error["reason"].as_str(), error["message"].as_str()),
+        (
+            Some("ApplicationSetRolloutError"),
+            Some("No steps defined for rollout")
+        )
+    );
+    assert!(!hub.applications().await.contains_key("stepless-x"));
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::sync::{Condition, ConditionStatus};
 
-/// The condition types every reconcile evaluates (progressive sync is not enabled).
+/// The condition types every reconcile evaluates.
 const EVALUATED: [&str; 5] = [
     "ParametersGenerated",
     "ErrorOccurred",
@@ -15,11 +15,18 @@ const EVALUATED: [&str; 5] = [
     "InvalidRolloutConfig",
 ];
 
+/// The rollout's conditions: for a `RollingSync` set, evaluated only when a reconcile
+/// produced them (one that stopped early keeps the last ones), otherwise always (so they
+/// go when the strategy does).
+const ROLLOUT: [&str; 2] = ["RolloutProgressing", "InvalidRolloutConfig"];
+
 /// The new `status.conditions` and `status.health` from the previous status, the conditions
-/// a reconcile produced, and the current time (RFC 3339, e.g. `2026-11-26T16:00:00Z`).
+/// a reconcile produced, whether the set is a `RollingSync` one, and the current time
+/// (RFC 3339, e.g. `2026-11-26T16:00:00Z`).
 pub fn updated_status(
     previous: Option<&Value>,
     conditions: &[Condition],
+    rolling_sync: bool,
     now: &str,
 ) -> (Vec<Value>, Value) {
     let old: Vec<&Value> = previous
@@ -35,7 +42,14 @@ pub fn updated_status(
     };
     let mut out: Vec<Value> = old
         .iter()
-        .filter(|c| !EVALUATED.contains(&field(c, "type").as_str()))
+        .filter(|c| {
+            let kind = field(c, "type");
+            let evaluated = EVALUATED.contains(&kind.as_str())
+                && !(rolling_sync
+                    && ROLLOUT.contains(&kind.as_str())
+                    && !conditions.iter().any(|n| n.kind == kind));
+            !evaluated
+        })
         .map(|c| {
             let mut c = (*c).clone();
             if c.get("lastTransitionTime").is_none_or(Value::is_null) {
@@ -156,4 +170,47 @@ fn health(conditions: &[Value], field: &dyn Fn(&Value, &str) -> String) -> Value
         return json!({"status": "Healthy", "message": message});
     }
     json!({"status": "Unknown", "message": "Waiting for health status to be determined"})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(kind: &str, status: ConditionStatus, message: &str) -> Condition {
+        Condition {
+            kind: kind.into(),
+            status,
+            reason: "r".into(),
+            message: message.into(),
+        }
+    }
+
+    /// Argo CD's `setApplicationSetStatusCondition`: a `RollingSync` set evaluates its
+    /// rollout conditions only when a reconcile produced them; any other set drops them.
+    #[test]
+    fn rollout_conditions_stay_on_a_rolling_sync_set_until_replaced() {
+        let previous = json!({"conditions": [
+            {"type": "RolloutProgressing", "status": "True", "reason": "r",
+             "message": "ApplicationSet is performing rollout of step 2", "lastTransitionTime": "t0"}]});
+        let error = [condition("ErrorOccurred", ConditionStatus::True, "boom")];
+        let kinds = |conditions: &[Value]| {
+            conditions
+                .iter()
+                .map(|c| c["type"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let (kept, health) = updated_status(Some(&previous), &error, true, "t1");
+        assert_eq!(kinds(&kept), ["ErrorOccurred", "RolloutProgressing"]);
+        assert_eq!(health["status"], "Degraded");
+        let (dropped, _) = updated_status(Some(&previous), &error, false, "t1");
+        assert_eq!(kinds(&dropped), ["ErrorOccurred"]);
+        let done = [condition(
+            "RolloutProgressing",
+            ConditionStatus::False,
+            "ApplicationSet Rollout has completed",
+        )];
+        let (replaced, _) = updated_status(Some(&previous), &done, true, "t1");
+        assert_eq!(replaced[0]["status"], "False");
+        assert_eq!(replaced[0]["lastTransitionTime"], "t1");
+    }
 }

@@ -51,6 +51,13 @@ pub(crate) struct ControllerArgs {
         default_value_t = flotilla_fleet::appset::DEFAULT_MAX_RESOURCES_STATUS_COUNT
     )]
     pub(crate) max_resources_status_count: usize,
+    /// Let an ApplicationSet's `RollingSync` strategy sync its Applications step by step
+    /// (Argo CD's `--enable-progressive-syncs`; off, they sync as their own policies say).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS"
+    )]
+    pub(crate) enable_progressive_syncs: bool,
 }
 
 /// Parses `PROVIDER=SECRET_FILE` and reads the secret.
@@ -152,6 +159,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
         config.appsets.max_resources_status_count = args.max_resources_status_count;
+        config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
         let running = run::start(hub_config, config)
             .await
             .context("starting the hub controllers")?;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use flotilla_fleet::appset::progressive;
 use flotilla_fleet::appset::{
     self, Condition, ConditionStatus, GeneratorContext, Plan, ReconcileInput, error_conditions,
     plan_reconcile, reason, updated_status,
@@ -49,6 +50,9 @@ pub struct AppSetOptions {
     /// Argo CD's `--max-resources-status-count`: at most this many entries in a set's
     /// `status.resources` (0: no limit); `status.resourcesCount` counts them all.
     pub max_resources_status_count: usize,
+    /// Argo CD's `--enable-progressive-syncs`: a `RollingSync` strategy syncs the set's
+    /// Applications step by step (off: they sync as their own policies say).
+    pub enable_progressive_syncs: bool,
 }
 
 impl Default for AppSetOptions {
@@ -61,6 +65,7 @@ impl Default for AppSetOptions {
             source_interval: Duration::from_secs(60),
             list_page: 500,
             max_resources_status_count: appset::DEFAULT_MAX_RESOURCES_STATUS_COUNT,
+            enable_progressive_syncs: false,
         }
     }
 }
@@ -112,6 +117,36 @@ pub struct Outcome {
     pub status: Option<Value>,
 }
 
+/// Argo CD's reason for a `RollingSync` without steps.
+const ROLLOUT_ERROR: &str = "ApplicationSetRolloutError";
+
+/// What [`AppSetReconciler::apply`] did.
+struct Applied {
+    plan: Plan,
+    /// `status.resources` and `status.resourcesCount`.
+    resources: (Vec<Value>, usize),
+    rollout: Rollout,
+}
+
+/// What a progressive sync decided.
+enum Rollout {
+    /// None ran; `had_statuses`: the set carries entries of an earlier one, to remove.
+    Off { had_statuses: bool },
+    /// The new `status.applicationStatus` and the rollout's conditions.
+    Ran(progressive::Rollout),
+}
+
+/// What a status write carries besides the conditions.
+#[derive(Default)]
+struct Written {
+    /// `status.resources` and its count.
+    resources: Option<(Vec<Value>, usize)>,
+    /// `status.applicationStatus` (empty: removed).
+    application_status: Option<Vec<progressive::AppProgress>>,
+    /// The set asks for a `RollingSync`.
+    rolling_sync: bool,
+}
+
 /// A failed step: Argo CD's condition reason and message.
 struct Failure {
     reason: &'static str,
@@ -142,7 +177,9 @@ impl AppSetReconciler {
             Err(e) => {
                 let message = format!("invalid ApplicationSet: {e}");
                 let conditions = error_conditions(false, reason::PARAMS_GENERATION_ERROR, &message);
-                let status = self.write_status(object, &conditions, None, now).await;
+                let status = self
+                    .write_status(object, &conditions, Written::default(), now)
+                    .await;
                 // A spec change requeues it; retrying the same spec cannot help.
                 return Outcome {
                     status,
@@ -159,13 +196,44 @@ impl AppSetReconciler {
             requeue_after: appset::requeue_after(&set),
             ..Outcome::default()
         };
-        let (conditions, resources) = match self.apply(&set, &clusters, &mut outcome).await {
-            Ok((plan, resources)) => (plan.conditions, Some(resources)),
+        let rolling_sync = progressive::is_rolling_sync(&set);
+        let (conditions, written) = match self.apply(&set, &clusters, &mut outcome, now).await {
+            Ok(Applied {
+                plan,
+                resources,
+                rollout,
+            }) => {
+                let mut conditions = plan.conditions;
+                let mut written = Written {
+                    resources: Some(resources),
+                    rolling_sync,
+                    ..Written::default()
+                };
+                match rollout {
+                    Rollout::Off { had_statuses } => {
+                        // Entries of a rollout no longer asked for go.
+                        written.application_status = had_statuses.then(Vec::new);
+                    }
+                    Rollout::Ran(rollout) => {
+                        conditions.extend(rollout.conditions);
+                        written.application_status = Some(rollout.statuses);
+                    }
+                }
+                (conditions, written)
+            }
             Err(failure) => {
                 outcome.failed = true;
+                if failure.reason == ROLLOUT_ERROR {
+                    // Looked at again, as Argo CD does, since a spec change alone fixes it.
+                    outcome.failed = false;
+                    outcome.requeue_after = Some(Duration::from_secs(180));
+                }
                 (
                     error_conditions(true, failure.reason, &failure.message),
-                    None,
+                    Written {
+                        rolling_sync,
+                        ..Written::default()
+                    },
                 )
             }
         };
@@ -177,21 +245,23 @@ impl AppSetReconciler {
             // `ReconcileRequeueOnValidationError`: an invalid set is looked at again.
             outcome.requeue_after = Some(Duration::from_secs(180));
         }
-        outcome.status = self.write_status(object, &conditions, resources, now).await;
+        outcome.status = self.write_status(object, &conditions, written, now).await;
         if outcome.status.is_none() {
             outcome.failed = true;
         }
         outcome
     }
 
-    /// Generates, plans and applies; on success the plan (its conditions) and the set's
-    /// `status.resources` from the Applications it owned when listed.
+    /// Generates, plans and applies; on success the plan (its conditions), the set's
+    /// `status.resources` from the Applications it owned when listed, and what a
+    /// progressive sync decided.
     async fn apply(
         &self,
         set: &ApplicationSet,
         clusters: &[ClusterSecret],
         outcome: &mut Outcome,
-    ) -> Result<(Plan, (Vec<Value>, usize)), Failure> {
+        now: &str,
+    ) -> Result<Applied, Failure> {
         let namespace = set.metadata.namespace.as_str();
         let projects = self.projects(namespace).await?;
         let repos = Arc::new(HubRepos::new(
@@ -199,7 +269,7 @@ impl AppSetReconciler {
             tokio::runtime::Handle::current(),
             self.options.source_interval,
         ));
-        let generated = {
+        let mut generated = {
             let (set, clusters, projects, repos) = (
                 set.clone(),
                 clusters.to_vec(),
@@ -230,17 +300,19 @@ impl AppSetReconciler {
         if generated.error.is_some() {
             outcome.failed = true;
         }
-        let wanted: BTreeSet<&str> = generated
+        let names: Vec<String> = generated
             .applications
             .iter()
-            .map(|a| a.metadata.name.as_str())
+            .map(|a| a.metadata.name.clone())
             .collect();
+        let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
         let watched = self.applications.listed() && self.echoes.is_empty();
         let mut existing = if watched {
             self.watched_applications(set, &wanted)
         } else {
             self.listed_applications(set, &wanted).await?
         };
+        let rollout = self.rollout(set, &existing, &mut generated, now)?;
         let plan_for = |existing: &[Application]| {
             plan_reconcile(ReconcileInput {
                 appset: set,
@@ -276,7 +348,56 @@ impl AppSetReconciler {
         if resources.len() < count {
             tracing::warn!(appset = %set.metadata.name, count, kept = resources.len(), "status.resources truncated to --max-resources-status-count");
         }
-        Ok((plan, (resources, count)))
+        Ok(Applied {
+            plan,
+            resources: (resources, count),
+            rollout,
+        })
+    }
+
+    /// A progressive sync (`PerformProgressiveSyncs`, `SyncDesiredApplications`): with
+    /// progressive syncs on and a `RollingSync` strategy, the statuses of the set's
+    /// Applications move on, and `generated` gets automated sync turned off and the sync
+    /// operations of the Applications whose turn it is.
+    fn rollout(
+        &self,
+        set: &ApplicationSet,
+        existing: &[Application],
+        generated: &mut appset::Generated,
+        now: &str,
+    ) -> Result<Rollout, Failure> {
+        let had_statuses = set
+            .status
+            .as_ref()
+            .and_then(|s| s.get("applicationStatus"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if !self.options.enable_progressive_syncs || !progressive::is_rolling_sync(set) {
+            return Ok(Rollout::Off { had_statuses });
+        }
+        if !progressive::has_rollout_steps(set) {
+            return Err(Failure::new(
+                ROLLOUT_ERROR,
+                "No steps defined for rollout".into(),
+            ));
+        }
+        if generated.error.is_some() {
+            // Nothing is written when generation failed; the statuses wait too.
+            return Ok(Rollout::Off {
+                had_statuses: false,
+            });
+        }
+        let owned: Vec<Application> = existing
+            .iter()
+            .filter(|app| {
+                controlling_set(&app.metadata.owner_references) == Some(set.metadata.name.as_str())
+            })
+            .cloned()
+            .collect();
+        let rollout = progressive::rollout(set, &owned, &generated.applications, now)
+            .map_err(|message| Failure::new(reason::UPDATE_APPLICATION_ERROR, message))?;
+        progressive::with_rollout_syncs(&rollout, &mut generated.applications);
+        Ok(Rollout::Ran(rollout))
     }
 
     /// The AppProjects in `namespace`, and `default`, which Argo CD always has.
@@ -559,11 +680,11 @@ impl AppSetReconciler {
         &self,
         object: &Value,
         conditions: &[Condition],
-        resources: Option<(Vec<Value>, usize)>,
+        written: Written,
         now: &str,
     ) -> Option<Value> {
         let previous = object.get("status");
-        let (conditions, health) = updated_status(previous, conditions, now);
+        let (conditions, health) = updated_status(previous, conditions, written.rolling_sync, now);
         let mut status = previous
             .filter(|s| s.is_object())
             .cloned()
@@ -572,7 +693,19 @@ impl AppSetReconciler {
         status["health"] = health;
         let mut patch =
             json!({"status": {"conditions": status["conditions"], "health": status["health"]}});
-        if let Some((resources, count)) = resources {
+        if let Some(statuses) = written.application_status {
+            let statuses = serde_json::to_value(statuses).unwrap_or(Value::Null);
+            set_or_remove(
+                &mut status,
+                &mut patch,
+                "applicationStatus",
+                statuses
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+                    .then_some(statuses),
+            );
+        }
+        if let Some((resources, count)) = written.resources {
             // Both `omitempty`: an empty list and a zero count are left out.
             set_or_remove(
                 &mut status,
@@ -817,7 +950,7 @@ mod tests {
     #[test]
     fn errors_mark_the_set_degraded_with_argo_cd_conditions() {
         let conditions = error_conditions(false, reason::PARAMS_GENERATION_ERROR, "boom");
-        let (written, health) = updated_status(None, &conditions, "2026-11-26T16:00:00Z");
+        let (written, health) = updated_status(None, &conditions, false, "2026-11-26T16:00:00Z");
         assert_eq!(health["status"], "Degraded");
         let kinds: Vec<&str> = written
             .iter()
