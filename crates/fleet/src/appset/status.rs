@@ -98,8 +98,8 @@ pub fn updated_status(
 /// `status.resources` as Argo CD 3 writes it (`BuildResourceStatus`): one entry per
 /// Application the set owns, sorted by name, with its group, version, kind, namespace,
 /// name, sync status and health status — as those Applications were when the reconcile
-/// listed them (the set is not requeued by their status changes, so the list follows at
-/// its next reconcile, as upstream). Empty fields are left out (`omitempty`).
+/// listed them (without progressive syncs the set is not requeued by their status changes,
+/// so the list follows at its next reconcile, as upstream). Empty fields are left out (`omitempty`).
 pub fn resource_statuses(apps: &[&crate::Application]) -> Vec<Value> {
     let mut entries: Vec<(&str, Value)> = apps
         .iter()
