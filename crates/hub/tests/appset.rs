@@ -915,6 +915,40 @@ async fn a_rolling_sync_holds_each_step_until_the_steps_before_are_healthy() {
         );
     }
 
+    // `deletionOrder: Reverse`: the set gets the resources finalizer, and its deletion
+    // takes the prod Applications first, then dev.
+    let sets: Api<DynamicObject> = Api::namespaced_with(
+        hub.hub.clone(),
+        "argocd",
+        &appset::applicationset_resource(),
+    );
+    sets.patch(
+        "rollout",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"strategy": {"deletionOrder": "Reverse"}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the resources finalizer", async || {
+        let set = serde_json::to_value(sets.get("rollout").await.ok()?).ok()?;
+        (set.pointer("/metadata/finalizers")? == &json!([FINALIZER])).then_some(())
+    })
+    .await;
+    sets.delete("rollout", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the Applications deleted in reverse order", async || {
+        let apps = hub.applications().await;
+        let prod_left = apps.contains_key("web-eu") || apps.contains_key("web-us");
+        assert!(
+            apps.contains_key("web-dev") || !prod_left,
+            "dev went before prod: {:?}",
+            apps.keys().collect::<Vec<_>>()
+        );
+        (apps.is_empty() && sets.get_opt("rollout").await.ok()?.is_none()).then_some(())
+    })
+    .await;
+
     // A RollingSync without steps is an error, in Argo CD's words, and creates nothing.
     hub.apply_set(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",

@@ -80,6 +80,29 @@ fn steps_of(set: &ApplicationSet) -> &[crate::argocd::applicationset::RolloutSte
         .map_or(&[], |r| r.steps.as_slice())
 }
 
+/// Whether a deleted set deletes its Applications step by step, last step first
+/// (`IsDeletionOrderReversed`: a `RollingSync` with steps and `deletionOrder: Reverse`).
+pub fn deletes_in_reverse(set: &ApplicationSet) -> bool {
+    has_rollout_steps(set)
+        && set
+            .spec
+            .strategy
+            .as_ref()
+            .is_some_and(|s| s.deletion_order.eq_ignore_ascii_case("Reverse"))
+}
+
+/// `PerformReverseDeletion`'s order: the Applications some step selects, the last step's
+/// first (by name within a step); Applications no step selects are not in it.
+pub fn reverse_deletion_order(set: &ApplicationSet, current: &[Application]) -> Vec<String> {
+    let (_, step_of, _) = group_into_steps(set, current);
+    let mut order: Vec<(std::cmp::Reverse<usize>, &String)> = step_of
+        .iter()
+        .map(|(name, step)| (std::cmp::Reverse(*step), name))
+        .collect();
+    order.sort();
+    order.into_iter().map(|(_, name)| name.clone()).collect()
+}
+
 /// What a reconcile of a `RollingSync` set decides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollout {
@@ -1091,6 +1114,28 @@ mod tests {
             .filter(|s| s.status == "Pending")
             .map(|s| s.application)
             .collect()
+    }
+
+    #[test]
+    fn reverse_deletion_goes_from_the_last_step_to_the_first() {
+        let mut reversed = set(
+            json!([{"matchExpressions": [{"key": "env", "operator": "In", "values": ["dev"]}]},
+                   {"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}]}]),
+            json!([]),
+        );
+        let apps = [
+            labelled("a-dev", json!({"env": "dev"})),
+            labelled("b-prod", json!({"env": "prod"})),
+            labelled("c-prod", json!({"env": "prod"})),
+            labelled("unselected", json!({"env": "test"})),
+        ];
+        assert!(!deletes_in_reverse(&reversed));
+        reversed.spec.strategy.as_mut().unwrap().deletion_order = "reverse".into();
+        assert!(deletes_in_reverse(&reversed));
+        assert_eq!(
+            reverse_deletion_order(&reversed, &apps),
+            ["b-prod", "c-prod", "a-dev"]
+        );
     }
 
     #[test]

@@ -117,6 +117,9 @@ pub struct Outcome {
     pub status: Option<Value>,
 }
 
+/// How often a reverse deletion looks again at the Application it waits for.
+const REVERSE_DELETION_POLL: Duration = Duration::from_secs(10);
+
 /// Argo CD's reason for a `RollingSync` without steps.
 const ROLLOUT_ERROR: &str = "ApplicationSetRolloutError";
 
@@ -196,6 +199,38 @@ impl AppSetReconciler {
             requeue_after: appset::requeue_after(&set),
             ..Outcome::default()
         };
+        if self.options.enable_progressive_syncs
+            && progressive::deletes_in_reverse(&set)
+            && !set
+                .metadata
+                .finalizers
+                .iter()
+                .any(|f| f == RESOURCES_FINALIZER)
+        {
+            // Its deletion must wait for the Applications to go in order.
+            let mut finalizers = set.metadata.finalizers.clone();
+            finalizers.push(RESOURCES_FINALIZER.to_string());
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                self.hub.clone(),
+                &set.metadata.namespace,
+                &applicationset_resource(),
+            );
+            let patch = json!({"metadata": {"finalizers": finalizers}});
+            if let Err(e) = api
+                .patch(
+                    &set.metadata.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                tracing::warn!(appset = %set.metadata.name, error = %api_message(&e), "adding the resources finalizer");
+                return Outcome {
+                    failed: true,
+                    ..Outcome::default()
+                };
+            }
+        }
         let rolling_sync = progressive::is_rolling_sync(&set);
         let (conditions, written) = match self.apply(&set, &clusters, &mut outcome, now).await {
             Ok(Applied {
@@ -616,6 +651,38 @@ impl AppSetReconciler {
         let Ok(set) = ApplicationSet::from_value(object) else {
             return Outcome::default();
         };
+        if progressive::deletes_in_reverse(&set) {
+            // `PerformReverseDeletion`: one Application at a time, the last step's first;
+            // the set waits (its Applications' deletions requeue it) until each is gone.
+            let Ok(owned) = self.listed_applications(&set, &BTreeSet::new()).await else {
+                return failed;
+            };
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                self.hub.clone(),
+                &set.metadata.namespace,
+                &application_resource(),
+            );
+            let wait = Outcome {
+                requeue_after: Some(REVERSE_DELETION_POLL),
+                ..Outcome::default()
+            };
+            for name in progressive::reverse_deletion_order(&set, &owned) {
+                let Some(app) = owned.iter().find(|a| a.metadata.name == name) else {
+                    continue;
+                };
+                if app.metadata.extra.contains_key("deletionTimestamp") {
+                    return wait;
+                }
+                return match api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => wait,
+                    Err(kube::Error::Api(s)) if s.code == 404 => wait,
+                    Err(e) => {
+                        tracing::warn!(app = %name, error = %api_message(&e), "deleting in reverse order");
+                        failed
+                    }
+                };
+            }
+        }
         if !set.effective_policy(self.options.policy).allow_delete() {
             let Ok(owned) = self.listed_applications(&set, &BTreeSet::new()).await else {
                 return failed;
