@@ -14,6 +14,26 @@ pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
 /// The files of a chart archive, with the top directory (the chart's name) stripped, as
 /// Helm's `LoadArchiveFiles` returns them.
 pub(crate) fn read_tgz(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    read_entries(name, bytes, Layout::Chart)
+}
+
+/// The files of a gzipped tarball as Flux's `tar.Untar` extracts an artifact: paths kept
+/// (`./` dropped), a name with `\`, a leading `/` or `../` refused, links and other
+/// special entries refused, at most [`MAX_ARCHIVE_BYTES`] in all.
+pub(crate) fn read_artifact(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    read_entries(name, bytes, Layout::Artifact)
+}
+
+/// Whose rules an archive is read by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// A Helm chart: one top directory, stripped; Helm's refusals and limits.
+    Chart,
+    /// A Flux artifact: paths as they are; `tar.Untar`'s refusals.
+    Artifact,
+}
+
+fn read_entries(name: &str, bytes: &[u8], layout: Layout) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let bad = |reason: String| Error::Archive {
         archive: name.to_string(),
         reason,
@@ -79,6 +99,14 @@ pub(crate) fn read_tgz(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)
             b'0' | 0 | b'7' => {}
             other => {
                 let entry = long_name.take().unwrap_or_else(header_name);
+                if layout == Layout::Artifact {
+                    return Err(bad(match other {
+                        b'2' => format!(
+                            "tar file entry {entry} is a symlink, which is not allowed in this context"
+                        ),
+                        _ => format!("tar file entry {entry} contained unsupported file type"),
+                    }));
+                }
                 let kind = match other {
                     b'1' => "a hard link",
                     b'2' => "a symlink",
@@ -91,6 +119,18 @@ pub(crate) fn read_tgz(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)
         }
         let entry = long_name.take().unwrap_or_else(header_name);
         if entry.ends_with('/') {
+            continue;
+        }
+        if layout == Layout::Artifact {
+            total += size;
+            if total > MAX_ARCHIVE_BYTES {
+                return Err(bad(format!(
+                    "tar {entry:?} is bigger than max archive size of {MAX_ARCHIVE_BYTES} bytes"
+                )));
+            }
+            let rel = artifact_path(&entry)
+                .ok_or_else(|| bad(format!("tar contained invalid name error {entry:?}")))?;
+            files.push((rel, data.to_vec()));
             continue;
         }
         let rel = strip_top(&entry).map_err(|reason| bad(format!("entry {entry:?}: {reason}")))?;
@@ -110,10 +150,26 @@ pub(crate) fn read_tgz(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)
             .unwrap_or(data);
         files.push((rel, data.to_vec()));
     }
-    if files.is_empty() {
+    if files.is_empty() && layout == Layout::Chart {
         return Err(bad("no files in chart archive".into()));
     }
     Ok(files)
+}
+
+/// Flux's `validRelPath`, then the path cleaned as `filepath.Join` cleans it.
+fn artifact_path(entry: &str) -> Option<String> {
+    if entry.is_empty() || entry.contains('\\') || entry.starts_with('/') || entry.contains("../") {
+        return None;
+    }
+    let parts: Vec<&str> = entry
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    // A last `..` (no slash after it) is what `validRelPath` lets through; it would leave.
+    if parts.is_empty() || parts.contains(&"..") {
+        return None;
+    }
+    Some(parts.join("/"))
 }
 
 /// Drops the first path component and refuses anything that would leave the chart.
@@ -250,5 +306,53 @@ pub(crate) mod tests {
         let link = read_tgz("x.tgz", &tgz(&[entry("c/values.yaml", b'2', b"")])).unwrap_err();
         assert!(link.to_string().contains("symlink"), "{link}");
         assert!(read_tgz("x.tgz", b"not gzip").is_err());
+    }
+
+    /// Flux's `tar.Untar`: paths kept (`./` dropped), `validRelPath`'s refusals, links
+    /// refused in its words.
+    #[test]
+    fn an_artifact_keeps_its_paths_and_refuses_what_flux_refuses() {
+        let t = tgz(&[
+            entry("./", b'5', b""),
+            entry("./deploy/app.yaml", b'0', b"kind: ConfigMap\n"),
+            entry("kustomization.yaml", b'0', b"resources: []\n"),
+        ]);
+        let files = read_artifact("a.tgz", &t).unwrap();
+        assert_eq!(
+            files,
+            vec![
+                ("deploy/app.yaml".to_string(), b"kind: ConfigMap\n".to_vec()),
+                (
+                    "kustomization.yaml".to_string(),
+                    b"resources: []\n".to_vec()
+                )
+            ]
+        );
+        for name in [
+            "../etc/passwd",
+            "deploy/../../x",
+            "/etc/passwd",
+            "a\\b",
+            "deploy/..",
+        ] {
+            let error = read_artifact("a.tgz", &tgz(&[entry(name, b'0', b"x")])).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("tar contained invalid name error"),
+                "{name}: {error}"
+            );
+        }
+        let link = read_artifact("a.tgz", &tgz(&[entry("deploy/x", b'2', b"")])).unwrap_err();
+        assert!(
+            link.to_string().contains(
+                "tar file entry deploy/x is a symlink, which is not allowed in this context"
+            ),
+            "{link}"
+        );
+        let hard = read_artifact("a.tgz", &tgz(&[entry("deploy/x", b'1', b"")])).unwrap_err();
+        assert!(hard.to_string().contains("unsupported file type"), "{hard}");
+        // An empty artifact is empty, not an error.
+        assert_eq!(read_artifact("a.tgz", &tgz(&[])).unwrap(), Vec::new());
     }
 }

@@ -51,6 +51,12 @@ pub use self::archive::{MAX_ARCHIVE_BYTES, MAX_FILE_BYTES};
 pub fn unpack_archive(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
     archive::read_tgz(name, bytes)
 }
+
+/// The files of a gzipped tarball artifact as Flux extracts one (paths kept, `tar.Untar`'s
+/// refusals and its 100 MiB limit) — a Flux OCI artifact's layer.
+pub fn unpack_artifact(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    archive::read_artifact(name, bytes)
+}
 pub use self::chart::{Chart, Dependency, File, Metadata, load, load_archive, load_dir};
 pub use self::error::Error;
 pub use self::manifest::{Hook, Manifest};
