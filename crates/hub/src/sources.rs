@@ -261,7 +261,7 @@ impl Sources {
         access: crate::repo_creds::RepoAccess,
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::{helm_repo, oci};
-        let reference = oci::ChartReference::new(repo, chart)?;
+        let reference = oci::RepositoryReference::new(repo, chart)?;
         let who = access.credentials.fingerprint();
         let access = oci::Access {
             credentials: access.credentials,

@@ -1477,7 +1477,7 @@ async fn a_chart_from_an_oci_registry_is_pulled_by_tag_and_rendered() {
     );
 
     let repo = format!("{}/charts", registry.host);
-    let web = oci::ChartReference::new(&repo, "web").unwrap();
+    let web = oci::RepositoryReference::new(&repo, "web").unwrap();
     let timeout = Duration::from_secs(20);
     let with = |credentials| oci::Access {
         credentials,
@@ -1512,7 +1512,7 @@ async fn a_chart_from_an_oci_registry_is_pulled_by_tag_and_rendered() {
     let mut versions = oci::versions(&web, &robot, timeout).await.unwrap();
     versions.sort();
     assert_eq!(versions, ["1.0.0", "1.1.0", "1.2.0+build.1", "2.0.0"]);
-    let image = oci::ChartReference::new(&repo, "image").unwrap();
+    let image = oci::RepositoryReference::new(&repo, "image").unwrap();
     let refused = oci::pull_chart(&image, "1.0.0", &robot, 1 << 20, timeout)
         .await
         .unwrap_err();

@@ -194,7 +194,7 @@ async fn a_registry_that_demands_tokens_is_read_with_a_token_from_its_realm() {
             bundle.display()
         ),
     );
-    let web = oci::ChartReference::new(&format!("{}/charts", registry.host), "web").unwrap();
+    let web = oci::RepositoryReference::new(&format!("{}/charts", registry.host), "web").unwrap();
     let robot = oci::Access {
         credentials: Credentials::Basic {
             username: "robot".into(),

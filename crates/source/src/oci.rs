@@ -55,8 +55,9 @@ pub enum OciError {
         /// Helm's reason.
         detail: String,
     },
-    /// The chart layer is not what the manifest says.
-    #[error("{reference}: the chart layer's digest is {actual}, the manifest's {expected}")]
+    /// What arrived is not what was asked for (a layer its manifest describes, a
+    /// manifest by its digest).
+    #[error("{reference}: the digest of what arrived is {actual}, {expected} was expected")]
     Digest {
         /// `oci://registry/repository:tag`.
         reference: String,
@@ -92,19 +93,20 @@ pub struct Access {
     pub plain_http: bool,
 }
 
-/// A chart's repository in a registry: `registry/repository`.
+/// A repository in a registry, `registry/repository`: a Helm chart's, or a Flux
+/// `OCIRepository`'s.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChartReference {
+pub struct RepositoryReference {
     /// `host[:port]`.
     pub registry: String,
     /// The repository's name (`charts/web`).
     pub repository: String,
 }
 
-impl ChartReference {
+impl RepositoryReference {
     /// The repository of `chart` under Argo CD's `repoURL` (`oci://` optional, as
     /// `helm pull oci://<repoURL>/<chart>` reads it).
-    pub fn new(repo_url: &str, chart: &str) -> Result<ChartReference, OciError> {
+    pub fn new(repo_url: &str, chart: &str) -> Result<RepositoryReference, OciError> {
         let given = format!("{repo_url}/{chart}");
         let invalid = |reason: &str| OciError::Reference {
             reference: given.clone(),
@@ -130,9 +132,42 @@ impl ChartReference {
                 "a repository name is lowercase letters, digits and separators (. _ __ - /) between them",
             ));
         }
-        Ok(ChartReference {
+        Ok(RepositoryReference {
             registry: registry.to_string(),
             repository,
+        })
+    }
+
+    /// The repository of a Flux `OCIRepository` URL, `oci://<domain>/<org>/<repo>` (no tag,
+    /// no digest), with source-controller's messages (`parseRepository`).
+    pub fn from_oci_url(url: &str) -> Result<RepositoryReference, OciError> {
+        let invalid = |reason: String| OciError::Reference {
+            reference: url.to_string(),
+            reason,
+        };
+        let Some(bare) = url.strip_prefix("oci://") else {
+            return Err(invalid(
+                "URL must be in format 'oci://<domain>/<org>/<repo>'".into(),
+            ));
+        };
+        let (registry, repository) = bare.split_once('/').unwrap_or((bare, ""));
+        if let Some((_, tag)) = repository.split_once(':') {
+            return Err(invalid(format!(
+                "URL must not contain a tag; remove ':{tag}'"
+            )));
+        }
+        if registry.is_empty()
+            || registry.contains(['@', '?', '#', '\\'])
+            || repository.contains('@')
+            || !is_repository_name(repository)
+        {
+            return Err(invalid(
+                "URL must be in format 'oci://<domain>/<org>/<repo>'".into(),
+            ));
+        }
+        Ok(RepositoryReference {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
         })
     }
 
@@ -179,7 +214,17 @@ pub fn tag_of(version: &str) -> String {
 /// Every version the repository has a tag for (`_` read back as `+`, as Argo CD's
 /// `GetTags`), following the registry's `Link` pages.
 pub async fn versions(
-    reference: &ChartReference,
+    reference: &RepositoryReference,
+    access: &Access,
+    timeout: Duration,
+) -> Result<Vec<String>, OciError> {
+    let tags = tags(reference, access, timeout).await?;
+    Ok(tags.iter().map(|tag| tag.replace('_', "+")).collect())
+}
+
+/// The repository's tags as the registry lists them, following its `Link` pages.
+pub async fn tags(
+    reference: &RepositoryReference,
     access: &Access,
     timeout: Duration,
 ) -> Result<Vec<String>, OciError> {
@@ -194,7 +239,7 @@ pub async fn versions(
             let answer = session.get(&url, None, MAX_LISTING_BYTES).await?;
             let listed: TagList = serde_json::from_slice(&answer.body)
                 .map_err(|e| session.failed(format!("the tag list does not parse: {e}")))?;
-            versions.extend(listed.tags.iter().map(|tag| tag.replace('_', "+")));
+            versions.extend(listed.tags);
             if versions.len() > MAX_TAGS {
                 return Err(session.failed(format!("more than {MAX_TAGS} tags")));
             }
@@ -212,7 +257,7 @@ pub async fn versions(
 /// Helm's config and one chart layer, then that layer, checked against its digest and
 /// at most `limit` bytes.
 pub async fn pull_chart(
-    reference: &ChartReference,
+    reference: &RepositoryReference,
     version: &str,
     access: &Access,
     limit: usize,
@@ -255,6 +300,102 @@ pub async fn pull_chart(
             });
         }
         Ok(answer.body)
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| session.failed(format!("no answer within {timeout:?}")))?
+}
+
+/// What [`pull_artifact`] brings: the manifest's digest and the layer chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledArtifact {
+    /// `sha256:…` of the manifest as served.
+    pub digest: String,
+    /// The layer's media type.
+    pub media_type: String,
+    /// The layer, checked against its digest.
+    pub layer: Vec<u8>,
+}
+
+/// Manifest types an artifact may be served as (OCI, or Docker's schema 2).
+const ARTIFACT_MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// An artifact of any kind (a Flux `OCIRepository`'s) by tag or by `sha256:` digest: its
+/// manifest (a digest asked for is checked against it) and one layer — the first with
+/// `media_type` when given, else the first — checked against its digest and at most
+/// `limit` bytes, with source-controller's messages (`selectLayer`).
+pub async fn pull_artifact(
+    reference: &RepositoryReference,
+    tag_or_digest: &str,
+    access: &Access,
+    media_type: Option<&str>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<PulledArtifact, OciError> {
+    let mut session = Session::new(reference, access);
+    let by_digest = tag_or_digest.starts_with("sha256:");
+    session.shown = format!(
+        "{}{}{tag_or_digest}",
+        reference.shown(),
+        if by_digest { "@" } else { ":" }
+    );
+    let work = async {
+        let url = reference.endpoint(access, &format!("manifests/{tag_or_digest}"));
+        let answer = session
+            .get(&url, Some(ARTIFACT_MANIFEST_TYPES), MAX_MANIFEST_BYTES)
+            .await?;
+        let digest = format!("sha256:{}", crate::sha256_hex(&answer.body));
+        if by_digest && !digest.eq_ignore_ascii_case(tag_or_digest) {
+            return Err(OciError::Digest {
+                reference: session.shown.clone(),
+                expected: tag_or_digest.to_string(),
+                actual: digest,
+            });
+        }
+        let manifest: Manifest = serde_json::from_slice(&answer.body)
+            .map_err(|e| session.failed(format!("failed to parse artifact manifest: {e}")))?;
+        if manifest.layers.is_empty() {
+            return Err(session.failed("no layers found in artifact".into()));
+        }
+        let layer = match media_type {
+            Some(wanted) => manifest
+                .layers
+                .iter()
+                .find(|l| l.media_type == wanted)
+                .ok_or_else(|| {
+                    session.failed(format!(
+                        "failed to find layer with media type '{wanted}' in artifact"
+                    ))
+                })?,
+            None => &manifest.layers[0],
+        };
+        if layer.size > limit as u64 {
+            return Err(session.failed(format!(
+                "the layer is {} bytes, more than the {limit} allowed",
+                layer.size
+            )));
+        }
+        let Some(expected) = layer.digest.strip_prefix("sha256:") else {
+            return Err(session.failed(format!(
+                "the layer's digest {:?} is not sha256",
+                layer.digest
+            )));
+        };
+        let url = reference.endpoint(access, &format!("blobs/{}", layer.digest));
+        let answer = session.get(&url, None, limit).await?;
+        let actual = crate::sha256_hex(&answer.body);
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(OciError::Digest {
+                reference: session.shown.clone(),
+                expected: layer.digest.clone(),
+                actual: format!("sha256:{actual}"),
+            });
+        }
+        Ok(PulledArtifact {
+            digest,
+            media_type: layer.media_type.clone(),
+            layer: answer.body,
+        })
     };
     tokio::time::timeout(timeout, work)
         .await
@@ -404,14 +545,14 @@ fn query_escape(value: &str) -> String {
 /// The requests of one operation: the `Authorization` it has earned from the
 /// registry's challenge is kept for the rest of them.
 struct Session<'a> {
-    reference: &'a ChartReference,
+    reference: &'a RepositoryReference,
     access: &'a Access,
     authorization: Option<String>,
     shown: String,
 }
 
 impl<'a> Session<'a> {
-    fn new(reference: &'a ChartReference, access: &'a Access) -> Self {
+    fn new(reference: &'a RepositoryReference, access: &'a Access) -> Self {
         let authorization = match &access.credentials {
             Credentials::Bearer { token } => Some(format!("Bearer {token}")),
             _ => None,
@@ -598,12 +739,12 @@ mod tests {
 
     #[test]
     fn references_join_the_repository_url_and_the_chart() {
-        let reference = ChartReference::new("localhost:5000/charts/", "web").unwrap();
+        let reference = RepositoryReference::new("localhost:5000/charts/", "web").unwrap();
         assert_eq!(reference.registry, "localhost:5000");
         assert_eq!(reference.repository, "charts/web");
         assert_eq!(
-            ChartReference::new("oci://ghcr.io", "web").unwrap(),
-            ChartReference {
+            RepositoryReference::new("oci://ghcr.io", "web").unwrap(),
+            RepositoryReference {
                 registry: "ghcr.io".into(),
                 repository: "web".into()
             }
@@ -617,7 +758,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    ChartReference::new(repo, chart),
+                    RepositoryReference::new(repo, chart),
                     Err(OciError::Reference { .. })
                 ),
                 "{repo} {chart}"
@@ -627,6 +768,32 @@ mod tests {
 
     /// Challenges as registries send them (Docker Hub's, GHCR's, distribution's
     /// htpasswd realm), and a quoted value with an escaped quote and a comma.
+    /// source-controller's `parseRepository`: `oci://` required, no tag.
+    #[test]
+    fn an_oci_repository_url_names_a_repository_without_a_tag() {
+        let parsed =
+            RepositoryReference::from_oci_url("oci://localhost:5000/org/manifests").unwrap();
+        assert_eq!(
+            (parsed.registry.as_str(), parsed.repository.as_str()),
+            ("localhost:5000", "org/manifests")
+        );
+        let refused = |url: &str| {
+            RepositoryReference::from_oci_url(url)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            refused("ghcr.io/org/app")
+                .contains("URL must be in format 'oci://<domain>/<org>/<repo>'")
+        );
+        assert!(
+            refused("oci://ghcr.io/org/app:v1")
+                .contains("URL must not contain a tag; remove ':v1'")
+        );
+        assert!(refused("oci://ghcr.io").contains("URL must be in format"));
+        assert!(refused("oci://ghcr.io/Org/App").contains("URL must be in format"));
+    }
+
     #[test]
     fn challenges_are_read_with_their_quoted_parameters() {
         let hub = parse_challenge(
