@@ -9,7 +9,8 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-/// The hub's CRDs: Application, ApplicationSet, AppProject, GitRepository, Kustomization.
+/// The hub's CRDs: Application, ApplicationSet, AppProject, GitRepository, OCIRepository,
+/// Kustomization.
 pub const HUB_CRDS: &str = include_str!("../../fleet/crds/hub.yaml");
 
 /// The namespaces Argo CD and Flux objects live in by default.

@@ -13,6 +13,7 @@ pub mod conditions;
 pub mod events;
 pub mod gnupg;
 pub mod include;
+pub mod oci_repository;
 pub mod ssa;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -105,7 +106,7 @@ pub struct FluxReconciler {
     hub_config: kube::Config,
     sources: Sources,
     options: FluxOptions,
-    /// GitRepository `ns/name` → its artifact.
+    /// `GitRepository/ns/name` or `OCIRepository/ns/name` → its artifact.
     artifacts: Mutex<HashMap<String, SourceTree>>,
     /// GitRepository `ns/name` → the source crate's object (keeps the last good artifact).
     repositories: Mutex<HashMap<String, flotilla_source::GitRepository>>,
@@ -327,8 +328,12 @@ impl FluxReconciler {
         &self.sources
     }
 
-    fn artifact(&self, key: &str) -> Option<SourceTree> {
-        lock(&self.artifacts).get(key).cloned()
+    /// The artifact of the source of `kind` (`GitRepository`, `OCIRepository`) at
+    /// `namespace/name`.
+    fn artifact(&self, kind: &str, key: &str) -> Option<SourceTree> {
+        lock(&self.artifacts)
+            .get(&oci_repository::artifact_key(kind, key))
+            .cloned()
     }
 
     /// Reconciles one GitRepository: checks the remote, keeps the artifact, and returns
@@ -464,7 +469,7 @@ impl FluxReconciler {
             let mut c = Conditions::from_source(&repository.status.conditions, generation, now);
             match tree {
                 Ok(tree) => {
-                    lock(&self.artifacts).insert(key.clone(), tree);
+                    lock(&self.artifacts).insert(oci_repository::artifact_key(GIT, &key), tree);
                     c.delete("StorageOperationFailed");
                     c.delete("IncludeUnavailable");
                 }
@@ -608,7 +613,7 @@ impl FluxReconciler {
                 .ok_or_else(no_artifact)?;
             // The tree this process read for that artifact (none yet after a restart).
             let tree = self
-                .artifact(&format!("{namespace}/{name}"))
+                .artifact(GIT, &format!("{namespace}/{name}"))
                 .ok_or_else(no_artifact)?;
             let back = format!("{own_key}@");
             if tree.included.iter().any(|i| i.starts_with(&back)) {
@@ -1033,22 +1038,26 @@ impl FluxReconciler {
         }
         let source_ns = ks.source_namespace().to_string();
         let source_name = ks.spec.source_ref.name.clone();
-        if ks.spec.source_ref.kind != "GitRepository" {
-            let message = format!(
-                "source kind '{}' is not supported by this hub",
-                ks.spec.source_ref.kind
-            );
-            run.conditions
-                .set("Ready", "False", "ArtifactFailed", &message);
-            return run.finish(Some(retry));
-        }
+        let source_kind = ks.spec.source_ref.kind.as_str();
+        let source_resource = match source_kind {
+            GIT => git_repository_resource(),
+            OCI => oci_repository::oci_repository_resource(),
+            other => {
+                let message = format!("source kind '{other}' is not supported by this hub");
+                run.conditions
+                    .set("Ready", "False", "ArtifactFailed", &message);
+                return run.finish(Some(retry));
+            }
+        };
         let repos: Api<DynamicObject> =
-            Api::namespaced_with(self.hub.clone(), &source_ns, &git_repository_resource());
+            Api::namespaced_with(self.hub.clone(), &source_ns, &source_resource);
         let source = match repos.get_opt(&source_name).await {
             Ok(Some(s)) => serde_json::to_value(s).unwrap_or(Value::Null),
             Ok(None) => {
-                let message =
-                    format!("gitrepositories.source.toolkit.fluxcd.io \"{source_name}\" not found");
+                let message = format!(
+                    "{}.{SOURCE_GROUP} \"{source_name}\" not found",
+                    source_resource.plural
+                );
                 run.conditions
                     .set("Ready", "False", "ArtifactFailed", &message);
                 return run.finish(Some(retry));
@@ -1072,7 +1081,7 @@ impl FluxReconciler {
                 .set("Ready", "False", "ArtifactFailed", &message);
             return run.finish(Some(dependency));
         }
-        let Some(tree) = self.artifact(&format!("{source_ns}/{source_name}")) else {
+        let Some(tree) = self.artifact(source_kind, &format!("{source_ns}/{source_name}")) else {
             let message = format!(
                 "Source is not ready, artifact not found, retrying in {}",
                 go_duration(dependency)
@@ -1486,6 +1495,7 @@ impl KsRun {
 // The controller loop.
 
 const GIT: &str = "GitRepository";
+const OCI: &str = "OCIRepository";
 const KS: &str = "Kustomization";
 
 struct Loop {
@@ -1548,6 +1558,11 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
         },
     ));
     tasks.spawn(watch(state.clone(), GIT, git_repository_resource()));
+    tasks.spawn(watch(
+        state.clone(),
+        OCI,
+        oci_repository::oci_repository_resource(),
+    ));
     watch(state, KS, kustomization_resource()).await;
 }
 
@@ -1580,18 +1595,20 @@ async fn worker(state: Arc<Loop>) {
             continue;
         };
         let now = now_rfc3339();
-        let is_git = key.starts_with(GIT);
+        let kind = key.split('/').next().unwrap_or_default();
+        let is_git = kind == GIT;
+        let is_source = kind == GIT || kind == OCI;
         // Known as a reader before it looks for the artifact: a GitRepository that
         // finishes meanwhile then requeues it (it reruns once done), instead of it
         // waiting out the dependency requeue period.
-        remember_reader(&state, &key, &object, is_git);
+        remember_reader(&state, &key, &object, is_source);
         let started = Instant::now();
         let reconciler = &state.reconciler;
         let outcome = crate::contained(async {
-            if is_git {
-                reconciler.reconcile_git_repository(&object, &now).await
-            } else {
-                reconciler.reconcile_kustomization(&object, &now).await
+            match kind {
+                GIT => reconciler.reconcile_git_repository(&object, &now).await,
+                OCI => reconciler.reconcile_oci_repository(&object, &now).await,
+                _ => reconciler.reconcile_kustomization(&object, &now).await,
             }
         })
         .await;
@@ -1605,10 +1622,10 @@ async fn worker(state: Arc<Loop>) {
                         .any(|c| c["type"] == "Ready" && c["status"] == "False")
                 });
                 crate::metrics::global().reconcile(
-                    if is_git {
-                        "gitrepository"
-                    } else {
-                        "kustomization"
+                    match kind {
+                        GIT => "gitrepository",
+                        OCI => "ocirepository",
+                        _ => "kustomization",
                     },
                     crate::metrics::Outcome::of(ready_false),
                     started.elapsed(),
@@ -1623,10 +1640,10 @@ async fn worker(state: Arc<Loop>) {
             }
         };
         if let Some(status) = &outcome.status {
-            let resource = if is_git {
-                git_repository_resource()
-            } else {
-                kustomization_resource()
+            let resource = match kind {
+                GIT => git_repository_resource(),
+                OCI => oci_repository::oci_repository_resource(),
+                _ => kustomization_resource(),
             };
             let written = write_status(
                 &state.reconciler.hub,
@@ -1643,7 +1660,7 @@ async fn worker(state: Arc<Loop>) {
         }
         // After the status write, as kustomize-controller emits them once its status is
         // patched.
-        let recorder = if is_git {
+        let recorder = if is_source {
             &state.source_events
         } else {
             &state.kustomization_events
@@ -1652,10 +1669,13 @@ async fn worker(state: Arc<Loop>) {
             recorder.record(&object, event, &now).await;
         }
         if is_git {
-            // After the status write: a reader requeued earlier could read the
-            // GitRepository before its artifact is in the status, and wait out the
-            // dependency period (30 s) for nothing.
-            after_git(&state, &key, &object);
+            remember_url(&state, &key, &object);
+        }
+        if is_source {
+            // After the status write: a reader requeued earlier could read the source
+            // before its artifact is in the status, and wait out the dependency period
+            // (30 s) for nothing.
+            after_source(&state, &key);
         }
         drop(lease);
         if let Some(delay) = outcome.requeue {
@@ -1664,10 +1684,8 @@ async fn worker(state: Arc<Loop>) {
     }
 }
 
-/// After a GitRepository run: remember its URL for pushes, and requeue its readers (the
-/// Kustomizations that build it, the GitRepositories that include it) when its artifact
-/// changed.
-fn after_git(state: &Loop, key: &str, object: &Value) {
+/// After a GitRepository run: remember its URL for pushes.
+fn remember_url(state: &Loop, key: &str, object: &Value) {
     if let Some(url) = object.pointer("/spec/url").and_then(Value::as_str)
         && let Ok(parsed) = flotilla_source::GitUrl::parse(url)
     {
@@ -1685,10 +1703,14 @@ fn after_git(state: &Loop, key: &str, object: &Value) {
                 .insert(key.to_string());
         }
     }
-    let artifact_key = key.trim_start_matches(GIT).trim_start_matches('/');
-    let Some(identity) = state
-        .reconciler
-        .artifact(artifact_key)
+}
+
+/// After a source's run: requeue its readers (the Kustomizations that build it, the
+/// GitRepositories that include it) when its artifact changed.
+fn after_source(state: &Loop, key: &str) {
+    // The queue key is the artifact's: `kind/namespace/name`.
+    let Some(identity) = lock(&state.reconciler.artifacts)
+        .get(key)
         .map(|t| t.identity())
     else {
         return;
@@ -1706,11 +1728,11 @@ fn after_git(state: &Loop, key: &str, object: &Value) {
     }
 }
 
-/// Records which GitRepositories `key` reads: a Kustomization its source, a
-/// GitRepository those it includes (of its own namespace).
-fn remember_reader(state: &Loop, key: &str, object: &Value, is_git: bool) {
+/// Records which sources `key` reads: a Kustomization its source, a GitRepository those
+/// it includes (of its own namespace).
+fn remember_reader(state: &Loop, key: &str, object: &Value, is_source: bool) {
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let sources: Vec<String> = if is_git {
+    let sources: Vec<String> = if is_source {
         object
             .pointer("/spec/include")
             .and_then(Value::as_array)
@@ -1725,7 +1747,11 @@ fn remember_reader(state: &Loop, key: &str, object: &Value, is_git: bool) {
         } else {
             s("/spec/sourceRef/namespace")
         };
-        vec![format!("{GIT}/{namespace}/{}", s("/spec/sourceRef/name"))]
+        let kind = match s("/spec/sourceRef/kind") {
+            "" => GIT,
+            kind => kind,
+        };
+        vec![format!("{kind}/{namespace}/{}", s("/spec/sourceRef/name"))]
     };
     let mut readers = lock(&state.readers);
     for set in readers.values_mut() {

@@ -59,7 +59,7 @@ pub use crate::verify::{
 };
 
 /// sha256 of `bytes`, lowercase hex (how indexes and registries write digests).
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex(&sha2::Sha256::digest(bytes))
 }
