@@ -1,13 +1,16 @@
-//! Flux on the hub: GitRepository and Kustomization reconcilers (kustomize-controller's
-//! and source-controller's semantics, status and multi-tenancy lockdown).
+//! Flux on the hub: GitRepository, OCIRepository and Kustomization reconcilers
+//! (kustomize-controller's and source-controller's semantics, status and multi-tenancy
+//! lockdown).
 //!
 //! - A GitRepository is checked through the shared mirror cache ([`flotilla_source`]);
 //!   its artifact is the commit's in-memory tree, kept for the Kustomizations that read it.
+//! - An OCIRepository's artifact is pulled from its registry ([`oci_repository`]) and kept
+//!   the same way.
 //! - A Kustomization is built with [`flotilla_render::flux::build`] and applied with
 //!   kustomize-controller's staged server-side apply ([`ssa`]) to the hub or to the cluster
 //!   of `spec.kubeConfig`, impersonating `spec.serviceAccountName`; its inventory drives
 //!   pruning and its status is what kustomize-controller writes.
-//! - [`run_flux`] watches both kinds and runs the reconciles from a [`WorkQueue`].
+//! - [`run_flux`] watches the three kinds and runs the reconciles from a [`WorkQueue`].
 
 pub mod conditions;
 pub mod events;
@@ -1528,7 +1531,8 @@ fn fingerprint(obj: &Value) -> u64 {
     ])
 }
 
-/// Runs the GitRepository and Kustomization controllers until the hub watches end.
+/// Runs the GitRepository, OCIRepository and Kustomization controllers until the hub
+/// watches end.
 pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     let state = Arc::new(Loop {
         kustomization_events: events::Recorder::new(reconciler.hub.clone(), "kustomize-controller"),
