@@ -277,29 +277,7 @@ pub async fn pull_chart(
             reference: session.shown.clone(),
             detail,
         })?;
-        if layer.size > limit as u64 {
-            return Err(session.failed(format!(
-                "the chart layer is {} bytes, more than the {limit} allowed",
-                layer.size
-            )));
-        }
-        let Some(expected) = layer.digest.strip_prefix("sha256:") else {
-            return Err(session.failed(format!(
-                "the chart layer's digest {:?} is not sha256",
-                layer.digest
-            )));
-        };
-        let url = reference.endpoint(access, &format!("blobs/{}", layer.digest));
-        let answer = session.get(&url, None, limit).await?;
-        let actual = crate::sha256_hex(&answer.body);
-        if !actual.eq_ignore_ascii_case(expected) {
-            return Err(OciError::Digest {
-                reference: session.shown.clone(),
-                expected: layer.digest.clone(),
-                actual: format!("sha256:{actual}"),
-            });
-        }
-        Ok(answer.body)
+        session.layer(layer, "the chart layer", limit).await
     };
     tokio::time::timeout(timeout, work)
         .await
@@ -369,32 +347,11 @@ pub async fn pull_artifact(
                 })?,
             None => &manifest.layers[0],
         };
-        if layer.size > limit as u64 {
-            return Err(session.failed(format!(
-                "the layer is {} bytes, more than the {limit} allowed",
-                layer.size
-            )));
-        }
-        let Some(expected) = layer.digest.strip_prefix("sha256:") else {
-            return Err(session.failed(format!(
-                "the layer's digest {:?} is not sha256",
-                layer.digest
-            )));
-        };
-        let url = reference.endpoint(access, &format!("blobs/{}", layer.digest));
-        let answer = session.get(&url, None, limit).await?;
-        let actual = crate::sha256_hex(&answer.body);
-        if !actual.eq_ignore_ascii_case(expected) {
-            return Err(OciError::Digest {
-                reference: session.shown.clone(),
-                expected: layer.digest.clone(),
-                actual: format!("sha256:{actual}"),
-            });
-        }
+        let bytes = session.layer(layer, "the layer", limit).await?;
         Ok(PulledArtifact {
             digest,
             media_type: layer.media_type.clone(),
-            layer: answer.body,
+            layer: bytes,
         })
     };
     tokio::time::timeout(timeout, work)
@@ -570,6 +527,41 @@ impl<'a> Session<'a> {
             reference: self.shown.clone(),
             detail,
         }
+    }
+
+    /// The blob of `layer` (called `what` in messages): at most `limit` bytes, checked
+    /// against its sha256 digest.
+    async fn layer(
+        &mut self,
+        layer: &Descriptor,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, OciError> {
+        if layer.size > limit as u64 {
+            return Err(self.failed(format!(
+                "{what} is {} bytes, more than the {limit} allowed",
+                layer.size
+            )));
+        }
+        let Some(expected) = layer.digest.strip_prefix("sha256:") else {
+            return Err(self.failed(format!(
+                "the digest of {what}, {:?}, is not sha256",
+                layer.digest
+            )));
+        };
+        let url = self
+            .reference
+            .endpoint(self.access, &format!("blobs/{}", layer.digest));
+        let answer = self.get(&url, None, limit).await?;
+        let actual = crate::sha256_hex(&answer.body);
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(OciError::Digest {
+                reference: self.shown.clone(),
+                expected: layer.digest.clone(),
+                actual: format!("sha256:{actual}"),
+            });
+        }
+        Ok(answer.body)
     }
 
     /// `GET url`; a 401 is answered once as its challenge asks, then asked again.

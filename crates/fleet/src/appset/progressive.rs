@@ -870,6 +870,16 @@ mod tests {
         rollout.statuses[0].clone()
     }
 
+    /// The entry of `app1` in a one-step set, from `previous` (since `since`, at revision
+    /// `next`) and the Application's `status`.
+    fn moved(previous: &str, since: &str, status: Value) -> AppProgress {
+        let one_step = set(
+            json!([{"matchExpressions": []}]),
+            json!([self::status("app1", previous, since, json!(["next"]))]),
+        );
+        after(&one_step, &[app("app1", json!({}), status)])
+    }
+
     #[test]
     fn an_applications_entry_moves_as_its_status_shows() {
         let one_step = |entries: Value| set(json!([{"matchExpressions": []}]), entries);
@@ -946,10 +956,7 @@ mod tests {
         let mut running = app_status("Healthy", "OutOfSync", "next", NOW);
         running["operationState"] =
             json!({"phase": "Running", "startedAt": "2026-11-28T09:59:00Z"});
-        let entry = after(
-            &one_step(json!([status("app1", "Pending", EARLIER, json!(["next"]))])),
-            &[app("app1", json!({}), running)],
-        );
+        let entry = moved("Pending", EARLIER, running);
         assert_eq!(
             (entry.status.as_str(), entry.message.as_str()),
             (
@@ -961,10 +968,7 @@ mod tests {
         // "does not move a pending application to progressing if sync happened before transition"
         let mut before = app_status("Progressing", "Synced", "next", NOW);
         before["operationState"] = json!({"phase": "Succeeded", "startedAt": EARLIER});
-        let entry = after(
-            &one_step(json!([status("app1", "Pending", NOW, json!(["next"]))])),
-            &[app("app1", json!({}), before)],
-        );
+        let entry = moved("Pending", NOW, before);
         assert_eq!(entry.status, "Pending");
 
         // "does not move a pending application to progressing if it has not been reconciled
@@ -972,24 +976,13 @@ mod tests {
         let mut stale = app_status("Healthy", "Synced", "next", EARLIER);
         stale["operationState"] =
             json!({"phase": "Succeeded", "startedAt": "2026-11-28T09:59:00Z"});
-        let entry = after(
-            &one_step(json!([status(
-                "app1",
-                "Pending",
-                "2026-11-28T09:58:00Z",
-                json!(["next"])
-            )])),
-            &[app("app1", json!({}), stale)],
-        );
+        let entry = moved("Pending", "2026-11-28T09:58:00Z", stale);
         assert_eq!(entry.status, "Pending");
 
         // "moves a pending application with InvalidSpecError errors to progressing"
         let mut invalid = app_status("Missing", "Unknown", "next", NOW);
         invalid["conditions"] = json!([{"type": "InvalidSpecError", "message": "x"}]);
-        let entry = after(
-            &one_step(json!([status("app1", "Pending", EARLIER, json!(["next"]))])),
-            &[app("app1", json!({}), invalid)],
-        );
+        let entry = moved("Pending", EARLIER, invalid);
         assert_eq!(
             entry.message,
             "Application resource has error and cannot sync, updating status to Progressing"
@@ -997,35 +990,19 @@ mod tests {
 
         // "moves a progressing application to healthy when it is synced and healthy", and
         // not while it is not healthy.
-        let entry = after(
-            &one_step(json!([status(
-                "app1",
-                "Progressing",
-                EARLIER,
-                json!(["next"])
-            )])),
-            &[app(
-                "app1",
-                json!({}),
-                app_status("Healthy", "Synced", "next", NOW),
-            )],
+        let entry = moved(
+            "Progressing",
+            EARLIER,
+            app_status("Healthy", "Synced", "next", NOW),
         );
         assert_eq!(
             entry.message,
             "Application resource became Healthy, updating status from Progressing to Healthy"
         );
-        let entry = after(
-            &one_step(json!([status(
-                "app1",
-                "Progressing",
-                EARLIER,
-                json!(["next"])
-            )])),
-            &[app(
-                "app1",
-                json!({}),
-                app_status("Progressing", "Synced", "next", NOW),
-            )],
+        let entry = moved(
+            "Progressing",
+            EARLIER,
+            app_status("Progressing", "Synced", "next", NOW),
         );
         assert_eq!(entry.status, "Progressing");
 

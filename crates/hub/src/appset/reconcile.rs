@@ -210,21 +210,8 @@ impl AppSetReconciler {
             // Its deletion must wait for the Applications to go in order.
             let mut finalizers = set.metadata.finalizers.clone();
             finalizers.push(RESOURCES_FINALIZER.to_string());
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                self.hub.clone(),
-                &set.metadata.namespace,
-                &applicationset_resource(),
-            );
-            let patch = json!({"metadata": {"finalizers": finalizers}});
-            if let Err(e) = api
-                .patch(
-                    &set.metadata.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await
-            {
-                tracing::warn!(appset = %set.metadata.name, error = %api_message(&e), "adding the resources finalizer");
+            if let Err(e) = self.set_finalizers(&set, &finalizers).await {
+                tracing::warn!(appset = %set.metadata.name, error = %e, "adding the resources finalizer");
                 return Outcome {
                     failed: true,
                     ..Outcome::default()
@@ -651,17 +638,24 @@ impl AppSetReconciler {
         let Ok(set) = ApplicationSet::from_value(object) else {
             return Outcome::default();
         };
-        if progressive::deletes_in_reverse(&set) {
-            // `PerformReverseDeletion`: one Application at a time, the last step's first;
-            // the set waits (its Applications' deletions requeue it) until each is gone.
+        let reverse = progressive::deletes_in_reverse(&set);
+        let allow_delete = set.effective_policy(self.options.policy).allow_delete();
+        let owned = if reverse || !allow_delete {
             let Ok(owned) = self.listed_applications(&set, &BTreeSet::new()).await else {
                 return failed;
             };
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                self.hub.clone(),
-                &set.metadata.namespace,
-                &application_resource(),
-            );
+            owned
+        } else {
+            Vec::new()
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.hub.clone(),
+            &set.metadata.namespace,
+            &application_resource(),
+        );
+        if reverse {
+            // `PerformReverseDeletion`: one Application at a time, the last step's first;
+            // the set waits (its Applications' deletions requeue it) until each is gone.
             let wait = Outcome {
                 requeue_after: Some(REVERSE_DELETION_POLL),
                 ..Outcome::default()
@@ -683,15 +677,7 @@ impl AppSetReconciler {
                 };
             }
         }
-        if !set.effective_policy(self.options.policy).allow_delete() {
-            let Ok(owned) = self.listed_applications(&set, &BTreeSet::new()).await else {
-                return failed;
-            };
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                self.hub.clone(),
-                &set.metadata.namespace,
-                &application_resource(),
-            );
+        if !allow_delete {
             for app in owned {
                 let patch = json!({"metadata": {"ownerReferences": null}});
                 if let Err(e) = api
@@ -713,31 +699,41 @@ impl AppSetReconciler {
             .iter()
             .any(|f| f == RESOURCES_FINALIZER)
         {
-            let finalizers: Vec<&String> = set
+            let finalizers: Vec<String> = set
                 .metadata
                 .finalizers
                 .iter()
                 .filter(|f| *f != RESOURCES_FINALIZER)
+                .cloned()
                 .collect();
-            let api: Api<DynamicObject> = Api::namespaced_with(
-                self.hub.clone(),
-                &set.metadata.namespace,
-                &applicationset_resource(),
-            );
-            let patch = json!({"metadata": {"finalizers": finalizers}});
-            if let Err(e) = api
-                .patch(
-                    &set.metadata.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await
-            {
-                tracing::warn!(appset = %set.metadata.name, error = %api_message(&e), "removing finalizer");
+            if let Err(e) = self.set_finalizers(&set, &finalizers).await {
+                tracing::warn!(appset = %set.metadata.name, error = %e, "removing finalizer");
                 return failed;
             }
         }
         Outcome::default()
+    }
+
+    /// Writes the set's `metadata.finalizers`.
+    async fn set_finalizers(
+        &self,
+        set: &ApplicationSet,
+        finalizers: &[String],
+    ) -> Result<(), String> {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.hub.clone(),
+            &set.metadata.namespace,
+            &applicationset_resource(),
+        );
+        let patch = json!({"metadata": {"finalizers": finalizers}});
+        api.patch(
+            &set.metadata.name,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| api_message(&e))
     }
 
     /// `setApplicationSetStatusCondition` (and `updateResourcesStatus` when `resources` is
