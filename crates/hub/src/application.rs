@@ -992,7 +992,7 @@ impl AppReconciler {
         let previous = object.get("status").unwrap_or(&NO_STATUS);
         let inventory = self.inventory(&key, previous);
         let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
-        let opts = SyncOptions {
+        let mut opts = SyncOptions {
             prune: true,
             allow_empty: true,
             destination_namespace: if destination.namespace.is_empty() {
@@ -1005,8 +1005,19 @@ impl AppReconciler {
             } else {
                 flotilla_sync::options::Propagation::Foreground
             },
+            app_deletion: Some(deletion_approved(object)),
             ..SyncOptions::default()
         };
+        // The app's `Delete=` option; the others do not bear on a deletion.
+        let entries: Vec<&str> = app
+            .spec
+            .sync_policy
+            .iter()
+            .flat_map(|p| p.sync_options.iter())
+            .map(String::as_str)
+            .filter(|o| o.starts_with("Delete="))
+            .collect();
+        opts.apply_argo(&entries).map_err(|e| e.to_string())?;
         let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
         let report = flotilla_sync::sync(
             &sync_cluster,
@@ -1020,6 +1031,16 @@ impl AppReconciler {
         .map_err(|e| e.to_string())?;
         if report.phase != flotilla_sync::OperationPhase::Succeeded {
             return Err(report.message);
+        }
+        if let Some(waiting) = report
+            .results
+            .iter()
+            .find(|r| r.message == flotilla_sync::DELETION_NEEDS_CONFIRMATION)
+        {
+            return Err(format!(
+                "{} {}/{} needs its deletion approved (annotation argocd.argoproj.io/deletion-approved on the Application)",
+                waiting.key.kind, waiting.key.namespace, waiting.key.name
+            ));
         }
         self.forget(&key);
         Ok(keep)
@@ -1612,6 +1633,24 @@ fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
         }
     }
     fields
+}
+
+/// Argo CD's `IsDeletionConfirmed`: `argocd.argoproj.io/deletion-approved` holds a time at
+/// or after the Application's deletion.
+fn deletion_approved(object: &Value) -> bool {
+    let at = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<Timestamp>().ok())
+    };
+    match (
+        at("/metadata/annotations/argocd.argoproj.io~1deletion-approved"),
+        at("/metadata/deletionTimestamp"),
+    ) {
+        (Some(approved), Some(deleted)) => approved >= deleted,
+        _ => false,
+    }
 }
 
 /// An operation being run: what was asked, when it began, its retries so far.

@@ -224,6 +224,8 @@ fn fingerprint(app: &Value) -> u64 {
     hash_of(&[
         app.get("spec"),
         app.pointer("/metadata/annotations/argocd.argoproj.io~1refresh"),
+        // A deletion's approval lets a held deletion go on at once.
+        app.pointer("/metadata/annotations/argocd.argoproj.io~1deletion-approved"),
         app.get("operation"),
         terminating.then_some(&Value::Bool(true)),
         app.pointer("/metadata/deletionTimestamp"),

@@ -2710,3 +2710,66 @@ async fn operations_that_cannot_sync_end_in_error_or_wait_for_a_window_until_ter
     operation_gone("held").await;
     assert!(config_maps.get_opt("held").await.unwrap().is_none());
 }
+
+/// Argo CD's `Delete=confirm` (here the app's sync option, which Flotilla used to refuse as
+/// unknown): deleting the Application deletes nothing and holds its resources finalizer
+/// until `argocd.argoproj.io/deletion-approved` carries a time at or after the deletion
+/// (`argocd app confirm-deletion`); then its objects go, and it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deletion_that_needs_confirmation_waits_for_its_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: precious\n",
+    )
+    .await;
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "careful", "namespace": "argocd",
+                     "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "careful"},
+            "syncPolicy": {"automated": {"prune": true},
+                           "syncOptions": ["CreateNamespace=true", "Delete=confirm"]},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "careful");
+    wait_for("synced", async || {
+        config_maps.get_opt("precious").await.ok()?.map(|_| ())
+    })
+    .await;
+    apps.delete("careful", &Default::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(config_maps.get_opt("precious").await.unwrap().is_some());
+    let held = serde_json::to_value(apps.get("careful").await.unwrap()).unwrap();
+    let deleted_at = held["metadata"]["deletionTimestamp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    apps.patch(
+        "careful",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"argocd.argoproj.io/deletion-approved": deleted_at}}})),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        "approved: the object and the Application gone",
+        async || {
+            let app_gone = apps.get_opt("careful").await.ok()?.is_none();
+            let object_gone = config_maps.get_opt("precious").await.ok()?.is_none();
+            (app_gone && object_gone).then_some(())
+        },
+    )
+    .await;
+}

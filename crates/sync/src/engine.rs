@@ -487,6 +487,26 @@ fn has_annotation_option(obj: &Value, annotation: &str, option: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|o| o.trim() == option))
 }
 
+/// Why an object stays when its Application is deleted (Argo CD's `shouldBeDeleted`):
+/// a CRD (its custom resources would go with it), `Delete=false` on the object or the
+/// app, Helm's `helm.sh/resource-policy: keep`, or `Delete=confirm` not yet approved.
+fn kept_on_app_deletion(obj: &Value, opts: &SyncOptions, approved: bool) -> Option<&'static str> {
+    if obj.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition") {
+        return Some("CustomResourceDefinitions are kept when their Application is deleted");
+    }
+    if has_annotation_option(obj, "helm.sh/resource-policy", "keep") {
+        return Some("kept (helm.sh/resource-policy: keep)");
+    }
+    match crate::options::delete_mode(obj, opts) {
+        PruneMode::Disabled => Some("kept (Delete=false)"),
+        PruneMode::Confirm if !approved => Some(DELETION_NEEDS_CONFIRMATION),
+        _ => None,
+    }
+}
+
+/// The result message of an object whose deletion waits for approval (`Delete=confirm`).
+pub const DELETION_NEEDS_CONFIRMATION: &str = "deletion needs confirmation (Delete=confirm)";
+
 /// Live objects tracked by `app` that are no longer desired (never hooks).
 fn extras<'a>(
     app: &AppId,
@@ -657,6 +677,40 @@ pub async fn sync(
         .filter(|obj| opts.selects(&ObjectKey::of(obj)))
         .cloned()
         .collect();
+    // An Application's deletion deletes nothing while one of its objects waits for
+    // approval (Argo CD's `finalizeApplicationDeletion`).
+    if opts.app_deletion == Some(false)
+        && let Some(waiting) = extra
+            .iter()
+            .find(|o| kept_on_app_deletion(o, opts, false) == Some(DELETION_NEEDS_CONFIRMATION))
+    {
+        let key = ObjectKey::of(waiting);
+        return Ok(SyncReport {
+            phase: OperationPhase::Succeeded,
+            message: String::new(),
+            dry_run: opts.dry_run,
+            results: vec![ObjectResult {
+                key,
+                api_version: waiting
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                action: Action::PruneSkipped,
+                message: DELETION_NEEDS_CONFIRMATION.into(),
+                phase: Phase::Sync,
+                wave: order::wave(waiting),
+                health: None,
+                hook: false,
+                live: None,
+                applied: None,
+            }],
+            health: HealthStatus::Unknown,
+            inventory: inventory.cloned().unwrap_or_default(),
+            plan: None,
+            shared,
+        });
+    }
     let desired_count = prepared.iter().filter(|p| p.hook.is_none()).count();
     if desired_count == 0 && !extra.is_empty() && !opts.allow_empty {
         return Err(SyncError::EmptyRender {
@@ -1342,16 +1396,23 @@ async fn prune(
         r.message = "prune is off".into();
         return r;
     }
-    match object_opts.prune {
-        PruneMode::Disabled => {
-            r.message = "pruning disabled for this object".into();
+    if let Some(approved) = opts.app_deletion {
+        if let Some(reason) = kept_on_app_deletion(obj, opts, approved) {
+            r.message = reason.into();
             return r;
         }
-        PruneMode::Confirm => {
-            r.message = "pruning needs confirmation (Prune=confirm)".into();
-            return r;
+    } else {
+        match object_opts.prune {
+            PruneMode::Disabled => {
+                r.message = "pruning disabled for this object".into();
+                return r;
+            }
+            PruneMode::Confirm => {
+                r.message = "pruning needs confirmation (Prune=confirm)".into();
+                return r;
+            }
+            PruneMode::Allow => {}
         }
-        PruneMode::Allow => {}
     }
     if object_opts.ssa == SsaPolicy::Ignore {
         r.message = "kustomize.toolkit.fluxcd.io/ssa: Ignore".into();

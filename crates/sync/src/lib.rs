@@ -27,7 +27,8 @@ pub mod tracking;
 
 pub use cluster::Cluster;
 pub use engine::{
-    FIELD_MANAGER, SyncError, app_health, ignores_extraneous, plan, sync, sync_rendered,
+    DELETION_NEEDS_CONFIRMATION, FIELD_MANAGER, SyncError, app_health, ignores_extraneous, plan,
+    sync, sync_rendered,
 };
 pub use model::*;
 pub use options::{NamespaceMetadata, Recreate, SelectedResource, SyncOptions};

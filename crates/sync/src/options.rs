@@ -111,6 +111,16 @@ pub struct SyncOptions {
     pub resources: Vec<SelectedResource>,
     /// Hooks do not run (Argo CD's `apply` sync strategy, and any selective sync).
     pub skip_hooks: bool,
+    /// The app's `Prune=false`/`Prune=confirm`: how an object without its own `Prune=`
+    /// annotation is pruned (gitops-engine's `WithDefaultPruneOption`).
+    pub default_prune: PruneMode,
+    /// The app's `Delete=false`/`Delete=confirm`: whether its objects go when the
+    /// Application is deleted (an object's own `Delete=` annotation wins).
+    pub default_delete: PruneMode,
+    /// The prune is the Application's cascading deletion: Argo CD's `shouldBeDeleted`
+    /// decides instead of the prune options (CRDs, `Delete=false` and Helm's
+    /// `resource-policy: keep` stay); `true` once a `Delete=confirm` deletion is approved.
+    pub app_deletion: Option<bool>,
 }
 
 /// One object of a selective sync, as Argo CD's `SyncOperationResource` names it: group,
@@ -174,6 +184,9 @@ impl Default for SyncOptions {
             concurrency: 32,
             resources: Vec::new(),
             skip_hooks: false,
+            default_prune: PruneMode::Allow,
+            default_delete: PruneMode::Allow,
+            app_deletion: None,
         }
     }
 }
@@ -229,6 +242,14 @@ impl SyncOptions {
                     }
                 }
                 "ServerSideApply" => self.server_side_apply = flag()?,
+                "Prune" => {
+                    self.default_prune =
+                        prune_mode(value).ok_or_else(|| err("expected true, false or confirm"))?
+                }
+                "Delete" => {
+                    self.default_delete =
+                        prune_mode(value).ok_or_else(|| err("expected true, false or confirm"))?
+                }
                 // Always on: every apply is server-side.
                 "SkipDryRunOnMissingResource" => {
                     flag()?;
@@ -244,6 +265,28 @@ impl SyncOptions {
         }
         Ok(())
     }
+}
+
+/// `true`, `false` or `confirm` of a `Prune=`/`Delete=` option.
+fn prune_mode(value: &str) -> Option<PruneMode> {
+    match value {
+        "true" => Some(PruneMode::Allow),
+        "false" => Some(PruneMode::Disabled),
+        "confirm" => Some(PruneMode::Confirm),
+        _ => None,
+    }
+}
+
+/// An object's own `Delete=` option (`argocd.argoproj.io/sync-options`), else the app's.
+pub fn delete_mode(obj: &Value, app: &SyncOptions) -> PruneMode {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(SYNC_OPTIONS_ANNOTATION))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|entry| entry.trim().strip_prefix("Delete="))
+        .find_map(prune_mode)
+        .unwrap_or(app.default_delete)
 }
 
 /// Whether and how an object may be pruned.
@@ -321,7 +364,7 @@ impl ObjectOptions {
     /// The options of `obj` given the app's.
     pub fn of(obj: &Value, app: &SyncOptions) -> ObjectOptions {
         let mut o = ObjectOptions {
-            prune: PruneMode::Allow,
+            prune: app.default_prune,
             recreate: Recreate::Never,
             validate: app.validate,
             ssa: SsaPolicy::Override,
@@ -337,6 +380,7 @@ impl ObjectOptions {
             .map(str::trim)
         {
             match entry {
+                "Prune=true" => o.prune = PruneMode::Allow,
                 "Prune=false" => o.prune = PruneMode::Disabled,
                 "Prune=confirm" => o.prune = PruneMode::Confirm,
                 "Replace=true" => replace = true,
@@ -372,6 +416,27 @@ impl ObjectOptions {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Argo CD's app-level `Prune=` and `Delete=` options: `true`, `false`, `confirm`; an
+    /// object's own `Prune=` annotation wins over the app's.
+    #[test]
+    fn app_level_prune_and_delete_options_set_the_defaults() {
+        let mut o = SyncOptions::default();
+        o.apply_argo(&["Prune=confirm", "Delete=false"]).unwrap();
+        assert_eq!(
+            (o.default_prune, o.default_delete),
+            (PruneMode::Confirm, PruneMode::Disabled)
+        );
+        let plain = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "a"}});
+        assert_eq!(ObjectOptions::of(&plain, &o).prune, PruneMode::Confirm);
+        let own = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "a",
+            "annotations": {SYNC_OPTIONS_ANNOTATION: "Prune=true,Delete=true"}}});
+        assert_eq!(ObjectOptions::of(&own, &o).prune, PruneMode::Allow);
+        assert_eq!(delete_mode(&own, &o), PruneMode::Allow);
+        assert_eq!(delete_mode(&plain, &o), PruneMode::Disabled);
+        let refused = o.apply_argo(&["Delete=maybe"]).unwrap_err();
+        assert_eq!(refused.reason, "expected true, false or confirm");
+    }
 
     #[test]
     fn argo_sync_options_parse_and_unknown_ones_are_named() {

@@ -531,6 +531,132 @@ async fn a_selective_sync_applies_and_prunes_only_the_objects_it_names() {
     assert_eq!(action_of(&full, "ConfigMap", "b"), Action::Configured);
 }
 
+/// Argo CD's cascading deletion of an Application (`shouldBeDeleted`): CRDs stay (their
+/// custom resources would go with them), and so do objects with `Delete=false` or Helm's
+/// `helm.sh/resource-policy: keep`; `Prune=false` does not keep an object then. With
+/// `Delete=confirm` (the app's here) nothing is deleted until the deletion is approved.
+#[tokio::test]
+async fn an_applications_deletion_keeps_crds_and_what_says_delete_false() {
+    let (_server, cluster) = start().await;
+    let annotated = |name: &str, annotations: Value| {
+        let mut c = cm(name, "1");
+        c["metadata"]["annotations"] = annotations;
+        c
+    };
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    let desired = vec![
+        cm("plain", "1"),
+        annotated(
+            "unpruned",
+            json!({"argocd.argoproj.io/sync-options": "Prune=false"}),
+        ),
+        annotated(
+            "kept",
+            json!({"argocd.argoproj.io/sync-options": "Delete=false"}),
+        ),
+        annotated("helm-kept", json!({"helm.sh/resource-policy": "keep"})),
+        crd,
+    ];
+    let first = sync_app(&cluster, desired, None).await;
+    assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
+    let crds = api(
+        &cluster,
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        None,
+    );
+    let deleting = |approved: bool, app_option: &str| {
+        let mut o = SyncOptions {
+            allow_empty: true,
+            app_deletion: Some(approved),
+            ..opts()
+        };
+        o.apply_argo(&[app_option]).unwrap();
+        o
+    };
+
+    // The app says Delete=confirm: not approved, nothing goes.
+    let waiting = sync(
+        &cluster,
+        &app(),
+        Vec::new(),
+        &deleting(false, "Delete=confirm"),
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(waiting.results.len(), 1);
+    assert_eq!(
+        waiting.results[0].message,
+        flotilla_sync::DELETION_NEEDS_CONFIRMATION
+    );
+    assert!(get(&cms(&cluster), "plain").await.is_some());
+
+    // Approved.
+    let deleted = sync(
+        &cluster,
+        &app(),
+        Vec::new(),
+        &deleting(true, "Delete=confirm"),
+        Some(&first.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(
+        deleted.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        deleted.message
+    );
+    assert!(get(&cms(&cluster), "plain").await.is_none());
+    assert!(
+        get(&cms(&cluster), "unpruned").await.is_none(),
+        "Prune=false is not Delete=false"
+    );
+    assert!(get(&cms(&cluster), "kept").await.is_some());
+    assert!(get(&cms(&cluster), "helm-kept").await.is_some());
+    assert!(get(&crds, "gadgets.example.com").await.is_some());
+    assert_eq!(
+        action_of(&deleted, "ConfigMap", "kept"),
+        Action::PruneSkipped
+    );
+
+    // The app's Delete=false keeps what does not say otherwise.
+    let second = sync_app(
+        &cluster,
+        vec![
+            cm("plain", "1"),
+            annotated(
+                "goes",
+                json!({"argocd.argoproj.io/sync-options": "Delete=true"}),
+            ),
+        ],
+        None,
+    )
+    .await;
+    sync(
+        &cluster,
+        &app(),
+        Vec::new(),
+        &deleting(false, "Delete=false"),
+        Some(&second.inventory),
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert!(get(&cms(&cluster), "plain").await.is_some());
+    assert!(get(&cms(&cluster), "goes").await.is_none());
+}
+
 #[tokio::test]
 async fn a_failing_wave_stops_the_sync_and_runs_sync_fail_hooks() {
     let (_server, cluster) = start().await;
