@@ -1042,6 +1042,12 @@ impl AppReconciler {
                 waiting.key.kind, waiting.key.namespace, waiting.key.name
             ));
         }
+        // As Argo CD, the Application goes only once what it deleted is gone (an object
+        // with finalizers of its own, a foreground deletion's dependents).
+        let remaining = still_present(&sync_cluster, &report.results).await;
+        if remaining > 0 {
+            return Err(format!("{remaining} objects remaining for deletion"));
+        }
         self.forget(&key);
         Ok(keep)
     }
@@ -1633,6 +1639,27 @@ fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
         }
     }
     fields
+}
+
+/// How many of the objects a sync pruned are still there (terminating).
+async fn still_present(
+    cluster: &flotilla_sync::Cluster,
+    results: &[flotilla_sync::ObjectResult],
+) -> usize {
+    let mut remaining = 0;
+    for r in results
+        .iter()
+        .filter(|r| r.action == flotilla_sync::Action::Pruned)
+    {
+        let Ok(resolved) = cluster.resolve(&r.api_version, &r.key.kind).await else {
+            continue;
+        };
+        let namespace = (!r.key.namespace.is_empty()).then_some(r.key.namespace.as_str());
+        if let Ok(Some(_)) = cluster.api(&resolved, namespace).get_opt(&r.key.name).await {
+            remaining += 1;
+        }
+    }
+    remaining
 }
 
 /// Argo CD's `IsDeletionConfirmed`: `argocd.argoproj.io/deletion-approved` holds a time at

@@ -2714,7 +2714,8 @@ async fn operations_that_cannot_sync_end_in_error_or_wait_for_a_window_until_ter
 /// Argo CD's `Delete=confirm` (here the app's sync option, which Flotilla used to refuse as
 /// unknown): deleting the Application deletes nothing and holds its resources finalizer
 /// until `argocd.argoproj.io/deletion-approved` carries a time at or after the deletion
-/// (`argocd app confirm-deletion`); then its objects go, and it does.
+/// (`argocd app confirm-deletion`); then its objects go, and it goes once they are gone
+/// (one held by a finalizer of its own keeps it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deletion_that_needs_confirmation_waits_for_its_approval() {
     let dir = tempfile::tempdir().unwrap();
@@ -2748,9 +2749,22 @@ async fn a_deletion_that_needs_confirmation_waits_for_its_approval() {
         config_maps.get_opt("precious").await.ok()?.map(|_| ())
     })
     .await;
+    // A finalizer of its own keeps the object terminating once deleted.
+    config_maps
+        .patch(
+            "precious",
+            &by_hand(),
+            &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+        )
+        .await
+        .unwrap();
     apps.delete("careful", &Default::default()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(config_maps.get_opt("precious").await.unwrap().is_some());
+    let precious = config_maps.get_opt("precious").await.unwrap().unwrap();
+    assert!(
+        precious.metadata.deletion_timestamp.is_none(),
+        "deleted before approval"
+    );
     let held = serde_json::to_value(apps.get("careful").await.unwrap()).unwrap();
     let deleted_at = held["metadata"]["deletionTimestamp"]
         .as_str()
@@ -2763,6 +2777,30 @@ async fn a_deletion_that_needs_confirmation_waits_for_its_approval() {
     )
     .await
     .unwrap();
+    // Approved: the object is deleted, and the Application waits while it terminates.
+    wait_for("the object terminating", async || {
+        config_maps
+            .get_opt("precious")
+            .await
+            .ok()??
+            .metadata
+            .deletion_timestamp
+            .map(|_| ())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        apps.get_opt("careful").await.unwrap().is_some(),
+        "gone before its object"
+    );
+    config_maps
+        .patch(
+            "precious",
+            &by_hand(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
     wait_for(
         "approved: the object and the Application gone",
         async || {
