@@ -76,6 +76,9 @@ pub struct Reconciled {
     pub operation_done: bool,
     /// Why the reconcile stopped before it could sync, as Argo CD words the condition.
     stopped: Option<String>,
+    /// The `status.operationState` written while the operation ran (what the hub has
+    /// now, which the status write must start from).
+    pub running: Option<Value>,
 }
 
 impl Reconciled {
@@ -93,6 +96,7 @@ impl Reconciled {
             requeue_after,
             operation_done,
             stopped: None,
+            running: None,
         }
     }
 }
@@ -464,6 +468,7 @@ impl AppReconciler {
                 requeue_after: Some(*wait),
                 operation_done: false,
                 stopped: None,
+                running: None,
             };
         }
 
@@ -695,6 +700,12 @@ impl AppReconciler {
         let full = run.is_none_or(|run| run.requested.sync.is_full());
         match syncing {
             Some((strategy, retries, started)) => {
+                // Seen Running while it syncs, as Argo CD writes it first: a script
+                // polling the phase must not read the last operation's.
+                let running = match run {
+                    Some(run) => self.write_running(object, run).await,
+                    None => None,
+                };
                 let applying = std::time::Instant::now();
                 let report = flotilla_sync::sync(
                     &sync_cluster,
@@ -838,6 +849,7 @@ impl AppReconciler {
                             operation_done: run.is_some()
                                 && crate::operation::is_completed(&ended.phase),
                             stopped: None,
+                            running,
                         }
                     }
                     Err(e) => {
@@ -864,6 +876,7 @@ impl AppReconciler {
                             let done = crate::operation::is_completed(&ended.phase);
                             return Reconciled {
                                 repo_urls,
+                                running,
                                 ..Reconciled::operation_only(status, done, ended.requeue_after)
                             };
                         }
@@ -891,6 +904,7 @@ impl AppReconciler {
                             requeue_after: ended.requeue_after,
                             operation_done: false,
                             stopped: None,
+                            running: None,
                         }
                     }
                 }
@@ -956,10 +970,60 @@ impl AppReconciler {
                                 .then(|| until_next_minute(now_at)),
                             operation_done: false,
                             stopped: None,
+                            running: None,
                         }
                     }
                     Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_urls),
                 }
+            }
+        }
+    }
+
+    /// Writes `status.operationState` of `run` as Running (replacing the last operation's
+    /// whole state); a failure is only logged, the sync goes on.
+    async fn write_running(&self, object: &Value, run: &OperationRun) -> Option<Value> {
+        let running = crate::retry::Ended {
+            phase: "Running".into(),
+            message: if run.retries > 0 {
+                format!("Retrying operation. Attempt #{}", run.retries)
+            } else {
+                String::new()
+            },
+            retry_count: run.retries,
+            requeue_after: None,
+        };
+        let state = crate::operation::state(&run.requested, &running, None, &run.started_at, None);
+        let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let path = format!(
+            "{}/{}",
+            crate::controller::url_path(
+                &crate::controller::application_resource(),
+                text("/metadata/namespace")
+            ),
+            text("/metadata/name")
+        );
+        // A JSON patch replaces the state whole (a merge patch would keep the last
+        // operation's keys); without a status yet, a merge patch creates it.
+        let (content_type, body) = if object.get("status").is_some_and(Value::is_object) {
+            (
+                "application/json-patch+json",
+                json!([{"op": "add", "path": "/status/operationState", "value": state}]),
+            )
+        } else {
+            (
+                "application/merge-patch+json",
+                json!({"status": {"operationState": state}}),
+            )
+        };
+        let request = http::Request::patch(path)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(serde_json::to_vec(&body).unwrap_or_default())
+            .map_err(kube::core::request::Error::BuildRequest);
+        match crate::controller::send(&self.hub, request).await {
+            Ok(()) => Some(state),
+            Err(e) => {
+                tracing::warn!(app = %Self::key_of(object), error = %e, "writing the Running operation state");
+                None
             }
         }
     }
@@ -1377,6 +1441,7 @@ fn refreshed_health(
         requeue_after: None,
         operation_done: false,
         stopped: None,
+        running: None,
     }
 }
 
@@ -1477,6 +1542,7 @@ fn failed(
         operation_done: false,
         // Argo CD's `FormatAppConditions`, which an operation ends with.
         stopped: Some(format!("{kind}: {message}")),
+        running: None,
     }
 }
 

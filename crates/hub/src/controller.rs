@@ -351,13 +351,19 @@ async fn worker(state: Arc<Loop>) {
             continue;
         }
         let phase = std::time::Instant::now();
+        // The operation's Running state went to the hub meanwhile: the change is from it.
+        let base = outcome.running.as_ref().map(|running| {
+            let mut status = object.get("status").cloned().unwrap_or_else(|| json!({}));
+            status["operationState"] = running.clone();
+            crate::known::with_status(&object, status)
+        });
         let written = write_status(
             &state.hub,
             &application_resource(),
             StatusOn::Object {
                 operation_done: outcome.operation_done,
             },
-            &object,
+            base.as_ref().unwrap_or(&object),
             &outcome.status,
         )
         .await;

@@ -2811,3 +2811,56 @@ async fn a_deletion_that_needs_confirmation_waits_for_its_approval() {
     )
     .await;
 }
+
+/// An operation is `Running` while its sync waits on a wave's health (Argo CD writes that
+/// state first), with the operation just asked — never the last operation's finished
+/// state, which a script polling the phase would take for this one's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operation_is_running_while_its_waves_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: slow\n  annotations:\n    kubesim.flotilla.dev/ready-after: 2s\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: slow}\n  template:\n    metadata:\n      labels: {app: slow}\n    spec:\n      containers:\n      - name: slow\n        image: registry.local/slow:1.0\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n";
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(dir.path(), slow).await;
+    create_app(
+        &apps,
+        "waves",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "default"},
+        }),
+    )
+    .await;
+    let app_of = async || serde_json::to_value(apps.get("waves").await.unwrap()).unwrap();
+    wait_for("compared", async || {
+        (app_of().await.pointer("/status/sync/status")? == "OutOfSync").then_some(())
+    })
+    .await;
+    let operation = json!({"initiatedBy": {"username": "ana"}, "sync": {}});
+    apps.patch(
+        "waves",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "operation": operation })),
+    )
+    .await
+    .unwrap();
+    let running = wait_for("Running", async || {
+        let state = app_of().await.pointer("/status/operationState")?.clone();
+        (state["phase"] == "Running").then_some(state)
+    })
+    .await;
+    assert_eq!(running["operation"], operation);
+    assert!(running.get("finishedAt").is_none() && running.get("syncResult").is_none());
+    let done = wait_for("Succeeded", async || {
+        let app = app_of().await;
+        let state = app.pointer("/status/operationState")?.clone();
+        (state["phase"] == "Succeeded" && app.get("operation").is_none()).then_some(state)
+    })
+    .await;
+    assert!(done["finishedAt"].is_string());
+    assert_eq!(done["syncResult"]["resources"].as_array().unwrap().len(), 2);
+}
