@@ -44,9 +44,14 @@ fn read_entries(name: &str, bytes: &[u8], layout: Layout) -> Result<Vec<(String,
         .read_to_end(&mut tar)
         .map_err(|e| bad(format!("not a gzip archive: {e}")))?;
     if tar.len() as u64 > MAX_ARCHIVE_BYTES + 1024 * 512 {
-        return Err(bad(format!(
-            "decompressed chart is larger than the maximum size {MAX_ARCHIVE_BYTES}"
-        )));
+        return Err(bad(match layout {
+            Layout::Chart => {
+                format!("decompressed chart is larger than the maximum size {MAX_ARCHIVE_BYTES}")
+            }
+            Layout::Artifact => {
+                format!("the tarball is bigger than max archive size of {MAX_ARCHIVE_BYTES} bytes")
+            }
+        }));
     }
     let mut files = Vec::new();
     let mut pos = 0usize;
@@ -354,5 +359,56 @@ pub(crate) mod tests {
         assert!(hard.to_string().contains("unsupported file type"), "{hard}");
         // An empty artifact is empty, not an error.
         assert_eq!(read_artifact("a.tgz", &tgz(&[])).unwrap(), Vec::new());
+    }
+
+    /// A gzip bomb (a small layer expanding past the limit) is refused after reading at
+    /// most the limit, never inflated whole.
+    #[test]
+    fn an_artifact_expanding_past_the_limit_is_refused_bounded() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        let mut header = entry("big", b'0', b"");
+        // The header claims a file of 120 MiB; the zeros that follow are its content.
+        let size = format!("{:011o}", 120u64 << 20);
+        header[124..135].copy_from_slice(size.as_bytes());
+        gz.write_all(&header[..512]).unwrap();
+        for _ in 0..120 {
+            gz.write_all(&zeros).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{} bytes compressed", bomb.len());
+        let error = read_artifact("bomb.tgz", &bomb).unwrap_err();
+        assert!(
+            error.to_string().contains("bigger than max archive size"),
+            "{error}"
+        );
+    }
+
+    /// Whatever the names, an artifact's paths stay inside it: no absolute path, no `..`,
+    /// no empty component.
+    #[test]
+    fn artifact_paths_never_leave_the_artifact() {
+        let parts = ["..", ".", "", "a", "b.yaml", "/", "\\", "c:", "..."];
+        let mut names = Vec::new();
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    names.push(format!("{a}/{b}/{c}"));
+                    names.push(format!("{a}{b}/{c}"));
+                }
+            }
+        }
+        for name in names {
+            if let Some(path) = artifact_path(&name) {
+                assert!(!path.starts_with('/'), "{name} → {path}");
+                assert!(
+                    path.split('/')
+                        .all(|p| !p.is_empty() && p != ".." && p != "."),
+                    "{name} → {path}"
+                );
+                assert!(!path.contains('\\'), "{name} → {path}");
+            }
+        }
     }
 }
