@@ -706,6 +706,16 @@ impl AppReconciler {
                     Some(run) => self.write_running(object, run).await,
                     None => None,
                 };
+                // `argocd app terminate-op` (phase Terminating) stops it between waves.
+                let watching = run.map(|_| {
+                    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    opts.terminate = Some(flag.clone());
+                    tokio::spawn(watch_for_termination(
+                        self.hub.clone(),
+                        object.clone(),
+                        flag,
+                    ))
+                });
                 let applying = std::time::Instant::now();
                 let report = flotilla_sync::sync(
                     &sync_cluster,
@@ -716,6 +726,9 @@ impl AppReconciler {
                     &|_| {},
                 )
                 .await;
+                if let Some(watching) = watching {
+                    watching.abort();
+                }
                 crate::metrics::global().phase("application", "sync", applying.elapsed());
                 crate::metrics::global().apply(
                     &cluster.0,
@@ -805,6 +818,18 @@ impl AppReconciler {
                         }
                         let ended = if succeeded {
                             crate::retry::succeeded(retries)
+                        } else if opts.terminated() {
+                            // Ended by its user: not retried.
+                            crate::retry::after_failure(
+                                &RetryStrategy {
+                                    limit: Some(0),
+                                    ..RetryStrategy::default()
+                                },
+                                retries,
+                                "Failed",
+                                flotilla_sync::options::TERMINATED,
+                                now_at,
+                            )
                         } else {
                             crate::retry::after_failure(
                                 &strategy,
@@ -1705,6 +1730,43 @@ fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
         }
     }
     fields
+}
+
+/// Sets `flag` once the Application's operation state says Terminating (polled while its
+/// operation syncs; the task is aborted when the sync ends).
+async fn watch_for_termination(
+    hub: kube::Client,
+    object: Value,
+    flag: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        hub,
+        &text("/metadata/namespace"),
+        &crate::controller::application_resource(),
+    );
+    let name = text("/metadata/name");
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let Ok(app) = api.get(&name).await else {
+            continue;
+        };
+        let phase = app
+            .data
+            .pointer("/status/operationState/phase")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if phase.as_deref() == Some("Terminating") {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+    }
 }
 
 /// How many of the objects a sync pruned are still there (terminating).

@@ -2864,3 +2864,65 @@ async fn an_operation_is_running_while_its_waves_wait() {
     assert!(done["finishedAt"].is_string());
     assert_eq!(done["syncResult"]["resources"].as_array().unwrap().len(), 2);
 }
+
+/// `argocd app terminate-op` (`status.operationState.phase: Terminating`) stops an
+/// operation whose sync waits on a wave's health: it ends Failed "Operation terminated",
+/// is not retried, and the waves after it are never applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_running_operation_is_terminated_between_waves() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: slow\n  annotations:\n    kubesim.flotilla.dev/ready-after: 20s\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: slow}\n  template:\n    metadata:\n      labels: {app: slow}\n    spec:\n      containers:\n      - name: slow\n        image: registry.local/slow:1.0\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n";
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(dir.path(), slow).await;
+    create_app(
+        &apps,
+        "stopped",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "default"},
+        }),
+    )
+    .await;
+    let app_of = async || serde_json::to_value(apps.get("stopped").await.unwrap()).unwrap();
+    wait_for("compared", async || {
+        (app_of().await.pointer("/status/sync/status")? == "OutOfSync").then_some(())
+    })
+    .await;
+    apps.patch(
+        "stopped",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"operation": {"initiatedBy": {"username": "ana"}, "sync": {},
+                                           "retry": {"limit": 3}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for("Running", async || {
+        (app_of().await.pointer("/status/operationState/phase")? == "Running").then_some(())
+    })
+    .await;
+    apps.patch(
+        "stopped",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"operationState": {"phase": "Terminating"}}})),
+    )
+    .await
+    .unwrap();
+    let ended = wait_for("terminated", async || {
+        let app = app_of().await;
+        let state = app.pointer("/status/operationState")?.clone();
+        (state["phase"] == "Failed" && app.get("operation").is_none()).then_some(state)
+    })
+    .await;
+    assert_eq!(ended["message"], "Operation terminated");
+    assert!(ended.get("retryCount").is_none(), "{ended}");
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "default");
+    assert!(config_maps.get_opt("after").await.unwrap().is_none());
+}

@@ -797,6 +797,10 @@ pub async fn sync(
     let mut failure: Option<String> = None;
     let mut i = 0;
     while i < ordered.len() {
+        if opts.terminated() {
+            failure = Some(crate::options::TERMINATED.into());
+            break;
+        }
         let (phase, wave) = (ordered[i].phase, ordered[i].wave);
         let end = ordered[i..]
             .iter()
@@ -859,7 +863,8 @@ pub async fn sync(
         i = end;
     }
 
-    if failure.is_some() && !sync_fail.is_empty() {
+    // A terminated sync runs no SyncFail hooks (gitops-engine's `Terminate`).
+    if failure.is_some() && !opts.terminated() && !sync_fail.is_empty() {
         for idx in sync_fail {
             let task = Ordered {
                 obj: &prepared[idx].obj,
@@ -1490,6 +1495,9 @@ async fn wait_healthy(
         }
         if pending.is_empty() {
             return Ok(());
+        }
+        if opts.terminated() {
+            return Err(crate::options::TERMINATED.into());
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(format!(

@@ -121,6 +121,21 @@ pub struct SyncOptions {
     /// decides instead of the prune options (CRDs, `Delete=false` and Helm's
     /// `resource-policy: keep` stay); `true` once a `Delete=confirm` deletion is approved.
     pub app_deletion: Option<bool>,
+    /// Set to stop the sync between waves and while it waits for health (Argo CD's
+    /// terminated operation): it ends Failed with [`TERMINATED`].
+    pub terminate: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// The message of a sync stopped by [`SyncOptions::terminate`] (gitops-engine's words).
+pub const TERMINATED: &str = "Operation terminated";
+
+impl SyncOptions {
+    /// Whether the sync was asked to stop.
+    pub fn terminated(&self) -> bool {
+        self.terminate
+            .as_ref()
+            .is_some_and(|t| t.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// One object of a selective sync, as Argo CD's `SyncOperationResource` names it: group,
@@ -187,6 +202,7 @@ impl Default for SyncOptions {
             default_prune: PruneMode::Allow,
             default_delete: PruneMode::Allow,
             app_deletion: None,
+            terminate: None,
         }
     }
 }
