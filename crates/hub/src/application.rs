@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 
 use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
 use crate::lock;
-use crate::operation::{Requested, Step};
+use crate::operation::{
+    OperationRun, Requested, Step, end_operation, operation_refused, operation_terminated,
+};
 use crate::render::{self, AppContext, SourceType};
 use crate::retry::LastSync;
 use crate::sources::{Sources, argo_reference};
@@ -84,7 +86,7 @@ pub struct Reconciled {
 impl Reconciled {
     /// An outcome that only moves an operation along: `status` (the previous one with a
     /// new `operationState`), whether the operation completed, when to look again.
-    fn operation_only(
+    pub(crate) fn operation_only(
         status: serde_json::Map<String, Value>,
         operation_done: bool,
         requeue_after: Option<Duration>,
@@ -703,14 +705,14 @@ impl AppReconciler {
                 // Seen Running while it syncs, as Argo CD writes it first: a script
                 // polling the phase must not read the last operation's.
                 let running = match run {
-                    Some(run) => self.write_running(object, run).await,
+                    Some(run) => crate::operation::write_running(&self.hub, object, run).await,
                     None => None,
                 };
                 // `argocd app terminate-op` (phase Terminating) stops it between waves.
                 let watching = run.map(|_| {
                     let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
                     opts.terminate = Some(flag.clone());
-                    tokio::spawn(watch_for_termination(
+                    tokio::spawn(crate::operation::watch_for_termination(
                         self.hub.clone(),
                         object.clone(),
                         flag,
@@ -1000,55 +1002,6 @@ impl AppReconciler {
                     }
                     Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_urls),
                 }
-            }
-        }
-    }
-
-    /// Writes `status.operationState` of `run` as Running (replacing the last operation's
-    /// whole state); a failure is only logged, the sync goes on.
-    async fn write_running(&self, object: &Value, run: &OperationRun) -> Option<Value> {
-        let running = crate::retry::Ended {
-            phase: "Running".into(),
-            message: if run.retries > 0 {
-                format!("Retrying operation. Attempt #{}", run.retries)
-            } else {
-                String::new()
-            },
-            retry_count: run.retries,
-            requeue_after: None,
-        };
-        let state = crate::operation::state(&run.requested, &running, None, &run.started_at, None);
-        let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-        let path = format!(
-            "{}/{}",
-            crate::controller::url_path(
-                &crate::controller::application_resource(),
-                text("/metadata/namespace")
-            ),
-            text("/metadata/name")
-        );
-        // A JSON patch replaces the state whole (a merge patch would keep the last
-        // operation's keys); without a status yet, a merge patch creates it.
-        let (content_type, body) = if object.get("status").is_some_and(Value::is_object) {
-            (
-                "application/json-patch+json",
-                json!([{"op": "add", "path": "/status/operationState", "value": state}]),
-            )
-        } else {
-            (
-                "application/merge-patch+json",
-                json!({"status": {"operationState": state}}),
-            )
-        };
-        let request = http::Request::patch(path)
-            .header(http::header::CONTENT_TYPE, content_type)
-            .body(serde_json::to_vec(&body).unwrap_or_default())
-            .map_err(kube::core::request::Error::BuildRequest);
-        match crate::controller::send(&self.hub, request).await {
-            Ok(()) => Some(state),
-            Err(e) => {
-                tracing::warn!(app = %Self::key_of(object), error = %e, "writing the Running operation state");
-                None
             }
         }
     }
@@ -1732,43 +1685,6 @@ fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
     fields
 }
 
-/// Sets `flag` once the Application's operation state says Terminating (polled while its
-/// operation syncs; the task is aborted when the sync ends).
-async fn watch_for_termination(
-    hub: kube::Client,
-    object: Value,
-    flag: Arc<std::sync::atomic::AtomicBool>,
-) {
-    let text = |p: &str| {
-        object
-            .pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-        hub,
-        &text("/metadata/namespace"),
-        &crate::controller::application_resource(),
-    );
-    let name = text("/metadata/name");
-    loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let Ok(app) = api.get(&name).await else {
-            continue;
-        };
-        let phase = app
-            .data
-            .pointer("/status/operationState/phase")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        if phase.as_deref() == Some("Terminating") {
-            flag.store(true, std::sync::atomic::Ordering::Relaxed);
-            return;
-        }
-    }
-}
-
 /// How many of the objects a sync pruned are still there (terminating).
 async fn still_present(
     cluster: &flotilla_sync::Cluster,
@@ -1806,75 +1722,6 @@ fn deletion_approved(object: &Value) -> bool {
         (Some(approved), Some(deleted)) => approved >= deleted,
         _ => false,
     }
-}
-
-/// An operation being run: what was asked, when it began, its retries so far.
-struct OperationRun {
-    requested: Requested,
-    started_at: String,
-    retries: i64,
-}
-
-/// Ends `run` (or schedules its retry) with `ended` in `reconciled`'s status.
-fn end_operation(
-    reconciled: &mut Reconciled,
-    run: &OperationRun,
-    ended: &crate::retry::Ended,
-    sync_result: Option<Value>,
-    now: &str,
-) {
-    let state = crate::operation::state(
-        &run.requested,
-        ended,
-        sync_result,
-        &run.started_at,
-        Some(now),
-    );
-    if let Value::Object(status) = &mut reconciled.status {
-        status.insert("operationState".into(), state);
-    }
-    reconciled.operation_done = crate::operation::is_completed(&ended.phase);
-    if ended.requeue_after.is_some() {
-        reconciled.requeue_after = ended.requeue_after;
-    }
-}
-
-/// An operation that cannot be run (no sync in it, local manifests): it ends in Error
-/// at once, the rest of the status as it was.
-fn operation_refused(previous: &Value, message: &str, now: &str) -> Reconciled {
-    let mut status = previous.as_object().cloned().unwrap_or_default();
-    status.insert(
-        "operationState".into(),
-        json!({"phase": "Error", "message": message, "startedAt": now, "finishedAt": now}),
-    );
-    Reconciled::operation_only(status, true, None)
-}
-
-/// An operation whose termination was asked while it waited for a retry: it ends Failed
-/// as gitops-engine's `Terminate` words it, with the retries made.
-fn operation_terminated(
-    previous: &Value,
-    requested: &Requested,
-    started_at: &str,
-    retries: i64,
-    now: &str,
-) -> Reconciled {
-    let no_retry = RetryStrategy {
-        limit: Some(0),
-        ..RetryStrategy::default()
-    };
-    let now_at = now
-        .parse::<Timestamp>()
-        .unwrap_or_else(|_| Timestamp::now());
-    let ended =
-        crate::retry::after_failure(&no_retry, retries, "Failed", "Operation terminated", now_at);
-    let result = previous.pointer("/operationState/syncResult").cloned();
-    let mut status = previous.as_object().cloned().unwrap_or_default();
-    status.insert(
-        "operationState".into(),
-        crate::operation::state(requested, &ended, result, started_at, Some(now)),
-    );
-    Reconciled::operation_only(status, true, None)
 }
 
 /// Labels of a cluster for the ApplicationSet clusters generator.

@@ -3,9 +3,11 @@
 //! `SyncAppState` run them. The operation's own flags decide (its `prune`, `dryRun`,
 //! `syncOptions`, `resources`, `revision`, `retry`), not the app's sync policy; its state
 //! is `status.operationState`, and the operation is removed from the Application once it
-//! has completed (Succeeded, Failed or Error). A failed attempt is retried as its `retry`
-//! says (none by default), the operation `Running` meanwhile.
+//! has completed (Succeeded, Failed or Error). It is `Running` while it syncs (written
+//! first, [`write_running`]) and while a failed attempt waits for the retry its `retry`
+//! asks for (none by default); `Terminating` stops it ([`watch_for_termination`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_fleet::argocd::application::{ApplicationSource, ApplicationSpec, RetryStrategy};
@@ -13,6 +15,8 @@ use flotilla_sync::SelectedResource;
 use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::application::Reconciled;
 
 /// An operation read from an Application.
 #[derive(Debug, Clone)]
@@ -258,6 +262,167 @@ pub(crate) fn state(
         state["retryCount"] = json!(ended.retry_count);
     }
     state
+}
+
+// The hub's side of an operation: its outcomes, and what it writes and watches while it runs.
+
+/// An operation being run: what was asked, when it began, its retries so far.
+pub(crate) struct OperationRun {
+    pub(crate) requested: Requested,
+    pub(crate) started_at: String,
+    pub(crate) retries: i64,
+}
+
+/// Ends `run` (or schedules its retry) with `ended` in `reconciled`'s status.
+pub(crate) fn end_operation(
+    reconciled: &mut Reconciled,
+    run: &OperationRun,
+    ended: &crate::retry::Ended,
+    sync_result: Option<Value>,
+    now: &str,
+) {
+    let state = state(
+        &run.requested,
+        ended,
+        sync_result,
+        &run.started_at,
+        Some(now),
+    );
+    if let Value::Object(status) = &mut reconciled.status {
+        status.insert("operationState".into(), state);
+    }
+    reconciled.operation_done = is_completed(&ended.phase);
+    if ended.requeue_after.is_some() {
+        reconciled.requeue_after = ended.requeue_after;
+    }
+}
+
+/// An operation that cannot be run (no sync in it, local manifests): it ends in Error
+/// at once, the rest of the status as it was.
+pub(crate) fn operation_refused(previous: &Value, message: &str, now: &str) -> Reconciled {
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    status.insert(
+        "operationState".into(),
+        json!({"phase": "Error", "message": message, "startedAt": now, "finishedAt": now}),
+    );
+    Reconciled::operation_only(status, true, None)
+}
+
+/// An operation whose termination was asked while it waited for a retry: it ends Failed
+/// as gitops-engine's `Terminate` words it, with the retries made.
+pub(crate) fn operation_terminated(
+    previous: &Value,
+    requested: &Requested,
+    started_at: &str,
+    retries: i64,
+    now: &str,
+) -> Reconciled {
+    let no_retry = RetryStrategy {
+        limit: Some(0),
+        ..RetryStrategy::default()
+    };
+    let now_at = now
+        .parse::<Timestamp>()
+        .unwrap_or_else(|_| Timestamp::now());
+    let ended =
+        crate::retry::after_failure(&no_retry, retries, "Failed", "Operation terminated", now_at);
+    let result = previous.pointer("/operationState/syncResult").cloned();
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    status.insert(
+        "operationState".into(),
+        state(requested, &ended, result, started_at, Some(now)),
+    );
+    Reconciled::operation_only(status, true, None)
+}
+
+/// Writes `status.operationState` of `run` as Running (replacing the last operation's
+/// whole state); a failure is only logged, the sync goes on.
+pub(crate) async fn write_running(
+    hub: &kube::Client,
+    object: &Value,
+    run: &OperationRun,
+) -> Option<Value> {
+    let running = crate::retry::Ended {
+        phase: "Running".into(),
+        message: if run.retries > 0 {
+            format!("Retrying operation. Attempt #{}", run.retries)
+        } else {
+            String::new()
+        },
+        retry_count: run.retries,
+        requeue_after: None,
+    };
+    let state = state(&run.requested, &running, None, &run.started_at, None);
+    let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let path = format!(
+        "{}/{}",
+        crate::controller::url_path(
+            &crate::controller::application_resource(),
+            text("/metadata/namespace")
+        ),
+        text("/metadata/name")
+    );
+    // A JSON patch replaces the state whole (a merge patch would keep the last
+    // operation's keys); without a status yet, a merge patch creates it.
+    let (content_type, body) = if object.get("status").is_some_and(Value::is_object) {
+        (
+            "application/json-patch+json",
+            json!([{"op": "add", "path": "/status/operationState", "value": state}]),
+        )
+    } else {
+        (
+            "application/merge-patch+json",
+            json!({"status": {"operationState": state}}),
+        )
+    };
+    let request = http::Request::patch(path)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(serde_json::to_vec(&body).unwrap_or_default())
+        .map_err(kube::core::request::Error::BuildRequest);
+    match crate::controller::send(hub, request).await {
+        Ok(()) => Some(state),
+        Err(e) => {
+            tracing::warn!(app = %crate::controller::object_key(object), error = %e, "writing the Running operation state");
+            None
+        }
+    }
+}
+
+/// Sets `flag` once the Application's operation state says Terminating (polled while its
+/// operation syncs; the task is aborted when the sync ends).
+pub(crate) async fn watch_for_termination(
+    hub: kube::Client,
+    object: Value,
+    flag: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        hub,
+        &text("/metadata/namespace"),
+        &crate::controller::application_resource(),
+    );
+    let name = text("/metadata/name");
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let Ok(app) = api.get(&name).await else {
+            continue;
+        };
+        let phase = app
+            .data
+            .pointer("/status/operationState/phase")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if phase.as_deref() == Some("Terminating") {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ impl Sources {
     /// CD's `targetRevision` for a chart source), unpacked with the chart at the root of
     /// the tree (as Helm loads a package). The index is read at most once per
     /// `interval`, each package once. A `repo` that names an OCI registry (no scheme,
-    /// or `enableOCI` in its repository Secret) is read with [`Sources::registry_chart`].
+    /// or `enableOCI` in its repository Secret) is read from its registry (`Sources::registry_chart`).
     pub async fn chart(
         &self,
         repo: &str,

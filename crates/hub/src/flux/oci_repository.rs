@@ -3,7 +3,7 @@
 //! `semverFilter` first —, a tag, or `latest`) pulled from the registry of `spec.url`, its
 //! layer (`layerSelector.mediaType`, else the first) unpacked as Flux unpacks one, kept
 //! in memory for the Kustomizations that read it; revision `<tag>@sha256:<manifest>` (or
-//! the digest), Ready "stored artifact for digest '<revision>'". Credentials come from a
+//! the digest), Ready `stored artifact for digest '<revision>'`. Credentials come from a
 //! `kubernetes.io/dockerconfigjson` Secret (`spec.secretRef`); `insecure` speaks plain
 //! HTTP. Cloud providers' auto-login, signature verification, client certificates,
 //! proxies and service account pull secrets are refused by name (Stalled), never ignored.
@@ -522,8 +522,8 @@ fn finish_failed(
     }
 }
 
-/// source-controller's `notify`: a new revision is `NewArtifact` "stored artifact with
-/// revision '<r>' from '<url>'", a recovery `Succeeded`.
+/// source-controller's `notify`: a new revision is `NewArtifact` (`stored artifact with
+/// revision '<r>' from '<url>'`), a recovery `Succeeded`.
 fn oci_events(old_status: &Value, status: &Value, url: &str) -> Vec<events::FluxEvent> {
     let revision = |s: &Value| {
         s.pointer("/artifact/revision")
