@@ -50,6 +50,7 @@ fn main() {
         cluster_secrets: &clusters,
         new_git_file_globbing: false,
         projects: None,
+        pull_requests: None,
     };
     let start = Instant::now();
     let generated = generate_applications(&set, ctx);

@@ -711,12 +711,12 @@ fn git_generator_needs_the_project() {
 fn unsupported_generators_are_reported() {
     let set = appset(&SEED.replace(
         "      - clusters:\n",
-        "      - pullRequest: {}\n        clusters:\n",
+        "      - scmProvider: {}\n        clusters:\n",
     ));
     let (_, message) = error_of(&set, &registry(&["web"]), &fleet());
     assert_eq!(
         message,
-        "the pullRequest generator is not supported by flotilla yet"
+        "the scmProvider generator is not supported by flotilla yet"
     );
 }
 

@@ -9,6 +9,7 @@
 //! and after `requeue_after` (git generators: 3 minutes, jittered).
 
 mod echoes;
+mod pull_requests;
 mod reconcile;
 mod repos;
 

@@ -980,3 +980,169 @@ async fn a_rolling_sync_holds_each_step_until_the_steps_before_are_healthy() {
     );
     assert!(!hub.applications().await.contains_key("stepless-x"));
 }
+
+/// A stand-in for GitHub's REST API (`GET /repos/{owner}/{repo}/pulls`, its documented
+/// JSON and `Link` paging): `pulls` are served 1 per page to `Bearer <token>` only;
+/// other repositories are 404.
+fn github_api(pulls: Arc<std::sync::Mutex<Vec<Value>>>, token: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let base = format!("http://{host}");
+    let served = base.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut authorized = false;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                if line.to_ascii_lowercase().starts_with("authorization:") {
+                    authorized = line.trim_end().ends_with(&format!("Bearer {token}"));
+                }
+            }
+            let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+            let page: usize = path
+                .split("page=")
+                .nth(2)
+                .or_else(|| path.split("&page=").nth(1))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1);
+            let (status, body, link) = if !authorized {
+                (
+                    "401 Unauthorized",
+                    "{\"message\":\"Bad credentials\"}".to_string(),
+                    None,
+                )
+            } else if !path.starts_with("/repos/org/app/pulls?") {
+                (
+                    "404 Not Found",
+                    "{\"message\":\"Not Found\"}".to_string(),
+                    None,
+                )
+            } else {
+                let all = pulls.lock().unwrap().clone();
+                let this = all.get(page - 1).cloned().into_iter().collect::<Vec<_>>();
+                let next = (page < all.len()).then(|| {
+                    format!(
+                        "<{served}/repos/org/app/pulls?per_page=100&page={}>; rel=\"next\"",
+                        page + 1
+                    )
+                });
+                ("200 OK", Value::Array(this).to_string(), next)
+            };
+            let link = link.map(|l| format!("Link: {l}\r\n")).unwrap_or_default();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{link}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+fn github_pull(number: i64, branch: &str, labels: &[&str]) -> Value {
+    json!({"number": number, "title": format!("PR {number}"), "state": "open",
+           "head": {"ref": branch, "sha": format!("{number:0>40}")},
+           "base": {"ref": "main", "sha": "0".repeat(40)},
+           "user": {"login": "ana"},
+           "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()})
+}
+
+/// Argo CD's pull request generator over GitHub: a preview Application per open pull
+/// request carrying the `preview` label (the API's pages followed, the token from the
+/// Secret `tokenRef` names), named and labelled from Argo CD's parameters; a closed pull
+/// request's Application goes at the next poll (`requeueAfterSeconds`). A repository the
+/// API does not know fails the set, unless `continueOnRepoNotFoundError`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    let pulls = Arc::new(std::sync::Mutex::new(vec![
+        github_pull(7, "feature/New_Login", &["preview"]),
+        github_pull(8, "fix/typo", &["preview", "small"]),
+        github_pull(9, "chore/deps", &[]),
+    ]));
+    let api = github_api(pulls.clone(), "gh-token");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "github-token", "namespace": "argocd"},
+        "stringData": {"token": "gh-token"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let set = |name: &str, repo: &str, continue_on_missing: bool| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "goTemplate": true,
+                "generators": [{"pullRequest": {
+                    "github": {"owner": "org", "repo": repo, "api": api,
+                               "tokenRef": {"secretName": "github-token", "key": "token"},
+                               "labels": ["preview"]},
+                    "requeueAfterSeconds": 1,
+                    "continueOnRepoNotFoundError": continue_on_missing,
+                }}],
+                "template": {
+                    "metadata": {"name": "preview-{{.number}}",
+                                 "labels": {"branch": "{{.branch_slug}}", "sha": "{{.head_short_sha}}"}},
+                    "spec": {"project": "default",
+                             "source": {"repoURL": "https://gitlab.internal/platform/app",
+                                        "targetRevision": "{{.head_sha}}", "path": "deploy"},
+                             "destination": {"server": "https://kubernetes.default.svc",
+                                             "namespace": "preview-{{.number}}"}},
+                },
+            },
+        })
+    };
+    hub.apply_set(set("previews", "app", false)).await;
+    let apps = hub.wait_for_live(&["preview-7", "preview-8"]).await;
+    assert_eq!(
+        apps["preview-7"]["metadata"]["labels"],
+        json!({"branch": "feature-new-login", "sha": "00000000"})
+    );
+    assert_eq!(
+        apps["preview-8"]["spec"]["source"]["targetRevision"],
+        json!(format!("{:0>40}", 8))
+    );
+
+    // Pull request 7 is merged: its preview goes at the next poll.
+    pulls.lock().unwrap().remove(0);
+    hub.wait_for_live(&["preview-8"]).await;
+
+    // A repository GitHub does not know.
+    hub.apply_set(set("missing", "gone", false)).await;
+    let status = wait_for("the missing repository's error", async || {
+        let status = hub.set_status("missing").await;
+        status["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
+            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    assert!(
+        status.starts_with("error listing repos: error listing pull requests for org/gone: ")
+            && status.contains("404"),
+        "{status}"
+    );
+    hub.apply_set(set("tolerant", "gone", true)).await;
+    wait_for("an empty set, no error", async || {
+        let status = hub.set_status("tolerant").await;
+        let up_to_date = status["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "ResourcesUpToDate" && c["status"] == "True");
+        up_to_date.then_some(())
+    })
+    .await;
+}

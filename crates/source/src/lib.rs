@@ -21,6 +21,7 @@
 
 mod credentials;
 mod git;
+pub mod github;
 pub mod helm_repo;
 mod ignore;
 mod mirror;

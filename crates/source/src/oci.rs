@@ -405,7 +405,7 @@ struct Descriptor {
 }
 
 /// The `rel="next"` target of a `Link` header.
-fn next_page(headers: &hyper::HeaderMap) -> Option<String> {
+pub(crate) fn next_page(headers: &hyper::HeaderMap) -> Option<String> {
     headers
         .get_all(hyper::header::LINK)
         .iter()

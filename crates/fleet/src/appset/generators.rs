@@ -30,12 +30,7 @@ pub(crate) const GENERATOR_KEYS: [&str; 9] = [
 ];
 
 /// Generators Argo CD has that this engine does not implement yet.
-const UNSUPPORTED: [&str; 4] = [
-    "scmProvider",
-    "clusterDecisionResource",
-    "pullRequest",
-    "plugin",
-];
+const UNSUPPORTED: [&str; 3] = ["scmProvider", "clusterDecisionResource", "plugin"];
 
 const EMPTY_GENERATOR: &str = "ApplicationSet is empty";
 
@@ -58,6 +53,8 @@ pub struct GeneratorContext<'a> {
     /// run when the template's (untemplated) project is not among them, as Argo CD does;
     /// `None` skips the check.
     pub projects: Option<&'a [String]>,
+    /// Open pull requests, for the pull request generator (none: it fails saying so).
+    pub pull_requests: Option<&'a dyn super::pull_request::PullRequests>,
 }
 
 impl std::fmt::Debug for GeneratorContext<'_> {
@@ -160,6 +157,7 @@ impl Engine<'_> {
             "list" => self.list(spec),
             "clusters" => self.clusters(spec),
             "git" => self.git(spec),
+            "pullRequest" => self.pull_request(spec),
             "matrix" => self.matrix(spec, depth),
             "merge" => self.merge(spec, depth),
             other => Err(format!(
@@ -275,6 +273,37 @@ impl Engine<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `PullRequestGenerator.GenerateParams`.
+    fn pull_request(&self, spec: &Value) -> Result<Vec<Params>, String> {
+        use super::pull_request::{PullRequestError, filtered, params_of};
+        let Some(provider) = self.ctx.pull_requests else {
+            return Err("failed to select pull request service provider: no pull request provider is configured".into());
+        };
+        let pulls = match provider.list(spec) {
+            Ok(pulls) => pulls,
+            Err(PullRequestError::RepositoryNotFound(_))
+                if spec
+                    .get("continueOnRepoNotFoundError")
+                    .and_then(Value::as_bool)
+                    == Some(true) =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(format!("error listing repos: {e}")),
+        };
+        let pulls = filtered(pulls, spec.get("filters"))?;
+        let values = spec.get("values");
+        pulls
+            .iter()
+            .map(|pull| {
+                let mut params = params_of(pull, self.go_template());
+                self.append_values(values, &mut params)
+                    .map_err(|e| format!("failed to append templated values: {e}"))?;
+                Ok(params)
+            })
+            .collect()
     }
 
     fn list(&self, spec: &Value) -> Result<Vec<Params>, String> {
@@ -844,6 +873,11 @@ pub(crate) fn entry_requeue_after(requested: &Value, depth: Depth) -> std::time:
             "git" => match spec.get("requeueAfterSeconds").and_then(Value::as_u64) {
                 Some(seconds) => std::time::Duration::from_secs(seconds),
                 None => DEFAULT_REQUEUE_AFTER,
+            },
+            // `DefaultPullRequestRequeueAfterSeconds`: half an hour.
+            "pullRequest" => match spec.get("requeueAfterSeconds").and_then(Value::as_u64) {
+                Some(seconds) => std::time::Duration::from_secs(seconds),
+                None => std::time::Duration::from_secs(30 * 60),
             },
             "matrix" | "merge" => {
                 let child_depth = if depth == Depth::Top {

@@ -9,6 +9,7 @@ mod generators;
 mod ignore;
 pub mod params;
 pub mod progressive;
+pub mod pull_request;
 mod render;
 mod repo;
 mod selector;

@@ -64,6 +64,7 @@ pub(crate) fn ctx<'a>(
         cluster_secrets: clusters,
         new_git_file_globbing: false,
         projects: None,
+        pull_requests: None,
     }
 }
 

@@ -21,6 +21,7 @@ use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use super::echoes::Echoes;
+use super::pull_requests::HubPullRequests;
 use super::repos::HubRepos;
 use crate::clusters::ClusterRegistry;
 use crate::controller::application_resource;
@@ -299,6 +300,11 @@ impl AppSetReconciler {
                 repos.clone(),
             );
             let globbing = self.options.new_git_file_globbing;
+            let pulls = HubPullRequests::new(
+                self.hub.clone(),
+                namespace,
+                tokio::runtime::Handle::current(),
+            );
             tokio::task::spawn_blocking(move || {
                 appset::generate_applications(
                     &set,
@@ -307,6 +313,7 @@ impl AppSetReconciler {
                         cluster_secrets: &clusters,
                         new_git_file_globbing: globbing,
                         projects: Some(&projects),
+                        pull_requests: Some(&pulls),
                     },
                 )
             })

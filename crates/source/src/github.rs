@@ -1,0 +1,166 @@
+//! The open pull requests of a GitHub repository, as Argo CD's pull request generator
+//! lists them (go-github's `PullRequests.List`: 100 per page, the `Link` header's next
+//! page followed), read from GitHub's REST API (`GET /repos/{owner}/{repo}/pulls`). A
+//! token is sent only to the API's own origin (redirects elsewhere drop it).
+
+use std::time::Duration;
+
+/// The largest page read.
+const MAX_PAGE_BYTES: usize = 16 << 20;
+/// Pages followed at most (10,000 pull requests).
+const MAX_PAGES: usize = 100;
+
+/// One pull request as the API describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GithubPull {
+    /// `number`.
+    pub number: i64,
+    /// `title`.
+    pub title: String,
+    /// `head.ref`.
+    pub head_ref: String,
+    /// `base.ref`.
+    pub base_ref: String,
+    /// `head.sha`.
+    pub head_sha: String,
+    /// `user.login`.
+    pub author: String,
+    /// `labels[].name`.
+    pub labels: Vec<String>,
+}
+
+/// Why the pull requests could not be listed. Messages hold no token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GithubError {
+    /// HTTP 404: no such repository (or not visible with these credentials).
+    #[error("{0}")]
+    NotFound(String),
+    /// Anything else.
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(serde::Deserialize)]
+struct Pull {
+    number: i64,
+    #[serde(default)]
+    title: String,
+    head: Ref,
+    base: Ref,
+    #[serde(default)]
+    user: Option<User>,
+    #[serde(default)]
+    labels: Vec<Label>,
+}
+
+#[derive(serde::Deserialize)]
+struct Ref {
+    #[serde(rename = "ref", default)]
+    name: String,
+    #[serde(default)]
+    sha: String,
+}
+
+#[derive(serde::Deserialize)]
+struct User {
+    #[serde(default)]
+    login: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Label {
+    #[serde(default)]
+    name: String,
+}
+
+/// Whether `name` may stand in a URL path as an owner or repository: GitHub's characters
+/// only, so a tenant's spec cannot reach another endpoint.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The open pull requests of `owner/repo` at the API `api` (`https://api.github.com` when
+/// empty), with `token` as a bearer token when given.
+pub async fn open_pull_requests(
+    api: &str,
+    owner: &str,
+    repo: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Vec<GithubPull>, GithubError> {
+    let which = format!("{owner}/{repo}");
+    let failed = |detail: String| {
+        GithubError::Failed(format!("error listing pull requests for {which}: {detail}"))
+    };
+    if !is_name(owner) || !is_name(repo) {
+        return Err(failed(
+            "owner and repo are GitHub names (letters, digits, '-', '_', '.')".into(),
+        ));
+    }
+    let api = if api.is_empty() {
+        "https://api.github.com"
+    } else {
+        api.trim_end_matches('/')
+    };
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let headers = [
+        (hyper::header::ACCEPT, "application/vnd.github+json"),
+        (hyper::header::USER_AGENT, "flotilla"),
+    ];
+    let work = async {
+        let mut pulls = Vec::new();
+        let mut next = Some(format!("{api}/repos/{owner}/{repo}/pulls?per_page=100"));
+        for _ in 0..MAX_PAGES {
+            let Some(url) = next.take() else {
+                return Ok(pulls);
+            };
+            let answer =
+                crate::redirect::get(&url, &headers, authorization.as_deref(), MAX_PAGE_BYTES)
+                    .await
+                    .map_err(|e| failed(crate::url::redact_str(&e)))?;
+            if answer.status == hyper::StatusCode::NOT_FOUND {
+                return Err(GithubError::NotFound(format!(
+                    "error listing pull requests for {which}: GET {url}: 404 Not Found"
+                )));
+            }
+            if !answer.status.is_success() {
+                return Err(failed(format!("GET {url}: HTTP {}", answer.status)));
+            }
+            let page: Vec<Pull> = serde_json::from_slice(&answer.body)
+                .map_err(|e| failed(format!("the answer does not parse: {e}")))?;
+            pulls.extend(page.into_iter().map(|p| GithubPull {
+                number: p.number,
+                title: p.title,
+                head_ref: p.head.name,
+                base_ref: p.base.name,
+                head_sha: p.head.sha,
+                author: p.user.map(|u| u.login).unwrap_or_default(),
+                labels: p.labels.into_iter().map(|l| l.name).collect(),
+            }));
+            next = crate::oci::next_page(&answer.headers)
+                .and_then(|link| crate::redirect::resolve_location(&answer.url, &link));
+        }
+        Err(failed(format!("more than {MAX_PAGES} pages")))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| failed(format!("no answer within {timeout:?}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_and_repositories_cannot_leave_their_path() {
+        assert!(is_name("argoproj") && is_name("argo-cd") && is_name("my_repo.v2"));
+        for bad in ["", ".", "..", "a/b", "a?b", "a#b", "a%2Fb", "../x"] {
+            assert!(!is_name(bad), "{bad}");
+        }
+    }
+}
