@@ -1146,3 +1146,107 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
     })
     .await;
 }
+
+/// A stand-in for GitLab's REST API (`GET /api/v4/projects/{id}/merge_requests`, its
+/// documented JSON and `X-Next-Page` paging, one merge request per page), answering only
+/// `Bearer <token>` and only the query the generator must send.
+fn gitlab_api(merge_requests: Vec<Value>, token: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut authorized = false;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                if line.to_ascii_lowercase().starts_with("authorization:") {
+                    authorized = line.trim_end().ends_with(&format!("Bearer {token}"));
+                }
+            }
+            let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+            let expected = "/api/v4/projects/platform%2Fweb/merge_requests?per_page=100&labels=preview&state=opened&page=";
+            let (status, body, next) = match path.strip_prefix(expected) {
+                _ if !authorized => ("401 Unauthorized", "{}".to_string(), None),
+                Some(page) => {
+                    let page: usize = page.parse().unwrap_or(1);
+                    let this: Vec<Value> =
+                        merge_requests.get(page - 1).cloned().into_iter().collect();
+                    let next = (page < merge_requests.len()).then_some(page + 1);
+                    ("200 OK", Value::Array(this).to_string(), next)
+                }
+                None => (
+                    "404 Not Found",
+                    format!("{{\"message\":\"404 Project Not Found {path}\"}}"),
+                    None,
+                ),
+            };
+            let next = next
+                .map(|n| format!("X-Next-Page: {n}\r\n"))
+                .unwrap_or_default();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{next}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+/// The pull request generator over GitLab: the merge requests of a project (its path
+/// escaped), the labels and state passed to the API as go-gitlab passes them, `iid` as the
+/// number, the source branch, the author's username.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pull_request_generator_reads_gitlab_merge_requests() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    let merge_request = |iid: i64, branch: &str| {
+        json!({"id": 1000 + iid, "iid": iid, "title": format!("MR {iid}"), "state": "opened",
+               "source_branch": branch, "target_branch": "main",
+               "sha": format!("{iid:0>40}"), "author": {"username": "bo"},
+               "labels": ["preview"]})
+    };
+    let api = gitlab_api(
+        vec![merge_request(5, "feat/x"), merge_request(6, "fix_y")],
+        "gl-token",
+    );
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "gitlab-token", "namespace": "argocd"},
+        "stringData": {"token": "gl-token"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    hub.apply_set(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "merge-requests", "namespace": "argocd"},
+        "spec": {
+            "generators": [{"pullRequest": {"gitlab": {
+                "api": api, "project": "platform/web", "labels": ["preview"],
+                "pullRequestState": "opened",
+                "tokenRef": {"secretName": "gitlab-token", "key": "token"}}}}],
+            "template": {
+                "metadata": {"name": "mr-{{number}}", "labels": {"branch": "{{branch_slug}}", "author": "{{author}}"}},
+                "spec": {"project": "default",
+                         "source": {"repoURL": "https://gitlab.internal/platform/web",
+                                    "targetRevision": "{{head_sha}}", "path": "deploy"},
+                         "destination": {"server": "https://kubernetes.default.svc", "namespace": "mr-{{number}}"}},
+            },
+        },
+    }))
+    .await;
+    let apps = hub.wait_for_live(&["mr-5", "mr-6"]).await;
+    assert_eq!(
+        apps["mr-6"]["metadata"]["labels"],
+        json!({"branch": "fix-y", "author": "bo"})
+    );
+}

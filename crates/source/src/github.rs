@@ -5,43 +5,15 @@
 
 use std::time::Duration;
 
+use crate::forge::{ForgeError, Pull, is_name};
+
 /// The largest page read.
 const MAX_PAGE_BYTES: usize = 16 << 20;
 /// Pages followed at most (10,000 pull requests).
 const MAX_PAGES: usize = 100;
 
-/// One pull request as the API describes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GithubPull {
-    /// `number`.
-    pub number: i64,
-    /// `title`.
-    pub title: String,
-    /// `head.ref`.
-    pub head_ref: String,
-    /// `base.ref`.
-    pub base_ref: String,
-    /// `head.sha`.
-    pub head_sha: String,
-    /// `user.login`.
-    pub author: String,
-    /// `labels[].name`.
-    pub labels: Vec<String>,
-}
-
-/// Why the pull requests could not be listed. Messages hold no token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GithubError {
-    /// HTTP 404: no such repository (or not visible with these credentials).
-    #[error("{0}")]
-    NotFound(String),
-    /// Anything else.
-    #[error("{0}")]
-    Failed(String),
-}
-
 #[derive(serde::Deserialize)]
-struct Pull {
+struct ApiPull {
     number: i64,
     #[serde(default)]
     title: String,
@@ -73,17 +45,6 @@ struct Label {
     name: String,
 }
 
-/// Whether `name` may stand in a URL path as an owner or repository: GitHub's characters
-/// only, so a tenant's spec cannot reach another endpoint.
-fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 /// The open pull requests of `owner/repo` at the API `api` (`https://api.github.com` when
 /// empty), with `token` as a bearer token when given.
 pub async fn open_pull_requests(
@@ -92,10 +53,10 @@ pub async fn open_pull_requests(
     repo: &str,
     token: Option<&str>,
     timeout: Duration,
-) -> Result<Vec<GithubPull>, GithubError> {
+) -> Result<Vec<Pull>, ForgeError> {
     let which = format!("{owner}/{repo}");
     let failed = |detail: String| {
-        GithubError::Failed(format!("error listing pull requests for {which}: {detail}"))
+        ForgeError::Failed(format!("error listing pull requests for {which}: {detail}"))
     };
     if !is_name(owner) || !is_name(repo) {
         return Err(failed(
@@ -124,16 +85,16 @@ pub async fn open_pull_requests(
                     .await
                     .map_err(|e| failed(crate::url::redact_str(&e)))?;
             if answer.status == hyper::StatusCode::NOT_FOUND {
-                return Err(GithubError::NotFound(format!(
+                return Err(ForgeError::NotFound(format!(
                     "error listing pull requests for {which}: GET {url}: 404 Not Found"
                 )));
             }
             if !answer.status.is_success() {
                 return Err(failed(format!("GET {url}: HTTP {}", answer.status)));
             }
-            let page: Vec<Pull> = serde_json::from_slice(&answer.body)
+            let page: Vec<ApiPull> = serde_json::from_slice(&answer.body)
                 .map_err(|e| failed(format!("the answer does not parse: {e}")))?;
-            pulls.extend(page.into_iter().map(|p| GithubPull {
+            pulls.extend(page.into_iter().map(|p| Pull {
                 number: p.number,
                 title: p.title,
                 head_ref: p.head.name,
@@ -150,17 +111,4 @@ pub async fn open_pull_requests(
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| failed(format!("no answer within {timeout:?}")))?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn owners_and_repositories_cannot_leave_their_path() {
-        assert!(is_name("argoproj") && is_name("argo-cd") && is_name("my_repo.v2"));
-        for bad in ["", ".", "..", "a/b", "a?b", "a#b", "a%2Fb", "../x"] {
-            assert!(!is_name(bad), "{bad}");
-        }
-    }
 }

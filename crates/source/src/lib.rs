@@ -20,8 +20,10 @@
 #![deny(missing_docs)]
 
 mod credentials;
+pub mod forge;
 mod git;
 pub mod github;
+pub mod gitlab;
 pub mod helm_repo;
 mod ignore;
 mod mirror;

@@ -1,12 +1,13 @@
-//! The pull request generator's view of forges ([`PullRequests`]): GitHub's REST API
-//! ([`flotilla_source::github`]), its token read from the Secret `tokenRef` names in the
-//! ApplicationSet's namespace, the generator's `labels` required on every pull request
-//! (Argo CD's `containLabels`). Other providers and GitHub App credentials are refused by
-//! name. Like [`super::repos`], it blocks on the async calls from the generation thread.
+//! The pull request generator's view of forges ([`PullRequests`]): GitHub's and GitLab's
+//! REST APIs ([`flotilla_source::github`], [`flotilla_source::gitlab`]), the token read from
+//! the Secret `tokenRef` names in the ApplicationSet's namespace, the generator's `labels`
+//! required on every pull request (Argo CD's `containLabels`). Other providers, GitHub App
+//! credentials and custom CAs are refused by name. Like [`super::repos`], it blocks on the async calls from the generation thread.
 
 use std::time::Duration;
 
 use flotilla_fleet::appset::pull_request::{PullRequest, PullRequestError, PullRequests};
+use flotilla_source::forge::ForgeError;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use serde_json::Value;
@@ -55,73 +56,107 @@ impl HubPullRequests {
     }
 }
 
-impl PullRequests for HubPullRequests {
-    fn list(&self, generator: &Value) -> Result<Vec<PullRequest>, PullRequestError> {
+impl HubPullRequests {
+    /// The generator's provider listing: GitHub's or GitLab's, the required labels
+    /// applied (GitLab filters them itself).
+    fn listed(
+        &self,
+        generator: &Value,
+    ) -> Result<Vec<flotilla_source::forge::Pull>, PullRequestError> {
         let select = |detail: String| {
             PullRequestError::Failed(format!(
                 "failed to select pull request service provider: {detail}"
             ))
         };
-        let Some(github) = generator.get("github") else {
-            let provider = generator
-                .as_object()
-                .into_iter()
-                .flat_map(|o| o.keys())
-                .find(|k| {
-                    !matches!(
-                        k.as_str(),
-                        "filters"
-                            | "requeueAfterSeconds"
-                            | "template"
-                            | "values"
-                            | "continueOnRepoNotFoundError"
-                    )
-                })
-                .cloned()
-                .unwrap_or_else(|| "(none)".into());
-            return Err(select(format!(
-                "the {provider} pull request provider is not supported by flotilla yet (github is)"
-            )));
+        let spec_of = |name: &str| generator.get(name).filter(|v| v.is_object());
+        let (provider, spec) = match (spec_of("github"), spec_of("gitlab")) {
+            (Some(spec), _) => ("github", spec),
+            (None, Some(spec)) => ("gitlab", spec),
+            _ => {
+                let provider = generator
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|o| o.keys())
+                    .find(|k| {
+                        !matches!(
+                            k.as_str(),
+                            "filters"
+                                | "requeueAfterSeconds"
+                                | "template"
+                                | "values"
+                                | "continueOnRepoNotFoundError"
+                        )
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| "(none)".into());
+                return Err(select(format!(
+                    "the {provider} pull request provider is not supported by flotilla yet (github and gitlab are)"
+                )));
+            }
         };
-        let text = |k: &str| github.get(k).and_then(Value::as_str).unwrap_or_default();
+        let text = |k: &str| spec.get(k).and_then(Value::as_str).unwrap_or_default();
         if !text("appSecretName").is_empty() {
             return Err(select(
                 "GitHub App credentials (appSecretName) are not supported by flotilla yet; use tokenRef".into(),
             ));
         }
-        let token = match github.get("tokenRef") {
+        if spec.get("caRef").is_some()
+            || spec.get("insecure").and_then(Value::as_bool) == Some(true)
+        {
+            return Err(select(
+                "caRef and insecure are not supported by flotilla yet".into(),
+            ));
+        }
+        let token = match spec.get("tokenRef") {
             Some(token_ref) => Some(self.token(token_ref).map_err(select)?),
             None => None,
         };
-        let pulls = self
-            .runtime
-            .block_on(flotilla_source::github::open_pull_requests(
-                text("api"),
-                text("owner"),
-                text("repo"),
-                token.as_deref(),
-                LIST_TIMEOUT,
-            ))
-            .map_err(|e| match e {
-                flotilla_source::github::GithubError::NotFound(m) => {
-                    PullRequestError::RepositoryNotFound(m)
-                }
-                flotilla_source::github::GithubError::Failed(m) => PullRequestError::Failed(m),
-            })?;
-        let required: Vec<&str> = github
+        let labels: Vec<String> = spec
             .get("labels")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
+            .map(str::to_string)
             .collect();
+        let listing = match provider {
+            "github" => self
+                .runtime
+                .block_on(flotilla_source::github::open_pull_requests(
+                    text("api"),
+                    text("owner"),
+                    text("repo"),
+                    token.as_deref(),
+                    LIST_TIMEOUT,
+                )),
+            _ => self
+                .runtime
+                .block_on(flotilla_source::gitlab::merge_requests(
+                    text("api"),
+                    text("project"),
+                    token.as_deref(),
+                    &labels,
+                    text("pullRequestState"),
+                    LIST_TIMEOUT,
+                )),
+        };
+        let pulls = listing.map_err(|e| match e {
+            ForgeError::NotFound(m) => PullRequestError::RepositoryNotFound(m),
+            ForgeError::Failed(m) => PullRequestError::Failed(m),
+        })?;
+        // `containLabels` (GitHub's listing cannot filter by label).
         Ok(pulls
             .into_iter()
-            .filter(|p| {
-                required
-                    .iter()
-                    .all(|l| p.labels.iter().any(|have| have == l))
-            })
+            .filter(|p| labels.iter().all(|l| p.labels.contains(l)))
+            .collect())
+    }
+}
+
+impl PullRequests for HubPullRequests {
+    fn list(&self, generator: &Value) -> Result<Vec<PullRequest>, PullRequestError> {
+        Ok(self
+            .listed(generator)?
+            .into_iter()
             .map(|p| PullRequest {
                 number: p.number,
                 title: p.title,

@@ -1,0 +1,57 @@
+//! Pull (merge) requests of hosted forges, as Argo CD's pull request generator lists them:
+//! [`crate::github`] and [`crate::gitlab`], over their REST APIs. Tokens go only to the
+//! API's own origin (redirects elsewhere drop them) and never into messages.
+
+/// One pull (merge) request as a forge describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pull {
+    /// Its number (GitHub `number`, GitLab `iid`).
+    pub number: i64,
+    /// Its title.
+    pub title: String,
+    /// The source branch.
+    pub head_ref: String,
+    /// The target branch.
+    pub base_ref: String,
+    /// The head commit.
+    pub head_sha: String,
+    /// Who opened it.
+    pub author: String,
+    /// Its labels.
+    pub labels: Vec<String>,
+}
+
+/// Why the pull requests could not be listed. Messages hold no token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForgeError {
+    /// HTTP 404: no such repository (or not visible with these credentials).
+    #[error("{0}")]
+    NotFound(String),
+    /// Anything else.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Whether `name` may stand in a URL path segment: a forge's name characters only, so a
+/// tenant's spec cannot reach another endpoint.
+pub(crate) fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_leave_their_path_segment() {
+        assert!(is_name("argoproj") && is_name("argo-cd") && is_name("my_repo.v2"));
+        for bad in ["", ".", "..", "a/b", "a?b", "a#b", "a%2Fb", "../x"] {
+            assert!(!is_name(bad), "{bad}");
+        }
+    }
+}
