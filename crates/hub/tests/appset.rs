@@ -981,15 +981,16 @@ async fn a_rolling_sync_holds_each_step_until_the_steps_before_are_healthy() {
     assert!(!hub.applications().await.contains_key("stepless-x"));
 }
 
-/// A stand-in for GitHub's REST API (`GET /repos/{owner}/{repo}/pulls`, its documented
-/// JSON and `Link` paging): `pulls` are served 1 per page to `Bearer <token>` only;
-/// other repositories are 404.
-fn github_api(pulls: Arc<std::sync::Mutex<Vec<Value>>>, token: &'static str) -> String {
+/// A plain HTTP API stand-in on a loopback port: each request's path and whether it
+/// carried `Bearer <token>` go to `answer`, which gives the status line, the body and
+/// extra header lines. Returns the base URL.
+fn serve_api(
+    token: &'static str,
+    answer: impl Fn(&str, bool) -> (&'static str, String, String) + Send + 'static,
+) -> String {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let host = listener.local_addr().unwrap().to_string();
-    let base = format!("http://{host}");
-    let served = base.clone();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -1007,44 +1008,59 @@ fn github_api(pulls: Arc<std::sync::Mutex<Vec<Value>>>, token: &'static str) -> 
                 }
             }
             let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
-            let page: usize = path
-                .split("page=")
-                .nth(2)
-                .or_else(|| path.split("&page=").nth(1))
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(1);
-            let (status, body, link) = if !authorized {
-                (
-                    "401 Unauthorized",
-                    "{\"message\":\"Bad credentials\"}".to_string(),
-                    None,
-                )
-            } else if !path.starts_with("/repos/org/app/pulls?") {
-                (
-                    "404 Not Found",
-                    "{\"message\":\"Not Found\"}".to_string(),
-                    None,
-                )
-            } else {
-                let all = pulls.lock().unwrap().clone();
-                let this = all.get(page - 1).cloned().into_iter().collect::<Vec<_>>();
-                let next = (page < all.len()).then(|| {
-                    format!(
-                        "<{served}/repos/org/app/pulls?per_page=100&page={}>; rel=\"next\"",
-                        page + 1
-                    )
-                });
-                ("200 OK", Value::Array(this).to_string(), next)
-            };
-            let link = link.map(|l| format!("Link: {l}\r\n")).unwrap_or_default();
+            let (status, body, headers) = answer(&path, authorized);
             let _ = write!(
                 stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{link}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
     });
     base
+}
+
+/// A stand-in for GitHub's REST API (`GET /repos/{owner}/{repo}/pulls`, its documented
+/// JSON and `Link` paging): `pulls` are served 1 per page to `Bearer <token>` only;
+/// other repositories are 404.
+fn github_api(pulls: Arc<std::sync::Mutex<Vec<Value>>>, token: &'static str) -> String {
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let served = base.clone();
+    let url = serve_api(token, move |path, authorized| {
+        // `?per_page=100`, then `&page=N` from the `Link` header.
+        let page: usize = path
+            .split("&page=")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        if !authorized {
+            return (
+                "401 Unauthorized",
+                "{\"message\":\"Bad credentials\"}".into(),
+                String::new(),
+            );
+        }
+        if !path.starts_with("/repos/org/app/pulls?") {
+            return (
+                "404 Not Found",
+                "{\"message\":\"Not Found\"}".into(),
+                String::new(),
+            );
+        }
+        let all = pulls.lock().unwrap().clone();
+        let this: Vec<Value> = all.get(page - 1).cloned().into_iter().collect();
+        let link = if page < all.len() {
+            format!(
+                "Link: <{}/repos/org/app/pulls?per_page=100&page={}>; rel=\"next\"\r\n",
+                served.get().unwrap(),
+                page + 1
+            )
+        } else {
+            String::new()
+        };
+        ("200 OK", Value::Array(this).to_string(), link)
+    });
+    base.set(url.clone()).unwrap();
+    url
 }
 
 fn github_pull(number: i64, branch: &str, labels: &[&str]) -> Value {
@@ -1151,53 +1167,27 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
 /// documented JSON and `X-Next-Page` paging, one merge request per page), answering only
 /// `Bearer <token>` and only the query the generator must send.
 fn gitlab_api(merge_requests: Vec<Value>, token: &'static str) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut authorized = false;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                    break;
-                }
-                if line.to_ascii_lowercase().starts_with("authorization:") {
-                    authorized = line.trim_end().ends_with(&format!("Bearer {token}"));
-                }
-            }
-            let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
-            let expected = "/api/v4/projects/platform%2Fweb/merge_requests?per_page=100&labels=preview&state=opened&page=";
-            let (status, body, next) = match path.strip_prefix(expected) {
-                _ if !authorized => ("401 Unauthorized", "{}".to_string(), None),
-                Some(page) => {
-                    let page: usize = page.parse().unwrap_or(1);
-                    let this: Vec<Value> =
-                        merge_requests.get(page - 1).cloned().into_iter().collect();
-                    let next = (page < merge_requests.len()).then_some(page + 1);
-                    ("200 OK", Value::Array(this).to_string(), next)
-                }
-                None => (
-                    "404 Not Found",
-                    format!("{{\"message\":\"404 Project Not Found {path}\"}}"),
-                    None,
-                ),
-            };
-            let next = next
-                .map(|n| format!("X-Next-Page: {n}\r\n"))
-                .unwrap_or_default();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{next}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+    let expected = "/api/v4/projects/platform%2Fweb/merge_requests?per_page=100&labels=preview&state=opened&page=";
+    serve_api(token, move |path, authorized| {
+        if !authorized {
+            return ("401 Unauthorized", "{}".into(), String::new());
         }
-    });
-    base
+        let Some(page) = path.strip_prefix(expected) else {
+            return (
+                "404 Not Found",
+                format!("{{\"message\":\"404 Project Not Found {path}\"}}"),
+                String::new(),
+            );
+        };
+        let page: usize = page.parse().unwrap_or(1);
+        let this: Vec<Value> = merge_requests.get(page - 1).cloned().into_iter().collect();
+        let next = if page < merge_requests.len() {
+            format!("X-Next-Page: {}\r\n", page + 1)
+        } else {
+            String::new()
+        };
+        ("200 OK", Value::Array(this).to_string(), next)
+    })
 }
 
 /// The pull request generator over GitLab: the merge requests of a project (its path

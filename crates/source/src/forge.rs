@@ -43,6 +43,36 @@ pub(crate) fn is_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// The largest page read.
+const MAX_PAGE_BYTES: usize = 16 << 20;
+/// Pages followed at most (10,000 pull requests at 100 a page).
+pub(crate) const MAX_PAGES: usize = 100;
+
+/// One page of a listing: `GET url` (the token only to its origin), a 404 as
+/// [`ForgeError::NotFound`], any other failure as `what: …`, the JSON array decoded.
+pub(crate) async fn page<T: serde::de::DeserializeOwned>(
+    url: &str,
+    headers: &[(hyper::header::HeaderName, &str)],
+    authorization: Option<&str>,
+    what: &str,
+) -> Result<(Vec<T>, crate::redirect::Answer), ForgeError> {
+    let failed = |detail: String| ForgeError::Failed(format!("{what}: {detail}"));
+    let answer = crate::redirect::get(url, headers, authorization, MAX_PAGE_BYTES)
+        .await
+        .map_err(|e| failed(crate::url::redact_str(&e)))?;
+    if answer.status == hyper::StatusCode::NOT_FOUND {
+        return Err(ForgeError::NotFound(format!(
+            "{what}: GET {url}: 404 Not Found"
+        )));
+    }
+    if !answer.status.is_success() {
+        return Err(failed(format!("GET {url}: HTTP {}", answer.status)));
+    }
+    let items = serde_json::from_slice(&answer.body)
+        .map_err(|e| failed(format!("the answer does not parse: {e}")))?;
+    Ok((items, answer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use crate::forge::{ForgeError, Pull, is_name};
 
-/// The largest page read.
-const MAX_PAGE_BYTES: usize = 16 << 20;
-/// Pages followed at most (10,000 pull requests).
-const MAX_PAGES: usize = 100;
+use crate::forge::MAX_PAGES;
 
 #[derive(serde::Deserialize)]
 struct ApiPull {
@@ -80,20 +77,10 @@ pub async fn open_pull_requests(
             let Some(url) = next.take() else {
                 return Ok(pulls);
             };
-            let answer =
-                crate::redirect::get(&url, &headers, authorization.as_deref(), MAX_PAGE_BYTES)
-                    .await
-                    .map_err(|e| failed(crate::url::redact_str(&e)))?;
-            if answer.status == hyper::StatusCode::NOT_FOUND {
-                return Err(ForgeError::NotFound(format!(
-                    "error listing pull requests for {which}: GET {url}: 404 Not Found"
-                )));
-            }
-            if !answer.status.is_success() {
-                return Err(failed(format!("GET {url}: HTTP {}", answer.status)));
-            }
-            let page: Vec<ApiPull> = serde_json::from_slice(&answer.body)
-                .map_err(|e| failed(format!("the answer does not parse: {e}")))?;
+            let what = format!("error listing pull requests for {which}");
+            let (page, answer) =
+                crate::forge::page::<ApiPull>(&url, &headers, authorization.as_deref(), &what)
+                    .await?;
             pulls.extend(page.into_iter().map(|p| Pull {
                 number: p.number,
                 title: p.title,

@@ -9,10 +9,7 @@ use std::time::Duration;
 
 use crate::forge::{ForgeError, Pull, is_name};
 
-/// The largest page read.
-const MAX_PAGE_BYTES: usize = 16 << 20;
-/// Pages followed at most (10,000 merge requests).
-const MAX_PAGES: usize = 100;
+use crate::forge::MAX_PAGES;
 
 #[derive(serde::Deserialize)]
 struct MergeRequest {
@@ -102,20 +99,10 @@ pub async fn merge_requests(
                 return Ok(pulls);
             };
             let url = format!("{base}/projects/{segment}/merge_requests?{query}&page={number}");
-            let answer =
-                crate::redirect::get(&url, &headers, authorization.as_deref(), MAX_PAGE_BYTES)
-                    .await
-                    .map_err(|e| failed(crate::url::redact_str(&e)))?;
-            if answer.status == hyper::StatusCode::NOT_FOUND {
-                return Err(ForgeError::NotFound(format!(
-                    "error listing merge requests for project '{project}': GET {url}: 404 Not Found"
-                )));
-            }
-            if !answer.status.is_success() {
-                return Err(failed(format!("GET {url}: HTTP {}", answer.status)));
-            }
-            let listed: Vec<MergeRequest> = serde_json::from_slice(&answer.body)
-                .map_err(|e| failed(format!("the answer does not parse: {e}")))?;
+            let what = format!("error listing merge requests for project '{project}'");
+            let (listed, answer) =
+                crate::forge::page::<MergeRequest>(&url, &headers, authorization.as_deref(), &what)
+                    .await?;
             pulls.extend(listed.into_iter().map(|mr| Pull {
                 number: mr.iid,
                 title: mr.title,
