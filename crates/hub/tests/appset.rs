@@ -1240,3 +1240,58 @@ async fn the_pull_request_generator_reads_gitlab_merge_requests() {
         json!({"branch": "fix-y", "author": "bo"})
     );
 }
+
+/// The pull request generator over Gitea: `GET /api/v1/repos/{owner}/{repo}/pulls` with
+/// `state=open`, pages of 50 followed until a short one (Gitea's documented `page` and
+/// `limit`), the required labels applied by the generator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pull_request_generator_reads_gitea_pull_requests() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    // 51 open pull requests: two pages; only #3 and #51 carry `preview`.
+    let all: Vec<Value> = (1..=51)
+        .map(|n| {
+            let labels: &[&str] = if n == 3 || n == 51 { &["preview"] } else { &[] };
+            github_pull(n, &format!("topic-{n}"), labels)
+        })
+        .collect();
+    let api = serve_api("gt-token", move |path, authorized| {
+        let prefix = "/api/v1/repos/org/app/pulls?state=open&limit=50&page=";
+        match path.strip_prefix(prefix) {
+            _ if !authorized => ("401 Unauthorized", "{}".into(), String::new()),
+            Some(page) => {
+                let page: usize = page.parse().unwrap_or(1);
+                let this: Vec<Value> = all.iter().skip((page - 1) * 50).take(50).cloned().collect();
+                ("200 OK", Value::Array(this).to_string(), String::new())
+            }
+            None => ("404 Not Found", "{}".into(), String::new()),
+        }
+    });
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "gitea-token", "namespace": "argocd"},
+        "stringData": {"token": "gt-token"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    hub.apply_set(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "gitea", "namespace": "argocd"},
+        "spec": {
+            "generators": [{"pullRequest": {"gitea": {
+                "api": api, "owner": "org", "repo": "app", "labels": ["preview"],
+                "tokenRef": {"secretName": "gitea-token", "key": "token"}}}}],
+            "template": {
+                "metadata": {"name": "gitea-{{number}}"},
+                "spec": {"project": "default",
+                         "source": {"repoURL": "https://gitlab.internal/platform/web",
+                                    "targetRevision": "{{head_sha}}", "path": "deploy"},
+                         "destination": {"server": "https://kubernetes.default.svc", "namespace": "pr-{{number}}"}},
+            },
+        },
+    }))
+    .await;
+    hub.wait_for_live(&["gitea-3", "gitea-51"]).await;
+}

@@ -22,6 +22,7 @@
 mod credentials;
 pub mod forge;
 mod git;
+pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod helm_repo;

@@ -1,8 +1,10 @@
-//! The pull request generator's view of forges ([`PullRequests`]): GitHub's and GitLab's
-//! REST APIs ([`flotilla_source::github`], [`flotilla_source::gitlab`]), the token read from
-//! the Secret `tokenRef` names in the ApplicationSet's namespace, the generator's `labels`
-//! required on every pull request (Argo CD's `containLabels`). Other providers, GitHub App
-//! credentials and custom CAs are refused by name. Like [`super::repos`], it blocks on the async calls from the generation thread.
+//! The pull request generator's view of forges ([`PullRequests`]): GitHub's, GitLab's and
+//! Gitea's REST APIs ([`flotilla_source::github`], [`flotilla_source::gitlab`],
+//! [`flotilla_source::gitea`]), the token read from the Secret `tokenRef` names in the
+//! ApplicationSet's namespace, the generator's `labels` required on every pull request
+//! (Argo CD's `containLabels`). Other providers, GitHub App credentials and custom CAs are
+//! refused by name. Like [`super::repos`], it blocks on the async calls from the
+//! generation thread.
 
 use std::time::Duration;
 
@@ -69,10 +71,11 @@ impl HubPullRequests {
             ))
         };
         let spec_of = |name: &str| generator.get(name).filter(|v| v.is_object());
-        let (provider, spec) = match (spec_of("github"), spec_of("gitlab")) {
-            (Some(spec), _) => ("github", spec),
-            (None, Some(spec)) => ("gitlab", spec),
-            _ => {
+        let known = ["github", "gitlab", "gitea"];
+        let found = known.iter().find_map(|p| spec_of(p).map(|spec| (*p, spec)));
+        let (provider, spec) = match found {
+            Some(found) => found,
+            None => {
                 let provider = generator
                     .as_object()
                     .into_iter()
@@ -90,7 +93,7 @@ impl HubPullRequests {
                     .cloned()
                     .unwrap_or_else(|| "(none)".into());
                 return Err(select(format!(
-                    "the {provider} pull request provider is not supported by flotilla yet (github and gitlab are)"
+                    "the {provider} pull request provider is not supported by flotilla yet (github, gitlab and gitea are)"
                 )));
             }
         };
@@ -123,6 +126,15 @@ impl HubPullRequests {
             "github" => self
                 .runtime
                 .block_on(flotilla_source::github::open_pull_requests(
+                    text("api"),
+                    text("owner"),
+                    text("repo"),
+                    token.as_deref(),
+                    LIST_TIMEOUT,
+                )),
+            "gitea" => self
+                .runtime
+                .block_on(flotilla_source::gitea::open_pull_requests(
                     text("api"),
                     text("owner"),
                     text("repo"),
