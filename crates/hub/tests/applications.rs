@@ -2812,34 +2812,49 @@ async fn a_deletion_that_needs_confirmation_waits_for_its_approval() {
     .await;
 }
 
+/// A Deployment `slow` ready only after `ready_after`, then a ConfigMap `after` in wave 1:
+/// a sync waits on the first wave's health for that long.
+fn two_waves(ready_after: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: slow\n  annotations:\n    kubesim.flotilla.dev/ready-after: {ready_after}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: slow}}\n  template:\n    metadata:\n      labels: {{app: slow}}\n    spec:\n      containers:\n      - name: slow\n        image: registry.local/slow:1.0\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n"
+    )
+}
+
+/// [`deploying`] `manifest` with Application `name` (no automated sync) deploying it into
+/// `default` of `east`, once compared (OutOfSync).
+async fn manual_app(dir: &std::path::Path, manifest: &str, name: &str) -> Deploying {
+    let deployed = deploying(dir, manifest).await;
+    create_app(
+        &deployed.apps,
+        name,
+        json!({
+            "project": "default",
+            "source": {"repoURL": deployed.url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": deployed.east_setup.server.cluster_url("east"), "namespace": "default"},
+        }),
+    )
+    .await;
+    wait_for("compared", async || {
+        let app = serde_json::to_value(deployed.apps.get(name).await.ok()?).ok()?;
+        (app.pointer("/status/sync/status")? == "OutOfSync").then_some(())
+    })
+    .await;
+    deployed
+}
+
 /// An operation is `Running` while its sync waits on a wave's health (Argo CD writes that
 /// state first), with the operation just asked — never the last operation's finished
 /// state, which a script polling the phase would take for this one's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_operation_is_running_while_its_waves_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let slow = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: slow\n  annotations:\n    kubesim.flotilla.dev/ready-after: 2s\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: slow}\n  template:\n    metadata:\n      labels: {app: slow}\n    spec:\n      containers:\n      - name: slow\n        image: registry.local/slow:1.0\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n";
+    // The setup is kept: it holds the simulated fleet.
     let Deploying {
-        url,
-        east_setup,
         apps,
+        east_setup: _fleet,
         ..
-    } = deploying(dir.path(), slow).await;
-    create_app(
-        &apps,
-        "waves",
-        json!({
-            "project": "default",
-            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
-            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "default"},
-        }),
-    )
-    .await;
+    } = manual_app(dir.path(), &two_waves("2s"), "waves").await;
     let app_of = async || serde_json::to_value(apps.get("waves").await.unwrap()).unwrap();
-    wait_for("compared", async || {
-        (app_of().await.pointer("/status/sync/status")? == "OutOfSync").then_some(())
-    })
-    .await;
     let operation = json!({"initiatedBy": {"username": "ana"}, "sync": {}});
     apps.patch(
         "waves",
@@ -2871,28 +2886,10 @@ async fn an_operation_is_running_while_its_waves_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_running_operation_is_terminated_between_waves() {
     let dir = tempfile::tempdir().unwrap();
-    let slow = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: slow\n  annotations:\n    kubesim.flotilla.dev/ready-after: 20s\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: slow}\n  template:\n    metadata:\n      labels: {app: slow}\n    spec:\n      containers:\n      - name: slow\n        image: registry.local/slow:1.0\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n";
     let Deploying {
-        url,
-        east_setup,
-        apps,
-        ..
-    } = deploying(dir.path(), slow).await;
-    create_app(
-        &apps,
-        "stopped",
-        json!({
-            "project": "default",
-            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
-            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "default"},
-        }),
-    )
-    .await;
+        east_setup, apps, ..
+    } = manual_app(dir.path(), &two_waves("20s"), "stopped").await;
     let app_of = async || serde_json::to_value(apps.get("stopped").await.unwrap()).unwrap();
-    wait_for("compared", async || {
-        (app_of().await.pointer("/status/sync/status")? == "OutOfSync").then_some(())
-    })
-    .await;
     apps.patch(
         "stopped",
         &PatchParams::default(),

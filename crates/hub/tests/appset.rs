@@ -169,6 +169,20 @@ impl Hub {
             .unwrap();
     }
 
+    /// A Secret `argocd/<name>` holding `token` under `token`, as a generator's `tokenRef`
+    /// reads it.
+    async fn token_secret(&self, name: &str, token: &str) {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "argocd"},
+            "stringData": {"token": token},
+        }))
+        .unwrap();
+        Api::<Secret>::namespaced(self.hub.clone(), "argocd")
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+
     async fn unregister(&self, name: &str) {
         Api::<Secret>::namespaced(self.hub.clone(), "argocd")
             .delete(name, &DeleteParams::default())
@@ -1086,15 +1100,7 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
         github_pull(9, "chore/deps", &[]),
     ]));
     let api = github_api(pulls.clone(), "gh-token");
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "github-token", "namespace": "argocd"},
-        "stringData": {"token": "gh-token"},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    hub.token_secret("github-token", "gh-token").await;
     let set = |name: &str, repo: &str, continue_on_missing: bool| {
         json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
@@ -1207,15 +1213,7 @@ async fn the_pull_request_generator_reads_gitlab_merge_requests() {
         vec![merge_request(5, "feat/x"), merge_request(6, "fix_y")],
         "gl-token",
     );
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "gitlab-token", "namespace": "argocd"},
-        "stringData": {"token": "gl-token"},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    hub.token_secret("gitlab-token", "gl-token").await;
     hub.apply_set(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
         "metadata": {"name": "merge-requests", "namespace": "argocd"},
@@ -1267,15 +1265,7 @@ async fn the_pull_request_generator_reads_gitea_pull_requests() {
             None => ("404 Not Found", "{}".into(), String::new()),
         }
     });
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "gitea-token", "namespace": "argocd"},
-        "stringData": {"token": "gt-token"},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    hub.token_secret("gitea-token", "gt-token").await;
     hub.apply_set(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
         "metadata": {"name": "gitea", "namespace": "argocd"},

@@ -8,21 +8,17 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_hub::bootstrap;
+use flotilla_hub::flux::kustomization_resource;
 use flotilla_hub::flux::oci_repository::oci_repository_resource;
-use flotilla_hub::flux::{FluxOptions, FluxReconciler, kustomization_resource, run_flux};
-use flotilla_hub::sources::Sources;
 use flotilla_source::{CacheOptions, MirrorCache};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kubesim::{Fleet, FleetConfig, Server};
 use serde_json::{Value, json};
 use support::registry::{Registry, htpasswd};
-use support::{config, wait_for};
+use support::wait_for;
 
 const FLUX_CONFIG: &str = "application/vnd.cncf.flux.config.v1+json";
 const FLUX_CONTENT: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";
@@ -134,28 +130,8 @@ async fn an_oci_repository_feeds_a_kustomization_from_a_registry() {
     push("1.1.0", "green");
     push("2.0.0", "red");
 
-    let fleet = Fleet::new(&["hub".to_string()], FleetConfig::default());
-    let server = Server::start_tls(fleet, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let config = config(&server, "hub").await;
-    let client = Client::try_from(config.clone()).unwrap();
-    bootstrap::install(&client, Duration::from_secs(10))
-        .await
-        .unwrap();
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let reconciler = FluxReconciler::new(
-        config,
-        Sources::new(mirrors),
-        FluxOptions {
-            workers: 4,
-            health_poll: Duration::from_millis(200),
-            dependency_requeue: Duration::from_secs(1),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    tokio::spawn(run_flux(Arc::new(reconciler)));
+    let (_server, client) = support::flux_hub(&mirrors, Duration::from_secs(1)).await;
 
     let docker_config =
         json!({"auths": {registry.host.clone(): {"username": "flux", "password": "s3cret"}}});

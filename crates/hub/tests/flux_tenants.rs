@@ -7,22 +7,17 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_hub::bootstrap;
-use flotilla_hub::flux::{
-    FluxOptions, FluxReconciler, git_repository_resource, kustomization_resource, run_flux,
-};
-use flotilla_hub::sources::Sources;
+use flotilla_hub::flux::{git_repository_resource, kustomization_resource};
 use flotilla_source::{CacheOptions, MirrorCache, Rewrite};
 use k8s_openapi::api::core::v1::{ConfigMap, Event};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kubesim::{Fleet, FleetConfig, Server};
+use kubesim::Server;
 use serde_json::{Value, json};
-use support::{config, git, wait_for, write};
+use support::{git, wait_for, write};
 
 fn commit(dir: &Path, message: &str) {
     git(dir, &["add", "-A"]);
@@ -68,33 +63,13 @@ async fn start_hub(repos: &Path, cache: &Path) -> Hub {
 /// A hub whose missing artifacts and unready dependencies are retried after
 /// `dependency_requeue`.
 async fn start_hub_with(repos: &Path, cache: &Path, dependency_requeue: Duration) -> Hub {
-    let fleet = Fleet::new(&["hub".to_string()], FleetConfig::default());
-    let server = Server::start_tls(fleet, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let config = config(&server, "hub").await;
-    let client = Client::try_from(config.clone()).unwrap();
-    bootstrap::install(&client, Duration::from_secs(10))
-        .await
-        .unwrap();
     let mut options = CacheOptions::new(cache);
     options.rewrites = vec![Rewrite {
         base: format!("file://{}/", repos.display()),
         instead_of: "https://gitlab.internal/".into(),
     }];
     let mirrors = MirrorCache::new(options).unwrap();
-    let reconciler = FluxReconciler::new(
-        config,
-        Sources::new(mirrors.clone()),
-        FluxOptions {
-            workers: 4,
-            health_poll: Duration::from_millis(200),
-            dependency_requeue,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    tokio::spawn(run_flux(Arc::new(reconciler)));
+    let (server, client) = support::flux_hub(&mirrors, dependency_requeue).await;
     Hub {
         _server: server,
         client,

@@ -32,6 +32,54 @@ pub enum ForgeError {
     Failed(String),
 }
 
+/// A pull request as GitHub and Gitea describe it in JSON (the same shape).
+#[derive(serde::Deserialize)]
+pub(crate) struct ApiPull {
+    number: i64,
+    #[serde(default)]
+    title: String,
+    head: ApiRef,
+    base: ApiRef,
+    #[serde(default)]
+    user: Option<ApiUser>,
+    #[serde(default)]
+    labels: Vec<ApiLabel>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiRef {
+    #[serde(rename = "ref", default)]
+    name: String,
+    #[serde(default)]
+    sha: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiUser {
+    #[serde(default)]
+    login: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiLabel {
+    #[serde(default)]
+    name: String,
+}
+
+impl From<ApiPull> for Pull {
+    fn from(p: ApiPull) -> Pull {
+        Pull {
+            number: p.number,
+            title: p.title,
+            head_ref: p.head.name,
+            base_ref: p.base.name,
+            head_sha: p.head.sha,
+            author: p.user.map(|u| u.login).unwrap_or_default(),
+            labels: p.labels.into_iter().map(|l| l.name).collect(),
+        }
+    }
+}
+
 /// Whether `name` may stand in a URL path segment: a forge's name characters only, so a
 /// tenant's spec cannot reach another endpoint.
 pub(crate) fn is_name(name: &str) -> bool {

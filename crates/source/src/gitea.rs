@@ -6,43 +6,10 @@
 
 use std::time::Duration;
 
-use crate::forge::{ForgeError, MAX_PAGES, Pull, is_name};
+use crate::forge::{ApiPull, ForgeError, MAX_PAGES, Pull, is_name};
 
 /// Pull requests asked per page.
 const PAGE_SIZE: usize = 50;
-
-#[derive(serde::Deserialize)]
-struct ApiPull {
-    number: i64,
-    #[serde(default)]
-    title: String,
-    head: Ref,
-    base: Ref,
-    #[serde(default)]
-    user: Option<User>,
-    #[serde(default)]
-    labels: Vec<Label>,
-}
-
-#[derive(serde::Deserialize)]
-struct Ref {
-    #[serde(rename = "ref", default)]
-    name: String,
-    #[serde(default)]
-    sha: String,
-}
-
-#[derive(serde::Deserialize)]
-struct User {
-    #[serde(default)]
-    login: String,
-}
-
-#[derive(serde::Deserialize)]
-struct Label {
-    #[serde(default)]
-    name: String,
-}
 
 /// The open pull requests of `owner/repo` on the Gitea at `api` (its base URL; `/api/v1`
 /// added).
@@ -80,15 +47,7 @@ pub async fn open_pull_requests(
                 crate::forge::page::<ApiPull>(&url, &headers, authorization.as_deref(), &what)
                     .await?;
             let short = listed.len() < PAGE_SIZE;
-            pulls.extend(listed.into_iter().map(|p| Pull {
-                number: p.number,
-                title: p.title,
-                head_ref: p.head.name,
-                base_ref: p.base.name,
-                head_sha: p.head.sha,
-                author: p.user.map(|u| u.login).unwrap_or_default(),
-                labels: p.labels.into_iter().map(|l| l.name).collect(),
-            }));
+            pulls.extend(listed.into_iter().map(Pull::from));
             if short {
                 return Ok(pulls);
             }

@@ -5,42 +5,9 @@
 
 use std::time::Duration;
 
-use crate::forge::{ForgeError, Pull, is_name};
+use crate::forge::{ApiPull, ForgeError, Pull, is_name};
 
 use crate::forge::MAX_PAGES;
-
-#[derive(serde::Deserialize)]
-struct ApiPull {
-    number: i64,
-    #[serde(default)]
-    title: String,
-    head: Ref,
-    base: Ref,
-    #[serde(default)]
-    user: Option<User>,
-    #[serde(default)]
-    labels: Vec<Label>,
-}
-
-#[derive(serde::Deserialize)]
-struct Ref {
-    #[serde(rename = "ref", default)]
-    name: String,
-    #[serde(default)]
-    sha: String,
-}
-
-#[derive(serde::Deserialize)]
-struct User {
-    #[serde(default)]
-    login: String,
-}
-
-#[derive(serde::Deserialize)]
-struct Label {
-    #[serde(default)]
-    name: String,
-}
 
 /// The open pull requests of `owner/repo` at the API `api` (`https://api.github.com` when
 /// empty), with `token` as a bearer token when given.
@@ -81,15 +48,7 @@ pub async fn open_pull_requests(
             let (page, answer) =
                 crate::forge::page::<ApiPull>(&url, &headers, authorization.as_deref(), &what)
                     .await?;
-            pulls.extend(page.into_iter().map(|p| Pull {
-                number: p.number,
-                title: p.title,
-                head_ref: p.head.name,
-                base_ref: p.base.name,
-                head_sha: p.head.sha,
-                author: p.user.map(|u| u.login).unwrap_or_default(),
-                labels: p.labels.into_iter().map(|l| l.name).collect(),
-            }));
+            pulls.extend(page.into_iter().map(Pull::from));
             next = crate::oci::next_page(&answer.headers)
                 .and_then(|link| crate::redirect::resolve_location(&answer.url, &link));
         }

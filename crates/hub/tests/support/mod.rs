@@ -121,3 +121,34 @@ pub(crate) fn kubectl(server: &Server, dir: &Path, context: &str, args: &[&str])
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A kubesim hub (TLS) with the hub's CRDs and the Flux controllers running on it, reading
+/// repositories through `mirrors`; missing artifacts and unready dependencies are retried
+/// after `dependency_requeue`. Returns the server and a client for the hub.
+pub(crate) async fn flux_hub(
+    mirrors: &flotilla_source::MirrorCache,
+    dependency_requeue: Duration,
+) -> (Server, Client) {
+    let fleet = Fleet::new(&["hub".to_string()], FleetConfig::default());
+    let server = Server::start_tls(fleet, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let config = config(&server, "hub").await;
+    let client = Client::try_from(config.clone()).unwrap();
+    flotilla_hub::bootstrap::install(&client, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let reconciler = flotilla_hub::flux::FluxReconciler::new(
+        config,
+        flotilla_hub::sources::Sources::new(mirrors.clone()),
+        flotilla_hub::flux::FluxOptions {
+            workers: 4,
+            health_poll: Duration::from_millis(200),
+            dependency_requeue,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    tokio::spawn(flotilla_hub::flux::run_flux(Arc::new(reconciler)));
+    (server, client)
+}
