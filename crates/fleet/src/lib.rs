@@ -7,6 +7,7 @@
 //!   models that read upstream YAML unchanged;
 //! * [`cluster`]: Argo CD cluster Secrets;
 //! * [`flux`]: Flux `Kustomization` and `GitRepository` specs with their validation;
+//! * [`helm_release`]: Flux `HelmRelease` specs, their validation and derived names;
 //! * [`appset`]: the ApplicationSet engine (generators, templates, the reconcile plan);
 //! * [`seed`]: the seed ApplicationSet the demo applies and the tests read.
 #![deny(missing_docs)]
@@ -16,6 +17,7 @@ pub mod argocd;
 pub mod cluster;
 pub mod flux;
 pub mod glob;
+pub mod helm_release;
 pub mod meta;
 pub mod seed;
 mod serde_path;

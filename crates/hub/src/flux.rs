@@ -15,6 +15,9 @@
 pub mod conditions;
 pub mod events;
 pub mod gnupg;
+pub mod helm_chart;
+pub mod helm_release;
+pub mod helm_repository;
 pub mod include;
 pub mod oci_repository;
 pub mod ssa;
@@ -109,8 +112,11 @@ pub struct FluxReconciler {
     hub_config: kube::Config,
     sources: Sources,
     options: FluxOptions,
-    /// `GitRepository/ns/name` or `OCIRepository/ns/name` → its artifact.
+    /// `GitRepository/ns/name`, `OCIRepository/ns/name` or `HelmChart/ns/name` → its
+    /// artifact (a chart's files at the root of the tree for a HelmChart).
     artifacts: Mutex<HashMap<String, SourceTree>>,
+    /// HelmRepository `ns/name` → the index it last stored.
+    helm_indexes: Mutex<HashMap<String, Arc<helm_repository::StoredIndex>>>,
     /// GitRepository `ns/name` → the source crate's object (keeps the last good artifact).
     repositories: Mutex<HashMap<String, flotilla_source::GitRepository>>,
     /// Clients per target (hub or kubeconfig Secret version) and impersonated user.
@@ -316,6 +322,7 @@ impl FluxReconciler {
             sources,
             options,
             artifacts: Mutex::default(),
+            helm_indexes: Mutex::default(),
             repositories: Mutex::default(),
             clusters: Mutex::default(),
         })
@@ -337,6 +344,18 @@ impl FluxReconciler {
         lock(&self.artifacts)
             .get(&oci_repository::artifact_key(kind, key))
             .cloned()
+    }
+
+    /// What a reader of the source at queue key `key` must rebuild on (its artifact's
+    /// identity), if it has one.
+    fn artifact_identity(&self, key: &str) -> Option<String> {
+        if let Some(tree) = lock(&self.artifacts).get(key) {
+            return Some(tree.identity());
+        }
+        let index_key = key.strip_prefix("HelmRepository/")?;
+        lock(&self.helm_indexes)
+            .get(index_key)
+            .map(|index| index.revision.clone())
     }
 
     /// Reconciles one GitRepository: checks the remote, keeps the artifact, and returns
@@ -1500,6 +1519,36 @@ impl KsRun {
 const GIT: &str = "GitRepository";
 const OCI: &str = "OCIRepository";
 const KS: &str = "Kustomization";
+const HELM_REPO: &str = "HelmRepository";
+const HELM_CHART: &str = "HelmChart";
+const HELM_RELEASE: &str = "HelmRelease";
+
+/// The kinds the Flux loop reconciles, with their resource and metrics name.
+const KINDS: [(&str, &str); 6] = [
+    (GIT, "gitrepository"),
+    (OCI, "ocirepository"),
+    (HELM_REPO, "helmrepository"),
+    (HELM_CHART, "helmchart"),
+    (KS, "kustomization"),
+    (HELM_RELEASE, "helmrelease"),
+];
+
+/// The API resource of one of [`KINDS`].
+fn resource_of(kind: &str) -> ApiResource {
+    match kind {
+        GIT => git_repository_resource(),
+        OCI => oci_repository::oci_repository_resource(),
+        HELM_REPO => helm_repository::helm_repository_resource(),
+        HELM_CHART => helm_chart::helm_chart_resource(),
+        HELM_RELEASE => helm_release::helm_release_resource(),
+        _ => kustomization_resource(),
+    }
+}
+
+/// Whether `kind` is a source (its artifact read by others).
+fn is_source_kind(kind: &str) -> bool {
+    matches!(kind, GIT | OCI | HELM_REPO | HELM_CHART)
+}
 
 struct Loop {
     reconciler: Arc<FluxReconciler>,
@@ -1516,8 +1565,10 @@ struct Loop {
     urls: Mutex<HashMap<String, HashSet<String>>>,
     /// The Kustomizations' Kubernetes Events.
     kustomization_events: events::Recorder,
-    /// The GitRepositories' Kubernetes Events.
+    /// The sources' Kubernetes Events.
     source_events: events::Recorder,
+    /// The HelmReleases' Kubernetes Events.
+    helm_events: events::Recorder,
 }
 
 /// What makes a Flux object worth reconciling again: spec, the reconcile request
@@ -1537,6 +1588,7 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     let state = Arc::new(Loop {
         kustomization_events: events::Recorder::new(reconciler.hub.clone(), "kustomize-controller"),
         source_events: events::Recorder::new(reconciler.hub.clone(), "source-controller"),
+        helm_events: events::Recorder::new(reconciler.hub.clone(), "helm-controller"),
         reconciler,
         queue: WorkQueue::new(),
         known: Known::default(),
@@ -1561,13 +1613,10 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
             keys
         },
     ));
-    tasks.spawn(watch(state.clone(), GIT, git_repository_resource()));
-    tasks.spawn(watch(
-        state.clone(),
-        OCI,
-        oci_repository::oci_repository_resource(),
-    ));
-    watch(state, KS, kustomization_resource()).await;
+    for (kind, _) in KINDS {
+        tasks.spawn(watch(state.clone(), kind, resource_of(kind)));
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
@@ -1601,7 +1650,7 @@ async fn worker(state: Arc<Loop>) {
         let now = now_rfc3339();
         let kind = key.split('/').next().unwrap_or_default();
         let is_git = kind == GIT;
-        let is_source = kind == GIT || kind == OCI;
+        let is_source = is_source_kind(kind);
         // Known as a reader before it looks for the artifact: a GitRepository that
         // finishes meanwhile then requeues it (it reruns once done), instead of it
         // waiting out the dependency requeue period.
@@ -1612,6 +1661,9 @@ async fn worker(state: Arc<Loop>) {
             match kind {
                 GIT => reconciler.reconcile_git_repository(&object, &now).await,
                 OCI => reconciler.reconcile_oci_repository(&object, &now).await,
+                HELM_REPO => reconciler.reconcile_helm_repository(&object, &now).await,
+                HELM_CHART => reconciler.reconcile_helm_chart(&object, &now).await,
+                HELM_RELEASE => reconciler.reconcile_helm_release(&object, &now).await,
                 _ => reconciler.reconcile_kustomization(&object, &now).await,
             }
         })
@@ -1626,11 +1678,10 @@ async fn worker(state: Arc<Loop>) {
                         .any(|c| c["type"] == "Ready" && c["status"] == "False")
                 });
                 crate::metrics::global().reconcile(
-                    match kind {
-                        GIT => "gitrepository",
-                        OCI => "ocirepository",
-                        _ => "kustomization",
-                    },
+                    KINDS
+                        .iter()
+                        .find(|(k, _)| *k == kind)
+                        .map_or("kustomization", |(_, metric)| metric),
                     crate::metrics::Outcome::of(ready_false),
                     started.elapsed(),
                 );
@@ -1644,11 +1695,7 @@ async fn worker(state: Arc<Loop>) {
             }
         };
         if let Some(status) = &outcome.status {
-            let resource = match kind {
-                GIT => git_repository_resource(),
-                OCI => oci_repository::oci_repository_resource(),
-                _ => kustomization_resource(),
-            };
+            let resource = resource_of(kind);
             let written = write_status(
                 &state.reconciler.hub,
                 &resource,
@@ -1666,6 +1713,8 @@ async fn worker(state: Arc<Loop>) {
         // patched.
         let recorder = if is_source {
             &state.source_events
+        } else if kind == HELM_RELEASE {
+            &state.helm_events
         } else {
             &state.kustomization_events
         };
@@ -1713,10 +1762,7 @@ fn remember_url(state: &Loop, key: &str, object: &Value) {
 /// GitRepositories that include it) when its artifact changed.
 fn after_source(state: &Loop, key: &str) {
     // The queue key is the artifact's: `kind/namespace/name`.
-    let Some(identity) = lock(&state.reconciler.artifacts)
-        .get(key)
-        .map(|t| t.identity())
-    else {
+    let Some(identity) = state.reconciler.artifact_identity(key) else {
         return;
     };
     let changed =
@@ -1736,7 +1782,15 @@ fn after_source(state: &Loop, key: &str) {
 /// it includes (of its own namespace).
 fn remember_reader(state: &Loop, key: &str, object: &Value, is_source: bool) {
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let sources: Vec<String> = if is_source {
+    let sources: Vec<String> = if key.starts_with(HELM_CHART) {
+        // A HelmChart reads a source of its own namespace.
+        vec![format!(
+            "{}/{}/{}",
+            s("/spec/sourceRef/kind"),
+            s("/metadata/namespace"),
+            s("/spec/sourceRef/name")
+        )]
+    } else if is_source {
         object
             .pointer("/spec/include")
             .and_then(Value::as_array)
@@ -1745,6 +1799,8 @@ fn remember_reader(state: &Loop, key: &str, object: &Value, is_source: bool) {
             .filter_map(|i| i.pointer("/repository/name").and_then(Value::as_str))
             .map(|name| format!("{GIT}/{}/{name}", s("/metadata/namespace")))
             .collect()
+    } else if key.starts_with(HELM_RELEASE) {
+        helm_release::chart_source_key(object).into_iter().collect()
     } else {
         let namespace = if s("/spec/sourceRef/namespace").is_empty() {
             s("/metadata/namespace")

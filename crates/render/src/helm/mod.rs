@@ -41,6 +41,7 @@ mod glob;
 mod manifest;
 mod schema;
 mod semver;
+pub mod storage;
 mod strvals;
 mod values;
 

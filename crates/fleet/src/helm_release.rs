@@ -1,0 +1,487 @@
+//! Flux `HelmRelease` (helm.toolkit.fluxcd.io/v2): the spec as users write it, validated
+//! as its CRD schema validates it, and the names helm-controller derives from it — the
+//! release name, the namespaces it installs into and stores in, and the `HelmChart` it
+//! creates from `spec.chart`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::argocd::application::{Extra, FieldError};
+use crate::flux::{CrossNamespaceRef, KubeConfigRef, parse_duration};
+use crate::meta::ObjectMeta;
+
+/// The longest release name Helm accepts.
+pub const MAX_RELEASE_NAME: usize = 53;
+
+/// A Flux HelmRelease.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmRelease {
+    /// `helm.toolkit.fluxcd.io/v2`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    /// `HelmRelease`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The spec.
+    #[serde(default)]
+    pub spec: HelmReleaseSpec,
+    /// Status (kept opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
+}
+
+/// `spec` of a HelmRelease.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmReleaseSpec {
+    /// The HelmChart to create from a source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<HelmChartTemplate>,
+    /// An existing chart source (`OCIRepository` or `HelmChart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_ref: Option<CrossNamespaceRef>,
+    /// Reconcile period (required).
+    #[serde(default)]
+    pub interval: String,
+    /// Install into a remote cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_config: Option<KubeConfigRef>,
+    /// Stop reconciling.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+    /// The Helm release name (default: `[targetNamespace-]name`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release_name: String,
+    /// Where the release's objects go (default: the HelmRelease's namespace).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target_namespace: String,
+    /// Where Helm keeps the release records (default: the target namespace).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub storage_namespace: String,
+    /// HelmReleases that must be Ready first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<CrossNamespaceRef>,
+    /// Timeout of each Helm action (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Release records kept (default 5; 0 is unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_history: Option<i64>,
+    /// Service account to impersonate.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_account_name: String,
+    /// `install` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<Install>,
+    /// `upgrade` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<Upgrade>,
+    /// `uninstall` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstall: Option<Uninstall>,
+    /// Values read from ConfigMaps and Secrets, merged in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_from: Vec<ValuesReference>,
+    /// Inline values, merged last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Value>,
+    /// Labels and annotations for every object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub common_metadata: Option<crate::flux::CommonMetadata>,
+    /// Other fields (test, rollback, driftDetection, postRenderers, ...), checked by name.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `spec.chart`: the HelmChart helm-controller creates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmChartTemplate {
+    /// Labels and annotations of the HelmChart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<crate::flux::CommonMetadata>,
+    /// The HelmChart's spec.
+    #[serde(default)]
+    pub spec: HelmChartTemplateSpec,
+}
+
+/// `spec.chart.spec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmChartTemplateSpec {
+    /// Chart name (in a repository) or path (in a Git or Bucket source).
+    #[serde(default)]
+    pub chart: String,
+    /// Semver range (default `*`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// The source.
+    #[serde(default)]
+    pub source_ref: CrossNamespaceRef,
+    /// The HelmChart's interval (default: the HelmRelease's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// `ChartVersion` (default) or `Revision`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reconcile_strategy: String,
+    /// Values files of the chart merged into its values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_files: Vec<String>,
+    /// A missing values file is not an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_values_files: bool,
+    /// Signature verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Value>,
+}
+
+/// `spec.valuesFrom[]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValuesReference {
+    /// `Secret` or `ConfigMap`.
+    #[serde(default)]
+    pub kind: String,
+    /// Its name (in the HelmRelease's namespace).
+    #[serde(default)]
+    pub name: String,
+    /// The data key (default `values.yaml`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub values_key: String,
+    /// Where the value goes (a `--set` path); empty merges the key as a values file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target_path: String,
+    /// A missing object or key is not an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+impl ValuesReference {
+    /// The data key read.
+    pub fn key(&self) -> &str {
+        if self.values_key.is_empty() {
+            "values.yaml"
+        } else {
+            &self.values_key
+        }
+    }
+}
+
+/// `spec.install.remediation` / `spec.upgrade.remediation`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Remediation {
+    /// Retries after a failure (negative: for ever).
+    #[serde(default)]
+    pub retries: i64,
+    /// Other fields, checked by name.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `spec.install`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Install {
+    /// Timeout of the install (default: `spec.timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Failure handling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<Remediation>,
+    /// Do not wait for the objects to be ready.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait: bool,
+    /// `Skip`, `Create` (default) or `CreateReplace`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub crds: String,
+    /// Create the target namespace.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_namespace: bool,
+    /// Other fields, checked by name.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `spec.upgrade`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upgrade {
+    /// Timeout of the upgrade (default: `spec.timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Failure handling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<Remediation>,
+    /// Do not wait for the objects to be ready.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait: bool,
+    /// `Skip` (default), `Create` or `CreateReplace`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub crds: String,
+    /// Recreate objects whose immutable fields changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    /// Other fields, checked by name.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `spec.uninstall`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Uninstall {
+    /// Timeout of the uninstall (default: `spec.timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Keep the release records (marked uninstalled).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_history: bool,
+    /// Do not wait for the objects to be gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait: bool,
+    /// Other fields, checked by name.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The CRD's duration pattern.
+const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+
+fn required(field: &str) -> FieldError {
+    FieldError::new(field, "Required value")
+}
+
+fn check_duration(field: &str, value: &str) -> Result<(), FieldError> {
+    if parse_duration(value, true).is_none() {
+        return Err(FieldError::new(
+            field,
+            format!("Invalid value: {value:?}: {field} in body should match '{DURATION_PATTERN}'"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_max_length(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.chars().count() > max {
+        return Err(FieldError::new(
+            field,
+            format!("Too long: may not be more than {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_enum(field: &str, value: &str, allowed: &[&str]) -> Result<(), FieldError> {
+    if !value.is_empty() && !allowed.contains(&value) {
+        let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        return Err(FieldError::new(
+            field,
+            format!(
+                "Unsupported value: \"{value}\": supported values: {}",
+                quoted.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl HelmRelease {
+    /// Reads a HelmRelease from YAML or JSON and validates it.
+    pub fn from_yaml(text: &str) -> Result<Self, FieldError> {
+        let value =
+            crate::yaml::parse_yaml_or_json(text).map_err(|e| FieldError::new("<document>", e))?;
+        let release: HelmRelease = crate::serde_path::from_value(&value)?;
+        release.validate()?;
+        Ok(release)
+    }
+
+    /// The checks the CRD's OpenAPI schema and CEL rules make.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.metadata.name.is_empty() {
+            return Err(required("metadata.name"));
+        }
+        let spec = &self.spec;
+        if spec.interval.is_empty() {
+            return Err(required("spec.interval"));
+        }
+        check_duration("spec.interval", &spec.interval)?;
+        if let Some(timeout) = &spec.timeout {
+            check_duration("spec.timeout", timeout)?;
+        }
+        match (&spec.chart, &spec.chart_ref) {
+            (None, None) | (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "spec",
+                    "Invalid value: \"object\": either chart or chartRef must be set",
+                ));
+            }
+            (Some(chart), None) => {
+                let chart = &chart.spec;
+                if chart.chart.is_empty() {
+                    return Err(required("spec.chart.spec.chart"));
+                }
+                check_max_length("spec.chart.spec.chart", &chart.chart, 2048)?;
+                if chart.source_ref.name.is_empty() {
+                    return Err(required("spec.chart.spec.sourceRef.name"));
+                }
+                check_enum(
+                    "spec.chart.spec.sourceRef.kind",
+                    &chart.source_ref.kind,
+                    &["HelmRepository", "GitRepository", "Bucket"],
+                )?;
+                if chart.source_ref.kind.is_empty() {
+                    return Err(required("spec.chart.spec.sourceRef.kind"));
+                }
+                check_enum(
+                    "spec.chart.spec.reconcileStrategy",
+                    &chart.reconcile_strategy,
+                    &["ChartVersion", "Revision"],
+                )?;
+                if let Some(interval) = &chart.interval {
+                    check_duration("spec.chart.spec.interval", interval)?;
+                }
+            }
+            (None, Some(chart_ref)) => {
+                if chart_ref.kind.is_empty() {
+                    return Err(required("spec.chartRef.kind"));
+                }
+                check_enum(
+                    "spec.chartRef.kind",
+                    &chart_ref.kind,
+                    &["OCIRepository", "HelmChart", "ExternalArtifact"],
+                )?;
+                if chart_ref.name.is_empty() {
+                    return Err(required("spec.chartRef.name"));
+                }
+            }
+        }
+        check_max_length("spec.releaseName", &spec.release_name, MAX_RELEASE_NAME)?;
+        check_max_length("spec.targetNamespace", &spec.target_namespace, 63)?;
+        check_max_length("spec.storageNamespace", &spec.storage_namespace, 63)?;
+        for (i, dep) in spec.depends_on.iter().enumerate() {
+            if dep.name.is_empty() {
+                return Err(required(&format!("spec.dependsOn[{i}].name")));
+            }
+        }
+        for (i, from) in spec.values_from.iter().enumerate() {
+            let field = |f: &str| format!("spec.valuesFrom[{i}].{f}");
+            if from.kind.is_empty() {
+                return Err(required(&field("kind")));
+            }
+            check_enum(&field("kind"), &from.kind, &["Secret", "ConfigMap"])?;
+            if from.name.is_empty() {
+                return Err(required(&field("name")));
+            }
+            check_max_length(&field("valuesKey"), &from.values_key, 253)?;
+            check_max_length(&field("targetPath"), &from.target_path, 250)?;
+        }
+        if let Some(install) = &spec.install {
+            check_enum(
+                "spec.install.crds",
+                &install.crds,
+                &["Skip", "Create", "CreateReplace"],
+            )?;
+            if let Some(timeout) = &install.timeout {
+                check_duration("spec.install.timeout", timeout)?;
+            }
+        }
+        if let Some(upgrade) = &spec.upgrade {
+            check_enum(
+                "spec.upgrade.crds",
+                &upgrade.crds,
+                &["Skip", "Create", "CreateReplace"],
+            )?;
+            if let Some(timeout) = &upgrade.timeout {
+                check_duration("spec.upgrade.timeout", timeout)?;
+            }
+        }
+        if let Some(values) = &spec.values
+            && !values.is_object()
+            && !values.is_null()
+        {
+            return Err(FieldError::new(
+                "spec.values",
+                "Invalid value: the values must be a map",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The namespace the release's objects go to.
+    pub fn release_namespace(&self) -> &str {
+        if self.spec.target_namespace.is_empty() {
+            &self.metadata.namespace
+        } else {
+            &self.spec.target_namespace
+        }
+    }
+
+    /// The namespace holding the release records.
+    pub fn storage_namespace(&self) -> &str {
+        if self.spec.storage_namespace.is_empty() {
+            self.release_namespace()
+        } else {
+            &self.spec.storage_namespace
+        }
+    }
+
+    /// The reconcile interval.
+    pub fn interval(&self) -> Option<Duration> {
+        parse_duration(&self.spec.interval, true)
+    }
+
+    /// The timeout of Helm actions (default 5m).
+    pub fn timeout(&self) -> Duration {
+        self.spec
+            .timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t, true))
+            .unwrap_or(Duration::from_secs(300))
+    }
+
+    /// The release records kept (`None`: every one).
+    pub fn max_history(&self) -> Option<usize> {
+        match self.spec.max_history {
+            None => Some(5),
+            Some(n) if n <= 0 => None,
+            Some(n) => Some(n as usize),
+        }
+    }
+
+    /// The HelmReleases this one depends on, as `(namespace, name)`.
+    pub fn dependencies(&self) -> Vec<(String, String)> {
+        self.spec
+            .depends_on
+            .iter()
+            .map(|d| {
+                let namespace = if d.namespace.is_empty() {
+                    self.metadata.namespace.clone()
+                } else {
+                    d.namespace.clone()
+                };
+                (namespace, d.name.clone())
+            })
+            .collect()
+    }
+}
+
+/// Labels and annotations as a map, for templates.
+pub type StringMap = BTreeMap<String, String>;
+
+/// sha256 of `data` as `sha256:<hex>`, the digest form Flux writes in statuses.
+pub fn sha256_digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(data)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
