@@ -63,7 +63,7 @@ pub struct HelmReleaseSpec {
     /// Where the release's objects go (default: the HelmRelease's namespace).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target_namespace: String,
-    /// Where Helm keeps the release records (default: the target namespace).
+    /// Where Helm keeps the release records (default: the HelmRelease's namespace).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub storage_namespace: String,
     /// HelmReleases that must be Ready first.
@@ -416,6 +416,34 @@ impl HelmRelease {
         Ok(())
     }
 
+    /// helm-controller's `GetReleaseName`: `spec.releaseName`, else
+    /// `<targetNamespace>-<name>` with a target namespace, else the name. Messages use it
+    /// as it is; Helm is given [`short_release_name`].
+    pub fn release_name(&self) -> String {
+        if !self.spec.release_name.is_empty() {
+            self.spec.release_name.clone()
+        } else if !self.spec.target_namespace.is_empty() {
+            format!("{}-{}", self.spec.target_namespace, self.metadata.name)
+        } else {
+            self.metadata.name.clone()
+        }
+    }
+
+    /// The name of the HelmChart made from `spec.chart`: `<namespace>-<name>`.
+    pub fn helm_chart_name(&self) -> String {
+        format!("{}-{}", self.metadata.namespace, self.metadata.name)
+    }
+
+    /// The namespace of that HelmChart: the chart source's.
+    pub fn helm_chart_namespace(&self) -> &str {
+        match &self.spec.chart {
+            Some(chart) if !chart.spec.source_ref.namespace.is_empty() => {
+                &chart.spec.source_ref.namespace
+            }
+            _ => &self.metadata.namespace,
+        }
+    }
+
     /// The namespace the release's objects go to.
     pub fn release_namespace(&self) -> &str {
         if self.spec.target_namespace.is_empty() {
@@ -425,10 +453,11 @@ impl HelmRelease {
         }
     }
 
-    /// The namespace holding the release records.
+    /// The namespace holding the release records (default: the HelmRelease's, as v2 has
+    /// it — v2beta1 defaulted to the target namespace).
     pub fn storage_namespace(&self) -> &str {
         if self.spec.storage_namespace.is_empty() {
-            self.release_namespace()
+            &self.metadata.namespace
         } else {
             &self.spec.storage_namespace
         }
@@ -474,6 +503,17 @@ impl HelmRelease {
     }
 }
 
+/// helm-controller's `ShortenName`: a name longer than Helm allows becomes its first 40
+/// characters, `-` and the first 12 hex digits of its sha256.
+pub fn short_release_name(name: &str) -> String {
+    if name.len() <= MAX_RELEASE_NAME {
+        return name.to_string();
+    }
+    let digest = hex(&Sha256::digest(name.as_bytes()));
+    let head: String = name.chars().take(40).collect();
+    format!("{head}-{}", &digest[..12])
+}
+
 /// Labels and annotations as a map, for templates.
 pub type StringMap = BTreeMap<String, String>;
 
@@ -484,4 +524,81 @@ pub fn sha256_digest(data: &[u8]) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// helm-controller `internal/release/name_test.go`, its expected names.
+    #[test]
+    fn long_release_names_are_shortened_as_helm_controller_does() {
+        for (name, expected) in [
+            ("release-name", "release-name"),
+            (
+                "release-name-with-very-long-name-which-is-longer-than-53-characters",
+                "release-name-with-very-long-name-which-i-788ca0d0d7b0",
+            ),
+            (
+                "another-release-name-with-very-long-name-which-is-longer-than-53-characters",
+                "another-release-name-with-very-long-name-7e72150d5a36",
+            ),
+            ("", ""),
+        ] {
+            assert_eq!(short_release_name(name), expected);
+        }
+    }
+
+    const PODINFO: &str = r#"
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: team-a
+spec:
+  interval: 10m
+  targetNamespace: web
+  chart:
+    spec:
+      chart: podinfo
+      version: "6.x"
+      sourceRef:
+        kind: HelmRepository
+        name: podinfo
+        namespace: flux-system
+  values:
+    replicaCount: 2
+"#;
+
+    #[test]
+    fn names_and_namespaces_follow_the_spec() {
+        let release = HelmRelease::from_yaml(PODINFO).unwrap();
+        assert_eq!(release.release_name(), "web-podinfo");
+        assert_eq!(release.release_namespace(), "web");
+        assert_eq!(release.storage_namespace(), "team-a");
+        assert_eq!(release.helm_chart_name(), "team-a-podinfo");
+        assert_eq!(release.helm_chart_namespace(), "flux-system");
+        assert_eq!(release.timeout(), Duration::from_secs(300));
+        assert_eq!(release.max_history(), Some(5));
+    }
+
+    #[test]
+    fn invalid_specs_name_the_field() {
+        let without_chart = PODINFO.replace("  chart:\n", "  notChart:\n");
+        let err = HelmRelease::from_yaml(&without_chart).unwrap_err();
+        assert_eq!(err.field, "spec");
+        assert!(err.reason.contains("either chart or chartRef must be set"));
+        let bad_kind = PODINFO.replace("kind: HelmRepository", "kind: Helm");
+        let err = HelmRelease::from_yaml(&bad_kind).unwrap_err();
+        assert_eq!(err.field, "spec.chart.spec.sourceRef.kind");
+        let bad_interval = PODINFO.replace("interval: 10m", "interval: soon");
+        let err = HelmRelease::from_yaml(&bad_interval).unwrap_err();
+        assert_eq!(err.field, "spec.interval");
+        let long_name = PODINFO.replace(
+            "  targetNamespace: web",
+            &format!("  releaseName: {}", "x".repeat(54)),
+        );
+        let err = HelmRelease::from_yaml(&long_name).unwrap_err();
+        assert_eq!(err.field, "spec.releaseName");
+    }
 }

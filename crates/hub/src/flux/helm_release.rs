@@ -1,5 +1,7 @@
 //! Flux `HelmRelease` (helm.toolkit.fluxcd.io/v2), as helm-controller reconciles it.
 
+pub mod values;
+
 use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 use serde_json::Value;

@@ -58,6 +58,28 @@ pub fn unpack_archive(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>
 pub fn unpack_artifact(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
     archive::read_artifact(name, bytes)
 }
+/// One `--set` (`as_string`: `--set-string`) assignment, `path=value`, applied to
+/// `values` with Helm's `strvals` rules — how Flux places a `valuesFrom` entry at its
+/// `targetPath`.
+pub fn set_value(values: &mut Table, assignment: &str, as_string: bool) -> Result<(), String> {
+    let kind = if as_string {
+        strvals::Kind::String
+    } else {
+        strvals::Kind::Typed
+    };
+    strvals::parse_into(assignment, values, kind)
+}
+
+/// A values document read as Helm's `ReadValues` reads one (empty is an empty table).
+pub fn read_values(text: &str) -> Result<Table, String> {
+    values::parse_values(text)
+}
+
+/// Helm's `MergeMaps`: `b` over `a`, tables merged key by key, anything else replaced.
+pub fn merge_values(a: Table, b: Table) -> Table {
+    values::merge_maps(a, b)
+}
+
 pub use self::chart::{Chart, Dependency, File, Metadata, load, load_archive, load_dir};
 pub use self::error::Error;
 pub use self::manifest::{Hook, Manifest};
