@@ -18,7 +18,9 @@ use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams}
 use kube::core::GroupVersionKind;
 use kubesim::Server;
 use serde_json::{Value, json};
-use support::{client, git, write};
+use support::{
+    Served, client, git, package_chart, serve_counted, serve_files, serve_guarded, write,
+};
 
 async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -1090,81 +1092,6 @@ async fn a_multi_source_application_takes_value_files_from_its_ref_source() {
             "invalid sources: multiple sources had the same `ref` key".to_string()
         )
     );
-}
-
-/// How many times each path was asked for.
-type Served = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
-
-/// Serves the files of `root` over plain HTTP/1.1 (GET only, one request per
-/// connection): a Helm chart repository is static files. Returns its base URL.
-async fn serve_files(root: std::path::PathBuf) -> String {
-    serve_counted(root, Served::default()).await
-}
-
-/// [`serve_files`], counting the requests per path in `served`.
-async fn serve_counted(root: std::path::PathBuf, served: Served) -> String {
-    serve_guarded(root, served, None).await
-}
-
-/// [`serve_counted`]; with `authorization`, a request without that exact header value
-/// is answered 401.
-async fn serve_guarded(
-    root: std::path::PathBuf,
-    served: Served,
-    authorization: Option<&'static str>,
-) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let root = root.clone();
-            let served = served.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&request);
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                *served.lock().unwrap().entry(path.clone()).or_default() += 1;
-                let file = root.join(path.trim_start_matches('/'));
-                let allowed = authorization.is_none_or(|wanted| {
-                    line.lines()
-                        .any(|l| l.eq_ignore_ascii_case(&format!("authorization: {wanted}")))
-                });
-                let (status, body) = match std::fs::read(&file) {
-                    _ if !allowed => ("401 Unauthorized", b"who are you".to_vec()),
-                    Ok(body) if !path.contains("..") => ("200 OK", body),
-                    _ => ("404 Not Found", b"not found".to_vec()),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes()).await;
-                let _ = stream.write_all(&body).await;
-            });
-        }
-    });
-    format!("http://{address}")
-}
-
-/// Packages the chart directory `dir/<name>` as `dir/<name>-<version>.tgz` with `tar`,
-/// returning the package's sha256 (what `helm repo index` writes as its digest).
-fn package_chart(dir: &std::path::Path, name: &str, version: &str) -> String {
-    let file = format!("{name}-{version}.tgz");
-    let out = std::process::Command::new("tar")
-        .current_dir(dir)
-        .args(["czf", &file, name])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    support::registry::sha256_hex(&std::fs::read(dir.join(&file)).unwrap())
 }
 
 /// An Application whose source is a chart of a Helm repository (`chart` with a
