@@ -9,7 +9,8 @@
 //!
 //! * [`Release`] and its parts serialise with Helm's JSON field names and omissions (Go's
 //!   `omitempty`/`omitzero`, `[]byte` as base64, `time.Time` as Go writes it — see
-//!   [`Timestamp`]; `any` values with sorted keys and numbers as Go prints float64).
+//!   [`Timestamp`]; `any` values with sorted keys and integral numbers without a
+//!   fraction, as Go writes what it decoded as float64).
 //! * [`chart_record`] turns a loaded [`Chart`] into the chart Helm stores with a release.
 //! * [`encode_release`]/[`decode_release`] are Helm's `encodeRelease`/`decodeRelease`,
 //!   decoding bounded by [`MAX_RELEASE_BYTES`] so a gzip bomb fails instead of filling
@@ -848,7 +849,7 @@ pub fn release_from_secret(secret: &Value) -> Result<Release, StorageError> {
         reason,
     })?;
     let text = String::from_utf8(bytes)
-        .map_err(|_| invalid("the Secret's data.release is not base64 text"))?;
+        .map_err(|_| invalid("the Secret's data.release does not hold base64 text"))?;
     let mut release = decode_release(record, &text)?;
     if let Some(Value::Object(labels)) = secret.pointer("/metadata/labels") {
         release.labels = labels
