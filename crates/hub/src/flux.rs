@@ -755,13 +755,23 @@ impl FluxReconciler {
     /// The cluster a Kustomization applies to: the hub, or the kubeconfig in
     /// `spec.kubeConfig.secretRef`; as `spec.serviceAccountName` when set.
     async fn target(&self, ks: &Kustomization) -> Result<Cluster, String> {
-        let namespace = &ks.metadata.namespace;
-        let (mut config, origin) = match ks
-            .spec
-            .kube_config
-            .as_ref()
-            .and_then(|k| k.secret_ref.as_ref())
-        {
+        self.target_for(
+            &ks.metadata.namespace,
+            ks.spec.kube_config.as_ref(),
+            &ks.spec.service_account_name,
+        )
+        .await
+    }
+
+    /// The cluster of an object in `namespace` with `kube_config` (none: the hub), as
+    /// `service_account` of that namespace when one is named.
+    async fn target_for(
+        &self,
+        namespace: &str,
+        kube_config: Option<&flotilla_fleet::flux::KubeConfigRef>,
+        service_account: &str,
+    ) -> Result<Cluster, String> {
+        let (mut config, origin) = match kube_config.and_then(|k| k.secret_ref.as_ref()) {
             None => (self.hub_config.clone(), "hub".to_string()),
             Some(secret_ref) => {
                 let secrets: Api<Secret> = Api::namespaced(self.hub.clone(), namespace);
@@ -797,12 +807,8 @@ impl FluxReconciler {
                 (config, format!("secret:{namespace}/{name}@{version}"))
             }
         };
-        let user = (!ks.spec.service_account_name.is_empty()).then(|| {
-            format!(
-                "system:serviceaccount:{namespace}:{}",
-                ks.spec.service_account_name
-            )
-        });
+        let user = (!service_account.is_empty())
+            .then(|| format!("system:serviceaccount:{namespace}:{service_account}"));
         let cache_key = format!("{origin}|{}", user.as_deref().unwrap_or(""));
         if let Some(c) = lock(&self.clusters).get(&cache_key) {
             return Ok(c.clone());
@@ -847,7 +853,7 @@ impl FluxReconciler {
         let api: Api<DynamicObject> = Api::namespaced_with(
             self.hub.clone(),
             s("/metadata/namespace"),
-            &kustomization_resource(),
+            &resource_of(s("/kind")),
         );
         // The resourceVersion makes a concurrent change fail instead of being overwritten.
         let patch = json!({"metadata": {

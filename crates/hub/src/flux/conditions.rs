@@ -90,7 +90,8 @@ impl Conditions {
         out
     }
 
-    fn get(&self, type_: &str) -> Option<&Value> {
+    /// The condition of `type_`, if set.
+    pub fn get(&self, type_: &str) -> Option<&Value> {
         self.list.iter().find(|c| field(c, "type") == type_)
     }
 

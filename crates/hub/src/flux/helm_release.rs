@@ -1,12 +1,37 @@
-//! Flux `HelmRelease` (helm.toolkit.fluxcd.io/v2), as helm-controller reconciles it.
+//! Flux `HelmRelease` (helm.toolkit.fluxcd.io/v2), as helm-controller v1.6 reconciles it:
+//! the HelmChart made from `spec.chart` (server-side applied as `helm-controller`), or the
+//! `chartRef` source; `dependsOn`; the source's readiness; the values ([`values`]); then
+//! the release's state read from Helm's own records in the storage namespace and the
+//! action it calls for — install, upgrade, unlock, or nothing — run by [`action`] against
+//! the hub or `spec.kubeConfig`'s cluster, impersonating `spec.serviceAccountName`.
+//! Conditions (`Released`, `Ready`, `Reconciling`, `Stalled`), messages, events,
+//! `status.history` snapshots and the failure counters are helm-controller's.
+//!
+//! Remediation: with the default `retries: 0` a failed install or upgrade stalls as
+//! upstream (`Failed to install after 1 attempt(s)`); with retries the action is retried
+//! on the next reconcile, but without the uninstall or rollback helm-controller runs in
+//! between. Tests, drift detection, post-renderers and CEL health checks are refused by
+//! name.
 
+pub mod action;
 pub mod values;
 
-use kube::api::ApiResource;
-use kube::core::GroupVersionKind;
-use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
-use super::{FluxReconciler, Outcome};
+use flotilla_fleet::helm_release::{HelmRelease, short_release_name};
+use flotilla_render::helm::storage::{Release, Status};
+use flotilla_render::helm::{Chart, Table};
+use flotilla_sync::Cluster;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use serde_json::{Value, json};
+
+use super::conditions::Conditions;
+use super::events::FluxEvent;
+use super::{FINALIZER, FluxReconciler, Outcome, api_message, generation_of, go_duration};
+use crate::controller::object_key;
 
 /// The HelmRelease API group.
 pub const HELM_GROUP: &str = "helm.toolkit.fluxcd.io";
@@ -46,13 +71,1089 @@ pub fn chart_source_key(object: &Value) -> Option<String> {
     ))
 }
 
+/// What this hub does not do, named (Stalled) rather than ignored.
+fn unsupported(spec: &Value) -> Option<String> {
+    let set = |p: &str| spec.pointer(p).is_some_and(|v| !v.is_null());
+    let truthy = |p: &str| spec.pointer(p).and_then(Value::as_bool) == Some(true);
+    let named = |p: &str| spec.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let refused = if spec
+        .pointer("/postRenderers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        "spec.postRenderers"
+    } else if truthy("/test/enable") {
+        "spec.test (Helm tests)"
+    } else if matches!(named("/driftDetection/mode"), "enabled" | "warn") {
+        "spec.driftDetection"
+    } else if set("/healthCheckExprs") {
+        "spec.healthCheckExprs"
+    } else if set("/chart/spec/verify") {
+        "spec.chart.spec.verify"
+    } else if named("/chartRef/kind") == "ExternalArtifact" {
+        "spec.chartRef of kind ExternalArtifact"
+    } else if named("/chart/spec/sourceRef/kind") == "Bucket" {
+        "spec.chart.spec.sourceRef of kind Bucket"
+    } else if set("/kubeConfig/configMapRef") {
+        "spec.kubeConfig.configMapRef"
+    } else if named("/install/strategy/name") == "RetryOnFailure"
+        || named("/upgrade/strategy/name") == "RetryOnFailure"
+    {
+        "the RetryOnFailure strategy"
+    } else if spec.pointer("/install/serverSideApply") == Some(&json!(false))
+        || named("/upgrade/serverSideApply") == "disabled"
+    {
+        "client-side apply (serverSideApply: false)"
+    } else {
+        return None;
+    };
+    Some(format!("{refused} is not supported by this hub"))
+}
+
+/// One reconcile's status under construction, its events, and how it ends.
+struct Run {
+    status: Value,
+    conditions: Conditions,
+    events: Vec<FluxEvent>,
+    /// Event annotations (`helm.toolkit.fluxcd.io/revision`, `/token`).
+    metadata: BTreeMap<String, String>,
+}
+
+impl Run {
+    fn event(&mut self, warning: bool, reason: &str, message: &str) {
+        self.events.push(FluxEvent {
+            warning,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            metadata: self.metadata.clone(),
+        });
+    }
+
+    fn finish(mut self, requeue: Option<Duration>) -> Outcome {
+        self.status["conditions"] = self.conditions.to_value();
+        Outcome {
+            status: Some(self.status),
+            requeue,
+            events: self.events,
+        }
+    }
+
+    /// Ready=False for a prerequisite, Reconciling kept as upstream leaves it.
+    fn not_ready(&mut self, reason: &str, message: &str) {
+        self.conditions.set("Ready", "False", reason, message);
+    }
+
+    fn counter(&self, field: &str) -> i64 {
+        self.status.get(field).and_then(Value::as_i64).unwrap_or(0)
+    }
+
+    fn bump(&mut self, field: &str) {
+        let next = self.counter(field) + 1;
+        self.status[field] = json!(next);
+    }
+}
+
+/// Why the chart source could not be had.
+enum Refusal {
+    /// A source in another namespace under the lockdown (terminal).
+    AccessDenied(String),
+    /// The HelmChart of `spec.chart` could not be applied (retried).
+    ChartNotApplied(String),
+}
+
+/// The release's state in Helm's storage (helm-controller's `DetermineReleaseState`).
+enum State {
+    Absent,
+    Locked(Release),
+    Failed(Release),
+    /// Deployed, but not what the spec asks (or not known to this HelmRelease).
+    OutOfSync(Release),
+    InSync,
+}
+
+/// A snapshot of a release record for `status.history` (helm-controller's `Snapshot`).
+fn snapshot(release: &Release, config_digest: &str, action: &str) -> Value {
+    let info = release.info.clone().unwrap_or_default();
+    let chart = release.chart.as_ref();
+    let text =
+        |v: &Option<flotilla_render::helm::storage::Timestamp>| v.as_ref().map(|t| t.to_string());
+    let digest = flotilla_fleet::helm_release::sha256_digest(
+        serde_json::to_string(&json!({
+            "name": release.name,
+            "version": release.version,
+            "info": info,
+            "chartMetadata": chart.map(|c| &c.metadata),
+            "config": release.config,
+            "manifest": release.manifest,
+            "namespace": release.namespace,
+        }))
+        .unwrap_or_default()
+        .as_bytes(),
+    );
+    let mut snapshot = json!({
+        "apiVersion": "v2",
+        "digest": digest,
+        "name": release.name,
+        "namespace": release.namespace,
+        "version": release.version,
+        "status": info.status.as_ref().map_or("unknown", |s| s.as_str()),
+        "action": action,
+        "chartName": chart.map(|c| c.metadata.name.clone()).unwrap_or_default(),
+        "chartVersion": chart.map(|c| c.metadata.version.clone()).unwrap_or_default(),
+        "configDigest": config_digest,
+        "firstDeployed": text(&info.first_deployed),
+        "lastDeployed": text(&info.last_deployed),
+    });
+    let app_version = chart
+        .map(|c| c.metadata.app_version.clone())
+        .unwrap_or_default();
+    if !app_version.is_empty() {
+        snapshot["appVersion"] = json!(app_version);
+    }
+    snapshot
+}
+
+/// `namespace/name.vN`, as helm-controller names a release in messages.
+fn full_name(release: &Release) -> String {
+    format!(
+        "{}/{}.v{}",
+        release.namespace, release.name, release.version
+    )
+}
+
+/// The chart at the root of an artifact's tree, or in its one top directory (a chart
+/// pushed to an OCI registry unpacks as `<name>/Chart.yaml`).
+fn load_chart(tree: &flotilla_render::kustomize::MemTree) -> Result<Chart, String> {
+    use flotilla_render::kustomize::{EntryKind, Tree};
+    if let Ok(Some(EntryKind::File)) = tree.entry("Chart.yaml") {
+        return flotilla_render::helm::load_dir(tree, "").map_err(|e| e.to_string());
+    }
+    let dirs: Vec<String> = tree
+        .list("")
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|(_, kind)| *kind == EntryKind::Dir)
+        .map(|(name, _)| name)
+        .filter(|name| {
+            matches!(
+                tree.entry(&format!("{name}/Chart.yaml")),
+                Ok(Some(EntryKind::File))
+            )
+        })
+        .collect();
+    match dirs.as_slice() {
+        [one] => flotilla_render::helm::load_dir(tree, one).map_err(|e| e.to_string()),
+        _ => Err("no chart found in the artifact (Chart.yaml missing)".into()),
+    }
+}
+
 impl FluxReconciler {
-    /// Reconciles one HelmRelease.
-    pub async fn reconcile_helm_release(&self, _obj: &Value, _now: &str) -> Outcome {
+    /// Reconciles one HelmRelease as helm-controller does and returns its status.
+    pub async fn reconcile_helm_release(&self, obj: &Value, now: &str) -> Outcome {
+        let generation = generation_of(obj);
+        let old_status = obj.get("status").cloned().unwrap_or(json!({}));
+        let mut run = Run {
+            status: old_status.clone(),
+            conditions: Conditions::from_status(&old_status, generation, now),
+            events: Vec::new(),
+            metadata: BTreeMap::new(),
+        };
+        let release: HelmRelease = match serde_json::from_value::<HelmRelease>(obj.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.validate().map(|()| r).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(message) => {
+                run.conditions.stalled("InvalidSpec", &message);
+                run.not_ready("InvalidSpec", &message);
+                run.status["observedGeneration"] = json!(generation);
+                return run.finish(None);
+            }
+        };
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            return self.finalize_helm_release(obj, &release, run).await;
+        }
+        if let Err(message) = self.ensure_finalizer(obj).await {
+            tracing::warn!(helmrelease = %object_key(obj), %message, "adding the finalizer");
+        }
+        if release.spec.suspend {
+            return Outcome {
+                status: None,
+                requeue: None,
+                events: Vec::new(),
+            };
+        }
+        let spec_value = obj.get("spec").cloned().unwrap_or(json!({}));
+        if let Some(message) = unsupported(&spec_value) {
+            run.conditions.stalled("UnsupportedFeature", &message);
+            run.not_ready("UnsupportedFeature", &message);
+            run.status["observedGeneration"] = json!(generation);
+            return run.finish(None);
+        }
+        let interval = release.interval().unwrap_or(Duration::from_secs(600));
+        let retry = self.options.source_retry.max(Duration::from_secs(10));
+
+        // The HelmChart of `spec.chart`, or the chartRef.
+        let source = match self.chart_source(&release, &mut run).await {
+            Ok(source) => source,
+            Err(Refusal::AccessDenied(message)) => {
+                run.conditions.stalled("AccessDenied", &message);
+                run.not_ready("AccessDenied", &message);
+                run.event(true, "AccessDenied", &message);
+                run.status["observedGeneration"] = json!(generation);
+                return run.finish(None);
+            }
+            Err(Refusal::ChartNotApplied(message)) => {
+                run.not_ready("ArtifactFailed", &message);
+                return run.finish(Some(retry));
+            }
+        };
+        run.conditions
+            .reconciling("Progressing", "Fulfilling prerequisites");
+
+        // Dependencies.
+        if let Err(message) = self.helm_dependencies_ready(&release).await {
+            run.not_ready("DependencyNotReady", &message);
+            run.event(false, "DependencyNotReady", &message);
+            return run.finish(Some(self.options.dependency_requeue));
+        }
+
+        // The source's readiness and artifact.
+        let (kind, source_namespace, source_name) = source;
+        let tree = match self
+            .ready_chart_source(&kind, &source_namespace, &source_name)
+            .await
+        {
+            Ok(tree) => tree,
+            Err((reason, message)) => {
+                run.not_ready(reason, &message);
+                return run.finish(Some(self.options.dependency_requeue));
+            }
+        };
+
+        // Values.
+        let values = match self.helm_values(&release).await {
+            Ok(values) => values,
+            Err(message) => {
+                run.not_ready("ValuesError", &message);
+                run.event(true, "ValuesError", &message);
+                return run.finish(Some(retry));
+            }
+        };
+        let config_digest = values::config_digest(&values);
+
+        // The chart.
+        let mut chart = match load_chart(&tree.tree) {
+            Ok(chart) => chart,
+            Err(e) => {
+                let message = format!("Could not load chart: {e}");
+                run.not_ready("ArtifactFailed", &message);
+                run.event(true, "ArtifactFailed", &message);
+                return run.finish(Some(retry));
+            }
+        };
+        if kind == "OCIRepository" {
+            // As helm-controller: the version carries the artifact's digest.
+            let digest = tree.revision.rsplit_once('@').map_or("", |(_, d)| d);
+            let hex = digest.trim_start_matches("sha256:");
+            if hex.len() >= 12 {
+                let version = format!(
+                    "{}+{}",
+                    chart.metadata.version.split('+').next().unwrap_or_default(),
+                    &hex[..12]
+                );
+                chart.metadata.version = version.clone();
+                chart.metadata.raw.insert("version".into(), json!(version));
+                run.status["lastAttemptedRevisionDigest"] = json!(digest);
+            }
+        }
+        let chart_version = chart.metadata.version.clone();
+        let chart_name = chart.metadata.name.clone();
+        run.metadata
+            .insert(format!("{HELM_GROUP}/revision"), chart_version.clone());
+        run.metadata
+            .insert(format!("{HELM_GROUP}/token"), config_digest.clone());
+
+        let cluster = match self
+            .target_for(
+                &release.metadata.namespace,
+                release.spec.kube_config.as_ref(),
+                &release.spec.service_account_name,
+            )
+            .await
+        {
+            Ok(cluster) => cluster,
+            Err(message) => {
+                run.not_ready("RESTClientError", &message);
+                return run.finish(Some(retry));
+            }
+        };
+
+        // Failures are counted per generation, chart version and values.
+        let s = |field: &str| {
+            old_status
+                .get(field)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        if old_status
+            .get("lastAttemptedGeneration")
+            .and_then(Value::as_i64)
+            != Some(generation)
+            || s("lastAttemptedRevision") != chart_version
+            || s("lastAttemptedConfigDigest") != config_digest
+        {
+            for field in ["failures", "installFailures", "upgradeFailures"] {
+                if let Some(map) = run.status.as_object_mut() {
+                    map.remove(field);
+                }
+            }
+        }
+        run.status["lastAttemptedGeneration"] = json!(generation);
+        run.status["lastAttemptedRevision"] = json!(chart_version);
+        run.status["lastAttemptedConfigDigest"] = json!(config_digest);
+        run.status["storageNamespace"] = json!(release.storage_namespace());
+
+        let release_name = short_release_name(&release.release_name());
+        let releases =
+            match action::history(&cluster, release.storage_namespace(), &release_name).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let message = format!("Could not determine release state: {e}");
+                    run.not_ready("StateError", &message);
+                    return run.finish(Some(retry));
+                }
+            };
+        let state = release_state(
+            &releases,
+            &run.status,
+            &chart_name,
+            &chart_version,
+            &config_digest,
+        );
+        let (timeout, label) = match &state {
+            State::Absent => (
+                release
+                    .spec
+                    .install
+                    .as_ref()
+                    .and_then(|i| i.timeout.as_deref())
+                    .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
+                    .unwrap_or(release.timeout()),
+                "install",
+            ),
+            _ => (
+                release
+                    .spec
+                    .upgrade
+                    .as_ref()
+                    .and_then(|u| u.timeout.as_deref())
+                    .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
+                    .unwrap_or(release.timeout()),
+                "upgrade",
+            ),
+        };
+        let previous = match state {
+            State::InSync => {
+                // Nothing to do; a failure reported earlier is over.
+                run.conditions.delete("Reconciling");
+                run.conditions.delete("Stalled");
+                if matches!(
+                    run.conditions.reason("Released"),
+                    Some("InstallFailed" | "UpgradeFailed")
+                ) {
+                    let message = run
+                        .status
+                        .pointer("/history/0")
+                        .map(|s| in_sync_message(s))
+                        .unwrap_or_default();
+                    run.conditions
+                        .set("Released", "True", "UpgradeSucceeded", &message);
+                }
+                summarize(&mut run.conditions);
+                run.status["observedGeneration"] = json!(generation);
+                return run.finish(Some(interval));
+            }
+            State::Locked(stale) => {
+                let from = stale
+                    .info
+                    .as_ref()
+                    .and_then(|i| i.status.clone())
+                    .unwrap_or(Status::Unknown);
+                let chart_ref = chart_of(&stale);
+                match action::unlock(&cluster, release.storage_namespace(), &stale).await {
+                    Ok(()) => {
+                        let message = format!(
+                            "Unlocked Helm release {} with chart {chart_ref} in {} state",
+                            full_name(&stale),
+                            from.as_str()
+                        );
+                        run.conditions
+                            .set("Released", "False", "PendingRelease", &message);
+                        run.event(false, "PendingRelease", &message);
+                    }
+                    Err(e) => {
+                        let message = format!(
+                            "Unlock of Helm release {} with chart {chart_ref} in {} state failed: {e}",
+                            full_name(&stale),
+                            from.as_str()
+                        );
+                        run.conditions
+                            .set("Released", "False", "PendingRelease", &message);
+                        run.event(true, "PendingRelease", &message);
+                        summarize(&mut run.conditions);
+                        return run.finish(Some(retry));
+                    }
+                }
+                // The unlocked release is now a failed one: upgrade it.
+                Some(stale)
+            }
+            State::Failed(failed) => {
+                let action_name = old_status
+                    .get("lastAttemptedReleaseAction")
+                    .and_then(Value::as_str)
+                    .unwrap_or("install");
+                let retries = remediation_retries(&release, action_name);
+                let failures = run.counter("failures");
+                if failures > 0 && retries >= 0 && failures > retries {
+                    let message = format!("Failed to {action_name} after {failures} attempt(s)");
+                    run.conditions.stalled("RetriesExceeded", &message);
+                    summarize(&mut run.conditions);
+                    run.status["observedGeneration"] = json!(generation);
+                    return run.finish(None);
+                }
+                Some(failed)
+            }
+            State::OutOfSync(deployed) => {
+                let retries = remediation_retries(&release, "upgrade");
+                let failures = run.counter("upgradeFailures");
+                if failures > 0 && retries >= 0 && failures > retries {
+                    let message = format!("Failed to upgrade after {failures} attempt(s)");
+                    run.conditions.stalled("RetriesExceeded", &message);
+                    summarize(&mut run.conditions);
+                    run.status["observedGeneration"] = json!(generation);
+                    return run.finish(None);
+                }
+                Some(deployed)
+            }
+            State::Absent => {
+                let retries = remediation_retries(&release, "install");
+                let failures = run.counter("installFailures");
+                if failures > 0 && retries >= 0 && failures > retries {
+                    let message = format!("Failed to install after {failures} attempt(s)");
+                    run.conditions.stalled("RetriesExceeded", &message);
+                    summarize(&mut run.conditions);
+                    run.status["observedGeneration"] = json!(generation);
+                    return run.finish(None);
+                }
+                None
+            }
+        };
+
+        // The action.
+        let is_upgrade = previous.is_some();
+        let progress = format!(
+            "Running '{label}' action with timeout of {}",
+            go_duration(timeout)
+        );
+        run.conditions.reconciling("Progressing", &progress);
+        let install = release.spec.install.clone().unwrap_or_default();
+        let upgrade = release.spec.upgrade.clone().unwrap_or_default();
+        let common = release.spec.common_metadata.clone().unwrap_or_default();
+        let crds = match (is_upgrade, &install.crds, &upgrade.crds) {
+            (false, policy, _) | (true, _, policy) if !policy.is_empty() => policy.clone(),
+            _ => "Create".to_string(),
+        };
+        let plan = action::Plan {
+            release: &release_name,
+            namespace: release.release_namespace(),
+            storage_namespace: release.storage_namespace(),
+            owner: (&release.metadata.name, &release.metadata.namespace),
+            values: &values,
+            crds: &crds,
+            create_namespace: install.create_namespace && !release.spec.target_namespace.is_empty(),
+            wait: !if is_upgrade {
+                upgrade.disable_wait
+            } else {
+                install.disable_wait
+            },
+            timeout,
+            max_history: release.max_history(),
+            common_labels: common.labels.clone(),
+            common_annotations: common.annotations.clone(),
+        };
+        let version = releases.last().map_or(1, |r| r.version + 1);
+        let chart_ref = format!("{chart_name}@{chart_version}");
+        run.status["lastAttemptedReleaseAction"] = json!(label);
+        let started = std::time::Instant::now();
+        let outcome =
+            action::install_or_upgrade(&cluster, &chart, &plan, version, previous.as_ref()).await;
+        run.status["lastAttemptedReleaseActionDuration"] = json!(go_duration(
+            Duration::from_millis(started.elapsed().as_millis() as u64)
+        ));
+        let (ok_reason, failed_reason, counter) = if is_upgrade {
+            ("UpgradeSucceeded", "UpgradeFailed", "upgradeFailures")
+        } else {
+            ("InstallSucceeded", "InstallFailed", "installFailures")
+        };
+        let verb = if is_upgrade { "upgrade" } else { "install" };
+        match outcome {
+            Ok(done) => {
+                let message = format!(
+                    "Helm {verb} succeeded for release {} with chart {chart_ref}",
+                    full_name(&done.release)
+                );
+                run.conditions.set("Released", "True", ok_reason, &message);
+                run.conditions.delete("Reconciling");
+                run.conditions.delete("Stalled");
+                let entry = snapshot(&done.release, &config_digest, verb);
+                let mut history = vec![entry];
+                if is_upgrade
+                    && let Some(prior) = run
+                        .status
+                        .get("history")
+                        .and_then(Value::as_array)
+                        .and_then(|h| h.first())
+                {
+                    let mut prior = prior.clone();
+                    prior["status"] = json!("superseded");
+                    history.push(prior);
+                }
+                run.status["history"] = json!(history);
+                run.status["inventory"] = inventory(&done.objects, plan.namespace);
+                run.event(false, ok_reason, &message);
+                summarize(&mut run.conditions);
+                run.status["observedGeneration"] = json!(generation);
+                run.finish(Some(interval))
+            }
+            Err(failure) => {
+                let message = format!(
+                    "Helm {verb} failed for release {}/{} with chart {chart_ref}: {}",
+                    plan.namespace,
+                    release.release_name(),
+                    failure.message.trim()
+                );
+                run.conditions
+                    .set("Released", "False", failed_reason, &message);
+                run.event(true, failed_reason, &message);
+                summarize(&mut run.conditions);
+                if !failure.recorded {
+                    run.conditions.retry_reconciling();
+                    return run.finish(Some(retry));
+                }
+                run.bump("failures");
+                run.bump(counter);
+                let retries = remediation_retries(&release, verb);
+                let failures = run.counter(counter);
+                if retries >= 0 && failures > retries {
+                    let stalled = format!("Failed to {verb} after {failures} attempt(s)");
+                    run.conditions.stalled("RetriesExceeded", &stalled);
+                    run.status["observedGeneration"] = json!(generation);
+                    return run.finish(None);
+                }
+                run.conditions.retry_reconciling();
+                run.finish(Some(retry))
+            }
+        }
+    }
+
+    /// The chart source of a HelmRelease as `(kind, namespace, name)`: for `spec.chart`
+    /// its HelmChart applied (and a HelmChart left by an earlier spec deleted).
+    async fn chart_source(
+        &self,
+        release: &HelmRelease,
+        run: &mut Run,
+    ) -> Result<(String, String, String), Refusal> {
+        let hr_namespace = &release.metadata.namespace;
+        let previous_chart = run
+            .status
+            .get("helmChart")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let (kind, namespace, name) = match (&release.spec.chart, &release.spec.chart_ref) {
+            (_, Some(chart_ref)) => {
+                let namespace = if chart_ref.namespace.is_empty() {
+                    hr_namespace.clone()
+                } else {
+                    chart_ref.namespace.clone()
+                };
+                (chart_ref.kind.clone(), namespace, chart_ref.name.clone())
+            }
+            _ => (
+                "HelmChart".to_string(),
+                release.helm_chart_namespace().to_string(),
+                release.helm_chart_name(),
+            ),
+        };
+        if self.options.no_cross_namespace_refs && &namespace != hr_namespace {
+            return Err(Refusal::AccessDenied(format!(
+                "cross-namespace references are not allowed: cannot access {kind} {namespace}/{name}"
+            )));
+        }
+        let wanted = format!("{namespace}/{name}");
+        let made_here = release.spec.chart.is_some();
+        if !previous_chart.is_empty() && (!made_here || previous_chart != wanted) {
+            self.delete_helm_chart(&previous_chart).await;
+            if let Some(map) = run.status.as_object_mut() {
+                map.remove("helmChart");
+            }
+        }
+        if made_here {
+            self.apply_helm_chart(release, &namespace, &name)
+                .await
+                .map_err(Refusal::ChartNotApplied)?;
+        }
+        if made_here {
+            run.status["helmChart"] = json!(wanted);
+        }
+        Ok((kind, namespace, name))
+    }
+
+    /// Server-side applies the HelmChart of `spec.chart` as helm-controller does.
+    async fn apply_helm_chart(
+        &self,
+        release: &HelmRelease,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), String> {
+        let Some(template) = &release.spec.chart else {
+            return Ok(());
+        };
+        let spec = &template.spec;
+        let mut labels = template
+            .metadata
+            .as_ref()
+            .map(|m| m.labels.clone())
+            .unwrap_or_default();
+        labels.insert(action::NAME_LABEL.into(), release.metadata.name.clone());
+        labels.insert(
+            action::NAMESPACE_LABEL.into(),
+            release.metadata.namespace.clone(),
+        );
+        let mut body = json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmChart",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {
+                "chart": spec.chart,
+                "version": if spec.version.is_empty() { "*" } else { &spec.version },
+                "sourceRef": {"kind": spec.source_ref.kind, "name": spec.source_ref.name},
+                "interval": spec.interval.clone().unwrap_or_else(|| release.spec.interval.clone()),
+                "reconcileStrategy": if spec.reconcile_strategy.is_empty() { "ChartVersion" } else { &spec.reconcile_strategy },
+            },
+        });
+        if let Some(annotations) = template.metadata.as_ref().map(|m| &m.annotations)
+            && !annotations.is_empty()
+        {
+            body["metadata"]["annotations"] = json!(annotations);
+        }
+        if !spec.values_files.is_empty() {
+            body["spec"]["valuesFiles"] = json!(spec.values_files);
+        }
+        if spec.ignore_missing_values_files {
+            body["spec"]["ignoreMissingValuesFiles"] = json!(true);
+        }
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.hub.clone(),
+            namespace,
+            &super::helm_chart::helm_chart_resource(),
+        );
+        api.patch(
+            name,
+            &PatchParams::apply(action::FIELD_MANAGER),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| format!("failed to run server-side apply: {}", api_message(&e)))
+    }
+
+    /// Deletes the HelmChart at `namespace/name` (gone already is fine).
+    async fn delete_helm_chart(&self, key: &str) {
+        let Some((namespace, name)) = key.split_once('/') else {
+            return;
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.hub.clone(),
+            namespace,
+            &super::helm_chart::helm_chart_resource(),
+        );
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                tracing::warn!(helmchart = %key, error = %api_message(&e), "deleting a HelmChart")
+            }
+        }
+    }
+
+    /// helm-controller's dependency check: each HelmRelease of `dependsOn` exists, has
+    /// observed its generation and is Ready.
+    async fn helm_dependencies_ready(&self, release: &HelmRelease) -> Result<(), String> {
+        for (namespace, name) in release.dependencies() {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.hub.clone(), &namespace, &helm_release_resource());
+            let dependency = match api.get_opt(&name).await {
+                Ok(Some(d)) => serde_json::to_value(d).unwrap_or(Value::Null),
+                Ok(None) => {
+                    return Err(format!(
+                        "unable to get '{namespace}/{name}' dependency: helmreleases.{HELM_GROUP} \"{name}\" not found"
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "unable to get '{namespace}/{name}' dependency: {}",
+                        api_message(&e)
+                    ));
+                }
+            };
+            if !is_ready(&dependency) {
+                return Err(format!("dependency '{namespace}/{name}' is not ready"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The chart source's artifact once the source is ready (helm-controller's
+    /// `SourceNotReady` and `ArtifactFailed` otherwise).
+    async fn ready_chart_source(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<crate::sources::SourceTree, (&'static str, String)> {
+        let resource = super::resource_of(kind);
+        let api: Api<DynamicObject> = Api::namespaced_with(self.hub.clone(), namespace, &resource);
+        let source = match api.get_opt(name).await {
+            Ok(Some(s)) => serde_json::to_value(s).unwrap_or(Value::Null),
+            Ok(None) => {
+                return Err((
+                    "ArtifactFailed",
+                    format!(
+                        "could not get Source object: {}.{} \"{name}\" not found",
+                        resource.plural, resource.group
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err((
+                    "ArtifactFailed",
+                    format!("could not get Source object: {}", api_message(&e)),
+                ));
+            }
+        };
+        let not_ready = |detail: &str| {
+            (
+                "SourceNotReady",
+                format!("{kind} '{namespace}/{name}' is not ready: {detail}"),
+            )
+        };
+        let conditions = Conditions::from_status(
+            source.get("status").unwrap_or(&Value::Null),
+            generation_of(&source),
+            "",
+        );
+        if source
+            .pointer("/status/observedGeneration")
+            .and_then(Value::as_i64)
+            != Some(generation_of(&source))
+        {
+            let detail = match conditions.get("Ready") {
+                Some(c) if c["status"] == "False" => {
+                    c["message"].as_str().unwrap_or_default().to_string()
+                }
+                _ => "latest generation of object has not been reconciled".to_string(),
+            };
+            return Err(not_ready(&detail));
+        }
+        if conditions.is("Stalled", "True") {
+            return Err(not_ready(conditions.message("Stalled").unwrap_or_default()));
+        }
+        if source.pointer("/status/artifact").is_none() {
+            return Err(not_ready("does not have an artifact"));
+        }
+        self.artifact(kind, &format!("{namespace}/{name}"))
+            .ok_or_else(|| {
+                (
+                    "ArtifactFailed",
+                    format!(
+                        "Source not ready: artifact not found. Retrying in {}",
+                        go_duration(self.options.dependency_requeue)
+                    ),
+                )
+            })
+    }
+
+    /// The composed values: `valuesFrom` read from the HelmRelease's namespace.
+    async fn helm_values(&self, release: &HelmRelease) -> Result<Table, String> {
+        let namespace = &release.metadata.namespace;
+        let mut found: HashMap<(String, String), values::Lookup> = HashMap::new();
+        for reference in &release.spec.values_from {
+            let key = (reference.kind.clone(), reference.name.clone());
+            if found.contains_key(&key) {
+                continue;
+            }
+            let data: values::Lookup = match reference.kind.as_str() {
+                "Secret" => Api::<Secret>::namespaced(self.hub.clone(), namespace)
+                    .get_opt(&reference.name)
+                    .await
+                    .map(|s| {
+                        s.map(|s| {
+                            s.data
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                                .collect()
+                        })
+                    })
+                    .map_err(|e| api_message(&e)),
+                _ => Api::<ConfigMap>::namespaced(self.hub.clone(), namespace)
+                    .get_opt(&reference.name)
+                    .await
+                    .map(|c| c.map(|c| c.data.unwrap_or_default().into_iter().collect()))
+                    .map_err(|e| api_message(&e)),
+            };
+            found.insert(key, data);
+        }
+        values::compose(
+            namespace,
+            &release.spec.values_from,
+            release.spec.values.as_ref(),
+            &found,
+        )
+    }
+
+    /// A HelmRelease being deleted: unless suspended, its release uninstalled (the
+    /// objects deleted, the records too unless `uninstall.keepHistory`) and its HelmChart
+    /// deleted; then the finalizer goes.
+    async fn finalize_helm_release(&self, obj: &Value, release: &HelmRelease, run: Run) -> Outcome {
+        let finalizers = super::finalizers_of(obj);
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            return Outcome {
+                status: None,
+                requeue: None,
+                events: Vec::new(),
+            };
+        }
+        let storage_namespace = run
+            .status
+            .get("storageNamespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if !release.spec.suspend && !storage_namespace.is_empty() {
+            let sa_missing = !release.spec.service_account_name.is_empty()
+                && release.spec.kube_config.is_none()
+                && matches!(
+                    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+                        self.hub.clone(),
+                        &release.metadata.namespace
+                    )
+                    .get_opt(&release.spec.service_account_name)
+                    .await,
+                    Ok(None)
+                );
+            if sa_missing {
+                tracing::error!(
+                    helmrelease = %object_key(obj),
+                    service_account = %release.spec.service_account_name,
+                    "skipping Helm uninstall: the service account to impersonate is gone"
+                );
+            } else {
+                let uninstall = release.spec.uninstall.clone().unwrap_or_default();
+                let timeout = uninstall
+                    .timeout
+                    .as_deref()
+                    .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
+                    .unwrap_or(release.timeout());
+                let uninstalled = match self
+                    .target_for(
+                        &release.metadata.namespace,
+                        release.spec.kube_config.as_ref(),
+                        &release.spec.service_account_name,
+                    )
+                    .await
+                {
+                    Ok(cluster) => {
+                        uninstall_release(
+                            &cluster,
+                            &storage_namespace,
+                            &short_release_name(&release.release_name()),
+                            uninstall.keep_history,
+                            (!uninstall.disable_wait).then_some(timeout),
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = uninstalled {
+                    let message = format!("Helm uninstall failed: {e}");
+                    let mut run = run;
+                    run.not_ready("UninstallFailed", &message);
+                    run.event(true, "UninstallFailed", &message);
+                    return run.finish(Some(self.options.source_retry));
+                }
+            }
+            if let Some(chart) = obj.pointer("/status/helmChart").and_then(Value::as_str) {
+                self.delete_helm_chart(chart).await;
+            }
+        }
+        let remaining: Vec<String> = finalizers.into_iter().filter(|f| f != FINALIZER).collect();
+        if let Err(message) = self.set_finalizers(obj, remaining).await {
+            tracing::warn!(helmrelease = %object_key(obj), %message, "removing the finalizer");
+            return Outcome {
+                status: None,
+                requeue: Some(self.options.source_retry),
+                events: Vec::new(),
+            };
+        }
         Outcome {
             status: None,
             requeue: None,
             events: Vec::new(),
         }
     }
+}
+
+async fn uninstall_release(
+    cluster: &Cluster,
+    storage_namespace: &str,
+    release: &str,
+    keep_history: bool,
+    wait: Option<Duration>,
+) -> Result<(), String> {
+    action::uninstall(cluster, storage_namespace, release, keep_history, wait).await
+}
+
+/// Whether a Flux object has observed its generation and is Ready.
+fn is_ready(object: &Value) -> bool {
+    let generation = generation_of(object);
+    let observed = object
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
+    let ready = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    observed == generation && ready
+}
+
+/// `remediation.retries` of `install` or `upgrade` (0 by default; negative: for ever).
+fn remediation_retries(release: &HelmRelease, action: &str) -> i64 {
+    let remediation = if action == "upgrade" {
+        release
+            .spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.remediation.as_ref())
+    } else {
+        release
+            .spec
+            .install
+            .as_ref()
+            .and_then(|i| i.remediation.as_ref())
+    };
+    remediation.map_or(0, |r| r.retries)
+}
+
+/// `chart@version` of a record.
+fn chart_of(release: &Release) -> String {
+    release
+        .chart
+        .as_ref()
+        .map(|c| format!("{}@{}", c.metadata.name, c.metadata.version))
+        .unwrap_or_default()
+}
+
+/// The Released message of a release in sync, from its snapshot.
+fn in_sync_message(snapshot: &Value) -> String {
+    let s = |k: &str| snapshot.get(k).and_then(Value::as_str).unwrap_or_default();
+    format!(
+        "Helm upgrade succeeded for release {}/{}.v{} with chart {}@{}",
+        s("namespace"),
+        s("name"),
+        snapshot.get("version").and_then(Value::as_u64).unwrap_or(0),
+        s("chartName"),
+        s("chartVersion")
+    )
+}
+
+/// helm-controller's `summarize`: Ready follows `Released`.
+fn summarize(conditions: &mut Conditions) {
+    if let Some(released) = conditions.get("Released").cloned() {
+        let s = |k: &str| released.get(k).and_then(Value::as_str).unwrap_or_default();
+        conditions.set("Ready", s("status"), s("reason"), s("message"));
+        if s("status") == "True" {
+            conditions.delete("Stalled");
+        }
+    }
+}
+
+/// helm-controller's `DetermineReleaseState`, from Helm's records (oldest first) and the
+/// HelmRelease's last snapshot.
+fn release_state(
+    records: &[Release],
+    status: &Value,
+    chart_name: &str,
+    chart_version: &str,
+    config_digest: &str,
+) -> State {
+    let Some(latest) = records.last() else {
+        return State::Absent;
+    };
+    let latest_status = latest
+        .info
+        .as_ref()
+        .and_then(|i| i.status.clone())
+        .unwrap_or(Status::Unknown);
+    if latest_status.is_pending() {
+        return State::Locked(latest.clone());
+    }
+    let snapshot = status
+        .pointer("/history/0")
+        .filter(|s| s.get("version").and_then(Value::as_u64) == Some(u64::from(latest.version)));
+    match latest_status {
+        Status::Uninstalled => State::Absent,
+        Status::Failed => State::Failed(latest.clone()),
+        Status::Deployed => {
+            let Some(snapshot) = snapshot else {
+                // Not made by this HelmRelease (or its history was lost): adopt it.
+                return State::OutOfSync(latest.clone());
+            };
+            let s = |k: &str| snapshot.get(k).and_then(Value::as_str).unwrap_or_default();
+            if s("chartName") != chart_name
+                || s("chartVersion") != chart_version
+                || s("configDigest") != config_digest
+            {
+                State::OutOfSync(latest.clone())
+            } else {
+                State::InSync
+            }
+        }
+        _ => State::OutOfSync(latest.clone()),
+    }
+}
+
+/// `status.inventory`: `{entries: [{id: "<ns>_<name>_<group>_<kind>", v: "<version>"}]}`.
+fn inventory(objects: &[super::ssa::ObjMeta], namespace: &str) -> Value {
+    let entries: Vec<Value> = objects
+        .iter()
+        .map(|m| {
+            let ns = if m.namespace.is_empty()
+                && m.kind != "CustomResourceDefinition"
+                && m.kind != "Namespace"
+            {
+                namespace
+            } else {
+                &m.namespace
+            };
+            json!({"id": format!("{ns}_{}_{}_{}", m.name, m.group, m.kind), "v": m.version})
+        })
+        .collect();
+    json!({"entries": entries})
 }

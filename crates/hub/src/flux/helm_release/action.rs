@@ -1,0 +1,740 @@
+//! The Helm actions helm-controller runs for a HelmRelease, against the target cluster:
+//! install and upgrade (render, CRDs by policy, the release record written `pending-*`
+//! first, hooks, a server-side apply of the manifests as `helm-controller`, objects that
+//! left the chart deleted, a kstatus wait, the record `deployed` or `failed`, history
+//! trimmed) and uninstall. Release records are Helm's own Secrets
+//! ([`flotilla_render::helm::storage`]), so `helm list`, `helm history` and `helm get`
+//! read what the hub did.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flotilla_render::helm::storage::{self, Info, Release, Status, Timestamp};
+use flotilla_render::helm::{Chart, RenderOptions, Rendered, Table, ValueOptions, ValuesFile};
+use flotilla_sync::Cluster;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use serde_json::{Value, json};
+
+use crate::flux::ssa::{self, ObjMeta};
+
+/// The field manager helm-controller applies with.
+pub const FIELD_MANAGER: &str = "helm-controller";
+
+/// Labels helm-controller's post-renderer puts on every object of a release.
+pub const NAME_LABEL: &str = "helm.toolkit.fluxcd.io/name";
+/// See [`NAME_LABEL`].
+pub const NAMESPACE_LABEL: &str = "helm.toolkit.fluxcd.io/namespace";
+
+/// How often waits poll the cluster.
+const WAIT_POLL: Duration = Duration::from_secs(2);
+
+/// What one install or upgrade needs besides the chart.
+pub struct Plan<'a> {
+    /// The (shortened) release name Helm is given.
+    pub release: &'a str,
+    /// Where the objects go.
+    pub namespace: &'a str,
+    /// Where the records live.
+    pub storage_namespace: &'a str,
+    /// The HelmRelease (`name`, `namespace`) for the origin labels.
+    pub owner: (&'a str, &'a str),
+    /// The composed values.
+    pub values: &'a Table,
+    /// `Skip`, `Create` or `CreateReplace`.
+    pub crds: &'a str,
+    /// Create the namespace first.
+    pub create_namespace: bool,
+    /// Wait for the objects to be ready.
+    pub wait: bool,
+    /// How long the action may take.
+    pub timeout: Duration,
+    /// Records kept (`None`: all).
+    pub max_history: Option<usize>,
+    /// `spec.commonMetadata`.
+    pub common_labels: BTreeMap<String, String>,
+    /// `spec.commonMetadata`.
+    pub common_annotations: BTreeMap<String, String>,
+}
+
+/// Why an action failed, and whether a release record was written for it (only then do
+/// helm-controller's failure counters move).
+#[derive(Debug)]
+pub struct ActionError {
+    /// Helm's error text.
+    pub message: String,
+    /// A record exists for the attempt (now `failed`).
+    pub recorded: bool,
+}
+
+fn unrecorded(message: String) -> ActionError {
+    ActionError {
+        message,
+        recorded: false,
+    }
+}
+
+fn now_timestamp() -> Option<Timestamp> {
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_unix(elapsed.as_secs() as i64, 0)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn api_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// The records of a release in the storage namespace, oldest first.
+pub async fn history(
+    cluster: &Cluster,
+    storage_namespace: &str,
+    release: &str,
+) -> Result<Vec<Release>, String> {
+    let secrets: Api<Secret> = Api::namespaced(cluster.client().clone(), storage_namespace);
+    let listed = secrets
+        .list(&ListParams::default().labels(&storage::history_selector(release)))
+        .await
+        .map_err(|e| {
+            format!(
+                "failed to retrieve last release from storage: {}",
+                api_error(&e)
+            )
+        })?;
+    let mut releases = Vec::new();
+    for secret in listed.items {
+        let value = serde_json::to_value(&secret).unwrap_or(Value::Null);
+        let record = storage::release_from_secret(&value).map_err(|e| e.to_string())?;
+        releases.push(record);
+    }
+    releases.sort_by_key(|r| r.version);
+    Ok(releases)
+}
+
+/// Writes `record` (create, or update when `exists`) in the storage namespace.
+async fn store(
+    cluster: &Cluster,
+    storage_namespace: &str,
+    record: &Release,
+    exists: bool,
+) -> Result<(), String> {
+    let mut secret = if exists {
+        storage::secret_for_update(record, unix_now())
+    } else {
+        storage::secret_for(record, unix_now())
+    }
+    .map_err(|e| e.to_string())?;
+    // Records live in the storage namespace, which need not be the release's.
+    secret["metadata"]["namespace"] = json!(storage_namespace);
+    let secret: Secret = serde_json::from_value(secret).map_err(|e| e.to_string())?;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client().clone(), storage_namespace);
+    let name = storage::secret_name(&record.name, record.version);
+    let written = if exists {
+        secrets
+            .replace(&name, &PostParams::default(), &without_version(secret))
+            .await
+    } else {
+        secrets.create(&PostParams::default(), &secret).await
+    };
+    written
+        .map(drop)
+        .map_err(|e| format!("failed to store release {name}: {}", api_error(&e)))
+}
+
+fn without_version(mut secret: Secret) -> Secret {
+    secret.metadata.resource_version = None;
+    secret
+}
+
+/// Renders the chart as Helm's install or upgrade renders it.
+fn render(chart: &Chart, plan: &Plan<'_>, is_upgrade: bool) -> Result<Rendered, String> {
+    let values =
+        serde_json::to_vec(&Value::Object(plan.values.clone())).map_err(|e| e.to_string())?;
+    let options = RenderOptions {
+        release_name: plan.release.to_string(),
+        namespace: plan.namespace.to_string(),
+        is_upgrade,
+        values: ValueOptions {
+            files: vec![ValuesFile {
+                name: "values".into(),
+                data: values,
+            }],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    flotilla_render::helm::render_chart(chart.clone(), &options).map_err(|e| e.to_string())
+}
+
+/// The labels and annotations a release's objects carry: helm-controller's
+/// post-renderer (`commonMetadata`, then the origin labels) and Helm's ownership
+/// metadata.
+fn label(object: &mut Value, plan: &Plan<'_>, owned: bool) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let labels = metadata.entry("labels").or_insert_with(|| json!({}));
+    if let Some(labels) = labels.as_object_mut() {
+        for (k, v) in &plan.common_labels {
+            labels.insert(k.clone(), json!(v));
+        }
+        labels.insert(NAME_LABEL.into(), json!(plan.owner.0));
+        labels.insert(NAMESPACE_LABEL.into(), json!(plan.owner.1));
+        if owned {
+            labels.insert("app.kubernetes.io/managed-by".into(), json!("Helm"));
+        }
+    }
+    if !plan.common_annotations.is_empty() || owned {
+        let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(annotations) = annotations.as_object_mut() {
+            for (k, v) in &plan.common_annotations {
+                annotations.insert(k.clone(), json!(v));
+            }
+            if owned {
+                annotations.insert("meta.helm.sh/release-name".into(), json!(plan.release));
+                annotations.insert(
+                    "meta.helm.sh/release-namespace".into(),
+                    json!(plan.namespace),
+                );
+            }
+        }
+    }
+}
+
+/// Server-side applies one object as helm-controller, in the release namespace when it
+/// is namespaced and names none.
+async fn apply(cluster: &Cluster, object: &Value, namespace: &str) -> Result<ObjMeta, String> {
+    let mut object = object.clone();
+    let api_version = object["apiVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let kind = object["kind"].as_str().unwrap_or_default().to_string();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let resolved = cluster
+        .resolve(&api_version, &kind)
+        .await
+        .map_err(|e| format!("unable to build kubernetes objects from release manifest: {e}"))?;
+    let object_namespace = if resolved.namespaced {
+        let ns = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(namespace)
+            .to_string();
+        object["metadata"]["namespace"] = json!(ns);
+        Some(ns)
+    } else {
+        None
+    };
+    let api = cluster.api(&resolved, object_namespace.as_deref());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&name, &params, &Patch::Apply(&object))
+        .await
+        .map_err(|e| format!("{kind} {name}: {}", api_error(&e)))?;
+    Ok(ObjMeta::of(&object))
+}
+
+/// Deletes an object unless it asks to be kept (`helm.sh/resource-policy: keep`);
+/// whether a deletion was asked for.
+async fn delete(
+    cluster: &Cluster,
+    object: &Value,
+    namespace: &str,
+) -> Result<Option<ObjMeta>, String> {
+    let keep = object
+        .pointer("/metadata/annotations/helm.sh~1resource-policy")
+        .and_then(Value::as_str)
+        == Some("keep");
+    if keep {
+        return Ok(None);
+    }
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Ok(resolved) = cluster.resolve(api_version, kind).await else {
+        // The kind is gone from the cluster: nothing left to delete.
+        return Ok(None);
+    };
+    let object_namespace = resolved.namespaced.then(|| {
+        object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(namespace)
+            .to_string()
+    });
+    let api = cluster.api(&resolved, object_namespace.as_deref());
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..Default::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => {
+            let mut meta = ObjMeta::of(object);
+            meta.namespace = object_namespace.unwrap_or_default();
+            Ok(Some(meta))
+        }
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(format!("{kind} {name}: {}", api_error(&e))),
+    }
+}
+
+/// The objects of a stored manifest (Helm's `---`-separated text).
+pub fn manifest_objects(manifest: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(manifest)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| o.is_object())
+        .collect()
+}
+
+fn identity(object: &Value, namespace: &str) -> (String, String, String, String) {
+    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let group = s("/apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
+    let ns = match s("/metadata/namespace") {
+        "" => namespace,
+        other => other,
+    };
+    (
+        group.to_string(),
+        s("/kind").to_string(),
+        ns.to_string(),
+        s("/metadata/name").to_string(),
+    )
+}
+
+/// Applies the chart's CRDs by `policy`: `Create` creates those missing, `CreateReplace`
+/// also updates existing ones, `Skip` leaves them; then waits for them to be established.
+async fn apply_crds(cluster: &Cluster, rendered: &Rendered, plan: &Plan<'_>) -> Result<(), String> {
+    if plan.crds == "Skip" || rendered.crds.is_empty() {
+        return Ok(());
+    }
+    let mut applied = Vec::new();
+    for crd in &rendered.crds {
+        let mut object = crd.object.clone();
+        if !object.is_object() {
+            continue;
+        }
+        label(&mut object, plan, false);
+        if plan.crds == "Create" {
+            let resolved = cluster
+                .resolve("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+                .await
+                .map_err(|e| e.to_string())?;
+            let api = cluster.api(&resolved, None);
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            if api
+                .get_opt(name)
+                .await
+                .map_err(|e| api_error(&e))?
+                .is_some()
+            {
+                continue;
+            }
+        }
+        applied.push(
+            apply(cluster, &object, plan.namespace)
+                .await
+                .map_err(|e| format!("failed to apply CustomResourceDefinitions: {e}"))?,
+        );
+    }
+    ssa::wait_for_current(cluster, &applied, Duration::from_secs(60), WAIT_POLL, false)
+        .await
+        .map_err(|e| format!("failed to wait for CustomResourceDefinitions: {e}"))
+}
+
+/// Creates the release namespace when asked and missing.
+async fn ensure_namespace(cluster: &Cluster, namespace: &str) -> Result<(), String> {
+    let namespaces: Api<Namespace> = Api::all(cluster.client().clone());
+    if namespaces
+        .get_opt(namespace)
+        .await
+        .map_err(|e| api_error(&e))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let body: Namespace = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}
+    }))
+    .map_err(|e| e.to_string())?;
+    match namespaces.create(&PostParams::default(), &body).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(api_error(&e)),
+    }
+}
+
+/// Runs the hooks of `event` in Helm's order (weight, then name): each one's previous
+/// copy deleted first (`before-hook-creation`, the default), applied, waited for
+/// (a Job until it completes), and deleted after when its policy says so.
+async fn run_hooks(
+    cluster: &Cluster,
+    rendered: &Rendered,
+    event: &str,
+    plan: &Plan<'_>,
+) -> Result<(), String> {
+    let mut hooks: Vec<_> = rendered
+        .hooks
+        .iter()
+        .filter(|h| h.events.iter().any(|e| e == event))
+        .collect();
+    hooks.sort_by(|a, b| {
+        a.weight
+            .cmp(&b.weight)
+            .then_with(|| hook_name(a).cmp(hook_name(b)))
+    });
+    for hook in hooks {
+        let mut object = hook.manifest.object.clone();
+        label(&mut object, plan, false);
+        let policies = &hook.delete_policies;
+        if policies.is_empty() || policies.iter().any(|p| p == "before-hook-creation") {
+            delete(cluster, &object, plan.namespace).await?;
+            wait_gone(cluster, &object, plan.namespace, plan.timeout).await?;
+        }
+        let meta = apply(cluster, &object, plan.namespace)
+            .await
+            .map_err(|e| format!("{event} hooks failed: {e}"))?;
+        let waited = ssa::wait_for_current(cluster, &[meta], plan.timeout, WAIT_POLL, true).await;
+        let policy = if waited.is_ok() {
+            "hook-succeeded"
+        } else {
+            "hook-failed"
+        };
+        if policies.iter().any(|p| p == policy) {
+            delete(cluster, &object, plan.namespace).await?;
+        }
+        waited.map_err(|e| format!("{event} hooks failed: {e}"))?;
+    }
+    Ok(())
+}
+
+fn hook_name(hook: &flotilla_render::helm::Hook) -> &str {
+    hook.manifest
+        .object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+async fn wait_gone(
+    cluster: &Cluster,
+    object: &Value,
+    namespace: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut meta = ObjMeta::of(object);
+    if meta.namespace.is_empty() {
+        meta.namespace = namespace.to_string();
+    }
+    ssa::wait_for_termination(cluster, &[meta], timeout, WAIT_POLL).await
+}
+
+/// The result of an install or upgrade that succeeded.
+pub struct Done {
+    /// The record now `deployed`.
+    pub release: Release,
+    /// The objects of the release (manifests and CRDs), for the inventory.
+    pub objects: Vec<ObjMeta>,
+}
+
+/// Installs (`previous` is `None`) or upgrades a release to `version`, Helm's way; on a
+/// failure after the record was written the record is left `failed`.
+pub async fn install_or_upgrade(
+    cluster: &Cluster,
+    chart: &Chart,
+    plan: &Plan<'_>,
+    version: u32,
+    previous: Option<&Release>,
+) -> Result<Done, ActionError> {
+    let is_upgrade = previous.is_some();
+    let rendered = render(chart, plan, is_upgrade).map_err(unrecorded)?;
+    if plan.create_namespace && !is_upgrade {
+        ensure_namespace(cluster, plan.namespace)
+            .await
+            .map_err(unrecorded)?;
+    }
+    apply_crds(cluster, &rendered, plan)
+        .await
+        .map_err(unrecorded)?;
+    let now = now_timestamp();
+    let manifest = manifest_text(&rendered);
+    let mut record = Release {
+        name: plan.release.to_string(),
+        info: Some(Info {
+            first_deployed: previous
+                .and_then(|p| p.info.as_ref())
+                .and_then(|i| i.first_deployed.clone())
+                .or_else(|| now.clone()),
+            last_deployed: now.clone(),
+            description: if is_upgrade {
+                "Preparing upgrade".into()
+            } else {
+                "Initial install underway".into()
+            },
+            status: Some(if is_upgrade {
+                Status::PendingUpgrade
+            } else {
+                Status::PendingInstall
+            }),
+            notes: rendered.notes.clone(),
+            ..Default::default()
+        }),
+        chart: Some(storage::chart_record(chart)),
+        config: plan.values.clone(),
+        manifest,
+        hooks: rendered
+            .hooks
+            .iter()
+            .map(|h| storage::Hook {
+                name: hook_name(h).to_string(),
+                kind: h.manifest.kind.clone(),
+                path: h.manifest.source.clone(),
+                manifest: h.manifest.content.clone(),
+                events: h.events.clone(),
+                weight: h.weight,
+                delete_policies: h.delete_policies.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        version,
+        namespace: plan.namespace.to_string(),
+        apply_method: "ssa".into(),
+        labels: BTreeMap::new(),
+    };
+    store(cluster, plan.storage_namespace, &record, false)
+        .await
+        .map_err(unrecorded)?;
+    let outcome = tokio::time::timeout(plan.timeout, deploy(cluster, &rendered, plan, previous))
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "context deadline exceeded after {}",
+                crate::flux::go_duration(plan.timeout)
+            ))
+        });
+    let info = record.info.get_or_insert_with(Info::default);
+    match outcome {
+        Ok(objects) => {
+            info.status = Some(Status::Deployed);
+            info.description = if is_upgrade {
+                "Upgrade complete".into()
+            } else {
+                "Install complete".into()
+            };
+            store(cluster, plan.storage_namespace, &record, true)
+                .await
+                .map_err(|message| ActionError {
+                    message,
+                    recorded: true,
+                })?;
+            if let Some(previous) = previous {
+                supersede(cluster, plan.storage_namespace, previous).await;
+            }
+            trim_history(cluster, plan).await;
+            Ok(Done {
+                release: record,
+                objects,
+            })
+        }
+        Err(message) => {
+            info.status = Some(Status::Failed);
+            info.description = format!("Release {:?} failed: {message}", plan.release);
+            if let Err(e) = store(cluster, plan.storage_namespace, &record, true).await {
+                tracing::warn!(release = %plan.release, error = %e, "recording a failed release");
+            }
+            Err(ActionError {
+                message,
+                recorded: true,
+            })
+        }
+    }
+}
+
+/// Hooks, manifests, the deletion of what left the chart, the wait: what happens
+/// between the `pending-*` record and the final one.
+async fn deploy(
+    cluster: &Cluster,
+    rendered: &Rendered,
+    plan: &Plan<'_>,
+    previous: Option<&Release>,
+) -> Result<Vec<ObjMeta>, String> {
+    let (pre, post) = if previous.is_some() {
+        ("pre-upgrade", "post-upgrade")
+    } else {
+        ("pre-install", "post-install")
+    };
+    run_hooks(cluster, rendered, pre, plan).await?;
+    let mut applied = Vec::new();
+    let mut kept = BTreeSet::new();
+    for manifest in &rendered.manifests {
+        let mut object = manifest.object.clone();
+        if !object.is_object() {
+            continue;
+        }
+        label(&mut object, plan, true);
+        kept.insert(identity(&object, plan.namespace));
+        applied.push(apply(cluster, &object, plan.namespace).await?);
+    }
+    if let Some(previous) = previous {
+        let mut gone: Vec<Value> = manifest_objects(&previous.manifest)
+            .into_iter()
+            .filter(|o| !kept.contains(&identity(o, &previous.namespace)))
+            .collect();
+        // Deleted in reverse install order, as Helm does.
+        gone.reverse();
+        for object in gone {
+            delete(cluster, &object, &previous.namespace).await?;
+        }
+    }
+    if plan.wait {
+        ssa::wait_for_current(cluster, &applied, plan.timeout, WAIT_POLL, true).await?;
+    }
+    run_hooks(cluster, rendered, post, plan).await?;
+    let crds: Vec<ObjMeta> = rendered
+        .crds
+        .iter()
+        .filter(|c| c.object.is_object())
+        .map(|c| ObjMeta::of(&c.object))
+        .collect();
+    applied.extend(crds);
+    Ok(applied)
+}
+
+/// Marks the previously deployed record `superseded`.
+async fn supersede(cluster: &Cluster, storage_namespace: &str, previous: &Release) {
+    let mut previous = previous.clone();
+    let info = previous.info.get_or_insert_with(Info::default);
+    if info.status != Some(Status::Deployed) {
+        return;
+    }
+    info.status = Some(Status::Superseded);
+    info.description = "Superseded".into();
+    if let Err(e) = store(cluster, storage_namespace, &previous, true).await {
+        tracing::warn!(release = %previous.name, error = %e, "superseding a release record");
+    }
+}
+
+/// Deletes the oldest records beyond `max_history` (Helm keeps the newest ones).
+async fn trim_history(cluster: &Cluster, plan: &Plan<'_>) {
+    let Some(max) = plan.max_history else {
+        return;
+    };
+    let Ok(records) = history(cluster, plan.storage_namespace, plan.release).await else {
+        return;
+    };
+    let excess = records.len().saturating_sub(max);
+    let secrets: Api<Secret> = Api::namespaced(cluster.client().clone(), plan.storage_namespace);
+    for record in records.iter().take(excess) {
+        let name = storage::secret_name(&record.name, record.version);
+        if let Err(e) = secrets.delete(&name, &DeleteParams::default()).await {
+            tracing::warn!(record = %name, error = %api_error(&e), "trimming release history");
+        }
+    }
+}
+
+/// Marks a record stuck in a `pending-*` state `failed` (helm-controller's unlock).
+pub async fn unlock(
+    cluster: &Cluster,
+    storage_namespace: &str,
+    record: &Release,
+) -> Result<(), String> {
+    let mut record = record.clone();
+    let info = record.info.get_or_insert_with(Info::default);
+    let from = info
+        .status
+        .as_ref()
+        .map_or("unknown", |s| s.as_str())
+        .to_string();
+    info.status = Some(Status::Failed);
+    info.description = format!("Release unlocked from stale '{from}' state");
+    store(cluster, storage_namespace, &record, true).await
+}
+
+/// Uninstalls a release: its objects deleted (those kept by `helm.sh/resource-policy`
+/// stay), waited for unless `wait` is off, its records deleted (or kept, marked
+/// `uninstalled`, with `keep_history`).
+pub async fn uninstall(
+    cluster: &Cluster,
+    storage_namespace: &str,
+    release: &str,
+    keep_history: bool,
+    wait: Option<Duration>,
+) -> Result<(), String> {
+    let records = history(cluster, storage_namespace, release).await?;
+    let Some(latest) = records.last() else {
+        return Ok(());
+    };
+    let mut objects = manifest_objects(&latest.manifest);
+    objects.reverse();
+    let mut deleted = Vec::new();
+    for object in &objects {
+        if let Some(meta) = delete(cluster, object, &latest.namespace).await? {
+            deleted.push(meta);
+        }
+    }
+    if let Some(timeout) = wait {
+        ssa::wait_for_termination(cluster, &deleted, timeout, WAIT_POLL).await?;
+    }
+    let secrets: Api<Secret> = Api::namespaced(cluster.client().clone(), storage_namespace);
+    if keep_history {
+        let mut record = latest.clone();
+        let info = record.info.get_or_insert_with(Info::default);
+        info.status = Some(Status::Uninstalled);
+        info.deleted = now_timestamp();
+        info.description = "Uninstallation complete".into();
+        return store(cluster, storage_namespace, &record, true).await;
+    }
+    for record in &records {
+        let name = storage::secret_name(&record.name, record.version);
+        match secrets.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                return Err(format!(
+                    "failed to delete release {name}: {}",
+                    api_error(&e)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The manifest text Helm stores: each manifest with its `# Source:` header, hooks apart.
+fn manifest_text(rendered: &Rendered) -> String {
+    rendered
+        .manifests
+        .iter()
+        .map(|m| {
+            format!(
+                "---\n# Source: {}\n{}",
+                m.source,
+                m.content.trim_end_matches('\n')
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
