@@ -1,0 +1,408 @@
+//! Flux `HelmRelease` end to end on a kubesim hub: a chart pushed to the real
+//! `docker-registry` as `helm push` pushes it, read through an OCIRepository
+//! (`chartRef`), installed into its target namespace with values from a ConfigMap and
+//! inline; the release kept as Helm keeps it (its records in the storage namespace),
+//! upgraded when the values or the chart change (what left the chart deleted), a failed
+//! install stalled in helm-controller's words, the lockdown refusing a source in another
+//! namespace, and the release uninstalled when the HelmRelease is deleted.
+
+mod support;
+
+use std::time::Duration;
+
+use flotilla_hub::flux::helm_release::helm_release_resource;
+use flotilla_hub::flux::oci_repository::oci_repository_resource;
+use flotilla_render::helm::storage::{self, Status};
+use flotilla_source::{CacheOptions, MirrorCache};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
+use serde_json::{Value, json};
+use support::registry::{CHART_LAYER, Registry};
+use support::wait_for;
+
+const NAMESPACE: &str = "team-a";
+
+/// A chart `web` at `version` whose templates are a ConfigMap (its color from the
+/// values), a Deployment and, with `with_service`, a Service; packaged.
+fn web_chart(dir: &std::path::Path, version: &str, with_service: bool) -> Vec<u8> {
+    let root = dir.join(format!("chart-{version}"));
+    let chart = root.join("web");
+    let _ = std::fs::remove_dir_all(&root);
+    support::write(
+        &chart,
+        "Chart.yaml",
+        &format!("apiVersion: v2\nname: web\nversion: {version}\nappVersion: \"2.4\"\n"),
+    );
+    support::write(
+        &chart,
+        "values.yaml",
+        "color: blue\nreplicas: 1\nname: web-settings\n",
+    );
+    support::write(
+        &chart,
+        "templates/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\ndata:\n  color: {{ .Values.color | quote }}\n  release: {{ .Release.Name | quote }}\n",
+    );
+    support::write(
+        &chart,
+        "templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
+    );
+    if with_service {
+        support::write(
+            &chart,
+            "templates/service.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n",
+        );
+    }
+    support::package_chart(&root, "web", version);
+    std::fs::read(root.join(format!("web-{version}.tgz"))).unwrap()
+}
+
+async fn create(client: &Client, resource: &ApiResource, value: Value) {
+    let namespace = value["metadata"]["namespace"].as_str().unwrap().to_string();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, resource);
+    let object: DynamicObject = serde_json::from_value(value).unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+}
+
+async fn object(client: &Client, resource: &ApiResource, name: &str) -> Option<Value> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, resource);
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+/// The HelmRelease's status once its `type` condition has `status` and `reason`.
+async fn condition_when(
+    name: &str,
+    client: &Client,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> (Value, String) {
+    wait_for(&format!("{name} {type_}={status} {reason}"), async || {
+        let s = object(client, &helm_release_resource(), name).await?["status"].clone();
+        let c = s["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == type_)?
+            .clone();
+        (c["status"] == status && c["reason"] == reason).then(|| {
+            (
+                s.clone(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    })
+    .await
+}
+
+fn helm_release(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+           "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec})
+}
+
+/// The release records of `release` in the storage namespace, by version.
+async fn records(client: &Client, release: &str) -> Vec<(u32, Status, Value)> {
+    let secrets = Api::<Secret>::namespaced(client.clone(), NAMESPACE);
+    let listed = secrets
+        .list(&ListParams::default().labels(&format!("owner=helm,name={release}")))
+        .await
+        .unwrap();
+    let mut out: Vec<(u32, Status, Value)> = listed
+        .items
+        .into_iter()
+        .map(|s| {
+            let value = serde_json::to_value(&s).unwrap();
+            let record = storage::release_from_secret(&value).unwrap();
+            let status = record.info.as_ref().unwrap().status.clone().unwrap();
+            (record.version, status, value)
+        })
+        .collect();
+    out.sort_by_key(|(v, _, _)| *v);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(dir.path(), "");
+    registry.push_chart(
+        "charts/web",
+        "1.0.0",
+        &web_chart(dir.path(), "1.0.0", true),
+        None,
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let (server, client) = support::flux_hub(&mirrors, Duration::from_secs(1)).await;
+
+    for namespace in [NAMESPACE, "elsewhere"] {
+        let ns: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+        Api::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+    let values: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "web-values", "namespace": NAMESPACE},
+        "data": {"values.yaml": "replicas: 2\ncolor: yellow\n"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE)
+        .create(&PostParams::default(), &values)
+        .await
+        .unwrap();
+    let oci = oci_repository_resource();
+    create(
+        &client,
+        &oci,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+               "metadata": {"name": "web", "namespace": NAMESPACE},
+               "spec": {"interval": "1m", "url": format!("oci://{}/charts/web", registry.host),
+                        "insecure": true, "ref": {"semver": "1.x"},
+                        "layerSelector": {"mediaType": CHART_LAYER, "operation": "copy"}}}),
+    )
+    .await;
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "web",
+            json!({"interval": "5m", "targetNamespace": "web",
+                   "install": {"createNamespace": true},
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "valuesFrom": [{"kind": "ConfigMap", "name": "web-values"}],
+                   "values": {"color": "red"}}),
+        ),
+    )
+    .await;
+
+    // Installed: the release name is <targetNamespace>-<name>, the chart version carries
+    // the artifact's digest, the values are the ConfigMap's under the inline ones.
+    let (status, message) =
+        condition_when("web", &client, "Ready", "True", "InstallSucceeded").await;
+    let chart_version = status["lastAttemptedRevision"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let digest = status["lastAttemptedRevisionDigest"].as_str().unwrap();
+    assert_eq!(
+        chart_version,
+        format!("1.0.0+{}", &digest.trim_start_matches("sha256:")[..12])
+    );
+    assert_eq!(
+        message,
+        format!("Helm install succeeded for release web/web-web.v1 with chart web@{chart_version}")
+    );
+    assert_eq!(status["storageNamespace"], NAMESPACE);
+    assert_eq!(status["lastAttemptedReleaseAction"], "install");
+    assert_eq!(status["history"][0]["version"], 1);
+    assert_eq!(status["history"][0]["status"], "deployed");
+    assert_eq!(status["history"][0]["chartName"], "web");
+    assert_eq!(status["history"][0]["appVersion"], "2.4");
+    assert_eq!(
+        status["history"][0]["configDigest"],
+        status["lastAttemptedConfigDigest"]
+    );
+    let settings = Api::<ConfigMap>::namespaced(client.clone(), "web")
+        .get("web-settings")
+        .await
+        .unwrap();
+    let data = settings.data.clone().unwrap();
+    assert_eq!(data["color"], "red", "inline values win");
+    assert_eq!(data["release"], "web-web");
+    let labels = settings.metadata.labels.clone().unwrap();
+    assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "web");
+    assert_eq!(labels["helm.toolkit.fluxcd.io/namespace"], NAMESPACE);
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
+    let annotations = settings.metadata.annotations.clone().unwrap();
+    assert_eq!(annotations["meta.helm.sh/release-name"], "web-web");
+    assert_eq!(annotations["meta.helm.sh/release-namespace"], "web");
+    let managers: Vec<String> = settings
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|f| f.manager)
+        .collect();
+    assert!(
+        managers.contains(&"helm-controller".to_string()),
+        "{managers:?}"
+    );
+    let deployment: Value = serde_json::to_value(
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), "web")
+            .get("web-web")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 2, "from valuesFrom");
+
+    // Helm's own record: one Secret per revision in the storage namespace.
+    let stored = records(&client, "web-web").await;
+    assert_eq!(stored.len(), 1);
+    let (version, record_status, secret) = &stored[0];
+    assert_eq!((*version, record_status), (1, &Status::Deployed));
+    assert_eq!(secret["metadata"]["name"], "sh.helm.release.v1.web-web.v1");
+    assert_eq!(secret["type"], "helm.sh/release.v1");
+    assert_eq!(secret["metadata"]["labels"]["status"], "deployed");
+    let record = storage::release_from_secret(secret).unwrap();
+    assert_eq!(record.namespace, "web");
+    assert_eq!(record.config["color"], "red");
+    assert!(
+        record
+            .manifest
+            .contains("# Source: web/templates/service.yaml")
+    );
+
+    // kubectl shows it as Flux's printer columns do.
+    let shown = support::kubectl(
+        &server,
+        dir.path(),
+        "hub",
+        &["get", "helmreleases", "-n", NAMESPACE],
+    );
+    assert!(shown.contains("Helm install succeeded"), "{shown}");
+
+    // New values: an upgrade to revision 2; revision 1 superseded.
+    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"color": "green"}}})),
+        )
+        .await
+        .unwrap();
+    let (status, message) =
+        condition_when("web", &client, "Ready", "True", "UpgradeSucceeded").await;
+    assert_eq!(
+        message,
+        format!("Helm upgrade succeeded for release web/web-web.v2 with chart web@{chart_version}")
+    );
+    assert_eq!(status["history"][0]["version"], 2);
+    assert_eq!(status["history"][1]["status"], "superseded");
+    let statuses: Vec<(u32, Status)> = records(&client, "web-web")
+        .await
+        .into_iter()
+        .map(|(v, s, _)| (v, s))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![(1, Status::Superseded), (2, Status::Deployed)]
+    );
+    let color = Api::<ConfigMap>::namespaced(client.clone(), "web")
+        .get("web-settings")
+        .await
+        .unwrap()
+        .data
+        .unwrap()["color"]
+        .clone();
+    assert_eq!(color, "green");
+
+    // A new chart version without the Service: upgraded, the Service deleted.
+    registry.push_chart(
+        "charts/web",
+        "1.1.0",
+        &web_chart(dir.path(), "1.1.0", false),
+        None,
+    );
+    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &oci)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let services = Api::<Service>::namespaced(client.clone(), "web");
+    wait_for("the Service that left the chart is deleted", async || {
+        services
+            .get_opt("web-web")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let (status, _) = condition_when("web", &client, "Ready", "True", "UpgradeSucceeded").await;
+    assert!(
+        status["lastAttemptedRevision"]
+            .as_str()
+            .unwrap()
+            .starts_with("1.1.0+"),
+        "{status}"
+    );
+
+    // A chart that cannot be installed (an invalid object name): the record is failed,
+    // and with no retries the release stalls.
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "broken",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "values": {"name": "Not_A_Valid_Name"}}),
+        ),
+    )
+    .await;
+    let (_, message) =
+        condition_when("broken", &client, "Stalled", "True", "RetriesExceeded").await;
+    assert_eq!(message, "Failed to install after 1 attempt(s)");
+    let (status, message) =
+        condition_when("broken", &client, "Released", "False", "InstallFailed").await;
+    assert!(
+        message.starts_with("Helm install failed for release team-a/broken with chart web@1.1.0+"),
+        "{message}"
+    );
+    assert!(message.contains("Not_A_Valid_Name"), "{message}");
+    assert_eq!(status["installFailures"], 1);
+    assert_eq!(status["failures"], 1);
+    let stored = records(&client, "broken").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1, Status::Failed);
+
+    // The lockdown: a chart source in another namespace is refused, terminally.
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "sneaky",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web", "namespace": "elsewhere"}}),
+        ),
+    )
+    .await;
+    let (_, message) = condition_when("sneaky", &client, "Stalled", "True", "AccessDenied").await;
+    assert_eq!(
+        message,
+        "cross-namespace references are not allowed: cannot access OCIRepository elsewhere/web"
+    );
+
+    // Deleting the HelmRelease uninstalls the release: objects and records gone.
+    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the HelmRelease is gone", async || {
+        object(&client, &hr, "web").await.is_none().then_some(())
+    })
+    .await;
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), "web")
+            .get_opt("web-settings")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(records(&client, "web-web").await.is_empty());
+}
