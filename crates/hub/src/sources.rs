@@ -282,6 +282,7 @@ impl Sources {
                             version,
                             urls: Vec::new(),
                             digest: String::new(),
+                            created: String::new(),
                         })
                         .collect();
                     Ok(HashMap::from([(name.clone(), listed)]))

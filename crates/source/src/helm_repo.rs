@@ -4,7 +4,7 @@
 //! chart downloaded and checked against the digest the index gives. Parsing and choosing
 //! are pure; the two requests share the process's HTTP client with the Git fetches.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ pub enum HelmRepoError {
 }
 
 /// One version of a chart as the index lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ChartVersion {
     /// The chart's version.
     pub version: String,
@@ -83,10 +83,16 @@ pub struct ChartVersion {
     /// sha256 of the package, hex.
     #[serde(default)]
     pub digest: String,
+    /// When the package was made (RFC 3339, as `helm repo index` writes it; empty when
+    /// the index does not say). Flux orders equal versions by it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created: String,
 }
 
 #[derive(Deserialize)]
 struct Index {
+    #[serde(default, rename = "apiVersion")]
+    api_version: String,
     #[serde(default)]
     entries: HashMap<String, Vec<ChartVersion>>,
 }
@@ -95,6 +101,13 @@ struct Index {
 /// of nodes: the parser's node and event budgets are raised for them (the input is
 /// already capped at [`MAX_INDEX_BYTES`]; aliases stay limited).
 pub fn parse_index(text: &[u8]) -> Result<HashMap<String, Vec<ChartVersion>>, String> {
+    parse_index_document(text).map(|(_, entries)| entries)
+}
+
+/// [`parse_index`], with the index's `apiVersion` (empty when it has none).
+pub fn parse_index_document(
+    text: &[u8],
+) -> Result<(String, HashMap<String, Vec<ChartVersion>>), String> {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_events = 40_000_000;
     budget.max_nodes = 20_000_000;
@@ -103,7 +116,7 @@ pub fn parse_index(text: &[u8]) -> Result<HashMap<String, Vec<ChartVersion>>, St
     options.budget = Some(budget);
     let index: Index =
         serde_saphyr::from_slice_with_options(text, options).map_err(|e| e.to_string())?;
-    Ok(index.entries)
+    Ok((index.api_version, index.entries))
 }
 
 /// The version Argo CD takes for `wanted` (`targetRevision`): the entry of that exact
@@ -180,6 +193,28 @@ async fn get(
     Ok(answer.body)
 }
 
+/// `GET url` as Helm's HTTP getter does it for Flux (redirects followed, `authorization`
+/// only while they stay on `url`'s origin), at most `limit` bytes within `timeout`. A
+/// refusal reads as Helm words it: `failed to fetch <url> : 401 Unauthorized`.
+pub async fn fetch(
+    url: &str,
+    authorization: Option<&str>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
+    let shown = crate::url::redact_str(url);
+    let answer = tokio::time::timeout(
+        timeout,
+        crate::redirect::get(url, &[], authorization, limit),
+    )
+    .await
+    .map_err(|_| format!("Get \"{shown}\": context deadline exceeded"))??;
+    if !answer.status.is_success() {
+        return Err(format!("failed to fetch {shown} : {}", answer.status));
+    }
+    Ok(answer.body)
+}
+
 /// Every chart's versions in the repository at `repo` (one request for all of its
 /// charts); `authorization` is sent as the `Authorization` header.
 pub async fn index(
@@ -245,6 +280,7 @@ mod tests {
                 version: v.to_string(),
                 urls: vec![format!("web-{v}.tgz")],
                 digest: String::new(),
+                created: String::new(),
             })
             .collect()
     }
