@@ -182,6 +182,13 @@ pub struct Remediation {
     /// Retries after a failure (negative: for ever).
     #[serde(default)]
     pub retries: i64,
+    /// Remediate the failure that exhausts the retries too (default: false for install,
+    /// `retries > 0` for upgrade).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediate_last_failure: Option<bool>,
+    /// `rollback` (default) or `uninstall`, for upgrades.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub strategy: String,
     /// Other fields, checked by name.
     #[serde(flatten)]
     pub extra: Extra,
@@ -393,6 +400,13 @@ impl HelmRelease {
             if let Some(timeout) = &install.timeout {
                 check_duration("spec.install.timeout", timeout)?;
             }
+        }
+        if let Some(remediation) = spec.upgrade.as_ref().and_then(|u| u.remediation.as_ref()) {
+            check_enum(
+                "spec.upgrade.remediation.strategy",
+                &remediation.strategy,
+                &["rollback", "uninstall"],
+            )?;
         }
         if let Some(upgrade) = &spec.upgrade {
             check_enum(

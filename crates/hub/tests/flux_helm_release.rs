@@ -128,19 +128,13 @@ async fn records(client: &Client, release: &str) -> Vec<(u32, Status, Value)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::start(dir.path(), "");
-    registry.push_chart(
-        "charts/web",
-        "1.0.0",
-        &web_chart(dir.path(), "1.0.0", true),
-        None,
-    );
-    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+/// A registry holding chart `web` 1.0.0, a Flux hub, the namespaces, the `web-values`
+/// ConfigMap and the OCIRepository `web` (semver `1.x`) in [`NAMESPACE`].
+async fn setup(dir: &std::path::Path) -> (Registry, kubesim::Server, Client) {
+    let registry = Registry::start(dir, "");
+    registry.push_chart("charts/web", "1.0.0", &web_chart(dir, "1.0.0", true), None);
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.join("cache"))).unwrap();
     let (server, client) = support::flux_hub(&mirrors, Duration::from_secs(1)).await;
-
     for namespace in [NAMESPACE, "elsewhere"] {
         let ns: k8s_openapi::api::core::v1::Namespace =
             serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
@@ -169,6 +163,14 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry
                         "layerSelector": {"mediaType": CHART_LAYER, "operation": "copy"}}}),
     )
     .await;
+    (registry, server, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, server, client) = setup(dir.path()).await;
+    let oci = oci_repository_resource();
     let hr = helm_release_resource();
     create(
         &client,
@@ -405,4 +407,123 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry
             .is_none()
     );
     assert!(records(&client, "web-web").await.is_empty());
+}
+
+/// With `upgrade.remediation.retries: 1` a failed upgrade is rolled back to the last good
+/// revision and tried once more; the second failure is rolled back too (the last failure
+/// is remediated by default when there are retries) and the release stalls, serving the
+/// good revision. With `install.remediation.retries: 1` a failed install is uninstalled
+/// and tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_releases_are_rolled_back_or_uninstalled_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "web",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "upgrade": {"remediation": {"retries": 1}},
+                   "values": {"color": "red"}}),
+        ),
+    )
+    .await;
+    condition_when("web", &client, "Ready", "True", "InstallSucceeded").await;
+    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"name": "Not_A_Valid_Name"}}})),
+        )
+        .await
+        .unwrap();
+    let (status, message) =
+        condition_when("web", &client, "Stalled", "True", "RetriesExceeded").await;
+    assert_eq!(message, "Failed to upgrade after 2 attempt(s)");
+    assert_eq!(status["upgradeFailures"], 2);
+    let remediated = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Remediated")
+        .unwrap()
+        .clone();
+    assert_eq!(remediated["reason"], "RollbackSucceeded");
+    let chart = status["lastAttemptedRevision"].as_str().unwrap();
+    // Rolled back to revision 1 each time: 2 failed, 3 its rollback, 4 failed, 5 its
+    // rollback (Helm names the revision it returned to).
+    assert_eq!(
+        remediated["message"],
+        format!("Helm rollback to previous release team-a/web.v3 with chart web@{chart} succeeded")
+    );
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        ready["status"], "False",
+        "a remediated release is not Ready"
+    );
+    let statuses: Vec<(u32, Status)> = records(&client, "web")
+        .await
+        .into_iter()
+        .map(|(v, s, _)| (v, s))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (1, Status::Superseded),
+            (2, Status::Superseded),
+            (3, Status::Superseded),
+            (4, Status::Superseded),
+            (5, Status::Deployed),
+        ]
+    );
+    let settings = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE)
+        .get("web-settings")
+        .await
+        .unwrap();
+    assert_eq!(
+        settings.data.unwrap()["color"],
+        "red",
+        "the good revision serves"
+    );
+
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "broken",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "install": {"remediation": {"retries": 1}},
+                   "values": {"name": "Not_A_Valid_Name"}}),
+        ),
+    )
+    .await;
+    let (status, message) =
+        condition_when("broken", &client, "Stalled", "True", "RetriesExceeded").await;
+    assert_eq!(message, "Failed to install after 2 attempt(s)");
+    assert_eq!(status["installFailures"], 2);
+    let remediated = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Remediated")
+        .unwrap()
+        .clone();
+    assert_eq!(remediated["reason"], "UninstallSucceeded");
+    // The first attempt was uninstalled; the second's record is what remains.
+    let statuses: Vec<(u32, Status)> = records(&client, "broken")
+        .await
+        .into_iter()
+        .map(|(v, s, _)| (v, s))
+        .collect();
+    assert_eq!(statuses, vec![(1, Status::Failed)]);
 }

@@ -459,10 +459,13 @@ impl FluxReconciler {
                 // Nothing to do; a failure reported earlier is over.
                 run.conditions.delete("Reconciling");
                 run.conditions.delete("Stalled");
-                if matches!(
-                    run.conditions.reason("Released"),
-                    Some("InstallFailed" | "UpgradeFailed")
-                ) {
+                if run.conditions.get("Remediated").is_some()
+                    || matches!(
+                        run.conditions.reason("Released"),
+                        Some("InstallFailed" | "UpgradeFailed")
+                    )
+                {
+                    run.conditions.delete("Remediated");
                     let message = run
                         .status
                         .pointer("/history/0")
@@ -605,6 +608,7 @@ impl FluxReconciler {
                     full_name(&done.release)
                 );
                 run.conditions.set("Released", "True", ok_reason, &message);
+                run.conditions.delete("Remediated");
                 run.conditions.delete("Reconciling");
                 run.conditions.delete("Stalled");
                 let entry = snapshot(&done.release, &config_digest, verb);
@@ -644,18 +648,150 @@ impl FluxReconciler {
                 }
                 run.bump("failures");
                 run.bump(counter);
-                let retries = remediation_retries(&release, verb);
+                let policy = RemediationPolicy::of(&release, verb);
                 let failures = run.counter(counter);
-                if retries >= 0 && failures > retries {
+                let exhausted = policy.retries >= 0 && failures > policy.retries;
+                let failed = action::history(&cluster, plan.storage_namespace, plan.release)
+                    .await
+                    .ok()
+                    .and_then(|records| records.last().cloned());
+                if let Some(failed) = &failed {
+                    let earlier = run
+                        .status
+                        .get("history")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    let entry = snapshot(failed, &config_digest, verb);
+                    let history: Vec<Value> =
+                        std::iter::once(entry).chain(earlier).take(5).collect();
+                    run.status["history"] = json!(history);
+                }
+                if !exhausted || policy.remediate_last_failure {
+                    if let Some(failed) = failed {
+                        let remediated = self
+                            .remediate(&cluster, &release, &plan, &policy, &failed, &mut run)
+                            .await;
+                        if let Err(stall) = remediated {
+                            run.conditions.stalled("MissingRollbackTarget", &stall);
+                            summarize(&mut run.conditions);
+                            run.status["observedGeneration"] = json!(generation);
+                            return run.finish(None);
+                        }
+                    }
+                }
+                if exhausted {
                     let stalled = format!("Failed to {verb} after {failures} attempt(s)");
                     run.conditions.stalled("RetriesExceeded", &stalled);
                     run.status["observedGeneration"] = json!(generation);
                     return run.finish(None);
                 }
+                // Remediated: the next attempt runs at once, as helm-controller requeues.
                 run.conditions.retry_reconciling();
-                run.finish(Some(retry))
+                run.finish(Some(REMEDIATION_REQUEUE))
             }
         }
+    }
+
+    /// helm-controller's remediation of a failed release: uninstall it, or roll back to
+    /// the revision before it (`Remediated`, events, the failure counted when it fails).
+    /// `Err` names a rollback with nothing to roll back to (terminal).
+    async fn remediate(
+        &self,
+        cluster: &Cluster,
+        release: &HelmRelease,
+        plan: &action::Plan<'_>,
+        policy: &RemediationPolicy,
+        failed: &Release,
+        run: &mut Run,
+    ) -> Result<(), String> {
+        let name = format!("{} with chart {}", full_name(failed), chart_of(failed));
+        if policy.uninstall {
+            let uninstall = release.spec.uninstall.clone().unwrap_or_default();
+            let outcome = action::uninstall(
+                cluster,
+                plan.storage_namespace,
+                plan.release,
+                uninstall.keep_history,
+                (!uninstall.disable_wait).then_some(plan.timeout),
+            )
+            .await;
+            match outcome {
+                Ok(()) => {
+                    let message =
+                        format!("Helm uninstall remediation for release {name} succeeded");
+                    run.conditions
+                        .set("Remediated", "True", "UninstallSucceeded", &message);
+                    run.event(false, "UninstallSucceeded", &message);
+                    if let Some(latest) = run.status.pointer_mut("/history/0") {
+                        latest["status"] = json!("uninstalled");
+                    }
+                }
+                Err(e) => {
+                    let message =
+                        format!("Helm uninstall remediation for release {name} failed: {e}");
+                    run.conditions
+                        .set("Remediated", "False", "UninstallFailed", &message);
+                    run.event(true, "UninstallFailed", &message);
+                    run.bump("failures");
+                }
+            }
+            summarize(&mut run.conditions);
+            return Ok(());
+        }
+        let records = action::history(cluster, plan.storage_namespace, plan.release)
+            .await
+            .unwrap_or_default();
+        let Some(target) = records
+            .iter()
+            .rev()
+            .filter(|r| r.version < failed.version)
+            .find(|r| {
+                matches!(
+                    r.info.as_ref().and_then(|i| i.status.as_ref()),
+                    Some(Status::Deployed | Status::Superseded)
+                )
+            })
+        else {
+            return Err(
+                "Failed to perform remediation: missing target release for rollback: required to rollback"
+                    .into(),
+            );
+        };
+        let previous = format!("{} with chart {}", full_name(target), chart_of(target));
+        match action::rollback(cluster, plan, target, failed, failed.version + 1).await {
+            Ok(rolled_back) => {
+                let message = format!("Helm rollback to previous release {previous} succeeded");
+                run.conditions
+                    .set("Remediated", "True", "RollbackSucceeded", &message);
+                run.event(false, "RollbackSucceeded", &message);
+                let entry = snapshot(
+                    &rolled_back,
+                    &values::config_digest(&rolled_back.config),
+                    "rollback",
+                );
+                let earlier = run
+                    .status
+                    .get("history")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let history: Vec<Value> = std::iter::once(entry).chain(earlier).take(5).collect();
+                run.status["history"] = json!(history);
+            }
+            Err(e) => {
+                let message = format!(
+                    "Helm rollback to previous release {previous} failed: {}",
+                    e.message.trim()
+                );
+                run.conditions
+                    .set("Remediated", "False", "RollbackFailed", &message);
+                run.event(true, "RollbackFailed", &message);
+                run.bump("failures");
+            }
+        }
+        summarize(&mut run.conditions);
+        Ok(())
     }
 
     /// The chart source of a HelmRelease as `(kind, namespace, name)`: for `spec.chart`
@@ -1045,20 +1181,7 @@ fn is_ready(object: &Value) -> bool {
 
 /// `remediation.retries` of `install` or `upgrade` (0 by default; negative: for ever).
 fn remediation_retries(release: &HelmRelease, action: &str) -> i64 {
-    let remediation = if action == "upgrade" {
-        release
-            .spec
-            .upgrade
-            .as_ref()
-            .and_then(|u| u.remediation.as_ref())
-    } else {
-        release
-            .spec
-            .install
-            .as_ref()
-            .and_then(|i| i.remediation.as_ref())
-    };
-    remediation.map_or(0, |r| r.retries)
+    RemediationPolicy::of(release, action).retries
 }
 
 /// `chart@version` of a record.
@@ -1083,13 +1206,65 @@ fn in_sync_message(snapshot: &Value) -> String {
     )
 }
 
-/// helm-controller's `summarize`: Ready follows `Released`.
+/// helm-controller's `summarize`: Ready follows `Remediated` (a remediated release is
+/// not Ready), else `Released`.
 fn summarize(conditions: &mut Conditions) {
+    if let Some(remediated) = conditions.get("Remediated").cloned() {
+        let s = |k: &str| {
+            remediated
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        conditions.set("Ready", "False", s("reason"), s("message"));
+        return;
+    }
     if let Some(released) = conditions.get("Released").cloned() {
         let s = |k: &str| released.get(k).and_then(Value::as_str).unwrap_or_default();
         conditions.set("Ready", s("status"), s("reason"), s("message"));
         if s("status") == "True" {
             conditions.delete("Stalled");
+        }
+    }
+}
+
+/// How long after a remediation the next attempt waits (helm-controller requeues at
+/// once; a second keeps a failing chart from spinning).
+const REMEDIATION_REQUEUE: Duration = Duration::from_secs(1);
+
+/// `install.remediation` or `upgrade.remediation` with helm-controller's defaults.
+struct RemediationPolicy {
+    /// Retries (negative: for ever).
+    retries: i64,
+    /// Remediate the failure that exhausts the retries.
+    remediate_last_failure: bool,
+    /// Uninstall (installs, and upgrades with `strategy: uninstall`) rather than roll back.
+    uninstall: bool,
+}
+
+impl RemediationPolicy {
+    fn of(release: &HelmRelease, action: &str) -> RemediationPolicy {
+        let upgrade = action == "upgrade";
+        let remediation = if upgrade {
+            release
+                .spec
+                .upgrade
+                .as_ref()
+                .and_then(|u| u.remediation.as_ref())
+        } else {
+            release
+                .spec
+                .install
+                .as_ref()
+                .and_then(|i| i.remediation.as_ref())
+        };
+        let retries = remediation.map_or(0, |r| r.retries);
+        RemediationPolicy {
+            retries,
+            remediate_last_failure: remediation
+                .and_then(|r| r.remediate_last_failure)
+                .unwrap_or(upgrade && retries > 0),
+            uninstall: !upgrade || remediation.is_some_and(|r| r.strategy == "uninstall"),
         }
     }
 }

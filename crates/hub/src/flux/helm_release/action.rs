@@ -550,8 +550,8 @@ pub async fn install_or_upgrade(
                     message,
                     recorded: true,
                 })?;
-            if let Some(previous) = previous {
-                supersede(cluster, plan.storage_namespace, previous).await;
+            if is_upgrade {
+                supersede_deployed(cluster, plan.storage_namespace, plan.release, version).await;
             }
             trim_history(cluster, plan).await;
             Ok(Done {
@@ -623,17 +623,110 @@ async fn deploy(
     Ok(applied)
 }
 
-/// Marks the previously deployed record `superseded`.
-async fn supersede(cluster: &Cluster, storage_namespace: &str, previous: &Release) {
-    let mut previous = previous.clone();
-    let info = previous.info.get_or_insert_with(Info::default);
-    if info.status != Some(Status::Deployed) {
-        return;
+/// Helm's rollback: a new revision with `target`'s chart, values and manifest, its
+/// objects applied, what only `current` had deleted, waited for; `current` (the failed
+/// revision) is then `superseded`.
+pub async fn rollback(
+    cluster: &Cluster,
+    plan: &Plan<'_>,
+    target: &Release,
+    current: &Release,
+    version: u32,
+) -> Result<Release, ActionError> {
+    let mut record = target.clone();
+    record.version = version;
+    let info = record.info.get_or_insert_with(Info::default);
+    info.status = Some(Status::PendingRollback);
+    info.description = format!("Rollback to {}", target.version);
+    info.last_deployed = now_timestamp();
+    info.deleted = None;
+    store(cluster, plan.storage_namespace, &record, false)
+        .await
+        .map_err(unrecorded)?;
+    let restore = async {
+        let mut applied = Vec::new();
+        let mut kept = BTreeSet::new();
+        for mut object in manifest_objects(&target.manifest) {
+            label(&mut object, plan, true);
+            kept.insert(identity(&object, &target.namespace));
+            applied.push(apply(cluster, &object, &target.namespace).await?);
+        }
+        let mut gone: Vec<Value> = manifest_objects(&current.manifest)
+            .into_iter()
+            .filter(|o| !kept.contains(&identity(o, &current.namespace)))
+            .collect();
+        gone.reverse();
+        for object in gone {
+            delete(cluster, &object, &current.namespace).await?;
+        }
+        if plan.wait {
+            ssa::wait_for_current(cluster, &applied, plan.timeout, WAIT_POLL, true).await?;
+        }
+        Ok::<(), String>(())
+    };
+    let outcome = tokio::time::timeout(plan.timeout, restore)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "context deadline exceeded after {}",
+                crate::flux::go_duration(plan.timeout)
+            ))
+        });
+    let info = record.info.get_or_insert_with(Info::default);
+    let recorded = |message| ActionError {
+        message,
+        recorded: true,
+    };
+    match outcome {
+        Ok(()) => {
+            info.status = Some(Status::Deployed);
+            store(cluster, plan.storage_namespace, &record, true)
+                .await
+                .map_err(recorded)?;
+            // Helm's rollback supersedes the revision it replaces, failed or not, and
+            // every other deployed one.
+            let mut replaced = current.clone();
+            let info = replaced.info.get_or_insert_with(Info::default);
+            info.status = Some(Status::Superseded);
+            if let Err(e) = store(cluster, plan.storage_namespace, &replaced, true).await {
+                tracing::warn!(release = %replaced.name, error = %e, "superseding a failed release");
+            }
+            supersede_deployed(cluster, plan.storage_namespace, plan.release, version).await;
+            trim_history(cluster, plan).await;
+            Ok(record)
+        }
+        Err(message) => {
+            info.status = Some(Status::Failed);
+            info.description = format!("Release {:?} failed: {message}", plan.release);
+            if let Err(e) = store(cluster, plan.storage_namespace, &record, true).await {
+                tracing::warn!(release = %plan.release, error = %e, "recording a failed rollback");
+            }
+            Err(recorded(message))
+        }
     }
-    info.status = Some(Status::Superseded);
-    info.description = "Superseded".into();
-    if let Err(e) = store(cluster, storage_namespace, &previous, true).await {
-        tracing::warn!(release = %previous.name, error = %e, "superseding a release record");
+}
+
+/// Marks every `deployed` record but revision `current` `superseded` (Helm leaves one
+/// deployed revision; a failed one it replaces stays failed).
+async fn supersede_deployed(
+    cluster: &Cluster,
+    storage_namespace: &str,
+    release: &str,
+    current: u32,
+) {
+    let Ok(records) = history(cluster, storage_namespace, release).await else {
+        return;
+    };
+    for mut record in records {
+        let info = record.info.get_or_insert_with(Info::default);
+        if record.version == current || info.status != Some(Status::Deployed) {
+            continue;
+        }
+        info.status = Some(Status::Superseded);
+        info.description = "Superseded".into();
+        if let Err(e) = store(cluster, storage_namespace, &record, true).await {
+            tracing::warn!(release = %record.name, error = %e, "superseding a release record");
+        }
     }
 }
 
