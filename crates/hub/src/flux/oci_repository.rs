@@ -420,7 +420,7 @@ fn highest_tag(tags: &[String], constraint: &str, filter: &str) -> Result<String
 /// Basic credentials for `registry` from a `kubernetes.io/dockerconfigjson` Secret's data:
 /// its `auths` entry for the host (a scheme or path on the key is allowed), `username`
 /// and `password`, or `auth` (base64 of `user:password`). No entry: anonymous.
-fn docker_config_credentials(
+pub(super) fn docker_config_credentials(
     data: &BTreeMap<String, Vec<u8>>,
     registry: &str,
 ) -> Result<Credentials, String> {
