@@ -527,3 +527,68 @@ async fn failed_releases_are_rolled_back_or_uninstalled_and_retried() {
         .collect();
     assert_eq!(statuses, vec![(1, Status::Failed)]);
 }
+
+/// A tenant's HelmRelease runs as its service account: inside its namespace the release
+/// installs (records included); aimed at another namespace it fails as Forbidden and
+/// nothing appears there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_release_is_applied_as_its_service_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let account: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "tenant", "namespace": NAMESPACE}}))
+            .unwrap();
+    Api::namespaced(client.clone(), NAMESPACE)
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "tenant-admin", "namespace": NAMESPACE},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": NAMESPACE}],
+    }))
+    .unwrap();
+    Api::namespaced(client.clone(), NAMESPACE)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "own",
+            json!({"interval": "5m", "serviceAccountName": "tenant",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "values": {"name": "own-settings"}}),
+        ),
+    )
+    .await;
+    condition_when("own", &client, "Ready", "True", "InstallSucceeded").await;
+    assert_eq!(records(&client, "own").await.len(), 1);
+
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "escape",
+            json!({"interval": "5m", "serviceAccountName": "tenant", "targetNamespace": "elsewhere",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "values": {"name": "escaped-settings"}}),
+        ),
+    )
+    .await;
+    let (_, message) =
+        condition_when("escape", &client, "Stalled", "True", "RetriesExceeded").await;
+    assert_eq!(message, "Failed to install after 1 attempt(s)");
+    let (_, message) =
+        condition_when("escape", &client, "Released", "False", "InstallFailed").await;
+    assert!(message.contains("forbidden"), "{message}");
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), "elsewhere")
+            .get_opt("escaped-settings")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
