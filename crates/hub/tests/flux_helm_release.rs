@@ -592,3 +592,112 @@ async fn a_tenant_release_is_applied_as_its_service_account() {
             .is_none()
     );
 }
+
+/// The everyday Flux shape: `spec.chart` naming a chart of an HTTP HelmRepository. The
+/// HelmRelease creates its HelmChart (`<namespace>-<name>`, labelled as its own), which
+/// pulls the highest version the range admits; a new version in the index is upgraded
+/// to once the repository is read again; deleting the HelmRelease deletes its HelmChart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chart_template_creates_a_helm_chart_from_a_helm_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let publish = |versions: &[&str]| {
+        let mut entries = Vec::new();
+        for version in versions {
+            let package = web_chart(dir.path(), version, true);
+            let file = format!("web-{version}.tgz");
+            std::fs::write(site.join(&file), &package).unwrap();
+            entries.push(json!({"version": version, "urls": [file],
+                                "digest": support::registry::sha256_hex(&package)}));
+        }
+        let index = json!({"apiVersion": "v1", "entries": {"web": entries}});
+        std::fs::write(site.join("index.yaml"), index.to_string()).unwrap();
+    };
+    publish(&["1.0.0", "2.0.0"]);
+    let base = support::serve_files(site.clone()).await;
+    create(
+        &client,
+        &flotilla_hub::flux::helm_repository::helm_repository_resource(),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+               "metadata": {"name": "charts", "namespace": NAMESPACE},
+               "spec": {"interval": "1m", "url": base}}),
+    )
+    .await;
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "web",
+            json!({"interval": "5m",
+                   "chart": {"spec": {"chart": "web", "version": "<2.0.0",
+                                      "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+                   "values": {"color": "red"}}),
+        ),
+    )
+    .await;
+    let (status, message) =
+        condition_when("web", &client, "Ready", "True", "InstallSucceeded").await;
+    assert_eq!(
+        message,
+        "Helm install succeeded for release team-a/web.v1 with chart web@1.0.0"
+    );
+    assert_eq!(status["helmChart"], "team-a/team-a-web");
+    let charts = flotilla_hub::flux::helm_chart::helm_chart_resource();
+    let chart = object(&client, &charts, "team-a-web").await.unwrap();
+    assert_eq!(chart["spec"]["chart"], "web");
+    assert_eq!(chart["spec"]["version"], "<2.0.0");
+    assert_eq!(
+        chart["spec"]["sourceRef"],
+        json!({"kind": "HelmRepository", "name": "charts"})
+    );
+    assert_eq!(
+        chart["spec"]["interval"], "5m",
+        "the HelmRelease's interval"
+    );
+    assert_eq!(
+        chart["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"],
+        "web"
+    );
+    assert_eq!(chart["status"]["artifact"]["revision"], "1.0.0");
+
+    // A 1.1.0 published: the HelmChart moves to it once the index is read again, and
+    // the release follows.
+    publish(&["1.0.0", "1.1.0", "2.0.0"]);
+    Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        NAMESPACE,
+        &flotilla_hub::flux::helm_repository::helm_repository_resource(),
+    )
+    .patch(
+        "charts",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let (_, message) = condition_when("web", &client, "Ready", "True", "UpgradeSucceeded").await;
+    assert_eq!(
+        message,
+        "Helm upgrade succeeded for release team-a/web.v2 with chart web@1.1.0"
+    );
+
+    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        "the HelmChart is deleted with its HelmRelease",
+        async || {
+            object(&client, &charts, "team-a-web")
+                .await
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+}
