@@ -469,7 +469,7 @@ impl FluxReconciler {
                     let message = run
                         .status
                         .pointer("/history/0")
-                        .map(|s| in_sync_message(s))
+                        .map(in_sync_message)
                         .unwrap_or_default();
                     run.conditions
                         .set("Released", "True", "UpgradeSucceeded", &message);
@@ -667,17 +667,17 @@ impl FluxReconciler {
                         std::iter::once(entry).chain(earlier).take(5).collect();
                     run.status["history"] = json!(history);
                 }
-                if !exhausted || policy.remediate_last_failure {
-                    if let Some(failed) = failed {
-                        let remediated = self
-                            .remediate(&cluster, &release, &plan, &policy, &failed, &mut run)
-                            .await;
-                        if let Err(stall) = remediated {
-                            run.conditions.stalled("MissingRollbackTarget", &stall);
-                            summarize(&mut run.conditions);
-                            run.status["observedGeneration"] = json!(generation);
-                            return run.finish(None);
-                        }
+                if (!exhausted || policy.remediate_last_failure)
+                    && let Some(failed) = failed
+                {
+                    let remediated = self
+                        .remediate(&cluster, &release, &plan, &policy, &failed, &mut run)
+                        .await;
+                    if let Err(stall) = remediated {
+                        run.conditions.stalled("MissingRollbackTarget", &stall);
+                        summarize(&mut run.conditions);
+                        run.status["observedGeneration"] = json!(generation);
+                        return run.finish(None);
                     }
                 }
                 if exhausted {

@@ -486,9 +486,9 @@ pub async fn install_or_upgrade(
         info: Some(Info {
             first_deployed: previous
                 .and_then(|p| p.info.as_ref())
-                .and_then(|i| i.first_deployed.clone())
-                .or_else(|| now.clone()),
-            last_deployed: now.clone(),
+                .and_then(|i| i.first_deployed)
+                .or(now),
+            last_deployed: now,
             description: if is_upgrade {
                 "Preparing upgrade".into()
             } else {
