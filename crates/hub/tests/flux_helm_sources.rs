@@ -240,6 +240,11 @@ async fn helm_charts_from_a_helm_repository_pick_versions_and_follow_new_ones() 
     .await;
     let (_, message) = ready_when(&client, &charts, "web", "True", "ChartPullSucceeded").await;
     assert_eq!(message, "pulled 'web' chart with version '1.2.0'");
+    let status = status_of(&client, &repos, "charts").await;
+    assert_eq!(
+        status["lastHandledReconcileAt"],
+        json!("2026-01-02T00:00:00Z")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -292,6 +292,12 @@ impl FluxReconciler {
         };
         progressing(&mut conditions, &progress);
         let mut status = old_status.clone();
+        if let Some(at) = obj
+            .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+            .and_then(Value::as_str)
+        {
+            status["lastHandledReconcileAt"] = json!(at);
+        }
         // reconcileStorage: an artifact this process does not hold is gone from storage.
         let stored = lock(&self.helm_indexes).get(&key).cloned();
         if status.get("artifact").is_some() && stored.is_none() {
