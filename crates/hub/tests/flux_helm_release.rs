@@ -701,3 +701,82 @@ async fn a_chart_template_creates_a_helm_chart_from_a_helm_repository() {
     )
     .await;
 }
+
+/// `postRenderers` with Kustomize patches and images change the objects after Helm
+/// rendered them (what is stored is what was applied); a change of the post-renderers
+/// alone upgrades the release. The chart comes from an OCI HelmRepository (`type: oci`),
+/// which source-controller leaves unreconciled and the HelmChart pulls from directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn post_renderers_patch_a_chart_from_an_oci_helm_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _server, client) = setup(dir.path()).await;
+    create(
+        &client,
+        &flotilla_hub::flux::helm_repository::helm_repository_resource(),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+               "metadata": {"name": "registry", "namespace": NAMESPACE},
+               "spec": {"type": "oci", "interval": "1m", "insecure": true,
+                        "url": format!("oci://{}/charts", registry.host)}}),
+    )
+    .await;
+    let post_renderers = |tag: &str| {
+        json!([{"kustomize": {
+            "patches": [{"target": {"kind": "Deployment"},
+                         "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: any\n  labels:\n    patched: \"yes\"\n"}],
+            "images": [{"name": "nginx", "newTag": tag}],
+        }}])
+    };
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "web",
+            json!({"interval": "5m",
+                   "chart": {"spec": {"chart": "web", "version": "1.x",
+                                      "sourceRef": {"kind": "HelmRepository", "name": "registry"}}},
+                   "postRenderers": post_renderers("1.28")}),
+        ),
+    )
+    .await;
+    let (status, message) =
+        condition_when("web", &client, "Ready", "True", "InstallSucceeded").await;
+    assert_eq!(
+        message,
+        "Helm install succeeded for release team-a/web.v1 with chart web@1.0.0"
+    );
+    assert!(
+        status["observedPostRenderersDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let deployments =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), NAMESPACE);
+    let image = async || {
+        let deployment = serde_json::to_value(deployments.get("web").await.unwrap()).unwrap();
+        (
+            deployment["spec"]["template"]["spec"]["containers"][0]["image"].clone(),
+            deployment["metadata"]["labels"]["patched"].clone(),
+        )
+    };
+    assert_eq!(image().await, (json!("nginx:1.28"), json!("yes")));
+    let stored = records(&client, "web").await;
+    let record = storage::release_from_secret(&stored[0].2).unwrap();
+    assert!(
+        record.manifest.contains("image: nginx:1.28"),
+        "{}",
+        record.manifest
+    );
+
+    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"postRenderers": post_renderers("1.29")}})),
+        )
+        .await
+        .unwrap();
+    condition_when("web", &client, "Ready", "True", "UpgradeSucceeded").await;
+    assert_eq!(image().await, (json!("nginx:1.29"), json!("yes")));
+}

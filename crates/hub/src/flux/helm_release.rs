@@ -8,10 +8,10 @@
 //! `status.history` snapshots and the failure counters are helm-controller's.
 //!
 //! Remediation: with the default `retries: 0` a failed install or upgrade stalls as
-//! upstream (`Failed to install after 1 attempt(s)`); with retries the action is retried
-//! on the next reconcile, but without the uninstall or rollback helm-controller runs in
-//! between. Tests, drift detection, post-renderers and CEL health checks are refused by
-//! name.
+//! upstream (`Failed to install after 1 attempt(s)`); with retries a failed install is
+//! uninstalled and a failed upgrade rolled back (or uninstalled) before the next attempt.
+//! Kustomize post-renderers run as Helm 4's `combined` strategy runs them. Tests, drift
+//! detection and CEL health checks are refused by name.
 
 pub mod action;
 pub mod values;
@@ -79,9 +79,11 @@ fn unsupported(spec: &Value) -> Option<String> {
     let refused = if spec
         .pointer("/postRenderers")
         .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
+        .into_iter()
+        .flatten()
+        .any(|p| p.get("kustomize").is_none())
     {
-        "spec.postRenderers"
+        "a spec.postRenderers entry without kustomize"
     } else if truthy("/test/enable") {
         "spec.test (Helm tests)"
     } else if matches!(named("/driftDetection/mode"), "enabled" | "warn") {
@@ -425,13 +427,28 @@ impl FluxReconciler {
                     return run.finish(Some(retry));
                 }
             };
-        let state = release_state(
+        // As helm-controller: a new generation whose post-renderers or common metadata
+        // changed is out of sync even when chart and values are not.
+        let post_renderers_digest = spec_digest(&spec_value, "postRenderers");
+        let common_metadata_digest = spec_digest(&spec_value, "commonMetadata");
+        let observed = |field: &str| old_status.get(field).and_then(Value::as_str).unwrap_or("");
+        let rendering_changed = old_status.get("observedGeneration").and_then(Value::as_i64)
+            != Some(generation)
+            && (observed("observedPostRenderersDigest") != post_renderers_digest
+                || observed("observedCommonMetadataDigest") != common_metadata_digest);
+        let mut state = release_state(
             &releases,
             &run.status,
             &chart_name,
             &chart_version,
             &config_digest,
         );
+        if rendering_changed
+            && let State::InSync = state
+            && let Some(latest) = releases.last()
+        {
+            state = State::OutOfSync(latest.clone());
+        }
         let (timeout, label) = match &state {
             State::Absent => (
                 release
@@ -564,6 +581,11 @@ impl FluxReconciler {
         let install = release.spec.install.clone().unwrap_or_default();
         let upgrade = release.spec.upgrade.clone().unwrap_or_default();
         let common = release.spec.common_metadata.clone().unwrap_or_default();
+        let post_renderers: Vec<Value> = spec_value
+            .get("postRenderers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let crds = match (is_upgrade, &install.crds, &upgrade.crds) {
             (false, policy, _) | (true, _, policy) if !policy.is_empty() => policy.clone(),
             _ => "Create".to_string(),
@@ -585,6 +607,7 @@ impl FluxReconciler {
             max_history: release.max_history(),
             common_labels: common.labels.clone(),
             common_annotations: common.annotations.clone(),
+            post_renderers: &post_renderers,
         };
         let version = releases.last().map_or(1, |r| r.version + 1);
         let chart_ref = format!("{chart_name}@{chart_version}");
@@ -626,6 +649,12 @@ impl FluxReconciler {
                 }
                 run.status["history"] = json!(history);
                 run.status["inventory"] = inventory(&done.objects, plan.namespace);
+                for (field, digest) in [
+                    ("observedPostRenderersDigest", &post_renderers_digest),
+                    ("observedCommonMetadataDigest", &common_metadata_digest),
+                ] {
+                    set_or_remove(&mut run.status, field, digest);
+                }
                 run.event(false, ok_reason, &message);
                 summarize(&mut run.conditions);
                 run.status["observedGeneration"] = json!(generation);
@@ -1182,6 +1211,28 @@ fn is_ready(object: &Value) -> bool {
 /// `remediation.retries` of `install` or `upgrade` (0 by default; negative: for ever).
 fn remediation_retries(release: &HelmRelease, action: &str) -> i64 {
     RemediationPolicy::of(release, action).retries
+}
+
+/// helm-controller's digest of a part of the spec (`sha256` of its JSON; empty when the
+/// part is unset).
+fn spec_digest(spec: &Value, field: &str) -> String {
+    match spec.get(field) {
+        None | Some(Value::Null) => String::new(),
+        Some(part) => flotilla_fleet::helm_release::sha256_digest(
+            format!("{}\n", serde_json::to_string(part).unwrap_or_default()).as_bytes(),
+        ),
+    }
+}
+
+/// Sets `status[field]`, or removes it when `value` is empty.
+fn set_or_remove(status: &mut Value, field: &str, value: &str) {
+    if value.is_empty() {
+        if let Some(map) = status.as_object_mut() {
+            map.remove(field);
+        }
+    } else {
+        status[field] = json!(value);
+    }
 }
 
 /// `chart@version` of a record.

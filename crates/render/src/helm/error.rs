@@ -58,6 +58,9 @@ pub enum Error {
         /// The parser's message.
         reason: String,
     },
+    /// A post-renderer failed (Helm's wording).
+    #[error("error while running post render on files: {0}")]
+    PostRender(String),
     /// `--show-only` named a template the chart does not have.
     #[error("could not find template {0} in chart")]
     ShowOnly(String),

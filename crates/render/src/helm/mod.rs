@@ -87,6 +87,7 @@ pub use self::values::Table;
 pub use flotilla_template::Limits;
 
 use crate::kustomize::Tree;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The Helm version whose `helm template` output is reproduced (`.Capabilities.HelmVersion`).
@@ -334,6 +335,88 @@ impl Rendered {
             .map(|m| &m.object)
             .chain(self.hooks.iter().map(|h| &h.manifest.object))
     }
+}
+
+/// The annotation Helm 4 marks each document with while post-renderers run, to sort
+/// their output back into the templates it came from.
+const POSTRENDER_FILENAME: &str = "postrenderer.helm.sh/postrender-filename";
+
+/// Runs a post-renderer over a render as Helm 4's default (`combined`) strategy does:
+/// manifests and hooks go to `transform` in one stream, each marked with the template it
+/// came from; what comes back is sorted again into manifests and hooks (an object that
+/// lost its mark is filed under `post-renderer`) and the printed text is rebuilt.
+pub fn post_render(
+    rendered: &mut Rendered,
+    transform: impl FnOnce(Vec<serde_json::Value>) -> Result<Vec<serde_json::Value>, String>,
+) -> Result<(), Error> {
+    let marked: Vec<serde_json::Value> = rendered
+        .manifests
+        .iter()
+        .map(|m| (m.source.as_str(), &m.object))
+        .chain(
+            rendered
+                .hooks
+                .iter()
+                .map(|h| (h.manifest.source.as_str(), &h.manifest.object)),
+        )
+        .filter(|(_, object)| object.is_object())
+        .map(|(source, object)| {
+            let mut object = object.clone();
+            if let Some(metadata) = object
+                .as_object_mut()
+                .map(|o| o.entry("metadata").or_insert_with(|| serde_json::json!({})))
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                let annotations = metadata
+                    .entry("annotations")
+                    .or_insert_with(|| serde_json::json!({}));
+                if let Some(annotations) = annotations.as_object_mut() {
+                    annotations.insert(POSTRENDER_FILENAME.into(), source.into());
+                }
+            }
+            object
+        })
+        .collect();
+    let transformed = transform(marked).map_err(Error::PostRender)?;
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for mut object in transformed {
+        let source = object
+            .pointer_mut("/metadata/annotations")
+            .and_then(serde_json::Value::as_object_mut)
+            .and_then(|a| {
+                let source = a.remove(POSTRENDER_FILENAME);
+                source.and_then(|s| s.as_str().map(str::to_string))
+            })
+            .unwrap_or_else(|| "post-renderer".to_string());
+        if object
+            .pointer("/metadata/annotations")
+            .and_then(serde_json::Value::as_object)
+            .is_some_and(serde_json::Map::is_empty)
+            && let Some(metadata) = object
+                .get_mut("metadata")
+                .and_then(serde_json::Value::as_object_mut)
+        {
+            metadata.remove("annotations");
+        }
+        let text = files.entry(source).or_default();
+        if !text.is_empty() {
+            text.push_str("---\n");
+        }
+        text.push_str(&crate::kustomize::to_yaml(&object));
+    }
+    let (hooks, manifests) = manifest::sort(&files, rendered_trims(rendered))?;
+    rendered.hooks = hooks;
+    rendered.manifests = manifests;
+    rendered.text = print(rendered);
+    Ok(())
+}
+
+/// Whether the render trimmed document ends (Helm 3's flavour): read from its text.
+fn rendered_trims(rendered: &Rendered) -> bool {
+    rendered
+        .manifests
+        .first()
+        .is_some_and(|m| !m.content.ends_with('\n'))
 }
 
 /// Helm's release-name rule (DNS-1123 subdomain, at most 53 characters).
@@ -587,3 +670,86 @@ pub const DEFAULT_API_VERSIONS: &[&str] = &[
     "apiextensions.k8s.io/v1",
     "apiextensions.k8s.io/v1beta1",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kustomize::MemTree;
+    use serde_json::{Value, json};
+
+    fn rendered() -> Rendered {
+        let tree = MemTree::from_files([
+            (
+                "web/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+            ),
+            (
+                "web/templates/job.yaml",
+                "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    helm.sh/hook: pre-install\n",
+            ),
+            (
+                "web/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+            ),
+            (
+                "web/templates/sa.yaml",
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web\n",
+            ),
+        ]);
+        render(&tree, "web", &RenderOptions::default()).unwrap()
+    }
+
+    /// Helm 4's `combined` post-render: hooks pass through too, stay hooks, and every
+    /// object keeps the template it came from; the marking annotation does not leak.
+    #[test]
+    fn post_renderers_see_manifests_and_hooks_and_keep_their_sources() {
+        let mut rendered = rendered();
+        let mut seen = 0;
+        post_render(&mut rendered, |objects| {
+            seen = objects.len();
+            Ok(objects
+                .into_iter()
+                .map(|mut o| {
+                    o["metadata"]["labels"] = json!({"post": "rendered"});
+                    o
+                })
+                .collect())
+        })
+        .unwrap();
+        assert_eq!(seen, 3);
+        assert_eq!(rendered.hooks.len(), 1);
+        assert_eq!(rendered.hooks[0].manifest.source, "web/templates/job.yaml");
+        assert_eq!(rendered.hooks[0].events, vec!["pre-install".to_string()]);
+        let kinds: Vec<&str> = rendered.manifests.iter().map(|m| m.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["ServiceAccount", "ConfigMap"],
+            "Helm's install order again"
+        );
+        for object in rendered.objects() {
+            assert_eq!(object["metadata"]["labels"]["post"], "rendered");
+            let annotations = object.pointer("/metadata/annotations");
+            assert!(
+                annotations.is_none_or(|a| a.get(POSTRENDER_FILENAME).is_none()),
+                "{object}"
+            );
+        }
+        assert!(rendered.text.contains("# Source: web/templates/cm.yaml"));
+        assert!(!rendered.text.contains(POSTRENDER_FILENAME));
+        assert_eq!(
+            rendered.manifests[1].object["metadata"].get("annotations"),
+            None::<&Value>,
+            "an annotation map emptied by the unmarking is dropped"
+        );
+    }
+
+    #[test]
+    fn a_failing_post_renderer_is_helms_error() {
+        let mut rendered = rendered();
+        let err = post_render(&mut rendered, |_| Err("patch failed".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "error while running post render on files: patch failed"
+        );
+    }
+}

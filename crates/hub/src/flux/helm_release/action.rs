@@ -55,6 +55,8 @@ pub struct Plan<'a> {
     pub common_labels: BTreeMap<String, String>,
     /// `spec.commonMetadata`.
     pub common_annotations: BTreeMap<String, String>,
+    /// `spec.postRenderers`, run in order over the rendered objects.
+    pub post_renderers: &'a [Value],
 }
 
 /// Why an action failed, and whether a release record was written for it (only then do
@@ -177,7 +179,43 @@ fn render(chart: &Chart, plan: &Plan<'_>, is_upgrade: bool) -> Result<Rendered, 
         },
         ..Default::default()
     };
-    flotilla_render::helm::render_chart(chart.clone(), &options).map_err(|e| e.to_string())
+    let mut rendered =
+        flotilla_render::helm::render_chart(chart.clone(), &options).map_err(|e| e.to_string())?;
+    for post_renderer in plan.post_renderers {
+        if let Some(kustomize) = post_renderer.get("kustomize") {
+            flotilla_render::helm::post_render(&mut rendered, |objects| {
+                kustomize_post_render(kustomize, objects)
+            })
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(rendered)
+}
+
+/// helm-controller's Kustomize post-renderer: the objects as `helm-output.yaml`, the
+/// only resource of a kustomization with the post-renderer's `patches` and `images`.
+fn kustomize_post_render(kustomize: &Value, objects: Vec<Value>) -> Result<Vec<Value>, String> {
+    let mut kustomization = json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": ["helm-output.yaml"],
+    });
+    for field in ["patches", "images"] {
+        if let Some(list) = kustomize.get(field).filter(|v| !v.is_null()) {
+            kustomization[field] = list.clone();
+        }
+    }
+    let tree = flotilla_render::kustomize::MemTree::from_files([
+        (
+            "helm-output.yaml".to_string(),
+            flotilla_render::kustomize::to_yaml_stream(&objects).into_bytes(),
+        ),
+        (
+            "kustomization.yaml".to_string(),
+            kustomization.to_string().into_bytes(),
+        ),
+    ]);
+    flotilla_render::kustomize::build(&tree, "").map_err(|e| e.to_string())
 }
 
 /// The labels and annotations a release's objects carry: helm-controller's
