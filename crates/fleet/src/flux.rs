@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::argocd::application::{Extra, FieldError};
 use crate::meta::ObjectMeta;
 
-const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+pub(crate) const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
 const GIT_TIMEOUT_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$";
 
 /// A reference to an object in another namespace (`sourceRef`, `dependsOn[]`).
@@ -289,11 +289,16 @@ pub struct GitRepositorySpec {
     pub extra: Extra,
 }
 
-fn required(field: &str) -> FieldError {
+pub(crate) fn required(field: &str) -> FieldError {
     FieldError::new(field, "Required value")
 }
 
-fn check_pattern(field: &str, value: &str, pattern: &str, matches: bool) -> Result<(), FieldError> {
+pub(crate) fn check_pattern(
+    field: &str,
+    value: &str,
+    pattern: &str,
+    matches: bool,
+) -> Result<(), FieldError> {
     if matches {
         Ok(())
     } else {
@@ -304,7 +309,7 @@ fn check_pattern(field: &str, value: &str, pattern: &str, matches: bool) -> Resu
     }
 }
 
-fn check_enum(field: &str, value: &str, allowed: &[&str]) -> Result<(), FieldError> {
+pub(crate) fn check_enum(field: &str, value: &str, allowed: &[&str]) -> Result<(), FieldError> {
     if allowed.contains(&value) {
         return Ok(());
     }
@@ -318,7 +323,12 @@ fn check_enum(field: &str, value: &str, allowed: &[&str]) -> Result<(), FieldErr
     ))
 }
 
-fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<(), FieldError> {
+pub(crate) fn check_length(
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), FieldError> {
     if value.len() < min {
         return Err(FieldError::new(
             field,

@@ -11,7 +11,10 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::argocd::application::{Extra, FieldError};
-use crate::flux::{CrossNamespaceRef, KubeConfigRef, parse_duration};
+use crate::flux::{
+    CrossNamespaceRef, DURATION_PATTERN, KubeConfigRef, check_enum, check_length, check_pattern,
+    parse_duration, required,
+};
 use crate::meta::ObjectMeta;
 
 /// The longest release name Helm accepts.
@@ -260,45 +263,25 @@ pub struct Uninstall {
     pub extra: Extra,
 }
 
-/// The CRD's duration pattern.
-const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
-
-fn required(field: &str) -> FieldError {
-    FieldError::new(field, "Required value")
-}
-
 fn check_duration(field: &str, value: &str) -> Result<(), FieldError> {
-    if parse_duration(value, true).is_none() {
-        return Err(FieldError::new(
-            field,
-            format!("Invalid value: {value:?}: {field} in body should match '{DURATION_PATTERN}'"),
-        ));
-    }
-    Ok(())
+    check_pattern(
+        field,
+        value,
+        DURATION_PATTERN,
+        parse_duration(value, true).is_some(),
+    )
 }
 
 fn check_max_length(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
-    if value.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            format!("Too long: may not be more than {max} bytes"),
-        ));
-    }
-    Ok(())
+    check_length(field, value, 0, max)
 }
 
-fn check_enum(field: &str, value: &str, allowed: &[&str]) -> Result<(), FieldError> {
-    if !value.is_empty() && !allowed.contains(&value) {
-        let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
-        return Err(FieldError::new(
-            field,
-            format!(
-                "Unsupported value: \"{value}\": supported values: {}",
-                quoted.join(", ")
-            ),
-        ));
+/// An enum field that may be left out.
+fn check_optional_enum(field: &str, value: &str, allowed: &[&str]) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    check_enum(field, value, allowed)
 }
 
 impl HelmRelease {
@@ -340,7 +323,7 @@ impl HelmRelease {
                 if chart.source_ref.name.is_empty() {
                     return Err(required("spec.chart.spec.sourceRef.name"));
                 }
-                check_enum(
+                check_optional_enum(
                     "spec.chart.spec.sourceRef.kind",
                     &chart.source_ref.kind,
                     &["HelmRepository", "GitRepository", "Bucket"],
@@ -348,7 +331,7 @@ impl HelmRelease {
                 if chart.source_ref.kind.is_empty() {
                     return Err(required("spec.chart.spec.sourceRef.kind"));
                 }
-                check_enum(
+                check_optional_enum(
                     "spec.chart.spec.reconcileStrategy",
                     &chart.reconcile_strategy,
                     &["ChartVersion", "Revision"],
@@ -361,7 +344,7 @@ impl HelmRelease {
                 if chart_ref.kind.is_empty() {
                     return Err(required("spec.chartRef.kind"));
                 }
-                check_enum(
+                check_optional_enum(
                     "spec.chartRef.kind",
                     &chart_ref.kind,
                     &["OCIRepository", "HelmChart", "ExternalArtifact"],
@@ -384,7 +367,7 @@ impl HelmRelease {
             if from.kind.is_empty() {
                 return Err(required(&field("kind")));
             }
-            check_enum(&field("kind"), &from.kind, &["Secret", "ConfigMap"])?;
+            check_optional_enum(&field("kind"), &from.kind, &["Secret", "ConfigMap"])?;
             if from.name.is_empty() {
                 return Err(required(&field("name")));
             }
@@ -392,7 +375,7 @@ impl HelmRelease {
             check_max_length(&field("targetPath"), &from.target_path, 250)?;
         }
         if let Some(install) = &spec.install {
-            check_enum(
+            check_optional_enum(
                 "spec.install.crds",
                 &install.crds,
                 &["Skip", "Create", "CreateReplace"],
@@ -402,14 +385,14 @@ impl HelmRelease {
             }
         }
         if let Some(remediation) = spec.upgrade.as_ref().and_then(|u| u.remediation.as_ref()) {
-            check_enum(
+            check_optional_enum(
                 "spec.upgrade.remediation.strategy",
                 &remediation.strategy,
                 &["rollback", "uninstall"],
             )?;
         }
         if let Some(upgrade) = &spec.upgrade {
-            check_enum(
+            check_optional_enum(
                 "spec.upgrade.crds",
                 &upgrade.crds,
                 &["Skip", "Create", "CreateReplace"],

@@ -128,6 +128,26 @@ async fn records(client: &Client, release: &str) -> Vec<(u32, Status, Value)> {
     out
 }
 
+/// Each record's version and status.
+async fn statuses(client: &Client, release: &str) -> Vec<(u32, Status)> {
+    records(client, release)
+        .await
+        .into_iter()
+        .map(|(v, s, _)| (v, s))
+        .collect()
+}
+
+/// The condition of `type_` in a status.
+fn condition(status: &Value, type_: &str) -> Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap()
+        .clone()
+}
+
 /// A registry holding chart `web` 1.0.0, a Flux hub, the namespaces, the `web-values`
 /// ConfigMap and the OCIRepository `web` (semver `1.x`) in [`NAMESPACE`].
 async fn setup(dir: &std::path::Path) -> (Registry, kubesim::Server, Client) {
@@ -290,13 +310,8 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry
     );
     assert_eq!(status["history"][0]["version"], 2);
     assert_eq!(status["history"][1]["status"], "superseded");
-    let statuses: Vec<(u32, Status)> = records(&client, "web-web")
-        .await
-        .into_iter()
-        .map(|(v, s, _)| (v, s))
-        .collect();
     assert_eq!(
-        statuses,
+        statuses(&client, "web-web").await,
         vec![(1, Status::Superseded), (2, Status::Deployed)]
     );
     let color = Api::<ConfigMap>::namespaced(client.clone(), "web")
@@ -335,13 +350,17 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry
             .then_some(())
     })
     .await;
-    let (status, _) = condition_when("web", &client, "Ready", "True", "UpgradeSucceeded").await;
+    // The Service goes before the status is written: wait for revision 3's status.
+    let (_, message) = wait_for("revision 3 with chart 1.1.0", async || {
+        let (status, message) =
+            condition_when("web", &client, "Ready", "True", "UpgradeSucceeded").await;
+        (status["history"][0]["version"] == 3).then_some((status, message))
+    })
+    .await;
     assert!(
-        status["lastAttemptedRevision"]
-            .as_str()
-            .unwrap()
-            .starts_with("1.1.0+"),
-        "{status}"
+        message
+            .starts_with("Helm upgrade succeeded for release web/web-web.v3 with chart web@1.1.0+"),
+        "{message}"
     );
 
     // A chart that cannot be installed (an invalid object name): the record is failed,
@@ -444,13 +463,7 @@ async fn failed_releases_are_rolled_back_or_uninstalled_and_retried() {
         condition_when("web", &client, "Stalled", "True", "RetriesExceeded").await;
     assert_eq!(message, "Failed to upgrade after 2 attempt(s)");
     assert_eq!(status["upgradeFailures"], 2);
-    let remediated = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Remediated")
-        .unwrap()
-        .clone();
+    let remediated = condition(&status, "Remediated");
     assert_eq!(remediated["reason"], "RollbackSucceeded");
     let chart = status["lastAttemptedRevision"].as_str().unwrap();
     // Rolled back to revision 1 each time: 2 failed, 3 its rollback, 4 failed, 5 its
@@ -459,24 +472,13 @@ async fn failed_releases_are_rolled_back_or_uninstalled_and_retried() {
         remediated["message"],
         format!("Helm rollback to previous release team-a/web.v3 with chart web@{chart} succeeded")
     );
-    let ready = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap()
-        .clone();
+    let ready = condition(&status, "Ready");
     assert_eq!(
         ready["status"], "False",
         "a remediated release is not Ready"
     );
-    let statuses: Vec<(u32, Status)> = records(&client, "web")
-        .await
-        .into_iter()
-        .map(|(v, s, _)| (v, s))
-        .collect();
     assert_eq!(
-        statuses,
+        statuses(&client, "web").await,
         vec![
             (1, Status::Superseded),
             (2, Status::Superseded),
@@ -511,21 +513,10 @@ async fn failed_releases_are_rolled_back_or_uninstalled_and_retried() {
         condition_when("broken", &client, "Stalled", "True", "RetriesExceeded").await;
     assert_eq!(message, "Failed to install after 2 attempt(s)");
     assert_eq!(status["installFailures"], 2);
-    let remediated = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Remediated")
-        .unwrap()
-        .clone();
+    let remediated = condition(&status, "Remediated");
     assert_eq!(remediated["reason"], "UninstallSucceeded");
     // The first attempt was uninstalled; the second's record is what remains.
-    let statuses: Vec<(u32, Status)> = records(&client, "broken")
-        .await
-        .into_iter()
-        .map(|(v, s, _)| (v, s))
-        .collect();
-    assert_eq!(statuses, vec![(1, Status::Failed)]);
+    assert_eq!(statuses(&client, "broken").await, vec![(1, Status::Failed)]);
 }
 
 /// A tenant's HelmRelease runs as its service account: inside its namespace the release
@@ -779,4 +770,118 @@ async fn post_renderers_patch_a_chart_from_an_oci_helm_repository() {
         .unwrap();
     condition_when("web", &client, "Ready", "True", "UpgradeSucceeded").await;
     assert_eq!(image().await, (json!("nginx:1.29"), json!("yes")));
+}
+
+/// `driftDetection.mode: enabled`: at its next reconcile a release in sync is compared
+/// with the cluster, an edited ConfigMap and a deleted Service are reported in
+/// helm-controller's words and put back, a path its `ignore` rule names is left alone;
+/// the reconcile after that finds no drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drift_detection_reports_and_corrects_edits_outside_ignored_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "web",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "values": {"color": "red"},
+                   "driftDetection": {"mode": "enabled", "ignore": [
+                       {"paths": ["/spec/replicas"], "target": {"kind": "Deploy.*"}}]}}),
+        ),
+    )
+    .await;
+    condition_when("web", &client, "Ready", "True", "InstallSucceeded").await;
+    let request = async |at: &str| {
+        Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+            .patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}}),
+                ),
+            )
+            .await
+            .unwrap();
+    };
+    // Each reconcile of a release in sync looks for drift and corrects it; the edits
+    // below must come after the reconciles of the install (a requeue from before the
+    // source was ready runs once more), so one is asked for and awaited first.
+    let handled = async |at: &str, drifted: &str, reason: &str| {
+        wait_for(&format!("the reconcile asked for at {at}"), async || {
+            let (status, message) =
+                condition_when("web", &client, "Drifted", drifted, reason).await;
+            (status["lastHandledReconcileAt"] == at).then_some((status, message))
+        })
+        .await
+    };
+    request("settle").await;
+    handled("settle", "False", "NoDriftDetected").await;
+    let edit = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    };
+    let config_maps = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
+    config_maps
+        .patch(
+            "web-settings",
+            &edit,
+            &Patch::Merge(json!({"data": {"color": "hacked"}})),
+        )
+        .await
+        .unwrap();
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), NAMESPACE)
+        .patch(
+            "web",
+            &edit,
+            &Patch::Merge(json!({"spec": {"replicas": 7}})),
+        )
+        .await
+        .unwrap();
+    let services = Api::<Service>::namespaced(client.clone(), NAMESPACE);
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    let request = async |at: &str| {
+        Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+            .patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}}),
+                ),
+            )
+            .await
+            .unwrap();
+    };
+    request("first").await;
+    let (_, message) = handled("first", "True", "DriftDetected").await;
+    assert_eq!(
+        message,
+        "Cluster state of release team-a/web.v1 has drifted from the desired state:\n\
+         ConfigMap/team-a/web-settings changed (0 additions, 1 changes, 0 removals)\n\
+         Service/team-a/web removed"
+    );
+    let color = config_maps.get("web-settings").await.unwrap().data.unwrap()["color"].clone();
+    assert_eq!(color, "red", "corrected");
+    assert!(
+        services.get_opt("web").await.unwrap().is_some(),
+        "recreated"
+    );
+    let replicas =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), NAMESPACE)
+            .get("web")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas;
+    assert_eq!(replicas, Some(7), "an ignored path is left as edited");
+    request("second").await;
+    let (_, message) = handled("second", "False", "NoDriftDetected").await;
+    assert_eq!(message, "No drift detected against the cluster state");
 }

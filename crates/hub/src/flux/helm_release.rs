@@ -10,10 +10,12 @@
 //! Remediation: with the default `retries: 0` a failed install or upgrade stalls as
 //! upstream (`Failed to install after 1 attempt(s)`); with retries a failed install is
 //! uninstalled and a failed upgrade rolled back (or uninstalled) before the next attempt.
-//! Kustomize post-renderers run as Helm 4's `combined` strategy runs them. Tests, drift
-//! detection and CEL health checks are refused by name.
+//! Kustomize post-renderers run as Helm 4's `combined` strategy runs them; drift
+//! detection ([`drift`]) looks at a release in sync at each reconcile. Tests and CEL
+//! health checks are refused by name.
 
 pub mod action;
+pub mod drift;
 pub mod values;
 
 use std::collections::{BTreeMap, HashMap};
@@ -86,8 +88,6 @@ fn unsupported(spec: &Value) -> Option<String> {
         "a spec.postRenderers entry without kustomize"
     } else if truthy("/test/enable") {
         "spec.test (Helm tests)"
-    } else if matches!(named("/driftDetection/mode"), "enabled" | "warn") {
-        "spec.driftDetection"
     } else if set("/healthCheckExprs") {
         "spec.healthCheckExprs"
     } else if set("/chart/spec/verify") {
@@ -147,6 +147,25 @@ impl Run {
 
     fn counter(&self, field: &str) -> i64 {
         self.status.get(field).and_then(Value::as_i64).unwrap_or(0)
+    }
+
+    /// Whether the failures counted in `counter` have used up `action`'s retries.
+    fn retries_spent(&self, release: &HelmRelease, action: &str, counter: &str) -> bool {
+        let retries = remediation_retries(release, action);
+        let failures = self.counter(counter);
+        failures > 0 && retries >= 0 && failures > retries
+    }
+
+    /// helm-controller's terminal `RetriesExceeded` stall.
+    fn retries_exceeded(mut self, action: &str, counter: &str, generation: i64) -> Outcome {
+        let message = format!(
+            "Failed to {action} after {} attempt(s)",
+            self.counter(counter)
+        );
+        self.conditions.stalled("RetriesExceeded", &message);
+        summarize(&mut self.conditions);
+        self.status["observedGeneration"] = json!(generation);
+        self.finish(None)
     }
 
     fn bump(&mut self, field: &str) {
@@ -275,6 +294,12 @@ impl FluxReconciler {
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             return self.finalize_helm_release(obj, &release, run).await;
         }
+        if let Some(requested) = obj
+            .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+            .and_then(Value::as_str)
+        {
+            run.status["lastHandledReconcileAt"] = json!(requested);
+        }
         if let Err(message) = self.ensure_finalizer(obj).await {
             tracing::warn!(helmrelease = %object_key(obj), %message, "adding the finalizer");
         }
@@ -292,6 +317,15 @@ impl FluxReconciler {
             run.status["observedGeneration"] = json!(generation);
             return run.finish(None);
         }
+        let drift_detection = match DriftDetection::of(&spec_value) {
+            Ok(detection) => detection,
+            Err(message) => {
+                run.conditions.stalled("InvalidSpec", &message);
+                run.not_ready("InvalidSpec", &message);
+                run.status["observedGeneration"] = json!(generation);
+                return run.finish(None);
+            }
+        };
         let interval = release.interval().unwrap_or(Duration::from_secs(600));
         let retry = self.options.source_retry.max(Duration::from_secs(10));
 
@@ -471,6 +505,14 @@ impl FluxReconciler {
                 "upgrade",
             ),
         };
+        let install = release.spec.install.clone().unwrap_or_default();
+        let upgrade = release.spec.upgrade.clone().unwrap_or_default();
+        let common = release.spec.common_metadata.clone().unwrap_or_default();
+        let post_renderers: Vec<Value> = spec_value
+            .get("postRenderers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let previous = match state {
             State::InSync => {
                 // Nothing to do; a failure reported earlier is over.
@@ -492,6 +534,27 @@ impl FluxReconciler {
                         .set("Released", "True", "UpgradeSucceeded", &message);
                 }
                 summarize(&mut run.conditions);
+                if let (Some(detection), Some(latest)) = (&drift_detection, releases.last()) {
+                    let plan = action::Plan {
+                        release: &release_name,
+                        namespace: release.release_namespace(),
+                        storage_namespace: release.storage_namespace(),
+                        owner: (&release.metadata.name, &release.metadata.namespace),
+                        values: &values,
+                        crds: "Skip",
+                        create_namespace: false,
+                        wait: false,
+                        timeout: release.timeout(),
+                        max_history: release.max_history(),
+                        common_labels: common.labels.clone(),
+                        common_annotations: common.annotations.clone(),
+                        post_renderers: &post_renderers,
+                    };
+                    self.handle_drift(&cluster, &plan, latest, detection, &mut run)
+                        .await;
+                } else {
+                    run.conditions.delete("Drifted");
+                }
                 run.status["observedGeneration"] = json!(generation);
                 return run.finish(Some(interval));
             }
@@ -534,38 +597,20 @@ impl FluxReconciler {
                     .get("lastAttemptedReleaseAction")
                     .and_then(Value::as_str)
                     .unwrap_or("install");
-                let retries = remediation_retries(&release, action_name);
-                let failures = run.counter("failures");
-                if failures > 0 && retries >= 0 && failures > retries {
-                    let message = format!("Failed to {action_name} after {failures} attempt(s)");
-                    run.conditions.stalled("RetriesExceeded", &message);
-                    summarize(&mut run.conditions);
-                    run.status["observedGeneration"] = json!(generation);
-                    return run.finish(None);
+                if run.retries_spent(&release, action_name, "failures") {
+                    return run.retries_exceeded(action_name, "failures", generation);
                 }
                 Some(failed)
             }
             State::OutOfSync(deployed) => {
-                let retries = remediation_retries(&release, "upgrade");
-                let failures = run.counter("upgradeFailures");
-                if failures > 0 && retries >= 0 && failures > retries {
-                    let message = format!("Failed to upgrade after {failures} attempt(s)");
-                    run.conditions.stalled("RetriesExceeded", &message);
-                    summarize(&mut run.conditions);
-                    run.status["observedGeneration"] = json!(generation);
-                    return run.finish(None);
+                if run.retries_spent(&release, "upgrade", "upgradeFailures") {
+                    return run.retries_exceeded("upgrade", "upgradeFailures", generation);
                 }
                 Some(deployed)
             }
             State::Absent => {
-                let retries = remediation_retries(&release, "install");
-                let failures = run.counter("installFailures");
-                if failures > 0 && retries >= 0 && failures > retries {
-                    let message = format!("Failed to install after {failures} attempt(s)");
-                    run.conditions.stalled("RetriesExceeded", &message);
-                    summarize(&mut run.conditions);
-                    run.status["observedGeneration"] = json!(generation);
-                    return run.finish(None);
+                if run.retries_spent(&release, "install", "installFailures") {
+                    return run.retries_exceeded("install", "installFailures", generation);
                 }
                 None
             }
@@ -578,14 +623,6 @@ impl FluxReconciler {
             go_duration(timeout)
         );
         run.conditions.reconciling("Progressing", &progress);
-        let install = release.spec.install.clone().unwrap_or_default();
-        let upgrade = release.spec.upgrade.clone().unwrap_or_default();
-        let common = release.spec.common_metadata.clone().unwrap_or_default();
-        let post_renderers: Vec<Value> = spec_value
-            .get("postRenderers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         let crds = match (is_upgrade, &install.crds, &upgrade.crds) {
             (false, policy, _) | (true, _, policy) if !policy.is_empty() => policy.clone(),
             _ => "Create".to_string(),
@@ -710,16 +747,80 @@ impl FluxReconciler {
                     }
                 }
                 if exhausted {
-                    let stalled = format!("Failed to {verb} after {failures} attempt(s)");
-                    run.conditions.stalled("RetriesExceeded", &stalled);
-                    run.status["observedGeneration"] = json!(generation);
-                    return run.finish(None);
+                    return run.retries_exceeded(verb, counter, generation);
                 }
                 // Remediated: the next attempt runs at once, as helm-controller requeues.
                 run.conditions.retry_reconciling();
                 run.finish(Some(REMEDIATION_REQUEUE))
             }
         }
+    }
+
+    /// Drift detection of a release in sync: `Drifted` and its events, and with
+    /// `mode: enabled` the drifted objects applied again (helm-controller's
+    /// `CorrectClusterDrift`).
+    async fn handle_drift(
+        &self,
+        cluster: &Cluster,
+        plan: &action::Plan<'_>,
+        latest: &Release,
+        detection: &DriftDetection,
+        run: &mut Run,
+    ) {
+        let drifts = match action::detect_drift(cluster, plan, latest, &detection.ignore).await {
+            Ok(drifts) => drifts,
+            Err(e) => {
+                tracing::warn!(release = %full_name(latest), error = %e, "detecting drift");
+                return;
+            }
+        };
+        if drifts.is_empty() {
+            run.conditions.set(
+                "Drifted",
+                "False",
+                "NoDriftDetected",
+                "No drift detected against the cluster state",
+            );
+            return;
+        }
+        let found: Vec<drift::Drifted> = drifts.iter().map(|d| d.drifted.clone()).collect();
+        let message = format!(
+            "Cluster state of release {} has drifted from the desired state:\n{}",
+            full_name(latest),
+            drift::summary(&found)
+        );
+        run.conditions
+            .set("Drifted", "True", "DriftDetected", &message);
+        run.event(true, "DriftDetected", &message);
+        if !detection.correct {
+            return;
+        }
+        let (changes, errors) = action::correct_drift(cluster, &drifts).await;
+        if errors.is_empty() {
+            run.event(
+                false,
+                "DriftCorrected",
+                &format!(
+                    "Cluster state of release {} has been corrected:\n{}",
+                    full_name(latest),
+                    changes.join("\n")
+                ),
+            );
+            return;
+        }
+        let mut message = format!(
+            "Failed to {}correct cluster state of release {}:\n{}",
+            if changes.is_empty() { "" } else { "partially " },
+            full_name(latest),
+            errors.join("\n")
+        );
+        if !changes.is_empty() {
+            message.push_str(&format!(
+                "\n\nSuccessful corrections:\n{}",
+                changes.join("\n")
+            ));
+        }
+        run.event(true, "DriftCorrectionFailed", &message);
     }
 
     /// helm-controller's remediation of a failed release: uninstall it, or roll back to
@@ -1276,6 +1377,76 @@ fn summarize(conditions: &mut Conditions) {
         if s("status") == "True" {
             conditions.delete("Stalled");
         }
+    }
+}
+
+/// `spec.driftDetection` when it is on (`warn` or `enabled`).
+struct DriftDetection {
+    /// `enabled`: drifted objects are applied again.
+    correct: bool,
+    /// `ignore` rules.
+    ignore: Vec<action::IgnoreRule>,
+}
+
+impl DriftDetection {
+    /// The settings of `spec`, `None` when detection is off; a rule that cannot be used
+    /// is an error naming it.
+    fn of(spec: &Value) -> Result<Option<DriftDetection>, String> {
+        let correct = match spec
+            .pointer("/driftDetection/mode")
+            .and_then(Value::as_str)
+            .unwrap_or("disabled")
+        {
+            "enabled" => true,
+            "warn" => false,
+            "disabled" => return Ok(None),
+            other => {
+                return Err(format!(
+                    "spec.driftDetection.mode: Unsupported value: \"{other}\": supported values: \"enabled\", \"warn\", \"disabled\""
+                ));
+            }
+        };
+        let mut ignore = Vec::new();
+        let rules = spec
+            .pointer("/driftDetection/ignore")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (i, rule) in rules.iter().enumerate() {
+            let paths: Vec<String> = rule
+                .get("paths")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect();
+            let mut target = Vec::new();
+            for (field, value) in rule
+                .get("target")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                let field: &'static str = match field.as_str() {
+                    "group" => "group",
+                    "version" => "version",
+                    "kind" => "kind",
+                    "name" => "name",
+                    "namespace" => "namespace",
+                    other => {
+                        return Err(format!(
+                            "spec.driftDetection.ignore[{i}].target.{other} is not supported by this hub"
+                        ));
+                    }
+                };
+                let pattern = value.as_str().unwrap_or_default();
+                let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
+                    .map_err(|e| format!("spec.driftDetection.ignore[{i}].target.{field}: {e}"))?;
+                target.push((field, regex));
+            }
+            ignore.push(action::IgnoreRule { paths, target });
+        }
+        Ok(Some(DriftDetection { correct, ignore }))
     }
 }
 

@@ -869,3 +869,151 @@ fn manifest_text(rendered: &Rendered) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// An `ignore` rule of `spec.driftDetection`: JSON pointers left out of the comparison of
+/// the objects its target matches (every object without a target).
+#[derive(Debug, Clone, Default)]
+pub struct IgnoreRule {
+    /// JSON pointers.
+    pub paths: Vec<String>,
+    /// `group`, `version`, `kind`, `name`, `namespace` as anchored regular expressions.
+    pub target: Vec<(&'static str, regex::Regex)>,
+}
+
+impl IgnoreRule {
+    fn matches(&self, object: &Value) -> bool {
+        let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let (group, version) = s("/apiVersion")
+            .rsplit_once('/')
+            .unwrap_or(("", s("/apiVersion")));
+        self.target.iter().all(|(field, pattern)| {
+            let value = match *field {
+                "group" => group,
+                "version" => version,
+                "kind" => s("/kind"),
+                "name" => s("/metadata/name"),
+                _ => s("/metadata/namespace"),
+            };
+            pattern.is_match(value)
+        })
+    }
+}
+
+/// An object of the release that drifted, and the object to apply to correct it.
+pub struct Drift {
+    /// How.
+    pub drifted: super::drift::Drifted,
+    /// The release's object, as it is applied.
+    pub object: Value,
+}
+
+/// The objects of `record` that differ from the cluster (helm-controller's `Diff`).
+pub async fn detect_drift(
+    cluster: &Cluster,
+    plan: &Plan<'_>,
+    record: &Release,
+    ignore: &[IgnoreRule],
+) -> Result<Vec<Drift>, String> {
+    use super::drift::{Difference, Drifted, compare, display_name, excluded, remove_paths};
+    let mut found = Vec::new();
+    for mut object in manifest_objects(&record.manifest) {
+        label(&mut object, plan, true);
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let resolved = cluster
+            .resolve(&api_version, &kind)
+            .await
+            .map_err(|e| e.to_string())?;
+        if resolved.namespaced
+            && object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            object["metadata"]["namespace"] = json!(record.namespace);
+        }
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let paths: Vec<String> = ignore
+            .iter()
+            .filter(|rule| rule.matches(&object))
+            .flat_map(|rule| rule.paths.iter().cloned())
+            .collect();
+        if excluded(&object) || paths.iter().any(String::is_empty) {
+            continue;
+        }
+        let api = cluster.api(&resolved, namespace.as_deref());
+        let Some(live) = api.get_opt(&name).await.map_err(|e| api_error(&e))? else {
+            found.push(Drift {
+                drifted: Drifted {
+                    name: display_name(&object),
+                    difference: Difference::Removed,
+                },
+                object,
+            });
+            continue;
+        };
+        let mut live = serde_json::to_value(live).unwrap_or(Value::Null);
+        if excluded(&live) {
+            continue;
+        }
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = true;
+        let desired = api
+            .patch(&name, &params, &Patch::Apply(&object))
+            .await
+            .map_err(|e| {
+                format!(
+                    "{} dry-run failed: {}",
+                    display_name(&object),
+                    api_error(&e)
+                )
+            })?;
+        let mut desired = serde_json::to_value(desired).unwrap_or(Value::Null);
+        remove_paths(&mut live, &paths);
+        remove_paths(&mut desired, &paths);
+        if let Some(difference) = compare(&live, &desired) {
+            found.push(Drift {
+                drifted: Drifted {
+                    name: display_name(&object),
+                    difference,
+                },
+                object,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Applies the drifted objects again (helm-controller's `ApplyDiff`): the change set
+/// (`Kind/ns/name created|configured`) and the failures.
+pub async fn correct_drift(cluster: &Cluster, drifts: &[Drift]) -> (Vec<String>, Vec<String>) {
+    let mut changes = Vec::new();
+    let mut errors = Vec::new();
+    for drift in drifts {
+        let namespace = drift
+            .object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let (verb, failure) = match drift.drifted.difference {
+            super::drift::Difference::Removed => ("created", "creation failure"),
+            super::drift::Difference::Changed { .. } => ("configured", "patch failure"),
+        };
+        match apply(cluster, &drift.object, namespace).await {
+            Ok(_) => changes.push(format!("{} {verb}", drift.drifted.name)),
+            Err(e) => errors.push(format!("{} {failure}: {e}", drift.drifted.name)),
+        }
+    }
+    (changes, errors)
+}
