@@ -885,3 +885,52 @@ async fn drift_detection_reports_and_corrects_edits_outside_ignored_paths() {
     let (_, message) = handled("second", "False", "NoDriftDetected").await;
     assert_eq!(message, "No drift detected against the cluster state");
 }
+
+/// A new target namespace makes another release (`<target>-<name>`): the old one is
+/// uninstalled first, its objects and records gone, as helm-controller does on a
+/// release target change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_target_uninstalls_the_release_it_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "moving",
+            json!({"interval": "5m", "targetNamespace": "one",
+                   "install": {"createNamespace": true},
+                   "chartRef": {"kind": "OCIRepository", "name": "web"}}),
+        ),
+    )
+    .await;
+    condition_when("moving", &client, "Ready", "True", "InstallSucceeded").await;
+    let in_one = Api::<ConfigMap>::namespaced(client.clone(), "one");
+    assert!(in_one.get_opt("web-settings").await.unwrap().is_some());
+    assert_eq!(statuses(&client, "one-moving").await.len(), 1);
+    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+        .patch(
+            "moving",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"targetNamespace": "two"}})),
+        )
+        .await
+        .unwrap();
+    let (_, message) = wait_for("the release in two", async || {
+        let (status, message) =
+            condition_when("moving", &client, "Ready", "True", "InstallSucceeded").await;
+        (status["history"][0]["namespace"] == "two").then_some((status, message))
+    })
+    .await;
+    assert!(
+        message.starts_with("Helm install succeeded for release two/two-moving.v1"),
+        "{message}"
+    );
+    assert!(in_one.get_opt("web-settings").await.unwrap().is_none());
+    assert!(statuses(&client, "one-moving").await.is_empty());
+    assert_eq!(
+        statuses(&client, "two-moving").await,
+        vec![(1, Status::Deployed)]
+    );
+}

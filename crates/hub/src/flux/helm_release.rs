@@ -425,6 +425,50 @@ impl FluxReconciler {
             }
         };
 
+        // A new target (storage namespace, release namespace or name, or chart name under
+        // the default `Reinstall` strategy): the old release is uninstalled first, as
+        // helm-controller does, or its objects would stay behind or collide.
+        if let Some(reason) = target_changed(&old_status, &release, &chart_name, &spec_value) {
+            let old_storage = old_status["storageNamespace"].as_str().unwrap_or_default();
+            let old_name = old_status
+                .pointer("/history/0/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            tracing::info!(
+                helmrelease = %object_key(obj),
+                "release target configuration changed ({reason}): running uninstall for current release"
+            );
+            let uninstall = release.spec.uninstall.clone().unwrap_or_default();
+            let uninstalled = action::uninstall(
+                &cluster,
+                old_storage,
+                old_name,
+                uninstall.keep_history,
+                (!uninstall.disable_wait).then_some(release.timeout()),
+            )
+            .await;
+            if let Err(e) = uninstalled {
+                let message =
+                    format!("Helm uninstall failed for the release's previous target: {e}");
+                run.not_ready("UninstallFailed", &message);
+                run.event(true, "UninstallFailed", &message);
+                return run.finish(Some(retry));
+            }
+            if let Some(map) = run.status.as_object_mut() {
+                for field in [
+                    "history",
+                    "failures",
+                    "installFailures",
+                    "upgradeFailures",
+                    "storageNamespace",
+                    "inventory",
+                ] {
+                    map.remove(field);
+                }
+            }
+            return run.finish(Some(REMEDIATION_REQUEUE));
+        }
+
         // Failures are counted per generation, chart version and values.
         let s = |field: &str| {
             old_status
@@ -1333,6 +1377,42 @@ fn set_or_remove(status: &mut Value, field: &str, value: &str) {
         }
     } else {
         status[field] = json!(value);
+    }
+}
+
+/// helm-controller's `ReleaseTargetChanged`: what changed since the last release, if
+/// anything that makes it another release.
+fn target_changed(
+    status: &Value,
+    release: &HelmRelease,
+    chart_name: &str,
+    spec: &Value,
+) -> Option<&'static str> {
+    let s = |p: &str| {
+        status
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let stored = s("/storageNamespace");
+    if stored.is_empty() || status.pointer("/history/0").is_none() {
+        return None;
+    }
+    let reinstall_on_chart_name = spec
+        .pointer("/upgrade/chartNameChangeStrategy")
+        .and_then(Value::as_str)
+        .unwrap_or("Reinstall")
+        == "Reinstall";
+    if release.storage_namespace() != stored {
+        Some("storage namespace")
+    } else if release.release_namespace() != s("/history/0/namespace") {
+        Some("release namespace")
+    } else if short_release_name(&release.release_name()) != s("/history/0/name") {
+        Some("release name")
+    } else if reinstall_on_chart_name && chart_name != s("/history/0/chartName") {
+        Some("chart name")
+    } else {
+        None
     }
 }
 
