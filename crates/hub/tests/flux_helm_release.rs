@@ -43,6 +43,11 @@ fn web_chart(dir: &std::path::Path, version: &str, with_service: bool) -> Vec<u8
     );
     support::write(
         &chart,
+        "crds/widgets.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+    );
+    support::write(
+        &chart,
         "templates/settings.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\ndata:\n  color: {{ .Values.color | quote }}\n  release: {{ .Release.Name | quote }}\n",
     );
@@ -267,6 +272,14 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry
     .unwrap();
     assert_eq!(deployment["spec"]["replicas"], 2, "from valuesFrom");
 
+    // The chart's CRD, created before the release and not part of its manifest.
+    let crds = Api::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>::all(client.clone());
+    let crd = crds.get("widgets.example.com").await.unwrap();
+    assert_eq!(
+        crd.metadata.labels.unwrap()["helm.toolkit.fluxcd.io/name"],
+        "web"
+    );
+
     // Helm's own record: one Secret per revision in the storage namespace.
     let stored = records(&client, "web-web").await;
     assert_eq!(stored.len(), 1);
@@ -283,6 +296,7 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry
             .manifest
             .contains("# Source: web/templates/service.yaml")
     );
+    assert!(!record.manifest.contains("CustomResourceDefinition"));
 
     // kubectl shows it as Flux's printer columns do.
     let shown = support::kubectl(
@@ -426,6 +440,10 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_a_chart_from_a_registry
             .is_none()
     );
     assert!(records(&client, "web-web").await.is_empty());
+    assert!(
+        crds.get_opt("widgets.example.com").await.unwrap().is_some(),
+        "Helm never deletes a chart's CRDs"
+    );
 }
 
 /// With `upgrade.remediation.retries: 1` a failed upgrade is rolled back to the last good
@@ -520,8 +538,8 @@ async fn failed_releases_are_rolled_back_or_uninstalled_and_retried() {
 }
 
 /// A tenant's HelmRelease runs as its service account: inside its namespace the release
-/// installs (records included); aimed at another namespace it fails as Forbidden and
-/// nothing appears there.
+/// installs (records included; the chart's CRD skipped, as a tenant may not create
+/// one); aimed at another namespace it fails as Forbidden and nothing appears there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tenant_release_is_applied_as_its_service_account() {
     let dir = tempfile::tempdir().unwrap();
@@ -550,6 +568,7 @@ async fn a_tenant_release_is_applied_as_its_service_account() {
         helm_release(
             "own",
             json!({"interval": "5m", "serviceAccountName": "tenant",
+                   "install": {"crds": "Skip"},
                    "chartRef": {"kind": "OCIRepository", "name": "web"},
                    "values": {"name": "own-settings"}}),
         ),
@@ -564,6 +583,7 @@ async fn a_tenant_release_is_applied_as_its_service_account() {
         helm_release(
             "escape",
             json!({"interval": "5m", "serviceAccountName": "tenant", "targetNamespace": "elsewhere",
+                   "install": {"crds": "Skip"},
                    "chartRef": {"kind": "OCIRepository", "name": "web"},
                    "values": {"name": "escaped-settings"}}),
         ),

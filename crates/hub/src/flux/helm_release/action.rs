@@ -170,6 +170,9 @@ fn render(chart: &Chart, plan: &Plan<'_>, is_upgrade: bool) -> Result<Rendered, 
         release_name: plan.release.to_string(),
         namespace: plan.namespace.to_string(),
         is_upgrade,
+        // The chart's `crds/`, applied by policy before the release (never stored in
+        // its manifest, never deleted with it).
+        include_crds: true,
         values: ValueOptions {
             files: vec![ValuesFile {
                 name: "values".into(),
