@@ -56,6 +56,11 @@ fn web_chart(dir: &std::path::Path, version: &str, with_service: bool) -> Vec<u8
         "templates/deployment.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n",
     );
+    support::write(
+        &chart,
+        "templates/tests/connection.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\n    {{- if .Values.failTests }}\n    kubesim.flotilla.dev/simulate: fail\n    {{- end }}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: wget\n    image: busybox\n",
+    );
     if with_service {
         support::write(
             &chart,
@@ -952,5 +957,77 @@ async fn a_new_target_uninstalls_the_release_it_replaces() {
     assert_eq!(
         statuses(&client, "two-moving").await,
         vec![(1, Status::Deployed)]
+    );
+}
+
+/// `test.enable`: after the install the chart's test hooks run (a Pod that completes),
+/// `TestSuccess` and the snapshot's `testHooks` say how it went; a failing test fails
+/// the release, which with no retries stalls, and Ready follows the tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn helm_tests_run_after_a_release_and_a_failing_one_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "tested",
+            json!({"interval": "5m", "test": {"enable": true},
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "values": {"name": "tested-settings"}}),
+        ),
+    )
+    .await;
+    let (status, message) =
+        condition_when("tested", &client, "TestSuccess", "True", "TestSucceeded").await;
+    let chart = status["lastAttemptedRevision"].as_str().unwrap();
+    assert_eq!(
+        message,
+        format!(
+            "Helm test succeeded for release team-a/tested.v1 with chart web@{chart}: 1 test hook completed successfully"
+        )
+    );
+    assert_eq!(
+        status["history"][0]["testHooks"]["tested-test"]["phase"],
+        "Succeeded"
+    );
+    assert_eq!(condition(&status, "Ready")["reason"], "TestSucceeded");
+    let stored = records(&client, "tested").await;
+    let record = storage::release_from_secret(&stored[0].2).unwrap();
+    let hook = record
+        .hooks
+        .iter()
+        .find(|h| h.name == "tested-test")
+        .unwrap();
+    assert_eq!(hook.last_run.phase, "Succeeded", "written to Helm's record");
+
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "failing",
+            json!({"interval": "5m", "test": {"enable": true},
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "values": {"name": "failing-settings", "failTests": true}}),
+        ),
+    )
+    .await;
+    let (status, message) =
+        condition_when("failing", &client, "Stalled", "True", "RetriesExceeded").await;
+    assert_eq!(message, "Failed to install after 1 attempt(s)");
+    let tests = condition(&status, "TestSuccess");
+    assert_eq!(tests["reason"], "TestFailed");
+    assert!(
+        tests["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(": pod failing-test failed"),
+        "{tests}"
+    );
+    assert_eq!(condition(&status, "Ready")["status"], "False");
+    assert_eq!(
+        status["history"][0]["testHooks"]["failing-test"]["phase"],
+        "Failed"
     );
 }

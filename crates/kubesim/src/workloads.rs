@@ -15,6 +15,10 @@
 //! | `crash-loop` | as never-ready (its pods would be in CrashLoopBackOff) | fails: Failed=True (BackoffLimitExceeded) | — |
 //! | `fail` | — | fails: Failed=True (BackoffLimitExceeded) | — |
 //!
+//! A bare Pod runs Ready, or, when it does not restart (`restartPolicy: Never` or
+//! `OnFailure`), completes `Succeeded`; `fail` makes such a Pod `Failed`, `never-ready`
+//! keeps a Pod running unready and `crash-loop` waiting in `CrashLoopBackOff`.
+//!
 //! [`READY_AFTER_ANNOTATION`] (e.g. `"5s"`, `"250ms"`) overrides the cluster's status delay
 //! for one object.
 
@@ -273,6 +277,7 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
                 }
             }
         }
+        ("", "Pod") => pod_status(obj, old, now, behaviour),
         ("", "PersistentVolumeClaim") => {
             if behaviour != Behaviour::Healthy {
                 return Some(json!({"phase": "Pending"}));
@@ -303,6 +308,90 @@ pub fn desired_status(group: &str, kind: &str, obj: &Value, now: &str) -> Option
         _ => return None,
     };
     Some(keep_unmanaged(old, status, managed_fields(group, kind)))
+}
+
+/// A bare Pod as kwok's stages leave one: a Pod that restarts (`restartPolicy: Always`,
+/// the default) runs Ready (kwok's `pod-ready`); one that does not (`Never`, `OnFailure`
+/// — Helm test hooks, Job pods) runs to completion, `Succeeded` (`Failed` with exit code 1
+/// when simulated to fail). `never-ready` keeps it running unready, `crash-loop` waiting
+/// in `CrashLoopBackOff`.
+fn pod_status(obj: &Value, old: &Value, now: &str, behaviour: Behaviour) -> Value {
+    let start = old
+        .get("startTime")
+        .and_then(Value::as_str)
+        .unwrap_or(now)
+        .to_string();
+    let restarts = obj
+        .at("/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("Always");
+    let completes = restarts != "Always";
+    let containers: Vec<(String, String)> = obj
+        .at("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            (field("name"), field("image"))
+        })
+        .collect();
+    let (phase, ready, reason, state): (&str, bool, &str, Value) = match behaviour {
+        Behaviour::Fail if completes => (
+            "Failed",
+            false,
+            "PodFailed",
+            json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": start, "finishedAt": now}}),
+        ),
+        _ if completes && behaviour != Behaviour::NeverReady => (
+            "Succeeded",
+            false,
+            "PodCompleted",
+            json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": start, "finishedAt": now}}),
+        ),
+        Behaviour::CrashLoop => (
+            "Running",
+            false,
+            "ContainersNotReady",
+            json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+        ),
+        Behaviour::Healthy | Behaviour::Fail => (
+            "Running",
+            true,
+            "",
+            json!({"running": {"startedAt": start}}),
+        ),
+        _ => (
+            "Running",
+            false,
+            "ContainersNotReady",
+            json!({"running": {"startedAt": start}}),
+        ),
+    };
+    let flag = if ready { "True" } else { "False" };
+    let ready_reason = if ready { "" } else { reason };
+    let mut status = json!({
+        "phase": phase,
+        "hostIP": "10.0.0.1",
+        "podIP": load_balancer_ip(obj),
+        "startTime": start,
+        "containerStatuses": containers.iter().map(|(name, image)| json!({
+            "name": name, "image": image, "imageID": "", "ready": ready,
+            "restartCount": 0, "started": phase == "Running", "state": state.clone(),
+        })).collect::<Vec<_>>(),
+    });
+    status["conditions"] = conditions(
+        old,
+        now,
+        &[
+            ("PodScheduled", "True", "", String::new()),
+            ("Initialized", "True", "", String::new()),
+            ("ContainersReady", flag, ready_reason, String::new()),
+            ("Ready", flag, ready_reason, String::new()),
+        ],
+        false,
+    );
+    status
 }
 
 /// The status fields the simulated controller of a kind computes; anything else in the
@@ -355,6 +444,14 @@ fn managed_fields(group: &str, kind: &str) -> &'static [&'static str] {
             "conditions",
         ],
         ("", "PersistentVolumeClaim") => &["phase", "accessModes", "capacity"],
+        ("", "Pod") => &[
+            "phase",
+            "conditions",
+            "containerStatuses",
+            "podIP",
+            "hostIP",
+            "startTime",
+        ],
         ("", "Service") | ("networking.k8s.io", "Ingress") => &["loadBalancer"],
         _ => &[],
     }
@@ -528,6 +625,52 @@ mod tests {
         assert_eq!(
             s,
             json!({"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}})
+        );
+    }
+
+    #[test]
+    fn bare_pods_run_ready_or_run_to_completion_as_kwok_leaves_them() {
+        let pod = |restart: &str| {
+            json!({"metadata": {"name": "p", "namespace": "ns"},
+                   "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": "busybox"}]}})
+        };
+        let phase = |s: &Value| s["phase"].as_str().unwrap().to_string();
+        let ready = |s: &Value| {
+            s["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "Ready")
+                .unwrap()["status"]
+                .clone()
+        };
+        let running = desired_status("", "Pod", &pod("Always"), "t0").expect("simulated");
+        assert_eq!(
+            (phase(&running), ready(&running)),
+            ("Running".into(), json!("True"))
+        );
+        assert_eq!(
+            running["containerStatuses"][0]["state"]["running"]["startedAt"],
+            "t0"
+        );
+        let done = desired_status("", "Pod", &pod("Never"), "t0").expect("simulated");
+        assert_eq!(phase(&done), "Succeeded");
+        assert_eq!(
+            done["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            0
+        );
+        let failed = desired_status("", "Pod", &simulated(pod("OnFailure"), "fail"), "t0")
+            .expect("simulated");
+        assert_eq!(phase(&failed), "Failed");
+        assert_eq!(
+            failed["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            1
+        );
+        let unready = desired_status("", "Pod", &simulated(pod("Always"), "never-ready"), "t0")
+            .expect("simulated");
+        assert_eq!(
+            (phase(&unready), ready(&unready)),
+            ("Running".into(), json!("False"))
         );
     }
 

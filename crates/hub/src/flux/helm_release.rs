@@ -11,8 +11,8 @@
 //! upstream (`Failed to install after 1 attempt(s)`); with retries a failed install is
 //! uninstalled and a failed upgrade rolled back (or uninstalled) before the next attempt.
 //! Kustomize post-renderers run as Helm 4's `combined` strategy runs them; drift
-//! detection ([`drift`]) looks at a release in sync at each reconcile. Tests and CEL
-//! health checks are refused by name.
+//! detection ([`drift`]) looks at a release in sync at each reconcile; Helm tests run
+//! after each release. CEL health checks are refused by name.
 
 pub mod action;
 pub mod drift;
@@ -76,7 +76,6 @@ pub fn chart_source_key(object: &Value) -> Option<String> {
 /// What this hub does not do, named (Stalled) rather than ignored.
 fn unsupported(spec: &Value) -> Option<String> {
     let set = |p: &str| spec.pointer(p).is_some_and(|v| !v.is_null());
-    let truthy = |p: &str| spec.pointer(p).and_then(Value::as_bool) == Some(true);
     let named = |p: &str| spec.pointer(p).and_then(Value::as_str).unwrap_or("");
     let refused = if spec
         .pointer("/postRenderers")
@@ -86,8 +85,6 @@ fn unsupported(spec: &Value) -> Option<String> {
         .any(|p| p.get("kustomize").is_none())
     {
         "a spec.postRenderers entry without kustomize"
-    } else if truthy("/test/enable") {
-        "spec.test (Helm tests)"
     } else if set("/healthCheckExprs") {
         "spec.healthCheckExprs"
     } else if set("/chart/spec/verify") {
@@ -119,6 +116,8 @@ struct Run {
     events: Vec<FluxEvent>,
     /// Event annotations (`helm.toolkit.fluxcd.io/revision`, `/token`).
     metadata: BTreeMap<String, String>,
+    /// Tests are on and their failures count (Ready follows `TestSuccess`).
+    tests_gate: bool,
 }
 
 impl Run {
@@ -145,6 +144,29 @@ impl Run {
         self.conditions.set("Ready", "False", reason, message);
     }
 
+    /// helm-controller's `summarize`: Ready follows `Remediated` (a remediated release is
+    /// not Ready), else `TestSuccess` when tests gate the release, else `Released`.
+    fn summarize(&mut self) {
+        let source = ["Remediated", "TestSuccess", "Released"]
+            .into_iter()
+            .filter(|t| *t != "TestSuccess" || self.tests_gate)
+            .find_map(|t| self.conditions.get(t).cloned().map(|c| (t, c)));
+        let Some((type_, condition)) = source else {
+            return;
+        };
+        let s = |k: &str| condition.get(k).and_then(Value::as_str).unwrap_or_default();
+        let status = if type_ == "Remediated" {
+            "False"
+        } else {
+            s("status")
+        };
+        let (reason, message) = (s("reason").to_string(), s("message").to_string());
+        self.conditions.set("Ready", status, &reason, &message);
+        if status == "True" {
+            self.conditions.delete("Stalled");
+        }
+    }
+
     fn counter(&self, field: &str) -> i64 {
         self.status.get(field).and_then(Value::as_i64).unwrap_or(0)
     }
@@ -163,7 +185,7 @@ impl Run {
             self.counter(counter)
         );
         self.conditions.stalled("RetriesExceeded", &message);
-        summarize(&mut self.conditions);
+        self.summarize();
         self.status["observedGeneration"] = json!(generation);
         self.finish(None)
     }
@@ -278,6 +300,7 @@ impl FluxReconciler {
             conditions: Conditions::from_status(&old_status, generation, now),
             events: Vec::new(),
             metadata: BTreeMap::new(),
+            tests_gate: false,
         };
         let release: HelmRelease = match serde_json::from_value::<HelmRelease>(obj.clone())
             .map_err(|e| e.to_string())
@@ -326,6 +349,11 @@ impl FluxReconciler {
                 return run.finish(None);
             }
         };
+        let tests = helm_tests(&spec_value, release.timeout());
+        run.tests_gate = tests.as_ref().is_some_and(|t| !t.ignore_failures);
+        if tests.is_none() {
+            run.conditions.delete("TestSuccess");
+        }
         let interval = release.interval().unwrap_or(Duration::from_secs(600));
         let retry = self.options.source_retry.max(Duration::from_secs(10));
 
@@ -521,6 +549,18 @@ impl FluxReconciler {
             &chart_version,
             &config_digest,
         );
+        // As helm-controller: a release whose tests failed, failures counting, is failed.
+        let tests_failed = run
+            .status
+            .pointer("/history/0/testHooks")
+            .and_then(Value::as_object)
+            .is_some_and(|hooks| hooks.values().any(|h| h["phase"] == "Failed"));
+        if run.tests_gate
+            && tests_failed
+            && let (State::InSync, Some(latest)) = (&state, releases.last())
+        {
+            state = State::Failed(latest.clone());
+        }
         if rendering_changed
             && let State::InSync = state
             && let Some(latest) = releases.last()
@@ -577,7 +617,7 @@ impl FluxReconciler {
                     run.conditions
                         .set("Released", "True", "UpgradeSucceeded", &message);
                 }
-                summarize(&mut run.conditions);
+                run.summarize();
                 if let (Some(detection), Some(latest)) = (&drift_detection, releases.last()) {
                     let plan = action::Plan {
                         release: &release_name,
@@ -598,6 +638,52 @@ impl FluxReconciler {
                         .await;
                 } else {
                     run.conditions.delete("Drifted");
+                }
+                let untested = run.status.pointer("/history/0/testHooks").is_none();
+                if let (Some(tests), Some(latest), true) = (&tests, releases.last(), untested) {
+                    let plan = action::Plan {
+                        release: &release_name,
+                        namespace: release.release_namespace(),
+                        storage_namespace: release.storage_namespace(),
+                        owner: (&release.metadata.name, &release.metadata.namespace),
+                        values: &values,
+                        crds: "Skip",
+                        create_namespace: false,
+                        wait: false,
+                        timeout: release.timeout(),
+                        max_history: release.max_history(),
+                        common_labels: common.labels.clone(),
+                        common_annotations: common.annotations.clone(),
+                        post_renderers: &post_renderers,
+                    };
+                    let action_name = old_status["lastAttemptedReleaseAction"]
+                        .as_str()
+                        .unwrap_or("install")
+                        .to_string();
+                    let counter = if action_name == "upgrade" {
+                        "upgradeFailures"
+                    } else {
+                        "installFailures"
+                    };
+                    if self
+                        .test_release(&cluster, &plan, latest, tests, &mut run)
+                        .await
+                        .is_err()
+                    {
+                        run.summarize();
+                        return self
+                            .failed_release(
+                                &cluster,
+                                &release,
+                                &plan,
+                                (&action_name, counter),
+                                &config_digest,
+                                generation,
+                                run,
+                            )
+                            .await;
+                    }
+                    run.summarize();
                 }
                 run.status["observedGeneration"] = json!(generation);
                 return run.finish(Some(interval));
@@ -629,7 +715,7 @@ impl FluxReconciler {
                         run.conditions
                             .set("Released", "False", "PendingRelease", &message);
                         run.event(true, "PendingRelease", &message);
-                        summarize(&mut run.conditions);
+                        run.summarize();
                         return run.finish(Some(retry));
                     }
                 }
@@ -737,7 +823,26 @@ impl FluxReconciler {
                     set_or_remove(&mut run.status, field, digest);
                 }
                 run.event(false, ok_reason, &message);
-                summarize(&mut run.conditions);
+                if let Some(tests) = &tests
+                    && self
+                        .test_release(&cluster, &plan, &done.release, tests, &mut run)
+                        .await
+                        .is_err()
+                {
+                    run.summarize();
+                    return self
+                        .failed_release(
+                            &cluster,
+                            &release,
+                            &plan,
+                            (verb, counter),
+                            &config_digest,
+                            generation,
+                            run,
+                        )
+                        .await;
+                }
+                run.summarize();
                 run.status["observedGeneration"] = json!(generation);
                 run.finish(Some(interval))
             }
@@ -751,53 +856,149 @@ impl FluxReconciler {
                 run.conditions
                     .set("Released", "False", failed_reason, &message);
                 run.event(true, failed_reason, &message);
-                summarize(&mut run.conditions);
+                run.summarize();
                 if !failure.recorded {
                     run.conditions.retry_reconciling();
                     return run.finish(Some(retry));
                 }
-                run.bump("failures");
-                run.bump(counter);
-                let policy = RemediationPolicy::of(&release, verb);
-                let failures = run.counter(counter);
-                let exhausted = policy.retries >= 0 && failures > policy.retries;
-                let failed = action::history(&cluster, plan.storage_namespace, plan.release)
-                    .await
-                    .ok()
-                    .and_then(|records| records.last().cloned());
-                if let Some(failed) = &failed {
-                    let earlier = run
-                        .status
-                        .get("history")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    let entry = snapshot(failed, &config_digest, verb);
-                    let history: Vec<Value> =
-                        std::iter::once(entry).chain(earlier).take(5).collect();
-                    run.status["history"] = json!(history);
-                }
-                if (!exhausted || policy.remediate_last_failure)
-                    && let Some(failed) = failed
-                {
-                    let remediated = self
-                        .remediate(&cluster, &release, &plan, &policy, &failed, &mut run)
-                        .await;
-                    if let Err(stall) = remediated {
-                        run.conditions.stalled("MissingRollbackTarget", &stall);
-                        summarize(&mut run.conditions);
-                        run.status["observedGeneration"] = json!(generation);
-                        return run.finish(None);
-                    }
-                }
-                if exhausted {
-                    return run.retries_exceeded(verb, counter, generation);
-                }
-                // Remediated: the next attempt runs at once, as helm-controller requeues.
-                run.conditions.retry_reconciling();
-                run.finish(Some(REMEDIATION_REQUEUE))
+                self.failed_release(
+                    &cluster,
+                    &release,
+                    &plan,
+                    (verb, counter),
+                    &config_digest,
+                    generation,
+                    run,
+                )
+                .await
             }
         }
+    }
+
+    /// Helm tests of a release that just deployed (or was never tested): `TestSuccess`,
+    /// its events and the snapshot's `testHooks`; `Err` when a test failed and failures
+    /// count.
+    async fn test_release(
+        &self,
+        cluster: &Cluster,
+        plan: &action::Plan<'_>,
+        record: &Release,
+        tests: &action::TestSpec,
+        run: &mut Run,
+    ) -> Result<(), ()> {
+        let mut record = record.clone();
+        let outcome = action::run_tests(cluster, plan, &mut record, tests).await;
+        let hooks: serde_json::Map<String, Value> = record
+            .hooks
+            .iter()
+            .filter(|h| h.events.iter().any(|e| e == "test") && !h.last_run.phase.is_empty())
+            .map(|h| {
+                let time = |t: &Option<flotilla_render::helm::storage::Timestamp>| {
+                    t.as_ref().map(|t| t.to_string())
+                };
+                (
+                    h.name.clone(),
+                    json!({"lastStarted": time(&h.last_run.started_at),
+                           "lastCompleted": time(&h.last_run.completed_at),
+                           "phase": h.last_run.phase}),
+                )
+            })
+            .collect();
+        if let Some(latest) = run.status.pointer_mut("/history/0") {
+            latest["testHooks"] = Value::Object(hooks);
+        }
+        let name = format!("{} with chart {}", full_name(&record), chart_of(&record));
+        match outcome {
+            Ok(count) => {
+                let detail = match count {
+                    0 => "no test hooks".to_string(),
+                    1 => "1 test hook completed successfully".to_string(),
+                    n => format!("{n} test hooks completed successfully"),
+                };
+                let message = format!("Helm test succeeded for release {name}: {detail}");
+                run.conditions
+                    .set("TestSuccess", "True", "TestSucceeded", &message);
+                run.event(false, "TestSucceeded", &message);
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!("Helm test failed for release {name}: {e}");
+                run.conditions
+                    .set("TestSuccess", "False", "TestFailed", &message);
+                run.event(true, "TestFailed", &message);
+                if tests.ignore_failures {
+                    Ok(())
+                } else {
+                    Err(())
+                }
+            }
+        }
+    }
+
+    /// A release whose install, upgrade or tests failed with its record written:
+    /// helm-controller's failure counters, the failed snapshot, remediation by the
+    /// action's policy, then the next attempt at once or, retries spent, the stall.
+    #[allow(clippy::too_many_arguments)]
+    async fn failed_release(
+        &self,
+        cluster: &Cluster,
+        release: &HelmRelease,
+        plan: &action::Plan<'_>,
+        (verb, counter): (&str, &str),
+        config_digest: &str,
+        generation: i64,
+        mut run: Run,
+    ) -> Outcome {
+        run.bump("failures");
+        run.bump(counter);
+        let policy = RemediationPolicy::of(release, verb);
+        let failures = run.counter(counter);
+        let exhausted = policy.retries >= 0 && failures > policy.retries;
+        let failed = action::history(cluster, plan.storage_namespace, plan.release)
+            .await
+            .ok()
+            .and_then(|records| records.last().cloned());
+        if let Some(failed) = &failed {
+            let earlier = run
+                .status
+                .get("history")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut entry = snapshot(failed, config_digest, verb);
+            // A failed test leaves the record it tested: its snapshot is replaced, the
+            // test results kept.
+            let same = |s: &Value| s["version"] == json!(failed.version);
+            if let Some(tested) = earlier.first().filter(|s| same(s))
+                && let Some(hooks) = tested.get("testHooks")
+            {
+                entry["testHooks"] = hooks.clone();
+            }
+            let history: Vec<Value> = std::iter::once(entry)
+                .chain(earlier.into_iter().skip_while(same))
+                .take(5)
+                .collect();
+            run.status["history"] = json!(history);
+        }
+        if (!exhausted || policy.remediate_last_failure)
+            && let Some(failed) = failed
+        {
+            let remediated = self
+                .remediate(cluster, release, plan, &policy, &failed, &mut run)
+                .await;
+            if let Err(stall) = remediated {
+                run.conditions.stalled("MissingRollbackTarget", &stall);
+                run.summarize();
+                run.status["observedGeneration"] = json!(generation);
+                return run.finish(None);
+            }
+        }
+        if exhausted {
+            return run.retries_exceeded(verb, counter, generation);
+        }
+        // Remediated: the next attempt runs at once, as helm-controller requeues.
+        run.conditions.retry_reconciling();
+        run.finish(Some(REMEDIATION_REQUEUE))
     }
 
     /// Drift detection of a release in sync: `Drifted` and its events, and with
@@ -910,7 +1111,7 @@ impl FluxReconciler {
                     run.bump("failures");
                 }
             }
-            summarize(&mut run.conditions);
+            run.summarize();
             return Ok(());
         }
         let records = action::history(cluster, plan.storage_namespace, plan.release)
@@ -964,7 +1165,7 @@ impl FluxReconciler {
                 run.bump("failures");
             }
         }
-        summarize(&mut run.conditions);
+        run.summarize();
         Ok(())
     }
 
@@ -1438,28 +1639,6 @@ fn in_sync_message(snapshot: &Value) -> String {
     )
 }
 
-/// helm-controller's `summarize`: Ready follows `Remediated` (a remediated release is
-/// not Ready), else `Released`.
-fn summarize(conditions: &mut Conditions) {
-    if let Some(remediated) = conditions.get("Remediated").cloned() {
-        let s = |k: &str| {
-            remediated
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        };
-        conditions.set("Ready", "False", s("reason"), s("message"));
-        return;
-    }
-    if let Some(released) = conditions.get("Released").cloned() {
-        let s = |k: &str| released.get(k).and_then(Value::as_str).unwrap_or_default();
-        conditions.set("Ready", s("status"), s("reason"), s("message"));
-        if s("status") == "True" {
-            conditions.delete("Stalled");
-        }
-    }
-}
-
 /// `spec.driftDetection` when it is on (`warn` or `enabled`).
 struct DriftDetection {
     /// `enabled`: drifted objects are applied again.
@@ -1528,6 +1707,36 @@ impl DriftDetection {
         }
         Ok(Some(DriftDetection { correct, ignore }))
     }
+}
+
+/// `spec.test` when `enable` is set: the timeout (default `spec.timeout`),
+/// `ignoreFailures` and `filters`.
+fn helm_tests(spec: &Value, default_timeout: Duration) -> Option<action::TestSpec> {
+    let test = spec.get("test")?;
+    if test.get("enable").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    Some(action::TestSpec {
+        timeout: test
+            .get("timeout")
+            .and_then(Value::as_str)
+            .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
+            .unwrap_or(default_timeout),
+        ignore_failures: test.get("ignoreFailures").and_then(Value::as_bool) == Some(true),
+        filters: test
+            .get("filters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                let name = f.get("name")?.as_str()?.to_string();
+                Some((
+                    name,
+                    f.get("exclude").and_then(Value::as_bool) == Some(true),
+                ))
+            })
+            .collect(),
+    })
 }
 
 /// How long after a remediation the next attempt waits (helm-controller requeues at

@@ -1020,3 +1020,139 @@ pub async fn correct_drift(cluster: &Cluster, drifts: &[Drift]) -> (Vec<String>,
     }
     (changes, errors)
 }
+
+/// `spec.test` when Helm tests are enabled.
+#[derive(Debug, Clone, Default)]
+pub struct TestSpec {
+    /// How long the tests may take.
+    pub timeout: Duration,
+    /// A failed test does not fail the release.
+    pub ignore_failures: bool,
+    /// `filters`: test hook names run (`exclude: false`) or skipped (`exclude: true`).
+    pub filters: Vec<(String, bool)>,
+}
+
+impl TestSpec {
+    /// Whether the test hook `name` runs (`helm test --filter` semantics: with any
+    /// inclusive filter only those names run; exclusive filters skip theirs).
+    fn selects(&self, name: &str) -> bool {
+        let included: Vec<&str> = self
+            .filters
+            .iter()
+            .filter(|(_, exclude)| !exclude)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let excluded = self
+            .filters
+            .iter()
+            .any(|(n, exclude)| *exclude && n == name);
+        !excluded && (included.is_empty() || included.contains(&name))
+    }
+}
+
+/// Helm's `helm test`: each test hook of `record` (by weight, then name) run as a hook —
+/// its earlier copy deleted, created, awaited until its Pod or Job finished — and its
+/// last run written to the record; how many ran, or the first failure (`pod x failed`).
+pub async fn run_tests(
+    cluster: &Cluster,
+    plan: &Plan<'_>,
+    record: &mut Release,
+    tests: &TestSpec,
+) -> Result<usize, String> {
+    let mut order: Vec<usize> = (0..record.hooks.len())
+        .filter(|&i| {
+            let hook = &record.hooks[i];
+            hook.events.iter().any(|e| e == "test") && tests.selects(&hook.name)
+        })
+        .collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&record.hooks[a], &record.hooks[b]);
+        a.weight.cmp(&b.weight).then_with(|| a.name.cmp(&b.name))
+    });
+    let mut outcome = Ok(order.len());
+    for index in order {
+        let hook = record.hooks[index].clone();
+        let Some(mut object) = manifest_objects(&hook.manifest).into_iter().next() else {
+            continue;
+        };
+        label(&mut object, plan, false);
+        let policies = &hook.delete_policies;
+        if policies.is_empty() || policies.iter().any(|p| p == "before-hook-creation") {
+            delete(cluster, &object, plan.namespace).await?;
+            wait_gone(cluster, &object, plan.namespace, tests.timeout).await?;
+        }
+        let started = now_timestamp();
+        record.hooks[index].last_run = storage::HookExecution {
+            started_at: started,
+            completed_at: None,
+            phase: "Running".into(),
+        };
+        let finished = match apply(cluster, &object, plan.namespace).await {
+            Ok(meta) => {
+                match ssa::wait_for_current(cluster, &[meta], tests.timeout, WAIT_POLL, true).await
+                {
+                    Ok(()) => test_result(cluster, &object, plan.namespace, &hook.name).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let run = &mut record.hooks[index].last_run;
+        run.completed_at = now_timestamp();
+        run.phase = if finished.is_ok() {
+            "Succeeded"
+        } else {
+            "Failed"
+        }
+        .into();
+        let policy = if finished.is_ok() {
+            "hook-succeeded"
+        } else {
+            "hook-failed"
+        };
+        if policies.iter().any(|p| p == policy) {
+            delete(cluster, &object, plan.namespace).await?;
+        }
+        if let Err(e) = finished {
+            outcome = Err(e);
+            break;
+        }
+    }
+    store(cluster, plan.storage_namespace, record, true).await?;
+    outcome
+}
+
+/// Whether a finished test hook succeeded: a Pod by its phase, a Job by its conditions.
+async fn test_result(
+    cluster: &Cluster,
+    object: &Value,
+    namespace: &str,
+    name: &str,
+) -> Result<(), String> {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let resolved = cluster
+        .resolve(object["apiVersion"].as_str().unwrap_or_default(), kind)
+        .await
+        .map_err(|e| e.to_string())?;
+    let api = cluster.api(&resolved, Some(namespace));
+    let live = api
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(&e))?
+        .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    let failed = match kind {
+        "Pod" => live.pointer("/status/phase").and_then(Value::as_str) == Some("Failed"),
+        "Job" => live
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Failed" && c["status"] == "True"),
+        _ => false,
+    };
+    if failed {
+        return Err(format!("{} {name} failed", kind.to_lowercase()));
+    }
+    Ok(())
+}
