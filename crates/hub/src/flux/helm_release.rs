@@ -618,22 +618,23 @@ impl FluxReconciler {
                         .set("Released", "True", "UpgradeSucceeded", &message);
                 }
                 run.summarize();
+                // What the checks of a release in sync apply with (no install settings).
+                let plan = action::Plan {
+                    release: &release_name,
+                    namespace: release.release_namespace(),
+                    storage_namespace: release.storage_namespace(),
+                    owner: (&release.metadata.name, &release.metadata.namespace),
+                    values: &values,
+                    crds: "Skip",
+                    create_namespace: false,
+                    wait: false,
+                    timeout: release.timeout(),
+                    max_history: release.max_history(),
+                    common_labels: common.labels.clone(),
+                    common_annotations: common.annotations.clone(),
+                    post_renderers: &post_renderers,
+                };
                 if let (Some(detection), Some(latest)) = (&drift_detection, releases.last()) {
-                    let plan = action::Plan {
-                        release: &release_name,
-                        namespace: release.release_namespace(),
-                        storage_namespace: release.storage_namespace(),
-                        owner: (&release.metadata.name, &release.metadata.namespace),
-                        values: &values,
-                        crds: "Skip",
-                        create_namespace: false,
-                        wait: false,
-                        timeout: release.timeout(),
-                        max_history: release.max_history(),
-                        common_labels: common.labels.clone(),
-                        common_annotations: common.annotations.clone(),
-                        post_renderers: &post_renderers,
-                    };
                     self.handle_drift(&cluster, &plan, latest, detection, &mut run)
                         .await;
                 } else {
@@ -641,21 +642,6 @@ impl FluxReconciler {
                 }
                 let untested = run.status.pointer("/history/0/testHooks").is_none();
                 if let (Some(tests), Some(latest), true) = (&tests, releases.last(), untested) {
-                    let plan = action::Plan {
-                        release: &release_name,
-                        namespace: release.release_namespace(),
-                        storage_namespace: release.storage_namespace(),
-                        owner: (&release.metadata.name, &release.metadata.namespace),
-                        values: &values,
-                        crds: "Skip",
-                        create_namespace: false,
-                        wait: false,
-                        timeout: release.timeout(),
-                        max_history: release.max_history(),
-                        common_labels: common.labels.clone(),
-                        common_annotations: common.annotations.clone(),
-                        post_renderers: &post_renderers,
-                    };
                     let action_name = old_status["lastAttemptedReleaseAction"]
                         .as_str()
                         .unwrap_or("install")

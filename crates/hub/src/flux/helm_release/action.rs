@@ -256,41 +256,64 @@ fn label(object: &mut Value, plan: &Plan<'_>, owned: bool) {
     }
 }
 
-/// Server-side applies one object as helm-controller, in the release namespace when it
-/// is namespaced and names none.
-async fn apply(cluster: &Cluster, object: &Value, namespace: &str) -> Result<ObjMeta, String> {
-    let mut object = object.clone();
-    let api_version = object["apiVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let kind = object["kind"].as_str().unwrap_or_default().to_string();
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+/// Where an object of a release lives: its kind resolved on the cluster, its name, and
+/// its namespace — set to `namespace` on a namespaced object that names none, as Helm's
+/// client does, and taken off a cluster-scoped one.
+struct Located {
+    resolved: flotilla_sync::cluster::Resolved,
+    name: String,
+    namespace: Option<String>,
+}
+
+async fn locate(cluster: &Cluster, object: &mut Value, namespace: &str) -> Result<Located, String> {
+    let s = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (api_version, kind, name) = (s("/apiVersion"), s("/kind"), s("/metadata/name"));
     let resolved = cluster
         .resolve(&api_version, &kind)
         .await
         .map_err(|e| format!("unable to build kubernetes objects from release manifest: {e}"))?;
-    let object_namespace = if resolved.namespaced {
-        let ns = object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
+    let namespace = if resolved.namespaced {
+        let ns = Some(s("/metadata/namespace"))
             .filter(|ns| !ns.is_empty())
-            .unwrap_or(namespace)
-            .to_string();
+            .unwrap_or_else(|| namespace.to_string());
         object["metadata"]["namespace"] = json!(ns);
         Some(ns)
     } else {
+        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("namespace");
+        }
         None
     };
-    let api = cluster.api(&resolved, object_namespace.as_deref());
+    Ok(Located {
+        resolved,
+        name,
+        namespace,
+    })
+}
+
+/// Server-side applies one object as helm-controller, in the release namespace when it
+/// is namespaced and names none.
+async fn apply(cluster: &Cluster, object: &Value, namespace: &str) -> Result<ObjMeta, String> {
+    let mut object = object.clone();
+    let at = locate(cluster, &mut object, namespace).await?;
+    let api = cluster.api(&at.resolved, at.namespace.as_deref());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&name, &params, &Patch::Apply(&object))
+    api.patch(&at.name, &params, &Patch::Apply(&object))
         .await
-        .map_err(|e| format!("{kind} {name}: {}", api_error(&e)))?;
+        .map_err(|e| {
+            format!(
+                "{} {}: {}",
+                at.resolved.resource.kind,
+                at.name,
+                api_error(&e)
+            )
+        })?;
     Ok(ObjMeta::of(&object))
 }
 
@@ -921,32 +944,8 @@ pub async fn detect_drift(
     let mut found = Vec::new();
     for mut object in manifest_objects(&record.manifest) {
         label(&mut object, plan, true);
-        let api_version = object["apiVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let kind = object["kind"].as_str().unwrap_or_default().to_string();
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let resolved = cluster
-            .resolve(&api_version, &kind)
-            .await
-            .map_err(|e| e.to_string())?;
-        if resolved.namespaced
-            && object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-        {
-            object["metadata"]["namespace"] = json!(record.namespace);
-        }
-        let namespace = object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let at = locate(cluster, &mut object, &record.namespace).await?;
+        let name = at.name.clone();
         let paths: Vec<String> = ignore
             .iter()
             .filter(|rule| rule.matches(&object))
@@ -955,7 +954,7 @@ pub async fn detect_drift(
         if excluded(&object) || paths.iter().any(String::is_empty) {
             continue;
         }
-        let api = cluster.api(&resolved, namespace.as_deref());
+        let api = cluster.api(&at.resolved, at.namespace.as_deref());
         let Some(live) = api.get_opt(&name).await.map_err(|e| api_error(&e))? else {
             found.push(Drift {
                 drifted: Drifted {
