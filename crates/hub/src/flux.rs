@@ -967,6 +967,35 @@ impl FluxReconciler {
         }
     }
 
+    /// The data of the `Secret` or ConfigMap (any other kind) `name` in `namespace` on the
+    /// hub, Secret values read as UTF-8 (lossily); `None` when it does not exist.
+    async fn config_data(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        let data = match kind {
+            "Secret" => Api::<Secret>::namespaced(self.hub.clone(), namespace)
+                .get_opt(name)
+                .await
+                .map(|s| {
+                    s.map(|s| {
+                        s.data
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect()
+                    })
+                }),
+            _ => Api::<ConfigMap>::namespaced(self.hub.clone(), namespace)
+                .get_opt(name)
+                .await
+                .map(|c| c.map(|c| c.data.unwrap_or_default().into_iter().collect())),
+        };
+        data.map_err(|e| api_message(&e))
+    }
+
     /// The variables of `spec.postBuild`, `substituteFrom` read from the hub in the
     /// Kustomization's namespace.
     async fn variables(
@@ -977,28 +1006,8 @@ impl FluxReconciler {
         let mut found: HashMap<(String, String), Result<Option<Variables>, String>> =
             HashMap::new();
         for r in &post_build.substitute_from {
-            let data = match r.kind.as_str() {
-                "Secret" => Api::<Secret>::namespaced(self.hub.clone(), namespace)
-                    .get_opt(&r.name)
-                    .await
-                    .map(|s| {
-                        s.map(|s| {
-                            s.data
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                                .collect()
-                        })
-                    }),
-                _ => Api::<ConfigMap>::namespaced(self.hub.clone(), namespace)
-                    .get_opt(&r.name)
-                    .await
-                    .map(|c| c.map(|c| c.data.unwrap_or_default().into_iter().collect())),
-            };
-            found.insert(
-                (r.kind.clone(), r.name.clone()),
-                data.map_err(|e| api_message(&e)),
-            );
+            let data = self.config_data(&r.kind, namespace, &r.name).await;
+            found.insert((r.kind.clone(), r.name.clone()), data);
         }
         flotilla_render::flux::variables(post_build, &|r| {
             found

@@ -25,7 +25,6 @@ use flotilla_fleet::helm_release::{HelmRelease, short_release_name};
 use flotilla_render::helm::storage::{Release, Status};
 use flotilla_render::helm::{Chart, Table};
 use flotilla_sync::Cluster;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
@@ -1392,26 +1391,9 @@ impl FluxReconciler {
             if found.contains_key(&key) {
                 continue;
             }
-            let data: values::Lookup = match reference.kind.as_str() {
-                "Secret" => Api::<Secret>::namespaced(self.hub.clone(), namespace)
-                    .get_opt(&reference.name)
-                    .await
-                    .map(|s| {
-                        s.map(|s| {
-                            s.data
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                                .collect()
-                        })
-                    })
-                    .map_err(|e| api_message(&e)),
-                _ => Api::<ConfigMap>::namespaced(self.hub.clone(), namespace)
-                    .get_opt(&reference.name)
-                    .await
-                    .map(|c| c.map(|c| c.data.unwrap_or_default().into_iter().collect()))
-                    .map_err(|e| api_message(&e)),
-            };
+            let data = self
+                .config_data(&reference.kind, namespace, &reference.name)
+                .await;
             found.insert(key, data);
         }
         values::compose(
