@@ -210,6 +210,9 @@ pub struct Install {
     /// Do not wait for the objects to be ready.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_wait: bool,
+    /// Do not run the chart's hooks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_hooks: bool,
     /// `Skip`, `Create` (default) or `CreateReplace`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crds: String,
@@ -234,6 +237,9 @@ pub struct Upgrade {
     /// Do not wait for the objects to be ready.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_wait: bool,
+    /// Do not run the chart's hooks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_hooks: bool,
     /// `Skip` (default), `Create` or `CreateReplace`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crds: String,

@@ -58,6 +58,11 @@ fn web_chart(dir: &std::path::Path, version: &str, with_service: bool) -> Vec<u8
     );
     support::write(
         &chart,
+        "templates/migrate.yaml",
+        "{{- if .Values.withHook }}\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: busybox\n{{- end }}\n",
+    );
+    support::write(
+        &chart,
         "templates/tests/connection.yaml",
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\n    {{- if .Values.failTests }}\n    kubesim.flotilla.dev/simulate: fail\n    {{- end }}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: wget\n    image: busybox\n",
     );
@@ -1030,4 +1035,42 @@ async fn helm_tests_run_after_a_release_and_a_failing_one_fails_it() {
         status["history"][0]["testHooks"]["failing-test"]["phase"],
         "Failed"
     );
+}
+
+/// A chart's `pre-install` hook runs before the release's objects (a Job, awaited until
+/// it completes); `install.disableHooks` skips it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn install_hooks_run_unless_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    for (name, disabled) in [("hooked", false), ("unhooked", true)] {
+        create(
+            &client,
+            &hr,
+            helm_release(
+                name,
+                json!({"interval": "5m", "install": {"disableHooks": disabled},
+                       "chartRef": {"kind": "OCIRepository", "name": "web"},
+                       "values": {"name": format!("{name}-settings"), "withHook": true}}),
+            ),
+        )
+        .await;
+    }
+    let jobs = Api::<k8s_openapi::api::batch::v1::Job>::namespaced(client.clone(), NAMESPACE);
+    condition_when("hooked", &client, "Ready", "True", "InstallSucceeded").await;
+    let job = jobs.get("hooked-migrate").await.unwrap();
+    assert!(
+        job.status.and_then(|s| s.succeeded) == Some(1),
+        "the hook ran to completion"
+    );
+    let stored = records(&client, "hooked").await;
+    let record = storage::release_from_secret(&stored[0].2).unwrap();
+    assert!(record.hooks.iter().any(|h| h.name == "hooked-migrate"));
+    assert!(
+        !record.manifest.contains("hooked-migrate"),
+        "hooks are not manifests"
+    );
+    condition_when("unhooked", &client, "Ready", "True", "InstallSucceeded").await;
+    assert!(jobs.get_opt("unhooked-migrate").await.unwrap().is_none());
 }

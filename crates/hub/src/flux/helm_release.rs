@@ -84,6 +84,14 @@ fn unsupported(spec: &Value) -> Option<String> {
         .any(|p| p.get("kustomize").is_none())
     {
         "a spec.postRenderers entry without kustomize"
+    } else if spec
+        .pointer("/dependsOn")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|d| d.get("readyExpr").is_some())
+    {
+        "spec.dependsOn[].readyExpr"
     } else if set("/healthCheckExprs") {
         "spec.healthCheckExprs"
     } else if set("/chart/spec/verify") {
@@ -627,6 +635,7 @@ impl FluxReconciler {
                     crds: "Skip",
                     create_namespace: false,
                     wait: false,
+                    hooks: false,
                     timeout: release.timeout(),
                     max_history: release.max_history(),
                     common_labels: common.labels.clone(),
@@ -754,6 +763,11 @@ impl FluxReconciler {
                 upgrade.disable_wait
             } else {
                 install.disable_wait
+            },
+            hooks: !if is_upgrade {
+                upgrade.disable_hooks
+            } else {
+                install.disable_hooks
             },
             timeout,
             max_history: release.max_history(),

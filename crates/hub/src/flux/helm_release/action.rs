@@ -47,6 +47,8 @@ pub struct Plan<'a> {
     pub create_namespace: bool,
     /// Wait for the objects to be ready.
     pub wait: bool,
+    /// Run the chart's install and upgrade hooks (`disableHooks` off).
+    pub hooks: bool,
     /// How long the action may take.
     pub timeout: Duration,
     /// Records kept (`None`: all).
@@ -650,7 +652,9 @@ async fn deploy(
     } else {
         ("pre-install", "post-install")
     };
-    run_hooks(cluster, rendered, pre, plan).await?;
+    if plan.hooks {
+        run_hooks(cluster, rendered, pre, plan).await?;
+    }
     let mut applied = Vec::new();
     let mut kept = BTreeSet::new();
     for manifest in &rendered.manifests {
@@ -676,7 +680,9 @@ async fn deploy(
     if plan.wait {
         ssa::wait_for_current(cluster, &applied, plan.timeout, WAIT_POLL, true).await?;
     }
-    run_hooks(cluster, rendered, post, plan).await?;
+    if plan.hooks {
+        run_hooks(cluster, rendered, post, plan).await?;
+    }
     let crds: Vec<ObjMeta> = rendered
         .crds
         .iter()
