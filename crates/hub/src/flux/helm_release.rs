@@ -203,6 +203,18 @@ impl Run {
     }
 }
 
+/// What a Helm action runs with.
+struct Prepared {
+    chart: Chart,
+    values: Table,
+    config_digest: String,
+    cluster: Cluster,
+}
+
+/// A reconcile that ends before any Helm action, the run's conditions saying why; when
+/// to run again.
+struct Stop(Option<Duration>);
+
 /// Why the chart source could not be had.
 enum Refusal {
     /// A source in another namespace under the lockdown (terminal).
@@ -364,144 +376,33 @@ impl FluxReconciler {
         let interval = release.interval().unwrap_or(Duration::from_secs(600));
         let retry = self.options.source_retry.max(Duration::from_secs(10));
 
-        // The HelmChart of `spec.chart`, or the chartRef.
-        let source = match self.chart_source(&release, &mut run).await {
-            Ok(source) => source,
-            Err(Refusal::AccessDenied(message)) => {
-                run.conditions.stalled("AccessDenied", &message);
-                run.not_ready("AccessDenied", &message);
-                run.event(true, "AccessDenied", &message);
-                run.status["observedGeneration"] = json!(generation);
-                return run.finish(None);
-            }
-            Err(Refusal::ChartNotApplied(message)) => {
-                run.not_ready("ArtifactFailed", &message);
-                return run.finish(Some(retry));
-            }
-        };
-        run.conditions
-            .reconciling("Progressing", "Fulfilling prerequisites");
-
-        // Dependencies.
-        if let Err(message) = self.helm_dependencies_ready(&release).await {
-            run.not_ready("DependencyNotReady", &message);
-            run.event(false, "DependencyNotReady", &message);
-            return run.finish(Some(self.options.dependency_requeue));
-        }
-
-        // The source's readiness and artifact.
-        let (kind, source_namespace, source_name) = source;
-        let tree = match self
-            .ready_chart_source(&kind, &source_namespace, &source_name)
+        let Prepared {
+            chart,
+            values,
+            config_digest,
+            cluster,
+        } = match self
+            .prerequisites(&release, generation, retry, &mut run)
             .await
         {
-            Ok(tree) => tree,
-            Err((reason, message)) => {
-                run.not_ready(reason, &message);
-                return run.finish(Some(self.options.dependency_requeue));
-            }
+            Ok(prepared) => prepared,
+            Err(Stop(requeue)) => return run.finish(requeue),
         };
-
-        // Values.
-        let values = match self.helm_values(&release).await {
-            Ok(values) => values,
-            Err(message) => {
-                run.not_ready("ValuesError", &message);
-                run.event(true, "ValuesError", &message);
-                return run.finish(Some(retry));
-            }
-        };
-        let config_digest = values::config_digest(&values);
-
-        // The chart.
-        let mut chart = match load_chart(&tree.tree) {
-            Ok(chart) => chart,
-            Err(e) => {
-                let message = format!("Could not load chart: {e}");
-                run.not_ready("ArtifactFailed", &message);
-                run.event(true, "ArtifactFailed", &message);
-                return run.finish(Some(retry));
-            }
-        };
-        if kind == "OCIRepository" {
-            // As helm-controller: the version carries the artifact's digest.
-            let digest = tree.revision.rsplit_once('@').map_or("", |(_, d)| d);
-            let hex = digest.trim_start_matches("sha256:");
-            if hex.len() >= 12 {
-                let version = format!(
-                    "{}+{}",
-                    chart.metadata.version.split('+').next().unwrap_or_default(),
-                    &hex[..12]
-                );
-                chart.metadata.version = version.clone();
-                chart.metadata.raw.insert("version".into(), json!(version));
-                run.status["lastAttemptedRevisionDigest"] = json!(digest);
-            }
-        }
         let chart_version = chart.metadata.version.clone();
         let chart_name = chart.metadata.name.clone();
-        run.metadata
-            .insert(format!("{HELM_GROUP}/revision"), chart_version.clone());
-        run.metadata
-            .insert(format!("{HELM_GROUP}/token"), config_digest.clone());
-
-        let cluster = match self
-            .target_for(
-                &release.metadata.namespace,
-                release.spec.kube_config.as_ref(),
-                &release.spec.service_account_name,
-            )
-            .await
-        {
-            Ok(cluster) => cluster,
-            Err(message) => {
-                run.not_ready("RESTClientError", &message);
-                return run.finish(Some(retry));
-            }
-        };
 
         // A new target (storage namespace, release namespace or name, or chart name under
         // the default `Reinstall` strategy): the old release is uninstalled first, as
         // helm-controller does, or its objects would stay behind or collide.
         if let Some(reason) = target_changed(&old_status, &release, &chart_name, &spec_value) {
-            let old_storage = old_status["storageNamespace"].as_str().unwrap_or_default();
-            let old_name = old_status
-                .pointer("/history/0/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
             tracing::info!(
                 helmrelease = %object_key(obj),
                 "release target configuration changed ({reason}): running uninstall for current release"
             );
-            let uninstall = release.spec.uninstall.clone().unwrap_or_default();
-            let uninstalled = action::uninstall(
-                &cluster,
-                old_storage,
-                old_name,
-                uninstall.keep_history,
-                (!uninstall.disable_wait).then_some(release.timeout()),
-            )
-            .await;
-            if let Err(e) = uninstalled {
-                let message =
-                    format!("Helm uninstall failed for the release's previous target: {e}");
-                run.not_ready("UninstallFailed", &message);
-                run.event(true, "UninstallFailed", &message);
-                return run.finish(Some(retry));
-            }
-            if let Some(map) = run.status.as_object_mut() {
-                for field in [
-                    "history",
-                    "failures",
-                    "installFailures",
-                    "upgradeFailures",
-                    "storageNamespace",
-                    "inventory",
-                ] {
-                    map.remove(field);
-                }
-            }
-            return run.finish(Some(REMEDIATION_REQUEUE));
+            let Stop(requeue) = self
+                .uninstall_previous_target(&cluster, &release, &old_status, retry, &mut run)
+                .await;
+            return run.finish(requeue);
         }
 
         // Failures are counted per generation, chart version and values.
@@ -1166,6 +1067,166 @@ impl FluxReconciler {
         }
         run.summarize();
         Ok(())
+    }
+
+    /// Everything a Helm action needs, in helm-controller's order: the chart source (the
+    /// HelmChart of `spec.chart` applied, or the chartRef), the dependencies, the source's
+    /// readiness and artifact, the values, the chart, the target cluster. On the way out
+    /// the run holds the conditions that say why not.
+    async fn prerequisites(
+        &self,
+        release: &HelmRelease,
+        generation: i64,
+        retry: Duration,
+        run: &mut Run,
+    ) -> Result<Prepared, Stop> {
+        // The HelmChart of `spec.chart`, or the chartRef.
+        let source = match self.chart_source(release, run).await {
+            Ok(source) => source,
+            Err(Refusal::AccessDenied(message)) => {
+                run.conditions.stalled("AccessDenied", &message);
+                run.not_ready("AccessDenied", &message);
+                run.event(true, "AccessDenied", &message);
+                run.status["observedGeneration"] = json!(generation);
+                return Err(Stop(None));
+            }
+            Err(Refusal::ChartNotApplied(message)) => {
+                run.not_ready("ArtifactFailed", &message);
+                return Err(Stop(Some(retry)));
+            }
+        };
+        run.conditions
+            .reconciling("Progressing", "Fulfilling prerequisites");
+
+        // Dependencies.
+        if let Err(message) = self.helm_dependencies_ready(release).await {
+            run.not_ready("DependencyNotReady", &message);
+            run.event(false, "DependencyNotReady", &message);
+            return Err(Stop(Some(self.options.dependency_requeue)));
+        }
+
+        // The source's readiness and artifact.
+        let (kind, source_namespace, source_name) = source;
+        let tree = match self
+            .ready_chart_source(&kind, &source_namespace, &source_name)
+            .await
+        {
+            Ok(tree) => tree,
+            Err((reason, message)) => {
+                run.not_ready(reason, &message);
+                return Err(Stop(Some(self.options.dependency_requeue)));
+            }
+        };
+
+        // Values.
+        let values = match self.helm_values(release).await {
+            Ok(values) => values,
+            Err(message) => {
+                run.not_ready("ValuesError", &message);
+                run.event(true, "ValuesError", &message);
+                return Err(Stop(Some(retry)));
+            }
+        };
+        let config_digest = values::config_digest(&values);
+
+        // The chart.
+        let mut chart = match load_chart(&tree.tree) {
+            Ok(chart) => chart,
+            Err(e) => {
+                let message = format!("Could not load chart: {e}");
+                run.not_ready("ArtifactFailed", &message);
+                run.event(true, "ArtifactFailed", &message);
+                return Err(Stop(Some(retry)));
+            }
+        };
+        if kind == "OCIRepository" {
+            // As helm-controller: the version carries the artifact's digest.
+            let digest = tree.revision.rsplit_once('@').map_or("", |(_, d)| d);
+            let hex = digest.trim_start_matches("sha256:");
+            if hex.len() >= 12 {
+                let version = format!(
+                    "{}+{}",
+                    chart.metadata.version.split('+').next().unwrap_or_default(),
+                    &hex[..12]
+                );
+                chart.metadata.version = version.clone();
+                chart.metadata.raw.insert("version".into(), json!(version));
+                run.status["lastAttemptedRevisionDigest"] = json!(digest);
+            }
+        }
+        run.metadata.insert(
+            format!("{HELM_GROUP}/revision"),
+            chart.metadata.version.clone(),
+        );
+        run.metadata
+            .insert(format!("{HELM_GROUP}/token"), config_digest.clone());
+
+        let cluster = match self
+            .target_for(
+                &release.metadata.namespace,
+                release.spec.kube_config.as_ref(),
+                &release.spec.service_account_name,
+            )
+            .await
+        {
+            Ok(cluster) => cluster,
+            Err(message) => {
+                run.not_ready("RESTClientError", &message);
+                return Err(Stop(Some(retry)));
+            }
+        };
+        Ok(Prepared {
+            chart,
+            values,
+            config_digest,
+            cluster,
+        })
+    }
+
+    /// helm-controller on a release target change: the release the status names is
+    /// uninstalled (from its storage namespace, by its name), history and failures are
+    /// cleared, and the new target is installed at the next run.
+    async fn uninstall_previous_target(
+        &self,
+        cluster: &Cluster,
+        release: &HelmRelease,
+        old_status: &Value,
+        retry: Duration,
+        run: &mut Run,
+    ) -> Stop {
+        let old_storage = old_status["storageNamespace"].as_str().unwrap_or_default();
+        let old_name = old_status
+            .pointer("/history/0/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let uninstall = release.spec.uninstall.clone().unwrap_or_default();
+        let uninstalled = action::uninstall(
+            cluster,
+            old_storage,
+            old_name,
+            uninstall.keep_history,
+            (!uninstall.disable_wait).then_some(release.timeout()),
+        )
+        .await;
+        if let Err(e) = uninstalled {
+            let message = format!("Helm uninstall failed for the release's previous target: {e}");
+            run.not_ready("UninstallFailed", &message);
+            run.event(true, "UninstallFailed", &message);
+            return Stop(Some(retry));
+        }
+        if let Some(map) = run.status.as_object_mut() {
+            for field in [
+                "history",
+                "failures",
+                "installFailures",
+                "upgradeFailures",
+                "storageNamespace",
+                "inventory",
+            ] {
+                map.remove(field);
+            }
+        }
+        Stop(Some(REMEDIATION_REQUEUE))
     }
 
     /// The chart source of a HelmRelease as `(kind, namespace, name)`: for `spec.chart`
