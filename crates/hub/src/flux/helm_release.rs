@@ -475,28 +475,12 @@ impl FluxReconciler {
         {
             state = State::OutOfSync(latest.clone());
         }
-        let (timeout, label) = match &state {
-            State::Absent => (
-                release
-                    .spec
-                    .install
-                    .as_ref()
-                    .and_then(|i| i.timeout.as_deref())
-                    .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
-                    .unwrap_or(release.timeout()),
-                "install",
-            ),
-            _ => (
-                release
-                    .spec
-                    .upgrade
-                    .as_ref()
-                    .and_then(|u| u.timeout.as_deref())
-                    .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
-                    .unwrap_or(release.timeout()),
-                "upgrade",
-            ),
+        let label = if matches!(state, State::Absent) {
+            "install"
+        } else {
+            "upgrade"
         };
+        let timeout = action_timeout(&release, label);
         let install = release.spec.install.clone().unwrap_or_default();
         let upgrade = release.spec.upgrade.clone().unwrap_or_default();
         let common = release.spec.common_metadata.clone().unwrap_or_default();
@@ -551,15 +535,12 @@ impl FluxReconciler {
                 }
                 let untested = run.status.pointer("/history/0/testHooks").is_none();
                 if let (Some(tests), Some(latest), true) = (&tests, releases.last(), untested) {
-                    let action_name = old_status["lastAttemptedReleaseAction"]
-                        .as_str()
-                        .unwrap_or("install")
-                        .to_string();
-                    let counter = if action_name == "upgrade" {
-                        "upgradeFailures"
-                    } else {
-                        "installFailures"
+                    // A failed test counts against the action that made the release.
+                    let action_name = match old_status["lastAttemptedReleaseAction"].as_str() {
+                        Some("upgrade") => "upgrade",
+                        _ => "install",
                     };
+                    let counter = failure_counter(action_name);
                     if self
                         .test_release(&cluster, &plan, latest, tests, &mut run)
                         .await
@@ -571,7 +552,7 @@ impl FluxReconciler {
                                 &cluster,
                                 &release,
                                 &plan,
-                                (&action_name, counter),
+                                (action_name, counter),
                                 &config_digest,
                                 generation,
                                 run,
@@ -685,11 +666,12 @@ impl FluxReconciler {
         run.status["lastAttemptedReleaseActionDuration"] = json!(go_duration(
             Duration::from_millis(started.elapsed().as_millis() as u64)
         ));
-        let (ok_reason, failed_reason, counter) = if is_upgrade {
-            ("UpgradeSucceeded", "UpgradeFailed", "upgradeFailures")
+        let (ok_reason, failed_reason) = if is_upgrade {
+            ("UpgradeSucceeded", "UpgradeFailed")
         } else {
-            ("InstallSucceeded", "InstallFailed", "installFailures")
+            ("InstallSucceeded", "InstallFailed")
         };
+        let counter = failure_counter(label);
         let verb = if is_upgrade { "upgrade" } else { "install" };
         match outcome {
             Ok(done) => {
@@ -1595,6 +1577,34 @@ fn is_ready(object: &Value) -> bool {
         .flatten()
         .any(|c| c["type"] == "Ready" && c["status"] == "True");
     observed == generation && ready
+}
+
+/// The timeout of `action` (`install` or `upgrade`): its own, else `spec.timeout`.
+fn action_timeout(release: &HelmRelease, action: &str) -> Duration {
+    let own = if action == "upgrade" {
+        release
+            .spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.timeout.as_deref())
+    } else {
+        release
+            .spec
+            .install
+            .as_ref()
+            .and_then(|i| i.timeout.as_deref())
+    };
+    own.and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
+        .unwrap_or(release.timeout())
+}
+
+/// The status field counting `action`'s failures.
+fn failure_counter(action: &str) -> &'static str {
+    if action == "upgrade" {
+        "upgradeFailures"
+    } else {
+        "installFailures"
+    }
 }
 
 /// `remediation.retries` of `install` or `upgrade` (0 by default; negative: for ever).
