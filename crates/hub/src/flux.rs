@@ -346,6 +346,24 @@ impl FluxReconciler {
             .cloned()
     }
 
+    /// Drops what a deleted source left in memory (its artifact, a HelmRepository's index,
+    /// a GitRepository's fetch state), as source-controller garbage-collects a deleted
+    /// object's artifacts; readers then find the source gone.
+    pub fn forget_source(&self, key: &str) {
+        lock(&self.artifacts).remove(key);
+        if let Some((kind, object)) = key.split_once('/') {
+            match kind {
+                HELM_REPO => {
+                    lock(&self.helm_indexes).remove(object);
+                }
+                GIT => {
+                    lock(&self.repositories).remove(object);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// What a reader of the source at queue key `key` must rebuild on (its artifact's
     /// identity), if it has one.
     fn artifact_identity(&self, key: &str) -> Option<String> {
@@ -1641,9 +1659,10 @@ async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
         match change {
             crate::controller::Change::Listed => {}
             crate::controller::Change::Gone(value) => {
-                state
-                    .known
-                    .forget(&format!("{kind}/{}", object_key(&value)));
+                let key = format!("{kind}/{}", object_key(&value));
+                state.known.forget(&key);
+                state.reconciler.forget_source(&key);
+                lock(&state.revisions).remove(&key);
             }
             crate::controller::Change::Present(value) => {
                 let key = format!("{kind}/{}", object_key(&value));
@@ -1929,6 +1948,58 @@ mod tests {
         let mut plain = secret(json!({}));
         plain.as_object_mut().unwrap().remove("sops");
         assert!(!still_encrypted(&plain));
+    }
+
+    #[test]
+    fn a_deleted_sources_artifact_and_index_are_forgotten() {
+        let config = kube::Config::new("https://127.0.0.1:9".parse().unwrap());
+        let mirrors = flotilla_source::MirrorCache::new(flotilla_source::CacheOptions::new(
+            std::env::temp_dir().join("flotilla-forget-test"),
+        ))
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // A client needs a runtime to exist; no request is made.
+        let _guard = runtime.enter();
+        let reconciler =
+            FluxReconciler::new(config, Sources::new(mirrors), FluxOptions::default()).unwrap();
+        let tree = SourceTree {
+            commit: "1.0.0".into(),
+            revision: "1.0.0".into(),
+            tree: Arc::new(flotilla_render::kustomize::MemTree::from_files(Vec::<(
+                String,
+                Vec<u8>,
+            )>::new(
+            ))),
+            included: Vec::new(),
+        };
+        lock(&reconciler.artifacts).insert("HelmChart/team/web".into(), tree.clone());
+        lock(&reconciler.artifacts).insert("HelmChart/team/other".into(), tree);
+        lock(&reconciler.helm_indexes).insert(
+            "team/charts".into(),
+            Arc::new(helm_repository::StoredIndex {
+                url: "https://charts.example.com/".into(),
+                revision: "sha256:00".into(),
+                charts: Default::default(),
+            }),
+        );
+        reconciler.forget_source("HelmChart/team/web");
+        reconciler.forget_source("HelmRepository/team/charts");
+        assert!(reconciler.artifact_identity("HelmChart/team/web").is_none());
+        assert!(
+            reconciler
+                .artifact_identity("HelmRepository/team/charts")
+                .is_none()
+        );
+        assert_eq!(
+            reconciler
+                .artifact_identity("HelmChart/team/other")
+                .as_deref(),
+            Some("1.0.0"),
+            "only the deleted source's"
+        );
     }
 
     #[test]
