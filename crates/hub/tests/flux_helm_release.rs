@@ -1074,3 +1074,54 @@ async fn install_hooks_run_unless_disabled() {
     condition_when("unhooked", &client, "Ready", "True", "InstallSucceeded").await;
     assert!(jobs.get_opt("unhooked-migrate").await.unwrap().is_none());
 }
+
+/// A release left `pending-install` (a controller stopped mid-install) is unlocked as
+/// helm-controller does — its record marked failed with the reason — and upgraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_release_stuck_pending_is_unlocked_and_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let stuck = storage::Release {
+        name: "stuck".into(),
+        info: Some(storage::Info {
+            status: Some(Status::PendingInstall),
+            description: "Initial install underway".into(),
+            ..Default::default()
+        }),
+        version: 1,
+        namespace: NAMESPACE.into(),
+        ..Default::default()
+    };
+    let secret: Secret =
+        serde_json::from_value(storage::secret_for(&stuck, 1_700_000_000).unwrap()).unwrap();
+    Api::<Secret>::namespaced(client.clone(), NAMESPACE)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    create(
+        &client,
+        &helm_release_resource(),
+        helm_release(
+            "stuck",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "values": {"name": "stuck-settings"}}),
+        ),
+    )
+    .await;
+    let (_, message) = condition_when("stuck", &client, "Ready", "True", "UpgradeSucceeded").await;
+    assert!(
+        message.starts_with(
+            "Helm upgrade succeeded for release team-a/stuck.v2 with chart web@1.0.0+"
+        ),
+        "{message}"
+    );
+    let stored = records(&client, "stuck").await;
+    let first = storage::release_from_secret(&stored[0].2).unwrap();
+    assert_eq!(stored[0].1, Status::Failed);
+    assert_eq!(
+        first.info.unwrap().description,
+        "Release unlocked from stale 'pending-install' state"
+    );
+    assert_eq!(stored[1].1, Status::Deployed);
+}

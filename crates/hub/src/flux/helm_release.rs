@@ -174,6 +174,28 @@ impl Run {
         }
     }
 
+    /// A release in sync: nothing to do, and a failure or remediation reported earlier
+    /// is over (helm-controller's `InSync` handling).
+    fn in_sync(&mut self) {
+        self.conditions.delete("Reconciling");
+        self.conditions.delete("Stalled");
+        let failed_before = matches!(
+            self.conditions.reason("Released"),
+            Some("InstallFailed" | "UpgradeFailed")
+        );
+        if self.conditions.get("Remediated").is_some() || failed_before {
+            self.conditions.delete("Remediated");
+            let message = self
+                .status
+                .pointer("/history/0")
+                .map(in_sync_message)
+                .unwrap_or_default();
+            self.conditions
+                .set("Released", "True", "UpgradeSucceeded", &message);
+        }
+        self.summarize();
+    }
+
     fn counter(&self, field: &str) -> i64 {
         self.status.get(field).and_then(Value::as_i64).unwrap_or(0)
     }
@@ -491,25 +513,7 @@ impl FluxReconciler {
             .unwrap_or_default();
         let previous = match state {
             State::InSync => {
-                // Nothing to do; a failure reported earlier is over.
-                run.conditions.delete("Reconciling");
-                run.conditions.delete("Stalled");
-                if run.conditions.get("Remediated").is_some()
-                    || matches!(
-                        run.conditions.reason("Released"),
-                        Some("InstallFailed" | "UpgradeFailed")
-                    )
-                {
-                    run.conditions.delete("Remediated");
-                    let message = run
-                        .status
-                        .pointer("/history/0")
-                        .map(in_sync_message)
-                        .unwrap_or_default();
-                    run.conditions
-                        .set("Released", "True", "UpgradeSucceeded", &message);
-                }
-                run.summarize();
+                run.in_sync();
                 // What the checks of a release in sync apply with (no install settings).
                 let plan = action::Plan {
                     release: &release_name,
@@ -565,35 +569,9 @@ impl FluxReconciler {
                 return run.finish(Some(interval));
             }
             State::Locked(stale) => {
-                let from = stale
-                    .info
-                    .as_ref()
-                    .and_then(|i| i.status.clone())
-                    .unwrap_or(Status::Unknown);
-                let chart_ref = chart_of(&stale);
-                match action::unlock(&cluster, release.storage_namespace(), &stale).await {
-                    Ok(()) => {
-                        let message = format!(
-                            "Unlocked Helm release {} with chart {chart_ref} in {} state",
-                            full_name(&stale),
-                            from.as_str()
-                        );
-                        run.conditions
-                            .set("Released", "False", "PendingRelease", &message);
-                        run.event(false, "PendingRelease", &message);
-                    }
-                    Err(e) => {
-                        let message = format!(
-                            "Unlock of Helm release {} with chart {chart_ref} in {} state failed: {e}",
-                            full_name(&stale),
-                            from.as_str()
-                        );
-                        run.conditions
-                            .set("Released", "False", "PendingRelease", &message);
-                        run.event(true, "PendingRelease", &message);
-                        run.summarize();
-                        return run.finish(Some(retry));
-                    }
+                if !unlock_stale(&cluster, release.storage_namespace(), &stale, &mut run).await {
+                    run.summarize();
+                    return run.finish(Some(retry));
                 }
                 // The unlocked release is now a failed one: upgrade it.
                 Some(stale)
@@ -1577,6 +1555,36 @@ fn is_ready(object: &Value) -> bool {
         .flatten()
         .any(|c| c["type"] == "Ready" && c["status"] == "True");
     observed == generation && ready
+}
+
+/// helm-controller's unlock of a release stuck `pending-*`: the record marked failed and
+/// `Released=False PendingRelease` with its event; false when the record could not be
+/// written.
+async fn unlock_stale(
+    cluster: &Cluster,
+    storage_namespace: &str,
+    stale: &Release,
+    run: &mut Run,
+) -> bool {
+    let from = stale
+        .info
+        .as_ref()
+        .and_then(|i| i.status.clone())
+        .unwrap_or(Status::Unknown);
+    let what = format!(
+        "Helm release {} with chart {} in {} state",
+        full_name(stale),
+        chart_of(stale),
+        from.as_str()
+    );
+    let (message, failed) = match action::unlock(cluster, storage_namespace, stale).await {
+        Ok(()) => (format!("Unlocked {what}"), false),
+        Err(e) => (format!("Unlock of {what} failed: {e}"), true),
+    };
+    run.conditions
+        .set("Released", "False", "PendingRelease", &message);
+    run.event(failed, "PendingRelease", &message);
+    !failed
 }
 
 /// The timeout of `action` (`install` or `upgrade`): its own, else `spec.timeout`.
