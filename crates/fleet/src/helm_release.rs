@@ -471,6 +471,40 @@ impl HelmRelease {
         parse_duration(&self.spec.interval, true)
     }
 
+    /// The settings of the install (`upgrade` false) or upgrade action, with
+    /// helm-controller's defaults: the action's timeout else `spec.timeout`, its
+    /// remediation, whether it waits and runs hooks, its CRD policy (`Create`).
+    pub fn action_settings(&self, upgrade: bool) -> ActionSettings<'_> {
+        let (timeout, remediation, disable_wait, disable_hooks, crds) = if upgrade {
+            let u = self.spec.upgrade.as_ref();
+            (
+                u.and_then(|u| u.timeout.as_deref()),
+                u.and_then(|u| u.remediation.as_ref()),
+                u.is_some_and(|u| u.disable_wait),
+                u.is_some_and(|u| u.disable_hooks),
+                u.map_or("", |u| u.crds.as_str()),
+            )
+        } else {
+            let i = self.spec.install.as_ref();
+            (
+                i.and_then(|i| i.timeout.as_deref()),
+                i.and_then(|i| i.remediation.as_ref()),
+                i.is_some_and(|i| i.disable_wait),
+                i.is_some_and(|i| i.disable_hooks),
+                i.map_or("", |i| i.crds.as_str()),
+            )
+        };
+        ActionSettings {
+            timeout: timeout
+                .and_then(|t| parse_duration(t, true))
+                .unwrap_or(self.timeout()),
+            remediation,
+            wait: !disable_wait,
+            hooks: !disable_hooks,
+            crds: if crds.is_empty() { "Create" } else { crds },
+        }
+    }
+
     /// The timeout of Helm actions (default 5m).
     pub fn timeout(&self) -> Duration {
         self.spec
@@ -504,6 +538,21 @@ impl HelmRelease {
             })
             .collect()
     }
+}
+
+/// What [`HelmRelease::action_settings`] gives.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionSettings<'a> {
+    /// How long the action may take.
+    pub timeout: Duration,
+    /// `remediation`, if set.
+    pub remediation: Option<&'a Remediation>,
+    /// Wait for the objects to be ready (`disableWait` off).
+    pub wait: bool,
+    /// Run the chart's hooks (`disableHooks` off).
+    pub hooks: bool,
+    /// `Skip`, `Create` or `CreateReplace`.
+    pub crds: &'a str,
 }
 
 /// helm-controller's `ShortenName`: a name longer than Helm allows becomes its first 40

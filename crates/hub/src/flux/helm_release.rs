@@ -502,9 +502,7 @@ impl FluxReconciler {
         } else {
             "upgrade"
         };
-        let timeout = action_timeout(&release, label);
-        let install = release.spec.install.clone().unwrap_or_default();
-        let upgrade = release.spec.upgrade.clone().unwrap_or_default();
+        let timeout = release.action_settings(label == "upgrade").timeout;
         let common = release.spec.common_metadata.clone().unwrap_or_default();
         let post_renderers: Vec<Value> = spec_value
             .get("postRenderers")
@@ -607,28 +605,22 @@ impl FluxReconciler {
             go_duration(timeout)
         );
         run.conditions.reconciling("Progressing", &progress);
-        let crds = match (is_upgrade, &install.crds, &upgrade.crds) {
-            (false, policy, _) | (true, _, policy) if !policy.is_empty() => policy.clone(),
-            _ => "Create".to_string(),
-        };
+        let settings = release.action_settings(is_upgrade);
         let plan = action::Plan {
             release: &release_name,
             namespace: release.release_namespace(),
             storage_namespace: release.storage_namespace(),
             owner: (&release.metadata.name, &release.metadata.namespace),
             values: &values,
-            crds: &crds,
-            create_namespace: install.create_namespace && !release.spec.target_namespace.is_empty(),
-            wait: !if is_upgrade {
-                upgrade.disable_wait
-            } else {
-                install.disable_wait
-            },
-            hooks: !if is_upgrade {
-                upgrade.disable_hooks
-            } else {
-                install.disable_hooks
-            },
+            crds: settings.crds,
+            create_namespace: release
+                .spec
+                .install
+                .as_ref()
+                .is_some_and(|i| i.create_namespace)
+                && !release.spec.target_namespace.is_empty(),
+            wait: settings.wait,
+            hooks: settings.hooks,
             timeout,
             max_history: release.max_history(),
             common_labels: common.labels.clone(),
@@ -1587,25 +1579,6 @@ async fn unlock_stale(
     !failed
 }
 
-/// The timeout of `action` (`install` or `upgrade`): its own, else `spec.timeout`.
-fn action_timeout(release: &HelmRelease, action: &str) -> Duration {
-    let own = if action == "upgrade" {
-        release
-            .spec
-            .upgrade
-            .as_ref()
-            .and_then(|u| u.timeout.as_deref())
-    } else {
-        release
-            .spec
-            .install
-            .as_ref()
-            .and_then(|i| i.timeout.as_deref())
-    };
-    own.and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
-        .unwrap_or(release.timeout())
-}
-
 /// The status field counting `action`'s failures.
 fn failure_counter(action: &str) -> &'static str {
     if action == "upgrade" {
@@ -1817,19 +1790,7 @@ struct RemediationPolicy {
 impl RemediationPolicy {
     fn of(release: &HelmRelease, action: &str) -> RemediationPolicy {
         let upgrade = action == "upgrade";
-        let remediation = if upgrade {
-            release
-                .spec
-                .upgrade
-                .as_ref()
-                .and_then(|u| u.remediation.as_ref())
-        } else {
-            release
-                .spec
-                .install
-                .as_ref()
-                .and_then(|i| i.remediation.as_ref())
-        };
+        let remediation = release.action_settings(upgrade).remediation;
         let retries = remediation.map_or(0, |r| r.retries);
         RemediationPolicy {
             retries,
