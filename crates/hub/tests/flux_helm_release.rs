@@ -85,11 +85,7 @@ async fn create(client: &Client, resource: &ApiResource, value: Value) {
 }
 
 async fn object(client: &Client, resource: &ApiResource, name: &str) -> Option<Value> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, resource);
-    api.get_opt(name)
-        .await
-        .unwrap()
-        .map(|o| serde_json::to_value(o).unwrap())
+    support::object_of(client, resource, NAMESPACE, name).await
 }
 
 /// The HelmRelease's status once its `type` condition has `status` and `reason`.
@@ -100,20 +96,14 @@ async fn condition_when(
     status: &str,
     reason: &str,
 ) -> (Value, String) {
-    wait_for(&format!("{name} {type_}={status} {reason}"), async || {
-        let s = object(client, &helm_release_resource(), name).await?["status"].clone();
-        let c = s["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == type_)?
-            .clone();
-        (c["status"] == status && c["reason"] == reason).then(|| {
-            (
-                s.clone(),
-                c["message"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-    })
+    support::condition_when(
+        client,
+        &helm_release_resource(),
+        (NAMESPACE, name),
+        type_,
+        status,
+        reason,
+    )
     .await
 }
 

@@ -85,12 +85,9 @@ fn helm_chart(name: &str, source: (&str, &str), chart: &str, extra: Value) -> Va
 }
 
 async fn status_of(client: &Client, resource: &ApiResource, name: &str) -> Value {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, resource);
-    api.get_opt(name)
+    support::object_of(client, resource, NS, name)
         .await
-        .unwrap()
-        .map(|o| serde_json::to_value(o).unwrap()["status"].clone())
-        .unwrap_or(Value::Null)
+        .map_or(Value::Null, |o| o["status"].clone())
 }
 
 /// The status and the Ready message once Ready has `status` and `reason`.
@@ -101,21 +98,7 @@ async fn ready_when(
     status: &str,
     reason: &str,
 ) -> (Value, String) {
-    wait_for(&format!("{name} Ready={status} {reason}"), async || {
-        let s = status_of(client, resource, name).await;
-        let c = s["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "Ready")?
-            .clone();
-        (c["status"] == status && c["reason"] == reason).then(|| {
-            (
-                s.clone(),
-                c["message"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-    })
-    .await
+    support::condition_when(client, resource, (NS, name), "Ready", status, reason).await
 }
 
 fn has_condition(status: &Value, type_: &str, reason: &str) -> bool {

@@ -56,12 +56,9 @@ async fn apply(client: &Client, resource: &kube::api::ApiResource, value: Value)
 }
 
 async fn status_of(client: &Client, resource: &kube::api::ApiResource, name: &str) -> Value {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "flux-system", resource);
-    api.get_opt(name)
+    support::object_of(client, resource, "flux-system", name)
         .await
-        .unwrap()
-        .map(|o| serde_json::to_value(o).unwrap()["status"].clone())
-        .unwrap_or(Value::Null)
+        .map_or(Value::Null, |o| o["status"].clone())
 }
 
 /// `(status, reason, message)` of the Ready condition once it is `status` with `reason`.
@@ -72,20 +69,14 @@ async fn ready_when(
     status: &str,
     reason: &str,
 ) -> (Value, String) {
-    wait_for(&format!("{name} Ready={status} {reason}"), async || {
-        let s = status_of(client, resource, name).await;
-        let c = s["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "Ready")?
-            .clone();
-        (c["status"] == status && c["reason"] == reason).then(|| {
-            (
-                s.clone(),
-                c["message"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-    })
+    support::condition_when(
+        client,
+        resource,
+        ("flux-system", name),
+        "Ready",
+        status,
+        reason,
+    )
     .await
 }
 

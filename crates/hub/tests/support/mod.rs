@@ -227,3 +227,45 @@ pub(crate) fn package_chart(dir: &std::path::Path, name: &str, version: &str) ->
     assert!(out.status.success(), "{out:?}");
     registry::sha256_hex(&std::fs::read(dir.join(&file)).unwrap())
 }
+
+/// The object `namespace/name` of `resource` on the hub, as JSON, if it exists.
+pub(crate) async fn object_of(
+    client: &Client,
+    resource: &kube::api::ApiResource,
+    namespace: &str,
+    name: &str,
+) -> Option<serde_json::Value> {
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client.clone(), namespace, resource);
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+/// A Flux object's status and the message of its `type_` condition, once that condition
+/// has `status` and `reason`.
+pub(crate) async fn condition_when(
+    client: &Client,
+    resource: &kube::api::ApiResource,
+    (namespace, name): (&str, &str),
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> (serde_json::Value, String) {
+    wait_for(&format!("{name} {type_}={status} {reason}"), async || {
+        let s = object_of(client, resource, namespace, name).await?["status"].clone();
+        let c = s["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == type_)?
+            .clone();
+        (c["status"] == status && c["reason"] == reason).then(|| {
+            (
+                s.clone(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    })
+    .await
+}
