@@ -166,6 +166,33 @@ impl Conditions {
     }
 }
 
+/// A failed step of a source's reconcile: source-controller's reason and message.
+#[derive(Debug)]
+pub(super) struct Failed {
+    pub reason: &'static str,
+    pub message: String,
+    /// A spec that cannot work until it changes (Stalled, not retried).
+    pub stalls: bool,
+}
+
+/// A failure retried later.
+pub(super) fn failed(reason: &'static str, message: String) -> Failed {
+    Failed {
+        reason,
+        message,
+        stalls: false,
+    }
+}
+
+/// A failure that waits for the spec to change (Stalled).
+pub(super) fn stalled(reason: &'static str, message: String) -> Failed {
+    Failed {
+        reason,
+        message,
+        stalls: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

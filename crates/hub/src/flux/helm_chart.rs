@@ -35,9 +35,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::conditions::Conditions;
+use super::conditions::{Failed, failed, stalled};
 use super::helm_repository::{
-    Failed, HelmRepositorySpec, StoredIndex, failed, normalize_url, progressing, stalled,
-    unsupported_repository,
+    HelmRepositorySpec, StoredIndex, normalize_url, progressing, unsupported_repository,
 };
 use super::oci_repository::artifact_key;
 use super::{FluxReconciler, Outcome, SOURCE_GROUP, events, generation_of};

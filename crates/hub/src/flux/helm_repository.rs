@@ -26,7 +26,7 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::conditions::Conditions;
+use super::conditions::{Conditions, Failed, failed, stalled};
 use super::{
     FINALIZER, FluxReconciler, Outcome, SOURCE_GROUP, events, finalizers_of, generation_of,
 };
@@ -102,31 +102,6 @@ pub(super) struct LocalRef {
 /// `NormalizeURL`: no trailing slashes, then exactly one.
 pub(super) fn normalize_url(url: &str) -> String {
     format!("{}/", url.trim_end_matches('/'))
-}
-
-/// A failed step: source-controller's reason and message.
-#[derive(Debug)]
-pub(super) struct Failed {
-    pub reason: &'static str,
-    pub message: String,
-    /// A spec that cannot work until it changes (Stalled, not retried).
-    pub stalls: bool,
-}
-
-pub(super) fn failed(reason: &'static str, message: String) -> Failed {
-    Failed {
-        reason,
-        message,
-        stalls: false,
-    }
-}
-
-pub(super) fn stalled(reason: &'static str, message: String) -> Failed {
-    Failed {
-        reason,
-        message,
-        stalls: true,
-    }
 }
 
 /// What this hub does not do, named rather than ignored.

@@ -20,7 +20,7 @@ use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::conditions::Conditions;
+use super::conditions::{Conditions, Failed, failed, stalled};
 use super::{FluxReconciler, Outcome, SOURCE_GROUP, events, generation_of};
 use crate::controller::object_key;
 use crate::lock;
@@ -78,30 +78,6 @@ struct LayerSelector {
 #[serde(default)]
 struct LocalRef {
     name: String,
-}
-
-/// A failed step: source-controller's reason and message.
-struct Failed {
-    reason: &'static str,
-    message: String,
-    /// A spec that cannot work until it changes (Stalled, not retried).
-    stalls: bool,
-}
-
-fn failed(reason: &'static str, message: String) -> Failed {
-    Failed {
-        reason,
-        message,
-        stalls: false,
-    }
-}
-
-fn stalled(reason: &'static str, message: String) -> Failed {
-    Failed {
-        reason,
-        message,
-        stalls: true,
-    }
 }
 
 /// What was pulled: the revision and the artifact's files.
