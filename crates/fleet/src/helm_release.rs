@@ -87,6 +87,9 @@ pub struct HelmReleaseSpec {
     /// `upgrade` settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<Upgrade>,
+    /// `rollback` settings (upgrade remediation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
     /// `uninstall` settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uninstall: Option<Uninstall>,
@@ -99,7 +102,7 @@ pub struct HelmReleaseSpec {
     /// Labels and annotations for every object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub common_metadata: Option<crate::flux::CommonMetadata>,
-    /// Other fields (test, rollback, driftDetection, postRenderers, ...), checked by name.
+    /// Other fields (test, driftDetection, postRenderers, ...), checked by name.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -192,6 +195,9 @@ pub struct Remediation {
     /// `rollback` (default) or `uninstall`, for upgrades.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub strategy: String,
+    /// Test failures do not fail the release (default: `test.ignoreFailures`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_test_failures: Option<bool>,
     /// Other fields, checked by name.
     #[serde(flatten)]
     pub extra: Extra,
@@ -210,6 +216,9 @@ pub struct Install {
     /// Do not wait for the objects to be ready.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_wait: bool,
+    /// Do not wait for Jobs to complete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait_for_jobs: bool,
     /// Do not run the chart's hooks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
@@ -237,15 +246,46 @@ pub struct Upgrade {
     /// Do not wait for the objects to be ready.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_wait: bool,
+    /// Do not wait for Jobs to complete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait_for_jobs: bool,
     /// Do not run the chart's hooks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
-    /// `Skip` (default), `Create` or `CreateReplace`.
+    /// `Skip`, `Create` (the default, as helm-controller's code has it) or
+    /// `CreateReplace`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crds: String,
     /// Recreate objects whose immutable fields changed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Delete the objects a failed upgrade created.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleanup_on_fail: bool,
+    /// Other fields, checked by name.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `spec.rollback`: how a failed upgrade is rolled back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollback {
+    /// Timeout of the rollback (default: `spec.timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Do not wait for the objects to be ready.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait: bool,
+    /// Do not wait for Jobs to complete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait_for_jobs: bool,
+    /// Do not run the chart's pre- and post-rollback hooks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_hooks: bool,
+    /// Delete the objects a failed rollback created.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleanup_on_fail: bool,
     /// Other fields, checked by name.
     #[serde(flatten)]
     pub extra: Extra,
@@ -264,6 +304,12 @@ pub struct Uninstall {
     /// Do not wait for the objects to be gone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_wait: bool,
+    /// Do not run the chart's pre- and post-delete hooks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_hooks: bool,
+    /// `background` (default), `foreground` or `orphan`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub deletion_propagation: String,
     /// Other fields, checked by name.
     #[serde(flatten)]
     pub extra: Extra,
@@ -407,6 +453,19 @@ impl HelmRelease {
                 check_duration("spec.upgrade.timeout", timeout)?;
             }
         }
+        if let Some(timeout) = spec.rollback.as_ref().and_then(|r| r.timeout.as_ref()) {
+            check_duration("spec.rollback.timeout", timeout)?;
+        }
+        if let Some(uninstall) = &spec.uninstall {
+            if let Some(timeout) = &uninstall.timeout {
+                check_duration("spec.uninstall.timeout", timeout)?;
+            }
+            check_optional_enum(
+                "spec.uninstall.deletionPropagation",
+                &uninstall.deletion_propagation,
+                &["background", "foreground", "orphan"],
+            )?;
+        }
         if let Some(values) = &spec.values
             && !values.is_object()
             && !values.is_null()
@@ -475,34 +534,104 @@ impl HelmRelease {
     /// helm-controller's defaults: the action's timeout else `spec.timeout`, its
     /// remediation, whether it waits and runs hooks, its CRD policy (`Create`).
     pub fn action_settings(&self, upgrade: bool) -> ActionSettings<'_> {
-        let (timeout, remediation, disable_wait, disable_hooks, crds) = if upgrade {
-            let u = self.spec.upgrade.as_ref();
-            (
-                u.and_then(|u| u.timeout.as_deref()),
-                u.and_then(|u| u.remediation.as_ref()),
-                u.is_some_and(|u| u.disable_wait),
-                u.is_some_and(|u| u.disable_hooks),
-                u.map_or("", |u| u.crds.as_str()),
-            )
-        } else {
-            let i = self.spec.install.as_ref();
-            (
-                i.and_then(|i| i.timeout.as_deref()),
-                i.and_then(|i| i.remediation.as_ref()),
-                i.is_some_and(|i| i.disable_wait),
-                i.is_some_and(|i| i.disable_hooks),
-                i.map_or("", |i| i.crds.as_str()),
-            )
-        };
+        let (timeout, remediation, disable_wait, disable_wait_for_jobs, disable_hooks, crds) =
+            if upgrade {
+                let u = self.spec.upgrade.as_ref();
+                (
+                    u.and_then(|u| u.timeout.as_deref()),
+                    u.and_then(|u| u.remediation.as_ref()),
+                    u.is_some_and(|u| u.disable_wait),
+                    u.is_some_and(|u| u.disable_wait_for_jobs),
+                    u.is_some_and(|u| u.disable_hooks),
+                    u.map_or("", |u| u.crds.as_str()),
+                )
+            } else {
+                let i = self.spec.install.as_ref();
+                (
+                    i.and_then(|i| i.timeout.as_deref()),
+                    i.and_then(|i| i.remediation.as_ref()),
+                    i.is_some_and(|i| i.disable_wait),
+                    i.is_some_and(|i| i.disable_wait_for_jobs),
+                    i.is_some_and(|i| i.disable_hooks),
+                    i.map_or("", |i| i.crds.as_str()),
+                )
+            };
         ActionSettings {
-            timeout: timeout
-                .and_then(|t| parse_duration(t, true))
-                .unwrap_or(self.timeout()),
+            timeout: self.timeout_or_default(timeout),
             remediation,
             wait: !disable_wait,
+            wait_for_jobs: !disable_wait_for_jobs,
             hooks: !disable_hooks,
             crds: if crds.is_empty() { "Create" } else { crds },
+            // Helm's install has no cleanup: a failed install is remediated by uninstalling.
+            cleanup_on_fail: upgrade
+                && self
+                    .spec
+                    .upgrade
+                    .as_ref()
+                    .is_some_and(|u| u.cleanup_on_fail),
         }
+    }
+
+    /// The settings of a rollback (an upgrade's remediation): `spec.rollback`'s timeout
+    /// else `spec.timeout`, its waits, hooks and `cleanupOnFail`.
+    pub fn rollback_settings(&self) -> ActionSettings<'_> {
+        let r = self.spec.rollback.clone().unwrap_or_default();
+        ActionSettings {
+            timeout: self.timeout_or_default(r.timeout.as_deref()),
+            remediation: None,
+            wait: !r.disable_wait,
+            wait_for_jobs: !r.disable_wait_for_jobs,
+            hooks: !r.disable_hooks,
+            crds: "Skip",
+            cleanup_on_fail: r.cleanup_on_fail,
+        }
+    }
+
+    /// The settings of every uninstall helm-controller runs (deletion, remediation, a
+    /// release target change): `spec.uninstall`'s timeout else `spec.timeout`, hooks,
+    /// history, wait and deletion propagation.
+    pub fn uninstall_settings(&self) -> UninstallSettings {
+        let u = self.spec.uninstall.clone().unwrap_or_default();
+        UninstallSettings {
+            timeout: self.timeout_or_default(u.timeout.as_deref()),
+            hooks: !u.disable_hooks,
+            keep_history: u.keep_history,
+            wait: !u.disable_wait,
+            propagation: match u.deletion_propagation.as_str() {
+                "foreground" => Propagation::Foreground,
+                "orphan" => Propagation::Orphan,
+                _ => Propagation::Background,
+            },
+        }
+    }
+
+    /// Whether failed Helm tests leave the release alone: the active remediation's
+    /// `ignoreTestFailures` (of the install or the upgrade, `action`), else
+    /// `test.ignoreFailures` — helm-controller's `MustIgnoreTestFailures`.
+    pub fn ignores_test_failures(&self, action: Option<&str>, test_ignore_failures: bool) -> bool {
+        let remediation = match action {
+            Some("install") => self
+                .spec
+                .install
+                .as_ref()
+                .and_then(|i| i.remediation.as_ref()),
+            Some("upgrade") => self
+                .spec
+                .upgrade
+                .as_ref()
+                .and_then(|u| u.remediation.as_ref()),
+            _ => None,
+        };
+        remediation
+            .and_then(|r| r.ignore_test_failures)
+            .unwrap_or(test_ignore_failures)
+    }
+
+    fn timeout_or_default(&self, timeout: Option<&str>) -> Duration {
+        timeout
+            .and_then(|t| parse_duration(t, true))
+            .unwrap_or(self.timeout())
     }
 
     /// The timeout of Helm actions (default 5m).
@@ -553,6 +682,36 @@ pub struct ActionSettings<'a> {
     pub hooks: bool,
     /// `Skip`, `Create` or `CreateReplace`.
     pub crds: &'a str,
+    /// The wait holds until Jobs complete (`disableWaitForJobs` off).
+    pub wait_for_jobs: bool,
+    /// A failure deletes the objects the action created (`cleanupOnFail`).
+    pub cleanup_on_fail: bool,
+}
+
+/// How an uninstall runs ([`HelmRelease::uninstall_settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UninstallSettings {
+    /// How long it may take.
+    pub timeout: Duration,
+    /// Run the pre- and post-delete hooks (`disableHooks` off).
+    pub hooks: bool,
+    /// Keep the records, marked `uninstalled`.
+    pub keep_history: bool,
+    /// Wait until the objects are gone (`disableWait` off).
+    pub wait: bool,
+    /// `deletionPropagation`.
+    pub propagation: Propagation,
+}
+
+/// The propagation policy of an uninstall's deletions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Dependents deleted in the background (the default).
+    Background,
+    /// The owner waits for its dependents.
+    Foreground,
+    /// Dependents left behind.
+    Orphan,
 }
 
 /// helm-controller's `ShortenName`: a name longer than Helm allows becomes its first 40
@@ -652,5 +811,72 @@ spec:
         );
         let err = HelmRelease::from_yaml(&long_name).unwrap_err();
         assert_eq!(err.field, "spec.releaseName");
+    }
+
+    #[test]
+    fn every_uninstall_and_rollback_takes_its_own_timeout_else_the_specs() {
+        // helm-controller: `GetUninstall().GetTimeout(obj.GetTimeout())`, the same for
+        // rollback; both default to spec.timeout (5m when unset).
+        let release = HelmRelease::from_yaml(PODINFO).unwrap();
+        let uninstall = release.uninstall_settings();
+        assert_eq!(uninstall.timeout, Duration::from_secs(300));
+        assert_eq!(uninstall.propagation, Propagation::Background);
+        assert!(uninstall.hooks && uninstall.wait && !uninstall.keep_history);
+        let rollback = release.rollback_settings();
+        assert_eq!(rollback.timeout, Duration::from_secs(300));
+        assert!(rollback.wait && rollback.wait_for_jobs && rollback.hooks);
+        assert!(!rollback.cleanup_on_fail);
+
+        let set = PODINFO.replace(
+            "  values:\n",
+            "  timeout: 2m\n  uninstall:\n    timeout: 30s\n    disableHooks: true\n    disableWait: true\n    keepHistory: true\n    deletionPropagation: orphan\n  rollback:\n    disableWaitForJobs: true\n    disableHooks: true\n    cleanupOnFail: true\n  upgrade:\n    cleanupOnFail: true\n    disableWaitForJobs: true\n  values:\n",
+        );
+        let release = HelmRelease::from_yaml(&set).unwrap();
+        let uninstall = release.uninstall_settings();
+        assert_eq!(uninstall.timeout, Duration::from_secs(30));
+        assert_eq!(uninstall.propagation, Propagation::Orphan);
+        assert!(!uninstall.hooks && !uninstall.wait && uninstall.keep_history);
+        let rollback = release.rollback_settings();
+        assert_eq!(rollback.timeout, Duration::from_secs(120), "spec.timeout");
+        assert!(rollback.wait && !rollback.wait_for_jobs && !rollback.hooks);
+        assert!(rollback.cleanup_on_fail);
+        let upgrade = release.action_settings(true);
+        assert!(upgrade.cleanup_on_fail && !upgrade.wait_for_jobs);
+        let install = release.action_settings(false);
+        assert!(
+            !install.cleanup_on_fail,
+            "Helm's install has no cleanupOnFail"
+        );
+        assert!(install.wait_for_jobs);
+    }
+
+    #[test]
+    fn test_failures_are_ignored_as_the_active_remediation_says() {
+        let set = PODINFO.replace(
+            "  values:\n",
+            "  install:\n    remediation:\n      ignoreTestFailures: true\n  upgrade:\n    remediation:\n      retries: 1\n  values:\n",
+        );
+        let release = HelmRelease::from_yaml(&set).unwrap();
+        assert!(release.ignores_test_failures(Some("install"), false));
+        // The upgrade's remediation names none: test.ignoreFailures decides.
+        assert!(!release.ignores_test_failures(Some("upgrade"), false));
+        assert!(release.ignores_test_failures(Some("upgrade"), true));
+        assert!(!release.ignores_test_failures(None, false));
+    }
+
+    #[test]
+    fn uninstall_settings_are_validated() {
+        let bad = PODINFO.replace(
+            "  values:\n",
+            "  uninstall:\n    deletionPropagation: cascade\n  values:\n",
+        );
+        let err = HelmRelease::from_yaml(&bad).unwrap_err();
+        assert_eq!(err.field, "spec.uninstall.deletionPropagation");
+        let bad = PODINFO.replace(
+            "  values:\n",
+            "  rollback:\n    timeout: later\n  values:\n",
+        );
+        let err = HelmRelease::from_yaml(&bad).unwrap_err();
+        assert_eq!(err.field, "spec.rollback.timeout");
     }
 }

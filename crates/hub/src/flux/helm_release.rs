@@ -16,6 +16,7 @@
 
 pub mod action;
 pub mod drift;
+pub mod hooks;
 pub mod values;
 
 use std::collections::{BTreeMap, HashMap};
@@ -108,6 +109,7 @@ fn unsupported(spec: &Value) -> Option<String> {
         "the RetryOnFailure strategy"
     } else if spec.pointer("/install/serverSideApply") == Some(&json!(false))
         || named("/upgrade/serverSideApply") == "disabled"
+        || named("/rollback/serverSideApply") == "disabled"
     {
         "client-side apply (serverSideApply: false)"
     } else {
@@ -390,7 +392,11 @@ impl FluxReconciler {
                 return run.finish(None);
             }
         };
-        let tests = helm_tests(&spec_value, release.timeout());
+        let tests = helm_tests(
+            &spec_value,
+            &release,
+            old_status["lastAttemptedReleaseAction"].as_str(),
+        );
         run.tests_gate = tests.as_ref().is_some_and(|t| !t.ignore_failures);
         if tests.is_none() {
             run.conditions.delete("TestSuccess");
@@ -522,6 +528,8 @@ impl FluxReconciler {
                     crds: "Skip",
                     create_namespace: false,
                     wait: false,
+                    wait_for_jobs: false,
+                    cleanup_on_fail: false,
                     hooks: false,
                     timeout: release.timeout(),
                     max_history: release.max_history(),
@@ -620,6 +628,8 @@ impl FluxReconciler {
                 .is_some_and(|i| i.create_namespace)
                 && !release.spec.target_namespace.is_empty(),
             wait: settings.wait,
+            wait_for_jobs: settings.wait_for_jobs,
+            cleanup_on_fail: settings.cleanup_on_fail,
             hooks: settings.hooks,
             timeout,
             max_history: release.max_history(),
@@ -675,6 +685,9 @@ impl FluxReconciler {
                     set_or_remove(&mut run.status, field, digest);
                 }
                 run.event(false, ok_reason, &message);
+                // Test failures now count for this action's remediation.
+                let tests = helm_tests(&spec_value, &release, Some(label));
+                run.tests_gate = tests.as_ref().is_some_and(|t| !t.ignore_failures);
                 if let Some(tests) = &tests
                     && self
                         .test_release(&cluster, &plan, &done.release, tests, &mut run)
@@ -735,11 +748,11 @@ impl FluxReconciler {
         cluster: &Cluster,
         plan: &action::Plan<'_>,
         record: &Release,
-        tests: &action::TestSpec,
+        tests: &hooks::TestSpec,
         run: &mut Run,
     ) -> Result<(), ()> {
         let mut record = record.clone();
-        let outcome = action::run_tests(cluster, plan, &mut record, tests).await;
+        let outcome = hooks::run_tests(cluster, plan.storage_namespace, &mut record, tests).await;
         let hooks: serde_json::Map<String, Value> = record
             .hooks
             .iter()
@@ -934,13 +947,11 @@ impl FluxReconciler {
     ) -> Result<(), String> {
         let name = format!("{} with chart {}", full_name(failed), chart_of(failed));
         if policy.uninstall {
-            let uninstall = release.spec.uninstall.clone().unwrap_or_default();
             let outcome = action::uninstall(
                 cluster,
                 plan.storage_namespace,
                 plan.release,
-                uninstall.keep_history,
-                (!uninstall.disable_wait).then_some(plan.timeout),
+                &release.uninstall_settings(),
             )
             .await;
             match outcome {
@@ -986,7 +997,16 @@ impl FluxReconciler {
             );
         };
         let previous = format!("{} with chart {}", full_name(target), chart_of(target));
-        match action::rollback(cluster, plan, target, failed, failed.version + 1).await {
+        let settings = release.rollback_settings();
+        let rollback_plan = action::Plan {
+            timeout: settings.timeout,
+            wait: settings.wait,
+            wait_for_jobs: settings.wait_for_jobs,
+            hooks: settings.hooks,
+            cleanup_on_fail: settings.cleanup_on_fail,
+            ..plan.clone()
+        };
+        match action::rollback(cluster, &rollback_plan, target, failed, failed.version + 1).await {
             Ok(rolled_back) => {
                 let message = format!("Helm rollback to previous release {previous} succeeded");
                 run.conditions
@@ -1151,13 +1171,11 @@ impl FluxReconciler {
             .pointer("/history/0/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let uninstall = release.spec.uninstall.clone().unwrap_or_default();
         let uninstalled = action::uninstall(
             cluster,
             old_storage,
             old_name,
-            uninstall.keep_history,
-            (!uninstall.disable_wait).then_some(release.timeout()),
+            &release.uninstall_settings(),
         )
         .await;
         if let Err(e) = uninstalled {
@@ -1468,12 +1486,6 @@ impl FluxReconciler {
                     "skipping Helm uninstall: the service account to impersonate is gone"
                 );
             } else {
-                let uninstall = release.spec.uninstall.clone().unwrap_or_default();
-                let timeout = uninstall
-                    .timeout
-                    .as_deref()
-                    .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
-                    .unwrap_or(release.timeout());
                 let uninstalled = match self
                     .target_for(
                         &release.metadata.namespace,
@@ -1483,12 +1495,11 @@ impl FluxReconciler {
                     .await
                 {
                     Ok(cluster) => {
-                        uninstall_release(
+                        action::uninstall(
                             &cluster,
                             &storage_namespace,
                             &short_release_name(&release.release_name()),
-                            uninstall.keep_history,
-                            (!uninstall.disable_wait).then_some(timeout),
+                            &release.uninstall_settings(),
                         )
                         .await
                     }
@@ -1521,16 +1532,6 @@ impl FluxReconciler {
             events: Vec::new(),
         }
     }
-}
-
-async fn uninstall_release(
-    cluster: &Cluster,
-    storage_namespace: &str,
-    release: &str,
-    keep_history: bool,
-    wait: Option<Duration>,
-) -> Result<(), String> {
-    action::uninstall(cluster, storage_namespace, release, keep_history, wait).await
 }
 
 /// Whether a Flux object has observed its generation and is Ready.
@@ -1743,20 +1744,29 @@ impl DriftDetection {
     }
 }
 
-/// `spec.test` when `enable` is set: the timeout (default `spec.timeout`),
-/// `ignoreFailures` and `filters`.
-fn helm_tests(spec: &Value, default_timeout: Duration) -> Option<action::TestSpec> {
+/// `spec.test` when `enable` is set: the timeout (default `spec.timeout`), whether
+/// failures are ignored (the remediation of `action`, the last install or upgrade, says
+/// so, else `ignoreFailures`) and `filters`.
+fn helm_tests(
+    spec: &Value,
+    release: &HelmRelease,
+    action: Option<&str>,
+) -> Option<hooks::TestSpec> {
+    let default_timeout = release.timeout();
     let test = spec.get("test")?;
     if test.get("enable").and_then(Value::as_bool) != Some(true) {
         return None;
     }
-    Some(action::TestSpec {
+    Some(hooks::TestSpec {
         timeout: test
             .get("timeout")
             .and_then(Value::as_str)
             .and_then(|t| flotilla_fleet::flux::parse_duration(t, true))
             .unwrap_or(default_timeout),
-        ignore_failures: test.get("ignoreFailures").and_then(Value::as_bool) == Some(true),
+        ignore_failures: release.ignores_test_failures(
+            action,
+            test.get("ignoreFailures").and_then(Value::as_bool) == Some(true),
+        ),
         filters: test
             .get("filters")
             .and_then(Value::as_array)

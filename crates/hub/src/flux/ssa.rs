@@ -604,6 +604,55 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
+/// What a wait takes for done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// kstatus `Current` (a Job that started is Current, as kstatus has it).
+    Current,
+    /// Current, and Jobs complete (Helm's wait for Jobs).
+    JobsComplete,
+    /// Jobs complete and Pods succeeded: how Helm waits for a hook or a test.
+    Completed,
+}
+
+/// An object's status under `until`: kstatus's, except for the Jobs and Pods Helm's own
+/// status readers judge by completion (a Job by its `Complete`/`Failed` conditions, a Pod
+/// by its phase).
+pub fn status_until(object: &Value, until: Until) -> Status {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let condition = |kind: &str| {
+        object
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == kind && c["status"] == "True")
+    };
+    match (api_version, kind, until) {
+        ("batch/v1", "Job", Until::JobsComplete | Until::Completed) => {
+            if condition("Complete") {
+                Status::Current
+            } else if condition("Failed") {
+                Status::Failed
+            } else {
+                Status::InProgress
+            }
+        }
+        ("v1", "Pod", Until::Completed) => {
+            match object.pointer("/status/phase").and_then(Value::as_str) {
+                Some("Succeeded") => Status::Current,
+                Some("Failed") => Status::Failed,
+                _ => Status::InProgress,
+            }
+        }
+        _ => kstatus::compute(object).status,
+    }
+}
+
 /// Polls the objects' kstatus until every one is Current, one is Failed (fail fast) or
 /// `timeout` passes. The error is fluxcd/pkg's wording (the caller adds "health check
 /// failed after …").
@@ -613,6 +662,18 @@ pub async fn wait_for_current(
     timeout: Duration,
     poll: Duration,
     fail_fast: bool,
+) -> Result<(), String> {
+    wait_until(cluster, objects, timeout, poll, fail_fast, Until::Current).await
+}
+
+/// [`wait_for_current`], with Jobs and Pods judged as `until` says.
+pub async fn wait_until(
+    cluster: &Cluster,
+    objects: &[ObjMeta],
+    timeout: Duration,
+    poll: Duration,
+    fail_fast: bool,
+    until: Until,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -627,7 +688,7 @@ pub async fn wait_for_current(
                 {
                     Ok(Some(o)) => {
                         let v = serde_json::to_value(o).unwrap_or(Value::Null);
-                        kstatus::compute(&v).status
+                        status_until(&v, until)
                     }
                     Ok(None) => Status::NotFound,
                     Err(_) => Status::Unknown,
@@ -688,6 +749,48 @@ mod tests {
             json!({"id": "_apps__Namespace", "v": "v1"})
         );
         assert_eq!(inventory_entries(Some(&value)), BTreeSet::from([svc, ns]));
+    }
+
+    #[test]
+    fn jobs_and_pods_are_done_when_complete_as_helm_readers_judge() {
+        // Helm's internal/statusreaders: a Job by its Complete/Failed conditions, a Pod
+        // by its phase; kstatus alone takes a started Job and a Ready Pod for Current.
+        let running_job = json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "migrate"},
+            "status": {"startTime": "2026-01-01T00:00:00Z", "active": 1}});
+        assert_eq!(status_until(&running_job, Until::Current), Status::Current);
+        assert_eq!(
+            status_until(&running_job, Until::JobsComplete),
+            Status::InProgress
+        );
+        assert_eq!(
+            status_until(&running_job, Until::Completed),
+            Status::InProgress
+        );
+        let mut done = running_job.clone();
+        done["status"]["conditions"] = json!([{"type": "Complete", "status": "True"}]);
+        assert_eq!(status_until(&done, Until::JobsComplete), Status::Current);
+        let mut failed = running_job.clone();
+        failed["status"]["conditions"] = json!([{"type": "Failed", "status": "True"}]);
+        assert_eq!(status_until(&failed, Until::Completed), Status::Failed);
+
+        let ready_pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "t"},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(status_until(&ready_pod, Until::Current), Status::Current);
+        assert_eq!(
+            status_until(&ready_pod, Until::JobsComplete),
+            Status::Current
+        );
+        assert_eq!(
+            status_until(&ready_pod, Until::Completed),
+            Status::InProgress
+        );
+        let mut succeeded = ready_pod.clone();
+        succeeded["status"]["phase"] = json!("Succeeded");
+        assert_eq!(status_until(&succeeded, Until::Completed), Status::Current);
+        succeeded["status"]["phase"] = json!("Failed");
+        assert_eq!(status_until(&succeeded, Until::Completed), Status::Failed);
     }
 
     #[test]

@@ -16,7 +16,9 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
 use serde_json::{Value, json};
 
-use crate::flux::ssa::{self, ObjMeta};
+use super::hooks;
+use crate::flux::ssa::{self, ObjMeta, Until};
+use flotilla_fleet::helm_release::{Propagation, UninstallSettings};
 
 /// The field manager helm-controller applies with.
 pub const FIELD_MANAGER: &str = "helm-controller";
@@ -27,9 +29,10 @@ pub const NAME_LABEL: &str = "helm.toolkit.fluxcd.io/name";
 pub const NAMESPACE_LABEL: &str = "helm.toolkit.fluxcd.io/namespace";
 
 /// How often waits poll the cluster.
-const WAIT_POLL: Duration = Duration::from_secs(2);
+pub(super) const WAIT_POLL: Duration = Duration::from_secs(2);
 
-/// What one install or upgrade needs besides the chart.
+/// What one install, upgrade or rollback needs besides the chart.
+#[derive(Clone)]
 pub struct Plan<'a> {
     /// The (shortened) release name Helm is given.
     pub release: &'a str,
@@ -47,6 +50,10 @@ pub struct Plan<'a> {
     pub create_namespace: bool,
     /// Wait for the objects to be ready.
     pub wait: bool,
+    /// The wait holds until Jobs complete.
+    pub wait_for_jobs: bool,
+    /// A failure deletes the objects the action created (`cleanupOnFail`).
+    pub cleanup_on_fail: bool,
     /// Run the chart's install and upgrade hooks (`disableHooks` off).
     pub hooks: bool,
     /// How long the action may take.
@@ -78,7 +85,7 @@ fn unrecorded(message: String) -> ActionError {
     }
 }
 
-fn now_timestamp() -> Option<Timestamp> {
+pub(super) fn now_timestamp() -> Option<Timestamp> {
     let elapsed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -92,7 +99,7 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-fn api_error(e: &kube::Error) -> String {
+pub(super) fn api_error(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),
@@ -130,7 +137,7 @@ pub async fn history(
 }
 
 /// Writes `record` (create, or update when `exists`) in the storage namespace.
-async fn store(
+pub(super) async fn store(
     cluster: &Cluster,
     storage_namespace: &str,
     record: &Release,
@@ -194,6 +201,18 @@ fn render(chart: &Chart, plan: &Plan<'_>, is_upgrade: bool) -> Result<Rendered, 
             .map_err(|e| e.to_string())?;
         }
     }
+    // helm-controller's own post-renderers come last: `commonMetadata`, then the origin
+    // labels, so the stored manifest and hooks carry them as helm-controller's do.
+    flotilla_render::helm::post_render(&mut rendered, |objects| {
+        Ok(objects
+            .into_iter()
+            .map(|mut object| {
+                label(&mut object, plan, false);
+                object
+            })
+            .collect())
+    })
+    .map_err(|e| e.to_string())?;
     Ok(rendered)
 }
 
@@ -258,6 +277,25 @@ fn label(object: &mut Value, plan: &Plan<'_>, owned: bool) {
     }
 }
 
+/// helm-controller's origin labels alone: what it puts on the chart's CRDs.
+fn origin_labels(object: &mut Value, (name, namespace): (&str, &str)) {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        let labels = metadata.entry("labels").or_insert_with(|| json!({}));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert(NAME_LABEL.into(), json!(name));
+            labels.insert(NAMESPACE_LABEL.into(), json!(namespace));
+        }
+    }
+}
+
+fn hook_name(hook: &flotilla_render::helm::Hook) -> &str {
+    hook.manifest
+        .object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 /// Where an object of a release lives: its kind resolved on the cluster, its name, and
 /// its namespace — set to `namespace` on a namespaced object that names none, as Helm's
 /// client does, and taken off a cluster-scoped one.
@@ -301,7 +339,11 @@ async fn locate(cluster: &Cluster, object: &mut Value, namespace: &str) -> Resul
 
 /// Server-side applies one object as helm-controller, in the release namespace when it
 /// is namespaced and names none.
-async fn apply(cluster: &Cluster, object: &Value, namespace: &str) -> Result<ObjMeta, String> {
+pub(super) async fn apply(
+    cluster: &Cluster,
+    object: &Value,
+    namespace: &str,
+) -> Result<ObjMeta, String> {
     let mut object = object.clone();
     let at = locate(cluster, &mut object, namespace).await?;
     let api = cluster.api(&at.resolved, at.namespace.as_deref());
@@ -319,12 +361,13 @@ async fn apply(cluster: &Cluster, object: &Value, namespace: &str) -> Result<Obj
     Ok(ObjMeta::of(&object))
 }
 
-/// Deletes an object unless it asks to be kept (`helm.sh/resource-policy: keep`);
-/// whether a deletion was asked for.
-async fn delete(
+/// Deletes an object unless it asks to be kept (`helm.sh/resource-policy: keep`); the
+/// object when a deletion was asked for.
+pub(super) async fn delete(
     cluster: &Cluster,
     object: &Value,
     namespace: &str,
+    propagation: PropagationPolicy,
 ) -> Result<Option<ObjMeta>, String> {
     let keep = object
         .pointer("/metadata/annotations/helm.sh~1resource-policy")
@@ -353,7 +396,7 @@ async fn delete(
     });
     let api = cluster.api(&resolved, object_namespace.as_deref());
     let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
+        propagation_policy: Some(propagation),
         ..Default::default()
     };
     match api.delete(name, &params).await {
@@ -376,7 +419,10 @@ pub fn manifest_objects(manifest: &str) -> Vec<Value> {
         .collect()
 }
 
-fn identity(object: &Value, namespace: &str) -> (String, String, String, String) {
+/// An object's group, kind, namespace and name.
+type Identity = (String, String, String, String);
+
+fn identity(object: &Value, namespace: &str) -> Identity {
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
     let group = s("/apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
     let ns = match s("/metadata/namespace") {
@@ -403,7 +449,7 @@ async fn apply_crds(cluster: &Cluster, rendered: &Rendered, plan: &Plan<'_>) -> 
         if !object.is_object() {
             continue;
         }
-        label(&mut object, plan, false);
+        origin_labels(&mut object, plan.owner);
         if plan.crds == "Create" {
             let resolved = cluster
                 .resolve("apiextensions.k8s.io/v1", "CustomResourceDefinition")
@@ -453,59 +499,7 @@ async fn ensure_namespace(cluster: &Cluster, namespace: &str) -> Result<(), Stri
     }
 }
 
-/// Runs the hooks of `event` in Helm's order (weight, then name): each one's previous
-/// copy deleted first (`before-hook-creation`, the default), applied, waited for
-/// (a Job until it completes), and deleted after when its policy says so.
-async fn run_hooks(
-    cluster: &Cluster,
-    rendered: &Rendered,
-    event: &str,
-    plan: &Plan<'_>,
-) -> Result<(), String> {
-    let mut hooks: Vec<_> = rendered
-        .hooks
-        .iter()
-        .filter(|h| h.events.iter().any(|e| e == event))
-        .collect();
-    hooks.sort_by(|a, b| {
-        a.weight
-            .cmp(&b.weight)
-            .then_with(|| hook_name(a).cmp(hook_name(b)))
-    });
-    for hook in hooks {
-        let mut object = hook.manifest.object.clone();
-        label(&mut object, plan, false);
-        let policies = &hook.delete_policies;
-        if policies.is_empty() || policies.iter().any(|p| p == "before-hook-creation") {
-            delete(cluster, &object, plan.namespace).await?;
-            wait_gone(cluster, &object, plan.namespace, plan.timeout).await?;
-        }
-        let meta = apply(cluster, &object, plan.namespace)
-            .await
-            .map_err(|e| format!("{event} hooks failed: {e}"))?;
-        let waited = ssa::wait_for_current(cluster, &[meta], plan.timeout, WAIT_POLL, true).await;
-        let policy = if waited.is_ok() {
-            "hook-succeeded"
-        } else {
-            "hook-failed"
-        };
-        if policies.iter().any(|p| p == policy) {
-            delete(cluster, &object, plan.namespace).await?;
-        }
-        waited.map_err(|e| format!("{event} hooks failed: {e}"))?;
-    }
-    Ok(())
-}
-
-fn hook_name(hook: &flotilla_render::helm::Hook) -> &str {
-    hook.manifest
-        .object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-async fn wait_gone(
+pub(super) async fn wait_gone(
     cluster: &Cluster,
     object: &Value,
     namespace: &str,
@@ -518,6 +512,117 @@ async fn wait_gone(
     ssa::wait_for_termination(cluster, &[meta], timeout, WAIT_POLL).await
 }
 
+/// Whether an object of a release exists (Helm's client reads each object before it
+/// applies it, and counts those it did not find as created).
+async fn exists(cluster: &Cluster, object: &Value, namespace: &str) -> Result<bool, String> {
+    let mut object = object.clone();
+    let at = locate(cluster, &mut object, namespace).await?;
+    cluster
+        .api(&at.resolved, at.namespace.as_deref())
+        .get_opt(&at.name)
+        .await
+        .map(|o| o.is_some())
+        .map_err(|e| {
+            format!(
+                "could not get information about the resource: {}",
+                api_error(&e)
+            )
+        })
+}
+
+/// Applies a release's objects as Helm's client updates them: each one owned, noted in
+/// `created` first when `plan.cleanup_on_fail` and missing; the applied objects.
+async fn apply_release_objects(
+    cluster: &Cluster,
+    plan: &Plan<'_>,
+    objects: Vec<Value>,
+    namespace: &str,
+    created: &mut Vec<Value>,
+) -> Result<(Vec<ObjMeta>, BTreeSet<Identity>), String> {
+    let mut applied = Vec::new();
+    let mut kept = BTreeSet::new();
+    for mut object in objects {
+        if !object.is_object() {
+            continue;
+        }
+        label(&mut object, plan, true);
+        kept.insert(identity(&object, namespace));
+        if plan.cleanup_on_fail && !exists(cluster, &object, namespace).await? {
+            // Counted before it is created, as Helm counts it, so a failed create is
+            // cleaned up too.
+            created.push(object.clone());
+        }
+        applied.push(apply(cluster, &object, namespace).await?);
+    }
+    Ok((applied, kept))
+}
+
+/// Deletes what `previous` had and the new objects (`kept`) do not, in reverse install
+/// order, as Helm does (background propagation; `resource-policy: keep` stays).
+async fn delete_left_behind(
+    cluster: &Cluster,
+    previous: &Release,
+    kept: &BTreeSet<Identity>,
+) -> Result<(), String> {
+    let mut gone: Vec<Value> = manifest_objects(&previous.manifest)
+        .into_iter()
+        .filter(|o| !kept.contains(&identity(o, &previous.namespace)))
+        .collect();
+    gone.reverse();
+    for object in gone {
+        delete(
+            cluster,
+            &object,
+            &previous.namespace,
+            PropagationPolicy::Background,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Helm's `cleanupOnFail`: the objects a failed action created, deleted (background);
+/// the error to report, with the cleanup's failure when it failed.
+async fn clean_up(
+    cluster: &Cluster,
+    created: &[Value],
+    namespace: &str,
+    action: &str,
+    error: String,
+) -> String {
+    let mut failures = Vec::new();
+    for object in created {
+        if let Err(e) = delete(cluster, object, namespace, PropagationPolicy::Background).await {
+            failures.push(e);
+        }
+    }
+    if failures.is_empty() {
+        error
+    } else {
+        format!(
+            "an error occurred while cleaning up resources. original {action} error: {error}: unable to cleanup resources: {}",
+            failures.join(", ")
+        )
+    }
+}
+
+/// How a wait of `plan` judges Jobs.
+fn until(plan: &Plan<'_>) -> Until {
+    if plan.wait_for_jobs {
+        Until::JobsComplete
+    } else {
+        Until::Current
+    }
+}
+
+/// `context deadline exceeded after …`, the error of an action out of time.
+fn deadline_exceeded(timeout: Duration) -> String {
+    format!(
+        "context deadline exceeded after {}",
+        crate::flux::go_duration(timeout)
+    )
+}
+
 /// The result of an install or upgrade that succeeded.
 pub struct Done {
     /// The record now `deployed`.
@@ -527,7 +632,8 @@ pub struct Done {
 }
 
 /// Installs (`previous` is `None`) or upgrades a release to `version`, Helm's way; on a
-/// failure after the record was written the record is left `failed`.
+/// failure after the record was written the record is left `failed` (and, with
+/// `cleanupOnFail`, what the upgrade created deleted).
 pub async fn install_or_upgrade(
     cluster: &Cluster,
     chart: &Chart,
@@ -593,14 +699,20 @@ pub async fn install_or_upgrade(
     store(cluster, plan.storage_namespace, &record, false)
         .await
         .map_err(unrecorded)?;
-    let outcome = tokio::time::timeout(plan.timeout, deploy(cluster, &rendered, plan, previous))
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "context deadline exceeded after {}",
-                crate::flux::go_duration(plan.timeout)
-            ))
-        });
+    let mut created = Vec::new();
+    let outcome = tokio::time::timeout(
+        plan.timeout,
+        deploy(
+            cluster,
+            &rendered,
+            plan,
+            previous,
+            &mut record,
+            &mut created,
+        ),
+    )
+    .await
+    .unwrap_or_else(|_| Err(deadline_exceeded(plan.timeout)));
     let info = record.info.get_or_insert_with(Info::default);
     match outcome {
         Ok(objects) => {
@@ -631,6 +743,7 @@ pub async fn install_or_upgrade(
             if let Err(e) = store(cluster, plan.storage_namespace, &record, true).await {
                 tracing::warn!(release = %plan.release, error = %e, "recording a failed release");
             }
+            let message = clean_up(cluster, &created, plan.namespace, "upgrade", message).await;
             Err(ActionError {
                 message,
                 recorded: true,
@@ -640,48 +753,51 @@ pub async fn install_or_upgrade(
 }
 
 /// Hooks, manifests, the deletion of what left the chart, the wait: what happens
-/// between the `pending-*` record and the final one.
+/// between the `pending-*` record and the final one. Hook runs are written to `record`.
 async fn deploy(
     cluster: &Cluster,
     rendered: &Rendered,
     plan: &Plan<'_>,
     previous: Option<&Release>,
+    record: &mut Release,
+    created: &mut Vec<Value>,
 ) -> Result<Vec<ObjMeta>, String> {
     let (pre, post) = if previous.is_some() {
         ("pre-upgrade", "post-upgrade")
     } else {
         ("pre-install", "post-install")
     };
+    let recording = hooks::Recording {
+        storage_namespace: Some(plan.storage_namespace),
+    };
     if plan.hooks {
-        run_hooks(cluster, rendered, pre, plan).await?;
+        hooks::run_hooks(cluster, record, pre, plan.timeout, &recording).await?;
     }
-    let mut applied = Vec::new();
-    let mut kept = BTreeSet::new();
-    for manifest in &rendered.manifests {
-        let mut object = manifest.object.clone();
-        if !object.is_object() {
-            continue;
-        }
-        label(&mut object, plan, true);
-        kept.insert(identity(&object, plan.namespace));
-        applied.push(apply(cluster, &object, plan.namespace).await?);
-    }
+    // Collected first: an iterator with a closure held across awaits makes the future
+    // !Send (rust-lang/rust#64552).
+    let objects: Vec<Value> = rendered
+        .manifests
+        .iter()
+        .map(|m| m.object.clone())
+        .collect();
+    let (mut applied, kept) =
+        apply_release_objects(cluster, plan, objects, plan.namespace, created).await?;
     if let Some(previous) = previous {
-        let mut gone: Vec<Value> = manifest_objects(&previous.manifest)
-            .into_iter()
-            .filter(|o| !kept.contains(&identity(o, &previous.namespace)))
-            .collect();
-        // Deleted in reverse install order, as Helm does.
-        gone.reverse();
-        for object in gone {
-            delete(cluster, &object, &previous.namespace).await?;
-        }
+        delete_left_behind(cluster, previous, &kept).await?;
     }
     if plan.wait {
-        ssa::wait_for_current(cluster, &applied, plan.timeout, WAIT_POLL, true).await?;
+        ssa::wait_until(
+            cluster,
+            &applied,
+            plan.timeout,
+            WAIT_POLL,
+            true,
+            until(plan),
+        )
+        .await?;
     }
     if plan.hooks {
-        run_hooks(cluster, rendered, post, plan).await?;
+        hooks::run_hooks(cluster, record, post, plan.timeout, &recording).await?;
     }
     let crds: Vec<ObjMeta> = rendered
         .crds
@@ -693,9 +809,11 @@ async fn deploy(
     Ok(applied)
 }
 
-/// Helm's rollback: a new revision with `target`'s chart, values and manifest, its
-/// objects applied, what only `current` had deleted, waited for; `current` (the failed
-/// revision) is then `superseded`.
+/// Helm's rollback with `plan`'s settings (`spec.rollback`): a new revision with
+/// `target`'s chart, values and manifest — its pre-rollback hooks, its objects applied,
+/// what only `current` had deleted, the wait, its post-rollback hooks; `current` (the
+/// failed revision) is then `superseded`. A failure leaves the new revision `failed`
+/// (and, with `cleanupOnFail`, what it created deleted).
 pub async fn rollback(
     cluster: &Cluster,
     plan: &Plan<'_>,
@@ -713,35 +831,13 @@ pub async fn rollback(
     store(cluster, plan.storage_namespace, &record, false)
         .await
         .map_err(unrecorded)?;
-    let restore = async {
-        let mut applied = Vec::new();
-        let mut kept = BTreeSet::new();
-        for mut object in manifest_objects(&target.manifest) {
-            label(&mut object, plan, true);
-            kept.insert(identity(&object, &target.namespace));
-            applied.push(apply(cluster, &object, &target.namespace).await?);
-        }
-        let mut gone: Vec<Value> = manifest_objects(&current.manifest)
-            .into_iter()
-            .filter(|o| !kept.contains(&identity(o, &current.namespace)))
-            .collect();
-        gone.reverse();
-        for object in gone {
-            delete(cluster, &object, &current.namespace).await?;
-        }
-        if plan.wait {
-            ssa::wait_for_current(cluster, &applied, plan.timeout, WAIT_POLL, true).await?;
-        }
-        Ok::<(), String>(())
-    };
-    let outcome = tokio::time::timeout(plan.timeout, restore)
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "context deadline exceeded after {}",
-                crate::flux::go_duration(plan.timeout)
-            ))
-        });
+    let mut created = Vec::new();
+    let outcome = tokio::time::timeout(
+        plan.timeout,
+        restore(cluster, plan, &mut record, current, &mut created),
+    )
+    .await
+    .unwrap_or_else(|_| Err(deadline_exceeded(plan.timeout)));
     let info = record.info.get_or_insert_with(Info::default);
     let recorded = |message| ActionError {
         message,
@@ -771,9 +867,48 @@ pub async fn rollback(
             if let Err(e) = store(cluster, plan.storage_namespace, &record, true).await {
                 tracing::warn!(release = %plan.release, error = %e, "recording a failed rollback");
             }
-            Err(recorded(message))
+            let namespace = record.namespace.clone();
+            Err(recorded(
+                clean_up(cluster, &created, &namespace, "rollback", message).await,
+            ))
         }
     }
+}
+
+/// The steps of a rollback between its `pending-rollback` record and the final one.
+async fn restore(
+    cluster: &Cluster,
+    plan: &Plan<'_>,
+    record: &mut Release,
+    current: &Release,
+    created: &mut Vec<Value>,
+) -> Result<(), String> {
+    let recording = hooks::Recording {
+        storage_namespace: Some(plan.storage_namespace),
+    };
+    if plan.hooks {
+        hooks::run_hooks(cluster, record, "pre-rollback", plan.timeout, &recording).await?;
+    }
+    let namespace = record.namespace.clone();
+    let objects = manifest_objects(&record.manifest);
+    let (applied, kept) =
+        apply_release_objects(cluster, plan, objects, &namespace, created).await?;
+    delete_left_behind(cluster, current, &kept).await?;
+    if plan.wait {
+        ssa::wait_until(
+            cluster,
+            &applied,
+            plan.timeout,
+            WAIT_POLL,
+            true,
+            until(plan),
+        )
+        .await?;
+    }
+    if plan.hooks {
+        hooks::run_hooks(cluster, record, "post-rollback", plan.timeout, &recording).await?;
+    }
+    Ok(())
 }
 
 /// Marks every `deployed` record but revision `current` `superseded` (Helm leaves one
@@ -836,54 +971,211 @@ pub async fn unlock(
     store(cluster, storage_namespace, &record, true).await
 }
 
-/// Uninstalls a release: its objects deleted (those kept by `helm.sh/resource-policy`
-/// stay), waited for unless `wait` is off, its records deleted (or kept, marked
-/// `uninstalled`, with `keep_history`).
-pub async fn uninstall(
+/// Deletes every record of a release (Helm's purge).
+async fn purge(
     cluster: &Cluster,
     storage_namespace: &str,
-    release: &str,
-    keep_history: bool,
-    wait: Option<Duration>,
+    records: &[Release],
 ) -> Result<(), String> {
-    let records = history(cluster, storage_namespace, release).await?;
-    let Some(latest) = records.last() else {
-        return Ok(());
-    };
-    let mut objects = manifest_objects(&latest.manifest);
-    objects.reverse();
-    let mut deleted = Vec::new();
-    for object in &objects {
-        if let Some(meta) = delete(cluster, object, &latest.namespace).await? {
-            deleted.push(meta);
-        }
-    }
-    if let Some(timeout) = wait {
-        ssa::wait_for_termination(cluster, &deleted, timeout, WAIT_POLL).await?;
-    }
     let secrets: Api<Secret> = Api::namespaced(cluster.client().clone(), storage_namespace);
-    if keep_history {
-        let mut record = latest.clone();
-        let info = record.info.get_or_insert_with(Info::default);
-        info.status = Some(Status::Uninstalled);
-        info.deleted = now_timestamp();
-        info.description = "Uninstallation complete".into();
-        return store(cluster, storage_namespace, &record, true).await;
-    }
-    for record in &records {
+    for record in records {
         let name = storage::secret_name(&record.name, record.version);
         match secrets.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => {
                 return Err(format!(
-                    "failed to delete release {name}: {}",
+                    "uninstall: Failed to purge the release: {name}: {}",
                     api_error(&e)
                 ));
             }
         }
     }
     Ok(())
+}
+
+/// Helm's uninstall with helm-controller's settings (`spec.uninstall`): the latest
+/// record marked `uninstalling`, its pre-delete hooks, its objects deleted with the
+/// chosen propagation — only those the release owns (Helm's ownership labels and
+/// annotations name it), never those kept by `helm.sh/resource-policy` — waited for
+/// unless `disableWait`, its post-delete hooks; then the records purged, or kept with
+/// the latest `uninstalled` (`keepHistory`). A release without records is done.
+pub async fn uninstall(
+    cluster: &Cluster,
+    storage_namespace: &str,
+    release: &str,
+    settings: &UninstallSettings,
+) -> Result<(), String> {
+    let records = history(cluster, storage_namespace, release).await?;
+    let Some(mut latest) = records.last().cloned() else {
+        return Ok(());
+    };
+    if latest.info.as_ref().and_then(|i| i.status.as_ref()) == Some(&Status::Uninstalled) {
+        if settings.keep_history {
+            return Err(format!("the release named {release:?} is already deleted"));
+        }
+        return purge(cluster, storage_namespace, &records).await;
+    }
+    let info = latest.info.get_or_insert_with(Info::default);
+    info.status = Some(Status::Uninstalling);
+    info.deleted = now_timestamp();
+    info.description = "Deletion in progress (or silently failed)".into();
+    let recording = hooks::Recording {
+        storage_namespace: Some(storage_namespace),
+    };
+    if settings.hooks {
+        hooks::run_hooks(
+            cluster,
+            &mut latest,
+            "pre-delete",
+            settings.timeout,
+            &recording,
+        )
+        .await?;
+    }
+    if let Err(e) = store(cluster, storage_namespace, &latest, true).await {
+        tracing::warn!(%release, error = %e, "recording an uninstall under way");
+    }
+    let deleted = delete_owned(cluster, &latest, propagation(settings.propagation))
+        .await
+        .map_err(|e| format!("failed to delete release: {release}: {e}"))?;
+    let mut errors = Vec::new();
+    if settings.wait
+        && let Err(e) =
+            ssa::wait_for_termination(cluster, &deleted, settings.timeout, WAIT_POLL).await
+    {
+        errors.push(e);
+    }
+    if settings.hooks
+        && let Err(e) = hooks::run_hooks(
+            cluster,
+            &mut latest,
+            "post-delete",
+            settings.timeout,
+            &recording,
+        )
+        .await
+    {
+        errors.push(e);
+    }
+    let info = latest.info.get_or_insert_with(Info::default);
+    info.status = Some(Status::Uninstalled);
+    info.description = "Uninstallation complete".into();
+    if settings.keep_history {
+        if let Err(e) = store(cluster, storage_namespace, &latest, true).await {
+            tracing::warn!(%release, error = %e, "recording an uninstalled release");
+        }
+        // The deployed revisions before it are superseded (Helm's issue 12556).
+        supersede_deployed(cluster, storage_namespace, release, latest.version).await;
+    } else if let Err(e) = purge(cluster, storage_namespace, &records).await {
+        errors.push(e);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "uninstallation completed with {} error(s): {}",
+            errors.len(),
+            errors.join("; ")
+        ))
+    }
+}
+
+fn propagation(p: Propagation) -> PropagationPolicy {
+    match p {
+        Propagation::Background => PropagationPolicy::Background,
+        Propagation::Foreground => PropagationPolicy::Foreground,
+        Propagation::Orphan => PropagationPolicy::Orphan,
+    }
+}
+
+/// Deletes the objects of `record` that the release owns, last installed first; those
+/// deleted. An object gone already is skipped; one owned by another release or by no
+/// release is left (and logged), as Helm 4 leaves it.
+async fn delete_owned(
+    cluster: &Cluster,
+    record: &Release,
+    propagation: PropagationPolicy,
+) -> Result<Vec<ObjMeta>, String> {
+    let mut objects = manifest_objects(&record.manifest);
+    objects.reverse();
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for mut object in objects {
+        let Ok(at) = locate(cluster, &mut object, &record.namespace).await else {
+            // The kind is gone from the cluster: nothing left to delete.
+            continue;
+        };
+        let live = match cluster
+            .api(&at.resolved, at.namespace.as_deref())
+            .get_opt(&at.name)
+            .await
+        {
+            Ok(Some(live)) => serde_json::to_value(live).unwrap_or(Value::Null),
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(object = %at.name, error = %api_error(&e),
+                    "skipping the deletion of an object whose ownership could not be verified");
+                continue;
+            }
+        };
+        if let Err(why) = owned_by(&live, &record.name, &record.namespace) {
+            tracing::warn!(object = %at.name, release = %record.name, %why,
+                "skipping the deletion of an object this release does not own");
+            continue;
+        }
+        match delete(cluster, &object, &record.namespace, propagation.clone()).await {
+            Ok(Some(meta)) => deleted.push(meta),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(deleted)
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Helm's `checkOwnership`: the label `app.kubernetes.io/managed-by: Helm` and the
+/// annotations naming the release and its namespace.
+fn owned_by(object: &Value, release: &str, namespace: &str) -> Result<(), String> {
+    let field = |map: &str, key: &str| {
+        object
+            .pointer(&format!("/metadata/{map}"))
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut problems = Vec::new();
+    for (map, key, want) in [
+        ("labels", "app.kubernetes.io/managed-by", "Helm"),
+        ("annotations", "meta.helm.sh/release-name", release),
+        ("annotations", "meta.helm.sh/release-namespace", namespace),
+    ] {
+        let kind = if map == "labels" {
+            "label"
+        } else {
+            "annotation"
+        };
+        match field(map, key) {
+            None => problems.push(format!(
+                "{kind} validation error: missing key {key:?}: must be set to {want:?}"
+            )),
+            Some(v) if v != want => problems.push(format!(
+                "{kind} validation error: key {key:?} must equal {want:?}: current value is {v:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid ownership metadata; {}",
+            problems.join("; ")
+        ))
+    }
 }
 
 /// The manifest text Helm stores: each manifest with its `# Source:` header, hooks apart.
@@ -1024,140 +1316,4 @@ pub async fn correct_drift(cluster: &Cluster, drifts: &[Drift]) -> (Vec<String>,
         }
     }
     (changes, errors)
-}
-
-/// `spec.test` when Helm tests are enabled.
-#[derive(Debug, Clone, Default)]
-pub struct TestSpec {
-    /// How long the tests may take.
-    pub timeout: Duration,
-    /// A failed test does not fail the release.
-    pub ignore_failures: bool,
-    /// `filters`: test hook names run (`exclude: false`) or skipped (`exclude: true`).
-    pub filters: Vec<(String, bool)>,
-}
-
-impl TestSpec {
-    /// Whether the test hook `name` runs (`helm test --filter` semantics: with any
-    /// inclusive filter only those names run; exclusive filters skip theirs).
-    fn selects(&self, name: &str) -> bool {
-        let included: Vec<&str> = self
-            .filters
-            .iter()
-            .filter(|(_, exclude)| !exclude)
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let excluded = self
-            .filters
-            .iter()
-            .any(|(n, exclude)| *exclude && n == name);
-        !excluded && (included.is_empty() || included.contains(&name))
-    }
-}
-
-/// Helm's `helm test`: each test hook of `record` (by weight, then name) run as a hook —
-/// its earlier copy deleted, created, awaited until its Pod or Job finished — and its
-/// last run written to the record; how many ran, or the first failure (`pod x failed`).
-pub async fn run_tests(
-    cluster: &Cluster,
-    plan: &Plan<'_>,
-    record: &mut Release,
-    tests: &TestSpec,
-) -> Result<usize, String> {
-    let mut order: Vec<usize> = (0..record.hooks.len())
-        .filter(|&i| {
-            let hook = &record.hooks[i];
-            hook.events.iter().any(|e| e == "test") && tests.selects(&hook.name)
-        })
-        .collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&record.hooks[a], &record.hooks[b]);
-        a.weight.cmp(&b.weight).then_with(|| a.name.cmp(&b.name))
-    });
-    let mut outcome = Ok(order.len());
-    for index in order {
-        let hook = record.hooks[index].clone();
-        let Some(mut object) = manifest_objects(&hook.manifest).into_iter().next() else {
-            continue;
-        };
-        label(&mut object, plan, false);
-        let policies = &hook.delete_policies;
-        if policies.is_empty() || policies.iter().any(|p| p == "before-hook-creation") {
-            delete(cluster, &object, plan.namespace).await?;
-            wait_gone(cluster, &object, plan.namespace, tests.timeout).await?;
-        }
-        let started = now_timestamp();
-        record.hooks[index].last_run = storage::HookExecution {
-            started_at: started,
-            completed_at: None,
-            phase: "Running".into(),
-        };
-        let finished = match apply(cluster, &object, plan.namespace).await {
-            Ok(meta) => {
-                match ssa::wait_for_current(cluster, &[meta], tests.timeout, WAIT_POLL, true).await
-                {
-                    Ok(()) => test_result(cluster, &object, plan.namespace, &hook.name).await,
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        let run = &mut record.hooks[index].last_run;
-        run.completed_at = now_timestamp();
-        run.phase = if finished.is_ok() {
-            "Succeeded"
-        } else {
-            "Failed"
-        }
-        .into();
-        let policy = if finished.is_ok() {
-            "hook-succeeded"
-        } else {
-            "hook-failed"
-        };
-        if policies.iter().any(|p| p == policy) {
-            delete(cluster, &object, plan.namespace).await?;
-        }
-        if let Err(e) = finished {
-            outcome = Err(e);
-            break;
-        }
-    }
-    store(cluster, plan.storage_namespace, record, true).await?;
-    outcome
-}
-
-/// Whether a finished test hook succeeded: a Pod by its phase, a Job by its conditions.
-async fn test_result(
-    cluster: &Cluster,
-    object: &Value,
-    namespace: &str,
-    name: &str,
-) -> Result<(), String> {
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let resolved = cluster
-        .resolve(object["apiVersion"].as_str().unwrap_or_default(), kind)
-        .await
-        .map_err(|e| e.to_string())?;
-    let api = cluster.api(&resolved, Some(namespace));
-    let live = api
-        .get_opt(name)
-        .await
-        .map_err(|e| api_error(&e))?
-        .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
-    let failed = match kind {
-        "Pod" => live.pointer("/status/phase").and_then(Value::as_str) == Some("Failed"),
-        "Job" => live
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Failed" && c["status"] == "True"),
-        _ => false,
-    };
-    if failed {
-        return Err(format!("{} {name} failed", kind.to_lowercase()));
-    }
-    Ok(())
 }
