@@ -4,7 +4,8 @@
 //! inline; the release kept as Helm keeps it (its records in the storage namespace),
 //! upgraded when the values or the chart change (what left the chart deleted), a failed
 //! install stalled in helm-controller's words, the lockdown refusing a source in another
-//! namespace, and the release uninstalled when the HelmRelease is deleted.
+//! namespace, and the release uninstalled when the HelmRelease is deleted; rollback,
+//! uninstall and cleanup settings, hooks and tests.
 
 mod support;
 
@@ -26,7 +27,10 @@ use support::wait_for;
 const NAMESPACE: &str = "team-a";
 
 /// A chart `web` at `version` whose templates are a ConfigMap (its color from the
-/// values), a Deployment and, with `with_service`, a Service; packaged.
+/// values), a Deployment and, with `with_service`, a Service; by values a pre-install
+/// Job hook (`withHook`), a test Pod, a second ConfigMap (`extra`), a Job that never
+/// completes (`withJob`) and ConfigMap hooks for pre/post-delete and pre/post-rollback
+/// (`lifecycleHooks`); packaged.
 fn web_chart(dir: &std::path::Path, version: &str, with_service: bool) -> Vec<u8> {
     let root = dir.join(format!("chart-{version}"));
     let chart = root.join("web");
@@ -65,6 +69,21 @@ fn web_chart(dir: &std::path::Path, version: &str, with_service: bool) -> Vec<u8
         &chart,
         "templates/tests/connection.yaml",
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\n    {{- if .Values.failTests }}\n    kubesim.flotilla.dev/simulate: fail\n    {{- end }}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: wget\n    image: busybox\n",
+    );
+    support::write(
+        &chart,
+        "templates/extra.yaml",
+        "{{- if .Values.extra }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra\ndata:\n  extra: \"yes\"\n{{- end }}\n",
+    );
+    support::write(
+        &chart,
+        "templates/batch.yaml",
+        "{{- if .Values.withJob }}\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-batch\n  annotations:\n    kubesim.flotilla.dev/simulate: never-ready\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: batch\n        image: busybox\n{{- end }}\n",
+    );
+    support::write(
+        &chart,
+        "templates/lifecycle.yaml",
+        "{{- if .Values.lifecycleHooks }}\n{{- range (list \"pre-delete\" \"post-delete\" \"pre-rollback\" \"post-rollback\") }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ $.Release.Name }}-{{ . }}\n  annotations:\n    helm.sh/hook: {{ . }}\ndata:\n  event: {{ . }}\n{{- end }}\n{{- end }}\n",
     );
     if with_service {
         support::write(
@@ -1114,4 +1133,223 @@ async fn a_release_stuck_pending_is_unlocked_and_upgraded() {
         "Release unlocked from stale 'pending-install' state"
     );
     assert_eq!(stored[1].1, Status::Deployed);
+}
+
+/// `upgrade.cleanupOnFail` deletes what a failed upgrade created (and only then), and
+/// an upgrade waits for its Jobs to complete unless `disableWaitForJobs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_upgrade_cleans_up_what_it_created_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    let releases = [
+        ("clean", json!({"cleanupOnFail": true, "timeout": "3s"})),
+        ("dirty", json!({"timeout": "3s"})),
+        (
+            "jobless",
+            json!({"disableWaitForJobs": true, "timeout": "3s"}),
+        ),
+    ];
+    for (name, upgrade) in &releases {
+        create(
+            &client,
+            &hr,
+            helm_release(
+                name,
+                json!({"interval": "5m", "upgrade": upgrade,
+                       "chartRef": {"kind": "OCIRepository", "name": "web"},
+                       "values": {"name": format!("{name}-settings")}}),
+            ),
+        )
+        .await;
+        condition_when(name, &client, "Ready", "True", "InstallSucceeded").await;
+    }
+    let api = Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr);
+    for (name, _) in &releases {
+        // A new ConfigMap, and a Job that never completes.
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"extra": true, "withJob": true}}})),
+        )
+        .await
+        .unwrap();
+    }
+    let maps = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
+    let jobs = Api::<k8s_openapi::api::batch::v1::Job>::namespaced(client.clone(), NAMESPACE);
+
+    let (_, message) = condition_when("clean", &client, "Released", "False", "UpgradeFailed").await;
+    assert!(
+        message.contains("clean-batch"),
+        "the Job it waited for: {message}"
+    );
+    assert_eq!(
+        statuses(&client, "clean").await,
+        vec![(1, Status::Deployed), (2, Status::Failed)]
+    );
+    wait_for("the failed upgrade's objects to be deleted", async || {
+        let extra = maps.get_opt("clean-extra").await.unwrap();
+        let job = jobs.get_opt("clean-batch").await.unwrap();
+        (extra.is_none() && job.is_none()).then_some(())
+    })
+    .await;
+    assert!(
+        maps.get_opt("clean-settings").await.unwrap().is_some(),
+        "what existed before the upgrade stays"
+    );
+
+    condition_when("dirty", &client, "Released", "False", "UpgradeFailed").await;
+    assert!(maps.get_opt("dirty-extra").await.unwrap().is_some());
+    assert!(jobs.get_opt("dirty-batch").await.unwrap().is_some());
+
+    condition_when("jobless", &client, "Ready", "True", "UpgradeSucceeded").await;
+    assert!(jobs.get_opt("jobless-batch").await.unwrap().is_some());
+}
+
+/// A rollback runs the target revision's pre- and post-rollback hooks; an uninstall its
+/// pre- and post-delete hooks (not with `disableHooks`), deletes only what the release
+/// still owns, with the chosen propagation, and keeps the history when asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rollbacks_and_uninstalls_run_their_hooks_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "web",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "upgrade": {"remediation": {"remediateLastFailure": true}},
+                   "uninstall": {"keepHistory": true, "deletionPropagation": "orphan"},
+                   "values": {"lifecycleHooks": true}}),
+        ),
+    )
+    .await;
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "quiet",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "uninstall": {"disableHooks": true},
+                   "values": {"lifecycleHooks": true, "name": "quiet-settings"}}),
+        ),
+    )
+    .await;
+    condition_when("web", &client, "Ready", "True", "InstallSucceeded").await;
+    condition_when("quiet", &client, "Ready", "True", "InstallSucceeded").await;
+    let maps = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
+    for event in ["pre-delete", "post-delete", "pre-rollback", "post-rollback"] {
+        assert!(
+            maps.get_opt(&format!("web-{event}"))
+                .await
+                .unwrap()
+                .is_none(),
+            "{event} hooks do not run at install"
+        );
+    }
+
+    let api = Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr);
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"values": {"name": "Not_A_Valid_Name"}}})),
+    )
+    .await
+    .unwrap();
+    // No retries: the failure is rolled back (the last one, remediated as asked) and
+    // the release stalls, so no later attempt races the uninstall below.
+    let (status, _) = condition_when("web", &client, "Stalled", "True", "RetriesExceeded").await;
+    assert_eq!(
+        condition(&status, "Remediated")["reason"],
+        "RollbackSucceeded"
+    );
+    for event in ["pre-rollback", "post-rollback"] {
+        let hook = maps.get_opt(&format!("web-{event}")).await.unwrap();
+        let hook = hook.unwrap_or_else(|| panic!("the {event} hook ran"));
+        assert_eq!(
+            hook.metadata.labels.unwrap()["helm.toolkit.fluxcd.io/name"],
+            "web",
+            "hooks carry the origin labels"
+        );
+    }
+    assert!(maps.get_opt("web-pre-delete").await.unwrap().is_none());
+
+    // Another release takes `web-settings` over; a dependent hangs off the Deployment.
+    maps.patch(
+        "web-settings",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"meta.helm.sh/release-name": "other"}}})),
+    )
+    .await
+    .unwrap();
+    let deployment =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), NAMESPACE)
+            .get("web")
+            .await
+            .unwrap();
+    let dependent: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "web-dependent", "namespace": NAMESPACE,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                "uid": deployment.metadata.uid.unwrap()}]},
+    }))
+    .unwrap();
+    maps.create(&PostParams::default(), &dependent)
+        .await
+        .unwrap();
+
+    for name in ["web", "quiet"] {
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    wait_for("both HelmReleases to be gone", async || {
+        let web = api.get_opt("web").await.unwrap();
+        let quiet = api.get_opt("quiet").await.unwrap();
+        (web.is_none() && quiet.is_none()).then_some(())
+    })
+    .await;
+    let deployments =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), NAMESPACE);
+    assert!(deployments.get_opt("web").await.unwrap().is_none());
+    assert!(deployments.get_opt("quiet").await.unwrap().is_none());
+    for event in ["pre-delete", "post-delete"] {
+        assert!(
+            maps.get_opt(&format!("web-{event}"))
+                .await
+                .unwrap()
+                .is_some(),
+            "the {event} hook ran"
+        );
+        assert!(
+            maps.get_opt(&format!("quiet-{event}"))
+                .await
+                .unwrap()
+                .is_none(),
+            "disableHooks skips the {event} hook"
+        );
+    }
+    assert!(
+        maps.get_opt("web-settings").await.unwrap().is_some(),
+        "an object another release owns is not deleted"
+    );
+    assert!(
+        maps.get_opt("web-dependent").await.unwrap().is_some(),
+        "orphan propagation leaves the dependents"
+    );
+    let kept = statuses(&client, "web").await;
+    assert_eq!(
+        kept,
+        vec![
+            (1, Status::Superseded),
+            (2, Status::Superseded),
+            (3, Status::Uninstalled),
+        ],
+        "1 installed, 2 failed, 3 its rollback, uninstalled and kept"
+    );
+    assert!(
+        statuses(&client, "quiet").await.is_empty(),
+        "history purged"
+    );
 }
