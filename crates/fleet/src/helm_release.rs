@@ -222,6 +222,9 @@ pub struct Install {
     /// Do not run the chart's hooks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
+    /// Refuse objects that exist without this release's ownership metadata.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_take_ownership: bool,
     /// `Skip`, `Create` (default) or `CreateReplace`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crds: String,
@@ -252,6 +255,9 @@ pub struct Upgrade {
     /// Do not run the chart's hooks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
+    /// Refuse objects new to the release that exist without its ownership metadata.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_take_ownership: bool,
     /// `Skip`, `Create` (the default, as helm-controller's code has it) or
     /// `CreateReplace`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -534,34 +540,45 @@ impl HelmRelease {
     /// helm-controller's defaults: the action's timeout else `spec.timeout`, its
     /// remediation, whether it waits and runs hooks, its CRD policy (`Create`).
     pub fn action_settings(&self, upgrade: bool) -> ActionSettings<'_> {
-        let (timeout, remediation, disable_wait, disable_wait_for_jobs, disable_hooks, crds) =
-            if upgrade {
-                let u = self.spec.upgrade.as_ref();
-                (
-                    u.and_then(|u| u.timeout.as_deref()),
-                    u.and_then(|u| u.remediation.as_ref()),
-                    u.is_some_and(|u| u.disable_wait),
-                    u.is_some_and(|u| u.disable_wait_for_jobs),
-                    u.is_some_and(|u| u.disable_hooks),
-                    u.map_or("", |u| u.crds.as_str()),
-                )
-            } else {
-                let i = self.spec.install.as_ref();
-                (
-                    i.and_then(|i| i.timeout.as_deref()),
-                    i.and_then(|i| i.remediation.as_ref()),
-                    i.is_some_and(|i| i.disable_wait),
-                    i.is_some_and(|i| i.disable_wait_for_jobs),
-                    i.is_some_and(|i| i.disable_hooks),
-                    i.map_or("", |i| i.crds.as_str()),
-                )
-            };
+        let (timeout, remediation, crds) = if upgrade {
+            let u = self.spec.upgrade.as_ref();
+            (
+                u.and_then(|u| u.timeout.as_deref()),
+                u.and_then(|u| u.remediation.as_ref()),
+                u.map_or("", |u| u.crds.as_str()),
+            )
+        } else {
+            let i = self.spec.install.as_ref();
+            (
+                i.and_then(|i| i.timeout.as_deref()),
+                i.and_then(|i| i.remediation.as_ref()),
+                i.map_or("", |i| i.crds.as_str()),
+            )
+        };
+        // (disableWait, disableWaitForJobs, disableHooks, disableTakeOwnership)
+        let flags = match (upgrade, &self.spec.upgrade, &self.spec.install) {
+            (true, Some(u), _) => (
+                u.disable_wait,
+                u.disable_wait_for_jobs,
+                u.disable_hooks,
+                u.disable_take_ownership,
+            ),
+            (false, _, Some(i)) => (
+                i.disable_wait,
+                i.disable_wait_for_jobs,
+                i.disable_hooks,
+                i.disable_take_ownership,
+            ),
+            _ => (false, false, false, false),
+        };
+        let (disable_wait, disable_wait_for_jobs, disable_hooks, disable_take_ownership) = flags;
         ActionSettings {
             timeout: self.timeout_or_default(timeout),
             remediation,
             wait: !disable_wait,
             wait_for_jobs: !disable_wait_for_jobs,
             hooks: !disable_hooks,
+            take_ownership: !disable_take_ownership,
             crds: if crds.is_empty() { "Create" } else { crds },
             // Helm's install has no cleanup: a failed install is remediated by uninstalling.
             cleanup_on_fail: upgrade
@@ -583,6 +600,7 @@ impl HelmRelease {
             wait: !r.disable_wait,
             wait_for_jobs: !r.disable_wait_for_jobs,
             hooks: !r.disable_hooks,
+            take_ownership: true,
             crds: "Skip",
             cleanup_on_fail: r.cleanup_on_fail,
         }
@@ -680,6 +698,8 @@ pub struct ActionSettings<'a> {
     pub wait: bool,
     /// Run the chart's hooks (`disableHooks` off).
     pub hooks: bool,
+    /// Adopt existing objects new to the release (`disableTakeOwnership` off).
+    pub take_ownership: bool,
     /// `Skip`, `Create` or `CreateReplace`.
     pub crds: &'a str,
     /// The wait holds until Jobs complete (`disableWaitForJobs` off).

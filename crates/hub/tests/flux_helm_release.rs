@@ -1353,3 +1353,66 @@ async fn rollbacks_and_uninstalls_run_their_hooks_and_settings() {
         "history purged"
     );
 }
+
+/// An object the chart renders that already exists without Helm's ownership metadata is
+/// adopted by default, and stops the install with `install.disableTakeOwnership` —
+/// before any record is written, the object left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn existing_objects_are_adopted_unless_take_ownership_is_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let maps = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
+    for name in ["adopted-settings", "guarded-settings"] {
+        let by_hand: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "data": {"color": "by-hand"},
+        }))
+        .unwrap();
+        maps.create(&PostParams::default(), &by_hand).await.unwrap();
+    }
+    let hr = helm_release_resource();
+    for (name, disable) in [("adopted", false), ("guarded", true)] {
+        create(
+            &client,
+            &hr,
+            helm_release(
+                name,
+                json!({"interval": "5m", "install": {"disableTakeOwnership": disable},
+                       "chartRef": {"kind": "OCIRepository", "name": "web"},
+                       "values": {"name": format!("{name}-settings")}}),
+            ),
+        )
+        .await;
+    }
+    condition_when("adopted", &client, "Ready", "True", "InstallSucceeded").await;
+    let adopted = maps.get("adopted-settings").await.unwrap();
+    assert_eq!(
+        adopted.data.unwrap()["color"],
+        "blue",
+        "the chart's values now"
+    );
+    assert_eq!(
+        adopted.metadata.annotations.unwrap()["meta.helm.sh/release-name"],
+        "adopted"
+    );
+
+    let (_, message) =
+        condition_when("guarded", &client, "Released", "False", "InstallFailed").await;
+    assert!(
+        message.ends_with(
+            "unable to continue with install: ConfigMap \"guarded-settings\" in namespace \"team-a\" exists and cannot be imported into the current release: invalid ownership metadata; label validation error: missing key \"app.kubernetes.io/managed-by\": must be set to \"Helm\"; annotation validation error: missing key \"meta.helm.sh/release-name\": must be set to \"guarded\"; annotation validation error: missing key \"meta.helm.sh/release-namespace\": must be set to \"team-a\""
+        ),
+        "{message}"
+    );
+    assert!(statuses(&client, "guarded").await.is_empty(), "no record");
+    let guarded = maps.get("guarded-settings").await.unwrap();
+    assert_eq!(guarded.data.unwrap()["color"], "by-hand");
+    assert!(
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), NAMESPACE)
+            .get_opt("guarded")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of the release was applied"
+    );
+}

@@ -54,6 +54,9 @@ pub struct Plan<'a> {
     pub wait_for_jobs: bool,
     /// A failure deletes the objects the action created (`cleanupOnFail`).
     pub cleanup_on_fail: bool,
+    /// Existing objects new to the release are adopted (`disableTakeOwnership` off);
+    /// otherwise only those whose ownership metadata already names the release.
+    pub take_ownership: bool,
     /// Run the chart's install and upgrade hooks (`disableHooks` off).
     pub hooks: bool,
     /// How long the action may take.
@@ -651,6 +654,11 @@ pub async fn install_or_upgrade(
     apply_crds(cluster, &rendered, plan)
         .await
         .map_err(unrecorded)?;
+    if !plan.take_ownership {
+        refuse_unowned(cluster, &rendered, plan, previous)
+            .await
+            .map_err(unrecorded)?;
+    }
     let now = now_timestamp();
     let manifest = manifest_text(&rendered);
     let mut record = Release {
@@ -750,6 +758,63 @@ pub async fn install_or_upgrade(
             })
         }
     }
+}
+
+/// Helm's `existingResourceConflict` (`disableTakeOwnership`): an object new to the
+/// release (all of them on install) that exists without the release's ownership
+/// metadata stops the action before anything is written.
+async fn refuse_unowned(
+    cluster: &Cluster,
+    rendered: &Rendered,
+    plan: &Plan<'_>,
+    previous: Option<&Release>,
+) -> Result<(), String> {
+    let existing: BTreeSet<Identity> = previous
+        .map(|p| {
+            manifest_objects(&p.manifest)
+                .iter()
+                .map(|o| identity(o, &p.namespace))
+                .collect()
+        })
+        .unwrap_or_default();
+    let verb = if previous.is_some() {
+        "update"
+    } else {
+        "install"
+    };
+    for manifest in &rendered.manifests {
+        let mut object = manifest.object.clone();
+        if !object.is_object() || existing.contains(&identity(&object, plan.namespace)) {
+            continue;
+        }
+        let at = locate(cluster, &mut object, plan.namespace).await?;
+        let described = format!(
+            "{} {:?} in namespace {:?}",
+            at.resolved.resource.kind,
+            at.name,
+            at.namespace.as_deref().unwrap_or_default()
+        );
+        let live = cluster
+            .api(&at.resolved, at.namespace.as_deref())
+            .get_opt(&at.name)
+            .await
+            .map_err(|e| {
+                format!(
+                    "unable to continue with {verb}: could not get information about the resource {described}: {}",
+                    api_error(&e)
+                )
+            })?;
+        let Some(live) = live else {
+            continue;
+        };
+        let live = serde_json::to_value(live).unwrap_or(Value::Null);
+        if let Err(why) = owned_by(&live, plan.release, plan.namespace) {
+            return Err(format!(
+                "unable to continue with {verb}: {described} exists and cannot be imported into the current release: {why}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Hooks, manifests, the deletion of what left the chart, the wait: what happens
