@@ -21,6 +21,7 @@ use kube::api::Api;
 use serde_json::Value;
 
 pub use echoes::{ECHO_WAIT, Echoes};
+pub use pull_requests::ScmPolicy;
 pub use reconcile::{AppSetOptions, AppSetReconciler, Outcome, applicationset_resource};
 
 use crate::clusters::ClusterRegistry;

@@ -9,6 +9,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use flotilla_hub::sources::Sources;
 use flotilla_source::{CacheOptions, GitUrl, MirrorCache, Rewrite};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kubesim::{Fleet, Server};
 use serde_json::{Value, json};
 use support::{git, wait_for};
@@ -64,16 +65,16 @@ impl Hub {
     /// `fed`: the ApplicationSet controller hears of Applications from a running
     /// Application controller's watch (as `flotilla controller` runs them), not its own.
     async fn start_with(apps: &[&str], fed: bool) -> Hub {
-        Hub::start_audited(apps, fed, None, false).await
+        Hub::start_audited(apps, fed, None, AppSetOptions::default()).await
     }
 
-    /// [`Hub::start_with`], kubesim writing its audit log to `audit_log`; `progressive`:
-    /// `--enable-progressive-syncs`.
+    /// [`Hub::start_with`], kubesim writing its audit log to `audit_log`, the
+    /// ApplicationSet controller with `appset_options` (its workers and page size the tests').
     async fn start_audited(
         apps: &[&str],
         fed: bool,
         audit_log: Option<&Path>,
-        progressive: bool,
+        appset_options: AppSetOptions,
     ) -> Hub {
         let dir = tempfile::tempdir().unwrap();
         let registry = dir.path().join("git/platform/app-registry");
@@ -124,8 +125,7 @@ impl Hub {
                 // One Application per list request: every test reads the sets'
                 // Applications through many pages.
                 list_page: 1,
-                enable_progressive_syncs: progressive,
-                ..Default::default()
+                ..appset_options
             },
         );
         if fed {
@@ -655,7 +655,13 @@ fn audited_application_requests(path: &Path, verb: &str) -> usize {
 async fn a_fed_set_plans_from_the_watch_without_listing_its_applications() {
     let _serial = SERIAL.lock().await;
     let audit = tempfile::NamedTempFile::new().unwrap();
-    let hub = Hub::start_audited(&["app-00"], true, Some(audit.path()), false).await;
+    let hub = Hub::start_audited(
+        &["app-00"],
+        true,
+        Some(audit.path()),
+        AppSetOptions::default(),
+    )
+    .await;
     hub.apply_set(seed()).await;
     hub.wait_for_live(&["app-00-prod-eu", "app-00-prod-us"])
         .await;
@@ -745,7 +751,16 @@ async fn a_plan_from_a_watch_behind_the_api_is_made_again_from_a_listing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rolling_sync_holds_each_step_until_the_steps_before_are_healthy() {
     let _serial = SERIAL.lock().await;
-    let hub = Hub::start_audited(&[], true, None, true).await;
+    let hub = Hub::start_audited(
+        &[],
+        true,
+        None,
+        AppSetOptions {
+            enable_progressive_syncs: true,
+            ..Default::default()
+        },
+    )
+    .await;
     let repo = hub.registry.parent().unwrap().join("rollout");
     let deployment = |simulate: &str| {
         format!(
@@ -1035,11 +1050,16 @@ fn serve_api(
 
 /// A stand-in for GitHub's REST API (`GET /repos/{owner}/{repo}/pulls`, its documented
 /// JSON and `Link` paging): `pulls` are served 1 per page to `Bearer <token>` only;
-/// other repositories are 404.
-fn github_api(pulls: Arc<std::sync::Mutex<Vec<Value>>>, token: &'static str) -> String {
+/// other repositories are 404. Every request is counted in `requests`.
+fn github_api(
+    pulls: Arc<std::sync::Mutex<Vec<Value>>>,
+    token: &'static str,
+    requests: Arc<AtomicUsize>,
+) -> String {
     let base = Arc::new(std::sync::OnceLock::<String>::new());
     let served = base.clone();
     let url = serve_api(token, move |path, authorized| {
+        requests.fetch_add(1, Ordering::SeqCst);
         // `?per_page=100`, then `&page=N` from the `Link` header.
         let page: usize = path
             .split("&page=")
@@ -1099,7 +1119,7 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
         github_pull(8, "fix/typo", &["preview", "small"]),
         github_pull(9, "chore/deps", &[]),
     ]));
-    let api = github_api(pulls.clone(), "gh-token");
+    let api = github_api(pulls.clone(), "gh-token", Default::default());
     hub.token_secret("github-token", "gh-token").await;
     let set = |name: &str, repo: &str, continue_on_missing: bool| {
         json!({
@@ -1167,6 +1187,111 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
         up_to_date.then_some(())
     })
     .await;
+}
+
+/// The controller's SCM policy (Argo CD's `--allowed-scm-providers` and
+/// `--token-ref-strict-mode`): a pull request generator naming an API URL off the list
+/// fails without a request; one on the list reads its token only from a Secret labelled
+/// `scm-creds`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scm_policy_decides_which_apis_and_secrets_generators_use() {
+    let _serial = SERIAL.lock().await;
+    let requests = Arc::new(AtomicUsize::new(0));
+    let pulls = Arc::new(std::sync::Mutex::new(vec![github_pull(
+        3,
+        "feat/a",
+        &["preview"],
+    )]));
+    let api = github_api(pulls, "gh-token", requests.clone());
+    let hub = Hub::start_audited(
+        &[],
+        false,
+        None,
+        AppSetOptions {
+            scm: appset::ScmPolicy {
+                allowed: vec![api.clone()],
+                token_ref_strict: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    hub.token_secret("github-token", "gh-token").await;
+    let set = |name: &str, api: &str| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "goTemplate": true,
+                "generators": [{"pullRequest": {
+                    "github": {"owner": "org", "repo": "app", "api": api,
+                               "tokenRef": {"secretName": "github-token", "key": "token"}},
+                    "requeueAfterSeconds": 1,
+                }}],
+                "template": {
+                    "metadata": {"name": format!("{name}-{{{{.number}}}}")},
+                    "spec": {"project": "default",
+                             "source": {"repoURL": "https://gitlab.internal/platform/app",
+                                        "targetRevision": "{{.head_sha}}", "path": "deploy"},
+                             "destination": {"server": "https://kubernetes.default.svc",
+                                             "namespace": "preview"}},
+                },
+            },
+        })
+    };
+    let error_of = async |name: &str| {
+        wait_for("the set's error", async || {
+            let status = hub.set_status(name).await;
+            status["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
+                .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+        })
+        .await
+    };
+    let elsewhere = "http://169.254.169.254/latest";
+    hub.apply_set(set("elsewhere", elsewhere)).await;
+    let message = error_of("elsewhere").await;
+    assert!(
+        message.ends_with(&format!(
+            "failed to select pull request service provider: scm provider not allowed: scm provider {elsewhere:?} not allowed, must use one of the following: {api}"
+        )),
+        "{message}"
+    );
+    hub.apply_set(set("unlabelled", &api)).await;
+    let message = error_of("unlabelled").await;
+    assert!(
+        message.ends_with("secret argocd/github-token is not a valid SCM creds secret: secret must have label \"argocd.argoproj.io/secret-type\"=\"scm-creds\""),
+        "{message}"
+    );
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        0,
+        "no request left the hub"
+    );
+
+    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
+        .patch(
+            "github-token",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"argocd.argoproj.io/secret-type": "scm-creds"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    hub.apply_set(set("labelled", &api)).await;
+    wait_for("the labelled set's Application", async || {
+        Api::<DynamicObject>::namespaced_with(hub.hub.clone(), "argocd", &application_resource())
+            .get_opt("labelled-3")
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    assert!(requests.load(Ordering::SeqCst) > 0);
 }
 
 /// A stand-in for GitLab's REST API (`GET /api/v4/projects/{id}/merge_requests`, its

@@ -58,6 +58,28 @@ pub(crate) struct ControllerArgs {
         env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS"
     )]
     pub(crate) enable_progressive_syncs: bool,
+    /// Let the pull request generator call forge APIs (Argo CD's `--enable-scm-providers`;
+    /// `--enable-scm-providers=false` fails every such generator).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_SCM_PROVIDERS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub(crate) enable_scm_providers: bool,
+    /// The custom forge API URLs an ApplicationSet may name, comma-separated (Argo CD's
+    /// `--allowed-scm-providers`; empty: any). Without it a tenant who may write an
+    /// ApplicationSet chooses the URL the hub calls, with a token from its namespace.
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ALLOWED_SCM_PROVIDERS",
+        value_delimiter = ','
+    )]
+    pub(crate) allowed_scm_providers: Vec<String>,
+    /// Read generator tokens only from Secrets labelled
+    /// `argocd.argoproj.io/secret-type: scm-creds` (Argo CD's `--token-ref-strict-mode`).
+    #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE")]
+    pub(crate) token_ref_strict_mode: bool,
 }
 
 /// Parses `PROVIDER=SECRET_FILE` and reads the secret.
@@ -160,6 +182,16 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.controller.workers = args.workers;
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
+        config.appsets.scm = flotilla_hub::appset::ScmPolicy {
+            enabled: args.enable_scm_providers,
+            allowed: args
+                .allowed_scm_providers
+                .iter()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            token_ref_strict: args.token_ref_strict_mode,
+        };
         let running = run::start(hub_config, config)
             .await
             .context("starting the hub controllers")?;

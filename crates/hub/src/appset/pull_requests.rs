@@ -3,8 +3,12 @@
 //! [`flotilla_source::gitea`]), the token read from the Secret `tokenRef` names in the
 //! ApplicationSet's namespace, the generator's `labels` required on every pull request
 //! (Argo CD's `containLabels`). Other providers, GitHub App credentials and custom CAs are
-//! refused by name. Like [`super::repos`], it blocks on the async calls from the
-//! generation thread.
+//! refused by name. The controller's [`ScmPolicy`] (Argo CD's `--enable-scm-providers`,
+//! `--allowed-scm-providers`, `--token-ref-strict-mode`) decides whether a generator may
+//! call out at all, to which custom API URLs, and from which Secrets it may read tokens:
+//! a tenant who may write an ApplicationSet otherwise chooses the URL the hub calls (with
+//! a token from its namespace). Like [`super::repos`], it blocks on the async calls from
+//! the generation thread.
 
 use std::time::Duration;
 
@@ -17,20 +21,84 @@ use serde_json::Value;
 /// How long one listing may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The label a Secret must carry for a generator to read a token from it in strict mode.
+const SCM_CREDS_LABEL: (&str, &str) = ("argocd.argoproj.io/secret-type", "scm-creds");
+
+/// What the SCM-calling generators may do (Argo CD's ApplicationSet controller flags).
+#[derive(Debug, Clone)]
+pub struct ScmPolicy {
+    /// `--enable-scm-providers` (default true): off, no generator calls a forge.
+    pub enabled: bool,
+    /// `--allowed-scm-providers`: the custom API URLs a generator may name (empty: any).
+    pub allowed: Vec<String>,
+    /// `--token-ref-strict-mode`: token Secrets must be labelled
+    /// `argocd.argoproj.io/secret-type: scm-creds`.
+    pub token_ref_strict: bool,
+}
+
+impl Default for ScmPolicy {
+    fn default() -> Self {
+        ScmPolicy {
+            enabled: true,
+            allowed: Vec::new(),
+            token_ref_strict: false,
+        }
+    }
+}
+
+impl ScmPolicy {
+    /// Argo CD's checks before a pull request provider is chosen: `scm providers are
+    /// disabled`, or the generator's custom API URL (`api` of whichever provider it
+    /// names) not in the allowed list — exact strings, as `ScmProviderAllowed` compares.
+    pub fn check(&self, generator: &Value) -> Result<(), String> {
+        if !self.enabled {
+            return Err("scm providers are disabled".into());
+        }
+        let api = [
+            "github",
+            "gitlab",
+            "gitea",
+            "bitbucketServer",
+            "bitbucket",
+            "azuredevops",
+        ]
+        .iter()
+        .find_map(|p| generator.get(*p).filter(|v| v.is_object()))
+        .and_then(|spec| spec.get("api"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+        if api.is_empty() || self.allowed.is_empty() || self.allowed.iter().any(|a| a == api) {
+            return Ok(());
+        }
+        Err(format!(
+            "scm provider not allowed: scm provider {api:?} not allowed, must use one of the following: {}",
+            self.allowed.join(", ")
+        ))
+    }
+}
+
 /// Forges as the pull request generator reads them during one reconcile.
 pub(crate) struct HubPullRequests {
     hub: kube::Client,
     namespace: String,
     runtime: tokio::runtime::Handle,
+    policy: ScmPolicy,
 }
 
 impl HubPullRequests {
-    /// Listings for the ApplicationSet in `namespace`, run on `runtime`.
-    pub(crate) fn new(hub: kube::Client, namespace: &str, runtime: tokio::runtime::Handle) -> Self {
+    /// Listings for the ApplicationSet in `namespace`, run on `runtime`, as `policy`
+    /// allows.
+    pub(crate) fn new(
+        hub: kube::Client,
+        namespace: &str,
+        runtime: tokio::runtime::Handle,
+        policy: ScmPolicy,
+    ) -> Self {
         HubPullRequests {
             hub,
             namespace: namespace.to_string(),
             runtime,
+            policy,
         }
     }
 
@@ -50,6 +118,18 @@ impl HubPullRequests {
             .block_on(secrets.get_opt(name))
             .map_err(|e| format!("error fetching secret {}/{name}: {e}", self.namespace))?
             .ok_or_else(|| format!("secret {}/{name} not found", self.namespace))?;
+        let labelled = secret
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SCM_CREDS_LABEL.0))
+            .is_some_and(|v| v == SCM_CREDS_LABEL.1);
+        if self.policy.token_ref_strict && !labelled {
+            return Err(format!(
+                "secret {}/{name} is not a valid SCM creds secret: secret must have label {:?}={:?}",
+                self.namespace, SCM_CREDS_LABEL.0, SCM_CREDS_LABEL.1
+            ));
+        }
         let value =
             secret.data.unwrap_or_default().remove(key).ok_or_else(|| {
                 format!("key {key:?} in secret {}/{name} not found", self.namespace)
@@ -70,6 +150,7 @@ impl HubPullRequests {
                 "failed to select pull request service provider: {detail}"
             ))
         };
+        self.policy.check(generator).map_err(select)?;
         let spec_of = |name: &str| generator.get(name).filter(|v| v.is_object());
         let known = ["github", "gitlab", "gitea"];
         let found = known.iter().find_map(|p| spec_of(p).map(|spec| (*p, spec)));
@@ -179,5 +260,49 @@ impl PullRequests for HubPullRequests {
                 labels: p.labels,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scm_providers_are_checked_as_argo_cds_scm_provider_allowed() {
+        // Argo CD's TestAllowedSCMProviderPullRequest / TestSCMProviderDisabled_PRGenerator.
+        let allowed = ScmPolicy {
+            allowed: vec!["github.myorg.com".into(), "gitlab.myorg.com".into()],
+            ..ScmPolicy::default()
+        };
+        let github = |api: &str| json!({"github": {"api": api, "owner": "o", "repo": "r"}});
+        assert_eq!(allowed.check(&github("github.myorg.com")), Ok(()));
+        assert_eq!(
+            allowed.check(&github("https://myservice.mynamespace.svc.cluster.local")),
+            Err("scm provider not allowed: scm provider \"https://myservice.mynamespace.svc.cluster.local\" not allowed, must use one of the following: github.myorg.com, gitlab.myorg.com".into())
+        );
+        let bitbucket = json!({"bitbucketServer": {"api": "https://evil.example", "project": "p", "repo": "r"}});
+        assert!(
+            allowed.check(&bitbucket).is_err(),
+            "every provider's api is checked"
+        );
+        assert_eq!(
+            allowed.check(&json!({"github": {"owner": "o", "repo": "r"}})),
+            Ok(()),
+            "no custom API URL: the provider's default is allowed"
+        );
+        assert_eq!(
+            ScmPolicy::default().check(&github("https://anywhere.example")),
+            Ok(()),
+            "an empty list allows any URL"
+        );
+        let disabled = ScmPolicy {
+            enabled: false,
+            ..ScmPolicy::default()
+        };
+        assert_eq!(
+            disabled.check(&github("")),
+            Err("scm providers are disabled".into())
+        );
     }
 }

@@ -21,7 +21,7 @@ use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use super::echoes::Echoes;
-use super::pull_requests::HubPullRequests;
+use super::pull_requests::{HubPullRequests, ScmPolicy};
 use super::repos::HubRepos;
 use crate::clusters::ClusterRegistry;
 use crate::controller::application_resource;
@@ -54,6 +54,9 @@ pub struct AppSetOptions {
     /// Argo CD's `--enable-progressive-syncs`: a `RollingSync` strategy syncs the set's
     /// Applications step by step (off: they sync as their own policies say).
     pub enable_progressive_syncs: bool,
+    /// Which forge APIs the pull request generator may call, and which Secrets it may
+    /// read tokens from.
+    pub scm: ScmPolicy,
 }
 
 impl Default for AppSetOptions {
@@ -67,6 +70,7 @@ impl Default for AppSetOptions {
             list_page: 500,
             max_resources_status_count: appset::DEFAULT_MAX_RESOURCES_STATUS_COUNT,
             enable_progressive_syncs: false,
+            scm: ScmPolicy::default(),
         }
     }
 }
@@ -304,6 +308,7 @@ impl AppSetReconciler {
                 self.hub.clone(),
                 namespace,
                 tokio::runtime::Handle::current(),
+                self.options.scm.clone(),
             );
             tokio::task::spawn_blocking(move || {
                 appset::generate_applications(
