@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use flotilla_source::egress::{Denied, EgressPolicy};
 use flotilla_source::{CacheOptions, MirrorCache, Rewrite};
 
 use crate::application::AppReconciler;
@@ -27,6 +28,9 @@ pub struct HubConfig {
     pub mirror_gc: Option<MirrorGc>,
     /// ApplicationSet controller settings.
     pub appsets: crate::appset::AppSetOptions,
+    /// Destinations outbound HTTP (sources, forge APIs) may not reach besides link-local
+    /// addresses and the hub's own API server, which never are.
+    pub egress_deny: Vec<Denied>,
 }
 
 /// When the hub removes unused mirrors from its cache.
@@ -82,8 +86,36 @@ impl HubConfig {
             controller: ControllerOptions::default(),
             mirror_gc: Some(MirrorGc::default()),
             appsets: crate::appset::AppSetOptions::default(),
+            egress_deny: Vec::new(),
         }
     }
+}
+
+/// The hub's egress policy: the default (link-local refused), every address of the
+/// hub's API server (a tenant's source URL must not make the hub call its own API), and
+/// `extra`.
+async fn egress_policy(hub_api: &http::Uri, extra: &[Denied]) -> EgressPolicy {
+    let mut denied = extra.to_vec();
+    if let Some(host) = hub_api.host() {
+        let port = hub_api
+            .port_u16()
+            .unwrap_or(if hub_api.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match tokio::net::lookup_host((bare, port)).await {
+            Ok(addresses) => denied.extend(addresses.map(|address| Denied::Socket {
+                address,
+                reason: "the hub's own API server is never a source".into(),
+            })),
+            Err(e) => {
+                tracing::warn!(%host, error = %e, "resolving the hub API for the egress policy")
+            }
+        }
+    }
+    EgressPolicy::with(denied)
 }
 
 /// Why the hub could not start.
@@ -127,6 +159,9 @@ impl Drop for Hub {
 /// Kustomizations); they run until the returned [`Hub`] is dropped.
 pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, StartError> {
     let hub = kube::Client::try_from(hub_config.clone()).map_err(StartError::Client)?;
+    flotilla_source::egress::set_policy(
+        egress_policy(&hub_config.cluster_url, &config.egress_deny).await,
+    );
     crate::bootstrap::install(&hub, Duration::from_secs(30)).await?;
     let mut options = CacheOptions::new(&config.cache_dir);
     options.rewrites = config.rewrites.clone();
@@ -199,4 +234,28 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         applications,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_hub_api_and_metadata_are_out_of_reach_of_sources() {
+        let extra = [Denied::parse("10.0.0.0/8").unwrap()];
+        let policy = egress_policy(&"https://127.0.0.1:6443".parse().unwrap(), &extra).await;
+        let refused = |target: &str| policy.refuses(target.parse().unwrap()).map(str::to_string);
+        assert_eq!(
+            refused("127.0.0.1:6443").as_deref(),
+            Some("the hub's own API server is never a source")
+        );
+        assert_eq!(refused("127.0.0.1:8080"), None, "a Git server beside it");
+        assert!(refused("169.254.169.254:80").is_some());
+        assert!(refused("10.2.3.4:443").is_some());
+        let named = egress_policy(&"https://localhost".parse().unwrap(), &[]).await;
+        assert!(
+            named.refuses("127.0.0.1:443".parse().unwrap()).is_some(),
+            "a named hub API is refused at every address it resolves to"
+        );
+    }
 }

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod credentials;
+pub mod egress;
 pub mod forge;
 mod git;
 pub mod gitea;

@@ -222,7 +222,9 @@ async fn send(
     crate::smart_http::client()
         .request(request)
         .await
-        .map_err(|e| e.to_string())
+        // With its causes: "client error (Connect)" alone hides why (a refusal by the
+        // egress policy, a TLS failure, a refused connection).
+        .map_err(|e| crate::smart_http::error_chain(&e))
 }
 
 #[cfg(test)]

@@ -17,11 +17,11 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 
+use crate::egress::GuardedConnector;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::StatusCode;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::credentials::Credentials;
 use crate::git::{GitError, Remote};
@@ -40,7 +40,7 @@ const MAX_REDIRECTS: usize = 5;
 /// agents starting with `git/`.
 const AGENT: &str = concat!("git/flotilla-", env!("CARGO_PKG_VERSION"));
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = Client<hyper_rustls::HttpsConnector<GuardedConnector>, Full<Bytes>>;
 
 /// Whether `url` is fetched in process: HTTP(S) without a proxy configured for it.
 pub(crate) fn serves(url: &GitUrl) -> bool {
@@ -75,7 +75,11 @@ pub(crate) fn client() -> &'static HttpClient {
                 hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
             }
         };
-        let connector = builder.https_or_http().enable_http1().build();
+        // Every connection goes through the egress policy (crate::egress).
+        let connector = builder
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(GuardedConnector::new());
         Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector)
     })
 }
@@ -798,7 +802,7 @@ fn is_advertisement_type(value: &str) -> bool {
     media_type.eq_ignore_ascii_case("application/x-git-upload-pack-advertisement")
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

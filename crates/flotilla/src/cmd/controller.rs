@@ -80,6 +80,12 @@ pub(crate) struct ControllerArgs {
     /// `argocd.argoproj.io/secret-type: scm-creds` (Argo CD's `--token-ref-strict-mode`).
     #[arg(long, env = "ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE")]
     pub(crate) token_ref_strict_mode: bool,
+    /// A destination sources and forge APIs may not reach, as CIDR, IP or IP:PORT
+    /// (repeatable), e.g. `--egress-deny 10.0.0.0/8`. Link-local addresses (cloud
+    /// instance metadata) and the hub's own API server are always refused; the check is
+    /// on the resolved address the connection is made to.
+    #[arg(long = "egress-deny", value_name = "CIDR|IP|IP:PORT")]
+    pub(crate) egress_deny: Vec<String>,
 }
 
 /// Parses `PROVIDER=SECRET_FILE` and reads the secret.
@@ -182,6 +188,11 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.controller.workers = args.workers;
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
+        config.egress_deny = args
+            .egress_deny
+            .iter()
+            .map(|rule| flotilla_source::egress::Denied::parse(rule))
+            .collect::<Result<_, _>>()?;
         config.appsets.scm = flotilla_hub::appset::ScmPolicy {
             enabled: args.enable_scm_providers,
             allowed: args
