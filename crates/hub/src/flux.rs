@@ -821,6 +821,10 @@ impl FluxReconciler {
                 let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                     .await
                     .map_err(|e| format!("KubeConfig secret '{name}': {e}"))?;
+                // A tenant names this server: never the cloud metadata address.
+                flotilla_source::egress::check_api_server(&config.cluster_url)
+                    .await
+                    .map_err(|e| format!("KubeConfig secret '{name}': {e}"))?;
                 let version = secret.metadata.resource_version.unwrap_or_default();
                 (config, format!("secret:{namespace}/{name}@{version}"))
             }

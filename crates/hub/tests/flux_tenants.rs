@@ -51,7 +51,7 @@ fn ready(status: &Value) -> Option<(&str, &str, &str)> {
 /// A hub with the Flux CRDs, the controllers running, and a URL rewrite of
 /// `https://gitlab.internal/` to the local repositories under `repos`.
 struct Hub {
-    _server: Server,
+    server: Server,
     client: Client,
     mirrors: MirrorCache,
 }
@@ -71,7 +71,7 @@ async fn start_hub_with(repos: &Path, cache: &Path, dependency_requeue: Duration
     let mirrors = MirrorCache::new(options).unwrap();
     let (server, client) = support::flux_hub(&mirrors, dependency_requeue).await;
     Hub {
-        _server: server,
+        server,
         client,
         mirrors,
     }
@@ -1644,4 +1644,68 @@ async fn a_sops_secret_for_a_pgp_key_is_decrypted_with_the_secrets_asc_key() {
         Api::namespaced(hub.client.clone(), "default");
     let creds = applied.get("pgp-creds").await.unwrap();
     assert_eq!(creds.data.unwrap()["token"].0, b"s3cr3t");
+}
+
+/// `spec.kubeConfig`: a Kustomization applies through the kubeconfig of its Secret (here
+/// the hub's own API, named by URL); one whose kubeconfig names the cloud metadata
+/// address is refused by the egress policy before any request, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kubeconfig_secret_reaches_its_cluster_but_never_the_metadata_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("remote/cm.yaml", &config_map("through-kubeconfig"))],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    let kubeconfig = hub.server.kubeconfig();
+    create_secret(&hub.client, "remote", json!({"value": kubeconfig})).await;
+    let metadata = kubeconfig
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix("server: ") {
+            Some(_) => "    server: https://169.254.169.254".to_string(),
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    create_secret(&hub.client, "metadata", json!({"value": metadata})).await;
+    for (name, secret) in [("remote", "remote"), ("stolen", "metadata")] {
+        let spec = kustomization(name, "remote", false).replace(
+            "  targetNamespace: default\n",
+            &format!(
+                "  targetNamespace: default\n  kubeConfig:\n    secretRef:\n      name: {secret}\n"
+            ),
+        );
+        create(&hub.client, &spec).await;
+    }
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "remote",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    assert!(
+        config_maps
+            .get_opt("through-kubeconfig")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let status = wait_for("the refused kubeconfig's condition", async || {
+        let status = status_of(&hub.client, "flux-system", "stolen").await;
+        let (ready, _, message) = ready(&status)?;
+        (ready == "False" && message.contains("egress")).then(|| message.to_string())
+    })
+    .await;
+    assert!(
+        status.contains(
+            "KubeConfig secret 'metadata': the egress policy refuses 169.254.169.254 (169.254.169.254:443: link-local addresses (cloud instance metadata) are never reached)"
+        ),
+        "{status}"
+    );
 }

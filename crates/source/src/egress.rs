@@ -159,6 +159,42 @@ impl EgressPolicy {
     pub fn refuses(&self, target: SocketAddr) -> Option<&str> {
         self.denied.iter().find_map(|d| d.matches(target))
     }
+
+    /// Why `target` is refused by a network rule (link-local, a CIDR or a bare IP), if it
+    /// is: what a Kubernetes API server a tenant names is checked against (the socket
+    /// rules are services sources must not call, such as the hub's API, which a
+    /// kubeconfig may rightly name).
+    pub fn refuses_network(&self, target: SocketAddr) -> Option<&str> {
+        self.denied
+            .iter()
+            .filter(|d| matches!(d, Denied::Network { .. }))
+            .find_map(|d| d.matches(target))
+    }
+}
+
+/// Checks a Kubernetes API server a tenant names (a Flux `kubeConfig`): every address
+/// `server` resolves to against the network rules; the first refusal. The connection
+/// itself is made later by the Kubernetes client, which resolves the name again.
+pub async fn check_api_server(server: &Uri) -> Result<(), String> {
+    let Some(host) = server.host() else {
+        return Ok(());
+    };
+    let port = server.port_u16().unwrap_or(match server.scheme_str() {
+        Some("http") => 80,
+        _ => 443,
+    });
+    let addresses = resolve(host, port)
+        .await
+        .map_err(|e| format!("resolving {host}: {e}"))?;
+    let policy = policy();
+    for address in addresses {
+        if let Some(reason) = policy.refuses_network(address) {
+            return Err(format!(
+                "the egress policy refuses {host} ({address}: {reason})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn current() -> &'static RwLock<EgressPolicy> {
