@@ -19,6 +19,7 @@ pub mod helm_chart;
 pub mod helm_release;
 pub mod helm_repository;
 pub mod include;
+pub mod kubeconfig;
 pub mod oci_repository;
 pub mod ssa;
 
@@ -80,6 +81,9 @@ pub struct FluxOptions {
     /// A failed GitRepository fetch is retried after this long (source-controller backs
     /// off from 0.75 s to 15 min; a fixed period here).
     pub source_retry: Duration,
+    /// What a tenant's `kubeConfig` Secret may hold besides inline credentials
+    /// (`--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`; both off).
+    pub kubeconfig: kubeconfig::KubeconfigPolicy,
 }
 
 impl Default for FluxOptions {
@@ -90,6 +94,7 @@ impl Default for FluxOptions {
             dependency_requeue: Duration::from_secs(30),
             health_poll: Duration::from_secs(5),
             source_retry: Duration::from_secs(10),
+            kubeconfig: kubeconfig::KubeconfigPolicy::default(),
         }
     }
 }
@@ -816,7 +821,9 @@ impl FluxReconciler {
                 let text = String::from_utf8(bytes.0.clone()).map_err(|_| {
                     format!("KubeConfig secret '{name}': the kubeconfig is not UTF-8")
                 })?;
-                let kubeconfig = kube::config::Kubeconfig::from_yaml(&text)
+                let mut kubeconfig = kube::config::Kubeconfig::from_yaml(&text)
+                    .map_err(|e| format!("KubeConfig secret '{name}': {e}"))?;
+                kubeconfig::sanitize(&mut kubeconfig, self.options.kubeconfig)
                     .map_err(|e| format!("KubeConfig secret '{name}': {e}"))?;
                 let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                     .await

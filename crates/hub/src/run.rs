@@ -28,6 +28,8 @@ pub struct HubConfig {
     pub mirror_gc: Option<MirrorGc>,
     /// ApplicationSet controller settings.
     pub appsets: crate::appset::AppSetOptions,
+    /// Flux controller settings.
+    pub flux: crate::flux::FluxOptions,
     /// Destinations outbound HTTP (sources, forge APIs) may not reach besides link-local
     /// addresses and the hub's own API server, which never are.
     pub egress_deny: Vec<Denied>,
@@ -86,6 +88,7 @@ impl HubConfig {
             controller: ControllerOptions::default(),
             mirror_gc: Some(MirrorGc::default()),
             appsets: crate::appset::AppSetOptions::default(),
+            flux: crate::flux::FluxOptions::default(),
             egress_deny: Vec::new(),
         }
     }
@@ -221,12 +224,8 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
             store: appset_store,
         },
     )));
-    let flux = crate::flux::FluxReconciler::new(
-        hub_config,
-        sources.clone(),
-        crate::flux::FluxOptions::default(),
-    )
-    .map_err(StartError::Client)?;
+    let flux = crate::flux::FluxReconciler::new(hub_config, sources.clone(), config.flux.clone())
+        .map_err(StartError::Client)?;
     tasks.push(tokio::spawn(crate::flux::run_flux(Arc::new(flux))));
     Ok(Hub {
         clusters: registry,

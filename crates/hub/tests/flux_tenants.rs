@@ -1648,9 +1648,10 @@ async fn a_sops_secret_for_a_pgp_key_is_decrypted_with_the_secrets_asc_key() {
 
 /// `spec.kubeConfig`: a Kustomization applies through the kubeconfig of its Secret (here
 /// the hub's own API, named by URL); one whose kubeconfig names the cloud metadata
-/// address is refused by the egress policy before any request, with the reason.
+/// address is refused by the egress policy before any request, and one with an exec
+/// credential plugin is refused before anything runs, each with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_kubeconfig_secret_reaches_its_cluster_but_never_the_metadata_address() {
+async fn a_kubeconfig_secret_reaches_its_cluster_but_not_metadata_or_plugins() {
     let dir = tempfile::tempdir().unwrap();
     let repos = dir.path().join("repos");
     new_repo(
@@ -1671,7 +1672,22 @@ async fn a_kubeconfig_secret_reaches_its_cluster_but_never_the_metadata_address(
         .collect::<Vec<_>>()
         .join("\n");
     create_secret(&hub.client, "metadata", json!({"value": metadata})).await;
-    for (name, secret) in [("remote", "remote"), ("stolen", "metadata")] {
+    // A credential plugin that would leave a mark on the hub if it ran.
+    let marker = dir.path().join("plugin-ran");
+    let plugin = kubeconfig.replace(
+        "  user:\n    token:",
+        &format!(
+            "  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: touch\n      args: [{}]\n    token:",
+            marker.display()
+        ),
+    );
+    assert_ne!(plugin, kubeconfig);
+    create_secret(&hub.client, "plugin", json!({"value": plugin})).await;
+    for (name, secret) in [
+        ("remote", "remote"),
+        ("stolen", "metadata"),
+        ("executed", "plugin"),
+    ] {
         let spec = kustomization(name, "remote", false).replace(
             "  targetNamespace: default\n",
             &format!(
@@ -1708,4 +1724,15 @@ async fn a_kubeconfig_secret_reaches_its_cluster_but_never_the_metadata_address(
         ),
         "{status}"
     );
+    let refused = wait_for("the exec kubeconfig's condition", async || {
+        let status = status_of(&hub.client, "flux-system", "executed").await;
+        let (ready, _, message) = ready(&status)?;
+        (ready == "False" && message.contains("exec")).then(|| message.to_string())
+    })
+    .await;
+    assert!(
+        refused.contains("KubeConfig secret 'plugin': user.exec is not allowed: an exec plugin would run a program on the hub (flotilla controller --insecure-kubeconfig-exec allows it)"),
+        "{refused}"
+    );
+    assert!(!marker.exists(), "the plugin never ran");
 }

@@ -86,6 +86,14 @@ pub(crate) struct ControllerArgs {
     /// on the resolved address the connection is made to.
     #[arg(long = "egress-deny", value_name = "CIDR|IP|IP:PORT")]
     pub(crate) egress_deny: Vec<String>,
+    /// Let a Flux `kubeConfig` Secret use an exec credential plugin — a program the
+    /// tenant names, run on the hub (Flux's `--insecure-kubeconfig-exec`).
+    #[arg(long)]
+    pub(crate) insecure_kubeconfig_exec: bool,
+    /// Let a Flux `kubeConfig` Secret skip TLS verification (Flux's
+    /// `--insecure-kubeconfig-tls`).
+    #[arg(long)]
+    pub(crate) insecure_kubeconfig_tls: bool,
 }
 
 /// Parses `PROVIDER=SECRET_FILE` and reads the secret.
@@ -188,6 +196,10 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.controller.workers = args.workers;
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
+        config.flux.kubeconfig = flotilla_hub::flux::kubeconfig::KubeconfigPolicy {
+            allow_exec: args.insecure_kubeconfig_exec,
+            allow_insecure_tls: args.insecure_kubeconfig_tls,
+        };
         config.egress_deny = args
             .egress_deny
             .iter()
