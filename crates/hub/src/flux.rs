@@ -84,6 +84,11 @@ pub struct FluxOptions {
     /// What a tenant's `kubeConfig` Secret may hold besides inline credentials
     /// (`--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`; both off).
     pub kubeconfig: kubeconfig::KubeconfigPolicy,
+    /// `--default-service-account`: the service account (of the object's namespace)
+    /// impersonated when an object names none; empty: such objects apply as the hub.
+    /// Flux's multi-tenancy lockdown sets it, so a tenant that leaves
+    /// `serviceAccountName` out does not apply as the controller.
+    pub default_service_account: String,
 }
 
 impl Default for FluxOptions {
@@ -95,6 +100,7 @@ impl Default for FluxOptions {
             health_poll: Duration::from_secs(5),
             source_retry: Duration::from_secs(10),
             kubeconfig: kubeconfig::KubeconfigPolicy::default(),
+            default_service_account: String::new(),
         }
     }
 }
@@ -836,6 +842,7 @@ impl FluxReconciler {
                 (config, format!("secret:{namespace}/{name}@{version}"))
             }
         };
+        let service_account = self.service_account_for(service_account);
         let user = (!service_account.is_empty())
             .then(|| format!("system:serviceaccount:{namespace}:{service_account}"));
         let cache_key = format!("{origin}|{}", user.as_deref().unwrap_or(""));
@@ -853,7 +860,7 @@ impl FluxReconciler {
     /// Whether the service account the Kustomization impersonates exists on the hub (in
     /// its namespace); true when it impersonates none.
     async fn service_account_exists(&self, ks: &Kustomization) -> Result<bool, String> {
-        let name = &ks.spec.service_account_name;
+        let name = self.service_account_for(&ks.spec.service_account_name);
         if name.is_empty() {
             return Ok(true);
         }
@@ -865,6 +872,16 @@ impl FluxReconciler {
         .await
         .map(|found| found.is_some())
         .map_err(|e| api_message(&e))
+    }
+
+    /// The service account an object impersonates: the one it names, else
+    /// `--default-service-account` (fluxcd/pkg's `Impersonator`), else none.
+    fn service_account_for<'a>(&'a self, named: &'a str) -> &'a str {
+        if named.is_empty() {
+            &self.options.default_service_account
+        } else {
+            named
+        }
     }
 
     /// Adds kustomize-controller's finalizer when it is missing.

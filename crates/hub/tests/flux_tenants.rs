@@ -1736,3 +1736,95 @@ async fn a_kubeconfig_secret_reaches_its_cluster_but_not_metadata_or_plugins() {
     );
     assert!(!marker.exists(), "the plugin never ran");
 }
+
+/// `--default-service-account` (Flux's multi-tenancy lockdown): a Kustomization that
+/// names no service account impersonates its namespace's default one, not the hub — so
+/// without RBAC of its own it can apply nothing — while one naming a bound service
+/// account applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kustomization_naming_no_service_account_applies_as_the_default_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("plain/cm.yaml", &config_map("from-git"))],
+    );
+    let mut options = CacheOptions::new(dir.path().join("cache"));
+    options.rewrites = vec![Rewrite {
+        base: format!("file://{}/", repos.display()),
+        instead_of: "https://gitlab.internal/".into(),
+    }];
+    let mirrors = MirrorCache::new(options).unwrap();
+    let (_server, client) = support::flux_hub_with(
+        &mirrors,
+        flotilla_hub::flux::FluxOptions {
+            default_service_account: "default".into(),
+            dependency_requeue: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let parse = |yaml: &str| -> Value { serde_saphyr::from_str(yaml).unwrap() };
+    let admin_sa = parse(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: flux-admin\n  namespace: flux-system\n",
+    );
+    let admin_binding = parse(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: flux-admin\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\nsubjects:\n- kind: ServiceAccount\n  name: flux-admin\n  namespace: flux-system\n",
+    );
+    for (object, api_version, plural, kind) in [
+        (admin_sa, "v1", "serviceaccounts", "ServiceAccount"),
+        (
+            admin_binding,
+            "rbac.authorization.k8s.io/v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+        ),
+    ] {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let resource = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(group, version, kind),
+            plural,
+        );
+        let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(object).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    create(&client, PLATFORM_REPO).await;
+    create(&client, &kustomization("unnamed", "plain", false)).await;
+    let named = kustomization("named", "plain", false).replace(
+        "  targetNamespace: default\n",
+        "  targetNamespace: kube-public\n  serviceAccountName: flux-admin\n",
+    );
+    create(&client, &named).await;
+
+    wait_ready(
+        &client,
+        "flux-system",
+        "named",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let in_public: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-public");
+    assert!(in_public.get_opt("from-git").await.unwrap().is_some());
+    let message = wait_for("the unnamed Kustomization's refusal", async || {
+        let status = status_of(&client, "flux-system", "unnamed").await;
+        let (ready, _, message) = ready(&status)?;
+        (ready == "False" && message.contains("Forbidden")).then(|| message.to_string())
+    })
+    .await;
+    assert!(
+        message.contains("system:serviceaccount:flux-system:default"),
+        "applied as the default service account: {message}"
+    );
+    let in_default: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    assert!(in_default.get_opt("from-git").await.unwrap().is_none());
+}

@@ -94,6 +94,11 @@ pub(crate) struct ControllerArgs {
     /// `--insecure-kubeconfig-tls`).
     #[arg(long)]
     pub(crate) insecure_kubeconfig_tls: bool,
+    /// The service account a Flux Kustomization or HelmRelease that names none
+    /// impersonates, in its own namespace (Flux's `--default-service-account`; the
+    /// multi-tenancy lockdown sets it so no tenant applies as the hub).
+    #[arg(long, default_value = "")]
+    pub(crate) default_service_account: String,
 }
 
 /// Parses `PROVIDER=SECRET_FILE` and reads the secret.
@@ -196,6 +201,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.controller.workers = args.workers;
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
+        config.flux.default_service_account = args.default_service_account.clone();
         config.flux.kubeconfig = flotilla_hub::flux::kubeconfig::KubeconfigPolicy {
             allow_exec: args.insecure_kubeconfig_exec,
             allow_insecure_tls: args.insecure_kubeconfig_tls,

@@ -1470,21 +1470,22 @@ impl FluxReconciler {
             .unwrap_or_default()
             .to_string();
         if !release.spec.suspend && !storage_namespace.is_empty() {
-            let sa_missing = !release.spec.service_account_name.is_empty()
+            let service_account = self.service_account_for(&release.spec.service_account_name);
+            let sa_missing = !service_account.is_empty()
                 && release.spec.kube_config.is_none()
                 && matches!(
                     Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
                         self.hub.clone(),
                         &release.metadata.namespace
                     )
-                    .get_opt(&release.spec.service_account_name)
+                    .get_opt(service_account)
                     .await,
                     Ok(None)
                 );
             if sa_missing {
                 tracing::error!(
                     helmrelease = %object_key(obj),
-                    service_account = %release.spec.service_account_name,
+                    service_account = %service_account,
                     "skipping Helm uninstall: the service account to impersonate is gone"
                 );
             } else {

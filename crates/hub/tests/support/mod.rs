@@ -129,6 +129,22 @@ pub(crate) async fn flux_hub(
     mirrors: &flotilla_source::MirrorCache,
     dependency_requeue: Duration,
 ) -> (Server, Client) {
+    flux_hub_with(
+        mirrors,
+        flotilla_hub::flux::FluxOptions {
+            dependency_requeue,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// [`flux_hub`] with the Flux controllers' `options` (four workers and a 200 ms health
+/// poll whatever they say).
+pub(crate) async fn flux_hub_with(
+    mirrors: &flotilla_source::MirrorCache,
+    options: flotilla_hub::flux::FluxOptions,
+) -> (Server, Client) {
     let fleet = Fleet::new(&["hub".to_string()], FleetConfig::default());
     let server = Server::start_tls(fleet, "127.0.0.1:0".parse().unwrap())
         .await
@@ -144,8 +160,7 @@ pub(crate) async fn flux_hub(
         flotilla_hub::flux::FluxOptions {
             workers: 4,
             health_poll: Duration::from_millis(200),
-            dependency_requeue,
-            ..Default::default()
+            ..options
         },
     )
     .unwrap();
