@@ -85,6 +85,10 @@ struct Hub {
     receivers: Vec<(String, Receiver)>,
 }
 
+/// The largest delivery read (GitHub caps its payloads at 25 MB; Argo CD reads up to
+/// 50 MB). A larger body is refused with 413 before it is buffered, verified or parsed.
+pub const MAX_PAYLOAD_BYTES: usize = 25 * 1024 * 1024;
+
 /// The router: `POST /hook/{digest}` for each receiver.
 pub fn router(cache: MirrorCache, receivers: Vec<Receiver>) -> Router {
     let receivers = receivers
@@ -93,6 +97,7 @@ pub fn router(cache: MirrorCache, receivers: Vec<Receiver>) -> Router {
         .collect();
     Router::new()
         .route("/hook/{digest}", post(receive))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
         .with_state(Arc::new(Hub { cache, receivers }))
 }
 

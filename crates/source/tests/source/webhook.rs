@@ -151,6 +151,40 @@ async fn github_push_triggers_an_immediate_check_and_bad_signatures_get_401() {
     )
     .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "pong\n"));
+
+    // A big push (a monorepo's many files: GitHub sends up to 25 MB) is read.
+    let big = serde_json::json!({
+        "ref": "refs/heads/main",
+        "repository": {"clone_url": f.req.url},
+        "commits": [{"modified": vec!["deploy/values.yaml"; 150_000]}],
+    })
+    .to_string();
+    assert!(big.len() > 3 << 20, "{}", big.len());
+    let signed = format!("sha256={}", sign("hook-secret", big.as_bytes()));
+    let (status, body) = post(
+        &app,
+        &hook.path(),
+        &[("x-hub-signature-256", &signed), ("x-github-event", "push")],
+        &big,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(events.try_recv().unwrap(), "127.0.0.1/team/app");
+
+    // An oversized delivery is refused before its signature is even computed.
+    let huge = "x".repeat(flotilla_source::webhook::MAX_PAYLOAD_BYTES + 1);
+    let signed = format!("sha256={}", sign("hook-secret", huge.as_bytes()));
+    let checks = f.cache.stats().remote_checks;
+    let (status, _) = post(
+        &app,
+        &hook.path(),
+        &[("x-hub-signature-256", &signed), ("x-github-event", "push")],
+        &huge,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(events.try_recv().is_err(), "nothing triggered");
+    assert_eq!(f.cache.stats().remote_checks, checks);
 }
 
 #[tokio::test]
