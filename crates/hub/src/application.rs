@@ -342,10 +342,6 @@ impl AppReconciler {
 
         // Sources.
         let phase = std::time::Instant::now();
-        let mut trees = Vec::with_capacity(sources.len());
-        // What is rendered: a chart from a Helm repository is the root of its unpacked
-        // package (Argo CD ignores `path` for a chart).
-        let mut render_sources = sources.clone();
         // A hard refresh asks the remotes again now (Argo CD bypasses its caches).
         let hard_refresh = object
             .pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
@@ -357,44 +353,10 @@ impl AppReconciler {
         } else {
             self.source_interval
         };
-        for (i, source) in sources.iter().enumerate() {
-            let fetched = if source.chart.is_empty() {
-                let mut request = self.source_request(&source.repo_url, &source.target_revision);
-                request.interval = interval;
-                self.sources.tree(&request).await
-            } else {
-                self.sources
-                    .chart(
-                        &source.repo_url,
-                        &source.chart,
-                        &source.target_revision,
-                        interval,
-                    )
-                    .await
-                    .inspect(|_| render_sources[i].path.clear())
-            };
-            match fetched {
-                Ok(tree) => trees.push(tree),
-                Err(e) => {
-                    let which = if multiple {
-                        format!(
-                            "failed to generate manifest for source {} of {}: ",
-                            i + 1,
-                            sources.len()
-                        )
-                    } else {
-                        String::new()
-                    };
-                    return failed(
-                        previous,
-                        "ComparisonError",
-                        format!("Failed to load target state: {which}{e}"),
-                        now,
-                        repo_urls,
-                    );
-                }
-            }
-        }
+        let (trees, render_sources) = match self.fetch_trees(&sources, multiple, interval).await {
+            Ok(fetched) => fetched,
+            Err(message) => return failed(previous, "ComparisonError", message, now, repo_urls),
+        };
         crate::metrics::global().phase("application", "source", phase.elapsed());
         let revisions: Vec<String> = trees.iter().map(|t| t.commit.clone()).collect();
         let sources_json: Vec<Value> = sources
@@ -411,14 +373,7 @@ impl AppReconciler {
 
         // Render (CPU work off the async workers).
         let namespace = destination.namespace.clone();
-        let context = AppContext {
-            app_name: app.metadata.name.clone(),
-            instance_name: instance_name(&app),
-            namespace: namespace.clone(),
-            kube_version: None,
-            api_versions: Vec::new(),
-            env: None,
-        };
+        let context = app_context(&app);
         let project = app.spec.project_or_default().to_string();
         // Settled: nothing new since the last successful sync and no drift seen — only
         // look at the objects' health, without rendering or applying.
@@ -474,48 +429,25 @@ impl AppReconciler {
             };
         }
 
-        let charts = self.charts.clone();
         let phase = std::time::Instant::now();
-        let rendered = tokio::task::spawn_blocking(move || {
-            render_all(
-                &trees,
-                &render_sources,
-                multiple,
-                &charts,
-                &context,
-                &project,
-            )
-        })
-        .await;
+        let rendered = self
+            .render_trees(trees, render_sources, multiple, context, project)
+            .await;
         crate::metrics::global().phase("application", "render", phase.elapsed());
         let RenderedSources {
             objects: desired,
             types: source_types,
         } = match rendered {
-            Ok(Ok(done)) => done,
-            Ok(Err((i, e))) => {
-                return failed(
-                    previous,
-                    "ComparisonError",
-                    format!(
-                        "Failed to load target state: failed to generate manifest for source {} of {}: {e}",
-                        i + 1,
-                        sources.len()
-                    ),
-                    now,
-                    repo_urls,
-                );
-            }
-            Err(e) => {
-                return failed(
-                    previous,
-                    "ComparisonError",
-                    format!("render task: {e}"),
-                    now,
-                    repo_urls,
-                );
-            }
+            Ok(done) => done,
+            Err(message) => return failed(previous, "ComparisonError", message, now, repo_urls),
         };
+        // PreDelete/PostDelete hooks in the render: their finalizers, before the status says
+        // anything (Argo CD sets them first, so a deletion cannot miss its hooks).
+        if let Some(finalizers) =
+            crate::delete_hooks::finalizers_for(&finalizers_of(object), &desired)
+        {
+            self.set_finalizers(object, &finalizers).await;
+        }
 
         // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
         let phase = std::time::Instant::now();
@@ -1006,22 +938,192 @@ impl AppReconciler {
         }
     }
 
+    /// The trees of `sources` (a checkout, or a chart from a Helm repository) and the
+    /// sources as rendered (a chart's `path` cleared: Argo CD ignores it for a chart), or
+    /// Argo CD's `Failed to load target state` message.
+    async fn fetch_trees(
+        &self,
+        sources: &[ApplicationSource],
+        multiple: bool,
+        interval: Duration,
+    ) -> Result<(Vec<crate::sources::SourceTree>, Vec<ApplicationSource>), String> {
+        let mut trees = Vec::with_capacity(sources.len());
+        let mut render_sources = sources.to_vec();
+        for (i, source) in sources.iter().enumerate() {
+            let fetched = if source.chart.is_empty() {
+                let mut request = self.source_request(&source.repo_url, &source.target_revision);
+                request.interval = interval;
+                self.sources.tree(&request).await
+            } else {
+                self.sources
+                    .chart(
+                        &source.repo_url,
+                        &source.chart,
+                        &source.target_revision,
+                        interval,
+                    )
+                    .await
+                    .inspect(|_| render_sources[i].path.clear())
+            };
+            match fetched {
+                Ok(tree) => trees.push(tree),
+                Err(e) => {
+                    let which = if multiple {
+                        format!(
+                            "failed to generate manifest for source {} of {}: ",
+                            i + 1,
+                            sources.len()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    return Err(format!("Failed to load target state: {which}{e}"));
+                }
+            }
+        }
+        Ok((trees, render_sources))
+    }
+
+    /// Renders fetched trees off the async workers, or Argo CD's message for why not.
+    async fn render_trees(
+        &self,
+        trees: Vec<crate::sources::SourceTree>,
+        render_sources: Vec<ApplicationSource>,
+        multiple: bool,
+        context: AppContext,
+        project: String,
+    ) -> Result<RenderedSources, String> {
+        let charts = self.charts.clone();
+        let count = render_sources.len();
+        let rendered = tokio::task::spawn_blocking(move || {
+            render_all(
+                &trees,
+                &render_sources,
+                multiple,
+                &charts,
+                &context,
+                &project,
+            )
+        })
+        .await;
+        match rendered {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err((i, e))) => Err(format!(
+                "Failed to load target state: failed to generate manifest for source {} of {count}: {e}",
+                i + 1,
+            )),
+            Err(e) => Err(format!("render task: {e}")),
+        }
+    }
+
+    /// One stage of the deletion hooks of `kind`: running them, or (`cleanup`) deleting
+    /// them by policy — the app rendered again at its target, its hooks checked against
+    /// its project. A destination gone ends the stage (nothing can run there).
+    async fn delete_hook_stage(
+        &self,
+        object: &Value,
+        kind: crate::delete_hooks::DeleteHook,
+        cleanup: bool,
+    ) -> Result<crate::delete_hooks::Step, String> {
+        let app: Application = decode_application(object).map_err(|e| e.to_string())?;
+        let destination = &app.spec.destination;
+        let Some(cluster) = self.destination(&destination.server, &destination.name) else {
+            return Ok(crate::delete_hooks::Step::Done);
+        };
+        let sources: Vec<ApplicationSource> =
+            app.spec.effective_sources().into_iter().cloned().collect();
+        let multiple = !app.spec.sources.is_empty();
+        let (trees, render_sources) = self
+            .fetch_trees(&sources, multiple, self.source_interval)
+            .await?;
+        let project = app.spec.project_or_default().to_string();
+        let rendered = self
+            .render_trees(trees, render_sources, multiple, app_context(&app), project)
+            .await?;
+        let hooks: Vec<Value> = rendered
+            .objects
+            .into_iter()
+            .filter(|o| kind.is(o))
+            .collect();
+        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
+        self.check_project(&app, Some((&hooks, &sync_cluster)))
+            .await?;
+        let namespace = if destination.namespace.is_empty() {
+            "default"
+        } else {
+            &destination.namespace
+        };
+        if cleanup {
+            crate::delete_hooks::clean_up(&sync_cluster, kind, &hooks, namespace).await
+        } else {
+            let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
+            crate::delete_hooks::execute(&sync_cluster, &app_id, kind, &hooks, namespace).await
+        }
+    }
+
+    /// Writes the Application's finalizers, unless it changed since it was read (the
+    /// next reconcile tries again).
+    async fn set_finalizers(&self, object: &Value, finalizers: &[String]) {
+        let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+            self.hub.clone(),
+            s("/metadata/namespace"),
+            &crate::controller::application_resource(),
+        );
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": s("/metadata/resourceVersion"),
+        }});
+        if let Err(e) = api
+            .patch(
+                s("/metadata/name"),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(patch),
+            )
+            .await
+        {
+            tracing::warn!(app = %Self::key_of(object), error = %e, "setting the deletion hooks' finalizers");
+        }
+    }
+
     /// An Application being deleted: with Argo CD's resources finalizer, every object it
     /// tracks is deleted first (cascading deletion). Returns the finalizers to keep, or an
     /// error message (the finalizer stays, the deletion waits).
-    pub async fn finalize(&self, object: &Value) -> Result<Vec<String>, String> {
-        let finalizers: Vec<String> = object
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.as_str().map(String::from))
-            .collect();
+    pub async fn finalize(&self, object: &Value) -> Result<Finalized, String> {
+        use crate::delete_hooks::{CLEANUP, DeleteHook, Step};
+        let finalizers = finalizers_of(object);
+        let without = |gone: &str| -> Vec<String> {
+            finalizers.iter().filter(|f| *f != gone).cloned().collect()
+        };
+        // Argo CD's order: PreDelete hooks, the resources, PostDelete hooks, then each
+        // kind's hooks deleted; one stage per pass, its finalizer removed when done.
+        let pre = DeleteHook::PreDelete.finalizer().to_string();
+        let post = DeleteHook::PostDelete.finalizer().to_string();
+        let stages = [
+            (pre.clone(), DeleteHook::PreDelete, false),
+            (post.clone(), DeleteHook::PostDelete, false),
+            (format!("{pre}{CLEANUP}"), DeleteHook::PreDelete, true),
+            (format!("{post}{CLEANUP}"), DeleteHook::PostDelete, true),
+        ];
+        let cascading = finalizers
+            .iter()
+            .any(|f| f.starts_with(RESOURCES_FINALIZER));
+        for (finalizer, kind, cleanup) in &stages {
+            // The resources go after the PreDelete hooks and before the rest.
+            if !finalizers.contains(finalizer) || (cascading && *finalizer != pre) {
+                continue;
+            }
+            return match self.delete_hook_stage(object, *kind, *cleanup).await? {
+                Step::Done => Ok(Finalized::Keep(without(finalizer))),
+                Step::Waiting(message) => Ok(Finalized::Waiting(message)),
+            };
+        }
         let (ours, keep): (Vec<String>, Vec<String>) = finalizers
-            .into_iter()
+            .iter()
+            .cloned()
             .partition(|f| f.starts_with(RESOURCES_FINALIZER));
         if ours.is_empty() {
-            return Ok(keep);
+            return Ok(Finalized::Keep(keep));
         }
         let key = Self::key_of(object);
         let app: Application = decode_application(object).map_err(|e| e.to_string())?;
@@ -1029,7 +1131,7 @@ impl AppReconciler {
         let Some(cluster) = self.destination(&destination.server, &destination.name) else {
             // The cluster is gone: nothing can be deleted there (Argo CD lets the
             // Application go once its cluster is unregistered).
-            return Ok(keep);
+            return Ok(Finalized::Keep(keep));
         };
         let previous = object.get("status").unwrap_or(&NO_STATUS);
         let inventory = self.inventory(&key, previous);
@@ -1088,10 +1190,12 @@ impl AppReconciler {
         // with finalizers of its own, a foreground deletion's dependents).
         let remaining = still_present(&sync_cluster, &report.results).await;
         if remaining > 0 {
-            return Err(format!("{remaining} objects remaining for deletion"));
+            return Ok(Finalized::Waiting(format!(
+                "{remaining} objects remaining for deletion"
+            )));
         }
         self.forget(&key);
-        Ok(keep)
+        Ok(Finalized::Keep(keep))
     }
 
     /// Checks the Application and its objects against its AppProject (read from the
@@ -1311,6 +1415,48 @@ fn reads_through(source: &ApplicationSource, refs: &[String]) -> bool {
 
 /// Argo CD's `InstanceName`: the name alone for an Application in Argo CD's own
 /// namespace, `<namespace>_<name>` elsewhere.
+/// Whether `finalizer` is one of the deletion stages [`AppReconciler::finalize`] runs
+/// (the resources, the deletion hooks and their cleanups), not another controller's.
+pub fn is_deletion_stage(finalizer: &str) -> bool {
+    finalizer.starts_with(RESOURCES_FINALIZER)
+        || finalizer.starts_with(crate::delete_hooks::PRE_DELETE_FINALIZER)
+        || finalizer.starts_with(crate::delete_hooks::POST_DELETE_FINALIZER)
+}
+
+/// Where an Application's deletion stands after one pass of [`AppReconciler::finalize`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finalized {
+    /// A stage is done: the finalizers to keep (those of the stages still to come and
+    /// any of others).
+    Keep(Vec<String>),
+    /// A stage is under way (hooks running, objects terminating): look again soon.
+    Waiting(String),
+}
+
+/// The finalizers of an object.
+fn finalizers_of(object: &Value) -> Vec<String> {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(String::from))
+        .collect()
+}
+
+/// What the renderers are told of the Application (its name, Argo CD's instance name,
+/// the destination namespace).
+fn app_context(app: &Application) -> AppContext {
+    AppContext {
+        app_name: app.metadata.name.clone(),
+        instance_name: instance_name(app),
+        namespace: app.spec.destination.namespace.clone(),
+        kube_version: None,
+        api_versions: Vec::new(),
+        env: None,
+    }
+}
+
 fn instance_name(app: &Application) -> String {
     let namespace = app.metadata.namespace.as_str();
     if namespace.is_empty() || namespace == PROJECT_NAMESPACE {

@@ -408,7 +408,13 @@ async fn finalize(state: &Arc<Loop>, key: &str, object: &Value) {
         .await
         .unwrap_or_else(Err);
     match outcome {
-        Ok(keep) => {
+        Ok(crate::application::Finalized::Waiting(message)) => {
+            tracing::debug!(app = %key, %message, "deleting the Application");
+            state
+                .queue
+                .add_after(key.to_string(), state.options.health_recheck);
+        }
+        Ok(crate::application::Finalized::Keep(keep)) => {
             let namespace = object
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
@@ -419,13 +425,22 @@ async fn finalize(state: &Arc<Loop>, key: &str, object: &Value) {
                 .unwrap_or("");
             let api: Api<DynamicObject> =
                 Api::namespaced_with(state.hub.clone(), namespace, &application_resource());
+            // The next stage (deletion hooks, then the resources) when one is left: the
+            // watch does not bring a deleting object back for a finalizer change.
+            let more = keep
+                .iter()
+                .any(|f| crate::application::is_deletion_stage(f));
             let patch = json!({"metadata": {"finalizers": keep}});
-            if let Err(e) = api
+            match api
                 .patch(name, &PatchParams::default(), &Patch::Merge(patch))
                 .await
             {
-                tracing::warn!(app = %key, error = %e, "removing the resources finalizer");
-                state.queue.add_after(key.to_string(), state.options.retry);
+                Ok(_) if more => state.queue.add(key.to_string()),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(app = %key, error = %e, "removing a finalizer");
+                    state.queue.add_after(key.to_string(), state.options.retry);
+                }
             }
         }
         Err(message) => {

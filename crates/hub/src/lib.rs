@@ -9,6 +9,7 @@ pub mod argocd_cm;
 pub mod bootstrap;
 pub mod clusters;
 pub mod controller;
+pub mod delete_hooks;
 pub mod drift;
 pub mod flux;
 pub mod known;

@@ -2850,3 +2850,111 @@ async fn a_running_operation_is_terminated_between_waves() {
     let config_maps = Api::<ConfigMap>::namespaced(east, "default");
     assert!(config_maps.get_opt("after").await.unwrap().is_none());
 }
+
+/// Argo CD's PreDelete and PostDelete hooks: never applied by a sync; the Application
+/// carries each kind's finalizer and its `/cleanup` twin while its render holds such
+/// hooks; deleted, it runs the PreDelete hooks (created as the app's, waited for), then
+/// deletes its resources, then runs the PostDelete hooks, then deletes the hooks by
+/// policy (none: deleted; `HookFailed` on healthy hooks: kept, which shows they ran).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_hooks_run_before_and_after_the_resources_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = |name: &str, kind: &str, policy: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    argocd.argoproj.io/hook: {kind}\n{policy}data:\n  ran: \"yes\"\n"
+        )
+    };
+    let kept = "    argocd.argoproj.io/hook-delete-policy: HookFailed\n";
+    let manifest = [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n".to_string(),
+        hook("pre-mark", "PreDelete", kept),
+        hook("post-mark", "PostDelete", kept),
+        // Waited for: ready only after a while; no policy, so deleted at the end.
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: pre-cleanup\n  annotations:\n    argocd.argoproj.io/hook: PreDelete\n    kubesim.flotilla.dev/ready-after: 500ms\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: cleanup\n        image: busybox\n".to_string(),
+    ]
+    .join("---\n");
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(dir.path(), &manifest).await;
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "hooked", "namespace": "argocd",
+                     "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "hooked"},
+            "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east.clone(), "hooked");
+    let jobs = Api::<k8s_openapi::api::batch::v1::Job>::namespaced(east, "hooked");
+    let finalizers = wait_for("the deletion hooks' finalizers", async || {
+        let app = serde_json::to_value(apps.get("hooked").await.ok()?).ok()?;
+        let finalizers: Vec<String> =
+            serde_json::from_value(app["metadata"]["finalizers"].clone()).ok()?;
+        (finalizers.len() == 5).then_some(finalizers)
+    })
+    .await;
+    assert_eq!(
+        finalizers,
+        [
+            "resources-finalizer.argocd.argoproj.io",
+            "pre-delete-finalizer.argocd.argoproj.io",
+            "pre-delete-finalizer.argocd.argoproj.io/cleanup",
+            "post-delete-finalizer.argocd.argoproj.io",
+            "post-delete-finalizer.argocd.argoproj.io/cleanup",
+        ]
+    );
+    wait_for("synced", async || {
+        config_maps.get_opt("app-config").await.ok()?.map(|_| ())
+    })
+    .await;
+    for hook in ["pre-mark", "post-mark"] {
+        assert!(
+            config_maps.get_opt(hook).await.unwrap().is_none(),
+            "a sync never applies {hook}"
+        );
+    }
+    assert!(jobs.get_opt("pre-cleanup").await.unwrap().is_none());
+
+    apps.delete("hooked", &Default::default()).await.unwrap();
+    // The PreDelete hooks run while the resources are still there.
+    wait_for("the PreDelete hooks", async || {
+        let job = jobs.get_opt("pre-cleanup").await.ok()??;
+        job.metadata
+            .labels?
+            .get(flotilla_sync::tracking::INSTANCE_LABEL)?;
+        config_maps.get_opt("pre-mark").await.ok()??;
+        Some(())
+    })
+    .await;
+    assert!(
+        config_maps.get_opt("app-config").await.unwrap().is_some(),
+        "the resources wait for the PreDelete hooks"
+    );
+    assert!(config_maps.get_opt("post-mark").await.unwrap().is_none());
+    wait_for("the Application gone", async || {
+        apps.get_opt("hooked").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert!(config_maps.get_opt("app-config").await.unwrap().is_none());
+    assert!(
+        config_maps.get_opt("post-mark").await.unwrap().is_some(),
+        "the PostDelete hook ran"
+    );
+    assert!(
+        config_maps.get_opt("pre-mark").await.unwrap().is_some(),
+        "HookFailed keeps a healthy hook"
+    );
+    assert!(
+        jobs.get_opt("pre-cleanup").await.unwrap().is_none(),
+        "a hook without a policy is deleted at the end"
+    );
+}
