@@ -827,17 +827,11 @@ async fn deploy(
     record: &mut Release,
     created: &mut Vec<Value>,
 ) -> Result<Vec<ObjMeta>, String> {
-    let (pre, post) = if previous.is_some() {
+    let hooks = if previous.is_some() {
         ("pre-upgrade", "post-upgrade")
     } else {
         ("pre-install", "post-install")
     };
-    let recording = hooks::Recording {
-        storage_namespace: Some(plan.storage_namespace),
-    };
-    if plan.hooks {
-        hooks::run_hooks(cluster, record, pre, plan.timeout, &recording).await?;
-    }
     // Collected first: an iterator with a closure held across awaits makes the future
     // !Send (rust-lang/rust#64552).
     let objects: Vec<Value> = rendered
@@ -845,8 +839,49 @@ async fn deploy(
         .iter()
         .map(|m| m.object.clone())
         .collect();
-    let (mut applied, kept) =
-        apply_release_objects(cluster, plan, objects, plan.namespace, created).await?;
+    let mut applied = release_steps(
+        cluster,
+        plan,
+        record,
+        objects,
+        plan.namespace,
+        previous,
+        hooks,
+        created,
+    )
+    .await?;
+    let crds: Vec<ObjMeta> = rendered
+        .crds
+        .iter()
+        .filter(|c| c.object.is_object())
+        .map(|c| ObjMeta::of(&c.object))
+        .collect();
+    applied.extend(crds);
+    Ok(applied)
+}
+
+/// What an install, upgrade or rollback does between its pending record and the final
+/// one: the `pre` hooks, `objects` applied in `namespace` (owned by the release), what
+/// `previous` had and they do not deleted, the wait, the `post` hooks; the objects
+/// applied.
+#[allow(clippy::too_many_arguments)]
+async fn release_steps(
+    cluster: &Cluster,
+    plan: &Plan<'_>,
+    record: &mut Release,
+    objects: Vec<Value>,
+    namespace: &str,
+    previous: Option<&Release>,
+    (pre, post): (&str, &str),
+    created: &mut Vec<Value>,
+) -> Result<Vec<ObjMeta>, String> {
+    let recording = hooks::Recording {
+        storage_namespace: Some(plan.storage_namespace),
+    };
+    if plan.hooks {
+        hooks::run_hooks(cluster, record, pre, plan.timeout, &recording).await?;
+    }
+    let (applied, kept) = apply_release_objects(cluster, plan, objects, namespace, created).await?;
     if let Some(previous) = previous {
         delete_left_behind(cluster, previous, &kept).await?;
     }
@@ -864,13 +899,6 @@ async fn deploy(
     if plan.hooks {
         hooks::run_hooks(cluster, record, post, plan.timeout, &recording).await?;
     }
-    let crds: Vec<ObjMeta> = rendered
-        .crds
-        .iter()
-        .filter(|c| c.object.is_object())
-        .map(|c| ObjMeta::of(&c.object))
-        .collect();
-    applied.extend(crds);
     Ok(applied)
 }
 
@@ -940,7 +968,8 @@ pub async fn rollback(
     }
 }
 
-/// The steps of a rollback between its `pending-rollback` record and the final one.
+/// The steps of a rollback between its `pending-rollback` record and the final one:
+/// the target revision's manifest, with its pre- and post-rollback hooks.
 async fn restore(
     cluster: &Cluster,
     plan: &Plan<'_>,
@@ -948,32 +977,20 @@ async fn restore(
     current: &Release,
     created: &mut Vec<Value>,
 ) -> Result<(), String> {
-    let recording = hooks::Recording {
-        storage_namespace: Some(plan.storage_namespace),
-    };
-    if plan.hooks {
-        hooks::run_hooks(cluster, record, "pre-rollback", plan.timeout, &recording).await?;
-    }
     let namespace = record.namespace.clone();
     let objects = manifest_objects(&record.manifest);
-    let (applied, kept) =
-        apply_release_objects(cluster, plan, objects, &namespace, created).await?;
-    delete_left_behind(cluster, current, &kept).await?;
-    if plan.wait {
-        ssa::wait_until(
-            cluster,
-            &applied,
-            plan.timeout,
-            WAIT_POLL,
-            true,
-            until(plan),
-        )
-        .await?;
-    }
-    if plan.hooks {
-        hooks::run_hooks(cluster, record, "post-rollback", plan.timeout, &recording).await?;
-    }
-    Ok(())
+    release_steps(
+        cluster,
+        plan,
+        record,
+        objects,
+        &namespace,
+        Some(current),
+        ("pre-rollback", "post-rollback"),
+        created,
+    )
+    .await
+    .map(drop)
 }
 
 /// Marks every `deployed` record but revision `current` `superseded` (Helm leaves one
