@@ -1097,6 +1097,28 @@ fn github_api(
     url
 }
 
+/// An ApplicationSet `name` (Go templates) whose pull request generator reads GitHub as
+/// `github` says every second, each pull request an Application with `metadata`
+/// deploying its head commit into `namespace` of the hub.
+fn pull_request_set(name: &str, github: Value, metadata: Value, namespace: &str) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {
+            "goTemplate": true,
+            "generators": [{"pullRequest": {"github": github, "requeueAfterSeconds": 1}}],
+            "template": {
+                "metadata": metadata,
+                "spec": {"project": "default",
+                         "source": {"repoURL": "https://gitlab.internal/platform/app",
+                                    "targetRevision": "{{.head_sha}}", "path": "deploy"},
+                         "destination": {"server": "https://kubernetes.default.svc",
+                                         "namespace": namespace}},
+            },
+        },
+    })
+}
+
 fn github_pull(number: i64, branch: &str, labels: &[&str]) -> Value {
     json!({"number": number, "title": format!("PR {number}"), "state": "open",
            "head": {"ref": branch, "sha": format!("{number:0>40}")},
@@ -1122,29 +1144,18 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
     let api = github_api(pulls.clone(), "gh-token", Default::default());
     hub.token_secret("github-token", "gh-token").await;
     let set = |name: &str, repo: &str, continue_on_missing: bool| {
-        json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
-                "goTemplate": true,
-                "generators": [{"pullRequest": {
-                    "github": {"owner": "org", "repo": repo, "api": api,
-                               "tokenRef": {"secretName": "github-token", "key": "token"},
-                               "labels": ["preview"]},
-                    "requeueAfterSeconds": 1,
-                    "continueOnRepoNotFoundError": continue_on_missing,
-                }}],
-                "template": {
-                    "metadata": {"name": "preview-{{.number}}",
-                                 "labels": {"branch": "{{.branch_slug}}", "sha": "{{.head_short_sha}}"}},
-                    "spec": {"project": "default",
-                             "source": {"repoURL": "https://gitlab.internal/platform/app",
-                                        "targetRevision": "{{.head_sha}}", "path": "deploy"},
-                             "destination": {"server": "https://kubernetes.default.svc",
-                                             "namespace": "preview-{{.number}}"}},
-                },
-            },
-        })
+        let mut set = pull_request_set(
+            name,
+            json!({"owner": "org", "repo": repo, "api": api,
+                   "tokenRef": {"secretName": "github-token", "key": "token"},
+                   "labels": ["preview"]}),
+            json!({"name": "preview-{{.number}}",
+                   "labels": {"branch": "{{.branch_slug}}", "sha": "{{.head_short_sha}}"}}),
+            "preview-{{.number}}",
+        );
+        set["spec"]["generators"][0]["pullRequest"]["continueOnRepoNotFoundError"] =
+            json!(continue_on_missing);
+        set
     };
     hub.apply_set(set("previews", "app", false)).await;
     let apps = hub.wait_for_live(&["preview-7", "preview-8"]).await;
@@ -1219,26 +1230,13 @@ async fn the_scm_policy_decides_which_apis_and_secrets_generators_use() {
     .await;
     hub.token_secret("github-token", "gh-token").await;
     let set = |name: &str, api: &str| {
-        json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
-            "metadata": {"name": name, "namespace": "argocd"},
-            "spec": {
-                "goTemplate": true,
-                "generators": [{"pullRequest": {
-                    "github": {"owner": "org", "repo": "app", "api": api,
-                               "tokenRef": {"secretName": "github-token", "key": "token"}},
-                    "requeueAfterSeconds": 1,
-                }}],
-                "template": {
-                    "metadata": {"name": format!("{name}-{{{{.number}}}}")},
-                    "spec": {"project": "default",
-                             "source": {"repoURL": "https://gitlab.internal/platform/app",
-                                        "targetRevision": "{{.head_sha}}", "path": "deploy"},
-                             "destination": {"server": "https://kubernetes.default.svc",
-                                             "namespace": "preview"}},
-                },
-            },
-        })
+        pull_request_set(
+            name,
+            json!({"owner": "org", "repo": "app", "api": api,
+                   "tokenRef": {"secretName": "github-token", "key": "token"}}),
+            json!({"name": format!("{name}-{{{{.number}}}}")}),
+            "preview",
+        )
     };
     let error_of = async |name: &str| {
         wait_for("the set's error", async || {
