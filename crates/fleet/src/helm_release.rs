@@ -268,6 +268,9 @@ pub struct Upgrade {
     /// Delete the objects a failed upgrade created.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cleanup_on_fail: bool,
+    /// Reuse the last release's values under the new ones (Helm's `--reuse-values`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preserve_values: bool,
     /// Other fields, checked by name.
     #[serde(flatten)]
     pub extra: Extra,
@@ -587,6 +590,12 @@ impl HelmRelease {
                     .upgrade
                     .as_ref()
                     .is_some_and(|u| u.cleanup_on_fail),
+            reuse_values: upgrade
+                && self
+                    .spec
+                    .upgrade
+                    .as_ref()
+                    .is_some_and(|u| u.preserve_values),
         }
     }
 
@@ -603,6 +612,7 @@ impl HelmRelease {
             take_ownership: true,
             crds: "Skip",
             cleanup_on_fail: r.cleanup_on_fail,
+            reuse_values: false,
         }
     }
 
@@ -706,6 +716,8 @@ pub struct ActionSettings<'a> {
     pub wait_for_jobs: bool,
     /// A failure deletes the objects the action created (`cleanupOnFail`).
     pub cleanup_on_fail: bool,
+    /// The last release's values fill in what the new ones lack (`preserveValues`).
+    pub reuse_values: bool,
 }
 
 /// How an uninstall runs ([`HelmRelease::uninstall_settings`]).

@@ -1416,3 +1416,47 @@ async fn existing_objects_are_adopted_unless_take_ownership_is_disabled() {
         "nothing of the release was applied"
     );
 }
+
+/// `upgrade.preserveValues` (Helm's `--reuse-values`): an upgrade whose values dropped a
+/// key keeps the last release's value for it, where by default the chart's default
+/// comes back; the record keeps the merged values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn preserved_values_outlive_their_removal_from_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    for (name, preserve) in [("kept", true), ("reset", false)] {
+        create(
+            &client,
+            &hr,
+            helm_release(
+                name,
+                json!({"interval": "5m", "upgrade": {"preserveValues": preserve},
+                       "chartRef": {"kind": "OCIRepository", "name": "web"},
+                       "values": {"name": format!("{name}-settings"), "color": "red"}}),
+            ),
+        )
+        .await;
+        condition_when(name, &client, "Ready", "True", "InstallSucceeded").await;
+    }
+    let api = Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr);
+    for name in ["kept", "reset"] {
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"color": null, "replicas": 2}}})),
+        )
+        .await
+        .unwrap();
+    }
+    let maps = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
+    for (name, color) in [("kept", "red"), ("reset", "blue")] {
+        condition_when(name, &client, "Ready", "True", "UpgradeSucceeded").await;
+        let settings = maps.get(&format!("{name}-settings")).await.unwrap();
+        assert_eq!(settings.data.unwrap()["color"], color, "{name}");
+    }
+    let stored = records(&client, "kept").await;
+    let latest = storage::release_from_secret(&stored.last().unwrap().2).unwrap();
+    assert_eq!(latest.config["color"], "red");
+    assert_eq!(latest.config["replicas"].as_f64(), Some(2.0));
+}

@@ -75,6 +75,13 @@ pub fn read_values(text: &str) -> Result<Table, String> {
     values::parse_values(text)
 }
 
+/// Helm's `CoalesceTables`: what `src` has and `dst` lacks filled into `dst` (tables key
+/// by key; a `null` in `dst` deletes the key).
+pub fn coalesce_tables(mut dst: Table, src: &Table) -> Table {
+    values::coalesce_tables(&mut dst, src, false);
+    dst
+}
+
 /// Helm's `MergeMaps`: `b` over `a`, tables merged key by key, anything else replaced.
 pub fn merge_values(a: Table, b: Table) -> Table {
     values::merge_maps(a, b)

@@ -57,6 +57,8 @@ pub struct Plan<'a> {
     /// Existing objects new to the release are adopted (`disableTakeOwnership` off);
     /// otherwise only those whose ownership metadata already names the release.
     pub take_ownership: bool,
+    /// An upgrade reuses the last release's values (`upgrade.preserveValues`).
+    pub reuse_values: bool,
     /// Run the chart's install and upgrade hooks (`disableHooks` off).
     pub hooks: bool,
     /// How long the action may take.
@@ -645,6 +647,17 @@ pub async fn install_or_upgrade(
     previous: Option<&Release>,
 ) -> Result<Done, ActionError> {
     let is_upgrade = previous.is_some();
+    let reused = previous
+        .filter(|_| plan.reuse_values)
+        .map(|previous| reuse_values(chart, plan.values, previous));
+    let (chart, values) = match &reused {
+        Some((chart, values)) => (chart, values),
+        None => (chart, plan.values),
+    };
+    let plan = &Plan {
+        values,
+        ..plan.clone()
+    };
     let rendered = render(chart, plan, is_upgrade).map_err(unrecorded)?;
     if plan.create_namespace && !is_upgrade {
         ensure_namespace(cluster, plan.namespace)
@@ -815,6 +828,22 @@ async fn refuse_unowned(
         }
     }
     Ok(())
+}
+
+/// Helm's `--reuse-values` (`upgrade.preserveValues`): the new values over the last
+/// release's (`CoalesceTables(new, current.Config)`), and the chart's defaults replaced
+/// by the last release's computed values (its chart's defaults under its values) — so
+/// defaults the new chart version introduces are not seen, as with Helm.
+fn reuse_values(chart: &Chart, values: &Table, previous: &Release) -> (Chart, Table) {
+    let merged = flotilla_render::helm::coalesce_tables(values.clone(), &previous.config);
+    let old_defaults = previous
+        .chart
+        .as_ref()
+        .and_then(|c| c.values.clone())
+        .unwrap_or_default();
+    let mut chart = chart.clone();
+    chart.values = flotilla_render::helm::coalesce_tables(previous.config.clone(), &old_defaults);
+    (chart, merged)
 }
 
 /// Hooks, manifests, the deletion of what left the chart, the wait: what happens
