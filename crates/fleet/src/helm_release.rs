@@ -225,6 +225,9 @@ pub struct Install {
     /// Refuse objects that exist without this release's ownership metadata.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_take_ownership: bool,
+    /// Do not validate the values against the chart's `values.schema.json`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_schema_validation: bool,
     /// `Skip`, `Create` (default) or `CreateReplace`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crds: String,
@@ -258,6 +261,9 @@ pub struct Upgrade {
     /// Refuse objects new to the release that exist without its ownership metadata.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_take_ownership: bool,
+    /// Do not validate the values against the chart's `values.schema.json`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_schema_validation: bool,
     /// `Skip`, `Create` (the default, as helm-controller's code has it) or
     /// `CreateReplace`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -558,23 +564,32 @@ impl HelmRelease {
                 i.map_or("", |i| i.crds.as_str()),
             )
         };
-        // (disableWait, disableWaitForJobs, disableHooks, disableTakeOwnership)
+        // (disableWait, disableWaitForJobs, disableHooks, disableTakeOwnership,
+        // disableSchemaValidation)
         let flags = match (upgrade, &self.spec.upgrade, &self.spec.install) {
             (true, Some(u), _) => (
                 u.disable_wait,
                 u.disable_wait_for_jobs,
                 u.disable_hooks,
                 u.disable_take_ownership,
+                u.disable_schema_validation,
             ),
             (false, _, Some(i)) => (
                 i.disable_wait,
                 i.disable_wait_for_jobs,
                 i.disable_hooks,
                 i.disable_take_ownership,
+                i.disable_schema_validation,
             ),
-            _ => (false, false, false, false),
+            _ => (false, false, false, false, false),
         };
-        let (disable_wait, disable_wait_for_jobs, disable_hooks, disable_take_ownership) = flags;
+        let (
+            disable_wait,
+            disable_wait_for_jobs,
+            disable_hooks,
+            disable_take_ownership,
+            disable_schema_validation,
+        ) = flags;
         ActionSettings {
             timeout: self.timeout_or_default(timeout),
             remediation,
@@ -582,6 +597,7 @@ impl HelmRelease {
             wait_for_jobs: !disable_wait_for_jobs,
             hooks: !disable_hooks,
             take_ownership: !disable_take_ownership,
+            validate_schema: !disable_schema_validation,
             crds: if crds.is_empty() { "Create" } else { crds },
             // Helm's install has no cleanup: a failed install is remediated by uninstalling.
             cleanup_on_fail: upgrade
@@ -610,6 +626,7 @@ impl HelmRelease {
             wait_for_jobs: !r.disable_wait_for_jobs,
             hooks: !r.disable_hooks,
             take_ownership: true,
+            validate_schema: true,
             crds: "Skip",
             cleanup_on_fail: r.cleanup_on_fail,
             reuse_values: false,
@@ -710,6 +727,8 @@ pub struct ActionSettings<'a> {
     pub hooks: bool,
     /// Adopt existing objects new to the release (`disableTakeOwnership` off).
     pub take_ownership: bool,
+    /// Validate the values against the chart's schema (`disableSchemaValidation` off).
+    pub validate_schema: bool,
     /// `Skip`, `Create` or `CreateReplace`.
     pub crds: &'a str,
     /// The wait holds until Jobs complete (`disableWaitForJobs` off).

@@ -27,7 +27,8 @@ use support::wait_for;
 const NAMESPACE: &str = "team-a";
 
 /// A chart `web` at `version` whose templates are a ConfigMap (its color from the
-/// values), a Deployment and, with `with_service`, a Service; by values a pre-install
+/// values, a string as its `values.schema.json` requires), a Deployment and, with
+/// `with_service`, a Service; by values a pre-install
 /// Job hook (`withHook`), a test Pod, a second ConfigMap (`extra`), a Job that never
 /// completes (`withJob`) and ConfigMap hooks for pre/post-delete and pre/post-rollback
 /// (`lifecycleHooks`); packaged.
@@ -44,6 +45,11 @@ fn web_chart(dir: &std::path::Path, version: &str, with_service: bool) -> Vec<u8
         &chart,
         "values.yaml",
         "color: blue\nreplicas: 1\nname: web-settings\n",
+    );
+    support::write(
+        &chart,
+        "values.schema.json",
+        "{\"$schema\": \"http://json-schema.org/draft-07/schema#\", \"properties\": {\"color\": {\"type\": \"string\"}}}\n",
     );
     support::write(
         &chart,
@@ -1459,4 +1465,40 @@ async fn preserved_values_outlive_their_removal_from_the_spec() {
     let latest = storage::release_from_secret(&stored.last().unwrap().2).unwrap();
     assert_eq!(latest.config["color"], "red");
     assert_eq!(latest.config["replicas"].as_f64(), Some(2.0));
+}
+
+/// The chart's `values.schema.json` is checked before anything is written, unless
+/// `install.disableSchemaValidation`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn values_are_checked_against_the_charts_schema_unless_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    for (name, disable) in [("strict", false), ("lenient", true)] {
+        create(
+            &client,
+            &hr,
+            helm_release(
+                name,
+                json!({"interval": "5m", "install": {"disableSchemaValidation": disable},
+                       "chartRef": {"kind": "OCIRepository", "name": "web"},
+                       "values": {"name": format!("{name}-settings"), "color": 5}}),
+            ),
+        )
+        .await;
+    }
+    let (_, message) =
+        condition_when("strict", &client, "Released", "False", "InstallFailed").await;
+    assert!(
+        message.contains("values don't meet the specifications of the schema")
+            && message.contains("color"),
+        "{message}"
+    );
+    assert!(statuses(&client, "strict").await.is_empty(), "no record");
+    condition_when("lenient", &client, "Ready", "True", "InstallSucceeded").await;
+    let settings = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE)
+        .get("lenient-settings")
+        .await
+        .unwrap();
+    assert_eq!(settings.data.unwrap()["color"], "5");
 }

@@ -59,6 +59,9 @@ pub struct Plan<'a> {
     pub take_ownership: bool,
     /// An upgrade reuses the last release's values (`upgrade.preserveValues`).
     pub reuse_values: bool,
+    /// The values are checked against the chart's `values.schema.json`
+    /// (`disableSchemaValidation` off).
+    pub validate_schema: bool,
     /// Run the chart's install and upgrade hooks (`disableHooks` off).
     pub hooks: bool,
     /// How long the action may take.
@@ -187,6 +190,7 @@ fn render(chart: &Chart, plan: &Plan<'_>, is_upgrade: bool) -> Result<Rendered, 
         // The chart's `crds/`, applied by policy before the release (never stored in
         // its manifest, never deleted with it).
         include_crds: true,
+        skip_schema_validation: !plan.validate_schema,
         values: ValueOptions {
             files: vec![ValuesFile {
                 name: "values".into(),
