@@ -1502,3 +1502,51 @@ async fn values_are_checked_against_the_charts_schema_unless_disabled() {
         .unwrap();
     assert_eq!(settings.data.unwrap()["color"], "5");
 }
+
+/// An object that leaves the chart is deleted on upgrade, unless its live copy was
+/// marked `helm.sh/resource-policy: keep` (by hand, as an operator marks a volume):
+/// Helm reads the live object's annotation, not the old manifest's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_keep_annotation_saves_an_object_that_left_the_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    for name in ["marked", "unmarked"] {
+        create(
+            &client,
+            &hr,
+            helm_release(
+                name,
+                json!({"interval": "5m",
+                       "chartRef": {"kind": "OCIRepository", "name": "web"},
+                       "values": {"name": format!("{name}-settings"), "extra": true}}),
+            ),
+        )
+        .await;
+        condition_when(name, &client, "Ready", "True", "InstallSucceeded").await;
+    }
+    let maps = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
+    maps.patch(
+        "marked-extra",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"helm.sh/resource-policy": "keep"}}})),
+    )
+    .await
+    .unwrap();
+    let api = Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr);
+    for name in ["marked", "unmarked"] {
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"extra": false}}})),
+        )
+        .await
+        .unwrap();
+        condition_when(name, &client, "Ready", "True", "UpgradeSucceeded").await;
+    }
+    assert!(maps.get_opt("unmarked-extra").await.unwrap().is_none());
+    assert!(
+        maps.get_opt("marked-extra").await.unwrap().is_some(),
+        "kept by its live annotation"
+    );
+}

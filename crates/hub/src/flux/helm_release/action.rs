@@ -567,7 +567,10 @@ async fn apply_release_objects(
 }
 
 /// Deletes what `previous` had and the new objects (`kept`) do not, in reverse install
-/// order, as Helm does (background propagation; `resource-policy: keep` stays).
+/// order, as Helm's client does: each read first (one that cannot be read is left), one
+/// whose live copy says `helm.sh/resource-policy: keep` left (an operator may mark a
+/// volume so by hand), the others deleted in the background; every one is tried, the
+/// failures reported together.
 async fn delete_left_behind(
     cluster: &Cluster,
     previous: &Release,
@@ -578,16 +581,43 @@ async fn delete_left_behind(
         .filter(|o| !kept.contains(&identity(o, &previous.namespace)))
         .collect();
     gone.reverse();
-    for object in gone {
-        delete(
+    let mut failures = Vec::new();
+    for mut object in gone {
+        let Ok(at) = locate(cluster, &mut object, &previous.namespace).await else {
+            continue;
+        };
+        let live = cluster
+            .api(&at.resolved, at.namespace.as_deref())
+            .get_opt(&at.name)
+            .await;
+        let Ok(Some(live)) = live else {
+            continue;
+        };
+        let keep = live
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("helm.sh/resource-policy"))
+            .is_some_and(|p| p == "keep");
+        if keep {
+            continue;
+        }
+        if let Err(e) = delete(
             cluster,
             &object,
             &previous.namespace,
             PropagationPolicy::Background,
         )
-        .await?;
+        .await
+        {
+            failures.push(format!("failed to delete resource {e}"));
+        }
     }
-    Ok(())
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join(" && "))
+    }
 }
 
 /// Helm's `cleanupOnFail`: the objects a failed action created, deleted (background);
