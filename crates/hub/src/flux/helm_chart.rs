@@ -37,7 +37,8 @@ use serde_json::{Value, json};
 use super::conditions::Conditions;
 use super::conditions::{Failed, failed, stalled};
 use super::helm_repository::{
-    HelmRepositorySpec, StoredIndex, normalize_url, progressing, unsupported_repository,
+    HelmRepositorySpec, StoredIndex, normalize_url, progressing, reconcile_storage,
+    unsupported_repository,
 };
 use super::oci_repository::artifact_key;
 use super::{FluxReconciler, Outcome, SOURCE_GROUP, events, generation_of};
@@ -643,20 +644,7 @@ impl FluxReconciler {
             status["lastHandledReconcileAt"] = json!(at);
         }
         let stored = self.artifact("HelmChart", &key);
-        if status.get("artifact").is_some() && stored.is_none() {
-            if let Some(fields) = status.as_object_mut() {
-                fields.remove("artifact");
-                fields.remove("url");
-            }
-            conditions.delete("ArtifactInStorage");
-            progressing(
-                &mut conditions,
-                "building artifact: disappeared from storage",
-            );
-        } else if status.get("artifact").is_none() {
-            conditions.delete("ArtifactInStorage");
-            progressing(&mut conditions, "building artifact");
-        }
+        reconcile_storage(&mut status, &mut conditions, stored.is_some());
         if spec.verify.is_some() {
             let f = stalled(
                 "UnsupportedFeature",

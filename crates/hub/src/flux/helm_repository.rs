@@ -275,20 +275,7 @@ impl FluxReconciler {
         }
         // reconcileStorage: an artifact this process does not hold is gone from storage.
         let stored = lock(&self.helm_indexes).get(&key).cloned();
-        if status.get("artifact").is_some() && stored.is_none() {
-            if let Some(fields) = status.as_object_mut() {
-                fields.remove("artifact");
-                fields.remove("url");
-            }
-            conditions.delete("ArtifactInStorage");
-            progressing(
-                &mut conditions,
-                "building artifact: disappeared from storage",
-            );
-        } else if status.get("artifact").is_none() {
-            conditions.delete("ArtifactInStorage");
-            progressing(&mut conditions, "building artifact");
-        }
+        reconcile_storage(&mut status, &mut conditions, stored.is_some());
         let namespace = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -523,6 +510,27 @@ pub(super) fn progressing(conditions: &mut Conditions, message: &str) {
     if conditions.reason("Ready").is_none() || conditions.is("Ready", "Unknown") {
         conditions.set("Ready", "Unknown", "Progressing", message);
     }
+}
+
+/// source-controller's `reconcileStorage`: an artifact the status names but this
+/// process does not hold (`stored` false) is gone from storage — dropped with its URL,
+/// the source building again; without any artifact, it is building.
+pub(super) fn reconcile_storage(status: &mut Value, conditions: &mut Conditions, stored: bool) {
+    let had = status.get("artifact").is_some();
+    if had && stored {
+        return;
+    }
+    if had && let Some(fields) = status.as_object_mut() {
+        fields.remove("artifact");
+        fields.remove("url");
+    }
+    conditions.delete("ArtifactInStorage");
+    let message = if had {
+        "building artifact: disappeared from storage"
+    } else {
+        "building artifact"
+    };
+    progressing(conditions, message);
 }
 
 /// A failed reconcile: Ready=False from the failure (the caller set FetchFailed or the
