@@ -553,26 +553,23 @@ impl FluxReconciler {
                         Some("upgrade") => "upgrade",
                         _ => "install",
                     };
-                    let counter = failure_counter(action_name);
-                    if self
-                        .test_release(&cluster, &plan, latest, tests, &mut run)
+                    run = match self
+                        .test_or_fail(
+                            &cluster,
+                            &release,
+                            &plan,
+                            latest,
+                            tests,
+                            action_name,
+                            &config_digest,
+                            generation,
+                            run,
+                        )
                         .await
-                        .is_err()
                     {
-                        run.summarize();
-                        return self
-                            .failed_release(
-                                &cluster,
-                                &release,
-                                &plan,
-                                (action_name, counter),
-                                &config_digest,
-                                generation,
-                                run,
-                            )
-                            .await;
-                    }
-                    run.summarize();
+                        Ok(run) => run,
+                        Err(failed) => return failed,
+                    };
                 }
                 run.status["observedGeneration"] = json!(generation);
                 return run.finish(Some(interval));
@@ -657,7 +654,6 @@ impl FluxReconciler {
         } else {
             ("InstallSucceeded", "InstallFailed")
         };
-        let counter = failure_counter(label);
         let verb = if is_upgrade { "upgrade" } else { "install" };
         match outcome {
             Ok(done) => {
@@ -694,26 +690,27 @@ impl FluxReconciler {
                 // Test failures now count for this action's remediation.
                 let tests = helm_tests(&spec_value, &release, Some(label));
                 run.tests_gate = tests.as_ref().is_some_and(|t| !t.ignore_failures);
-                if let Some(tests) = &tests
-                    && self
-                        .test_release(&cluster, &plan, &done.release, tests, &mut run)
-                        .await
-                        .is_err()
-                {
-                    run.summarize();
-                    return self
-                        .failed_release(
+                if let Some(tests) = &tests {
+                    run = match self
+                        .test_or_fail(
                             &cluster,
                             &release,
                             &plan,
-                            (verb, counter),
+                            &done.release,
+                            tests,
+                            verb,
                             &config_digest,
                             generation,
                             run,
                         )
-                        .await;
+                        .await
+                    {
+                        Ok(run) => run,
+                        Err(failed) => return failed,
+                    };
+                } else {
+                    run.summarize();
                 }
-                run.summarize();
                 run.status["observedGeneration"] = json!(generation);
                 run.finish(Some(interval))
             }
@@ -736,7 +733,7 @@ impl FluxReconciler {
                     &cluster,
                     &release,
                     &plan,
-                    (verb, counter),
+                    verb,
                     &config_digest,
                     generation,
                     run,
@@ -806,6 +803,43 @@ impl FluxReconciler {
         }
     }
 
+    /// Helm tests of `record`, then the summary; a failed test that counts fails the
+    /// release for `action` ([`Self::failed_release`]: remediated, retried or stalled),
+    /// which is the reconcile's outcome.
+    #[allow(clippy::too_many_arguments)]
+    async fn test_or_fail(
+        &self,
+        cluster: &Cluster,
+        release: &HelmRelease,
+        plan: &action::Plan<'_>,
+        record: &Release,
+        tests: &hooks::TestSpec,
+        action: &str,
+        config_digest: &str,
+        generation: i64,
+        mut run: Run,
+    ) -> Result<Run, Outcome> {
+        let failed = self
+            .test_release(cluster, plan, record, tests, &mut run)
+            .await
+            .is_err();
+        run.summarize();
+        if !failed {
+            return Ok(run);
+        }
+        Err(self
+            .failed_release(
+                cluster,
+                release,
+                plan,
+                action,
+                config_digest,
+                generation,
+                run,
+            )
+            .await)
+    }
+
     /// A release whose install, upgrade or tests failed with its record written:
     /// helm-controller's failure counters, the failed snapshot, remediation by the
     /// action's policy, then the next attempt at once or, retries spent, the stall.
@@ -815,11 +849,12 @@ impl FluxReconciler {
         cluster: &Cluster,
         release: &HelmRelease,
         plan: &action::Plan<'_>,
-        (verb, counter): (&str, &str),
+        verb: &str,
         config_digest: &str,
         generation: i64,
         mut run: Run,
     ) -> Outcome {
+        let counter = failure_counter(verb);
         run.bump("failures");
         run.bump(counter);
         let policy = RemediationPolicy::of(release, verb);
