@@ -5,10 +5,11 @@
 //! holds such hooks carries the finalizer of each kind and its `/cleanup` twin; at
 //! deletion the hooks are created (tracked as the app's), waited for until Healthy (a
 //! Degraded one is deleted to be retried, and fails the step with its name), then once
-//! the rest is done deleted by their policy (none given: deleted).
+//! the rest is done deleted by their policy (`HookSucceeded`, `HookFailed`).
 
 use flotilla_sync::Cluster;
 use flotilla_sync::health::{HealthStatus, assess};
+use flotilla_sync::order::{DeletePolicy, hook_info};
 use flotilla_sync::tracking::{AppId, stamp};
 use kube::api::{DeleteParams, PostParams};
 use serde_json::Value;
@@ -203,8 +204,9 @@ pub async fn execute(
 }
 
 /// Deletes the live hooks of `kind` by their policy once the deletion is otherwise done
-/// (Argo CD's `cleanupHooks`): without a policy always, `HookSucceeded` when they all
-/// ended Healthy, `HookFailed` when one is Degraded; done once none of those is left.
+/// (Argo CD's `cleanupHooks`): `HookSucceeded` when they all ended Healthy, `HookFailed`
+/// when one is Degraded (a hook without a policy reads as BeforeHookCreation, as
+/// gitops-engine's `DeletePolicies` has it, and stays); done once none of those is left.
 pub async fn clean_up(
     cluster: &Cluster,
     kind: DeleteHook,
@@ -226,25 +228,16 @@ pub async fn clean_up(
     );
     let mut pending = 0;
     for object in &live_hooks {
-        let policies = object
-            .pointer("/metadata/annotations")
-            .and_then(|a| {
-                a.get("argocd.argoproj.io/hook-delete-policy")
-                    .or_else(|| a.get("helm.sh/hook-delete-policy"))
-            })
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let policies: Vec<&str> = policies
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect();
-        let delete = policies.is_empty()
-            || policies.iter().any(|p| {
-                (matches!(*p, "HookFailed" | "hook-failed") && worst == HealthStatus::Degraded)
-                    || (matches!(*p, "HookSucceeded" | "hook-succeeded")
-                        && worst == HealthStatus::Healthy)
-            });
+        // gitops-engine's `DeletePolicies` (both annotations; none given reads as
+        // BeforeHookCreation, which never deletes here).
+        let policies = hook_info(object)
+            .map(|h| h.delete_policies)
+            .unwrap_or_default();
+        let delete = policies.iter().any(|p| match p {
+            DeletePolicy::HookFailed => worst == HealthStatus::Degraded,
+            DeletePolicy::HookSucceeded => worst == HealthStatus::Healthy,
+            DeletePolicy::BeforeHookCreation => false,
+        });
         if !delete {
             continue;
         }

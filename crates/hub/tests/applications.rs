@@ -2855,7 +2855,8 @@ async fn a_running_operation_is_terminated_between_waves() {
 /// carries each kind's finalizer and its `/cleanup` twin while its render holds such
 /// hooks; deleted, it runs the PreDelete hooks (created as the app's, waited for), then
 /// deletes its resources, then runs the PostDelete hooks, then deletes the hooks by
-/// policy (none: deleted; `HookFailed` on healthy hooks: kept, which shows they ran).
+/// policy (`HookSucceeded` on healthy hooks: deleted; `HookFailed`: kept, which shows
+/// they ran).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delete_hooks_run_before_and_after_the_resources_go() {
     let dir = tempfile::tempdir().unwrap();
@@ -2869,8 +2870,8 @@ async fn delete_hooks_run_before_and_after_the_resources_go() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n".to_string(),
         hook("pre-mark", "PreDelete", kept),
         hook("post-mark", "PostDelete", kept),
-        // Waited for: ready only after a while; no policy, so deleted at the end.
-        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: pre-cleanup\n  annotations:\n    argocd.argoproj.io/hook: PreDelete\n    kubesim.flotilla.dev/ready-after: 500ms\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: cleanup\n        image: busybox\n".to_string(),
+        // Waited for: ready only after a while; HookSucceeded, so deleted at the end.
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: pre-cleanup\n  annotations:\n    argocd.argoproj.io/hook: PreDelete\n    argocd.argoproj.io/hook-delete-policy: HookSucceeded\n    kubesim.flotilla.dev/ready-after: 500ms\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: cleanup\n        image: busybox\n".to_string(),
     ]
     .join("---\n");
     let Deploying {
@@ -2955,6 +2956,6 @@ async fn delete_hooks_run_before_and_after_the_resources_go() {
     );
     assert!(
         jobs.get_opt("pre-cleanup").await.unwrap().is_none(),
-        "a hook without a policy is deleted at the end"
+        "HookSucceeded deletes a healthy hook at the end"
     );
 }
