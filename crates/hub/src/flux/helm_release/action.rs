@@ -107,7 +107,7 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-pub(super) fn api_error(e: &kube::Error) -> String {
+fn api_error(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),

@@ -13,10 +13,9 @@ use flotilla_sync::Cluster;
 use kube::api::PropagationPolicy;
 use serde_json::Value;
 
-use super::action::{
-    WAIT_POLL, api_error, apply, delete, manifest_objects, now_timestamp, store, wait_gone,
-};
+use super::action::{WAIT_POLL, apply, delete, manifest_objects, now_timestamp, store, wait_gone};
 use crate::flux::ssa::{self, Until};
+use flotilla_sync::health::kstatus::Status;
 
 const BEFORE_HOOK_CREATION: &str = "before-hook-creation";
 const HOOK_SUCCEEDED: &str = "hook-succeeded";
@@ -194,19 +193,11 @@ async fn failure_of(
         .api(&resolved, Some(namespace))
         .get_opt(name)
         .await
-        .map_err(|e| api_error(&e))
         .ok()??;
     let live = serde_json::to_value(live).unwrap_or(Value::Null);
-    let failed = match kind {
-        "Pod" => live.pointer("/status/phase").and_then(Value::as_str) == Some("Failed"),
-        "Job" => live
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Failed" && c["status"] == "True"),
-        _ => false,
-    };
+    // Helm's Pod and Job status readers: the same judgement the wait made.
+    let failed = matches!(kind, "Pod" | "Job")
+        && ssa::status_until(&live, Until::Completed) == Status::Failed;
     failed.then(|| format!("{} {name} failed", kind.to_lowercase()))
 }
 
