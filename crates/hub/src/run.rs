@@ -99,23 +99,13 @@ impl HubConfig {
 /// `extra`.
 async fn egress_policy(hub_api: &http::Uri, extra: &[Denied]) -> EgressPolicy {
     let mut denied = extra.to_vec();
-    if let Some(host) = hub_api.host() {
-        let port = hub_api
-            .port_u16()
-            .unwrap_or(if hub_api.scheme_str() == Some("http") {
-                80
-            } else {
-                443
-            });
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        match tokio::net::lookup_host((bare, port)).await {
-            Ok(addresses) => denied.extend(addresses.map(|address| Denied::Socket {
-                address,
-                reason: "the hub's own API server is never a source".into(),
-            })),
-            Err(e) => {
-                tracing::warn!(%host, error = %e, "resolving the hub API for the egress policy")
-            }
+    match flotilla_source::egress::addresses_of(hub_api).await {
+        Ok(addresses) => denied.extend(addresses.into_iter().map(|address| Denied::Socket {
+            address,
+            reason: "the hub's own API server is never a source".into(),
+        })),
+        Err(e) => {
+            tracing::warn!(%hub_api, error = %e, "resolving the hub API for the egress policy")
         }
     }
     EgressPolicy::with(denied)

@@ -179,11 +179,7 @@ pub async fn check_api_server(server: &Uri) -> Result<(), String> {
     let Some(host) = server.host() else {
         return Ok(());
     };
-    let port = server.port_u16().unwrap_or(match server.scheme_str() {
-        Some("http") => 80,
-        _ => 443,
-    });
-    let addresses = resolve(host, port)
+    let addresses = addresses_of(server)
         .await
         .map_err(|e| format!("resolving {host}: {e}"))?;
     let policy = policy();
@@ -240,6 +236,19 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
     Ok(tokio::net::lookup_host((bare, port)).await?.collect())
 }
 
+/// The addresses `uri`'s host stands for, at its port (else 80 for `http`, 443
+/// otherwise); none without a host.
+pub async fn addresses_of(uri: &Uri) -> std::io::Result<Vec<SocketAddr>> {
+    let Some(host) = uri.host() else {
+        return Ok(Vec::new());
+    };
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("http") => 80,
+        _ => 443,
+    });
+    resolve(host, port).await
+}
+
 /// The first address of `addresses` the policy allows, or why none is.
 fn choose(
     policy: &EgressPolicy,
@@ -275,11 +284,7 @@ impl tower_service::Service<Uri> for GuardedConnector {
         let mut inner = self.inner.clone();
         Box::pin(async move {
             let host = uri.host().ok_or("the URI has no host")?.to_string();
-            let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-                Some("https") => 443,
-                _ => 80,
-            });
-            let addresses = resolve(&host, port).await?;
+            let addresses = addresses_of(&uri).await?;
             let address = choose(&policy(), &host, &addresses).map_err(|message| {
                 std::io::Error::new(std::io::ErrorKind::PermissionDenied, message)
             })?;
