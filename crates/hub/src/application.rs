@@ -1064,23 +1064,9 @@ impl AppReconciler {
     /// Writes the Application's finalizers, unless it changed since it was read (the
     /// next reconcile tries again).
     async fn set_finalizers(&self, object: &Value, finalizers: &[String]) {
-        let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
-        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-            self.hub.clone(),
-            s("/metadata/namespace"),
-            &crate::controller::application_resource(),
-        );
-        let patch = json!({"metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": s("/metadata/resourceVersion"),
-        }});
-        if let Err(e) = api
-            .patch(
-                s("/metadata/name"),
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(patch),
-            )
-            .await
+        let resource = crate::controller::application_resource();
+        if let Err(e) =
+            crate::controller::write_finalizers(&self.hub, &resource, object, finalizers).await
         {
             tracing::warn!(app = %Self::key_of(object), error = %e, "setting the deletion hooks' finalizers");
         }

@@ -675,6 +675,30 @@ pub(crate) enum StatusOn {
     Subresource,
 }
 
+/// Writes `object`'s finalizers with a merge patch that carries its resourceVersion, so a
+/// concurrent change fails (409) instead of being overwritten.
+pub(crate) async fn write_finalizers(
+    hub: &kube::Client,
+    resource: &ApiResource,
+    object: &Value,
+    finalizers: &[String],
+) -> Result<(), kube::Error> {
+    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), s("/metadata/namespace"), resource);
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": s("/metadata/resourceVersion"),
+    }});
+    api.patch(
+        s("/metadata/name"),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await
+    .map(drop)
+}
+
 /// The annotation that asks Argo CD for a refresh; the controller removes it once the
 /// status is written (`persistReconciliationStatus`), so the next request is a change.
 const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";

@@ -33,7 +33,7 @@ use flotilla_source::Credentials;
 use flotilla_sync::Cluster;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
@@ -895,25 +895,10 @@ impl FluxReconciler {
     }
 
     async fn set_finalizers(&self, obj: &Value, finalizers: Vec<String>) -> Result<(), String> {
-        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.hub.clone(),
-            s("/metadata/namespace"),
-            &resource_of(s("/kind")),
-        );
-        // The resourceVersion makes a concurrent change fail instead of being overwritten.
-        let patch = json!({"metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": s("/metadata/resourceVersion"),
-        }});
-        api.patch(
-            s("/metadata/name"),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| api_message(&e))
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        crate::controller::write_finalizers(&self.hub, &resource_of(kind), obj, &finalizers)
+            .await
+            .map_err(|e| api_message(&e))
     }
 
     /// A Kustomization being deleted: its inventory is deleted when `spec.prune` is set
