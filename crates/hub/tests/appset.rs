@@ -870,10 +870,14 @@ async fn a_rolling_sync_holds_each_step_until_the_steps_before_are_healthy() {
         apps["web-dev"].pointer("/status/operationState/operation/initiatedBy"),
         Some(&json!({"username": "applicationset-controller", "automated": true}))
     );
-    assert_eq!(
-        apps["web-dev"].pointer("/status/health/status"),
-        Some(&json!("Progressing"))
-    );
+    // The set calls a step Progressing once it asked for the sync; the Application's own
+    // health follows when that sync has applied the Deployment.
+    wait_for("web-dev Progressing after its sync", async || {
+        let apps = hub.applications().await;
+        (apps["web-dev"].pointer("/status/health/status") == Some(&json!("Progressing")))
+            .then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let prod_settings = async |cluster: &str| {
         let client = support::client(&hub.server, cluster).await;
