@@ -51,6 +51,7 @@ fn main() {
         new_git_file_globbing: false,
         projects: None,
         pull_requests: None,
+        scm_providers: None,
     };
     let start = Instant::now();
     let generated = generate_applications(&set, ctx);

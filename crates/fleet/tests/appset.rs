@@ -711,12 +711,12 @@ fn git_generator_needs_the_project() {
 fn unsupported_generators_are_reported() {
     let set = appset(&SEED.replace(
         "      - clusters:\n",
-        "      - scmProvider: {}\n        clusters:\n",
+        "      - plugin: {}\n        clusters:\n",
     ));
     let (_, message) = error_of(&set, &registry(&["web"]), &fleet());
     assert_eq!(
         message,
-        "the scmProvider generator is not supported by flotilla yet"
+        "the plugin generator is not supported by flotilla yet"
     );
 }
 

@@ -30,7 +30,7 @@ pub(crate) const GENERATOR_KEYS: [&str; 9] = [
 ];
 
 /// Generators Argo CD has that this engine does not implement yet.
-const UNSUPPORTED: [&str; 3] = ["scmProvider", "clusterDecisionResource", "plugin"];
+const UNSUPPORTED: [&str; 2] = ["clusterDecisionResource", "plugin"];
 
 const EMPTY_GENERATOR: &str = "ApplicationSet is empty";
 
@@ -55,6 +55,8 @@ pub struct GeneratorContext<'a> {
     pub projects: Option<&'a [String]>,
     /// Open pull requests, for the pull request generator (none: it fails saying so).
     pub pull_requests: Option<&'a dyn super::pull_request::PullRequests>,
+    /// Forges' organizations, for the SCM provider generator (none: it fails saying so).
+    pub scm_providers: Option<&'a dyn super::scm_provider::ScmProviders>,
 }
 
 impl std::fmt::Debug for GeneratorContext<'_> {
@@ -157,6 +159,7 @@ impl Engine<'_> {
             "list" => self.list(spec),
             "clusters" => self.clusters(spec),
             "git" => self.git(spec),
+            "scmProvider" => self.scm_provider(spec),
             "pullRequest" => self.pull_request(spec),
             "matrix" => self.matrix(spec, depth),
             "merge" => self.merge(spec, depth),
@@ -299,6 +302,27 @@ impl Engine<'_> {
             .iter()
             .map(|pull| {
                 let mut params = params_of(pull, self.go_template());
+                self.append_values(values, &mut params)
+                    .map_err(|e| format!("failed to append templated values: {e}"))?;
+                Ok(params)
+            })
+            .collect()
+    }
+
+    /// `SCMProviderGenerator.GenerateParams`.
+    fn scm_provider(&self, spec: &Value) -> Result<Vec<Params>, String> {
+        use super::scm_provider::{list_repos, params_of};
+        let Some(providers) = self.ctx.scm_providers else {
+            return Err("no SCM provider implementation configured".into());
+        };
+        let provider = providers.provider(spec).map_err(|e| e.0)?;
+        let repos =
+            list_repos(provider.as_ref(), spec).map_err(|e| format!("error listing repos: {e}"))?;
+        let values = spec.get("values");
+        repos
+            .iter()
+            .map(|repo| {
+                let mut params = params_of(repo, self.go_template());
                 self.append_values(values, &mut params)
                     .map_err(|e| format!("failed to append templated values: {e}"))?;
                 Ok(params)
@@ -874,11 +898,14 @@ pub(crate) fn entry_requeue_after(requested: &Value, depth: Depth) -> std::time:
                 Some(seconds) => std::time::Duration::from_secs(seconds),
                 None => DEFAULT_REQUEUE_AFTER,
             },
-            // `DefaultPullRequestRequeueAfterSeconds`: half an hour.
-            "pullRequest" => match spec.get("requeueAfterSeconds").and_then(Value::as_u64) {
-                Some(seconds) => std::time::Duration::from_secs(seconds),
-                None => std::time::Duration::from_secs(30 * 60),
-            },
+            // `DefaultSCMProviderRequeueAfter` and `DefaultPullRequestRequeueAfterSeconds`:
+            // half an hour each.
+            "scmProvider" | "pullRequest" => {
+                match spec.get("requeueAfterSeconds").and_then(Value::as_u64) {
+                    Some(seconds) => std::time::Duration::from_secs(seconds),
+                    None => std::time::Duration::from_secs(30 * 60),
+                }
+            }
             "matrix" | "merge" => {
                 let child_depth = if depth == Depth::Top {
                     Depth::Nested

@@ -12,6 +12,7 @@ pub mod progressive;
 pub mod pull_request;
 mod render;
 mod repo;
+pub mod scm_provider;
 mod selector;
 mod status;
 mod sync;

@@ -65,6 +65,7 @@ pub(crate) fn ctx<'a>(
         new_git_file_globbing: false,
         projects: None,
         pull_requests: None,
+        scm_providers: None,
     }
 }
 
