@@ -12,6 +12,7 @@ mod echoes;
 mod pull_requests;
 mod reconcile;
 mod repos;
+mod scm_providers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};

@@ -1412,3 +1412,220 @@ async fn the_pull_request_generator_reads_gitea_pull_requests() {
     .await;
     hub.wait_for_live(&["gitea-3", "gitea-51"]).await;
 }
+
+/// A stand-in for GitHub's REST API as the SCM provider generator reads it, serving
+/// organization `org` to `Bearer <token>` only: `GET /orgs/org/repos` (the documented
+/// repository JSON, one repository per page, `Link` paging), `GET
+/// /repos/org/{repo}/branches/main` and `GET /repos/org/{repo}/contents/{path}?ref=main`
+/// (a 404 for a missing path). `repos` are (name, topics, files); every path asked is
+/// logged in `asked`.
+fn github_org_api(
+    repos: Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)>,
+    token: &'static str,
+    asked: Arc<std::sync::Mutex<Vec<String>>>,
+) -> String {
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let served = base.clone();
+    let url = serve_api(token, move |path, authorized| {
+        asked.lock().unwrap().push(path.to_string());
+        let not_found = || {
+            (
+                "404 Not Found",
+                "{\"message\":\"Not Found\"}".to_string(),
+                String::new(),
+            )
+        };
+        if !authorized {
+            return (
+                "401 Unauthorized",
+                "{\"message\":\"Bad credentials\"}".into(),
+                String::new(),
+            );
+        }
+        if let Some(rest) = path.strip_prefix("/orgs/org/repos?per_page=100") {
+            let page: usize = rest
+                .strip_prefix("&page=")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1);
+            let this: Vec<Value> = repos
+                .iter()
+                .enumerate()
+                .skip(page - 1)
+                .take(1)
+                .map(|(i, (name, topics, _))| {
+                    json!({"id": 1000 + i, "name": name, "full_name": format!("org/{name}"),
+                           "owner": {"login": "org"}, "default_branch": "main",
+                           "ssh_url": format!("git@github.com:org/{name}.git"),
+                           "clone_url": format!("https://github.com/org/{name}.git"),
+                           "topics": topics, "archived": false})
+                })
+                .collect();
+            let link = if page < repos.len() {
+                format!(
+                    "Link: <{}/orgs/org/repos?per_page=100&page={}>; rel=\"next\"\r\n",
+                    served.get().unwrap(),
+                    page + 1
+                )
+            } else {
+                String::new()
+            };
+            return ("200 OK", Value::Array(this).to_string(), link);
+        }
+        let Some(rest) = path.strip_prefix("/repos/org/") else {
+            return not_found();
+        };
+        let Some((name, rest)) = rest.split_once('/') else {
+            return not_found();
+        };
+        let Some((index, (_, _, files))) = repos
+            .iter()
+            .enumerate()
+            .find(|(_, (repo, _, _))| *repo == name)
+        else {
+            return not_found();
+        };
+        if rest == "branches/main" {
+            let sha = format!("{:0>40}", index + 1);
+            let branch = json!({"name": "main", "commit": {"sha": sha}});
+            return ("200 OK", branch.to_string(), String::new());
+        }
+        match rest
+            .strip_prefix("contents/")
+            .and_then(|r| r.strip_suffix("?ref=main"))
+        {
+            Some(file) if files.contains(&file) => {
+                ("200 OK", json!({"type": "file"}).to_string(), String::new())
+            }
+            _ => not_found(),
+        }
+    });
+    base.set(url.clone()).unwrap();
+    url
+}
+
+/// Argo CD's SCM provider generator over GitHub: the organization's repositories (every
+/// page), each at its default branch, kept when one filter holds — `web` because it has
+/// `deploy/kustomization.yaml` (`pathsExist`), `api` by its name (`repositoryMatch`, with
+/// a `branchMatch` so that both filters are branch-level: upstream applies a filter of
+/// repository conditions only *before* the branch-level ones, so alone it would have to
+/// hold as well) — and `docs` dropped. The Applications carry Argo CD's parameters
+/// (`cloneProtocol: https`, `branchNormalized`, `short_sha`, `labels` joined). Then an
+/// invalid `repositoryMatch` fails the set in Argo CD's words before any request, and
+/// nothing is created or deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scm_provider_generator_follows_an_organizations_repositories() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let api = github_org_api(
+        vec![
+            (
+                "web",
+                vec!["team-a", "prod"],
+                vec!["deploy/kustomization.yaml"],
+            ),
+            ("api", vec![], vec!["README.md"]),
+            ("docs", vec!["team-a"], vec![]),
+        ],
+        "gh-token",
+        asked.clone(),
+    );
+    hub.token_secret("github-token", "gh-token").await;
+    hub.apply_set(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "org-repos", "namespace": "argocd"},
+        "spec": {
+            "goTemplate": true,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"scmProvider": {
+                "github": {"organization": "org", "api": api,
+                           "tokenRef": {"secretName": "github-token", "key": "token"}},
+                "cloneProtocol": "https",
+                "requeueAfterSeconds": 1,
+                "filters": [
+                    {"pathsExist": ["deploy/kustomization.yaml"]},
+                    {"repositoryMatch": "^api$", "branchMatch": "^main$"},
+                ],
+                "values": {"team": "{{.organization}}-{{.repository}}"},
+            }}],
+            "template": {
+                "metadata": {"name": "{{.repository}}-{{.branchNormalized}}",
+                             "annotations": {"topics": "{{.labels}}", "team": "{{.values.team}}"},
+                             "labels": {"sha": "{{.short_sha}}", "sha7": "{{.short_sha_7}}"}},
+                "spec": {"project": "default",
+                         "source": {"repoURL": "{{.url}}", "targetRevision": "{{.sha}}",
+                                    "path": "deploy"},
+                         "destination": {"server": "https://kubernetes.default.svc",
+                                         "namespace": "{{.repository}}"}},
+            },
+        },
+    }))
+    .await;
+    let apps = hub.wait_for_live(&["api-main", "web-main"]).await;
+    let web = &apps["web-main"];
+    assert_eq!(
+        web["spec"]["source"],
+        json!({"repoURL": "https://github.com/org/web.git",
+               "targetRevision": format!("{:0>40}", 1), "path": "deploy"})
+    );
+    assert_eq!(
+        web["metadata"]["labels"],
+        json!({"sha": "00000000", "sha7": "0000000"})
+    );
+    assert_eq!(web["metadata"]["annotations"]["topics"], "team-a,prod");
+    assert_eq!(web["metadata"]["annotations"]["team"], "org-web");
+    assert_eq!(apps["api-main"]["spec"]["destination"]["namespace"], "api");
+    {
+        let asked = asked.lock().unwrap();
+        assert!(
+            asked.contains(
+                &"/repos/org/docs/contents/deploy/kustomization.yaml?ref=main".to_string()
+            )
+        );
+        assert!(asked.contains(&"/orgs/org/repos?per_page=100&page=3".to_string()));
+    }
+
+    // An invalid regular expression: Argo CD's error, no request made, nothing changed.
+    Api::<DynamicObject>::namespaced_with(
+        hub.hub.clone(),
+        "argocd",
+        &appset::applicationset_resource(),
+    )
+    .patch(
+        "org-repos",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"generators": [{"scmProvider": {
+            "github": {"organization": "org", "api": api,
+                       "tokenRef": {"secretName": "github-token", "key": "token"}},
+            "requeueAfterSeconds": 1,
+            "filters": [{"repositoryMatch": "("}],
+        }}]}})),
+    )
+    .await
+    .unwrap();
+    let message = wait_for("the invalid filter's error", async || {
+        let status = hub.set_status("org-repos").await;
+        status["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
+            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    assert!(
+        message.starts_with("error listing repos: error compiling RepositoryMatch regexp \"(\": "),
+        "{message}"
+    );
+    let requests = asked.lock().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        asked.lock().unwrap().len(),
+        requests,
+        "no request after the error"
+    );
+    let apps = hub.wait_for_live(&["api-main", "web-main"]).await;
+    assert_eq!(
+        apps["web-main"]["metadata"]["annotations"]["team"],
+        "org-web"
+    );
+}

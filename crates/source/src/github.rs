@@ -196,6 +196,8 @@ pub async fn branches(
     let authorization = authorization.as_deref();
     let work = async {
         match which {
+            // No default branch (an empty repository): nothing to ask.
+            Branches::Only("") => Ok(Vec::new()),
             Branches::Only(name) => {
                 let Some(name) = crate::forge::segment(name) else {
                     return Err(failed("the default branch has no usable name"));

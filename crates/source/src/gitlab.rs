@@ -274,6 +274,8 @@ pub async fn branches(
     let authorization = authorization.as_deref();
     let work = async {
         match which {
+            // No default branch (an empty repository): nothing to ask.
+            Branches::Only("") => Ok(Vec::new()),
             Branches::Only(branch) => {
                 let Some(branch) = crate::forge::segment(branch) else {
                     return Err(ForgeError::Failed(format!(

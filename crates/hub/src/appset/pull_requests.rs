@@ -47,7 +47,7 @@ impl Default for ScmPolicy {
 }
 
 impl ScmPolicy {
-    /// Argo CD's checks before a pull request provider is chosen: `scm providers are
+    /// Argo CD's checks before a pull request or SCM provider is chosen: `scm providers are
     /// disabled`, or the generator's custom API URL (`api` of whichever provider it
     /// names) not in the allowed list — exact strings, as `ScmProviderAllowed` compares.
     pub fn check(&self, generator: &Value) -> Result<(), String> {
@@ -60,7 +60,9 @@ impl ScmPolicy {
             "gitea",
             "bitbucketServer",
             "bitbucket",
+            // The pull request generator's name, then the SCM provider generator's.
             "azuredevops",
+            "azureDevOps",
         ]
         .iter()
         .find_map(|p| generator.get(*p).filter(|v| v.is_object()))
@@ -104,38 +106,56 @@ impl HubPullRequests {
 
     /// `tokenRef`'s value, or Argo CD's words for why not.
     fn token(&self, token_ref: &Value) -> Result<String, String> {
-        let name = token_ref
-            .get("secretName")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let key = token_ref
-            .get("key")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let secrets: Api<Secret> = Api::namespaced(self.hub.clone(), &self.namespace);
-        let secret = self
-            .runtime
-            .block_on(secrets.get_opt(name))
-            .map_err(|e| format!("error fetching secret {}/{name}: {e}", self.namespace))?
-            .ok_or_else(|| format!("secret {}/{name} not found", self.namespace))?;
-        let labelled = secret
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SCM_CREDS_LABEL.0))
-            .is_some_and(|v| v == SCM_CREDS_LABEL.1);
-        if self.policy.token_ref_strict && !labelled {
-            return Err(format!(
-                "secret {}/{name} is not a valid SCM creds secret: secret must have label {:?}={:?}",
-                self.namespace, SCM_CREDS_LABEL.0, SCM_CREDS_LABEL.1
-            ));
-        }
-        let value =
-            secret.data.unwrap_or_default().remove(key).ok_or_else(|| {
-                format!("key {key:?} in secret {}/{name} not found", self.namespace)
-            })?;
-        String::from_utf8(value.0).map_err(|_| format!("key {key:?} of secret {name} is not text"))
+        token_from_ref(
+            &self.hub,
+            &self.namespace,
+            &self.runtime,
+            self.policy.token_ref_strict,
+            token_ref,
+        )
     }
+}
+
+/// `GetSecretRef`: the value under `tokenRef.key` of the Secret `tokenRef.secretName` in
+/// `namespace` (labelled `scm-creds` when `strict`), or Argo CD's words for why not.
+pub(super) fn token_from_ref(
+    hub: &kube::Client,
+    namespace: &str,
+    runtime: &tokio::runtime::Handle,
+    strict: bool,
+    token_ref: &Value,
+) -> Result<String, String> {
+    let name = token_ref
+        .get("secretName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let key = token_ref
+        .get("key")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(hub.clone(), namespace);
+    let secret = runtime
+        .block_on(secrets.get_opt(name))
+        .map_err(|e| format!("error fetching secret {namespace}/{name}: {e}"))?
+        .ok_or_else(|| format!("secret {namespace}/{name} not found"))?;
+    let labelled = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SCM_CREDS_LABEL.0))
+        .is_some_and(|v| v == SCM_CREDS_LABEL.1);
+    if strict && !labelled {
+        return Err(format!(
+            "secret {namespace}/{name} is not a valid SCM creds secret: secret must have label {:?}={:?}",
+            SCM_CREDS_LABEL.0, SCM_CREDS_LABEL.1
+        ));
+    }
+    let value = secret
+        .data
+        .unwrap_or_default()
+        .remove(key)
+        .ok_or_else(|| format!("key {key:?} in secret {namespace}/{name} not found"))?;
+    String::from_utf8(value.0).map_err(|_| format!("key {key:?} of secret {name} is not text"))
 }
 
 impl HubPullRequests {

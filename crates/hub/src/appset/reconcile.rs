@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use super::echoes::Echoes;
 use super::pull_requests::{HubPullRequests, ScmPolicy};
 use super::repos::HubRepos;
+use super::scm_providers::HubScmProviders;
 use crate::clusters::ClusterRegistry;
 use crate::controller::application_resource;
 use crate::known::Known;
@@ -310,6 +311,12 @@ impl AppSetReconciler {
                 tokio::runtime::Handle::current(),
                 self.options.scm.clone(),
             );
+            let forges = HubScmProviders::new(
+                self.hub.clone(),
+                namespace,
+                tokio::runtime::Handle::current(),
+                self.options.scm.clone(),
+            );
             tokio::task::spawn_blocking(move || {
                 appset::generate_applications(
                     &set,
@@ -319,6 +326,7 @@ impl AppSetReconciler {
                         new_git_file_globbing: globbing,
                         projects: Some(&projects),
                         pull_requests: Some(&pulls),
+                        scm_providers: Some(&forges),
                     },
                 )
             })
