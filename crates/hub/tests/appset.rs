@@ -1629,3 +1629,103 @@ async fn the_scm_provider_generator_follows_an_organizations_repositories() {
         "org-web"
     );
 }
+
+/// The SCM provider generator over GitLab, legacy templates: a group's projects (asked
+/// with Argo CD's `include_subgroups`/`with_shared`/`topic`), every branch with
+/// `allBranches`, a branch kept when it matches `branchMatch` and has the `charts`
+/// directory (the repository files API's 404, then the tree API). A provider flotilla does
+/// not read is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scm_provider_generator_reads_a_gitlab_groups_branches() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    let api = serve_api("gl-token", move |path, authorized| {
+        let json_ok = |v: Value| ("200 OK", v.to_string(), String::new());
+        match path {
+            _ if !authorized => ("401 Unauthorized", "{}".into(), String::new()),
+            "/api/v4/groups/platform/projects?per_page=100&include_subgroups=true&with_shared=true&topic=&page=1" => {
+                json_ok(
+                    json!([{"id": 11, "path": "web", "namespace": {"full_path": "platform/apps"},
+                                "ssh_url_to_repo": "git@gitlab.com:platform/apps/web.git",
+                                "http_url_to_repo": "https://gitlab.com/platform/apps/web.git",
+                                "default_branch": "main", "topics": ["frontend"]}]),
+                )
+            }
+            "/api/v4/projects/11/repository/branches?per_page=100&page=1" => json_ok(json!([
+                {"name": "main", "commit": {"id": "a".repeat(40)}},
+                {"name": "feature/X_1", "commit": {"id": "b".repeat(40)}},
+                {"name": "feature/empty", "commit": {"id": "c".repeat(40)}}])),
+            "/api/v4/projects/11/repository/tree?path=charts&ref=feature%2FX_1" => {
+                json_ok(json!([]))
+            }
+            _ => (
+                "404 Not Found",
+                "{\"message\":\"404 Not Found\"}".into(),
+                String::new(),
+            ),
+        }
+    });
+    hub.token_secret("gitlab-token", "gl-token").await;
+    let set = |name: &str, provider: Value| {
+        let mut generator = json!({
+            "requeueAfterSeconds": 1,
+            "filters": [{"branchMatch": "^feature/", "pathsExist": ["charts/"]}],
+        });
+        for (key, value) in provider.as_object().unwrap() {
+            generator[key] = value.clone();
+        }
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {
+                "generators": [{"scmProvider": generator}],
+                "template": {
+                    "metadata": {"name": "{{repository}}-{{branchNormalized}}",
+                                 "labels": {"sha": "{{short_sha}}", "topics": "{{labels}}"}},
+                    "spec": {"project": "default",
+                             "source": {"repoURL": "{{url}}", "targetRevision": "{{branch}}",
+                                        "path": "charts"},
+                             "destination": {"server": "https://kubernetes.default.svc",
+                                             "namespace": "{{repository}}"}},
+                },
+            },
+        })
+    };
+    hub.apply_set(set(
+        "group",
+        json!({"gitlab": {"group": "platform", "api": api, "allBranches": true,
+                          "includeSubgroups": true,
+                          "tokenRef": {"secretName": "gitlab-token", "key": "token"}}}),
+    ))
+    .await;
+    let apps = hub.wait_for_live(&["web-feature-x-1"]).await;
+    let app = &apps["web-feature-x-1"];
+    assert_eq!(
+        app["metadata"]["labels"],
+        json!({"sha": "bbbbbbbb", "topics": "frontend"})
+    );
+    assert_eq!(
+        app["spec"]["source"]["repoURL"],
+        "git@gitlab.com:platform/apps/web.git"
+    );
+    assert_eq!(app["spec"]["source"]["targetRevision"], "feature/X_1");
+
+    hub.apply_set(set(
+        "bitbucket",
+        json!({"bitbucketServer": {"project": "p", "api": "https://bitbucket.example"}}),
+    ))
+    .await;
+    let message = wait_for("the refused provider's error", async || {
+        let status = hub.set_status("bitbucket").await;
+        status["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
+            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    assert_eq!(
+        message,
+        "the bitbucketServer scm provider is not supported by flotilla yet (github, gitlab and gitea are)"
+    );
+}
