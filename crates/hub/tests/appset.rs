@@ -1052,6 +1052,12 @@ fn serve_api(
     base
 }
 
+/// A GitHub stand-in's path below `/api/v3`, where GitHub Enterprise serves its REST API
+/// and go-github sends a custom `api` (anything else is a path no route matches).
+fn under_api_v3(path: &str) -> &str {
+    path.strip_prefix("/api/v3").unwrap_or("/outside-api-v3")
+}
+
 /// A stand-in for GitHub's REST API (`GET /repos/{owner}/{repo}/pulls`, its documented
 /// JSON and `Link` paging): `pulls` are served 1 per page to `Bearer <token>` only;
 /// other repositories are 404. Every request is counted in `requests`.
@@ -1064,6 +1070,7 @@ fn github_api(
     let served = base.clone();
     let url = serve_api(token, move |path, authorized| {
         requests.fetch_add(1, Ordering::SeqCst);
+        let path = under_api_v3(path);
         // `?per_page=100`, then `&page=N` from the `Link` header.
         let page: usize = path
             .split("&page=")
@@ -1097,7 +1104,9 @@ fn github_api(
         };
         ("200 OK", Value::Array(this).to_string(), link)
     });
-    base.set(url.clone()).unwrap();
+    // `Link`s name the API's own base; the generator is given the bare origin, as the
+    // documented `api: https://git.example.com/`.
+    base.set(format!("{url}/api/v3")).unwrap();
     url
 }
 
@@ -1427,6 +1436,7 @@ fn github_org_api(
     let base = Arc::new(std::sync::OnceLock::<String>::new());
     let served = base.clone();
     let url = serve_api(token, move |path, authorized| {
+        let path = under_api_v3(path);
         asked.lock().unwrap().push(path.to_string());
         let not_found = || {
             (
@@ -1499,7 +1509,9 @@ fn github_org_api(
             _ => not_found(),
         }
     });
-    base.set(url.clone()).unwrap();
+    // `Link`s name the API's own base; the generator is given the bare origin, as the
+    // documented `api: https://git.example.com/`.
+    base.set(format!("{url}/api/v3")).unwrap();
     url
 }
 

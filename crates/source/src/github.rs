@@ -28,11 +28,7 @@ pub async fn open_pull_requests(
             "owner and repo are GitHub names (letters, digits, '-', '_', '.')".into(),
         ));
     }
-    let api = if api.is_empty() {
-        "https://api.github.com"
-    } else {
-        api.trim_end_matches('/')
-    };
+    let api = base(api);
     let authorization = token.map(|t| format!("Bearer {t}"));
     let headers = [
         (hyper::header::ACCEPT, "application/vnd.github+json"),
@@ -60,12 +56,24 @@ pub async fn open_pull_requests(
         .map_err(|_| failed(format!("no answer within {timeout:?}")))?
 }
 
-/// The API's base URL: `api` without its trailing `/`, GitHub's own when empty.
-fn base(api: &str) -> &str {
+/// The API's base URL, without a trailing `/`: GitHub's own when `api` is empty, else as
+/// go-github's `WithEnterpriseURLs` makes it from the `api` Argo CD hands it — `/api/v3`
+/// appended unless the path already ends so or the host is an `api.` one — so the
+/// documented `api: https://git.example.com/` reaches GitHub Enterprise's REST API.
+pub(crate) fn base(api: &str) -> String {
     if api.is_empty() {
-        "https://api.github.com"
+        return "https://api.github.com".into();
+    }
+    let Ok(uri) = api.parse::<hyper::Uri>() else {
+        // Not a URL: the request fails with the text as given.
+        return api.trim_end_matches('/').into();
+    };
+    let host = uri.host().unwrap_or_default();
+    let path = uri.path().trim_end_matches('/');
+    if path.ends_with("/api/v3") || host.starts_with("api.") || host.contains(".api.") {
+        api.trim_end_matches('/').into()
     } else {
-        api.trim_end_matches('/')
+        format!("{}/api/v3", api.trim_end_matches('/'))
     }
 }
 
@@ -268,35 +276,38 @@ mod tests {
     async fn an_organization_is_read_as_argo_cds_github_provider_reads_it() {
         let origin = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
         let link_to = origin.clone();
-        let (api, log) = serve(move |path| match path {
-            "/orgs/org/repos?per_page=100" => (
-                "200 OK",
-                json!([{"id": 1, "name": "web", "owner": {"login": "org"},
+        // The stand-in answers under `/api/v3`, where go-github sends a custom `api`.
+        let (api, log) = serve(
+            move |path| match path.strip_prefix("/api/v3").unwrap_or("") {
+                "/orgs/org/repos?per_page=100" => (
+                    "200 OK",
+                    json!([{"id": 1, "name": "web", "owner": {"login": "org"},
                         "ssh_url": "git@github.com:org/web.git",
                         "clone_url": "https://github.com/org/web.git",
                         "default_branch": "main", "topics": ["prod"], "archived": false}])
-                .to_string(),
-                format!(
-                    "Link: <{}/orgs/org/repos?per_page=100&page=2>; rel=\"next\"\r\n",
-                    link_to.get().unwrap()
+                    .to_string(),
+                    format!(
+                        "Link: <{}/orgs/org/repos?per_page=100&page=2>; rel=\"next\"\r\n",
+                        link_to.get().unwrap()
+                    ),
                 ),
-            ),
-            "/orgs/org/repos?per_page=100&page=2" => ok(json!([
+                "/orgs/org/repos?per_page=100&page=2" => ok(json!([
                 {"id": 2, "name": "empty", "owner": {"login": "org"}, "default_branch": "main",
                  "archived": true}])),
-            "/repos/org/web/branches/release%2F1.0" => {
-                ok(json!({"name": "release/1.0", "commit": {"sha": "abc"}}))
-            }
-            "/repos/org/web/branches?per_page=100" => ok(json!([
+                "/repos/org/web/branches/release%2F1.0" => {
+                    ok(json!({"name": "release/1.0", "commit": {"sha": "abc"}}))
+                }
+                "/repos/org/web/branches?per_page=100" => ok(json!([
                 {"name": "main", "commit": {"sha": "111"}},
                 {"name": "dev", "commit": {"sha": "222"}}])),
-            "/repos/org/web/contents/deploy/kustomization.yaml?ref=release%2F1.0" => {
-                ok(json!({"type": "file"}))
-            }
-            "/repos/org/web/contents/helm%20charts?ref=main" => ok(json!([])),
-            _ => not_found(),
-        });
-        origin.set(api.clone()).unwrap();
+                "/repos/org/web/contents/deploy/kustomization.yaml?ref=release%2F1.0" => {
+                    ok(json!({"type": "file"}))
+                }
+                "/repos/org/web/contents/helm%20charts?ref=main" => ok(json!([])),
+                _ => not_found(),
+            },
+        );
+        origin.set(format!("{api}/api/v3")).unwrap();
         let access = access(&api);
         let repos = org_repos(&access, "org").await.unwrap();
         assert_eq!(
@@ -361,6 +372,24 @@ mod tests {
         }
         assert!(org_repos(&access, "a/b").await.is_err());
         assert_eq!(paths(&log).len(), before, "refused before any request");
+    }
+
+    #[test]
+    fn a_custom_api_gets_githubs_enterprise_path_as_go_github_gives_it() {
+        // go-github's WithEnterpriseURLs rules (base URL suffix, `api.` hosts).
+        for (api, want) in [
+            ("", "https://api.github.com"),
+            ("https://custom-url/", "https://custom-url/api/v3"),
+            ("https://custom-url", "https://custom-url/api/v3"),
+            ("https://custom-url/api/v3/", "https://custom-url/api/v3"),
+            ("https://custom-url/api/v3", "https://custom-url/api/v3"),
+            ("https://api.custom-url", "https://api.custom-url"),
+            ("https://api.custom-url/", "https://api.custom-url"),
+            ("https://www.api.custom-url", "https://www.api.custom-url"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/api/v3"),
+        ] {
+            assert_eq!(base(api), want, "{api}");
+        }
     }
 
     #[tokio::test]
