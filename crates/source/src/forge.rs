@@ -265,6 +265,35 @@ pub(crate) async fn exists(
     }
 }
 
+/// Whether `path` exists in `owner/repo` at `branch` through the contents API GitHub and
+/// Gitea share (`GET {base}/repos/{o}/{r}/contents/{path}?ref={branch}`, a 404 meaning
+/// no); `names` says whose names `owner` and `repo` must be in the error.
+pub(crate) async fn contents_exist(
+    access: &Access<'_>,
+    (base, names, headers): (&str, &str, &[(hyper::header::HeaderName, &str)]),
+    (owner, repo): (&str, &str),
+    path: &str,
+    branch: &str,
+) -> Result<bool, ForgeError> {
+    let what = format!("error reading {path:?} of {owner}/{repo} at {branch:?}");
+    let failed = |detail: String| ForgeError::Failed(format!("{what}: {detail}"));
+    if !is_name(owner) || !is_name(repo) {
+        return Err(failed(format!(
+            "owner and repo are {names} names (letters, digits, '-', '_', '.')"
+        )));
+    }
+    let Some(encoded) = repo_path(path) else {
+        return Err(failed("a path has no empty, '.' or '..' segments".into()));
+    };
+    let url = format!(
+        "{base}/repos/{owner}/{repo}/contents/{encoded}?ref={}",
+        escape(branch)
+    );
+    let authorization = access.authorization();
+    let work = exists(&url, headers, authorization.as_deref(), &what);
+    access.bounded(&what, work).await
+}
+
 /// A 404 as nothing: what Argo CD makes of a missing default branch.
 pub(crate) fn none_if_missing<T: Default>(result: Result<T, ForgeError>) -> Result<T, ForgeError> {
     match result {

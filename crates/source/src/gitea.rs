@@ -241,20 +241,9 @@ pub async fn has_path(
     branch: &str,
 ) -> Result<bool, ForgeError> {
     let what = format!("error reading {path:?} of {owner}/{repo} at {branch:?}");
-    names_checked(owner, repo, &what)?;
     let base = api_v1(access.api, &what)?;
-    let Some(encoded) = crate::forge::repo_path(path) else {
-        return Err(ForgeError::Failed(format!(
-            "{what}: a path has no empty, '.' or '..' segments"
-        )));
-    };
-    let url = format!(
-        "{base}/repos/{owner}/{repo}/contents/{encoded}?ref={}",
-        crate::forge::escape(branch)
-    );
-    let authorization = access.authorization();
-    let work = crate::forge::exists(&url, &HEADERS, authorization.as_deref(), &what);
-    access.bounded(&what, work).await
+    let api = (base.as_str(), "Gitea", &HEADERS[..]);
+    crate::forge::contents_exist(access, api, (owner, repo), path, branch).await
 }
 
 #[cfg(test)]

@@ -235,24 +235,9 @@ pub async fn has_path(
     path: &str,
     branch: &str,
 ) -> Result<bool, ForgeError> {
-    let what = format!("error reading {path:?} of {owner}/{repo} at {branch:?}");
-    let failed = |detail: &str| ForgeError::Failed(format!("{what}: {detail}"));
-    if !is_name(owner) || !is_name(repo) {
-        return Err(failed(
-            "owner and repo are GitHub names (letters, digits, '-', '_', '.')",
-        ));
-    }
-    let Some(encoded) = crate::forge::repo_path(path) else {
-        return Err(failed("a path has no empty, '.' or '..' segments"));
-    };
-    let url = format!(
-        "{}/repos/{owner}/{repo}/contents/{encoded}?ref={}",
-        base(access.api),
-        crate::forge::escape(branch)
-    );
-    let authorization = access.authorization();
-    let work = crate::forge::exists(&url, &HEADERS, authorization.as_deref(), &what);
-    access.bounded(&what, work).await
+    let base = base(access.api);
+    let api = (base.as_str(), "GitHub", &HEADERS[..]);
+    crate::forge::contents_exist(access, api, (owner, repo), path, branch).await
 }
 
 #[cfg(test)]

@@ -79,16 +79,17 @@ impl ScmPolicy {
     }
 }
 
-/// Forges as the pull request generator reads them during one reconcile.
-pub(crate) struct HubPullRequests {
+/// Forges as the pull request and SCM provider generators read them during one
+/// reconcile: the hub's Secrets for tokens, the runtime their calls block on, the policy.
+pub(crate) struct HubForges {
     hub: kube::Client,
     namespace: String,
-    runtime: tokio::runtime::Handle,
-    policy: ScmPolicy,
+    pub(super) runtime: tokio::runtime::Handle,
+    pub(super) policy: ScmPolicy,
 }
 
-impl HubPullRequests {
-    /// Listings for the ApplicationSet in `namespace`, run on `runtime`, as `policy`
+impl HubForges {
+    /// Forges for the ApplicationSet in `namespace`, called on `runtime`, as `policy`
     /// allows.
     pub(crate) fn new(
         hub: kube::Client,
@@ -96,7 +97,7 @@ impl HubPullRequests {
         runtime: tokio::runtime::Handle,
         policy: ScmPolicy,
     ) -> Self {
-        HubPullRequests {
+        HubForges {
             hub,
             namespace: namespace.to_string(),
             runtime,
@@ -104,61 +105,47 @@ impl HubPullRequests {
         }
     }
 
-    /// `tokenRef`'s value, or Argo CD's words for why not.
-    fn token(&self, token_ref: &Value) -> Result<String, String> {
-        token_from_ref(
-            &self.hub,
-            &self.namespace,
-            &self.runtime,
-            self.policy.token_ref_strict,
-            token_ref,
-        )
+    /// `GetSecretRef`: the value under `tokenRef.key` of the Secret `tokenRef.secretName`
+    /// in the set's namespace (labelled `scm-creds` under `--token-ref-strict-mode`), or
+    /// Argo CD's words for why not.
+    pub(super) fn token(&self, token_ref: &Value) -> Result<String, String> {
+        let (hub, namespace, runtime) = (&self.hub, &self.namespace, &self.runtime);
+        let strict = self.policy.token_ref_strict;
+        let name = token_ref
+            .get("secretName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let key = token_ref
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let secrets: Api<Secret> = Api::namespaced(hub.clone(), namespace);
+        let secret = runtime
+            .block_on(secrets.get_opt(name))
+            .map_err(|e| format!("error fetching secret {namespace}/{name}: {e}"))?
+            .ok_or_else(|| format!("secret {namespace}/{name} not found"))?;
+        let labelled = secret
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SCM_CREDS_LABEL.0))
+            .is_some_and(|v| v == SCM_CREDS_LABEL.1);
+        if strict && !labelled {
+            return Err(format!(
+                "secret {namespace}/{name} is not a valid SCM creds secret: secret must have label {:?}={:?}",
+                SCM_CREDS_LABEL.0, SCM_CREDS_LABEL.1
+            ));
+        }
+        let value = secret
+            .data
+            .unwrap_or_default()
+            .remove(key)
+            .ok_or_else(|| format!("key {key:?} in secret {namespace}/{name} not found"))?;
+        String::from_utf8(value.0).map_err(|_| format!("key {key:?} of secret {name} is not text"))
     }
 }
 
-/// `GetSecretRef`: the value under `tokenRef.key` of the Secret `tokenRef.secretName` in
-/// `namespace` (labelled `scm-creds` when `strict`), or Argo CD's words for why not.
-pub(super) fn token_from_ref(
-    hub: &kube::Client,
-    namespace: &str,
-    runtime: &tokio::runtime::Handle,
-    strict: bool,
-    token_ref: &Value,
-) -> Result<String, String> {
-    let name = token_ref
-        .get("secretName")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let key = token_ref
-        .get("key")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(hub.clone(), namespace);
-    let secret = runtime
-        .block_on(secrets.get_opt(name))
-        .map_err(|e| format!("error fetching secret {namespace}/{name}: {e}"))?
-        .ok_or_else(|| format!("secret {namespace}/{name} not found"))?;
-    let labelled = secret
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(SCM_CREDS_LABEL.0))
-        .is_some_and(|v| v == SCM_CREDS_LABEL.1);
-    if strict && !labelled {
-        return Err(format!(
-            "secret {namespace}/{name} is not a valid SCM creds secret: secret must have label {:?}={:?}",
-            SCM_CREDS_LABEL.0, SCM_CREDS_LABEL.1
-        ));
-    }
-    let value = secret
-        .data
-        .unwrap_or_default()
-        .remove(key)
-        .ok_or_else(|| format!("key {key:?} in secret {namespace}/{name} not found"))?;
-    String::from_utf8(value.0).map_err(|_| format!("key {key:?} of secret {name} is not text"))
-}
-
-impl HubPullRequests {
+impl HubForges {
     /// The generator's provider listing: GitHub's or GitLab's, the required labels
     /// applied (GitLab filters them itself).
     fn listed(
@@ -265,7 +252,7 @@ impl HubPullRequests {
     }
 }
 
-impl PullRequests for HubPullRequests {
+impl PullRequests for HubForges {
     fn list(&self, generator: &Value) -> Result<Vec<PullRequest>, PullRequestError> {
         Ok(self
             .listed(generator)?

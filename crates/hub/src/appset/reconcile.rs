@@ -21,9 +21,8 @@ use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use super::echoes::Echoes;
-use super::pull_requests::{HubPullRequests, ScmPolicy};
+use super::pull_requests::{HubForges, ScmPolicy};
 use super::repos::HubRepos;
-use super::scm_providers::HubScmProviders;
 use crate::clusters::ClusterRegistry;
 use crate::controller::application_resource;
 use crate::known::Known;
@@ -305,13 +304,7 @@ impl AppSetReconciler {
                 repos.clone(),
             );
             let globbing = self.options.new_git_file_globbing;
-            let pulls = HubPullRequests::new(
-                self.hub.clone(),
-                namespace,
-                tokio::runtime::Handle::current(),
-                self.options.scm.clone(),
-            );
-            let forges = HubScmProviders::new(
+            let forges = HubForges::new(
                 self.hub.clone(),
                 namespace,
                 tokio::runtime::Handle::current(),
@@ -325,7 +318,7 @@ impl AppSetReconciler {
                         cluster_secrets: &clusters,
                         new_git_file_globbing: globbing,
                         projects: Some(&projects),
-                        pull_requests: Some(&pulls),
+                        pull_requests: Some(&forges),
                         scm_providers: Some(&forges),
                     },
                 )

@@ -2,11 +2,11 @@
 //! repositories on GitHub, a group's projects on GitLab, an owner's repositories on Gitea,
 //! read from their REST APIs ([`flotilla_source::github`], [`flotilla_source::gitlab`],
 //! [`flotilla_source::gitea`]) with the token of the Secret `tokenRef` names in the
-//! ApplicationSet's namespace. The controller's [`ScmPolicy`] applies as to the pull request
-//! generator: whether forges may be called at all, which custom API URLs, which Secrets.
-//! Bitbucket (Cloud and Server), Azure DevOps and AWS CodeCommit, GitHub App credentials,
-//! `caRef` and `insecure` are refused by name. Like [`super::repos`], it blocks on the async
-//! calls from the generation thread.
+//! ApplicationSet's namespace. The controller's [`ScmPolicy`](super::ScmPolicy) applies as
+//! to the pull request generator: whether forges may be called at all, which custom API
+//! URLs, which Secrets. Bitbucket (Cloud and Server), Azure DevOps and AWS CodeCommit,
+//! GitHub App credentials, `caRef` and `insecure` are refused by name. Like
+//! [`super::repos`], it blocks on the async calls from the generation thread.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use flotilla_fleet::appset::scm_provider::{
 use flotilla_source::forge::{Access, Branches, ForgeError, ForgeRepo};
 use serde_json::Value;
 
-use super::pull_requests::{ScmPolicy, token_from_ref};
+use super::pull_requests::HubForges;
 
 /// How long one call (with all its pages) may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,43 +29,12 @@ const REFUSED: [&str; 4] = [
     "awsCodeCommit",
 ];
 
-/// Forges as the SCM provider generator reads them during one reconcile.
-pub(crate) struct HubScmProviders {
-    hub: kube::Client,
-    namespace: String,
-    runtime: tokio::runtime::Handle,
-    policy: ScmPolicy,
-}
-
-impl HubScmProviders {
-    /// Providers for the ApplicationSet in `namespace`, run on `runtime`, as `policy`
-    /// allows.
-    pub(crate) fn new(
-        hub: kube::Client,
-        namespace: &str,
-        runtime: tokio::runtime::Handle,
-        policy: ScmPolicy,
-    ) -> Self {
-        HubScmProviders {
-            hub,
-            namespace: namespace.to_string(),
-            runtime,
-            policy,
-        }
-    }
-
-    fn token(&self, spec: &Value) -> Result<Option<String>, String> {
+impl HubForges {
+    /// The token of the provider's `tokenRef`, when it names one.
+    fn optional_token(&self, spec: &Value) -> Result<Option<String>, String> {
         spec.get("tokenRef")
             .filter(|r| !r.is_null())
-            .map(|token_ref| {
-                token_from_ref(
-                    &self.hub,
-                    &self.namespace,
-                    &self.runtime,
-                    self.policy.token_ref_strict,
-                    token_ref,
-                )
-            })
+            .map(|token_ref| self.token(token_ref))
             .transpose()
     }
 }
@@ -96,7 +65,7 @@ struct Forge<'a> {
     all_branches: bool,
 }
 
-impl ScmProviders for HubScmProviders {
+impl ScmProviders for HubForges {
     /// Argo CD's order: the policy, the provider named, its credentials.
     fn provider<'a>(&'a self, generator: &Value) -> Result<Box<dyn ScmProvider + 'a>, ScmError> {
         self.policy.check(generator).map_err(ScmError)?;
@@ -157,7 +126,7 @@ impl ScmProviders for HubScmProviders {
             ),
         };
         let token = self
-            .token(spec)
+            .optional_token(spec)
             .map_err(|e| ScmError(format!("{token_error}: {e}")))?;
         Ok(Box::new(Forge {
             runtime: &self.runtime,
