@@ -250,6 +250,25 @@ impl Hub {
         );
         serde_json::to_value(api.get(name).await.unwrap()).unwrap()["status"].clone()
     }
+
+    /// The set's `ErrorOccurred` condition once it is True.
+    async fn wait_for_error(&self, name: &str) -> Value {
+        wait_for(&format!("{name}'s ErrorOccurred condition"), async || {
+            let status = self.set_status(name).await;
+            status["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
+                .cloned()
+        })
+        .await
+    }
+
+    /// The message of the set's `ErrorOccurred` condition once it is True.
+    async fn error_message(&self, name: &str) -> String {
+        let error = self.wait_for_error(name).await;
+        error["message"].as_str().unwrap_or_default().to_string()
+    }
 }
 
 fn seed() -> Value {
@@ -995,15 +1014,7 @@ async fn a_rolling_sync_holds_each_step_until_the_steps_before_are_healthy() {
         },
     }))
     .await;
-    let error = wait_for("the rollout error", async || {
-        let status = hub.set_status("stepless").await;
-        status["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
-            .cloned()
-    })
-    .await;
+    let error = hub.wait_for_error("stepless").await;
     assert_eq!(
         (error["reason"].as_str(), error["message"].as_str()),
         (
@@ -1187,15 +1198,7 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
 
     // A repository GitHub does not know.
     hub.apply_set(set("missing", "gone", false)).await;
-    let status = wait_for("the missing repository's error", async || {
-        let status = hub.set_status("missing").await;
-        status["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
-            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
-    })
-    .await;
+    let status = hub.error_message("missing").await;
     assert!(
         status.starts_with("error listing repos: error listing pull requests for org/gone: ")
             && status.contains("404"),
@@ -1251,20 +1254,9 @@ async fn the_scm_policy_decides_which_apis_and_secrets_generators_use() {
             "preview",
         )
     };
-    let error_of = async |name: &str| {
-        wait_for("the set's error", async || {
-            let status = hub.set_status(name).await;
-            status["conditions"]
-                .as_array()?
-                .iter()
-                .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
-                .map(|c| c["message"].as_str().unwrap_or_default().to_string())
-        })
-        .await
-    };
     let elsewhere = "http://169.254.169.254/latest";
     hub.apply_set(set("elsewhere", elsewhere)).await;
-    let message = error_of("elsewhere").await;
+    let message = hub.error_message("elsewhere").await;
     assert!(
         message.ends_with(&format!(
             "failed to select pull request service provider: scm provider not allowed: scm provider {elsewhere:?} not allowed, must use one of the following: {api}"
@@ -1272,7 +1264,7 @@ async fn the_scm_policy_decides_which_apis_and_secrets_generators_use() {
         "{message}"
     );
     hub.apply_set(set("unlabelled", &api)).await;
-    let message = error_of("unlabelled").await;
+    let message = hub.error_message("unlabelled").await;
     assert!(
         message.ends_with("secret argocd/github-token is not a valid SCM creds secret: secret must have label \"argocd.argoproj.io/secret-type\"=\"scm-creds\""),
         "{message}"
@@ -1615,15 +1607,7 @@ async fn the_scm_provider_generator_follows_an_organizations_repositories() {
     )
     .await
     .unwrap();
-    let message = wait_for("the invalid filter's error", async || {
-        let status = hub.set_status("org-repos").await;
-        status["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
-            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
-    })
-    .await;
+    let message = hub.error_message("org-repos").await;
     assert!(
         message.starts_with("error listing repos: error compiling RepositoryMatch regexp \"(\": "),
         "{message}"
@@ -1727,15 +1711,7 @@ async fn the_scm_provider_generator_reads_a_gitlab_groups_branches() {
         json!({"bitbucketServer": {"project": "p", "api": "https://bitbucket.example"}}),
     ))
     .await;
-    let message = wait_for("the refused provider's error", async || {
-        let status = hub.set_status("bitbucket").await;
-        status["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
-            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
-    })
-    .await;
+    let message = hub.error_message("bitbucket").await;
     assert_eq!(
         message,
         "the bitbucketServer scm provider is not supported by flotilla yet (github, gitlab and gitea are)"
