@@ -155,6 +155,28 @@ impl From<ApiPull> for Pull {
     }
 }
 
+/// A branch as GitHub (`commit.sha`), GitLab and Gitea (`commit.id`) describe it.
+#[derive(serde::Deserialize)]
+pub(crate) struct ApiBranch {
+    name: String,
+    commit: ApiCommit,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiCommit {
+    #[serde(default, alias = "sha")]
+    id: String,
+}
+
+impl From<ApiBranch> for Branch {
+    fn from(b: ApiBranch) -> Branch {
+        Branch {
+            name: b.name,
+            sha: b.commit.id,
+        }
+    }
+}
+
 /// Whether `name` may stand in a URL path segment: a forge's name characters only, so a
 /// tenant's spec cannot reach another endpoint.
 pub(crate) fn is_name(name: &str) -> bool {

@@ -123,27 +123,6 @@ struct ApiLabel {
     name: String,
 }
 
-#[derive(serde::Deserialize)]
-struct ApiBranch {
-    name: String,
-    commit: ApiCommit,
-}
-
-#[derive(serde::Deserialize)]
-struct ApiCommit {
-    #[serde(default)]
-    id: String,
-}
-
-impl From<ApiBranch> for Branch {
-    fn from(b: ApiBranch) -> Branch {
-        Branch {
-            name: b.name,
-            sha: b.commit.id,
-        }
-    }
-}
-
 fn names_checked(owner: &str, repo: &str, what: &str) -> Result<(), ForgeError> {
     if is_name(owner) && is_name(repo) {
         Ok(())
@@ -213,7 +192,14 @@ pub async fn branches(
                     )));
                 };
                 let url = format!("{base}/repos/{owner}/{repo}/branches/{segment}");
-                match crate::forge::json::<ApiBranch>(&url, &HEADERS, authorization, &what).await {
+                match crate::forge::json::<crate::forge::ApiBranch>(
+                    &url,
+                    &HEADERS,
+                    authorization,
+                    &what,
+                )
+                .await
+                {
                     Ok((branch, _)) => Ok(vec![Branch::from(branch)]),
                     Err(ForgeError::NotFound(e)) => Err(ForgeError::Failed(format!(
                         "got 404 while getting default branch {name:?} for repo {repo:?} - check your repo config: {e}"
@@ -223,7 +209,7 @@ pub async fn branches(
             }
             Branches::All => {
                 let url = format!("{base}/repos/{owner}/{repo}/branches?");
-                let all = all_pages::<ApiBranch>(&url, authorization, &what).await?;
+                let all = all_pages::<crate::forge::ApiBranch>(&url, authorization, &what).await?;
                 Ok(all.into_iter().map(Branch::from).collect())
             }
         }

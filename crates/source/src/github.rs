@@ -128,27 +128,6 @@ struct ApiOwner {
     login: String,
 }
 
-#[derive(serde::Deserialize)]
-struct ApiBranch {
-    name: String,
-    commit: ApiCommit,
-}
-
-#[derive(serde::Deserialize)]
-struct ApiCommit {
-    #[serde(default)]
-    sha: String,
-}
-
-impl From<ApiBranch> for Branch {
-    fn from(b: ApiBranch) -> Branch {
-        Branch {
-            name: b.name,
-            sha: b.commit.sha,
-        }
-    }
-}
-
 /// The repositories of `organization` (`GET /orgs/{org}/repos`, 100 a page, as go-github's
 /// `Repositories.ListByOrg`), topics as labels.
 pub async fn org_repos(
@@ -211,14 +190,19 @@ pub async fn branches(
                     return Err(failed("the default branch has no usable name"));
                 };
                 let url = format!("{repo_url}/branches/{name}");
-                let one = crate::forge::json::<ApiBranch>(&url, &HEADERS, authorization, &what)
-                    .await
-                    .map(|(branch, _)| vec![Branch::from(branch)]);
+                let one = crate::forge::json::<crate::forge::ApiBranch>(
+                    &url,
+                    &HEADERS,
+                    authorization,
+                    &what,
+                )
+                .await
+                .map(|(branch, _)| vec![Branch::from(branch)]);
                 crate::forge::none_if_missing(one)
             }
             Branches::All => {
                 let url = format!("{repo_url}/branches?per_page=100");
-                let all = all_pages::<ApiBranch>(url, authorization, &what).await?;
+                let all = all_pages::<crate::forge::ApiBranch>(url, authorization, &what).await?;
                 Ok(all.into_iter().map(Branch::from).collect())
             }
         }

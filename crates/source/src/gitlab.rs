@@ -193,27 +193,6 @@ struct Namespace {
     full_path: String,
 }
 
-#[derive(serde::Deserialize)]
-struct ApiBranch {
-    name: String,
-    commit: Commit,
-}
-
-#[derive(serde::Deserialize)]
-struct Commit {
-    #[serde(default)]
-    id: String,
-}
-
-impl From<ApiBranch> for Branch {
-    fn from(b: ApiBranch) -> Branch {
-        Branch {
-            name: b.name,
-            sha: b.commit.id,
-        }
-    }
-}
-
 /// The projects of `group` (its numeric id or full path), 100 a page; `topics` as labels,
 /// `tag_list` for GitLab before 14.5 (no topics).
 pub async fn group_projects(
@@ -283,14 +262,19 @@ pub async fn branches(
                     )));
                 };
                 let url = format!("{project}/{branch}");
-                let one = crate::forge::json::<ApiBranch>(&url, &HEADERS, authorization, &what)
-                    .await
-                    .map(|(branch, _)| vec![Branch::from(branch)]);
+                let one = crate::forge::json::<crate::forge::ApiBranch>(
+                    &url,
+                    &HEADERS,
+                    authorization,
+                    &what,
+                )
+                .await
+                .map(|(branch, _)| vec![Branch::from(branch)]);
                 crate::forge::none_if_missing(one)
             }
             Branches::All => {
                 let url = format!("{project}?per_page=100");
-                let all = all_pages::<ApiBranch>(&url, authorization, &what).await;
+                let all = all_pages::<crate::forge::ApiBranch>(&url, authorization, &what).await;
                 crate::forge::none_if_missing(all)
                     .map(|all| all.into_iter().map(Branch::from).collect())
             }
