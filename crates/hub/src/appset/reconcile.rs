@@ -727,25 +727,26 @@ impl AppSetReconciler {
         Outcome::default()
     }
 
-    /// Writes the set's `metadata.finalizers`.
+    /// Writes the set's `metadata.finalizers`, on the condition that the set is still the
+    /// version read (a finalizer someone added meanwhile is not lost; the conflict fails
+    /// this reconcile, and the next one reads again).
     async fn set_finalizers(
         &self,
         set: &ApplicationSet,
         finalizers: &[String],
     ) -> Result<(), String> {
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.hub.clone(),
-            &set.metadata.namespace,
+        let read = json!({"metadata": {
+            "name": set.metadata.name,
+            "namespace": set.metadata.namespace,
+            "resourceVersion": set.metadata.extra.get("resourceVersion"),
+        }});
+        crate::controller::write_finalizers(
+            &self.hub,
             &applicationset_resource(),
-        );
-        let patch = json!({"metadata": {"finalizers": finalizers}});
-        api.patch(
-            &set.metadata.name,
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
+            &read,
+            finalizers,
         )
         .await
-        .map(|_| ())
         .map_err(|e| api_message(&e))
     }
 
