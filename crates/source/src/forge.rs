@@ -316,6 +316,20 @@ pub(crate) async fn contents_exist(
     access.bounded(&what, work).await
 }
 
+/// The branch at `url` (`GET …/branches/{name}`), none when it is a 404 — an empty
+/// repository, as GitHub's and GitLab's providers in Argo CD read it.
+pub(crate) async fn branch_or_none(
+    url: &str,
+    headers: &[(hyper::header::HeaderName, &str)],
+    authorization: Option<&str>,
+    what: &str,
+) -> Result<Vec<Branch>, ForgeError> {
+    let one = json::<ApiBranch>(url, headers, authorization, what)
+        .await
+        .map(|(branch, _)| vec![Branch::from(branch)]);
+    none_if_missing(one)
+}
+
 /// A 404 as nothing: what Argo CD makes of a missing default branch.
 pub(crate) fn none_if_missing<T: Default>(result: Result<T, ForgeError>) -> Result<T, ForgeError> {
     match result {

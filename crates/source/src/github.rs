@@ -190,15 +190,7 @@ pub async fn branches(
                     return Err(failed("the default branch has no usable name"));
                 };
                 let url = format!("{repo_url}/branches/{name}");
-                let one = crate::forge::json::<crate::forge::ApiBranch>(
-                    &url,
-                    &HEADERS,
-                    authorization,
-                    &what,
-                )
-                .await
-                .map(|(branch, _)| vec![Branch::from(branch)]);
-                crate::forge::none_if_missing(one)
+                crate::forge::branch_or_none(&url, &HEADERS, authorization, &what).await
             }
             Branches::All => {
                 let url = format!("{repo_url}/branches?per_page=100");

@@ -262,15 +262,7 @@ pub async fn branches(
                     )));
                 };
                 let url = format!("{project}/{branch}");
-                let one = crate::forge::json::<crate::forge::ApiBranch>(
-                    &url,
-                    &HEADERS,
-                    authorization,
-                    &what,
-                )
-                .await
-                .map(|(branch, _)| vec![Branch::from(branch)]);
-                crate::forge::none_if_missing(one)
+                crate::forge::branch_or_none(&url, &HEADERS, authorization, &what).await
             }
             Branches::All => {
                 let url = format!("{project}?per_page=100");
