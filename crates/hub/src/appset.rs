@@ -6,7 +6,9 @@
 //! queued again when an Application it controls is changed by someone else (as Argo CD's
 //! `Owns(&Application{})` watch does), when the cluster registrations change
 //! ([`AppSetController::requeue_all`]), when a repository its git generators read is pushed,
-//! and after `requeue_after` (git generators: 3 minutes, jittered).
+//! when a webhook says a pull request of a repository its pull request generators list
+//! was opened, updated or closed (Argo CD's ApplicationSet webhook), and after
+//! `requeue_after` (git generators: 3 minutes, jittered).
 
 mod echoes;
 mod pull_requests;
@@ -14,7 +16,7 @@ mod reconcile;
 mod repos;
 mod scm_providers;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
@@ -39,6 +41,8 @@ struct Loop {
     known: Known,
     /// Repository identity → sets whose generators read it.
     readers: Mutex<HashMap<String, HashSet<String>>>,
+    /// Lower-case repository identity → sets whose pull request generators list it.
+    pull_request_readers: Mutex<HashMap<String, HashSet<String>>>,
     /// Application `namespace/name` → what the controller manages of it, to notice edits.
     owned: Mutex<HashMap<String, u64>>,
     /// The cluster registry watch [`start_appsets`] prepared, started by the run.
@@ -60,6 +64,7 @@ impl AppSetController {
                 queue: WorkQueue::new(),
                 known: Known::default(),
                 readers: Mutex::default(),
+                pull_request_readers: Mutex::default(),
                 owned: Mutex::default(),
                 registry: Mutex::default(),
             }),
@@ -115,6 +120,13 @@ impl AppSetController {
             state.reconciler.sources.mirrors().clone(),
             state.queue.clone(),
             move |identity| crate::controller::readers_of(&by_repo.readers, identity),
+            move || all.known.keys(),
+        ));
+        let (by_repo, all) = (state.clone(), state.clone());
+        tasks.spawn(crate::controller::requeue_on_news(
+            state.reconciler.sources.mirrors().subscribe_pull_requests(),
+            state.queue.clone(),
+            move |identity| crate::controller::readers_of(&by_repo.pull_request_readers, identity),
             move || all.known.keys(),
         ));
         watch_appsets(state).await;
@@ -233,8 +245,25 @@ async fn watch_appsets(state: Arc<Loop>) {
 
 fn forget(state: &Loop, key: &str) {
     state.known.forget(key);
-    for readers in crate::lock(&state.readers).values_mut() {
-        readers.remove(key);
+    remember_readers(&state.readers, key, &BTreeSet::new());
+    remember_readers(&state.pull_request_readers, key, &BTreeSet::new());
+}
+
+/// Records that the set `key` reads `identities` (and no others) in `readers`.
+fn remember_readers(
+    readers: &Mutex<HashMap<String, HashSet<String>>>,
+    key: &str,
+    identities: &BTreeSet<String>,
+) {
+    let mut readers = crate::lock(readers);
+    for sets in readers.values_mut() {
+        sets.remove(key);
+    }
+    for identity in identities {
+        readers
+            .entry(identity.clone())
+            .or_default()
+            .insert(key.to_string());
     }
 }
 
@@ -331,18 +360,12 @@ async fn worker(state: Arc<Loop>) {
             crate::metrics::Outcome::of(outcome.failed),
             started.elapsed(),
         );
-        {
-            let mut readers = crate::lock(&state.readers);
-            for sets in readers.values_mut() {
-                sets.remove(&key);
-            }
-            for identity in &outcome.repositories {
-                readers
-                    .entry(identity.clone())
-                    .or_default()
-                    .insert(key.clone());
-            }
-        }
+        remember_readers(&state.readers, &key, &outcome.repositories);
+        remember_readers(
+            &state.pull_request_readers,
+            &key,
+            &outcome.pull_request_repositories,
+        );
         if let Some(status) = outcome.status.take() {
             // The next reconcile starts from what we wrote (our write's echo is ignored).
             state.known.set_status(&key, status);

@@ -470,9 +470,19 @@ pub(crate) async fn requeue_on_push(
     readers: impl Fn(&str) -> Vec<String>,
     objects: impl Fn() -> Vec<String>,
 ) {
-    let mut pushes = mirrors.subscribe();
+    requeue_on_news(mirrors.subscribe(), queue, readers, objects).await;
+}
+
+/// [`requeue_on_push`] over any news of repositories by identity (the ApplicationSet
+/// loop's pull request events too).
+pub(crate) async fn requeue_on_news(
+    mut news: tokio::sync::broadcast::Receiver<String>,
+    queue: WorkQueue,
+    readers: impl Fn(&str) -> Vec<String>,
+    objects: impl Fn() -> Vec<String>,
+) {
     loop {
-        let keys = match pushes.recv().await {
+        let keys = match news.recv().await {
             Ok(identity) => readers(&identity),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => objects(),
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

@@ -1216,6 +1216,120 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
     .await;
 }
 
+/// A signed delivery to a GitHub webhook receiver, as the hub serves them; its answer.
+async fn deliver(
+    hooks: &axum::Router,
+    receiver: &flotilla_source::webhook::Receiver,
+    event: &str,
+    payload: Value,
+) -> String {
+    use hmac::Mac as _;
+    use tower::ServiceExt as _;
+    let body = payload.to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(receiver.secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let request = axum::http::Request::post(receiver.path())
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-hub-signature-256", format!("sha256={signature}"))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = hooks.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    let answer = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    String::from_utf8(answer.to_vec()).unwrap()
+}
+
+/// Argo CD's ApplicationSet webhook: a GitHub `pull_request` delivery (`opened`) naming
+/// the repository a pull request generator lists makes the set list it again at once,
+/// though its `requeueAfterSeconds` is an hour away — no mirror of that repository
+/// needed. A pull request of another repository, an action Argo CD ignores, or a push
+/// lists nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_request_webhook_lists_the_repositorys_pull_requests_at_once() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    let requests = Arc::new(AtomicUsize::new(0));
+    let pulls = Arc::new(std::sync::Mutex::new(vec![github_pull(7, "feat/a", &[])]));
+    let api = github_api(pulls.clone(), "gh-token", requests.clone());
+    hub.token_secret("github-token", "gh-token").await;
+    let mut set = pull_request_set(
+        "previews",
+        json!({"owner": "org", "repo": "app", "api": api,
+               "tokenRef": {"secretName": "github-token", "key": "token"}}),
+        json!({"name": "preview-{{.number}}"}),
+        "preview",
+    );
+    set["spec"]["generators"][0]["pullRequest"]["requeueAfterSeconds"] = json!(3600);
+    hub.apply_set(set).await;
+    hub.wait_for_live(&["preview-7"]).await;
+    // Settled: no listing is on its way.
+    let mut listed = requests.load(Ordering::SeqCst);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = requests.load(Ordering::SeqCst);
+        if now == listed {
+            break;
+        }
+        listed = now;
+    }
+
+    let receiver = flotilla_source::webhook::Receiver {
+        name: "github".into(),
+        provider: flotilla_source::webhook::Provider::GitHub,
+        secret: "hook-secret".into(),
+        repositories: vec![],
+    };
+    let hooks = flotilla_source::webhook::router(hub.mirrors.clone(), vec![receiver.clone()]);
+    pulls.lock().unwrap().push(github_pull(8, "feat/b", &[]));
+    // GitHub names the repository by its clone URL on the API's host (owner and name in
+    // any case).
+    let repository = |name: &str| json!({"clone_url": format!("{api}/Org/{name}.git")});
+    let pull_request = |action: &str, name: &str| json!({"action": action, "number": 8, "repository": repository(name)});
+    for (event, payload) in [
+        ("pull_request", pull_request("opened", "other")),
+        ("pull_request", pull_request("edited", "app")),
+        (
+            "push",
+            json!({"ref": "refs/heads/main", "repository": repository("app")}),
+        ),
+    ] {
+        let answer = deliver(&hooks, &receiver, event, payload).await;
+        assert_eq!(answer, r#"{"triggered":[]}"#, "no mirror was marked stale");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        listed,
+        "nothing listed again"
+    );
+    hub.wait_for_live(&["preview-7"]).await;
+
+    let asked = std::time::Instant::now();
+    deliver(
+        &hooks,
+        &receiver,
+        "pull_request",
+        pull_request("opened", "app"),
+    )
+    .await;
+    hub.wait_for_live(&["preview-7", "preview-8"]).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(requests.load(Ordering::SeqCst) > listed);
+}
+
 /// The controller's SCM policy (Argo CD's `--allowed-scm-providers` and
 /// `--token-ref-strict-mode`): a pull request generator naming an API URL off the list
 /// fails without a request; one on the list reads its token only from a Secret labelled

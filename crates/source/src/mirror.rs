@@ -284,6 +284,9 @@ struct Inner {
     fetches: AtomicU64,
     reclones: AtomicU64,
     triggers: tokio::sync::broadcast::Sender<String>,
+    /// Repositories whose pull requests a webhook said changed (whether mirrored or not:
+    /// a pull request generator reads the forge's API, not a mirror).
+    pull_requests: tokio::sync::broadcast::Sender<String>,
 }
 
 /// One mirror.
@@ -329,6 +332,7 @@ impl MirrorCache {
             detail: e.to_string(),
         })?;
         let (triggers, _) = tokio::sync::broadcast::channel(1024);
+        let (pull_requests, _) = tokio::sync::broadcast::channel(1024);
         Ok(MirrorCache {
             inner: Arc::new(Inner {
                 opts,
@@ -337,6 +341,7 @@ impl MirrorCache {
                 fetches: AtomicU64::new(0),
                 reclones: AtomicU64::new(0),
                 triggers,
+                pull_requests,
             }),
         })
     }
@@ -385,6 +390,20 @@ impl MirrorCache {
     /// Identities of repositories that a webhook marked stale, as they happen.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.inner.triggers.subscribe()
+    }
+
+    /// Tells [`subscribe_pull_requests`](Self::subscribe_pull_requests) listeners that a
+    /// pull request of the repository `identity` names was opened, updated or closed.
+    /// Unlike [`trigger`](Self::trigger) it needs no mirror and marks none stale.
+    pub fn announce_pull_requests(&self, identity: &str) {
+        let _ = self.inner.pull_requests.send(identity.to_lowercase());
+    }
+
+    /// Identities of repositories whose pull requests changed, as webhooks say so: the
+    /// [`GitUrl::identity`] of the repository, in lower case (forges match owner and
+    /// repository names whatever their case).
+    pub fn subscribe_pull_requests(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.inner.pull_requests.subscribe()
     }
 
     fn repo_for(&self, url: &str, creds: &Credentials) -> Result<(Arc<Repo>, Credentials), Error> {

@@ -1,6 +1,9 @@
 //! Webhook receivers: an axum router that other parts mount. A push whose signature
 //! checks out marks the pushed repository's mirrors stale, so the next request checks
-//! the remote at once, and tells [`MirrorCache::subscribe`] listeners.
+//! the remote at once, and tells [`MirrorCache::subscribe`] listeners. A pull request
+//! opened, updated or closed (the events and actions after which Argo CD's ApplicationSet
+//! webhook refreshes pull request generators) is also told to
+//! [`MirrorCache::subscribe_pull_requests`] listeners, mirrored or not.
 //!
 //! Each receiver is served at `/hook/<digest>`, where the digest is the SHA-256 of its
 //! secret and name (as Flux's notification-controller derives receiver paths), so a
@@ -122,13 +125,20 @@ async fn receive(
     if matches!(event.as_deref(), Some("ping")) {
         return (StatusCode::OK, "pong\n").into_response();
     }
-    let urls: Vec<String> = if receiver.repositories.is_empty() {
-        match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(payload) => payload_urls(&payload),
-            Err(_) => return (StatusCode::BAD_REQUEST, "body is not JSON\n").into_response(),
+    // A receiver with its repositories configured reads the body only for a pull request
+    // event's action.
+    let needs_payload = receiver.repositories.is_empty()
+        || may_be_pull_request_event(receiver.provider, event.as_deref());
+    let payload = match needs_payload.then(|| serde_json::from_slice::<serde_json::Value>(&body)) {
+        Some(Ok(payload)) => Some(payload),
+        Some(Err(_)) if receiver.repositories.is_empty() => {
+            return (StatusCode::BAD_REQUEST, "body is not JSON\n").into_response();
         }
-    } else {
-        receiver.repositories.clone()
+        _ => None,
+    };
+    let urls: Vec<String> = match &payload {
+        Some(payload) if receiver.repositories.is_empty() => payload_urls(payload),
+        _ => receiver.repositories.clone(),
     };
     let identities: BTreeSet<String> = urls
         .iter()
@@ -136,12 +146,23 @@ async fn receive(
         .map(|u| u.identity())
         .collect();
     let mut triggered = Vec::new();
-    for identity in identities {
-        if hub.cache.trigger(&identity) > 0 {
-            triggered.push(identity);
+    for identity in &identities {
+        if hub.cache.trigger(identity) > 0 {
+            triggered.push(identity.clone());
         }
     }
-    tracing::info!(receiver = %receiver.name, ?triggered, "webhook accepted");
+    let mut pull_requests = Vec::new();
+    if let Some(payload) = payload
+        .as_ref()
+        .filter(|p| pull_requests_changed(receiver.provider, event.as_deref(), p))
+    {
+        pull_requests.extend(identities);
+        pull_requests.extend(gitlab_project_id(payload));
+        for identity in &pull_requests {
+            hub.cache.announce_pull_requests(identity);
+        }
+    }
+    tracing::info!(receiver = %receiver.name, ?triggered, ?pull_requests, "webhook accepted");
     axum::Json(serde_json::json!({ "triggered": triggered })).into_response()
 }
 
@@ -165,6 +186,77 @@ fn event_name(provider: Provider, headers: &HeaderMap) -> Option<String> {
             value.to_string()
         },
     )
+}
+
+/// GitHub's `pull_request` actions after which Argo CD refreshes pull request generators.
+const GITHUB_PULL_REQUEST_ACTIONS: [&str; 6] = [
+    "opened",
+    "closed",
+    "synchronize",
+    "labeled",
+    "reopened",
+    "unlabeled",
+];
+
+/// GitLab's merge request actions after which Argo CD refreshes pull request generators.
+const GITLAB_MERGE_REQUEST_ACTIONS: [&str; 5] = ["open", "close", "reopen", "update", "merge"];
+
+/// Gitea's `pull_request` actions that change what a pull request generator lists (Argo
+/// CD's ApplicationSet webhook has no Gitea receiver: these are GitHub's, as Gitea names
+/// them).
+const GITEA_PULL_REQUEST_ACTIONS: [&str; 6] = [
+    "opened",
+    "closed",
+    "synchronized",
+    "label_updated",
+    "reopened",
+    "label_cleared",
+];
+
+/// Whether the event could be a pull request's, so a configured receiver reads the body.
+fn may_be_pull_request_event(provider: Provider, event: Option<&str>) -> bool {
+    matches!(
+        (provider, event),
+        (Provider::GitHub | Provider::Gitea, Some("pull_request"))
+            | (Provider::GitLab, Some("Merge Request Hook" | "System Hook"))
+    )
+}
+
+/// Whether a delivery says a pull request was opened, updated or closed.
+fn pull_requests_changed(
+    provider: Provider,
+    event: Option<&str>,
+    payload: &serde_json::Value,
+) -> bool {
+    if !may_be_pull_request_event(provider, event) {
+        return false;
+    }
+    let text = |pointer: &str| {
+        payload
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+    };
+    match provider {
+        Provider::GitHub => GITHUB_PULL_REQUEST_ACTIONS.contains(&text("/action")),
+        Provider::Gitea => GITEA_PULL_REQUEST_ACTIONS.contains(&text("/action")),
+        // A system hook carries every kind of event: only a merge request's counts.
+        Provider::GitLab => {
+            text("/object_kind") == "merge_request"
+                && GITLAB_MERGE_REQUEST_ACTIONS.contains(&text("/object_attributes/action"))
+        }
+        _ => false,
+    }
+}
+
+/// `<host>/<target project id>` of a GitLab merge request: a pull request generator may
+/// name its project by number (Argo CD matches only that), not by path.
+fn gitlab_project_id(payload: &serde_json::Value) -> Option<String> {
+    let id = payload
+        .pointer("/object_attributes/target_project_id")?
+        .as_u64()?;
+    let web_url = payload.pointer("/project/web_url")?.as_str()?;
+    Some(format!("{}/{id}", GitUrl::parse(web_url).ok()?.host()))
 }
 
 /// Checks the provider's proof of the secret.
@@ -276,6 +368,113 @@ mod tests {
             payload_urls(&bitbucket),
             ["ssh://git@bb.example.com:7999/o/r.git"]
         );
+    }
+
+    #[test]
+    fn pull_request_events_are_those_argo_cd_refreshes_on() {
+        let github = |action: &str| serde_json::json!({"action": action});
+        let changed = pull_requests_changed;
+        assert!(changed(
+            Provider::GitHub,
+            Some("pull_request"),
+            &github("opened")
+        ));
+        assert!(changed(
+            Provider::GitHub,
+            Some("pull_request"),
+            &github("unlabeled")
+        ));
+        assert!(!changed(
+            Provider::GitHub,
+            Some("pull_request"),
+            &github("edited")
+        ));
+        assert!(!changed(Provider::GitHub, Some("push"), &github("opened")));
+        assert!(!changed(
+            Provider::Generic,
+            Some("pull_request"),
+            &github("opened")
+        ));
+        assert!(changed(
+            Provider::Gitea,
+            Some("pull_request"),
+            &github("synchronized")
+        ));
+        let gitlab = |kind: &str, action: &str| {
+            serde_json::json!({"object_kind": kind,
+                "object_attributes": {"action": action, "target_project_id": 42},
+                "project": {"web_url": "https://GitLab.example.com/team/app"}})
+        };
+        let merge_request = gitlab("merge_request", "merge");
+        assert!(changed(
+            Provider::GitLab,
+            Some("Merge Request Hook"),
+            &merge_request
+        ));
+        assert!(changed(
+            Provider::GitLab,
+            Some("System Hook"),
+            &merge_request
+        ));
+        assert!(!changed(
+            Provider::GitLab,
+            Some("System Hook"),
+            &gitlab("push", "merge")
+        ));
+        assert!(!changed(
+            Provider::GitLab,
+            Some("Merge Request Hook"),
+            &gitlab("merge_request", "approved")
+        ));
+        assert_eq!(
+            gitlab_project_id(&merge_request).as_deref(),
+            Some("gitlab.example.com/42")
+        );
+    }
+
+    /// A pull request event is told to listeners although no mirror reads the
+    /// repository; `triggered` still lists only the mirrors marked stale.
+    #[tokio::test]
+    async fn pull_request_events_are_announced_without_a_mirror() {
+        use tower::ServiceExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = MirrorCache::new(crate::CacheOptions::new(dir.path().to_path_buf())).unwrap();
+        let mut announced = cache.subscribe_pull_requests();
+        let mut pushed = cache.subscribe();
+        let hook = Receiver {
+            name: "gh".into(),
+            provider: Provider::GitHub,
+            secret: "s".into(),
+            repositories: vec![],
+        };
+        let app = router(cache.clone(), vec![hook.clone()]);
+        let deliver = |event: &str, action: &str| {
+            let body = serde_json::json!({"action": action,
+                "repository": {"clone_url": "https://github.com/Org/App.git"}})
+            .to_string();
+            let mut mac = Hmac::<Sha256>::new_from_slice(b"s").unwrap();
+            mac.update(body.as_bytes());
+            let signature = format!("sha256={}", crate::hex(&mac.finalize().into_bytes()));
+            let request = axum::http::Request::post(hook.path())
+                .header("x-github-event", event)
+                .header("x-hub-signature-256", signature)
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                let body = http_body_util::BodyExt::collect(response.into_body()).await;
+                String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap()
+            }
+        };
+        let answer = deliver("pull_request", "opened").await;
+        assert_eq!(answer, r#"{"triggered":[]}"#);
+        assert_eq!(announced.try_recv().unwrap(), "github.com/org/app");
+        assert!(pushed.try_recv().is_err(), "no mirror: no push told");
+        deliver("pull_request", "edited").await;
+        deliver("push", "").await;
+        assert!(announced.try_recv().is_err(), "{:?}", announced.try_recv());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! a token from its namespace). Like [`super::repos`], it blocks on the async calls from
 //! the generation thread.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use flotilla_fleet::appset::pull_request::{PullRequest, PullRequestError, PullRequests};
@@ -86,6 +87,9 @@ pub(crate) struct HubForges {
     namespace: String,
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) policy: ScmPolicy,
+    /// The repositories whose pull requests were listed ([`pull_request_identity`]), so a
+    /// webhook's pull request event requeues the set.
+    listed_repositories: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl HubForges {
@@ -102,7 +106,14 @@ impl HubForges {
             namespace: namespace.to_string(),
             runtime,
             policy,
+            listed_repositories: Default::default(),
         }
+    }
+
+    /// The repositories whose pull requests the generators listed, as
+    /// [`pull_request_identity`] names them.
+    pub(crate) fn listed_repositories(&self) -> BTreeSet<String> {
+        crate::lock(&self.listed_repositories).clone()
     }
 
     /// `GetSecretRef`: the value under `tokenRef.key` of the Secret `tokenRef.secretName`
@@ -185,6 +196,9 @@ impl HubForges {
                 )));
             }
         };
+        if let Some(identity) = pull_request_identity(provider, spec) {
+            crate::lock(&self.listed_repositories).insert(identity);
+        }
         let text = |k: &str| spec.get(k).and_then(Value::as_str).unwrap_or_default();
         if !text("appSecretName").is_empty() {
             return Err(select(
@@ -252,6 +266,53 @@ impl HubForges {
     }
 }
 
+/// The repository a pull request generator lists, named as a webhook's pull request event
+/// names it ([`flotilla_source::MirrorCache::subscribe_pull_requests`]): the lower-case
+/// [`flotilla_source::GitUrl::identity`] of its clone URL. GitHub:
+/// `<host>/<owner>/<repo>`, the host `github.com` for the default API, else the custom
+/// `api`'s with an `api.` prefix dropped (`api.github.com` serves `github.com`; an
+/// Enterprise `/api/v3` path is on the host itself). GitLab: `<api host>/<project>`
+/// (`gitlab.com` by default) — a project named by number gives `<host>/<id>`, which is
+/// what a merge request event announces besides the path. Gitea: `<api host>/<owner>/<repo>`.
+pub(super) fn pull_request_identity(provider: &str, spec: &Value) -> Option<String> {
+    let text = |k: &str| spec.get(k).and_then(Value::as_str).unwrap_or_default();
+    let owner_repo = || {
+        let (owner, repo) = (text("owner"), text("repo"));
+        (!owner.is_empty() && !repo.is_empty()).then(|| format!("{owner}/{repo}"))
+    };
+    let host = |api: &str| {
+        api.parse::<http::Uri>()
+            .ok()?
+            .host()
+            .map(str::to_ascii_lowercase)
+    };
+    let (host, path) = match provider {
+        "github" => {
+            let host = match text("api") {
+                "" => "github.com".to_string(),
+                api => {
+                    let host = host(api)?;
+                    host.strip_prefix("api.")
+                        .map(str::to_string)
+                        .unwrap_or(host)
+                }
+            };
+            (host, owner_repo()?)
+        }
+        "gitlab" => {
+            let host = match text("api") {
+                "" => "gitlab.com".to_string(),
+                api => host(api)?,
+            };
+            (host, text("project").to_string())
+        }
+        "gitea" => (host(text("api"))?, owner_repo()?),
+        _ => return None,
+    };
+    let path = path.trim_matches('/');
+    (!host.is_empty() && !path.is_empty()).then(|| format!("{host}/{path}").to_lowercase())
+}
+
 impl PullRequests for HubForges {
     fn list(&self, generator: &Value) -> Result<Vec<PullRequest>, PullRequestError> {
         Ok(self
@@ -274,6 +335,56 @@ impl PullRequests for HubForges {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pull_request_generators_name_their_repository_as_a_clone_url_would() {
+        let identity = |provider: &str, spec: Value| pull_request_identity(provider, &spec);
+        let github = |api: &str| json!({"api": api, "owner": "Org", "repo": "App"});
+        assert_eq!(
+            identity("github", github("")).as_deref(),
+            Some("github.com/org/app")
+        );
+        assert_eq!(
+            identity("github", github("https://api.github.com/")).as_deref(),
+            Some("github.com/org/app")
+        );
+        assert_eq!(
+            identity("github", github("https://ghe.example.com/api/v3")).as_deref(),
+            Some("ghe.example.com/org/app")
+        );
+        assert_eq!(
+            identity("github", github("http://127.0.0.1:8080")).as_deref(),
+            Some("127.0.0.1/org/app")
+        );
+        assert_eq!(identity("github", json!({"owner": "o"})), None);
+        assert_eq!(
+            identity("gitlab", json!({"project": "Team/Sub/App"})).as_deref(),
+            Some("gitlab.com/team/sub/app")
+        );
+        assert_eq!(
+            identity(
+                "gitlab",
+                json!({"api": "https://gl.example.com/", "project": "42"})
+            )
+            .as_deref(),
+            Some("gl.example.com/42")
+        );
+        assert_eq!(
+            identity(
+                "gitea",
+                json!({"api": "https://gitea.example.com", "owner": "o", "repo": "r"})
+            )
+            .as_deref(),
+            Some("gitea.example.com/o/r")
+        );
+        assert_eq!(identity("gitea", json!({"owner": "o", "repo": "r"})), None);
+        // Each is what a webhook announces for the repository's clone URL.
+        let clone = flotilla_source::GitUrl::parse("https://ghe.example.com/Org/App.git").unwrap();
+        assert_eq!(
+            identity("github", github("https://ghe.example.com/api/v3")),
+            Some(clone.identity().to_lowercase())
+        );
+    }
 
     #[test]
     fn scm_providers_are_checked_as_argo_cds_scm_provider_allowed() {

@@ -118,6 +118,9 @@ pub struct Outcome {
     pub failed: bool,
     /// Identities of the repositories the generators read.
     pub repositories: BTreeSet<String>,
+    /// Lower-case identities of the repositories whose pull requests the generators
+    /// listed (a webhook's pull request event for one requeues the set).
+    pub pull_request_repositories: BTreeSet<String>,
     /// The status now on the hub, when it was written or is unchanged.
     pub status: Option<Value>,
 }
@@ -304,13 +307,14 @@ impl AppSetReconciler {
                 repos.clone(),
             );
             let globbing = self.options.new_git_file_globbing;
-            let forges = HubForges::new(
+            let forges = Arc::new(HubForges::new(
                 self.hub.clone(),
                 namespace,
                 tokio::runtime::Handle::current(),
                 self.options.scm.clone(),
-            );
-            tokio::task::spawn_blocking(move || {
+            ));
+            let listing = forges.clone();
+            let generated = tokio::task::spawn_blocking(move || {
                 appset::generate_applications(
                     &set,
                     GeneratorContext {
@@ -318,13 +322,14 @@ impl AppSetReconciler {
                         cluster_secrets: &clusters,
                         new_git_file_globbing: globbing,
                         projects: Some(&projects),
-                        pull_requests: Some(&forges),
-                        scm_providers: Some(&forges),
+                        pull_requests: Some(forges.as_ref()),
+                        scm_providers: Some(forges.as_ref()),
                     },
                 )
             })
-            .await
-            .map_err(|e| {
+            .await;
+            outcome.pull_request_repositories = listing.listed_repositories();
+            generated.map_err(|e| {
                 Failure::new(
                     reason::PARAMS_GENERATION_ERROR,
                     format!("generating Applications: {e}"),
