@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use flotilla_source::Credentials;
 use flotilla_source::helm_repo::{self, ChartVersion};
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -478,28 +478,13 @@ impl FluxReconciler {
 
     /// Removes source-controller's finalizer from a HelmRepository.
     async fn drop_finalizer(&self, obj: &Value) -> Result<(), String> {
-        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.hub.clone(),
-            s("/metadata/namespace"),
-            &helm_repository_resource(),
-        );
         let remaining: Vec<String> = finalizers_of(obj)
             .into_iter()
             .filter(|f| f != FINALIZER)
             .collect();
-        let patch = json!({"metadata": {
-            "finalizers": remaining,
-            "resourceVersion": s("/metadata/resourceVersion"),
-        }});
-        api.patch(
-            s("/metadata/name"),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| super::api_message(&e))
+        crate::controller::write_finalizers(&self.hub, &helm_repository_resource(), obj, &remaining)
+            .await
+            .map_err(|e| super::api_message(&e))
     }
 }
 
