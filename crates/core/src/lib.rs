@@ -4,6 +4,7 @@
 
 pub mod byte_fields;
 pub mod gofmt;
+pub mod jq;
 pub mod labels;
 pub mod secret;
 
