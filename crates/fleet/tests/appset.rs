@@ -468,11 +468,12 @@ fn ignored_application_differences_are_kept_from_the_live_application() {
     assert!(automated(&p.update[1]), "web-prod-us gets it back");
 }
 
-/// A jq filter is refused with an error condition, and nothing is created or updated.
+/// A jq expression that does not compile is refused with an error condition (Argo CD's
+/// `BuildIgnoreDiffConfig` fails), and nothing is created or updated.
 #[test]
-fn an_ignore_rule_with_a_jq_filter_is_an_error() {
+fn an_ignore_rule_whose_jq_does_not_compile_is_an_error() {
     let set = seed_ignoring(
-        "  - jqPathExpressions:\n    - '.spec.source.helm.parameters | select(.name == \"image.tag\")'\n",
+        "  - jqPathExpressions:\n    - '.spec.source.helm.parameters[] | select(.name == \"image.tag\"'\n",
     );
     let clusters = fleet();
     let generated = generate(&set, &registry(&["web"]), &clusters);
@@ -488,7 +489,7 @@ fn an_ignore_rule_with_a_jq_filter_is_an_error() {
     assert!(
         occurred
             .message
-            .contains("jqPathExpressions \".spec.source.helm.parameters | select(.name == \\\"image.tag\\\")\" is not supported"),
+            .contains("failed to build ignore diff config: jqPathExpressions \".spec.source.helm.parameters[] | select(.name == \\\"image.tag\\\"\": expected"),
         "{}",
         occurred.message
     );

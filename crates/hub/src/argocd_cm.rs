@@ -114,7 +114,7 @@ mod tests {
             ),
             ("resource.customizations.ignoreDifferences.Service", "jsonPointers: [/spec/clusterIP]\n"),
             ("resource.customizations.ignoreDifferences.a_b_c", "jsonPointers: [/x]\n"),
-            ("resource.customizations.ignoreDifferences.ConfigMap", "jqPathExpressions: ['.data | keys']\n"),
+            ("resource.customizations.ignoreDifferences.ConfigMap", "jqPathExpressions: ['.data[']\n"),
             ("resource.customizations.health.apps_Deployment", "return {}"),
             ("url", "https://argocd.example.com"),
         ]
@@ -148,7 +148,7 @@ mod tests {
         assert!(
             problems
                 .iter()
-                .any(|p| p.contains("jqPathExpression \".data | keys\"")),
+                .any(|p| p.contains("jqPathExpression \".data[\"")),
             "{problems:?}"
         );
     }

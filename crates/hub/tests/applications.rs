@@ -1772,8 +1772,8 @@ async fn a_managed_namespace_carries_the_apps_labels_and_annotations() {
 /// `ignoreDifferences` on a selfHeal app: a hand edit of an ignored field is neither
 /// drift nor a difference (the app stays Synced, the edit stays), while an edit of a
 /// field that is not ignored is healed — and with `RespectIgnoreDifferences=true` that
-/// heal leaves the ignored field as the cluster has it. An unsupported jq expression is
-/// a ComparisonError naming it.
+/// heal leaves the ignored field as the cluster has it. A jq expression that may not end
+/// (`repeat`) is a ComparisonError naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ignored_differences_are_neither_drift_nor_healed() {
     let dir = tempfile::tempdir().unwrap();
@@ -1873,15 +1873,16 @@ async fn ignored_differences_are_neither_drift_nor_healed() {
     create(
         "unsupported",
         "unsupported",
-        json!([{"kind": "ConfigMap", "jqPathExpressions": [".data | keys"]}]),
+        json!([{"kind": "ConfigMap", "jqPathExpressions": [".data | repeat(.)"]}]),
     )
     .await;
     let (kind, message) = first_condition(&apps, "unsupported").await;
     assert_eq!(kind, "ComparisonError");
     assert!(
-        message.starts_with("spec.ignoreDifferences jqPathExpression \".data | keys\""),
+        message.starts_with("spec.ignoreDifferences jqPathExpression \".data | repeat(.)\""),
         "{message}"
     );
+    assert!(message.contains("\"repeat\" is not allowed"), "{message}");
 }
 
 /// One object rendered by two Applications (Argo CD's SharedResourceWarning): the second

@@ -2,10 +2,11 @@
 //! `RespectIgnoreDifferences`, out of applies), chosen by JSON pointer, by a jq path
 //! expression, or by the field manager that owns them.
 //!
-//! jq support is the subset `ignoreDifferences` rules use in practice: paths of `.field`,
-//! `.["field"]`, `[n]`, `[]` (every item, with optional `?`), joined by `|` with
-//! `select(PATH == LITERAL)` / `select(PATH != LITERAL)` filters (string, number, boolean
-//! or null literals). Anything else is an [`IgnoreError`] naming the expression.
+//! jq expressions are jq's language as [`flotilla_core::jq`] runs it (what `del(EXPR)`
+//! would remove, as Argo CD's gojq query): filters, `?`, string tests and boolean logic
+//! included; functions that may not end (`recurse`, `repeat`, `def`, …) and assignments
+//! are an [`IgnoreError`] naming the expression. An expression that fails on one object
+//! (`.spec[]` on a string) ignores nothing there, as Argo CD skips it.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,13 +27,13 @@ pub struct IgnoreRule {
     pub namespace: Option<String>,
     /// RFC 6901 pointers.
     pub json_pointers: Vec<String>,
-    /// jq path expressions (see the module docs for the subset).
+    /// jq path expressions (see the module docs).
     pub jq_path_expressions: Vec<String>,
     /// Fields owned by these managers (from `metadata.managedFields`).
     pub managed_fields_managers: Vec<String>,
 }
 
-/// A jq expression outside the supported subset.
+/// A jq expression that does not compile or is not allowed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("ignoreDifferences jqPathExpression {expression:?}: {reason}")]
 pub struct IgnoreError {
@@ -58,23 +59,17 @@ impl IgnoreRule {
                 .is_none_or(|n| n.is_empty() || n == key.namespace)
     }
 
-    /// Checks every jq expression parses.
+    /// Checks every jq expression compiles.
     pub fn validate(&self) -> Result<(), IgnoreError> {
         for e in &self.jq_path_expressions {
-            parse_jq(e)?;
+            compile_jq(e)?;
         }
         Ok(())
     }
 }
 
-/// One step into a JSON value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Seg {
-    /// A map key.
-    Key(String),
-    /// A list index.
-    Index(usize),
-}
+/// One step into a JSON value: a map key or a list index.
+pub use flotilla_core::jq::PathSeg as Seg;
 
 /// Removes from `obj` every field the matching rules ignore. `owners` is the object whose
 /// `metadata.managedFields` decides `managedFieldsManagers` (the live object).
@@ -99,8 +94,11 @@ pub fn ignored_paths(
             }
         }
         for e in &rule.jq_path_expressions {
-            if let Ok(steps) = parse_jq(e) {
-                paths.extend(eval_jq(obj, &steps));
+            // A failure on this object ignores nothing, as Argo CD skips the expression.
+            if let Ok(jq) = compile_jq(e)
+                && let Ok(found) = jq.paths(obj)
+            {
+                paths.extend(found);
             }
         }
         if let Some(owner) = owners {
@@ -227,186 +225,11 @@ fn pointer_path(obj: &Value, pointer: &str) -> Option<Vec<Seg>> {
     Some(out)
 }
 
-// --- the jq subset ---
-
-#[derive(Debug, Clone, PartialEq)]
-enum Step {
-    Field(String),
-    Index(usize),
-    Each,
-    Select {
-        path: Vec<Step>,
-        equal: bool,
-        literal: Value,
-    },
-}
-
-fn parse_jq(expr: &str) -> Result<Vec<Step>, IgnoreError> {
-    let err = |reason: &str| IgnoreError {
-        expression: expr.to_string(),
-        reason: reason.to_string(),
-    };
-    let mut steps = Vec::new();
-    for (i, part) in split_pipes(expr).iter().enumerate() {
-        let part = part.trim();
-        if let Some(inner) = part
-            .strip_prefix("select(")
-            .and_then(|s| s.strip_suffix(')'))
-        {
-            let (lhs, rhs, equal) = if let Some((l, r)) = inner.split_once("==") {
-                (l, r, true)
-            } else if let Some((l, r)) = inner.split_once("!=") {
-                (l, r, false)
-            } else {
-                return Err(err("select needs == or !="));
-            };
-            let literal: Value = serde_json::from_str(rhs.trim())
-                .map_err(|_| err("select compares with a JSON literal"))?;
-            let path = parse_path(lhs.trim()).map_err(|r| err(&r))?;
-            steps.push(Step::Select {
-                path,
-                equal,
-                literal,
-            });
-        } else if part.starts_with('.') {
-            steps.extend(parse_path(part).map_err(|r| err(&r))?);
-        } else if i == 0 && part.is_empty() {
-            return Err(err("empty expression"));
-        } else {
-            return Err(err("only paths and select(…) are supported"));
-        }
-    }
-    if steps.is_empty() {
-        return Err(err("empty expression"));
-    }
-    Ok(steps)
-}
-
-fn split_pipes(expr: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let (mut depth, mut quoted) = (0i32, false);
-    for c in expr.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            '(' | '[' if !quoted => depth += 1,
-            ')' | ']' if !quoted => depth -= 1,
-            '|' if !quoted && depth == 0 => {
-                parts.push(String::new());
-                continue;
-            }
-            _ => {}
-        }
-        if let Some(last) = parts.last_mut() {
-            last.push(c);
-        }
-    }
-    parts
-}
-
-fn parse_path(text: &str) -> Result<Vec<Step>, String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut steps = Vec::new();
-    let mut i = 0;
-    if chars.first() != Some(&'.') {
-        return Err("a path starts with '.'".into());
-    }
-    while i < chars.len() {
-        match chars[i] {
-            '.' => {
-                i += 1;
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '-')
-                {
-                    i += 1;
-                }
-                if i > start {
-                    steps.push(Step::Field(chars[start..i].iter().collect()));
-                } else if i < chars.len() && chars[i] != '[' {
-                    return Err(format!("unexpected {:?}", chars[i]));
-                }
-            }
-            '[' => {
-                let end = chars[i..]
-                    .iter()
-                    .position(|c| *c == ']')
-                    .map(|p| p + i)
-                    .ok_or("unclosed '['")?;
-                let inner: String = chars[i + 1..end].iter().collect();
-                let inner = inner.trim();
-                if inner.is_empty() {
-                    steps.push(Step::Each);
-                } else if let Ok(n) = inner.parse::<usize>() {
-                    steps.push(Step::Index(n));
-                } else if let Ok(Value::String(s)) = serde_json::from_str::<Value>(inner) {
-                    steps.push(Step::Field(s));
-                } else {
-                    return Err(format!("unsupported index [{inner}]"));
-                }
-                i = end + 1;
-                if chars.get(i) == Some(&'?') {
-                    i += 1;
-                }
-            }
-            c if c.is_whitespace() => i += 1,
-            c => return Err(format!("unexpected {c:?}")),
-        }
-    }
-    Ok(steps)
-}
-
-fn eval_jq(obj: &Value, steps: &[Step]) -> Vec<Vec<Seg>> {
-    let mut current: Vec<Vec<Seg>> = vec![Vec::new()];
-    for step in steps {
-        let mut next = Vec::new();
-        for path in current {
-            let Some(v) = get(obj, &path) else { continue };
-            match step {
-                Step::Field(k) => {
-                    if v.get(k).is_some() {
-                        next.push(extend(&path, Seg::Key(k.clone())));
-                    }
-                }
-                Step::Index(n) => {
-                    if v.as_array().is_some_and(|a| *n < a.len()) {
-                        next.push(extend(&path, Seg::Index(*n)));
-                    }
-                }
-                Step::Each => match v {
-                    Value::Array(a) => {
-                        next.extend((0..a.len()).map(|i| extend(&path, Seg::Index(i))))
-                    }
-                    Value::Object(m) => {
-                        next.extend(m.keys().map(|k| extend(&path, Seg::Key(k.clone()))))
-                    }
-                    _ => {}
-                },
-                Step::Select {
-                    path: sel,
-                    equal,
-                    literal,
-                } => {
-                    let found = eval_jq(v, sel)
-                        .first()
-                        .and_then(|p| get(v, p))
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    if (found == *literal) == *equal {
-                        next.push(path);
-                    }
-                }
-            }
-        }
-        current = next;
-    }
-    current.retain(|p| !p.is_empty());
-    current
-}
-
-fn extend(path: &[Seg], seg: Seg) -> Vec<Seg> {
-    let mut p = path.to_vec();
-    p.push(seg);
-    p
+fn compile_jq(expression: &str) -> Result<std::sync::Arc<flotilla_core::jq::JqPath>, IgnoreError> {
+    flotilla_core::jq::JqPath::compile(expression).map_err(|e| IgnoreError {
+        expression: expression.to_string(),
+        reason: e.reason,
+    })
 }
 
 fn get_mut<'a>(obj: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
@@ -415,17 +238,6 @@ fn get_mut<'a>(obj: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
         cur = match seg {
             Seg::Key(k) => cur.as_object_mut()?.get_mut(k)?,
             Seg::Index(i) => cur.as_array_mut()?.get_mut(*i)?,
-        };
-    }
-    Some(cur)
-}
-
-fn get<'a>(obj: &'a Value, path: &[Seg]) -> Option<&'a Value> {
-    let mut cur = obj;
-    for seg in path {
-        cur = match seg {
-            Seg::Key(k) => cur.as_object()?.get(k)?,
-            Seg::Index(i) => cur.as_array()?.get(*i)?,
         };
     }
     Some(cur)
@@ -498,11 +310,12 @@ mod tests {
     fn unsupported_jq_is_an_error_naming_it() {
         let r = IgnoreRule {
             kind: "*".into(),
-            jq_path_expressions: vec!["map(.x)".into()],
+            jq_path_expressions: vec!["recurse(.x)".into()],
             ..Default::default()
         };
         let e = r.validate().unwrap_err();
-        assert!(e.to_string().contains("map(.x)"), "{e}");
+        assert!(e.to_string().contains("recurse(.x)"), "{e}");
+        assert!(e.to_string().contains("not allowed"), "{e}");
     }
 
     #[test]

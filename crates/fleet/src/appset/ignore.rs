@@ -5,20 +5,25 @@
 //! into the generated one instead — the same result, and no update when only ignored
 //! fields differ.
 //!
-//! jq path expressions are accepted when they are plain paths (`.spec.syncPolicy.automated`,
-//! `.spec.sources[0].helm`); filters (`| select(...)`) and iteration (`[]`) are refused
-//! with an error rather than silently ignored.
+//! jq path expressions are jq's language as [`flotilla_core::jq`] runs it, filters
+//! included: a field they name in either copy takes the live value. An expression that
+//! does not compile (or may not end) fails the set, as Argo CD's `BuildIgnoreDiffConfig`;
+//! one that fails on an Application ignores nothing there, as Argo CD skips it.
 
+use std::sync::Arc;
+
+use flotilla_core::jq::{JqPath, PathSeg};
 use serde_json::Value;
 
 use crate::argocd::applicationset::ApplicationIgnoreDifferences;
 
-/// The ignored fields of one rule, as JSON pointers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The ignored fields of one rule: JSON pointers and compiled jq expressions.
+#[derive(Debug, Clone)]
 pub(crate) struct IgnoreRule {
     /// The Application it applies to; all when empty.
     name: String,
     pointers: Vec<String>,
+    expressions: Vec<Arc<JqPath>>,
 }
 
 /// The rules of an ApplicationSet, or why they cannot be used.
@@ -35,32 +40,77 @@ pub(crate) fn compile(rules: &[ApplicationIgnoreDifferences]) -> Result<Vec<Igno
                 }
                 pointers.push(pointer.clone());
             }
-            for expression in &rule.jq_path_expressions {
-                pointers.push(jq_path_pointer(expression).ok_or_else(|| {
-                    format!(
-                        "failed to build ignore diff config: jqPathExpressions {expression:?} is not supported: only paths of fields and indexes (.spec.source.targetRevision, .spec.sources[0].helm)"
-                    )
-                })?);
-            }
+            let expressions = rule
+                .jq_path_expressions
+                .iter()
+                .map(|expression| {
+                    JqPath::compile(expression).map_err(|e| {
+                        format!(
+                            "failed to build ignore diff config: jqPathExpressions {expression:?}: {e}"
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
             Ok(IgnoreRule {
                 name: rule.name.clone(),
                 pointers,
+                expressions,
             })
         })
         .collect()
 }
 
 /// Gives `generated` (an Application as JSON) the live Application's value at every pointer
-/// a rule for `name` ignores, or no value where the live one has none.
+/// a rule for `name` ignores, or no value where the live one has none. A jq expression
+/// names its fields in both copies. The identity and the operation stay the generated
+/// ones, as Argo CD restores them after normalizing.
 pub(crate) fn keep_ignored(rules: &[IgnoreRule], name: &str, live: &Value, generated: &mut Value) {
     for rule in rules.iter().filter(|r| r.name.is_empty() || r.name == name) {
-        for pointer in &rule.pointers {
+        let mut pointers = rule.pointers.clone();
+        for jq in &rule.expressions {
+            // Found in either copy; pointers taken before any change, so list indexes
+            // of the generated copy still mean what the expression chose.
+            let mut found: Vec<Vec<PathSeg>> = Vec::new();
+            found.extend(jq.paths(live).unwrap_or_default());
+            found.extend(jq.paths(generated).unwrap_or_default());
+            found.sort();
+            found.dedup();
+            pointers.extend(found.iter().map(|path| pointer(path)));
+        }
+        for pointer in pointers.iter().filter(|p| !protected(p)) {
             match live.pointer(pointer) {
                 Some(value) => set(generated, pointer, value.clone()),
                 None => remove(generated, pointer),
             }
         }
     }
+}
+
+/// The fields Argo CD puts back after normalizing: an ignore rule never changes them.
+fn protected(pointer: &str) -> bool {
+    [
+        "",
+        "/apiVersion",
+        "/kind",
+        "/metadata/name",
+        "/metadata/namespace",
+        "/operation",
+    ]
+    .iter()
+    .any(|p| pointer == *p || pointer.starts_with(&format!("{p}/")) && !p.is_empty())
+}
+
+/// `path` as a JSON pointer (RFC 6901).
+fn pointer(path: &[PathSeg]) -> String {
+    let mut pointer = String::new();
+    for seg in path {
+        pointer.push('/');
+        match seg {
+            PathSeg::Key(k) => pointer.push_str(&k.replace('~', "~0").replace('/', "~1")),
+            PathSeg::Index(i) => pointer.push_str(&i.to_string()),
+        }
+    }
+    pointer
 }
 
 /// The tokens of a pointer, unescaped (RFC 6901).
@@ -135,64 +185,6 @@ fn remove(root: &mut Value, pointer: &str) {
         }
         _ => {}
     }
-}
-
-/// A jq path made of fields and indexes (`.a.b`, `.a["b.c"]`, `."b-c"`, `.a[0]`) as a
-/// JSON pointer; `None` for anything else.
-fn jq_path_pointer(expression: &str) -> Option<String> {
-    let escape = |t: &str| t.replace('~', "~0").replace('/', "~1");
-    let mut pointer = String::new();
-    let mut rest = expression.trim();
-    while !rest.is_empty() {
-        if let Some(after) = rest
-            .strip_prefix("[\"")
-            .or_else(|| rest.strip_prefix(".[\""))
-        {
-            let (key, tail) = quoted(after)?;
-            rest = tail.strip_prefix(']')?;
-            pointer.push('/');
-            pointer.push_str(&escape(&key));
-        } else if let Some(after) = rest.strip_prefix('[').or_else(|| rest.strip_prefix(".[")) {
-            let end = after.find(']')?;
-            let index: usize = after[..end].parse().ok()?;
-            pointer.push('/');
-            pointer.push_str(&index.to_string());
-            rest = &after[end + 1..];
-        } else if let Some(after) = rest.strip_prefix(".\"") {
-            let (key, tail) = quoted(after)?;
-            rest = tail;
-            pointer.push('/');
-            pointer.push_str(&escape(&key));
-        } else if let Some(after) = rest.strip_prefix('.') {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            let field = &after[..end];
-            if field.is_empty() || field.starts_with(|c: char| c.is_ascii_digit()) {
-                return None;
-            }
-            pointer.push('/');
-            pointer.push_str(field);
-            rest = &after[end..];
-        } else {
-            return None;
-        }
-    }
-    (!pointer.is_empty()).then_some(pointer)
-}
-
-/// A double-quoted jq string's text (`\"` and `\\` escapes) and what follows it.
-fn quoted(text: &str) -> Option<(String, &str)> {
-    let mut out = String::new();
-    let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &text[i + 1..])),
-            '\\' => out.push(chars.next()?.1),
-            c => out.push(c),
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -284,35 +276,109 @@ mod tests {
         );
     }
 
+    // The rest of Argo CD's Test_applyIgnoreDifferences: its jq filters. Each expected
+    // Application is the test's `expectedApp`.
     #[test]
-    fn jq_paths_of_fields_and_indexes_are_pointers_and_filters_are_refused() {
+    fn argo_cds_jq_filter_cases_keep_the_live_values() {
+        // "ignore a one-off annotation with jq"
         assert_eq!(
-            jq_path_pointer(".spec.source.targetRevision").as_deref(),
-            Some("/spec/source/targetRevision")
-        );
-        assert_eq!(
-            jq_path_pointer(r#".metadata.annotations["foo.bar/x"]"#).as_deref(),
-            Some("/metadata/annotations/foo.bar~1x")
-        );
-        assert_eq!(
-            jq_path_pointer(r#".spec.sources[1]."helm-x""#).as_deref(),
-            Some("/spec/sources/1/helm-x")
-        );
-        for filter in [
-            r#".spec.source.helm.parameters | select(.name == "image.tag")"#,
-            ".spec.sources[].helm",
-            "spec.source",
-            ".",
-            "",
-        ] {
-            assert!(jq_path_pointer(filter).is_none(), "{filter}");
-        }
-        let error = compile(&[rule("", &[], &[".spec.sources[] | .helm"])]).unwrap_err();
-        assert!(
-            error.starts_with(
-                r#"failed to build ignore diff config: jqPathExpressions ".spec.sources[] | .helm" is not supported"#
+            kept(
+                &[rule(
+                    "",
+                    &[],
+                    &[r#".metadata.annotations | select(.["foo.bar"] == "baz")"#]
+                )],
+                json!({"metadata": {"annotations": {"foo.bar": "baz", "some.other": "annotation"}}}),
+                json!({"metadata": {"annotations": {"some.other": "annotation"}}}),
             ),
-            "{error}"
+            json!({"metadata": {"annotations": {"foo.bar": "baz", "some.other": "annotation"}}})
         );
+        // "ignore parameters added to a multi-source app in the cluster"
+        assert_eq!(
+            kept(
+                &[rule(
+                    "",
+                    &[],
+                    &[
+                        r#".spec.sources[] | select(.repoURL | contains("test-repo")).helm.parameters"#
+                    ]
+                )],
+                json!({"spec": {"sources": [{"repoURL": "https://git.example.com/test-org/test-repo",
+                    "helm": {"parameters": [{"name": "test", "value": "hi"}]}}]}}),
+                json!({"spec": {"sources": [{"repoURL": "https://git.example.com/test-org/test-repo"}]}}),
+            ),
+            json!({"spec": {"sources": [{"repoURL": "https://git.example.com/test-org/test-repo",
+                "helm": {"parameters": [{"name": "test", "value": "hi"}]}}]}})
+        );
+        // "ignore helm parameter with jq": `.name` of a list fails in jq, so Argo CD skips
+        // the expression and the generated parameters stand.
+        let generated = json!({"spec": {"source": {"helm": {"parameters": [
+            {"name": "image.tag", "value": "v1.0.0"}, {"name": "another", "value": "value"}]}}}});
+        assert_eq!(
+            kept(
+                &[rule(
+                    "",
+                    &[],
+                    &[r#".spec.source.helm.parameters | select(.name == "image.tag")"#]
+                )],
+                json!({"spec": {"source": {"helm": {"parameters": [
+                    {"name": "image.tag", "value": "test"}, {"name": "another", "value": "value"}]}}}}),
+                generated.clone(),
+            ),
+            generated
+        );
+    }
+
+    #[test]
+    fn a_filter_keeps_only_the_items_it_selects() {
+        let rules = [rule(
+            "",
+            &[],
+            &[r#".spec.sources[] | select(.repoURL == "https://a").targetRevision"#],
+        )];
+        assert_eq!(
+            kept(
+                &rules,
+                json!({"spec": {"sources": [{"repoURL": "https://a", "targetRevision": "pinned"},
+                                             {"repoURL": "https://b", "targetRevision": "old"}]}}),
+                json!({"spec": {"sources": [{"repoURL": "https://a", "targetRevision": "main"},
+                                             {"repoURL": "https://b", "targetRevision": "main"}]}}),
+            ),
+            json!({"spec": {"sources": [{"repoURL": "https://a", "targetRevision": "pinned"},
+                                         {"repoURL": "https://b", "targetRevision": "main"}]}})
+        );
+    }
+
+    #[test]
+    fn identity_and_operation_are_never_taken_from_the_live_copy() {
+        let live = json!({"metadata": {"name": "web", "namespace": "argocd", "labels": {"a": "live"}},
+            "operation": {"sync": {"revision": "x"}}});
+        let generated =
+            json!({"metadata": {"name": "web", "namespace": "argocd", "labels": {"a": "gen"}}});
+        assert_eq!(
+            kept(
+                &[rule("", &[], &[".metadata", ".operation"])],
+                live,
+                generated
+            ),
+            json!({"metadata": {"name": "web", "namespace": "argocd", "labels": {"a": "live"}}}),
+            "the labels follow the live copy, the name and the absent operation stay"
+        );
+    }
+
+    #[test]
+    fn expressions_that_do_not_compile_or_may_not_end_fail_the_set() {
+        for (expression, reason) in [
+            (".spec.sources[", "expected"),
+            (".spec | recurse(.sources)", "\"recurse\" is not allowed"),
+        ] {
+            let error = compile(&[rule("", &[], &[expression])]).unwrap_err();
+            assert!(
+                error.starts_with(&format!(
+                    "failed to build ignore diff config: jqPathExpressions {expression:?}: "
+                )) && error.contains(reason),
+                "{error}"
+            );
+        }
     }
 }
