@@ -9,6 +9,10 @@
 
 use std::time::Instant;
 
+// The allocator of the `flotilla` binary, whose hub and `render helm` run these renders.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use flotilla_render::helm::{self, RenderOptions};
 use flotilla_render::kustomize::MemTree;
 
