@@ -10,7 +10,6 @@ use std::time::Duration;
 use flotilla_fleet::Application;
 use flotilla_fleet::argocd::application::{ApplicationSource, RetryStrategy};
 use flotilla_source::Request;
-use flotilla_sync::health::HealthStatus;
 use flotilla_sync::{AppId, Inventory, InventoryEntry, ObjectState, SyncOptions};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -706,7 +705,7 @@ impl AppReconciler {
                                     &r.key.namespace,
                                     &r.key.name,
                                     if synced { "Synced" } else { "OutOfSync" },
-                                    r.health.as_ref().map(|h| h.status),
+                                    r.health.as_ref(),
                                 ));
                             }
                             sync_results.push(json!({
@@ -888,7 +887,7 @@ impl AppReconciler {
                                 } else {
                                     "OutOfSync"
                                 },
-                                item.health.as_ref().map(|h| h.status),
+                                item.health.as_ref(),
                             ));
                         }
                         let health = flotilla_sync::health::worst(
@@ -1359,6 +1358,16 @@ fn split_api_version(api_version: &str) -> (&str, &str) {
     api_version.rsplit_once('/').unwrap_or(("", api_version))
 }
 
+/// A resource's `health` as Argo CD writes it in `status.resources`: the status, and the
+/// check's message when it has one.
+fn resource_health(health: &flotilla_sync::health::Health) -> Value {
+    if health.message.is_empty() {
+        json!({"status": health.status.as_str()})
+    } else {
+        json!({"status": health.status.as_str(), "message": health.message})
+    }
+}
+
 fn resource_status(
     group: &str,
     version: &str,
@@ -1366,7 +1375,7 @@ fn resource_status(
     namespace: &str,
     name: &str,
     sync: &str,
-    health: Option<HealthStatus>,
+    health: Option<&flotilla_sync::health::Health>,
 ) -> Value {
     let mut r = serde_json::Map::new();
     if !group.is_empty() {
@@ -1380,7 +1389,7 @@ fn resource_status(
     r.insert("name".into(), json!(name));
     r.insert("status".into(), json!(sync));
     if let Some(h) = health {
-        r.insert("health".into(), json!({"status": h.as_str()}));
+        r.insert("health".into(), resource_health(h));
     }
     Value::Object(r)
 }
@@ -1539,7 +1548,7 @@ fn refreshed_health(
                 e.kind == s("kind") && e.namespace == s("namespace") && e.name == s("name")
             });
             if let Some((_, h)) = found {
-                resource["health"] = json!({"status": h.status.as_str()});
+                resource["health"] = resource_health(h);
             }
         }
     }

@@ -1,11 +1,14 @@
 //! Argo CD's `argocd-cm` settings that change how Applications compare: the system-wide
 //! `resource.customizations.ignoreDifferences.<group_kind>` (and `.all`) keys, read as
 //! Argo CD's `appendResourceOverridesFromSplitKeys` reads them, kept current by a watch
-//! and added to every Application's own `ignoreDifferences`.
+//! and added to every Application's own `ignoreDifferences`; and the Lua health checks
+//! (`resource.customizations.health.<group_kind>`, `.useOpenLibs.<group_kind>`), put in
+//! force for every health assessment of the hub.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use flotilla_sync::health::lua::{HealthScript, HealthScripts};
 use flotilla_sync::ignore::IgnoreRule;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -16,6 +19,53 @@ use kube::runtime::watcher;
 pub const ARGOCD_CM: &str = "argocd-cm";
 
 const IGNORE_DIFFERENCES: &str = "resource.customizations.ignoreDifferences.";
+const HEALTH: &str = "resource.customizations.health.";
+const USE_OPEN_LIBS: &str = "resource.customizations.useOpenLibs.";
+
+/// The Lua health checks of `data`, keyed as Argo CD keys them (`group/Kind`, `Kind` for
+/// the core group, globs kept), and what could not be read.
+pub fn health_scripts(data: &BTreeMap<String, String>) -> (HealthScripts, Vec<String>) {
+    let mut scripts = HealthScripts::default();
+    let mut problems = Vec::new();
+    for (key, value) in data {
+        let Some(group_kind) = key.strip_prefix(HEALTH) else {
+            continue;
+        };
+        let (group, kind) = match override_key(group_kind) {
+            Ok(found) => found,
+            Err(reason) => {
+                problems.push(format!("{ARGOCD_CM} key {key}: {reason}"));
+                continue;
+            }
+        };
+        let open_libs_key = format!("{USE_OPEN_LIBS}{group_kind}");
+        let use_open_libs = match data.get(&open_libs_key).map(|v| v.trim()) {
+            None => false,
+            Some(flag) => match flag.parse::<bool>() {
+                Ok(on) => on,
+                Err(_) => {
+                    problems.push(format!(
+                        "{ARGOCD_CM} key {open_libs_key}: {flag:?} is not true or false"
+                    ));
+                    false
+                }
+            },
+        };
+        let key = if group.is_empty() {
+            kind
+        } else {
+            format!("{group}/{kind}")
+        };
+        scripts.insert(
+            key,
+            HealthScript {
+                script: value.clone(),
+                use_open_libs,
+            },
+        );
+    }
+    (scripts, problems)
+}
 
 /// The system-wide ignore rules of `data` (the ConfigMap's data), and what could not be
 /// read, naming the key and the reason.
@@ -87,11 +137,18 @@ pub async fn run(hub: kube::Client, namespace: String, rules: Arc<RwLock<Vec<Ign
             Ok(watcher::Event::Delete(_)) => BTreeMap::new(),
             _ => continue,
         };
-        let (read, problems) = ignore_rules(&data);
+        let (read, mut problems) = ignore_rules(&data);
+        let (scripts, script_problems) = health_scripts(&data);
+        problems.extend(script_problems);
         for problem in problems {
             tracing::warn!(%problem, "argocd-cm");
         }
         *rules.write().unwrap_or_else(|e| e.into_inner()) = read;
+        if flotilla_sync::health::set_health_scripts(scripts) {
+            tracing::info!(
+                "argocd-cm: health checks changed; apps take them at their next reconcile"
+            );
+        }
     }
 }
 
@@ -149,6 +206,68 @@ mod tests {
             problems
                 .iter()
                 .any(|p| p.contains("jqPathExpression \".data[\"")),
+            "{problems:?}"
+        );
+    }
+
+    /// Health keys as Argo CD's documentation writes them (health.md: a group's kind, a
+    /// core kind, a glob over a group's kinds) with their `useOpenLibs` flags.
+    #[test]
+    fn health_keys_become_scripts_for_their_group_and_kind() {
+        let data: BTreeMap<String, String> = [
+            (
+                "resource.customizations.health.cert-manager.io_Certificate",
+                "return {status = \"Healthy\"}",
+            ),
+            (
+                "resource.customizations.useOpenLibs.cert-manager.io_Certificate",
+                "true",
+            ),
+            ("resource.customizations.health.ConfigMap", "return nil"),
+            (
+                "resource.customizations.health.ec2.aws.crossplane.io_*",
+                "return {}",
+            ),
+            (
+                "resource.customizations.useOpenLibs.ec2.aws.crossplane.io_*",
+                "yes",
+            ),
+            ("resource.customizations.health.a_b_c", "return nil"),
+            (
+                "resource.customizations.ignoreDifferences.ConfigMap",
+                "jsonPointers: [/data]\n",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (scripts, problems) = health_scripts(&data);
+        let certificate = scripts
+            .script_for("cert-manager.io", "Certificate")
+            .unwrap();
+        assert!(certificate.use_open_libs);
+        assert_eq!(certificate.script, "return {status = \"Healthy\"}");
+        let config_map = scripts.script_for("", "ConfigMap").unwrap();
+        assert!(!config_map.use_open_libs);
+        let instance = scripts
+            .script_for("ec2.aws.crossplane.io", "Instance")
+            .unwrap();
+        assert_eq!(instance.script, "return {}");
+        assert!(
+            !instance.use_open_libs,
+            "a flag that is not a boolean is off"
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("\"yes\" is not true or false")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("got group kind: 'a_b_c'")),
             "{problems:?}"
         );
     }

@@ -84,6 +84,8 @@ struct Seen {
     resource_version: Box<str>,
     /// Its health when it was seen (what health checks read).
     health: Health,
+    /// The `argocd-cm` health scripts it was judged under.
+    health_generation: u64,
     /// Its instance label.
     instance: Option<String>,
 }
@@ -93,9 +95,20 @@ impl Seen {
         Seen {
             text,
             resource_version: resource_version(object).into(),
+            health_generation: flotilla_sync::health::health_scripts_generation(),
             health: flotilla_sync::health::assess(object),
             instance: instance_of(object).map(str::to_string),
         }
+    }
+
+    /// Its health, assessed again when the health scripts changed since it was seen.
+    fn current_health(&self) -> Health {
+        if self.health_generation == flotilla_sync::health::health_scripts_generation() {
+            return self.health.clone();
+        }
+        self.object()
+            .map(|object| flotilla_sync::health::assess(&object))
+            .unwrap_or_else(|| self.health.clone())
     }
 
     /// The object, decoded from its text (which was valid JSON when it arrived), its
@@ -225,7 +238,8 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
         store.ready.then(|| store.objects.labelled(label_value))
     }
 
-    /// The health stored when the watch saw the object: nothing is decoded.
+    /// The health stored when the watch saw the object: nothing is decoded, unless the
+    /// `argocd-cm` health scripts changed since.
     fn health(
         &self,
         resource: &ApiResource,
@@ -240,7 +254,7 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
                 .objects
                 .by_name
                 .get(&key)
-                .map(|seen| seen.health.clone())
+                .map(|seen| seen.current_health())
         })
     }
 

@@ -2020,6 +2020,102 @@ async fn system_wide_ignore_differences_come_from_argocd_cm() {
     );
 }
 
+/// `argocd-cm`'s Lua health checks (`resource.customizations.health.<kind>`, Argo CD's
+/// custom health checks, with `useOpenLibs`): the kind's health is what the script
+/// returns — here read from an annotation a hand edit adds, which is no drift, so only
+/// the watch tells — and a script that fails makes the object `Unknown` with its error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lua_health_checks_from_argocd_cm_judge_their_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n",
+    )
+    .await;
+    let script = r#"
+hs = {}
+local verdict = nil
+if obj.metadata.annotations ~= nil then
+  verdict = obj.metadata.annotations["example.com/verdict"]
+end
+if verdict == "broken" then
+  hs.status = "Degraded"
+  hs.message = "told " .. string.upper(verdict)
+  return hs
+end
+if verdict == "crash" then
+  error("script failed on purpose")
+end
+hs.status = "Healthy"
+hs.message = "fine"
+return hs
+"#;
+    let settings: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {
+            "resource.customizations.health.ConfigMap": script,
+            "resource.customizations.useOpenLibs.ConfigMap": "true",
+        },
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        east_setup.reconciler.system_ignore.clone(),
+    ));
+    wait_for("argocd-cm read", async || {
+        (flotilla_sync::health::health_scripts_generation() > 0).then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    let health = async |wanted: &'static str| {
+        wait_for(wanted, async || {
+            let app = apps.get("web").await.ok()?;
+            let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+            let resource = status["resources"]
+                .as_array()?
+                .iter()
+                .find(|r| r["kind"] == "ConfigMap" && r["name"] == "tuned")?
+                .clone();
+            (status.pointer("/health/status")? == wanted
+                && resource.pointer("/health/status")? == wanted)
+                .then(|| {
+                    resource["health"]["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                })
+        })
+        .await
+    };
+    assert_eq!(health("Healthy").await, "fine");
+
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "web");
+    let verdict = async |text: &str| {
+        config_maps
+            .patch(
+                "tuned",
+                &by_hand(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"example.com/verdict": text}}})),
+            )
+            .await
+            .unwrap();
+    };
+    verdict("broken").await;
+    assert_eq!(health("Degraded").await, "told BROKEN");
+    verdict("crash").await;
+    let message = health("Unknown").await;
+    assert!(message.contains("script failed on purpose"), "{message}");
+    assert!(!message.contains("stack traceback"), "{message}");
+}
+
 /// `automated.enabled: false` (Argo CD 3) pauses automation and keeps its settings: the
 /// app is only compared; turning it back on syncs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

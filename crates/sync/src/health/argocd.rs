@@ -12,9 +12,7 @@ const HOOK_FINALIZER: &str = "argocd.argoproj.io/hook-finalizer";
 
 /// Argo CD's `GetResourceHealth(obj, nil)`: `None` when no built-in check applies.
 pub fn resource_health(obj: &Value) -> Option<Health> {
-    if field(obj, &["metadata", "deletionTimestamp"]).is_some_and(|v| !v.is_null())
-        && !has_hook_finalizer(obj)
-    {
+    if pending_deletion(obj) {
         return Some(Health::new(HealthStatus::Progressing, "Pending deletion"));
     }
     let (group, version, kind) = group_kind(obj);
@@ -37,6 +35,12 @@ pub fn resource_health(obj: &Value) -> Option<Health> {
         _ => return None,
     };
     Some(result.unwrap_or_else(|message| Health::new(HealthStatus::Unknown, message)))
+}
+
+/// Being deleted, and not a hook Argo CD holds back: "Pending deletion" whatever the kind.
+pub(crate) fn pending_deletion(obj: &Value) -> bool {
+    field(obj, &["metadata", "deletionTimestamp"]).is_some_and(|v| !v.is_null())
+        && !has_hook_finalizer(obj)
 }
 
 fn has_hook_finalizer(obj: &Value) -> bool {

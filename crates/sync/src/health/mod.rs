@@ -1,9 +1,12 @@
-//! Health of live objects: Argo CD's built-in checks ([`argocd`]), kstatus ([`kstatus`])
-//! for every kind Argo CD has no built-in check for, and the app's health as the worst of
-//! its objects.
+//! Health of live objects: the Lua checks of `argocd-cm` ([`lua`]) before Argo CD's
+//! built-in checks ([`argocd`]), kstatus ([`kstatus`]) for every kind neither covers, and
+//! the app's health as the worst of its objects.
 
 pub mod argocd;
 pub mod kstatus;
+pub mod lua;
+
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -64,10 +67,60 @@ impl Health {
     }
 }
 
-/// The health Flotilla reports for a live object: Argo CD's built-in check where one
-/// applies (plus its CronJob rule), kstatus otherwise (Current → Healthy, InProgress and
-/// Terminating → Progressing, Failed → Degraded, Unknown → Unknown).
+/// The Lua checks in force, process-wide like Argo CD's settings: the sync engine, the
+/// drift watches and the hooks all judge health alike.
+static HEALTH_SCRIPTS: RwLock<Option<Arc<lua::HealthScripts>>> = RwLock::new(None);
+
+/// Counts the changes of [`HEALTH_SCRIPTS`], so a health kept from before can tell.
+static HEALTH_SCRIPTS_GENERATION: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// Puts `scripts` (read from `argocd-cm`) in force for every [`assess`]; `false` when
+/// they are the ones already in force.
+pub fn set_health_scripts(scripts: lua::HealthScripts) -> bool {
+    let scripts = (!scripts.is_empty()).then(|| Arc::new(scripts));
+    let mut current = HEALTH_SCRIPTS.write().unwrap_or_else(|e| e.into_inner());
+    if *current == scripts {
+        return false;
+    }
+    *current = scripts;
+    HEALTH_SCRIPTS_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    true
+}
+
+/// Which [`set_health_scripts`] change is in force: a health assessed under another is
+/// out of date.
+pub fn health_scripts_generation() -> u64 {
+    HEALTH_SCRIPTS_GENERATION.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The object's health by its kind's Lua check, if `argocd-cm` has one: a script that
+/// fails makes it `Unknown` with the error, one that gives no status counts as healthy
+/// (Argo CD shows no health for it and leaves it out of the app's).
+fn scripted_health(obj: &Value) -> Option<Health> {
+    let scripts = HEALTH_SCRIPTS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()?;
+    let (group, _, kind) = group_kind(obj);
+    let script = scripts.script_for(group, kind)?;
+    Some(match lua::run(obj, script) {
+        Ok(Some(health)) => health,
+        Ok(None) => Health::new(HealthStatus::Healthy, ""),
+        Err(message) => Health::new(HealthStatus::Unknown, message),
+    })
+}
+
+/// The health Flotilla reports for a live object: an `argocd-cm` Lua check for its kind
+/// (unless it is being deleted), else Argo CD's built-in check where one applies (plus
+/// its CronJob rule), kstatus otherwise (Current → Healthy, InProgress and Terminating →
+/// Progressing, Failed → Degraded, Unknown → Unknown).
 pub fn assess(obj: &Value) -> Health {
+    if !argocd::pending_deletion(obj)
+        && let Some(h) = scripted_health(obj)
+    {
+        return h;
+    }
     if let Some(h) = argocd::resource_health(obj) {
         return h;
     }
