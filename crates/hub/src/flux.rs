@@ -31,6 +31,7 @@ use flotilla_fleet::flux::Kustomization;
 use flotilla_render::flux::{BuildSpec, Owner, Strictness, Variables};
 use flotilla_source::Credentials;
 use flotilla_sync::Cluster;
+use flotilla_sync::health::cel::HealthExprs;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject};
@@ -277,6 +278,9 @@ fn still_encrypted(object: &Value) -> bool {
         && object.get("sops").is_some()
         && !flotilla_render::flux::decryption_disabled(object)
 }
+
+/// kustomize-controller's prefix for errors only a new generation can fix.
+const TERMINAL_ERROR_MESSAGE: &str = "Reconciliation failed terminally due to configuration error";
 
 /// How often `deletionPolicy: WaitForTermination` looks again (kustomize-controller: 2 s).
 const TERMINATION_POLL: Duration = Duration::from_secs(2);
@@ -1088,6 +1092,27 @@ impl FluxReconciler {
                 events: Vec::new(),
             };
         }
+        // Custom health checks, compiled before anything is fetched: a bad expression is a
+        // configuration error that only a new generation can fix.
+        let health_exprs = match obj.pointer("/spec/healthCheckExprs") {
+            None | Some(Value::Null) => None,
+            Some(checks) => {
+                let compiled = match checks.as_array() {
+                    Some(list) => HealthExprs::compile(list),
+                    None => Err("spec.healthCheckExprs must be a list".to_string()),
+                };
+                match compiled {
+                    Ok(exprs) => Some(exprs).filter(|e| !e.is_empty()),
+                    Err(e) => {
+                        let message = format!("{TERMINAL_ERROR_MESSAGE}: {e}");
+                        run.conditions.stalled("InvalidCELExpression", &message);
+                        run.fail("InvalidCELExpression", &message);
+                        run.status["observedGeneration"] = json!(run.generation);
+                        return run.finish(None);
+                    }
+                }
+            }
+        };
         let interval = ks.interval().unwrap_or(Duration::from_secs(600));
         let retry = ks
             .spec
@@ -1399,9 +1424,18 @@ impl FluxReconciler {
                 ),
             );
             let started = Instant::now();
-            if let Err(e) =
-                ssa::wait_for_current(&cluster, &checks, timeout, self.options.health_poll, true)
-                    .await
+            // kustomize-controller polls with fluxcd/pkg's Job reader (a Job is healthy once
+            // complete) and the CEL readers of `healthCheckExprs`.
+            if let Err(e) = ssa::wait_with(
+                &cluster,
+                &checks,
+                timeout,
+                self.options.health_poll,
+                true,
+                ssa::Until::JobsComplete,
+                health_exprs.as_ref(),
+            )
+            .await
             {
                 let message = format!(
                     "health check failed after {}: {e}",

@@ -1828,3 +1828,131 @@ async fn a_kustomization_naming_no_service_account_applies_as_the_default_one() 
     let in_default: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     assert!(in_default.get_opt("from-git").await.unwrap().is_none());
 }
+
+/// A Kustomization with `wait` and `healthCheckExprs` (Flux's custom health checks in
+/// CEL): its kind is healthy when `current` says so, fails fast when `failed` does, and a
+/// check without `current` stalls it with kustomize-controller's terminal error before
+/// anything is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_check_expressions_judge_their_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let config_map = |state: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {state}\ndata:\n  state: {state}\n"
+        )
+    };
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            ("ready/cm.yaml", &config_map("ready")),
+            ("broken/cm.yaml", &config_map("broken")),
+            ("invalid/cm.yaml", &config_map("invalid")),
+            ("starting/cm.yaml", &config_map("starting")),
+        ],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    let checked = |name: &str, checks: &str| {
+        format!(
+            "{}  wait: true\n  timeout: 30s\n  healthCheckExprs:\n{checks}",
+            kustomization(name, name, true)
+        )
+    };
+    let by_state = "  - apiVersion: v1\n    kind: ConfigMap\n    current: data.state == 'ready'\n    failed: data.state == 'broken'\n";
+    create(&hub.client, &checked("ready", by_state)).await;
+    create(&hub.client, &checked("broken", by_state)).await;
+    // Neither expression holds: InProgress until the timeout, where kstatus alone would
+    // take a ConfigMap for Current at once.
+    create(
+        &hub.client,
+        &checked("starting", by_state).replace("timeout: 30s", "timeout: 2s"),
+    )
+    .await;
+    create(
+        &hub.client,
+        &checked(
+            "invalid",
+            "  - apiVersion: v1\n    kind: ConfigMap\n    failed: data.state == 'broken'\n",
+        ),
+    )
+    .await;
+
+    let ready = wait_ready(
+        &hub.client,
+        "flux-system",
+        "ready",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let healthy = ready["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Healthy")
+        .unwrap();
+    assert_eq!(healthy["status"], "True", "{ready}");
+
+    let broken = wait_ready(
+        &hub.client,
+        "flux-system",
+        "broken",
+        "False",
+        "HealthCheckFailed",
+    )
+    .await;
+    let (_, _, message) = ready_of(&broken);
+    assert!(
+        message.contains(
+            "failed early due to stalled resources: [ConfigMap/default/broken status: 'Failed']"
+        ),
+        "{message}"
+    );
+
+    let starting = wait_ready(
+        &hub.client,
+        "flux-system",
+        "starting",
+        "False",
+        "HealthCheckFailed",
+    )
+    .await;
+    let (_, _, message) = ready_of(&starting);
+    assert!(
+        message.contains("timeout waiting for: [ConfigMap/default/starting status: 'InProgress']"),
+        "{message}"
+    );
+
+    let invalid = wait_ready(
+        &hub.client,
+        "flux-system",
+        "invalid",
+        "False",
+        "InvalidCELExpression",
+    )
+    .await;
+    let (_, _, message) = ready_of(&invalid);
+    assert_eq!(
+        message,
+        "Reconciliation failed terminally due to configuration error: failed to create custom status evaluator for healthchecks[0]: expression Current not specified"
+    );
+    let stalled = invalid["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Stalled")
+        .unwrap();
+    assert_eq!(stalled["reason"], "InvalidCELExpression");
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    assert!(
+        config_maps.get_opt("invalid").await.unwrap().is_none(),
+        "nothing is applied"
+    );
+}
+
+fn ready_of(status: &Value) -> (String, String, String) {
+    let (s, r, m) = ready(status).expect("a Ready condition");
+    (s.to_string(), r.to_string(), m.to_string())
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use flotilla_sync::Cluster;
 use flotilla_sync::cluster::Resolved;
+use flotilla_sync::health::cel::HealthExprs;
 use flotilla_sync::health::kstatus::{self, Status};
 use futures::StreamExt;
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
@@ -609,7 +610,8 @@ fn status_word(s: Status) -> &'static str {
 pub enum Until {
     /// kstatus `Current` (a Job that started is Current, as kstatus has it).
     Current,
-    /// Current, and Jobs complete (Helm's wait for Jobs).
+    /// Current, and Jobs complete or suspended (Helm's wait for Jobs, and fluxcd/pkg's
+    /// custom Job status reader that kustomize-controller polls with).
     JobsComplete,
     /// Jobs complete and Pods succeeded: how Helm waits for a hook or a test.
     Completed,
@@ -633,6 +635,11 @@ pub fn status_until(object: &Value, until: Until) -> Status {
             .any(|c| c["type"] == kind && c["status"] == "True")
     };
     match (api_version, kind, until) {
+        ("batch/v1", "Job", Until::JobsComplete)
+            if object.pointer("/spec/suspend") == Some(&Value::Bool(true)) =>
+        {
+            Status::Current
+        }
         ("batch/v1", "Job", Until::JobsComplete | Until::Completed) => {
             if condition("Complete") {
                 Status::Current
@@ -675,6 +682,20 @@ pub async fn wait_until(
     fail_fast: bool,
     until: Until,
 ) -> Result<(), String> {
+    wait_with(cluster, objects, timeout, poll, fail_fast, until, None).await
+}
+
+/// [`wait_until`], the kinds `custom` covers judged by its CEL expressions (a
+/// Kustomization's `healthCheckExprs`; one that fails to evaluate reads `Unknown`).
+pub async fn wait_with(
+    cluster: &Cluster,
+    objects: &[ObjMeta],
+    timeout: Duration,
+    poll: Duration,
+    fail_fast: bool,
+    until: Until,
+    custom: Option<&HealthExprs>,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut statuses: BTreeMap<String, Status> = BTreeMap::new();
@@ -688,7 +709,11 @@ pub async fn wait_until(
                 {
                     Ok(Some(o)) => {
                         let v = serde_json::to_value(o).unwrap_or(Value::Null);
-                        status_until(&v, until)
+                        let job = v["apiVersion"] == "batch/v1" && v["kind"] == "Job";
+                        match custom.filter(|_| !job).and_then(|c| c.status(&v)) {
+                            Some(judged) => judged.unwrap_or(Status::Unknown),
+                            None => status_until(&v, until),
+                        }
                     }
                     Ok(None) => Status::NotFound,
                     Err(_) => Status::Unknown,
@@ -773,6 +798,13 @@ mod tests {
         let mut failed = running_job.clone();
         failed["status"]["conditions"] = json!([{"type": "Failed", "status": "True"}]);
         assert_eq!(status_until(&failed, Until::Completed), Status::Failed);
+        let mut suspended = running_job.clone();
+        suspended["spec"] = json!({"suspend": true});
+        assert_eq!(
+            status_until(&suspended, Until::JobsComplete),
+            Status::Current,
+            "fluxcd/pkg's Job reader: a suspended Job is Current"
+        );
 
         let ready_pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "t"},
             "status": {"phase": "Running",

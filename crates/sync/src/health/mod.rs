@@ -3,6 +3,7 @@
 //! the app's health as the worst of its objects.
 
 pub mod argocd;
+pub mod cel;
 pub mod kstatus;
 pub mod lua;
 
