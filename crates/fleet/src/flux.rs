@@ -31,6 +31,10 @@ pub struct CrossNamespaceRef {
     /// Namespace (defaults to the referrer's).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
+    /// A `dependsOn[]` entry's CEL readiness check (`self` and `dep`), which replaces the
+    /// built-in one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ready_expr: String,
 }
 
 /// A `{name}` (and optional `key`) reference to a Secret or ConfigMap.
@@ -543,48 +547,37 @@ impl Kustomization {
             .collect()
     }
 
-    /// kustomize-controller's `checkDependencies`: every dependency must exist, have observed
-    /// its latest generation and be `Ready=True`. `lookup` returns a dependency object by
-    /// namespace and name. The error is Flux's message (condition reason
-    /// `DependencyNotReady`).
-    pub fn check_dependencies(
-        &self,
-        lookup: &dyn Fn(&str, &str) -> Option<Value>,
-    ) -> Result<(), String> {
-        for (namespace, name) in self.dependencies() {
-            let Some(dependency) = lookup(&namespace, &name) else {
-                return Err(format!(
-                    "unable to get '{namespace}/{name}' dependency: kustomizations.kustomize.toolkit.fluxcd.io {name:?} not found"
-                ));
-            };
-            let conditions = dependency
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let generation = dependency
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            let observed = dependency
-                .pointer("/status/observedGeneration")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            let ready = conditions.iter().any(|c| {
-                c.get("type").and_then(Value::as_str) == Some("Ready")
-                    && c.get("status").and_then(Value::as_str) == Some("True")
-            });
-            if conditions.is_empty() || generation != observed || !ready {
-                return Err(format!("dependency '{namespace}/{name}' is not ready"));
-            }
-        }
-        Ok(())
-    }
-
     /// The reconcile interval.
     pub fn interval(&self) -> Option<Duration> {
         parse_duration(&self.spec.interval, true)
     }
+}
+
+/// kustomize-controller's built-in readiness of one dependency: it has observed its
+/// generation and is Ready.
+pub fn dependency_ready(namespace: &str, name: &str, dependency: &Value) -> Result<(), String> {
+    let conditions = dependency
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let int_at = |path: &str| {
+        dependency
+            .pointer(path)
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let ready = conditions.iter().any(|c| {
+        c.get("type").and_then(Value::as_str) == Some("Ready")
+            && c.get("status").and_then(Value::as_str) == Some("True")
+    });
+    if conditions.is_empty()
+        || int_at("/metadata/generation") != int_at("/status/observedGeneration")
+        || !ready
+    {
+        return Err(format!("dependency '{namespace}/{name}' is not ready"));
+    }
+    Ok(())
 }
 
 impl GitRepository {
@@ -741,19 +734,24 @@ spec:
             "status": {"observedGeneration": 2, "conditions": [{"type": "Ready", "status": "True"}]}});
         let stale = serde_json::json!({"metadata": {"generation": 3},
             "status": {"observedGeneration": 2, "conditions": [{"type": "Ready", "status": "True"}]}});
-        assert_eq!(k.check_dependencies(&|_, _| Some(ready.clone())), Ok(()));
+        assert_eq!(dependency_ready("flux-system", "infra", &ready), Ok(()));
         assert_eq!(
-            k.check_dependencies(&|_, name| if name == "crds" {
-                Some(stale.clone())
-            } else {
-                Some(ready.clone())
-            }),
+            dependency_ready("team-payments", "crds", &stale),
             Err("dependency 'team-payments/crds' is not ready".to_string())
         );
-        assert_eq!(
-            k.check_dependencies(&|_, _| None),
-            Err("unable to get 'flux-system/infra' dependency: kustomizations.kustomize.toolkit.fluxcd.io \"infra\" not found".to_string())
+        let unready = serde_json::json!({"metadata": {"generation": 2},
+            "status": {"observedGeneration": 2, "conditions": [{"type": "Ready", "status": "False"}]}});
+        assert!(dependency_ready("ns", "x", &unready).is_err());
+        assert!(
+            dependency_ready("ns", "x", &serde_json::json!({})).is_err(),
+            "no conditions"
         );
+        let with_expr = TENANTS.replace(
+            "  prune: true\n",
+            "  prune: true\n  dependsOn:\n  - name: infra\n    readyExpr: dep.status.ready == true\n",
+        );
+        let k = Kustomization::from_yaml(&with_expr).unwrap();
+        assert_eq!(k.spec.depends_on[0].ready_expr, "dep.status.ready == true");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use flotilla_fleet::flux::Kustomization;
 use flotilla_render::flux::{BuildSpec, Owner, Strictness, Variables};
 use flotilla_source::Credentials;
 use flotilla_sync::Cluster;
-use flotilla_sync::health::cel::HealthExprs;
+use flotilla_sync::health::cel::{BoolExpr, HealthExprs};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject};
@@ -1188,8 +1188,18 @@ impl FluxReconciler {
 
         // Dependencies.
         if !ks.spec.depends_on.is_empty()
-            && let Err(message) = self.check_dependencies(&ks, &revision).await
+            && let Err(error) = self.check_dependencies(&ks, obj, &revision).await
         {
+            let message = match error {
+                DependencyError::NotReady(message) => message,
+                DependencyError::Terminal(e) => {
+                    let message = format!("{TERMINAL_ERROR_MESSAGE}: {e}");
+                    run.conditions.stalled("InvalidCELExpression", &message);
+                    run.fail("InvalidCELExpression", &message);
+                    run.status["observedGeneration"] = json!(run.generation);
+                    return run.finish(None);
+                }
+            };
             run.conditions
                 .set("Ready", "False", "DependencyNotReady", &message);
             run.event(
@@ -1471,31 +1481,55 @@ impl FluxReconciler {
         run.finish(Some(interval))
     }
 
-    /// kustomize-controller's `checkDependencies`, with the rule that a dependency on the
-    /// same source must have applied the same revision.
-    async fn check_dependencies(&self, ks: &Kustomization, revision: &str) -> Result<(), String> {
-        let mut found: HashMap<(String, String), Value> = HashMap::new();
-        for (namespace, name) in ks.dependencies() {
+    /// kustomize-controller's `checkDependencies`, dependency by dependency: it must exist;
+    /// a `readyExpr` then decides alone (`self` the Kustomization, `dep` the dependency),
+    /// else it must be Ready at its generation and, on the same source, have applied
+    /// `revision`.
+    async fn check_dependencies(
+        &self,
+        ks: &Kustomization,
+        obj: &Value,
+        revision: &str,
+    ) -> Result<(), DependencyError> {
+        for dep_ref in &ks.spec.depends_on {
+            let namespace = if dep_ref.namespace.is_empty() {
+                ks.metadata.namespace.clone()
+            } else {
+                dep_ref.namespace.clone()
+            };
+            let name = &dep_ref.name;
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.hub.clone(), &namespace, &kustomization_resource());
-            match api.get_opt(&name).await {
-                Ok(Some(d)) => {
-                    found.insert(
-                        (namespace, name),
-                        serde_json::to_value(d).unwrap_or(Value::Null),
-                    );
+            let dep = match api.get_opt(name).await {
+                Ok(Some(d)) => serde_json::to_value(d).unwrap_or(Value::Null),
+                Ok(None) => {
+                    return Err(DependencyError::NotReady(format!(
+                        "unable to get '{namespace}/{name}' dependency: kustomizations.kustomize.toolkit.fluxcd.io {name:?} not found"
+                    )));
                 }
-                Ok(None) => {}
                 Err(e) => {
-                    return Err(format!(
+                    return Err(DependencyError::NotReady(format!(
                         "unable to get '{namespace}/{name}' dependency: {}",
                         api_message(&e)
-                    ));
+                    )));
                 }
+            };
+            if !dep_ref.ready_expr.is_empty() {
+                let expr = BoolExpr::parse(&dep_ref.ready_expr).map_err(|e| {
+                    DependencyError::Terminal(format!("failed to evaluate dependency {name}: {e}"))
+                })?;
+                if !expr
+                    .eval(&[("self", obj), ("dep", &dep)])
+                    .map_err(DependencyError::NotReady)?
+                {
+                    return Err(DependencyError::NotReady(format!(
+                        "dependency '{namespace}/{name}' is not ready according to readyExpr eval"
+                    )));
+                }
+                continue;
             }
-        }
-        ks.check_dependencies(&|ns, name| found.get(&(ns.to_string(), name.to_string())).cloned())?;
-        for ((namespace, name), dep) in &found {
+            flotilla_fleet::flux::dependency_ready(&namespace, name, &dep)
+                .map_err(DependencyError::NotReady)?;
             let s = |p: &str| dep.pointer(p).and_then(Value::as_str).unwrap_or("");
             let dep_source_ns = if s("/spec/sourceRef/namespace").is_empty() {
                 namespace.as_str()
@@ -1506,13 +1540,21 @@ impl FluxReconciler {
                 && s("/spec/sourceRef/kind") == ks.spec.source_ref.kind
                 && dep_source_ns == ks.source_namespace();
             if same_source && s("/status/lastAppliedRevision") != revision {
-                return Err(format!(
+                return Err(DependencyError::NotReady(format!(
                     "dependency '{namespace}/{name}' revision is not up to date"
-                ));
+                )));
             }
         }
         Ok(())
     }
+}
+
+/// Why the dependencies hold a Kustomization back.
+enum DependencyError {
+    /// Not yet: looked at again after the dependency requeue period.
+    NotReady(String),
+    /// A `readyExpr` that does not parse: only a new generation can fix it.
+    Terminal(String),
 }
 
 /// The status being built during one Kustomization reconcile, and its events.

@@ -1956,3 +1956,93 @@ fn ready_of(status: &Value) -> (String, String, String) {
     let (s, r, m) = ready(status).expect("a Ready condition");
     (s.to_string(), r.to_string(), m.to_string())
 }
+
+/// `dependsOn[].readyExpr` (CEL over `self` and `dep`) decides alone whether a dependency
+/// is ready: here a label on it, whatever its own readiness; an expression that does not
+/// parse stalls the dependent Kustomization with kustomize-controller's terminal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ready_expression_decides_whether_a_dependency_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            ("infra/cm.yaml", &config_map("infra")),
+            ("app/cm.yaml", &config_map("app")),
+            ("bad/cm.yaml", &config_map("bad")),
+        ],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create(
+        &hub.client,
+        &kustomization("infra", "infra", true).replace(
+            "  namespace: flux-system\n",
+            "  namespace: flux-system\n  labels:\n    released: \"no\"\n",
+        ),
+    )
+    .await;
+    let depending = |name: &str, expr: &str| {
+        format!(
+            "{}  dependsOn:\n  - name: infra\n    readyExpr: {expr}\n",
+            kustomization(name, name, true)
+        )
+    };
+    create(
+        &hub.client,
+        &depending(
+            "app",
+            "\"dep.metadata.labels.released == 'yes' && self.spec.prune\"",
+        ),
+    )
+    .await;
+    create(&hub.client, &depending("bad", "\"dep.status ==\"")).await;
+
+    let held = wait_ready(
+        &hub.client,
+        "flux-system",
+        "app",
+        "False",
+        "DependencyNotReady",
+    )
+    .await;
+    assert_eq!(
+        ready_of(&held).2,
+        "dependency 'flux-system/infra' is not ready according to readyExpr eval"
+    );
+    let bad = wait_ready(
+        &hub.client,
+        "flux-system",
+        "bad",
+        "False",
+        "InvalidCELExpression",
+    )
+    .await;
+    assert_eq!(
+        ready_of(&bad).2,
+        "Reconciliation failed terminally due to configuration error: failed to evaluate dependency infra: failed to parse the CEL expression 'dep.status ==': the expression is malformed"
+    );
+
+    let ks_api: Api<DynamicObject> =
+        Api::namespaced_with(hub.client.clone(), "flux-system", &kustomization_resource());
+    ks_api
+        .patch(
+            "infra",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"released": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "app",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    assert!(config_maps.get_opt("app").await.unwrap().is_some());
+    assert!(config_maps.get_opt("bad").await.unwrap().is_none());
+}

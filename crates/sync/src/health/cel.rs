@@ -180,6 +180,29 @@ impl Expression {
     }
 }
 
+/// A boolean CEL expression over named objects: a `dependsOn[].readyExpr`, whose `self`
+/// is the Kustomization and `dep` its dependency.
+pub struct BoolExpr(Expression);
+
+impl BoolExpr {
+    /// Parses `text` (fluxcd/pkg's "failed to parse the CEL expression '…': …").
+    pub fn parse(text: &str) -> Result<BoolExpr, String> {
+        Expression::parse(text).map(BoolExpr)
+    }
+
+    /// Evaluates it with `variables` bound; an error names the expression, a result that
+    /// is not a boolean is an error too.
+    pub fn eval(&self, variables: &[(&str, &Value)]) -> Result<bool, String> {
+        let mut context = Context::default();
+        for (name, value) in variables {
+            context
+                .add_variable(*name, (*value).clone())
+                .map_err(|e| format!("cannot give {name} to CEL: {e}"))?;
+        }
+        self.0.is_true(&context)
+    }
+}
+
 /// Go's `GroupKind.String()`: `Kind.group`, or the kind alone in the core group.
 fn group_kind_string(group: &str, kind: &str) -> String {
     if group.is_empty() {
@@ -271,6 +294,38 @@ mod tests {
             error.starts_with("failed to evaluate the CEL expression 'status.phase == 'Pending''"),
             "{error}"
         );
+    }
+
+    /// The readyExpr of Flux's Kustomization documentation: the dependency's Ready
+    /// condition and its source's revision compared with the Kustomization's own.
+    #[test]
+    fn ready_expressions_read_self_and_dep() {
+        let expr = BoolExpr::parse(
+            "dep.metadata.generation == dep.status.observedGeneration && \
+             dep.status.conditions.filter(e, e.type == 'Ready').all(e, e.status == 'True') && \
+             dep.spec.sourceRef.name == self.spec.sourceRef.name",
+        )
+        .unwrap();
+        let this = json!({"spec": {"sourceRef": {"name": "platform"}}});
+        let dep = |generation: i64, ready: &str| {
+            json!({"metadata": {"generation": 2},
+                   "spec": {"sourceRef": {"name": "platform"}},
+                   "status": {"observedGeneration": generation,
+                              "conditions": [{"type": "Ready", "status": ready}]}})
+        };
+        assert_eq!(
+            expr.eval(&[("self", &this), ("dep", &dep(2, "True"))]),
+            Ok(true)
+        );
+        assert_eq!(
+            expr.eval(&[("self", &this), ("dep", &dep(1, "True"))]),
+            Ok(false)
+        );
+        assert_eq!(
+            expr.eval(&[("self", &this), ("dep", &dep(2, "False"))]),
+            Ok(false)
+        );
+        assert!(expr.eval(&[("self", &this)]).is_err(), "dep unbound");
     }
 
     #[test]
