@@ -1550,3 +1550,90 @@ async fn a_live_keep_annotation_saves_an_object_that_left_the_chart() {
         "kept by its live annotation"
     );
 }
+
+/// `healthCheckExprs` (Flux's CEL health checks) in the install's wait: the chart's
+/// ConfigMap is healthy when `current` holds and fails the install when `failed` does; a
+/// check without `current` stalls the HelmRelease; a `dependsOn[].readyExpr` decides
+/// alone whether a dependency is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_check_and_ready_expressions_judge_a_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    let checks = json!([{"apiVersion": "v1", "kind": "ConfigMap",
+                         "current": "data.color == 'green'", "failed": "data.color == 'red'"}]);
+    for (name, color) in [("green", "green"), ("red", "red")] {
+        create(
+            &client,
+            &hr,
+            helm_release(
+                name,
+                json!({"interval": "5m", "timeout": "20s",
+                       "chartRef": {"kind": "OCIRepository", "name": "web"},
+                       "healthCheckExprs": checks,
+                       "values": {"name": format!("{name}-settings"), "color": color}}),
+            ),
+        )
+        .await;
+    }
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "invalid",
+            json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "failed": "true"}],
+                   "values": {"name": "invalid-settings"}}),
+        ),
+    )
+    .await;
+    for (name, expr) in [
+        (
+            "follower",
+            "dep.metadata.name == 'green' && self.metadata.name == 'follower'",
+        ),
+        ("blocked", "dep.metadata.name == 'elsewhere'"),
+    ] {
+        create(
+            &client,
+            &hr,
+            helm_release(
+                name,
+                json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "web"},
+                       "dependsOn": [{"name": "green", "readyExpr": expr}],
+                       "values": {"name": format!("{name}-settings")}}),
+            ),
+        )
+        .await;
+    }
+
+    condition_when("green", &client, "Ready", "True", "InstallSucceeded").await;
+    let (_, message) = condition_when("red", &client, "Released", "False", "InstallFailed").await;
+    assert!(
+        message.contains("ConfigMap/team-a/red-settings status: 'Failed'"),
+        "{message}"
+    );
+    let (_, message) = condition_when(
+        "invalid",
+        &client,
+        "Stalled",
+        "True",
+        "InvalidCELExpression",
+    )
+    .await;
+    assert_eq!(
+        message,
+        "Reconciliation failed terminally due to configuration error: failed to create custom status evaluator for healthchecks[0]: expression Current not specified"
+    );
+    assert!(
+        records(&client, "invalid").await.is_empty(),
+        "nothing installed"
+    );
+    condition_when("follower", &client, "Ready", "True", "InstallSucceeded").await;
+    let (_, message) =
+        condition_when("blocked", &client, "Ready", "False", "DependencyNotReady").await;
+    assert_eq!(
+        message,
+        "dependency 'team-a/green' is not ready according to readyExpr eval"
+    );
+}

@@ -26,6 +26,9 @@ use flotilla_fleet::helm_release::{HelmRelease, short_release_name};
 use flotilla_render::helm::storage::{Release, Status};
 use flotilla_render::helm::{Chart, Table};
 use flotilla_sync::Cluster;
+use flotilla_sync::health::cel::{BoolExpr, HealthExprs};
+
+use super::DependencyError;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
@@ -85,16 +88,6 @@ fn unsupported(spec: &Value) -> Option<String> {
         .any(|p| p.get("kustomize").is_none())
     {
         "a spec.postRenderers entry without kustomize"
-    } else if spec
-        .pointer("/dependsOn")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|d| d.get("readyExpr").is_some())
-    {
-        "spec.dependsOn[].readyExpr"
-    } else if set("/healthCheckExprs") {
-        "spec.healthCheckExprs"
     } else if set("/chart/spec/verify") {
         "spec.chart.spec.verify"
     } else if named("/chartRef/kind") == "ExternalArtifact" {
@@ -383,6 +376,27 @@ impl FluxReconciler {
             run.status["observedGeneration"] = json!(generation);
             return run.finish(None);
         }
+        // Custom health checks (helm-controller compiles them before anything else).
+        let health_exprs = match spec_value.get("healthCheckExprs") {
+            None | Some(Value::Null) => None,
+            Some(checks) => {
+                let compiled = match checks.as_array() {
+                    Some(list) => HealthExprs::compile(list),
+                    None => Err("spec.healthCheckExprs must be a list".to_string()),
+                };
+                match compiled {
+                    Ok(exprs) => Some(exprs).filter(|e| !e.is_empty()),
+                    Err(e) => {
+                        let message = format!("{}: {e}", super::TERMINAL_ERROR_MESSAGE);
+                        run.conditions.stalled("InvalidCELExpression", &message);
+                        run.not_ready("InvalidCELExpression", &message);
+                        run.event(true, "InvalidCELExpression", &e);
+                        run.status["observedGeneration"] = json!(generation);
+                        return run.finish(None);
+                    }
+                }
+            }
+        };
         let drift_detection = match DriftDetection::of(&spec_value) {
             Ok(detection) => detection,
             Err(message) => {
@@ -410,7 +424,7 @@ impl FluxReconciler {
             config_digest,
             cluster,
         } = match self
-            .prerequisites(&release, generation, retry, &mut run)
+            .prerequisites(&release, obj, generation, retry, &mut run)
             .await
         {
             Ok(prepared) => prepared,
@@ -521,6 +535,7 @@ impl FluxReconciler {
                 // What the checks of a release in sync apply with (no install settings).
                 let plan = action::Plan {
                     release: &release_name,
+                    health_exprs: health_exprs.as_ref(),
                     namespace: release.release_namespace(),
                     storage_namespace: release.storage_namespace(),
                     owner: (&release.metadata.name, &release.metadata.namespace),
@@ -616,6 +631,7 @@ impl FluxReconciler {
         let settings = release.action_settings(is_upgrade);
         let plan = action::Plan {
             release: &release_name,
+            health_exprs: health_exprs.as_ref(),
             namespace: release.release_namespace(),
             storage_namespace: release.storage_namespace(),
             owner: (&release.metadata.name, &release.metadata.namespace),
@@ -1089,6 +1105,7 @@ impl FluxReconciler {
     async fn prerequisites(
         &self,
         release: &HelmRelease,
+        object: &Value,
         generation: i64,
         retry: Duration,
         run: &mut Run,
@@ -1112,10 +1129,20 @@ impl FluxReconciler {
             .reconciling("Progressing", "Fulfilling prerequisites");
 
         // Dependencies.
-        if let Err(message) = self.helm_dependencies_ready(release).await {
-            run.not_ready("DependencyNotReady", &message);
-            run.event(false, "DependencyNotReady", &message);
-            return Err(Stop(Some(self.options.dependency_requeue)));
+        match self.helm_dependencies_ready(release, object).await {
+            Ok(()) => {}
+            Err(DependencyError::NotReady(message)) => {
+                run.not_ready("DependencyNotReady", &message);
+                run.event(false, "DependencyNotReady", &message);
+                return Err(Stop(Some(self.options.dependency_requeue)));
+            }
+            Err(DependencyError::Terminal(e)) => {
+                let message = format!("{}: {e}", super::TERMINAL_ERROR_MESSAGE);
+                run.conditions.stalled("InvalidCELExpression", &message);
+                run.not_ready("InvalidCELExpression", &message);
+                run.event(true, "InvalidCELExpression", &e);
+                return Err(Stop(None));
+            }
         }
 
         // The source's readiness and artifact.
@@ -1371,28 +1398,59 @@ impl FluxReconciler {
         }
     }
 
-    /// helm-controller's dependency check: each HelmRelease of `dependsOn` exists, has
-    /// observed its generation and is Ready.
-    async fn helm_dependencies_ready(&self, release: &HelmRelease) -> Result<(), String> {
-        for (namespace, name) in release.dependencies() {
+    /// helm-controller's dependency check: each HelmRelease of `dependsOn` exists; its
+    /// `readyExpr` (CEL over `self` and `dep`) then decides alone, else it must have
+    /// observed its generation and be Ready.
+    async fn helm_dependencies_ready(
+        &self,
+        release: &HelmRelease,
+        object: &Value,
+    ) -> Result<(), DependencyError> {
+        let entries = object
+            .pointer("/spec/dependsOn")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (i, (namespace, name)) in release.dependencies().into_iter().enumerate() {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.hub.clone(), &namespace, &helm_release_resource());
             let dependency = match api.get_opt(&name).await {
                 Ok(Some(d)) => serde_json::to_value(d).unwrap_or(Value::Null),
                 Ok(None) => {
-                    return Err(format!(
+                    return Err(DependencyError::NotReady(format!(
                         "unable to get '{namespace}/{name}' dependency: helmreleases.{HELM_GROUP} \"{name}\" not found"
-                    ));
+                    )));
                 }
                 Err(e) => {
-                    return Err(format!(
+                    return Err(DependencyError::NotReady(format!(
                         "unable to get '{namespace}/{name}' dependency: {}",
                         api_message(&e)
-                    ));
+                    )));
                 }
             };
+            let ready_expr = entries
+                .get(i)
+                .and_then(|entry| entry.get("readyExpr"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !ready_expr.is_empty() {
+                let expr = BoolExpr::parse(ready_expr).map_err(|e| {
+                    DependencyError::Terminal(format!("failed to evaluate dependency {name}: {e}"))
+                })?;
+                if !expr
+                    .eval(&[("self", object), ("dep", &dependency)])
+                    .map_err(DependencyError::NotReady)?
+                {
+                    return Err(DependencyError::NotReady(format!(
+                        "dependency '{namespace}/{name}' is not ready according to readyExpr eval"
+                    )));
+                }
+                continue;
+            }
             if !is_ready(&dependency) {
-                return Err(format!("dependency '{namespace}/{name}' is not ready"));
+                return Err(DependencyError::NotReady(format!(
+                    "dependency '{namespace}/{name}' is not ready"
+                )));
             }
         }
         Ok(())

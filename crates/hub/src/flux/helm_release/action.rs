@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use flotilla_render::helm::storage::{self, Info, Release, Status, Timestamp};
 use flotilla_render::helm::{Chart, RenderOptions, Rendered, Table, ValueOptions, ValuesFile};
 use flotilla_sync::Cluster;
+use flotilla_sync::health::cel::HealthExprs;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
 use serde_json::{Value, json};
@@ -74,6 +75,8 @@ pub struct Plan<'a> {
     pub common_annotations: BTreeMap<String, String>,
     /// `spec.postRenderers`, run in order over the rendered objects.
     pub post_renderers: &'a [Value],
+    /// `spec.healthCheckExprs`: the kinds they cover are waited for by their CEL.
+    pub health_exprs: Option<&'a HealthExprs>,
 }
 
 /// Why an action failed, and whether a release record was written for it (only then do
@@ -949,13 +952,14 @@ async fn release_steps(
         delete_left_behind(cluster, previous, &kept).await?;
     }
     if plan.wait {
-        ssa::wait_until(
+        ssa::wait_with(
             cluster,
             &applied,
             plan.timeout,
             WAIT_POLL,
             true,
             until(plan),
+            plan.health_exprs,
         )
         .await?;
     }
