@@ -52,9 +52,9 @@ pub struct AppReconciler {
     projects: Mutex<Option<kube::runtime::reflector::Store<kube::api::DynamicObject>>>,
     /// Helm charts loaded once per commit.
     charts: Arc<render::ChartCache>,
-    /// `argocd-cm`'s system-wide ignoreDifferences (kept by [`crate::argocd_cm::run`]),
-    /// added to every app's own.
-    pub system_ignore: Arc<RwLock<Vec<flotilla_sync::ignore::IgnoreRule>>>,
+    /// `argocd-cm`'s settings (kept by [`crate::argocd_cm::run`]): system-wide
+    /// ignoreDifferences added to every app's own, and the kinds never managed.
+    pub settings: crate::argocd_cm::Settings,
 }
 
 /// An app that seems settled is still applied in full after this long: shorter than the
@@ -121,7 +121,7 @@ impl AppReconciler {
             settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
             projects: Mutex::default(),
             charts: Arc::default(),
-            system_ignore: Arc::default(),
+            settings: crate::argocd_cm::Settings::default(),
         }
     }
 
@@ -379,7 +379,11 @@ impl AppReconciler {
         let fingerprint = crate::settled::fingerprint(
             &revision_key,
             object.get("spec").unwrap_or(&Value::Null),
-            &(&context, self.project_version(&app)),
+            &(
+                &context,
+                self.project_version(&app),
+                self.settings.version(),
+            ),
         );
         let self_heal = app
             .spec
@@ -440,6 +444,15 @@ impl AppReconciler {
             Ok(done) => done,
             Err(message) => return failed(previous, "ComparisonError", message, now, repo_urls),
         };
+        // Kinds argocd-cm excludes (and Argo CD's core exclusions) are never managed: left
+        // out with a warning, and never pruned.
+        let filter = self
+            .settings
+            .filter
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (desired, excluded) = without_excluded(desired, &filter, &cluster.0);
         // PreDelete/PostDelete hooks in the render: their finalizers, before the status says
         // anything (Argo CD sets them first, so a deletion cannot miss its hooks).
         if let Some(finalizers) =
@@ -535,7 +548,8 @@ impl AppReconciler {
         match ignore_rules(&app) {
             Ok(mut rules) => {
                 rules.extend(
-                    self.system_ignore
+                    self.settings
+                        .ignore
                         .read()
                         .unwrap_or_else(|e| e.into_inner())
                         .iter()
@@ -556,7 +570,11 @@ impl AppReconciler {
                 }
             });
         }
-        let inventory = self.inventory(&key, previous);
+        let mut inventory = self.inventory(&key, previous);
+        inventory.entries.retain(|e| {
+            let group = e.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+            !filter.excludes(group, &e.kind, &cluster.0)
+        });
         let destination_json = serde_json::to_value(destination).unwrap_or(Value::Null);
         let comparison = |status: &str| {
             if multiple {
@@ -790,7 +808,7 @@ impl AppReconciler {
                             ),
                         };
                         status.insert("operationState".into(), state);
-                        set_conditions(&mut status, None, &report.shared, now);
+                        set_conditions(&mut status, None, &report.shared, &excluded, now);
                         if succeeded && full {
                             let limit = app.spec.revision_history_limit;
                             let by = run.map_or_else(
@@ -917,6 +935,7 @@ impl AppReconciler {
                             &mut status,
                             error.map(|message| ("SyncError", message)),
                             &plan.shared,
+                            &excluded,
                             now,
                         );
                         Reconciled {
@@ -1610,18 +1629,25 @@ fn images_of(objects: &[Value]) -> Vec<String> {
     images.into_iter().collect()
 }
 
-/// `status.conditions`: an error (kind and message) if any, then a
-/// SharedResourceWarning per object another app claims; none at all removes them.
+/// `status.conditions`: an error (kind and message) if any, then an
+/// ExcludedResourceWarning per object left out, a SharedResourceWarning per object another
+/// app claims; none at all removes them.
 fn set_conditions(
     status: &mut serde_json::Map<String, Value>,
     error: Option<(&str, &str)>,
     shared: &[String],
+    excluded: &[String],
     now: &str,
 ) {
     let condition = |kind: &str, message: &str| json!({"type": kind, "message": message, "lastTransitionTime": now});
     let list: Vec<Value> = error
         .map(|(kind, message)| condition(kind, message))
         .into_iter()
+        .chain(
+            excluded
+                .iter()
+                .map(|m| condition("ExcludedResourceWarning", m)),
+        )
         .chain(shared.iter().map(|m| condition("SharedResourceWarning", m)))
         .collect();
     if list.is_empty() {
@@ -1629,6 +1655,32 @@ fn set_conditions(
     } else {
         status.insert("conditions".into(), Value::Array(list));
     }
+}
+
+/// `desired` without the objects `filter` excludes on `server`, and Argo CD's
+/// ExcludedResourceWarning message for each (`Resource <group>/<kind> <name> is excluded in
+/// the settings`).
+fn without_excluded(
+    desired: Vec<Value>,
+    filter: &crate::argocd_cm::ResourceFilter,
+    server: &str,
+) -> (Vec<Value>, Vec<String>) {
+    let mut kept = Vec::with_capacity(desired.len());
+    let mut excluded = Vec::new();
+    for object in desired {
+        let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let group = text("/apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
+        if filter.excludes(group, text("/kind"), server) {
+            excluded.push(format!(
+                "Resource {group}/{} {} is excluded in the settings",
+                text("/kind"),
+                text("/metadata/name")
+            ));
+        } else {
+            kept.push(object);
+        }
+    }
+    (kept, excluded)
 }
 
 fn conditions(kind: &str, message: &str, now: &str) -> Value {

@@ -20,6 +20,135 @@ pub const ARGOCD_CM: &str = "argocd-cm";
 
 const IGNORE_DIFFERENCES: &str = "resource.customizations.ignoreDifferences.";
 const HEALTH: &str = "resource.customizations.health.";
+const EXCLUSIONS: &str = "resource.exclusions";
+const INCLUSIONS: &str = "resource.inclusions";
+
+/// One `resource.exclusions`/`resource.inclusions` entry (Argo CD's `FilteredResource`):
+/// every list empty matches everything; `apiGroups` and `clusters` are globs, `kinds`
+/// exact names or `*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FilteredResource {
+    /// API groups (`""` the core group).
+    pub api_groups: Vec<String>,
+    /// Kinds.
+    pub kinds: Vec<String>,
+    /// Cluster server URLs.
+    pub clusters: Vec<String>,
+}
+
+impl FilteredResource {
+    fn match_cluster(&self, cluster: &str) -> bool {
+        self.clusters.is_empty() || self.clusters.iter().any(|c| glob(c, cluster))
+    }
+
+    fn matches(&self, group: &str, kind: &str, cluster: &str) -> bool {
+        (self.api_groups.is_empty() || self.api_groups.iter().any(|g| glob(g, group)))
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == "*" || k == kind))
+            && self.match_cluster(cluster)
+    }
+}
+
+/// Argo CD's `ResourcesFilter`: which kinds Argo CD never manages on a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceFilter {
+    /// `resource.exclusions`.
+    pub exclusions: Vec<FilteredResource>,
+    /// `resource.inclusions`.
+    pub inclusions: Vec<FilteredResource>,
+}
+
+impl ResourceFilter {
+    /// `IsExcludedResource`: Argo CD's core exclusions (Events, `events.k8s.io`,
+    /// `metrics.k8s.io`, Leases) and `resource.exclusions` exclude; then `inclusions`
+    /// include; a cluster some inclusion names excludes the rest.
+    pub fn excludes(&self, group: &str, kind: &str, cluster: &str) -> bool {
+        let core = [
+            FilteredResource {
+                api_groups: vec!["events.k8s.io".into(), "metrics.k8s.io".into()],
+                ..FilteredResource::default()
+            },
+            FilteredResource {
+                api_groups: vec![String::new()],
+                kinds: vec!["Event".into()],
+                ..FilteredResource::default()
+            },
+            FilteredResource {
+                api_groups: vec!["coordination.k8s.io".into()],
+                kinds: vec!["Lease".into()],
+                ..FilteredResource::default()
+            },
+        ];
+        if core
+            .iter()
+            .chain(&self.exclusions)
+            .any(|r| r.matches(group, kind, cluster))
+        {
+            return true;
+        }
+        if self
+            .inclusions
+            .iter()
+            .any(|r| r.matches(group, kind, cluster))
+        {
+            return false;
+        }
+        self.inclusions.iter().any(|r| r.match_cluster(cluster))
+    }
+}
+
+/// `resource.exclusions` and `resource.inclusions` of `data`, and what could not be read.
+pub fn resource_filter(data: &BTreeMap<String, String>) -> (ResourceFilter, Vec<String>) {
+    let mut filter = ResourceFilter::default();
+    let mut problems = Vec::new();
+    for (key, list) in [
+        (INCLUSIONS, &mut filter.inclusions),
+        (EXCLUSIONS, &mut filter.exclusions),
+    ] {
+        if let Some(value) = data.get(key) {
+            match serde_saphyr::from_str::<Vec<FilteredResource>>(value) {
+                Ok(read) => *list = read,
+                Err(e) => problems.push(format!("{ARGOCD_CM} key {key}: {e}")),
+            }
+        }
+    }
+    (filter, problems)
+}
+
+/// `*` any run of characters, `?` one; the rest itself (Argo CD's glob for groups and
+/// cluster URLs).
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+/// What [`run`] keeps current: the system-wide ignore rules and the resource filter.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `resource.customizations.ignoreDifferences.*`.
+    pub ignore: Arc<RwLock<Vec<IgnoreRule>>>,
+    /// `resource.exclusions` and `resource.inclusions`.
+    pub filter: Arc<RwLock<ResourceFilter>>,
+    /// Counts the changes of `argocd-cm`: an app judged settled under other settings is
+    /// compared again.
+    pub version: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Settings {
+    /// Which `argocd-cm` the settings come from (see [`Settings::version`]).
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 const USE_OPEN_LIBS: &str = "resource.customizations.useOpenLibs.";
 
 /// The Lua health checks of `data`, keyed as Argo CD keys them (`group/Kind`, `Kind` for
@@ -124,8 +253,9 @@ fn override_key(group_kind: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Keeps `rules` equal to `argocd-cm`'s in `namespace` (none when it is missing).
-pub async fn run(hub: kube::Client, namespace: String, rules: Arc<RwLock<Vec<IgnoreRule>>>) {
+/// Keeps `settings` (and the health checks) equal to `argocd-cm`'s in `namespace` (none
+/// when it is missing).
+pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
     let api: Api<ConfigMap> = Api::namespaced(hub, &namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={ARGOCD_CM}"));
     let mut events = std::pin::pin!(crate::controller::watch_with_backoff(api, config));
@@ -140,15 +270,18 @@ pub async fn run(hub: kube::Client, namespace: String, rules: Arc<RwLock<Vec<Ign
         let (read, mut problems) = ignore_rules(&data);
         let (scripts, script_problems) = health_scripts(&data);
         problems.extend(script_problems);
+        let (filter, filter_problems) = resource_filter(&data);
+        problems.extend(filter_problems);
+        *settings.filter.write().unwrap_or_else(|e| e.into_inner()) = filter;
         for problem in problems {
             tracing::warn!(%problem, "argocd-cm");
         }
-        *rules.write().unwrap_or_else(|e| e.into_inner()) = read;
-        if flotilla_sync::health::set_health_scripts(scripts) {
-            tracing::info!(
-                "argocd-cm: health checks changed; apps take them at their next reconcile"
-            );
-        }
+        *settings.ignore.write().unwrap_or_else(|e| e.into_inner()) = read;
+        flotilla_sync::health::set_health_scripts(scripts);
+        // Apps judged settled under the old settings are compared again.
+        settings
+            .version
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -268,6 +401,110 @@ mod tests {
             problems
                 .iter()
                 .any(|p| p.contains("got group kind: 'a_b_c'")),
+            "{problems:?}"
+        );
+    }
+
+    fn filtered(groups: &[&str], kinds: &[&str], clusters: &[&str]) -> FilteredResource {
+        let own = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        FilteredResource {
+            api_groups: own(groups),
+            kinds: own(kinds),
+            clusters: own(clusters),
+        }
+    }
+
+    // Argo CD's resources_filter_test.go, case by case.
+    #[test]
+    fn resource_filters_decide_as_argo_cds() {
+        let none = ResourceFilter::default();
+        assert!(none.excludes("events.k8s.io", "", ""));
+        assert!(none.excludes("metrics.k8s.io", "", ""));
+        assert!(!none.excludes("rubbish.io", "", ""));
+        assert!(none.excludes("", "Event", ""), "a core exclusion");
+        assert!(
+            none.excludes("coordination.k8s.io", "Lease", ""),
+            "a core exclusion"
+        );
+
+        let inclusions = ResourceFilter {
+            inclusions: vec![filtered(&["whitelisted-resource"], &[], &[])],
+            ..ResourceFilter::default()
+        };
+        assert!(inclusions.excludes("non-whitelisted-resource", "", ""));
+        assert!(!inclusions.excludes("whitelisted-resource", "", ""));
+
+        let both = ResourceFilter {
+            inclusions: vec![filtered(&["whitelisted-resource"], &[], &[])],
+            exclusions: vec![filtered(
+                &["whitelisted-resource"],
+                &["blacklisted-kind"],
+                &[],
+            )],
+        };
+        assert!(both.excludes("whitelisted-resource", "blacklisted-kind", ""));
+        assert!(!both.excludes("whitelisted-resource", "", ""));
+        assert!(!both.excludes("whitelisted-resource", "non-blacklisted-kind", ""));
+        let both = ResourceFilter {
+            inclusions: vec![filtered(
+                &["whitelisted-resource"],
+                &["whitelisted-kind"],
+                &[],
+            )],
+            exclusions: vec![filtered(&["whitelisted-resource"], &[], &[])],
+        };
+        assert!(both.excludes("whitelisted-resource", "whitelisted-kind", ""));
+        assert!(both.excludes("whitelisted-resource", "", ""));
+        assert!(both.excludes("whitelisted-resource", "non-whitelisted-kind", ""));
+        let both = ResourceFilter {
+            inclusions: vec![filtered(&["foo-bar"], &["whitelisted-kind"], &[])],
+            exclusions: vec![filtered(&["whitelisted-resource"], &[], &[])],
+        };
+        assert!(both.excludes("not-whitelisted-resource", "whitelisted-kind", ""));
+        assert!(both.excludes("not-whitelisted-resource", "", ""));
+
+        let clusters = ResourceFilter {
+            inclusions: vec![filtered(&["whitelisted-resource"], &[], &["cluster-one"])],
+            exclusions: vec![filtered(&["whitelisted-resource"], &[], &["cluster-two"])],
+        };
+        assert!(!clusters.excludes("whitelisted-resource", "", "cluster-one"));
+        assert!(clusters.excludes("whitelisted-resource", "", "cluster-two"));
+        assert!(!clusters.excludes("whitelisted-resource", "", "cluster-three"));
+
+        let globs = ResourceFilter {
+            exclusions: vec![filtered(
+                &["*.example.com"],
+                &["*"],
+                &["https://*.internal"],
+            )],
+            ..ResourceFilter::default()
+        };
+        assert!(globs.excludes("widgets.example.com", "Widget", "https://east.internal"));
+        assert!(!globs.excludes("widgets.example.com", "Widget", "https://east.example"));
+        assert!(!globs.excludes("example.com", "Widget", "https://east.internal"));
+    }
+
+    #[test]
+    fn filters_are_read_from_their_keys() {
+        let data: BTreeMap<String, String> = [
+            (
+                "resource.exclusions",
+                "- apiGroups: [\"\"]\n  kinds: [Secret]\n  clusters: [\"*\"]\n",
+            ),
+            ("resource.inclusions", "not: a list\n"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (filter, problems) = resource_filter(&data);
+        assert_eq!(
+            filter.exclusions,
+            vec![filtered(&[""], &["Secret"], &["*"])]
+        );
+        assert!(filter.inclusions.is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("argocd-cm key resource.inclusions: "),
             "{problems:?}"
         );
     }

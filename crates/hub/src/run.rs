@@ -203,7 +203,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     tasks.push(tokio::spawn(crate::argocd_cm::run(
         hub.clone(),
         config.controller.cluster_namespace.clone(),
-        reconciler.system_ignore.clone(),
+        reconciler.settings.clone(),
     )));
     let applications = Arc::new(crate::metrics::ApplicationStates::default());
     tasks.push(tokio::spawn(controller::run_applications_with(

@@ -1981,11 +1981,11 @@ async fn system_wide_ignore_differences_come_from_argocd_cm() {
         .create(&PostParams::default(), &settings)
         .await
         .unwrap();
-    let rules = east_setup.reconciler.system_ignore.clone();
+    let rules = east_setup.reconciler.settings.ignore.clone();
     tokio::spawn(flotilla_hub::argocd_cm::run(
         east_setup.hub.clone(),
         "argocd".into(),
-        rules.clone(),
+        east_setup.reconciler.settings.clone(),
     ));
     wait_for("argocd-cm read", async || {
         (!rules.read().unwrap().is_empty()).then_some(())
@@ -2065,7 +2065,7 @@ return hs
     tokio::spawn(flotilla_hub::argocd_cm::run(
         east_setup.hub.clone(),
         "argocd".into(),
-        east_setup.reconciler.system_ignore.clone(),
+        east_setup.reconciler.settings.clone(),
     ));
     wait_for("argocd-cm read", async || {
         (flotilla_sync::health::health_scripts_generation() > 0).then_some(())
@@ -2114,6 +2114,105 @@ return hs
     let message = health("Unknown").await;
     assert!(message.contains("script failed on purpose"), "{message}");
     assert!(!message.contains("stack traceback"), "{message}");
+}
+
+/// `argocd-cm`'s `resource.exclusions` and Argo CD's core exclusions (Leases, Events): an
+/// excluded object in Git is left out with an ExcludedResourceWarning, and one the app
+/// synced before it was excluded is no longer managed — not pruned, not in the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn excluded_resources_are_neither_applied_nor_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: hidden\nstringData:\n  k: v\n---\napiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: lock\nspec:\n  holderIdentity: someone\n",
+    )
+    .await;
+    let settings = east_setup.reconciler.settings.clone();
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        settings.clone(),
+    ));
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    let state = async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        let mut kinds: Vec<String> = status["resources"]
+            .as_array()?
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap_or("").to_string())
+            .collect();
+        kinds.sort();
+        let warnings: Vec<String> = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["type"] == "ExcludedResourceWarning")
+            .map(|c| c["message"].as_str().unwrap_or("").to_string())
+            .collect();
+        Some((
+            status.pointer("/sync/status")?.as_str()?.to_string(),
+            kinds,
+            warnings,
+        ))
+    };
+    let (sync, kinds, warnings) = wait_for("synced without the Lease", async || {
+        state().await.filter(|(sync, _, _)| sync == "Synced")
+    })
+    .await;
+    assert_eq!(sync, "Synced");
+    assert_eq!(kinds, ["ConfigMap", "Secret"]);
+    assert_eq!(
+        warnings,
+        ["Resource coordination.k8s.io/Lease lock is excluded in the settings"]
+    );
+    let east = client(&east_setup.server, "east").await;
+    let leases = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(east.clone(), "web");
+    assert!(
+        leases.get_opt("lock").await.unwrap().is_none(),
+        "never applied"
+    );
+
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"resource.exclusions": "- apiGroups: [\"\"]\n  kinds: [Secret]\n"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    wait_for("argocd-cm read", async || {
+        (!settings.filter.read().unwrap().exclusions.is_empty()).then_some(())
+    })
+    .await;
+    apps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let (_, _, warnings) = wait_for("the Secret excluded", async || {
+        state()
+            .await
+            .filter(|(_, kinds, _)| kinds == &["ConfigMap"])
+    })
+    .await;
+    assert!(
+        warnings.contains(&"Resource /Secret hidden is excluded in the settings".to_string()),
+        "{warnings:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(east, "web");
+    assert!(
+        secrets.get_opt("hidden").await.unwrap().is_some(),
+        "an object no longer managed is not pruned"
+    );
 }
 
 /// `automated.enabled: false` (Argo CD 3) pauses automation and keeps its settings: the
