@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod byte_fields;
+pub mod glob;
 pub mod gofmt;
 pub mod jq;
 pub mod labels;

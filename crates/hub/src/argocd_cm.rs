@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use flotilla_core::glob;
 use flotilla_sync::health::lua::{HealthScript, HealthScripts};
 use flotilla_sync::ignore::IgnoreRule;
 use futures::StreamExt as _;
@@ -39,11 +40,11 @@ pub struct FilteredResource {
 
 impl FilteredResource {
     fn match_cluster(&self, cluster: &str) -> bool {
-        self.clusters.is_empty() || self.clusters.iter().any(|c| glob(c, cluster))
+        self.clusters.is_empty() || self.clusters.iter().any(|c| glob::matches(c, cluster))
     }
 
     fn matches(&self, group: &str, kind: &str, cluster: &str) -> bool {
-        (self.api_groups.is_empty() || self.api_groups.iter().any(|g| glob(g, group)))
+        (self.api_groups.is_empty() || self.api_groups.iter().any(|g| glob::matches(g, group)))
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == "*" || k == kind))
             && self.match_cluster(cluster)
     }
@@ -113,22 +114,6 @@ pub fn resource_filter(data: &BTreeMap<String, String>) -> (ResourceFilter, Vec<
         }
     }
     (filter, problems)
-}
-
-/// `*` any run of characters, `?` one; the rest itself (Argo CD's glob for groups and
-/// cluster URLs).
-fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some(('?', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
 }
 
 /// What [`run`] keeps current: the system-wide ignore rules and the resource filter.

@@ -1515,17 +1515,7 @@ impl FluxReconciler {
                 }
             };
             if !dep_ref.ready_expr.is_empty() {
-                let expr = BoolExpr::parse(&dep_ref.ready_expr).map_err(|e| {
-                    DependencyError::Terminal(format!("failed to evaluate dependency {name}: {e}"))
-                })?;
-                if !expr
-                    .eval(&[("self", obj), ("dep", &dep)])
-                    .map_err(DependencyError::NotReady)?
-                {
-                    return Err(DependencyError::NotReady(format!(
-                        "dependency '{namespace}/{name}' is not ready according to readyExpr eval"
-                    )));
-                }
+                ready_by_expression(&dep_ref.ready_expr, obj, &dep, &namespace, name)?;
                 continue;
             }
             flotilla_fleet::flux::dependency_ready(&namespace, name, &dep)
@@ -1549,7 +1539,32 @@ impl FluxReconciler {
     }
 }
 
-/// Why the dependencies hold a Kustomization back.
+/// A dependency's `readyExpr` (Kustomization or HelmRelease): CEL over `self` (the
+/// dependent object) and `dep`, in the controllers' words when it is false or does not
+/// parse.
+fn ready_by_expression(
+    expression: &str,
+    this: &Value,
+    dep: &Value,
+    namespace: &str,
+    name: &str,
+) -> Result<(), DependencyError> {
+    let expr = BoolExpr::parse(expression).map_err(|e| {
+        DependencyError::Terminal(format!("failed to evaluate dependency {name}: {e}"))
+    })?;
+    if expr
+        .eval(&[("self", this), ("dep", dep)])
+        .map_err(DependencyError::NotReady)?
+    {
+        Ok(())
+    } else {
+        Err(DependencyError::NotReady(format!(
+            "dependency '{namespace}/{name}' is not ready according to readyExpr eval"
+        )))
+    }
+}
+
+/// Why the dependencies hold a Kustomization or a HelmRelease back.
 enum DependencyError {
     /// Not yet: looked at again after the dependency requeue period.
     NotReady(String),

@@ -26,9 +26,9 @@ use flotilla_fleet::helm_release::{HelmRelease, short_release_name};
 use flotilla_render::helm::storage::{Release, Status};
 use flotilla_render::helm::{Chart, Table};
 use flotilla_sync::Cluster;
-use flotilla_sync::health::cel::{BoolExpr, HealthExprs};
+use flotilla_sync::health::cel::HealthExprs;
 
-use super::DependencyError;
+use super::{DependencyError, ready_by_expression};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
@@ -1434,17 +1434,7 @@ impl FluxReconciler {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if !ready_expr.is_empty() {
-                let expr = BoolExpr::parse(ready_expr).map_err(|e| {
-                    DependencyError::Terminal(format!("failed to evaluate dependency {name}: {e}"))
-                })?;
-                if !expr
-                    .eval(&[("self", object), ("dep", &dependency)])
-                    .map_err(DependencyError::NotReady)?
-                {
-                    return Err(DependencyError::NotReady(format!(
-                        "dependency '{namespace}/{name}' is not ready according to readyExpr eval"
-                    )));
-                }
+                ready_by_expression(ready_expr, object, &dependency, &namespace, &name)?;
                 continue;
             }
             if !is_ready(&dependency) {

@@ -68,31 +68,13 @@ impl HealthScripts {
                 self.by_key
                     .iter()
                     .find(|(pattern, s)| {
-                        !s.script.is_empty() && pattern.contains('*') && glob(pattern, &key)
+                        !s.script.is_empty()
+                            && pattern.contains('*')
+                            && flotilla_core::glob::matches(pattern, &key)
                     })
                     .map(|(_, s)| s)
             })
     }
-}
-
-/// `*` matches any run of characters (slashes included, as Argo CD's glob compiles keys
-/// without separators); everything else matches itself.
-fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, rest) = parts.split_first().expect("split yields one part at least");
-    let Some(mut remaining) = text.strip_prefix(first) else {
-        return false;
-    };
-    let Some((last, middle)) = rest.split_last() else {
-        return remaining.is_empty();
-    };
-    for part in middle {
-        match remaining.find(part) {
-            Some(at) => remaining = &remaining[at + part.len()..],
-            None => return false,
-        }
-    }
-    remaining.ends_with(last)
 }
 
 /// Runs `script` on `obj`: `Ok(None)` when it gives no status (nil, an empty table, a
