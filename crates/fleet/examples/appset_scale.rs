@@ -52,6 +52,8 @@ fn main() {
         projects: None,
         pull_requests: None,
         scm_providers: None,
+        controller_objects: None,
+        plugins: None,
     };
     let start = Instant::now();
     let generated = generate_applications(&set, ctx);

@@ -709,7 +709,7 @@ fn git_generator_needs_the_project() {
 }
 
 #[test]
-fn unsupported_generators_are_reported() {
+fn generators_without_their_inputs_say_so() {
     let set = appset(&SEED.replace(
         "      - clusters:\n",
         "      - plugin: {}\n        clusters:\n",
@@ -717,7 +717,7 @@ fn unsupported_generators_are_reported() {
     let (_, message) = error_of(&set, &registry(&["web"]), &fleet());
     assert_eq!(
         message,
-        "the plugin generator is not supported by flotilla yet"
+        "failed to get params for second generator in the matrix generator: child generator returned an error on parameter generation: error getting plugin from generator: no plugin service is configured"
     );
 }
 

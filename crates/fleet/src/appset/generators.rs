@@ -29,9 +29,6 @@ pub(crate) const GENERATOR_KEYS: [&str; 9] = [
     "plugin",
 ];
 
-/// Generators Argo CD has that this engine does not implement yet.
-const UNSUPPORTED: [&str; 2] = ["clusterDecisionResource", "plugin"];
-
 const EMPTY_GENERATOR: &str = "ApplicationSet is empty";
 
 /// Most parameter sets one matrix may yield. Argo CD has no bound; a matrix of two large
@@ -57,6 +54,11 @@ pub struct GeneratorContext<'a> {
     pub pull_requests: Option<&'a dyn super::pull_request::PullRequests>,
     /// Forges' organizations, for the SCM provider generator (none: it fails saying so).
     pub scm_providers: Option<&'a dyn super::scm_provider::ScmProviders>,
+    /// ConfigMaps, Secrets and duck-typed resources of the controller's namespace, for the
+    /// clusterDecisionResource and plugin generators (none: they fail saying so).
+    pub controller_objects: Option<&'a dyn super::cluster_decision::ControllerObjects>,
+    /// The HTTP call of the plugin generator (none: it fails saying so).
+    pub plugins: Option<&'a dyn super::plugin::PluginServices>,
 }
 
 impl std::fmt::Debug for GeneratorContext<'_> {
@@ -90,6 +92,8 @@ pub(crate) struct Engine<'a> {
     pub(crate) renderer: Renderer,
     /// `spec.template.spec.project` of the ApplicationSet.
     pub(crate) project: String,
+    /// `metadata.name` of the ApplicationSet (the plugin generator sends it).
+    pub(crate) appset_name: String,
 }
 
 impl Engine<'_> {
@@ -161,6 +165,8 @@ impl Engine<'_> {
             "git" => self.git(spec),
             "scmProvider" => self.scm_provider(spec),
             "pullRequest" => self.pull_request(spec),
+            "clusterDecisionResource" => self.cluster_decision_resource(spec),
+            "plugin" => self.plugin(spec),
             "matrix" => self.matrix(spec, depth),
             "merge" => self.merge(spec, depth),
             other => Err(format!(
@@ -304,6 +310,49 @@ impl Engine<'_> {
                 let mut params = params_of(pull, self.go_template());
                 self.append_values(values, &mut params)
                     .map_err(|e| format!("failed to append templated values: {e}"))?;
+                Ok(params)
+            })
+            .collect()
+    }
+
+    /// `DuckTypeGenerator.GenerateParams`.
+    fn cluster_decision_resource(&self, spec: &Value) -> Result<Vec<Params>, String> {
+        let Some(objects) = self.ctx.controller_objects else {
+            return Err("error reading configMapRef: no controller namespace is configured".into());
+        };
+        super::cluster_decision::generate(
+            objects,
+            self.ctx.cluster_secrets,
+            spec,
+            self.go_template(),
+        )
+    }
+
+    /// `PluginGenerator.GenerateParams`.
+    fn plugin(&self, spec: &Value) -> Result<Vec<Params>, String> {
+        let (Some(objects), Some(plugins)) = (self.ctx.controller_objects, self.ctx.plugins) else {
+            return Err(
+                "error getting plugin from generator: no plugin service is configured".into(),
+            );
+        };
+        let generated = super::plugin::generate(
+            objects,
+            plugins,
+            &self.appset_name,
+            spec,
+            self.go_template(),
+        )?;
+        let values = spec.get("values");
+        generated
+            .params
+            .into_iter()
+            .map(|mut params| {
+                self.append_values(values, &mut params).map_err(|e| {
+                    super::plugin::scrubbed(
+                        format!("error generating params: {e}"),
+                        &generated.token,
+                    )
+                })?;
                 Ok(params)
             })
             .collect()
@@ -906,6 +955,17 @@ pub(crate) fn entry_requeue_after(requested: &Value, depth: Depth) -> std::time:
                     None => std::time::Duration::from_secs(30 * 60),
                 }
             }
+            // `getDefaultRequeueAfter()`, as the git generator.
+            "clusterDecisionResource" => {
+                match spec.get("requeueAfterSeconds").and_then(Value::as_u64) {
+                    Some(seconds) => std::time::Duration::from_secs(seconds),
+                    None => DEFAULT_REQUEUE_AFTER,
+                }
+            }
+            "plugin" => match spec.get("requeueAfterSeconds").and_then(Value::as_u64) {
+                Some(seconds) => std::time::Duration::from_secs(seconds),
+                None => super::plugin::DEFAULT_PLUGIN_REQUEUE_AFTER,
+            },
             "matrix" | "merge" => {
                 let child_depth = if depth == Depth::Top {
                     Depth::Nested
@@ -942,25 +1002,6 @@ pub(crate) fn unrecognized_generators(requested: &Value) -> Vec<String> {
             .cloned()
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-/// Generator keys of an entry (at any depth) that this engine does not implement.
-pub(crate) fn unsupported_generators(requested: &Value, out: &mut Vec<String>) {
-    let Value::Object(map) = requested else {
-        return;
-    };
-    for (key, value) in map {
-        if UNSUPPORTED.contains(&key.as_str()) && !value.is_null() {
-            out.push(key.clone());
-        }
-        if matches!(key.as_str(), "matrix" | "merge")
-            && let Some(children) = value.get("generators").and_then(Value::as_array)
-        {
-            for child in children {
-                unsupported_generators(child, out);
-            }
-        }
     }
 }
 

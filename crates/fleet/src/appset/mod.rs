@@ -5,9 +5,11 @@
 //!
 //! Everything here is pure: Git comes in through [`RepoFiles`], clusters as decoded Secrets.
 
+pub mod cluster_decision;
 mod generators;
 mod ignore;
 pub mod params;
+pub mod plugin;
 pub mod progressive;
 pub mod pull_request;
 mod render;
@@ -97,19 +99,10 @@ pub fn generate_applications(appset: &ApplicationSet, ctx: GeneratorContext<'_>)
         ctx,
         renderer: Renderer::new(appset.spec.go_template, &appset.spec.go_template_options),
         project: template_project(appset),
+        appset_name: appset.metadata.name.clone(),
     };
     let mut applications = Vec::new();
     for requested in &appset.spec.generators {
-        let mut unsupported = Vec::new();
-        generators::unsupported_generators(requested, &mut unsupported);
-        if let Some(kind) = unsupported.first() {
-            fail(
-                reason::PARAMS_GENERATION_ERROR,
-                format!("the {kind} generator is not supported by flotilla yet"),
-                &mut error,
-            );
-            continue;
-        }
         let results =
             match engine.transform(requested, &appset.spec.template, &Params::new(), Depth::Top) {
                 Ok(r) => r,
@@ -145,6 +138,7 @@ pub fn generate_params(
         ctx,
         renderer: Renderer::new(appset.spec.go_template, &appset.spec.go_template_options),
         project: template_project(appset),
+        appset_name: appset.metadata.name.clone(),
     };
     let results = engine.transform(generator, &appset.spec.template, &Params::new(), Depth::Top)?;
     Ok(results.into_iter().flat_map(|r| r.params).collect())

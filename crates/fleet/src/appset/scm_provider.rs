@@ -555,6 +555,8 @@ mod tests {
             projects: None,
             pull_requests: None,
             scm_providers: Some(&fixed),
+            controller_objects: None,
+            plugins: None,
         };
         crate::appset::generate_params(&generator, &set, ctx)
             .unwrap()
@@ -612,6 +614,8 @@ mod tests {
             projects: None,
             pull_requests: None,
             scm_providers: None,
+            controller_objects: None,
+            plugins: None,
         };
         assert_eq!(
             crate::appset::generate_params(&json!({"scmProvider": {}}), &set, ctx),

@@ -66,6 +66,8 @@ pub(crate) fn ctx<'a>(
         projects: None,
         pull_requests: None,
         scm_providers: None,
+        controller_objects: None,
+        plugins: None,
     }
 }
 

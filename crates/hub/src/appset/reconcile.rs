@@ -324,6 +324,8 @@ impl AppSetReconciler {
                         projects: Some(&projects),
                         pull_requests: Some(forges.as_ref()),
                         scm_providers: Some(forges.as_ref()),
+                        controller_objects: None,
+                        plugins: None,
                     },
                 )
             })
