@@ -10,6 +10,7 @@
 //! was opened, updated or closed (Argo CD's ApplicationSet webhook), and after
 //! `requeue_after` (git generators: 3 minutes, jittered).
 
+mod controller_objects;
 mod echoes;
 mod pull_requests;
 mod reconcile;
@@ -160,6 +161,7 @@ pub fn start_appsets(
 ) -> AppSetController {
     let controller = AppSetController::new(AppSetReconciler {
         hub: hub.clone(),
+        namespace: cluster_namespace.clone(),
         clusters: clusters.clone(),
         sources,
         options,

@@ -735,6 +735,7 @@ async fn a_plan_from_a_watch_behind_the_api_is_made_again_from_a_listing() {
     assert!(errors.is_empty(), "{errors:?}");
     let reconciler = appset::AppSetReconciler {
         hub: hub.hub.clone(),
+        namespace: "argocd".into(),
         clusters: Arc::new(RwLock::new(registry)),
         sources: Sources::new(hub.mirrors.clone()),
         options: AppSetOptions::default(),
@@ -1830,4 +1831,360 @@ async fn the_scm_provider_generator_reads_a_gitlab_groups_branches() {
         message,
         "the bitbucketServer scm provider is not supported by flotilla yet (github, gitlab and gitea are)"
     );
+}
+
+/// Creates the `ducks.mallard.io` CustomResourceDefinition (no status subresource: a
+/// patch of the object sets its status, as a placement controller would) and waits until
+/// the hub serves it.
+async fn create_duck_crd(hub: &Hub) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: ducks.mallard.io\nspec:\n  group: mallard.io\n  names: {kind: Duck, plural: ducks, singular: duck, listKind: DuckList}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+    )
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(hub.hub.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ducks = ducks(hub);
+    wait_for("the ducks API", async || {
+        ducks.list(&Default::default()).await.ok()
+    })
+    .await;
+}
+
+fn ducks(hub: &Hub) -> Api<DynamicObject> {
+    let resource = kube::api::ApiResource {
+        group: "mallard.io".into(),
+        version: "v1".into(),
+        api_version: "mallard.io/v1".into(),
+        kind: "Duck".into(),
+        plural: "ducks".into(),
+    };
+    Api::namespaced_with(hub.hub.clone(), "argocd", &resource)
+}
+
+async fn config_map(hub: &Hub, name: &str, data: Value) {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(hub.hub.clone(), "argocd");
+    let config_map = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "argocd"}, "data": data,
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &config_map)
+        .await
+        .unwrap();
+}
+
+/// Argo CD's clusterDecisionResource generator: the ConfigMap `my-configmap` (in the
+/// controller's namespace) names `mallard.io/v1` `ducks`; the Duck `quak`'s
+/// `status.decisions` choose the clusters by `clusterName`, an unknown cluster is
+/// skipped; every Application carries the cluster's name and server and the decision's
+/// own keys. A new decision list is followed after `requeueAfterSeconds` (no watch on the
+/// Duck, as upstream). A ConfigMap without `kind`, then a status list that is not a
+/// list, fail the set in Argo CD's words (or ours where it panics) and delete nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cluster_decision_resource_generator_follows_a_ducks_decisions() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    create_duck_crd(&hub).await;
+    config_map(
+        &hub,
+        "my-configmap",
+        json!({"apiVersion": "mallard.io/v1", "kind": "ducks",
+               "statusListKey": "decisions", "matchKey": "clusterName"}),
+    )
+    .await;
+    let duck: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "mallard.io/v1", "kind": "Duck",
+        "metadata": {"name": "quak", "namespace": "argocd", "labels": {"duck": "spotted"}},
+        "spec": {},
+        "status": {"decisions": [
+            {"clusterName": "prod-eu", "score": 7},
+            {"clusterName": "staging-eu", "score": 3},
+            {"clusterName": "nowhere", "score": 1},
+        ]},
+    }))
+    .unwrap();
+    ducks(&hub)
+        .create(&PostParams::default(), &duck)
+        .await
+        .unwrap();
+    hub.apply_set(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "guestbook", "namespace": "argocd"},
+        "spec": {
+            "goTemplate": true,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"clusterDecisionResource": {
+                "configMapRef": "my-configmap",
+                "labelSelector": {"matchLabels": {"duck": "spotted"}},
+                "requeueAfterSeconds": 1,
+                "values": {"note": "{{.name}} is not templated"},
+            }}],
+            "template": {
+                "metadata": {"name": "{{.name}}-guestbook",
+                             "annotations": {"score": "{{.score}}", "note": "{{.values.note}}",
+                                             "decided": "{{.clusterName}}"}},
+                "spec": {"project": "default",
+                         "source": {"repoURL": "https://github.com/argoproj/argocd-example-apps/",
+                                    "targetRevision": "HEAD", "path": "guestbook"},
+                         "destination": {"server": "{{.server}}", "namespace": "guestbook"}},
+            },
+        },
+    }))
+    .await;
+    let apps = hub
+        .wait_for_live(&["prod-eu-guestbook", "staging-eu-guestbook"])
+        .await;
+    let prod = &apps["prod-eu-guestbook"];
+    assert_eq!(
+        prod["spec"]["destination"]["server"],
+        hub.server.cluster_url("prod-eu")
+    );
+    assert_eq!(
+        prod["metadata"]["annotations"],
+        json!({"score": "7", "note": "{{.name}} is not templated", "decided": "prod-eu"})
+    );
+
+    // The placement moves: prod-us replaces both.
+    ducks(&hub)
+        .patch(
+            "quak",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"decisions": [{"clusterName": "prod-us", "score": 9}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let apps = hub.wait_for_live(&["prod-us-guestbook"]).await;
+    assert_eq!(
+        apps["prod-us-guestbook"]["spec"]["destination"]["server"],
+        hub.server.cluster_url("prod-us")
+    );
+    let uid = apps["prod-us-guestbook"]["metadata"]["uid"].clone();
+
+    // A ConfigMap without `kind`: Argo CD's error, the Application kept.
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(hub.hub.clone(), "argocd")
+        .patch(
+            "my-configmap",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"kind": null}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        hub.error_message("guestbook").await,
+        "there is a problem with the apiVersion, kind or resourceName provided"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let apps = hub.wait_for_live(&["prod-us-guestbook"]).await;
+    assert_eq!(apps["prod-us-guestbook"]["metadata"]["uid"], uid);
+
+    // `kind` back, but the status list is not a list (upstream panics): an error, kept.
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(hub.hub.clone(), "argocd")
+        .patch(
+            "my-configmap",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"kind": "ducks"}})),
+        )
+        .await
+        .unwrap();
+    ducks(&hub)
+        .patch(
+            "quak",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"decisions": "prod-eu"}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the status list error", async || {
+        let status = hub.set_status("guestbook").await;
+        status["conditions"].as_array()?.iter().find(|c| {
+            c["type"] == "ErrorOccurred"
+                && c["message"]
+                    == "clusterDecisionResource quak: status.decisions is a string, not a list"
+        })?;
+        Some(())
+    })
+    .await;
+    let apps = hub.wait_for_live(&["prod-us-guestbook"]).await;
+    assert_eq!(apps["prod-us-guestbook"]["metadata"]["uid"], uid);
+}
+
+/// What the test plugin does with a request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PluginMode {
+    /// Answers with one parameter set per `input.parameters.apps` entry.
+    Serve,
+    /// Answers 500 with the bearer token it was sent in the message.
+    Fail,
+}
+
+/// A generator plugin as Argo CD's documentation describes one: `POST
+/// /api/v1/getparams.execute`, 403 unless `Authorization: Bearer strong-password`. It
+/// records the bodies it is sent.
+async fn plugin_server(
+    mode: Arc<std::sync::Mutex<PluginMode>>,
+    bodies: Arc<std::sync::Mutex<Vec<Value>>>,
+) -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    let route = axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+        let (mode, bodies) = (mode.clone(), bodies.clone());
+        async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            bodies.lock().unwrap().push(request.clone());
+            if *mode.lock().unwrap() == PluginMode::Fail {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"message": format!("cannot serve {auth}")}).to_string(),
+                );
+            }
+            if auth != "Bearer strong-password" {
+                return (StatusCode::FORBIDDEN, String::new());
+            }
+            let parameters: Vec<Value> = request["input"]["parameters"]["apps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, app)| json!({"app": app, "replicas": i + 2, "image": {"tag": "v1"}}))
+                .collect();
+            (
+                StatusCode::OK,
+                json!({"output": {"parameters": parameters}}).to_string(),
+            )
+        }
+    });
+    let router = axum::Router::new().route("/api/v1/getparams.execute", route);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+/// Argo CD's plugin generator against a real HTTP plugin: the ConfigMap `my-plugin` gives
+/// its `baseUrl` and the token reference `$plugin.myplugin.token` (a key of
+/// `argocd-secret`); the plugin is sent the set's name and `input.parameters` with the
+/// bearer token, and its `output.parameters` become Applications with
+/// `generator.input.parameters` and the templated `values`. A failing plugin (500, its
+/// message quoting the token) and a wrong token (403) fail the set in Argo CD's words
+/// without the token, and the Applications stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_plugin_generator_calls_a_plugin_and_keeps_its_token_out_of_conditions() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    let mode = Arc::new(std::sync::Mutex::new(PluginMode::Serve));
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let url = plugin_server(mode.clone(), bodies.clone()).await;
+    config_map(
+        &hub,
+        "my-plugin",
+        json!({"token": "$plugin.myplugin.token", "baseUrl": url, "requestTimeout": "10"}),
+    )
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(hub.hub.clone(), "argocd");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-secret", "namespace": "argocd",
+                     "labels": {"app.kubernetes.io/part-of": "argocd"}},
+        "stringData": {"plugin.myplugin.token": "strong-password\n"},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    hub.apply_set(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "myplugin", "namespace": "argocd"},
+        "spec": {
+            "goTemplate": true,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"plugin": {
+                "configMapRef": {"name": "my-plugin"},
+                "input": {"parameters": {"apps": ["web", "api"], "map": {"key1": "value1"}}},
+                "values": {"team": "team-{{.app}}"},
+                "requeueAfterSeconds": 1,
+            }}],
+            "template": {
+                "metadata": {"name": "{{.app}}-plugin",
+                             "annotations": {
+                                 "from.input": "{{ index .generator.input.parameters.map \"key1\" }}",
+                                 "from.values": "{{.values.team}}",
+                                 "from.plugin": "{{.replicas}}/{{.image.tag}}"}},
+                "spec": {"project": "default",
+                         "source": {"repoURL": "https://github.com/org/{{.app}}", "path": "deploy",
+                                    "targetRevision": "HEAD"},
+                         "destination": {"server": "https://kubernetes.default.svc",
+                                         "namespace": "{{.app}}"}},
+            },
+        },
+    }))
+    .await;
+    let apps = hub.wait_for_live(&["api-plugin", "web-plugin"]).await;
+    assert_eq!(
+        apps["web-plugin"]["metadata"]["annotations"],
+        json!({"from.input": "value1", "from.values": "team-web", "from.plugin": "2/v1"})
+    );
+    assert_eq!(
+        apps["api-plugin"]["metadata"]["annotations"]["from.plugin"],
+        "3/v1"
+    );
+    assert_eq!(
+        bodies.lock().unwrap()[0],
+        json!({"applicationSetName": "myplugin",
+               "input": {"parameters": {"apps": ["web", "api"], "map": {"key1": "value1"}}}})
+    );
+    let uids: Vec<Value> = ["api-plugin", "web-plugin"]
+        .iter()
+        .map(|n| apps[*n]["metadata"]["uid"].clone())
+        .collect();
+
+    // The plugin fails, quoting the token: Argo CD's error without it.
+    *mode.lock().unwrap() = PluginMode::Fail;
+    let message = hub.error_message("myplugin").await;
+    assert_eq!(
+        message,
+        "error listing params: error get api 'myplugin': API error with status code 500: cannot serve Bearer ******"
+    );
+    let apps = hub.wait_for_live(&["api-plugin", "web-plugin"]).await;
+    assert_eq!(apps["api-plugin"]["metadata"]["uid"], uids[0]);
+    assert_eq!(apps["web-plugin"]["metadata"]["uid"], uids[1]);
+
+    // Recovered, then a wrong token: 403, no token in the condition, nothing deleted.
+    *mode.lock().unwrap() = PluginMode::Serve;
+    wait_for("the error cleared", async || {
+        let status = hub.set_status("myplugin").await;
+        status["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "ErrorOccurred" && c["status"] == "False")
+            .then_some(())
+    })
+    .await;
+    secrets
+        .patch(
+            "argocd-secret",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"plugin.myplugin.token": "wrong-token"}})),
+        )
+        .await
+        .unwrap();
+    let message = hub.error_message("myplugin").await;
+    assert_eq!(
+        message,
+        "error listing params: error get api 'myplugin': API error with status code 403: "
+    );
+    for text in [&message, &hub.set_status("myplugin").await.to_string()] {
+        assert!(!text.contains("strong-password") && !text.contains("wrong-token"));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let apps = hub.wait_for_live(&["api-plugin", "web-plugin"]).await;
+    assert_eq!(apps["web-plugin"]["metadata"]["uid"], uids[1]);
 }

@@ -22,6 +22,7 @@
 mod credentials;
 pub mod egress;
 pub mod forge;
+pub mod generator_plugin;
 mod git;
 pub mod gitea;
 pub mod github;

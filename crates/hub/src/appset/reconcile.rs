@@ -20,6 +20,7 @@ use kube::api::{
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
+use super::controller_objects::HubControllerObjects;
 use super::echoes::Echoes;
 use super::pull_requests::{HubForges, ScmPolicy};
 use super::repos::HubRepos;
@@ -94,6 +95,9 @@ fn appproject_resource() -> ApiResource {
 pub struct AppSetReconciler {
     /// The hub.
     pub hub: kube::Client,
+    /// The controller's namespace (Argo CD's): where the clusterDecisionResource and plugin
+    /// generators read their ConfigMaps, Secrets and resources.
+    pub namespace: String,
     /// The registered clusters (the clusters generator's input).
     pub clusters: Arc<RwLock<ClusterRegistry>>,
     /// Repository contents (the git generator's input).
@@ -314,6 +318,11 @@ impl AppSetReconciler {
                 self.options.scm.clone(),
             ));
             let listing = forges.clone();
+            let controller_objects = Arc::new(HubControllerObjects::new(
+                self.hub.clone(),
+                &self.namespace,
+                tokio::runtime::Handle::current(),
+            ));
             let generated = tokio::task::spawn_blocking(move || {
                 appset::generate_applications(
                     &set,
@@ -324,8 +333,8 @@ impl AppSetReconciler {
                         projects: Some(&projects),
                         pull_requests: Some(forges.as_ref()),
                         scm_providers: Some(forges.as_ref()),
-                        controller_objects: None,
-                        plugins: None,
+                        controller_objects: Some(controller_objects.as_ref()),
+                        plugins: Some(controller_objects.as_ref()),
                     },
                 )
             })
