@@ -192,13 +192,15 @@ impl AppReconciler {
     }
 
     /// The checkout the (first) source of the Application `object` asks for, when it is
-    /// a Git repository (not a chart of a Helm repository).
+    /// a Git repository (not a chart of a Helm repository, nor an OCI artifact).
     pub fn source_request_of(&self, object: &Value) -> Option<Request> {
         let source = object
             .pointer("/spec/sources/0")
             .or_else(|| object.pointer("/spec/source"))?;
         let field = |f: &str| source.get(f).and_then(Value::as_str);
-        if field("chart").is_some_and(|c| !c.is_empty()) {
+        if field("chart").is_some_and(|c| !c.is_empty())
+            || field("repoURL").is_some_and(is_oci_source)
+        {
             return None;
         }
         Some(self.source_request(field("repoURL")?, field("targetRevision").unwrap_or("")))
@@ -956,7 +958,8 @@ impl AppReconciler {
         }
     }
 
-    /// The trees of `sources` (a checkout, or a chart from a Helm repository) and the
+    /// The trees of `sources` (a checkout, an OCI artifact, or a chart from a Helm
+    /// repository) and the
     /// sources as rendered (a chart's `path` cleared: Argo CD ignores it for a chart), or
     /// Argo CD's `Failed to load target state` message.
     async fn fetch_trees(
@@ -968,7 +971,13 @@ impl AppReconciler {
         let mut trees = Vec::with_capacity(sources.len());
         let mut render_sources = sources.to_vec();
         for (i, source) in sources.iter().enumerate() {
-            let fetched = if source.chart.is_empty() {
+            // Argo CD's `IsOCI` comes first: an `oci://` source is an artifact, its
+            // `chart` field ignored (Argo CD 3.x) and its path kept.
+            let fetched = if is_oci_source(&source.repo_url) {
+                self.sources
+                    .oci_artifact(&source.repo_url, &source.target_revision, interval)
+                    .await
+            } else if source.chart.is_empty() {
                 let mut request = self.source_request(&source.repo_url, &source.target_revision);
                 request.interval = interval;
                 self.sources.tree(&request).await
@@ -1739,9 +1748,19 @@ fn check_refs(sources: &[ApplicationSource]) -> Result<(), String> {
 }
 
 /// Whether a source of a multi-source Application only lends its files to others'
-/// `$ref` value files: Argo CD renders nothing for it.
+/// `$ref` value files: Argo CD renders nothing for it (an OCI source is always
+/// rendered, as Argo CD's repo-server skips only Git ref sources).
 fn is_ref_only(source: &ApplicationSource) -> bool {
-    !source.reference.is_empty() && source.path.is_empty() && source.chart.is_empty()
+    !source.reference.is_empty()
+        && source.path.is_empty()
+        && source.chart.is_empty()
+        && !is_oci_source(&source.repo_url)
+}
+
+/// Argo CD's `IsOCI`: a source whose `repoURL` has the `oci://` scheme is an OCI
+/// artifact (Argo CD 3.1's OCI source type), whatever else it says.
+fn is_oci_source(repo_url: &str) -> bool {
+    repo_url.starts_with("oci://")
 }
 
 /// What an Application's sources rendered to.
@@ -1781,6 +1800,12 @@ fn render_all(
         .filter(|s| !s.reference.is_empty() && !s.chart.is_empty())
         .map(|s| format!("${}", s.reference))
         .collect();
+    // Ref sources that are OCI artifacts: Argo CD resolves a `$ref` with a Git client.
+    let oci_refs: Vec<(String, &str)> = sources
+        .iter()
+        .filter(|s| !s.reference.is_empty() && s.chart.is_empty() && is_oci_source(&s.repo_url))
+        .map(|s| (format!("${}", s.reference), s.repo_url.as_str()))
+        .collect();
     for (i, (source, tree)) in sources.iter().zip(trees).enumerate() {
         if multiple && is_ref_only(source) {
             types.push(None);
@@ -1788,6 +1813,13 @@ fn render_all(
         }
         if multiple && reads_through(source, &chart_refs) {
             return Err((i, render::RenderError::ChartRef));
+        }
+        if multiple
+            && let Some((_, url)) = oci_refs
+                .iter()
+                .find(|(name, _)| reads_through(source, std::slice::from_ref(name)))
+        {
+            return Err((i, render::RenderError::RefNotGit(url.to_string())));
         }
         let instance = if context.instance_name.is_empty() {
             &context.app_name
@@ -1797,11 +1829,9 @@ fn render_all(
         let source = render::with_parameter_overrides(tree.tree.as_ref(), source, instance)
             .map_err(|e| (i, e))?;
         let source = source.as_ref();
-        let kind = render::source_type(
-            tree.tree.as_ref(),
-            source.path.trim_start_matches('/'),
-            source,
-        );
+        // The path as rendered (`.` is the root): the source type is what is there.
+        let kind = render::app_path(source)
+            .and_then(|path| render::source_type(tree.tree.as_ref(), &path, source));
         let context = AppContext {
             env: Some(render::build_env(&render::BuildEnvOf {
                 app_name: instance,

@@ -35,6 +35,16 @@ pub enum RenderError {
         "source has a 'chart' field defined, but Helm charts are not yet not supported for 'ref' sources"
     )]
     ChartRef,
+    /// A `$ref` file names a ref source that is not a Git repository (an OCI artifact):
+    /// Argo CD resolves ref sources with a Git client, which fails so.
+    #[error("failed to get git client for repo {0}")]
+    RefNotGit(String),
+    /// The source path climbs out of the repository or artifact (Argo CD's `Path`).
+    #[error("{path}: app path outside root")]
+    PathOutsideRoot {
+        /// The path.
+        path: String,
+    },
     /// The source path does not exist in the revision.
     #[error("{path}: app path does not exist")]
     PathMissing {
@@ -140,7 +150,7 @@ pub fn with_parameter_overrides<'a>(
     source: &'a ApplicationSource,
     app_name: &str,
 ) -> Result<std::borrow::Cow<'a, ApplicationSource>, RenderError> {
-    let path = kustomize::join("", source.path.trim_start_matches('/'))?;
+    let path = app_path(source)?;
     let mut names = vec![".argocd-source.yaml".to_string()];
     if !app_name.is_empty() {
         names.push(format!(".argocd-source-{app_name}.yaml"));
@@ -176,6 +186,17 @@ pub fn with_parameter_overrides<'a>(
     merged.repo_url = source.repo_url.clone();
     merged.target_revision = source.target_revision.clone();
     Ok(std::borrow::Cow::Owned(merged))
+}
+
+/// The source's path in its tree, or Argo CD's refusal of a path that climbs out of it
+/// (`<path>: app path outside root`). `.` and empty are the root.
+pub fn app_path(source: &ApplicationSource) -> Result<String, RenderError> {
+    kustomize::join("", source.path.trim_start_matches('/')).map_err(|e| match e {
+        TreeError::Escapes { .. } => RenderError::PathOutsideRoot {
+            path: source.path.clone(),
+        },
+        other => RenderError::Tree(other),
+    })
 }
 
 /// Argo CD's choice of source type for `source` at `path` of `tree`.
@@ -278,7 +299,7 @@ pub fn render_source_cached(
     app: &AppContext,
     refs: helm::argo::RefTrees<'_>,
 ) -> Result<Vec<Value>, RenderError> {
-    let path = kustomize::join("", source.path.trim_start_matches('/'))?;
+    let path = app_path(source)?;
     if tree.entry(&path)? != Some(EntryKind::Dir) {
         return Err(RenderError::PathMissing {
             path: source.path.clone(),

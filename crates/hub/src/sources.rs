@@ -22,6 +22,9 @@ pub enum SourceError {
     /// A Helm repository did not give the chart.
     #[error(transparent)]
     HelmRepo(#[from] flotilla_source::helm_repo::HelmRepoError),
+    /// An Argo CD OCI source's artifact could not be had or read (Argo CD's words).
+    #[error("{0}")]
+    OciSource(String),
     /// An OCI registry did not give the chart.
     #[error(transparent)]
     Oci(#[from] flotilla_source::oci::OciError),
@@ -120,6 +123,11 @@ pub struct Sources {
     /// asker without them).
     charts: Arc<Mutex<HashMap<ListingKey, ChartListing>>>,
     repo_credentials: Arc<std::sync::RwLock<crate::repo_creds::RepoCredentials>>,
+    /// Argo CD OCI sources' digests, by repository and revision and the credentials'
+    /// digest, and when each was asked for.
+    oci_revisions: Arc<Mutex<HashMap<ListingKey, (String, std::time::Instant)>>>,
+    /// The layer media types an Argo CD OCI source may have.
+    oci_layer_media_types: Arc<Vec<String>>,
 }
 
 /// A listing's repository and digest of the credentials it was read with.
@@ -133,6 +141,14 @@ struct ChartListing {
     charts: Arc<Charts>,
     read_at: std::time::Instant,
 }
+
+/// The environment variable Argo CD's repo-server reads its allowed OCI layer media types
+/// from (comma-separated).
+pub const OCI_LAYER_MEDIA_TYPES_ENV: &str = "ARGOCD_REPO_SERVER_OCI_LAYER_MEDIA_TYPES";
+
+/// The largest OCI source layer pulled, and what its files may hold together (Argo CD's
+/// `--oci-manifest-max-extracted-size` is 1G; an artifact here is held in memory).
+const MAX_OCI_LAYER_BYTES: usize = flotilla_render::helm::MAX_ARCHIVE_BYTES as usize;
 
 /// How long a Helm repository request may take.
 const HELM_REPO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -163,7 +179,18 @@ impl Sources {
             trees: Arc::default(),
             charts: Arc::default(),
             repo_credentials: Arc::default(),
+            oci_revisions: Arc::default(),
+            oci_layer_media_types: Arc::new(flotilla_source::oci::argo_layer_media_types(
+                std::env::var(OCI_LAYER_MEDIA_TYPES_ENV).ok().as_deref(),
+            )),
         }
+    }
+
+    /// These sources, taking the Argo CD OCI sources' layers of `media_types` (what
+    /// `ARGOCD_REPO_SERVER_OCI_LAYER_MEDIA_TYPES` says, read by [`Sources::new`]).
+    pub fn with_oci_layer_media_types(mut self, media_types: Vec<String>) -> Sources {
+        self.oci_layer_media_types = Arc::new(media_types);
+        self
     }
 
     /// Argo CD's repository credentials, which [`Sources::tree`] and
@@ -319,6 +346,126 @@ impl Sources {
         Ok(SourceTree {
             commit: version.clone(),
             revision: version,
+            tree,
+            included: Vec::new(),
+        })
+    }
+
+    /// Argo CD's OCI source type (`repoURL: oci://registry/repository`, chart or not): the
+    /// artifact `target_revision` names (a tag, a `sha256:` digest, or a semver constraint
+    /// over the tags) pulled from the registry and its single content layer extracted,
+    /// a Helm chart's top directory stripped, as Argo CD's `util/oci` does. A tag is
+    /// resolved to its manifest digest at most once per `interval`, the tags listed for
+    /// a constraint at most once; the artifact is pulled once per digest, however many
+    /// apps read it. The revision reported is the manifest digest. Credentials and
+    /// `insecureOCIForceHttp` come from the repository Secret (`type: oci`).
+    pub async fn oci_artifact(
+        &self,
+        repo_url: &str,
+        target_revision: &str,
+        interval: std::time::Duration,
+    ) -> Result<SourceTree, SourceError> {
+        use flotilla_source::oci;
+        let access = self.access_for(repo_url);
+        let reference = oci::RepositoryReference::from_oci_url(repo_url).map_err(|e| {
+            let reason = match e {
+                oci::OciError::Reference { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            SourceError::OciSource(format!(
+                "failed to initialize oci client: {repo_url}: {reason}"
+            ))
+        })?;
+        let who = access.credentials.fingerprint();
+        let access = oci::Access {
+            credentials: access.credentials,
+            plain_http: access.insecure_oci_force_http,
+        };
+        let name = format!("{}/{}", reference.registry, reference.repository);
+        let revision = target_revision.trim();
+        let digest = if revision.starts_with("sha256:") {
+            revision.to_string()
+        } else {
+            let key = (format!("{name}\u{0}{revision}"), who.clone());
+            let cached = || {
+                lock(&self.oci_revisions)
+                    .get(&key)
+                    .filter(|(_, at)| at.elapsed() < interval)
+                    .map(|(digest, _)| digest.clone())
+            };
+            let single_flight = format!("oci-revision\u{0}{}\u{0}{who}", key.0);
+            self.once(&single_flight, cached, async {
+                let (reference, access) = (&reference, &access);
+                let digest_of = |tag: String| async move {
+                    oci::manifest_digest(reference, &tag, access, HELM_REPO_TIMEOUT).await
+                };
+                let tags = || async {
+                    let listing_key = (format!("oci-tags://{name}"), who.clone());
+                    let listed = self
+                        .listing(listing_key, interval, async {
+                            let tags = oci::tags(reference, access, HELM_REPO_TIMEOUT).await?;
+                            let listed = tags
+                                .into_iter()
+                                .map(|version| flotilla_source::helm_repo::ChartVersion {
+                                    version,
+                                    urls: Vec::new(),
+                                    digest: String::new(),
+                                    created: String::new(),
+                                })
+                                .collect();
+                            Ok(HashMap::from([(name.clone(), listed)]))
+                        })
+                        .await
+                        .map_err(|e| match e {
+                            SourceError::Oci(e) => e,
+                            other => oci::OciError::Request {
+                                reference: format!("oci://{name}"),
+                                detail: other.to_string(),
+                            },
+                        })?;
+                    Ok(listed
+                        .get(&name)
+                        .into_iter()
+                        .flatten()
+                        .map(|v| v.version.clone())
+                        .collect())
+                };
+                let digest = oci::resolve_revision(revision, digest_of, tags).await?;
+                lock(&self.oci_revisions)
+                    .insert(key.clone(), (digest.clone(), std::time::Instant::now()));
+                Ok(digest)
+            })
+            .await?
+        };
+        let allowed = self.oci_layer_media_types.clone();
+        let key = format!(
+            "oci-artifact\u{0}{name}\u{0}{digest}\u{0}{who}\u{0}{}",
+            allowed.join(",")
+        );
+        let tree = self
+            .once(&key, || self.cached(&key), async {
+                let content = oci::pull_content(
+                    &reference,
+                    &digest,
+                    &access,
+                    &allowed,
+                    MAX_OCI_LAYER_BYTES,
+                    HELM_REPO_TIMEOUT,
+                )
+                .await?;
+                let files = oci_content_files(&content).map_err(|e| {
+                    SourceError::OciSource(format!(
+                        "cannot extract contents of oci image with revision {digest}: {e}"
+                    ))
+                })?;
+                let tree = Arc::new(MemTree::from_files(files));
+                self.keep(&key, tree.clone());
+                Ok(tree)
+            })
+            .await?;
+        Ok(SourceTree {
+            commit: digest.clone(),
+            revision: digest,
             tree,
             included: Vec::new(),
         })
@@ -515,5 +662,131 @@ impl Sources {
 
     fn cached(&self, key: &str) -> Option<Arc<MemTree>> {
         lock(&self.trees).by_key.get(key).cloned()
+    }
+}
+
+/// The files of an Argo CD OCI source's content layer: a tarball (gzipped unless its
+/// media type ends in `tar`) read with Flux's `tar.Untar` rules (no links, no path out of
+/// the artifact, a size limit); a Helm chart's layer must hold one top directory, whose
+/// contents become the root (`expected 1 directory, found N` otherwise), as Argo CD's
+/// `compressedLayerExtracterStore` moves them.
+fn oci_content_files(
+    content: &flotilla_source::oci::Content,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let unpack = if content.media_type.ends_with("tar") {
+        flotilla_render::helm::unpack_tar_artifact
+    } else {
+        flotilla_render::helm::unpack_artifact
+    };
+    let files = unpack(&content.digest, &content.layer)
+        .map_err(|e| format!("could not decompress layer: {e}"))?;
+    if !content.helm_chart {
+        return Ok(files);
+    }
+    let tops: std::collections::BTreeSet<&str> = files
+        .iter()
+        .map(|(path, _)| path.split_once('/').map_or(path.as_str(), |(top, _)| top))
+        .collect();
+    let directory = files.iter().all(|(path, _)| path.contains('/'));
+    match tops.iter().next() {
+        Some(top) if tops.len() == 1 && directory => {
+            let prefix = format!("{top}/");
+            Ok(files
+                .iter()
+                .map(|(path, bytes)| (path[prefix.len()..].to_string(), bytes.clone()))
+                .collect())
+        }
+        _ => Err(format!("expected 1 directory, found {}", tops.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut tar = Vec::new();
+        for (path, text) in files {
+            let mut header = [0u8; 512];
+            header[..path.len()].copy_from_slice(path.as_bytes());
+            header[100..107].copy_from_slice(b"0000644");
+            header[124..135].copy_from_slice(format!("{:011o}", text.len()).as_bytes());
+            header[156] = b'0';
+            header[257..262].copy_from_slice(b"ustar");
+            header[148..156].copy_from_slice(b"        ");
+            let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+            header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+            tar.extend_from_slice(&header);
+            tar.extend_from_slice(text.as_bytes());
+            tar.resize(tar.len().div_ceil(512) * 512, 0);
+        }
+        tar.resize(tar.len() + 1024, 0);
+        tar
+    }
+
+    fn content(
+        media_type: &str,
+        helm_chart: bool,
+        layer: Vec<u8>,
+    ) -> flotilla_source::oci::Content {
+        flotilla_source::oci::Content {
+            digest: "sha256:d".into(),
+            media_type: media_type.into(),
+            helm_chart,
+            layer,
+        }
+    }
+
+    /// Argo CD's extraction: a plain layer as it is, a Helm chart's top directory
+    /// stripped and required alone (uncompressed layers here; the end-to-end tests
+    /// push gzipped ones).
+    #[test]
+    fn content_layers_are_extracted_as_argo_cd_extracts_them() {
+        let paths =
+            |files: Vec<(String, Vec<u8>)>| files.into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+        let plain = tar(&[("./deploy/cm.yaml", "a"), ("top.yaml", "b")]);
+        assert_eq!(
+            paths(
+                oci_content_files(&content(
+                    "application/vnd.oci.image.layer.v1.tar",
+                    false,
+                    plain.clone()
+                ))
+                .unwrap()
+            ),
+            ["deploy/cm.yaml", "top.yaml"]
+        );
+        let chart = tar(&[("web/Chart.yaml", "c"), ("web/templates/cm.yaml", "d")]);
+        assert_eq!(
+            paths(
+                oci_content_files(&content(
+                    flotilla_source::oci::ARGO_DEFAULT_LAYER_MEDIA_TYPES[0],
+                    true,
+                    chart
+                ))
+                .unwrap()
+            ),
+            ["Chart.yaml", "templates/cm.yaml"]
+        );
+        let two = tar(&[("web/Chart.yaml", "c"), ("other/x.yaml", "d")]);
+        assert_eq!(
+            oci_content_files(&content(
+                flotilla_source::oci::ARGO_DEFAULT_LAYER_MEDIA_TYPES[0],
+                true,
+                two
+            ))
+            .unwrap_err(),
+            "expected 1 directory, found 2"
+        );
+        let escaping = tar(&[("../x.yaml", "c")]);
+        assert!(
+            oci_content_files(&content(
+                "application/vnd.oci.image.layer.v1.tar",
+                false,
+                escaping
+            ))
+            .unwrap_err()
+            .starts_with("could not decompress layer: "),
+        );
     }
 }

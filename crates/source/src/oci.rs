@@ -7,6 +7,10 @@
 //! `Basic` is answered with the repository's credentials, `Bearer` with a token from
 //! the challenge's realm (asked with those credentials, or anonymously), as the Docker
 //! registry token protocol describes.
+//!
+//! Also Argo CD's OCI source type (`repoURL: oci://…`, Argo CD 3.1+, `util/oci`):
+//! [`resolve_revision`] turns a tag, digest or semver constraint into the manifest
+//! digest, [`pull_content`] brings the artifact's single content layer by Argo CD's rules.
 
 use std::time::Duration;
 
@@ -53,6 +57,23 @@ pub enum OciError {
         /// `oci://registry/repository:tag`.
         reference: String,
         /// Helm's reason.
+        detail: String,
+    },
+    /// An Argo CD OCI source's revision could not be resolved to a digest.
+    #[error("failed to resolve revision {revision:?}: {detail}")]
+    Revision {
+        /// `targetRevision` as given.
+        revision: String,
+        /// Argo CD's reason (`cannot get digest for revision …`, `no version for
+        /// constraints: …`).
+        detail: String,
+    },
+    /// An Argo CD OCI source's artifact has no single content layer it may extract.
+    #[error("{reference}: {detail}")]
+    Content {
+        /// `oci://registry/repository@sha256:…`.
+        reference: String,
+        /// Argo CD's reason.
         detail: String,
     },
     /// What arrived is not what was asked for (a layer its manifest describes, a
@@ -357,6 +378,261 @@ pub async fn pull_artifact(
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| session.failed(format!("no answer within {timeout:?}")))?
+}
+
+/// The layer media types Argo CD's repo-server accepts when
+/// `ARGOCD_REPO_SERVER_OCI_LAYER_MEDIA_TYPES` is not set (`--oci-layer-media-types` in
+/// `cmd/argocd-repo-server`; its user guide lists only the last two).
+pub const ARGO_DEFAULT_LAYER_MEDIA_TYPES: [&str; 3] = [
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    CHART_LAYER,
+];
+
+/// Layers an Argo CD OCI artifact may have at most (`expected no more than 10 oci layers`).
+const ARGO_MAX_LAYERS: usize = 10;
+
+/// The allowed layer media types from the value of
+/// `ARGOCD_REPO_SERVER_OCI_LAYER_MEDIA_TYPES` as Argo CD's `StringsFromEnv` reads it: unset
+/// or empty is the default list, else comma-separated entries, each trimmed.
+pub fn argo_layer_media_types(env: Option<&str>) -> Vec<String> {
+    match env {
+        Some(value) if !value.is_empty() => {
+            value.split(',').map(|t| t.trim().to_string()).collect()
+        }
+        _ => ARGO_DEFAULT_LAYER_MEDIA_TYPES
+            .iter()
+            .map(|t| t.to_string())
+            .collect(),
+    }
+}
+
+/// Whether Argo CD takes `revision` for a semver constraint over the tags
+/// (`versions.IsConstraint`): not an exact version, but a Masterminds constraint.
+pub fn is_constraint(revision: &str) -> bool {
+    crate::Version::parse(revision).is_none() && crate::Constraint::parse(revision).is_ok()
+}
+
+/// The highest of `tags` the constraint `revision` admits, as the tag was written (Argo
+/// CD's `versions.MaxVersion` without a tag prefix); tags that are no version are
+/// skipped, and of equal versions the first listed wins (Masterminds' `GreaterThan`).
+pub fn max_version(revision: &str, tags: &[String]) -> Result<String, String> {
+    let constraint = crate::Constraint::parse(revision)
+        .map_err(|e| format!("failed to determine semver constraint: {e}"))?;
+    let mut best: Option<(crate::Version, &String)> = None;
+    for tag in tags {
+        let Some(version) = crate::Version::parse(tag) else {
+            continue;
+        };
+        if constraint.matches(&version) && best.as_ref().is_none_or(|(b, _)| version > *b) {
+            best = Some((version, tag));
+        }
+    }
+    best.map(|(_, tag)| tag.clone()).ok_or_else(|| {
+        format!(
+            "version matching constraint not found in {} tags",
+            tags.len()
+        )
+    })
+}
+
+/// Argo CD's `ResolveRevision` for an OCI source: `revision` (a tag or a `sha256:`
+/// digest) is looked up as it is; only when that fails and `revision` is a semver
+/// constraint are the tags listed (`_` read back as `+`) and the highest match looked
+/// up. `digest_of` asks the registry for a tag's manifest digest, `tags` lists the
+/// repository (the caller may serve both from caches). Errors carry Argo CD's words.
+pub async fn resolve_revision<D, T>(
+    revision: &str,
+    digest_of: impl Fn(String) -> D,
+    tags: impl FnOnce() -> T,
+) -> Result<String, OciError>
+where
+    D: std::future::Future<Output = Result<String, OciError>>,
+    T: std::future::Future<Output = Result<Vec<String>, OciError>>,
+{
+    let failed = |detail: String| OciError::Revision {
+        revision: revision.to_string(),
+        detail,
+    };
+    let looked_up = if revision.is_empty() {
+        Err("no tag or digest given".to_string())
+    } else {
+        digest_of(revision.to_string())
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let error = match looked_up {
+        Ok(digest) => return Ok(digest),
+        Err(error) => error,
+    };
+    if !is_constraint(revision) {
+        return Err(failed(format!(
+            "cannot get digest for revision {revision}: {error}"
+        )));
+    }
+    let tags = tags()
+        .await
+        .map_err(|e| failed(format!("error fetching tags: failed to get tags: {e}")))?;
+    let tags: Vec<String> = tags.iter().map(|t| t.replace('_', "+")).collect();
+    let version = max_version(revision, &tags)
+        .map_err(|e| failed(format!("no version for constraints: {e}")))?;
+    // `+` is not allowed in a tag: Helm's convention writes it `_`.
+    digest_of(tag_of(&version))
+        .await
+        .map_err(|e| failed(format!("cannot get digest for revision {version}: {e}")))
+}
+
+/// The digest (`sha256:…`) of the manifest `tag_or_digest` names, computed from the
+/// manifest as served (a digest asked for is checked against it).
+pub async fn manifest_digest(
+    reference: &RepositoryReference,
+    tag_or_digest: &str,
+    access: &Access,
+    timeout: Duration,
+) -> Result<String, OciError> {
+    let (digest, _) = manifest_of(reference, tag_or_digest, access, timeout).await?;
+    Ok(digest)
+}
+
+async fn manifest_of(
+    reference: &RepositoryReference,
+    tag_or_digest: &str,
+    access: &Access,
+    timeout: Duration,
+) -> Result<(String, Manifest), OciError> {
+    let mut session = Session::new(reference, access);
+    session.shown = shown_at(reference, tag_or_digest);
+    let work = async {
+        let url = reference.endpoint(access, &format!("manifests/{tag_or_digest}"));
+        let answer = session
+            .get(&url, Some(ARTIFACT_MANIFEST_TYPES), MAX_MANIFEST_BYTES)
+            .await?;
+        let digest = format!("sha256:{}", crate::sha256_hex(&answer.body));
+        if tag_or_digest.starts_with("sha256:") && !digest.eq_ignore_ascii_case(tag_or_digest) {
+            return Err(OciError::Digest {
+                reference: session.shown.clone(),
+                expected: tag_or_digest.to_string(),
+                actual: digest,
+            });
+        }
+        let manifest: Manifest = serde_json::from_slice(&answer.body).map_err(|e| {
+            session.failed(format!(
+                "error decoding oci manifest for digest {digest}: {e}"
+            ))
+        })?;
+        Ok((digest, manifest))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| session.failed(format!("no answer within {timeout:?}")))?
+}
+
+/// `oci://registry/repository:tag` or `…@sha256:…`, for messages.
+fn shown_at(reference: &RepositoryReference, tag_or_digest: &str) -> String {
+    let separator = if tag_or_digest.starts_with("sha256:") {
+        '@'
+    } else {
+        ':'
+    };
+    format!("{}{separator}{tag_or_digest}", reference.shown())
+}
+
+/// The content layer of an Argo CD OCI source, as [`pull_content`] brings it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    /// The manifest's digest (the revision Argo CD reports).
+    pub digest: String,
+    /// The layer's media type (`…tar+gzip`, `…tar.gzip` or `…tar`).
+    pub media_type: String,
+    /// Whether the layer is a Helm chart's (its one top directory is the chart).
+    pub helm_chart: bool,
+    /// The layer, checked against its digest.
+    pub layer: Vec<u8>,
+}
+
+/// The single content layer of the artifact at `digest`, as Argo CD's OCI client
+/// (`util/oci`) takes it: no more than 10 layers; of a Helm chart (Helm's config type)
+/// only the chart layer counts, otherwise every `tar+gzip`/`tar.gzip`/`tar` layer does
+/// (attestations and provenance are skipped); a counted layer must have one of
+/// `allowed` media types, and exactly one must be counted. The layer is at most
+/// `limit` bytes and checked against its digest.
+pub async fn pull_content(
+    reference: &RepositoryReference,
+    digest: &str,
+    access: &Access,
+    allowed: &[String],
+    limit: usize,
+    timeout: Duration,
+) -> Result<Content, OciError> {
+    let (digest, manifest) = manifest_of(reference, digest, access, timeout).await?;
+    let shown = shown_at(reference, &digest);
+    let (layer, helm_chart) =
+        argo_content_layer(&manifest, allowed).map_err(|detail| OciError::Content {
+            reference: shown.clone(),
+            detail,
+        })?;
+    let mut session = Session::new(reference, access);
+    session.shown = shown;
+    let work = session.layer(layer, "the content layer", limit);
+    let bytes = tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| OciError::Request {
+            reference: shown_at(reference, &digest),
+            detail: format!("no answer within {timeout:?}"),
+        })??;
+    Ok(Content {
+        digest,
+        media_type: layer.media_type.clone(),
+        helm_chart,
+        layer: bytes,
+    })
+}
+
+/// Argo CD's choice of the content layer (see [`pull_content`]) and whether it is a Helm
+/// chart's layer, or its refusal in its words.
+fn argo_content_layer<'m>(
+    manifest: &'m Manifest,
+    allowed: &[String],
+) -> Result<(&'m Descriptor, bool), String> {
+    if manifest.layers.len() > ARGO_MAX_LAYERS {
+        return Err(format!(
+            "expected no more than {ARGO_MAX_LAYERS} oci layers, got {}",
+            manifest.layers.len()
+        ));
+    }
+    let helm = manifest.config.media_type == HELM_CONFIG;
+    let mut content = Vec::new();
+    for layer in &manifest.layers {
+        let counted = if helm {
+            layer.media_type == CHART_LAYER
+        } else {
+            is_content_layer(&layer.media_type)
+        };
+        if !counted {
+            continue;
+        }
+        if !allowed.contains(&layer.media_type) {
+            return Err(format!(
+                "oci layer media type {} is not in the list of allowed media types",
+                layer.media_type
+            ));
+        }
+        content.push(layer);
+    }
+    match content.as_slice() {
+        [layer] => Ok((layer, layer.media_type == CHART_LAYER)),
+        _ => Err(format!(
+            "expected only a single oci content layer, got {}",
+            content.len()
+        )),
+    }
+}
+
+/// A layer Argo CD extracts: a tarball, gzipped or not (`isCompressedLayer`).
+pub fn is_content_layer(media_type: &str) -> bool {
+    media_type.ends_with("tar+gzip")
+        || media_type.ends_with("tar.gzip")
+        || media_type.ends_with("tar")
 }
 
 /// The chart layer of a Helm artifact's manifest, with Helm's refusals.
@@ -867,6 +1143,249 @@ mod tests {
         assert_eq!(
             chart_layer(&manifest(HELM_CONFIG, &[])).unwrap_err(),
             "manifest does not contain a layer with mediatype application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+        );
+    }
+
+    fn manifest_of_layers(config: &str, layers: &[&str]) -> Manifest {
+        Manifest {
+            config: Descriptor {
+                media_type: config.into(),
+                digest: "sha256:0".into(),
+                size: 0,
+            },
+            layers: layers
+                .iter()
+                .map(|m| Descriptor {
+                    media_type: m.to_string(),
+                    digest: "sha256:1".into(),
+                    size: 1,
+                })
+                .collect(),
+        }
+    }
+
+    /// The cases of Argo CD's `Test_nativeOCIClient_Extract` that choose the layer.
+    #[test]
+    fn argo_cd_takes_the_single_content_layer_it_allows() {
+        const IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+        const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+        const PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+        let defaults = argo_layer_media_types(None);
+        let choose = |config: &str, layers: &[&str], allowed: &[String]| {
+            argo_content_layer(&manifest_of_layers(config, layers), allowed)
+                .map(|(layer, helm)| (layer.media_type.clone(), helm))
+        };
+        assert_eq!(
+            choose(IMAGE_CONFIG, &[GZIP], &defaults),
+            Ok((GZIP.to_string(), false))
+        );
+        assert_eq!(
+            choose(IMAGE_CONFIG, &[GZIP, GZIP], &defaults),
+            Err("expected only a single oci content layer, got 2".to_string())
+        );
+        assert_eq!(
+            choose(IMAGE_CONFIG, &[GZIP, PROVENANCE], &defaults),
+            Ok((GZIP.to_string(), false))
+        );
+        assert_eq!(
+            choose(
+                IMAGE_CONFIG,
+                &[GZIP],
+                &["application/vnd.different.media.type".to_string()]
+            ),
+            Err("oci layer media type application/vnd.oci.image.layer.v1.tar+gzip is not in the list of allowed media types".to_string())
+        );
+        let docker = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+        assert_eq!(
+            choose(IMAGE_CONFIG, &[docker], &[docker.to_string()]),
+            Ok((docker.to_string(), false))
+        );
+        assert_eq!(
+            choose(IMAGE_CONFIG, &[docker], &defaults).unwrap_err(),
+            format!("oci layer media type {docker} is not in the list of allowed media types")
+        );
+        // A Helm chart: only the chart layer counts; extra layers are skipped.
+        assert_eq!(
+            choose(HELM_CONFIG, &[CHART_LAYER, PROVENANCE], &defaults),
+            Ok((CHART_LAYER.to_string(), true))
+        );
+        assert_eq!(
+            choose(HELM_CONFIG, &[CHART_LAYER, GZIP, PROVENANCE], &defaults),
+            Ok((CHART_LAYER.to_string(), true))
+        );
+        assert_eq!(
+            choose(HELM_CONFIG, &[PROVENANCE], &defaults),
+            Err("expected only a single oci content layer, got 0".to_string())
+        );
+        // Not a tarball: nothing to extract.
+        assert_eq!(
+            choose(IMAGE_CONFIG, &["application/yaml"], &defaults),
+            Err("expected only a single oci content layer, got 0".to_string())
+        );
+        assert_eq!(
+            choose(IMAGE_CONFIG, &[GZIP; 11], &defaults),
+            Err("expected no more than 10 oci layers, got 11".to_string())
+        );
+    }
+
+    #[test]
+    fn the_allowed_media_types_come_from_the_environment_as_argo_cd_reads_it() {
+        assert_eq!(
+            argo_layer_media_types(None),
+            [
+                "application/vnd.oci.image.layer.v1.tar",
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+            ]
+        );
+        assert_eq!(argo_layer_media_types(Some("")).len(), 3);
+        assert_eq!(
+            argo_layer_media_types(Some("a/b+tar , c/d")),
+            ["a/b+tar", "c/d"]
+        );
+    }
+
+    /// Argo CD's `IsConstraint` and `MaxVersion` (`util/versions/tags_test.go`).
+    #[test]
+    fn constraints_pick_the_highest_tag_they_admit() {
+        for (revision, constraint) in [
+            ("^1.0.0", true),
+            (">=1.0.0 <2.0.0", true),
+            ("1.*", true),
+            ("*", true),
+            ("1.2.0", false),
+            ("v1.2", false),
+            ("latest", false),
+            ("sha256:abc", false),
+            ("", false),
+        ] {
+            assert_eq!(is_constraint(revision), constraint, "{revision:?}");
+        }
+        let tags = |t: &[&str]| t.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            max_version(
+                "^1.0.0",
+                &tags(&["1.0.0", "1.1.0", "v1.2.0", "2.0.0", "latest"])
+            ),
+            Ok("v1.2.0".to_string())
+        );
+        assert_eq!(
+            max_version("^1.0.0", &tags(&["1.2.0", "v1.2.0"])),
+            Ok("1.2.0".to_string())
+        );
+        assert_eq!(
+            max_version("^1.0.0", &tags(&["1.3.0-rc.1", "1.2.0"])),
+            Ok("1.2.0".to_string())
+        );
+        assert_eq!(
+            max_version("^3.0.0", &tags(&["1.0.0", "1.1.0", "1.2.0", "2.0.0"])),
+            Err("version matching constraint not found in 4 tags".to_string())
+        );
+    }
+
+    /// The cases of Argo CD's `Test_nativeOCIClient_ResolveRevision`: the revision is
+    /// looked up as it is first; tags are listed only for a constraint whose lookup
+    /// failed.
+    #[tokio::test]
+    async fn revisions_resolve_as_argo_cd_resolves_them() {
+        let known = ["latest", "1.2.0", "v1.2.0", "2.0.0", "sha256:d1"];
+        let digest_of = |tag: String| {
+            let found = known.contains(&tag.as_str());
+            async move {
+                if found {
+                    Ok(format!("sha256:of-{tag}"))
+                } else {
+                    Err(OciError::Request {
+                        reference: "oci://r/x".into(),
+                        detail: format!("{tag}: not found"),
+                    })
+                }
+            }
+        };
+        let listed = |t: &[&str]| {
+            let t: Vec<String> = t.iter().map(|t| t.to_string()).collect();
+            move || async move { Ok(t) }
+        };
+        let never = || async { panic!("the tags are not listed for this revision") };
+        let four = || listed(&["1.0.0", "1.1.0", "1.2.0", "2.0.0"]);
+        assert_eq!(
+            resolve_revision("^1.0.0", digest_of, four()).await,
+            Ok("sha256:of-1.2.0".into())
+        );
+        assert_eq!(
+            resolve_revision("1.2.0", digest_of, never).await,
+            Ok("sha256:of-1.2.0".into())
+        );
+        assert_eq!(
+            resolve_revision("v1.2.0", digest_of, never).await,
+            Ok("sha256:of-v1.2.0".into())
+        );
+        assert_eq!(
+            resolve_revision("latest", digest_of, never).await,
+            Ok("sha256:of-latest".into())
+        );
+        assert_eq!(
+            resolve_revision(">=1.0.0 <2.0.0", digest_of, four()).await,
+            Ok("sha256:of-1.2.0".into())
+        );
+        assert_eq!(
+            resolve_revision("^3.0.0", digest_of, four())
+                .await
+                .unwrap_err()
+                .to_string(),
+            "failed to resolve revision \"^3.0.0\": no version for constraints: version matching constraint not found in 4 tags"
+        );
+        assert_eq!(
+            resolve_revision(
+                "^1.0.0",
+                digest_of,
+                listed(&["latest", "stable", "prod", "dev"])
+            )
+            .await
+            .unwrap_err()
+            .to_string(),
+            "failed to resolve revision \"^1.0.0\": no version for constraints: version matching constraint not found in 4 tags"
+        );
+        assert_eq!(
+            resolve_revision("^1.0.0", digest_of, listed(&[]))
+                .await
+                .unwrap_err()
+                .to_string(),
+            "failed to resolve revision \"^1.0.0\": no version for constraints: version matching constraint not found in 0 tags"
+        );
+        assert_eq!(
+            resolve_revision("sha256:abc123", digest_of, never)
+                .await
+                .unwrap_err()
+                .to_string(),
+            "failed to resolve revision \"sha256:abc123\": cannot get digest for revision sha256:abc123: oci://r/x: sha256:abc123: not found"
+        );
+        let failing = || async {
+            Err(OciError::Request {
+                reference: "oci://r/x".into(),
+                detail: "some random error".into(),
+            })
+        };
+        assert_eq!(
+            resolve_revision("^1.0.0", digest_of, failing)
+                .await
+                .unwrap_err()
+                .to_string(),
+            "failed to resolve revision \"^1.0.0\": error fetching tags: failed to get tags: oci://r/x: some random error"
+        );
+        // Build metadata: tags hold `_` for `+`; the tag looked up is the one pushed.
+        let built = |tag: String| async move {
+            match tag.as_str() {
+                "1.3.0_build.7" => Ok("sha256:built".into()),
+                other => Err(OciError::Request {
+                    reference: "oci://r/x".into(),
+                    detail: format!("{other}: not found"),
+                }),
+            }
+        };
+        assert_eq!(
+            resolve_revision("~1.3", built, listed(&["1.3.0_build.7"])).await,
+            Ok("sha256:built".into())
         );
     }
 }

@@ -72,7 +72,7 @@ impl Registry {
         version: &str,
         package: &[u8],
         authorization: Option<&str>,
-    ) {
+    ) -> String {
         let config = format!(r#"{{"apiVersion":"v2","name":"chart","version":"{version}"}}"#);
         self.push(
             repository,
@@ -80,11 +80,11 @@ impl Registry {
             (HELM_CONFIG, config.as_bytes()),
             (CHART_LAYER, package),
             authorization,
-        );
+        )
     }
 
     /// Pushes an artifact of one config and one layer (each a media type and its
-    /// bytes), tagged `tag`.
+    /// bytes), tagged `tag`; the manifest's digest.
     pub(crate) fn push(
         &self,
         repository: &str,
@@ -92,13 +92,26 @@ impl Registry {
         config: (&str, &[u8]),
         layer: (&str, &[u8]),
         authorization: Option<&str>,
-    ) {
+    ) -> String {
+        self.push_layers(repository, tag, config, &[layer], authorization)
+    }
+
+    /// Pushes an artifact of one config and `layers`, tagged `tag`; the manifest's
+    /// digest.
+    pub(crate) fn push_layers(
+        &self,
+        repository: &str,
+        tag: &str,
+        config: (&str, &[u8]),
+        layers: &[(&str, &[u8])],
+        authorization: Option<&str>,
+    ) -> String {
         let mut auth: Vec<(&str, &str)> = Vec::new();
         if let Some(authorization) = authorization {
             auth.push(("Authorization", authorization));
         }
         let mut descriptors = Vec::new();
-        for (media_type, bytes) in [config, layer] {
+        for (media_type, bytes) in std::iter::once(config).chain(layers.iter().copied()) {
             let digest = format!("sha256:{}", sha256_hex(bytes));
             let (status, headers, _) = self.request(
                 "POST",
@@ -129,7 +142,7 @@ impl Registry {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": descriptors[0],
-            "layers": [descriptors[1]],
+            "layers": descriptors[1..],
         })
         .to_string();
         let mut headers = auth.clone();
@@ -141,6 +154,7 @@ impl Registry {
             manifest.as_bytes(),
         );
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        format!("sha256:{}", sha256_hex(manifest.as_bytes()))
     }
 
     /// One HTTP/1.1 request: the status, headers (names lowercased) and body.

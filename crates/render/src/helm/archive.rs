@@ -14,14 +14,20 @@ pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
 /// The files of a chart archive, with the top directory (the chart's name) stripped, as
 /// Helm's `LoadArchiveFiles` returns them.
 pub(crate) fn read_tgz(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    read_entries(name, bytes, Layout::Chart)
+    read_entries(name, bytes, Layout::Chart, true)
 }
 
 /// The files of a gzipped tarball as Flux's `tar.Untar` extracts an artifact: paths kept
 /// (`./` dropped), a name with `\`, a leading `/` or `../` refused, links and other
 /// special entries refused, at most [`MAX_ARCHIVE_BYTES`] in all.
 pub(crate) fn read_artifact(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
-    read_entries(name, bytes, Layout::Artifact)
+    read_entries(name, bytes, Layout::Artifact, true)
+}
+
+/// [`read_artifact`] for a tarball that is not compressed (an OCI layer of media type
+/// `…tar`).
+pub(crate) fn read_tar_artifact(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    read_entries(name, bytes, Layout::Artifact, false)
 }
 
 /// Whose rules an archive is read by.
@@ -33,16 +39,25 @@ enum Layout {
     Artifact,
 }
 
-fn read_entries(name: &str, bytes: &[u8], layout: Layout) -> Result<Vec<(String, Vec<u8>)>, Error> {
+fn read_entries(
+    name: &str,
+    bytes: &[u8],
+    layout: Layout,
+    gzipped: bool,
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let bad = |reason: String| Error::Archive {
         archive: name.to_string(),
         reason,
     };
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .take(MAX_ARCHIVE_BYTES + 1024 * 1024)
-        .read_to_end(&mut tar)
-        .map_err(|e| bad(format!("not a gzip archive: {e}")))?;
+    if gzipped {
+        flate2::read::GzDecoder::new(bytes)
+            .take(MAX_ARCHIVE_BYTES + 1024 * 1024)
+            .read_to_end(&mut tar)
+            .map_err(|e| bad(format!("not a gzip archive: {e}")))?;
+    } else {
+        tar.extend_from_slice(&bytes[..bytes.len().min(MAX_ARCHIVE_BYTES as usize + 1024 * 1024)]);
+    }
     if tar.len() as u64 > MAX_ARCHIVE_BYTES + 1024 * 512 {
         return Err(bad(match layout {
             Layout::Chart => {

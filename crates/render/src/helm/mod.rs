@@ -58,6 +58,12 @@ pub fn unpack_archive(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>
 pub fn unpack_artifact(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
     archive::read_artifact(name, bytes)
 }
+
+/// [`unpack_artifact`] for a tarball that is not compressed (an OCI layer of media type
+/// `application/vnd.oci.image.layer.v1.tar`).
+pub fn unpack_tar_artifact(name: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    archive::read_tar_artifact(name, bytes)
+}
 /// One `--set` (`as_string`: `--set-string`) assignment, `path=value`, applied to
 /// `values` with Helm's `strvals` rules — how Flux places a `valuesFrom` entry at its
 /// `targetPath`.
