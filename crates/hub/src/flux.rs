@@ -1094,23 +1094,14 @@ impl FluxReconciler {
         }
         // Custom health checks, compiled before anything is fetched: a bad expression is a
         // configuration error that only a new generation can fix.
-        let health_exprs = match obj.pointer("/spec/healthCheckExprs") {
-            None | Some(Value::Null) => None,
-            Some(checks) => {
-                let compiled = match checks.as_array() {
-                    Some(list) => HealthExprs::compile(list),
-                    None => Err("spec.healthCheckExprs must be a list".to_string()),
-                };
-                match compiled {
-                    Ok(exprs) => Some(exprs).filter(|e| !e.is_empty()),
-                    Err(e) => {
-                        let message = format!("{TERMINAL_ERROR_MESSAGE}: {e}");
-                        run.conditions.stalled("InvalidCELExpression", &message);
-                        run.fail("InvalidCELExpression", &message);
-                        run.status["observedGeneration"] = json!(run.generation);
-                        return run.finish(None);
-                    }
-                }
+        let health_exprs = match health_check_exprs(obj.get("spec").unwrap_or(&Value::Null)) {
+            Ok(exprs) => exprs,
+            Err(e) => {
+                let message = format!("{TERMINAL_ERROR_MESSAGE}: {e}");
+                run.conditions.stalled("InvalidCELExpression", &message);
+                run.fail("InvalidCELExpression", &message);
+                run.status["observedGeneration"] = json!(run.generation);
+                return run.finish(None);
             }
         };
         let interval = ks.interval().unwrap_or(Duration::from_secs(600));
@@ -1536,6 +1527,18 @@ impl FluxReconciler {
             }
         }
         Ok(())
+    }
+}
+
+/// A Kustomization's or HelmRelease's `spec.healthCheckExprs`, compiled (none when absent
+/// or empty), or why not — a configuration error only a new generation can fix.
+fn health_check_exprs(spec: &Value) -> Result<Option<HealthExprs>, String> {
+    match spec.get("healthCheckExprs") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(checks)) => {
+            HealthExprs::compile(checks).map(|exprs| Some(exprs).filter(|e| !e.is_empty()))
+        }
+        Some(_) => Err("spec.healthCheckExprs must be a list".to_string()),
     }
 }
 

@@ -303,16 +303,7 @@ impl Sources {
             let listed = self
                 .listing(listing_key, interval, async {
                     let versions = oci::versions(&reference, &access, HELM_REPO_TIMEOUT).await?;
-                    let listed = versions
-                        .into_iter()
-                        .map(|version| helm_repo::ChartVersion {
-                            version,
-                            urls: Vec::new(),
-                            digest: String::new(),
-                            created: String::new(),
-                        })
-                        .collect();
-                    Ok(HashMap::from([(name.clone(), listed)]))
+                    Ok(HashMap::from([(name.clone(), tag_listing(versions))]))
                 })
                 .await?;
             let versions = listed.get(&name).map(Vec::as_slice).unwrap_or_default();
@@ -404,16 +395,7 @@ impl Sources {
                     let listed = self
                         .listing(listing_key, interval, async {
                             let tags = oci::tags(reference, access, HELM_REPO_TIMEOUT).await?;
-                            let listed = tags
-                                .into_iter()
-                                .map(|version| flotilla_source::helm_repo::ChartVersion {
-                                    version,
-                                    urls: Vec::new(),
-                                    digest: String::new(),
-                                    created: String::new(),
-                                })
-                                .collect();
-                            Ok(HashMap::from([(name.clone(), listed)]))
+                            Ok(HashMap::from([(name.clone(), tag_listing(tags))]))
                         })
                         .await
                         .map_err(|e| match e {
@@ -698,6 +680,19 @@ fn oci_content_files(
         }
         _ => Err(format!("expected 1 directory, found {}", tops.len())),
     }
+}
+
+/// A registry's tags as a listing of chart versions (the cache `Sources::listing` keeps):
+/// names only.
+fn tag_listing(tags: Vec<String>) -> Vec<flotilla_source::helm_repo::ChartVersion> {
+    tags.into_iter()
+        .map(|version| flotilla_source::helm_repo::ChartVersion {
+            version,
+            urls: Vec::new(),
+            digest: String::new(),
+            created: String::new(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1112,21 +1112,7 @@ mod tests {
     /// Helm's refusals of artifacts that are not charts.
     #[test]
     fn only_a_helm_artifact_with_one_chart_layer_is_a_chart() {
-        let manifest = |config: &str, layers: &[&str]| Manifest {
-            config: Descriptor {
-                media_type: config.into(),
-                digest: "sha256:0".into(),
-                size: 0,
-            },
-            layers: layers
-                .iter()
-                .map(|m| Descriptor {
-                    media_type: m.to_string(),
-                    digest: "sha256:1".into(),
-                    size: 1,
-                })
-                .collect(),
-        };
+        let manifest = manifest_of_layers;
         assert!(chart_layer(&manifest(HELM_CONFIG, &[CHART_LAYER])).is_ok());
         assert!(chart_layer(&manifest(HELM_CONFIG, &[LEGACY_CHART_LAYER])).is_ok());
         let image = chart_layer(&manifest(

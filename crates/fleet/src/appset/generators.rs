@@ -1155,7 +1155,7 @@ fn go_path_base(path: &str) -> String {
 }
 
 /// The Go type name `encoding/json` uses for a JSON value in unmarshal errors.
-fn go_json_kind(value: &Value) -> &'static str {
+pub(crate) fn go_json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "bool",

@@ -204,17 +204,6 @@ fn go_field<'a>(map: &'a serde_json::Map<String, Value>, name: &str) -> Option<&
         .next_back()
 }
 
-fn go_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// `Client.Do` decoding into `ServiceResponse`: the first JSON value of the body (an empty
 /// body is no parameters, as upstream ignores `io.EOF`); a syntax or type error is Go's
 /// text followed by `: <body>`.
@@ -257,7 +246,7 @@ fn decode_answer(body: &[u8]) -> Result<Vec<Params>, String> {
         Value::Object(map) => map,
         other => {
             return Err(type_error(
-                go_kind(other),
+                super::generators::go_json_kind(other),
                 "Go value",
                 "plugin.ServiceResponse",
             ));
@@ -268,7 +257,7 @@ fn decode_answer(body: &[u8]) -> Result<Vec<Params>, String> {
         Some(Value::Object(map)) => map,
         Some(other) => {
             return Err(type_error(
-                go_kind(other),
+                super::generators::go_json_kind(other),
                 "Go struct field ServiceResponse.output",
                 "plugin.Output",
             ));
@@ -279,7 +268,7 @@ fn decode_answer(body: &[u8]) -> Result<Vec<Params>, String> {
         Some(Value::Array(items)) => items,
         Some(other) => {
             return Err(type_error(
-                go_kind(other),
+                super::generators::go_json_kind(other),
                 "Go struct field Output.output.parameters",
                 "[]map[string]interface {}",
             ));
@@ -292,7 +281,7 @@ fn decode_answer(body: &[u8]) -> Result<Vec<Params>, String> {
             Value::Null => out.push(Params::new()),
             other => {
                 return Err(type_error(
-                    go_kind(other),
+                    super::generators::go_json_kind(other),
                     "Go struct field Output.output.parameters",
                     "map[string]interface {}",
                 ));

@@ -26,7 +26,6 @@ use flotilla_fleet::helm_release::{HelmRelease, short_release_name};
 use flotilla_render::helm::storage::{Release, Status};
 use flotilla_render::helm::{Chart, Table};
 use flotilla_sync::Cluster;
-use flotilla_sync::health::cel::HealthExprs;
 
 use super::{DependencyError, ready_by_expression};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
@@ -377,24 +376,15 @@ impl FluxReconciler {
             return run.finish(None);
         }
         // Custom health checks (helm-controller compiles them before anything else).
-        let health_exprs = match spec_value.get("healthCheckExprs") {
-            None | Some(Value::Null) => None,
-            Some(checks) => {
-                let compiled = match checks.as_array() {
-                    Some(list) => HealthExprs::compile(list),
-                    None => Err("spec.healthCheckExprs must be a list".to_string()),
-                };
-                match compiled {
-                    Ok(exprs) => Some(exprs).filter(|e| !e.is_empty()),
-                    Err(e) => {
-                        let message = format!("{}: {e}", super::TERMINAL_ERROR_MESSAGE);
-                        run.conditions.stalled("InvalidCELExpression", &message);
-                        run.not_ready("InvalidCELExpression", &message);
-                        run.event(true, "InvalidCELExpression", &e);
-                        run.status["observedGeneration"] = json!(generation);
-                        return run.finish(None);
-                    }
-                }
+        let health_exprs = match super::health_check_exprs(&spec_value) {
+            Ok(exprs) => exprs,
+            Err(e) => {
+                let message = format!("{}: {e}", super::TERMINAL_ERROR_MESSAGE);
+                run.conditions.stalled("InvalidCELExpression", &message);
+                run.not_ready("InvalidCELExpression", &message);
+                run.event(true, "InvalidCELExpression", &e);
+                run.status["observedGeneration"] = json!(generation);
+                return run.finish(None);
             }
         };
         let drift_detection = match DriftDetection::of(&spec_value) {
