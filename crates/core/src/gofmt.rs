@@ -63,6 +63,52 @@ pub fn marshal(value: &Value) -> String {
     out
 }
 
+/// `json.Marshal` then `json.Indent` with `indent`, keys in the value's own order (how
+/// sops writes a JSON file: its encoder keeps the tree's order).
+pub fn marshal_indent_in_order(value: &Value, indent: &str) -> String {
+    let mut out = String::new();
+    write_indented(value, indent, 0, &mut out);
+    out
+}
+
+fn write_indented(value: &Value, indent: &str, level: usize, out: &mut String) {
+    let newline = |out: &mut String, level: usize| {
+        out.push('\n');
+        for _ in 0..level {
+            out.push_str(indent);
+        }
+    };
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, level + 1);
+                write_indented(item, indent, level + 1, out);
+            }
+            newline(out, level);
+            out.push(']');
+        }
+        Value::Object(map) if !map.is_empty() => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, level + 1);
+                write_string(key, out);
+                out.push_str(": ");
+                write_indented(item, indent, level + 1, out);
+            }
+            newline(out, level);
+            out.push('}');
+        }
+        other => write_value(other, out),
+    }
+}
+
 fn write_value(value: &Value, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),

@@ -3,9 +3,8 @@
 //! YAML file must decrypt to its expected tree with its MAC verified, and every tampered
 //! file must fail for the expected reason. The failing set must equal `KNOWN_FAILURES`.
 //!
-//! dotenv files must decrypt to upstream's exact plaintext output; ini and binary
-//! files are not run (Flux decrypts built objects as JSON, generator sources as dotenv,
-//! JSON or YAML).
+//! dotenv files must decrypt to upstream's exact plaintext output; binary files and
+//! the output formats are checked in `sops_formats.rs`; INI files are not decrypted.
 
 use std::path::{Path, PathBuf};
 
@@ -478,8 +477,100 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
     // "TOKEN=t0p\n" in base64.
     assert_eq!(objects[0]["data"]["creds.env"], "VE9LRU49dDBwCg==");
 
-    // An encrypted YAML source is refused rather than generated from its ciphertext.
-    let yaml_tree = MemTree::from_files([
+    // Encrypted YAML, JSON and binary sources are decrypted into their own format
+    // (sops's stores: go-yaml v3 with four spaces, tab-indented JSON, raw bytes).
+    let recipient = identity.to_public().to_string();
+    let encrypt = |doc: Value| {
+        let mut doc = doc;
+        sops::encrypt(
+            &mut doc,
+            &[Recipient::Age(&recipient)],
+            None,
+            "2026-11-27T00:00:00Z",
+        )
+        .unwrap();
+        doc
+    };
+    let yaml_source = {
+        let doc = encrypt(serde_json::json!({"db": {"user": "app", "ports": [5432]}}));
+        // A YAML SOPS file, as sops writes it (four spaces, metadata last).
+        let json = serde_json::to_string(&doc).unwrap();
+        let plain =
+            sops::decrypt_file(&json, sops::Format::Json, sops::Format::Json, &keys, true).unwrap();
+        assert!(
+            String::from_utf8(plain)
+                .unwrap()
+                .contains("\"user\": \"app\"")
+        );
+        flotilla_render::kustomize::to_yaml(&doc)
+    };
+    let json_source =
+        serde_json::to_string_pretty(&encrypt(serde_json::json!({"token": "t0p"}))).unwrap();
+    let binary_source = serde_json::to_string_pretty(&encrypt(
+        serde_json::json!({"data": "-----BEGIN KEY-----\nk\n"}),
+    ))
+    .unwrap();
+    let sources_tree = MemTree::from_files([
+        (
+            "app/kustomization.yaml",
+            "secretGenerator:\n- name: creds\n  files: [db.yaml, api.json, tls.key]\n".to_string(),
+        ),
+        ("app/db.yaml", yaml_source),
+        ("app/api.json", json_source.clone()),
+        ("app/tls.key", binary_source),
+    ]);
+    let objects = flux::build_with_keys(
+        &sources_tree,
+        &spec(true),
+        &owner,
+        &vars,
+        Strictness::Strict,
+        &keys,
+    )
+    .expect("build");
+    let decoded = |key: &str| {
+        use base64::Engine as _;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(objects[0]["data"][key].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    // The file lists `ports` first (written with sorted keys); sops keeps file order.
+    assert_eq!(
+        decoded("db.yaml"),
+        "db:\n    ports:\n        - 5432\n    user: app\n"
+    );
+    assert_eq!(decoded("api.json"), "{\n\t\"token\": \"t0p\"\n}\n");
+    assert_eq!(decoded("tls.key"), "-----BEGIN KEY-----\nk\n");
+
+    // A Secret field holding an encrypted JSON file is written in the format its key
+    // names: YAML for `config.yaml`.
+    let encoded = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&json_source)
+    };
+    let field_tree = MemTree::from_files([(
+        "app/secret.yaml",
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: files\ndata:\n  config.yaml: {encoded}\n"
+        ),
+    )]);
+    let objects = flux::build_with_keys(
+        &field_tree,
+        &spec(true),
+        &owner,
+        &vars,
+        Strictness::Strict,
+        &keys,
+    )
+    .expect("build");
+    // "token: t0p\n" in base64.
+    assert_eq!(objects[0]["data"]["config.yaml"], "dG9rZW46IHQwcAo=");
+
+    // A source whose values do not open fails the build naming the file.
+    let broken_tree = MemTree::from_files([
         (
             "app/kustomization.yaml",
             "secretGenerator:\n- name: creds\n  files: [creds.yaml]\n",
@@ -490,7 +581,7 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
         ),
     ]);
     let error = flux::build_with_keys(
-        &yaml_tree,
+        &broken_tree,
         &spec(true),
         &owner,
         &vars,
@@ -500,7 +591,7 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
     .unwrap_err()
     .to_string();
     assert!(
-        error.starts_with("error decrypting sources: app/creds.yaml: SOPS-encrypted yaml sources"),
+        error.starts_with("error decrypting sources: app/creds.yaml: "),
         "{error}"
     );
 }

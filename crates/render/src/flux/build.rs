@@ -703,9 +703,9 @@ fn metadata_value_root(object: &Value, key: &str) -> String {
 }
 
 /// kustomize-controller's `DecryptResource` for a Secret that is not encrypted whole:
-/// each `data` value holding a SOPS file is decrypted in place — dotenv files under a
-/// `.env` key (the key names the output format); an encrypted value of another format
-/// is an error rather than applied as ciphertext. A value that is not base64 is left
+/// each `data` value holding a SOPS file (of the format its marker shows) is decrypted
+/// in place and written in the format its key names — `config.yaml` as YAML, `app.env`
+/// as dotenv, `tls.key` as the binary file's bytes. A value that is not base64 is left
 /// for the server.
 fn decrypt_secret_files(secret: &mut Value, identities: &Identities) -> Result<(), String> {
     use base64::Engine as _;
@@ -718,16 +718,12 @@ fn decrypt_secret_files(secret: &mut Value, identities: &Identities) -> Result<(
             continue;
         };
         let text = String::from_utf8_lossy(&bytes);
-        let Some(format) = sops::encrypted_format(&text) else {
+        let Some(input) = sops::Format::detect(&text) else {
             continue;
         };
-        if format != "dotenv" || super::decrypt_sources::format_for_path(key) != "dotenv" {
-            return Err(format!(
-                "Secret field '{key}' holds a SOPS file in a format not decrypted yet (dotenv only)"
-            ));
-        }
-        let plain = sops::decrypt_dotenv_values(&text, identities)
-            .map_err(|e| format!("failed to decrypt Secret field '{key}': {e}"))?;
+        let plain =
+            sops::decrypt_file(&text, input, sops::Format::for_path(key), identities, false)
+                .map_err(|e| format!("failed to decrypt and format Secret field '{key}': {e}"))?;
         *value = Value::String(engine.encode(plain));
     }
     Ok(())

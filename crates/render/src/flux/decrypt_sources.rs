@@ -11,22 +11,7 @@ use serde_json::{Map, Value};
 
 use super::build::FluxBuildError;
 use crate::kustomize::{self, EntryKind, Tree, TreeError};
-use crate::sops::{self, Identities};
-
-/// SOPS's format for a file name (`FormatForPath`); Docker config JSON keys are JSON.
-pub(crate) fn format_for_path(path: &str) -> &'static str {
-    if path.ends_with(".dockerconfigjson") || path.ends_with(".json") {
-        "json"
-    } else if path.ends_with(".yaml") || path.ends_with(".yml") {
-        "yaml"
-    } else if path.ends_with(".env") {
-        "dotenv"
-    } else if path.ends_with(".ini") {
-        "ini"
-    } else {
-        "binary"
-    }
-}
+use crate::sops::{self, Format, Identities};
 
 /// The decrypted contents of every encrypted source under `dir`, by tree path.
 /// `top` is the kustomization of `dir` as Flux writes it (with the spec's overlay).
@@ -80,7 +65,7 @@ fn visit(
     for generator in &generators {
         for source in strings(generator.get("files")) {
             let (key, path) = source.split_once('=').unwrap_or((&source, &source));
-            decrypt_file(tree, dir, path, format_for_path(key), identities, out)?;
+            decrypt_file(tree, dir, path, Format::for_path(key), identities, out)?;
         }
         let mut envs = strings(generator.get("envs"));
         envs.extend(
@@ -90,8 +75,8 @@ fn visit(
                 .map(str::to_string),
         );
         for env in envs {
-            let format = match format_for_path(&env) {
-                "binary" => "dotenv",
+            let format = match Format::for_path(&env) {
+                Format::Binary => Format::Dotenv,
                 other => other,
             };
             decrypt_file(tree, dir, &env, format, identities, out)?;
@@ -104,7 +89,7 @@ fn visit(
         .flatten()
     {
         if let Some(path) = patch.get("path").and_then(Value::as_str) {
-            decrypt_file(tree, dir, path, format_for_path(path), identities, out)?;
+            decrypt_file(tree, dir, path, Format::for_path(path), identities, out)?;
         }
     }
     for resource in strings(kustomization.get("resources")) {
@@ -118,13 +103,14 @@ fn visit(
     Ok(())
 }
 
-/// Decrypts the file at `rel` (from `dir`) when it holds SOPS data of `format`.
-/// Files outside the tree or missing are left to the build to report.
+/// Decrypts the file at `rel` (from `dir`) when it holds SOPS data of `format`, into
+/// the same format (kustomize-controller's `sopsDecryptFile`). Files outside the tree
+/// or missing are left to the build to report.
 fn decrypt_file(
     tree: &dyn Tree,
     dir: &str,
     rel: &str,
-    format: &str,
+    format: Format,
     identities: &Identities,
     out: &mut HashMap<String, Vec<u8>>,
 ) -> Result<(), FluxBuildError> {
@@ -140,24 +126,17 @@ fn decrypt_file(
         Err(e) => return Err(e.into()),
     };
     let text = String::from_utf8_lossy(&bytes);
-    if !sops::holds_encrypted(&text, format) {
+    if !format.holds(&text) {
         return Ok(());
     }
-    let failed = |reason: String| FluxBuildError::SourceDecryption {
-        path: path.clone(),
-        reason,
-    };
-    match format {
-        "dotenv" => {
-            let plain = sops::decrypt_dotenv_values(&text, identities)
-                .map_err(|e| failed(e.to_string()))?;
-            out.insert(path.clone(), plain.into_bytes());
-            Ok(())
+    let plain = sops::decrypt_file(&text, format, format, identities, false).map_err(|e| {
+        FluxBuildError::SourceDecryption {
+            path: path.clone(),
+            reason: e.to_string(),
         }
-        other => Err(failed(format!(
-            "SOPS-encrypted {other} sources are not decrypted yet (dotenv only)"
-        ))),
-    }
+    })?;
+    out.insert(path, plain);
+    Ok(())
 }
 
 /// `base` with some files' contents replaced (the decrypted sources).

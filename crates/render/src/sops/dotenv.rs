@@ -63,17 +63,11 @@ fn unflatten(into: &mut Map<String, Value>, key: &str, value: String) -> Result<
     Ok(())
 }
 
-/// Decrypts a SOPS dotenv file into plain dotenv text (`sops --decrypt`), the MAC
-/// verified when `check_mac`.
-pub(crate) fn decrypt(
-    text: &str,
-    identities: &Identities,
-    check_mac: bool,
-) -> Result<String, SopsError> {
-    let lines = parse(text);
+/// The document a SOPS dotenv file holds: its pairs and the `sops` metadata.
+fn document(lines: &[Line]) -> Result<Value, SopsError> {
     let mut fields = Map::new();
     let mut metadata = Map::new();
-    for line in &lines {
+    for line in lines {
         if let Line::Pair(key, value) = line {
             match key.strip_prefix("sops_") {
                 Some(meta) => unflatten(&mut metadata, meta, value.clone())?,
@@ -87,7 +81,30 @@ pub(crate) fn decrypt(
         return Err(SopsError::NotEncrypted);
     }
     fields.insert("sops".into(), Value::Object(metadata));
-    let mut doc = Value::Object(fields);
+    Ok(Value::Object(fields))
+}
+
+/// The still encrypted document of a SOPS dotenv file, to be written in another
+/// format; a file with comments is refused (sops would carry them over).
+pub(crate) fn tree(text: &str) -> Result<Value, SopsError> {
+    let lines = parse(text);
+    if lines.iter().any(|l| matches!(l, Line::Comment(_))) {
+        return Err(SopsError::Unsupported(
+            "a SOPS dotenv file with comments is decrypted into dotenv only".into(),
+        ));
+    }
+    document(&lines)
+}
+
+/// Decrypts a SOPS dotenv file into plain dotenv text (`sops --decrypt`), the MAC
+/// verified when `check_mac`.
+pub(crate) fn decrypt(
+    text: &str,
+    identities: &Identities,
+    check_mac: bool,
+) -> Result<String, SopsError> {
+    let lines = parse(text);
+    let mut doc = document(&lines)?;
     super::decrypt_checked(&mut doc, identities, check_mac)?;
     let mut out = String::new();
     for line in lines {

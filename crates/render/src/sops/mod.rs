@@ -10,11 +10,14 @@
 //! document cannot hold, are not part of the MAC.
 
 mod dotenv;
+mod formats;
+mod goyaml;
 mod value;
 
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha512};
 
+pub use formats::{Format, decrypt_file};
 pub use value::ValueError;
 
 /// Why a document could not be decrypted. Messages never hold a decrypted value.
@@ -51,6 +54,27 @@ pub enum SopsError {
     /// The values do not match the MAC.
     #[error("MAC mismatch: the file's MAC does not match its values")]
     MacMismatch,
+    /// The file does not load as its format (kustomize-controller's words).
+    #[error("failed to load encrypted {format} data: {reason}")]
+    Load {
+        /// The input format's name.
+        format: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The decrypted tree cannot be written in the output format.
+    #[error("failed to emit encrypted {input} file as decrypted {output}: {reason}")]
+    Emit {
+        /// The input format's name.
+        input: &'static str,
+        /// The output format's name.
+        output: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A format or feature of SOPS files this hub does not decrypt.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Opens the PGP-wrapped data keys of SOPS files (implemented by the caller over
@@ -117,30 +141,6 @@ impl Identities {
     pub fn is_empty(&self) -> bool {
         self.age.is_empty() && self.pgp.is_none()
     }
-}
-
-/// What marks a file as SOPS-encrypted, by format (kustomize-controller's
-/// `sopsFormatToMarkerBytes`; a binary file is stored as JSON).
-const MARKERS: &[(&str, &str)] = &[
-    ("dotenv", "sops_mac=ENC["),
-    ("json", "\"mac\": \"ENC["),
-    ("binary", "\"mac\": \"ENC["),
-    ("yaml", "mac: ENC["),
-];
-
-/// Whether `text` holds a SOPS file of `format` (`dotenv`, `json`, `yaml`, `binary`).
-pub fn holds_encrypted(text: &str, format: &str) -> bool {
-    MARKERS
-        .iter()
-        .any(|(f, marker)| *f == format && text.contains(marker))
-}
-
-/// The format of the SOPS file `text` holds, if it holds one (`detectFormatFromMarkerBytes`).
-pub fn encrypted_format(text: &str) -> Option<&'static str> {
-    MARKERS
-        .iter()
-        .find(|(_, marker)| text.contains(marker))
-        .map(|(format, _)| *format)
 }
 
 /// Whether `doc` carries SOPS metadata.
