@@ -1,8 +1,10 @@
-//! Health of live objects: the Lua checks of `argocd-cm` ([`lua`]) before Argo CD's
-//! built-in checks ([`argocd`]), kstatus ([`kstatus`]) for every kind neither covers, and
-//! the app's health as the worst of its objects.
+//! Health of live objects: the Lua checks of `argocd-cm` ([`lua`]) before the checks
+//! Argo CD bundles for custom resources ([`bundled`]), then Argo CD's built-in checks
+//! ([`argocd`]), kstatus ([`kstatus`]) for every kind none of them covers, and the app's
+//! health as the worst of its objects.
 
 pub mod argocd;
+pub mod bundled;
 pub mod cel;
 pub mod kstatus;
 pub mod lua;
@@ -112,20 +114,21 @@ fn scripted_health(obj: &Value) -> Option<Health> {
     })
 }
 
-/// The health Flotilla reports for a live object: an `argocd-cm` Lua check for its kind
-/// (unless it is being deleted), else Argo CD's built-in check where one applies (plus
-/// its CronJob rule), kstatus otherwise (Current → Healthy, InProgress and Terminating →
-/// Progressing, Failed → Degraded, Unknown → Unknown).
+/// The health Flotilla reports for a live object, in gitops-engine's order: "Pending
+/// deletion" for an object being deleted; else an `argocd-cm` Lua check for its kind (the
+/// user's override wins), else the check Argo CD bundles for the kind, else Argo CD's
+/// built-in check where one applies; kstatus otherwise (Current → Healthy, InProgress and
+/// Terminating → Progressing, Failed → Degraded, Unknown → Unknown).
 pub fn assess(obj: &Value) -> Health {
-    if !argocd::pending_deletion(obj)
-        && let Some(h) = scripted_health(obj)
-    {
-        return h;
+    if !argocd::pending_deletion(obj) {
+        if let Some(h) = scripted_health(obj) {
+            return h;
+        }
+        if let Some(h) = bundled::bundled_health(obj) {
+            return h;
+        }
     }
     if let Some(h) = argocd::resource_health(obj) {
-        return h;
-    }
-    if let Some(h) = argocd::cronjob_health(obj) {
         return h;
     }
     let k = kstatus::compute(obj);
