@@ -14,12 +14,20 @@
 //! JSON round trip (see [`support`]).
 
 mod argoproj;
+mod autoscaling;
 mod cert_manager;
 mod cluster_api;
+mod coreos;
 mod crossplane;
 mod flux;
+mod kafka;
+mod knative;
 mod kubernetes;
+mod kubevirt;
+mod mesh;
+mod policy;
 mod promoter;
+mod rabbitmq;
 mod secrets;
 mod support;
 
@@ -34,12 +42,20 @@ type Check = fn(&Value) -> Verdict;
 /// Each family's directory lookup by exact group and kind.
 const FAMILIES: &[fn(&str, &str) -> Option<Check>] = &[
     argoproj::check,
+    autoscaling::check,
     cert_manager::check,
     cluster_api::check,
+    coreos::check,
     crossplane::check,
     flux::check,
+    kafka::check,
+    knative::check,
     kubernetes::check,
+    kubevirt::check,
+    mesh::check,
+    policy::check,
     promoter::check,
+    rabbitmq::check,
     secrets::check,
 ];
 
@@ -48,6 +64,7 @@ const FAMILIES: &[fn(&str, &str) -> Option<Check>] = &[
 const WILDCARDS: &[(&str, Check)] = &[
     ("*.crossplane.io", crossplane::any_crossplane),
     ("*.upbound.io", crossplane::any_upbound),
+    ("microgateway.airlock.com", mesh::airlock),
 ];
 
 /// The check Argo CD bundles for `group`/`kind`, if any.
