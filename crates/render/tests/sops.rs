@@ -412,9 +412,17 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
         }
         serde_json::from_value(s).unwrap()
     };
-    let objects =
-        flux::build_with_keys(&tree, &spec(true), &owner, &vars, Strictness::Strict, &keys)
-            .expect("build");
+    let build = |tree: &MemTree, decryption: bool| {
+        flux::build_with_keys(
+            tree,
+            &spec(decryption),
+            &owner,
+            &vars,
+            Strictness::Strict,
+            &keys,
+        )
+    };
+    let objects = build(&tree, true).expect("build");
     let secret = |prefix: &str| {
         objects
             .iter()
@@ -432,15 +440,7 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
         "VE9LRU49dDBwCg=="
     );
     // Without spec.decryption the generator reads the ciphertext, as kustomize would.
-    let plain = flux::build_with_keys(
-        &tree,
-        &spec(false),
-        &owner,
-        &vars,
-        Strictness::Strict,
-        &keys,
-    )
-    .expect("build");
+    let plain = build(&tree, false).expect("build");
     let creds = plain
         .iter()
         .find(|o| {
@@ -465,15 +465,7 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: files\ndata:\n  creds.env: {encoded}\n"
         ),
     )]);
-    let objects = flux::build_with_keys(
-        &data_tree,
-        &spec(true),
-        &owner,
-        &vars,
-        Strictness::Strict,
-        &keys,
-    )
-    .expect("build");
+    let objects = build(&data_tree, true).expect("build");
     // "TOKEN=t0p\n" in base64.
     assert_eq!(objects[0]["data"]["creds.env"], "VE9LRU49dDBwCg==");
 
@@ -519,15 +511,7 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
         ("app/api.json", json_source.clone()),
         ("app/tls.key", binary_source),
     ]);
-    let objects = flux::build_with_keys(
-        &sources_tree,
-        &spec(true),
-        &owner,
-        &vars,
-        Strictness::Strict,
-        &keys,
-    )
-    .expect("build");
+    let objects = build(&sources_tree, true).expect("build");
     let decoded = |key: &str| {
         use base64::Engine as _;
         String::from_utf8(
@@ -557,15 +541,7 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: files\ndata:\n  config.yaml: {encoded}\n"
         ),
     )]);
-    let objects = flux::build_with_keys(
-        &field_tree,
-        &spec(true),
-        &owner,
-        &vars,
-        Strictness::Strict,
-        &keys,
-    )
-    .expect("build");
+    let objects = build(&field_tree, true).expect("build");
     // "token: t0p\n" in base64.
     assert_eq!(objects[0]["data"]["config.yaml"], "dG9rZW46IHQwcAo=");
 
@@ -580,16 +556,7 @@ fn encrypted_dotenv_sources_are_decrypted_before_the_generator_reads_them() {
             "token: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\nsops:\n    mac: ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]\n",
         ),
     ]);
-    let error = flux::build_with_keys(
-        &broken_tree,
-        &spec(true),
-        &owner,
-        &vars,
-        Strictness::Strict,
-        &keys,
-    )
-    .unwrap_err()
-    .to_string();
+    let error = build(&broken_tree, true).unwrap_err().to_string();
     assert!(
         error.starts_with("error decrypting sources: app/creds.yaml: "),
         "{error}"
