@@ -20,16 +20,22 @@ mod cluster_api;
 mod coreos;
 mod crossplane;
 mod flux;
+mod humio;
 mod kafka;
 mod knative;
+mod kruise;
 mod kubernetes;
 mod kubevirt;
 mod mesh;
+mod netapp;
+mod numaproj;
 mod policy;
 mod promoter;
 mod rabbitmq;
 mod secrets;
+mod solo;
 mod support;
+mod threescale;
 
 use serde_json::Value;
 
@@ -48,15 +54,21 @@ const FAMILIES: &[fn(&str, &str) -> Option<Check>] = &[
     coreos::check,
     crossplane::check,
     flux::check,
+    humio::check,
     kafka::check,
     knative::check,
+    kruise::check,
     kubernetes::check,
     kubevirt::check,
     mesh::check,
+    netapp::check,
+    numaproj::check,
     policy::check,
     promoter::check,
     rabbitmq::check,
     secrets::check,
+    solo::check,
+    threescale::check,
 ];
 
 /// The wildcard directories, in upstream's sorted order: a group pattern (`*` for any run

@@ -239,3 +239,15 @@ pub(super) fn concat_text(v: Option<&Value>) -> Option<String> {
         _ => None,
     }
 }
+
+/// Runs a port written with `?` over [`num`]-style reads: an `Err` is where the upstream
+/// script fails ([`script_error`]).
+pub(super) fn attempt(f: impl FnOnce() -> Result<Verdict, &'static str>) -> Verdict {
+    f().unwrap_or_else(script_error)
+}
+
+/// The number at `path`, where the script does arithmetic or an ordering comparison on it
+/// (Lua fails on nil or a non-number there).
+pub(super) fn num(v: &Value, path: &[&str]) -> Result<f64, &'static str> {
+    number(v, path).ok_or("a number the check compares is missing")
+}
