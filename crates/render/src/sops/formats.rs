@@ -3,14 +3,14 @@
 //! the output format — a generator source keeps its format, a Secret `data` value takes
 //! the format its key names (`config.yaml` holding an encrypted JSON file becomes YAML).
 //!
-//! Written as sops 3.13 writes them: YAML by go-yaml v3 ([`super::goyaml`]), JSON by
-//! `encoding/json` indented with tabs, dotenv as `KEY=value` lines, binary as the bytes
-//! of the `data` value. Not read here: INI files (refused by name), YAML comments (sops
-//! keeps them, so a file that has any is refused rather than written without them), and
-//! a multi-document YAML file's later documents' metadata.
+//! Written as sops 3.13 writes them: YAML by go-yaml v3 ([`super::goyaml`]) with its
+//! comments where sops puts them back ([`super::comments`]), JSON by `encoding/json`
+//! indented with tabs, dotenv as `KEY=value` lines, binary as the bytes of the `data`
+//! value. Not read here: INI files (refused by name), and multi-document YAML files.
 
 use serde_json::{Map, Value};
 
+use super::comments::{self, Comments};
 use super::{Identities, SopsError};
 
 /// A SOPS store format.
@@ -96,10 +96,12 @@ pub fn decrypt_file(
         format: input.name(),
         reason,
     };
-    let mut docs = match input {
-        Format::Json | Format::Binary => vec![load_json(text).map_err(load)?],
+    let (mut docs, mut comments) = match input {
+        Format::Json | Format::Binary => {
+            (vec![load_json(text).map_err(load)?], Comments::default())
+        }
         Format::Yaml => load_yaml(text).map_err(load)?,
-        Format::Dotenv => vec![super::dotenv::tree(text)?],
+        Format::Dotenv => (vec![super::dotenv::tree(text)?], Comments::default()),
         Format::Ini => return Err(unsupported(Format::Ini)),
     };
     if docs.is_empty() {
@@ -110,20 +112,29 @@ pub fn decrypt_file(
             "multi-document SOPS YAML files are not decrypted by this hub".into(),
         ));
     }
-    super::decrypt_checked(&mut docs[0], identities, check_mac)?;
+    if let Some(index) = docs[0]
+        .as_object()
+        .and_then(|m| m.keys().position(|k| k == "sops"))
+    {
+        comments.remove_top_level_item("sops", index);
+    }
+    let key = super::decrypt_checked(&mut docs[0], identities, check_mac)?;
+    decrypt_comments(&mut comments, &key)?;
     let emit = |reason: String| SopsError::Emit {
         input: input.name(),
         output: output.name(),
         reason,
     };
     match output {
-        Format::Yaml => Ok(super::goyaml::documents(&docs).into_bytes()),
+        Format::Yaml => Ok(super::goyaml::documents(&docs, &comments).into_bytes()),
         Format::Json => {
             let mut out = flotilla_core::gofmt::marshal_indent_in_order(&docs[0], "\t");
             out.push('\n');
             Ok(out.into_bytes())
         }
-        Format::Dotenv => dotenv_lines(&docs[0]).map(String::into_bytes).map_err(emit),
+        Format::Dotenv => dotenv_lines(&docs[0], comments.of(&[]))
+            .map(String::into_bytes)
+            .map_err(emit),
         Format::Binary => match docs[0].get("data") {
             Some(Value::String(data)) => Ok(data.clone().into_bytes()),
             Some(_) => Err(emit(
@@ -154,14 +165,9 @@ fn load_json(text: &str) -> Result<Value, String> {
     }
 }
 
-/// A YAML store's documents, read as go-yaml v3 reads them (YAML 1.2 booleans).
-fn load_yaml(text: &str) -> Result<Vec<Value>, String> {
-    if let Some(line) = first_comment_line(text) {
-        return Err(format!(
-            "line {line} holds a comment: sops writes a YAML file's comments back, which \
-             this hub does not, so YAML files with comments are not decrypted"
-        ));
-    }
+/// A YAML store's documents, read as go-yaml v3 reads them (YAML 1.2 booleans), and
+/// the first document's comments.
+fn load_yaml(text: &str) -> Result<(Vec<Value>, Comments), String> {
     let options = serde_saphyr::options! {
         budget: Some(serde_saphyr::Budget::default()),
         strict_booleans: true,
@@ -174,13 +180,47 @@ fn load_yaml(text: &str) -> Result<Vec<Value>, String> {
                 first_line(&e.to_string())
             )
         })?;
-    docs.into_iter()
+    let docs = docs
+        .into_iter()
         .filter(|d| !d.is_null())
         .map(|d| match d {
             Value::Object(_) => Ok(d),
-            _ => Err("Error unmarshaling input YAML: a document is not a mapping".into()),
+            _ => Err("Error unmarshaling input YAML: a document is not a mapping".to_string()),
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(line) = first_comment_line(text) else {
+        return Ok((docs, Comments::default()));
+    };
+    let placed = match docs.as_slice() {
+        [doc] => comments::read(text, doc),
+        _ => Err("comments in a multi-document file".into()),
+    };
+    placed.map(|c| (docs, c)).map_err(|reason| {
+        format!(
+            "line {line} holds a comment, and the file's layout is not one whose comments \
+             this hub can carry over as sops does ({reason})"
+        )
+    })
+}
+
+/// Opens the comments sops encrypted (`#ENC[…,type:comment]`) with the data key and
+/// the key path of their collection; plain comments stay as they are.
+fn decrypt_comments(comments: &mut Comments, key: &[u8; 32]) -> Result<(), SopsError> {
+    for (keys, placed) in comments.iter_mut() {
+        if !placed.text.starts_with("ENC[") {
+            continue;
+        }
+        let aad = format!("{}:", keys.join(":"));
+        let located = |source| SopsError::Value {
+            path: keys.join(":"),
+            source,
+        };
+        match super::value::decrypt(&placed.text, key, &aad).map_err(located)? {
+            Value::String(text) => placed.text = text,
+            _ => return Err(located(super::ValueError::Format)),
+        }
+    }
+    Ok(())
 }
 
 fn first_line(s: &str) -> &str {
@@ -233,10 +273,19 @@ fn first_comment_line(text: &str) -> Option<usize> {
 
 /// sops's dotenv store: `KEY=value` per top-level entry, line breaks in strings as
 /// `\n`, other values as `stores.ValToString` prints them.
-fn dotenv_lines(doc: &Value) -> Result<String, String> {
+fn dotenv_lines(doc: &Value, comments: &[comments::Placed]) -> Result<String, String> {
     let empty = Map::new();
+    let map = doc.as_object().unwrap_or(&empty);
     let mut out = String::new();
-    for (key, value) in doc.as_object().unwrap_or(&empty) {
+    let comments_before = |out: &mut String, index: usize| {
+        for placed in comments.iter().filter(|p| p.before == index) {
+            out.push('#');
+            out.push_str(&placed.text);
+            out.push('\n');
+        }
+    };
+    for (index, (key, value)) in map.iter().enumerate() {
+        comments_before(&mut out, index);
         let text = match value {
             Value::Object(_) | Value::Array(_) => {
                 return Err(format!(
@@ -256,6 +305,7 @@ fn dotenv_lines(doc: &Value) -> Result<String, String> {
         out.push_str(&text);
         out.push('\n');
     }
+    comments_before(&mut out, map.len());
     Ok(out)
 }
 

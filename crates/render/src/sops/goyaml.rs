@@ -10,21 +10,28 @@
 
 use serde_json::{Map, Value};
 
+use super::comments::{Comments, Step};
+
 const INDENT: usize = 4;
 
-/// The documents as sops writes a decrypted YAML file.
-pub(crate) fn documents(docs: &[Value]) -> String {
-    let mut out = String::new();
+/// The documents as sops writes a decrypted YAML file, with the first document's
+/// comments where sops's YAML store puts them back.
+pub(crate) fn documents(docs: &[Value], comments: &Comments) -> String {
+    let mut writer = Writer {
+        out: String::new(),
+        comments,
+        path: Vec::new(),
+    };
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
-            out.push_str("---\n");
+            writer.out.push_str("---\n");
         }
         match doc {
-            Value::Object(map) if !map.is_empty() => write_map(&mut out, map, 0),
-            _ => out.push_str("{}\n"),
+            Value::Object(map) if !map.is_empty() => writer.map(map, 0),
+            _ => writer.out.push_str("{}\n"),
         }
     }
-    out
+    writer.out
 }
 
 /// go-yaml's indentation for a collection nested in one at `parent`: two more inside a
@@ -48,47 +55,100 @@ fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-/// A mapping whose keys start at column `indent`; the first key continues the current
-/// line when that line already reaches the column (after a sequence's `- `).
-fn write_map(out: &mut String, map: &Map<String, Value>, indent: usize) {
-    for (i, (key, value)) in map.iter().enumerate() {
-        if i > 0 || !out.ends_with("- ") {
-            pad(out, indent);
-        }
-        out.push_str(&scalar(&string_node(key), indent, true));
-        out.push(':');
-        match value {
-            Value::Object(m) if !m.is_empty() => {
-                out.push('\n');
-                write_map(out, m, nested_indent(indent, false));
-            }
-            Value::Array(a) if !a.is_empty() => {
-                out.push('\n');
-                write_seq(out, a, nested_indent(indent, false));
-            }
-            other => {
-                out.push(' ');
-                out.push_str(&value_scalar(other, nested_indent(indent, false)));
-                end_line(out);
+struct Writer<'c> {
+    out: String,
+    comments: &'c Comments,
+    path: Vec<Step>,
+}
+
+impl Writer<'_> {
+    /// Head comments of item `index` of the collection at `self.path`, one line each.
+    fn heads(&mut self, index: usize, indent: usize) {
+        for placed in self.comments.of(&self.path) {
+            if placed.before == index && !placed.inline {
+                pad(&mut self.out, indent);
+                self.out.push('#');
+                self.out.push_str(&placed.text);
+                self.out.push('\n');
             }
         }
     }
-}
 
-fn write_seq(out: &mut String, items: &[Value], indent: usize) {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 || !out.ends_with("- ") {
-            pad(out, indent);
+    /// A scalar item's line, with its inline comments (go-yaml's line comment).
+    fn scalar_line(&mut self, index: usize, text: &str) {
+        self.out.push_str(text);
+        let inline: Vec<&str> = self
+            .comments
+            .of(&self.path)
+            .iter()
+            .filter(|p| p.before == index && p.inline)
+            .map(|p| p.text.as_str())
+            .collect();
+        if !inline.is_empty() {
+            self.out.push_str(" #");
+            self.out.push_str(&inline.join("\n#"));
         }
-        out.push_str("- ");
-        match item {
-            Value::Object(m) if !m.is_empty() => write_map(out, m, nested_indent(indent, true)),
-            Value::Array(a) if !a.is_empty() => write_seq(out, a, nested_indent(indent, true)),
-            other => {
-                out.push_str(&value_scalar(other, nested_indent(indent, true)));
-                end_line(out);
+        end_line(&mut self.out);
+    }
+
+    /// A mapping whose keys start at column `indent`; the first key continues the
+    /// current line when that line already reaches the column (after a `- `).
+    fn map(&mut self, map: &Map<String, Value>, indent: usize) {
+        for (i, (key, value)) in map.iter().enumerate() {
+            if i > 0 || !self.out.ends_with("- ") {
+                self.heads(i, indent);
+                pad(&mut self.out, indent);
+            }
+            self.out.push_str(&scalar(&string_node(key), indent, true));
+            self.out.push(':');
+            self.path.push(Step::Key(key.clone()));
+            match value {
+                Value::Object(m) if !m.is_empty() => {
+                    self.out.push('\n');
+                    self.map(m, nested_indent(indent, false));
+                    self.path.pop();
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    self.out.push('\n');
+                    self.seq(a, nested_indent(indent, false));
+                    self.path.pop();
+                }
+                other => {
+                    self.path.pop();
+                    self.out.push(' ');
+                    let text = value_scalar(other, nested_indent(indent, false));
+                    self.scalar_line(i, &text);
+                }
             }
         }
+        self.heads(map.len(), indent);
+    }
+
+    fn seq(&mut self, items: &[Value], indent: usize) {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 || !self.out.ends_with("- ") {
+                self.heads(i, indent);
+                pad(&mut self.out, indent);
+            }
+            self.out.push_str("- ");
+            self.path.push(Step::Index(i));
+            match item {
+                Value::Object(m) if !m.is_empty() => {
+                    self.map(m, nested_indent(indent, true));
+                    self.path.pop();
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    self.seq(a, nested_indent(indent, true));
+                    self.path.pop();
+                }
+                other => {
+                    self.path.pop();
+                    let text = value_scalar(other, nested_indent(indent, true));
+                    self.scalar_line(i, &text);
+                }
+            }
+        }
+        self.heads(items.len(), indent);
     }
 }
 

@@ -9,6 +9,7 @@
 //! process); cloud KMS and Vault entries are not read. YAML comments, which a JSON
 //! document cannot hold, are not part of the MAC.
 
+mod comments;
 mod dotenv;
 mod formats;
 mod goyaml;
@@ -151,14 +152,14 @@ pub fn is_encrypted(doc: &Value) -> bool {
 /// Decrypts `doc` in place: its values decrypted, the `sops` key removed, the MAC over
 /// all values verified (as `sops --decrypt`). On error `doc` is left as it was.
 pub fn decrypt(doc: &mut Value, identities: &Identities) -> Result<(), SopsError> {
-    decrypt_checked(doc, identities, true)
+    decrypt_checked(doc, identities, true).map(drop)
 }
 
 /// [`decrypt`] without the MAC check, as kustomize-controller decrypts built objects:
 /// kustomize adds namespaces, labels and prefixes to them, which the MAC covers. Each
 /// encrypted value still authenticates with its key path.
 pub fn decrypt_values(doc: &mut Value, identities: &Identities) -> Result<(), SopsError> {
-    decrypt_checked(doc, identities, false)
+    decrypt_checked(doc, identities, false).map(drop)
 }
 
 /// Decrypts a SOPS dotenv file to plain dotenv text, the MAC verified.
@@ -171,17 +172,20 @@ pub fn decrypt_dotenv_values(text: &str, identities: &Identities) -> Result<Stri
     dotenv::decrypt(text, identities, false)
 }
 
+/// Decrypts `doc` in place (see [`decrypt`]) and answers the data key, which also
+/// opens the file's encrypted comments.
 fn decrypt_checked(
     doc: &mut Value,
     identities: &Identities,
     check_mac: bool,
-) -> Result<(), SopsError> {
+) -> Result<[u8; 32], SopsError> {
     // Decrypted into a copy, so that `doc` stays as it was on any error.
     let mut plain = doc.clone();
     let Value::Object(fields) = &mut plain else {
         return Err(SopsError::NotEncrypted);
     };
-    let Some(Value::Object(metadata)) = fields.remove("sops") else {
+    // Kept in order: sops writes the metadata last, but a file may not.
+    let Some(Value::Object(metadata)) = fields.shift_remove("sops") else {
         return Err(SopsError::NotEncrypted);
     };
     let rules = Rules::of(&metadata)?;
@@ -209,7 +213,7 @@ fn decrypt_checked(
     })?;
     if !check_mac {
         *doc = plain;
-        return Ok(());
+        return Ok(key);
     }
     if mac.is_empty() {
         return Err(SopsError::Metadata("no mac".into()));
@@ -223,7 +227,7 @@ fn decrypt_checked(
         return Err(SopsError::MacMismatch);
     }
     *doc = plain;
-    Ok(())
+    Ok(key)
 }
 
 /// What [`for_each_leaf`] calls: a leaf and its key path.
