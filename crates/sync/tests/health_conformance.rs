@@ -117,14 +117,8 @@ fn argocd_lua_health() {
     let recs = records("argocd-lua.jsonl");
     let mut failures = BTreeSet::new();
     let mut detail = Vec::new();
-    let mut unported = 0;
     for r in &recs {
         let name = r["name"].as_str().unwrap().to_string();
-        // TEMPORARY while the port is under way: kinds not ported yet are counted apart.
-        if !bundled::has_bundled_health(&r["object"]) {
-            unported += 1;
-            continue;
-        }
         let got = bundled::bundled_health(&r["object"]);
         let ok = got.as_ref().is_some_and(|h| {
             h.status.as_str() == r["expected_status"]
@@ -141,9 +135,9 @@ fn argocd_lua_health() {
         }
     }
     let total = recs.len();
-    let passed = total - unported - failures.len();
+    let passed = total - failures.len();
     println!(
-        "argocd-lua: {passed}/{total} passed ({:.1}%), {unported} not ported yet",
+        "argocd-lua: {passed}/{total} passed ({:.1}%)",
         100.0 * passed as f64 / total as f64
     );
     for d in &detail {
@@ -157,5 +151,5 @@ fn argocd_lua_health() {
         failures, known,
         "argocd-lua: failures differ from LUA_KNOWN_FAILURES"
     );
-    let _ = passed * 100 >= total * 95; // TEMPORARY: the 95% floor returns with the last kinds
+    assert!(passed * 100 >= total * 95, "argocd-lua: below 95%");
 }

@@ -13,15 +13,20 @@
 //! returns nil or an empty table. The ports read the object as Lua sees it after Argo CD's
 //! JSON round trip (see [`support`]).
 
+mod apache;
 mod argoproj;
 mod autoscaling;
 mod cert_manager;
+mod cloud;
 mod cluster_api;
 mod coreos;
 mod crossplane;
+mod databases;
+mod elastic;
 mod flux;
 mod humio;
 mod kafka;
+mod keptn;
 mod knative;
 mod kruise;
 mod kubernetes;
@@ -29,11 +34,15 @@ mod kubevirt;
 mod mesh;
 mod netapp;
 mod numaproj;
+mod observability;
+mod openshift;
+mod other;
 mod policy;
 mod promoter;
 mod rabbitmq;
 mod secrets;
 mod solo;
+mod storage;
 mod support;
 mod threescale;
 
@@ -47,15 +56,20 @@ type Check = fn(&Value) -> Verdict;
 
 /// Each family's directory lookup by exact group and kind.
 const FAMILIES: &[fn(&str, &str) -> Option<Check>] = &[
+    apache::check,
     argoproj::check,
     autoscaling::check,
     cert_manager::check,
+    cloud::check,
     cluster_api::check,
     coreos::check,
     crossplane::check,
+    databases::check,
+    elastic::check,
     flux::check,
     humio::check,
     kafka::check,
+    keptn::check,
     knative::check,
     kruise::check,
     kubernetes::check,
@@ -63,20 +77,34 @@ const FAMILIES: &[fn(&str, &str) -> Option<Check>] = &[
     mesh::check,
     netapp::check,
     numaproj::check,
+    observability::check,
+    openshift::check,
+    other::check,
     policy::check,
     promoter::check,
     rabbitmq::check,
     secrets::check,
     solo::check,
+    storage::check,
     threescale::check,
 ];
 
 /// The wildcard directories, in upstream's sorted order: a group pattern (`*` for any run
 /// of characters) and the check; every one of them covers all kinds of its groups.
 const WILDCARDS: &[(&str, Check)] = &[
+    ("*.cnrm.cloud.google.com", cloud::config_connector),
     ("*.crossplane.io", crossplane::any_crossplane),
+    ("*.services.k8s.aws", cloud::aws_controllers),
     ("*.upbound.io", crossplane::any_upbound),
+    (
+        "grafana-org-operator.kubitus-project.gitlab.io",
+        observability::grafana_org,
+    ),
     ("microgateway.airlock.com", mesh::airlock),
+    (
+        "operator.victoriametrics.com",
+        observability::victoria_metrics,
+    ),
 ];
 
 /// The check Argo CD bundles for `group`/`kind`, if any.
@@ -103,12 +131,6 @@ fn group_matches(pattern: &str, group: &str) -> bool {
                 && group.ends_with(rest)
         }
     }
-}
-
-/// Whether Argo CD bundles a health check for the object's group and kind.
-pub fn has_bundled_health(obj: &Value) -> bool {
-    let (group, _, kind) = group_kind(obj);
-    check_for(group, kind).is_some()
 }
 
 /// The object's health by the check Argo CD bundles for its kind, as upstream's harness

@@ -96,9 +96,12 @@ pub(super) fn items<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
     &all[..end]
 }
 
-/// `#v.a.b…` for an array (0 when absent).
+/// `#v.a.b…`: an array's length, or a string's (0 when absent).
 pub(super) fn len(v: &Value, path: &[&str]) -> usize {
-    items(v, path).len()
+    match get(v, path) {
+        Some(Value::String(s)) => s.len(),
+        _ => items(v, path).len(),
+    }
 }
 
 /// `status.conditions`, in order.
@@ -119,12 +122,6 @@ pub(super) fn field<'a>(c: &'a Value, key: &str) -> Option<&'a str> {
 /// A condition's message as the returned table carries it: `nil` reads as "".
 pub(super) fn message(c: &Value) -> String {
     field(c, "message").unwrap_or("").to_string()
-}
-
-/// A condition's reason, `nil` read as "".
-#[allow(dead_code)] // TEMPORARY
-pub(super) fn reason(c: &Value) -> String {
-    field(c, "reason").unwrap_or("").to_string()
 }
 
 /// Whether `c.type == ty and c.status == status`.
@@ -188,7 +185,6 @@ pub(super) fn unknown(message: impl Into<String>) -> Verdict {
 }
 
 /// Missing with `message`.
-#[allow(dead_code)] // TEMPORARY
 pub(super) fn missing(message: impl Into<String>) -> Verdict {
     verdict(HealthStatus::Missing, message)
 }
