@@ -13,6 +13,7 @@ mod comments;
 mod dotenv;
 mod formats;
 mod goyaml;
+mod shamir;
 mod value;
 
 use serde_json::{Map, Value};
@@ -52,6 +53,14 @@ pub enum SopsError {
     /// The MAC does not decrypt (its ciphertext or `lastmodified` was changed).
     #[error("failed to decrypt the MAC: {0}")]
     MacDecrypt(ValueError),
+    /// Fewer key groups opened than the Shamir threshold needs (sops's words).
+    #[error("Error getting data key: {required} successful groups required, got {opened}")]
+    KeyGroups {
+        /// The file's `shamir_threshold`.
+        required: usize,
+        /// How many groups opened.
+        opened: usize,
+    },
     /// The values do not match the MAC.
     #[error("MAC mismatch: the file's MAC does not match its values")]
     MacMismatch,
@@ -313,11 +322,74 @@ impl Rules {
     }
 }
 
-/// The 32-byte data key, from the first age entry one of the age identities opens, or
-/// else the first PGP entry the keyring opens.
+/// Where sops keeps master keys, at the top of the metadata or in each key group.
+const KEY_KINDS: &[&str] = &[
+    "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age", "pgp",
+];
+
+/// The 32-byte data key (sops's `GetDataKeyWithKeyServices`): the master keys at the
+/// top of the metadata are one key group, else each of `key_groups` is; a group opens
+/// when one of its age entries opens with an age identity or one of its PGP entries
+/// with the keyring. One group holds the key itself; several hold Shamir parts of it,
+/// of which `shamir_threshold` must open.
 fn data_key(metadata: &Map<String, Value>, identities: &Identities) -> Result<[u8; 32], SopsError> {
-    let wrapped = |kind: &str| -> Vec<&str> {
+    let has_keys = |group: &Map<String, Value>| {
+        KEY_KINDS.iter().any(|k| {
+            group
+                .get(*k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        })
+    };
+    let groups: Vec<&Map<String, Value>> = if has_keys(metadata) {
+        vec![metadata]
+    } else {
         metadata
+            .get("key_groups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+            .collect()
+    };
+    if groups.is_empty() {
+        return Err(SopsError::Metadata("No keys found in file".into()));
+    }
+    let parts: Vec<Vec<u8>> = groups
+        .iter()
+        .filter_map(|group| open_group(group, identities))
+        .collect();
+    let none_opened = || SopsError::NoIdentity {
+        age: identities.age.len(),
+        pgp: identities.pgp.is_some(),
+    };
+    let key = if groups.len() == 1 {
+        parts.into_iter().next().ok_or_else(none_opened)?
+    } else {
+        let threshold = match metadata.get("shamir_threshold") {
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(0) as usize,
+            // dotenv and INI metadata holds it as text.
+            Some(Value::String(s)) => s.parse().unwrap_or(0),
+            _ => 0,
+        };
+        if parts.is_empty() || parts.len() < threshold {
+            return Err(SopsError::KeyGroups {
+                required: threshold,
+                opened: parts.len(),
+            });
+        }
+        shamir::combine(&parts).map_err(|e| {
+            SopsError::Metadata(format!("could not get data key from shamir parts: {e}"))
+        })?
+    };
+    key.try_into()
+        .map_err(|_| SopsError::Metadata("the data key is not 32 bytes".into()))
+}
+
+/// What one key group's entries give: the data key or a Shamir part of it.
+fn open_group(group: &Map<String, Value>, identities: &Identities) -> Option<Vec<u8>> {
+    let wrapped = |kind: &str| -> Vec<&str> {
+        group
             .get(kind)
             .and_then(Value::as_array)
             .into_iter()
@@ -334,15 +406,12 @@ fn data_key(metadata: &Map<String, Value>, identities: &Identities) -> Result<[u
         let keyring = identities.pgp.as_ref()?;
         wrapped("pgp")
             .into_iter()
-            .find_map(|armored| keyring.decrypt(armored)?.try_into().ok())
+            .find_map(|armored| keyring.decrypt(armored))
     };
-    from_age().or_else(from_pgp).ok_or(SopsError::NoIdentity {
-        age: identities.age.len(),
-        pgp: identities.pgp.is_some(),
-    })
+    from_age().or_else(from_pgp)
 }
 
-fn unwrap_age(armored: &str, identities: &[age::x25519::Identity]) -> Option<[u8; 32]> {
+fn unwrap_age(armored: &str, identities: &[age::x25519::Identity]) -> Option<Vec<u8>> {
     use std::io::Read as _;
     let reader = age::armor::ArmoredReader::new(armored.as_bytes());
     let decryptor = age::Decryptor::new(reader).ok()?;
@@ -351,7 +420,7 @@ fn unwrap_age(armored: &str, identities: &[age::x25519::Identity]) -> Option<[u8
         .ok()?;
     let mut key = Vec::new();
     reader.read_to_end(&mut key).ok()?;
-    key.try_into().ok()
+    Some(key)
 }
 
 /// Whom [`encrypt`] wraps the data key for.
@@ -438,7 +507,7 @@ pub fn encrypt(
     Ok(())
 }
 
-fn wrap_key(key: &[u8; 32], recipient: age::x25519::Recipient) -> Result<String, SopsError> {
+fn wrap_key(key: &[u8], recipient: age::x25519::Recipient) -> Result<String, SopsError> {
     use std::io::Write as _;
     let fail = |e: &dyn std::fmt::Display| SopsError::Metadata(format!("age: {e}"));
     let encryptor =
@@ -454,4 +523,82 @@ fn wrap_key(key: &[u8; 32], recipient: age::x25519::Recipient) -> Result<String,
         .and_then(|armor| armor.finish())
         .map_err(|e| fail(&e))?;
     String::from_utf8(out).map_err(|e| fail(&e))
+}
+
+#[cfg(test)]
+mod key_group_tests {
+    use super::*;
+    use age::secrecy::ExposeSecret as _;
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Data keys split by sops's own `shamir.Split` (`tests/data/sops_shamir_splits.json`,
+    /// made by `tests/oracle/sops_shamir_split.go`) open from `threshold` key groups
+    /// and not from fewer.
+    #[test]
+    fn key_groups_give_the_data_key_from_threshold_parts() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/sops_shamir_splits.json"
+        );
+        let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let key = hex(fixture["key"].as_str().unwrap());
+        for split in fixture["splits"].as_array().unwrap() {
+            let threshold = split["threshold"].as_u64().unwrap() as usize;
+            let mut groups = Vec::new();
+            let mut secrets = Vec::new();
+            for part in split["parts"].as_array().unwrap() {
+                let identity = age::x25519::Identity::generate();
+                let enc = wrap_key(&hex(part.as_str().unwrap()), identity.to_public()).unwrap();
+                groups.push(serde_json::json!({"age": [{"recipient": identity.to_public().to_string(), "enc": enc}]}));
+                secrets.push(identity.to_string().expose_secret().to_string());
+            }
+            let metadata: Map<String, Value> = serde_json::from_value(serde_json::json!({
+                "key_groups": groups,
+                "shamir_threshold": threshold,
+            }))
+            .unwrap();
+            // The groups that open are the last `threshold` ones: any will do.
+            let opening = Identities::parse(
+                secrets[secrets.len() - threshold..]
+                    .iter()
+                    .map(String::as_str),
+            )
+            .unwrap();
+            assert_eq!(data_key(&metadata, &opening).unwrap().to_vec(), key);
+            let short =
+                Identities::parse(secrets[..threshold - 1].iter().map(String::as_str)).unwrap();
+            assert_eq!(
+                data_key(&metadata, &short).unwrap_err().to_string(),
+                format!(
+                    "Error getting data key: {threshold} successful groups required, got {}",
+                    threshold - 1
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_single_key_group_holds_the_key_itself() {
+        let identity = age::x25519::Identity::generate();
+        let key = [7u8; 32];
+        let enc = wrap_key(&key, identity.to_public()).unwrap();
+        let metadata: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "key_groups": [{"age": [{"recipient": identity.to_public().to_string(), "enc": enc}]}],
+        }))
+        .unwrap();
+        let ids = Identities::parse([identity.to_string().expose_secret()]).unwrap();
+        assert_eq!(data_key(&metadata, &ids).unwrap(), key);
+        let none: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"lastmodified": "x"})).unwrap();
+        assert_eq!(
+            data_key(&none, &ids).unwrap_err().to_string(),
+            "sops metadata: No keys found in file"
+        );
+    }
 }
