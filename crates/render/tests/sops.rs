@@ -4,7 +4,7 @@
 //! file must fail for the expected reason. The failing set must equal `KNOWN_FAILURES`.
 //!
 //! dotenv files must decrypt to upstream's exact plaintext output; binary files and
-//! the output formats are checked in `sops_formats.rs`; INI files are not decrypted.
+//! INI files and the output formats are checked in `sops_formats.rs`.
 
 use std::path::{Path, PathBuf};
 

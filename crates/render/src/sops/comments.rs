@@ -48,6 +48,10 @@ impl Comments {
         }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_collection.values().all(Vec::is_empty)
+    }
+
     pub(crate) fn of(&self, path: &[Step]) -> &[Placed] {
         self.by_collection.get(path).map_or(&[], Vec::as_slice)
     }

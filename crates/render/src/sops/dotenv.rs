@@ -26,7 +26,11 @@ fn parse(text: &str) -> Vec<Line> {
 }
 
 /// Sets `value` at the flattened metadata key `key` (`age__list_0__map_enc`).
-fn unflatten(into: &mut Map<String, Value>, key: &str, value: String) -> Result<(), SopsError> {
+pub(crate) fn unflatten(
+    into: &mut Map<String, Value>,
+    key: &str,
+    value: String,
+) -> Result<(), SopsError> {
     let bad = || SopsError::Metadata(format!("sops_{key}: not a metadata key"));
     let mut parts = key.split("__");
     let first = parts.next().ok_or_else(bad)?;

@@ -5,8 +5,9 @@
 //!
 //! Written as sops 3.13 writes them: YAML by go-yaml v3 ([`super::goyaml`]) with its
 //! comments where sops puts them back ([`super::comments`]), JSON by `encoding/json`
-//! indented with tabs, dotenv as `KEY=value` lines, binary as the bytes of the `data`
-//! value. Not read here: INI files (refused by name), and multi-document YAML files.
+//! indented with tabs, dotenv as `KEY=value` lines, INI through ini.v1's rules
+//! ([`super::ini`]), binary as the bytes of the `data` value. Not read here:
+//! multi-document YAML files.
 
 use serde_json::{Map, Value};
 
@@ -102,7 +103,10 @@ pub fn decrypt_file(
         }
         Format::Yaml => load_yaml(text).map_err(load)?,
         Format::Dotenv => (vec![super::dotenv::tree(text)?], Comments::default()),
-        Format::Ini => return Err(unsupported(Format::Ini)),
+        Format::Ini => {
+            let (doc, comments) = super::ini::load(text)?;
+            (vec![doc], comments)
+        }
     };
     if docs.is_empty() {
         return Err(load("no documents".into()));
@@ -117,6 +121,15 @@ pub fn decrypt_file(
         .and_then(|m| m.keys().position(|k| k == "sops"))
     {
         comments.remove_top_level_item("sops", index);
+    }
+    if input == Format::Ini
+        && !comments.is_empty()
+        && !matches!(output, Format::Ini | Format::Json | Format::Binary)
+    {
+        return Err(SopsError::Unsupported(format!(
+            "a SOPS INI file with comments is decrypted into INI, JSON or binary only, not {}",
+            output.name()
+        )));
     }
     let key = super::decrypt_checked(&mut docs[0], identities, check_mac)?;
     decrypt_comments(&mut comments, &key)?;
@@ -145,15 +158,10 @@ pub fn decrypt_file(
                 "error emitting binary store: no binary data found in tree".into(),
             )),
         },
-        Format::Ini => Err(unsupported(Format::Ini)),
+        Format::Ini => super::ini::emit(&docs[0], &comments)
+            .map(String::into_bytes)
+            .map_err(emit),
     }
-}
-
-fn unsupported(format: Format) -> SopsError {
-    SopsError::Unsupported(format!(
-        "SOPS {} files are not decrypted by this hub",
-        format.name()
-    ))
 }
 
 /// A JSON store's document: one object (sops refuses arrays and scalars).
@@ -293,12 +301,7 @@ fn dotenv_lines(doc: &Value, comments: &[comments::Placed]) -> Result<String, St
                 ));
             }
             Value::String(s) => s.replace('\n', "\\n"),
-            Value::Null => "<nil>".into(),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => i.to_string(),
-                None => val_to_string_float(n.as_f64().unwrap_or(0.0)),
-            },
+            other => val_to_string(other),
         };
         out.push_str(key);
         out.push('=');
@@ -309,13 +312,26 @@ fn dotenv_lines(doc: &Value, comments: &[comments::Placed]) -> Result<String, St
     Ok(out)
 }
 
-/// `ValToString` of a float64: `FormatFloat(v, 'G', -1, 64)`, with `.0` added when the
-/// result would read as an integer.
-fn val_to_string_float(f: f64) -> String {
-    let g = flotilla_core::gofmt::sprint_float(f).to_uppercase();
-    if g.contains('.') || g.contains('E') || !f.is_finite() {
-        g
-    } else {
-        format!("{f:.1}")
+/// sops's `stores.ValToString`: strings as they are, floats as
+/// `FormatFloat(v, 'G', -1, 64)` with `.0` added when the result would read as an
+/// integer, other scalars as Go prints them.
+pub(super) fn val_to_string(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "<nil>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => {
+                let f = n.as_f64().unwrap_or(0.0);
+                let g = flotilla_core::gofmt::sprint_float(f).to_uppercase();
+                if g.contains('.') || g.contains('E') || !f.is_finite() {
+                    g
+                } else {
+                    format!("{f:.1}")
+                }
+            }
+        },
+        other => other.to_string(),
     }
 }

@@ -13,6 +13,7 @@ mod comments;
 mod dotenv;
 mod formats;
 mod goyaml;
+mod ini;
 mod shamir;
 mod value;
 
