@@ -9,9 +9,9 @@
 //! crosses the `/`): `_.crossplane.io/_` covers every kind of every `*.crossplane.io`
 //! group that has no directory of its own.
 //!
-//! Each port is a small function from the object to a [`Verdict`]: `None` where the script
+//! Each port is a small function from the object to a `Verdict`: `None` where the script
 //! returns nil or an empty table. The ports read the object as Lua sees it after Argo CD's
-//! JSON round trip (see [`support`]).
+//! JSON round trip (see `support.rs`).
 
 mod apache;
 mod argoproj;
