@@ -22,6 +22,7 @@ pub mod include;
 pub mod kubeconfig;
 pub mod oci_repository;
 pub mod ssa;
+mod vault_transit;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ use serde_json::{Value, json};
 
 use self::conditions::Conditions;
 use self::ssa::ObjMeta;
+use self::vault_transit::VAULT_TOKEN_KEY;
 use crate::controller::object_key;
 use crate::known::Known;
 use crate::lock;
@@ -684,7 +686,8 @@ impl FluxReconciler {
         Ok(out)
     }
 
-    /// The keys of a Kustomization's `spec.decryption.secretRef`: its `*.agekey` entries
+    /// The keys of a Kustomization's `spec.decryption.secretRef`: its `sops.vault-token`
+    /// for `hc_vault` entries, its `*.agekey` entries
     /// as age identities, its `*.asc` entries imported into a GnuPG keyring (other key
     /// kinds are not read), in Flux's words when they cannot be had.
     async fn decryption_keys(
@@ -706,6 +709,13 @@ impl FluxReconciler {
             )
         };
         let mut identities = flotilla_render::sops::Identities::none();
+        if let Some(token) = data.get(VAULT_TOKEN_KEY) {
+            // kustomize-controller trims blanks and line breaks off the token.
+            let token = String::from_utf8_lossy(token).trim().to_string();
+            identities = identities.with_vault(Arc::new(
+                flotilla_render::sops::VaultTransit::with_token(token),
+            ));
+        }
         for (key, value) in data.iter().filter(|(k, _)| k.ends_with(".agekey")) {
             let text = std::str::from_utf8(value)
                 .map_err(|_| import_failed(key, "not UTF-8 text".into()))?;
@@ -1257,14 +1267,27 @@ impl FluxReconciler {
             },
             None => flotilla_render::sops::Identities::none(),
         };
-        let objects = match flotilla_render::flux::build_with_keys(
-            tree.tree.as_ref(),
-            &build_spec,
-            &owner,
-            &vars,
-            Strictness::Strict,
-            &keys,
-        ) {
+        let build = || {
+            flotilla_render::flux::build_with_keys(
+                tree.tree.as_ref(),
+                &build_spec,
+                &owner,
+                &vars,
+                Strictness::Strict,
+                &keys,
+            )
+        };
+        let mut built = build();
+        // The data keys of `hc_vault` entries come from Vault: asked for what the build
+        // met, then the build runs once more.
+        if let (Err(_), Some(vault)) = (&built, keys.vault()) {
+            let wanted = vault.take_wanted();
+            if !wanted.is_empty() {
+                vault_transit::answer(vault, wanted).await;
+                built = build();
+            }
+        }
+        let objects = match built {
             Ok(o) => o,
             Err(e) => {
                 let reason = match e {

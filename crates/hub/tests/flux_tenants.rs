@@ -1505,6 +1505,150 @@ async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() 
     assert_eq!(creds.data.unwrap()["token"].0, b"t0p");
 }
 
+/// A stand-in for HashiCorp Vault's transit engine, from its documented API:
+/// `POST /v1/sops/decrypt/flux-key` with `{"ciphertext"}` answers `{"data":
+/// {"plaintext": base64}}` for the token `s.right`, and Vault's 403 otherwise.
+async fn vault_stand_in(data_key: Vec<u8>) -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    use base64::Engine as _;
+    let router = axum::Router::new().route(
+        "/v1/sops/decrypt/flux-key",
+        axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
+            let data_key = data_key.clone();
+            async move {
+                let token = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                if token != "Bearer s.right" {
+                    return (
+                        StatusCode::FORBIDDEN,
+                        axum::Json(json!({"errors": ["permission denied"]})),
+                    );
+                }
+                if body["ciphertext"] != "vault:v1:wrapped-data-key" {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        axum::Json(json!({"errors": ["invalid ciphertext"]})),
+                    );
+                }
+                let plaintext = base64::engine::general_purpose::STANDARD.encode(&data_key);
+                (
+                    StatusCode::OK,
+                    axum::Json(json!({"data": {"plaintext": plaintext}})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    address
+}
+
+/// `hc_vault` entries: the data key comes from Vault's transit engine with the
+/// decryption Secret's `sops.vault-token`, and the Secret is applied in clear; a token
+/// Vault refuses fails the build with Vault's answer and without the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sops_secret_wrapped_by_vault_transit_is_decrypted_with_the_vault_token() {
+    use std::io::Read as _;
+    let identity = age::x25519::Identity::generate();
+    let mut sealed = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds"},
+        "stringData": {"token": "t0p"}
+    });
+    flotilla_render::sops::encrypt(
+        &mut sealed,
+        &[flotilla_render::sops::Recipient::Age(
+            identity.to_public().to_string().as_str(),
+        )],
+        Some("^(data|stringData)$"),
+        "2026-11-27T00:00:00Z",
+    )
+    .unwrap();
+    // The data key, then its age entry replaced by a Vault one (as `sops --hc-vault-
+    // transit` writes it).
+    let armored = sealed["sops"]["age"][0]["enc"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let decryptor =
+        age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
+    let mut data_key = Vec::new();
+    decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut data_key)
+        .unwrap();
+    let vault = vault_stand_in(data_key).await;
+    let metadata = sealed["sops"].as_object_mut().unwrap();
+    metadata.remove("age");
+    metadata.insert(
+        "hc_vault".into(),
+        json!([{
+            "vault_address": vault,
+            "engine_path": "sops",
+            "key_name": "flux-key",
+            "created_at": "2026-11-27T00:00:00Z",
+            "enc": "vault:v1:wrapped-data-key"
+        }]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("secrets/creds.yaml", &sealed.to_string())],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    create_secret(
+        &hub.client,
+        "vault-wrong",
+        json!({"sops.vault-token": "s.wrong"}),
+    )
+    .await;
+    create(&hub.client, &decrypting("refused", "vault-wrong")).await;
+    let status = wait_ready(
+        &hub.client,
+        "flux-system",
+        "refused",
+        "False",
+        "BuildFailed",
+    )
+    .await;
+    let message = ready(&status).unwrap().2;
+    assert!(
+        message.contains(
+            "failed to decrypt sops data key from Vault transit backend 'sops/decrypt/flux-key'"
+        ) && message.contains("Code: 403")
+            && message.contains("permission denied"),
+        "{message}"
+    );
+    assert!(!message.contains("s.wrong"), "the token leaked: {message}");
+    create_secret(
+        &hub.client,
+        "vault-right",
+        json!({"sops.vault-token": "s.right\n"}),
+    )
+    .await;
+    create(&hub.client, &decrypting("secrets", "vault-right")).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "secrets",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let applied: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(hub.client.clone(), "default");
+    let creds = applied.get("creds").await.unwrap();
+    assert_eq!(creds.data.unwrap()["token"].0, b"t0p");
+}
+
 /// Runs gpg on the GnuPG home `home` with `input` on stdin.
 fn gpg(home: &Path, args: &[&str], input: &[u8]) -> std::process::Output {
     use std::io::Write as _;

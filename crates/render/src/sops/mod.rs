@@ -16,12 +16,14 @@ mod goyaml;
 mod ini;
 mod shamir;
 mod value;
+mod vault;
 
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha512};
 
 pub use formats::{Format, decrypt_file};
 pub use value::ValueError;
+pub use vault::{VaultRequest, VaultTransit, data_key_from_answer};
 
 /// Why a document could not be decrypted. Messages never hold a decrypted value.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,9 @@ pub enum SopsError {
     /// The MAC does not decrypt (its ciphertext or `lastmodified` was changed).
     #[error("failed to decrypt the MAC: {0}")]
     MacDecrypt(ValueError),
+    /// Vault's transit engine did not give the data key.
+    #[error("failed to get the data key: {0}")]
+    Vault(String),
     /// Fewer key groups opened than the Shamir threshold needs (sops's words).
     #[error("Error getting data key: {required} successful groups required, got {opened}")]
     KeyGroups {
@@ -102,6 +107,7 @@ pub trait PgpKeyring: Send + Sync {
 pub struct Identities {
     age: Vec<age::x25519::Identity>,
     pgp: Option<std::sync::Arc<dyn PgpKeyring>>,
+    vault: Option<std::sync::Arc<VaultTransit>>,
 }
 
 impl Identities {
@@ -124,6 +130,7 @@ impl Identities {
         Ok(Identities {
             age: out,
             pgp: None,
+            vault: None,
         })
     }
 
@@ -141,6 +148,17 @@ impl Identities {
     pub fn with_pgp(mut self, keyring: std::sync::Arc<dyn PgpKeyring>) -> Identities {
         self.pgp = Some(keyring);
         self
+    }
+
+    /// These identities with Vault transit answers opening `hc_vault` entries.
+    pub fn with_vault(mut self, vault: std::sync::Arc<VaultTransit>) -> Identities {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The Vault transit answers these identities read, if any.
+    pub fn vault(&self) -> Option<&std::sync::Arc<VaultTransit>> {
+        self.vault.as_ref()
     }
 
     /// How many age identities there are.
@@ -356,13 +374,23 @@ fn data_key(metadata: &Map<String, Value>, identities: &Identities) -> Result<[u
     if groups.is_empty() {
         return Err(SopsError::Metadata("No keys found in file".into()));
     }
-    let parts: Vec<Vec<u8>> = groups
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut vault_error = None;
+    for opened in groups
         .iter()
         .filter_map(|group| open_group(group, identities))
-        .collect();
-    let none_opened = || SopsError::NoIdentity {
-        age: identities.age.len(),
-        pgp: identities.pgp.is_some(),
+    {
+        match opened {
+            Ok(part) => parts.push(part),
+            Err(e) => vault_error = vault_error.or(Some(e)),
+        }
+    }
+    let none_opened = || match &vault_error {
+        Some(e) => SopsError::Vault(e.clone()),
+        None => SopsError::NoIdentity {
+            age: identities.age.len(),
+            pgp: identities.pgp.is_some(),
+        },
     };
     let key = if groups.len() == 1 {
         parts.into_iter().next().ok_or_else(none_opened)?
@@ -387,8 +415,12 @@ fn data_key(metadata: &Map<String, Value>, identities: &Identities) -> Result<[u
         .map_err(|_| SopsError::Metadata("the data key is not 32 bytes".into()))
 }
 
-/// What one key group's entries give: the data key or a Shamir part of it.
-fn open_group(group: &Map<String, Value>, identities: &Identities) -> Option<Vec<u8>> {
+/// What one key group's entries give: the data key or a Shamir part of it, or Vault's
+/// refusal; `None` when no entry opened (Vault entries not asked yet are left wanted).
+fn open_group(
+    group: &Map<String, Value>,
+    identities: &Identities,
+) -> Option<Result<Vec<u8>, String>> {
     let wrapped = |kind: &str| -> Vec<&str> {
         group
             .get(kind)
@@ -409,7 +441,23 @@ fn open_group(group: &Map<String, Value>, identities: &Identities) -> Option<Vec
             .into_iter()
             .find_map(|armored| keyring.decrypt(armored))
     };
-    from_age().or_else(from_pgp)
+    let from_vault = || {
+        let vault = identities.vault.as_ref()?;
+        group
+            .get("hc_vault")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(VaultRequest::of)
+            .find_map(|request| match vault.lookup(request)? {
+                Ok(key) => Some(Ok(key)),
+                Err(e) => Some(Err(e)),
+            })
+    };
+    match from_age().or_else(from_pgp) {
+        Some(key) => Some(Ok(key)),
+        None => from_vault(),
+    }
 }
 
 fn unwrap_age(armored: &str, identities: &[age::x25519::Identity]) -> Option<Vec<u8>> {
