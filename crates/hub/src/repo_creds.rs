@@ -4,8 +4,11 @@
 //! URL starts with its `url`, the longest prefix winning), as Argo CD's `GetRepository`
 //! resolves them: a repository Secret without credentials inherits the template's.
 //! HTTPS `username`/`password` and `bearerToken`, `sshPrivateKey` checked against the
-//! known hosts of `argocd-ssh-known-hosts-cm`, and for Helm charts `enableOCI` and
-//! `insecureOCIForceHttp`.
+//! known hosts of `argocd-ssh-known-hosts-cm`, GitHub App credentials (`githubAppID`,
+//! `githubAppInstallationID`, `githubAppPrivateKey`, `githubAppEnterpriseBaseUrl`: an
+//! installation token used as the `x-access-token` user's password, as Argo CD's
+//! `GitHubAppCreds`, bought when the Secrets are read and again every half hour), and
+//! for Helm charts `enableOCI` and `insecureOCIForceHttp`.
 
 use std::sync::{Arc, RwLock};
 
@@ -37,6 +40,8 @@ struct RepoSecret {
     /// `url`, normalised.
     url: String,
     access: RepoAccess,
+    /// The GitHub App whose installation token is the password, if the Secret names one.
+    app: Option<flotilla_source::github_app::GitHubApp>,
 }
 
 /// The repository credentials Argo CD would use, by repository URL.
@@ -83,7 +88,19 @@ impl RepoCredentials {
                 warnings.push(format!("repository Secret {name} has no url"));
                 continue;
             };
-            let credentials = if let Some(identity) = field("sshPrivateKey") {
+            let app = match flotilla_source::github_app::GitHubApp::from_secret_data(
+                data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())),
+            ) {
+                Ok(app) => app,
+                Err(e) => {
+                    warnings.push(format!("repository Secret {name}: {e}"));
+                    continue;
+                }
+            };
+            let credentials = if app.is_some() {
+                // The installation token comes with `resolve_github_apps`.
+                Credentials::None
+            } else if let Some(identity) = field("sshPrivateKey") {
                 Credentials::Ssh {
                     identity: format!("{identity}\n"),
                     known_hosts: known_hosts.to_string(),
@@ -117,6 +134,7 @@ impl RepoCredentials {
                     enable_oci,
                     insecure_oci_force_http,
                 },
+                app,
             };
             match kind {
                 Some("repo-creds") => out.templates.push(entry),
@@ -124,6 +142,49 @@ impl RepoCredentials {
             }
         }
         (out, warnings)
+    }
+
+    /// Buys an installation token for every Secret naming a GitHub App and makes it the
+    /// password of the `x-access-token` user (Argo CD's `GitHubAppCreds`); the
+    /// installation is found from the organization in the Secret's URL when not named.
+    /// A Secret whose token cannot be had keeps no credentials (and is named in the
+    /// returned warnings, without the key or token).
+    pub async fn resolve_github_apps(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for entry in self
+            .repositories
+            .iter_mut()
+            .chain(self.templates.iter_mut())
+        {
+            let Some(app) = &entry.app else { continue };
+            let organization = entry
+                .url
+                .split("://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').nth(1))
+                .unwrap_or_default()
+                .to_string();
+            match flotilla_source::github_app::installation_token(
+                app,
+                "",
+                &organization,
+                std::time::Duration::from_secs(30),
+            )
+            .await
+            {
+                Ok(token) => {
+                    entry.access.credentials = Credentials::Basic {
+                        username: "x-access-token".into(),
+                        password: token,
+                    }
+                }
+                Err(e) => warnings.push(format!(
+                    "repository Secret for {}: GitHub App: {e}",
+                    entry.url
+                )),
+            }
+        }
+        warnings
     }
 
     /// What a fetch of `url` authenticates with: its repository Secret's credentials,
@@ -174,15 +235,21 @@ pub async fn load(hub: &kube::Client, namespace: &str) -> Result<RepoCredentials
         .and_then(|c| c.data)
         .and_then(|d| d.get(KNOWN_HOSTS_CONFIG_MAP.1).cloned())
         .unwrap_or_default();
-    let (credentials, warnings) = RepoCredentials::from_secrets(&listed.items, &known_hosts);
+    let (mut credentials, mut warnings) =
+        RepoCredentials::from_secrets(&listed.items, &known_hosts);
+    warnings.extend(credentials.resolve_github_apps().await);
     for warning in warnings {
         tracing::warn!(%warning, "unusable repository Secret");
     }
     Ok(credentials)
 }
 
+/// How often the Secrets are read again without a change, so GitHub App installation
+/// tokens (valid an hour) are renewed before they expire.
+const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// Keeps `store` equal to the repository Secrets of `namespace` (reloaded on every
-/// change the watch shows).
+/// change the watch shows, and every half hour).
 pub async fn run(hub: kube::Client, namespace: String, store: Arc<RwLock<RepoCredentials>>) {
     use futures::StreamExt as _;
     let mut changes = std::pin::pin!(crate::controller::secret_changes(
@@ -190,7 +257,13 @@ pub async fn run(hub: kube::Client, namespace: String, store: Arc<RwLock<RepoCre
         &namespace,
         REPO_SECRET_SELECTOR
     ));
-    while changes.next().await.is_some() {
+    let mut renew = tokio::time::interval(RELOAD_EVERY);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            change = changes.next() => if change.is_none() { break },
+            _ = renew.tick() => {}
+        }
         match load(&hub, &namespace).await {
             Ok(loaded) => *store.write().unwrap_or_else(|e| e.into_inner()) = loaded,
             Err(e) => tracing::warn!(error = %e, "reading repository Secrets"),
@@ -380,6 +453,72 @@ mod tests {
         match creds.lookup("git@git.example.com:org/x.git") {
             Credentials::Ssh { known_hosts, .. } => {
                 assert!(known_hosts.starts_with("git.example.com"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A repo-creds Secret naming a GitHub App: its repositories are fetched as the
+    /// `x-access-token` user with an installation token bought from the App API (the
+    /// installation found from the URL's organization); a bad App id is named.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn github_app_credentials_become_an_installation_token_password() {
+        let key = std::process::Command::new("openssl")
+            .args(["genrsa", "-traditional", "2048"])
+            .output()
+            .expect("openssl");
+        assert!(key.status.success());
+        let router = axum::Router::new()
+            .route(
+                "/orgs/acme/installation",
+                axum::routing::get(|| async { axum::Json(serde_json::json!({"id": 77})) }),
+            )
+            .route(
+                "/app/installations/77/access_tokens",
+                axum::routing::post(|| async {
+                    (
+                        axum::http::StatusCode::CREATED,
+                        axum::Json(serde_json::json!({"token": "ghs_repo", "expires_at": "2099-01-01T00:00:00Z"})),
+                    )
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let pem = String::from_utf8(key.stdout).unwrap();
+        let secrets = [
+            secret(
+                "acme-app",
+                "repo-creds",
+                &[
+                    ("url", "https://github.com/acme"),
+                    ("githubAppID", "3"),
+                    ("githubAppPrivateKey", &pem),
+                    ("githubAppEnterpriseBaseUrl", &api),
+                ],
+            ),
+            secret(
+                "broken-app",
+                "repo-creds",
+                &[
+                    ("url", "https://github.com/other"),
+                    ("githubAppID", "x"),
+                    ("githubAppPrivateKey", "k"),
+                ],
+            ),
+        ];
+        let (mut credentials, warnings) = RepoCredentials::from_secrets(&secrets, "");
+        assert_eq!(
+            warnings,
+            ["repository Secret broken-app: failed to parse githubAppID \"x\": not an integer"]
+        );
+        assert!(credentials.resolve_github_apps().await.is_empty());
+        match credentials.lookup("https://github.com/acme/app.git") {
+            Credentials::Basic { username, password } => {
+                assert_eq!(
+                    (username.as_str(), password.as_str()),
+                    ("x-access-token", "ghs_repo")
+                );
             }
             other => panic!("{other:?}"),
         }

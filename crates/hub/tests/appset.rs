@@ -1082,6 +1082,12 @@ fn github_api(
     let served = base.clone();
     let url = serve_api(token, move |path, authorized| {
         requests.fetch_add(1, Ordering::SeqCst);
+        // GitHub's App API (`POST /app/installations/{id}/access_tokens`): installation
+        // 42's token is the one the pulls are served to.
+        if path == "/app/installations/42/access_tokens" {
+            let body = json!({"token": token, "expires_at": "2099-01-01T00:00:00Z"});
+            return ("201 Created", body.to_string(), String::new());
+        }
         let path = under_api_v3(path);
         // `?per_page=100`, then `&page=N` from the `Link` header.
         let page: usize = path
@@ -1215,6 +1221,56 @@ async fn the_pull_request_generator_follows_a_repositorys_open_pull_requests() {
         up_to_date.then_some(())
     })
     .await;
+}
+
+/// `appSecretName`: the pull request generator lists GitHub with an installation token
+/// of the GitHub App whose credentials a repo-creds Secret in Argo CD's namespace holds
+/// (bought from the App API with the App's JWT); a Secret without App credentials fails
+/// the set in Argo CD's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pull_request_generator_lists_with_a_github_app_installation_token() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&[]).await;
+    let pulls = Arc::new(std::sync::Mutex::new(vec![github_pull(
+        7,
+        "feature/app",
+        &["preview"],
+    )]));
+    let api = github_api(pulls, "ghs-installation", Default::default());
+    let key = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "2048"])
+        .output()
+        .expect("openssl");
+    assert!(key.status.success(), "{key:?}");
+    let app_secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "github-app", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repo-creds"}},
+        "stringData": {"url": "https://github.com/org", "githubAppID": "1",
+                       "githubAppInstallationID": "42",
+                       "githubAppPrivateKey": String::from_utf8(key.stdout).unwrap()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
+        .create(&PostParams::default(), &app_secret)
+        .await
+        .unwrap();
+    hub.token_secret("not-an-app", "t").await;
+    let set = |name: &str, secret: &str| {
+        pull_request_set(
+            name,
+            json!({"owner": "org", "repo": "app", "api": api, "appSecretName": secret}),
+            json!({"name": format!("{name}-{{{{.number}}}}")}),
+            "previews",
+        )
+    };
+    hub.apply_set(set("with-app", "github-app")).await;
+    hub.wait_for_live(&["with-app-7"]).await;
+    hub.apply_set(set("without-app", "not-an-app")).await;
+    let status = hub.error_message("without-app").await;
+    assert!(
+        status.contains("error fetching Github app secret: no github app found for not-an-app"),
+        "{status}"
+    );
 }
 
 /// A signed delivery to a GitHub webhook receiver, as the hub serves them; its answer.

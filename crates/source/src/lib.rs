@@ -26,6 +26,7 @@ pub mod generator_plugin;
 mod git;
 pub mod gitea;
 pub mod github;
+pub mod github_app;
 pub mod gitlab;
 pub mod helm_repo;
 mod ignore;

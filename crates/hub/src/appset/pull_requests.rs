@@ -116,6 +116,56 @@ impl HubForges {
         crate::lock(&self.listed_repositories).clone()
     }
 
+    /// An installation token of the GitHub App whose credentials the Secret `name` in
+    /// Argo CD's namespace holds (`appSecretName`: repo-creds keys `githubAppID`,
+    /// `githubAppInstallationID`, `githubAppPrivateKey`, `githubAppEnterpriseBaseUrl`),
+    /// bought at `api` (else the App's Enterprise URL, else GitHub's), the installation
+    /// found in `org` when the Secret does not name it; Argo CD's words when it fails.
+    pub(super) fn github_app_token(
+        &self,
+        name: &str,
+        api: &str,
+        org: &str,
+    ) -> Result<String, String> {
+        let namespace = crate::application::PROJECT_NAMESPACE;
+        let secrets: Api<Secret> = Api::namespaced(self.hub.clone(), namespace);
+        let fetching = |why: String| {
+            format!("error fetching Github app secret: error getting creds for {name}: {why}")
+        };
+        let secret = self
+            .runtime
+            .block_on(secrets.get_opt(name))
+            .map_err(|e| fetching(e.to_string()))?
+            .ok_or_else(|| fetching(format!("secret {namespace}/{name} not found")))?;
+        let mut data: Vec<(String, Vec<u8>)> = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        data.extend(
+            secret
+                .string_data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes())),
+        );
+        let app = flotilla_source::github_app::GitHubApp::from_secret_data(
+            data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+        .map_err(fetching)?
+        .ok_or_else(|| {
+            format!("error fetching Github app secret: no github app found for {name}")
+        })?;
+        self.runtime
+            .block_on(flotilla_source::github_app::installation_token(
+                &app,
+                api,
+                org,
+                LIST_TIMEOUT,
+            ))
+    }
+
     /// `GetSecretRef`: the value under `tokenRef.key` of the Secret `tokenRef.secretName`
     /// in the set's namespace (labelled `scm-creds` under `--token-ref-strict-mode`), or
     /// Argo CD's words for why not.
@@ -200,10 +250,10 @@ impl HubForges {
             crate::lock(&self.listed_repositories).insert(identity);
         }
         let text = |k: &str| spec.get(k).and_then(Value::as_str).unwrap_or_default();
-        if !text("appSecretName").is_empty() {
-            return Err(select(
-                "GitHub App credentials (appSecretName) are not supported by flotilla yet; use tokenRef".into(),
-            ));
+        if !text("appSecretName").is_empty() && provider != "github" {
+            return Err(select(format!(
+                "appSecretName is read for github only, not {provider}"
+            )));
         }
         if spec.get("caRef").is_some()
             || spec.get("insecure").and_then(Value::as_bool) == Some(true)
@@ -213,6 +263,10 @@ impl HubForges {
             ));
         }
         let token = match spec.get("tokenRef") {
+            _ if !text("appSecretName").is_empty() => Some(
+                self.github_app_token(text("appSecretName"), text("api"), text("owner"))
+                    .map_err(select)?,
+            ),
             Some(token_ref) => Some(self.token(token_ref).map_err(select)?),
             None => None,
         };

@@ -31,7 +31,7 @@ const REFUSED: [&str; 4] = [
 
 impl HubForges {
     /// The token of the provider's `tokenRef`, when it names one.
-    fn optional_token(&self, spec: &Value) -> Result<Option<String>, String> {
+    pub(super) fn optional_token(&self, spec: &Value) -> Result<Option<String>, String> {
         spec.get("tokenRef")
             .filter(|r| !r.is_null())
             .map(|token_ref| self.token(token_ref))
@@ -88,10 +88,10 @@ impl ScmProviders for HubForges {
                 .to_string()
         };
         let flag = |k: &str| spec.get(k).and_then(Value::as_bool);
-        if !text("appSecretName").is_empty() {
-            return Err(ScmError(
-                "scm provider: GitHub App credentials (appSecretName) are not supported by flotilla yet; use tokenRef".into(),
-            ));
+        if !text("appSecretName").is_empty() && name != "github" {
+            return Err(ScmError(format!(
+                "scm provider: appSecretName is read for github only, not {name}"
+            )));
         }
         if spec.get("caRef").is_some_and(|v| !v.is_null()) || flag("insecure") == Some(true) {
             return Err(ScmError(
@@ -125,9 +125,15 @@ impl ScmProviders for HubForges {
                 "error fetching Gitea token",
             ),
         };
-        let token = self
-            .optional_token(spec)
-            .map_err(|e| ScmError(format!("{token_error}: {e}")))?;
+        let token = if text("appSecretName").is_empty() {
+            self.optional_token(spec)
+                .map_err(|e| ScmError(format!("{token_error}: {e}")))?
+        } else {
+            Some(
+                self.github_app_token(&text("appSecretName"), &text("api"), &organization)
+                    .map_err(ScmError)?,
+            )
+        };
         Ok(Box::new(Forge {
             runtime: &self.runtime,
             kind,
