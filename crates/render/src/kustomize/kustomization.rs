@@ -24,7 +24,9 @@ pub(crate) struct Kustomization {
     pub api_version: String,
     pub kind: String,
     pub metadata: Option<Value>,
-    pub openapi: Option<Value>,
+    /// `openapi`: `path` (a custom schema) or `version` (a built-in one); other keys
+    /// are ignored, as kustomize ignores them.
+    pub openapi: Option<BTreeMap<String, String>>,
     pub name_prefix: String,
     pub name_suffix: String,
     pub namespace: String,

@@ -12,8 +12,9 @@
 //! functions and Helm charts are refused with an [`Error::Unsupported`].
 //!
 //! # Not yet supported
-//! `openapi` (custom schemas), reference annotations in `crds`, and builtin generator
-//! plugins other than ConfigMapGenerator and SecretGenerator (e.g. IAMPolicyGenerator).
+//! Reference annotations in `crds`, and builtin generator plugins other than
+//! ConfigMapGenerator, SecretGenerator and IAMPolicyGenerator. `openapi` custom
+//! schemas merge lists keyed by several `x-kubernetes-list-map-keys` by one key.
 //! `replacements` follow kustomize v5.5.0, so target selectors match ids exactly (no
 //! regular expressions) and values are not written into structured text inside a
 //! scalar field.
@@ -25,6 +26,7 @@ mod fieldspec;
 mod generator;
 mod kustomization;
 mod nameref;
+mod openapi;
 mod patch;
 mod replacement;
 mod resource;

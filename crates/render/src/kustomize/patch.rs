@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::error::{Error, Result};
 use super::kustomization::{PatchOptions, Selector};
+use super::openapi::OpenApi;
 use super::resource::{ResMap, Resource, effective_namespace};
 use super::yaml;
 
@@ -73,9 +74,14 @@ pub(crate) fn apply(
     patch: &Patch,
     target: Option<&Selector>,
     options: &PatchOptions,
+    openapi: &mut OpenApi,
 ) -> Result<()> {
     match patch {
         Patch::Strategic(patches) => {
+            for p in patches {
+                let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
+                openapi.saw(s("apiVersion"), s("kind"))?;
+            }
             if let Some(target) = target {
                 if patches.len() > 1 {
                     return Err(Error::field(
@@ -88,7 +94,9 @@ pub(crate) fn apply(
                 }
                 let selected = select(file, m, target)?;
                 for i in selected {
-                    m.update(i, |r| apply_smp(file, source, r, &patches[0], options))?;
+                    m.update(i, |r| {
+                        apply_smp(file, source, r, &patches[0], options, openapi)
+                    })?;
                 }
             } else {
                 for p in patches {
@@ -114,7 +122,7 @@ pub(crate) fn apply(
                             ));
                         }
                     };
-                    m.update(i, |r| apply_smp(file, source, r, p, options))?;
+                    m.update(i, |r| apply_smp(file, source, r, p, options, openapi))?;
                 }
             }
             if m.list().iter().any(|r| r.obj.is_empty()) {
@@ -166,6 +174,7 @@ fn apply_smp(
     r: &mut Resource,
     patch: &Map<String, Value>,
     options: &PatchOptions,
+    openapi: &mut OpenApi,
 ) -> Result<()> {
     let (name, ns, kind) = (
         r.name().to_string(),
@@ -176,10 +185,14 @@ fn apply_smp(
         r.store_previous_id();
     }
     let gvk = r.gvk();
+    let custom = openapi.for_patch()?;
     // Loading the built-in schema costs more than most builds; skip it when it cannot
-    // change the result.
+    // change the result. (A custom schema never gives a map field a strategy.)
     let schema = if schema_matters(patch) {
-        builtin().kind(&gvk.group, &gvk.version, &gvk.kind)
+        match &custom {
+            Some(c) => c.catalog().kind(&gvk.group, &gvk.version, &gvk.kind),
+            None => builtin().kind(&gvk.group, &gvk.version, &gvk.kind),
+        }
     } else {
         None
     };

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -36,9 +37,11 @@ impl Gvk {
     }
 
     /// Whether objects of this kind live outside namespaces. Kinds the built-in schema
-    /// does not know are namespaced, as kustomize assumes.
+    /// does not know are namespaced, as kustomize assumes; while a custom schema is in
+    /// effect (`openapi`), kustomize's answer under it.
     pub(crate) fn is_cluster_scoped(&self) -> bool {
-        is_cluster_scoped(&self.group, &self.kind)
+        super::openapi::custom_cluster_scoped(self)
+            .unwrap_or_else(|| is_cluster_scoped(&self.group, &self.kind))
     }
 }
 
@@ -172,9 +175,10 @@ pub(crate) struct Resource {
     pub needs_hash: bool,
     /// Where the resource came from, for `buildMetadata: [originAnnotations]`.
     pub origin: Option<Value>,
-    /// The built-in transformers that ran over it, as (kustomization file relative to
-    /// the top one, transformer kind), for `buildMetadata: [transformerAnnotations]`.
-    pub transformations: Vec<(String, &'static str)>,
+    /// The transformers that ran over it, each as the origin upstream records
+    /// (`configuredIn`, `configuredBy`), for `buildMetadata: [transformerAnnotations]`.
+    /// Shared: every transformer is recorded on every resource.
+    pub transformations: Vec<Arc<Value>>,
     /// The vars bound to this resource (upstream's `RefVarNames`).
     pub ref_vars: Vec<String>,
 }

@@ -3,12 +3,15 @@
 //! kustomize's order. The top level then adds hash suffixes, rewires name references,
 //! resolves vars, drops local config and sorts.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::error::{Error, Result};
 use super::fieldspec::{FieldSpec, TransformerConfig};
 use super::generator::{self, Kind};
 use super::kustomization::{self, Kustomization, PatchArgs, PatchOptions};
+use super::openapi::{BuildScope, OpenApi};
 use super::resource::{ResMap, Resource};
 use super::tree::{EntryKind, Tree, is_within, join};
 use super::{nameref, patch, replacement, sort, transform, vars, yaml};
@@ -24,13 +27,16 @@ pub(crate) struct Accumulated {
 /// Builds directory `dir` of `tree` into its final list of resources.
 pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
     let dir = join("", dir)?;
+    let _scope = BuildScope::enter();
     let mut b = Builder {
         tree,
         stack: Vec::new(),
         root: dir.clone(),
         track_transformers: false,
+        openapi: OpenApi::default(),
     };
     let (k, file) = b.load_kustomization(&dir, None)?;
+    b.set_openapi(&dir, &file, &k, true)?;
     let transformations = k
         .build_metadata
         .iter()
@@ -113,6 +119,8 @@ struct Builder<'t> {
     /// Whether to record which built-in transformers ran over each resource (only when
     /// asked for: upstream records every patch on every resource).
     track_transformers: bool,
+    /// The schema strategic merge patches read, as the `openapi` fields met so far set it.
+    openapi: OpenApi,
 }
 
 /// `path` relative to directory `from` (both normalized tree paths), with `..` where
@@ -131,15 +139,39 @@ fn relative(from: &str, path: &str) -> String {
     out.join("/")
 }
 
+/// The origin upstream records for a generator or transformer: where it was configured
+/// (omitted when unknown) and by which object (`name` and `namespace` only when set).
+fn configured_origin(
+    configured_in: Option<&str>,
+    api_version: &str,
+    kind: &str,
+    metadata: Option<&Value>,
+) -> Arc<Value> {
+    let mut by = Map::new();
+    by.insert("apiVersion".into(), Value::String(api_version.to_string()));
+    by.insert("kind".into(), Value::String(kind.to_string()));
+    for key in ["name", "namespace"] {
+        if let Some(v) = metadata
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+        {
+            by.insert(key.into(), Value::String(v.to_string()));
+        }
+    }
+    let mut origin = Map::new();
+    if let Some(c) = configured_in.filter(|c| !c.is_empty()) {
+        origin.insert("configuredIn".into(), Value::String(c.to_string()));
+    }
+    origin.insert("configuredBy".into(), Value::Object(by));
+    Arc::new(Value::Object(origin))
+}
+
 /// The transformations annotation's text: a list of origins.
-fn transformations_text(records: &[(String, &'static str)]) -> String {
+fn transformations_text(records: &[Arc<Value>]) -> String {
     let mut out = String::new();
-    for (configured_in, kind) in records {
-        let origin = serde_json::json!({
-            "configuredIn": configured_in,
-            "configuredBy": {"apiVersion": "builtin", "kind": kind},
-        });
-        for (i, line) in origin_text(&origin).lines().enumerate() {
+    for origin in records {
+        for (i, line) in origin_text(origin).lines().enumerate() {
             out.push_str(if i == 0 { "- " } else { "  " });
             out.push_str(line);
             out.push('\n');
@@ -192,6 +224,16 @@ impl Builder<'_> {
         let k = kustomization::load(self.tree, &file)?;
         refuse_unsupported(&file, &k)?;
         Ok((k, file))
+    }
+
+    /// Applies the `openapi` field of kustomization `file` in directory `dir` (`top` for
+    /// the one the build started from), reading the schema file it names.
+    fn set_openapi(&mut self, dir: &str, file: &str, k: &Kustomization, top: bool) -> Result<()> {
+        let loaded = k.openapi.as_ref().and_then(|f| f.get("path")).map(|rel| {
+            self.load_file(dir, file, rel)
+                .and_then(|bytes| Ok((join(dir, rel)?, bytes)))
+        });
+        self.openapi.set(file, k.openapi.as_ref(), top, loaded)
     }
 
     /// Reads a file named in kustomization `file` (in directory `dir`); like kustomize's
@@ -289,6 +331,7 @@ impl Builder<'_> {
             }
             let sub = join(dir, c).map_err(|e| Error::build(file, e.to_string()))?;
             let (ck, cfile) = self.load_kustomization(&sub, Some(file))?;
+            self.set_openapi(&sub, &cfile, &ck, false)?;
             if ck.kind != "Component" {
                 return Err(Error::build(
                     file,
@@ -346,6 +389,7 @@ impl Builder<'_> {
                 let bytes = self.tree.read(&path)?;
                 let res = resources_from(&path, &bytes)?;
                 for mut r in res {
+                    self.openapi.saw(r.str_field("apiVersion"), r.kind())?;
                     r.origin = Some(serde_json::json!({"path": relative(&self.root, &path)}));
                     acc.res.append(r).map_err(|e| {
                         Error::build(file, format!("merging resources from '{entry}': {e}"))
@@ -355,6 +399,7 @@ impl Builder<'_> {
             }
             Some(EntryKind::Dir) => {
                 let (k, sub_file) = self.load_kustomization(&path, Some(file))?;
+                self.set_openapi(&path, &sub_file, &k, false)?;
                 if k.kind == "Component" {
                     return Err(Error::build(
                         file,
@@ -422,36 +467,19 @@ impl Builder<'_> {
             }
         }
         for (g, configs) in plugin_configs {
-            // Where the configuration was written: the kustomization for inline YAML,
-            // else the file the entry names.
-            let config_file = match join(dir, g) {
-                Ok(p) if !g.contains('\n') && self.tree.entry(&p)? == Some(EntryKind::File) => p,
-                _ => file.to_string(),
-            };
-            for config in configs {
+            for (config, configured_in) in configs {
                 let kind = config
                     .get("kind")
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
                 let configured_by = |kind: &str| {
-                    let mut by = Map::new();
-                    by.insert("apiVersion".into(), Value::String("builtin".into()));
-                    by.insert("kind".into(), Value::String(kind.to_string()));
-                    for key in ["name", "namespace"] {
-                        if let Some(v) = config
-                            .get("metadata")
-                            .and_then(|m| m.get(key))
-                            .and_then(Value::as_str)
-                            .filter(|v| !v.is_empty())
-                        {
-                            by.insert(key.into(), Value::String(v.to_string()));
-                        }
-                    }
-                    serde_json::json!({
-                        "configuredIn": relative(&self.root, &config_file),
-                        "configuredBy": by,
-                    })
+                    Value::clone(&configured_origin(
+                        configured_in.as_deref(),
+                        "builtin",
+                        kind,
+                        config.get("metadata"),
+                    ))
                 };
                 let gen_kind = match kind.as_str() {
                     "ConfigMapGenerator" => Kind::ConfigMap,
@@ -510,16 +538,22 @@ impl Builder<'_> {
     }
 
     /// The builtin plugin configurations an entry of `generators`/`transformers` names:
-    /// inline YAML, a file, or a kustomization directory producing them.
+    /// inline YAML, a file, or a kustomization directory producing them; each with the
+    /// file it came from, relative to the top kustomization (the origin upstream gives
+    /// it: the kustomization for inline YAML, none for one a generator made).
     fn plugin_configs(
         &mut self,
         dir: &str,
         file: &str,
         entry: &str,
         field: &str,
-    ) -> Result<Vec<Map<String, Value>>> {
-        let docs = if entry.contains('\n') {
+    ) -> Result<Vec<PluginConfig>> {
+        let docs: Vec<(Value, Option<String>)> = if entry.contains('\n') {
+            let here = relative(&self.root, file);
             yaml::parse_documents(file, entry.as_bytes())?
+                .into_iter()
+                .map(|d| (d, Some(here.clone())))
+                .collect()
         } else {
             if is_remote(entry) {
                 return Err(Error::Unsupported {
@@ -532,21 +566,34 @@ impl Builder<'_> {
             match self.tree.entry(&path)? {
                 Some(EntryKind::Dir) => {
                     let (k, sub_file) = self.load_kustomization(&path, Some(file))?;
+                    self.set_openapi(&path, &sub_file, &k, false)?;
                     let sub = self.accumulate(&path, &sub_file, &k, Accumulated::default())?;
                     sub.res
                         .into_list()
                         .into_iter()
-                        .map(|r| Value::Object(r.obj))
+                        .map(|r| {
+                            let from = r
+                                .origin
+                                .as_ref()
+                                .and_then(|o| o.get("path"))
+                                .and_then(Value::as_str)
+                                .map(str::to_string);
+                            (Value::Object(r.obj), from)
+                        })
                         .collect()
                 }
                 _ => {
                     let bytes = self.load_file(dir, file, entry)?;
+                    let here = relative(&self.root, &path);
                     yaml::parse_documents(&path, &bytes)?
+                        .into_iter()
+                        .map(|d| (d, Some(here.clone())))
+                        .collect()
                 }
             }
         };
         docs.into_iter()
-            .map(|d| match d {
+            .map(|(d, from)| match d {
                 Value::Object(m) => {
                     let api = m.get("apiVersion").and_then(Value::as_str).unwrap_or("");
                     if api != "builtin" {
@@ -556,7 +603,10 @@ impl Builder<'_> {
                             detail: format!("{field} entry with apiVersion {api:?}"),
                         });
                     }
-                    Ok(m)
+                    // Upstream reads every configuration as a resource of its own kind.
+                    let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
+                    self.openapi.saw(api, kind)?;
+                    Ok((m, from))
                 }
                 _ => Err(Error::field(
                     file,
@@ -574,15 +624,30 @@ impl Builder<'_> {
         k: &Kustomization,
         acc: &mut Accumulated,
     ) -> Result<()> {
+        // Upstream configures every transformer before running any: the configurations
+        // `transformers` names are read (and a directory among them built, its `openapi`
+        // applied) before the kustomization's own patches run.
+        let mut configured = Vec::new();
+        for t in &k.transformers {
+            configured.extend(self.plugin_configs(dir, file, t, "transformers")?);
+        }
         let res = &mut acc.res;
         let tc = &acc.config;
         let configured_in = relative(&self.root, file);
         let track = self.track_transformers;
-        let record = |res: &mut ResMap, kind: &'static str| {
+        let record_origin = |res: &mut ResMap, origin: Arc<Value>| {
             if track {
                 for r in res.list_mut() {
-                    r.transformations.push((configured_in.clone(), kind));
+                    r.transformations.push(origin.clone());
                 }
+            }
+        };
+        let record = |res: &mut ResMap, kind: &'static str| {
+            if track {
+                record_origin(
+                    res,
+                    configured_origin(Some(&configured_in), "builtin", kind, None),
+                );
             }
         };
         for entry in &k.patches_strategic_merge {
@@ -596,7 +661,15 @@ impl Builder<'_> {
                 true,
             )?;
             let p = patch::parse(file, &source, &text)?;
-            patch::apply(file, &source, res, &p, None, &PatchOptions::default())?;
+            patch::apply(
+                file,
+                &source,
+                res,
+                &p,
+                None,
+                &PatchOptions::default(),
+                &mut self.openapi,
+            )?;
         }
         if !k.patches_strategic_merge.is_empty() {
             record(res, "PatchStrategicMergeTransformer");
@@ -604,7 +677,15 @@ impl Builder<'_> {
         for args in &k.patches {
             let (source, text) = self.patch_text(dir, file, args, false)?;
             let p = patch::parse(file, &source, &text)?;
-            patch::apply(file, &source, res, &p, args.target.as_ref(), &args.options)?;
+            patch::apply(
+                file,
+                &source,
+                res,
+                &p,
+                args.target.as_ref(),
+                &args.options,
+                &mut self.openapi,
+            )?;
             record(res, "PatchTransformer");
         }
         if !k.namespace.is_empty() {
@@ -663,7 +744,15 @@ impl Builder<'_> {
         for args in &k.patches_json6902 {
             let (source, text) = self.patch_text(dir, file, args, false)?;
             let p = patch::parse(file, &source, &text)?;
-            patch::apply(file, &source, res, &p, args.target.as_ref(), &args.options)?;
+            patch::apply(
+                file,
+                &source,
+                res,
+                &p,
+                args.target.as_ref(),
+                &args.options,
+                &mut self.openapi,
+            )?;
             record(res, "PatchJson6902Transformer");
         }
         for r in &k.replicas {
@@ -679,16 +768,26 @@ impl Builder<'_> {
             replacement::apply(file, res, &list)?;
             record(res, "ReplacementTransformer");
         }
-        for t in &k.transformers {
-            for config in self.plugin_configs(dir, file, t, "transformers")? {
-                self.run_builtin_transformer(dir, file, &config, acc_parts(res, tc))?;
-            }
+        for (config, configured_in) in configured {
+            self.run_builtin_transformer(dir, file, &config, acc_parts(res, tc))?;
+            // Upstream records a configured transformer by the configuration object and
+            // the file it came from (`OriginFromCustomPlugin`).
+            let s = |key: &str| config.get(key).and_then(Value::as_str).unwrap_or("");
+            record_origin(
+                res,
+                configured_origin(
+                    configured_in.as_deref(),
+                    s("apiVersion"),
+                    s("kind"),
+                    config.get("metadata"),
+                ),
+            );
         }
         Ok(())
     }
 
     fn run_builtin_transformer(
-        &self,
+        &mut self,
         dir: &str,
         file: &str,
         c: &Map<String, Value>,
@@ -784,7 +883,15 @@ impl Builder<'_> {
                 };
                 let (source, text) = self.patch_text(dir, file, &args, false)?;
                 let p = patch::parse(file, &source, &text)?;
-                patch::apply(file, &source, res, &p, args.target.as_ref(), &args.options)
+                patch::apply(
+                    file,
+                    &source,
+                    res,
+                    &p,
+                    args.target.as_ref(),
+                    &args.options,
+                    &mut self.openapi,
+                )
             }
             "PatchStrategicMergeTransformer" => {
                 let mut entries: Vec<String> = c
@@ -810,7 +917,15 @@ impl Builder<'_> {
                         true,
                     )?;
                     let p = patch::parse(file, &source, &text)?;
-                    patch::apply(file, &source, res, &p, None, &PatchOptions::default())?;
+                    patch::apply(
+                        file,
+                        &source,
+                        res,
+                        &p,
+                        None,
+                        &PatchOptions::default(),
+                        &mut self.openapi,
+                    )?;
                 }
                 Ok(())
             }
@@ -895,6 +1010,10 @@ impl Builder<'_> {
         Ok((join(dir, &args.path)?, text))
     }
 }
+
+/// A builtin plugin configuration and the file it came from, relative to the top
+/// kustomization (none for one a generator made).
+type PluginConfig = (Map<String, Value>, Option<String>);
 
 fn acc_parts<'a>(
     res: &'a mut ResMap,
