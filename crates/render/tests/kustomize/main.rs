@@ -6,8 +6,11 @@
 //! up as a diff to this list and a regression fails the test.
 
 mod configurations;
+mod openapi;
+mod oracle;
 mod replacements;
 mod security;
+mod transformer_annotations;
 
 use std::path::{Path, PathBuf};
 
