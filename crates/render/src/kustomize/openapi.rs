@@ -32,7 +32,8 @@
 //! when one of its comma-separated parts is `merge`; the merge key is the single entry of
 //! `x-kubernetes-list-map-keys` when that is present, else `x-kubernetes-patch-merge-key`
 //! (a list keyed by several fields merges by its patch merge key, else the first, as
-//! built-in kinds do here); `x-kubernetes-list-type` is not read; a property beside a
+//! built-in kinds do here, and a patch whose result that would change is refused:
+//! see `patch.rs`); `x-kubernetes-list-type` is not read; a property beside a
 //! `$ref` is hidden by the referenced definition; an unresolvable `$ref` describes
 //! nothing; and a field the schema does not declare merges without schema instead of
 //! failing.
@@ -768,6 +769,13 @@ fn normalize(node: &Value, names: &HashMap<String, usize>, top: bool) -> Value {
         };
         if let Some(key) = key {
             out.insert("x-kubernetes-patch-merge-key".to_string(), key);
+        }
+        // Kept for the refusal of merges they would decide (see `patch.rs`).
+        if let Some(keys @ Value::Array(list)) = m.get("x-kubernetes-list-map-keys")
+            && list.len() > 1
+            && list.iter().all(Value::is_string)
+        {
+            out.insert("x-kubernetes-list-map-keys".to_string(), keys.clone());
         }
     }
     // What the schema does not declare merges without schema, as in kyaml, instead of

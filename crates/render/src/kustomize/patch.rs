@@ -2,7 +2,7 @@
 //! 6902 (by target), and the selector that picks targets.
 
 use flotilla_core::labels::Selector as LabelSelector;
-use flotilla_schema::{builtin, strategic_merge_patch_owned};
+use flotilla_schema::{SchemaRef, builtin, strategic_merge_patch_owned};
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -202,6 +202,9 @@ fn apply_smp(
     if !options.allow_kind_change {
         patch.remove("kind");
     }
+    if let Some(schema) = schema {
+        refuse_multi_key_merges(file, source, &r.obj, &patch, schema, "")?;
+    }
     let original = Value::Object(std::mem::take(&mut r.obj));
     let merged = strategic_merge_patch_owned(original, Value::Object(patch), schema.as_ref())
         .map_err(|e| {
@@ -228,6 +231,86 @@ fn apply_smp(
     } else {
         r.metadata_mut()
             .insert("namespace".into(), Value::String(ns));
+    }
+    Ok(())
+}
+
+/// Refuses a strategic merge whose result would differ from kustomize's because a list
+/// is keyed by several fields (`x-kubernetes-list-map-keys`, e.g. a container's ports by
+/// `containerPort` and `protocol`): kyaml matches elements on all the keys, apimachinery's
+/// merge (used here) on the patch merge key alone. They differ when a patch element and
+/// a live one share the merge key but not the value (or absence) of another key: then
+/// kustomize keeps both, or drops the patch's element when it lacks a key the live one
+/// has, where the merge here would fold them into one.
+fn refuse_multi_key_merges(
+    file: &str,
+    source: &str,
+    original: &Map<String, Value>,
+    patch: &Map<String, Value>,
+    schema: SchemaRef<'_>,
+    path: &str,
+) -> Result<()> {
+    for (key, p) in patch {
+        if key.starts_with('$') {
+            continue;
+        }
+        let (Some(o), Some(field)) = (original.get(key), schema.field(key)) else {
+            continue;
+        };
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        match (o, p) {
+            (Value::Object(o), Value::Object(p)) => {
+                refuse_multi_key_merges(file, source, o, p, field, &here)?;
+            }
+            (Value::Array(o), Value::Array(p)) if field.patch_strategy().is_merge() => {
+                let Some(mk) = field.patch_merge_key() else {
+                    continue;
+                };
+                let keys = field.list_map_keys();
+                let text = |v: Option<&Value>| match v {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                };
+                for pe in p.iter().filter_map(Value::as_object) {
+                    let Some(oe) = o
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .find(|oe| oe.get(mk).is_some() && oe.get(mk) == pe.get(mk))
+                    else {
+                        continue;
+                    };
+                    if let Some(other) = keys
+                        .iter()
+                        .find(|k| text(oe.get(k.as_str())) != text(pe.get(k.as_str())))
+                    {
+                        let shown = |v: Option<&Value>| match text(v) {
+                            t if t.is_empty() => "none".to_string(),
+                            t => t,
+                        };
+                        return Err(Error::Unsupported {
+                            file: file.to_string(),
+                            what: "strategic merge of a list keyed by several fields",
+                            detail: format!(
+                                "{source}: {here}: the patch's element with {mk} {} has {other} {}, the live one {}; kustomize matches elements on all of {} and Flotilla's merge would fold them into one",
+                                text(pe.get(mk)),
+                                shown(pe.get(other.as_str())),
+                                shown(oe.get(other.as_str())),
+                                keys.join(", ")
+                            ),
+                        });
+                    }
+                    if let Some(items) = field.items() {
+                        refuse_multi_key_merges(file, source, oe, pe, items, &here)?;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

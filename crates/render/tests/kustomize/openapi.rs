@@ -274,3 +274,43 @@ fn a_schema_symlink_leading_out_of_the_tree_is_refused() {
         "kustomization.yaml: field openapi.path: schema.json: escapes the root of the tree (a symlink leads outside the tree)"
     );
 }
+
+#[test]
+fn a_list_keyed_by_several_fields_merges_when_all_keys_agree() {
+    let docs = documents(&same_output("openapi/several_keys", "agree"));
+    assert_eq!(
+        keys(object(&docs, "Gateway"), "/spec/listeners", "name"),
+        ["tls", "http"]
+    );
+}
+
+/// kyaml matches elements of such a list on all its keys, the merge here on the patch
+/// merge key alone: where that would give another result, the build is refused by name.
+#[test]
+fn a_merge_the_keys_would_decide_differently_is_refused() {
+    for (dir, detail) in [
+        (
+            "conflict",
+            "spec.listeners: the patch's element with port 443 has protocol UDP, the live one TCP",
+        ),
+        // kustomize drops the patch's element here (it lacks a key the live one has).
+        (
+            "missing_key",
+            "spec.listeners: the patch's element with port 443 has protocol none, the live one TCP",
+        ),
+        (
+            "builtin_ports",
+            "spec.template.spec.containers.ports: the patch's element with containerPort 80 has protocol none, the live one TCP",
+        ),
+    ] {
+        crate::oracle::reference("openapi/several_keys", dir)
+            .unwrap_or_else(|e| panic!("kubectl kustomize {dir} fails: {e}"));
+        let err = ours("openapi/several_keys", dir).expect_err(dir);
+        assert!(
+            err.starts_with(&format!(
+                "{dir}/kustomization.yaml: strategic merge of a list keyed by several fields is not supported: (inline patch): {detail}"
+            )),
+            "{err}"
+        );
+    }
+}
