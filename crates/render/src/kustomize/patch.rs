@@ -205,6 +205,8 @@ fn apply_smp(
     if let Some(schema) = schema {
         refuse_multi_key_merges(file, source, &r.obj, &patch, schema, "")?;
     }
+    // Kept to order merged lists afterwards (only lists merge, so only with a schema).
+    let patch_for_order = schema.map(|_| patch.clone());
     let original = Value::Object(std::mem::take(&mut r.obj));
     let merged = strategic_merge_patch_owned(original, Value::Object(patch), schema.as_ref())
         .map_err(|e| {
@@ -217,6 +219,9 @@ fn apply_smp(
         Value::Object(o) => o,
         _ => Map::new(),
     };
+    if let (Some(schema), Some(p)) = (schema, &patch_for_order) {
+        order_merged_lists(&mut r.obj, p, schema);
+    }
     if r.obj.is_empty() {
         return Ok(());
     }
@@ -313,6 +318,62 @@ fn refuse_multi_key_merges(
         }
     }
     Ok(())
+}
+
+/// Orders the lists a strategic merge merged as kustomize (kyaml, merging with the
+/// patch's elements prepended) orders them: the elements the patch names, in the patch's
+/// order, then the others in their order. apimachinery's merge keeps live elements in
+/// place, so patching a Deployment's second container would otherwise leave it second
+/// where kustomize moves it first. A list the patch orders itself (`$setElementOrder`)
+/// is left as merged.
+fn order_merged_lists(
+    merged: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    schema: SchemaRef<'_>,
+) {
+    for (key, p) in patch {
+        if key.starts_with('$') || patch.contains_key(&format!("$setElementOrder/{key}")) {
+            continue;
+        }
+        let (Some(m), Some(field)) = (merged.get_mut(key), schema.field(key)) else {
+            continue;
+        };
+        match (m, p) {
+            (Value::Object(m), Value::Object(p)) => order_merged_lists(m, p, field),
+            (Value::Array(m), Value::Array(p)) if field.patch_strategy().is_merge() => {
+                let mk = field.patch_merge_key();
+                // Which result element a patch element names: by merge key, or (a list of
+                // scalars) by value.
+                let same = |a: &Value, b: &Value| match mk {
+                    Some(mk) => a.is_object() && a.get(mk).is_some() && a.get(mk) == b.get(mk),
+                    None => !a.is_object() && a == b,
+                };
+                let mut rest: Vec<Option<Value>> =
+                    std::mem::take(m).into_iter().map(Some).collect();
+                let mut ordered = Vec::with_capacity(rest.len());
+                for pe in p {
+                    if let Some(slot) = rest
+                        .iter_mut()
+                        .find(|slot| slot.as_ref().is_some_and(|e| same(e, pe)))
+                    {
+                        ordered.extend(slot.take());
+                    }
+                }
+                ordered.extend(rest.into_iter().flatten());
+                *m = ordered;
+                if let (Some(mk), Some(items)) = (mk, field.items()) {
+                    for pe in p.iter().filter_map(Value::as_object) {
+                        if let Some(Value::Object(me)) = m.iter_mut().find(|e| {
+                            e.is_object() && e.get(mk).is_some() && e.get(mk) == pe.get(mk)
+                        }) {
+                            order_merged_lists(me, pe, items);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Map fields of built-in kinds with a patch strategy of their own (`retainKeys` on

@@ -10,6 +10,7 @@ mod openapi;
 mod oracle;
 mod replacements;
 mod security;
+mod strategic_merge;
 mod transformer_annotations;
 
 use std::path::{Path, PathBuf};

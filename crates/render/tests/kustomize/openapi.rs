@@ -314,3 +314,23 @@ fn a_merge_the_keys_would_decide_differently_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_custom_schema_is_read_as_kyaml_reads_it() {
+    // `merge,retainKeys` merges; `replace` replaces; `x-kubernetes-list-type` alone does
+    // not merge; a strategy beside a `$ref` is hidden by the definition it names; a
+    // `$ref` to nothing describes nothing; `$patch: delete` removes an element; merged
+    // elements come first in the patch's order.
+    let docs = documents(&same_output("openapi/list_semantics", "."));
+    let widget = object(&docs, "Widget");
+    assert_eq!(
+        keys(widget, "/spec/items", "name"),
+        ["renamed", "three", "one"]
+    );
+    assert_eq!(keys(widget, "/spec/rules", "name"), ["r1"]);
+    assert_eq!(keys(widget, "/spec/replaced", "name"), ["b"]);
+    assert_eq!(keys(widget, "/spec/typed", "name"), ["b"]);
+    assert_eq!(keys(widget, "/spec/hosts", "name"), ["h2"]);
+    assert_eq!(keys(widget, "/spec/dangling", "name"), ["d2"]);
+    assert_eq!(keys(widget, "/spec/nested/list", "k"), ["b", "a"]);
+}
