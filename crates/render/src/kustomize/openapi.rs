@@ -316,7 +316,15 @@ impl OpenApi {
             return Ok(());
         };
         let schema = match loaded {
-            Some(r) => Some(r.map_err(|e| Error::field(file, "openapi.path", reason_of(e)))?),
+            Some(r) => Some(r.map_err(|e| match e {
+                // A refusal stays one (a remote schema), naming the field.
+                Error::Unsupported { file, what, detail } => Error::Unsupported {
+                    file,
+                    what,
+                    detail: format!("openapi.path {detail}"),
+                },
+                other => Error::field(file, "openapi.path", reason_of(other)),
+            })?),
             None => None,
         };
         if self.locked && !top {
@@ -408,7 +416,6 @@ fn broken_error(b: &Broken) -> Error {
 fn reason_of(e: Error) -> String {
     match e {
         Error::Build { reason, .. } => reason,
-        Error::Unsupported { what, detail, .. } => format!("{what} is not supported: {detail}"),
         other => other.to_string(),
     }
 }

@@ -334,3 +334,21 @@ fn a_custom_schema_is_read_as_kyaml_reads_it() {
     assert_eq!(keys(widget, "/spec/dangling", "name"), ["d2"]);
     assert_eq!(keys(widget, "/spec/nested/list", "k"), ["b", "a"]);
 }
+
+#[test]
+fn a_remote_schema_is_refused() {
+    // kustomize would download it; rendering never reaches the network.
+    let tree = flotilla_render::kustomize::MemTree::from_files([(
+        "kustomization.yaml",
+        "openapi:\n  path: https://example.com/schema.json\n",
+    )]);
+    let err = flotilla_render::kustomize::build(&tree, ".").expect_err("remote");
+    assert!(
+        matches!(err, flotilla_render::kustomize::Error::Unsupported { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "kustomization.yaml: remote file is not supported: openapi.path https://example.com/schema.json"
+    );
+}
