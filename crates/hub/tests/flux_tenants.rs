@@ -1440,13 +1440,8 @@ async fn a_sops_encrypted_secret_fails_the_apply_without_decryption() {
     );
 }
 
-/// `spec.decryption`: a Secret encrypted with SOPS for an age recipient is decrypted
-/// with the `*.agekey` of the Kustomization's decryption Secret and applied in clear;
-/// without that Secret the build fails in Flux's words and nothing is applied.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() {
-    use age::secrecy::ExposeSecret as _;
-    let identity = age::x25519::Identity::generate();
+/// Secret `creds` (`token: t0p`) encrypted with SOPS for `identity`'s recipient.
+fn sealed_creds(identity: &age::x25519::Identity) -> Value {
     let mut sealed = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "creds"},
@@ -1461,6 +1456,17 @@ async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() 
         "2026-11-27T00:00:00Z",
     )
     .unwrap();
+    sealed
+}
+
+/// `spec.decryption`: a Secret encrypted with SOPS for an age recipient is decrypted
+/// with the `*.agekey` of the Kustomization's decryption Secret and applied in clear;
+/// without that Secret the build fails in Flux's words and nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sops_encrypted_secret_is_decrypted_with_the_kustomizations_age_key() {
+    use age::secrecy::ExposeSecret as _;
+    let identity = age::x25519::Identity::generate();
+    let sealed = sealed_creds(&identity);
     let dir = tempfile::tempdir().unwrap();
     let repos = dir.path().join("repos");
     new_repo(
@@ -1554,20 +1560,7 @@ async fn vault_stand_in(data_key: Vec<u8>) -> String {
 async fn a_sops_secret_wrapped_by_vault_transit_is_decrypted_with_the_vault_token() {
     use std::io::Read as _;
     let identity = age::x25519::Identity::generate();
-    let mut sealed = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "creds"},
-        "stringData": {"token": "t0p"}
-    });
-    flotilla_render::sops::encrypt(
-        &mut sealed,
-        &[flotilla_render::sops::Recipient::Age(
-            identity.to_public().to_string().as_str(),
-        )],
-        Some("^(data|stringData)$"),
-        "2026-11-27T00:00:00Z",
-    )
-    .unwrap();
+    let mut sealed = sealed_creds(&identity);
     // The data key, then its age entry replaced by a Vault one (as `sops --hc-vault-
     // transit` writes it).
     let armored = sealed["sops"]["age"][0]["enc"]

@@ -170,6 +170,11 @@ fn numbers_as_floats(value: Value) -> Value {
 /// A `sops` block that opens with the test key and encrypts nothing: appended to a
 /// plain YAML document it makes a SOPS file whose values and comments are all clear.
 fn clear_sops_block() -> String {
+    flotilla_render::kustomize::to_yaml(&json!({"sops": clear_metadata()}))
+}
+
+/// SOPS metadata for the test key whose `encrypted_regex` selects nothing.
+fn clear_metadata() -> Value {
     let mut doc = json!({"x": 1});
     sops::encrypt(
         &mut doc,
@@ -178,7 +183,7 @@ fn clear_sops_block() -> String {
         "2026-01-01T00:00:00Z",
     )
     .unwrap();
-    flotilla_render::kustomize::to_yaml(&json!({"sops": doc["sops"]}))
+    doc["sops"].take()
 }
 
 /// Comments where sops's YAML store puts them back (heads, inline, feet, in mappings
@@ -205,15 +210,8 @@ fn comments_are_written_back_where_sops_writes_them() {
 /// The `sops` metadata of [`clear_sops_block`] as an INI file's `[sops]` section
 /// (flattened below the top, line breaks escaped).
 fn clear_ini_sops_section() -> String {
-    let mut doc = json!({"x": 1});
-    sops::encrypt(
-        &mut doc,
-        &[Recipient::Age(RECIPIENT)],
-        Some("^never$"),
-        "2026-01-01T00:00:00Z",
-    )
-    .unwrap();
-    let sops = &doc["sops"];
+    let metadata = clear_metadata();
+    let sops = &metadata;
     let mut out = String::from("\n[sops]\n");
     for (k, v) in [
         (
