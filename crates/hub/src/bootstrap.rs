@@ -9,8 +9,9 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-/// The hub's CRDs: Application, ApplicationSet, AppProject, GitRepository, OCIRepository,
-/// Kustomization.
+/// The hub's CRDs: Argo CD's Application, ApplicationSet and AppProject; Flux's
+/// GitRepository, OCIRepository, HelmRepository, HelmChart, Kustomization, HelmRelease,
+/// Provider, Alert and Receiver.
 pub const HUB_CRDS: &str = include_str!("../../fleet/crds/hub.yaml");
 
 /// The namespaces Argo CD and Flux objects live in by default.

@@ -20,6 +20,7 @@ pub mod helm_release;
 pub mod helm_repository;
 pub mod include;
 pub mod kubeconfig;
+pub mod notify;
 pub mod oci_repository;
 pub mod ssa;
 mod vault_transit;
@@ -92,6 +93,8 @@ pub struct FluxOptions {
     /// Flux's multi-tenancy lockdown sets it, so a tenant that leaves
     /// `serviceAccountName` out does not apply as the controller.
     pub default_service_account: String,
+    /// The notification controller's settings.
+    pub notify: notify::NotifyOptions,
 }
 
 impl Default for FluxOptions {
@@ -104,6 +107,7 @@ impl Default for FluxOptions {
             source_retry: Duration::from_secs(10),
             kubeconfig: kubeconfig::KubeconfigPolicy::default(),
             default_service_account: String::new(),
+            notify: notify::NotifyOptions::default(),
         }
     }
 }
@@ -311,6 +315,13 @@ fn finalizers_of(obj: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The `reconcile.fluxcd.io/requestedAt` annotation of `obj`.
+fn requested_at(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(notify::receiver::REQUESTED_AT))
+        .and_then(Value::as_str)
+}
+
 fn generation_of(obj: &Value) -> i64 {
     obj.pointer("/metadata/generation")
         .and_then(Value::as_i64)
@@ -343,6 +354,17 @@ impl FluxReconciler {
             repositories: Mutex::default(),
             clusters: Mutex::default(),
         })
+    }
+
+    /// Marks the mirrors of `url` (as written and as rewritten) stale, so the next
+    /// checkout checks the remote; readers are not told, as a webhook's push tells them.
+    fn refresh_remote(&self, url: &str) {
+        let rewritten = flotilla_source::rewrite(url, &self.sources.mirrors().options().rewrites);
+        for url in [url, rewritten.as_str()] {
+            if let Ok(parsed) = flotilla_source::GitUrl::parse(url) {
+                self.sources.mirrors().refresh(&parsed.identity());
+            }
+        }
     }
 
     /// The hub client.
@@ -451,6 +473,17 @@ impl FluxReconciler {
             None => Ok(Credentials::default()),
             Some(r) => self.credentials(namespace, &r.name).await,
         };
+        // A new reconcile request (`flux reconcile source git`, a Receiver) checks the
+        // remote now, whatever the last check's age.
+        let requested = requested_at(obj);
+        if let Some(at) = requested
+            && old_status
+                .get("lastHandledReconcileAt")
+                .and_then(Value::as_str)
+                != Some(at)
+        {
+            self.refresh_remote(&spec.url);
+        }
         let mut repository = {
             let repos = lock(&self.repositories);
             repos.get(&key).cloned()
@@ -607,6 +640,9 @@ impl FluxReconciler {
             ] {
                 set_or_remove(&mut status, field, value);
             }
+        }
+        if let Some(at) = requested {
+            status["lastHandledReconcileAt"] = json!(at);
         }
         let events = git_repository_events(&old_status, &merged, &status, short_message);
         lock(&self.repositories).insert(key, repository);
@@ -1075,6 +1111,10 @@ impl FluxReconciler {
             revision: None,
             events: Vec::new(),
         };
+        // kustomize-controller's `finalizeStatus` echoes the request it handled.
+        if let Some(at) = requested_at(obj) {
+            run.status["lastHandledReconcileAt"] = json!(at);
+        }
         let ks: Kustomization = match serde_json::from_value::<Kustomization>(obj.clone())
             .map_err(|e| e.to_string())
             .and_then(|k| k.validate().map(|()| k).map_err(|e| e.to_string()))
@@ -1685,15 +1725,17 @@ const KS: &str = "Kustomization";
 const HELM_REPO: &str = "HelmRepository";
 const HELM_CHART: &str = "HelmChart";
 const HELM_RELEASE: &str = "HelmRelease";
+const RECEIVER: &str = "Receiver";
 
 /// The kinds the Flux loop reconciles, with their resource and metrics name.
-const KINDS: [(&str, &str); 6] = [
+const KINDS: [(&str, &str); 7] = [
     (GIT, "gitrepository"),
     (OCI, "ocirepository"),
     (HELM_REPO, "helmrepository"),
     (HELM_CHART, "helmchart"),
     (KS, "kustomization"),
     (HELM_RELEASE, "helmrelease"),
+    (RECEIVER, "receiver"),
 ];
 
 /// The API resource of one of [`KINDS`].
@@ -1704,6 +1746,7 @@ fn resource_of(kind: &str) -> ApiResource {
         HELM_REPO => helm_repository::helm_repository_resource(),
         HELM_CHART => helm_chart::helm_chart_resource(),
         HELM_RELEASE => helm_release::helm_release_resource(),
+        RECEIVER => notify::receiver::receiver_resource(),
         _ => kustomization_resource(),
     }
 }
@@ -1732,6 +1775,10 @@ struct Loop {
     source_events: events::Recorder,
     /// The HelmReleases' Kubernetes Events.
     helm_events: events::Recorder,
+    /// The Receivers' Kubernetes Events (never dispatched, as notification-controller's).
+    receiver_events: events::Recorder,
+    /// The event server every other event is handed to.
+    notifications: Arc<notify::Notifications>,
 }
 
 /// What makes a Flux object worth reconciling again: spec, the reconcile request
@@ -1748,10 +1795,17 @@ fn fingerprint(obj: &Value) -> u64 {
 /// Runs the GitRepository, OCIRepository and Kustomization controllers until the hub
 /// watches end.
 pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
+    let (notifications, posted) = notify::Notifications::new(
+        reconciler.hub.clone(),
+        reconciler.options.notify.clone(),
+        reconciler.options.no_cross_namespace_refs,
+    );
     let state = Arc::new(Loop {
         kustomization_events: events::Recorder::new(reconciler.hub.clone(), "kustomize-controller"),
         source_events: events::Recorder::new(reconciler.hub.clone(), "source-controller"),
         helm_events: events::Recorder::new(reconciler.hub.clone(), "helm-controller"),
+        receiver_events: events::Recorder::new(reconciler.hub.clone(), notify::CONTROLLER),
+        notifications: notifications.clone(),
         reconciler,
         queue: WorkQueue::new(),
         known: Known::default(),
@@ -1779,6 +1833,9 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     for (kind, _) in KINDS {
         tasks.spawn(watch(state.clone(), kind, resource_of(kind)));
     }
+    tasks.spawn(notifications.clone().run(posted));
+    tasks.spawn(notifications.clone().watch_alerts());
+    tasks.spawn(notifications.watch_providers());
     while tasks.join_next().await.is_some() {}
 }
 
@@ -1828,6 +1885,7 @@ async fn worker(state: Arc<Loop>) {
                 HELM_REPO => reconciler.reconcile_helm_repository(&object, &now).await,
                 HELM_CHART => reconciler.reconcile_helm_chart(&object, &now).await,
                 HELM_RELEASE => reconciler.reconcile_helm_release(&object, &now).await,
+                RECEIVER => reconciler.reconcile_receiver(&object, &now).await,
                 _ => reconciler.reconcile_kustomization(&object, &now).await,
             }
         })
@@ -1875,15 +1933,32 @@ async fn worker(state: Arc<Loop>) {
         }
         // After the status write, as kustomize-controller emits them once its status is
         // patched.
-        let recorder = if is_source {
-            &state.source_events
+        let (recorder, controller) = if is_source {
+            (&state.source_events, "source-controller")
         } else if kind == HELM_RELEASE {
-            &state.helm_events
+            (&state.helm_events, "helm-controller")
+        } else if kind == RECEIVER {
+            (&state.receiver_events, notify::CONTROLLER)
         } else {
-            &state.kustomization_events
+            (&state.kustomization_events, "kustomize-controller")
         };
         for event in &outcome.events {
-            recorder.record(&object, event, &now).await;
+            // fluxcd/pkg's recorder: the object's `event.toolkit.fluxcd.io/` annotations
+            // go with the event, to the Kubernetes Event and to the event server.
+            let event = events::FluxEvent {
+                metadata: notify::event::with_event_annotations(&object, &event.metadata),
+                ..event.clone()
+            };
+            recorder.record(&object, &event, &now).await;
+            if kind != RECEIVER {
+                state.notifications.submit(notify::event::Event::recorded(
+                    &object,
+                    &event,
+                    controller,
+                    state.notifications.instance(),
+                    &now,
+                ));
+            }
         }
         if is_git {
             remember_url(&state, &key, &object);
@@ -1945,6 +2020,9 @@ fn after_source(state: &Loop, key: &str) {
 /// Records which sources `key` reads: a Kustomization its source, a GitRepository those
 /// it includes (of its own namespace).
 fn remember_reader(state: &Loop, key: &str, object: &Value, is_source: bool) {
+    if key.starts_with(RECEIVER) {
+        return;
+    }
     let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
     let sources: Vec<String> = if key.starts_with(HELM_CHART) {
         // A HelmChart reads a source of its own namespace.

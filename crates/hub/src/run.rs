@@ -136,6 +136,9 @@ pub struct Hub {
     pub sources: Sources,
     /// Each Application's sync and health status (the `flotilla_applications` gauge).
     pub applications: Arc<crate::metrics::ApplicationStates>,
+    /// The Flux Receivers' webhook server (`/hook/<digest>`), to serve on the hub's
+    /// webhook address.
+    pub flux_receivers: axum::Router,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -214,6 +217,8 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
             store: appset_store,
         },
     )));
+    let flux_receivers =
+        crate::flux::notify::receiver::router(hub.clone(), config.flux.no_cross_namespace_refs);
     let flux = crate::flux::FluxReconciler::new(hub_config, sources.clone(), config.flux.clone())
         .map_err(StartError::Client)?;
     tasks.push(tokio::spawn(crate::flux::run_flux(Arc::new(flux))));
@@ -221,6 +226,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         clusters: registry,
         sources,
         applications,
+        flux_receivers,
         tasks,
     })
 }

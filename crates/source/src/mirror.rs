@@ -378,6 +378,20 @@ impl MirrorCache {
         n
     }
 
+    /// Marks every mirror of a repository stale, as [`trigger`](Self::trigger) does,
+    /// without telling subscribers: for a caller about to check the remote itself (a Flux
+    /// reconcile request). Returns how many known mirrors matched.
+    pub fn refresh(&self, identity: &str) -> usize {
+        let mut n = 0;
+        for repo in self.inner.repos.lock().values() {
+            if repo_identity(repo) == identity {
+                repo.state.lock().stale = true;
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Whether any known mirror serves this repository identity.
     pub fn knows(&self, identity: &str) -> bool {
         self.inner

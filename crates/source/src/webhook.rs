@@ -25,10 +25,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::any;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -86,6 +86,8 @@ impl Receiver {
 struct Hub {
     cache: MirrorCache,
     receivers: Vec<(String, Receiver)>,
+    /// Where a path no receiver here serves goes (the hub's Flux Receivers).
+    others: Option<Router>,
 }
 
 /// The largest delivery read (GitHub caps its payloads at 25 MB; Argo CD reads up to
@@ -94,19 +96,31 @@ pub const MAX_PAYLOAD_BYTES: usize = 25 * 1024 * 1024;
 
 /// The router: `POST /hook/{digest}` for each receiver.
 pub fn router(cache: MirrorCache, receivers: Vec<Receiver>) -> Router {
+    router_with(cache, receivers, None)
+}
+
+/// [`router`], handing every request to a path none of `receivers` serves to `others`
+/// (the hub's Flux Receivers, served on the same `/hook/` paths) instead of answering 404.
+pub fn router_with(cache: MirrorCache, receivers: Vec<Receiver>, others: Option<Router>) -> Router {
     let receivers = receivers
         .into_iter()
         .map(|r| (r.path().trim_start_matches("/hook/").to_string(), r))
         .collect();
     Router::new()
-        .route("/hook/{digest}", post(receive))
+        .route("/hook/{digest}", any(receive))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
-        .with_state(Arc::new(Hub { cache, receivers }))
+        .with_state(Arc::new(Hub {
+            cache,
+            receivers,
+            others,
+        }))
 }
 
 async fn receive(
     State(hub): State<Arc<Hub>>,
     Path(digest): Path<String>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -115,8 +129,26 @@ async fn receive(
         .iter()
         .find(|(d, _)| constant_time_eq(d.as_bytes(), digest.as_bytes()))
     else {
-        return (StatusCode::NOT_FOUND, "no such receiver\n").into_response();
+        let Some(others) = &hub.others else {
+            return (StatusCode::NOT_FOUND, "no such receiver\n").into_response();
+        };
+        let mut request = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(all) = request.headers_mut() {
+            *all = headers;
+        }
+        let Ok(request) = request.body(axum::body::Body::from(body)) else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        // A Router is always ready; its error type is Infallible.
+        let mut others = others.clone();
+        return match tower_service::Service::call(&mut others, request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
     };
+    if method != Method::POST {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
     if let Err(reason) = verify(receiver, &headers, &body) {
         tracing::info!(receiver = %receiver.name, reason, "webhook refused");
         return (StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response();

@@ -236,7 +236,13 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 receiver.path()
             );
         }
-        let hooks = flotilla_source::webhook::router(running.sources.mirrors().clone(), receivers);
+        // Flux Receivers share the `/hook/` paths: what no `--webhook` receiver serves is
+        // theirs.
+        let hooks = flotilla_source::webhook::router_with(
+            running.sources.mirrors().clone(),
+            receivers,
+            Some(running.flux_receivers.clone()),
+        );
         let app = metrics_router(Arc::new(running)).merge(hooks);
         tokio::select! {
             served = axum::serve(listener, app) => served.context("serving /metrics")?,

@@ -275,3 +275,48 @@ async fn gitlab_gitea_bitbucket_and_generic_receivers() {
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(text.contains("127.0.0.1/team/app"), "{text}");
 }
+
+/// Paths no receiver here serves go to the router given for them (the hub's Flux
+/// Receivers), method, path, query, headers and body intact; a receiver's own path stays
+/// its own.
+#[tokio::test]
+async fn unknown_paths_are_handed_to_the_other_router() {
+    use axum::extract::OriginalUri;
+    use axum::http::{HeaderMap, Method};
+    let f = fixture().await;
+    let hook = receiver(Provider::Generic, vec![]);
+    let others =
+        axum::Router::new().route(
+            "/hook/{digest}",
+            axum::routing::any(
+                |method: Method,
+                 OriginalUri(uri): OriginalUri,
+                 headers: HeaderMap,
+                 body: String| async move {
+                    format!(
+                        "{method} {uri} {} {body}",
+                        headers
+                            .get("x-gitlab-token")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                    )
+                },
+            ),
+        );
+    let app =
+        flotilla_source::webhook::router_with(f.cache.clone(), vec![hook.clone()], Some(others));
+    let (status, body) = post(&app, "/hook/0000?x=1", &[("x-gitlab-token", "t")], "{}").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "POST /hook/0000?x=1 t {}");
+    let (status, body) = post(&app, &hook.path(), &[], "{}").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("triggered"), "{body}");
+    let (status, _) = post(
+        &router(f.cache.clone(), vec![hook]),
+        "/hook/0000",
+        &[],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
