@@ -5,7 +5,7 @@
 //! the ternary and `?:`, `let` and `;` sequences, predicates (`all(xs, {# > 1})`,
 //! `.field` for `#.field`) and the pipe (`x | f(y)` is `f(x, y)`).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::Error;
 use super::lex::{Kind, Token};
@@ -28,7 +28,7 @@ pub(super) enum Node {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Rc<str>),
+    Str(Arc<str>),
     /// A variable (of the environment or a `let`).
     Ident(String),
     /// `#` (the element), `#index`, `#acc`, or the implicit `#` of `.field`.

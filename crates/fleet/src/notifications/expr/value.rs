@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
@@ -20,7 +21,7 @@ pub enum Value<'a> {
     /// A float.
     Float(f64),
     /// A string.
-    Str(Rc<str>),
+    Str(Arc<str>),
     /// An array built by the expression.
     List(Rc<Vec<Value<'a>>>),
     /// A map built by the expression.
