@@ -31,6 +31,7 @@ pub mod helm_repo;
 mod ignore;
 mod mirror;
 pub mod oci;
+pub mod outbound;
 mod pktline;
 mod redirect;
 mod refs;
