@@ -9,6 +9,8 @@
 //! * [`flux`]: Flux `Kustomization` and `GitRepository` specs with their validation;
 //! * [`helm_release`]: Flux `HelmRelease` specs, their validation and derived names;
 //! * [`appset`]: the ApplicationSet engine (generators, templates, the reconcile plan);
+//! * [`notifications`]: Argo CD's notifications (triggers, templates, subscriptions and
+//!   their state) and the expression language of their triggers;
 //! * [`seed`]: the seed ApplicationSet the demo applies and the tests read.
 #![deny(missing_docs)]
 
@@ -19,6 +21,7 @@ pub mod flux;
 pub mod glob;
 pub mod helm_release;
 pub mod meta;
+pub mod notifications;
 pub mod seed;
 mod serde_path;
 pub mod yaml;

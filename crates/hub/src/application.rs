@@ -174,6 +174,13 @@ impl AppReconciler {
         )
     }
 
+    /// The AppProject `name` as the cache holds it, as JSON (none before the cache has
+    /// listed, or when there is no such project).
+    pub fn cached_project_value(&self, name: &str) -> Option<Value> {
+        let project = self.cached_project(name)??;
+        serde_json::to_value(project).ok()
+    }
+
     /// Drift watches to extend with every kind an application applies.
     pub fn set_drift_watches(&self, watches: crate::drift::DriftWatches) {
         *lock(&self.drift) = Some(watches);

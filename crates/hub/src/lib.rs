@@ -14,6 +14,7 @@ pub mod drift;
 pub mod flux;
 pub mod known;
 pub mod metrics;
+pub mod notifications;
 mod operation;
 pub mod queue;
 pub mod raw;

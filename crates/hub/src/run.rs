@@ -151,8 +151,8 @@ impl Drop for Hub {
 }
 
 /// Installs the hub's CRDs and starts the controllers (Applications, ApplicationSets —
-/// which also keep the cluster registry current — and Flux's GitRepositories and
-/// Kustomizations); they run until the returned [`Hub`] is dropped.
+/// which also keep the cluster registry current —, Argo CD's notifications, and Flux's
+/// GitRepositories and Kustomizations); they run until the returned [`Hub`] is dropped.
 pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, StartError> {
     let hub = kube::Client::try_from(hub_config.clone()).map_err(StartError::Client)?;
     flotilla_source::egress::set_policy(
@@ -208,12 +208,22 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         config.controller.cluster_namespace.clone(),
         reconciler.settings.clone(),
     )));
+    // Argo CD's notifications controller: told of Applications by the same watch, reading
+    // the same store.
+    let notifier = crate::notifications::Notifier::new(
+        hub.clone(),
+        config.controller.cluster_namespace.clone(),
+        appset_store.clone(),
+        reconciler.clone(),
+    );
+    let notifier_hook = notifier.hook();
+    tasks.push(tokio::spawn(notifier.run()));
     let applications = Arc::new(crate::metrics::ApplicationStates::default());
     tasks.push(tokio::spawn(controller::run_applications_with(
         reconciler,
         config.controller.clone(),
         controller::Feeds {
-            hooks: vec![appset_hook, applications.hook()],
+            hooks: vec![appset_hook, applications.hook(), notifier_hook],
             store: appset_store,
         },
     )));

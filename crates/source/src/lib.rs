@@ -33,6 +33,7 @@ mod ignore;
 mod mirror;
 pub mod oci;
 pub mod outbound;
+pub mod outbound_request;
 mod pktline;
 mod redirect;
 mod refs;

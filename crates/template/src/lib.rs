@@ -41,6 +41,32 @@ pub use crate::{
     value::{Map, Methods, Value},
 };
 
+/// Go's printing of values, times and durations as templates print them, for the hub's
+/// other evaluators that must print as Go does (Argo CD's notification expressions).
+pub mod go {
+    use crate::Value;
+
+    /// `fmt.Sprint(v)` (`%v`).
+    pub fn sprint(v: &Value) -> String {
+        crate::gofmt::to_string(v)
+    }
+
+    /// `Time.Format(layout)`, with Go's reference-time layouts.
+    pub fn format_time(t: &chrono::DateTime<chrono::FixedOffset>, layout: &str) -> String {
+        crate::sprig::dates::format_go(t, layout)
+    }
+
+    /// `Duration.String()` of `ns` nanoseconds (`1h2m3s`, `1.5s`, `0s`).
+    pub fn duration_string(ns: i64) -> String {
+        crate::sprig::dates::duration_string(i128::from(ns))
+    }
+
+    /// `time.ParseDuration`, in nanoseconds.
+    pub fn parse_duration(s: &str) -> Option<i64> {
+        crate::sprig::dates::parse_duration(s)
+    }
+}
+
 /// `yaml.Marshal` as `sigs.k8s.io/yaml` writes it (what Helm's `toYaml` prints, with the
 /// final newline kept): sorted keys, go-yaml v2 layout and quoting.
 pub fn to_yaml(v: &Value) -> String {

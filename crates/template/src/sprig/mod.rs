@@ -3,7 +3,7 @@
 
 mod certs;
 mod crypto;
-mod dates;
+pub(crate) mod dates;
 mod dicts;
 mod lists;
 mod misc;

@@ -1,0 +1,357 @@
+//! Argo CD's notifications end to end: the hub as `flotilla controller` starts it
+//! (`run::start`) on kubesim, `argocd-notifications-cm` and `argocd-notifications-secret`
+//! as Argo CD's documentation writes them, an Application subscribed by annotations, and a
+//! real HTTP receiver on 127.0.0.1 standing in for a webhook endpoint and Slack's API.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flotilla_hub::controller::application_resource;
+use flotilla_hub::run::{self, HubConfig};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use support::{git, wait_for, write};
+
+/// A request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+    body: String,
+}
+
+type Log = Arc<Mutex<Vec<Received>>>;
+
+/// An HTTP server on 127.0.0.1 that records every request; Slack's `chat.postMessage`
+/// is answered as Slack answers it, everything else with 200.
+async fn receiver() -> (String, Log) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, Uri};
+    let log = Log::default();
+    let kept = log.clone();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(Received {
+                    method: method.to_string(),
+                    path: uri.path().to_string(),
+                    authorization: headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                if uri.path().ends_with("chat.postMessage") {
+                    r#"{"ok":true,"channel":"C1","ts":"1700000000.000100"}"#.to_string()
+                } else {
+                    "ok".to_string()
+                }
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), log)
+}
+
+fn received(log: &Log, path: &str) -> Vec<Received> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == path)
+        .cloned()
+        .collect()
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: registry.local/web:1.0\n";
+
+/// The ConfigMap: Argo CD's catalog triggers for sync success and degraded health, a
+/// trigger that does not parse, templates with webhook sections and a Slack message, a
+/// webhook with a token from the Secret, a webhook at a cloud metadata address, Slack at
+/// the receiver, and a template naming a webhook that is not configured.
+fn notifications_cm(receiver: &str) -> ConfigMap {
+    serde_json::from_value(json!({
+        "metadata": {"name": "argocd-notifications-cm", "namespace": "argocd"},
+        "data": {
+            "context": "argocdUrl: https://argocd.example.com\n",
+            "trigger.on-sync-succeeded": "- when: app.status.operationState != nil and app.status.operationState.phase in ['Succeeded']\n  description: Application syncing has succeeded\n  send: [app-sync-succeeded]\n  oncePer: app.status.operationState?.syncResult?.revision\n",
+            "trigger.on-health-degraded": "- when: app.status.health.status == 'Degraded'\n  description: Application has degraded\n  send: [app-health-degraded]\n  oncePer: app.status.operationState?.syncResult?.revision\n",
+            "trigger.on-broken": "- when: app.status.sync.status = 'Unknown'\n  send: [app-health-degraded]\n",
+            "template.app-sync-succeeded": "message: |\n  {{if eq .serviceType \"slack\"}}:white_check_mark:{{end}} Application {{.app.metadata.name}} has been successfully synced.\nwebhook:\n  receiver:\n    method: POST\n    path: /sync-succeeded\n    body: |\n      {\"app\": \"{{.app.metadata.name}}\", \"revision\": \"{{.app.status.operationState.syncResult.revision}}\", \"link\": \"{{.context.argocdUrl}}/applications/{{.app.metadata.name}}\"}\n",
+            "template.app-health-degraded": "webhook:\n  receiver:\n    method: POST\n    path: /health-degraded\n    body: |\n      {\"app\": \"{{.app.metadata.name}}\", \"health\": \"{{.app.status.health.status}}\"}\n",
+            "template.uses-missing": "webhook:\n  missing-hook:\n    method: POST\n    body: x\n",
+            "service.webhook.receiver": format!("url: {receiver}/hooks\nheaders:\n- name: Authorization\n  value: Bearer $webhook-token\n"),
+            "service.webhook.metadata": "url: http://169.254.169.254/latest/meta-data\n",
+            "service.slack": format!("token: $slack-token\napiURL: {receiver}/slack/\nusername: argocd\n"),
+        },
+    }))
+    .unwrap()
+}
+
+fn notifications_secret() -> Secret {
+    serde_json::from_value(json!({
+        "metadata": {"name": "argocd-notifications-secret", "namespace": "argocd"},
+        "stringData": {"webhook-token": "s3cr3t-webhook-token", "slack-token": "xoxb-s3cr3t-slack"},
+    }))
+    .unwrap()
+}
+
+async fn events(hub: &kube::Client, kind: &str, name: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(hub.clone(), "argocd")
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object.kind.as_deref() == Some(kind)
+                && e.involved_object.name.as_deref() == Some(name)
+        })
+        .collect()
+}
+
+/// An Application subscribed to `on-sync-succeeded` (a webhook, Slack, a webhook the
+/// egress policy refuses, a service that is not configured), `on-health-degraded` and a
+/// trigger that does not parse: after its sync the webhook gets exactly one POST with
+/// the rendered body and Slack one `chat.postMessage`; an unrelated status write and a
+/// restart of the hub send nothing again; a Deployment turning Degraded at a new commit
+/// fires `on-health-degraded` once (and `on-sync-succeeded` for the new revision). What
+/// cannot work is reported — on the Application and on the ConfigMap — without secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver_url, log) = receiver().await;
+    let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "east", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": "east", "server": server.cluster_url("east"),
+                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
+                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
+    }))
+    .unwrap();
+    let secrets = Api::<Secret>::namespaced(hub.clone(), "argocd");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    secrets
+        .create(&PostParams::default(), &notifications_secret())
+        .await
+        .unwrap();
+    Api::<ConfigMap>::namespaced(hub.clone(), "argocd")
+        .create(&PostParams::default(), &notifications_cm(&receiver_url))
+        .await
+        .unwrap();
+
+    let work = dir.path().join("work");
+    write(&work, "deploy/web.yaml", DEPLOYMENT);
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    let url = format!("file://{}", work.join(".git").display());
+
+    let start = async || {
+        let mut config = HubConfig::new(dir.path().join("cache"));
+        config.mirror_gc = None;
+        config.source_interval = Duration::from_secs(1);
+        run::start(support::config(&server, "hub").await, config)
+            .await
+            .unwrap()
+    };
+    let first_hub = start().await;
+    let apps: Api<DynamicObject> =
+        Api::namespaced_with(hub.clone(), "argocd", &application_resource());
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web", "namespace": "argocd", "annotations": {
+            "notifications.argoproj.io/subscribe.on-sync-succeeded.receiver": "",
+            "notifications.argoproj.io/subscribe.on-sync-succeeded.slack": "deploys",
+            "notifications.argoproj.io/subscribe.on-sync-succeeded.metadata": "",
+            "notifications.argoproj.io/subscribe.on-sync-succeeded.teams": "ops",
+            "notifications.argoproj.io/subscribe.on-health-degraded.receiver": "",
+            "notifications.argoproj.io/subscribe.on-broken.receiver": "",
+        }},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
+        },
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+    let read = async || serde_json::to_value(apps.get("web").await.ok()?).ok();
+
+    // The sync: one POST with the rendered body and the token, one Slack message.
+    let synced = wait_for("the sync-succeeded webhook", async || {
+        received(&log, "/hooks/sync-succeeded").into_iter().next()
+    })
+    .await;
+    let app = read().await.unwrap();
+    let revision = app["status"]["operationState"]["syncResult"]["revision"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(synced.method, "POST");
+    assert_eq!(
+        synced.authorization.as_deref(),
+        Some("Bearer s3cr3t-webhook-token")
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&synced.body).unwrap(),
+        json!({"app": "web", "revision": revision,
+               "link": "https://argocd.example.com/applications/web"})
+    );
+    let slack = wait_for("the Slack message", async || {
+        received(&log, "/slack/chat.postMessage").into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        slack.body,
+        "channel=deploys&text=%3Awhite_check_mark%3A+Application+web+has+been+successfully+synced.%0A&token=xoxb-s3cr3t-slack&username=argocd"
+    );
+    let state = wait_for("the notified state", async || {
+        let app = read().await?;
+        let state = app
+            .pointer("/metadata/annotations/notified.notifications.argoproj.io")?
+            .as_str()?
+            .to_string();
+        let state: serde_json::Map<String, Value> = serde_json::from_str(&state).ok()?;
+        (state.keys().filter(|k| k.starts_with(&revision)).count() == 4).then_some(state)
+    })
+    .await;
+    assert!(
+        state
+            .keys()
+            .all(|k| k.starts_with(&format!("{revision}:on-sync-succeeded:"))),
+        "{state:?}"
+    );
+
+    // What could not be delivered is reported on the Application, without secrets.
+    let failures = wait_for("the delivery failures reported", async || {
+        let messages: Vec<String> = events(&hub, "Application", "web")
+            .await
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("NotificationFailed"))
+            .filter_map(|e| e.message)
+            .collect();
+        (messages.len() == 2).then_some(messages)
+    })
+    .await;
+    let all = failures.join("\n");
+    assert!(
+        all.contains("failed to deliver notification on-sync-succeeded to {metadata }: the egress policy refuses 169.254.169.254"),
+        "{all}"
+    );
+    assert!(
+        all.contains("failed to deliver notification on-sync-succeeded to {teams ops}: notification service 'teams' is not supported"),
+        "{all}"
+    );
+    // The configuration's problems are reported on the ConfigMap.
+    let problems = wait_for("the configuration's problems reported", async || {
+        events(&hub, "ConfigMap", "argocd-notifications-cm")
+            .await
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("InvalidConfiguration"))
+            .and_then(|e| e.message)
+    })
+    .await;
+    assert!(
+        problems.contains(
+            "trigger on-broken: condition [0] when: unexpected token Operator(\"=\") (1:24)"
+        ),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(
+            "template.uses-missing: webhook.missing-hook names no service.webhook.missing-hook"
+        ),
+        "{problems}"
+    );
+    for event in [&all, &problems] {
+        assert!(!event.contains("s3cr3t"), "{event}");
+    }
+
+    // An unrelated status write (a refresh: a new reconciledAt) sends nothing.
+    let before = read().await.unwrap()["status"]["reconciledAt"].clone();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let refresh = async |kind: &str| {
+        apps.patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": kind}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    };
+    refresh("normal").await;
+    wait_for("the refresh's status written", async || {
+        (read().await?["status"]["reconciledAt"] != before).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(received(&log, "/hooks/sync-succeeded").len(), 1);
+
+    // A restart: the state in the annotation says it was sent.
+    drop(first_hub);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = read().await.unwrap()["status"]["reconciledAt"].clone();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second_hub = start().await;
+    refresh("normal").await;
+    wait_for("the restarted hub's status written", async || {
+        (read().await?["status"]["reconciledAt"] != before).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        received(&log, "/hooks/sync-succeeded").len(),
+        1,
+        "not again after a restart"
+    );
+    assert_eq!(received(&log, "/slack/chat.postMessage").len(), 1);
+    assert!(received(&log, "/hooks/health-degraded").is_empty());
+
+    // A commit whose Deployment never makes progress: the new revision syncs (told once
+    // more, as oncePer says) and the app turns Degraded (told once).
+    write(
+        &work,
+        "deploy/web.yaml",
+        &DEPLOYMENT.replace(
+            "  name: web\nspec:",
+            "  name: web\n  annotations:\n    kubesim.flotilla.dev/simulate: progress-deadline-exceeded\nspec:",
+        ),
+    );
+    git(&work, &["commit", "-qam", "stuck"]);
+    refresh("hard").await;
+    let degraded = wait_for("the health-degraded webhook", async || {
+        received(&log, "/hooks/health-degraded").into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&degraded.body).unwrap(),
+        json!({"app": "web", "health": "Degraded"})
+    );
+    wait_for("the new revision's sync-succeeded", async || {
+        (received(&log, "/hooks/sync-succeeded").len() == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(received(&log, "/hooks/health-degraded").len(), 1);
+    assert_eq!(received(&log, "/hooks/sync-succeeded").len(), 2);
+    let hooks: Vec<Received> = log.lock().unwrap().clone();
+    assert!(
+        hooks.iter().all(|r| !r.path.contains("missing")),
+        "nothing for the unconfigured webhook"
+    );
+    drop(second_hub);
+}
