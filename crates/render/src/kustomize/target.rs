@@ -651,25 +651,7 @@ impl Builder<'_> {
             }
         };
         for entry in &k.patches_strategic_merge {
-            let (source, text) = self.patch_text(
-                dir,
-                file,
-                &PatchArgs {
-                    path: entry.clone(),
-                    ..PatchArgs::default()
-                },
-                true,
-            )?;
-            let p = patch::parse(file, &source, &text)?;
-            patch::apply(
-                file,
-                &source,
-                res,
-                &p,
-                None,
-                &PatchOptions::default(),
-                &mut self.openapi,
-            )?;
+            self.apply_strategic_merge_file(dir, file, entry, res)?;
         }
         if !k.patches_strategic_merge.is_empty() {
             record(res, "PatchStrategicMergeTransformer");
@@ -906,26 +888,8 @@ impl Builder<'_> {
                 if let Some(p) = c.get("patches").and_then(Value::as_str) {
                     entries.push(p.to_string());
                 }
-                for entry in entries {
-                    let (source, text) = self.patch_text(
-                        dir,
-                        file,
-                        &PatchArgs {
-                            path: entry,
-                            ..PatchArgs::default()
-                        },
-                        true,
-                    )?;
-                    let p = patch::parse(file, &source, &text)?;
-                    patch::apply(
-                        file,
-                        &source,
-                        res,
-                        &p,
-                        None,
-                        &PatchOptions::default(),
-                        &mut self.openapi,
-                    )?;
+                for entry in &entries {
+                    self.apply_strategic_merge_file(dir, file, entry, res)?;
                 }
                 Ok(())
             }
@@ -973,6 +937,32 @@ impl Builder<'_> {
 
     /// The text of a patch and a name for it in messages. With `guess`, `path` may hold
     /// the patch itself (as in `patchesStrategicMerge`).
+    /// Applies the strategic merge patch file `entry` (a `patchesStrategicMerge` entry or
+    /// a PatchStrategicMergeTransformer path) to every resource it targets.
+    fn apply_strategic_merge_file(
+        &mut self,
+        dir: &str,
+        file: &str,
+        entry: &str,
+        res: &mut ResMap,
+    ) -> Result<()> {
+        let args = PatchArgs {
+            path: entry.to_string(),
+            ..PatchArgs::default()
+        };
+        let (source, text) = self.patch_text(dir, file, &args, true)?;
+        let p = patch::parse(file, &source, &text)?;
+        patch::apply(
+            file,
+            &source,
+            res,
+            &p,
+            None,
+            &PatchOptions::default(),
+            &mut self.openapi,
+        )
+    }
+
     fn patch_text(
         &self,
         dir: &str,
