@@ -821,7 +821,8 @@ async fn post_message(
             });
         }
         let wait = backoff(retry, attempt - 1, sent.as_ref().ok());
-        tracing::debug!(url = %shown, ?wait, attempt, "retrying a notification");
+        // Not the address: a Secret may hold it.
+        tracing::debug!(?wait, attempt, "retrying a notification");
         tokio::time::timeout_at(deadline, tokio::time::sleep(wait))
             .await
             .map_err(|_| DEADLINE.to_string())?;
