@@ -10,7 +10,8 @@
 //!   kustomize-controller's staged server-side apply ([`ssa`]) to the hub or to the cluster
 //!   of `spec.kubeConfig`, impersonating `spec.serviceAccountName`; its inventory drives
 //!   pruning and its status is what kustomize-controller writes.
-//! - [`run_flux`] watches the three kinds and runs the reconciles from a [`WorkQueue`].
+//! - [`run_flux`] watches the kinds and runs the reconciles from a [`WorkQueue`]; every
+//!   event recorded is also handed to the notification controller ([`notify`]).
 
 pub mod conditions;
 pub mod events;
@@ -1792,8 +1793,9 @@ fn fingerprint(obj: &Value) -> u64 {
     ])
 }
 
-/// Runs the GitRepository, OCIRepository and Kustomization controllers until the hub
-/// watches end.
+/// Runs the Flux controllers until the hub watches end: the sources, Kustomizations,
+/// HelmReleases and Receivers, and notification-controller's event server with its watches
+/// of Alerts and Providers ([`notify`]).
 pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     let (notifications, posted) = notify::Notifications::new(
         reconciler.hub.clone(),

@@ -5,8 +5,9 @@
 //! as upstream's notifiers build them, Alert filtering (severity, exclusion regex, name
 //! `*`, a suspended Alert, an invalid regex), duplicate suppression, and bad Providers
 //! reported on their Alerts (a missing Secret, an address the egress policy refuses, a
-//! failing address retried, an unsupported type) with no secret in any message; Receivers
-//! annotating their targets, which the hub then reconciles at once.
+//! failing address retried, an unsupported type) with no secret in any message; GitHub,
+//! GitLab and Gitea commit statuses set on a stand-in forge API; Receivers annotating
+//! their targets, which the hub then reconciles at once.
 
 mod support;
 
@@ -1136,4 +1137,226 @@ async fn receivers_annotate_their_targets_and_the_hub_reconciles_them_at_once() 
         "unable to read token from secret 'flux-system/absent' error: secrets \"absent\" not found"
     );
     assert!(status.get("webhookPath").is_none());
+}
+
+/// A stand-in for the forges' commit status APIs (GitHub Enterprise under `/api/v3/`,
+/// GitLab under `/api/v4/`, Gitea under `/api/v1/`): every request recorded; a status
+/// set is listed back, newest first, in the forge's own JSON.
+#[derive(Clone, Default)]
+struct Forges {
+    requests: Arc<Mutex<Vec<ForgeRequest>>>,
+    statuses: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+/// Method, path and query, headers, JSON body.
+type ForgeRequest = (Method, String, HeaderMap, Value);
+
+impl Forges {
+    async fn start() -> (Forges, String) {
+        let forges = Forges::default();
+        let router = axum::Router::new()
+            .fallback(forge)
+            .with_state(forges.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (forges, format!("http://{address}"))
+    }
+
+    fn requests(&self, method: &Method, prefix: &str) -> Vec<(String, HeaderMap, Value)> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, p, _, _)| m == method && p.starts_with(prefix))
+            .map(|(_, p, h, b)| (p.clone(), h.clone(), b.clone()))
+            .collect()
+    }
+}
+
+async fn forge(
+    State(forges): State<Forges>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, axum::Json<Value>) {
+    let path = uri.to_string();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    forges
+        .requests
+        .lock()
+        .unwrap()
+        .push((method.clone(), path.clone(), headers, body.clone()));
+    let api = path.get(..8).unwrap_or("").to_string();
+    if path == "/api/v1/version" {
+        return (StatusCode::OK, axum::Json(json!({"version": "1.21.0"})));
+    }
+    if method == Method::GET {
+        let listed: Vec<Value> = forges
+            .statuses
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .filter(|(a, _)| *a == api)
+            .map(|(_, s)| s.clone())
+            .collect();
+        return (StatusCode::OK, axum::Json(json!(listed)));
+    }
+    let sha = path.rsplit('/').next().unwrap_or("").to_string();
+    let stored = if api == "/api/v4/" {
+        json!({"sha": sha, "status": body["state"], "name": body["name"],
+               "description": body["description"]})
+    } else {
+        body.clone()
+    };
+    forges.statuses.lock().unwrap().push((api, stored.clone()));
+    (StatusCode::CREATED, axum::Json(stored))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn git_providers_set_commit_statuses_from_the_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let (forges, base) = Forges::start().await;
+    let hub = start_hub(dir.path()).await;
+    let client = &hub.client;
+    secret(client, "forge-token", &[("token", "forge-secret-token")]).await;
+    for (name, address) in [
+        ("github", format!("{base}/platform/platform-config")),
+        ("gitlab", format!("{base}/group/sub/platform-config.git")),
+        ("gitea", format!("{base}/platform/platform-config")),
+    ] {
+        provider(
+            client,
+            name,
+            json!({"type": name, "address": address, "secretRef": {"name": "forge-token"}}),
+        )
+        .await;
+        alert(
+            client,
+            name,
+            json!({"providerRef": {"name": name},
+                   "eventSources": [{"kind": "Kustomization", "name": "*"},
+                                    {"kind": "GitRepository", "name": "*"}]}),
+        )
+        .await;
+    }
+    git_repository(client, "1h").await;
+    kustomization(client, json!({}), "1h").await;
+
+    let posted = |prefix: &'static str| {
+        let forges = forges.clone();
+        async move {
+            wait_for(&format!("a status at {prefix}"), async || {
+                forges.requests(&Method::POST, prefix).into_iter().next()
+            })
+            .await
+        }
+    };
+    let (github_path, github_headers, github_body) = posted("/api/v3/").await;
+    let commit = github_path.rsplit('/').next().unwrap().to_string();
+    let repo = object(client, &git_repository_resource(), "platform-config").await;
+    assert_eq!(
+        repo["status"]["artifact"]["revision"],
+        format!("main@sha1:{commit}").as_str()
+    );
+    let uid = object(client, &provider_resource(), "github").await["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap()
+        .to_string();
+    // Only the summary (a commit status update) sets a status: neither the change set
+    // nor the new artifact carries a commit.
+    assert_eq!(
+        github_path,
+        format!("/api/v3/repos/platform/platform-config/statuses/{commit}")
+    );
+    assert_eq!(
+        github_body,
+        json!({"state": "success", "description": "reconciliation succeeded",
+               "context": format!("kustomization/apps/{uid}")})
+    );
+    assert_eq!(github_headers["authorization"], "Bearer forge-secret-token");
+    assert_eq!(
+        forges.requests(&Method::GET, "/api/v3/")[0].0,
+        format!("/api/v3/repos/platform/platform-config/commits/{commit}/statuses?per_page=50")
+    );
+
+    let (gitlab_path, gitlab_headers, gitlab_body) = posted("/api/v4/").await;
+    let gitlab_uid = object(client, &provider_resource(), "gitlab").await["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        gitlab_path,
+        format!("/api/v4/projects/group%2Fsub%2Fplatform-config/statuses/{commit}")
+    );
+    assert_eq!(
+        gitlab_body,
+        json!({"state": "success", "name": format!("kustomization/apps/{gitlab_uid}"),
+               "description": "reconciliation succeeded"})
+    );
+    assert_eq!(gitlab_headers["private-token"], "forge-secret-token");
+
+    let (gitea_path, gitea_headers, gitea_body) = posted("/api/v1/repos/").await;
+    assert_eq!(
+        gitea_path,
+        format!("/api/v1/repos/platform/platform-config/statuses/{commit}")
+    );
+    assert_eq!(gitea_body["state"], "success");
+    assert_eq!(gitea_body["target_url"], "");
+    assert_eq!(gitea_headers["authorization"], "token forge-secret-token");
+    assert!(!forges.requests(&Method::GET, "/api/v1/version").is_empty());
+
+    // Asked again: the same status is there already and is not set twice.
+    patch(
+        client,
+        &kustomization_resource(),
+        "apps",
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "again"}}}),
+    )
+    .await;
+    wait_for("the request handled", async || {
+        let ks = object(client, &kustomization_resource(), "apps").await;
+        (ks["status"]["lastHandledReconcileAt"] == "again").then_some(())
+    })
+    .await;
+    // A failure: a failed status, described by its reason.
+    patch(
+        client,
+        &kustomization_resource(),
+        "apps",
+        json!({"spec": {"path": "./missing"}}),
+    )
+    .await;
+    let failed = wait_for("a failure at GitHub", async || {
+        forges
+            .requests(&Method::POST, "/api/v3/")
+            .into_iter()
+            .find(|(_, _, b)| b["state"] == "failure")
+    })
+    .await;
+    assert_eq!(failed.2["description"], "artifact failed");
+    let gitlab_failed = wait_for("a failure at GitLab", async || {
+        forges
+            .requests(&Method::POST, "/api/v4/")
+            .into_iter()
+            .find(|(_, _, b)| b["state"] == "failed")
+    })
+    .await;
+    assert_eq!(gitlab_failed.2["description"], "artifact failed");
+    for prefix in ["/api/v3/", "/api/v4/", "/api/v1/repos/"] {
+        let successes = forges
+            .requests(&Method::POST, prefix)
+            .into_iter()
+            .filter(|(_, _, b)| b["state"] == "success")
+            .count();
+        assert_eq!(successes, 1, "{prefix}: one success status");
+    }
 }

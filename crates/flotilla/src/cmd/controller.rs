@@ -39,7 +39,8 @@ pub(crate) struct ControllerArgs {
     /// A webhook receiver on the metrics address, as PROVIDER=SECRET_FILE (repeatable):
     /// github, gitlab, gitea, bitbucket, generic or generic-hmac, and a file holding the
     /// shared secret. A valid push refreshes the repository at once. The receiver's path
-    /// (`/hook/<digest>`) is printed at start.
+    /// (`/hook/<digest>`) is printed at start. Flux Receivers are served on the same
+    /// address, at the path in their `status.webhookPath`.
     #[arg(long = "webhook", value_name = "PROVIDER=SECRET_FILE")]
     pub(crate) webhooks: Vec<String>,
     /// At most this many Applications listed in an ApplicationSet's `status.resources`

@@ -11,6 +11,7 @@
 //! Events of `notification-controller`, which are never dispatched themselves.
 
 pub mod alert;
+pub mod commit_status;
 pub mod event;
 pub mod provider;
 pub mod receiver;
@@ -344,9 +345,13 @@ impl Notifications {
         if !combined.metadata.is_empty() {
             notification.metadata = combined.metadata;
         }
-        if provider.sets_commit_status() && !provider.spec.commit_status_expr.is_empty() {
+        let commit_status = if !provider.sets_commit_status() {
+            String::new()
+        } else if provider.spec.commit_status_expr.is_empty() {
+            commit_status::default_key(&provider.uid, &notification)
+        } else {
             return Err("failed to create commit status: spec.commitStatusExpr is not supported by this hub".into());
-        }
+        };
         let secret = match &provider.spec.secret_ref {
             None => Ok(None),
             Some(reference) => self
@@ -358,7 +363,7 @@ impl Notifications {
             Ok(Some(data)) => provider::secret_values(data),
             _ => Vec::new(),
         };
-        let notifier = provider::build(&provider, secret).map_err(|e| {
+        let notifier = provider::build(&provider, secret, &commit_status).map_err(|e| {
             provider::mask(
                 &format!(
                     "failed to initialize notifier for provider '{}': {e}",

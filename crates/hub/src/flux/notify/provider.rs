@@ -22,6 +22,7 @@ use sha2::Sha256;
 use tokio::time::Instant;
 
 use super::alert::LocalRef;
+use super::commit_status::{CommitStatus, Forge};
 use super::event::{Event, SEVERITY_ERROR, go_json, hex};
 
 /// Every provider type notification-controller knows (its CRD's enum).
@@ -63,7 +64,16 @@ pub const UPSTREAM_TYPES: &[&str] = &[
 ];
 
 /// The provider types the hub sends to.
-pub const SUPPORTED_TYPES: &[&str] = &["generic", "generic-hmac", "slack", "msteams", "discord"];
+pub const SUPPORTED_TYPES: &[&str] = &[
+    "generic",
+    "generic-hmac",
+    "slack",
+    "msteams",
+    "discord",
+    "github",
+    "gitlab",
+    "gitea",
+];
 
 /// Why a provider type cannot be used, if it cannot: upstream's factory error for a type
 /// it does not know either, else the hub's refusal by name.
@@ -187,10 +197,12 @@ pub type SecretData = BTreeMap<String, Vec<u8>>;
 
 /// notification-controller's `createNotifier` and its factory: the notifier for
 /// `provider`, whose `spec.secretRef` read as `secret` (`Ok(None)` without one; the error
-/// is the caller's `failed to get secret …`).
+/// is the caller's `failed to get secret …`); `commit_status` is the status key of a
+/// commit status provider.
 pub fn build(
     provider: &Provider,
     secret: Result<Option<SecretData>, String>,
+    commit_status: &str,
 ) -> Result<Notifier, String> {
     let spec = &provider.spec;
     if !spec.proxy.is_empty() {
@@ -202,6 +214,8 @@ pub fn build(
     let mut address = spec.address.clone();
     let mut headers = BTreeMap::new();
     let mut token = String::new();
+    let mut password = String::new();
+    let mut github_app = false;
     if let Some(data) = secret? {
         let text = |key: &str| {
             data.get(key)
@@ -229,6 +243,8 @@ pub fn build(
         if let Some(value) = text("address") {
             address = value.trim().to_string();
         }
+        password = text("password").unwrap_or_default();
+        github_app = data.contains_key("githubAppID");
         if provider.sets_commit_status() && data.contains_key("ca.crt") {
             return Err("a CA certificate ('ca.crt' in the Secret) is not supported by this hub (its HTTP client trusts the platform's roots)".into());
         }
@@ -239,7 +255,14 @@ pub fn build(
     if spec.cert_secret_ref.is_some() {
         return Err("spec.certSecretRef is not supported by this hub (its HTTP client trusts the platform's roots)".into());
     }
-    notifier(spec, address, headers, token)
+    // The Git forges take the password when there is no token.
+    if token.is_empty() && is_commit_status_type(&spec.type_) {
+        if github_app && spec.type_ == "github" {
+            return Err("failed to initialize notifier: GitHub App authentication (githubAppID) is not supported by this hub".into());
+        }
+        token = password;
+    }
+    notifier(spec, address, headers, token, commit_status)
         .map_err(|e| format!("failed to initialize notifier: {e}"))
 }
 
@@ -268,6 +291,7 @@ fn notifier(
     url: String,
     headers: BTreeMap<String, String>,
     token: String,
+    commit_status: &str,
 ) -> Result<Notifier, String> {
     let checked = |what: &str, quoted: bool| {
         check_request_uri(&url).map_err(|e| {
@@ -319,6 +343,24 @@ fn notifier(
             let connector = teams_uses_connector(&url);
             Notifier::Teams { url, connector }
         }
+        "github" => Notifier::CommitStatus(CommitStatus::new(
+            Forge::GitHub,
+            &url,
+            &token,
+            commit_status,
+        )?),
+        "gitlab" => Notifier::CommitStatus(CommitStatus::new(
+            Forge::GitLab,
+            &url,
+            &token,
+            commit_status,
+        )?),
+        "gitea" => Notifier::CommitStatus(CommitStatus::new(
+            Forge::Gitea,
+            &url,
+            &token,
+            commit_status,
+        )?),
         other => return Err(unsupported(other).unwrap_or_default()),
     })
 }
@@ -383,6 +425,8 @@ pub enum Notifier {
         /// Whether the address is a deprecated Office 365 connector.
         connector: bool,
     },
+    /// GitHub, GitLab or Gitea commit statuses.
+    CommitStatus(CommitStatus),
 }
 
 /// How `postMessage` retries (notification-controller's `newHTTPClient`).
@@ -418,6 +462,9 @@ enum Validator {
 /// The Slack Web API method a bot token posts to.
 const SLACK_API: &str = "https://slack.com/api/chat.postMessage";
 
+/// A webhook request: address, body, headers, and what judges the answer.
+type Request = (String, Vec<u8>, Vec<(String, String)>, Validator);
+
 /// The header naming the controller that emitted the event.
 pub const NOTIFICATION_HEADER: &str = "gotk-component";
 
@@ -430,15 +477,21 @@ impl Notifier {
         retry: &Retry,
         deadline: Instant,
     ) -> Result<(), String> {
-        let (url, body, headers, validator) = self.request(event);
+        let Some((url, body, headers, validator)) = self.request(event) else {
+            return match self {
+                Notifier::CommitStatus(status) => status.post(event, deadline).await,
+                _ => Ok(()),
+            };
+        };
         post_message(&url, body, &headers, validator, retry, deadline)
             .await
             .map_err(|e| format!("postMessage failed: {e}"))
     }
 
-    /// The request this notifier sends for `event`: address, body, headers (in the order
-    /// they are set; a later one replaces an earlier one of the same name) and validator.
-    fn request(&self, event: &Event) -> (String, Vec<u8>, Vec<(String, String)>, Validator) {
+    /// The request a webhook notifier sends for `event`: address, body, headers (in the
+    /// order they are set; a later one replaces an earlier one of the same name) and
+    /// validator. None for a commit status notifier, which calls an API.
+    fn request(&self, event: &Event) -> Option<Request> {
         let json = |headers: Vec<(String, String)>| {
             let mut all = vec![("Content-Type".to_string(), "application/json".to_string())];
             all.extend(headers);
@@ -459,7 +512,7 @@ impl Notifier {
                 if let Some(key) = hmac_key {
                     set.push(("X-Signature".into(), format!("sha256={}", sign(&body, key))));
                 }
-                (url.clone(), body, json(set), Validator::Success)
+                Some((url.clone(), body, json(set), Validator::Success))
             }
             Notifier::Slack {
                 url,
@@ -477,11 +530,11 @@ impl Notifier {
                 } else {
                     Validator::Success
                 };
-                (url.clone(), body, json(set), validator)
+                Some((url.clone(), body, json(set), validator))
             }
             Notifier::Discord { url, username } => {
                 let body = go_json(&slack_payload(event, username, "", false)).into_bytes();
-                (url.clone(), body, json(Vec::new()), Validator::Success)
+                Some((url.clone(), body, json(Vec::new()), Validator::Success))
             }
             Notifier::Teams { url, connector } => {
                 let payload = if *connector {
@@ -490,8 +543,9 @@ impl Notifier {
                     teams_adaptive_card_payload(event)
                 };
                 let body = go_json(&payload).into_bytes();
-                (url.clone(), body, json(Vec::new()), Validator::Success)
+                Some((url.clone(), body, json(Vec::new()), Validator::Success))
             }
+            Notifier::CommitStatus(_) => None,
         }
     }
 }
@@ -767,7 +821,8 @@ async fn post_message(
             });
         }
         let wait = backoff(retry, attempt - 1, sent.as_ref().ok());
-        tracing::debug!(url = %shown, ?wait, attempt, "retrying a notification");
+        // Not the address: a Secret may hold it.
+        tracing::debug!(?wait, attempt, "retrying a notification");
         tokio::time::timeout_at(deadline, tokio::time::sleep(wait))
             .await
             .map_err(|_| DEADLINE.to_string())?;
@@ -859,9 +914,10 @@ mod tests {
                 ),
                 ("address", " http://from-secret.example/hook \n"),
             ]),
+            "",
         )
         .unwrap();
-        let (url, body, headers, _) = built.request(&upstream_test_event());
+        let (url, body, headers, _) = built.request(&upstream_test_event()).unwrap();
         assert_eq!(
             url, "http://from-secret.example/hook",
             "the Secret's, trimmed"
@@ -906,7 +962,7 @@ mod tests {
     #[test]
     fn what_cannot_be_built_says_why() {
         let err = |spec: Value, secret: Result<Option<SecretData>, String>| {
-            build(&provider(spec), secret).unwrap_err()
+            build(&provider(spec), secret, "").unwrap_err()
         };
         assert_eq!(
             err(
@@ -975,9 +1031,10 @@ mod tests {
         let built = build(
             &provider(json!({"type": "slack", "address": "http://x/", "channel": "test"})),
             Ok(None),
+            "",
         )
         .unwrap();
-        let (_, body, headers, validator) = built.request(&upstream_test_event());
+        let (_, body, headers, validator) = built.request(&upstream_test_event()).unwrap();
         let payload: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             payload["attachments"][0]["author_name"],
@@ -993,9 +1050,10 @@ mod tests {
         let api = build(
             &provider(json!({"type": "slack", "address": SLACK_API})),
             secret(&[("token", "xoxb-1")]),
+            "",
         )
         .unwrap();
-        let (_, _, headers, validator) = api.request(&upstream_test_event());
+        let (_, _, headers, validator) = api.request(&upstream_test_event()).unwrap();
         assert_eq!(headers[1], ("Authorization".into(), "Bearer xoxb-1".into()));
         assert_eq!(validator, Validator::SlackApi);
     }
@@ -1055,9 +1113,10 @@ mod tests {
                              "channel": "test"}),
             ),
             Ok(None),
+            "",
         )
         .unwrap();
-        let (url, body, _, _) = built.request(&upstream_test_event());
+        let (url, body, _, _) = built.request(&upstream_test_event()).unwrap();
         assert!(url.ends_with("/slack"));
         let payload: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
