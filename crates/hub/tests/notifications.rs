@@ -91,6 +91,8 @@ fn notifications_cm(receiver: &str) -> ConfigMap {
             "trigger.on-sync-succeeded": "- when: app.status.operationState != nil and app.status.operationState.phase in ['Succeeded']\n  description: Application syncing has succeeded\n  send: [app-sync-succeeded]\n  oncePer: app.status.operationState?.syncResult?.revision\n",
             "trigger.on-health-degraded": "- when: app.status.health.status == 'Degraded'\n  description: Application has degraded\n  send: [app-health-degraded]\n  oncePer: app.status.operationState?.syncResult?.revision\n",
             "trigger.on-broken": "- when: app.status.sync.status = 'Unknown'\n  send: [app-health-degraded]\n",
+            "trigger.on-deployed": "- when: app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Healthy' and (!time.Parse(app.status.health.lastTransitionTime).Add(1 * time.Minute).Before(time.Parse(app.status.operationState.finishedAt)) or time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.startedAt)))\n  description: Application is synced and healthy. Triggered once per commit.\n  send: [app-deployed]\n  oncePer: app.status.operationState?.syncResult?.revision\n",
+            "template.app-deployed": "webhook:\n  receiver:\n    method: POST\n    path: /deployed\n    body: '{\"app\": \"{{.app.metadata.name}}\", \"revision\": \"{{.app.status.operationState.syncResult.revision}}\"}'\n",
             "template.app-sync-succeeded": "message: |\n  {{if eq .serviceType \"slack\"}}:white_check_mark:{{end}} Application {{.app.metadata.name}} has been successfully synced.\nwebhook:\n  receiver:\n    method: POST\n    path: /sync-succeeded\n    body: |\n      {\"app\": \"{{.app.metadata.name}}\", \"revision\": \"{{.app.status.operationState.syncResult.revision}}\", \"link\": \"{{.context.argocdUrl}}/applications/{{.app.metadata.name}}\"}\ngithub:\n  repoURLPath: https://github.com/argoproj/argocd-example-apps\n  status:\n    state: success\n    label: continuous-delivery/{{.app.metadata.name}}\n    targetURL: '{{.context.argocdUrl}}/applications/{{.app.metadata.name}}?operation=true'\n",
             "template.app-health-degraded": "webhook:\n  receiver:\n    method: POST\n    path: /health-degraded\n    body: |\n      {\"app\": \"{{.app.metadata.name}}\", \"health\": \"{{.app.status.health.status}}\"}\n",
             "template.uses-missing": "webhook:\n  missing-hook:\n    method: POST\n    body: x\n",
@@ -173,7 +175,8 @@ async fn events(hub: &kube::Client, kind: &str, name: &str) -> Vec<Event> {
 /// An Application subscribed to `on-sync-succeeded` (a webhook, Slack, a webhook the
 /// egress policy refuses, a service that is not configured), `on-health-degraded` and a
 /// trigger that does not parse: after its sync the webhook gets exactly one POST with
-/// the rendered body and Slack one `chat.postMessage`; an unrelated status write and a
+/// the rendered body, Slack one `chat.postMessage` and GitHub one commit status, and the
+/// catalog's `on-deployed` fires once the app is Healthy; an unrelated status write and a
 /// restart of the hub send nothing again; a Deployment turning Degraded at a new commit
 /// fires `on-health-degraded` once (and `on-sync-succeeded` for the new revision). What
 /// cannot work is reported — on the Application and on the ConfigMap — without secrets.
@@ -232,6 +235,7 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
             "notifications.argoproj.io/subscribe.on-sync-succeeded.metadata": "",
             "notifications.argoproj.io/subscribe.on-sync-succeeded.teams": "ops",
             "notifications.argoproj.io/subscribe.on-health-degraded.receiver": "",
+            "notifications.argoproj.io/subscribe.on-deployed.receiver": "",
             "notifications.argoproj.io/subscribe.on-broken.receiver": "",
         }},
         "spec": {
@@ -320,14 +324,24 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
             .as_str()?
             .to_string();
         let state: serde_json::Map<String, Value> = serde_json::from_str(&state).ok()?;
-        (state.keys().filter(|k| k.starts_with(&revision)).count() == 5).then_some(state)
+        (state.keys().filter(|k| k.starts_with(&revision)).count() == 6).then_some(state)
     })
     .await;
-    assert!(
+    assert_eq!(
         state
             .keys()
-            .all(|k| k.starts_with(&format!("{revision}:on-sync-succeeded:"))),
+            .filter(|k| k.starts_with(&format!("{revision}:on-sync-succeeded:")))
+            .count(),
+        5,
         "{state:?}"
+    );
+    // on-deployed: the health's lastTransitionTime (kept as Argo CD keeps it) is within a
+    // minute of the sync's end.
+    let deployed = received(&log, "/hooks/deployed");
+    assert_eq!(deployed.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&deployed[0].body).unwrap(),
+        json!({"app": "web", "revision": revision})
     );
 
     // What could not be delivered is reported on the Application, without secrets.
