@@ -239,11 +239,18 @@ impl Notifier {
 
     /// Puts `config` in force: its problems reported, every Application looked at again.
     async fn apply(&self, config: Config, map: Option<&ConfigMap>) {
-        for problem in &config.problems {
+        // A value read from the Secret may be quoted by a parse error.
+        let secrets = scrubbed(&config, None);
+        let problems: Vec<String> = config
+            .problems
+            .iter()
+            .map(|p| outbound::scrub(p, &secrets))
+            .collect();
+        for problem in &problems {
             tracing::warn!(%problem, "{CONFIG_MAP}");
         }
         if let Some(map) = map
-            && !config.problems.is_empty()
+            && !problems.is_empty()
         {
             let mut object = serde_json::to_value(map).unwrap_or_default();
             object["apiVersion"] = json!("v1");
@@ -251,7 +258,7 @@ impl Notifier {
             let event = FluxEvent {
                 warning: true,
                 reason: "InvalidConfiguration".into(),
-                message: config.problems.join("\n"),
+                message: problems.join("\n"),
                 metadata: BTreeMap::new(),
             };
             self.events
@@ -324,6 +331,7 @@ impl Notifier {
         let now = chrono::Utc::now().fixed_offset();
         let mut evaluation = config.evaluate(&app, project.as_ref(), now);
         for error in &evaluation.errors {
+            let error = outbound::scrub(error, &scrubbed(&config, None));
             // What does not compile was reported with the configuration.
             if error.contains("does not compile") {
                 tracing::debug!(app = %key, %error, "notifications");
@@ -351,7 +359,7 @@ impl Notifier {
                         "failed to deliver notification {trigger} to {to}: {}",
                         failed.message
                     ),
-                    &scrubbed(&config, &to.service),
+                    &scrubbed(&config, Some(&to.service)),
                 );
                 tracing::warn!(app = %key, error = %message, "notifications");
                 let event = FluxEvent {
@@ -413,7 +421,7 @@ impl Notifier {
             .ok_or_else(|| format!("notification service '{}' is not supported", to.service))?;
         let service = entry.service.as_ref().map_err(Clone::clone)?;
         let notification = config.render(&delivery.result.templates, app, project, to)?;
-        let secrets = scrubbed(config, &to.service);
+        let secrets = scrubbed(config, Some(&to.service));
         match service {
             Service::Webhook(options) => {
                 let request = engine::services::webhook_request(options, &notification, to);
@@ -623,16 +631,21 @@ fn github_app_jwt(options: &engine::services::GitHubOptions, now: i64) -> Result
     Ok(format!("{message}.{}", url.encode(signature)))
 }
 
-/// The values no message about `service` may show: the Secret's (but very short ones,
-/// which would garble any text) and the service's own credentials.
-fn scrubbed(config: &Config, service: &str) -> Vec<String> {
+/// The values no message about `service` (about anything: every service) may show: the
+/// Secret's (but very short ones, which would garble any text) and the services' own
+/// credentials.
+fn scrubbed(config: &Config, service: Option<&str>) -> Vec<String> {
     let mut out: Vec<String> = config
         .secrets
         .values()
         .filter(|v| v.len() >= 4)
         .cloned()
         .collect();
-    if let Some(entry) = config.services.get(service) {
+    let services: Vec<&engine::ServiceEntry> = match service {
+        Some(name) => config.services.get(name).into_iter().collect(),
+        None => config.services.values().collect(),
+    };
+    for entry in services {
         out.extend(entry.secrets.iter().cloned());
     }
     // Longest first, so a secret containing another is replaced whole.
