@@ -314,7 +314,7 @@ async fn worker(state: Arc<Loop>) {
             None => object.clone(),
         };
         let started = std::time::Instant::now();
-        let outcome = match crate::contained(state.reconciler.reconcile(&run, &now)).await {
+        let mut outcome = match crate::contained(state.reconciler.reconcile(&run, &now)).await {
             Ok(outcome) => {
                 crate::metrics::global().reconcile(
                     "application",
@@ -357,6 +357,11 @@ async fn worker(state: Arc<Loop>) {
             status["operationState"] = running.clone();
             crate::known::with_status(&object, status)
         });
+        health_transition(
+            base.as_ref().unwrap_or(&object).get("status"),
+            &mut outcome.status,
+            &now,
+        );
         let written = write_status(
             &state.hub,
             &application_resource(),
@@ -709,6 +714,35 @@ pub(crate) async fn write_finalizers(
     .map(drop)
 }
 
+/// Argo CD's `persistAppStatus`: `health.lastTransitionTime` is now when the health
+/// status differs from the one written before, else the one written before (none stays
+/// none). Notification triggers read it (the catalog's `on-deployed`).
+fn health_transition(old: Option<&Value>, new: &mut Value, now: &str) {
+    let Some(health) = new.get_mut("health").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let old = old.and_then(|s| s.get("health"));
+    let status = |h: Option<&Value>| {
+        h.and_then(|h| h.get("status"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let before = status(old);
+    let after = health
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if before != after {
+        health.insert("lastTransitionTime".into(), json!(now));
+        return;
+    }
+    match old.and_then(|h| h.get("lastTransitionTime")) {
+        Some(at) => health.insert("lastTransitionTime".into(), at.clone()),
+        None => health.remove("lastTransitionTime"),
+    };
+}
+
 /// The annotation that asks Argo CD for a refresh; the controller removes it once the
 /// status is written (`persistReconciliationStatus`), so the next request is a change.
 const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
@@ -988,6 +1022,27 @@ mod tests {
             hash_of(&[Some(&a), None]),
             hash_of(&[Some(&a.clone()), None])
         );
+    }
+
+    #[test]
+    fn the_health_transition_time_moves_only_when_the_health_does() {
+        let mut first = json!({"health": {"status": "Progressing"}});
+        health_transition(None, &mut first, "t1");
+        assert_eq!(first["health"]["lastTransitionTime"], "t1");
+        let mut same = json!({"health": {"status": "Progressing"}, "reconciledAt": "t2"});
+        health_transition(Some(&first), &mut same, "t2");
+        assert_eq!(same["health"]["lastTransitionTime"], "t1");
+        let mut healthy = json!({"health": {"status": "Healthy"}});
+        health_transition(Some(&same), &mut healthy, "t3");
+        assert_eq!(healthy["health"]["lastTransitionTime"], "t3");
+        // Written by a hub that did not keep it: it stays unset until the health moves.
+        let old = json!({"health": {"status": "Healthy"}});
+        let mut kept = json!({"health": {"status": "Healthy", "lastTransitionTime": "x"}});
+        health_transition(Some(&old), &mut kept, "t4");
+        assert_eq!(kept["health"], json!({"status": "Healthy"}));
+        let mut none = json!({"sync": {"status": "Synced"}});
+        health_transition(Some(&old), &mut none, "t5");
+        assert_eq!(none, json!({"sync": {"status": "Synced"}}));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `argocd-notifications-secret` (in the namespace of `argocd-cm`) kept current by a watch,
 //! every Application's subscribed triggers evaluated when it changes (the Application
 //! controller's watch tells; status writes the hub makes echo back through it), what
-//! fires sent — webhooks and Slack, through the hub's egress policy — and the notified
+//! fires sent — webhooks, Slack and GitHub commit statuses, through the hub's egress
+//! policy — and the notified
 //! state written back to the Application's `notified.notifications.argoproj.io`
 //! annotation, as notifications-engine keeps it. The pure parts are
 //! [`flotilla_fleet::notifications`].
@@ -84,6 +85,25 @@ pub struct Notifier {
     events: Recorder,
     /// Slack threads: (service, channel, grouping key) → the first message's timestamp.
     threads: Mutex<HashMap<(String, String, String), String>>,
+    /// GitHub App installation tokens by App and token URL: the token and when it expires
+    /// (Unix seconds).
+    tokens: Mutex<HashMap<String, (String, i64)>>,
+}
+
+/// Why a delivery failed, and whether it is worth trying again (notifications-engine's
+/// `HandleSendError`: not when GitHub has too many statuses for the commit).
+struct Failed {
+    message: String,
+    retry: bool,
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Failed {
+        Failed {
+            message,
+            retry: true,
+        }
+    }
 }
 
 impl Notifier {
@@ -107,6 +127,7 @@ impl Notifier {
             prints: Mutex::default(),
             written: Mutex::default(),
             threads: Mutex::default(),
+            tokens: Mutex::default(),
         })
     }
 
@@ -218,11 +239,18 @@ impl Notifier {
 
     /// Puts `config` in force: its problems reported, every Application looked at again.
     async fn apply(&self, config: Config, map: Option<&ConfigMap>) {
-        for problem in &config.problems {
+        // A value read from the Secret may be quoted by a parse error.
+        let secrets = scrubbed(&config, None);
+        let problems: Vec<String> = config
+            .problems
+            .iter()
+            .map(|p| outbound::scrub(p, &secrets))
+            .collect();
+        for problem in &problems {
             tracing::warn!(%problem, "{CONFIG_MAP}");
         }
         if let Some(map) = map
-            && !config.problems.is_empty()
+            && !problems.is_empty()
         {
             let mut object = serde_json::to_value(map).unwrap_or_default();
             object["apiVersion"] = json!("v1");
@@ -230,7 +258,7 @@ impl Notifier {
             let event = FluxEvent {
                 warning: true,
                 reason: "InvalidConfiguration".into(),
-                message: config.problems.join("\n"),
+                message: problems.join("\n"),
                 metadata: BTreeMap::new(),
             };
             self.events
@@ -303,6 +331,7 @@ impl Notifier {
         let now = chrono::Utc::now().fixed_offset();
         let mut evaluation = config.evaluate(&app, project.as_ref(), now);
         for error in &evaluation.errors {
+            let error = outbound::scrub(error, &scrubbed(&config, None));
             // What does not compile was reported with the configuration.
             if error.contains("does not compile") {
                 tracing::debug!(app = %key, %error, "notifications");
@@ -321,13 +350,16 @@ impl Notifier {
                 to,
             } = &delivery;
             tracing::info!(app = %key, "Sending notification about condition '{trigger}.{}' to '{to}'", result.key);
-            if let Err(message) = self
+            if let Err(failed) = self
                 .deliver(&config, &app, project.as_ref(), &delivery)
                 .await
             {
                 let message = outbound::scrub(
-                    &format!("failed to deliver notification {trigger} to {to}: {message}"),
-                    &scrubbed(&config, &to.service),
+                    &format!(
+                        "failed to deliver notification {trigger} to {to}: {}",
+                        failed.message
+                    ),
+                    &scrubbed(&config, Some(&to.service)),
                 );
                 tracing::warn!(app = %key, error = %message, "notifications");
                 let event = FluxEvent {
@@ -339,8 +371,10 @@ impl Notifier {
                 self.events
                     .record(&stored, &event, &crate::controller::now_rfc3339())
                     .await;
-                evaluation.failed(&delivery);
-                retry = true;
+                if failed.retry {
+                    evaluation.failed(&delivery);
+                    retry = true;
+                }
             }
         }
         if evaluation.subscribed {
@@ -379,7 +413,7 @@ impl Notifier {
         app: &Value,
         project: Option<&Value>,
         delivery: &Delivery,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failed> {
         let to = &delivery.to;
         let entry = config
             .services
@@ -387,14 +421,127 @@ impl Notifier {
             .ok_or_else(|| format!("notification service '{}' is not supported", to.service))?;
         let service = entry.service.as_ref().map_err(Clone::clone)?;
         let notification = config.render(&delivery.result.templates, app, project, to)?;
-        let secrets = scrubbed(config, &to.service);
+        let secrets = scrubbed(config, Some(&to.service));
         match service {
             Service::Webhook(options) => {
                 let request = engine::services::webhook_request(options, &notification, to);
-                send_webhook(&request, options, &secrets).await
+                Ok(send_webhook(&request, options, &secrets).await?)
             }
-            Service::Slack(options) => self.send_slack(options, &notification, to, &secrets).await,
+            Service::Slack(options) => Ok(self
+                .send_slack(options, &notification, to, &secrets)
+                .await?),
+            Service::GitHub(options) => self.send_github(options, &notification, &secrets).await,
         }
+    }
+
+    /// Sets a commit status as a GitHub App installation (ghinstallation and go-github):
+    /// a JWT signed with the App's key buys an installation token (kept until it
+    /// expires), which posts the status.
+    async fn send_github(
+        &self,
+        options: &engine::services::GitHubOptions,
+        notification: &Notification,
+        secrets: &[String],
+    ) -> Result<(), Failed> {
+        let (url, body) = engine::services::github_status_request(options, notification)?;
+        let token = self.github_token(options, secrets).await?;
+        let mut secrets = secrets.to_vec();
+        secrets.push(token.clone());
+        let headers = [
+            ("Accept".to_string(), GITHUB_ACCEPT.to_string()),
+            ("Authorization".to_string(), format!("token {token}")),
+            ("Content-Type".to_string(), "application/json".to_string()),
+        ];
+        let answer = outbound::send(outbound::Request {
+            method: "POST",
+            url: &url,
+            headers: &headers,
+            body: body.as_bytes(),
+            timeout: REQUEST_TIMEOUT,
+            limit: ANSWER_LIMIT,
+            secrets: &secrets,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        match answer.status {
+            200..=299 => Ok(()),
+            422 => {
+                let github = notification.github.as_ref();
+                Err(Failed {
+                    message: format!(
+                        "too many commit statuses for sha {} and context {}",
+                        github.map_or("", |g| g.revision.as_str()),
+                        github
+                            .and_then(|g| g.status.as_ref())
+                            .map_or("", |s| s.label.as_str())
+                    ),
+                    retry: false,
+                })
+            }
+            status => {
+                let quoted: String = String::from_utf8_lossy(&answer.body)
+                    .chars()
+                    .take(QUOTED)
+                    .collect();
+                Err(outbound::scrub(&format!("POST {url}: {status} {quoted}"), &secrets).into())
+            }
+        }
+    }
+
+    /// The installation's token: the one kept, or a new one.
+    async fn github_token(
+        &self,
+        options: &engine::services::GitHubOptions,
+        secrets: &[String],
+    ) -> Result<String, String> {
+        let url = options.token_url();
+        let key = format!("{}@{url}", options.app_id);
+        let now = chrono::Utc::now().timestamp();
+        if let Some((token, expires)) = lock(&self.tokens).get(&key)
+            && *expires - 60 > now
+        {
+            return Ok(token.clone());
+        }
+        let jwt = github_app_jwt(options, now)?;
+        let mut secrets = secrets.to_vec();
+        secrets.push(jwt.clone());
+        let headers = [
+            ("Accept".to_string(), GITHUB_ACCEPT.to_string()),
+            ("Authorization".to_string(), format!("Bearer {jwt}")),
+        ];
+        let answer = outbound::send(outbound::Request {
+            method: "POST",
+            url: &url,
+            headers: &headers,
+            body: b"",
+            timeout: REQUEST_TIMEOUT,
+            limit: ANSWER_LIMIT,
+            secrets: &secrets,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: String,
+            expires_at: String,
+        }
+        let token: Option<Token> = (200..300)
+            .contains(&answer.status)
+            .then(|| serde_json::from_slice(&answer.body).ok())
+            .flatten();
+        let Some(token) = token else {
+            return Err(outbound::scrub(
+                &format!(
+                    "could not refresh installation id {}'s token: received non 2xx response status {} when fetching {url}",
+                    options.installation_id, answer.status
+                ),
+                &secrets,
+            ));
+        };
+        let expires = chrono::DateTime::parse_from_rfc3339(&token.expires_at)
+            .map_or(now + 600, |t| t.timestamp());
+        lock(&self.tokens).insert(key, (token.token.clone(), expires));
+        Ok(token.token)
     }
 
     async fn send_slack(
@@ -442,16 +589,63 @@ impl Notifier {
     }
 }
 
-/// The values no message about `service` may show: the Secret's (but very short ones,
-/// which would garble any text) and the service's own credentials.
-fn scrubbed(config: &Config, service: &str) -> Vec<String> {
+/// What go-github and ghinstallation ask GitHub's API for.
+const GITHUB_ACCEPT: &str = "application/vnd.github.v3+json";
+
+/// The JWT a GitHub App signs to ask for an installation token (ghinstallation's
+/// `AppsTransport`: issued 30 s ago, valid two minutes, RS256, the App's id as issuer).
+fn github_app_jwt(options: &engine::services::GitHubOptions, now: i64) -> Result<String, String> {
+    use base64::Engine as _;
+    const BAD_KEY: &str =
+        "could not parse private key: Invalid Key: Key must be a PEM encoded PKCS1 or PKCS8 key";
+    let pem = options.private_key.trim();
+    if !pem.starts_with("-----BEGIN") {
+        return Err(BAD_KEY.into());
+    }
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| BAD_KEY.to_string())?;
+    let key = aws_lc_rs::rsa::KeyPair::from_der(&der)
+        .or_else(|_| aws_lc_rs::rsa::KeyPair::from_pkcs8(&der))
+        .map_err(|_| BAD_KEY.to_string())?;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let issued = now - 30;
+    let header = url.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims = url.encode(
+        json!({"iss": options.app_id.to_string(), "exp": issued + 120, "iat": issued}).to_string(),
+    );
+    let message = format!("{header}.{claims}");
+    let mut signature = vec![0; key.public_modulus_len()];
+    key.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        message.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| "signing the GitHub App's token request failed".to_string())?;
+    Ok(format!("{message}.{}", url.encode(signature)))
+}
+
+/// The values no message about `service` (about anything: every service) may show: the
+/// Secret's (but very short ones, which would garble any text) and the services' own
+/// credentials.
+fn scrubbed(config: &Config, service: Option<&str>) -> Vec<String> {
     let mut out: Vec<String> = config
         .secrets
         .values()
         .filter(|v| v.len() >= 4)
         .cloned()
         .collect();
-    if let Some(entry) = config.services.get(service) {
+    let services: Vec<&engine::ServiceEntry> = match service {
+        Some(name) => config.services.get(name).into_iter().collect(),
+        None => config.services.values().collect(),
+    };
+    for entry in services {
         out.extend(entry.secrets.iter().cloned());
     }
     // Longest first, so a secret containing another is replaced whole.

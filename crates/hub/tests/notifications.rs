@@ -26,8 +26,9 @@ struct Received {
 
 type Log = Arc<Mutex<Vec<Received>>>;
 
-/// An HTTP server on 127.0.0.1 that records every request; Slack's `chat.postMessage`
-/// is answered as Slack answers it, everything else with 200.
+/// An HTTP server on 127.0.0.1 that records every request; Slack's `chat.postMessage`,
+/// GitHub's installation tokens and commit statuses are answered as their APIs answer,
+/// everything else with 200.
 async fn receiver() -> (String, Log) {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, Method, Uri};
@@ -46,8 +47,14 @@ async fn receiver() -> (String, Log) {
                         .map(str::to_string),
                     body: String::from_utf8_lossy(&body).into_owned(),
                 });
-                if uri.path().ends_with("chat.postMessage") {
+                let path = uri.path();
+                if path.ends_with("chat.postMessage") {
                     r#"{"ok":true,"channel":"C1","ts":"1700000000.000100"}"#.to_string()
+                } else if path.ends_with("/access_tokens") {
+                    r#"{"token":"ghs_installation-token","expires_at":"2099-01-01T00:00:00Z"}"#
+                        .to_string()
+                } else if path.contains("/statuses/") {
+                    r#"{"id":1,"state":"success"}"#.to_string()
                 } else {
                     "ok".to_string()
                 }
@@ -73,8 +80,9 @@ const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  na
 
 /// The ConfigMap: Argo CD's catalog triggers for sync success and degraded health, a
 /// trigger that does not parse, templates with webhook sections and a Slack message, a
-/// webhook with a token from the Secret, a webhook at a cloud metadata address, Slack at
-/// the receiver, and a template naming a webhook that is not configured.
+/// webhook with a token from the Secret, a webhook at a cloud metadata address, Slack and
+/// a GitHub App (Enterprise) at the receiver, and a template naming a webhook that is not
+/// configured.
 fn notifications_cm(receiver: &str) -> ConfigMap {
     serde_json::from_value(json!({
         "metadata": {"name": "argocd-notifications-cm", "namespace": "argocd"},
@@ -83,23 +91,71 @@ fn notifications_cm(receiver: &str) -> ConfigMap {
             "trigger.on-sync-succeeded": "- when: app.status.operationState != nil and app.status.operationState.phase in ['Succeeded']\n  description: Application syncing has succeeded\n  send: [app-sync-succeeded]\n  oncePer: app.status.operationState?.syncResult?.revision\n",
             "trigger.on-health-degraded": "- when: app.status.health.status == 'Degraded'\n  description: Application has degraded\n  send: [app-health-degraded]\n  oncePer: app.status.operationState?.syncResult?.revision\n",
             "trigger.on-broken": "- when: app.status.sync.status = 'Unknown'\n  send: [app-health-degraded]\n",
-            "template.app-sync-succeeded": "message: |\n  {{if eq .serviceType \"slack\"}}:white_check_mark:{{end}} Application {{.app.metadata.name}} has been successfully synced.\nwebhook:\n  receiver:\n    method: POST\n    path: /sync-succeeded\n    body: |\n      {\"app\": \"{{.app.metadata.name}}\", \"revision\": \"{{.app.status.operationState.syncResult.revision}}\", \"link\": \"{{.context.argocdUrl}}/applications/{{.app.metadata.name}}\"}\n",
+            "trigger.on-deployed": "- when: app.status.operationState != nil and app.status.operationState.phase in ['Succeeded'] and app.status.health.status == 'Healthy' and (!time.Parse(app.status.health.lastTransitionTime).Add(1 * time.Minute).Before(time.Parse(app.status.operationState.finishedAt)) or time.Parse(app.status.health.lastTransitionTime).Before(time.Parse(app.status.operationState.startedAt)))\n  description: Application is synced and healthy. Triggered once per commit.\n  send: [app-deployed]\n  oncePer: app.status.operationState?.syncResult?.revision\n",
+            "template.app-deployed": "webhook:\n  receiver:\n    method: POST\n    path: /deployed\n    body: '{\"app\": \"{{.app.metadata.name}}\", \"revision\": \"{{.app.status.operationState.syncResult.revision}}\"}'\n",
+            "template.app-sync-succeeded": "message: |\n  {{if eq .serviceType \"slack\"}}:white_check_mark:{{end}} Application {{.app.metadata.name}} has been successfully synced.\nwebhook:\n  receiver:\n    method: POST\n    path: /sync-succeeded\n    body: |\n      {\"app\": \"{{.app.metadata.name}}\", \"revision\": \"{{.app.status.operationState.syncResult.revision}}\", \"link\": \"{{.context.argocdUrl}}/applications/{{.app.metadata.name}}\"}\ngithub:\n  repoURLPath: https://github.com/argoproj/argocd-example-apps\n  status:\n    state: success\n    label: continuous-delivery/{{.app.metadata.name}}\n    targetURL: '{{.context.argocdUrl}}/applications/{{.app.metadata.name}}?operation=true'\n",
             "template.app-health-degraded": "webhook:\n  receiver:\n    method: POST\n    path: /health-degraded\n    body: |\n      {\"app\": \"{{.app.metadata.name}}\", \"health\": \"{{.app.status.health.status}}\"}\n",
             "template.uses-missing": "webhook:\n  missing-hook:\n    method: POST\n    body: x\n",
             "service.webhook.receiver": format!("url: {receiver}/hooks\nheaders:\n- name: Authorization\n  value: Bearer $webhook-token\n"),
             "service.webhook.metadata": "url: http://169.254.169.254/latest/meta-data\n",
             "service.slack": format!("token: $slack-token\napiURL: {receiver}/slack/\nusername: argocd\n"),
+            "service.github": format!("appID: 12345\ninstallationID: 42\nprivateKey: $github-privateKey\nenterpriseBaseURL: {receiver}/github/api/v3\n"),
         },
     }))
     .unwrap()
 }
 
-fn notifications_secret() -> Secret {
+fn notifications_secret(github_key: &str) -> Secret {
     serde_json::from_value(json!({
         "metadata": {"name": "argocd-notifications-secret", "namespace": "argocd"},
-        "stringData": {"webhook-token": "s3cr3t-webhook-token", "slack-token": "xoxb-s3cr3t-slack"},
+        "stringData": {"webhook-token": "s3cr3t-webhook-token", "slack-token": "xoxb-s3cr3t-slack",
+                       "github-privateKey": github_key},
     }))
     .unwrap()
+}
+
+/// A GitHub App's RSA key as GitHub hands it out (PEM), and its public key (DER).
+fn github_app_key() -> (String, Vec<u8>) {
+    use aws_lc_rs::encoding::AsDer as _;
+    use base64::Engine as _;
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let der = key.as_der().unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    (
+        pem,
+        aws_lc_rs::signature::KeyPair::public_key(&key)
+            .as_ref()
+            .to_vec(),
+    )
+}
+
+/// The claims of a JWT whose RS256 signature `public_key` verifies.
+fn verified_claims(jwt: &str, public_key: &[u8]) -> Value {
+    use base64::Engine as _;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "{jwt}");
+    let header: Value = serde_json::from_slice(&url.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header, json!({"alg": "RS256", "typ": "JWT"}));
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        public_key,
+    )
+    .verify(
+        format!("{}.{}", parts[0], parts[1]).as_bytes(),
+        &url.decode(parts[2]).unwrap(),
+    )
+    .expect("signed with the App's key");
+    serde_json::from_slice(&url.decode(parts[1]).unwrap()).unwrap()
 }
 
 async fn events(hub: &kube::Client, kind: &str, name: &str) -> Vec<Event> {
@@ -119,7 +175,8 @@ async fn events(hub: &kube::Client, kind: &str, name: &str) -> Vec<Event> {
 /// An Application subscribed to `on-sync-succeeded` (a webhook, Slack, a webhook the
 /// egress policy refuses, a service that is not configured), `on-health-degraded` and a
 /// trigger that does not parse: after its sync the webhook gets exactly one POST with
-/// the rendered body and Slack one `chat.postMessage`; an unrelated status write and a
+/// the rendered body, Slack one `chat.postMessage` and GitHub one commit status, and the
+/// catalog's `on-deployed` fires once the app is Healthy; an unrelated status write and a
 /// restart of the hub send nothing again; a Deployment turning Degraded at a new commit
 /// fires `on-health-degraded` once (and `on-sync-succeeded` for the new revision). What
 /// cannot work is reported — on the Application and on the ConfigMap — without secrets.
@@ -141,8 +198,9 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
+    let (github_key, github_public_key) = github_app_key();
     secrets
-        .create(&PostParams::default(), &notifications_secret())
+        .create(&PostParams::default(), &notifications_secret(&github_key))
         .await
         .unwrap();
     Api::<ConfigMap>::namespaced(hub.clone(), "argocd")
@@ -173,9 +231,11 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
         "metadata": {"name": "web", "namespace": "argocd", "annotations": {
             "notifications.argoproj.io/subscribe.on-sync-succeeded.receiver": "",
             "notifications.argoproj.io/subscribe.on-sync-succeeded.slack": "deploys",
+            "notifications.argoproj.io/subscribe.on-sync-succeeded.github": "",
             "notifications.argoproj.io/subscribe.on-sync-succeeded.metadata": "",
             "notifications.argoproj.io/subscribe.on-sync-succeeded.teams": "ops",
             "notifications.argoproj.io/subscribe.on-health-degraded.receiver": "",
+            "notifications.argoproj.io/subscribe.on-deployed.receiver": "",
             "notifications.argoproj.io/subscribe.on-broken.receiver": "",
         }},
         "spec": {
@@ -217,6 +277,46 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
         slack.body,
         "channel=deploys&text=%3Awhite_check_mark%3A+Application+web+has+been+successfully+synced.%0A&token=xoxb-s3cr3t-slack&username=argocd"
     );
+    // GitHub: an installation token bought with a JWT signed by the App's key, then the
+    // commit status.
+    let status = wait_for("the GitHub commit status", async || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.path.contains("/statuses/"))
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        status.path,
+        format!("/github/api/v3/repos/argoproj/argocd-example-apps/statuses/{revision}")
+    );
+    assert_eq!(
+        status.authorization.as_deref(),
+        Some("token ghs_installation-token")
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&status.body).unwrap(),
+        json!({"state": "success", "context": "continuous-delivery/web",
+               "target_url": "https://argocd.example.com/applications/web?operation=true",
+               "description": " Application web has been successfully synced.\n"})
+    );
+    let token_request = received(&log, "/github/api/v3/app/installations/42/access_tokens")
+        .into_iter()
+        .next()
+        .expect("a token asked for before the status");
+    assert_eq!(token_request.method, "POST");
+    let jwt = token_request
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap();
+    let claims = verified_claims(jwt, &github_public_key);
+    assert_eq!(claims["iss"], "12345");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
     let state = wait_for("the notified state", async || {
         let app = read().await?;
         let state = app
@@ -224,14 +324,24 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
             .as_str()?
             .to_string();
         let state: serde_json::Map<String, Value> = serde_json::from_str(&state).ok()?;
-        (state.keys().filter(|k| k.starts_with(&revision)).count() == 4).then_some(state)
+        (state.keys().filter(|k| k.starts_with(&revision)).count() == 6).then_some(state)
     })
     .await;
-    assert!(
+    assert_eq!(
         state
             .keys()
-            .all(|k| k.starts_with(&format!("{revision}:on-sync-succeeded:"))),
+            .filter(|k| k.starts_with(&format!("{revision}:on-sync-succeeded:")))
+            .count(),
+        5,
         "{state:?}"
+    );
+    // on-deployed: the health's lastTransitionTime (kept as Argo CD keeps it) is within a
+    // minute of the sync's end.
+    let deployed = received(&log, "/hooks/deployed");
+    assert_eq!(deployed.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&deployed[0].body).unwrap(),
+        json!({"app": "web", "revision": revision})
     );
 
     // What could not be delivered is reported on the Application, without secrets.
@@ -277,6 +387,7 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
     );
     for event in [&all, &problems] {
         assert!(!event.contains("s3cr3t"), "{event}");
+        assert!(!event.contains("PRIVATE KEY"), "{event}");
     }
 
     // An unrelated status write (a refresh: a new reconciledAt) sends nothing.
@@ -348,6 +459,16 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(received(&log, "/hooks/health-degraded").len(), 1);
     assert_eq!(received(&log, "/hooks/sync-succeeded").len(), 2);
+    wait_for("the new revision's commit status", async || {
+        let statuses = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path.contains("/statuses/"))
+            .count();
+        (statuses == 2).then_some(())
+    })
+    .await;
     let hooks: Vec<Received> = log.lock().unwrap().clone();
     assert!(
         hooks.iter().all(|r| !r.path.contains("missing")),

@@ -22,6 +22,118 @@ pub enum Service {
     Webhook(WebhookOptions),
     /// `service.slack`.
     Slack(SlackOptions),
+    /// `service.github`: commit statuses, as a GitHub App.
+    GitHub(GitHubOptions),
+}
+
+/// GitHub's options (`GitHubOptions`): a GitHub App's installation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GitHubOptions {
+    /// The App's id.
+    pub app_id: i64,
+    /// The installation's id.
+    pub installation_id: i64,
+    /// The App's private key (PEM).
+    pub private_key: String,
+    /// A GitHub Enterprise API (`https://git.example.com/api/v3`), else github.com's.
+    pub enterprise_base_url: String,
+}
+
+impl std::fmt::Debug for GitHubOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubOptions")
+            .field("app_id", &self.app_id)
+            .field("installation_id", &self.installation_id)
+            .field("enterprise_base_url", &self.enterprise_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// github.com's API.
+const GITHUB_API: &str = "https://api.github.com";
+
+impl GitHubOptions {
+    /// Where the installation's token is asked for (ghinstallation: the configured base
+    /// URL as written, then `/app/installations/<id>/access_tokens`).
+    pub fn token_url(&self) -> String {
+        let base = if self.enterprise_base_url.is_empty() {
+            GITHUB_API
+        } else {
+            &self.enterprise_base_url
+        };
+        format!(
+            "{base}/app/installations/{}/access_tokens",
+            self.installation_id
+        )
+    }
+
+    /// The REST API's base, ending in `/` (go-github's `WithEnterpriseURLs` adds
+    /// `api/v3/` to an enterprise URL that lacks it).
+    pub fn api_base(&self) -> String {
+        if self.enterprise_base_url.is_empty() {
+            return format!("{GITHUB_API}/");
+        }
+        let mut base = self.enterprise_base_url.clone();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let host = base
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+        if !base.ends_with("/api/v3/") && !host.starts_with("api.") && !host.contains(".api.") {
+            base.push_str("api/v3/");
+        }
+        base
+    }
+}
+
+/// The commit status GitHub's service sets for `notification` (`gitHubService.Send`):
+/// the URL and JSON body of `POST /repos/{owner}/{repo}/statuses/{sha}`, the message as
+/// the description (at most 140 characters).
+pub fn github_status_request(
+    options: &GitHubOptions,
+    notification: &Notification,
+) -> Result<(String, String), String> {
+    let Some(github) = &notification.github else {
+        return Err("config is empty".into());
+    };
+    if !github.unsupported.is_empty() {
+        return Err(format!(
+            "{} is not supported by Flotilla (it sets commit statuses)",
+            github.unsupported.join(", ")
+        ));
+    }
+    let Some(status) = &github.status else {
+        return Err("github.status is not set: Flotilla sets commit statuses only".into());
+    };
+    let full_name = super::expr::full_name_by_repo_url(&github.repo_url)?;
+    let Some((owner, repo)) = full_name.split_once('/') else {
+        return Err(format!(
+            "GitHub.repoURL ({}) does not have a `/`",
+            github.repo_url
+        ));
+    };
+    let description: String = if notification.message.chars().count() > 140 {
+        let kept: String = notification.message.chars().take(137).collect();
+        format!("{kept}...")
+    } else {
+        notification.message.clone()
+    };
+    // go-github's RepoStatus, in its field order.
+    let body = serde_json::json!({
+        "state": status.state,
+        "target_url": status.target_url,
+        "description": description,
+        "context": status.label,
+    });
+    Ok((
+        format!(
+            "{}repos/{owner}/{repo}/statuses/{}",
+            options.api_base(),
+            github.revision
+        ),
+        body.to_string(),
+    ))
 }
 
 /// A configured service: its type, its options or why it cannot be used, and the
@@ -201,10 +313,10 @@ pub fn parse(
             used,
         );
     }
-    if !matches!(service_type, "webhook" | "slack") {
+    if !matches!(service_type, "webhook" | "slack" | "github") {
         return entry(
             Err(format!(
-                "notification service type '{service_type}' is not supported by Flotilla (it sends webhook and slack)"
+                "notification service type '{service_type}' is not supported by Flotilla (it sends webhook, slack and github)"
             )),
             used,
         );
@@ -222,6 +334,7 @@ pub fn parse(
     }
     let service = match service_type {
         "webhook" => parse_webhook(value, &mut used),
+        "github" => parse_github(value, &mut used),
         _ => parse_slack(value, &mut used),
     };
     used.retain(|s| !s.is_empty());
@@ -286,6 +399,55 @@ fn parse_slack(value: serde_json::Value, secrets: &mut Vec<String>) -> Result<Se
             raw.api_url
         },
         disable_unfurl: raw.disable_unfurl,
+    }))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawGitHub {
+    #[serde(rename = "appID")]
+    app_id: serde_json::Value,
+    #[serde(rename = "installationID")]
+    installation_id: serde_json::Value,
+    private_key: String,
+    #[serde(rename = "enterpriseBaseURL")]
+    enterprise_base_url: String,
+    insecure_skip_verify: bool,
+}
+
+/// An id as spf13/cast's `ToInt64E` reads it: a number or a numeric string; nothing is 0.
+fn int64(field: &str, value: &serde_json::Value) -> Result<i64, String> {
+    match value {
+        serde_json::Value::Null => Ok(0),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .ok_or_else(|| format!("unable to cast {n} of type float64 to int64 ({field})")),
+        serde_json::Value::String(s) => {
+            let trimmed = s.strip_suffix(".0").unwrap_or(s);
+            trimmed
+                .parse()
+                .map_err(|_| format!("unable to cast {s:?} of type string to int64 ({field})"))
+        }
+        other => Err(format!("unable to cast {other} to int64 ({field})")),
+    }
+}
+
+fn parse_github(value: serde_json::Value, secrets: &mut Vec<String>) -> Result<Service, String> {
+    let raw: RawGitHub = if value.is_null() {
+        RawGitHub::default()
+    } else {
+        serde_json::from_value(value).map_err(|e| e.to_string())?
+    };
+    if raw.insecure_skip_verify {
+        return Err("insecureSkipVerify is refused: the hub verifies every certificate".into());
+    }
+    secrets.push(raw.private_key.clone());
+    Ok(Service::GitHub(GitHubOptions {
+        app_id: int64("appID", &raw.app_id)?,
+        installation_id: int64("installationID", &raw.installation_id)?,
+        private_key: raw.private_key,
+        enterprise_base_url: raw.enterprise_base_url,
     }))
 }
 
@@ -613,7 +775,7 @@ mod tests {
         };
         assert_eq!(
             refused("service.email.gmail", "email", "host: smtp.gmail.com\n"),
-            "notification service type 'email' is not supported by Flotilla (it sends webhook and slack)"
+            "notification service type 'email' is not supported by Flotilla (it sends webhook, slack and github)"
         );
         assert_eq!(
             refused("service.carrier-pigeon", "carrier-pigeon", ""),
@@ -630,6 +792,85 @@ mod tests {
         assert!(
             refused("service.webhook.w", "webhook", "retryWaitMin: 1s\n")
                 .starts_with("service.webhook.w: invalid type")
+        );
+    }
+
+    /// github.md's configuration and template; go-github's CreateStatus.
+    #[test]
+    fn a_github_commit_status_is_posted_to_the_repository_of_the_revision() {
+        let mut problems = Vec::new();
+        let entry = parse(
+            "service.github",
+            "github",
+            "appID: '12345'\ninstallationID: 678\nprivateKey: $pass\n",
+            &secrets(),
+            &mut problems,
+        );
+        let Ok(Service::GitHub(options)) = entry.service else {
+            panic!("{entry:?}")
+        };
+        assert_eq!((options.app_id, options.installation_id), (12345, 678));
+        assert_eq!(entry.secrets, ["p@ss"]);
+        assert_eq!(
+            options.token_url(),
+            "https://api.github.com/app/installations/678/access_tokens"
+        );
+        assert_eq!(options.api_base(), "https://api.github.com/");
+        let enterprise = GitHubOptions {
+            enterprise_base_url: "https://git.example.com/api/v3".into(),
+            ..options.clone()
+        };
+        assert_eq!(
+            enterprise.token_url(),
+            "https://git.example.com/api/v3/app/installations/678/access_tokens"
+        );
+        assert_eq!(enterprise.api_base(), "https://git.example.com/api/v3/");
+        let bare = GitHubOptions {
+            enterprise_base_url: "https://git.example.com".into(),
+            ..options.clone()
+        };
+        assert_eq!(bare.api_base(), "https://git.example.com/api/v3/");
+        let notification = Notification {
+            message: "x".repeat(150),
+            github: Some(crate::notifications::templates::GitHubNotification {
+                repo_url: "git@github.com:argoproj/argocd-example-apps.git".into(),
+                revision: "0123abc".into(),
+                status: Some(crate::notifications::templates::GitHubStatus {
+                    state: "success".into(),
+                    label: "continuous-delivery/guestbook".into(),
+                    target_url: "https://argocd.example.com/applications/guestbook".into(),
+                }),
+                unsupported: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        let (url, body) = github_status_request(&options, &notification).unwrap();
+        assert_eq!(
+            url,
+            "https://api.github.com/repos/argoproj/argocd-example-apps/statuses/0123abc"
+        );
+        assert_eq!(
+            body,
+            format!(
+                "{{\"state\":\"success\",\"target_url\":\"https://argocd.example.com/applications/guestbook\",\"description\":\"{}...\",\"context\":\"continuous-delivery/guestbook\"}}",
+                "x".repeat(137)
+            )
+        );
+        assert_eq!(
+            github_status_request(&options, &Notification::default()).unwrap_err(),
+            "config is empty"
+        );
+        assert!(
+            parse(
+                "service.github",
+                "github",
+                "appID: abc\n",
+                &secrets(),
+                &mut Vec::new()
+            )
+            .service
+            .unwrap_err()
+            .contains("unable to cast \"abc\"")
         );
     }
 

@@ -20,6 +20,32 @@ pub struct Notification {
     pub webhook: BTreeMap<String, WebhookNotification>,
     /// The Slack section.
     pub slack: Option<SlackNotification>,
+    /// The GitHub section.
+    pub github: Option<GitHubNotification>,
+}
+
+/// A rendered GitHub section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitHubNotification {
+    /// The repository (`repoURLPath`, by default the Application's `spec.source.repoURL`).
+    pub repo_url: String,
+    /// The commit (`revisionPath`, by default the operation's synced revision).
+    pub revision: String,
+    /// The commit status to set.
+    pub status: Option<GitHubStatus>,
+    /// The parts Flotilla does not send (`deployment`, `pullRequestComment`, …).
+    pub unsupported: Vec<String>,
+}
+
+/// A commit status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitHubStatus {
+    /// `error`, `failure`, `pending` or `success`.
+    pub state: String,
+    /// The status's context.
+    pub label: String,
+    /// Where it links to.
+    pub target_url: String,
 }
 
 /// A rendered webhook section.
@@ -58,8 +84,43 @@ pub struct NotificationTemplate {
     message: Template,
     webhook: BTreeMap<String, (String, Template, Template)>,
     slack: Option<SlackTemplate>,
+    github: Option<GitHubTemplate>,
     /// The other services' sections it has (`email`, `teams`, …), not rendered.
     pub other_sections: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct GitHubTemplate {
+    repo_url: Template,
+    revision: Template,
+    status: Option<(Template, Template, Template)>,
+    unsupported: Vec<String>,
+}
+
+/// notifications-engine's defaults of `repoURLPath` and `revisionPath`.
+const REPO_URL_TEMPLATE: &str = "{{.app.spec.source.repoURL}}";
+const REVISION_TEMPLATE: &str = "{{.app.status.operationState.syncResult.revision}}";
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawGitHub {
+    #[serde(rename = "repoURLPath")]
+    repo_url_path: String,
+    revision_path: String,
+    status: Option<RawGitHubStatus>,
+    deployment: Option<serde_json::Value>,
+    pull_request_comment: Option<serde_json::Value>,
+    check_run: Option<serde_json::Value>,
+    repository_dispatch: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawGitHubStatus {
+    state: String,
+    label: String,
+    #[serde(rename = "targetURL")]
+    target_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -166,10 +227,50 @@ pub fn parse(name: &str, yaml: &str) -> Result<NotificationTemplate, String> {
         }
         None => None,
     };
+    let github = match field("github")? {
+        Some(v) => {
+            let g: RawGitHub = serde_json::from_value(v).map_err(|e| format!("github: {e}"))?;
+            let or = |text: String, default: &str| {
+                if text.is_empty() {
+                    default.to_string()
+                } else {
+                    text
+                }
+            };
+            let repo_url_path = or(g.repo_url_path, REPO_URL_TEMPLATE);
+            let revision_path = or(g.revision_path, REVISION_TEMPLATE);
+            let status = match g.status {
+                Some(s) => Some((
+                    compile(name, &s.state)?,
+                    compile(name, &s.label)?,
+                    compile(name, &s.target_url)?,
+                )),
+                None => None,
+            };
+            let unsupported = [
+                ("deployment", g.deployment.is_some()),
+                ("pullRequestComment", g.pull_request_comment.is_some()),
+                ("checkRun", g.check_run.is_some()),
+                ("repositoryDispatch", g.repository_dispatch.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(part, _)| format!("github.{part}"))
+            .collect();
+            Some(GitHubTemplate {
+                repo_url: compile(name, &repo_url_path)?,
+                revision: compile(name, &revision_path)?,
+                status,
+                unsupported,
+            })
+        }
+        None => None,
+    };
     Ok(NotificationTemplate {
         message: compile(name, &message)?,
         webhook,
         slack,
+        github,
         other_sections: raw
             .keys()
             .filter(|k| {
@@ -208,6 +309,25 @@ impl NotificationTemplate {
                 notify_broadcast: s.notify_broadcast,
                 delivery_policy: s.delivery_policy.clone(),
             });
+        }
+        if let Some(g) = &self.github {
+            let github = notification
+                .github
+                .get_or_insert_with(GitHubNotification::default);
+            github.repo_url = run(&g.repo_url)?;
+            github.revision = run(&g.revision)?;
+            if let Some((state, label, target_url)) = &g.status {
+                github.status = Some(GitHubStatus {
+                    state: run(state)?,
+                    label: run(label)?,
+                    target_url: run(target_url)?,
+                });
+            }
+            for part in &g.unsupported {
+                if !github.unsupported.contains(part) {
+                    github.unsupported.push(part.clone());
+                }
+            }
         }
         for (hook, (method, path, body)) in &self.webhook {
             notification.webhook.insert(
@@ -287,6 +407,42 @@ mod tests {
             ("", "[2]")
         );
         assert_eq!(slack.delivery_policy, "Update");
+    }
+
+    /// github.md's template: the repository and revision default to the Application's
+    /// source and synced revision; the status's fields are templates.
+    #[test]
+    fn a_github_section_renders_the_commit_status() {
+        let t = parse(
+            "app-deployed",
+            "message: Application {{.app.metadata.name}} is now running new version.\ngithub:\n  status:\n    state: success\n    label: \"continuous-delivery/{{.app.metadata.name}}\"\n    targetURL: \"{{.context.argocdUrl}}/applications/{{.app.metadata.name}}?operation=true\"\n  deployment:\n    state: success\n",
+        )
+        .unwrap();
+        let mut n = Notification::default();
+        t.apply(
+            &mut n,
+            &vars(json!({
+                "app": {"metadata": {"name": "guestbook"},
+                        "spec": {"source": {"repoURL": "https://github.com/argoproj/argocd-example-apps.git"}},
+                        "status": {"operationState": {"syncResult": {"revision": "0123abc"}}}},
+                "context": {"argocdUrl": "https://argocd.example.com"},
+            })),
+        )
+        .unwrap();
+        assert_eq!(
+            n.github,
+            Some(GitHubNotification {
+                repo_url: "https://github.com/argoproj/argocd-example-apps.git".into(),
+                revision: "0123abc".into(),
+                status: Some(GitHubStatus {
+                    state: "success".into(),
+                    label: "continuous-delivery/guestbook".into(),
+                    target_url: "https://argocd.example.com/applications/guestbook?operation=true"
+                        .into(),
+                }),
+                unsupported: vec!["github.deployment".into()],
+            })
+        );
     }
 
     #[test]

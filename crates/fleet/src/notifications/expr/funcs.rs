@@ -273,14 +273,9 @@ pub(super) fn call_func<'a>(
         }
         Func::FullNameByRepoUrl => {
             arity(args, 1)?;
-            let (_, path) = git_url(string_arg(args, 0)?)?;
-            let path = path.strip_suffix(".git").unwrap_or(&path);
-            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-            Ok(Value::Str(if parts.len() >= 2 {
-                parts[..2].join("/").into()
-            } else {
-                path.into()
-            }))
+            Ok(Value::Str(
+                full_name_by_repo_url(string_arg(args, 0)?)?.into(),
+            ))
         }
         Func::QueryEscape => {
             arity(args, 1)?;
@@ -294,6 +289,19 @@ pub(super) fn call_func<'a>(
 pub(super) fn parse_rfc3339(text: &str) -> Result<Time, String> {
     DateTime::parse_from_rfc3339(text)
         .map_err(|e| format!("parsing time {text:?} as {RFC3339:?}: {e}"))
+}
+
+/// `owner/repo` of a Git URL (`FullNameByRepoURL`: the first two parts of its path,
+/// `.git` dropped; the path itself when it has fewer).
+pub(crate) fn full_name_by_repo_url(raw: &str) -> Result<String, String> {
+    let (_, path) = git_url(raw)?;
+    let path = path.strip_suffix(".git").unwrap_or(&path);
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    Ok(if parts.len() >= 2 {
+        parts[..2].join("/")
+    } else {
+        path.to_string()
+    })
 }
 
 /// The host (with its port) and path of a Git URL, as `git-urls` reads it: scp-like

@@ -39,6 +39,8 @@ use chrono::{DateTime, FixedOffset};
 
 pub use value::{Func, Namespace, Value};
 
+pub(crate) use funcs::full_name_by_repo_url;
+
 /// The longest expression compiled.
 const MAX_SOURCE: usize = 64 * 1024;
 
