@@ -59,8 +59,23 @@ fn json_float(f: f64) -> String {
 /// string escaping, whole numbers as int64 and others as float64.
 pub fn marshal(value: &Value) -> String {
     let mut out = String::new();
-    write_value(value, &mut out);
+    write_value(value, Keys::Sorted, &mut out);
     out
+}
+
+/// `json.Marshal` with keys in the value's own order: a Go struct's fields in declaration
+/// order (objects must be given in that order, and any map inside already sorted).
+pub fn marshal_in_order(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(value, Keys::InOrder, &mut out);
+    out
+}
+
+/// Whether object keys are written sorted (a Go map) or as given (a Go struct).
+#[derive(Clone, Copy)]
+enum Keys {
+    Sorted,
+    InOrder,
 }
 
 /// `json.Marshal` then `json.Indent` with `indent`, keys in the value's own order (how
@@ -105,11 +120,11 @@ fn write_indented(value: &Value, indent: &str, level: usize, out: &mut String) {
             newline(out, level);
             out.push('}');
         }
-        other => write_value(other, out),
+        other => write_value(other, Keys::InOrder, out),
     }
 }
 
-fn write_value(value: &Value, out: &mut String) {
+fn write_value(value: &Value, keys: Keys, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -124,21 +139,23 @@ fn write_value(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_value(item, out);
+                write_value(item, keys, out);
             }
             out.push(']');
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            if let Keys::Sorted = keys {
+                entries.sort_by_key(|(key, _)| *key);
+            }
             out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 write_string(key, out);
                 out.push(':');
-                write_value(&map[key], out);
+                write_value(item, keys, out);
             }
             out.push('}');
         }
@@ -154,6 +171,9 @@ fn write_string(s: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            // Go 1.22 and later (every current kubectl, kustomize, sops and Flux build).
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
                 out.push_str(&format!("\\u{:04x}", c as u32));
             }
@@ -186,6 +206,22 @@ mod tests {
         assert_eq!(
             marshal(&v),
             r#"{"a":"\u003cx\u003e","b":[1,2.5,1e+21,1e-7],"c":null,"d":true}"#
+        );
+    }
+
+    /// What Go 1.27's `json.Marshal` printed for the same values (a map, so sorted keys).
+    #[test]
+    fn marshal_escapes_and_numbers_as_current_go() {
+        let v = json!({"s": "a\u{8}b\u{c}c<\u{2028}\u{1}", "f": 1e21, "g": 1e-7, "h": 2.5,
+                       "i": 1e20});
+        assert_eq!(
+            marshal(&v),
+            r#"{"f":1e+21,"g":1e-7,"h":2.5,"i":100000000000000000000,"s":"a\bb\fc\u003c\u2028\u0001"}"#
+        );
+        let ordered = json!({"z": {"b": 1, "a": 2}, "a": true});
+        assert_eq!(
+            marshal_in_order(&ordered),
+            r#"{"z":{"b":1,"a":2},"a":true}"#
         );
     }
 }

@@ -28,7 +28,7 @@ use flotilla_fleet::notifications::{
     self as engine, CONFIG_MAP, Config, Delivery, Destination, NOTIFIED_ANNOTATION, Notification,
     SECRET, Service,
 };
-use flotilla_source::outbound_request as outbound;
+use flotilla_source::outbound;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -85,9 +85,6 @@ pub struct Notifier {
     events: Recorder,
     /// Slack threads: (service, channel, grouping key) → the first message's timestamp.
     threads: Mutex<HashMap<(String, String, String), String>>,
-    /// GitHub App installation tokens by App and token URL: the token and when it expires
-    /// (Unix seconds).
-    tokens: Mutex<HashMap<String, (String, i64)>>,
 }
 
 /// Why a delivery failed, and whether it is worth trying again (notifications-engine's
@@ -127,7 +124,6 @@ impl Notifier {
             prints: Mutex::default(),
             written: Mutex::default(),
             threads: Mutex::default(),
-            tokens: Mutex::default(),
         })
     }
 
@@ -452,12 +448,12 @@ impl Notifier {
             ("Authorization".to_string(), format!("token {token}")),
             ("Content-Type".to_string(), "application/json".to_string()),
         ];
-        let answer = outbound::send(outbound::Request {
+        let answer = outbound::send(outbound::Outbound {
             method: "POST",
             url: &url,
             headers: &headers,
             body: body.as_bytes(),
-            timeout: REQUEST_TIMEOUT,
+            timeout: Some(REQUEST_TIMEOUT),
             limit: ANSWER_LIMIT,
             secrets: &secrets,
         })
@@ -488,60 +484,22 @@ impl Notifier {
         }
     }
 
-    /// The installation's token: the one kept, or a new one.
+    /// The installation's token (kept by `flotilla_source::github_app` until near its
+    /// expiry, as ghinstallation keeps it).
     async fn github_token(
         &self,
         options: &engine::services::GitHubOptions,
         secrets: &[String],
     ) -> Result<String, String> {
-        let url = options.token_url();
-        let key = format!("{}@{url}", options.app_id);
-        let now = chrono::Utc::now().timestamp();
-        if let Some((token, expires)) = lock(&self.tokens).get(&key)
-            && *expires - 60 > now
-        {
-            return Ok(token.clone());
-        }
-        let jwt = github_app_jwt(options, now)?;
-        let mut secrets = secrets.to_vec();
-        secrets.push(jwt.clone());
-        let headers = [
-            ("Accept".to_string(), GITHUB_ACCEPT.to_string()),
-            ("Authorization".to_string(), format!("Bearer {jwt}")),
-        ];
-        let answer = outbound::send(outbound::Request {
-            method: "POST",
-            url: &url,
-            headers: &headers,
-            body: b"",
-            timeout: REQUEST_TIMEOUT,
-            limit: ANSWER_LIMIT,
-            secrets: &secrets,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        #[derive(serde::Deserialize)]
-        struct Token {
-            token: String,
-            expires_at: String,
-        }
-        let token: Option<Token> = (200..300)
-            .contains(&answer.status)
-            .then(|| serde_json::from_slice(&answer.body).ok())
-            .flatten();
-        let Some(token) = token else {
-            return Err(outbound::scrub(
-                &format!(
-                    "could not refresh installation id {}'s token: received non 2xx response status {} when fetching {url}",
-                    options.installation_id, answer.status
-                ),
-                &secrets,
-            ));
+        let app = flotilla_source::github_app::GitHubApp {
+            id: options.app_id,
+            installation_id: options.installation_id,
+            private_key: options.private_key.clone(),
+            enterprise_base_url: options.enterprise_base_url.clone(),
         };
-        let expires = chrono::DateTime::parse_from_rfc3339(&token.expires_at)
-            .map_or(now + 600, |t| t.timestamp());
-        lock(&self.tokens).insert(key, (token.token.clone(), expires));
-        Ok(token.token)
+        flotilla_source::github_app::installation_token(&app, "", "", REQUEST_TIMEOUT)
+            .await
+            .map_err(|e| outbound::scrub(&e, secrets))
     }
 
     async fn send_slack(
@@ -563,12 +521,12 @@ impl Notifier {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let answer = outbound::send(outbound::Request {
+            let answer = outbound::send(outbound::Outbound {
                 method: &request.method,
                 url: &request.url,
                 headers: &request.headers,
                 body: request.body.as_bytes(),
-                timeout: REQUEST_TIMEOUT,
+                timeout: Some(REQUEST_TIMEOUT),
                 limit: ANSWER_LIMIT,
                 secrets,
             })
@@ -576,7 +534,9 @@ impl Notifier {
             .map_err(|e| e.to_string())?;
             // Slack's rate limit: wait as it says (slack-go waits and asks again).
             if answer.status == 429 && attempts < 3 {
-                let wait = answer.retry_after.unwrap_or(Duration::from_secs(1));
+                let wait = answer
+                    .retry_after_seconds()
+                    .unwrap_or(Duration::from_secs(1));
                 tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
                 continue;
             }
@@ -591,45 +551,6 @@ impl Notifier {
 
 /// What go-github and ghinstallation ask GitHub's API for.
 const GITHUB_ACCEPT: &str = "application/vnd.github.v3+json";
-
-/// The JWT a GitHub App signs to ask for an installation token (ghinstallation's
-/// `AppsTransport`: issued 30 s ago, valid two minutes, RS256, the App's id as issuer).
-fn github_app_jwt(options: &engine::services::GitHubOptions, now: i64) -> Result<String, String> {
-    use base64::Engine as _;
-    const BAD_KEY: &str =
-        "could not parse private key: Invalid Key: Key must be a PEM encoded PKCS1 or PKCS8 key";
-    let pem = options.private_key.trim();
-    if !pem.starts_with("-----BEGIN") {
-        return Err(BAD_KEY.into());
-    }
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|_| BAD_KEY.to_string())?;
-    let key = aws_lc_rs::rsa::KeyPair::from_der(&der)
-        .or_else(|_| aws_lc_rs::rsa::KeyPair::from_pkcs8(&der))
-        .map_err(|_| BAD_KEY.to_string())?;
-    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let issued = now - 30;
-    let header = url.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
-    let claims = url.encode(
-        json!({"iss": options.app_id.to_string(), "exp": issued + 120, "iat": issued}).to_string(),
-    );
-    let message = format!("{header}.{claims}");
-    let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(
-        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-        &aws_lc_rs::rand::SystemRandom::new(),
-        message.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| "signing the GitHub App's token request failed".to_string())?;
-    Ok(format!("{message}.{}", url.encode(signature)))
-}
 
 /// The values no message about `service` (about anything: every service) may show: the
 /// Secret's (but very short ones, which would garble any text) and the services' own
@@ -671,14 +592,20 @@ async fn send_webhook(
     let mut last = String::new();
     for attempt in 0..attempts {
         if attempt > 0 {
-            tokio::time::sleep(backoff(options, attempt - 1)).await;
+            let wait = outbound::backoff(
+                options.retry_wait_min,
+                options.retry_wait_max,
+                attempt - 1,
+                None,
+            );
+            tokio::time::sleep(wait).await;
         }
-        let answer = outbound::send(outbound::Request {
+        let answer = outbound::send(outbound::Outbound {
             method: &request.method,
             url: &request.url,
             headers: &request.headers,
             body: request.body.as_bytes(),
-            timeout: REQUEST_TIMEOUT,
+            timeout: Some(REQUEST_TIMEOUT),
             limit: ANSWER_LIMIT,
             secrets,
         })
@@ -698,27 +625,18 @@ async fn send_webhook(
                     return Err(last);
                 }
                 if let Some(wait) = answer
-                    .retry_after
+                    .retry_after_seconds()
                     .filter(|_| matches!(answer.status, 429 | 503))
                     && attempt + 1 < attempts
                 {
                     tokio::time::sleep(wait.min(options.retry_wait_max)).await;
                 }
             }
-            Err(outbound::Failure::Refused(message)) => return Err(message),
-            Err(outbound::Failure::Failed(message)) => last = format!("{shown}: {message}"),
+            Err(outbound::SendError::Failed(message)) => last = message,
+            Err(refused_or_invalid) => return Err(refused_or_invalid.to_string()),
         }
     }
     Err(format!("{last} (giving up after {attempts} attempt(s))"))
-}
-
-/// go-retryablehttp's `DefaultBackoff`: `min × 2^attempt`, at most `max`.
-fn backoff(options: &engine::services::WebhookOptions, attempt: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.min(16));
-    options
-        .retry_wait_min
-        .saturating_mul(factor)
-        .min(options.retry_wait_max)
 }
 
 /// The notified annotation of an object.
@@ -782,19 +700,5 @@ mod tests {
         subscribed["metadata"]["annotations"]["notifications.argoproj.io/subscribe.on-x.y"] =
             json!("");
         assert_ne!(fingerprint(&app), fingerprint(&subscribed));
-    }
-
-    #[test]
-    fn retries_wait_as_go_retryablehttp_waits() {
-        let options = engine::services::WebhookOptions {
-            url: String::new(),
-            headers: Vec::new(),
-            basic_auth: None,
-            retry_wait_min: Duration::from_secs(1),
-            retry_wait_max: Duration::from_secs(5),
-            retry_max: 3,
-        };
-        let waits: Vec<_> = (0..4).map(|a| backoff(&options, a).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 5]);
     }
 }

@@ -357,7 +357,8 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
     .await;
     let all = failures.join("\n");
     assert!(
-        all.contains("failed to deliver notification on-sync-succeeded to {metadata }: the egress policy refuses 169.254.169.254"),
+        all.contains(r#"failed to deliver notification on-sync-succeeded to {metadata }: Get "http://169.254.169.254/latest/meta-data": "#)
+            && all.contains("the egress policy refuses 169.254.169.254"),
         "{all}"
     );
     assert!(

@@ -77,10 +77,10 @@ impl GitHubApp {
                 .as_bytes(),
         );
         let signed = format!("{header}.{claims}");
-        let mut signature = vec![0; key.public().modulus_len()];
+        let mut signature = vec![0; key.public_modulus_len()];
         key.sign(
-            &ring::signature::RSA_PKCS1_SHA256,
-            &ring::rand::SystemRandom::new(),
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
             signed.as_bytes(),
             &mut signature,
         )
@@ -90,9 +90,12 @@ impl GitHubApp {
 }
 
 /// The RSA key of a PEM block (`RSA PRIVATE KEY` is PKCS#1, `PRIVATE KEY` PKCS#8).
-fn signing_key(pem: &str) -> Result<ring::rsa::KeyPair, String> {
-    let invalid =
-        || "could not parse the GitHub App private key: not an RSA key in PEM".to_string();
+fn signing_key(pem: &str) -> Result<aws_lc_rs::rsa::KeyPair, String> {
+    // golang-jwt's words, which ghinstallation passes on.
+    let invalid = || {
+        "could not parse private key: Invalid Key: Key must be a PEM encoded PKCS1 or PKCS8 key"
+            .to_string()
+    };
     let body = |label: &str| -> Option<Vec<u8>> {
         let begin = format!("-----BEGIN {label}-----");
         let end = format!("-----END {label}-----");
@@ -105,10 +108,10 @@ fn signing_key(pem: &str) -> Result<ring::rsa::KeyPair, String> {
         base64::engine::general_purpose::STANDARD.decode(text).ok()
     };
     if let Some(der) = body("RSA PRIVATE KEY") {
-        return ring::rsa::KeyPair::from_der(&der).map_err(|_| invalid());
+        return aws_lc_rs::rsa::KeyPair::from_der(&der).map_err(|_| invalid());
     }
     if let Some(der) = body("PRIVATE KEY") {
-        return ring::rsa::KeyPair::from_pkcs8(&der).map_err(|_| invalid());
+        return aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).map_err(|_| invalid());
     }
     Err(invalid())
 }
@@ -157,7 +160,7 @@ pub async fn installation_token(
         return Ok(token.clone());
     }
     let url = format!("{base}/app/installations/{installation}/access_tokens");
-    let (status, body) = crate::generator_plugin::post_json(crate::generator_plugin::Post {
+    let (status, body) = crate::outbound::post_json(crate::outbound::Post {
         url: &url,
         token: Some(&jwt),
         user_agent: "flotilla",

@@ -22,7 +22,6 @@
 mod credentials;
 pub mod egress;
 pub mod forge;
-pub mod generator_plugin;
 mod git;
 pub mod gitea;
 pub mod github;
@@ -33,7 +32,6 @@ mod ignore;
 mod mirror;
 pub mod oci;
 pub mod outbound;
-pub mod outbound_request;
 mod pktline;
 mod redirect;
 mod refs;

@@ -90,7 +90,7 @@ fn the_jwt_is_signed_with_the_apps_key_as_openssl_verifies() {
     .unwrap_err();
     assert_eq!(
         error,
-        "could not parse the GitHub App private key: not an RSA key in PEM"
+        "could not parse private key: Invalid Key: Key must be a PEM encoded PKCS1 or PKCS8 key"
     );
 }
 

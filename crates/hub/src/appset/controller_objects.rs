@@ -1,7 +1,7 @@
 //! What the clusterDecisionResource and plugin generators read and call
 //! ([`ControllerObjects`], [`PluginServices`]): ConfigMaps, Secrets and duck-typed
 //! resources of the controller's namespace (Argo CD's, where it reads them), and the plugin's
-//! HTTP endpoint through [`flotilla_source::generator_plugin`] — the process's HTTP client,
+//! HTTP endpoint through [`flotilla_source::outbound::post_json`] — the process's HTTP client,
 //! under its egress policy. Like [`super::repos`], it blocks on the async calls from the
 //! generation thread.
 //!
@@ -128,7 +128,7 @@ impl ControllerObjects for HubControllerObjects {
 
 impl PluginServices for HubControllerObjects {
     fn post(&self, request: &PluginRequest) -> Result<PluginResponse, String> {
-        let post = flotilla_source::generator_plugin::Post {
+        let post = flotilla_source::outbound::Post {
             url: &request.url,
             token: request.token.as_deref(),
             user_agent: USER_AGENT,
@@ -138,7 +138,7 @@ impl PluginServices for HubControllerObjects {
         };
         let (status, body) = self
             .runtime
-            .block_on(flotilla_source::generator_plugin::post_json(post))?;
+            .block_on(flotilla_source::outbound::post_json(post))?;
         Ok(PluginResponse { status, body })
     }
 }

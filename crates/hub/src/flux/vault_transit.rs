@@ -33,16 +33,15 @@ pub(crate) async fn answer(vault: &VaultTransit, wanted: Vec<VaultRequest>) {
 async fn decrypt(token: &str, request: &VaultRequest) -> Result<Vec<u8>, String> {
     let body = serde_json::json!({ "ciphertext": request.ciphertext }).to_string();
     let url = request.url();
-    let (status, answer) =
-        flotilla_source::generator_plugin::post_json(flotilla_source::generator_plugin::Post {
-            url: &url,
-            token: Some(token),
-            user_agent: "flotilla-kustomize-controller",
-            body: body.as_bytes(),
-            timeout: TIMEOUT,
-            limit: ANSWER_LIMIT,
-        })
-        .await?;
+    let (status, answer) = flotilla_source::outbound::post_json(flotilla_source::outbound::Post {
+        url: &url,
+        token: Some(token),
+        user_agent: "flotilla-kustomize-controller",
+        body: body.as_bytes(),
+        timeout: TIMEOUT,
+        limit: ANSWER_LIMIT,
+    })
+    .await?;
     if !(200..300).contains(&status) {
         // Vault's error answer: {"errors": ["…"]}, as its API client reports it.
         let errors = serde_json::from_slice::<serde_json::Value>(&answer)

@@ -242,6 +242,8 @@ impl CommitStatus {
                 headers: &headers,
                 body: text.as_bytes(),
                 limit: 1024 * 1024,
+                timeout: None,
+                secrets: &[],
             }),
         )
         .await

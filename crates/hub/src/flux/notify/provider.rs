@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use flotilla_source::outbound::{Answer, Outbound, SendError};
+use flotilla_source::outbound::{Answer, Outbound, worth_retrying};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -737,37 +737,9 @@ fn teams_adaptive_card_payload(event: &Event) -> Value {
     })
 }
 
-/// go-retryablehttp's `DefaultBackoff`: a 429 or 503's `Retry-After` (seconds or an HTTP
-/// date), else `min` doubled per attempt, at most `max`.
+/// go-retryablehttp's `DefaultBackoff` between `retry`'s bounds.
 fn backoff(retry: &Retry, attempt: u32, answer: Option<&Answer>) -> Duration {
-    if let Some(answer) = answer
-        && matches!(answer.status, 429 | 503)
-        && let Some(after) = answer.retry_after.as_deref().and_then(parse_retry_after)
-    {
-        return after;
-    }
-    let factor = 2u32.checked_pow(attempt).unwrap_or(u32::MAX);
-    retry
-        .wait_min
-        .checked_mul(factor)
-        .map_or(retry.wait_max, |d| d.min(retry.wait_max))
-}
-
-/// `Retry-After` in seconds (an HTTP date is not read: the default backoff applies).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// go-retryablehttp's default retry policy for an attempt's outcome.
-fn worth_retrying(outcome: &Result<Answer, SendError>) -> bool {
-    match outcome {
-        Err(e) => e.is_transient(),
-        Ok(answer) => {
-            answer.status == 429
-                || answer.status == 0
-                || (answer.status >= 500 && answer.status != 501)
-        }
-    }
+    flotilla_source::outbound::backoff(retry.wait_min, retry.wait_max, attempt, answer)
 }
 
 /// The error of a deadline that passed (Go's `context.DeadlineExceeded`).
@@ -796,6 +768,8 @@ async fn post_message(
                 headers,
                 body: &body,
                 limit: 64 * 1024,
+                timeout: None,
+                secrets: &[],
             }),
         )
         .await
@@ -872,6 +846,7 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::flux::notify::event::tests::upstream_test_event;
+    use flotilla_source::outbound::SendError;
 
     fn provider(spec: Value) -> Provider {
         Provider::from_object(
@@ -1065,6 +1040,7 @@ mod tests {
             status: 200,
             retry_after: None,
             body: body.as_bytes().to_vec(),
+            truncated: false,
         };
         assert!(validate(Validator::SlackApi, &answer("{\n  \"ok\": true\n}")).is_ok());
         assert_eq!(
@@ -1083,6 +1059,7 @@ mod tests {
             status: 400,
             retry_after: None,
             body: b"nope".to_vec(),
+            truncated: false,
         };
         assert_eq!(
             validate(Validator::Success, &bad),
@@ -1196,6 +1173,7 @@ mod tests {
             status: 503,
             retry_after: Some("7".into()),
             body: Vec::new(),
+            truncated: false,
         };
         assert_eq!(backoff(&retry, 0, Some(&busy)), Duration::from_secs(7));
         let failed = Answer {
