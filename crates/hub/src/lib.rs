@@ -22,6 +22,7 @@ pub mod render;
 pub mod repo_creds;
 mod retry;
 pub mod run;
+pub mod sealed_secrets;
 pub mod settled;
 pub mod sources;
 

@@ -33,6 +33,9 @@ pub struct HubConfig {
     /// Destinations outbound HTTP (sources, forge APIs) may not reach besides link-local
     /// addresses and the hub's own API server, which never are.
     pub egress_deny: Vec<Denied>,
+    /// The Sealed Secrets controller, for the hub and every registered cluster that
+    /// serves SealedSecrets (`None`: not run).
+    pub sealed_secrets: Option<crate::sealed_secrets::SealedSecretsOptions>,
 }
 
 /// When the hub removes unused mirrors from its cache.
@@ -90,6 +93,7 @@ impl HubConfig {
             appsets: crate::appset::AppSetOptions::default(),
             flux: crate::flux::FluxOptions::default(),
             egress_deny: Vec::new(),
+            sealed_secrets: None,
         }
     }
 }
@@ -139,6 +143,8 @@ pub struct Hub {
     /// The Flux Receivers' webhook server (`/hook/<digest>`), to serve on the hub's
     /// webhook address.
     pub flux_receivers: axum::Router,
+    /// Each cluster's Sealed Secrets certificate (`/sealed-secrets/<cluster>/v1/cert.pem`).
+    pub sealing_certificates: crate::sealed_secrets::Certificates,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -232,11 +238,21 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     let flux = crate::flux::FluxReconciler::new(hub_config, sources.clone(), config.flux.clone())
         .map_err(StartError::Client)?;
     tasks.push(tokio::spawn(crate::flux::run_flux(Arc::new(flux))));
+    let sealing_certificates = crate::sealed_secrets::Certificates::default();
+    if let Some(options) = config.sealed_secrets.clone() {
+        tasks.push(tokio::spawn(crate::sealed_secrets::run(
+            hub.clone(),
+            registry.clone(),
+            options,
+            sealing_certificates.clone(),
+        )));
+    }
     Ok(Hub {
         clusters: registry,
         sources,
         applications,
         flux_receivers,
+        sealing_certificates,
         tasks,
     })
 }

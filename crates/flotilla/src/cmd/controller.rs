@@ -100,6 +100,26 @@ pub(crate) struct ControllerArgs {
     /// multi-tenancy lockdown sets it so no tenant applies as the hub).
     #[arg(long, default_value = "")]
     pub(crate) default_service_account: String,
+    /// Run the Sealed Secrets controller for the hub and every registered cluster that
+    /// serves `bitnami.com/v1alpha1` SealedSecrets: keys found or made in
+    /// `--sealed-secrets-namespace` of each cluster, SealedSecrets unsealed into Secrets.
+    /// Off by default: a cluster may run the upstream controller itself.
+    #[arg(long)]
+    pub(crate) sealed_secrets: bool,
+    /// Where each cluster's Sealed Secrets keys are kept (the upstream controller's
+    /// namespace).
+    #[arg(long, default_value = "kube-system")]
+    pub(crate) sealed_secrets_namespace: String,
+    /// How often a new Sealed Secrets key is made in each cluster (`--key-renew-period`
+    /// upstream; 0 makes only the first), e.g. `720h`.
+    #[arg(long, default_value = "720h", value_parser = parse_go_duration)]
+    pub(crate) sealed_secrets_key_renew_period: std::time::Duration,
+}
+
+/// A Go duration (`720h`, `30m`, `0`).
+fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
+    flotilla_source::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 720h or 30m"))
 }
 
 /// Parses `PROVIDER=SECRET_FILE` and reads the secret.
@@ -212,6 +232,13 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             .iter()
             .map(|rule| flotilla_source::egress::Denied::parse(rule))
             .collect::<Result<_, _>>()?;
+        if args.sealed_secrets {
+            config.sealed_secrets = Some(flotilla_hub::sealed_secrets::SealedSecretsOptions {
+                namespace: args.sealed_secrets_namespace.clone(),
+                key_renew_period: args.sealed_secrets_key_renew_period,
+                ..Default::default()
+            });
+        }
         config.appsets.scm = flotilla_hub::appset::ScmPolicy {
             enabled: args.enable_scm_providers,
             allowed: args
@@ -244,7 +271,11 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             receivers,
             Some(running.flux_receivers.clone()),
         );
-        let app = metrics_router(Arc::new(running)).merge(hooks);
+        let certificates =
+            flotilla_hub::sealed_secrets::router(running.sealing_certificates.clone());
+        let app = metrics_router(Arc::new(running))
+            .merge(hooks)
+            .merge(certificates);
         tokio::select! {
             served = axum::serve(listener, app) => served.context("serving /metrics")?,
             _ = tokio::signal::ctrl_c() => eprintln!("flotilla controller: interrupted"),
