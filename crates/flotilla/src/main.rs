@@ -27,6 +27,9 @@ enum Command {
     Render(Render),
     /// Execute a Go text/template (with Sprig, Helm and Argo CD functions) and print the result.
     Template(cmd::template::Args),
+    /// Seal Secrets with a Sealed Secrets certificate, or unseal with the controller's keys
+    /// (kubeseal's offline subset, same flags).
+    Kubeseal(Box<cmd::kubeseal::Args>),
     /// Fetch and read Git sources through the shared mirror cache.
     #[command(subcommand)]
     Source(Source),
@@ -75,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Render(Render::Kustomize(args)) => cmd::render::run_kustomize(args),
         Command::Render(Render::Helm(args)) => cmd::helm::run(*args),
         Command::Template(args) => cmd::template::run(args),
+        Command::Kubeseal(args) => cmd::kubeseal::run(*args),
         Command::Source(Source::Get(args)) => cmd::source::run_get(args),
         Command::Source(Source::Gc(args)) => cmd::source::run_gc(args),
         Command::Diff(args) => cmd::sync::run_diff(args),

@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod controller;
 pub(crate) mod demo;
 pub(crate) mod helm;
+pub(crate) mod kubeseal;
 pub(crate) mod render;
 pub(crate) mod source;
 pub(crate) mod sync;

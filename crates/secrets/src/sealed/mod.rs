@@ -15,7 +15,7 @@ pub use self::{
     crypto::{CryptoError, hybrid_decrypt, hybrid_encrypt},
     keys::{ControllerKey, KeyError, SealingKey},
     object::{ItemError, ItemErrors, SealError, UnsealError, seal, unseal},
-    scope::Scope,
+    scope::{ParseScopeError, Scope},
 };
 
 /// `sealedsecrets.bitnami.com/cluster-wide`: `"true"` selects [`Scope::ClusterWide`].
