@@ -292,3 +292,77 @@ fn a_conformance_manifest_recovery_unseals_with_the_controller_key_secret() {
     assert!(err.contains("no key could decrypt secret ("), "{err}");
     assert!(err.contains(moved.to_str().unwrap()), "{err}");
 }
+
+/// Serves `body` with `status` to every request on a loopback port, in a thread; the URL.
+fn serve(status: &'static str, body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-pem-file\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+/// `--cert <URL>` (the hub serves each cluster's certificate) seals as the file does; a
+/// URL that does not answer 200 is refused with kubeseal's words.
+#[test]
+fn the_certificate_can_be_fetched_from_a_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, pem, _) = controller_files(dir.path());
+    let url = serve("200 OK", std::fs::read(&crt).unwrap());
+    let sealed = ok(&flotilla(
+        &[
+            "kubeseal",
+            "--cert",
+            &format!("{url}/sealed-secrets/east/v1/cert.pem"),
+        ],
+        SECRET.as_bytes(),
+    ));
+    let secret = ok(&flotilla(
+        &[
+            "kubeseal",
+            "--recovery-unseal",
+            "--recovery-private-key",
+            pem.to_str().unwrap(),
+        ],
+        sealed.as_bytes(),
+    ));
+    let secret: Value = serde_json::from_str(&secret).unwrap();
+    assert_eq!(secret["data"]["password"], "aHVudGVyMg==");
+
+    let file_url = format!("file://{}", crt.display());
+    ok(&flotilla(
+        &["kubeseal", "--cert", &file_url],
+        SECRET.as_bytes(),
+    ));
+
+    let missing = serve("404 Not Found", b"no Sealed Secrets key\n".to_vec());
+    let error = failed(&flotilla(
+        &[
+            "kubeseal",
+            "--cert",
+            &format!("{missing}/sealed-secrets/west/v1/cert.pem"),
+        ],
+        SECRET.as_bytes(),
+    ));
+    assert!(
+        error.contains(&format!(
+            "cannot fetch \"{missing}/sealed-secrets/west/v1/cert.pem\": 404"
+        )),
+        "{error}"
+    );
+}

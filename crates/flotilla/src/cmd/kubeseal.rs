@@ -28,9 +28,11 @@ pub(crate) enum Format {
 /// Arguments of `flotilla kubeseal` (kubeseal's names; the cluster-facing ones are absent).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Certificate (PEM) file to seal with: the controller's `tls.crt`.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) cert: Option<PathBuf>,
+    /// Certificate (PEM) to seal with, the controller's `tls.crt`: a file, or an
+    /// `http(s)://` or `file://` URL — such as the hub's
+    /// `/sealed-secrets/<cluster>/v1/cert.pem`.
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) cert: Option<String>,
     /// strict, namespace-wide or cluster-wide. Mandatory for --raw; otherwise the Secret's
     /// `sealedsecrets.bitnami.com/{cluster,namespace}-wide` annotations may select it.
     #[arg(long, value_name = "SCOPE", default_value = "strict")]
@@ -139,12 +141,56 @@ fn sealing_key(args: &Args) -> anyhow::Result<SealingKey> {
             "--cert is required: flotilla kubeseal does not fetch the certificate from a cluster"
         );
     };
-    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let pem = read_certificate(path)?;
     let key = SealingKey::from_certificate_pem(&pem)
-        .with_context(|| format!("reading the certificate {}", path.display()))?;
+        .with_context(|| format!("reading the certificate {path}"))?;
     key.check_not_expired(now())
-        .with_context(|| format!("certificate {}", path.display()))?;
+        .with_context(|| format!("certificate {path}"))?;
     Ok(key)
+}
+
+/// The bytes of `--cert`: a file, a `file://` URL, or what an `http(s)://` URL answers
+/// (kubeseal's `openCertLocal`: anything with a scheme is a URL; only 200 is an answer).
+fn read_certificate(cert: &str) -> anyhow::Result<Vec<u8>> {
+    let scheme = cert.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        None => std::fs::read(cert).with_context(|| format!("reading {cert}")),
+        Some("file") => {
+            let path = &cert["file://".len()..];
+            std::fs::read(path).with_context(|| format!("reading {cert}"))
+        }
+        Some("http" | "https") => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the HTTP client")?;
+            let answer = runtime
+                .block_on(flotilla_source::outbound::send(
+                    flotilla_source::outbound::Outbound {
+                        method: "GET",
+                        url: cert,
+                        headers: &[(
+                            "Accept".to_string(),
+                            "application/x-pem-file, */*".to_string(),
+                        )],
+                        body: b"",
+                        limit: 1024 * 1024,
+                        timeout: Some(std::time::Duration::from_secs(30)),
+                        secrets: &[],
+                    },
+                ))
+                .map_err(|e| anyhow::anyhow!("cannot fetch certificate: {e}"))?;
+            if answer.status != 200 {
+                bail!(
+                    "cannot fetch {:?}: {}",
+                    flotilla_source::redact_str(cert),
+                    answer.status
+                );
+            }
+            Ok(answer.body)
+        }
+        Some(other) => bail!("--cert {cert:?}: unsupported URL scheme {other:?}"),
+    }
 }
 
 fn now() -> i64 {
