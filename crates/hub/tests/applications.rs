@@ -117,18 +117,7 @@ async fn hub_and_east(mirrors: &MirrorCache) -> East {
 /// [`hub_and_east`] with the simulated fleet's settings (an audit log, say).
 async fn hub_and_east_with(mirrors: &MirrorCache, config: kubesim::FleetConfig) -> East {
     let (fleet, server, hub) = support::simulated_hub_with(&["hub", "east"], config).await;
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "east", "namespace": "argocd",
-                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-        "stringData": {"name": "east", "server": server.cluster_url("east"),
-                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
-                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    support::register_cluster(&fleet, &server, &hub, "east").await;
     let (registry, errors) = clusters::load(&hub, "argocd").await.unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     let reconciler = Arc::new(AppReconciler::new(

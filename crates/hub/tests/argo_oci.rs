@@ -150,17 +150,7 @@ async fn an_oci_artifact_is_pulled_rendered_and_reported_by_its_digest() {
 
     // The hub, the cluster `east`, and the Application controller.
     let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
-    create_secret(
-        &hub,
-        json!({
-            "metadata": {"name": "east", "namespace": "argocd",
-                         "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-            "stringData": {"name": "east", "server": server.cluster_url("east"),
-                           "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
-                                            "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
-        }),
-    )
-    .await;
+    support::register_cluster(&fleet, &server, &hub, "east").await;
     let (clusters, errors) = clusters::load(&hub, "argocd").await.unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();

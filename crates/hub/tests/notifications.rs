@@ -185,19 +185,8 @@ async fn an_application_is_notified_once_per_sync_and_when_it_degrades() {
     let dir = tempfile::tempdir().unwrap();
     let (receiver_url, log) = receiver().await;
     let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "east", "namespace": "argocd",
-                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-        "stringData": {"name": "east", "server": server.cluster_url("east"),
-                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
-                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
-    }))
-    .unwrap();
+    support::register_cluster(&fleet, &server, &hub, "east").await;
     let secrets = Api::<Secret>::namespaced(hub.clone(), "argocd");
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
     let (github_key, github_public_key) = github_app_key();
     secrets
         .create(&PostParams::default(), &notifications_secret(&github_key))

@@ -97,18 +97,7 @@ async fn sealed_secrets_become_secrets_only_where_upstream_would_unseal_them() {
     let dir = tempfile::tempdir().unwrap();
     let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
     let east = support::client(&server, "east").await;
-    let registration: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "east", "namespace": "argocd",
-                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
-        "stringData": {"name": "east", "server": server.cluster_url("east"),
-                       "config": json!({"bearerToken": fleet.admin_token("east").unwrap(),
-                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.clone(), "argocd")
-        .create(&PostParams::default(), &registration)
-        .await
-        .unwrap();
+    support::register_cluster(&fleet, &server, &hub, "east").await;
     Api::<CustomResourceDefinition>::all(east.clone())
         .create(&PostParams::default(), &sealed_secret_crd())
         .await

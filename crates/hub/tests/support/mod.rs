@@ -82,6 +82,26 @@ pub(crate) async fn simulated_hub_with(
     (fleet, server, hub)
 }
 
+/// Registers the kubesim cluster `name` with the hub as Argo CD does: a cluster Secret in
+/// `argocd` with its server, the admin's bearer token and the fleet's CA.
+pub(crate) async fn register_cluster(fleet: &Fleet, server: &Server, hub: &Client, name: &str) {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, PostParams};
+    use serde_json::json;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "stringData": {"name": name, "server": server.cluster_url(name),
+                       "config": json!({"bearerToken": fleet.admin_token(name).unwrap(),
+                                        "tlsClientConfig": {"caData": fleet.tls().unwrap().ca_data()}}).to_string()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+}
+
 /// Polls `check` until it answers, failing after 20 s.
 pub(crate) async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
