@@ -381,7 +381,10 @@ impl AppReconciler {
 
         // Render (CPU work off the async workers).
         let namespace = destination.namespace.clone();
-        let context = app_context(&app);
+        let context = AppContext {
+            kustomize_build_options: self.settings.kustomize_build_options(),
+            ..app_context(&app)
+        };
         let project = app.spec.project_or_default().to_string();
         // Settled: nothing new since the last successful sync and no drift seen — only
         // look at the objects' health, without rendering or applying.
@@ -1071,8 +1074,12 @@ impl AppReconciler {
             .fetch_trees(&sources, multiple, self.source_interval)
             .await?;
         let project = app.spec.project_or_default().to_string();
+        let context = AppContext {
+            kustomize_build_options: self.settings.kustomize_build_options(),
+            ..app_context(&app)
+        };
         let rendered = self
-            .render_trees(trees, render_sources, multiple, app_context(&app), project)
+            .render_trees(trees, render_sources, multiple, context, project)
             .await?;
         let hooks: Vec<Value> = rendered
             .objects
@@ -1484,6 +1491,7 @@ fn app_context(app: &Application) -> AppContext {
         kube_version: None,
         api_versions: Vec::new(),
         env: None,
+        kustomize_build_options: String::new(),
     }
 }
 

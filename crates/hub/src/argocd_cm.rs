@@ -123,6 +123,10 @@ pub struct Settings {
     pub ignore: Arc<RwLock<Vec<IgnoreRule>>>,
     /// `resource.exclusions` and `resource.inclusions`.
     pub filter: Arc<RwLock<ResourceFilter>>,
+    /// `kustomize.buildOptions`: the flags Argo CD passes to `kustomize build`, as
+    /// written (checked when a kustomize source is rendered, so that a bad option fails
+    /// those Applications by name and nothing else).
+    pub kustomize_build_options: Arc<RwLock<String>>,
     /// Counts the changes of `argocd-cm`: an app judged settled under other settings is
     /// compared again.
     pub version: Arc<std::sync::atomic::AtomicU64>,
@@ -133,7 +137,18 @@ impl Settings {
     pub fn version(&self) -> u64 {
         self.version.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    /// `kustomize.buildOptions` as last read.
+    pub fn kustomize_build_options(&self) -> String {
+        self.kustomize_build_options
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
+
+/// The `argocd-cm` key holding `kustomize build`'s extra flags.
+pub const KUSTOMIZE_BUILD_OPTIONS: &str = "kustomize.buildOptions";
 const USE_OPEN_LIBS: &str = "resource.customizations.useOpenLibs.";
 
 /// The Lua health checks of `data`, keyed as Argo CD keys them (`group/Kind`, `Kind` for
@@ -258,6 +273,13 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
         let (filter, filter_problems) = resource_filter(&data);
         problems.extend(filter_problems);
         *settings.filter.write().unwrap_or_else(|e| e.into_inner()) = filter;
+        *settings
+            .kustomize_build_options
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = data
+            .get(KUSTOMIZE_BUILD_OPTIONS)
+            .cloned()
+            .unwrap_or_default();
         for problem in problems {
             tracing::warn!(%problem, "argocd-cm");
         }

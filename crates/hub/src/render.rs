@@ -71,6 +71,15 @@ pub enum RenderError {
     /// A Jsonnet file in a directory source; Flotilla does not evaluate Jsonnet.
     #[error("{0}: Jsonnet is not supported")]
     Jsonnet(String),
+    /// `kustomize.buildOptions` in `argocd-cm` names a flag Flotilla's kustomize does
+    /// not honour (never ignored: the build would differ from Argo CD's).
+    #[error("argocd-cm kustomize.buildOptions {options:?}: {reason}")]
+    KustomizeBuildOptions {
+        /// The options as written.
+        options: String,
+        /// Which flag, and why.
+        reason: String,
+    },
     /// An edit Argo CD makes to the kustomization (`kustomize edit …`) fails.
     #[error("kustomize edit: {0}")]
     KustomizeEdit(String),
@@ -102,6 +111,9 @@ pub struct AppContext {
     /// Argo CD's build environment for the source being rendered (see
     /// [`build_env`]); `None` expands nothing.
     pub env: Option<Vec<(String, String)>>,
+    /// `kustomize.buildOptions` of `argocd-cm`, as written (see
+    /// [`kustomize_build_options`]).
+    pub kustomize_build_options: String,
 }
 
 /// What an Application's source is rendered against, besides its files.
@@ -332,12 +344,26 @@ pub fn render_source_cached(
             };
             Ok(rendered.into_objects())
         }
-        SourceType::Kustomize => render_kustomize(
-            tree,
-            &path,
-            source.kustomize.as_ref(),
-            app.env.as_deref().unwrap_or_default(),
-        ),
+        SourceType::Kustomize => {
+            let mut flags = kustomize_build_options(&app.kustomize_build_options)?;
+            // Argo CD adds the destination's versions when Helm is enabled
+            // (`parseKustomizeBuildOptions`, kustomize v5.3 and later).
+            if flags.enable_helm {
+                if let Some(v) = app.kube_version.as_ref().filter(|v| !v.is_empty()) {
+                    flags.helm_kube_version = Some(v.clone());
+                }
+                flags
+                    .helm_api_versions
+                    .extend(app.api_versions.iter().cloned());
+            }
+            render_kustomize(
+                tree,
+                &path,
+                source.kustomize.as_ref(),
+                app.env.as_deref().unwrap_or_default(),
+                &flags,
+            )
+        }
         SourceType::Directory => {
             let default = DirectorySource::default();
             render_directory(tree, &path, source.directory.as_ref().unwrap_or(&default))
@@ -345,14 +371,70 @@ pub fn render_source_cached(
     }
 }
 
+/// `kustomize.buildOptions` (split on white space, as Argo CD splits it) as the build
+/// flags Flotilla's kustomize honours: `--enable-helm`, `--load-restrictor
+/// LoadRestrictionsRootOnly` (the default), `--helm-kube-version` and
+/// `--helm-api-versions`. Any other flag — `--load-restrictor LoadRestrictionsNone`
+/// among them — is refused by name.
+pub fn kustomize_build_options(options: &str) -> Result<kustomize::BuildOptions, RenderError> {
+    let mut flags = kustomize::BuildOptions::default();
+    let refuse = |reason: String| RenderError::KustomizeBuildOptions {
+        options: options.to_string(),
+        reason,
+    };
+    let mut words = options.split_whitespace();
+    while let Some(word) = words.next() {
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (word, None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .map(str::to_string)
+                .or_else(|| words.next().map(str::to_string))
+                .ok_or_else(|| refuse(format!("flag needs an argument: {name}")))
+        };
+        match name {
+            "--enable-helm" => {
+                flags.enable_helm = match inline {
+                    None | Some("true") => true,
+                    Some("false") => false,
+                    Some(other) => {
+                        return Err(refuse(format!(
+                            "invalid argument {other:?} for \"--enable-helm\" flag"
+                        )));
+                    }
+                };
+            }
+            "--load-restrictor" => match value(name)?.as_str() {
+                "LoadRestrictionsRootOnly" => {}
+                other => {
+                    return Err(refuse(format!(
+                        "--load-restrictor {other} is not supported: Flotilla's kustomize reads only files in or below each kustomization (LoadRestrictionsRootOnly)"
+                    )));
+                }
+            },
+            "--helm-kube-version" => flags.helm_kube_version = Some(value(name)?),
+            "--helm-api-versions" => flags.helm_api_versions.push(value(name)?),
+            other => {
+                return Err(refuse(format!(
+                    "{other} is not supported by Flotilla's kustomize (it honours --enable-helm, --load-restrictor LoadRestrictionsRootOnly, --helm-kube-version and --helm-api-versions)"
+                )));
+            }
+        }
+    }
+    Ok(flags)
+}
+
 fn render_kustomize(
     tree: &dyn Tree,
     path: &str,
     options: Option<&KustomizeSource>,
     env: &[(String, String)],
+    flags: &kustomize::BuildOptions,
 ) -> Result<Vec<Value>, RenderError> {
     let Some(options) = options else {
-        return Ok(kustomize::build(tree, path)?);
+        return Ok(kustomize::build_with(tree, path, flags)?);
     };
     // Argo CD edits the kustomization (`kustomize edit …`, and the patches written in)
     // before building: the same edits, in the same order, on an in-memory copy.
@@ -463,7 +545,7 @@ fn render_kustomize(
     }
     let edited = kustomize::to_yaml(&Value::Object(k)).into_bytes();
     let overlay = kustomize::WithFile::new(tree, file, edited);
-    Ok(kustomize::build(&overlay, path)?)
+    Ok(kustomize::build_with(&overlay, path, flags)?)
 }
 
 /// The Go type a YAML value unmarshals to, for Argo CD's messages.
@@ -1048,5 +1130,47 @@ mod tests {
         assert_eq!(again[0]["metadata"]["name"], "web-cluster-001");
         assert_eq!(again[0]["data"]["region"], "unset");
         assert_eq!(charts.lock().len(), 1);
+    }
+
+    #[test]
+    fn kustomize_build_options_are_read_or_refused_by_name() {
+        let flags = kustomize_build_options(
+            "--enable-helm --load-restrictor=LoadRestrictionsRootOnly --helm-kube-version 1.30.0 --helm-api-versions x/v1",
+        )
+        .unwrap();
+        assert!(flags.enable_helm);
+        assert_eq!(flags.helm_kube_version.as_deref(), Some("1.30.0"));
+        assert_eq!(flags.helm_api_versions, ["x/v1"]);
+        assert!(!kustomize_build_options("").unwrap().enable_helm);
+        assert!(
+            !kustomize_build_options("--enable-helm=false")
+                .unwrap()
+                .enable_helm
+        );
+        for (options, named) in [
+            (
+                "--enable-helm --enable-alpha-plugins",
+                "--enable-alpha-plugins is not supported",
+            ),
+            (
+                "--load-restrictor LoadRestrictionsNone",
+                "--load-restrictor LoadRestrictionsNone is not supported",
+            ),
+            (
+                "--load-restrictor",
+                "flag needs an argument: --load-restrictor",
+            ),
+            (
+                "--enable-helm=maybe",
+                "invalid argument \"maybe\" for \"--enable-helm\" flag",
+            ),
+        ] {
+            let err = kustomize_build_options(options).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("argocd-cm kustomize.buildOptions {options:?}: ")),
+                "{err}"
+            );
+            assert!(err.contains(named), "{err}");
+        }
     }
 }

@@ -3144,3 +3144,118 @@ async fn delete_hooks_run_before_and_after_the_resources_go() {
         "HookSucceeded deletes a healthy hook at the end"
     );
 }
+
+/// Argo CD runs `kustomize build` with `argocd-cm`'s `kustomize.buildOptions`: without
+/// `--enable-helm` a kustomization's `helmCharts` fail as kustomize fails (the
+/// Application's ComparisonError carries kustomize's words); with it the chart is
+/// inflated by Flotilla's Helm renderer, transformed by the kustomization and synced;
+/// a flag Flotilla's kustomize does not honour is refused by name, never ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kustomize_helm_charts_follow_argocd_cm_build_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[
+            (
+                "deploy/kustomization.yaml",
+                "namePrefix: k-\nhelmCharts:\n- name: web\n  releaseName: shop\n  valuesInline:\n    color: green\n",
+            ),
+            (
+                "deploy/charts/web/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            ),
+            ("deploy/charts/web/values.yaml", "color: blue\nsize: 3\n"),
+            (
+                "deploy/charts/web/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  color: {{ .Values.color }}\n  size: {{ .Values.size | quote }}\n  namespace: {{ .Release.Namespace }}\n",
+            ),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let settings = east_setup.reconciler.settings.clone();
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        settings.clone(),
+    ));
+    let (_controller, apps) = east_setup.run_controller();
+    let spec = |namespace: &str| {
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": namespace},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        })
+    };
+
+    create_app(&apps, "without", spec("one")).await;
+    let (kind, message) = first_condition(&apps, "without").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.contains(
+            "deploy/kustomization.yaml: field helmCharts[0]: chart \"web\": must specify --enable-helm"
+        ),
+        "{message}"
+    );
+
+    let config_maps = Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"kustomize.buildOptions": "--enable-helm --load-restrictor LoadRestrictionsRootOnly"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    wait_for("argocd-cm read", async || {
+        settings
+            .kustomize_build_options()
+            .starts_with("--enable-helm")
+            .then_some(())
+    })
+    .await;
+    create_app(&apps, "with", spec("two")).await;
+    wait_for("with Synced", async || {
+        let app = apps.get("with").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    let synced = Api::<ConfigMap>::namespaced(east, "two")
+        .get("k-shop-settings")
+        .await
+        .unwrap();
+    let data = synced.data.unwrap();
+    // valuesInline over the chart's values; `.Release.Namespace` is what kustomize gives
+    // Helm without a chart `namespace` (Argo CD's destination namespace is set on the
+    // objects afterwards, not passed to the chart).
+    assert_eq!(data["color"], "green");
+    assert_eq!(data["size"], "3");
+    assert_eq!(data["namespace"], "default");
+
+    config_maps
+        .patch(
+            "argocd-cm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"kustomize.buildOptions": "--enable-helm --load-restrictor LoadRestrictionsNone"}})),
+        )
+        .await
+        .unwrap();
+    wait_for("argocd-cm read again", async || {
+        settings
+            .kustomize_build_options()
+            .ends_with("LoadRestrictionsNone")
+            .then_some(())
+    })
+    .await;
+    create_app(&apps, "refused", spec("three")).await;
+    let (kind, message) = first_condition(&apps, "refused").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.contains("--load-restrictor LoadRestrictionsNone is not supported"),
+        "{message}"
+    );
+}

@@ -326,3 +326,27 @@ fn secrets_string_data_is_folded_and_status_dropped() {
     assert!(s.get("stringData").is_none());
     assert!(s.get("status").is_none());
 }
+
+/// kustomize-controller builds without `--enable-helm`, so `helmCharts` fail there as
+/// kustomize fails, even with the chart vendored.
+#[test]
+fn helm_charts_fail_as_kustomize_fails_without_enable_helm() {
+    let tree = MemTree::from_files([
+        (
+            "app/kustomization.yaml",
+            "helmCharts:\n- name: web\n  releaseName: r\n",
+        ),
+        (
+            "app/charts/web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+        ),
+    ]);
+    let err = build(&tree, json!({"path": "app"})).unwrap_err();
+    assert!(matches!(err, FluxBuildError::Build(_)), "{err}");
+    assert!(
+        err.to_string().contains(
+            "app/kustomization.yaml: field helmCharts[0]: chart \"web\": must specify --enable-helm"
+        ),
+        "{err}"
+    );
+}

@@ -8,8 +8,10 @@
 //!
 //! Like kustomize's default load restrictions, nothing outside the tree is read, and a
 //! kustomization reads files only in or below its own directory (other kustomizations
-//! it includes may live elsewhere in the tree). Remote resources, plugins, KRM
-//! functions and Helm charts are refused with an [`Error::Unsupported`].
+//! it includes may live elsewhere in the tree). Remote resources, plugins and KRM
+//! functions are refused with an [`Error::Unsupported`]. `helmCharts` are inflated by
+//! Flotilla's own Helm renderer when [`BuildOptions::enable_helm`] is set (kustomize's
+//! `--enable-helm`), from charts already in the kustomization's chartHome.
 //!
 //! # Not yet supported
 //! Reference annotations in `crds`, and builtin generator plugins other than
@@ -24,6 +26,7 @@ mod emit;
 mod error;
 mod fieldspec;
 mod generator;
+mod helm_chart;
 mod kustomization;
 mod nameref;
 mod openapi;
@@ -47,10 +50,31 @@ pub(crate) use self::yaml::{parse_documents, parse_mapping};
 
 use serde_json::Value;
 
+/// The flags of `kustomize build` a build honours. The default is kustomize's: Helm
+/// off.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `--enable-helm`: inflate `helmCharts` (kustomize's HelmChartInflationGenerator)
+    /// with Flotilla's Helm renderer. Without it a kustomization with charts fails with
+    /// kustomize's `must specify --enable-helm`.
+    pub enable_helm: bool,
+    /// `--helm-kube-version`: `.Capabilities.KubeVersion` for every chart, over the
+    /// charts' own `kubeVersion` (Argo CD passes the destination cluster's).
+    pub helm_kube_version: Option<String>,
+    /// `--helm-api-versions`: `.Capabilities.APIVersions` additions for every chart,
+    /// instead of the charts' own `apiVersions` when not empty.
+    pub helm_api_versions: Vec<String>,
+}
+
 /// Builds the kustomization in directory `dir` of `tree` (a path relative to the tree's
-/// root; `""` or `"."` for the root itself).
+/// root; `""` or `"."` for the root itself), with kustomize's default flags.
 pub fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Value>, Error> {
-    Ok(target::build(tree, dir)?
+    build_with(tree, dir, &BuildOptions::default())
+}
+
+/// [`build`] with the flags in `opts`.
+pub fn build_with(tree: &dyn Tree, dir: &str, opts: &BuildOptions) -> Result<Vec<Value>, Error> {
+    Ok(target::build(tree, dir, opts)?
         .into_iter()
         .map(|r| Value::Object(r.obj))
         .collect())
@@ -59,4 +83,9 @@ pub fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Value>, Error> {
 /// [`build`], printed as kustomize prints it.
 pub fn build_yaml(tree: &dyn Tree, dir: &str) -> Result<String, Error> {
     Ok(to_yaml_stream(&build(tree, dir)?))
+}
+
+/// [`build_with`], printed as kustomize prints it.
+pub fn build_yaml_with(tree: &dyn Tree, dir: &str, opts: &BuildOptions) -> Result<String, Error> {
+    Ok(to_yaml_stream(&build_with(tree, dir, opts)?))
 }

@@ -14,7 +14,7 @@ use super::kustomization::{self, Kustomization, PatchArgs, PatchOptions};
 use super::openapi::{BuildScope, OpenApi};
 use super::resource::{ResMap, Resource};
 use super::tree::{EntryKind, Tree, is_within, join};
-use super::{nameref, patch, replacement, sort, transform, vars, yaml};
+use super::{BuildOptions, helm_chart, nameref, patch, replacement, sort, transform, vars, yaml};
 
 /// What a kustomization hands to the one that includes it.
 #[derive(Debug, Default)]
@@ -25,11 +25,12 @@ pub(crate) struct Accumulated {
 }
 
 /// Builds directory `dir` of `tree` into its final list of resources.
-pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
+pub(crate) fn build(tree: &dyn Tree, dir: &str, opts: &BuildOptions) -> Result<Vec<Resource>> {
     let dir = join("", dir)?;
     let _scope = BuildScope::enter();
     let mut b = Builder {
         tree,
+        opts,
         stack: Vec::new(),
         root: dir.clone(),
         track_transformers: false,
@@ -112,6 +113,8 @@ pub(crate) fn build(tree: &dyn Tree, dir: &str) -> Result<Vec<Resource>> {
 
 struct Builder<'t> {
     tree: &'t dyn Tree,
+    /// The build's flags (`--enable-helm` and Helm's versions).
+    opts: &'t BuildOptions,
     /// Directories being built, outermost first, to refuse cycles.
     stack: Vec<String>,
     /// The directory of the top kustomization: origin annotations are relative to it.
@@ -441,6 +444,23 @@ impl Builder<'_> {
         k: &Kustomization,
         acc: &mut Accumulated,
     ) -> Result<()> {
+        // As kustomize: the built-in generators are configured (Helm charts checked, their
+        // additional values files read) before the generator plugins are, and all of them
+        // before anything is generated.
+        let (globals, charts) = helm_chart::charts_of(self.tree, file, k)?;
+        let flags = helm_chart::Flags {
+            enable_helm: self.opts.enable_helm,
+            kube_version: self.opts.helm_kube_version.as_deref(),
+            api_versions: &self.opts.helm_api_versions,
+        };
+        let mut configured_charts = Vec::new();
+        // The kinds the charts rendered, which kyaml reads as it reads any resource.
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for chart in &charts {
+            let additional =
+                helm_chart::configure(file, chart, flags, &|rel| self.load_file(dir, file, rel))?;
+            configured_charts.push((chart, additional));
+        }
         let mut plugin_configs = Vec::new();
         for g in &k.generators {
             plugin_configs.push((g, self.plugin_configs(dir, file, g, "generators")?));
@@ -462,6 +482,38 @@ impl Builder<'_> {
                 r.origin = Some(serde_json::json!({
                     "configuredIn": configured_in,
                     "configuredBy": {"apiVersion": "builtin", "kind": by},
+                }));
+                generated.push(r);
+            }
+        }
+        for (chart, additional) in configured_charts {
+            let chart_dir = match helm_chart::locate(self.tree, dir, file, &globals, chart)? {
+                helm_chart::Located::Local(chart_dir) => chart_dir,
+                helm_chart::Located::Remote { chart_dir, home } => {
+                    return Err(Error::Unsupported {
+                        file: file.to_string(),
+                        what: "pulling a Helm chart",
+                        detail: format!(
+                            "{}: chart {:?} (repo {}, version {}) is not in chartHome {home} ({chart_dir} does not exist); Flotilla does not pull charts during a kustomize build yet: vendor it into {chart_dir}",
+                            chart.field,
+                            chart.name,
+                            chart.repo,
+                            if chart.version.is_empty() {
+                                "latest"
+                            } else {
+                                &chart.version
+                            },
+                        ),
+                    });
+                }
+            };
+            let resources =
+                helm_chart::inflate(self.tree, file, chart, &chart_dir, flags, additional, &load)?;
+            for mut r in resources {
+                seen.push((r.str_field("apiVersion").to_string(), r.kind().to_string()));
+                r.origin = Some(serde_json::json!({
+                    "configuredIn": configured_in,
+                    "configuredBy": {"apiVersion": "builtin", "kind": "HelmChartInflationGenerator"},
                 }));
                 generated.push(r);
             }
@@ -528,6 +580,9 @@ impl Builder<'_> {
                 r.origin = Some(configured_by(&kind));
                 generated.push(r);
             }
+        }
+        for (api_version, kind) in &seen {
+            self.openapi.saw(api_version, kind)?;
         }
         for r in generated {
             acc.res
@@ -1024,22 +1079,13 @@ fn show_dir(dir: &str) -> &str {
     if dir.is_empty() { "." } else { dir }
 }
 
-/// Refuses what rendering must never do: run Helm, plugins or KRM functions.
+/// Refuses what rendering must never do: run plugins or KRM functions.
 fn refuse_unsupported(file: &str, k: &Kustomization) -> Result<()> {
     let unsupported = |what: &'static str, detail: &str| Error::Unsupported {
         file: file.to_string(),
         what,
         detail: detail.to_string(),
     };
-    if k.helm_charts.is_some()
-        || k.helm_chart_inflation_generator.is_some()
-        || k.helm_globals.is_some()
-    {
-        return Err(unsupported(
-            "helmCharts",
-            "Helm charts are rendered by Flotilla's Helm renderer, not by kustomize",
-        ));
-    }
     if !k.validators.is_empty() {
         return Err(unsupported(
             "validators (KRM functions)",

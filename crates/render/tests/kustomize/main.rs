@@ -6,6 +6,7 @@
 //! up as a diff to this list and a regression fails the test.
 
 mod configurations;
+mod helm_charts;
 mod openapi;
 mod oracle;
 mod replacements;

@@ -30,9 +30,14 @@ fn kubectl() -> PathBuf {
 
 /// `kubectl kustomize` of directory `dir` of fixture `tree`: the YAML, or the error.
 pub(crate) fn reference(tree: &str, dir: &str) -> Result<String, String> {
+    kubectl_kustomize(&fixture(tree).join(dir))
+}
+
+/// `kubectl kustomize` of the directory `dir` anywhere: the YAML, or the error.
+pub(crate) fn kubectl_kustomize(dir: &Path) -> Result<String, String> {
     let out = Command::new(kubectl())
         .arg("kustomize")
-        .arg(fixture(tree).join(dir))
+        .arg(dir)
         .output()
         .unwrap_or_else(|e| panic!("running kubectl: {e}"));
     if out.status.success() {

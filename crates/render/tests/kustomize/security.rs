@@ -135,17 +135,27 @@ fn file_of_100_mib_is_refused() {
 }
 
 #[test]
-fn plugins_and_helm_charts_are_refused() {
+fn plugins_and_unpulled_helm_charts_are_refused() {
+    // Without --enable-helm, as kustomize; with it, a chart not vendored is not pulled.
     let tree = MemTree::from_files([(
         "kustomization.yaml",
         "helmCharts:\n- name: redis\n  repo: https://charts.example\n",
     )]);
     let err = kustomize::build(&tree, "").unwrap_err();
     assert!(
+        err.to_string().contains("must specify --enable-helm"),
+        "{err}"
+    );
+    let enabled = kustomize::BuildOptions {
+        enable_helm: true,
+        ..Default::default()
+    };
+    let err = kustomize::build_with(&tree, "", &enabled).unwrap_err();
+    assert!(
         matches!(
             err,
             Error::Unsupported {
-                what: "helmCharts",
+                what: "pulling a Helm chart",
                 ..
             }
         ),
