@@ -6,8 +6,8 @@
 //! v5.5.0) the chart already rendered — by our Helm renderer, which is itself checked
 //! against Helm's conformance corpus (`tests/helm.rs`) — as a plain resource beside the
 //! same transformers: what kustomize does *around* the generator is then compared byte
-//! for byte. The byte-compared cases re-create, with charts of our own, the exact
-//! outputs kustomize's `api/krusty/helmchartinflationgenerator_test.go` expects.
+//! for byte. The byte-compared cases check the behaviours kustomize's
+//! `api/krusty/helmchartinflationgenerator_test.go` pins, over charts of our own.
 
 use std::path::Path;
 
@@ -188,18 +188,22 @@ fn charts_follow_resources_and_configmap_generators_as_kubectl_kustomize_orders_
     assert_eq!(kinds[2], "ConfigMap/x-r1-shop");
 }
 
-// ---- kustomize's own expected outputs (api/krusty/helmchartinflationgenerator_test.go),
-// with a chart of our own that renders what theirs renders.
+// ---- the behaviours kustomize's krusty tests pin (api/krusty/helmchartinflationgenerator_test.go:
+// skipTests, nameTemplate, apiVersions, additionalValuesFiles, a pulled chart under overlays),
+// each over a chart and values of our own; the expected text follows from the chart and those rules.
 
 const PROBE: &[(&str, &str)] = &[
-    ("Chart.yaml", "apiVersion: v2\nname: test\nversion: 1.0.0\n"),
+    (
+        "Chart.yaml",
+        "apiVersion: v2\nname: probe\nversion: 1.0.0\n",
+    ),
     (
         "values.yaml",
-        "image: test-image:v1.0.0\npullPolicy: Always\n",
+        "image: example/web:1.0\npullPolicy: Always\n",
     ),
     (
         "templates/deploy.yaml",
-        "{{- $api := \"apps/v1\" }}{{ if .Capabilities.APIVersions.Has \"foo/v1\" }}{{ $api = \"foo/v1\" }}{{ end -}}\napiVersion: {{ $api }}\nkind: Deployment\nmetadata:\n  name: my-deploy\n  namespace: {{ .Values.ns | default .Release.Namespace }}\n  labels:\n    chart: {{ .Chart.Name }}-{{ .Chart.Version }}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: test\n  template:\n    spec:\n      containers:\n      - image: {{ .Values.image }}\n        imagePullPolicy: {{ .Values.pullPolicy }}\n",
+        "{{- $api := \"apps/v1\" }}{{ if .Capabilities.APIVersions.Has \"foo/v1\" }}{{ $api = \"foo/v1\" }}{{ end -}}\napiVersion: {{ $api }}\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {{ .Values.ns | default .Release.Namespace }}\n  labels:\n    chart: {{ .Chart.Name }}-{{ .Chart.Version }}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: test\n  template:\n    spec:\n      containers:\n      - image: {{ .Values.image }}\n        imagePullPolicy: {{ .Values.pullPolicy }}\n",
     ),
     (
         "templates/probe.yaml",
@@ -210,17 +214,14 @@ const PROBE: &[(&str, &str)] = &[
 fn probe_tree(kustomization: &str) -> MemTree {
     let mut files: Vec<(String, String)> = PROBE
         .iter()
-        .map(|(p, t)| (format!("charts/test-chart/{p}"), t.to_string()))
+        .map(|(p, t)| (format!("charts/probe/{p}"), t.to_string()))
         .collect();
     files.push(("kustomization.yaml".into(), kustomization.into()));
     files.push((
         "charts/valuesFiles/file1.yaml".into(),
-        "image: test-image-file1:file1\npullPolicy: Never\n".into(),
+        "image: example/web:one\npullPolicy: Never\n".into(),
     ));
-    files.push((
-        "charts/valuesFiles/file2.yaml".into(),
-        "ns: file-2\n".into(),
-    ));
+    files.push(("charts/valuesFiles/file2.yaml".into(), "ns: two\n".into()));
     MemTree::from_files(files)
 }
 
@@ -228,8 +229,8 @@ const KRUSTY_DEPLOY: &str = "apiVersion: apps/v1
 kind: Deployment
 metadata:
   labels:
-    chart: test-1.0.0
-  name: my-deploy
+    chart: probe-1.0.0
+  name: web
   namespace: default
 spec:
   replicas: 1
@@ -239,23 +240,22 @@ spec:
   template:
     spec:
       containers:
-      - image: test-image:v1.0.0
+      - image: example/web:1.0
         imagePullPolicy: Always
 ";
 
 /// `TestHelmChartInflationGeneratorSkipTests`.
 #[test]
 fn krusty_skip_tests() {
-    let tree = probe_tree(
-        "helmCharts:\n  - name: test-chart\n    releaseName: test-chart\n    skipTests: true\n",
-    );
+    let tree =
+        probe_tree("helmCharts:\n  - name: probe\n    releaseName: probe\n    skipTests: true\n");
     assert_eq!(build(&tree, "").unwrap(), KRUSTY_DEPLOY);
 }
 
 /// `TestHelmChartInflationGeneratorNameTemplate`: no releaseName, the name template's.
 #[test]
 fn krusty_name_template() {
-    let tree = probe_tree("helmCharts:\n  - name: test-chart\n    nameTemplate: name-template\n");
+    let tree = probe_tree("helmCharts:\n  - name: probe\n    nameTemplate: name-template\n");
     let expected = format!(
         "{KRUSTY_DEPLOY}---\napiVersion: apps/v1\nkind: Pod\nmetadata:\n  annotations:\n    helm.sh/hook: test\n  name: name-template\n"
     );
@@ -266,10 +266,10 @@ fn krusty_name_template() {
 #[test]
 fn krusty_api_versions() {
     let tree = probe_tree(
-        "helmCharts:\n  - name: test-chart\n    releaseName: test-chart\n    apiVersions:\n    - foo/v1\n",
+        "helmCharts:\n  - name: probe\n    releaseName: probe\n    apiVersions:\n    - foo/v1\n",
     );
     let expected = format!(
-        "{}---\napiVersion: foo/v1\nkind: Pod\nmetadata:\n  annotations:\n    helm.sh/hook: test\n  name: test-chart\n",
+        "{}---\napiVersion: foo/v1\nkind: Pod\nmetadata:\n  annotations:\n    helm.sh/hook: test\n  name: probe\n",
         KRUSTY_DEPLOY.replace("apiVersion: apps/v1", "apiVersion: foo/v1")
     );
     assert_eq!(build(&tree, "").unwrap(), expected);
@@ -280,15 +280,15 @@ fn krusty_api_versions() {
 #[test]
 fn krusty_multiple_values_files() {
     let tree = probe_tree(
-        "helmCharts:\n  - name: test-chart\n    releaseName: test-chart\n    additionalValuesFiles:\n    - charts/valuesFiles/file1.yaml\n    - charts/valuesFiles/file2.yaml\n",
+        "helmCharts:\n  - name: probe\n    releaseName: probe\n    additionalValuesFiles:\n    - charts/valuesFiles/file1.yaml\n    - charts/valuesFiles/file2.yaml\n",
     );
     let expected = "apiVersion: apps/v1
 kind: Deployment
 metadata:
   labels:
-    chart: test-1.0.0
-  name: my-deploy
-  namespace: file-2
+    chart: probe-1.0.0
+  name: web
+  namespace: two
 spec:
   replicas: 1
   selector:
@@ -297,7 +297,7 @@ spec:
   template:
     spec:
       containers:
-      - image: test-image-file1:file1
+      - image: example/web:one
         imagePullPolicy: Never
 ---
 apiVersion: apps/v1
@@ -305,18 +305,18 @@ kind: Pod
 metadata:
   annotations:
     helm.sh/hook: test
-  name: test-chart
+  name: probe
 ";
     assert_eq!(build(&tree, "").unwrap(), expected);
 }
 
-// A chart shaped like the minecraft chart kustomize's tests pull (our own templates).
+// A chart of our own kept where `helm pull` puts a chart.
 const GAME: &[(&str, &str)] = &[
     (
         "Chart.yaml",
-        "apiVersion: v1\nname: minecraft\nversion: 3.1.3\n",
+        "apiVersion: v1\nname: arcade\nversion: 2.4.0\n",
     ),
-    ("values.yaml", "rcon:\n  password: CHANGEME!\nport: 25565\n"),
+    ("values.yaml", "rcon:\n  password: change-me\nport: 7777\n"),
     (
         "templates/_name.tpl",
         "{{- define \"game.full\" }}{{ .Release.Name }}-{{ .Chart.Name }}{{ end -}}\n{{- define \"game.labels\" }}\n    app: {{ include \"game.full\" . }}\n    chart: {{ .Chart.Name }}-{{ .Chart.Version }}\n    heritage: {{ .Release.Service }}\n    release: {{ .Release.Name }}\n{{- end -}}\n",
@@ -327,12 +327,12 @@ const GAME: &[(&str, &str)] = &[
     ),
     (
         "templates/service.yaml",
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ include \"game.full\" . }}\n  labels:{{ include \"game.labels\" . }}\nspec:\n  type: ClusterIP\n  ports:\n  - name: minecraft\n    port: {{ .Values.port }}\n    targetPort: minecraft\n    protocol: TCP\n  selector:\n    app: {{ include \"game.full\" . }}\n",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ include \"game.full\" . }}\n  labels:{{ include \"game.labels\" . }}\nspec:\n  type: ClusterIP\n  ports:\n  - name: arcade\n    port: {{ .Values.port }}\n    targetPort: arcade\n    protocol: TCP\n  selector:\n    app: {{ include \"game.full\" . }}\n",
     ),
 ];
 
 /// `TestHelmChartProdVsDev`: a base inflating a chart kept where `helm pull` would have
-/// put it (`charts/minecraft-3.1.3/minecraft`, as `repo` and `version` are set), and
+/// put it (`charts/arcade-2.4.0/arcade`, as `repo` and `version` are set), and
 /// overlays putting it in two namespaces with two prefixes.
 /// (kustomize v5.5.0 does not yet pass an overlay's namespace down to the chart's
 /// `.Release.Namespace`; later versions do.)
@@ -342,7 +342,7 @@ fn krusty_prod_vs_dev() {
         .iter()
         .map(|(p, t)| {
             (
-                format!("base/charts/minecraft-3.1.3/minecraft/{p}"),
+                format!("base/charts/arcade-2.4.0/arcade/{p}"),
                 t.to_string(),
             )
         })
@@ -350,10 +350,10 @@ fn krusty_prod_vs_dev() {
     files.extend([
         (
             "base/kustomization.yaml".to_string(),
-            "helmCharts:\n- name: minecraft\n  repo: https://itzg.github.io/minecraft-server-charts\n  version: 3.1.3\n  releaseName: test\n".to_string(),
+            "helmCharts:\n- name: arcade\n  repo: https://charts.example.com\n  version: 2.4.0\n  releaseName: play\n".to_string(),
         ),
-        ("prod/kustomization.yaml".into(), "namespace: prod\nnamePrefix: myProd-\nresources:\n- ../base\n".into()),
-        ("dev/kustomization.yaml".into(), "namespace: dev\nnamePrefix: myDev-\nresources:\n- ../base\n".into()),
+        ("prod/kustomization.yaml".into(), "namespace: prod\nnamePrefix: live-\nresources:\n- ../base\n".into()),
+        ("dev/kustomization.yaml".into(), "namespace: dev\nnamePrefix: trial-\nresources:\n- ../base\n".into()),
         // kustomize's test harness builds with `Reorder: none`; `kubectl kustomize` sorts
         // unless told so.
         ("both/kustomization.yaml".into(), "sortOptions:\n  order: fifo\nresources:\n- ../dev\n- ../prod\n".into()),
@@ -361,50 +361,50 @@ fn krusty_prod_vs_dev() {
     let tree = MemTree::from_files(files);
     let base = "apiVersion: v1
 data:
-  rcon-password: Q0hBTkdFTUUh
+  rcon-password: Y2hhbmdlLW1l
 kind: Secret
 metadata:
   labels:
-    app: test-minecraft
-    chart: minecraft-3.1.3
+    app: play-arcade
+    chart: arcade-2.4.0
     heritage: Helm
-    release: test
-  name: test-minecraft
+    release: play
+  name: play-arcade
 type: Opaque
 ---
 apiVersion: v1
 kind: Service
 metadata:
   labels:
-    app: test-minecraft
-    chart: minecraft-3.1.3
+    app: play-arcade
+    chart: arcade-2.4.0
     heritage: Helm
-    release: test
-  name: test-minecraft
+    release: play
+  name: play-arcade
 spec:
   ports:
-  - name: minecraft
-    port: 25565
+  - name: arcade
+    port: 7777
     protocol: TCP
-    targetPort: minecraft
+    targetPort: arcade
   selector:
-    app: test-minecraft
+    app: play-arcade
   type: ClusterIP
 ";
     assert_eq!(build(&tree, "base").unwrap(), base);
     let overlay = |prefix: &str, ns: &str| {
         base.replace(
-            "  name: test-minecraft\n",
-            &format!("  name: {prefix}test-minecraft\n  namespace: {ns}\n"),
+            "  name: play-arcade\n",
+            &format!("  name: {prefix}play-arcade\n  namespace: {ns}\n"),
         )
     };
-    assert_eq!(build(&tree, "prod").unwrap(), overlay("myProd-", "prod"));
+    assert_eq!(build(&tree, "prod").unwrap(), overlay("live-", "prod"));
     assert_eq!(
         build(&tree, "both").unwrap(),
         format!(
             "{}---\n{}",
-            overlay("myDev-", "dev"),
-            overlay("myProd-", "prod")
+            overlay("trial-", "dev"),
+            overlay("live-", "prod")
         )
     );
 }
