@@ -1239,8 +1239,10 @@ impl AppReconciler {
     ) -> Result<Option<flotilla_fleet::AppProject>, String> {
         let name = project_name(app);
         let found = match self.cached_project(name) {
-            Some(found) => found,
-            None => {
+            Some(Some(found)) => Some(found),
+            // Not listed yet, or not in the store yet: a project created a moment ago
+            // may not have reached the watch, so ask the API before calling it missing.
+            Some(None) | None => {
                 let resource = app_project_resource();
                 let api: kube::Api<kube::api::DynamicObject> =
                     kube::Api::namespaced_with(self.hub.clone(), PROJECT_NAMESPACE, &resource);
