@@ -50,6 +50,10 @@ pub struct AppReconciler {
     settled: crate::settled::Settled,
     /// The AppProjects, kept by a watch once it has listed them (until then: a GET each).
     projects: Mutex<Option<kube::runtime::reflector::Store<kube::api::DynamicObject>>>,
+    /// Projects the store lacked and the API confirmed missing, and when: asked again
+    /// only after [`MISSING_PROJECT_RECHECK`] (the `default` project is often absent, and
+    /// every reconcile checks its project).
+    missing_projects: Mutex<HashMap<String, std::time::Instant>>,
     /// Helm charts loaded once per commit.
     charts: Arc<render::ChartCache>,
     /// `argocd-cm`'s settings (kept by [`crate::argocd_cm::run`]): system-wide
@@ -60,6 +64,9 @@ pub struct AppReconciler {
 /// An app that seems settled is still applied in full after this long: shorter than the
 /// controller's default resync (180 s), so each periodic resync is a full one.
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(150);
+
+/// How long a project the API said was missing is taken as missing without asking again.
+const MISSING_PROJECT_RECHECK: Duration = Duration::from_secs(10);
 
 /// The outcome of one reconcile: the status to write and what the app read.
 #[derive(Debug, Clone)]
@@ -120,6 +127,7 @@ impl AppReconciler {
             drift: Mutex::default(),
             settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
             projects: Mutex::default(),
+            missing_projects: Mutex::default(),
             charts: Arc::default(),
             settings: crate::argocd_cm::Settings::default(),
         }
@@ -1240,15 +1248,30 @@ impl AppReconciler {
         let name = project_name(app);
         let found = match self.cached_project(name) {
             Some(Some(found)) => Some(found),
-            // Not listed yet, or not in the store yet: a project created a moment ago
-            // may not have reached the watch, so ask the API before calling it missing.
+            // Not in the store, though listed: a project created a moment ago may not
+            // have reached the watch yet, so the API is asked before the project is
+            // called missing — once per recheck period, not on every reconcile.
+            Some(None)
+                if lock(&self.missing_projects)
+                    .get(name)
+                    .is_some_and(|at| at.elapsed() < MISSING_PROJECT_RECHECK) =>
+            {
+                None
+            }
             Some(None) | None => {
                 let resource = app_project_resource();
                 let api: kube::Api<kube::api::DynamicObject> =
                     kube::Api::namespaced_with(self.hub.clone(), PROJECT_NAMESPACE, &resource);
-                api.get_opt(name)
+                let found = api
+                    .get_opt(name)
                     .await
-                    .map_err(|e| format!("reading AppProject {name}: {e}"))?
+                    .map_err(|e| format!("reading AppProject {name}: {e}"))?;
+                let mut missing = lock(&self.missing_projects);
+                match &found {
+                    None => missing.insert(name.to_string(), std::time::Instant::now()),
+                    Some(_) => missing.remove(name),
+                };
+                found
             }
         };
         let Some(found) = found else {
