@@ -21,12 +21,9 @@ use serde_json::{Value, json};
 use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
 use crate::flux::events::{FluxEvent, Recorder};
 
-/// The label of the controller's key Secrets.
-pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
-/// A Secret the controller may overwrite although no SealedSecret owns it.
-const MANAGED_ANNOTATION: &str = "sealedsecrets.bitnami.com/managed";
-/// A Secret whose data, labels and annotations are merged into rather than replaced.
-const PATCH_ANNOTATION: &str = "sealedsecrets.bitnami.com/patch";
+/// The label of the controller's key Secrets; the annotations that let it overwrite or
+/// merge into a Secret it does not own.
+pub use flotilla_secrets::sealed::{KEY_LABEL, MANAGED_ANNOTATION, PATCH_ANNOTATION};
 /// The component events are recorded as (the upstream controller's name).
 const COMPONENT: &str = "sealed-secrets-controller";
 
@@ -69,8 +66,8 @@ pub fn sealed_secret_resource() -> ApiResource {
     ApiResource {
         group: "bitnami.com".into(),
         version: "v1alpha1".into(),
-        api_version: "bitnami.com/v1alpha1".into(),
-        kind: "SealedSecret".into(),
+        api_version: flotilla_secrets::sealed::API_VERSION.into(),
+        kind: flotilla_secrets::sealed::KIND.into(),
         plural: "sealedsecrets".into(),
     }
 }
