@@ -14,7 +14,6 @@ use flotilla_sync::ignore::IgnoreRule;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
-use kube::runtime::watcher;
 
 /// The ConfigMap's name.
 pub const ARGOCD_CM: &str = "argocd-cm";
@@ -257,16 +256,9 @@ fn override_key(group_kind: &str) -> Result<(String, String), String> {
 /// when it is missing).
 pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
     let api: Api<ConfigMap> = Api::namespaced(hub, &namespace);
-    let config = watcher::Config::default().fields(&format!("metadata.name={ARGOCD_CM}"));
-    let mut events = std::pin::pin!(crate::controller::watch_with_backoff(api, config));
-    while let Some(event) = events.next().await {
-        let data = match event {
-            Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
-                cm.data.unwrap_or_default()
-            }
-            Ok(watcher::Event::Delete(_)) => BTreeMap::new(),
-            _ => continue,
-        };
+    let mut events = std::pin::pin!(crate::controller::watch_named(api, ARGOCD_CM));
+    while let Some(seen) = events.next().await {
+        let data = seen.and_then(|cm| cm.data).unwrap_or_default();
         let (read, mut problems) = ignore_rules(&data);
         let (scripts, script_problems) = health_scripts(&data);
         problems.extend(script_problems);

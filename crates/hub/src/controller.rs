@@ -668,6 +668,33 @@ where
     watcher(api, config).default_backoff().boxed()
 }
 
+/// One named object as a watch follows it: `Some` when it is created or changed, `None`
+/// once deleted (a watch error is logged and the backoff retries; other events say nothing
+/// new). For configuration objects the hub reads by name (`argocd-cm`, notifications).
+pub fn watch_named<K>(api: Api<K>, name: &str) -> futures::stream::BoxStream<'static, Option<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let name = name.to_string();
+    watch_with_backoff(api, config)
+        .filter_map(move |event| {
+            let seen = match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                    Some(Some(object))
+                }
+                Ok(watcher::Event::Delete(_)) => Some(None),
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching {name}");
+                    None
+                }
+                Ok(_) => None,
+            };
+            std::future::ready(seen)
+        })
+        .boxed()
+}
+
 /// The readers of a repository identity in a readers map.
 pub(crate) fn readers_of(
     readers: &Mutex<HashMap<String, HashSet<String>>>,

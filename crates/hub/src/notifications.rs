@@ -32,7 +32,6 @@ use flotilla_source::outbound;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use crate::application::AppReconciler;
@@ -173,36 +172,11 @@ impl Notifier {
         enum Seen {
             Map(Option<ConfigMap>),
             Secret(Option<Secret>),
-            Nothing,
         }
         let maps: Api<ConfigMap> = Api::namespaced(self.hub.clone(), &self.namespace);
         let secrets: Api<Secret> = Api::namespaced(self.hub.clone(), &self.namespace);
-        let by_name =
-            |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let map_events =
-            crate::controller::watch_with_backoff(maps, by_name(CONFIG_MAP)).map(|e| match e {
-                Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
-                    Seen::Map(Some(cm))
-                }
-                Ok(watcher::Event::Delete(_)) => Seen::Map(None),
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching {CONFIG_MAP}");
-                    Seen::Nothing
-                }
-                _ => Seen::Nothing,
-            });
-        let secret_events =
-            crate::controller::watch_with_backoff(secrets, by_name(SECRET)).map(|e| match e {
-                Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
-                    Seen::Secret(Some(s))
-                }
-                Ok(watcher::Event::Delete(_)) => Seen::Secret(None),
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching {SECRET}");
-                    Seen::Nothing
-                }
-                _ => Seen::Nothing,
-            });
+        let map_events = crate::controller::watch_named(maps, CONFIG_MAP).map(Seen::Map);
+        let secret_events = crate::controller::watch_named(secrets, SECRET).map(Seen::Secret);
         let mut events = std::pin::pin!(futures::stream::select(map_events, secret_events));
         let mut map: Option<ConfigMap> = None;
         let mut secret: Option<Secret> = None;
@@ -211,7 +185,6 @@ impl Notifier {
             match seen {
                 Seen::Map(m) => map = m,
                 Seen::Secret(s) => secret = s,
-                Seen::Nothing => continue,
             }
             let data = map
                 .as_ref()

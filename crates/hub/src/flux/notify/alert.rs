@@ -18,20 +18,23 @@ pub struct LocalRef {
     pub name: String,
 }
 
-/// One entry of `spec.eventSources` (`CrossNamespaceObjectReference`).
+/// An object in any namespace (`CrossNamespaceObjectReference`): an entry of an Alert's
+/// `spec.eventSources` and, with a filter beside it, of a Receiver's `spec.resources`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EventSource {
-    /// The API version (not compared, as upstream).
+pub struct CrossNamespaceObjectReference {
+    /// The API version (an Alert does not compare it; a Receiver defaults it for Flux's
+    /// source kinds).
     #[serde(default)]
     pub api_version: String,
     /// The kind, compared exactly.
     #[serde(default)]
     pub kind: String,
-    /// The name, or `*` for every object of the kind (no other globbing).
+    /// The name, or `*` for every object of the kind (no other globbing), which
+    /// `matchLabels` narrows.
     #[serde(default)]
     pub name: String,
-    /// The namespace; the Alert's when empty.
+    /// The namespace; the referring object's when empty.
     #[serde(default)]
     pub namespace: String,
     /// Labels the live object must carry.
@@ -51,7 +54,7 @@ pub struct AlertSpec {
     pub event_severity: String,
     /// The objects whose events the Alert takes.
     #[serde(default)]
-    pub event_sources: Vec<EventSource>,
+    pub event_sources: Vec<CrossNamespaceObjectReference>,
     /// Go regular expressions, one of which a message must match when set.
     #[serde(default)]
     pub inclusion_list: Vec<String>,
@@ -117,7 +120,11 @@ pub enum SourceMatch<'a> {
 /// The event server's `eventMatchesAlertSource` without the look-up: the same namespace
 /// (the Alert's when the source names none) and kind, a severity the Alert takes, the
 /// same name or `*`, then the labels when `matchLabels` is set.
-pub fn source_match<'a>(event: &Event, alert: &Alert, source: &'a EventSource) -> SourceMatch<'a> {
+pub fn source_match<'a>(
+    event: &Event,
+    alert: &Alert,
+    source: &'a CrossNamespaceObjectReference,
+) -> SourceMatch<'a> {
     let namespace = if source.namespace.is_empty() {
         &alert.namespace
     } else {

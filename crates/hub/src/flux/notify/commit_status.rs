@@ -107,107 +107,90 @@ impl CommitStatus {
             (Forge::Gitea, ..) => return Err("can't convert to gitea state".into()),
         };
         let description = description(&event.reason);
+        let calls = self.calls(&commit, state, &description);
+        if let Some((url, failure)) = &calls.version_check {
+            self.call("GET", url, None, deadline)
+                .await
+                .map_err(|e| format!("{failure}: {e}"))?;
+        }
+        let statuses = self
+            .call("GET", &calls.list, None, deadline)
+            .await
+            .map_err(|e| format!("{}: {e}", calls.list_failure))?;
+        let already_set = match calls.already_set {
+            AlreadySet::LatestOfContext => {
+                latest_is_same(&statuses, "context", &self.key, state, &description)
+            }
+            AlreadySet::AnyIdentical => statuses.as_array().into_iter().flatten().any(|s| {
+                s["sha"] == commit.as_str()
+                    && s["status"] == state
+                    && s["description"] == description.as_str()
+                    && s["name"] == self.key.as_str()
+            }),
+        };
+        if already_set {
+            return Ok(());
+        }
+        self.call("POST", &calls.create, Some(&calls.body), deadline)
+            .await
+            .map(drop)
+            .map_err(|e| match calls.create_failure {
+                Some(failure) => format!("{failure}: {e}"),
+                None => e,
+            })
+    }
+
+    /// What setting one commit status asks of this forge's API, in the order and words of
+    /// Flux's notifier for it: GitHub and Gitea look at the latest status of the same
+    /// context, GitLab at any status with the same name, state and description; the Gitea
+    /// SDK asks for the server's version first.
+    fn calls(&self, commit: &str, state: &str, description: &str) -> Calls {
+        let key = self.key.as_str();
         match self.forge {
-            Forge::GitHub => self.github(&commit, state, &description, deadline).await,
-            Forge::GitLab => self.gitlab(&commit, state, &description, deadline).await,
-            Forge::Gitea => self.gitea(&commit, state, &description, deadline).await,
+            Forge::GitHub => {
+                let repo = format!("{}repos/{}", self.api, self.project);
+                Calls {
+                    version_check: None,
+                    list: format!("{repo}/commits/{commit}/statuses?per_page=50"),
+                    list_failure: "could not list commit statuses",
+                    already_set: AlreadySet::LatestOfContext,
+                    create: format!("{repo}/statuses/{commit}"),
+                    body: json!({"state": state, "description": description, "context": key}),
+                    create_failure: Some("could not create commit status"),
+                }
+            }
+            Forge::GitLab => {
+                let project = format!("{}projects/{}", self.api, path_escape(&self.project));
+                Calls {
+                    version_check: None,
+                    list: format!(
+                        "{project}/repository/commits/{commit}/statuses?name={}",
+                        query_escape(key)
+                    ),
+                    list_failure: "unable to list commit status",
+                    already_set: AlreadySet::AnyIdentical,
+                    create: format!("{project}/statuses/{commit}"),
+                    body: json!({"state": state, "name": key, "description": description}),
+                    create_failure: None,
+                }
+            }
+            Forge::Gitea => {
+                let repo = format!("{}repos/{}", self.api, self.project);
+                Calls {
+                    version_check: Some((
+                        format!("{}version", self.api),
+                        "failed creating Gitea client",
+                    )),
+                    list: format!("{repo}/commits/{commit}/statuses?limit=50&page=1"),
+                    list_failure: "could not list commit statuses",
+                    already_set: AlreadySet::LatestOfContext,
+                    create: format!("{repo}/statuses/{commit}"),
+                    body: json!({"state": state, "target_url": "", "description": description,
+                                 "context": key}),
+                    create_failure: None,
+                }
+            }
         }
-    }
-
-    async fn github(
-        &self,
-        commit: &str,
-        state: &str,
-        description: &str,
-        deadline: Instant,
-    ) -> Result<(), String> {
-        let repo = format!("{}repos/{}", self.api, self.project);
-        let list = format!("{repo}/commits/{commit}/statuses?per_page=50");
-        let statuses = self
-            .call("GET", &list, None, deadline)
-            .await
-            .map_err(|e| format!("could not list commit statuses: {e}"))?;
-        if latest_is_same(&statuses, "context", &self.key, state, description) {
-            return Ok(());
-        }
-        let body = json!({"state": state, "description": description, "context": self.key});
-        self.call(
-            "POST",
-            &format!("{repo}/statuses/{commit}"),
-            Some(&body),
-            deadline,
-        )
-        .await
-        .map(drop)
-        .map_err(|e| format!("could not create commit status: {e}"))
-    }
-
-    async fn gitlab(
-        &self,
-        commit: &str,
-        state: &str,
-        description: &str,
-        deadline: Instant,
-    ) -> Result<(), String> {
-        let project = format!("{}projects/{}", self.api, path_escape(&self.project));
-        let list = format!(
-            "{project}/repository/commits/{commit}/statuses?name={}",
-            query_escape(&self.key)
-        );
-        let statuses = self
-            .call("GET", &list, None, deadline)
-            .await
-            .map_err(|e| format!("unable to list commit status: {e}"))?;
-        let duplicate = statuses.as_array().into_iter().flatten().any(|s| {
-            s["sha"] == commit
-                && s["status"] == state
-                && s["description"] == description
-                && s["name"] == self.key.as_str()
-        });
-        if duplicate {
-            return Ok(());
-        }
-        let body = json!({"state": state, "name": self.key, "description": description});
-        self.call(
-            "POST",
-            &format!("{project}/statuses/{commit}"),
-            Some(&body),
-            deadline,
-        )
-        .await
-        .map(drop)
-    }
-
-    async fn gitea(
-        &self,
-        commit: &str,
-        state: &str,
-        description: &str,
-        deadline: Instant,
-    ) -> Result<(), String> {
-        // The SDK asks for the server's version when its client is made.
-        self.call("GET", &format!("{}version", self.api), None, deadline)
-            .await
-            .map_err(|e| format!("failed creating Gitea client: {e}"))?;
-        let repo = format!("{}repos/{}", self.api, self.project);
-        let list = format!("{repo}/commits/{commit}/statuses?limit=50&page=1");
-        let statuses = self
-            .call("GET", &list, None, deadline)
-            .await
-            .map_err(|e| format!("could not list commit statuses: {e}"))?;
-        if latest_is_same(&statuses, "context", &self.key, state, description) {
-            return Ok(());
-        }
-        let body = json!({"state": state, "target_url": "", "description": description,
-                          "context": self.key});
-        self.call(
-            "POST",
-            &format!("{repo}/statuses/{commit}"),
-            Some(&body),
-            deadline,
-        )
-        .await
-        .map(drop)
     }
 
     /// One API call: the answer's JSON, or the client's error for another status.
@@ -268,6 +251,30 @@ fn answered(method: &str, url: &str, answer: Answer) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     serde_json::from_slice(&answer.body).map_err(|e| format!("decoding the answer of {url}: {e}"))
+}
+
+/// How a forge's notifier reads its listed statuses before setting one.
+enum AlreadySet {
+    /// The latest status of the same context has the same state and description.
+    LatestOfContext,
+    /// Some status has the same commit, name, state and description.
+    AnyIdentical,
+}
+
+/// The requests that set one commit status on a forge (`CommitStatus::calls`).
+struct Calls {
+    /// A GET made first, and the words of its failure.
+    version_check: Option<(String, &'static str)>,
+    /// The commit's statuses, and the words of a failure to list them.
+    list: String,
+    list_failure: &'static str,
+    /// How the listed statuses show that the status is set already.
+    already_set: AlreadySet,
+    /// Where the new status is POSTed, its body, and the words of a failure (GitLab's and
+    /// Gitea's notifiers return the client's error as it is).
+    create: String,
+    body: Value,
+    create_failure: Option<&'static str>,
 }
 
 /// `duplicateGithubStatus` and `duplicateGiteaStatus`: the first listed status with the

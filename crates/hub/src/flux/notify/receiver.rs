@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
+use super::alert::CrossNamespaceObjectReference;
 use super::event::hex;
 use super::{NOTIFICATION_GROUP, api_message, finalizers_of};
 use crate::flux::conditions::Conditions;
@@ -57,25 +58,13 @@ pub fn webhook_path(token: &str, name: &str, namespace: &str) -> String {
     format!("/hook/{}", hex(&digest))
 }
 
-/// A target of `spec.resources` (`CrossNamespaceObjectReference` with a CEL filter).
+/// A target of `spec.resources`: the object and a CEL filter (upstream embeds the
+/// reference the same way).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ReceiverResource {
-    /// Its API version; Flux's source kinds have a default.
-    #[serde(default)]
-    pub api_version: String,
-    /// Its kind.
-    #[serde(default)]
-    pub kind: String,
-    /// Its name, or `*` with `matchLabels`.
-    #[serde(default)]
-    pub name: String,
-    /// Its namespace; the Receiver's when empty.
-    #[serde(default)]
-    pub namespace: String,
-    /// Labels selecting the targets of `*`.
-    #[serde(default)]
-    pub match_labels: Option<BTreeMap<String, String>>,
+    /// The object, or with `name: "*"` the objects its `matchLabels` select.
+    #[serde(flatten)]
+    pub target: CrossNamespaceObjectReference,
     /// A CEL filter (refused).
     #[serde(default)]
     pub filter: String,
@@ -154,7 +143,7 @@ impl ReceiverSpec {
         {
             return Some(format!(
                 "the filter of resources[{i}] (kind={:?}, name={:?}) (CEL) is not supported by this hub",
-                r.kind, r.name
+                r.target.kind, r.target.name
             ));
         }
         None
@@ -409,8 +398,9 @@ async fn handle(
     }
     let mut failed = false;
     for resource in &spec.resources {
-        if let Err(e) = request_reconciliation(&server, resource, &namespace).await {
-            tracing::error!(receiver = %shown, resource = ?resource.name, kind = %resource.kind,
+        if let Err(e) = request_reconciliation(&server, &resource.target, &namespace).await {
+            tracing::error!(receiver = %shown, resource = ?resource.target.name,
+                            kind = %resource.target.kind,
                             error = %e, "unable to request reconciliation");
             failed = true;
         }
@@ -593,7 +583,7 @@ fn default_api_version(kind: &str) -> Option<&'static str> {
 /// labels) with `reconcile.fluxcd.io/requestedAt`.
 async fn request_reconciliation(
     server: &Server,
-    resource: &ReceiverResource,
+    resource: &CrossNamespaceObjectReference,
     receiver_namespace: &str,
 ) -> Result<(), String> {
     let mut namespace = receiver_namespace;
