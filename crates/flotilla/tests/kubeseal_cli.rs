@@ -366,3 +366,272 @@ fn the_certificate_can_be_fetched_from_a_url() {
         "{error}"
     );
 }
+
+const MORE: &str = "\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: web
+  labels:
+    tier: backend
+stringData:
+  token: t0k3n
+";
+
+/// `--merge-into`: the new Secret's items sealed into the existing file, which keeps its
+/// items, its format and its other fields; recovery-unseal then shows them all.
+#[test]
+fn merged_items_join_the_sealed_secret_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, pem, _) = controller_files(dir.path());
+    let crt = crt.to_str().unwrap();
+    let file = dir.path().join("db.yaml");
+    let file_arg = file.to_str().unwrap();
+    ok(&flotilla(
+        &["kubeseal", "--cert", crt, "-w", file_arg],
+        SECRET.as_bytes(),
+    ));
+    let before = std::fs::read_to_string(&file).unwrap();
+    let password_before = yaml_field(&before, "password");
+
+    let printed = ok(&flotilla(
+        &["kubeseal", "--cert", crt, "--merge-into", file_arg],
+        MORE.as_bytes(),
+    ));
+    assert_eq!(printed, "", "the file is written, nothing printed");
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(after.starts_with("---\n"), "still YAML: {after}");
+    assert_eq!(
+        yaml_field(&after, "password"),
+        password_before,
+        "kept as it was"
+    );
+    assert!(!after.contains("t0k3n"));
+
+    let secret = ok(&flotilla(
+        &[
+            "kubeseal",
+            "--recovery-unseal",
+            "--recovery-private-key",
+            pem.to_str().unwrap(),
+            "-f",
+            file_arg,
+        ],
+        b"",
+    ));
+    let secret: Value = serde_json::from_str(&secret).unwrap();
+    assert_eq!(
+        secret["data"],
+        json!({"password": "aHVudGVyMg==", "user": b64("app"), "token": b64("t0k3n")})
+    );
+    assert_eq!(secret["metadata"]["labels"]["tier"], "backend");
+
+    let not_sealed = dir.path().join("secret.yaml");
+    std::fs::write(&not_sealed, SECRET).unwrap();
+    let err = failed(&flotilla(
+        &[
+            "kubeseal",
+            "--cert",
+            crt,
+            "--merge-into",
+            not_sealed.to_str().unwrap(),
+        ],
+        MORE.as_bytes(),
+    ));
+    assert!(err.contains("not a SealedSecret"), "{err}");
+    assert_eq!(std::fs::read_to_string(&not_sealed).unwrap(), SECRET);
+}
+
+/// The value of `key:` in a YAML text (the first such line).
+fn yaml_field(yaml: &str, key: &str) -> String {
+    let prefix = format!("{key}: ");
+    yaml.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {key} in {yaml}"))
+        .to_string()
+}
+
+/// A controller key with its certificate valid from `not_before` for a day, and its
+/// private key written to `dir/<name>.key`.
+fn key_at(dir: &Path, name: &str, not_before: i64) -> (ControllerKey, PathBuf) {
+    let key = ControllerKey::generate(2048, name, not_before, Duration::from_secs(86_400))
+        .expect("key generates");
+    let path = dir.join(format!("{name}.key"));
+    std::fs::write(&path, key.private_key_pem()).unwrap();
+    (key, path)
+}
+
+/// The hub's Sealed Secrets endpoints serving cluster `east` with `keys`, on a loopback
+/// port in a thread of their own; east's controller URL.
+fn serve_controller(keys: Vec<ControllerKey>) -> String {
+    use flotilla_hub::sealed_secrets::{ClusterKeys, RateQuota, router};
+    let served = ClusterKeys::default();
+    served.set("east", keys);
+    let quota = RateQuota {
+        per_second: 100,
+        burst: 100,
+    };
+    let app = router(served, quota);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{address}/sealed-secrets/east")
+}
+
+/// `--validate` and `--re-encrypt` against the hub's own endpoints: a SealedSecret of an
+/// older key is valid and comes back sealed with the newest one (the file rewritten in
+/// place); one of a key the cluster does not have is named; both need `--controller-url`.
+#[test]
+fn the_controller_validates_and_re_encrypts_sealed_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (old, old_key) = key_at(dir.path(), "old", now - 120);
+    let (newest, newest_key) = key_at(dir.path(), "newest", now - 60);
+    let (foreign, _) = key_at(dir.path(), "foreign", now - 60);
+    let url = serve_controller(vec![newest.clone(), old.clone()]);
+
+    let seal_with = |key: &ControllerKey, file: &str| {
+        let crt = dir.path().join(format!("{file}.crt"));
+        std::fs::write(&crt, key.certificate_pem()).unwrap();
+        let out = dir.path().join(file);
+        ok(&flotilla(
+            &[
+                "kubeseal",
+                "--cert",
+                crt.to_str().unwrap(),
+                "-w",
+                out.to_str().unwrap(),
+            ],
+            SECRET.as_bytes(),
+        ));
+        out.to_str().unwrap().to_string()
+    };
+    let sealed = seal_with(&old, "db.json");
+    let stranger = seal_with(&foreign, "stranger.json");
+
+    let valid = ok(&flotilla(
+        &[
+            "kubeseal",
+            "--validate",
+            "--controller-url",
+            &url,
+            "-f",
+            &sealed,
+        ],
+        b"",
+    ));
+    assert_eq!(valid, "");
+    let err = failed(&flotilla(
+        &[
+            "kubeseal",
+            "--validate",
+            "--controller-url",
+            &url,
+            "-f",
+            &stranger,
+        ],
+        b"",
+    ));
+    assert!(err.contains("unable to decrypt sealed secret: db"), "{err}");
+    let west = url.replace("/east", "/west");
+    let err = failed(&flotilla(
+        &[
+            "kubeseal",
+            "--validate",
+            "--controller-url",
+            &west,
+            "-f",
+            &sealed,
+        ],
+        b"",
+    ));
+    assert!(err.contains("cannot validate sealed secret: 404"), "{err}");
+
+    // In place: -f without -w.
+    let before = std::fs::read_to_string(&sealed).unwrap();
+    let printed = ok(&flotilla(
+        &[
+            "kubeseal",
+            "--re-encrypt",
+            "--controller-url",
+            &url,
+            "-f",
+            &sealed,
+        ],
+        b"",
+    ));
+    assert_eq!(printed, "");
+    let after = std::fs::read_to_string(&sealed).unwrap();
+    assert_ne!(after, before);
+    let rewritten: Value = serde_json::from_str(&after).expect("still JSON");
+    assert_eq!(rewritten["kind"], "SealedSecret");
+    assert_eq!(rewritten["metadata"]["creationTimestamp"], Value::Null);
+    let unseal_with = |key: &Path| {
+        flotilla(
+            &[
+                "kubeseal",
+                "--recovery-unseal",
+                "--recovery-private-key",
+                key.to_str().unwrap(),
+                "-f",
+                &sealed,
+            ],
+            b"",
+        )
+    };
+    let secret: Value = serde_json::from_str(&ok(&unseal_with(&newest_key))).unwrap();
+    assert_eq!(secret["data"]["password"], "aHVudGVyMg==");
+    let err = failed(&unseal_with(&old_key));
+    assert!(err.contains("no key could decrypt secret"), "{err}");
+
+    let yaml = ok(&flotilla(
+        &[
+            "kubeseal",
+            "--re-encrypt",
+            "--controller-url",
+            &url,
+            "-o",
+            "yaml",
+        ],
+        after.as_bytes(),
+    ));
+    assert!(
+        yaml.starts_with("---\napiVersion: bitnami.com/v1alpha1\n"),
+        "{yaml}"
+    );
+    let err = failed(&flotilla(
+        &[
+            "kubeseal",
+            "--re-encrypt",
+            "--controller-url",
+            &url,
+            "-f",
+            &stranger,
+        ],
+        b"",
+    ));
+    assert!(err.contains("cannot re-encrypt secret: 500"), "{err}");
+
+    for mode in ["--validate", "--re-encrypt"] {
+        let err = failed(&flotilla(&["kubeseal", mode, "-f", &sealed], b""));
+        assert!(
+            err.contains(&format!("{mode} needs --controller-url")),
+            "{err}"
+        );
+    }
+}

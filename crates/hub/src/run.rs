@@ -143,8 +143,10 @@ pub struct Hub {
     /// The Flux Receivers' webhook server (`/hook/<digest>`), to serve on the hub's
     /// webhook address.
     pub flux_receivers: axum::Router,
-    /// Each cluster's Sealed Secrets certificate (`/sealed-secrets/<cluster>/v1/cert.pem`).
-    pub sealing_certificates: crate::sealed_secrets::Certificates,
+    /// The Sealed Secrets controller's endpoints of every cluster
+    /// (`/sealed-secrets/<cluster>/v1/{cert.pem,verify,rotate}`), to serve on the hub's
+    /// webhook address; no routes when the controller is off.
+    pub sealed_secrets: axum::Router,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -238,13 +240,15 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     let flux = crate::flux::FluxReconciler::new(hub_config, sources.clone(), config.flux.clone())
         .map_err(StartError::Client)?;
     tasks.push(tokio::spawn(crate::flux::run_flux(Arc::new(flux))));
-    let sealing_certificates = crate::sealed_secrets::Certificates::default();
+    let mut sealed_secrets = axum::Router::new();
     if let Some(options) = config.sealed_secrets.clone() {
+        let served = crate::sealed_secrets::ClusterKeys::default();
+        sealed_secrets = crate::sealed_secrets::router(served.clone(), options.verify_rate_quota);
         tasks.push(tokio::spawn(crate::sealed_secrets::run(
             hub.clone(),
             registry.clone(),
             options,
-            sealing_certificates.clone(),
+            served,
         )));
     }
     Ok(Hub {
@@ -252,7 +256,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         sources,
         applications,
         flux_receivers,
-        sealing_certificates,
+        sealed_secrets,
         tasks,
     })
 }

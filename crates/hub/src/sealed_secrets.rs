@@ -21,6 +21,10 @@ use serde_json::{Value, json};
 use crate::clusters::{ClusterRegistry, IN_CLUSTER_SERVER};
 use crate::flux::events::{FluxEvent, Recorder};
 
+mod api;
+
+pub use api::{ClusterKeys, MAX_BODY_BYTES, RateQuota, router};
+
 /// The label of the controller's key Secrets; the annotations that let it overwrite or
 /// merge into a Secret it does not own.
 pub use flotilla_secrets::sealed::{KEY_LABEL, MANAGED_ANNOTATION, PATCH_ANNOTATION};
@@ -45,6 +49,9 @@ pub struct SealedSecretsOptions {
     pub common_name: String,
     /// How often each cluster is asked whether it serves SealedSecrets, while it does not.
     pub discovery_interval: Duration,
+    /// How fast each cluster's `/v1/verify` may be called (`--rate-limit`,
+    /// `--rate-limit-burst`).
+    pub verify_rate_quota: RateQuota,
 }
 
 impl Default for SealedSecretsOptions {
@@ -57,6 +64,7 @@ impl Default for SealedSecretsOptions {
             key_renew_period: Duration::from_secs(30 * 24 * 3600),
             common_name: String::new(),
             discovery_interval: Duration::from_secs(60),
+            verify_rate_quota: RateQuota::default(),
         }
     }
 }
@@ -75,64 +83,13 @@ pub fn sealed_secret_resource() -> ApiResource {
 /// The name Argo CD gives the cluster the hub runs in.
 pub const IN_CLUSTER_NAME: &str = "in-cluster";
 
-/// Each cluster's current sealing certificate (PEM), by cluster name: what `kubeseal
-/// --cert` reads, served on the hub's webhook address.
-#[derive(Clone, Default)]
-pub struct Certificates(Arc<RwLock<BTreeMap<String, String>>>);
-
-impl Certificates {
-    /// The certificate of `cluster`, once it has a key.
-    pub fn get(&self, cluster: &str) -> Option<String> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(cluster)
-            .cloned()
-    }
-
-    fn set(&self, cluster: &str, pem: Option<&str>) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        match pem {
-            Some(pem) => map.insert(cluster.to_string(), pem.to_string()),
-            None => map.remove(cluster),
-        };
-    }
-}
-
-/// `GET /sealed-secrets/<cluster>/v1/cert.pem`: the cluster's newest certificate, as
-/// the upstream controller's `/v1/cert.pem` answers (`kubeseal --cert <URL>`).
-pub fn router(certificates: Certificates) -> axum::Router {
-    use axum::extract::{Path, State};
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    async fn certificate(
-        State(certificates): State<Certificates>,
-        Path(cluster): Path<String>,
-    ) -> axum::response::Response {
-        match certificates.get(&cluster) {
-            Some(pem) => ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response(),
-            None => (
-                StatusCode::NOT_FOUND,
-                format!("no Sealed Secrets key for cluster {cluster:?}\n"),
-            )
-                .into_response(),
-        }
-    }
-    axum::Router::new()
-        .route(
-            "/sealed-secrets/{cluster}/v1/cert.pem",
-            axum::routing::get(certificate),
-        )
-        .with_state(certificates)
-}
-
 /// Runs a controller for the hub and for each registered cluster, starting one for a
 /// cluster registered later and stopping the one of a cluster that left, until dropped.
 pub async fn run(
     hub: kube::Client,
     registry: Arc<RwLock<ClusterRegistry>>,
     options: SealedSecretsOptions,
-    certificates: Certificates,
+    served: ClusterKeys,
 ) {
     let options = Arc::new(options);
     let mut running: HashMap<String, (String, tokio::task::JoinHandle<()>)> = HashMap::new();
@@ -161,7 +118,7 @@ pub async fn run(
             let keep = wanted.get(server).is_some_and(|(n, _)| n == name) && !task.is_finished();
             if !keep {
                 task.abort();
-                certificates.set(name, None);
+                served.set(name, Vec::new());
             }
             keep
         });
@@ -172,7 +129,7 @@ pub async fn run(
             let cluster = ClusterHandle {
                 client,
                 name: name.clone(),
-                certificates: certificates.clone(),
+                served: served.clone(),
             };
             let task = tokio::spawn(run_cluster(cluster, options.clone()));
             running.insert(server, (name, task));
@@ -185,7 +142,8 @@ struct ClusterHandle {
     client: kube::Client,
     /// Its name (Argo CD's cluster name; `in-cluster` for the hub).
     name: String,
-    certificates: Certificates,
+    /// Where its keys are published for the HTTP endpoints.
+    served: ClusterKeys,
 }
 
 /// The controller of one cluster: waits until SealedSecrets are served there, makes sure
@@ -194,7 +152,7 @@ async fn run_cluster(cluster: ClusterHandle, options: Arc<SealedSecretsOptions>)
     let ClusterHandle {
         client,
         name: server,
-        certificates,
+        served,
     } = cluster;
     loop {
         match serves_sealed_secrets(&client).await {
@@ -217,14 +175,14 @@ async fn run_cluster(cluster: ClusterHandle, options: Arc<SealedSecretsOptions>)
                 continue;
             }
         };
-        certificates.set(&server, keys.newest_certificate());
+        served.set(&server, keys.keys.clone());
         let mut controller = ClusterController {
             recorder: Recorder::new(client.clone(), COMPONENT),
             client: client.clone(),
             options: options.clone(),
             keys,
             seen: HashMap::new(),
-            certificates: certificates.clone(),
+            served: served.clone(),
             cluster: server.clone(),
         };
         controller.run(&server).await;
@@ -250,11 +208,6 @@ struct KeyRing {
 }
 
 impl KeyRing {
-    /// The certificate new values are sealed with.
-    fn newest_certificate(&self) -> Option<&str> {
-        self.keys.last().map(ControllerKey::certificate_pem)
-    }
-
     /// The cluster's keys; a new one when there is none, or when the newest is older
     /// than the renew period.
     async fn load_or_create(
@@ -359,7 +312,7 @@ struct ClusterController {
     /// The spec each SealedSecret was last unsealed from, by `namespace/name`: a write
     /// that changes no spec (its status, a label) is not unsealed again.
     seen: HashMap<String, Value>,
-    certificates: Certificates,
+    served: ClusterKeys,
     /// The cluster's name.
     cluster: String,
 }
@@ -416,7 +369,7 @@ impl ClusterController {
                 _ = renew.tick() => {
                     match KeyRing::load_or_create(&self.client, &self.options).await {
                         Ok(keys) => {
-                            self.certificates.set(&self.cluster, keys.newest_certificate());
+                            self.served.set(&self.cluster, keys.keys.clone());
                             self.keys = keys;
                         }
                         Err(e) => tracing::warn!(%server, error = %e, "renewing the Sealed Secrets key"),
@@ -499,6 +452,7 @@ impl ClusterController {
             // read the keys again, once.
             Err(UnsealError::Decrypt { .. }) => {
                 if let Ok(keys) = KeyRing::load(&self.client, &self.options).await {
+                    self.served.set(&self.cluster, keys.keys.clone());
                     self.keys = keys;
                 }
                 flotilla_secrets::unseal(sealed, &self.keys.keys).map_err(Failure::unseal)?

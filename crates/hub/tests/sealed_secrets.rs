@@ -11,14 +11,35 @@ use std::path::Path;
 use std::time::Duration;
 
 use flotilla_hub::run::{self, HubConfig};
-use flotilla_hub::sealed_secrets::{KEY_LABEL, SealedSecretsOptions, sealed_secret_resource};
-use flotilla_secrets::{Scope, SealingKey};
+use flotilla_hub::sealed_secrets::{
+    KEY_LABEL, MAX_BODY_BYTES, RateQuota, SealedSecretsOptions, sealed_secret_resource,
+};
+use flotilla_secrets::{ControllerKey, Scope, SealingKey, UnsealError};
 use k8s_openapi::api::core::v1::{Event, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use serde_json::{Value, json};
 use support::wait_for;
+
+/// Calls the hub's Sealed Secrets endpoints: status, headers, body.
+async fn call(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    use tower::ServiceExt as _;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let answer = router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = answer.into_parts();
+    let body = axum::body::to_bytes(body, 4 << 20).await.unwrap();
+    (parts.status.as_u16(), parts.headers, body.to_vec())
+}
 
 /// The SealedSecret CRD with upstream's schema (bitnami-labs/sealed-secrets, as the
 /// conformance folder keeps it) and its status subresource.
@@ -139,17 +160,8 @@ async fn sealed_secrets_become_secrets_only_where_upstream_would_unseal_them() {
 
     // `kubeseal --cert <URL>`: the hub serves each cluster's certificate.
     let get = async |path: &str| {
-        use tower::ServiceExt as _;
-        let router = flotilla_hub::sealed_secrets::router(running.sealing_certificates.clone());
-        let request = axum::http::Request::get(path)
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let answer = router.oneshot(request).await.unwrap();
-        let status = answer.status().as_u16();
-        let body = axum::body::to_bytes(answer.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, body.to_vec())
+        let (status, _, body) = call(&running.sealed_secrets, "GET", path, Vec::new()).await;
+        (status, body)
     };
     assert_eq!(
         get("/sealed-secrets/east/v1/cert.pem").await,
@@ -315,4 +327,167 @@ async fn sealed_secrets_become_secrets_only_where_upstream_would_unseal_them() {
     .await;
     assert_eq!(decoded(&opened, "token"), "t0k3n");
     assert_eq!(keys(&east).await.len(), 1);
+}
+
+fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    since.as_secs() as i64
+}
+
+/// The key Secret written as the upstream controller writes one (a renewal elsewhere, or a
+/// restored backup).
+fn key_secret(key: &ControllerKey) -> Secret {
+    serde_json::from_value(json!({
+        "metadata": {"name": "sealed-secrets-key-renewed", "namespace": "kube-system",
+                     "labels": {KEY_LABEL: "active"}},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": key.certificate_pem(), "tls.key": key.private_key_pem()},
+    }))
+    .unwrap()
+}
+
+/// `/v1/verify` and `/v1/rotate` as kubeseal `--validate` and `--re-encrypt` call them: a
+/// SealedSecret the cluster's keys open is valid (200), another is not (409); rotating
+/// after a key renewal answers a SealedSecret only the newest key opens; bodies over the
+/// cap are refused before they are read whole, and verify is rate limited per cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_controller_endpoints_verify_and_rotate_with_the_clusters_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
+    let east = support::client(&server, "east").await;
+    support::register_cluster(&fleet, &server, &hub, "east").await;
+    Api::<CustomResourceDefinition>::all(east.clone())
+        .create(&PostParams::default(), &sealed_secret_crd())
+        .await
+        .unwrap();
+    let start = async || {
+        let mut config = HubConfig::new(dir.path().join("cache"));
+        config.mirror_gc = None;
+        config.sealed_secrets = Some(SealedSecretsOptions {
+            key_bits: 2048,
+            discovery_interval: Duration::from_millis(500),
+            // One a second: the burst's three pass, a fourth within the second does not.
+            verify_rate_quota: RateQuota {
+                per_second: 1,
+                burst: 2,
+            },
+            ..Default::default()
+        });
+        run::start(support::config(&server, "hub").await, config)
+            .await
+            .unwrap()
+    };
+    let running = start().await;
+    let first = wait_for("east's Sealed Secrets key", async || {
+        let secret = keys(&east).await.into_iter().next()?;
+        let data = secret.data?;
+        ControllerKey::from_pem(&data["tls.crt"].0, &data["tls.key"].0).ok()
+    })
+    .await;
+    let endpoints = running.sealed_secrets.clone();
+    wait_for("east's certificate served", async || {
+        let (status, _, _) = call(
+            &endpoints,
+            "GET",
+            "/sealed-secrets/east/v1/cert.pem",
+            vec![],
+        )
+        .await;
+        (status == 200).then_some(())
+    })
+    .await;
+
+    let plain = secret("team-a", "db", &[("password", "s3cr3t")]);
+    let sealed = flotilla_secrets::seal(&plain, &first.sealing_key(), Scope::Strict).unwrap();
+    let elsewhere =
+        ControllerKey::generate(2048, "elsewhere", unix_now(), Duration::from_secs(3600)).unwrap();
+    let foreign = flotilla_secrets::seal(&plain, &elsewhere.sealing_key(), Scope::Strict).unwrap();
+    let body = |v: &Value| serde_json::to_vec(v).unwrap();
+    let verify = "/sealed-secrets/east/v1/verify";
+    let rotate = "/sealed-secrets/east/v1/rotate";
+
+    // Upstream's answers: status only, no body.
+    let (status, headers, answer) = call(&endpoints, "POST", verify, body(&sealed)).await;
+    assert_eq!((status, answer.as_slice()), (200, &b""[..]));
+    assert_eq!(headers["x-ratelimit-limit"], "3");
+    let (status, _, answer) = call(&endpoints, "POST", verify, body(&foreign)).await;
+    assert_eq!((status, answer.as_slice()), (409, &b""[..]));
+    let (status, _, answer) = call(&endpoints, "POST", verify, body(&plain)).await;
+    assert_eq!(
+        (status, answer.as_slice()),
+        (500, &b""[..]),
+        "not a SealedSecret"
+    );
+    // Past the burst: refused as throttled refuses (a second passing under load lets
+    // one more through, never more than one a second).
+    let mut refused = None;
+    for _ in 0..5 {
+        let answer = call(&endpoints, "POST", verify, body(&sealed)).await;
+        if answer.0 != 200 {
+            refused = Some(answer);
+            break;
+        }
+    }
+    let (status, headers, answer) = refused.expect("verify is rate limited");
+    assert_eq!((status, answer.as_slice()), (429, &b"limit exceeded\n"[..]));
+    assert_eq!(headers["retry-after"], "1");
+    let elsewhere_path = "/sealed-secrets/west/v1/verify";
+    assert_eq!(
+        call(&endpoints, "POST", elsewhere_path, body(&sealed))
+            .await
+            .0,
+        404
+    );
+
+    // Over the cap: 413 before the body is parsed.
+    let huge = vec![b' '; MAX_BODY_BYTES + 1];
+    assert_eq!(call(&endpoints, "POST", rotate, huge).await.0, 413);
+
+    // A key renewed elsewhere (a backup restored, another controller): after a restart the
+    // hub seals with it, and rotating moves old SealedSecrets onto it.
+    let renewed =
+        ControllerKey::generate(2048, "", first.not_before() + 1, Duration::from_secs(3600))
+            .unwrap();
+    Api::<Secret>::namespaced(east.clone(), "kube-system")
+        .create(&PostParams::default(), &key_secret(&renewed))
+        .await
+        .unwrap();
+    drop(running);
+    let running = start().await;
+    let endpoints = running.sealed_secrets.clone();
+    wait_for("the renewed certificate served", async || {
+        let (_, _, pem) = call(
+            &endpoints,
+            "GET",
+            "/sealed-secrets/east/v1/cert.pem",
+            vec![],
+        )
+        .await;
+        (pem == renewed.certificate_pem().as_bytes()).then_some(())
+    })
+    .await;
+    let (status, headers, answer) = call(&endpoints, "POST", rotate, body(&sealed)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(!String::from_utf8_lossy(&answer).contains("s3cr3t"));
+    let rotated: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(rotated["spec"]["template"], sealed["spec"]["template"]);
+    let opened = flotilla_secrets::unseal(&rotated, &[renewed]).expect("the newest key opens it");
+    assert_eq!(opened["data"]["password"], "czNjcjN0");
+    assert!(matches!(
+        flotilla_secrets::unseal(&rotated, &[first]),
+        Err(UnsealError::Decrypt(_))
+    ));
+    assert_eq!(
+        call(&endpoints, "POST", verify, body(&rotated)).await.0,
+        200
+    );
+
+    // What the keys do not open, or is no SealedSecret: 500 with no body, as upstream.
+    for refused in [&foreign, &plain] {
+        let (status, _, answer) = call(&endpoints, "POST", rotate, body(refused)).await;
+        assert_eq!((status, answer.as_slice()), (500, &b""[..]));
+    }
 }

@@ -9,7 +9,8 @@
 //! * [`hybrid_encrypt`] / [`hybrid_decrypt`] are upstream's value format: RSA-OAEP (SHA-256)
 //!   of a one-time AES-256-GCM key, labelled by the [`Scope`];
 //! * [`seal`] turns a Secret into the SealedSecret `kubeseal` writes, and [`unseal`] turns a
-//!   SealedSecret into the Secret the controller creates.
+//!   SealedSecret into the Secret the controller creates; [`reseal`] seals a SealedSecret's
+//!   items again with the newest key (the controller's `/v1/rotate`).
 //!
 //! Everything here is pure: no cluster, no clock (callers pass `now`), no environment.
 //!
@@ -30,5 +31,5 @@ pub mod sealed;
 
 pub use crate::sealed::{
     ControllerKey, CryptoError, ItemError, ItemErrors, KeyError, Scope, SealError, SealingKey,
-    UnsealError, hybrid_decrypt, hybrid_encrypt, seal, unseal,
+    UnsealError, hybrid_decrypt, hybrid_encrypt, reseal, seal, unseal,
 };

@@ -114,6 +114,14 @@ pub(crate) struct ControllerArgs {
     /// upstream; 0 makes only the first), e.g. `720h`.
     #[arg(long, default_value = "720h", value_parser = parse_go_duration)]
     pub(crate) sealed_secrets_key_renew_period: std::time::Duration,
+    /// Sustained `/sealed-secrets/<cluster>/v1/verify` requests per second allowed per
+    /// cluster (upstream's `--rate-limit`).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) sealed_secrets_rate_limit: u32,
+    /// Verify requests per cluster allowed beyond the rate at once (upstream's
+    /// `--rate-limit-burst`).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) sealed_secrets_rate_limit_burst: u32,
 }
 
 /// A Go duration (`720h`, `30m`, `0`).
@@ -236,6 +244,10 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             config.sealed_secrets = Some(flotilla_hub::sealed_secrets::SealedSecretsOptions {
                 namespace: args.sealed_secrets_namespace.clone(),
                 key_renew_period: args.sealed_secrets_key_renew_period,
+                verify_rate_quota: flotilla_hub::sealed_secrets::RateQuota {
+                    per_second: args.sealed_secrets_rate_limit,
+                    burst: args.sealed_secrets_rate_limit_burst,
+                },
                 ..Default::default()
             });
         }
@@ -271,11 +283,10 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             receivers,
             Some(running.flux_receivers.clone()),
         );
-        let certificates =
-            flotilla_hub::sealed_secrets::router(running.sealing_certificates.clone());
+        let sealed_secrets = running.sealed_secrets.clone();
         let app = metrics_router(Arc::new(running))
             .merge(hooks)
-            .merge(certificates);
+            .merge(sealed_secrets);
         tokio::select! {
             served = axum::serve(listener, app) => served.context("serving /metrics")?,
             _ = tokio::signal::ctrl_c() => eprintln!("flotilla controller: interrupted"),

@@ -1,7 +1,10 @@
-//! `flotilla kubeseal`: the offline part of Sealed Secrets' `kubeseal`, with its flag names —
-//! seal Secrets (stdin or `-f`) with a certificate file, seal one raw value, or unseal a
-//! SealedSecret with the controller's private keys (`--recovery-unseal`). Nothing here talks
-//! to a cluster: the certificate is a file and the namespace comes from `--namespace`.
+//! `flotilla kubeseal`: Sealed Secrets' `kubeseal`, with its flag names — seal Secrets (stdin
+//! or `-f`) with a certificate, seal one raw value, merge new items into a SealedSecret file
+//! (`--merge-into`), unseal a SealedSecret with the controller's private keys
+//! (`--recovery-unseal`), and ask the controller to check (`--validate`) or re-encrypt
+//! (`--re-encrypt`) SealedSecrets. Nothing here talks to a cluster: the certificate is a
+//! file or a URL, the controller is the hub's URL (`--controller-url`), and the namespace
+//! comes from `--namespace`.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,9 +40,10 @@ pub(crate) struct Args {
     /// `sealedsecrets.bitnami.com/{cluster,namespace}-wide` annotations may select it.
     #[arg(long, value_name = "SCOPE", default_value = "strict")]
     pub(crate) scope: Scope,
-    /// Output format: json or yaml.
-    #[arg(short = 'o', long, value_enum, default_value_t)]
-    pub(crate) format: Format,
+    /// Output format: json (the default) or yaml; `--merge-into` keeps its file's format
+    /// unless given.
+    #[arg(short = 'o', long, value_enum)]
+    pub(crate) format: Option<Format>,
     /// Secret (input) file; stdin when absent.
     #[arg(short = 'f', long = "secret-file", value_name = "FILE")]
     pub(crate) secret_file: Option<PathBuf>,
@@ -74,6 +78,29 @@ pub(crate) struct Args {
         value_delimiter = ','
     )]
     pub(crate) recovery_private_key: Vec<PathBuf>,
+    /// Ask the controller (--controller-url) whether it can decrypt the SealedSecret(s) of
+    /// the input.
+    #[arg(long)]
+    pub(crate) validate: bool,
+    /// Have the controller (--controller-url) re-encrypt the SealedSecret(s) of the input
+    /// with its newest key; with -f and no -w the file is rewritten.
+    #[arg(long = "re-encrypt", alias = "rotate")]
+    pub(crate) re_encrypt: bool,
+    /// Seal the input Secret's items and merge them into this SealedSecret file, rewriting
+    /// it in place instead of printing.
+    #[arg(long = "merge-into", value_name = "FILE")]
+    pub(crate) merge_into: Option<PathBuf>,
+    /// The controller for --validate and --re-encrypt: the hub's
+    /// `http(s)://<hub>/sealed-secrets/<cluster>` (kubeseal reaches an in-cluster controller
+    /// through the API server's service proxy instead).
+    #[arg(long = "controller-url", value_name = "URL")]
+    pub(crate) controller_url: Option<String>,
+}
+
+impl Args {
+    fn output_format(&self) -> Format {
+        self.format.unwrap_or_default()
+    }
 }
 
 /// Runs the selected mode, writing to stdout or `-w`.
@@ -81,16 +108,27 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<()> {
     if !args.from_file.is_empty() && !args.raw {
         bail!("--from-file requires --raw");
     }
+    // kubeseal re-encrypts a file in place when it is given no other output.
+    if args.re_encrypt && args.sealed_secret_file.is_none() {
+        args.sealed_secret_file = args.secret_file.clone();
+    }
     if let Some(out) = &args.sealed_secret_file
         && matches!(
             out.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")
         )
     {
-        args.format = Format::Yaml;
+        args.format = Some(Format::Yaml);
     }
+    // kubeseal's order of modes.
     let output = if args.recovery_unseal {
         recovery_unseal(&args)?
+    } else if args.validate {
+        return validate(&args);
+    } else if args.re_encrypt {
+        re_encrypt(&args)?
+    } else if let Some(target) = &args.merge_into {
+        return merge_into(&args, target);
     } else if args.raw {
         seal_raw(&args)?
     } else {
@@ -160,25 +198,7 @@ fn read_certificate(cert: &str) -> anyhow::Result<Vec<u8>> {
             std::fs::read(path).with_context(|| format!("reading {cert}"))
         }
         Some("http" | "https") => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the HTTP client")?;
-            let answer = runtime
-                .block_on(flotilla_source::outbound::send(
-                    flotilla_source::outbound::Outbound {
-                        method: "GET",
-                        url: cert,
-                        headers: &[(
-                            "Accept".to_string(),
-                            "application/x-pem-file, */*".to_string(),
-                        )],
-                        body: b"",
-                        limit: 1024 * 1024,
-                        timeout: Some(std::time::Duration::from_secs(30)),
-                        secrets: &[],
-                    },
-                ))
+            let answer = http("GET", cert, "application/x-pem-file, */*", b"")
                 .map_err(|e| anyhow::anyhow!("cannot fetch certificate: {e}"))?;
             if answer.status != 200 {
                 bail!(
@@ -193,6 +213,35 @@ fn read_certificate(cert: &str) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// One HTTP exchange, waited for on a runtime of its own (the CLI has no other).
+fn http(
+    method: &str,
+    url: &str,
+    accept: &str,
+    body: &[u8],
+) -> anyhow::Result<flotilla_source::outbound::Answer> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP client")?;
+    let mut headers = vec![("Accept".to_string(), accept.to_string())];
+    if !body.is_empty() {
+        headers.push(("Content-Type".to_string(), "application/json".to_string()));
+    }
+    let answer = runtime.block_on(flotilla_source::outbound::send(
+        flotilla_source::outbound::Outbound {
+            method,
+            url,
+            headers: &headers,
+            body,
+            limit: 4 * 1024 * 1024,
+            timeout: Some(std::time::Duration::from_secs(30)),
+            secrets: &[],
+        },
+    ))?;
+    Ok(answer)
+}
+
 fn now() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -203,12 +252,32 @@ fn now() -> i64 {
 /// kubeseal's `Seal`: every Secret of the input, one SealedSecret each.
 fn seal_secrets(args: &Args) -> anyhow::Result<String> {
     let key = sealing_key(args)?;
+    let mut out = String::new();
+    for sealed in sealed_secrets(args, &key, None)? {
+        out.push_str(&render(&sealed, args.output_format())?);
+    }
+    Ok(out)
+}
+
+/// The name and namespace a Secret is sealed under when merged into a SealedSecret.
+struct SealTarget<'a> {
+    name: &'a str,
+    namespace: &'a str,
+}
+
+/// Every Secret of the input sealed with `key`, under `target`'s name and namespace when
+/// given (kubeseal's overrides), else the Secret's own and `--name`.
+fn sealed_secrets(
+    args: &Args,
+    key: &SealingKey,
+    target: Option<&SealTarget>,
+) -> anyhow::Result<Vec<Value>> {
     let (bytes, source) = input(args)?;
     let secrets = documents(&bytes, &source)?;
     if secrets.is_empty() {
         bail!("no secrets found. Ensure the input is valid and UTF-8 encoded");
     }
-    let mut out = String::new();
+    let mut sealed_secrets = Vec::new();
     for mut secret in secrets {
         let has_data = ["data", "stringData"].iter().any(|f| {
             secret
@@ -224,8 +293,12 @@ fn seal_secrets(args: &Args) -> anyhow::Result<String> {
         if !secret.get("metadata").is_some_and(Value::is_object) {
             secret["metadata"] = Value::Object(serde_json::Map::new());
         }
-        if let Some(name) = &args.name {
-            secret["metadata"]["name"] = name.as_str().into();
+        let name_override = target.map(|t| t.name).or(args.name.as_deref());
+        if let Some(name) = name_override.filter(|n| !n.is_empty()) {
+            secret["metadata"]["name"] = name.into();
+        }
+        if let Some(namespace) = target.map(|t| t.namespace).filter(|n| !n.is_empty()) {
+            secret["metadata"]["namespace"] = namespace.into();
         }
         // A --scope other than the default is written onto the Secret; the Secret's
         // annotations then decide (kubeseal's order).
@@ -256,13 +329,192 @@ fn seal_secrets(args: &Args) -> anyhow::Result<String> {
                 secret["metadata"]["namespace"] = namespace.into();
             }
         }
-        let sealed = seal(&secret, &key, scope).with_context(|| {
+        let sealed = seal(&secret, key, scope).with_context(|| {
             let name = secret["metadata"]["name"].as_str().unwrap_or("");
             format!("sealing Secret {name:?} from {source}")
         })?;
-        out.push_str(&render(&sealed, args.format)?);
+        sealed_secrets.push(sealed);
+    }
+    Ok(sealed_secrets)
+}
+
+/// kubeseal's `SealMergingInto`: the input Secret's items sealed under the SealedSecret
+/// file's name and namespace, their ciphertexts and template labels, annotations and data
+/// entries merged over the file's, the file rewritten (whole, or not at all).
+fn merge_into(args: &Args, target: &Path) -> anyhow::Result<()> {
+    let key = sealing_key(args)?;
+    let shown = target.display().to_string();
+    let bytes = std::fs::read(target).with_context(|| format!("reading {shown}"))?;
+    let docs = documents(&bytes, &shown)?;
+    let [existing] = docs.as_slice() else {
+        bail!(
+            "{shown}: expected one SealedSecret, found {} documents",
+            docs.len()
+        );
+    };
+    if existing["kind"] != flotilla_secrets::sealed::KIND {
+        bail!("{shown}: not a SealedSecret (kind {})", existing["kind"]);
+    }
+    let mut merged = existing.clone();
+    let name = existing["metadata"]["name"].as_str().unwrap_or("");
+    let namespace = existing["metadata"]["namespace"].as_str().unwrap_or("");
+    let target_names = SealTarget { name, namespace };
+    for update in sealed_secrets(args, &key, Some(&target_names))? {
+        let spec = &update["spec"];
+        merge_object(&mut merged["spec"]["encryptedData"], &spec["encryptedData"]);
+        for field in ["labels", "annotations"] {
+            merge_object(
+                &mut merged["spec"]["template"]["metadata"][field],
+                &spec["template"]["metadata"][field],
+            );
+        }
+        merge_object(
+            &mut merged["spec"]["template"]["data"],
+            &spec["template"]["data"],
+        );
+    }
+    let format = args.format.unwrap_or(if looks_like_json(&bytes) {
+        Format::Json
+    } else {
+        Format::Yaml
+    });
+    replace_file(target, render(&merged, format)?.as_bytes())
+}
+
+/// `into`'s entries with `from`'s over them; nothing to merge leaves `into` as it is.
+fn merge_object(into: &mut Value, from: &Value) {
+    let Some(from) = from.as_object().filter(|f| !f.is_empty()) else {
+        return;
+    };
+    if !into.is_object() {
+        *into = Value::Object(serde_json::Map::new());
+    }
+    if let Some(into) = into.as_object_mut() {
+        for (k, v) in from {
+            into.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn looks_like_json(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Writes `contents` over `path` through a file beside it renamed into place, keeping the
+/// file's permissions: a failure leaves the old file whole.
+fn replace_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let shown = path.display();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut staged =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing beside {shown}"))?;
+    staged
+        .write_all(contents)
+        .with_context(|| format!("writing beside {shown}"))?;
+    let permissions = std::fs::metadata(path)
+        .with_context(|| format!("reading {shown}"))?
+        .permissions();
+    std::fs::set_permissions(staged.path(), permissions)
+        .with_context(|| format!("writing beside {shown}"))?;
+    staged
+        .persist(path)
+        .with_context(|| format!("replacing {shown}"))?;
+    Ok(())
+}
+
+/// `--controller-url` with `/v1/<endpoint>`; `mode` names the flag that needs it.
+fn controller_endpoint(args: &Args, mode: &str, endpoint: &str) -> anyhow::Result<String> {
+    let Some(base) = &args.controller_url else {
+        bail!(
+            "{mode} needs --controller-url URL, the hub's http(s)://<hub>/sealed-secrets/<cluster>: flotilla kubeseal does not reach a controller through the cluster"
+        );
+    };
+    Ok(format!("{}/v1/{endpoint}", base.trim_end_matches('/')))
+}
+
+/// What the controller said besides its status, for an error message (its bodies carry
+/// no secrets; upstream's carry none at all).
+fn answer_text(answer: &flotilla_source::outbound::Answer) -> String {
+    let text = String::from_utf8_lossy(&answer.body);
+    let text = text.trim();
+    let text: String = text.chars().take(200).collect();
+    if text.is_empty() {
+        answer.status.to_string()
+    } else {
+        format!("{}: {text}", answer.status)
+    }
+}
+
+/// kubeseal's `ValidateSealedSecret`: each SealedSecret of the input posted to the
+/// controller's `/v1/verify`; the first it cannot decrypt (409) is named.
+fn validate(args: &Args) -> anyhow::Result<()> {
+    let url = controller_endpoint(args, "--validate", "verify")?;
+    let (bytes, source) = input(args)?;
+    let Ok(sealed_secrets) = documents(&bytes, &source) else {
+        bail!("unable to decrypt sealed secret");
+    };
+    for sealed in &sealed_secrets {
+        let body = serde_json::to_vec(sealed).context("error while marshalling sealed secret")?;
+        let answer = http("POST", &url, "application/json, */*", &body)
+            .map_err(|e| anyhow::anyhow!("cannot validate sealed secret: {e}"))?;
+        match answer.status {
+            200..=299 => {}
+            409 => bail!(
+                "unable to decrypt sealed secret: {}",
+                sealed["metadata"]["name"].as_str().unwrap_or("")
+            ),
+            _ => bail!("cannot validate sealed secret: {}", answer_text(&answer)),
+        }
+    }
+    Ok(())
+}
+
+/// kubeseal's `ReEncryptSealedSecret`: each SealedSecret of the input posted to the
+/// controller's `/v1/rotate`, its answer printed without server-set fields.
+fn re_encrypt(args: &Args) -> anyhow::Result<String> {
+    let url = controller_endpoint(args, "--re-encrypt", "rotate")?;
+    let (bytes, source) = input(args)?;
+    let mut out = String::new();
+    for sealed in documents(&bytes, &source)? {
+        let body = serde_json::to_vec(&sealed).context("writing the SealedSecret as JSON")?;
+        let answer = http("POST", &url, "application/json, */*", &body)
+            .map_err(|e| anyhow::anyhow!("cannot re-encrypt secret: {e}"))?;
+        match answer.status {
+            200..=299 => {}
+            409 => bail!("unable to rotate secret"),
+            _ => bail!("cannot re-encrypt secret: {}", answer_text(&answer)),
+        }
+        let resealed: Value = serde_json::from_slice(&answer.body)
+            .context("reading the controller's answer as a SealedSecret")?;
+        out.push_str(&render(&as_written(resealed), args.output_format())?);
     }
     Ok(out)
+}
+
+/// A SealedSecret as kubeseal prints one it got back: its kind and group first, and no
+/// creation or deletion time or generation.
+fn as_written(mut sealed: Value) -> Value {
+    if let Some(metadata) = sealed["metadata"].as_object_mut() {
+        metadata.insert("creationTimestamp".into(), Value::Null);
+        metadata.shift_remove("deletionTimestamp");
+        metadata.shift_remove("generation");
+    }
+    let mut written = serde_json::Map::new();
+    written.insert("kind".into(), flotilla_secrets::sealed::KIND.into());
+    written.insert(
+        "apiVersion".into(),
+        flotilla_secrets::sealed::API_VERSION.into(),
+    );
+    if let Value::Object(fields) = sealed {
+        for (k, v) in fields {
+            if k != "kind" && k != "apiVersion" {
+                written.insert(k, v);
+            }
+        }
+    }
+    Value::Object(written)
 }
 
 /// kubeseal's `EncryptSecretItem`: one value, printed as bare base64.
@@ -325,7 +577,7 @@ fn recovery_unseal(args: &Args) -> anyhow::Result<String> {
         let name = sealed["metadata"]["name"].as_str().unwrap_or("");
         format!("unsealing SealedSecret {name:?} from {source}")
     })?;
-    render(&secret, args.format)
+    render(&secret, args.output_format())
 }
 
 /// kubeseal's `readPrivKeysFromFile`: a PEM private key, else Secrets (or a v1 List of

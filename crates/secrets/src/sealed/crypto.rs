@@ -139,7 +139,7 @@ fn zero_nonce() -> Nonce {
 }
 
 /// Overwrites key material before it is dropped (`black_box` keeps the stores alive).
-fn wipe(bytes: &mut [u8]) {
+pub(super) fn wipe(bytes: &mut [u8]) {
     bytes.fill(0);
     std::hint::black_box(bytes);
 }

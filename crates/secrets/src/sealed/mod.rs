@@ -14,7 +14,7 @@ mod scope;
 pub use self::{
     crypto::{CryptoError, hybrid_decrypt, hybrid_encrypt},
     keys::{ControllerKey, KeyError, SealingKey},
-    object::{ItemError, ItemErrors, SealError, UnsealError, seal, unseal},
+    object::{ItemError, ItemErrors, SealError, UnsealError, reseal, seal, unseal},
     scope::{ParseScopeError, Scope},
 };
 

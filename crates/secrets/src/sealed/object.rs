@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     API_VERSION, KIND, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
-    crypto::{CryptoError, hybrid_decrypt, hybrid_encrypt},
+    crypto::{CryptoError, hybrid_decrypt, hybrid_encrypt, wipe},
     keys::{ControllerKey, SealingKey},
     scope::Scope,
 };
@@ -130,65 +130,13 @@ pub enum SealError {
 ///   template's annotations say `sealedsecrets.bitnami.com/skip-set-owner-references:
 ///   "true"`, as upstream (which sets no `blockOwnerDeletion`).
 pub fn unseal(sealed_secret: &Value, keys: &[ControllerKey]) -> Result<Value, UnsealError> {
-    let malformed = |m: String| UnsealError::Malformed(m);
-    if let Some(kind) = sealed_secret.get("kind").and_then(Value::as_str)
-        && kind != KIND
-    {
-        return Err(malformed(format!("kind is {kind:?}, not {KIND:?}")));
-    }
-    let meta = sealed_secret
-        .get("metadata")
-        .and_then(Value::as_object)
-        .ok_or_else(|| malformed("metadata is missing".into()))?;
-    let name = string_field(meta, "name")
-        .map_err(malformed)?
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| malformed("metadata.name is missing".into()))?;
-    let namespace = string_field(meta, "namespace")
-        .map_err(malformed)?
-        .unwrap_or("");
-    let uid = string_field(meta, "uid").map_err(malformed)?.unwrap_or("");
-    let scope = Scope::of_annotations(meta.get("annotations").unwrap_or(&Value::Null));
-    let label = scope.label(namespace, name);
+    let parsed = ParsedSealedSecret::read(sealed_secret)?;
+    let (name, namespace, uid, template) =
+        (parsed.name, parsed.namespace, parsed.uid, parsed.template);
+    let mut data = parsed.decrypt(keys)?;
 
-    let empty = Map::new();
-    let spec = match sealed_secret.get("spec") {
-        Some(Value::Object(spec)) => spec,
-        None | Some(Value::Null) => &empty,
-        Some(_) => return Err(malformed("spec is not an object".into())),
-    };
-    if spec.get("data").is_some_and(|d| !d.is_null()) {
-        return Err(malformed(
-            "using deprecated 'data' field, use 'encryptedData' or flip the feature flag".into(),
-        ));
-    }
-    let template = object_field(spec, "template", "spec.template").map_err(malformed)?;
-    let encrypted = string_map(spec, "encryptedData", "encryptedData").map_err(malformed)?;
-    let template_data = match template {
-        Some(t) => string_map(t, "data", "template.data").map_err(malformed)?,
-        None => BTreeMap::new(),
-    };
-
-    let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut failures = Vec::new();
-    for (key, value) in &encrypted {
-        let item = format!("encryptedData.{key}");
-        let opened = go_base64(value)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| hybrid_decrypt(keys, &label, &bytes).map_err(|e| e.to_string()));
-        match opened {
-            Ok(plaintext) => {
-                data.insert(key.clone(), plaintext);
-            }
-            Err(message) => failures.push(ItemError { item, message }),
-        }
-    }
-    if !failures.is_empty() {
-        return Err(UnsealError::Decrypt(ItemErrors(failures)));
-    }
-
-    if !template_data.is_empty() {
-        let rendered = run_templates(&template_data, &data)?;
+    if !parsed.template_data.is_empty() {
+        let rendered = run_templates(&parsed.template_data, &data)?;
         data.extend(rendered);
     }
 
@@ -244,6 +192,160 @@ pub fn unseal(sealed_secret: &Value, keys: &[ControllerKey]) -> Result<Value, Un
         ),
     );
     Ok(Value::Object(secret))
+}
+
+/// The parts of a SealedSecret that unsealing and re-sealing read, checked.
+struct ParsedSealedSecret<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    uid: &'a str,
+    /// Selected by the SealedSecret's **own** annotations (upstream's `labelFor(smeta)`).
+    scope: Scope,
+    template: Option<&'a Map<String, Value>>,
+    encrypted: BTreeMap<String, String>,
+    template_data: BTreeMap<String, String>,
+}
+
+impl<'a> ParsedSealedSecret<'a> {
+    fn read(sealed_secret: &'a Value) -> Result<Self, UnsealError> {
+        let malformed = |m: String| UnsealError::Malformed(m);
+        if let Some(kind) = sealed_secret.get("kind").and_then(Value::as_str)
+            && kind != KIND
+        {
+            return Err(malformed(format!("kind is {kind:?}, not {KIND:?}")));
+        }
+        let meta = sealed_secret
+            .get("metadata")
+            .and_then(Value::as_object)
+            .ok_or_else(|| malformed("metadata is missing".into()))?;
+        let name = string_field(meta, "name")
+            .map_err(malformed)?
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| malformed("metadata.name is missing".into()))?;
+        let namespace = string_field(meta, "namespace")
+            .map_err(malformed)?
+            .unwrap_or("");
+        let uid = string_field(meta, "uid").map_err(malformed)?.unwrap_or("");
+        let scope = Scope::of_annotations(meta.get("annotations").unwrap_or(&Value::Null));
+
+        static EMPTY: OnceLock<Map<String, Value>> = OnceLock::new();
+        let spec = match sealed_secret.get("spec") {
+            Some(Value::Object(spec)) => spec,
+            None | Some(Value::Null) => EMPTY.get_or_init(Map::new),
+            Some(_) => return Err(malformed("spec is not an object".into())),
+        };
+        if spec.get("data").is_some_and(|d| !d.is_null()) {
+            return Err(malformed(
+                "using deprecated 'data' field, use 'encryptedData' or flip the feature flag"
+                    .into(),
+            ));
+        }
+        let template = object_field(spec, "template", "spec.template").map_err(malformed)?;
+        let encrypted = string_map(spec, "encryptedData", "encryptedData").map_err(malformed)?;
+        let template_data = match template {
+            Some(t) => string_map(t, "data", "template.data").map_err(malformed)?,
+            None => BTreeMap::new(),
+        };
+        Ok(ParsedSealedSecret {
+            name,
+            namespace,
+            uid,
+            scope,
+            template,
+            encrypted,
+            template_data,
+        })
+    }
+
+    fn label(&self) -> Vec<u8> {
+        self.scope.label(self.namespace, self.name)
+    }
+
+    /// Every `encryptedData` item opened with `keys`; all failures reported together.
+    fn decrypt(&self, keys: &[ControllerKey]) -> Result<BTreeMap<String, Vec<u8>>, UnsealError> {
+        let label = self.label();
+        let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut failures = Vec::new();
+        for (key, value) in &self.encrypted {
+            let item = format!("encryptedData.{key}");
+            let opened = go_base64(value)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| hybrid_decrypt(keys, &label, &bytes).map_err(|e| e.to_string()));
+            match opened {
+                Ok(plaintext) => {
+                    data.insert(key.clone(), plaintext);
+                }
+                Err(message) => failures.push(ItemError { item, message }),
+            }
+        }
+        if failures.is_empty() {
+            Ok(data)
+        } else {
+            Err(UnsealError::Decrypt(ItemErrors(failures)))
+        }
+    }
+}
+
+/// Re-seals a SealedSecret with `newest` (the controller's `/v1/rotate`, `kubeseal
+/// --re-encrypt`): every `spec.encryptedData` item is opened with `keys` and sealed again
+/// under the same scope, namespace and name.
+///
+/// The answer is laid out as [`seal`] writes it — `metadata` rebuilt from the name, the
+/// namespace and the scope annotations (upstream's `NewSealedSecret` keeps nothing else
+/// of it either) — with `spec.template` kept as sent, `data` templates included: only
+/// the ciphertexts change. Templates are not run, so a template that would fail does not
+/// stop a re-seal. Errors are [`unseal`]'s: [`UnsealError::Malformed`] and
+/// [`UnsealError::Decrypt`]; none carries plaintext.
+pub fn reseal(
+    sealed_secret: &Value,
+    keys: &[ControllerKey],
+    newest: &SealingKey,
+) -> Result<Value, UnsealError> {
+    let parsed = ParsedSealedSecret::read(sealed_secret)?;
+    let mut plaintexts = parsed.decrypt(keys)?;
+    let label = parsed.label();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut encrypted = Map::new();
+    let mut failures = Vec::new();
+    for (key, plaintext) in &mut plaintexts {
+        match hybrid_encrypt(newest, &label, plaintext) {
+            Ok(sealed) => {
+                encrypted.insert(key.clone(), Value::String(b64.encode(sealed)));
+            }
+            Err(e) => failures.push(ItemError {
+                item: format!("encryptedData.{key}"),
+                message: e.to_string(),
+            }),
+        }
+        // Not needed past here: not left behind in freed memory.
+        wipe(plaintext);
+    }
+    if !failures.is_empty() {
+        return Err(UnsealError::Decrypt(ItemErrors(failures)));
+    }
+
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), parsed.name.into());
+    if !parsed.namespace.is_empty() {
+        metadata.insert("namespace".into(), parsed.namespace.into());
+    }
+    metadata.insert("creationTimestamp".into(), Value::Null);
+    let mut annotations = Value::Null;
+    parsed.scope.annotate(&mut annotations);
+    if annotations.as_object().is_some_and(|a| !a.is_empty()) {
+        metadata.insert("annotations".into(), annotations);
+    }
+    let mut spec = Map::new();
+    if let Some(template) = parsed.template {
+        spec.insert("template".into(), Value::Object(template.clone()));
+    }
+    spec.insert("encryptedData".into(), Value::Object(encrypted));
+    Ok(json!({
+        "kind": KIND,
+        "apiVersion": API_VERSION,
+        "metadata": metadata,
+        "spec": spec,
+    }))
 }
 
 /// Sprig's generic functions without those that read the controller's environment

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod keys;
+mod reseal;
 mod round_trip;
 mod tampering;
 mod templates;
