@@ -635,3 +635,76 @@ fn the_controller_validates_and_re_encrypts_sealed_secrets() {
         );
     }
 }
+
+/// `--fetch-cert` prints the controller's newest certificate as it came, and without
+/// `--cert` a Secret is sealed with that certificate, as kubeseal seals with its cluster's
+/// controller; with neither flag the error names both.
+#[test]
+fn the_controllers_certificate_is_fetched_and_seals_without_cert() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (old, _) = key_at(dir.path(), "old", now - 120);
+    let (newest, newest_key) = key_at(dir.path(), "newest", now - 60);
+    let url = serve_controller(vec![old.clone(), newest.clone()]);
+
+    let pem = ok(&flotilla(
+        &["kubeseal", "--fetch-cert", "--controller-url", &url],
+        b"",
+    ));
+    assert_eq!(pem, newest.certificate_pem());
+    // A --cert wins over the controller, as kubeseal's OpenCert.
+    let crt = dir.path().join("old.crt");
+    std::fs::write(&crt, old.certificate_pem()).unwrap();
+    let pem = ok(&flotilla(
+        &[
+            "kubeseal",
+            "--fetch-cert",
+            "--cert",
+            crt.to_str().unwrap(),
+            "--controller-url",
+            &url,
+        ],
+        b"",
+    ));
+    assert_eq!(pem, old.certificate_pem());
+
+    let sealed = dir.path().join("sealed.json");
+    ok(&flotilla(
+        &[
+            "kubeseal",
+            "--controller-url",
+            &url,
+            "-w",
+            sealed.to_str().unwrap(),
+        ],
+        SECRET.as_bytes(),
+    ));
+    let secret: Value = serde_json::from_str(&ok(&flotilla(
+        &[
+            "kubeseal",
+            "--recovery-unseal",
+            "--recovery-private-key",
+            newest_key.to_str().unwrap(),
+            "-f",
+            sealed.to_str().unwrap(),
+        ],
+        b"",
+    )))
+    .unwrap();
+    assert_eq!(secret["data"]["password"], "aHVudGVyMg==");
+
+    let err = failed(&flotilla(&["kubeseal", "--fetch-cert"], b""));
+    assert!(
+        err.contains("--cert or --controller-url is required"),
+        "{err}"
+    );
+    let west = url.replace("/east", "/west");
+    let err = failed(&flotilla(
+        &["kubeseal", "--fetch-cert", "--controller-url", &west],
+        b"",
+    ));
+    assert!(err.contains("cannot fetch") && err.contains("404"), "{err}");
+}

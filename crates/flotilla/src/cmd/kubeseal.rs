@@ -95,6 +95,10 @@ pub(crate) struct Args {
     /// through the API server's service proxy instead).
     #[arg(long = "controller-url", value_name = "URL")]
     pub(crate) controller_url: Option<String>,
+    /// Write the certificate (--cert, else the controller's) to stdout, for later use with
+    /// --cert.
+    #[arg(long = "fetch-cert")]
+    pub(crate) fetch_cert: bool,
 }
 
 impl Args {
@@ -127,6 +131,9 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<()> {
         return validate(&args);
     } else if args.re_encrypt {
         re_encrypt(&args)?
+    } else if args.fetch_cert {
+        let (pem, shown) = certificate(&args)?;
+        String::from_utf8(pem).map_err(|_| anyhow::anyhow!("{shown} is not a PEM certificate"))?
     } else if let Some(target) = &args.merge_into {
         return merge_into(&args, target);
     } else if args.raw {
@@ -172,19 +179,30 @@ fn documents(bytes: &[u8], source: &str) -> anyhow::Result<Vec<Value>> {
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
-/// The certificate of `--cert`, refused when expired as kubeseal refuses it.
+/// The sealing certificate (`--cert`, else the controller's), refused when expired as
+/// kubeseal refuses it.
 fn sealing_key(args: &Args) -> anyhow::Result<SealingKey> {
-    let Some(path) = &args.cert else {
-        bail!(
-            "--cert is required: flotilla kubeseal does not fetch the certificate from a cluster"
-        );
-    };
-    let pem = read_certificate(path)?;
+    let (pem, shown) = certificate(args)?;
     let key = SealingKey::from_certificate_pem(&pem)
-        .with_context(|| format!("reading the certificate {path}"))?;
+        .with_context(|| format!("reading the certificate {shown}"))?;
     key.check_not_expired(now())
-        .with_context(|| format!("certificate {path}"))?;
+        .with_context(|| format!("certificate {shown}"))?;
     Ok(key)
+}
+
+/// The certificate's bytes and how to name it: `--cert`, or else the controller's
+/// `/v1/cert.pem` (kubeseal's `OpenCert`: a certificate URL wins over the controller).
+fn certificate(args: &Args) -> anyhow::Result<(Vec<u8>, String)> {
+    if let Some(cert) = &args.cert {
+        return Ok((read_certificate(cert)?, cert.clone()));
+    }
+    if args.controller_url.is_some() {
+        let url = controller_endpoint(args, "the certificate", "cert.pem")?;
+        return Ok((read_certificate(&url)?, flotilla_source::redact_str(&url)));
+    }
+    bail!(
+        "--cert or --controller-url is required: flotilla kubeseal does not reach a controller through the cluster"
+    )
 }
 
 /// The bytes of `--cert`: a file, a `file://` URL, or what an `http(s)://` URL answers
