@@ -452,6 +452,9 @@ impl AppReconciler {
             };
         }
 
+        if let Err(message) = self.check_kustomize_versions(&render_sources) {
+            return failed(previous, "ComparisonError", message, now, repo_urls);
+        }
         let phase = std::time::Instant::now();
         let rendered = self
             .render_trees(trees, render_sources, multiple, context, project)
@@ -1059,6 +1062,30 @@ impl AppReconciler {
             )),
             Err(e) => Err(format!("render task: {e}")),
         }
+    }
+
+    /// Argo CD's kustomize settings check before it generates manifests: `argocd-cm` that
+    /// registers a version twice fails every app (`GetKustomizeSettings`), and a source
+    /// naming a `kustomize.version` that `argocd-cm` does not register fails its app
+    /// (`GetKustomizeBinaryPath`). A registered version builds with Flotilla's kustomize.
+    fn check_kustomize_versions(&self, sources: &[ApplicationSource]) -> Result<(), String> {
+        let registered = self.settings.kustomize_versions().map_err(|e| {
+            format!("Failed to load target state: failed to get Kustomize settings: {e}")
+        })?;
+        let count = sources.len();
+        for (i, source) in sources.iter().enumerate() {
+            let named = source.kustomize.as_ref().map(|k| k.version.as_str());
+            let Some(version) = named.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            if !registered.contains(version) {
+                return Err(format!(
+                    "Failed to load target state: failed to generate manifest for source {} of {count}: error getting kustomize binary path: kustomize version {version} is not registered",
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// One stage of the deletion hooks of `kind`: running them, or (`cleanup`) deleting

@@ -5,7 +5,7 @@
 //! (`resource.customizations.health.<group_kind>`, `.useOpenLibs.<group_kind>`), put in
 //! force for every health assessment of the hub.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use flotilla_core::glob;
@@ -116,7 +116,7 @@ pub fn resource_filter(data: &BTreeMap<String, String>) -> (ResourceFilter, Vec<
 }
 
 /// What [`run`] keeps current: the system-wide ignore rules and the resource filter.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// `resource.customizations.ignoreDifferences.*`.
     pub ignore: Arc<RwLock<Vec<IgnoreRule>>>,
@@ -126,6 +126,10 @@ pub struct Settings {
     /// written (checked when a kustomize source is rendered, so that a bad option fails
     /// those Applications by name and nothing else).
     pub kustomize_build_options: Arc<RwLock<String>>,
+    /// The kustomize versions `argocd-cm` registers (`kustomize.version.<v>` and
+    /// `kustomize.path.<v>`), which `spec.source.kustomize.version` must name; an error
+    /// when a version is registered twice (Argo CD then compares no app at all).
+    pub kustomize_versions: Arc<RwLock<Result<BTreeSet<String>, String>>>,
     /// Counts the changes of `argocd-cm`: an app judged settled under other settings is
     /// compared again.
     pub version: Arc<std::sync::atomic::AtomicU64>,
@@ -144,6 +148,56 @@ impl Settings {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    /// The registered kustomize versions as last read (see [`Settings::kustomize_versions`]).
+    pub fn kustomize_versions(&self) -> Result<BTreeSet<String>, String> {
+        self.kustomize_versions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ignore: Arc::default(),
+            filter: Arc::default(),
+            kustomize_build_options: Arc::default(),
+            kustomize_versions: Arc::new(RwLock::new(Ok(BTreeSet::new()))),
+            version: Arc::default(),
+        }
+    }
+}
+
+/// The `argocd-cm` key prefixes that register a kustomize version by its binary
+/// (`kustomize.version.<v>`, and the older `kustomize.path.<v>`).
+const KUSTOMIZE_VERSION_PREFIXES: [&str; 2] = ["kustomize.version", "kustomize.path"];
+
+/// The kustomize versions `data` registers, read as Argo CD's `GetKustomizeSettings`
+/// reads them: any key starting with a prefix (the version is what follows the prefix and
+/// one more character), a version registered twice an error. Flotilla builds with its own
+/// kustomize whatever binary is named; the registration only decides which
+/// `spec.source.kustomize.version` values are accepted.
+pub fn kustomize_versions(data: &BTreeMap<String, String>) -> Result<BTreeSet<String>, String> {
+    let mut versions = BTreeSet::new();
+    for key in data.keys() {
+        for prefix in KUSTOMIZE_VERSION_PREFIXES {
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            // Argo CD slices past the prefix and its dot (and panics on the bare prefix).
+            let Some(version) = key.get(prefix.len() + 1..) else {
+                continue;
+            };
+            if !versions.insert(version.to_string()) {
+                return Err(format!(
+                    "failed to add kustomize version from {key:?}: found duplicate kustomize version: {version}"
+                ));
+            }
+        }
+    }
+    Ok(versions)
 }
 
 /// The `argocd-cm` key holding `kustomize build`'s extra flags.
@@ -272,6 +326,14 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
             .get(KUSTOMIZE_BUILD_OPTIONS)
             .cloned()
             .unwrap_or_default();
+        let versions = kustomize_versions(&data);
+        if let Err(problem) = &versions {
+            problems.push(problem.clone());
+        }
+        *settings
+            .kustomize_versions
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = versions;
         for problem in problems {
             tracing::warn!(%problem, "argocd-cm");
         }
@@ -287,6 +349,36 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Versions as Argo CD's `GetKustomizeSettings` reads them from both prefixes; the
+    /// same version under both is an error naming the key (keys in sorted order here, Go
+    /// map order there); build options per version register nothing.
+    #[test]
+    fn kustomize_versions_are_registered_by_either_prefix_and_only_once() {
+        let data = |keys: &[&str]| -> BTreeMap<String, String> {
+            keys.iter()
+                .map(|k| (k.to_string(), "/usr/local/bin/kustomize".to_string()))
+                .collect()
+        };
+        let versions = kustomize_versions(&data(&[
+            "kustomize.version.v5.4.3",
+            "kustomize.path.v4.5.7",
+            "kustomize.buildOptions.v4.5.7",
+            "kustomize.buildOptions",
+            "kustomize.path",
+        ]))
+        .unwrap();
+        assert_eq!(
+            versions.into_iter().collect::<Vec<_>>(),
+            ["v4.5.7", "v5.4.3"]
+        );
+        let err =
+            kustomize_versions(&data(&["kustomize.path.v5", "kustomize.version.v5"])).unwrap_err();
+        assert_eq!(
+            err,
+            "failed to add kustomize version from \"kustomize.version.v5\": found duplicate kustomize version: v5"
+        );
+    }
 
     /// Keys as Argo CD's documentation writes them (diffing.md: a webhook's caBundle by
     /// jq, every kind's fields owned by a manager), a core kind, and bad keys named.

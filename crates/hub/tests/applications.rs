@@ -3259,3 +3259,114 @@ async fn kustomize_helm_charts_follow_argocd_cm_build_options() {
         "{message}"
     );
 }
+
+/// `spec.source.kustomize.version` must name a version `argocd-cm` registers, as Argo
+/// CD's `GetKustomizeBinaryPath` requires (Flotilla then builds with its own kustomize);
+/// an unregistered one fails the app by name and applies nothing; a version registered
+/// twice fails every app, kustomize or not (`GetKustomizeSettings`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kustomize_version_must_be_registered_in_argocd_cm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url) = repository(
+        dir.path(),
+        &[
+            ("deploy/kustomization.yaml", "resources:\n- cm.yaml\n"),
+            (
+                "deploy/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n",
+            ),
+            (
+                "plain/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\ndata:\n  color: red\n",
+            ),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let settings = east_setup.reconciler.settings.clone();
+    let config_maps = Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"kustomize.path.v4.5.7": "/custom-tools/kustomize_4_5_7"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        settings.clone(),
+    ));
+    wait_for("argocd-cm read", async || {
+        settings
+            .kustomize_versions()
+            .ok()?
+            .contains("v4.5.7")
+            .then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup.run_controller();
+    let spec = |path: &str, version: Option<&str>, namespace: &str| {
+        let mut source = json!({"repoURL": url, "targetRevision": "main", "path": path});
+        if let Some(version) = version {
+            source["kustomize"] = json!({"version": version});
+        }
+        json!({
+            "project": "default",
+            "source": source,
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": namespace},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        })
+    };
+    let east = client(&east_setup.server, "east").await;
+
+    create_app(&apps, "unregistered", spec("deploy", Some("v5.0.0"), "one")).await;
+    let (kind, message) = first_condition(&apps, "unregistered").await;
+    assert_eq!(kind, "ComparisonError");
+    assert_eq!(
+        message,
+        "Failed to load target state: failed to generate manifest for source 1 of 1: error getting kustomize binary path: kustomize version v5.0.0 is not registered"
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(east.clone(), "one")
+            .get_opt("settings")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    create_app(&apps, "registered", spec("deploy", Some("v4.5.7"), "two")).await;
+    wait_for("registered Synced", async || {
+        let app = apps.get("registered").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let synced = Api::<ConfigMap>::namespaced(east.clone(), "two")
+        .get("settings")
+        .await
+        .unwrap();
+    assert_eq!(synced.data.unwrap()["color"], "blue");
+
+    config_maps
+        .patch(
+            "argocd-cm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"kustomize.version.v4.5.7": "/other/kustomize"}})),
+        )
+        .await
+        .unwrap();
+    wait_for("argocd-cm read again", async || {
+        settings.kustomize_versions().is_err().then_some(())
+    })
+    .await;
+    create_app(&apps, "plain", spec("plain", None, "three")).await;
+    let (kind, message) = first_condition(&apps, "plain").await;
+    assert_eq!(kind, "ComparisonError");
+    assert_eq!(
+        message,
+        "Failed to load target state: failed to get Kustomize settings: failed to add kustomize version from \"kustomize.version.v4.5.7\": found duplicate kustomize version: v4.5.7"
+    );
+}
