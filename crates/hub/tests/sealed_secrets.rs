@@ -19,7 +19,9 @@ use k8s_openapi::api::core::v1::{Event, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use kubesim::{Fleet, Server};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use support::wait_for;
 
 /// Calls the hub's Sealed Secrets endpoints: status, headers, body.
@@ -113,9 +115,9 @@ async fn keys(client: &Client) -> Vec<Secret> {
         .items
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sealed_secrets_become_secrets_only_where_upstream_would_unseal_them() {
-    let dir = tempfile::tempdir().unwrap();
+/// A simulated hub and cluster `east`, registered with the hub and serving upstream's
+/// SealedSecret CRD: the fleet, its server and east's client.
+async fn east_with_sealed_secrets() -> (Arc<Fleet>, Server, Client) {
     let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
     let east = support::client(&server, "east").await;
     support::register_cluster(&fleet, &server, &hub, "east").await;
@@ -123,22 +125,36 @@ async fn sealed_secrets_become_secrets_only_where_upstream_would_unseal_them() {
         .create(&PostParams::default(), &sealed_secret_crd())
         .await
         .unwrap();
+    (fleet, server, east)
+}
+
+/// The hub on `server` with the Sealed Secrets controller: 2048-bit keys (quick to make),
+/// clusters asked for the CRD twice a second, verify limited by `verify_rate_quota`.
+async fn start_hub(server: &Server, cache: &Path, verify_rate_quota: RateQuota) -> run::Hub {
+    let mut config = HubConfig::new(cache.to_path_buf());
+    config.mirror_gc = None;
+    config.sealed_secrets = Some(SealedSecretsOptions {
+        key_bits: 2048,
+        discovery_interval: Duration::from_millis(500),
+        verify_rate_quota,
+        ..Default::default()
+    });
+    run::start(support::config(server, "hub").await, config)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sealed_secrets_become_secrets_only_where_upstream_would_unseal_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_fleet, server, east) = east_with_sealed_secrets().await;
+    let hub = support::client(&server, "hub").await;
     for ns in ["team-a", "team-b"] {
         namespace(&east, ns).await;
     }
 
-    let start = async || {
-        let mut config = HubConfig::new(dir.path().join("cache"));
-        config.mirror_gc = None;
-        config.sealed_secrets = Some(SealedSecretsOptions {
-            key_bits: 2048,
-            discovery_interval: Duration::from_millis(500),
-            ..Default::default()
-        });
-        run::start(support::config(&server, "hub").await, config)
-            .await
-            .unwrap()
-    };
+    let cache = dir.path().join("cache");
+    let start = async || start_hub(&server, &cache, RateQuota::default()).await;
     let running = start().await;
 
     // A key in east's kube-system, as the upstream controller writes it.
@@ -355,30 +371,14 @@ fn key_secret(key: &ControllerKey) -> Secret {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_controller_endpoints_verify_and_rotate_with_the_clusters_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let (fleet, server, hub) = support::simulated_hub(&["hub", "east"]).await;
-    let east = support::client(&server, "east").await;
-    support::register_cluster(&fleet, &server, &hub, "east").await;
-    Api::<CustomResourceDefinition>::all(east.clone())
-        .create(&PostParams::default(), &sealed_secret_crd())
-        .await
-        .unwrap();
-    let start = async || {
-        let mut config = HubConfig::new(dir.path().join("cache"));
-        config.mirror_gc = None;
-        config.sealed_secrets = Some(SealedSecretsOptions {
-            key_bits: 2048,
-            discovery_interval: Duration::from_millis(500),
-            // One a second: the burst's three pass, a fourth within the second does not.
-            verify_rate_quota: RateQuota {
-                per_second: 1,
-                burst: 2,
-            },
-            ..Default::default()
-        });
-        run::start(support::config(&server, "hub").await, config)
-            .await
-            .unwrap()
+    let (_fleet, server, east) = east_with_sealed_secrets().await;
+    let cache = dir.path().join("cache");
+    // One a second: the burst's three pass, a fourth within the second does not.
+    let quota = RateQuota {
+        per_second: 1,
+        burst: 2,
     };
+    let start = async || start_hub(&server, &cache, quota).await;
     let running = start().await;
     let first = wait_for("east's Sealed Secrets key", async || {
         let secret = keys(&east).await.into_iter().next()?;
