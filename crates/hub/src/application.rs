@@ -457,7 +457,7 @@ impl AppReconciler {
         }
         let phase = std::time::Instant::now();
         let rendered = self
-            .render_trees(trees, render_sources, multiple, context, project)
+            .render_trees(trees, render_sources, multiple, context, project, interval)
             .await;
         crate::metrics::global().phase("application", "render", phase.elapsed());
         let RenderedSources {
@@ -1033,34 +1033,73 @@ impl AppReconciler {
     }
 
     /// Renders fetched trees off the async workers, or Argo CD's message for why not.
+    ///
+    /// A kustomization's `helmCharts` entry whose chart is not in its chartHome stops
+    /// the (pure) build with the chart to pull: it is fetched here, at the I/O edge, as
+    /// kustomize's `helm pull` would fetch it ([`Sources::kustomize_chart`], charts read
+    /// at most once per `interval`), and the render runs again with it — each distinct
+    /// chart once, at most [`MAX_KUSTOMIZE_CHART_PULLS`] of them. A chart that cannot
+    /// be fetched is the render's failure (a ComparisonError: nothing is applied or
+    /// pruned), naming the kustomization, the chart and the repository.
     async fn render_trees(
         &self,
         trees: Vec<crate::sources::SourceTree>,
         render_sources: Vec<ApplicationSource>,
         multiple: bool,
-        context: AppContext,
+        mut context: AppContext,
         project: String,
+        interval: Duration,
     ) -> Result<RenderedSources, String> {
-        let charts = self.charts.clone();
         let count = render_sources.len();
-        let rendered = tokio::task::spawn_blocking(move || {
-            render_all(
-                &trees,
-                &render_sources,
-                multiple,
-                &charts,
-                &context,
-                &project,
-            )
-        })
-        .await;
-        match rendered {
-            Ok(Ok(done)) => Ok(done),
-            Ok(Err((i, e))) => Err(format!(
+        let failed = |i: usize, e: &dyn std::fmt::Display| {
+            format!(
                 "Failed to load target state: failed to generate manifest for source {} of {count}: {e}",
                 i + 1,
-            )),
-            Err(e) => Err(format!("render task: {e}")),
+            )
+        };
+        let trees = Arc::new(trees);
+        let render_sources = Arc::new(render_sources);
+        let mut pulled = std::collections::HashSet::new();
+        loop {
+            let charts = self.charts.clone();
+            let (trees, render_sources) = (trees.clone(), render_sources.clone());
+            let (round_context, project) = (context.clone(), project.clone());
+            let rendered = tokio::task::spawn_blocking(move || {
+                render_all(
+                    &trees,
+                    &render_sources,
+                    multiple,
+                    &charts,
+                    &round_context,
+                    &project,
+                )
+            })
+            .await;
+            let (i, pull) = match rendered {
+                Ok(Ok(done)) => return Ok(done),
+                Ok(Err((
+                    i,
+                    render::RenderError::Kustomize(
+                        flotilla_render::kustomize::Error::ChartNotPulled(pull),
+                    ),
+                ))) if pulled.len() < MAX_KUSTOMIZE_CHART_PULLS
+                    && pulled.insert((
+                        pull.repo.clone(),
+                        pull.name.clone(),
+                        pull.version.clone(),
+                    )) =>
+                {
+                    (i, pull)
+                }
+                Ok(Err((i, e))) => return Err(failed(i, &e)),
+                Err(e) => return Err(format!("render task: {e}")),
+            };
+            let chart = self
+                .sources
+                .kustomize_chart(&pull.repo, &pull.name, &pull.version, interval)
+                .await
+                .map_err(|e| failed(i, &format_args!("kustomize: {pull}: helm pull: {e}")))?;
+            context.kustomize_charts.insert(&pull, chart.tree);
         }
     }
 
@@ -1114,7 +1153,14 @@ impl AppReconciler {
             ..app_context(&app)
         };
         let rendered = self
-            .render_trees(trees, render_sources, multiple, context, project)
+            .render_trees(
+                trees,
+                render_sources,
+                multiple,
+                context,
+                project,
+                self.source_interval,
+            )
             .await?;
         let hooks: Vec<Value> = rendered
             .objects
@@ -1544,6 +1590,7 @@ fn app_context(app: &Application) -> AppContext {
         api_versions: Vec::new(),
         env: None,
         kustomize_build_options: String::new(),
+        kustomize_charts: Default::default(),
     }
 }
 
@@ -1829,6 +1876,10 @@ fn is_ref_only(source: &ApplicationSource) -> bool {
 fn is_oci_source(repo_url: &str) -> bool {
     repo_url.starts_with("oci://")
 }
+
+/// How many distinct charts one render of an Application may pull for its
+/// kustomizations' `helmCharts` (a bound on the render-and-pull rounds).
+const MAX_KUSTOMIZE_CHART_PULLS: usize = 32;
 
 /// What an Application's sources rendered to.
 struct RenderedSources {

@@ -114,6 +114,9 @@ pub struct AppContext {
     /// `kustomize.buildOptions` of `argocd-cm`, as written (see
     /// [`kustomize_build_options`]).
     pub kustomize_build_options: String,
+    /// Charts pulled for the kustomizations' `helmCharts` (see
+    /// [`kustomize::BuildOptions::pulled_charts`]).
+    pub kustomize_charts: kustomize::PulledCharts,
 }
 
 /// What an Application's source is rendered against, besides its files.
@@ -346,6 +349,7 @@ pub fn render_source_cached(
         }
         SourceType::Kustomize => {
             let mut flags = kustomize_build_options(&app.kustomize_build_options)?;
+            flags.pulled_charts = app.kustomize_charts.clone();
             // Argo CD adds the destination's versions when Helm is enabled
             // (`parseKustomizeBuildOptions`, kustomize v5.3 and later).
             if flags.enable_helm {

@@ -223,14 +223,51 @@ impl Sources {
         wanted: &str,
         interval: std::time::Duration,
     ) -> Result<SourceTree, SourceError> {
-        use flotilla_source::helm_repo;
         let access = self.access_for(repo);
         if flotilla_source::oci::is_oci_repo_url(repo) || access.enable_oci {
             return self
                 .registry_chart(repo, chart, wanted, interval, access)
                 .await;
         }
-        let credentials = access.credentials;
+        self.repository_chart(repo, chart, wanted, interval, access.credentials)
+            .await
+    }
+
+    /// The chart a kustomization's `helmCharts` entry names (`repo`, `name`,
+    /// `version`), as kustomize's `helm pull` under Argo CD gets it: `oci://` repos from
+    /// their registry over HTTPS, others as Helm repositories (`http://` too, as `helm
+    /// pull --repo` allows). Anonymously: Argo CD hands kustomize only the Git
+    /// credentials of the Application's repository, and kustomize runs Helm with an
+    /// empty `HELM_CONFIG_HOME`, so no repository Secret reaches the pull. A `version`
+    /// that is empty is the latest release, as `helm pull` without `--version` takes
+    /// it. Cached as [`Sources::chart`] caches.
+    pub async fn kustomize_chart(
+        &self,
+        repo: &str,
+        chart: &str,
+        version: &str,
+        interval: std::time::Duration,
+    ) -> Result<SourceTree, SourceError> {
+        let anonymous = crate::repo_creds::RepoAccess::default();
+        if repo.starts_with("oci://") {
+            return self
+                .registry_chart(repo, chart, version, interval, anonymous)
+                .await;
+        }
+        self.repository_chart(repo, chart, version, interval, anonymous.credentials)
+            .await
+    }
+
+    /// Chart `chart` of the Helm repository (`index.yaml` over HTTP) `repo`.
+    async fn repository_chart(
+        &self,
+        repo: &str,
+        chart: &str,
+        wanted: &str,
+        interval: std::time::Duration,
+        credentials: flotilla_source::Credentials,
+    ) -> Result<SourceTree, SourceError> {
+        use flotilla_source::helm_repo;
         let authorization = credentials.http_authorization();
         // Keyed by a digest of the credentials, never the credentials themselves.
         let who = credentials.fingerprint();

@@ -3370,3 +3370,134 @@ async fn a_kustomize_version_must_be_registered_in_argocd_cm() {
         "Failed to load target state: failed to get Kustomize settings: failed to add kustomize version from \"kustomize.version.v4.5.7\": found duplicate kustomize version: v4.5.7"
     );
 }
+
+/// kustomize's `helmCharts` with a `repo:` (Argo CD's `kustomize.buildOptions:
+/// --enable-helm`): a chart that is not in the kustomization's chartHome is pulled from
+/// its Helm repository — a version as written, none the latest — anonymously (as Argo CD's
+/// kustomize runs `helm pull`), each index and package fetched once, inflated and
+/// synced. A chart the repository does not have, and a repository URL Helm cannot pull
+/// from, are ComparisonErrors naming the kustomization, the chart and the repository,
+/// and nothing of that Application is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kustomize_helm_charts_are_pulled_from_their_helm_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = dir.path().join("site/charts");
+    // kustomize reads each chart's values.yaml (and fails without one), as Helm charts
+    // have.
+    for chart in ["web", "api"] {
+        write(&charts.join(chart), "values.yaml", "{}\n");
+    }
+    publish_charts(
+        &charts,
+        &[
+            ("web", "1.0.0", "pulled-web"),
+            ("api", "2.0.0", "pulled-api"),
+        ],
+    );
+    let served = Served::default();
+    let base = serve_counted(dir.path().join("site"), served.clone()).await;
+    let repo = format!("{base}/charts");
+    let (_work, url) = repository(
+        dir.path(),
+        &[
+            (
+                "deploy/kustomization.yaml",
+                &format!(
+                    "namePrefix: k-\nhelmCharts:\n- name: web\n  repo: {repo}\n  version: 1.0.0\n- name: api\n  repo: {repo}\n"
+                ),
+            ),
+            (
+                "missing/kustomization.yaml",
+                &format!(
+                    "resources:\n- cm.yaml\nhelmCharts:\n- name: web\n  repo: {repo}\n  version: 9.9.9\n"
+                ),
+            ),
+            ("missing/cm.yaml", CONFIG_MAP),
+            (
+                "bad-repo/kustomization.yaml",
+                "resources:\n- cm.yaml\nhelmCharts:\n- name: web\n  repo: ftp://charts.example.com\n",
+            ),
+            ("bad-repo/cm.yaml", CONFIG_MAP),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let settings = east_setup.reconciler.settings.clone();
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        settings.clone(),
+    ));
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"kustomize.buildOptions": "--enable-helm"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    wait_for("argocd-cm read", async || {
+        (settings.kustomize_build_options() == "--enable-helm").then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup.run_controller();
+    let create =
+        async |name: &str, path: &str| {
+            create_app(&apps, name, json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": path},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": name},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        }))
+        .await;
+        };
+
+    create("pulled", "deploy").await;
+    wait_for("pulled Synced", async || {
+        let app = apps.get("pulled").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    let pulled = Api::<ConfigMap>::namespaced(east.clone(), "pulled");
+    for name in ["k-pulled-web", "k-pulled-api"] {
+        assert!(
+            pulled.get_opt(name).await.unwrap().is_some(),
+            "{name} applied"
+        );
+    }
+    {
+        let served = served.lock().unwrap();
+        assert_eq!(served.get("/charts/index.yaml"), Some(&1), "{served:?}");
+        assert_eq!(served.get("/charts/web-1.0.0.tgz"), Some(&1), "{served:?}");
+        assert_eq!(served.get("/charts/api-2.0.0.tgz"), Some(&1), "{served:?}");
+    }
+
+    create("missing", "missing").await;
+    let (kind, message) = first_condition(&apps, "missing").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.contains(&format!(
+            "missing/kustomization.yaml: field helmCharts[0]: chart \"web\" version 9.9.9 of repository {repo}: helm pull: "
+        )) && message.contains("no version of chart \"web\""),
+        "{message}"
+    );
+    create("bad-repo", "bad-repo").await;
+    let (kind, message) = first_condition(&apps, "bad-repo").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.contains(
+            "bad-repo/kustomization.yaml: field helmCharts[0].repo: chart \"web\": \"ftp://charts.example.com\" is not a Helm repository URL"
+        ),
+        "{message}"
+    );
+    for namespace in ["missing", "bad-repo"] {
+        let objects = Api::<ConfigMap>::namespaced(east.clone(), namespace);
+        assert!(
+            objects.get_opt("settings").await.unwrap().is_none(),
+            "nothing of {namespace} is applied"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! The one error type of a kustomize build. Every variant names the file (a path in the
 //! tree) it concerns, so the message alone tells the user where to look.
 
+use super::helm_chart::ChartPull;
 use super::tree::TreeError;
 
 /// Why a build failed.
@@ -38,6 +39,12 @@ pub enum Error {
         /// The offending value.
         detail: String,
     },
+    /// A `helmCharts` entry names a chart that is not in chartHome and is not among
+    /// [`BuildOptions::pulled_charts`](super::BuildOptions::pulled_charts): where
+    /// kustomize would run `helm pull`, the caller pulls it and builds again. (Boxed:
+    /// every `Result` of a build carries this enum.)
+    #[error("{0}: not in chartHome and not pulled")]
+    ChartNotPulled(Box<ChartPull>),
     /// Building the resources failed (conflicting ids, a patch without target, …).
     #[error("{file}: {reason}")]
     Build {

@@ -11,7 +11,9 @@
 //! it includes may live elsewhere in the tree). Remote resources, plugins and KRM
 //! functions are refused with an [`Error::Unsupported`]. `helmCharts` are inflated by
 //! Flotilla's own Helm renderer when [`BuildOptions::enable_helm`] is set (kustomize's
-//! `--enable-helm`), from charts already in the kustomization's chartHome.
+//! `--enable-helm`), from charts in the kustomization's chartHome or, for an entry with a
+//! `repo`, pulled by the caller ([`BuildOptions::pulled_charts`], asked for with
+//! [`Error::ChartNotPulled`]).
 //!
 //! # Not yet supported
 //! Reference annotations in `crds`, and builtin generator plugins other than
@@ -43,6 +45,7 @@ mod yaml;
 
 pub use self::emit::{to_yaml, to_yaml_stream};
 pub use self::error::Error;
+pub use self::helm_chart::{ChartPull, PulledCharts};
 pub use self::tree::{
     DEFAULT_MAX_FILE_BYTES, DirTree, EntryKind, MemTree, Tree, TreeError, WithFile, join,
 };
@@ -64,6 +67,10 @@ pub struct BuildOptions {
     /// `--helm-api-versions`: `.Capabilities.APIVersions` additions for every chart,
     /// instead of the charts' own `apiVersions` when not empty.
     pub helm_api_versions: Vec<String>,
+    /// Charts pulled for `helmCharts` entries whose chart is not in chartHome: a build
+    /// that needs one it is not given fails with [`Error::ChartNotPulled`] naming it
+    /// (kustomize runs `helm pull`; a build here does no I/O).
+    pub pulled_charts: PulledCharts,
 }
 
 /// Builds the kustomization in directory `dir` of `tree` (a path relative to the tree's

@@ -13,7 +13,7 @@ use super::generator::{self, Kind};
 use super::kustomization::{self, Kustomization, PatchArgs, PatchOptions};
 use super::openapi::{BuildScope, OpenApi};
 use super::resource::{ResMap, Resource};
-use super::tree::{EntryKind, Tree, is_within, join};
+use super::tree::{EntryKind, Mounted, Tree, is_within, join};
 use super::{BuildOptions, helm_chart, nameref, patch, replacement, sort, transform, vars, yaml};
 
 /// What a kustomization hands to the one that includes it.
@@ -242,24 +242,7 @@ impl Builder<'_> {
     /// Reads a file named in kustomization `file` (in directory `dir`); like kustomize's
     /// default load restrictor, only files in or below `dir` may be read.
     fn load_file(&self, dir: &str, file: &str, rel: &str) -> Result<Vec<u8>> {
-        if is_remote(rel) {
-            return Err(Error::Unsupported {
-                file: file.to_string(),
-                what: "remote file",
-                detail: rel.to_string(),
-            });
-        }
-        let path = join(dir, rel).map_err(|e| Error::build(file, e.to_string()))?;
-        if !is_within(&path, dir) {
-            return Err(Error::build(
-                file,
-                format!(
-                    "security; file '{path}' is not in or below '{}'",
-                    show_dir(dir)
-                ),
-            ));
-        }
-        Ok(self.tree.read(&path)?)
+        load_within(self.tree, dir, file, rel)
     }
 
     fn accumulate(
@@ -487,28 +470,26 @@ impl Builder<'_> {
             }
         }
         for (chart, additional) in configured_charts {
-            let chart_dir = match helm_chart::locate(self.tree, dir, file, &globals, chart)? {
-                helm_chart::Located::Local(chart_dir) => chart_dir,
-                helm_chart::Located::Remote { chart_dir, home } => {
-                    return Err(Error::Unsupported {
-                        file: file.to_string(),
-                        what: "pulling a Helm chart",
-                        detail: format!(
-                            "{}: chart {:?} (repo {}, version {}) is not in chartHome {home} ({chart_dir} does not exist); Flotilla does not pull charts during a kustomize build yet: vendor it into {chart_dir}",
-                            chart.field,
-                            chart.name,
-                            chart.repo,
-                            if chart.version.is_empty() {
-                                "latest"
-                            } else {
-                                &chart.version
-                            },
-                        ),
-                    });
+            let resources = match helm_chart::locate(self.tree, dir, file, &globals, chart)? {
+                helm_chart::Located::Local(chart_dir) => helm_chart::inflate(
+                    self.tree, file, chart, &chart_dir, flags, additional, &load,
+                )?,
+                helm_chart::Located::Remote { chart_dir, .. } => {
+                    let pull = helm_chart::pull_of(file, chart)?;
+                    let Some(pulled) =
+                        self.opts
+                            .pulled_charts
+                            .get(&pull.repo, &pull.name, &pull.version)
+                    else {
+                        return Err(Error::ChartNotPulled(Box::new(pull)));
+                    };
+                    // Read as kustomize reads the chart `helm pull --untar` left in
+                    // chartHome: its values.yaml and a valuesFile pointing into it too.
+                    let tree = Mounted::new(self.tree, chart_dir.clone(), pulled);
+                    let load = |rel: &str| load_within(&tree, dir, file, rel);
+                    helm_chart::inflate(&tree, file, chart, &chart_dir, flags, additional, &load)?
                 }
             };
-            let resources =
-                helm_chart::inflate(self.tree, file, chart, &chart_dir, flags, additional, &load)?;
             for mut r in resources {
                 seen.push((r.str_field("apiVersion").to_string(), r.kind().to_string()));
                 r.origin = Some(serde_json::json!({
@@ -1122,4 +1103,27 @@ pub(crate) fn resources_from(path: &str, bytes: &[u8]) -> Result<Vec<Resource>> 
         out.push(Resource::new(obj));
     }
     Ok(out)
+}
+
+/// File `rel` of the kustomization `file` in `dir`, read from `tree` with kustomize's
+/// default load restrictions: no remote files, nothing outside `dir`.
+fn load_within(tree: &dyn Tree, dir: &str, file: &str, rel: &str) -> Result<Vec<u8>> {
+    if is_remote(rel) {
+        return Err(Error::Unsupported {
+            file: file.to_string(),
+            what: "remote file",
+            detail: rel.to_string(),
+        });
+    }
+    let path = join(dir, rel).map_err(|e| Error::build(file, e.to_string()))?;
+    if !is_within(&path, dir) {
+        return Err(Error::build(
+            file,
+            format!(
+                "security; file '{path}' is not in or below '{}'",
+                show_dir(dir)
+            ),
+        ));
+    }
+    Ok(tree.read(&path)?)
 }

@@ -397,6 +397,107 @@ impl Tree for WithFile<'_> {
     }
 }
 
+/// A tree with a second tree mounted at directory `at` (a pulled chart, where `helm pull
+/// --untar` would have unpacked it): paths at or below `at` read from the mounted tree,
+/// `at`'s ancestors are directories, everything else reads through to the base.
+pub(crate) struct Mounted<'t> {
+    base: &'t dyn Tree,
+    at: String,
+    mounted: &'t dyn Tree,
+}
+
+impl<'t> Mounted<'t> {
+    /// `base` with `mounted` at `at`, a normalized path other than the root.
+    pub(crate) fn new(base: &'t dyn Tree, at: String, mounted: &'t dyn Tree) -> Self {
+        debug_assert!(!at.is_empty(), "the root cannot be a mount point");
+        Mounted { base, at, mounted }
+    }
+
+    /// `path` in the mounted tree, when it lies at or below the mount point.
+    fn inner<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if path == self.at {
+            return Some("");
+        }
+        path.strip_prefix(&self.at)?.strip_prefix('/')
+    }
+
+    /// The mount point's child directly inside `path`, when `path` is one of its
+    /// ancestors.
+    fn child_towards_mount(&self, path: &str) -> Option<&str> {
+        let rest = if path.is_empty() {
+            self.at.as_str()
+        } else {
+            self.at.strip_prefix(path)?.strip_prefix('/')?
+        };
+        rest.split('/').next()
+    }
+
+    /// An error of the mounted tree with its path as the build knows it.
+    fn outer_error(&self, e: TreeError) -> TreeError {
+        let outer = |path: String| display_join(&self.at, &path);
+        match e {
+            TreeError::NotFound { path } => TreeError::NotFound { path: outer(path) },
+            TreeError::IsDirectory { path } => TreeError::IsDirectory { path: outer(path) },
+            TreeError::Escapes { path, reason } => TreeError::Escapes {
+                path: outer(path),
+                reason,
+            },
+            TreeError::TooLarge { path, limit } => TreeError::TooLarge {
+                path: outer(path),
+                limit,
+            },
+            TreeError::Io { path, source } => TreeError::Io {
+                path: outer(path),
+                source,
+            },
+        }
+    }
+}
+
+impl Tree for Mounted<'_> {
+    fn entry(&self, path: &str) -> Result<Option<EntryKind>, TreeError> {
+        if let Some(inner) = self.inner(path) {
+            return match self.mounted.entry(inner) {
+                Ok(_) if inner.is_empty() => Ok(Some(EntryKind::Dir)),
+                other => other.map_err(|e| self.outer_error(e)),
+            };
+        }
+        if self.child_towards_mount(path).is_some() {
+            return Ok(Some(EntryKind::Dir));
+        }
+        self.base.entry(path)
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, TreeError> {
+        match self.inner(path) {
+            Some(inner) => self.mounted.read(inner).map_err(|e| self.outer_error(e)),
+            None if self.child_towards_mount(path).is_some() => Err(TreeError::IsDirectory {
+                path: path.to_string(),
+            }),
+            None => self.base.read(path),
+        }
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<(String, EntryKind)>, TreeError> {
+        if let Some(inner) = self.inner(path) {
+            return self.mounted.list(inner).map_err(|e| self.outer_error(e));
+        }
+        let Some(child) = self.child_towards_mount(path) else {
+            return self.base.list(path);
+        };
+        // The base may not have the directory at all (chartHome before the first pull).
+        let mut entries = match self.base.list(path) {
+            Ok(entries) => entries,
+            Err(TreeError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        entries.retain(|(name, _)| name != child);
+        entries.push((child.to_string(), EntryKind::Dir));
+        entries.sort();
+        Ok(entries)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,6 +569,41 @@ mod tests {
             assert!(matches!(tree.list("sub"), Err(TreeError::Escapes { .. })));
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_mounted_tree_shows_at_its_mount_point() {
+        let base = MemTree::from_files([("app/kustomization.yaml", "x"), ("app/charts/a", "")]);
+        let chart = MemTree::from_files([("Chart.yaml", "c"), ("templates/t.yaml", "t")]);
+        let t = Mounted::new(&base, "app/charts/web-1/web".into(), &chart);
+        assert_eq!(t.entry("app/charts/web-1").unwrap(), Some(EntryKind::Dir));
+        assert_eq!(
+            t.entry("app/charts/web-1/web").unwrap(),
+            Some(EntryKind::Dir)
+        );
+        assert_eq!(t.read("app/charts/web-1/web/Chart.yaml").unwrap(), b"c");
+        assert_eq!(t.read("app/kustomization.yaml").unwrap(), b"x");
+        assert_eq!(
+            t.list("app/charts").unwrap(),
+            [
+                ("a".to_string(), EntryKind::File),
+                ("web-1".to_string(), EntryKind::Dir)
+            ]
+        );
+        assert_eq!(
+            t.list("app/charts/web-1/web").unwrap(),
+            [
+                ("Chart.yaml".to_string(), EntryKind::File),
+                ("templates".to_string(), EntryKind::Dir)
+            ]
+        );
+        match t.read("app/charts/web-1/web/values.yaml") {
+            Err(TreeError::NotFound { path }) => {
+                assert_eq!(path, "app/charts/web-1/web/values.yaml")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.entry("app/charts/web-10").unwrap(), None);
     }
 
     #[test]

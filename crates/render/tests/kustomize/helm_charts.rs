@@ -331,35 +331,8 @@ const GAME: &[(&str, &str)] = &[
     ),
 ];
 
-/// `TestHelmChartProdVsDev`: a base inflating a chart kept where `helm pull` would have
-/// put it (`charts/arcade-2.4.0/arcade`, as `repo` and `version` are set), and
-/// overlays putting it in two namespaces with two prefixes.
-/// (kustomize v5.5.0 does not yet pass an overlay's namespace down to the chart's
-/// `.Release.Namespace`; later versions do.)
-#[test]
-fn krusty_prod_vs_dev() {
-    let mut files: Vec<(String, String)> = GAME
-        .iter()
-        .map(|(p, t)| {
-            (
-                format!("base/charts/arcade-2.4.0/arcade/{p}"),
-                t.to_string(),
-            )
-        })
-        .collect();
-    files.extend([
-        (
-            "base/kustomization.yaml".to_string(),
-            "helmCharts:\n- name: arcade\n  repo: https://charts.example.com\n  version: 2.4.0\n  releaseName: play\n".to_string(),
-        ),
-        ("prod/kustomization.yaml".into(), "namespace: prod\nnamePrefix: live-\nresources:\n- ../base\n".into()),
-        ("dev/kustomization.yaml".into(), "namespace: dev\nnamePrefix: trial-\nresources:\n- ../base\n".into()),
-        // kustomize's test harness builds with `Reorder: none`; `kubectl kustomize` sorts
-        // unless told so.
-        ("both/kustomization.yaml".into(), "sortOptions:\n  order: fifo\nresources:\n- ../dev\n- ../prod\n".into()),
-    ]);
-    let tree = MemTree::from_files(files);
-    let base = "apiVersion: v1
+/// `TestHelmChartProdVsDev`'s base: the chart as kustomize inflates it.
+const GAME_BASE: &str = "apiVersion: v1
 data:
   rcon-password: Y2hhbmdlLW1l
 kind: Secret
@@ -391,6 +364,36 @@ spec:
     app: play-arcade
   type: ClusterIP
 ";
+
+/// `TestHelmChartProdVsDev`: a base inflating a chart kept where `helm pull` would have
+/// put it (`charts/arcade-2.4.0/arcade`, as `repo` and `version` are set), and
+/// overlays putting it in two namespaces with two prefixes.
+/// (kustomize v5.5.0 does not yet pass an overlay's namespace down to the chart's
+/// `.Release.Namespace`; later versions do.)
+#[test]
+fn krusty_prod_vs_dev() {
+    let mut files: Vec<(String, String)> = GAME
+        .iter()
+        .map(|(p, t)| {
+            (
+                format!("base/charts/arcade-2.4.0/arcade/{p}"),
+                t.to_string(),
+            )
+        })
+        .collect();
+    files.extend([
+        (
+            "base/kustomization.yaml".to_string(),
+            "helmCharts:\n- name: arcade\n  repo: https://charts.example.com\n  version: 2.4.0\n  releaseName: play\n".to_string(),
+        ),
+        ("prod/kustomization.yaml".into(), "namespace: prod\nnamePrefix: live-\nresources:\n- ../base\n".into()),
+        ("dev/kustomization.yaml".into(), "namespace: dev\nnamePrefix: trial-\nresources:\n- ../base\n".into()),
+        // kustomize's test harness builds with `Reorder: none`; `kubectl kustomize` sorts
+        // unless told so.
+        ("both/kustomization.yaml".into(), "sortOptions:\n  order: fifo\nresources:\n- ../dev\n- ../prod\n".into()),
+    ]);
+    let tree = MemTree::from_files(files);
+    let base = GAME_BASE;
     assert_eq!(build(&tree, "base").unwrap(), base);
     let overlay = |prefix: &str, ns: &str| {
         base.replace(
@@ -608,7 +611,7 @@ fn release_namespace_crds_tests_and_hooks() {
     let flags = BuildOptions {
         enable_helm: true,
         helm_kube_version: Some("1.29.3".into()),
-        helm_api_versions: Vec::new(),
+        ..BuildOptions::default()
     };
     let objs = objects(
         &echo_tree(&chart_with("  kubeVersion: \"1.16\"\n"), &[]),
@@ -677,18 +680,183 @@ fn a_chart_missing_from_chart_home_is_named() {
     );
 }
 
+fn not_pulled(tree: &dyn kustomize::Tree, opts: &BuildOptions) -> kustomize::ChartPull {
+    match kustomize::build_with(tree, "app", opts) {
+        Err(kustomize::Error::ChartNotPulled(pull)) => *pull,
+        other => panic!("expected ChartNotPulled, got {other:?}"),
+    }
+}
+
+/// Where kustomize runs `helm pull`, the build stops and names what to pull.
 #[test]
-fn a_remote_chart_is_refused_by_name() {
+fn a_remote_chart_not_pulled_names_what_to_pull() {
     let tree = echo_tree(
-        "helmCharts:\n- name: web\n  repo: https://charts.example.com\n  version: 1.0.0\n",
+        "helmCharts:\n- name: echo\n  releaseName: r\n- name: web\n  repo: https://charts.example.com\n  version: 1.0.0\n",
         &[],
     );
-    let msg = fails(&tree, &helm_on());
-    assert!(msg.starts_with("app/kustomization.yaml: pulling a Helm chart is not supported: helmCharts[0]: chart \"web\" (repo https://charts.example.com, version 1.0.0) is not in chartHome app/charts/web-1.0.0"), "{msg}");
-    assert!(
-        msg.contains("vendor it into app/charts/web-1.0.0/web"),
-        "{msg}"
+    let pull = not_pulled(&tree, &helm_on());
+    assert_eq!(
+        pull,
+        kustomize::ChartPull {
+            repo: "https://charts.example.com".into(),
+            name: "web".into(),
+            version: "1.0.0".into(),
+            file: "app/kustomization.yaml".into(),
+            field: "helmCharts[1]".into(),
+        }
     );
+    assert_eq!(
+        kustomize::Error::ChartNotPulled(Box::new(pull)).to_string(),
+        "app/kustomization.yaml: field helmCharts[1]: chart \"web\" version 1.0.0 of repository https://charts.example.com: not in chartHome and not pulled"
+    );
+    // Without a version, the latest is asked for (`helm pull` without `--version`).
+    let latest = echo_tree(
+        "helmCharts:\n- name: web\n  repo: oci://registry.example.com/charts\n",
+        &[],
+    );
+    let pull = not_pulled(&latest, &helm_on());
+    assert_eq!(
+        (
+            pull.repo.as_str(),
+            pull.name.as_str(),
+            pull.version.as_str()
+        ),
+        ("oci://registry.example.com/charts", "web", "")
+    );
+    assert!(
+        kustomize::Error::ChartNotPulled(Box::new(pull))
+            .to_string()
+            .contains("chart \"web\" version latest of repository oci://")
+    );
+    // A chart pulled for another version is not this one.
+    let mut opts = helm_on();
+    opts.pulled_charts.insert(
+        &kustomize::ChartPull {
+            repo: "https://charts.example.com".into(),
+            name: "web".into(),
+            version: "2.0.0".into(),
+            ..not_pulled(&tree, &helm_on())
+        },
+        std::sync::Arc::new(MemTree::new()),
+    );
+    assert_eq!(not_pulled(&tree, &opts).version, "1.0.0");
+}
+
+fn game_chart() -> std::sync::Arc<MemTree> {
+    std::sync::Arc::new(MemTree::from_files(GAME.iter().copied()))
+}
+
+/// A pulled chart builds exactly as the same chart kept where `helm pull --untar` puts
+/// it (`krusty_prod_vs_dev`, whose output kustomize's own test pins), through overlays.
+#[test]
+fn a_pulled_chart_builds_as_the_same_chart_in_chart_home() {
+    let tree = MemTree::from_files([
+        (
+            "base/kustomization.yaml",
+            "helmCharts:\n- name: arcade\n  repo: https://charts.example.com\n  version: 2.4.0\n  releaseName: play\n",
+        ),
+        (
+            "prod/kustomization.yaml",
+            "namespace: prod\nnamePrefix: live-\nresources:\n- ../base\n",
+        ),
+    ]);
+    let pull = match kustomize::build_with(&tree, "prod", &helm_on()) {
+        Err(kustomize::Error::ChartNotPulled(pull)) => *pull,
+        other => panic!("expected ChartNotPulled, got {other:?}"),
+    };
+    assert_eq!(pull.file, "base/kustomization.yaml");
+    let mut opts = helm_on();
+    opts.pulled_charts.insert(&pull, game_chart());
+    let built = |dir| kustomize::build_yaml_with(&tree, dir, &opts).expect("builds");
+    assert_eq!(built("base"), GAME_BASE);
+    assert_eq!(
+        built("prod"),
+        GAME_BASE.replace(
+            "  name: play-arcade\n",
+            "  name: live-play-arcade\n  namespace: prod\n"
+        )
+    );
+}
+
+/// Every option of the local path applies to a pulled chart: without a version the chart
+/// is pulled into chartHome itself, where the local chart lies, so both builds read the
+/// same paths.
+#[test]
+fn a_pulled_chart_takes_every_option_a_local_chart_takes() {
+    let fields = "  namespace: ns\n  includeCRDs: true\n  skipTests: true\n  kubeVersion: \"1.29.0\"\n  apiVersions: [foo/v1]\n  valuesInline:\n    a: {x: 2}\n  additionalValuesFiles: [more.yaml]\n";
+    let extra = [("app/more.yaml", "keep: more\n")];
+    let local = echo_tree(&chart_with(fields), &extra);
+    let remote_kustomization = format!(
+        "{}  repo: https://charts.example.com/stable\n{fields}",
+        chart_with("")
+    );
+    let remote = MemTree::from_files(
+        std::iter::once(("app/kustomization.yaml", remote_kustomization.as_str())).chain(extra),
+    );
+    let mut opts = helm_on();
+    let pull = not_pulled(&remote, &opts);
+    assert_eq!(pull.version, "");
+    opts.pulled_charts.insert(
+        &pull,
+        std::sync::Arc::new(MemTree::from_files(ECHO.iter().copied())),
+    );
+    let expected = objects(&local, &helm_on());
+    assert_eq!(
+        expected.len(),
+        3,
+        "the CRD, the values ConfigMap and the hook"
+    );
+    assert_eq!(objects(&remote, &opts), expected);
+    // A valuesFile inside the pulled chart is read as kustomize reads it after the pull.
+    let with_file = |t: &str| {
+        t.replace(
+            "  valuesInline:\n    a: {x: 2}\n",
+            "  valuesFile: charts/echo/values.yaml\n",
+        )
+    };
+    let local = echo_tree(&with_file(&chart_with(fields)), &extra);
+    let remote = MemTree::from_files(
+        std::iter::once((
+            "app/kustomization.yaml",
+            with_file(&remote_kustomization).as_str(),
+        ))
+        .chain(extra),
+    );
+    assert_eq!(objects(&remote, &opts), objects(&local, &helm_on()));
+}
+
+/// What could not be pulled is refused before anyone is asked to pull it.
+#[test]
+fn charts_that_cannot_be_pulled_are_refused_by_field() {
+    let chart = |fields: &str| echo_tree(&format!("helmCharts:\n- {fields}\n"), &[]);
+    for (fields, expected) in [
+        (
+            "name: a/b\n  repo: https://charts.example.com",
+            "field helmCharts[0].name: chart \"a/b\": a chart name must not be a path",
+        ),
+        (
+            "name: ..\n  repo: https://charts.example.com",
+            "field helmCharts[0].name: chart \"..\": a chart name must not be a path",
+        ),
+        (
+            "name: web\n  repo: https://charts.example.com\n  version: ../../x",
+            "field helmCharts[0].version: chart \"web\": \"../../x\" is not a chart version",
+        ),
+        (
+            "name: web\n  repo: ftp://charts.example.com",
+            "field helmCharts[0].repo: chart \"web\": \"ftp://charts.example.com\" is not a Helm repository URL (http://, https://) or an OCI registry (oci://)",
+        ),
+        (
+            "name: web\n  repo: charts.example.com/stable",
+            "field helmCharts[0].repo: chart \"web\": \"charts.example.com/stable\" is not a Helm repository URL",
+        ),
+    ] {
+        let msg = fails(&chart(fields), &helm_on());
+        assert!(
+            msg.starts_with(&format!("app/kustomization.yaml: {expected}")),
+            "{fields}: {msg}"
+        );
+    }
 }
 
 #[test]

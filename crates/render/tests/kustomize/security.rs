@@ -136,7 +136,7 @@ fn file_of_100_mib_is_refused() {
 
 #[test]
 fn plugins_and_unpulled_helm_charts_are_refused() {
-    // Without --enable-helm, as kustomize; with it, a chart not vendored is not pulled.
+    // Without --enable-helm, as kustomize; with it, a chart not vendored is not pulled here.
     let tree = MemTree::from_files([(
         "kustomization.yaml",
         "helmCharts:\n- name: redis\n  repo: https://charts.example\n",
@@ -150,14 +150,12 @@ fn plugins_and_unpulled_helm_charts_are_refused() {
         enable_helm: true,
         ..Default::default()
     };
+    // The build itself never pulls: it names the chart for its caller to pull.
     let err = kustomize::build_with(&tree, "", &enabled).unwrap_err();
     assert!(
         matches!(
             err,
-            Error::Unsupported {
-                what: "pulling a Helm chart",
-                ..
-            }
+            Error::ChartNotPulled(ref pull) if pull.repo == "https://charts.example" && pull.name == "redis"
         ),
         "{err}"
     );
