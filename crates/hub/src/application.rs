@@ -1091,6 +1091,19 @@ impl AppReconciler {
                 {
                     (i, pull)
                 }
+                Ok(Err((
+                    i,
+                    render::RenderError::Kustomize(
+                        flotilla_render::kustomize::Error::ChartNotPulled(pull),
+                    ),
+                ))) if pulled.len() >= MAX_KUSTOMIZE_CHART_PULLS => {
+                    return Err(failed(
+                        i,
+                        &format_args!(
+                            "kustomize: {pull}: not pulled: an Application's kustomizations may pull at most {MAX_KUSTOMIZE_CHART_PULLS} charts"
+                        ),
+                    ));
+                }
                 Ok(Err((i, e))) => return Err(failed(i, &e)),
                 Err(e) => return Err(format!("render task: {e}")),
             };
