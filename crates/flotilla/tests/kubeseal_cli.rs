@@ -15,6 +15,8 @@ fn flotilla(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
         .args(args)
         .env("RUST_BACKTRACE", "0")
+        // No kubeconfig unless a test names one: the namespace is then `default`.
+        .env("KUBECONFIG", "/nonexistent/flotilla-test-kubeconfig")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -707,4 +709,59 @@ fn the_controllers_certificate_is_fetched_and_seals_without_cert() {
         b"",
     ));
     assert!(err.contains("cannot fetch") && err.contains("404"), "{err}");
+}
+
+/// A Secret without a namespace is sealed into `-n`'s, else the kubeconfig context's
+/// (`--context`, else the current one), else `default` — as kubeseal takes client-go's
+/// namespace; a context the kubeconfig lacks is an error.
+#[test]
+fn a_secret_without_a_namespace_takes_the_kubeconfig_contexts() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (key, _) = key_at(dir.path(), "controller", now - 60);
+    let crt = dir.path().join("tls.crt");
+    std::fs::write(&crt, key.certificate_pem()).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: payments\nclusters:\n- name: east\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: me\n  user: {}\ncontexts:\n- name: payments\n  context:\n    cluster: east\n    user: me\n    namespace: team-payments\n- name: bare\n  context:\n    cluster: east\n    user: me\n",
+    )
+    .unwrap();
+    let secret = SECRET.replace("  namespace: web\n", "");
+    let sealed_namespace = |extra: &[&str]| {
+        let mut args = vec!["kubeseal", "--cert", crt.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let sealed: Value = serde_json::from_str(&ok(&flotilla(&args, secret.as_bytes()))).unwrap();
+        sealed["metadata"]["namespace"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let file = kubeconfig.to_str().unwrap();
+    assert_eq!(sealed_namespace(&[]), "default");
+    assert_eq!(sealed_namespace(&["--kubeconfig", file]), "team-payments");
+    assert_eq!(
+        sealed_namespace(&["--kubeconfig", file, "--context", "bare"]),
+        "default"
+    );
+    assert_eq!(
+        sealed_namespace(&["--kubeconfig", file, "-n", "team-b"]),
+        "team-b"
+    );
+    let err = failed(&flotilla(
+        &[
+            "kubeseal",
+            "--cert",
+            crt.to_str().unwrap(),
+            "--kubeconfig",
+            file,
+            "--context",
+            "nowhere",
+        ],
+        secret.as_bytes(),
+    ));
+    assert!(err.contains("context \"nowhere\" does not exist"), "{err}");
 }

@@ -4,7 +4,7 @@
 //! (`--recovery-unseal`), and ask the controller to check (`--validate`) or re-encrypt
 //! (`--re-encrypt`) SealedSecrets. Nothing here talks to a cluster: the certificate is a
 //! file or a URL, the controller is the hub's URL (`--controller-url`), and the namespace
-//! comes from `--namespace`.
+//! comes from `--namespace`, else the kubeconfig context's (read, never connected to).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -57,6 +57,13 @@ pub(crate) struct Args {
     /// Namespace (kubectl's flag): the Secret's when it has none, and checked against it.
     #[arg(short = 'n', long, value_name = "NAMESPACE")]
     pub(crate) namespace: Option<String>,
+    /// The kubeconfig whose context gives the namespace when neither the Secret nor -n
+    /// does ($KUBECONFIG or ~/.kube/config when absent).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to read the namespace of (the current one when absent).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) context: Option<String>,
     /// Encrypt one raw value (from --from-file or stdin) and print its base64.
     #[arg(long)]
     pub(crate) raw: bool,
@@ -343,8 +350,7 @@ fn sealed_secrets(
                 );
             }
             if own.is_empty() {
-                let namespace = args.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
-                secret["metadata"]["namespace"] = namespace.into();
+                secret["metadata"]["namespace"] = default_namespace(args)?.into();
             }
         }
         let sealed = seal(&secret, key, scope).with_context(|| {
@@ -535,16 +541,71 @@ fn as_written(mut sealed: Value) -> Value {
     Value::Object(written)
 }
 
+/// The namespace kubeseal seals into when the Secret names none: `-n`, else the
+/// kubeconfig context's namespace, else `default` — client-go's `Namespace()` of the
+/// loaded configuration. No kubeconfig at all is no error (kubeseal with `--cert` runs
+/// without one); a kubeconfig that does not parse, or a `--context` it lacks, is.
+fn default_namespace(args: &Args) -> anyhow::Result<String> {
+    use kube::config::Kubeconfig;
+    if let Some(namespace) = &args.namespace {
+        return Ok(namespace.clone());
+    }
+    let kubeconfig = match &args.kubeconfig {
+        Some(path) => Some(
+            Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?,
+        ),
+        None => match Kubeconfig::read() {
+            Ok(kubeconfig) => Some(kubeconfig),
+            Err(_) if !kubeconfig_present() => None,
+            Err(e) => {
+                return Err(e).context("reading the kubeconfig ($KUBECONFIG or ~/.kube/config)");
+            }
+        },
+    };
+    let Some(kubeconfig) = kubeconfig else {
+        if let Some(context) = &args.context {
+            bail!("context {context:?} does not exist: no kubeconfig");
+        }
+        return Ok(DEFAULT_NAMESPACE.to_string());
+    };
+    let chosen = args
+        .context
+        .as_ref()
+        .or(kubeconfig.current_context.as_ref());
+    let context = chosen.and_then(|name| {
+        kubeconfig
+            .contexts
+            .iter()
+            .find(|c| &c.name == name)
+            .and_then(|c| c.context.as_ref())
+    });
+    if let (Some(name), None) = (&args.context, context) {
+        bail!("context {name:?} does not exist in the kubeconfig");
+    }
+    Ok(context
+        .and_then(|c| c.namespace.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()))
+}
+
+/// Whether `$KUBECONFIG` names a file that exists, or `~/.kube/config` exists.
+fn kubeconfig_present() -> bool {
+    if let Some(paths) = std::env::var_os("KUBECONFIG").filter(|p| !p.is_empty()) {
+        return std::env::split_paths(&paths).any(|p| p.exists());
+    }
+    std::env::var_os("HOME")
+        .map(|home| Path::new(&home).join(".kube/config").exists())
+        .unwrap_or(false)
+}
+
 /// kubeseal's `EncryptSecretItem`: one value, printed as bare base64.
 fn seal_raw(args: &Args) -> anyhow::Result<String> {
     let key = sealing_key(args)?;
     let mut namespace = String::new();
     let name = args.name.clone().unwrap_or_default();
     if args.scope != Scope::ClusterWide {
-        namespace = args
-            .namespace
-            .clone()
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        namespace = default_namespace(args)?;
         if args.scope == Scope::Strict && name.is_empty() {
             bail!(
                 "must provide the --name flag with --raw and --scope {}",
