@@ -340,22 +340,19 @@ impl Sources {
             let listed = self
                 .listing(listing_key, interval, async {
                     let versions = oci::versions(&reference, &access, HELM_REPO_TIMEOUT).await?;
-                    Ok(HashMap::from([(name.clone(), tag_listing(versions))]))
+                    Ok(HashMap::from([(
+                        name.clone(),
+                        helm_repo::tag_versions(versions),
+                    )]))
                 })
                 .await?;
             let versions = listed.get(&name).map(Vec::as_slice).unwrap_or_default();
-            let chosen = match helm_repo::choose(versions, wanted) {
-                Err(helm_repo::HelmRepoError::Constraint(_))
-                    if versions.iter().any(|v| v.version == wanted) =>
-                {
-                    Some(wanted.to_string())
+            helm_repo::choose_tag(versions, wanted)?.ok_or_else(|| {
+                helm_repo::HelmRepoError::NoVersion {
+                    repo: repo.to_string(),
+                    chart: chart.to_string(),
+                    wanted: wanted.to_string(),
                 }
-                chosen => chosen?.map(|v| v.version.clone()),
-            };
-            chosen.ok_or_else(|| helm_repo::HelmRepoError::NoVersion {
-                repo: repo.to_string(),
-                chart: chart.to_string(),
-                wanted: wanted.to_string(),
             })?
         };
         let key = format!("oci\u{0}{name}\u{0}{version}\u{0}{who}");
@@ -432,7 +429,10 @@ impl Sources {
                     let listed = self
                         .listing(listing_key, interval, async {
                             let tags = oci::tags(reference, access, HELM_REPO_TIMEOUT).await?;
-                            Ok(HashMap::from([(name.clone(), tag_listing(tags))]))
+                            Ok(HashMap::from([(
+                                name.clone(),
+                                flotilla_source::helm_repo::tag_versions(tags),
+                            )]))
                         })
                         .await
                         .map_err(|e| match e {
@@ -717,19 +717,6 @@ fn oci_content_files(
         }
         _ => Err(format!("expected 1 directory, found {}", tops.len())),
     }
-}
-
-/// A registry's tags as a listing of chart versions (the cache `Sources::listing` keeps):
-/// names only.
-fn tag_listing(tags: Vec<String>) -> Vec<flotilla_source::helm_repo::ChartVersion> {
-    tags.into_iter()
-        .map(|version| flotilla_source::helm_repo::ChartVersion {
-            version,
-            urls: Vec::new(),
-            digest: String::new(),
-            created: String::new(),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -142,6 +142,32 @@ pub fn choose<'a>(
         .map(|(_, v)| v))
 }
 
+/// An OCI repository's tags as chart versions (no package URLs, digests or dates), for
+/// [`choose_tag`].
+pub fn tag_versions(tags: Vec<String>) -> Vec<ChartVersion> {
+    tags.into_iter()
+        .map(|version| ChartVersion {
+            version,
+            urls: Vec::new(),
+            digest: String::new(),
+            created: String::new(),
+        })
+        .collect()
+}
+
+/// The tag `wanted` picks among an OCI chart repository's `tags` ([`tag_versions`]), as
+/// [`choose`] picks a version; a `wanted` that is no constraint but is a tag exactly is
+/// that tag. (A `wanted` that is a version needs no listing: it is the tag.)
+pub fn choose_tag(tags: &[ChartVersion], wanted: &str) -> Result<Option<String>, HelmRepoError> {
+    let wanted = wanted.trim();
+    match choose(tags, wanted) {
+        Err(HelmRepoError::Constraint(_)) if tags.iter().any(|v| v.version == wanted) => {
+            Ok(Some(wanted.to_string()))
+        }
+        chosen => Ok(chosen?.map(|v| v.version.clone())),
+    }
+}
+
 /// `reference` resolved against the repository URL as Helm's `ResolveReferenceURL` does:
 /// an absolute URL as it is; otherwise the repository taken as a directory, RFC 3986
 /// reference resolution, and the repository's query (a signed URL's token) kept.

@@ -89,20 +89,9 @@ async fn pull_chart(pull: &ChartPull) -> anyhow::Result<MemTree> {
         let version = if flotilla_source::Version::parse(pull.version.trim()).is_some() {
             pull.version.trim().to_string()
         } else {
-            let tags: Vec<helm_repo::ChartVersion> =
-                oci::versions(&reference, &access, PULL_TIMEOUT)
-                    .await?
-                    .into_iter()
-                    .map(|version| helm_repo::ChartVersion {
-                        version,
-                        urls: Vec::new(),
-                        digest: String::new(),
-                        created: String::new(),
-                    })
-                    .collect();
-            helm_repo::choose(&tags, &pull.version)?
-                .map(|v| v.version.clone())
-                .ok_or_else(|| no_version(pull))?
+            let tags =
+                helm_repo::tag_versions(oci::versions(&reference, &access, PULL_TIMEOUT).await?);
+            helm_repo::choose_tag(&tags, &pull.version)?.ok_or_else(|| no_version(pull))?
         };
         oci::pull_chart(
             &reference,
