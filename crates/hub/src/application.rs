@@ -389,10 +389,7 @@ impl AppReconciler {
 
         // Render (CPU work off the async workers).
         let namespace = destination.namespace.clone();
-        let context = AppContext {
-            kustomize_build_options: self.settings.kustomize_build_options(),
-            ..app_context(&app)
-        };
+        let context = app_context(&app, self.settings.kustomize_build_options());
         let project = app.spec.project_or_default().to_string();
         // Settled: nothing new since the last successful sync and no drift seen — only
         // look at the objects' health, without rendering or applying.
@@ -452,9 +449,6 @@ impl AppReconciler {
             };
         }
 
-        if let Err(message) = self.check_kustomize_versions(&render_sources) {
-            return failed(previous, "ComparisonError", message, now, repo_urls);
-        }
         let phase = std::time::Instant::now();
         let rendered = self
             .render_trees(trees, render_sources, multiple, context, project, interval)
@@ -1041,6 +1035,8 @@ impl AppReconciler {
     /// chart once, at most [`MAX_KUSTOMIZE_CHART_PULLS`] of them. A chart that cannot
     /// be fetched is the render's failure (a ComparisonError: nothing is applied or
     /// pruned), naming the kustomization, the chart and the repository.
+    /// Before any render, Argo CD's kustomize settings check: see
+    /// [`unregistered_kustomize_version`].
     async fn render_trees(
         &self,
         trees: Vec<crate::sources::SourceTree>,
@@ -1057,6 +1053,17 @@ impl AppReconciler {
                 i + 1,
             )
         };
+        let registered = self.settings.kustomize_versions().map_err(|e| {
+            format!("Failed to load target state: failed to get Kustomize settings: {e}")
+        })?;
+        if let Some((i, version)) = unregistered_kustomize_version(&render_sources, &registered) {
+            return Err(failed(
+                i,
+                &format_args!(
+                    "error getting kustomize binary path: kustomize version {version} is not registered"
+                ),
+            ));
+        }
         let trees = Arc::new(trees);
         let render_sources = Arc::new(render_sources);
         let mut pulled = std::collections::HashSet::new();
@@ -1116,30 +1123,6 @@ impl AppReconciler {
         }
     }
 
-    /// Argo CD's kustomize settings check before it generates manifests: `argocd-cm` that
-    /// registers a version twice fails every app (`GetKustomizeSettings`), and a source
-    /// naming a `kustomize.version` that `argocd-cm` does not register fails its app
-    /// (`GetKustomizeBinaryPath`). A registered version builds with Flotilla's kustomize.
-    fn check_kustomize_versions(&self, sources: &[ApplicationSource]) -> Result<(), String> {
-        let registered = self.settings.kustomize_versions().map_err(|e| {
-            format!("Failed to load target state: failed to get Kustomize settings: {e}")
-        })?;
-        let count = sources.len();
-        for (i, source) in sources.iter().enumerate() {
-            let named = source.kustomize.as_ref().map(|k| k.version.as_str());
-            let Some(version) = named.filter(|v| !v.is_empty()) else {
-                continue;
-            };
-            if !registered.contains(version) {
-                return Err(format!(
-                    "Failed to load target state: failed to generate manifest for source {} of {count}: error getting kustomize binary path: kustomize version {version} is not registered",
-                    i + 1
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// One stage of the deletion hooks of `kind`: running them, or (`cleanup`) deleting
     /// them by policy — the app rendered again at its target, its hooks checked against
     /// its project. A destination gone ends the stage (nothing can run there).
@@ -1161,10 +1144,7 @@ impl AppReconciler {
             .fetch_trees(&sources, multiple, self.source_interval)
             .await?;
         let project = app.spec.project_or_default().to_string();
-        let context = AppContext {
-            kustomize_build_options: self.settings.kustomize_build_options(),
-            ..app_context(&app)
-        };
+        let context = app_context(&app, self.settings.kustomize_build_options());
         let rendered = self
             .render_trees(
                 trees,
@@ -1594,7 +1574,22 @@ fn finalizers_of(object: &Value) -> Vec<String> {
 
 /// What the renderers are told of the Application (its name, Argo CD's instance name,
 /// the destination namespace).
-fn app_context(app: &Application) -> AppContext {
+/// The first source naming a `kustomize.version` that `argocd-cm` does not register, as
+/// Argo CD's `GetKustomizeBinaryPath` refuses it (a registered version builds with
+/// Flotilla's kustomize); `argocd-cm` registering a version twice fails every app before
+/// (`GetKustomizeSettings`, in [`AppReconciler::render_trees`]).
+fn unregistered_kustomize_version<'a>(
+    sources: &'a [ApplicationSource],
+    registered: &std::collections::BTreeSet<String>,
+) -> Option<(usize, &'a str)> {
+    sources.iter().enumerate().find_map(|(i, source)| {
+        let version = source.kustomize.as_ref().map(|k| k.version.as_str())?;
+        (!version.is_empty() && !registered.contains(version)).then_some((i, version))
+    })
+}
+
+/// What the renderer needs of `app`, with `argocd-cm`'s `kustomize.buildOptions`.
+fn app_context(app: &Application, kustomize_build_options: String) -> AppContext {
     AppContext {
         app_name: app.metadata.name.clone(),
         instance_name: instance_name(app),
@@ -1602,7 +1597,7 @@ fn app_context(app: &Application) -> AppContext {
         kube_version: None,
         api_versions: Vec::new(),
         env: None,
-        kustomize_build_options: String::new(),
+        kustomize_build_options,
         kustomize_charts: Default::default(),
     }
 }
