@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use flotilla_fleet::flux::Kustomization;
 use flotilla_render::flux::{BuildSpec, Owner, Strictness, Variables};
-use flotilla_source::Credentials;
 use flotilla_sync::Cluster;
 use flotilla_sync::health::cel::{BoolExpr, HealthExprs};
 use futures::StreamExt;
@@ -470,9 +469,9 @@ impl FluxReconciler {
                 };
             }
         };
-        let credentials = match &spec.secret_ref {
-            None => Ok(Credentials::default()),
-            Some(r) => self.credentials(namespace, &r.name).await,
+        let access = match &spec.secret_ref {
+            None => Ok(flotilla_source::Access::default()),
+            Some(r) => self.access(namespace, &r.name).await,
         };
         // A new reconcile request (`flux reconcile source git`, a Receiver) checks the
         // remote now, whatever the last check's age.
@@ -502,14 +501,14 @@ impl FluxReconciler {
         repository.status.conditions = conditions.as_source_conditions();
         // Kept when what was fetched cannot be stored.
         let previous_artifact = repository.status.artifact.clone();
-        let (action, checkout) = match credentials {
-            Ok(credentials) => {
+        let (action, checkout) = match access {
+            Ok(access) => {
                 let keys = match &spec.verify {
                     Some(verify) => self.trusted_keys(namespace, &verify.secret_ref.name).await,
                     None => Ok(flotilla_source::TrustedKeys::default()),
                 };
                 repository
-                    .reconcile_verified(self.sources.mirrors(), credentials, keys)
+                    .reconcile_verified(self.sources.mirrors(), access, keys)
                     .await
             }
             Err(message) => {
@@ -795,10 +794,10 @@ impl FluxReconciler {
         ))
     }
 
-    async fn credentials(&self, namespace: &str, name: &str) -> Result<Credentials, String> {
+    /// A GitRepository's `secretRef`: its credentials and the CA it trusts.
+    async fn access(&self, namespace: &str, name: &str) -> Result<flotilla_source::Access, String> {
         let data = self.secret_data(namespace, name).await?;
-        Credentials::from_secret_data(&format!("{namespace}/{name}"), &data)
-            .map_err(|e| e.to_string())
+        flotilla_source::Access::from_flux_secret(&format!("{namespace}/{name}"), &data)
     }
 
     /// A Secret's data in `namespace`, or Flux's words for why it could not be read.

@@ -44,6 +44,51 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// How a remote is reached: who we are, and which servers we accept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Who we are.
+    pub credentials: Credentials,
+    /// The certificates an HTTPS server must chain to.
+    pub trust: crate::tls::ServerTrust,
+}
+
+impl From<Credentials> for Access {
+    fn from(credentials: Credentials) -> Access {
+        Access {
+            credentials,
+            trust: crate::tls::ServerTrust::Platform,
+        }
+    }
+}
+
+impl Access {
+    /// A GitRepository's `secretRef` as Flux's source-controller reads it: the
+    /// credentials, and for an HTTPS URL the CA bundle in `ca.crt` (else the deprecated
+    /// `caFile`) trusted beside the platform's roots, as go-git adds it to the system
+    /// pool. A bundle that holds no readable certificate is refused by name.
+    pub fn from_flux_secret(
+        secret: &str,
+        data: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Access, String> {
+        let credentials = Credentials::from_secret_data(secret, data).map_err(|e| e.to_string())?;
+        let bundle = ["ca.crt", "caFile"]
+            .into_iter()
+            .find_map(|key| data.get(key).filter(|v| !v.is_empty()).map(|v| (key, v)));
+        let trust = match bundle {
+            None => crate::tls::ServerTrust::Platform,
+            Some((key, pem)) => {
+                let trust = crate::tls::ServerTrust::PlatformAnd(pem.clone());
+                trust
+                    .check(&format!("secret {secret}: field {key:?}"))
+                    .map_err(|e| e.to_string())?;
+                trust
+            }
+        };
+        Ok(Access { credentials, trust })
+    }
+}
+
 /// A Secret's data could not be turned into credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {

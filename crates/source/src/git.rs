@@ -106,6 +106,8 @@ impl GitError {
 pub(crate) struct Remote<'a> {
     pub(crate) url: &'a GitUrl,
     pub(crate) credentials: &'a Credentials,
+    /// Whom an HTTPS server must be.
+    pub(crate) trust: &'a crate::tls::ServerTrust,
     pub(crate) timeout: Duration,
 }
 
@@ -341,6 +343,24 @@ async fn run(
             );
             None
         }
+    };
+    // curl reads the remote's own certificates from a file, which lives only for this
+    // command.
+    let _ca_file = match remote.trust.curl_bundle() {
+        Some(bundle) if remote.url.scheme() == Scheme::Https => {
+            let file = tempfile::Builder::new()
+                .prefix("ca-")
+                .tempfile_in(scratch)
+                .map_err(|e| GitError::Spawn(format!("creating the CA bundle file: {e}")))?;
+            std::fs::write(file.path(), bundle)
+                .map_err(|e| GitError::Spawn(format!("writing the CA bundle file: {e}")))?;
+            config.push((
+                "http.sslCAInfo".into(),
+                file.path().to_string_lossy().into_owned(),
+            ));
+            Some(file)
+        }
+        _ => None,
     };
     if !config.is_empty() {
         cmd.env("GIT_CONFIG_COUNT", config.len().to_string());

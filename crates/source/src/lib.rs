@@ -39,11 +39,12 @@ mod repository;
 mod semver;
 mod smart_http;
 mod snapshot;
+mod tls;
 mod url;
 mod verify;
 pub mod webhook;
 
-pub use crate::credentials::{Credentials, SecretError};
+pub use crate::credentials::{Access, Credentials, SecretError};
 pub use crate::git::GitError;
 pub use crate::ignore::{IGNORE_FILE, IgnoreError, IgnoreRules};
 pub use crate::mirror::{
@@ -59,6 +60,7 @@ pub use crate::repository::{
 };
 pub use crate::semver::{Constraint, ConstraintError, Version};
 pub use crate::snapshot::{Entry, EntryKind, File, ReadLimits, Snapshot, SnapshotError};
+pub use crate::tls::{ServerTrust, TlsError};
 pub use crate::url::{GitUrl, Rewrite, Scheme, UrlError, redact_str, rewrite};
 pub use crate::verify::{
     Failure, GitObject, SignedObject, TrustedKeys, VerifyError, split_signed_commit,

@@ -51,6 +51,7 @@ use crate::credentials::Credentials;
 use crate::git::{self, GitError, Remote};
 use crate::refs::{self, AdvertisedRef, RefError, Reference, Resolved};
 use crate::snapshot::{ReadLimits, Snapshot, SnapshotError};
+use crate::tls::ServerTrust;
 use crate::url::{GitUrl, Rewrite, UrlError, rewrite};
 
 /// Settings of a [`MirrorCache`].
@@ -169,6 +170,8 @@ pub struct Request {
     pub reference: Reference,
     /// Credentials (from `secretRef`, or embedded in the URL).
     pub credentials: Credentials,
+    /// The certificates an HTTPS server must chain to.
+    pub trust: ServerTrust,
     /// A remote check younger than this is reused.
     pub interval: Duration,
     /// Limit for each git operation.
@@ -182,6 +185,7 @@ impl Request {
             url: url.into(),
             reference,
             credentials: Credentials::None,
+            trust: ServerTrust::Platform,
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(60),
         }
@@ -420,7 +424,14 @@ impl MirrorCache {
         self.inner.pull_requests.subscribe()
     }
 
-    fn repo_for(&self, url: &str, creds: &Credentials) -> Result<(Arc<Repo>, Credentials), Error> {
+    /// The mirror of `url` as reached with `creds` under `trust`: remotes reached as
+    /// someone else, or trusting other certificates, never share what one fetched.
+    fn repo_for(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        trust: &ServerTrust,
+    ) -> Result<(Arc<Repo>, Credentials), Error> {
         let named = GitUrl::parse(url)?;
         let fetch_url = GitUrl::parse(&rewrite(url, &self.inner.opts.rewrites))?;
         let creds = match (
@@ -432,7 +443,10 @@ impl MirrorCache {
             (Credentials::None, Some(embedded)) => embedded,
             (c, _) => c.clone(),
         };
-        let fingerprint = creds.fingerprint();
+        let fingerprint = match trust.fingerprint() {
+            t if t.is_empty() => creds.fingerprint(),
+            t => format!("{}t{t}", creds.fingerprint()),
+        };
         let key = format!("{}#{fingerprint}", fetch_url.key());
         let mut repos = self.inner.repos.lock();
         let repo = repos
@@ -458,7 +472,7 @@ impl MirrorCache {
     /// Resolves `req.reference`, fetches the commit if the mirror lacks it, and
     /// returns a readable snapshot of it.
     pub async fn checkout(&self, req: &Request) -> Result<Checkout, Error> {
-        let (repo, creds) = self.repo_for(&req.url, &req.credentials)?;
+        let (repo, creds) = self.repo_for(&req.url, &req.credentials, &req.trust)?;
         let _lease = self.note_use(&repo);
         if let Some(found) = self.cached_checkout(&repo, req)? {
             return Ok(found);
@@ -471,6 +485,7 @@ impl MirrorCache {
         let remote = Remote {
             url: &repo.fetch_url,
             credentials: &creds,
+            trust: &req.trust,
             timeout: req.timeout,
         };
         let resolved = match &req.reference {
@@ -532,7 +547,7 @@ impl MirrorCache {
         else {
             return Ok(None);
         };
-        let (repo, creds) = self.repo_for(&req.url, &req.credentials)?;
+        let (repo, creds) = self.repo_for(&req.url, &req.credentials, &req.trust)?;
         let _lease = self.note_use(&repo);
         let _flight = repo.flight.lock().await;
         let current = |handle: &gix::ThreadSafeRepository| {
@@ -551,6 +566,7 @@ impl MirrorCache {
         let remote = Remote {
             url: &repo.fetch_url,
             credentials: &creds,
+            trust: &req.trust,
             timeout: req.timeout,
         };
         self.fetch_into(&repo, &remote, format!("+{refname}:{refname}"))
@@ -699,6 +715,7 @@ impl MirrorCache {
         let remote = Remote {
             url: &repo.fetch_url,
             credentials: creds,
+            trust: &req.trust,
             timeout: req.timeout,
         };
         self.inner.remote_checks.fetch_add(1, Ordering::Relaxed);
@@ -718,7 +735,7 @@ impl MirrorCache {
     /// request's interval, not marked stale by a webhook) and the commit is in the mirror.
     /// Lets callers that keep their own per-commit views skip building a snapshot.
     pub fn fresh_commit(&self, req: &Request) -> Option<(String, String)> {
-        let (repo, _) = self.repo_for(&req.url, &req.credentials).ok()?;
+        let (repo, _) = self.repo_for(&req.url, &req.credentials, &req.trust).ok()?;
         let _lease = self.note_use(&repo);
         let resolved = self.resolve_cached(&repo, req).ok()??;
         Some((resolved.commit.clone(), resolved.revision()))
@@ -958,7 +975,11 @@ impl MirrorCache {
 
     /// The directory of the mirror that serves `url` (for tests and tools).
     pub fn mirror_dir(&self, url: &str, credentials: &Credentials) -> Result<PathBuf, Error> {
-        Ok(self.repo_for(url, credentials)?.0.dir.clone())
+        Ok(self
+            .repo_for(url, credentials, &ServerTrust::Platform)?
+            .0
+            .dir
+            .clone())
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::Credentials;
+use crate::credentials::Access;
 use crate::ignore::{IgnoreError, IgnoreRules};
 use crate::mirror::{Checkout, MirrorCache, Request};
 use crate::refs::GitRef;
@@ -245,7 +245,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl GitRepository {
     /// The request this spec makes of the cache.
-    fn request(&self, credentials: Credentials) -> Result<Request, String> {
+    fn request(&self, access: Access) -> Result<Request, String> {
         let interval = parse_duration(&self.spec.interval)
             .ok_or_else(|| format!("spec.interval: invalid duration {:?}", self.spec.interval))?;
         let timeout = match &self.spec.timeout {
@@ -257,21 +257,23 @@ impl GitRepository {
         Ok(Request {
             url: self.spec.url.clone(),
             reference: self.spec.reference.clone().unwrap_or_default().effective(),
-            credentials,
+            credentials: access.credentials,
+            trust: access.trust,
             interval,
             timeout,
         })
     }
 
     /// Checks the remote and updates the status. `credentials` are what `secretRef`
-    /// resolved to (the caller reads the Secret). On failure the previous artifact is
-    /// kept and the conditions say why. Returns the checkout when one succeeded.
+    /// resolved to (the caller reads the Secret), with the certificates it trusts. On
+    /// failure the previous artifact is kept and the conditions say why. Returns the
+    /// checkout when one succeeded.
     pub async fn reconcile(
         &mut self,
         cache: &MirrorCache,
-        credentials: Credentials,
+        access: impl Into<Access>,
     ) -> (Action, Option<Checkout>) {
-        self.reconcile_verified(cache, credentials, Err("no secret was read".into()))
+        self.reconcile_verified(cache, access, Err("no secret was read".into()))
             .await
     }
 
@@ -280,7 +282,7 @@ impl GitRepository {
     pub async fn reconcile_verified(
         &mut self,
         cache: &MirrorCache,
-        credentials: Credentials,
+        access: impl Into<Access>,
         keys: Result<TrustedKeys, String>,
     ) -> (Action, Option<Checkout>) {
         if self.spec.suspend {
@@ -291,7 +293,7 @@ impl GitRepository {
                 None,
             );
         }
-        let request = match self.request(credentials) {
+        let request = match self.request(access.into()) {
             Ok(r) => r,
             Err(message) => {
                 self.stalled("InvalidSpec", message);

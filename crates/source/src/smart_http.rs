@@ -7,11 +7,13 @@
 //!
 //! The CLI stays for ssh and local paths, when an HTTP proxy is configured (curl
 //! honours `http_proxy` and friends; this client does not), and for servers that do not
-//! speak protocol v2. HTTPS is verified against the platform's trust store, as curl does.
+//! speak protocol v2. HTTPS is verified against the platform's trust store, as curl does, or
+//! against the remote's own certificates ([`ServerTrust`]).
 //!
 //! Everything the server sends is bounded: advertisements and ref lists at
 //! [`MAX_LISTING`], the pack at the caller's limit, packets at git's maximum length.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -22,11 +24,13 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::StatusCode;
 use hyper_util::client::legacy::Client;
+use parking_lot::Mutex;
 
 use crate::credentials::Credentials;
 use crate::git::{GitError, Remote};
 use crate::pktline::{self, Packet};
 use crate::refs::{AdvertisedRef, Listing, is_full_hex};
+use crate::tls::{ServerTrust, TlsError};
 use crate::url::{GitUrl, Scheme};
 
 /// Largest advertisement or `ls-refs` answer read into memory.
@@ -56,7 +60,8 @@ fn serves_with(scheme: Scheme, is_set: impl Fn(&str) -> bool) -> bool {
     !proxies.iter().any(|name| is_set(name))
 }
 
-/// One client (and so one connection pool) for the process.
+/// One client (and so one connection pool) for the process, trusting the platform's
+/// roots.
 pub(crate) fn client() -> &'static HttpClient {
     static CLIENT: OnceLock<HttpClient> = OnceLock::new();
     CLIENT.get_or_init(|| {
@@ -75,13 +80,49 @@ pub(crate) fn client() -> &'static HttpClient {
                 hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
             }
         };
-        // Every connection goes through the egress policy (crate::egress).
-        let connector = builder
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(GuardedConnector::new());
-        Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector)
+        guarded(builder)
     })
+}
+
+/// Distinct trusts whose clients (and pools) are kept; past this a client is built per
+/// use, so a flood of bundles cannot grow the process.
+const MAX_TRUSTS: usize = 64;
+
+/// The client for remotes reached under `trust`: the process's own for the platform's
+/// roots, else one per distinct bundle (the TLS configuration is built once).
+pub(crate) fn client_for(trust: &ServerTrust, origin: &str) -> Result<HttpClient, TlsError> {
+    if *trust == ServerTrust::Platform {
+        return Ok(client().clone());
+    }
+    static CLIENTS: OnceLock<Mutex<HashMap<ServerTrust, HttpClient>>> = OnceLock::new();
+    let clients = CLIENTS.get_or_init(Mutex::default);
+    if let Some(found) = clients.lock().get(trust) {
+        return Ok(found.clone());
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("the default provider supports the default versions")
+        .with_root_certificates(trust.roots(origin)?)
+        .with_no_client_auth();
+    let built = guarded(hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config));
+    let mut clients = clients.lock();
+    if clients.len() < MAX_TRUSTS {
+        clients.insert(trust.clone(), built.clone());
+    }
+    Ok(built)
+}
+
+/// A client over `builder`'s TLS whose every connection goes through the egress policy
+/// (crate::egress).
+fn guarded(
+    builder: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
+) -> HttpClient {
+    let connector = builder
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(GuardedConnector::new());
+    Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector)
 }
 
 /// What one operation needs to talk to the remote.
@@ -132,9 +173,12 @@ impl Session<'_> {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| self.failed(format!("building the request: {e}")))?;
-        client().request(request).await.map_err(|e| {
+        let client = client_for(self.remote.trust, "the repository's certificates")
+            .map_err(|e| self.failed(e.to_string()))?;
+        client.request(request).await.map_err(|e| {
             let detail = error_chain(&e);
-            if e.is_connect() {
+            // A certificate the trust refuses is the server's answer, not an absent host.
+            if e.is_connect() && !detail.contains("invalid peer certificate") {
                 GitError::Unreachable {
                     operation: self.operation,
                     url: self.shown(),

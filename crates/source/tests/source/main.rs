@@ -11,6 +11,7 @@ mod gc;
 mod http_bad_input;
 mod reconcile;
 mod ssh;
+mod tls;
 mod verify;
 mod webhook;
 

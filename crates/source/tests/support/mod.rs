@@ -159,6 +159,21 @@ impl Drop for GitServer {
 impl GitServer {
     /// Starts serving `root`; with `auth`, every request needs that basic auth.
     pub async fn start(root: &Path, auth: Option<(&str, &str)>) -> GitServer {
+        let (app, counters) = Self::app(root, auth);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        GitServer {
+            addr,
+            counters,
+            task,
+        }
+    }
+
+    /// The CGI router for `root` and its request counters.
+    fn app(root: &Path, auth: Option<(&str, &str)>) -> (axum::Router, Arc<Counters>) {
         let exec_path = Command::new("git").arg("--exec-path").output().unwrap();
         let backend = PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim())
             .join("git-http-backend");
@@ -174,11 +189,39 @@ impl GitServer {
             counters: counters.clone(),
             backend,
         });
-        let app = axum::Router::new().fallback(cgi).with_state(state);
+        (
+            axum::Router::new().fallback(cgi).with_state(state),
+            counters,
+        )
+    }
+
+    /// Starts serving `root` over HTTPS with `authority`'s server certificate (for
+    /// `localhost` and `127.0.0.1`); [`GitServer::https_url`] names it.
+    pub async fn start_tls(root: &Path, authority: &kubesim::tls::Authority) -> GitServer {
+        let (app, counters) = Self::app(root, None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let acceptor = authority.acceptor();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
         });
         GitServer {
             addr,
@@ -190,6 +233,11 @@ impl GitServer {
     /// `http://127.0.0.1:PORT/<path>`
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// `https://127.0.0.1:PORT/<path>`, for a server from [`GitServer::start_tls`].
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}/{}", self.addr, path.trim_start_matches('/'))
     }
 }
 
