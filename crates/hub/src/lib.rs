@@ -25,6 +25,7 @@ pub mod run;
 pub mod sealed_secrets;
 pub mod settled;
 pub mod sources;
+pub mod tls_certs;
 
 /// A mutex's guard, also after a panic elsewhere poisoned it: the hub's shared maps stay
 /// usable, since each update leaves them consistent.

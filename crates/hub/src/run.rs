@@ -211,6 +211,11 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         sources.clone(),
         config.source_interval,
     ));
+    tasks.push(tokio::spawn(crate::tls_certs::run(
+        hub.clone(),
+        config.controller.cluster_namespace.clone(),
+        sources.tls_certs().clone(),
+    )));
     tasks.push(tokio::spawn(crate::argocd_cm::run(
         hub.clone(),
         config.controller.cluster_namespace.clone(),

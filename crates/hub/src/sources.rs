@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use flotilla_render::kustomize::MemTree;
-use flotilla_source::{Checkout, IgnoreRules, MirrorCache, Reference, Request};
+use flotilla_source::{Checkout, IgnoreRules, MirrorCache, Reference, Request, ServerTrust};
 
 use crate::lock;
 
@@ -28,6 +28,9 @@ pub enum SourceError {
     /// An OCI registry did not give the chart.
     #[error(transparent)]
     Oci(#[from] flotilla_source::oci::OciError),
+    /// The certificates configured for the repository's server cannot be read.
+    #[error("{0}")]
+    Trust(String),
     /// A downloaded chart package does not unpack.
     #[error("chart {chart} {version} from {repo}: {detail}")]
     Package {
@@ -123,6 +126,8 @@ pub struct Sources {
     /// asker without them).
     charts: Arc<Mutex<HashMap<ListingKey, ChartListing>>>,
     repo_credentials: Arc<std::sync::RwLock<crate::repo_creds::RepoCredentials>>,
+    /// Argo CD's `argocd-tls-certs-cm`: whom HTTPS repository servers must be.
+    tls_certs: Arc<std::sync::RwLock<crate::tls_certs::TlsCerts>>,
     /// Argo CD OCI sources' digests, by repository and revision and the credentials'
     /// digest, and when each was asked for.
     oci_revisions: Arc<Mutex<HashMap<ListingKey, (String, std::time::Instant)>>>,
@@ -179,6 +184,7 @@ impl Sources {
             trees: Arc::default(),
             charts: Arc::default(),
             repo_credentials: Arc::default(),
+            tls_certs: Arc::default(),
             oci_revisions: Arc::default(),
             oci_layer_media_types: Arc::new(flotilla_source::oci::argo_layer_media_types(
                 std::env::var(OCI_LAYER_MEDIA_TYPES_ENV).ok().as_deref(),
@@ -200,6 +206,12 @@ impl Sources {
     }
 
     /// The credentials Argo CD would use for `url`.
+    /// Argo CD's TLS certificates by host, which [`Sources::tree`] verifies HTTPS
+    /// servers with (kept current by `tls_certs::run`).
+    pub fn tls_certs(&self) -> &Arc<std::sync::RwLock<crate::tls_certs::TlsCerts>> {
+        &self.tls_certs
+    }
+
     fn credentials_for(&self, url: &str) -> flotilla_source::Credentials {
         self.access_for(url).credentials
     }
@@ -580,21 +592,31 @@ impl Sources {
     /// The tree of `url` at `reference`, checked remotely at most once per the request's
     /// interval, read once per commit.
     pub async fn tree(&self, request: &Request) -> Result<SourceTree, SourceError> {
-        // Argo CD's repository Secrets, unless the caller brought credentials.
-        let with_credentials;
-        let request = if matches!(request.credentials, flotilla_source::Credentials::None) {
-            let credentials = self.credentials_for(&request.url);
-            if matches!(credentials, flotilla_source::Credentials::None) {
-                request
-            } else {
-                with_credentials = Request {
-                    credentials,
-                    ..request.clone()
-                };
-                &with_credentials
-            }
-        } else {
+        // Argo CD's repository Secrets and TLS certificates, unless the caller brought
+        // its own.
+        let credentials = match request.credentials {
+            flotilla_source::Credentials::None => self.credentials_for(&request.url),
+            _ => request.credentials.clone(),
+        };
+        let trust = match request.trust {
+            ServerTrust::Platform => self
+                .tls_certs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .trust_for(&request.url)
+                .map_err(SourceError::Trust)?,
+            _ => request.trust.clone(),
+        };
+        let completed;
+        let request = if credentials == request.credentials && trust == request.trust {
             request
+        } else {
+            completed = Request {
+                credentials,
+                trust,
+                ..request.clone()
+            };
+            &completed
         };
         // The common case at scale: thousands of apps of one fresh commit already read.
         if let Some((commit, revision)) = self.mirrors.fresh_commit(request)

@@ -3,6 +3,9 @@
 //! sync. It syncs, reports Synced/Healthy where Argo CD does, prunes what leaves Git after
 //! a push, and reports a bad path as a ComparisonError without touching the cluster.
 
+/// The smart-HTTP git server of the source crate's tests, with its HTTPS variant.
+#[path = "../../source/tests/support/mod.rs"]
+mod git_server;
 mod support;
 
 use std::sync::{Arc, RwLock};
@@ -3500,4 +3503,74 @@ async fn kustomize_helm_charts_are_pulled_from_their_helm_repository() {
             "nothing of {namespace} is applied"
         );
     }
+}
+
+/// Argo CD's `argocd-tls-certs-cm`: a repository served over HTTPS with a certificate a
+/// private CA signed cannot be read until the ConfigMap names the server's host (the
+/// sync fails, naming the certificate, and nothing is applied); once it does, the app
+/// syncs — the host's certificates trusted alone, as Argo CD's repo-server trusts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_repository_is_read_once_argocd_tls_certs_cm_names_its_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = kubesim::tls::Authority::generate(None).unwrap();
+    let (work, _) = repository(dir.path(), &[("deploy/settings.yaml", CONFIG_MAP)]);
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            served.join("r.git").to_str().unwrap(),
+        ],
+    );
+    let server = git_server::GitServer::start_tls(&served, &authority).await;
+    let url = server.https_url("r.git");
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    tokio::spawn(flotilla_hub::tls_certs::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        east_setup.reconciler.sources.tls_certs().clone(),
+    ));
+    let (_controller, apps) = east_setup.run_controller();
+    create_app(
+        &apps,
+        "internal",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "internal"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        }),
+    )
+    .await;
+    let (kind, message) = first_condition(&apps, "internal").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.contains("invalid peer certificate: UnknownIssuer"),
+        "{message}"
+    );
+    let east = client(&east_setup.server, "east").await;
+    let settings = Api::<ConfigMap>::namespaced(east.clone(), "internal");
+    assert!(settings.get_opt("settings").await.unwrap().is_none());
+
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-tls-certs-cm", "namespace": "argocd"},
+        "data": {"127.0.0.1": authority.ca_pem()},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    wait_for("the app synced from the HTTPS repository", async || {
+        let app = apps.get("internal").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    assert!(settings.get_opt("settings").await.unwrap().is_some());
 }
