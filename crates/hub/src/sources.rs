@@ -237,12 +237,36 @@ impl Sources {
     ) -> Result<SourceTree, SourceError> {
         let access = self.access_for(repo);
         if flotilla_source::oci::is_oci_repo_url(repo) || access.enable_oci {
+            let registry = flotilla_source::oci::RepositoryReference::new(repo, chart)?.registry;
+            let trust = match access.insecure_oci_force_http {
+                true => ServerTrust::Platform,
+                false => self.argo_trust_for_host(&registry)?,
+            };
             return self
-                .registry_chart(repo, chart, wanted, interval, access)
+                .registry_chart(repo, chart, wanted, interval, access, trust)
                 .await;
         }
-        self.repository_chart(repo, chart, wanted, interval, access.credentials)
+        let trust = self.argo_trust(repo)?;
+        self.repository_chart(repo, chart, wanted, interval, access.credentials, trust)
             .await
+    }
+
+    /// What `argocd-tls-certs-cm` says of the HTTPS server at `url`.
+    fn argo_trust(&self, url: &str) -> Result<ServerTrust, SourceError> {
+        self.tls_certs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .trust_for(url)
+            .map_err(SourceError::Trust)
+    }
+
+    /// What `argocd-tls-certs-cm` says of the HTTPS server `host` (a registry).
+    fn argo_trust_for_host(&self, host: &str) -> Result<ServerTrust, SourceError> {
+        self.tls_certs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .trust_for_host(host)
+            .map_err(SourceError::Trust)
     }
 
     /// The chart a kustomization's `helmCharts` entry names (`repo`, `name`,
@@ -252,7 +276,8 @@ impl Sources {
     /// credentials of the Application's repository, and kustomize runs Helm with an
     /// empty `HELM_CONFIG_HOME`, so no repository Secret reaches the pull. A `version`
     /// that is empty is the latest release, as `helm pull` without `--version` takes
-    /// it. Cached as [`Sources::chart`] caches.
+    /// it. Cached as [`Sources::chart`] caches. Verified against the platform's roots:
+    /// Helm under kustomize is given no CA file.
     pub async fn kustomize_chart(
         &self,
         repo: &str,
@@ -263,11 +288,26 @@ impl Sources {
         let anonymous = crate::repo_creds::RepoAccess::default();
         if repo.starts_with("oci://") {
             return self
-                .registry_chart(repo, chart, version, interval, anonymous)
+                .registry_chart(
+                    repo,
+                    chart,
+                    version,
+                    interval,
+                    anonymous,
+                    ServerTrust::Platform,
+                )
                 .await;
         }
-        self.repository_chart(repo, chart, version, interval, anonymous.credentials)
-            .await
+        let credentials = anonymous.credentials;
+        self.repository_chart(
+            repo,
+            chart,
+            version,
+            interval,
+            credentials,
+            ServerTrust::Platform,
+        )
+        .await
     }
 
     /// Chart `chart` of the Helm repository (`index.yaml` over HTTP) `repo`.
@@ -278,16 +318,21 @@ impl Sources {
         wanted: &str,
         interval: std::time::Duration,
         credentials: flotilla_source::Credentials,
+        trust: ServerTrust,
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::helm_repo;
         let authorization = credentials.http_authorization();
-        // Keyed by a digest of the credentials, never the credentials themselves.
-        let who = credentials.fingerprint();
+        // Keyed by a digest of the credentials, never the credentials themselves, and of
+        // the trust (what one trust let in is never served under another).
+        let who = format!("{}{}", credentials.fingerprint(), trust.fingerprint());
         let listing_key = (repo.to_string(), who.clone());
         // Thousands of apps of one repository ask at once: one index request.
         let charts = self
             .listing(listing_key, interval, async {
-                Ok(helm_repo::index(repo, authorization.as_deref(), HELM_REPO_TIMEOUT).await?)
+                Ok(
+                    helm_repo::index(repo, authorization.as_deref(), &trust, HELM_REPO_TIMEOUT)
+                        .await?,
+                )
             })
             .await?;
         let versions = charts
@@ -309,10 +354,14 @@ impl Sources {
         );
         let tree = self
             .package(&key, (repo, chart, &version.version), async {
-                Ok(
-                    helm_repo::package(repo, version, authorization.as_deref(), HELM_REPO_TIMEOUT)
-                        .await?,
+                Ok(helm_repo::package(
+                    repo,
+                    version,
+                    authorization.as_deref(),
+                    &trust,
+                    HELM_REPO_TIMEOUT,
                 )
+                .await?)
             })
             .await?;
         Ok(SourceTree {
@@ -335,13 +384,19 @@ impl Sources {
         wanted: &str,
         interval: std::time::Duration,
         access: crate::repo_creds::RepoAccess,
+        trust: ServerTrust,
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::{helm_repo, oci};
         let reference = oci::RepositoryReference::new(repo, chart)?;
-        let who = access.credentials.fingerprint();
+        let who = format!(
+            "{}{}",
+            access.credentials.fingerprint(),
+            trust.fingerprint()
+        );
         let access = oci::Access {
             credentials: access.credentials,
             plain_http: access.insecure_oci_force_http,
+            trust,
         };
         let wanted = wanted.trim();
         let name = format!("{}/{}", reference.registry, reference.repository);
@@ -413,10 +468,19 @@ impl Sources {
                 "failed to initialize oci client: {repo_url}: {reason}"
             ))
         })?;
-        let who = access.credentials.fingerprint();
+        let trust = match access.insecure_oci_force_http {
+            true => ServerTrust::Platform,
+            false => self.argo_trust_for_host(&reference.registry)?,
+        };
+        let who = format!(
+            "{}{}",
+            access.credentials.fingerprint(),
+            trust.fingerprint()
+        );
         let access = oci::Access {
             credentials: access.credentials,
             plain_http: access.insecure_oci_force_http,
+            trust,
         };
         let name = format!("{}/{}", reference.registry, reference.repository);
         let revision = target_revision.trim();

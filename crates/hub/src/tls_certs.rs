@@ -72,7 +72,17 @@ impl TlsCerts {
         if parsed.scheme() != Scheme::Https {
             return Ok(ServerTrust::Platform);
         }
-        match self.by_host.get(parsed.host()) {
+        self.trust_for_host(parsed.host())
+    }
+
+    /// Whom the HTTPS server `host` (a port, if any, ignored) must be: what
+    /// [`TlsCerts::trust_for`] gives a URL of that host. For registries, named by host.
+    pub fn trust_for_host(&self, host: &str) -> Result<ServerTrust, String> {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        match self.by_host.get(&name.to_ascii_lowercase()) {
             None => Ok(ServerTrust::Platform),
             Some(HostCertificates::Trusted(trust)) => Ok(trust.clone()),
             Some(HostCertificates::Unreadable(why)) => Err(why.clone()),
@@ -130,6 +140,8 @@ mod tests {
             "the key is the host without its port"
         );
         assert_eq!(certs.trust_for("https://GIT.example.com/repo"), only);
+        assert_eq!(certs.trust_for_host("git.example.com:5000"), only);
+        assert_eq!(certs.trust_for_host("git.example.com"), only);
         for other in [
             "https://github.com/team/repo.git",
             "http://git.example.com/team/repo.git",

@@ -258,9 +258,15 @@ pub(crate) async fn found(
     what: &str,
 ) -> Result<crate::redirect::Answer, ForgeError> {
     let failed = |detail: String| ForgeError::Failed(format!("{what}: {detail}"));
-    let answer = crate::redirect::get(url, headers, authorization, MAX_PAGE_BYTES)
-        .await
-        .map_err(|e| failed(crate::url::redact_str(&e)))?;
+    let answer = crate::redirect::get(
+        url,
+        headers,
+        authorization,
+        &crate::tls::ServerTrust::Platform,
+        MAX_PAGE_BYTES,
+    )
+    .await
+    .map_err(|e| failed(crate::url::redact_str(&e)))?;
     if answer.status == hyper::StatusCode::NOT_FOUND {
         return Err(ForgeError::NotFound(format!(
             "{what}: GET {url}: 404 Not Found"

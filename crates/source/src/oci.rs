@@ -112,6 +112,8 @@ pub struct Access {
     pub credentials: Credentials,
     /// `http://` instead of `https://`.
     pub plain_http: bool,
+    /// The certificates an HTTPS registry (and its token realm) must chain to.
+    pub trust: crate::tls::ServerTrust,
 }
 
 /// A repository in a registry, `registry/repository`: a Helm chart's, or a Flux
@@ -854,9 +856,15 @@ impl<'a> Session<'a> {
             .collect();
         let mut answered_challenge = false;
         loop {
-            let answer = crate::redirect::get(url, &headers, self.authorization.as_deref(), limit)
-                .await
-                .map_err(|e| self.failed(e))?;
+            let answer = crate::redirect::get(
+                url,
+                &headers,
+                self.authorization.as_deref(),
+                &self.access.trust,
+                limit,
+            )
+            .await
+            .map_err(|e| self.failed(e))?;
             if answer.status == hyper::StatusCode::UNAUTHORIZED && !answered_challenge {
                 answered_challenge = true;
                 if self.answer_challenge(&answer).await? {
@@ -917,14 +925,20 @@ impl<'a> Session<'a> {
             url.push_str(&format!("service={}&", query_escape(service)));
         }
         url.push_str(&format!("scope={}", query_escape(scope)));
-        let token_answer = crate::redirect::get(&url, &[], basic.as_deref(), MAX_LISTING_BYTES)
-            .await
-            .map_err(|e| {
-                self.failed(format!(
-                    "asking {} for a token: {e}",
-                    crate::url::redact_str(realm)
-                ))
-            })?;
+        let token_answer = crate::redirect::get(
+            &url,
+            &[],
+            basic.as_deref(),
+            &self.access.trust,
+            MAX_LISTING_BYTES,
+        )
+        .await
+        .map_err(|e| {
+            self.failed(format!(
+                "asking {} for a token: {e}",
+                crate::url::redact_str(realm)
+            ))
+        })?;
         if !token_answer.status.is_success() {
             return Err(self.failed(format!(
                 "asking {} for a token: HTTP {}",

@@ -2,6 +2,8 @@
 //! Go's `url.ResolveReference` and curl resolve it) and whether credentials may travel
 //! there (only to the origin they were given for).
 
+use crate::tls::ServerTrust;
+
 /// Status codes whose `Location` is followed (Go's `http.Client` follows exactly these).
 pub(crate) fn is_followed(status: hyper::StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
@@ -137,6 +139,7 @@ pub(crate) async fn get(
     url: &str,
     headers: &[(hyper::header::HeaderName, &str)],
     authorization: Option<&str>,
+    trust: &ServerTrust,
     limit: usize,
 ) -> Result<Answer, String> {
     use http_body_util::{BodyExt as _, Limited};
@@ -147,7 +150,7 @@ pub(crate) async fn get(
         if origin_of(&current) != origin {
             authorization = None;
         }
-        let response = send(&current, headers, authorization)
+        let response = send(&current, headers, authorization, trust)
             .await
             .map_err(|e| elsewhere(url, &current, e))?;
         let status = response.status();
@@ -205,6 +208,7 @@ async fn send(
     url: &str,
     headers: &[(hyper::header::HeaderName, &str)],
     authorization: Option<&str>,
+    trust: &ServerTrust,
 ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
     let mut request = hyper::Request::get(url).header(
         hyper::header::USER_AGENT,
@@ -219,7 +223,8 @@ async fn send(
     let request = request
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .map_err(|e| e.to_string())?;
-    crate::smart_http::client()
+    crate::smart_http::client_for(trust, "the server's certificates")
+        .map_err(|e| e.to_string())?
         .request(request)
         .await
         // With its causes: "client error (Connect)" alone hides why (a refusal by the

@@ -52,6 +52,7 @@ async fn tenant_urls_cannot_reach_metadata_or_denied_servers() {
     let error = flotilla_source::helm_repo::fetch(
         "http://169.254.169.254/latest/meta-data/iam/",
         None,
+        &flotilla_source::ServerTrust::Platform,
         limit,
         timeout,
     )
@@ -61,6 +62,7 @@ async fn tenant_urls_cannot_reach_metadata_or_denied_servers() {
     let error = flotilla_source::helm_repo::fetch(
         "http://[::ffff:169.254.169.254]/latest/",
         None,
+        &flotilla_source::ServerTrust::Platform,
         limit,
         timeout,
     )
@@ -70,10 +72,15 @@ async fn tenant_urls_cannot_reach_metadata_or_denied_servers() {
 
     // An allowed server that redirects there: the redirect is not followed into it.
     let (base, asked) = redirecting_to("http://169.254.169.254/latest/meta-data/");
-    let error =
-        flotilla_source::helm_repo::fetch(&format!("{base}/index.yaml"), None, limit, timeout)
-            .await
-            .unwrap_err();
+    let error = flotilla_source::helm_repo::fetch(
+        &format!("{base}/index.yaml"),
+        None,
+        &flotilla_source::ServerTrust::Platform,
+        limit,
+        timeout,
+    )
+    .await
+    .unwrap_err();
     assert!(error.contains(METADATA_REFUSED), "{error}");
     assert_eq!(
         asked.load(Ordering::SeqCst),

@@ -1122,6 +1122,7 @@ impl FluxReconciler {
                 let bytes = helm_repo::fetch(
                     &package_url,
                     authorization.as_deref(),
+                    &flotilla_source::ServerTrust::Platform,
                     MAX_CHART_BYTES,
                     timeout,
                 )
@@ -1263,6 +1264,7 @@ impl FluxReconciler {
         Ok(Access {
             credentials,
             plain_http: repo.insecure,
+            trust: flotilla_source::ServerTrust::Platform,
         })
     }
 }

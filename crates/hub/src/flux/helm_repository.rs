@@ -437,6 +437,7 @@ impl FluxReconciler {
         let raw = helm_repo::fetch(
             &index_url,
             authorization.as_deref(),
+            &flotilla_source::ServerTrust::Platform,
             MAX_INDEX_BYTES,
             spec.timeout(),
         )

@@ -229,6 +229,7 @@ impl FluxReconciler {
         let access = Access {
             credentials,
             plain_http: spec.insecure,
+            trust: flotilla_source::ServerTrust::Platform,
         };
         let timeout = flotilla_fleet::flux::parse_duration(&spec.timeout, true)
             .unwrap_or(Duration::from_secs(60));

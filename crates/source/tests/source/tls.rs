@@ -9,7 +9,7 @@ use flotilla_source::{
 };
 use kubesim::tls::Authority;
 
-use crate::support::{GitServer, WorkRepo};
+use crate::support::{GitServer, WorkRepo, serve_tls};
 use crate::{cache, request};
 
 /// A repository `r.git` with one commit, served over HTTPS by a server whose certificate
@@ -196,4 +196,30 @@ async fn what_one_trust_fetched_is_not_served_under_another() {
         .await
         .unwrap();
     assert_eq!(server.counters.total(), served);
+}
+
+/// Helm repositories and OCI registries are read under a trust too (Argo CD hands Helm
+/// the host's `argocd-tls-certs-cm` certificates as its CA file).
+#[tokio::test]
+async fn a_helm_repository_over_https_is_read_under_its_trust() {
+    use flotilla_source::helm_repo;
+    let authority = Authority::generate(None).unwrap();
+    let index = "apiVersion: v1\nentries:\n  web:\n  - name: web\n    version: 1.2.0\n    urls: [web-1.2.0.tgz]\n";
+    let app = axum::Router::new().route(
+        "/charts/index.yaml",
+        axum::routing::get(move || async move { index }),
+    );
+    let (addr, _task) = serve_tls(app, &authority).await;
+    let repo = format!("https://{addr}/charts");
+    let timeout = std::time::Duration::from_secs(10);
+
+    let err = helm_repo::index(&repo, None, &ServerTrust::Platform, timeout)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    let trust = ServerTrust::Only(authority.ca_pem().as_bytes().to_vec());
+    let charts = helm_repo::index(&repo, None, &trust, timeout)
+        .await
+        .unwrap();
+    assert_eq!(charts["web"][0].version, "1.2.0");
 }

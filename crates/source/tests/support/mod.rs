@@ -143,6 +143,39 @@ struct ServerState {
     backend: PathBuf,
 }
 
+/// Serves `app` over HTTPS on 127.0.0.1 with `authority`'s server certificate; the
+/// address and the accepting task.
+pub async fn serve_tls(
+    app: axum::Router,
+    authority: &kubesim::tls::Authority,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = authority.acceptor();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
 /// A smart-HTTP git server on 127.0.0.1 serving the bare repositories under `root`.
 pub struct GitServer {
     pub addr: SocketAddr,
@@ -199,30 +232,7 @@ impl GitServer {
     /// `localhost` and `127.0.0.1`); [`GitServer::https_url`] names it.
     pub async fn start_tls(root: &Path, authority: &kubesim::tls::Authority) -> GitServer {
         let (app, counters) = Self::app(root, None);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let acceptor = authority.acceptor();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                tokio::spawn(async move {
-                    // A client that refuses the certificate ends the handshake.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-                });
-            }
-        });
+        let (addr, task) = serve_tls(app, authority).await;
         GitServer {
             addr,
             counters,
