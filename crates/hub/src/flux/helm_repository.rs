@@ -12,15 +12,17 @@
 //! version, urls, digest, created), so `artifact.digest` and `artifact.size` (and the
 //! size in the event) are not upstream's `json.MarshalIndent` of Helm's whole index; no
 //! finalizer is added (there is no storage to collect); the requeue carries no jitter.
-//! TLS client certificates and CAs (`certSecretRef`, TLS keys in `secretRef`), cloud
-//! providers and `accessFrom` are refused by name (Stalled).
+//! A `certSecretRef`'s CA (`ca.crt`, else `caFile`) is trusted beside the platform's
+//! roots, as source-controller trusts it; TLS client certificates (in `certSecretRef`),
+//! TLS keys in `secretRef` (deprecated upstream), cloud providers and `accessFrom` are
+//! refused by name (Stalled).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_source::Credentials;
 use flotilla_source::helm_repo::{self, ChartVersion};
+use flotilla_source::{Credentials, ServerTrust};
 use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
@@ -112,9 +114,6 @@ pub(super) fn unsupported_repository(spec: &HelmRepositorySpec) -> Result<(), Fa
             format!("{what} is not supported by this hub"),
         ))
     };
-    if spec.cert_secret_ref.is_some() {
-        return refuse("spec.certSecretRef (TLS client certificates and CAs)");
-    }
     if spec.access_from.is_some() {
         return refuse("spec.accessFrom");
     }
@@ -125,6 +124,44 @@ pub(super) fn unsupported_repository(spec: &HelmRepositorySpec) -> Result<(), Fa
         ));
     }
     Ok(())
+}
+
+/// The CA of a `certSecretRef`'s data as source-controller reads it for Helm and OCI
+/// sources (fluxcd/pkg `TLSConfigFromSecret` with the system pool): `ca.crt`, else the
+/// deprecated `caFile`, trusted beside the platform's roots. A client certificate is
+/// refused by name; a bundle without a readable certificate too.
+pub(super) fn cert_secret_trust(
+    namespace: &str,
+    name: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<ServerTrust, Failed> {
+    if let Some(key) = ["tls.crt", "tls.key", "certFile", "keyFile"]
+        .into_iter()
+        .find(|k| data.contains_key(*k))
+    {
+        return Err(stalled(
+            "UnsupportedFeature",
+            format!(
+                "TLS client certificates ('{key}' in spec.certSecretRef '{namespace}/{name}') are not supported by this hub"
+            ),
+        ));
+    }
+    let Some((key, pem)) = ["ca.crt", "caFile"]
+        .into_iter()
+        .find_map(|k| data.get(k).filter(|v| !v.is_empty()).map(|v| (k, v)))
+    else {
+        return Ok(ServerTrust::Platform);
+    };
+    let trust = ServerTrust::PlatformAnd(pem.clone());
+    trust
+        .check(&format!("secret '{namespace}/{name}': field '{key}'"))
+        .map_err(|e| {
+            failed(
+                "AuthenticationFailed",
+                format!("failed to construct the TLS config: {e}"),
+            )
+        })?;
+    Ok(trust)
 }
 
 /// The TLS keys a `secretRef` may carry (current and deprecated names).
@@ -433,11 +470,17 @@ impl FluxReconciler {
         unsupported_repository(spec)?;
         let url = normalize_url(&spec.url);
         let authorization = self.repository_authorization(namespace, spec).await?;
+        let trust = self
+            .cert_trust(
+                namespace,
+                spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
+            )
+            .await?;
         let index_url = helm_repo::package_url(&url, "index.yaml");
         let raw = helm_repo::fetch(
             &index_url,
             authorization.as_deref(),
-            &flotilla_source::ServerTrust::Platform,
+            &trust,
             MAX_INDEX_BYTES,
             spec.timeout(),
         )
@@ -475,6 +518,25 @@ impl FluxReconciler {
                 )
             })?;
         Ok(basic_auth(namespace, &secret.name, &data)?.http_authorization())
+    }
+
+    /// The trust a source's `certSecretRef` names ([`cert_secret_trust`]); the platform's
+    /// roots without one.
+    pub(super) async fn cert_trust(
+        &self,
+        namespace: &str,
+        cert_secret_ref: Option<&str>,
+    ) -> Result<ServerTrust, Failed> {
+        let Some(name) = cert_secret_ref else {
+            return Ok(ServerTrust::Platform);
+        };
+        let data = self.secret_data_or(namespace, name).await.map_err(|e| {
+            failed(
+                "AuthenticationFailed",
+                format!("failed to get TLS authentication secret '{namespace}/{name}': {e}"),
+            )
+        })?;
+        cert_secret_trust(namespace, name, &data)
     }
 
     /// Removes source-controller's finalizer from a HelmRepository.
@@ -557,6 +619,41 @@ pub(super) fn finish_failed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cert_secret_ref_trusts_its_ca_beside_the_platforms_roots_and_names_what_it_refuses() {
+        let pem = kubesim::tls::Authority::generate(None)
+            .unwrap()
+            .ca_pem()
+            .as_bytes()
+            .to_vec();
+        let data = |pairs: &[(&str, &[u8])]| -> BTreeMap<String, Vec<u8>> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_vec()))
+                .collect()
+        };
+        let trust = |pairs: &[(&str, &[u8])]| cert_secret_trust("ns", "tls", &data(pairs));
+        assert_eq!(
+            trust(&[("caFile", &pem)]).unwrap(),
+            ServerTrust::PlatformAnd(pem.clone())
+        );
+        assert_eq!(
+            trust(&[("ca.crt", &pem), ("caFile", b"not read")]).unwrap(),
+            ServerTrust::PlatformAnd(pem.clone())
+        );
+        assert_eq!(trust(&[]).unwrap(), ServerTrust::Platform);
+        let refused = trust(&[("ca.crt", b"garbage")]).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "failed to construct the TLS config: secret 'ns/tls': field 'ca.crt': no PEM certificate found"
+        );
+        let refused = trust(&[("keyFile", b"k")]).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "TLS client certificates ('keyFile' in spec.certSecretRef 'ns/tls') are not supported by this hub"
+        );
+    }
 
     #[test]
     fn sizes_read_as_docker_go_units_print_them() {

@@ -226,10 +226,16 @@ impl FluxReconciler {
                 })?
             }
         };
+        let trust = self
+            .cert_trust(
+                namespace,
+                spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
+            )
+            .await?;
         let access = Access {
             credentials,
             plain_http: spec.insecure,
-            trust: flotilla_source::ServerTrust::Platform,
+            trust,
         };
         let timeout = flotilla_fleet::flux::parse_duration(&spec.timeout, true)
             .unwrap_or(Duration::from_secs(60));
@@ -361,9 +367,6 @@ fn unsupported(spec: &OciRepositorySpec) -> Result<(), Failed> {
     }
     if spec.verify.is_some() {
         return refuse("spec.verify (signature verification)");
-    }
-    if spec.cert_secret_ref.is_some() {
-        return refuse("spec.certSecretRef (TLS client certificates and CAs)");
     }
     if spec.proxy_secret_ref.is_some() {
         return refuse("spec.proxySecretRef");

@@ -209,45 +209,81 @@ pub(crate) async fn serve_guarded(
     served: Served,
     authorization: Option<&'static str>,
 ) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let root = root.clone();
-            let served = served.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&request);
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                *served.lock().unwrap().entry(path.clone()).or_default() += 1;
-                let file = root.join(path.trim_start_matches('/'));
-                let allowed = authorization.is_none_or(|wanted| {
-                    line.lines()
-                        .any(|l| l.eq_ignore_ascii_case(&format!("authorization: {wanted}")))
-                });
-                let (status, body) = match std::fs::read(&file) {
-                    _ if !allowed => ("401 Unauthorized", b"who are you".to_vec()),
-                    Ok(body) if !path.contains("..") => ("200 OK", body),
-                    _ => ("404 Not Found", b"not found".to_vec()),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes()).await;
-                let _ = stream.write_all(&body).await;
-            });
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer_file(
+                stream,
+                root.clone(),
+                served.clone(),
+                authorization,
+            ));
         }
     });
     format!("http://{address}")
+}
+
+/// [`serve_files`] over HTTPS with `authority`'s server certificate (for `127.0.0.1`).
+pub(crate) async fn serve_files_tls(
+    root: std::path::PathBuf,
+    authority: &kubesim::tls::Authority,
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let acceptor = authority.acceptor();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, root) = (acceptor.clone(), root.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake.
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    answer_file(tls, root, Served::default(), None).await;
+                }
+            });
+        }
+    });
+    format!("https://{address}")
+}
+
+/// Answers one request on `stream` with the file of `root` its path names.
+async fn answer_file<S>(
+    mut stream: S,
+    root: std::path::PathBuf,
+    served: Served,
+    authorization: Option<&'static str>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&request);
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    *served.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let file = root.join(path.trim_start_matches('/'));
+    let allowed = authorization.is_none_or(|wanted| {
+        line.lines()
+            .any(|l| l.eq_ignore_ascii_case(&format!("authorization: {wanted}")))
+    });
+    let (status, body) = match std::fs::read(&file) {
+        _ if !allowed => ("401 Unauthorized", b"who are you".to_vec()),
+        Ok(body) if !path.contains("..") => ("200 OK", body),
+        _ => ("404 Not Found", b"not found".to_vec()),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(&body).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Packages the chart directory `dir/<name>` as `dir/<name>-<version>.tgz` with `tar`,
