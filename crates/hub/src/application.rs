@@ -3,14 +3,18 @@
 //! where Argo CD writes it (`status.sync`, `status.health`, `status.resources`,
 //! `status.operationState`, `status.conditions`, `status.reconciledAt`).
 
+mod status;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use flotilla_fleet::Application;
-use flotilla_fleet::argocd::application::{ApplicationSource, RetryStrategy};
+use flotilla_fleet::argocd::application::{
+    ApplicationDestination, ApplicationSource, RetryStrategy, SyncPolicy,
+};
 use flotilla_source::Request;
-use flotilla_sync::{AppId, Inventory, InventoryEntry, ObjectState, SyncOptions};
+use flotilla_sync::{AppId, Inventory, InventoryEntry, SyncOptions};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -23,6 +27,7 @@ use crate::render::{self, AppContext, SourceType};
 use crate::retry::LastSync;
 use crate::sources::{Sources, argo_reference};
 use kube::runtime::reflector::ObjectRef;
+use status::Target;
 
 /// Where AppProjects are read from (Argo CD's namespace).
 pub const PROJECT_NAMESPACE: &str = "argocd";
@@ -294,113 +299,233 @@ impl AppReconciler {
         reconciled
     }
 
+    /// Reconciles `object` for the operation `run` (none: as its policy says): the
+    /// Application decoded, then its phases.
     async fn reconcile_with(
         &self,
         object: &Value,
         run: Option<&OperationRun>,
         now: &str,
     ) -> Reconciled {
-        let key = Self::key_of(object);
-        let previous = object.get("status").unwrap_or(&NO_STATUS);
-        let mut app: Application = match decode_application(object) {
-            Ok(app) => app,
-            Err(e) => {
-                return failed(
-                    previous,
-                    "InvalidSpecError",
-                    format!("invalid Application: {e}"),
-                    now,
-                    Vec::new(),
-                );
-            }
+        let pass = Pass {
+            object,
+            key: Self::key_of(object),
+            previous: object.get("status").unwrap_or(&NO_STATUS),
+            run,
+            now,
         };
-        // An operation syncs its own sources or revisions, checked as the app's would be.
-        if let Some(run) = run {
-            run.requested.sync.apply_to(&mut app.spec);
-        }
-        // `spec.sources`, when set, replaces `spec.source` (Argo CD's `GetSources`).
-        let sources: Vec<ApplicationSource> =
-            app.spec.effective_sources().into_iter().cloned().collect();
-        let multiple = !app.spec.sources.is_empty();
-        let repo_urls: Vec<String> = sources.iter().map(|s| s.repo_url.clone()).collect();
-        if sources.is_empty() {
-            let message = if object.pointer("/spec/sourceHydrator").is_some() {
-                // Argo CD renders the dry source and commits it to the sync branch with
-                // its commit server; deploying that branch alone would hide that nothing
-                // hydrates it.
-                "spec.sourceHydrator is not supported: Flotilla does not hydrate (render and commit) the dry source; deploy the hydrated branch with spec.source"
-            } else {
-                "spec.source or spec.sources is required"
-            };
-            return failed(previous, "InvalidSpecError", message.into(), now, repo_urls);
-        }
-        if let Err(message) = check_refs(&sources) {
-            return failed(previous, "InvalidSpecError", message, now, repo_urls);
-        }
-        let destination = &app.spec.destination;
-        let Some(cluster) = self.destination(&destination.server, &destination.name) else {
-            let message = if destination.server.is_empty() {
-                format!("there are no clusters with this name: {}", destination.name)
-            } else {
-                format!(
-                    "there are no clusters with this URL: {}",
-                    destination.server
-                )
-            };
-            return failed(previous, "InvalidSpecError", message, now, repo_urls);
+        let (app, sources) = match app_to_reconcile(object, run) {
+            Ok(decoded) => decoded,
+            Err(e) => return pass.failed("InvalidSpecError", format!("invalid Application: {e}")),
         };
+        let repo_urls = sources.iter().map(|s| s.repo_url.clone()).collect();
+        let reconciled = self
+            .reconcile_app(&pass, app, sources)
+            .await
+            .unwrap_or_else(|stopped| stopped);
+        // Every outcome names the repositories the app reads.
+        Reconciled {
+            repo_urls,
+            ..reconciled
+        }
+    }
 
-        // As Argo CD, the project's source repositories are checked before any source is
-        // read: a repository it does not permit is never fetched.
-        if let Err(message) = self.check_project(&app, None).await {
-            return failed(previous, "InvalidSpecError", message, now, repo_urls);
-        }
+    /// The phases of a reconcile of `app`, which reads `sources`: spec checks, sources,
+    /// the settled shortcut, the retry wait, render, project, sync windows, then a sync
+    /// or a comparison. A phase that fails ends it (`Err`); the outcome's `repo_urls` are
+    /// the caller's to set.
+    async fn reconcile_app(
+        &self,
+        pass: &Pass<'_>,
+        app: Application,
+        sources: Vec<ApplicationSource>,
+    ) -> Result<Reconciled, Reconciled> {
+        let invalid = |message: String| pass.failed("InvalidSpecError", message);
+        let not_compared = |message: String| pass.failed("ComparisonError", message);
+        let cluster = self
+            .check_spec(pass.object, &app, &sources)
+            .await
+            .map_err(invalid)?;
 
         // Sources.
+        let multiple = !app.spec.sources.is_empty();
+        let interval = self.fetch_interval(pass);
         let phase = std::time::Instant::now();
+        let (trees, render_sources) = self
+            .fetch_trees(&sources, multiple, interval)
+            .await
+            .map_err(not_compared)?;
+        crate::metrics::global().phase("application", "source", phase.elapsed());
+        let target = Target::new(multiple, &trees, &sources);
+
+        // Settled: nothing new since the last successful sync and no drift seen — only
+        // look at the objects' health, without rendering or applying.
+        let context = app_context(&app, self.settings.kustomize_build_options());
+        let settledness = self.settledness(pass, &app, &target, &context);
+        if settledness.only_look(pass.run)
+            && let Some(looked) = self.settled_health(pass, &cluster).await
+        {
+            return Ok(looked);
+        }
+
+        // A failed sync waiting for its retry (Argo CD's backoff) is left until then.
+        let now_at = pass
+            .now
+            .parse::<Timestamp>()
+            .unwrap_or_else(|_| Timestamp::now());
+        let last_sync = crate::retry::last_sync(pass.previous, &target.recorded, now_at);
+        let policy = app.spec.sync_policy.clone().unwrap_or_default();
+        if let Some(wait) = retry_wait(&last_sync, pass.run, &policy) {
+            return Ok(status::waiting_for_retry(pass.previous, wait));
+        }
+
+        // Render (CPU work off the async workers).
+        let project = app.spec.project_or_default().to_string();
+        let phase = std::time::Instant::now();
+        let rendered = self
+            .render_trees(trees, render_sources, multiple, context, project, interval)
+            .await;
+        crate::metrics::global().phase("application", "render", phase.elapsed());
+        let rendered = rendered.map_err(not_compared)?;
+        // Kinds argocd-cm excludes (and Argo CD's core exclusions) are never managed: left
+        // out with a warning, and never pruned.
+        let filter = self.resource_filter();
+        let (desired, excluded) = without_excluded(rendered.objects, &filter, &cluster.0);
+        // PreDelete/PostDelete hooks in the render: their finalizers, before the status says
+        // anything (Argo CD sets them first, so a deletion cannot miss its hooks).
+        if let Some(finalizers) =
+            crate::delete_hooks::finalizers_for(&finalizers_of(pass.object), &desired)
+        {
+            self.set_finalizers(pass.object, &finalizers).await;
+        }
+
+        // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
+        let (server, client) = cluster;
+        let phase = std::time::Instant::now();
+        let sync_cluster = self.sync_cluster(&server, client);
+        let checked = self
+            .check_project(&app, Some((&desired, &sync_cluster)))
+            .await;
+        crate::metrics::global().phase("application", "project", phase.elapsed());
+        let project = checked.map_err(invalid)?;
+        // The project's sync windows: an automated sync they block waits (Argo CD's "Sync
+        // prevented by sync window") and the app is only compared meanwhile; a retry that
+        // began while allowed may overrun. Invalid windows block, and say why.
+        let window = sync_window(pass, project.as_ref(), &app, &last_sync, now_at);
+        let window_open = window == Ok(true);
+        if !window_open {
+            // Whatever the window held back (drift included) is looked at again in full.
+            self.settled.forget(&pass.key);
+            if let Some(run) = pass.run {
+                // The operation waits, Running, for the window to open.
+                return Ok(status::blocked_by_window(
+                    pass.previous,
+                    run,
+                    &window,
+                    now_at,
+                ));
+            }
+        }
+
+        // Sync (automated) or compare.
+        let mut opts = sync_options(&app, pass.run, &policy).map_err(invalid)?;
+        // `ignoreDifferences`: left out of the comparison, out of drift, and with
+        // RespectIgnoreDifferences out of the applies.
+        opts.ignore_differences = self
+            .ignore_differences(&pass.key, &app)
+            .map_err(not_compared)?;
+        // Who syncs: the operation asked for, else the automated policy; else the app is
+        // only compared. Each with its retry strategy, retries so far and start.
+        let attempt = match pass.run {
+            Some(run) => Some(operation_attempt(run, &mut opts)),
+            None => automated_attempt(
+                &policy,
+                &last_sync,
+                window_open,
+                &settledness,
+                &mut opts,
+                pass.now,
+            ),
+        };
+        let ready = Ready {
+            pass,
+            app_id: AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone()),
+            inventory: self.managed_inventory(&pass.key, pass.previous, &filter, &server),
+            draft: status::Draft {
+                status: status::started(pass, target.multiple, &rendered.types, &desired),
+                target: &target,
+                destination: serde_json::to_value(&app.spec.destination).unwrap_or(Value::Null),
+                excluded,
+                history_limit: app.spec.revision_history_limit,
+                now: pass.now,
+                now_at,
+            },
+            server,
+            cluster: sync_cluster,
+            desired,
+            opts,
+            fingerprint: settledness.fingerprint,
+        };
+        Ok(match attempt {
+            Some(attempt) => self.sync(ready, attempt).await,
+            None => {
+                let automated = policy.automation().is_some();
+                let failed_before = failed_for_good(&last_sync);
+                self.compare(ready, &window, failed_before, automated).await
+            }
+        })
+    }
+
+    /// The app's destination (its server and client), once its spec passes the checks
+    /// Argo CD makes before any source is read; else the InvalidSpecError message.
+    async fn check_spec(
+        &self,
+        object: &Value,
+        app: &Application,
+        sources: &[ApplicationSource],
+    ) -> Result<(String, kube::Client), String> {
+        if sources.is_empty() {
+            return Err(missing_sources(object).into());
+        }
+        check_refs(sources)?;
+        let destination = &app.spec.destination;
+        let cluster = self
+            .destination(&destination.server, &destination.name)
+            .ok_or_else(|| unknown_destination(destination))?;
+        // As Argo CD, the project's source repositories are checked before any source is
+        // read: a repository it does not permit is never fetched.
+        self.check_project(app, None).await?;
+        Ok(cluster)
+    }
+
+    /// How long a check of a source's remote is reused by this reconcile.
+    fn fetch_interval(&self, pass: &Pass<'_>) -> Duration {
         // A hard refresh asks the remotes again now (Argo CD bypasses its caches).
-        let hard_refresh = object
+        let hard_refresh = pass
+            .object
             .pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
             .and_then(Value::as_str)
             == Some("hard");
         // So does a sync asked for by hand (Argo CD's API server resolves its revision).
-        let interval = if hard_refresh || run.is_some() {
+        if hard_refresh || pass.run.is_some() {
             Duration::ZERO
         } else {
             self.source_interval
-        };
-        let (trees, render_sources) = match self.fetch_trees(&sources, multiple, interval).await {
-            Ok(fetched) => fetched,
-            Err(message) => return failed(previous, "ComparisonError", message, now, repo_urls),
-        };
-        crate::metrics::global().phase("application", "source", phase.elapsed());
-        let revisions: Vec<String> = trees.iter().map(|t| t.commit.clone()).collect();
-        let sources_json: Vec<Value> = sources
-            .iter()
-            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
-            .collect();
-        // What Argo CD records of the target: one revision and source, or a list of each.
-        let target = if multiple {
-            json!({"revisions": revisions, "sources": sources_json})
-        } else {
-            json!({"revision": revisions[0], "source": sources_json[0]})
-        };
-        let revision_key = revisions.join(",");
+        }
+    }
 
-        // Render (CPU work off the async workers).
-        let namespace = destination.namespace.clone();
-        let context = app_context(&app, self.settings.kustomize_build_options());
-        let project = app.spec.project_or_default().to_string();
-        // Settled: nothing new since the last successful sync and no drift seen — only
-        // look at the objects' health, without rendering or applying.
+    /// What the settled shortcut of the app goes by (the drift seen is taken).
+    fn settledness(
+        &self,
+        pass: &Pass<'_>,
+        app: &Application,
+        target: &Target,
+        context: &AppContext,
+    ) -> Settledness {
         let fingerprint = crate::settled::fingerprint(
-            &revision_key,
-            object.get("spec").unwrap_or(&Value::Null),
-            &(
-                &context,
-                self.project_version(&app),
-                self.settings.version(),
-            ),
+            &target.revisions.join(","),
+            pass.object.get("spec").unwrap_or(&Value::Null),
+            &(context, self.project_version(app), self.settings.version()),
         );
         let self_heal = app
             .spec
@@ -411,565 +536,177 @@ impl AppReconciler {
         let drifted = self_heal
             && self
                 .drift_watches()
-                .is_some_and(|watches| watches.take_drifted(&key));
-        let freshness = self.settled.freshness(&key, fingerprint);
-        if run.is_none() && self_heal && !drifted && freshness == crate::settled::Freshness::Settled
-        {
-            let inventory = self.inventory(&key, previous);
-            let sync_cluster = self.sync_cluster(&cluster.0, cluster.1.clone());
-            let phase = std::time::Instant::now();
-            let healths = crate::settled::live_health(&sync_cluster, &inventory).await;
-            crate::metrics::global().phase("application", "health", phase.elapsed());
-            if let Some(healths) = healths {
-                let mut status = previous.as_object().cloned().unwrap_or_default();
-                status.insert("reconciledAt".into(), json!(now));
-                return refreshed_health(status, &healths, repo_urls);
-            }
+                .is_some_and(|watches| watches.take_drifted(&pass.key));
+        let freshness = self.settled.freshness(&pass.key, fingerprint);
+        Settledness {
+            fingerprint,
+            self_heal,
+            drifted,
+            freshness,
         }
+    }
 
-        // A failed sync waiting for its retry (Argo CD's backoff) is left until then.
-        let now_at = now
-            .parse::<Timestamp>()
-            .unwrap_or_else(|_| Timestamp::now());
-        let last_sync = crate::retry::last_sync(previous, &target, now_at);
-        let policy = app.spec.sync_policy.clone().unwrap_or_default();
-        if let LastSync::Retrying { wait, .. } = &last_sync
-            && run.is_none()
-            && policy.automation().is_some()
-            && !wait.is_zero()
-        {
-            return Reconciled {
-                status: previous.clone(),
-                repo_urls,
-                failed: false,
-                requeue_after: Some(*wait),
-                operation_done: false,
-                stopped: None,
-                running: None,
-            };
-        }
-
+    /// A settled app's status with the health of its objects read again, or `None` when
+    /// one cannot be read (then it is rendered and synced as any other).
+    async fn settled_health(
+        &self,
+        pass: &Pass<'_>,
+        cluster: &(String, kube::Client),
+    ) -> Option<Reconciled> {
+        let inventory = self.inventory(&pass.key, pass.previous);
+        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1.clone());
         let phase = std::time::Instant::now();
-        let rendered = self
-            .render_trees(trees, render_sources, multiple, context, project, interval)
-            .await;
-        crate::metrics::global().phase("application", "render", phase.elapsed());
-        let RenderedSources {
-            objects: desired,
-            types: source_types,
-        } = match rendered {
-            Ok(done) => done,
-            Err(message) => return failed(previous, "ComparisonError", message, now, repo_urls),
-        };
-        // Kinds argocd-cm excludes (and Argo CD's core exclusions) are never managed: left
-        // out with a warning, and never pruned.
-        let filter = self
-            .settings
+        let healths = crate::settled::live_health(&sync_cluster, &inventory).await;
+        crate::metrics::global().phase("application", "health", phase.elapsed());
+        let healths = healths?;
+        let mut status = pass.previous.as_object().cloned().unwrap_or_default();
+        status.insert("reconciledAt".into(), json!(pass.now));
+        Some(refreshed_health(status, &healths))
+    }
+
+    /// argocd-cm's resource exclusions and inclusions, as they are now.
+    fn resource_filter(&self) -> crate::argocd_cm::ResourceFilter {
+        self.settings
             .filter
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let (desired, excluded) = without_excluded(desired, &filter, &cluster.0);
-        // PreDelete/PostDelete hooks in the render: their finalizers, before the status says
-        // anything (Argo CD sets them first, so a deletion cannot miss its hooks).
-        if let Some(finalizers) =
-            crate::delete_hooks::finalizers_for(&finalizers_of(object), &desired)
-        {
-            self.set_finalizers(object, &finalizers).await;
-        }
+            .clone()
+    }
 
-        // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
-        let phase = std::time::Instant::now();
-        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
-        let checked = self
-            .check_project(&app, Some((&desired, &sync_cluster)))
-            .await;
-        crate::metrics::global().phase("application", "project", phase.elapsed());
-        let project = match checked {
-            Ok(project) => project,
-            Err(message) => return failed(previous, "InvalidSpecError", message, now, repo_urls),
-        };
-        // The project's sync windows: an automated sync they block waits (Argo CD's "Sync
-        // prevented by sync window") and the app is only compared meanwhile; a retry that
-        // began while allowed may overrun. Invalid windows block, and say why.
-        let started_at = match run {
-            Some(run) => Some(run.started_at.as_str()),
-            None => matches!(last_sync, LastSync::Retrying { .. })
-                .then(|| previous.pointer("/operationState/startedAt"))
-                .flatten()
-                .and_then(Value::as_str),
-        };
-        let retrying_since = started_at
-            .and_then(|t| t.parse::<Timestamp>().ok())
-            .map(|t| t.as_second());
-        let manual = run.is_some_and(|run| !run.requested.is_automated());
-        let window = project.as_ref().map_or(Ok(true), |project| {
-            flotilla_fleet::argocd::sync_windows::can_sync(
-                &project.sync_windows_of(&app),
-                manual,
-                retrying_since,
-                now_at.as_second(),
-            )
-        });
-        let window_open = window == Ok(true);
-        if !window_open {
-            // Whatever the window held back (drift included) is looked at again in full.
-            self.settled.forget(&key);
+    /// The app's `ignoreDifferences` and argocd-cm's system-wide ones, which the drift
+    /// watches of `key` are told too; or why they are invalid.
+    fn ignore_differences(
+        &self,
+        key: &str,
+        app: &Application,
+    ) -> Result<Vec<flotilla_sync::ignore::IgnoreRule>, String> {
+        let mut rules = ignore_rules(app)?;
+        rules.extend(
+            self.settings
+                .ignore
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        if let Some(watches) = self.drift_watches() {
+            watches.set_ignore_rules(key, &rules);
         }
-        if let Some(run) = run.filter(|_| !window_open) {
-            // The operation waits, Running, for the window to open.
-            let message = match &window {
-                Err(reason) => format!("Sync operation blocked by sync window: {reason}"),
-                Ok(_) => "Sync operation blocked by sync window".to_string(),
-            };
-            let mut status = previous.as_object().cloned().unwrap_or_default();
-            let running = crate::retry::Ended {
-                phase: "Running".into(),
-                message,
-                retry_count: run.retries,
-                requeue_after: None,
-            };
-            status.insert(
-                "operationState".into(),
-                crate::operation::state(&run.requested, &running, None, &run.started_at, None),
-            );
-            return Reconciled {
-                repo_urls,
-                ..Reconciled::operation_only(status, false, Some(until_next_minute(now_at)))
-            };
-        }
+        Ok(rules)
+    }
 
-        // Sync (automated) or compare.
-        let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
-        let mut opts = SyncOptions {
-            destination_namespace: if namespace.is_empty() {
-                "default".into()
-            } else {
-                namespace.clone()
-            },
-            ..SyncOptions::default()
-        };
-        // An operation's sync options are its own (Argo CD's API server copies the app's
-        // into an operation it makes; one written by hand has what it says).
-        let entries: Vec<&str> = match run {
-            Some(run) => run.requested.sync.sync_options.iter(),
-            None => policy.sync_options.iter(),
-        }
-        .map(String::as_str)
-        .collect();
-        if let Err(e) = opts.apply_argo(&entries) {
-            return failed(previous, "InvalidSpecError", e.to_string(), now, repo_urls);
-        }
-        // `ignoreDifferences`: left out of the comparison, out of drift, and with
-        // RespectIgnoreDifferences out of the applies.
-        match ignore_rules(&app) {
-            Ok(mut rules) => {
-                rules.extend(
-                    self.settings
-                        .ignore
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .iter()
-                        .cloned(),
-                );
-                if let Some(watches) = self.drift_watches() {
-                    watches.set_ignore_rules(&key, &rules);
-                }
-                opts.ignore_differences = rules;
-            }
-            Err(message) => return failed(previous, "ComparisonError", message, now, repo_urls),
-        }
-        if opts.create_namespace {
-            opts.namespace_metadata = policy.managed_namespace_metadata.as_ref().map(|m| {
-                flotilla_sync::NamespaceMetadata {
-                    labels: m.labels.clone(),
-                    annotations: m.annotations.clone(),
-                }
-            });
-        }
-        let mut inventory = self.inventory(&key, previous);
+    /// The app's inventory without the kinds `filter` excludes on `server`.
+    fn managed_inventory(
+        &self,
+        key: &str,
+        previous: &Value,
+        filter: &crate::argocd_cm::ResourceFilter,
+        server: &str,
+    ) -> Inventory {
+        let mut inventory = self.inventory(key, previous);
         inventory.entries.retain(|e| {
             let group = e.api_version.rsplit_once('/').map_or("", |(g, _)| g);
-            !filter.excludes(group, &e.kind, &cluster.0)
+            !filter.excludes(group, &e.kind, server)
         });
-        let destination_json = serde_json::to_value(destination).unwrap_or(Value::Null);
-        let comparison = |status: &str| {
-            if multiple {
-                json!({
-                    "status": status,
-                    "revisions": revisions,
-                    "comparedTo": {"sources": sources_json, "destination": destination_json},
-                })
-            } else {
-                json!({
-                    "status": status,
-                    "revision": revisions[0],
-                    "comparedTo": {"source": sources_json[0], "destination": destination_json},
-                })
-            }
+        inventory
+    }
+
+    /// Syncs the `ready` app as `attempt` says; the status its report, or its failure,
+    /// writes.
+    async fn sync(&self, mut ready: Ready<'_>, attempt: Attempt<'_>) -> Reconciled {
+        let pass = ready.pass;
+        // Seen Running while it syncs, as Argo CD writes it first: a script
+        // polling the phase must not read the last operation's.
+        let running = match attempt.run {
+            Some(run) => crate::operation::write_running(&self.hub, pass.object, run).await,
+            None => None,
         };
-        let mut status = previous.as_object().cloned().unwrap_or_default();
-        status.insert("reconciledAt".into(), json!(now));
-        let type_name = |kind: &Option<SourceType>| kind.map(source_type_name).unwrap_or("");
-        if multiple {
-            let names: Vec<&str> = source_types.iter().map(type_name).collect();
-            status.insert("sourceTypes".into(), json!(names));
-        } else if let Some(kind) = source_types.first().copied().flatten() {
-            status.insert("sourceType".into(), json!(source_type_name(kind)));
+        let report = self.run_sync(&mut ready, attempt.run.is_some()).await;
+        match &report {
+            Ok(r)
+                if r.phase == flotilla_sync::OperationPhase::Succeeded && attempt.run.is_none() =>
+            {
+                self.settled.record(&pass.key, ready.fingerprint);
+            }
+            _ => self.settled.forget(&pass.key),
         }
-        let images = images_of(&desired);
-        status.insert("summary".into(), json!({"images": images}));
-        // Argo CD's automated sync without selfHeal syncs a new revision or a new source,
-        // not drift in the cluster: then the app is only compared.
-        let already_synced = last_sync == LastSync::Synced;
-        // A revision of a source whose sync failed for good is not synced again
-        // automatically, selfHeal or not (Argo CD's `alreadyAttemptedSync`).
-        let (retries, failed_before) = match &last_sync {
-            LastSync::Retrying { retries, .. } => (*retries, None),
-            LastSync::Failed { message } => (0, Some(message.as_str())),
-            LastSync::Clear | LastSync::Synced => (0, None),
-        };
-        let automated = policy
-            .automation()
-            .filter(|a| failed_before.is_none() && (a.self_heal || !already_synced))
-            .filter(|_| window_open);
-        // Who syncs: the operation asked for, else the automated policy; else the app is
-        // only compared. Each with its retry strategy, retries so far and start.
-        let syncing = match (run, automated) {
-            (Some(run), _) => {
-                let op = &run.requested.sync;
-                opts.prune = op.prune;
-                opts.dry_run = op.dry_run;
-                opts.force |= op.force();
-                opts.resources = op.resources.clone();
-                opts.skip_hooks = op.skips_hooks();
-                // Argo CD guards only automated syncs against an empty render.
-                opts.allow_empty = true;
-                Some((
-                    run.requested.retry.clone(),
-                    run.retries,
-                    run.started_at.clone(),
-                ))
-            }
-            (None, Some(automated)) => {
-                opts.prune = automated.prune;
-                opts.allow_empty = automated.allow_empty;
-                opts.periodic = crate::settled::periodic(drifted, freshness, already_synced);
-                Some((
-                    RetryStrategy::automated(policy.retry.as_ref()),
-                    retries,
-                    now.to_string(),
-                ))
-            }
-            (None, None) => None,
-        };
-        // A dry run or a selective sync changes neither what the app is compared as nor
-        // its history.
-        let full = run.is_none_or(|run| run.requested.sync.is_full());
-        match syncing {
-            Some((strategy, retries, started)) => {
-                // Seen Running while it syncs, as Argo CD writes it first: a script
-                // polling the phase must not read the last operation's.
-                let running = match run {
-                    Some(run) => crate::operation::write_running(&self.hub, object, run).await,
-                    None => None,
-                };
-                // `argocd app terminate-op` (phase Terminating) stops it between waves.
-                let watching = run.map(|_| {
-                    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                    opts.terminate = Some(flag.clone());
-                    tokio::spawn(crate::operation::watch_for_termination(
-                        self.hub.clone(),
-                        object.clone(),
-                        flag,
-                    ))
-                });
-                let applying = std::time::Instant::now();
-                let report = flotilla_sync::sync(
-                    &sync_cluster,
-                    &app_id,
-                    desired,
-                    &opts,
-                    Some(&inventory),
-                    &|_| {},
-                )
-                .await;
-                if let Some(watching) = watching {
-                    watching.abort();
-                }
-                crate::metrics::global().phase("application", "sync", applying.elapsed());
-                crate::metrics::global().apply(
-                    &cluster.0,
-                    applying.elapsed(),
-                    report
-                        .as_ref()
-                        .is_ok_and(|r| r.phase == flotilla_sync::OperationPhase::Succeeded),
-                );
-                match &report {
-                    Ok(r)
-                        if r.phase == flotilla_sync::OperationPhase::Succeeded && run.is_none() =>
-                    {
-                        self.settled.record(&key, fingerprint);
-                    }
-                    _ => self.settled.forget(&key),
-                }
-                match report {
-                    Ok(report) => {
-                        if !opts.dry_run {
-                            self.remember_inventory(&key, report.inventory.clone());
-                            self.watch_kinds(&cluster.0, &sync_cluster, &report.inventory)
-                                .await;
-                        }
-                        let succeeded = report.phase == flotilla_sync::OperationPhase::Succeeded;
-                        let mut resources = Vec::new();
-                        let mut sync_results = Vec::new();
-                        for r in &report.results {
-                            if r.hook {
-                                continue;
-                            }
-                            let (group, version) = split_api_version(&r.api_version);
-                            let synced = !matches!(
-                                r.action,
-                                flotilla_sync::Action::Failed | flotilla_sync::Action::PruneSkipped
-                            );
-                            if r.action != flotilla_sync::Action::Pruned {
-                                resources.push(resource_status(
-                                    group,
-                                    version,
-                                    &r.key.kind,
-                                    &r.key.namespace,
-                                    &r.key.name,
-                                    if synced { "Synced" } else { "OutOfSync" },
-                                    r.health.as_ref(),
-                                ));
-                            }
-                            sync_results.push(json!({
-                                "group": group,
-                                "version": version,
-                                "kind": r.key.kind,
-                                "namespace": r.key.namespace,
-                                "name": r.key.name,
-                                "status": match r.action {
-                                    flotilla_sync::Action::Failed => "SyncFailed",
-                                    flotilla_sync::Action::Pruned => "Pruned",
-                                    flotilla_sync::Action::PruneSkipped => "PruneSkipped",
-                                    _ => "Synced",
-                                },
-                                "message": r.message,
-                                "syncPhase": "Sync",
-                            }));
-                        }
-                        // An extra object left unpruned is out of sync, unless it is
-                        // marked IgnoreExtraneous (Argo CD leaves it out of the app's).
-                        let all_synced = succeeded
-                            && report.results.iter().all(|r| {
-                                r.hook
-                                    || r.action == flotilla_sync::Action::Pruned
-                                    || !matches!(
-                                        r.action,
-                                        flotilla_sync::Action::Failed
-                                            | flotilla_sync::Action::PruneSkipped
-                                    )
-                                    || (r.action == flotilla_sync::Action::PruneSkipped
-                                        && r.live
-                                            .as_ref()
-                                            .is_some_and(flotilla_sync::ignores_extraneous))
-                            });
-                        if full {
-                            status.insert(
-                                "sync".into(),
-                                comparison(if all_synced { "Synced" } else { "OutOfSync" }),
-                            );
-                            status
-                                .insert("health".into(), json!({"status": report.health.as_str()}));
-                            status.insert("resources".into(), Value::Array(resources));
-                        }
-                        let ended = if succeeded {
-                            crate::retry::succeeded(retries)
-                        } else if opts.terminated() {
-                            // Ended by its user: not retried.
-                            crate::retry::after_failure(
-                                &RetryStrategy {
-                                    limit: Some(0),
-                                    ..RetryStrategy::default()
-                                },
-                                retries,
-                                "Failed",
-                                flotilla_sync::options::TERMINATED,
-                                now_at,
-                            )
-                        } else {
-                            crate::retry::after_failure(
-                                &strategy,
-                                retries,
-                                "Failed",
-                                &report.message,
-                                now_at,
-                            )
-                        };
-                        let result = with_target(&target, json!({"resources": sync_results}), true);
-                        let state = match run {
-                            Some(run) => crate::operation::state(
-                                &run.requested,
-                                &ended,
-                                Some(result),
-                                &started,
-                                Some(now),
-                            ),
-                            None => operation_state(
-                                with_target(&target, json!({"prune": opts.prune}), false),
-                                &strategy,
-                                &ended,
-                                result,
-                                (&started, now),
-                            ),
-                        };
-                        status.insert("operationState".into(), state);
-                        set_conditions(&mut status, None, &report.shared, &excluded, now);
-                        if succeeded && full {
-                            let limit = app.spec.revision_history_limit;
-                            let by = run.map_or_else(
-                                || json!({"automated": true}),
-                                |run| run.requested.initiated_by(),
-                            );
-                            record_history(&mut status, &target, (&started, now), limit, by);
-                        }
-                        Reconciled {
-                            status: Value::Object(status),
-                            repo_urls,
-                            failed: !succeeded && run.is_none(),
-                            requeue_after: ended.requeue_after,
-                            operation_done: run.is_some()
-                                && crate::operation::is_completed(&ended.phase),
-                            stopped: None,
-                            running,
-                        }
-                    }
-                    Err(e) => {
-                        let ended = crate::retry::after_failure(
-                            &strategy,
-                            retries,
-                            "Error",
-                            &e.to_string(),
-                            now_at,
-                        );
-                        if let Some(run) = run {
-                            // The operation ends in Error (or waits for its retry); the
-                            // comparison is the next reconcile's.
-                            status.insert(
-                                "operationState".into(),
-                                crate::operation::state(
-                                    &run.requested,
-                                    &ended,
-                                    None,
-                                    &started,
-                                    Some(now),
-                                ),
-                            );
-                            let done = crate::operation::is_completed(&ended.phase);
-                            return Reconciled {
-                                repo_urls,
-                                running,
-                                ..Reconciled::operation_only(status, done, ended.requeue_after)
-                            };
-                        }
-                        status.insert("sync".into(), comparison("OutOfSync"));
-                        // With the revision and source it tried, so that a new commit is
-                        // a new operation (Argo CD records none and holds every revision).
-                        status.insert(
-                            "operationState".into(),
-                            operation_state(
-                                with_target(&target, json!({}), false),
-                                &strategy,
-                                &ended,
-                                with_target(&target, json!({}), true),
-                                (&started, now),
-                            ),
-                        );
-                        status.insert(
-                            "conditions".into(),
-                            conditions("SyncError", &e.to_string(), now),
-                        );
-                        Reconciled {
-                            status: Value::Object(status),
-                            repo_urls,
-                            failed: true,
-                            requeue_after: ended.requeue_after,
-                            operation_done: false,
-                            stopped: None,
-                            running: None,
-                        }
-                    }
-                }
-            }
-            None => {
-                let plan =
-                    flotilla_sync::plan(&sync_cluster, &app_id, desired, &opts, Some(&inventory))
+        match report {
+            Ok(report) => {
+                if !ready.opts.dry_run {
+                    self.remember_inventory(&pass.key, report.inventory.clone());
+                    self.watch_kinds(&ready.server, &ready.cluster, &report.inventory)
                         .await;
-                match plan {
-                    Ok(plan) => {
-                        let mut resources = Vec::new();
-                        for item in &plan.items {
-                            let (group, version) = split_api_version(&item.api_version);
-                            resources.push(resource_status(
-                                group,
-                                version,
-                                &item.key.kind,
-                                &item.key.namespace,
-                                &item.key.name,
-                                if item.state == ObjectState::Synced {
-                                    "Synced"
-                                } else {
-                                    "OutOfSync"
-                                },
-                                item.health.as_ref(),
-                            ));
-                        }
-                        let health = flotilla_sync::health::worst(
-                            plan.items
-                                .iter()
-                                .filter(|i| i.state != ObjectState::Extra)
-                                .filter_map(|i| i.health.as_ref().map(|h| &h.status)),
-                        );
-                        status.insert(
-                            "sync".into(),
-                            comparison(if plan.in_sync() {
-                                "Synced"
-                            } else {
-                                "OutOfSync"
-                            }),
-                        );
-                        status.insert("health".into(), json!({"status": health.as_str()}));
-                        status.insert("resources".into(), Value::Array(resources));
-                        let blocked = match &window {
-                            Err(reason) => {
-                                Some(format!("Sync operation blocked by sync window: {reason}"))
-                            }
-                            Ok(_) => None,
-                        };
-                        let error = blocked.as_deref().or(failed_before);
-                        set_conditions(
-                            &mut status,
-                            error.map(|message| ("SyncError", message)),
-                            &plan.shared,
-                            &excluded,
-                            now,
-                        );
-                        Reconciled {
-                            status: Value::Object(status),
-                            repo_urls,
-                            failed: false,
-                            // Windows open and close on whole minutes.
-                            requeue_after: (!window_open && policy.automation().is_some())
-                                .then(|| until_next_minute(now_at)),
-                            operation_done: false,
-                            stopped: None,
-                            running: None,
-                        }
-                    }
-                    Err(e) => failed(previous, "ComparisonError", e.to_string(), now, repo_urls),
                 }
+                status::after_sync(ready.draft, &attempt, &report, &ready.opts, running)
             }
+            Err(e) => status::after_sync_error(ready.draft, &attempt, &e.to_string(), running),
+        }
+    }
+
+    /// Runs the sync of the `ready` app's objects (taken from it) and records its time
+    /// and outcome in the metrics; a `terminable` one (an operation's) stops between
+    /// waves once the operation is terminated.
+    async fn run_sync(
+        &self,
+        ready: &mut Ready<'_>,
+        terminable: bool,
+    ) -> Result<flotilla_sync::SyncReport, flotilla_sync::SyncError> {
+        // `argocd app terminate-op` (phase Terminating) stops it between waves.
+        let watching = terminable.then(|| {
+            let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            ready.opts.terminate = Some(flag.clone());
+            tokio::spawn(crate::operation::watch_for_termination(
+                self.hub.clone(),
+                ready.pass.object.clone(),
+                flag,
+            ))
+        });
+        let applying = std::time::Instant::now();
+        let report = flotilla_sync::sync(
+            &ready.cluster,
+            &ready.app_id,
+            std::mem::take(&mut ready.desired),
+            &ready.opts,
+            Some(&ready.inventory),
+            &|_| {},
+        )
+        .await;
+        if let Some(watching) = watching {
+            watching.abort();
+        }
+        crate::metrics::global().phase("application", "sync", applying.elapsed());
+        crate::metrics::global().apply(
+            &ready.server,
+            applying.elapsed(),
+            report
+                .as_ref()
+                .is_ok_and(|r| r.phase == flotilla_sync::OperationPhase::Succeeded),
+        );
+        report
+    }
+
+    /// Compares the `ready` app with its destination, applying nothing; the status the
+    /// comparison writes, with why a sync is held back: a closed `window` (an
+    /// `automated` app is looked at again on the next minute) or the SyncError of a
+    /// revision whose sync `failed_before`.
+    async fn compare(
+        &self,
+        ready: Ready<'_>,
+        window: &Result<bool, String>,
+        failed_before: Option<&str>,
+        automated: bool,
+    ) -> Reconciled {
+        let plan = flotilla_sync::plan(
+            &ready.cluster,
+            &ready.app_id,
+            ready.desired,
+            &ready.opts,
+            Some(&ready.inventory),
+        )
+        .await;
+        match plan {
+            Ok(plan) => status::after_compare(ready.draft, &plan, window, failed_before, automated),
+            Err(e) => ready.pass.failed("ComparisonError", e.to_string()),
         }
     }
 
@@ -1466,6 +1203,273 @@ impl AppReconciler {
     }
 }
 
+/// One reconcile of one Application: what every phase reads.
+struct Pass<'a> {
+    /// The Application as read from the hub.
+    object: &'a Value,
+    /// Its `namespace/name`.
+    key: String,
+    /// Its status as read.
+    previous: &'a Value,
+    /// The operation it runs, if it asks for one.
+    run: Option<&'a OperationRun>,
+    /// The time of this reconcile, as the status writes it.
+    now: &'a str,
+}
+
+impl Pass<'_> {
+    /// The reconcile stopped early: the condition `kind` with `message` (see [`failed`]).
+    fn failed(&self, kind: &str, message: String) -> Reconciled {
+        failed(self.previous, kind, message, self.now)
+    }
+}
+
+/// The Application in `object` as this reconcile checks it (an operation's sources or
+/// revisions in place of its own), and the sources it reads.
+fn app_to_reconcile(
+    object: &Value,
+    run: Option<&OperationRun>,
+) -> Result<(Application, Vec<ApplicationSource>), serde_json::Error> {
+    let mut app = decode_application(object)?;
+    // An operation syncs its own sources or revisions, checked as the app's would be.
+    if let Some(run) = run {
+        run.requested.sync.apply_to(&mut app.spec);
+    }
+    // `spec.sources`, when set, replaces `spec.source` (Argo CD's `GetSources`).
+    let sources = app.spec.effective_sources().into_iter().cloned().collect();
+    Ok((app, sources))
+}
+
+/// Why the Application `object`, which has no sources, is invalid.
+fn missing_sources(object: &Value) -> &'static str {
+    if object.pointer("/spec/sourceHydrator").is_some() {
+        // Argo CD renders the dry source and commits it to the sync branch with
+        // its commit server; deploying that branch alone would hide that nothing
+        // hydrates it.
+        "spec.sourceHydrator is not supported: Flotilla does not hydrate (render and commit) the dry source; deploy the hydrated branch with spec.source"
+    } else {
+        "spec.source or spec.sources is required"
+    }
+}
+
+/// Argo CD's message for a `destination` that names no known cluster.
+fn unknown_destination(destination: &ApplicationDestination) -> String {
+    if destination.server.is_empty() {
+        format!("there are no clusters with this name: {}", destination.name)
+    } else {
+        format!(
+            "there are no clusters with this URL: {}",
+            destination.server
+        )
+    }
+}
+
+/// What the settled shortcut (see [`crate::settled`]) goes by, and what the sync after it
+/// is told of it.
+struct Settledness {
+    /// The inputs of this sync.
+    fingerprint: u64,
+    /// The app's automated policy heals drift.
+    self_heal: bool,
+    /// The drift watches saw its objects change.
+    drifted: bool,
+    /// Its last successful sync, against these inputs.
+    freshness: crate::settled::Freshness,
+}
+
+impl Settledness {
+    /// Whether the app is only looked at (its objects' health), not rendered nor applied:
+    /// no operation, selfHeal, no drift, and nothing new since its last successful sync.
+    fn only_look(&self, run: Option<&OperationRun>) -> bool {
+        run.is_none()
+            && self.self_heal
+            && !self.drifted
+            && self.freshness == crate::settled::Freshness::Settled
+    }
+}
+
+/// How long the failed automated sync of the target still waits for its retry, when it
+/// does (an operation does not wait so).
+fn retry_wait(
+    last_sync: &LastSync,
+    run: Option<&OperationRun>,
+    policy: &SyncPolicy,
+) -> Option<Duration> {
+    match last_sync {
+        LastSync::Retrying { wait, .. }
+            if run.is_none() && policy.automation().is_some() && !wait.is_zero() =>
+        {
+            Some(*wait)
+        }
+        _ => None,
+    }
+}
+
+/// Whether the project's sync windows let this sync run now (`project` none: no
+/// windows): the operation's, or an automated one, whose retry keeps the time it began.
+fn sync_window(
+    pass: &Pass<'_>,
+    project: Option<&flotilla_fleet::AppProject>,
+    app: &Application,
+    last_sync: &LastSync,
+    now_at: Timestamp,
+) -> Result<bool, String> {
+    let started_at = match pass.run {
+        Some(run) => Some(run.started_at.as_str()),
+        None => matches!(last_sync, LastSync::Retrying { .. })
+            .then(|| pass.previous.pointer("/operationState/startedAt"))
+            .flatten()
+            .and_then(Value::as_str),
+    };
+    let retrying_since = started_at
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .map(|t| t.as_second());
+    let manual = pass.run.is_some_and(|run| !run.requested.is_automated());
+    project.map_or(Ok(true), |project| {
+        flotilla_fleet::argocd::sync_windows::can_sync(
+            &project.sync_windows_of(app),
+            manual,
+            retrying_since,
+            now_at.as_second(),
+        )
+    })
+}
+
+/// The sync options of the app, for its destination namespace: its policy's `syncOptions`
+/// (or the operation's), and the metadata of a namespace they create; or why an option
+/// is invalid.
+fn sync_options(
+    app: &Application,
+    run: Option<&OperationRun>,
+    policy: &SyncPolicy,
+) -> Result<SyncOptions, String> {
+    let namespace = &app.spec.destination.namespace;
+    let mut opts = SyncOptions {
+        destination_namespace: if namespace.is_empty() {
+            "default".into()
+        } else {
+            namespace.clone()
+        },
+        ..SyncOptions::default()
+    };
+    // An operation's sync options are its own (Argo CD's API server copies the app's
+    // into an operation it makes; one written by hand has what it says).
+    let entries: Vec<&str> = match run {
+        Some(run) => run.requested.sync.sync_options.iter(),
+        None => policy.sync_options.iter(),
+    }
+    .map(String::as_str)
+    .collect();
+    opts.apply_argo(&entries).map_err(|e| e.to_string())?;
+    if opts.create_namespace {
+        opts.namespace_metadata =
+            policy
+                .managed_namespace_metadata
+                .as_ref()
+                .map(|m| flotilla_sync::NamespaceMetadata {
+                    labels: m.labels.clone(),
+                    annotations: m.annotations.clone(),
+                });
+    }
+    Ok(opts)
+}
+
+/// A sync about to run: the operation it runs (none: the automated policy's sync), its
+/// retry strategy, the retries so far and when it started.
+struct Attempt<'a> {
+    run: Option<&'a OperationRun>,
+    strategy: RetryStrategy,
+    retries: i64,
+    started: String,
+}
+
+impl Attempt<'_> {
+    /// A dry run or a selective sync changes neither what the app is compared as nor
+    /// its history.
+    fn is_full(&self) -> bool {
+        self.run.is_none_or(|run| run.requested.sync.is_full())
+    }
+}
+
+/// The sync of the operation `run`, with its own flags in `opts`.
+fn operation_attempt<'a>(run: &'a OperationRun, opts: &mut SyncOptions) -> Attempt<'a> {
+    let op = &run.requested.sync;
+    opts.prune = op.prune;
+    opts.dry_run = op.dry_run;
+    opts.force |= op.force();
+    opts.resources = op.resources.clone();
+    opts.skip_hooks = op.skips_hooks();
+    // Argo CD guards only automated syncs against an empty render.
+    opts.allow_empty = true;
+    Attempt {
+        run: Some(run),
+        strategy: run.requested.retry.clone(),
+        retries: run.retries,
+        started: run.started_at.clone(),
+    }
+}
+
+/// The sync of the automated `policy`, with its flags in `opts`, when it syncs now;
+/// `None` when the app is only compared.
+fn automated_attempt<'a>(
+    policy: &SyncPolicy,
+    last_sync: &LastSync,
+    window_open: bool,
+    settledness: &Settledness,
+    opts: &mut SyncOptions,
+    now: &str,
+) -> Option<Attempt<'a>> {
+    // Argo CD's automated sync without selfHeal syncs a new revision or a new source,
+    // not drift in the cluster: then the app is only compared.
+    let already_synced = *last_sync == LastSync::Synced;
+    let automated = policy
+        .automation()
+        .filter(|a| failed_for_good(last_sync).is_none() && (a.self_heal || !already_synced))
+        .filter(|_| window_open)?;
+    opts.prune = automated.prune;
+    opts.allow_empty = automated.allow_empty;
+    opts.periodic =
+        crate::settled::periodic(settledness.drifted, settledness.freshness, already_synced);
+    let retries = match last_sync {
+        LastSync::Retrying { retries, .. } => *retries,
+        LastSync::Failed { .. } | LastSync::Clear | LastSync::Synced => 0,
+    };
+    Some(Attempt {
+        run: None,
+        strategy: RetryStrategy::automated(policy.retry.as_ref()),
+        retries,
+        started: now.to_string(),
+    })
+}
+
+/// The SyncError of a revision of a source whose sync failed for good: it is not synced
+/// again automatically, selfHeal or not (Argo CD's `alreadyAttemptedSync`).
+fn failed_for_good(last_sync: &LastSync) -> Option<&str> {
+    match last_sync {
+        LastSync::Failed { message } => Some(message.as_str()),
+        LastSync::Retrying { .. } | LastSync::Clear | LastSync::Synced => None,
+    }
+}
+
+/// An app rendered and checked, about to be synced or compared: what either works on.
+struct Ready<'a> {
+    pass: &'a Pass<'a>,
+    app_id: AppId,
+    /// The destination's server.
+    server: String,
+    /// The destination's sync engine.
+    cluster: flotilla_sync::Cluster,
+    /// The objects to apply (the excluded kinds left out).
+    desired: Vec<Value>,
+    opts: SyncOptions,
+    /// What the app applied before (the excluded kinds left out: never pruned).
+    inventory: Inventory,
+    /// The inputs of this sync, recorded when it succeeds (the settled shortcut).
+    fingerprint: u64,
+    /// What the status is written from.
+    draft: status::Draft<'a>,
+}
+
 /// The status of an Application that has none yet (read like an empty one).
 static NO_STATUS: Value = Value::Null;
 
@@ -1688,7 +1692,6 @@ fn operation_state(
 fn refreshed_health(
     mut status: serde_json::Map<String, Value>,
     healths: &[(InventoryEntry, flotilla_sync::health::Health)],
-    repo_urls: Vec<String>,
 ) -> Reconciled {
     let health = flotilla_sync::health::worst(healths.iter().map(|(_, h)| &h.status));
     if let Some(Value::Array(resources)) = status.get_mut("resources") {
@@ -1705,7 +1708,7 @@ fn refreshed_health(
     status.insert("health".into(), json!({"status": health.as_str()}));
     Reconciled {
         status: Value::Object(status),
-        repo_urls,
+        repo_urls: Vec::new(),
         failed: false,
         requeue_after: None,
         operation_done: false,
@@ -1820,13 +1823,7 @@ fn conditions(kind: &str, message: &str, now: &str) -> Value {
 
 /// A status for a reconcile that stopped early: the previous sync and health are kept
 /// (nothing was applied or pruned), the comparison is Unknown, the condition says why.
-fn failed(
-    previous: &Value,
-    kind: &str,
-    message: String,
-    now: &str,
-    repo_urls: Vec<String>,
-) -> Reconciled {
+fn failed(previous: &Value, kind: &str, message: String, now: &str) -> Reconciled {
     let mut status = previous.as_object().cloned().unwrap_or_default();
     let mut sync = status.get("sync").cloned().unwrap_or_else(|| json!({}));
     sync["status"] = json!("Unknown");
@@ -1838,7 +1835,7 @@ fn failed(
     status.insert("reconciledAt".into(), json!(now));
     Reconciled {
         status: Value::Object(status),
-        repo_urls,
+        repo_urls: Vec::new(),
         failed: true,
         requeue_after: None,
         operation_done: false,

@@ -1,0 +1,486 @@
+//! The status a reconcile writes once it got past its checks: what the target was, and
+//! what a sync or a comparison found (`status.sync`, `status.health`,
+//! `status.resources`, `status.operationState`, `status.conditions`, `status.history`).
+//! Pure functions: the reconcile does the I/O and hands them its results.
+
+use std::time::Duration;
+
+use flotilla_fleet::argocd::application::{ApplicationSource, RetryStrategy};
+use flotilla_sync::{Action, ObjectResult, ObjectState, OperationPhase, PlanItem, SyncReport};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::{
+    Attempt, Pass, Reconciled, conditions, images_of, operation_state, record_history,
+    resource_status, set_conditions, source_type_name, split_api_version, until_next_minute,
+    with_target,
+};
+use crate::operation::OperationRun;
+use crate::render::SourceType;
+use crate::retry::Ended;
+
+/// What the app's sources resolved to.
+pub(super) struct Target {
+    /// Several sources (`spec.sources`): the status lists each revision and source.
+    pub(super) multiple: bool,
+    /// Each source's commit.
+    pub(super) revisions: Vec<String>,
+    /// Each source, as JSON.
+    pub(super) sources: Vec<Value>,
+    /// What Argo CD records of the target: one revision and source, or a list of each.
+    pub(super) recorded: Value,
+}
+
+impl Target {
+    /// The target of `sources`, fetched as `trees`.
+    pub(super) fn new(
+        multiple: bool,
+        trees: &[crate::sources::SourceTree],
+        sources: &[ApplicationSource],
+    ) -> Target {
+        let revisions: Vec<String> = trees.iter().map(|t| t.commit.clone()).collect();
+        let sources: Vec<Value> = sources
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+            .collect();
+        let recorded = if multiple {
+            json!({"revisions": revisions, "sources": sources})
+        } else {
+            json!({"revision": revisions[0], "source": sources[0]})
+        };
+        Target {
+            multiple,
+            revisions,
+            sources,
+            recorded,
+        }
+    }
+
+    /// `status.sync`: `status` (Synced, OutOfSync) of the app compared to this target and
+    /// `destination`.
+    fn comparison(&self, status: &str, destination: &Value) -> Value {
+        if self.multiple {
+            json!({
+                "status": status,
+                "revisions": self.revisions,
+                "comparedTo": {"sources": self.sources, "destination": destination},
+            })
+        } else {
+            json!({
+                "status": status,
+                "revision": self.revisions[0],
+                "comparedTo": {"source": self.sources[0], "destination": destination},
+            })
+        }
+    }
+}
+
+/// What the status after a sync or a comparison is written from, besides its outcome.
+pub(super) struct Draft<'a> {
+    /// The status so far ([`started`]).
+    pub(super) status: Map<String, Value>,
+    pub(super) target: &'a Target,
+    /// `spec.destination`, as JSON.
+    pub(super) destination: Value,
+    /// Argo CD's ExcludedResourceWarning message for each object left out.
+    pub(super) excluded: Vec<String>,
+    /// `spec.revisionHistoryLimit`.
+    pub(super) history_limit: Option<i64>,
+    /// The time of the reconcile, as written and as read.
+    pub(super) now: &'a str,
+    pub(super) now_at: Timestamp,
+}
+
+/// The status a sync or a comparison starts from: the previous one, reconciled now, with
+/// the sources' types and the images of the `desired` objects.
+pub(super) fn started(
+    pass: &Pass<'_>,
+    multiple: bool,
+    source_types: &[Option<SourceType>],
+    desired: &[Value],
+) -> Map<String, Value> {
+    let mut status = pass.previous.as_object().cloned().unwrap_or_default();
+    status.insert("reconciledAt".into(), json!(pass.now));
+    let type_name = |kind: &Option<SourceType>| kind.map(source_type_name).unwrap_or("");
+    if multiple {
+        let names: Vec<&str> = source_types.iter().map(type_name).collect();
+        status.insert("sourceTypes".into(), json!(names));
+    } else if let Some(kind) = source_types.first().copied().flatten() {
+        status.insert("sourceType".into(), json!(source_type_name(kind)));
+    }
+    let images = images_of(desired);
+    status.insert("summary".into(), json!({"images": images}));
+    status
+}
+
+/// The app left as it is until the retry of its failed sync, after `wait`.
+pub(super) fn waiting_for_retry(previous: &Value, wait: Duration) -> Reconciled {
+    Reconciled {
+        status: previous.clone(),
+        repo_urls: Vec::new(),
+        failed: false,
+        requeue_after: Some(wait),
+        operation_done: false,
+        stopped: None,
+        running: None,
+    }
+}
+
+/// The operation `run` waiting, Running, for the sync window to open (`window`: why it
+/// is closed, when a window is invalid).
+pub(super) fn blocked_by_window(
+    previous: &Value,
+    run: &OperationRun,
+    window: &Result<bool, String>,
+    now_at: Timestamp,
+) -> Reconciled {
+    let message = match window {
+        Err(reason) => format!("Sync operation blocked by sync window: {reason}"),
+        Ok(_) => "Sync operation blocked by sync window".to_string(),
+    };
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    let running = Ended {
+        phase: "Running".into(),
+        message,
+        retry_count: run.retries,
+        requeue_after: None,
+    };
+    status.insert(
+        "operationState".into(),
+        crate::operation::state(&run.requested, &running, None, &run.started_at, None),
+    );
+    Reconciled::operation_only(status, false, Some(until_next_minute(now_at)))
+}
+
+/// The status after a sync that reported: a full sync's comparison, health and
+/// resources; the operation's state (`opts`: the sync's) and the conditions; the history
+/// of a full sync that succeeded. `running`: the operationState written while it ran.
+pub(super) fn after_sync(
+    draft: Draft<'_>,
+    attempt: &Attempt<'_>,
+    report: &SyncReport,
+    opts: &flotilla_sync::SyncOptions,
+    running: Option<Value>,
+) -> Reconciled {
+    let Draft {
+        mut status,
+        target,
+        destination,
+        excluded,
+        history_limit,
+        now,
+        now_at,
+    } = draft;
+    let run = attempt.run;
+    let succeeded = report.phase == OperationPhase::Succeeded;
+    let full = attempt.is_full();
+    if full {
+        let all_synced = succeeded && all_synced(&report.results);
+        status.insert(
+            "sync".into(),
+            target.comparison(
+                if all_synced { "Synced" } else { "OutOfSync" },
+                &destination,
+            ),
+        );
+        status.insert("health".into(), json!({"status": report.health.as_str()}));
+        status.insert(
+            "resources".into(),
+            Value::Array(synced_resources(&report.results)),
+        );
+    }
+    let ended = sync_ended(attempt, report, opts, now_at);
+    let result = with_target(
+        &target.recorded,
+        json!({"resources": sync_results(&report.results)}),
+        true,
+    );
+    let state = match run {
+        Some(run) => crate::operation::state(
+            &run.requested,
+            &ended,
+            Some(result),
+            &attempt.started,
+            Some(now),
+        ),
+        None => operation_state(
+            with_target(&target.recorded, json!({"prune": opts.prune}), false),
+            &attempt.strategy,
+            &ended,
+            result,
+            (&attempt.started, now),
+        ),
+    };
+    status.insert("operationState".into(), state);
+    set_conditions(&mut status, None, &report.shared, &excluded, now);
+    if succeeded && full {
+        let by = run.map_or_else(
+            || json!({"automated": true}),
+            |run| run.requested.initiated_by(),
+        );
+        record_history(
+            &mut status,
+            &target.recorded,
+            (&attempt.started, now),
+            history_limit,
+            by,
+        );
+    }
+    Reconciled {
+        status: Value::Object(status),
+        repo_urls: Vec::new(),
+        failed: !succeeded && run.is_none(),
+        requeue_after: ended.requeue_after,
+        operation_done: run.is_some() && crate::operation::is_completed(&ended.phase),
+        stopped: None,
+        running,
+    }
+}
+
+/// The status after a sync that could not run (`error`): an operation's state only, or
+/// for an automated sync the app OutOfSync with a SyncError.
+pub(super) fn after_sync_error(
+    draft: Draft<'_>,
+    attempt: &Attempt<'_>,
+    error: &str,
+    running: Option<Value>,
+) -> Reconciled {
+    let Draft {
+        mut status,
+        target,
+        destination,
+        now,
+        now_at,
+        ..
+    } = draft;
+    let ended =
+        crate::retry::after_failure(&attempt.strategy, attempt.retries, "Error", error, now_at);
+    if let Some(run) = attempt.run {
+        // The operation ends in Error (or waits for its retry); the
+        // comparison is the next reconcile's.
+        status.insert(
+            "operationState".into(),
+            crate::operation::state(&run.requested, &ended, None, &attempt.started, Some(now)),
+        );
+        let done = crate::operation::is_completed(&ended.phase);
+        return Reconciled {
+            running,
+            ..Reconciled::operation_only(status, done, ended.requeue_after)
+        };
+    }
+    status.insert("sync".into(), target.comparison("OutOfSync", &destination));
+    // With the revision and source it tried, so that a new commit is
+    // a new operation (Argo CD records none and holds every revision).
+    status.insert(
+        "operationState".into(),
+        operation_state(
+            with_target(&target.recorded, json!({}), false),
+            &attempt.strategy,
+            &ended,
+            with_target(&target.recorded, json!({}), true),
+            (&attempt.started, now),
+        ),
+    );
+    status.insert("conditions".into(), conditions("SyncError", error, now));
+    Reconciled {
+        status: Value::Object(status),
+        repo_urls: Vec::new(),
+        failed: true,
+        requeue_after: ended.requeue_after,
+        operation_done: false,
+        stopped: None,
+        running: None,
+    }
+}
+
+/// The status after a comparison (`plan`), its SyncError condition saying why no sync
+/// ran: a closed `window` (then an `automated` app is looked at again on the next
+/// minute) or a revision whose sync `failed_before`.
+pub(super) fn after_compare(
+    draft: Draft<'_>,
+    plan: &flotilla_sync::Plan,
+    window: &Result<bool, String>,
+    failed_before: Option<&str>,
+    automated: bool,
+) -> Reconciled {
+    let Draft {
+        mut status,
+        target,
+        destination,
+        excluded,
+        now,
+        now_at,
+        ..
+    } = draft;
+    let resources = planned_resources(&plan.items);
+    let health = flotilla_sync::health::worst(
+        plan.items
+            .iter()
+            .filter(|i| i.state != ObjectState::Extra)
+            .filter_map(|i| i.health.as_ref().map(|h| &h.status)),
+    );
+    status.insert(
+        "sync".into(),
+        target.comparison(
+            if plan.in_sync() {
+                "Synced"
+            } else {
+                "OutOfSync"
+            },
+            &destination,
+        ),
+    );
+    status.insert("health".into(), json!({"status": health.as_str()}));
+    status.insert("resources".into(), Value::Array(resources));
+    let blocked = match window {
+        Err(reason) => Some(format!("Sync operation blocked by sync window: {reason}")),
+        Ok(_) => None,
+    };
+    let error = blocked.as_deref().or(failed_before);
+    set_conditions(
+        &mut status,
+        error.map(|message| ("SyncError", message)),
+        &plan.shared,
+        &excluded,
+        now,
+    );
+    let window_open = *window == Ok(true);
+    Reconciled {
+        status: Value::Object(status),
+        repo_urls: Vec::new(),
+        failed: false,
+        // Windows open and close on whole minutes.
+        requeue_after: (!window_open && automated).then(|| until_next_minute(now_at)),
+        operation_done: false,
+        stopped: None,
+        running: None,
+    }
+}
+
+/// How a sync attempt that reported ended: succeeded, or failed and retried as its
+/// strategy says — unless its user terminated it.
+fn sync_ended(
+    attempt: &Attempt<'_>,
+    report: &SyncReport,
+    opts: &flotilla_sync::SyncOptions,
+    now_at: Timestamp,
+) -> Ended {
+    if report.phase == OperationPhase::Succeeded {
+        crate::retry::succeeded(attempt.retries)
+    } else if opts.terminated() {
+        // Ended by its user: not retried.
+        crate::retry::after_failure(
+            &RetryStrategy {
+                limit: Some(0),
+                ..RetryStrategy::default()
+            },
+            attempt.retries,
+            "Failed",
+            flotilla_sync::options::TERMINATED,
+            now_at,
+        )
+    } else {
+        crate::retry::after_failure(
+            &attempt.strategy,
+            attempt.retries,
+            "Failed",
+            &report.message,
+            now_at,
+        )
+    }
+}
+
+/// Whether an object the sync handled is in sync: it neither failed nor stayed unpruned.
+fn is_synced(action: Action) -> bool {
+    !matches!(action, Action::Failed | Action::PruneSkipped)
+}
+
+/// Whether every object a successful sync handled is in sync. An extra object left
+/// unpruned is out of sync, unless it is marked IgnoreExtraneous (Argo CD leaves it out
+/// of the app's).
+fn all_synced(results: &[ObjectResult]) -> bool {
+    results.iter().all(|r| {
+        r.hook
+            || r.action == Action::Pruned
+            || is_synced(r.action)
+            || (r.action == Action::PruneSkipped
+                && r.live
+                    .as_ref()
+                    .is_some_and(flotilla_sync::ignores_extraneous))
+    })
+}
+
+/// `status.resources` after a sync: every object it handled but the hooks and what it
+/// pruned.
+fn synced_resources(results: &[ObjectResult]) -> Vec<Value> {
+    results
+        .iter()
+        .filter(|r| !r.hook && r.action != Action::Pruned)
+        .map(|r| {
+            let (group, version) = split_api_version(&r.api_version);
+            resource_status(
+                group,
+                version,
+                &r.key.kind,
+                &r.key.namespace,
+                &r.key.name,
+                if is_synced(r.action) {
+                    "Synced"
+                } else {
+                    "OutOfSync"
+                },
+                r.health.as_ref(),
+            )
+        })
+        .collect()
+}
+
+/// The sync result's `resources`: every object the sync handled but the hooks, with what
+/// it did.
+fn sync_results(results: &[ObjectResult]) -> Vec<Value> {
+    results
+        .iter()
+        .filter(|r| !r.hook)
+        .map(|r| {
+            let (group, version) = split_api_version(&r.api_version);
+            json!({
+                "group": group,
+                "version": version,
+                "kind": r.key.kind,
+                "namespace": r.key.namespace,
+                "name": r.key.name,
+                "status": match r.action {
+                    Action::Failed => "SyncFailed",
+                    Action::Pruned => "Pruned",
+                    Action::PruneSkipped => "PruneSkipped",
+                    _ => "Synced",
+                },
+                "message": r.message,
+                "syncPhase": "Sync",
+            })
+        })
+        .collect()
+}
+
+/// `status.resources` after a comparison: every object planned, Synced or OutOfSync.
+fn planned_resources(items: &[PlanItem]) -> Vec<Value> {
+    items
+        .iter()
+        .map(|item| {
+            let (group, version) = split_api_version(&item.api_version);
+            resource_status(
+                group,
+                version,
+                &item.key.kind,
+                &item.key.namespace,
+                &item.key.name,
+                if item.state == ObjectState::Synced {
+                    "Synced"
+                } else {
+                    "OutOfSync"
+                },
+                item.health.as_ref(),
+            )
+        })
+        .collect()
+}
