@@ -1036,13 +1036,12 @@ impl AppReconciler {
         Ok(Finalized::Keep(keep))
     }
 
-    /// Checks the Application and its objects against its AppProject (read from the
-    /// `argocd` namespace, where Argo CD keeps projects). Argo CD creates the permissive
-    /// `default` project itself; here a missing `default` permits everything.
-    /// Checks the app against its project: its source repositories only (`None`), or
-    /// everything with the rendered `objects`, whose scopes (namespaced or not) the
-    /// destination `cluster`'s discovery tells, as Argo CD's check asks the API (a
-    /// namespaced object is often written without a namespace).
+    /// Checks the app against its AppProject (read from the `argocd` namespace, where
+    /// Argo CD keeps projects): its source repositories only (`None`), or everything with
+    /// the rendered `objects`, whose scopes (namespaced or not) the destination
+    /// `cluster`'s discovery tells, as Argo CD's check asks the API (a namespaced object
+    /// is often written without a namespace). Argo CD creates the permissive `default`
+    /// project itself; here a missing `default` permits everything.
     async fn check_project(
         &self,
         app: &Application,
@@ -1545,8 +1544,6 @@ fn reads_through(source: &ApplicationSource, refs: &[String]) -> bool {
         || helm.file_parameters.iter().any(|p| through(&p.path))
 }
 
-/// Argo CD's `InstanceName`: the name alone for an Application in Argo CD's own
-/// namespace, `<namespace>_<name>` elsewhere.
 /// Whether `finalizer` is one of the deletion stages [`AppReconciler::finalize`] runs
 /// (the resources, the deletion hooks and their cleanups), not another controller's.
 pub fn is_deletion_stage(finalizer: &str) -> bool {
@@ -1576,8 +1573,6 @@ fn finalizers_of(object: &Value) -> Vec<String> {
         .collect()
 }
 
-/// What the renderers are told of the Application (its name, Argo CD's instance name,
-/// the destination namespace).
 /// The first source naming a `kustomize.version` that `argocd-cm` does not register, as
 /// Argo CD's `GetKustomizeBinaryPath` refuses it (a registered version builds with
 /// Flotilla's kustomize); `argocd-cm` registering a version twice fails every app before
@@ -1606,6 +1601,8 @@ fn app_context(app: &Application, kustomize_build_options: String) -> AppContext
     }
 }
 
+/// Argo CD's `InstanceName`: the name alone for an Application in Argo CD's own
+/// namespace, `<namespace>_<name>` elsewhere.
 fn instance_name(app: &Application) -> String {
     let namespace = app.metadata.namespace.as_str();
     if namespace.is_empty() || namespace == PROJECT_NAMESPACE {
@@ -1979,8 +1976,6 @@ fn render_all(
     Ok(RenderedSources { objects, types })
 }
 
-/// `fields` with the target as Argo CD records it: `revision` (and, in a sync result,
-/// `source`) for one source, `revisions` (and `sources`) for several.
 /// Appends a successful sync to `status.history` as Argo CD's `persistRevisionHistory`
 /// writes it (ids counting up, the revision and source synced, or each source's for a
 /// multi-source app), keeping the last `limit` entries (`revisionHistoryLimit`, 10 by
@@ -2022,6 +2017,8 @@ fn record_history(
     status.insert("history".into(), Value::Array(history));
 }
 
+/// `fields` with the target as Argo CD records it: `revision` (and, in a sync result,
+/// `source`) for one source, `revisions` (and `sources`) for several.
 fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
     for (key, value) in target.as_object().into_iter().flatten() {
         if with_sources || key.starts_with("revision") {
