@@ -240,33 +240,23 @@ impl Sources {
             let registry = flotilla_source::oci::RepositoryReference::new(repo, chart)?.registry;
             let trust = match access.insecure_oci_force_http {
                 true => ServerTrust::Platform,
-                false => self.argo_trust_for_host(&registry)?,
+                false => self.argo_trust(|certs| certs.trust_for_host(&registry))?,
             };
             return self
                 .registry_chart(repo, chart, wanted, interval, access, trust)
                 .await;
         }
-        let trust = self.argo_trust(repo)?;
+        let trust = self.argo_trust(|certs| certs.trust_for(repo))?;
         self.repository_chart(repo, chart, wanted, interval, access.credentials, trust)
             .await
     }
 
-    /// What `argocd-tls-certs-cm` says of the HTTPS server at `url`.
-    fn argo_trust(&self, url: &str) -> Result<ServerTrust, SourceError> {
-        self.tls_certs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .trust_for(url)
-            .map_err(SourceError::Trust)
-    }
-
-    /// What `argocd-tls-certs-cm` says of the HTTPS server `host` (a registry).
-    fn argo_trust_for_host(&self, host: &str) -> Result<ServerTrust, SourceError> {
-        self.tls_certs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .trust_for_host(host)
-            .map_err(SourceError::Trust)
+    /// What `argocd-tls-certs-cm` says (`look` asks it of a URL or a registry host).
+    fn argo_trust(
+        &self,
+        look: impl FnOnce(&crate::tls_certs::TlsCerts) -> Result<ServerTrust, String>,
+    ) -> Result<ServerTrust, SourceError> {
+        look(&self.tls_certs.read().unwrap_or_else(|e| e.into_inner())).map_err(SourceError::Trust)
     }
 
     /// The chart a kustomization's `helmCharts` entry names (`repo`, `name`,
@@ -470,7 +460,7 @@ impl Sources {
         })?;
         let trust = match access.insecure_oci_force_http {
             true => ServerTrust::Platform,
-            false => self.argo_trust_for_host(&reference.registry)?,
+            false => self.argo_trust(|certs| certs.trust_for_host(&reference.registry))?,
         };
         let who = format!(
             "{}{}",
@@ -663,12 +653,7 @@ impl Sources {
             _ => request.credentials.clone(),
         };
         let trust = match request.trust {
-            ServerTrust::Platform => self
-                .tls_certs
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .trust_for(&request.url)
-                .map_err(SourceError::Trust)?,
+            ServerTrust::Platform => self.argo_trust(|certs| certs.trust_for(&request.url))?,
             _ => request.trust.clone(),
         };
         let completed;
