@@ -345,7 +345,8 @@ async fn run(
         }
     };
     // curl reads the remote's own certificates from a file, which lives only for this
-    // command.
+    // command. Named by `GIT_SSL_CAINFO`: this git did not apply `http.sslCAInfo` given
+    // through `GIT_CONFIG_COUNT` (the_git_cli_is_handed_the_trust_as_its_ca_file).
     let _ca_file = match remote.trust.curl_bundle() {
         Some(bundle) if remote.url.scheme() == Scheme::Https => {
             let file = tempfile::Builder::new()
@@ -354,10 +355,7 @@ async fn run(
                 .map_err(|e| GitError::Spawn(format!("creating the CA bundle file: {e}")))?;
             std::fs::write(file.path(), bundle)
                 .map_err(|e| GitError::Spawn(format!("writing the CA bundle file: {e}")))?;
-            config.push((
-                "http.sslCAInfo".into(),
-                file.path().to_string_lossy().into_owned(),
-            ));
+            cmd.env("GIT_SSL_CAINFO", file.path());
             Some(file)
         }
         _ => None,

@@ -223,3 +223,38 @@ async fn a_helm_repository_over_https_is_read_under_its_trust() {
         .unwrap();
     assert_eq!(charts["web"][0].version, "1.2.0");
 }
+
+/// A server without protocol v2 is fetched with the git CLI, which is handed the same
+/// trust as a CA file: the platform's certificates and the bundle, or the bundle alone.
+#[tokio::test]
+async fn the_git_cli_is_handed_the_trust_as_its_ca_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let authority = Authority::generate(None).unwrap();
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    let commit = work.commit(&[("deploy/a.yaml", "a: 1\n")], "c");
+    let root = tmp.path().join("served");
+    work.publish(&root.join("r.git"));
+    let server = GitServer::start_tls_v0(&root, &authority).await;
+    let url = server.https_url("r.git");
+    let pem = authority.ca_pem().as_bytes().to_vec();
+    for (name, trust) in [
+        ("only", ServerTrust::Only(pem.clone())),
+        ("platform-and", ServerTrust::PlatformAnd(pem.clone())),
+    ] {
+        let cache = cache(&tmp.path().join(name));
+        let found = cache
+            .checkout(&checkout_request(&url, trust))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(found.commit, commit, "{name}");
+    }
+    let other = Authority::generate(None).unwrap();
+    let err = cache(&tmp.path().join("other"))
+        .checkout(&checkout_request(
+            &url,
+            ServerTrust::Only(other.ca_pem().as_bytes().to_vec()),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Git(_)), "{err}");
+}

@@ -138,6 +138,9 @@ impl Counters {
 
 struct ServerState {
     root: PathBuf,
+    /// Whether the backend is told the protocol version the client asks for (else it
+    /// answers protocol v0 only, as servers before git 2.18 do).
+    v2: bool,
     auth: Option<(String, String)>,
     counters: Arc<Counters>,
     backend: PathBuf,
@@ -192,7 +195,7 @@ impl Drop for GitServer {
 impl GitServer {
     /// Starts serving `root`; with `auth`, every request needs that basic auth.
     pub async fn start(root: &Path, auth: Option<(&str, &str)>) -> GitServer {
-        let (app, counters) = Self::app(root, auth);
+        let (app, counters) = Self::app(root, auth, true);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -206,7 +209,7 @@ impl GitServer {
     }
 
     /// The CGI router for `root` and its request counters.
-    fn app(root: &Path, auth: Option<(&str, &str)>) -> (axum::Router, Arc<Counters>) {
+    fn app(root: &Path, auth: Option<(&str, &str)>, v2: bool) -> (axum::Router, Arc<Counters>) {
         let exec_path = Command::new("git").arg("--exec-path").output().unwrap();
         let backend = PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim())
             .join("git-http-backend");
@@ -218,6 +221,7 @@ impl GitServer {
         let counters = Arc::new(Counters::default());
         let state = Arc::new(ServerState {
             root: root.to_path_buf(),
+            v2,
             auth: auth.map(|(u, p)| (u.to_string(), p.to_string())),
             counters: counters.clone(),
             backend,
@@ -231,7 +235,21 @@ impl GitServer {
     /// Starts serving `root` over HTTPS with `authority`'s server certificate (for
     /// `localhost` and `127.0.0.1`); [`GitServer::https_url`] names it.
     pub async fn start_tls(root: &Path, authority: &kubesim::tls::Authority) -> GitServer {
-        let (app, counters) = Self::app(root, None);
+        Self::start_tls_speaking(root, authority, true).await
+    }
+
+    /// [`GitServer::start_tls`] for a server that speaks protocol v0 only (clients then
+    /// fetch with the git CLI).
+    pub async fn start_tls_v0(root: &Path, authority: &kubesim::tls::Authority) -> GitServer {
+        Self::start_tls_speaking(root, authority, false).await
+    }
+
+    async fn start_tls_speaking(
+        root: &Path,
+        authority: &kubesim::tls::Authority,
+        v2: bool,
+    ) -> GitServer {
+        let (app, counters) = Self::app(root, None, v2);
         let (addr, task) = serve_tls(app, authority).await;
         GitServer {
             addr,
@@ -312,7 +330,14 @@ async fn cgi(
         .env("CONTENT_TYPE", header("content-type"))
         .env("CONTENT_LENGTH", body.len().to_string())
         .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
-        .env("GIT_PROTOCOL", header("git-protocol"))
+        .env(
+            "GIT_PROTOCOL",
+            if state.v2 {
+                header("git-protocol")
+            } else {
+                String::new()
+            },
+        )
         .env("REMOTE_USER", "test")
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("PATH", std::env::var("PATH").unwrap_or_default())
