@@ -66,12 +66,24 @@ impl Access {
     /// A GitRepository's `secretRef` as Flux's source-controller reads it: the
     /// credentials, and for an HTTPS URL the CA bundle in `ca.crt` (else the deprecated
     /// `caFile`) trusted beside the platform's roots, as go-git adds it to the system
-    /// pool. A bundle that holds no readable certificate is refused by name.
+    /// pool. A bundle that holds no readable certificate is refused by name, and so is a
+    /// client certificate (`tls.crt`, `tls.key`) for HTTPS, which is not presented: the
+    /// server's refusal of the handshake would not say why. (Flux ignores them for SSH,
+    /// a Secret with an `identity`.)
     pub fn from_flux_secret(
         secret: &str,
         data: &BTreeMap<String, Vec<u8>>,
     ) -> Result<Access, String> {
         let credentials = Credentials::from_secret_data(secret, data).map_err(|e| e.to_string())?;
+        if !data.contains_key("identity")
+            && let Some(key) = ["tls.crt", "tls.key"]
+                .into_iter()
+                .find(|k| data.contains_key(*k))
+        {
+            return Err(format!(
+                "secret {secret}: field {key:?}: TLS client certificates are not supported by this hub"
+            ));
+        }
         let bundle = ["ca.crt", "caFile"]
             .into_iter()
             .find_map(|key| data.get(key).filter(|v| !v.is_empty()).map(|v| (key, v)));

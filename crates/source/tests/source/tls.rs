@@ -129,6 +129,24 @@ fn a_flux_secret_takes_ca_crt_before_ca_file_and_refuses_what_is_not_a_certifica
         err,
         "secret ns/s: field \"ca.crt\": no PEM certificate found"
     );
+    let err = Access::from_flux_secret("ns/s", &data(&[("ca.crt", &pem), ("tls.key", b"k")]))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "secret ns/s: field \"tls.key\": TLS client certificates are not supported by this hub"
+    );
+    let ssh = Access::from_flux_secret(
+        "ns/s",
+        &data(&[
+            ("identity", b"key"),
+            ("known_hosts", b"h"),
+            ("tls.crt", b"ignored"),
+        ]),
+    );
+    assert!(
+        ssh.is_ok(),
+        "an SSH secret's TLS keys are Flux's to ignore: {ssh:?}"
+    );
 }
 
 #[tokio::test]
