@@ -103,6 +103,23 @@ async fn ready_when(
     support::condition_when(client, resource, (NS, name), "Ready", status, reason).await
 }
 
+/// Creates the HelmRepository `name` of `url` (with `extra` in its spec), waits until it
+/// is Ready, then has a HelmChart `web` of it pull version 1.0.0.
+async fn pulls_web_through(client: &Client, name: &str, url: &str, extra: Value) {
+    let repos = helm_repository_resource();
+    let charts = helm_chart_resource();
+    apply(client, &repos, helm_repository(name, url, extra)).await;
+    ready_when(client, &repos, name, "True", "Succeeded").await;
+    apply(
+        client,
+        &charts,
+        helm_chart("web", ("HelmRepository", name), "web", json!({})),
+    )
+    .await;
+    let (_, message) = ready_when(client, &charts, "web", "True", "ChartPullSucceeded").await;
+    assert_eq!(message, "pulled 'web' chart with version '1.0.0'");
+}
+
 fn has_condition(status: &Value, type_: &str, reason: &str) -> bool {
     status["conditions"]
         .as_array()
@@ -272,21 +289,13 @@ async fn a_private_helm_repository_is_read_with_its_secret() {
         "ProgressingWithRetry"
     ));
 
-    apply(
+    pulls_web_through(
         &client,
-        &repos,
-        helm_repository("private", &base, json!({"secretRef": {"name": "basic"}})),
+        "private",
+        &base,
+        json!({"secretRef": {"name": "basic"}}),
     )
     .await;
-    ready_when(&client, &repos, "private", "True", "Succeeded").await;
-    apply(
-        &client,
-        &charts,
-        helm_chart("web", ("HelmRepository", "private"), "web", json!({})),
-    )
-    .await;
-    let (_, message) = ready_when(&client, &charts, "web", "True", "ChartPullSucceeded").await;
-    assert_eq!(message, "pulled 'web' chart with version '1.0.0'");
 
     // A chart of a repository that has no artifact waits for one.
     apply(
@@ -347,7 +356,6 @@ async fn a_helm_repository_over_https_is_trusted_through_its_cert_secret_ref() {
             .unwrap();
     }
     let repos = helm_repository_resource();
-    let charts = helm_chart_resource();
 
     apply(
         &client,
@@ -361,21 +369,13 @@ async fn a_helm_repository_over_https_is_trusted_through_its_cert_secret_ref() {
         "{message}"
     );
 
-    apply(
+    pulls_web_through(
         &client,
-        &repos,
-        helm_repository("internal", &base, json!({"certSecretRef": {"name": "ca"}})),
+        "internal",
+        &base,
+        json!({"certSecretRef": {"name": "ca"}}),
     )
     .await;
-    ready_when(&client, &repos, "internal", "True", "Succeeded").await;
-    apply(
-        &client,
-        &charts,
-        helm_chart("web", ("HelmRepository", "internal"), "web", json!({})),
-    )
-    .await;
-    let (_, message) = ready_when(&client, &charts, "web", "True", "ChartPullSucceeded").await;
-    assert_eq!(message, "pulled 'web' chart with version '1.0.0'");
 
     apply(
         &client,
