@@ -205,13 +205,13 @@ impl Sources {
         &self.repo_credentials
     }
 
-    /// The credentials Argo CD would use for `url`.
     /// Argo CD's TLS certificates by host, which [`Sources::tree`] verifies HTTPS
     /// servers with (kept current by `tls_certs::run`).
     pub fn tls_certs(&self) -> &Arc<std::sync::RwLock<crate::tls_certs::TlsCerts>> {
         &self.tls_certs
     }
 
+    /// The credentials Argo CD would use for `url`.
     fn credentials_for(&self, url: &str) -> flotilla_source::Credentials {
         self.access_for(url).credentials
     }
@@ -238,10 +238,7 @@ impl Sources {
         let access = self.access_for(repo);
         if flotilla_source::oci::is_oci_repo_url(repo) || access.enable_oci {
             let registry = flotilla_source::oci::RepositoryReference::new(repo, chart)?.registry;
-            let trust = match access.insecure_oci_force_http {
-                true => ServerTrust::Platform,
-                false => self.argo_trust(|certs| certs.trust_for_host(&registry))?,
-            };
+            let trust = self.registry_trust(&access, &registry)?;
             return self
                 .registry_chart(repo, chart, wanted, interval, access, trust)
                 .await;
@@ -257,6 +254,19 @@ impl Sources {
         look: impl FnOnce(&crate::tls_certs::TlsCerts) -> Result<ServerTrust, String>,
     ) -> Result<ServerTrust, SourceError> {
         look(&self.tls_certs.read().unwrap_or_else(|e| e.into_inner())).map_err(SourceError::Trust)
+    }
+
+    /// Whom the registry `registry` must be: no one over plain HTTP
+    /// (`insecureOCIForceHttp`), else what `argocd-tls-certs-cm` says of its host.
+    fn registry_trust(
+        &self,
+        access: &crate::repo_creds::RepoAccess,
+        registry: &str,
+    ) -> Result<ServerTrust, SourceError> {
+        if access.insecure_oci_force_http {
+            return Ok(ServerTrust::Platform);
+        }
+        self.argo_trust(|certs| certs.trust_for_host(registry))
     }
 
     /// The chart a kustomization's `helmCharts` entry names (`repo`, `name`,
@@ -314,7 +324,7 @@ impl Sources {
         let authorization = credentials.http_authorization();
         // Keyed by a digest of the credentials, never the credentials themselves, and of
         // the trust (what one trust let in is never served under another).
-        let who = format!("{}{}", credentials.fingerprint(), trust.fingerprint());
+        let who = flotilla_source::access_fingerprint(&credentials, &trust);
         let listing_key = (repo.to_string(), who.clone());
         // Thousands of apps of one repository ask at once: one index request.
         let charts = self
@@ -378,11 +388,7 @@ impl Sources {
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::{helm_repo, oci};
         let reference = oci::RepositoryReference::new(repo, chart)?;
-        let who = format!(
-            "{}{}",
-            access.credentials.fingerprint(),
-            trust.fingerprint()
-        );
+        let who = flotilla_source::access_fingerprint(&access.credentials, &trust);
         let access = oci::Access {
             credentials: access.credentials,
             plain_http: access.insecure_oci_force_http,
@@ -458,15 +464,8 @@ impl Sources {
                 "failed to initialize oci client: {repo_url}: {reason}"
             ))
         })?;
-        let trust = match access.insecure_oci_force_http {
-            true => ServerTrust::Platform,
-            false => self.argo_trust(|certs| certs.trust_for_host(&reference.registry))?,
-        };
-        let who = format!(
-            "{}{}",
-            access.credentials.fingerprint(),
-            trust.fingerprint()
-        );
+        let trust = self.registry_trust(&access, &reference.registry)?;
+        let who = flotilla_source::access_fingerprint(&access.credentials, &trust);
         let access = oci::Access {
             credentials: access.credentials,
             plain_http: access.insecure_oci_force_http,

@@ -53,6 +53,16 @@ pub struct Access {
     pub trust: crate::tls::ServerTrust,
 }
 
+/// A digest naming who reaches a remote and whom it trusts (empty for anonymous access
+/// under the platform's roots): what a cache of what was fetched is keyed by, so that
+/// nothing fetched as one is served to another.
+pub fn access_fingerprint(credentials: &Credentials, trust: &crate::tls::ServerTrust) -> String {
+    match trust.fingerprint() {
+        t if t.is_empty() => credentials.fingerprint(),
+        t => format!("{}t{t}", credentials.fingerprint()),
+    }
+}
+
 impl From<Credentials> for Access {
     fn from(credentials: Credentials) -> Access {
         Access {
@@ -84,19 +94,9 @@ impl Access {
                 "secret {secret}: field {key:?}: TLS client certificates are not supported by this hub"
             ));
         }
-        let bundle = ["ca.crt", "caFile"]
-            .into_iter()
-            .find_map(|key| data.get(key).filter(|v| !v.is_empty()).map(|v| (key, v)));
-        let trust = match bundle {
-            None => crate::tls::ServerTrust::Platform,
-            Some((key, pem)) => {
-                let trust = crate::tls::ServerTrust::PlatformAnd(pem.clone());
-                trust
-                    .check(&format!("secret {secret}: field {key:?}"))
-                    .map_err(|e| e.to_string())?;
-                trust
-            }
-        };
+        let trust =
+            crate::tls::ServerTrust::flux_ca(data, |key| format!("secret {secret}: field {key:?}"))
+                .map_err(|e| e.to_string())?;
         Ok(Access { credentials, trust })
     }
 }

@@ -44,7 +44,7 @@ mod url;
 mod verify;
 pub mod webhook;
 
-pub use crate::credentials::{Access, Credentials, SecretError};
+pub use crate::credentials::{Access, Credentials, SecretError, access_fingerprint};
 pub use crate::git::GitError;
 pub use crate::ignore::{IGNORE_FILE, IgnoreError, IgnoreRules};
 pub use crate::mirror::{

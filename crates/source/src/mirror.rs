@@ -443,10 +443,7 @@ impl MirrorCache {
             (Credentials::None, Some(embedded)) => embedded,
             (c, _) => c.clone(),
         };
-        let fingerprint = match trust.fingerprint() {
-            t if t.is_empty() => creds.fingerprint(),
-            t => format!("{}t{t}", creds.fingerprint()),
-        };
+        let fingerprint = crate::credentials::access_fingerprint(&creds, trust);
         let key = format!("{}#{fingerprint}", fetch_url.key());
         let mut repos = self.inner.repos.lock();
         let repo = repos

@@ -68,6 +68,25 @@ impl ServerTrust {
         crate::hex(&digest.finalize()[..6])
     }
 
+    /// Flux's CA in a Secret's `data`: `ca.crt`, else the deprecated `caFile` (an empty
+    /// value is none), trusted beside the platform's roots as source-controller's system
+    /// pool has it; the platform's roots alone without one. `origin` names the field of
+    /// a bundle that holds no readable certificate.
+    pub fn flux_ca(
+        data: &std::collections::BTreeMap<String, Vec<u8>>,
+        origin: impl FnOnce(&str) -> String,
+    ) -> Result<ServerTrust, TlsError> {
+        let Some((key, pem)) = ["ca.crt", "caFile"]
+            .into_iter()
+            .find_map(|key| data.get(key).filter(|v| !v.is_empty()).map(|v| (key, v)))
+        else {
+            return Ok(ServerTrust::Platform);
+        };
+        let trust = ServerTrust::PlatformAnd(pem.clone());
+        trust.check(&origin(key))?;
+        Ok(trust)
+    }
+
     /// Checks that the bundle holds certificates, each readable; `origin` names where it
     /// came from in the error.
     pub fn check(&self, origin: &str) -> Result<(), TlsError> {

@@ -146,22 +146,15 @@ pub(super) fn cert_secret_trust(
             ),
         ));
     }
-    let Some((key, pem)) = ["ca.crt", "caFile"]
-        .into_iter()
-        .find_map(|k| data.get(k).filter(|v| !v.is_empty()).map(|v| (k, v)))
-    else {
-        return Ok(ServerTrust::Platform);
-    };
-    let trust = ServerTrust::PlatformAnd(pem.clone());
-    trust
-        .check(&format!("secret '{namespace}/{name}': field '{key}'"))
-        .map_err(|e| {
-            failed(
-                "AuthenticationFailed",
-                format!("failed to construct the TLS config: {e}"),
-            )
-        })?;
-    Ok(trust)
+    ServerTrust::flux_ca(data, |key| {
+        format!("secret '{namespace}/{name}': field '{key}'")
+    })
+    .map_err(|e| {
+        failed(
+            "AuthenticationFailed",
+            format!("failed to construct the TLS config: {e}"),
+        )
+    })
 }
 
 /// The TLS keys a `secretRef` may carry (current and deprecated names).
