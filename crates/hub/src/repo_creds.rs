@@ -7,12 +7,14 @@
 //! known hosts of `argocd-ssh-known-hosts-cm`, GitHub App credentials (`githubAppID`,
 //! `githubAppInstallationID`, `githubAppPrivateKey`, `githubAppEnterpriseBaseUrl`: an
 //! installation token used as the `x-access-token` user's password, as Argo CD's
-//! `GitHubAppCreds`, bought when the Secrets are read and again every half hour), and
-//! for Helm charts `enableOCI` and `insecureOCIForceHttp`.
+//! `GitHubAppCreds`, bought when the Secrets are read and again every half hour), a TLS
+//! client certificate (`tlsClientCertData`, `tlsClientCertKey`), a repository's own
+//! `insecure` (its server's certificate not verified), and for Helm charts `enableOCI`
+//! and `insecureOCIForceHttp`.
 
 use std::sync::{Arc, RwLock};
 
-use flotilla_source::Credentials;
+use flotilla_source::{ClientCertificate, Credentials};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams};
 
@@ -22,12 +24,21 @@ pub const REPO_SECRET_SELECTOR: &str = "argocd.argoproj.io/secret-type in (repos
 /// The ConfigMap of Argo CD's SSH known hosts, and its key.
 const KNOWN_HOSTS_CONFIG_MAP: (&str, &str) = ("argocd-ssh-known-hosts-cm", "ssh_known_hosts");
 
-/// How Argo CD reaches a repository: its credentials and, for Helm charts, whether it
+/// How Argo CD reaches a repository: its credentials, the client certificate its HTTPS
+/// server may ask for, whether that server is verified, and for Helm charts whether it
 /// is an OCI registry spoken to over plain HTTP.
 #[derive(Debug, Clone, Default)]
 pub struct RepoAccess {
     /// What requests authenticate with.
     pub credentials: Credentials,
+    /// `tlsClientCertData` and `tlsClientCertKey`, presented when an HTTPS server asks;
+    /// `Err` names a pair that cannot be read, and fetches from the repository fail
+    /// with it (Argo CD logs it and presents none, so the server's refusal is all one
+    /// sees).
+    pub client_certificate: Option<Result<ClientCertificate, String>>,
+    /// `insecure`: the server's certificate is not verified. A repository Secret's own
+    /// setting, which templates do not give (Argo CD's `CopyCredentialsFrom`).
+    pub insecure: bool,
     /// `enableOCI` (or `type: oci`): charts are pulled from a registry.
     pub enable_oci: bool,
     /// `insecureOCIForceHttp`: the registry is spoken to over `http://`.
@@ -127,10 +138,17 @@ impl RepoCredentials {
             };
             let enable_oci = flag("enableOCI") || field("type").as_deref() == Some("oci");
             let insecure_oci_force_http = flag("insecureOCIForceHttp");
+            let insecure = kind != Some("repo-creds") && flag("insecure");
+            // Read raw: a PEM's line breaks are part of it.
+            let raw = |key: &str| data.get(key).map(|v| v.0.clone()).filter(|v| !v.is_empty());
+            let client_certificate =
+                client_certificate(&name, raw("tlsClientCertData"), raw("tlsClientCertKey"));
             let entry = RepoSecret {
                 url: normalize_url(&url),
                 access: RepoAccess {
                     credentials,
+                    client_certificate,
+                    insecure,
                     enable_oci,
                     insecure_oci_force_http,
                 },
@@ -194,23 +212,64 @@ impl RepoCredentials {
     }
 
     /// How `url` is reached, as Argo CD's `GetRepository` resolves it: its repository
-    /// Secret when that holds credentials; otherwise the longest-prefix template's
-    /// credentials and OCI settings (`CopyCredentialsFrom` takes both); otherwise the
-    /// repository Secret's settings, or none.
+    /// Secret when that holds credentials (a client certificate counts); otherwise the
+    /// longest-prefix template's credentials, client certificate and OCI settings
+    /// (`CopyCredentialsFrom` takes them) with the repository Secret's own `insecure`;
+    /// otherwise the repository Secret's settings, or none.
     pub fn access(&self, url: &str) -> RepoAccess {
         let wanted = normalize_url(url);
         let own = self.repositories.iter().find(|r| r.url == wanted);
-        if let Some(own) = own.filter(|r| !matches!(r.access.credentials, Credentials::None)) {
+        if let Some(own) = own.filter(|r| r.access.has_credentials()) {
             return own.access.clone();
         }
-        self.templates
+        let template = self
+            .templates
             .iter()
             .filter(|t| wanted.starts_with(&t.url))
-            .max_by_key(|t| t.url.len())
-            .or(own)
-            .map(|r| r.access.clone())
-            .unwrap_or_default()
+            .max_by_key(|t| t.url.len());
+        match (template, own) {
+            (Some(template), own) => RepoAccess {
+                insecure: own.is_some_and(|own| own.access.insecure),
+                ..template.access.clone()
+            },
+            (None, Some(own)) => own.access.clone(),
+            (None, None) => RepoAccess::default(),
+        }
     }
+}
+
+impl RepoAccess {
+    /// Argo CD's `HasCredentials` for what is read here: a repository Secret with any
+    /// of them does not inherit a template's.
+    fn has_credentials(&self) -> bool {
+        !matches!(self.credentials, Credentials::None) || self.client_certificate.is_some()
+    }
+}
+
+/// A Secret's `tlsClientCertData` and `tlsClientCertKey`: the pair, or why it cannot be
+/// read, naming the Secret and never the key. One without the other is refused too,
+/// where Argo CD presents nothing and leaves the server's refusal to explain it.
+fn client_certificate(
+    secret: &str,
+    certificate: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+) -> Option<Result<ClientCertificate, String>> {
+    let origin = format!("repository Secret {secret}");
+    Some(match (certificate, key) {
+        (None, None) => return None,
+        (Some(certificate), Some(key)) => ClientCertificate::new(
+            certificate,
+            key,
+            &format!("{origin}: tlsClientCertData and tlsClientCertKey"),
+        )
+        .map_err(|e| e.to_string()),
+        (Some(_), None) => Err(format!(
+            "{origin}: tlsClientCertData is set but tlsClientCertKey is missing"
+        )),
+        (None, Some(_)) => Err(format!(
+            "{origin}: tlsClientCertKey is set but tlsClientCertData is missing"
+        )),
+    })
 }
 
 /// Go's `strconv.ParseBool`, which Argo CD reads these flags with.
@@ -301,6 +360,90 @@ mod tests {
             Credentials::Ssh { .. } => "ssh".into(),
             Credentials::None => "none".into(),
         }
+    }
+
+    /// Argo CD's `HasCredentials` counts a client certificate, so a repository Secret
+    /// holding one keeps it rather than inheriting a template's; `insecure` is the
+    /// repository Secret's own and never a template's (`CopyCredentialsFrom`).
+    #[test]
+    fn client_certificates_count_as_credentials_and_insecure_is_never_inherited() {
+        let authority = kubesim::tls::Authority::generate(None).unwrap();
+        let (certificate, key) = authority.client_certificate("argocd").unwrap();
+        let (_, other_key) = authority.client_certificate("other").unwrap();
+        let pair = [
+            ("tlsClientCertData", certificate.as_str()),
+            ("tlsClientCertKey", key.as_str()),
+        ];
+        fn with<'a>(
+            extra: &[(&'a str, &'a str)],
+            more: &[(&'a str, &'a str)],
+        ) -> Vec<(&'a str, &'a str)> {
+            [extra, more].concat()
+        }
+        let secrets = [
+            secret(
+                "template",
+                "repo-creds",
+                &with(
+                    &[("url", "https://git.example.com/"), ("insecure", "true")],
+                    &[("password", "p"), ("username", "u")],
+                ),
+            ),
+            secret(
+                "own-cert",
+                "repository",
+                &with(&[("url", "https://git.example.com/a")], &pair),
+            ),
+            secret(
+                "inherits",
+                "repository",
+                &[("url", "https://git.example.com/b"), ("insecure", "true")],
+            ),
+            secret(
+                "half",
+                "repository",
+                &with(&[("url", "https://git.example.com/c")], &pair[..1]),
+            ),
+            secret(
+                "mismatched",
+                "repository",
+                &with(
+                    &[("url", "https://git.example.com/d")],
+                    &[
+                        ("tlsClientCertData", certificate.as_str()),
+                        ("tlsClientCertKey", other_key.as_str()),
+                    ],
+                ),
+            ),
+        ];
+        let (credentials, warnings) = RepoCredentials::from_secrets(&secrets, "");
+        assert!(warnings.is_empty(), "{warnings:?}");
+
+        let own = credentials.access("https://git.example.com/a");
+        assert_eq!(user(&own.credentials), "none");
+        assert!(matches!(own.client_certificate, Some(Ok(_))));
+        assert!(!own.insecure);
+        assert!(!format!("{own:?}").contains("PRIVATE KEY"));
+
+        let inherits = credentials.access("https://git.example.com/b");
+        assert_eq!(user(&inherits.credentials), "u");
+        assert!(inherits.insecure, "the repository Secret's own insecure");
+        let templated = credentials.access("https://git.example.com/z");
+        assert_eq!(user(&templated.credentials), "u");
+        assert!(!templated.insecure, "a template's insecure is not read");
+
+        let half = credentials.access("https://git.example.com/c");
+        assert_eq!(
+            half.client_certificate.unwrap().unwrap_err(),
+            "repository Secret half: tlsClientCertData is set but tlsClientCertKey is missing"
+        );
+        let mismatched = credentials.access("https://git.example.com/d");
+        let error = mismatched.client_certificate.unwrap().unwrap_err();
+
+        assert_eq!(
+            error,
+            "repository Secret mismatched: tlsClientCertData and tlsClientCertKey: the private key does not match the certificate's public key"
+        );
     }
 
     #[test]

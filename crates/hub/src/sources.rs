@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use flotilla_render::kustomize::MemTree;
-use flotilla_source::{Checkout, IgnoreRules, MirrorCache, Reference, Request, ServerTrust};
+use flotilla_source::{Checkout, IgnoreRules, MirrorCache, Reference, Request, ServerTrust, Tls};
 
 use crate::lock;
 
@@ -211,11 +211,7 @@ impl Sources {
         &self.tls_certs
     }
 
-    /// The credentials Argo CD would use for `url`.
-    fn credentials_for(&self, url: &str) -> flotilla_source::Credentials {
-        self.access_for(url).credentials
-    }
-
+    /// How Argo CD would reach `url`: credentials and TLS settings.
     fn access_for(&self, url: &str) -> crate::repo_creds::RepoAccess {
         self.repo_credentials
             .read()
@@ -238,35 +234,49 @@ impl Sources {
         let access = self.access_for(repo);
         if flotilla_source::oci::is_oci_repo_url(repo) || access.enable_oci {
             let registry = flotilla_source::oci::RepositoryReference::new(repo, chart)?.registry;
-            let trust = self.registry_trust(&access, &registry)?;
+            let tls = self.registry_tls(&access, &registry)?;
             return self
-                .registry_chart(repo, chart, wanted, interval, access, trust)
+                .registry_chart(repo, chart, wanted, interval, access, tls)
                 .await;
         }
-        let trust = self.argo_trust(|certs| certs.trust_for(repo))?;
-        self.repository_chart(repo, chart, wanted, interval, access.credentials, trust)
+        let tls = self.argo_tls(&access, |certs| certs.trust_for(repo))?;
+        self.repository_chart(repo, chart, wanted, interval, access.credentials, tls)
             .await
     }
 
-    /// What `argocd-tls-certs-cm` says (`look` asks it of a URL or a registry host).
-    fn argo_trust(
+    /// How Argo CD reaches a repository's HTTPS server: unverified with the
+    /// repository's `insecure`, else under what `argocd-tls-certs-cm` says (`look` asks
+    /// it of a URL or a registry host); presenting the repository's client certificate.
+    fn argo_tls(
         &self,
+        access: &crate::repo_creds::RepoAccess,
         look: impl FnOnce(&crate::tls_certs::TlsCerts) -> Result<ServerTrust, String>,
-    ) -> Result<ServerTrust, SourceError> {
-        look(&self.tls_certs.read().unwrap_or_else(|e| e.into_inner())).map_err(SourceError::Trust)
+    ) -> Result<Tls, SourceError> {
+        let server = if access.insecure {
+            ServerTrust::Unverified
+        } else {
+            look(&self.tls_certs.read().unwrap_or_else(|e| e.into_inner()))
+                .map_err(SourceError::Trust)?
+        };
+        let client = access
+            .client_certificate
+            .clone()
+            .transpose()
+            .map_err(SourceError::Trust)?;
+        Ok(Tls { server, client })
     }
 
-    /// Whom the registry `registry` must be: no one over plain HTTP
-    /// (`insecureOCIForceHttp`), else what `argocd-tls-certs-cm` says of its host.
-    fn registry_trust(
+    /// How the registry `registry` is reached: plain HTTP without TLS
+    /// (`insecureOCIForceHttp`), else as [`Sources::argo_tls`] says for its host.
+    fn registry_tls(
         &self,
         access: &crate::repo_creds::RepoAccess,
         registry: &str,
-    ) -> Result<ServerTrust, SourceError> {
+    ) -> Result<Tls, SourceError> {
         if access.insecure_oci_force_http {
-            return Ok(ServerTrust::Platform);
+            return Ok(Tls::default());
         }
-        self.argo_trust(|certs| certs.trust_for_host(registry))
+        self.argo_tls(access, |certs| certs.trust_for_host(registry))
     }
 
     /// The chart a kustomization's `helmCharts` entry names (`repo`, `name`,
@@ -288,26 +298,12 @@ impl Sources {
         let anonymous = crate::repo_creds::RepoAccess::default();
         if repo.starts_with("oci://") {
             return self
-                .registry_chart(
-                    repo,
-                    chart,
-                    version,
-                    interval,
-                    anonymous,
-                    ServerTrust::Platform,
-                )
+                .registry_chart(repo, chart, version, interval, anonymous, Tls::default())
                 .await;
         }
         let credentials = anonymous.credentials;
-        self.repository_chart(
-            repo,
-            chart,
-            version,
-            interval,
-            credentials,
-            ServerTrust::Platform,
-        )
-        .await
+        self.repository_chart(repo, chart, version, interval, credentials, Tls::default())
+            .await
     }
 
     /// Chart `chart` of the Helm repository (`index.yaml` over HTTP) `repo`.
@@ -318,19 +314,20 @@ impl Sources {
         wanted: &str,
         interval: std::time::Duration,
         credentials: flotilla_source::Credentials,
-        trust: ServerTrust,
+        tls: Tls,
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::helm_repo;
         let authorization = credentials.http_authorization();
         // Keyed by a digest of the credentials, never the credentials themselves, and of
-        // the trust (what one trust let in is never served under another).
-        let who = flotilla_source::access_fingerprint(&credentials, &trust);
+        // the TLS settings (what one trust or client certificate let in is never served
+        // under another).
+        let who = flotilla_source::access_fingerprint(&credentials, &tls);
         let listing_key = (repo.to_string(), who.clone());
         // Thousands of apps of one repository ask at once: one index request.
         let charts = self
             .listing(listing_key, interval, async {
                 Ok(
-                    helm_repo::index(repo, authorization.as_deref(), &trust, HELM_REPO_TIMEOUT)
+                    helm_repo::index(repo, authorization.as_deref(), &tls, HELM_REPO_TIMEOUT)
                         .await?,
                 )
             })
@@ -358,7 +355,7 @@ impl Sources {
                     repo,
                     version,
                     authorization.as_deref(),
-                    &trust,
+                    &tls,
                     HELM_REPO_TIMEOUT,
                 )
                 .await?)
@@ -384,15 +381,15 @@ impl Sources {
         wanted: &str,
         interval: std::time::Duration,
         access: crate::repo_creds::RepoAccess,
-        trust: ServerTrust,
+        tls: Tls,
     ) -> Result<SourceTree, SourceError> {
         use flotilla_source::{helm_repo, oci};
         let reference = oci::RepositoryReference::new(repo, chart)?;
-        let who = flotilla_source::access_fingerprint(&access.credentials, &trust);
+        let who = flotilla_source::access_fingerprint(&access.credentials, &tls);
         let access = oci::Access {
             credentials: access.credentials,
             plain_http: access.insecure_oci_force_http,
-            trust,
+            tls,
         };
         let wanted = wanted.trim();
         let name = format!("{}/{}", reference.registry, reference.repository);
@@ -464,12 +461,12 @@ impl Sources {
                 "failed to initialize oci client: {repo_url}: {reason}"
             ))
         })?;
-        let trust = self.registry_trust(&access, &reference.registry)?;
-        let who = flotilla_source::access_fingerprint(&access.credentials, &trust);
+        let tls = self.registry_tls(&access, &reference.registry)?;
+        let who = flotilla_source::access_fingerprint(&access.credentials, &tls);
         let access = oci::Access {
             credentials: access.credentials,
             plain_http: access.insecure_oci_force_http,
-            trust,
+            tls,
         };
         let name = format!("{}/{}", reference.registry, reference.repository);
         let revision = target_revision.trim();
@@ -645,23 +642,32 @@ impl Sources {
     /// The tree of `url` at `reference`, checked remotely at most once per the request's
     /// interval, read once per commit.
     pub async fn tree(&self, request: &Request) -> Result<SourceTree, SourceError> {
-        // Argo CD's repository Secrets and TLS certificates, unless the caller brought
-        // its own.
-        let credentials = match request.credentials {
-            flotilla_source::Credentials::None => self.credentials_for(&request.url),
-            _ => request.credentials.clone(),
-        };
-        let trust = match request.trust {
-            ServerTrust::Platform => self.argo_trust(|certs| certs.trust_for(&request.url))?,
-            _ => request.trust.clone(),
+        // Argo CD's repository Secrets and TLS settings, unless the caller brought its
+        // own.
+        let own_credentials = !matches!(request.credentials, flotilla_source::Credentials::None);
+        let (credentials, tls) = if own_credentials && !request.tls.is_platform() {
+            (request.credentials.clone(), request.tls.clone())
+        } else {
+            let access = self.access_for(&request.url);
+            let tls = if request.tls.is_platform() {
+                self.argo_tls(&access, |certs| certs.trust_for(&request.url))?
+            } else {
+                request.tls.clone()
+            };
+            let credentials = if own_credentials {
+                request.credentials.clone()
+            } else {
+                access.credentials
+            };
+            (credentials, tls)
         };
         let completed;
-        let request = if credentials == request.credentials && trust == request.trust {
+        let request = if credentials == request.credentials && tls == request.tls {
             request
         } else {
             completed = Request {
                 credentials,
-                trust,
+                tls,
                 ..request.clone()
             };
             &completed

@@ -1401,7 +1401,7 @@ async fn a_chart_from_an_oci_registry_is_pulled_by_tag_and_rendered() {
     let with = |credentials| oci::Access {
         credentials,
         plain_http: true,
-        trust: flotilla_source::ServerTrust::Platform,
+        tls: flotilla_source::Tls::default(),
     };
     let robot = with(flotilla_source::Credentials::Basic {
         username: "robot".into(),
@@ -3574,4 +3574,118 @@ async fn an_https_repository_is_read_once_argocd_tls_certs_cm_names_its_host() {
     })
     .await;
     assert!(settings.get_opt("settings").await.unwrap().is_some());
+}
+
+/// A Git server that demands a client certificate (mutual TLS) and whose certificate no
+/// trust knows, read as Argo CD reads it through a repository Secret: `insecure: "true"`
+/// stops verifying the server, `tlsClientCertData`/`tlsClientCertKey` are presented
+/// when it asks. Each step is a new app, so no retry timing is involved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repository_secrets_insecure_and_client_certificate_reach_a_mutual_tls_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = kubesim::tls::Authority::generate(None).unwrap();
+    let (work, _) = repository(dir.path(), &[("deploy/settings.yaml", CONFIG_MAP)]);
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            served.join("r.git").to_str().unwrap(),
+        ],
+    );
+    let server = git_server::GitServer::start_mutual_tls(&served, &authority, true).await;
+    let url = server.https_url("r.git");
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let store = east_setup.reconciler.sources.repo_credentials().clone();
+    tokio::spawn(flotilla_hub::repo_creds::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        store.clone(),
+    ));
+    let (_controller, apps) = east_setup.run_controller();
+    let create = async |name: &str| {
+        create_app(
+            &apps,
+            name,
+            json!({
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": name},
+                "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+            }),
+        )
+        .await;
+    };
+    create("verified").await;
+    let (kind, message) = first_condition(&apps, "verified").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(message.contains("UnknownIssuer"), "{message}");
+
+    let secrets = Api::<Secret>::namespaced(east_setup.hub.clone(), "argocd");
+    let mut secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "internal-git", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"url": url, "insecure": "true"},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    wait_for("insecure seen", async || {
+        store.read().unwrap().access(&url).insecure.then_some(())
+    })
+    .await;
+    create("insecure").await;
+    let (kind, message) = first_condition(&apps, "insecure").await;
+    assert_eq!(kind, "ComparisonError");
+    assert!(
+        message.contains("CertificateRequired"),
+        "the server is no longer verified but wants a certificate: {message}"
+    );
+
+    let (certificate, key) = authority.client_certificate("argocd").unwrap();
+    secret.string_data = Some(
+        [
+            ("url".to_string(), url.clone()),
+            ("insecure".into(), "true".into()),
+            ("tlsClientCertData".into(), certificate),
+            ("tlsClientCertKey".into(), key),
+        ]
+        .into(),
+    );
+    secrets
+        .replace("internal-git", &PostParams::default(), &secret)
+        .await
+        .unwrap();
+    wait_for("the certificate seen", async || {
+        store
+            .read()
+            .unwrap()
+            .access(&url)
+            .client_certificate
+            .is_some()
+            .then_some(())
+    })
+    .await;
+    create("mutual").await;
+    wait_for("the app synced over mutual TLS", async || {
+        let app = apps.get("mutual").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    assert!(
+        Api::<ConfigMap>::namespaced(east, "mutual")
+            .get_opt("settings")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

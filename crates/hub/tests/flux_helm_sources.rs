@@ -20,7 +20,8 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use support::{
-    Served, git, package_chart, serve_files, serve_files_tls, serve_guarded, wait_for, write,
+    Served, git, package_chart, serve_files, serve_files_mutual_tls, serve_files_tls,
+    serve_guarded, wait_for, write,
 };
 
 const NS: &str = "flux-system";
@@ -104,19 +105,21 @@ async fn ready_when(
 }
 
 /// Creates the HelmRepository `name` of `url` (with `extra` in its spec), waits until it
-/// is Ready, then has a HelmChart `web` of it pull version 1.0.0.
+/// is Ready, then has a HelmChart `<name>-web` of it pull version 1.0.0.
 async fn pulls_web_through(client: &Client, name: &str, url: &str, extra: Value) {
     let repos = helm_repository_resource();
     let charts = helm_chart_resource();
     apply(client, &repos, helm_repository(name, url, extra)).await;
     ready_when(client, &repos, name, "True", "Succeeded").await;
+    // Named after the repository, so a second call is judged on its own chart.
+    let chart = format!("{name}-web");
     apply(
         client,
         &charts,
-        helm_chart("web", ("HelmRepository", name), "web", json!({})),
+        helm_chart(&chart, ("HelmRepository", name), "web", json!({})),
     )
     .await;
-    let (_, message) = ready_when(client, &charts, "web", "True", "ChartPullSucceeded").await;
+    let (_, message) = ready_when(client, &charts, &chart, "True", "ChartPullSucceeded").await;
     assert_eq!(message, "pulled 'web' chart with version '1.0.0'");
 }
 
@@ -338,11 +341,16 @@ async fn a_helm_repository_over_https_is_trusted_through_its_cert_secret_ref() {
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let (_server, client) = support::flux_hub(&mirrors, Duration::from_secs(1)).await;
     let secrets = Api::<Secret>::namespaced(client.clone(), NS);
+    let (certificate, key) = authority.client_certificate("flux").unwrap();
     for (name, data) in [
         ("ca", json!({"ca.crt": authority.ca_pem()})),
         (
             "client-cert",
-            json!({"ca.crt": authority.ca_pem(), "tls.crt": "x", "tls.key": "y"}),
+            json!({"ca.crt": authority.ca_pem(), "tls.crt": certificate, "tls.key": key}),
+        ),
+        (
+            "half-a-pair",
+            json!({"ca.crt": authority.ca_pem(), "tls.crt": certificate}),
         ),
     ] {
         let secret: Secret = serde_json::from_value(json!({
@@ -377,21 +385,42 @@ async fn a_helm_repository_over_https_is_trusted_through_its_cert_secret_ref() {
     )
     .await;
 
+    // A server demanding a client certificate: refused with the CA alone, served to
+    // the holder of the Secret's pair.
+    let mutual_site = dir.path().join("mutual-site");
+    publish(&mutual_site, &["1.0.0"]);
+    let mutual = serve_files_mutual_tls(mutual_site, &authority).await;
+    apply(
+        &client,
+        &repos,
+        helm_repository("ca-only", &mutual, json!({"certSecretRef": {"name": "ca"}})),
+    )
+    .await;
+    let (_, message) = ready_when(&client, &repos, "ca-only", "False", "Failed").await;
+    assert!(message.contains("CertificateRequired"), "{message}");
+    pulls_web_through(
+        &client,
+        "mtls",
+        &mutual,
+        json!({"certSecretRef": {"name": "client-cert"}}),
+    )
+    .await;
+
     apply(
         &client,
         &repos,
         helm_repository(
-            "mtls",
-            &base,
-            json!({"certSecretRef": {"name": "client-cert"}}),
+            "half",
+            &mutual,
+            json!({"certSecretRef": {"name": "half-a-pair"}}),
         ),
     )
     .await;
-    let (_, message) = ready_when(&client, &repos, "mtls", "False", "UnsupportedFeature").await;
+    let (_, message) = ready_when(&client, &repos, "half", "False", "AuthenticationFailed").await;
     assert_eq!(
         message,
         format!(
-            "TLS client certificates ('tls.crt' in spec.certSecretRef '{NS}/client-cert') are not supported by this hub"
+            "failed to construct the TLS config: secret '{NS}/half-a-pair' contains 'tls.crt' but missing 'tls.key'"
         )
     );
 }

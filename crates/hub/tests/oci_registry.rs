@@ -201,7 +201,7 @@ async fn a_registry_that_demands_tokens_is_read_with_a_token_from_its_realm() {
             password: "s3cr3t".into(),
         },
         plain_http: true,
-        trust: flotilla_source::ServerTrust::Platform,
+        tls: flotilla_source::Tls::default(),
     };
     let timeout = Duration::from_secs(20);
 
@@ -227,7 +227,7 @@ async fn a_registry_that_demands_tokens_is_read_with_a_token_from_its_realm() {
     let anonymous = oci::Access {
         credentials: Credentials::None,
         plain_http: true,
-        trust: flotilla_source::ServerTrust::Platform,
+        tls: flotilla_source::Tls::default(),
     };
     let refused = oci::versions(&web, &anonymous, timeout)
         .await
@@ -246,7 +246,7 @@ async fn a_registry_that_demands_tokens_is_read_with_a_token_from_its_realm() {
             token: stranger.token("robot", "repository:charts/web:pull"),
         },
         plain_http: true,
-        trust: flotilla_source::ServerTrust::Platform,
+        tls: flotilla_source::Tls::default(),
     };
     let refused = oci::versions(&web, &forged, timeout)
         .await

@@ -13,7 +13,8 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_rustls::TlsAcceptor;
+// The acceptor type callers hold, so they need not depend on tokio-rustls themselves.
+pub use tokio_rustls::TlsAcceptor;
 
 /// Why the TLS material could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,11 @@ pub enum Error {
 pub struct Authority {
     ca_pem: String,
     config: Arc<rustls::ServerConfig>,
+    /// Signs client certificates ([`Authority::client_certificate`]).
+    issuer: Issuer<'static, KeyPair>,
+    /// The server's chain and key, for [`Authority::mutual_acceptor`]'s configuration.
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -60,6 +66,7 @@ impl Authority {
         ];
         let ca_cert = ca.self_signed(&ca_key).map_err(ca_err)?;
         let issuer = Issuer::new(ca, ca_key);
+        let issuer_ca = CertificateDer::from(ca_cert.der().to_vec());
 
         let srv_err = |source| Error::Generate {
             what: "server certificate",
@@ -81,24 +88,15 @@ impl Authority {
         server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = server.signed_by(&server_key, &issuer).map_err(srv_err)?;
 
-        let chain = vec![
-            server_cert.der().clone(),
-            CertificateDer::from(ca_cert.der().to_vec()),
-        ];
+        let chain = vec![server_cert.der().clone(), issuer_ca];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
-        // One crypto provider for the workspace: aws-lc-rs, as kube-rs is built with it.
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(Error::Config)?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(Error::Config)?;
-        // kubectl (Go) negotiates HTTP/2 through ALPN; kube-rs and curl may take either.
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let config = server_config(chain.clone(), key.clone_key(), |b| b.with_no_client_auth())?;
         Ok(Authority {
             ca_pem: ca_cert.pem(),
             config: Arc::new(config),
+            issuer,
+            chain,
+            key,
         })
     }
 
@@ -116,4 +114,76 @@ impl Authority {
     pub fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.config.clone())
     }
+
+    /// A client certificate for `common_name` signed by this CA, and its key: PEM, as a
+    /// kubeconfig's `client-certificate-data` and `client-key-data` (base64 aside) or a
+    /// Secret's `tls.crt` and `tls.key` hold them.
+    pub fn client_certificate(&self, common_name: &str) -> Result<(String, String), Error> {
+        let err = |source| Error::Generate {
+            what: "client certificate",
+            source,
+        };
+        let key = KeyPair::generate().map_err(err)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let certificate = params.signed_by(&key, &self.issuer).map_err(err)?;
+        Ok((certificate.pem(), key.serialize_pem()))
+    }
+
+    /// The server side of a handshake that demands a client certificate this CA signed
+    /// (mutual TLS); a client without one is refused in the handshake.
+    pub fn mutual_acceptor(&self) -> Result<TlsAcceptor, Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(self.issuer_der()?))
+            .map_err(Error::Config)?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .map_err(|e| Error::Config(rustls::Error::General(e.to_string())))?;
+        let config = server_config(self.chain.clone(), self.key.clone_key(), |b| {
+            b.with_client_cert_verifier(verifier)
+        })?;
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+
+    /// The CA certificate, DER.
+    fn issuer_der(&self) -> Result<Vec<u8>, Error> {
+        use rustls::pki_types::pem::PemObject as _;
+        CertificateDer::from_pem_slice(self.ca_pem.as_bytes())
+            .map(|c| c.to_vec())
+            .map_err(|e| Error::Config(rustls::Error::General(e.to_string())))
+    }
+}
+
+/// One crypto provider for the workspace: aws-lc-rs, as kube-rs is built with it.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+type WantsVerifier = rustls::ConfigBuilder<rustls::ServerConfig, rustls::WantsVerifier>;
+type WantsServerCert = rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>;
+
+/// A server configuration presenting `chain` and `key`, with the client verification
+/// `verify` chooses.
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    verify: impl FnOnce(WantsVerifier) -> WantsServerCert,
+) -> Result<rustls::ServerConfig, Error> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(Error::Config)?;
+    let mut config = verify(builder)
+        .with_single_cert(chain, key)
+        .map_err(Error::Config)?;
+    // kubectl (Go) negotiates HTTP/2 through ALPN; kube-rs and curl may take either.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }

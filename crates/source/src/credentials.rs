@@ -49,15 +49,15 @@ impl std::fmt::Debug for Credentials {
 pub struct Access {
     /// Who we are.
     pub credentials: Credentials,
-    /// The certificates an HTTPS server must chain to.
-    pub trust: crate::tls::ServerTrust,
+    /// Whom an HTTPS server must be, and the client certificate presented to it.
+    pub tls: crate::tls::Tls,
 }
 
 /// A digest naming who reaches a remote and whom it trusts (empty for anonymous access
 /// under the platform's roots): what a cache of what was fetched is keyed by, so that
 /// nothing fetched as one is served to another.
-pub fn access_fingerprint(credentials: &Credentials, trust: &crate::tls::ServerTrust) -> String {
-    match trust.fingerprint() {
+pub fn access_fingerprint(credentials: &Credentials, tls: &crate::tls::Tls) -> String {
+    match tls.fingerprint() {
         t if t.is_empty() => credentials.fingerprint(),
         t => format!("{}t{t}", credentials.fingerprint()),
     }
@@ -67,37 +67,35 @@ impl From<Credentials> for Access {
     fn from(credentials: Credentials) -> Access {
         Access {
             credentials,
-            trust: crate::tls::ServerTrust::Platform,
+            tls: crate::tls::Tls::default(),
         }
     }
 }
 
 impl Access {
     /// A GitRepository's `secretRef` as Flux's source-controller reads it: the
-    /// credentials, and for an HTTPS URL the CA bundle in `ca.crt` (else the deprecated
+    /// credentials, and for HTTPS the CA bundle in `ca.crt` (else the deprecated
     /// `caFile`) trusted beside the platform's roots, as go-git adds it to the system
-    /// pool. A bundle that holds no readable certificate is refused by name, and so is a
-    /// client certificate (`tls.crt`, `tls.key`) for HTTPS, which is not presented: the
-    /// server's refusal of the handshake would not say why. (Flux ignores them for SSH,
-    /// a Secret with an `identity`.)
+    /// pool, and the client certificate in `tls.crt` and `tls.key` (mutual TLS). A
+    /// bundle or pair that cannot be read is refused by name. (Flux ignores the TLS
+    /// fields of a Secret with an SSH `identity`.)
     pub fn from_flux_secret(
         secret: &str,
         data: &BTreeMap<String, Vec<u8>>,
     ) -> Result<Access, String> {
         let credentials = Credentials::from_secret_data(secret, data).map_err(|e| e.to_string())?;
-        if !data.contains_key("identity")
-            && let Some(key) = ["tls.crt", "tls.key"]
-                .into_iter()
-                .find(|k| data.contains_key(*k))
-        {
-            return Err(format!(
-                "secret {secret}: field {key:?}: TLS client certificates are not supported by this hub"
-            ));
-        }
-        let trust =
+        let client = if data.contains_key("identity") {
+            None
+        } else {
+            crate::tls::ClientCertificate::flux(data, secret, false).map_err(|e| e.to_string())?
+        };
+        let server =
             crate::tls::ServerTrust::flux_ca(data, |key| format!("secret {secret}: field {key:?}"))
                 .map_err(|e| e.to_string())?;
-        Ok(Access { credentials, trust })
+        Ok(Access {
+            credentials,
+            tls: crate::tls::Tls { server, client },
+        })
     }
 }
 

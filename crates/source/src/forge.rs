@@ -262,7 +262,7 @@ pub(crate) async fn found(
         url,
         headers,
         authorization,
-        &crate::tls::ServerTrust::Platform,
+        &crate::tls::Tls::default(),
         MAX_PAGE_BYTES,
     )
     .await

@@ -106,8 +106,8 @@ impl GitError {
 pub(crate) struct Remote<'a> {
     pub(crate) url: &'a GitUrl,
     pub(crate) credentials: &'a Credentials,
-    /// Whom an HTTPS server must be.
-    pub(crate) trust: &'a crate::tls::ServerTrust,
+    /// Whom an HTTPS server must be, and what we present if it asks.
+    pub(crate) tls: &'a crate::tls::Tls,
     pub(crate) timeout: Duration,
 }
 
@@ -344,22 +344,35 @@ async fn run(
             None
         }
     };
-    // curl reads the remote's own certificates from a file, which lives only for this
-    // command. Named by `GIT_SSL_CAINFO`: this git did not apply `http.sslCAInfo` given
-    // through `GIT_CONFIG_COUNT` (the_git_cli_is_handed_the_trust_as_its_ca_file).
-    let _ca_file = match remote.trust.curl_bundle() {
-        Some(bundle) if remote.url.scheme() == Scheme::Https => {
+    // curl reads the remote's own certificates, and a client certificate and its key,
+    // from files, which live only for this command. Named by `GIT_SSL_*`: this git did
+    // not apply `http.sslCAInfo` given through `GIT_CONFIG_COUNT`
+    // (the_git_cli_is_handed_the_trust_as_its_ca_file).
+    let mut _tls_files = Vec::new();
+    if remote.url.scheme() == Scheme::Https {
+        let mut hand = |variable: &str, what: &str, content: &[u8]| {
             let file = tempfile::Builder::new()
-                .prefix("ca-")
+                .prefix("tls-")
                 .tempfile_in(scratch)
-                .map_err(|e| GitError::Spawn(format!("creating the CA bundle file: {e}")))?;
-            std::fs::write(file.path(), bundle)
-                .map_err(|e| GitError::Spawn(format!("writing the CA bundle file: {e}")))?;
-            cmd.env("GIT_SSL_CAINFO", file.path());
-            Some(file)
+                .map_err(|e| GitError::Spawn(format!("creating the {what} file: {e}")))?;
+            std::fs::write(file.path(), content)
+                .map_err(|e| GitError::Spawn(format!("writing the {what} file: {e}")))?;
+            cmd.env(variable, file.path());
+            _tls_files.push(file);
+            Ok::<_, GitError>(())
+        };
+        if let Some(bundle) = remote.tls.server.curl_bundle() {
+            hand("GIT_SSL_CAINFO", "CA bundle", &bundle)?;
         }
-        _ => None,
-    };
+        if let Some(client) = &remote.tls.client {
+            hand("GIT_SSL_CERT", "client certificate", client.chain_pem())?;
+            // tempfile creates its files readable by their owner only.
+            hand("GIT_SSL_KEY", "client key", client.key_pem())?;
+        }
+        if remote.tls.server == crate::tls::ServerTrust::Unverified {
+            cmd.env("GIT_SSL_NO_VERIFY", "true");
+        }
+    }
     if !config.is_empty() {
         cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
         for (i, (k, v)) in config.iter().enumerate() {

@@ -4,7 +4,7 @@
 //! chart downloaded and checked against the digest the index gives. Parsing and choosing
 //! are pure; the two requests share the process's HTTP client with the Git fetches.
 
-use crate::tls::ServerTrust;
+use crate::tls::Tls;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -199,7 +199,7 @@ fn has_scheme(reference: &str) -> bool {
 async fn get(
     url: &str,
     authorization: Option<&str>,
-    trust: &ServerTrust,
+    tls: &Tls,
     limit: usize,
     timeout: Duration,
 ) -> Result<Vec<u8>, HelmRepoError> {
@@ -209,7 +209,7 @@ async fn get(
     };
     let answer = tokio::time::timeout(
         timeout,
-        crate::redirect::get(url, &[], authorization, trust, limit),
+        crate::redirect::get(url, &[], authorization, tls, limit),
     )
     .await
     .map_err(|_| failed(format!("no answer within {timeout:?}")))?
@@ -227,14 +227,14 @@ async fn get(
 pub async fn fetch(
     url: &str,
     authorization: Option<&str>,
-    trust: &ServerTrust,
+    tls: &Tls,
     limit: usize,
     timeout: Duration,
 ) -> Result<Vec<u8>, String> {
     let shown = crate::url::redact_str(url);
     let answer = tokio::time::timeout(
         timeout,
-        crate::redirect::get(url, &[], authorization, trust, limit),
+        crate::redirect::get(url, &[], authorization, tls, limit),
     )
     .await
     .map_err(|_| format!("Get \"{shown}\": context deadline exceeded"))??;
@@ -250,14 +250,14 @@ pub async fn fetch(
 pub async fn index(
     repo: &str,
     authorization: Option<&str>,
-    trust: &ServerTrust,
+    tls: &Tls,
     timeout: Duration,
 ) -> Result<HashMap<String, Vec<ChartVersion>>, HelmRepoError> {
     if repo.starts_with("oci://") {
         return Err(HelmRepoError::Oci(repo.to_string()));
     }
     let url = package_url(repo, "index.yaml");
-    let text = get(&url, authorization, trust, MAX_INDEX_BYTES, timeout).await?;
+    let text = get(&url, authorization, tls, MAX_INDEX_BYTES, timeout).await?;
     tokio::task::spawn_blocking(move || parse_index(&text))
         .await
         .map_err(|e| HelmRepoError::Index {
@@ -277,7 +277,7 @@ pub async fn package(
     repo: &str,
     version: &ChartVersion,
     authorization: Option<&str>,
-    trust: &ServerTrust,
+    tls: &Tls,
     timeout: Duration,
 ) -> Result<Vec<u8>, HelmRepoError> {
     let reference = version.urls.first().ok_or_else(|| HelmRepoError::Fetch {
@@ -287,7 +287,7 @@ pub async fn package(
     let url = package_url(repo, reference);
     let same_host = crate::redirect::origin_of(&url) == crate::redirect::origin_of(repo);
     let authorization = authorization.filter(|_| same_host);
-    let bytes = get(&url, authorization, trust, MAX_CHART_BYTES, timeout).await?;
+    let bytes = get(&url, authorization, tls, MAX_CHART_BYTES, timeout).await?;
     if !version.digest.is_empty() {
         let actual = crate::sha256_hex(&bytes);
         if !actual.eq_ignore_ascii_case(version.digest.trim()) {
@@ -524,7 +524,7 @@ mod tests {
             let repo = format!("{base}/charts");
 
             let timeout = Duration::from_secs(20);
-            let charts = super::index(&repo, Some(AUTH), &ServerTrust::Platform, timeout)
+            let charts = super::index(&repo, Some(AUTH), &Tls::default(), timeout)
                 .await
                 .unwrap();
             assert_eq!(
@@ -534,7 +534,7 @@ mod tests {
             );
             let version = charts["web"][0].clone();
             assert_eq!(
-                super::package(&repo, &version, Some(AUTH), &ServerTrust::Platform, timeout)
+                super::package(&repo, &version, Some(AUTH), &Tls::default(), timeout)
                     .await
                     .unwrap(),
                 package
@@ -559,7 +559,7 @@ mod tests {
                 &repo,
                 &with_url("bounce.tgz"),
                 Some(AUTH),
-                &ServerTrust::Platform,
+                &Tls::default(),
                 timeout,
             )
             .await
@@ -570,16 +570,10 @@ mod tests {
                 "not restored on the way back"
             );
             let failure = async |url: &str| {
-                super::package(
-                    &repo,
-                    &with_url(url),
-                    Some(AUTH),
-                    &ServerTrust::Platform,
-                    timeout,
-                )
-                .await
-                .unwrap_err()
-                .to_string()
+                super::package(&repo, &with_url(url), Some(AUTH), &Tls::default(), timeout)
+                    .await
+                    .unwrap_err()
+                    .to_string()
             };
             let message = failure("loop.tgz").await;
             assert!(message.ends_with("stopped after 10 redirects"), "{message}");

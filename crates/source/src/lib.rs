@@ -60,7 +60,7 @@ pub use crate::repository::{
 };
 pub use crate::semver::{Constraint, ConstraintError, Version};
 pub use crate::snapshot::{Entry, EntryKind, File, ReadLimits, Snapshot, SnapshotError};
-pub use crate::tls::{ServerTrust, TlsError};
+pub use crate::tls::{ClientCertificate, ServerTrust, Tls, TlsError};
 pub use crate::url::{GitUrl, Rewrite, Scheme, UrlError, redact_str, rewrite};
 pub use crate::verify::{
     Failure, GitObject, SignedObject, TrustedKeys, VerifyError, split_signed_commit,

@@ -51,7 +51,7 @@ use crate::credentials::Credentials;
 use crate::git::{self, GitError, Remote};
 use crate::refs::{self, AdvertisedRef, RefError, Reference, Resolved};
 use crate::snapshot::{ReadLimits, Snapshot, SnapshotError};
-use crate::tls::ServerTrust;
+use crate::tls::Tls;
 use crate::url::{GitUrl, Rewrite, UrlError, rewrite};
 
 /// Settings of a [`MirrorCache`].
@@ -170,8 +170,8 @@ pub struct Request {
     pub reference: Reference,
     /// Credentials (from `secretRef`, or embedded in the URL).
     pub credentials: Credentials,
-    /// The certificates an HTTPS server must chain to.
-    pub trust: ServerTrust,
+    /// Whom an HTTPS server must be, and the client certificate presented to it.
+    pub tls: Tls,
     /// A remote check younger than this is reused.
     pub interval: Duration,
     /// Limit for each git operation.
@@ -185,7 +185,7 @@ impl Request {
             url: url.into(),
             reference,
             credentials: Credentials::None,
-            trust: ServerTrust::Platform,
+            tls: Tls::default(),
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(60),
         }
@@ -424,13 +424,13 @@ impl MirrorCache {
         self.inner.pull_requests.subscribe()
     }
 
-    /// The mirror of `url` as reached with `creds` under `trust`: remotes reached as
-    /// someone else, or trusting other certificates, never share what one fetched.
+    /// The mirror of `url` as reached with `creds` under `tls`: remotes reached as
+    /// someone else, or under other TLS settings, never share what one fetched.
     fn repo_for(
         &self,
         url: &str,
         creds: &Credentials,
-        trust: &ServerTrust,
+        tls: &Tls,
     ) -> Result<(Arc<Repo>, Credentials), Error> {
         let named = GitUrl::parse(url)?;
         let fetch_url = GitUrl::parse(&rewrite(url, &self.inner.opts.rewrites))?;
@@ -443,7 +443,7 @@ impl MirrorCache {
             (Credentials::None, Some(embedded)) => embedded,
             (c, _) => c.clone(),
         };
-        let fingerprint = crate::credentials::access_fingerprint(&creds, trust);
+        let fingerprint = crate::credentials::access_fingerprint(&creds, tls);
         let key = format!("{}#{fingerprint}", fetch_url.key());
         let mut repos = self.inner.repos.lock();
         let repo = repos
@@ -469,7 +469,7 @@ impl MirrorCache {
     /// Resolves `req.reference`, fetches the commit if the mirror lacks it, and
     /// returns a readable snapshot of it.
     pub async fn checkout(&self, req: &Request) -> Result<Checkout, Error> {
-        let (repo, creds) = self.repo_for(&req.url, &req.credentials, &req.trust)?;
+        let (repo, creds) = self.repo_for(&req.url, &req.credentials, &req.tls)?;
         let _lease = self.note_use(&repo);
         if let Some(found) = self.cached_checkout(&repo, req)? {
             return Ok(found);
@@ -482,7 +482,7 @@ impl MirrorCache {
         let remote = Remote {
             url: &repo.fetch_url,
             credentials: &creds,
-            trust: &req.trust,
+            tls: &req.tls,
             timeout: req.timeout,
         };
         let resolved = match &req.reference {
@@ -544,7 +544,7 @@ impl MirrorCache {
         else {
             return Ok(None);
         };
-        let (repo, creds) = self.repo_for(&req.url, &req.credentials, &req.trust)?;
+        let (repo, creds) = self.repo_for(&req.url, &req.credentials, &req.tls)?;
         let _lease = self.note_use(&repo);
         let _flight = repo.flight.lock().await;
         let current = |handle: &gix::ThreadSafeRepository| {
@@ -563,7 +563,7 @@ impl MirrorCache {
         let remote = Remote {
             url: &repo.fetch_url,
             credentials: &creds,
-            trust: &req.trust,
+            tls: &req.tls,
             timeout: req.timeout,
         };
         self.fetch_into(&repo, &remote, format!("+{refname}:{refname}"))
@@ -712,7 +712,7 @@ impl MirrorCache {
         let remote = Remote {
             url: &repo.fetch_url,
             credentials: creds,
-            trust: &req.trust,
+            tls: &req.tls,
             timeout: req.timeout,
         };
         self.inner.remote_checks.fetch_add(1, Ordering::Relaxed);
@@ -732,7 +732,7 @@ impl MirrorCache {
     /// request's interval, not marked stale by a webhook) and the commit is in the mirror.
     /// Lets callers that keep their own per-commit views skip building a snapshot.
     pub fn fresh_commit(&self, req: &Request) -> Option<(String, String)> {
-        let (repo, _) = self.repo_for(&req.url, &req.credentials, &req.trust).ok()?;
+        let (repo, _) = self.repo_for(&req.url, &req.credentials, &req.tls).ok()?;
         let _lease = self.note_use(&repo);
         let resolved = self.resolve_cached(&repo, req).ok()??;
         Some((resolved.commit.clone(), resolved.revision()))
@@ -973,7 +973,7 @@ impl MirrorCache {
     /// The directory of the mirror that serves `url` (for tests and tools).
     pub fn mirror_dir(&self, url: &str, credentials: &Credentials) -> Result<PathBuf, Error> {
         Ok(self
-            .repo_for(url, credentials, &ServerTrust::Platform)?
+            .repo_for(url, credentials, &Tls::default())?
             .0
             .dir
             .clone())

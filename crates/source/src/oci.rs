@@ -112,8 +112,9 @@ pub struct Access {
     pub credentials: Credentials,
     /// `http://` instead of `https://`.
     pub plain_http: bool,
-    /// The certificates an HTTPS registry (and its token realm) must chain to.
-    pub trust: crate::tls::ServerTrust,
+    /// Whom an HTTPS registry (and its token realm) must be, and the client certificate
+    /// presented to them.
+    pub tls: crate::tls::Tls,
 }
 
 /// A repository in a registry, `registry/repository`: a Helm chart's, or a Flux
@@ -860,7 +861,7 @@ impl<'a> Session<'a> {
                 url,
                 &headers,
                 self.authorization.as_deref(),
-                &self.access.trust,
+                &self.access.tls,
                 limit,
             )
             .await
@@ -929,7 +930,7 @@ impl<'a> Session<'a> {
             &url,
             &[],
             basic.as_deref(),
-            &self.access.trust,
+            &self.access.tls,
             MAX_LISTING_BYTES,
         )
         .await

@@ -2,7 +2,7 @@
 //! Go's `url.ResolveReference` and curl resolve it) and whether credentials may travel
 //! there (only to the origin they were given for).
 
-use crate::tls::ServerTrust;
+use crate::tls::Tls;
 
 /// Status codes whose `Location` is followed (Go's `http.Client` follows exactly these).
 pub(crate) fn is_followed(status: hyper::StatusCode) -> bool {
@@ -139,7 +139,7 @@ pub(crate) async fn get(
     url: &str,
     headers: &[(hyper::header::HeaderName, &str)],
     authorization: Option<&str>,
-    trust: &ServerTrust,
+    tls: &Tls,
     limit: usize,
 ) -> Result<Answer, String> {
     use http_body_util::{BodyExt as _, Limited};
@@ -150,7 +150,7 @@ pub(crate) async fn get(
         if origin_of(&current) != origin {
             authorization = None;
         }
-        let response = send(&current, headers, authorization, trust)
+        let response = send(&current, headers, authorization, tls)
             .await
             .map_err(|e| elsewhere(url, &current, e))?;
         let status = response.status();
@@ -208,7 +208,7 @@ async fn send(
     url: &str,
     headers: &[(hyper::header::HeaderName, &str)],
     authorization: Option<&str>,
-    trust: &ServerTrust,
+    tls: &Tls,
 ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
     let mut request = hyper::Request::get(url).header(
         hyper::header::USER_AGENT,
@@ -223,7 +223,7 @@ async fn send(
     let request = request
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .map_err(|e| e.to_string())?;
-    crate::smart_http::client_for(trust, "the server's certificates")
+    crate::smart_http::client_for(tls, "the server's certificates")
         .map_err(|e| e.to_string())?
         .request(request)
         .await

@@ -258,7 +258,7 @@ impl GitRepository {
             url: self.spec.url.clone(),
             reference: self.spec.reference.clone().unwrap_or_default().effective(),
             credentials: access.credentials,
-            trust: access.trust,
+            tls: access.tls,
             interval,
             timeout,
         })

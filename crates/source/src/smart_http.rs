@@ -8,7 +8,8 @@
 //! The CLI stays for ssh and local paths, when an HTTP proxy is configured (curl
 //! honours `http_proxy` and friends; this client does not), and for servers that do not
 //! speak protocol v2. HTTPS is verified against the platform's trust store, as curl does, or
-//! against the remote's own certificates ([`ServerTrust`]).
+//! against the remote's own certificates, presenting a client certificate if configured
+//! ([`Tls`]).
 //!
 //! Everything the server sends is bounded: advertisements and ref lists at
 //! [`MAX_LISTING`], the pack at the caller's limit, packets at git's maximum length.
@@ -30,7 +31,7 @@ use crate::credentials::Credentials;
 use crate::git::{GitError, Remote};
 use crate::pktline::{self, Packet};
 use crate::refs::{AdvertisedRef, Listing, is_full_hex};
-use crate::tls::{ServerTrust, TlsError};
+use crate::tls::{Tls, TlsError};
 use crate::url::{GitUrl, Scheme};
 
 /// Largest advertisement or `ls-refs` answer read into memory.
@@ -84,31 +85,27 @@ pub(crate) fn client() -> &'static HttpClient {
     })
 }
 
-/// Distinct trusts whose clients (and pools) are kept; past this a client is built per
-/// use, so a flood of bundles cannot grow the process.
+/// Distinct TLS settings whose clients (and pools) are kept; past this a client is built
+/// per use, so a flood of bundles cannot grow the process.
 const MAX_TRUSTS: usize = 64;
 
-/// The client for remotes reached under `trust`: the process's own for the platform's
-/// roots, else one per distinct bundle (the TLS configuration is built once).
-pub(crate) fn client_for(trust: &ServerTrust, origin: &str) -> Result<HttpClient, TlsError> {
-    if *trust == ServerTrust::Platform {
+/// The client for remotes reached under `tls`: the process's own for the platform's
+/// roots without a client certificate, else one per distinct settings (the TLS
+/// configuration is built once).
+pub(crate) fn client_for(tls: &Tls, origin: &str) -> Result<HttpClient, TlsError> {
+    if tls.is_platform() {
         return Ok(client().clone());
     }
-    static CLIENTS: OnceLock<Mutex<HashMap<ServerTrust, HttpClient>>> = OnceLock::new();
+    static CLIENTS: OnceLock<Mutex<HashMap<Tls, HttpClient>>> = OnceLock::new();
     let clients = CLIENTS.get_or_init(Mutex::default);
-    if let Some(found) = clients.lock().get(trust) {
+    if let Some(found) = clients.lock().get(tls) {
         return Ok(found.clone());
     }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("the default provider supports the default versions")
-        .with_root_certificates(trust.roots(origin)?)
-        .with_no_client_auth();
+    let config = tls.client_config(origin)?;
     let built = guarded(hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config));
     let mut clients = clients.lock();
     if clients.len() < MAX_TRUSTS {
-        clients.insert(trust.clone(), built.clone());
+        clients.insert(tls.clone(), built.clone());
     }
     Ok(built)
 }
@@ -173,7 +170,7 @@ impl Session<'_> {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| self.failed(format!("building the request: {e}")))?;
-        let client = client_for(self.remote.trust, "the repository's certificates")
+        let client = client_for(self.remote.tls, "the repository's certificates")
             .map_err(|e| self.failed(e.to_string()))?;
         client.request(request).await.map_err(|e| {
             let detail = error_chain(&e);

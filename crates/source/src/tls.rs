@@ -1,13 +1,15 @@
-//! Which servers an HTTPS remote may be: the platform's roots, or certificates the
-//! repository's configuration names — Flux's `ca.crt` in a GitRepository's `secretRef`
-//! (go-git adds the bundle to the system pool), Argo CD's `argocd-tls-certs-cm` entry for
-//! the host (its repo-server trusts only those).
+//! The TLS side of reaching an HTTPS remote ([`Tls`]): which servers it may be — the
+//! platform's roots, or certificates the repository's configuration names (Flux's `ca.crt`
+//! in a GitRepository's `secretRef`, which go-git adds to the system pool; Argo CD's
+//! `argocd-tls-certs-cm` entry for the host, which its repo-server trusts alone) — and
+//! the client certificate presented when the server asks for one (mutual TLS: Flux's
+//! `tls.crt`/`tls.key`, Argo CD's `tlsClientCertData`/`tlsClientCertKey`).
 //!
-//! Certificates are not secret, but a bundle is kilobytes of text: `Debug` shows its
-//! fingerprint.
+//! Certificates are not secret, but a bundle is kilobytes of text, and a client key is
+//! secret: `Debug` shows fingerprints only.
 
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The certificates an HTTPS server's chain must end in.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
@@ -19,6 +21,10 @@ pub enum ServerTrust {
     PlatformAnd(Vec<u8>),
     /// Only these PEM certificates.
     Only(Vec<u8>),
+    /// Any server: its certificate is not verified (Argo CD's `insecure: "true"`). The
+    /// handshake's signatures still are, so the connection is to whoever holds the key
+    /// of the certificate shown — but anyone may show one.
+    Unverified,
 }
 
 impl std::fmt::Debug for ServerTrust {
@@ -29,6 +35,7 @@ impl std::fmt::Debug for ServerTrust {
                 write!(f, "ServerTrust::PlatformAnd({})", self.fingerprint())
             }
             ServerTrust::Only(_) => write!(f, "ServerTrust::Only({})", self.fingerprint()),
+            ServerTrust::Unverified => f.write_str("ServerTrust::Unverified"),
         }
     }
 }
@@ -50,6 +57,30 @@ pub enum TlsError {
         /// Why it was refused.
         detail: String,
     },
+    /// A client certificate's private key cannot be read.
+    #[error("{origin}: invalid private key: {detail}")]
+    InvalidKey {
+        /// Where the key came from.
+        origin: String,
+        /// Why it was refused (never the key's text).
+        detail: String,
+    },
+    /// A client certificate without its key, or a key without its certificate.
+    #[error("{origin} contains '{present}' but missing '{missing}'")]
+    Incomplete {
+        /// The Secret.
+        origin: String,
+        /// The field that is there.
+        present: &'static str,
+        /// The field that is not.
+        missing: &'static str,
+    },
+    /// A client certificate and the key beside it are not a pair.
+    #[error("{origin}: the private key does not match the certificate's public key")]
+    KeyMismatch {
+        /// Where the pair came from.
+        origin: String,
+    },
 }
 
 impl ServerTrust {
@@ -59,6 +90,7 @@ impl ServerTrust {
         use sha2::Digest as _;
         let (kind, pem): (&[u8], &[u8]) = match self {
             ServerTrust::Platform => return String::new(),
+            ServerTrust::Unverified => (b"unverified\0", b""),
             ServerTrust::PlatformAnd(pem) => (b"platform-and\0", pem),
             ServerTrust::Only(pem) => (b"only\0", pem),
         };
@@ -91,7 +123,7 @@ impl ServerTrust {
     /// came from in the error.
     pub fn check(&self, origin: &str) -> Result<(), TlsError> {
         match self {
-            ServerTrust::Platform => Ok(()),
+            ServerTrust::Platform | ServerTrust::Unverified => Ok(()),
             ServerTrust::PlatformAnd(pem) | ServerTrust::Only(pem) => {
                 certificates(pem, origin).map(drop)
             }
@@ -99,10 +131,12 @@ impl ServerTrust {
     }
 
     /// The root store this trust builds: the platform's certificates (as the default
-    /// client loads them) and the bundle's.
+    /// client loads them) and the bundle's. Empty for [`ServerTrust::Unverified`], which
+    /// has no roots ([`Tls::client_config`] verifies nothing for it).
     pub(crate) fn roots(&self, origin: &str) -> Result<rustls::RootCertStore, TlsError> {
         let mut roots = rustls::RootCertStore::empty();
         let pem = match self {
+            ServerTrust::Unverified => return Ok(roots),
             ServerTrust::Platform => {
                 add_platform_roots(&mut roots);
                 return Ok(roots);
@@ -130,7 +164,7 @@ impl ServerTrust {
     pub(crate) fn curl_bundle(&self) -> Option<Vec<u8>> {
         use base64::Engine as _;
         match self {
-            ServerTrust::Platform => None,
+            ServerTrust::Platform | ServerTrust::Unverified => None,
             ServerTrust::Only(pem) => Some(pem.clone()),
             ServerTrust::PlatformAnd(pem) => {
                 let mut bundle = Vec::new();
@@ -147,6 +181,232 @@ impl ServerTrust {
                 Some(bundle)
             }
         }
+    }
+}
+
+/// A certificate chain and its private key, presented when an HTTPS server asks for a
+/// client certificate. Both are PEM as they sit in a Secret; they are checked to be
+/// readable and to belong together when made, so a bad pair is named where it was read
+/// rather than failing a handshake later.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClientCertificate {
+    chain: Vec<u8>,
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientCertificate({})", self.fingerprint())
+    }
+}
+
+impl ClientCertificate {
+    /// `chain` (PEM certificates, the client's first) and `key` (a PEM private key:
+    /// PKCS#8, PKCS#1 RSA or SEC1 EC, as Go's `tls.X509KeyPair` reads); `origin` names
+    /// the pair in errors (a Secret and its fields). Errors never quote the key.
+    pub fn new(chain: Vec<u8>, key: Vec<u8>, origin: &str) -> Result<ClientCertificate, TlsError> {
+        let pair = ClientCertificate { chain, key };
+        let (certificates, key) = pair.parsed(origin)?;
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        match rustls::sign::CertifiedKey::from_der(certificates, key, &provider) {
+            Ok(_) => Ok(pair),
+            Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::KeyMismatch {
+                origin: origin.to_string(),
+            }),
+            Err(e) => Err(TlsError::InvalidKey {
+                origin: origin.to_string(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Flux's client certificate in a Secret's `data`: `tls.crt` and `tls.key` (with
+    /// `legacy`, as a `certSecretRef` is read, the deprecated `certFile` and `keyFile`
+    /// where those are absent); none when neither is set. One without the other is
+    /// refused, as Flux refuses it. `secret` names the Secret in errors.
+    pub fn flux(
+        data: &std::collections::BTreeMap<String, Vec<u8>>,
+        secret: &str,
+        legacy: bool,
+    ) -> Result<Option<ClientCertificate>, TlsError> {
+        let field = |key: &'static str, old: &'static str| {
+            [key, old]
+                .into_iter()
+                .take(if legacy { 2 } else { 1 })
+                .find_map(|k| data.get(k).filter(|v| !v.is_empty()).map(|v| (k, v)))
+        };
+        match (field("tls.crt", "certFile"), field("tls.key", "keyFile")) {
+            (None, None) => Ok(None),
+            (Some((cert_key, chain)), Some((key_key, key))) => ClientCertificate::new(
+                chain.clone(),
+                key.clone(),
+                &format!("secret {secret}: fields {cert_key:?} and {key_key:?}"),
+            )
+            .map(Some),
+            (Some((present, _)), None) => Err(TlsError::Incomplete {
+                origin: format!("secret {secret}"),
+                present,
+                missing: "tls.key",
+            }),
+            (None, Some((present, _))) => Err(TlsError::Incomplete {
+                origin: format!("secret {secret}"),
+                present,
+                missing: "tls.crt",
+            }),
+        }
+    }
+
+    /// A short digest of the pair: part of what caches are keyed by, so that what one
+    /// client certificate was let into is never served to another.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let mut digest = sha2::Sha256::new();
+        digest.update(b"client\0");
+        digest.update(&self.chain);
+        digest.update(b"\0");
+        digest.update(&self.key);
+        crate::hex(&digest.finalize()[..6])
+    }
+
+    /// The chain, PEM (what curl's `GIT_SSL_CERT` file holds).
+    pub(crate) fn chain_pem(&self) -> &[u8] {
+        &self.chain
+    }
+
+    /// The key, PEM (what curl's `GIT_SSL_KEY` file holds).
+    pub(crate) fn key_pem(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The certificates and key rustls presents.
+    fn parsed(
+        &self,
+        origin: &str,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+        let certificates = certificates(&self.chain, origin)?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| TlsError::InvalidKey {
+            origin: origin.to_string(),
+            detail: match e {
+                rustls::pki_types::pem::Error::NoItemsFound => "no PEM private key found".into(),
+                other => pem_error(&other),
+            },
+        })?;
+        Ok((certificates, key))
+    }
+}
+
+/// The TLS side of reaching a remote: whom the server must be, and what we present if
+/// it asks who we are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Tls {
+    /// The certificates the server's chain must end in.
+    pub server: ServerTrust,
+    /// The certificate presented when the server asks for one.
+    pub client: Option<ClientCertificate>,
+}
+
+impl From<ServerTrust> for Tls {
+    fn from(server: ServerTrust) -> Tls {
+        Tls {
+            server,
+            client: None,
+        }
+    }
+}
+
+impl Tls {
+    /// The platform's roots and no client certificate: what a remote is reached with
+    /// unless its configuration says otherwise.
+    pub fn is_platform(&self) -> bool {
+        self.server == ServerTrust::Platform && self.client.is_none()
+    }
+
+    /// A short digest naming these settings (empty for the platform's): part of a
+    /// mirror's name, so remotes reached under other settings never share what one
+    /// fetched.
+    pub fn fingerprint(&self) -> String {
+        let server = self.server.fingerprint();
+        match &self.client {
+            None => server,
+            Some(client) => format!("{server}c{}", client.fingerprint()),
+        }
+    }
+
+    /// The rustls configuration of these settings; `origin` names the certificates in
+    /// errors.
+    pub(crate) fn client_config(&self, origin: &str) -> Result<rustls::ClientConfig, TlsError> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("the default provider supports the default versions");
+        let builder = match self.server {
+            ServerTrust::Unverified => builder
+                .dangerous()
+                .with_custom_certificate_verifier(std::sync::Arc::new(AnyServer(provider))),
+            _ => builder.with_root_certificates(self.server.roots(origin)?),
+        };
+        match &self.client {
+            None => Ok(builder.with_no_client_auth()),
+            Some(client) => {
+                let (certificates, key) = client.parsed(origin)?;
+                builder
+                    .with_client_auth_cert(certificates, key)
+                    .map_err(|e| TlsError::InvalidKey {
+                        origin: origin.to_string(),
+                        detail: e.to_string(),
+                    })
+            }
+        }
+    }
+}
+
+/// Accepts any server certificate (Argo CD's `insecure`), but checks the handshake's
+/// signatures with the certificate's key as Go's `InsecureSkipVerify` still does.
+#[derive(Debug)]
+struct AnyServer(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -52,7 +52,7 @@ async fn tenant_urls_cannot_reach_metadata_or_denied_servers() {
     let error = flotilla_source::helm_repo::fetch(
         "http://169.254.169.254/latest/meta-data/iam/",
         None,
-        &flotilla_source::ServerTrust::Platform,
+        &flotilla_source::Tls::default(),
         limit,
         timeout,
     )
@@ -62,7 +62,7 @@ async fn tenant_urls_cannot_reach_metadata_or_denied_servers() {
     let error = flotilla_source::helm_repo::fetch(
         "http://[::ffff:169.254.169.254]/latest/",
         None,
-        &flotilla_source::ServerTrust::Platform,
+        &flotilla_source::Tls::default(),
         limit,
         timeout,
     )
@@ -75,7 +75,7 @@ async fn tenant_urls_cannot_reach_metadata_or_denied_servers() {
     let error = flotilla_source::helm_repo::fetch(
         &format!("{base}/index.yaml"),
         None,
-        &flotilla_source::ServerTrust::Platform,
+        &flotilla_source::Tls::default(),
         limit,
         timeout,
     )

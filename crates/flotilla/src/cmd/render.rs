@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use flotilla_render::kustomize::{self, ChartPull, DirTree, MemTree};
-use flotilla_source::{ServerTrust, helm_repo, oci};
+use flotilla_source::{Tls, helm_repo, oci};
 
 /// Arguments of `flotilla render kustomize`.
 #[derive(Debug, clap::Args)]
@@ -102,8 +102,7 @@ async fn pull_chart(pull: &ChartPull) -> anyhow::Result<MemTree> {
         )
         .await?
     } else {
-        let index =
-            helm_repo::index(&pull.repo, None, &ServerTrust::Platform, PULL_TIMEOUT).await?;
+        let index = helm_repo::index(&pull.repo, None, &Tls::default(), PULL_TIMEOUT).await?;
         let versions = index
             .get(&pull.name)
             .ok_or_else(|| helm_repo::HelmRepoError::NoChart {
@@ -112,14 +111,7 @@ async fn pull_chart(pull: &ChartPull) -> anyhow::Result<MemTree> {
             })?;
         let version =
             helm_repo::choose(versions, &pull.version)?.ok_or_else(|| no_version(pull))?;
-        helm_repo::package(
-            &pull.repo,
-            version,
-            None,
-            &ServerTrust::Platform,
-            PULL_TIMEOUT,
-        )
-        .await?
+        helm_repo::package(&pull.repo, version, None, &Tls::default(), PULL_TIMEOUT).await?
     };
     let files = flotilla_render::helm::unpack_archive(&pull.name, &bytes)?;
     Ok(MemTree::from_files(files))

@@ -28,7 +28,7 @@ use flotilla_render::helm::{self as helm, Chart, Table};
 use flotilla_render::kustomize::{EntryKind, MemTree, Tree, join};
 use flotilla_source::helm_repo::{self, ChartVersion};
 use flotilla_source::oci::{self, Access, RepositoryReference};
-use flotilla_source::{Constraint, Credentials, ServerTrust, Version};
+use flotilla_source::{Constraint, Credentials, Tls, Version};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
@@ -1021,7 +1021,7 @@ impl FluxReconciler {
         };
         // The version, and how to download it.
         enum Source<'a> {
-            Http(&'a ChartVersion, Option<String>, ServerTrust),
+            Http(&'a ChartVersion, Option<String>, Tls),
             Registry(RepositoryReference, Access),
         }
         let (chosen, source) = match index {
@@ -1030,8 +1030,8 @@ impl FluxReconciler {
                     .repository_authorization(namespace, repo)
                     .await
                     .map_err(ChartFailure::Other)?;
-                let trust = self
-                    .cert_trust(
+                let tls = self
+                    .cert_tls(
                         namespace,
                         repo.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
                     )
@@ -1043,7 +1043,7 @@ impl FluxReconciler {
                         format!("failed to get chart version for remote reference: {e}"),
                     )
                 })?;
-                (cv.version.clone(), Source::Http(cv, authorization, trust))
+                (cv.version.clone(), Source::Http(cv, authorization, tls))
             }
             None => {
                 let reference = RepositoryReference::new(&url, name).map_err(|e| {
@@ -1117,7 +1117,7 @@ impl FluxReconciler {
             .known(&chart_name, &version)
         };
         let package = match source {
-            Source::Http(cv, authorization, trust) => {
+            Source::Http(cv, authorization, tls) => {
                 let Some(reference) = cv.urls.first() else {
                     return Err(download(format!(
                         "chart '{chart_name}' has no downloadable URLs"
@@ -1129,7 +1129,7 @@ impl FluxReconciler {
                 let bytes = helm_repo::fetch(
                     &package_url,
                     authorization.as_deref(),
-                    &trust,
+                    &tls,
                     MAX_CHART_BYTES,
                     timeout,
                 )
@@ -1268,8 +1268,8 @@ impl FluxReconciler {
                 }
             }
         };
-        let trust = self
-            .cert_trust(
+        let tls = self
+            .cert_tls(
                 namespace,
                 repo.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
             )
@@ -1277,7 +1277,7 @@ impl FluxReconciler {
         Ok(Access {
             credentials,
             plain_http: repo.insecure,
-            trust,
+            tls,
         })
     }
 }

@@ -13,16 +13,17 @@
 //! size in the event) are not upstream's `json.MarshalIndent` of Helm's whole index; no
 //! finalizer is added (there is no storage to collect); the requeue carries no jitter.
 //! A `certSecretRef`'s CA (`ca.crt`, else `caFile`) is trusted beside the platform's
-//! roots, as source-controller trusts it; TLS client certificates (in `certSecretRef`),
-//! TLS keys in `secretRef` (deprecated upstream), cloud providers and `accessFrom` are
-//! refused by name (Stalled).
+//! roots, as source-controller trusts it, and its client certificate (`tls.crt` and
+//! `tls.key`, else `certFile` and `keyFile`) presented when the server asks; TLS keys in
+//! `secretRef` (deprecated upstream), cloud providers and `accessFrom` are refused by
+//! name (Stalled).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_source::helm_repo::{self, ChartVersion};
-use flotilla_source::{Credentials, ServerTrust};
+use flotilla_source::{ClientCertificate, Credentials, ServerTrust, Tls};
 use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
@@ -126,35 +127,37 @@ pub(super) fn unsupported_repository(spec: &HelmRepositorySpec) -> Result<(), Fa
     Ok(())
 }
 
-/// The CA of a `certSecretRef`'s data as source-controller reads it for Helm and OCI
-/// sources (fluxcd/pkg `TLSConfigFromSecret` with the system pool): `ca.crt`, else the
-/// deprecated `caFile`, trusted beside the platform's roots. A client certificate is
-/// refused by name; a bundle without a readable certificate too.
-pub(super) fn cert_secret_trust(
+/// A `certSecretRef`'s data as source-controller reads it for Helm and OCI sources
+/// (fluxcd/pkg `TLSConfigFromSecret` with the system pool): the CA in `ca.crt`, else the
+/// deprecated `caFile`, trusted beside the platform's roots, and the client certificate
+/// in `tls.crt` and `tls.key`, else `certFile` and `keyFile`. A Secret with neither, half
+/// a pair, or what cannot be read is refused by name.
+pub(super) fn cert_secret_tls(
     namespace: &str,
     name: &str,
     data: &BTreeMap<String, Vec<u8>>,
-) -> Result<ServerTrust, Failed> {
-    if let Some(key) = ["tls.crt", "tls.key", "certFile", "keyFile"]
-        .into_iter()
-        .find(|k| data.contains_key(*k))
-    {
-        return Err(stalled(
-            "UnsupportedFeature",
-            format!(
-                "TLS client certificates ('{key}' in spec.certSecretRef '{namespace}/{name}') are not supported by this hub"
-            ),
-        ));
-    }
-    ServerTrust::flux_ca(data, |key| {
-        format!("secret '{namespace}/{name}': field '{key}'")
-    })
-    .map_err(|e| {
+) -> Result<Tls, Failed> {
+    let refused = |e: flotilla_source::TlsError| {
         failed(
             "AuthenticationFailed",
             format!("failed to construct the TLS config: {e}"),
         )
+    };
+    let server = ServerTrust::flux_ca(data, |key| {
+        format!("secret '{namespace}/{name}': field '{key}'")
     })
+    .map_err(refused)?;
+    let client =
+        ClientCertificate::flux(data, &format!("'{namespace}/{name}'"), true).map_err(refused)?;
+    if server == ServerTrust::Platform && client.is_none() {
+        return Err(failed(
+            "AuthenticationFailed",
+            format!(
+                "failed to construct the TLS config: secret '{namespace}/{name}' must contain either 'ca.crt' or both 'tls.crt' and 'tls.key'"
+            ),
+        ));
+    }
+    Ok(Tls { server, client })
 }
 
 /// The TLS keys a `secretRef` may carry (current and deprecated names).
@@ -463,8 +466,8 @@ impl FluxReconciler {
         unsupported_repository(spec)?;
         let url = normalize_url(&spec.url);
         let authorization = self.repository_authorization(namespace, spec).await?;
-        let trust = self
-            .cert_trust(
+        let tls = self
+            .cert_tls(
                 namespace,
                 spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
             )
@@ -473,7 +476,7 @@ impl FluxReconciler {
         let raw = helm_repo::fetch(
             &index_url,
             authorization.as_deref(),
-            &trust,
+            &tls,
             MAX_INDEX_BYTES,
             spec.timeout(),
         )
@@ -513,15 +516,15 @@ impl FluxReconciler {
         Ok(basic_auth(namespace, &secret.name, &data)?.http_authorization())
     }
 
-    /// The trust a source's `certSecretRef` names ([`cert_secret_trust`]); the platform's
-    /// roots without one.
-    pub(super) async fn cert_trust(
+    /// The TLS settings a source's `certSecretRef` names ([`cert_secret_tls`]); the
+    /// platform's roots and no client certificate without one.
+    pub(super) async fn cert_tls(
         &self,
         namespace: &str,
         cert_secret_ref: Option<&str>,
-    ) -> Result<ServerTrust, Failed> {
+    ) -> Result<Tls, Failed> {
         let Some(name) = cert_secret_ref else {
-            return Ok(ServerTrust::Platform);
+            return Ok(Tls::default());
         };
         let data = self.secret_data_or(namespace, name).await.map_err(|e| {
             failed(
@@ -529,7 +532,7 @@ impl FluxReconciler {
                 format!("failed to get TLS authentication secret '{namespace}/{name}': {e}"),
             )
         })?;
-        cert_secret_trust(namespace, name, &data)
+        cert_secret_tls(namespace, name, &data)
     }
 
     /// Removes source-controller's finalizer from a HelmRepository.
@@ -615,37 +618,50 @@ mod tests {
 
     #[test]
     fn a_cert_secret_ref_trusts_its_ca_beside_the_platforms_roots_and_names_what_it_refuses() {
-        let pem = kubesim::tls::Authority::generate(None)
-            .unwrap()
-            .ca_pem()
-            .as_bytes()
-            .to_vec();
+        let authority = kubesim::tls::Authority::generate(None).unwrap();
+        let pem = authority.ca_pem().as_bytes().to_vec();
+        let (certificate, key) = authority.client_certificate("flux").unwrap();
         let data = |pairs: &[(&str, &[u8])]| -> BTreeMap<String, Vec<u8>> {
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_vec()))
                 .collect()
         };
-        let trust = |pairs: &[(&str, &[u8])]| cert_secret_trust("ns", "tls", &data(pairs));
+        let tls = |pairs: &[(&str, &[u8])]| cert_secret_tls("ns", "tls", &data(pairs));
         assert_eq!(
-            trust(&[("caFile", &pem)]).unwrap(),
-            ServerTrust::PlatformAnd(pem.clone())
+            tls(&[("caFile", &pem)]).unwrap(),
+            Tls::from(ServerTrust::PlatformAnd(pem.clone()))
         );
         assert_eq!(
-            trust(&[("ca.crt", &pem), ("caFile", b"not read")]).unwrap(),
-            ServerTrust::PlatformAnd(pem.clone())
+            tls(&[("ca.crt", &pem), ("caFile", b"not read")]).unwrap(),
+            Tls::from(ServerTrust::PlatformAnd(pem.clone()))
         );
-        assert_eq!(trust(&[]).unwrap(), ServerTrust::Platform);
-        let refused = trust(&[("ca.crt", b"garbage")]).unwrap_err();
+        let refused = tls(&[("ca.crt", b"garbage")]).unwrap_err();
         assert_eq!(
             refused.message,
             "failed to construct the TLS config: secret 'ns/tls': field 'ca.crt': no PEM certificate found"
         );
-        let refused = trust(&[("keyFile", b"k")]).unwrap_err();
+        // fluxcd/pkg's TLSValidationError words, with the field actually present.
+        let refused = tls(&[("keyFile", b"k")]).unwrap_err();
         assert_eq!(
             refused.message,
-            "TLS client certificates ('keyFile' in spec.certSecretRef 'ns/tls') are not supported by this hub"
+            "failed to construct the TLS config: secret 'ns/tls' contains 'keyFile' but missing 'tls.crt'"
         );
+        let refused = tls(&[]).unwrap_err();
+        assert_eq!(
+            refused.message,
+            "failed to construct the TLS config: secret 'ns/tls' must contain either 'ca.crt' or both 'tls.crt' and 'tls.key'"
+        );
+        // A pair alone is enough, under its current or deprecated names.
+        for (cert_key, key_key) in [("tls.crt", "tls.key"), ("certFile", "keyFile")] {
+            let pair = tls(&[
+                (cert_key, certificate.as_bytes()),
+                (key_key, key.as_bytes()),
+            ])
+            .unwrap();
+            assert_eq!(pair.server, ServerTrust::Platform, "{cert_key}");
+            assert!(pair.client.is_some(), "{cert_key}");
+        }
     }
 
     #[test]

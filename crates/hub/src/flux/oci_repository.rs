@@ -5,8 +5,10 @@
 //! in memory for the Kustomizations that read it; revision `<tag>@sha256:<manifest>` (or
 //! the digest), Ready `stored artifact for digest '<revision>'`. Credentials come from a
 //! `kubernetes.io/dockerconfigjson` Secret (`spec.secretRef`); `insecure` speaks plain
-//! HTTP. Cloud providers' auto-login, signature verification, client certificates,
-//! proxies and service account pull secrets are refused by name (Stalled), never ignored.
+//! HTTP; `certSecretRef` gives a CA trusted beside the platform's roots and a client
+//! certificate, as for a HelmRepository. Cloud providers' auto-login, signature
+//! verification, proxies and service account pull secrets are refused by name (Stalled),
+//! never ignored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -226,8 +228,8 @@ impl FluxReconciler {
                 })?
             }
         };
-        let trust = self
-            .cert_trust(
+        let tls = self
+            .cert_tls(
                 namespace,
                 spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
             )
@@ -235,7 +237,7 @@ impl FluxReconciler {
         let access = Access {
             credentials,
             plain_http: spec.insecure,
-            trust,
+            tls,
         };
         let timeout = flotilla_fleet::flux::parse_duration(&spec.timeout, true)
             .unwrap_or(Duration::from_secs(60));

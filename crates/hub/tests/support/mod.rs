@@ -229,9 +229,22 @@ pub(crate) async fn serve_files_tls(
     root: std::path::PathBuf,
     authority: &kubesim::tls::Authority,
 ) -> String {
+    serve_files_over(root, authority.acceptor()).await
+}
+
+/// [`serve_files_tls`] for clients presenting a certificate `authority` signed (mutual
+/// TLS); others are refused in the handshake.
+#[allow(dead_code)]
+pub(crate) async fn serve_files_mutual_tls(
+    root: std::path::PathBuf,
+    authority: &kubesim::tls::Authority,
+) -> String {
+    serve_files_over(root, authority.mutual_acceptor().unwrap()).await
+}
+
+async fn serve_files_over(root: std::path::PathBuf, acceptor: kubesim::tls::TlsAcceptor) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let acceptor = authority.acceptor();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let (acceptor, root) = (acceptor.clone(), root.clone());

@@ -1,15 +1,17 @@
 //! HTTPS remotes signed by a repository's own CA: trusted through a Flux `secretRef`'s
 //! `ca.crt` beside the platform's roots, or alone (Argo CD's `argocd-tls-certs-cm`);
-//! refused otherwise, and never served from a mirror another trust filled.
+//! refused otherwise, and never served from a mirror another trust filled. Servers that
+//! demand a client certificate (mutual TLS) are shown the one the Secret holds.
 
 use std::collections::BTreeMap;
 
 use flotilla_source::{
-    Access, Error, GitRef, GitRepository, GitRepositorySpec, Reference, ServerTrust,
+    Access, ClientCertificate, Error, GitRef, GitRepository, GitRepositorySpec, Reference,
+    ServerTrust, Tls,
 };
 use kubesim::tls::Authority;
 
-use crate::support::{GitServer, WorkRepo, serve_tls};
+use crate::support::{Clients, GitServer, WorkRepo, serve_tls, serve_tls_to};
 use crate::{cache, request};
 
 /// A repository `r.git` with one commit, served over HTTPS by a server whose certificate
@@ -27,9 +29,9 @@ async fn https_repository(
     (server, url, commit)
 }
 
-fn checkout_request(url: &str, trust: ServerTrust) -> flotilla_source::Request {
+fn checkout_request(url: &str, tls: impl Into<Tls>) -> flotilla_source::Request {
     let mut r = request(url, Reference::Branch("main".into()));
-    r.trust = trust;
+    r.tls = tls.into();
     r
 }
 
@@ -72,7 +74,7 @@ async fn a_flux_secrets_ca_is_trusted_beside_the_platforms_roots() {
 
     let data = BTreeMap::from([("ca.crt".to_string(), authority.ca_pem().as_bytes().to_vec())]);
     let access = Access::from_flux_secret("flux-system/internal-ca", &data).unwrap();
-    assert!(matches!(access.trust, ServerTrust::PlatformAnd(_)));
+    assert!(matches!(access.tls.server, ServerTrust::PlatformAnd(_)));
     let mut trusted = git_repository(&url);
     let (_, checkout) = trusted.reconcile(&cache, access).await;
     assert_eq!(checkout.expect("fetched over HTTPS").commit, commit);
@@ -90,13 +92,13 @@ fn a_flux_secret_takes_ca_crt_before_ca_file_and_refuses_what_is_not_a_certifica
             .collect()
     };
     let deprecated = Access::from_flux_secret("ns/s", &data(&[("caFile", &pem)])).unwrap();
-    assert_eq!(deprecated.trust, ServerTrust::PlatformAnd(pem.clone()));
+    assert_eq!(deprecated.tls.server, ServerTrust::PlatformAnd(pem.clone()));
     let both = Access::from_flux_secret(
         "ns/s",
         &data(&[("ca.crt", &pem), ("caFile", b"ignored: ca.crt wins")]),
     )
     .unwrap();
-    assert_eq!(both.trust, ServerTrust::PlatformAnd(pem.clone()));
+    assert_eq!(both.tls.server, ServerTrust::PlatformAnd(pem.clone()));
     let with_basic = Access::from_flux_secret(
         "ns/s",
         &data(&[
@@ -114,7 +116,8 @@ fn a_flux_secret_takes_ca_crt_before_ca_file_and_refuses_what_is_not_a_certifica
     assert_eq!(
         Access::from_flux_secret("ns/s", &data(&[("ca.crt", b"")]))
             .unwrap()
-            .trust,
+            .tls
+            .server,
         ServerTrust::Platform,
         "an empty key is no bundle, as Flux reads it"
     );
@@ -131,10 +134,7 @@ fn a_flux_secret_takes_ca_crt_before_ca_file_and_refuses_what_is_not_a_certifica
     );
     let err = Access::from_flux_secret("ns/s", &data(&[("ca.crt", &pem), ("tls.key", b"k")]))
         .unwrap_err();
-    assert_eq!(
-        err,
-        "secret ns/s: field \"tls.key\": TLS client certificates are not supported by this hub"
-    );
+    assert_eq!(err, "secret ns/s contains 'tls.key' but missing 'tls.crt'");
     let ssh = Access::from_flux_secret(
         "ns/s",
         &data(&[
@@ -231,11 +231,11 @@ async fn a_helm_repository_over_https_is_read_under_its_trust() {
     let repo = format!("https://{addr}/charts");
     let timeout = std::time::Duration::from_secs(10);
 
-    let err = helm_repo::index(&repo, None, &ServerTrust::Platform, timeout)
+    let err = helm_repo::index(&repo, None, &Tls::default(), timeout)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
-    let trust = ServerTrust::Only(authority.ca_pem().as_bytes().to_vec());
+    let trust = ServerTrust::Only(authority.ca_pem().as_bytes().to_vec()).into();
     let charts = helm_repo::index(&repo, None, &trust, timeout)
         .await
         .unwrap();
@@ -275,4 +275,211 @@ async fn the_git_cli_is_handed_the_trust_as_its_ca_file() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Git(_)), "{err}");
+}
+
+/// A Flux Secret's `tls.crt`, `tls.key` and `ca.crt` for a client `authority` signed.
+fn mutual_secret(authority: &Authority, client: &str) -> BTreeMap<String, Vec<u8>> {
+    let (certificate, key) = authority.client_certificate(client).unwrap();
+    BTreeMap::from([
+        ("ca.crt".to_string(), authority.ca_pem().as_bytes().to_vec()),
+        ("tls.crt".to_string(), certificate.into_bytes()),
+        ("tls.key".to_string(), key.into_bytes()),
+    ])
+}
+
+/// A server that demands a client certificate refuses the handshake without one (a
+/// failure naming the alert, not an unreachable host) and serves the repository to the
+/// holder of the Secret's, over smart HTTP (protocol v2) and through the git CLI
+/// (protocol v0), which is handed the pair as `GIT_SSL_CERT` and `GIT_SSL_KEY`.
+#[tokio::test]
+async fn a_server_demanding_a_client_certificate_is_shown_the_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let authority = Authority::generate(None).unwrap();
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    let commit = work.commit(&[("deploy/a.yaml", "a: 1\n")], "c");
+    let root = tmp.path().join("served");
+    work.publish(&root.join("r.git"));
+    let access =
+        Access::from_flux_secret("flux-system/mtls", &mutual_secret(&authority, "flux")).unwrap();
+    assert!(access.tls.client.is_some());
+    let ca_only = Tls::from(ServerTrust::PlatformAnd(
+        authority.ca_pem().as_bytes().to_vec(),
+    ));
+    for (name, v2) in [("smart-http", true), ("git-cli", false)] {
+        let server = GitServer::start_mutual_tls(&root, &authority, v2).await;
+        let url = server.https_url("r.git");
+        let err = cache(&tmp.path().join(format!("{name}-without")))
+            .checkout(&checkout_request(&url, ca_only.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Git(_)), "{name}: {err}");
+        assert!(
+            err.to_string()
+                .contains("received fatal alert: CertificateRequired")
+                && !err.to_string().contains("unreachable"),
+            "{name}: {err}"
+        );
+        let found = cache(&tmp.path().join(name))
+            .checkout(&checkout_request(&url, access.tls.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(found.commit, commit, "{name}");
+    }
+}
+
+/// A certificate from another CA is refused by the server as no certificate is.
+#[tokio::test]
+async fn a_client_certificate_the_server_does_not_know_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let authority = Authority::generate(None).unwrap();
+    let (_server, url, _) = {
+        let work = WorkRepo::new(&tmp.path().join("work"));
+        let commit = work.commit(&[("a.yaml", "a: 1\n")], "c");
+        let root = tmp.path().join("served");
+        work.publish(&root.join("r.git"));
+        let server = GitServer::start_mutual_tls(&root, &authority, true).await;
+        let url = server.https_url("r.git");
+        (server, url, commit)
+    };
+    let stranger = Authority::generate(None).unwrap();
+    let (certificate, key) = stranger.client_certificate("stranger").unwrap();
+    let tls = Tls {
+        server: ServerTrust::Only(authority.ca_pem().as_bytes().to_vec()),
+        client: Some(ClientCertificate::new(certificate.into(), key.into(), "pair").unwrap()),
+    };
+    let err = cache(tmp.path())
+        .checkout(&checkout_request(&url, tls))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Git(_)), "{err}");
+}
+
+/// A mirror filled with one client certificate is not read without it, as a mirror
+/// filled under one trust is not read under another.
+#[tokio::test]
+async fn what_one_client_certificate_fetched_is_not_served_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let authority = Authority::generate(None).unwrap();
+    let work = WorkRepo::new(&tmp.path().join("work"));
+    work.commit(&[("a.yaml", "a: 1\n")], "c");
+    let root = tmp.path().join("served");
+    work.publish(&root.join("r.git"));
+    let server = GitServer::start_mutual_tls(&root, &authority, true).await;
+    let url = server.https_url("r.git");
+    let cache = cache(tmp.path());
+    let access =
+        Access::from_flux_secret("ns/mtls", &mutual_secret(&authority, "tenant-a")).unwrap();
+    cache
+        .checkout(&checkout_request(&url, access.tls.clone()))
+        .await
+        .unwrap();
+    let without = Tls::from(access.tls.server.clone());
+    assert!(
+        cache
+            .checkout(&checkout_request(&url, without))
+            .await
+            .is_err()
+    );
+    let other =
+        Access::from_flux_secret("ns/mtls", &mutual_secret(&authority, "tenant-b")).unwrap();
+    assert_ne!(other.tls.fingerprint(), access.tls.fingerprint());
+}
+
+#[test]
+fn a_flux_secrets_client_certificate_is_read_whole_or_refused_by_name() {
+    let authority = Authority::generate(None).unwrap();
+    let data = mutual_secret(&authority, "flux");
+    let only = |keys: &[&str]| -> BTreeMap<String, Vec<u8>> {
+        data.iter()
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let read = |data: &BTreeMap<String, Vec<u8>>| Access::from_flux_secret("ns/s", data);
+    assert!(
+        read(&only(&["tls.crt", "tls.key"]))
+            .unwrap()
+            .tls
+            .client
+            .is_some()
+    );
+    assert_eq!(
+        read(&only(&["tls.crt", "ca.crt"])).unwrap_err(),
+        "secret ns/s contains 'tls.crt' but missing 'tls.key'"
+    );
+    let (_, other_key) = authority.client_certificate("other").unwrap();
+    let mut mismatched = only(&["tls.crt"]);
+    mismatched.insert("tls.key".into(), other_key.into_bytes());
+    assert_eq!(
+        read(&mismatched).unwrap_err(),
+        "secret ns/s: fields \"tls.crt\" and \"tls.key\": the private key does not match the certificate's public key"
+    );
+    let mut garbled = only(&["tls.crt"]);
+    garbled.insert("tls.key".into(), b"not a key\n".to_vec());
+    let err = read(&garbled).unwrap_err();
+    assert_eq!(
+        err,
+        "secret ns/s: fields \"tls.crt\" and \"tls.key\": invalid private key: no PEM private key found"
+    );
+    // A GitRepository Secret has no legacy names: `certFile`/`keyFile` are not read.
+    let mut legacy = BTreeMap::new();
+    legacy.insert("certFile".to_string(), data["tls.crt"].clone());
+    legacy.insert("keyFile".to_string(), data["tls.key"].clone());
+    assert!(read(&legacy).unwrap().tls.client.is_none());
+    assert!(
+        ClientCertificate::flux(&legacy, "ns/s", true)
+            .unwrap()
+            .is_some(),
+        "a certSecretRef reads them"
+    );
+    let shown = format!("{:?}", read(&data).unwrap());
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+}
+
+/// Argo CD's `insecure: "true"`: a server no trust knows is read without verifying its
+/// certificate, under its own mirror.
+#[tokio::test]
+async fn an_unverified_trust_reads_any_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let authority = Authority::generate(None).unwrap();
+    let (_server, url, commit) = https_repository(tmp.path(), &authority).await;
+    let cache = cache(tmp.path());
+    let found = cache
+        .checkout(&checkout_request(&url, ServerTrust::Unverified))
+        .await
+        .unwrap();
+    assert_eq!(found.commit, commit);
+    assert_ne!(ServerTrust::Unverified.fingerprint(), "");
+    let err = cache
+        .checkout(&checkout_request(&url, ServerTrust::Platform))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+}
+
+/// A Helm repository that demands a client certificate is read with one.
+#[tokio::test]
+async fn a_helm_repository_demanding_a_client_certificate_is_read_with_one() {
+    use flotilla_source::helm_repo;
+    let authority = Authority::generate(None).unwrap();
+    let index = "apiVersion: v1\nentries:\n  web:\n  - name: web\n    version: 1.2.0\n    urls: [web-1.2.0.tgz]\n";
+    let app = axum::Router::new().route(
+        "/charts/index.yaml",
+        axum::routing::get(move || async move { index }),
+    );
+    let (addr, _task) = serve_tls_to(app, &authority, Clients::Certified).await;
+    let repo = format!("https://{addr}/charts");
+    let timeout = std::time::Duration::from_secs(10);
+    let server = ServerTrust::Only(authority.ca_pem().as_bytes().to_vec());
+    let err = helm_repo::index(&repo, None, &Tls::from(server.clone()), timeout)
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().is_empty());
+    let (certificate, key) = authority.client_certificate("helm").unwrap();
+    let tls = Tls {
+        server,
+        client: Some(ClientCertificate::new(certificate.into(), key.into(), "pair").unwrap()),
+    };
+    let charts = helm_repo::index(&repo, None, &tls, timeout).await.unwrap();
+    assert_eq!(charts["web"][0].version, "1.2.0");
 }

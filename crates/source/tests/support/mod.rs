@@ -152,9 +152,30 @@ pub async fn serve_tls(
     app: axum::Router,
     authority: &kubesim::tls::Authority,
 ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    serve_tls_to(app, authority, Clients::Anyone).await
+}
+
+/// Whom an HTTPS test server talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clients {
+    /// Any client.
+    Anyone,
+    /// Clients presenting a certificate the server's authority signed (mutual TLS).
+    Certified,
+}
+
+/// [`serve_tls`] for the clients `clients` names.
+pub async fn serve_tls_to(
+    app: axum::Router,
+    authority: &kubesim::tls::Authority,
+    clients: Clients,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let acceptor = authority.acceptor();
+    let acceptor = match clients {
+        Clients::Anyone => authority.acceptor(),
+        Clients::Certified => authority.mutual_acceptor().unwrap(),
+    };
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -235,22 +256,33 @@ impl GitServer {
     /// Starts serving `root` over HTTPS with `authority`'s server certificate (for
     /// `localhost` and `127.0.0.1`); [`GitServer::https_url`] names it.
     pub async fn start_tls(root: &Path, authority: &kubesim::tls::Authority) -> GitServer {
-        Self::start_tls_speaking(root, authority, true).await
+        Self::start_tls_speaking(root, authority, true, Clients::Anyone).await
+    }
+
+    /// [`GitServer::start_tls`] for clients presenting a certificate `authority` signed;
+    /// `v2` false for a server that speaks protocol v0 only.
+    pub async fn start_mutual_tls(
+        root: &Path,
+        authority: &kubesim::tls::Authority,
+        v2: bool,
+    ) -> GitServer {
+        Self::start_tls_speaking(root, authority, v2, Clients::Certified).await
     }
 
     /// [`GitServer::start_tls`] for a server that speaks protocol v0 only (clients then
     /// fetch with the git CLI).
     pub async fn start_tls_v0(root: &Path, authority: &kubesim::tls::Authority) -> GitServer {
-        Self::start_tls_speaking(root, authority, false).await
+        Self::start_tls_speaking(root, authority, false, Clients::Anyone).await
     }
 
     async fn start_tls_speaking(
         root: &Path,
         authority: &kubesim::tls::Authority,
         v2: bool,
+        clients: Clients,
     ) -> GitServer {
         let (app, counters) = Self::app(root, None, v2);
-        let (addr, task) = serve_tls(app, authority).await;
+        let (addr, task) = serve_tls_to(app, authority, clients).await;
         GitServer {
             addr,
             counters,
