@@ -374,8 +374,9 @@ impl AppReconciler {
             .parse::<Timestamp>()
             .unwrap_or_else(|_| Timestamp::now());
         let last_sync = crate::retry::last_sync(pass.previous, &target.recorded, now_at);
-        let policy = app.spec.sync_policy.clone().unwrap_or_default();
-        if let Some(wait) = retry_wait(&last_sync, pass.run, &policy) {
+        let no_policy = SyncPolicy::default();
+        let policy = app.spec.sync_policy.as_ref().unwrap_or(&no_policy);
+        if let Some(wait) = retry_wait(&last_sync, pass.run, policy) {
             return Ok(status::waiting_for_retry(pass.previous, wait));
         }
 
@@ -428,7 +429,7 @@ impl AppReconciler {
         }
 
         // Sync (automated) or compare.
-        let mut opts = sync_options(&app, pass.run, &policy).map_err(invalid)?;
+        let mut opts = sync_options(&app, pass.run, policy).map_err(invalid)?;
         // `ignoreDifferences`: left out of the comparison, out of drift, and with
         // RespectIgnoreDifferences out of the applies.
         opts.ignore_differences = self
@@ -439,7 +440,7 @@ impl AppReconciler {
         let attempt = match pass.run {
             Some(run) => Some(operation_attempt(run, &mut opts)),
             None => automated_attempt(
-                &policy,
+                policy,
                 &last_sync,
                 window_open,
                 &settledness,
