@@ -870,13 +870,11 @@ impl AppReconciler {
         kind: crate::delete_hooks::DeleteHook,
         cleanup: bool,
     ) -> Result<crate::delete_hooks::Step, String> {
-        let app: Application = decode_application(object).map_err(|e| e.to_string())?;
+        let (app, sources) = app_to_reconcile(object, None).map_err(|e| e.to_string())?;
         let destination = &app.spec.destination;
         let Some(cluster) = self.destination(&destination.server, &destination.name) else {
             return Ok(crate::delete_hooks::Step::Done);
         };
-        let sources: Vec<ApplicationSource> =
-            app.spec.effective_sources().into_iter().cloned().collect();
         let multiple = !app.spec.sources.is_empty();
         let (trees, render_sources) = self
             .fetch_trees(&sources, multiple, self.source_interval)
@@ -1225,8 +1223,8 @@ impl Pass<'_> {
     }
 }
 
-/// The Application in `object` as this reconcile checks it (an operation's sources or
-/// revisions in place of its own), and the sources it reads.
+/// The Application in `object` as this reconcile checks it (the operation `run`'s sources
+/// or revisions, if any, in place of its own), and the sources it reads.
 fn app_to_reconcile(
     object: &Value,
     run: Option<&OperationRun>,
