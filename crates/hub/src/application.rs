@@ -899,11 +899,7 @@ impl AppReconciler {
         let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
         self.check_project(&app, Some((&hooks, &sync_cluster)))
             .await?;
-        let namespace = if destination.namespace.is_empty() {
-            "default"
-        } else {
-            &destination.namespace
-        };
+        let namespace = destination_namespace(destination);
         if cleanup {
             crate::delete_hooks::clean_up(&sync_cluster, kind, &hooks, namespace).await
         } else {
@@ -976,11 +972,7 @@ impl AppReconciler {
         let mut opts = SyncOptions {
             prune: true,
             allow_empty: true,
-            destination_namespace: if destination.namespace.is_empty() {
-                "default".into()
-            } else {
-                destination.namespace.clone()
-            },
+            destination_namespace: destination_namespace(destination).to_string(),
             prune_propagation: if ours.iter().any(|f| f.ends_with("/background")) {
                 flotilla_sync::options::Propagation::Background
             } else {
@@ -1251,6 +1243,16 @@ fn missing_sources(object: &Value) -> &'static str {
     }
 }
 
+/// The namespace of the app's namespaced objects that have none: its destination's, else
+/// `default`.
+fn destination_namespace(destination: &ApplicationDestination) -> &str {
+    if destination.namespace.is_empty() {
+        "default"
+    } else {
+        &destination.namespace
+    }
+}
+
 /// Argo CD's message for a `destination` that names no known cluster.
 fn unknown_destination(destination: &ApplicationDestination) -> String {
     if destination.server.is_empty() {
@@ -1342,13 +1344,8 @@ fn sync_options(
     run: Option<&OperationRun>,
     policy: &SyncPolicy,
 ) -> Result<SyncOptions, String> {
-    let namespace = &app.spec.destination.namespace;
     let mut opts = SyncOptions {
-        destination_namespace: if namespace.is_empty() {
-            "default".into()
-        } else {
-            namespace.clone()
-        },
+        destination_namespace: destination_namespace(&app.spec.destination).to_string(),
         ..SyncOptions::default()
     };
     // An operation's sync options are its own (Argo CD's API server copies the app's
