@@ -374,8 +374,9 @@ impl AppReconciler {
             .parse::<Timestamp>()
             .unwrap_or_else(|_| Timestamp::now());
         let last_sync = crate::retry::last_sync(pass.previous, &target.recorded, now_at);
-        let policy = app.spec.sync_policy.clone().unwrap_or_default();
-        if let Some(wait) = retry_wait(&last_sync, pass.run, &policy) {
+        let no_policy = SyncPolicy::default();
+        let policy = app.spec.sync_policy.as_ref().unwrap_or(&no_policy);
+        if let Some(wait) = retry_wait(&last_sync, pass.run, policy) {
             return Ok(status::waiting_for_retry(pass.previous, wait));
         }
 
@@ -428,7 +429,7 @@ impl AppReconciler {
         }
 
         // Sync (automated) or compare.
-        let mut opts = sync_options(&app, pass.run, &policy).map_err(invalid)?;
+        let mut opts = sync_options(&app, pass.run, policy).map_err(invalid)?;
         // `ignoreDifferences`: left out of the comparison, out of drift, and with
         // RespectIgnoreDifferences out of the applies.
         opts.ignore_differences = self
@@ -439,7 +440,7 @@ impl AppReconciler {
         let attempt = match pass.run {
             Some(run) => Some(operation_attempt(run, &mut opts)),
             None => automated_attempt(
-                &policy,
+                policy,
                 &last_sync,
                 window_open,
                 &settledness,
@@ -561,7 +562,7 @@ impl AppReconciler {
         let healths = healths?;
         let mut status = pass.previous.as_object().cloned().unwrap_or_default();
         status.insert("reconciledAt".into(), json!(pass.now));
-        Some(refreshed_health(status, &healths))
+        Some(status::refreshed_health(status, &healths))
     }
 
     /// argocd-cm's resource exclusions and inclusions, as they are now.
@@ -869,13 +870,11 @@ impl AppReconciler {
         kind: crate::delete_hooks::DeleteHook,
         cleanup: bool,
     ) -> Result<crate::delete_hooks::Step, String> {
-        let app: Application = decode_application(object).map_err(|e| e.to_string())?;
+        let (app, sources) = app_to_reconcile(object, None).map_err(|e| e.to_string())?;
         let destination = &app.spec.destination;
         let Some(cluster) = self.destination(&destination.server, &destination.name) else {
             return Ok(crate::delete_hooks::Step::Done);
         };
-        let sources: Vec<ApplicationSource> =
-            app.spec.effective_sources().into_iter().cloned().collect();
         let multiple = !app.spec.sources.is_empty();
         let (trees, render_sources) = self
             .fetch_trees(&sources, multiple, self.source_interval)
@@ -900,11 +899,7 @@ impl AppReconciler {
         let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
         self.check_project(&app, Some((&hooks, &sync_cluster)))
             .await?;
-        let namespace = if destination.namespace.is_empty() {
-            "default"
-        } else {
-            &destination.namespace
-        };
+        let namespace = destination_namespace(destination);
         if cleanup {
             crate::delete_hooks::clean_up(&sync_cluster, kind, &hooks, namespace).await
         } else {
@@ -977,11 +972,7 @@ impl AppReconciler {
         let mut opts = SyncOptions {
             prune: true,
             allow_empty: true,
-            destination_namespace: if destination.namespace.is_empty() {
-                "default".into()
-            } else {
-                destination.namespace.clone()
-            },
+            destination_namespace: destination_namespace(destination).to_string(),
             prune_propagation: if ours.iter().any(|f| f.ends_with("/background")) {
                 flotilla_sync::options::Propagation::Background
             } else {
@@ -1217,14 +1208,15 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    /// The reconcile stopped early: the condition `kind` with `message` (see [`failed`]).
+    /// The reconcile stopped early: the condition `kind` with `message` (see
+    /// [`status::failed`]).
     fn failed(&self, kind: &str, message: String) -> Reconciled {
-        failed(self.previous, kind, message, self.now)
+        status::failed(self.previous, kind, message, self.now)
     }
 }
 
-/// The Application in `object` as this reconcile checks it (an operation's sources or
-/// revisions in place of its own), and the sources it reads.
+/// The Application in `object` as this reconcile checks it (the operation `run`'s sources
+/// or revisions, if any, in place of its own), and the sources it reads.
 fn app_to_reconcile(
     object: &Value,
     run: Option<&OperationRun>,
@@ -1248,6 +1240,16 @@ fn missing_sources(object: &Value) -> &'static str {
         "spec.sourceHydrator is not supported: Flotilla does not hydrate (render and commit) the dry source; deploy the hydrated branch with spec.source"
     } else {
         "spec.source or spec.sources is required"
+    }
+}
+
+/// The namespace of the app's namespaced objects that have none: its destination's, else
+/// `default`.
+fn destination_namespace(destination: &ApplicationDestination) -> &str {
+    if destination.namespace.is_empty() {
+        "default"
+    } else {
+        &destination.namespace
     }
 }
 
@@ -1342,13 +1344,8 @@ fn sync_options(
     run: Option<&OperationRun>,
     policy: &SyncPolicy,
 ) -> Result<SyncOptions, String> {
-    let namespace = &app.spec.destination.namespace;
     let mut opts = SyncOptions {
-        destination_namespace: if namespace.is_empty() {
-            "default".into()
-        } else {
-            namespace.clone()
-        },
+        destination_namespace: destination_namespace(&app.spec.destination).to_string(),
         ..SyncOptions::default()
     };
     // An operation's sync options are its own (Argo CD's API server copies the app's
@@ -1494,42 +1491,6 @@ fn split_api_version(api_version: &str) -> (&str, &str) {
     api_version.rsplit_once('/').unwrap_or(("", api_version))
 }
 
-/// A resource's `health` as Argo CD writes it in `status.resources`: the status, and the
-/// check's message when it has one.
-fn resource_health(health: &flotilla_sync::health::Health) -> Value {
-    if health.message.is_empty() {
-        json!({"status": health.status.as_str()})
-    } else {
-        json!({"status": health.status.as_str(), "message": health.message})
-    }
-}
-
-fn resource_status(
-    group: &str,
-    version: &str,
-    kind: &str,
-    namespace: &str,
-    name: &str,
-    sync: &str,
-    health: Option<&flotilla_sync::health::Health>,
-) -> Value {
-    let mut r = serde_json::Map::new();
-    if !group.is_empty() {
-        r.insert("group".into(), json!(group));
-    }
-    r.insert("version".into(), json!(version));
-    r.insert("kind".into(), json!(kind));
-    if !namespace.is_empty() {
-        r.insert("namespace".into(), json!(namespace));
-    }
-    r.insert("name".into(), json!(name));
-    r.insert("status".into(), json!(sync));
-    if let Some(h) = health {
-        r.insert("health".into(), resource_health(h));
-    }
-    Value::Object(r)
-}
-
 /// Whether `source`'s Helm value files or file parameters read through one of `refs`
 /// (`$name/…`).
 fn reads_through(source: &ApplicationSource, refs: &[String]) -> bool {
@@ -1657,63 +1618,6 @@ fn until_next_minute(now: Timestamp) -> std::time::Duration {
     std::time::Duration::from_secs(61 - second)
 }
 
-/// `status.operationState` of an automated sync that `ended` so: its operation (`sync` and
-/// the retry strategy), phase, message, result, times and, once retried, the retry count.
-fn operation_state(
-    sync: Value,
-    strategy: &RetryStrategy,
-    ended: &crate::retry::Ended,
-    sync_result: Value,
-    (started, finished): (&str, &str),
-) -> Value {
-    let mut state = json!({
-        "operation": {
-            "sync": sync,
-            "initiatedBy": {"automated": true},
-            "retry": strategy,
-        },
-        "phase": ended.phase,
-        "message": ended.message,
-        "syncResult": sync_result,
-        "startedAt": started,
-        "finishedAt": finished,
-    });
-    if ended.retry_count > 0 {
-        state["retryCount"] = json!(ended.retry_count);
-    }
-    state
-}
-
-/// The status of a settled app after a look at its objects: the previous status with each
-/// resource's health and the app's health brought up to date.
-fn refreshed_health(
-    mut status: serde_json::Map<String, Value>,
-    healths: &[(InventoryEntry, flotilla_sync::health::Health)],
-) -> Reconciled {
-    let health = flotilla_sync::health::worst(healths.iter().map(|(_, h)| &h.status));
-    if let Some(Value::Array(resources)) = status.get_mut("resources") {
-        for resource in resources {
-            let s = |f: &str| resource.get(f).and_then(Value::as_str).unwrap_or("");
-            let found = healths.iter().find(|(e, _)| {
-                e.kind == s("kind") && e.namespace == s("namespace") && e.name == s("name")
-            });
-            if let Some((_, h)) = found {
-                resource["health"] = resource_health(h);
-            }
-        }
-    }
-    status.insert("health".into(), json!({"status": health.as_str()}));
-    Reconciled {
-        status: Value::Object(status),
-        repo_urls: Vec::new(),
-        failed: false,
-        requeue_after: None,
-        operation_done: false,
-        stopped: None,
-        running: None,
-    }
-}
-
 /// The app's project (`default` when it names none, as Argo CD does).
 fn project_name(app: &Application) -> &str {
     if app.spec.project.is_empty() {
@@ -1760,34 +1664,6 @@ fn images_of(objects: &[Value]) -> Vec<String> {
     images.into_iter().collect()
 }
 
-/// `status.conditions`: an error (kind and message) if any, then an
-/// ExcludedResourceWarning per object left out, a SharedResourceWarning per object another
-/// app claims; none at all removes them.
-fn set_conditions(
-    status: &mut serde_json::Map<String, Value>,
-    error: Option<(&str, &str)>,
-    shared: &[String],
-    excluded: &[String],
-    now: &str,
-) {
-    let condition = |kind: &str, message: &str| json!({"type": kind, "message": message, "lastTransitionTime": now});
-    let list: Vec<Value> = error
-        .map(|(kind, message)| condition(kind, message))
-        .into_iter()
-        .chain(
-            excluded
-                .iter()
-                .map(|m| condition("ExcludedResourceWarning", m)),
-        )
-        .chain(shared.iter().map(|m| condition("SharedResourceWarning", m)))
-        .collect();
-    if list.is_empty() {
-        status.remove("conditions");
-    } else {
-        status.insert("conditions".into(), Value::Array(list));
-    }
-}
-
 /// `desired` without the objects `filter` excludes on `server`, and Argo CD's
 /// ExcludedResourceWarning message for each (`Resource <group>/<kind> <name> is excluded in
 /// the settings`).
@@ -1812,34 +1688,6 @@ fn without_excluded(
         }
     }
     (kept, excluded)
-}
-
-fn conditions(kind: &str, message: &str, now: &str) -> Value {
-    json!([{"type": kind, "message": message, "lastTransitionTime": now}])
-}
-
-/// A status for a reconcile that stopped early: the previous sync and health are kept
-/// (nothing was applied or pruned), the comparison is Unknown, the condition says why.
-fn failed(previous: &Value, kind: &str, message: String, now: &str) -> Reconciled {
-    let mut status = previous.as_object().cloned().unwrap_or_default();
-    let mut sync = status.get("sync").cloned().unwrap_or_else(|| json!({}));
-    sync["status"] = json!("Unknown");
-    status.insert("sync".into(), sync);
-    if !status.contains_key("health") {
-        status.insert("health".into(), json!({"status": "Unknown"}));
-    }
-    status.insert("conditions".into(), conditions(kind, &message, now));
-    status.insert("reconciledAt".into(), json!(now));
-    Reconciled {
-        status: Value::Object(status),
-        repo_urls: Vec::new(),
-        failed: true,
-        requeue_after: None,
-        operation_done: false,
-        // Argo CD's `FormatAppConditions`, which an operation ends with.
-        stopped: Some(format!("{kind}: {message}")),
-        running: None,
-    }
 }
 
 /// Argo CD's checks of `ref` names (`GetRefSources`): letters, digits, `_` and `-`
@@ -1976,58 +1824,6 @@ fn render_all(
     Ok(RenderedSources { objects, types })
 }
 
-/// Appends a successful sync to `status.history` as Argo CD's `persistRevisionHistory`
-/// writes it (ids counting up, the revision and source synced, or each source's for a
-/// multi-source app), keeping the last `limit` entries (`revisionHistoryLimit`, 10 by
-/// default).
-fn record_history(
-    status: &mut serde_json::Map<String, Value>,
-    target: &Value,
-    (started, ended): (&str, &str),
-    limit: Option<i64>,
-    initiated_by: Value,
-) {
-    let mut history = match status.remove("history") {
-        Some(Value::Array(history)) => history,
-        _ => Vec::new(),
-    };
-    let id = history
-        .last()
-        .and_then(|h| h.get("id"))
-        .and_then(Value::as_i64)
-        .map_or(0, |id| id + 1);
-    let entry = if target.get("sources").is_some() {
-        // Go writes the (empty) single `source` of a multi-source entry too.
-        json!({
-            "deployedAt": ended, "id": id, "source": {"repoURL": ""},
-            "deployStartedAt": started, "sources": target["sources"],
-            "revisions": target["revisions"], "initiatedBy": initiated_by,
-        })
-    } else {
-        json!({
-            "revision": target["revision"], "deployedAt": ended, "id": id,
-            "source": target["source"], "deployStartedAt": started,
-            "initiatedBy": initiated_by,
-        })
-    };
-    history.push(entry);
-    let keep = usize::try_from(limit.unwrap_or(10)).unwrap_or(0);
-    let drop = history.len().saturating_sub(keep);
-    history.drain(..drop);
-    status.insert("history".into(), Value::Array(history));
-}
-
-/// `fields` with the target as Argo CD records it: `revision` (and, in a sync result,
-/// `source`) for one source, `revisions` (and `sources`) for several.
-fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
-    for (key, value) in target.as_object().into_iter().flatten() {
-        if with_sources || key.starts_with("revision") {
-            fields[key] = value.clone();
-        }
-    }
-    fields
-}
-
 /// How many of the objects a sync pruned are still there (terminating).
 async fn still_present(
     cluster: &flotilla_sync::Cluster,
@@ -2120,59 +1916,5 @@ mod tests {
         assert_eq!(named("argocd"), "web");
         assert_eq!(named(""), "web");
         assert_eq!(named("team-a"), "team-a_web");
-    }
-
-    /// Argo CD's `persistRevisionHistory` and `RevisionHistories.Trunc`: ids count up
-    /// from the last entry's, the oldest entries go beyond the limit, and a multi-source
-    /// entry carries each source's revision.
-    #[test]
-    fn history_counts_up_and_keeps_the_last_entries() {
-        let single =
-            json!({"revision": "abc", "source": {"repoURL": "https://git/x", "path": "p"}});
-        let mut status = serde_json::Map::new();
-        for i in 0..4 {
-            let started = format!("2026-11-28T10:0{i}:00Z");
-            let ended = format!("2026-11-28T10:0{i}:05Z");
-            record_history(
-                &mut status,
-                &single,
-                (&started, &ended),
-                Some(3),
-                json!({"automated": true}),
-            );
-        }
-        let history = status["history"].as_array().unwrap();
-        let ids: Vec<i64> = history.iter().map(|h| h["id"].as_i64().unwrap()).collect();
-        assert_eq!(ids, [1, 2, 3]);
-        assert_eq!(
-            history[2],
-            json!({"revision": "abc", "deployedAt": "2026-11-28T10:03:05Z", "id": 3,
-                   "source": {"repoURL": "https://git/x", "path": "p"},
-                   "deployStartedAt": "2026-11-28T10:03:00Z", "initiatedBy": {"automated": true}})
-        );
-        let multi =
-            json!({"revisions": ["a", "b"], "sources": [{"repoURL": "r1"}, {"repoURL": "r2"}]});
-        let mut status = serde_json::Map::new();
-        record_history(
-            &mut status,
-            &multi,
-            ("s", "e"),
-            None,
-            json!({"username": "ana"}),
-        );
-        let entry = &status["history"][0];
-        assert_eq!(entry["revisions"], json!(["a", "b"]));
-        assert_eq!(entry["sources"][1]["repoURL"], "r2");
-        assert_eq!(entry["initiatedBy"], json!({"username": "ana"}));
-        assert!(entry.get("revision").is_none());
-        let mut status = serde_json::Map::new();
-        record_history(
-            &mut status,
-            &single,
-            ("s", "e"),
-            Some(0),
-            json!({"automated": true}),
-        );
-        assert_eq!(status["history"], json!([]), "a limit of 0 keeps none");
     }
 }

@@ -1,19 +1,20 @@
-//! The status a reconcile writes once it got past its checks: what the target was, and
-//! what a sync or a comparison found (`status.sync`, `status.health`,
-//! `status.resources`, `status.operationState`, `status.conditions`, `status.history`).
+//! The status a reconcile writes: why it stopped early, what a settled app's health
+//! check found, or, once it got past its checks, what the target was and what a sync or
+//! a comparison found (`status.sync`, `status.health`, `status.resources`,
+//! `status.operationState`, `status.conditions`, `status.history`).
 //! Pure functions: the reconcile does the I/O and hands them its results.
 
 use std::time::Duration;
 
 use flotilla_fleet::argocd::application::{ApplicationSource, RetryStrategy};
-use flotilla_sync::{Action, ObjectResult, ObjectState, OperationPhase, PlanItem, SyncReport};
+use flotilla_sync::{
+    Action, InventoryEntry, ObjectResult, ObjectState, OperationPhase, PlanItem, SyncReport,
+};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Attempt, Pass, Reconciled, conditions, images_of, operation_state, record_history,
-    resource_status, set_conditions, source_type_name, split_api_version, until_next_minute,
-    with_target,
+    Attempt, Pass, Reconciled, images_of, source_type_name, split_api_version, until_next_minute,
 };
 use crate::operation::OperationRun;
 use crate::render::SourceType;
@@ -111,6 +112,60 @@ pub(super) fn started(
     let images = images_of(desired);
     status.insert("summary".into(), json!({"images": images}));
     status
+}
+
+/// A status for a reconcile that stopped early: the previous sync and health are kept
+/// (nothing was applied or pruned), the comparison is Unknown, the condition says why.
+pub(super) fn failed(previous: &Value, kind: &str, message: String, now: &str) -> Reconciled {
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    let mut sync = status.get("sync").cloned().unwrap_or_else(|| json!({}));
+    sync["status"] = json!("Unknown");
+    status.insert("sync".into(), sync);
+    if !status.contains_key("health") {
+        status.insert("health".into(), json!({"status": "Unknown"}));
+    }
+    status.insert("conditions".into(), conditions(kind, &message, now));
+    status.insert("reconciledAt".into(), json!(now));
+    Reconciled {
+        status: Value::Object(status),
+        repo_urls: Vec::new(),
+        failed: true,
+        requeue_after: None,
+        operation_done: false,
+        // Argo CD's `FormatAppConditions`, which an operation ends with.
+        stopped: Some(format!("{kind}: {message}")),
+        running: None,
+    }
+}
+
+/// The status of a settled app after a look at its objects: the previous status with each
+/// resource's health and the app's health brought up to date.
+pub(super) fn refreshed_health(
+    mut status: serde_json::Map<String, Value>,
+    healths: &[(InventoryEntry, flotilla_sync::health::Health)],
+) -> Reconciled {
+    let health = flotilla_sync::health::worst(healths.iter().map(|(_, h)| &h.status));
+    if let Some(Value::Array(resources)) = status.get_mut("resources") {
+        for resource in resources {
+            let s = |f: &str| resource.get(f).and_then(Value::as_str).unwrap_or("");
+            let found = healths.iter().find(|(e, _)| {
+                e.kind == s("kind") && e.namespace == s("namespace") && e.name == s("name")
+            });
+            if let Some((_, h)) = found {
+                resource["health"] = resource_health(h);
+            }
+        }
+    }
+    status.insert("health".into(), json!({"status": health.as_str()}));
+    Reconciled {
+        status: Value::Object(status),
+        repo_urls: Vec::new(),
+        failed: false,
+        requeue_after: None,
+        operation_done: false,
+        stopped: None,
+        running: None,
+    }
 }
 
 /// The app left as it is until the retry of its failed sync, after `wait`.
@@ -483,4 +538,210 @@ fn planned_resources(items: &[PlanItem]) -> Vec<Value> {
             )
         })
         .collect()
+}
+
+fn resource_status(
+    group: &str,
+    version: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    sync: &str,
+    health: Option<&flotilla_sync::health::Health>,
+) -> Value {
+    let mut r = serde_json::Map::new();
+    if !group.is_empty() {
+        r.insert("group".into(), json!(group));
+    }
+    r.insert("version".into(), json!(version));
+    r.insert("kind".into(), json!(kind));
+    if !namespace.is_empty() {
+        r.insert("namespace".into(), json!(namespace));
+    }
+    r.insert("name".into(), json!(name));
+    r.insert("status".into(), json!(sync));
+    if let Some(h) = health {
+        r.insert("health".into(), resource_health(h));
+    }
+    Value::Object(r)
+}
+
+/// A resource's `health` as Argo CD writes it in `status.resources`: the status, and the
+/// check's message when it has one.
+fn resource_health(health: &flotilla_sync::health::Health) -> Value {
+    if health.message.is_empty() {
+        json!({"status": health.status.as_str()})
+    } else {
+        json!({"status": health.status.as_str(), "message": health.message})
+    }
+}
+
+/// `status.operationState` of an automated sync that `ended` so: its operation (`sync` and
+/// the retry strategy), phase, message, result, times and, once retried, the retry count.
+fn operation_state(
+    sync: Value,
+    strategy: &RetryStrategy,
+    ended: &crate::retry::Ended,
+    sync_result: Value,
+    (started, finished): (&str, &str),
+) -> Value {
+    let mut state = json!({
+        "operation": {
+            "sync": sync,
+            "initiatedBy": {"automated": true},
+            "retry": strategy,
+        },
+        "phase": ended.phase,
+        "message": ended.message,
+        "syncResult": sync_result,
+        "startedAt": started,
+        "finishedAt": finished,
+    });
+    if ended.retry_count > 0 {
+        state["retryCount"] = json!(ended.retry_count);
+    }
+    state
+}
+
+/// `status.conditions`: an error (kind and message) if any, then an
+/// ExcludedResourceWarning per object left out, a SharedResourceWarning per object another
+/// app claims; none at all removes them.
+fn set_conditions(
+    status: &mut serde_json::Map<String, Value>,
+    error: Option<(&str, &str)>,
+    shared: &[String],
+    excluded: &[String],
+    now: &str,
+) {
+    let condition = |kind: &str, message: &str| json!({"type": kind, "message": message, "lastTransitionTime": now});
+    let list: Vec<Value> = error
+        .map(|(kind, message)| condition(kind, message))
+        .into_iter()
+        .chain(
+            excluded
+                .iter()
+                .map(|m| condition("ExcludedResourceWarning", m)),
+        )
+        .chain(shared.iter().map(|m| condition("SharedResourceWarning", m)))
+        .collect();
+    if list.is_empty() {
+        status.remove("conditions");
+    } else {
+        status.insert("conditions".into(), Value::Array(list));
+    }
+}
+
+fn conditions(kind: &str, message: &str, now: &str) -> Value {
+    json!([{"type": kind, "message": message, "lastTransitionTime": now}])
+}
+
+/// Appends a successful sync to `status.history` as Argo CD's `persistRevisionHistory`
+/// writes it (ids counting up, the revision and source synced, or each source's for a
+/// multi-source app), keeping the last `limit` entries (`revisionHistoryLimit`, 10 by
+/// default).
+fn record_history(
+    status: &mut serde_json::Map<String, Value>,
+    target: &Value,
+    (started, ended): (&str, &str),
+    limit: Option<i64>,
+    initiated_by: Value,
+) {
+    let mut history = match status.remove("history") {
+        Some(Value::Array(history)) => history,
+        _ => Vec::new(),
+    };
+    let id = history
+        .last()
+        .and_then(|h| h.get("id"))
+        .and_then(Value::as_i64)
+        .map_or(0, |id| id + 1);
+    let entry = if target.get("sources").is_some() {
+        // Go writes the (empty) single `source` of a multi-source entry too.
+        json!({
+            "deployedAt": ended, "id": id, "source": {"repoURL": ""},
+            "deployStartedAt": started, "sources": target["sources"],
+            "revisions": target["revisions"], "initiatedBy": initiated_by,
+        })
+    } else {
+        json!({
+            "revision": target["revision"], "deployedAt": ended, "id": id,
+            "source": target["source"], "deployStartedAt": started,
+            "initiatedBy": initiated_by,
+        })
+    };
+    history.push(entry);
+    let keep = usize::try_from(limit.unwrap_or(10)).unwrap_or(0);
+    let drop = history.len().saturating_sub(keep);
+    history.drain(..drop);
+    status.insert("history".into(), Value::Array(history));
+}
+
+/// `fields` with the target as Argo CD records it: `revision` (and, in a sync result,
+/// `source`) for one source, `revisions` (and `sources`) for several.
+fn with_target(target: &Value, mut fields: Value, with_sources: bool) -> Value {
+    for (key, value) in target.as_object().into_iter().flatten() {
+        if with_sources || key.starts_with("revision") {
+            fields[key] = value.clone();
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Argo CD's `persistRevisionHistory` and `RevisionHistories.Trunc`: ids count up
+    /// from the last entry's, the oldest entries go beyond the limit, and a multi-source
+    /// entry carries each source's revision.
+    #[test]
+    fn history_counts_up_and_keeps_the_last_entries() {
+        let single =
+            json!({"revision": "abc", "source": {"repoURL": "https://git/x", "path": "p"}});
+        let mut status = serde_json::Map::new();
+        for i in 0..4 {
+            let started = format!("2026-11-28T10:0{i}:00Z");
+            let ended = format!("2026-11-28T10:0{i}:05Z");
+            record_history(
+                &mut status,
+                &single,
+                (&started, &ended),
+                Some(3),
+                json!({"automated": true}),
+            );
+        }
+        let history = status["history"].as_array().unwrap();
+        let ids: Vec<i64> = history.iter().map(|h| h["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(
+            history[2],
+            json!({"revision": "abc", "deployedAt": "2026-11-28T10:03:05Z", "id": 3,
+                   "source": {"repoURL": "https://git/x", "path": "p"},
+                   "deployStartedAt": "2026-11-28T10:03:00Z", "initiatedBy": {"automated": true}})
+        );
+        let multi =
+            json!({"revisions": ["a", "b"], "sources": [{"repoURL": "r1"}, {"repoURL": "r2"}]});
+        let mut status = serde_json::Map::new();
+        record_history(
+            &mut status,
+            &multi,
+            ("s", "e"),
+            None,
+            json!({"username": "ana"}),
+        );
+        let entry = &status["history"][0];
+        assert_eq!(entry["revisions"], json!(["a", "b"]));
+        assert_eq!(entry["sources"][1]["repoURL"], "r2");
+        assert_eq!(entry["initiatedBy"], json!({"username": "ana"}));
+        assert!(entry.get("revision").is_none());
+        let mut status = serde_json::Map::new();
+        record_history(
+            &mut status,
+            &single,
+            ("s", "e"),
+            Some(0),
+            json!({"automated": true}),
+        );
+        assert_eq!(status["history"], json!([]), "a limit of 0 keeps none");
+    }
 }
