@@ -329,8 +329,9 @@ async fn a_private_helm_repository_is_read_with_its_secret() {
 /// A chart repository served over HTTPS with a certificate a private CA signed: read once
 /// the HelmRepository's `certSecretRef` holds that CA in `ca.crt` (beside the platform's
 /// roots, as source-controller trusts it), its charts pulled the same way; without it the
-/// fetch fails naming the certificate; a client certificate in the Secret is refused by
-/// name.
+/// fetch fails naming the certificate. A server demanding a client certificate is shown
+/// the Secret's `tls.crt`/`tls.key`, from `certSecretRef` or (deprecated) `secretRef`;
+/// half a pair is refused in fluxcd/pkg's words.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_helm_repository_over_https_is_trusted_through_its_cert_secret_ref() {
     let dir = tempfile::tempdir().unwrap();
@@ -403,6 +404,14 @@ async fn a_helm_repository_over_https_is_trusted_through_its_cert_secret_ref() {
         "mtls",
         &mutual,
         json!({"certSecretRef": {"name": "client-cert"}}),
+    )
+    .await;
+    // The deprecated place for the same data, still read by source-controller.
+    pulls_web_through(
+        &client,
+        "deprecated",
+        &mutual,
+        json!({"secretRef": {"name": "client-cert"}}),
     )
     .await;
 

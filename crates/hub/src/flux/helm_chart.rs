@@ -1031,10 +1031,7 @@ impl FluxReconciler {
                     .await
                     .map_err(ChartFailure::Other)?;
                 let tls = self
-                    .cert_tls(
-                        namespace,
-                        repo.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
-                    )
+                    .repository_tls(namespace, repo)
                     .await
                     .map_err(ChartFailure::Other)?;
                 let cv = choose_from_index(index, name, wanted).map_err(|e| {
@@ -1268,12 +1265,7 @@ impl FluxReconciler {
                 }
             }
         };
-        let tls = self
-            .cert_tls(
-                namespace,
-                repo.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
-            )
-            .await?;
+        let tls = self.repository_tls(namespace, repo).await?;
         Ok(Access {
             credentials,
             plain_http: repo.insecure,

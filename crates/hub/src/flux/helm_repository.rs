@@ -14,9 +14,9 @@
 //! finalizer is added (there is no storage to collect); the requeue carries no jitter.
 //! A `certSecretRef`'s CA (`ca.crt`, else `caFile`) is trusted beside the platform's
 //! roots, as source-controller trusts it, and its client certificate (`tls.crt` and
-//! `tls.key`, else `certFile` and `keyFile`) presented when the server asks; TLS keys in
-//! `secretRef` (deprecated upstream), cloud providers and `accessFrom` are refused by
-//! name (Stalled).
+//! `tls.key`, else `certFile` and `keyFile`) presented when the server asks; without a
+//! `certSecretRef`, TLS data in `secretRef` is read the same way (deprecated upstream,
+//! which logs a warning). Cloud providers and `accessFrom` are refused by name (Stalled).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -160,26 +160,46 @@ pub(super) fn cert_secret_tls(
     Ok(Tls { server, client })
 }
 
-/// The TLS keys a `secretRef` may carry (current and deprecated names).
-const TLS_KEYS: [&str; 6] = [
-    "tls.crt", "tls.key", "ca.crt", "certFile", "keyFile", "caFile",
-];
+/// TLS data in a HelmRepository's `secretRef` (deprecated for `certSecretRef`), as
+/// source-controller's `AuthMethodsFromSecret` reads it: what `certSecretRef` would give,
+/// but a Secret with half a pair, or with neither a pair nor a CA, gives no TLS settings
+/// at all (fluxcd/pkg's `trySetAuth` ignores TLS validation errors); a CA or pair that
+/// cannot be read is an authentication failure.
+pub(super) fn secret_ref_tls(
+    namespace: &str,
+    name: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Option<Tls>, Failed> {
+    let set = |keys: [&str; 2]| {
+        keys.iter()
+            .any(|k| data.get(*k).is_some_and(|v| !v.is_empty()))
+    };
+    let (certificate, key) = (set(["tls.crt", "certFile"]), set(["tls.key", "keyFile"]));
+    if certificate != key || !(certificate || set(["ca.crt", "caFile"])) {
+        return Ok(None);
+    }
+    let detect = |e: flotilla_source::TlsError| {
+        failed(
+            "AuthenticationFailed",
+            format!("failed to detect authentication methods: {e}"),
+        )
+    };
+    let server = ServerTrust::flux_ca(data, |key| {
+        format!("secret '{namespace}/{name}': field '{key}'")
+    })
+    .map_err(detect)?;
+    let client =
+        ClientCertificate::flux(data, &format!("'{namespace}/{name}'"), true).map_err(detect)?;
+    Ok(Some(Tls { server, client }))
+}
 
 /// Basic credentials from a Secret's `username` and `password` (both or neither, as
-/// fluxcd/pkg's `BasicAuthFromSecret`); TLS data in it is refused.
+/// fluxcd/pkg's `BasicAuthFromSecret`).
 pub(super) fn basic_auth(
     namespace: &str,
     name: &str,
     data: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Credentials, Failed> {
-    if let Some(key) = TLS_KEYS.iter().find(|k| data.contains_key(**k)) {
-        return Err(stalled(
-            "UnsupportedFeature",
-            format!(
-                "TLS data ('{key}') in spec.secretRef '{namespace}/{name}' (TLS client certificates and CAs) is not supported by this hub"
-            ),
-        ));
-    }
     let text = |k: &str| data.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
     match (text("username"), text("password")) {
         (Some(username), Some(password)) => Ok(Credentials::Basic { username, password }),
@@ -466,12 +486,7 @@ impl FluxReconciler {
         unsupported_repository(spec)?;
         let url = normalize_url(&spec.url);
         let authorization = self.repository_authorization(namespace, spec).await?;
-        let tls = self
-            .cert_tls(
-                namespace,
-                spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
-            )
-            .await?;
+        let tls = self.repository_tls(namespace, spec).await?;
         let index_url = helm_repo::package_url(&url, "index.yaml");
         let raw = helm_repo::fetch(
             &index_url,
@@ -514,6 +529,43 @@ impl FluxReconciler {
                 )
             })?;
         Ok(basic_auth(namespace, &secret.name, &data)?.http_authorization())
+    }
+
+    /// The TLS settings of a HelmRepository's fetches: its `certSecretRef`'s, else
+    /// TLS data in its `secretRef` ([`secret_ref_tls`], with source-controller's
+    /// deprecation warning), else the platform's roots and no client certificate.
+    pub(super) async fn repository_tls(
+        &self,
+        namespace: &str,
+        spec: &HelmRepositorySpec,
+    ) -> Result<Tls, Failed> {
+        if let Some(cert) = &spec.cert_secret_ref {
+            return self.cert_tls(namespace, Some(&cert.name)).await;
+        }
+        let Some(secret) = &spec.secret_ref else {
+            return Ok(Tls::default());
+        };
+        let data = self
+            .secret_data_or(namespace, &secret.name)
+            .await
+            .map_err(|e| {
+                failed(
+                    "AuthenticationFailed",
+                    format!(
+                        "failed to get authentication secret '{namespace}/{}': {e}",
+                        secret.name
+                    ),
+                )
+            })?;
+        let Some(tls) = secret_ref_tls(namespace, &secret.name, &data)? else {
+            return Ok(Tls::default());
+        };
+        tracing::info!(
+            namespace,
+            secret = %secret.name,
+            "warning: specifying TLS authentication data via `.spec.secretRef` is deprecated, please use `.spec.certSecretRef` instead"
+        );
+        Ok(tls)
     }
 
     /// The TLS settings a source's `certSecretRef` names ([`cert_secret_tls`]); the
@@ -698,7 +750,7 @@ mod tests {
     }
 
     #[test]
-    fn basic_auth_needs_both_keys_and_refuses_tls_data() {
+    fn basic_auth_needs_both_keys() {
         let data = |pairs: &[(&str, &str)]| -> BTreeMap<String, Vec<u8>> {
             pairs
                 .iter()
@@ -722,7 +774,46 @@ mod tests {
             e.message,
             "failed to detect authentication methods: secret 'ns/s': malformed basic auth - has 'username' but missing 'password'"
         );
-        let e = basic_auth("ns", "s", &data(&[("ca.crt", "x")])).unwrap_err();
-        assert!(e.stalls && e.reason == "UnsupportedFeature", "{e:?}");
+    }
+
+    /// `secretRef`'s TLS data: read as a `certSecretRef`'s, ignored when incomplete, an
+    /// authentication failure when unreadable.
+    #[test]
+    fn tls_data_in_a_secret_ref_is_read_unless_incomplete() {
+        let authority = kubesim::tls::Authority::generate(None).unwrap();
+        let (certificate, key) = authority.client_certificate("flux").unwrap();
+        let ca = authority.ca_pem().to_string();
+        let data = |pairs: &[(&str, &str)]| -> BTreeMap<String, Vec<u8>> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        let read = |pairs: &[(&str, &str)]| secret_ref_tls("ns", "s", &data(pairs));
+        let both = read(&[
+            ("username", "u"),
+            ("password", "p"),
+            ("ca.crt", &ca),
+            ("tls.crt", &certificate),
+            ("tls.key", &key),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            both.server,
+            ServerTrust::PlatformAnd(ca.clone().into_bytes())
+        );
+        assert!(both.client.is_some());
+        assert_eq!(read(&[("username", "u"), ("password", "p")]).unwrap(), None);
+        assert_eq!(
+            read(&[("ca.crt", &ca), ("tls.crt", &certificate)]).unwrap(),
+            None,
+            "half a pair: no TLS from secretRef at all"
+        );
+        let e = read(&[("ca.crt", "garbage")]).unwrap_err();
+        assert_eq!(
+            e.message,
+            "failed to detect authentication methods: secret 'ns/s': field 'ca.crt': no PEM certificate found"
+        );
     }
 }
