@@ -36,9 +36,14 @@ pub struct RepoAccess {
     /// with it (Argo CD logs it and presents none, so the server's refusal is all one
     /// sees).
     pub client_certificate: Option<Result<ClientCertificate, String>>,
-    /// `insecure`: the server's certificate is not verified. A repository Secret's own
-    /// setting, which templates do not give (Argo CD's `CopyCredentialsFrom`).
+    /// `insecure`: the server's certificate (an SSH server's host key) is not verified.
+    /// A repository Secret's own setting, which templates do not give (Argo CD's
+    /// `CopyCredentialsFrom`).
     pub insecure: bool,
+    /// `insecureIgnoreHostKey` (deprecated): the same for Git repositories only, as
+    /// Argo CD's `IsInsecure` counts it for Git and not for Helm. The repository
+    /// Secret's own.
+    pub insecure_ignore_host_key: bool,
     /// `enableOCI` (or `type: oci`): charts are pulled from a registry.
     pub enable_oci: bool,
     /// `insecureOCIForceHttp`: the registry is spoken to over `http://`.
@@ -138,7 +143,9 @@ impl RepoCredentials {
             };
             let enable_oci = flag("enableOCI") || field("type").as_deref() == Some("oci");
             let insecure_oci_force_http = flag("insecureOCIForceHttp");
-            let insecure = kind != Some("repo-creds") && flag("insecure");
+            let own = kind != Some("repo-creds");
+            let insecure = own && flag("insecure");
+            let insecure_ignore_host_key = own && flag("insecureIgnoreHostKey");
             // Read raw: a PEM's line breaks are part of it.
             let raw = |key: &str| data.get(key).map(|v| v.0.clone()).filter(|v| !v.is_empty());
             let client_certificate =
@@ -149,6 +156,7 @@ impl RepoCredentials {
                     credentials,
                     client_certificate,
                     insecure,
+                    insecure_ignore_host_key,
                     enable_oci,
                     insecure_oci_force_http,
                 },
@@ -230,6 +238,8 @@ impl RepoCredentials {
         match (template, own) {
             (Some(template), own) => RepoAccess {
                 insecure: own.is_some_and(|own| own.access.insecure),
+                insecure_ignore_host_key: own
+                    .is_some_and(|own| own.access.insecure_ignore_host_key),
                 ..template.access.clone()
             },
             (None, Some(own)) => own.access.clone(),
@@ -397,7 +407,11 @@ mod tests {
             secret(
                 "inherits",
                 "repository",
-                &[("url", "https://git.example.com/b"), ("insecure", "true")],
+                &[
+                    ("url", "https://git.example.com/b"),
+                    ("insecure", "true"),
+                    ("insecureIgnoreHostKey", "true"),
+                ],
             ),
             secret(
                 "half",
@@ -428,9 +442,11 @@ mod tests {
         let inherits = credentials.access("https://git.example.com/b");
         assert_eq!(user(&inherits.credentials), "u");
         assert!(inherits.insecure, "the repository Secret's own insecure");
+        assert!(inherits.insecure_ignore_host_key);
         let templated = credentials.access("https://git.example.com/z");
         assert_eq!(user(&templated.credentials), "u");
         assert!(!templated.insecure, "a template's insecure is not read");
+        assert!(!templated.insecure_ignore_host_key);
 
         let half = credentials.access("https://git.example.com/c");
         assert_eq!(

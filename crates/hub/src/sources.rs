@@ -239,20 +239,22 @@ impl Sources {
                 .registry_chart(repo, chart, wanted, interval, access, tls)
                 .await;
         }
-        let tls = self.argo_tls(&access, |certs| certs.trust_for(repo))?;
+        let tls = self.argo_tls(&access, access.insecure, |certs| certs.trust_for(repo))?;
         self.repository_chart(repo, chart, wanted, interval, access.credentials, tls)
             .await
     }
 
-    /// How Argo CD reaches a repository's HTTPS server: unverified with the
-    /// repository's `insecure`, else under what `argocd-tls-certs-cm` says (`look` asks
-    /// it of a URL or a registry host); presenting the repository's client certificate.
+    /// How Argo CD reaches a repository's server: `unverified` (the repository's
+    /// `insecure`, for Git also `insecureIgnoreHostKey`), else under what
+    /// `argocd-tls-certs-cm` says (`look` asks it of a URL or a registry host);
+    /// presenting the repository's client certificate.
     fn argo_tls(
         &self,
         access: &crate::repo_creds::RepoAccess,
+        unverified: bool,
         look: impl FnOnce(&crate::tls_certs::TlsCerts) -> Result<ServerTrust, String>,
     ) -> Result<Tls, SourceError> {
-        let server = if access.insecure {
+        let server = if unverified {
             ServerTrust::Unverified
         } else {
             look(&self.tls_certs.read().unwrap_or_else(|e| e.into_inner()))
@@ -276,7 +278,9 @@ impl Sources {
         if access.insecure_oci_force_http {
             return Ok(Tls::default());
         }
-        self.argo_tls(access, |certs| certs.trust_for_host(registry))
+        self.argo_tls(access, access.insecure, |certs| {
+            certs.trust_for_host(registry)
+        })
     }
 
     /// The chart a kustomization's `helmCharts` entry names (`repo`, `name`,
@@ -650,7 +654,8 @@ impl Sources {
         } else {
             let access = self.access_for(&request.url);
             let tls = if request.tls.is_platform() {
-                self.argo_tls(&access, |certs| certs.trust_for(&request.url))?
+                let unverified = access.insecure || access.insecure_ignore_host_key;
+                self.argo_tls(&access, unverified, |certs| certs.trust_for(&request.url))?
             } else {
                 request.tls.clone()
             };

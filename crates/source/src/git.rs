@@ -323,13 +323,22 @@ async fn run(
             let hosts = dir.path().join("known_hosts");
             write_private(&key, identity.as_bytes())?;
             write_private(&hosts, known_hosts.as_bytes())?;
+            // Argo CD's `insecure` (`ServerTrust::Unverified`) takes any host key, as
+            // its SSH credentials do; the known hosts are then neither read nor added to.
+            let host_check = if remote.tls.server == crate::tls::ServerTrust::Unverified {
+                "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no".to_string()
+            } else {
+                format!(
+                    "-o UserKnownHostsFile='{}' -o StrictHostKeyChecking=yes",
+                    hosts.display()
+                )
+            };
             cmd.env(
                 "GIT_SSH_COMMAND",
                 format!(
-                    "ssh -i '{}' -o IdentitiesOnly=yes -o UserKnownHostsFile='{}' \
-                     -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout={secs}",
+                    "ssh -i '{}' -o IdentitiesOnly=yes {host_check} -o BatchMode=yes \
+                     -o ConnectTimeout={secs}",
                     key.display(),
-                    hosts.display()
                 ),
             );
             Some(dir)

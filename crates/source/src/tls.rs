@@ -23,7 +23,8 @@ pub enum ServerTrust {
     Only(Vec<u8>),
     /// Any server: its certificate is not verified (Argo CD's `insecure: "true"`). The
     /// handshake's signatures still are, so the connection is to whoever holds the key
-    /// of the certificate shown — but anyone may show one.
+    /// of the certificate shown — but anyone may show one. Over SSH, any host key is
+    /// taken.
     Unverified,
 }
 

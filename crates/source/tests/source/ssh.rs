@@ -356,6 +356,27 @@ async fn ssh_unknown_host_key_is_refused_and_nothing_is_cached() {
     assert_eq!(cache.checkout(&req).await.unwrap().commit, f.first);
 }
 
+/// Argo CD's `insecure` over SSH: an unverified trust takes a host key no known hosts
+/// line names, under a mirror of its own.
+#[tokio::test]
+async fn an_unverified_trust_takes_any_host_key() {
+    let f = Fixture::new();
+    let cache = cache(f.tmp.path());
+    let impostor = Key::generate(&f.tmp.path().join("keys"), "impostor_host");
+    let mut req = request(&f.url(), Reference::Branch("main".into()));
+    req.credentials = secret(&f.client, &known_hosts_line(f.sshd.port, &impostor));
+    req.tls = flotilla_source::ServerTrust::Unverified.into();
+    assert_eq!(cache.checkout(&req).await.unwrap().commit, f.first);
+    assert_no_key_files(&cache);
+
+    req.tls = flotilla_source::Tls::default();
+    let err = cache.checkout(&req).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Git(GitError::HostKeyVerificationFailed { .. })),
+        "what the unverified fetch read is not served to a verifying one: {err:?}"
+    );
+}
+
 #[tokio::test]
 async fn ssh_wrong_client_key_is_an_auth_error_without_the_key() {
     let f = Fixture::new();
