@@ -14,16 +14,22 @@ use kubesim::tls::Authority;
 use crate::support::{Clients, GitServer, WorkRepo, serve_tls, serve_tls_to};
 use crate::{cache, request};
 
-/// A repository `r.git` with one commit, served over HTTPS by a server whose certificate
-/// `authority` signed; the server, its URL and the commit.
-async fn https_repository(
-    dir: &std::path::Path,
-    authority: &Authority,
-) -> (GitServer, String, String) {
+/// A bare repository `r.git` with one commit under `dir/served`; that root and the commit.
+fn published_repository(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let work = WorkRepo::new(&dir.join("work"));
     let commit = work.commit(&[("deploy/a.yaml", "a: 1\n")], "c");
     let root = dir.join("served");
     work.publish(&root.join("r.git"));
+    (root, commit)
+}
+
+/// [`published_repository`] served over HTTPS by a server whose certificate `authority`
+/// signed; the server, its URL and the commit.
+async fn https_repository(
+    dir: &std::path::Path,
+    authority: &Authority,
+) -> (GitServer, String, String) {
+    let (root, commit) = published_repository(dir);
     let server = GitServer::start_tls(&root, authority).await;
     let url = server.https_url("r.git");
     (server, url, commit)
@@ -248,10 +254,7 @@ async fn a_helm_repository_over_https_is_read_under_its_trust() {
 async fn the_git_cli_is_handed_the_trust_as_its_ca_file() {
     let tmp = tempfile::tempdir().unwrap();
     let authority = Authority::generate(None).unwrap();
-    let work = WorkRepo::new(&tmp.path().join("work"));
-    let commit = work.commit(&[("deploy/a.yaml", "a: 1\n")], "c");
-    let root = tmp.path().join("served");
-    work.publish(&root.join("r.git"));
+    let (root, commit) = published_repository(tmp.path());
     let server = GitServer::start_tls_v0(&root, &authority).await;
     let url = server.https_url("r.git");
     let pem = authority.ca_pem().as_bytes().to_vec();
@@ -295,10 +298,7 @@ fn mutual_secret(authority: &Authority, client: &str) -> BTreeMap<String, Vec<u8
 async fn a_server_demanding_a_client_certificate_is_shown_the_secrets() {
     let tmp = tempfile::tempdir().unwrap();
     let authority = Authority::generate(None).unwrap();
-    let work = WorkRepo::new(&tmp.path().join("work"));
-    let commit = work.commit(&[("deploy/a.yaml", "a: 1\n")], "c");
-    let root = tmp.path().join("served");
-    work.publish(&root.join("r.git"));
+    let (root, commit) = published_repository(tmp.path());
     let access =
         Access::from_flux_secret("flux-system/mtls", &mutual_secret(&authority, "flux")).unwrap();
     assert!(access.tls.client.is_some());
@@ -332,15 +332,9 @@ async fn a_server_demanding_a_client_certificate_is_shown_the_secrets() {
 async fn a_client_certificate_the_server_does_not_know_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let authority = Authority::generate(None).unwrap();
-    let (_server, url, _) = {
-        let work = WorkRepo::new(&tmp.path().join("work"));
-        let commit = work.commit(&[("a.yaml", "a: 1\n")], "c");
-        let root = tmp.path().join("served");
-        work.publish(&root.join("r.git"));
-        let server = GitServer::start_mutual_tls(&root, &authority, true).await;
-        let url = server.https_url("r.git");
-        (server, url, commit)
-    };
+    let (root, _) = published_repository(tmp.path());
+    let server = GitServer::start_mutual_tls(&root, &authority, true).await;
+    let url = server.https_url("r.git");
     let stranger = Authority::generate(None).unwrap();
     let (certificate, key) = stranger.client_certificate("stranger").unwrap();
     let tls = Tls {
@@ -360,10 +354,7 @@ async fn a_client_certificate_the_server_does_not_know_is_refused() {
 async fn what_one_client_certificate_fetched_is_not_served_without_it() {
     let tmp = tempfile::tempdir().unwrap();
     let authority = Authority::generate(None).unwrap();
-    let work = WorkRepo::new(&tmp.path().join("work"));
-    work.commit(&[("a.yaml", "a: 1\n")], "c");
-    let root = tmp.path().join("served");
-    work.publish(&root.join("r.git"));
+    let (root, _) = published_repository(tmp.path());
     let server = GitServer::start_mutual_tls(&root, &authority, true).await;
     let url = server.https_url("r.git");
     let cache = cache(tmp.path());
