@@ -287,8 +287,12 @@ impl ClientCertificate {
         let certificates = certificates(&self.chain, origin)?;
         let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| TlsError::InvalidKey {
             origin: origin.to_string(),
+            // No detail from the decoder: it may quote a character of the key.
             detail: match e {
                 rustls::pki_types::pem::Error::NoItemsFound => "no PEM private key found".into(),
+                rustls::pki_types::pem::Error::Base64Decode(_) => {
+                    "a PEM block is not base64".into()
+                }
                 other => pem_error(&other),
             },
         })?;
