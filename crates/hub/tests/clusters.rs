@@ -152,3 +152,59 @@ async fn a_wrong_token_is_refused_by_the_cluster_not_accepted() {
         "{err}"
     );
 }
+
+/// A cluster Secret with a client certificate (`tlsClientConfig.certData`/`keyData`, as
+/// `argocd cluster add` writes for a kubeconfig whose user has one — kind's do) connects
+/// as the certificate's subject and is held to RBAC as that user: kubesim authenticates
+/// client certificates its CA signed as kube-apiserver's x509 authenticator does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_connects_as_its_subject() {
+    use base64::Engine as _;
+    let names: Vec<String> = ["hub", "east"].map(String::from).to_vec();
+    let fleet = Fleet::new(&names, FleetConfig::default());
+    let server = Server::start_tls(fleet.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("kubesim starts");
+    let authority = fleet.tls().expect("TLS");
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let connect = async |common_name: &str, groups: &[&str]| {
+        let (certificate, key) = authority
+            .user_certificate(common_name, groups)
+            .expect("certificate");
+        let secret = serde_json::to_value(cluster_secret(
+            "east",
+            &server.cluster_url("east"),
+            json!({"tlsClientConfig": {
+                "caData": authority.ca_data(),
+                "certData": b64(&certificate),
+                "keyData": b64(&key),
+            }}),
+            "production",
+        ))
+        .unwrap();
+        let parsed = flotilla_fleet::cluster::ClusterSecret::from_secret(&secret).expect("parses");
+        assert!(
+            !format!("{parsed:?}").contains("PRIVATE KEY"),
+            "the key is never shown"
+        );
+        clusters::connect(&parsed).await.expect("a client")
+    };
+    let admin = connect("cluster-admin-user", &["system:masters"]).await;
+    Api::<Namespace>::all(admin)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "by-certificate"}})).unwrap(),
+        )
+        .await
+        .expect("system:masters may create namespaces");
+    let viewer = connect("nobody", &[]).await;
+    let err = Api::<Namespace>::all(viewer)
+        .list(&Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("User \"nobody\" cannot list resource \"namespaces\""),
+        "{err}"
+    );
+}

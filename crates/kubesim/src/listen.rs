@@ -37,6 +37,8 @@ struct Inner {
     cut: Notify,
     /// The one cluster a per-cluster listener serves; `None` on the shared listener.
     only: Option<String>,
+    /// The user the client's certificate names, when it presented one the CA signed.
+    certified: Option<crate::auth::UserInfo>,
 }
 
 /// One client connection, as seen by the requests it carries.
@@ -52,12 +54,19 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(only: Option<String>) -> Connection {
+    fn new(only: Option<String>, certified: Option<crate::auth::UserInfo>) -> Connection {
         Connection(Arc::new(Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             cut: Notify::new(),
             only,
+            certified,
         }))
+    }
+
+    /// The user a verified client certificate of this connection names (x509
+    /// authentication: the subject's common name, its organizations as groups).
+    pub fn certified_user(&self) -> Option<&crate::auth::UserInfo> {
+        self.0.certified.as_ref()
     }
 
     /// Close the connection without answering whatever is in flight on it.
@@ -119,8 +128,8 @@ pub(crate) async fn accept(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    let conn = Connection::new(only.map(String::from));
-                    conns.spawn(serve_one(tcp, peer, tls.cloned(), app.clone(), conn));
+                    let only = only.map(String::from);
+                    conns.spawn(serve_one(tcp, peer, tls.cloned(), app.clone(), only));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -137,14 +146,27 @@ async fn serve_one(
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     app: Router,
-    conn: Connection,
+    only: Option<String>,
 ) {
     let _ = tcp.set_nodelay(true);
     let Some(acceptor) = tls else {
-        return serve_io(tcp, app, conn).await;
+        return serve_io(tcp, app, Connection::new(only, None)).await;
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(stream)) => serve_io(stream, app, conn).await,
+        Ok(Ok(stream)) => {
+            // The handshake verified any certificate against the CA; its subject is who.
+            let certified = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::tls::certificate_user(leaf))
+                .map(|(name, groups)| {
+                    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+                    crate::auth::UserInfo::user(&name, &groups)
+                });
+            serve_io(stream, app, Connection::new(only, certified)).await
+        }
         Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
         Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
     }
@@ -193,11 +215,11 @@ mod tests {
     #[tokio::test]
     async fn cut_all_reaches_live_connections_and_forgets_them() {
         let set = Connections::default();
-        let a = Connection::new(None);
+        let a = Connection::new(None, None);
         set.track(&a);
         set.track(&a);
         {
-            let gone = Connection::new(None);
+            let gone = Connection::new(None, None);
             set.track(&gone);
         }
         assert_eq!(set.open.lock().len(), 2);
@@ -211,8 +233,8 @@ mod tests {
 
     #[test]
     fn a_per_cluster_connection_serves_only_its_cluster() {
-        assert!(Connection::new(None).serves("x"));
-        let own = Connection::new(Some("a".into()));
+        assert!(Connection::new(None, None).serves("x"));
+        let own = Connection::new(Some("a".into()), None);
         assert!(own.serves("a") && !own.serves("b"));
     }
 }

@@ -1,5 +1,8 @@
 //! TLS for a kubesim instance: a private CA generated at start-up, a server certificate it
-//! signs for the loopback names; [`crate::listen`] does the handshakes.
+//! signs for the loopback names; [`crate::listen`] does the handshakes. A client
+//! certificate the CA signed authenticates its subject (x509 authentication: the common
+//! name is the user, the organizations its groups), as kube-apiserver's `--client-ca-file`;
+//! the CA also signs such certificates for tests and tools ([`Authority::user_certificate`]).
 //!
 //! The CA lives only in memory and in the kubeconfig (`certificate-authority-data`), so
 //! every kubesim run has its own trust root and nothing outside the run trusts it.
@@ -88,9 +91,14 @@ impl Authority {
         server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = server.signed_by(&server_key, &issuer).map_err(srv_err)?;
 
-        let chain = vec![server_cert.der().clone(), issuer_ca];
+        let chain = vec![server_cert.der().clone(), issuer_ca.clone()];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
-        let config = server_config(chain.clone(), key.clone_key(), |b| b.with_no_client_auth())?;
+        // A client certificate this CA signed authenticates its subject (x509 auth, as
+        // kube-apiserver's `--client-ca-file`); a client without one goes on to tokens.
+        let verifier = client_verifier(issuer_ca, true)?;
+        let config = server_config(chain.clone(), key.clone_key(), |b| {
+            b.with_client_cert_verifier(verifier)
+        })?;
         Ok(Authority {
             ca_pem: ca_cert.pem(),
             config: Arc::new(config),
@@ -117,8 +125,19 @@ impl Authority {
 
     /// A client certificate for `common_name` signed by this CA, and its key: PEM, as a
     /// kubeconfig's `client-certificate-data` and `client-key-data` (base64 aside) or a
-    /// Secret's `tls.crt` and `tls.key` hold them.
+    /// Secret's `tls.crt` and `tls.key` hold them. Presented to kubesim it authenticates
+    /// the user `common_name`.
     pub fn client_certificate(&self, common_name: &str) -> Result<(String, String), Error> {
+        self.user_certificate(common_name, &[])
+    }
+
+    /// [`Authority::client_certificate`] whose subject also names `groups` (its
+    /// organizations, which kube-apiserver reads as the user's groups).
+    pub fn user_certificate(
+        &self,
+        common_name: &str,
+        groups: &[&str],
+    ) -> Result<(String, String), Error> {
         let err = |source| Error::Generate {
             what: "client certificate",
             source,
@@ -128,6 +147,11 @@ impl Authority {
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
+        for group in groups {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, *group);
+        }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let certificate = params.signed_by(&key, &self.issuer).map_err(err)?;
@@ -137,29 +161,50 @@ impl Authority {
     /// The server side of a handshake that demands a client certificate this CA signed
     /// (mutual TLS); a client without one is refused in the handshake.
     pub fn mutual_acceptor(&self) -> Result<TlsAcceptor, Error> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(self.issuer_der()?))
-            .map_err(Error::Config)?;
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider(),
-        )
-        .build()
-        .map_err(|e| Error::Config(rustls::Error::General(e.to_string())))?;
+        let verifier = client_verifier(self.chain[1].clone(), false)?;
         let config = server_config(self.chain.clone(), self.key.clone_key(), |b| {
             b.with_client_cert_verifier(verifier)
         })?;
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
+}
 
-    /// The CA certificate, DER.
-    fn issuer_der(&self) -> Result<Vec<u8>, Error> {
-        use rustls::pki_types::pem::PemObject as _;
-        CertificateDer::from_pem_slice(self.ca_pem.as_bytes())
-            .map(|c| c.to_vec())
-            .map_err(|e| Error::Config(rustls::Error::General(e.to_string())))
-    }
+/// Verifies client certificates against `ca`; `optional` lets clients without one in.
+fn client_verifier(
+    ca: CertificateDer<'static>,
+    optional: bool,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).map_err(Error::Config)?;
+    let builder =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    let builder = if optional {
+        builder.allow_unauthenticated()
+    } else {
+        builder
+    };
+    builder
+        .build()
+        .map_err(|e| Error::Config(rustls::Error::General(e.to_string())))
+}
+
+/// The user a verified client certificate names, as kube-apiserver's x509 authenticator
+/// reads it: the subject's common name, its organizations as groups. `None` without a
+/// common name (the apiserver refuses such a certificate).
+pub(crate) fn certificate_user(certificate: &[u8]) -> Option<(String, Vec<String>)> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
+    let subject = parsed.subject();
+    let name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    let groups = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(str::to_string))
+        .collect();
+    Some((name, groups))
 }
 
 /// One crypto provider for the workspace: aws-lc-rs, as kube-rs is built with it.

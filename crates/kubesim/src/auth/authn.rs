@@ -85,14 +85,20 @@ impl Tokens {
         Some(UserInfo::service_account(&t.namespace, &t.name, &t.uid))
     }
 
-    /// The user of a request's credentials. `plain_http` makes a request without a token the
-    /// admin (kubesim's part-1 mode); otherwise it is `system:anonymous`.
+    /// The user of a request's credentials: the verified client certificate's
+    /// (`certified`; kube-apiserver's x509 authenticator comes before its token ones), else
+    /// the bearer token's. `plain_http` makes a request without either the admin
+    /// (kubesim's part-1 mode); otherwise it is `system:anonymous`.
     pub fn authenticate(
         &self,
         cluster: &Cluster,
         headers: &HeaderMap,
+        certified: Option<&UserInfo>,
         plain_http: bool,
     ) -> ApiResult<UserInfo> {
+        if let Some(user) = certified {
+            return Ok(user.clone());
+        }
         let Some(value) = headers.get("authorization") else {
             return Ok(if plain_http {
                 UserInfo::admin()
@@ -222,19 +228,20 @@ mod tests {
         let t = Tokens::new();
         let none = HeaderMap::new();
         assert_eq!(
-            t.authenticate(&c, &none, true).expect("ok"),
+            t.authenticate(&c, &none, None, true).expect("ok"),
             UserInfo::admin()
         );
         assert_eq!(
-            t.authenticate(&c, &none, false).expect("ok"),
+            t.authenticate(&c, &none, None, false).expect("ok"),
             UserInfo::anonymous()
         );
         assert_eq!(
-            t.authenticate(&c, &bearer(t.admin()), false).expect("ok"),
+            t.authenticate(&c, &bearer(t.admin()), None, false)
+                .expect("ok"),
             UserInfo::admin()
         );
         assert_eq!(
-            t.authenticate(&c, &bearer("forged"), true)
+            t.authenticate(&c, &bearer("forged"), None, true)
                 .expect_err("401")
                 .code,
             401

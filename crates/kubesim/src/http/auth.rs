@@ -15,6 +15,13 @@ use crate::cluster::Cluster;
 use crate::error::{ApiError, ApiResult};
 use crate::fleet::Fleet;
 
+/// What a request presents to be authenticated: its headers (a bearer token, impersonation)
+/// and the user its connection's verified client certificate names.
+pub(super) struct Presented<'a> {
+    pub(super) headers: &'a HeaderMap,
+    pub(super) certified: Option<&'a crate::auth::UserInfo>,
+}
+
 /// Authenticate, impersonate and authorize one request. Returns the identity (when the
 /// credentials were good) and the error to answer instead of serving it, if any.
 pub(super) fn admit(
@@ -23,9 +30,10 @@ pub(super) fn admit(
     rest: &str,
     path: Option<&ApiPath>,
     method: &Method,
-    headers: &HeaderMap,
+    presented: Presented<'_>,
     query: Option<&str>,
 ) -> (Option<Identity>, Option<ApiError>) {
+    let headers = presented.headers;
     if matches!(path, Some(ApiPath::Admin(_))) {
         // The simulator's controls are for the test harness, not part of the API.
         return (None, None);
@@ -33,13 +41,14 @@ pub(super) fn admit(
     let Some(auth) = fleet.auth(cluster.name()) else {
         return (None, None);
     };
-    let user = match auth
-        .tokens()
-        .authenticate(cluster, headers, fleet.plain_http())
-    {
-        Ok(u) => u,
-        Err(e) => return (None, Some(e)),
-    };
+    let user =
+        match auth
+            .tokens()
+            .authenticate(cluster, headers, presented.certified, fleet.plain_http())
+        {
+            Ok(u) => u,
+            Err(e) => return (None, Some(e)),
+        };
     let impersonated = match impersonate::impersonate(auth, cluster, &user, headers) {
         Ok(i) => i,
         Err(e) => {

@@ -135,7 +135,10 @@ async fn dispatch(
         rest,
         path.as_ref(),
         &method,
-        &headers,
+        auth::Presented {
+            headers: &headers,
+            certified: conn.as_ref().and_then(Connection::certified_user),
+        },
         query.as_deref(),
     );
     let result = async {
