@@ -393,6 +393,7 @@ impl Sources {
         let access = oci::Access {
             credentials: access.credentials,
             plain_http: access.insecure_oci_force_http,
+            http_fallback: false,
             tls,
         };
         let wanted = wanted.trim();
@@ -470,6 +471,7 @@ impl Sources {
         let access = oci::Access {
             credentials: access.credentials,
             plain_http: access.insecure_oci_force_http,
+            http_fallback: false,
             tls,
         };
         let name = format!("{}/{}", reference.registry, reference.repository);

@@ -1401,6 +1401,7 @@ async fn a_chart_from_an_oci_registry_is_pulled_by_tag_and_rendered() {
     let with = |credentials| oci::Access {
         credentials,
         plain_http: true,
+        http_fallback: false,
         tls: flotilla_source::Tls::default(),
     };
     let robot = with(flotilla_source::Credentials::Basic {

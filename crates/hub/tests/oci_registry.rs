@@ -201,6 +201,7 @@ async fn a_registry_that_demands_tokens_is_read_with_a_token_from_its_realm() {
             password: "s3cr3t".into(),
         },
         plain_http: true,
+        http_fallback: false,
         tls: flotilla_source::Tls::default(),
     };
     let timeout = Duration::from_secs(20);
@@ -227,6 +228,7 @@ async fn a_registry_that_demands_tokens_is_read_with_a_token_from_its_realm() {
     let anonymous = oci::Access {
         credentials: Credentials::None,
         plain_http: true,
+        http_fallback: false,
         tls: flotilla_source::Tls::default(),
     };
     let refused = oci::versions(&web, &anonymous, timeout)
@@ -246,6 +248,7 @@ async fn a_registry_that_demands_tokens_is_read_with_a_token_from_its_realm() {
             token: stranger.token("robot", "repository:charts/web:pull"),
         },
         plain_http: true,
+        http_fallback: false,
         tls: flotilla_source::Tls::default(),
     };
     let refused = oci::versions(&web, &forged, timeout)

@@ -112,6 +112,10 @@ pub struct Access {
     pub credentials: Credentials,
     /// `http://` instead of `https://`.
     pub plain_http: bool,
+    /// `https://` first and, when the first request of an operation cannot be answered
+    /// over it, `http://` (go-containerregistry's `name.Insecure`, Flux OCIRepository's
+    /// `insecure`).
+    pub http_fallback: bool,
     /// Whom an HTTPS registry (and its token realm) must be, and the client certificate
     /// presented to them.
     pub tls: crate::tls::Tls,
@@ -785,6 +789,10 @@ struct Session<'a> {
     access: &'a Access,
     authorization: Option<String>,
     shown: String,
+    /// Whether the registry has answered (so the scheme is settled).
+    answered: bool,
+    /// Whether it answered only over plain HTTP ([`Access::http_fallback`]).
+    downgraded: bool,
 }
 
 impl<'a> Session<'a> {
@@ -798,6 +806,8 @@ impl<'a> Session<'a> {
             access,
             authorization,
             shown: reference.shown(),
+            answered: false,
+            downgraded: false,
         }
     }
 
@@ -856,16 +866,49 @@ impl<'a> Session<'a> {
             .into_iter()
             .collect();
         let mut answered_challenge = false;
+        let mut url = match url.strip_prefix("https://") {
+            Some(rest) if self.downgraded => format!("http://{rest}"),
+            _ => url.to_string(),
+        };
         loop {
-            let answer = crate::redirect::get(
-                url,
+            let fetched = crate::redirect::get(
+                &url,
                 &headers,
                 self.authorization.as_deref(),
                 &self.access.tls,
                 limit,
             )
-            .await
-            .map_err(|e| self.failed(e))?;
+            .await;
+            let answer = match fetched {
+                Ok(answer) => answer,
+                // The first request decides the scheme, as go-containerregistry's ping:
+                // HTTPS, then plain HTTP.
+                Err(https) if self.access.http_fallback && !self.answered && !self.downgraded => {
+                    let Some(rest) = url.strip_prefix("https://") else {
+                        return Err(self.failed(https));
+                    };
+                    url = format!("http://{rest}");
+                    self.downgraded = true;
+                    match crate::redirect::get(
+                        &url,
+                        &headers,
+                        self.authorization.as_deref(),
+                        &self.access.tls,
+                        limit,
+                    )
+                    .await
+                    {
+                        Ok(answer) => answer,
+                        Err(http) => {
+                            return Err(
+                                self.failed(format!("over HTTPS: {https}; over HTTP: {http}"))
+                            );
+                        }
+                    }
+                }
+                Err(e) => return Err(self.failed(e)),
+            };
+            self.answered = true;
             if answer.status == hyper::StatusCode::UNAUTHORIZED && !answered_challenge {
                 answered_challenge = true;
                 if self.answer_challenge(&answer).await? {
@@ -878,7 +921,7 @@ impl<'a> Session<'a> {
                     answer.status,
                     registry_errors(&answer.body)
                 );
-                return Err(self.failed(answer.explain(url, detail)));
+                return Err(self.failed(answer.explain(&url, detail)));
             }
             return Ok(answer);
         }

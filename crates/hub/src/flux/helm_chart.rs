@@ -1269,6 +1269,7 @@ impl FluxReconciler {
         Ok(Access {
             credentials,
             plain_http: repo.insecure,
+            http_fallback: false,
             tls,
         })
     }

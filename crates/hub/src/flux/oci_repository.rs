@@ -4,11 +4,12 @@
 //! layer (`layerSelector.mediaType`, else the first) unpacked as Flux unpacks one, kept
 //! in memory for the Kustomizations that read it; revision `<tag>@sha256:<manifest>` (or
 //! the digest), Ready `stored artifact for digest '<revision>'`. Credentials come from a
-//! `kubernetes.io/dockerconfigjson` Secret (`spec.secretRef`); `insecure` speaks plain
-//! HTTP; `certSecretRef` gives a CA trusted beside the platform's roots and a client
-//! certificate, as for a HelmRepository. Cloud providers' auto-login, signature
-//! verification, proxies and service account pull secrets are refused by name (Stalled),
-//! never ignored.
+//! `kubernetes.io/dockerconfigjson` Secret (`spec.secretRef`); `insecure` tries HTTPS
+//! without verifying the server's certificate (unless a `certSecretRef` names one), then
+//! plain HTTP, as source-controller does; `certSecretRef` gives a CA trusted beside the
+//! platform's roots and a client certificate, as for a HelmRepository. Cloud providers'
+//! auto-login, signature verification, proxies and service account pull secrets are
+//! refused by name (Stalled), never ignored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -228,15 +229,20 @@ impl FluxReconciler {
                 })?
             }
         };
-        let tls = self
-            .cert_tls(
-                namespace,
-                spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
-            )
-            .await?;
+        // `insecure`: HTTPS first, then plain HTTP (go-containerregistry's `name.Insecure`),
+        // and without a `certSecretRef` the server's certificate unverified — the one
+        // place Flux allows that (source-controller's `getTLSConfig`).
+        let tls = match &spec.cert_secret_ref {
+            None if spec.insecure => flotilla_source::ServerTrust::Unverified.into(),
+            cert => {
+                self.cert_tls(namespace, cert.as_ref().map(|r| r.name.as_str()))
+                    .await?
+            }
+        };
         let access = Access {
             credentials,
-            plain_http: spec.insecure,
+            plain_http: false,
+            http_fallback: spec.insecure,
             tls,
         };
         let timeout = flotilla_fleet::flux::parse_duration(&spec.timeout, true)

@@ -474,3 +474,42 @@ async fn a_helm_repository_demanding_a_client_certificate_is_read_with_one() {
     let charts = helm_repo::index(&repo, None, &tls, timeout).await.unwrap();
     assert_eq!(charts["web"][0].version, "1.2.0");
 }
+
+/// Flux OCIRepository's `insecure` (go-containerregistry's `name.Insecure`): a registry is
+/// tried over HTTPS without verifying its certificate, then over plain HTTP; without the
+/// fallback a plain HTTP registry is not reached over HTTPS.
+#[tokio::test]
+async fn an_insecure_registry_is_tried_over_https_then_http() {
+    use flotilla_source::oci;
+    let registry = || {
+        axum::Router::new().route(
+            "/v2/charts/web/tags/list",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({"name": "charts/web", "tags": ["1.0.0"]}))
+            }),
+        )
+    };
+    let authority = Authority::generate(None).unwrap();
+    let (https, _https_task) = serve_tls(registry(), &authority).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = listener.local_addr().unwrap();
+    let _http_task = tokio::spawn(async move { axum::serve(listener, registry()).await });
+    let timeout = std::time::Duration::from_secs(10);
+    let insecure = oci::Access {
+        http_fallback: true,
+        tls: ServerTrust::Unverified.into(),
+        ..Default::default()
+    };
+    for addr in [https, http] {
+        let reference =
+            oci::RepositoryReference::from_oci_url(&format!("oci://{addr}/charts/web")).unwrap();
+        let tags = oci::tags(&reference, &insecure, timeout).await.unwrap();
+        assert_eq!(tags, ["1.0.0"], "{addr}");
+    }
+    let reference =
+        oci::RepositoryReference::from_oci_url(&format!("oci://{http}/charts/web")).unwrap();
+    let err = oci::tags(&reference, &oci::Access::default(), timeout)
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("over HTTP"), "{err}");
+}
