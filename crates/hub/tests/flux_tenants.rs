@@ -1874,6 +1874,94 @@ async fn a_kubeconfig_secret_reaches_its_cluster_but_not_metadata_or_plugins() {
     assert!(!marker.exists(), "the plugin never ran");
 }
 
+/// `spec.kubeConfig` with a client certificate in place of a token (as kind's kubeconfigs
+/// carry): the Kustomization applies as the certificate's subject and is held to RBAC as
+/// that user — a subject in `system:masters` applies, one without a role is Forbidden by
+/// its own name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kubeconfig_with_a_client_certificate_applies_as_its_subject() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("remote/cm.yaml", &config_map("through-certificate"))],
+    );
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    create(&hub.client, PLATFORM_REPO).await;
+    let authority = hub.server.fleet().tls().expect("served over TLS");
+    let kubeconfig = hub.server.kubeconfig();
+    let certified = |user: &str, groups: &[&str]| {
+        let (certificate, key) = authority.user_certificate(user, groups).unwrap();
+        let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        let replaced = kubeconfig
+            .lines()
+            .map(|line| match line.trim_start().strip_prefix("token: ") {
+                Some(_) => format!(
+                    "    client-certificate-data: {}\n    client-key-data: {}",
+                    b64(&certificate),
+                    b64(&key)
+                ),
+                None => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!replaced.contains("token:"), "{replaced}");
+        replaced
+    };
+    create_secret(
+        &hub.client,
+        "admin-certificate",
+        json!({"value": certified("platform-admin", &["system:masters"])}),
+    )
+    .await;
+    create_secret(
+        &hub.client,
+        "bare-certificate",
+        json!({"value": certified("nobody-in-particular", &[])}),
+    )
+    .await;
+    for (name, secret) in [
+        ("by-certificate", "admin-certificate"),
+        ("unbound", "bare-certificate"),
+    ] {
+        let spec = kustomization(name, "remote", false).replace(
+            "  targetNamespace: default\n",
+            &format!(
+                "  targetNamespace: default\n  kubeConfig:\n    secretRef:\n      name: {secret}\n"
+            ),
+        );
+        create(&hub.client, &spec).await;
+    }
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "by-certificate",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
+    assert!(
+        config_maps
+            .get_opt("through-certificate")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let refused = wait_for("the unbound subject's condition", async || {
+        let status = status_of(&hub.client, "flux-system", "unbound").await;
+        let (ready, _, message) = ready(&status)?;
+        (ready == "False" && message.contains("forbidden")).then(|| message.to_string())
+    })
+    .await;
+    assert!(
+        refused.contains("User \"nobody-in-particular\""),
+        "{refused}"
+    );
+}
+
 /// `--default-service-account` (Flux's multi-tenancy lockdown): a Kustomization that
 /// names no service account impersonates its namespace's default one, not the hub — so
 /// without RBAC of its own it can apply nothing — while one naming a bound service
