@@ -3507,19 +3507,14 @@ async fn kustomize_helm_charts_are_pulled_from_their_helm_repository() {
     }
 }
 
-/// Argo CD's `argocd-tls-certs-cm`: a repository served over HTTPS with a certificate a
-/// private CA signed cannot be read until the ConfigMap names the server's host (the
-/// sync fails, naming the certificate, and nothing is applied); once it does, the app
-/// syncs — the host's certificates trusted alone, as Argo CD's repo-server trusts them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_https_repository_is_read_once_argocd_tls_certs_cm_names_its_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let authority = kubesim::tls::Authority::generate(None).unwrap();
-    let (work, _) = repository(dir.path(), &[("deploy/settings.yaml", CONFIG_MAP)]);
-    let served = dir.path().join("served");
+/// A bare repository `served/r.git` under `dir` whose `deploy/settings.yaml` is
+/// [`CONFIG_MAP`], for a server of its own (HTTPS); the `served` directory.
+fn bare_settings_repository(dir: &std::path::Path) -> std::path::PathBuf {
+    let (work, _) = repository(dir, &[("deploy/settings.yaml", CONFIG_MAP)]);
+    let served = dir.join("served");
     std::fs::create_dir_all(&served).unwrap();
     git(
-        dir.path(),
+        dir,
         &[
             "clone",
             "-q",
@@ -3528,6 +3523,18 @@ async fn an_https_repository_is_read_once_argocd_tls_certs_cm_names_its_host() {
             served.join("r.git").to_str().unwrap(),
         ],
     );
+    served
+}
+
+/// Argo CD's `argocd-tls-certs-cm`: a repository served over HTTPS with a certificate a
+/// private CA signed cannot be read until the ConfigMap names the server's host (the
+/// sync fails, naming the certificate, and nothing is applied); once it does, the app
+/// syncs — the host's certificates trusted alone, as Argo CD's repo-server trusts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_repository_is_read_once_argocd_tls_certs_cm_names_its_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = kubesim::tls::Authority::generate(None).unwrap();
+    let served = bare_settings_repository(dir.path());
     let server = git_server::GitServer::start_tls(&served, &authority).await;
     let url = server.https_url("r.git");
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
@@ -3585,19 +3592,7 @@ async fn an_https_repository_is_read_once_argocd_tls_certs_cm_names_its_host() {
 async fn a_repository_secrets_insecure_and_client_certificate_reach_a_mutual_tls_server() {
     let dir = tempfile::tempdir().unwrap();
     let authority = kubesim::tls::Authority::generate(None).unwrap();
-    let (work, _) = repository(dir.path(), &[("deploy/settings.yaml", CONFIG_MAP)]);
-    let served = dir.path().join("served");
-    std::fs::create_dir_all(&served).unwrap();
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            work.to_str().unwrap(),
-            served.join("r.git").to_str().unwrap(),
-        ],
-    );
+    let served = bare_settings_repository(dir.path());
     let server = git_server::GitServer::start_mutual_tls(&served, &authority, true).await;
     let url = server.https_url("r.git");
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();

@@ -1783,6 +1783,27 @@ async fn a_sops_secret_for_a_pgp_key_is_decrypted_with_the_secrets_asc_key() {
     assert_eq!(creds.data.unwrap()["token"].0, b"s3cr3t");
 }
 
+/// A Kustomization `name` of `./remote` applying through the kubeconfig in Secret `secret`.
+fn through_kubeconfig(name: &str, secret: &str) -> String {
+    kustomization(name, "remote", false).replace(
+        "  targetNamespace: default\n",
+        &format!(
+            "  targetNamespace: default\n  kubeConfig:\n    secretRef:\n      name: {secret}\n"
+        ),
+    )
+}
+
+/// The message of the flux-system Kustomization `name` once it is not Ready with a
+/// message containing `needle`.
+async fn refused_with(client: &Client, name: &str, needle: &str) -> String {
+    wait_for(&format!("{name}'s refusal"), async || {
+        let status = status_of(client, "flux-system", name).await;
+        let (ready, _, message) = ready(&status)?;
+        (ready == "False" && message.contains(needle)).then(|| message.to_string())
+    })
+    .await
+}
+
 /// `spec.kubeConfig`: a Kustomization applies through the kubeconfig of its Secret (here
 /// the hub's own API, named by URL); one whose kubeconfig names the cloud metadata
 /// address is refused by the egress policy before any request, and one with an exec
@@ -1825,13 +1846,7 @@ async fn a_kubeconfig_secret_reaches_its_cluster_but_not_metadata_or_plugins() {
         ("stolen", "metadata"),
         ("executed", "plugin"),
     ] {
-        let spec = kustomization(name, "remote", false).replace(
-            "  targetNamespace: default\n",
-            &format!(
-                "  targetNamespace: default\n  kubeConfig:\n    secretRef:\n      name: {secret}\n"
-            ),
-        );
-        create(&hub.client, &spec).await;
+        create(&hub.client, &through_kubeconfig(name, secret)).await;
     }
     wait_ready(
         &hub.client,
@@ -1849,24 +1864,14 @@ async fn a_kubeconfig_secret_reaches_its_cluster_but_not_metadata_or_plugins() {
             .unwrap()
             .is_some()
     );
-    let status = wait_for("the refused kubeconfig's condition", async || {
-        let status = status_of(&hub.client, "flux-system", "stolen").await;
-        let (ready, _, message) = ready(&status)?;
-        (ready == "False" && message.contains("egress")).then(|| message.to_string())
-    })
-    .await;
+    let status = refused_with(&hub.client, "stolen", "egress").await;
     assert!(
         status.contains(
             "KubeConfig secret 'metadata': the egress policy refuses 169.254.169.254 (169.254.169.254:443: link-local addresses (cloud instance metadata) are never reached)"
         ),
         "{status}"
     );
-    let refused = wait_for("the exec kubeconfig's condition", async || {
-        let status = status_of(&hub.client, "flux-system", "executed").await;
-        let (ready, _, message) = ready(&status)?;
-        (ready == "False" && message.contains("exec")).then(|| message.to_string())
-    })
-    .await;
+    let refused = refused_with(&hub.client, "executed", "exec").await;
     assert!(
         refused.contains("KubeConfig secret 'plugin': user.exec is not allowed: an exec plugin would run a program on the hub (flotilla controller --insecure-kubeconfig-exec allows it)"),
         "{refused}"
@@ -1926,13 +1931,7 @@ async fn a_kubeconfig_with_a_client_certificate_applies_as_its_subject() {
         ("by-certificate", "admin-certificate"),
         ("unbound", "bare-certificate"),
     ] {
-        let spec = kustomization(name, "remote", false).replace(
-            "  targetNamespace: default\n",
-            &format!(
-                "  targetNamespace: default\n  kubeConfig:\n    secretRef:\n      name: {secret}\n"
-            ),
-        );
-        create(&hub.client, &spec).await;
+        create(&hub.client, &through_kubeconfig(name, secret)).await;
     }
     wait_ready(
         &hub.client,
@@ -1950,12 +1949,7 @@ async fn a_kubeconfig_with_a_client_certificate_applies_as_its_subject() {
             .unwrap()
             .is_some()
     );
-    let refused = wait_for("the unbound subject's condition", async || {
-        let status = status_of(&hub.client, "flux-system", "unbound").await;
-        let (ready, _, message) = ready(&status)?;
-        (ready == "False" && message.contains("forbidden")).then(|| message.to_string())
-    })
-    .await;
+    let refused = refused_with(&hub.client, "unbound", "forbidden").await;
     assert!(
         refused.contains("User \"nobody-in-particular\""),
         "{refused}"

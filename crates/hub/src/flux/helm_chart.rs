@@ -1225,18 +1225,7 @@ impl FluxReconciler {
         let credentials = match &repo.secret_ref {
             None => Credentials::default(),
             Some(secret) => {
-                let data = self
-                    .secret_data_or(namespace, &secret.name)
-                    .await
-                    .map_err(|e| {
-                        failed(
-                            "AuthenticationFailed",
-                            format!(
-                                "failed to get authentication secret '{namespace}/{}': {e}",
-                                secret.name
-                            ),
-                        )
-                    })?;
+                let data = self.auth_secret_data(namespace, &secret.name).await?;
                 let configure = |e: String| {
                     failed(
                         "AuthenticationFailed",

@@ -137,19 +137,13 @@ pub(super) fn cert_secret_tls(
     name: &str,
     data: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Tls, Failed> {
-    let refused = |e: flotilla_source::TlsError| {
+    let tls = tls_of(namespace, name, data).map_err(|e| {
         failed(
             "AuthenticationFailed",
             format!("failed to construct the TLS config: {e}"),
         )
-    };
-    let server = ServerTrust::flux_ca(data, |key| {
-        format!("secret '{namespace}/{name}': field '{key}'")
-    })
-    .map_err(refused)?;
-    let client =
-        ClientCertificate::flux(data, &format!("'{namespace}/{name}'"), true).map_err(refused)?;
-    if server == ServerTrust::Platform && client.is_none() {
+    })?;
+    if tls.is_platform() {
         return Err(failed(
             "AuthenticationFailed",
             format!(
@@ -157,6 +151,21 @@ pub(super) fn cert_secret_tls(
             ),
         ));
     }
+    Ok(tls)
+}
+
+/// A Secret's CA (`ca.crt`, else `caFile`, beside the platform's roots) and client
+/// certificate (`tls.crt`/`tls.key`, else `certFile`/`keyFile`), as fluxcd/pkg's
+/// `TLSConfigFromSecret` reads them for Helm and OCI sources.
+fn tls_of(
+    namespace: &str,
+    name: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Tls, flotilla_source::TlsError> {
+    let server = ServerTrust::flux_ca(data, |key| {
+        format!("secret '{namespace}/{name}': field '{key}'")
+    })?;
+    let client = ClientCertificate::flux(data, &format!("'{namespace}/{name}'"), true)?;
     Ok(Tls { server, client })
 }
 
@@ -178,19 +187,12 @@ pub(super) fn secret_ref_tls(
     if certificate != key || !(certificate || set(["ca.crt", "caFile"])) {
         return Ok(None);
     }
-    let detect = |e: flotilla_source::TlsError| {
+    tls_of(namespace, name, data).map(Some).map_err(|e| {
         failed(
             "AuthenticationFailed",
             format!("failed to detect authentication methods: {e}"),
         )
-    };
-    let server = ServerTrust::flux_ca(data, |key| {
-        format!("secret '{namespace}/{name}': field '{key}'")
     })
-    .map_err(detect)?;
-    let client =
-        ClientCertificate::flux(data, &format!("'{namespace}/{name}'"), true).map_err(detect)?;
-    Ok(Some(Tls { server, client }))
 }
 
 /// Basic credentials from a Secret's `username` and `password` (both or neither, as
@@ -507,6 +509,21 @@ impl FluxReconciler {
         Ok((raw, url))
     }
 
+    /// The data of the `spec.secretRef` Secret `name`; a Secret that cannot be read is an
+    /// authentication failure naming it.
+    pub(super) async fn auth_secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, Failed> {
+        self.secret_data_or(namespace, name).await.map_err(|e| {
+            failed(
+                "AuthenticationFailed",
+                format!("failed to get authentication secret '{namespace}/{name}': {e}"),
+            )
+        })
+    }
+
     /// The `Authorization` header `spec.secretRef` gives (basic auth), if any.
     pub(super) async fn repository_authorization(
         &self,
@@ -516,18 +533,7 @@ impl FluxReconciler {
         let Some(secret) = &spec.secret_ref else {
             return Ok(None);
         };
-        let data = self
-            .secret_data_or(namespace, &secret.name)
-            .await
-            .map_err(|e| {
-                failed(
-                    "AuthenticationFailed",
-                    format!(
-                        "failed to get authentication secret '{namespace}/{}': {e}",
-                        secret.name
-                    ),
-                )
-            })?;
+        let data = self.auth_secret_data(namespace, &secret.name).await?;
         Ok(basic_auth(namespace, &secret.name, &data)?.http_authorization())
     }
 
@@ -545,18 +551,7 @@ impl FluxReconciler {
         let Some(secret) = &spec.secret_ref else {
             return Ok(Tls::default());
         };
-        let data = self
-            .secret_data_or(namespace, &secret.name)
-            .await
-            .map_err(|e| {
-                failed(
-                    "AuthenticationFailed",
-                    format!(
-                        "failed to get authentication secret '{namespace}/{}': {e}",
-                        secret.name
-                    ),
-                )
-            })?;
+        let data = self.auth_secret_data(namespace, &secret.name).await?;
         let Some(tls) = secret_ref_tls(namespace, &secret.name, &data)? else {
             return Ok(Tls::default());
         };

@@ -35,6 +35,18 @@ async fn https_repository(
     (server, url, commit)
 }
 
+/// `err` is a Git failure quoting `reason` from the handshake, not an unreachable host;
+/// `context` names the case in the message.
+#[track_caller]
+fn assert_handshake_refused(err: &Error, reason: &str, context: &str) {
+    let text = err.to_string();
+    assert!(matches!(err, Error::Git(_)), "{context}: {text}");
+    assert!(
+        text.contains(reason) && !text.contains("unreachable"),
+        "{context}: {text}"
+    );
+}
+
 fn checkout_request(url: &str, tls: impl Into<Tls>) -> flotilla_source::Request {
     let mut r = request(url, Reference::Branch("main".into()));
     r.tls = tls.into();
@@ -171,13 +183,7 @@ async fn only_the_named_certificates_are_trusted_when_they_stand_alone() {
         .await
         .unwrap_err();
     // Both CAs bear the same name, so the signature is what fails.
-    assert!(matches!(err, Error::Git(_)), "{err}");
-    assert!(
-        err.to_string()
-            .contains("invalid peer certificate: BadSignature")
-            && !err.to_string().contains("unreachable"),
-        "{err}"
-    );
+    assert_handshake_refused(&err, "invalid peer certificate: BadSignature", "");
 
     let found = cache
         .checkout(&checkout_request(
@@ -312,13 +318,7 @@ async fn a_server_demanding_a_client_certificate_is_shown_the_secrets() {
             .checkout(&checkout_request(&url, ca_only.clone()))
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Git(_)), "{name}: {err}");
-        assert!(
-            err.to_string()
-                .contains("received fatal alert: CertificateRequired")
-                && !err.to_string().contains("unreachable"),
-            "{name}: {err}"
-        );
+        assert_handshake_refused(&err, "received fatal alert: CertificateRequired", name);
         let found = cache(&tmp.path().join(name))
             .checkout(&checkout_request(&url, access.tls.clone()))
             .await
