@@ -398,7 +398,14 @@ async fn a_helm_repository_over_https_is_trusted_through_its_cert_secret_ref() {
     )
     .await;
     let (_, message) = ready_when(&client, &repos, "ca-only", "False", "Failed").await;
-    assert!(message.contains("CertificateRequired"), "{message}");
+    // Under TLS 1.3 the server refuses the certificate after the client has finished its
+    // side of the handshake, so the refusal reaches the client either as the alert or as
+    // the connection it was about to use being closed (seen under load in a clean clone).
+    assert!(
+        message.contains("received fatal alert: CertificateRequired")
+            || message.contains("connection was not ready"),
+        "{message}"
+    );
     pulls_web_through(
         &client,
         "mtls",
