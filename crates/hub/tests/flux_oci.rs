@@ -216,7 +216,10 @@ async fn an_oci_repository_feeds_a_kustomization_from_a_registry() {
             .starts_with("1.2.0@sha256:")
     );
 
-    // By digest: the revision is the digest alone.
+    // By digest: the revision is the digest alone. Without `insecure`, as a registry on a
+    // loopback address is still tried over plain HTTP after HTTPS (go-containerregistry's
+    // `Registry.Scheme`), as kind's local registry is.
+    assert!(registry.host.starts_with("127.0.0.1:"), "{}", registry.host);
     let digest = revision.split_once('@').unwrap().1.to_string();
     apply(
         &client,
@@ -224,7 +227,8 @@ async fn an_oci_repository_feeds_a_kustomization_from_a_registry() {
         oci_repository(
             "pinned",
             &url,
-            json!({"ref": {"digest": digest}, "secretRef": {"name": "registry"}}),
+            json!({"ref": {"digest": digest}, "secretRef": {"name": "registry"},
+                   "insecure": false}),
         ),
     )
     .await;

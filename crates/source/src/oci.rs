@@ -199,6 +199,33 @@ impl RepositoryReference {
         })
     }
 
+    /// Whether go-containerregistry tries plain HTTP after HTTPS for this registry even
+    /// without `insecure` (its `Registry.Scheme`): `localhost:<port>`, a `*.localhost`
+    /// name, `127.0.0.1`, `::1` and the RFC 1918 addresses, where development
+    /// registries (kind's, a cluster's own) usually speak plain HTTP.
+    pub fn is_local_registry(&self) -> bool {
+        let host = self.registry.as_str();
+        let port_or_nothing = |rest: &str| {
+            rest.is_empty()
+                || rest.strip_prefix(':').is_some_and(|port| {
+                    (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit())
+                })
+        };
+        let private_ipv4 = host
+            .split(':')
+            .next()
+            .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+            .is_some_and(|ip| ip.is_private());
+        host.starts_with("localhost:")
+            || host
+                .rfind(".localhost")
+                .is_some_and(|at| port_or_nothing(&host[at + ".localhost".len()..]))
+            || host.strip_prefix("127.0.0.1").is_some_and(port_or_nothing)
+            || host == "::1"
+            || host.strip_prefix("[::1]").is_some_and(port_or_nothing)
+            || private_ipv4
+    }
+
     /// `oci://registry/repository`, for messages.
     fn shown(&self) -> String {
         format!("oci://{}/{}", self.registry, self.repository)
@@ -1060,6 +1087,44 @@ mod tests {
             ("", false),
         ] {
             assert_eq!(is_oci_repo_url(url), oci, "{url}");
+        }
+    }
+
+    /// go-containerregistry's `TestRegistryScheme` cases, and the edges of its patterns.
+    #[test]
+    fn local_registries_are_those_go_containerregistry_tries_over_http() {
+        for (registry, local) in [
+            ("foo.svc.localhost:1234", true),
+            ("foo.svc.local:1234", false),
+            ("registry.local", false),
+            ("127.0.0.1:1234", true),
+            ("127.0.0.1", true),
+            ("127.0.0.1.evil.com", false),
+            ("my127.0.0.1registry.io", false),
+            ("localhost:8080", true),
+            ("gcr.io", false),
+            ("index.docker.io", false),
+            ("::1", true),
+            ("[::1]:5000", true),
+            ("[2001:db8::1]:5000", false),
+            ("10.2.3.4:5000", true),
+            ("172.16.0.1", true),
+            ("172.32.0.1", false),
+            ("192.168.1.10:5000", true),
+            ("8.8.8.8", false),
+            ("010.0.0.1:5000", false),
+            ("10.0.0.1.nip.io", false),
+            ("127.0.0.2:5000", false),
+            ("localhost", false),
+            ("a.localhost:123456", false),
+            ("a.localhost.example.com", false),
+            ("localhost.evil.com:5000", false),
+        ] {
+            let reference = RepositoryReference {
+                registry: registry.into(),
+                repository: "charts/web".into(),
+            };
+            assert_eq!(reference.is_local_registry(), local, "{registry}");
         }
     }
 

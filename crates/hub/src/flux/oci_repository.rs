@@ -229,9 +229,10 @@ impl FluxReconciler {
                 })?
             }
         };
-        // `insecure`: HTTPS first, then plain HTTP (go-containerregistry's `name.Insecure`),
-        // and without a `certSecretRef` the server's certificate unverified — the one
-        // place Flux allows that (source-controller's `getTLSConfig`).
+        // `insecure`, or a local registry: HTTPS first, then plain HTTP (go-containerregistry's
+        // `name.Insecure` and `Registry.Scheme`). `insecure` without a `certSecretRef` also
+        // leaves the server's certificate unverified — the one place Flux allows that
+        // (source-controller's `getTLSConfig`); a local registry's HTTPS is verified.
         let tls = match &spec.cert_secret_ref {
             None if spec.insecure => flotilla_source::ServerTrust::Unverified.into(),
             cert => {
@@ -242,7 +243,7 @@ impl FluxReconciler {
         let access = Access {
             credentials,
             plain_http: false,
-            http_fallback: spec.insecure,
+            http_fallback: spec.insecure || reference.is_local_registry(),
             tls,
         };
         let timeout = flotilla_fleet::flux::parse_duration(&spec.timeout, true)
