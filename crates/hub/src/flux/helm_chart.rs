@@ -1026,12 +1026,8 @@ impl FluxReconciler {
         }
         let (chosen, source) = match index {
             Some(index) => {
-                let authorization = self
-                    .repository_authorization(namespace, repo)
-                    .await
-                    .map_err(ChartFailure::Other)?;
-                let tls = self
-                    .repository_tls(namespace, repo)
+                let (authorization, tls) = self
+                    .repository_auth(namespace, repo)
                     .await
                     .map_err(ChartFailure::Other)?;
                 let cv = choose_from_index(index, name, wanted).map_err(|e| {
@@ -1222,10 +1218,12 @@ impl FluxReconciler {
         repo: &HelmRepositorySpec,
         registry: &str,
     ) -> Result<Access, Failed> {
-        let credentials = match &repo.secret_ref {
-            None => Credentials::default(),
-            Some(secret) => {
-                let data = self.auth_secret_data(namespace, &secret.name).await?;
+        let data = match &repo.secret_ref {
+            None => None,
+            Some(secret) => Some(self.auth_secret_data(namespace, &secret.name).await?),
+        };
+        let credentials = match (&repo.secret_ref, &data) {
+            (Some(secret), Some(data)) => {
                 let configure = |e: String| {
                     failed(
                         "AuthenticationFailed",
@@ -1233,7 +1231,7 @@ impl FluxReconciler {
                     )
                 };
                 if data.contains_key(".dockerconfigjson") {
-                    super::oci_repository::docker_config_credentials(&data, registry)
+                    super::oci_repository::docker_config_credentials(data, registry)
                         .map_err(configure)?
                 } else {
                     let text = |k: &str| {
@@ -1253,8 +1251,9 @@ impl FluxReconciler {
                     }
                 }
             }
+            _ => Credentials::default(),
         };
-        let tls = self.repository_tls(namespace, repo).await?;
+        let tls = self.repository_tls(namespace, repo, data.as_ref()).await?;
         Ok(Access {
             credentials,
             plain_http: repo.insecure,

@@ -487,8 +487,7 @@ impl FluxReconciler {
         }
         unsupported_repository(spec)?;
         let url = normalize_url(&spec.url);
-        let authorization = self.repository_authorization(namespace, spec).await?;
-        let tls = self.repository_tls(namespace, spec).await?;
+        let (authorization, tls) = self.repository_auth(namespace, spec).await?;
         let index_url = helm_repo::package_url(&url, "index.yaml");
         let raw = helm_repo::fetch(
             &index_url,
@@ -524,35 +523,42 @@ impl FluxReconciler {
         })
     }
 
-    /// The `Authorization` header `spec.secretRef` gives (basic auth), if any.
-    pub(super) async fn repository_authorization(
+    /// What a HelmRepository's fetches present: the `Authorization` header its
+    /// `secretRef` gives (basic auth), if any, and its TLS settings
+    /// ([`Self::repository_tls`]). The Secret is read once for both.
+    pub(super) async fn repository_auth(
         &self,
         namespace: &str,
         spec: &HelmRepositorySpec,
-    ) -> Result<Option<String>, Failed> {
-        let Some(secret) = &spec.secret_ref else {
-            return Ok(None);
-        };
-        let data = self.auth_secret_data(namespace, &secret.name).await?;
-        Ok(basic_auth(namespace, &secret.name, &data)?.http_authorization())
+    ) -> Result<(Option<String>, Tls), Failed> {
+        let mut authorization = None;
+        let mut data = None;
+        if let Some(secret) = &spec.secret_ref {
+            let read = self.auth_secret_data(namespace, &secret.name).await?;
+            authorization = basic_auth(namespace, &secret.name, &read)?.http_authorization();
+            data = Some(read);
+        }
+        let tls = self.repository_tls(namespace, spec, data.as_ref()).await?;
+        Ok((authorization, tls))
     }
 
     /// The TLS settings of a HelmRepository's fetches: its `certSecretRef`'s, else
-    /// TLS data in its `secretRef` ([`secret_ref_tls`], with source-controller's
-    /// deprecation warning), else the platform's roots and no client certificate.
+    /// TLS data in its `secretRef` (`secret_ref_data`, already read; [`secret_ref_tls`],
+    /// with source-controller's deprecation warning), else the platform's roots and no
+    /// client certificate.
     pub(super) async fn repository_tls(
         &self,
         namespace: &str,
         spec: &HelmRepositorySpec,
+        secret_ref_data: Option<&BTreeMap<String, Vec<u8>>>,
     ) -> Result<Tls, Failed> {
         if let Some(cert) = &spec.cert_secret_ref {
             return self.cert_tls(namespace, Some(&cert.name)).await;
         }
-        let Some(secret) = &spec.secret_ref else {
+        let (Some(secret), Some(data)) = (&spec.secret_ref, secret_ref_data) else {
             return Ok(Tls::default());
         };
-        let data = self.auth_secret_data(namespace, &secret.name).await?;
-        let Some(tls) = secret_ref_tls(namespace, &secret.name, &data)? else {
+        let Some(tls) = secret_ref_tls(namespace, &secret.name, data)? else {
             return Ok(Tls::default());
         };
         tracing::info!(
