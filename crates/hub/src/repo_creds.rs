@@ -46,7 +46,8 @@ pub struct RepoAccess {
     pub insecure_ignore_host_key: bool,
     /// `enableOCI` (or `type: oci`): charts are pulled from a registry.
     pub enable_oci: bool,
-    /// `insecureOCIForceHttp`: the registry is spoken to over `http://`.
+    /// `insecureOCIForceHttp`: the registry is spoken to over `http://` (and a Git
+    /// server's certificate is not verified, [`RepoAccess::is_insecure_for_git`]).
     pub insecure_oci_force_http: bool,
 }
 
@@ -254,6 +255,13 @@ impl RepoAccess {
     fn has_credentials(&self) -> bool {
         !matches!(self.credentials, Credentials::None) || self.client_certificate.is_some()
     }
+
+    /// Argo CD's `IsInsecure`, which its Git clients are given: `insecure`,
+    /// `insecureIgnoreHostKey` or `insecureOCIForceHttp` (the last inherited from a
+    /// template, as `CopyCredentialsFrom` copies it).
+    pub fn is_insecure_for_git(&self) -> bool {
+        self.insecure || self.insecure_ignore_host_key || self.insecure_oci_force_http
+    }
 }
 
 /// A Secret's `tlsClientCertData` and `tlsClientCertKey`: the pair, or why it cannot be
@@ -400,6 +408,16 @@ mod tests {
                 ),
             ),
             secret(
+                "forced-http",
+                "repo-creds",
+                &[
+                    ("url", "https://git.example.com/forced"),
+                    ("insecureOCIForceHttp", "true"),
+                    ("username", "u"),
+                    ("password", "p"),
+                ],
+            ),
+            secret(
                 "own-cert",
                 "repository",
                 &with(&[("url", "https://git.example.com/a")], &pair),
@@ -443,10 +461,18 @@ mod tests {
         assert_eq!(user(&inherits.credentials), "u");
         assert!(inherits.insecure, "the repository Secret's own insecure");
         assert!(inherits.insecure_ignore_host_key);
+        assert!(inherits.is_insecure_for_git());
         let templated = credentials.access("https://git.example.com/z");
         assert_eq!(user(&templated.credentials), "u");
         assert!(!templated.insecure, "a template's insecure is not read");
         assert!(!templated.insecure_ignore_host_key);
+        assert!(!templated.is_insecure_for_git());
+        assert!(!own.is_insecure_for_git());
+        let forced = credentials.access("https://git.example.com/forced/x");
+        assert!(
+            !forced.insecure && forced.is_insecure_for_git(),
+            "a template's insecureOCIForceHttp is copied and counts for Git"
+        );
 
         let half = credentials.access("https://git.example.com/c");
         assert_eq!(

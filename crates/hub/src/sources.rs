@@ -245,7 +245,7 @@ impl Sources {
     }
 
     /// How Argo CD reaches a repository's server: `unverified` (the repository's
-    /// `insecure`, for Git also `insecureIgnoreHostKey`), else under what
+    /// `insecure`, for Git also `insecureIgnoreHostKey` and `insecureOCIForceHttp`), else under what
     /// `argocd-tls-certs-cm` says (`look` asks it of a URL or a registry host);
     /// presenting the repository's client certificate.
     fn argo_tls(
@@ -656,7 +656,7 @@ impl Sources {
         } else {
             let access = self.access_for(&request.url);
             let tls = if request.tls.is_platform() {
-                let unverified = access.insecure || access.insecure_ignore_host_key;
+                let unverified = access.is_insecure_for_git();
                 self.argo_tls(&access, unverified, |certs| certs.trust_for(&request.url))?
             } else {
                 request.tls.clone()
