@@ -325,7 +325,7 @@ impl Server {
                     "this fleet is already served over TLS",
                 ));
             }
-            Some(authority.acceptor())
+            Some(authority)
         } else {
             None
         };
@@ -432,7 +432,7 @@ impl Server {
 async fn serve_cluster_port(
     cluster: Arc<Cluster>,
     listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<crate::tls::Authority>>,
     app: axum::Router,
 ) {
     let Ok(addr) = listener.local_addr() else {

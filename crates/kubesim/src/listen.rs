@@ -24,8 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+use crate::tls::Authority;
 
 /// How long a client may take to finish its TLS handshake before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,8 +38,9 @@ struct Inner {
     cut: Notify,
     /// The one cluster a per-cluster listener serves; `None` on the shared listener.
     only: Option<String>,
-    /// The user the client's certificate names, when it presented one the CA signed.
-    certified: Option<crate::auth::UserInfo>,
+    /// What the client's certificate says, when it presented one: the user it names
+    /// when the CA signed it, else why it is not taken.
+    certificate: Option<Result<crate::auth::UserInfo, String>>,
 }
 
 /// One client connection, as seen by the requests it carries.
@@ -54,19 +56,26 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(only: Option<String>, certified: Option<crate::auth::UserInfo>) -> Connection {
+    fn new(
+        only: Option<String>,
+        certificate: Option<Result<crate::auth::UserInfo, String>>,
+    ) -> Connection {
         Connection(Arc::new(Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             cut: Notify::new(),
             only,
-            certified,
+            certificate,
         }))
     }
 
-    /// The user a verified client certificate of this connection names (x509
-    /// authentication: the subject's common name, its organizations as groups).
-    pub fn certified_user(&self) -> Option<&crate::auth::UserInfo> {
-        self.0.certified.as_ref()
+    /// The user this connection's client certificate names (x509 authentication: the
+    /// subject's common name, its organizations as groups) when the CA signed it, or why
+    /// it is not taken; `None` without a certificate or a common name.
+    pub fn client_certificate(&self) -> Option<Result<&crate::auth::UserInfo, &str>> {
+        self.0
+            .certificate
+            .as_ref()
+            .map(|c| c.as_ref().map_err(String::as_str))
     }
 
     /// Close the connection without answering whatever is in flight on it.
@@ -115,7 +124,7 @@ impl Connections {
 /// drops every connection accepted here.
 pub(crate) async fn accept(
     listener: &TcpListener,
-    tls: Option<&TlsAcceptor>,
+    tls: Option<&Arc<Authority>>,
     app: &Router,
     only: Option<&str>,
     stop: impl Future<Output = ()>,
@@ -144,28 +153,28 @@ pub(crate) async fn accept(
 async fn serve_one(
     tcp: TcpStream,
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<Authority>>,
     app: Router,
     only: Option<String>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let Some(acceptor) = tls else {
+    let Some(authority) = tls else {
         return serve_io(tcp, app, Connection::new(only, None)).await;
     };
+    let acceptor = authority.acceptor();
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => {
-            // The handshake verified any certificate against the CA; its subject is who.
-            let certified = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|leaf| crate::tls::certificate_user(leaf))
-                .map(|(name, groups)| {
-                    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-                    crate::auth::UserInfo::user(&name, &groups)
+            // The handshake took any certificate; the chain is checked against the CA here,
+            // once per connection, and its subject is who.
+            let certificate = authority
+                .client_user(stream.get_ref().1.peer_certificates())
+                .map(|checked| {
+                    checked.map(|(name, groups)| {
+                        let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+                        crate::auth::UserInfo::user(&name, &groups)
+                    })
                 });
-            serve_io(stream, app, Connection::new(only, certified)).await
+            serve_io(stream, app, Connection::new(only, certificate)).await
         }
         Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
         Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),

@@ -85,21 +85,32 @@ impl Tokens {
         Some(UserInfo::service_account(&t.namespace, &t.name, &t.uid))
     }
 
-    /// The user of a request's credentials: the verified client certificate's
-    /// (`certified`; kube-apiserver's x509 authenticator comes before its token ones), else
-    /// the bearer token's. `plain_http` makes a request without either the admin
-    /// (kubesim's part-1 mode); otherwise it is `system:anonymous`.
+    /// The user of a request's credentials: the client certificate's when the CA signed
+    /// it (`certificate`; kube-apiserver's x509 authenticator comes before its token
+    /// ones), else the bearer token's. A certificate the CA did not sign is an error the
+    /// token may still make up for; without a token it is 401, never anonymous (the
+    /// apiserver's `NewFailOnError` ahead of anonymous). `plain_http` makes a request
+    /// without either the admin (kubesim's part-1 mode); otherwise it is
+    /// `system:anonymous`.
     pub fn authenticate(
         &self,
         cluster: &Cluster,
         headers: &HeaderMap,
-        certified: Option<&UserInfo>,
+        certificate: Option<Result<&UserInfo, &str>>,
         plain_http: bool,
     ) -> ApiResult<UserInfo> {
-        if let Some(user) = certified {
-            return Ok(user.clone());
-        }
+        let refused = match certificate {
+            Some(Ok(user)) => return Ok(user.clone()),
+            Some(Err(why)) => {
+                tracing::debug!("client certificate not taken: {why}");
+                true
+            }
+            None => false,
+        };
         let Some(value) = headers.get("authorization") else {
+            if refused {
+                return Err(unauthorized());
+            }
             return Ok(if plain_http {
                 UserInfo::admin()
             } else {

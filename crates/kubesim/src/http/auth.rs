@@ -16,10 +16,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::fleet::Fleet;
 
 /// What a request presents to be authenticated: its headers (a bearer token, impersonation)
-/// and the user its connection's verified client certificate names.
+/// and its connection's client certificate (the user it names, or why it is not taken).
 pub(super) struct Presented<'a> {
     pub(super) headers: &'a HeaderMap,
-    pub(super) certified: Option<&'a crate::auth::UserInfo>,
+    pub(super) certificate: Option<Result<&'a crate::auth::UserInfo, &'a str>>,
 }
 
 /// Authenticate, impersonate and authorize one request. Returns the identity (when the
@@ -41,14 +41,15 @@ pub(super) fn admit(
     let Some(auth) = fleet.auth(cluster.name()) else {
         return (None, None);
     };
-    let user =
-        match auth
-            .tokens()
-            .authenticate(cluster, headers, presented.certified, fleet.plain_http())
-        {
-            Ok(u) => u,
-            Err(e) => return (None, Some(e)),
-        };
+    let user = match auth.tokens().authenticate(
+        cluster,
+        headers,
+        presented.certificate,
+        fleet.plain_http(),
+    ) {
+        Ok(u) => u,
+        Err(e) => return (None, Some(e)),
+    };
     let impersonated = match impersonate::impersonate(auth, cluster, &user, headers) {
         Ok(i) => i,
         Err(e) => {

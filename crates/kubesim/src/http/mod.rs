@@ -137,7 +137,7 @@ async fn dispatch(
         &method,
         auth::Presented {
             headers: &headers,
-            certified: conn.as_ref().and_then(Connection::certified_user),
+            certificate: conn.as_ref().and_then(Connection::client_certificate),
         },
         query.as_deref(),
     );
