@@ -203,6 +203,70 @@ pub struct Remediation {
     pub extra: Extra,
 }
 
+/// `spec.install.strategy` / `spec.upgrade.strategy`: what follows a failed action.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionStrategy {
+    /// `RemediateOnFailure` (the `remediation` settings) or `RetryOnFailure` (no
+    /// remediation: the release is upgraded again every `retryInterval`, for ever).
+    #[serde(default)]
+    pub name: String,
+    /// How long `RetryOnFailure` waits between attempts (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_interval: Option<String>,
+}
+
+/// helm-controller's `RetryOnFailure` strategy name.
+pub const RETRY_ON_FAILURE: &str = "RetryOnFailure";
+
+impl ActionStrategy {
+    /// `RetryOnFailure`'s interval (default 5m); `None` for `RemediateOnFailure`
+    /// (helm-controller's `GetRetry` and `GetRetryInterval`).
+    pub fn retry_interval(&self) -> Option<Duration> {
+        if self.name != RETRY_ON_FAILURE {
+            return None;
+        }
+        Some(
+            self.retry_interval
+                .as_deref()
+                .and_then(|i| parse_duration(i, true))
+                .unwrap_or(Duration::from_secs(300)),
+        )
+    }
+
+    /// The CRD's checks: the name is one of the two; `retryInterval` a duration, and
+    /// only with `RetryOnFailure` (install: not with `RemediateOnFailure`, upgrade: only
+    /// with `RetryOnFailure`, as the two CEL rules are worded).
+    fn validate(&self, field: &str, upgrade: bool) -> Result<(), FieldError> {
+        if self.name.is_empty() {
+            return Err(required(&format!("{field}.name")));
+        }
+        check_enum(
+            &format!("{field}.name"),
+            &self.name,
+            &["RemediateOnFailure", RETRY_ON_FAILURE],
+        )?;
+        let Some(interval) = &self.retry_interval else {
+            return Ok(());
+        };
+        check_duration(&format!("{field}.retryInterval"), interval)?;
+        let rule = if upgrade {
+            (self.name != RETRY_ON_FAILURE)
+                .then_some(".retryInterval can only be set when .name is 'RetryOnFailure'")
+        } else {
+            (self.name == "RemediateOnFailure")
+                .then_some(".retryInterval cannot be set when .name is 'RemediateOnFailure'")
+        };
+        match rule {
+            Some(message) => Err(FieldError::new(
+                field,
+                format!("Invalid value: \"object\": {message}"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// `spec.install`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -213,6 +277,9 @@ pub struct Install {
     /// Failure handling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<Remediation>,
+    /// Remediate (the default) or retry after a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<ActionStrategy>,
     /// Do not wait for the objects to be ready.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_wait: bool,
@@ -249,6 +316,9 @@ pub struct Upgrade {
     /// Failure handling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<Remediation>,
+    /// Remediate (the default) or retry after a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<ActionStrategy>,
     /// Do not wait for the objects to be ready.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_wait: bool,
@@ -450,6 +520,9 @@ impl HelmRelease {
             if let Some(timeout) = &install.timeout {
                 check_duration("spec.install.timeout", timeout)?;
             }
+            if let Some(strategy) = &install.strategy {
+                strategy.validate("spec.install.strategy", false)?;
+            }
         }
         if let Some(remediation) = spec.upgrade.as_ref().and_then(|u| u.remediation.as_ref()) {
             check_optional_enum(
@@ -466,6 +539,9 @@ impl HelmRelease {
             )?;
             if let Some(timeout) = &upgrade.timeout {
                 check_duration("spec.upgrade.timeout", timeout)?;
+            }
+            if let Some(strategy) = &upgrade.strategy {
+                strategy.validate("spec.upgrade.strategy", true)?;
             }
         }
         if let Some(timeout) = spec.rollback.as_ref().and_then(|r| r.timeout.as_ref()) {
@@ -612,6 +688,12 @@ impl HelmRelease {
                     .upgrade
                     .as_ref()
                     .is_some_and(|u| u.preserve_values),
+            retry: if upgrade {
+                self.spec.upgrade.as_ref().and_then(|u| u.strategy.as_ref())
+            } else {
+                self.spec.install.as_ref().and_then(|i| i.strategy.as_ref())
+            }
+            .and_then(ActionStrategy::retry_interval),
         }
     }
 
@@ -630,6 +712,7 @@ impl HelmRelease {
             crds: "Skip",
             cleanup_on_fail: r.cleanup_on_fail,
             reuse_values: false,
+            retry: None,
         }
     }
 
@@ -737,6 +820,9 @@ pub struct ActionSettings<'a> {
     pub cleanup_on_fail: bool,
     /// The last release's values fill in what the new ones lack (`preserveValues`).
     pub reuse_values: bool,
+    /// `strategy: RetryOnFailure`: a failure is not remediated, the release is upgraded
+    /// again after this long.
+    pub retry: Option<Duration>,
 }
 
 /// How an uninstall runs ([`HelmRelease::uninstall_settings`]).
@@ -862,6 +948,48 @@ spec:
         );
         let err = HelmRelease::from_yaml(&long_name).unwrap_err();
         assert_eq!(err.field, "spec.releaseName");
+    }
+
+    /// helm-controller's `GetRetry`/`GetRetryInterval` (5m by default, none for
+    /// `RemediateOnFailure`) and the CRD's two CEL rules on `retryInterval`.
+    #[test]
+    fn retry_on_failure_has_an_interval_and_the_crds_rules() {
+        let with = |block: &str| HelmRelease::from_yaml(&format!("{PODINFO}{block}"));
+        let release = with("  install:\n    strategy:\n      name: RetryOnFailure\n").unwrap();
+        assert_eq!(
+            release.action_settings(false).retry,
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(release.action_settings(true).retry, None);
+        let release = with(
+            "  upgrade:\n    strategy:\n      name: RetryOnFailure\n      retryInterval: 30s\n",
+        )
+        .unwrap();
+        assert_eq!(
+            release.action_settings(true).retry,
+            Some(Duration::from_secs(30))
+        );
+        let release = with("  upgrade:\n    strategy:\n      name: RemediateOnFailure\n").unwrap();
+        assert_eq!(release.action_settings(true).retry, None);
+
+        let err = with("  upgrade:\n    strategy:\n      name: Retry\n").unwrap_err();
+        assert_eq!(err.field, "spec.upgrade.strategy.name");
+        let err = with("  install:\n    strategy:\n      retryInterval: 1m\n").unwrap_err();
+        assert_eq!(err.field, "spec.install.strategy.name");
+        let err = with(
+            "  upgrade:\n    strategy:\n      name: RemediateOnFailure\n      retryInterval: 1m\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "spec.upgrade.strategy");
+        assert!(
+            err.reason
+                .contains(".retryInterval can only be set when .name is 'RetryOnFailure'")
+        );
+        let err = with(
+            "  install:\n    strategy:\n      name: RetryOnFailure\n      retryInterval: soon\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "spec.install.strategy.retryInterval");
     }
 
     #[test]

@@ -562,6 +562,109 @@ async fn failed_releases_are_rolled_back_or_uninstalled_and_retried() {
     assert_eq!(statuses(&client, "broken").await, vec![(1, Status::Failed)]);
 }
 
+/// `strategy: RetryOnFailure` (helm-controller v1.3+): a failed install is neither
+/// uninstalled nor stalled; the failed release is upgraded again every `retryInterval`,
+/// for ever, and once a fix lands the success clears the failure counters. A
+/// `retryInterval` beside `RemediateOnFailure` is refused in the CRD's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_on_failure_upgrades_a_failed_release_until_it_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let hr = helm_release_resource();
+    let retry = json!({"name": "RetryOnFailure", "retryInterval": "1s"});
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "retried",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "install": {"strategy": retry},
+                   "upgrade": {"strategy": retry},
+                   "values": {"name": "Not_A_Valid_Name"}}),
+        ),
+    )
+    .await;
+    let status = wait_for("three failed attempts, retried", async || {
+        let status = object(&client, &hr, "retried").await?["status"].clone();
+        (status["failures"].as_i64()? >= 3).then_some(status)
+    })
+    .await;
+    let types = |status: &Value| -> Vec<String> {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let reconciling = condition(&status, "Reconciling");
+    assert_eq!(reconciling["message"], "retrying after 1s");
+    assert_eq!(reconciling["reason"], "ProgressingWithRetry");
+    assert_eq!(
+        types(&status),
+        ["Ready", "Reconciling", "Released"],
+        "{status}"
+    );
+    assert_eq!(status["installFailures"], 1);
+    assert!(status["upgradeFailures"].as_i64().unwrap() >= 2, "{status}");
+    let ready = condition(&status, "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "UpgradeFailed");
+    // Nothing was uninstalled or rolled back: every attempt left its failed record.
+    let kept = statuses(&client, "retried").await;
+    assert!(
+        kept.len() >= 3 && kept.iter().all(|(_, s)| *s == Status::Failed),
+        "{kept:?}"
+    );
+
+    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &hr)
+        .patch(
+            "retried",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"values": {"name": null}}})),
+        )
+        .await
+        .unwrap();
+    let (status, _) = condition_when("retried", &client, "Ready", "True", "UpgradeSucceeded").await;
+    for counter in ["failures", "installFailures", "upgradeFailures"] {
+        assert!(status.get(counter).is_none(), "{counter} cleared: {status}");
+    }
+    assert!(
+        !types(&status).contains(&"Reconciling".to_string()),
+        "{status}"
+    );
+    assert_eq!(
+        statuses(&client, "retried")
+            .await
+            .last()
+            .map(|(_, s)| s.clone()),
+        Some(Status::Deployed)
+    );
+
+    create(
+        &client,
+        &hr,
+        helm_release(
+            "misconfigured",
+            json!({"interval": "5m",
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "install": {"strategy": {"name": "RemediateOnFailure", "retryInterval": "1m"}}}),
+        ),
+    )
+    .await;
+    let (_, message) =
+        condition_when("misconfigured", &client, "Stalled", "True", "InvalidSpec").await;
+    assert!(
+        message.contains(
+            "spec.install.strategy: Invalid value: \"object\": .retryInterval cannot be set when .name is 'RemediateOnFailure'"
+        ),
+        "{message}"
+    );
+}
+
 /// A tenant's HelmRelease runs as its service account: inside its namespace the release
 /// installs (records included; the chart's CRD skipped, as a tenant may not create
 /// one); aimed at another namespace it fails as Forbidden and nothing appears there.

@@ -10,6 +10,8 @@
 //! Remediation: with the default `retries: 0` a failed install or upgrade stalls as
 //! upstream (`Failed to install after 1 attempt(s)`); with retries a failed install is
 //! uninstalled and a failed upgrade rolled back (or uninstalled) before the next attempt.
+//! `strategy: RetryOnFailure` remediates nothing: the failed release is upgraded again
+//! every `retryInterval`, for ever, and a success clears the failure counters.
 //! Kustomize post-renderers run as Helm 4's `combined` strategy runs them; drift
 //! detection ([`drift`]) looks at a release in sync at each reconcile; Helm tests run
 //! after each release. CEL health checks are refused by name.
@@ -95,10 +97,6 @@ fn unsupported(spec: &Value) -> Option<String> {
         "spec.chart.spec.sourceRef of kind Bucket"
     } else if set("/kubeConfig/configMapRef") {
         "spec.kubeConfig.configMapRef"
-    } else if named("/install/strategy/name") == "RetryOnFailure"
-        || named("/upgrade/strategy/name") == "RetryOnFailure"
-    {
-        "the RetryOnFailure strategy"
     } else if spec.pointer("/install/serverSideApply") == Some(&json!(false))
         || named("/upgrade/serverSideApply") == "disabled"
         || named("/rollback/serverSideApply") == "disabled"
@@ -216,6 +214,25 @@ impl Run {
     fn bump(&mut self, field: &str) {
         let next = self.counter(field) + 1;
         self.status[field] = json!(next);
+    }
+
+    /// `RetryOnFailure` after a failure: no remediation, no stall, the next attempt
+    /// after `interval` (helm-controller's `ErrRetryAfterInterval`).
+    fn retry_after(mut self, interval: Duration) -> Outcome {
+        let message = format!("retrying after {}", go_duration(interval));
+        self.conditions
+            .reconciling("ProgressingWithRetry", &message);
+        self.finish(Some(interval))
+    }
+
+    /// A release action succeeded under `RetryOnFailure`: its failures no longer count
+    /// (helm-controller's `ClearFailures`).
+    fn clear_failures(&mut self) {
+        if let Some(status) = self.status.as_object_mut() {
+            for counter in ["failures", "installFailures", "upgradeFailures"] {
+                status.remove(counter);
+            }
+        }
     }
 }
 
@@ -592,7 +609,12 @@ impl FluxReconciler {
                     .get("lastAttemptedReleaseAction")
                     .and_then(Value::as_str)
                     .unwrap_or("install");
-                if run.retries_spent(&release, action_name, "failures") {
+                // `RetryOnFailure` upgrades a failed release whatever the counters say.
+                let retried = release
+                    .action_settings(action_name == "upgrade")
+                    .retry
+                    .is_some();
+                if !retried && run.retries_spent(&release, action_name, "failures") {
                     return run.retries_exceeded(action_name, "failures", generation);
                 }
                 Some(failed)
@@ -668,6 +690,9 @@ impl FluxReconciler {
                     full_name(&done.release)
                 );
                 run.conditions.set("Released", "True", ok_reason, &message);
+                if settings.retry.is_some() {
+                    run.clear_failures();
+                }
                 run.conditions.delete("Remediated");
                 run.conditions.delete("Reconciling");
                 run.conditions.delete("Stalled");
@@ -731,6 +756,11 @@ impl FluxReconciler {
                     .set("Released", "False", failed_reason, &message);
                 run.event(true, failed_reason, &message);
                 run.summarize();
+                if !failure.recorded
+                    && let Some(interval) = settings.retry
+                {
+                    return run.retry_after(interval);
+                }
                 if !failure.recorded {
                     run.conditions.retry_reconciling();
                     return run.finish(Some(retry));
@@ -847,8 +877,10 @@ impl FluxReconciler {
     }
 
     /// A release whose install, upgrade or tests failed with its record written:
-    /// helm-controller's failure counters, the failed snapshot, remediation by the
-    /// action's policy, then the next attempt at once or, retries spent, the stall.
+    /// helm-controller's failure counters, the failed snapshot, then under
+    /// `RetryOnFailure` the next attempt (an upgrade) after its interval; otherwise
+    /// remediation by the action's policy, then the next attempt at once or, retries
+    /// spent, the stall.
     #[allow(clippy::too_many_arguments)]
     async fn failed_release(
         &self,
@@ -891,6 +923,9 @@ impl FluxReconciler {
                 .take(5)
                 .collect();
             run.status["history"] = json!(history);
+        }
+        if let Some(interval) = release.action_settings(verb == "upgrade").retry {
+            return run.retry_after(interval);
         }
         if (!exhausted || policy.remediate_last_failure)
             && let Some(failed) = failed
