@@ -1830,12 +1830,33 @@ impl DriftDetection {
                 .filter_map(|p| p.as_str().map(str::to_string))
                 .collect();
             let mut target = Vec::new();
+            let mut selectors = Vec::new();
             for (field, value) in rule
                 .get("target")
                 .and_then(Value::as_object)
                 .into_iter()
                 .flatten()
             {
+                // fluxcd/pkg's `SelectorRegex`: an empty field selects everything.
+                let pattern = value.as_str().unwrap_or_default();
+                if pattern.is_empty() {
+                    continue;
+                }
+                let at = |e: &dyn std::fmt::Display| {
+                    format!("spec.driftDetection.ignore[{i}].target.{field}: {e}")
+                };
+                let metadata = match field.as_str() {
+                    "labelSelector" => Some("labels"),
+                    "annotationSelector" => Some("annotations"),
+                    _ => None,
+                };
+                if let Some(metadata) = metadata {
+                    let selector = pattern
+                        .parse::<flotilla_core::labels::Selector>()
+                        .map_err(|e| at(&format!("invalid selector: {e}")))?;
+                    selectors.push((metadata, selector));
+                    continue;
+                }
                 let field: &'static str = match field.as_str() {
                     "group" => "group",
                     "version" => "version",
@@ -1848,12 +1869,14 @@ impl DriftDetection {
                         ));
                     }
                 };
-                let pattern = value.as_str().unwrap_or_default();
-                let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
-                    .map_err(|e| format!("spec.driftDetection.ignore[{i}].target.{field}: {e}"))?;
+                let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| at(&e))?;
                 target.push((field, regex));
             }
-            ignore.push(action::IgnoreRule { paths, target });
+            ignore.push(action::IgnoreRule {
+                paths,
+                target,
+                selectors,
+            });
         }
         Ok(Some(DriftDetection { correct, ignore }))
     }
@@ -1989,4 +2012,57 @@ fn inventory(objects: &[super::ssa::ObjMeta], namespace: &str) -> Value {
         })
         .collect();
     json!({"entries": entries})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// fluxcd/pkg's `SelectorRegex`: anchored regular expressions for the names, label
+    /// and annotation selectors over the release's object, an empty field selecting
+    /// everything; a selector that does not parse is named.
+    #[test]
+    fn drift_ignore_targets_select_by_names_labels_and_annotations() {
+        let detection = |ignore: Value| {
+            DriftDetection::of(&json!({"driftDetection": {"mode": "warn", "ignore": ignore}}))
+        };
+        let rules = detection(json!([
+            {"paths": ["/data"], "target": {"kind": "Config.*", "labelSelector": "tier in (web, api),!canary"}},
+            {"paths": ["/spec"], "target": {"annotationSelector": "team=payments", "name": ""}},
+        ]))
+        .unwrap()
+        .unwrap()
+        .ignore;
+        let object = |kind: &str, labels: Value, annotations: Value| {
+            json!({"apiVersion": "v1", "kind": kind,
+                   "metadata": {"name": "x", "labels": labels, "annotations": annotations}})
+        };
+        let web = object("ConfigMap", json!({"tier": "web"}), Value::Null);
+        let canary = object(
+            "ConfigMap",
+            json!({"tier": "web", "canary": "yes"}),
+            Value::Null,
+        );
+        let secret = object("Secret", json!({"tier": "web"}), Value::Null);
+        let unlabelled = object("ConfigMap", Value::Null, Value::Null);
+        assert!(rules[0].matches(&web));
+        assert!(!rules[0].matches(&canary));
+        assert!(!rules[0].matches(&secret));
+        assert!(!rules[0].matches(&unlabelled));
+        let payments = object("Service", Value::Null, json!({"team": "payments"}));
+        assert!(rules[1].matches(&payments));
+        assert!(!rules[1].matches(&web));
+
+        let Err(message) =
+            detection(json!([{"paths": ["/x"], "target": {"labelSelector": "tier in web"}}]))
+        else {
+            panic!("a selector that does not parse is refused");
+        };
+        assert!(
+            message.starts_with(
+                "spec.driftDetection.ignore[0].target.labelSelector: invalid selector: "
+            ),
+            "{message}"
+        );
+    }
 }

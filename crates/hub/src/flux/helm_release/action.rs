@@ -1351,10 +1351,13 @@ pub struct IgnoreRule {
     pub paths: Vec<String>,
     /// `group`, `version`, `kind`, `name`, `namespace` as anchored regular expressions.
     pub target: Vec<(&'static str, regex::Regex)>,
+    /// `labelSelector` and `annotationSelector`: the metadata field each reads
+    /// (`labels`, `annotations`) and the selector.
+    pub selectors: Vec<(&'static str, flotilla_core::labels::Selector)>,
 }
 
 impl IgnoreRule {
-    fn matches(&self, object: &Value) -> bool {
+    pub(crate) fn matches(&self, object: &Value) -> bool {
         let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
         let (group, version) = s("/apiVersion")
             .rsplit_once('/')
@@ -1368,6 +1371,9 @@ impl IgnoreRule {
                 _ => s("/metadata/namespace"),
             };
             pattern.is_match(value)
+        }) && self.selectors.iter().all(|(field, selector)| {
+            let metadata = object.pointer(&format!("/metadata/{field}"));
+            selector.matches(metadata.unwrap_or(&Value::Null))
         })
     }
 }
