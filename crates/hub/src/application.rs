@@ -448,7 +448,7 @@ impl AppReconciler {
                 pass.now,
             ),
         };
-        let ready = Ready {
+        let mut ready = Ready {
             pass,
             app_id: AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone()),
             inventory: self.managed_inventory(&pass.key, pass.previous, &filter, &server),
@@ -467,13 +467,43 @@ impl AppReconciler {
             opts,
             fingerprint: settledness.fingerprint,
         };
+        let automated = policy.automation().is_some();
+        let failed_before = failed_for_good(&last_sync);
         Ok(match attempt {
-            Some(attempt) => self.sync(ready, attempt).await,
-            None => {
-                let automated = policy.automation().is_some();
-                let failed_before = failed_for_good(&last_sync);
-                self.compare(ready, &window, failed_before, automated).await
+            Some(mut attempt) if attempt.self_heal.is_some() => {
+                let (plan, decision) = self_heal_decision(
+                    self.plan(&ready).await,
+                    pass.previous,
+                    ready.opts.prune,
+                    now_at,
+                );
+                match decision {
+                    SelfHeal::Sync { resources, count } => {
+                        ready.opts.resources = resources;
+                        ready.opts.skip_hooks = true;
+                        attempt.self_heal = Some(count);
+                        self.sync(ready, attempt).await
+                    }
+                    SelfHeal::Compare { wait } => {
+                        // In sync with these inputs: the settled shortcut may look at
+                        // health alone again until something changes.
+                        if plan.as_ref().is_ok_and(flotilla_sync::Plan::in_sync) {
+                            self.settled.record(&pass.key, ready.fingerprint);
+                        } else if wait.is_some()
+                            && let Some(watches) = self.drift_watches()
+                        {
+                            // Backing off: the drift is still to heal when it ends.
+                            watches.mark_drifted(&pass.key);
+                        }
+                        let mut compared =
+                            self.compared(ready, plan, &window, failed_before, automated);
+                        compared.requeue_after = wait.or(compared.requeue_after);
+                        compared
+                    }
+                }
             }
+            Some(attempt) => self.sync(ready, attempt).await,
+            None => self.compare(ready, &window, failed_before, automated).await,
         })
     }
 
@@ -697,14 +727,34 @@ impl AppReconciler {
         failed_before: Option<&str>,
         automated: bool,
     ) -> Reconciled {
-        let plan = flotilla_sync::plan(
+        let plan = self.plan(&ready).await;
+        self.compared(ready, plan, window, failed_before, automated)
+    }
+
+    /// The comparison of the `ready` app's objects with its destination.
+    async fn plan(
+        &self,
+        ready: &Ready<'_>,
+    ) -> Result<flotilla_sync::Plan, flotilla_sync::SyncError> {
+        flotilla_sync::plan(
             &ready.cluster,
             &ready.app_id,
-            ready.desired,
+            ready.desired.clone(),
             &ready.opts,
             Some(&ready.inventory),
         )
-        .await;
+        .await
+    }
+
+    /// The status a comparison (`plan`) writes ([`Self::compare`]).
+    fn compared(
+        &self,
+        ready: Ready<'_>,
+        plan: Result<flotilla_sync::Plan, flotilla_sync::SyncError>,
+        window: &Result<bool, String>,
+        failed_before: Option<&str>,
+        automated: bool,
+    ) -> Reconciled {
         match plan {
             Ok(plan) => status::after_compare(ready.draft, &plan, window, failed_before, automated),
             Err(e) => ready.pass.failed("ComparisonError", e.to_string()),
@@ -1377,13 +1427,17 @@ struct Attempt<'a> {
     strategy: RetryStrategy,
     retries: i64,
     started: String,
+    /// An automated sync of a revision that already synced (selfHeal): Argo CD syncs
+    /// only the OutOfSync resources then, without hooks, and counts the attempts in
+    /// `operation.sync.selfHealAttemptsCount` (this one's count once decided).
+    self_heal: Option<i64>,
 }
 
 impl Attempt<'_> {
-    /// A dry run or a selective sync changes neither what the app is compared as nor
-    /// its history.
+    /// A dry run or a selective sync (a self-heal is one) changes neither what the app
+    /// is compared as nor its history.
     fn is_full(&self) -> bool {
-        self.run.is_none_or(|run| run.requested.sync.is_full())
+        self.self_heal.is_none() && self.run.is_none_or(|run| run.requested.sync.is_full())
     }
 }
 
@@ -1402,6 +1456,7 @@ fn operation_attempt<'a>(run: &'a OperationRun, opts: &mut SyncOptions) -> Attem
         strategy: run.requested.retry.clone(),
         retries: run.retries,
         started: run.started_at.clone(),
+        self_heal: None,
     }
 }
 
@@ -1434,8 +1489,104 @@ fn automated_attempt<'a>(
         run: None,
         strategy: RetryStrategy::automated(policy.retry.as_ref()),
         retries,
+        // A self-heal compares first; with inputs changed since (the spec, the project,
+        // the render context) or unknown (a restart), the whole app is synced again,
+        // as what the objects alone cannot show (managed namespace metadata) may differ.
+        self_heal: (already_synced
+            && matches!(
+                settledness.freshness,
+                crate::settled::Freshness::Settled | crate::settled::Freshness::Expired
+            ))
+        .then_some(0),
         started: now.to_string(),
     })
+}
+
+/// What a selfHeal app whose revision already synced does now (Argo CD's `autoSync`
+/// once `alreadyAttemptedSync` said it succeeded).
+#[derive(Debug, PartialEq)]
+enum SelfHeal {
+    /// Sync only these OutOfSync resources, this being self-heal attempt `count`.
+    Sync {
+        resources: Vec<flotilla_sync::SelectedResource>,
+        count: i64,
+    },
+    /// Only compare: nothing to heal (in sync, or only pruning with prune off, or the
+    /// comparison failed), or the backoff still runs for `wait`.
+    Compare { wait: Option<Duration> },
+}
+
+/// The self-heal backoff of Argo CD's controller (`--self-heal-backoff-timeout-seconds`
+/// 2, factor 3, cap 300 s): none before the first attempt, then 2 s × 3^(n−1), counted
+/// from the last operation's end.
+fn self_heal_backoff(attempts: i64) -> Duration {
+    if attempts <= 0 {
+        return Duration::ZERO;
+    }
+    let exponent = u32::try_from(attempts - 1).unwrap_or(u32::MAX).min(10);
+    Duration::from_secs((2 * 3u64.pow(exponent)).min(300))
+}
+
+/// Argo CD's `autoSync` for a revision that already synced, selfHeal on: the app must
+/// be OutOfSync, only pruning with prune off is no reason, the attempts so far
+/// (`selfHealAttemptsCount` of the last operation) hold it back for
+/// [`self_heal_backoff`] after that operation finished; then the resources not Synced
+/// are synced, as `Kind`, group and name.
+fn self_heal_decision(
+    plan: Result<flotilla_sync::Plan, flotilla_sync::SyncError>,
+    previous: &Value,
+    prune: bool,
+    now: Timestamp,
+) -> (
+    Result<flotilla_sync::Plan, flotilla_sync::SyncError>,
+    SelfHeal,
+) {
+    let Ok(found) = &plan else {
+        return (plan, SelfHeal::Compare { wait: None });
+    };
+    let out_of_sync: Vec<&flotilla_sync::PlanItem> = found
+        .items
+        .iter()
+        .filter(|i| i.state != flotilla_sync::ObjectState::Synced && !i.ignore_extraneous)
+        .collect();
+    let prune_only = out_of_sync
+        .iter()
+        .all(|i| i.state == flotilla_sync::ObjectState::Extra);
+    if out_of_sync.is_empty() || (prune_only && !prune) {
+        return (plan, SelfHeal::Compare { wait: None });
+    }
+    let operation = previous.pointer("/operationState");
+    let attempts = operation
+        .and_then(|o| o.pointer("/operation/sync/selfHealAttemptsCount"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let since_finished = operation
+        .and_then(|o| o.get("finishedAt"))
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .and_then(|at| Duration::try_from(now.duration_since(at)).ok())
+        .unwrap_or_default();
+    let wait = self_heal_backoff(attempts).saturating_sub(since_finished);
+    if !wait.is_zero() {
+        return (plan, SelfHeal::Compare { wait: Some(wait) });
+    }
+    let resources = out_of_sync
+        .iter()
+        .filter(|i| prune || i.state != flotilla_sync::ObjectState::Extra)
+        .map(|i| flotilla_sync::SelectedResource {
+            group: i.key.group.clone(),
+            kind: i.key.kind.clone(),
+            name: i.key.name.clone(),
+            namespace: String::new(),
+        })
+        .collect();
+    (
+        plan,
+        SelfHeal::Sync {
+            resources,
+            count: attempts + 1,
+        },
+    )
 }
 
 /// The SyncError of a revision of a source whose sync failed for good: it is not synced
@@ -1874,6 +2025,86 @@ pub fn cluster_labels(registry: &ClusterRegistry) -> BTreeMap<String, BTreeMap<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Argo CD's defaults (`--self-heal-backoff-timeout-seconds=2`, factor 3, cap 300 s)
+    /// through `wait.Backoff.Step` n times: 0 before the first attempt.
+    #[test]
+    fn self_heal_backs_off_as_argo_cds_controller() {
+        let seconds: Vec<u64> = (0..8).map(|n| self_heal_backoff(n).as_secs()).collect();
+        assert_eq!(seconds, [0, 2, 6, 18, 54, 162, 300, 300]);
+        assert_eq!(self_heal_backoff(i64::MAX), Duration::from_secs(300));
+    }
+
+    /// Only an OutOfSync app heals; only pruning with prune off does not; the last
+    /// operation's count and end decide the wait; the resources are the ones not Synced.
+    #[test]
+    fn a_self_heal_syncs_what_is_not_synced_once_its_backoff_ends() {
+        let item = |name: &str, state| flotilla_sync::PlanItem {
+            key: flotilla_sync::ObjectKey {
+                group: "apps".into(),
+                kind: "Deployment".into(),
+                namespace: "web".into(),
+                name: name.into(),
+            },
+            api_version: "apps/v1".into(),
+            state,
+            diff: String::new(),
+            message: None,
+            health: None,
+            ignore_extraneous: false,
+        };
+        use flotilla_sync::ObjectState::{Extra, OutOfSync, Synced};
+        let plan = |items| {
+            Ok(flotilla_sync::Plan {
+                items,
+                shared: Vec::new(),
+            })
+        };
+        let now: Timestamp = "2026-11-29T10:00:10Z".parse().unwrap();
+        let last = |count: i64, finished: &str| {
+            json!({"operationState": {"finishedAt": finished,
+                   "operation": {"sync": {"selfHealAttemptsCount": count}}}})
+        };
+        let decide = |items, previous: &Value, prune| {
+            self_heal_decision(plan(items), previous, prune, now).1
+        };
+        let compare = SelfHeal::Compare { wait: None };
+        assert_eq!(decide(vec![item("a", Synced)], &json!({}), true), compare);
+        assert_eq!(
+            decide(vec![item("a", Synced), item("b", Extra)], &json!({}), false),
+            compare
+        );
+        let SelfHeal::Sync { resources, count } = decide(
+            vec![item("a", Synced), item("b", OutOfSync), item("c", Extra)],
+            &last(0, "2026-11-29T10:00:09Z"),
+            false,
+        ) else {
+            panic!("a drifted object heals at once the first time");
+        };
+        assert_eq!(count, 1);
+        let names: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["b"], "nothing pruned with prune off");
+        assert!(resources[0].namespace.is_empty() && resources[0].group == "apps");
+        assert_eq!(
+            decide(
+                vec![item("b", OutOfSync)],
+                &last(2, "2026-11-29T10:00:08Z"),
+                true
+            ),
+            SelfHeal::Compare {
+                wait: Some(Duration::from_secs(4))
+            },
+            "the third attempt waits 6 s after the second ended"
+        );
+        assert!(matches!(
+            decide(
+                vec![item("b", OutOfSync)],
+                &last(2, "2026-11-29T10:00:00Z"),
+                true
+            ),
+            SelfHeal::Sync { count: 3, .. }
+        ));
+    }
 
     /// A value file or file parameter read through a ref source that is a Helm chart
     /// is found (Argo CD refuses it); other refs and plain paths are not.

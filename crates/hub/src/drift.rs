@@ -348,6 +348,12 @@ impl DriftWatches {
     pub fn take_drifted(&self, app: &str) -> bool {
         lock(&self.inner.drifted).remove(app)
     }
+
+    /// Marks `app` drifted again without queueing it: drift taken by a reconcile that
+    /// did not heal it yet (a self-heal backing off), for the reconcile that will.
+    pub fn mark_drifted(&self, app: &str) {
+        lock(&self.inner.drifted).insert(app.to_string());
+    }
 }
 
 async fn watch(

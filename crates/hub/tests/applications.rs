@@ -1842,22 +1842,29 @@ async fn ignored_differences_are_neither_drift_nor_healed() {
         (data().await["c"] == "3").then_some(())
     })
     .await;
-    // The heal was a sync: its status (written once the sync ends) records it.
-    let history = wait_for("the heal recorded", async || {
+    // The heal was Argo CD's self-heal sync: selective, of the OutOfSync resource only
+    // (`Kind`, group and name, as `autoSync` lists them), counted, and as a selective
+    // sync it is not in the history.
+    let operation = wait_for("the heal recorded", async || {
         let app = serde_json::to_value(apps.get("tuned").await.ok()?).ok()?;
-        let history = app["status"]["history"].as_array()?.clone();
-        (history.len() == 2).then_some(history)
+        let state = app["status"]["operationState"].clone();
+        (state["phase"] == "Succeeded" && state["startedAt"] != first_sync).then_some(state)
     })
     .await;
-    assert_ne!(last_sync_started().await, first_sync);
-    let ids: Vec<i64> = history.iter().filter_map(|h| h["id"].as_i64()).collect();
     assert_eq!(
-        ids,
-        [0, 1],
-        "each successful sync is in the history: {history:?}"
+        operation["operation"]["sync"]["resources"],
+        json!([{"kind": "ConfigMap", "name": "tuned"}])
     );
-    assert_eq!(history[1]["source"]["path"], "deploy");
-    assert_eq!(history[1]["initiatedBy"]["automated"], true);
+    assert_eq!(operation["operation"]["sync"]["selfHealAttemptsCount"], 1);
+    assert_eq!(operation["operation"]["initiatedBy"]["automated"], true);
+    let app = serde_json::to_value(apps.get("tuned").await.unwrap()).unwrap();
+    let history = app["status"]["history"].as_array().unwrap();
+    assert_eq!(
+        history.len(),
+        1,
+        "a selective sync is not in the history: {history:?}"
+    );
+    assert_eq!(app["status"]["sync"]["status"], "Synced");
     assert_eq!(
         data().await["a"],
         "2",
@@ -1877,6 +1884,125 @@ async fn ignored_differences_are_neither_drift_nor_healed() {
         "{message}"
     );
     assert!(message.contains("\"repeat\" is not allowed"), "{message}");
+}
+
+/// Argo CD's self-heal of a revision that already synced (`autoSync` after
+/// `alreadyAttemptedSync`): only the OutOfSync resources are synced, hooks do not run
+/// again, nothing is added to the history, and the attempts are counted
+/// (`selfHealAttemptsCount`) and held back 2 s × 3^(n−1) after the last one ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn self_heal_syncs_only_what_drifted_without_hooks_and_backs_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  size: m\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrate\n  annotations:\n    argocd.argoproj.io/hook: PreSync\ndata:\n  step: \"1\"\n",
+    )
+    .await;
+    create_app(&apps, "healed", json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "healed"},
+            "syncPolicy": {"automated": {"selfHeal": true}, "syncOptions": ["CreateNamespace=true"]},
+        })).await;
+    let status =
+        async || serde_json::to_value(apps.get("healed").await.unwrap()).unwrap()["status"].clone();
+    wait_for("Synced", async || {
+        let status = status().await;
+        (status.pointer("/sync/status")? == "Synced"
+            && status.pointer("/operationState/phase")? == "Succeeded")
+            .then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "healed");
+    let uid = async |name: &str| config_maps.get(name).await.unwrap().metadata.uid.unwrap();
+    let hook = uid("migrate").await;
+    let other = config_maps
+        .get("other")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+
+    let drift = async |color: &str| {
+        config_maps
+            .patch(
+                "settings",
+                &by_hand(),
+                &Patch::Merge(json!({"data": {"color": color}})),
+            )
+            .await
+            .unwrap();
+    };
+    // The n-th heal, by its count (timestamps have whole seconds).
+    let healed = async |n: i64| {
+        wait_for(&format!("heal #{n} recorded"), async || {
+            let status = status().await;
+            let state = status.get("operationState")?;
+            (state["phase"] == "Succeeded"
+                && state.pointer("/operation/sync/selfHealAttemptsCount")? == n)
+                .then_some(status)
+        })
+        .await
+    };
+    drift("red").await;
+    let once = healed(1).await;
+    let sync = &once["operationState"]["operation"]["sync"];
+    assert_eq!(
+        sync["resources"],
+        json!([{"kind": "ConfigMap", "name": "settings"}])
+    );
+    assert_eq!(sync["selfHealAttemptsCount"], 1);
+    assert_eq!(
+        config_maps.get("settings").await.unwrap().data.unwrap()["color"],
+        "blue"
+    );
+    assert_eq!(
+        uid("migrate").await,
+        hook,
+        "the PreSync hook did not run again"
+    );
+    assert_eq!(
+        config_maps
+            .get("other")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        other,
+        "what did not drift was not applied"
+    );
+    assert_eq!(once["history"].as_array().unwrap().len(), 1);
+    assert_eq!(once["sync"]["status"], "Synced");
+
+    // The second attempt waits 2 s after the first one ended.
+    drift("green").await;
+    let twice = healed(2).await;
+    assert_eq!(
+        twice["operationState"]["operation"]["sync"]["selfHealAttemptsCount"],
+        2
+    );
+    let at = |status: &Value, field: &str| {
+        status["operationState"][field]
+            .as_str()
+            .unwrap()
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .unwrap()
+    };
+    let waited = at(&twice, "startedAt").duration_since(at(&once, "finishedAt"));
+    assert!(waited.as_secs() >= 2, "healed again after {waited:?}");
+    assert_eq!(
+        config_maps.get("settings").await.unwrap().data.unwrap()["color"],
+        "blue"
+    );
+    assert_eq!(uid("migrate").await, hook);
 }
 
 /// One object rendered by two Applications (Argo CD's SharedResourceWarning): the second

@@ -259,7 +259,7 @@ pub(super) fn after_sync(
             Some(now),
         ),
         None => operation_state(
-            with_target(&target.recorded, json!({"prune": opts.prune}), false),
+            with_target(&target.recorded, automated_sync(attempt, opts), false),
             &attempt.strategy,
             &ended,
             result,
@@ -574,6 +574,29 @@ fn resource_health(health: &flotilla_sync::health::Health) -> Value {
     } else {
         json!({"status": health.status.as_str(), "message": health.message})
     }
+}
+
+/// `operation.sync` of an automated sync before its target: `prune`, and for a
+/// self-heal the resources it syncs and its attempt count, as Argo CD's `autoSync`
+/// writes them (`Kind`, group and name; the group left out when empty).
+fn automated_sync(attempt: &Attempt<'_>, opts: &flotilla_sync::SyncOptions) -> Value {
+    let mut sync = json!({"prune": opts.prune});
+    if let Some(count) = attempt.self_heal {
+        let resources: Vec<Value> = opts
+            .resources
+            .iter()
+            .map(|r| {
+                let mut resource = json!({"kind": r.kind, "name": r.name});
+                if !r.group.is_empty() {
+                    resource["group"] = json!(r.group);
+                }
+                resource
+            })
+            .collect();
+        sync["resources"] = json!(resources);
+        sync["selfHealAttemptsCount"] = json!(count);
+    }
+    sync
 }
 
 /// `status.operationState` of an automated sync that `ended` so: its operation (`sync` and
