@@ -117,6 +117,22 @@ pub fn go_path_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     Ok(matches(&tokens, name, GO_PATH))
 }
 
+/// Argo CD's `glob.MatchStringInList(list, item, glob.REGEXP)`: an entry wrapped in `/`
+/// is a regular expression (unanchored, as Go's `regexp.MatchString`), any other a
+/// gobwas glob without separators. An expression that does not compile matches nothing.
+pub fn match_string_in_list(list: &[String], item: &str) -> bool {
+    list.iter().any(|entry| {
+        match entry
+            .strip_prefix('/')
+            .and_then(|rest| rest.strip_suffix('/'))
+            .filter(|_| entry.len() >= 2)
+        {
+            Some(expression) => regex::Regex::new(expression).is_ok_and(|re| re.is_match(item)),
+            None => gobwas_match(entry, item, false),
+        }
+    })
+}
+
 /// `glob.MustCompile(pattern, separators...).Match(text)` from gobwas/glob; a pattern that does
 /// not compile matches nothing (Argo CD logs and treats it as no match).
 pub fn gobwas_match(pattern: &str, text: &str, slash_is_separator: bool) -> bool {
@@ -404,6 +420,28 @@ fn match_at(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Argo CD's `MatchStringInList` in REGEXP mode (util/glob/list_test.go's kinds of
+    /// cases): `/…/` entries are unanchored regular expressions, others globs.
+    #[test]
+    fn a_list_matches_globs_and_slash_wrapped_expressions() {
+        let list = |entries: &[&str]| entries.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        assert!(match_string_in_list(&list(&["team-*"]), "team-a"));
+        assert!(!match_string_in_list(&list(&["team-*"]), "teams"));
+        assert!(match_string_in_list(&list(&["a", "b*"]), "bob"));
+        assert!(match_string_in_list(&list(&["/^team-[a-z]$/"]), "team-a"));
+        assert!(!match_string_in_list(&list(&["/^team-[a-z]$/"]), "team-ab"));
+        assert!(
+            match_string_in_list(&list(&["/eam/"]), "team-a"),
+            "unanchored, as regexp.MatchString"
+        );
+        assert!(
+            !match_string_in_list(&list(&["/[/"]), "["),
+            "a bad expression matches nothing"
+        );
+        assert!(match_string_in_list(&list(&["*"]), "anything"));
+        assert!(!match_string_in_list(&[], "argocd"));
+    }
 
     #[test]
     fn git_pathspec_star_crosses_directories() {

@@ -1118,17 +1118,20 @@ impl AppReconciler {
             }
         };
         let Some(found) = found else {
-            return if name == "default" {
-                Ok(None)
-            } else {
-                Err(format!(
+            if name != "default" {
+                return Err(format!(
                     "Application referencing project {name} which does not exist"
-                ))
-            };
+                ));
+            }
+            // Argo CD's own default project names no source namespaces.
+            let default = flotilla_fleet::AppProject::default_project(PROJECT_NAMESPACE);
+            namespace_permitted(app, &default)?;
+            return Ok(None);
         };
         let project: flotilla_fleet::AppProject =
             serde_json::from_value(serde_json::to_value(&found).unwrap_or(Value::Null))
                 .map_err(|e| format!("AppProject {name}: {e}"))?;
+        namespace_permitted(app, &project)?;
         let violations = match objects {
             None => project.check_sources(app),
             Some((objects, cluster)) => {
@@ -1711,6 +1714,22 @@ fn app_context(app: &Application, kustomize_build_options: String) -> AppContext
         kustomize_build_options,
         kustomize_charts: Default::default(),
     }
+}
+
+/// Argo CD's `getAppProj` check: an Application outside Argo CD's namespace may use
+/// only a project whose `sourceNamespaces` name its namespace.
+fn namespace_permitted(
+    app: &Application,
+    project: &flotilla_fleet::AppProject,
+) -> Result<(), String> {
+    let namespace = app.metadata.namespace.as_str();
+    if project.is_app_namespace_permitted(namespace, PROJECT_NAMESPACE) {
+        return Ok(());
+    }
+    Err(format!(
+        "application '{}' in namespace '{namespace}' is not permitted to use project '{}'",
+        app.metadata.name, project.metadata.name
+    ))
 }
 
 /// Argo CD's `InstanceName`: the name alone for an Application in Argo CD's own

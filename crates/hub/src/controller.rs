@@ -35,6 +35,18 @@ pub struct ControllerOptions {
     pub health_recheck: Duration,
     /// Namespace of the cluster Secrets.
     pub cluster_namespace: String,
+    /// Namespaces besides Argo CD's own whose Applications are reconciled (Argo CD's
+    /// `--application-namespaces`: globs, or `/regular expressions/`); the others'
+    /// are left alone, as Argo CD's controller does not process them.
+    pub application_namespaces: Vec<String>,
+}
+
+impl ControllerOptions {
+    /// Whether Applications in `namespace` are reconciled (`isAppNamespaceAllowed`).
+    pub fn reconciles_namespace(&self, namespace: &str) -> bool {
+        namespace == crate::application::PROJECT_NAMESPACE
+            || flotilla_fleet::glob::match_string_in_list(&self.application_namespaces, namespace)
+    }
 }
 
 impl Default for ControllerOptions {
@@ -45,6 +57,7 @@ impl Default for ControllerOptions {
             retry: Duration::from_secs(5),
             health_recheck: Duration::from_secs(1),
             cluster_namespace: "argocd".into(),
+            application_namespaces: Vec::new(),
         }
     }
 }
@@ -258,7 +271,12 @@ async fn watch_applications(state: Arc<Loop>) {
             Change::Present(value) => {
                 let key = AppReconciler::key_of(&value);
                 let print = fingerprint(&value);
-                if !state.known.contains(&key) {
+                let namespace = value
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let reconciled = state.options.reconciles_namespace(namespace);
+                if reconciled && !state.known.contains(&key) {
                     prefetch(&state, &value, &mut prefetches);
                 }
                 let value = Arc::new(value);
@@ -267,7 +285,7 @@ async fn watch_applications(state: Arc<Loop>) {
                     hook(&value, true);
                 }
                 drop(value);
-                if changed {
+                if changed && reconciled {
                     state.queue.add(key);
                 }
             }
@@ -302,6 +320,14 @@ async fn worker(state: Arc<Loop>) {
         let Some(object) = state.known.get(&key) else {
             continue;
         };
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !state.options.reconciles_namespace(namespace) {
+            // Queued by a project or repository change: still not this controller's.
+            continue;
+        }
         if object.pointer("/metadata/deletionTimestamp").is_some() {
             finalize(&state, &key, &object).await;
             continue;

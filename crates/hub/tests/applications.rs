@@ -2005,6 +2005,93 @@ async fn self_heal_syncs_only_what_drifted_without_hooks_and_backs_off() {
     assert_eq!(uid("migrate").await, hook);
 }
 
+/// Applications in any namespace as Argo CD allows them: only Argo CD's own namespace
+/// and those `--application-namespaces` names are reconciled (another's Application is
+/// left alone, no status written), and an Application outside Argo CD's namespace may
+/// use only a project whose `sourceNamespaces` name its namespace — the default project
+/// names none — else nothing is synced and the condition says why in Argo CD's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn applications_outside_argocd_need_their_namespace_allowed_twice() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant\n",
+    )
+    .await;
+    let hub = east_setup.hub.clone();
+    for name in ["team-a", "other"] {
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        Api::<Namespace>::all(hub.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+    }
+    let _controller = tokio::spawn(controller::run_applications_with(
+        east_setup.reconciler.clone(),
+        ControllerOptions {
+            workers: 2,
+            application_namespaces: vec!["team-*".into()],
+            ..Default::default()
+        },
+        controller::Feeds::default(),
+    ));
+    create_project(
+        &hub,
+        "tenants",
+        json!({"sourceRepos": ["*"], "sourceNamespaces": ["/^team-[a-z]$/"],
+               "destinations": [{"server": "*", "namespace": "*"}]}),
+    )
+    .await;
+    let apps_in = |namespace: &str| {
+        Api::<DynamicObject>::namespaced_with(hub.clone(), namespace, &application_resource())
+    };
+    let spec = |project: &str, namespace: &str| {
+        json!({"project": project,
+               "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+               "destination": {"server": east_setup.server.cluster_url("east"), "namespace": namespace},
+               "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]}})
+    };
+    let create_in = async |namespace: &str, name: &str, spec: Value| {
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+        }))
+        .unwrap();
+        apps_in(namespace)
+            .create(&PostParams::default(), &app)
+            .await
+            .unwrap();
+    };
+    create_in("other", "stray", spec("tenants", "stray")).await;
+    create_in("team-a", "defaulted", spec("default", "defaulted")).await;
+    create_in("team-a", "web", spec("tenants", "web")).await;
+
+    let status_of = async |namespace: &str, name: &str| {
+        let app = apps_in(namespace).get(name).await.unwrap();
+        serde_json::to_value(app).unwrap()["status"].clone()
+    };
+    wait_for("team-a/web Synced", async || {
+        (status_of("team-a", "web").await.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let (kind, message) = first_condition(&apps_in("team-a"), "defaulted").await;
+    assert_eq!(kind, "InvalidSpecError");
+    assert_eq!(
+        message,
+        "application 'defaulted' in namespace 'team-a' is not permitted to use project 'default'"
+    );
+    let east = client(&east_setup.server, "east").await;
+    let namespaces = Api::<Namespace>::all(east);
+    assert!(namespaces.get_opt("defaulted").await.unwrap().is_none());
+    assert!(
+        status_of("other", "stray").await.is_null(),
+        "an Application in a namespace not reconciled is left alone"
+    );
+    assert!(namespaces.get_opt("stray").await.unwrap().is_none());
+}
+
 /// One object rendered by two Applications (Argo CD's SharedResourceWarning): the second
 /// app with `FailOnSharedResource=true` fails its sync with Argo CD's message and leaves
 /// the object to the first; a third without the option syncs and warns.

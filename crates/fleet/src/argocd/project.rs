@@ -56,7 +56,11 @@ pub struct AppProjectSpec {
     /// When automated syncs may run ([`super::sync_windows`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sync_windows: Vec<super::sync_windows::SyncWindow>,
-    /// Other fields (roles, sourceNamespaces, ...).
+    /// Namespaces besides Argo CD's own whose Applications may use the project (globs,
+    /// or `/regular expressions/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_namespaces: Vec<String>,
+    /// Other fields (roles, ...).
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -157,6 +161,15 @@ impl AppProject {
             },
             extra: Extra::new(),
         }
+    }
+
+    /// Argo CD's `IsAppNamespacePermitted`: an Application in the control plane's
+    /// namespace (`control_plane`) always may use the project, one elsewhere only when
+    /// `sourceNamespaces` names its namespace.
+    pub fn is_app_namespace_permitted(&self, app_namespace: &str, control_plane: &str) -> bool {
+        app_namespace.is_empty()
+            || app_namespace == control_plane
+            || crate::glob::match_string_in_list(&self.spec.source_namespaces, app_namespace)
     }
 
     /// `IsSourcePermitted`: URLs compared normalised, `/` separating glob segments.

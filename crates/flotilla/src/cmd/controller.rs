@@ -36,6 +36,11 @@ pub(crate) struct ControllerArgs {
     /// Applications reconciled at once.
     #[arg(long, default_value_t = 16)]
     pub(crate) workers: usize,
+    /// Namespaces besides `argocd` whose Applications are reconciled, comma-separated
+    /// globs or `/regular expressions/` (Argo CD's `--application-namespaces`); such an
+    /// Application must also use a project whose `sourceNamespaces` name its namespace.
+    #[arg(long, value_name = "NAMESPACES", value_delimiter = ',')]
+    pub(crate) application_namespaces: Vec<String>,
     /// A webhook receiver on the metrics address, as PROVIDER=SECRET_FILE (repeatable):
     /// github, gitlab, gitea, bitbucket, generic or generic-hmac, and a file holding the
     /// shared secret. A valid push refreshes the repository at once. The receiver's path
@@ -228,6 +233,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         let mut config = HubConfig::new(&args.cache_dir);
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
+        config.controller.application_namespaces = args.application_namespaces.clone();
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
         config.flux.default_service_account = args.default_service_account.clone();
