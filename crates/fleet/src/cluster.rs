@@ -80,9 +80,30 @@ pub struct ClusterConfig {
     /// TLS settings.
     #[serde(default)]
     pub tls_client_config: TlsClientConfig,
-    /// Fields we do not interpret (`execProviderConfig`, `awsAuthConfig`, ...).
+    /// Fields not read here: those the hub cannot honour are refused
+    /// ([`ClusterConfig::unsupported`]), others (`disableCompression`) ignored.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
+}
+
+impl ClusterConfig {
+    /// The first setting of Argo CD's cluster config this hub cannot honour, and why:
+    /// `awsAuthConfig` and `execProviderConfig` (which Argo CD prefers to a bearer
+    /// token) and `proxyUrl`. Connecting without them would reach the cluster as
+    /// someone else, or by another route, so the registration is refused by name.
+    pub fn unsupported(&self) -> Option<(&'static str, &'static str)> {
+        [
+            ("awsAuthConfig", "EKS IAM authentication"),
+            ("execProviderConfig", "credentials from a command"),
+            ("proxyUrl", "a proxy"),
+        ]
+        .into_iter()
+        .find(|(key, _)| {
+            self.extra
+                .get(*key)
+                .is_some_and(|v| !v.is_null() && v != "")
+        })
+    }
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -249,6 +270,37 @@ mod tests {
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    /// What Argo CD would authenticate with but this hub cannot is named, not skipped.
+    #[test]
+    fn unsupported_authentication_is_named() {
+        let config = |extra: &str| -> ClusterConfig {
+            serde_json::from_str(&format!(r#"{{"bearerToken":"t"{extra}}}"#)).unwrap()
+        };
+        assert_eq!(config("").unsupported(), None);
+        assert_eq!(
+            config(r#","awsAuthConfig":{"clusterName":"prod","roleARN":"arn:aws:iam::1:role/x"}"#)
+                .unsupported()
+                .map(|(key, _)| key),
+            Some("awsAuthConfig")
+        );
+        assert_eq!(
+            config(r#","execProviderConfig":{"command":"argocd-k8s-auth","apiVersion":"client.authentication.k8s.io/v1beta1"}"#)
+                .unsupported()
+                .map(|(key, _)| key),
+            Some("execProviderConfig")
+        );
+        assert_eq!(
+            config(r#","proxyUrl":"http://proxy:3128""#)
+                .unsupported()
+                .map(|(key, _)| key),
+            Some("proxyUrl")
+        );
+        assert_eq!(
+            config(r#","proxyUrl":"","disableCompression":true"#).unsupported(),
+            None
+        );
     }
 
     #[test]

@@ -168,13 +168,20 @@ pub async fn reload(
 }
 
 /// A client for the cluster a registration describes: its server, bearer token or basic
-/// auth, and TLS settings (CA, client certificate, server name, insecure).
+/// auth, and TLS settings (CA, client certificate, server name, insecure); a
+/// registration relying on what the hub cannot do (EKS IAM, exec credentials, a proxy)
+/// is refused by name.
 pub async fn connect(cluster: &ClusterSecret) -> Result<Client, ClusterError> {
     let error = |reason: String| ClusterError::Config {
         name: cluster.name.clone(),
         server: cluster.server.clone(),
         reason,
     };
+    if let Some((key, what)) = cluster.config.unsupported() {
+        return Err(error(format!(
+            "config.{key} ({what}) is not supported by this hub; register the cluster with a bearerToken or a client certificate"
+        )));
+    }
     let tls = &cluster.config.tls_client_config;
     let mut cluster_entry = json!({"server": cluster.server});
     if let Some(ca) = &tls.ca_data {
