@@ -446,6 +446,18 @@ impl FluxReconciler {
                 events: Vec::new(),
             };
         }
+        if let Some(message) = unsupported_git_repository(obj.get("spec").unwrap_or(&Value::Null)) {
+            conditions.stalled("UnsupportedFeature", &message);
+            conditions.set("Ready", "False", "UnsupportedFeature", &message);
+            let mut status = old_status.clone();
+            status["conditions"] = conditions.to_value();
+            status["observedGeneration"] = json!(generation);
+            return Outcome {
+                status: Some(status),
+                requeue: None,
+                events: Vec::new(),
+            };
+        }
         let namespace = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -2067,9 +2079,51 @@ fn remember_reader(state: &Loop, key: &str, object: &Value, is_source: bool) {
 
 use crate::controller::{StatusOn, now_rfc3339, write_status};
 
+/// What a GitRepository asks that this hub does not do, named rather than ignored (a
+/// build without its submodules, or a fetch without the provider's login or the proxy,
+/// would be wrong or fail later for a reason nobody could see).
+fn unsupported_git_repository(spec: &Value) -> Option<String> {
+    let refused = if spec.get("recurseSubmodules") == Some(&Value::Bool(true)) {
+        "spec.recurseSubmodules (Git submodules)".to_string()
+    } else if let Some(provider) = spec
+        .get("provider")
+        .and_then(Value::as_str)
+        .filter(|p| !matches!(*p, "" | "generic"))
+    {
+        format!("spec.provider '{provider}' (the provider's login)")
+    } else if spec.get("proxySecretRef").is_some_and(|v| !v.is_null()) {
+        "spec.proxySecretRef".to_string()
+    } else {
+        return None;
+    };
+    Some(format!("{refused} is not supported by this hub"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Submodules, a provider's login and a proxy are refused by name.
+    #[test]
+    fn git_repository_fields_this_hub_cannot_honour_are_named() {
+        assert_eq!(
+            unsupported_git_repository(&json!({"url": "https://x", "provider": "generic"})),
+            None
+        );
+        assert_eq!(
+            unsupported_git_repository(&json!({"recurseSubmodules": true})).as_deref(),
+            Some("spec.recurseSubmodules (Git submodules) is not supported by this hub")
+        );
+        assert_eq!(
+            unsupported_git_repository(&json!({"recurseSubmodules": false})),
+            None
+        );
+        assert_eq!(
+            unsupported_git_repository(&json!({"provider": "azure"})).as_deref(),
+            Some("spec.provider 'azure' (the provider's login) is not supported by this hub")
+        );
+        assert!(unsupported_git_repository(&json!({"proxySecretRef": {"name": "p"}})).is_some());
+    }
 
     #[test]
     fn durations_print_as_go_does() {

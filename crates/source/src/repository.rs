@@ -20,8 +20,9 @@ pub struct LocalReference {
 }
 
 /// `spec` of a GitRepository, with Flux's field names. `include` is resolved by the
-/// caller, which holds the other repositories' artifacts; other fields Flotilla does
-/// not act on (`provider`, `recurseSubmodules`, …) are accepted and ignored.
+/// caller, which holds the other repositories' artifacts; fields Flotilla does not act
+/// on (`provider`, `recurseSubmodules`, `proxySecretRef`) are kept out of this type, and
+/// the hub refuses an object that sets them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
