@@ -759,20 +759,23 @@ pub async fn sync(
         }
     }
     order::sort(&mut ordered);
-    let last_wave = ordered
+    // Prunes in their own waves mirrored, PruneLast ones (the app's option or the
+    // object's own) after every wave, as gitops-engine orders them.
+    let own: Vec<(i64, bool)> = extra
+        .iter()
+        .map(|obj| {
+            let last = opts.prune_last || crate::options::has_sync_option(obj, "PruneLast=true");
+            (order::wave(obj), last)
+        })
+        .collect();
+    let sync_waves = ordered
         .iter()
         .filter(|o| o.phase == Phase::Sync)
-        .map(|o| o.wave)
-        .max()
-        .unwrap_or(0);
+        .map(|o| o.wave);
+    let prune_waves = order::prune_waves(&own, sync_waves);
     let mut results: Vec<ObjectResult> = Vec::new();
     let mut prune_tasks: Vec<Ordered<Task>> = Vec::new();
-    for obj in &extra {
-        let wave = if opts.prune_last {
-            last_wave.saturating_add(1)
-        } else {
-            order::wave(obj)
-        };
+    for (obj, wave) in extra.iter().zip(prune_waves) {
         prune_tasks.push(Ordered {
             obj,
             phase: Phase::Sync,

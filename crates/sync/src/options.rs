@@ -293,6 +293,15 @@ fn prune_mode(value: &str) -> Option<PruneMode> {
     }
 }
 
+/// Whether an object's own `argocd.argoproj.io/sync-options` hold `option` (gitops-engine's
+/// `HasAnnotationOption`: entries split on `,` and trimmed).
+pub fn has_sync_option(obj: &Value, option: &str) -> bool {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(SYNC_OPTIONS_ANNOTATION))
+        .and_then(Value::as_str)
+        .is_some_and(|options| options.split(',').any(|entry| entry.trim() == option))
+}
+
 /// An object's own `Delete=` option (`argocd.argoproj.io/sync-options`), else the app's.
 pub fn delete_mode(obj: &Value, app: &SyncOptions) -> PruneMode {
     obj.pointer("/metadata/annotations")

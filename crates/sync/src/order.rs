@@ -138,6 +138,33 @@ pub fn wave(obj: &Value) -> i64 {
         .unwrap_or(0)
 }
 
+/// gitops-engine's waves of prunes, for objects whose own wave and PruneLast setting are
+/// `own`: the distinct prune waves mirrored (the lowest swapped with the highest, and so
+/// on: what was created first is deleted last); a PruneLast prune one wave after every
+/// Sync-phase wave (`sync_waves`, the prunes' mirrored waves included), and never before
+/// wave 1.
+pub fn prune_waves(own: &[(i64, bool)], sync_waves: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    let mut distinct: Vec<i64> = own.iter().map(|(wave, _)| *wave).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mirrored: Vec<i64> = own
+        .iter()
+        .map(|(wave, _)| {
+            let at = distinct.binary_search(wave).unwrap_or_default();
+            distinct[distinct.len() - 1 - at]
+        })
+        .collect();
+    let after_last = sync_waves
+        .into_iter()
+        .chain(mirrored.iter().copied())
+        .fold(0, i64::max)
+        .saturating_add(1);
+    own.iter()
+        .zip(mirrored)
+        .map(|((_, last), wave)| if *last { after_last } else { wave })
+        .collect()
+}
+
 /// Helm's install order, which gitops-engine sorts kinds by within a wave.
 pub const KIND_ORDER: [&str; 35] = [
     "Namespace",
@@ -281,6 +308,21 @@ fn adjust<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// gitops-engine's symmetric swap of the distinct prune waves, and PruneLast after
+    /// the last Sync-phase wave (prunes' included, at least 1).
+    #[test]
+    fn prune_waves_are_mirrored_and_prune_last_comes_after_every_wave() {
+        let plain = |waves: &[i64]| waves.iter().map(|w| (*w, false)).collect::<Vec<_>>();
+        assert_eq!(prune_waves(&plain(&[-1, 0, 2]), [5]), [2, 0, -1]);
+        assert_eq!(prune_waves(&plain(&[1, 1, 3, 2]), []), [3, 3, 1, 2]);
+        assert_eq!(prune_waves(&plain(&[4]), [0]), [4]);
+        assert_eq!(prune_waves(&[], [1]), Vec::<i64>::new());
+        // PruneLast: after the Sync waves (3) and the mirrored prune waves (7): 8.
+        assert_eq!(prune_waves(&[(0, false), (7, true)], [3]), [7, 8]);
+        // Every wave negative: PruneLast still goes to wave 1.
+        assert_eq!(prune_waves(&[(-5, true)], [-3, -2]), [1]);
+    }
     use serde_json::json;
 
     fn task(kind: &str, name: &str, ns: &str, wave: i64) -> Ordered<'static, ()> {

@@ -450,6 +450,62 @@ async fn waves_and_hooks_run_in_argo_cd_order() {
     assert!(r.inventory.entries.iter().all(|e| e.kind != "Job"));
 }
 
+/// gitops-engine's prune order: the distinct waves of the objects to prune are mirrored
+/// (created first, deleted last), and one marked `PruneLast=true` goes after every wave.
+#[tokio::test]
+async fn prunes_run_in_mirrored_waves_and_prune_last_after_all() {
+    let (_server, cluster) = start().await;
+    let in_wave = |name: &str, wave: &str, options: Option<&str>| {
+        let mut object = cm(name, "1");
+        object["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": wave});
+        if let Some(options) = options {
+            object["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] = json!(options);
+        }
+        object
+    };
+    let first = sync_app(
+        &cluster,
+        vec![
+            in_wave("a", "-1", None),
+            in_wave("b", "0", None),
+            in_wave("c", "2", None),
+            in_wave("d", "0", Some("Validate=false, PruneLast=true")),
+            in_wave("keep", "1", None),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
+    let second = sync_app(
+        &cluster,
+        vec![in_wave("keep", "1", None)],
+        Some(&first.inventory),
+    )
+    .await;
+    assert_eq!(
+        second.phase,
+        OperationPhase::Succeeded,
+        "{}",
+        second.message
+    );
+    let order: Vec<String> = second
+        .results
+        .iter()
+        .map(|r| format!("{}:{:?}", r.key.name, r.action))
+        .collect();
+    // Prune waves -1, 0, 2 become 2, 0, -1; PruneLast after wave 2: 3.
+    assert_eq!(
+        order,
+        [
+            "c:Pruned",
+            "b:Pruned",
+            "keep:Unchanged",
+            "a:Pruned",
+            "d:Pruned"
+        ]
+    );
+}
+
 /// Argo CD's selective sync (`operation.sync.resources`, `HasIdentity`): only the named
 /// objects are applied or pruned — the others stay as the cluster has them, out of sync
 /// or not, and stay tracked — and no hook runs.
