@@ -471,13 +471,9 @@ impl AppReconciler {
         let failed_before = failed_for_good(&last_sync);
         Ok(match attempt {
             Some(mut attempt) if attempt.self_heal.is_some() => {
-                let (plan, decision) = self_heal_decision(
-                    self.plan(&ready).await,
-                    pass.previous,
-                    ready.opts.prune,
-                    now_at,
-                );
-                match decision {
+                // The objects are kept for the sync that may follow.
+                let plan = self.plan(&ready, ready.desired.clone()).await;
+                match self_heal_decision(&plan, pass.previous, ready.opts.prune, now_at) {
                     SelfHeal::Sync { resources, count } => {
                         ready.opts.resources = resources;
                         ready.opts.skip_hooks = true;
@@ -722,24 +718,26 @@ impl AppReconciler {
     /// revision whose sync `failed_before`.
     async fn compare(
         &self,
-        ready: Ready<'_>,
+        mut ready: Ready<'_>,
         window: &Result<bool, String>,
         failed_before: Option<&str>,
         automated: bool,
     ) -> Reconciled {
-        let plan = self.plan(&ready).await;
+        let desired = std::mem::take(&mut ready.desired);
+        let plan = self.plan(&ready, desired).await;
         self.compared(ready, plan, window, failed_before, automated)
     }
 
-    /// The comparison of the `ready` app's objects with its destination.
+    /// The comparison of `desired`, the `ready` app's objects, with its destination.
     async fn plan(
         &self,
         ready: &Ready<'_>,
+        desired: Vec<Value>,
     ) -> Result<flotilla_sync::Plan, flotilla_sync::SyncError> {
         flotilla_sync::plan(
             &ready.cluster,
             &ready.app_id,
-            ready.desired.clone(),
+            desired,
             &ready.opts,
             Some(&ready.inventory),
         )
@@ -1536,16 +1534,13 @@ fn self_heal_backoff(attempts: i64) -> Duration {
 /// [`self_heal_backoff`] after that operation finished; then the resources not Synced
 /// are synced, as `Kind`, group and name.
 fn self_heal_decision(
-    plan: Result<flotilla_sync::Plan, flotilla_sync::SyncError>,
+    plan: &Result<flotilla_sync::Plan, flotilla_sync::SyncError>,
     previous: &Value,
     prune: bool,
     now: Timestamp,
-) -> (
-    Result<flotilla_sync::Plan, flotilla_sync::SyncError>,
-    SelfHeal,
-) {
-    let Ok(found) = &plan else {
-        return (plan, SelfHeal::Compare { wait: None });
+) -> SelfHeal {
+    let Ok(found) = plan else {
+        return SelfHeal::Compare { wait: None };
     };
     let out_of_sync: Vec<&flotilla_sync::PlanItem> = found
         .items
@@ -1556,7 +1551,7 @@ fn self_heal_decision(
         .iter()
         .all(|i| i.state == flotilla_sync::ObjectState::Extra);
     if out_of_sync.is_empty() || (prune_only && !prune) {
-        return (plan, SelfHeal::Compare { wait: None });
+        return SelfHeal::Compare { wait: None };
     }
     let operation = previous.pointer("/operationState");
     let attempts = operation
@@ -1571,7 +1566,7 @@ fn self_heal_decision(
         .unwrap_or_default();
     let wait = self_heal_backoff(attempts).saturating_sub(since_finished);
     if !wait.is_zero() {
-        return (plan, SelfHeal::Compare { wait: Some(wait) });
+        return SelfHeal::Compare { wait: Some(wait) };
     }
     let resources = out_of_sync
         .iter()
@@ -1583,13 +1578,10 @@ fn self_heal_decision(
             namespace: String::new(),
         })
         .collect();
-    (
-        plan,
-        SelfHeal::Sync {
-            resources,
-            count: attempts + 1,
-        },
-    )
+    SelfHeal::Sync {
+        resources,
+        count: attempts + 1,
+    }
 }
 
 /// The SyncError of a revision of a source whose sync failed for good: it is not synced
@@ -2084,9 +2076,8 @@ mod tests {
             json!({"operationState": {"finishedAt": finished,
                    "operation": {"sync": {"selfHealAttemptsCount": count}}}})
         };
-        let decide = |items, previous: &Value, prune| {
-            self_heal_decision(plan(items), previous, prune, now).1
-        };
+        let decide =
+            |items, previous: &Value, prune| self_heal_decision(&plan(items), previous, prune, now);
         let compare = SelfHeal::Compare { wait: None };
         assert_eq!(decide(vec![item("a", Synced)], &json!({}), true), compare);
         assert_eq!(

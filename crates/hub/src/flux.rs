@@ -422,22 +422,24 @@ impl FluxReconciler {
         let generation = generation_of(obj);
         let old_status = obj.get("status").cloned().unwrap_or(json!({}));
         let mut conditions = Conditions::from_status(&old_status, generation, now);
+        // A terminal failure: Stalled and not Ready for `reason`, not retried.
+        let stall = |mut conditions: Conditions, reason: &str, message: &str| {
+            conditions.stalled(reason, message);
+            conditions.set("Ready", "False", reason, message);
+            let mut status = old_status.clone();
+            status["conditions"] = conditions.to_value();
+            status["observedGeneration"] = json!(generation);
+            Outcome {
+                status: Some(status),
+                requeue: None,
+                events: Vec::new(),
+            }
+        };
+        let raw_spec = obj.get("spec").unwrap_or(&Value::Null);
         let spec: flotilla_source::GitRepositorySpec =
-            match serde_json::from_value(obj.get("spec").cloned().unwrap_or(Value::Null)) {
+            match serde_json::from_value(raw_spec.clone()) {
                 Ok(s) => s,
-                Err(e) => {
-                    let message = format!("invalid spec: {e}");
-                    conditions.stalled("InvalidSpec", &message);
-                    conditions.set("Ready", "False", "InvalidSpec", &message);
-                    let mut status = old_status.clone();
-                    status["conditions"] = conditions.to_value();
-                    status["observedGeneration"] = json!(generation);
-                    return Outcome {
-                        status: Some(status),
-                        requeue: None,
-                        events: Vec::new(),
-                    };
-                }
+                Err(e) => return stall(conditions, "InvalidSpec", &format!("invalid spec: {e}")),
             };
         if spec.suspend {
             return Outcome {
@@ -446,17 +448,8 @@ impl FluxReconciler {
                 events: Vec::new(),
             };
         }
-        if let Some(message) = unsupported_git_repository(obj.get("spec").unwrap_or(&Value::Null)) {
-            conditions.stalled("UnsupportedFeature", &message);
-            conditions.set("Ready", "False", "UnsupportedFeature", &message);
-            let mut status = old_status.clone();
-            status["conditions"] = conditions.to_value();
-            status["observedGeneration"] = json!(generation);
-            return Outcome {
-                status: Some(status),
-                requeue: None,
-                events: Vec::new(),
-            };
+        if let Some(message) = unsupported_git_repository(raw_spec) {
+            return stall(conditions, "UnsupportedFeature", &message);
         }
         let namespace = obj
             .pointer("/metadata/namespace")
