@@ -234,6 +234,14 @@ async fn watch_appsets(state: Arc<Loop>) {
             Change::Listed => state.known.mark_listed(),
             Change::Gone(value) => forget(&state, &object_key(&value)),
             Change::Present(value) => {
+                let namespace = value
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !state.reconciler.reconciles_namespace(namespace) {
+                    // Argo CD's `ignoreNotAllowedNamespaces` event filter: not ours.
+                    continue;
+                }
                 let key = object_key(&value);
                 let progressive = state.reconciler.options.enable_progressive_syncs;
                 let print = appset_fingerprint(&value, progressive);

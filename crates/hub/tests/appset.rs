@@ -191,15 +191,36 @@ impl Hub {
     }
 
     async fn apply_set(&self, set: Value) {
+        self.apply_set_in("argocd", set).await;
+    }
+
+    async fn apply_set_in(&self, namespace: &str, mut set: Value) {
+        set["metadata"]["namespace"] = json!(namespace);
         let set: DynamicObject = serde_json::from_value(set).unwrap();
         Api::<DynamicObject>::namespaced_with(
             self.hub.clone(),
-            "argocd",
+            namespace,
             &appset::applicationset_resource(),
         )
         .create(&PostParams::default(), &set)
         .await
         .unwrap();
+    }
+
+    /// The names of the Applications in `namespace`.
+    async fn application_names_in(&self, namespace: &str) -> Vec<String> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.hub.clone(), namespace, &application_resource());
+        let mut names: Vec<String> = api
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|a| a.metadata.name)
+            .collect();
+        names.sort();
+        names
     }
 
     /// A commit in the registry and the webhook's trigger.
@@ -507,6 +528,60 @@ async fn preserve_resources_on_deletion_leaves_the_finalizer_off() {
         (names == ["app-00-prod-eu", "app-00-prod-us"]).then_some(())
     })
     .await;
+}
+
+/// Argo CD's `--applicationset-namespaces`: a set outside the controller's namespace and
+/// the allowed ones is not reconciled (no Applications, no status); an allowed one creates
+/// its Applications in its own namespace, whatever its template says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn applicationsets_are_reconciled_only_in_the_allowed_namespaces() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start_audited(
+        &["app-00"],
+        false,
+        None,
+        AppSetOptions {
+            applicationset_namespaces: vec!["team-*".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    for namespace in ["other", "team-a", "team-b"] {
+        let ns: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+        Api::all(hub.hub.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+    let mut set = seed();
+    set["spec"]["template"]["metadata"]["namespace"] = json!("argocd");
+    hub.apply_set_in("other", set.clone()).await;
+    hub.apply_set_in("team-a", set.clone()).await;
+    let generated = ["app-00-prod-eu", "app-00-prod-us"];
+    wait_for("team-a's Applications", async || {
+        (hub.application_names_in("team-a").await == generated).then_some(())
+    })
+    .await;
+    // A later allowed set converging means the earlier one in `other` was seen too.
+    hub.apply_set_in("team-b", set).await;
+    wait_for("team-b's Applications", async || {
+        (hub.application_names_in("team-b").await == generated).then_some(())
+    })
+    .await;
+    assert!(hub.application_names_in("other").await.is_empty());
+    assert!(
+        hub.application_names_in("argocd").await.is_empty(),
+        "the template's namespace is overridden by the set's"
+    );
+    let other: Api<DynamicObject> =
+        Api::namespaced_with(hub.hub.clone(), "other", &appset::applicationset_resource());
+    let untouched = other.get("microservices").await.unwrap();
+    assert!(
+        untouched.data.get("status").is_none(),
+        "a set in a namespace not allowed gets no status: {:?}",
+        untouched.data
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -41,6 +41,19 @@ pub(crate) struct ControllerArgs {
     /// Application must also use a project whose `sourceNamespaces` name its namespace.
     #[arg(long, value_name = "NAMESPACES", value_delimiter = ',')]
     pub(crate) application_namespaces: Vec<String>,
+    /// Namespaces besides `argocd` whose ApplicationSets are reconciled, comma-separated
+    /// globs or `/regular expressions/` (Argo CD's `--applicationset-namespaces`); a set's
+    /// Applications are created in its own namespace, so that namespace must also be among
+    /// `--application-namespaces` for them to sync. Needs `--allowed-scm-providers` or
+    /// `--enable-scm-providers=false`, as upstream: a tenant must not choose the forge API
+    /// the hub calls.
+    #[arg(
+        long,
+        value_name = "NAMESPACES",
+        value_delimiter = ',',
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES"
+    )]
+    pub(crate) applicationset_namespaces: Vec<String>,
     /// A webhook receiver on the metrics address, as PROVIDER=SECRET_FILE (repeatable):
     /// github, gitlab, gitea, bitbucket, generic or generic-hmac, and a file holding the
     /// shared secret. A valid push refreshes the repository at once. The receiver's path
@@ -180,6 +193,30 @@ pub(crate) fn parse_rewrite(text: &str) -> anyhow::Result<Rewrite> {
     })
 }
 
+/// `--applicationset-namespaces`, refused as Argo CD's controller refuses to start when
+/// ApplicationSets outside its namespace could choose the forge API the hub calls (the
+/// SCM provider and pull request generators) with no `--allowed-scm-providers`.
+fn applicationset_namespaces(args: &ControllerArgs) -> anyhow::Result<Vec<String>> {
+    let namespaces: Vec<String> = args
+        .applicationset_namespaces
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let any_allowed = args
+        .allowed_scm_providers
+        .iter()
+        .any(|a| !a.trim().is_empty());
+    if !namespaces.is_empty() && args.enable_scm_providers && !any_allowed {
+        bail!(
+            "--applicationset-namespaces {}: ApplicationSets in any namespace need \
+             --allowed-scm-providers or --enable-scm-providers=false",
+            namespaces.join(",")
+        );
+    }
+    Ok(namespaces)
+}
+
 /// The configuration for `context` of the kubeconfig at `path` (or the default kubeconfig).
 pub(crate) async fn config_from(
     path: Option<&std::path::Path>,
@@ -257,6 +294,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 ..Default::default()
             });
         }
+        config.appsets.applicationset_namespaces = applicationset_namespaces(&args)?;
         config.appsets.scm = flotilla_hub::appset::ScmPolicy {
             enabled: args.enable_scm_providers,
             allowed: args
@@ -349,6 +387,45 @@ mod tests {
         assert_eq!(r.instead_of, "https://gitlab.internal/");
         assert!(parse_rewrite("no-equals").is_err());
         assert!(parse_rewrite("=x").is_err());
+    }
+
+    #[test]
+    fn applicationsets_in_other_namespaces_need_an_scm_allow_list() {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            args: ControllerArgs,
+        }
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["controller"];
+            argv.extend_from_slice(extra);
+            <Command as clap::Parser>::try_parse_from(argv)
+                .unwrap()
+                .args
+        };
+        assert!(applicationset_namespaces(&args(&[])).unwrap().is_empty());
+        let err = applicationset_namespaces(&args(&["--applicationset-namespaces", "team-*"]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("need --allowed-scm-providers"),
+            "{err}"
+        );
+        let allowed = args(&[
+            "--applicationset-namespaces",
+            "team-*,/^ops$/",
+            "--allowed-scm-providers",
+            "https://api.github.com",
+        ]);
+        assert_eq!(
+            applicationset_namespaces(&allowed).unwrap(),
+            ["team-*", "/^ops$/"]
+        );
+        let disabled = args(&[
+            "--applicationset-namespaces",
+            "team-*",
+            "--enable-scm-providers=false",
+        ]);
+        assert_eq!(applicationset_namespaces(&disabled).unwrap(), ["team-*"]);
     }
 
     #[test]

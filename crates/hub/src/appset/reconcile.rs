@@ -58,6 +58,10 @@ pub struct AppSetOptions {
     /// Which forge APIs the pull request generator may call, and which Secrets it may
     /// read tokens from.
     pub scm: ScmPolicy,
+    /// Namespaces besides the controller's whose ApplicationSets are reconciled (Argo CD's
+    /// `--applicationset-namespaces`: globs, or `/regular expressions/`); the others' are
+    /// left alone, without status, as Argo CD's controller filters them out of its watch.
+    pub applicationset_namespaces: Vec<String>,
 }
 
 impl Default for AppSetOptions {
@@ -72,6 +76,7 @@ impl Default for AppSetOptions {
             max_resources_status_count: appset::DEFAULT_MAX_RESOURCES_STATUS_COUNT,
             enable_progressive_syncs: false,
             scm: ScmPolicy::default(),
+            applicationset_namespaces: Vec::new(),
         }
     }
 }
@@ -182,6 +187,16 @@ impl Failure {
 }
 
 impl AppSetReconciler {
+    /// Whether ApplicationSets in `namespace` are reconciled (`IsNamespaceAllowed` over the
+    /// controller's namespace and `--applicationset-namespaces`).
+    pub fn reconciles_namespace(&self, namespace: &str) -> bool {
+        namespace == self.namespace
+            || flotilla_fleet::glob::match_string_in_list(
+                &self.options.applicationset_namespaces,
+                namespace,
+            )
+    }
+
     /// Reconciles one ApplicationSet (as the watch last saw it).
     pub async fn reconcile(&self, object: &Value, now: &str) -> Outcome {
         if object.pointer("/metadata/deletionTimestamp").is_some() {
