@@ -132,8 +132,12 @@ pub struct ClusterSecret {
     pub server: String,
     /// `data.project`: the project the cluster is scoped to, if any.
     pub project: Option<String>,
-    /// `data.namespaces`: comma-separated namespaces the cluster credential is limited to.
+    /// `data.namespaces`: comma-separated namespaces the cluster credential is limited to
+    /// (Argo CD's namespaced mode: no object elsewhere is managed).
     pub namespaces: Vec<String>,
+    /// `data.clusterResources` is `"true"`: in namespaced mode, cluster-scoped objects are
+    /// managed too.
+    pub cluster_resources: bool,
     /// `data.config`: credentials.
     pub config: ClusterConfig,
     /// The Secret's labels (the clusters generator matches and exposes them).
@@ -237,10 +241,46 @@ impl ClusterSecret {
                         .collect()
                 })
                 .unwrap_or_default(),
+            cluster_resources: data.get("clusterResources").map(String::as_str) == Some("true"),
             config,
             labels: string_map("labels"),
             annotations: string_map("annotations"),
             secret_name,
+        })
+    }
+
+    /// In namespaced mode (`namespaces` set), the first of `objects` the cluster does not
+    /// manage, with gitops-engine's message: a cluster-scoped object unless
+    /// `clusterResources`, a namespaced one outside the listed namespaces. `namespaced`
+    /// says whether a kind is namespaced by `(apiVersion, kind)` (`None`: unknown, then an
+    /// object with a namespace is taken as namespaced); a namespaced object without one
+    /// goes to `default_namespace`, the app's destination.
+    pub fn unmanaged_object(
+        &self,
+        objects: &[Value],
+        namespaced: &dyn Fn(&str, &str) -> Option<bool>,
+        default_namespace: &str,
+    ) -> Option<String> {
+        if self.namespaces.is_empty() {
+            return None;
+        }
+        objects.iter().find_map(|object| {
+            let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+            let kind = text("/kind").unwrap_or_default();
+            let name = text("/metadata/name").unwrap_or_default();
+            let own_namespace = text("/metadata/namespace").filter(|n| !n.is_empty());
+            let is_namespaced = namespaced(text("/apiVersion").unwrap_or_default(), kind)
+                .unwrap_or(own_namespace.is_some());
+            if !is_namespaced {
+                return (!self.cluster_resources).then(|| {
+                    format!(
+                        "cluster level {kind} {name:?} can not be managed when in namespaced mode"
+                    )
+                });
+            }
+            let namespace = own_namespace.unwrap_or(default_namespace);
+            (!self.namespaces.iter().any(|n| n == namespace))
+                .then(|| format!("namespace {namespace:?} for {kind} {name:?} is not managed"))
         })
     }
 
@@ -325,6 +365,77 @@ mod tests {
         assert!(cluster.is_cluster_secret());
         let debug = format!("{cluster:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
+    }
+
+    /// gitops-engine's `GetManagedLiveObjs` in namespaced mode: messages as upstream's.
+    #[test]
+    fn a_namespaced_cluster_manages_only_its_namespaces() {
+        let secret = |extra: Value| {
+            let mut data = json!({"name": "c", "server": "https://c"});
+            data.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            ClusterSecret::from_secret(&json!({"metadata": {"name": "c"}, "stringData": data}))
+                .unwrap()
+        };
+        let scope = |_: &str, kind: &str| match kind {
+            "ClusterRole" => Some(false),
+            "ConfigMap" => Some(true),
+            _ => None,
+        };
+        let object = |kind: &str, name: &str, namespace: Option<&str>| {
+            let mut o = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name}});
+            if let Some(ns) = namespace {
+                o["metadata"]["namespace"] = json!(ns);
+            }
+            o
+        };
+        let role = object("ClusterRole", "admin", None);
+        let in_a = object("ConfigMap", "a", Some("team-a"));
+        let defaulted = object("ConfigMap", "d", None);
+        let elsewhere = object("ConfigMap", "x", Some("kube-system"));
+
+        let open = secret(json!({}));
+        assert!(!open.cluster_resources);
+        assert_eq!(
+            open.unmanaged_object(&[role.clone(), elsewhere.clone()], &scope, "team-a"),
+            None,
+            "without namespaces everything is managed"
+        );
+        let limited = secret(json!({"namespaces": " team-a, team-b ,"}));
+        assert_eq!(limited.namespaces, ["team-a", "team-b"]);
+        assert_eq!(
+            limited.unmanaged_object(&[in_a.clone(), defaulted.clone()], &scope, "team-b"),
+            None
+        );
+        assert_eq!(
+            limited.unmanaged_object(&[in_a.clone(), role.clone()], &scope, "team-a"),
+            Some(
+                r#"cluster level ClusterRole "admin" can not be managed when in namespaced mode"#
+                    .into()
+            )
+        );
+        assert_eq!(
+            limited.unmanaged_object(std::slice::from_ref(&elsewhere), &scope, "team-a"),
+            Some(r#"namespace "kube-system" for ConfigMap "x" is not managed"#.into())
+        );
+        assert_eq!(
+            limited.unmanaged_object(std::slice::from_ref(&defaulted), &scope, "web"),
+            Some(r#"namespace "web" for ConfigMap "d" is not managed"#.into()),
+            "a namespaced object without a namespace goes to the destination's"
+        );
+        let with_cluster = secret(json!({"namespaces": "team-a", "clusterResources": "true"}));
+        assert!(with_cluster.cluster_resources);
+        assert_eq!(
+            with_cluster.unmanaged_object(&[role, in_a], &scope, "team-a"),
+            None
+        );
+        let unknown_kind = object("Widget", "w", None);
+        assert_eq!(
+            limited.unmanaged_object(&[unknown_kind], &scope, "team-a"),
+            Some(r#"cluster level Widget "w" can not be managed when in namespaced mode"#.into()),
+            "a kind discovery does not know, written without a namespace, is cluster level"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use flotilla_fleet::Application;
 use flotilla_fleet::argocd::application::{
     ApplicationDestination, ApplicationSource, RetryStrategy, SyncPolicy,
 };
+use flotilla_fleet::cluster::ClusterSecret;
 use flotilla_source::Request;
 use flotilla_sync::{AppId, Inventory, InventoryEntry, SyncOptions};
 use k8s_openapi::jiff::Timestamp;
@@ -45,8 +46,9 @@ pub struct AppReconciler {
     pub sources: Sources,
     /// How long a remote check of a repository is reused.
     pub source_interval: Duration,
-    /// Per destination server: the sync engine's view (keeps discovery cached).
-    sync_clusters: Mutex<HashMap<String, flotilla_sync::Cluster>>,
+    /// Per destination server: the sync engine's view (keeps discovery cached), made from
+    /// the registration it was made from (`None`: the hub itself).
+    sync_clusters: Mutex<HashMap<String, SyncCluster>>,
     /// Per application key: what it applied last, for pruning.
     inventories: Mutex<HashMap<String, Inventory>>,
     /// Watches on the kinds applications applied (set by the controller loop).
@@ -391,7 +393,7 @@ impl AppReconciler {
         // Kinds argocd-cm excludes (and Argo CD's core exclusions) are never managed: left
         // out with a warning, and never pruned.
         let filter = self.resource_filter();
-        let (desired, excluded) = without_excluded(rendered.objects, &filter, &cluster.0);
+        let (desired, excluded) = without_excluded(rendered.objects, &filter, &cluster.server);
         // PreDelete/PostDelete hooks in the render: their finalizers, before the status says
         // anything (Argo CD sets them first, so a deletion cannot miss its hooks).
         if let Some(finalizers) =
@@ -401,14 +403,28 @@ impl AppReconciler {
         }
 
         // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
-        let (server, client) = cluster;
         let phase = std::time::Instant::now();
-        let sync_cluster = self.sync_cluster(&server, client);
+        let sync_cluster = self.sync_cluster(&cluster);
+        let server = cluster.server;
         let checked = self
             .check_project(&app, Some((&desired, &sync_cluster)))
             .await;
         crate::metrics::global().phase("application", "project", phase.elapsed());
         let project = checked.map_err(invalid)?;
+        // A cluster registered for some namespaces (Argo CD's namespaced mode) manages
+        // nothing elsewhere: the live state cannot be loaded, nothing is applied.
+        if let Some(unmanaged) = unmanaged_object(
+            cluster.registration.as_deref(),
+            &desired,
+            &sync_cluster,
+            &app,
+        )
+        .await
+        {
+            return Err(not_compared(format!(
+                "Failed to load live state: {unmanaged}"
+            )));
+        }
         // The project's sync windows: an automated sync they block waits (Argo CD's "Sync
         // prevented by sync window") and the app is only compared meanwhile; a retry that
         // began while allowed may overrun. Invalid windows block, and say why.
@@ -510,7 +526,7 @@ impl AppReconciler {
         object: &Value,
         app: &Application,
         sources: &[ApplicationSource],
-    ) -> Result<(String, kube::Client), String> {
+    ) -> Result<Destination, String> {
         if sources.is_empty() {
             return Err(missing_sources(object).into());
         }
@@ -575,13 +591,9 @@ impl AppReconciler {
 
     /// A settled app's status with the health of its objects read again, or `None` when
     /// one cannot be read (then it is rendered and synced as any other).
-    async fn settled_health(
-        &self,
-        pass: &Pass<'_>,
-        cluster: &(String, kube::Client),
-    ) -> Option<Reconciled> {
+    async fn settled_health(&self, pass: &Pass<'_>, cluster: &Destination) -> Option<Reconciled> {
         let inventory = self.inventory(&pass.key, pass.previous);
-        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1.clone());
+        let sync_cluster = self.sync_cluster(cluster);
         let phase = std::time::Instant::now();
         let healths = crate::settled::live_health(&sync_cluster, &inventory).await;
         crate::metrics::global().phase("application", "health", phase.elapsed());
@@ -944,7 +956,7 @@ impl AppReconciler {
             .into_iter()
             .filter(|o| kind.is(o))
             .collect();
-        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
+        let sync_cluster = self.sync_cluster(&cluster);
         self.check_project(&app, Some((&hooks, &sync_cluster)))
             .await?;
         let namespace = destination_namespace(destination);
@@ -1016,7 +1028,7 @@ impl AppReconciler {
         };
         let previous = object.get("status").unwrap_or(&NO_STATUS);
         let inventory = self.inventory(&key, previous);
-        let sync_cluster = self.sync_cluster(&cluster.0, cluster.1);
+        let sync_cluster = self.sync_cluster(&cluster);
         let mut opts = SyncOptions {
             prune: true,
             allow_empty: true,
@@ -1155,7 +1167,7 @@ impl AppReconciler {
 
     /// The destination's client: registered clusters by URL or name, and the hub itself
     /// as Argo CD's in-cluster destination.
-    fn destination(&self, server: &str, name: &str) -> Option<(String, kube::Client)> {
+    fn destination(&self, server: &str, name: &str) -> Option<Destination> {
         let registry = self.clusters.read().unwrap_or_else(|e| e.into_inner());
         let found = if !server.is_empty() {
             registry.by_server(server)
@@ -1163,24 +1175,53 @@ impl AppReconciler {
             registry.by_name(name)
         };
         if let Some(c) = found {
-            return Some((c.secret.server.clone(), c.client.clone()));
+            return Some(Destination {
+                server: c.secret.server.clone(),
+                client: c.client.clone(),
+                registration: Some(c.secret.clone()),
+            });
         }
         let in_cluster = server.trim_end_matches('/') == IN_CLUSTER_SERVER
             || (server.is_empty() && name == "in-cluster");
-        in_cluster.then(|| (IN_CLUSTER_SERVER.to_string(), self.hub.clone()))
+        in_cluster.then(|| Destination {
+            server: IN_CLUSTER_SERVER.to_string(),
+            client: self.hub.clone(),
+            registration: None,
+        })
     }
 
-    fn sync_cluster(&self, server: &str, client: kube::Client) -> flotilla_sync::Cluster {
+    /// The sync engine's view of `destination`, kept while its registration stays the
+    /// same: a changed one (rotated credentials, other namespaces) gets a new view and
+    /// new watches.
+    fn sync_cluster(&self, destination: &Destination) -> flotilla_sync::Cluster {
+        let server = &destination.server;
         let mut map = lock(&self.sync_clusters);
-        map.entry(server.to_string())
-            .or_insert_with(|| {
-                let cluster = flotilla_sync::Cluster::new(client);
-                match self.drift_watches() {
-                    Some(watches) => cluster.with_live_cache(watches.view(server)),
-                    None => cluster,
-                }
+        if let Some((registration, cluster)) = map.get(server)
+            && registration == &destination.registration
+        {
+            return cluster.clone();
+        }
+        let scope = destination
+            .registration
+            .as_ref()
+            .map(|r| flotilla_sync::ClusterScope {
+                namespaces: r.namespaces.clone(),
+                cluster_resources: r.cluster_resources,
             })
-            .clone()
+            .unwrap_or_default();
+        let mut cluster = flotilla_sync::Cluster::new(destination.client.clone());
+        if let Some(watches) = self.drift_watches() {
+            if map.contains_key(server) {
+                watches.forget_server(server);
+            }
+            cluster = cluster.with_live_cache(watches.view(server, &scope));
+        }
+        let cluster = cluster.with_scope(scope);
+        map.insert(
+            server.clone(),
+            (destination.registration.clone(), cluster.clone()),
+        );
+        cluster
     }
 
     /// The app's inventory: from memory, or after a restart from `status.resources`.
@@ -1228,7 +1269,7 @@ impl AppReconciler {
         }
         for (api_version, kind) in kinds {
             if let Ok(resolved) = cluster.resolve(&api_version, &kind).await {
-                watches.ensure(server, cluster.client(), &resolved.resource);
+                watches.ensure(server, cluster, &resolved);
             }
         }
     }
@@ -1242,6 +1283,42 @@ impl AppReconciler {
         lock(&self.inventories).remove(key);
         self.settled.forget(key);
     }
+}
+
+/// The sync engine's view of a cluster and the registration it was made from (`None`:
+/// the hub itself).
+type SyncCluster = (Option<Arc<ClusterSecret>>, flotilla_sync::Cluster);
+
+/// An Application's destination cluster, as the registry has it now.
+struct Destination {
+    /// Its API server URL.
+    server: String,
+    /// A client for it.
+    client: kube::Client,
+    /// Its cluster Secret (`None`: the hub itself, Argo CD's in-cluster destination).
+    registration: Option<Arc<ClusterSecret>>,
+}
+
+/// The first of `objects` that a cluster registered in namespaced mode does not manage,
+/// and why (see [`ClusterSecret::unmanaged_object`]); the kinds' scopes from `cluster`'s
+/// discovery.
+async fn unmanaged_object(
+    registration: Option<&ClusterSecret>,
+    objects: &[Value],
+    cluster: &flotilla_sync::Cluster,
+    app: &Application,
+) -> Option<String> {
+    let registration = registration.filter(|r| !r.namespaces.is_empty())?;
+    let scopes = scopes_of(cluster, objects).await;
+    registration.unmanaged_object(
+        objects,
+        &|api_version, kind| {
+            scopes
+                .get(&(api_version.to_string(), kind.to_string()))
+                .copied()
+        },
+        destination_namespace(&app.spec.destination),
+    )
 }
 
 /// One reconcile of one Application: what every phase reads.

@@ -213,29 +213,71 @@ fn name_of(object: &Value) -> ObjectName {
     (field("namespace"), field("name"))
 }
 
-fn watch_id(server: &str, resource: &ApiResource) -> String {
-    format!("{server}|{}/{}", resource.api_version, resource.plural)
+/// The watch of `resource` on the cluster at `server`, in `namespace` (`None`: all
+/// namespaces, or cluster scope).
+fn watch_id(server: &str, resource: &ApiResource, namespace: Option<&str>) -> String {
+    let id = format!("{server}|{}/{}", resource.api_version, resource.plural);
+    match namespace {
+        Some(namespace) => format!("{id}|{namespace}"),
+        None => id,
+    }
 }
 
 /// The cache of one cluster, as the sync engine reads it.
 struct ClusterView {
     inner: Arc<Inner>,
     server: String,
+    /// The namespaces its watches are limited to (Argo CD's namespaced mode; empty: none).
+    namespaces: Vec<String>,
 }
 
 impl ClusterView {
-    fn store(&self, resource: &ApiResource) -> Option<Arc<Mutex<KindStore>>> {
-        lock(&self.inner.watches)
-            .get(&watch_id(&self.server, resource))
+    /// The store holding `namespace` of `resource`: the kind's one watch, else (in
+    /// namespaced mode) that namespace's.
+    fn store(&self, resource: &ApiResource, namespace: &str) -> Option<Arc<Mutex<KindStore>>> {
+        let watches = lock(&self.inner.watches);
+        watches
+            .get(&watch_id(&self.server, resource, None))
+            .or_else(|| {
+                (!namespace.is_empty())
+                    .then(|| watches.get(&watch_id(&self.server, resource, Some(namespace))))
+                    .flatten()
+            })
             .map(|w| w.store.clone())
+    }
+
+    /// Every store of `resource`: its one watch's, else one per namespace — `None`
+    /// unless all of them exist.
+    fn stores(&self, resource: &ApiResource) -> Option<Vec<Arc<Mutex<KindStore>>>> {
+        let watches = lock(&self.inner.watches);
+        if let Some(watch) = watches.get(&watch_id(&self.server, resource, None)) {
+            return Some(vec![watch.store.clone()]);
+        }
+        if self.namespaces.is_empty() {
+            return None;
+        }
+        self.namespaces
+            .iter()
+            .map(|namespace| {
+                watches
+                    .get(&watch_id(&self.server, resource, Some(namespace)))
+                    .map(|w| w.store.clone())
+            })
+            .collect()
     }
 }
 
 impl flotilla_sync::cluster::LiveCache for ClusterView {
     fn labelled(&self, resource: &ApiResource, label_value: &str) -> Option<Vec<Value>> {
-        let store = self.store(resource)?;
-        let store = lock(&store);
-        store.ready.then(|| store.objects.labelled(label_value))
+        let mut objects = Vec::new();
+        for store in self.stores(resource)? {
+            let store = lock(&store);
+            if !store.ready {
+                return None;
+            }
+            objects.extend(store.objects.labelled(label_value));
+        }
+        Some(objects)
     }
 
     /// The health stored when the watch saw the object: nothing is decoded, unless the
@@ -246,7 +288,7 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
         namespace: &str,
         name: &str,
     ) -> Option<Option<Health>> {
-        let store = self.store(resource)?;
+        let store = self.store(resource, namespace)?;
         let store = lock(&store);
         let key = (namespace.to_string(), name.to_string());
         store.ready.then(|| {
@@ -267,7 +309,7 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
         name: &str,
         label_value: &str,
     ) -> Option<Option<String>> {
-        let store = self.store(resource)?;
+        let store = self.store(resource, namespace)?;
         let store = lock(&store);
         let key = (namespace.to_string(), name.to_string());
         store.ready.then(|| {
@@ -302,29 +344,57 @@ impl DriftWatches {
         }
     }
 
-    /// Makes sure objects of `resource` on the cluster at `server` are watched.
-    pub fn ensure(&self, server: &str, client: &kube::Client, resource: &ApiResource) {
-        let id = watch_id(server, resource);
+    /// Makes sure objects of `resolved` on `cluster` (at `server`) are watched where its
+    /// scope lets them be read: one watch for the kind, or one per namespace.
+    pub fn ensure(
+        &self,
+        server: &str,
+        cluster: &flotilla_sync::Cluster,
+        resolved: &flotilla_sync::cluster::Resolved,
+    ) {
         let mut watches = lock(&self.inner.watches);
-        if watches.get(&id).is_some_and(|w| !w.task.is_finished()) {
-            return;
+        for namespace in cluster.scope().namespaces_of(resolved.namespaced) {
+            let id = watch_id(server, &resolved.resource, namespace);
+            if watches.get(&id).is_some_and(|w| !w.task.is_finished()) {
+                continue;
+            }
+            let store = Arc::new(Mutex::new(KindStore::default()));
+            let task = tokio::spawn(watch(
+                Arc::downgrade(&self.inner),
+                store.clone(),
+                server.to_string(),
+                cluster.client().clone(),
+                resolved.resource.clone(),
+                namespace.map(str::to_string),
+            ));
+            watches.insert(id, Watch { task, store });
         }
-        let store = Arc::new(Mutex::new(KindStore::default()));
-        let task = tokio::spawn(watch(
-            Arc::downgrade(&self.inner),
-            store.clone(),
-            server.to_string(),
-            client.clone(),
-            resource.clone(),
-        ));
-        watches.insert(id, Watch { task, store });
     }
 
-    /// The cache of the cluster at `server`, for its [`flotilla_sync::Cluster`].
-    pub fn view(&self, server: &str) -> Arc<dyn flotilla_sync::cluster::LiveCache> {
+    /// Stops the watches on the cluster at `server` (its registration changed: the
+    /// next syncs start them again with its new credentials and scope).
+    pub fn forget_server(&self, server: &str) {
+        let prefix = format!("{server}|");
+        lock(&self.inner.watches).retain(|id, watch| {
+            let kept = !id.starts_with(&prefix);
+            if !kept {
+                watch.task.abort();
+            }
+            kept
+        });
+    }
+
+    /// The cache of the cluster at `server`, whose watches are limited to `scope`, for
+    /// its [`flotilla_sync::Cluster`].
+    pub fn view(
+        &self,
+        server: &str,
+        scope: &flotilla_sync::ClusterScope,
+    ) -> Arc<dyn flotilla_sync::cluster::LiveCache> {
         Arc::new(ClusterView {
             inner: self.inner.clone(),
             server: server.to_string(),
+            namespaces: scope.namespaces.clone(),
         })
     }
 
@@ -362,8 +432,12 @@ async fn watch(
     server: String,
     client: kube::Client,
     resource: ApiResource,
+    namespace: Option<String>,
 ) {
-    let api: Api<crate::raw::TextObject> = Api::all_with(client, &resource);
+    let api: Api<crate::raw::TextObject> = match &namespace {
+        Some(namespace) => Api::namespaced_with(client, namespace, &resource),
+        None => Api::all_with(client, &resource),
+    };
     let config = watcher::Config::default().labels(flotilla_sync::tracking::INSTANCE_LABEL);
     let mut events = crate::controller::watch_with_backoff(api, config);
     while let Some(event) = events.next().await {

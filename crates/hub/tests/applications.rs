@@ -625,7 +625,7 @@ async fn hand_changes_made_while_the_watch_was_away_are_seen_by_the_relist_and_h
         let seen = setup
             .reconciler
             .drift_watches()?
-            .view(&server)
+            .view(&server, &Default::default())
             .labelled(&resource, &instance)?;
         (seen.len() == 2).then_some(())
     })
@@ -3897,5 +3897,209 @@ async fn a_repository_secrets_insecure_and_client_certificate_reach_a_mutual_tls
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+/// Argo CD's namespaced mode: the cluster Secret names `namespaces`, and its credential
+/// (a ServiceAccount bound to cluster-admin by a RoleBinding in `web` alone) may act
+/// nowhere else. An app deploying into `web` syncs and is watched there (a hand edit is
+/// healed: the drift watches are namespace-scoped, a cluster-wide one would be refused);
+/// an app with an object in another namespace, or a cluster-scoped one, cannot be managed
+/// — gitops-engine's message, nothing applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_registered_for_some_namespaces_manages_only_them() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+    let dir = tempfile::tempdir().unwrap();
+    let config_map = |name: &str, namespace: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  color: blue\n"
+        )
+    };
+    let (_work, url) = repository(
+        dir.path(),
+        &[
+            ("web/cm.yaml", &config_map("settings", "web")),
+            ("elsewhere/cm.yaml", &config_map("settings", "web")),
+            ("elsewhere/other.yaml", &config_map("stray", "kube-system")),
+            (
+                "cluster/role.yaml",
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: escalate\nrules: []\n",
+            ),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let east = client(&east_setup.server, "east").await;
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "web"}})).unwrap();
+    Api::<Namespace>::all(east.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "argocd-manager"}})).unwrap();
+    let accounts = Api::<ServiceAccount>::namespaced(east.clone(), "web");
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-manager"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "argocd-manager", "namespace": "web"}],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(east.clone(), "web")
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let token = accounts
+        .create_token_request(
+            "argocd-manager",
+            &PostParams::default(),
+            &serde_json::from_value::<TokenRequest>(json!({"spec": {"audiences": []}})).unwrap(),
+        )
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+
+    // The registration limited to `web`, with that credential.
+    let secrets = Api::<Secret>::namespaced(east_setup.hub.clone(), "argocd");
+    let config = json!({"bearerToken": token,
+                        "tlsClientConfig": {"caData": east_setup.fleet.tls().unwrap().ca_data()}});
+    secrets
+        .patch(
+            "east",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"stringData": {"config": config.to_string(), "namespaces": "web"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let (registry, errors) = clusters::load(&east_setup.hub, "argocd").await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    *east_setup.reconciler.clusters.write().unwrap() = registry;
+
+    let (_controller, apps) = east_setup.run_controller();
+    for name in ["web", "elsewhere", "cluster"] {
+        create_app(
+            &apps,
+            name,
+            json!({
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": name},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+                "syncPolicy": {"automated": {"prune": true, "selfHeal": true}},
+            }),
+        )
+        .await;
+    }
+    assert_eq!(
+        first_condition(&apps, "elsewhere").await,
+        (
+            "ComparisonError".to_string(),
+            r#"Failed to load live state: namespace "kube-system" for ConfigMap "stray" is not managed"#
+                .to_string()
+        )
+    );
+    assert_eq!(
+        first_condition(&apps, "cluster").await,
+        (
+            "ComparisonError".to_string(),
+            r#"Failed to load live state: cluster level ClusterRole "escalate" can not be managed when in namespaced mode"#
+                .to_string()
+        )
+    );
+    let status = async |name: &str| {
+        serde_json::to_value(apps.get(name).await.unwrap()).unwrap()["status"].clone()
+    };
+    wait_for("web Synced and Healthy", async || {
+        let status = status("web").await;
+        (status.pointer("/sync/status")? == "Synced"
+            && status.pointer("/health/status")? == "Healthy")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(status("elsewhere").await["sync"]["status"], "Unknown");
+    let config_maps = Api::<ConfigMap>::namespaced(east.clone(), "web");
+    assert!(
+        config_maps.get_opt("settings").await.unwrap().is_some(),
+        "web's ConfigMap applied"
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(east.clone(), "kube-system")
+            .get_opt("stray")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        Api::<ClusterRole>::all(east.clone())
+            .get_opt("escalate")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A hand edit in `web` is seen by the namespace's watch and healed.
+    config_maps
+        .patch(
+            "settings",
+            &by_hand(),
+            &Patch::Merge(json!({"data": {"color": "red"}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the edit healed", async || {
+        let data = config_maps.get("settings").await.ok()?.data?;
+        (data.get("color")? == "blue").then_some(())
+    })
+    .await;
+
+    // The credential rotated (here: to one the cluster does not know): the next sync
+    // uses it at once, not a client made from the registration before.
+    let config = json!({"bearerToken": "revoked",
+                        "tlsClientConfig": {"caData": east_setup.fleet.tls().unwrap().ca_data()}});
+    secrets
+        .patch(
+            "east",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"config": config.to_string()}})),
+        )
+        .await
+        .unwrap();
+    let (registry, _) = clusters::load(&east_setup.hub, "argocd").await.unwrap();
+    *east_setup.reconciler.clusters.write().unwrap() = registry;
+    config_maps
+        .patch(
+            "settings",
+            &by_hand(),
+            &Patch::Merge(json!({"data": {"color": "green"}})),
+        )
+        .await
+        .unwrap();
+    apps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for("the rotated credential refused", async || {
+        let status = status("web").await;
+        status.to_string().contains("Unauthorized").then_some(())
+    })
+    .await;
+    let data = config_maps.get("settings").await.unwrap().data.unwrap();
+    assert_eq!(
+        data["color"], "green",
+        "nothing healed with the old credential"
     );
 }

@@ -41,12 +41,40 @@ pub struct Resolved {
 /// Group, version and kind.
 type GvkKey = (String, String, String);
 
+/// Where objects of a cluster are read: everywhere, or — Argo CD's namespaced mode, for a
+/// credential that may only act in some namespaces — in the listed namespaces, and at
+/// cluster scope only with `cluster_resources`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterScope {
+    /// The namespaces managed (empty: all of them, and cluster-scoped objects).
+    pub namespaces: Vec<String>,
+    /// In namespaced mode, cluster-scoped objects are managed too.
+    pub cluster_resources: bool,
+}
+
+impl ClusterScope {
+    /// Where objects of a kind are listed or watched: `None` for all namespaces (or
+    /// cluster scope), else one namespace each; empty when the kind is out of scope.
+    pub fn namespaces_of(&self, namespaced: bool) -> Vec<Option<&str>> {
+        if self.namespaces.is_empty() {
+            vec![None]
+        } else if namespaced {
+            self.namespaces.iter().map(|n| Some(n.as_str())).collect()
+        } else if self.cluster_resources {
+            vec![None]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// A cluster to sync into. Cheap to clone; clones share the discovery cache.
 #[derive(Clone)]
 pub struct Cluster {
     client: Client,
     cache: Arc<Mutex<HashMap<GvkKey, Resolved>>>,
     live: Option<Arc<dyn LiveCache>>,
+    scope: Arc<ClusterScope>,
 }
 
 /// Live objects kept current by watches (a controller's cluster cache). The engine reads
@@ -113,7 +141,19 @@ impl Cluster {
             client,
             cache: Arc::new(Mutex::new(HashMap::new())),
             live: None,
+            scope: Arc::default(),
         }
+    }
+
+    /// The same cluster, its objects read only where `scope` says.
+    pub fn with_scope(mut self, scope: ClusterScope) -> Cluster {
+        self.scope = Arc::new(scope);
+        self
+    }
+
+    /// Where its objects are read.
+    pub fn scope(&self) -> &ClusterScope {
+        &self.scope
     }
 
     /// The same cluster, reading live objects from `cache` where it can.

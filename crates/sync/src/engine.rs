@@ -260,10 +260,16 @@ async fn read_live(
     }
     // Futures are collected before streaming them: a closure inside the stream would make
     // the whole sync future !Send (rust-lang/rust#64552), and the hub spawns syncs.
+    let scope = cluster.scope();
     let list_futures: Vec<_> = resolved
         .into_iter()
-        .map(|r| {
-            let api = cluster.api(&r, None);
+        .flat_map(|r| {
+            scope
+                .namespaces_of(r.namespaced)
+                .into_iter()
+                .map(move |namespace| (cluster.api(&r, namespace), r.clone()))
+        })
+        .map(|(api, r)| {
             let lp = ListParams::default().labels(&selector);
             let retry = opts.retry;
             async move {

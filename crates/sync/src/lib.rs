@@ -25,7 +25,7 @@ pub mod options;
 pub mod order;
 pub mod tracking;
 
-pub use cluster::Cluster;
+pub use cluster::{Cluster, ClusterScope};
 pub use engine::{
     DELETION_NEEDS_CONFIRMATION, FIELD_MANAGER, SyncError, app_health, ignores_extraneous, plan,
     sync, sync_rendered,
