@@ -13,6 +13,7 @@
 //! - [`run_flux`] watches the kinds and runs the reconciles from a [`WorkQueue`]; every
 //!   event recorded is also handed to the notification controller ([`notify`]).
 
+mod cleanup;
 pub mod conditions;
 pub mod events;
 pub mod gnupg;

@@ -2265,3 +2265,123 @@ async fn a_ready_expression_decides_whether_a_dependency_is_ready() {
     assert!(config_maps.get_opt("app").await.unwrap().is_some());
     assert!(config_maps.get_opt("bad").await.unwrap().is_none());
 }
+
+/// kustomize-controller's cleanup before an apply: a ConfigMap first made by the real
+/// `kubectl apply` (client-side: its last-applied annotation and the
+/// `kubectl-client-side-apply` manager) and then edited with `kubectl edit`'s manager is
+/// taken over when a Kustomization applies it — the annotation goes, the kubectl managers'
+/// fields become kustomize-controller's — so a key that Git no longer has is removed from
+/// the cluster instead of staying with kubectl. A `kustomize.toolkit.fluxcd.io/ssa: Merge`
+/// object keeps its other owners, and their fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objects_applied_with_kubectl_are_taken_over_and_merge_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let manifest = |name: &str, extra: &str, merge: bool| {
+        let annotations = if merge {
+            "  annotations:\n    kustomize.toolkit.fluxcd.io/ssa: Merge\n"
+        } else {
+            ""
+        };
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n{annotations}data:\n  color: blue\n{extra}"
+        )
+    };
+    // By hand first: both keys, with kubectl.
+    let by_hand = dir.path().join("by-hand.yaml");
+    std::fs::write(
+        &by_hand,
+        format!(
+            "{}---\n{}",
+            manifest("adopted", "  size: m\n", false),
+            manifest("shared", "  size: m\n", true)
+        ),
+    )
+    .unwrap();
+    let hub = start_hub(&repos, &dir.path().join("cache")).await;
+    support::kubectl(
+        &hub.server,
+        dir.path(),
+        "hub",
+        &["apply", "-f", by_hand.to_str().unwrap()],
+    );
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(hub.client.clone(), "default");
+    config_maps
+        .patch(
+            "adopted",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"data": {"shape": "round"}})),
+        )
+        .await
+        .unwrap();
+
+    // Git has only `color`.
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            ("apps/adopted.yaml", &manifest("adopted", "", false)),
+            ("apps/shared.yaml", &manifest("shared", "", true)),
+        ],
+    );
+    create(&hub.client, PLATFORM_REPO).await;
+    create(&hub.client, &kustomization("apps", "apps", true)).await;
+    wait_ready(
+        &hub.client,
+        "flux-system",
+        "apps",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+
+    let adopted = config_maps.get("adopted").await.unwrap();
+    let data = adopted.data.clone().unwrap();
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        ["color"],
+        "kubectl's keys removed with its ownership: {data:?}"
+    );
+    assert!(
+        !adopted
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("kubectl.kubernetes.io/last-applied-configuration")
+    );
+    let managers: Vec<(String, String)> = adopted
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            (
+                m.manager.unwrap_or_default(),
+                m.operation.unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        managers,
+        [("kustomize-controller".to_string(), "Apply".to_string())]
+    );
+
+    let shared = config_maps.get("shared").await.unwrap();
+    assert_eq!(
+        shared.data.unwrap().get("size").map(String::as_str),
+        Some("m"),
+        "a Merge object keeps what kubectl owns"
+    );
+    assert!(
+        shared
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("kubectl-client-side-apply"))
+    );
+}

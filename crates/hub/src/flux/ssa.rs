@@ -413,13 +413,52 @@ async fn dry_run(
         .and_then(Value::as_str)
         .is_none_or(str::is_empty);
     let live = live.filter(|_| !created);
+    // Objects first written by kubectl or an older Flux are taken over before the apply.
+    let cleaned = match &live {
+        Some(live) => clean_up(&api, &meta, &obj, live).await?,
+        None => false,
+    };
     let action = match &live {
         None => Action::Created,
-        Some(l) if drifted(l, &predicted) => Action::Configured,
+        Some(l) if cleaned || drifted(l, &predicted) => Action::Configured,
         Some(_) => Action::Unchanged,
     };
     let body = (action != Action::Unchanged).then_some(obj);
     Ok((Change { meta, action }, body))
+}
+
+/// Sends the cleanup patch of `live` (see [`super::cleanup`]), if it needs one; whether
+/// it did.
+async fn clean_up(
+    api: &kube::Api<kube::api::DynamicObject>,
+    meta: &ObjMeta,
+    desired: &Value,
+    live: &Value,
+) -> Result<bool, String> {
+    let failed = |e: String| {
+        format!(
+            "{} metadata.managedFields cleanup failed: {e}",
+            meta.display()
+        )
+    };
+    let Some(patch) =
+        super::cleanup::cleanup_patch(desired, live, FIELD_MANAGER).map_err(failed)?
+    else {
+        return Ok(false);
+    };
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch).map_err(|e| failed(e.to_string()))?;
+    api.patch(
+        &meta.name,
+        &PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        },
+        &Patch::<()>::Json(patch),
+    )
+    .await
+    .map_err(|e| failed(e.to_string()))?;
+    Ok(true)
 }
 
 /// Deletes an object whose immutable fields changed and waits until it is gone.
