@@ -15,6 +15,7 @@
 
 mod cleanup;
 pub mod conditions;
+pub mod config_watch;
 pub mod events;
 pub mod gnupg;
 pub mod helm_chart;
@@ -96,6 +97,11 @@ pub struct FluxOptions {
     pub default_service_account: String,
     /// The notification controller's settings.
     pub notify: notify::NotifyOptions,
+    /// `--watch-configs-label-selector`: ConfigMaps and Secrets matching it are watched,
+    /// and a change requeues the Kustomizations and HelmReleases that read them
+    /// (`reconcile.fluxcd.io/watch=Enabled` by default; `None`: no such watch, as the
+    /// `DisableConfigWatchers` feature gate).
+    pub watch_configs_label_selector: Option<String>,
 }
 
 impl Default for FluxOptions {
@@ -109,6 +115,7 @@ impl Default for FluxOptions {
             kubeconfig: kubeconfig::KubeconfigPolicy::default(),
             default_service_account: String::new(),
             notify: notify::NotifyOptions::default(),
+            watch_configs_label_selector: Some(config_watch::DEFAULT_SELECTOR.into()),
         }
     }
 }
@@ -1840,6 +1847,27 @@ pub async fn run_flux(reconciler: Arc<FluxReconciler>) {
     for (kind, _) in KINDS {
         tasks.spawn(watch(state.clone(), kind, resource_of(kind)));
     }
+    if let Some(selector) = state
+        .reconciler
+        .options
+        .watch_configs_label_selector
+        .clone()
+    {
+        for kind in [
+            config_watch::ConfigKind::ConfigMap,
+            config_watch::ConfigKind::Secret,
+        ] {
+            let readers = state.clone();
+            tasks.spawn(config_watch::watch(
+                state.reconciler.hub.clone(),
+                kind,
+                selector.clone(),
+                move |kind, namespace, name| {
+                    requeue_config_readers(&readers, kind, namespace, name)
+                },
+            ));
+        }
+    }
     tasks.spawn(notifications.clone().run(posted));
     tasks.spawn(notifications.clone().watch_alerts());
     tasks.spawn(notifications.watch_providers());
@@ -1979,6 +2007,25 @@ async fn worker(state: Arc<Loop>) {
         drop(lease);
         if let Some(delay) = outcome.requeue {
             state.queue.add_after(key, delay);
+        }
+    }
+}
+
+/// A watched ConfigMap or Secret changed: its Kustomizations and HelmReleases run again.
+fn requeue_config_readers(
+    state: &Loop,
+    kind: config_watch::ConfigKind,
+    namespace: &str,
+    name: &str,
+) {
+    for key in state.known.keys() {
+        let reader_kind = key.split('/').next().unwrap_or_default();
+        if (reader_kind == KS || reader_kind == HELM_RELEASE)
+            && state.known.get(&key).is_some_and(|object| {
+                config_watch::reads(reader_kind == HELM_RELEASE, &object, kind, namespace, name)
+            })
+        {
+            state.queue.add(key);
         }
     }
 }

@@ -2385,3 +2385,81 @@ async fn objects_applied_with_kubectl_are_taken_over_and_merge_ones_are_not() {
             .any(|m| m.manager.as_deref() == Some("kubectl-client-side-apply"))
     );
 }
+
+/// Flux's config watchers: a ConfigMap labelled `reconcile.fluxcd.io/watch: Enabled`
+/// that a Kustomization substitutes from runs it again as soon as it changes (its
+/// interval is five minutes); an unlabelled one waits for the interval, as upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watched_config_map_reconciles_its_kustomizations_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let settings = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  color: ${{color}}\n"
+        )
+    };
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[
+            ("watched/cm.yaml", &settings("watched")),
+            ("plain/cm.yaml", &settings("plain")),
+        ],
+    );
+    // No retry within the test: only the watch can make a Kustomization run again.
+    let hub = start_hub_with(&repos, &dir.path().join("cache"), Duration::from_secs(300)).await;
+    let config_maps = Api::<ConfigMap>::namespaced(hub.client.clone(), "flux-system");
+    for (name, watched) in [("watched-vars", true), ("plain-vars", false)] {
+        let mut vars = json!({"metadata": {"name": name, "namespace": "flux-system"},
+                              "data": {"color": "blue"}});
+        if watched {
+            vars["metadata"]["labels"] = json!({"reconcile.fluxcd.io/watch": "Enabled"});
+        }
+        config_maps
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(vars).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    create(&hub.client, PLATFORM_REPO).await;
+    for name in ["watched", "plain"] {
+        let with_vars = format!(
+            "{}  postBuild:\n    substituteFrom:\n    - kind: ConfigMap\n      name: {name}-vars\n",
+            kustomization(name, name, true)
+        );
+        create(&hub.client, &with_vars).await;
+        wait_ready(
+            &hub.client,
+            "flux-system",
+            name,
+            "True",
+            "ReconciliationSucceeded",
+        )
+        .await;
+    }
+    let applied = Api::<ConfigMap>::namespaced(hub.client.clone(), "default");
+    let color = async |name: &str| applied.get(name).await.ok()?.data?.get("color").cloned();
+    assert_eq!(color("watched").await.as_deref(), Some("blue"));
+
+    for name in ["plain-vars", "watched-vars"] {
+        config_maps
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"color": "red"}})),
+            )
+            .await
+            .unwrap();
+    }
+    wait_for("the watched variables applied", async || {
+        (color("watched").await? == "red").then_some(())
+    })
+    .await;
+    assert_eq!(
+        color("plain").await.as_deref(),
+        Some("blue"),
+        "an unlabelled ConfigMap waits for the interval"
+    );
+}

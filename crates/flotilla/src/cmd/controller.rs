@@ -54,6 +54,18 @@ pub(crate) struct ControllerArgs {
         env = "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES"
     )]
     pub(crate) applicationset_namespaces: Vec<String>,
+    /// ConfigMaps and Secrets whose labels match this selector are watched, and a change
+    /// runs the Kustomizations and HelmReleases that read them at once (Flux's
+    /// `--watch-configs-label-selector`; empty: every ConfigMap and Secret).
+    #[arg(
+        long,
+        value_name = "SELECTOR",
+        default_value = flotilla_hub::flux::config_watch::DEFAULT_SELECTOR
+    )]
+    pub(crate) watch_configs_label_selector: String,
+    /// No watch of ConfigMaps and Secrets (Flux's `DisableConfigWatchers` feature gate).
+    #[arg(long)]
+    pub(crate) disable_config_watchers: bool,
     /// A webhook receiver on the metrics address, as PROVIDER=SECRET_FILE (repeatable):
     /// github, gitlab, gitea, bitbucket, generic or generic-hmac, and a file holding the
     /// shared secret. A valid push refreshes the repository at once. The receiver's path
@@ -274,6 +286,8 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
         config.flux.default_service_account = args.default_service_account.clone();
+        config.flux.watch_configs_label_selector =
+            (!args.disable_config_watchers).then(|| args.watch_configs_label_selector.clone());
         config.flux.kubeconfig = flotilla_hub::flux::kubeconfig::KubeconfigPolicy {
             allow_exec: args.insecure_kubeconfig_exec,
             allow_insecure_tls: args.insecure_kubeconfig_tls,
