@@ -652,8 +652,16 @@ impl AppReconciler {
 
     /// Syncs the `ready` app as `attempt` says; the status its report, or its failure,
     /// writes.
-    async fn sync(&self, mut ready: Ready<'_>, attempt: Attempt<'_>) -> Reconciled {
+    async fn sync(&self, mut ready: Ready<'_>, mut attempt: Attempt<'_>) -> Reconciled {
         let pass = ready.pass;
+        // An automated sync that waits for pruning to be confirmed is the same operation
+        // on each look: its start stays, so an approval given since is seen as one.
+        if attempt.run.is_none()
+            && let Some(since) = waiting_for_prune_confirmation_since(pass.previous)
+        {
+            attempt.started = since;
+        }
+        ready.opts.prune_confirmed = Some(deletion_approved_since(pass.object, &attempt.started));
         // Seen Running while it syncs, as Argo CD writes it first: a script
         // polling the phase must not read the last operation's.
         let running = match attempt.run {
@@ -670,6 +678,9 @@ impl AppReconciler {
             _ => self.settled.forget(&pass.key),
         }
         match report {
+            Ok(report) if report.phase == flotilla_sync::OperationPhase::Running => {
+                status::waiting_for_confirmation(ready.draft, &attempt, &report, &ready.opts)
+            }
             Ok(report) => {
                 if !ready.opts.dry_run {
                     self.remember_inventory(&pass.key, report.inventory.clone());
@@ -2086,6 +2097,31 @@ async fn still_present(
 
 /// Argo CD's `IsDeletionConfirmed`: `argocd.argoproj.io/deletion-approved` holds a time at
 /// or after the Application's deletion.
+/// Argo CD's `IsDeletionConfirmed(since)`: the app's `argocd.argoproj.io/deletion-approved`
+/// annotation is a time no earlier than `since` (the operation's start).
+fn deletion_approved_since(object: &Value, since: &str) -> bool {
+    let approved = object
+        .pointer("/metadata/annotations/argocd.argoproj.io~1deletion-approved")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    match (approved, since.parse::<Timestamp>()) {
+        (Some(approved), Ok(since)) => approved >= since,
+        _ => false,
+    }
+}
+
+/// The start of the automated sync the last status shows waiting for pruning to be
+/// confirmed, if it does.
+fn waiting_for_prune_confirmation_since(status: &Value) -> Option<String> {
+    let state = status.get("operationState")?;
+    let text = |key: &str| state.get(key).and_then(Value::as_str);
+    (text("phase")? == "Running"
+        && text("message")?.starts_with(flotilla_sync::WAITING_FOR_PRUNE_CONFIRMATION)
+        && state.pointer("/operation/initiatedBy/automated") == Some(&Value::Bool(true)))
+    .then(|| text("startedAt").map(str::to_string))
+    .flatten()
+}
+
 fn deletion_approved(object: &Value) -> bool {
     let at = |pointer: &str| {
         object

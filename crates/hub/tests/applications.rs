@@ -4103,3 +4103,111 @@ async fn a_cluster_registered_for_some_namespaces_manages_only_them() {
         "nothing healed with the old credential"
     );
 }
+
+/// gitops-engine's prune confirmation: an object annotated `Prune=confirm` that leaves Git
+/// holds the automated sync back, Running with `waiting for pruning confirmation of
+/// /ConfigMap/precious`, nothing of the new revision applied, until the app's
+/// `argocd.argoproj.io/deletion-approved` names a time no earlier than the operation's
+/// start; then the sync runs, the object is pruned, and the operation succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prune_that_needs_confirmation_waits_for_its_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let precious = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: precious\n  annotations:\n    argocd.argoproj.io/sync-options: Prune=confirm\n";
+    let (work, url) = repository(
+        dir.path(),
+        &[
+            ("deploy/settings.yaml", CONFIG_MAP),
+            ("deploy/precious.yaml", precious),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    create_app(
+        &apps,
+        "careful",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "careful"},
+            "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
+        }),
+    )
+    .await;
+    let status = async || {
+        serde_json::to_value(apps.get("careful").await.unwrap()).unwrap()["status"].clone()
+    };
+    wait_for("Synced", async || {
+        (status().await.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "careful");
+
+    // The confirmed object leaves Git with another change.
+    std::fs::remove_file(work.join("deploy/precious.yaml")).unwrap();
+    write(
+        &work,
+        "deploy/settings.yaml",
+        &CONFIG_MAP.replace("color: blue", "color: green"),
+    );
+    git(&work, &["commit", "-q", "-am", "drop precious"]);
+    mirrors.trigger(&flotilla_source::GitUrl::parse(&url).unwrap().identity());
+    let waiting = wait_for("the sync waiting", async || {
+        let state = status().await["operationState"].clone();
+        (state["phase"] == "Running").then_some(state)
+    })
+    .await;
+    assert_eq!(
+        waiting["message"],
+        "waiting for pruning confirmation of /ConfigMap/precious"
+    );
+    assert_eq!(
+        waiting["operation"]["initiatedBy"],
+        json!({"automated": true})
+    );
+    assert!(waiting.get("finishedAt").is_none(), "{waiting}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(config_maps.get_opt("precious").await.unwrap().is_some());
+    let color = async || config_maps.get("settings").await.unwrap().data.unwrap()["color"].clone();
+    assert_eq!(color().await, "blue", "nothing of the revision applied");
+    let held = status().await["operationState"].clone();
+    assert_eq!(
+        held["startedAt"], waiting["startedAt"],
+        "the same operation"
+    );
+
+    // An approval older than the operation does not count; one at its start does.
+    apps.patch(
+        "careful",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"argocd.argoproj.io/deletion-approved": "2020-01-01T00:00:00Z"}}})),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(config_maps.get_opt("precious").await.unwrap().is_some());
+    apps.patch(
+        "careful",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"argocd.argoproj.io/deletion-approved": waiting["startedAt"]}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("precious pruned", async || {
+        config_maps
+            .get_opt("precious")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let done = wait_for("the sync succeeded", async || {
+        let state = status().await["operationState"].clone();
+        (state["phase"] == "Succeeded").then_some(state)
+    })
+    .await;
+    assert_eq!(color().await, "green");
+    assert_eq!(done["startedAt"], waiting["startedAt"]);
+}

@@ -510,6 +510,37 @@ fn kept_on_app_deletion(obj: &Value, opts: &SyncOptions, approved: bool) -> Opti
     }
 }
 
+/// gitops-engine's message while a sync waits for its `Prune=confirm` objects to be
+/// approved (`waiting for pruning confirmation of <group>/<kind>/<name> and N more
+/// resources`), or `None` when it need not wait: pruning off, no such object among the
+/// app's `extra` ones, or approved already.
+fn awaiting_prune_confirmation(app: &AppId, extra: &[Value], opts: &SyncOptions) -> Option<String> {
+    if !opts.prune || opts.prune_confirmed != Some(false) || opts.app_deletion.is_some() {
+        return None;
+    }
+    let waiting: Vec<ObjectKey> = extra
+        .iter()
+        .filter(|obj| {
+            is_tracked_by(obj, app)
+                && ObjectOptions::of(obj, opts).prune == PruneMode::Confirm
+                && ObjectOptions::of(obj, opts).ssa != SsaPolicy::Ignore
+        })
+        .map(ObjectKey::of)
+        .collect();
+    let first = waiting.first()?;
+    let mut message = format!(
+        "{WAITING_FOR_PRUNE_CONFIRMATION} {}/{}/{}",
+        first.group, first.kind, first.name
+    );
+    if waiting.len() > 1 {
+        message.push_str(&format!(" and {} more resources", waiting.len() - 1));
+    }
+    Some(message)
+}
+
+/// How the message of a sync waiting for its prunes to be approved begins.
+pub const WAITING_FOR_PRUNE_CONFIRMATION: &str = "waiting for pruning confirmation of";
+
 /// The result message of an object whose deletion waits for approval (`Delete=confirm`).
 pub const DELETION_NEEDS_CONFIRMATION: &str = "deletion needs confirmation (Delete=confirm)";
 
@@ -711,6 +742,18 @@ pub async fn sync(
                 live: None,
                 applied: None,
             }],
+            health: HealthStatus::Unknown,
+            inventory: inventory.cloned().unwrap_or_default(),
+            plan: None,
+            shared,
+        });
+    }
+    if let Some(message) = awaiting_prune_confirmation(app, &extra, opts) {
+        return Ok(SyncReport {
+            phase: OperationPhase::Running,
+            message,
+            dry_run: opts.dry_run,
+            results: Vec::new(),
             health: HealthStatus::Unknown,
             inventory: inventory.cloned().unwrap_or_default(),
             plan: None,
@@ -1421,10 +1464,11 @@ async fn prune(
                 r.message = "pruning disabled for this object".into();
                 return r;
             }
-            PruneMode::Confirm => {
+            PruneMode::Confirm if opts.prune_confirmed != Some(true) => {
                 r.message = "pruning needs confirmation (Prune=confirm)".into();
                 return r;
             }
+            PruneMode::Confirm => {}
             PruneMode::Allow => {}
         }
     }
@@ -1580,6 +1624,63 @@ pub async fn app_health(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// gitops-engine's wording, and who it waits for: tracked objects whose own or
+    /// app-wide prune option is `confirm`, when pruning is on and not yet approved.
+    #[test]
+    fn a_prune_needing_confirmation_holds_the_sync_back_until_approved() {
+        let app = AppId::new("argocd", "web");
+        let object = |kind: &str, name: &str, option: Option<&str>| {
+            let mut o = json!({"apiVersion": "apps/v1", "kind": kind,
+                               "metadata": {"name": name, "namespace": "web"}});
+            if kind == "ConfigMap" {
+                o["apiVersion"] = json!("v1");
+            }
+            if let Some(option) = option {
+                o["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-options": option});
+            }
+            crate::tracking::stamp(&mut o, &app);
+            o
+        };
+        let extra = vec![
+            object("ConfigMap", "plain", None),
+            object("Deployment", "db", Some("Prune=confirm")),
+            object("ConfigMap", "cache", Some("Prune=confirm")),
+        ];
+        let opts = |prune: bool, confirmed: Option<bool>| SyncOptions {
+            prune,
+            prune_confirmed: confirmed,
+            ..Default::default()
+        };
+        assert_eq!(
+            awaiting_prune_confirmation(&app, &extra, &opts(true, Some(false))).as_deref(),
+            Some("waiting for pruning confirmation of apps/Deployment/db and 1 more resources")
+        );
+        assert_eq!(
+            awaiting_prune_confirmation(&app, &extra[2..], &opts(true, Some(false))).as_deref(),
+            Some("waiting for pruning confirmation of /ConfigMap/cache")
+        );
+        for (prune, confirmed) in [(true, Some(true)), (true, None), (false, Some(false))] {
+            assert_eq!(
+                awaiting_prune_confirmation(&app, &extra, &opts(prune, confirmed)),
+                None
+            );
+        }
+        let mut app_wide = opts(true, Some(false));
+        app_wide.default_prune = PruneMode::Confirm;
+        assert_eq!(
+            awaiting_prune_confirmation(&app, &extra[..1], &app_wide).as_deref(),
+            Some("waiting for pruning confirmation of /ConfigMap/plain"),
+            "the app's Prune=confirm covers objects without their own"
+        );
+        let stranger = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                              "metadata": {"name": "x", "annotations": {"argocd.argoproj.io/sync-options": "Prune=confirm"}}});
+        assert_eq!(
+            awaiting_prune_confirmation(&app, &[stranger], &app_wide),
+            None,
+            "only the app's own objects"
+        );
+    }
 
     fn task(name: &str, action: Action, message: &str, hook: bool) -> ObjectResult {
         ObjectResult {

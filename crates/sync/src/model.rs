@@ -179,6 +179,9 @@ pub enum OperationPhase {
     Succeeded,
     /// Something failed; SyncFail hooks ran.
     Failed,
+    /// Nothing was done: the sync waits (for a prune to be confirmed), its message says
+    /// for what.
+    Running,
 }
 
 /// Everything a sync did.

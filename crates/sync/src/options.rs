@@ -124,6 +124,11 @@ pub struct SyncOptions {
     /// Set to stop the sync between waves and while it waits for health (Argo CD's
     /// terminated operation): it ends Failed with [`TERMINATED`].
     pub terminate: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Objects to prune with `Prune=confirm`: `None` reports them not pruned and syncs
+    /// the rest; `Some(false)` holds the whole sync back, Running, until they are
+    /// approved (gitops-engine's `WithPruneConfirmed(false)`); `Some(true)` (approved)
+    /// prunes them.
+    pub prune_confirmed: Option<bool>,
 }
 
 /// The message of a sync stopped by [`SyncOptions::terminate`] (gitops-engine's words).
@@ -203,6 +208,7 @@ impl Default for SyncOptions {
             default_delete: PruneMode::Allow,
             app_deletion: None,
             terminate: None,
+            prune_confirmed: None,
         }
     }
 }

@@ -292,6 +292,51 @@ pub(super) fn after_sync(
     }
 }
 
+/// The status of a sync that holds back, Running, until its `Prune=confirm` objects are
+/// approved (the report's message says which): the app OutOfSync, the operation Running
+/// since its start, without a finish — looked at again when the app's annotations change.
+pub(super) fn waiting_for_confirmation(
+    draft: Draft<'_>,
+    attempt: &Attempt<'_>,
+    report: &SyncReport,
+    opts: &flotilla_sync::SyncOptions,
+) -> Reconciled {
+    let Draft {
+        mut status,
+        target,
+        destination,
+        now,
+        ..
+    } = draft;
+    status.insert("sync".into(), target.comparison("OutOfSync", &destination));
+    let waiting = crate::retry::Ended {
+        phase: "Running".into(),
+        message: report.message.clone(),
+        retry_count: attempt.retries,
+        requeue_after: None,
+    };
+    let state = match attempt.run {
+        Some(run) => {
+            crate::operation::state(&run.requested, &waiting, None, &attempt.started, None)
+        }
+        None => {
+            let mut state = operation_state(
+                with_target(&target.recorded, automated_sync(attempt, opts), false),
+                &attempt.strategy,
+                &waiting,
+                with_target(&target.recorded, json!({}), true),
+                (&attempt.started, now),
+            );
+            if let Value::Object(state) = &mut state {
+                state.remove("finishedAt");
+            }
+            state
+        }
+    };
+    status.insert("operationState".into(), state);
+    Reconciled::operation_only(status, false, None)
+}
+
 /// The status after a sync that could not run (`error`): an operation's state only, or
 /// for an automated sync the app OutOfSync with a SyncError.
 pub(super) fn after_sync_error(
