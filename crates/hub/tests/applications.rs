@@ -4211,3 +4211,84 @@ async fn a_prune_that_needs_confirmation_waits_for_its_approval() {
     assert_eq!(color().await, "green");
     assert_eq!(done["startedAt"], waiting["startedAt"]);
 }
+
+/// Argo CD's `argocd.argoproj.io/ignore-healthcheck: "true"`: a Deployment stuck past its
+/// progress deadline degrades the app it belongs to, unless it carries the annotation —
+/// then the app stays Healthy and its entry in `status.resources` has no health.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_object_whose_health_is_ignored_does_not_degrade_its_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let stuck = |ignored: bool| {
+        let ignore = if ignored {
+            "    argocd.argoproj.io/ignore-healthcheck: \"true\"\n"
+        } else {
+            ""
+        };
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stuck\n  annotations:\n    kubesim.flotilla.dev/simulate: progress-deadline-exceeded\n{ignore}spec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: stuck}}\n  template:\n    metadata:\n      labels: {{app: stuck}}\n    spec:\n      containers:\n      - name: stuck\n        image: registry.local/stuck:1.0\n"
+        )
+    };
+    let (_work, url) = repository(
+        dir.path(),
+        &[
+            ("ignored/cm.yaml", CONFIG_MAP),
+            ("ignored/stuck.yaml", &stuck(true)),
+            ("counted/cm.yaml", CONFIG_MAP),
+            ("counted/stuck.yaml", &stuck(false)),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let (_controller, apps) = east_setup.run_controller();
+    for name in ["ignored", "counted"] {
+        create_app(
+            &apps,
+            name,
+            json!({
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": name},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": name},
+                "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+            }),
+        )
+        .await;
+    }
+    let status = async |name: &str| {
+        serde_json::to_value(apps.get(name).await.unwrap()).unwrap()["status"].clone()
+    };
+    let stuck_entry = |status: &Value| {
+        status["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["kind"] == "Deployment").cloned())
+    };
+    let counted = wait_for("the counted app Degraded", async || {
+        let status = status("counted").await;
+        (status.pointer("/health/status")? == "Degraded").then_some(status)
+    })
+    .await;
+    assert_eq!(
+        stuck_entry(&counted).unwrap()["health"]["status"],
+        "Degraded"
+    );
+    // The same Deployment, stuck as long, in the app that ignores its health.
+    let east = client(&east_setup.server, "east").await;
+    let deployments = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(east, "ignored");
+    wait_for("the ignored Deployment stuck too", async || {
+        let conditions = deployments.get("stuck").await.ok()?.status?.conditions?;
+        conditions
+            .iter()
+            .any(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+            .then_some(())
+    })
+    .await;
+    wait_for("the ignored app Synced", async || {
+        (status("ignored").await.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    // Its health change reaches the app as the counted one's did.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ignored = status("ignored").await;
+    assert_eq!(ignored["health"]["status"], "Healthy", "{ignored:#}");
+    let entry = stuck_entry(&ignored).unwrap();
+    assert!(entry.get("health").is_none(), "{entry}");
+}

@@ -16,7 +16,7 @@ use crate::cluster::{
     Cluster, DiscoveryError, Resolved, api_status, poll_until, to_value, with_retry,
 };
 use crate::diff::{diff_name, mask_secrets, normalize, unified};
-use crate::health::{Health, HealthStatus, assess, worst};
+use crate::health::{Health, HealthStatus, assess};
 use crate::ignore;
 use crate::model::*;
 use crate::options::{ObjectOptions, Propagation, PruneMode, Recreate, SsaPolicy, SyncOptions};
@@ -972,12 +972,11 @@ pub async fn sync(
                 .cloned(),
         );
     }
-    let health = worst(
+    let health = crate::health::app_worst(
         results
             .iter()
             .filter(|r| !r.hook && r.action != Action::Pruned)
-            .filter_map(|r| r.health.as_ref().map(|h| &h.status))
-            .collect::<Vec<_>>(),
+            .filter_map(|r| r.health.as_ref()),
     );
     Ok(SyncReport {
         phase: if failure.is_some() {
@@ -1616,7 +1615,7 @@ pub async fn app_health(
         };
         out.push((e.key(), health));
     }
-    let status = worst(out.iter().map(|(_, h)| &h.status).collect::<Vec<_>>());
+    let status = crate::health::app_worst(out.iter().map(|(_, h)| h));
     Ok((status, out))
 }
 

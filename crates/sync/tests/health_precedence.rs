@@ -30,6 +30,7 @@ fn bundled_checks_judge_their_kinds_unless_argocd_cm_overrides_them() {
         Health {
             status: HealthStatus::Degraded,
             message: "Issuing certificate as Secret does not exist".into(),
+            ignored: false,
         }
     );
     let mut deleting = failing.clone();
@@ -51,6 +52,7 @@ fn bundled_checks_judge_their_kinds_unless_argocd_cm_overrides_them() {
         Health {
             status: HealthStatus::Healthy,
             message: "judged by argocd-cm".into(),
+            ignored: false,
         }
     );
     set_health_scripts(HealthScripts::default());
@@ -69,7 +71,53 @@ fn bundled_checks_judge_their_kinds_unless_argocd_cm_overrides_them() {
         assess(&experiment),
         Health {
             status: HealthStatus::Healthy,
-            message: String::new()
+            message: String::new(),
+            ignored: false,
         }
+    );
+}
+
+/// `argocd.argoproj.io/ignore-healthcheck: "true"` (Argo CD's `setApplicationHealth`): the
+/// object keeps its own verdict, which does not count for its app's.
+#[test]
+fn an_object_asking_to_be_ignored_does_not_count_for_its_app() {
+    let job = |annotations: serde_json::Value| {
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "migrate", "annotations": annotations},
+            "status": {"failed": 1, "conditions": [
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                 "message": "Job has reached the specified backoff limit"}
+            ]}
+        })
+    };
+    let failed = assess(&job(json!({})));
+    assert_eq!(failed.status, HealthStatus::Degraded);
+    assert!(!failed.ignored);
+    let ignored = assess(&job(
+        json!({"argocd.argoproj.io/ignore-healthcheck": "true"}),
+    ));
+    assert_eq!(
+        ignored.status,
+        HealthStatus::Degraded,
+        "its own verdict stays"
+    );
+    assert!(ignored.ignored);
+    assert!(
+        !assess(&job(
+            json!({"argocd.argoproj.io/ignore-healthcheck": "yes"})
+        ))
+        .ignored,
+        "only \"true\", as Argo CD compares"
+    );
+    let config_map =
+        assess(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}));
+    assert_eq!(
+        flotilla_sync::health::app_worst([&failed, &config_map]),
+        HealthStatus::Degraded
+    );
+    assert_eq!(
+        flotilla_sync::health::app_worst([&ignored, &config_map]),
+        HealthStatus::Healthy
     );
 }

@@ -144,15 +144,21 @@ pub(super) fn refreshed_health(
     mut status: serde_json::Map<String, Value>,
     healths: &[(InventoryEntry, flotilla_sync::health::Health)],
 ) -> Reconciled {
-    let health = flotilla_sync::health::worst(healths.iter().map(|(_, h)| &h.status));
+    let health = flotilla_sync::health::app_worst(healths.iter().map(|(_, h)| h));
     if let Some(Value::Array(resources)) = status.get_mut("resources") {
         for resource in resources {
             let s = |f: &str| resource.get(f).and_then(Value::as_str).unwrap_or("");
             let found = healths.iter().find(|(e, _)| {
                 e.kind == s("kind") && e.namespace == s("namespace") && e.name == s("name")
             });
-            if let Some((_, h)) = found {
-                resource["health"] = resource_health(h);
+            match found {
+                Some((_, h)) if h.ignored => {
+                    if let Some(resource) = resource.as_object_mut() {
+                        resource.remove("health");
+                    }
+                }
+                Some((_, h)) => resource["health"] = resource_health(h),
+                None => {}
             }
         }
     }
@@ -413,11 +419,11 @@ pub(super) fn after_compare(
         ..
     } = draft;
     let resources = planned_resources(&plan.items);
-    let health = flotilla_sync::health::worst(
+    let health = flotilla_sync::health::app_worst(
         plan.items
             .iter()
             .filter(|i| i.state != ObjectState::Extra)
-            .filter_map(|i| i.health.as_ref().map(|h| &h.status)),
+            .filter_map(|i| i.health.as_ref()),
     );
     status.insert(
         "sync".into(),
@@ -605,7 +611,7 @@ fn resource_status(
     }
     r.insert("name".into(), json!(name));
     r.insert("status".into(), json!(sync));
-    if let Some(h) = health {
+    if let Some(h) = health.filter(|h| !h.ignored) {
         r.insert("health".into(), resource_health(h));
     }
     Value::Object(r)

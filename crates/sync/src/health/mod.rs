@@ -59,6 +59,11 @@ pub struct Health {
     pub status: HealthStatus,
     /// Why, in the upstream check's words.
     pub message: String,
+    /// The object asks that its health not count for its app's
+    /// (`argocd.argoproj.io/ignore-healthcheck: "true"`): left out of the app's health and
+    /// of its entry in `status.resources`, though a sync wave still waits for it.
+    #[serde(skip)]
+    pub ignored: bool,
 }
 
 impl Health {
@@ -66,9 +71,13 @@ impl Health {
         Health {
             status,
             message: message.into(),
+            ignored: false,
         }
     }
 }
+
+/// Argo CD's annotation asking that an object's health not count for its app's.
+pub const IGNORE_HEALTHCHECK_ANNOTATION: &str = "argocd.argoproj.io/ignore-healthcheck";
 
 /// The Lua checks in force, process-wide like Argo CD's settings: the sync engine, the
 /// drift watches and the hooks all judge health alike.
@@ -120,6 +129,17 @@ fn scripted_health(obj: &Value) -> Option<Health> {
 /// built-in check where one applies; kstatus otherwise (Current → Healthy, InProgress and
 /// Terminating → Progressing, Failed → Degraded, Unknown → Unknown).
 pub fn assess(obj: &Value) -> Health {
+    let mut health = assess_object(obj);
+    health.ignored = obj
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(IGNORE_HEALTHCHECK_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some("true");
+    health
+}
+
+/// [`assess`] without the annotation.
+fn assess_object(obj: &Value) -> Health {
     if !argocd::pending_deletion(obj) {
         if let Some(h) = scripted_health(obj) {
             return h;
@@ -140,6 +160,17 @@ pub fn assess(obj: &Value) -> Health {
         kstatus::Status::Unknown => HealthStatus::Unknown,
     };
     Health::new(status, k.message)
+}
+
+/// The app's health from its objects': the worst of those that count (Argo CD's
+/// `setApplicationHealth`; Healthy when none does).
+pub fn app_worst<'a>(healths: impl IntoIterator<Item = &'a Health>) -> HealthStatus {
+    worst(
+        healths
+            .into_iter()
+            .filter(|h| !h.ignored)
+            .map(|h| &h.status),
+    )
 }
 
 /// The app's health: the worst status of its objects (Healthy when it has none).
