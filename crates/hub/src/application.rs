@@ -534,7 +534,19 @@ impl AppReconciler {
         let destination = &app.spec.destination;
         let cluster = self
             .destination(&destination.server, &destination.name)
-            .ok_or_else(|| unknown_destination(destination))?;
+            .ok_or_else(|| {
+                let disabled = !self.settings.in_cluster_enabled()
+                    && destination.server.trim_end_matches('/') == IN_CLUSTER_SERVER;
+                if disabled {
+                    // Argo CD's words, through `GetDestinationCluster`.
+                    format!(
+                        "error getting cluster by server {:?}: rpc error: code = NotFound desc = cluster {IN_CLUSTER_SERVER:?} is disabled",
+                        destination.server
+                    )
+                } else {
+                    unknown_destination(destination)
+                }
+            })?;
         // As Argo CD, the project's source repositories are checked before any source is
         // read: a repository it does not permit is never fetched.
         self.check_project(app, None).await?;
@@ -1185,6 +1197,14 @@ impl AppReconciler {
         } else {
             registry.by_name(name)
         };
+        // `cluster.inClusterEnabled: "false"` disables the hub as a destination, whether
+        // a cluster Secret names its address or not (Argo CD's `GetCluster`).
+        let in_cluster_enabled = self.settings.in_cluster_enabled();
+        if !in_cluster_enabled
+            && found.is_none_or(|c| c.secret.server.trim_end_matches('/') == IN_CLUSTER_SERVER)
+        {
+            return None;
+        }
         if let Some(c) = found {
             return Some(Destination {
                 server: c.secret.server.clone(),

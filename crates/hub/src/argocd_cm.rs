@@ -130,6 +130,9 @@ pub struct Settings {
     /// `kustomize.path.<v>`), which `spec.source.kustomize.version` must name; an error
     /// when a version is registered twice (Argo CD then compares no app at all).
     pub kustomize_versions: Arc<RwLock<Result<BTreeSet<String>, String>>>,
+    /// `cluster.inClusterEnabled` (anything but `"false"`): whether the hub itself,
+    /// `https://kubernetes.default.svc` or `in-cluster`, is a destination.
+    pub in_cluster_enabled: Arc<std::sync::atomic::AtomicBool>,
     /// Counts the changes of `argocd-cm`: an app judged settled under other settings is
     /// compared again.
     pub version: Arc<std::sync::atomic::AtomicU64>,
@@ -139,6 +142,12 @@ impl Settings {
     /// Which `argocd-cm` the settings come from (see [`Settings::version`]).
     pub fn version(&self) -> u64 {
         self.version.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the in-cluster destination is enabled, as last read.
+    pub fn in_cluster_enabled(&self) -> bool {
+        self.in_cluster_enabled
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `kustomize.buildOptions` as last read.
@@ -165,6 +174,7 @@ impl Default for Settings {
             filter: Arc::default(),
             kustomize_build_options: Arc::default(),
             kustomize_versions: Arc::new(RwLock::new(Ok(BTreeSet::new()))),
+            in_cluster_enabled: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             version: Arc::default(),
         }
     }
@@ -306,6 +316,11 @@ fn override_key(group_kind: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `cluster.inClusterEnabled`: Argo CD's `IsInClusterEnabled` — only `"false"` disables.
+pub fn in_cluster_enabled(data: &BTreeMap<String, String>) -> bool {
+    data.get("cluster.inClusterEnabled").map(String::as_str) != Some("false")
+}
+
 /// Keeps `settings` (and the health checks) equal to `argocd-cm`'s in `namespace` (none
 /// when it is missing).
 pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
@@ -337,6 +352,10 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
         for problem in problems {
             tracing::warn!(%problem, "argocd-cm");
         }
+        settings.in_cluster_enabled.store(
+            in_cluster_enabled(&data),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         *settings.ignore.write().unwrap_or_else(|e| e.into_inner()) = read;
         flotilla_sync::health::set_health_scripts(scripts);
         // Apps judged settled under the old settings are compared again.
@@ -349,6 +368,21 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `IsInClusterEnabled`: on unless the value is exactly `"false"`.
+    #[test]
+    fn only_false_disables_the_in_cluster_destination() {
+        let data = |value: Option<&str>| -> BTreeMap<String, String> {
+            value
+                .map(|v| ("cluster.inClusterEnabled".to_string(), v.to_string()))
+                .into_iter()
+                .collect()
+        };
+        assert!(in_cluster_enabled(&data(None)));
+        assert!(in_cluster_enabled(&data(Some("true"))));
+        assert!(in_cluster_enabled(&data(Some("False"))));
+        assert!(!in_cluster_enabled(&data(Some("false"))));
+    }
 
     /// Versions as Argo CD's `GetKustomizeSettings` reads them from both prefixes; the
     /// same version under both is an error naming the key (keys in sorted order here, Go

@@ -4292,3 +4292,81 @@ async fn an_object_whose_health_is_ignored_does_not_degrade_its_app() {
     let entry = stuck_entry(&ignored).unwrap();
     assert!(entry.get("health").is_none(), "{entry}");
 }
+
+/// `argocd-cm`'s `cluster.inClusterEnabled: "false"`: the hub itself is no destination —
+/// an app aimed at `https://kubernetes.default.svc` is an InvalidSpecError in Argo CD's
+/// words and nothing is applied to the hub; enabled again, the app syncs there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_in_cluster_destination_can_be_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(dir.path(), CONFIG_MAP).await;
+    let config_maps = Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd");
+    let settings: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"cluster.inClusterEnabled": "false"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    let version = east_setup.reconciler.settings.version.clone();
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        east_setup.reconciler.settings.clone(),
+    ));
+    wait_for("argocd-cm read", async || {
+        (version.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup.run_controller();
+    create_app(
+        &apps,
+        "local",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "local"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        }),
+    )
+    .await;
+    assert_eq!(
+        first_condition(&apps, "local").await,
+        (
+            "InvalidSpecError".to_string(),
+            r#"error getting cluster by server "https://kubernetes.default.svc": rpc error: code = NotFound desc = cluster "https://kubernetes.default.svc" is disabled"#
+                .to_string()
+        )
+    );
+    let on_hub = Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "local");
+    assert!(on_hub.get_opt("settings").await.unwrap().is_none());
+
+    config_maps
+        .patch(
+            "argocd-cm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"cluster.inClusterEnabled": "true"}})),
+        )
+        .await
+        .unwrap();
+    // A refresh asks again (Argo CD re-evaluates on its next look too).
+    wait_for("settings read again", async || {
+        (version.load(std::sync::atomic::Ordering::Relaxed) > 1).then_some(())
+    })
+    .await;
+    apps.patch(
+        "local",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for("synced to the hub", async || {
+        on_hub.get_opt("settings").await.ok()?.map(|_| ())
+    })
+    .await;
+}
