@@ -60,6 +60,10 @@ pub struct AppProjectSpec {
     /// or `/regular expressions/`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_namespaces: Vec<String>,
+    /// Only the clusters scoped to this project (cluster Secrets whose `project` names
+    /// it) are destinations, whatever `destinations` match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub permit_only_project_scoped_clusters: bool,
     /// Other fields (roles, ...).
     #[serde(flatten)]
     pub extra: Extra,
@@ -210,6 +214,58 @@ impl AppProject {
         any
     }
 
+    /// The clusters scoped to this project: cluster Secrets whose `project` is its name
+    /// (`GetProjectClusters`).
+    fn project_clusters<'c>(&self, clusters: &'c [ClusterSecret]) -> Vec<&'c ClusterSecret> {
+        clusters
+            .iter()
+            .filter(|c| c.project.as_deref() == Some(self.metadata.name.as_str()))
+            .collect()
+    }
+
+    /// The project as Argo CD's controller reads it (`GetAppProjectByName`): each cluster
+    /// scoped to it added to its destinations, for every namespace or for those the
+    /// cluster lists.
+    pub fn with_project_clusters(&self, clusters: &[ClusterSecret]) -> AppProject {
+        let mut project = self.clone();
+        for cluster in self.project_clusters(clusters) {
+            let namespaces: Vec<&str> = if cluster.namespaces.is_empty() {
+                vec!["*"]
+            } else {
+                cluster.namespaces.iter().map(String::as_str).collect()
+            };
+            for namespace in namespaces {
+                project.spec.destinations.push(ProjectDestination {
+                    server: cluster.server.clone(),
+                    namespace: namespace.to_string(),
+                    ..Default::default()
+                });
+            }
+        }
+        project
+    }
+
+    /// `IsDestinationPermitted` with the project's clusters (see
+    /// [`with_project_clusters`](Self::with_project_clusters)): a destination its
+    /// `destinations` then match, and with `permitOnlyProjectScopedClusters` one of the
+    /// clusters scoped to it (by name or server).
+    fn destination_check<'c>(
+        &self,
+        clusters: &'c [ClusterSecret],
+    ) -> impl Fn(&str, &str, &str) -> bool + 'c {
+        let scoped = self.with_project_clusters(clusters);
+        let only: Option<Vec<&'c ClusterSecret>> = self
+            .spec
+            .permit_only_project_scoped_clusters
+            .then(|| self.project_clusters(clusters));
+        move |name: &str, server: &str, namespace: &str| {
+            scoped.is_destination_permitted(name, server, namespace)
+                && only
+                    .as_ref()
+                    .is_none_or(|own| own.iter().any(|c| c.name == name || c.server == server))
+        }
+    }
+
     /// `IsGroupKindNamePermitted`.
     pub fn is_group_kind_permitted(
         &self,
@@ -262,6 +318,7 @@ impl AppProject {
         let project = &self.metadata.name;
         let mut out = self.check_sources(app);
         let dest = &app.spec.destination;
+        let destination_permitted = self.destination_check(clusters);
         let Some((cluster_name, cluster_server)) = resolve_cluster(dest, clusters) else {
             let message = if dest.name.is_empty() {
                 format!(
@@ -275,7 +332,7 @@ impl AppProject {
             out.push(Violation::InvalidSpec(message));
             return out;
         };
-        if !self.is_destination_permitted(&cluster_name, &cluster_server, &dest.namespace) {
+        if !destination_permitted(&cluster_name, &cluster_server, &dest.namespace) {
             let shown = if dest.name.is_empty() {
                 &cluster_server
             } else {
@@ -318,7 +375,7 @@ impl AppProject {
                 } else {
                     own_namespace
                 };
-                if !self.is_destination_permitted(&cluster_name, &cluster_server, namespace) {
+                if !destination_permitted(&cluster_name, &cluster_server, namespace) {
                     out.push(Violation::Resource(format!(
                         "namespace {namespace} is not permitted in project '{project}'"
                     )));
@@ -478,6 +535,70 @@ mod tests {
         assert_eq!(
             p.check(&unknown, &[], &[], &kube_scope)[0].message(),
             "error getting cluster by server \"https://nowhere\": rpc error: code = NotFound desc = cluster \"https://nowhere\" not found"
+        );
+    }
+
+    /// Project-scoped clusters (`GetAppProjectByName`, `IsDestinationPermitted`): a
+    /// cluster Secret naming the project is one of its destinations — in every namespace,
+    /// or in those it lists — and `permitOnlyProjectScopedClusters` leaves only those.
+    #[test]
+    fn clusters_scoped_to_the_project_are_its_destinations() {
+        let cluster = |name: &str, project: Option<&str>, namespaces: Option<&str>| {
+            let mut data = json!({"name": name, "server": format!("https://{name}")});
+            if let Some(p) = project {
+                data["project"] = json!(p);
+            }
+            if let Some(n) = namespaces {
+                data["namespaces"] = json!(n);
+            }
+            ClusterSecret::from_secret(&json!({"metadata": {"name": name}, "stringData": data}))
+                .unwrap()
+        };
+        let clusters = vec![
+            cluster("east", Some("team"), None),
+            cluster("west", Some("team"), Some("web,api")),
+            cluster("shared", None, None),
+            cluster("other", Some("elsewhere"), None),
+        ];
+        let denied = |p: &AppProject, server: &str, namespace: &str| {
+            let a = app("https://git/x", server, namespace);
+            !p.check(&a, &[], &clusters, &kube_scope).is_empty()
+        };
+        let bare = project(json!({"sourceRepos": ["*"]}));
+        assert!(!denied(&bare, "https://east", "anything"));
+        assert!(!denied(&bare, "https://west", "api"));
+        assert!(
+            denied(&bare, "https://west", "db"),
+            "only the namespaces it lists"
+        );
+        assert!(denied(&bare, "https://shared", "web"));
+        assert!(
+            denied(&bare, "https://other", "web"),
+            "another project's cluster"
+        );
+
+        let open = project(json!({"sourceRepos": ["*"],
+                                  "destinations": [{"server": "*", "namespace": "*"}]}));
+        assert!(!denied(&open, "https://shared", "web"));
+        let mut only = open.clone();
+        only.spec.permit_only_project_scoped_clusters = true;
+        assert!(!denied(&only, "https://east", "web"));
+        assert!(denied(&only, "https://shared", "web"));
+        assert!(denied(&only, "https://other", "web"));
+        let objects = [json!({"apiVersion": "v1", "kind": "ConfigMap",
+                              "metadata": {"name": "c", "namespace": "db"}})];
+        assert_eq!(
+            bare.check(
+                &app("https://git/x", "https://west", "web"),
+                &objects,
+                &clusters,
+                &kube_scope
+            )
+            .iter()
+            .map(|v| v.message().to_string())
+            .collect::<Vec<_>>(),
+            ["namespace db is not permitted in project 'team'"],
+            "an object's own namespace is checked the same way"
         );
     }
 
