@@ -84,9 +84,14 @@ pub struct FluxOptions {
     pub dependency_requeue: Duration,
     /// Poll period of health checks (kustomize-controller polls every 5 s).
     pub health_poll: Duration,
-    /// A failed GitRepository fetch is retried after this long (source-controller backs
-    /// off from 0.75 s to 15 min; a fixed period here).
+    /// A failed HelmRepository, OCIRepository or HelmChart is retried after this long.
     pub source_retry: Duration,
+    /// A failed GitRepository is retried after this long, doubled after each failure
+    /// in a row up to `max_retry_delay` (source-controller's `--min-retry-delay` and
+    /// `--max-retry-delay`: its work queue's exponential backoff).
+    pub min_retry_delay: Duration,
+    /// See `min_retry_delay`.
+    pub max_retry_delay: Duration,
     /// What a tenant's `kubeConfig` Secret may hold besides inline credentials
     /// (`--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls`; both off).
     pub kubeconfig: kubeconfig::KubeconfigPolicy,
@@ -112,6 +117,8 @@ impl Default for FluxOptions {
             dependency_requeue: Duration::from_secs(30),
             health_poll: Duration::from_secs(5),
             source_retry: Duration::from_secs(10),
+            min_retry_delay: Duration::from_millis(750),
+            max_retry_delay: Duration::from_secs(15 * 60),
             kubeconfig: kubeconfig::KubeconfigPolicy::default(),
             default_service_account: String::new(),
             notify: notify::NotifyOptions::default(),
@@ -145,6 +152,8 @@ pub struct FluxReconciler {
     helm_indexes: Mutex<HashMap<String, Arc<helm_repository::StoredIndex>>>,
     /// GitRepository `ns/name` → the source crate's object (keeps the last good artifact).
     repositories: Mutex<HashMap<String, flotilla_source::GitRepository>>,
+    /// GitRepository `ns/name` → its failures in a row (the retry backoff).
+    repository_failures: Mutex<HashMap<String, u32>>,
     /// Clients per target (hub or kubeconfig Secret version) and impersonated user.
     clusters: Mutex<HashMap<String, Cluster>>,
 }
@@ -360,6 +369,7 @@ impl FluxReconciler {
             artifacts: Mutex::default(),
             helm_indexes: Mutex::default(),
             repositories: Mutex::default(),
+            repository_failures: Mutex::default(),
             clusters: Mutex::default(),
         })
     }
@@ -658,10 +668,25 @@ impl FluxReconciler {
             status["lastHandledReconcileAt"] = json!(at);
         }
         let events = git_repository_events(&old_status, &merged, &status, short_message);
+        let failures = {
+            let mut failures = lock(&self.repository_failures);
+            if failed {
+                let count = failures.entry(key.clone()).or_default();
+                *count = count.saturating_add(1);
+                *count
+            } else {
+                failures.remove(&key);
+                0
+            }
+        };
         lock(&self.repositories).insert(key, repository);
         let requeue = match (action.requeue_after, failed) {
             (None, _) => None,
-            (Some(_), true) => Some(self.options.source_retry),
+            (Some(_), true) => Some(retry_delay(
+                failures,
+                self.options.min_retry_delay,
+                self.options.max_retry_delay,
+            )),
             (Some(interval), false) => Some(interval),
         };
         Outcome {
@@ -2011,6 +2036,13 @@ async fn worker(state: Arc<Loop>) {
     }
 }
 
+/// The wait before the retry after `failures` failures in a row (one or more): client-go's
+/// `ItemExponentialFailureRateLimiter`, `min × 2^(failures − 1)` up to `max`.
+fn retry_delay(failures: u32, min: Duration, max: Duration) -> Duration {
+    let exponent = failures.saturating_sub(1).min(31);
+    min.saturating_mul(1u32 << exponent).min(max)
+}
+
 /// A watched ConfigMap or Secret changed: its Kustomizations and HelmReleases run again.
 fn requeue_config_readers(
     state: &Loop,
@@ -2142,6 +2174,19 @@ fn unsupported_git_repository(spec: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    /// source-controller's work queue backoff: 0.75 s, doubling, at most 15 minutes.
+    #[test]
+    fn a_failing_repository_backs_off_exponentially() {
+        use std::time::Duration;
+        let (min, max) = (Duration::from_millis(750), Duration::from_secs(900));
+        let delays: Vec<Duration> = (1..=13).map(|n| super::retry_delay(n, min, max)).collect();
+        assert_eq!(delays[0], Duration::from_millis(750));
+        assert_eq!(delays[1], Duration::from_millis(1500));
+        assert_eq!(delays[4], Duration::from_secs(12));
+        assert_eq!(delays[10], Duration::from_millis(768_000));
+        assert_eq!(delays[11], max);
+        assert_eq!(super::retry_delay(u32::MAX, min, max), max);
+    }
     use super::*;
 
     /// Submodules, a provider's login and a proxy are refused by name.
