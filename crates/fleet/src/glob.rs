@@ -136,6 +136,16 @@ pub fn match_string_in_list(list: &[String], item: &str) -> bool {
 /// `glob.MustCompile(pattern, separators...).Match(text)` from gobwas/glob; a pattern that does
 /// not compile matches nothing (Argo CD logs and treats it as no match).
 pub fn gobwas_match(pattern: &str, text: &str, slash_is_separator: bool) -> bool {
+    gobwas_try_match(pattern, text, slash_is_separator).unwrap_or(false)
+}
+
+/// [`gobwas_match`] that tells a pattern which does not compile (Argo CD's
+/// `glob.MatchWithError`).
+pub fn gobwas_try_match(
+    pattern: &str,
+    text: &str,
+    slash_is_separator: bool,
+) -> Result<bool, BadPattern> {
     let dialect = Dialect {
         star_crosses_slash: !slash_is_separator,
         super_star: true,
@@ -143,13 +153,12 @@ pub fn gobwas_match(pattern: &str, text: &str, slash_is_separator: bool) -> bool
         class_negators: &['!'],
         braces: true,
     };
-    let Ok(alternatives) = expand_braces(pattern) else {
-        return false;
-    };
-    alternatives.iter().any(|alt| match compile(alt, dialect) {
-        Ok(tokens) => matches(&tokens, text, dialect),
-        Err(BadPattern) => false,
-    })
+    let alternatives = expand_braces(pattern)?;
+    let mut matched = false;
+    for alternative in &alternatives {
+        matched |= matches(&compile(alternative, dialect)?, text, dialect);
+    }
+    Ok(matched)
 }
 
 /// Most alternatives one brace pattern may expand to; more is treated as malformed.

@@ -46,6 +46,9 @@ pub struct AppReconciler {
     pub sources: Sources,
     /// How long a remote check of a repository is reused.
     pub source_interval: Duration,
+    /// The hub's own client configuration (for syncs to the in-cluster destination that
+    /// impersonate a service account); set by [`crate::run::start`].
+    pub hub_config: Option<kube::Config>,
     /// Per destination server: the sync engine's view (keeps discovery cached), made from
     /// the registration it was made from (`None`: the hub itself).
     sync_clusters: Mutex<HashMap<String, SyncCluster>>,
@@ -129,6 +132,7 @@ impl AppReconciler {
             clusters,
             sources,
             source_interval,
+            hub_config: None,
             sync_clusters: Mutex::default(),
             inventories: Mutex::default(),
             drift: Mutex::default(),
@@ -405,7 +409,7 @@ impl AppReconciler {
         // The project: what it does not permit is never applied (Argo CD's InvalidSpecError).
         let phase = std::time::Instant::now();
         let sync_cluster = self.sync_cluster(&cluster);
-        let server = cluster.server;
+        let server = cluster.server.clone();
         let checked = self
             .check_project(&app, Some((&desired, &sync_cluster)))
             .await;
@@ -464,9 +468,19 @@ impl AppReconciler {
                 pass.now,
             ),
         };
+        // Argo CD's sync impersonation: whom a sync of this app runs as (decided only when
+        // `argocd-cm` enables it; the comparison reads as the hub).
+        let sync_as = match &attempt {
+            Some(_) => {
+                self.sync_identity(project.as_ref(), &app, &cluster, &sync_cluster)
+                    .await
+            }
+            None => None,
+        };
         let mut ready = Ready {
             pass,
             app_id: AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone()),
+            sync_as,
             inventory: self.managed_inventory(&pass.key, pass.previous, &filter, &server),
             draft: status::Draft {
                 status: status::started(pass, target.multiple, &rendered.types, &desired),
@@ -674,6 +688,18 @@ impl AppReconciler {
             attempt.started = since;
         }
         ready.opts.prune_confirmed = Some(deletion_approved_since(pass.object, &attempt.started));
+        match ready.sync_as.take() {
+            None => {}
+            Some(Ok(impersonated)) => ready.cluster = impersonated,
+            Some(Err(refused)) => {
+                self.settled.forget(&pass.key);
+                let running = match attempt.run {
+                    Some(run) => crate::operation::write_running(&self.hub, pass.object, run).await,
+                    None => None,
+                };
+                return status::after_sync_error(ready.draft, &attempt, &refused, running);
+            }
+        }
         // Seen Running while it syncs, as Argo CD writes it first: a script
         // polling the phase must not read the last operation's.
         let running = match attempt.run {
@@ -1186,6 +1212,63 @@ impl AppReconciler {
         }
         let messages: Vec<&str> = violations.iter().map(|v| v.message()).collect();
         Err(messages.join("; "))
+    }
+
+    /// Whom a sync of `app` runs as when `argocd-cm` enables sync impersonation (Argo
+    /// CD's `DeriveServiceAccountToImpersonate`, and its messages when it may not run):
+    /// the destination's sync engine as the project's service account for it, the hub
+    /// itself when none matches and impersonation is not enforced; `None` when disabled.
+    async fn sync_identity(
+        &self,
+        project: Option<&flotilla_fleet::AppProject>,
+        app: &Application,
+        destination: &Destination,
+        cluster: &flotilla_sync::Cluster,
+    ) -> Option<Result<flotilla_sync::Cluster, String>> {
+        let impersonation = self.settings.impersonation();
+        if !impersonation.enabled {
+            return None;
+        }
+        let derived = match project {
+            Some(project) => project.service_account_to_impersonate(app, &destination.server),
+            // The default project, absent here, names no service accounts.
+            None => Ok(None),
+        };
+        Some(match derived {
+            Err(e) => Err(format!(
+                "failed to derive service account to impersonate: {e}"
+            )),
+            Ok(None) if impersonation.enforced => Err(format!(
+                "no matching service account found for destination server {} and namespace {}",
+                destination.server, app.spec.destination.namespace
+            )),
+            Ok(None) => Ok(cluster.clone()),
+            Ok(Some(user)) => self.impersonating(destination, cluster, &user).await,
+        })
+    }
+
+    /// The destination's sync engine writing as `user`: a client that impersonates it,
+    /// the discovery and the watch-kept cache of `cluster` (the hub's reads) kept.
+    async fn impersonating(
+        &self,
+        destination: &Destination,
+        cluster: &flotilla_sync::Cluster,
+        user: &str,
+    ) -> Result<flotilla_sync::Cluster, String> {
+        let config = match &destination.registration {
+            Some(registration) => crate::clusters::config_of(registration)
+                .await
+                .map_err(|e| format!("impersonating {user}: {e}"))?,
+            None => self.hub_config.clone().ok_or_else(|| {
+                format!("impersonating {user}: the hub's own configuration is not known")
+            })?,
+        };
+        let mut config = config;
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = None;
+        let client = kube::Client::try_from(config)
+            .map_err(|e| format!("impersonating {user}: cannot build a client: {e}"))?;
+        Ok(cluster.with_writer(client))
     }
 
     /// The destination's client: registered clusters by URL or name, and the hub itself
@@ -1711,6 +1794,9 @@ struct Ready<'a> {
     cluster: flotilla_sync::Cluster,
     /// The objects to apply (the excluded kinds left out).
     desired: Vec<Value>,
+    /// With sync impersonation: the destination as the impersonated service account, or
+    /// why a sync may not run (`None`: the sync runs as the hub).
+    sync_as: Option<Result<flotilla_sync::Cluster, String>>,
     opts: SyncOptions,
     /// What the app applied before (the excluded kinds left out: never pruned).
     inventory: Inventory,

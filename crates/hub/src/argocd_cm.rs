@@ -130,6 +130,10 @@ pub struct Settings {
     /// `kustomize.path.<v>`), which `spec.source.kustomize.version` must name; an error
     /// when a version is registered twice (Argo CD then compares no app at all).
     pub kustomize_versions: Arc<RwLock<Result<BTreeSet<String>, String>>>,
+    /// `application.sync.impersonation.enabled` (`"true"`) and `…enforced` (anything but
+    /// `"false"`, the default on): syncs impersonate their project's
+    /// `destinationServiceAccounts`.
+    pub impersonation: Arc<RwLock<Impersonation>>,
     /// `cluster.inClusterEnabled` (anything but `"false"`): whether the hub itself,
     /// `https://kubernetes.default.svc` or `in-cluster`, is a destination.
     pub in_cluster_enabled: Arc<std::sync::atomic::AtomicBool>,
@@ -142,6 +146,11 @@ impl Settings {
     /// Which `argocd-cm` the settings come from (see [`Settings::version`]).
     pub fn version(&self) -> u64 {
         self.version.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sync impersonation as last read.
+    pub fn impersonation(&self) -> Impersonation {
+        *self.impersonation.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the in-cluster destination is enabled, as last read.
@@ -175,6 +184,7 @@ impl Default for Settings {
             kustomize_build_options: Arc::default(),
             kustomize_versions: Arc::new(RwLock::new(Ok(BTreeSet::new()))),
             in_cluster_enabled: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            impersonation: Arc::default(),
             version: Arc::default(),
         }
     }
@@ -316,6 +326,31 @@ fn override_key(group_kind: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Argo CD's sync impersonation settings (`IsImpersonationEnabled`,
+/// `IsImpersonationEnforced`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Impersonation {
+    /// Syncs impersonate the service account their project names for the destination.
+    pub enabled: bool,
+    /// Without such an account a sync fails (else it runs as the hub).
+    pub enforced: bool,
+}
+
+impl Impersonation {
+    /// The settings of `argocd-cm`'s `data`: enabled only by `"true"`, enforced unless
+    /// `"false"`.
+    pub fn of(data: &BTreeMap<String, String>) -> Impersonation {
+        Impersonation {
+            enabled: data
+                .get("application.sync.impersonation.enabled")
+                .is_some_and(|v| v == "true"),
+            enforced: data
+                .get("application.sync.impersonation.enforced")
+                .is_none_or(|v| v != "false"),
+        }
+    }
+}
+
 /// `cluster.inClusterEnabled`: Argo CD's `IsInClusterEnabled` — only `"false"` disables.
 pub fn in_cluster_enabled(data: &BTreeMap<String, String>) -> bool {
     data.get("cluster.inClusterEnabled").map(String::as_str) != Some("false")
@@ -352,6 +387,10 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
         for problem in problems {
             tracing::warn!(%problem, "argocd-cm");
         }
+        *settings
+            .impersonation
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Impersonation::of(&data);
         settings.in_cluster_enabled.store(
             in_cluster_enabled(&data),
             std::sync::atomic::Ordering::Relaxed,
@@ -368,6 +407,30 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `IsImpersonationEnabled` (only `"true"`) and `IsImpersonationEnforced` (unless
+    /// `"false"`).
+    #[test]
+    fn impersonation_is_enabled_by_true_and_enforced_unless_false() {
+        let data = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("application.sync.impersonation.{k}"), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            Impersonation::of(&data(&[])),
+            Impersonation {
+                enabled: false,
+                enforced: true
+            }
+        );
+        let on = Impersonation::of(&data(&[("enabled", "true")]));
+        assert!(on.enabled && on.enforced);
+        assert!(!Impersonation::of(&data(&[("enabled", "True")])).enabled);
+        assert!(!Impersonation::of(&data(&[("enforced", "false")])).enforced);
+        assert!(Impersonation::of(&data(&[("enforced", "no")])).enforced);
+    }
 
     /// `IsInClusterEnabled`: on unless the value is exactly `"false"`.
     #[test]

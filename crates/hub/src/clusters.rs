@@ -172,6 +172,16 @@ pub async fn reload(
 /// registration relying on what the hub cannot do (EKS IAM, exec credentials, a proxy)
 /// is refused by name.
 pub async fn connect(cluster: &ClusterSecret) -> Result<Client, ClusterError> {
+    let config = config_of(cluster).await?;
+    Client::try_from(config).map_err(|e| ClusterError::Config {
+        name: cluster.name.clone(),
+        server: cluster.server.clone(),
+        reason: format!("cannot build a client: {e}"),
+    })
+}
+
+/// The client configuration of `cluster`'s registration (see [`connect`]).
+pub async fn config_of(cluster: &ClusterSecret) -> Result<Config, ClusterError> {
     let error = |reason: String| ClusterError::Config {
         name: cluster.name.clone(),
         server: cluster.server.clone(),
@@ -215,8 +225,7 @@ pub async fn connect(cluster: &ClusterSecret) -> Result<Client, ClusterError> {
     });
     let kubeconfig: Kubeconfig =
         serde_json::from_value(kubeconfig).map_err(|e| error(format!("invalid config: {e}")))?;
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .map_err(|e| error(format!("invalid config: {e}")))?;
-    Client::try_from(config).map_err(|e| error(format!("cannot build a client: {e}")))
+        .map_err(|e| error(format!("invalid config: {e}")))
 }

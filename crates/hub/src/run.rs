@@ -205,12 +205,14 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     );
     let (appset_hook, appset_store) = (appsets.application_hook(), appsets.application_store());
     tasks.push(tokio::spawn(appsets.run_fed()));
-    let reconciler = Arc::new(AppReconciler::new(
+    let mut reconciler = AppReconciler::new(
         hub.clone(),
         registry.clone(),
         sources.clone(),
         config.source_interval,
-    ));
+    );
+    reconciler.hub_config = Some(hub_config.clone());
+    let reconciler = Arc::new(reconciler);
     tasks.push(tokio::spawn(crate::tls_certs::run(
         hub.clone(),
         config.controller.cluster_namespace.clone(),

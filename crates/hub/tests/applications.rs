@@ -4370,3 +4370,161 @@ async fn the_in_cluster_destination_can_be_disabled() {
     })
     .await;
 }
+
+/// Argo CD's sync impersonation (`application.sync.impersonation.enabled` in `argocd-cm`):
+/// a sync runs as the service account its project's `destinationServiceAccounts` names for
+/// the destination, so the cluster's RBAC — not the hub's rights — bounds what a tenant's
+/// manifests do: what the account may write syncs, an object in `kube-system` is refused
+/// by the cluster in the account's name, and a destination with no account matching
+/// fails with Argo CD's message (enforced by default). Comparisons still read as the hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn syncs_impersonate_the_projects_service_account() {
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let dir = tempfile::tempdir().unwrap();
+    let stray =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n  namespace: kube-system\n";
+    let (_work, url) = repository(
+        dir.path(),
+        &[
+            ("tenant/cm.yaml", CONFIG_MAP),
+            ("escape/cm.yaml", CONFIG_MAP),
+            ("escape/stray.yaml", stray),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let east = client(&east_setup.server, "east").await;
+    for namespace in ["team-a", "team-b", "other"] {
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+        Api::<Namespace>::all(east.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+    for namespace in ["team-a", "team-b"] {
+        let account: ServiceAccount =
+            serde_json::from_value(json!({"metadata": {"name": "deployer"}})).unwrap();
+        Api::<ServiceAccount>::namespaced(east.clone(), namespace)
+            .create(&PostParams::default(), &account)
+            .await
+            .unwrap();
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": "deployer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+        }))
+        .unwrap();
+        Api::<RoleBinding>::namespaced(east.clone(), namespace)
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap();
+    }
+    let server = east_setup.server.cluster_url("east");
+    create_project(
+        &east_setup.hub,
+        "tenant",
+        json!({"sourceRepos": ["*"],
+               "destinations": [{"server": "*", "namespace": "*"}],
+               "destinationServiceAccounts": [
+                   {"server": server, "namespace": "team-*", "defaultServiceAccount": "deployer"}]}),
+    )
+    .await;
+    let settings: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"application.sync.impersonation.enabled": "true"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    let version = east_setup.reconciler.settings.version.clone();
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        east_setup.reconciler.settings.clone(),
+    ));
+    wait_for("argocd-cm read", async || {
+        (version.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup.run_controller();
+    for (name, path, namespace) in [
+        ("allowed", "tenant", "team-a"),
+        ("escaping", "escape", "team-b"),
+        ("unmatched", "tenant", "other"),
+    ] {
+        create_app(
+            &apps,
+            name,
+            json!({
+                "project": "tenant",
+                "source": {"repoURL": url, "targetRevision": "main", "path": path},
+                "destination": {"server": server, "namespace": namespace},
+                "syncPolicy": {"automated": {}},
+            }),
+        )
+        .await;
+    }
+    let status = async |name: &str| {
+        serde_json::to_value(apps.get(name).await.unwrap()).unwrap()["status"].clone()
+    };
+    wait_for("the allowed app Synced", async || {
+        (status("allowed").await.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    assert!(
+        Api::<ConfigMap>::namespaced(east.clone(), "team-a")
+            .get_opt("settings")
+            .await
+            .unwrap()
+            .is_some(),
+        "what the account may write is applied"
+    );
+
+    let refused = wait_for("the escaping app's refusal", async || {
+        let message = status("escaping")
+            .await
+            .pointer("/operationState/message")?
+            .as_str()?
+            .to_string();
+        message.contains("forbidden").then_some(message)
+    })
+    .await;
+    assert!(
+        refused.contains("system:serviceaccount:team-b:deployer"),
+        "refused in the account's name: {refused}"
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(east.clone(), "kube-system")
+            .get_opt("stray")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let unmatched = wait_for("the unmatched app's error", async || {
+        let status = status("unmatched").await;
+        let conditions = status["conditions"].as_array()?.clone();
+        conditions
+            .iter()
+            .find(|c| c["type"] == "SyncError")
+            .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    assert_eq!(
+        unmatched,
+        format!(
+            "no matching service account found for destination server {server} and namespace other"
+        )
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(east, "other")
+            .get_opt("settings")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -72,6 +72,9 @@ impl ClusterScope {
 #[derive(Clone)]
 pub struct Cluster {
     client: Client,
+    /// Who reads the live state when another identity writes (see
+    /// [`with_writer`](Self::with_writer)); `None`: `client` does both.
+    reader: Option<Client>,
     cache: Arc<Mutex<HashMap<GvkKey, Resolved>>>,
     live: Option<Arc<dyn LiveCache>>,
     scope: Arc<ClusterScope>,
@@ -139,9 +142,22 @@ impl Cluster {
     pub fn new(client: Client) -> Cluster {
         Cluster {
             client,
+            reader: None,
             cache: Arc::new(Mutex::new(HashMap::new())),
             live: None,
             scope: Arc::default(),
+        }
+    }
+
+    /// The same cluster (its discovery, live cache and scope) written to through
+    /// `writer` — another identity's applies, prunes and hooks — while the live state is
+    /// still read as before (Argo CD's sync impersonation reads its cache as the
+    /// controller).
+    pub fn with_writer(&self, writer: Client) -> Cluster {
+        Cluster {
+            reader: Some(self.reader.clone().unwrap_or_else(|| self.client.clone())),
+            client: writer,
+            ..self.clone()
         }
     }
 
@@ -209,12 +225,22 @@ impl Cluster {
 
     /// The API for objects of `r` in `namespace` (all namespaces / cluster scope if `None`).
     pub fn api(&self, r: &Resolved, namespace: Option<&str>) -> Api<DynamicObject> {
-        match namespace {
-            Some(ns) if r.namespaced && !ns.is_empty() => {
-                Api::namespaced_with(self.client.clone(), ns, &r.resource)
-            }
-            _ => Api::all_with(self.client.clone(), &r.resource),
+        api_of(&self.client, r, namespace)
+    }
+
+    /// [`api`](Self::api) for reading the live state (the reader's, when another identity
+    /// writes).
+    pub fn read_api(&self, r: &Resolved, namespace: Option<&str>) -> Api<DynamicObject> {
+        api_of(self.reader.as_ref().unwrap_or(&self.client), r, namespace)
+    }
+}
+
+fn api_of(client: &Client, r: &Resolved, namespace: Option<&str>) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) if r.namespaced && !ns.is_empty() => {
+            Api::namespaced_with(client.clone(), ns, &r.resource)
         }
+        _ => Api::all_with(client.clone(), &r.resource),
     }
 }
 

@@ -267,7 +267,7 @@ async fn read_live(
             scope
                 .namespaces_of(r.namespaced)
                 .into_iter()
-                .map(move |namespace| (cluster.api(&r, namespace), r.clone()))
+                .map(move |namespace| (cluster.read_api(&r, namespace), r.clone()))
         })
         .map(|(api, r)| {
             let lp = ListParams::default().labels(&selector);
@@ -310,7 +310,7 @@ async fn read_live(
         .into_iter()
         .map(|p| {
             let r = p.resolved.clone().expect("filtered on resolved");
-            let api = cluster.api(&r, Some(&p.key.namespace));
+            let api = cluster.read_api(&r, Some(&p.key.namespace));
             let retry = opts.retry;
             async move {
                 with_retry(&retry, || api.get_opt(p.name()))
@@ -1575,7 +1575,7 @@ async fn wait_healthy(
             let Ok(resolved) = cluster.resolve(&p.api_version, &p.key.kind).await else {
                 continue;
             };
-            let api = cluster.api(&resolved, Some(&p.key.namespace));
+            let api = cluster.read_api(&resolved, Some(&p.key.namespace));
             match api.get_opt(p.name()).await {
                 Ok(Some(o)) => {
                     let o = to_value(o);
@@ -1598,7 +1598,7 @@ pub async fn app_health(
     for e in &inventory.entries {
         let health = match cluster.resolve(&e.api_version, &e.kind).await {
             Ok(r) => {
-                let api = cluster.api(&r, Some(&e.namespace));
+                let api = cluster.read_api(&r, Some(&e.namespace));
                 match api.get_opt(&e.name).await {
                     Ok(Some(o)) => assess(&to_value(o)),
                     Ok(None) => Health::new(HealthStatus::Missing, ""),

@@ -60,6 +60,9 @@ pub struct AppProjectSpec {
     /// or `/regular expressions/`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_namespaces: Vec<String>,
+    /// Who syncs to which destination when `argocd-cm` enables sync impersonation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destination_service_accounts: Vec<DestinationServiceAccount>,
     /// Only the clusters scoped to this project (cluster Secrets whose `project` names
     /// it) are destinations, whatever `destinations` match.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -92,6 +95,22 @@ pub struct ProjectDestination {
     /// Namespace glob.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
+}
+
+/// One `destinationServiceAccounts` entry: the service account syncs to matching
+/// destinations impersonate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationServiceAccount {
+    /// Server URL glob.
+    #[serde(default)]
+    pub server: String,
+    /// Namespace glob.
+    #[serde(default)]
+    pub namespace: String,
+    /// `name` (in the destination namespace) or `namespace:name`.
+    #[serde(default)]
+    pub default_service_account: String,
 }
 
 /// A `{group, kind}` (and, for cluster lists, optional `name`) pattern.
@@ -264,6 +283,48 @@ impl AppProject {
                     .as_ref()
                     .is_none_or(|own| own.iter().any(|c| c.name == name || c.server == server))
         }
+    }
+
+    /// The user a sync of `app` to the cluster at `server` impersonates, as Argo CD's
+    /// `DeriveServiceAccountToImpersonate`: the first `destinationServiceAccounts` entry
+    /// whose server and namespace globs match, as `system:serviceaccount:<ns>:<name>`
+    /// (the namespace the destination's, else the app's, unless the entry names one);
+    /// `None` when no entry matches; an error for a bad glob or account name.
+    pub fn service_account_to_impersonate(
+        &self,
+        app: &Application,
+        server: &str,
+    ) -> Result<Option<String>, String> {
+        let destination_namespace = app.spec.destination.namespace.as_str();
+        let account_namespace = if destination_namespace.is_empty() {
+            app.metadata.namespace.as_str()
+        } else {
+            destination_namespace
+        };
+        for item in &self.spec.destination_service_accounts {
+            let server_matched = crate::glob::gobwas_try_match(&item.server, server, false)
+                .map_err(|e| format!("invalid glob pattern for destination server: {e}"))?;
+            let namespace_matched =
+                crate::glob::gobwas_try_match(&item.namespace, destination_namespace, false)
+                    .map_err(|e| format!("invalid glob pattern for destination namespace: {e}"))?;
+            if !(server_matched && namespace_matched) {
+                continue;
+            }
+            let account = &item.default_service_account;
+            if account.trim_matches(' ').is_empty()
+                || account.contains(['!', '*', '[', ']', '{', '}', '\\', '/'])
+            {
+                return Err(format!(
+                    "default service account contains invalid chars '{account}'"
+                ));
+            }
+            return Ok(Some(if account.contains(':') {
+                format!("system:serviceaccount:{account}")
+            } else {
+                format!("system:serviceaccount:{account_namespace}:{account}")
+            }));
+        }
+        Ok(None)
     }
 
     /// `IsGroupKindNamePermitted`.
@@ -599,6 +660,48 @@ mod tests {
             .collect::<Vec<_>>(),
             ["namespace db is not permitted in project 'team'"],
             "an object's own namespace is checked the same way"
+        );
+    }
+
+    /// `DeriveServiceAccountToImpersonate`'s cases: first match wins, the account's
+    /// namespace, invalid names and globs.
+    #[test]
+    fn the_service_account_a_sync_impersonates() {
+        let p = project(json!({"destinationServiceAccounts": [
+            {"server": "https://east", "namespace": "team-*", "defaultServiceAccount": "deployer"},
+            {"server": "https://east", "namespace": "ops", "defaultServiceAccount": "infra:admin"},
+            {"server": "*", "namespace": "*", "defaultServiceAccount": "fallback"},
+        ]}));
+        let derive = |p: &AppProject, server: &str, namespace: &str| {
+            p.service_account_to_impersonate(&app("https://git/x", server, namespace), server)
+        };
+        assert_eq!(
+            derive(&p, "https://east", "team-a"),
+            Ok(Some("system:serviceaccount:team-a:deployer".into()))
+        );
+        assert_eq!(
+            derive(&p, "https://east", "ops"),
+            Ok(Some("system:serviceaccount:infra:admin".into()))
+        );
+        assert_eq!(
+            derive(&p, "https://west", "web"),
+            Ok(Some("system:serviceaccount:web:fallback".into()))
+        );
+        let none = project(json!({"destinationServiceAccounts": [
+            {"server": "https://east", "namespace": "team-*", "defaultServiceAccount": "deployer"}]}));
+        assert_eq!(derive(&none, "https://west", "web"), Ok(None));
+        let bad = project(json!({"destinationServiceAccounts": [
+            {"server": "*", "namespace": "*", "defaultServiceAccount": "a/b"}]}));
+        assert_eq!(
+            derive(&bad, "https://east", "web"),
+            Err("default service account contains invalid chars 'a/b'".into())
+        );
+        let bad_glob = project(json!({"destinationServiceAccounts": [
+            {"server": "[", "namespace": "*", "defaultServiceAccount": "a"}]}));
+        assert!(
+            derive(&bad_glob, "https://east", "web")
+                .unwrap_err()
+                .starts_with("invalid glob pattern for destination server")
         );
     }
 
