@@ -284,6 +284,15 @@ impl ClusterSecret {
         })
     }
 
+    /// Whether `other` reaches the cluster the same way: the same server, credentials and
+    /// namespaces (its labels, annotations or name may differ).
+    pub fn same_connection(&self, other: &ClusterSecret) -> bool {
+        self.server == other.server
+            && self.config == other.config
+            && self.namespaces == other.namespaces
+            && self.cluster_resources == other.cluster_resources
+    }
+
     /// Whether the Secret carries the cluster secret-type label.
     pub fn is_cluster_secret(&self) -> bool {
         self.labels.get(SECRET_TYPE_LABEL).map(String::as_str) == Some(SECRET_TYPE_CLUSTER)
@@ -436,6 +445,24 @@ mod tests {
             Some(r#"cluster level Widget "w" can not be managed when in namespaced mode"#.into()),
             "a kind discovery does not know, written without a namespace, is cluster level"
         );
+    }
+
+    /// A label or annotation change keeps the connection (and the hub's watches over it);
+    /// a rotated token or other namespaces do not.
+    #[test]
+    fn only_the_server_credentials_and_namespaces_make_a_connection() {
+        let secret = |labels: Value, token: &str, namespaces: &str| {
+            ClusterSecret::from_secret(&json!({
+                "metadata": {"name": "c", "labels": labels},
+                "stringData": {"name": "c", "server": "https://c", "namespaces": namespaces,
+                               "config": format!(r#"{{"bearerToken":"{token}"}}"#)},
+            }))
+            .unwrap()
+        };
+        let base = secret(json!({"region": "eu"}), "t1", "");
+        assert!(base.same_connection(&secret(json!({"region": "us"}), "t1", "")));
+        assert!(!base.same_connection(&secret(json!({"region": "eu"}), "t2", "")));
+        assert!(!base.same_connection(&secret(json!({"region": "eu"}), "t1", "web")));
     }
 
     #[test]

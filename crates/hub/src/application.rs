@@ -49,6 +49,10 @@ pub struct AppReconciler {
     /// The hub's own client configuration (for syncs to the in-cluster destination that
     /// impersonate a service account); set by [`crate::run::start`].
     pub hub_config: Option<kube::Config>,
+    /// Per destination server and impersonated user: the client its syncs write with,
+    /// and the registration it was made from (one connection pool each, as for the hub's
+    /// own clients).
+    impersonated: Mutex<HashMap<(String, String), ImpersonatingClient>>,
     /// Per destination server: the sync engine's view (keeps discovery cached), made from
     /// the registration it was made from (`None`: the hub itself).
     sync_clusters: Mutex<HashMap<String, SyncCluster>>,
@@ -133,6 +137,7 @@ impl AppReconciler {
             sources,
             source_interval,
             hub_config: None,
+            impersonated: Mutex::default(),
             sync_clusters: Mutex::default(),
             inventories: Mutex::default(),
             drift: Mutex::default(),
@@ -1255,6 +1260,12 @@ impl AppReconciler {
         cluster: &flotilla_sync::Cluster,
         user: &str,
     ) -> Result<flotilla_sync::Cluster, String> {
+        let key = (destination.server.clone(), user.to_string());
+        if let Some((registration, client)) = lock(&self.impersonated).get(&key)
+            && same_connection(registration, &destination.registration)
+        {
+            return Ok(cluster.with_writer(client.clone()));
+        }
         let config = match &destination.registration {
             Some(registration) => crate::clusters::config_of(registration)
                 .await
@@ -1268,6 +1279,7 @@ impl AppReconciler {
         config.auth_info.impersonate_groups = None;
         let client = kube::Client::try_from(config)
             .map_err(|e| format!("impersonating {user}: cannot build a client: {e}"))?;
+        lock(&self.impersonated).insert(key, (destination.registration.clone(), client.clone()));
         Ok(cluster.with_writer(client))
     }
 
@@ -1311,7 +1323,7 @@ impl AppReconciler {
         let server = &destination.server;
         let mut map = lock(&self.sync_clusters);
         if let Some((registration, cluster)) = map.get(server)
-            && registration == &destination.registration
+            && same_connection(registration, &destination.registration)
         {
             return cluster.clone();
         }
@@ -1399,9 +1411,22 @@ impl AppReconciler {
     }
 }
 
+/// A client that impersonates a user and the registration it was made from (`None`: the
+/// hub itself).
+type ImpersonatingClient = (Option<Arc<ClusterSecret>>, kube::Client);
+
 /// The sync engine's view of a cluster and the registration it was made from (`None`:
 /// the hub itself).
 type SyncCluster = (Option<Arc<ClusterSecret>>, flotilla_sync::Cluster);
+
+/// Whether two registrations (`None`: the hub itself) reach the cluster the same way.
+fn same_connection(a: &Option<Arc<ClusterSecret>>, b: &Option<Arc<ClusterSecret>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a.same_connection(b),
+        (None, None) => true,
+        _ => false,
+    }
+}
 
 /// An Application's destination cluster, as the registry has it now.
 struct Destination {
