@@ -1740,3 +1740,56 @@ async fn health_check_and_ready_expressions_judge_a_release() {
         "dependency 'team-a/green' is not ready according to readyExpr eval"
     );
 }
+
+/// helm-controller's config watcher: a ConfigMap labelled `reconcile.fluxcd.io/watch:
+/// Enabled` that a HelmRelease takes values from upgrades the release as soon as it
+/// changes (its interval is five minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watched_values_config_map_upgrades_its_release_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, _server, client) = setup(dir.path()).await;
+    let values = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
+    values
+        .patch(
+            "web-values",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"reconcile.fluxcd.io/watch": "Enabled"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    create(
+        &client,
+        &helm_release_resource(),
+        helm_release(
+            "web",
+            json!({"interval": "5m", "targetNamespace": "web",
+                   "install": {"createNamespace": true},
+                   "chartRef": {"kind": "OCIRepository", "name": "web"},
+                   "valuesFrom": [{"kind": "ConfigMap", "name": "web-values"}]}),
+        ),
+    )
+    .await;
+    condition_when("web", &client, "Ready", "True", "InstallSucceeded").await;
+    // Past any retry the chart's first wait for its source scheduled.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let deployments =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), "web");
+    let replicas = async || deployments.get("web-web").await.ok()?.spec?.replicas;
+    assert_eq!(replicas().await, Some(2));
+
+    values
+        .patch(
+            "web-values",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"values.yaml": "replicas: 3\ncolor: yellow\n"}})),
+        )
+        .await
+        .unwrap();
+    support::wait_for("the upgrade with the new values", async || {
+        (replicas().await? == 3).then_some(())
+    })
+    .await;
+    condition_when("web", &client, "Ready", "True", "UpgradeSucceeded").await;
+}
