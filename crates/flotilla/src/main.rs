@@ -38,7 +38,7 @@ enum Command {
     /// Render PATH and make one cluster match it (server-side apply, optional prune).
     Sync(cmd::sync::SyncArgs),
     /// Run the hub's controllers (Applications) against a hub Kubernetes API.
-    Controller(cmd::controller::ControllerArgs),
+    Controller(Box<cmd::controller::ControllerArgs>),
     /// Start an embedded hub, simulated clusters and Git repositories, and converge them.
     Demo(cmd::demo::run::DemoArgs),
     /// Measure the hub end to end and print its figures.
@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Source(Source::Gc(args)) => cmd::source::run_gc(args),
         Command::Diff(args) => cmd::sync::run_diff(args),
         Command::Sync(args) => cmd::sync::run_sync(args),
-        Command::Controller(args) => cmd::controller::run(args),
+        Command::Controller(args) => cmd::controller::run(*args),
         Command::Demo(args) => cmd::demo::run::run(args),
         Command::Bench(Bench::Fleet(args)) => cmd::bench::run_fleet(args),
     }

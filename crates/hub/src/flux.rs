@@ -107,6 +107,9 @@ pub struct FluxOptions {
     /// (`reconcile.fluxcd.io/watch=Enabled` by default; `None`: no such watch, as the
     /// `DisableConfigWatchers` feature gate).
     pub watch_configs_label_selector: Option<String>,
+    /// kustomize-controller's `--override-manager`: field managers (by name prefix) whose
+    /// fields a Kustomization's apply takes over, as it does kubectl's.
+    pub override_managers: Vec<String>,
 }
 
 impl Default for FluxOptions {
@@ -123,6 +126,7 @@ impl Default for FluxOptions {
             default_service_account: String::new(),
             notify: notify::NotifyOptions::default(),
             watch_configs_label_selector: Some(config_watch::DEFAULT_SELECTOR.into()),
+            override_managers: Vec::new(),
         }
     }
 }
@@ -1403,7 +1407,15 @@ impl FluxReconciler {
         }
         let changes = match tokio::time::timeout(
             timeout,
-            ssa::apply_all_staged(&cluster, objects, ks.spec.force, Duration::from_secs(2)),
+            ssa::apply_all_staged(
+                &cluster,
+                objects,
+                &ssa::ApplyOptions {
+                    force: ks.spec.force,
+                    override_managers: &self.options.override_managers,
+                },
+                Duration::from_secs(2),
+            ),
         )
         .await
         {

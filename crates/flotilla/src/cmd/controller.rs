@@ -63,6 +63,10 @@ pub(crate) struct ControllerArgs {
         default_value = flotilla_hub::flux::config_watch::DEFAULT_SELECTOR
     )]
     pub(crate) watch_configs_label_selector: String,
+    /// A field manager whose changes Kustomizations undo: its fields are taken over by
+    /// the apply as kubectl's are (kustomize-controller's `--override-manager`, repeatable).
+    #[arg(long = "override-manager", value_name = "NAME")]
+    pub(crate) override_managers: Vec<String>,
     /// No watch of ConfigMaps and Secrets (Flux's `DisableConfigWatchers` feature gate).
     #[arg(long)]
     pub(crate) disable_config_watchers: bool,
@@ -286,6 +290,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
         config.flux.default_service_account = args.default_service_account.clone();
+        config.flux.override_managers = args.override_managers.clone();
         config.flux.watch_configs_label_selector =
             (!args.disable_config_watchers).then(|| args.watch_configs_label_selector.clone());
         config.flux.kubeconfig = flotilla_hub::flux::kubeconfig::KubeconfigPolicy {

@@ -24,17 +24,17 @@ const LABELS: [&str; 1] = ["fluxcd.io/sync-gc-mark"];
 const MERGE_KEY: &str = "kustomize.toolkit.fluxcd.io/ssa";
 
 /// A field manager whose entries are taken over: a name prefix and an operation.
-struct Taken {
-    prefix: &'static str,
+struct Taken<'a> {
+    prefix: &'a str,
     operation: &'static str,
 }
 
 /// kustomize-controller's list: `kubectl apply --server-side`, client-side `kubectl apply`
 /// (and by prefix every `kubectl-*` update: edit, patch, scale…), the managedFields
-/// upgrade's `before-first-apply`, and the controller's own updates from before it
-/// applied server-side.
-fn taken_managers(owner: &'static str) -> [Taken; 4] {
-    [
+/// upgrade's `before-first-apply`, the controller's own updates from before it applied
+/// server-side, and each `--override-manager` (its applies and updates).
+fn taken_managers<'a>(owner: &'a str, overrides: &'a [String]) -> Vec<Taken<'a>> {
+    let mut taken = vec![
         Taken {
             prefix: "kubectl",
             operation: "Apply",
@@ -51,15 +51,26 @@ fn taken_managers(owner: &'static str) -> [Taken; 4] {
             prefix: owner,
             operation: "Update",
         },
-    ]
+    ];
+    for name in overrides {
+        for operation in ["Apply", "Update"] {
+            taken.push(Taken {
+                prefix: name,
+                operation,
+            });
+        }
+    }
+    taken
 }
 
-/// The JSON patch that cleans `live` up before `desired` is applied over it by `owner`, or
-/// `None` when there is nothing to clean (or the objects are marked Merge).
+/// The JSON patch that cleans `live` up before `desired` is applied over it by `owner`
+/// (taking over the `overrides` managers too), or `None` when there is nothing to clean
+/// (or the objects are marked Merge).
 pub(super) fn cleanup_patch(
     desired: &Value,
     live: &Value,
     owner: &'static str,
+    overrides: &[String],
 ) -> Result<Option<Value>, String> {
     if is_marked_merge(desired) || is_marked_merge(live) {
         return Ok(None);
@@ -81,7 +92,7 @@ pub(super) fn cleanup_patch(
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    if let Some(entries) = take_over(entries, owner)? {
+    if let Some(entries) = take_over(entries, owner, overrides)? {
         patch.push(json!({"op": "replace", "path": "/metadata/managedFields", "value": entries}));
     }
     Ok((!patch.is_empty()).then_some(Value::Array(patch)))
@@ -101,7 +112,11 @@ fn is_marked_merge(object: &Value) -> bool {
 /// `PatchReplaceFieldsManagers`: the entries of the taken managers merged into `owner`'s
 /// apply entry (the first of them renamed to it when it has none), which goes last; `None`
 /// when no entry is taken.
-fn take_over(entries: &[Value], owner: &'static str) -> Result<Option<Vec<Value>>, String> {
+fn take_over(
+    entries: &[Value],
+    owner: &'static str,
+    overrides: &[String],
+) -> Result<Option<Vec<Value>>, String> {
     let text = |entry: &Value, key: &str| {
         entry
             .get(key)
@@ -109,7 +124,7 @@ fn take_over(entries: &[Value], owner: &'static str) -> Result<Option<Vec<Value>
             .unwrap_or_default()
             .to_string()
     };
-    let managers = taken_managers(owner);
+    let managers = taken_managers(owner, overrides);
     let is_taken = |entry: &Value| {
         text(entry, "subresource").is_empty()
             && managers.iter().any(|m| {
@@ -202,7 +217,9 @@ mod tests {
                 entry("hpa", "Update", json!({"f:data": {"f:replicas": {}}}))
             ]),
         );
-        let patch = cleanup_patch(&json!({}), &object, OWNER).unwrap().unwrap();
+        let patch = cleanup_patch(&json!({}), &object, OWNER, &[])
+            .unwrap()
+            .unwrap();
         assert_eq!(
             patch,
             json!([
@@ -233,7 +250,9 @@ mod tests {
                 entry("argocd-controller", "Apply", json!({"f:data": {"f:x": {}}})),
             ]),
         );
-        let patch = cleanup_patch(&json!({}), &object, OWNER).unwrap().unwrap();
+        let patch = cleanup_patch(&json!({}), &object, OWNER, &[])
+            .unwrap()
+            .unwrap();
         let entries = patch[0]["value"].as_array().unwrap();
         assert_eq!(entries.len(), 3, "{entries:#?}");
         assert_eq!(entries[0]["subresource"], "status");
@@ -251,6 +270,30 @@ mod tests {
         assert_eq!(decode(&own["fieldsV1"]), decode(&expected));
     }
 
+    /// `--override-manager`: another controller's applies and updates are taken over too.
+    #[test]
+    fn override_managers_are_taken_over_as_well() {
+        let object = live(
+            json!({}),
+            json!({}),
+            json!([
+                entry("legacy-operator", "Apply", json!({"f:data": {"f:a": {}}})),
+                entry("hpa", "Update", json!({"f:data": {"f:b": {}}}))
+            ]),
+        );
+        assert_eq!(
+            cleanup_patch(&json!({}), &object, OWNER, &[]).unwrap(),
+            None
+        );
+        let patch = cleanup_patch(&json!({}), &object, OWNER, &["legacy".to_string()])
+            .unwrap()
+            .unwrap();
+        let entries = patch[0]["value"].as_array().unwrap();
+        assert_eq!(entries[0]["manager"], "hpa");
+        assert_eq!(entries[1]["manager"], OWNER);
+        assert_eq!(entries[1]["fieldsV1"], json!({"f:data": {"f:a": {}}}));
+    }
+
     #[test]
     fn nothing_to_clean_or_a_merge_mark_sends_no_patch() {
         let clean = live(
@@ -261,13 +304,16 @@ mod tests {
                 entry("hpa", "Update", json!({}))
             ]),
         );
-        assert_eq!(cleanup_patch(&json!({}), &clean, OWNER).unwrap(), None);
+        assert_eq!(cleanup_patch(&json!({}), &clean, OWNER, &[]).unwrap(), None);
         let kubectl = live(
             json!({"kustomize.toolkit.fluxcd.io/ssa": "merge"}),
             json!({}),
             json!([entry("kubectl", "Apply", json!({"f:data": {}}))]),
         );
-        assert_eq!(cleanup_patch(&json!({}), &kubectl, OWNER).unwrap(), None);
+        assert_eq!(
+            cleanup_patch(&json!({}), &kubectl, OWNER, &[]).unwrap(),
+            None
+        );
         let marked_in_git =
             json!({"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/ssa": "Merge"}}});
         let unmarked = live(
@@ -276,11 +322,11 @@ mod tests {
             json!([entry("kubectl", "Apply", json!({"f:data": {}}))]),
         );
         assert_eq!(
-            cleanup_patch(&marked_in_git, &unmarked, OWNER).unwrap(),
+            cleanup_patch(&marked_in_git, &unmarked, OWNER, &[]).unwrap(),
             None
         );
         assert!(
-            cleanup_patch(&json!({}), &unmarked, OWNER)
+            cleanup_patch(&json!({}), &unmarked, OWNER, &[])
                 .unwrap()
                 .is_some()
         );

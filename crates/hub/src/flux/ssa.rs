@@ -241,7 +241,7 @@ fn is_stage_one(m: &ObjMeta) -> bool {
 pub async fn apply_all_staged(
     cluster: &Cluster,
     mut objects: Vec<Value>,
-    force: bool,
+    options: &ApplyOptions<'_>,
     wait_poll: Duration,
 ) -> Result<Vec<Change>, ApplyFailure> {
     sort_objects(&mut objects);
@@ -256,7 +256,7 @@ pub async fn apply_all_staged(
         if stage.is_empty() {
             continue;
         }
-        match apply_all(cluster, &stage, force).await {
+        match apply_all(cluster, &stage, options).await {
             Ok(c) => changes.extend(c),
             Err(e) => return Err(failure(e, &changes)),
         }
@@ -308,13 +308,26 @@ fn is_immutable(e: &kube::Error) -> bool {
         || message.contains("immutable field")
 }
 
+/// How a Kustomization's objects are applied.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions<'a> {
+    /// `spec.force`: objects whose immutable fields changed are deleted and created again.
+    pub force: bool,
+    /// kustomize-controller's `--override-manager`: field managers whose fields the
+    /// apply takes over, besides kubectl's.
+    pub override_managers: &'a [String],
+}
+
 /// One stage: dry-run every object, then apply those that drifted.
 async fn apply_all(
     cluster: &Cluster,
     objects: &[Value],
-    force: bool,
+    options: &ApplyOptions<'_>,
 ) -> Result<Vec<Change>, String> {
-    let checks: Vec<_> = objects.iter().map(|o| dry_run(cluster, o, force)).collect();
+    let checks: Vec<_> = objects
+        .iter()
+        .map(|o| dry_run(cluster, o, options))
+        .collect();
     let planned: Vec<Result<(Change, Option<Value>), String>> = futures::stream::iter(checks)
         .buffered(CONCURRENCY)
         .collect()
@@ -346,8 +359,9 @@ async fn apply_all(
 async fn dry_run(
     cluster: &Cluster,
     obj: &Value,
-    force: bool,
+    options: &ApplyOptions<'_>,
 ) -> Result<(Change, Option<Value>), String> {
+    let force = options.force;
     let mut obj = obj.clone();
     let mut meta = ObjMeta::of(&obj);
     let r = resolve(cluster, &meta).await?;
@@ -415,7 +429,7 @@ async fn dry_run(
     let live = live.filter(|_| !created);
     // Objects first written by kubectl or an older Flux are taken over before the apply.
     let cleaned = match &live {
-        Some(live) => clean_up(&api, &meta, &obj, live).await?,
+        Some(live) => clean_up(&api, &meta, &obj, live, options.override_managers).await?,
         None => false,
     };
     let action = match &live {
@@ -434,6 +448,7 @@ async fn clean_up(
     meta: &ObjMeta,
     desired: &Value,
     live: &Value,
+    override_managers: &[String],
 ) -> Result<bool, String> {
     let failed = |e: String| {
         format!(
@@ -442,7 +457,8 @@ async fn clean_up(
         )
     };
     let Some(patch) =
-        super::cleanup::cleanup_patch(desired, live, FIELD_MANAGER).map_err(failed)?
+        super::cleanup::cleanup_patch(desired, live, FIELD_MANAGER, override_managers)
+            .map_err(failed)?
     else {
         return Ok(false);
     };
