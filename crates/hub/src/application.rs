@@ -722,7 +722,13 @@ impl AppReconciler {
         }
         match report {
             Ok(report) if report.phase == flotilla_sync::OperationPhase::Running => {
-                status::waiting_for_confirmation(ready.draft, &attempt, &report, &ready.opts)
+                status::waiting_for_confirmation(
+                    ready.draft,
+                    &attempt,
+                    &report,
+                    &ready.opts,
+                    running,
+                )
             }
             Ok(report) => {
                 if !ready.opts.dry_run {

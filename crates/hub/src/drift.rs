@@ -363,7 +363,9 @@ impl DriftWatches {
                 Arc::downgrade(&self.inner),
                 store.clone(),
                 server.to_string(),
-                cluster.client().clone(),
+                // The hub's own credentials, as Argo CD's cache watches: a sync that
+                // impersonates a service account must not make the watch its.
+                cluster.reader().clone(),
                 resolved.resource.clone(),
                 namespace.map(str::to_string),
             ));

@@ -4463,7 +4463,7 @@ async fn syncs_impersonate_the_projects_service_account() {
                 "project": "tenant",
                 "source": {"repoURL": url, "targetRevision": "main", "path": path},
                 "destination": {"server": server, "namespace": namespace},
-                "syncPolicy": {"automated": {}},
+                "syncPolicy": {"automated": {"selfHeal": true}},
             }),
         )
         .await;
@@ -4483,6 +4483,22 @@ async fn syncs_impersonate_the_projects_service_account() {
             .is_some(),
         "what the account may write is applied"
     );
+    // The drift watches read as the hub (a cluster-wide watch as the account would be
+    // refused): a hand edit is seen and healed, as the account.
+    let team_a = Api::<ConfigMap>::namespaced(east.clone(), "team-a");
+    team_a
+        .patch(
+            "settings",
+            &by_hand(),
+            &Patch::Merge(json!({"data": {"color": "red"}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the edit healed", async || {
+        let data = team_a.get("settings").await.ok()?.data?;
+        (data.get("color")? == "blue").then_some(())
+    })
+    .await;
 
     let refused = wait_for("the escaping app's refusal", async || {
         let message = status("escaping")

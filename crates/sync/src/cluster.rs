@@ -183,9 +183,15 @@ impl Cluster {
         self.live.as_deref()
     }
 
-    /// The client.
+    /// The client (the writer's, when another identity writes).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The client that reads the live state: the hub's own, also when another identity
+    /// writes (see [`with_writer`](Self::with_writer)).
+    pub fn reader(&self) -> &Client {
+        self.reader.as_ref().unwrap_or(&self.client)
     }
 
     /// The resource serving `api_version` and `kind`, from the cache or discovery.
@@ -231,7 +237,7 @@ impl Cluster {
     /// [`api`](Self::api) for reading the live state (the reader's, when another identity
     /// writes).
     pub fn read_api(&self, r: &Resolved, namespace: Option<&str>) -> Api<DynamicObject> {
-        api_of(self.reader.as_ref().unwrap_or(&self.client), r, namespace)
+        api_of(self.reader(), r, namespace)
     }
 }
 

@@ -306,6 +306,7 @@ pub(super) fn waiting_for_confirmation(
     attempt: &Attempt<'_>,
     report: &SyncReport,
     opts: &flotilla_sync::SyncOptions,
+    running: Option<Value>,
 ) -> Reconciled {
     let Draft {
         mut status,
@@ -340,7 +341,10 @@ pub(super) fn waiting_for_confirmation(
         }
     };
     status.insert("operationState".into(), state);
-    Reconciled::operation_only(status, false, None)
+    Reconciled {
+        running,
+        ..Reconciled::operation_only(status, false, None)
+    }
 }
 
 /// The status after a sync that could not run (`error`): an operation's state only, or
