@@ -84,10 +84,11 @@ pub struct FluxOptions {
     pub dependency_requeue: Duration,
     /// Poll period of health checks (kustomize-controller polls every 5 s).
     pub health_poll: Duration,
-    /// A failed HelmRepository, OCIRepository or HelmChart is retried after this long.
+    /// A failed HelmRelease or Receiver is retried after this long.
     pub source_retry: Duration,
-    /// A failed GitRepository is retried after this long, doubled after each failure
-    /// in a row up to `max_retry_delay` (source-controller's `--min-retry-delay` and
+    /// A failed source (GitRepository, OCIRepository, HelmRepository, HelmChart) is
+    /// retried after this long, doubled after each failure in a row up to
+    /// `max_retry_delay` (source-controller's `--min-retry-delay` and
     /// `--max-retry-delay`: its work queue's exponential backoff).
     pub min_retry_delay: Duration,
     /// See `min_retry_delay`.
@@ -156,8 +157,8 @@ pub struct FluxReconciler {
     helm_indexes: Mutex<HashMap<String, Arc<helm_repository::StoredIndex>>>,
     /// GitRepository `ns/name` → the source crate's object (keeps the last good artifact).
     repositories: Mutex<HashMap<String, flotilla_source::GitRepository>>,
-    /// GitRepository `ns/name` → its failures in a row (the retry backoff).
-    repository_failures: Mutex<HashMap<String, u32>>,
+    /// Source `Kind/ns/name` → its failures in a row (the retry backoff).
+    source_failures: Mutex<HashMap<String, u32>>,
     /// Clients per target (hub or kubeconfig Secret version) and impersonated user.
     clusters: Mutex<HashMap<String, Cluster>>,
 }
@@ -373,9 +374,27 @@ impl FluxReconciler {
             artifacts: Mutex::default(),
             helm_indexes: Mutex::default(),
             repositories: Mutex::default(),
-            repository_failures: Mutex::default(),
+            source_failures: Mutex::default(),
             clusters: Mutex::default(),
         })
+    }
+
+    /// After a failure of the source `Kind/ns/name`: the wait before its retry, doubled
+    /// with each failure in a row (source-controller's work-queue backoff).
+    fn source_failed(&self, source: &str) -> Duration {
+        let mut failures = lock(&self.source_failures);
+        let count = failures.entry(source.to_string()).or_default();
+        *count = count.saturating_add(1);
+        retry_delay(
+            *count,
+            self.options.min_retry_delay,
+            self.options.max_retry_delay,
+        )
+    }
+
+    /// After a success of the source `Kind/ns/name`: its backoff starts over.
+    fn source_succeeded(&self, source: &str) {
+        lock(&self.source_failures).remove(source);
     }
 
     /// Marks the mirrors of `url` (as written and as rewritten) stale, so the next
@@ -672,25 +691,14 @@ impl FluxReconciler {
             status["lastHandledReconcileAt"] = json!(at);
         }
         let events = git_repository_events(&old_status, &merged, &status, short_message);
-        let failures = {
-            let mut failures = lock(&self.repository_failures);
-            if failed {
-                let count = failures.entry(key.clone()).or_default();
-                *count = count.saturating_add(1);
-                *count
-            } else {
-                failures.remove(&key);
-                0
-            }
-        };
+        let source = format!("{GIT}/{key}");
+        if !failed {
+            self.source_succeeded(&source);
+        }
         lock(&self.repositories).insert(key, repository);
         let requeue = match (action.requeue_after, failed) {
             (None, _) => None,
-            (Some(_), true) => Some(retry_delay(
-                failures,
-                self.options.min_retry_delay,
-                self.options.max_retry_delay,
-            )),
+            (Some(_), true) => Some(self.source_failed(&source)),
             (Some(interval), false) => Some(interval),
         };
         Outcome {

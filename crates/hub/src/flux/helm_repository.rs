@@ -336,10 +336,11 @@ impl FluxReconciler {
             .and_then(Value::as_str)
             .unwrap_or("");
         let fetched = self.fetch_index(namespace, &spec).await;
+        let source = format!("HelmRepository/{key}");
         let (raw, url) = match fetched {
             Ok(fetched) => fetched,
             Err(failure) => {
-                let requeue = (!failure.stalls).then_some(self.options.source_retry);
+                let requeue = (!failure.stalls).then(|| self.source_failed(&source));
                 let mut c = conditions;
                 c.set("FetchFailed", "True", failure.reason, &failure.message);
                 return finish_failed(&status, c, generation, failure, requeue);
@@ -371,7 +372,7 @@ impl FluxReconciler {
                         c,
                         generation,
                         failure,
-                        Some(self.options.source_retry),
+                        Some(self.source_failed(&source)),
                     );
                 }
             };
@@ -466,6 +467,7 @@ impl FluxReconciler {
         conditions.set("Ready", "True", "Succeeded", &message);
         status["conditions"] = conditions.to_value();
         status["observedGeneration"] = json!(generation);
+        self.source_succeeded(&source);
         Outcome {
             status: Some(status),
             requeue: Some(spec.requeue_after()),

@@ -127,14 +127,15 @@ impl FluxReconciler {
             .unwrap_or("");
         conditions.reconciling("Progressing", "reconciliation in progress");
         let pulled = self.pull(&key, namespace, &spec, &old_status).await;
-        let retry = Some(self.options.source_retry);
+        let source = format!("OCIRepository/{key}");
         let pulled = match pulled {
             Ok(pulled) => pulled,
             Err(failure) => {
-                let requeue = (!failure.stalls).then_some(retry).flatten();
+                let requeue = (!failure.stalls).then(|| self.source_failed(&source));
                 return finish_failed(&old_status, conditions, generation, failure, requeue);
             }
         };
+        self.source_succeeded(&source);
         let mut status = old_status.clone();
         if let Some(pulled) = pulled {
             let tree = MemTree::from_files(pulled.files);
