@@ -21,6 +21,7 @@ pub mod gnupg;
 pub mod helm_chart;
 pub mod helm_release;
 pub mod helm_repository;
+mod history;
 pub mod include;
 pub mod kubeconfig;
 pub mod notify;
@@ -1160,6 +1161,7 @@ impl FluxReconciler {
             started: Instant::now(),
             revision: None,
             events: Vec::new(),
+            built: None,
         };
         // kustomize-controller's `finalizeStatus` echoes the request it handled.
         if let Some(at) = requested_at(obj) {
@@ -1404,6 +1406,12 @@ impl FluxReconciler {
                 return run.finish(Some(retry));
             }
         };
+        // From here on each outcome is a snapshot of `status.history` (upstream builds
+        // its client before the build, so a target failure is none).
+        run.built = Some((
+            build_digest(&objects),
+            BTreeMap::from([("revision".to_string(), revision.to_string())]),
+        ));
         // As kustomize-controller: a Secret still encrypted with SOPS is never applied.
         if let Some(secret) = objects.iter().find(|o| still_encrypted(o)) {
             let message = format!(
@@ -1705,6 +1713,9 @@ struct KsRun {
     /// The source revision, once known (the events' revision annotation).
     revision: Option<String>,
     events: Vec<events::FluxEvent>,
+    /// Once built and about to apply: the build's digest and the snapshot's metadata,
+    /// for `status.history`.
+    built: Option<(String, BTreeMap<String, String>)>,
 }
 
 impl KsRun {
@@ -1764,6 +1775,28 @@ impl KsRun {
         }
         if self.conditions.is("Ready", "False") {
             self.conditions.retry_reconciling();
+        }
+        if let Some((digest, metadata)) = &self.built {
+            let reason = self
+                .conditions
+                .reason("Ready")
+                .unwrap_or_default()
+                .to_string();
+            let mut snapshots = self.status["history"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            history::upsert(
+                &mut snapshots,
+                &history::Outcome {
+                    digest,
+                    at: &now_rfc3339(),
+                    duration: &go_duration(self.started.elapsed()),
+                    status: &reason,
+                    metadata,
+                },
+            );
+            self.status["history"] = Value::Array(snapshots);
         }
         self.status["conditions"] = self.conditions.to_value();
         Outcome {
@@ -2054,6 +2087,14 @@ async fn worker(state: Arc<Loop>) {
             state.queue.add_after(key, delay);
         }
     }
+}
+
+/// The digest of a build's objects for `status.history`: SHA-256 of their JSON, so the
+/// same build gives the same digest (kustomize-controller digests its YAML output: the
+/// numbers differ from Flux's, the equalities do not).
+fn build_digest(objects: &[Value]) -> String {
+    let json = serde_json::to_vec(objects).unwrap_or_default();
+    format!("sha256:{}", flotilla_source::sha256_hex(&json))
 }
 
 /// The wait before the retry after `failures` failures in a row (one or more): client-go's

@@ -2462,4 +2462,24 @@ async fn a_watched_config_map_reconciles_its_kustomizations_at_once() {
         Some("blue"),
         "an unlabelled ConfigMap waits for the interval"
     );
+
+    // `status.history`: one snapshot per distinct build and outcome, newest first.
+    let watched = wait_for("two snapshots", async || {
+        let status = status_of(&hub.client, "flux-system", "watched").await;
+        (status["history"].as_array()?.len() == 2).then_some(status)
+    })
+    .await;
+    let history = watched["history"].as_array().unwrap();
+    assert_ne!(history[0]["digest"], history[1]["digest"], "{history:?}");
+    for snapshot in history {
+        assert_eq!(snapshot["lastReconciledStatus"], "ReconciliationSucceeded");
+        assert_eq!(snapshot["totalReconciliations"], 1);
+        assert_eq!(
+            snapshot["metadata"]["revision"],
+            watched["lastAppliedRevision"]
+        );
+        assert!(snapshot["digest"].as_str().unwrap().starts_with("sha256:"));
+    }
+    let plain = status_of(&hub.client, "flux-system", "plain").await;
+    assert_eq!(plain["history"].as_array().map(Vec::len), Some(1));
 }
