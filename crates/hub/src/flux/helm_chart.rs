@@ -681,7 +681,7 @@ impl FluxReconciler {
                 return finish(&status, conditions, generation, ending, None);
             }
         }
-        let retry = Some(self.options.source_retry);
+        let backoff_key = format!("HelmChart/{key}");
         let source = match self
             .source_object(&namespace, source_kind, &spec.source_ref.name)
             .await
@@ -691,7 +691,13 @@ impl FluxReconciler {
                 let message = format!("failed to get source: {e}");
                 conditions.set("FetchFailed", "True", "SourceUnavailable", &message);
                 let ending = Ending::retried("SourceUnavailable", message);
-                return finish(&status, conditions, generation, ending, retry);
+                return finish(
+                    &status,
+                    conditions,
+                    generation,
+                    ending,
+                    Some(self.source_failed(&backoff_key)),
+                );
             }
         };
         let source_revision = source
@@ -811,10 +817,14 @@ impl FluxReconciler {
                         }
                     }
                 };
-                let requeue = if ending.stall.is_some() { None } else { retry };
+                let requeue = ending
+                    .stall
+                    .is_none()
+                    .then(|| self.source_failed(&backoff_key));
                 return finish(&status, conditions, generation, ending, requeue);
             }
         };
+        self.source_succeeded(&backoff_key);
         let was_failing = [
             "FetchFailed",
             "BuildFailed",
