@@ -363,7 +363,7 @@ impl AppReconciler {
         let interval = self.fetch_interval(pass);
         let phase = std::time::Instant::now();
         let (trees, render_sources) = self
-            .fetch_trees(&sources, multiple, interval)
+            .fetch_trees(&sources, multiple, interval, app.spec.project_or_default())
             .await
             .map_err(not_compared)?;
         crate::metrics::global().phase("application", "source", phase.elapsed());
@@ -840,22 +840,25 @@ impl AppReconciler {
         sources: &[ApplicationSource],
         multiple: bool,
         interval: Duration,
+        project: &str,
     ) -> Result<(Vec<crate::sources::SourceTree>, Vec<ApplicationSource>), String> {
+        // The project's own repository Secrets first, as Argo CD's `GetRepository`.
+        let scoped = self.sources.for_project(project);
         let mut trees = Vec::with_capacity(sources.len());
         let mut render_sources = sources.to_vec();
         for (i, source) in sources.iter().enumerate() {
             // Argo CD's `IsOCI` comes first: an `oci://` source is an artifact, its
             // `chart` field ignored (Argo CD 3.x) and its path kept.
             let fetched = if is_oci_source(&source.repo_url) {
-                self.sources
+                scoped
                     .oci_artifact(&source.repo_url, &source.target_revision, interval)
                     .await
             } else if source.chart.is_empty() {
                 let mut request = self.source_request(&source.repo_url, &source.target_revision);
                 request.interval = interval;
-                self.sources.tree(&request).await
+                scoped.tree(&request).await
             } else {
-                self.sources
+                scoped
                     .chart(
                         &source.repo_url,
                         &source.chart,
@@ -928,7 +931,7 @@ impl AppReconciler {
         loop {
             let charts = self.charts.clone();
             let (trees, render_sources) = (trees.clone(), render_sources.clone());
-            let (round_context, project) = (context.clone(), project.clone());
+            let (round_context, round_project) = (context.clone(), project.clone());
             let rendered = tokio::task::spawn_blocking(move || {
                 render_all(
                     &trees,
@@ -936,7 +939,7 @@ impl AppReconciler {
                     multiple,
                     &charts,
                     &round_context,
-                    &project,
+                    &round_project,
                 )
             })
             .await;
@@ -974,6 +977,7 @@ impl AppReconciler {
             };
             let chart = self
                 .sources
+                .for_project(&project)
                 .kustomize_chart(&pull.repo, &pull.name, &pull.version, interval)
                 .await
                 .map_err(|e| failed(i, &format_args!("kustomize: {pull}: helm pull: {e}")))?;
@@ -997,7 +1001,12 @@ impl AppReconciler {
         };
         let multiple = !app.spec.sources.is_empty();
         let (trees, render_sources) = self
-            .fetch_trees(&sources, multiple, self.source_interval)
+            .fetch_trees(
+                &sources,
+                multiple,
+                self.source_interval,
+                app.spec.project_or_default(),
+            )
             .await?;
         let project = app.spec.project_or_default().to_string();
         let context = app_context(&app, self.settings.kustomize_build_options());
@@ -1198,9 +1207,18 @@ impl AppReconciler {
             namespace_permitted(app, &default)?;
             return Ok(None);
         };
-        let project: flotilla_fleet::AppProject =
+        let mut project: flotilla_fleet::AppProject =
             serde_json::from_value(serde_json::to_value(&found).unwrap_or(Value::Null))
                 .map_err(|e| format!("AppProject {name}: {e}"))?;
+        // Its project-scoped repositories are source repositories of its own
+        // (`GetAppProjectByName`).
+        project.spec.source_repos.extend(
+            self.sources
+                .repo_credentials()
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .project_repositories(name),
+        );
         namespace_permitted(app, &project)?;
         let violations = match objects {
             None => project.check_sources(app),

@@ -59,6 +59,9 @@ struct RepoSecret {
     access: RepoAccess,
     /// The GitHub App whose installation token is the password, if the Secret names one.
     app: Option<flotilla_source::github_app::GitHubApp>,
+    /// `project`: the AppProject whose Applications alone this Secret serves (a
+    /// project-scoped repository), else `None`.
+    project: Option<String>,
 }
 
 /// The repository credentials Argo CD would use, by repository URL.
@@ -98,7 +101,12 @@ impl RepoCredentials {
                     .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
                     .filter(|v| !v.is_empty())
             };
-            if field("project").is_some() {
+            let project = field("project");
+            if project.is_some() && kind == Some("repo-creds") {
+                // Argo CD scopes repositories to projects; its templates apply to all.
+                warnings.push(format!(
+                    "repository credentials Secret {name} names a project: templates are not scoped, it is not used"
+                ));
                 continue;
             }
             let Some(url) = field("url") else {
@@ -162,6 +170,7 @@ impl RepoCredentials {
                     insecure_oci_force_http,
                 },
                 app,
+                project,
             };
             match kind {
                 Some("repo-creds") => out.templates.push(entry),
@@ -220,14 +229,46 @@ impl RepoCredentials {
         self.access(url).credentials
     }
 
+    /// The repositories scoped to `project` (Argo CD's `GetProjectRepositories`), which
+    /// its Applications may use as if its `sourceRepos` named them.
+    pub fn project_repositories(&self, project: &str) -> Vec<String> {
+        self.repositories
+            .iter()
+            .filter(|r| r.project.as_deref() == Some(project))
+            .map(|r| r.url.clone())
+            .collect()
+    }
+
+    /// [`access`](Self::access) for an Application of `project`: a repository Secret
+    /// scoped to that project comes before an unscoped one (Argo CD's
+    /// `getRepositorySecret`); a Secret scoped to another project is never used.
+    pub fn access_in(&self, url: &str, project: Option<&str>) -> RepoAccess {
+        let wanted = normalize_url(url);
+        let scoped = project.and_then(|p| {
+            self.repositories
+                .iter()
+                .find(|r| r.url == wanted && r.project.as_deref() == Some(p))
+        });
+        let own = scoped.or_else(|| {
+            self.repositories
+                .iter()
+                .find(|r| r.url == wanted && r.project.is_none())
+        });
+        self.access_with(&wanted, own)
+    }
+
     /// How `url` is reached, as Argo CD's `GetRepository` resolves it: its repository
     /// Secret when that holds credentials (a client certificate counts); otherwise the
     /// longest-prefix template's credentials, client certificate and OCI settings
     /// (`CopyCredentialsFrom` takes them) with the repository Secret's own `insecure`;
     /// otherwise the repository Secret's settings, or none.
     pub fn access(&self, url: &str) -> RepoAccess {
-        let wanted = normalize_url(url);
-        let own = self.repositories.iter().find(|r| r.url == wanted);
+        self.access_in(url, None)
+    }
+
+    /// What `own` (the repository Secret chosen for `wanted`, if any) grants, completed
+    /// from the longest-prefix template.
+    fn access_with(&self, wanted: &str, own: Option<&RepoSecret>) -> RepoAccess {
         if let Some(own) = own.filter(|r| r.access.has_credentials()) {
             return own.access.clone();
         }
@@ -605,8 +646,29 @@ mod tests {
         assert_eq!(
             who("https://git.example.com/org/secret"),
             "org-bot",
-            "a project's Secret is not used"
+            "a project's Secret is not used outside its project"
         );
+        let in_project =
+            |url: &str, project: &str| user(&creds.access_in(url, Some(project)).credentials);
+        assert_eq!(
+            in_project("https://git.example.com/org/secret.git", "p"),
+            "p-bot",
+            "Argo CD's getRepositorySecret: the project's own first"
+        );
+        assert_eq!(
+            in_project("https://git.example.com/org/secret", "q"),
+            "org-bot"
+        );
+        assert_eq!(
+            in_project("https://git.example.com/org/app", "p"),
+            "app-bot",
+            "an unscoped Secret serves every project"
+        );
+        assert_eq!(
+            creds.project_repositories("p"),
+            ["https://git.example.com/org/secret"]
+        );
+        assert!(creds.project_repositories("q").is_empty());
         assert_eq!(who("git@git.example.com:org/x.git"), "ssh");
         assert_eq!(who("https://bitbucket.example.com/r"), "bearer");
         assert_eq!(who("https://elsewhere.example.com/r"), "none");

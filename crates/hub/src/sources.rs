@@ -133,6 +133,9 @@ pub struct Sources {
     oci_revisions: Arc<Mutex<HashMap<ListingKey, (String, std::time::Instant)>>>,
     /// The layer media types an Argo CD OCI source may have.
     oci_layer_media_types: Arc<Vec<String>>,
+    /// The AppProject whose repository Secrets these sources may also use (see
+    /// [`Sources::for_project`]).
+    project: Option<Arc<str>>,
 }
 
 /// A listing's repository and digest of the credentials it was read with.
@@ -189,6 +192,17 @@ impl Sources {
             oci_layer_media_types: Arc::new(flotilla_source::oci::argo_layer_media_types(
                 std::env::var(OCI_LAYER_MEDIA_TYPES_ENV).ok().as_deref(),
             )),
+            project: None,
+        }
+    }
+
+    /// These sources as an Application of `project` reads them: a repository Secret
+    /// scoped to that project comes before an unscoped one (caches and mirrors stay
+    /// shared; both are keyed by the credentials used).
+    pub fn for_project(&self, project: &str) -> Sources {
+        Sources {
+            project: Some(Arc::from(project)),
+            ..self.clone()
         }
     }
 
@@ -216,7 +230,7 @@ impl Sources {
         self.repo_credentials
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .access(url)
+            .access_in(url, self.project.as_deref())
     }
 
     /// Chart `chart` of the Helm repository `repo` at the version `wanted` picks (Argo

@@ -4544,3 +4544,98 @@ async fn syncs_impersonate_the_projects_service_account() {
             .is_none()
     );
 }
+
+/// Argo CD's project-scoped repositories: a repository Secret naming `project: team-a`
+/// serves team-a's Applications alone — its URL counts as one of team-a's source
+/// repositories and its credentials open the private repository — while team-b's
+/// Application of the same URL (its project permits every repository) reads it without
+/// credentials and is refused by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_project_scoped_repository_serves_only_its_projects_applications() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = bare_settings_repository(dir.path());
+    let server = git_server::GitServer::start(&served, Some(("team-a-bot", "s3cret"))).await;
+    let url = server.url("r.git");
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let east_setup = hub_and_east(&mirrors).await;
+    let store = east_setup.reconciler.sources.repo_credentials().clone();
+    tokio::spawn(flotilla_hub::repo_creds::run(
+        east_setup.hub.clone(),
+        "argocd".into(),
+        store.clone(),
+    ));
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "team-a-git", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"url": url, "project": "team-a",
+                       "username": "team-a-bot", "password": "s3cret"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    wait_for("the scoped Secret read", async || {
+        (!store
+            .read()
+            .unwrap()
+            .project_repositories("team-a")
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    create_project(
+        &east_setup.hub,
+        "team-a",
+        json!({"destinations": [{"server": "*", "namespace": "*"}]}),
+    )
+    .await;
+    create_project(
+        &east_setup.hub,
+        "team-b",
+        json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}),
+    )
+    .await;
+    let (_controller, apps) = east_setup.run_controller();
+    for project in ["team-a", "team-b"] {
+        create_app(
+            &apps,
+            project,
+            json!({
+                "project": project,
+                "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+                "destination": {"server": east_setup.server.cluster_url("east"), "namespace": project},
+                "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+            }),
+        )
+        .await;
+    }
+    wait_for("team-a's app Synced", async || {
+        let app = apps.get("team-a").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let (kind, message) = first_condition(&apps, "team-b").await;
+    assert_eq!(kind, "ComparisonError", "{message}");
+    assert!(
+        !message.contains("s3cret"),
+        "no credential in the message: {message}"
+    );
+    let east = client(&east_setup.server, "east").await;
+    assert!(
+        Api::<ConfigMap>::namespaced(east.clone(), "team-a")
+            .get_opt("settings")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(east, "team-b")
+            .get_opt("settings")
+            .await
+            .unwrap()
+            .is_none(),
+        "team-b never read team-a's repository"
+    );
+}
