@@ -237,11 +237,12 @@ impl AppReconciler {
         Some(self.source_request(field("repoURL")?, field("targetRevision").unwrap_or("")))
     }
 
-    /// Fetches and reads `request` unless it is fresh, so that a reconcile finds it ready.
-    /// Errors are left to the reconcile to report (the mirror keeps a failed check).
-    pub async fn prefetch(&self, request: &Request) {
+    /// Fetches and reads `request` for an Application of `project` (its repository
+    /// Secrets first) unless it is fresh, so that a reconcile finds it ready. Errors are
+    /// left to the reconcile to report (the mirror keeps a failed check).
+    pub async fn prefetch(&self, request: &Request, project: &str) {
         if self.sources.mirrors().fresh_commit(request).is_none() {
-            let _ = self.sources.tree(request).await;
+            let _ = self.sources.for_project(project).tree(request).await;
         }
     }
 

@@ -300,6 +300,12 @@ fn prefetch(state: &Arc<Loop>, app: &Value, tasks: &mut tokio::task::JoinSet<()>
     let Some(request) = state.reconciler.source_request_of(app) else {
         return;
     };
+    let project = app
+        .pointer("/spec/project")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("default")
+        .to_string();
     let wanted = format!("{}#{:?}", request.url, request.reference);
     if !lock(&state.prefetched).insert(wanted) {
         return;
@@ -309,7 +315,7 @@ fn prefetch(state: &Arc<Loop>, app: &Value, tasks: &mut tokio::task::JoinSet<()>
         let Ok(_permit) = state.prefetches.acquire().await else {
             return;
         };
-        state.reconciler.prefetch(&request).await;
+        state.reconciler.prefetch(&request, &project).await;
     });
 }
 
