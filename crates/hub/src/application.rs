@@ -694,24 +694,20 @@ impl AppReconciler {
             attempt.started = since;
         }
         ready.opts.prune_confirmed = Some(deletion_approved_since(pass.object, &attempt.started));
-        match ready.sync_as.take() {
-            None => {}
-            Some(Ok(impersonated)) => ready.cluster = impersonated,
-            Some(Err(refused)) => {
-                self.settled.forget(&pass.key);
-                let running = match attempt.run {
-                    Some(run) => crate::operation::write_running(&self.hub, pass.object, run).await,
-                    None => None,
-                };
-                return status::after_sync_error(ready.draft, &attempt, &refused, running);
-            }
-        }
         // Seen Running while it syncs, as Argo CD writes it first: a script
         // polling the phase must not read the last operation's.
         let running = match attempt.run {
             Some(run) => crate::operation::write_running(&self.hub, pass.object, run).await,
             None => None,
         };
+        match ready.sync_as.take() {
+            None => {}
+            Some(Ok(impersonated)) => ready.cluster = impersonated,
+            Some(Err(refused)) => {
+                self.settled.forget(&pass.key);
+                return status::after_sync_error(ready.draft, &attempt, &refused, running);
+            }
+        }
         let report = self.run_sync(&mut ready, attempt.run.is_some()).await;
         match &report {
             Ok(r)
@@ -2279,19 +2275,10 @@ fn waiting_for_prune_confirmation_since(status: &Value) -> Option<String> {
 }
 
 fn deletion_approved(object: &Value) -> bool {
-    let at = |pointer: &str| {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse::<Timestamp>().ok())
-    };
-    match (
-        at("/metadata/annotations/argocd.argoproj.io~1deletion-approved"),
-        at("/metadata/deletionTimestamp"),
-    ) {
-        (Some(approved), Some(deleted)) => approved >= deleted,
-        _ => false,
-    }
+    object
+        .pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
+        .is_some_and(|deleted| deletion_approved_since(object, deleted))
 }
 
 /// Labels of a cluster for the ApplicationSet clusters generator.

@@ -179,6 +179,37 @@ async fn create_project(hub: &kube::Client, name: &str, spec: Value) {
         .unwrap();
 }
 
+/// Creates the namespace `name` on the cluster of `client`.
+async fn create_namespace(client: &kube::Client, name: &str) {
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+}
+
+/// The ServiceAccount `namespace/account`, bound to `cluster-admin` by a RoleBinding in
+/// its namespace alone: all rights there, none elsewhere.
+async fn admin_in_namespace(client: &kube::Client, namespace: &str, account: &str) {
+    let service_account: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": account}})).unwrap();
+    Api::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &service_account)
+        .await
+        .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": account},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+    }))
+    .unwrap();
+    Api::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
+
 /// A repository whose `deploy/cm.yaml` is `manifest` (its work tree and URL) and a hub
 /// with the cluster `east` reading it, the Application controller not started.
 async fn repository_and_hub(
@@ -3909,8 +3940,8 @@ async fn a_repository_secrets_insecure_and_client_certificate_reach_a_mutual_tls
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cluster_registered_for_some_namespaces_manages_only_them() {
     use k8s_openapi::api::authentication::v1::TokenRequest;
-    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-    use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::ClusterRole;
     let dir = tempfile::tempdir().unwrap();
     let config_map = |name: &str, namespace: &str| {
         format!(
@@ -3932,30 +3963,9 @@ async fn a_cluster_registered_for_some_namespaces_manages_only_them() {
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let east_setup = hub_and_east(&mirrors).await;
     let east = client(&east_setup.server, "east").await;
-    let namespace: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": "web"}})).unwrap();
-    Api::<Namespace>::all(east.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap();
-    let account: ServiceAccount =
-        serde_json::from_value(json!({"metadata": {"name": "argocd-manager"}})).unwrap();
-    let accounts = Api::<ServiceAccount>::namespaced(east.clone(), "web");
-    accounts
-        .create(&PostParams::default(), &account)
-        .await
-        .unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-manager"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"kind": "ServiceAccount", "name": "argocd-manager", "namespace": "web"}],
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(east.clone(), "web")
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
-    let token = accounts
+    create_namespace(&east, "web").await;
+    admin_in_namespace(&east, "web", "argocd-manager").await;
+    let token = Api::<ServiceAccount>::namespaced(east.clone(), "web")
         .create_token_request(
             "argocd-manager",
             &PostParams::default(),
@@ -4379,8 +4389,6 @@ async fn the_in_cluster_destination_can_be_disabled() {
 /// fails with Argo CD's message (enforced by default). Comparisons still read as the hub.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn syncs_impersonate_the_projects_service_account() {
-    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-    use k8s_openapi::api::rbac::v1::RoleBinding;
     let dir = tempfile::tempdir().unwrap();
     let stray =
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n  namespace: kube-system\n";
@@ -4396,30 +4404,10 @@ async fn syncs_impersonate_the_projects_service_account() {
     let east_setup = hub_and_east(&mirrors).await;
     let east = client(&east_setup.server, "east").await;
     for namespace in ["team-a", "team-b", "other"] {
-        let ns: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-        Api::<Namespace>::all(east.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
+        create_namespace(&east, namespace).await;
     }
     for namespace in ["team-a", "team-b"] {
-        let account: ServiceAccount =
-            serde_json::from_value(json!({"metadata": {"name": "deployer"}})).unwrap();
-        Api::<ServiceAccount>::namespaced(east.clone(), namespace)
-            .create(&PostParams::default(), &account)
-            .await
-            .unwrap();
-        let binding: RoleBinding = serde_json::from_value(json!({
-            "metadata": {"name": "deployer"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
-        }))
-        .unwrap();
-        Api::<RoleBinding>::namespaced(east.clone(), namespace)
-            .create(&PostParams::default(), &binding)
-            .await
-            .unwrap();
+        admin_in_namespace(&east, namespace, "deployer").await;
     }
     let server = east_setup.server.cluster_url("east");
     create_project(

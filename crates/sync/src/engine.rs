@@ -510,6 +510,27 @@ fn kept_on_app_deletion(obj: &Value, opts: &SyncOptions, approved: bool) -> Opti
     }
 }
 
+/// The report of a sync that stopped before touching anything: `phase` and `message`,
+/// the inventory as it was.
+fn nothing_done(
+    phase: OperationPhase,
+    message: String,
+    opts: &SyncOptions,
+    inventory: Option<&Inventory>,
+    shared: Vec<String>,
+) -> SyncReport {
+    SyncReport {
+        phase,
+        message,
+        dry_run: opts.dry_run,
+        results: Vec::new(),
+        health: HealthStatus::Unknown,
+        inventory: inventory.cloned().unwrap_or_default(),
+        plan: None,
+        shared,
+    }
+}
+
 /// gitops-engine's message while a sync waits for its `Prune=confirm` objects to be
 /// approved (`waiting for pruning confirmation of <group>/<kind>/<name> and N more
 /// resources`), or `None` when it need not wait: pruning off, no such object among the
@@ -691,16 +712,14 @@ pub async fn sync(
     let shared = shared_with_others(cluster, app, &prepared);
     if opts.fail_on_shared_resource && !shared.is_empty() {
         // Argo CD fails the operation before anything is applied.
-        return Ok(SyncReport {
-            phase: OperationPhase::Failed,
-            message: format!("Shared resource found: {}", shared[0]),
-            dry_run: opts.dry_run,
-            results: Vec::new(),
-            health: HealthStatus::Unknown,
-            inventory: inventory.cloned().unwrap_or_default(),
-            plan: None,
+        let message = format!("Shared resource found: {}", shared[0]);
+        return Ok(nothing_done(
+            OperationPhase::Failed,
+            message,
+            opts,
+            inventory,
             shared,
-        });
+        ));
     }
     if opts.create_namespace && !opts.dry_run {
         ensure_namespace(cluster, &opts.destination_namespace, opts).await?;
@@ -722,10 +741,14 @@ pub async fn sync(
             .find(|o| kept_on_app_deletion(o, opts, false) == Some(DELETION_NEEDS_CONFIRMATION))
     {
         let key = ObjectKey::of(waiting);
+        let report = nothing_done(
+            OperationPhase::Succeeded,
+            String::new(),
+            opts,
+            inventory,
+            shared,
+        );
         return Ok(SyncReport {
-            phase: OperationPhase::Succeeded,
-            message: String::new(),
-            dry_run: opts.dry_run,
             results: vec![ObjectResult {
                 key,
                 api_version: waiting
@@ -742,23 +765,12 @@ pub async fn sync(
                 live: None,
                 applied: None,
             }],
-            health: HealthStatus::Unknown,
-            inventory: inventory.cloned().unwrap_or_default(),
-            plan: None,
-            shared,
+            ..report
         });
     }
     if let Some(message) = awaiting_prune_confirmation(app, &extra, opts) {
-        return Ok(SyncReport {
-            phase: OperationPhase::Running,
-            message,
-            dry_run: opts.dry_run,
-            results: Vec::new(),
-            health: HealthStatus::Unknown,
-            inventory: inventory.cloned().unwrap_or_default(),
-            plan: None,
-            shared,
-        });
+        let report = nothing_done(OperationPhase::Running, message, opts, inventory, shared);
+        return Ok(report);
     }
     let desired_count = prepared.iter().filter(|p| p.hook.is_none()).count();
     if desired_count == 0 && !extra.is_empty() && !opts.allow_empty {

@@ -269,7 +269,7 @@ pub(super) fn after_sync(
             &attempt.strategy,
             &ended,
             result,
-            (&attempt.started, now),
+            (&attempt.started, Some(now)),
         ),
     };
     status.insert("operationState".into(), state);
@@ -312,7 +312,6 @@ pub(super) fn waiting_for_confirmation(
         mut status,
         target,
         destination,
-        now,
         ..
     } = draft;
     status.insert("sync".into(), target.comparison("OutOfSync", &destination));
@@ -327,17 +326,14 @@ pub(super) fn waiting_for_confirmation(
             crate::operation::state(&run.requested, &waiting, None, &attempt.started, None)
         }
         None => {
-            let mut state = operation_state(
+            // Without a finish: the operation goes on.
+            operation_state(
                 with_target(&target.recorded, automated_sync(attempt, opts), false),
                 &attempt.strategy,
                 &waiting,
                 with_target(&target.recorded, json!({}), true),
-                (&attempt.started, now),
-            );
-            if let Value::Object(state) = &mut state {
-                state.remove("finishedAt");
-            }
-            state
+                (&attempt.started, None),
+            )
         }
     };
     status.insert("operationState".into(), state);
@@ -388,7 +384,7 @@ pub(super) fn after_sync_error(
             &attempt.strategy,
             &ended,
             with_target(&target.recorded, json!({}), true),
-            (&attempt.started, now),
+            (&attempt.started, Some(now)),
         ),
     );
     status.insert("conditions".into(), conditions("SyncError", error, now));
@@ -661,7 +657,7 @@ fn operation_state(
     strategy: &RetryStrategy,
     ended: &crate::retry::Ended,
     sync_result: Value,
-    (started, finished): (&str, &str),
+    (started, finished): (&str, Option<&str>),
 ) -> Value {
     let mut state = json!({
         "operation": {
@@ -673,8 +669,10 @@ fn operation_state(
         "message": ended.message,
         "syncResult": sync_result,
         "startedAt": started,
-        "finishedAt": finished,
     });
+    if let Some(finished) = finished {
+        state["finishedAt"] = json!(finished);
+    }
     if ended.retry_count > 0 {
         state["retryCount"] = json!(ended.retry_count);
     }
