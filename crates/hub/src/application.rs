@@ -485,7 +485,7 @@ impl AppReconciler {
         };
         let mut ready = Ready {
             pass,
-            app_id: AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone()),
+            app_id: self.app_id(&app),
             sync_as,
             inventory: self.managed_inventory(&pass.key, pass.previous, &filter, &server),
             draft: status::Draft {
@@ -613,11 +613,19 @@ impl AppReconciler {
                 .drift_watches()
                 .is_some_and(|watches| watches.take_drifted(&pass.key));
         let freshness = self.settled.freshness(&pass.key, fingerprint);
+        // A refresh asks for a comparison with what is live (Argo CD's `refresh`), which
+        // the shortcut would skip: an object carrying the app's tracking that appeared
+        // by another hand is found so.
+        let refresh_requested = pass
+            .object
+            .pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+            .is_some();
         Settledness {
             fingerprint,
             self_heal,
             drifted,
             freshness,
+            refresh_requested,
         }
     }
 
@@ -1029,7 +1037,7 @@ impl AppReconciler {
         if cleanup {
             crate::delete_hooks::clean_up(&sync_cluster, kind, &hooks, namespace).await
         } else {
-            let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
+            let app_id = self.app_id(&app);
             crate::delete_hooks::execute(&sync_cluster, &app_id, kind, &hooks, namespace).await
         }
     }
@@ -1117,7 +1125,7 @@ impl AppReconciler {
             .filter(|o| o.starts_with("Delete="))
             .collect();
         opts.apply_argo(&entries).map_err(|e| e.to_string())?;
-        let app_id = AppId::new(app.metadata.namespace.clone(), app.metadata.name.clone());
+        let app_id = self.app_id(&app);
         let report = flotilla_sync::sync(
             &sync_cluster,
             &app_id,
@@ -1340,6 +1348,16 @@ impl AppReconciler {
     /// The sync engine's view of `destination`, kept while its registration stays the
     /// same: a changed one (rotated credentials, other namespaces) gets a new view and
     /// new watches.
+    /// The app's identity on its clusters, tracked as `argocd-cm` says.
+    fn app_id(&self, app: &Application) -> AppId {
+        AppId::argo(
+            app.metadata.namespace.clone(),
+            app.metadata.name.clone(),
+            PROJECT_NAMESPACE,
+            self.settings.tracking(),
+        )
+    }
+
     fn sync_cluster(&self, destination: &Destination) -> flotilla_sync::Cluster {
         let server = &destination.server;
         let mut map = lock(&self.sync_clusters);
@@ -1564,6 +1582,8 @@ struct Settledness {
     drifted: bool,
     /// Its last successful sync, against these inputs.
     freshness: crate::settled::Freshness,
+    /// `argocd.argoproj.io/refresh` asks for a comparison.
+    refresh_requested: bool,
 }
 
 impl Settledness {
@@ -1573,6 +1593,7 @@ impl Settledness {
         run.is_none()
             && self.self_heal
             && !self.drifted
+            && !self.refresh_requested
             && self.freshness == crate::settled::Freshness::Settled
     }
 }
@@ -1967,12 +1988,13 @@ fn namespace_permitted(
 /// Argo CD's `InstanceName`: the name alone for an Application in Argo CD's own
 /// namespace, `<namespace>_<name>` elsewhere.
 fn instance_name(app: &Application) -> String {
-    let namespace = app.metadata.namespace.as_str();
-    if namespace.is_empty() || namespace == PROJECT_NAMESPACE {
-        app.metadata.name.clone()
-    } else {
-        format!("{namespace}_{}", app.metadata.name)
-    }
+    let id = AppId::argo(
+        app.metadata.namespace.as_str(),
+        app.metadata.name.as_str(),
+        PROJECT_NAMESPACE,
+        Default::default(),
+    );
+    id.instance().to_string()
 }
 
 /// The app's `ignoreDifferences`, every jq expression checked.

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use flotilla_core::glob;
 use flotilla_sync::health::lua::{HealthScript, HealthScripts};
 use flotilla_sync::ignore::IgnoreRule;
+use flotilla_sync::tracking::Tracking;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
@@ -137,6 +138,9 @@ pub struct Settings {
     /// `cluster.inClusterEnabled` (anything but `"false"`): whether the hub itself,
     /// `https://kubernetes.default.svc` or `in-cluster`, is a destination.
     pub in_cluster_enabled: Arc<std::sync::atomic::AtomicBool>,
+    /// `application.resourceTrackingMethod`, `application.instanceLabelKey` and
+    /// `installationID`: how applied objects name their Application.
+    pub tracking: Arc<RwLock<Tracking>>,
     /// Counts the changes of `argocd-cm`: an app judged settled under other settings is
     /// compared again.
     pub version: Arc<std::sync::atomic::AtomicU64>,
@@ -151,6 +155,14 @@ impl Settings {
     /// Sync impersonation as last read.
     pub fn impersonation(&self) -> Impersonation {
         *self.impersonation.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The resource tracking settings, as last read.
+    pub fn tracking(&self) -> Tracking {
+        self.tracking
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether the in-cluster destination is enabled, as last read.
@@ -185,6 +197,7 @@ impl Default for Settings {
             kustomize_versions: Arc::new(RwLock::new(Ok(BTreeSet::new()))),
             in_cluster_enabled: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             impersonation: Arc::default(),
+            tracking: Arc::default(),
             version: Arc::default(),
         }
     }
@@ -351,6 +364,17 @@ impl Impersonation {
     }
 }
 
+/// Argo CD's resource tracking settings (`GetTrackingMethod`, `GetAppInstanceLabelKey`,
+/// `GetInstallationID`).
+pub fn tracking(data: &BTreeMap<String, String>) -> Tracking {
+    let get = |key: &str| data.get(key).map(String::as_str);
+    Tracking::from_settings(
+        get("application.resourceTrackingMethod"),
+        get("application.instanceLabelKey"),
+        get("installationID"),
+    )
+}
+
 /// `cluster.inClusterEnabled`: Argo CD's `IsInClusterEnabled` — only `"false"` disables.
 pub fn in_cluster_enabled(data: &BTreeMap<String, String>) -> bool {
     data.get("cluster.inClusterEnabled").map(String::as_str) != Some("false")
@@ -391,6 +415,7 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
             .impersonation
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Impersonation::of(&data);
+        *settings.tracking.write().unwrap_or_else(|e| e.into_inner()) = tracking(&data);
         settings.in_cluster_enabled.store(
             in_cluster_enabled(&data),
             std::sync::atomic::Ordering::Relaxed,

@@ -136,7 +136,10 @@ pub async fn run_applications_with(
     });
     state
         .reconciler
-        .set_drift_watches(crate::drift::DriftWatches::new(state.queue.clone()));
+        .set_drift_watches(crate::drift::DriftWatches::new(
+            state.queue.clone(),
+            state.reconciler.settings.tracking.clone(),
+        ));
     // Owned here: when this future is dropped (the hub stops), they stop with it.
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..state.options.workers.max(1) {

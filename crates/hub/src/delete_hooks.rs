@@ -147,7 +147,7 @@ pub async fn execute(
             Some(object) => running.push(object),
             None => {
                 let mut object = (*hook).clone();
-                stamp(&mut object, app);
+                stamp(&mut object, app, namespace);
                 let (api, name) = api_for(cluster, &object, namespace).await?;
                 let body: kube::api::DynamicObject =
                     serde_json::from_value(object).map_err(|e| e.to_string())?;

@@ -12,11 +12,12 @@
 //!   outage is what shows the change.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use flotilla_sync::health::{Health, HealthStatus};
 use flotilla_sync::ignore::IgnoreRule;
+use flotilla_sync::tracking::{AppId, Tracking};
 use futures::StreamExt;
 use kube::api::{Api, ApiResource};
 use kube::runtime::watcher;
@@ -63,6 +64,8 @@ struct Inner {
     /// Each Application's `ignoreDifferences`: a change to ignored fields only is no
     /// drift.
     ignore: Mutex<HashMap<String, Arc<Vec<IgnoreRule>>>>,
+    /// `argocd-cm`'s tracking settings as last read: which app an object names.
+    tracking: Arc<RwLock<Tracking>>,
 }
 
 /// One running watch and what it holds.
@@ -307,17 +310,23 @@ impl flotilla_sync::cluster::LiveCache for ClusterView {
         resource: &ApiResource,
         namespace: &str,
         name: &str,
-        label_value: &str,
+        app: &AppId,
     ) -> Option<Option<String>> {
         let store = self.store(resource, namespace)?;
         let store = lock(&store);
         let key = (namespace.to_string(), name.to_string());
         store.ready.then(|| {
             let seen = store.objects.by_name.get(&key)?;
-            if seen.instance.as_deref().is_none_or(|i| i == label_value) {
+            // Flotilla's own label says whose it is without decoding the object.
+            if seen
+                .instance
+                .as_deref()
+                .is_none_or(|i| i == app.label_value())
+            {
                 return None;
             }
-            owner_of(&seen.object()?)
+            let other = app.tracking.app_of(&seen.object()?)?;
+            (other != app.instance()).then(|| other.replace('_', "/"))
         })
     }
 }
@@ -331,8 +340,9 @@ impl Drop for Inner {
 }
 
 impl DriftWatches {
-    /// Watches that queue drifted applications on `queue`.
-    pub fn new(queue: WorkQueue) -> DriftWatches {
+    /// Watches that queue drifted applications on `queue`, reading which app an object
+    /// belongs to by the `tracking` settings of the moment.
+    pub fn new(queue: WorkQueue, tracking: Arc<RwLock<Tracking>>) -> DriftWatches {
         DriftWatches {
             inner: Arc::new(Inner {
                 queue,
@@ -340,6 +350,7 @@ impl DriftWatches {
                 events: Mutex::default(),
                 drifted: Mutex::default(),
                 ignore: Mutex::default(),
+                tracking,
             }),
         }
     }
@@ -470,7 +481,7 @@ async fn watch(
                     changed
                 };
                 if changed_while_away
-                    && let Some(event) = drift_of(&value, false, &server)
+                    && let Some(event) = drift_of(&value, false, &server, &tracking(&inner))
                     && !ignores_all(&inner, &event, &value)
                 {
                     report(&inner, event);
@@ -491,7 +502,7 @@ async fn watch(
                                 .filter(|(name, _)| !listed.by_name.contains_key(*name))
                                 .filter_map(|(_, seen)| seen.object())
                                 .collect();
-                            unsettled = health_changes(&store.objects, &listed);
+                            unsettled = health_changes(&store.objects, &listed, &tracking(&inner));
                         }
                         store.objects = listed;
                     }
@@ -499,7 +510,7 @@ async fn watch(
                     (gone, unsettled)
                 };
                 for object in gone {
-                    if let Some(event) = drift_of(&object, true, &server) {
+                    if let Some(event) = drift_of(&object, true, &server, &tracking(&inner)) {
                         report(&inner, event);
                     }
                 }
@@ -523,12 +534,12 @@ async fn watch(
             let health = seen.health.status;
             (lock(&store).insert(name, seen), Some(health))
         };
-        if let Some(event) =
-            drift_of(&value, deleted, &server).filter(|event| !ignores_all(&inner, event, &value))
+        if let Some(event) = drift_of(&value, deleted, &server, &tracking(&inner))
+            .filter(|event| !ignores_all(&inner, event, &value))
         {
             report(&inner, event);
         } else if health_changed(previous.map(|p| p.health.status), health)
-            && let Some(app) = owner_of(&value)
+            && let Some(app) = owner_of(&value, &tracking(&inner))
         {
             inner.queue.add(app);
         }
@@ -591,7 +602,7 @@ fn health_changed(previous: Option<HealthStatus>, now: Option<HealthStatus>) -> 
 /// The apps (`namespace/name`) owning an object whose health a relist shows changed — a
 /// status written while the watch was away is no drift, but the app's health must follow
 /// it as it follows a watch event's.
-fn health_changes(before: &Objects, listed: &Objects) -> Vec<String> {
+fn health_changes(before: &Objects, listed: &Objects, tracking: &Tracking) -> Vec<String> {
     listed
         .by_name
         .iter()
@@ -600,26 +611,39 @@ fn health_changes(before: &Objects, listed: &Objects) -> Vec<String> {
                 health_changed(Some(old.health.status), Some(seen.health.status))
             })
         })
-        .filter_map(|(_, seen)| owner_of(&seen.object()?))
+        .filter_map(|(_, seen)| owner_of(&seen.object()?, tracking))
         .collect()
 }
 
-/// The application (`namespace/name`) that applied the object, from its tracking id.
-fn owner_of(object: &Value) -> Option<String> {
-    let annotation = object
-        .pointer("/metadata/annotations")?
-        .get(flotilla_sync::tracking::TRACKING_ANNOTATION)?
-        .as_str()?;
-    let (instance, _) = flotilla_sync::tracking::parse_tracking_id(annotation)?;
-    // The instance is `<namespace>_<name>`; Application namespaces have no `_`.
-    let (namespace, name) = instance.split_once('_')?;
-    Some(format!("{namespace}/{name}"))
+/// The tracking settings of the moment.
+fn tracking(inner: &Inner) -> Tracking {
+    inner
+        .tracking
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// The application (`namespace/name`) that applied the object, from its tracking: an
+/// instance is `<namespace>_<name>`, or the name alone in Argo CD's namespace
+/// (Application namespaces and names have no `_`).
+fn owner_of(object: &Value, tracking: &Tracking) -> Option<String> {
+    let instance = tracking.app_of(object)?;
+    Some(match instance.split_once('_') {
+        Some((namespace, name)) => format!("{namespace}/{name}"),
+        None => format!("{}/{instance}", crate::application::PROJECT_NAMESPACE),
+    })
 }
 
 /// The drift an observed object shows, if any: deleted, or changed by another manager
 /// (outside the status subresource) after our last apply.
-pub fn drift_of(object: &Value, deleted: bool, server: &str) -> Option<DriftEvent> {
-    let app = owner_of(object)?;
+pub fn drift_of(
+    object: &Value,
+    deleted: bool,
+    server: &str,
+    tracking: &Tracking,
+) -> Option<DriftEvent> {
+    let app = owner_of(object, tracking)?;
     let (namespace, name) = name_of(object);
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
     let object_name = format!("{kind} {namespace}/{name}");
@@ -691,8 +715,8 @@ mod tests {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {
                 "name": "web", "namespace": "shop",
-                "labels": {"app.flotilla.dev/instance": "argocd_web"},
-                "annotations": {"flotilla.dev/tracking-id": "argocd_web:apps/Deployment:shop/web"},
+                "labels": {"app.flotilla.dev/instance": "web"},
+                "annotations": {"argocd.argoproj.io/tracking-id": "web:apps/Deployment:shop/web"},
                 "managedFields": entries,
             }
         })
@@ -708,7 +732,7 @@ mod tests {
             {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
              "time": "2026-01-01T00:00:09Z", "fieldsV1": {"f:status": {"f:replicas": {}}}}
         ]));
-        let d = drift_of(&o, false, "https://c").unwrap();
+        let d = drift_of(&o, false, "https://c", &Tracking::default()).unwrap();
         assert_eq!(d.app, "argocd/web");
         assert_eq!(d.object, "Deployment shop/web");
         assert_eq!(d.managers, ["kubectl-edit"]);
@@ -727,7 +751,7 @@ mod tests {
                 .unwrap()
                 .is_string()
         );
-        let d = drift_of(&cached, false, "https://c").unwrap();
+        let d = drift_of(&cached, false, "https://c", &Tracking::default()).unwrap();
         assert_eq!(d.managers, ["kubectl-edit"]);
         assert_eq!(d.fields, [".spec.replicas"]);
     }
@@ -742,11 +766,35 @@ mod tests {
             {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
              "time": "2026-01-01T00:00:09Z", "fieldsV1": {"f:status": {}}}
         ]));
-        assert!(drift_of(&o, false, "https://c").is_none());
-        assert!(drift_of(&o, true, "https://c").unwrap().deleted);
+        assert!(drift_of(&o, false, "https://c", &Tracking::default()).is_none());
+        assert!(
+            drift_of(&o, true, "https://c", &Tracking::default())
+                .unwrap()
+                .deleted
+        );
         let mut untracked = o.clone();
         untracked["metadata"]["annotations"] = json!({});
-        assert!(drift_of(&untracked, true, "https://c").is_none());
+        assert!(drift_of(&untracked, true, "https://c", &Tracking::default()).is_none());
+    }
+
+    /// Which Application an object belongs to follows Argo CD's tracking settings and
+    /// instance names.
+    #[test]
+    fn the_owner_is_read_as_the_tracking_settings_say() {
+        let mut o = object(json!([]));
+        let annotation = Tracking::default();
+        assert_eq!(owner_of(&o, &annotation).as_deref(), Some("argocd/web"));
+        o["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
+            json!("team-a_web:apps/Deployment:shop/web");
+        assert_eq!(owner_of(&o, &annotation).as_deref(), Some("team-a/web"));
+        // Another installation's objects are nobody's here.
+        let installed = Tracking::from_settings(None, None, Some("hub-1"));
+        assert_eq!(owner_of(&o, &installed), None);
+        // Under label tracking the label names the app, and the annotation counts not.
+        let label = Tracking::from_settings(Some("label"), None, None);
+        assert_eq!(owner_of(&o, &label), None);
+        o["metadata"]["labels"]["app.kubernetes.io/instance"] = json!("web");
+        assert_eq!(owner_of(&o, &label).as_deref(), Some("argocd/web"));
     }
 
     fn labelled(name: &str, instance: &str) -> Value {
@@ -867,10 +915,10 @@ mod tests {
     #[test]
     fn a_relist_names_the_apps_whose_objects_changed_health() {
         let service = |name: &str, ingress: bool| {
-            let mut service = labelled(name, "argocd_web");
+            let mut service = labelled(name, "web");
             service["kind"] = json!("Service");
             service["metadata"]["annotations"] = json!({
-                "flotilla.dev/tracking-id": format!("argocd_web:/Service:shop/{name}")
+                "argocd.argoproj.io/tracking-id": format!("web:/Service:shop/{name}")
             });
             service["spec"] = json!({"type": "LoadBalancer"});
             service["status"] = if ingress {
@@ -889,7 +937,8 @@ mod tests {
         insert(&mut listed, service("steady", true));
         // First seen in this listing: the sync that made it read its health.
         insert(&mut listed, service("new", false));
-        assert_eq!(health_changes(&before, &listed), ["argocd/web"]);
-        assert!(health_changes(&listed, &listed).is_empty());
+        let tracking = Tracking::default();
+        assert_eq!(health_changes(&before, &listed, &tracking), ["argocd/web"]);
+        assert!(health_changes(&listed, &listed, &tracking).is_empty());
     }
 }

@@ -241,6 +241,20 @@ async fn deploying(dir: &std::path::Path, manifest: &str) -> Deploying {
     }
 }
 
+/// `argocd-cm`'s health scripts are process-wide: the tests that watch it take turns.
+static ARGOCD_CM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs the `argocd-cm` watch for `east`'s hub; the test holds the turn it returns.
+async fn watch_argocd_cm(east: &East) -> tokio::sync::MutexGuard<'static, ()> {
+    let turn = ARGOCD_CM.lock().await;
+    tokio::spawn(flotilla_hub::argocd_cm::run(
+        east.hub.clone(),
+        "argocd".into(),
+        east.reconciler.settings.clone(),
+    ));
+    turn
+}
+
 /// Creates the Application `argocd/<name>` with `spec`.
 async fn create_app(apps: &Api<DynamicObject>, name: &str, spec: Value) {
     let app: DynamicObject = serde_json::from_value(json!({
@@ -2169,7 +2183,7 @@ async fn an_object_of_two_applications_is_a_shared_resource() {
     let first_tracking = tracked_by().await;
 
     create("second", &["FailOnSharedResource=true"]).await;
-    let message = "ConfigMap/shared is part of applications argocd/second and argocd/first";
+    let message = "ConfigMap/shared is part of applications argocd/second and first";
     // Failed before anything is applied, then retried as automated syncs are.
     let status = wait_for("second refused", async || {
         let status = status_of("second").await?;
@@ -2195,7 +2209,7 @@ async fn an_object_of_two_applications_is_a_shared_resource() {
     .await;
     assert_eq!(
         status["conditions"][0]["message"],
-        "ConfigMap/shared is part of applications argocd/third and argocd/first"
+        "ConfigMap/shared is part of applications argocd/third and first"
     );
 }
 
@@ -2220,11 +2234,7 @@ async fn system_wide_ignore_differences_come_from_argocd_cm() {
         .await
         .unwrap();
     let rules = east_setup.reconciler.settings.ignore.clone();
-    tokio::spawn(flotilla_hub::argocd_cm::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        east_setup.reconciler.settings.clone(),
-    ));
+    let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
         (!rules.read().unwrap().is_empty()).then_some(())
     })
@@ -2300,11 +2310,7 @@ return hs
         .create(&PostParams::default(), &settings)
         .await
         .unwrap();
-    tokio::spawn(flotilla_hub::argocd_cm::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        east_setup.reconciler.settings.clone(),
-    ));
+    let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
         (flotilla_sync::health::health_scripts_generation() > 0).then_some(())
     })
@@ -2366,11 +2372,7 @@ async fn excluded_resources_are_neither_applied_nor_pruned() {
     )
     .await;
     let settings = east_setup.reconciler.settings.clone();
-    tokio::spawn(flotilla_hub::argocd_cm::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        settings.clone(),
-    ));
+    let _turn = watch_argocd_cm(&east_setup).await;
     let (_controller, apps) = east_setup
         .run_web_app(&url, &["CreateNamespace=true"])
         .await;
@@ -2545,7 +2547,7 @@ async fn extraneous_objects_marked_to_be_ignored_leave_the_app_synced() {
     .await;
     let east = client(&east_setup.server, "east").await;
     let config_maps = Api::<ConfigMap>::namespaced(east, "web");
-    let app_id = flotilla_sync::AppId::new("argocd", "web");
+    let app_id = flotilla_sync::AppId::argo("argocd", "web", "argocd", Default::default());
     let extra = async |name: &str, options: Option<&str>| {
         let key = flotilla_sync::ObjectKey {
             group: String::new(),
@@ -2555,7 +2557,7 @@ async fn extraneous_objects_marked_to_be_ignored_leave_the_app_synced() {
         };
         let mut annotations = json!({
             flotilla_sync::tracking::TRACKING_ANNOTATION:
-                flotilla_sync::tracking::tracking_id(&app_id, &key),
+                flotilla_sync::tracking::tracking_id(&app_id, &key, "web"),
         });
         if let Some(options) = options {
             annotations["argocd.argoproj.io/compare-options"] = json!(options);
@@ -3423,11 +3425,7 @@ async fn kustomize_helm_charts_follow_argocd_cm_build_options() {
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let east_setup = hub_and_east(&mirrors).await;
     let settings = east_setup.reconciler.settings.clone();
-    tokio::spawn(flotilla_hub::argocd_cm::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        settings.clone(),
-    ));
+    let _turn = watch_argocd_cm(&east_setup).await;
     let (_controller, apps) = east_setup.run_controller();
     let spec = |namespace: &str| {
         json!({
@@ -3543,11 +3541,7 @@ async fn a_kustomize_version_must_be_registered_in_argocd_cm() {
         .create(&PostParams::default(), &cm)
         .await
         .unwrap();
-    tokio::spawn(flotilla_hub::argocd_cm::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        settings.clone(),
-    ));
+    let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
         settings
             .kustomize_versions()
@@ -3672,11 +3666,7 @@ async fn kustomize_helm_charts_are_pulled_from_their_helm_repository() {
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let east_setup = hub_and_east(&mirrors).await;
     let settings = east_setup.reconciler.settings.clone();
-    tokio::spawn(flotilla_hub::argocd_cm::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        settings.clone(),
-    ));
+    let _turn = watch_argocd_cm(&east_setup).await;
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "argocd-cm", "namespace": "argocd"},
         "data": {"kustomize.buildOptions": "--enable-helm"},
@@ -4321,11 +4311,7 @@ async fn the_in_cluster_destination_can_be_disabled() {
         .await
         .unwrap();
     let version = east_setup.reconciler.settings.version.clone();
-    tokio::spawn(flotilla_hub::argocd_cm::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        east_setup.reconciler.settings.clone(),
-    ));
+    let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
         (version.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
     })
@@ -4429,11 +4415,7 @@ async fn syncs_impersonate_the_projects_service_account() {
         .await
         .unwrap();
     let version = east_setup.reconciler.settings.version.clone();
-    tokio::spawn(flotilla_hub::argocd_cm::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        east_setup.reconciler.settings.clone(),
-    ));
+    let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
         (version.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
     })
@@ -4626,4 +4608,124 @@ async fn a_project_scoped_repository_serves_only_its_projects_applications() {
             .is_none(),
         "team-b never read team-a's repository"
     );
+}
+
+/// `argocd-cm`'s resource tracking (`application.resourceTrackingMethod`,
+/// `application.instanceLabelKey`, `installationID`): objects carry Argo CD's tracking id
+/// (a cluster-scoped one naming the destination namespace), the installation's id and,
+/// with `annotation+label`, the instance label; an object of another installation is not
+/// the app's to prune even when it names the app, one of this installation is; `label`
+/// tracking then puts the app's name under the configured key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objects_are_tracked_as_argocd_cm_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tracked\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: web-reader\nrules: []\n",
+    )
+    .await;
+    let settings = east_setup.reconciler.settings.clone();
+    let _turn = watch_argocd_cm(&east_setup).await;
+    let argocd_cm = Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"application.resourceTrackingMethod": "annotation+label",
+                 "installationID": "hub-a"},
+    }))
+    .unwrap();
+    argocd_cm.create(&PostParams::default(), &cm).await.unwrap();
+    wait_for("argocd-cm read", async || {
+        (settings.tracking().installation_id == "hub-a").then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    let east = client(&east_setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east.clone(), "web");
+    let tracked = wait_for("the ConfigMap applied", async || {
+        config_maps.get_opt("tracked").await.ok()?
+    })
+    .await;
+    let annotations = tracked.metadata.annotations.unwrap();
+    assert_eq!(
+        annotations["argocd.argoproj.io/tracking-id"],
+        "web:/ConfigMap:web/tracked"
+    );
+    assert_eq!(annotations["argocd.argoproj.io/installation-id"], "hub-a");
+    assert_eq!(
+        tracked.metadata.labels.unwrap()["app.kubernetes.io/instance"],
+        "web"
+    );
+    let roles = Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(east.clone());
+    let role = roles.get("web-reader").await.unwrap();
+    assert_eq!(
+        role.metadata.annotations.unwrap()["argocd.argoproj.io/tracking-id"],
+        "web:rbac.authorization.k8s.io/ClusterRole:web/web-reader"
+    );
+
+    // Two objects that left Git, both naming the app: one of this installation, one of
+    // another.
+    let left_behind = async |name: &str, installation: &str| {
+        let object: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": name,
+                "labels": {flotilla_sync::tracking::INSTANCE_LABEL: "web"},
+                "annotations": {
+                    "argocd.argoproj.io/tracking-id": format!("web:/ConfigMap:web/{name}"),
+                    "argocd.argoproj.io/installation-id": installation}},
+        }))
+        .unwrap();
+        config_maps
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+    };
+    left_behind("theirs", "hub-b").await;
+    left_behind("ours", "hub-a").await;
+    let refresh = async |n: u32| {
+        apps.patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "argocd.argoproj.io/refresh": format!("hard-{n}")}}})),
+        )
+        .await
+        .unwrap();
+    };
+    refresh(0).await;
+    wait_for("this installation's object pruned", async || {
+        config_maps
+            .get_opt("ours")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        config_maps.get_opt("theirs").await.unwrap().is_some(),
+        "another installation's object is not this app's"
+    );
+
+    argocd_cm
+        .patch(
+            "argocd-cm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {
+                "application.resourceTrackingMethod": "label",
+                "application.instanceLabelKey": "example.com/app",
+                "installationID": null}})),
+        )
+        .await
+        .unwrap();
+    wait_for("argocd-cm read again", async || {
+        (settings.tracking().label_key == "example.com/app").then_some(())
+    })
+    .await;
+    refresh(1).await;
+    wait_for("the app's name under the configured label", async || {
+        let labels = config_maps.get("tracked").await.ok()?.metadata.labels?;
+        (labels.get("example.com/app")? == "web").then_some(())
+    })
+    .await;
 }

@@ -102,16 +102,16 @@ pub trait LiveCache: Send + Sync {
         name: &str,
     ) -> Option<Option<crate::health::Health>>;
 
-    /// Another app (`<namespace>/<name>`) whose tracking the object `namespace/name` of
-    /// `resource` carries — one whose instance label is not `label_value`: `Some(None)`
-    /// when the cache holds the kind and no object claimed by another app, `None` when
-    /// the cache cannot tell.
+    /// Another app whose tracking the object `namespace/name` of `resource` carries under
+    /// `app`'s tracking settings, as Argo CD's SharedResourceWarning names it (its
+    /// instance with `_` read as `/`): `Some(None)` when the cache holds the kind and the
+    /// object is no other app's, `None` when the cache cannot tell.
     fn claimed_by_other(
         &self,
         resource: &ApiResource,
         namespace: &str,
         name: &str,
-        label_value: &str,
+        app: &crate::tracking::AppId,
     ) -> Option<Option<String>>;
 }
 

@@ -55,8 +55,8 @@ pub enum SyncError {
         "the render is empty and would prune all {tracked} objects of app {app}; refusing (set allowEmpty to allow it)"
     )]
     EmptyRender {
-        /// The app.
-        app: AppId,
+        /// The app, `namespace/name`.
+        app: String,
         /// How many objects it tracks.
         tracked: usize,
     },
@@ -183,7 +183,7 @@ async fn prepare(
         } else {
             meta.remove("namespace");
         }
-        stamp(&mut obj, app);
+        stamp(&mut obj, app, &opts.destination_namespace);
         let key = ObjectKey::of(&obj);
         if !key.name.is_empty()
             && hook.is_none()
@@ -605,7 +605,6 @@ fn shared_with_others(cluster: &Cluster, app: &AppId, prepared: &[Prepared]) -> 
     let Some(cache) = cluster.live_cache() else {
         return Vec::new();
     };
-    let mine = app.label_value();
     prepared
         .iter()
         .filter(|p| p.hook.is_none())
@@ -615,7 +614,7 @@ fn shared_with_others(cluster: &Cluster, app: &AppId, prepared: &[Prepared]) -> 
                 &resolved.resource,
                 &p.key.namespace,
                 &p.key.name,
-                &mine,
+                app,
             )??;
             Some(format!(
                 "{}/{} is part of applications {}/{} and {other}",
@@ -775,7 +774,7 @@ pub async fn sync(
     let desired_count = prepared.iter().filter(|p| p.hook.is_none()).count();
     if desired_count == 0 && !extra.is_empty() && !opts.allow_empty {
         return Err(SyncError::EmptyRender {
-            app: app.clone(),
+            app: app.to_string(),
             tracked: extra.len(),
         });
     }
@@ -1650,7 +1649,7 @@ mod tests {
             if let Some(option) = option {
                 o["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-options": option});
             }
-            crate::tracking::stamp(&mut o, &app);
+            crate::tracking::stamp(&mut o, &app, "web");
             o
         };
         let extra = vec![

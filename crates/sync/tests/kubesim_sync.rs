@@ -1162,13 +1162,13 @@ impl flotilla_sync::cluster::LiveCache for FixedCache {
         resource: &ApiResource,
         namespace: &str,
         name: &str,
-        label_value: &str,
+        app: &AppId,
     ) -> Option<Option<String>> {
         (resource.kind == "ConfigMap").then(|| {
             self.0
                 .iter()
                 .find(|o| o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name)
-                .filter(|o| o["metadata"]["labels"][INSTANCE_LABEL] != label_value)
+                .filter(|o| o["metadata"]["labels"][INSTANCE_LABEL] != app.label_value())
                 .and_then(|o| o["metadata"]["labels"][INSTANCE_LABEL].as_str())
                 .map(|other| other.replacen('_', "/", 1))
         })
