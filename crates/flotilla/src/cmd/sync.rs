@@ -32,7 +32,8 @@ pub(crate) struct Target {
     /// App name for tracking (default: the directory name).
     #[arg(long)]
     pub(crate) app: Option<String>,
-    /// Namespace of the app's identity (part of the tracking id).
+    /// Namespace of the app's identity (part of the tracking id, as Argo CD's
+    /// `<namespace>_<app>`; `argocd` leaves it out).
     #[arg(long, default_value = "flotilla")]
     pub(crate) app_namespace: String,
     /// Argo CD sync option, e.g. `CreateNamespace=true` (repeatable).
@@ -253,7 +254,14 @@ async fn connect(t: &Target) -> anyhow::Result<(Cluster, AppId, SyncOptions)> {
     opts.apply_argo(&entries)?;
     Ok((
         Cluster::new(client),
-        AppId::new(&t.app_namespace, name),
+        // Named as the hub names an Application of that namespace, so that `--app-namespace
+        // argocd --app web` tracks its objects as the hub's `argocd/web` does.
+        AppId::argo(
+            t.app_namespace.as_str(),
+            name,
+            flotilla_hub::application::PROJECT_NAMESPACE,
+            Default::default(),
+        ),
         opts,
     ))
 }
