@@ -5,6 +5,9 @@
 //! are deleted with or without their resources finalizer. The Application controller does
 //! not run: these tests look at the Applications on the hub only.
 
+/// The smart-HTTP git server of the source crate's tests.
+#[path = "../../source/tests/support/mod.rs"]
+mod git_server;
 mod support;
 
 use std::collections::BTreeMap;
@@ -53,6 +56,8 @@ struct Hub {
     fleet: Arc<Fleet>,
     hub: Client,
     mirrors: MirrorCache,
+    /// What the ApplicationSet controller reads repositories with.
+    sources: Sources,
     /// The controllers' tasks; aborting them stops the controllers.
     controllers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -108,6 +113,7 @@ impl Hub {
             server,
             fleet,
             hub,
+            sources: Sources::new(mirrors.clone()),
             mirrors,
             controllers: Vec::new(),
         };
@@ -119,7 +125,7 @@ impl Hub {
             h.hub.clone(),
             "argocd".into(),
             clusters.clone(),
-            Sources::new(h.mirrors.clone()),
+            h.sources.clone(),
             AppSetOptions {
                 workers: 2,
                 // One Application per list request: every test reads the sets'
@@ -2318,4 +2324,105 @@ async fn the_plugin_generator_calls_a_plugin_and_keeps_its_token_out_of_conditio
     tokio::time::sleep(Duration::from_secs(2)).await;
     let apps = hub.wait_for_live(&["api-plugin", "web-plugin"]).await;
     assert_eq!(apps["web-plugin"]["metadata"]["uid"], uids[1]);
+}
+
+/// Argo CD's git generator reads its repository with the repository Secrets of the
+/// template's project (`resolveProjectName`): a registry that only a Secret scoped to
+/// `team-a` opens generates for a set whose template names `team-a`; a set whose project
+/// is templated reads it without them and is refused by the server, credentials kept out
+/// of its condition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_git_generator_reads_with_the_template_projects_repository_secrets() {
+    let _serial = SERIAL.lock().await;
+    let hub = Hub::start(&["payments"]).await;
+    let served = hub._dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    git(
+        &served,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            hub.registry.to_str().unwrap(),
+            "registry.git",
+        ],
+    );
+    let server = git_server::GitServer::start(&served, Some(("team-a-bot", "s3cret"))).await;
+    let url = server.url("registry.git");
+    let store = hub.sources.repo_credentials().clone();
+    tokio::spawn(flotilla_hub::repo_creds::run(
+        hub.hub.clone(),
+        "argocd".into(),
+        store.clone(),
+    ));
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "team-a-git", "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"url": url, "project": "team-a",
+                       "username": "team-a-bot", "password": "s3cret"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    wait_for("the scoped Secret read", async || {
+        (!store
+            .read()
+            .unwrap()
+            .project_repositories("team-a")
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    let project: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "team-a", "namespace": "argocd"},
+        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]},
+    }))
+    .unwrap();
+    Api::<DynamicObject>::namespaced_with(
+        hub.hub.clone(),
+        "argocd",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+            "appprojects",
+        ),
+    )
+    .create(&PostParams::default(), &project)
+    .await
+    .unwrap();
+    let set = |name: &str, project: &str| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+            "metadata": {"name": name},
+            "spec": {
+                "goTemplate": true,
+                "generators": [{"git": {"repoURL": url, "revision": "HEAD",
+                                        "files": [{"path": "apps/*/config.yaml"}]}}],
+                "template": {
+                    "metadata": {"name": format!("{{{{.path.basename}}}}-{name}")},
+                    "spec": {
+                        "project": project,
+                        "source": {"repoURL": "https://gitlab.internal/platform/payments",
+                                   "targetRevision": "main", "path": "deploy/"},
+                        "destination": {"server": "https://kubernetes.default.svc",
+                                        "namespace": "{{.values.namespace}}"},
+                    },
+                },
+            },
+        })
+    };
+    hub.apply_set(set("scoped", "team-a")).await;
+    hub.apply_set(set("templated", "team-{{.values.branch}}"))
+        .await;
+    let apps = hub.wait_for_live(&["payments-scoped"]).await;
+    assert_eq!(apps["payments-scoped"]["spec"]["project"], "team-a");
+    let message = hub.error_message("templated").await;
+    assert!(message.contains("registry.git"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+    assert_eq!(
+        hub.application_names_in("argocd").await,
+        ["payments-scoped"]
+    );
 }

@@ -154,6 +154,14 @@ fn template_project(appset: &ApplicationSet) -> String {
         .to_string()
 }
 
+/// The project whose repository Secrets the git generator reads with, as Argo CD's
+/// `resolveProjectName`: the template's `spec.project`, or none when it is templated
+/// (`{{`), unknown until generation, or empty.
+pub fn repository_project(appset: &ApplicationSet) -> Option<String> {
+    let project = template_project(appset);
+    (!project.is_empty() && !project.contains("{{")).then_some(project)
+}
+
 /// `getMinRequeueAfter`: how long until Argo CD would reconcile this ApplicationSet again
 /// without an event — the shortest period of its polling generators (git: 3 minutes or
 /// `requeueAfterSeconds`); `None` when only event-driven generators are used.
@@ -283,4 +291,33 @@ fn apply_template_patch(app: Value, patch_text: &str) -> Result<Value, String> {
         }
     }
     Ok(patched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn with_project(project: Value) -> ApplicationSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": "s", "namespace": "argocd"},
+            "spec": {"generators": [], "template": {"metadata": {}, "spec": {"project": project}}},
+        }))
+        .unwrap()
+    }
+
+    /// Argo CD's `resolveProjectName`: a templated project is unknown before generation.
+    #[test]
+    fn the_git_generator_reads_with_a_literal_template_project_only() {
+        assert_eq!(
+            repository_project(&with_project(json!("team-a"))).as_deref(),
+            Some("team-a")
+        );
+        assert_eq!(repository_project(&with_project(json!("{{.team}}"))), None);
+        assert_eq!(
+            repository_project(&with_project(json!("team-{{.values.team}}"))),
+            None
+        );
+        assert_eq!(repository_project(&with_project(json!(""))), None);
+    }
 }

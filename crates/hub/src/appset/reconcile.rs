@@ -313,8 +313,13 @@ impl AppSetReconciler {
     ) -> Result<Applied, Failure> {
         let namespace = set.metadata.namespace.as_str();
         let projects = self.projects(namespace).await?;
+        // The git generator reads with the template's project's repository Secrets too.
+        let sources = match flotilla_fleet::appset::repository_project(set) {
+            Some(project) => self.sources.for_project(&project),
+            None => self.sources.clone(),
+        };
         let repos = Arc::new(HubRepos::new(
-            self.sources.clone(),
+            sources,
             tokio::runtime::Handle::current(),
             self.options.source_interval,
         ));
