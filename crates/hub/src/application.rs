@@ -5,7 +5,7 @@
 
 mod status;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -421,6 +421,13 @@ impl AppReconciler {
             .await;
         crate::metrics::global().phase("application", "project", phase.elapsed());
         let project = checked.map_err(invalid)?;
+        let orphaned = match &project {
+            Some(project) => {
+                self.orphaned_warning(project, &app, &desired, (&sync_cluster, &server))
+                    .await
+            }
+            None => None,
+        };
         // A cluster registered for some namespaces (Argo CD's namespaced mode) manages
         // nothing elsewhere: the live state cannot be loaded, nothing is applied.
         if let Some(unmanaged) = unmanaged_object(
@@ -493,6 +500,7 @@ impl AppReconciler {
                 target: &target,
                 destination: serde_json::to_value(&app.spec.destination).unwrap_or(Value::Null),
                 excluded,
+                orphaned,
                 history_limit: app.spec.revision_history_limit,
                 now: pass.now,
                 now_at,
@@ -644,6 +652,59 @@ impl AppReconciler {
     }
 
     /// argocd-cm's resource exclusions and inclusions, as they are now.
+    /// Argo CD's OrphanedResourceWarning for the app's destination namespace, when its
+    /// project asks (`orphanedResources`, `warn` unset or true) and there are orphans:
+    /// everything live there (kinds `argocd-cm` excludes left out) that neither the app
+    /// manages nor another app's tracking names. `None` too when the namespace cannot be
+    /// read: the warning is no reason to fail the app.
+    async fn orphaned_warning(
+        &self,
+        project: &flotilla_fleet::argocd::project::AppProject,
+        app: &Application,
+        desired: &[Value],
+        (cluster, server): (&flotilla_sync::Cluster, &str),
+    ) -> Option<String> {
+        let settings = project.spec.orphaned_resources.as_ref()?;
+        let namespace = app.spec.destination.namespace.as_str();
+        if namespace.is_empty() {
+            return None;
+        }
+        let filter = self.resource_filter();
+        let keep = |r: &kube::api::ApiResource| !filter.excludes(&r.group, &r.kind, server);
+        let objects = match flotilla_sync::namespace_objects(cluster, namespace, &keep).await {
+            Ok(objects) => objects,
+            Err(e) => {
+                tracing::debug!(app = %app.metadata.name, error = %e, "orphaned resources");
+                return None;
+            }
+        };
+        let app_id = self.app_id(app);
+        let desired: HashSet<flotilla_sync::ObjectKey> = desired
+            .iter()
+            .map(|o| {
+                let mut key = flotilla_sync::ObjectKey::of(o);
+                if key.namespace.is_empty() {
+                    key.namespace = namespace.to_string();
+                }
+                key
+            })
+            .collect();
+        let managed = |o: &Value| {
+            flotilla_sync::tracking::is_tracked_by(o, &app_id)
+                || desired.contains(&flotilla_sync::ObjectKey::of(o))
+        };
+        let another_app = |o: &Value| {
+            app_id
+                .tracking
+                .app_of(o)
+                .is_some_and(|owner| owner != app_id.instance())
+        };
+        let found =
+            flotilla_fleet::argocd::orphans::orphaned(project, &objects, &managed, &another_app);
+        (settings.is_warn() && !found.is_empty())
+            .then(|| flotilla_fleet::argocd::orphans::warning(found.len()))
+    }
+
     fn resource_filter(&self) -> crate::argocd_cm::ResourceFilter {
         self.settings
             .filter

@@ -4729,3 +4729,111 @@ async fn objects_are_tracked_as_argocd_cm_says() {
     })
     .await;
 }
+
+/// An AppProject's `orphanedResources` (Argo CD's `getResourceTree`): what lives in an
+/// Application's destination namespace that no app manages is an
+/// OrphanedResourceWarning counting it and what it owns — not the namespace's own
+/// ServiceAccount and `kube-root-ca.crt`, not what `ignore` names, not what another
+/// app's tracking names; `warn: false` keeps quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orphaned_resources_in_the_destination_namespace_are_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let Deploying {
+        url,
+        east_setup,
+        apps,
+        ..
+    } = deploying(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\n",
+    )
+    .await;
+    create_project(
+        &east_setup.hub,
+        "team",
+        json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+               "orphanedResources": {"ignore": [{"group": "", "kind": "Secret"}]}}),
+    )
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    create_namespace(&east, "web").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east.clone(), "web");
+    let create = async |object: Value| {
+        let object: ConfigMap = serde_json::from_value(object).unwrap();
+        config_maps
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap()
+    };
+    let stray = create(json!({"metadata": {"name": "stray"}})).await;
+    create(
+        json!({"metadata": {"name": "stray-part", "ownerReferences": [{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "stray",
+        "uid": stray.metadata.uid.unwrap()}]}}),
+    )
+    .await;
+    create(json!({"metadata": {"name": "theirs", "annotations": {
+        "argocd.argoproj.io/tracking-id": "other:/ConfigMap:web/theirs"}}}))
+    .await;
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "token"}, "stringData": {"k": "v"}}))
+            .unwrap();
+    Api::<Secret>::namespaced(east.clone(), "web")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    create_app(
+        &apps,
+        "web",
+        json!({
+            "project": "team",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}},
+        }),
+    )
+    .await;
+    let warnings = async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        (status.pointer("/sync/status")? == "Synced").then(|| {
+            status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["type"] == "OrphanedResourceWarning")
+                .map(|c| c["message"].as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        })
+    };
+    let found = wait_for("the orphans counted", async || {
+        warnings().await.filter(|w| !w.is_empty())
+    })
+    .await;
+    assert_eq!(found, ["Application has 2 orphaned resources"]);
+    assert!(
+        config_maps.get_opt("stray").await.unwrap().is_some(),
+        "an orphan is only reported"
+    );
+
+    let projects: Api<DynamicObject> = Api::namespaced_with(
+        east_setup.hub.clone(),
+        "argocd",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+            "appprojects",
+        ),
+    );
+    projects
+        .patch(
+            "team",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"orphanedResources": {"warn": false}}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the warning gone", async || {
+        warnings().await.filter(|w| w.is_empty())
+    })
+    .await;
+}

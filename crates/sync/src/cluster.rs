@@ -78,7 +78,12 @@ pub struct Cluster {
     cache: Arc<Mutex<HashMap<GvkKey, Resolved>>>,
     live: Option<Arc<dyn LiveCache>>,
     scope: Arc<ClusterScope>,
+    /// Every listable kind the cluster serves, and when discovery said so.
+    served: Arc<Mutex<Option<ServedKinds>>>,
 }
+
+/// The kinds a discovery found, and when.
+type ServedKinds = (std::time::Instant, Arc<Vec<Resolved>>);
 
 /// Live objects kept current by watches (a controller's cluster cache). The engine reads
 /// an app's objects from it instead of listing them; a kind the cache does not hold
@@ -146,7 +151,39 @@ impl Cluster {
             cache: Arc::new(Mutex::new(HashMap::new())),
             live: None,
             scope: Arc::default(),
+            served: Arc::default(),
         }
+    }
+
+    /// Every kind the cluster serves that can be listed and deleted (Events left out), as
+    /// a full discovery found it at most `max_age` ago.
+    pub async fn served_kinds(&self, max_age: Duration) -> Result<Arc<Vec<Resolved>>, kube::Error> {
+        if let Some((at, kinds)) = &*self.served.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < max_age
+        {
+            return Ok(kinds.clone());
+        }
+        let discovery = kube::Discovery::new(self.reader().clone()).run().await?;
+        let mut kinds = Vec::new();
+        for group in discovery.groups() {
+            for (resource, caps) in group.recommended_resources() {
+                if !caps.supports_operation(kube::discovery::verbs::LIST)
+                    || !caps.supports_operation(kube::discovery::verbs::DELETE)
+                    || (resource.group.is_empty() && resource.kind == "Event")
+                    || resource.group == "events.k8s.io"
+                {
+                    continue;
+                }
+                kinds.push(Resolved {
+                    namespaced: caps.scope == Scope::Namespaced,
+                    resource,
+                });
+            }
+        }
+        let kinds = Arc::new(kinds);
+        *self.served.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), kinds.clone()));
+        Ok(kinds)
     }
 
     /// The same cluster (its discovery, live cache and scope) written to through

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{
-    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
     ValidationDirective,
 };
 use serde_json::Value;
@@ -336,30 +336,55 @@ async fn read_live(
 /// Every listable resource the cluster serves (the CLI's way to find extras when no
 /// inventory was kept).
 async fn scan_kinds(cluster: &Cluster) -> Result<Vec<Resolved>, SyncError> {
-    let discovery = kube::Discovery::new(cluster.client().clone())
-        .run()
+    // A fresh discovery: a kind created a moment ago may hold the app's objects.
+    cluster
+        .served_kinds(Duration::ZERO)
+        .await
+        .map(|kinds| kinds.to_vec())
+        .map_err(|source| SyncError::Api {
+            context: "discovering the cluster's resources".into(),
+            source,
+        })
+}
+
+/// Every object in `namespace` of the namespaced kinds `keep` admits — what Argo CD's
+/// cluster cache holds there —, read as the hub; a kind this identity may not list is
+/// skipped. Kinds come from a discovery at most a minute old.
+pub async fn namespace_objects(
+    cluster: &Cluster,
+    namespace: &str,
+    keep: &(dyn Fn(&ApiResource) -> bool + Sync),
+) -> Result<Vec<Value>, SyncError> {
+    let kinds = cluster
+        .served_kinds(Duration::from_secs(60))
         .await
         .map_err(|source| SyncError::Api {
             context: "discovering the cluster's resources".into(),
             source,
         })?;
-    let mut out = Vec::new();
-    for group in discovery.groups() {
-        for (resource, caps) in group.recommended_resources() {
-            if !caps.supports_operation(kube::discovery::verbs::LIST)
-                || !caps.supports_operation(kube::discovery::verbs::DELETE)
-                || (resource.group.is_empty() && resource.kind == "Event")
-                || resource.group == "events.k8s.io"
-            {
-                continue;
+    let lists: Vec<_> = kinds
+        .iter()
+        .filter(|r| r.namespaced && keep(&r.resource))
+        .map(|r| {
+            let api = cluster.read_api(r, Some(namespace));
+            let plural = r.resource.plural.clone();
+            async move {
+                match api.list(&ListParams::default()).await {
+                    Ok(list) => Ok(list.items),
+                    Err(e) if matches!(api_status(&e), Some((403..=405, _))) => Ok(Vec::new()),
+                    Err(source) => Err(SyncError::Api {
+                        context: format!("listing {plural} in {namespace}"),
+                        source,
+                    }),
+                }
             }
-            out.push(Resolved {
-                namespaced: caps.scope == kube::discovery::Scope::Namespaced,
-                resource,
-            });
-        }
-    }
-    Ok(out)
+        })
+        .collect();
+    let lists = stream::iter(lists)
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(lists.into_iter().flatten().map(to_value).collect())
 }
 
 /// The desired object as it will be applied: with RespectIgnoreDifferences, the ignored

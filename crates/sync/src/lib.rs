@@ -28,7 +28,7 @@ pub mod tracking;
 pub use cluster::{Cluster, ClusterScope};
 pub use engine::{
     DELETION_NEEDS_CONFIRMATION, FIELD_MANAGER, SyncError, WAITING_FOR_PRUNE_CONFIRMATION,
-    app_health, ignores_extraneous, plan, sync, sync_rendered,
+    app_health, ignores_extraneous, namespace_objects, plan, sync, sync_rendered,
 };
 pub use model::*;
 pub use options::{NamespaceMetadata, Recreate, SelectedResource, SyncOptions};

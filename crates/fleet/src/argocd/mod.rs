@@ -2,5 +2,6 @@
 
 pub mod application;
 pub mod applicationset;
+pub mod orphans;
 pub mod project;
 pub mod sync_windows;

@@ -67,6 +67,10 @@ pub struct AppProjectSpec {
     /// it) are destinations, whatever `destinations` match.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub permit_only_project_scoped_clusters: bool,
+    /// Whether the objects of an Application's destination namespace that no app manages
+    /// are looked for ([`super::orphans`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphaned_resources: Option<super::orphans::OrphanedResources>,
     /// Other fields (roles, ...).
     #[serde(flatten)]
     pub extra: Extra,

@@ -85,6 +85,8 @@ pub(super) struct Draft<'a> {
     pub(super) destination: Value,
     /// Argo CD's ExcludedResourceWarning message for each object left out.
     pub(super) excluded: Vec<String>,
+    /// Argo CD's OrphanedResourceWarning message, when the project asks and there are.
+    pub(super) orphaned: Option<String>,
     /// `spec.revisionHistoryLimit`.
     pub(super) history_limit: Option<i64>,
     /// The time of the reconcile, as written and as read.
@@ -228,6 +230,7 @@ pub(super) fn after_sync(
         target,
         destination,
         excluded,
+        orphaned,
         history_limit,
         now,
         now_at,
@@ -273,7 +276,14 @@ pub(super) fn after_sync(
         ),
     };
     status.insert("operationState".into(), state);
-    set_conditions(&mut status, None, &report.shared, &excluded, now);
+    set_conditions(
+        &mut status,
+        None,
+        &report.shared,
+        &excluded,
+        orphaned.as_deref(),
+        now,
+    );
     if succeeded && full {
         let by = run.map_or_else(
             || json!({"automated": true}),
@@ -414,6 +424,7 @@ pub(super) fn after_compare(
         target,
         destination,
         excluded,
+        orphaned,
         now,
         now_at,
         ..
@@ -448,6 +459,7 @@ pub(super) fn after_compare(
         error.map(|message| ("SyncError", message)),
         &plan.shared,
         &excluded,
+        orphaned.as_deref(),
         now,
     );
     let window_open = *window == Ok(true);
@@ -681,12 +693,13 @@ fn operation_state(
 
 /// `status.conditions`: an error (kind and message) if any, then an
 /// ExcludedResourceWarning per object left out, a SharedResourceWarning per object another
-/// app claims; none at all removes them.
+/// app claims, the OrphanedResourceWarning; none at all removes them.
 fn set_conditions(
     status: &mut serde_json::Map<String, Value>,
     error: Option<(&str, &str)>,
     shared: &[String],
     excluded: &[String],
+    orphaned: Option<&str>,
     now: &str,
 ) {
     let condition = |kind: &str, message: &str| json!({"type": kind, "message": message, "lastTransitionTime": now});
@@ -699,6 +712,7 @@ fn set_conditions(
                 .map(|m| condition("ExcludedResourceWarning", m)),
         )
         .chain(shared.iter().map(|m| condition("SharedResourceWarning", m)))
+        .chain(orphaned.map(|m| condition("OrphanedResourceWarning", m)))
         .collect();
     if list.is_empty() {
         status.remove("conditions");
