@@ -73,11 +73,16 @@ pub struct AppReconciler {
     /// `argocd-cm`'s settings (kept by [`crate::argocd_cm::run`]): system-wide
     /// ignoreDifferences added to every app's own, and the kinds never managed.
     pub settings: crate::argocd_cm::Settings,
+    /// The pause after each sync wave but the last (`ARGOCD_SYNC_WAVE_DELAY`).
+    pub wave_delay: Duration,
 }
 
 /// An app that seems settled is still applied in full after this long: shorter than the
 /// controller's default resync (180 s), so each periodic resync is a full one.
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(150);
+
+/// Argo CD's delay between sync waves, unless `ARGOCD_SYNC_WAVE_DELAY` says otherwise.
+pub const DEFAULT_WAVE_DELAY: Duration = Duration::from_secs(2);
 
 /// How long a project the API said was missing is taken as missing without asking again.
 const MISSING_PROJECT_RECHECK: Duration = Duration::from_secs(10);
@@ -146,6 +151,7 @@ impl AppReconciler {
             missing_projects: Mutex::default(),
             charts: Arc::default(),
             settings: crate::argocd_cm::Settings::default(),
+            wave_delay: DEFAULT_WAVE_DELAY,
         }
     }
 
@@ -463,6 +469,7 @@ impl AppReconciler {
 
         // Sync (automated) or compare.
         let mut opts = sync_options(&app, pass.run, policy).map_err(invalid)?;
+        opts.wave_delay = self.wave_delay;
         // `ignoreDifferences`: left out of the comparison, out of drift, and with
         // RespectIgnoreDifferences out of the applies.
         opts.ignore_differences = self

@@ -24,6 +24,8 @@ pub struct HubConfig {
     pub source_interval: Duration,
     /// Reconciler settings.
     pub controller: ControllerOptions,
+    /// The pause after each sync wave but the last (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`).
+    pub wave_delay: Duration,
     /// Removing mirrors no app has read for a while (`None`: keep every mirror).
     pub mirror_gc: Option<MirrorGc>,
     /// ApplicationSet controller settings.
@@ -89,6 +91,7 @@ impl HubConfig {
             rewrites: Vec::new(),
             source_interval: Duration::from_secs(60),
             controller: ControllerOptions::default(),
+            wave_delay: crate::application::DEFAULT_WAVE_DELAY,
             mirror_gc: Some(MirrorGc::default()),
             appsets: crate::appset::AppSetOptions::default(),
             flux: crate::flux::FluxOptions::default(),
@@ -212,6 +215,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         config.source_interval,
     );
     reconciler.hub_config = Some(hub_config.clone());
+    reconciler.wave_delay = config.wave_delay;
     let reconciler = Arc::new(reconciler);
     tasks.push(tokio::spawn(crate::tls_certs::run(
         hub.clone(),

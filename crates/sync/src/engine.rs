@@ -935,14 +935,21 @@ pub async fn sync(
             }
             j = run_end;
         }
-        // Wait for the wave's objects to be healthy before the next wave or phase.
-        if failure.is_none()
-            && end < ordered.len()
-            && !opts.dry_run
-            && let Err(message) =
+        // Wait for the wave's objects to be healthy before the next wave or phase, once
+        // other controllers had the wave delay to react.
+        if failure.is_none() && end < ordered.len() && !opts.dry_run {
+            // A wave that changed nothing (ApplyOutOfSyncOnly) has nothing to react to:
+            // gitops-engine never runs it.
+            if !opts.wave_delay.is_zero()
+                && wave_results.iter().any(|r| r.action != Action::Skipped)
+            {
+                tokio::time::sleep(opts.wave_delay).await;
+            }
+            if let Err(message) =
                 wait_healthy(cluster, &prepared, &mut wave_results, opts, progress).await
-        {
-            failure = Some(message);
+            {
+                failure = Some(message);
+            }
         }
         results.extend(wave_results);
         if failure.is_some() {

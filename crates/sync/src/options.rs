@@ -106,6 +106,10 @@ pub struct SyncOptions {
     pub retry: Retry,
     /// Objects applied at once within a wave and kind.
     pub concurrency: usize,
+    /// How long to wait after applying a wave that is not the last, before its health is
+    /// awaited (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`: other controllers get a chance to see
+    /// the change first, so a stale status is not taken as the new one's).
+    pub wave_delay: std::time::Duration,
     /// A selective sync (Argo CD's `operation.sync.resources`): only these objects are
     /// applied or pruned, the others are left as they are and stay tracked. Empty: all.
     pub resources: Vec<SelectedResource>,
@@ -202,6 +206,7 @@ impl Default for SyncOptions {
             health_poll: Duration::from_millis(100),
             retry: Retry::default(),
             concurrency: 32,
+            wave_delay: std::time::Duration::ZERO,
             resources: Vec::new(),
             skip_hooks: false,
             default_prune: PruneMode::Allow,

@@ -1421,3 +1421,67 @@ async fn a_grown_volume_claim_template_needs_force_to_recreate_the_statefulset()
         "2Gi"
     );
 }
+
+/// Argo CD's delay between sync waves (`ARGOCD_SYNC_WAVE_DELAY`): each wave but the last
+/// is followed by the delay before the next starts; nothing waits after the last, and a
+/// wave with nothing to apply (ApplyOutOfSyncOnly, all in sync) adds no delay.
+#[tokio::test]
+async fn waves_are_separated_by_the_wave_delay_and_the_last_is_not_followed_by_it() {
+    let (_server, cluster) = start().await;
+    let delay = Duration::from_millis(1500);
+    let o = SyncOptions {
+        wave_delay: delay,
+        ..opts()
+    };
+    let waved = |name: &str, wave: &str| {
+        let mut object = cm(name, "1");
+        object["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": wave});
+        object
+    };
+    let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = starts.clone();
+    let progress = move |p: Progress| {
+        if let Progress::Wave { wave, .. } = p {
+            sink.lock().unwrap().push((wave, std::time::Instant::now()));
+        }
+    };
+    let desired = || vec![waved("first", "0"), waved("second", "1")];
+    let r = sync(&cluster, &app(), desired(), &o, None, &progress)
+        .await
+        .expect("sync");
+    let ended = std::time::Instant::now();
+    assert_eq!(r.phase, OperationPhase::Succeeded, "{}", r.message);
+    let starts = std::mem::take(&mut *starts.lock().unwrap());
+    assert_eq!(starts.iter().map(|(w, _)| *w).collect::<Vec<_>>(), [0, 1]);
+    assert!(
+        starts[1].1 - starts[0].1 >= delay,
+        "the delay separates the waves"
+    );
+    // The last wave is a ConfigMap applied on a local server: far less than the delay.
+    assert!(
+        ended - starts[1].1 < delay,
+        "nothing waits after the last wave"
+    );
+
+    // Everything in sync and only out-of-sync objects applied: no wave does anything.
+    let only_out_of_sync = SyncOptions {
+        apply_out_of_sync_only: true,
+        ..o.clone()
+    };
+    let began = std::time::Instant::now();
+    let r = sync(
+        &cluster,
+        &app(),
+        desired(),
+        &only_out_of_sync,
+        None,
+        &quiet(),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(r.phase, OperationPhase::Succeeded, "{}", r.message);
+    assert!(
+        began.elapsed() < delay,
+        "no delay after a wave that skipped all"
+    );
+}

@@ -156,6 +156,10 @@ pub(crate) struct ControllerArgs {
     /// `--rate-limit-burst`).
     #[arg(long, default_value_t = 2)]
     pub(crate) sealed_secrets_rate_limit_burst: u32,
+    /// Seconds to wait after each sync wave but the last before its health is awaited, so
+    /// that other controllers see the change first (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`).
+    #[arg(long, env = "ARGOCD_SYNC_WAVE_DELAY", default_value_t = 2)]
+    pub(crate) sync_wave_delay: u64,
 }
 
 /// A Go duration (`720h`, `30m`, `0`).
@@ -286,6 +290,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         let mut config = HubConfig::new(&args.cache_dir);
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
+        config.wave_delay = std::time::Duration::from_secs(args.sync_wave_delay);
         config.controller.application_namespaces = args.application_namespaces.clone();
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
