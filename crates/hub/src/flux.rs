@@ -295,6 +295,7 @@ fn with_includes(
     Ok(SourceTree {
         tree: Arc::new(composed),
         included,
+        metadata: Default::default(),
         ..tree
     })
 }
@@ -1160,6 +1161,7 @@ impl FluxReconciler {
             generation,
             started: Instant::now(),
             revision: None,
+            origin_revision: None,
             events: Vec::new(),
             built: None,
         };
@@ -1278,6 +1280,11 @@ impl FluxReconciler {
         };
         let revision = tree.revision.clone();
         run.revision = Some(revision.clone());
+        run.origin_revision = tree
+            .metadata
+            .get(oci_repository::OCI_REVISION)
+            .filter(|r| !r.is_empty())
+            .cloned();
 
         // Dependencies.
         if !ks.spec.depends_on.is_empty()
@@ -1408,10 +1415,11 @@ impl FluxReconciler {
         };
         // From here on each outcome is a snapshot of `status.history` (upstream builds
         // its client before the build, so a target failure is none).
-        run.built = Some((
-            build_digest(&objects),
-            BTreeMap::from([("revision".to_string(), revision.to_string())]),
-        ));
+        let mut snapshot = BTreeMap::from([("revision".to_string(), revision.to_string())]);
+        if let Some(origin) = &run.origin_revision {
+            snapshot.insert("originRevision".to_string(), origin.clone());
+        }
+        run.built = Some((build_digest(&objects), snapshot));
         // As kustomize-controller: a Secret still encrypted with SOPS is never applied.
         if let Some(secret) = objects.iter().find(|o| still_encrypted(o)) {
             let message = format!(
@@ -1585,6 +1593,14 @@ impl FluxReconciler {
         }
 
         run.status["lastAppliedRevision"] = json!(revision);
+        match &run.origin_revision {
+            Some(origin) => run.status["lastAppliedOriginRevision"] = json!(origin),
+            None => {
+                if let Some(status) = run.status.as_object_mut() {
+                    status.remove("lastAppliedOriginRevision");
+                }
+            }
+        }
         run.conditions.set(
             "Ready",
             "True",
@@ -1712,6 +1728,9 @@ struct KsRun {
     started: Instant,
     /// The source revision, once known (the events' revision annotation).
     revision: Option<String>,
+    /// The revision the source's artifact came from (an OCI artifact's
+    /// `org.opencontainers.image.revision`), once known.
+    origin_revision: Option<String>,
     events: Vec<events::FluxEvent>,
     /// Once built and about to apply: the build's digest and the snapshot's metadata,
     /// for `status.history`.
@@ -1751,6 +1770,9 @@ impl KsRun {
             .collect();
         if let Some(revision) = &self.revision {
             metadata.insert(format!("{KUSTOMIZE_GROUP}/revision"), revision.clone());
+        }
+        if let Some(origin) = &self.origin_revision {
+            metadata.insert(format!("{KUSTOMIZE_GROUP}/originRevision"), origin.clone());
         }
         self.events.push(events::FluxEvent {
             warning,
@@ -2384,6 +2406,7 @@ mod tests {
             )>::new(
             ))),
             included: Vec::new(),
+            metadata: Default::default(),
         };
         lock(&reconciler.artifacts).insert("HelmChart/team/web".into(), tree.clone());
         lock(&reconciler.artifacts).insert("HelmChart/team/other".into(), tree);

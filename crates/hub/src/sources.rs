@@ -1,7 +1,7 @@
 //! Repository contents for renderers: a checkout through the shared mirror cache, read
 //! once per commit into an in-memory tree that every application of that commit shares.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use flotilla_render::kustomize::MemTree;
@@ -102,6 +102,9 @@ pub struct SourceTree {
     /// For a GitRepository with `spec.include`: `namespace/name@revision` of each
     /// artifact copied in, those they included following each.
     pub included: Vec<String>,
+    /// The artifact's metadata: an OCI artifact's manifest annotations (source-controller's
+    /// `artifact.metadata`), empty for the others.
+    pub metadata: Arc<BTreeMap<String, String>>,
 }
 
 impl SourceTree {
@@ -384,6 +387,7 @@ impl Sources {
             revision: version.version.clone(),
             tree,
             included: Vec::new(),
+            metadata: Default::default(),
         })
     }
 
@@ -452,6 +456,7 @@ impl Sources {
             revision: version,
             tree,
             included: Vec::new(),
+            metadata: Default::default(),
         })
     }
 
@@ -569,6 +574,7 @@ impl Sources {
             revision: digest,
             tree,
             included: Vec::new(),
+            metadata: Default::default(),
         })
     }
 
@@ -702,6 +708,7 @@ impl Sources {
                 revision,
                 tree,
                 included: Vec::new(),
+                metadata: Default::default(),
             });
         }
         let checkout = self.mirrors.checkout(request).await?;
@@ -728,6 +735,7 @@ impl Sources {
             revision: checkout.revision,
             tree,
             included: Vec::new(),
+            metadata: Default::default(),
         })
     }
 

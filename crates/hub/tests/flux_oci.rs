@@ -297,3 +297,83 @@ async fn an_oci_repository_feeds_a_kustomization_from_a_registry() {
         )
     );
 }
+
+/// What `flux push artifact --source --revision` records travels as Flux carries it: the
+/// OCIRepository keeps the manifest's annotations as `status.artifact.metadata` and names
+/// the origin in its NewArtifact event; a Kustomization applying it reports
+/// `lastAppliedOriginRevision`, puts `originRevision` on its events (what the
+/// notification-controller's commit status providers read) and in its history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_artifacts_origin_revision_reaches_the_kustomization() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(dir.path(), "");
+    let origin = "main@sha1:0123456789abcdef0123456789abcdef01234567";
+    let layer = artifact(dir.path(), &[("deploy/settings.yaml", &config_map("teal"))]);
+    registry.push_annotated(
+        "apps/origin",
+        "latest",
+        (FLUX_CONFIG, b"{}"),
+        &[(FLUX_CONTENT, &layer)],
+        Some(
+            json!({"org.opencontainers.image.source": "https://github.com/org/app",
+                    "org.opencontainers.image.revision": origin,
+                    "org.opencontainers.image.created": "2026-11-29T10:00:00Z"}),
+        ),
+        None,
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let (_server, client) = support::flux_hub(&mirrors, Duration::from_secs(1)).await;
+    let url = format!("oci://{}/apps/origin", registry.host);
+    let oci = oci_repository_resource();
+    apply(&client, &oci, oci_repository("origin", &url, json!({}))).await;
+    apply(
+        &client,
+        &kustomization_resource(),
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+               "metadata": {"name": "origin", "namespace": "flux-system"},
+               "spec": {"interval": "1m", "path": "./deploy", "prune": true,
+                        "sourceRef": {"kind": "OCIRepository", "name": "origin"}}}),
+    )
+    .await;
+    let (status, _) = ready_when(&client, &oci, "origin", "True", "Succeeded").await;
+    assert_eq!(
+        status["artifact"]["metadata"]["org.opencontainers.image.revision"],
+        origin
+    );
+    let (ks, _) = ready_when(
+        &client,
+        &kustomization_resource(),
+        "origin",
+        "True",
+        "ReconciliationSucceeded",
+    )
+    .await;
+    assert_eq!(ks["lastAppliedOriginRevision"], origin);
+    assert_eq!(ks["history"][0]["metadata"]["originRevision"], origin);
+
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), "flux-system");
+    let listed = wait_for("the events", async || {
+        let listed = events.list(&Default::default()).await.ok()?.items;
+        let kustomization_event = listed.iter().any(|e| {
+            e.involved_object.kind.as_deref() == Some("Kustomization")
+                && e.metadata.annotations.as_ref().is_some_and(|a| {
+                    a.get("kustomize.toolkit.fluxcd.io/originRevision")
+                        .is_some_and(|r| r == origin)
+                })
+        });
+        kustomization_event.then_some(listed)
+    })
+    .await;
+    let new_artifact = listed
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("NewArtifact"))
+        .expect("a NewArtifact event");
+    let message = new_artifact.message.as_deref().unwrap_or_default();
+    assert!(
+        message.ends_with(&format!(
+            ", origin source 'https://github.com/org/app', origin revision '{origin}'"
+        )),
+        "{message}"
+    );
+}

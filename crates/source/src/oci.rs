@@ -348,6 +348,9 @@ pub struct PulledArtifact {
     pub media_type: String,
     /// The layer, checked against its digest.
     pub layer: Vec<u8>,
+    /// The manifest's annotations (`org.opencontainers.image.revision`, …: what `flux
+    /// push artifact` records of its origin).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// Manifest types an artifact may be served as (OCI, or Docker's schema 2).
@@ -407,6 +410,7 @@ pub async fn pull_artifact(
             digest,
             media_type: layer.media_type.clone(),
             layer: bytes,
+            annotations: manifest.annotations,
         })
     };
     tokio::time::timeout(timeout, work)
@@ -703,6 +707,8 @@ struct Manifest {
     config: Descriptor,
     #[serde(default)]
     layers: Vec<Descriptor>,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -1270,6 +1276,7 @@ mod tests {
                     size: 1,
                 })
                 .collect(),
+            annotations: Default::default(),
         }
     }
 

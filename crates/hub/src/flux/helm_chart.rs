@@ -869,6 +869,7 @@ impl FluxReconciler {
                     revision: build.version.clone(),
                     tree: Arc::new(tree),
                     included: Vec::new(),
+                    metadata: Default::default(),
                 },
             );
             let same = old_path.as_deref() == Some(path.as_str())

@@ -89,6 +89,8 @@ struct Pulled {
     digest: String,
     size: usize,
     files: Vec<(String, Vec<u8>)>,
+    /// The manifest's annotations.
+    annotations: BTreeMap<String, String>,
 }
 
 impl FluxReconciler {
@@ -146,6 +148,7 @@ impl FluxReconciler {
                     revision: pulled.revision.clone(),
                     tree: Arc::new(tree),
                     included: Vec::new(),
+                    metadata: Arc::new(pulled.annotations.clone()),
                 },
             );
             let hex = pulled.digest.trim_start_matches("sha256:");
@@ -157,6 +160,11 @@ impl FluxReconciler {
                 "size": pulled.size,
                 "lastUpdateTime": now,
             });
+            // source-controller copies the manifest's annotations as the artifact's
+            // metadata (what `flux push artifact --source --revision` records).
+            if !pulled.annotations.is_empty() {
+                status["artifact"]["metadata"] = json!(pulled.annotations);
+            }
         }
         let revision = status
             .pointer("/artifact/revision")
@@ -352,6 +360,7 @@ impl FluxReconciler {
             digest: layer_digest,
             size: pulled.layer.len(),
             files,
+            annotations: pulled.annotations,
         }))
     }
 }
@@ -512,8 +521,17 @@ fn finish_failed(
     }
 }
 
+/// The OCI annotation naming where an artifact's content came from (`flux push artifact
+/// --source`).
+pub const OCI_SOURCE: &str = "org.opencontainers.image.source";
+
+/// The OCI annotation naming the revision it came from (`--revision`): Flux's origin
+/// revision.
+pub const OCI_REVISION: &str = "org.opencontainers.image.revision";
+
 /// source-controller's `notify`: a new revision is `NewArtifact` (`stored artifact with
-/// revision '<r>' from '<url>'`), a recovery `Succeeded`.
+/// revision '<r>' from '<url>'`, with `, origin source '<s>', origin revision '<r>'` when
+/// the artifact's annotations name both), a recovery `Succeeded`.
 fn oci_events(old_status: &Value, status: &Value, url: &str) -> Vec<events::FluxEvent> {
     let revision = |s: &Value| {
         s.pointer("/artifact/revision")
@@ -536,10 +554,23 @@ fn oci_events(old_status: &Value, status: &Value, url: &str) -> Vec<events::Flux
     if let Some(digest) = status.pointer("/artifact/digest").and_then(Value::as_str) {
         metadata.insert(format!("{SOURCE_GROUP}/digest"), digest.to_string());
     }
+    let mut message = format!("stored artifact with revision '{now}' from '{url}'");
+    let origin = |key: &str| {
+        status
+            .pointer("/artifact/metadata")
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    if let (Some(source), Some(revision)) = (origin(OCI_SOURCE), origin(OCI_REVISION)) {
+        message.push_str(&format!(
+            ", origin source '{source}', origin revision '{revision}'"
+        ));
+    }
     vec![events::FluxEvent {
         warning: false,
         reason: reason.to_string(),
-        message: format!("stored artifact with revision '{now}' from '{url}'"),
+        message,
         metadata,
     }]
 }

@@ -106,6 +106,20 @@ impl Registry {
         layers: &[(&str, &[u8])],
         authorization: Option<&str>,
     ) -> String {
+        self.push_annotated(repository, tag, config, layers, None, authorization)
+    }
+
+    /// [`Registry::push_layers`] with the manifest's `annotations` (as `flux push
+    /// artifact --source --revision` writes them).
+    pub(crate) fn push_annotated(
+        &self,
+        repository: &str,
+        tag: &str,
+        config: (&str, &[u8]),
+        layers: &[(&str, &[u8])],
+        annotations: Option<serde_json::Value>,
+        authorization: Option<&str>,
+    ) -> String {
         let mut auth: Vec<(&str, &str)> = Vec::new();
         if let Some(authorization) = authorization {
             auth.push(("Authorization", authorization));
@@ -138,13 +152,16 @@ impl Registry {
                 "mediaType": media_type, "digest": digest, "size": bytes.len(),
             }));
         }
-        let manifest = serde_json::json!({
+        let mut manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": descriptors[0],
             "layers": descriptors[1..],
-        })
-        .to_string();
+        });
+        if let Some(annotations) = annotations {
+            manifest["annotations"] = annotations;
+        }
+        let manifest = manifest.to_string();
         let mut headers = auth.clone();
         headers.push(("Content-Type", "application/vnd.oci.image.manifest.v1+json"));
         let (status, _, body) = self.request(
