@@ -7,6 +7,7 @@ pub mod glob;
 pub mod gofmt;
 pub mod jq;
 pub mod labels;
+pub mod pointer;
 pub mod secret;
 
 pub use labels::{Labels, Selector};

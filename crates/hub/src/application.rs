@@ -5,6 +5,7 @@
 
 mod status;
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -232,8 +233,8 @@ impl AppReconciler {
     /// a Git repository (not a chart of a Helm repository, nor an OCI artifact).
     pub fn source_request_of(&self, object: &Value) -> Option<Request> {
         let source = object
-            .pointer("/spec/sources/0")
-            .or_else(|| object.pointer("/spec/source"))?;
+            .at("/spec/sources/0")
+            .or_else(|| object.at("/spec/source"))?;
         let field = |f: &str| source.get(f).and_then(Value::as_str);
         if field("chart").is_some_and(|c| !c.is_empty())
             || field("repoURL").is_some_and(is_oci_source)
@@ -593,7 +594,7 @@ impl AppReconciler {
         // A hard refresh asks the remotes again now (Argo CD bypasses its caches).
         let hard_refresh = pass
             .object
-            .pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+            .at("/metadata/annotations/argocd.argoproj.io~1refresh")
             .and_then(Value::as_str)
             == Some("hard");
         // So does a sync asked for by hand (Argo CD's API server resolves its revision).
@@ -633,7 +634,7 @@ impl AppReconciler {
         // by another hand is found so.
         let refresh_requested = pass
             .object
-            .pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
+            .at("/metadata/annotations/argocd.argoproj.io~1refresh")
             .is_some();
         Settledness {
             fingerprint,
@@ -1607,7 +1608,7 @@ fn app_to_reconcile(
 
 /// Why the Application `object`, which has no sources, is invalid.
 fn missing_sources(object: &Value) -> &'static str {
-    if object.pointer("/spec/sourceHydrator").is_some() {
+    if object.at("/spec/sourceHydrator").is_some() {
         // Argo CD renders the dry source and commits it to the sync branch with
         // its commit server; deploying that branch alone would hide that nothing
         // hydrates it.
@@ -1695,7 +1696,7 @@ fn sync_window(
     let started_at = match pass.run {
         Some(run) => Some(run.started_at.as_str()),
         None => matches!(last_sync, LastSync::Retrying { .. })
-            .then(|| pass.previous.pointer("/operationState/startedAt"))
+            .then(|| pass.previous.at("/operationState/startedAt"))
             .flatten()
             .and_then(Value::as_str),
     };
@@ -1879,9 +1880,9 @@ fn self_heal_decision(
     if out_of_sync.is_empty() || (prune_only && !prune) {
         return SelfHeal::Compare { wait: None };
     }
-    let operation = previous.pointer("/operationState");
+    let operation = previous.at("/operationState");
     let attempts = operation
-        .and_then(|o| o.pointer("/operation/sync/selfHealAttemptsCount"))
+        .and_then(|o| o.at("/operation/sync/selfHealAttemptsCount"))
         .and_then(Value::as_i64)
         .unwrap_or(0);
     let since_finished = operation
@@ -2001,7 +2002,7 @@ pub enum Finalized {
 /// The finalizers of an object.
 fn finalizers_of(object: &Value) -> Vec<String> {
     object
-        .pointer("/metadata/finalizers")
+        .at("/metadata/finalizers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -2167,7 +2168,7 @@ fn without_excluded(
     let mut kept = Vec::with_capacity(desired.len());
     let mut excluded = Vec::new();
     for object in desired {
-        let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let text = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
         let group = text("/apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
         if filter.excludes(group, text("/kind"), server) {
             excluded.push(format!(
@@ -2343,7 +2344,7 @@ async fn still_present(
 /// annotation is a time no earlier than `since` (the operation's start).
 fn deletion_approved_since(object: &Value, since: &str) -> bool {
     let approved = object
-        .pointer("/metadata/annotations/argocd.argoproj.io~1deletion-approved")
+        .at("/metadata/annotations/argocd.argoproj.io~1deletion-approved")
         .and_then(Value::as_str)
         .and_then(|t| t.parse::<Timestamp>().ok());
     match (approved, since.parse::<Timestamp>()) {
@@ -2359,14 +2360,14 @@ fn waiting_for_prune_confirmation_since(status: &Value) -> Option<String> {
     let text = |key: &str| state.get(key).and_then(Value::as_str);
     (text("phase")? == "Running"
         && text("message")?.starts_with(flotilla_sync::WAITING_FOR_PRUNE_CONFIRMATION)
-        && state.pointer("/operation/initiatedBy/automated") == Some(&Value::Bool(true)))
+        && state.at("/operation/initiatedBy/automated") == Some(&Value::Bool(true)))
     .then(|| text("startedAt").map(str::to_string))
     .flatten()
 }
 
 fn deletion_approved(object: &Value) -> bool {
     object
-        .pointer("/metadata/deletionTimestamp")
+        .at("/metadata/deletionTimestamp")
         .and_then(Value::as_str)
         .is_some_and(|deleted| deletion_approved_since(object, deleted))
 }

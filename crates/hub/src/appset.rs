@@ -17,6 +17,7 @@ mod reconcile;
 mod repos;
 mod scm_providers;
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -191,14 +192,14 @@ fn appset_fingerprint(set: &Value, progressive: bool) -> u64 {
     hash_of(&[
         // A rollout moves on as its Applications' statuses do (`shouldRequeueForApplicationSet`).
         progressive
-            .then(|| set.pointer("/status/applicationStatus"))
+            .then(|| set.at("/status/applicationStatus"))
             .flatten(),
         set.get("spec"),
-        set.pointer("/metadata/labels"),
-        set.pointer("/metadata/annotations"),
-        set.pointer("/metadata/finalizers"),
-        set.pointer("/metadata/deletionTimestamp"),
-        set.pointer("/metadata/uid"),
+        set.at("/metadata/labels"),
+        set.at("/metadata/annotations"),
+        set.at("/metadata/finalizers"),
+        set.at("/metadata/deletionTimestamp"),
+        set.at("/metadata/uid"),
     ])
 }
 
@@ -208,14 +209,14 @@ fn appset_fingerprint(set: &Value, progressive: bool) -> u64 {
 /// for progressive syncs, its health and sync status and its operation's phase and start
 /// (`shouldRequeueForApplication`).
 fn application_fingerprint(app: &Value, progressive: bool) -> u64 {
-    let status = |pointer: &str| progressive.then(|| app.pointer(pointer)).flatten();
+    let status = |pointer: &str| progressive.then(|| app.at(pointer)).flatten();
     hash_of(&[
         app.get("spec"),
-        app.pointer("/metadata/labels"),
-        app.pointer("/metadata/annotations"),
-        app.pointer("/metadata/finalizers"),
-        app.pointer("/metadata/ownerReferences"),
-        app.pointer("/metadata/deletionTimestamp"),
+        app.at("/metadata/labels"),
+        app.at("/metadata/annotations"),
+        app.at("/metadata/finalizers"),
+        app.at("/metadata/ownerReferences"),
+        app.at("/metadata/deletionTimestamp"),
         // The operation a rollout writes: its write's echo must be told from others.
         app.get("operation"),
         status("/status/health/status"),
@@ -235,7 +236,7 @@ async fn watch_appsets(state: Arc<Loop>) {
             Change::Gone(value) => forget(&state, &object_key(&value)),
             Change::Present(value) => {
                 let namespace = value
-                    .pointer("/metadata/namespace")
+                    .at("/metadata/namespace")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 if !state.reconciler.reconciles_namespace(namespace) {
@@ -332,7 +333,7 @@ fn observe_application(state: &Loop, value: &Value, present: bool) {
     };
     let key = object_key(value);
     let namespace = value
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let set_key = format!("{namespace}/{owner}");

@@ -3,6 +3,7 @@
 //! writes do not loop), workers reconcile and write status, repository pushes and a
 //! jittered resync requeue the apps that read them.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
@@ -170,7 +171,7 @@ fn apps_of_project(known: &Known, project: &str) -> Vec<String> {
         .filter(|key| {
             known.get(key).is_some_and(|app| {
                 let named = app
-                    .pointer("/spec/project")
+                    .at("/spec/project")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 (if named.is_empty() { "default" } else { named }) == project
@@ -235,17 +236,17 @@ pub async fn run_cluster_registry(
 /// changes are ignored.
 fn fingerprint(app: &Value) -> u64 {
     let terminating = app
-        .pointer("/status/operationState/phase")
+        .at("/status/operationState/phase")
         .is_some_and(|p| p == "Terminating");
     hash_of(&[
         app.get("spec"),
-        app.pointer("/metadata/annotations/argocd.argoproj.io~1refresh"),
+        app.at("/metadata/annotations/argocd.argoproj.io~1refresh"),
         // A deletion's approval lets a held deletion go on at once.
-        app.pointer("/metadata/annotations/argocd.argoproj.io~1deletion-approved"),
+        app.at("/metadata/annotations/argocd.argoproj.io~1deletion-approved"),
         app.get("operation"),
         terminating.then_some(&Value::Bool(true)),
-        app.pointer("/metadata/deletionTimestamp"),
-        app.pointer("/metadata/uid"),
+        app.at("/metadata/deletionTimestamp"),
+        app.at("/metadata/uid"),
     ])
 }
 
@@ -275,7 +276,7 @@ async fn watch_applications(state: Arc<Loop>) {
                 let key = AppReconciler::key_of(&value);
                 let print = fingerprint(&value);
                 let namespace = value
-                    .pointer("/metadata/namespace")
+                    .at("/metadata/namespace")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let reconciled = state.options.reconciles_namespace(namespace);
@@ -304,7 +305,7 @@ fn prefetch(state: &Arc<Loop>, app: &Value, tasks: &mut tokio::task::JoinSet<()>
         return;
     };
     let project = app
-        .pointer("/spec/project")
+        .at("/spec/project")
         .and_then(Value::as_str)
         .filter(|p| !p.is_empty())
         .unwrap_or("default")
@@ -330,14 +331,14 @@ async fn worker(state: Arc<Loop>) {
             continue;
         };
         let namespace = object
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or_default();
         if !state.options.reconciles_namespace(namespace) {
             // Queued by a project or repository change: still not this controller's.
             continue;
         }
-        if object.pointer("/metadata/deletionTimestamp").is_some() {
+        if object.at("/metadata/deletionTimestamp").is_some() {
             finalize(&state, &key, &object).await;
             continue;
         }
@@ -368,11 +369,8 @@ async fn worker(state: Arc<Loop>) {
         for url in &outcome.repo_urls {
             remember_reader(&state, url, &key);
         }
-        let progressing = outcome
-            .status
-            .pointer("/health/status")
-            .and_then(Value::as_str)
-            == Some("Progressing");
+        let progressing =
+            outcome.status.at("/health/status").and_then(Value::as_str) == Some("Progressing");
         // Held back while health settles, unless an operation ended: it goes at once.
         if progressing
             && !outcome.failed
@@ -409,10 +407,7 @@ async fn worker(state: Arc<Loop>) {
         .await;
         crate::metrics::global().phase("application", "status", phase.elapsed());
         let settling = matches!(
-            outcome
-                .status
-                .pointer("/health/status")
-                .and_then(Value::as_str),
+            outcome.status.at("/health/status").and_then(Value::as_str),
             Some("Progressing" | "Missing" | "Unknown")
         );
         if let Err(e) = written {
@@ -456,11 +451,11 @@ async fn finalize(state: &Arc<Loop>, key: &str, object: &Value) {
         }
         Ok(crate::application::Finalized::Keep(keep)) => {
             let namespace = object
-                .pointer("/metadata/namespace")
+                .at("/metadata/namespace")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let name = object
-                .pointer("/metadata/name")
+                .at("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let api: Api<DynamicObject> =
@@ -644,7 +639,7 @@ fn as_values<K: Into<Value>>(event: watcher::Event<K>) -> watcher::Event<Value> 
 
 /// `namespace/name` of an object (the key the hub's controllers queue and store it by).
 pub(crate) fn object_key(object: &Value) -> String {
-    let field = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let field = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     format!(
         "{}/{}",
         field("/metadata/namespace"),
@@ -760,7 +755,7 @@ pub(crate) async fn write_finalizers(
     object: &Value,
     finalizers: &[String],
 ) -> Result<(), kube::Error> {
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     let api: Api<DynamicObject> =
         Api::namespaced_with(hub.clone(), s("/metadata/namespace"), resource);
     let patch = json!({"metadata": {
@@ -830,13 +825,13 @@ pub(crate) async fn write_status(
     );
     let refresh_requested = on_object
         && object
-            .pointer("/metadata/annotations")
+            .at("/metadata/annotations")
             .and_then(|a| a.get(REFRESH_ANNOTATION))
             .is_some();
     if old == Some(status) && !refresh_requested && !operation_done {
         return Ok(());
     }
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     // Only what changed: unchanged keys would cost the API server a merge and every
     // watcher a larger event for nothing.
     let request = kube::core::Request::new(url_path(resource, s("/metadata/namespace")));

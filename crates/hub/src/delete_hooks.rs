@@ -7,6 +7,7 @@
 //! Degraded one is deleted to be retried, and fails the step with its name), then once
 //! the rest is done deleted by their policy (`HookSucceeded`, `HookFailed`).
 
+use flotilla_core::pointer::Pointer as _;
 use flotilla_sync::Cluster;
 use flotilla_sync::health::{HealthStatus, assess};
 use flotilla_sync::order::{DeletePolicy, hook_info};
@@ -56,7 +57,7 @@ impl DeleteHook {
         };
         let annotation = |key: &str| {
             object
-                .pointer("/metadata/annotations")
+                .at("/metadata/annotations")
                 .and_then(|a| a.get(key))
                 .and_then(Value::as_str)
         };
@@ -115,7 +116,7 @@ async fn api_for(
     object: &Value,
     namespace: &str,
 ) -> Result<(kube::Api<kube::api::DynamicObject>, String), String> {
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     let resolved = cluster
         .resolve(s("/apiVersion"), s("/kind"))
         .await
@@ -172,7 +173,7 @@ pub async fn execute(
     for object in &running {
         match assess(object).status {
             HealthStatus::Degraded => {
-                let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+                let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
                 failed.push(format!(
                     "{}/{}",
                     s("/metadata/namespace"),
@@ -242,7 +243,7 @@ pub async fn clean_up(
             continue;
         }
         pending += 1;
-        if object.pointer("/metadata/deletionTimestamp").is_some() {
+        if object.at("/metadata/deletionTimestamp").is_some() {
             continue;
         }
         let (api, name) = api_for(cluster, object, namespace).await?;

@@ -11,6 +11,7 @@
 //!   application, so its status follows without polling — also when a relist after an
 //!   outage is what shows the change.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -199,7 +200,7 @@ impl Objects {
 
 fn instance_of(object: &Value) -> Option<&str> {
     object
-        .pointer("/metadata/labels")?
+        .at("/metadata/labels")?
         .get(flotilla_sync::tracking::INSTANCE_LABEL)?
         .as_str()
 }
@@ -587,7 +588,7 @@ fn report(inner: &Inner, event: DriftEvent) {
 /// `metadata.resourceVersion` of a watched object.
 fn resource_version(object: &Value) -> &str {
     object
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or("")
 }
@@ -659,7 +660,7 @@ pub fn drift_of(
         });
     }
     let entries: Vec<&Value> = object
-        .pointer("/metadata/managedFields")
+        .at("/metadata/managedFields")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -747,7 +748,7 @@ mod tests {
         let cached = Value::from(cached);
         assert!(
             cached
-                .pointer("/metadata/managedFields/1/fieldsV1")
+                .at("/metadata/managedFields/1/fieldsV1")
                 .unwrap()
                 .is_string()
         );
@@ -862,7 +863,7 @@ mod tests {
         assert_eq!(seen.instance.as_deref(), Some("argocd_web"));
         // The text is what the server sent, and reads back as it (fieldsV1 as its text).
         let read = seen.object().unwrap();
-        let fields = read.pointer("/metadata/managedFields/0/fieldsV1").unwrap();
+        let fields = read.at("/metadata/managedFields/0/fieldsV1").unwrap();
         assert_eq!(
             serde_json::from_str::<Value>(fields.as_str().unwrap()).unwrap(),
             deployment["metadata"]["managedFields"][0]["fieldsV1"]

@@ -29,6 +29,7 @@ pub mod oci_repository;
 pub mod ssa;
 mod vault_transit;
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -245,7 +246,7 @@ fn git_repository_events(
 
 /// `status.artifact.revision` of a GitRepository.
 fn artifact_revision(status: &Value) -> Option<&str> {
-    status.pointer("/artifact/revision").and_then(Value::as_str)
+    status.at("/artifact/revision").and_then(Value::as_str)
 }
 
 /// kustomize-controller's finalizer: a deleted Kustomization prunes its inventory first.
@@ -331,7 +332,7 @@ fn kustomization_timeout(ks: &Kustomization) -> Duration {
 }
 
 fn finalizers_of(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers")
+    obj.at("/metadata/finalizers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -341,13 +342,13 @@ fn finalizers_of(obj: &Value) -> Vec<String> {
 
 /// The `reconcile.fluxcd.io/requestedAt` annotation of `obj`.
 fn requested_at(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/annotations")
+    obj.at("/metadata/annotations")
         .and_then(|a| a.get(notify::receiver::REQUESTED_AT))
         .and_then(Value::as_str)
 }
 
 fn generation_of(obj: &Value) -> i64 {
-    obj.pointer("/metadata/generation")
+    obj.at("/metadata/generation")
         .and_then(Value::as_i64)
         .unwrap_or(0)
 }
@@ -495,7 +496,7 @@ impl FluxReconciler {
             return stall(conditions, "UnsupportedFeature", &message);
         }
         let namespace = obj
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
         // As source-controller: the includes are looked up before anything is fetched.
@@ -753,7 +754,7 @@ impl FluxReconciler {
                 )
             };
             let artifact = object
-                .pointer("/status/artifact")
+                .at("/status/artifact")
                 .cloned()
                 .ok_or_else(no_artifact)?;
             // The tree this process read for that artifact (none yet after a restart).
@@ -1022,7 +1023,7 @@ impl FluxReconciler {
             };
         }
         let policy = obj
-            .pointer("/spec/deletionPolicy")
+            .at("/spec/deletionPolicy")
             .and_then(Value::as_str)
             .unwrap_or("MirrorPrune");
         let delete = match policy {
@@ -1030,7 +1031,7 @@ impl FluxReconciler {
             "Orphan" => false,
             _ => ks.spec.prune.unwrap_or(false),
         } && !ks.spec.suspend;
-        let inventory: BTreeSet<ObjMeta> = ssa::inventory_entries(obj.pointer("/status/inventory"))
+        let inventory: BTreeSet<ObjMeta> = ssa::inventory_entries(obj.at("/status/inventory"))
             .into_iter()
             .collect();
         // As kustomize-controller: when the service account to impersonate is gone,
@@ -1182,7 +1183,7 @@ impl FluxReconciler {
                 return run.finish(None);
             }
         };
-        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        if obj.at("/metadata/deletionTimestamp").is_some() {
             return self.finalize_kustomization(obj, &ks).await;
         }
         // The finalizer first, so a deletion that races the first apply still prunes.
@@ -1260,7 +1261,7 @@ impl FluxReconciler {
                 return run.finish(Some(retry));
             }
         };
-        if source.pointer("/status/artifact").is_none() {
+        if source.at("/status/artifact").is_none() {
             let message = format!(
                 "Source artifact not found, retrying in {}",
                 go_duration(dependency)
@@ -1656,7 +1657,7 @@ impl FluxReconciler {
             }
             flotilla_fleet::flux::dependency_ready(&namespace, name, &dep)
                 .map_err(DependencyError::NotReady)?;
-            let s = |p: &str| dep.pointer(p).and_then(Value::as_str).unwrap_or("");
+            let s = |p: &str| dep.at(p).and_then(Value::as_str).unwrap_or("");
             let dep_source_ns = if s("/spec/sourceRef/namespace").is_empty() {
                 namespace.as_str()
             } else {
@@ -1899,9 +1900,9 @@ struct Loop {
 fn fingerprint(obj: &Value) -> u64 {
     crate::controller::hash_of(&[
         obj.get("spec"),
-        obj.pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt"),
-        obj.pointer("/metadata/deletionTimestamp"),
-        obj.pointer("/metadata/uid"),
+        obj.at("/metadata/annotations/reconcile.fluxcd.io~1requestedAt"),
+        obj.at("/metadata/deletionTimestamp"),
+        obj.at("/metadata/uid"),
     ])
 }
 
@@ -2147,7 +2148,7 @@ fn requeue_config_readers(
 
 /// After a GitRepository run: remember its URL for pushes.
 fn remember_url(state: &Loop, key: &str, object: &Value) {
-    if let Some(url) = object.pointer("/spec/url").and_then(Value::as_str)
+    if let Some(url) = object.at("/spec/url").and_then(Value::as_str)
         && let Ok(parsed) = flotilla_source::GitUrl::parse(url)
     {
         lock(&state.urls)
@@ -2192,7 +2193,7 @@ fn remember_reader(state: &Loop, key: &str, object: &Value, is_source: bool) {
     if key.starts_with(RECEIVER) {
         return;
     }
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     let sources: Vec<String> = if key.starts_with(HELM_CHART) {
         // A HelmChart reads a source of its own namespace.
         vec![format!(
@@ -2203,11 +2204,11 @@ fn remember_reader(state: &Loop, key: &str, object: &Value, is_source: bool) {
         )]
     } else if is_source {
         object
-            .pointer("/spec/include")
+            .at("/spec/include")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|i| i.pointer("/repository/name").and_then(Value::as_str))
+            .filter_map(|i| i.at("/repository/name").and_then(Value::as_str))
             .map(|name| format!("{GIT}/{}/{name}", s("/metadata/namespace")))
             .collect()
     } else if key.starts_with(HELM_RELEASE) {

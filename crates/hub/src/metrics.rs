@@ -6,6 +6,7 @@
 //! A handful of counters and histograms does not need a metrics library: each record is
 //! one short lock, and rendering walks a few maps.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{LazyLock, Mutex};
@@ -72,7 +73,7 @@ impl ApplicationStates {
             return;
         }
         let field = |pointer: &str| {
-            app.pointer(pointer)
+            app.at(pointer)
                 .and_then(serde_json::Value::as_str)
                 .filter(|s| !s.is_empty())
                 .unwrap_or("Unknown")

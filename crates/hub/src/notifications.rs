@@ -19,6 +19,7 @@
 //! failing request) in the log and as a Warning Event on the Application. No error
 //! carries a value of the Secret.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -292,7 +293,7 @@ impl Notifier {
                 std::borrow::Cow::Owned(copy)
             }
         };
-        let project_name = match app.pointer("/spec/project").and_then(Value::as_str) {
+        let project_name = match app.at("/spec/project").and_then(Value::as_str) {
             Some(p) if !p.is_empty() => p,
             _ => "default",
         };
@@ -614,7 +615,7 @@ async fn send_webhook(
 
 /// The notified annotation of an object.
 fn notified(app: &Value) -> Option<String> {
-    app.pointer("/metadata/annotations")
+    app.at("/metadata/annotations")
         .and_then(|a| a.get(NOTIFIED_ANNOTATION))
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -637,7 +638,7 @@ fn set_notified(app: &mut Value, state: Option<&str>) {
 /// What an evaluation reads of an Application, but the state it writes itself: status,
 /// labels, the other annotations, the project, the deletion.
 fn fingerprint(app: &Value) -> u64 {
-    let annotations = app.pointer("/metadata/annotations").map(|a| {
+    let annotations = app.at("/metadata/annotations").map(|a| {
         let mut a = a.clone();
         if let Some(map) = a.as_object_mut() {
             map.remove(NOTIFIED_ANNOTATION);
@@ -646,11 +647,11 @@ fn fingerprint(app: &Value) -> u64 {
     });
     hash_of(&[
         app.get("status"),
-        app.pointer("/metadata/labels"),
+        app.at("/metadata/labels"),
         annotations.as_ref(),
-        app.pointer("/spec/project"),
-        app.pointer("/metadata/deletionTimestamp"),
-        app.pointer("/metadata/uid"),
+        app.at("/spec/project"),
+        app.at("/metadata/deletionTimestamp"),
+        app.at("/metadata/uid"),
     ])
 }
 

@@ -7,6 +7,7 @@
 //! first, [`write_running`]) and while a failed attempt waits for the retry its `retry`
 //! asks for (none by default); `Terminating` stops it ([`watch_for_termination`]).
 
+use flotilla_core::pointer::Pointer as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,7 +116,7 @@ impl Requested {
     /// windows treat the two apart.
     pub(crate) fn is_automated(&self) -> bool {
         self.written
-            .pointer("/initiatedBy/automated")
+            .at("/initiatedBy/automated")
             .and_then(Value::as_bool)
             .unwrap_or(false)
     }
@@ -326,7 +327,7 @@ pub(crate) fn operation_terminated(
         .unwrap_or_else(|_| Timestamp::now());
     let ended =
         crate::retry::after_failure(&no_retry, retries, "Failed", "Operation terminated", now_at);
-    let result = previous.pointer("/operationState/syncResult").cloned();
+    let result = previous.at("/operationState/syncResult").cloned();
     let mut status = previous.as_object().cloned().unwrap_or_default();
     status.insert(
         "operationState".into(),
@@ -353,7 +354,7 @@ pub(crate) async fn write_running(
         requeue_after: None,
     };
     let state = state(&run.requested, &running, None, &run.started_at, None);
-    let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let text = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     let path = format!(
         "{}/{}",
         crate::controller::url_path(
@@ -397,7 +398,7 @@ pub(crate) async fn watch_for_termination(
 ) {
     let text = |p: &str| {
         object
-            .pointer(p)
+            .at(p)
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string()
@@ -415,7 +416,7 @@ pub(crate) async fn watch_for_termination(
         };
         let phase = app
             .data
-            .pointer("/status/operationState/phase")
+            .at("/status/operationState/phase")
             .and_then(Value::as_str)
             .map(str::to_string);
         if phase.as_deref() == Some("Terminating") {

@@ -280,6 +280,7 @@ dynamic_resource!(TextObject, object.0.meta);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flotilla_core::pointer::Pointer as _;
     use kube::Resource as _;
     use serde_json::json;
 
@@ -333,12 +334,12 @@ mod tests {
         assert_eq!(compact.meta().resource_version.as_deref(), Some("7"));
         let value = Value::from(compact);
         let text = value
-            .pointer("/metadata/managedFields/0/fieldsV1")
+            .at("/metadata/managedFields/0/fieldsV1")
             .and_then(Value::as_str)
             .expect("fieldsV1 as text");
         assert_eq!(serde_json::from_str::<Value>(text).unwrap(), fields);
         assert_eq!(
-            value.pointer("/metadata/managedFields/1/fieldsV1"),
+            value.at("/metadata/managedFields/1/fieldsV1"),
             Some(&json!("{}"))
         );
         // Everything else is as sent, in order, a spec field of that name included.

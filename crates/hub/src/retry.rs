@@ -6,6 +6,7 @@
 //! automatically again — selfHeal included — until either changes: the app gets a SyncError
 //! condition instead, as in Argo CD, rather than a sync every few seconds for ever.
 
+use flotilla_core::pointer::Pointer as _;
 use std::time::Duration;
 
 use flotilla_fleet::argocd::application::RetryStrategy;
@@ -33,11 +34,11 @@ pub(crate) fn last_sync(status: &Value, target: &Value, now: Timestamp) -> LastS
     let Some(operation) = status.get("operationState") else {
         return LastSync::Clear;
     };
-    let text = |pointer: &str| operation.pointer(pointer).and_then(Value::as_str);
+    let text = |pointer: &str| operation.at(pointer).and_then(Value::as_str);
     let fields = target.as_object().into_iter().flatten();
     let same = fields
         .into_iter()
-        .all(|(key, value)| operation.pointer(&format!("/syncResult/{key}")) == Some(value));
+        .all(|(key, value)| operation.at(&format!("/syncResult/{key}")) == Some(value));
     // Go prints a list of revisions as `[a b]`, one as `[a]`.
     let revision = match (target.get("revision"), target.get("revisions")) {
         (Some(Value::String(one)), _) => one.clone(),
@@ -85,7 +86,7 @@ pub(crate) fn last_sync(status: &Value, target: &Value, now: Timestamp) -> LastS
 /// The strategy the operation was started with, else the automated default.
 fn recorded_strategy(operation: &Value) -> RetryStrategy {
     operation
-        .pointer("/operation/retry")
+        .at("/operation/retry")
         .and_then(|r| serde_json::from_value(r.clone()).ok())
         .unwrap_or_else(|| RetryStrategy::automated(None))
 }

@@ -8,6 +8,7 @@
 //! baseline is `flotilla`'s field set right after the sync; a field missing from the
 //! current set is drift, and the manager now owning it is who changed it.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -223,7 +224,7 @@ async fn watch_kind(shared: Arc<Shared>, api_version: String, kind: String, sele
 fn owned_by(obj: &Value, manager: &str) -> FieldSet {
     let mut set = FieldSet::new();
     for e in obj
-        .pointer("/metadata/managedFields")
+        .at("/metadata/managedFields")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -289,7 +290,7 @@ fn on_change(shared: &Arc<Shared>, obj: Value) {
     let mut managers: Vec<String> = Vec::new();
     for path in lost.paths() {
         let owners: Vec<String> = obj
-            .pointer("/metadata/managedFields")
+            .at("/metadata/managedFields")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()

@@ -1,6 +1,7 @@
 //! The engine's I/O: prepare desired objects against a cluster, read what is live, plan,
 //! apply in order with server-side apply, wait for health, run hooks and prune.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,8 +110,8 @@ async fn prepare(
         .filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
         .filter_map(|o| {
             Some((
-                o.pointer("/spec/group")?.as_str()?.to_string(),
-                o.pointer("/spec/names/kind")?.as_str()?.to_string(),
+                o.at("/spec/group")?.as_str()?.to_string(),
+                o.at("/spec/names/kind")?.as_str()?.to_string(),
             ))
         })
         .collect();
@@ -145,11 +146,11 @@ async fn prepare(
             .map_err(|e| invalid(&format!("{}[{}]: {e}", e.field, e.key)))?;
         let hook = order::hook_info(&obj);
         let name = obj
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("");
         let generate = obj
-            .pointer("/metadata/generateName")
+            .at("/metadata/generateName")
             .and_then(Value::as_str)
             .unwrap_or("");
         if name.is_empty() && (hook.is_none() || generate.is_empty()) {
@@ -512,7 +513,7 @@ pub fn ignores_extraneous(obj: &Value) -> bool {
 /// Whether the comma-separated options of `obj`'s `annotation` include `option` (Argo
 /// CD's `HasAnnotationOption`: entries trimmed, compared exactly).
 fn has_annotation_option(obj: &Value, annotation: &str, option: &str) -> bool {
-    obj.pointer("/metadata/annotations")
+    obj.at("/metadata/annotations")
         .and_then(|a| a.get(annotation))
         .and_then(Value::as_str)
         .is_some_and(|v| v.split(',').any(|o| o.trim() == option))
@@ -1219,13 +1220,13 @@ async fn apply(
     .await;
     let (action, obj) = match outcome {
         Ok(o) => {
-            let before = live.and_then(|l| l.pointer("/metadata/resourceVersion"));
+            let before = live.and_then(|l| l.at("/metadata/resourceVersion"));
             let action = match before {
                 // Not seen before: created, unless other managers already own fields
                 // (an existing object adopted without a prior read).
                 None if other_managers(&o) => Action::Configured,
                 None => Action::Created,
-                Some(rv) if Some(rv) == o.pointer("/metadata/resourceVersion") => Action::Unchanged,
+                Some(rv) if Some(rv) == o.at("/metadata/resourceVersion") => Action::Unchanged,
                 Some(_) => Action::Configured,
             };
             (action, o)
@@ -1275,7 +1276,7 @@ fn as_applied(sent: &Value, answer: Value, live: Option<&Value>) -> Value {
         return sent.clone();
     };
     fn uid(o: &Value) -> Option<&str> {
-        o.pointer("/metadata/uid").and_then(Value::as_str)
+        o.at("/metadata/uid").and_then(Value::as_str)
     }
     let mut object = sent.clone();
     if let Some(metadata) = answer.remove("metadata") {
@@ -1312,7 +1313,7 @@ async fn patch_value<P: serde::Serialize + std::fmt::Debug>(
 }
 
 fn other_managers(obj: &Value) -> bool {
-    obj.pointer("/metadata/managedFields")
+    obj.at("/metadata/managedFields")
         .and_then(Value::as_array)
         .is_some_and(|m| {
             m.iter()
@@ -1365,7 +1366,7 @@ async fn wait_established(api: &Api<DynamicObject>, name: &str, opts: &SyncOptio
         opts.health_timeout,
         |o| {
             o.is_some_and(|o| {
-                o.pointer("/status/conditions")
+                o.at("/status/conditions")
                     .and_then(Value::as_array)
                     .is_some_and(|cs| {
                         cs.iter().any(|c| {
@@ -1426,7 +1427,7 @@ async fn run_hook(
         Err(e) => return result(p, Action::HookFailed, error_text(&e), phase),
     };
     let name = created
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
@@ -1534,7 +1535,7 @@ async fn prune(
     };
     dp.dry_run = opts.dry_run;
     // Only the object we saw: a same-named object created since is not ours to delete.
-    if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
+    if let Some(uid) = obj.at("/metadata/uid").and_then(Value::as_str) {
         dp.preconditions = Some(kube::api::Preconditions {
             uid: Some(uid.to_string()),
             resource_version: None,

@@ -8,6 +8,7 @@
 //! are an [`IgnoreError`] naming the expression. An expression that fails on one object
 //! (`.spec[]` on a string) ignores nothing there, as Argo CD skips it.
 
+use flotilla_core::pointer::Pointer as _;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -119,10 +120,7 @@ pub fn manager_sets(obj: &Value, managers: &[String]) -> Vec<flotilla_ssa::Field
     if managers.is_empty() {
         return Vec::new();
     }
-    let Some(entries) = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-    else {
+    let Some(entries) = obj.at("/metadata/managedFields").and_then(Value::as_array) else {
         return Vec::new();
     };
     entries
@@ -276,7 +274,7 @@ mod tests {
             &rule(|r| r.json_pointers = vec!["/spec/replicas".into()]),
             None,
         );
-        assert!(d.pointer("/spec/replicas").is_none());
+        assert!(d.at("/spec/replicas").is_none());
         // Another kind is untouched.
         let mut other = d.clone();
         let mut k2 = key.clone();
@@ -337,7 +335,7 @@ mod tests {
             &rule(|r| r.managed_fields_managers = vec!["kube-controller-manager".into()]),
             Some(&owner),
         );
-        assert!(obj.pointer("/spec/replicas").is_none());
+        assert!(obj.at("/spec/replicas").is_none());
         let mut obj = live.clone();
         strip(
             &mut obj,

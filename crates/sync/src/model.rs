@@ -1,6 +1,7 @@
 //! What the engine reports: the plan, per-object results, the inventory and the app's
 //! health.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -27,12 +28,7 @@ pub struct InventoryEntry {
 impl InventoryEntry {
     /// The entry for an object.
     pub fn of(obj: &Value) -> InventoryEntry {
-        let s = |p: &str| {
-            obj.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
+        let s = |p: &str| obj.at(p).and_then(Value::as_str).unwrap_or("").to_string();
         InventoryEntry {
             api_version: s("/apiVersion"),
             kind: s("/kind"),

@@ -2,6 +2,7 @@
 //! operation's flags) and the per-object ones from annotations (Argo CD
 //! `argocd.argoproj.io/sync-options`, Flux `kustomize.toolkit.fluxcd.io/*`).
 
+use flotilla_core::pointer::Pointer as _;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -307,7 +308,7 @@ fn prune_mode(value: &str) -> Option<PruneMode> {
 /// Whether an object's own `argocd.argoproj.io/sync-options` hold `option` (gitops-engine's
 /// `HasAnnotationOption`: entries split on `,` and trimmed).
 pub fn has_sync_option(obj: &Value, option: &str) -> bool {
-    obj.pointer("/metadata/annotations")
+    obj.at("/metadata/annotations")
         .and_then(|a| a.get(SYNC_OPTIONS_ANNOTATION))
         .and_then(Value::as_str)
         .is_some_and(|options| options.split(',').any(|entry| entry.trim() == option))
@@ -315,7 +316,7 @@ pub fn has_sync_option(obj: &Value, option: &str) -> bool {
 
 /// An object's own `Delete=` option (`argocd.argoproj.io/sync-options`), else the app's.
 pub fn delete_mode(obj: &Value, app: &SyncOptions) -> PruneMode {
-    obj.pointer("/metadata/annotations")
+    obj.at("/metadata/annotations")
         .and_then(|a| a.get(SYNC_OPTIONS_ANNOTATION))
         .and_then(Value::as_str)
         .unwrap_or("")
@@ -406,7 +407,7 @@ impl ObjectOptions {
             ssa: SsaPolicy::Override,
             skip_dry_run_on_missing: false,
         };
-        let annotations = obj.pointer("/metadata/annotations");
+        let annotations = obj.at("/metadata/annotations");
         let get = |k: &str| annotations.and_then(|a| a.get(k)).and_then(Value::as_str);
         let (mut replace, mut force, mut server_side_apply) =
             (app.replace, app.force, app.server_side_apply);

@@ -3,6 +3,7 @@
 //! uses), then name; a Namespace moves up to the first object in it, a CRD to the first
 //! of its custom resources (taking their wave and phase).
 
+use flotilla_core::pointer::Pointer as _;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -55,7 +56,7 @@ pub struct HookInfo {
 /// The hook an object is, if any (Argo CD's annotation, else Helm's mapped as Argo CD
 /// maps it: pre-install/pre-upgrade → PreSync, post-install/post-upgrade → PostSync).
 pub fn hook_info(obj: &Value) -> Option<HookInfo> {
-    let annotations = obj.pointer("/metadata/annotations");
+    let annotations = obj.at("/metadata/annotations");
     let get = |k: &str| annotations.and_then(|a| a.get(k)).and_then(Value::as_str);
     let csv = |s: &str| -> Vec<String> {
         s.split(',')
@@ -130,7 +131,7 @@ pub fn hook_info(obj: &Value) -> Option<HookInfo> {
 /// The wave of an object: `sync-wave`, else a Helm hook's weight, else 0. A value that is
 /// not an integer counts as 0, as in Argo CD.
 pub fn wave(obj: &Value) -> i64 {
-    let annotations = obj.pointer("/metadata/annotations");
+    let annotations = obj.at("/metadata/annotations");
     let get = |k: &str| annotations.and_then(|a| a.get(k)).and_then(Value::as_str);
     get(SYNC_WAVE_ANNOTATION)
         .or_else(|| get(HELM_HOOK_WEIGHT_ANNOTATION))
@@ -249,7 +250,7 @@ pub fn sort<T>(tasks: &mut [Ordered<'_, T>]) {
 }
 
 fn str_at<'a>(o: &'a Value, p: &str) -> &'a str {
-    o.pointer(p).and_then(Value::as_str).unwrap_or("")
+    o.at(p).and_then(Value::as_str).unwrap_or("")
 }
 
 fn namespace_dep(o: &Value) -> Option<String> {

@@ -5,6 +5,7 @@
 //! annotation. Every applied object also carries Flotilla's own instance label, which no
 //! chart sets, so that watches and lists select the hub's objects server-side.
 
+use flotilla_core::pointer::Pointer as _;
 use std::fmt;
 
 use serde::Serialize;
@@ -90,7 +91,7 @@ impl Tracking {
     /// The tracking id the live `obj` carries, if it counts under these settings (Argo
     /// CD's `getAppInstanceValue`): none with another installation's id, or unparsable.
     pub fn tracking_id_of(&self, obj: &Value) -> Option<TrackingId> {
-        let annotations = obj.pointer("/metadata/annotations");
+        let annotations = obj.at("/metadata/annotations");
         let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
         if !self.installation_id.is_empty()
             && annotation(INSTALLATION_ID_ANNOTATION) != Some(self.installation_id.as_str())
@@ -105,7 +106,7 @@ impl Tracking {
     pub fn app_of(&self, obj: &Value) -> Option<String> {
         let instance = match self.method {
             TrackingMethod::Label => obj
-                .pointer("/metadata/labels")
+                .at("/metadata/labels")
                 .and_then(|l| l.get(&self.label_key))
                 .and_then(Value::as_str)?
                 .to_string(),
@@ -261,12 +262,7 @@ pub struct ObjectKey {
 impl ObjectKey {
     /// The key of an object (`apiVersion`, `kind`, `metadata.namespace`, `metadata.name`).
     pub fn of(obj: &Value) -> ObjectKey {
-        let s = |p: &str| {
-            obj.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
+        let s = |p: &str| obj.at(p).and_then(Value::as_str).unwrap_or("").to_string();
         let api_version = s("/apiVersion");
         ObjectKey {
             group: group_of(&api_version).to_string(),

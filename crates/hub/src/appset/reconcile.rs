@@ -2,6 +2,7 @@
 //! gather the clusters and repository contents, generate, plan against the Applications the
 //! set controls, create/update/delete them on the hub, and write the status conditions.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -199,7 +200,7 @@ impl AppSetReconciler {
 
     /// Reconciles one ApplicationSet (as the watch last saw it).
     pub async fn reconcile(&self, object: &Value, now: &str) -> Outcome {
-        if object.pointer("/metadata/deletionTimestamp").is_some() {
+        if object.at("/metadata/deletionTimestamp").is_some() {
             return self.finalize(object).await;
         }
         let set = match ApplicationSet::from_value(object) {
@@ -837,11 +838,11 @@ impl AppSetReconciler {
             return Some(status);
         }
         let namespace = object
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let name = object
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let api: Api<DynamicObject> =
@@ -864,7 +865,7 @@ impl AppSetReconciler {
 /// index of Argo CD: the controller owner reference of kind ApplicationSet).
 pub(crate) fn controller_owner(app: &Value) -> Option<&str> {
     controlling_set(
-        app.pointer("/metadata/ownerReferences")
+        app.at("/metadata/ownerReferences")
             .and_then(Value::as_array)?,
     )
 }
@@ -992,7 +993,7 @@ fn keep_owned<'a>(
 ) {
     for value in items {
         let name = value
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let take = match controller_owner(value) {

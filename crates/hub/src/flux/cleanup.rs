@@ -7,6 +7,7 @@
 //! garbage-collection mark, and hands the fields of those managers to
 //! `kustomize-controller`'s apply entry (their field sets merged into it).
 
+use flotilla_core::pointer::Pointer as _;
 use serde_json::{Value, json};
 
 /// Annotations removed: kubectl's client-side apply record and Flux v1's checksums.
@@ -77,7 +78,7 @@ pub(super) fn cleanup_patch(
     }
     let mut patch = Vec::new();
     for (place, keys) in [("annotations", &ANNOTATIONS[..]), ("labels", &LABELS[..])] {
-        let present = live.pointer(&format!("/metadata/{place}"));
+        let present = live.at(&format!("/metadata/{place}"));
         for key in keys {
             if present.and_then(|m| m.get(*key)).is_some() {
                 patch.push(json!({
@@ -88,7 +89,7 @@ pub(super) fn cleanup_patch(
         }
     }
     let entries = live
-        .pointer("/metadata/managedFields")
+        .at("/metadata/managedFields")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
@@ -102,7 +103,7 @@ pub(super) fn cleanup_patch(
 fn is_marked_merge(object: &Value) -> bool {
     ["labels", "annotations"].iter().any(|place| {
         object
-            .pointer(&format!("/metadata/{place}"))
+            .at(&format!("/metadata/{place}"))
             .and_then(|m| m.get(MERGE_KEY))
             .and_then(Value::as_str)
             .is_some_and(|v| v.eq_ignore_ascii_case("merge"))

@@ -5,6 +5,7 @@
 //! HelmRelease (`valuesFrom`, `kubeConfig`) of its namespace, instead of at their next
 //! interval.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::HashMap;
 
 use futures::StreamExt;
@@ -48,7 +49,7 @@ pub fn reads(
 ) -> bool {
     let text = |value: &Value, pointer: &str| {
         value
-            .pointer(pointer)
+            .at(pointer)
             .and_then(Value::as_str)
             .map(str::to_string)
     };
@@ -71,7 +72,7 @@ pub fn reads(
     };
     names.extend(
         object
-            .pointer(list)
+            .at(list)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()

@@ -5,6 +5,7 @@
 //! within ten minutes raises the count of the one already written instead of adding
 //! another (client-go's `EventLogger`).
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -158,7 +159,7 @@ impl Recorder {
 
 /// The `involvedObject` reference of `object`.
 fn involved_object(object: &Value) -> Value {
-    let s = |p: &str| object.pointer(p).cloned().unwrap_or(Value::Null);
+    let s = |p: &str| object.at(p).cloned().unwrap_or(Value::Null);
     json!({
         "apiVersion": s("/apiVersion"),
         "kind": s("/kind"),

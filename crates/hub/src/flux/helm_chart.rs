@@ -20,6 +20,7 @@
 //! (refused by name; `file://` ones and vendored `charts/` work); no finalizer, no
 //! requeue jitter. Signature verification and Bucket sources are refused (Stalled).
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -579,7 +580,7 @@ impl Previous {
                 .unwrap_or_default()
                 .to_string(),
             revision: status
-                .pointer("/artifact/revision")
+                .at("/artifact/revision")
                 .and_then(Value::as_str)
                 .map(str::to_string),
             values_files: status
@@ -638,7 +639,7 @@ impl FluxReconciler {
         }
         let mut status = old_status.clone();
         if let Some(at) = obj
-            .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+            .at("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
             .and_then(Value::as_str)
         {
             status["lastHandledReconcileAt"] = json!(at);
@@ -653,7 +654,7 @@ impl FluxReconciler {
             return finish(&status, conditions, generation, Ending::stalled(f), None);
         }
         let namespace = obj
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
@@ -701,7 +702,7 @@ impl FluxReconciler {
             }
         };
         let source_revision = source
-            .pointer("/status/artifact/revision")
+            .at("/status/artifact/revision")
             .and_then(Value::as_str)
             .map(str::to_string);
         let source_key = format!("{namespace}/{}", spec.source_ref.name);
@@ -841,11 +842,11 @@ impl FluxReconciler {
         };
         let path = format!("helmchart/{key}/{}-{}.tgz", build.name, build.version);
         let old_path = status
-            .pointer("/artifact/path")
+            .at("/artifact/path")
             .and_then(Value::as_str)
             .map(str::to_string);
         let old_digest = status
-            .pointer("/artifact/digest")
+            .at("/artifact/digest")
             .and_then(Value::as_str)
             .map(str::to_string);
         let mut events = Vec::new();
@@ -880,7 +881,7 @@ impl FluxReconciler {
                 "revision": build.version,
                 "digest": built.digest,
                 "lastUpdateTime": if same {
-                    status.pointer("/artifact/lastUpdateTime").cloned().unwrap_or(json!(now))
+                    status.at("/artifact/lastUpdateTime").cloned().unwrap_or(json!(now))
                 } else {
                     json!(now)
                 },
@@ -902,7 +903,7 @@ impl FluxReconciler {
             });
         }
         let digest = status
-            .pointer("/artifact/digest")
+            .at("/artifact/digest")
             .and_then(Value::as_str)
             .map(str::to_string);
         if digest != old_digest || was_failing {

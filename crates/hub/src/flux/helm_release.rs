@@ -21,6 +21,7 @@ pub mod drift;
 pub mod hooks;
 pub mod values;
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -53,9 +54,9 @@ pub fn helm_release_resource() -> ApiResource {
 /// The queue key of the chart source a HelmRelease reads: its `chartRef`, or the
 /// HelmChart it creates from `spec.chart`.
 pub fn chart_source_key(object: &Value) -> Option<String> {
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     let namespace = s("/metadata/namespace");
-    if object.pointer("/spec/chartRef").is_some() {
+    if object.at("/spec/chartRef").is_some() {
         let ref_namespace = match s("/spec/chartRef/namespace") {
             "" => namespace,
             other => other,
@@ -66,7 +67,7 @@ pub fn chart_source_key(object: &Value) -> Option<String> {
             s("/spec/chartRef/name")
         ));
     }
-    object.pointer("/spec/chart")?;
+    object.at("/spec/chart")?;
     let chart_namespace = match s("/spec/chart/spec/sourceRef/namespace") {
         "" => namespace,
         other => other,
@@ -79,10 +80,10 @@ pub fn chart_source_key(object: &Value) -> Option<String> {
 
 /// What this hub does not do, named (Stalled) rather than ignored.
 fn unsupported(spec: &Value) -> Option<String> {
-    let set = |p: &str| spec.pointer(p).is_some_and(|v| !v.is_null());
-    let named = |p: &str| spec.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let set = |p: &str| spec.at(p).is_some_and(|v| !v.is_null());
+    let named = |p: &str| spec.at(p).and_then(Value::as_str).unwrap_or("");
     let refused = if spec
-        .pointer("/postRenderers")
+        .at("/postRenderers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -97,7 +98,7 @@ fn unsupported(spec: &Value) -> Option<String> {
         "spec.chart.spec.sourceRef of kind Bucket"
     } else if set("/kubeConfig/configMapRef") {
         "spec.kubeConfig.configMapRef"
-    } else if spec.pointer("/install/serverSideApply") == Some(&json!(false))
+    } else if spec.at("/install/serverSideApply") == Some(&json!(false))
         || named("/upgrade/serverSideApply") == "disabled"
         || named("/rollback/serverSideApply") == "disabled"
     {
@@ -179,7 +180,7 @@ impl Run {
             self.conditions.delete("Remediated");
             let message = self
                 .status
-                .pointer("/history/0")
+                .at("/history/0")
                 .map(in_sync_message)
                 .unwrap_or_default();
             self.conditions
@@ -366,11 +367,11 @@ impl FluxReconciler {
                 return run.finish(None);
             }
         };
-        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        if obj.at("/metadata/deletionTimestamp").is_some() {
             return self.finalize_helm_release(obj, &release, run).await;
         }
         if let Some(requested) = obj
-            .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+            .at("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
             .and_then(Value::as_str)
         {
             run.status["lastHandledReconcileAt"] = json!(requested);
@@ -509,7 +510,7 @@ impl FluxReconciler {
         // As helm-controller: a release whose tests failed, failures counting, is failed.
         let tests_failed = run
             .status
-            .pointer("/history/0/testHooks")
+            .at("/history/0/testHooks")
             .and_then(Value::as_object)
             .is_some_and(|hooks| hooks.values().any(|h| h["phase"] == "Failed"));
         if run.tests_gate
@@ -568,7 +569,7 @@ impl FluxReconciler {
                 } else {
                     run.conditions.delete("Drifted");
                 }
-                let untested = run.status.pointer("/history/0/testHooks").is_none();
+                let untested = run.status.at("/history/0/testHooks").is_none();
                 if let (Some(tests), Some(latest), true) = (&tests, releases.last(), untested) {
                     // A failed test counts against the action that made the release.
                     let action_name = match old_status["lastAttemptedReleaseAction"].as_str() {
@@ -1261,7 +1262,7 @@ impl FluxReconciler {
     ) -> Stop {
         let old_storage = old_status["storageNamespace"].as_str().unwrap_or_default();
         let old_name = old_status
-            .pointer("/history/0/name")
+            .at("/history/0/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let uninstalled = action::uninstall(
@@ -1432,7 +1433,7 @@ impl FluxReconciler {
         object: &Value,
     ) -> Result<(), DependencyError> {
         let entries = object
-            .pointer("/spec/dependsOn")
+            .at("/spec/dependsOn")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -1511,7 +1512,7 @@ impl FluxReconciler {
             "",
         );
         if source
-            .pointer("/status/observedGeneration")
+            .at("/status/observedGeneration")
             .and_then(Value::as_i64)
             != Some(generation_of(&source))
         {
@@ -1526,7 +1527,7 @@ impl FluxReconciler {
         if conditions.is("Stalled", "True") {
             return Err(not_ready(conditions.message("Stalled").unwrap_or_default()));
         }
-        if source.pointer("/status/artifact").is_none() {
+        if source.at("/status/artifact").is_none() {
             return Err(not_ready("does not have an artifact"));
         }
         self.artifact(kind, &format!("{namespace}/{name}"))
@@ -1628,7 +1629,7 @@ impl FluxReconciler {
                     return run.finish(Some(self.options.source_retry));
                 }
             }
-            if let Some(chart) = obj.pointer("/status/helmChart").and_then(Value::as_str) {
+            if let Some(chart) = obj.at("/status/helmChart").and_then(Value::as_str) {
                 self.delete_helm_chart(chart).await;
             }
         }
@@ -1653,11 +1654,11 @@ impl FluxReconciler {
 fn is_ready(object: &Value) -> bool {
     let generation = generation_of(object);
     let observed = object
-        .pointer("/status/observedGeneration")
+        .at("/status/observedGeneration")
         .and_then(Value::as_i64)
         .unwrap_or(-1);
     let ready = object
-        .pointer("/status/conditions")
+        .at("/status/conditions")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -1739,18 +1740,13 @@ fn target_changed(
     chart_name: &str,
     spec: &Value,
 ) -> Option<&'static str> {
-    let s = |p: &str| {
-        status
-            .pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
+    let s = |p: &str| status.at(p).and_then(Value::as_str).unwrap_or_default();
     let stored = s("/storageNamespace");
-    if stored.is_empty() || status.pointer("/history/0").is_none() {
+    if stored.is_empty() || status.at("/history/0").is_none() {
         return None;
     }
     let reinstall_on_chart_name = spec
-        .pointer("/upgrade/chartNameChangeStrategy")
+        .at("/upgrade/chartNameChangeStrategy")
         .and_then(Value::as_str)
         .unwrap_or("Reinstall")
         == "Reinstall";
@@ -1802,7 +1798,7 @@ impl DriftDetection {
     /// is an error naming it.
     fn of(spec: &Value) -> Result<Option<DriftDetection>, String> {
         let correct = match spec
-            .pointer("/driftDetection/mode")
+            .at("/driftDetection/mode")
             .and_then(Value::as_str)
             .unwrap_or("disabled")
         {
@@ -1817,7 +1813,7 @@ impl DriftDetection {
         };
         let mut ignore = Vec::new();
         let rules = spec
-            .pointer("/driftDetection/ignore")
+            .at("/driftDetection/ignore")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -1971,7 +1967,7 @@ fn release_state(
         return State::Locked(latest.clone());
     }
     let snapshot = status
-        .pointer("/history/0")
+        .at("/history/0")
         .filter(|s| s.get("version").and_then(Value::as_u64) == Some(u64::from(latest.version)));
     match latest_status {
         Status::Uninstalled => State::Absent,

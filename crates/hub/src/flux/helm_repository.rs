@@ -18,6 +18,7 @@
 //! `certSecretRef`, TLS data in `secretRef` is read the same way (deprecated upstream,
 //! which logs a warning). Cloud providers and `accessFrom` are refused by name (Stalled).
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -323,7 +324,7 @@ impl FluxReconciler {
         progressing(&mut conditions, &progress);
         let mut status = old_status.clone();
         if let Some(at) = obj
-            .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+            .at("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
             .and_then(Value::as_str)
         {
             status["lastHandledReconcileAt"] = json!(at);
@@ -332,7 +333,7 @@ impl FluxReconciler {
         let stored = lock(&self.helm_indexes).get(&key).cloned();
         reconcile_storage(&mut status, &mut conditions, stored.is_some());
         let namespace = obj
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
         let fetched = self.fetch_index(namespace, &spec).await;
@@ -348,7 +349,7 @@ impl FluxReconciler {
         };
         let revision = format!("sha256:{}", flotilla_source::sha256_hex(&raw));
         let old_revision = status
-            .pointer("/artifact/revision")
+            .at("/artifact/revision")
             .and_then(Value::as_str)
             .map(str::to_string);
         let was_failing = ["FetchFailed", "StorageOperationFailed", "Stalled"]
@@ -385,7 +386,7 @@ impl FluxReconciler {
             let digest = format!("sha256:{}", flotilla_source::sha256_hex(&json));
             let hex = revision.trim_start_matches("sha256:");
             let old_digest = status
-                .pointer("/artifact/digest")
+                .at("/artifact/digest")
                 .and_then(Value::as_str)
                 .map(str::to_string);
             status["artifact"] = json!({
@@ -435,13 +436,13 @@ impl FluxReconciler {
             });
             if was_failing {
                 let size = status
-                    .pointer("/artifact/size")
+                    .at("/artifact/size")
                     .and_then(Value::as_u64)
                     .map(|s| format!("size {}", human_size(s as usize)))
                     .unwrap_or_else(|| "unknown size".into());
                 let mut metadata =
                     BTreeMap::from([(format!("{SOURCE_GROUP}/revision"), revision.clone())]);
-                if let Some(digest) = status.pointer("/artifact/digest").and_then(Value::as_str) {
+                if let Some(digest) = status.at("/artifact/digest").and_then(Value::as_str) {
                     metadata.insert(format!("{SOURCE_GROUP}/digest"), digest.to_string());
                 }
                 events.push(events::FluxEvent {

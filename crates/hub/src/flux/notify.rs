@@ -16,6 +16,7 @@ pub mod event;
 pub mod provider;
 pub mod receiver;
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -464,9 +465,9 @@ impl Notifications {
         if !finalizers.iter().any(|f| f == FINALIZER) {
             return;
         }
-        let deleting = object.pointer("/metadata/deletionTimestamp").is_some();
+        let deleting = object.at("/metadata/deletionTimestamp").is_some();
         let suspended = object
-            .pointer("/spec/suspend")
+            .at("/spec/suspend")
             .and_then(Value::as_bool)
             .unwrap_or(false);
         if suspended && !deleting {
@@ -504,7 +505,7 @@ impl Notifications {
             };
             let mut finalizers = finalizers_of(&object);
             let has = finalizers.iter().any(|f| f == FINALIZER);
-            let deleting = object.pointer("/metadata/deletionTimestamp").is_some();
+            let deleting = object.at("/metadata/deletionTimestamp").is_some();
             let wanted = match (deleting, has) {
                 (true, true) => {
                     finalizers.retain(|f| f != FINALIZER);
@@ -535,19 +536,19 @@ impl Notifications {
 
     async fn check_provider_type(&self, object: &Value) {
         let type_ = object
-            .pointer("/spec/type")
+            .at("/spec/type")
             .and_then(Value::as_str)
             .unwrap_or("");
         let Some(why) = provider::unsupported(type_) else {
             return;
         };
         let uid = object
-            .pointer("/metadata/uid")
+            .at("/metadata/uid")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
         let generation = object
-            .pointer("/metadata/generation")
+            .at("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap_or(0);
         if lock(&self.warned).insert(uid, generation) == Some(generation) {

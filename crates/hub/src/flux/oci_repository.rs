@@ -11,6 +11,7 @@
 //! auto-login, signature verification, proxies and service account pull secrets are
 //! refused by name (Stalled), never ignored.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,7 +125,7 @@ impl FluxReconciler {
         let interval = flotilla_fleet::flux::parse_duration(&spec.interval, true)
             .unwrap_or(Duration::from_secs(600));
         let namespace = obj
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
         conditions.reconciling("Progressing", "reconciliation in progress");
@@ -167,7 +168,7 @@ impl FluxReconciler {
             }
         }
         let revision = status
-            .pointer("/artifact/revision")
+            .at("/artifact/revision")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -319,10 +320,8 @@ impl FluxReconciler {
         };
         let same_ignore =
             old_status.get("observedIgnore").and_then(Value::as_str) == spec.ignore.as_deref();
-        let stored = old_status
-            .pointer("/artifact/revision")
-            .and_then(Value::as_str)
-            == Some(revision.as_str());
+        let stored =
+            old_status.at("/artifact/revision").and_then(Value::as_str) == Some(revision.as_str());
         if stored
             && same_ignore
             && lock(&self.artifacts).contains_key(&artifact_key("OCIRepository", key))
@@ -534,7 +533,7 @@ pub const OCI_REVISION: &str = "org.opencontainers.image.revision";
 /// the artifact's annotations name both), a recovery `Succeeded`.
 fn oci_events(old_status: &Value, status: &Value, url: &str) -> Vec<events::FluxEvent> {
     let revision = |s: &Value| {
-        s.pointer("/artifact/revision")
+        s.at("/artifact/revision")
             .and_then(Value::as_str)
             .map(str::to_string)
     };
@@ -551,13 +550,13 @@ fn oci_events(old_status: &Value, status: &Value, url: &str) -> Vec<events::Flux
         (false, false) => return Vec::new(),
     };
     let mut metadata = BTreeMap::from([(format!("{SOURCE_GROUP}/revision"), now.clone())]);
-    if let Some(digest) = status.pointer("/artifact/digest").and_then(Value::as_str) {
+    if let Some(digest) = status.at("/artifact/digest").and_then(Value::as_str) {
         metadata.insert(format!("{SOURCE_GROUP}/digest"), digest.to_string());
     }
     let mut message = format!("stored artifact with revision '{now}' from '{url}'");
     let origin = |key: &str| {
         status
-            .pointer("/artifact/metadata")
+            .at("/artifact/metadata")
             .and_then(|m| m.get(key))
             .and_then(Value::as_str)
             .filter(|v| !v.is_empty())

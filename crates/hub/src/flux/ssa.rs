@@ -4,6 +4,7 @@
 //! before any of them is applied, drift detected by comparing the dry run with the live
 //! object; then the inventory, pruning of what left it, and kstatus health checks.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ pub struct ObjMeta {
 impl ObjMeta {
     /// The identity of `obj`.
     pub fn of(obj: &Value) -> ObjMeta {
-        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let s = |p: &str| obj.at(p).and_then(Value::as_str).unwrap_or("");
         let (group, version) = split_api_version(s("/apiVersion"));
         ObjMeta {
             namespace: s("/metadata/namespace").to_string(),
@@ -220,7 +221,7 @@ pub fn sort_objects(objects: &mut [Value]) {
 fn control(obj: &Value, key: &str) -> Option<String> {
     for place in ["labels", "annotations"] {
         if let Some(v) = obj
-            .pointer(&format!("/metadata/{place}"))
+            .at(&format!("/metadata/{place}"))
             .and_then(|m| m.get(key))
             .and_then(Value::as_str)
         {
@@ -423,7 +424,7 @@ async fn dry_run(
         }
     };
     let created = predicted
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .is_none_or(str::is_empty);
     let live = live.filter(|_| !created);
@@ -580,7 +581,7 @@ pub async fn prune(cluster: &Cluster, stale: &BTreeSet<ObjMeta>, owner: (&str, &
                 continue;
             }
         };
-        let labels = live.pointer("/metadata/labels");
+        let labels = live.at("/metadata/labels");
         let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
         let owned = label(NAME_LABEL) == Some(owner.0) && label(NAMESPACE_LABEL) == Some(owner.1);
         let opted_out = control(&live, "kustomize.toolkit.fluxcd.io/prune").as_deref()
@@ -683,7 +684,7 @@ pub fn status_until(object: &Value, until: Until) -> Status {
         .unwrap_or("");
     let condition = |kind: &str| {
         object
-            .pointer("/status/conditions")
+            .at("/status/conditions")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -691,7 +692,7 @@ pub fn status_until(object: &Value, until: Until) -> Status {
     };
     match (api_version, kind, until) {
         ("batch/v1", "Job", Until::JobsComplete)
-            if object.pointer("/spec/suspend") == Some(&Value::Bool(true)) =>
+            if object.at("/spec/suspend") == Some(&Value::Bool(true)) =>
         {
             Status::Current
         }
@@ -705,7 +706,7 @@ pub fn status_until(object: &Value, until: Until) -> Status {
             }
         }
         ("v1", "Pod", Until::Completed) => {
-            match object.pointer("/status/phase").and_then(Value::as_str) {
+            match object.at("/status/phase").and_then(Value::as_str) {
                 Some("Succeeded") => Status::Current,
                 Some("Failed") => Status::Failed,
                 _ => Status::InProgress,

@@ -10,6 +10,7 @@
 //! `ext.Strings`/`ext.Sets`/`ext.Encoders` extensions nor optional field syntax (`.?`),
 //! which fail when evaluated (the object's status then reads Unknown) or when parsed.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::BTreeMap;
 
 use cel_interpreter::{Context, Program, Value as CelValue};
@@ -110,7 +111,7 @@ impl Evaluator {
     }
 
     fn evaluate(&self, obj: &Value) -> Result<Status, String> {
-        let int_at = |path: &str| obj.pointer(path).and_then(Value::as_i64);
+        let int_at = |path: &str| obj.at(path).and_then(Value::as_i64);
         if let (Some(observed), Some(generation)) = (
             int_at("/status/observedGeneration"),
             int_at("/metadata/generation"),

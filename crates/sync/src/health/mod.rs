@@ -9,6 +9,7 @@ pub mod cel;
 pub mod kstatus;
 pub mod lua;
 
+use flotilla_core::pointer::Pointer as _;
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
@@ -131,7 +132,7 @@ fn scripted_health(obj: &Value) -> Option<Health> {
 pub fn assess(obj: &Value) -> Health {
     let mut health = assess_object(obj);
     health.ignored = obj
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .and_then(|a| a.get(IGNORE_HEALTHCHECK_ANNOTATION))
         .and_then(Value::as_str)
         == Some("true");

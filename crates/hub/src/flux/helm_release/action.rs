@@ -6,6 +6,7 @@
 //! ([`flotilla_render::helm::storage`]), so `helm list`, `helm history` and `helm get`
 //! read what the hub did.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -303,7 +304,7 @@ fn origin_labels(object: &mut Value, (name, namespace): (&str, &str)) {
 fn hook_name(hook: &flotilla_render::helm::Hook) -> &str {
     hook.manifest
         .object
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
@@ -320,7 +321,7 @@ struct Located {
 async fn locate(cluster: &Cluster, object: &mut Value, namespace: &str) -> Result<Located, String> {
     let s = |p: &str| {
         object
-            .pointer(p)
+            .at(p)
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string()
@@ -382,7 +383,7 @@ pub(super) async fn delete(
     propagation: PropagationPolicy,
 ) -> Result<Option<ObjMeta>, String> {
     let keep = object
-        .pointer("/metadata/annotations/helm.sh~1resource-policy")
+        .at("/metadata/annotations/helm.sh~1resource-policy")
         .and_then(Value::as_str)
         == Some("keep");
     if keep {
@@ -391,7 +392,7 @@ pub(super) async fn delete(
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
     let name = object
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let Ok(resolved) = cluster.resolve(api_version, kind).await else {
@@ -400,7 +401,7 @@ pub(super) async fn delete(
     };
     let object_namespace = resolved.namespaced.then(|| {
         object
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .filter(|ns| !ns.is_empty())
             .unwrap_or(namespace)
@@ -435,7 +436,7 @@ pub fn manifest_objects(manifest: &str) -> Vec<Value> {
 type Identity = (String, String, String, String);
 
 fn identity(object: &Value, namespace: &str) -> Identity {
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     let group = s("/apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
     let ns = match s("/metadata/namespace") {
         "" => namespace,
@@ -1291,7 +1292,7 @@ async fn delete_owned(
 fn owned_by(object: &Value, release: &str, namespace: &str) -> Result<(), String> {
     let field = |map: &str, key: &str| {
         object
-            .pointer(&format!("/metadata/{map}"))
+            .at(&format!("/metadata/{map}"))
             .and_then(|m| m.get(key))
             .and_then(Value::as_str)
             .map(str::to_string)
@@ -1358,7 +1359,7 @@ pub struct IgnoreRule {
 
 impl IgnoreRule {
     pub(crate) fn matches(&self, object: &Value) -> bool {
-        let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
         let (group, version) = s("/apiVersion")
             .rsplit_once('/')
             .unwrap_or(("", s("/apiVersion")));
@@ -1372,7 +1373,7 @@ impl IgnoreRule {
             };
             pattern.is_match(value)
         }) && self.selectors.iter().all(|(field, selector)| {
-            let metadata = object.pointer(&format!("/metadata/{field}"));
+            let metadata = object.at(&format!("/metadata/{field}"));
             selector.matches(metadata.unwrap_or(&Value::Null))
         })
     }
@@ -1458,7 +1459,7 @@ pub async fn correct_drift(cluster: &Cluster, drifts: &[Drift]) -> (Vec<String>,
     for drift in drifts {
         let namespace = drift
             .object
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let (verb, failure) = match drift.drifted.difference {

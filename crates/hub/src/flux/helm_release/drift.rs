@@ -7,6 +7,7 @@
 //! rules take JSON pointers out of both sides first. The pure comparison lives here; the
 //! requests are in [`super::action`].
 
+use flotilla_core::pointer::Pointer as _;
 use serde_json::Value;
 
 /// The label or annotation that turns drift detection off for one object.
@@ -60,7 +61,7 @@ pub fn summary(drifted: &[Drifted]) -> String {
 pub fn excluded(object: &Value) -> bool {
     ["labels", "annotations"].iter().any(|field| {
         object
-            .pointer(&format!("/metadata/{field}"))
+            .at(&format!("/metadata/{field}"))
             .and_then(|m| m.get(DISABLED_KEY))
             .and_then(Value::as_str)
             == Some("disabled")
@@ -69,7 +70,7 @@ pub fn excluded(object: &Value) -> bool {
 
 /// `Kind/namespace/name` of an object.
 pub fn display_name(object: &Value) -> String {
-    let s = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let s = |p: &str| object.at(p).and_then(Value::as_str).unwrap_or("");
     match s("/metadata/namespace") {
         "" => format!("{}/{}", s("/kind"), s("/metadata/name")),
         ns => format!("{}/{ns}/{}", s("/kind"), s("/metadata/name")),
@@ -108,7 +109,7 @@ pub fn compare(live: &Value, desired: &Value) -> Option<Difference> {
     let meta = |o: &Value| {
         let mut out = serde_json::Map::new();
         for field in ["name", "annotations", "labels"] {
-            if let Some(v) = o.pointer(&format!("/metadata/{field}")) {
+            if let Some(v) = o.at(&format!("/metadata/{field}")) {
                 out.insert(field.to_string(), v.clone());
             }
         }

@@ -3,6 +3,7 @@
 //! metadata its provider is given (`combineEventMetadata`). Pure functions; the label
 //! look-up of `matchLabels` is the caller's.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -90,7 +91,7 @@ impl Alert {
     pub fn from_object(object: &Value) -> Result<Alert, String> {
         let s = |p: &str| {
             object
-                .pointer(p)
+                .at(p)
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()

@@ -3,6 +3,7 @@
 //! what the event server does on arrival: the metadata cleanup, the key of duplicate
 //! suppression and the rate limit that drops duplicates.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -39,7 +40,7 @@ impl InvolvedObject {
     pub fn of(object: &Value) -> InvolvedObject {
         let s = |p: &str| {
             object
-                .pointer(p)
+                .at(p)
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()
@@ -183,7 +184,7 @@ pub fn with_event_annotations(
     let mut out = metadata.clone();
     let prefix = format!("{EVENT_GROUP}/");
     if let Some(annotations) = object
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .and_then(Value::as_object)
     {
         for (key, value) in annotations {

@@ -11,6 +11,7 @@
 //! of a commit status provider), workload identity (`spec.serviceAccountName`, as
 //! upstream without its feature gate) and `spec.commitStatusExpr`.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -150,7 +151,7 @@ impl Provider {
     pub fn from_object(object: &Value) -> Result<Provider, String> {
         let s = |p: &str| {
             object
-                .pointer(p)
+                .at(p)
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()

@@ -9,6 +9,7 @@
 //! Types: `generic`, `generic-hmac`, `github`, `gitlab` and `bitbucket`; the others, CEL
 //! resource filters and OIDC providers are refused by name in the Receiver's status.
 
+use flotilla_core::pointer::Pointer as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -158,7 +159,7 @@ impl FluxReconciler {
     /// webhook path, Ready, and its events.
     pub async fn reconcile_receiver(&self, obj: &Value, now: &str) -> Outcome {
         let generation = obj
-            .pointer("/metadata/generation")
+            .at("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap_or(0);
         let old_status = obj.get("status").cloned().unwrap_or(json!({}));
@@ -168,7 +169,7 @@ impl FluxReconciler {
             events: Vec::new(),
         };
         let mut finalizers = finalizers_of(obj);
-        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        if obj.at("/metadata/deletionTimestamp").is_some() {
             if finalizers.iter().any(|f| f == FINALIZER) {
                 finalizers.retain(|f| f != FINALIZER);
                 if let Err(e) = crate::controller::write_finalizers(
@@ -211,11 +212,11 @@ impl FluxReconciler {
         let mut status = old_status.clone();
         let mut events = Vec::new();
         let namespace = obj
-            .pointer("/metadata/namespace")
+            .at("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
         let name = obj
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("");
         let requeue;
@@ -264,7 +265,7 @@ impl FluxReconciler {
         }
         // The patch helper's last steps.
         if let Some(requested) = obj
-            .pointer("/metadata/annotations")
+            .at("/metadata/annotations")
             .and_then(|a| a.get(REQUESTED_AT))
             .and_then(Value::as_str)
         {
@@ -351,17 +352,17 @@ async fn handle(
     let Some(receiver) = receivers
         .into_iter()
         .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-        .find(|r| r.pointer("/status/webhookPath").and_then(Value::as_str) == Some(&path))
+        .find(|r| r.at("/status/webhookPath").and_then(Value::as_str) == Some(&path))
     else {
         return StatusCode::NOT_FOUND;
     };
     let namespace = receiver
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
     let name = receiver
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
