@@ -489,15 +489,12 @@ impl AppReconciler {
                 pass.now,
             ),
         };
-        // Argo CD's sync impersonation: whom a sync of this app runs as (decided only when
-        // `argocd-cm` enables it; the comparison reads as the hub).
-        let sync_as = match &attempt {
-            Some(_) => {
-                self.sync_identity(project.as_ref(), &app, &cluster, &sync_cluster)
-                    .await
-            }
-            None => None,
-        };
+        // Argo CD's sync impersonation: whom a sync of this app — and the dry runs of its
+        // comparison — run as (only when `argocd-cm` enables it; live state is still read
+        // as the hub).
+        let sync_as = self
+            .sync_identity(project.as_ref(), &app, &cluster, &sync_cluster)
+            .await;
         let mut ready = Ready {
             pass,
             app_id: self.app_id(&app),
@@ -509,6 +506,7 @@ impl AppReconciler {
                 destination: serde_json::to_value(&app.spec.destination).unwrap_or(Value::Null),
                 excluded,
                 orphaned,
+                comparison_identity: None,
                 history_limit: app.spec.revision_history_limit,
                 now: pass.now,
                 now_at,
@@ -869,6 +867,13 @@ impl AppReconciler {
         failed_before: Option<&str>,
         automated: bool,
     ) -> Reconciled {
+        // As Argo CD's server-side diff: the dry runs go as the sync would; a refused
+        // identity is an UnknownError and the hub compares.
+        match ready.sync_as.take() {
+            None => {}
+            Some(Ok(impersonated)) => ready.cluster = impersonated,
+            Some(Err(refused)) => ready.draft.comparison_identity = Some(refused),
+        }
         let desired = std::mem::take(&mut ready.desired);
         let plan = self.plan(&ready, desired).await;
         self.compared(ready, plan, window, failed_before, automated)

@@ -4372,7 +4372,8 @@ async fn the_in_cluster_destination_can_be_disabled() {
 /// the destination, so the cluster's RBAC — not the hub's rights — bounds what a tenant's
 /// manifests do: what the account may write syncs, an object in `kube-system` is refused
 /// by the cluster in the account's name, and a destination with no account matching
-/// fails with Argo CD's message (enforced by default). Comparisons still read as the hub.
+/// fails with Argo CD's message (enforced by default). Comparisons dry-run as the account
+/// too, and read the live state as the hub.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn syncs_impersonate_the_projects_service_account() {
     let dir = tempfile::tempdir().unwrap();
@@ -4387,12 +4388,20 @@ async fn syncs_impersonate_the_projects_service_account() {
         ],
     );
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
-    let east_setup = hub_and_east(&mirrors).await;
+    let audit = dir.path().join("audit.log");
+    let east_setup = hub_and_east_with(
+        &mirrors,
+        kubesim::FleetConfig {
+            audit_log: Some(audit.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
     let east = client(&east_setup.server, "east").await;
-    for namespace in ["team-a", "team-b", "other"] {
+    for namespace in ["team-a", "team-b", "team-c", "other"] {
         create_namespace(&east, namespace).await;
     }
-    for namespace in ["team-a", "team-b"] {
+    for namespace in ["team-a", "team-b", "team-c"] {
         admin_in_namespace(&east, namespace, "deployer").await;
     }
     let server = east_setup.server.cluster_url("east");
@@ -4512,6 +4521,61 @@ async fn syncs_impersonate_the_projects_service_account() {
             .await
             .unwrap()
             .is_none()
+    );
+
+    // Apps only compared dry-run as the account too (Argo CD's server-side diff): the
+    // account may not write the live object in kube-system, and no account means an
+    // UnknownError while the hub still compares.
+    let live_stray: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "stray", "namespace": "kube-system"}, "data": {"by": "hand"}}))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client(&east_setup.server, "east").await, "kube-system")
+        .create(&PostParams::default(), &live_stray)
+        .await
+        .unwrap();
+    for (name, path, namespace) in [
+        ("compared-escaping", "escape", "team-c"),
+        ("compared-unmatched", "tenant", "other"),
+    ] {
+        create_app(
+            &apps,
+            name,
+            json!({
+                "project": "tenant",
+                "source": {"repoURL": url, "targetRevision": "main", "path": path},
+                "destination": {"server": server, "namespace": namespace},
+            }),
+        )
+        .await;
+    }
+    // The dry run of the live object in kube-system went as the account, and was refused.
+    wait_for("the comparison's dry run as the account", async || {
+        std::fs::read_to_string(&audit)
+            .ok()?
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .any(|e| {
+                e["verb"] == "patch"
+                    && e["namespace"] == "kube-system"
+                    && e["name"] == "stray"
+                    && e["dryRun"] == true
+                    && e["impersonatedUser"] == "system:serviceaccount:team-c:deployer"
+                    && e["code"] == 403
+            })
+            .then_some(())
+    })
+    .await;
+    let status = wait_for("the unmatched comparison", async || {
+        let status = status("compared-unmatched").await;
+        (status.pointer("/sync/status")? == "OutOfSync").then_some(status)
+    })
+    .await;
+    assert_eq!(status["conditions"][0]["type"], "UnknownError");
+    assert_eq!(
+        status["conditions"][0]["message"],
+        format!(
+            "no matching service account found for destination server {server} and namespace other"
+        )
     );
 }
 
