@@ -4592,31 +4592,13 @@ async fn a_project_scoped_repository_serves_only_its_projects_applications() {
     let url = server.url("r.git");
     let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
     let east_setup = hub_and_east(&mirrors).await;
-    let store = east_setup.reconciler.sources.repo_credentials().clone();
-    tokio::spawn(flotilla_hub::repo_creds::run(
-        east_setup.hub.clone(),
-        "argocd".into(),
-        store.clone(),
-    ));
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "team-a-git", "namespace": "argocd",
-                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
-        "stringData": {"url": url, "project": "team-a",
-                       "username": "team-a-bot", "password": "s3cret"},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(east_setup.hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    wait_for("the scoped Secret read", async || {
-        (!store
-            .read()
-            .unwrap()
-            .project_repositories("team-a")
-            .is_empty())
-        .then_some(())
-    })
+    support::scoped_repository_secret(
+        &east_setup.hub,
+        east_setup.reconciler.sources.repo_credentials(),
+        &url,
+        "team-a",
+        ("team-a-bot", "s3cret"),
+    )
     .await;
     create_project(
         &east_setup.hub,

@@ -2349,31 +2349,13 @@ async fn the_git_generator_reads_with_the_template_projects_repository_secrets()
     );
     let server = git_server::GitServer::start(&served, Some(("team-a-bot", "s3cret"))).await;
     let url = server.url("registry.git");
-    let store = hub.sources.repo_credentials().clone();
-    tokio::spawn(flotilla_hub::repo_creds::run(
-        hub.hub.clone(),
-        "argocd".into(),
-        store.clone(),
-    ));
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "team-a-git", "namespace": "argocd",
-                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
-        "stringData": {"url": url, "project": "team-a",
-                       "username": "team-a-bot", "password": "s3cret"},
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(hub.hub.clone(), "argocd")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    wait_for("the scoped Secret read", async || {
-        (!store
-            .read()
-            .unwrap()
-            .project_repositories("team-a")
-            .is_empty())
-        .then_some(())
-    })
+    support::scoped_repository_secret(
+        &hub.hub,
+        hub.sources.repo_credentials(),
+        &url,
+        "team-a",
+        ("team-a-bot", "s3cret"),
+    )
     .await;
     let project: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",

@@ -117,6 +117,43 @@ pub(crate) async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Opti
     }
 }
 
+/// A repository Secret for `url` scoped to Argo CD project `project` (basic auth
+/// `user`/`password`) created in the hub's `argocd`, read into `store` by the hub's
+/// Secret watch, which this starts; returns once the project's repositories name it.
+pub(crate) async fn scoped_repository_secret(
+    hub: &Client,
+    store: &std::sync::Arc<std::sync::RwLock<flotilla_hub::repo_creds::RepoCredentials>>,
+    url: &str,
+    project: &str,
+    (user, password): (&str, &str),
+) {
+    tokio::spawn(flotilla_hub::repo_creds::run(
+        hub.clone(),
+        "argocd".into(),
+        store.clone(),
+    ));
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{project}-git"), "namespace": "argocd",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"url": url, "project": project,
+                       "username": user, "password": password},
+    }))
+    .unwrap();
+    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(hub.clone(), "argocd")
+        .create(&Default::default(), &secret)
+        .await
+        .unwrap();
+    wait_for("the scoped Secret read", async || {
+        (!store
+            .read()
+            .unwrap()
+            .project_repositories(project)
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+}
+
 /// Runs the real kubectl (1.33, from `KUBECTL_DIR` as the kubectl black-box suite finds
 /// it) on the server's `context` with `args`, a kubeconfig written into `dir`; panics
 /// with kubectl's output when it fails, else returns its stdout.
