@@ -506,7 +506,6 @@ impl AppReconciler {
                 destination: serde_json::to_value(&app.spec.destination).unwrap_or(Value::Null),
                 excluded,
                 orphaned,
-                comparison_identity: None,
                 history_limit: app.spec.revision_history_limit,
                 now: pass.now,
                 now_at,
@@ -867,12 +866,14 @@ impl AppReconciler {
         failed_before: Option<&str>,
         automated: bool,
     ) -> Reconciled {
-        // As Argo CD's server-side diff: the dry runs go as the sync would; a refused
-        // identity is an UnknownError and the hub compares.
+        // As Argo CD's server-side diff: the dry runs go as the sync would. A refused
+        // identity is an UnknownError and nothing is dry-run: the hub never stands in
+        // for the account (Argo CD's enforced mode fails the dry run rather than fall
+        // back to the controller's credentials).
         match ready.sync_as.take() {
             None => {}
             Some(Ok(impersonated)) => ready.cluster = impersonated,
-            Some(Err(refused)) => ready.draft.comparison_identity = Some(refused),
+            Some(Err(refused)) => return ready.pass.failed("UnknownError", refused),
         }
         let desired = std::mem::take(&mut ready.desired);
         let plan = self.plan(&ready, desired).await;

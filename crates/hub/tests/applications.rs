@@ -4525,7 +4525,7 @@ async fn syncs_impersonate_the_projects_service_account() {
 
     // Apps only compared dry-run as the account too (Argo CD's server-side diff): the
     // account may not write the live object in kube-system, and no account means an
-    // UnknownError while the hub still compares.
+    // UnknownError and no dry run at all.
     let live_stray: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "stray", "namespace": "kube-system"}, "data": {"by": "hand"}}))
     .unwrap();
@@ -4565,18 +4565,25 @@ async fn syncs_impersonate_the_projects_service_account() {
             .then_some(())
     })
     .await;
-    let status = wait_for("the unmatched comparison", async || {
-        let status = status("compared-unmatched").await;
-        (status.pointer("/sync/status")? == "OutOfSync").then_some(status)
-    })
-    .await;
-    assert_eq!(status["conditions"][0]["type"], "UnknownError");
+    let (kind, message) = first_condition(&apps, "compared-unmatched").await;
+    assert_eq!(kind, "UnknownError");
     assert_eq!(
-        status["conditions"][0]["message"],
+        message,
         format!(
             "no matching service account found for destination server {server} and namespace other"
         )
     );
+    assert_eq!(
+        status("compared-unmatched").await["sync"]["status"],
+        "Unknown"
+    );
+    // Never dry-run as the hub in the account's place.
+    let as_the_hub = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .any(|e| e["dryRun"] == true && e["namespace"] == "other");
+    assert!(!as_the_hub, "a dry run in the unmatched namespace");
 }
 
 /// Argo CD's project-scoped repositories: a repository Secret naming `project: team-a`

@@ -87,9 +87,6 @@ pub(super) struct Draft<'a> {
     pub(super) excluded: Vec<String>,
     /// Argo CD's OrphanedResourceWarning message, when the project asks and there are.
     pub(super) orphaned: Option<String>,
-    /// Why the comparison could not run as the project's service account (an
-    /// UnknownError, as Argo CD's server-side diff reports it).
-    pub(super) comparison_identity: Option<String>,
     /// `spec.revisionHistoryLimit`.
     pub(super) history_limit: Option<i64>,
     /// The time of the reconcile, as written and as read.
@@ -234,8 +231,6 @@ pub(super) fn after_sync(
         destination,
         excluded,
         orphaned,
-        // A sync ran as its identity, or was refused before.
-        comparison_identity: _,
         history_limit,
         now,
         now_at,
@@ -430,7 +425,6 @@ pub(super) fn after_compare(
         destination,
         excluded,
         orphaned,
-        comparison_identity,
         now,
         now_at,
         ..
@@ -459,16 +453,10 @@ pub(super) fn after_compare(
         Err(reason) => Some(format!("Sync operation blocked by sync window: {reason}")),
         Ok(_) => None,
     };
-    let error = blocked
-        .as_deref()
-        .or(failed_before)
-        .map(|message| ("SyncError", message))
-        .or(comparison_identity
-            .as_deref()
-            .map(|message| ("UnknownError", message)));
+    let error = blocked.as_deref().or(failed_before);
     set_conditions(
         &mut status,
-        error,
+        error.map(|message| ("SyncError", message)),
         &plan.shared,
         &excluded,
         orphaned.as_deref(),
