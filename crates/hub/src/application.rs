@@ -61,6 +61,9 @@ pub struct AppReconciler {
     inventories: Mutex<HashMap<String, Inventory>>,
     /// Watches on the kinds applications applied (set by the controller loop).
     drift: Mutex<Option<crate::drift::DriftWatches>>,
+    /// The Applications the controller's watch keeps (set by the controller loop): which
+    /// apps exist, for orphaned resources.
+    applications: Mutex<Option<Arc<crate::known::Known>>>,
     /// Last successful syncs: an app with nothing new is only looked at, not applied.
     settled: crate::settled::Settled,
     /// The AppProjects, kept by a watch once it has listed them (until then: a GET each).
@@ -147,6 +150,7 @@ impl AppReconciler {
             sync_clusters: Mutex::default(),
             inventories: Mutex::default(),
             drift: Mutex::default(),
+            applications: Mutex::default(),
             settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
             projects: Mutex::default(),
             missing_projects: Mutex::default(),
@@ -215,6 +219,25 @@ impl AppReconciler {
     /// Drift watches to extend with every kind an application applies.
     pub fn set_drift_watches(&self, watches: crate::drift::DriftWatches) {
         *lock(&self.drift) = Some(watches);
+    }
+
+    /// Reads which Applications exist from `store` (the controller loop's).
+    pub fn set_applications(&self, store: Arc<crate::known::Known>) {
+        *lock(&self.applications) = Some(store);
+    }
+
+    /// Whether the Application of tracked `instance` exists (`<namespace>_<name>`, or the
+    /// name alone in Argo CD's namespace); taken to exist while the controller's watch has
+    /// not listed them all.
+    fn application_exists(&self, instance: &str) -> bool {
+        let Some(store) = lock(&self.applications).clone() else {
+            return true;
+        };
+        let key = match instance.split_once('_') {
+            Some((namespace, name)) => format!("{namespace}/{name}"),
+            None => format!("{PROJECT_NAMESPACE}/{instance}"),
+        };
+        !store.listed() || store.contains(&key)
     }
 
     /// The drift watches, once the controller has set them.
@@ -660,7 +683,7 @@ impl AppReconciler {
     /// Argo CD's OrphanedResourceWarning for the app's destination namespace, when its
     /// project asks (`orphanedResources`, `warn` unset or true) and there are orphans:
     /// everything live there (kinds `argocd-cm` excludes left out) that neither the app
-    /// manages nor another app's tracking names. `None` too when the namespace cannot be
+    /// manages nor another existing app's tracking names. `None` too when the namespace cannot be
     /// read: the warning is no reason to fail the app.
     async fn orphaned_warning(
         &self,
@@ -698,11 +721,12 @@ impl AppReconciler {
             flotilla_sync::tracking::is_tracked_by(o, &app_id)
                 || desired.contains(&flotilla_sync::ObjectKey::of(o))
         };
+        // Objects of an app that no longer exists are orphans, as in Argo CD.
         let another_app = |o: &Value| {
             app_id
                 .tracking
                 .app_of(o)
-                .is_some_and(|owner| owner != app_id.instance())
+                .is_some_and(|owner| owner != app_id.instance() && self.application_exists(&owner))
         };
         let found =
             flotilla_fleet::argocd::orphans::orphaned(project, &objects, &managed, &another_app);

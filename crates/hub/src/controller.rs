@@ -123,6 +123,7 @@ pub async fn run_applications_with(
     feeds: Feeds,
 ) {
     let Feeds { hooks, store } = feeds;
+    reconciler.set_applications(store.clone());
     let state = Arc::new(Loop {
         hub: reconciler.hub.clone(),
         queue: WorkQueue::new(),

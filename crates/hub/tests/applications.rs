@@ -4787,7 +4787,8 @@ async fn objects_are_tracked_as_argocd_cm_says() {
 /// Application's destination namespace that no app manages is an
 /// OrphanedResourceWarning counting it and what it owns — not the namespace's own
 /// ServiceAccount and `kube-root-ca.crt`, not what `ignore` names, not what another
-/// app's tracking names; `warn: false` keeps quiet.
+/// existing app's tracking names (a deleted app's leftovers are orphans); `warn: false`
+/// keeps quiet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orphaned_resources_in_the_destination_namespace_are_a_warning() {
     let dir = tempfile::tempdir().unwrap();
@@ -4828,6 +4829,26 @@ async fn orphaned_resources_in_the_destination_namespace_are_a_warning() {
     create(json!({"metadata": {"name": "theirs", "annotations": {
         "argocd.argoproj.io/tracking-id": "other:/ConfigMap:web/theirs"}}}))
     .await;
+    // Tracked by an Application that no longer exists: an orphan.
+    create(json!({"metadata": {"name": "left-behind", "annotations": {
+        "argocd.argoproj.io/tracking-id": "gone:/ConfigMap:web/left-behind"}}}))
+    .await;
+    // The other app exists (and the controller has seen it) before `web` looks.
+    create_app(
+        &apps,
+        "other",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "elsewhere"},
+        }),
+    )
+    .await;
+    wait_for("the other app seen", async || {
+        let app = apps.get("other").await.ok()?;
+        serde_json::to_value(&app).ok()?.get("status").map(|_| ())
+    })
+    .await;
     let secret: Secret =
         serde_json::from_value(json!({"metadata": {"name": "token"}, "stringData": {"k": "v"}}))
             .unwrap();
@@ -4863,7 +4884,7 @@ async fn orphaned_resources_in_the_destination_namespace_are_a_warning() {
         warnings().await.filter(|w| !w.is_empty())
     })
     .await;
-    assert_eq!(found, ["Application has 2 orphaned resources"]);
+    assert_eq!(found, ["Application has 3 orphaned resources"]);
     assert!(
         config_maps.get_opt("stray").await.unwrap().is_some(),
         "an orphan is only reported"
