@@ -233,11 +233,7 @@ impl AppReconciler {
         let Some(store) = lock(&self.applications).clone() else {
             return true;
         };
-        let key = match instance.split_once('_') {
-            Some((namespace, name)) => format!("{namespace}/{name}"),
-            None => format!("{PROJECT_NAMESPACE}/{instance}"),
-        };
-        !store.listed() || store.contains(&key)
+        !store.listed() || store.contains(&application_key(instance))
     }
 
     /// The drift watches, once the controller has set them.
@@ -451,13 +447,6 @@ impl AppReconciler {
             .await;
         crate::metrics::global().phase("application", "project", phase.elapsed());
         let project = checked.map_err(invalid)?;
-        let orphaned = match &project {
-            Some(project) => {
-                self.orphaned_warning(project, &app, &desired, (&sync_cluster, &server))
-                    .await
-            }
-            None => None,
-        };
         // A cluster registered for some namespaces (Argo CD's namespaced mode) manages
         // nothing elsewhere: the live state cannot be loaded, nothing is applied.
         if let Some(unmanaged) = unmanaged_object(
@@ -518,9 +507,18 @@ impl AppReconciler {
         let sync_as = self
             .sync_identity(project.as_ref(), &app, &cluster, &sync_cluster)
             .await;
+        let app_id = self.app_id(&app);
+        // Read only by a reconcile that goes on to sync or compare.
+        let orphaned = match &project {
+            Some(project) => {
+                self.orphaned_warning(project, (&app, &app_id), &desired, (&sync_cluster, &server))
+                    .await
+            }
+            None => None,
+        };
         let mut ready = Ready {
             pass,
-            app_id: self.app_id(&app),
+            app_id,
             sync_as,
             inventory: self.managed_inventory(&pass.key, pass.previous, &filter, &server),
             draft: status::Draft {
@@ -688,7 +686,7 @@ impl AppReconciler {
     async fn orphaned_warning(
         &self,
         project: &flotilla_fleet::argocd::project::AppProject,
-        app: &Application,
+        (app, app_id): (&Application, &AppId),
         desired: &[Value],
         (cluster, server): (&flotilla_sync::Cluster, &str),
     ) -> Option<String> {
@@ -706,7 +704,6 @@ impl AppReconciler {
                 return None;
             }
         };
-        let app_id = self.app_id(app);
         let desired: HashSet<flotilla_sync::ObjectKey> = desired
             .iter()
             .map(|o| {
@@ -718,7 +715,7 @@ impl AppReconciler {
             })
             .collect();
         let managed = |o: &Value| {
-            flotilla_sync::tracking::is_tracked_by(o, &app_id)
+            flotilla_sync::tracking::is_tracked_by(o, app_id)
                 || desired.contains(&flotilla_sync::ObjectKey::of(o))
         };
         // Objects of an app that no longer exists are orphans, as in Argo CD.
@@ -2082,6 +2079,15 @@ fn namespace_permitted(
         "application '{}' in namespace '{namespace}' is not permitted to use project '{}'",
         app.metadata.name, project.metadata.name
     ))
+}
+
+/// The key (`namespace/name`) of the Application a tracked `instance` names: the inverse
+/// of Argo CD's `InstanceName` (Application namespaces and names have no `_`).
+pub(crate) fn application_key(instance: &str) -> String {
+    match instance.split_once('_') {
+        Some((namespace, name)) => format!("{namespace}/{name}"),
+        None => format!("{PROJECT_NAMESPACE}/{instance}"),
+    }
 }
 
 /// Argo CD's `InstanceName`: the name alone for an Application in Argo CD's own

@@ -616,24 +616,15 @@ fn health_changes(before: &Objects, listed: &Objects, tracking: &Tracking) -> Ve
         .collect()
 }
 
-/// The tracking settings of the moment.
-fn tracking(inner: &Inner) -> Tracking {
-    inner
-        .tracking
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
+/// The tracking settings of the moment (read in place: every watch event asks).
+fn tracking(inner: &Inner) -> std::sync::RwLockReadGuard<'_, Tracking> {
+    inner.tracking.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The application (`namespace/name`) that applied the object, from its tracking: an
-/// instance is `<namespace>_<name>`, or the name alone in Argo CD's namespace
-/// (Application namespaces and names have no `_`).
+/// The application (`namespace/name`) that applied the object, from its tracking.
 fn owner_of(object: &Value, tracking: &Tracking) -> Option<String> {
     let instance = tracking.app_of(object)?;
-    Some(match instance.split_once('_') {
-        Some((namespace, name)) => format!("{namespace}/{name}"),
-        None => format!("{}/{instance}", crate::application::PROJECT_NAMESPACE),
-    })
+    Some(crate::application::application_key(&instance))
 }
 
 /// The drift an observed object shows, if any: deleted, or changed by another manager
