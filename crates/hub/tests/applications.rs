@@ -267,6 +267,18 @@ async fn create_app(apps: &Api<DynamicObject>, name: &str, spec: Value) {
     apps.create(&PostParams::default(), &app).await.unwrap();
 }
 
+/// Asks for a refresh of Application `argocd/<name>` as `argocd app get --refresh` does
+/// (`argocd.argoproj.io/refresh: <value>`; `hard` also bypasses caches).
+async fn request_refresh(apps: &Api<DynamicObject>, name: &str, value: &str) {
+    apps.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": value}}})),
+    )
+    .await
+    .unwrap();
+}
+
 /// How `kubectl edit` writes: an update by manager `kubectl-edit`.
 fn by_hand() -> PatchParams {
     PatchParams {
@@ -2428,15 +2440,7 @@ async fn excluded_resources_are_neither_applied_nor_pruned() {
         (!settings.filter.read().unwrap().exclusions.is_empty()).then_some(())
     })
     .await;
-    apps.patch(
-        "web",
-        &PatchParams::default(),
-        &Patch::Merge(
-            json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
-        ),
-    )
-    .await
-    .unwrap();
+    request_refresh(&apps, "web", "normal").await;
     let (_, _, warnings) = wait_for("the Secret excluded", async || {
         state()
             .await
@@ -2573,14 +2577,7 @@ async fn extraneous_objects_marked_to_be_ignored_leave_the_app_synced() {
             .unwrap();
     };
     let refresh = async |n: u32| {
-        apps.patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {
-                "argocd.argoproj.io/refresh": format!("normal-{n}")}}})),
-        )
-        .await
-        .unwrap();
+        request_refresh(&apps, "web", &format!("normal-{n}")).await;
     };
     // A refresh compares the synced object: the same, whatever order the live copy's
     // and the dry run's keys come in.
@@ -2635,15 +2632,7 @@ async fn a_refresh_request_is_consumed_so_it_can_be_asked_again() {
         let before = read().await.unwrap()["status"]["reconciledAt"].clone();
         // reconciledAt has whole seconds.
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        apps.patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
-            ),
-        )
-        .await
-        .unwrap();
+        request_refresh(&apps, "web", "normal").await;
         wait_for(&format!("refresh {round} done and consumed"), async || {
             let app = read().await?;
             let consumed = app
@@ -2692,15 +2681,7 @@ async fn a_hard_refresh_sees_a_push_the_source_interval_would_hide() {
     );
     git(&work, &["commit", "-qam", "v2"]);
     let refresh = async |kind: &str| {
-        apps.patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": kind}}}),
-            ),
-        )
-        .await
-        .unwrap();
+        request_refresh(&apps, "web", kind).await;
         wait_for("the refresh consumed", async || {
             let app = serde_json::to_value(apps.get("web").await.ok()?).ok()?;
             app.pointer("/metadata/annotations/argocd.argoproj.io~1refresh")
@@ -4083,15 +4064,7 @@ async fn a_cluster_registered_for_some_namespaces_manages_only_them() {
         )
         .await
         .unwrap();
-    apps.patch(
-        "web",
-        &PatchParams::default(),
-        &Patch::Merge(
-            json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
-        ),
-    )
-    .await
-    .unwrap();
+    request_refresh(&apps, "web", "normal").await;
     wait_for("the rotated credential refused", async || {
         let status = status("web").await;
         status.to_string().contains("Unauthorized").then_some(())
@@ -4352,15 +4325,7 @@ async fn the_in_cluster_destination_can_be_disabled() {
         (version.load(std::sync::atomic::Ordering::Relaxed) > 1).then_some(())
     })
     .await;
-    apps.patch(
-        "local",
-        &PatchParams::default(),
-        &Patch::Merge(
-            json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
-        ),
-    )
-    .await
-    .unwrap();
+    request_refresh(&apps, "local", "normal").await;
     wait_for("synced to the hub", async || {
         on_hub.get_opt("settings").await.ok()?.map(|_| ())
     })
@@ -4736,14 +4701,7 @@ async fn objects_are_tracked_as_argocd_cm_says() {
     left_behind("theirs", "hub-b").await;
     left_behind("ours", "hub-a").await;
     let refresh = async |n: u32| {
-        apps.patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {
-                "argocd.argoproj.io/refresh": format!("hard-{n}")}}})),
-        )
-        .await
-        .unwrap();
+        request_refresh(&apps, "web", &format!("hard-{n}")).await;
     };
     refresh(0).await;
     wait_for("this installation's object pruned", async || {
