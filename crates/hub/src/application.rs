@@ -2445,6 +2445,7 @@ mod tests {
             diff: String::new(),
             message: None,
             health: None,
+            wave: 0,
             ignore_extraneous: false,
         };
         use flotilla_sync::ObjectState::{Extra, OutOfSync, Synced};

@@ -118,8 +118,10 @@ pub async fn live_health(
             .live_cache()
             .and_then(|cache| cache.health(&resolved.resource, &entry.namespace, &entry.name));
         let health = match cached {
-            Some(found) => found?,
-            None => {
+            Some(Some(found)) => found,
+            // Not in the cache, or not labelled for it (an object Argo CD applied that the
+            // app still tracks): read from the cluster; gone there too ends the shortcut.
+            _ => {
                 let namespace = (!entry.namespace.is_empty()).then_some(entry.namespace.as_str());
                 let api = cluster.api(&resolved, namespace);
                 let live = api.get_opt(&entry.name).await.ok()??;

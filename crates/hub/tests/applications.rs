@@ -4741,6 +4741,124 @@ async fn objects_are_tracked_as_argocd_cm_says() {
     .await;
 }
 
+/// Taking an app over from Argo CD: the objects it applied carry its tracking annotation
+/// but not Flotilla's selector label, and its `status.resources` names them. One that
+/// left Git is the app's to prune — reported `requiresPruning` while pruning is off,
+/// deleted once it is on — while entries naming an object another app tracks, or a copy
+/// whose tracking names another object, prune nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objects_argo_cd_applied_are_pruned_once_they_leave_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\ndata:\n  color: blue\n",
+    )
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    create_namespace(&east, "web").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east.clone(), "web");
+    // As Argo CD applied them: its annotation, no Flotilla label.
+    for (name, tracking) in [
+        ("kept", "web:/ConfigMap:web/kept"),
+        ("retired", "web:/ConfigMap:web/retired"),
+        ("foreign", "other:/ConfigMap:web/foreign"),
+        ("copied", "web:/ConfigMap:web/original"),
+    ] {
+        let object: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": name,
+                "annotations": {"argocd.argoproj.io/tracking-id": tracking}},
+            "data": {"color": "red"},
+        }))
+        .unwrap();
+        config_maps
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+    }
+    let (_controller, apps) = east_setup.run_controller();
+    let entry = |name: &str| {
+        json!({"version": "v1", "kind": "ConfigMap", "namespace": "web",
+                                    "name": name, "status": "Synced"})
+    };
+    let app: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "web", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {"prune": false, "selfHeal": true}},
+        },
+        "status": {"resources": [entry("kept"), entry("retired"), entry("foreign"), entry("copied")]},
+    }))
+    .unwrap();
+    apps.create(&PostParams::default(), &app).await.unwrap();
+
+    let resources = async || {
+        let app = apps.get("web").await.ok()?;
+        let status = serde_json::to_value(&app).ok()?.get("status")?.clone();
+        status.get("operationState")?;
+        let names: Vec<(String, bool)> = status["resources"]
+            .as_array()?
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or("").to_string(),
+                    r["requiresPruning"] == true,
+                )
+            })
+            .collect();
+        Some((status["sync"]["status"].as_str()?.to_string(), names))
+    };
+    let (sync, mut names) = wait_for("the first sync", async || {
+        resources()
+            .await
+            .filter(|(_, n)| n.iter().all(|(n, _)| n != "foreign"))
+    })
+    .await;
+    names.sort();
+    assert_eq!(
+        names,
+        [("kept".to_string(), false), ("retired".to_string(), true)],
+        "the object Argo CD applied is the app's, the others are not"
+    );
+    assert_eq!(sync, "OutOfSync", "an unpruned object is out of sync");
+    assert_eq!(
+        config_maps.get("kept").await.unwrap().data.unwrap()["color"],
+        "blue"
+    );
+
+    apps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"syncPolicy": {"automated": {"prune": true}}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the retired object pruned", async || {
+        config_maps
+            .get_opt("retired")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    wait_for("the app synced", async || {
+        resources()
+            .await
+            .filter(|(sync, names)| sync == "Synced" && names.len() == 1)
+    })
+    .await;
+    for name in ["foreign", "copied"] {
+        assert!(
+            config_maps.get_opt(name).await.unwrap().is_some(),
+            "{name}: not the app's to prune"
+        );
+    }
+}
+
 /// An AppProject's `orphanedResources` (Argo CD's `getResourceTree`): what lives in an
 /// Application's destination namespace that no app manages is an
 /// OrphanedResourceWarning counting it and what it owns — not the namespace's own

@@ -66,6 +66,17 @@ impl ClusterScope {
             Vec::new()
         }
     }
+
+    /// Whether an object in `namespace` (empty: cluster-scoped) is read here.
+    pub fn covers(&self, namespace: &str) -> bool {
+        if self.namespaces.is_empty() {
+            true
+        } else if namespace.is_empty() {
+            self.cluster_resources
+        } else {
+            self.namespaces.iter().any(|n| n == namespace)
+        }
+    }
 }
 
 /// A cluster to sync into. Cheap to clone; clones share the discovery cache.
@@ -90,7 +101,8 @@ type ServedKinds = (std::time::Instant, Arc<Vec<Resolved>>);
 /// completely (not watched, or its first listing not finished) is listed as usual.
 ///
 /// The cache may lag the API by one watch event. The engine tolerates that: every desired
-/// object is applied whatever the cache says, and pruning an object that is already gone
+/// object is applied whatever the cache says, an object the app's inventory names that
+/// the cache lacks is read from the cluster, and pruning an object that is already gone
 /// counts as pruned.
 pub trait LiveCache: Send + Sync {
     /// Every object of `resource` whose [`crate::tracking::INSTANCE_LABEL`] is
@@ -356,6 +368,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    use super::ClusterScope;
+
+    #[test]
+    fn a_namespaced_scope_covers_its_namespaces_and_cluster_objects_only_when_asked() {
+        let everywhere = ClusterScope::default();
+        assert!(everywhere.covers("web") && everywhere.covers(""));
+        let mut some = ClusterScope {
+            namespaces: vec!["web".into(), "db".into()],
+            cluster_resources: false,
+        };
+        assert!(some.covers("db"));
+        assert!(!some.covers("kube-system"));
+        assert!(
+            !some.covers(""),
+            "cluster-scoped objects need clusterResources"
+        );
+        some.cluster_resources = true;
+        assert!(some.covers(""));
+    }
+
     #[test]
     fn writes_ask_for_metadata_only_with_the_object_as_fallback() {
         let request = super::metadata_answer(http::Request::new(Vec::new()));

@@ -331,7 +331,72 @@ async fn read_live(
     for v in found.into_iter().flatten() {
         live.insert(ObjectKey::of(&v), v);
     }
+    for v in inventory_unlabelled(cluster, app, prepared, inventory, &live, opts).await? {
+        live.insert(ObjectKey::of(&v), v);
+    }
     Ok(live)
+}
+
+/// The objects `inventory` names that no label selected and that are not desired, read
+/// one by one, kept when their tracking names `app` and themselves: what Argo CD applied
+/// before the hub took the app over (its annotation, without Flotilla's selector label),
+/// listed in the `status.resources` Argo CD wrote. Without them such an object that left
+/// Git would never be pruned. A stale entry (the object gone) or one naming an object
+/// that another app or nobody tracks adds nothing. In the hub's steady state every entry
+/// is labelled and this reads nothing.
+async fn inventory_unlabelled(
+    cluster: &Cluster,
+    app: &AppId,
+    prepared: &[Prepared],
+    inventory: Option<&Inventory>,
+    live: &HashMap<ObjectKey, Value>,
+    opts: &SyncOptions,
+) -> Result<Vec<Value>, SyncError> {
+    let desired: HashSet<&ObjectKey> = prepared.iter().map(|p| &p.key).collect();
+    let mut wanted = Vec::new();
+    for entry in inventory.iter().flat_map(|inv| inv.entries.iter()) {
+        let key = entry.key();
+        if key.name.is_empty()
+            || live.contains_key(&key)
+            || desired.contains(&key)
+            || !cluster.scope().covers(&key.namespace)
+        {
+            continue;
+        }
+        match cluster.resolve(&entry.api_version, &entry.kind).await {
+            Ok(r) => wanted.push((r, key)),
+            // A kind gone from the cluster (its CRD deleted) has nothing to prune.
+            Err(DiscoveryError::UnknownKind { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let get_futures: Vec<_> = wanted
+        .into_iter()
+        .map(|(r, key)| {
+            let api = cluster.read_api(&r, Some(&key.namespace));
+            let retry = opts.retry;
+            async move {
+                match with_retry(&retry, || api.get_opt(&key.name)).await {
+                    Ok(found) => Ok(found.map(to_value)),
+                    // Not this identity's to read: not the app's to prune either.
+                    Err(e) if matches!(api_status(&e), Some((403, _))) => Ok(None),
+                    Err(source) => Err(SyncError::Api {
+                        context: format!("reading {key}"),
+                        source,
+                    }),
+                }
+            }
+        })
+        .collect();
+    let found = stream::iter(get_futures)
+        .buffer_unordered(opts.concurrency.max(1))
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(found
+        .into_iter()
+        .flatten()
+        .filter(|v| is_tracked_by(v, app))
+        .collect())
 }
 
 /// Every listable resource the cluster serves (the CLI's way to find extras when no
@@ -478,6 +543,7 @@ async fn plan_item(
             live.map(assess)
                 .unwrap_or(Health::new(HealthStatus::Missing, "")),
         ),
+        wave: order::wave(&p.obj),
         ignore_extraneous: false,
     }
 }
@@ -497,6 +563,7 @@ fn extra_item(obj: &Value) -> PlanItem {
         state: ObjectState::Extra,
         message: None,
         health: Some(assess(obj)),
+        wave: 0,
         ignore_extraneous: ignores_extraneous(obj),
     }
 }

@@ -83,6 +83,8 @@ pub struct PlanItem {
     pub message: Option<String>,
     /// Health of the live object (Missing when absent).
     pub health: Option<Health>,
+    /// The desired object's sync wave (0 for an extra one, as Argo CD reports it).
+    pub wave: i64,
     /// An extra object annotated `argocd.argoproj.io/compare-options: IgnoreExtraneous`:
     /// it does not make the app out of sync.
     pub ignore_extraneous: bool,

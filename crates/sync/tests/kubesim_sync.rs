@@ -1191,8 +1191,20 @@ async fn a_live_cache_replaces_the_listing_of_the_kinds_it_holds() {
     .expect("sync");
     assert_eq!(first.phase, OperationPhase::Succeeded, "{}", first.message);
 
-    // The cache (one event behind) has not seen `b` yet: it is not pruned, though the
-    // cluster has it and the render no longer does; the object the cache does hold is.
+    // `c` carries the app's label and tracking but is in neither the cache (one event
+    // behind) nor the inventory: the cache replaced the listing, so it is not seen and
+    // not pruned. `b`, also missing from the cache, is named by the inventory: read from
+    // the cluster, it is pruned with `a`, which the cache holds.
+    let c: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "default",
+            "labels": {INSTANCE_LABEL: "hub_web"},
+            "annotations": {TRACKING_ANNOTATION: "hub_web:/ConfigMap:default/c"}}}))
+    .unwrap();
+    cms(&cluster)
+        .create(&kube::api::PostParams::default(), &c)
+        .await
+        .unwrap();
     let a = get(&cms(&cluster), "a").await.expect("a");
     let cached = cluster
         .clone()
@@ -1208,9 +1220,11 @@ async fn a_live_cache_replaces_the_listing_of_the_kinds_it_holds() {
     .await
     .expect("sync");
     assert_eq!(action_of(&report, "ConfigMap", "a"), Action::Pruned);
-    assert!(report.results.iter().all(|r| r.key.name != "b"));
+    assert_eq!(action_of(&report, "ConfigMap", "b"), Action::Pruned);
+    assert!(report.results.iter().all(|r| r.key.name != "c"));
     assert!(get(&cms(&cluster), "a").await.is_none());
-    assert!(get(&cms(&cluster), "b").await.is_some());
+    assert!(get(&cms(&cluster), "b").await.is_none());
+    assert!(get(&cms(&cluster), "c").await.is_some());
 
     // An object the cache still holds after it went counts as pruned, not failed.
     let gone = json!({"apiVersion": "v1", "kind": "ConfigMap",

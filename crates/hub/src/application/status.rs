@@ -430,12 +430,10 @@ pub(super) fn after_compare(
         ..
     } = draft;
     let resources = planned_resources(&plan.items);
-    let health = flotilla_sync::health::app_worst(
-        plan.items
-            .iter()
-            .filter(|i| i.state != ObjectState::Extra)
-            .filter_map(|i| i.health.as_ref()),
-    );
+    // An extra object's health counts as Argo CD's `setApplicationHealth` counts every
+    // live object the app tracks.
+    let health =
+        flotilla_sync::health::app_worst(plan.items.iter().filter_map(|i| i.health.as_ref()));
     status.insert(
         "sync".into(),
         target.comparison(
@@ -535,19 +533,20 @@ fn synced_resources(results: &[ObjectResult]) -> Vec<Value> {
         .iter()
         .filter(|r| !r.hook && r.action != Action::Pruned)
         .map(|r| {
-            let (group, version) = split_api_version(&r.api_version);
+            let unpruned = r.action == Action::PruneSkipped;
             resource_status(
-                group,
-                version,
-                &r.key.kind,
-                &r.key.namespace,
-                &r.key.name,
+                &r.api_version,
+                &r.key,
                 if is_synced(r.action) {
                     "Synced"
                 } else {
                     "OutOfSync"
                 },
                 r.health.as_ref(),
+                Placement {
+                    wave: if unpruned { 0 } else { r.wave },
+                    requires_pruning: unpruned,
+                },
             )
         })
         .collect()
@@ -585,46 +584,61 @@ fn planned_resources(items: &[PlanItem]) -> Vec<Value> {
     items
         .iter()
         .map(|item| {
-            let (group, version) = split_api_version(&item.api_version);
             resource_status(
-                group,
-                version,
-                &item.key.kind,
-                &item.key.namespace,
-                &item.key.name,
+                &item.api_version,
+                &item.key,
                 if item.state == ObjectState::Synced {
                     "Synced"
                 } else {
                     "OutOfSync"
                 },
                 item.health.as_ref(),
+                Placement {
+                    wave: item.wave,
+                    requires_pruning: item.state == ObjectState::Extra,
+                },
             )
         })
         .collect()
 }
 
+/// Where an object stands in its app's sync, as `status.resources` tells it.
+struct Placement {
+    /// The desired object's sync wave.
+    wave: i64,
+    /// Tracked by the app, no longer desired, still live.
+    requires_pruning: bool,
+}
+
+/// One entry of `status.resources`, as Argo CD's `ResourceStatus` is written (empty and
+/// zero fields left out).
 fn resource_status(
-    group: &str,
-    version: &str,
-    kind: &str,
-    namespace: &str,
-    name: &str,
+    api_version: &str,
+    key: &flotilla_sync::ObjectKey,
     sync: &str,
     health: Option<&flotilla_sync::health::Health>,
+    placement: Placement,
 ) -> Value {
+    let (group, version) = split_api_version(api_version);
     let mut r = serde_json::Map::new();
     if !group.is_empty() {
         r.insert("group".into(), json!(group));
     }
     r.insert("version".into(), json!(version));
-    r.insert("kind".into(), json!(kind));
-    if !namespace.is_empty() {
-        r.insert("namespace".into(), json!(namespace));
+    r.insert("kind".into(), json!(key.kind));
+    if !key.namespace.is_empty() {
+        r.insert("namespace".into(), json!(key.namespace));
     }
-    r.insert("name".into(), json!(name));
+    r.insert("name".into(), json!(key.name));
     r.insert("status".into(), json!(sync));
     if let Some(h) = health.filter(|h| !h.ignored) {
         r.insert("health".into(), resource_health(h));
+    }
+    if placement.requires_pruning {
+        r.insert("requiresPruning".into(), json!(true));
+    }
+    if placement.wave != 0 {
+        r.insert("syncWave".into(), json!(placement.wave));
     }
     Value::Object(r)
 }
@@ -833,5 +847,75 @@ mod tests {
             json!({"automated": true}),
         );
         assert_eq!(status["history"], json!([]), "a limit of 0 keeps none");
+    }
+
+    /// Argo CD's `ResourceStatus` (controller/state.go): an extra object left unpruned
+    /// `requiresPruning`, a desired one its non-zero `syncWave`; both omitted when empty.
+    #[test]
+    fn resource_entries_say_what_requires_pruning_and_the_wave() {
+        use flotilla_sync::{ObjectKey, PlanItem};
+        let item = |name: &str, state, wave| PlanItem {
+            key: ObjectKey {
+                group: "apps".into(),
+                kind: "Deployment".into(),
+                namespace: "web".into(),
+                name: name.into(),
+            },
+            api_version: "apps/v1".into(),
+            state,
+            diff: String::new(),
+            message: None,
+            health: None,
+            wave,
+            ignore_extraneous: false,
+        };
+        let entries = planned_resources(&[
+            item("db", ObjectState::Synced, -1),
+            item("web", ObjectState::OutOfSync, 0),
+            item("old", ObjectState::Extra, 0),
+        ]);
+        let fields = |e: &Value| {
+            let mut keys: Vec<&str> = e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+            keys.sort();
+            keys.join(",")
+        };
+        assert_eq!(entries[0]["syncWave"], -1);
+        assert_eq!(
+            fields(&entries[1]),
+            "group,kind,name,namespace,status,version"
+        );
+        assert_eq!(entries[2]["requiresPruning"], true);
+        assert_eq!(entries[2]["status"], "OutOfSync");
+
+        let result = |name: &str, action, wave| ObjectResult {
+            key: ObjectKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: "web".into(),
+                name: name.into(),
+            },
+            api_version: "v1".into(),
+            action,
+            message: String::new(),
+            phase: flotilla_sync::order::Phase::Sync,
+            wave,
+            health: None,
+            hook: false,
+            live: None,
+            applied: None,
+        };
+        let entries = synced_resources(&[
+            result("settings", Action::Configured, 2),
+            result("kept", Action::PruneSkipped, 2),
+            result("gone", Action::Pruned, 2),
+        ]);
+        assert_eq!(entries.len(), 2, "what was pruned is no longer the app's");
+        assert_eq!(entries[0]["syncWave"], 2);
+        assert!(entries[0].get("requiresPruning").is_none());
+        assert_eq!(entries[1]["requiresPruning"], true);
+        assert!(
+            entries[1].get("syncWave").is_none(),
+            "an extra object has no desired wave"
+        );
     }
 }
