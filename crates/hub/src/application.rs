@@ -511,8 +511,13 @@ impl AppReconciler {
         // Read only by a reconcile that goes on to sync or compare.
         let orphaned = match &project {
             Some(project) => {
-                self.orphaned_warning(project, (&app, &app_id), &desired, (&sync_cluster, &server))
-                    .await
+                self.orphaned_warning(
+                    project,
+                    (&app, &app_id, pass.previous),
+                    &desired,
+                    (&sync_cluster, &server),
+                )
+                .await
             }
             None => None,
         };
@@ -681,12 +686,13 @@ impl AppReconciler {
     /// Argo CD's OrphanedResourceWarning for the app's destination namespace, when its
     /// project asks (`orphanedResources`, `warn` unset or true) and there are orphans:
     /// everything live there (kinds `argocd-cm` excludes left out) that neither the app
-    /// manages nor another existing app's tracking names. `None` too when the namespace cannot be
-    /// read: the warning is no reason to fail the app.
+    /// manages nor another existing app's tracking names. When the namespace cannot be
+    /// read, the warning the app had stays: it is no reason to fail the app, nor to clear
+    /// or flap the condition.
     async fn orphaned_warning(
         &self,
         project: &flotilla_fleet::argocd::project::AppProject,
-        (app, app_id): (&Application, &AppId),
+        (app, app_id, previous): (&Application, &AppId, &Value),
         desired: &[Value],
         (cluster, server): (&flotilla_sync::Cluster, &str),
     ) -> Option<String> {
@@ -701,7 +707,7 @@ impl AppReconciler {
             Ok(objects) => objects,
             Err(e) => {
                 tracing::debug!(app = %app.metadata.name, error = %e, "orphaned resources");
-                return None;
+                return status::condition_message(previous, status::ORPHANED_RESOURCE_WARNING);
             }
         };
         let desired: HashSet<flotilla_sync::ObjectKey> = desired

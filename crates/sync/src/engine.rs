@@ -435,7 +435,8 @@ pub async fn namespace_objects(
             let api = cluster.read_api(r, Some(namespace));
             let plural = r.resource.plural.clone();
             async move {
-                match api.list(&ListParams::default()).await {
+                let (retry, lp) = (crate::options::Retry::default(), ListParams::default());
+                match with_retry(&retry, || api.list(&lp)).await {
                     Ok(list) => Ok(list.items),
                     Err(e) if matches!(api_status(&e), Some((403..=405, _))) => Ok(Vec::new()),
                     Err(source) => Err(SyncError::Api {

@@ -705,6 +705,21 @@ fn operation_state(
     state
 }
 
+/// The condition type of Argo CD's orphaned-resources warning.
+pub(super) const ORPHANED_RESOURCE_WARNING: &str = "OrphanedResourceWarning";
+
+/// The message of `status`'s first condition of type `kind`, if it has one.
+pub(super) fn condition_message(status: &Value, kind: &str) -> Option<String> {
+    status
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))?
+        .get("message")?
+        .as_str()
+        .map(str::to_string)
+}
+
 /// `status.conditions`: an error (kind and message) if any, then an
 /// ExcludedResourceWarning per object left out, a SharedResourceWarning per object another
 /// app claims, the OrphanedResourceWarning; none at all removes them.
@@ -726,7 +741,7 @@ fn set_conditions(
                 .map(|m| condition("ExcludedResourceWarning", m)),
         )
         .chain(shared.iter().map(|m| condition("SharedResourceWarning", m)))
-        .chain(orphaned.map(|m| condition("OrphanedResourceWarning", m)))
+        .chain(orphaned.map(|m| condition(ORPHANED_RESOURCE_WARNING, m)))
         .collect();
     if list.is_empty() {
         status.remove("conditions");
@@ -847,6 +862,22 @@ mod tests {
             json!({"automated": true}),
         );
         assert_eq!(status["history"], json!([]), "a limit of 0 keeps none");
+    }
+
+    #[test]
+    fn a_condition_is_found_by_its_type() {
+        let status = json!({"conditions": [
+            {"type": "SharedResourceWarning", "message": "ConfigMap/a is part of applications x and y"},
+            {"type": ORPHANED_RESOURCE_WARNING, "message": "Application has 2 orphaned resources"}]});
+        assert_eq!(
+            condition_message(&status, ORPHANED_RESOURCE_WARNING).as_deref(),
+            Some("Application has 2 orphaned resources")
+        );
+        assert_eq!(condition_message(&status, "SyncError"), None);
+        assert_eq!(
+            condition_message(&json!({}), ORPHANED_RESOURCE_WARNING),
+            None
+        );
     }
 
     /// Argo CD's `ResourceStatus` (controller/state.go): an extra object left unpruned
