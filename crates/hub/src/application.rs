@@ -1414,6 +1414,20 @@ impl AppReconciler {
         Ok(cluster.with_writer(client))
     }
 
+    /// The server URL of `app`'s destination as the metrics name it (empty when no
+    /// cluster answers to it).
+    pub fn destination_server(&self, app: &Value) -> String {
+        let text = |pointer: &str| app.at(pointer).and_then(Value::as_str).unwrap_or("");
+        self.clusters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .server_of(
+                text("/spec/destination/server"),
+                text("/spec/destination/name"),
+            )
+            .unwrap_or_default()
+    }
+
     /// The destination's client: registered clusters by URL or name, and the hub itself
     /// as Argo CD's in-cluster destination.
     fn destination(&self, server: &str, name: &str) -> Option<Destination> {

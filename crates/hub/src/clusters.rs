@@ -105,6 +105,23 @@ impl ClusterRegistry {
                 .all(|((a, x), (b, y))| a == b && x.secret == y.secret)
     }
 
+    /// The server URL of an Application's destination (`server`, else `name`) as Argo
+    /// CD's `GetDestinationCluster` finds it: a registered cluster, or the in-cluster
+    /// default; `None` when no cluster answers to it.
+    pub fn server_of(&self, server: &str, name: &str) -> Option<String> {
+        let found = if server.is_empty() {
+            self.by_name(name)
+        } else {
+            self.by_server(server)
+        };
+        match found {
+            Some(cluster) => Some(cluster.secret.server.clone()),
+            None => (server.trim_end_matches('/') == IN_CLUSTER_SERVER
+                || (server.is_empty() && name == flotilla_fleet::cluster::IN_CLUSTER_NAME))
+                .then(|| IN_CLUSTER_SERVER.to_string()),
+        }
+    }
+
     /// Adds (or replaces) a cluster.
     pub fn insert(&mut self, cluster: Cluster) {
         let server = cluster.secret.server.trim_end_matches('/').to_string();

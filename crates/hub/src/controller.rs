@@ -353,9 +353,15 @@ async fn worker(state: Arc<Loop>) {
         let started = std::time::Instant::now();
         let mut outcome = match crate::contained(state.reconciler.reconcile(&run, &now)).await {
             Ok(outcome) => {
-                crate::metrics::global().reconcile(
+                let metrics = crate::metrics::global();
+                metrics.reconcile(
                     "application",
                     crate::metrics::Outcome::of(outcome.failed),
+                    started.elapsed(),
+                );
+                metrics.app_reconcile(
+                    namespace,
+                    &state.reconciler.destination_server(&object),
                     started.elapsed(),
                 );
                 outcome
@@ -414,6 +420,17 @@ async fn worker(state: Arc<Loop>) {
         if let Err(e) = written {
             tracing::warn!(app = %key, error = %e, "writing Application status");
         } else {
+            let before = base.as_ref().unwrap_or(&object).get("status");
+            if let Some((phase, dry_run)) =
+                crate::metrics::completed_operation(before, &outcome.status)
+            {
+                crate::metrics::global().app_sync(
+                    crate::metrics::AppLabels::of(&object),
+                    &state.reconciler.destination_server(&object),
+                    &phase,
+                    dry_run,
+                );
+            }
             // Keep our copy current so the next reconcile starts from what we wrote.
             drop(object);
             state.known.set_status(&key, outcome.status);

@@ -17,17 +17,36 @@ const BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-#[derive(Debug, Clone, Default)]
+/// Argo CD's `argocd_app_reconcile` buckets (seconds).
+const ARGOCD_RECONCILE_BUCKETS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+#[derive(Debug, Clone)]
 struct Histogram {
+    bounds: &'static [f64],
     /// Observations at or below each bound (not cumulative; summed when rendered).
-    counts: [u64; BUCKETS.len()],
+    counts: Vec<u64>,
     sum: f64,
     count: u64,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new(&BUCKETS)
+    }
+}
+
 impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
     fn observe(&mut self, seconds: f64) {
-        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+        if let Some(i) = self.bounds.iter().position(|b| seconds <= *b) {
             self.counts[i] += 1;
         }
         self.sum += seconds;
@@ -36,7 +55,7 @@ impl Histogram {
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
-        for (bound, n) in BUCKETS.iter().zip(self.counts) {
+        for (bound, n) in self.bounds.iter().zip(&self.counts) {
             cumulative += n;
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
         }
@@ -46,15 +65,78 @@ impl Histogram {
     }
 }
 
-/// Each Application's sync and health status, kept from the Application controller's
-/// watch ([`ApplicationStates::hook`]): the `flotilla_applications` gauge is counted from
-/// it, as Argo CD counts its app metrics from its informer, instead of listing every
-/// Application at each scrape (a list of 3,750 Applications took ≈ 4% of the hub's CPU
-/// while a bench polled `/metrics`, and held the drift heal back).
+/// Each Application's sync and health status, and what `argocd_app_info` says of it,
+/// kept from the Application controller's watch ([`ApplicationStates::hook`]): the
+/// `flotilla_applications` gauge is counted from it, as Argo CD counts its app metrics
+/// from its informer, instead of listing every Application at each scrape (a list of
+/// 3,750 Applications took ≈ 4% of the hub's CPU while a bench polled `/metrics`, and
+/// held the drift heal back).
 #[derive(Debug, Default)]
 pub struct ApplicationStates {
-    /// `namespace/name` → (sync, health).
-    by_app: Mutex<std::collections::HashMap<String, (String, String)>>,
+    /// `namespace/name` → what its metrics say.
+    by_app: Mutex<std::collections::HashMap<String, AppInfo>>,
+}
+
+/// One Application as Argo CD's `collectApps` reads it for `argocd_app_info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AppInfo {
+    namespace: String,
+    name: String,
+    project: String,
+    autosync: bool,
+    /// The first source's repository, normalised as Argo CD's `NormalizeGitURL`.
+    repo: String,
+    /// The destination as written: server, else name (resolved when rendered).
+    destination: (String, String),
+    dest_namespace: String,
+    sync: String,
+    health: String,
+    /// `delete` while being deleted, `sync` while an operation is asked, else empty.
+    operation: &'static str,
+}
+
+impl AppInfo {
+    fn of(app: &serde_json::Value) -> AppInfo {
+        let text = |pointer: &str| {
+            app.at(pointer)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let status = |pointer: &str| Some(text(pointer)).filter(|s| !s.is_empty());
+        // Argo CD's `GetSource`: the first of several sources.
+        let repo = match app.at("/spec/sources/0/repoURL") {
+            Some(url) => url.as_str().unwrap_or(""),
+            None => app
+                .at("/spec/source/repoURL")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
+        };
+        let automated = app.at("/spec/syncPolicy/automated");
+        AppInfo {
+            namespace: text("/metadata/namespace"),
+            name: text("/metadata/name"),
+            project: status("/spec/project").unwrap_or_else(|| "default".into()),
+            autosync: automated.is_some_and(serde_json::Value::is_object)
+                && automated.and_then(|a| a.get("enabled"))
+                    != Some(&serde_json::Value::Bool(false)),
+            repo: flotilla_fleet::argocd::project::normalize_git_url(repo),
+            destination: (
+                text("/spec/destination/server"),
+                text("/spec/destination/name"),
+            ),
+            dest_namespace: text("/spec/destination/namespace"),
+            sync: status("/status/sync/status").unwrap_or_else(|| "Unknown".into()),
+            health: status("/status/health/status").unwrap_or_else(|| "Unknown".into()),
+            operation: if app.at("/metadata/deletionTimestamp").is_some() {
+                "delete"
+            } else if app.at("/operation/sync").is_some() {
+                "sync"
+            } else {
+                ""
+            },
+        }
+    }
 }
 
 impl ApplicationStates {
@@ -68,31 +150,115 @@ impl ApplicationStates {
     pub fn observe(&self, app: &serde_json::Value, present: bool) {
         let key = crate::application::AppReconciler::key_of(app);
         let mut by_app = crate::lock(&self.by_app);
-        if !present {
+        if present {
+            by_app.insert(key, AppInfo::of(app));
+        } else {
             by_app.remove(&key);
-            return;
         }
-        let field = |pointer: &str| {
-            app.at(pointer)
-                .and_then(serde_json::Value::as_str)
-                .filter(|s| !s.is_empty())
-                .unwrap_or("Unknown")
-                .to_string()
-        };
-        by_app.insert(
-            key,
-            (field("/status/sync/status"), field("/status/health/status")),
-        );
     }
 
     /// How many Applications have each (sync, health) status.
     pub fn counts(&self) -> BTreeMap<(String, String), u64> {
         let mut counts = BTreeMap::new();
-        for state in crate::lock(&self.by_app).values() {
-            *counts.entry(state.clone()).or_default() += 1;
+        for info in crate::lock(&self.by_app).values() {
+            *counts
+                .entry((info.sync.clone(), info.health.clone()))
+                .or_default() += 1;
         }
         counts
     }
+
+    /// Argo CD's `argocd_app_info` gauge, one series per Application (its labels sorted
+    /// by name, as Prometheus' Go client writes them); `server_of` resolves a
+    /// destination (server, name) to the cluster's URL — empty when none answers, as
+    /// Argo CD leaves it.
+    pub fn render_argocd_info(&self, server_of: &dyn Fn(&str, &str) -> Option<String>) -> String {
+        let by_app = crate::lock(&self.by_app);
+        let mut apps: Vec<&AppInfo> = by_app.values().collect();
+        apps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let mut out = String::from(
+            "# HELP argocd_app_info Information about application.\n# TYPE argocd_app_info gauge\n",
+        );
+        for app in apps {
+            let (server, name) = &app.destination;
+            let dest_server = server_of(server, name).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "argocd_app_info{{autosync_enabled=\"{}\",dest_namespace=\"{}\",dest_server=\"{}\",health_status=\"{}\",name=\"{}\",namespace=\"{}\",operation=\"{}\",project=\"{}\",repo=\"{}\",sync_status=\"{}\"}} 1",
+                app.autosync,
+                escape(&app.dest_namespace),
+                escape(&dest_server),
+                escape(&app.health),
+                escape(&app.name),
+                escape(&app.namespace),
+                app.operation,
+                escape(&app.project),
+                escape(&app.repo),
+                escape(&app.sync),
+            );
+        }
+        out
+    }
+}
+
+/// Who an Application is in Argo CD's app metrics: its namespace, name and project.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AppLabels {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.project` (`default` when empty, as Argo CD's `GetProject`).
+    pub project: String,
+}
+
+impl AppLabels {
+    /// The labels of `app`.
+    pub fn of(app: &serde_json::Value) -> AppLabels {
+        let text = |pointer: &str| {
+            app.at(pointer)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let project = text("/spec/project");
+        AppLabels {
+            namespace: text("/metadata/namespace"),
+            name: text("/metadata/name"),
+            project: if project.is_empty() {
+                "default".into()
+            } else {
+                project
+            },
+        }
+    }
+}
+
+/// The operation a status write completed, as Argo CD's `IncSync` counts it: the phase
+/// (`Succeeded`, `Failed` or `Error`) and whether it was a dry run, when `after`'s
+/// `operationState` has ended and `before`'s was not that same ended operation.
+pub fn completed_operation(
+    before: Option<&serde_json::Value>,
+    after: &serde_json::Value,
+) -> Option<(String, bool)> {
+    let state = after.get("operationState")?;
+    let phase = state.get("phase").and_then(serde_json::Value::as_str)?;
+    if !matches!(phase, "Succeeded" | "Failed" | "Error") {
+        return None;
+    }
+    let identity = |s: &serde_json::Value| {
+        (
+            s.get("phase").cloned(),
+            s.get("startedAt").cloned(),
+            s.get("finishedAt").cloned(),
+        )
+    };
+    let previous = before.and_then(|b| b.get("operationState"));
+    if previous.is_some_and(|p| identity(p) == identity(state)) {
+        return None;
+    }
+    let dry_run = state.at("/operation/sync/dryRun") == Some(&serde_json::Value::Bool(true));
+    Some((phase.to_string(), dry_run))
 }
 
 /// How a reconcile ended.
@@ -130,6 +296,10 @@ struct Registry {
     apply_seconds: BTreeMap<String, Histogram>,
     apply_errors: BTreeMap<String, u64>,
     drift_events: BTreeMap<String, u64>,
+    /// `argocd_app_sync_total`: (app, destination server, phase, dry run) → count.
+    app_syncs: BTreeMap<(AppLabels, String, String, bool), u64>,
+    /// `argocd_app_reconcile`: (app namespace, destination server) → durations.
+    app_reconciles: BTreeMap<(String, String), Histogram>,
 }
 
 /// The registry. One per process: [`global`].
@@ -188,6 +358,25 @@ impl Metrics {
             .drift_events
             .entry(server.to_string())
             .or_default() += 1;
+    }
+
+    /// An Application operation that ended (Argo CD's `argocd_app_sync_total`).
+    pub fn app_sync(&self, app: AppLabels, dest_server: &str, phase: &str, dry_run: bool) {
+        *self
+            .registry()
+            .app_syncs
+            .entry((app, dest_server.to_string(), phase.to_string(), dry_run))
+            .or_default() += 1;
+    }
+
+    /// One reconcile of an Application in `namespace` bound for `dest_server` (Argo CD's
+    /// `argocd_app_reconcile`).
+    pub fn app_reconcile(&self, namespace: &str, dest_server: &str, took: Duration) {
+        self.registry()
+            .app_reconciles
+            .entry((namespace.to_string(), dest_server.to_string()))
+            .or_insert_with(|| Histogram::new(&ARGOCD_RECONCILE_BUCKETS))
+            .observe(took.as_secs_f64());
     }
 
     /// Drift events seen so far, over all clusters.
@@ -257,6 +446,33 @@ impl Metrics {
                 out,
                 "flotilla_drift_events_total{{server=\"{}\"}} {n}",
                 escape(server)
+            );
+        }
+        out.push_str("# HELP argocd_app_sync_total Number of application syncs.\n");
+        out.push_str("# TYPE argocd_app_sync_total counter\n");
+        for ((app, server, phase, dry_run), n) in &r.app_syncs {
+            let _ = writeln!(
+                out,
+                "argocd_app_sync_total{{dest_server=\"{}\",dry_run=\"{dry_run}\",name=\"{}\",namespace=\"{}\",phase=\"{phase}\",project=\"{}\"}} {n}",
+                escape(server),
+                escape(&app.name),
+                escape(&app.namespace),
+                escape(&app.project),
+            );
+        }
+        out.push_str(
+            "# HELP argocd_app_reconcile Application reconciliation performance in seconds.\n",
+        );
+        out.push_str("# TYPE argocd_app_reconcile histogram\n");
+        for ((namespace, server), h) in &r.app_reconciles {
+            h.render(
+                &mut out,
+                "argocd_app_reconcile",
+                &format!(
+                    "dest_server=\"{}\",namespace=\"{}\"",
+                    escape(server),
+                    escape(namespace)
+                ),
             );
         }
         out
@@ -331,6 +547,117 @@ mod tests {
             "1"
         );
         assert_eq!(m.drift_total(), 2);
+    }
+
+    /// `argocd_app_info` as Argo CD's `collectApps` fills it: the first of several
+    /// sources' repository through `NormalizeGitURL`, autosync off when `enabled: false`,
+    /// the project `default` when unset, the destination resolved by name or left empty,
+    /// `Unknown` before the first reconcile, the operation asked or the deletion.
+    #[test]
+    fn app_info_says_what_argo_cds_collector_says() {
+        let states = ApplicationStates::default();
+        states.observe(
+            &serde_json::json!({
+                "metadata": {"namespace": "argocd", "name": "web"},
+                "spec": {"project": "team",
+                         "sources": [{"repoURL": "git@GitHub.com:Org/Web.git"}, {"repoURL": "https://b"}],
+                         "destination": {"name": "east", "namespace": "web"},
+                         "syncPolicy": {"automated": {"prune": true}}},
+                "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}},
+            }),
+            true,
+        );
+        states.observe(
+            &serde_json::json!({
+                "metadata": {"namespace": "argocd", "name": "db", "deletionTimestamp": "2026-11-29T10:00:00Z"},
+                "spec": {"source": {"repoURL": "https://git.example.com/db"},
+                         "destination": {"server": "https://gone", "namespace": "db"},
+                         "syncPolicy": {"automated": {"enabled": false}}},
+                "operation": {"sync": {}},
+            }),
+            true,
+        );
+        states.observe(
+            &serde_json::json!({
+                "metadata": {"namespace": "argocd", "name": "cache"},
+                "spec": {"source": {"repoURL": "https://git.example.com/cache"},
+                         "destination": {"server": "https://east:6443", "namespace": "cache"}},
+                "operation": {"sync": {}},
+            }),
+            true,
+        );
+        let text = states.render_argocd_info(&|server, name| match (server, name) {
+            ("", "east") | ("https://east:6443", _) => Some("https://east:6443".to_string()),
+            _ => None,
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "# HELP argocd_app_info Information about application.",
+                "# TYPE argocd_app_info gauge",
+                "argocd_app_info{autosync_enabled=\"false\",dest_namespace=\"cache\",dest_server=\"https://east:6443\",health_status=\"Unknown\",name=\"cache\",namespace=\"argocd\",operation=\"sync\",project=\"default\",repo=\"https://git.example.com/cache\",sync_status=\"Unknown\"} 1",
+                "argocd_app_info{autosync_enabled=\"false\",dest_namespace=\"db\",dest_server=\"\",health_status=\"Unknown\",name=\"db\",namespace=\"argocd\",operation=\"delete\",project=\"default\",repo=\"https://git.example.com/db\",sync_status=\"Unknown\"} 1",
+                "argocd_app_info{autosync_enabled=\"true\",dest_namespace=\"web\",dest_server=\"https://east:6443\",health_status=\"Healthy\",name=\"web\",namespace=\"argocd\",operation=\"\",project=\"team\",repo=\"git@github.com/org/web\",sync_status=\"Synced\"} 1",
+            ]
+        );
+    }
+
+    /// Argo CD's `IncSync`: an operation is counted once, when its state first reads
+    /// ended (`Succeeded`, `Failed`, `Error`), with its dry-run flag.
+    #[test]
+    fn an_ended_operation_is_counted_once() {
+        let state = |phase: &str, started: &str| {
+            serde_json::json!({"operationState": {"phase": phase, "startedAt": started,
+                "finishedAt": "2026-11-29T10:00:05Z", "operation": {"sync": {"revision": "abc"}}}})
+        };
+        let running =
+            serde_json::json!({"operationState": {"phase": "Running", "startedAt": "t1"}});
+        assert_eq!(
+            completed_operation(Some(&running), &state("Succeeded", "t1")),
+            Some(("Succeeded".into(), false))
+        );
+        assert_eq!(
+            completed_operation(None, &state("Failed", "t1")),
+            Some(("Failed".into(), false))
+        );
+        assert_eq!(
+            completed_operation(Some(&state("Succeeded", "t1")), &state("Succeeded", "t1")),
+            None,
+            "the same ended operation written again is not another sync"
+        );
+        assert_eq!(
+            completed_operation(Some(&state("Succeeded", "t1")), &state("Succeeded", "t2")),
+            Some(("Succeeded".into(), false)),
+            "a new operation that ended the same way is"
+        );
+        assert_eq!(completed_operation(None, &running), None);
+        assert_eq!(completed_operation(None, &serde_json::json!({})), None);
+        let mut dry = state("Error", "t3");
+        dry["operationState"]["operation"]["sync"]["dryRun"] = serde_json::json!(true);
+        assert_eq!(
+            completed_operation(None, &dry),
+            Some(("Error".into(), true))
+        );
+
+        let m = Metrics::default();
+        let web =
+            AppLabels::of(&serde_json::json!({"metadata": {"namespace": "argocd", "name": "web"}}));
+        m.app_sync(web.clone(), "https://east", "Succeeded", false);
+        m.app_sync(web, "https://east", "Succeeded", false);
+        m.app_reconcile("argocd", "https://east", Duration::from_millis(300));
+        m.app_reconcile("argocd", "https://east", Duration::from_secs(20));
+        let text = m.render();
+        assert!(
+            text.contains("argocd_app_sync_total{dest_server=\"https://east\",dry_run=\"false\",name=\"web\",namespace=\"argocd\",phase=\"Succeeded\",project=\"default\"} 2\n"),
+            "{text}"
+        );
+        for (le, n) in [("0.25", 0), ("0.5", 1), ("16", 1), ("+Inf", 2)] {
+            let line = format!(
+                "argocd_app_reconcile_bucket{{dest_server=\"https://east\",namespace=\"argocd\",le=\"{le}\"}} {n}\n"
+            );
+            assert!(text.contains(&line), "{line} in\n{text}");
+        }
     }
 
     #[test]

@@ -4859,6 +4859,64 @@ async fn objects_argo_cd_applied_are_pruned_once_they_leave_git() {
     }
 }
 
+/// Argo CD's app metrics from a running controller, for the dashboards and alerts
+/// written against them: `argocd_app_info` follows the Application from the watch,
+/// `argocd_app_sync_total` counts its automated sync once, `argocd_app_reconcile` times
+/// its reconciles — each labelled with the destination's server URL, found by name here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn argo_cds_app_metrics_follow_the_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(dir.path(), CONFIG_MAP).await;
+    let states = Arc::new(flotilla_hub::metrics::ApplicationStates::default());
+    let _controller = tokio::spawn(controller::run_applications_with(
+        east_setup.reconciler.clone(),
+        ControllerOptions {
+            workers: 2,
+            ..Default::default()
+        },
+        controller::Feeds {
+            hooks: vec![states.hook()],
+            ..Default::default()
+        },
+    ));
+    let apps = Api::namespaced_with(east_setup.hub.clone(), "argocd", &application_resource());
+    create_app(
+        &apps,
+        "metered",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"name": "east", "namespace": "web"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+        }),
+    )
+    .await;
+    let (registry, _) = clusters::load(&east_setup.hub, "argocd").await.unwrap();
+    let east = east_setup.server.cluster_url("east");
+    let info = wait_for("the app's info synced and healthy", async || {
+        let text = states.render_argocd_info(&|server, name| registry.server_of(server, name));
+        text.lines()
+            .find(|l| l.contains("name=\"metered\"") && l.contains("sync_status=\"Synced\""))
+            .map(str::to_string)
+    })
+    .await;
+    assert_eq!(
+        info,
+        format!(
+            "argocd_app_info{{autosync_enabled=\"true\",dest_namespace=\"web\",dest_server=\"{east}\",health_status=\"Healthy\",name=\"metered\",namespace=\"argocd\",operation=\"\",project=\"default\",repo=\"{}\",sync_status=\"Synced\"}} 1",
+            url.to_lowercase().trim_end_matches(".git")
+        )
+    );
+    let text = flotilla_hub::metrics::global().render();
+    let syncs = format!(
+        "argocd_app_sync_total{{dest_server=\"{east}\",dry_run=\"false\",name=\"metered\",namespace=\"argocd\",phase=\"Succeeded\",project=\"default\"}} 1\n"
+    );
+    assert!(text.contains(&syncs), "{syncs} in\n{text}");
+    let reconciles =
+        format!("argocd_app_reconcile_count{{dest_server=\"{east}\",namespace=\"argocd\"}} ");
+    assert!(text.contains(&reconciles), "{reconciles} in\n{text}");
+}
+
 /// An AppProject's `orphanedResources` (Argo CD's `getResourceTree`): what lives in an
 /// Application's destination namespace that no app manages is an
 /// OrphanedResourceWarning counting it and what it owns — not the namespace's own

@@ -498,7 +498,7 @@ fn in_list(group: &str, kind: &str, name: Option<&str>, list: &[ResourceRef]) ->
     })
 }
 
-/// `NormalizeGitURL`: lower-case, `git@host:org/repo` as `host/org/repo`, no `.git`.
+/// `NormalizeGitURL`: lower-case, `git@host:org/repo` as `git@host/org/repo`, no `.git`.
 pub fn normalize_git_url(url: &str) -> String {
     let mut repo = url.trim().to_lowercase();
     let is_ssh = {

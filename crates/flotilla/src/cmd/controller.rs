@@ -383,6 +383,12 @@ async fn metrics(State(running): State<Arc<Hub>>) -> String {
             "flotilla_applications{{sync=\"{sync}\",health=\"{health}\"}} {n}\n"
         ));
     }
+    // Argo CD's own app metrics, so its dashboards and alerts keep working.
+    out.push_str(
+        &running.applications.render_argocd_info(&|server, name| {
+            running.clusters.read().ok()?.server_of(server, name)
+        }),
+    );
     let clusters = running.clusters.read().map(|r| r.len()).unwrap_or_default();
     out.push_str("# HELP flotilla_clusters Registered clusters.\n# TYPE flotilla_clusters gauge\n");
     out.push_str(&format!("flotilla_clusters {clusters}\n"));
