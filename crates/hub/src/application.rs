@@ -1432,11 +1432,7 @@ impl AppReconciler {
     /// as Argo CD's in-cluster destination.
     fn destination(&self, server: &str, name: &str) -> Option<Destination> {
         let registry = self.clusters.read().unwrap_or_else(|e| e.into_inner());
-        let found = if !server.is_empty() {
-            registry.by_server(server)
-        } else {
-            registry.by_name(name)
-        };
+        let found = registry.destination(server, name);
         // `cluster.inClusterEnabled: "false"` disables the hub as a destination, whether
         // a cluster Secret names its address or not (Argo CD's `GetCluster`).
         let in_cluster_enabled = self.settings.in_cluster_enabled();
@@ -1461,9 +1457,6 @@ impl AppReconciler {
         })
     }
 
-    /// The sync engine's view of `destination`, kept while its registration stays the
-    /// same: a changed one (rotated credentials, other namespaces) gets a new view and
-    /// new watches.
     /// The app's identity on its clusters, tracked as `argocd-cm` says.
     fn app_id(&self, app: &Application) -> AppId {
         AppId::argo(
@@ -1474,6 +1467,9 @@ impl AppReconciler {
         )
     }
 
+    /// The sync engine's view of `destination`, kept while its registration stays the
+    /// same: a changed one (rotated credentials, other namespaces) gets a new view and
+    /// new watches.
     fn sync_cluster(&self, destination: &Destination) -> flotilla_sync::Cluster {
         let server = &destination.server;
         let mut map = lock(&self.sync_clusters);

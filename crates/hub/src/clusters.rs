@@ -105,16 +105,21 @@ impl ClusterRegistry {
                 .all(|((a, x), (b, y))| a == b && x.secret == y.secret)
     }
 
+    /// The registered cluster of an Application's destination: by `server` when it is
+    /// set, else by `name`.
+    pub fn destination(&self, server: &str, name: &str) -> Option<&Cluster> {
+        if server.is_empty() {
+            self.by_name(name)
+        } else {
+            self.by_server(server)
+        }
+    }
+
     /// The server URL of an Application's destination (`server`, else `name`) as Argo
     /// CD's `GetDestinationCluster` finds it: a registered cluster, or the in-cluster
     /// default; `None` when no cluster answers to it.
     pub fn server_of(&self, server: &str, name: &str) -> Option<String> {
-        let found = if server.is_empty() {
-            self.by_name(name)
-        } else {
-            self.by_server(server)
-        };
-        match found {
+        match self.destination(server, name) {
             Some(cluster) => Some(cluster.secret.server.clone()),
             None => (server.trim_end_matches('/') == IN_CLUSTER_SERVER
                 || (server.is_empty() && name == flotilla_fleet::cluster::IN_CLUSTER_NAME))
