@@ -1983,6 +1983,12 @@ async fn watch(state: Arc<Loop>, kind: &'static str, resource: ApiResource) {
             crate::controller::Change::Listed => {}
             crate::controller::Change::Gone(value) => {
                 let key = format!("{kind}/{}", object_key(&value));
+                let text = |pointer: &str| value.at(pointer).and_then(Value::as_str).unwrap_or("");
+                crate::metrics::global().forget_flux(
+                    kind,
+                    text("/metadata/namespace"),
+                    text("/metadata/name"),
+                );
                 state.known.forget(&key);
                 state.reconciler.forget_source(&key);
                 lock(&state.revisions).remove(&key);
@@ -2067,6 +2073,14 @@ async fn worker(state: Arc<Loop>) {
                 Err(e) => tracing::warn!(key = %key, error = %e, "writing Flux status"),
             }
         }
+        // Once the status is written, as Flux's deferred `RecordDuration`.
+        let text = |pointer: &str| object.at(pointer).and_then(Value::as_str).unwrap_or("");
+        crate::metrics::global().flux_reconcile(
+            kind,
+            text("/metadata/namespace"),
+            text("/metadata/name"),
+            started.elapsed(),
+        );
         // After the status write, as kustomize-controller emits them once its status is
         // patched.
         let (recorder, controller) = if is_source {

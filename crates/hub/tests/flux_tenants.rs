@@ -797,6 +797,14 @@ async fn a_deleted_kustomization_prunes_its_objects_only_when_it_prunes() {
         )
         .await;
     }
+    // Flux's reconcile histogram has a series per Kustomization, gone with it.
+    let timed = |name: &str| {
+        let series = format!(
+            "gotk_reconcile_duration_seconds_count{{kind=\"Kustomization\",name=\"{name}\",namespace=\"flux-system\"}} "
+        );
+        flotilla_hub::metrics::global().render().contains(&series)
+    };
+    assert!(timed("pruned") && timed("kept"));
     let ks_api: Api<DynamicObject> =
         Api::namespaced_with(hub.client.clone(), "flux-system", &kustomization_resource());
     let config_maps: Api<ConfigMap> = Api::namespaced(hub.client.clone(), "default");
@@ -812,6 +820,10 @@ async fn a_deleted_kustomization_prunes_its_objects_only_when_it_prunes() {
     // prune: true deleted what it applied; prune: false left it.
     assert!(config_maps.get_opt("pruned").await.unwrap().is_none());
     assert!(config_maps.get_opt("kept").await.unwrap().is_some());
+    wait_for("the deleted Kustomizations' series gone", async || {
+        (!timed("pruned") && !timed("kept")).then_some(())
+    })
+    .await;
 }
 
 /// `deletionPolicy: WaitForTermination` keeps the Kustomization (its finalizer) until what
