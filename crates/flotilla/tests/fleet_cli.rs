@@ -115,3 +115,152 @@ fn the_fleet_benchmark_reports_every_figure() {
         "{report}"
     );
 }
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The value of each sample of a Prometheus instant query, or `None` before the server
+/// answers.
+fn query(port: u16, promql: &str) -> Option<Vec<f64>> {
+    use std::io::{Read as _, Write as _};
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET /api/v1/query?query={encoded} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let body: Value = serde_json::from_str(answer.split_once("\r\n\r\n")?.1).ok()?;
+    assert_eq!(body["status"], "success", "{promql}: {body}");
+    body["data"]["result"]
+        .as_array()?
+        .iter()
+        .map(|sample| sample["value"][1].as_str()?.parse().ok())
+        .collect()
+}
+
+/// The demo's `/metrics` scraped by a real Prometheus (the Debian package's): the page
+/// parses (the target is up), and Argo CD's and Flux's own series arrive with what the
+/// fleet did — every Application synced and healthy in `argocd_app_info`, their syncs
+/// in `argocd_app_sync_total`, both seed Kustomizations timed.
+#[test]
+fn a_real_prometheus_scrapes_the_hubs_metrics() {
+    use std::io::BufRead as _;
+    let prometheus = std::path::Path::new("/usr/bin/prometheus");
+    assert!(
+        prometheus.is_file(),
+        "{} is missing: ./scripts/test installs the prometheus package",
+        prometheus.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(["demo", "--clusters", "2", "--apps", "1", "--metrics-addr"])
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .arg("--data-dir")
+        .arg(dir.path().join("demo"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = demo.stdout.take().unwrap();
+    let _demo = Killed(demo);
+    let (converged, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if line.is_ok_and(|l| l.starts_with("The fleet keeps running")) {
+                let _ = converged.send(());
+            }
+        }
+    });
+    wait.recv_timeout(std::time::Duration::from_secs(180))
+        .expect("the demo converges");
+
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: flotilla\n  static_configs:\n  - targets: ['127.0.0.1:{metrics_port}']\n"
+        ),
+    )
+    .unwrap();
+    let prometheus_port = free_port();
+    let _prometheus = Killed(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Clusters 0 and 1 are production: one Application each.
+    let expectations = [
+        ("up{job=\"flotilla\"}", 1.0),
+        (
+            "count(argocd_app_info{sync_status=\"Synced\",health_status=\"Healthy\",autosync_enabled=\"true\"})",
+            2.0,
+        ),
+        (
+            "sum(argocd_app_sync_total{phase=\"Succeeded\",dry_run=\"false\"})",
+            2.0,
+        ),
+        (
+            "count(gotk_reconcile_duration_seconds_count{kind=\"Kustomization\"})",
+            2.0,
+        ),
+        (
+            "sum(flotilla_applications{sync=\"Synced\",health=\"Healthy\"})",
+            2.0,
+        ),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let last: Vec<Option<Vec<f64>>> = expectations
+            .iter()
+            .map(|(promql, _)| query(prometheus_port, promql))
+            .collect();
+        let met = last
+            .iter()
+            .zip(&expectations)
+            .all(|(got, (_, want))| got.as_deref() == Some(&[*want][..]));
+        if met {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus answered {last:?} for {expectations:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

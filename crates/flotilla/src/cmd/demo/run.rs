@@ -37,6 +37,10 @@ pub(crate) struct DemoArgs {
     /// Stop once converged instead of serving until interrupted.
     #[arg(long)]
     pub(crate) exit_when_converged: bool,
+    /// Serve the hub's `/metrics` and `/healthz` here, as `flotilla controller` does
+    /// (for a Prometheus to scrape).
+    #[arg(long)]
+    pub(crate) metrics_addr: Option<SocketAddr>,
 }
 
 /// Where things are on disk, below the data directory.
@@ -152,7 +156,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         instead_of: SEED_GIT_BASE.to_string(),
     }];
     config.controller.workers = 32;
-    let running = hub_run::start(hub_config, config).await?;
+    let running = std::sync::Arc::new(hub_run::start(hub_config, config).await?);
+    let metrics = match args.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} for /metrics"))?;
+            let router = super::super::controller::metrics_router(running.clone());
+            eprintln!("  metrics:             http://{addr}/metrics");
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    eprintln!("flotilla demo: serving /metrics: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
 
     let production = (0..args.clusters)
         .filter(|&i| fixtures::cluster_labels(i)[0].1 == "production")
@@ -181,7 +200,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         tokio::signal::ctrl_c().await.ok();
     }
     // The hub stops first: closing the fleet under a running hub fails its requests,
-    // and every failure would be logged on the way out.
+    // and every failure would be logged on the way out. The metrics server holds the
+    // hub too, so it goes before.
+    if let Some(metrics) = metrics {
+        metrics.abort();
+        let _ = metrics.await;
+    }
     drop(running);
     tokio::task::yield_now().await;
     fleet.close();
