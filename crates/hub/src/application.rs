@@ -696,11 +696,26 @@ impl AppReconciler {
         desired: &[Value],
         (cluster, server): (&flotilla_sync::Cluster, &str),
     ) -> Option<String> {
-        let settings = project.spec.orphaned_resources.as_ref()?;
+        let labels = crate::metrics::AppLabels {
+            namespace: app.metadata.namespace.clone(),
+            name: app.metadata.name.clone(),
+            project: if app.spec.project.is_empty() {
+                "default".into()
+            } else {
+                app.spec.project.clone()
+            },
+        };
         let namespace = app.spec.destination.namespace.as_str();
-        if namespace.is_empty() {
+        let Some(settings) = project
+            .spec
+            .orphaned_resources
+            .as_ref()
+            .filter(|_| !namespace.is_empty())
+        else {
+            // Argo CD's gauge says 0 when the project does not look.
+            crate::metrics::global().orphaned_resources(labels, 0);
             return None;
-        }
+        };
         let filter = self.resource_filter();
         let keep = |r: &kube::api::ApiResource| !filter.excludes(&r.group, &r.kind, server);
         let objects = match flotilla_sync::namespace_objects(cluster, namespace, &keep).await {
@@ -733,6 +748,7 @@ impl AppReconciler {
         };
         let found =
             flotilla_fleet::argocd::orphans::orphaned(project, &objects, &managed, &another_app);
+        crate::metrics::global().orphaned_resources(labels, found.len() as u64);
         (settings.is_warn() && !found.is_empty())
             .then(|| flotilla_fleet::argocd::orphans::warning(found.len()))
     }
@@ -1559,6 +1575,9 @@ impl AppReconciler {
     pub fn forget(&self, key: &str) {
         lock(&self.inventories).remove(key);
         self.settled.forget(key);
+        if let Some((namespace, name)) = key.split_once('/') {
+            crate::metrics::global().forget_app(namespace, name);
+        }
     }
 }
 

@@ -83,6 +83,18 @@ impl Histogram {
 pub struct ApplicationStates {
     /// `namespace/name` → what its metrics say.
     by_app: Mutex<std::collections::HashMap<String, AppInfo>>,
+    options: AppMetricsOptions,
+}
+
+/// Argo CD's opt-in app series: `--metrics-application-labels` and
+/// `--metrics-application-conditions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppMetricsOptions {
+    /// Application labels copied to `argocd_app_labels` (as `label_<key>`, characters a
+    /// Prometheus label name cannot hold written `_`).
+    pub labels: Vec<String>,
+    /// Condition types counted in `argocd_app_condition`.
+    pub conditions: Vec<String>,
 }
 
 /// One Application as Argo CD's `collectApps` reads it for `argocd_app_info`.
@@ -101,10 +113,15 @@ struct AppInfo {
     health: String,
     /// `delete` while being deleted, `sync` while an operation is asked, else empty.
     operation: &'static str,
+    /// The values of the labels [`AppMetricsOptions::labels`] names, in its order
+    /// (empty when unset).
+    labels: Vec<String>,
+    /// How many conditions of each type [`AppMetricsOptions::conditions`] names it has.
+    conditions: BTreeMap<String, u64>,
 }
 
 impl AppInfo {
-    fn of(app: &serde_json::Value) -> AppInfo {
+    fn of(app: &serde_json::Value, options: &AppMetricsOptions) -> AppInfo {
         let text = |pointer: &str| {
             app.at(pointer)
                 .and_then(serde_json::Value::as_str)
@@ -143,11 +160,71 @@ impl AppInfo {
             } else {
                 ""
             },
+            labels: options
+                .labels
+                .iter()
+                .map(|key| {
+                    app.at("/metadata/labels")
+                        .and_then(|l| l.get(key))
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect(),
+            conditions: {
+                let mut counts = BTreeMap::new();
+                for condition in app
+                    .at("/status/conditions")
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let kind = condition.get("type").and_then(serde_json::Value::as_str);
+                    if let Some(kind) = kind.filter(|k| options.conditions.iter().any(|c| c == k)) {
+                        *counts.entry(kind.to_string()).or_default() += 1;
+                    }
+                }
+                counts
+            },
         }
     }
 }
 
+/// A Prometheus label name for an Application label key, as Argo CD's `NormalizeLabels`:
+/// `label_` and the key with every character outside `[a-zA-Z0-9_]` written `_`.
+fn label_name(key: &str) -> String {
+    let key: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("label_{key}")
+}
+
+/// `name="value"` pairs sorted by name, as Prometheus' Go client writes them.
+fn label_pairs(mut pairs: Vec<(String, String)>) -> String {
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{name}=\"{}\"", escape(value)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl ApplicationStates {
+    /// States whose opt-in series `options` asks for.
+    pub fn new(options: AppMetricsOptions) -> ApplicationStates {
+        ApplicationStates {
+            by_app: Mutex::default(),
+            options,
+        }
+    }
+
     /// A hook for the Application controller's watch that keeps these states.
     pub fn hook(self: &std::sync::Arc<Self>) -> crate::controller::ApplicationHook {
         let states = self.clone();
@@ -159,7 +236,7 @@ impl ApplicationStates {
         let key = crate::application::AppReconciler::key_of(app);
         let mut by_app = crate::lock(&self.by_app);
         if present {
-            by_app.insert(key, AppInfo::of(app));
+            by_app.insert(key, AppInfo::of(app, &self.options));
         } else {
             by_app.remove(&key);
         }
@@ -187,7 +264,7 @@ impl ApplicationStates {
         let mut out = String::from(
             "# HELP argocd_app_info Information about application.\n# TYPE argocd_app_info gauge\n",
         );
-        for app in apps {
+        for app in &apps {
             let (server, name) = &app.destination;
             let dest_server = server_of(server, name).unwrap_or_default();
             let _ = writeln!(
@@ -204,6 +281,32 @@ impl ApplicationStates {
                 escape(&app.repo),
                 escape(&app.sync),
             );
+        }
+        let who = |app: &AppInfo| {
+            vec![
+                ("name".to_string(), app.name.clone()),
+                ("namespace".to_string(), app.namespace.clone()),
+                ("project".to_string(), app.project.clone()),
+            ]
+        };
+        if !self.options.labels.is_empty() {
+            out.push_str("# HELP argocd_app_labels Argo Application labels converted to Prometheus labels\n# TYPE argocd_app_labels gauge\n");
+            let names: Vec<String> = self.options.labels.iter().map(|k| label_name(k)).collect();
+            for app in &apps {
+                let mut pairs = who(app);
+                pairs.extend(names.iter().cloned().zip(app.labels.iter().cloned()));
+                let _ = writeln!(out, "argocd_app_labels{{{}}} 1", label_pairs(pairs));
+            }
+        }
+        if !self.options.conditions.is_empty() {
+            out.push_str("# HELP argocd_app_condition Report application conditions.\n# TYPE argocd_app_condition gauge\n");
+            for app in &apps {
+                for (kind, n) in &app.conditions {
+                    let mut pairs = who(app);
+                    pairs.push(("condition".to_string(), kind.clone()));
+                    let _ = writeln!(out, "argocd_app_condition{{{}}} {n}", label_pairs(pairs));
+                }
+            }
         }
         out
     }
@@ -310,6 +413,8 @@ struct Registry {
     app_reconciles: BTreeMap<(String, String), Histogram>,
     /// `gotk_reconcile_duration_seconds`: (kind, name, namespace) → durations.
     flux_reconciles: BTreeMap<(String, String, String), Histogram>,
+    /// `argocd_app_orphaned_resources_count`: (namespace, name) → (project, count).
+    orphaned: BTreeMap<(String, String), (String, u64)>,
 }
 
 /// The registry. One per process: [`global`].
@@ -387,6 +492,21 @@ impl Metrics {
             .entry((namespace.to_string(), dest_server.to_string()))
             .or_insert_with(|| Histogram::new(&ARGOCD_RECONCILE_BUCKETS))
             .observe(took.as_secs_f64());
+    }
+
+    /// How many orphaned resources the app's last look found (Argo CD's
+    /// `SetOrphanedResourcesMetric`: 0 when its project does not look).
+    pub fn orphaned_resources(&self, app: AppLabels, count: u64) {
+        self.registry()
+            .orphaned
+            .insert((app.namespace, app.name), (app.project, count));
+    }
+
+    /// The Application `namespace/name` is gone: its per-app gauges go too.
+    pub fn forget_app(&self, namespace: &str, name: &str) {
+        self.registry()
+            .orphaned
+            .remove(&(namespace.to_string(), name.to_string()));
     }
 
     /// One reconcile of the Flux object `kind` `namespace/name`, its status written
@@ -502,6 +622,17 @@ impl Metrics {
                     escape(server),
                     escape(namespace)
                 ),
+            );
+        }
+        out.push_str("# HELP argocd_app_orphaned_resources_count Number of orphaned resources per application\n");
+        out.push_str("# TYPE argocd_app_orphaned_resources_count gauge\n");
+        for ((namespace, name), (project, n)) in &r.orphaned {
+            let _ = writeln!(
+                out,
+                "argocd_app_orphaned_resources_count{{name=\"{}\",namespace=\"{}\",project=\"{}\"}} {n}",
+                escape(name),
+                escape(namespace),
+                escape(project)
             );
         }
         out.push_str("# HELP gotk_reconcile_duration_seconds The duration in seconds of a GitOps Toolkit resource reconciliation.\n");
@@ -643,6 +774,66 @@ mod tests {
                 "argocd_app_info{autosync_enabled=\"true\",dest_namespace=\"web\",dest_server=\"https://east:6443\",health_status=\"Healthy\",name=\"web\",namespace=\"argocd\",operation=\"\",project=\"team\",repo=\"git@github.com/org/web\",sync_status=\"Synced\"} 1",
             ]
         );
+    }
+
+    /// The opt-in series: `argocd_app_labels` with each asked label as `label_<key>`
+    /// (empty when the app lacks it), `argocd_app_condition` counting the asked types.
+    #[test]
+    fn asked_labels_and_conditions_are_series_of_their_own() {
+        let states = ApplicationStates::new(AppMetricsOptions {
+            labels: vec!["team".into(), "example.com/tier".into()],
+            conditions: vec!["SyncError".into(), "SharedResourceWarning".into()],
+        });
+        states.observe(
+            &serde_json::json!({
+                "metadata": {"namespace": "argocd", "name": "web",
+                             "labels": {"team": "payments", "other": "x"}},
+                "spec": {"project": "team"},
+                "status": {"conditions": [
+                    {"type": "SharedResourceWarning", "message": "a"},
+                    {"type": "SharedResourceWarning", "message": "b"},
+                    {"type": "OrphanedResourceWarning", "message": "c"}]},
+            }),
+            true,
+        );
+        let text = states.render_argocd_info(&|_, _| None);
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("argocd_app_labels") || l.starts_with("argocd_app_condition"))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                "argocd_app_labels{label_example_com_tier=\"\",label_team=\"payments\",name=\"web\",namespace=\"argocd\",project=\"team\"} 1",
+                "argocd_app_condition{condition=\"SharedResourceWarning\",name=\"web\",namespace=\"argocd\",project=\"team\"} 2",
+            ]
+        );
+        let plain = ApplicationStates::default();
+        plain.observe(
+            &serde_json::json!({"metadata": {"namespace": "argocd", "name": "web"}}),
+            true,
+        );
+        let text = plain.render_argocd_info(&|_, _| None);
+        assert!(
+            !text.contains("argocd_app_labels") && !text.contains("argocd_app_condition"),
+            "off unless asked, as upstream: {text}"
+        );
+    }
+
+    /// `argocd_app_orphaned_resources_count`: the last count per app, gone with the app.
+    #[test]
+    fn the_orphan_gauge_follows_the_last_look() {
+        let m = Metrics::default();
+        let web = AppLabels::of(
+            &serde_json::json!({"metadata": {"namespace": "argocd", "name": "web"},
+                                                   "spec": {"project": "team"}}),
+        );
+        m.orphaned_resources(web.clone(), 3);
+        m.orphaned_resources(web, 1);
+        let line = "argocd_app_orphaned_resources_count{name=\"web\",namespace=\"argocd\",project=\"team\"} 1\n";
+        assert!(m.render().contains(line), "{}", m.render());
+        m.forget_app("argocd", "web");
+        assert!(!m.render().contains("argocd_app_orphaned_resources_count{"));
     }
 
     /// Argo CD's `IncSync`: an operation is counted once, when its state first reads

@@ -26,6 +26,8 @@ pub struct HubConfig {
     pub controller: ControllerOptions,
     /// The pause after each sync wave but the last (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`).
     pub wave_delay: Duration,
+    /// Argo CD's opt-in app series (`argocd_app_labels`, `argocd_app_condition`).
+    pub app_metrics: crate::metrics::AppMetricsOptions,
     /// Removing mirrors no app has read for a while (`None`: keep every mirror).
     pub mirror_gc: Option<MirrorGc>,
     /// ApplicationSet controller settings.
@@ -92,6 +94,7 @@ impl HubConfig {
             source_interval: Duration::from_secs(60),
             controller: ControllerOptions::default(),
             wave_delay: crate::application::DEFAULT_WAVE_DELAY,
+            app_metrics: Default::default(),
             mirror_gc: Some(MirrorGc::default()),
             appsets: crate::appset::AppSetOptions::default(),
             flux: crate::flux::FluxOptions::default(),
@@ -237,7 +240,9 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     );
     let notifier_hook = notifier.hook();
     tasks.push(tokio::spawn(notifier.run()));
-    let applications = Arc::new(crate::metrics::ApplicationStates::default());
+    let applications = Arc::new(crate::metrics::ApplicationStates::new(
+        config.app_metrics.clone(),
+    ));
     tasks.push(tokio::spawn(controller::run_applications_with(
         reconciler,
         config.controller.clone(),

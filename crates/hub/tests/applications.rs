@@ -5023,6 +5023,10 @@ async fn orphaned_resources_in_the_destination_namespace_are_a_warning() {
         config_maps.get_opt("stray").await.unwrap().is_some(),
         "an orphan is only reported"
     );
+    // Argo CD's gauge counts them too, warning or not.
+    let gauge = "argocd_app_orphaned_resources_count{name=\"web\",namespace=\"argocd\",project=\"team\"} 3\n";
+    let text = flotilla_hub::metrics::global().render();
+    assert!(text.contains(gauge), "{gauge} in\n{text}");
 
     let projects: Api<DynamicObject> = Api::namespaced_with(
         east_setup.hub.clone(),
@@ -5044,4 +5048,5 @@ async fn orphaned_resources_in_the_destination_namespace_are_a_warning() {
         warnings().await.filter(|w| w.is_empty())
     })
     .await;
+    assert!(flotilla_hub::metrics::global().render().contains(gauge));
 }

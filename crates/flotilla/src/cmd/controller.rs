@@ -160,6 +160,24 @@ pub(crate) struct ControllerArgs {
     /// that other controllers see the change first (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`).
     #[arg(long, env = "ARGOCD_SYNC_WAVE_DELAY", default_value_t = 2)]
     pub(crate) sync_wave_delay: u64,
+    /// Application labels copied to the `argocd_app_labels` metric, comma-separated
+    /// (Argo CD's `--metrics-application-labels`).
+    #[arg(
+        long,
+        value_name = "LABELS",
+        value_delimiter = ',',
+        env = "ARGOCD_APPLICATION_CONTROLLER_METRICS_APPLICATION_LABELS"
+    )]
+    pub(crate) metrics_application_labels: Vec<String>,
+    /// Application condition types counted in the `argocd_app_condition` metric,
+    /// comma-separated (Argo CD's `--metrics-application-conditions`).
+    #[arg(
+        long,
+        value_name = "CONDITIONS",
+        value_delimiter = ',',
+        env = "ARGOCD_APPLICATION_CONTROLLER_METRICS_APPLICATION_CONDITIONS"
+    )]
+    pub(crate) metrics_application_conditions: Vec<String>,
 }
 
 /// A Go duration (`720h`, `30m`, `0`).
@@ -291,6 +309,10 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
         config.wave_delay = std::time::Duration::from_secs(args.sync_wave_delay);
+        config.app_metrics = flotilla_hub::metrics::AppMetricsOptions {
+            labels: args.metrics_application_labels.clone(),
+            conditions: args.metrics_application_conditions.clone(),
+        };
         config.controller.application_namespaces = args.application_namespaces.clone();
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
