@@ -1797,6 +1797,17 @@ fn sync_options(
     .map(String::as_str)
     .collect();
     opts.apply_argo(&entries).map_err(|e| e.to_string())?;
+    // Argo CD's `client-side-apply-migration-manager` annotation names the manager the
+    // migration takes fields from (while the migration is on).
+    if let Some(manager) = app
+        .metadata
+        .annotations
+        .get(flotilla_sync::takeover::CSA_MANAGER_ANNOTATION)
+        .filter(|m| !m.is_empty())
+        && opts.csa_migration_manager.is_some()
+    {
+        opts.csa_migration_manager = Some(manager.clone());
+    }
     if opts.create_namespace {
         opts.namespace_metadata =
             policy

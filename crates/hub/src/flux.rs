@@ -2073,14 +2073,17 @@ async fn worker(state: Arc<Loop>) {
                 Err(e) => tracing::warn!(key = %key, error = %e, "writing Flux status"),
             }
         }
-        // Once the status is written, as Flux's deferred `RecordDuration`.
+        // Once the status is written, as Flux's deferred `RecordDuration`; an object being
+        // deleted (or gone meanwhile, its watch event handled first) loses its series
+        // instead, as `IsDelete` makes it `DeleteDuration`.
         let text = |pointer: &str| object.at(pointer).and_then(Value::as_str).unwrap_or("");
-        crate::metrics::global().flux_reconcile(
-            kind,
-            text("/metadata/namespace"),
-            text("/metadata/name"),
-            started.elapsed(),
-        );
+        let (namespace, name) = (text("/metadata/namespace"), text("/metadata/name"));
+        let metrics = crate::metrics::global();
+        if object.at("/metadata/deletionTimestamp").is_some() || state.known.get(&key).is_none() {
+            metrics.forget_flux(kind, namespace, name);
+        } else {
+            metrics.flux_reconcile(kind, namespace, name, started.elapsed());
+        }
         // After the status write, as kustomize-controller emits them once its status is
         // patched.
         let (recorder, controller) = if is_source {

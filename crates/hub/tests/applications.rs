@@ -4859,6 +4859,116 @@ async fn objects_argo_cd_applied_are_pruned_once_they_leave_git() {
     }
 }
 
+/// Fields an earlier writer set are handed to Flotilla's manager, so what Git no longer
+/// has goes: a client-side `kubectl apply` (Argo CD 3's ClientSideApplyMigration, by the
+/// real kubectl) and Argo CD's own server-side manager (a fleet moved from Argo CD), while
+/// a third manager's field (`kubectl edit`) stays its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fields_an_earlier_apply_set_go_when_git_no_longer_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(
+        dir.path(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  level: \"1\"\n",
+    )
+    .await;
+    let east = client(&east_setup.server, "east").await;
+    create_namespace(&east, "web").await;
+    let before = dir.path().join("before.yaml");
+    std::fs::write(
+        &before,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: web\ndata:\n  color: blue\n  size: large\n",
+    )
+    .unwrap();
+    support::kubectl(
+        &east_setup.server,
+        dir.path(),
+        "east",
+        &["apply", "-f", before.to_str().unwrap()],
+    );
+    let config_maps = Api::<ConfigMap>::namespaced(east.clone(), "web");
+    config_maps
+        .patch(
+            "settings",
+            &by_hand(),
+            &Patch::Merge(json!({"data": {"note": "by hand"}})),
+        )
+        .await
+        .unwrap();
+    config_maps
+        .patch(
+            "tuned",
+            &PatchParams::apply("argocd-controller").force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "tuned", "namespace": "web"},
+                "data": {"level": "1", "retired": "yes"}})),
+        )
+        .await
+        .unwrap();
+
+    let (_controller, apps) = east_setup.run_controller();
+    create_app(
+        &apps,
+        "web",
+        json!({
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": "main", "path": "deploy"},
+            "destination": {"server": east_setup.server.cluster_url("east"), "namespace": "web"},
+            "syncPolicy": {"automated": {"prune": true}},
+        }),
+    )
+    .await;
+    let data = async |name: &str| {
+        let cm = config_maps.get(name).await.ok()?;
+        serde_json::to_value(cm.data?).ok()
+    };
+    wait_for("both objects as Git has them", async || {
+        let settings = data("settings").await?;
+        let tuned = data("tuned").await?;
+        (settings == json!({"color": "blue", "note": "by hand"}) && tuned == json!({"level": "1"}))
+            .then_some(())
+    })
+    .await;
+    let settings = config_maps.get("settings").await.unwrap();
+    let managers: Vec<(String, String)> = settings
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            (
+                e.manager.unwrap_or_default(),
+                e.operation.unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        managers.contains(&("flotilla".into(), "Apply".into()))
+            && managers.contains(&("kubectl-edit".into(), "Update".into()))
+            && !managers
+                .iter()
+                .any(|(m, _)| m == "kubectl-client-side-apply"),
+        "{managers:?}"
+    );
+    assert!(
+        !settings
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("kubectl.kubernetes.io/last-applied-configuration"),
+        "the client-side record went with its owner's fields"
+    );
+    let tuned = config_maps.get("tuned").await.unwrap();
+    assert!(
+        !tuned
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e.manager.as_deref() == Some("argocd-controller")),
+        "Argo CD's entry is Flotilla's now"
+    );
+}
+
 /// Argo CD's app metrics from a running controller, for the dashboards and alerts
 /// written against them: `argocd_app_info` follows the Application from the watch,
 /// `argocd_app_sync_total` counts its automated sync once, `argocd_app_reconcile` times

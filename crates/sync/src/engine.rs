@@ -1312,11 +1312,92 @@ async fn apply(
         }
         Err(e) => return result(p, Action::Failed, error_text(&e), phase),
     };
+    let obj = if !opts.dry_run
+        && crate::takeover::needs_takeover(obj.at("/metadata/managedFields"), &opts.predecessors())
+    {
+        match take_over(cluster, &api, p, (&pp, &patch), obj, opts).await {
+            Ok(o) => o,
+            Err(message) => return result(p, Action::Failed, message, phase),
+        }
+    } else {
+        obj
+    };
     if p.key.kind == "CustomResourceDefinition" && !opts.dry_run {
         wait_established(&api, p.name(), opts).await;
     }
     let obj = as_applied(&body, obj, live);
     applied(p, action, body, obj, phase)
+}
+
+/// Hands the fields of the managers before Flotilla (Argo CD's, a client-side apply's)
+/// to Flotilla's manager on the object just applied as `answer`, then applies again so
+/// that what Git no longer has goes (see [`crate::takeover`]). Done after the apply,
+/// whose answer holds the managed fields, so an object is not read first; a concurrent
+/// write (409 on the resourceVersion precondition) reads it again, up to five times, as
+/// client-go's `RetryOnConflict`. Fails in Argo CD's words.
+async fn take_over<P: serde::Serialize + std::fmt::Debug>(
+    cluster: &Cluster,
+    api: &Api<DynamicObject>,
+    p: &Prepared,
+    (pp, apply): (&PatchParams, &Patch<P>),
+    mut answer: Value,
+    opts: &SyncOptions,
+) -> Result<Value, String> {
+    let predecessors = opts.predecessors();
+    let failed = |e: &dyn std::fmt::Display| {
+        format!(
+            "Failed to perform client-side apply migration for {}: {e}",
+            p.key
+        )
+    };
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    for _ in 0..5 {
+        let entries = answer
+            .at("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let Some(upgraded) = crate::takeover::upgraded(entries, &predecessors, FIELD_MANAGER)
+            .map_err(|e| failed(&e))?
+        else {
+            return Ok(answer);
+        };
+        let version = answer
+            .at("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let json: json_patch::Patch =
+            serde_json::from_value(crate::takeover::patch(upgraded, version))
+                .map_err(|e| failed(&e))?;
+        match patch_value(
+            cluster.client(),
+            api,
+            p.name(),
+            &params,
+            &Patch::<()>::Json(json),
+        )
+        .await
+        {
+            Ok(_) => {
+                return with_retry(&opts.retry, || {
+                    patch_value(cluster.client(), api, p.name(), pp, apply)
+                })
+                .await
+                .map_err(|e| error_text(&e));
+            }
+            Err(e) if matches!(api_status(&e), Some((409, _))) => {
+                answer = with_retry(&opts.retry, || api.get(p.name()))
+                    .await
+                    .map(to_value)
+                    .map_err(|e| failed(&error_text(&e)))?;
+            }
+            Err(e) => return Err(failed(&error_text(&e))),
+        }
+    }
+    Err(failed(&"the object kept changing"))
 }
 
 /// The result of an object applied as `body` and now `obj`.

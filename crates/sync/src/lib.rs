@@ -23,6 +23,7 @@ pub mod ignore;
 mod model;
 pub mod options;
 pub mod order;
+pub mod takeover;
 pub mod tracking;
 
 pub use cluster::{Cluster, ClusterScope};

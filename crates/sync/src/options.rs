@@ -134,6 +134,11 @@ pub struct SyncOptions {
     /// approved (gitops-engine's `WithPruneConfirmed(false)`); `Some(true)` (approved)
     /// prunes them.
     pub prune_confirmed: Option<bool>,
+    /// The client-side apply manager whose fields pass to Flotilla's on apply (Argo CD's
+    /// `ClientSideApplyMigration`: `kubectl-client-side-apply` unless the Application's
+    /// annotation names another); `None` with `ClientSideApplyMigration=false`. Argo CD's
+    /// own manager's always do (see [`crate::takeover`]).
+    pub csa_migration_manager: Option<String>,
 }
 
 /// The message of a sync stopped by [`SyncOptions::terminate`] (gitops-engine's words).
@@ -215,7 +220,30 @@ impl Default for SyncOptions {
             app_deletion: None,
             terminate: None,
             prune_confirmed: None,
+            csa_migration_manager: Some(crate::takeover::DEFAULT_CSA_MANAGER.to_string()),
         }
+    }
+}
+
+impl SyncOptions {
+    /// The managers whose fields an apply hands to Flotilla's: Argo CD's own (server- and
+    /// client-side) and the client-side apply migration's.
+    pub fn predecessors(&self) -> Vec<crate::takeover::Predecessor> {
+        use crate::takeover::{ARGOCD_MANAGER, Predecessor};
+        let mut out = vec![
+            Predecessor {
+                manager: ARGOCD_MANAGER.to_string(),
+                operation: "Apply",
+            },
+            Predecessor::updates_of(ARGOCD_MANAGER),
+        ];
+        out.extend(
+            self.csa_migration_manager
+                .as_deref()
+                .filter(|m| *m != ARGOCD_MANAGER)
+                .map(Predecessor::updates_of),
+        );
+        out
     }
 }
 
@@ -283,10 +311,14 @@ impl SyncOptions {
                     flag()?;
                 }
                 // Argo CD 3 moves the fields a client-side `kubectl apply` owned over to
-                // its server-side manager; Flotilla does not (a field such an apply set
-                // and Git drops stays), so the option is accepted and changes nothing.
+                // its server-side manager unless this is false.
                 "ClientSideApplyMigration" => {
-                    flag()?;
+                    if !flag()? {
+                        self.csa_migration_manager = None;
+                    } else if self.csa_migration_manager.is_none() {
+                        self.csa_migration_manager =
+                            Some(crate::takeover::DEFAULT_CSA_MANAGER.to_string());
+                    }
                 }
                 _ => return Err(err("unknown option")),
             }
@@ -487,6 +519,12 @@ mod tests {
         ])
         .unwrap();
         assert!(o.create_namespace && o.prune_last);
+        assert_eq!(o.csa_migration_manager, None);
+        assert_eq!(
+            o.predecessors().len(),
+            2,
+            "Argo CD's own manager is still taken over"
+        );
         assert_eq!(o.prune_propagation, Propagation::Orphan);
         let e = o.apply_argo(&["Bogus=true"]).unwrap_err();
         assert_eq!(e.to_string(), "sync option \"Bogus=true\": unknown option");
