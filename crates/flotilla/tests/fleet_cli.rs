@@ -168,7 +168,8 @@ fn query(port: u16, promql: &str) -> Option<Vec<f64>> {
 /// The demo's `/metrics` scraped by a real Prometheus (the Debian package's): the page
 /// parses (the target is up), and Argo CD's and Flux's own series arrive with what the
 /// fleet did — every Application synced and healthy in `argocd_app_info`, their syncs
-/// in `argocd_app_sync_total`, both seed Kustomizations timed.
+/// in `argocd_app_sync_total`, both seed Kustomizations timed, both destination clusters
+/// known and connected in `argocd_cluster_*`.
 #[test]
 fn a_real_prometheus_scrapes_the_hubs_metrics() {
     use std::io::BufRead as _;
@@ -243,6 +244,14 @@ fn a_real_prometheus_scrapes_the_hubs_metrics() {
             "sum(flotilla_applications{sync=\"Synced\",health=\"Healthy\"})",
             2.0,
         ),
+        // Both destinations, their version asked, connected, three kinds watched on each
+        // (the chart's Deployment, Service and ConfigMap).
+        (
+            "count(argocd_cluster_info{k8s_version=~\"v1[.][0-9]+[.][0-9]+\"})",
+            2.0,
+        ),
+        ("sum(argocd_cluster_connection_status)", 2.0),
+        ("sum(argocd_cluster_api_resources)", 6.0),
     ];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {

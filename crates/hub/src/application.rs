@@ -61,6 +61,9 @@ pub struct AppReconciler {
     inventories: Mutex<HashMap<String, Inventory>>,
     /// Watches on the kinds applications applied (set by the controller loop).
     drift: Mutex<Option<crate::drift::DriftWatches>>,
+    /// Each destination's Kubernetes version (Helm's `.Capabilities.KubeVersion`, the
+    /// cluster metrics).
+    pub versions: Arc<crate::cluster_versions::ClusterVersions>,
     /// The Applications the controller's watch keeps (set by the controller loop): which
     /// apps exist, for orphaned resources.
     applications: Mutex<Option<Arc<crate::known::Known>>>,
@@ -150,6 +153,7 @@ impl AppReconciler {
             sync_clusters: Mutex::default(),
             inventories: Mutex::default(),
             drift: Mutex::default(),
+            versions: Arc::default(),
             applications: Mutex::default(),
             settled: crate::settled::Settled::new(FULL_SYNC_EVERY),
             projects: Mutex::default(),
@@ -398,7 +402,11 @@ impl AppReconciler {
 
         // Settled: nothing new since the last successful sync and no drift seen — only
         // look at the objects' health, without rendering or applying.
-        let context = app_context(&app, self.settings.kustomize_build_options());
+        let mut context = app_context(&app, self.settings.kustomize_build_options());
+        context.kube_version = self
+            .versions
+            .version(&cluster.server, &cluster.client)
+            .await;
         let settledness = self.settledness(pass, &app, &target, &context);
         if settledness.only_look(pass.run)
             && let Some(looked) = self.settled_health(pass, &cluster).await
@@ -1132,7 +1140,11 @@ impl AppReconciler {
             )
             .await?;
         let project = app.spec.project_or_default().to_string();
-        let context = app_context(&app, self.settings.kustomize_build_options());
+        let mut context = app_context(&app, self.settings.kustomize_build_options());
+        context.kube_version = self
+            .versions
+            .version(&cluster.server, &cluster.client)
+            .await;
         let rendered = self
             .render_trees(
                 trees,

@@ -49,6 +49,17 @@ pub struct DriftEvent {
     pub seen_at: SystemTime,
 }
 
+/// What the watches of one cluster hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Kinds watched.
+    pub kinds: usize,
+    /// Objects held.
+    pub objects: usize,
+    /// When the oldest of their last listings finished.
+    pub oldest_listing: Option<std::time::Instant>,
+}
+
 /// The watches and what they saw.
 #[derive(Clone)]
 pub struct DriftWatches {
@@ -130,6 +141,8 @@ impl Seen {
 struct KindStore {
     /// Whether the first listing finished: until then the store cannot tell what exists.
     ready: bool,
+    /// When the last (re)listing finished.
+    listed_at: Option<std::time::Instant>,
     objects: Objects,
     /// While a (re)listing runs: what it has shown so far (replaces `objects` when done).
     listing: Option<Objects>,
@@ -412,6 +425,30 @@ impl DriftWatches {
         })
     }
 
+    /// What the watches of each cluster hold, by server URL (Argo CD's cluster cache
+    /// info).
+    pub fn cluster_stats(&self) -> std::collections::BTreeMap<String, CacheStats> {
+        let mut out: std::collections::BTreeMap<String, CacheStats> = Default::default();
+        let mut kinds: HashSet<(String, String)> = HashSet::new();
+        for (id, watch) in lock(&self.inner.watches).iter() {
+            let mut parts = id.splitn(3, '|');
+            let (Some(server), Some(kind)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let stats = out.entry(server.to_string()).or_default();
+            if kinds.insert((server.to_string(), kind.to_string())) {
+                stats.kinds += 1;
+            }
+            let store = lock(&watch.store);
+            stats.objects += store.objects.by_name.len();
+            stats.oldest_listing = match (stats.oldest_listing, store.listed_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        out
+    }
+
     /// Drift events seen so far (the most recent last, at most the last 1,024).
     pub fn events(&self) -> Vec<DriftEvent> {
         lock(&self.inner.events).iter().cloned().collect()
@@ -508,6 +545,7 @@ async fn watch(
                         store.objects = listed;
                     }
                     store.ready = true;
+                    store.listed_at = Some(std::time::Instant::now());
                     (gone, unsettled)
                 };
                 for object in gone {

@@ -7,6 +7,7 @@ pub mod application;
 pub mod appset;
 pub mod argocd_cm;
 pub mod bootstrap;
+pub mod cluster_versions;
 pub mod clusters;
 pub mod controller;
 pub mod delete_hooks;

@@ -312,6 +312,77 @@ impl ApplicationStates {
     }
 }
 
+/// Argo CD's cluster collector (`argocd_cluster_*`), for every cluster whose version the
+/// hub has asked (the destinations of its Applications, as Argo CD keeps a cache only of
+/// those): `names` gives each server's registered name, `probes` the versions, `caches`
+/// what the drift watches hold. The connection is up when the cluster answered its last
+/// version question (asked again every few seconds, see
+/// [`crate::cluster_versions::ClusterVersions::keep_asking`]); the cache age counts from
+/// the oldest of the watches' last listings (-1 before any).
+pub fn render_argocd_clusters(
+    names: &BTreeMap<String, String>,
+    probes: &[(String, crate::cluster_versions::Probe)],
+    caches: &BTreeMap<String, crate::drift::CacheStats>,
+    now: std::time::Instant,
+) -> String {
+    let mut info = String::from(
+        "# HELP argocd_cluster_info Information about cluster.\n# TYPE argocd_cluster_info gauge\n",
+    );
+    let mut objects = String::from(
+        "# HELP argocd_cluster_api_resource_objects Number of k8s resource objects in the cache.\n# TYPE argocd_cluster_api_resource_objects gauge\n",
+    );
+    let mut kinds = String::from(
+        "# HELP argocd_cluster_api_resources Number of monitored kubernetes API resources.\n# TYPE argocd_cluster_api_resources gauge\n",
+    );
+    let mut age = String::from(
+        "# HELP argocd_cluster_cache_age_seconds Cluster cache age in seconds.\n# TYPE argocd_cluster_cache_age_seconds gauge\n",
+    );
+    let mut connection = String::from(
+        "# HELP argocd_cluster_connection_status The k8s cluster current connection status.\n# TYPE argocd_cluster_connection_status gauge\n",
+    );
+    for (server, probe) in probes {
+        let cache = caches.get(server).copied().unwrap_or_default();
+        let name = names.get(server).map(String::as_str).unwrap_or_else(|| {
+            if server.trim_end_matches('/') == crate::clusters::IN_CLUSTER_SERVER {
+                flotilla_fleet::cluster::IN_CLUSTER_NAME
+            } else {
+                ""
+            }
+        });
+        let version = escape(probe.version.as_deref().unwrap_or(""));
+        let server = escape(server);
+        let _ = writeln!(
+            info,
+            "argocd_cluster_info{{k8s_version=\"{version}\",name=\"{}\",server=\"{server}\"}} 1",
+            escape(name)
+        );
+        let _ = writeln!(
+            objects,
+            "argocd_cluster_api_resource_objects{{server=\"{server}\"}} {}",
+            cache.objects
+        );
+        let _ = writeln!(
+            kinds,
+            "argocd_cluster_api_resources{{server=\"{server}\"}} {}",
+            cache.kinds
+        );
+        let seconds = cache
+            .oldest_listing
+            .map_or(-1, |at| now.saturating_duration_since(at).as_secs() as i64);
+        let _ = writeln!(
+            age,
+            "argocd_cluster_cache_age_seconds{{server=\"{server}\"}} {seconds}"
+        );
+        let up = probe.reachable;
+        let _ = writeln!(
+            connection,
+            "argocd_cluster_connection_status{{k8s_version=\"{version}\",server=\"{server}\"}} {}",
+            u8::from(up)
+        );
+    }
+    [info, objects, kinds, age, connection].concat()
+}
+
 /// Who an Application is in Argo CD's app metrics: its namespace, name and project.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AppLabels {
@@ -818,6 +889,67 @@ mod tests {
             !text.contains("argocd_app_labels") && !text.contains("argocd_app_condition"),
             "off unless asked, as upstream: {text}"
         );
+    }
+
+    /// Argo CD's cluster series, one set per cluster asked: its version and name, what
+    /// its watches hold, and the connection down when it did not answer or a watch fails.
+    #[test]
+    fn cluster_series_say_what_argo_cds_collector_says() {
+        use crate::cluster_versions::Probe;
+        use crate::drift::CacheStats;
+        let now = std::time::Instant::now();
+        let later = now + Duration::from_secs(600);
+        let probes = vec![
+            (
+                "https://east:6443".to_string(),
+                Probe {
+                    version: Some("v1.29.7".into()),
+                    reachable: true,
+                    expires: later,
+                },
+            ),
+            (
+                "https://kubernetes.default.svc".to_string(),
+                Probe {
+                    version: Some("v1.32.0".into()),
+                    reachable: true,
+                    expires: later,
+                },
+            ),
+            (
+                "https://west:6443".to_string(),
+                Probe {
+                    version: Some("v1.30.1".into()),
+                    reachable: false,
+                    expires: later,
+                },
+            ),
+        ];
+        let names = BTreeMap::from([
+            ("https://east:6443".to_string(), "east".to_string()),
+            ("https://west:6443".to_string(), "west".to_string()),
+        ]);
+        let caches = BTreeMap::from([(
+            "https://east:6443".to_string(),
+            CacheStats {
+                kinds: 3,
+                objects: 40,
+                oldest_listing: Some(now),
+            },
+        )]);
+        let text = render_argocd_clusters(&names, &probes, &caches, now + Duration::from_secs(75));
+        for line in [
+            "argocd_cluster_info{k8s_version=\"v1.29.7\",name=\"east\",server=\"https://east:6443\"} 1",
+            "argocd_cluster_info{k8s_version=\"v1.32.0\",name=\"in-cluster\",server=\"https://kubernetes.default.svc\"} 1",
+            "argocd_cluster_api_resource_objects{server=\"https://east:6443\"} 40",
+            "argocd_cluster_api_resources{server=\"https://east:6443\"} 3",
+            "argocd_cluster_cache_age_seconds{server=\"https://east:6443\"} 75",
+            "argocd_cluster_cache_age_seconds{server=\"https://west:6443\"} -1",
+            "argocd_cluster_connection_status{k8s_version=\"v1.29.7\",server=\"https://east:6443\"} 1",
+            "argocd_cluster_connection_status{k8s_version=\"v1.30.1\",server=\"https://west:6443\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 
     /// `argocd_app_orphaned_resources_count`: the last count per app, gone with the app.

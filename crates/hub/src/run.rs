@@ -146,6 +146,9 @@ pub struct Hub {
     pub sources: Sources,
     /// Each Application's sync and health status (the `flotilla_applications` gauge).
     pub applications: Arc<crate::metrics::ApplicationStates>,
+    /// The Application controller's reconciler: the clusters' versions and drift
+    /// watches, for the cluster metrics.
+    pub reconciler: Arc<AppReconciler>,
     /// The Flux Receivers' webhook server (`/hook/<digest>`), to serve on the hub's
     /// webhook address.
     pub flux_receivers: axum::Router,
@@ -220,6 +223,13 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     reconciler.hub_config = Some(hub_config.clone());
     reconciler.wave_delay = config.wave_delay;
     let reconciler = Arc::new(reconciler);
+    // The destinations' versions asked again every 10 s: their connection status.
+    tasks.push(tokio::spawn(
+        reconciler
+            .versions
+            .clone()
+            .keep_asking(Duration::from_secs(10)),
+    ));
     tasks.push(tokio::spawn(crate::tls_certs::run(
         hub.clone(),
         config.controller.cluster_namespace.clone(),
@@ -244,7 +254,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         config.app_metrics.clone(),
     ));
     tasks.push(tokio::spawn(controller::run_applications_with(
-        reconciler,
+        reconciler.clone(),
         config.controller.clone(),
         controller::Feeds {
             hooks: vec![appset_hook, applications.hook(), notifier_hook],
@@ -271,6 +281,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         clusters: registry,
         sources,
         applications,
+        reconciler,
         flux_receivers,
         sealed_secrets,
         tasks,

@@ -1265,6 +1265,48 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
 
 /// A Helm repository in `dir`: for each (chart, version, ConfigMap name), a chart whose
 /// one template is that ConfigMap, packaged, and an `index.yaml` listing them.
+/// A chart renders with its destination's Kubernetes version as
+/// `.Capabilities.KubeVersion`, as Argo CD sends the cluster's version to its repo server
+/// (the `gitVersion` read as `ParseGeneric`), so a chart's version gates pick what that
+/// cluster serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chart_renders_with_its_destinations_kubernetes_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: capabilities\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  policy: {{ if semverCompare \">=1.30-0\" .Capabilities.KubeVersion.Version }}new{{ else }}old{{ end }}\n";
+    let (_work, url) = repository(
+        dir.path(),
+        &[
+            (
+                "deploy/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            ),
+            ("deploy/templates/cm.yaml", template),
+        ],
+    );
+    let mirrors = MirrorCache::new(CacheOptions::new(dir.path().join("cache"))).unwrap();
+    let setup = hub_and_east_with(
+        &mirrors,
+        kubesim::FleetConfig {
+            kube_version: kubesim::KubeVersion {
+                major: 1,
+                minor: 29,
+                patch: 7,
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_controller, _apps) = setup.run_web_app(&url, &["CreateNamespace=true"]).await;
+    let east = client(&setup.server, "east").await;
+    let config_maps = Api::<ConfigMap>::namespaced(east, "web");
+    let data = wait_for("the chart rendered and applied", async || {
+        config_maps.get_opt("capabilities").await.ok()??.data
+    })
+    .await;
+    assert_eq!(data["kube"], "v1.29.7");
+    assert_eq!(data["policy"], "old");
+}
+
 fn publish_charts(dir: &std::path::Path, charts: &[(&str, &str, &str)]) {
     let mut entries = serde_json::Map::new();
     for (name, version, config_map) in charts {
@@ -4967,6 +5009,79 @@ async fn fields_an_earlier_apply_set_go_when_git_no_longer_has_them() {
             .any(|e| e.manager.as_deref() == Some("argocd-controller")),
         "Argo CD's entry is Flotilla's now"
     );
+}
+
+/// Argo CD's cluster series for a destination: its version, what the drift watches hold,
+/// and its connection going down while the cluster cannot be reached (the version asked
+/// again and again gets no answer) and up again once it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_destinations_connection_status_follows_its_answers() {
+    use kubesim::faults::FaultChange;
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(dir.path(), CONFIG_MAP).await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    tokio::spawn(
+        east_setup
+            .reconciler
+            .versions
+            .clone()
+            .keep_asking(Duration::from_millis(500)),
+    );
+    let east = east_setup.server.cluster_url("east");
+    let series = || {
+        let names = std::collections::BTreeMap::from([(east.clone(), "east".to_string())]);
+        let caches = east_setup
+            .reconciler
+            .drift_watches()
+            .map(|w| w.cluster_stats())
+            .unwrap_or_default();
+        flotilla_hub::metrics::render_argocd_clusters(
+            &names,
+            &east_setup.reconciler.versions.probes(),
+            &caches,
+            std::time::Instant::now(),
+        )
+    };
+    let connected = |up: u8| {
+        format!(
+            "argocd_cluster_connection_status{{k8s_version=\"v1.32.0\",server=\"{east}\"}} {up}"
+        )
+    };
+    wait_for("the app synced", async || {
+        let app = apps.get("web").await.ok()?;
+        (app.data.pointer("/status/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let text = wait_for("east's series", async || {
+        let text = series();
+        text.lines().any(|l| l == connected(1)).then_some(text)
+    })
+    .await;
+    for line in [
+        format!("argocd_cluster_info{{k8s_version=\"v1.32.0\",name=\"east\",server=\"{east}\"}} 1"),
+        format!("argocd_cluster_api_resources{{server=\"{east}\"}} 1"),
+        format!("argocd_cluster_api_resource_objects{{server=\"{east}\"}} 1"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+
+    let cluster = east_setup.fleet.cluster("east").unwrap();
+    let reachable = |yes: bool| FaultChange {
+        unreachable: Some(!yes),
+        ..Default::default()
+    };
+    cluster.change_faults(&reachable(false)).unwrap();
+    wait_for("the connection down", async || {
+        series().lines().any(|l| l == connected(0)).then_some(())
+    })
+    .await;
+    cluster.change_faults(&reachable(true)).unwrap();
+    wait_for("the connection up again", async || {
+        series().lines().any(|l| l == connected(1)).then_some(())
+    })
+    .await;
 }
 
 /// Argo CD's app metrics from a running controller, for the dashboards and alerts

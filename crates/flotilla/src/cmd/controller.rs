@@ -411,6 +411,26 @@ async fn metrics(State(running): State<Arc<Hub>>) -> String {
             running.clusters.read().ok()?.server_of(server, name)
         }),
     );
+    let names: std::collections::BTreeMap<String, String> = running
+        .clusters
+        .read()
+        .map(|r| {
+            r.clusters()
+                .map(|c| (c.secret.server.clone(), c.secret.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let caches = running
+        .reconciler
+        .drift_watches()
+        .map(|w| w.cluster_stats())
+        .unwrap_or_default();
+    out.push_str(&flotilla_hub::metrics::render_argocd_clusters(
+        &names,
+        &running.reconciler.versions.probes(),
+        &caches,
+        std::time::Instant::now(),
+    ));
     let clusters = running.clusters.read().map(|r| r.len()).unwrap_or_default();
     out.push_str("# HELP flotilla_clusters Registered clusters.\n# TYPE flotilla_clusters gauge\n");
     out.push_str(&format!("flotilla_clusters {clusters}\n"));

@@ -1,0 +1,191 @@
+//! Each destination cluster's Kubernetes version as Argo CD's cluster cache keeps it
+//! (`GetServerVersion`: the API server's `gitVersion` read by apimachinery's
+//! `version.ParseGeneric`, written `v<major>.<minor>[.<patch>]`, a vendor suffix such as
+//! `-gke.100` or `+k3s1` dropped). Applications' Helm charts render with it as
+//! `.Capabilities.KubeVersion`, as Argo CD sends it to its repo server, and the cluster
+//! metrics name it.
+//!
+//! Each cluster is asked when an Application first needs it, and again after [`MAX_AGE`]
+//! (after [`RETRY_AFTER`] when it did not answer); one question at a time per cluster,
+//! the others waiting for its answer. A cluster that stops answering keeps the version it
+//! last gave. [`ClusterVersions::keep_asking`] asks every known cluster again every few
+//! seconds: whether it answered is the cluster's connection status in the metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an answer is used before the cluster is asked again.
+pub const MAX_AGE: Duration = Duration::from_secs(300);
+
+/// How soon a cluster that did not answer is asked again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// How long the hub waits for an answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the last question to one cluster found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The version, the last one known when this question went unanswered.
+    pub version: Option<String>,
+    /// Whether the cluster answered.
+    pub reachable: bool,
+    /// When to ask again.
+    pub expires: Instant,
+}
+
+/// One cluster: how it is reached and its last answer.
+type Slot = Arc<tokio::sync::Mutex<(kube::Client, Option<Probe>)>>;
+
+/// The versions of the clusters asked so far, by server URL.
+#[derive(Default)]
+pub struct ClusterVersions {
+    by_server: Mutex<HashMap<String, Slot>>,
+}
+
+impl std::fmt::Debug for ClusterVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterVersions").finish_non_exhaustive()
+    }
+}
+
+impl ClusterVersions {
+    /// The version of the cluster at `server`, reached through `client`: known, or asked
+    /// now; `None` when it never answered.
+    pub async fn version(&self, server: &str, client: &kube::Client) -> Option<String> {
+        let slot = crate::lock(&self.by_server)
+            .entry(server.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new((client.clone(), None))))
+            .clone();
+        let mut held = slot.lock().await;
+        // The registration may have changed (new credentials): ask with the current one.
+        held.0 = client.clone();
+        if let Some(known) = held.1.as_ref().filter(|p| p.expires > Instant::now()) {
+            return known.version.clone();
+        }
+        ask(server, &mut held).await
+    }
+
+    /// Asks every cluster asked before again, every `every`, until dropped: their answers
+    /// keep the connection status current between Applications' reconciles.
+    pub async fn keep_asking(self: Arc<Self>, every: Duration) {
+        use futures::StreamExt as _;
+        loop {
+            tokio::time::sleep(every).await;
+            let slots: Vec<(String, Slot)> = crate::lock(&self.by_server)
+                .iter()
+                .map(|(server, slot)| (server.clone(), slot.clone()))
+                .collect();
+            futures::stream::iter(slots)
+                .for_each_concurrent(16, |(server, slot)| async move {
+                    let mut held = slot.lock().await;
+                    ask(&server, &mut held).await;
+                })
+                .await;
+        }
+    }
+
+    /// The last answer of each cluster asked (one being asked right now is left out).
+    pub fn probes(&self) -> Vec<(String, Probe)> {
+        let slots: Vec<_> = crate::lock(&self.by_server)
+            .iter()
+            .map(|(server, slot)| (server.clone(), slot.clone()))
+            .collect();
+        let mut out: Vec<(String, Probe)> = slots
+            .into_iter()
+            .filter_map(|(server, slot)| Some((server, slot.try_lock().ok()?.1.clone()?)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// Asks the cluster at `server` its version and keeps the answer; the version known now.
+async fn ask(server: &str, held: &mut (kube::Client, Option<Probe>)) -> Option<String> {
+    let (client, probe) = held;
+    let found = match tokio::time::timeout(TIMEOUT, client.apiserver_version()).await {
+        Ok(Ok(info)) => parse_generic(&info.git_version),
+        Ok(Err(e)) => {
+            tracing::debug!(%server, error = %e, "asking the cluster's version");
+            None
+        }
+        Err(_) => None,
+    };
+    let now = Instant::now();
+    let asked = match found {
+        Some(version) => Probe {
+            version: Some(version),
+            reachable: true,
+            expires: now + MAX_AGE,
+        },
+        None => Probe {
+            version: probe.as_ref().and_then(|p| p.version.clone()),
+            reachable: false,
+            expires: now + RETRY_AFTER,
+        },
+    };
+    let version = asked.version.clone();
+    *probe = Some(asked);
+    version
+}
+
+/// apimachinery's `version.ParseGeneric` as Argo CD writes its result: the leading
+/// numbers (at least two; the first without a leading zero) of a `gitVersion`, with a
+/// `v`; `None` when it is not a version.
+pub fn parse_generic(git_version: &str) -> Option<String> {
+    let text = git_version.trim_start();
+    let text = text.strip_prefix('v').unwrap_or(text);
+    // The numeric part is the longest `N(.N)*` at the start; what follows is ignored.
+    let mut components: Vec<&str> = Vec::new();
+    let mut rest = text;
+    loop {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            break;
+        }
+        components.push(&rest[..digits]);
+        match rest[digits..].strip_prefix('.') {
+            Some(after) if after.starts_with(|c: char| c.is_ascii_digit()) => rest = after,
+            _ => break,
+        }
+    }
+    if components.len() < 2 {
+        return None;
+    }
+    if components[0].len() > 1 && components[0].starts_with('0') {
+        return None;
+    }
+    let parsed: Vec<u64> = components
+        .iter()
+        .map(|c| c.parse().ok())
+        .collect::<Option<_>>()?;
+    let joined: Vec<String> = parsed.iter().map(u64::to_string).collect();
+    Some(format!("v{}", joined.join(".")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Argo CD's `GetServerVersion` cases (gitops-engine's ctl_test.go) and
+    /// apimachinery's generic parsing.
+    #[test]
+    fn versions_read_as_argo_cd_reads_them() {
+        assert_eq!(parse_generic("v1.34.0").as_deref(), Some("v1.34.0"));
+        assert_eq!(parse_generic("v1.30.11+IKS").as_deref(), Some("v1.30.11"));
+        assert_eq!(
+            parse_generic("v1.29.3-gke.1093000").as_deref(),
+            Some("v1.29.3")
+        );
+        assert_eq!(parse_generic("v1.31.2+k3s1").as_deref(), Some("v1.31.2"));
+        assert_eq!(parse_generic("1.28").as_deref(), Some("v1.28"));
+        assert_eq!(parse_generic("  v1.27.4").as_deref(), Some("v1.27.4"));
+        assert_eq!(parse_generic("v1.2.").as_deref(), Some("v1.2"));
+        for bad in ["", "v1", "garbage", "v01.2.3", "v1..2", "v1.x"] {
+            assert_eq!(parse_generic(bad), None, "{bad:?}");
+        }
+    }
+}
