@@ -314,7 +314,8 @@ impl ApplicationStates {
 
 /// Argo CD's cluster collector (`argocd_cluster_*`), for every cluster whose version the
 /// hub has asked (the destinations of its Applications, as Argo CD keeps a cache only of
-/// those): `names` gives each server's registered name, `probes` the versions, `caches`
+/// those) and that is still registered (or the hub itself): `names` gives each server's
+/// registered name, `probes` the versions, `caches`
 /// what the drift watches hold. The connection is up when the cluster answered its last
 /// version question (asked again every few seconds, see
 /// [`crate::cluster_versions::ClusterVersions::keep_asking`]); the cache age counts from
@@ -342,13 +343,14 @@ pub fn render_argocd_clusters(
     );
     for (server, probe) in probes {
         let cache = caches.get(server).copied().unwrap_or_default();
-        let name = names.get(server).map(String::as_str).unwrap_or_else(|| {
-            if server.trim_end_matches('/') == crate::clusters::IN_CLUSTER_SERVER {
+        // A cluster no longer registered (its Secret deleted) is left out.
+        let name = match names.get(server) {
+            Some(name) => name.as_str(),
+            None if server.trim_end_matches('/') == crate::clusters::IN_CLUSTER_SERVER => {
                 flotilla_fleet::cluster::IN_CLUSTER_NAME
-            } else {
-                ""
             }
-        });
+            None => continue,
+        };
         let version = escape(probe.version.as_deref().unwrap_or(""));
         let server = escape(server);
         let _ = writeln!(
@@ -917,6 +919,14 @@ mod tests {
                 },
             ),
             (
+                "https://gone:6443".to_string(),
+                Probe {
+                    version: Some("v1.31.0".into()),
+                    reachable: true,
+                    expires: later,
+                },
+            ),
+            (
                 "https://west:6443".to_string(),
                 Probe {
                     version: Some("v1.30.1".into()),
@@ -950,6 +960,7 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
+        assert!(!text.contains("gone"), "no longer registered: {text}");
     }
 
     /// `argocd_app_orphaned_resources_count`: the last count per app, gone with the app.
