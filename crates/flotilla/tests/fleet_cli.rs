@@ -252,6 +252,7 @@ fn a_real_prometheus_scrapes_the_hubs_metrics() {
         ),
         ("sum(argocd_cluster_connection_status)", 2.0),
         ("sum(argocd_cluster_api_resources)", 6.0),
+        ("count(argocd_app_sync_duration_seconds_total)", 2.0),
     ];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {

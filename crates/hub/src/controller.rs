@@ -421,14 +421,11 @@ async fn worker(state: Arc<Loop>) {
             tracing::warn!(app = %key, error = %e, "writing Application status");
         } else {
             let before = base.as_ref().unwrap_or(&object).get("status");
-            if let Some((phase, dry_run)) =
-                crate::metrics::completed_operation(before, &outcome.status)
-            {
+            if let Some(ended) = crate::metrics::completed_operation(before, &outcome.status) {
                 crate::metrics::global().app_sync(
                     crate::metrics::AppLabels::of(&object),
                     &state.reconciler.destination_server(&object),
-                    &phase,
-                    dry_run,
+                    &ended,
                 );
             }
             // Keep our copy current so the next reconcile starts from what we wrote.

@@ -418,13 +418,24 @@ impl AppLabels {
     }
 }
 
-/// The operation a status write completed, as Argo CD's `IncSync` counts it: the phase
-/// (`Succeeded`, `Failed` or `Error`) and whether it was a dry run, when `after`'s
-/// `operationState` has ended and `before`'s was not that same ended operation.
+/// An operation a status write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedOperation {
+    /// `Succeeded`, `Failed` or `Error`.
+    pub phase: String,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// Whole seconds from its start to its end, as Argo CD's `IncAppSyncDuration` takes
+    /// them (`finishedAt.Unix() - startedAt.Unix()`); 0 when either is unreadable.
+    pub seconds: i64,
+}
+
+/// The operation a status write completed, as Argo CD's `IncSync` counts it, when
+/// `after`'s `operationState` has ended and `before`'s was not that same ended operation.
 pub fn completed_operation(
     before: Option<&serde_json::Value>,
     after: &serde_json::Value,
-) -> Option<(String, bool)> {
+) -> Option<EndedOperation> {
     let state = after.get("operationState")?;
     let phase = state.get("phase").and_then(serde_json::Value::as_str)?;
     if !matches!(phase, "Succeeded" | "Failed" | "Error") {
@@ -442,7 +453,23 @@ pub fn completed_operation(
         return None;
     }
     let dry_run = state.at("/operation/sync/dryRun") == Some(&serde_json::Value::Bool(true));
-    Some((phase.to_string(), dry_run))
+    let second = |key: &str| {
+        state
+            .get(key)?
+            .as_str()?
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .ok()
+            .map(|t| t.as_second())
+    };
+    let seconds = match (second("startedAt"), second("finishedAt")) {
+        (Some(start), Some(end)) => end - start,
+        _ => 0,
+    };
+    Some(EndedOperation {
+        phase: phase.to_string(),
+        dry_run,
+        seconds,
+    })
 }
 
 /// How a reconcile ended.
@@ -482,6 +509,8 @@ struct Registry {
     drift_events: BTreeMap<String, u64>,
     /// `argocd_app_sync_total`: (app, destination server, phase, dry run) → count.
     app_syncs: BTreeMap<(AppLabels, String, String, bool), u64>,
+    /// `argocd_app_sync_duration_seconds_total`: (app, destination server) → seconds.
+    app_sync_seconds: BTreeMap<(AppLabels, String), i64>,
     /// `argocd_app_reconcile`: (app namespace, destination server) → durations.
     app_reconciles: BTreeMap<(String, String), Histogram>,
     /// `gotk_reconcile_duration_seconds`: (kind, name, namespace) → durations.
@@ -548,12 +577,20 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    /// An Application operation that ended (Argo CD's `argocd_app_sync_total`).
-    pub fn app_sync(&self, app: AppLabels, dest_server: &str, phase: &str, dry_run: bool) {
-        *self
-            .registry()
-            .app_syncs
-            .entry((app, dest_server.to_string(), phase.to_string(), dry_run))
+    /// An Application operation that ended (Argo CD's `argocd_app_sync_total` and
+    /// `argocd_app_sync_duration_seconds_total`).
+    pub fn app_sync(&self, app: AppLabels, dest_server: &str, ended: &EndedOperation) {
+        let mut r = self.registry();
+        *r.app_sync_seconds
+            .entry((app.clone(), dest_server.to_string()))
+            .or_default() += ended.seconds;
+        *r.app_syncs
+            .entry((
+                app,
+                dest_server.to_string(),
+                ended.phase.clone(),
+                ended.dry_run,
+            ))
             .or_default() += 1;
     }
 
@@ -676,6 +713,18 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "argocd_app_sync_total{{dest_server=\"{}\",dry_run=\"{dry_run}\",name=\"{}\",namespace=\"{}\",phase=\"{phase}\",project=\"{}\"}} {n}",
+                escape(server),
+                escape(&app.name),
+                escape(&app.namespace),
+                escape(&app.project),
+            );
+        }
+        out.push_str("# HELP argocd_app_sync_duration_seconds_total Application sync performance in seconds total.\n");
+        out.push_str("# TYPE argocd_app_sync_duration_seconds_total counter\n");
+        for ((app, server), seconds) in &r.app_sync_seconds {
+            let _ = writeln!(
+                out,
+                "argocd_app_sync_duration_seconds_total{{dest_server=\"{}\",name=\"{}\",namespace=\"{}\",project=\"{}\"}} {seconds}",
                 escape(server),
                 escape(&app.name),
                 escape(&app.namespace),
@@ -980,54 +1029,66 @@ mod tests {
     }
 
     /// Argo CD's `IncSync`: an operation is counted once, when its state first reads
-    /// ended (`Succeeded`, `Failed`, `Error`), with its dry-run flag.
+    /// ended (`Succeeded`, `Failed`, `Error`), with its dry-run flag; `IncAppSyncDuration`
+    /// adds its whole seconds.
     #[test]
     fn an_ended_operation_is_counted_once() {
         let state = |phase: &str, started: &str| {
             serde_json::json!({"operationState": {"phase": phase, "startedAt": started,
                 "finishedAt": "2026-11-29T10:00:05Z", "operation": {"sync": {"revision": "abc"}}}})
         };
-        let running =
-            serde_json::json!({"operationState": {"phase": "Running", "startedAt": "t1"}});
+        let ended = |phase: &str, dry_run: bool, seconds: i64| {
+            Some(EndedOperation {
+                phase: phase.into(),
+                dry_run,
+                seconds,
+            })
+        };
+        let t1 = "2026-11-29T10:00:01.900Z";
+        let running = serde_json::json!({"operationState": {"phase": "Running", "startedAt": t1}});
         assert_eq!(
-            completed_operation(Some(&running), &state("Succeeded", "t1")),
-            Some(("Succeeded".into(), false))
+            completed_operation(Some(&running), &state("Succeeded", t1)),
+            ended("Succeeded", false, 4),
+            "whole seconds apart, as Unix() - Unix()"
         );
         assert_eq!(
-            completed_operation(None, &state("Failed", "t1")),
-            Some(("Failed".into(), false))
+            completed_operation(None, &state("Failed", t1)),
+            ended("Failed", false, 4)
         );
         assert_eq!(
-            completed_operation(Some(&state("Succeeded", "t1")), &state("Succeeded", "t1")),
+            completed_operation(Some(&state("Succeeded", t1)), &state("Succeeded", t1)),
             None,
             "the same ended operation written again is not another sync"
         );
         assert_eq!(
-            completed_operation(Some(&state("Succeeded", "t1")), &state("Succeeded", "t2")),
-            Some(("Succeeded".into(), false)),
+            completed_operation(
+                Some(&state("Succeeded", t1)),
+                &state("Succeeded", "2026-11-29T10:00:02Z")
+            ),
+            ended("Succeeded", false, 3),
             "a new operation that ended the same way is"
         );
         assert_eq!(completed_operation(None, &running), None);
         assert_eq!(completed_operation(None, &serde_json::json!({})), None);
-        let mut dry = state("Error", "t3");
+        let mut dry = state("Error", "not a time");
         dry["operationState"]["operation"]["sync"]["dryRun"] = serde_json::json!(true);
-        assert_eq!(
-            completed_operation(None, &dry),
-            Some(("Error".into(), true))
-        );
+        assert_eq!(completed_operation(None, &dry), ended("Error", true, 0));
 
         let m = Metrics::default();
         let web =
             AppLabels::of(&serde_json::json!({"metadata": {"namespace": "argocd", "name": "web"}}));
-        m.app_sync(web.clone(), "https://east", "Succeeded", false);
-        m.app_sync(web, "https://east", "Succeeded", false);
+        let done = ended("Succeeded", false, 4).unwrap();
+        m.app_sync(web.clone(), "https://east", &done);
+        m.app_sync(web, "https://east", &done);
         m.app_reconcile("argocd", "https://east", Duration::from_millis(300));
         m.app_reconcile("argocd", "https://east", Duration::from_secs(20));
         let text = m.render();
-        assert!(
-            text.contains("argocd_app_sync_total{dest_server=\"https://east\",dry_run=\"false\",name=\"web\",namespace=\"argocd\",phase=\"Succeeded\",project=\"default\"} 2\n"),
-            "{text}"
-        );
+        for line in [
+            "argocd_app_sync_total{dest_server=\"https://east\",dry_run=\"false\",name=\"web\",namespace=\"argocd\",phase=\"Succeeded\",project=\"default\"} 2\n",
+            "argocd_app_sync_duration_seconds_total{dest_server=\"https://east\",name=\"web\",namespace=\"argocd\",project=\"default\"} 8\n",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
         for (le, n) in [("0.25", 0), ("0.5", 1), ("16", 1), ("+Inf", 2)] {
             let line = format!(
                 "argocd_app_reconcile_bucket{{dest_server=\"https://east\",namespace=\"argocd\",le=\"{le}\"}} {n}\n"
