@@ -2504,6 +2504,7 @@ mod tests {
             message: None,
             health: None,
             wave: 0,
+            needs_deletion_confirmation: false,
             ignore_extraneous: false,
         };
         use flotilla_sync::ObjectState::{Extra, OutOfSync, Synced};

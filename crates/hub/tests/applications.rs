@@ -4156,6 +4156,18 @@ async fn a_prune_that_needs_confirmation_waits_for_its_approval() {
         (status().await.pointer("/sync/status")? == "Synced").then_some(())
     })
     .await;
+    // Argo CD's `ResourceStatus` says whose deletion waits for an approval.
+    let confirming: Vec<Value> = status().await["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!([r["name"], r.get("requiresDeletionConfirmation")]))
+        .collect();
+    assert!(
+        confirming.contains(&json!(["precious", true]))
+            && confirming.contains(&json!(["settings", null])),
+        "{confirming:?}"
+    );
     let east = client(&east_setup.server, "east").await;
     let config_maps = Api::<ConfigMap>::namespaced(east, "careful");
 

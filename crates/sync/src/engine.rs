@@ -20,7 +20,10 @@ use crate::diff::{diff_name, mask_secrets, normalize, unified};
 use crate::health::{Health, HealthStatus, assess};
 use crate::ignore;
 use crate::model::*;
-use crate::options::{ObjectOptions, Propagation, PruneMode, Recreate, SsaPolicy, SyncOptions};
+use crate::options::{
+    ObjectOptions, Propagation, PruneMode, Recreate, SsaPolicy, SyncOptions,
+    needs_deletion_confirmation,
+};
 use crate::order::{self, DeletePolicy, HookInfo, Ordered, Phase};
 use crate::tracking::{AppId, ObjectKey, group_of, is_tracked_by, stamp};
 
@@ -89,6 +92,9 @@ struct Prepared {
     resolved: Option<Resolved>,
     opts: ObjectOptions,
     hook: Option<HookInfo>,
+    /// Deleting it would wait for an approval (its own or the app's `Delete=confirm` or
+    /// `Prune=confirm`).
+    needs_deletion_confirmation: bool,
 }
 
 impl Prepared {
@@ -200,6 +206,7 @@ async fn prepare(
         out.push(Prepared {
             key,
             api_version,
+            needs_deletion_confirmation: needs_deletion_confirmation(&obj, opts),
             obj: Arc::new(obj),
             resolved,
             opts: object_opts,
@@ -545,11 +552,13 @@ async fn plan_item(
                 .unwrap_or(Health::new(HealthStatus::Missing, "")),
         ),
         wave: order::wave(&p.obj),
+        needs_deletion_confirmation: p.needs_deletion_confirmation
+            || live.is_some_and(|l| needs_deletion_confirmation(l, opts)),
         ignore_extraneous: false,
     }
 }
 
-fn extra_item(obj: &Value) -> PlanItem {
+fn extra_item(obj: &Value, opts: &SyncOptions) -> PlanItem {
     let key = ObjectKey::of(obj);
     let mut l = normalize(obj);
     mask_secrets(&mut [Some(&mut l)]);
@@ -565,6 +574,7 @@ fn extra_item(obj: &Value) -> PlanItem {
         message: None,
         health: Some(assess(obj)),
         wave: 0,
+        needs_deletion_confirmation: needs_deletion_confirmation(obj, opts),
         ignore_extraneous: ignores_extraneous(obj),
     }
 }
@@ -748,7 +758,11 @@ async fn plan_from(
         .buffered(opts.concurrency.max(1))
         .collect()
         .await;
-    items.extend(extras(app, prepared, live).into_iter().map(extra_item));
+    items.extend(
+        extras(app, prepared, live)
+            .into_iter()
+            .map(|obj| extra_item(obj, opts)),
+    );
     Plan {
         items,
         shared: Vec::new(),
@@ -855,6 +869,7 @@ pub async fn sync(
                 wave: order::wave(waiting),
                 health: None,
                 hook: false,
+                needs_deletion_confirmation: true,
                 live: None,
                 applied: None,
             }],
@@ -1187,6 +1202,7 @@ fn result(p: &Prepared, action: Action, message: impl Into<String>, phase: Phase
         wave: order::wave(&p.obj),
         health: None,
         hook: p.hook.is_some(),
+        needs_deletion_confirmation: p.needs_deletion_confirmation,
         live: None,
         applied: None,
     }
@@ -1634,6 +1650,7 @@ async fn prune(
         wave,
         health: Some(assess(obj)),
         hook: false,
+        needs_deletion_confirmation: needs_deletion_confirmation(obj, opts),
         live: Some(obj.clone()),
         applied: None,
     };
@@ -1889,6 +1906,7 @@ mod tests {
             wave: 0,
             health: None,
             hook,
+            needs_deletion_confirmation: false,
             live: None,
             applied: None,
         }

@@ -85,6 +85,8 @@ pub struct PlanItem {
     pub health: Option<Health>,
     /// The desired object's sync wave (0 for an extra one, as Argo CD reports it).
     pub wave: i64,
+    /// Deleting it waits for an approval (`Delete=confirm` or `Prune=confirm`).
+    pub needs_deletion_confirmation: bool,
     /// An extra object annotated `argocd.argoproj.io/compare-options: IgnoreExtraneous`:
     /// it does not make the app out of sync.
     pub ignore_extraneous: bool,
@@ -159,6 +161,8 @@ pub struct ObjectResult {
     pub health: Option<Health>,
     /// Whether it is a hook.
     pub hook: bool,
+    /// Deleting it waits for an approval (`Delete=confirm` or `Prune=confirm`).
+    pub needs_deletion_confirmation: bool,
     /// The object as applied: what a hook or recreate got back, else the manifest with
     /// the server's metadata and its last status seen (not serialised: may hold Secret
     /// data).

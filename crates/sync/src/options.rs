@@ -346,6 +346,13 @@ pub fn has_sync_option(obj: &Value, option: &str) -> bool {
         .is_some_and(|options| options.split(',').any(|entry| entry.trim() == option))
 }
 
+/// Whether deleting `obj` waits for an approval: its own or the app's `Delete=confirm` or
+/// `Prune=confirm` (Argo CD's `isObjRequiresDeletionConfirmation`).
+pub fn needs_deletion_confirmation(obj: &Value, app: &SyncOptions) -> bool {
+    delete_mode(obj, app) == PruneMode::Confirm
+        || ObjectOptions::of(obj, app).prune == PruneMode::Confirm
+}
+
 /// An object's own `Delete=` option (`argocd.argoproj.io/sync-options`), else the app's.
 pub fn delete_mode(obj: &Value, app: &SyncOptions) -> PruneMode {
     obj.at("/metadata/annotations")

@@ -546,6 +546,7 @@ fn synced_resources(results: &[ObjectResult]) -> Vec<Value> {
                 Placement {
                     wave: if unpruned { 0 } else { r.wave },
                     requires_pruning: unpruned,
+                    requires_deletion_confirmation: r.needs_deletion_confirmation,
                 },
             )
         })
@@ -596,6 +597,7 @@ fn planned_resources(items: &[PlanItem]) -> Vec<Value> {
                 Placement {
                     wave: item.wave,
                     requires_pruning: item.state == ObjectState::Extra,
+                    requires_deletion_confirmation: item.needs_deletion_confirmation,
                 },
             )
         })
@@ -608,6 +610,8 @@ struct Placement {
     wave: i64,
     /// Tracked by the app, no longer desired, still live.
     requires_pruning: bool,
+    /// Its deletion waits for an approval (`Delete=confirm` or `Prune=confirm`).
+    requires_deletion_confirmation: bool,
 }
 
 /// One entry of `status.resources`, as Argo CD's `ResourceStatus` is written (empty and
@@ -639,6 +643,9 @@ fn resource_status(
     }
     if placement.wave != 0 {
         r.insert("syncWave".into(), json!(placement.wave));
+    }
+    if placement.requires_deletion_confirmation {
+        r.insert("requiresDeletionConfirmation".into(), json!(true));
     }
     Value::Object(r)
 }
@@ -881,7 +888,8 @@ mod tests {
     }
 
     /// Argo CD's `ResourceStatus` (controller/state.go): an extra object left unpruned
-    /// `requiresPruning`, a desired one its non-zero `syncWave`; both omitted when empty.
+    /// `requiresPruning`, a desired one its non-zero `syncWave`, one whose deletion waits
+    /// for an approval `requiresDeletionConfirmation`; each omitted when empty.
     #[test]
     fn resource_entries_say_what_requires_pruning_and_the_wave() {
         use flotilla_sync::{ObjectKey, PlanItem};
@@ -898,6 +906,7 @@ mod tests {
             message: None,
             health: None,
             wave,
+            needs_deletion_confirmation: name == "db",
             ignore_extraneous: false,
         };
         let entries = planned_resources(&[
@@ -911,6 +920,7 @@ mod tests {
             keys.join(",")
         };
         assert_eq!(entries[0]["syncWave"], -1);
+        assert_eq!(entries[0]["requiresDeletionConfirmation"], true);
         assert_eq!(
             fields(&entries[1]),
             "group,kind,name,namespace,status,version"
@@ -932,6 +942,7 @@ mod tests {
             wave,
             health: None,
             hook: false,
+            needs_deletion_confirmation: false,
             live: None,
             applied: None,
         };
