@@ -68,15 +68,28 @@ impl ClusterVersions {
     }
 
     /// Asks every cluster asked before again, every `every`, until dropped: their answers
-    /// keep the connection status current between Applications' reconciles.
-    pub async fn keep_asking(self: Arc<Self>, every: Duration) {
+    /// keep the connection status current between Applications' reconciles. A cluster
+    /// `registry` no longer holds (its Secret deleted; the hub itself stays) is forgotten.
+    pub async fn keep_asking(
+        self: Arc<Self>,
+        registry: Arc<std::sync::RwLock<crate::clusters::ClusterRegistry>>,
+        every: Duration,
+    ) {
         use futures::StreamExt as _;
         loop {
             tokio::time::sleep(every).await;
-            let slots: Vec<(String, Slot)> = crate::lock(&self.by_server)
-                .iter()
-                .map(|(server, slot)| (server.clone(), slot.clone()))
-                .collect();
+            let slots: Vec<(String, Slot)> = {
+                let registry = registry.read().unwrap_or_else(|e| e.into_inner());
+                let mut by_server = crate::lock(&self.by_server);
+                by_server.retain(|server, _| {
+                    registry.by_server(server).is_some()
+                        || server.trim_end_matches('/') == crate::clusters::IN_CLUSTER_SERVER
+                });
+                by_server
+                    .iter()
+                    .map(|(server, slot)| (server.clone(), slot.clone()))
+                    .collect()
+            };
             futures::stream::iter(slots)
                 .for_each_concurrent(16, |(server, slot)| async move {
                     let mut held = slot.lock().await;
@@ -169,6 +182,37 @@ pub fn parse_generic(git_version: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cluster that does not answer is unreachable, with no version; once its
+    /// registration is gone it is forgotten, while the hub itself is kept.
+    #[tokio::test]
+    async fn an_unregistered_cluster_is_forgotten_and_the_hub_kept() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let versions = Arc::new(ClusterVersions::default());
+        for server in [url.as_str(), crate::clusters::IN_CLUSTER_SERVER] {
+            assert_eq!(versions.version(server, &client).await, None);
+        }
+        let probes = versions.probes();
+        assert_eq!(probes.len(), 2);
+        assert!(
+            probes
+                .iter()
+                .all(|(_, p)| !p.reachable && p.version.is_none())
+        );
+        let asking = tokio::spawn(
+            versions
+                .clone()
+                .keep_asking(Arc::default(), Duration::from_millis(10)),
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        asking.abort();
+        let _ = asking.await;
+        let servers: Vec<String> = versions.probes().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(servers, [crate::clusters::IN_CLUSTER_SERVER]);
+    }
 
     /// Argo CD's `GetServerVersion` cases (gitops-engine's ctl_test.go) and
     /// apimachinery's generic parsing.

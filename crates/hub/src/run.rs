@@ -228,7 +228,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         reconciler
             .versions
             .clone()
-            .keep_asking(Duration::from_secs(10)),
+            .keep_asking(registry.clone(), Duration::from_secs(10)),
     ));
     tasks.push(tokio::spawn(crate::tls_certs::run(
         hub.clone(),

@@ -5034,12 +5034,13 @@ async fn a_destinations_connection_status_follows_its_answers() {
     let (_controller, apps) = east_setup
         .run_web_app(&url, &["CreateNamespace=true"])
         .await;
+    let (registry, _) = clusters::load(&east_setup.hub, "argocd").await.unwrap();
     tokio::spawn(
         east_setup
             .reconciler
             .versions
             .clone()
-            .keep_asking(Duration::from_millis(500)),
+            .keep_asking(Arc::new(RwLock::new(registry)), Duration::from_millis(500)),
     );
     let east = east_setup.server.cluster_url("east");
     let series = || {
