@@ -35,13 +35,19 @@ pub struct Probe {
     pub expires: Instant,
 }
 
-/// One cluster: how it is reached and its last answer.
-type Slot = Arc<tokio::sync::Mutex<(kube::Client, Option<Probe>)>>;
+/// One cluster: how it is reached, and its last answer.
+struct Slot {
+    /// Held while the cluster is being asked (one question at a time), with the client
+    /// of its current registration.
+    asking: tokio::sync::Mutex<kube::Client>,
+    /// The last answer.
+    last: Mutex<Option<Probe>>,
+}
 
 /// The versions of the clusters asked so far, by server URL.
 #[derive(Default)]
 pub struct ClusterVersions {
-    by_server: Mutex<HashMap<String, Slot>>,
+    by_server: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
 impl std::fmt::Debug for ClusterVersions {
@@ -52,19 +58,41 @@ impl std::fmt::Debug for ClusterVersions {
 
 impl ClusterVersions {
     /// The version of the cluster at `server`, reached through `client`: known, or asked
-    /// now; `None` when it never answered.
+    /// now; `None` when it never answered. While the cluster is being asked again, its
+    /// last version serves at once: a cluster that hangs holds no reconcile that already
+    /// knows it.
     pub async fn version(&self, server: &str, client: &kube::Client) -> Option<String> {
         let slot = crate::lock(&self.by_server)
             .entry(server.to_string())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new((client.clone(), None))))
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    asking: tokio::sync::Mutex::new(client.clone()),
+                    last: Mutex::new(None),
+                })
+            })
             .clone();
-        let mut held = slot.lock().await;
-        // The registration may have changed (new credentials): ask with the current one.
-        held.0 = client.clone();
-        if let Some(known) = held.1.as_ref().filter(|p| p.expires > Instant::now()) {
-            return known.version.clone();
+        let fresh = |slot: &Slot| {
+            crate::lock(&slot.last)
+                .clone()
+                .filter(|p| p.expires > Instant::now())
+        };
+        if let Some(known) = fresh(&slot) {
+            return known.version;
         }
-        ask(server, &mut held).await
+        let last_version = crate::lock(&slot.last)
+            .as_ref()
+            .and_then(|p| p.version.clone());
+        let mut asking = match slot.asking.try_lock() {
+            Ok(asking) => asking,
+            Err(_) if last_version.is_some() => return last_version,
+            Err(_) => slot.asking.lock().await,
+        };
+        // The registration may have changed (new credentials): ask with the current one.
+        *asking = client.clone();
+        if let Some(known) = fresh(&slot) {
+            return known.version;
+        }
+        ask(server, &asking, &slot.last).await
     }
 
     /// Asks every cluster asked before again, every `every`, until dropped: their answers
@@ -78,7 +106,7 @@ impl ClusterVersions {
         use futures::StreamExt as _;
         loop {
             tokio::time::sleep(every).await;
-            let slots: Vec<(String, Slot)> = {
+            let slots: Vec<(String, Arc<Slot>)> = {
                 let registry = registry.read().unwrap_or_else(|e| e.into_inner());
                 let mut by_server = crate::lock(&self.by_server);
                 by_server.retain(|server, _| {
@@ -92,31 +120,27 @@ impl ClusterVersions {
             };
             futures::stream::iter(slots)
                 .for_each_concurrent(16, |(server, slot)| async move {
-                    let mut held = slot.lock().await;
-                    ask(&server, &mut held).await;
+                    let client = slot.asking.lock().await;
+                    ask(&server, &client, &slot.last).await;
                 })
                 .await;
         }
     }
 
-    /// The last answer of each cluster asked (one being asked right now is left out).
+    /// The last answer of each cluster asked.
     pub fn probes(&self) -> Vec<(String, Probe)> {
-        let slots: Vec<_> = crate::lock(&self.by_server)
+        let mut out: Vec<(String, Probe)> = crate::lock(&self.by_server)
             .iter()
-            .map(|(server, slot)| (server.clone(), slot.clone()))
-            .collect();
-        let mut out: Vec<(String, Probe)> = slots
-            .into_iter()
-            .filter_map(|(server, slot)| Some((server, slot.try_lock().ok()?.1.clone()?)))
+            .filter_map(|(server, slot)| Some((server.clone(), crate::lock(&slot.last).clone()?)))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 }
 
-/// Asks the cluster at `server` its version and keeps the answer; the version known now.
-async fn ask(server: &str, held: &mut (kube::Client, Option<Probe>)) -> Option<String> {
-    let (client, probe) = held;
+/// Asks the cluster at `server` its version through `client` and keeps the answer in
+/// `last`; the version known now.
+async fn ask(server: &str, client: &kube::Client, last: &Mutex<Option<Probe>>) -> Option<String> {
     let found = match tokio::time::timeout(TIMEOUT, client.apiserver_version()).await {
         Ok(Ok(info)) => parse_generic(&info.git_version),
         Ok(Err(e)) => {
@@ -126,6 +150,7 @@ async fn ask(server: &str, held: &mut (kube::Client, Option<Probe>)) -> Option<S
         Err(_) => None,
     };
     let now = Instant::now();
+    let mut last = crate::lock(last);
     let asked = match found {
         Some(version) => Probe {
             version: Some(version),
@@ -133,13 +158,13 @@ async fn ask(server: &str, held: &mut (kube::Client, Option<Probe>)) -> Option<S
             expires: now + MAX_AGE,
         },
         None => Probe {
-            version: probe.as_ref().and_then(|p| p.version.clone()),
+            version: last.as_ref().and_then(|p| p.version.clone()),
             reachable: false,
             expires: now + RETRY_AFTER,
         },
     };
     let version = asked.version.clone();
-    *probe = Some(asked);
+    *last = Some(asked);
     version
 }
 
@@ -182,6 +207,44 @@ pub fn parse_generic(git_version: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// While a cluster that hangs is being asked again, its last version serves at once
+    /// instead of waiting for the question's timeout.
+    #[tokio::test]
+    async fn a_question_under_way_does_not_hold_those_that_know_the_version() {
+        // Accepts connections and never answers.
+        let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", hanging.local_addr().unwrap());
+        let _keep = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = hanging.accept().await {
+                open.push(stream);
+            }
+        });
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let versions = Arc::new(ClusterVersions::default());
+        versions.by_server.lock().unwrap().insert(
+            url.clone(),
+            Arc::new(Slot {
+                asking: tokio::sync::Mutex::new(client.clone()),
+                last: Mutex::new(Some(Probe {
+                    version: Some("v1.30.2".into()),
+                    reachable: true,
+                    expires: Instant::now(),
+                })),
+            }),
+        );
+        let first = tokio::spawn({
+            let (versions, url, client) = (versions.clone(), url.clone(), client.clone());
+            async move { versions.version(&url, &client).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = tokio::time::timeout(Duration::from_secs(1), versions.version(&url, &client))
+            .await
+            .expect("answered without waiting for the hanging question");
+        assert_eq!(second.as_deref(), Some("v1.30.2"));
+        first.abort();
+    }
 
     /// A cluster that does not answer is unreachable, with no version; once its
     /// registration is gone it is forgotten, while the hub itself is kept.
