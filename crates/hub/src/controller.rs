@@ -351,6 +351,8 @@ async fn worker(state: Arc<Loop>) {
             None => object.clone(),
         };
         let started = std::time::Instant::now();
+        // The destination's server URL labels Argo CD's app metrics, read once per pass.
+        let mut dest_server = None;
         let mut outcome = match crate::contained(state.reconciler.reconcile(&run, &now)).await {
             Ok(outcome) => {
                 let metrics = crate::metrics::global();
@@ -359,11 +361,8 @@ async fn worker(state: Arc<Loop>) {
                     crate::metrics::Outcome::of(outcome.failed),
                     started.elapsed(),
                 );
-                metrics.app_reconcile(
-                    namespace,
-                    &state.reconciler.destination_server(&object),
-                    started.elapsed(),
-                );
+                let server = dest_server.insert(state.reconciler.destination_server(&object));
+                metrics.app_reconcile(namespace, server, started.elapsed());
                 outcome
             }
             Err(e) => {
@@ -424,7 +423,7 @@ async fn worker(state: Arc<Loop>) {
             if let Some(ended) = crate::metrics::completed_operation(before, &outcome.status) {
                 crate::metrics::global().app_sync(
                     crate::metrics::AppLabels::of(&object),
-                    &state.reconciler.destination_server(&object),
+                    dest_server.as_deref().unwrap_or_default(),
                     &ended,
                 );
             }
