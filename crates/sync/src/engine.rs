@@ -206,7 +206,7 @@ async fn prepare(
         out.push(Prepared {
             key,
             api_version,
-            needs_deletion_confirmation: needs_deletion_confirmation(&obj, opts),
+            needs_deletion_confirmation: object_opts.deletion_needs_confirmation(&obj, opts),
             obj: Arc::new(obj),
             resolved,
             opts: object_opts,
@@ -314,28 +314,16 @@ async fn read_live(
                 && !live.contains_key(&p.key)
         })
         .collect();
-    let get_futures: Vec<_> = missing
+    let missing = missing
         .into_iter()
         .map(|p| {
-            let r = p.resolved.clone().expect("filtered on resolved");
-            let api = cluster.read_api(&r, Some(&p.key.namespace));
-            let retry = opts.retry;
-            async move {
-                with_retry(&retry, || api.get_opt(p.name()))
-                    .await
-                    .map(|o| o.map(to_value))
-                    .map_err(|source| SyncError::Api {
-                        context: format!("reading {}", p.key),
-                        source,
-                    })
-            }
+            (
+                p.resolved.clone().expect("filtered on resolved"),
+                p.key.clone(),
+            )
         })
         .collect();
-    let found = stream::iter(get_futures)
-        .buffer_unordered(opts.concurrency.max(1))
-        .try_collect::<Vec<_>>()
-        .await?;
-    for v in found.into_iter().flatten() {
+    for v in read_each(cluster, missing, opts, Forbidden::Fails).await? {
         live.insert(ObjectKey::of(&v), v);
     }
     for v in inventory_unlabelled(cluster, app, prepared, inventory, &live, opts).await? {
@@ -377,6 +365,31 @@ async fn inventory_unlabelled(
             Err(e) => return Err(e.into()),
         }
     }
+    // Not this identity's to read: not the app's to prune either.
+    let found = read_each(cluster, wanted, opts, Forbidden::Absent).await?;
+    Ok(found
+        .into_iter()
+        .filter(|v| is_tracked_by(v, app))
+        .collect())
+}
+
+/// What a 403 on reading one object means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Forbidden {
+    /// The read fails.
+    Fails,
+    /// The object counts as absent.
+    Absent,
+}
+
+/// Reads each object of `wanted` (its resource and key) as the live state's reader,
+/// `opts.concurrency` at a time, transient errors retried; the ones that exist.
+async fn read_each(
+    cluster: &Cluster,
+    wanted: Vec<(Resolved, ObjectKey)>,
+    opts: &SyncOptions,
+    forbidden: Forbidden,
+) -> Result<Vec<Value>, SyncError> {
     let get_futures: Vec<_> = wanted
         .into_iter()
         .map(|(r, key)| {
@@ -385,8 +398,12 @@ async fn inventory_unlabelled(
             async move {
                 match with_retry(&retry, || api.get_opt(&key.name)).await {
                     Ok(found) => Ok(found.map(to_value)),
-                    // Not this identity's to read: not the app's to prune either.
-                    Err(e) if matches!(api_status(&e), Some((403, _))) => Ok(None),
+                    Err(e)
+                        if forbidden == Forbidden::Absent
+                            && matches!(api_status(&e), Some((403, _))) =>
+                    {
+                        Ok(None)
+                    }
                     Err(source) => Err(SyncError::Api {
                         context: format!("reading {key}"),
                         source,
@@ -399,11 +416,7 @@ async fn inventory_unlabelled(
         .buffer_unordered(opts.concurrency.max(1))
         .try_collect::<Vec<_>>()
         .await?;
-    Ok(found
-        .into_iter()
-        .flatten()
-        .filter(|v| is_tracked_by(v, app))
-        .collect())
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// Every listable resource the cluster serves (the CLI's way to find extras when no
@@ -1650,7 +1663,7 @@ async fn prune(
         wave,
         health: Some(assess(obj)),
         hook: false,
-        needs_deletion_confirmation: needs_deletion_confirmation(obj, opts),
+        needs_deletion_confirmation: object_opts.deletion_needs_confirmation(obj, opts),
         live: Some(obj.clone()),
         applied: None,
     };

@@ -349,8 +349,7 @@ pub fn has_sync_option(obj: &Value, option: &str) -> bool {
 /// Whether deleting `obj` waits for an approval: its own or the app's `Delete=confirm` or
 /// `Prune=confirm` (Argo CD's `isObjRequiresDeletionConfirmation`).
 pub fn needs_deletion_confirmation(obj: &Value, app: &SyncOptions) -> bool {
-    delete_mode(obj, app) == PruneMode::Confirm
-        || ObjectOptions::of(obj, app).prune == PruneMode::Confirm
+    ObjectOptions::of(obj, app).deletion_needs_confirmation(obj, app)
 }
 
 /// An object's own `Delete=` option (`argocd.argoproj.io/sync-options`), else the app's.
@@ -437,6 +436,11 @@ pub struct ObjectOptions {
 }
 
 impl ObjectOptions {
+    /// [`needs_deletion_confirmation`] for `obj`, whose options these are.
+    pub fn deletion_needs_confirmation(&self, obj: &Value, app: &SyncOptions) -> bool {
+        self.prune == PruneMode::Confirm || delete_mode(obj, app) == PruneMode::Confirm
+    }
+
     /// The options of `obj` given the app's.
     pub fn of(obj: &Value, app: &SyncOptions) -> ObjectOptions {
         let mut o = ObjectOptions {
