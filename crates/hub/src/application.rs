@@ -603,7 +603,7 @@ impl AppReconciler {
             .destination(&destination.server, &destination.name)
             .ok_or_else(|| {
                 let disabled = !self.settings.in_cluster_enabled()
-                    && destination.server.trim_end_matches('/') == IN_CLUSTER_SERVER;
+                    && crate::clusters::is_in_cluster(&destination.server, "");
                 if disabled {
                     // Argo CD's words, through `GetDestinationCluster`.
                     format!(
@@ -707,11 +707,7 @@ impl AppReconciler {
         let labels = crate::metrics::AppLabels {
             namespace: app.metadata.namespace.clone(),
             name: app.metadata.name.clone(),
-            project: if app.spec.project.is_empty() {
-                "default".into()
-            } else {
-                app.spec.project.clone()
-            },
+            project: app.spec.project_or_default().to_string(),
         };
         let namespace = app.spec.destination.namespace.as_str();
         let Some(settings) = project
@@ -1465,7 +1461,7 @@ impl AppReconciler {
         // a cluster Secret names its address or not (Argo CD's `GetCluster`).
         let in_cluster_enabled = self.settings.in_cluster_enabled();
         if !in_cluster_enabled
-            && found.is_none_or(|c| c.secret.server.trim_end_matches('/') == IN_CLUSTER_SERVER)
+            && found.is_none_or(|c| crate::clusters::is_in_cluster(&c.secret.server, ""))
         {
             return None;
         }
@@ -1476,9 +1472,7 @@ impl AppReconciler {
                 registration: Some(c.secret.clone()),
             });
         }
-        let in_cluster = server.trim_end_matches('/') == IN_CLUSTER_SERVER
-            || (server.is_empty() && name == "in-cluster");
-        in_cluster.then(|| Destination {
+        crate::clusters::is_in_cluster(server, name).then(|| Destination {
             server: IN_CLUSTER_SERVER.to_string(),
             client: self.hub.clone(),
             registration: None,

@@ -111,7 +111,7 @@ impl ClusterVersions {
                 let mut by_server = crate::lock(&self.by_server);
                 by_server.retain(|server, _| {
                     registry.by_server(server).is_some()
-                        || server.trim_end_matches('/') == crate::clusters::IN_CLUSTER_SERVER
+                        || crate::clusters::is_in_cluster(server, "")
                 });
                 by_server
                     .iter()

@@ -18,6 +18,13 @@ pub const CLUSTER_SECRET_LABEL: &str = "argocd.argoproj.io/secret-type=cluster";
 /// The address Argo CD gives the cluster it runs in.
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
 
+/// Whether a destination (`server`, else `name`; `name` empty for a bare server URL) is
+/// Argo CD's in-cluster one: the hub's own address, or the name `in-cluster`.
+pub fn is_in_cluster(server: &str, name: &str) -> bool {
+    server.trim_end_matches('/') == IN_CLUSTER_SERVER
+        || (server.is_empty() && name == flotilla_fleet::cluster::IN_CLUSTER_NAME)
+}
+
 /// Why a cluster cannot be used. Credentials never appear in the message.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -121,9 +128,7 @@ impl ClusterRegistry {
     pub fn server_of(&self, server: &str, name: &str) -> Option<String> {
         match self.destination(server, name) {
             Some(cluster) => Some(cluster.secret.server.clone()),
-            None => (server.trim_end_matches('/') == IN_CLUSTER_SERVER
-                || (server.is_empty() && name == flotilla_fleet::cluster::IN_CLUSTER_NAME))
-                .then(|| IN_CLUSTER_SERVER.to_string()),
+            None => is_in_cluster(server, name).then(|| IN_CLUSTER_SERVER.to_string()),
         }
     }
 

@@ -100,9 +100,7 @@ pub struct AppMetricsOptions {
 /// One Application as Argo CD's `collectApps` reads it for `argocd_app_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct AppInfo {
-    namespace: String,
-    name: String,
-    project: String,
+    who: AppLabels,
     autosync: bool,
     /// The first source's repository, normalised as Argo CD's `NormalizeGitURL`.
     repo: String,
@@ -139,9 +137,7 @@ impl AppInfo {
         };
         let automated = app.at("/spec/syncPolicy/automated");
         AppInfo {
-            namespace: text("/metadata/namespace"),
-            name: text("/metadata/name"),
-            project: status("/spec/project").unwrap_or_else(|| "default".into()),
+            who: AppLabels::of(app),
             autosync: automated.is_some_and(serde_json::Value::is_object)
                 && automated.and_then(|a| a.get("enabled"))
                     != Some(&serde_json::Value::Bool(false)),
@@ -260,7 +256,7 @@ impl ApplicationStates {
     pub fn render_argocd_info(&self, server_of: &dyn Fn(&str, &str) -> Option<String>) -> String {
         let by_app = crate::lock(&self.by_app);
         let mut apps: Vec<&AppInfo> = by_app.values().collect();
-        apps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        apps.sort_by(|a, b| (&a.who.namespace, &a.who.name).cmp(&(&b.who.namespace, &b.who.name)));
         let mut out = String::from(
             "# HELP argocd_app_info Information about application.\n# TYPE argocd_app_info gauge\n",
         );
@@ -274,19 +270,19 @@ impl ApplicationStates {
                 escape(&app.dest_namespace),
                 escape(&dest_server),
                 escape(&app.health),
-                escape(&app.name),
-                escape(&app.namespace),
+                escape(&app.who.name),
+                escape(&app.who.namespace),
                 app.operation,
-                escape(&app.project),
+                escape(&app.who.project),
                 escape(&app.repo),
                 escape(&app.sync),
             );
         }
         let who = |app: &AppInfo| {
             vec![
-                ("name".to_string(), app.name.clone()),
-                ("namespace".to_string(), app.namespace.clone()),
-                ("project".to_string(), app.project.clone()),
+                ("name".to_string(), app.who.name.clone()),
+                ("namespace".to_string(), app.who.namespace.clone()),
+                ("project".to_string(), app.who.project.clone()),
             ]
         };
         if !self.options.labels.is_empty() {
@@ -346,7 +342,7 @@ pub fn render_argocd_clusters(
         // A cluster no longer registered (its Secret deleted) is left out.
         let name = match names.get(server) {
             Some(name) => name.as_str(),
-            None if server.trim_end_matches('/') == crate::clusters::IN_CLUSTER_SERVER => {
+            None if crate::clusters::is_in_cluster(server, "") => {
                 flotilla_fleet::cluster::IN_CLUSTER_NAME
             }
             None => continue,
