@@ -407,6 +407,10 @@ impl AppReconciler {
             .versions
             .version(&cluster.server, &cluster.client)
             .await;
+        context.api_versions = self
+            .versions
+            .api_versions(&cluster.server, &cluster.client)
+            .await;
         let settledness = self.settledness(pass, &app, &target, &context);
         if settledness.only_look(pass.run)
             && let Some(looked) = self.settled_health(pass, &cluster).await
@@ -891,6 +895,11 @@ impl AppReconciler {
         if let Some(watching) = watching {
             watching.abort();
         }
+        if let Ok(report) = &report
+            && report.results.iter().any(changed_a_definition)
+        {
+            self.versions.rediscover(&ready.server);
+        }
         crate::metrics::global().phase("application", "sync", applying.elapsed());
         crate::metrics::global().apply(
             &ready.server,
@@ -1140,6 +1149,10 @@ impl AppReconciler {
         context.kube_version = self
             .versions
             .version(&cluster.server, &cluster.client)
+            .await;
+        context.api_versions = self
+            .versions
+            .api_versions(&cluster.server, &cluster.client)
             .await;
         let rendered = self
             .render_trees(
@@ -2110,7 +2123,7 @@ fn app_context(app: &Application, kustomize_build_options: String) -> AppContext
         instance_name: instance_name(app),
         namespace: app.spec.destination.namespace.clone(),
         kube_version: None,
-        api_versions: Vec::new(),
+        api_versions: Default::default(),
         env: None,
         kustomize_build_options,
         kustomize_charts: Default::default(),
@@ -2190,6 +2203,18 @@ async fn scopes_of(
         }
     }
     scopes
+}
+
+/// Whether a sync's `result` made, changed or deleted a CustomResourceDefinition: the
+/// cluster's API versions may have moved.
+fn changed_a_definition(result: &flotilla_sync::ObjectResult) -> bool {
+    use flotilla_sync::Action;
+    result.key.group == "apiextensions.k8s.io"
+        && result.key.kind == "CustomResourceDefinition"
+        && matches!(
+            result.action,
+            Action::Created | Action::Configured | Action::Replaced | Action::Pruned
+        )
 }
 
 /// How long from `now` until a second past the next whole minute, when sync windows

@@ -1,15 +1,20 @@
-//! Each destination cluster's Kubernetes version as Argo CD's cluster cache keeps it
-//! (`GetServerVersion`: the API server's `gitVersion` read by apimachinery's
-//! `version.ParseGeneric`, written `v<major>.<minor>[.<patch>]`, a vendor suffix such as
-//! `-gke.100` or `+k3s1` dropped). Applications' Helm charts render with it as
-//! `.Capabilities.KubeVersion`, as Argo CD sends it to its repo server, and the cluster
-//! metrics name it.
+//! Each destination cluster's Kubernetes version and API versions as Argo CD's cluster
+//! cache keeps them: the version as `GetServerVersion` reads it (the API server's
+//! `gitVersion` read by apimachinery's `version.ParseGeneric`, written
+//! `v<major>.<minor>[.<patch>]`, a vendor suffix such as `-gke.100` or `+k3s1` dropped),
+//! the API versions as `APIResourcesToStrings(…, true)` writes what discovery found (see
+//! [`ApiVersions`]). Applications' Helm charts render with them as
+//! `.Capabilities.KubeVersion` and `.Capabilities.APIVersions`, as Argo CD sends them to
+//! its repo server, and the cluster metrics name the version.
 //!
 //! Each cluster is asked when an Application first needs it, and again after [`MAX_AGE`]
 //! (after [`RETRY_AFTER`] when it did not answer); one question at a time per cluster,
-//! the others waiting for its answer. A cluster that stops answering keeps the version it
-//! last gave. [`ClusterVersions::keep_asking`] asks every known cluster again every few
-//! seconds: whether it answered is the cluster's connection status in the metrics.
+//! the others waiting for its answer. A cluster that stops answering keeps what it last
+//! gave. [`ClusterVersions::keep_asking`] asks every known cluster its version again every
+//! few seconds: whether it answered is the cluster's connection status in the metrics.
+//! Discovery is run again sooner when the hub itself applied a CustomResourceDefinition
+//! there ([`ClusterVersions::rediscover`]), where Argo CD's watch of CRDs updates its list
+//! at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,13 +40,78 @@ pub struct Probe {
     pub expires: Instant,
 }
 
-/// One cluster: how it is reached, and its last answer.
+/// One cluster: how it is reached, and its last answers.
 struct Slot {
     /// Held while the cluster is being asked (one question at a time), with the client
     /// of its current registration.
     asking: tokio::sync::Mutex<kube::Client>,
     /// The last answer.
     last: Mutex<Option<Probe>>,
+    /// Held while the cluster's discovery runs (one at a time).
+    discovering: tokio::sync::Mutex<()>,
+    /// The last discovery's API versions, and when to run it again.
+    apis: Mutex<Option<(ApiVersions, Instant)>>,
+}
+
+impl Slot {
+    fn new(client: &kube::Client) -> Slot {
+        Slot {
+            asking: tokio::sync::Mutex::new(client.clone()),
+            last: Mutex::new(None),
+            discovering: tokio::sync::Mutex::new(()),
+            apis: Mutex::new(None),
+        }
+    }
+}
+
+/// What `.Capabilities.APIVersions` gains from a cluster: Argo CD's
+/// `APIResourcesToStrings(resources, true)` over the resources its cluster cache read
+/// from discovery (every served group version, not only the preferred one; those that
+/// can be listed and watched) — each `group/version` (`v1` for the core group) and each
+/// `group/version/Kind`, sorted. Cheap to clone; its `Debug` is a digest of the list, so
+/// that a fingerprint of what a render reads stays small.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiVersions {
+    list: Arc<[String]>,
+    digest: u64,
+}
+
+impl ApiVersions {
+    /// The API versions of `resources`: each one's API version and kind, and whether it
+    /// can be listed and watched.
+    pub fn of<'a>(resources: impl IntoIterator<Item = (&'a str, &'a str, bool)>) -> ApiVersions {
+        let mut list = std::collections::BTreeSet::new();
+        for (api_version, kind, list_and_watch) in resources {
+            if list_and_watch {
+                list.insert(api_version.to_string());
+                list.insert(format!("{api_version}/{kind}"));
+            }
+        }
+        let list: Arc<[String]> = list.into_iter().collect();
+        let digest = {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            list.hash(&mut hasher);
+            hasher.finish()
+        };
+        ApiVersions { list, digest }
+    }
+
+    /// The entries, sorted.
+    pub fn as_slice(&self) -> &[String] {
+        &self.list
+    }
+}
+
+impl std::fmt::Debug for ApiVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ApiVersions({} entries, {:016x})",
+            self.list.len(),
+            self.digest
+        )
+    }
 }
 
 /// The versions of the clusters asked so far, by server URL.
@@ -62,15 +132,7 @@ impl ClusterVersions {
     /// last version serves at once: a cluster that hangs holds no reconcile that already
     /// knows it.
     pub async fn version(&self, server: &str, client: &kube::Client) -> Option<String> {
-        let slot = crate::lock(&self.by_server)
-            .entry(server.to_string())
-            .or_insert_with(|| {
-                Arc::new(Slot {
-                    asking: tokio::sync::Mutex::new(client.clone()),
-                    last: Mutex::new(None),
-                })
-            })
-            .clone();
+        let slot = self.slot(server, client);
         let fresh = |slot: &Slot| {
             crate::lock(&slot.last)
                 .clone()
@@ -93,6 +155,52 @@ impl ClusterVersions {
             return known.version;
         }
         ask(server, &asking, &slot.last).await
+    }
+
+    /// The API versions the cluster at `server` serves, reached through `client`: known,
+    /// or discovered now; empty when discovery never answered (then a chart sees Helm's
+    /// built-in list alone). As for the version, a discovery under way holds no reconcile
+    /// that already has an answer.
+    pub async fn api_versions(&self, server: &str, client: &kube::Client) -> ApiVersions {
+        let slot = self.slot(server, client);
+        let known = |slot: &Slot| crate::lock(&slot.apis).clone();
+        let fresh = |slot: &Slot| {
+            known(slot)
+                .filter(|(_, expires)| *expires > Instant::now())
+                .map(|(apis, _)| apis)
+        };
+        if let Some(fresh) = fresh(&slot) {
+            return fresh;
+        }
+        let _discovering = match (slot.discovering.try_lock(), known(&slot)) {
+            (Ok(discovering), _) => discovering,
+            (Err(_), Some((last, _))) => return last,
+            (Err(_), None) => slot.discovering.lock().await,
+        };
+        if let Some(fresh) = fresh(&slot) {
+            return fresh;
+        }
+        discover(server, client, &slot.apis).await
+    }
+
+    /// Has the next [`api_versions`](Self::api_versions) of `server` run discovery again
+    /// (the hub applied a CustomResourceDefinition there); the list known so far serves
+    /// meanwhile.
+    pub fn rediscover(&self, server: &str) {
+        let slot = crate::lock(&self.by_server).get(server).cloned();
+        if let Some(slot) = slot
+            && let Some((_, expires)) = crate::lock(&slot.apis).as_mut()
+        {
+            *expires = Instant::now();
+        }
+    }
+
+    /// The slot of `server`, made on first use.
+    fn slot(&self, server: &str, client: &kube::Client) -> Arc<Slot> {
+        crate::lock(&self.by_server)
+            .entry(server.to_string())
+            .or_insert_with(|| Arc::new(Slot::new(client)))
+            .clone()
     }
 
     /// Asks every cluster asked before again, every `every`, until dropped: their answers
@@ -168,6 +276,67 @@ async fn ask(server: &str, client: &kube::Client, last: &Mutex<Option<Probe>>) -
     version
 }
 
+/// Runs the discovery of the cluster at `server` through `client` and keeps its API
+/// versions in `apis`; the list known now (the last one when this discovery failed).
+async fn discover(
+    server: &str,
+    client: &kube::Client,
+    apis: &Mutex<Option<(ApiVersions, Instant)>>,
+) -> ApiVersions {
+    let found = match tokio::time::timeout(TIMEOUT, served_api_versions(client)).await {
+        Ok(Ok(found)) => Some(found),
+        Ok(Err(e)) => {
+            tracing::debug!(%server, error = %e, "discovering the cluster's API versions");
+            None
+        }
+        Err(_) => None,
+    };
+    let now = Instant::now();
+    let mut apis = crate::lock(apis);
+    let (known, expires) = match found {
+        Some(found) => (found, now + MAX_AGE),
+        None => (
+            apis.as_ref()
+                .map(|(last, _)| last.clone())
+                .unwrap_or_default(),
+            now + RETRY_AFTER,
+        ),
+    };
+    *apis = Some((known.clone(), expires));
+    known
+}
+
+/// What discovery of the cluster behind `client` finds: aggregated discovery (two
+/// requests), or one request per group version from a server without it.
+async fn served_api_versions(client: &kube::Client) -> Result<ApiVersions, kube::Error> {
+    let aggregated = kube::Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .ok()
+        .filter(|d| d.has_group(""));
+    let discovery = match aggregated {
+        Some(found) => found,
+        None => kube::Discovery::new(client.clone()).run().await?,
+    };
+    let resources: Vec<(kube::discovery::ApiResource, bool)> = discovery
+        .groups()
+        .flat_map(|group| {
+            group
+                .versions()
+                .flat_map(|version| group.versioned_resources(version))
+                .collect::<Vec<_>>()
+        })
+        .map(|(resource, caps)| {
+            let list_and_watch = caps.supports_operation(kube::discovery::verbs::LIST)
+                && caps.supports_operation(kube::discovery::verbs::WATCH);
+            (resource, list_and_watch)
+        })
+        .collect();
+    Ok(ApiVersions::of(resources.iter().map(|(r, ok)| {
+        (r.api_version.as_str(), r.kind.as_str(), *ok)
+    })))
+}
+
 /// apimachinery's `version.ParseGeneric` as Argo CD writes its result: the leading
 /// numbers (at least two; the first without a leading zero) of a `gitVersion`, with a
 /// `v`; `None` when it is not a version.
@@ -226,12 +395,12 @@ mod tests {
         versions.by_server.lock().unwrap().insert(
             url.clone(),
             Arc::new(Slot {
-                asking: tokio::sync::Mutex::new(client.clone()),
                 last: Mutex::new(Some(Probe {
                     version: Some("v1.30.2".into()),
                     reachable: true,
                     expires: Instant::now(),
                 })),
+                ..Slot::new(&client)
             }),
         );
         let first = tokio::spawn({
@@ -275,6 +444,106 @@ mod tests {
         let _ = asking.await;
         let servers: Vec<String> = versions.probes().into_iter().map(|(s, _)| s).collect();
         assert_eq!(servers, [crate::clusters::IN_CLUSTER_SERVER]);
+    }
+
+    /// A server without aggregated discovery (before Kubernetes 1.26, or with it turned
+    /// off) answers the legacy documents, one per group version: every version of a
+    /// group counts, not only the preferred one, and subresources and kinds that cannot
+    /// be listed and watched do not.
+    #[tokio::test]
+    async fn a_server_without_aggregated_discovery_is_read_group_version_by_group_version() {
+        use axum::{Json, routing::get};
+        use serde_json::json;
+        let resources = |group_version: &str, list: serde_json::Value| json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": list});
+        let watchable = json!([
+            "create", "delete", "get", "list", "patch", "update", "watch"
+        ]);
+        let core = resources(
+            "v1",
+            json!([
+                {"name": "pods", "namespaced": true, "kind": "Pod", "verbs": watchable},
+                {"name": "pods/log", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
+                {"name": "bindings", "namespaced": true, "kind": "Binding", "verbs": ["create"]},
+            ]),
+        );
+        let autoscaling = |version: &str| {
+            resources(
+                &format!("autoscaling/{version}"),
+                json!([{"name": "horizontalpodautoscalers", "namespaced": true, "kind": "HorizontalPodAutoscaler", "verbs": watchable}]),
+            )
+        };
+        let (v1, v2) = (autoscaling("v1"), autoscaling("v2"));
+        let router = axum::Router::new()
+            .route(
+                "/api",
+                get(|| async { Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})) }),
+            )
+            .route("/api/v1", get(|| async move { Json(core) }))
+            .route(
+                "/apis",
+                get(|| async {
+                    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
+                        "name": "autoscaling",
+                        "versions": [
+                            {"groupVersion": "autoscaling/v2", "version": "v2"},
+                            {"groupVersion": "autoscaling/v1", "version": "v1"},
+                        ],
+                        "preferredVersion": {"groupVersion": "autoscaling/v2", "version": "v2"},
+                    }]}))
+                }),
+            )
+            .route("/apis/autoscaling/v1", get(|| async move { Json(v1) }))
+            .route("/apis/autoscaling/v2", get(|| async move { Json(v2) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let versions = ClusterVersions::default();
+        let apis = versions.api_versions(&url, &client).await;
+        assert_eq!(
+            apis.as_slice(),
+            [
+                "autoscaling/v1",
+                "autoscaling/v1/HorizontalPodAutoscaler",
+                "autoscaling/v2",
+                "autoscaling/v2/HorizontalPodAutoscaler",
+                "v1",
+                "v1/Pod",
+            ]
+        );
+    }
+
+    /// Argo CD's `APIResourcesToStrings(…, true)`: each group version and each kind in
+    /// it, once, sorted; what cannot be listed and watched (a subresource-like kind, a
+    /// write-only API) left out.
+    #[test]
+    fn api_versions_are_group_versions_and_their_kinds() {
+        let apis = ApiVersions::of([
+            ("apps/v1", "Deployment", true),
+            ("v1", "Pod", true),
+            ("apps/v1", "StatefulSet", true),
+            ("monitoring.coreos.com/v1", "ServiceMonitor", true),
+            ("authorization.k8s.io/v1", "SelfSubjectAccessReview", false),
+            ("v1", "Pod", true),
+        ]);
+        assert_eq!(
+            apis.as_slice(),
+            [
+                "apps/v1",
+                "apps/v1/Deployment",
+                "apps/v1/StatefulSet",
+                "monitoring.coreos.com/v1",
+                "monitoring.coreos.com/v1/ServiceMonitor",
+                "v1",
+                "v1/Pod",
+            ]
+        );
+        let other = ApiVersions::of([("v1", "Pod", true)]);
+        assert_ne!(format!("{apis:?}"), format!("{other:?}"));
+        assert_eq!(
+            format!("{other:?}"),
+            format!("{:?}", ApiVersions::of([("v1", "Pod", true)]))
+        );
     }
 
     /// Argo CD's `GetServerVersion` cases (gitops-engine's ctl_test.go) and

@@ -106,8 +106,9 @@ pub struct AppContext {
     pub namespace: String,
     /// The destination cluster's Kubernetes version, if known.
     pub kube_version: Option<String>,
-    /// The destination cluster's API versions, if known.
-    pub api_versions: Vec<String>,
+    /// The destination cluster's API versions, as discovery found them (empty when
+    /// unknown).
+    pub api_versions: crate::cluster_versions::ApiVersions,
     /// Argo CD's build environment for the source being rendered (see
     /// [`build_env`]); `None` expands nothing.
     pub env: Option<Vec<(String, String)>>,
@@ -332,7 +333,7 @@ pub fn render_source_cached(
                 app_name: app.app_name.clone(),
                 namespace: app.namespace.clone(),
                 kube_version: app.kube_version.clone(),
-                api_versions: app.api_versions.clone(),
+                api_versions: app.api_versions.as_slice().to_vec(),
                 env: app.env.clone(),
             };
             let rendered = match charts {
@@ -358,7 +359,7 @@ pub fn render_source_cached(
                 }
                 flags
                     .helm_api_versions
-                    .extend(app.api_versions.iter().cloned());
+                    .extend(app.api_versions.as_slice().iter().cloned());
             }
             render_kustomize(
                 tree,

@@ -1266,14 +1266,23 @@ async fn a_chart_from_a_helm_repository_is_picked_by_version_and_rendered() {
 /// A Helm repository in `dir`: for each (chart, version, ConfigMap name), a chart whose
 /// one template is that ConfigMap, packaged, and an `index.yaml` listing them.
 /// A chart renders with its destination's Kubernetes version as
-/// `.Capabilities.KubeVersion`, as Argo CD sends the cluster's version to its repo server
-/// (the `gitVersion` read as `ParseGeneric`), so a chart's version gates pick what that
-/// cluster serves.
+/// `.Capabilities.KubeVersion` and the API versions it serves in
+/// `.Capabilities.APIVersions`, as Argo CD sends the cluster's version (the `gitVersion`
+/// read as `ParseGeneric`) and its discovered resources (`APIResourcesToStrings`) to its
+/// repo server, so a chart's version gates and `Has` checks pick what that cluster serves.
+/// A definition the app itself applies counts from the next comparison on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_chart_renders_with_its_destinations_kubernetes_version() {
+async fn a_chart_renders_with_its_destinations_kubernetes_and_api_versions() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd = |group: &str, kind: &str, plural: &str| {
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {plural}.{group}\nspec:\n  group: {group}\n  names: {{kind: {kind}, plural: {plural}, singular: {singular}, listKind: {kind}List}}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n",
+            singular = kind.to_lowercase(),
+        )
+    };
     let dir = tempfile::tempdir().unwrap();
-    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: capabilities\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  policy: {{ if semverCompare \">=1.30-0\" .Capabilities.KubeVersion.Version }}new{{ else }}old{{ end }}\n";
-    let (_work, url) = repository(
+    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: capabilities\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  policy: {{ if semverCompare \">=1.30-0\" .Capabilities.KubeVersion.Version }}new{{ else }}old{{ end }}\n  monitors: {{ .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1/ServiceMonitor\" | quote }}\n  monitoring: {{ .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1\" | quote }}\n  widgets: {{ .Capabilities.APIVersions.Has \"example.com/v1/Widget\" | quote }}\n  deployments: {{ .Capabilities.APIVersions.Has \"apps/v1/Deployment\" | quote }}\n";
+    let (work, url) = repository(
         dir.path(),
         &[
             (
@@ -1296,15 +1305,51 @@ async fn a_chart_renders_with_its_destinations_kubernetes_version() {
         },
     )
     .await;
-    let (_controller, _apps) = setup.run_web_app(&url, &["CreateNamespace=true"]).await;
     let east = client(&setup.server, "east").await;
-    let config_maps = Api::<ConfigMap>::namespaced(east, "web");
+    let monitors: CustomResourceDefinition = serde_saphyr::from_str(&crd(
+        "monitoring.coreos.com",
+        "ServiceMonitor",
+        "servicemonitors",
+    ))
+    .unwrap();
+    Api::<CustomResourceDefinition>::all(east.clone())
+        .create(&PostParams::default(), &monitors)
+        .await
+        .unwrap();
+    let (_controller, apps) = setup.run_web_app(&url, &["CreateNamespace=true"]).await;
+    let config_maps = Api::<ConfigMap>::namespaced(east.clone(), "web");
     let data = wait_for("the chart rendered and applied", async || {
         config_maps.get_opt("capabilities").await.ok()??.data
     })
     .await;
     assert_eq!(data["kube"], "v1.29.7");
     assert_eq!(data["policy"], "old");
+    assert_eq!(data["monitors"], "true");
+    assert_eq!(data["monitoring"], "true");
+    assert_eq!(data["widgets"], "false");
+    assert_eq!(data["deployments"], "true");
+
+    // The app brings the Widget definition along (Helm's `crds/`): once applied, the
+    // next comparison renders with it.
+    write(
+        &work,
+        "deploy/crds/widgets.yaml",
+        &crd("example.com", "Widget", "widgets"),
+    );
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "widgets"]);
+    request_refresh(&apps, "web", "hard").await;
+    let crds = Api::<CustomResourceDefinition>::all(east.clone());
+    wait_for("the app applied its definition", async || {
+        crds.get_opt("widgets.example.com").await.ok()?
+    })
+    .await;
+    wait_for("the definition seen by the chart", async || {
+        request_refresh(&apps, "web", "normal").await;
+        let data = config_maps.get_opt("capabilities").await.ok()??.data?;
+        (data["widgets"] == "true").then_some(())
+    })
+    .await;
 }
 
 fn publish_charts(dir: &std::path::Path, charts: &[(&str, &str, &str)]) {
