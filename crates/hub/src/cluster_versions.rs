@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use crate::api_discovery::ApiVersions;
+
 /// How long an answer is used before the cluster is asked again.
 pub const MAX_AGE: Duration = Duration::from_secs(300);
 
@@ -61,56 +63,6 @@ impl Slot {
             discovering: tokio::sync::Mutex::new(()),
             apis: Mutex::new(None),
         }
-    }
-}
-
-/// What `.Capabilities.APIVersions` gains from a cluster: Argo CD's
-/// `APIResourcesToStrings(resources, true)` over the resources its cluster cache read
-/// from discovery (every served group version, not only the preferred one; those that
-/// can be listed and watched) — each `group/version` (`v1` for the core group) and each
-/// `group/version/Kind`, sorted. Cheap to clone; its `Debug` is a digest of the list, so
-/// that a fingerprint of what a render reads stays small.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct ApiVersions {
-    list: Arc<[String]>,
-    digest: u64,
-}
-
-impl ApiVersions {
-    /// The API versions of `resources`: each one's API version and kind, and whether it
-    /// can be listed and watched.
-    pub fn of<'a>(resources: impl IntoIterator<Item = (&'a str, &'a str, bool)>) -> ApiVersions {
-        let mut list = std::collections::BTreeSet::new();
-        for (api_version, kind, list_and_watch) in resources {
-            if list_and_watch {
-                list.insert(api_version.to_string());
-                list.insert(format!("{api_version}/{kind}"));
-            }
-        }
-        let list: Arc<[String]> = list.into_iter().collect();
-        let digest = {
-            use std::hash::{Hash as _, Hasher as _};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            list.hash(&mut hasher);
-            hasher.finish()
-        };
-        ApiVersions { list, digest }
-    }
-
-    /// The entries, sorted.
-    pub fn as_slice(&self) -> &[String] {
-        &self.list
-    }
-}
-
-impl std::fmt::Debug for ApiVersions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ApiVersions({} entries, {:016x})",
-            self.list.len(),
-            self.digest
-        )
     }
 }
 
@@ -283,8 +235,8 @@ async fn discover(
     client: &kube::Client,
     apis: &Mutex<Option<(ApiVersions, Instant)>>,
 ) -> ApiVersions {
-    let found = match tokio::time::timeout(TIMEOUT, served_api_versions(client)).await {
-        Ok(Ok(found)) => Some(found),
+    let found = match tokio::time::timeout(TIMEOUT, crate::api_discovery::discover(client)).await {
+        Ok(Ok(found)) => Some(found.argo_api_versions()),
         Ok(Err(e)) => {
             tracing::debug!(%server, error = %e, "discovering the cluster's API versions");
             None
@@ -304,37 +256,6 @@ async fn discover(
     };
     *apis = Some((known.clone(), expires));
     known
-}
-
-/// What discovery of the cluster behind `client` finds: aggregated discovery (two
-/// requests), or one request per group version from a server without it.
-async fn served_api_versions(client: &kube::Client) -> Result<ApiVersions, kube::Error> {
-    let aggregated = kube::Discovery::new(client.clone())
-        .run_aggregated()
-        .await
-        .ok()
-        .filter(|d| d.has_group(""));
-    let discovery = match aggregated {
-        Some(found) => found,
-        None => kube::Discovery::new(client.clone()).run().await?,
-    };
-    let resources: Vec<(kube::discovery::ApiResource, bool)> = discovery
-        .groups()
-        .flat_map(|group| {
-            group
-                .versions()
-                .flat_map(|version| group.versioned_resources(version))
-                .collect::<Vec<_>>()
-        })
-        .map(|(resource, caps)| {
-            let list_and_watch = caps.supports_operation(kube::discovery::verbs::LIST)
-                && caps.supports_operation(kube::discovery::verbs::WATCH);
-            (resource, list_and_watch)
-        })
-        .collect();
-    Ok(ApiVersions::of(resources.iter().map(|(r, ok)| {
-        (r.api_version.as_str(), r.kind.as_str(), *ok)
-    })))
 }
 
 /// apimachinery's `version.ParseGeneric` as Argo CD writes its result: the leading
@@ -444,106 +365,6 @@ mod tests {
         let _ = asking.await;
         let servers: Vec<String> = versions.probes().into_iter().map(|(s, _)| s).collect();
         assert_eq!(servers, [crate::clusters::IN_CLUSTER_SERVER]);
-    }
-
-    /// A server without aggregated discovery (before Kubernetes 1.26, or with it turned
-    /// off) answers the legacy documents, one per group version: every version of a
-    /// group counts, not only the preferred one, and subresources and kinds that cannot
-    /// be listed and watched do not.
-    #[tokio::test]
-    async fn a_server_without_aggregated_discovery_is_read_group_version_by_group_version() {
-        use axum::{Json, routing::get};
-        use serde_json::json;
-        let resources = |group_version: &str, list: serde_json::Value| json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": list});
-        let watchable = json!([
-            "create", "delete", "get", "list", "patch", "update", "watch"
-        ]);
-        let core = resources(
-            "v1",
-            json!([
-                {"name": "pods", "namespaced": true, "kind": "Pod", "verbs": watchable},
-                {"name": "pods/log", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
-                {"name": "bindings", "namespaced": true, "kind": "Binding", "verbs": ["create"]},
-            ]),
-        );
-        let autoscaling = |version: &str| {
-            resources(
-                &format!("autoscaling/{version}"),
-                json!([{"name": "horizontalpodautoscalers", "namespaced": true, "kind": "HorizontalPodAutoscaler", "verbs": watchable}]),
-            )
-        };
-        let (v1, v2) = (autoscaling("v1"), autoscaling("v2"));
-        let router = axum::Router::new()
-            .route(
-                "/api",
-                get(|| async { Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})) }),
-            )
-            .route("/api/v1", get(|| async move { Json(core) }))
-            .route(
-                "/apis",
-                get(|| async {
-                    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
-                        "name": "autoscaling",
-                        "versions": [
-                            {"groupVersion": "autoscaling/v2", "version": "v2"},
-                            {"groupVersion": "autoscaling/v1", "version": "v1"},
-                        ],
-                        "preferredVersion": {"groupVersion": "autoscaling/v2", "version": "v2"},
-                    }]}))
-                }),
-            )
-            .route("/apis/autoscaling/v1", get(|| async move { Json(v1) }))
-            .route("/apis/autoscaling/v2", get(|| async move { Json(v2) }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-        let versions = ClusterVersions::default();
-        let apis = versions.api_versions(&url, &client).await;
-        assert_eq!(
-            apis.as_slice(),
-            [
-                "autoscaling/v1",
-                "autoscaling/v1/HorizontalPodAutoscaler",
-                "autoscaling/v2",
-                "autoscaling/v2/HorizontalPodAutoscaler",
-                "v1",
-                "v1/Pod",
-            ]
-        );
-    }
-
-    /// Argo CD's `APIResourcesToStrings(…, true)`: each group version and each kind in
-    /// it, once, sorted; what cannot be listed and watched (a subresource-like kind, a
-    /// write-only API) left out.
-    #[test]
-    fn api_versions_are_group_versions_and_their_kinds() {
-        let apis = ApiVersions::of([
-            ("apps/v1", "Deployment", true),
-            ("v1", "Pod", true),
-            ("apps/v1", "StatefulSet", true),
-            ("monitoring.coreos.com/v1", "ServiceMonitor", true),
-            ("authorization.k8s.io/v1", "SelfSubjectAccessReview", false),
-            ("v1", "Pod", true),
-        ]);
-        assert_eq!(
-            apis.as_slice(),
-            [
-                "apps/v1",
-                "apps/v1/Deployment",
-                "apps/v1/StatefulSet",
-                "monitoring.coreos.com/v1",
-                "monitoring.coreos.com/v1/ServiceMonitor",
-                "v1",
-                "v1/Pod",
-            ]
-        );
-        let other = ApiVersions::of([("v1", "Pod", true)]);
-        assert_ne!(format!("{apis:?}"), format!("{other:?}"));
-        assert_eq!(
-            format!("{other:?}"),
-            format!("{:?}", ApiVersions::of([("v1", "Pod", true)]))
-        );
     }
 
     /// Argo CD's `GetServerVersion` cases (gitops-engine's ctl_test.go) and

@@ -3,6 +3,7 @@
 //! hub knows, and (as they land) the reconcilers that render and sync what the hub holds.
 #![deny(missing_docs)]
 
+pub mod api_discovery;
 pub mod application;
 pub mod appset;
 pub mod argocd_cm;

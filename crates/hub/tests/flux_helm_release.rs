@@ -1606,6 +1606,68 @@ async fn values_are_checked_against_the_charts_schema_unless_disabled() {
     assert_eq!(settings.data.unwrap()["color"], "5");
 }
 
+/// A release renders with what its cluster serves, as Helm's install reads it from the
+/// cluster (`getCapabilities`), not `helm template`'s defaults: the server's version,
+/// and its discovered API versions alone — the chart's own `crds/` among them, since
+/// they are applied first; a version Helm's built-in list has and the cluster does not
+/// serve is absent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_release_sees_its_clusters_version_and_api_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _server, client) = setup(dir.path()).await;
+    let root = dir.path().join("chart-caps");
+    let chart = root.join("caps");
+    support::write(
+        &chart,
+        "Chart.yaml",
+        "apiVersion: v2\nname: caps\nversion: 1.0.0\n",
+    );
+    support::write(
+        &chart,
+        "crds/gadgets.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  names: {kind: Gadget, plural: gadgets, singular: gadget, listKind: GadgetList}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+    );
+    support::write(
+        &chart,
+        "templates/caps.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: capabilities\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  minor: {{ .Capabilities.KubeVersion.Minor | quote }}\n  gadgets: {{ .Capabilities.APIVersions.Has \"example.com/v1/Gadget\" | quote }}\n  deployments: {{ .Capabilities.APIVersions.Has \"apps/v1/Deployment\" | quote }}\n  cronJobsBeta: {{ .Capabilities.APIVersions.Has \"batch/v1beta1\" | quote }}\n",
+    );
+    support::package_chart(&root, "caps", "1.0.0");
+    let package = std::fs::read(root.join("caps-1.0.0.tgz")).unwrap();
+    registry.push_chart("charts/caps", "1.0.0", &package, None);
+    create(
+        &client,
+        &oci_repository_resource(),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+               "metadata": {"name": "caps", "namespace": NAMESPACE},
+               "spec": {"interval": "1m", "url": format!("oci://{}/charts/caps", registry.host),
+                        "insecure": true, "ref": {"semver": "1.x"},
+                        "layerSelector": {"mediaType": CHART_LAYER, "operation": "copy"}}}),
+    )
+    .await;
+    create(
+        &client,
+        &helm_release_resource(),
+        helm_release(
+            "caps",
+            json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "caps"}}),
+        ),
+    )
+    .await;
+    condition_when("caps", &client, "Ready", "True", "InstallSucceeded").await;
+    let data = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE)
+        .get("capabilities")
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(data["kube"], "v1.32.0");
+    assert_eq!(data["minor"], "32");
+    assert_eq!(data["gadgets"], "true");
+    assert_eq!(data["deployments"], "true");
+    assert_eq!(data["cronJobsBeta"], "false");
+}
+
 /// An object that leaves the chart is deleted on upgrade, unless its live copy was
 /// marked `helm.sh/resource-policy: keep` (by hand, as an operator marks a volume):
 /// Helm reads the live object's annotation, not the old manifest's.

@@ -257,6 +257,21 @@ impl ValueOptions {
     }
 }
 
+/// `.Capabilities` as Helm's `getCapabilities` reads them from a live cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterCapabilities {
+    /// The server's `gitVersion` as it wrote it (`v1.29.3-gke.1093000`): Helm keeps it
+    /// whole, and checks a chart's `kubeVersion` against it.
+    pub git_version: String,
+    /// The server's `major`, as written.
+    pub major: String,
+    /// The server's `minor`, as written (`29+` on some providers).
+    pub minor: String,
+    /// Helm's `GetVersionSet` of the cluster's discovery; empty: the built-in set, as
+    /// Helm falls back when discovery found nothing.
+    pub api_versions: Vec<String>,
+}
+
 /// Everything `helm template` takes besides the chart.
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
@@ -272,6 +287,10 @@ pub struct RenderOptions {
     pub kube_version: Option<String>,
     /// `--api-versions`, added to the built-in set.
     pub api_versions: Vec<String>,
+    /// What Helm reads from the cluster it installs into or upgrades (as
+    /// helm-controller's actions do), in place of `kube_version` and the built-in API
+    /// versions; `None`: `helm template`'s.
+    pub cluster: Option<ClusterCapabilities>,
     /// `--include-crds`: print `crds/` files first.
     pub include_crds: bool,
     /// `--no-hooks`: leave hooks out of the output.
@@ -297,6 +316,7 @@ impl Default for RenderOptions {
             values: ValueOptions::default(),
             kube_version: None,
             api_versions: Vec::new(),
+            cluster: None,
             include_crds: false,
             no_hooks: false,
             skip_tests: false,
@@ -455,18 +475,52 @@ pub fn render(tree: &dyn Tree, chart_path: &str, opts: &RenderOptions) -> Result
     render_chart(chart, opts)
 }
 
-/// Renders a loaded chart as `helm template` does.
-pub fn render_chart(mut chart: Chart, opts: &RenderOptions) -> Result<Rendered, Error> {
+/// The chart as it is installed with the values of `opts`: subcharts whose conditions
+/// or tags turn them off left out (Helm's `ProcessDependencies`), and the user values.
+fn with_dependencies(mut chart: Chart, opts: &RenderOptions) -> Result<(Chart, Table), Error> {
     validate_release_name(&opts.release_name)?;
     if !matches!(chart.metadata.chart_type.as_str(), "" | "application") {
         return Err(Error::NotInstallable(chart.metadata.chart_type.clone()));
     }
     deps::check(&chart)?;
     let user = opts.values.merge()?;
-    let kube =
-        engine::KubeVersion::parse(opts.kube_version.as_deref().unwrap_or(DEFAULT_KUBE_VERSION))
-            .map_err(Error::Options)?;
     deps::process(&mut chart, &user)?;
+    Ok((chart, user))
+}
+
+/// The `crds/` files of the chart and of the subcharts the values of `opts` keep, as
+/// Helm's install applies them before it asks the cluster its capabilities and renders.
+pub fn chart_crds(chart: Chart, opts: &RenderOptions) -> Result<Vec<Manifest>, Error> {
+    let (chart, _) = with_dependencies(chart, opts)?;
+    crd_manifests(&chart)
+}
+
+/// Renders a loaded chart as `helm template` does.
+pub fn render_chart(chart: Chart, opts: &RenderOptions) -> Result<Rendered, Error> {
+    let (chart, user) = with_dependencies(chart, opts)?;
+    let defaults = || DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect();
+    let (kube, mut apis): (_, Vec<String>) = match &opts.cluster {
+        None => (
+            engine::KubeVersion::parse(
+                opts.kube_version.as_deref().unwrap_or(DEFAULT_KUBE_VERSION),
+            )
+            .map_err(Error::Options)?,
+            defaults(),
+        ),
+        Some(cluster) => (
+            engine::KubeVersion {
+                version: cluster.git_version.clone(),
+                normalized: cluster.git_version.clone(),
+                major: cluster.major.clone(),
+                minor: cluster.minor.clone(),
+            },
+            if cluster.api_versions.is_empty() {
+                defaults()
+            } else {
+                cluster.api_versions.clone()
+            },
+        ),
+    };
     if !chart.metadata.kube_version.is_empty()
         && !semver::satisfies(&chart.metadata.kube_version, &kube.normalized)
     {
@@ -479,7 +533,6 @@ pub fn render_chart(mut chart: Chart, opts: &RenderOptions) -> Result<Rendered, 
     if !opts.skip_schema_validation {
         schema::validate_chart(&chart, &vals)?;
     }
-    let mut apis: Vec<String> = DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect();
     apis.extend(
         opts.api_versions
             .iter()

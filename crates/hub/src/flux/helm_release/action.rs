@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flotilla_render::helm::storage::{self, Info, Release, Status, Timestamp};
-use flotilla_render::helm::{Chart, RenderOptions, Rendered, Table, ValueOptions, ValuesFile};
+use flotilla_render::helm::{
+    Chart, ClusterCapabilities, Manifest, RenderOptions, Rendered, Table, ValueOptions, ValuesFile,
+};
 use flotilla_sync::Cluster;
 use flotilla_sync::health::cel::HealthExprs;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -183,11 +185,37 @@ fn without_version(mut secret: Secret) -> Secret {
     secret
 }
 
-/// Renders the chart as Helm's install or upgrade renders it.
-fn render(chart: &Chart, plan: &Plan<'_>, is_upgrade: bool) -> Result<Rendered, String> {
+/// `.Capabilities` as Helm's install and upgrade read them from the cluster (its
+/// `getCapabilities`, asked afresh for each action): the server's version as written,
+/// and `GetVersionSet` of its discovery.
+async fn capabilities_of(cluster: &Cluster) -> Result<ClusterCapabilities, String> {
+    let client = cluster.client();
+    let version = client.apiserver_version().await.map_err(|e| {
+        format!(
+            "could not get server version from Kubernetes: {}",
+            crate::flux::api_message(&e)
+        )
+    })?;
+    let discovered = crate::api_discovery::discover(client).await.map_err(|e| {
+        format!(
+            "could not get apiVersions from Kubernetes: {}",
+            crate::flux::api_message(&e)
+        )
+    })?;
+    Ok(ClusterCapabilities {
+        git_version: version.git_version,
+        major: version.major,
+        minor: version.minor,
+        api_versions: discovered.helm_version_set(),
+    })
+}
+
+/// What Helm's install or upgrade renders the chart with (the cluster's capabilities
+/// are added once its `crds/` are applied).
+fn render_options(plan: &Plan<'_>, is_upgrade: bool) -> Result<RenderOptions, String> {
     let values =
         serde_json::to_vec(&Value::Object(plan.values.clone())).map_err(|e| e.to_string())?;
-    let options = RenderOptions {
+    Ok(RenderOptions {
         release_name: plan.release.to_string(),
         namespace: plan.namespace.to_string(),
         is_upgrade,
@@ -203,9 +231,13 @@ fn render(chart: &Chart, plan: &Plan<'_>, is_upgrade: bool) -> Result<Rendered, 
             ..Default::default()
         },
         ..Default::default()
-    };
+    })
+}
+
+/// Renders the chart as Helm's install or upgrade renders it.
+fn render(chart: &Chart, plan: &Plan<'_>, options: &RenderOptions) -> Result<Rendered, String> {
     let mut rendered =
-        flotilla_render::helm::render_chart(chart.clone(), &options).map_err(|e| e.to_string())?;
+        flotilla_render::helm::render_chart(chart.clone(), options).map_err(|e| e.to_string())?;
     for post_renderer in plan.post_renderers {
         if let Some(kustomize) = post_renderer.get("kustomize") {
             flotilla_render::helm::post_render(&mut rendered, |objects| {
@@ -452,12 +484,12 @@ fn identity(object: &Value, namespace: &str) -> Identity {
 
 /// Applies the chart's CRDs by `policy`: `Create` creates those missing, `CreateReplace`
 /// also updates existing ones, `Skip` leaves them; then waits for them to be established.
-async fn apply_crds(cluster: &Cluster, rendered: &Rendered, plan: &Plan<'_>) -> Result<(), String> {
-    if plan.crds == "Skip" || rendered.crds.is_empty() {
+async fn apply_crds(cluster: &Cluster, crds: &[Manifest], plan: &Plan<'_>) -> Result<(), String> {
+    if plan.crds == "Skip" || crds.is_empty() {
         return Ok(());
     }
     let mut applied = Vec::new();
-    for crd in &rendered.crds {
+    for crd in crds {
         let mut object = crd.object.clone();
         if !object.is_object() {
             continue;
@@ -696,15 +728,21 @@ pub async fn install_or_upgrade(
         values,
         ..plan.clone()
     };
-    let rendered = render(chart, plan, is_upgrade).map_err(unrecorded)?;
+    // As Helm: the chart's `crds/` go first, then the cluster is asked what it serves
+    // (so the chart sees its own definitions), then the chart renders.
+    let mut options = render_options(plan, is_upgrade).map_err(unrecorded)?;
+    if plan.crds != "Skip" {
+        let crds = flotilla_render::helm::chart_crds(chart.clone(), &options)
+            .map_err(|e| unrecorded(e.to_string()))?;
+        apply_crds(cluster, &crds, plan).await.map_err(unrecorded)?;
+    }
+    options.cluster = Some(capabilities_of(cluster).await.map_err(unrecorded)?);
+    let rendered = render(chart, plan, &options).map_err(unrecorded)?;
     if plan.create_namespace && !is_upgrade {
         ensure_namespace(cluster, plan.namespace)
             .await
             .map_err(unrecorded)?;
     }
-    apply_crds(cluster, &rendered, plan)
-        .await
-        .map_err(unrecorded)?;
     if !plan.take_ownership {
         refuse_unowned(cluster, &rendered, plan, previous)
             .await
