@@ -1536,6 +1536,43 @@ impl AppReconciler {
         cluster
     }
 
+    /// Drops what the hub keeps for destinations no longer registered (their cluster
+    /// Secret deleted; the hub itself stays): the sync engine's view and its drift
+    /// watches, which would otherwise go on watching, and reconnecting to, a cluster
+    /// nothing deploys to.
+    pub fn forget_unregistered(&self) {
+        let gone: Vec<String> = {
+            let registry = self.clusters.read().unwrap_or_else(|e| e.into_inner());
+            let mut map = lock(&self.sync_clusters);
+            let gone: Vec<String> = map
+                .keys()
+                .filter(|server| {
+                    registry.by_server(server).is_none()
+                        && !crate::clusters::is_in_cluster(server, "")
+                })
+                .cloned()
+                .collect();
+            for server in &gone {
+                map.remove(server);
+            }
+            gone
+        };
+        if let Some(watches) = self.drift_watches() {
+            for server in &gone {
+                tracing::info!(%server, "cluster unregistered: its watches stop");
+                watches.forget_server(server);
+            }
+        }
+    }
+
+    /// [`forget_unregistered`](Self::forget_unregistered) every `every`, until dropped.
+    pub async fn keep_forgetting_unregistered(self: Arc<Self>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            self.forget_unregistered();
+        }
+    }
+
     /// The app's inventory: from memory, or after a restart from `status.resources`.
     fn inventory(&self, key: &str, status: &Value) -> Inventory {
         if let Some(inv) = lock(&self.inventories).get(key) {

@@ -230,6 +230,11 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
             .clone()
             .keep_asking(registry.clone(), Duration::from_secs(10)),
     ));
+    tasks.push(tokio::spawn(
+        reconciler
+            .clone()
+            .keep_forgetting_unregistered(Duration::from_secs(10)),
+    ));
     tasks.push(tokio::spawn(crate::tls_certs::run(
         hub.clone(),
         config.controller.cluster_namespace.clone(),

@@ -5142,6 +5142,39 @@ async fn a_destinations_connection_status_follows_its_answers() {
     .await;
 }
 
+/// A destination whose registration is gone (its cluster Secret deleted) is let go: the
+/// drift watches on it stop — they would go on watching, and reconnecting to, a cluster
+/// nothing deploys to any more — while a registered one keeps its watches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unregistered_destinations_watches_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(dir.path(), CONFIG_MAP).await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    wait_for("the app synced", async || {
+        let app = apps.get("web").await.ok()?;
+        (app.data.pointer("/status/sync/status")? == "Synced").then_some(())
+    })
+    .await;
+    let east = east_setup.server.cluster_url("east");
+    let reconciler = &east_setup.reconciler;
+    let watched = || {
+        reconciler
+            .drift_watches()
+            .map(|w| w.cluster_stats())
+            .unwrap_or_default()
+            .contains_key(&east)
+    };
+    assert!(watched(), "the synced app's objects are watched");
+    reconciler.forget_unregistered();
+    assert!(watched(), "a registered cluster keeps its watches");
+
+    *reconciler.clusters.write().unwrap() = clusters::ClusterRegistry::default();
+    reconciler.forget_unregistered();
+    assert!(!watched(), "the unregistered cluster's watches stopped");
+}
+
 /// Argo CD's app metrics from a running controller, for the dashboards and alerts
 /// written against them: `argocd_app_info` follows the Application from the watch,
 /// `argocd_app_sync_total` counts its automated sync once, `argocd_app_reconcile` times
