@@ -308,12 +308,26 @@ struct Repo {
     state: parking_lot::Mutex<RepoState>,
 }
 
+/// How long a trigger told to subscribers stands for those after it while no check has
+/// begun: should the told ones never check (their reconciles failing before), a later
+/// push is told again after this long.
+const ANNOUNCED_FOR: Duration = Duration::from_secs(5);
+
 #[derive(Default)]
 struct RepoState {
     /// The last remote check: its result and when.
     check: Option<(Result<Vec<AdvertisedRef>, GitError>, Instant)>,
-    /// Set by a webhook: the next request checks the remote whatever its interval.
-    stale: bool,
+    /// Webhook triggers so far: while it differs from `checked_triggers`, the next
+    /// request checks the remote whatever its interval.
+    triggers: u64,
+    /// `triggers` when the last remote check began: a trigger that arrives while a
+    /// check is under way (the push may be newer than what it saw) leaves the mirror
+    /// stale.
+    checked_triggers: u64,
+    /// When subscribers were told of a trigger that no check has begun to answer yet:
+    /// a further one within [`ANNOUNCED_FOR`] adds nothing for them (a burst of
+    /// deliveries, a replay).
+    announced: Option<Instant>,
     /// Branches and tags fetched by name into a new mirror, with the commit each named
     /// and when: such a fetch asked the remote about that ref, so it stands for a check
     /// of it (and only of it) until the interval ends or a full check is made.
@@ -326,6 +340,31 @@ struct RepoState {
     last_used: Option<Instant>,
     /// When [`LAST_USED_FILE`] was last written.
     marked: Option<Instant>,
+}
+
+impl RepoState {
+    /// Whether a webhook asked for a check that has not begun yet.
+    fn stale(&self) -> bool {
+        self.triggers != self.checked_triggers
+    }
+
+    /// A remote check begins: what it will answer for.
+    fn check_begins(&mut self) -> u64 {
+        self.announced = None;
+        self.triggers
+    }
+
+    /// Counts a trigger; whether subscribers are to be told of it.
+    fn triggered(&mut self) -> bool {
+        self.triggers = self.triggers.wrapping_add(1);
+        let told = self
+            .announced
+            .is_some_and(|at| at.elapsed() < ANNOUNCED_FOR);
+        if !told {
+            self.announced = Some(Instant::now());
+        }
+        !told
+    }
 }
 
 impl MirrorCache {
@@ -370,13 +409,14 @@ impl MirrorCache {
     /// known mirrors matched.
     pub fn trigger(&self, identity: &str) -> usize {
         let mut n = 0;
+        let mut announce = false;
         for repo in self.inner.repos.lock().values() {
             if repo_identity(repo) == identity {
-                repo.state.lock().stale = true;
+                announce |= repo.state.lock().triggered();
                 n += 1;
             }
         }
-        if n > 0 {
+        if announce {
             let _ = self.inner.triggers.send(identity.to_string());
         }
         n
@@ -389,7 +429,8 @@ impl MirrorCache {
         let mut n = 0;
         for repo in self.inner.repos.lock().values() {
             if repo_identity(repo) == identity {
-                repo.state.lock().stale = true;
+                let mut state = repo.state.lock();
+                state.triggers = state.triggers.wrapping_add(1);
                 n += 1;
             }
         }
@@ -594,6 +635,7 @@ impl MirrorCache {
             return Ok(None);
         };
         self.inner.remote_checks.fetch_add(1, Ordering::Relaxed);
+        let began = repo.state.lock().check_begins();
         match self
             .fetch_into(repo, remote, format!("+{refname}:{refname}"))
             .await
@@ -607,7 +649,7 @@ impl MirrorCache {
             Err(e) => {
                 let mut state = repo.state.lock();
                 state.check = Some((Err(e.clone()), Instant::now()));
-                state.stale = false;
+                state.checked_triggers = began;
                 return Err(Error::Git(e));
             }
         }
@@ -703,7 +745,7 @@ impl MirrorCache {
         {
             let state = repo.state.lock();
             if let Some((result, at)) = &state.check
-                && !state.stale
+                && !state.stale()
                 && at.elapsed() < req.interval
             {
                 return result.clone().map_err(Error::Git);
@@ -717,10 +759,11 @@ impl MirrorCache {
         };
         self.inner.remote_checks.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(url = %repo.shown, "remote check");
+        let began = repo.state.lock().check_begins();
         let result = git::ls_remote(&remote, &self.scratch()).await;
         let mut state = repo.state.lock();
         state.check = Some((result.clone(), Instant::now()));
-        state.stale = false;
+        state.checked_triggers = began;
         state.fetched.clear();
         result.map_err(Error::Git)
     }
@@ -755,17 +798,17 @@ impl MirrorCache {
             }
             Reference::Commit { .. } => None,
             reference => match &state.check {
-                Some((Ok(ads), at)) if !state.stale && at.elapsed() < req.interval => {
+                Some((Ok(ads), at)) if !state.stale() && at.elapsed() < req.interval => {
                     let resolved = refs::resolve(reference, ads).map_err(|source| Error::Ref {
                         url: repo.shown.clone(),
                         source,
                     })?;
                     state.have.contains(&resolved.commit).then_some(resolved)
                 }
-                Some((Err(e), at)) if !state.stale && at.elapsed() < req.interval => {
+                Some((Err(e), at)) if !state.stale() && at.elapsed() < req.interval => {
                     return Err(Error::Git(e.clone()));
                 }
-                _ if state.stale => None,
+                _ if state.stale() => None,
                 _ => named_ref(reference).and_then(|name| {
                     let (commit, at) = state.fetched.get(&name)?;
                     (at.elapsed() < req.interval && state.have.contains(commit))

@@ -18,7 +18,10 @@
 //! | generic | the secret path itself |
 //! | generic-hmac | `X-Signature: sha256=<HMAC-SHA256(secret, body)>` |
 //!
-//! A wrong or missing proof is answered 401 and triggers nothing.
+//! A wrong or missing proof is answered 401 and triggers nothing. A delivery whose id
+//! (`X-GitHub-Delivery`, `X-Gitlab-Event-UUID`, `X-Gitea-Delivery`, Bitbucket's
+//! `X-Request-Id`) this receiver accepted before is answered 200 and triggers nothing
+//! again: a captured delivery replayed many times costs one check of the remote.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -88,6 +91,36 @@ struct Hub {
     receivers: Vec<(String, Receiver)>,
     /// Where a path no receiver here serves goes (the hub's Flux Receivers).
     others: Option<Router>,
+    /// The ids of the deliveries accepted lately, by receiver.
+    accepted: std::sync::Mutex<RecentDeliveries>,
+}
+
+/// How many accepted delivery ids are remembered (a replay older than that many
+/// deliveries triggers a check again: harmless, as any push does).
+const REMEMBERED_DELIVERIES: usize = 4096;
+
+/// The ids of the last [`REMEMBERED_DELIVERIES`] deliveries accepted, oldest first.
+#[derive(Default)]
+struct RecentDeliveries {
+    order: std::collections::VecDeque<(String, String)>,
+    known: std::collections::HashSet<(String, String)>,
+}
+
+impl RecentDeliveries {
+    /// Remembers `receiver`'s delivery `id`; false when it was already known.
+    fn accept(&mut self, receiver: &str, id: &str) -> bool {
+        let key = (receiver.to_string(), id.to_string());
+        if !self.known.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > REMEMBERED_DELIVERIES
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.known.remove(&oldest);
+        }
+        true
+    }
 }
 
 /// The largest delivery read (GitHub caps its payloads at 25 MB; Argo CD reads up to
@@ -113,6 +146,7 @@ pub fn router_with(cache: MirrorCache, receivers: Vec<Receiver>, others: Option<
             cache,
             receivers,
             others,
+            accepted: Default::default(),
         }))
 }
 
@@ -152,6 +186,16 @@ async fn receive(
     if let Err(reason) = verify(receiver, &headers, &body) {
         tracing::info!(receiver = %receiver.name, reason, "webhook refused");
         return (StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response();
+    }
+    if let Some(id) = delivery_id(receiver.provider, &headers)
+        && !hub
+            .accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .accept(&receiver.name, id)
+    {
+        tracing::info!(receiver = %receiver.name, delivery = id, "webhook delivery seen before: ignored");
+        return axum::Json(serde_json::json!({ "triggered": [], "duplicate": id })).into_response();
     }
     let event = event_name(receiver.provider, &headers);
     if matches!(event.as_deref(), Some("ping")) {
@@ -200,6 +244,18 @@ async fn receive(
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The sender's id of this delivery, when it sends one.
+fn delivery_id(provider: Provider, headers: &HeaderMap) -> Option<&str> {
+    let name = match provider {
+        Provider::GitHub => "x-github-delivery",
+        Provider::GitLab => "x-gitlab-event-uuid",
+        Provider::Gitea => "x-gitea-delivery",
+        Provider::Bitbucket => "x-request-id",
+        Provider::Generic | Provider::GenericHmac => return None,
+    };
+    header(headers, name).filter(|id| !id.is_empty())
 }
 
 fn event_name(provider: Provider, headers: &HeaderMap) -> Option<String> {

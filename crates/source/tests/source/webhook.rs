@@ -276,6 +276,71 @@ async fn gitlab_gitea_bitbucket_and_generic_receivers() {
     assert!(text.contains("127.0.0.1/team/app"), "{text}");
 }
 
+/// A captured delivery replayed a thousand times triggers once (its delivery id was
+/// accepted before), and a burst of distinct pushes arriving before any check began
+/// tells subscribers once: one remote check answers them all. A push arriving after
+/// that check is told again and checked again.
+#[tokio::test]
+async fn replayed_and_piled_up_deliveries_make_one_check() {
+    let f = fixture().await;
+    let second = f.work.commit(&[("a.yaml", "a: 2\n")], "two");
+    f.work.publish(&f.bare);
+    let mut events = f.cache.subscribe();
+    let hook = receiver(Provider::GitHub, vec![]);
+    let app = router(f.cache.clone(), vec![hook.clone()]);
+    let payload = serde_json::json!({
+        "ref": "refs/heads/main",
+        "repository": {"clone_url": f.req.url}
+    })
+    .to_string();
+    let signature = format!("sha256={}", sign("hook-secret", payload.as_bytes()));
+    let deliver = async |id: &str| {
+        post(
+            &app,
+            &hook.path(),
+            &[
+                ("x-hub-signature-256", &signature),
+                ("x-github-event", "push"),
+                ("x-github-delivery", id),
+            ],
+            &payload,
+        )
+        .await
+    };
+    let checks = f.cache.stats().remote_checks;
+    let (status, body) = deliver("delivery-1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("127.0.0.1/team/app"), "{body}");
+    for _ in 0..1000 {
+        let (status, body) = deliver("delivery-1").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("\"duplicate\":\"delivery-1\""), "{body}");
+    }
+    for i in 2..50 {
+        let (status, _) = deliver(&format!("delivery-{i}")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(events.try_recv().unwrap(), "127.0.0.1/team/app");
+    assert!(events.try_recv().is_err(), "told once");
+    let co = f.cache.checkout(&f.req).await.unwrap();
+    assert_eq!(co.commit, second);
+    f.cache.checkout(&f.req).await.unwrap();
+    assert_eq!(
+        f.cache.stats().remote_checks,
+        checks + 1,
+        "one check for all"
+    );
+
+    let third = f.work.commit(&[("a.yaml", "a: 3\n")], "three");
+    f.work.publish(&f.bare);
+    let (status, _) = deliver("delivery-50").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(events.try_recv().unwrap(), "127.0.0.1/team/app");
+    let co = f.cache.checkout(&f.req).await.unwrap();
+    assert_eq!(co.commit, third);
+    assert_eq!(f.cache.stats().remote_checks, checks + 2);
+}
+
 /// Paths no receiver here serves go to the router given for them (the hub's Flux
 /// Receivers), method, path, query, headers and body intact; a receiver's own path stays
 /// its own.
