@@ -84,6 +84,8 @@ struct Inner {
 struct Watch {
     task: tokio::task::JoinHandle<()>,
     store: Arc<Mutex<KindStore>>,
+    /// Its kind's group and kind.
+    group_kind: (String, String),
 }
 
 /// Namespace (empty when cluster-scoped) and name.
@@ -146,6 +148,8 @@ struct KindStore {
     objects: Objects,
     /// While a (re)listing runs: what it has shown so far (replaces `objects` when done).
     listing: Option<Objects>,
+    /// Watch events taken in (additions, changes, deletions; not what a listing shows).
+    events: u64,
 }
 
 impl KindStore {
@@ -394,7 +398,18 @@ impl DriftWatches {
                 resolved.resource.clone(),
                 namespace.map(str::to_string),
             ));
-            watches.insert(id, Watch { task, store });
+            let group_kind = (
+                resolved.resource.group.clone(),
+                resolved.resource.kind.clone(),
+            );
+            watches.insert(
+                id,
+                Watch {
+                    task,
+                    store,
+                    group_kind,
+                },
+            );
         }
     }
 
@@ -445,6 +460,21 @@ impl DriftWatches {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+        }
+        out
+    }
+
+    /// The watch events taken in so far, by server URL, group and kind (Argo CD's
+    /// `argocd_cluster_events_total`); a cluster's count starts again when its watches
+    /// are made again (a changed registration).
+    pub fn event_counts(&self) -> std::collections::BTreeMap<(String, String, String), u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for (id, watch) in lock(&self.inner.watches).iter() {
+            let Some((server, _)) = id.split_once('|') else {
+                continue;
+            };
+            let (group, kind) = watch.group_kind.clone();
+            *out.entry((server.to_string(), group, kind)).or_default() += lock(&watch.store).events;
         }
         out
     }
@@ -567,11 +597,15 @@ async fn watch(
         let (value, text) = object.into_parts();
         let name = name_of(&value);
         let (previous, health) = if deleted {
-            (lock(&store).objects.remove(&name), None)
+            let mut store = lock(&store);
+            store.events += 1;
+            (store.objects.remove(&name), None)
         } else {
             let seen = Seen::of(&value, text);
             let health = seen.health.status;
-            (lock(&store).insert(name, seen), Some(health))
+            let mut store = lock(&store);
+            store.events += 1;
+            (store.insert(name, seen), Some(health))
         };
         if let Some(event) = drift_of(&value, deleted, &server, &tracking(&inner))
             .filter(|event| !ignores_all(&inner, event, &value))

@@ -308,20 +308,51 @@ impl ApplicationStates {
     }
 }
 
+/// A registered cluster as the cluster series name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisteredCluster {
+    /// Its name.
+    pub name: String,
+    /// Its Secret's labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What Argo CD's cluster series are drawn from.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterSeriesInput<'a> {
+    /// The registered clusters, by server URL.
+    pub registered: &'a BTreeMap<String, RegisteredCluster>,
+    /// The clusters' last version answers.
+    pub probes: &'a [(String, crate::cluster_versions::Probe)],
+    /// What the drift watches of each cluster hold.
+    pub caches: &'a BTreeMap<String, crate::drift::CacheStats>,
+    /// Watch events taken in, by server, group and kind.
+    pub events: &'a BTreeMap<(String, String, String), u64>,
+    /// The cluster labels copied to `argocd_cluster_labels` (Argo CD's
+    /// `--metrics-cluster-labels`); none: no such series.
+    pub label_keys: &'a [String],
+    /// Now, for the cache age.
+    pub now: std::time::Instant,
+}
+
 /// Argo CD's cluster collector (`argocd_cluster_*`), for every cluster whose version the
 /// hub has asked (the destinations of its Applications, as Argo CD keeps a cache only of
-/// those) and that is still registered (or the hub itself): `names` gives each server's
-/// registered name, `probes` the versions, `caches`
-/// what the drift watches hold. The connection is up when the cluster answered its last
-/// version question (asked again every few seconds, see
+/// those) and that is still registered (or the hub itself). The connection is up when the
+/// cluster answered its last version question (asked again every few seconds, see
 /// [`crate::cluster_versions::ClusterVersions::keep_asking`]); the cache age counts from
-/// the oldest of the watches' last listings (-1 before any).
-pub fn render_argocd_clusters(
-    names: &BTreeMap<String, String>,
-    probes: &[(String, crate::cluster_versions::Probe)],
-    caches: &BTreeMap<String, crate::drift::CacheStats>,
-    now: std::time::Instant,
-) -> String {
+/// the oldest of the watches' last listings (-1 before any); `argocd_cluster_labels`
+/// names each asked label (`label_<key>`, empty when the Secret lacks it; none for the
+/// hub itself, which has no Secret); `argocd_cluster_events_total` counts the watch
+/// events of each kind.
+pub fn render_argocd_clusters(input: ClusterSeriesInput<'_>) -> String {
+    let ClusterSeriesInput {
+        registered,
+        probes,
+        caches,
+        events,
+        label_keys,
+        now,
+    } = input;
     let mut info = String::from(
         "# HELP argocd_cluster_info Information about cluster.\n# TYPE argocd_cluster_info gauge\n",
     );
@@ -337,16 +368,56 @@ pub fn render_argocd_clusters(
     let mut connection = String::from(
         "# HELP argocd_cluster_connection_status The k8s cluster current connection status.\n# TYPE argocd_cluster_connection_status gauge\n",
     );
+    let mut labels = if label_keys.is_empty() {
+        String::new()
+    } else {
+        String::from(
+            "# HELP argocd_cluster_labels Argo Cluster labels converted to Prometheus labels\n# TYPE argocd_cluster_labels gauge\n",
+        )
+    };
+    let mut counted = String::from(
+        "# HELP argocd_cluster_events_total Number of processes k8s resource events.\n# TYPE argocd_cluster_events_total counter\n",
+    );
     for (server, probe) in probes {
         let cache = caches.get(server).copied().unwrap_or_default();
         // A cluster no longer registered (its Secret deleted) is left out.
-        let name = match names.get(server) {
-            Some(name) => name.as_str(),
+        let cluster = registered.get(server);
+        let name = match cluster {
+            Some(cluster) => cluster.name.as_str(),
             None if crate::clusters::is_in_cluster(server, "") => {
                 flotilla_fleet::cluster::IN_CLUSTER_NAME
             }
             None => continue,
         };
+        if let Some(cluster) = cluster.filter(|_| !label_keys.is_empty()) {
+            let mut pairs = vec![
+                ("server".to_string(), server.clone()),
+                ("name".to_string(), name.to_string()),
+            ];
+            for key in label_keys {
+                // Argo CD's cluster labels leave the Secret's type label out.
+                let value = cluster
+                    .labels
+                    .get(key)
+                    .filter(|_| key != "argocd.argoproj.io/secret-type")
+                    .cloned()
+                    .unwrap_or_default();
+                pairs.push((label_name(key), value));
+            }
+            let _ = writeln!(labels, "argocd_cluster_labels{{{}}} 1", label_pairs(pairs));
+        }
+        let of_server = events
+            .range((server.clone(), String::new(), String::new())..)
+            .take_while(|((events_server, _, _), _)| events_server == server);
+        for ((_, group, kind), n) in of_server {
+            let _ = writeln!(
+                counted,
+                "argocd_cluster_events_total{{group=\"{}\",kind=\"{}\",server=\"{}\"}} {n}",
+                escape(group),
+                escape(kind),
+                escape(server)
+            );
+        }
         let version = escape(probe.version.as_deref().unwrap_or(""));
         let server = escape(server);
         let _ = writeln!(
@@ -378,7 +449,7 @@ pub fn render_argocd_clusters(
             u8::from(up)
         );
     }
-    [info, objects, kinds, age, connection].concat()
+    [info, objects, kinds, age, connection, labels, counted].concat()
 }
 
 /// Who an Application is in Argo CD's app metrics: its namespace, name and project.
@@ -980,10 +1051,60 @@ mod tests {
                 },
             ),
         ];
-        let names = BTreeMap::from([
-            ("https://east:6443".to_string(), "east".to_string()),
-            ("https://west:6443".to_string(), "west".to_string()),
+        let registered = BTreeMap::from([
+            (
+                "https://east:6443".to_string(),
+                RegisteredCluster {
+                    name: "east".into(),
+                    labels: BTreeMap::from([
+                        ("env".to_string(), "prod".to_string()),
+                        ("team.io/owner".to_string(), "payments".to_string()),
+                        (
+                            "argocd.argoproj.io/secret-type".to_string(),
+                            "cluster".to_string(),
+                        ),
+                    ]),
+                },
+            ),
+            (
+                "https://west:6443".to_string(),
+                RegisteredCluster {
+                    name: "west".into(),
+                    labels: BTreeMap::new(),
+                },
+            ),
         ]);
+        let events = BTreeMap::from([
+            (
+                (
+                    "https://east:6443".to_string(),
+                    "apps".to_string(),
+                    "Deployment".to_string(),
+                ),
+                7,
+            ),
+            (
+                (
+                    "https://east:6443".to_string(),
+                    String::new(),
+                    "ConfigMap".to_string(),
+                ),
+                2,
+            ),
+            (
+                (
+                    "https://gone:6443".to_string(),
+                    String::new(),
+                    "Pod".to_string(),
+                ),
+                1,
+            ),
+        ]);
+        let label_keys = [
+            "env".to_string(),
+            "team.io/owner".to_string(),
+            "argocd.argoproj.io/secret-type".to_string(),
+        ];
         let caches = BTreeMap::from([(
             "https://east:6443".to_string(),
             CacheStats {
@@ -992,8 +1113,20 @@ mod tests {
                 oldest_listing: Some(now),
             },
         )]);
-        let text = render_argocd_clusters(&names, &probes, &caches, now + Duration::from_secs(75));
+        let input = ClusterSeriesInput {
+            registered: &registered,
+            probes: &probes,
+            caches: &caches,
+            events: &events,
+            label_keys: &label_keys,
+            now: now + Duration::from_secs(75),
+        };
+        let text = render_argocd_clusters(input);
         for line in [
+            "argocd_cluster_labels{label_argocd_argoproj_io_secret_type=\"\",label_env=\"prod\",label_team_io_owner=\"payments\",name=\"east\",server=\"https://east:6443\"} 1",
+            "argocd_cluster_labels{label_argocd_argoproj_io_secret_type=\"\",label_env=\"\",label_team_io_owner=\"\",name=\"west\",server=\"https://west:6443\"} 1",
+            "argocd_cluster_events_total{group=\"apps\",kind=\"Deployment\",server=\"https://east:6443\"} 7",
+            "argocd_cluster_events_total{group=\"\",kind=\"ConfigMap\",server=\"https://east:6443\"} 2",
             "argocd_cluster_info{k8s_version=\"v1.29.7\",name=\"east\",server=\"https://east:6443\"} 1",
             "argocd_cluster_info{k8s_version=\"v1.32.0\",name=\"in-cluster\",server=\"https://kubernetes.default.svc\"} 1",
             "argocd_cluster_api_resource_objects{server=\"https://east:6443\"} 40",
@@ -1006,6 +1139,19 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
         assert!(!text.contains("gone"), "no longer registered: {text}");
+        assert_eq!(
+            text.matches("argocd_cluster_labels{").count(),
+            2,
+            "none for the hub itself: {text}"
+        );
+        let without_labels = render_argocd_clusters(ClusterSeriesInput {
+            label_keys: &[],
+            ..input
+        });
+        assert!(
+            !without_labels.contains("argocd_cluster_labels"),
+            "{without_labels}"
+        );
     }
 
     /// `argocd_app_orphaned_resources_count`: the last count per app, gone with the app.

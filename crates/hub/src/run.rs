@@ -28,6 +28,9 @@ pub struct HubConfig {
     pub wave_delay: Duration,
     /// Argo CD's opt-in app series (`argocd_app_labels`, `argocd_app_condition`).
     pub app_metrics: crate::metrics::AppMetricsOptions,
+    /// Cluster Secret labels copied to `argocd_cluster_labels` (Argo CD's
+    /// `--metrics-cluster-labels`; none: no such series).
+    pub cluster_metric_labels: Vec<String>,
     /// Removing mirrors no app has read for a while (`None`: keep every mirror).
     pub mirror_gc: Option<MirrorGc>,
     /// ApplicationSet controller settings.
@@ -95,6 +98,7 @@ impl HubConfig {
             controller: ControllerOptions::default(),
             wave_delay: crate::application::DEFAULT_WAVE_DELAY,
             app_metrics: Default::default(),
+            cluster_metric_labels: Vec::new(),
             mirror_gc: Some(MirrorGc::default()),
             appsets: crate::appset::AppSetOptions::default(),
             flux: crate::flux::FluxOptions::default(),
@@ -156,6 +160,8 @@ pub struct Hub {
     /// (`/sealed-secrets/<cluster>/v1/{cert.pem,verify,rotate}`), to serve on the hub's
     /// webhook address; no routes when the controller is off.
     pub sealed_secrets: axum::Router,
+    /// Cluster Secret labels copied to `argocd_cluster_labels`.
+    pub cluster_metric_labels: Vec<String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -289,6 +295,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         reconciler,
         flux_receivers,
         sealed_secrets,
+        cluster_metric_labels: config.cluster_metric_labels.clone(),
         tasks,
     })
 }

@@ -5089,18 +5089,24 @@ async fn a_destinations_connection_status_follows_its_answers() {
     );
     let east = east_setup.server.cluster_url("east");
     let series = || {
-        let names = std::collections::BTreeMap::from([(east.clone(), "east".to_string())]);
-        let caches = east_setup
-            .reconciler
-            .drift_watches()
-            .map(|w| w.cluster_stats())
-            .unwrap_or_default();
-        flotilla_hub::metrics::render_argocd_clusters(
-            &names,
-            &east_setup.reconciler.versions.probes(),
-            &caches,
-            std::time::Instant::now(),
-        )
+        let registered = std::collections::BTreeMap::from([(
+            east.clone(),
+            flotilla_hub::metrics::RegisteredCluster {
+                name: "east".into(),
+                labels: Default::default(),
+            },
+        )]);
+        let watches = east_setup.reconciler.drift_watches();
+        let caches = watches.as_ref().map(|w| w.cluster_stats()).unwrap_or_default();
+        let events = watches.map(|w| w.event_counts()).unwrap_or_default();
+        flotilla_hub::metrics::render_argocd_clusters(flotilla_hub::metrics::ClusterSeriesInput {
+            registered: &registered,
+            probes: &east_setup.reconciler.versions.probes(),
+            caches: &caches,
+            events: &events,
+            label_keys: &[],
+            now: std::time::Instant::now(),
+        })
     };
     let connected = |up: u8| {
         format!(
@@ -5124,6 +5130,25 @@ async fn a_destinations_connection_status_follows_its_answers() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
+    // A hand edit is a watch event of its kind (and so is the heal).
+    let config_maps = Api::<ConfigMap>::namespaced(client(&east_setup.server, "east").await, "web");
+    config_maps
+        .patch(
+            "settings",
+            &by_hand(),
+            &Patch::Merge(json!({"data": {"color": "red"}})),
+        )
+        .await
+        .unwrap();
+    let counted =
+        format!("argocd_cluster_events_total{{group=\"\",kind=\"ConfigMap\",server=\"{east}\"}} ");
+    wait_for("the edit counted", async || {
+        series()
+            .lines()
+            .find_map(|l| l.strip_prefix(&counted)?.parse::<u64>().ok())
+            .filter(|n| *n >= 1)
+    })
+    .await;
 
     let cluster = east_setup.fleet.cluster("east").unwrap();
     let reachable = |yes: bool| FaultChange {

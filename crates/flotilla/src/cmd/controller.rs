@@ -178,6 +178,15 @@ pub(crate) struct ControllerArgs {
         env = "ARGOCD_APPLICATION_CONTROLLER_METRICS_APPLICATION_CONDITIONS"
     )]
     pub(crate) metrics_application_conditions: Vec<String>,
+    /// Cluster Secret labels copied to the `argocd_cluster_labels` metric,
+    /// comma-separated (Argo CD's `--metrics-cluster-labels`).
+    #[arg(
+        long,
+        value_name = "LABELS",
+        value_delimiter = ',',
+        env = "ARGOCD_APPLICATION_CONTROLLER_METRICS_CLUSTER_LABELS"
+    )]
+    pub(crate) metrics_cluster_labels: Vec<String>,
 }
 
 /// A Go duration (`720h`, `30m`, `0`).
@@ -313,6 +322,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             labels: args.metrics_application_labels.clone(),
             conditions: args.metrics_application_conditions.clone(),
         };
+        config.cluster_metric_labels = args.metrics_cluster_labels.clone();
         config.controller.application_namespaces = args.application_namespaces.clone();
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
@@ -411,25 +421,34 @@ async fn metrics(State(running): State<Arc<Hub>>) -> String {
             running.clusters.read().ok()?.server_of(server, name)
         }),
     );
-    let names: std::collections::BTreeMap<String, String> = running
-        .clusters
-        .read()
-        .map(|r| {
-            r.clusters()
-                .map(|c| (c.secret.server.clone(), c.secret.name.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let caches = running
-        .reconciler
-        .drift_watches()
-        .map(|w| w.cluster_stats())
-        .unwrap_or_default();
+    let registered: std::collections::BTreeMap<String, flotilla_hub::metrics::RegisteredCluster> =
+        running
+            .clusters
+            .read()
+            .map(|r| {
+                r.clusters()
+                    .map(|c| {
+                        let cluster = flotilla_hub::metrics::RegisteredCluster {
+                            name: c.secret.name.clone(),
+                            labels: c.secret.labels.clone(),
+                        };
+                        (c.secret.server.clone(), cluster)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+    let watches = running.reconciler.drift_watches();
+    let caches = watches.as_ref().map(|w| w.cluster_stats()).unwrap_or_default();
+    let events = watches.map(|w| w.event_counts()).unwrap_or_default();
     out.push_str(&flotilla_hub::metrics::render_argocd_clusters(
-        &names,
-        &running.reconciler.versions.probes(),
-        &caches,
-        std::time::Instant::now(),
+        flotilla_hub::metrics::ClusterSeriesInput {
+            registered: &registered,
+            probes: &running.reconciler.versions.probes(),
+            caches: &caches,
+            events: &events,
+            label_keys: &running.cluster_metric_labels,
+            now: std::time::Instant::now(),
+        },
     ));
     let clusters = running.clusters.read().map(|r| r.len()).unwrap_or_default();
     out.push_str("# HELP flotilla_clusters Registered clusters.\n# TYPE flotilla_clusters gauge\n");
