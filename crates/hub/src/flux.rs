@@ -165,6 +165,17 @@ pub struct FluxReconciler {
     clusters: Mutex<HashMap<String, Cluster>>,
 }
 
+/// Whether the client cache key `key` is an earlier version of `current`'s kubeconfig
+/// Secret for the same user (`secret:<ns>/<name>@<resourceVersion>|<user>`).
+fn replaced_by(key: &str, current: &str) -> bool {
+    let parts = |key: &str| -> Option<(String, String)> {
+        let (origin, user) = key.rsplit_once('|')?;
+        let (secret, _version) = origin.strip_prefix("secret:")?.rsplit_once('@')?;
+        Some((secret.to_string(), user.to_string()))
+    };
+    key != current && parts(key).is_some() && parts(key) == parts(current)
+}
+
 /// `Duration` as Go's `time.Duration.String()` prints it (`30s`, `4m30s`, `1h0m0s`,
 /// `2.536346081s`, `512.3ms`), to the nanosecond.
 pub fn go_duration(d: Duration) -> String {
@@ -956,7 +967,11 @@ impl FluxReconciler {
         config.auth_info.impersonate_groups = None;
         let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
         let cluster = Cluster::new(client);
-        lock(&self.clusters).insert(cache_key, cluster.clone());
+        let mut clusters = lock(&self.clusters);
+        // A kubeconfig Secret that changed leaves its earlier client (and its open
+        // connections) behind: only the current version's is kept.
+        clusters.retain(|key, _| !replaced_by(key, &cache_key));
+        clusters.insert(cache_key, cluster.clone());
         Ok(cluster)
     }
 
@@ -2289,6 +2304,27 @@ mod tests {
         assert_eq!(super::retry_delay(u32::MAX, min, max), max);
     }
     use super::*;
+
+    /// A kubeconfig Secret's new version replaces the client of its earlier ones for the
+    /// same user; other Secrets, other users and the hub's own clients stay.
+    #[test]
+    fn a_changed_kubeconfig_secret_replaces_its_earlier_clients() {
+        let current = "secret:team/remote@42|system:serviceaccount:team:deployer";
+        assert!(replaced_by(
+            "secret:team/remote@41|system:serviceaccount:team:deployer",
+            current
+        ));
+        for kept in [
+            current,
+            "secret:team/remote@41|",
+            "secret:team/other@41|system:serviceaccount:team:deployer",
+            "secret:other/remote@41|system:serviceaccount:team:deployer",
+            "hub|system:serviceaccount:team:deployer",
+        ] {
+            assert!(!replaced_by(kept, current), "{kept}");
+        }
+        assert!(!replaced_by("hub|", "hub|x"));
+    }
 
     /// Submodules, a provider's login and a proxy are refused by name.
     #[test]

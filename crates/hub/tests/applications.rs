@@ -5097,7 +5097,10 @@ async fn a_destinations_connection_status_follows_its_answers() {
             },
         )]);
         let watches = east_setup.reconciler.drift_watches();
-        let caches = watches.as_ref().map(|w| w.cluster_stats()).unwrap_or_default();
+        let caches = watches
+            .as_ref()
+            .map(|w| w.cluster_stats())
+            .unwrap_or_default();
         let events = watches.map(|w| w.event_counts()).unwrap_or_default();
         flotilla_hub::metrics::render_argocd_clusters(flotilla_hub::metrics::ClusterSeriesInput {
             registered: &registered,
