@@ -65,6 +65,7 @@ fn main() {
         generated: &generated,
         existing: &[],
         controller: ControllerPolicy::default(),
+        global_preserved: &Default::default(),
         projects: None,
         clusters: &clusters,
     });
@@ -76,6 +77,7 @@ fn main() {
         generated: &generated,
         existing: &existing,
         controller: ControllerPolicy::default(),
+        global_preserved: &Default::default(),
         projects: None,
         clusters: &clusters,
     });

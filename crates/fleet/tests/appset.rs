@@ -104,6 +104,7 @@ fn plan(
         generated,
         existing,
         controller: ControllerPolicy::default(),
+        global_preserved: &Default::default(),
         projects: Some(&["default".to_string()]),
         clusters,
     })
@@ -411,6 +412,52 @@ fn updates_keep_preserved_annotations_and_finalizers() {
             "resources-finalizer.argocd.argoproj.io",
             "post-delete-finalizer.argocd.argoproj.io/cleanup"
         ]
+    );
+}
+
+/// The controller's `--preserved-annotations` and `--preserved-labels` keep those keys from
+/// every live Application as a set's own `preservedFields` would; other keys still go.
+#[test]
+fn globally_preserved_fields_are_kept_from_every_live_application() {
+    let set = appset(SEED);
+    let clusters = fleet();
+    let generated = generate(&set, &registry(&["web"]), &clusters);
+    let mut live = Vec::new();
+    let first = plan(&set, &generated, &live, &clusters);
+    apply(&mut live, &first);
+    let metadata = &mut live[0].metadata;
+    metadata
+        .annotations
+        .insert("oncall.example.com/pager".into(), "payments".into());
+    metadata.annotations.insert("team".into(), "edited".into());
+    metadata.labels.insert("cost-center".into(), "42".into());
+    metadata.labels.insert("stray".into(), "x".into());
+    let global = flotilla_fleet::argocd::applicationset::PreservedFields {
+        annotations: vec!["oncall.example.com/pager".into()],
+        labels: vec!["cost-center".into()],
+    };
+    let p = plan_reconcile(ReconcileInput {
+        appset: &set,
+        generated: &generated,
+        existing: &live,
+        controller: ControllerPolicy::default(),
+        global_preserved: &global,
+        projects: Some(&["default".to_string()]),
+        clusters: &clusters,
+    });
+    assert_eq!(p.update.len(), 1, "{p:?}");
+    let updated = &p.update[0].metadata;
+    assert_eq!(updated.annotations["oncall.example.com/pager"], "payments");
+    assert_eq!(updated.labels["cost-center"], "42");
+    assert!(!updated.annotations.contains_key("team"));
+    assert!(!updated.labels.contains_key("stray"));
+    // Without them the keys go.
+    let p = plan(&set, &generated, &live, &clusters);
+    assert!(
+        !p.update[0]
+            .metadata
+            .annotations
+            .contains_key("oncall.example.com/pager")
     );
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Generated, reason};
 use crate::argocd::application::{Application, RESOURCES_FINALIZER};
-use crate::argocd::applicationset::{ApplicationSet, ControllerPolicy};
+use crate::argocd::applicationset::{ApplicationSet, ControllerPolicy, PreservedFields};
 use crate::cluster::ClusterSecret;
 
 /// Annotations the ApplicationSet controller never overwrites on a live Application.
@@ -86,6 +86,9 @@ pub struct ReconcileInput<'a> {
     pub existing: &'a [Application],
     /// The controller's `--policy` / `--enable-policy-override`.
     pub controller: ControllerPolicy,
+    /// The controller's `--preserved-annotations` / `--preserved-labels`: kept from
+    /// every live Application as an ApplicationSet's `preservedFields` keeps them.
+    pub global_preserved: &'a PreservedFields,
     /// Names of the AppProjects in the controller's namespace; `None` skips the check.
     pub projects: Option<&'a [String]>,
     /// The cluster Secrets (destinations are checked against them and the in-cluster entry).
@@ -145,7 +148,8 @@ pub fn plan_reconcile(input: ReconcileInput<'_>) -> Plan {
         let name = desired.metadata.name.as_str();
         match existing.get(name) {
             Some(live) if policy.allow_update() => {
-                let mut updated = updated_application(live, desired, appset);
+                let mut updated =
+                    updated_application(live, desired, appset, input.global_preserved);
                 if !ignored.is_empty() {
                     updated = with_ignored_fields_kept(&ignored, live, updated);
                 }
@@ -345,6 +349,7 @@ fn updated_application(
     live: &Application,
     desired: &Application,
     appset: &ApplicationSet,
+    global_preserved: &PreservedFields,
 ) -> Application {
     let mut desired = desired.clone();
     normalize_spec(&mut desired);
@@ -363,7 +368,12 @@ fn updated_application(
     }
     let mut annotation_keys: Vec<&str> = PRESERVED_ANNOTATIONS.to_vec();
     let mut label_keys: Vec<&str> = Vec::new();
-    if let Some(preserved) = &appset.spec.preserved_fields {
+    for preserved in appset
+        .spec
+        .preserved_fields
+        .iter()
+        .chain([global_preserved])
+    {
         annotation_keys.extend(preserved.annotations.iter().map(String::as_str));
         label_keys.extend(preserved.labels.iter().map(String::as_str));
     }

@@ -93,6 +93,54 @@ pub(crate) struct ControllerArgs {
         env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS"
     )]
     pub(crate) enable_progressive_syncs: bool,
+    /// What ApplicationSets may do to their Applications (Argo CD's `--policy`): `sync`
+    /// (create, update and delete), `create-only`, `create-update` (never delete) or
+    /// `create-delete` (never update). Unset, each ApplicationSet's own
+    /// `syncPolicy.applicationsSync` decides (`sync` without one); set, theirs is ignored
+    /// unless `--enable-policy-override`.
+    #[arg(
+        long,
+        value_name = "POLICY",
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_POLICY",
+        default_value = ""
+    )]
+    pub(crate) policy: String,
+    /// Honour an ApplicationSet's own `syncPolicy.applicationsSync` (Argo CD's
+    /// `--enable-policy-override`; default: on when `--policy` is unset, else off).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub(crate) enable_policy_override: Option<bool>,
+    /// Annotations an ApplicationSet keeps from each live Application it updates, beside
+    /// its own `preservedFields`, comma-separated (Argo CD's `--preserved-annotations`).
+    #[arg(
+        long,
+        value_name = "KEYS",
+        value_delimiter = ',',
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_ANNOTATIONS"
+    )]
+    pub(crate) preserved_annotations: Vec<String>,
+    /// Labels an ApplicationSet keeps from each live Application it updates, beside its
+    /// own `preservedFields`, comma-separated (Argo CD's `--preserved-labels`).
+    #[arg(
+        long,
+        value_name = "KEYS",
+        value_delimiter = ',',
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_LABELS"
+    )]
+    pub(crate) preserved_labels: Vec<String>,
+    /// The git files generator's newer globbing, where `*` stops at `/` and `**` crosses
+    /// directories (Argo CD's `--enable-new-git-file-globbing`).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING"
+    )]
+    pub(crate) enable_new_git_file_globbing: bool,
     /// Let the pull request generator call forge APIs (Argo CD's `--enable-scm-providers`;
     /// `--enable-scm-providers=false` fails every such generator).
     #[arg(
@@ -190,6 +238,28 @@ pub(crate) struct ControllerArgs {
 }
 
 /// A Go duration (`720h`, `30m`, `0`).
+/// The ApplicationSet controller's `--policy` and `--enable-policy-override` (on by
+/// default only when no policy is set), as Argo CD reads them.
+fn controller_policy(
+    policy: &str,
+    enable_override: Option<bool>,
+) -> anyhow::Result<flotilla_fleet::argocd::applicationset::ControllerPolicy> {
+    use flotilla_fleet::argocd::applicationset::ApplicationsSyncPolicy as Policy;
+    let chosen = match policy {
+        "" | "sync" => Policy::Sync,
+        "create-only" => Policy::CreateOnly,
+        "create-update" => Policy::CreateUpdate,
+        "create-delete" => Policy::CreateDelete,
+        other => anyhow::bail!(
+            "--policy {other:?}: Policy value can be: sync, create-only, create-update, create-delete, default value: sync"
+        ),
+    };
+    Ok(flotilla_fleet::argocd::applicationset::ControllerPolicy {
+        policy: chosen,
+        allow_override: enable_override.unwrap_or(policy.is_empty()),
+    })
+}
+
 fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
     flotilla_source::parse_duration(text)
         .ok_or_else(|| format!("{text:?} is not a duration such as 720h or 30m"))
@@ -326,6 +396,12 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.controller.application_namespaces = args.application_namespaces.clone();
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
+        config.appsets.policy = controller_policy(&args.policy, args.enable_policy_override)?;
+        config.appsets.preserved = flotilla_fleet::argocd::applicationset::PreservedFields {
+            annotations: args.preserved_annotations.clone(),
+            labels: args.preserved_labels.clone(),
+        };
+        config.appsets.new_git_file_globbing = args.enable_new_git_file_globbing;
         config.flux.default_service_account = args.default_service_account.clone();
         config.flux.override_managers = args.override_managers.clone();
         config.flux.watch_configs_label_selector =
@@ -438,7 +514,10 @@ async fn metrics(State(running): State<Arc<Hub>>) -> String {
             })
             .unwrap_or_default();
     let watches = running.reconciler.drift_watches();
-    let caches = watches.as_ref().map(|w| w.cluster_stats()).unwrap_or_default();
+    let caches = watches
+        .as_ref()
+        .map(|w| w.cluster_stats())
+        .unwrap_or_default();
     let events = watches.map(|w| w.event_counts()).unwrap_or_default();
     out.push_str(&flotilla_hub::metrics::render_argocd_clusters(
         flotilla_hub::metrics::ClusterSeriesInput {
@@ -469,6 +548,33 @@ async fn metrics(State(running): State<Arc<Hub>>) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Argo CD's `--policy` and `--enable-policy-override`: unset, `sync` with overrides;
+    /// set, overrides only when asked; anything else refused with upstream's list.
+    #[test]
+    fn the_applicationset_policy_reads_as_argo_cd_reads_it() {
+        use flotilla_fleet::argocd::applicationset::ApplicationsSyncPolicy as Policy;
+        let read = |policy: &str, enable: Option<bool>| {
+            let p = super::controller_policy(policy, enable).unwrap();
+            (p.policy, p.allow_override)
+        };
+        assert_eq!(read("", None), (Policy::Sync, true));
+        assert_eq!(read("create-only", None), (Policy::CreateOnly, false));
+        assert_eq!(
+            read("create-update", Some(true)),
+            (Policy::CreateUpdate, true)
+        );
+        assert_eq!(read("create-delete", None), (Policy::CreateDelete, false));
+        assert_eq!(read("sync", None), (Policy::Sync, false));
+        assert_eq!(read("", Some(false)), (Policy::Sync, false));
+        let refused = super::controller_policy("delete-all", None).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("Policy value can be: sync, create-only, create-update, create-delete"),
+            "{refused}"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -42,6 +42,9 @@ pub struct AppSetOptions {
     pub retry: Duration,
     /// The controller's `--policy` and `--enable-policy-override`.
     pub policy: ControllerPolicy,
+    /// `--preserved-annotations` / `--preserved-labels`: kept from every live
+    /// Application.
+    pub preserved: flotilla_fleet::argocd::applicationset::PreservedFields,
     /// Argo CD's `applicationsetcontroller.enable.new.git.file.globbing`.
     pub new_git_file_globbing: bool,
     /// A repository checked less than this long ago is not asked again (a push trigger
@@ -71,6 +74,7 @@ impl Default for AppSetOptions {
             workers: 4,
             retry: Duration::from_secs(5),
             policy: ControllerPolicy::default(),
+            preserved: Default::default(),
             new_git_file_globbing: false,
             source_interval: Duration::from_secs(60),
             list_page: 500,
@@ -391,6 +395,7 @@ impl AppSetReconciler {
                 generated: &generated,
                 existing,
                 controller: self.options.policy,
+                global_preserved: &self.options.preserved,
                 projects: Some(&projects),
                 clusters,
             })
