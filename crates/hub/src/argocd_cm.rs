@@ -141,6 +141,10 @@ pub struct Settings {
     /// `application.resourceTrackingMethod`, `application.instanceLabelKey` and
     /// `installationID`: how applied objects name their Application.
     pub tracking: Arc<RwLock<Tracking>>,
+    /// `timeout.reconciliation`: how often every Application is compared again (Argo
+    /// CD's install hands it to the controller as `ARGOCD_RECONCILIATION_TIMEOUT`);
+    /// `None` when unset or unreadable.
+    pub reconciliation_timeout: Arc<RwLock<Option<std::time::Duration>>>,
     /// Counts the changes of `argocd-cm`: an app judged settled under other settings is
     /// compared again.
     pub version: Arc<std::sync::atomic::AtomicU64>,
@@ -150,6 +154,14 @@ impl Settings {
     /// Which `argocd-cm` the settings come from (see [`Settings::version`]).
     pub fn version(&self) -> u64 {
         self.version.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `timeout.reconciliation` as last read (`None`: unset or unreadable).
+    pub fn reconciliation_timeout(&self) -> Option<std::time::Duration> {
+        *self
+            .reconciliation_timeout
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sync impersonation as last read.
@@ -198,6 +210,7 @@ impl Default for Settings {
             in_cluster_enabled: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             impersonation: Arc::default(),
             tracking: Arc::default(),
+            reconciliation_timeout: Arc::default(),
             version: Arc::default(),
         }
     }
@@ -380,6 +393,23 @@ pub fn in_cluster_enabled(data: &BTreeMap<String, String>) -> bool {
     data.get("cluster.inClusterEnabled").map(String::as_str) != Some("false")
 }
 
+/// `timeout.reconciliation` read as Go's `time.ParseDuration` (`180s`, `5m`, `0`); an
+/// unreadable value is logged and left out, as Argo CD falls back to its default.
+pub fn reconciliation_timeout(data: &BTreeMap<String, String>) -> Option<std::time::Duration> {
+    let text = data.get(RECONCILIATION_TIMEOUT)?.trim();
+    let parsed = match text {
+        "0" => Some(std::time::Duration::ZERO),
+        _ => flotilla_fleet::flux::parse_duration(text, true),
+    };
+    if parsed.is_none() {
+        tracing::warn!(value = %text, "argocd-cm: {RECONCILIATION_TIMEOUT} is not a duration; the default applies");
+    }
+    parsed
+}
+
+/// The `argocd-cm` key of the periodic comparison's period.
+pub const RECONCILIATION_TIMEOUT: &str = "timeout.reconciliation";
+
 /// Keeps `settings` (and the health checks) equal to `argocd-cm`'s in `namespace` (none
 /// when it is missing).
 pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
@@ -416,6 +446,10 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Impersonation::of(&data);
         *settings.tracking.write().unwrap_or_else(|e| e.into_inner()) = tracking(&data);
+        *settings
+            .reconciliation_timeout
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = reconciliation_timeout(&data);
         settings.in_cluster_enabled.store(
             in_cluster_enabled(&data),
             std::sync::atomic::Ordering::Relaxed,
@@ -432,6 +466,27 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `timeout.reconciliation` as Go's `time.ParseDuration` reads it; unset or
+    /// unreadable leaves the default to the controller.
+    #[test]
+    fn the_reconciliation_timeout_reads_as_a_go_duration() {
+        use std::time::Duration;
+        let read = |value: &str| {
+            reconciliation_timeout(&BTreeMap::from([(
+                RECONCILIATION_TIMEOUT.to_string(),
+                value.to_string(),
+            )]))
+        };
+        assert_eq!(read("300s"), Some(Duration::from_secs(300)));
+        assert_eq!(read("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(read("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(read("0"), Some(Duration::ZERO));
+        assert_eq!(read("0s"), Some(Duration::ZERO));
+        assert_eq!(read("soon"), None);
+        assert_eq!(read("300"), None, "Go wants a unit");
+        assert_eq!(reconciliation_timeout(&BTreeMap::new()), None);
+    }
 
     /// `IsImpersonationEnabled` (only `"true"`) and `IsImpersonationEnforced` (unless
     /// `"false"`).

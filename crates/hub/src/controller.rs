@@ -28,8 +28,11 @@ pub struct ControllerOptions {
     /// Applications reconciled at once.
     pub workers: usize,
     /// Every app is reconciled again after about this long (jittered ±10%), as a backstop
-    /// for missed events.
+    /// for missed events, unless `argocd-cm`'s `timeout.reconciliation` says otherwise.
     pub resync: Duration,
+    /// Argo CD's `--app-resync`: when set, wins over `argocd-cm`; zero turns the
+    /// periodic comparison off (webhooks and watches only).
+    pub resync_override: Option<Duration>,
     /// A failed reconcile is retried after this long.
     pub retry: Duration,
     /// An app whose health is still Progressing is looked at again after this long.
@@ -55,6 +58,7 @@ impl Default for ControllerOptions {
         ControllerOptions {
             workers: 16,
             resync: Duration::from_secs(180),
+            resync_override: None,
             retry: Duration::from_secs(5),
             health_recheck: Duration::from_secs(1),
             cluster_namespace: "argocd".into(),
@@ -92,6 +96,20 @@ struct Loop {
     options: ControllerOptions,
     /// Also told of every Application change the watch sees.
     hooks: Vec<ApplicationHook>,
+}
+
+impl Loop {
+    /// How long a settled app waits to be compared again with nothing new: Argo CD's
+    /// `--app-resync`, else `argocd-cm`'s `timeout.reconciliation`, else the default;
+    /// `None` when that is zero (no periodic comparison).
+    fn resync_period(&self) -> Option<Duration> {
+        let period = self
+            .options
+            .resync_override
+            .or_else(|| self.reconciler.settings.reconciliation_timeout())
+            .unwrap_or(self.options.resync);
+        (!period.is_zero()).then_some(period)
+    }
 }
 
 /// Told of every change to an Application (the object without managedFields; `false`
@@ -436,18 +454,20 @@ async fn worker(state: Arc<Loop>) {
         }
         let delay = if let Some(after) = outcome.requeue_after {
             // The sync's own schedule (a retry's backoff).
-            after
+            Some(after)
         } else if outcome.failed {
-            state.options.retry
+            Some(state.options.retry)
         } else if settling {
             // Health is followed until it settles (Argo CD re-evaluates it on every
             // resource event); a settled app waits for the next trigger or resync.
-            state.options.health_recheck
+            Some(state.options.health_recheck)
         } else {
-            jitter(state.options.resync, &key)
+            state.resync_period().map(|period| jitter(period, &key))
         };
         drop(lease);
-        state.queue.follow_up(key, delay);
+        if let Some(delay) = delay {
+            state.queue.follow_up(key, delay);
+        }
     }
 }
 

@@ -2312,6 +2312,70 @@ async fn an_object_of_two_applications_is_a_shared_resource() {
     );
 }
 
+/// `argocd-cm`'s `timeout.reconciliation` sets how often a settled app is compared again
+/// (its `reconciledAt` moves on with nothing new), as Argo CD's install hands it to the
+/// controller; `0` stops the periodic comparison.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_reconciliation_timeout_comes_from_argocd_cm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_work, url, east_setup) = repository_and_hub(dir.path(), CONFIG_MAP).await;
+    let config_maps = Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd");
+    let settings: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"timeout.reconciliation": "1s"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    let read = east_setup.reconciler.settings.clone();
+    let _turn = watch_argocd_cm(&east_setup).await;
+    wait_for("argocd-cm read", async || {
+        (read.reconciliation_timeout() == Some(Duration::from_secs(1))).then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    let reconciled_at = async || {
+        let app = apps.get("web").await.ok()?;
+        let status = app.data.get("status")?;
+        (status.pointer("/sync/status")? == "Synced"
+            && status.pointer("/health/status")? == "Healthy")
+            .then(|| status["reconciledAt"].as_str().map(str::to_string))
+            .flatten()
+    };
+    let first = wait_for("the app synced", reconciled_at).await;
+    wait_for("compared again with nothing new", async || {
+        let now = reconciled_at().await?;
+        (now != first).then_some(())
+    })
+    .await;
+
+    config_maps
+        .patch(
+            "argocd-cm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"timeout.reconciliation": "0"}})),
+        )
+        .await
+        .unwrap();
+    wait_for("argocd-cm read again", async || {
+        (read.reconciliation_timeout() == Some(Duration::ZERO)).then_some(())
+    })
+    .await;
+    // What was already scheduled runs once more.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let settled = reconciled_at().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        reconciled_at().await.unwrap(),
+        settled,
+        "no periodic comparison"
+    );
+}
+
 /// `argocd-cm`'s `resource.customizations.ignoreDifferences.<kind>`: a system-wide rule
 /// applies to an app that has none of its own — a hand edit of the ignored field is no
 /// drift and no difference.

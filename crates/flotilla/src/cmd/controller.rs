@@ -208,6 +208,16 @@ pub(crate) struct ControllerArgs {
     /// that other controllers see the change first (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`).
     #[arg(long, env = "ARGOCD_SYNC_WAVE_DELAY", default_value_t = 2)]
     pub(crate) sync_wave_delay: u64,
+    /// How often every Application is compared again with nothing new, in seconds or as
+    /// a duration (`180`, `5m`); `0` turns it off (Argo CD's `--app-resync`). Unset,
+    /// `argocd-cm`'s `timeout.reconciliation` decides, else 180 s.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "ARGOCD_RECONCILIATION_TIMEOUT",
+        value_parser = parse_seconds_or_duration
+    )]
+    pub(crate) app_resync: Option<std::time::Duration>,
     /// Application labels copied to the `argocd_app_labels` metric, comma-separated
     /// (Argo CD's `--metrics-application-labels`).
     #[arg(
@@ -258,6 +268,15 @@ fn controller_policy(
         policy: chosen,
         allow_override: enable_override.unwrap_or(policy.is_empty()),
     })
+}
+
+/// A number of seconds (a flag as Argo CD takes it) or a Go duration (its environment
+/// variable's form).
+fn parse_seconds_or_duration(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(seconds) => Ok(std::time::Duration::from_secs(seconds)),
+        Err(_) => parse_go_duration(text.trim()),
+    }
 }
 
 fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -387,6 +406,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         let mut config = HubConfig::new(&args.cache_dir);
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
+        config.controller.resync_override = args.app_resync;
         config.wave_delay = std::time::Duration::from_secs(args.sync_wave_delay);
         config.app_metrics = flotilla_hub::metrics::AppMetricsOptions {
             labels: args.metrics_application_labels.clone(),
@@ -548,6 +568,27 @@ async fn metrics(State(running): State<Arc<Hub>>) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// `--app-resync` takes seconds as Argo CD's flag does, and a duration as its
+    /// environment variable does.
+    #[test]
+    fn the_resync_period_is_seconds_or_a_duration() {
+        use std::time::Duration;
+        assert_eq!(
+            super::parse_seconds_or_duration("300"),
+            Ok(Duration::from_secs(300))
+        );
+        assert_eq!(super::parse_seconds_or_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(
+            super::parse_seconds_or_duration("3m"),
+            Ok(Duration::from_secs(180))
+        );
+        assert_eq!(
+            super::parse_seconds_or_duration("90s"),
+            Ok(Duration::from_secs(90))
+        );
+        assert!(super::parse_seconds_or_duration("soon").is_err());
+    }
+
     /// Argo CD's `--policy` and `--enable-policy-override`: unset, `sync` with overrides;
     /// set, overrides only when asked; anything else refused with upstream's list.
     #[test]
