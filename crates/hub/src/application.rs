@@ -82,6 +82,8 @@ pub struct AppReconciler {
     pub settings: crate::argocd_cm::Settings,
     /// The pause after each sync wave but the last (`ARGOCD_SYNC_WAVE_DELAY`).
     pub wave_delay: Duration,
+    /// How self-heal attempts of one revision are spaced (Argo CD's `--self-heal-*`).
+    pub self_heal: SelfHealPacing,
 }
 
 /// An app that seems settled is still applied in full after this long: shorter than the
@@ -161,6 +163,7 @@ impl AppReconciler {
             charts: Arc::default(),
             settings: crate::argocd_cm::Settings::default(),
             wave_delay: DEFAULT_WAVE_DELAY,
+            self_heal: SelfHealPacing::default(),
         }
     }
 
@@ -560,7 +563,13 @@ impl AppReconciler {
             Some(mut attempt) if attempt.self_heal.is_some() => {
                 // The objects are kept for the sync that may follow.
                 let plan = self.plan(&ready, ready.desired.clone()).await;
-                match self_heal_decision(&plan, pass.previous, ready.opts.prune, now_at) {
+                match self_heal_decision(
+                    &plan,
+                    pass.previous,
+                    ready.opts.prune,
+                    now_at,
+                    self.self_heal,
+                ) {
                     SelfHeal::Sync { resources, count } => {
                         ready.opts.resources = resources;
                         ready.opts.skip_hooks = true;
@@ -1973,15 +1982,69 @@ enum SelfHeal {
     Compare { wait: Option<Duration> },
 }
 
-/// The self-heal backoff of Argo CD's controller (`--self-heal-backoff-timeout-seconds`
-/// 2, factor 3, cap 300 s): none before the first attempt, then 2 s × 3^(n−1), counted
-/// from the last operation's end.
-fn self_heal_backoff(attempts: i64) -> Duration {
-    if attempts <= 0 {
-        return Duration::ZERO;
+/// How Argo CD's controller spaces the self-heal attempts of one revision, counted from
+/// the last operation's end (`selfHealRemainingBackoff`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SelfHealPacing {
+    /// `--self-heal-backoff-timeout-seconds` (not 0), `--self-heal-backoff-factor` and
+    /// `--self-heal-backoff-cap-seconds` (0: no cap): none before the first attempt,
+    /// then `initial` × `factor`^(n−1), at most `cap` — `wait.Backoff.Step` n times.
+    Backoff {
+        /// The first wait.
+        initial: Duration,
+        /// What each wait is multiplied by (0: all alike).
+        factor: f64,
+        /// The longest wait (zero: none).
+        cap: Duration,
+    },
+    /// `--self-heal-timeout-seconds`, with the backoff off: the same wait after every
+    /// operation, the first attempt's included.
+    Timeout(Duration),
+}
+
+impl Default for SelfHealPacing {
+    /// Argo CD's defaults: 2 s, factor 3, cap 300 s.
+    fn default() -> Self {
+        SelfHealPacing::Backoff {
+            initial: Duration::from_secs(2),
+            factor: 3.0,
+            cap: Duration::from_secs(300),
+        }
     }
-    let exponent = u32::try_from(attempts - 1).unwrap_or(u32::MAX).min(10);
-    Duration::from_secs((2 * 3u64.pow(exponent)).min(300))
+}
+
+impl SelfHealPacing {
+    /// How long after the last operation's end the next attempt may run, `attempts`
+    /// having been made.
+    pub fn wait(self, attempts: i64) -> Duration {
+        let (initial, factor, cap) = match self {
+            SelfHealPacing::Timeout(timeout) => return timeout,
+            SelfHealPacing::Backoff {
+                initial,
+                factor,
+                cap,
+            } => (initial, factor, cap),
+        };
+        // `wait.Backoff.Step`, `attempts` times; past the cap every step returns it, so
+        // the loop stops there (or after enough steps to overflow any duration).
+        let (cap, mut duration, mut steps) = (cap.as_secs_f64(), initial.as_secs_f64(), attempts);
+        let mut delay = 0.0;
+        for _ in 0..attempts.clamp(0, 128) {
+            delay = duration;
+            if steps < 1 {
+                break;
+            }
+            steps -= 1;
+            if factor != 0.0 {
+                duration *= factor;
+                if cap > 0.0 && duration > cap {
+                    duration = cap;
+                    steps = 0;
+                }
+            }
+        }
+        Duration::try_from_secs_f64(delay).unwrap_or(Duration::MAX)
+    }
 }
 
 /// Argo CD's `autoSync` for a revision that already synced, selfHeal on: the app must
@@ -1994,6 +2057,7 @@ fn self_heal_decision(
     previous: &Value,
     prune: bool,
     now: Timestamp,
+    pacing: SelfHealPacing,
 ) -> SelfHeal {
     let Ok(found) = plan else {
         return SelfHeal::Compare { wait: None };
@@ -2020,7 +2084,7 @@ fn self_heal_decision(
         .and_then(|t| t.parse::<Timestamp>().ok())
         .and_then(|at| Duration::try_from(now.duration_since(at)).ok())
         .unwrap_or_default();
-    let wait = self_heal_backoff(attempts).saturating_sub(since_finished);
+    let wait = pacing.wait(attempts).saturating_sub(since_finished);
     if !wait.is_zero() {
         return SelfHeal::Compare { wait: Some(wait) };
     }
@@ -2538,9 +2602,29 @@ mod tests {
     /// through `wait.Backoff.Step` n times: 0 before the first attempt.
     #[test]
     fn self_heal_backs_off_as_argo_cds_controller() {
-        let seconds: Vec<u64> = (0..8).map(|n| self_heal_backoff(n).as_secs()).collect();
+        let pacing = SelfHealPacing::default();
+        let seconds: Vec<u64> = (0..8).map(|n| pacing.wait(n).as_secs()).collect();
         assert_eq!(seconds, [0, 2, 6, 18, 54, 162, 300, 300]);
-        assert_eq!(self_heal_backoff(i64::MAX), Duration::from_secs(300));
+        assert_eq!(pacing.wait(i64::MAX), Duration::from_secs(300));
+        // Other settings, as `wait.Backoff` steps them.
+        let slow = SelfHealPacing::Backoff {
+            initial: Duration::from_secs(10),
+            factor: 2.0,
+            cap: Duration::ZERO,
+        };
+        let seconds: Vec<u64> = (0..5).map(|n| slow.wait(n).as_secs()).collect();
+        assert_eq!(seconds, [0, 10, 20, 40, 80]);
+        assert_eq!(slow.wait(i64::MAX), Duration::MAX, "no cap: it only grows");
+        let flat = SelfHealPacing::Backoff {
+            initial: Duration::from_secs(7),
+            factor: 0.0,
+            cap: Duration::from_secs(300),
+        };
+        assert_eq!(flat.wait(4), Duration::from_secs(7));
+        // With the backoff off, `--self-heal-timeout-seconds` after every operation.
+        let fixed = SelfHealPacing::Timeout(Duration::from_secs(5));
+        assert_eq!(fixed.wait(0), Duration::from_secs(5));
+        assert_eq!(fixed.wait(9), Duration::from_secs(5));
     }
 
     /// Only an OutOfSync app heals; only pruning with prune off does not; the last
@@ -2575,8 +2659,15 @@ mod tests {
             json!({"operationState": {"finishedAt": finished,
                    "operation": {"sync": {"selfHealAttemptsCount": count}}}})
         };
-        let decide =
-            |items, previous: &Value, prune| self_heal_decision(&plan(items), previous, prune, now);
+        let decide = |items, previous: &Value, prune| {
+            self_heal_decision(
+                &plan(items),
+                previous,
+                prune,
+                now,
+                SelfHealPacing::default(),
+            )
+        };
         let compare = SelfHeal::Compare { wait: None };
         assert_eq!(decide(vec![item("a", Synced)], &json!({}), true), compare);
         assert_eq!(

@@ -26,6 +26,8 @@ pub struct HubConfig {
     pub controller: ControllerOptions,
     /// The pause after each sync wave but the last (Argo CD's `ARGOCD_SYNC_WAVE_DELAY`).
     pub wave_delay: Duration,
+    /// How self-heal attempts are spaced (Argo CD's `--self-heal-*`).
+    pub self_heal: crate::application::SelfHealPacing,
     /// Argo CD's opt-in app series (`argocd_app_labels`, `argocd_app_condition`).
     pub app_metrics: crate::metrics::AppMetricsOptions,
     /// Cluster Secret labels copied to `argocd_cluster_labels` (Argo CD's
@@ -97,6 +99,7 @@ impl HubConfig {
             source_interval: Duration::from_secs(60),
             controller: ControllerOptions::default(),
             wave_delay: crate::application::DEFAULT_WAVE_DELAY,
+            self_heal: Default::default(),
             app_metrics: Default::default(),
             cluster_metric_labels: Vec::new(),
             mirror_gc: Some(MirrorGc::default()),
@@ -228,6 +231,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
     );
     reconciler.hub_config = Some(hub_config.clone());
     reconciler.wave_delay = config.wave_delay;
+    reconciler.self_heal = config.self_heal;
     let reconciler = Arc::new(reconciler);
     // The destinations' versions asked again every 10 s: their connection status.
     tasks.push(tokio::spawn(

@@ -218,6 +218,43 @@ pub(crate) struct ControllerArgs {
         value_parser = parse_seconds_or_duration
     )]
     pub(crate) app_resync: Option<std::time::Duration>,
+    /// The first wait between self-heal attempts of one revision, in seconds; `0` turns
+    /// the backoff off for `--self-heal-timeout-seconds` (Argo CD's
+    /// `--self-heal-backoff-timeout-seconds`).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_TIMEOUT_SECONDS",
+        default_value_t = 2
+    )]
+    pub(crate) self_heal_backoff_timeout_seconds: u64,
+    /// What each wait between self-heal attempts is multiplied by (Argo CD's
+    /// `--self-heal-backoff-factor`).
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        env = "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_FACTOR",
+        default_value_t = 3
+    )]
+    pub(crate) self_heal_backoff_factor: u32,
+    /// The longest wait between self-heal attempts, in seconds; `0` for none (Argo CD's
+    /// `--self-heal-backoff-cap-seconds`).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_CAP_SECONDS",
+        default_value_t = 300
+    )]
+    pub(crate) self_heal_backoff_cap_seconds: u64,
+    /// With the backoff off, the wait after every operation before self-heal runs, in
+    /// seconds (Argo CD's `--self-heal-timeout-seconds`).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_TIMEOUT_SECONDS",
+        default_value_t = 0
+    )]
+    pub(crate) self_heal_timeout_seconds: u64,
     /// Application labels copied to the `argocd_app_labels` metric, comma-separated
     /// (Argo CD's `--metrics-application-labels`).
     #[arg(
@@ -268,6 +305,21 @@ fn controller_policy(
         policy: chosen,
         allow_override: enable_override.unwrap_or(policy.is_empty()),
     })
+}
+
+/// Argo CD's self-heal spacing from its four flags: a backoff unless its first wait is
+/// 0, then the fixed timeout.
+fn self_heal_pacing(args: &ControllerArgs) -> flotilla_hub::application::SelfHealPacing {
+    use flotilla_hub::application::SelfHealPacing;
+    use std::time::Duration;
+    if args.self_heal_backoff_timeout_seconds == 0 {
+        return SelfHealPacing::Timeout(Duration::from_secs(args.self_heal_timeout_seconds));
+    }
+    SelfHealPacing::Backoff {
+        initial: Duration::from_secs(args.self_heal_backoff_timeout_seconds),
+        factor: f64::from(args.self_heal_backoff_factor),
+        cap: Duration::from_secs(args.self_heal_backoff_cap_seconds),
+    }
 }
 
 /// A number of seconds (a flag as Argo CD takes it) or a Go duration (its environment
@@ -407,6 +459,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
         config.controller.resync_override = args.app_resync;
+        config.self_heal = self_heal_pacing(&args);
         config.wave_delay = std::time::Duration::from_secs(args.sync_wave_delay);
         config.app_metrics = flotilla_hub::metrics::AppMetricsOptions {
             labels: args.metrics_application_labels.clone(),
@@ -625,6 +678,61 @@ mod tests {
         assert_eq!(r.instead_of, "https://gitlab.internal/");
         assert!(parse_rewrite("no-equals").is_err());
         assert!(parse_rewrite("=x").is_err());
+    }
+
+    /// Argo CD's four self-heal flags: its defaults are the 2 s × 3 backoff capped at
+    /// 300 s; a first wait of 0 turns to the fixed timeout; and `--enable-policy-override`
+    /// takes no value or `=false`.
+    #[test]
+    fn self_heal_and_policy_flags_read_as_argo_cds() {
+        use flotilla_hub::application::SelfHealPacing;
+        use std::time::Duration;
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            args: ControllerArgs,
+        }
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["controller"];
+            argv.extend_from_slice(extra);
+            <Command as clap::Parser>::try_parse_from(argv)
+                .unwrap()
+                .args
+        };
+        assert_eq!(self_heal_pacing(&args(&[])), SelfHealPacing::default());
+        assert_eq!(
+            self_heal_pacing(&args(&[
+                "--self-heal-backoff-timeout-seconds",
+                "0",
+                "--self-heal-timeout-seconds",
+                "5"
+            ])),
+            SelfHealPacing::Timeout(Duration::from_secs(5))
+        );
+        assert_eq!(
+            self_heal_pacing(&args(&[
+                "--self-heal-backoff-timeout-seconds",
+                "10",
+                "--self-heal-backoff-factor",
+                "2",
+                "--self-heal-backoff-cap-seconds",
+                "60"
+            ])),
+            SelfHealPacing::Backoff {
+                initial: Duration::from_secs(10),
+                factor: 2.0,
+                cap: Duration::from_secs(60)
+            }
+        );
+        let read = |extra: &[&str]| {
+            let a = args(extra);
+            let p = controller_policy(&a.policy, a.enable_policy_override).unwrap();
+            p.allow_override
+        };
+        assert!(read(&[]));
+        assert!(!read(&["--policy", "create-only"]));
+        assert!(read(&["--policy", "create-only", "--enable-policy-override"]));
+        assert!(!read(&["--enable-policy-override=false"]));
     }
 
     #[test]
