@@ -727,6 +727,52 @@ async fn substitution_dependencies_and_suspend() {
     .await;
 }
 
+/// Without the lockdown (`--no-cross-namespace-refs=false`), a Kustomization in another
+/// namespace may take its source from `flux-system`, as Flux allows by default; with it
+/// (Flotilla's default) the same reference is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cross_namespace_sources_are_allowed_without_the_lockdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    new_repo(
+        &repos.join("platform"),
+        "platform-config",
+        &[("shared/settings.yaml", SETTINGS)],
+    );
+    let mut options = CacheOptions::new(dir.path().join("cache"));
+    options.rewrites = vec![Rewrite {
+        base: format!("file://{}/", repos.display()),
+        instead_of: "https://gitlab.internal/".into(),
+    }];
+    let mirrors = MirrorCache::new(options).unwrap();
+    let (_server, client) = support::flux_hub_with(
+        &mirrors,
+        flotilla_hub::flux::FluxOptions {
+            no_cross_namespace_refs: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    create(&client, PLATFORM_REPO).await;
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "apps"}})).unwrap();
+    Api::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    create(
+        &client,
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: shared\n  namespace: apps\nspec:\n  interval: 5m\n  sourceRef:\n    kind: GitRepository\n    name: platform-config\n    namespace: flux-system\n  path: ./shared\n  prune: true\n  targetNamespace: apps\n",
+    )
+    .await;
+    wait_ready(&client, "apps", "shared", "True", "ReconciliationSucceeded").await;
+    let settings = Api::<ConfigMap>::namespaced(client.clone(), "apps")
+        .get("settings")
+        .await
+        .unwrap();
+    assert_eq!(settings.data.unwrap()["color"], "blue");
+}
+
 /// A Kustomization applying `./<path>` of platform-config, with `prune` as given.
 fn kustomization(name: &str, path: &str, prune: bool) -> String {
     format!(

@@ -182,6 +182,29 @@ pub(crate) struct ControllerArgs {
     /// multi-tenancy lockdown sets it so no tenant applies as the hub).
     #[arg(long, default_value = "")]
     pub(crate) default_service_account: String,
+    /// Refuse Flux references to objects in another namespace — a Kustomization's
+    /// `sourceRef` or `dependsOn`, a HelmRelease's chart source and `valuesFrom`, an
+    /// Alert's event sources (Flux's `--no-cross-namespace-refs`). On by default, as in
+    /// Flux's multi-tenancy lockdown; `--no-cross-namespace-refs=false` allows them, as
+    /// Flux does without the lockdown.
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub(crate) no_cross_namespace_refs: bool,
+    /// How long a Flux Kustomization waits before checking its `dependsOn` again while
+    /// they are not ready (Flux's `--requeue-dependency`).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_go_duration
+    )]
+    pub(crate) requeue_dependency: std::time::Duration,
     /// Run the Sealed Secrets controller for the hub and every registered cluster that
     /// serves `bitnami.com/v1alpha1` SealedSecrets: keys found or made in
     /// `--sealed-secrets-namespace` of each cluster, SealedSecrets unsealed into Secrets.
@@ -476,6 +499,8 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         };
         config.appsets.new_git_file_globbing = args.enable_new_git_file_globbing;
         config.flux.default_service_account = args.default_service_account.clone();
+        config.flux.no_cross_namespace_refs = args.no_cross_namespace_refs;
+        config.flux.dependency_requeue = args.requeue_dependency;
         config.flux.override_managers = args.override_managers.clone();
         config.flux.watch_configs_label_selector =
             (!args.disable_config_watchers).then(|| args.watch_configs_label_selector.clone());
@@ -681,10 +706,10 @@ mod tests {
     }
 
     /// Argo CD's four self-heal flags: its defaults are the 2 s × 3 backoff capped at
-    /// 300 s; a first wait of 0 turns to the fixed timeout; and `--enable-policy-override`
-    /// takes no value or `=false`.
+    /// 300 s; a first wait of 0 turns to the fixed timeout; `--enable-policy-override`
+    /// takes no value or `=false`; Flux's lockdown and dependency requeue flags.
     #[test]
-    fn self_heal_and_policy_flags_read_as_argo_cds() {
+    fn self_heal_policy_and_lockdown_flags_read_as_upstreams() {
         use flotilla_hub::application::SelfHealPacing;
         use std::time::Duration;
         #[derive(clap::Parser)]
@@ -729,9 +754,21 @@ mod tests {
             let p = controller_policy(&a.policy, a.enable_policy_override).unwrap();
             p.allow_override
         };
+        // Flux's lockdown flag: on by default here, `=false` lifts it.
+        assert!(args(&[]).no_cross_namespace_refs);
+        assert!(args(&["--no-cross-namespace-refs"]).no_cross_namespace_refs);
+        assert!(!args(&["--no-cross-namespace-refs=false"]).no_cross_namespace_refs);
+        assert_eq!(
+            args(&["--requeue-dependency", "5s"]).requeue_dependency,
+            Duration::from_secs(5)
+        );
         assert!(read(&[]));
         assert!(!read(&["--policy", "create-only"]));
-        assert!(read(&["--policy", "create-only", "--enable-policy-override"]));
+        assert!(read(&[
+            "--policy",
+            "create-only",
+            "--enable-policy-override"
+        ]));
         assert!(!read(&["--enable-policy-override=false"]));
     }
 
