@@ -393,6 +393,59 @@ pub fn in_cluster_enabled(data: &BTreeMap<String, String>) -> bool {
     data.get("cluster.inClusterEnabled").map(String::as_str) != Some("false")
 }
 
+/// `resource.compareoptions`: how Argo CD's diff treats some fields everywhere. Its
+/// `ignoreResourceStatusField` and `ignoreDifferencesOnResourceUpdates` are read and
+/// need nothing: Flotilla's comparison is a server-side dry run of the fields the app
+/// applies, so no `status` is ever compared, and its drift watches never count a change
+/// of ignored fields alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompareOptions {
+    /// The `rules` of a ClusterRole with an `aggregationRule` are the aggregation
+    /// controller's: no difference, no drift.
+    pub ignore_aggregated_roles: bool,
+}
+
+impl CompareOptions {
+    /// The system-wide ignore rules these options amount to.
+    pub fn ignore_rules(&self) -> Vec<IgnoreRule> {
+        if !self.ignore_aggregated_roles {
+            return Vec::new();
+        }
+        vec![IgnoreRule {
+            group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            jq_path_expressions: vec![AGGREGATED_ROLE_RULES.into()],
+            ..Default::default()
+        }]
+    }
+}
+
+/// The `rules` of an aggregated ClusterRole, as a jq path expression.
+const AGGREGATED_ROLE_RULES: &str = "select(.aggregationRule != null) | .rules";
+
+/// `resource.compareoptions` (YAML); unset is Argo CD's defaults. YAML that does not
+/// read is a problem and leaves the defaults, as Argo CD's settings then fail to load.
+pub fn compare_options(data: &BTreeMap<String, String>) -> Result<CompareOptions, String> {
+    let Some(text) = data.get(COMPARE_OPTIONS) else {
+        return Ok(CompareOptions::default());
+    };
+    let value: serde_json::Value = serde_saphyr::from_str(text)
+        .map_err(|e| format!("{ARGOCD_CM} key {COMPARE_OPTIONS}: {e}"))?;
+    let flag = |name: &str| match value.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(format!(
+            "{ARGOCD_CM} key {COMPARE_OPTIONS}: {name}: {other} is not a boolean"
+        )),
+    };
+    Ok(CompareOptions {
+        ignore_aggregated_roles: flag("ignoreAggregatedRoles")?,
+    })
+}
+
+/// The `argocd-cm` key of the diff's options.
+pub const COMPARE_OPTIONS: &str = "resource.compareoptions";
+
 /// `timeout.reconciliation` read as Go's `time.ParseDuration` (`180s`, `5m`, `0`); an
 /// unreadable value is logged and left out, as Argo CD falls back to its default.
 pub fn reconciliation_timeout(data: &BTreeMap<String, String>) -> Option<std::time::Duration> {
@@ -417,7 +470,11 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
     let mut events = std::pin::pin!(crate::controller::watch_named(api, ARGOCD_CM));
     while let Some(seen) = events.next().await {
         let data = seen.and_then(|cm| cm.data).unwrap_or_default();
-        let (read, mut problems) = ignore_rules(&data);
+        let (mut read, mut problems) = ignore_rules(&data);
+        match compare_options(&data) {
+            Ok(options) => read.extend(options.ignore_rules()),
+            Err(problem) => problems.push(problem),
+        }
         let (scripts, script_problems) = health_scripts(&data);
         problems.extend(script_problems);
         let (filter, filter_problems) = resource_filter(&data);
@@ -466,6 +523,62 @@ pub async fn run(hub: kube::Client, namespace: String, settings: Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `resource.compareoptions`' `ignoreAggregatedRoles`: the `rules` of a ClusterRole
+    /// with an `aggregationRule` are left out of the comparison; a plain one's are
+    /// compared; the other options read without changing anything; bad YAML is named.
+    #[test]
+    fn aggregated_roles_rules_are_ignored_when_asked() {
+        let options = |text: &str| {
+            compare_options(&BTreeMap::from([(
+                COMPARE_OPTIONS.to_string(),
+                text.to_string(),
+            )]))
+        };
+        assert_eq!(
+            compare_options(&BTreeMap::new()),
+            Ok(CompareOptions::default())
+        );
+        let on = options("ignoreAggregatedRoles: true\nignoreResourceStatusField: off\n").unwrap();
+        assert!(on.ignore_aggregated_roles);
+        assert!(
+            options("ignoreResourceStatusField: crd\n")
+                .unwrap()
+                .ignore_aggregated_roles
+                == false
+        );
+        assert!(
+            options("ignoreAggregatedRoles: [")
+                .unwrap_err()
+                .contains(COMPARE_OPTIONS)
+        );
+        assert!(
+            options("ignoreAggregatedRoles: sometimes")
+                .unwrap_err()
+                .contains("not a boolean")
+        );
+
+        let rules = on.ignore_rules();
+        let role = |aggregated: bool| {
+            let mut role = serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "monitoring"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+            });
+            if aggregated {
+                role["aggregationRule"] = serde_json::json!({"clusterRoleSelectors": [
+                    {"matchLabels": {"rbac.example.com/aggregate-to-monitoring": "true"}}]});
+            }
+            role
+        };
+        for (aggregated, ignored) in [(true, 1), (false, 0)] {
+            let object = role(aggregated);
+            let key = flotilla_sync::ObjectKey::of(&object);
+            let paths = flotilla_sync::ignore::ignored_paths(&object, &key, &rules, None);
+            assert_eq!(paths.len(), ignored, "aggregated: {aggregated}: {paths:?}");
+        }
+        assert!(CompareOptions::default().ignore_rules().is_empty());
+    }
 
     /// `timeout.reconciliation` as Go's `time.ParseDuration` reads it; unset or
     /// unreadable leaves the default to the controller.

@@ -2312,6 +2312,66 @@ async fn an_object_of_two_applications_is_a_shared_resource() {
     );
 }
 
+/// An aggregated ClusterRole's `rules` belong to the cluster's aggregation controller:
+/// with `argocd-cm`'s `resource.compareoptions` `ignoreAggregatedRoles: true` the app
+/// that ships the role (with rules of its own, which the controller replaces) compares
+/// Synced and never writes them back
+/// (without it, each comparison finds the rules changed and self-heal empties them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aggregated_cluster_role_rules_are_left_to_the_aggregation_controller() {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let dir = tempfile::tempdir().unwrap();
+    let roles = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: monitoring\naggregationRule:\n  clusterRoleSelectors:\n  - matchLabels:\n      rbac.example.com/aggregate-to-monitoring: \"true\"\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: monitoring-pods\n  labels:\n    rbac.example.com/aggregate-to-monitoring: \"true\"\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get, list]\n";
+    let (_work, url, east_setup) = repository_and_hub(dir.path(), roles).await;
+    let settings: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"resource.compareoptions": "ignoreAggregatedRoles: true\n"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    let rules = east_setup.reconciler.settings.ignore.clone();
+    let _turn = watch_argocd_cm(&east_setup).await;
+    wait_for("argocd-cm read", async || {
+        (!rules.read().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    let (_controller, apps) = east_setup
+        .run_web_app(&url, &["CreateNamespace=true"])
+        .await;
+    let east = client(&east_setup.server, "east").await;
+    let cluster_roles = Api::<ClusterRole>::all(east);
+    wait_for("the rules aggregated", async || {
+        let role = cluster_roles.get_opt("monitoring").await.ok()??;
+        (!role.rules?.is_empty()).then_some(())
+    })
+    .await;
+    let synced = async || {
+        let app = apps.get("web").await.ok()?;
+        let status = app.data.get("status")?;
+        (status.pointer("/sync/status")? == "Synced")
+            .then(|| status.pointer("/operationState/startedAt").cloned())
+            .flatten()
+    };
+    let started = wait_for("the app synced", synced).await;
+    // A comparison with what is live now (a settled app would otherwise not look).
+    request_refresh(&apps, "web", "normal").await;
+    wait_for("the refresh done", async || {
+        let app = apps.get("web").await.ok()?;
+        app.metadata
+            .annotations
+            .is_none_or(|a| !a.contains_key("argocd.argoproj.io/refresh"))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(synced().await, Some(started), "Synced, no other sync");
+    let role = cluster_roles.get("monitoring").await.unwrap();
+    assert_eq!(role.rules.unwrap().len(), 1, "the aggregated rules stay");
+}
+
 /// `argocd-cm`'s `timeout.reconciliation` sets how often a settled app is compared again
 /// (its `reconciledAt` moves on with nothing new), as Argo CD's install hands it to the
 /// controller; `0` stops the periodic comparison.

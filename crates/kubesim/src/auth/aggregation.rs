@@ -13,6 +13,9 @@ use crate::cluster::{Cluster, WriteOptions};
 use crate::meta::Part;
 use crate::resources::StorageKey;
 
+/// The field manager kube-controller-manager's aggregation controller writes as.
+pub const MANAGER: &str = "clusterrole-aggregation-controller";
+
 /// Keep the aggregated ClusterRoles of `cluster` filled in until the cluster goes away.
 pub async fn run(cluster: Arc<Cluster>) {
     let mut events = cluster.subscribe();
@@ -58,7 +61,8 @@ fn sync(cluster: &Cluster) {
             None,
             &name,
             Part::Main,
-            WriteOptions::default(),
+            // As kube-controller-manager writes them: its manager owns the rules.
+            WriteOptions::by(MANAGER),
             |current| {
                 let mut next = current.clone();
                 next["rules"] = json!(desired);
