@@ -542,10 +542,9 @@ mod tests {
         let on = options("ignoreAggregatedRoles: true\nignoreResourceStatusField: off\n").unwrap();
         assert!(on.ignore_aggregated_roles);
         assert!(
-            options("ignoreResourceStatusField: crd\n")
+            !options("ignoreResourceStatusField: crd\n")
                 .unwrap()
                 .ignore_aggregated_roles
-                == false
         );
         assert!(
             options("ignoreAggregatedRoles: [")
