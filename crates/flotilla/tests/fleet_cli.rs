@@ -253,6 +253,19 @@ fn a_real_prometheus_scrapes_the_hubs_metrics() {
         ("sum(argocd_cluster_connection_status)", 2.0),
         ("sum(argocd_cluster_api_resources)", 6.0),
         ("count(argocd_app_sync_duration_seconds_total)", 2.0),
+        // The seed ApplicationSet, up to date, owning both Applications, reconciled.
+        (
+            "sum(argocd_appset_info{namespace=\"argocd\",name=\"microservices\",resource_update_status=\"ApplicationSetUpToDate\"})",
+            1.0,
+        ),
+        (
+            "sum(argocd_appset_owned_applications{name=\"microservices\"})",
+            2.0,
+        ),
+        (
+            "count(argocd_appset_reconcile_count{name=\"microservices\"} > 0)",
+            1.0,
+        ),
     ];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {

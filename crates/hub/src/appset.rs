@@ -96,6 +96,12 @@ impl AppSetController {
         self.state.reconciler.applications.clone()
     }
 
+    /// The ApplicationSets this controller reconciles, as its watch last saw them (for
+    /// Argo CD's ApplicationSet metrics).
+    pub fn applicationsets(&self) -> AppSetsView {
+        AppSetsView(self.state.clone())
+    }
+
     /// What the Application controller's watch should tell this controller (see
     /// [`run_fed`](Self::run_fed)).
     pub fn application_hook(&self) -> crate::controller::ApplicationHook {
@@ -148,6 +154,23 @@ pub async fn run_appsets(
     start_appsets(hub, cluster_namespace, clusters, sources, options)
         .run()
         .await;
+}
+
+/// The ApplicationSets a controller reconciles, as its watch last saw them.
+#[derive(Clone)]
+pub struct AppSetsView(Arc<Loop>);
+
+impl AppSetsView {
+    /// Their latest copies.
+    pub fn values(&self) -> Vec<Arc<Value>> {
+        self.0.known.values_where(|_| true)
+    }
+}
+
+impl std::fmt::Debug for AppSetsView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSetsView").finish_non_exhaustive()
+    }
 }
 
 /// An ApplicationSet controller over `hub`, with the cluster registry watch that requeues
@@ -256,6 +279,9 @@ async fn watch_appsets(state: Arc<Loop>) {
 
 fn forget(state: &Loop, key: &str) {
     state.known.forget(key);
+    if let Some((namespace, name)) = key.split_once('/') {
+        crate::metrics::global().forget_appset(namespace, name);
+    }
     remember_readers(&state.readers, key, &BTreeSet::new());
     remember_readers(&state.pull_request_readers, key, &BTreeSet::new());
 }
@@ -371,6 +397,9 @@ async fn worker(state: Arc<Loop>) {
             crate::metrics::Outcome::of(outcome.failed),
             started.elapsed(),
         );
+        if let Some((namespace, name)) = key.split_once('/') {
+            crate::metrics::global().appset_reconcile(namespace, name, started.elapsed());
+        }
         remember_readers(&state.readers, &key, &outcome.repositories);
         remember_readers(
             &state.pull_request_readers,

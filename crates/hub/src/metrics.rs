@@ -17,6 +17,11 @@ const BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Prometheus' default buckets (`DefBuckets`), Argo CD's `argocd_appset_reconcile`'s.
+const PROMETHEUS_DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Argo CD's `argocd_app_reconcile` buckets (seconds).
 const ARGOCD_RECONCILE_BUCKETS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
@@ -308,6 +313,93 @@ impl ApplicationStates {
     }
 }
 
+/// Argo CD's ApplicationSet collector for `appsets` (those the controller reconciles):
+/// `argocd_appset_info` with the reason of the `ResourcesUpToDate` condition
+/// (`Unknown` without one), `argocd_appset_owned_applications` (the Applications its
+/// status lists) and, for the asked `label_keys` (`--metrics-applicationset-labels`),
+/// `argocd_appset_labels`.
+pub fn render_argocd_appsets(
+    appsets: &[std::sync::Arc<serde_json::Value>],
+    label_keys: &[String],
+) -> String {
+    let mut info = String::from(
+        "# HELP argocd_appset_info Information about applicationset\n# TYPE argocd_appset_info gauge\n",
+    );
+    let mut owned = String::from(
+        "# HELP argocd_appset_owned_applications Number of applications owned by the applicationset\n# TYPE argocd_appset_owned_applications gauge\n",
+    );
+    let mut labels = if label_keys.is_empty() {
+        String::new()
+    } else {
+        String::from(
+            "# HELP argocd_appset_labels Applicationset labels translated to Prometheus labels\n# TYPE argocd_appset_labels gauge\n",
+        )
+    };
+    let mut sorted: Vec<&serde_json::Value> = appsets.iter().map(|a| a.as_ref()).collect();
+    let text = |set: &serde_json::Value, pointer: &str| {
+        set.at(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    sorted.sort_by_key(|set| {
+        (
+            text(set, "/metadata/namespace"),
+            text(set, "/metadata/name"),
+        )
+    });
+    for set in sorted {
+        let (namespace, name) = (
+            text(set, "/metadata/namespace"),
+            text(set, "/metadata/name"),
+        );
+        let conditions = set
+            .at("/status/conditions")
+            .and_then(serde_json::Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let status = conditions
+            .iter()
+            .rev()
+            .find(|c| {
+                c.get("type").and_then(serde_json::Value::as_str) == Some("ResourcesUpToDate")
+            })
+            .and_then(|c| c.get("reason").and_then(serde_json::Value::as_str))
+            .unwrap_or("Unknown");
+        let who = || {
+            vec![
+                ("namespace".to_string(), namespace.clone()),
+                ("name".to_string(), name.clone()),
+            ]
+        };
+        let mut pairs = who();
+        pairs.push(("resource_update_status".to_string(), status.to_string()));
+        let _ = writeln!(info, "argocd_appset_info{{{}}} 1", label_pairs(pairs));
+        let resources = set
+            .at("/status/resources")
+            .and_then(serde_json::Value::as_array)
+            .map_or(0, Vec::len);
+        let _ = writeln!(
+            owned,
+            "argocd_appset_owned_applications{{{}}} {resources}",
+            label_pairs(who())
+        );
+        if !label_keys.is_empty() {
+            let mut pairs = who();
+            for key in label_keys {
+                let value = set
+                    .at("/metadata/labels")
+                    .and_then(|l| l.get(key))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
+                pairs.push((label_name(key), value.to_string()));
+            }
+            let _ = writeln!(labels, "argocd_appset_labels{{{}}} 1", label_pairs(pairs));
+        }
+    }
+    [info, owned, labels].concat()
+}
+
 /// A registered cluster as the cluster series name it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegisteredCluster {
@@ -580,6 +672,8 @@ struct Registry {
     app_sync_seconds: BTreeMap<(AppLabels, String), i64>,
     /// `argocd_app_reconcile`: (app namespace, destination server) → durations.
     app_reconciles: BTreeMap<(String, String), Histogram>,
+    /// `argocd_appset_reconcile`: (namespace, name) → durations.
+    appset_reconciles: BTreeMap<(String, String), Histogram>,
     /// `gotk_reconcile_duration_seconds`: (kind, name, namespace) → durations.
     flux_reconciles: BTreeMap<(String, String, String), Histogram>,
     /// `argocd_app_orphaned_resources_count`: (namespace, name) → (project, count).
@@ -669,6 +763,23 @@ impl Metrics {
             .entry((namespace.to_string(), dest_server.to_string()))
             .or_insert_with(|| Histogram::new(&ARGOCD_RECONCILE_BUCKETS))
             .observe(took.as_secs_f64());
+    }
+
+    /// One reconcile of the ApplicationSet `namespace/name` (Argo CD's
+    /// `argocd_appset_reconcile`).
+    pub fn appset_reconcile(&self, namespace: &str, name: &str, took: Duration) {
+        self.registry()
+            .appset_reconciles
+            .entry((namespace.to_string(), name.to_string()))
+            .or_insert_with(|| Histogram::new(&PROMETHEUS_DEFAULT_BUCKETS))
+            .observe(took.as_secs_f64());
+    }
+
+    /// Drops the series of a deleted ApplicationSet.
+    pub fn forget_appset(&self, namespace: &str, name: &str) {
+        self.registry()
+            .appset_reconciles
+            .remove(&(namespace.to_string(), name.to_string()));
     }
 
     /// How many orphaned resources the app's last look found (Argo CD's
@@ -809,6 +920,21 @@ impl Metrics {
                 &format!(
                     "dest_server=\"{}\",namespace=\"{}\"",
                     escape(server),
+                    escape(namespace)
+                ),
+            );
+        }
+        out.push_str(
+            "# HELP argocd_appset_reconcile Application reconciliation performance in seconds.\n",
+        );
+        out.push_str("# TYPE argocd_appset_reconcile histogram\n");
+        for ((namespace, name), h) in &r.appset_reconciles {
+            h.render(
+                &mut out,
+                "argocd_appset_reconcile",
+                &format!(
+                    "name=\"{}\",namespace=\"{}\"",
+                    escape(name),
                     escape(namespace)
                 ),
             );
@@ -1152,6 +1278,46 @@ mod tests {
             !without_labels.contains("argocd_cluster_labels"),
             "{without_labels}"
         );
+    }
+
+    /// Argo CD's ApplicationSet collector: its info with the `ResourcesUpToDate` reason
+    /// (the last such condition; `Unknown` without one), the Applications its status
+    /// lists, and the asked labels (empty when missing).
+    #[test]
+    fn appset_series_say_what_argo_cds_collector_says() {
+        let sets = [
+            serde_json::json!({"metadata": {"namespace": "argocd", "name": "web",
+                                            "labels": {"team": "payments"}},
+                "status": {"conditions": [
+                    {"type": "ErrorOccurred", "reason": "ApplicationSetUpToDate"},
+                    {"type": "ResourcesUpToDate", "reason": "ApplicationSetUpToDate"}],
+                    "resources": [{"name": "a"}, {"name": "b"}]}}),
+            serde_json::json!({"metadata": {"namespace": "team", "name": "new"}}),
+        ]
+        .map(std::sync::Arc::new);
+        let text = render_argocd_appsets(&sets, &["team".to_string()]);
+        for line in [
+            "argocd_appset_info{name=\"web\",namespace=\"argocd\",resource_update_status=\"ApplicationSetUpToDate\"} 1",
+            "argocd_appset_info{name=\"new\",namespace=\"team\",resource_update_status=\"Unknown\"} 1",
+            "argocd_appset_owned_applications{name=\"web\",namespace=\"argocd\"} 2",
+            "argocd_appset_owned_applications{name=\"new\",namespace=\"team\"} 0",
+            "argocd_appset_labels{label_team=\"payments\",name=\"web\",namespace=\"argocd\"} 1",
+            "argocd_appset_labels{label_team=\"\",name=\"new\",namespace=\"team\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(!render_argocd_appsets(&sets, &[]).contains("argocd_appset_labels"));
+        let m = Metrics::default();
+        m.appset_reconcile("argocd", "web", Duration::from_millis(30));
+        assert!(
+            m.render().contains(
+                "argocd_appset_reconcile_bucket{name=\"web\",namespace=\"argocd\",le=\"0.05\"} 1\n"
+            ),
+            "{}",
+            m.render()
+        );
+        m.forget_appset("argocd", "web");
+        assert!(!m.render().contains("argocd_appset_reconcile_bucket{"));
     }
 
     /// `argocd_app_orphaned_resources_count`: the last count per app, gone with the app.

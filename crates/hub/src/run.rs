@@ -33,6 +33,9 @@ pub struct HubConfig {
     /// Cluster Secret labels copied to `argocd_cluster_labels` (Argo CD's
     /// `--metrics-cluster-labels`; none: no such series).
     pub cluster_metric_labels: Vec<String>,
+    /// ApplicationSet labels copied to `argocd_appset_labels` (Argo CD's
+    /// `--metrics-applicationset-labels`; none: no such series).
+    pub appset_metric_labels: Vec<String>,
     /// Removing mirrors no app has read for a while (`None`: keep every mirror).
     pub mirror_gc: Option<MirrorGc>,
     /// ApplicationSet controller settings.
@@ -102,6 +105,7 @@ impl HubConfig {
             self_heal: Default::default(),
             app_metrics: Default::default(),
             cluster_metric_labels: Vec::new(),
+            appset_metric_labels: Vec::new(),
             mirror_gc: Some(MirrorGc::default()),
             appsets: crate::appset::AppSetOptions::default(),
             flux: crate::flux::FluxOptions::default(),
@@ -165,6 +169,11 @@ pub struct Hub {
     pub sealed_secrets: axum::Router,
     /// Cluster Secret labels copied to `argocd_cluster_labels`.
     pub cluster_metric_labels: Vec<String>,
+    /// The ApplicationSets the controller reconciles, for Argo CD's ApplicationSet
+    /// metrics.
+    pub applicationsets: crate::appset::AppSetsView,
+    /// ApplicationSet labels copied to `argocd_appset_labels`.
+    pub appset_metric_labels: Vec<String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -222,6 +231,7 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         config.appsets.clone(),
     );
     let (appset_hook, appset_store) = (appsets.application_hook(), appsets.application_store());
+    let applicationsets = appsets.applicationsets();
     tasks.push(tokio::spawn(appsets.run_fed()));
     let mut reconciler = AppReconciler::new(
         hub.clone(),
@@ -300,6 +310,8 @@ pub async fn start(hub_config: kube::Config, config: HubConfig) -> Result<Hub, S
         flux_receivers,
         sealed_secrets,
         cluster_metric_labels: config.cluster_metric_labels.clone(),
+        applicationsets,
+        appset_metric_labels: config.appset_metric_labels.clone(),
         tasks,
     })
 }

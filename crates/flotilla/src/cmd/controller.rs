@@ -305,6 +305,10 @@ pub(crate) struct ControllerArgs {
         env = "ARGOCD_APPLICATION_CONTROLLER_METRICS_CLUSTER_LABELS"
     )]
     pub(crate) metrics_cluster_labels: Vec<String>,
+    /// ApplicationSet labels copied to the `argocd_appset_labels` metric,
+    /// comma-separated (Argo CD's `--metrics-applicationset-labels`).
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub(crate) metrics_applicationset_labels: Vec<String>,
 }
 
 /// A Go duration (`720h`, `30m`, `0`).
@@ -489,6 +493,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             conditions: args.metrics_application_conditions.clone(),
         };
         config.cluster_metric_labels = args.metrics_cluster_labels.clone();
+        config.appset_metric_labels = args.metrics_applicationset_labels.clone();
         config.controller.application_namespaces = args.application_namespaces.clone();
         config.appsets.max_resources_status_count = args.max_resources_status_count;
         config.appsets.enable_progressive_syncs = args.enable_progressive_syncs;
@@ -626,6 +631,10 @@ async fn metrics(State(running): State<Arc<Hub>>) -> String {
             label_keys: &running.cluster_metric_labels,
             now: std::time::Instant::now(),
         },
+    ));
+    out.push_str(&flotilla_hub::metrics::render_argocd_appsets(
+        &running.applicationsets.values(),
+        &running.appset_metric_labels,
     ));
     let clusters = running.clusters.read().map(|r| r.len()).unwrap_or_default();
     out.push_str("# HELP flotilla_clusters Registered clusters.\n# TYPE flotilla_clusters gauge\n");

@@ -3,7 +3,7 @@
 //! set controls, create/update/delete them on the hub, and write the status conditions.
 
 use flotilla_core::pointer::Pointer as _;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -411,8 +411,12 @@ impl AppSetReconciler {
             }
             result => result?,
         }
+        // What the set owns now: its Applications as this pass left them (Argo CD lists
+        // the new ones at the reconcile their creation requeues; this pass's own writes
+        // requeue nothing here, so it counts them at once).
+        let after = after_plan(existing, &plan);
         // Owned only: an unowned Application adopted by name is not the set's yet.
-        let owned: Vec<&Application> = existing
+        let owned: Vec<&Application> = after
             .iter()
             .filter(|app| {
                 controlling_set(&app.metadata.owner_references) == Some(set.metadata.name.as_str())
@@ -902,6 +906,27 @@ fn body_of(app: &Application) -> Result<Vec<u8>, String> {
         &typed
     };
     serde_json::to_vec(app).map_err(|e| format!("Application {}: {e}", app.metadata.name))
+}
+
+/// `existing` after `plan` ran: the deleted ones gone, the updated ones replaced, the
+/// created ones added.
+fn after_plan(mut existing: Vec<Application>, plan: &appset::Plan) -> Vec<Application> {
+    let deleted: std::collections::HashSet<&str> =
+        plan.delete.iter().map(|d| d.name.as_str()).collect();
+    existing.retain(|app| !deleted.contains(app.metadata.name.as_str()));
+    let at: HashMap<String, usize> = existing
+        .iter()
+        .enumerate()
+        .map(|(i, app)| (app.metadata.name.clone(), i))
+        .collect();
+    for updated in &plan.update {
+        match at.get(&updated.metadata.name) {
+            Some(&i) => existing[i] = updated.clone(),
+            None => existing.push(updated.clone()),
+        }
+    }
+    existing.extend(plan.create.iter().cloned());
+    existing
 }
 
 /// Sets `field` of `status` to `value` (removes it for `None`) and says the same in the
