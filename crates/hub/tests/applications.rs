@@ -255,6 +255,21 @@ async fn watch_argocd_cm(east: &East) -> tokio::sync::MutexGuard<'static, ()> {
     turn
 }
 
+/// Creates `argocd-cm` with `data` on `east`'s hub; the ConfigMaps of its namespace.
+async fn create_argocd_cm(east: &East, data: Value) -> Api<ConfigMap> {
+    let config_maps = Api::<ConfigMap>::namespaced(east.hub.clone(), "argocd");
+    let settings: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": data,
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &settings)
+        .await
+        .unwrap();
+    config_maps
+}
+
 /// Creates the Application `argocd/<name>` with `spec`.
 async fn create_app(apps: &Api<DynamicObject>, name: &str, spec: Value) {
     let app: DynamicObject = serde_json::from_value(json!({
@@ -2323,15 +2338,11 @@ async fn aggregated_cluster_role_rules_are_left_to_the_aggregation_controller() 
     let dir = tempfile::tempdir().unwrap();
     let roles = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: monitoring\naggregationRule:\n  clusterRoleSelectors:\n  - matchLabels:\n      rbac.example.com/aggregate-to-monitoring: \"true\"\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: monitoring-pods\n  labels:\n    rbac.example.com/aggregate-to-monitoring: \"true\"\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get, list]\n";
     let (_work, url, east_setup) = repository_and_hub(dir.path(), roles).await;
-    let settings: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
-        "data": {"resource.compareoptions": "ignoreAggregatedRoles: true\n"},
-    }))
-    .unwrap();
-    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
-        .create(&PostParams::default(), &settings)
-        .await
-        .unwrap();
+    create_argocd_cm(
+        &east_setup,
+        json!({"resource.compareoptions": "ignoreAggregatedRoles: true\n"}),
+    )
+    .await;
     let rules = east_setup.reconciler.settings.ignore.clone();
     let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
@@ -2379,16 +2390,7 @@ async fn aggregated_cluster_role_rules_are_left_to_the_aggregation_controller() 
 async fn the_reconciliation_timeout_comes_from_argocd_cm() {
     let dir = tempfile::tempdir().unwrap();
     let (_work, url, east_setup) = repository_and_hub(dir.path(), CONFIG_MAP).await;
-    let config_maps = Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd");
-    let settings: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
-        "data": {"timeout.reconciliation": "1s"},
-    }))
-    .unwrap();
-    config_maps
-        .create(&PostParams::default(), &settings)
-        .await
-        .unwrap();
+    let config_maps = create_argocd_cm(&east_setup, json!({"timeout.reconciliation": "1s"})).await;
     let read = east_setup.reconciler.settings.clone();
     let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
@@ -2447,15 +2449,7 @@ async fn system_wide_ignore_differences_come_from_argocd_cm() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  a: \"1\"\n",
     )
     .await;
-    let settings: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
-        "data": {"resource.customizations.ignoreDifferences.ConfigMap": "jsonPointers:\n- /data/a\n"},
-    }))
-    .unwrap();
-    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
-        .create(&PostParams::default(), &settings)
-        .await
-        .unwrap();
+    create_argocd_cm(&east_setup, json!({"resource.customizations.ignoreDifferences.ConfigMap": "jsonPointers:\n- /data/a\n"})).await;
     let rules = east_setup.reconciler.settings.ignore.clone();
     let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
@@ -2521,18 +2515,14 @@ hs.status = "Healthy"
 hs.message = "fine"
 return hs
 "#;
-    let settings: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
-        "data": {
+    create_argocd_cm(
+        &east_setup,
+        json!({
             "resource.customizations.health.ConfigMap": script,
             "resource.customizations.useOpenLibs.ConfigMap": "true",
-        },
-    }))
-    .unwrap();
-    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
-        .create(&PostParams::default(), &settings)
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
         (flotilla_sync::health::health_scripts_generation() > 0).then_some(())
@@ -4496,16 +4486,8 @@ async fn an_object_whose_health_is_ignored_does_not_degrade_its_app() {
 async fn the_in_cluster_destination_can_be_disabled() {
     let dir = tempfile::tempdir().unwrap();
     let (_work, url, east_setup) = repository_and_hub(dir.path(), CONFIG_MAP).await;
-    let config_maps = Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd");
-    let settings: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
-        "data": {"cluster.inClusterEnabled": "false"},
-    }))
-    .unwrap();
-    config_maps
-        .create(&PostParams::default(), &settings)
-        .await
-        .unwrap();
+    let config_maps =
+        create_argocd_cm(&east_setup, json!({"cluster.inClusterEnabled": "false"})).await;
     let version = east_setup.reconciler.settings.version.clone();
     let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {
@@ -4602,15 +4584,11 @@ async fn syncs_impersonate_the_projects_service_account() {
                    {"server": server, "namespace": "team-*", "defaultServiceAccount": "deployer"}]}),
     )
     .await;
-    let settings: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "argocd-cm", "namespace": "argocd"},
-        "data": {"application.sync.impersonation.enabled": "true"},
-    }))
-    .unwrap();
-    Api::<ConfigMap>::namespaced(east_setup.hub.clone(), "argocd")
-        .create(&PostParams::default(), &settings)
-        .await
-        .unwrap();
+    create_argocd_cm(
+        &east_setup,
+        json!({"application.sync.impersonation.enabled": "true"}),
+    )
+    .await;
     let version = east_setup.reconciler.settings.version.clone();
     let _turn = watch_argocd_cm(&east_setup).await;
     wait_for("argocd-cm read", async || {

@@ -63,13 +63,31 @@ async fn start_hub(repos: &Path, cache: &Path) -> Hub {
 /// A hub whose missing artifacts and unready dependencies are retried after
 /// `dependency_requeue`.
 async fn start_hub_with(repos: &Path, cache: &Path, dependency_requeue: Duration) -> Hub {
-    let mut options = CacheOptions::new(cache);
-    options.rewrites = vec![Rewrite {
+    start_hub_with_options(
+        repos,
+        cache,
+        flotilla_hub::flux::FluxOptions {
+            dependency_requeue,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// A hub whose Flux controllers run with `options`, reading the repositories under
+/// `repos` as `https://gitlab.internal/…`.
+async fn start_hub_with_options(
+    repos: &Path,
+    cache: &Path,
+    options: flotilla_hub::flux::FluxOptions,
+) -> Hub {
+    let mut cache_options = CacheOptions::new(cache);
+    cache_options.rewrites = vec![Rewrite {
         base: format!("file://{}/", repos.display()),
         instead_of: "https://gitlab.internal/".into(),
     }];
-    let mirrors = MirrorCache::new(options).unwrap();
-    let (server, client) = support::flux_hub(&mirrors, dependency_requeue).await;
+    let mirrors = MirrorCache::new(cache_options).unwrap();
+    let (server, client) = support::flux_hub_with(&mirrors, options).await;
     Hub {
         server,
         client,
@@ -739,20 +757,16 @@ async fn cross_namespace_sources_are_allowed_without_the_lockdown() {
         "platform-config",
         &[("shared/settings.yaml", SETTINGS)],
     );
-    let mut options = CacheOptions::new(dir.path().join("cache"));
-    options.rewrites = vec![Rewrite {
-        base: format!("file://{}/", repos.display()),
-        instead_of: "https://gitlab.internal/".into(),
-    }];
-    let mirrors = MirrorCache::new(options).unwrap();
-    let (_server, client) = support::flux_hub_with(
-        &mirrors,
+    let hub = start_hub_with_options(
+        &repos,
+        &dir.path().join("cache"),
         flotilla_hub::flux::FluxOptions {
             no_cross_namespace_refs: false,
             ..Default::default()
         },
     )
     .await;
+    let client = hub.client.clone();
     create(&client, PLATFORM_REPO).await;
     let namespace: k8s_openapi::api::core::v1::Namespace =
         serde_json::from_value(json!({"metadata": {"name": "apps"}})).unwrap();
@@ -2027,14 +2041,9 @@ async fn a_kustomization_naming_no_service_account_applies_as_the_default_one() 
         "platform-config",
         &[("plain/cm.yaml", &config_map("from-git"))],
     );
-    let mut options = CacheOptions::new(dir.path().join("cache"));
-    options.rewrites = vec![Rewrite {
-        base: format!("file://{}/", repos.display()),
-        instead_of: "https://gitlab.internal/".into(),
-    }];
-    let mirrors = MirrorCache::new(options).unwrap();
-    let (_server, client) = support::flux_hub_with(
-        &mirrors,
+    let hub = start_hub_with_options(
+        &repos,
+        &dir.path().join("cache"),
         flotilla_hub::flux::FluxOptions {
             default_service_account: "default".into(),
             dependency_requeue: Duration::from_secs(1),
@@ -2042,6 +2051,7 @@ async fn a_kustomization_naming_no_service_account_applies_as_the_default_one() 
         },
     )
     .await;
+    let client = hub.client.clone();
     let parse = |yaml: &str| -> Value { serde_saphyr::from_str(yaml).unwrap() };
     let admin_sa = parse(
         "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: flux-admin\n  namespace: flux-system\n",
