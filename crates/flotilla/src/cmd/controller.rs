@@ -39,7 +39,12 @@ pub(crate) struct ControllerArgs {
     /// Namespaces besides `argocd` whose Applications are reconciled, comma-separated
     /// globs or `/regular expressions/` (Argo CD's `--application-namespaces`); such an
     /// Application must also use a project whose `sourceNamespaces` name its namespace.
-    #[arg(long, value_name = "NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "NAMESPACES",
+        value_delimiter = ',',
+        env = "ARGOCD_APPLICATION_NAMESPACES"
+    )]
     pub(crate) application_namespaces: Vec<String>,
     /// Namespaces besides `argocd` whose ApplicationSets are reconciled, comma-separated
     /// globs or `/regular expressions/` (Argo CD's `--applicationset-namespaces`); a set's
@@ -334,6 +339,211 @@ fn controller_policy(
     })
 }
 
+/// `argocd-cmd-params-cm` keys and the flags they stand for, as Argo CD's install hands
+/// them to its controllers (each as the flag's environment variable): a key sets its flag
+/// when neither the flag nor the variable is given.
+const CMD_PARAMS: &[(&str, &str, &str, ParamKind)] = &[
+    (
+        "controller.self.heal.timeout.seconds",
+        "--self-heal-timeout-seconds",
+        "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_TIMEOUT_SECONDS",
+        ParamKind::Value,
+    ),
+    (
+        "controller.self.heal.backoff.timeout.seconds",
+        "--self-heal-backoff-timeout-seconds",
+        "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_TIMEOUT_SECONDS",
+        ParamKind::Value,
+    ),
+    (
+        "controller.self.heal.backoff.factor",
+        "--self-heal-backoff-factor",
+        "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_FACTOR",
+        ParamKind::Value,
+    ),
+    (
+        "controller.self.heal.backoff.cap.seconds",
+        "--self-heal-backoff-cap-seconds",
+        "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_CAP_SECONDS",
+        ParamKind::Value,
+    ),
+    (
+        "controller.sync.wave.delay.seconds",
+        "--sync-wave-delay",
+        "ARGOCD_SYNC_WAVE_DELAY",
+        ParamKind::Value,
+    ),
+    (
+        "controller.metrics.application.labels",
+        "--metrics-application-labels",
+        "ARGOCD_APPLICATION_CONTROLLER_METRICS_APPLICATION_LABELS",
+        ParamKind::Value,
+    ),
+    (
+        "controller.metrics.application.conditions",
+        "--metrics-application-conditions",
+        "ARGOCD_APPLICATION_CONTROLLER_METRICS_APPLICATION_CONDITIONS",
+        ParamKind::Value,
+    ),
+    (
+        "controller.metrics.cluster.labels",
+        "--metrics-cluster-labels",
+        "ARGOCD_APPLICATION_CONTROLLER_METRICS_CLUSTER_LABELS",
+        ParamKind::Value,
+    ),
+    (
+        "application.namespaces",
+        "--application-namespaces",
+        "ARGOCD_APPLICATION_NAMESPACES",
+        ParamKind::Value,
+    ),
+    (
+        "applicationsetcontroller.namespaces",
+        "--applicationset-namespaces",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES",
+        ParamKind::Value,
+    ),
+    (
+        "applicationsetcontroller.policy",
+        "--policy",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_POLICY",
+        ParamKind::Value,
+    ),
+    (
+        "applicationsetcontroller.enable.policy.override",
+        "--enable-policy-override",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE",
+        ParamKind::Value,
+    ),
+    (
+        "applicationsetcontroller.global.preserved.annotations",
+        "--preserved-annotations",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_ANNOTATIONS",
+        ParamKind::Value,
+    ),
+    (
+        "applicationsetcontroller.global.preserved.labels",
+        "--preserved-labels",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_LABELS",
+        ParamKind::Value,
+    ),
+    (
+        "applicationsetcontroller.enable.progressive.syncs",
+        "--enable-progressive-syncs",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS",
+        ParamKind::Switch,
+    ),
+    (
+        "applicationsetcontroller.enable.tokenref.strict.mode",
+        "--token-ref-strict-mode",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE",
+        ParamKind::Switch,
+    ),
+    (
+        "applicationsetcontroller.enable.new.git.file.globbing",
+        "--enable-new-git-file-globbing",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING",
+        ParamKind::Switch,
+    ),
+    (
+        "applicationsetcontroller.allowed.scm.providers",
+        "--allowed-scm-providers",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ALLOWED_SCM_PROVIDERS",
+        ParamKind::Value,
+    ),
+    (
+        "applicationsetcontroller.enable.scm.providers",
+        "--enable-scm-providers",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_SCM_PROVIDERS",
+        ParamKind::Value,
+    ),
+    (
+        "applicationsetcontroller.status.max.resources.count",
+        "--max-resources-status-count",
+        "ARGOCD_APPLICATIONSET_CONTROLLER_MAX_RESOURCES_STATUS_COUNT",
+        ParamKind::Value,
+    ),
+];
+
+/// How a flag takes its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParamKind {
+    /// `--flag=value`.
+    Value,
+    /// A switch: given when the value is true (Go's `ParseBool`), left out otherwise.
+    Switch,
+}
+
+/// The flags `argocd-cmd-params-cm`'s `data` adds to the command line `argv`: those whose
+/// flag is not in `argv` and whose environment variable `env_set` does not report.
+fn cmd_params_args(
+    data: &std::collections::BTreeMap<String, String>,
+    argv: &[String],
+    env_set: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let given = |flag: &str| {
+        argv.iter().any(|a| {
+            a == flag
+                || a.strip_prefix(flag)
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+    };
+    let mut out = Vec::new();
+    for (key, flag, env, kind) in CMD_PARAMS {
+        let Some(value) = data.get(*key).map(|v| v.trim()) else {
+            continue;
+        };
+        if given(flag) || env_set(env) {
+            continue;
+        }
+        match kind {
+            ParamKind::Value => out.push(format!("{flag}={value}")),
+            ParamKind::Switch => {
+                if matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True") {
+                    out.push((*flag).to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `args` with what the hub's `argocd-cmd-params-cm` (in Argo CD's namespace) sets for the
+/// flags given neither on the command line nor in the environment, as Argo CD's install
+/// passes those keys to its controllers; `args` unchanged when there is no such
+/// ConfigMap.
+async fn with_cmd_params(args: ControllerArgs) -> anyhow::Result<ControllerArgs> {
+    #[derive(clap::Parser)]
+    struct Reparse {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+    let hub_config = config_from(args.hub_kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let hub = kube::Client::try_from(hub_config).context("a client for the hub")?;
+    let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(hub, flotilla_hub::application::PROJECT_NAMESPACE);
+    let data = match config_maps.get_opt(CMD_PARAMS_CM).await {
+        Ok(found) => found.and_then(|cm| cm.data).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading {CMD_PARAMS_CM}; its settings are not applied");
+            return Ok(args);
+        }
+    };
+    // The controller's own arguments (no option precedes the subcommand).
+    let argv: Vec<String> = std::env::args().skip_while(|a| a != "controller").collect();
+    let extra = cmd_params_args(&data, &argv, |env| std::env::var_os(env).is_some());
+    if extra.is_empty() || argv.is_empty() {
+        return Ok(args);
+    }
+    tracing::info!(flags = ?extra, "settings from {CMD_PARAMS_CM}");
+    let reparsed = <Reparse as clap::Parser>::try_parse_from(argv.iter().chain(&extra))
+        .with_context(|| format!("{CMD_PARAMS_CM}: {}", extra.join(" ")))?;
+    Ok(reparsed.args)
+}
+
+/// Argo CD's ConfigMap of its components' command-line parameters.
+const CMD_PARAMS_CM: &str = "argocd-cmd-params-cm";
+
 /// Argo CD's self-heal spacing from its four flags: a backoff unless its first wait is
 /// 0, then the fixed timeout.
 fn self_heal_pacing(args: &ControllerArgs) -> flotilla_hub::application::SelfHealPacing {
@@ -470,6 +680,7 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        let args = with_cmd_params(args).await?;
         let rewrites = args
             .rewrites
             .iter()
@@ -779,6 +990,62 @@ mod tests {
             "--enable-policy-override"
         ]));
         assert!(!read(&["--enable-policy-override=false"]));
+    }
+
+    /// `argocd-cmd-params-cm` as Argo CD's install hands it to its controllers: each key
+    /// sets its flag unless the flag or its environment variable is given; switches only
+    /// when true; keys Flotilla has no flag for are left alone; and the flags parse.
+    #[test]
+    fn argocd_cmd_params_set_the_flags_not_given() {
+        use std::collections::BTreeMap;
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            args: ControllerArgs,
+        }
+        let data = BTreeMap::from(
+            [
+                ("applicationsetcontroller.policy", "create-only"),
+                ("applicationsetcontroller.enable.progressive.syncs", "true"),
+                ("applicationsetcontroller.enable.new.git.file.globbing", "false"),
+                ("applicationsetcontroller.global.preserved.labels", "team,tier"),
+                ("controller.self.heal.backoff.timeout.seconds", "0"),
+                ("controller.self.heal.timeout.seconds", "5"),
+                ("controller.sync.wave.delay.seconds", "7"),
+                ("controller.status.processors", "50"),
+                ("application.namespaces", "team-*"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let argv: Vec<String> = ["controller", "--sync-wave-delay", "1"]
+            .map(String::from)
+            .to_vec();
+        let env_set = |env: &str| env == "ARGOCD_APPLICATION_NAMESPACES";
+        let extra = cmd_params_args(&data, &argv, env_set);
+        assert_eq!(
+            extra,
+            [
+                "--self-heal-timeout-seconds=5",
+                "--self-heal-backoff-timeout-seconds=0",
+                "--policy=create-only",
+                "--preserved-labels=team,tier",
+                "--enable-progressive-syncs",
+            ]
+        );
+        let args = <Command as clap::Parser>::try_parse_from(argv.iter().chain(&extra))
+            .unwrap()
+            .args;
+        assert_eq!(args.policy, "create-only");
+        assert!(args.enable_progressive_syncs);
+        assert!(!args.enable_new_git_file_globbing);
+        assert_eq!(args.preserved_labels, ["team", "tier"]);
+        assert_eq!(args.sync_wave_delay, 1, "the command line wins");
+        assert_eq!(
+            self_heal_pacing(&args),
+            flotilla_hub::application::SelfHealPacing::Timeout(std::time::Duration::from_secs(5))
+        );
+        let policy = controller_policy(&args.policy, args.enable_policy_override).unwrap();
+        assert!(!policy.allow_override, "a policy set locks it, as upstream");
     }
 
     #[test]
