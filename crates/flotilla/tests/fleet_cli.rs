@@ -287,3 +287,108 @@ fn a_real_prometheus_scrapes_the_hubs_metrics() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+/// `flotilla controller` takes what the hub's `argocd-cmd-params-cm` sets, as Argo CD's
+/// install hands those keys to its controllers, for the flags not given otherwise; a
+/// value a flag refuses stops it, naming the ConfigMap.
+#[test]
+fn the_controller_reads_argocd_cmd_params_cm() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let kubeconfig = dir.path().join("hub.kubeconfig");
+    let (_server, hub) = runtime.block_on(async {
+        let fleet = kubesim::Fleet::new(&["hub".to_string()], kubesim::FleetConfig::default());
+        let server = kubesim::Server::start_tls(fleet, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        server.write_kubeconfig(&kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+            &kube::config::KubeConfigOptions {
+                context: Some("hub".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        (server, kube::Client::try_from(config).unwrap())
+    });
+    let set_params = |data: Value| {
+        runtime.block_on(async {
+            use kube::api::{Api, Patch, PatchParams, PostParams};
+            let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(hub.clone());
+            let argocd =
+                serde_json::from_value(serde_json::json!({"metadata": {"name": "argocd"}}))
+                    .unwrap();
+            let _ = namespaces.create(&PostParams::default(), &argocd).await;
+            let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(hub.clone(), "argocd");
+            let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "argocd-cmd-params-cm", "namespace": "argocd"}, "data": data});
+            config_maps
+                .patch(
+                    "argocd-cmd-params-cm",
+                    &PatchParams::apply("test").force(),
+                    &Patch::Apply(cm),
+                )
+                .await
+                .unwrap();
+        })
+    };
+    let controller = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_flotilla"))
+            .arg("controller")
+            .arg("--hub-kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--context", "hub", "--metrics-addr"])
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    set_params(serde_json::json!({
+        "applicationsetcontroller.policy": "create-only",
+        "controller.metrics.cluster.labels": "env",
+        "controller.sync.wave.delay.seconds": "9",
+    }));
+    let mut child = controller(&["--sync-wave-delay", "1"]);
+    let stderr = child.stderr.take().unwrap();
+    let _child = Killed(child);
+    let (found, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let line = std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("settings from argocd-cmd-params-cm"));
+        let _ = found.send(line);
+    });
+    let applied = said
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .ok()
+        .flatten()
+        .expect("the controller says what it took");
+    assert!(applied.contains("--policy=create-only"), "{applied}");
+    assert!(
+        applied.contains("--metrics-cluster-labels=env"),
+        "{applied}"
+    );
+    assert!(
+        !applied.contains("--sync-wave-delay"),
+        "the command line wins: {applied}"
+    );
+
+    set_params(serde_json::json!({"applicationsetcontroller.enable.scm.providers": "maybe"}));
+    let out = controller(&[]).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("argocd-cmd-params-cm") && stderr.contains("--enable-scm-providers"),
+        "{stderr}"
+    );
+}

@@ -1007,8 +1007,14 @@ mod tests {
             [
                 ("applicationsetcontroller.policy", "create-only"),
                 ("applicationsetcontroller.enable.progressive.syncs", "true"),
-                ("applicationsetcontroller.enable.new.git.file.globbing", "false"),
-                ("applicationsetcontroller.global.preserved.labels", "team,tier"),
+                (
+                    "applicationsetcontroller.enable.new.git.file.globbing",
+                    "false",
+                ),
+                (
+                    "applicationsetcontroller.global.preserved.labels",
+                    "team,tier",
+                ),
                 ("controller.self.heal.backoff.timeout.seconds", "0"),
                 ("controller.self.heal.timeout.seconds", "5"),
                 ("controller.sync.wave.delay.seconds", "7"),
