@@ -33,8 +33,13 @@ pub(crate) struct ControllerArgs {
     /// Address of `/metrics` and `/healthz`.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub(crate) metrics_addr: SocketAddr,
-    /// Applications reconciled at once.
-    #[arg(long, default_value_t = 16)]
+    /// Applications reconciled at once (compared and synced: Argo CD's
+    /// `--status-processors`, whose variable and `argocd-cmd-params-cm` key it takes).
+    #[arg(
+        long,
+        env = "ARGOCD_APPLICATION_CONTROLLER_STATUS_PROCESSORS",
+        default_value_t = 16
+    )]
     pub(crate) workers: usize,
     /// Namespaces besides `argocd` whose Applications are reconciled, comma-separated
     /// globs or `/regular expressions/` (Argo CD's `--application-namespaces`); such an
@@ -365,6 +370,12 @@ const CMD_PARAMS: &[(&str, &str, &str, ParamKind)] = &[
         "controller.self.heal.backoff.cap.seconds",
         "--self-heal-backoff-cap-seconds",
         "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_CAP_SECONDS",
+        ParamKind::Value,
+    ),
+    (
+        "controller.status.processors",
+        "--workers",
+        "ARGOCD_APPLICATION_CONTROLLER_STATUS_PROCESSORS",
         ParamKind::Value,
     ),
     (
@@ -1033,6 +1044,7 @@ mod tests {
             [
                 "--self-heal-timeout-seconds=5",
                 "--self-heal-backoff-timeout-seconds=0",
+                "--workers=50",
                 "--policy=create-only",
                 "--preserved-labels=team,tier",
                 "--enable-progressive-syncs",
@@ -1046,6 +1058,7 @@ mod tests {
         assert!(!args.enable_new_git_file_globbing);
         assert_eq!(args.preserved_labels, ["team", "tier"]);
         assert_eq!(args.sync_wave_delay, 1, "the command line wins");
+        assert_eq!(args.workers, 50);
         assert_eq!(
             self_heal_pacing(&args),
             flotilla_hub::application::SelfHealPacing::Timeout(std::time::Duration::from_secs(5))
