@@ -405,15 +405,7 @@ impl AppReconciler {
 
         // Settled: nothing new since the last successful sync and no drift seen — only
         // look at the objects' health, without rendering or applying.
-        let mut context = app_context(&app, self.settings.kustomize_build_options());
-        context.kube_version = self
-            .versions
-            .version(&cluster.server, &cluster.client)
-            .await;
-        context.api_versions = self
-            .versions
-            .api_versions(&cluster.server, &cluster.client)
-            .await;
+        let context = self.render_context(&app, &cluster).await;
         let settledness = self.settledness(pass, &app, &target, &context);
         if settledness.only_look(pass.run)
             && let Some(looked) = self.settled_health(pass, &cluster).await
@@ -1154,15 +1146,7 @@ impl AppReconciler {
             )
             .await?;
         let project = app.spec.project_or_default().to_string();
-        let mut context = app_context(&app, self.settings.kustomize_build_options());
-        context.kube_version = self
-            .versions
-            .version(&cluster.server, &cluster.client)
-            .await;
-        context.api_versions = self
-            .versions
-            .api_versions(&cluster.server, &cluster.client)
-            .await;
+        let context = self.render_context(&app, &cluster).await;
         let rendered = self
             .render_trees(
                 trees,
@@ -1580,6 +1564,21 @@ impl AppReconciler {
             tokio::time::sleep(every).await;
             self.forget_unregistered();
         }
+    }
+
+    /// What `app` renders against on `cluster`: `argocd-cm`'s build options and the
+    /// destination's Kubernetes and API versions.
+    async fn render_context(&self, app: &Application, cluster: &Destination) -> AppContext {
+        let mut context = app_context(app, self.settings.kustomize_build_options());
+        context.kube_version = self
+            .versions
+            .version(&cluster.server, &cluster.client)
+            .await;
+        context.api_versions = self
+            .versions
+            .api_versions(&cluster.server, &cluster.client)
+            .await;
+        context
     }
 
     /// The app's inventory: from memory, or after a restart from `status.resources`.
