@@ -346,151 +346,90 @@ fn controller_policy(
 
 /// `argocd-cmd-params-cm` keys and the flags they stand for, as Argo CD's install hands
 /// them to its controllers (each as the flag's environment variable): a key sets its flag
-/// when neither the flag nor the variable is given.
-const CMD_PARAMS: &[(&str, &str, &str, ParamKind)] = &[
+/// when neither the flag nor its variable (as the flag declares it) is given.
+const CMD_PARAMS: &[(&str, &str)] = &[
     (
         "controller.self.heal.timeout.seconds",
         "--self-heal-timeout-seconds",
-        "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_TIMEOUT_SECONDS",
-        ParamKind::Value,
     ),
     (
         "controller.self.heal.backoff.timeout.seconds",
         "--self-heal-backoff-timeout-seconds",
-        "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_TIMEOUT_SECONDS",
-        ParamKind::Value,
     ),
     (
         "controller.self.heal.backoff.factor",
         "--self-heal-backoff-factor",
-        "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_FACTOR",
-        ParamKind::Value,
     ),
     (
         "controller.self.heal.backoff.cap.seconds",
         "--self-heal-backoff-cap-seconds",
-        "ARGOCD_APPLICATION_CONTROLLER_SELF_HEAL_BACKOFF_CAP_SECONDS",
-        ParamKind::Value,
     ),
-    (
-        "controller.status.processors",
-        "--workers",
-        "ARGOCD_APPLICATION_CONTROLLER_STATUS_PROCESSORS",
-        ParamKind::Value,
-    ),
-    (
-        "controller.sync.wave.delay.seconds",
-        "--sync-wave-delay",
-        "ARGOCD_SYNC_WAVE_DELAY",
-        ParamKind::Value,
-    ),
+    ("controller.status.processors", "--workers"),
+    ("controller.sync.wave.delay.seconds", "--sync-wave-delay"),
     (
         "controller.metrics.application.labels",
         "--metrics-application-labels",
-        "ARGOCD_APPLICATION_CONTROLLER_METRICS_APPLICATION_LABELS",
-        ParamKind::Value,
     ),
     (
         "controller.metrics.application.conditions",
         "--metrics-application-conditions",
-        "ARGOCD_APPLICATION_CONTROLLER_METRICS_APPLICATION_CONDITIONS",
-        ParamKind::Value,
     ),
     (
         "controller.metrics.cluster.labels",
         "--metrics-cluster-labels",
-        "ARGOCD_APPLICATION_CONTROLLER_METRICS_CLUSTER_LABELS",
-        ParamKind::Value,
     ),
-    (
-        "application.namespaces",
-        "--application-namespaces",
-        "ARGOCD_APPLICATION_NAMESPACES",
-        ParamKind::Value,
-    ),
+    ("application.namespaces", "--application-namespaces"),
     (
         "applicationsetcontroller.namespaces",
         "--applicationset-namespaces",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_NAMESPACES",
-        ParamKind::Value,
     ),
-    (
-        "applicationsetcontroller.policy",
-        "--policy",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_POLICY",
-        ParamKind::Value,
-    ),
+    ("applicationsetcontroller.policy", "--policy"),
     (
         "applicationsetcontroller.enable.policy.override",
         "--enable-policy-override",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_POLICY_OVERRIDE",
-        ParamKind::Value,
     ),
     (
         "applicationsetcontroller.global.preserved.annotations",
         "--preserved-annotations",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_ANNOTATIONS",
-        ParamKind::Value,
     ),
     (
         "applicationsetcontroller.global.preserved.labels",
         "--preserved-labels",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_GLOBAL_PRESERVED_LABELS",
-        ParamKind::Value,
     ),
     (
         "applicationsetcontroller.enable.progressive.syncs",
         "--enable-progressive-syncs",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_PROGRESSIVE_SYNCS",
-        ParamKind::Switch,
     ),
     (
         "applicationsetcontroller.enable.tokenref.strict.mode",
         "--token-ref-strict-mode",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_TOKENREF_STRICT_MODE",
-        ParamKind::Switch,
     ),
     (
         "applicationsetcontroller.enable.new.git.file.globbing",
         "--enable-new-git-file-globbing",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_NEW_GIT_FILE_GLOBBING",
-        ParamKind::Switch,
     ),
     (
         "applicationsetcontroller.allowed.scm.providers",
         "--allowed-scm-providers",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_ALLOWED_SCM_PROVIDERS",
-        ParamKind::Value,
     ),
     (
         "applicationsetcontroller.enable.scm.providers",
         "--enable-scm-providers",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_ENABLE_SCM_PROVIDERS",
-        ParamKind::Value,
     ),
     (
         "applicationsetcontroller.status.max.resources.count",
         "--max-resources-status-count",
-        "ARGOCD_APPLICATIONSET_CONTROLLER_MAX_RESOURCES_STATUS_COUNT",
-        ParamKind::Value,
     ),
 ];
 
-/// How a flag takes its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ParamKind {
-    /// `--flag=value`.
-    Value,
-    /// A switch: given when the value is true (Go's `ParseBool`), left out otherwise.
-    Switch,
-}
-
-/// The flags `argocd-cmd-params-cm`'s `data` adds to the command line `argv`: those whose
-/// flag is not in `argv` and whose environment variable `env_set` does not report.
+/// The flags `argocd-cmd-params-cm`'s `data` adds to the command line `argv` of `command`
+/// (the controller's flags): those not in `argv` and whose environment variable
+/// `env_set` does not report; a switch only when the value is true (Go's `ParseBool`).
 fn cmd_params_args(
+    command: &clap::Command,
     data: &std::collections::BTreeMap<String, String>,
     argv: &[String],
-    env_set: impl Fn(&str) -> bool,
+    env_set: impl Fn(&std::ffi::OsStr) -> bool,
 ) -> Vec<String> {
     let given = |flag: &str| {
         argv.iter().any(|a| {
@@ -500,37 +439,46 @@ fn cmd_params_args(
         })
     };
     let mut out = Vec::new();
-    for (key, flag, env, kind) in CMD_PARAMS {
+    for (key, flag) in CMD_PARAMS {
         let Some(value) = data.get(*key).map(|v| v.trim()) else {
             continue;
         };
-        if given(flag) || env_set(env) {
+        let Some(arg) = command
+            .get_arguments()
+            .find(|a| a.get_long() == flag.strip_prefix("--"))
+        else {
+            continue;
+        };
+        if given(flag) || arg.get_env().is_some_and(&env_set) {
             continue;
         }
-        match kind {
-            ParamKind::Value => out.push(format!("{flag}={value}")),
-            ParamKind::Switch => {
-                if matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True") {
-                    out.push((*flag).to_string());
-                }
+        if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+            if matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True") {
+                out.push((*flag).to_string());
             }
+        } else {
+            out.push(format!("{flag}={value}"));
         }
     }
     out
+}
+
+/// The controller's flags as a command of their own.
+#[derive(clap::Parser)]
+struct ControllerCommand {
+    #[command(flatten)]
+    args: ControllerArgs,
 }
 
 /// `args` with what the hub's `argocd-cmd-params-cm` (in Argo CD's namespace) sets for the
 /// flags given neither on the command line nor in the environment, as Argo CD's install
 /// passes those keys to its controllers; `args` unchanged when there is no such
 /// ConfigMap.
-async fn with_cmd_params(args: ControllerArgs) -> anyhow::Result<ControllerArgs> {
-    #[derive(clap::Parser)]
-    struct Reparse {
-        #[command(flatten)]
-        args: ControllerArgs,
-    }
-    let hub_config = config_from(args.hub_kubeconfig.as_deref(), args.context.as_deref()).await?;
-    let hub = kube::Client::try_from(hub_config).context("a client for the hub")?;
+async fn with_cmd_params(
+    args: ControllerArgs,
+    hub_config: &kube::Config,
+) -> anyhow::Result<ControllerArgs> {
+    let hub = kube::Client::try_from(hub_config.clone()).context("a client for the hub")?;
     let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(hub, flotilla_hub::application::PROJECT_NAMESPACE);
     let data = match config_maps.get_opt(CMD_PARAMS_CM).await {
@@ -542,12 +490,15 @@ async fn with_cmd_params(args: ControllerArgs) -> anyhow::Result<ControllerArgs>
     };
     // The controller's own arguments (no option precedes the subcommand).
     let argv: Vec<String> = std::env::args().skip_while(|a| a != "controller").collect();
-    let extra = cmd_params_args(&data, &argv, |env| std::env::var_os(env).is_some());
+    let command = <ControllerCommand as clap::CommandFactory>::command();
+    let extra = cmd_params_args(&command, &data, &argv, |env| {
+        std::env::var_os(env).is_some()
+    });
     if extra.is_empty() || argv.is_empty() {
         return Ok(args);
     }
     tracing::info!(flags = ?extra, "settings from {CMD_PARAMS_CM}");
-    let reparsed = <Reparse as clap::Parser>::try_parse_from(argv.iter().chain(&extra))
+    let reparsed = <ControllerCommand as clap::Parser>::try_parse_from(argv.iter().chain(&extra))
         .with_context(|| format!("{CMD_PARAMS_CM}: {}", extra.join(" ")))?;
     Ok(reparsed.args)
 }
@@ -691,7 +642,9 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let args = with_cmd_params(args).await?;
+        let hub_config =
+            config_from(args.hub_kubeconfig.as_deref(), args.context.as_deref()).await?;
+        let args = with_cmd_params(args, &hub_config).await?;
         let rewrites = args
             .rewrites
             .iter()
@@ -702,8 +655,6 @@ pub(crate) fn run(args: ControllerArgs) -> anyhow::Result<()> {
             .iter()
             .map(|w| parse_webhook(w))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let hub_config =
-            config_from(args.hub_kubeconfig.as_deref(), args.context.as_deref()).await?;
         let mut config = HubConfig::new(&args.cache_dir);
         config.rewrites = rewrites;
         config.controller.workers = args.workers;
@@ -943,15 +894,10 @@ mod tests {
     fn self_heal_policy_and_lockdown_flags_read_as_upstreams() {
         use flotilla_hub::application::SelfHealPacing;
         use std::time::Duration;
-        #[derive(clap::Parser)]
-        struct Command {
-            #[command(flatten)]
-            args: ControllerArgs,
-        }
         let args = |extra: &[&str]| {
             let mut argv = vec!["controller"];
             argv.extend_from_slice(extra);
-            <Command as clap::Parser>::try_parse_from(argv)
+            <ControllerCommand as clap::Parser>::try_parse_from(argv)
                 .unwrap()
                 .args
         };
@@ -1003,17 +949,29 @@ mod tests {
         assert!(!read(&["--enable-policy-override=false"]));
     }
 
+    /// Every `argocd-cmd-params-cm` key names a flag of the controller that has an
+    /// environment variable (Argo CD's install passes each key as one): a misspelt flag
+    /// would otherwise drop its key without a word.
+    #[test]
+    fn every_cmd_params_key_names_a_flag_with_a_variable() {
+        let command = <ControllerCommand as clap::CommandFactory>::command();
+        for (key, flag) in CMD_PARAMS {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_long() == flag.strip_prefix("--"));
+            assert!(
+                arg.is_some_and(|a| a.get_env().is_some()),
+                "{key}: {flag} is no controller flag with an environment variable"
+            );
+        }
+    }
+
     /// `argocd-cmd-params-cm` as Argo CD's install hands it to its controllers: each key
     /// sets its flag unless the flag or its environment variable is given; switches only
     /// when true; keys Flotilla has no flag for are left alone; and the flags parse.
     #[test]
     fn argocd_cmd_params_set_the_flags_not_given() {
         use std::collections::BTreeMap;
-        #[derive(clap::Parser)]
-        struct Command {
-            #[command(flatten)]
-            args: ControllerArgs,
-        }
         let data = BTreeMap::from(
             [
                 ("applicationsetcontroller.policy", "create-only"),
@@ -1037,8 +995,9 @@ mod tests {
         let argv: Vec<String> = ["controller", "--sync-wave-delay", "1"]
             .map(String::from)
             .to_vec();
-        let env_set = |env: &str| env == "ARGOCD_APPLICATION_NAMESPACES";
-        let extra = cmd_params_args(&data, &argv, env_set);
+        let env_set = |env: &std::ffi::OsStr| env == "ARGOCD_APPLICATION_NAMESPACES";
+        let command = <ControllerCommand as clap::CommandFactory>::command();
+        let extra = cmd_params_args(&command, &data, &argv, env_set);
         assert_eq!(
             extra,
             [
@@ -1050,7 +1009,7 @@ mod tests {
                 "--enable-progressive-syncs",
             ]
         );
-        let args = <Command as clap::Parser>::try_parse_from(argv.iter().chain(&extra))
+        let args = <ControllerCommand as clap::Parser>::try_parse_from(argv.iter().chain(&extra))
             .unwrap()
             .args;
         assert_eq!(args.policy, "create-only");
@@ -1069,15 +1028,10 @@ mod tests {
 
     #[test]
     fn applicationsets_in_other_namespaces_need_an_scm_allow_list() {
-        #[derive(clap::Parser)]
-        struct Command {
-            #[command(flatten)]
-            args: ControllerArgs,
-        }
         let args = |extra: &[&str]| {
             let mut argv = vec!["controller"];
             argv.extend_from_slice(extra);
-            <Command as clap::Parser>::try_parse_from(argv)
+            <ControllerCommand as clap::Parser>::try_parse_from(argv)
                 .unwrap()
                 .args
         };
